@@ -1,0 +1,90 @@
+// @ts-check
+/**
+ * The dependency directions of DESIGN §3, as a lint rule rather than a hope.
+ *
+ * Every file under src/ belongs to a layer (its first folder under src/). A layer may import
+ * only the layers and packages listed for it below. Relative imports are resolved against the
+ * importing file, so `../../sim/kernel.ts` from src/actors is caught like any other.
+ * Test files (*.test.ts) are exempt: tests wire whatever they test.
+ */
+import path from "node:path";
+
+/** @type {Record<string, { layers: string[]; packages: (string | RegExp)[] }>} */
+export const LAYERS = {
+  ports: { layers: ["ports"], packages: [] },
+  actors: { layers: ["actors", "ports"], packages: ["xstate"] },
+  disk: { layers: ["disk", "ports", "actors"], packages: [] },
+  net: { layers: ["net", "ports", "actors"], packages: [/^node:/, /^@grpc\//] },
+  host: { layers: ["host", "ports", "actors"], packages: ["xstate"] },
+  sim: { layers: ["sim", "host", "actors", "ports", "disk"], packages: ["xstate", "seedrandom"] },
+  client: { layers: ["client", "host", "actors", "ports", "disk", "net"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  "index.ts": { layers: ["client", "actors", "ports", "disk", "net"], packages: [] },
+};
+
+/** Files allowed one extra package beyond their layer: the real adapters. */
+export const ADAPTER_EXCEPTIONS = {
+  "src/disk/node-fs.ts": [/^node:/],
+};
+
+/** @param {string} file absolute path */
+function layerOf(file, root) {
+  const rel = path.relative(path.join(root, "src"), file).split(path.sep);
+  if (rel[0] === ".." || rel.length === 0) return undefined;
+  return rel.length === 1 ? rel[0] : rel[0];
+}
+
+/** @type {import('eslint').Rule.RuleModule} */
+export const layersRule = {
+  meta: {
+    type: "problem",
+    docs: { description: "enforce zhumq's dependency directions between src/ layers" },
+    schema: [],
+    messages: {
+      layer: "src/{{from}} may not import {{target}} (layer '{{to}}'); allowed layers: {{allowed}}",
+      pkg: "src/{{from}} may not import the package '{{target}}'; allowed: {{allowed}}",
+    },
+  },
+  create(context) {
+    const file = context.filename;
+    const root = context.cwd;
+    const from = layerOf(file, root);
+    if (from === undefined || file.endsWith(".test.ts")) return {};
+    const rules = LAYERS[from];
+    if (rules === undefined) return {};
+    const relFile = path.relative(root, file).split(path.sep).join("/");
+    const extra = ADAPTER_EXCEPTIONS[/** @type {keyof typeof ADAPTER_EXCEPTIONS} */ (relFile)] ?? [];
+
+    /** @param {import('estree').Node} node @param {string} target */
+    function check(node, target) {
+      if (target.startsWith(".")) {
+        const resolved = path.resolve(path.dirname(file), target);
+        const to = layerOf(resolved, root);
+        if (to === undefined || !rules.layers.includes(to)) {
+          context.report({ node, messageId: "layer", data: { from, target, to: to ?? "outside src", allowed: rules.layers.join(", ") } });
+        }
+        return;
+      }
+      const allowed = [...rules.packages, ...extra];
+      const ok = allowed.some((p) => (typeof p === "string" ? target === p || target.startsWith(`${p}/`) : p.test(target)));
+      if (!ok) {
+        context.report({ node, messageId: "pkg", data: { from, target, allowed: allowed.map(String).join(", ") || "none" } });
+      }
+    }
+
+    return {
+      ImportDeclaration(node) {
+        check(node, String(node.source.value));
+      },
+      ExportNamedDeclaration(node) {
+        if (node.source) check(node, String(node.source.value));
+      },
+      ExportAllDeclaration(node) {
+        check(node, String(node.source.value));
+      },
+      ImportExpression(node) {
+        if (node.source.type === "Literal") check(node, String(node.source.value));
+      },
+    };
+  },
+};

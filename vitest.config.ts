@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "properties/**/*.test.ts", "scenarios/**/*.test.ts", "test/**/*.test.ts"],
+    // Two cores on CI: threads beyond that only add noise.
+    pool: "forks",
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});

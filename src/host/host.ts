@@ -1,0 +1,211 @@
+/**
+ * The actor host: runs one xstate actor on the ports a node gives it. The simulated world and the
+ * real process use this same code; only the ports differ.
+ *
+ * - Start-up path: `definition.open(fs)` reads the actor's durable state; the actor starts with it
+ *   as input. A restart after a crash goes through exactly this path.
+ * - Incoming transport messages become actor events through `definition.toEvent`.
+ * - Effects the actor emits while handling one event form a batch. Batches run strictly in order
+ *   through one queue: persist all operations, sync if any asked for it, then send. A batch with no
+ *   persist on an idle queue is sent at once, synchronously. While a sync is in flight, later
+ *   batches wait and are then merged into one persist + one sync (group commit).
+ * - The actor's timers run on the node's Clock (xstate's `clock` option), so virtual time drives
+ *   every `after` transition in the simulator.
+ * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
+ *   and reports a crash naming the actor and the event; the node decides what a crash means
+ *   (the simulator crashes the node, a real process exits with that message).
+ */
+import { createActor, type Actor, type AnyStateMachine, type EventFromLogic } from "xstate";
+import type { Clock, TimerHandle } from "../ports/clock.ts";
+import type { FileSystem } from "../ports/filesystem.ts";
+import type { Random } from "../ports/random.ts";
+import type { NodeId, Transport } from "../ports/transport.ts";
+import type { Effect } from "../actors/shared/effects.ts";
+
+export interface NodePorts<Message> {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly transport: Transport<Message>;
+  readonly fs: FileSystem;
+}
+
+/** The durable side of an actor: written by the host, never by the actor. */
+export interface ActorStore<Operation> {
+  persist(operations: readonly Operation[]): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ActorDefinition<Machine extends AnyStateMachine, Message, Operation, Input> {
+  readonly name: string;
+  readonly machine: Machine;
+  /** Read durable state and open the store: the actor's whole start-up path. */
+  open(fs: FileSystem): Promise<{ recovered: Input; store: ActorStore<Operation> }>;
+  /** The actor's input, built from what was recovered and the ports (clock/random reach it here). */
+  input(recovered: Input, ports: NodePorts<Message>): unknown;
+  toEvent(from: NodeId, message: Message): EventFromLogic<Machine>;
+}
+
+export interface HostCrash {
+  readonly actor: string;
+  readonly node: NodeId;
+  readonly event: string;
+  readonly error: unknown;
+}
+
+export interface HostHooks {
+  onCrash(crash: HostCrash): void;
+}
+
+interface Batch<Message, Operation> {
+  operations: Operation[];
+  sync: boolean;
+  sends: { to: NodeId; message: Message }[];
+}
+
+export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Input> {
+  private actor: Actor<Machine> | undefined;
+  private collecting: Batch<Message, Operation> = emptyBatch();
+  private readonly queue: Batch<Message, Operation>[] = [];
+  private draining = false;
+  private stopped = false;
+  private currentEvent = "start";
+
+  private constructor(
+    private readonly definition: ActorDefinition<Machine, Message, Operation, Input>,
+    private readonly ports: NodePorts<Message>,
+    private readonly store: ActorStore<Operation>,
+    private readonly hooks: HostHooks,
+  ) {}
+
+  static async start<M extends AnyStateMachine, Msg, Op, In>(
+    definition: ActorDefinition<M, Msg, Op, In>,
+    ports: NodePorts<Msg>,
+    hooks: HostHooks,
+  ): Promise<ActorHost<M, Msg, Op, In>> {
+    const { recovered, store } = await definition.open(ports.fs);
+    const host = new ActorHost(definition, ports, store, hooks);
+    host.boot(recovered);
+    return host;
+  }
+
+  get snapshot(): ReturnType<Actor<Machine>["getSnapshot"]> | undefined {
+    return this.actor?.getSnapshot();
+  }
+
+  /** Deliver an event as if it came from outside (tests, the simulator's workload driver). */
+  send(event: EventFromLogic<Machine>): void {
+    if (this.stopped || this.actor === undefined) return;
+    this.currentEvent = (event as { type: string }).type;
+    this.actor.send(event);
+    this.flush();
+  }
+
+  /** Stop the actor; pending effects are abandoned (a crash) unless `drain` waits for them. */
+  async stop(options: { drain: boolean } = { drain: false }): Promise<void> {
+    if (options.drain) await this.idle();
+    this.stopped = true;
+    this.actor?.stop();
+    if (options.drain) await this.store.close();
+  }
+
+  /** Resolves when every queued batch has been carried out. */
+  async idle(): Promise<void> {
+    while (this.draining || this.queue.length > 0) {
+      await new Promise<void>((resolve) => this.ports.clock.setTimeout(resolve, 0));
+    }
+  }
+
+  private boot(recovered: Input): void {
+    const clock = this.timerClock();
+    // xstate's conditional option types cannot see through a generic machine; the options are plain.
+    const create = createActor as unknown as (logic: Machine, options: object) => Actor<Machine>;
+    const actor = create(this.definition.machine, { input: this.definition.input(recovered, this.ports), clock, id: this.definition.name });
+    actor.on("*", (emitted: { type: string }) => this.collect(emitted as Effect<Message, Operation>));
+    actor.subscribe({ error: (error: unknown) => this.crash(error) });
+    this.actor = actor;
+    this.ports.transport.onMessage((from, message) => this.send(this.definition.toEvent(from, message)));
+    actor.start();
+    this.flush();
+  }
+
+  /** The node's clock, wrapped so effects of a timer-driven transition are flushed too. */
+  private timerClock(): Clock {
+    const clock = this.ports.clock;
+    return {
+      now: () => clock.now(),
+      setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
+        clock.setTimeout(() => {
+          if (this.stopped) return;
+          this.currentEvent = "timer";
+          callback();
+          this.flush();
+        }, delayMs),
+      clearTimeout: (handle: TimerHandle) => clock.clearTimeout(handle),
+    };
+  }
+
+  private collect(effect: Effect<Message, Operation>): void {
+    if (effect.type === "effect.send") this.collecting.sends.push({ to: effect.to, message: effect.message });
+    else if (effect.type === "effect.persist") {
+      this.collecting.operations.push(effect.operation);
+      this.collecting.sync ||= effect.sync;
+    }
+  }
+
+  private flush(): void {
+    if (this.stopped) return;
+    const batch = this.collecting;
+    if (batch.operations.length === 0 && batch.sends.length === 0) return;
+    this.collecting = emptyBatch();
+    if (!this.draining && this.queue.length === 0 && batch.operations.length === 0) {
+      this.sendAll(batch);
+      return;
+    }
+    this.queue.push(batch);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const merged = mergeBatches(this.queue.splice(0, this.queue.length));
+        if (merged.operations.length > 0) await this.store.persist(merged.operations);
+        if (merged.sync) await this.store.sync();
+        if (this.stopped) return;
+        this.sendAll(merged);
+      }
+    } catch (error) {
+      this.crash(error);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private sendAll(batch: Batch<Message, Operation>): void {
+    for (const { to, message } of batch.sends) this.ports.transport.send(to, message);
+  }
+
+  private crash(error: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.actor?.stop();
+    this.hooks.onCrash({ actor: this.definition.name, node: this.ports.transport.self, event: this.currentEvent, error });
+  }
+}
+
+function emptyBatch<Message, Operation>(): Batch<Message, Operation> {
+  return { operations: [], sync: false, sends: [] };
+}
+
+function mergeBatches<Message, Operation>(batches: Batch<Message, Operation>[]): Batch<Message, Operation> {
+  if (batches.length === 1) return batches[0]!;
+  const merged = emptyBatch<Message, Operation>();
+  for (const batch of batches) {
+    merged.operations.push(...batch.operations);
+    merged.sync ||= batch.sync;
+    merged.sends.push(...batch.sends);
+  }
+  return merged;
+}

@@ -1,0 +1,185 @@
+/**
+ * The nemesis: a fault schedule, either drawn from the seed or read from a scenario file.
+ *
+ * A schedule is a list of steps "at <ms> <action>", readable and writable as text so a failing
+ * run's faults can be printed, edited, shrunk and replayed:
+ *
+ *   # a broker is isolated, then the network heals
+ *   at 1500 crash server-0
+ *   at 2500 restart server-0          (add "wipe" to restart on an empty disk)
+ *   at 3000 pause client-1
+ *   at 3400 resume client-1
+ *   at 4000 isolate server-0
+ *   at 4100 partition server-0,client-0 | client-1     (add "oneway" for asymmetric: left → right)
+ *   at 4200 clog client-0 -> server-0 300
+ *   at 5000 heal
+ */
+import type { Random } from "../ports/random.ts";
+import type { NodeId } from "../ports/transport.ts";
+import { pick, uniform } from "./random.ts";
+
+export type FaultAction =
+  | { readonly kind: "crash"; readonly node: NodeId }
+  | { readonly kind: "restart"; readonly node: NodeId; readonly wipe: boolean }
+  | { readonly kind: "pause"; readonly node: NodeId }
+  | { readonly kind: "resume"; readonly node: NodeId }
+  | { readonly kind: "isolate"; readonly node: NodeId }
+  | { readonly kind: "partition"; readonly left: readonly NodeId[]; readonly right: readonly NodeId[]; readonly symmetric: boolean }
+  | { readonly kind: "clog"; readonly from: NodeId; readonly to: NodeId; readonly durationMs: number }
+  | { readonly kind: "heal" };
+
+export interface FaultStep {
+  readonly atMs: number;
+  readonly action: FaultAction;
+}
+
+export class ScheduleParseError extends Error {
+  override readonly name = "ScheduleParseError";
+  constructor(
+    readonly line: number,
+    readonly text: string,
+    reason: string,
+  ) {
+    super(`line ${line}: ${reason}: "${text}"`);
+  }
+}
+
+export function formatAction(action: FaultAction): string {
+  switch (action.kind) {
+    case "crash":
+    case "pause":
+    case "resume":
+    case "isolate":
+      return `${action.kind} ${action.node}`;
+    case "restart":
+      return `restart ${action.node}${action.wipe ? " wipe" : ""}`;
+    case "partition":
+      return `partition ${action.left.join(",")} | ${action.right.join(",")}${action.symmetric ? "" : " oneway"}`;
+    case "clog":
+      return `clog ${action.from} -> ${action.to} ${action.durationMs}`;
+    case "heal":
+      return "heal";
+  }
+}
+
+export function formatSchedule(steps: readonly FaultStep[]): string {
+  return steps.map((step) => `at ${round(step.atMs)} ${formatAction(step.action)}`).join("\n");
+}
+
+export function parseSchedule(text: string): FaultStep[] {
+  const steps: FaultStep[] = [];
+  text.split("\n").forEach((raw, index) => {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") return;
+    const match = /^at\s+(\d+(?:\.\d+)?)\s+(.*)$/.exec(line);
+    if (match === null) throw new ScheduleParseError(index + 1, raw, "expected 'at <ms> <action>'");
+    steps.push({ atMs: Number(match[1]), action: parseAction(match[2]!, index + 1, raw) });
+  });
+  return steps.sort((a, b) => a.atMs - b.atMs);
+}
+
+function parseAction(text: string, line: number, raw: string): FaultAction {
+  const words = text.split(/\s+/);
+  const fail = (reason: string): never => {
+    throw new ScheduleParseError(line, raw, reason);
+  };
+  const node = (): NodeId => words[1] ?? fail("missing node name");
+  switch (words[0]) {
+    case "crash":
+    case "pause":
+    case "resume":
+    case "isolate":
+      return { kind: words[0], node: node() };
+    case "restart":
+      return { kind: "restart", node: node(), wipe: words[2] === "wipe" };
+    case "heal":
+      return { kind: "heal" };
+    case "clog": {
+      const clog = /^clog\s+(\S+)\s*->\s*(\S+)\s+(\d+(?:\.\d+)?)$/.exec(text) ?? fail("expected 'clog A -> B <ms>'");
+      return { kind: "clog", from: clog[1]!, to: clog[2]!, durationMs: Number(clog[3]) };
+    }
+    case "partition": {
+      const part = /^partition\s+(\S+)\s*\|\s*(\S+)(\s+oneway)?$/.exec(text) ?? fail("expected 'partition A,B | C[,D] [oneway]'");
+      return { kind: "partition", left: part[1]!.split(","), right: part[2]!.split(","), symmetric: part[3] === undefined };
+    }
+    default:
+      return fail(`unknown action '${words[0] ?? ""}'`);
+  }
+}
+
+export interface ScheduleBounds {
+  /** Nodes that may crash and restart. */
+  readonly crashable: readonly NodeId[];
+  /** Every node (for partitions, clogs and pauses). */
+  readonly nodes: readonly NodeId[];
+  readonly durationMs: number;
+  /** Mean number of fault episodes per virtual second. */
+  readonly episodesPerSecond: number;
+  /** Allow restarts on a wiped disk (only where the protocol can recover from peers). */
+  readonly allowWipe: boolean;
+}
+
+/**
+ * Draw a schedule: episodes (a fault and its repair) at random times within the duration. Every
+ * crash is followed by a restart and every pause by a resume inside the window, so the liveness
+ * phase that follows starts from a cluster whose nodes are all running.
+ */
+export function generateSchedule(random: Random, bounds: ScheduleBounds): FaultStep[] {
+  const steps: FaultStep[] = [];
+  const count = Math.max(1, Math.round((bounds.durationMs / 1000) * bounds.episodesPerSecond * (0.5 + random.next())));
+  for (let episode = 0; episode < count; episode++) {
+    const start = uniform(random, 0, bounds.durationMs * 0.9);
+    const end = Math.min(bounds.durationMs, start + uniform(random, 50, bounds.durationMs / 4));
+    steps.push(...drawEpisode(random, bounds, start, end));
+  }
+  return steps.sort((a, b) => a.atMs - b.atMs);
+}
+
+function drawEpisode(random: Random, bounds: ScheduleBounds, start: number, end: number): FaultStep[] {
+  const kinds = ["crash", "pause", "isolate", "partition", "clog"] as const;
+  const kind = bounds.crashable.length === 0 ? pick(random, kinds.slice(1)) : pick(random, kinds);
+  const node = pick(random, kind === "crash" ? bounds.crashable : bounds.nodes);
+  switch (kind) {
+    case "crash":
+      return [
+        { atMs: start, action: { kind: "crash", node } },
+        { atMs: end, action: { kind: "restart", node, wipe: bounds.allowWipe && random.next() < 0.1 } },
+      ];
+    case "pause":
+      return [
+        { atMs: start, action: { kind: "pause", node } },
+        { atMs: end, action: { kind: "resume", node } },
+      ];
+    case "isolate":
+      return [
+        { atMs: start, action: { kind: "isolate", node } },
+        { atMs: end, action: { kind: "heal" } },
+      ];
+    case "partition": {
+      const shuffled = shuffle(random, bounds.nodes);
+      const cut = 1 + random.int(Math.max(1, shuffled.length - 1));
+      const symmetric = random.next() < 0.7;
+      return [
+        { atMs: start, action: { kind: "partition", left: shuffled.slice(0, cut), right: shuffled.slice(cut), symmetric } },
+        { atMs: end, action: { kind: "heal" } },
+      ];
+    }
+    case "clog": {
+      const other = pick(random, bounds.nodes.filter((candidate) => candidate !== node));
+      return [{ atMs: start, action: { kind: "clog", from: node, to: other, durationMs: round(end - start) } }];
+    }
+  }
+}
+
+function shuffle<T>(random: Random, items: readonly T[]): T[] {
+  const result = [...items];
+  for (let index = result.length - 1; index > 0; index--) {
+    const other = random.int(index + 1);
+    [result[index], result[other]] = [result[other]!, result[index]!];
+  }
+  return result;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

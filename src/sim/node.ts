@@ -1,0 +1,168 @@
+/**
+ * A simulated node: one process with its own clock view, random stream, network endpoint and
+ * disk, and the process faults that can hit it.
+ *
+ * Fault model:
+ * - crash: the process dies at once. Every in-memory actor state is gone, every timer it set is
+ *   cancelled, messages in flight to it are dropped on arrival while it is down, and its disk
+ *   keeps only what the disk's crash model keeps (see fs.ts). Promises its old incarnation was
+ *   waiting on never settle.
+ * - restart: a new incarnation boots through the node's normal start-up path (the boot function,
+ *   which reads the disk). With `wipe`, the disk is replaced by an empty one first.
+ * - pause / resume: the process is frozen (a GC pause, a stopped VM). Timers that fall due and
+ *   messages that arrive while paused are held, and run in their original order at resume.
+ *   A disk completion may still run the process's code while paused, but anything it sends is
+ *   held too and leaves at resume. Nothing is lost.
+ * Every callback that reaches the node passes its gate, which applies the three rules above.
+ */
+import type { Clock, TimerHandle } from "../ports/clock.ts";
+import type { Random } from "../ports/random.ts";
+import type { NodeId, Transport } from "../ports/transport.ts";
+import type { AnyStateMachine } from "xstate";
+import { ActorHost, type ActorDefinition, type HostCrash, type NodePorts } from "../host/host.ts";
+import type { Kernel, TaskHandle } from "./kernel.ts";
+import type { NetworkHost, SimNetwork } from "./network.ts";
+import { SimFileSystem, type SimDiskOptions } from "./fs.ts";
+
+export type NodeStatus = "up" | "down" | "paused";
+
+export interface SimNodePorts {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly transport: Transport;
+  readonly fs: SimFileSystem;
+}
+
+/** What runs on the node: started by `boot`, stopped (abandoned) by a crash. */
+export interface SimProcess {
+  stop(): void;
+}
+
+export type BootFunction = (ports: SimNodePorts, node: SimNode) => Promise<SimProcess>;
+
+export class SimNode implements NetworkHost {
+  status: NodeStatus = "down";
+  incarnation = 0;
+  /** Errors thrown by actors on this node: each is a bug the run must report. */
+  readonly failures: HostCrash[] = [];
+  readonly fs: SimFileSystem;
+  private process: SimProcess | undefined;
+  private held: (() => void)[] = [];
+  private transport: Transport;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly kernel: Kernel,
+    private readonly network: SimNetwork,
+    private readonly boot: BootFunction,
+    disk: Partial<SimDiskOptions> = {},
+  ) {
+    this.fs = new SimFileSystem(kernel, kernel.random.derive(`disk:${id}`), disk);
+    this.transport = network.attach(id, this);
+  }
+
+  /** The network's gate and the clock's gate. */
+  admit(deliver: () => void): void {
+    if (this.status === "up") deliver();
+    else if (this.status === "paused") this.held.push(deliver);
+  }
+
+  async start(): Promise<void> {
+    if (this.status !== "down") return;
+    this.status = "up";
+    this.incarnation++;
+    this.kernel.trace.foldString(`start:${this.id}:${this.incarnation}`);
+    this.transport = this.network.attach(this.id, this);
+    const incarnation = this.incarnation;
+    const ports: SimNodePorts = {
+      clock: this.clockFor(incarnation),
+      random: this.kernel.random.derive(`node:${this.id}`).derive(`incarnation:${incarnation}`),
+      transport: this.transportFor(incarnation),
+      fs: this.fs,
+    };
+    const process = await this.boot(ports, this);
+    if (this.incarnation === incarnation) this.process = process;
+    else process.stop();
+  }
+
+  crash(): void {
+    if (this.status === "down") return;
+    this.kernel.trace.foldString(`crash:${this.id}:${this.incarnation}`);
+    this.status = "down";
+    this.incarnation++;
+    this.held = [];
+    this.network.detachHandler(this.id);
+    const process = this.process;
+    this.process = undefined;
+    process?.stop();
+    this.fs.crash();
+  }
+
+  async restart(options: { wipe?: boolean } = {}): Promise<void> {
+    this.crash();
+    if (options.wipe === true) this.fs.wipe();
+    await this.start();
+  }
+
+  pause(): void {
+    if (this.status !== "up") return;
+    this.kernel.trace.foldString(`pause:${this.id}`);
+    this.status = "paused";
+  }
+
+  resume(): void {
+    if (this.status !== "paused") return;
+    this.kernel.trace.foldString(`resume:${this.id}`);
+    this.status = "up";
+    const held = this.held;
+    this.held = [];
+    for (const deliver of held) this.kernel.schedule(0, () => this.admit(deliver));
+  }
+
+  /** Record an actor error and crash the node: fail-stop, as a real process would exit. */
+  fail(crash: HostCrash): void {
+    this.failures.push(crash);
+    this.crash();
+  }
+
+  /** Sends of a stale incarnation vanish; sends while paused leave at resume. */
+  private transportFor(incarnation: number): Transport {
+    const inner = this.transport;
+    return {
+      self: inner.self,
+      onMessage: (handler) => inner.onMessage(handler),
+      send: (to, message) => {
+        if (this.incarnation !== incarnation) return;
+        if (this.status === "paused") this.held.push(() => inner.send(to, message));
+        else inner.send(to, message);
+      },
+    };
+  }
+
+  /** The node's view of time: virtual time, with timers that die with the incarnation. */
+  private clockFor(incarnation: number): Clock {
+    const kernel = this.kernel;
+    return {
+      now: () => kernel.now(),
+      setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
+        kernel.schedule(delayMs, () => {
+          if (this.incarnation === incarnation) this.admit(callback);
+        }),
+      clearTimeout: (handle: TimerHandle) => {
+        if (handle !== undefined && handle !== null) kernel.cancel(handle as TaskHandle);
+      },
+    };
+  }
+}
+
+/** Boot function for a node that runs one actor; an actor error fails the node (fail-stop). */
+export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
+  definition: ActorDefinition<Machine, Message, Operation, Input>,
+  onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,
+): BootFunction {
+  return async (ports, node) => {
+    const host = await ActorHost.start(definition, ports as NodePorts<Message>, { onCrash: (crash) => node.fail(crash) });
+    onStarted?.(host);
+    return { stop: () => void host.stop() };
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * A simulated world: one kernel, one network, and named nodes — the cluster builder every
+ * simulated run starts from.
+ */
+import type { NodeId } from "../ports/transport.ts";
+import { Kernel } from "./kernel.ts";
+import { SimNetwork, type NetworkProfile, NO_NETWORK_FAULTS } from "./network.ts";
+import { SimNode, type BootFunction } from "./node.ts";
+import type { SimDiskOptions } from "./fs.ts";
+import { formatAction, type FaultAction, type FaultStep } from "./nemesis.ts";
+
+export class SimWorld {
+  readonly kernel: Kernel;
+  readonly network: SimNetwork;
+  readonly nodes = new Map<NodeId, SimNode>();
+  /** Faults applied so far, as text, for the run's report. */
+  readonly faultLog: string[] = [];
+
+  constructor(seed: string | number, profile: NetworkProfile = NO_NETWORK_FAULTS) {
+    this.kernel = new Kernel(seed);
+    this.network = new SimNetwork(this.kernel, profile);
+  }
+
+  addNode(id: NodeId, boot: BootFunction, disk: Partial<SimDiskOptions> = {}): SimNode {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists already`);
+    const node = new SimNode(id, this.kernel, this.network, boot, disk);
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  node(id: NodeId): SimNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node named ${id}`);
+    return node;
+  }
+
+  /** Schedule every step of a fault schedule on the kernel, relative to now. */
+  scheduleFaults(steps: readonly FaultStep[]): void {
+    const start = this.kernel.now();
+    for (const step of steps) {
+      this.kernel.schedule(start + step.atMs - this.kernel.now(), () => this.apply(step.action));
+    }
+  }
+
+  apply(action: FaultAction): void {
+    this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(action)}`);
+    switch (action.kind) {
+      case "crash":
+        return this.node(action.node).crash();
+      case "restart":
+        void this.node(action.node).restart({ wipe: action.wipe });
+        return;
+      case "pause":
+        return this.node(action.node).pause();
+      case "resume":
+        return this.node(action.node).resume();
+      case "isolate":
+        return this.network.isolate(action.node);
+      case "partition":
+        return this.network.partition(action.left, action.right, action.symmetric);
+      case "clog":
+        return this.network.clog(action.from, action.to, action.durationMs);
+      case "heal":
+        return this.network.heal();
+    }
+  }
+
+  /** End of the safety phase: a clean network, every node resumed and running. */
+  healAll(): void {
+    this.faultLog.push(`${this.kernel.now().toFixed(3)} heal all`);
+    this.network.heal();
+    this.network.profile = NO_NETWORK_FAULTS;
+    for (const node of this.nodes.values()) {
+      if (node.status === "paused") node.resume();
+      if (node.status === "down") void node.start();
+    }
+    this.kernel.markAsync();
+  }
+}

@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["src/**/*.test.ts", "properties/**/*.test.ts", "scenarios/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "properties/**/*.test.ts", "scenarios/**/*.test.ts", "test/**/*.test.ts", "eslint/**/*.test.ts"],
     // Two cores on CI: threads beyond that only add noise.
     pool: "forks",
     maxWorkers: 2,

@@ -1,0 +1,21 @@
+import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseScenario } from "../src/sim/scenario.ts";
+import { runLedger } from "../src/sim/demo/ledger.ts";
+
+// Every scenario file in this folder runs on every test run, and must end as it says it will.
+const folder = import.meta.dirname;
+const files = readdirSync(folder).filter((file) => file.endsWith(".txt")).sort();
+
+describe("scenarios", () => {
+  it("there are scenarios to run", () => expect(files.length).toBeGreaterThan(0));
+  for (const file of files) {
+    const scenario = parseScenario(path.basename(file, ".txt"), readFileSync(path.join(folder, file), "utf8"));
+    it(`${scenario.name}: ${scenario.title} → ${scenario.expect}`, async () => {
+      if (scenario.workload !== "ledger") throw new Error(`unknown workload ${scenario.workload}`);
+      const result = await runLedger({ seed: scenario.seed, faults: "none", schedule: scenario.steps, ackBeforeSync: scenario.plant === "ack-before-sync" });
+      expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
+    });
+  }
+});

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { emit, setup } from "xstate";
+import { ActorHost, type ActorDefinition, type ActorStore, type HostCrash, type NodePorts } from "./host.ts";
+import { persist, send, type Effect } from "../actors/shared/effects.ts";
+import { Kernel } from "../sim/kernel.ts";
+import { SimNetwork, NO_NETWORK_FAULTS } from "../sim/network.ts";
+import { SeededRandom } from "../sim/random.ts";
+import type { FileSystem } from "../ports/filesystem.ts";
+import type { Clock } from "../ports/clock.ts";
+
+type Message = { type: "work"; id: number; sync: boolean } | { type: "boom" } | { type: "done"; id: number };
+type Event = { type: "message.received"; from: string; message: Message };
+
+/** Each "work" message: persist its id (syncing or not), then tell the sender it is done. */
+const machine = setup({ types: {} as { events: Event; emitted: Effect<Message, number> } }).createMachine({
+  on: {
+    "message.received": {
+      actions: [
+        ({ event }) => {
+          if (event.message.type === "boom") throw new Error("planted failure");
+        },
+        emit(({ event }) => (event.message.type === "work" ? persist(event.message.id, event.message.sync) : send("nobody", event.message))),
+        emit(({ event }) => send<Message>(event.from, { type: "done", id: event.message.type === "work" ? event.message.id : -1 })),
+      ],
+    },
+  },
+});
+
+function harness(syncLatencyMs: number) {
+  const kernel = new Kernel(1);
+  const network = new SimNetwork(kernel, NO_NETWORK_FAULTS);
+  const log: string[] = [];
+  const clock: Clock = { now: () => kernel.now(), setTimeout: (fn, ms) => kernel.schedule(ms, fn), clearTimeout: (h) => kernel.cancel(h as never) };
+  const store: ActorStore<number> = {
+    persist: async (ops) => void log.push(`persist ${ops.join(",")}`),
+    sync: () =>
+      new Promise((resolve) =>
+        kernel.schedule(syncLatencyMs, () => {
+          log.push("synced");
+          kernel.markAsync();
+          resolve();
+        }),
+      ),
+    close: async () => undefined,
+  };
+  const definition: ActorDefinition<typeof machine, Message, number, undefined> = {
+    name: "worker",
+    machine,
+    open: async () => ({ recovered: undefined, store }),
+    input: () => undefined,
+    toEvent: (from, message) => ({ type: "message.received", from, message }),
+  };
+  const up = { admit: (deliver: () => void) => deliver() };
+  const client = network.attach("client", up);
+  const inner = network.attach("worker", up);
+  // Log sends when the host makes them, not when they arrive.
+  const transport = { ...inner, send: (to: string, message: unknown) => (log.push(`sent done ${(message as { id: number }).id}`), inner.send(to, message)) };
+  const ports: NodePorts<Message> = { clock, random: new SeededRandom("h"), transport: transport as never, fs: {} as FileSystem };
+  const crashes: HostCrash[] = [];
+  return { kernel, client, log, crashes, start: () => ActorHost.start(definition, ports, { onCrash: (crash) => crashes.push(crash) }) };
+}
+
+describe("ActorHost", () => {
+  it("carries out persist, then sync, then send — a send never overtakes an earlier persist", async () => {
+    const h = harness(5);
+    await h.kernel.settle(h.start());
+    h.client.send("worker", { type: "work", id: 1, sync: true });
+    h.client.send("worker", { type: "work", id: 2, sync: false });
+    await h.kernel.run();
+    // id 2 asked for no sync, but its batch queued behind id 1's sync, so its send waits too.
+    expect(h.log).toEqual(["persist 1", "synced", "sent done 1", "persist 2", "sent done 2"]);
+  });
+
+  it("merges batches that wait behind a sync into one persist and one sync (group commit)", async () => {
+    const h = harness(10);
+    await h.kernel.settle(h.start());
+    for (let id = 1; id <= 4; id++) h.client.send("worker", { type: "work", id, sync: true });
+    await h.kernel.run();
+    expect(h.log).toEqual(["persist 1", "synced", "sent done 1", "persist 2,3,4", "synced", "sent done 2", "sent done 3", "sent done 4"]);
+  });
+
+  it("treats an error thrown in the actor as a crash that names the actor and the event", async () => {
+    const h = harness(1);
+    await h.kernel.settle(h.start());
+    h.client.send("worker", { type: "boom" });
+    h.client.send("worker", { type: "work", id: 9, sync: true });
+    await h.kernel.run();
+    expect(h.crashes).toHaveLength(1);
+    expect(h.crashes[0]).toMatchObject({ actor: "worker", node: "worker", event: "message.received" });
+    expect(String(h.crashes[0]!.error)).toContain("planted failure");
+    expect(h.log).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { SimWorld } from "./world.ts";
+import type { SimNodePorts } from "./node.ts";
+
+/** A process that logs its start, ticks every 10 ms, and logs messages it receives. */
+function ticker(log: string[]) {
+  return async (ports: SimNodePorts) => {
+    const name = ports.transport.self;
+    let handle: unknown;
+    const tick = () => {
+      log.push(`${name} tick ${ports.clock.now()}`);
+      handle = ports.clock.setTimeout(tick, 10);
+    };
+    log.push(`${name} start ${ports.clock.now()}`);
+    handle = ports.clock.setTimeout(tick, 10);
+    ports.transport.onMessage((from, message) => log.push(`${name} got ${String(message)} from ${from} at ${ports.clock.now()}`));
+    return { stop: () => ports.clock.clearTimeout(handle) };
+  };
+}
+
+describe("SimNode process faults", () => {
+  it("crash cancels the node's timers and drops its messages; restart boots a new incarnation", async () => {
+    const log: string[] = [];
+    const world = new SimWorld(1);
+    const node = world.addNode("a", ticker(log));
+    const other = world.addNode("b", async (ports) => {
+      world.kernel.schedule(15, () => ports.transport.send("a", "hello"));
+      return { stop: () => undefined };
+    });
+    void node.start();
+    void other.start();
+    world.kernel.markAsync();
+    await world.kernel.run({ untilMs: 12 });
+    node.crash();
+    await world.kernel.run({ untilMs: 40 });
+    expect(log).toEqual(["a start 0", "a tick 10"]);
+    await world.kernel.settle(node.start());
+    await world.kernel.run({ untilMs: 55 });
+    expect(log.slice(2)).toEqual(["a start 40", "a tick 50"]);
+    expect(node.incarnation).toBe(3);
+  });
+
+  it("pause holds timers and messages and runs them, in order, at resume", async () => {
+    const log: string[] = [];
+    const world = new SimWorld(2);
+    const node = world.addNode("a", ticker(log));
+    const sender = world.addNode("b", async (ports) => {
+      world.kernel.schedule(22, () => ports.transport.send("a", "m1"));
+      world.kernel.schedule(23, () => ports.transport.send("a", "m2"));
+      return { stop: () => undefined };
+    });
+    void node.start();
+    void sender.start();
+    world.kernel.markAsync();
+    await world.kernel.run({ untilMs: 15 });
+    node.pause();
+    await world.kernel.run({ untilMs: 100 });
+    expect(log).toEqual(["a start 0", "a tick 10"]);
+    node.resume();
+    await world.kernel.run({ untilMs: 100 });
+    expect(log.slice(2, 5)).toEqual(["a tick 100", "a got m1 from b at 100", "a got m2 from b at 100"]);
+  });
+
+  it("a paused node's sends leave at resume, a crashed incarnation's never", async () => {
+    const world = new SimWorld(3);
+    const got: string[] = [];
+    let aPorts: SimNodePorts | undefined;
+    const a = world.addNode("a", async (ports) => {
+      aPorts = ports;
+      return { stop: () => undefined };
+    });
+    const b = world.addNode("b", async (ports) => {
+      ports.transport.onMessage((_from, message) => got.push(`${String(message)}@${world.kernel.now()}`));
+      return { stop: () => undefined };
+    });
+    await world.kernel.settle(Promise.all([a.start(), b.start()]));
+    const stale = aPorts!;
+    a.pause();
+    stale.transport.send("b", "while-paused");
+    await world.kernel.run({ untilMs: 50 });
+    a.resume();
+    await world.kernel.run({ untilMs: 60 });
+    a.crash();
+    stale.transport.send("b", "from-the-dead");
+    await world.kernel.run({ untilMs: 100 });
+    expect(got.map((entry) => entry.split("@")[0])).toEqual(["while-paused"]);
+    expect(Number(got[0]!.split("@")[1])).toBeGreaterThanOrEqual(50);
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * Scenarios: named fault stories in readable text files under scenarios/, each with its expected
+ * outcome. A scenario file is a header of "# key: value" lines, then a fault schedule
+ * (see nemesis.ts for the step syntax):
+ *
+ *   # title: a server crashes while clients append
+ *   # workload: ledger
+ *   # seed: 3
+ *   # expect: pass
+ *   at 120 crash server-0
+ *   at 400 restart server-0
+ */
+import { parseSchedule, type FaultStep } from "./nemesis.ts";
+
+export interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  readonly workload: string;
+  readonly seed: number;
+  readonly expect: "pass" | "fail";
+  /** A planted bug the run enables, for scenarios that prove the checker can fail. */
+  readonly plant: string | undefined;
+  readonly steps: readonly FaultStep[];
+}
+
+export class ScenarioError extends Error {
+  override readonly name = "ScenarioError";
+}
+
+export function parseScenario(name: string, text: string): Scenario {
+  const header = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const match = /^#\s*(\w+):\s*(.*)$/.exec(line.trim());
+    if (match) header.set(match[1]!.toLowerCase(), match[2]!.trim());
+  }
+  const expect = header.get("expect") ?? "pass";
+  if (expect !== "pass" && expect !== "fail") throw new ScenarioError(`${name}: expect must be pass or fail, not '${expect}'`);
+  const seed = Number(header.get("seed") ?? "1");
+  if (!Number.isSafeInteger(seed)) throw new ScenarioError(`${name}: seed must be an integer`);
+  return {
+    name,
+    title: header.get("title") ?? name,
+    workload: header.get("workload") ?? "ledger",
+    seed,
+    expect,
+    plant: header.get("plant"),
+    steps: parseSchedule(text),
+  };
+}

@@ -12,7 +12,6 @@
  */
 // This module is test code that lives next to the port it checks: it is imported only by
 // *.test.ts files, never by production code, so the ports layer's "no packages" rule does not apply.
-// eslint-disable-next-line zhumq/layers
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileSystemError, writeFileAtomic, type FileSystem, type FileSystemErrorCode } from "./filesystem.ts";
 

@@ -91,3 +91,56 @@ describe("ActorHost", () => {
     expect(h.log).toEqual([]);
   });
 });
+
+// ---------------------------------------------------------------- timers, reads, notify, persisted
+import { enqueueActions } from "xstate";
+import { cancelTimer, notify, read, setTimer, type HostEvent } from "../actors/shared/effects.ts";
+
+type ToolEvent = HostEvent<string, string> | { type: "go" };
+const tool = setup({ types: {} as { events: ToolEvent; emitted: Effect<never, string, string, string> } }).createMachine({
+  on: {
+    go: {
+      actions: enqueueActions(({ enqueue }) => {
+        enqueue(emit(setTimer("a", 10)));
+        enqueue(emit(setTimer("b", 20)));
+        enqueue(emit(setTimer("c", 30)));
+        enqueue(emit(cancelTimer("b")));
+        enqueue(emit(setTimer("c", 5))); // replaces the 30 ms timer
+        enqueue(emit(read(7, "hello")));
+        enqueue(emit(persist("op-1", true)));
+      }),
+    },
+    "timer.fired": { actions: emit(({ event }) => notify(`timer ${event.key}`)) },
+    "read.done": { actions: emit(({ event }) => notify(`read ${event.id} ${String(event.result ?? event.error)}`)) },
+    "store.persisted": { actions: emit(({ event }) => notify(`persisted ${event.operations.join(",")} synced=${event.synced}`)) },
+  },
+});
+
+describe("ActorHost effects beyond persist and send", () => {
+  it("runs keyed timers, reads, notifications and persist completions", async () => {
+    const kernel = new Kernel(2);
+    const network = new SimNetwork(kernel, NO_NETWORK_FAULTS);
+    const clock: Clock = { now: () => kernel.now(), setTimeout: (fn, ms) => kernel.schedule(ms, fn), clearTimeout: (h) => kernel.cancel(h as never) };
+    const outputs: string[] = [];
+    const store: ActorStore<string> = {
+      // Like the simulated disk: every operation tells the kernel a continuation is pending.
+      persist: async () => kernel.markAsync(),
+      sync: async () => kernel.markAsync(),
+      close: async () => undefined,
+      read: async (request) => `${String(request)} world`,
+    };
+    const definition: ActorDefinition<typeof tool, never, string, undefined> = {
+      name: "tool",
+      machine: tool,
+      open: async () => ({ recovered: undefined, store }),
+      input: () => undefined,
+      toEvent: () => ({ type: "go" }),
+      deliverPersisted: true,
+    };
+    const ports: NodePorts<never> = { clock, random: new SeededRandom("t"), transport: network.attach("tool", { admit: (d) => d() }) as never, fs: {} as FileSystem };
+    const host = await kernel.settle(ActorHost.start(definition, ports, { onCrash: () => outputs.push("crash"), onNotify: (output) => outputs.push(`${String(output)}@${kernel.now()}`) }));
+    host.send({ type: "go" });
+    await kernel.run();
+    expect(outputs).toEqual(["read 7 hello world@0", "persisted op-1 synced=true@0", "timer c@5", "timer a@10"]);
+  });
+});

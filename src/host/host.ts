@@ -10,7 +10,11 @@
  *   persist on an idle queue is sent at once, synchronously. While a sync is in flight, later
  *   batches wait and are then merged into one persist + one sync (group commit).
  * - The actor's timers run on the node's Clock (xstate's `clock` option), so virtual time drives
- *   every `after` transition in the simulator.
+ *   every `after` transition in the simulator. Keyed timers (`effect.timer.set`) run on it too and
+ *   come back as `timer.fired`.
+ * - `effect.read` calls the store's `read` at once and answers with `read.done`; `effect.notify`
+ *   hands its output to the application through `hooks.onNotify`.
+ * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync).
  * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
  *   and reports a crash naming the actor and the event; the node decides what a crash means
  *   (the simulator crashes the node, a real process exits with that message).
@@ -20,7 +24,7 @@ import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, Transport } from "../ports/transport.ts";
-import type { Effect } from "../actors/shared/effects.ts";
+import type { Effect, ReadDone, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
 
 export interface NodePorts<Message> {
   readonly clock: Clock;
@@ -34,6 +38,8 @@ export interface ActorStore<Operation> {
   persist(operations: readonly Operation[]): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
+  /** Serve an `effect.read`; only actors that emit reads need it. */
+  read?(request: unknown): Promise<unknown>;
 }
 
 export interface ActorDefinition<Machine extends AnyStateMachine, Message, Operation, Input> {
@@ -44,6 +50,8 @@ export interface ActorDefinition<Machine extends AnyStateMachine, Message, Opera
   /** The actor's input, built from what was recovered and the ports (clock/random reach it here). */
   input(recovered: Input, ports: NodePorts<Message>): unknown;
   toEvent(from: NodeId, message: Message): EventFromLogic<Machine>;
+  /** Deliver `store.persisted` after every completed persist (the actor's "Advance"). */
+  readonly deliverPersisted?: boolean;
 }
 
 export interface HostCrash {
@@ -55,6 +63,8 @@ export interface HostCrash {
 
 export interface HostHooks {
   onCrash(crash: HostCrash): void;
+  /** Outputs the actor hands to its application (`effect.notify`). */
+  onNotify?(output: unknown): void;
 }
 
 interface Batch<Message, Operation> {
@@ -70,6 +80,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private draining = false;
   private stopped = false;
   private currentEvent = "start";
+  private readonly timers = new Map<string, TimerHandle>();
 
   private constructor(
     private readonly definition: ActorDefinition<Machine, Message, Operation, Input>,
@@ -105,6 +116,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   async stop(options: { drain: boolean } = { drain: false }): Promise<void> {
     if (options.drain) await this.idle();
     this.stopped = true;
+    this.clearTimers();
     this.actor?.stop();
     if (options.drain) await this.store.close();
   }
@@ -145,12 +157,57 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     };
   }
 
-  private collect(effect: Effect<Message, Operation>): void {
-    if (effect.type === "effect.send") this.collecting.sends.push({ to: effect.to, message: effect.message });
-    else if (effect.type === "effect.persist") {
-      this.collecting.operations.push(effect.operation);
-      this.collecting.sync ||= effect.sync;
+  private collect(effect: Effect<Message, Operation, unknown, unknown>): void {
+    switch (effect.type) {
+      case "effect.send":
+        this.collecting.sends.push({ to: effect.to, message: effect.message });
+        return;
+      case "effect.persist":
+        this.collecting.operations.push(effect.operation);
+        this.collecting.sync ||= effect.sync;
+        return;
+      case "effect.timer.set":
+        return this.setTimer(effect.key, effect.delayMs);
+      case "effect.timer.cancel":
+        return this.cancelTimer(effect.key);
+      case "effect.read":
+        return this.startRead(effect.id, effect.read);
+      case "effect.notify":
+        this.hooks.onNotify?.(effect.output);
+        return;
     }
+  }
+
+  private setTimer(key: string, delayMs: number): void {
+    this.cancelTimer(key);
+    const handle = this.ports.clock.setTimeout(() => {
+      this.timers.delete(key);
+      const fired: TimerFired = { type: "timer.fired", key };
+      this.send(fired as EventFromLogic<Machine>);
+    }, delayMs);
+    this.timers.set(key, handle);
+  }
+
+  private cancelTimer(key: string): void {
+    const handle = this.timers.get(key);
+    if (handle === undefined) return;
+    this.timers.delete(key);
+    this.ports.clock.clearTimeout(handle);
+  }
+
+  private clearTimers(): void {
+    for (const handle of this.timers.values()) this.ports.clock.clearTimeout(handle);
+    this.timers.clear();
+  }
+
+  private startRead(id: number, request: unknown): void {
+    const store = this.store;
+    if (store.read === undefined) throw new Error(`${this.definition.name} emitted a read, but its store has no read()`);
+    const answer = (done: ReadDone): void => this.send(done as EventFromLogic<Machine>);
+    store.read(request).then(
+      (result) => answer({ type: "read.done", id, result }),
+      (error: unknown) => answer({ type: "read.done", id, error }),
+    );
   }
 
   private flush(): void {
@@ -175,6 +232,10 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
         if (merged.sync) await this.store.sync();
         if (this.stopped) return;
         this.sendAll(merged);
+        if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
+          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync };
+          this.send(persisted as EventFromLogic<Machine>);
+        }
       }
     } catch (error) {
       this.crash(error);
@@ -190,6 +251,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private crash(error: unknown): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.clearTimers();
     this.actor?.stop();
     this.hooks.onCrash({ actor: this.definition.name, node: this.ports.transport.self, event: this.currentEvent, error });
   }

@@ -1,9 +1,16 @@
 /**
- * Effects: what an actor asks its host to do. Actors never do I/O; they emit these (xstate
- * `emit`) and the host carries them out in a fixed order per batch — persist, then sync where any
- * persist asked for it, then send (etcd's Ready rule: never tell anyone about state that is not
- * yet durable). A batch is everything one event produced; batches are carried out in order, so a
- * send can never overtake a persist emitted before it, even from an earlier event.
+ * Effects: what an actor asks its host to do, and the events the host answers with. Actors never
+ * do I/O; they emit effects (xstate `emit`) and the host carries them out.
+ *
+ * Ordering (etcd's Ready rule: never tell anyone about state that is not yet durable):
+ * - Everything one event produced is a batch. Batches run in order: persist all operations, sync
+ *   if any asked for it, then send. A send can never overtake a persist emitted before it, even
+ *   from an earlier event. Batches waiting behind a sync are merged into one (group commit).
+ * - After a batch's persist (and sync) completes, the host delivers `store.persisted` with the
+ *   batch's operations, so the actor can advance what it considers durable.
+ * - Timers, reads and notifications are not ordered with persistence: a timer is set at once, a
+ *   read starts at once (actors read only what is already durable), a notification is handed to
+ *   the application at once.
  */
 import type { NodeId } from "../../ports/transport.ts";
 
@@ -20,7 +27,60 @@ export interface PersistEffect<Operation> {
   readonly sync: boolean;
 }
 
-export type Effect<Message, Operation> = SendEffect<Message> | PersistEffect<Operation>;
+/** Set (or replace) the timer named `key`; `timer.fired` arrives after `delayMs` unless cancelled. */
+export interface TimerSetEffect {
+  readonly type: "effect.timer.set";
+  readonly key: string;
+  readonly delayMs: number;
+}
+
+export interface TimerCancelEffect {
+  readonly type: "effect.timer.cancel";
+  readonly key: string;
+}
+
+/** Ask the store for data; `read.done` with the same id arrives with the result or an error. */
+export interface ReadEffect<Read> {
+  readonly type: "effect.read";
+  readonly id: number;
+  readonly read: Read;
+}
+
+/** Hand a value to the application that runs this actor (a client's result, a delivered record). */
+export interface NotifyEffect<Output> {
+  readonly type: "effect.notify";
+  readonly output: Output;
+}
+
+export type Effect<Message, Operation, Read = never, Output = never> =
+  | SendEffect<Message>
+  | PersistEffect<Operation>
+  | TimerSetEffect
+  | TimerCancelEffect
+  | ReadEffect<Read>
+  | NotifyEffect<Output>;
+
+/** Events the host delivers to an actor, besides `message.received`. */
+export interface TimerFired {
+  readonly type: "timer.fired";
+  readonly key: string;
+}
+
+export interface ReadDone<Result = unknown> {
+  readonly type: "read.done";
+  readonly id: number;
+  /** Exactly one of result / error is set. */
+  readonly result?: Result;
+  readonly error?: unknown;
+}
+
+export interface StorePersisted<Operation = unknown> {
+  readonly type: "store.persisted";
+  readonly operations: readonly Operation[];
+  readonly synced: boolean;
+}
+
+export type HostEvent<Operation = unknown, Result = unknown> = TimerFired | ReadDone<Result> | StorePersisted<Operation>;
 
 export function send<Message>(to: NodeId, message: Message): SendEffect<Message> {
   return { type: "effect.send", to, message };
@@ -28,4 +88,20 @@ export function send<Message>(to: NodeId, message: Message): SendEffect<Message>
 
 export function persist<Operation>(operation: Operation, sync: boolean): PersistEffect<Operation> {
   return { type: "effect.persist", operation, sync };
+}
+
+export function setTimer(key: string, delayMs: number): TimerSetEffect {
+  return { type: "effect.timer.set", key, delayMs };
+}
+
+export function cancelTimer(key: string): TimerCancelEffect {
+  return { type: "effect.timer.cancel", key };
+}
+
+export function read<Read>(id: number, request: Read): ReadEffect<Read> {
+  return { type: "effect.read", id, read: request };
+}
+
+export function notify<Output>(output: Output): NotifyEffect<Output> {
+  return { type: "effect.notify", output };
 }

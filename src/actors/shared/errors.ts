@@ -1,0 +1,73 @@
+/**
+ * Operating errors, in one place. Every error a request can meet has a code; the code says whether
+ * a retry can help. Bugs are not errors: they are assertions (see assert.ts) and crash the node.
+ */
+export type ErrorCode =
+  | "UNKNOWN_TOPIC_OR_PARTITION"
+  | "TOPIC_ALREADY_EXISTS"
+  | "INVALID_TOPIC"
+  | "INVALID_REQUEST"
+  | "INVALID_REPLICATION"
+  | "NOT_LEADER"
+  | "STALE_EPOCH"
+  | "BROKER_NOT_AVAILABLE"
+  | "COORDINATOR_NOT_AVAILABLE"
+  | "OFFSET_OUT_OF_RANGE"
+  | "MESSAGE_TOO_LARGE"
+  | "CORRUPT_BATCH"
+  | "OUT_OF_ORDER_SEQUENCE"
+  | "INVALID_PRODUCER_EPOCH"
+  | "REQUEST_TIMED_OUT"
+  | "STORAGE_ERROR";
+
+/** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
+export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
+  UNKNOWN_TOPIC_OR_PARTITION: true, // may be a metadata race right after creation
+  TOPIC_ALREADY_EXISTS: false,
+  INVALID_TOPIC: false,
+  INVALID_REQUEST: false,
+  INVALID_REPLICATION: false,
+  NOT_LEADER: true,
+  STALE_EPOCH: true,
+  BROKER_NOT_AVAILABLE: true,
+  COORDINATOR_NOT_AVAILABLE: true,
+  OFFSET_OUT_OF_RANGE: false,
+  MESSAGE_TOO_LARGE: false,
+  CORRUPT_BATCH: true, // corrupted in transit: resend the same bytes
+  OUT_OF_ORDER_SEQUENCE: false,
+  INVALID_PRODUCER_EPOCH: false,
+  REQUEST_TIMED_OUT: true,
+  STORAGE_ERROR: true,
+};
+
+/** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */
+export const REFRESHES_METADATA: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["UNKNOWN_TOPIC_OR_PARTITION", "NOT_LEADER", "STALE_EPOCH", "BROKER_NOT_AVAILABLE"]);
+
+/** An error as it travels in a message: plain data. */
+export interface WireError {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export function wireError(code: ErrorCode, message: string): WireError {
+  return { code, message };
+}
+
+/** The typed error clients surface to applications. */
+export class ZhumqError extends Error {
+  override readonly name = "ZhumqError";
+  readonly retriable: boolean;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+    this.retriable = RETRIABLE[code];
+  }
+
+  static from(error: WireError): ZhumqError {
+    return new ZhumqError(error.code, error.message);
+  }
+}

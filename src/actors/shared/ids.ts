@@ -1,0 +1,35 @@
+/**
+ * Names and ids shared by every actor. Topic names are validated here, once, for the coordinator,
+ * the clients and the CLI alike.
+ */
+import type { NodeId } from "../../ports/transport.ts";
+
+export type { NodeId };
+export type TopicName = string;
+export type PartitionIndex = number;
+
+export interface TopicPartition {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+}
+
+/** "orders/3": the key a partition is known by in maps, logs and the consistent-hash ring. */
+export function partitionKey(topic: TopicName, partition: PartitionIndex): string {
+  return `${topic}/${partition}`;
+}
+
+/**
+ * Topic names: 1 to 200 characters from [A-Za-z0-9._-], not "." or "..". The set is safe as a
+ * directory name on every file system and needs no escaping on the wire or in a shell.
+ */
+export const TOPIC_NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+export const TOPIC_NAME_BYTES_MAX = 200;
+
+/** Why a topic name is invalid, or undefined when it is fine. */
+export function topicNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "a topic name cannot be empty";
+  if (name.length > TOPIC_NAME_BYTES_MAX) return `a topic name is at most ${TOPIC_NAME_BYTES_MAX} characters (got ${name.length})`;
+  if (name === "." || name === "..") return `'${name}' is not a valid topic name`;
+  if (!TOPIC_NAME_PATTERN.test(name)) return `a topic name may contain only letters, digits, '.', '_' and '-' (got '${name}')`;
+  return undefined;
+}

@@ -1,0 +1,194 @@
+/**
+ * The wire protocol between nodes: one discriminated union of plain, immutable data. The same
+ * values travel through the simulated network and (encoded) over gRPC.
+ *
+ * Conventions:
+ * - A request carries a `requestId` chosen by the sender, unique per sender; its reply echoes it.
+ *   Protocols never rely on delivery: a sender times out and retries (with the same requestId
+ *   where the retry must be recognised).
+ * - A reply carries `error` when the request failed; the other fields are then meaningless.
+ * - Every request that touches a partition carries the sender's view of the leader epoch; a
+ *   mismatch is answered with NOT_LEADER or STALE_EPOCH, telling the client to refresh metadata.
+ * - Record data travels as whole record batches (src/disk/batch.ts), exactly as stored.
+ */
+import type { WireError } from "./errors.ts";
+import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
+
+/** -1: durable on every in-sync replica (one, here); 1: durable on the leader; 0: no reply at all. */
+export type AckLevel = -1 | 0 | 1;
+export type ReplicationMode = "raft" | "fetch";
+
+export interface PartitionMetadata {
+  readonly partition: PartitionIndex;
+  readonly replicas: readonly NodeId[];
+  /** The leader, or null while it is down (requests to it would fail anyway). */
+  readonly leader: NodeId | null;
+  readonly leaderEpoch: number;
+}
+
+export interface TopicMetadata {
+  readonly topic: TopicName;
+  readonly replicationFactor: number;
+  readonly replicationMode: ReplicationMode;
+  readonly partitions: readonly PartitionMetadata[];
+}
+
+export interface BrokerInfo {
+  readonly id: NodeId;
+  readonly alive: boolean;
+}
+
+/** A partition a broker leads, as the coordinator tells it. */
+export interface LeaderAssignment {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly leaderEpoch: number;
+}
+
+// ------------------------------------------------------------------ to the coordinator
+
+export interface BrokerHeartbeat {
+  readonly type: "broker.heartbeat";
+  readonly requestId: number;
+  readonly broker: NodeId;
+}
+export interface BrokerHeartbeatReply {
+  readonly type: "broker.heartbeat.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  readonly leaseMs: number;
+  /** Every partition this broker leads now; a partition missing from the list is no longer its. */
+  readonly assignments: readonly LeaderAssignment[];
+}
+
+export interface TopicCreate {
+  readonly type: "topic.create";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly replicationMode: ReplicationMode;
+}
+export interface TopicCreateReply {
+  readonly type: "topic.create.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  readonly metadata?: TopicMetadata;
+}
+
+export interface TopicDelete {
+  readonly type: "topic.delete";
+  readonly requestId: number;
+  readonly topic: TopicName;
+}
+export interface TopicDeleteReply {
+  readonly type: "topic.delete.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+}
+
+export interface MetadataRequest {
+  readonly type: "metadata.request";
+  readonly requestId: number;
+  /** null: every topic (list/describe all). */
+  readonly topics: readonly TopicName[] | null;
+}
+export interface MetadataReply {
+  readonly type: "metadata.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  readonly topics: readonly TopicMetadata[];
+  /** Topics asked for that failed (unknown, invalid name). */
+  readonly topicErrors: readonly { readonly topic: TopicName; readonly error: WireError }[];
+  readonly brokers: readonly BrokerInfo[];
+}
+
+export interface ProducerIdRequest {
+  readonly type: "producer.id.request";
+  readonly requestId: number;
+}
+export interface ProducerIdReply {
+  readonly type: "producer.id.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  readonly producerId: number;
+  readonly producerEpoch: number;
+}
+
+// ------------------------------------------------------------------ to a broker
+
+export interface ProduceRequest {
+  readonly type: "produce.request";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly leaderEpoch: number;
+  readonly acks: AckLevel;
+  /** One record batch, built by the producer; the leader assigns its offsets. */
+  readonly batch: Uint8Array;
+}
+export interface ProduceReply {
+  readonly type: "produce.reply";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly error?: WireError;
+  /** Offset of the batch's first record. */
+  readonly baseOffset: number;
+  /** True when the batch was a retry of one already appended: these are its original offsets. */
+  readonly duplicate: boolean;
+}
+
+export interface FetchRequest {
+  readonly type: "fetch.request";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  /** The leader epoch the consumer believes in, or -1 to accept any. */
+  readonly leaderEpoch: number;
+  readonly offset: number;
+  readonly maxBytes: number;
+  /** Long poll: wait up to this long for data at `offset` before answering empty. */
+  readonly maxWaitMs: number;
+}
+export interface FetchReply {
+  readonly type: "fetch.reply";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly error?: WireError;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  /** Whole record batches from the one containing `offset`, all below the high watermark. */
+  readonly records: Uint8Array;
+}
+
+export interface OffsetsRequest {
+  readonly type: "offsets.request";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly at: "earliest" | "latest";
+}
+export interface OffsetsReply {
+  readonly type: "offsets.reply";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly error?: WireError;
+  readonly offset: number;
+}
+
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply;
+export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest;
+export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply;
+
+export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage;
+
+/** How every actor receives a message from the transport. */
+export interface MessageReceived<Message = ZhumqMessage> {
+  readonly type: "message.received";
+  readonly from: NodeId;
+  readonly message: Message;
+}

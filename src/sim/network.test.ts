@@ -110,3 +110,16 @@ describe("SimNetwork", () => {
     expect(network.stats.dropped.partition).toBe(1);
   });
 });
+
+// ---------------------------------------------------------------- the port's conformance suite
+import { transportConformance } from "../ports/transport.conformance.ts";
+
+transportConformance("SimNetwork (no faults)", async () => {
+  const kernel = new Kernel(99);
+  const network = new SimNetwork(kernel, NO_NETWORK_FAULTS);
+  return {
+    endpoint: async (node) => network.attach(node, up),
+    quiesce: () => kernel.run(),
+    cleanup: async () => undefined,
+  };
+});

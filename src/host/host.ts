@@ -148,7 +148,8 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
       now: () => clock.now(),
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
         clock.setTimeout(() => {
-          if (this.stopped) return;
+          // A finished actor (final state) keeps no timers: xstate would only warn about them.
+          if (this.stopped || this.actor?.getSnapshot().status !== "active") return;
           this.currentEvent = "timer";
           callback();
           this.flush();

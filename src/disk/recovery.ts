@@ -1,0 +1,241 @@
+/**
+ * Opening a partition directory after a clean close or a crash (DESIGN §4).
+ *
+ * Rules, in order:
+ * 1. Leftovers go: `*.tmp` files and an `.index` whose `.log` is gone (a half-finished delete).
+ * 2. Closed segments (all but the last) are trusted: the log synced them with their index before
+ *    rolling. A missing or mis-sized index is rebuilt by scanning its segment; other damage is
+ *    found by the first lookup that lands on it.
+ * 3. The active (last) segment may end in a torn or unsynced tail. Its index file is read and the
+ *    well-formed prefix kept; the last entry whose batch checks out is the scan's starting point
+ *    (at most `VERIFY_ENTRIES_MAX` are tried, then the scan starts from byte 0). From there every
+ *    batch is checked — length, magic, CRC, records, offset continuity — and the file is cut at
+ *    the first bad one. The index is rebuilt from the scan.
+ * 4. The cut, the rebuilt index and the recovered file are synced, so everything the log holds
+ *    after open is durable and `syncedEndOffset` starts equal to `endOffset`.
+ *
+ * Every finding is a `RecoveryEvent` (file, byte position, bytes cut, reason) in the report that
+ * `open` returns, and is passed to the optional logger. Recovery never prints.
+ */
+import { dirnameOf, FileSystemError, type FileSystem } from "../ports/filesystem.ts";
+import type { BatchLimits } from "./batch.ts";
+import { INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
+import type { LogOptions } from "./options.ts";
+import { scanBatches, type ScanResult } from "./scan.ts";
+import { parseSegmentFile, Segment, segmentStem } from "./segment.ts";
+
+export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed";
+
+export interface RecoveryEvent {
+  readonly kind: RecoveryEventKind;
+  readonly file: string;
+  /** Byte position the event concerns (where a tail was cut; 0 otherwise). */
+  readonly position: number;
+  /** Bytes cut or removed. */
+  readonly bytes: number;
+  readonly reason: string;
+}
+
+export interface RecoveryReport {
+  readonly dir: string;
+  readonly segments: number;
+  readonly startOffset: number;
+  readonly endOffset: number;
+  /** Bytes of the active segment checked batch by batch. */
+  readonly bytesScanned: number;
+  readonly events: readonly RecoveryEvent[];
+}
+
+/** How many index entries of the active segment recovery tries before scanning from byte 0. */
+export const VERIFY_ENTRIES_MAX = 4;
+
+export function batchLimitsOf(options: LogOptions): BatchLimits {
+  return { batchBytesMax: options.batchBytesMax, batchRecordsMax: options.batchRecordsMax };
+}
+
+class Recorder {
+  readonly events: RecoveryEvent[] = [];
+  bytesScanned = 0;
+  constructor(private readonly logger: LogOptions["logger"]) {}
+
+  note(event: RecoveryEvent): void {
+    this.events.push(event);
+    this.logger?.(event);
+  }
+}
+
+export interface RecoveredLog {
+  readonly segments: Segment[];
+  readonly report: RecoveryReport;
+}
+
+export async function recoverLog(fs: FileSystem, dir: string, options: LogOptions): Promise<RecoveredLog> {
+  const recorder = new Recorder(options.logger);
+  await makeDurableDir(fs, dir);
+  const bases = await removeLeftovers(fs, dir, recorder);
+  if (bases.length === 0) bases.push(options.initialOffset);
+  const segments: Segment[] = [];
+  try {
+    for (const base of bases) segments.push(new Segment(dir, base, await fs.open(`${dir}/${segmentStem(base)}.log`, "readwrite")));
+    for (let i = 0; i < segments.length - 1; i++) await prepareClosed(fs, segments[i]!, segments[i + 1]!.baseOffset, options, recorder);
+    await recoverActive(fs, segments[segments.length - 1]!, options, recorder);
+  } catch (error) {
+    for (const segment of segments) await segment.log.close().catch(() => undefined);
+    throw error;
+  }
+  await fs.syncDir(dir);
+  const active = segments[segments.length - 1]!;
+  const report: RecoveryReport = {
+    dir,
+    segments: segments.length,
+    startOffset: segments[0]!.baseOffset,
+    endOffset: active.nextOffset,
+    bytesScanned: recorder.bytesScanned,
+    events: recorder.events,
+  };
+  return { segments, report };
+}
+
+/**
+ * Create `dir` and any missing parents, and sync each new entry's parent: a directory made by
+ * mkdir is itself an entry of its parent and would vanish in a crash until that is synced.
+ */
+export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void> {
+  const parts = dir.split("/").filter((part) => part !== "" && part !== ".");
+  const missing: string[] = [];
+  for (let depth = parts.length; depth > 0; depth--) {
+    const path = parts.slice(0, depth).join("/");
+    if ((await fs.stat(path)) !== undefined) break;
+    missing.push(path);
+  }
+  if (missing.length === 0) return;
+  await fs.mkdir(dir);
+  for (const path of missing.reverse()) await fs.syncDir(dirnameOf(path));
+}
+
+/** Remove temp files and orphan indexes; return the base offsets of the `.log` files, sorted. */
+async function removeLeftovers(fs: FileSystem, dir: string, recorder: Recorder): Promise<number[]> {
+  const names = await fs.list(dir);
+  const logs = new Set<number>();
+  for (const name of names) {
+    const parsed = parseSegmentFile(name);
+    if (parsed?.kind === "log") logs.add(parsed.baseOffset);
+  }
+  for (const name of names) {
+    const parsed = parseSegmentFile(name);
+    const orphan = parsed?.kind === "index" && !logs.has(parsed.baseOffset);
+    if (!orphan && !name.endsWith(".tmp")) continue;
+    const path = `${dir}/${name}`;
+    const size = (await fs.stat(path))?.size ?? 0;
+    await fs.remove(path);
+    recorder.note({ kind: "file-removed", file: path, position: 0, bytes: size, reason: orphan ? "index without a log" : "temporary file" });
+  }
+  return [...logs].sort((a, b) => a - b);
+}
+
+/** A closed segment: size known, next offset from its successor, index checked lazily. */
+async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number, options: LogOptions, recorder: Recorder): Promise<void> {
+  segment.sizeBytes = await segment.log.size();
+  segment.nextOffset = nextBase;
+  const indexBytes = (await fs.stat(segment.indexPath))?.size;
+  if (indexBytes !== undefined && indexBytes % INDEX_ENTRY_BYTES === 0 && (indexBytes > 0 || segment.sizeBytes === 0)) return;
+  const scan = await rebuildIndex(segment, options);
+  recorder.bytesScanned += scan.bytesScanned;
+  await writeIndexFile(fs, segment, true);
+  recorder.note({
+    kind: "index-rebuilt",
+    file: segment.indexPath,
+    position: 0,
+    bytes: indexBytes ?? 0,
+    reason: indexBytes === undefined ? "index missing" : "index size is not a whole number of entries",
+  });
+}
+
+/** Scan a whole segment into a fresh in-memory index; the caller decides what a failure means. */
+export async function rebuildIndex(segment: Segment, options: LogOptions): Promise<ScanResult> {
+  segment.index = new OffsetIndex();
+  segment.bytesSinceIndexEntry = 0;
+  segment.maxTimestamp = -Infinity;
+  segment.firstBatchTimestamp = undefined;
+  const end = segment.sizeBytes;
+  const scan = await scanBatches(segment.log, segment.logPath, { position: 0, offset: segment.baseOffset }, end, batchLimitsOf(options), (position, batch) => {
+    segment.noteBatch(position, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
+  });
+  segment.sizeBytes = end;
+  return scan;
+}
+
+/** Replace the index file with the in-memory index (synced when `durable`). */
+export async function writeIndexFile(fs: FileSystem, segment: Segment, durable: boolean): Promise<void> {
+  const handle = segment.indexHandle ?? (await fs.open(segment.indexPath, "readwrite"));
+  try {
+    const bytes = segment.index!.encode(0);
+    await handle.truncate(bytes.length);
+    await handle.write(0, bytes);
+    if (durable) await handle.sync();
+    segment.persistedEntries = segment.index!.count;
+  } finally {
+    if (handle !== segment.indexHandle) await handle.close();
+  }
+}
+
+async function readIndexFile(fs: FileSystem, path: string): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    if (error instanceof FileSystemError && error.code === "ENOENT") return new Uint8Array(0);
+    throw error;
+  }
+}
+
+/** Rule 3 of the header comment: find a trusted start, scan the tail, cut at the first bad batch. */
+async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptions, recorder: Recorder): Promise<void> {
+  const fileBytes = await segment.log.size();
+  const indexBytes = await readIndexFile(fs, segment.indexPath);
+  const { index, damaged } = OffsetIndex.decode(indexBytes, fileBytes);
+  const loadedEntries = index.count;
+  const start = await trustedEntry(segment, index, fileBytes, options);
+  segment.index = index;
+  if (start >= 0) {
+    segment.maxTimestamp = index.timestampAt(start);
+    segment.firstBatchTimestamp = index.timestampAt(0);
+  }
+  const position = start >= 0 ? index.positionAt(start) : 0;
+  const offset = start >= 0 ? segment.baseOffset + index.relativeOffsetAt(start) : segment.baseOffset;
+  index.count = Math.max(start, 0);
+  segment.bytesSinceIndexEntry = Infinity; // the batch at `position` gets its entry back
+  const scan = await scanBatches(segment.log, segment.logPath, { position, offset }, fileBytes, batchLimitsOf(options), (at, batch) => {
+    segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
+  });
+  recorder.bytesScanned += scan.bytesScanned;
+  segment.sizeBytes = scan.position;
+  segment.nextOffset = scan.nextOffset;
+  if (scan.position < fileBytes) {
+    await segment.log.truncate(scan.position);
+    const reason = scan.failure?.reason ?? "trailing bytes";
+    recorder.note({ kind: "tail-truncated", file: segment.logPath, position: scan.position, bytes: fileBytes - scan.position, reason });
+  }
+  await segment.log.sync();
+  segment.indexHandle = await fs.open(segment.indexPath, "readwrite");
+  await writeIndexFile(fs, segment, true);
+  if (damaged || index.count < loadedEntries) {
+    const reason = damaged ? "index damaged or torn" : "index entries beyond the valid log";
+    recorder.note({ kind: "index-rebuilt", file: segment.indexPath, position: 0, bytes: indexBytes.length, reason });
+  }
+}
+
+/** The last of the final `VERIFY_ENTRIES_MAX` entries whose batch is whole and valid, or -1. */
+async function trustedEntry(segment: Segment, index: OffsetIndex, fileBytes: number, options: LogOptions): Promise<number> {
+  const lowest = Math.max(0, index.count - VERIFY_ENTRIES_MAX);
+  for (let entry = index.count - 1; entry >= lowest; entry--) {
+    const position = index.positionAt(entry);
+    const offset = segment.baseOffset + index.relativeOffsetAt(entry);
+    const header = await segment.log.read(position, 12);
+    if (header.length < 12) continue;
+    const size = new DataView(header.buffer, header.byteOffset, 12).getUint32(8) + 12;
+    if (size > options.batchBytesMax || position + size > fileBytes) continue;
+    const scan = await scanBatches(segment.log, segment.logPath, { position, offset }, position + size, batchLimitsOf(options), () => undefined);
+    if (scan.failure === undefined) return entry;
+  }
+  return -1;
+}

@@ -40,7 +40,7 @@ import { IndexMismatch, locateBatch, readSegmentBatches } from "./log-read.ts";
 import { OffsetIndex } from "./offset-index.ts";
 import { LIMITS, type LogOptions, resolveLogOptions } from "./options.ts";
 import { batchLimitsOf, rebuildIndex, recoverLog, type RecoveryReport, writeIndexFile } from "./recovery.ts";
-import { scanBatches } from "./scan.ts";
+import { scanBatches, type ScanResult } from "./scan.ts";
 import { Segment, segmentStem } from "./segment.ts";
 
 export interface AppendResult {
@@ -370,8 +370,9 @@ export class PartitionLog {
 
   /** Rebuild a closed segment's index by scanning it; a bad batch there is corruption, not a tail. */
   private async repairIndex(segment: Segment): Promise<OffsetIndex> {
-    const scan = await rebuildIndex(segment, this.options);
-    if (scan.failure !== undefined || scan.nextOffset !== segment.nextOffset) {
+    const complete = (result: ScanResult): boolean => result.failure === undefined && result.nextOffset === segment.nextOffset;
+    const scan = await rebuildIndex(segment, this.options, complete);
+    if (!complete(scan)) {
       segment.index = undefined;
       const reason = scan.failure?.reason ?? `segment ends at offset ${scan.nextOffset}, the next one starts at ${segment.nextOffset}`;
       throw new CorruptBatchError(segment.logPath, scan.failure?.position ?? scan.position, reason);

@@ -21,10 +21,11 @@ import { dirnameOf, FileSystemError, type FileSystem } from "../ports/filesystem
 import type { BatchLimits } from "./batch.ts";
 import { INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
 import type { LogOptions } from "./options.ts";
-import { scanBatches, type ScanResult } from "./scan.ts";
+import { scanBatches, type ScanResult, type ScanStart } from "./scan.ts";
+import type { CheckedBatch } from "./batch-check.ts";
 import { parseSegmentFile, Segment, segmentStem } from "./segment.ts";
 
-export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed";
+export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed" | "segment-damaged";
 
 export interface RecoveryEvent {
   readonly kind: RecoveryEventKind;
@@ -48,6 +49,8 @@ export interface RecoveryReport {
 
 /** How many index entries of the active segment recovery tries before scanning from byte 0. */
 export const VERIFY_ENTRIES_MAX = 4;
+/** How many times recovery re-reads a batch that failed its check before cutting the log there. */
+export const RECOVERY_REREADS_MAX = 2;
 
 export function batchLimitsOf(options: LogOptions): BatchLimits {
   return { batchBytesMax: options.batchBytesMax, batchRecordsMax: options.batchRecordsMax };
@@ -139,8 +142,14 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
   segment.nextOffset = nextBase;
   const indexBytes = (await fs.stat(segment.indexPath))?.size;
   if (indexBytes !== undefined && indexBytes % INDEX_ENTRY_BYTES === 0 && (indexBytes > 0 || segment.sizeBytes === 0)) return;
-  const scan = await rebuildIndex(segment, options);
+  const scan = await rebuildIndex(segment, options, () => true);
   recorder.bytesScanned += scan.bytesScanned;
+  if (scan.failure !== undefined) {
+    // A closed segment was synced whole: damage inside it is rot, not a torn tail. It is kept
+    // (cutting it would lose synced batches after it); reads that reach it fail with
+    // CorruptBatchError, and the broker recovers the range from a replica.
+    recorder.note({ kind: "segment-damaged", file: segment.logPath, position: scan.failure.position, bytes: 0, reason: scan.failure.reason });
+  }
   await writeIndexFile(fs, segment, true);
   recorder.note({
     kind: "index-rebuilt",
@@ -151,17 +160,23 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
   });
 }
 
-/** Scan a whole segment into a fresh in-memory index; the caller decides what a failure means. */
-export async function rebuildIndex(segment: Segment, options: LogOptions): Promise<ScanResult> {
-  segment.index = new OffsetIndex();
-  segment.bytesSinceIndexEntry = 0;
-  segment.maxTimestamp = -Infinity;
-  segment.firstBatchTimestamp = undefined;
-  const end = segment.sizeBytes;
-  const scan = await scanBatches(segment.log, segment.logPath, { position: 0, offset: segment.baseOffset }, end, batchLimitsOf(options), (position, batch) => {
-    segment.noteBatch(position, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
+/**
+ * Scan a whole closed segment into a fresh index. The segment keeps its size and offsets either
+ * way; it takes the new index (and timestamps) only when `adopt` says so — on success, or at
+ * open, where a partial index of a damaged segment still serves the part before the damage.
+ */
+export async function rebuildIndex(segment: Segment, options: LogOptions, adopt: (scan: ScanResult) => boolean): Promise<ScanResult> {
+  const scratch = new Segment(segment.dir, segment.baseOffset, segment.log);
+  scratch.index = new OffsetIndex();
+  const scan = await scanBatches(segment.log, segment.logPath, { position: 0, offset: segment.baseOffset }, segment.sizeBytes, batchLimitsOf(options), (position, batch) => {
+    scratch.noteBatch(position, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
   });
-  segment.sizeBytes = end;
+  if (adopt(scan)) {
+    segment.index = scratch.index;
+    segment.maxTimestamp = scan.failure === undefined ? scratch.maxTimestamp : -Infinity;
+    segment.firstBatchTimestamp = scratch.firstBatchTimestamp;
+    segment.bytesSinceIndexEntry = scratch.bytesSinceIndexEntry;
+  }
   return scan;
 }
 
@@ -204,9 +219,7 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
   const offset = start >= 0 ? segment.baseOffset + index.relativeOffsetAt(start) : segment.baseOffset;
   index.count = Math.max(start, 0);
   segment.bytesSinceIndexEntry = Infinity; // the batch at `position` gets its entry back
-  const scan = await scanBatches(segment.log, segment.logPath, { position, offset }, fileBytes, batchLimitsOf(options), (at, batch) => {
-    segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
-  });
+  const scan = await scanWithRereads(segment, { position, offset }, fileBytes, options);
   recorder.bytesScanned += scan.bytesScanned;
   segment.sizeBytes = scan.position;
   segment.nextOffset = scan.nextOffset;
@@ -222,6 +235,24 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
     const reason = damaged ? "index damaged or torn" : "index entries beyond the valid log";
     recorder.note({ kind: "index-rebuilt", file: segment.indexPath, position: 0, bytes: indexBytes.length, reason });
   }
+}
+
+/**
+ * Scan the active segment's tail, noting each batch. A batch that fails is read again (up to
+ * `RECOVERY_REREADS_MAX` times) before it is believed: a transient read error must not cut a
+ * synced batch, while real damage fails every time.
+ */
+async function scanWithRereads(segment: Segment, start: ScanStart, fileBytes: number, options: LogOptions): Promise<ScanResult> {
+  const visit = (at: number, batch: CheckedBatch): void => {
+    segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
+  };
+  let scan = await scanBatches(segment.log, segment.logPath, start, fileBytes, batchLimitsOf(options), visit);
+  for (let rereads = 0; scan.failure !== undefined && rereads < RECOVERY_REREADS_MAX; rereads++) {
+    const again = await scanBatches(segment.log, segment.logPath, { position: scan.position, offset: scan.nextOffset }, fileBytes, batchLimitsOf(options), visit);
+    if (again.position > scan.position) rereads = -1; // progress: the next failure gets its own rereads
+    scan = { ...again, bytesScanned: scan.bytesScanned + again.bytesScanned };
+  }
+  return scan;
 }
 
 /** The last of the final `VERIFY_ENTRIES_MAX` entries whose batch is whole and valid, or -1. */

@@ -1,0 +1,275 @@
+/**
+ * Example-based tests of the partition log's edges: limits and typed errors, group commit,
+ * recovery findings, corruption at rest, disk full, failed fsync, retention and rolling by time.
+ * The model-based property (properties/storage.test.ts) covers random sequences.
+ */
+import { describe, expect, it } from "vitest";
+import { type FileHandle, type FileSystem, FileSystemError } from "../ports/filesystem.ts";
+import { SimFileSystem, type SimDiskOptions } from "../sim/fs.ts";
+import { Kernel } from "../sim/kernel.ts";
+import { FIELD, viewOf } from "./batch.ts";
+import { encodeBatch } from "./batch-encode.ts";
+import {
+  BatchTooLargeError,
+  CorruptBatchError,
+  DiskFullError,
+  InvalidConfigError,
+  LogClosedError,
+  LogFailedError,
+  OffsetMismatchError,
+  OffsetOutOfRangeError,
+  TooManyRecordsError,
+} from "./errors.ts";
+import { PartitionLog } from "./log.ts";
+import type { LogOptions } from "./options.ts";
+import type { RecoveryEvent } from "./recovery.ts";
+
+const DIR = "logs/orders-0";
+
+function setup(disk: Partial<SimDiskOptions> = {}) {
+  const kernel = new Kernel("log-test");
+  const fs = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: false, ...disk });
+  const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
+  const open = (options: Partial<LogOptions> = {}, on: FileSystem = fs): Promise<PartitionLog> => run(PartitionLog.open(on, DIR, options));
+  return { kernel, fs, run, open };
+}
+
+function batch(valueBytes: number, timestampMs = 1000, records = 1): Uint8Array {
+  return encodeBatch(Array.from({ length: records }, (_, i) => ({ value: new Uint8Array(valueBytes).fill(i), timestampMs })));
+}
+
+async function appendMany(run: <T>(p: Promise<T>) => Promise<T>, log: PartitionLog, count: number, valueBytes = 100, timestampMs = 1000): Promise<void> {
+  for (let i = 0; i < count; i++) await run(log.append(batch(valueBytes, timestampMs), 1));
+}
+
+describe("limits and bad input", () => {
+  it("rejects bad options at open with InvalidConfigError", async () => {
+    const { open } = setup();
+    await expect(open({ segmentBytes: 10 })).rejects.toThrow(InvalidConfigError);
+    await expect(open({ batchBytesMax: 2 ** 40 })).rejects.toThrow(InvalidConfigError);
+    await expect(open({ retentionMs: -5 })).rejects.toThrow(InvalidConfigError);
+  });
+
+  it("refuses oversized batches, too many records, corrupt and multi-batch input with typed errors", async () => {
+    const { run, open } = setup();
+    const log = await open({ batchBytesMax: 1024, batchRecordsMax: 3 });
+    await expect(run(log.append(batch(2000), 1))).rejects.toThrow(BatchTooLargeError);
+    await expect(run(log.append(batch(1, 1000, 4), 1))).rejects.toThrow(TooManyRecordsError);
+    const corrupt = batch(10);
+    corrupt[corrupt.length - 1]! ^= 1;
+    const error = await run(log.append(corrupt, 1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptBatchError);
+    expect(error).toMatchObject({ file: "input", position: 0, retriable: false });
+    const two = new Uint8Array([...batch(5), ...batch(5)]);
+    await expect(run(log.append(two, 1))).rejects.toThrow(CorruptBatchError);
+    expect(log.endOffset).toBe(0);
+  });
+
+  it("checks replicated batches' offsets and read ranges", async () => {
+    const { run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 2);
+    const ahead = encodeBatch([{ value: null, timestampMs: 1 }], { baseOffset: 5 });
+    await expect(run(log.appendReplicated(ahead))).rejects.toThrow(OffsetMismatchError);
+    const ok = encodeBatch([{ value: null, timestampMs: 1 }, { value: null, timestampMs: 2 }], { baseOffset: 2, leaderEpoch: 9 });
+    expect(await run(log.appendReplicated(ok))).toEqual({ baseOffset: 2, lastOffset: 3, sizeBytes: ok.length });
+    await expect(run(log.read(5, { maxBytes: 100 }))).rejects.toThrow(OffsetOutOfRangeError);
+    expect((await run(log.read(4, { maxBytes: 100 }))).batches).toEqual([]);
+    await expect(run(log.read(0, { maxBytes: 0 }))).rejects.toThrow(InvalidConfigError);
+  });
+
+  it("stamps offsets and the leader epoch, and reads stop below maxOffset", async () => {
+    const { run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 3);
+    const result = await run(log.read(0, { maxBytes: 1 << 20, maxOffset: 2 }));
+    expect(result.batches.map((b) => [b.baseOffset, b.leaderEpoch])).toEqual([[0, 1], [1, 1]]);
+    expect(result.nextOffset).toBe(2);
+  });
+});
+
+describe("durability", () => {
+  it("coalesces concurrent syncs into few fsyncs (group commit)", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    const before = fs.stats.syncs;
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 50; i++) {
+      pending.push(log.append(batch(10), 1));
+      pending.push(log.sync());
+    }
+    await run(Promise.all(pending));
+    expect(log.syncedEndOffset).toBe(50);
+    expect(fs.stats.syncs - before).toBeLessThanOrEqual(3);
+  });
+
+  it("separates the synced end offset from the end offset", async () => {
+    const { run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 3);
+    expect([log.endOffset, log.syncedEndOffset]).toEqual([3, 0]);
+    await run(log.sync());
+    expect(log.syncedEndOffset).toBe(3);
+  });
+
+  it("fails the log for good after a failed fsync", async () => {
+    const { fs, run, open } = setup();
+    const control = { on: false };
+    const log = await open({}, failingSyncs(fs, control));
+    await appendMany(run, log, 1);
+    control.on = true;
+    const error = await run(log.sync()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LogFailedError);
+    expect((error as LogFailedError).cause).toBeInstanceOf(FileSystemError);
+    await expect(run(log.append(batch(1), 1))).rejects.toThrow(LogFailedError);
+    await expect(run(log.read(0, { maxBytes: 10 }))).rejects.toThrow(LogFailedError);
+  });
+
+  it("answers a full disk with DiskFullError and stays usable", async () => {
+    const { run, open } = setup({ capacityBytes: 600 });
+    const log = await open();
+    await appendMany(run, log, 3, 50);
+    const error = await run(log.append(batch(400), 1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DiskFullError);
+    expect((error as DiskFullError).retriable).toBe(true);
+    expect(log.endOffset).toBe(3);
+    await run(log.append(batch(1), 1));
+    expect((await run(log.read(0, { maxBytes: 4096 }))).batches).toHaveLength(4);
+  });
+
+  it("refuses work after close", async () => {
+    const { run, open } = setup();
+    const log = await open();
+    await run(log.close());
+    await expect(run(log.append(batch(1), 1))).rejects.toThrow(LogClosedError);
+  });
+});
+
+describe("recovery", () => {
+  it("cuts a torn tail, says where and how much, and calls the logger", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 5);
+    await run(log.close());
+    const path = `${DIR}/00000000000000000000.log`;
+    const size = (await run(fs.stat(path)))!.size;
+    const handle = await run(fs.open(path, "readwrite"));
+    await run(handle.truncate(size - 7));
+    await run(handle.close());
+    const logged: RecoveryEvent[] = [];
+    const reopened = await open({ logger: (event) => logged.push(event) });
+    const batchBytes = size / 5;
+    expect(reopened.endOffset).toBe(4);
+    expect(reopened.recovery.events[0]).toMatchObject({ kind: "tail-truncated", file: path, position: 4 * batchBytes, bytes: batchBytes - 7 });
+    expect(logged).toEqual(reopened.recovery.events);
+    expect(reopened.syncedEndOffset).toBe(4);
+  });
+
+  it("rebuilds a missing index of a closed segment at open, and a damaged one on first read", async () => {
+    const { fs, run, open } = setup();
+    const log = await open({ segmentBytes: 1024, indexIntervalBytes: 150 });
+    await appendMany(run, log, 30);
+    const bases = log.segmentBaseOffsets();
+    expect(bases.length).toBeGreaterThan(2);
+    await run(log.close());
+    const stem = (base: number): string => `${DIR}/${String(base).padStart(20, "0")}`;
+    await run(fs.remove(`${stem(bases[0]!)}.index`));
+    const garbage = await run(fs.open(`${stem(bases[1]!)}.index`, "readwrite"));
+    await run(garbage.write(16, new Uint8Array(16).fill(0x41)));
+    await run(garbage.close());
+    const reopened = await open({ segmentBytes: 1024, indexIntervalBytes: 150 });
+    expect(reopened.recovery.events).toEqual([expect.objectContaining({ kind: "index-rebuilt", file: `${stem(bases[0]!)}.index`, reason: "index missing" })]);
+    const all = await run(reopened.read(0, { maxBytes: 1 << 20 }));
+    expect(all.batches.map((b) => b.baseOffset)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    const middle = await run(reopened.read(bases[1]! + 2, { maxBytes: 1 }));
+    expect(middle.batches[0]!.baseOffset).toBe(bases[1]! + 2);
+  });
+
+  it("reports rot inside a closed segment as CorruptBatchError naming file and byte, and serves the rest", async () => {
+    const { fs, run, open } = setup();
+    const log = await open({ segmentBytes: 1024, indexIntervalBytes: 0 });
+    await appendMany(run, log, 20);
+    await run(log.close());
+    const path = `${DIR}/00000000000000000000.log`;
+    const handle = await run(fs.open(path, "readwrite"));
+    const batchBytes = batch(100).length;
+    await run(handle.write(3 * batchBytes + 70, new Uint8Array([0xee])));
+    await run(handle.close());
+    const reopened = await open({ segmentBytes: 1024, indexIntervalBytes: 0 });
+    expect(reopened.endOffset).toBe(20); // closed segments are never cut
+    const error = await run(reopened.read(3, { maxBytes: 1 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptBatchError);
+    expect(error).toMatchObject({ file: path, position: 3 * batchBytes });
+    expect((await run(reopened.read(4, { maxBytes: 1 }))).batches[0]!.baseOffset).toBe(4);
+  });
+
+  it("removes temp files and orphan indexes", async () => {
+    const { fs, run, open } = setup();
+    await run(fs.mkdir(DIR));
+    for (const name of ["00000000000000000007.index", "x.tmp"]) await run((await run(fs.open(`${DIR}/${name}`, "create"))).close());
+    const log = await open({ initialOffset: 100 });
+    expect(log.recovery.events.map((e) => e.kind)).toEqual(["file-removed", "file-removed"]);
+    expect([log.startOffset, log.endOffset]).toEqual([100, 100]);
+  });
+});
+
+describe("segments and retention", () => {
+  it("rolls by size and by age, and retention deletes whole closed segments only", async () => {
+    const { run, open } = setup();
+    const options = { segmentBytes: 100_000, segmentMs: 1000, retentionMs: 5000 };
+    const log = await open(options);
+    for (let i = 0; i < 10; i++) await run(log.append(batch(10, i * 600), 1));
+    expect(log.segmentBaseOffsets()).toEqual([0, 2, 4, 6, 8]);
+    const deleted = await run(log.applyRetention(5 * 600 + 5000)); // segment 4 is exactly 5000 ms old: kept
+    expect(deleted).toMatchObject({ segmentsDeleted: 2, startOffset: 4 });
+    const keep = await run(log.applyRetention(1e12, 6));
+    expect(keep.startOffset).toBe(6); // never past keepFromOffset, never the active segment
+    const last = await run(log.applyRetention(1e12));
+    expect(last.startOffset).toBe(8);
+    expect(log.segmentCount).toBe(1);
+  });
+
+  it("retention by bytes keeps at least retentionBytes", async () => {
+    const { run, open } = setup();
+    const log = await open({ segmentBytes: 600, retentionBytes: 1000 });
+    await appendMany(run, log, 30);
+    const result = await run(log.applyRetention(0));
+    expect(result.segmentsDeleted).toBeGreaterThan(0);
+    expect(log.sizeBytes).toBeGreaterThanOrEqual(1000);
+    expect(log.sizeBytes - result.bytesDeleted).toBeLessThan(1000 + 600);
+  });
+
+  it("truncates a diverged tail to the batch boundary at or below the offset", async () => {
+    const { run, open } = setup();
+    const log = await open({ segmentBytes: 600 });
+    for (let i = 0; i < 10; i++) await run(log.append(batch(50, 1000, 3), 1));
+    expect(await run(log.truncateTo(16))).toBe(15);
+    expect(log.segmentBaseOffsets().at(-1)).toBeLessThanOrEqual(15);
+    await run(log.append(batch(5), 2));
+    const tail = await run(log.read(14, { maxBytes: 1 << 20 }));
+    expect(tail.batches.map((b) => [b.baseOffset, b.leaderEpoch])).toEqual([[12, 1], [15, 2]]);
+  });
+});
+
+/** A FileSystem whose file syncs fail with EIO once `switch.on` is set (fsyncgate). */
+function failingSyncs(inner: FileSystem, control: { on: boolean }): FileSystem {
+  const wrap = (handle: FileHandle): FileHandle => ({
+    path: handle.path,
+    size: () => handle.size(),
+    read: (position, length) => handle.read(position, length),
+    write: (position, data) => handle.write(position, data),
+    truncate: (size) => handle.truncate(size),
+    sync: () => (control.on ? Promise.reject(new FileSystemError("EIO", handle.path, "injected")) : handle.sync()),
+    close: () => handle.close(),
+  });
+  return {
+    open: async (path, mode) => wrap(await inner.open(path, mode)),
+    readFile: (path) => inner.readFile(path),
+    stat: (path) => inner.stat(path),
+    list: (dir) => inner.list(dir),
+    mkdir: (dir) => inner.mkdir(dir),
+    remove: (path) => inner.remove(path),
+    rename: (from, to) => inner.rename(from, to),
+    syncDir: (dir) => inner.syncDir(dir),
+  };
+}

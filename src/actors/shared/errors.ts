@@ -18,7 +18,9 @@ export type ErrorCode =
   | "OUT_OF_ORDER_SEQUENCE"
   | "INVALID_PRODUCER_EPOCH"
   | "REQUEST_TIMED_OUT"
-  | "STORAGE_ERROR";
+  | "STORAGE_ERROR"
+  /** A client's own bound on buffered messages or bytes: raised before anything is sent. */
+  | "BUFFER_FULL";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -38,6 +40,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   INVALID_PRODUCER_EPOCH: false,
   REQUEST_TIMED_OUT: true,
   STORAGE_ERROR: true,
+  BUFFER_FULL: true, // send again once earlier messages have completed
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

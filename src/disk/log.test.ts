@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { type FileHandle, type FileSystem, FileSystemError } from "../ports/filesystem.ts";
 import { SimFileSystem, type SimDiskOptions } from "../sim/fs.ts";
 import { Kernel } from "../sim/kernel.ts";
-import { FIELD, viewOf } from "./batch.ts";
 import { encodeBatch } from "./batch-encode.ts";
 import {
   BatchTooLargeError,

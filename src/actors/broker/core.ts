@@ -1,0 +1,410 @@
+/**
+ * The broker's transitions as plain functions: (context, event) → (context, effects). The xstate
+ * machine (machine.ts) only routes events here; keeping the logic outside xstate keeps it
+ * testable, and record-level work stays in partition.ts / producer-state.ts (per batch, never
+ * per record).
+ *
+ * Leadership and fencing:
+ * - The broker serves a partition only while the latest heartbeat reply lists it; the reply's
+ *   epoch is the one requests must carry (older: STALE_EPOCH, newer: NOT_LEADER — the broker has
+ *   not heard yet; either way the client refreshes its metadata).
+ * - Replies are applied only if newer than every reply applied before (request ids increase from
+ *   a random start, so a delayed reply to an earlier incarnation is not mistaken for a new one).
+ * - The lease runs from when the heartbeat was *sent*, never from when its reply arrived: the
+ *   coordinator started its lease later than that, so the broker's lease ends first. Without a
+ *   live lease the broker accepts no writes — the coordinator may have declared it down and moved
+ *   its partitions.
+ *
+ * Durability: an append is persisted with sync for acks 1/-1 and its reply goes in the same
+ * effect batch, so the host sends it only after the sync. The high watermark moves only on
+ * `store.persisted` with `synced`, and acks-0 data is synced by a periodic flush.
+ */
+import { type BatchLimits } from "../../disk/batch.ts";
+import { assert } from "../shared/assert.ts";
+import { cancelTimer, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
+import { wireError, type WireError } from "../shared/errors.ts";
+import { partitionKey, type NodeId } from "../shared/ids.ts";
+import type { BrokerHeartbeatReply, FetchReply, LeaderAssignment, MessageReceived, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
+import { echoOf, isRecord, parseFetch, parseHeartbeatReply, parseOffsets, parseProduce, type Echo } from "./requests.ts";
+import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, type PartitionState } from "./partition.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult } from "./types.ts";
+import { validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
+
+/** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
+export const HEARTBEATS_OUTSTANDING_MAX = 8;
+/** Heartbeat request ids start at a random point below this (then increase by one). */
+export const HEARTBEAT_ID_SPACE = 2 ** 30;
+
+export const HEARTBEAT_TIMER = "heartbeat";
+export const FLUSH_TIMER = "flush";
+const FETCH_TIMER_PREFIX = "fetch:";
+
+/** A fetch the broker has accepted and not yet answered: parked at the HW, or reading. */
+export interface PendingFetch {
+  readonly id: number;
+  readonly from: NodeId;
+  readonly requestId: number;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly maxBytes: number;
+}
+
+export interface HeartbeatState {
+  readonly nextRequestId: number;
+  /** requestId → virtual time it was sent. */
+  readonly outstanding: ReadonlyMap<number, number>;
+  readonly registered: boolean;
+  readonly leaseExpiresAtMs: number;
+}
+
+export interface BrokerContext {
+  readonly input: Omit<BrokerInput, "partitions">;
+  readonly batchLimits: BatchLimits;
+  readonly heartbeat: HeartbeatState;
+  readonly partitions: ReadonlyMap<string, PartitionState>;
+  readonly parked: ReadonlyMap<number, PendingFetch>;
+  readonly reading: ReadonlyMap<number, PendingFetch>;
+  readonly nextFetchId: number;
+  readonly flushArmed: boolean;
+}
+
+export function initialContext(input: BrokerInput): BrokerContext {
+  validateBrokerLimits(input.limits);
+  validateInterval("heartbeatIntervalMs", input.heartbeatIntervalMs);
+  validateInterval("flushIntervalMs", input.flushIntervalMs);
+  const partitions = new Map<string, PartitionState>();
+  for (const recovered of input.partitions) {
+    const key = partitionKey(recovered.topic, recovered.partition);
+    assert(!partitions.has(key), `partition ${key} recovered twice`);
+    partitions.set(key, recoveredPartition(recovered));
+  }
+  const { partitions: _recovered, ...rest } = input;
+  return {
+    input: rest,
+    batchLimits: batchLimitsOf(input.limits),
+    heartbeat: { nextRequestId: input.random.int(HEARTBEAT_ID_SPACE), outstanding: new Map(), registered: false, leaseExpiresAtMs: -Infinity },
+    partitions,
+    parked: new Map(),
+    reading: new Map(),
+    nextFetchId: 0,
+    flushArmed: false,
+  };
+}
+
+function batchLimitsOf(limits: BrokerLimits): BatchLimits {
+  return { batchBytesMax: limits.batchBytesMax, batchRecordsMax: limits.batchRecordsMax };
+}
+
+/** Collects one event's new context and effects. Created per event, never shared. */
+export class Step {
+  readonly effects: BrokerEffect[] = [];
+  constructor(public context: BrokerContext) {}
+
+  emit(effect: BrokerEffect): void {
+    this.effects.push(effect);
+  }
+  reply(to: NodeId, message: ZhumqMessage): void {
+    this.effects.push(send(to, message));
+  }
+  update(patch: Partial<BrokerContext>): void {
+    this.context = { ...this.context, ...patch };
+  }
+  setPartitions(changed: readonly PartitionState[]): void {
+    if (changed.length === 0) return;
+    const partitions = new Map(this.context.partitions);
+    for (const state of changed) partitions.set(partitionKey(state.topic, state.partition), state);
+    this.update({ partitions });
+  }
+  now(): number {
+    return this.context.input.clock.now();
+  }
+}
+
+// ---------------------------------------------------------------- start and heartbeats
+
+export function start(step: Step): void {
+  sendHeartbeat(step);
+}
+
+function sendHeartbeat(step: Step): void {
+  const { heartbeat, input } = step.context;
+  const requestId = heartbeat.nextRequestId;
+  const outstanding = new Map(heartbeat.outstanding);
+  outstanding.set(requestId, step.now());
+  if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
+  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self });
+  step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
+}
+
+function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
+  const { heartbeat } = step.context;
+  const sentAtMs = heartbeat.outstanding.get(reply.requestId);
+  if (sentAtMs === undefined) return; // a duplicate, a reply older than one applied, or not ours
+  const outstanding = new Map([...heartbeat.outstanding].filter(([id]) => id > reply.requestId));
+  if (reply.error !== undefined) {
+    step.update({ heartbeat: { ...heartbeat, outstanding } });
+    return; // the coordinator could not answer (no quorum, say): the next heartbeat retries
+  }
+  step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
+  applyAssignments(step, reply.assignments);
+}
+
+/**
+ * Lead exactly the listed partitions. A partition new to this broker gets its log created by a
+ * persist that the host runs before any later append of it; reads need no such wait, because
+ * nothing is read until a synced append has raised the high watermark.
+ */
+function applyAssignments(step: Step, assignments: readonly LeaderAssignment[]): void {
+  const epochs = new Map<string, LeaderAssignment>();
+  for (const assignment of assignments) epochs.set(partitionKey(assignment.topic, assignment.partition), assignment);
+  const changed: PartitionState[] = [];
+  const lost = new Set<string>();
+  for (const [key, state] of step.context.partitions) {
+    const epoch = epochs.get(key)?.leaderEpoch;
+    if (epoch === state.leaderEpoch) continue;
+    changed.push({ ...state, leaderEpoch: epoch });
+    if (epoch === undefined) lost.add(key);
+  }
+  for (const [key, assignment] of epochs) {
+    if (step.context.partitions.has(key)) continue;
+    changed.push(emptyPartition(assignment.topic, assignment.partition, assignment.leaderEpoch));
+    step.emit(persist<BrokerOperation>({ kind: "create", topic: assignment.topic, partition: assignment.partition }, false));
+  }
+  step.setPartitions(changed);
+  if (lost.size > 0) answerParked(step, (fetch) => lost.has(partitionKey(fetch.topic, fetch.partition)), (fetch) => wireError("NOT_LEADER", `this broker no longer leads ${fetch.topic}/${fetch.partition}`));
+}
+
+function leaseLive(step: Step): boolean {
+  return step.now() < step.context.heartbeat.leaseExpiresAtMs;
+}
+
+// ---------------------------------------------------------------- messages
+
+export function onMessage(step: Step, event: MessageReceived): void {
+  const message: unknown = event.message;
+  if (!isRecord(message)) return;
+  switch (message.type) {
+    case "produce.request":
+      return onProduce(step, event.from, message);
+    case "fetch.request":
+      return onFetch(step, event.from, message);
+    case "offsets.request":
+      return onOffsets(step, event.from, message);
+    case "broker.heartbeat.reply": {
+      if (event.from !== step.context.input.coordinator) return;
+      const reply = parseHeartbeatReply(message);
+      if (reply !== undefined) onHeartbeatReply(step, reply);
+      return;
+    }
+    default:
+      return; // not a request a broker serves: nothing sensible to answer
+  }
+}
+
+/** The partition a request names, or the error that says why it cannot be served here. */
+function servedPartition(step: Step, echo: Echo): PartitionState | WireError {
+  const state = step.context.partitions.get(partitionKey(echo.topic, echo.partition));
+  if (state === undefined) return wireError("UNKNOWN_TOPIC_OR_PARTITION", `this broker knows nothing of ${echo.topic}/${echo.partition}`);
+  return state;
+}
+
+function isWireError(value: object): value is WireError {
+  return "code" in value && "message" in value && !("type" in value);
+}
+
+// ---------------------------------------------------------------- produce
+
+function produceReply(echo: Echo, fields: { error: WireError } | { baseOffset: number; duplicate: boolean }): ProduceReply {
+  const base = { type: "produce.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
+  return "error" in fields ? { ...base, error: fields.error, baseOffset: -1, duplicate: false } : { ...base, ...fields };
+}
+
+function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const echo = echoOf(message);
+  const request = parseProduce(message);
+  if (isWireError(request)) return step.reply(from, produceReply(echo, { error: request }));
+  // acks 0 means no reply at all, even for an error: the producer asked not to hear back.
+  const answer = (fields: Parameters<typeof produceReply>[1]): void => {
+    if (request.acks !== 0) step.reply(from, produceReply(echo, fields));
+  };
+  const state = servedPartition(step, echo);
+  if (isWireError(state)) return answer({ error: state });
+  const epoch = epochProblem(state, request.leaderEpoch, false);
+  if (epoch !== undefined) return answer({ error: epoch });
+  if (!leaseLive(step)) return answer({ error: wireError("NOT_LEADER", "this broker's lease with the coordinator has expired; it accepts no writes") });
+  const plan = planAppend(state, request.batch, step.context.batchLimits);
+  if (plan.kind === "error") return answer({ error: plan.error });
+  if (plan.kind === "duplicate") {
+    // The original may still be unsynced (it came with acks 0, or its sync is pending): a flush
+    // with sync in this batch makes the host sync before it sends the answer.
+    if (request.acks !== 0 && plan.original.lastOffset >= state.highWatermark) step.emit(persist<BrokerOperation>({ kind: "flush" }, true));
+    return answer({ baseOffset: plan.original.baseOffset, duplicate: true });
+  }
+  step.setPartitions([plan.state]);
+  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, batch: plan.batch };
+  step.emit(persist(operation, request.acks !== 0));
+  if (request.acks === 0) armFlush(step);
+  answer({ baseOffset: plan.baseOffset, duplicate: false });
+}
+
+function armFlush(step: Step): void {
+  if (step.context.flushArmed) return;
+  step.update({ flushArmed: true });
+  step.emit(setTimer(FLUSH_TIMER, step.context.input.flushIntervalMs));
+}
+
+function onFlushTimer(step: Step): void {
+  step.update({ flushArmed: false });
+  for (const state of step.context.partitions.values()) {
+    if (state.endOffset > state.highWatermark) {
+      step.emit(persist<BrokerOperation>({ kind: "flush" }, true));
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fetch and offsets
+
+function fetchReply(echo: Echo, fields: { error: WireError } | { state: PartitionState; records: Uint8Array }): FetchReply {
+  const base = { type: "fetch.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
+  if ("error" in fields) return { ...base, error: fields.error, highWatermark: -1, logStartOffset: -1, records: EMPTY };
+  return { ...base, highWatermark: fields.state.highWatermark, logStartOffset: fields.state.logStartOffset, records: fields.records };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const echo = echoOf(message);
+  const request = parseFetch(message);
+  if (isWireError(request)) return step.reply(from, fetchReply(echo, { error: request }));
+  const state = servedPartition(step, echo);
+  if (isWireError(state)) return step.reply(from, fetchReply(echo, { error: state }));
+  const epoch = epochProblem(state, request.leaderEpoch, true);
+  if (epoch !== undefined) return step.reply(from, fetchReply(echo, { error: epoch }));
+  const plan = planFetch(state, request.offset);
+  if (plan.kind === "error") return step.reply(from, fetchReply(echo, { error: plan.error }));
+  const { limits } = step.context.input;
+  const waitMs = Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
+  const full = step.context.parked.size + step.context.reading.size >= limits.pendingFetchesMax;
+  if (plan.kind === "wait" && (waitMs === 0 || full)) {
+    return step.reply(from, fetchReply(echo, { state, records: EMPTY })); // a long poll may end early
+  }
+  if (full) return step.reply(from, fetchReply(echo, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
+  const id = step.context.nextFetchId;
+  const fetch: PendingFetch = { id, from, requestId: request.requestId, topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: Math.min(request.maxBytes, limits.fetchBytesMax) };
+  step.update({ nextFetchId: id + 1 });
+  if (plan.kind === "read") return startRead(step, fetch, state);
+  const parked = new Map(step.context.parked);
+  parked.set(id, fetch);
+  step.update({ parked });
+  step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
+}
+
+function startRead(step: Step, fetch: PendingFetch, state: PartitionState): void {
+  const reading = new Map(step.context.reading);
+  reading.set(fetch.id, fetch);
+  step.update({ reading });
+  step.emit(read(fetch.id, { topic: fetch.topic, partition: fetch.partition, offset: fetch.offset, maxBytes: fetch.maxBytes, maxOffset: state.highWatermark }));
+}
+
+/** Answer (and forget) every parked fetch that `matches`: with an error, or empty at the HW. */
+function answerParked(step: Step, matches: (fetch: PendingFetch) => boolean, error: (fetch: PendingFetch) => WireError | undefined): void {
+  const parked = new Map(step.context.parked);
+  for (const fetch of step.context.parked.values()) {
+    if (!matches(fetch)) continue;
+    parked.delete(fetch.id);
+    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    const problem = error(fetch);
+    const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
+    assert(state !== undefined, `parked fetch on unknown partition ${fetch.topic}/${fetch.partition}`);
+    step.reply(fetch.from, fetchReply(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
+  }
+  step.update({ parked });
+}
+
+/** The high watermark of `advanced` partitions moved: parked fetches there can read now. */
+function wakeParked(step: Step, advanced: ReadonlySet<string>): void {
+  const woken = [...step.context.parked.values()].filter((fetch) => advanced.has(partitionKey(fetch.topic, fetch.partition)));
+  if (woken.length === 0) return;
+  const parked = new Map(step.context.parked);
+  for (const fetch of woken) parked.delete(fetch.id);
+  step.update({ parked });
+  for (const fetch of woken) {
+    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
+  }
+}
+
+function onFetchTimer(step: Step, id: number): void {
+  const fetch = step.context.parked.get(id);
+  if (fetch === undefined) return; // answered already; its timer fired before the cancel landed
+  answerParked(step, (candidate) => candidate.id === id, () => undefined);
+}
+
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult>): void {
+  const fetch = step.context.reading.get(event.id);
+  if (fetch === undefined) return;
+  const reading = new Map(step.context.reading);
+  reading.delete(event.id);
+  step.update({ reading });
+  const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
+  assert(state !== undefined, `read for unknown partition ${fetch.topic}/${fetch.partition}`);
+  if (event.result === undefined) {
+    const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
+    return step.reply(fetch.from, fetchReply(fetch, { error }));
+  }
+  assert(event.result.records instanceof Uint8Array, "the store answered a read without records");
+  step.reply(fetch.from, fetchReply(fetch, { state, records: event.result.records }));
+}
+
+function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const echo = echoOf(message);
+  const base = { type: "offsets.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
+  const fail = (error: WireError): void => step.reply(from, { ...base, error, offset: -1 } satisfies OffsetsReply);
+  const request = parseOffsets(message);
+  if (isWireError(request)) return fail(request);
+  const state = servedPartition(step, echo);
+  if (isWireError(state)) return fail(state);
+  if (state.leaderEpoch === undefined) return fail(wireError("NOT_LEADER", `this broker does not lead ${echo.topic}/${echo.partition}`));
+  step.reply(from, { ...base, offset: request.at === "earliest" ? state.logStartOffset : state.highWatermark } satisfies OffsetsReply);
+}
+
+// ---------------------------------------------------------------- host events
+
+export function onTimer(step: Step, key: string): void {
+  if (key === HEARTBEAT_TIMER) return sendHeartbeat(step);
+  if (key === FLUSH_TIMER) return onFlushTimer(step);
+  if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));
+  assert(false, `unknown timer ${key}`);
+}
+
+/**
+ * The host wrote (and, when `synced`, made durable) the operations. A sync covers every append
+ * persisted before it, in any partition — the store syncs every log written since its last sync —
+ * so on `synced` every partition's high watermark rises to what it has persisted.
+ */
+export function onPersisted(step: Step, event: StorePersisted<BrokerOperation>): void {
+  const { partitions } = step.context;
+  const changed = new Map<string, PartitionState>();
+  for (const operation of event.operations) {
+    if (operation.kind !== "append") continue;
+    const key = partitionKey(operation.topic, operation.partition);
+    const state = changed.get(key) ?? partitions.get(key);
+    assert(state !== undefined, `persisted an append to unknown partition ${key}`);
+    changed.set(key, notePersisted(state, operation.nextOffset));
+  }
+  const advanced = new Set<string>();
+  if (event.synced) {
+    for (const [key, state] of partitions) {
+      const current = changed.get(key) ?? state;
+      const synced = noteSynced(current);
+      if (synced === current) continue;
+      advanced.add(key);
+      changed.set(key, synced);
+    }
+  }
+  step.setPartitions([...changed.values()]);
+  if (advanced.size > 0) wakeParked(step, advanced);
+}

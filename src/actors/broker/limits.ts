@@ -1,0 +1,63 @@
+/**
+ * The broker's limits and intervals: named, with units, validated once at start-up (STYLE §7).
+ * A value outside its range is a configuration mistake, reported as a RangeError naming the
+ * setting before the broker serves anything.
+ */
+import { BATCH_HEADER_BYTES } from "../../disk/batch.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Hard ceilings: a batch length is an int32 held whole in memory; the log reads at most this. */
+export const BROKER_CEILINGS = {
+  batchBytesMax: 256 * MiB,
+  fetchBytesMax: 256 * MiB,
+  fetchWaitMsMax: 10 * 60 * 1000,
+  pendingFetchesMax: 1 << 20,
+  intervalMsMax: 60 * 60 * 1000,
+} as const;
+
+export interface BrokerLimits {
+  /** Largest produce batch accepted, header included; larger is MESSAGE_TOO_LARGE. */
+  readonly batchBytesMax: number;
+  /** Most records in one produce batch; more is MESSAGE_TOO_LARGE. */
+  readonly batchRecordsMax: number;
+  /** Most bytes one fetch answer carries (a fetch asks for less; one whole batch always comes). */
+  readonly fetchBytesMax: number;
+  /** Longest a fetch may wait for data (its maxWaitMs is clamped to this). */
+  readonly fetchWaitMsMax: number;
+  /** Fetches parked or reading at once; beyond it a fetch is answered at once. */
+  readonly pendingFetchesMax: number;
+}
+
+export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
+  batchBytesMax: 1 * MiB,
+  batchRecordsMax: 65_536,
+  fetchBytesMax: 8 * MiB,
+  fetchWaitMsMax: 30_000,
+  pendingFetchesMax: 1_024,
+});
+
+/** How often the broker heartbeats to the coordinator (and retries when it hears nothing). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 200;
+/** How long acks-0 data may wait for a sync before it becomes visible to consumers. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 50;
+
+function requireInteger(name: string, value: number, low: number, high: number): void {
+  if (!Number.isSafeInteger(value) || value < low || value > high) {
+    throw new RangeError(`broker setting ${name} must be an integer in [${low}, ${high}], got ${String(value)}`);
+  }
+}
+
+/** Throws a RangeError naming the first setting out of range. */
+export function validateBrokerLimits(limits: BrokerLimits): void {
+  requireInteger("batchBytesMax", limits.batchBytesMax, BATCH_HEADER_BYTES + 8, BROKER_CEILINGS.batchBytesMax);
+  requireInteger("batchRecordsMax", limits.batchRecordsMax, 1, limits.batchBytesMax);
+  requireInteger("fetchBytesMax", limits.fetchBytesMax, 1, BROKER_CEILINGS.fetchBytesMax);
+  requireInteger("fetchWaitMsMax", limits.fetchWaitMsMax, 0, BROKER_CEILINGS.fetchWaitMsMax);
+  requireInteger("pendingFetchesMax", limits.pendingFetchesMax, 1, BROKER_CEILINGS.pendingFetchesMax);
+}
+
+export function validateInterval(name: string, valueMs: number): void {
+  requireInteger(name, valueMs, 1, BROKER_CEILINGS.intervalMsMax);
+}

@@ -1,0 +1,65 @@
+/**
+ * The broker actor (single replica per partition): xstate v5 wiring around the transitions in
+ * core.ts.
+ *
+ * States: `registering` until the coordinator has answered a heartbeat once, then `running`.
+ * Both heartbeat every `heartbeatIntervalMs` (a keyed timer), which is also the retry when the
+ * coordinator is unreachable. Requests are answered in both states; while registering the broker
+ * leads nothing, so every partition request gets NOT_LEADER or UNKNOWN_TOPIC_OR_PARTITION.
+ *
+ * Events in: `message.received` (produce/fetch/offsets requests, heartbeat replies),
+ * `timer.fired`, `read.done`, `store.persisted` (the definition sets `deliverPersisted`).
+ * Effects out: `effect.send`, `effect.persist` (BrokerOperation), `effect.read` (BrokerRead),
+ * `effect.timer.set` / `effect.timer.cancel`.
+ */
+import { enqueueActions, setup } from "xstate";
+import { initialContext, onMessage, onPersisted, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
+
+function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
+  switch (event.type) {
+    case "message.received":
+      return onMessage(step, event);
+    case "timer.fired":
+      return onTimer(step, event.key);
+    case "read.done":
+      return onReadDone(step, event);
+    case "store.persisted":
+      return onPersisted(step, event);
+    case "xstate.init":
+      return start(step);
+  }
+}
+
+export const brokerMachine = setup({
+  types: {} as { context: BrokerContext; events: BrokerEvent; input: BrokerInput; emitted: BrokerEffect },
+  actions: {
+    step: enqueueActions(({ context, event, enqueue }) => {
+      const step = new Step(context);
+      dispatch(step, event as BrokerEvent | { type: "xstate.init" });
+      const next = step.context;
+      if (next !== context) enqueue.assign(() => next);
+      for (const effect of step.effects) enqueue.emit(effect);
+    }),
+  },
+  guards: {
+    registered: ({ context }) => context.heartbeat.registered,
+  },
+}).createMachine({
+  id: "broker",
+  context: ({ input }) => initialContext(input),
+  entry: "step",
+  on: {
+    "message.received": { actions: "step" },
+    "timer.fired": { actions: "step" },
+    "read.done": { actions: "step" },
+    "store.persisted": { actions: "step" },
+  },
+  initial: "registering",
+  states: {
+    registering: {
+      always: { guard: "registered", target: "running" },
+    },
+    running: {},
+  },
+});

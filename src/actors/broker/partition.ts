@@ -1,0 +1,147 @@
+/**
+ * One partition as its (single-replica) leader sees it: pure functions over plain data, so that
+ * offset assignment, the high watermark and the dedupe window can be tested without a machine.
+ *
+ * Offsets, in order: logStartOffset <= highWatermark <= persistedEnd <= endOffset.
+ * - endOffset: the next offset to assign. Moves when the leader accepts a batch, before any I/O.
+ * - persistedEnd: end of what the host has written to the log (volatile until synced).
+ * - highWatermark: end of what a sync has made durable: what consumers may read. It moves only
+ *   when the host reports a completed sync, so a consumer never sees data a crash could take back.
+ */
+import { FIELD, readInt64, stampBatch, viewOf, type BatchLimits } from "../../disk/batch.ts";
+import { checkBatch } from "../../disk/batch-check.ts";
+import { CorruptBatchError } from "../../disk/errors.ts";
+import { assert } from "../shared/assert.ts";
+import { wireError, type WireError } from "../shared/errors.ts";
+import type { PartitionIndex, TopicName } from "../shared/ids.ts";
+import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
+
+export interface PartitionState {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  /** The epoch this broker leads the partition in, or undefined when it does not lead it now. */
+  readonly leaderEpoch: number | undefined;
+  readonly logStartOffset: number;
+  readonly endOffset: number;
+  readonly persistedEnd: number;
+  readonly highWatermark: number;
+  readonly producers: ReadonlyMap<number, ProducerEntry>;
+  /** False when the producer state was rebuilt from only the tail of the log (see producer-state.ts). */
+  readonly producerStateComplete: boolean;
+}
+
+/** What the store recovered for one partition: every byte of it is durable. */
+export interface RecoveredPartition {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly logStartOffset: number;
+  readonly endOffset: number;
+  readonly producers: readonly ProducerEntry[];
+  readonly producerStateComplete: boolean;
+}
+
+export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined): PartitionState {
+  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true };
+}
+
+/** After a restart everything recovered is durable: the high watermark is the end of the log. */
+export function recoveredPartition(recovered: RecoveredPartition): PartitionState {
+  assert(recovered.logStartOffset <= recovered.endOffset, `${recovered.topic}/${recovered.partition}: log start ${recovered.logStartOffset} after end ${recovered.endOffset}`);
+  return {
+    topic: recovered.topic,
+    partition: recovered.partition,
+    leaderEpoch: undefined,
+    logStartOffset: recovered.logStartOffset,
+    endOffset: recovered.endOffset,
+    persistedEnd: recovered.endOffset,
+    highWatermark: recovered.endOffset,
+    producers: new Map(recovered.producers.map((entry) => [entry.producerId, entry])),
+    producerStateComplete: recovered.producerStateComplete,
+  };
+}
+
+export type AppendPlan =
+  /** Accepted: `batch` is a stamped copy of the producer's bytes, to persist as is. */
+  | { readonly kind: "append"; readonly state: PartitionState; readonly batch: Uint8Array; readonly baseOffset: number; readonly nextOffset: number }
+  /** A retry of a batch already appended: its original offsets. */
+  | { readonly kind: "duplicate"; readonly original: AppendedBatch }
+  | { readonly kind: "error"; readonly error: WireError };
+
+/**
+ * The leader's decision for one produce batch: check it (limits, CRC, records), check the
+ * producer's sequence, then assign offsets from endOffset and stamp them with the leader epoch.
+ * The producer's bytes are copied before stamping: a received message is immutable (the network
+ * may deliver the same object twice).
+ */
+export function planAppend(state: PartitionState, bytes: Uint8Array, limits: BatchLimits): AppendPlan {
+  assert(state.leaderEpoch !== undefined, `planAppend on ${state.topic}/${state.partition}, which this broker does not lead`);
+  const tooLarge = sizeProblem(bytes, limits);
+  if (tooLarge !== undefined) return { kind: "error", error: wireError("MESSAGE_TOO_LARGE", tooLarge) };
+  let checked;
+  try {
+    checked = checkBatch(bytes, 0, bytes.length, limits);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) return { kind: "error", error: wireError("CORRUPT_BATCH", error.message) };
+    throw error;
+  }
+  if (checked.size !== bytes.length) return { kind: "error", error: wireError("CORRUPT_BATCH", `${bytes.length - checked.size} bytes after the batch`) };
+  const identity = identityOf(bytes, checked.recordCount);
+  const verdict = checkSequence(state.producers.get(identity.producerId), identity, state.producerStateComplete);
+  if (verdict.kind === "error") return { kind: "error", error: wireError(verdict.code, verdict.message) };
+  if (verdict.kind === "duplicate") return { kind: "duplicate", original: verdict.batch };
+  const baseOffset = state.endOffset;
+  const nextOffset = baseOffset + checked.recordCount;
+  const batch = bytes.slice();
+  stampBatch(batch, 0, checked.bodyCrc, baseOffset, state.leaderEpoch);
+  const producers = withAppend(state.producers, identity, baseOffset);
+  return { kind: "append", state: { ...state, endOffset: nextOffset, producers }, batch, baseOffset, nextOffset };
+}
+
+/** MESSAGE_TOO_LARGE is judged on the length and the header's record count, before any CRC work. */
+function sizeProblem(bytes: Uint8Array, limits: BatchLimits): string | undefined {
+  if (bytes.length > limits.batchBytesMax) return `batch of ${bytes.length} bytes exceeds the limit of ${limits.batchBytesMax}`;
+  if (bytes.length >= FIELD.recordCount + 4) {
+    const records = viewOf(bytes).getInt32(FIELD.recordCount);
+    if (records > limits.batchRecordsMax) return `batch of ${records} records exceeds the limit of ${limits.batchRecordsMax}`;
+  }
+  return undefined;
+}
+
+/** The producer fields of a checked batch's header. */
+export function identityOf(bytes: Uint8Array, recordCount: number): BatchIdentity {
+  const view = viewOf(bytes);
+  const producerId = readInt64(view, FIELD.producerId);
+  assert(producerId !== undefined, "identityOf on a batch that did not pass checkBatch");
+  return { producerId, producerEpoch: view.getInt16(FIELD.producerEpoch), baseSequence: view.getInt32(FIELD.baseSequence), recordCount };
+}
+
+/** The host wrote the log up to `nextOffset` (not necessarily durable yet). */
+export function notePersisted(state: PartitionState, nextOffset: number): PartitionState {
+  assert(nextOffset <= state.endOffset, `${state.topic}/${state.partition}: persisted ${nextOffset} beyond the end ${state.endOffset}`);
+  return nextOffset > state.persistedEnd ? { ...state, persistedEnd: nextOffset } : state;
+}
+
+/** A sync completed: everything persisted so far is durable, so consumers may read it. */
+export function noteSynced(state: PartitionState): PartitionState {
+  return state.persistedEnd > state.highWatermark ? { ...state, highWatermark: state.persistedEnd } : state;
+}
+
+export type FetchPlan = { readonly kind: "read" } | { readonly kind: "wait" } | { readonly kind: "error"; readonly error: WireError };
+
+/** Data below the high watermark is read; at it, the fetch waits; outside the log it is refused. */
+export function planFetch(state: PartitionState, offset: number): FetchPlan {
+  if (offset < state.logStartOffset || offset > state.highWatermark) {
+    return { kind: "error", error: wireError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${state.logStartOffset}, ${state.highWatermark}] of ${state.topic}/${state.partition}`) };
+  }
+  return offset < state.highWatermark ? { kind: "read" } : { kind: "wait" };
+}
+
+/** Compare a request's leader epoch with the broker's: undefined when it matches. */
+export function epochProblem(state: PartitionState, requestEpoch: number, acceptAny: boolean): WireError | undefined {
+  const where = `${state.topic}/${state.partition}`;
+  if (state.leaderEpoch === undefined) return wireError("NOT_LEADER", `this broker does not lead ${where}`);
+  if (acceptAny && requestEpoch === -1) return undefined;
+  if (requestEpoch < state.leaderEpoch) return wireError("STALE_EPOCH", `${where}: epoch ${requestEpoch} is older than the leader's ${state.leaderEpoch}`);
+  if (requestEpoch > state.leaderEpoch) return wireError("NOT_LEADER", `${where}: epoch ${requestEpoch} is newer than this broker's ${state.leaderEpoch}`);
+  return undefined;
+}

@@ -1,0 +1,89 @@
+/**
+ * Checking what arrives from the network. A message is typed data only once it passed here: a
+ * peer may run other code, and a decoder may hand over anything. Every request that fails is
+ * answered with INVALID_REQUEST (or INVALID_TOPIC), echoing what can be echoed; nothing here
+ * throws.
+ */
+import { wireError, type WireError } from "../shared/errors.ts";
+import { topicNameProblem } from "../shared/ids.ts";
+import type { BrokerHeartbeatReply, FetchRequest, LeaderAssignment, OffsetsRequest, ProduceRequest } from "../shared/messages.ts";
+
+/** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
+export interface Echo {
+  readonly requestId: number;
+  readonly topic: string;
+  readonly partition: number;
+}
+
+type Fields = Readonly<Record<string, unknown>>;
+
+export function isRecord(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null;
+}
+
+function isSafeInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+function isInt32(value: unknown): value is number {
+  return isSafeInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
+}
+
+export function echoOf(message: Fields): Echo {
+  return {
+    requestId: isSafeInteger(message.requestId) ? message.requestId : -1,
+    topic: typeof message.topic === "string" ? message.topic : "",
+    partition: isSafeInteger(message.partition) ? message.partition : -1,
+  };
+}
+
+/** The fields every partition request shares; a WireError when one is wrong. */
+function partitionProblem(message: Fields): WireError | undefined {
+  if (!isSafeInteger(message.requestId)) return wireError("INVALID_REQUEST", "requestId must be an integer");
+  if (typeof message.topic !== "string") return wireError("INVALID_REQUEST", "topic must be a string");
+  const topicProblem = topicNameProblem(message.topic);
+  if (topicProblem !== undefined) return wireError("INVALID_TOPIC", topicProblem);
+  if (!isSafeInteger(message.partition) || message.partition < 0) return wireError("INVALID_REQUEST", "partition must be an integer >= 0");
+  return undefined;
+}
+
+export function parseProduce(message: Fields): ProduceRequest | WireError {
+  const problem = partitionProblem(message);
+  if (problem !== undefined) return problem;
+  if (!isInt32(message.leaderEpoch)) return wireError("INVALID_REQUEST", "leaderEpoch must be an int32");
+  if (message.acks !== -1 && message.acks !== 0 && message.acks !== 1) return wireError("INVALID_REQUEST", "acks must be -1, 0 or 1");
+  if (!(message.batch instanceof Uint8Array)) return wireError("INVALID_REQUEST", "batch must be bytes");
+  return message as unknown as ProduceRequest;
+}
+
+export function parseFetch(message: Fields): FetchRequest | WireError {
+  const problem = partitionProblem(message);
+  if (problem !== undefined) return problem;
+  if (!isInt32(message.leaderEpoch)) return wireError("INVALID_REQUEST", "leaderEpoch must be an int32");
+  if (!isSafeInteger(message.offset) || message.offset < 0) return wireError("INVALID_REQUEST", "offset must be an integer >= 0");
+  if (!isSafeInteger(message.maxBytes) || message.maxBytes < 1) return wireError("INVALID_REQUEST", "maxBytes must be an integer >= 1");
+  if (typeof message.maxWaitMs !== "number" || !(message.maxWaitMs >= 0)) return wireError("INVALID_REQUEST", "maxWaitMs must be a number >= 0");
+  return message as unknown as FetchRequest;
+}
+
+export function parseOffsets(message: Fields): OffsetsRequest | WireError {
+  const problem = partitionProblem(message);
+  if (problem !== undefined) return problem;
+  if (message.at !== "earliest" && message.at !== "latest") return wireError("INVALID_REQUEST", "at must be 'earliest' or 'latest'");
+  return message as unknown as OffsetsRequest;
+}
+
+function isAssignment(value: unknown): value is LeaderAssignment {
+  if (!isRecord(value)) return false;
+  const { topic, partition, leaderEpoch } = value;
+  return typeof topic === "string" && topicNameProblem(topic) === undefined && isSafeInteger(partition) && partition >= 0 && isInt32(leaderEpoch) && leaderEpoch >= 0;
+}
+
+/** A heartbeat reply the broker can act on, or undefined (malformed replies are ignored). */
+export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | undefined {
+  if (!isSafeInteger(message.requestId)) return undefined;
+  if (message.error !== undefined) return isRecord(message.error) ? (message as unknown as BrokerHeartbeatReply) : undefined;
+  if (typeof message.leaseMs !== "number" || !(message.leaseMs >= 0) || !Number.isFinite(message.leaseMs)) return undefined;
+  if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
+  return message as unknown as BrokerHeartbeatReply;
+}

@@ -1,0 +1,65 @@
+/**
+ * What the broker actor exchanges with its host and store: persist operations, read requests and
+ * results, the recovered state it starts from, and its effects. Plain data only.
+ */
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+import type { Effect, HostEvent } from "../shared/effects.ts";
+import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
+import type { MessageReceived, ZhumqMessage } from "../shared/messages.ts";
+import type { BrokerLimits } from "./limits.ts";
+import type { RecoveredPartition } from "./partition.ts";
+
+/** Persist operations, carried out by the store in order (per partition). */
+export type BrokerOperation =
+  /** Create the partition's (empty) log; durable when the persist completes. */
+  | { readonly kind: "create"; readonly topic: TopicName; readonly partition: PartitionIndex }
+  /**
+   * Append one batch, already stamped with `baseOffset` and the leader epoch. The store's log must
+   * assign exactly `baseOffset` (anything else is a bug); `nextOffset` is the offset after it.
+   */
+  | {
+      readonly kind: "append";
+      readonly topic: TopicName;
+      readonly partition: PartitionIndex;
+      readonly baseOffset: number;
+      readonly nextOffset: number;
+      readonly batch: Uint8Array;
+    }
+  /** Nothing to write: emitted with sync = true to make earlier unsynced appends durable. */
+  | { readonly kind: "flush" };
+
+/** Whole batches from the one containing `offset`, all ending below `maxOffset` (the HW). */
+export interface BrokerRead {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly offset: number;
+  /** At least one whole batch comes even if larger; then whole batches up to this many bytes. */
+  readonly maxBytes: number;
+  readonly maxOffset: number;
+}
+
+export interface BrokerReadResult {
+  /** Concatenated whole record batches, exactly as stored. */
+  readonly records: Uint8Array;
+}
+
+/** What the store recovered from disk. */
+export interface BrokerRecovered {
+  readonly partitions: readonly RecoveredPartition[];
+}
+
+export interface BrokerInput {
+  readonly self: NodeId;
+  readonly coordinator: NodeId;
+  readonly heartbeatIntervalMs: number;
+  /** Longest acks-0 data waits for a sync (and so for visibility to consumers). */
+  readonly flushIntervalMs: number;
+  readonly limits: BrokerLimits;
+  readonly partitions: readonly RecoveredPartition[];
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+}
+
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead>;
+export type BrokerEvent = MessageReceived | HostEvent<BrokerOperation, BrokerReadResult>;

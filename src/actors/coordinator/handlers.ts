@@ -1,0 +1,268 @@
+/**
+ * The coordinator's request handlers as plain functions: (context, request, now) → (changes,
+ * effects). The machine (machine.ts) only wires them to xstate events; everything here is pure
+ * and can be tested without an actor.
+ *
+ * Durability rule (etcd's Ready rule, carried out by the host): a reply that reports a change is
+ * emitted in the same effect batch as the syncing persist of the command that made the change, so
+ * the host sends it only after the command is durable. Replies that report no change (metadata,
+ * heartbeats of known brokers) still queue behind any earlier persist, so nobody ever hears of a
+ * state the coordinator could lose in a crash.
+ *
+ * Soft state: broker leases. A lease is renewed by every heartbeat and never persisted; after a
+ * restart every registered broker starts with a fresh lease, so a coordinator restart alone never
+ * marks a broker down.
+ */
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+import { assert } from "../shared/assert.ts";
+import { notify, persist, send, type Effect } from "../shared/effects.ts";
+import { wireError } from "../shared/errors.ts";
+import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
+import type {
+  BrokerHeartbeat,
+  BrokerInfo,
+  CoordinatorReplyMessage,
+  CoordinatorRequestMessage,
+  LeaderAssignment,
+  MetadataReply,
+  MetadataRequest,
+  ProducerIdRequest,
+  TopicCreate,
+  TopicDelete,
+  TopicMetadata,
+} from "../shared/messages.ts";
+import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
+import { buildRing, placeTopic, type HashRing } from "./ring.ts";
+import {
+  apply,
+  isRegistered,
+  leadersByBroker,
+  originKey,
+  type CoordinatorCommand,
+  type CoordinatorState,
+  type TopicCreated,
+  type TopicState,
+} from "./state.ts";
+import { errorReply } from "./validate.ts";
+
+/** What the coordinator tells the application running it (hooks.onNotify): for logs and checkers. */
+export type CoordinatorOutput =
+  | { readonly type: "coordinator.broker.up"; readonly broker: NodeId; readonly atMs: number }
+  | { readonly type: "coordinator.broker.down"; readonly broker: NodeId; readonly atMs: number }
+  | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string };
+
+export type CoordinatorEffect = Effect<CoordinatorReplyMessage, CoordinatorCommand, never, CoordinatorOutput>;
+
+export interface Lease {
+  readonly expiresAtMs: number;
+  /** False once the lease check found it expired; a heartbeat makes it true again. */
+  readonly alive: boolean;
+}
+
+export interface CoordinatorContext {
+  readonly self: NodeId;
+  readonly settings: CoordinatorSettings;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly state: CoordinatorState;
+  /** Derived from `state` whenever a topic changes: what each broker leads, for heartbeat replies. */
+  readonly leaders: ReadonlyMap<NodeId, readonly LeaderAssignment[]>;
+  readonly leases: ReadonlyMap<NodeId, Lease>;
+  /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
+  readonly ring: HashRing | undefined;
+}
+
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "ring">>;
+
+export interface Outcome {
+  readonly changes: ContextChanges;
+  readonly effects: CoordinatorEffect[];
+}
+
+export function isAlive(lease: Lease | undefined, nowMs: number): boolean {
+  return lease !== undefined && lease.alive && nowMs < lease.expiresAtMs;
+}
+
+/** Registered brokers whose lease holds at `nowMs`, sorted. */
+export function liveBrokers(context: CoordinatorContext, nowMs: number): NodeId[] {
+  return context.state.brokers.filter((broker) => isAlive(context.leases.get(broker), nowMs));
+}
+
+export function handleRequest(context: CoordinatorContext, from: NodeId, request: CoordinatorRequestMessage, nowMs: number): Outcome {
+  switch (request.type) {
+    case "broker.heartbeat":
+      return handleHeartbeat(context, from, request, nowMs);
+    case "topic.create":
+      return handleTopicCreate(context, from, request, nowMs);
+    case "topic.delete":
+      return handleTopicDelete(context, from, request);
+    case "metadata.request":
+      return reply(from, metadataReply(context, request, nowMs));
+    case "producer.id.request":
+      return handleProducerId(context, from, request);
+  }
+}
+
+function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextChanges = {}, before: CoordinatorEffect[] = []): Outcome {
+  return { changes, effects: [...before, send(to, message)] };
+}
+
+// ---------------------------------------------------------------- heartbeats and leases
+
+function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
+  const broker = request.broker;
+  const effects: CoordinatorEffect[] = [];
+  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease> } = {};
+  if (!isRegistered(context.state, broker)) {
+    const brokersMax = context.settings.limits.brokersMax;
+    if (context.state.brokers.length >= brokersMax) {
+      return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
+    }
+    const command: CoordinatorCommand = { type: "broker.registered", broker };
+    changes.state = apply(context.state, command);
+    // No sync of its own: a lost registration is redone by the next heartbeat, and any later
+    // command that names this broker is synced after it (the log is append-only).
+    effects.push(persist(command, false));
+  }
+  if (!isAlive(context.leases.get(broker), nowMs)) effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.up", broker, atMs: nowMs }));
+  changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true });
+  const assignments = context.leaders.get(broker) ?? [];
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments }, changes, effects);
+}
+
+/** Mark down every broker whose lease ran out; undefined leases when nothing changed. */
+export function expireLeases(context: CoordinatorContext, nowMs: number): Outcome {
+  let leases: Map<NodeId, Lease> | undefined;
+  const effects: CoordinatorEffect[] = [];
+  for (const [broker, lease] of context.leases) {
+    if (!lease.alive || nowMs < lease.expiresAtMs) continue;
+    leases ??= new Map(context.leases);
+    leases.set(broker, { ...lease, alive: false });
+    effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.down", broker, atMs: nowMs }));
+  }
+  return { changes: leases === undefined ? {} : { leases }, effects };
+}
+
+// ---------------------------------------------------------------- topics
+
+function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: TopicCreate, nowMs: number): Outcome {
+  const { state, settings } = context;
+  const fail = (code: "TOPIC_ALREADY_EXISTS" | "INVALID_REQUEST" | "BROKER_NOT_AVAILABLE", message: string): Outcome =>
+    reply(from, errorReply(request.type, request.requestId, wireError(code, message)));
+  const existing = state.topics.get(request.topic);
+  if (existing !== undefined) {
+    if (isRetriedCreate(state, from, request, existing)) return reply(from, createReply(context, request.requestId, existing, nowMs));
+    return fail("TOPIC_ALREADY_EXISTS", `topic '${request.topic}' already exists`);
+  }
+  if (state.topics.size >= settings.limits.topicsMax) return fail("INVALID_REQUEST", `the cluster already holds the most topics allowed (${settings.limits.topicsMax})`);
+  if (state.partitionCount + request.partitions > settings.limits.partitionsTotalMax) {
+    return fail("INVALID_REQUEST", `${request.partitions} more partitions would exceed the cluster's limit of ${settings.limits.partitionsTotalMax} (it has ${state.partitionCount})`);
+  }
+  const live = liveBrokers(context, nowMs);
+  if (live.length < request.replicationFactor) {
+    return fail("BROKER_NOT_AVAILABLE", `no live broker to place '${request.topic}' on (${state.brokers.length} registered, ${live.length} alive); retry once brokers heartbeat`);
+  }
+  const ring = ringOver(context.ring, live, settings.virtualNodes);
+  const leaderEpoch = state.lastLeaderEpoch + 1;
+  assert(leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
+  const command: TopicCreated = {
+    type: "topic.created",
+    topic: request.topic,
+    replicationFactor: request.replicationFactor,
+    replicationMode: request.replicationMode,
+    partitions: placeTopic(ring, request.topic, request.partitions, request.replicationFactor).map((replicas) => ({ replicas, leaderEpoch })),
+    origin: { sender: from, requestId: request.requestId },
+  };
+  const next = apply(state, command);
+  const created = next.topics.get(request.topic)!;
+  const changed = { ...context, state: next, leaders: leadersByBroker(next), ring };
+  return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, leaders: changed.leaders, ring }, [persist(command, true)]);
+}
+
+/**
+ * A create that already succeeded for this (sender, requestId), and whose topic is still the one it
+ * made (same first leader epoch, same shape): the retry gets the same success. A reused requestId
+ * asking for something else, or a topic deleted and made again since, gets the ordinary answer.
+ */
+function isRetriedCreate(state: CoordinatorState, from: NodeId, request: TopicCreate, existing: TopicState): boolean {
+  const outcome = state.recentRequests.get(originKey({ sender: from, requestId: request.requestId }));
+  return (
+    outcome?.type === "topic.created" &&
+    outcome.topic === request.topic &&
+    outcome.leaderEpoch === existing.partitions[0]?.leaderEpoch &&
+    existing.partitions.length === request.partitions &&
+    existing.replicationFactor === request.replicationFactor &&
+    existing.replicationMode === request.replicationMode
+  );
+}
+
+function createReply(context: CoordinatorContext, requestId: number, topic: TopicState, nowMs: number): CoordinatorReplyMessage {
+  return { type: "topic.create.reply", requestId, metadata: topicMetadata(context, topic, nowMs) };
+}
+
+function ringOver(cached: HashRing | undefined, live: readonly NodeId[], virtualNodes: number): HashRing {
+  const same = cached !== undefined && cached.virtualNodes === virtualNodes && cached.brokers.length === live.length && cached.brokers.every((broker, index) => broker === live[index]);
+  return same ? cached : buildRing(live, virtualNodes);
+}
+
+function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: TopicDelete): Outcome {
+  const origin = { sender: from, requestId: request.requestId };
+  if (!context.state.topics.has(request.topic)) {
+    // A retry of a delete that succeeded: the topic is gone, as the first answer said.
+    const outcome = context.state.recentRequests.get(originKey(origin));
+    if (outcome?.type === "topic.deleted" && outcome.topic === request.topic) return reply(from, { type: "topic.delete.reply", requestId: request.requestId });
+    return reply(from, errorReply(request.type, request.requestId, wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${request.topic}' does not exist`)));
+  }
+  const command: CoordinatorCommand = { type: "topic.deleted", topic: request.topic, origin };
+  const next = apply(context.state, command);
+  // Brokers learn of it from their next heartbeat reply: the partitions are gone from their assignments.
+  return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, leaders: leadersByBroker(next) }, [persist(command, true)]);
+}
+
+// ---------------------------------------------------------------- metadata
+
+export function topicMetadata(context: CoordinatorContext, topic: TopicState, nowMs: number): TopicMetadata {
+  return {
+    topic: topic.topic,
+    replicationFactor: topic.replicationFactor,
+    replicationMode: topic.replicationMode,
+    partitions: topic.partitions.map((placement, partition) => {
+      const preferred = placement.replicas[0];
+      const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) ? preferred : null;
+      return { partition, replicas: placement.replicas, leader, leaderEpoch: placement.leaderEpoch };
+    }),
+  };
+}
+
+function metadataReply(context: CoordinatorContext, request: MetadataRequest, nowMs: number): MetadataReply {
+  const topics: TopicMetadata[] = [];
+  const topicErrors: MetadataReply["topicErrors"][number][] = [];
+  const names: readonly TopicName[] = request.topics === null ? [...context.state.topics.keys()].sort() : [...new Set(request.topics)];
+  for (const name of names) {
+    const topic = context.state.topics.get(name);
+    if (topic !== undefined) {
+      topics.push(topicMetadata(context, topic, nowMs));
+      continue;
+    }
+    const problem = topicNameProblem(name);
+    topicErrors.push({ topic: name, error: problem === undefined ? wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${name}' does not exist`) : wireError("INVALID_TOPIC", problem) });
+  }
+  const brokers: BrokerInfo[] = context.state.brokers.map((id) => ({ id, alive: isAlive(context.leases.get(id), nowMs) }));
+  return { type: "metadata.reply", requestId: request.requestId, topics, topicErrors, brokers };
+}
+
+// ---------------------------------------------------------------- producer ids
+
+/**
+ * A fresh producer id per request, durable before the reply, so no id is ever handed out twice,
+ * across crashes too. A retried request gets a new id (the old one is simply never used): unlike a
+ * create, handing a restarted producer its predecessor's id would let the broker mistake the new
+ * producer's first batches for duplicates of the old one's.
+ */
+function handleProducerId(context: CoordinatorContext, from: NodeId, request: ProducerIdRequest): Outcome {
+  const producerId = context.state.nextProducerId;
+  const command: CoordinatorCommand = { type: "producer-ids.allocated", firstProducerId: producerId, count: 1 };
+  const next = apply(context.state, command);
+  return reply(from, { type: "producer.id.reply", requestId: request.requestId, producerId, producerEpoch: 0 }, { state: next }, [persist(command, true)]);
+}

@@ -1,0 +1,69 @@
+/**
+ * The coordinator's public surface: the machine and its input, the pure metadata state and its
+ * commands, the placement ring, the request boundary, and the defaults. The store and the
+ * ActorDefinition live in src/host/stores/coordinator-store.ts (they do I/O).
+ */
+export { coordinatorMachine, LEASE_CHECK_TIMER, type CoordinatorEvent, type CoordinatorInput, type CoordinatorMessageReceived } from "./machine.ts";
+export {
+  expireLeases,
+  handleRequest,
+  isAlive,
+  liveBrokers,
+  topicMetadata,
+  type CoordinatorContext,
+  type CoordinatorEffect,
+  type CoordinatorOutput,
+  type Lease,
+  type Outcome,
+} from "./handlers.ts";
+export {
+  apply,
+  commandProblem,
+  emptyState,
+  isRegistered,
+  leadersByBroker,
+  originKey,
+  replay,
+  type BrokerRegistered,
+  type CoordinatorCommand,
+  type CoordinatorState,
+  type PartitionPlacement,
+  type ProducerIdsAllocated,
+  type RecentOutcome,
+  type RequestOrigin,
+  type TopicCreated,
+  type TopicDeleted,
+  type TopicState,
+} from "./state.ts";
+export {
+  buildRing,
+  DEFAULT_VIRTUAL_NODES,
+  lookup,
+  maxOverMean,
+  movedFraction,
+  murmur3,
+  placeKeys,
+  placePartition,
+  placeTopic,
+  replicasPerBroker,
+  ringHash,
+  VIRTUAL_NODES_MAX,
+  virtualNodesProblem,
+  type HashRing,
+  type Placement,
+  type RingPoint,
+} from "./ring.ts";
+export {
+  coordinatorSettingsProblems,
+  DEFAULT_COORDINATOR_LIMITS,
+  DEFAULT_COORDINATOR_SETTINGS,
+  DEFAULT_LEASE_CHECK_INTERVAL_MS,
+  DEFAULT_LEASE_MS,
+  LEADER_EPOCH_MAX,
+  NODE_ID_LENGTH_MAX,
+  nodeIdProblem,
+  REPLICATION_FACTOR_SUPPORTED_MAX,
+  type CoordinatorLimits,
+  type CoordinatorSettings,
+} from "./limits.ts";
+export { errorReply, parseMessage, type ParsedMessage } from "./validate.ts";

@@ -1,0 +1,386 @@
+/**
+ * The coordinator machine driven directly (createActor, a fake clock, effects collected from
+ * `emit`): every transition, validation rule and reply shape. Crash and restart on the simulated
+ * disk are in src/host/stores/coordinator-store.test.ts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createActor } from "xstate";
+import { SeededRandom } from "../../sim/random.ts";
+import type { ErrorCode } from "../shared/errors.ts";
+import type { CoordinatorReplyMessage, MetadataReply, ProducerIdReply, TopicCreate, TopicCreateReply } from "../shared/messages.ts";
+import type { CoordinatorEffect } from "./handlers.ts";
+import { DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
+import { coordinatorMachine, LEASE_CHECK_TIMER } from "./machine.ts";
+import type { CoordinatorCommand } from "./state.ts";
+
+const LEASE_MS = 1_000;
+const CHECK_MS = 100;
+
+function coordinator(options: { commands?: CoordinatorCommand[]; limits?: Partial<CoordinatorLimits>; startMs?: number } = {}) {
+  let nowMs = options.startMs ?? 0;
+  let requestId = 0;
+  const effects: CoordinatorEffect[] = [];
+  const actor = createActor(coordinatorMachine, {
+    input: {
+      self: "coordinator",
+      leaseMs: LEASE_MS,
+      leaseCheckIntervalMs: CHECK_MS,
+      virtualNodes: 16,
+      limits: { ...DEFAULT_COORDINATOR_LIMITS, ...options.limits },
+      commands: options.commands ?? [],
+      clock: { now: () => nowMs },
+      random: new SeededRandom("coordinator-test"),
+    },
+  });
+  actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
+  actor.start();
+  const persisted = (): CoordinatorCommand[] => effects.flatMap((effect) => (effect.type === "effect.persist" ? [effect.operation] : []));
+  /** Deliver one message; returns the effects it caused. */
+  const deliver = (from: string, message: unknown): CoordinatorEffect[] => {
+    const start = effects.length;
+    actor.send({ type: "message.received", from, message });
+    return effects.slice(start);
+  };
+  /** Deliver a request and return its one reply. */
+  const ask = <R extends CoordinatorReplyMessage>(from: string, message: Record<string, unknown>): R => {
+    const caused = deliver(from, { requestId: ++requestId, ...message });
+    const sends = caused.filter((effect) => effect.type === "effect.send");
+    expect(sends, `one reply to ${JSON.stringify(message)}`).toHaveLength(1);
+    const send = sends[0]!;
+    if (send.type !== "effect.send") throw new Error("unreachable");
+    expect(send.to).toBe(from);
+    return send.message as R;
+  };
+  return {
+    actor,
+    effects,
+    persisted,
+    deliver,
+    ask,
+    heartbeat: (broker: string) => ask(broker, { type: "broker.heartbeat", broker }),
+    create: (topic: string, partitions = 3, extra: Partial<TopicCreate> = {}) =>
+      ask<TopicCreateReply>("admin", { type: "topic.create", topic, partitions, replicationFactor: 1, replicationMode: "fetch", ...extra }),
+    metadata: (topics: string[] | null = null) => ask<MetadataReply>("client", { type: "metadata.request", topics }),
+    /** Let time pass, firing the lease check every CHECK_MS as the host would. */
+    advance: (ms: number) => {
+      const end = nowMs + ms;
+      while (nowMs + CHECK_MS <= end) {
+        nowMs += CHECK_MS;
+        actor.send({ type: "timer.fired", key: LEASE_CHECK_TIMER });
+      }
+      nowMs = end;
+    },
+  };
+}
+
+function errorCode(reply: CoordinatorReplyMessage): ErrorCode | undefined {
+  return reply.error?.code;
+}
+
+describe("coordinator: brokers and leases", () => {
+  it("arms the lease check at start and again after every check", () => {
+    const c = coordinator();
+    expect(c.effects).toEqual([{ type: "effect.timer.set", key: LEASE_CHECK_TIMER, delayMs: CHECK_MS }]);
+    c.advance(CHECK_MS);
+    expect(c.effects.filter((effect) => effect.type === "effect.timer.set")).toHaveLength(2);
+  });
+
+  it("registers a broker on its first heartbeat only, and answers with the lease and its assignments", () => {
+    const c = coordinator();
+    const first = c.deliver("b1", { type: "broker.heartbeat", requestId: 1, broker: "b1" });
+    expect(first).toEqual([
+      { type: "effect.persist", operation: { type: "broker.registered", broker: "b1" }, sync: false },
+      { type: "effect.notify", output: { type: "coordinator.broker.up", broker: "b1", atMs: 0 } },
+      { type: "effect.send", to: "b1", message: { type: "broker.heartbeat.reply", requestId: 1, leaseMs: LEASE_MS, assignments: [] } },
+    ]);
+    const again = c.deliver("b1", { type: "broker.heartbeat", requestId: 2, broker: "b1" });
+    expect(again.map((effect) => effect.type)).toEqual(["effect.send"]);
+  });
+
+  it("marks a broker down when its lease expires: metadata shows it dead and its partitions leaderless", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const created = c.create("orders", 2);
+    expect(created.metadata!.partitions.map((partition) => partition.leader)).toEqual(["b1", "b1"]);
+    c.advance(LEASE_MS - CHECK_MS);
+    expect(c.metadata().brokers).toEqual([{ id: "b1", alive: true }]);
+    const start = c.effects.length;
+    c.advance(CHECK_MS);
+    expect(c.effects.slice(start)).toContainEqual({ type: "effect.notify", output: { type: "coordinator.broker.down", broker: "b1", atMs: LEASE_MS } });
+    const reply = c.metadata(["orders"]);
+    expect(reply.brokers).toEqual([{ id: "b1", alive: false }]);
+    expect(reply.topics[0]!.partitions.map((partition) => partition.leader)).toEqual([null, null]);
+    // A heartbeat brings it back, with the same partitions and epochs.
+    const back = c.heartbeat("b1");
+    expect(back).toMatchObject({ assignments: [{ topic: "orders", partition: 0 }, { topic: "orders", partition: 1 }] });
+    expect(c.metadata(["orders"]).topics[0]!.partitions.map((partition) => partition.leader)).toEqual(["b1", "b1"]);
+  });
+
+  it("places new topics on live brokers only", () => {
+    const c = coordinator();
+    for (const broker of ["b1", "b2", "b3"]) c.heartbeat(broker);
+    c.advance(LEASE_MS / 2);
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    c.advance(LEASE_MS / 2 + CHECK_MS); // b3's lease ran out
+    const replicas = c.create("spread", 40).metadata!.partitions.flatMap((partition) => partition.replicas);
+    expect(new Set(replicas)).toEqual(new Set(["b1", "b2"]));
+  });
+
+  it("refuses to create a topic when no broker is alive", () => {
+    const c = coordinator();
+    expect(errorCode(c.create("early"))).toBe("BROKER_NOT_AVAILABLE");
+    c.heartbeat("b1");
+    c.advance(LEASE_MS + CHECK_MS);
+    const reply = c.create("late");
+    expect(errorCode(reply)).toBe("BROKER_NOT_AVAILABLE");
+    expect(reply.error!.message).toContain("1 registered, 0 alive");
+    expect(c.persisted().filter((command) => command.type === "topic.created")).toEqual([]);
+  });
+
+  it("refuses brokers beyond the limit", () => {
+    const c = coordinator({ limits: { brokersMax: 2 } });
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    expect(errorCode(c.heartbeat("b3"))).toBe("INVALID_REQUEST");
+    expect(c.metadata().brokers.map((broker) => broker.id)).toEqual(["b1", "b2"]);
+  });
+});
+
+describe("coordinator: topics", () => {
+  it("creates, describes, lists and deletes topics; each change is synced before its reply", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    const caused = c.deliver("admin", { type: "topic.create", requestId: 100, topic: "orders", partitions: 4, replicationFactor: 1, replicationMode: "raft" });
+    expect(caused.map((effect) => effect.type)).toEqual(["effect.persist", "effect.send"]);
+    expect(caused[0]).toMatchObject({ operation: { type: "topic.created", topic: "orders", origin: { sender: "admin", requestId: 100 } }, sync: true });
+    const metadata = (caused[1] as { message: TopicCreateReply }).message.metadata!;
+    expect(metadata).toMatchObject({ topic: "orders", replicationFactor: 1, replicationMode: "raft" });
+    expect(metadata.partitions.map((partition) => partition.partition)).toEqual([0, 1, 2, 3]);
+    for (const partition of metadata.partitions) {
+      expect(partition.replicas).toHaveLength(1);
+      expect(partition.leader).toBe(partition.replicas[0]);
+      expect(partition.leaderEpoch).toBe(1);
+    }
+    c.create("audit", 1);
+    expect(c.metadata(["orders"]).topics).toEqual([metadata]);
+    expect(c.metadata().topics.map((topic) => topic.topic)).toEqual(["audit", "orders"]);
+    expect(c.metadata(["audit"]).topics[0]!.partitions[0]!.leaderEpoch).toBe(2);
+
+    const deleted = c.deliver("admin", { type: "topic.delete", requestId: 101, topic: "orders" });
+    expect(deleted).toEqual([
+      { type: "effect.persist", operation: { type: "topic.deleted", topic: "orders", origin: { sender: "admin", requestId: 101 } }, sync: true },
+      { type: "effect.send", to: "admin", message: { type: "topic.delete.reply", requestId: 101 } },
+    ]);
+    const after = c.metadata(["orders", "audit"]);
+    expect(after.topics.map((topic) => topic.topic)).toEqual(["audit"]);
+    expect(after.topicErrors).toEqual([{ topic: "orders", error: expect.objectContaining({ code: "UNKNOWN_TOPIC_OR_PARTITION" }) }]);
+    expect(errorCode(c.ask("admin", { type: "topic.delete", topic: "orders" }))).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+  });
+
+  it("tells each broker, in its heartbeat reply, exactly the partitions it leads", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    const placement = c.create("orders", 12).metadata!.partitions;
+    for (const broker of ["b1", "b2"]) {
+      const expected = placement.filter((partition) => partition.leader === broker).map((partition) => ({ topic: "orders", partition: partition.partition, leaderEpoch: partition.leaderEpoch }));
+      expect(c.heartbeat(broker)).toMatchObject({ leaseMs: LEASE_MS, assignments: expected });
+    }
+    c.ask("admin", { type: "topic.delete", topic: "orders" });
+    expect(c.heartbeat("b1")).toMatchObject({ assignments: [] });
+  });
+
+  it("re-created topics get new epochs, so brokers can tell them from the old incarnation", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const first = c.create("orders", 1).metadata!.partitions[0]!.leaderEpoch;
+    c.ask("admin", { type: "topic.delete", topic: "orders" });
+    expect(c.create("orders", 1).metadata!.partitions[0]!.leaderEpoch).toBeGreaterThan(first);
+  });
+
+  it("answers TOPIC_ALREADY_EXISTS to a duplicate, but the same answer to a retried create", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const request = { type: "topic.create", requestId: 7, topic: "orders", partitions: 2, replicationFactor: 1, replicationMode: "fetch" };
+    const first = c.deliver("admin", request);
+    const retry = c.deliver("admin", request);
+    expect(retry).toEqual([first[1]]); // the same reply, and nothing persisted again
+    expect(errorCode(c.ask("other-admin", { ...request, requestId: 7 }))).toBe("TOPIC_ALREADY_EXISTS");
+    expect(errorCode(c.ask("admin", { ...request, requestId: 8 }))).toBe("TOPIC_ALREADY_EXISTS");
+    // A reused requestId asking for a different shape is not a retry.
+    expect(errorCode((c.deliver("admin", { ...request, partitions: 3 })[0] as { message: CoordinatorReplyMessage }).message)).toBe("TOPIC_ALREADY_EXISTS");
+  });
+
+  it("a retried create whose topic was deleted and made again by someone else is not a retry", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const request = { type: "topic.create", requestId: 7, topic: "orders", partitions: 2, replicationFactor: 1, replicationMode: "fetch" };
+    c.deliver("admin", request);
+    c.ask("other", { type: "topic.delete", topic: "orders" });
+    c.ask("other", { ...request, requestId: 99 });
+    expect(errorCode((c.deliver("admin", request)[0] as { message: CoordinatorReplyMessage }).message)).toBe("TOPIC_ALREADY_EXISTS");
+  });
+
+  it("answers a retried delete with success while the topic stays gone", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.create("orders");
+    const request = { type: "topic.delete", requestId: 50, topic: "orders" };
+    c.deliver("admin", request);
+    expect(c.deliver("admin", request)).toEqual([{ type: "effect.send", to: "admin", message: { type: "topic.delete.reply", requestId: 50 } }]);
+    expect(errorCode((c.deliver("other", request)[0] as { message: CoordinatorReplyMessage }).message)).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+  });
+
+  it("enforces the topic and partition limits", () => {
+    const c = coordinator({ limits: { topicsMax: 2, partitionsPerTopicMax: 10, partitionsTotalMax: 12 } });
+    c.heartbeat("b1");
+    expect(errorCode(c.create("a", 11))).toBe("INVALID_REQUEST");
+    expect(c.create("a", 10).error).toBeUndefined();
+    expect(c.create("b", 3).error?.message).toContain("limit of 12");
+    expect(c.create("b", 2).error).toBeUndefined();
+    expect(c.create("c", 1).error?.message).toContain("most topics");
+  });
+});
+
+describe("coordinator: producer ids", () => {
+  it("hands out increasing ids, each persisted with sync before its reply", () => {
+    const c = coordinator();
+    const ids: number[] = [];
+    for (let index = 0; index < 3; index++) {
+      const caused = c.deliver("producer", { type: "producer.id.request", requestId: index });
+      expect(caused[0]).toEqual({ type: "effect.persist", operation: { type: "producer-ids.allocated", firstProducerId: index, count: 1 }, sync: true });
+      const reply = (caused[1] as { message: { producerId: number; producerEpoch: number } }).message;
+      expect(reply.producerEpoch).toBe(0);
+      ids.push(reply.producerId);
+    }
+    expect(ids).toEqual([0, 1, 2]);
+  });
+});
+
+describe("coordinator: restart from the command log", () => {
+  it("replays every command: topics, brokers, epochs and producer ids continue where they were", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    const created = c.create("orders", 6).metadata!;
+    c.ask("producer", { type: "producer.id.request" });
+    const log = c.persisted();
+    c.actor.stop();
+
+    const restarted = coordinator({ commands: log, startMs: 50_000 });
+    // Every known broker has a fresh lease from the restart: still a leader, before any heartbeat.
+    expect(restarted.metadata(["orders"]).topics).toEqual([created]);
+    expect(restarted.metadata().brokers).toEqual([
+      { id: "b1", alive: true },
+      { id: "b2", alive: true },
+    ]);
+    expect(restarted.ask<ProducerIdReply>("producer", { type: "producer.id.request" }).producerId).toBe(1);
+    expect(restarted.create("next", 1).metadata!.partitions[0]!.leaderEpoch).toBe(2);
+    // Known brokers are not registered again.
+    expect(restarted.persisted().some((command) => command.type === "broker.registered")).toBe(false);
+    restarted.heartbeat("b1");
+    expect(restarted.persisted().some((command) => command.type === "broker.registered")).toBe(false);
+    // And the retry of a create answered before the restart still gets its answer.
+    const retry = restarted.deliver("admin", { type: "topic.create", requestId: 3, topic: "orders", partitions: 6, replicationFactor: 1, replicationMode: "fetch" });
+    expect((retry[0] as { message: TopicCreateReply }).message.metadata).toEqual(created);
+  });
+
+  it("refuses bad settings at start (fail-stop), not later", () => {
+    const actor = createActor(coordinatorMachine, {
+      input: { self: "c", leaseMs: 0, leaseCheckIntervalMs: 10, virtualNodes: 0, commands: [], clock: { now: () => 0 }, random: new SeededRandom("x") },
+    });
+    const errors: unknown[] = [];
+    actor.subscribe({ error: (error) => errors.push(error) });
+    actor.start();
+    expect(String(errors[0])).toMatch(/leaseMs.*virtualNodes/);
+  });
+});
+
+const REPLY_TYPE: Record<string, string> = {
+  "broker.heartbeat": "broker.heartbeat.reply",
+  "topic.create": "topic.create.reply",
+  "topic.delete": "topic.delete.reply",
+  "metadata.request": "metadata.reply",
+  "producer.id.request": "producer.id.reply",
+};
+
+describe("coordinator: the network boundary", () => {
+  const valid = { type: "topic.create", topic: "t", partitions: 1, replicationFactor: 1, replicationMode: "fetch" };
+  it.each<[string, string, Record<string, unknown>, ErrorCode, number]>([
+    ["a bad topic name", "topic.create", { ...valid, topic: "a/b" }, "INVALID_TOPIC", 1],
+    ["an empty topic name", "topic.create", { ...valid, topic: "" }, "INVALID_TOPIC", 1],
+    ["a numeric topic", "topic.create", { ...valid, topic: 5 }, "INVALID_REQUEST", 1],
+    ["zero partitions", "topic.create", { ...valid, partitions: 0 }, "INVALID_REQUEST", 1],
+    ["absurd partitions", "topic.create", { ...valid, partitions: 1e12 }, "INVALID_REQUEST", 1],
+    ["fractional partitions", "topic.create", { ...valid, partitions: 1.5 }, "INVALID_REQUEST", 1],
+    ["NaN partitions", "topic.create", { ...valid, partitions: Number.NaN }, "INVALID_REQUEST", 1],
+    ["string partitions", "topic.create", { ...valid, partitions: "3" }, "INVALID_REQUEST", 1],
+    ["replication factor 3", "topic.create", { ...valid, replicationFactor: 3 }, "INVALID_REPLICATION", 1],
+    ["replication factor 0", "topic.create", { ...valid, replicationFactor: 0 }, "INVALID_REPLICATION", 1],
+    ["a string replication factor", "topic.create", { ...valid, replicationFactor: "1" }, "INVALID_REQUEST", 1],
+    ["an unknown replication mode", "topic.create", { ...valid, replicationMode: "paxos" }, "INVALID_REQUEST", 1],
+    ["a negative requestId", "topic.create", { ...valid, requestId: -4 }, "INVALID_REQUEST", -4],
+    ["a string requestId", "topic.create", { ...valid, requestId: "x" }, "INVALID_REQUEST", -1],
+    ["a fractional requestId", "producer.id.request", { type: "producer.id.request", requestId: 0.5 }, "INVALID_REQUEST", -1],
+    ["a bad delete name", "topic.delete", { type: "topic.delete", topic: ".." }, "INVALID_TOPIC", 1],
+    ["metadata topics that are not a list", "metadata.request", { type: "metadata.request", topics: "orders" }, "INVALID_REQUEST", 1],
+    ["metadata topics that are not names", "metadata.request", { type: "metadata.request", topics: [1, 2] }, "INVALID_REQUEST", 1],
+    ["a heartbeat without a broker", "broker.heartbeat", { type: "broker.heartbeat" }, "INVALID_REQUEST", 1],
+    ["a heartbeat for another node", "broker.heartbeat", { type: "broker.heartbeat", broker: "b2" }, "INVALID_REQUEST", 1],
+  ])("answers %s with an error", (_name, type, message, code, requestId) => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const caused = c.deliver("b1", { requestId: 1, ...message });
+    expect(caused).toHaveLength(1);
+    const reply = (caused[0] as { type: string; message: CoordinatorReplyMessage }).message;
+    expect(reply.type).toBe(REPLY_TYPE[type]);
+    expect(reply.requestId).toBe(requestId);
+    expect(errorCode(reply)).toBe(code);
+    expect(reply.error!.message.length).toBeGreaterThan(10);
+  });
+
+  it("says why a replication factor above 1 is refused", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    expect(c.create("t", 1, { replicationFactor: 2 }).error).toEqual({ code: "INVALID_REPLICATION", message: expect.stringMatching(/replicationFactor 2 is not supported yet.*exactly one replica/) });
+  });
+
+  it("bounds the topics of one metadata request", () => {
+    const c = coordinator({ limits: { metadataTopicsPerRequestMax: 2 } });
+    expect(errorCode(c.metadata(["a", "b", "c"]))).toBe("INVALID_REQUEST");
+    const reply = c.metadata(["a", "a/b"]);
+    expect(reply.topicErrors.map((entry) => entry.error.code)).toEqual(["UNKNOWN_TOPIC_OR_PARTITION", "INVALID_TOPIC"]);
+  });
+
+  it("ignores messages that are not coordinator requests, reporting them", () => {
+    const c = coordinator();
+    for (const message of [null, 7, "hello", [], { type: "produce.request", requestId: 1 }, { nothing: true }]) {
+      const caused = c.deliver("stranger", message);
+      expect(caused).toEqual([{ type: "effect.notify", output: expect.objectContaining({ type: "coordinator.message.ignored", from: "stranger" }) }]);
+    }
+  });
+
+  it("never crashes, whatever arrives: every request gets one reply or is ignored", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const types = fc.constantFrom("broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "fetch.request");
+    const field = fc.oneof(fc.anything(), fc.integer(), fc.double(), fc.string(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }));
+    const message = fc.record(
+      { type: types, requestId: field, topic: field, topics: field, partitions: field, replicationFactor: field, replicationMode: field, broker: field },
+      { requiredKeys: ["type"] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(message, fc.anything()), (input) => {
+        const caused = c.deliver("b1", input);
+        expect(c.actor.getSnapshot().status).toBe("active");
+        const sends = caused.filter((effect) => effect.type === "effect.send");
+        const notices = caused.filter((effect) => effect.type === "effect.notify" && effect.output.type === "coordinator.message.ignored");
+        expect(sends.length + notices.length).toBe(1);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The coordinator (the seed's "zkserver"), one replica: owns the cluster's metadata — brokers and
+ * their liveness, topics and their placement, leader epochs, producer ids — and answers the
+ * coordinator requests of src/actors/shared/messages.ts.
+ *
+ * Events in:
+ * - `message.received`: any message from the network. It is checked (validate.ts) before a
+ *   handler sees it: a malformed request is answered INVALID_REQUEST (or INVALID_TOPIC /
+ *   INVALID_REPLICATION), a message that is not a coordinator request is ignored (and reported
+ *   through `effect.notify`). Nothing a peer sends can crash the coordinator.
+ * - `timer.fired` with key LEASE_CHECK_TIMER: marks down the brokers whose lease ran out.
+ *
+ * Effects out: `effect.send` replies, `effect.persist` of commands (state.ts; synced before any
+ * reply that reports them), `effect.timer.set` for the lease check, `effect.notify` of
+ * CoordinatorOutput (brokers up/down, ignored messages).
+ *
+ * Start-up: the recovered command log is replayed into the state; every registered broker gets a
+ * fresh lease from the start time. Bad settings fail an assertion at start (fail-stop), never later.
+ */
+import { emit, enqueueActions, setup } from "xstate";
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+import { assert } from "../shared/assert.ts";
+import { notify, setTimer, type HostEvent } from "../shared/effects.ts";
+import type { NodeId } from "../shared/ids.ts";
+import { expireLeases, handleRequest, type CoordinatorContext, type CoordinatorEffect, type CoordinatorOutput, type Lease, type Outcome } from "./handlers.ts";
+import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
+import { emptyState, leadersByBroker, replay, type CoordinatorCommand } from "./state.ts";
+import { parseMessage } from "./validate.ts";
+
+export const LEASE_CHECK_TIMER = "coordinator.leases.check";
+
+export interface CoordinatorInput {
+  readonly self: NodeId;
+  /** A broker that has not heartbeated for this long is down. */
+  readonly leaseMs: number;
+  /** How often leases are checked. */
+  readonly leaseCheckIntervalMs: number;
+  /** Points per broker on the placement ring. */
+  readonly virtualNodes: number;
+  /** DEFAULT_COORDINATOR_LIMITS when absent. */
+  readonly limits?: CoordinatorLimits;
+  /** The durable command log, oldest first, as the store recovered it. */
+  readonly commands: readonly CoordinatorCommand[];
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+}
+
+/** A message from the network: untrusted until validate.ts has looked at it. */
+export interface CoordinatorMessageReceived {
+  readonly type: "message.received";
+  readonly from: NodeId;
+  readonly message: unknown;
+}
+
+export type CoordinatorEvent = CoordinatorMessageReceived | HostEvent;
+
+function initialContext(input: CoordinatorInput): CoordinatorContext {
+  const settings = {
+    leaseMs: input.leaseMs,
+    leaseCheckIntervalMs: input.leaseCheckIntervalMs,
+    virtualNodes: input.virtualNodes,
+    limits: input.limits ?? DEFAULT_COORDINATOR_LIMITS,
+  };
+  const problems = coordinatorSettingsProblems(settings);
+  assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);
+  const state = replay(input.commands, emptyState(settings.limits.recentRequestsMax));
+  const startMs = input.clock.now();
+  const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, leaders: leadersByBroker(state), leases, ring: undefined };
+}
+
+/** The outcome of one network message. */
+function onMessage(context: CoordinatorContext, event: CoordinatorMessageReceived): Outcome {
+  const parsed = parseMessage(event.from, event.message, context.settings.limits);
+  switch (parsed.kind) {
+    case "request":
+      return handleRequest(context, event.from, parsed.request, context.clock.now());
+    case "invalid":
+      return { changes: {}, effects: [{ type: "effect.send", to: event.from, message: parsed.reply }] };
+    case "ignored":
+      return { changes: {}, effects: [notify<CoordinatorOutput>({ type: "coordinator.message.ignored", from: event.from, reason: parsed.reason })] };
+  }
+}
+
+export const coordinatorMachine = setup({
+  types: {} as { context: CoordinatorContext; events: CoordinatorEvent; input: CoordinatorInput; emitted: CoordinatorEffect },
+  actions: {
+    handleMessage: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "message.received") return;
+      const outcome = onMessage(context, event);
+      if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
+      for (const effect of outcome.effects) enqueue.emit(effect);
+    }),
+    expireLeases: enqueueActions(({ context, enqueue }) => {
+      const outcome = expireLeases(context, context.clock.now());
+      if (outcome.changes.leases !== undefined) enqueue.assign({ leases: outcome.changes.leases });
+      for (const effect of outcome.effects) enqueue.emit(effect);
+    }),
+    armLeaseCheck: emit(({ context }) => setTimer(LEASE_CHECK_TIMER, context.settings.leaseCheckIntervalMs)),
+  },
+  guards: {
+    isLeaseCheck: ({ event }) => event.type === "timer.fired" && event.key === LEASE_CHECK_TIMER,
+  },
+}).createMachine({
+  id: "coordinator",
+  context: ({ input }) => initialContext(input),
+  initial: "serving",
+  states: {
+    serving: {
+      entry: "armLeaseCheck",
+      on: {
+        "message.received": { actions: "handleMessage" },
+        "timer.fired": { guard: "isLeaseCheck", actions: ["expireLeases", "armLeaseCheck"] },
+      },
+    },
+  },
+});

@@ -1,0 +1,154 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { AssertionFailure } from "../shared/assert.ts";
+import { partitionKey } from "../shared/ids.ts";
+import {
+  buildRing,
+  DEFAULT_VIRTUAL_NODES,
+  lookup,
+  maxOverMean,
+  movedFraction,
+  murmur3,
+  placeKeys,
+  placeTopic,
+  replicasPerBroker,
+  ringHash,
+  virtualNodesProblem,
+} from "./ring.ts";
+
+const utf8 = new TextEncoder();
+
+/** Distinct broker names, 1..maxLength of them. */
+const brokerSet = (maxLength: number) =>
+  fc.uniqueArray(fc.stringMatching(/^[a-z0-9-]{1,12}$/), { minLength: 1, maxLength });
+const keysOf = (count: number) => Array.from({ length: count }, (_, partition) => partitionKey("t", partition));
+
+describe("murmur3 (the ring's hash) matches the published x86_32 test vectors", () => {
+  it.each([
+    ["", 0, 0x00000000],
+    ["", 1, 0x514e28b7],
+    ["", 0xffffffff, 0x81f16f39],
+    ["aaaa", 0x9747b28c, 0x5a97808a],
+    ["a", 0x9747b28c, 0x7fa09ea6],
+    ["ab", 0x9747b28c, 0x74875592],
+    ["abc", 0, 0xb3dd93fa],
+    ["Hello, world!", 0x9747b28c, 0x24884cba],
+    ["The quick brown fox jumps over the lazy dog", 0, 0x2e4ff723],
+  ])("murmur3(%j, %d)", (text, seed, expected) => {
+    expect(murmur3(utf8.encode(text), seed)).toBe(expected);
+  });
+
+  it("hashes four zero bytes and non-ASCII text as UTF-8", () => {
+    expect(murmur3(new Uint8Array(4), 0)).toBe(0x2362f9de);
+    expect(ringHash("é")).toBe(murmur3(new Uint8Array([0xc3, 0xa9])));
+  });
+});
+
+describe("ring placement", () => {
+  it("is deterministic: the same brokers in any order (duplicates too) give the same ring", () => {
+    fc.assert(
+      fc.property(brokerSet(8), fc.integer({ min: 1, max: 32 }), (brokers, virtualNodes) => {
+        const ring = buildRing(brokers, virtualNodes);
+        const shuffled = buildRing([...brokers].reverse().concat(brokers), virtualNodes);
+        expect(shuffled).toEqual(ring);
+        expect(ring.points).toHaveLength(brokers.length * virtualNodes);
+        expect(placeTopic(shuffled, "orders", 20, 2)).toEqual(placeTopic(ring, "orders", 20, 2));
+      }),
+    );
+  });
+
+  it("gives min(R, brokers) distinct replicas, all of them brokers on the ring", () => {
+    fc.assert(
+      fc.property(brokerSet(10), fc.integer({ min: 1, max: 16 }), fc.integer({ min: 0, max: 12 }), fc.string(), (brokers, virtualNodes, count, key) => {
+        const replicas = lookup(buildRing(brokers, virtualNodes), key, count);
+        expect(replicas).toHaveLength(Math.min(count, brokers.length));
+        expect(new Set(replicas).size).toBe(replicas.length);
+        for (const replica of replicas) expect(brokers).toContain(replica);
+      }),
+    );
+  });
+
+  it("an empty ring places nothing", () => {
+    expect(lookup(buildRing([], 8), "t/0", 3)).toEqual([]);
+  });
+
+  it("moves only what the joining broker takes: a changed replica set is the old one with the newcomer inserted", () => {
+    fc.assert(
+      fc.property(brokerSet(9), fc.integer({ min: 1, max: 32 }), fc.integer({ min: 1, max: 4 }), (all, virtualNodes, replicationFactor) => {
+        fc.pre(all.length >= 2);
+        const newcomer = all[all.length - 1]!;
+        const keys = keysOf(200);
+        const before = placeKeys(buildRing(all.slice(0, -1), virtualNodes), keys, replicationFactor);
+        const after = placeKeys(buildRing(all, virtualNodes), keys, replicationFactor);
+        for (const key of keys) {
+          const was = before.get(key)!;
+          const now = after.get(key)!;
+          if (!now.includes(newcomer)) {
+            expect(now).toEqual(was);
+            continue;
+          }
+          // The others keep their order; only the tail beyond R is pushed out.
+          const others = now.filter((broker) => broker !== newcomer);
+          expect(others).toEqual(was.slice(0, others.length));
+        }
+      }),
+    );
+  });
+
+  it("with R = 1, the moved fraction is exactly the share the newcomer now leads", () => {
+    const brokers = ["b-0", "b-1", "b-2", "b-3", "b-4"];
+    const keys = keysOf(1_000);
+    const before = placeKeys(buildRing(brokers, 64), keys, 1);
+    const after = placeKeys(buildRing([...brokers, "b-5"], 64), keys, 1);
+    const taken = [...after.values()].filter((replicas) => replicas[0] === "b-5").length;
+    expect(taken).toBeGreaterThan(0);
+    expect(movedFraction(before, after)).toBe(taken / keys.length);
+  });
+
+  it("a broker leaving moves only the partitions it held", () => {
+    fc.assert(
+      fc.property(brokerSet(8), fc.integer({ min: 1, max: 16 }), (all, virtualNodes) => {
+        fc.pre(all.length >= 2);
+        const leaving = all[0]!;
+        const keys = keysOf(100);
+        const before = placeKeys(buildRing(all, virtualNodes), keys, 1);
+        const after = placeKeys(buildRing(all.slice(1), virtualNodes), keys, 1);
+        for (const key of keys) if (before.get(key)![0] !== leaving) expect(after.get(key)).toEqual(before.get(key));
+      }),
+    );
+  });
+
+  it("balances 1,000 partitions over 6 brokers within 1.3 × the mean at the default virtual-node count", () => {
+    const brokers = ["broker-0", "broker-1", "broker-2", "broker-3", "broker-4", "broker-5"];
+    const placement = placeKeys(buildRing(brokers, DEFAULT_VIRTUAL_NODES), keysOf(1_000), 1);
+    expect(maxOverMean(replicasPerBroker(placement, brokers))).toBeLessThan(1.3);
+  });
+});
+
+describe("ring settings and measurement helpers", () => {
+  it("refuses unusable virtual-node counts", () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, 5_000]) expect(virtualNodesProblem(bad)).toBeDefined();
+    expect(virtualNodesProblem(1)).toBeUndefined();
+    expect(() => buildRing(["a"], 0)).toThrow(AssertionFailure);
+  });
+
+  it("movedFraction counts changed replica lists; maxOverMean is max over mean", () => {
+    const before = new Map([
+      ["a", ["x"]],
+      ["b", ["y"]],
+      ["c", ["x", "y"]],
+      ["d", ["y", "x"]],
+    ]);
+    const after = new Map([
+      ["a", ["x"]],
+      ["b", ["z"]],
+      ["c", ["y", "x"]],
+      ["d", ["y", "x"]],
+    ]);
+    expect(movedFraction(before, after)).toBe(0.5);
+    expect(movedFraction(new Map(), after)).toBe(0);
+    expect(maxOverMean(new Map([["x", 3], ["y", 1]]))).toBe(1.5);
+    expect(maxOverMean(new Map())).toBe(0);
+    expect(replicasPerBroker(before, ["x", "y", "w"])).toEqual(new Map([["x", 3], ["y", 3], ["w", 0]]));
+  });
+});

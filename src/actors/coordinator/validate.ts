@@ -1,0 +1,162 @@
+/**
+ * The coordinator's network boundary: every incoming message is checked here before any handler
+ * sees it. Messages come from the network — a buggy or hostile peer, a different version, a
+ * corrupt frame — so nothing is assumed about them: wrong field types, absurd numbers and unknown
+ * message types are answered (or ignored), never allowed to crash the coordinator or to grow its
+ * state beyond the limits.
+ *
+ * Outcomes:
+ * - `request`: a well-formed coordinator request, with its fields proven to have their types.
+ * - `invalid`: a coordinator request type with bad fields; `reply` is the error answer to send.
+ * - `ignored`: not a coordinator request at all (no reply type to answer with).
+ */
+import { wireError, type ErrorCode, type WireError } from "../shared/errors.ts";
+import { topicNameProblem, type NodeId } from "../shared/ids.ts";
+import type {
+  BrokerHeartbeat,
+  CoordinatorReplyMessage,
+  CoordinatorRequestMessage,
+  MetadataRequest,
+  ProducerIdRequest,
+  TopicCreate,
+  TopicDelete,
+} from "../shared/messages.ts";
+import { nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
+
+export type ParsedMessage =
+  | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
+  | { readonly kind: "invalid"; readonly reply: CoordinatorReplyMessage }
+  | { readonly kind: "ignored"; readonly reason: string };
+
+type RequestType = CoordinatorRequestMessage["type"];
+type Fields = Record<string, unknown>;
+
+const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request"]);
+
+/** The error answer to a request of `type`: the reply type with its other fields empty. */
+export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
+  switch (type) {
+    case "broker.heartbeat":
+      return { type: "broker.heartbeat.reply", requestId, error, leaseMs: 0, assignments: [] };
+    case "topic.create":
+      return { type: "topic.create.reply", requestId, error };
+    case "topic.delete":
+      return { type: "topic.delete.reply", requestId, error };
+    case "metadata.request":
+      return { type: "metadata.reply", requestId, error, topics: [], topicErrors: [], brokers: [] };
+    case "producer.id.request":
+      return { type: "producer.id.reply", requestId, error, producerId: -1, producerEpoch: -1 };
+  }
+}
+
+/** Check one message that arrived from `from`. */
+export function parseMessage(from: NodeId, message: unknown, limits: CoordinatorLimits): ParsedMessage {
+  if (typeof message !== "object" || message === null) return { kind: "ignored", reason: `a message must be an object, got ${typeOf(message)}` };
+  const fields = message as Fields;
+  const type = fields["type"];
+  if (typeof type !== "string" || !REQUEST_TYPES.has(type)) return { kind: "ignored", reason: `not a coordinator request: type ${describe(type)}` };
+  const requestType = type as RequestType;
+  const requestId = fields["requestId"];
+  // The reply echoes the requestId; one that is not a usable id is echoed as -1.
+  if (!isInteger(requestId) || requestId < 0) return invalid(requestType, isInteger(requestId) ? requestId : -1, "INVALID_REQUEST", `requestId must be a non-negative integer, got ${describe(requestId)}`);
+  const problem = fieldProblem(requestType, from, fields, limits);
+  if (problem !== undefined) return invalid(requestType, requestId, problem.code, problem.message);
+  return { kind: "request", request: copyRequest(requestType, requestId, fields) };
+}
+
+function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
+  switch (type) {
+    case "broker.heartbeat":
+      return heartbeatProblem(from, fields["broker"]);
+    case "topic.create":
+      return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
+    case "topic.delete":
+      return topicProblem(fields["topic"]);
+    case "metadata.request":
+      return metadataProblem(fields["topics"], limits);
+    case "producer.id.request":
+      return undefined;
+  }
+}
+
+function heartbeatProblem(from: NodeId, broker: unknown): WireError | undefined {
+  const problem = nodeIdProblem(broker);
+  if (problem !== undefined) return wireError("INVALID_REQUEST", `broker: ${problem}`);
+  // A node may speak only for itself: otherwise any client could claim a broker's partitions.
+  if (broker !== from) return wireError("INVALID_REQUEST", `a heartbeat for broker '${String(broker)}' came from '${from}'; a broker heartbeats for itself`);
+  return undefined;
+}
+
+function topicProblem(topic: unknown): WireError | undefined {
+  if (typeof topic !== "string") return wireError("INVALID_REQUEST", `topic must be a string, got ${typeOf(topic)}`);
+  const problem = topicNameProblem(topic);
+  return problem === undefined ? undefined : wireError("INVALID_TOPIC", problem);
+}
+
+function createProblem(fields: Fields, limits: CoordinatorLimits): WireError | undefined {
+  const partitions = fields["partitions"];
+  if (!isInteger(partitions) || partitions < 1 || partitions > limits.partitionsPerTopicMax) {
+    return wireError("INVALID_REQUEST", `partitions must be an integer from 1 to ${limits.partitionsPerTopicMax}, got ${describe(partitions)}`);
+  }
+  const mode = fields["replicationMode"];
+  if (mode !== "raft" && mode !== "fetch") return wireError("INVALID_REQUEST", `replicationMode must be "raft" or "fetch", got ${describe(mode)}`);
+  const factor = fields["replicationFactor"];
+  if (!isInteger(factor)) return wireError("INVALID_REQUEST", `replicationFactor must be an integer, got ${describe(factor)}`);
+  if (factor < 1) return wireError("INVALID_REPLICATION", `replicationFactor must be at least 1, got ${factor}`);
+  if (factor > REPLICATION_FACTOR_SUPPORTED_MAX) {
+    return wireError("INVALID_REPLICATION", `replicationFactor ${factor} is not supported yet: this coordinator places exactly one replica per partition (replication arrives in a later release)`);
+  }
+  return undefined;
+}
+
+function metadataProblem(topics: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (topics === null) return undefined;
+  if (!Array.isArray(topics)) return wireError("INVALID_REQUEST", `topics must be null or an array of names, got ${typeOf(topics)}`);
+  if (topics.length > limits.metadataTopicsPerRequestMax) return wireError("INVALID_REQUEST", `at most ${limits.metadataTopicsPerRequestMax} topics per metadata request, got ${topics.length}`);
+  if (!(topics as unknown[]).every((topic) => typeof topic === "string")) return wireError("INVALID_REQUEST", "every topic in a metadata request must be a string");
+  return undefined;
+}
+
+/** A fresh request holding only the checked fields (nothing else of the wire object survives). */
+function copyRequest(type: RequestType, requestId: number, fields: Fields): CoordinatorRequestMessage {
+  switch (type) {
+    case "broker.heartbeat":
+      return { type, requestId, broker: fields["broker"] as string } satisfies BrokerHeartbeat;
+    case "topic.create":
+      return {
+        type,
+        requestId,
+        topic: fields["topic"] as string,
+        partitions: fields["partitions"] as number,
+        replicationFactor: fields["replicationFactor"] as number,
+        replicationMode: fields["replicationMode"] as TopicCreate["replicationMode"],
+      } satisfies TopicCreate;
+    case "topic.delete":
+      return { type, requestId, topic: fields["topic"] as string } satisfies TopicDelete;
+    case "metadata.request": {
+      const topics = fields["topics"] as readonly string[] | null;
+      return { type, requestId, topics: topics === null ? null : [...topics] } satisfies MetadataRequest;
+    }
+    case "producer.id.request":
+      return { type, requestId } satisfies ProducerIdRequest;
+  }
+}
+
+function invalid(type: RequestType, requestId: number, code: ErrorCode, message: string): ParsedMessage {
+  return { kind: "invalid", reply: errorReply(type, requestId, wireError(code, message)) };
+}
+
+function isInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+function typeOf(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
+}
+
+/** A short, safe rendering of an untrusted value for an error message. */
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) return String(value);
+  return typeOf(value);
+}

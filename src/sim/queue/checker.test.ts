@@ -1,0 +1,585 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import type { AckLevel } from "../../actors/shared/messages.ts";
+import { checkQueue, type AnomalyKind, type QueueCheckOptions, type QueueCheckResult } from "./checker.ts";
+import { NULL_VALUE, QueueHistory, type PollOp, type QueueHistoryData, type QueueOp, type SendOkOp } from "./history.ts";
+
+const TOPIC = "t";
+
+/** A hand-written history, told step by step; each step is 1 ms after the last. */
+class Story {
+  readonly history = new QueueHistory();
+  private now = 0;
+
+  invoke(value: string, options: { acks?: AckLevel; partition?: number; process?: string } = {}): this {
+    const send = { id: value, topic: TOPIC, value, acks: options.acks ?? -1 };
+    this.history.sendInvoked(this.tick(), options.process ?? "p1", options.partition === undefined ? send : { ...send, partition: options.partition });
+    return this;
+  }
+
+  ok(value: string, offset: number, options: { acks?: AckLevel; partition?: number; process?: string; ackedPartition?: number } = {}): this {
+    this.invoke(value, options);
+    this.history.sendOk(this.tick(), options.process ?? "p1", { id: value, topic: TOPIC, partition: options.ackedPartition ?? options.partition ?? 0, offset });
+    return this;
+  }
+
+  fail(value: string, options: { acks?: AckLevel; process?: string } = {}): this {
+    this.invoke(value, options);
+    this.history.sendFailed(this.tick(), options.process ?? "p1", value, "NOT_LEADER");
+    return this;
+  }
+
+  unknown(value: string, options: { acks?: AckLevel; process?: string } = {}): this {
+    this.invoke(value, options);
+    this.history.sendUnknown(this.tick(), options.process ?? "p1", value, "timeout");
+    return this;
+  }
+
+  /** One delivery of records [offset, value] to a consumer. */
+  poll(process: string, records: [number, string][], partition = 0): this {
+    this.history.polled(this.tick(), process, { topic: TOPIC, partition, records: records.map(([offset, value]) => ({ offset, value })) });
+    return this;
+  }
+
+  reset(process: string, offset: number, partition = 0): this {
+    this.history.consumerReset(this.tick(), process, { topic: TOPIC, partition, offset });
+    return this;
+  }
+
+  leaderChange(partition = 0): this {
+    this.history.leaderChanged({ topic: TOPIC, partition, atMs: this.tick(), epoch: 2 });
+    return this;
+  }
+
+  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number } = {}): this {
+    const log = { topic: TOPIC, partition: options.partition ?? 0, replica: options.replica ?? "b1", records: records.map(([offset, value]) => ({ offset, value })) };
+    this.history.finalLog(options.highWatermark === undefined ? log : { ...log, highWatermark: options.highWatermark });
+    return this;
+  }
+
+  check(options?: QueueCheckOptions): QueueCheckResult {
+    return checkQueue(this.history, options);
+  }
+
+  private tick(): number {
+    return ++this.now;
+  }
+}
+
+const kinds = (result: QueueCheckResult): AnomalyKind[] => result.anomalies.map((anomaly) => anomaly.kind);
+const allowedKinds = (result: QueueCheckResult): AnomalyKind[] => result.allowed.map((anomaly) => anomaly.kind);
+
+/** Three acknowledged values at offsets 0..2, all polled in one delivery and all in the log. */
+function cleanStory(): Story {
+  return new Story()
+    .ok("a0", 0)
+    .ok("a1", 1)
+    .ok("a2", 2)
+    .poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"]])
+    .log([[0, "a0"], [1, "a1"], [2, "a2"]]);
+}
+
+describe("queue checker: a clean history passes", () => {
+  it("accepts acknowledged, polled, logged values, with unknown and failed sends around them", () => {
+    const story = cleanStory().unknown("u0").unknown("u1").fail("f0").ok("a3", 4);
+    story.poll("c1", [[3, "u0"], [4, "a3"]]).log([[0, "a0"], [1, "a1"], [2, "a2"], [3, "u0"], [4, "a3"]], { replica: "b2" });
+    const result = story.check();
+    expect(result.anomalies).toEqual([]);
+    expect(result.allowed).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(result.stats).toMatchObject({ sendsInvoked: 7, sendsOk: 4, sendsFailed: 1, sendsUnknown: 2, unknownWritten: 1, pollRecords: 5, pollDeliveries: 2, partitions: 1, committedRecords: 5, leftOut: 0 });
+  });
+
+  it("lets a consumer go back after a reset, and a lagging replica hold a prefix", () => {
+    const story = cleanStory().reset("c1", 1).poll("c1", [[1, "a1"], [2, "a2"]]).log([[0, "a0"]], { replica: "b2" });
+    expect(story.check().anomalies).toEqual([]);
+  });
+});
+
+describe("queue checker: every rule has a history that must fail it", () => {
+  it("lost-write: an acknowledged value is in no final log", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).poll("c1", [[0, "a0"]]).log([[0, "a0"]]).check();
+    expect(kinds(result)).toEqual(["lost-write"]);
+    expect(result.anomalies[0]!.values).toEqual(["a1"]);
+    expect(result.ok).toBe(false);
+  });
+
+  it("lost-write: a polled value (so committed) is in no final log, even unacknowledged", () => {
+    const result = new Story().ok("a0", 0).unknown("u1").poll("c1", [[0, "a0"], [1, "u1"]]).log([[0, "a0"]]).check();
+    expect(kinds(result)).toEqual(["lost-write"]);
+    expect(result.anomalies[0]!.detail).toContain("polled by c1");
+  });
+
+  it("lost-write without final logs (Jepsen's rule): acknowledged below the highest polled offset, never polled", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"]]).poll("c1", [[2, "a2"]]).check();
+    expect(kinds(result)).toContain("lost-write");
+    expect(result.anomalies.find((anomaly) => anomaly.kind === "lost-write")!.values).toEqual(["a1"]);
+  });
+
+  it("unseen: a committed value nobody polled by the end (a liveness failure)", () => {
+    const story = new Story().ok("a0", 0).unknown("u1").poll("c1", [[0, "a0"]]).log([[0, "a0"], [1, "u1"]]);
+    expect(kinds(story.check())).toEqual(["unseen"]);
+    expect(story.check().anomalies[0]!.values).toEqual(["u1"]);
+    expect(story.check({ liveness: false }).ok).toBe(true);
+  });
+
+  it("unseen without final logs: an acknowledged value nobody polled", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).poll("c1", [[0, "a0"]]).check();
+    expect(kinds(result)).toEqual(["unseen"]);
+  });
+
+  it("duplicate: one value at two offsets of the final log", () => {
+    const result = new Story().ok("a0", 0).poll("c1", [[0, "a0"], [1, "a0"]]).log([[0, "a0"], [1, "a0"]]).check();
+    expect(kinds(result)).toContain("duplicate");
+    expect(kinds(result)).not.toContain("lost-write");
+  });
+
+  it("duplicate: one value polled at two offsets", () => {
+    const result = new Story().ok("a0", 0).poll("c1", [[0, "a0"]]).poll("c2", [[3, "a0"]]).check({ liveness: false });
+    expect(kinds(result)).toContain("duplicate");
+  });
+
+  it("inconsistent-offsets: two consumers see two values at one offset", () => {
+    const result = new Story().unknown("u0").unknown("u1").poll("c1", [[0, "u0"]]).poll("c2", [[0, "u1"]]).check({ liveness: false });
+    expect(kinds(result)).toEqual(["inconsistent-offsets"]);
+    expect(result.anomalies[0]!.values).toEqual(["u0", "u1"]);
+  });
+
+  it("inconsistent-offsets: acknowledged at one offset, stored and polled at another", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 5).poll("c1", [[0, "a0"], [1, "a1"]]).log([[0, "a0"], [1, "a1"]]).check();
+    expect(kinds(result)).toEqual(["inconsistent-offsets"]);
+    expect(result.anomalies[0]!.detail).toContain("acknowledged at t/0@5");
+  });
+
+  it("inconsistent-offsets: two replicas hold different committed values at one offset", () => {
+    const result = new Story().unknown("u0").unknown("u1").poll("c1", [[0, "u0"]]).log([[0, "u0"]]).log([[0, "u1"]], { replica: "b2" }).check({ liveness: false });
+    expect(kinds(result)).toEqual(["inconsistent-offsets"]);
+  });
+
+  it("inconsistent-offsets: sent to one partition, acknowledged at another", () => {
+    const result = new Story().ok("a0", 0, { partition: 0, ackedPartition: 1 }).poll("c1", [[0, "a0"]], 1).log([[0, "a0"]], { partition: 1 }).check();
+    expect(kinds(result)).toEqual(["inconsistent-offsets"]);
+  });
+
+  it("aborted-read: a failed send is polled", () => {
+    const result = new Story().ok("a0", 0).fail("f1").poll("c1", [[0, "a0"], [1, "f1"]]).check();
+    expect(kinds(result)).toEqual(["aborted-read"]);
+    expect(result.anomalies[0]!.values).toEqual(["f1"]);
+  });
+
+  it("aborted-read: a failed send is in the final log", () => {
+    const result = new Story().fail("f0").log([[0, "f0"]]).check({ liveness: false });
+    expect(kinds(result)).toEqual(["aborted-read"]);
+  });
+
+  it("nonmonotonic-poll: a later delivery goes back", () => {
+    const result = cleanStory().poll("c1", [[1, "a1"]]).check();
+    expect(kinds(result)).toEqual(["nonmonotonic-poll"]);
+  });
+
+  it("nonmonotonic-poll: a delivery repeats the last offset", () => {
+    const result = cleanStory().poll("c1", [[2, "a2"]]).check();
+    expect(kinds(result)).toEqual(["nonmonotonic-poll"]);
+  });
+
+  it("nonmonotonic-poll: a delivery before the offset the consumer was reset to", () => {
+    const result = cleanStory().reset("c2", 2).poll("c2", [[1, "a1"], [2, "a2"]]).check();
+    expect(kinds(result)).toEqual(["nonmonotonic-poll"]);
+  });
+
+  it("int-nonmonotonic-poll: one delivery out of order", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).poll("c1", [[1, "a1"], [0, "a0"]]).log([[0, "a0"], [1, "a1"]]).check();
+    expect(kinds(result)).toEqual(["int-nonmonotonic-poll"]);
+  });
+
+  it("poll-skip: the next delivery jumps over a committed value", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"]]).poll("c1", [[2, "a2"]]).poll("c2", [[1, "a1"]]).log([[0, "a0"], [1, "a1"], [2, "a2"]]).check();
+    expect(kinds(result)).toEqual(["poll-skip"]);
+    expect(result.anomalies[0]!.values).toEqual(["a1"]);
+  });
+
+  it("poll-skip: the first delivery after a reset starts past the reset offset", () => {
+    const result = cleanStory().reset("c2", 0).poll("c2", [[1, "a1"], [2, "a2"]]).check();
+    expect(kinds(result)).toEqual(["poll-skip"]);
+  });
+
+  it("int-poll-skip: one delivery jumps over a committed value", () => {
+    const result = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"], [2, "a2"]]).poll("c2", [[1, "a1"]]).log([[0, "a0"], [1, "a1"], [2, "a2"]]).check();
+    expect(kinds(result)).toEqual(["int-poll-skip"]);
+  });
+
+  it("nonmonotonic-send: one producer's later send lands at a lower offset", () => {
+    const result = new Story().ok("a0", 1).ok("a1", 0).poll("c1", [[0, "a1"], [1, "a0"]]).log([[0, "a1"], [1, "a0"]]).check();
+    expect(kinds(result)).toEqual(["nonmonotonic-send"]);
+    expect(result.anomalies[0]!.values).toEqual(["a0", "a1"]);
+  });
+
+  it("nonmonotonic-send: acks-0 sends (never acknowledged) stored out of invocation order", () => {
+    const result = new Story().unknown("z0", { acks: 0 }).unknown("z1", { acks: 0 }).poll("c1", [[0, "z1"], [1, "z0"]]).log([[0, "z1"], [1, "z0"]]).check();
+    expect(kinds(result)).toEqual(["nonmonotonic-send"]);
+  });
+
+  it("phantom-value: a value nobody sent", () => {
+    const result = cleanStory().poll("c1", [[3, "ghost"]]).log([[3, "ghost"]], { replica: "b2" }).check();
+    expect(kinds(result)).toEqual(["phantom-value"]);
+  });
+
+  it("multiple-outcomes: a producer reports one send both acknowledged and failed", () => {
+    const story = cleanStory();
+    story.history.sendFailed(99, "p1", "a1", "NOT_LEADER");
+    const result = story.check();
+    expect(kinds(result)).toContain("multiple-outcomes");
+    expect(kinds(result)).toContain("aborted-read");
+  });
+
+  it("malformed-history: an outcome without an invocation, and a value sent twice", () => {
+    const data: QueueHistoryData = {
+      ops: [
+        { type: "send.ok", atMs: 1, process: "p1", id: 7, value: "x", acks: -1, topic: TOPIC, partition: 0, offset: 0 },
+        { type: "send.invoke", atMs: 2, process: "p1", id: 1, topic: TOPIC, value: "y", acks: -1 },
+        { type: "send.invoke", atMs: 3, process: "p2", id: 1, topic: TOPIC, value: "y", acks: -1 },
+      ],
+      finalLogs: [],
+      leaderChanges: [],
+    };
+    expect(kinds(checkQueue(data))).toEqual(["malformed-history", "malformed-history"]);
+  });
+
+  it("ignores a final log's uncommitted tail above its high watermark", () => {
+    const result = cleanStory().log([[0, "a0"], [1, "a1"], [2, "a2"], [3, "junk"]], { replica: "b2", highWatermark: 3 }).check();
+    expect(result.anomalies).toEqual([]);
+  });
+
+  it("caps each kind's list but still counts and fails", () => {
+    const story = new Story();
+    for (let index = 0; index < 5; index++) story.ok(`a${index}`, index);
+    story.log([]);
+    const result = story.check({ anomaliesPerKindMax: 2 });
+    expect(result.anomalies).toHaveLength(2);
+    expect(result.stats.counts["lost-write"]).toBe(5);
+    expect(result.stats.leftOut).toBe(3);
+    expect(result.ok).toBe(false);
+  });
+});
+
+describe("queue checker: what each ack level allows", () => {
+  /** a1 is acknowledged at offset 1 and then lost; `between` runs after the ack. */
+  const lostAck = (acks: AckLevel, between: (story: Story) => void = () => undefined): QueueCheckResult => {
+    const story = new Story().ok("a0", 0, { acks }).ok("a1", 1, { acks });
+    between(story);
+    return story.poll("c1", [[0, "a0"]]).log([[0, "a0"]]).check();
+  };
+
+  it("acks -1: a lost acknowledged write is an anomaly, leader change or not", () => {
+    expect(kinds(lostAck(-1))).toEqual(["lost-write"]);
+    expect(kinds(lostAck(-1, (story) => story.leaderChange()))).toEqual(["lost-write"]);
+  });
+
+  it("acks 1: the same loss is an anomaly without a leader change after the ack", () => {
+    expect(kinds(lostAck(1))).toEqual(["lost-write"]);
+    const changedBefore = new Story().leaderChange().ok("a0", 0, { acks: 1 }).ok("a1", 1, { acks: 1 }).poll("c1", [[0, "a0"]]).log([[0, "a0"]]).check();
+    expect(kinds(changedBefore)).toEqual(["lost-write"]);
+  });
+
+  it("acks 1: a loss across a leader change is allowed, and named", () => {
+    const result = lostAck(1, (story) => story.leaderChange());
+    expect(result.ok).toBe(true);
+    expect(allowedKinds(result)).toEqual(["lost-write-after-leader-change"]);
+    expect(result.allowed[0]!.values).toEqual(["a1"]);
+  });
+
+  it("acks 1: the leader-change excuse can be turned off", () => {
+    const story = new Story().ok("a0", 0, { acks: 1 }).leaderChange().log([]);
+    expect(kinds(story.check({ lossAcrossLeaderChange: "anomaly" }))).toEqual(["lost-write-after-leader-change"]);
+    expect(story.check({ lossAcrossLeaderChange: "anomaly" }).ok).toBe(false);
+  });
+
+  it("acks 1: an excused loss whose offset a new value took is not two values at one offset", () => {
+    const story = new Story().ok("a0", 0, { acks: 1 }).leaderChange().ok("b0", 0, { acks: 1, process: "p2" }).poll("c1", [[0, "b0"]]).log([[0, "b0"]]);
+    const result = story.check();
+    expect(result.anomalies).toEqual([]);
+    expect(allowedKinds(result)).toEqual(["lost-write-after-leader-change"]);
+  });
+
+  it("acks 1: a polled value is committed, so losing it is an anomaly even across a leader change", () => {
+    const result = new Story().ok("a0", 0, { acks: 1 }).poll("c1", [[0, "a0"]]).leaderChange().log([]).check();
+    expect(kinds(result)).toEqual(["lost-write"]);
+  });
+
+  it("acks 0: the same loss is allowed (acknowledged or unknown)", () => {
+    const acked = lostAck(0);
+    expect(acked.ok).toBe(true);
+    expect(allowedKinds(acked)).toEqual(["lost-write-at-acks-0"]);
+    const unknown = new Story().unknown("z0", { acks: 0 }).unknown("z1", { acks: 0 }).poll("c1", [[0, "z0"]]).log([[0, "z0"]]).check();
+    expect(unknown.anomalies).toEqual([]);
+    expect(unknown.allowed).toEqual([]);
+  });
+
+  it("acks 0: duplicates and two values at one offset are still anomalies", () => {
+    const duplicated = new Story().unknown("z0", { acks: 0 }).poll("c1", [[0, "z0"], [1, "z0"]]).log([[0, "z0"], [1, "z0"]]).check();
+    expect(kinds(duplicated)).toEqual(["duplicate"]);
+    const clashed = new Story().unknown("z0", { acks: 0 }).unknown("z1", { acks: 0 }).poll("c1", [[0, "z0"]]).log([[0, "z1"]]).check({ liveness: false });
+    expect(kinds(clashed)).toContain("inconsistent-offsets");
+  });
+});
+
+describe("queue history recorder", () => {
+  it("copies value and ack level onto outcomes, numbers deliveries, skips empty ones", () => {
+    const history = new QueueHistory();
+    history.sendInvoked(1, "p1", { id: 1, topic: TOPIC, key: "k", value: "v1", acks: 1 });
+    history.sendInvoked(2, "p1", { id: 2, topic: TOPIC, value: "v2", acks: 0 });
+    history.sendOk(3, "p1", { id: 1, topic: TOPIC, partition: 2, offset: 9 });
+    history.polled(4, "c1", { topic: TOPIC, partition: 2, records: [] });
+    history.polled(5, "c1", { topic: TOPIC, partition: 2, records: [{ offset: 9, value: "v1" }] });
+    history.polled(6, "c1", { topic: TOPIC, partition: 2, records: [{ offset: 10, value: "v3" }, { offset: 11, value: "v4" }] });
+    expect(history.ops[2]).toEqual({ type: "send.ok", atMs: 3, process: "p1", id: 1, value: "v1", acks: 1, topic: TOPIC, partition: 2, offset: 9 });
+    expect(history.ops.filter((op): op is PollOp => op.type === "poll").map((op) => op.group)).toEqual([0, 1, 1]);
+    expect(history.pendingSends().map((op) => op.value)).toEqual(["v2"]);
+  });
+
+  it("takes the producer's and consumer's outputs as they come", () => {
+    const history = new QueueHistory();
+    for (const id of [1, 2, 3]) history.sendInvoked(id, "p1", { id, topic: TOPIC, value: `v${id}`, acks: id === 1 ? 0 : -1 });
+    history.sendSent(4, "p1", { id: 1, partition: 3 });
+    history.sendErrored(5, "p1", { id: 2, partition: 3, error: { code: "MESSAGE_TOO_LARGE", message: "too big" }, outcome: "failed" });
+    history.sendErrored(6, "p1", { id: 3, error: { code: "REQUEST_TIMED_OUT", message: "no answer" }, outcome: "unknown" });
+    history.polled(7, "c1", { topic: TOPIC, partition: 3, records: [{ offset: 0, value: new TextEncoder().encode("v1") }, { offset: 1, value: null }] });
+    history.consumerReset(8, "c1", { topic: TOPIC, partition: 3, offset: 0, reason: "assigned" });
+    expect(history.ops.slice(3)).toEqual([
+      { type: "send.unknown", atMs: 4, process: "p1", id: 1, value: "v1", acks: 0, reason: "acks 0: sent, never acknowledged", partition: 3 },
+      { type: "send.fail", atMs: 5, process: "p1", id: 2, value: "v2", acks: -1, error: "MESSAGE_TOO_LARGE", partition: 3 },
+      { type: "send.unknown", atMs: 6, process: "p1", id: 3, value: "v3", acks: -1, reason: "REQUEST_TIMED_OUT: no answer" },
+      { type: "poll", atMs: 7, process: "c1", topic: TOPIC, partition: 3, offset: 0, value: "v1", group: 0 },
+      { type: "poll", atMs: 7, process: "c1", topic: TOPIC, partition: 3, offset: 1, value: NULL_VALUE, group: 0 },
+      { type: "consumer.reset", atMs: 8, process: "c1", topic: TOPIC, partition: 3, offset: 0, reason: "assigned" },
+    ]);
+  });
+
+  it("refuses an outcome for a send it never saw (a harness bug)", () => {
+    const history = new QueueHistory();
+    expect(() => history.sendOk(1, "p1", { id: 1, topic: TOPIC, partition: 0, offset: 0 })).toThrow(/never invoked/);
+    history.sendInvoked(1, "p1", { id: 1, topic: TOPIC, value: "v", acks: -1 });
+    expect(() => history.sendInvoked(2, "p1", { id: 1, topic: TOPIC, value: "w", acks: -1 })).toThrow(/twice/);
+  });
+});
+
+// ------------------------------------------------------------------ a correct model, and mutations of it
+
+type Step =
+  | { readonly kind: "invoke"; readonly producer: number; readonly partition: number; readonly acks: AckLevel }
+  | { readonly kind: "settle"; readonly producer: number; readonly outcome: "ok" | "fail" | "unknown-written" | "unknown-lost" }
+  | { readonly kind: "poll"; readonly consumer: number; readonly partition: number; readonly max: number }
+  | { readonly kind: "reset"; readonly consumer: number; readonly partition: number; readonly to: number }
+  | { readonly kind: "leader"; readonly partition: number };
+
+const PARTITIONS = 2;
+const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("invoke" as const), producer: fc.nat(1), partition: fc.nat(PARTITIONS - 1), acks: fc.constantFrom<AckLevel>(-1, 0, 1) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("settle" as const), producer: fc.nat(1), outcome: fc.constantFrom("ok" as const, "ok" as const, "fail" as const, "unknown-written" as const, "unknown-lost" as const) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("poll" as const), consumer: fc.nat(1), partition: fc.nat(PARTITIONS - 1), max: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const), consumer: fc.nat(1), partition: fc.nat(PARTITIONS - 1), to: fc.nat(40) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("leader" as const), partition: fc.nat(PARTITIONS - 1) }) },
+);
+const modelArbitrary = fc.record({ steps: fc.array(stepArbitrary, { minLength: 20, maxLength: 120, size: "medium" }), laggingReplicaKeeps: fc.double({ min: 0, max: 1, noNaN: true }) });
+
+/**
+ * A correct queue: one log per partition; each producer's sends are settled in the order it
+ * invoked them and appended when written; consumers deliver the log in order from their position;
+ * at the end a drain consumer reads everything, and the final logs are the model's logs (replica
+ * b2 lagging with a prefix).
+ */
+function modelHistory(model: { readonly steps: readonly Step[]; readonly laggingReplicaKeeps: number }): QueueHistory {
+  const history = new QueueHistory();
+  const logs: string[][] = Array.from({ length: PARTITIONS }, () => []);
+  const pending: { id: number; value: string; partition: number; acks: AckLevel }[][] = [[], []];
+  const positions = new Map<string, number>();
+  let sequence = 0;
+  let now = 0;
+  const deliver = (consumer: string, partition: number, max: number): void => {
+    const from = positions.get(`${consumer}/${partition}`) ?? 0;
+    const records = logs[partition]!.slice(from, from + max).map((value, index) => ({ offset: from + index, value }));
+    history.polled(now, consumer, { topic: TOPIC, partition, records });
+    positions.set(`${consumer}/${partition}`, from + records.length);
+  };
+  for (const step of model.steps) {
+    now++;
+    if (step.kind === "invoke") {
+      const send = { id: sequence, value: `p${step.producer}-${sequence++}`, partition: step.partition, acks: step.acks };
+      pending[step.producer]!.push(send);
+      history.sendInvoked(now, `p${step.producer}`, { id: send.id, topic: TOPIC, partition: send.partition, value: send.value, acks: send.acks });
+    } else if (step.kind === "settle") {
+      const send = pending[step.producer]!.shift();
+      if (send === undefined) continue;
+      const process = `p${step.producer}`;
+      const outcome = send.acks === 0 && step.outcome === "ok" ? "unknown-written" : step.outcome;
+      const log = logs[send.partition]!;
+      if (outcome === "ok" || outcome === "unknown-written") log.push(send.value);
+      if (outcome === "ok") history.sendOk(now, process, { id: send.id, topic: TOPIC, partition: send.partition, offset: log.length - 1 });
+      else if (outcome === "fail") history.sendFailed(now, process, send.id, "NOT_LEADER");
+      else history.sendUnknown(now, process, send.id, "timeout");
+    } else if (step.kind === "poll") {
+      deliver(`c${step.consumer}`, step.partition, step.max);
+    } else if (step.kind === "reset") {
+      const to = step.to % (logs[step.partition]!.length + 1);
+      history.consumerReset(now, `c${step.consumer}`, { topic: TOPIC, partition: step.partition, offset: to });
+      positions.set(`c${step.consumer}/${step.partition}`, to);
+    } else {
+      history.leaderChanged({ topic: TOPIC, partition: step.partition, atMs: now, epoch: now });
+    }
+  }
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    now++;
+    history.consumerReset(now, "drain", { topic: TOPIC, partition, offset: 0 });
+    while ((positions.get(`drain/${partition}`) ?? 0) < logs[partition]!.length) deliver("drain", partition, 3);
+    const records = logs[partition]!.map((value, offset) => ({ offset, value }));
+    history.finalLog({ topic: TOPIC, partition, replica: "b1", records });
+    history.finalLog({ topic: TOPIC, partition, replica: "b2", records: records.slice(0, Math.floor(records.length * model.laggingReplicaKeeps)) });
+  }
+  return history;
+}
+
+function copyOf(history: QueueHistoryData): { ops: QueueOp[]; finalLogs: QueueHistoryData["finalLogs"][number][]; leaderChanges: QueueHistoryData["leaderChanges"][number][] } {
+  return { ops: [...history.ops], finalLogs: [...history.finalLogs], leaderChanges: [...history.leaderChanges] };
+}
+
+const loggedValues = (history: QueueHistoryData): string[] => history.finalLogs.filter((log) => log.replica === "b1").flatMap((log) => log.records.map((record) => record.value));
+
+/** Consecutive polls of one consumer session (same consumer and partition, no reset between). */
+function sessionPollPairs(ops: readonly QueueOp[]): [number, number][] {
+  const last = new Map<string, number>();
+  const pairs: [number, number][] = [];
+  ops.forEach((op, index) => {
+    if (op.type !== "poll" && op.type !== "consumer.reset") return;
+    const key = `${op.process}/${op.partition}`;
+    if (op.type === "consumer.reset") {
+      last.delete(key);
+      return;
+    }
+    const previous = last.get(key);
+    if (previous !== undefined) pairs.push([previous, index]);
+    last.set(key, index);
+  });
+  return pairs;
+}
+
+describe("queue checker against a correct model", () => {
+  it("never reports an anomaly for a history of a correct queue (and is deterministic)", () => {
+    fc.assert(
+      fc.property(modelArbitrary, (model) => {
+        const history = modelHistory(model);
+        const result = checkQueue(history);
+        expect(result.anomalies).toEqual([]);
+        expect(result.allowed).toEqual([]);
+        expect(checkQueue(history)).toEqual(result);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("losing an acknowledged value is a lost-write, unless acks 1 and the leader changed after the ack", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const acked = history.ops.filter((op): op is SendOkOp => op.type === "send.ok");
+        fc.pre(acked.length > 0);
+        const ok = acked[pick % acked.length]!;
+        const data = copyOf(history);
+        data.finalLogs = data.finalLogs.map((log) => ({ ...log, records: log.records.filter((record) => record.value !== ok.value) }));
+        data.ops = data.ops.filter((op) => !(op.type === "poll" && op.value === ok.value));
+        const result = checkQueue(data);
+        const excused = ok.acks === 1 && history.leaderChanges.some((change) => change.partition === ok.partition && change.atMs > ok.atMs);
+        if (excused) {
+          expect(result.anomalies).toEqual([]);
+          expect(result.allowed.map((anomaly) => [anomaly.kind, anomaly.values])).toEqual([["lost-write-after-leader-change", [ok.value]]]);
+        } else {
+          expect(result.anomalies.filter((anomaly) => anomaly.kind === "lost-write").map((anomaly) => anomaly.values)).toEqual([[ok.value]]);
+        }
+      }),
+    );
+  });
+
+  it("dropping a logged value that was polled is always a lost-write", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const values = loggedValues(history);
+        fc.pre(values.length > 0);
+        const value = values[pick % values.length]!;
+        const data = copyOf(history);
+        data.finalLogs = data.finalLogs.map((log) => ({ ...log, records: log.records.filter((record) => record.value !== value) }));
+        const result = checkQueue(data);
+        expect(result.anomalies.some((anomaly) => anomaly.kind === "lost-write" && anomaly.values.includes(value))).toBe(true);
+      }),
+    );
+  });
+
+  it("swapping two polls of one consumer session is a nonmonotonic poll", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const pairs = sessionPollPairs(history.ops);
+        fc.pre(pairs.length > 0);
+        const [first, second] = pairs[pick % pairs.length]!;
+        const data = copyOf(history);
+        [data.ops[first], data.ops[second]] = [data.ops[second]!, data.ops[first]!];
+        const found = kinds(checkQueue(data));
+        expect(found.some((kind) => kind === "nonmonotonic-poll" || kind === "int-nonmonotonic-poll")).toBe(true);
+      }),
+    );
+  });
+
+  it("storing a value a second time is a duplicate", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const values = loggedValues(history);
+        fc.pre(values.length > 0);
+        const value = values[pick % values.length]!;
+        const data = copyOf(history);
+        data.finalLogs = data.finalLogs.map((log) => (log.replica === "b1" && log.partition === 0 ? { ...log, records: [...log.records, { offset: log.records.length, value }] } : log));
+        const result = checkQueue(data);
+        expect(result.anomalies.some((anomaly) => anomaly.kind === "duplicate" && anomaly.values.includes(value))).toBe(true);
+      }),
+    );
+  });
+
+  it("marking a logged value's send failed is an aborted read", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const logged = new Set(loggedValues(history));
+        const outcomes = history.ops.flatMap((op, index) => ((op.type === "send.ok" || op.type === "send.unknown") && logged.has(op.value) ? [index] : []));
+        fc.pre(outcomes.length > 0);
+        const index = outcomes[pick % outcomes.length]!;
+        const data = copyOf(history);
+        const outcome = data.ops[index] as SendOkOp;
+        data.ops[index] = { type: "send.fail", atMs: outcome.atMs, process: outcome.process, id: outcome.id, value: outcome.value, acks: outcome.acks, error: "NOT_LEADER" };
+        const result = checkQueue(data);
+        expect(result.anomalies.some((anomaly) => anomaly.kind === "aborted-read" && anomaly.values.includes(outcome.value))).toBe(true);
+      }),
+    );
+  });
+
+  it("swapping the acknowledged offsets of two sends of one producer is a nonmonotonic send", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const pairs: [number, number][] = [];
+        const oks = history.ops.flatMap((op, index) => (op.type === "send.ok" ? [[op, index] as const] : []));
+        for (let a = 0; a < oks.length; a++) {
+          for (let b = a + 1; b < oks.length; b++) {
+            if (oks[a]![0].process === oks[b]![0].process && oks[a]![0].partition === oks[b]![0].partition) pairs.push([oks[a]![1], oks[b]![1]]);
+          }
+        }
+        fc.pre(pairs.length > 0);
+        const [first, second] = pairs[pick % pairs.length]!;
+        const data = copyOf(history);
+        const [one, two] = [data.ops[first] as SendOkOp, data.ops[second] as SendOkOp];
+        data.ops[first] = { ...one, offset: two.offset };
+        data.ops[second] = { ...two, offset: one.offset };
+        const found = kinds(checkQueue(data));
+        expect(found).toContain("nonmonotonic-send");
+      }),
+    );
+  });
+});

@@ -1,0 +1,625 @@
+/**
+ * The queue checker: reads a history (history.ts) and names every anomaly in it, Jepsen-style.
+ * Plain data in, anomalies out; no I/O, no clock, deterministic (anomalies come out in a fixed
+ * order for a given history). docs/checker.md explains each rule for users.
+ *
+ * What the checker may assume (and what it may not):
+ * - Values are unique per send. A value seen twice is evidence against the queue, not the harness.
+ * - A polled record was committed (consumers read only below the high watermark, DESIGN §5), so
+ *   losing it later is a lost write at every ack level.
+ * - An acknowledged record must survive according to its ack level (DESIGN §8): acks -1 always;
+ *   acks 1 unless a leader change came after the acknowledgement (then the loss is reported in
+ *   `allowed` as lost-write-after-leader-change, so a run can still say which losses it excused);
+ *   acks 0 never promises survival.
+ * - Unknown and pending sends may or may not be in the log; failed sends must never be.
+ * - Duplicates, two values at one offset and reordering are forbidden at every ack level.
+ * - Final logs are the committed prefix of each replica; replicas are merged by offset, so a
+ *   lagging replica is fine and two replicas that disagree at one offset are an anomaly.
+ * - A partition without any final log (e.g. a real-process test that only polls) is judged the
+ *   way Jepsen does: an acknowledged value below the highest polled offset that nobody polled is
+ *   lost; known offsets for skip detection come from polls and acknowledgements.
+ *
+ * Intra-operation forms: the records of one delivery share a `group`; a reorder or a skip between
+ * two records of the same delivery is reported as int-nonmonotonic-poll / int-poll-skip, between
+ * two deliveries as nonmonotonic-poll / poll-skip. Sends are invoked one message at a time, so
+ * there is no intra-operation send form: nonmonotonic-send already covers two messages of one
+ * batch.
+ */
+import { assert } from "../../actors/shared/assert.ts";
+import { partitionKey, type NodeId, type PartitionIndex, type TopicName } from "../../actors/shared/ids.ts";
+import { sendKey, type ConsumerResetOp, type PollOp, type QueueHistoryData, type QueueOp, type SendFailOp, type SendInvokeOp, type SendOkOp, type SendOutcomeOp } from "./history.ts";
+
+export type AnomalyKind =
+  | "lost-write"
+  | "lost-write-after-leader-change"
+  | "lost-write-at-acks-0"
+  | "unseen"
+  | "duplicate"
+  | "inconsistent-offsets"
+  | "aborted-read"
+  | "nonmonotonic-poll"
+  | "int-nonmonotonic-poll"
+  | "poll-skip"
+  | "int-poll-skip"
+  | "nonmonotonic-send"
+  | "phantom-value"
+  | "multiple-outcomes"
+  | "malformed-history";
+
+/** A record as found on a replica's disk at the end. */
+export interface LogEntryEvidence {
+  readonly type: "log";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly replica: NodeId;
+  readonly offset: number;
+  readonly value: string;
+}
+
+export type Evidence = QueueOp | LogEntryEvidence;
+
+export interface Anomaly {
+  readonly kind: AnomalyKind;
+  /** One line for a human. */
+  readonly detail: string;
+  /** The values involved (for unseen: every unseen value of the partition). */
+  readonly values: readonly string[];
+  /** The offending operations and log entries (a few, when there are many). */
+  readonly ops: readonly Evidence[];
+}
+
+export interface QueueCheckOptions {
+  /** Judge liveness (unseen). Off for safety-only checks, e.g. before the liveness phase. Default on. */
+  readonly liveness?: boolean;
+  /** An acks-1 loss after a leader change: excused (reported in `allowed`, the default) or an anomaly. */
+  readonly lossAcrossLeaderChange?: "allowed" | "anomaly";
+  /** Keep at most this many anomalies of one kind; the rest are only counted. Default 100. */
+  readonly anomaliesPerKindMax?: number;
+}
+
+export interface QueueCheckStats {
+  readonly sendsInvoked: number;
+  readonly sendsOk: number;
+  readonly sendsFailed: number;
+  /** Unknown outcomes plus sends that never settled. */
+  readonly sendsUnknown: number;
+  /** Unknown sends found in a final log or polled. */
+  readonly unknownWritten: number;
+  readonly pollRecords: number;
+  readonly pollDeliveries: number;
+  readonly partitions: number;
+  /** Distinct (partition, offset) positions in the merged final logs. */
+  readonly committedRecords: number;
+  /** Anomalies (and allowed findings) per kind, including those left out of the lists. */
+  readonly counts: Readonly<Partial<Record<AnomalyKind, number>>>;
+  readonly leftOut: number;
+}
+
+export interface QueueCheckResult {
+  /** No anomalies (allowed findings do not count). */
+  readonly ok: boolean;
+  readonly anomalies: readonly Anomaly[];
+  /** Findings the ack level permits, listed so a run can say which losses it excused. */
+  readonly allowed: readonly Anomaly[];
+  readonly stats: QueueCheckStats;
+}
+
+const ANOMALIES_PER_KIND_MAX = 100;
+/** How many evidence entries an anomaly carries when there are many (unseen, duplicates). */
+const EVIDENCE_MAX = 20;
+
+// ------------------------------------------------------------------ analysis state
+
+interface SendRecord {
+  readonly invoke: SendInvokeOp;
+  readonly outcomes: SendOutcomeOp[];
+}
+
+interface PartitionView {
+  readonly name: string;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  hasFinalLog: boolean;
+  /** Committed entries by offset, from every replica. */
+  readonly logged: Map<number, LogEntryEvidence[]>;
+  readonly leaderChangesAtMs: number[];
+  maxPolledOffset: number;
+  /** Offsets polled or acknowledged (known to hold a record when there is no final log). */
+  readonly claimedOffsets: Set<number>;
+  /** Sorted offsets known to hold a record: the final log's, or (without one) polled and acked. */
+  knownOffsets: number[];
+}
+
+interface Analysis {
+  readonly ops: readonly QueueOp[];
+  readonly options: Required<QueueCheckOptions>;
+  /** By value, in invocation order. */
+  readonly sends: Map<string, SendRecord>;
+  readonly partitions: Map<string, PartitionView>;
+  readonly pollsByValue: Map<string, PollOp[]>;
+  readonly loggedByValue: Map<string, LogEntryEvidence[]>;
+  /** Where each value was stored or polled: "topic/partition@offset" → first evidence. */
+  readonly locationsByValue: Map<string, Map<string, Evidence>>;
+  /** Acknowledgements of losses the ack level permits: not evidence about their offset any more. */
+  readonly excusedAcks: Set<SendOkOp>;
+  /** Values already reported lost (so liveness does not report them again). */
+  readonly lost: Set<string>;
+  readonly findings: Findings;
+}
+
+class Findings {
+  readonly anomalies: Anomaly[] = [];
+  readonly allowed: Anomaly[] = [];
+  readonly counts: Partial<Record<AnomalyKind, number>> = {};
+  /** Every anomaly found, listed or left out: the verdict must not depend on the list's cap. */
+  anomalyTotal = 0;
+  leftOut = 0;
+
+  constructor(private readonly perKindMax: number) {}
+
+  add(anomaly: Anomaly, allowed = false): void {
+    const count = (this.counts[anomaly.kind] ?? 0) + 1;
+    this.counts[anomaly.kind] = count;
+    if (!allowed) this.anomalyTotal++;
+    if (count > this.perKindMax) this.leftOut++;
+    else (allowed ? this.allowed : this.anomalies).push(anomaly);
+  }
+}
+
+// ------------------------------------------------------------------ entry point
+
+export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions = {}): QueueCheckResult {
+  const resolved: Required<QueueCheckOptions> = {
+    liveness: options.liveness ?? true,
+    lossAcrossLeaderChange: options.lossAcrossLeaderChange ?? "allowed",
+    anomaliesPerKindMax: options.anomaliesPerKindMax ?? ANOMALIES_PER_KIND_MAX,
+  };
+  assert(Number.isInteger(resolved.anomaliesPerKindMax) && resolved.anomaliesPerKindMax >= 1, `checkQueue: anomaliesPerKindMax must be a positive integer (got ${resolved.anomaliesPerKindMax})`);
+  const analysis = analyse(history, resolved);
+  checkPhantoms(analysis);
+  checkLosses(analysis);
+  checkDuplicates(analysis);
+  checkAckLocations(analysis);
+  checkOffsets(analysis);
+  checkAbortedReads(analysis);
+  checkPollSessions(analysis);
+  checkSendOrder(analysis);
+  if (resolved.liveness) checkUnseen(analysis);
+  const { findings } = analysis;
+  return { ok: findings.anomalyTotal === 0, anomalies: findings.anomalies, allowed: findings.allowed, stats: statsOf(history, analysis) };
+}
+
+// ------------------------------------------------------------------ indexing
+
+function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>): Analysis {
+  const findings = new Findings(options.anomaliesPerKindMax);
+  const analysis: Analysis = {
+    ops: history.ops,
+    options,
+    sends: indexSends(history.ops, findings),
+    partitions: new Map(),
+    pollsByValue: new Map(),
+    loggedByValue: new Map(),
+    locationsByValue: new Map(),
+    excusedAcks: new Set(),
+    lost: new Set(),
+    findings,
+  };
+  indexFinalLogs(analysis, history);
+  indexOps(analysis);
+  for (const change of history.leaderChanges) viewOf(analysis, change.topic, change.partition).leaderChangesAtMs.push(change.atMs);
+  for (const view of analysis.partitions.values()) {
+    view.knownOffsets = [...(view.hasFinalLog ? view.logged.keys() : view.claimedOffsets)].sort((a, b) => a - b);
+  }
+  return analysis;
+}
+
+function indexSends(ops: readonly QueueOp[], findings: Findings): Map<string, SendRecord> {
+  const byKey = new Map<string, SendRecord>();
+  const byValue = new Map<string, SendRecord>();
+  for (const op of ops) {
+    if (op.type === "send.invoke") {
+      const key = sendKey(op.process, op.id);
+      const clash = byKey.has(key) ? `${op.process} invoked send ${String(op.id)} twice` : byValue.has(op.value) ? `value ${op.value} was sent twice: values must be unique` : undefined;
+      if (clash !== undefined) {
+        findings.add({ kind: "malformed-history", detail: clash, values: [op.value], ops: [op] });
+        continue;
+      }
+      const record: SendRecord = { invoke: op, outcomes: [] };
+      byKey.set(key, record);
+      byValue.set(op.value, record);
+    } else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") {
+      const record = byKey.get(sendKey(op.process, op.id));
+      if (record === undefined) findings.add({ kind: "malformed-history", detail: `${op.type} for ${op.process} send ${String(op.id)}, which was never invoked`, values: [op.value], ops: [op] });
+      else record.outcomes.push(op);
+    }
+  }
+  for (const record of byValue.values()) {
+    if (record.outcomes.length > 1) {
+      const kinds = record.outcomes.map((outcome) => outcome.type).join(", then ");
+      findings.add({ kind: "multiple-outcomes", detail: `${describeSend(record)} settled ${record.outcomes.length} times: ${kinds}`, values: [record.invoke.value], ops: [record.invoke, ...record.outcomes] });
+    }
+  }
+  return byValue;
+}
+
+function viewOf(analysis: Analysis, topic: TopicName, partition: PartitionIndex): PartitionView {
+  const name = partitionKey(topic, partition);
+  let view = analysis.partitions.get(name);
+  if (view === undefined) {
+    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), leaderChangesAtMs: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [] };
+    analysis.partitions.set(name, view);
+  }
+  return view;
+}
+
+function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
+  for (const log of history.finalLogs) {
+    const view = viewOf(analysis, log.topic, log.partition);
+    view.hasFinalLog = true;
+    for (const record of log.records) {
+      if (log.highWatermark !== undefined && record.offset >= log.highWatermark) continue;
+      const entry: LogEntryEvidence = { type: "log", topic: log.topic, partition: log.partition, replica: log.replica, offset: record.offset, value: record.value };
+      push(view.logged, record.offset, entry);
+      push(analysis.loggedByValue, record.value, entry);
+      addLocation(analysis, record.value, view.name, record.offset, entry);
+    }
+  }
+}
+
+function indexOps(analysis: Analysis): void {
+  for (const op of analysis.ops) {
+    if (op.type === "poll") {
+      const view = viewOf(analysis, op.topic, op.partition);
+      view.maxPolledOffset = Math.max(view.maxPolledOffset, op.offset);
+      view.claimedOffsets.add(op.offset);
+      push(analysis.pollsByValue, op.value, op);
+      addLocation(analysis, op.value, view.name, op.offset, op);
+    } else if (op.type === "send.ok") {
+      viewOf(analysis, op.topic, op.partition).claimedOffsets.add(op.offset);
+    } else if (op.type === "consumer.reset") {
+      viewOf(analysis, op.topic, op.partition);
+    }
+  }
+}
+
+function addLocation(analysis: Analysis, value: string, partitionName: string, offset: number, evidence: Evidence): void {
+  let locations = analysis.locationsByValue.get(value);
+  if (locations === undefined) analysis.locationsByValue.set(value, (locations = new Map()));
+  const location = `${partitionName}@${offset}`;
+  if (!locations.has(location)) locations.set(location, evidence);
+}
+
+function push<Key, Item>(map: Map<Key, Item[]>, key: Key, item: Item): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [item]);
+  else list.push(item);
+}
+
+// ------------------------------------------------------------------ value rules
+
+/** A value polled or stored that no producer sent: corruption, or a value invented by the queue. */
+function checkPhantoms(analysis: Analysis): void {
+  for (const [value, locations] of analysis.locationsByValue) {
+    if (!analysis.sends.has(value)) analysis.findings.add({ kind: "phantom-value", detail: `${value} is at ${[...locations.keys()].join(", ")} but no producer sent it`, values: [value], ops: [...locations.values()] });
+  }
+}
+
+/** A committed or acknowledged value that is in no final log. */
+function checkLosses(analysis: Analysis): void {
+  for (const record of analysis.sends.values()) {
+    const value = record.invoke.value;
+    if (analysis.loggedByValue.has(value)) continue;
+    const polled = (analysis.pollsByValue.get(value) ?? []).find((poll) => viewOf(analysis, poll.topic, poll.partition).hasFinalLog);
+    if (polled !== undefined) {
+      analysis.lost.add(value);
+      analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} was polled by ${polled.process} at ${partitionKey(polled.topic, polled.partition)}@${polled.offset} (so committed) but no final log holds it`, values: [value], ops: [record.invoke, polled] });
+      continue;
+    }
+    const ok = okOf(record);
+    if (ok === undefined) continue;
+    const view = viewOf(analysis, ok.topic, ok.partition);
+    if (view.hasFinalLog) {
+      judgeAckedLoss(analysis, record, ok, view, "no final log holds it");
+    } else if (!analysis.pollsByValue.has(value) && view.maxPolledOffset > ok.offset) {
+      judgeAckedLoss(analysis, record, ok, view, `nobody polled it, though offset ${view.maxPolledOffset} was polled`);
+    }
+  }
+}
+
+/** The ack level decides whether losing an acknowledged value is an anomaly (DESIGN §8). */
+function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, view: PartitionView, why: string): void {
+  const value = record.invoke.value;
+  const where = `acknowledged at ${view.name}@${ok.offset} (${ok.atMs} ms)`;
+  const ops = [record.invoke, ok];
+  analysis.lost.add(value);
+  if (ok.acks === 0) {
+    analysis.excusedAcks.add(ok);
+    analysis.findings.add({ kind: "lost-write-at-acks-0", detail: `${describeSend(record)} ${where}; ${why} (acks 0 allows it)`, values: [value], ops }, true);
+    return;
+  }
+  const change = ok.acks === 1 ? view.leaderChangesAtMs.find((atMs) => atMs > ok.atMs) : undefined;
+  if (change === undefined) {
+    analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} ${where}; ${why}`, values: [value], ops });
+    return;
+  }
+  const allowed = analysis.options.lossAcrossLeaderChange === "allowed";
+  if (allowed) analysis.excusedAcks.add(ok);
+  analysis.findings.add({ kind: "lost-write-after-leader-change", detail: `${describeSend(record)} ${where}; ${why}; the leader changed at ${change} ms`, values: [value], ops }, allowed);
+}
+
+/** One value at two positions (final logs and polls; a re-read of one position is fine). */
+function checkDuplicates(analysis: Analysis): void {
+  for (const [value, locations] of analysis.locationsByValue) {
+    if (locations.size < 2) continue;
+    analysis.findings.add({ kind: "duplicate", detail: `${value} is at ${locations.size} positions: ${[...locations.keys()].join(", ")}`, values: [value], ops: [...locations.values()].slice(0, EVIDENCE_MAX) });
+  }
+}
+
+/** A value acknowledged at one position but stored or polled elsewhere, or at another partition than asked. */
+function checkAckLocations(analysis: Analysis): void {
+  for (const record of analysis.sends.values()) {
+    const { invoke } = record;
+    for (const ok of record.outcomes) {
+      if (ok.type !== "send.ok") continue;
+      const asked = invoke.partition === undefined ? invoke.topic === ok.topic : invoke.topic === ok.topic && invoke.partition === ok.partition;
+      if (!asked) {
+        analysis.findings.add({ kind: "inconsistent-offsets", detail: `${describeSend(record)} was sent to ${invoke.partition === undefined ? invoke.topic : partitionKey(invoke.topic, invoke.partition)} but acknowledged at ${partitionKey(ok.topic, ok.partition)}@${ok.offset}`, values: [invoke.value], ops: [invoke, ok] });
+      }
+      const locations = analysis.locationsByValue.get(invoke.value);
+      const acked = `${partitionKey(ok.topic, ok.partition)}@${ok.offset}`;
+      if (locations === undefined || locations.has(acked)) continue;
+      analysis.findings.add({ kind: "inconsistent-offsets", detail: `${describeSend(record)} was acknowledged at ${acked} but is at ${[...locations.keys()].join(", ")}`, values: [invoke.value], ops: [ok, ...locations.values()].slice(0, EVIDENCE_MAX) });
+    }
+  }
+}
+
+/** One position with two values, across final logs, polls and acknowledgements. */
+function checkOffsets(analysis: Analysis): void {
+  const claims = new Map<string, Map<number, Map<string, Evidence>>>();
+  const claim = (partitionName: string, offset: number, value: string, evidence: Evidence): void => {
+    let byOffset = claims.get(partitionName);
+    if (byOffset === undefined) claims.set(partitionName, (byOffset = new Map()));
+    let byValue = byOffset.get(offset);
+    if (byValue === undefined) byOffset.set(offset, (byValue = new Map()));
+    if (!byValue.has(value)) byValue.set(value, evidence);
+  };
+  for (const view of analysis.partitions.values()) {
+    for (const [offset, entries] of view.logged) for (const entry of entries) claim(view.name, offset, entry.value, entry);
+  }
+  for (const op of analysis.ops) {
+    if (op.type === "poll" || (op.type === "send.ok" && !analysis.excusedAcks.has(op))) claim(partitionKey(op.topic, op.partition), op.offset, op.value, op);
+  }
+  for (const [partitionName, byOffset] of claims) {
+    for (const offset of [...byOffset.keys()].sort((a, b) => a - b)) {
+      const byValue = byOffset.get(offset)!;
+      if (byValue.size < 2) continue;
+      const seen = [...byValue.entries()].map(([value, evidence]) => `${value} (${describeEvidence(evidence)})`);
+      analysis.findings.add({ kind: "inconsistent-offsets", detail: `${partitionName}@${offset} holds ${byValue.size} values: ${seen.join(", ")}`, values: [...byValue.keys()], ops: [...byValue.values()] });
+    }
+  }
+}
+
+/** A send the producer was told failed, yet its value was polled or stored. */
+function checkAbortedReads(analysis: Analysis): void {
+  for (const record of analysis.sends.values()) {
+    const failed = record.outcomes.find((outcome): outcome is SendFailOp => outcome.type === "send.fail");
+    if (failed === undefined) continue;
+    const locations = analysis.locationsByValue.get(record.invoke.value);
+    if (locations === undefined) continue;
+    analysis.findings.add({
+      kind: "aborted-read",
+      detail: `${describeSend(record)} failed with ${failed.error} at ${failed.atMs} ms but is at ${[...locations.keys()].join(", ")}`,
+      values: [record.invoke.value],
+      ops: [failed, ...locations.values()].slice(0, EVIDENCE_MAX),
+    });
+  }
+}
+
+// ------------------------------------------------------------------ order rules
+
+interface Session {
+  last?: PollOp;
+  reset?: ConsumerResetOp;
+}
+
+/** Within one consumer's session on a partition, deliveries go forward without gaps. */
+function checkPollSessions(analysis: Analysis): void {
+  const sessions = new Map<string, Session>();
+  for (const op of analysis.ops) {
+    if (op.type !== "poll" && op.type !== "consumer.reset") continue;
+    const key = `${op.process}\u0000${partitionKey(op.topic, op.partition)}`;
+    if (op.type === "consumer.reset") {
+      sessions.set(key, { reset: op });
+      continue;
+    }
+    const session = sessions.get(key) ?? {};
+    judgePoll(analysis, session, op);
+    session.last = op;
+    sessions.set(key, session);
+  }
+}
+
+function judgePoll(analysis: Analysis, session: Session, poll: PollOp): void {
+  const view = viewOf(analysis, poll.topic, poll.partition);
+  const previous = session.last ?? session.reset;
+  if (previous === undefined) return;
+  const inside = session.last !== undefined && session.last.group === poll.group;
+  // After a reset to r, the consumer stands just before r: r - 1 plays the previous offset.
+  const previousOffset = previous.type === "poll" ? previous.offset : previous.offset - 1;
+  const was = previous.type === "poll" ? `offset ${previous.offset} (${previous.value})` : `a reset to offset ${previous.offset}${previous.reason === undefined ? "" : ` (${previous.reason})`}`;
+  const where = `${poll.process} on ${view.name}`;
+  if (poll.offset <= previousOffset) {
+    const kind = inside ? "int-nonmonotonic-poll" : "nonmonotonic-poll";
+    analysis.findings.add({ kind, detail: `${where}: offset ${poll.offset} (${poll.value}) came after ${was}${inside ? " in the same delivery" : ""}`, values: [poll.value], ops: [previous, poll] });
+    return;
+  }
+  const skipped = offsetsBetween(view.knownOffsets, previousOffset, poll.offset);
+  if (skipped.length === 0) return;
+  const kind = inside ? "int-poll-skip" : "poll-skip";
+  const skippedValues = skipped.flatMap((offset) => (view.logged.get(offset) ?? []).slice(0, 1).map((entry) => entry.value));
+  analysis.findings.add({ kind, detail: `${where}: offset ${poll.offset} came after ${was}, skipping ${describeOffsets(skipped)}`, values: skippedValues, ops: [previous, poll] });
+}
+
+/** Known offsets strictly between low and high (sorted input; binary search). */
+function offsetsBetween(sorted: readonly number[], low: number, high: number): number[] {
+  let left = 0;
+  let right = sorted.length;
+  while (left < right) {
+    const middle = (left + right) >>> 1;
+    if (sorted[middle]! <= low) left = middle + 1;
+    else right = middle;
+  }
+  const found: number[] = [];
+  for (let index = left; index < sorted.length && sorted[index]! < high; index++) found.push(sorted[index]!);
+  return found;
+}
+
+interface SendPosition {
+  readonly partitionName: string;
+  readonly offset: number;
+  readonly evidence: Evidence;
+}
+
+/** One producer's messages to one partition land in the order it invoked them. */
+function checkSendOrder(analysis: Analysis): void {
+  const last = new Map<string, { position: SendPosition; record: SendRecord }>();
+  for (const record of analysis.sends.values()) {
+    const position = sendPosition(analysis, record);
+    if (position === undefined) continue;
+    const key = `${record.invoke.process}\u0000${position.partitionName}`;
+    const previous = last.get(key);
+    last.set(key, { position, record });
+    if (previous === undefined || position.offset > previous.position.offset) continue;
+    analysis.findings.add({
+      kind: "nonmonotonic-send",
+      detail: `${record.invoke.process} invoked ${previous.record.invoke.value} before ${record.invoke.value}, but they are at ${position.partitionName}@${previous.position.offset} and @${position.offset}`,
+      values: [previous.record.invoke.value, record.invoke.value],
+      ops: [previous.record.invoke, previous.position.evidence, record.invoke, position.evidence],
+    });
+  }
+}
+
+/**
+ * Where a send landed, for ordering: its acknowledged offset; for an acks-0 send (never
+ * acknowledged, but promised never to be reordered) the one position it was stored or polled at.
+ */
+function sendPosition(analysis: Analysis, record: SendRecord): SendPosition | undefined {
+  const ok = okOf(record);
+  if (ok !== undefined) return { partitionName: partitionKey(ok.topic, ok.partition), offset: ok.offset, evidence: ok };
+  if (record.invoke.acks !== 0 || record.outcomes.some((outcome) => outcome.type === "send.fail")) return undefined;
+  const locations = analysis.locationsByValue.get(record.invoke.value);
+  if (locations === undefined || locations.size !== 1) return undefined;
+  const [evidence] = locations.values();
+  if (evidence === undefined || (evidence.type !== "log" && evidence.type !== "poll")) return undefined;
+  return { partitionName: partitionKey(evidence.topic, evidence.partition), offset: evidence.offset, evidence };
+}
+
+// ------------------------------------------------------------------ liveness
+
+/** Every committed value (and, without a final log, every acknowledged one) was polled by the end. */
+function checkUnseen(analysis: Analysis): void {
+  const ackedByPartition = new Map<string, SendOkOp[]>();
+  for (const record of analysis.sends.values()) {
+    const ok = okOf(record);
+    if (ok !== undefined) push(ackedByPartition, partitionKey(ok.topic, ok.partition), ok);
+  }
+  for (const view of analysis.partitions.values()) {
+    const unseen: Evidence[] = [];
+    const offsets: number[] = [];
+    const values = new Set<string>();
+    const consider = (value: string, offset: number, evidence: Evidence): void => {
+      if (analysis.pollsByValue.has(value) || analysis.lost.has(value) || values.has(value)) return;
+      values.add(value);
+      unseen.push(evidence);
+      offsets.push(offset);
+    };
+    if (view.hasFinalLog) {
+      for (const offset of view.knownOffsets) {
+        const entry = view.logged.get(offset)?.[0];
+        if (entry !== undefined) consider(entry.value, offset, entry);
+      }
+    } else {
+      for (const ok of ackedByPartition.get(view.name) ?? []) consider(ok.value, ok.offset, ok);
+    }
+    if (unseen.length === 0) continue;
+    const what = view.hasFinalLog ? "committed" : "acknowledged";
+    const where = describeOffsets(offsets.sort((a, b) => a - b));
+    analysis.findings.add({ kind: "unseen", detail: `${view.name}: ${unseen.length} ${what} value(s) never polled by the end, at ${where}; first ${[...values][0]}`, values: [...values], ops: unseen.slice(0, EVIDENCE_MAX) });
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function okOf(record: SendRecord): SendOkOp | undefined {
+  return record.outcomes.find((outcome): outcome is SendOkOp => outcome.type === "send.ok");
+}
+
+function describeSend(record: SendRecord): string {
+  const { invoke } = record;
+  return `${invoke.value} (${invoke.process} send ${String(invoke.id)}, acks ${invoke.acks})`;
+}
+
+function describeEvidence(evidence: Evidence): string {
+  switch (evidence.type) {
+    case "log":
+      return `final log of ${evidence.replica}`;
+    case "poll":
+      return `polled by ${evidence.process} at ${evidence.atMs} ms`;
+    case "send.ok":
+      return `acknowledged to ${evidence.process} at ${evidence.atMs} ms`;
+    default:
+      return `${evidence.type} by ${evidence.process} at ${evidence.atMs} ms`;
+  }
+}
+
+/** "3, 5..9" style, at most a handful of runs. */
+function describeOffsets(offsets: readonly number[]): string {
+  const runs: string[] = [];
+  let start = offsets[0];
+  let end = start;
+  for (let index = 1; index <= offsets.length; index++) {
+    const offset = offsets[index];
+    if (offset !== undefined && end !== undefined && offset === end + 1) {
+      end = offset;
+      continue;
+    }
+    if (start !== undefined) runs.push(start === end ? `${start}` : `${start}..${end}`);
+    start = offset;
+    end = offset;
+  }
+  const shown = runs.slice(0, 5).join(", ");
+  return runs.length > 5 ? `${shown}, … (${offsets.length} offsets)` : shown;
+}
+
+function statsOf(history: QueueHistoryData, analysis: Analysis): QueueCheckStats {
+  let sendsOk = 0;
+  let sendsFailed = 0;
+  let sendsUnknown = 0;
+  let unknownWritten = 0;
+  for (const record of analysis.sends.values()) {
+    const first = record.outcomes[0];
+    if (first?.type === "send.ok") sendsOk++;
+    else if (first?.type === "send.fail") sendsFailed++;
+    else {
+      sendsUnknown++;
+      if (analysis.locationsByValue.has(record.invoke.value)) unknownWritten++;
+    }
+  }
+  const polls = history.ops.filter((op): op is PollOp => op.type === "poll");
+  let committedRecords = 0;
+  for (const view of analysis.partitions.values()) committedRecords += view.logged.size;
+  return {
+    sendsInvoked: analysis.sends.size,
+    sendsOk,
+    sendsFailed,
+    sendsUnknown,
+    unknownWritten,
+    pollRecords: polls.length,
+    pollDeliveries: new Set(polls.map((poll) => poll.group)).size,
+    partitions: analysis.partitions.size,
+    committedRecords,
+    counts: { ...analysis.findings.counts },
+    leftOut: analysis.findings.leftOut,
+  };
+}

@@ -1,0 +1,510 @@
+/**
+ * The broker actor on the simulated kernel, with its real store on a SimFileSystem, a scripted
+ * coordinator (answers heartbeats with whatever assignments the test sets) and a raw client that
+ * sends produce/fetch/offsets messages and records every reply with its arrival time.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { encodeBatch, type BatchOptions } from "../../disk/batch-encode.ts";
+import { decodeBatches, type RecordBatch } from "../../disk/batch-view.ts";
+import { brokerDefinition, type BrokerSettings } from "../../host/stores/broker-store.ts";
+import type { ActorHost } from "../../host/host.ts";
+import type { Transport } from "../../ports/transport.ts";
+import { actorBoot, type BootFunction } from "../../sim/node.ts";
+import { SimWorld } from "../../sim/world.ts";
+import type { SimDiskOptions } from "../../sim/fs.ts";
+import type { AckLevel, FetchReply, LeaderAssignment, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
+import type { brokerMachine } from "./machine.ts";
+import type { BrokerOperation, BrokerRecovered } from "./types.ts";
+
+const BROKER = "broker";
+const COORDINATOR = "coordinator";
+const CLIENT = "client";
+const TOPIC = "orders";
+const SYNC_MS = 5;
+const LEASE_MS = 1_000;
+const HEARTBEAT_MS = 100;
+const FLUSH_MS = 50;
+
+interface Received {
+  readonly from: string;
+  readonly message: ZhumqMessage;
+  readonly atMs: number;
+}
+
+/** A node that runs no actor: it records what it receives and sends what the test tells it to. */
+class ScriptedNode {
+  readonly inbox: Received[] = [];
+  transport: Transport | undefined;
+  onReceive: ((from: string, message: ZhumqMessage) => void) | undefined;
+
+  boot(): BootFunction {
+    return async (ports) => {
+      this.transport = ports.transport;
+      ports.transport.onMessage((from, message) => {
+        this.inbox.push({ from, message: message as ZhumqMessage, atMs: ports.clock.now() });
+        this.onReceive?.(from, message as ZhumqMessage);
+      });
+      return { stop: () => undefined };
+    };
+  }
+
+  send(to: string, message: unknown): void {
+    this.transport!.send(to, message);
+  }
+}
+
+type BrokerHost = ActorHost<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
+
+class Harness {
+  readonly world: SimWorld;
+  readonly coordinator = new ScriptedNode();
+  readonly client = new ScriptedNode();
+  host: BrokerHost | undefined;
+  assignments: LeaderAssignment[] = [{ topic: TOPIC, partition: 0, leaderEpoch: 1 }];
+  coordinatorSilent = false;
+  private nextRequestId = 1;
+
+  constructor(seed: number, settings: Partial<BrokerSettings> = {}, disk: Partial<SimDiskOptions> = {}) {
+    this.world = new SimWorld(seed);
+    this.coordinator.onReceive = (from, message) => {
+      if (message.type !== "broker.heartbeat" || this.coordinatorSilent) return;
+      this.coordinator.send(from, { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS, assignments: this.assignments });
+    };
+    const definition = brokerDefinition({ coordinator: COORDINATOR, heartbeatIntervalMs: HEARTBEAT_MS, flushIntervalMs: FLUSH_MS, ...settings });
+    this.world.addNode(BROKER, actorBoot(definition, (host) => (this.host = host)), { syncLatencyMs: { min: SYNC_MS, max: SYNC_MS }, tornWrites: false, ...disk });
+    this.world.addNode(COORDINATOR, this.coordinator.boot());
+    this.world.addNode(CLIENT, this.client.boot());
+  }
+
+  /** Start every node and let the broker register. */
+  async start(): Promise<this> {
+    for (const node of this.world.nodes.values()) void node.start();
+    this.world.kernel.markAsync();
+    await this.settled();
+    return this;
+  }
+
+  /** Let the broker register and create its assigned partitions (a log's creation syncs a few times). */
+  async settled(): Promise<void> {
+    await this.run(HEARTBEAT_MS);
+  }
+
+  async run(ms: number): Promise<void> {
+    await this.world.kernel.run({ untilMs: this.world.kernel.now() + ms });
+  }
+
+  /** Run until `done` holds (at most `maxMs`). */
+  async until(done: () => boolean, maxMs = 1_000): Promise<void> {
+    await this.world.kernel.run({ untilMs: this.world.kernel.now() + maxMs, stopWhen: done });
+  }
+
+  now(): number {
+    return this.world.kernel.now();
+  }
+
+  get state(): unknown {
+    return this.host?.snapshot?.value;
+  }
+
+  crashBroker(): void {
+    this.world.node(BROKER).crash();
+  }
+
+  async restartBroker(): Promise<void> {
+    this.host = undefined;
+    void this.world.node(BROKER).restart();
+    this.world.kernel.markAsync();
+    await this.settled();
+  }
+
+  produce(batch: Uint8Array, fields: { acks?: AckLevel; leaderEpoch?: number; partition?: number; topic?: string } = {}): number {
+    const requestId = this.nextRequestId++;
+    this.client.send(BROKER, { type: "produce.request", requestId, topic: TOPIC, partition: 0, leaderEpoch: 1, acks: -1, batch, ...fields });
+    return requestId;
+  }
+
+  fetch(offset: number, fields: { maxBytes?: number; maxWaitMs?: number; leaderEpoch?: number; partition?: number } = {}): number {
+    const requestId = this.nextRequestId++;
+    this.client.send(BROKER, { type: "fetch.request", requestId, topic: TOPIC, partition: 0, leaderEpoch: 1, offset, maxBytes: 1 << 20, maxWaitMs: 0, ...fields });
+    return requestId;
+  }
+
+  offsets(at: "earliest" | "latest"): number {
+    const requestId = this.nextRequestId++;
+    this.client.send(BROKER, { type: "offsets.request", requestId, topic: TOPIC, partition: 0, at });
+    return requestId;
+  }
+
+  raw(message: unknown): void {
+    this.client.send(BROKER, message);
+  }
+
+  reply<T extends ZhumqMessage>(requestId: number): (Received & { message: T }) | undefined {
+    return this.client.inbox.find((received) => "requestId" in received.message && received.message.requestId === requestId) as (Received & { message: T }) | undefined;
+  }
+
+  produced(requestId: number): ProduceReply | undefined {
+    return this.reply<ProduceReply>(requestId)?.message;
+  }
+  fetched(requestId: number): FetchReply | undefined {
+    return this.reply<FetchReply>(requestId)?.message;
+  }
+  offset(requestId: number): OffsetsReply | undefined {
+    return this.reply<OffsetsReply>(requestId)?.message;
+  }
+
+  /** Produce with acks -1 and wait for the answer. */
+  async produceAndWait(batch: Uint8Array, fields: Parameters<Harness["produce"]>[1] = {}): Promise<ProduceReply> {
+    const requestId = this.produce(batch, fields);
+    await this.until(() => this.produced(requestId) !== undefined);
+    const reply = this.produced(requestId);
+    if (reply === undefined) throw new Error(`no answer to produce ${requestId}`);
+    return reply;
+  }
+
+  /** Everything readable from `from`, following nextOffset until the high watermark. */
+  async readAll(from = 0): Promise<RecordBatch[]> {
+    const batches: RecordBatch[] = [];
+    let offset = from;
+    for (;;) {
+      const requestId = this.fetch(offset, { maxBytes: 1 << 20 });
+      await this.until(() => this.fetched(requestId) !== undefined);
+      const reply = this.fetched(requestId);
+      if (reply === undefined || reply.error !== undefined) throw new Error(`fetch at ${offset}: ${JSON.stringify(reply?.error)}`);
+      const got = decodeBatches(reply.records);
+      if (got.length === 0) return batches;
+      batches.push(...got);
+      offset = got[got.length - 1]!.nextOffset;
+    }
+  }
+
+  failures(): string[] {
+    return [...this.world.nodes.values()].flatMap((node) => node.failures.map((failure) => `${failure.node}: ${String(failure.error)}`));
+  }
+}
+
+function batchOf(values: readonly string[], options: BatchOptions = {}): Uint8Array {
+  return encodeBatch(values.map((value, index) => ({ value: new TextEncoder().encode(value), timestampMs: 1_000 + index })), options);
+}
+
+function valuesOf(batch: RecordBatch): string[] {
+  return batch.records().map((record) => new TextDecoder().decode(record.value!));
+}
+
+describe("broker: registration and leadership", () => {
+  it("heartbeats until the coordinator answers, then serves exactly the partitions it was given", async () => {
+    const h = new Harness(1);
+    h.coordinatorSilent = true;
+    await h.start();
+    expect(h.state).toBe("registering");
+    const early = h.produce(batchOf(["a"]));
+    await h.run(10);
+    expect(h.produced(early)?.error?.code).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+    await h.run(300);
+    const heartbeats = h.coordinator.inbox.filter((received) => received.message.type === "broker.heartbeat");
+    expect(heartbeats.length).toBeGreaterThanOrEqual(3); // retried every interval while unanswered
+    h.coordinatorSilent = false;
+    await h.run(HEARTBEAT_MS + 10);
+    expect(h.state).toBe("running");
+    expect(await h.world.kernel.settle(h.world.node(BROKER).fs.list(`partitions/${TOPIC}`))).toEqual(["0"]);
+    expect(await h.produceAndWait(batchOf(["a", "b"]))).toMatchObject({ baseOffset: 0, duplicate: false });
+    expect((await h.produceAndWait(batchOf(["c"]))).baseOffset).toBe(2);
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("stops serving a partition that leaves the assignments, and checks epochs when it comes back", async () => {
+    const h = await new Harness(2).start();
+    await h.produceAndWait(batchOf(["a"]));
+    const parked = h.fetch(1, { maxWaitMs: 5_000 });
+    await h.run(10);
+    h.assignments = [];
+    await h.run(HEARTBEAT_MS + 10);
+    expect(h.fetched(parked)?.error?.code).toBe("NOT_LEADER");
+    expect((await h.produceAndWait(batchOf(["b"]))).error?.code).toBe("NOT_LEADER");
+    const offsets = h.offsets("latest");
+    await h.run(5);
+    expect(h.offset(offsets)?.error?.code).toBe("NOT_LEADER");
+
+    h.assignments = [{ topic: TOPIC, partition: 0, leaderEpoch: 2 }];
+    await h.run(HEARTBEAT_MS + 10);
+    expect((await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 1 })).error?.code).toBe("STALE_EPOCH");
+    expect((await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 3 })).error?.code).toBe("NOT_LEADER");
+    expect(await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 2 })).toMatchObject({ baseOffset: 1 });
+    const stale = h.fetch(0, { leaderEpoch: 1 });
+    const any = h.fetch(0, { leaderEpoch: -1 });
+    await h.run(5);
+    expect(h.fetched(stale)?.error?.code).toBe("STALE_EPOCH");
+    expect(decodeBatches(h.fetched(any)!.records).map((batch) => batch.leaderEpoch)).toEqual([1, 2]);
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("accepts no writes once its lease has run out, and again once the coordinator answers", async () => {
+    const h = await new Harness(3).start();
+    await h.produceAndWait(batchOf(["a"]));
+    h.coordinatorSilent = true;
+    await h.run(LEASE_MS - 2 * HEARTBEAT_MS);
+    expect((await h.produceAndWait(batchOf(["b"]))).error).toBeUndefined();
+    await h.run(2 * HEARTBEAT_MS);
+    const fenced = await h.produceAndWait(batchOf(["c"]));
+    expect(fenced.error?.code).toBe("NOT_LEADER");
+    expect(fenced.error?.message).toContain("lease");
+    expect((await h.readAll()).flatMap(valuesOf)).toEqual(["a", "b"]); // reads of durable data go on
+    h.coordinatorSilent = false;
+    await h.run(HEARTBEAT_MS + 10);
+    expect(await h.produceAndWait(batchOf(["c"]))).toMatchObject({ baseOffset: 2 });
+  });
+
+  it("ignores heartbeat replies that are not from its coordinator or answer no heartbeat of its own", async () => {
+    const h = await new Harness(4).start();
+    const takeover = [{ topic: "other", partition: 0, leaderEpoch: 9 }];
+    h.raw({ type: "broker.heartbeat.reply", requestId: 1, leaseMs: 99_999, assignments: takeover });
+    h.coordinator.send(BROKER, { type: "broker.heartbeat.reply", requestId: -5, leaseMs: 99_999, assignments: takeover });
+    h.coordinator.send(BROKER, { type: "broker.heartbeat.reply", requestId: 3, leaseMs: "long", assignments: "all" });
+    await h.run(10);
+    const other = h.produce(batchOf(["x"]), { topic: "other", leaderEpoch: 9 });
+    await h.run(SYNC_MS + 5);
+    expect(h.produced(other)?.error?.code).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+    expect(h.failures()).toEqual([]);
+  });
+});
+
+describe("broker: produce", () => {
+  it.each([-1, 1] as const)("acks %i: the answer leaves only after the sync, so a crash at the answer keeps the batch", async (acks) => {
+    const h = await new Harness(10).start();
+    const sentAt = h.now();
+    let crashedAt = -1;
+    h.client.onReceive = (_from, message) => {
+      if (message.type === "produce.reply" && crashedAt < 0) {
+        crashedAt = h.now();
+        h.crashBroker(); // at the instant the producer learns of it
+      }
+    };
+    const requestId = h.produce(batchOf(["kept"]), { acks });
+    await h.run(50);
+    expect(h.produced(requestId)).toMatchObject({ baseOffset: 0, duplicate: false });
+    expect(crashedAt - sentAt).toBeGreaterThanOrEqual(SYNC_MS);
+    h.client.onReceive = undefined;
+    await h.restartBroker();
+    expect((await h.readAll()).flatMap(valuesOf)).toEqual(["kept"]);
+  });
+
+  it("acks 0: no answer at all; readable after the periodic flush; lost if the broker crashes before it", async () => {
+    const h = await new Harness(11).start();
+    h.produce(batchOf(["quiet"]), { acks: 0 });
+    h.produce(batchOf(["x"]), { acks: 0, leaderEpoch: 7 }); // an error, unanswered too
+    const waiting = h.fetch(0, { maxWaitMs: 1_000 });
+    await h.run(FLUSH_MS / 2);
+    expect(h.fetched(waiting)).toBeUndefined(); // persisted, not yet synced: not visible
+    await h.run(FLUSH_MS + SYNC_MS);
+    const reply = h.reply<FetchReply>(waiting)!;
+    expect(decodeBatches(reply.message.records).map(valuesOf)).toEqual([["quiet"]]);
+    expect(reply.message.highWatermark).toBe(1);
+    expect(h.client.inbox.filter((received) => received.message.type === "produce.reply")).toEqual([]);
+
+    h.produce(batchOf(["lost"]), { acks: 0 });
+    await h.run(FLUSH_MS / 5);
+    h.crashBroker(); // before the flush: this is what acks 0 allows
+    await h.restartBroker();
+    expect((await h.readAll()).flatMap(valuesOf)).toEqual(["quiet"]);
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("answers a retried idempotent batch with its original offsets, even after a crash and restart", async () => {
+    const h = await new Harness(12).start();
+    const producer = { producerId: 42, producerEpoch: 0 };
+    const first = batchOf(["a", "b"], { ...producer, baseSequence: 0 });
+    const second = batchOf(["c"], { ...producer, baseSequence: 2 });
+    expect(await h.produceAndWait(first)).toMatchObject({ baseOffset: 0, duplicate: false });
+    expect(await h.produceAndWait(batchOf(["plain"]))).toMatchObject({ baseOffset: 2, duplicate: false });
+    expect(await h.produceAndWait(second)).toMatchObject({ baseOffset: 3, duplicate: false });
+    expect(await h.produceAndWait(first)).toMatchObject({ baseOffset: 0, duplicate: true });
+
+    h.crashBroker();
+    await h.restartBroker();
+    expect(await h.produceAndWait(second)).toMatchObject({ baseOffset: 3, duplicate: true });
+    expect(await h.produceAndWait(first)).toMatchObject({ baseOffset: 0, duplicate: true });
+    expect((await h.readAll()).flatMap(valuesOf)).toEqual(["a", "b", "plain", "c"]);
+    const gap = await h.produceAndWait(batchOf(["e"], { ...producer, baseSequence: 5 }));
+    expect(gap.error?.code).toBe("OUT_OF_ORDER_SEQUENCE");
+    expect(await h.produceAndWait(batchOf(["d"], { ...producer, baseSequence: 3 }))).toMatchObject({ baseOffset: 4, duplicate: false });
+    const fenced = await h.produceAndWait(batchOf(["old"], { producerId: 42, producerEpoch: 0, baseSequence: 4 }));
+    expect(fenced.error).toBeUndefined();
+    await h.produceAndWait(batchOf(["new"], { producerId: 42, producerEpoch: 1, baseSequence: 0 }));
+    const zombie = await h.produceAndWait(batchOf(["zombie"], { producerId: 42, producerEpoch: 0, baseSequence: 5 }));
+    expect(zombie.error?.code).toBe("INVALID_PRODUCER_EPOCH");
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("a retry of an acks-0 batch that asks for acks -1 is answered only once the original is durable", async () => {
+    const h = await new Harness(13).start();
+    const bytes = batchOf(["once"], { producerId: 5, producerEpoch: 0, baseSequence: 0 });
+    h.produce(bytes, { acks: 0 });
+    await h.run(1);
+    const retry = h.produce(bytes, { acks: -1 });
+    await h.run(SYNC_MS + 5);
+    expect(h.produced(retry)).toMatchObject({ baseOffset: 0, duplicate: true });
+    h.crashBroker();
+    await h.restartBroker();
+    expect((await h.readAll()).flatMap(valuesOf)).toEqual(["once"]);
+  });
+
+  it("refuses bad batches and malformed requests with typed errors, and keeps running", async () => {
+    const h = await new Harness(14, { limits: { batchBytesMax: 1024 } }).start();
+    const flipped = batchOf(["abc"]);
+    flipped[flipped.length - 2]! ^= 1;
+    const answers = {
+      corrupt: h.produce(flipped),
+      truncated: h.produce(batchOf(["abc"]).subarray(0, 30)),
+      tooLarge: h.produce(batchOf(["x".repeat(2000)])),
+      badAcks: h.produce(batchOf(["a"]), { acks: 2 as AckLevel }),
+      badTopic: h.produce(batchOf(["a"]), { topic: "no/slashes" }),
+      badPartition: h.produce(batchOf(["a"]), { partition: -1 }),
+      unknown: h.produce(batchOf(["a"]), { partition: 7 }),
+      notBytes: h.produce("hello" as unknown as Uint8Array),
+    };
+    h.raw(null);
+    h.raw(42);
+    h.raw({ type: "mystery" });
+    h.raw({ type: "produce.request", requestId: "x" });
+    h.raw({ type: "fetch.request", requestId: 900, topic: TOPIC, partition: 0, leaderEpoch: 1, offset: -3, maxBytes: 10, maxWaitMs: 0 });
+    h.raw({ type: "offsets.request", requestId: 901, topic: TOPIC, partition: 0, at: "middle" });
+    await h.run(SYNC_MS + 5);
+    const codes = Object.fromEntries(Object.entries(answers).map(([name, requestId]) => [name, h.produced(requestId)?.error?.code]));
+    expect(codes).toEqual({
+      corrupt: "CORRUPT_BATCH",
+      truncated: "CORRUPT_BATCH",
+      tooLarge: "MESSAGE_TOO_LARGE",
+      badAcks: "INVALID_REQUEST",
+      badTopic: "INVALID_TOPIC",
+      badPartition: "INVALID_REQUEST",
+      unknown: "UNKNOWN_TOPIC_OR_PARTITION",
+      notBytes: "INVALID_REQUEST",
+    });
+    expect(h.client.inbox.find((received) => "requestId" in received.message && received.message.requestId === -1)?.message).toMatchObject({ type: "produce.reply", error: { code: "INVALID_REQUEST" } });
+    expect(h.fetched(900)?.error?.code).toBe("INVALID_REQUEST");
+    expect(h.offset(901)?.error?.code).toBe("INVALID_REQUEST");
+    expect(await h.produceAndWait(batchOf(["fine"]))).toMatchObject({ baseOffset: 0 });
+    expect(h.failures()).toEqual([]);
+  });
+});
+
+describe("broker: fetch and offsets", () => {
+  it("long poll: a fetch at the high watermark waits for data, or answers empty when its wait runs out", async () => {
+    const h = await new Harness(20).start();
+    const parked = h.fetch(0, { maxWaitMs: 500 });
+    await h.run(100);
+    expect(h.fetched(parked)).toBeUndefined();
+    const producedAt = h.now();
+    h.produce(batchOf(["hello"]), { acks: 1 });
+    await h.run(20);
+    const woken = h.reply<FetchReply>(parked)!;
+    expect(woken.atMs - producedAt).toBeGreaterThanOrEqual(SYNC_MS);
+    expect(woken.atMs - producedAt).toBeLessThan(SYNC_MS + 5);
+    expect(decodeBatches(woken.message.records).map(valuesOf)).toEqual([["hello"]]);
+
+    const askedAt = h.now();
+    const timesOut = h.fetch(1, { maxWaitMs: 200 });
+    const immediate = h.fetch(1, { maxWaitMs: 0 });
+    const capped = h.fetch(1, { maxWaitMs: 10_000_000 });
+    await h.run(5);
+    expect(h.fetched(immediate)).toMatchObject({ highWatermark: 1, records: new Uint8Array(0) });
+    await h.run(300);
+    const empty = h.reply<FetchReply>(timesOut)!;
+    expect(empty.atMs - askedAt).toBeGreaterThanOrEqual(200);
+    expect(empty.atMs - askedAt).toBeLessThan(210);
+    expect(empty.message).toMatchObject({ highWatermark: 1, logStartOffset: 0, records: new Uint8Array(0) });
+    expect(h.fetched(capped)).toBeUndefined(); // clamped to fetchWaitMsMax (30 s), not 10,000 s
+    await h.run(30_000);
+    expect(h.fetched(capped)).toMatchObject({ highWatermark: 1 });
+  });
+
+  it("returns whole batches below the high watermark: one even if larger than maxBytes, never unsynced data", async () => {
+    const h = await new Harness(21).start();
+    await h.produceAndWait(batchOf(["a0", "a1", "a2"]));
+    await h.produceAndWait(batchOf(["b0"]));
+    await h.produceAndWait(batchOf(["c0", "c1"]));
+    h.produce(batchOf(["unsynced"]), { acks: 0 });
+    await h.run(2);
+    const one = h.fetch(0, { maxBytes: 1 });
+    const middle = h.fetch(1, { maxBytes: 1 });
+    const all = h.fetch(0);
+    const beyond = h.fetch(7);
+    const below = h.fetch(0, { partition: 0, maxBytes: 1 << 30 });
+    await h.run(3);
+    expect(decodeBatches(h.fetched(one)!.records).map(valuesOf)).toEqual([["a0", "a1", "a2"]]);
+    expect(decodeBatches(h.fetched(middle)!.records)[0]!.baseOffset).toBe(0);
+    expect(decodeBatches(h.fetched(all)!.records).map(valuesOf)).toEqual([["a0", "a1", "a2"], ["b0"], ["c0", "c1"]]);
+    expect(h.fetched(all)!.highWatermark).toBe(6);
+    expect(h.fetched(beyond)?.error?.code).toBe("OFFSET_OUT_OF_RANGE");
+    expect(decodeBatches(h.fetched(below)!.records)).toHaveLength(3); // maxBytes clamped, not refused
+    const later = h.fetch(6, { maxWaitMs: 1_000 });
+    await h.until(() => h.fetched(later) !== undefined);
+    expect(decodeBatches(h.fetched(later)!.records).map(valuesOf)).toEqual([["unsynced"]]);
+  });
+
+  it("answers offsets: earliest is the log start, latest the high watermark", async () => {
+    const h = await new Harness(22).start();
+    await h.produceAndWait(batchOf(["a", "b"]));
+    h.produce(batchOf(["c"]), { acks: 0 });
+    await h.run(1);
+    const earliest = h.offsets("earliest");
+    const latest = h.offsets("latest");
+    await h.run(3);
+    expect(h.offset(earliest)?.offset).toBe(0);
+    expect(h.offset(latest)?.offset).toBe(2);
+  });
+
+  it("bounds the fetches it holds: a long poll beyond the bound answers at once", async () => {
+    const h = await new Harness(23, { limits: { pendingFetchesMax: 2 } }).start();
+    const first = h.fetch(0, { maxWaitMs: 1_000 });
+    const second = h.fetch(0, { maxWaitMs: 1_000 });
+    const third = h.fetch(0, { maxWaitMs: 1_000 });
+    await h.run(5);
+    expect(h.fetched(first)).toBeUndefined();
+    expect(h.fetched(second)).toBeUndefined();
+    expect(h.fetched(third)).toMatchObject({ highWatermark: 0, records: new Uint8Array(0) });
+  });
+});
+
+describe("broker: crashes", () => {
+  it("recovers every acknowledged batch, never loses what a consumer read, and never duplicates an idempotent retry", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.array(fc.integer({ min: 5, max: 120 }), { minLength: 1, maxLength: 4 }), async (seed, crashGapsMs) => {
+        const h = await new Harness(seed, {}, { tornWrites: true, syncLatencyMs: { min: 0.5, max: 4 } }).start();
+        const random = h.world.kernel.random.derive("workload");
+        const acked = new Map<string, number>(); // value → offset it was acknowledged at
+        const seen = new Map<number, string>(); // offset → value a consumer read there
+        let sequence = 0;
+        let pending: { bytes: Uint8Array; value: string } | undefined;
+        for (const gapMs of crashGapsMs) {
+          const until = h.now() + gapMs;
+          while (h.now() < until) {
+            pending ??= { value: `v${sequence}`, bytes: batchOf([`v${sequence}`], { producerId: 1, producerEpoch: 0, baseSequence: sequence }) };
+            const acks = ([-1, 1, 0] as const)[random.int(3)]!;
+            const requestId = h.produce(pending.bytes, { acks });
+            const fetchId = h.fetch(0);
+            await h.run(1 + random.int(6));
+            const reply = h.produced(requestId);
+            if (reply !== undefined && reply.error === undefined) {
+              acked.set(pending.value, reply.baseOffset);
+              sequence++;
+              pending = undefined; // a retry of the same bytes otherwise: it must not duplicate
+            }
+            const fetched = h.fetched(fetchId);
+            for (const batch of fetched === undefined ? [] : decodeBatches(fetched.records)) seen.set(batch.baseOffset, valuesOf(batch)[0]!);
+          }
+          h.crashBroker();
+          await h.restartBroker();
+        }
+        const log = (await h.readAll()).map((batch) => ({ offset: batch.baseOffset, value: valuesOf(batch)[0]! }));
+        const values = log.map((entry) => entry.value);
+        expect(new Set(values).size).toBe(values.length);
+        for (const [value, offset] of acked) expect(log.find((entry) => entry.offset === offset)?.value, `acknowledged ${value}`).toBe(value);
+        for (const [offset, value] of seen) expect(log.find((entry) => entry.offset === offset)?.value, `read ${value}`).toBe(value);
+        expect(h.failures()).toEqual([]);
+      }),
+      { numRuns: 6 },
+    );
+  });
+});

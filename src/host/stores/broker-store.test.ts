@@ -1,0 +1,154 @@
+/**
+ * The broker's store on SimFileSystem: layout, recovery (offsets and producer state rebuilt from
+ * the log tail), group commit over partitions, reads below the high watermark, the offset
+ * assertion, and the definition's validation of settings.
+ */
+import { describe, expect, it } from "vitest";
+import { encodeBatch, type BatchOptions } from "../../disk/batch-encode.ts";
+import { decodeBatches } from "../../disk/batch-view.ts";
+import { stampBatch } from "../../disk/batch.ts";
+import { checkBatch } from "../../disk/batch-check.ts";
+import { AssertionFailure } from "../../actors/shared/assert.ts";
+import { DEFAULT_BROKER_LIMITS, type BrokerOperation, type BrokerReadResult } from "../../actors/broker/index.ts";
+import { Kernel } from "../../sim/kernel.ts";
+import { SimFileSystem, type SimDiskOptions } from "../../sim/fs.ts";
+import { BrokerStore, brokerDefinition, type BrokerStoreOptions } from "./broker-store.ts";
+
+const OPTIONS: BrokerStoreOptions = { dataDir: "data", limits: DEFAULT_BROKER_LIMITS, log: { segmentBytes: 4096, indexIntervalBytes: 256 }, producerStateScanRecords: 1_000 };
+
+function disk(seed: number, options: Partial<SimDiskOptions> = {}) {
+  const kernel = new Kernel(seed);
+  const fs = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: false, ...options });
+  const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
+  return { kernel, fs, run, open: (options: Partial<BrokerStoreOptions> = {}) => run(BrokerStore.open(fs, { ...OPTIONS, ...options })) };
+}
+
+/** A batch stamped as the actor stamps it: offsets from `baseOffset`, epoch 1. */
+function stamped(baseOffset: number, values: readonly string[], options: BatchOptions = {}): Uint8Array {
+  const bytes = encodeBatch(values.map((value, index) => ({ value: new TextEncoder().encode(value), timestampMs: index })), options);
+  stampBatch(bytes, 0, checkBatch(bytes, 0, bytes.length, { batchBytesMax: 1 << 20, batchRecordsMax: 1000 }).bodyCrc, baseOffset, 1);
+  return bytes;
+}
+
+function append(topic: string, partition: number, baseOffset: number, values: readonly string[], options: BatchOptions = {}): BrokerOperation {
+  return { kind: "append", topic, partition, baseOffset, nextOffset: baseOffset + values.length, batch: stamped(baseOffset, values, options) };
+}
+
+function values(result: BrokerReadResult): string[][] {
+  return decodeBatches(result.records).map((batch) => batch.records().map((record) => new TextDecoder().decode(record.value!)));
+}
+
+describe("broker store", () => {
+  it("starts empty, creates partitions under partitions/<topic>/<partition>, and reads back what it appended", async () => {
+    const d = disk(1);
+    const { recovered, store } = await d.open();
+    expect(recovered.partitions).toEqual([]);
+    await d.run(store.persist([{ kind: "create", topic: "orders", partition: 0 }, append("orders", 0, 0, ["a", "b"]), append("orders", 0, 2, ["c"])]));
+    await d.run(store.sync());
+    expect(await d.run(d.fs.list("data/partitions/orders/0"))).toEqual(["00000000000000000000.index", "00000000000000000000.log"]);
+    const all = await d.run(store.read({ topic: "orders", partition: 0, offset: 0, maxBytes: 1 << 20, maxOffset: 3 }));
+    expect(values(all)).toEqual([["a", "b"], ["c"]]);
+    const belowHw = await d.run(store.read({ topic: "orders", partition: 0, offset: 0, maxBytes: 1 << 20, maxOffset: 2 }));
+    expect(values(belowHw)).toEqual([["a", "b"]]);
+    const oneBatch = await d.run(store.read({ topic: "orders", partition: 0, offset: 1, maxBytes: 1, maxOffset: 3 }));
+    expect(values(oneBatch)).toEqual([["a", "b"]]);
+  });
+
+  it("one sync covers every partition written since the last one; a crash keeps exactly that", async () => {
+    const d = disk(2);
+    const { store } = await d.open();
+    await d.run(store.persist([{ kind: "create", topic: "a", partition: 0 }, { kind: "create", topic: "b", partition: 3 }]));
+    await d.run(store.persist([append("a", 0, 0, ["a0"]), append("b", 3, 0, ["b0", "b1"])]));
+    await d.run(store.persist([{ kind: "flush" }]));
+    await d.run(store.sync());
+    await d.run(store.persist([append("a", 0, 1, ["lost"])]));
+    d.fs.crash();
+    const { recovered } = await d.open();
+    const summary = recovered.partitions.map(({ topic, partition, logStartOffset, endOffset }) => ({ topic, partition, logStartOffset, endOffset }));
+    expect(summary).toEqual([
+      { topic: "a", partition: 0, logStartOffset: 0, endOffset: 1 },
+      { topic: "b", partition: 3, logStartOffset: 0, endOffset: 2 },
+    ]);
+  });
+
+  it("rebuilds producer state from the log's tail after a restart", async () => {
+    const d = disk(3);
+    const { store } = await d.open();
+    const producer = (id: number, baseSequence: number): BatchOptions => ({ producerId: id, producerEpoch: 0, baseSequence });
+    const operations: BrokerOperation[] = [{ kind: "create", topic: "t", partition: 0 }];
+    let offset = 0;
+    for (let index = 0; index < 8; index++) {
+      operations.push(append("t", 0, offset, ["x", "y"], producer(1, index * 2)));
+      offset += 2;
+    }
+    operations.push(append("t", 0, offset, ["plain"]), append("t", 0, offset + 1, ["z"], producer(2, 0)));
+    await d.run(store.persist(operations));
+    await d.run(store.sync());
+    d.fs.crash();
+
+    const full = (await d.open()).recovered.partitions[0]!;
+    expect(full.endOffset).toBe(18);
+    expect(full.producerStateComplete).toBe(true);
+    const one = full.producers.find((entry) => entry.producerId === 1)!;
+    expect(one.batches.map((batch) => [batch.firstSequence, batch.baseOffset])).toEqual([[6, 6], [8, 8], [10, 10], [12, 12], [14, 14]]);
+    expect(full.producers.find((entry) => entry.producerId === 2)!.batches).toEqual([{ firstSequence: 0, lastSequence: 0, baseOffset: 17, lastOffset: 17 }]);
+
+    d.fs.crash();
+    const tail = (await d.open({ producerStateScanRecords: 3 })).recovered.partitions[0]!;
+    expect(tail.producerStateComplete).toBe(false); // the scan did not reach the log start
+    expect(tail.producers.find((entry) => entry.producerId === 1)!.batches.map((batch) => batch.firstSequence)).toEqual([14]);
+  });
+
+  it("fails (an assertion, not an operating error) when the log would place a batch elsewhere than the actor did", async () => {
+    const d = disk(4);
+    const { store } = await d.open();
+    await d.run(store.persist([{ kind: "create", topic: "t", partition: 0 }, append("t", 0, 0, ["a"])]));
+    await expect(d.run(store.persist([append("t", 0, 5, ["b"])]))).rejects.toBeInstanceOf(AssertionFailure);
+    await expect(d.run(store.persist([{ kind: "create", topic: "t", partition: 0 }]))).rejects.toBeInstanceOf(AssertionFailure);
+  });
+
+  it("leaves folders that are not partitions alone", async () => {
+    const d = disk(5);
+    await d.run(d.fs.mkdir("data/partitions/bad name/0"));
+    await d.run(d.fs.mkdir("data/partitions/ok/not-a-number"));
+    await d.run(d.fs.mkdir("data/partitions/ok/007"));
+    const stray = await d.run(d.fs.open("data/partitions/notes.txt", "create"));
+    await d.run(stray.close());
+    const { recovered } = await d.open();
+    expect(recovered.partitions).toEqual([]);
+  });
+
+  it("reads again when a bit flips on the way in, and returns only checked batches", async () => {
+    const d = disk(6, { bitFlipPerRead: 0.2 });
+    const { store } = await d.open();
+    const operations: BrokerOperation[] = [{ kind: "create", topic: "t", partition: 0 }];
+    for (let offset = 0; offset < 20; offset++) operations.push(append("t", 0, offset, [`v${offset}`]));
+    await d.run(store.persist(operations));
+    await d.run(store.sync());
+    let failures = 0;
+    for (let offset = 0; offset < 20; offset++) {
+      try {
+        const result = await d.run(store.read({ topic: "t", partition: 0, offset, maxBytes: 1, maxOffset: 20 }));
+        expect(values(result)).toEqual([[`v${offset}`]]);
+      } catch {
+        failures++;
+      }
+    }
+    expect(failures).toBeLessThan(3);
+  });
+});
+
+describe("brokerDefinition", () => {
+  it("checks every setting before anything starts", () => {
+    expect(() => brokerDefinition({ coordinator: "c", heartbeatIntervalMs: 0 })).toThrow(/heartbeatIntervalMs/);
+    expect(() => brokerDefinition({ coordinator: "c", flushIntervalMs: 1.5 })).toThrow(/flushIntervalMs/);
+    expect(() => brokerDefinition({ coordinator: "c", limits: { batchBytesMax: 10 } })).toThrow(/batchBytesMax/);
+    expect(() => brokerDefinition({ coordinator: "c", limits: { fetchBytesMax: 0 } })).toThrow(/fetchBytesMax/);
+    expect(() => brokerDefinition({ coordinator: "c", limits: { pendingFetchesMax: -1 } })).toThrow(/pendingFetchesMax/);
+    expect(() => brokerDefinition({ coordinator: "c", producerStateScanRecords: -1 })).toThrow(/producerStateScanRecords/);
+    expect(() => brokerDefinition({ coordinator: "c", log: { segmentBytes: 1 } })).toThrow(/segmentBytes/);
+    const definition = brokerDefinition({ coordinator: "c", limits: { batchBytesMax: 1024 } });
+    expect(definition.deliverPersisted).toBe(true);
+    expect(definition.name).toBe("broker");
+  });
+});

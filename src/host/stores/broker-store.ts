@@ -1,0 +1,293 @@
+/**
+ * The broker's store: the I/O side of the broker actor (src/actors/broker), over the storage
+ * engine's partition logs (src/disk) and the FileSystem port.
+ *
+ * Layout under the broker's data folder: `partitions/<topic>/<partition>/` holds one partition
+ * log (its `<20-digit base offset>.log` / `.index` segments).
+ *
+ * Contract with the actor:
+ * - `open(fs)` opens every partition log found, which recovers it (a torn or unsynced tail is
+ *   cut), and reports per partition its log start and end offsets and the idempotent-producer
+ *   state rebuilt from the batch headers of the log's tail: the last `producerStateScanRecords`
+ *   offsets (default 100,000), read in 1 MiB chunks. Everything recovered is durable (recovery
+ *   syncs what it keeps), so the actor starts with its high watermark at the end of the log.
+ * - `persist(operations)` runs them in order per partition (partitions concurrently): `create`
+ *   opens a new, durable, empty log; `append` writes a batch the actor already stamped — the log
+ *   must place it exactly at the offset the actor assigned, anything else is a bug and fails the
+ *   node; `flush` writes nothing. Appends are volatile until `sync`.
+ * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
+ *   the batches the host merged into its persist (group commit).
+ * - `read(request)` reads whole batches below the request's `maxOffset` (the high watermark), so
+ *   it reads only durable data. A batch that fails its CRC on the way in is read again (a bit
+ *   flipped on the read path is transient); persistent damage is an error the actor answers
+ *   with STORAGE_ERROR.
+ *
+ * Not done here: deleting the logs of deleted topics. The broker cannot tell a deleted topic from
+ * a partition that moved to another broker (both simply vanish from its heartbeat reply), and the
+ * FileSystem port has no directory removal yet; the logs stay on disk and are served again if
+ * the partition comes back.
+ */
+import type { FileSystem } from "../../ports/filesystem.ts";
+import { FileSystemError } from "../../ports/filesystem.ts";
+import { CorruptBatchError, PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { assert } from "../../actors/shared/assert.ts";
+import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
+import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
+import {
+  brokerMachine,
+  DEFAULT_BROKER_LIMITS,
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  ProducerStateBuilder,
+  validateBrokerLimits,
+  validateInterval,
+  type BrokerInput,
+  type BrokerLimits,
+  type BrokerOperation,
+  type BrokerRead,
+  type BrokerReadResult,
+  type BrokerRecovered,
+  type RecoveredPartition,
+} from "../../actors/broker/index.ts";
+import type { ActorDefinition, ActorStore } from "../host.ts";
+
+export const PARTITIONS_DIR = "partitions";
+export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
+const SCAN_CHUNK_BYTES = 1024 * 1024;
+/** Reads of a batch that failed its CRC before the read is reported as failed. */
+const READ_ATTEMPTS_MAX = 3;
+
+/** Partition-log settings the broker passes through; batch limits come from `BrokerLimits`. */
+export type BrokerLogOptions = Partial<Omit<LogOptions, "batchBytesMax" | "batchRecordsMax" | "initialOffset">>;
+
+export interface BrokerStoreOptions {
+  /** Folder of the broker's data, relative to the node's file-system root. */
+  readonly dataDir: string;
+  readonly limits: BrokerLimits;
+  readonly log: BrokerLogOptions;
+  /** How many offsets at the end of each log are scanned to rebuild producer state. */
+  readonly producerStateScanRecords: number;
+}
+
+type PartitionOperation = Exclude<BrokerOperation, { kind: "flush" }>;
+
+export class BrokerStore implements ActorStore<BrokerOperation> {
+  private readonly logs = new Map<string, PartitionLog>();
+  /** Logs appended to since the last sync. */
+  private dirty = new Set<PartitionLog>();
+
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly options: BrokerStoreOptions,
+  ) {}
+
+  /** Open and recover every partition log; the broker's whole start-up path. */
+  static async open(fs: FileSystem, options: BrokerStoreOptions): Promise<{ recovered: BrokerRecovered; store: BrokerStore }> {
+    const store = new BrokerStore(fs, options);
+    const partitions: RecoveredPartition[] = [];
+    for (const { topic, partition } of await store.partitionsOnDisk()) {
+      const log = await store.openLog(topic, partition);
+      partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...(await scanProducers(log, options.producerStateScanRecords)) });
+    }
+    return { recovered: { partitions }, store };
+  }
+
+  private path(relative: string): string {
+    return this.options.dataDir === "." ? relative : `${this.options.dataDir}/${relative}`;
+  }
+
+  private async partitionsOnDisk(): Promise<{ topic: string; partition: number }[]> {
+    const found: { topic: string; partition: number }[] = [];
+    for (const topic of await listDirectory(this.fs, this.path(PARTITIONS_DIR))) {
+      if (topicNameProblem(topic) !== undefined) continue; // not ours: leave foreign folders alone
+      for (const name of await listDirectory(this.fs, this.path(`${PARTITIONS_DIR}/${topic}`))) {
+        const partition = Number(name);
+        if (/^(0|[1-9]\d{0,8})$/.test(name)) found.push({ topic, partition });
+      }
+    }
+    return found;
+  }
+
+  private async openLog(topic: string, partition: number): Promise<PartitionLog> {
+    const key = partitionKey(topic, partition);
+    assert(!this.logs.has(key), `partition log ${key} opened twice`);
+    const { limits } = this.options;
+    const log = await PartitionLog.open(this.fs, this.path(`${PARTITIONS_DIR}/${topic}/${partition}`), {
+      ...this.options.log,
+      batchBytesMax: limits.batchBytesMax,
+      batchRecordsMax: limits.batchRecordsMax,
+    });
+    this.logs.set(key, log);
+    return log;
+  }
+
+  private logOf(topic: string, partition: number): PartitionLog {
+    const log = this.logs.get(partitionKey(topic, partition));
+    assert(log !== undefined, `no open log for ${topic}/${partition}`);
+    return log;
+  }
+
+  async persist(operations: readonly BrokerOperation[]): Promise<void> {
+    this.kick();
+    const perPartition = new Map<string, PartitionOperation[]>();
+    for (const operation of operations) {
+      if (operation.kind === "flush") continue;
+      const key = partitionKey(operation.topic, operation.partition);
+      const list = perPartition.get(key);
+      if (list === undefined) perPartition.set(key, [operation]);
+      else list.push(operation);
+    }
+    await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
+  }
+
+  /**
+   * Touch the port at the start of every call. In the simulator, promise continuations run only
+   * after an event that touched the disk: the kernel drains microtasks then, not after every
+   * event. The partition log starts its work behind a promise chain, so without this touch a
+   * persist, sync or read would wait for some unrelated disk event. On a real disk it is one
+   * cheap stat per effect batch or read, never per record.
+   */
+  private kick(): void {
+    this.fs.stat(this.options.dataDir).catch(() => undefined);
+  }
+
+  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<void> {
+    for (const operation of operations) {
+      if (operation.kind === "create") {
+        await this.openLog(operation.topic, operation.partition);
+        continue;
+      }
+      const log = this.logOf(operation.topic, operation.partition);
+      assert(log.endOffset === operation.baseOffset, `${operation.topic}/${operation.partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
+      const appended = await log.appendReplicated(operation.batch);
+      assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${operation.topic}/${operation.partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
+      this.dirty.add(log);
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.kick();
+    const dirty = [...this.dirty];
+    this.dirty = new Set();
+    await Promise.all(dirty.map((log) => log.sync()));
+  }
+
+  async read(request: unknown): Promise<BrokerReadResult> {
+    this.kick();
+    const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
+    const log = this.logOf(topic, partition);
+    const result = await readWithRereads(log, offset, maxBytes, maxOffset);
+    return { records: concatenate(result) };
+  }
+
+  async close(): Promise<void> {
+    const logs = [...this.logs.values()];
+    this.logs.clear();
+    for (const log of logs) await log.close();
+  }
+}
+
+/** Names in a directory; a missing directory is empty, a file where a folder should be is skipped. */
+async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.list(dir);
+  } catch (error) {
+    if (error instanceof FileSystemError && (error.code === "ENOENT" || error.code === "ENOTDIR")) return [];
+    throw error;
+  }
+}
+
+async function readWithRereads(log: PartitionLog, offset: number, maxBytes: number, maxOffset?: number): Promise<ReadResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+function concatenate(result: ReadResult): Uint8Array {
+  if (result.batches.length === 1) return result.batches[0]!.bytes.slice();
+  const out = new Uint8Array(result.sizeBytes);
+  let position = 0;
+  for (const batch of result.batches) {
+    out.set(batch.bytes, position);
+    position += batch.sizeBytes;
+  }
+  return out;
+}
+
+/**
+ * Rebuild idempotent-producer state from the headers of the log's last `scanRecords` offsets.
+ * Complete when the scan reached back to the start of the log (nothing was left out).
+ */
+async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pick<RecoveredPartition, "producers" | "producerStateComplete">> {
+  const from = Math.max(log.startOffset, log.endOffset - scanRecords);
+  const builder = new ProducerStateBuilder();
+  let offset = from;
+  while (offset < log.endOffset) {
+    const result = await readWithRereads(log, offset, SCAN_CHUNK_BYTES);
+    assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
+    for (const batch of result.batches) {
+      builder.add({ producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, recordCount: batch.recordCount }, batch.baseOffset);
+    }
+    offset = result.nextOffset;
+  }
+  return { producers: builder.entries(), producerStateComplete: from === log.startOffset };
+}
+
+// ---------------------------------------------------------------- definition
+
+export interface BrokerSettings {
+  readonly coordinator: NodeId;
+  readonly heartbeatIntervalMs?: number;
+  readonly flushIntervalMs?: number;
+  readonly limits?: Partial<BrokerLimits>;
+  readonly log?: BrokerLogOptions;
+  readonly producerStateScanRecords?: number;
+  /** Default ".": the node's file-system root is the broker's data folder. */
+  readonly dataDir?: string;
+}
+
+type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
+
+/**
+ * The broker as the host runs it: `actorBoot(brokerDefinition({ coordinator }))` on a node.
+ * Every setting is checked here, before anything starts (RangeError / InvalidConfigError).
+ */
+export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
+  const batchBytesMax = settings.limits?.batchBytesMax ?? DEFAULT_BROKER_LIMITS.batchBytesMax;
+  // A record takes at least one byte: a smaller batch size caps the default record count too.
+  const batchRecordsMax = settings.limits?.batchRecordsMax ?? Math.min(DEFAULT_BROKER_LIMITS.batchRecordsMax, batchBytesMax);
+  const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...settings.limits, batchBytesMax, batchRecordsMax };
+  const heartbeatIntervalMs = settings.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const flushIntervalMs = settings.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+  const producerStateScanRecords = settings.producerStateScanRecords ?? DEFAULT_PRODUCER_STATE_SCAN_RECORDS;
+  validateBrokerLimits(limits);
+  validateInterval("heartbeatIntervalMs", heartbeatIntervalMs);
+  validateInterval("flushIntervalMs", flushIntervalMs);
+  if (!Number.isSafeInteger(producerStateScanRecords) || producerStateScanRecords < 0) {
+    throw new RangeError(`broker setting producerStateScanRecords must be an integer >= 0, got ${producerStateScanRecords}`);
+  }
+  const log = settings.log ?? {};
+  resolveLogOptions({ ...log, batchBytesMax: limits.batchBytesMax, batchRecordsMax: limits.batchRecordsMax });
+  const storeOptions: BrokerStoreOptions = { dataDir: settings.dataDir ?? ".", limits, log, producerStateScanRecords };
+  return {
+    name: "broker",
+    machine: brokerMachine,
+    open: (fs) => BrokerStore.open(fs, storeOptions),
+    input: (recovered, ports): BrokerInput => ({
+      self: ports.transport.self,
+      coordinator: settings.coordinator,
+      heartbeatIntervalMs,
+      flushIntervalMs,
+      limits,
+      partitions: recovered.partitions,
+      clock: ports.clock,
+      random: ports.random,
+    }),
+    toEvent: (from, message): MessageReceived => ({ type: "message.received", from, message }),
+    deliverPersisted: true,
+  };
+}

@@ -31,6 +31,12 @@ export interface NodePorts<Message> {
   readonly random: Random;
   readonly transport: Transport<Message>;
   readonly fs: FileSystem;
+  /**
+   * Called when the host starts promise-based work (a persist, a read) outside any port call.
+   * The simulator uses it to drain promise continuations before its next event; a real host
+   * leaves it out.
+   */
+  readonly notePendingWork?: () => void;
 }
 
 /** The durable side of an actor: written by the host, never by the actor. */
@@ -149,7 +155,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
         clock.setTimeout(() => {
           // A finished actor (final state) keeps no timers: xstate would only warn about them.
-          if (this.stopped || this.actor?.getSnapshot().status !== "active") return;
+          if (this.stopped || (this.actor?.getSnapshot() as { status?: string } | undefined)?.status !== "active") return;
           this.currentEvent = "timer";
           callback();
           this.flush();
@@ -205,6 +211,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     const store = this.store;
     if (store.read === undefined) throw new Error(`${this.definition.name} emitted a read, but its store has no read()`);
     const answer = (done: ReadDone): void => this.send(done as EventFromLogic<Machine>);
+    this.ports.notePendingWork?.();
     store.read(request).then(
       (result) => answer({ type: "read.done", id, result }),
       (error: unknown) => answer({ type: "read.done", id, error }),
@@ -226,6 +233,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
 
   private async drain(): Promise<void> {
     this.draining = true;
+    this.ports.notePendingWork?.();
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const merged = mergeBatches(this.queue.splice(0, this.queue.length));

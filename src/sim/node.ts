@@ -31,6 +31,7 @@ export interface SimNodePorts {
   readonly random: Random;
   readonly transport: Transport;
   readonly fs: SimFileSystem;
+  readonly notePendingWork: () => void;
 }
 
 /** What runs on the node: started by `boot`, stopped (abandoned) by a crash. */
@@ -79,6 +80,7 @@ export class SimNode implements NetworkHost {
       random: this.kernel.random.derive(`node:${this.id}`).derive(`incarnation:${incarnation}`),
       transport: this.transportFor(incarnation),
       fs: this.fs,
+      notePendingWork: () => this.kernel.markAsync(),
     };
     const process = await this.boot(ports, this);
     if (this.incarnation === incarnation) this.process = process;
@@ -155,13 +157,20 @@ export class SimNode implements NetworkHost {
   }
 }
 
-/** Boot function for a node that runs one actor; an actor error fails the node (fail-stop). */
+/**
+ * Boot function for a node that runs one actor; an actor error fails the node (fail-stop).
+ * `hooks.onNotify` receives the actor's outputs (`effect.notify`), in every incarnation.
+ */
 export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
   definition: ActorDefinition<Machine, Message, Operation, Input>,
   onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,
+  hooks?: { onNotify?(output: unknown): void },
 ): BootFunction {
   return async (ports, node) => {
-    const host = await ActorHost.start(definition, ports as NodePorts<Message>, { onCrash: (crash) => node.fail(crash) });
+    const host = await ActorHost.start(definition, ports as NodePorts<Message>, {
+      onCrash: (crash) => node.fail(crash),
+      onNotify: (output) => hooks?.onNotify?.(output),
+    });
     onStarted?.(host);
     return { stop: () => void host.stop() };
   };

@@ -145,7 +145,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
    * after an event that touched the disk: the kernel drains microtasks then, not after every
    * event. The partition log starts its work behind a promise chain, so without this touch a
    * persist, sync or read would wait for some unrelated disk event. On a real disk it is one
-   * cheap stat per effect batch or read, never per record.
+   * cheap stat per effect batch or read, never per record. The proper fix belongs to the
+   * host/simulator seam (the coordinator's store carries the same workaround); remove both then.
    */
   private kick(): void {
     this.fs.stat(this.options.dataDir).catch(() => undefined);

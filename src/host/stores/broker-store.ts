@@ -128,7 +128,6 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   }
 
   async persist(operations: readonly BrokerOperation[]): Promise<void> {
-    this.kick();
     const perPartition = new Map<string, PartitionOperation[]>();
     for (const operation of operations) {
       if (operation.kind === "flush") continue;
@@ -138,18 +137,6 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       else list.push(operation);
     }
     await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
-  }
-
-  /**
-   * Touch the port at the start of every call. In the simulator, promise continuations run only
-   * after an event that touched the disk: the kernel drains microtasks then, not after every
-   * event. The partition log starts its work behind a promise chain, so without this touch a
-   * persist, sync or read would wait for some unrelated disk event. On a real disk it is one
-   * cheap stat per effect batch or read, never per record. The proper fix belongs to the
-   * host/simulator seam (the coordinator's store carries the same workaround); remove both then.
-   */
-  private kick(): void {
-    this.fs.stat(this.options.dataDir).catch(() => undefined);
   }
 
   private async persistInOrder(operations: readonly PartitionOperation[]): Promise<void> {
@@ -167,14 +154,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   }
 
   async sync(): Promise<void> {
-    this.kick();
     const dirty = [...this.dirty];
     this.dirty = new Set();
     await Promise.all(dirty.map((log) => log.sync()));
   }
 
   async read(request: unknown): Promise<BrokerReadResult> {
-    this.kick();
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     const log = this.logOf(topic, partition);
     const result = await readWithRereads(log, offset, maxBytes, maxOffset);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc32c } from "./crc32c.ts";
+import { crc32c, crc32cTypeScript, installCrc32c } from "./crc32c.ts";
 
 /** Bit-at-a-time reference: slow, obviously right. */
 function referenceCrc32c(data: Uint8Array): number {
@@ -33,5 +33,20 @@ describe("crc32c", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("installs only an implementation that agrees with the reference", () => {
+    expect(() => installCrc32c((data, start, end, crc) => crc32cTypeScript(data, start, end, crc) ^ 1)).toThrow(RangeError);
+    let calls = 0;
+    const previous = installCrc32c((data, start, end, crc) => {
+      calls++;
+      return crc32cTypeScript(data, start, end, crc);
+    });
+    try {
+      expect(crc32c(new TextEncoder().encode("123456789"))).toBe(0xe3069283);
+      expect(calls).toBeGreaterThan(0);
+    } finally {
+      installCrc32c(previous);
+    }
   });
 });

@@ -35,11 +35,39 @@ function buildTables(): Int32Array {
 const T = buildTables();
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** A CRC32C implementation: continue `crc` over `data[start, end)`, return it unsigned. */
+export type Crc32cFunction = (data: Uint8Array, start: number, end: number, crc: number) => number;
+
+let active: Crc32cFunction = crc32cTypeScript;
+
 /**
  * Continue a CRC32C over `data[start, end)`. Pass the previous result as `crc` to checksum
  * discontiguous pieces; start with 0. Returns an unsigned 32-bit integer.
  */
 export function crc32c(data: Uint8Array, start = 0, end = data.length, crc = 0): number {
+  return active(data, start, end, crc);
+}
+
+/**
+ * Use another implementation (a host may install a native one; src/disk itself stays free of
+ * packages). It must agree with the TypeScript one on a self-check, or it is refused. Returns
+ * the implementation it replaced.
+ */
+export function installCrc32c(implementation: Crc32cFunction): Crc32cFunction {
+  const sample = new Uint8Array(1000).map((_, i) => (i * 131 + 7) & 0xff);
+  const cases: [number, number, number][] = [[0, 9, 0], [0, 1000, 0], [3, 517, 0], [517, 1000, crc32cTypeScript(sample, 3, 517, 0)]];
+  for (const [start, end, crc] of cases) {
+    if (implementation(sample, start, end, crc) !== crc32cTypeScript(sample, start, end, crc)) {
+      throw new RangeError(`the CRC32C implementation disagrees with the reference on bytes [${start}, ${end})`);
+    }
+  }
+  const previous = active;
+  active = implementation;
+  return previous;
+}
+
+/** The built-in implementation, whatever is installed. */
+export function crc32cTypeScript(data: Uint8Array, start = 0, end = data.length, crc = 0): number {
   let c = ~crc;
   let i = start;
   if (LITTLE_ENDIAN_HOST && end - start >= WORD_PATH_MIN_BYTES) {

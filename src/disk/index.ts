@@ -3,7 +3,7 @@
  * small state files, and their typed errors. Everything here works through the FileSystem port;
  * the real file system (`NodeFileSystem`) lives in node-fs.ts and is wired by hosts and tests.
  */
-export { crc32c } from "./crc32c.ts";
+export { crc32c, crc32cTypeScript, installCrc32c, type Crc32cFunction } from "./crc32c.ts";
 export { BATCH_HEADER_BYTES, FORMAT_MAGIC, ATTRIBUTE_CONTROL, ATTRIBUTE_TRANSACTIONAL, type BatchLimits } from "./batch.ts";
 export { checkBatch, type CheckedBatch } from "./batch-check.ts";
 export { encodeBatch, type BatchOptions, type RecordHeaderInput, type RecordInput } from "./batch-encode.ts";

@@ -102,6 +102,18 @@ describe("durability", () => {
     expect(fs.stats.syncs - before).toBeLessThanOrEqual(3);
   });
 
+  it("writes appends that queue up together in one write, each with its own offsets", async () => {
+    const { fs, run, open } = setup();
+    const log = await open({ segmentBytes: 4000 });
+    const writesBefore = fs.stats.writes;
+    const results = await run(Promise.all(Array.from({ length: 40 }, () => log.append(batch(100), 3))));
+    expect(results.map((r) => r.baseOffset)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(fs.stats.writes - writesBefore).toBeLessThan(12); // 40 batches over a few segments
+    expect(log.segmentCount).toBeGreaterThan(1);
+    const all = await run(log.read(0, { maxBytes: 1 << 20 }));
+    expect(all.batches.map((b) => [b.baseOffset, b.leaderEpoch])).toEqual(results.map((r) => [r.baseOffset, 3]));
+  });
+
   it("separates the synced end offset from the end offset", async () => {
     const { run, open } = setup();
     const log = await open();

@@ -76,8 +76,24 @@ interface IncomingBatch {
   readonly checked: CheckedBatch;
 }
 
+/** A leader append waiting for the writer. */
+interface PendingAppend {
+  readonly batch: Uint8Array;
+  readonly checked: CheckedBatch;
+  readonly leaderEpoch: number;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+/** Batches up to this size may share one write with the appends queued behind them. */
+export const COALESCE_BATCH_BYTES_MAX = 64 * 1024;
+/** The largest write that coalescing builds (a copy: kept small so it stays in cache). */
+export const COALESCE_WRITE_BYTES_MAX = 1024 * 1024;
+
 export class PartitionLog {
   private chain: Promise<unknown> = Promise.resolve();
+  /** Leader appends not yet picked up by the writer; sealed (undefined) once anything queues after them. */
+  private appendQueue: PendingAppend[] | undefined;
   private flushing: Promise<void> | undefined;
   private fsyncInFlight: Promise<void> | undefined;
   private syncedEnd: number;
@@ -136,6 +152,10 @@ export class PartitionLog {
    * The leader's append: check the producer's batch, stamp it with the next offset and
    * `leaderEpoch` (rewriting the header and CRC in place — the log takes ownership of `batch`),
    * and write it. Resolves with the offsets it got.
+   *
+   * Appends that queue up while the writer is busy are written together: consecutive small
+   * batches go out in one write (see `COALESCE_*`), which is what keeps many small batches from
+   * paying one system call each.
    */
   async append(batch: Uint8Array, leaderEpoch: number): Promise<AppendResult> {
     if (!Number.isInteger(leaderEpoch) || leaderEpoch < 0 || leaderEpoch > 0x7fffffff) {
@@ -145,12 +165,95 @@ export class PartitionLog {
     if (incoming === undefined || incoming.checked.size !== batch.length) {
       throw new CorruptBatchError("input", 0, "append takes exactly one batch");
     }
-    return this.exclusive(async () => {
-      const baseOffset = this.endOffset;
-      stampBatch(batch, 0, incoming.checked.bodyCrc, baseOffset, leaderEpoch);
-      await this.writeBatches(batch, [incoming], baseOffset);
-      return { baseOffset, lastOffset: baseOffset + incoming.checked.lastOffsetDelta, sizeBytes: batch.length };
+    return new Promise<AppendResult>((resolve, reject) => {
+      let queue = this.appendQueue;
+      if (queue === undefined) {
+        const fresh: PendingAppend[] = [];
+        this.appendQueue = queue = fresh;
+        this.exclusive(() => this.drainAppends(fresh), false).catch((error: unknown) => {
+          // The log failed or closed: every append not yet settled fails with it.
+          for (const pending of fresh) pending.reject(error);
+        });
+      }
+      queue.push({ batch, checked: incoming.checked, leaderEpoch, resolve, reject });
     });
+  }
+
+  /**
+   * Write a queue of leader appends in groups, settling each append's promise. The queue stays
+   * open while it drains (appends that arrive meanwhile join it) until another mutation seals it
+   * or it runs dry. A group's appenders are told only once the next group's write is issued, so
+   * their next batch's CRC runs while the disk is busy rather than between two writes.
+   */
+  private async drainAppends(queue: PendingAppend[]): Promise<void> {
+    let settlePrevious: (() => void) | undefined;
+    try {
+      while (queue.length > 0) {
+        const first = queue[0]!.checked;
+        if (this.rollNeeded(0, first.size, first.maxTimestamp, this.endOffset + first.lastOffsetDelta, first.maxTimestamp)) {
+          settlePrevious?.();
+          settlePrevious = undefined;
+          await this.rollNow();
+        }
+        // Taken off the queue (not just passed over) so an endless stream of appends stays bounded.
+        const written = this.writeGroup(queue.splice(0, this.groupEnd(queue)));
+        settlePrevious?.();
+        settlePrevious = await written;
+      }
+    } finally {
+      if (this.appendQueue === queue) this.appendQueue = undefined;
+      settlePrevious?.(); // written whatever happened after: those appends succeeded
+    }
+  }
+
+  /** How many appends at the head of `queue` form one group: small batches, one write, no roll inside. */
+  private groupEnd(queue: readonly PendingAppend[]): number {
+    const first = queue[0]!.checked;
+    let end = 1;
+    let bytes = first.size;
+    let lastOffset = this.endOffset + first.lastOffsetDelta;
+    while (end < queue.length && first.size <= COALESCE_BATCH_BYTES_MAX) {
+      const next = queue[end]!.checked;
+      if (next.size > COALESCE_BATCH_BYTES_MAX || bytes + next.size > COALESCE_WRITE_BYTES_MAX) break;
+      if (this.rollNeeded(bytes, next.size, next.maxTimestamp, lastOffset + 1 + next.lastOffsetDelta, first.maxTimestamp)) break;
+      bytes += next.size;
+      lastOffset += 1 + next.lastOffsetDelta;
+      end++;
+    }
+    return end;
+  }
+
+  /**
+   * Stamp a group of leader appends and write them in one call (issued before this returns its
+   * promise). Resolves with the function that settles the appenders' promises; a full disk
+   * rejects the group's appends and lets the queue go on; any other failure throws.
+   */
+  private async writeGroup(group: readonly PendingAppend[]): Promise<() => void> {
+    let offset = this.endOffset;
+    let bytes = 0;
+    const results: AppendResult[] = [];
+    for (const { batch, checked, leaderEpoch } of group) {
+      stampBatch(batch, 0, checked.bodyCrc, offset, leaderEpoch);
+      results.push({ baseOffset: offset, lastOffset: offset + checked.lastOffsetDelta, sizeBytes: checked.size });
+      offset += checked.lastOffsetDelta + 1;
+      bytes += checked.size;
+    }
+    const joined = group.length === 1 ? group[0]!.batch : new Uint8Array(bytes);
+    if (group.length > 1) {
+      let at = 0;
+      for (const { batch } of group) {
+        joined.set(batch, at);
+        at += batch.length;
+      }
+    }
+    try {
+      await this.writeBatches(joined, group.map((pending) => pending.checked), results[0]!.baseOffset, false);
+    } catch (error) {
+      for (const pending of group) pending.reject(error);
+      if (!(error instanceof DiskFullError)) throw error;
+      return () => undefined;
+    }
+    return () => group.forEach((pending, i) => pending.resolve(results[i]!));
   }
 
   /**
@@ -164,7 +267,7 @@ export class PartitionLog {
     const last = incoming[incoming.length - 1]!.checked;
     return this.exclusive(async () => {
       if (first !== this.endOffset) throw new OffsetMismatchError(this.endOffset, first);
-      await this.writeBatches(bytes, incoming, first);
+      await this.writeBatches(bytes, incoming.map((batch) => batch.checked), first);
       return { baseOffset: first, lastOffset: last.baseOffset + last.lastOffsetDelta, sizeBytes: bytes.length };
     });
   }
@@ -195,11 +298,16 @@ export class PartitionLog {
     return out;
   }
 
-  /** Write checked batches (offsets from `baseOffset` on) at the end of the active segment. */
-  private async writeBatches(bytes: Uint8Array, incoming: readonly IncomingBatch[], baseOffset: number): Promise<void> {
-    const last = incoming[incoming.length - 1]!.checked;
-    const lastOffset = baseOffset + (last.baseOffset - incoming[0]!.checked.baseOffset) + last.lastOffsetDelta;
-    await this.maybeRoll(bytes.length, incoming[0]!.checked.maxTimestamp, lastOffset);
+  /**
+   * Write `bytes`, which are the `batches` back to back (offsets from `baseOffset` on), at the
+   * end of the active segment, rolling first if `roll` (a leader group has decided already).
+   */
+  private async writeBatches(bytes: Uint8Array, batches: readonly CheckedBatch[], baseOffset: number, roll = true): Promise<void> {
+    if (roll) {
+      const last = batches[batches.length - 1]!;
+      const lastOffset = baseOffset + (last.baseOffset - batches[0]!.baseOffset) + last.lastOffsetDelta;
+      await this.maybeRoll(bytes.length, batches[0]!.maxTimestamp, lastOffset);
+    }
     const segment = this.active;
     const position = segment.sizeBytes;
     try {
@@ -208,20 +316,30 @@ export class PartitionLog {
       throw await this.writeFailed(error, segment.logPath, async () => segment.log.truncate(position));
     }
     let offset = baseOffset;
-    for (const { at, checked } of incoming) {
-      segment.noteBatch(position + at, checked.size, offset, checked.lastOffsetDelta, checked.maxTimestamp, this.options.indexIntervalBytes);
+    let at = position;
+    for (const checked of batches) {
+      segment.noteBatch(at, checked.size, offset, checked.lastOffsetDelta, checked.maxTimestamp, this.options.indexIntervalBytes);
       offset += checked.lastOffsetDelta + 1;
+      at += checked.size;
     }
   }
 
   private async maybeRoll(incomingBytes: number, incomingTimestamp: number, lastOffset: number): Promise<void> {
+    if (this.rollNeeded(0, incomingBytes, incomingTimestamp, lastOffset, incomingTimestamp)) await this.rollNow();
+  }
+
+  /**
+   * Would a batch of `incomingBytes` need a new segment, were `pendingBytes` (a group being
+   * formed, whose first batch has `groupFirstTimestamp`) already in the active one?
+   */
+  private rollNeeded(pendingBytes: number, incomingBytes: number, incomingTimestamp: number, lastOffset: number, groupFirstTimestamp: number): boolean {
     const active = this.active;
-    if (active.isEmpty) return;
-    const full = active.sizeBytes + incomingBytes > this.options.segmentBytes;
-    const first = active.firstBatchTimestamp;
-    const old = first !== undefined && incomingTimestamp - first >= this.options.segmentMs;
+    if (active.isEmpty && pendingBytes === 0) return false;
+    const full = active.sizeBytes + pendingBytes + incomingBytes > this.options.segmentBytes;
+    const first = active.firstBatchTimestamp ?? groupFirstTimestamp;
+    const old = incomingTimestamp - first >= this.options.segmentMs;
     const offsets = lastOffset - active.baseOffset > LIMITS.segmentOffsetsMax;
-    if (full || old || offsets) await this.rollNow();
+    return full || old || offsets;
   }
 
   /** Close the active segment now (if it holds anything) and start a new one. */
@@ -407,8 +525,11 @@ export class PartitionLog {
         const found = await locateBatch(segment, index, offset, this.options.indexIntervalBytes + 4096).catch((error: unknown) => {
           throw this.asCorrupt(error, segment);
         });
-        while (this.segments.length - 1 > keep) await this.deleteSegment(this.segments.pop()!);
-        await this.truncateSegment(segment, found.position, found.baseOffset);
+        // From here on, a failure half-way leaves the log in an unknown state: fail it.
+        await this.guard(async () => {
+          while (this.segments.length - 1 > keep) await this.deleteSegment(this.segments.pop()!);
+          await this.truncateSegment(segment, found.position, found.baseOffset);
+        }, true);
       });
       this.generation++;
       this.syncedEnd = this.endOffset;
@@ -427,6 +548,8 @@ export class PartitionLog {
       segment.maxTimestamp = entry >= 0 ? index.timestampAt(entry) : -Infinity;
       segment.firstBatchTimestamp = entry > 0 ? index.timestampAt(0) : undefined;
       segment.bytesSinceIndexEntry = Infinity;
+      segment.sizeBytes = from.position;
+      segment.nextOffset = from.offset;
       const scan = await scanBatches(segment.log, segment.logPath, from, position, batchLimitsOf(this.options), (at, batch) => {
         segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, this.options.indexIntervalBytes);
       });
@@ -530,7 +653,9 @@ export class PartitionLog {
   }
 
   /** Run `work` after every earlier mutation, before every later one. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+  private exclusive<T>(work: () => Promise<T>, sealAppends = true): Promise<T> {
+    // Appends queued so far must be written before `work`; later ones must wait for it.
+    if (sealAppends) this.appendQueue = undefined;
     const run = this.chain.then(() => {
       this.checkUsable();
       return work();
@@ -544,12 +669,15 @@ export class PartitionLog {
     if (this.failure !== undefined) throw new LogFailedError(this.dir, { cause: this.failure });
   }
 
-  /** Run file-system work whose failure leaves the disk state unknown: any error fails the log. */
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Run file-system work whose failure leaves the disk state unknown: it fails the log. Typed
+   * storage errors (bad data, say) pass through, unless the work had already changed things.
+   */
+  private async guard<T>(work: () => Promise<T>, everyErrorIsFatal = false): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof StorageError && !(error instanceof LogFailedError)) throw error;
+      if (!everyErrorIsFatal && error instanceof StorageError && !(error instanceof LogFailedError)) throw error;
       this.failure ??= error;
       throw new LogFailedError(this.dir, { cause: error });
     }

@@ -219,6 +219,8 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
   const offset = start >= 0 ? segment.baseOffset + index.relativeOffsetAt(start) : segment.baseOffset;
   index.count = Math.max(start, 0);
   segment.bytesSinceIndexEntry = Infinity; // the batch at `position` gets its entry back
+  segment.sizeBytes = position;
+  segment.nextOffset = offset;
   const scan = await scanWithRereads(segment, { position, offset }, fileBytes, options);
   recorder.bytesScanned += scan.bytesScanned;
   segment.sizeBytes = scan.position;

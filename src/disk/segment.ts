@@ -10,6 +10,7 @@
  *   possibly torn, tail.
  */
 import type { FileHandle } from "../ports/filesystem.ts";
+import { assertStorage } from "./errors.ts";
 import { OffsetIndex } from "./offset-index.ts";
 
 export const OFFSET_DIGITS = 20;
@@ -65,6 +66,10 @@ export class Segment {
 
   /** Record a batch of `size` bytes written at `position`; `indexIntervalBytes` spaces entries. */
   noteBatch(position: number, size: number, baseOffset: number, lastOffsetDelta: number, maxTimestamp: number, indexIntervalBytes: number): void {
+    // The log is append-only within a segment: each batch lands where the last one ended and
+    // continues its offsets. A failure here is a bug in the engine, not bad data.
+    assertStorage(position === this.sizeBytes, `batch noted at ${position}, segment ${this.logPath} ends at ${this.sizeBytes}`);
+    assertStorage(baseOffset === this.nextOffset, `batch at offset ${baseOffset}, segment ${this.logPath} continues at ${this.nextOffset}`);
     const index = this.index!;
     if (maxTimestamp > this.maxTimestamp) this.maxTimestamp = maxTimestamp;
     if (this.firstBatchTimestamp === undefined) this.firstBatchTimestamp = maxTimestamp;

@@ -1,0 +1,120 @@
+/**
+ * The producer's input: what the application chooses, with every limit named, bounded and
+ * checked at start-up (STYLE §7). An input that fails `producerInputProblems` never becomes an
+ * actor: the context factory throws, and the host reports the crash with the reasons.
+ */
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+import type { AckLevel } from "../shared/messages.ts";
+import type { NodeId } from "../shared/ids.ts";
+import { ZhumqError } from "../shared/errors.ts";
+import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "./retry.ts";
+
+export interface ProducerInput {
+  readonly self: NodeId;
+  /** One coordinator, or the replicas of a coordinator quorum (asked in turn on failure). */
+  readonly coordinator: NodeId | readonly NodeId[];
+  readonly acks: AckLevel;
+  /** Default true. Forced false for acks 0: see `resolveProducerConfig`. */
+  readonly idempotent?: boolean;
+  /** How long an open batch waits for more records before it may be sent. */
+  readonly lingerMs: number;
+  readonly batchBytesMax: number;
+  readonly batchRecordsMax: number;
+  /** Must be 1: strict order per partition even across retries. */
+  readonly maxInFlightPerPartition: number;
+  readonly requestTimeoutMs: number;
+  readonly retryBackoffMs: RetryBackoff;
+  /** From a batch's oldest message being sent to giving up on it. */
+  readonly deliveryTimeoutMs: number;
+  /** A cached route older than this is refreshed (in the background) when next used. */
+  readonly metadataRefreshMs: number;
+  /** Bounds on what waits in the producer; a send beyond them fails at once with BUFFER_FULL. */
+  readonly bufferBytesMax?: number;
+  readonly bufferMessagesMax?: number;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+}
+
+export interface ProducerConfig {
+  readonly self: NodeId;
+  readonly acks: AckLevel;
+  readonly idempotent: boolean;
+  readonly lingerMs: number;
+  readonly batchBytesMax: number;
+  readonly batchRecordsMax: number;
+  readonly requestTimeoutMs: number;
+  readonly retryBackoffMs: RetryBackoff;
+  readonly deliveryTimeoutMs: number;
+  readonly metadataRefreshMs: number;
+  readonly bufferBytesMax: number;
+  readonly bufferMessagesMax: number;
+}
+
+export const LINGER_MS_MAX = 60_000;
+/** Smallest useful batch: the 61-byte header and a few small records. */
+export const BATCH_BYTES_MAX_LOWER = 256;
+export const BATCH_BYTES_MAX_UPPER = 64 * 1024 * 1024;
+export const BATCH_RECORDS_MAX_UPPER = 1_000_000;
+/**
+ * In-flight requests per partition. One keeps batches in order across retries without relying on
+ * the broker to hold later sequences back; more would need that broker support.
+ */
+export const IN_FLIGHT_PER_PARTITION_SUPPORTED = 1;
+export const REQUEST_TIMEOUT_MS_MAX = 10 * 60_000;
+export const DELIVERY_TIMEOUT_MS_MAX = 24 * 60 * 60_000;
+export const METADATA_REFRESH_MS_MAX = 24 * 60 * 60_000;
+export const BUFFER_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
+export const BUFFER_BYTES_MAX_UPPER = 1024 * 1024 * 1024;
+export const BUFFER_MESSAGES_MAX_DEFAULT = 100_000;
+export const BUFFER_MESSAGES_MAX_UPPER = 10_000_000;
+
+function inRange(problems: string[], name: string, value: number, low: number, high: number): void {
+  if (!(Number.isFinite(value) && value >= low && value <= high)) problems.push(`${name} must be in [${low}, ${high}], got ${value}`);
+}
+
+function integerInRange(problems: string[], name: string, value: number, low: number, high: number): void {
+  if (!(Number.isSafeInteger(value) && value >= low && value <= high)) problems.push(`${name} must be an integer in [${low}, ${high}], got ${value}`);
+}
+
+/** Every reason `input` is unusable; empty when it is fine. */
+export function producerInputProblems(input: ProducerInput): string[] {
+  const problems: string[] = [...CoordinatorList.problems(input.coordinator)];
+  if (input.acks !== -1 && input.acks !== 0 && input.acks !== 1) problems.push(`acks must be -1, 0 or 1, got ${String(input.acks)}`);
+  inRange(problems, "lingerMs", input.lingerMs, 0, LINGER_MS_MAX);
+  integerInRange(problems, "batchBytesMax", input.batchBytesMax, BATCH_BYTES_MAX_LOWER, BATCH_BYTES_MAX_UPPER);
+  integerInRange(problems, "batchRecordsMax", input.batchRecordsMax, 1, BATCH_RECORDS_MAX_UPPER);
+  if (input.maxInFlightPerPartition !== IN_FLIGHT_PER_PARTITION_SUPPORTED) {
+    problems.push(`maxInFlightPerPartition must be ${IN_FLIGHT_PER_PARTITION_SUPPORTED}, got ${input.maxInFlightPerPartition}`);
+  }
+  inRange(problems, "requestTimeoutMs", input.requestTimeoutMs, 1, REQUEST_TIMEOUT_MS_MAX);
+  problems.push(...retryBackoffProblems("retryBackoffMs", input.retryBackoffMs));
+  // A batch must be able to linger and then live through one whole request before it expires.
+  inRange(problems, "deliveryTimeoutMs", input.deliveryTimeoutMs, input.lingerMs + input.requestTimeoutMs, DELIVERY_TIMEOUT_MS_MAX);
+  inRange(problems, "metadataRefreshMs", input.metadataRefreshMs, 1, METADATA_REFRESH_MS_MAX);
+  integerInRange(problems, "bufferBytesMax", input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT, input.batchBytesMax, BUFFER_BYTES_MAX_UPPER);
+  integerInRange(problems, "bufferMessagesMax", input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT, 1, BUFFER_MESSAGES_MAX_UPPER);
+  return problems;
+}
+
+export function resolveProducerConfig(input: ProducerInput): ProducerConfig {
+  const problems = producerInputProblems(input);
+  if (problems.length > 0) throw new ZhumqError("INVALID_REQUEST", `producer input: ${problems.join("; ")}`);
+  return {
+    self: input.self,
+    acks: input.acks,
+    // acks 0 gets no reply, so a send is never retried and cannot be duplicated by a retry:
+    // sequence numbers would buy nothing, and a lost batch would leave a gap that the broker
+    // rejects every later batch for, with no reply to tell us so.
+    idempotent: input.acks !== 0 && (input.idempotent ?? true),
+    lingerMs: input.lingerMs,
+    batchBytesMax: input.batchBytesMax,
+    batchRecordsMax: input.batchRecordsMax,
+    requestTimeoutMs: input.requestTimeoutMs,
+    retryBackoffMs: input.retryBackoffMs,
+    deliveryTimeoutMs: input.deliveryTimeoutMs,
+    metadataRefreshMs: input.metadataRefreshMs,
+    bufferBytesMax: input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT,
+    bufferMessagesMax: input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT,
+  };
+}

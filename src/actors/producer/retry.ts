@@ -1,0 +1,76 @@
+/**
+ * Retry timing and coordinator choice, shared by the producer and the consumer actors.
+ *
+ * The retry delay is a pure function of the attempt number and the Random port (STYLE §8):
+ * exponential backoff with full jitter — uniform in [0, min(maxMs, baseMs · 2^(attempt-1))].
+ * Full jitter spreads clients that failed together (a leader change hits every producer at once),
+ * so they do not come back together; the cap keeps a long outage from growing the delay without
+ * bound.
+ */
+import type { Random } from "../../ports/random.ts";
+import type { NodeId } from "../../ports/transport.ts";
+
+export interface RetryBackoff {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/** Beyond this the doubling has long since passed any sane cap; it also keeps 2^n finite. */
+const DOUBLINGS_MAX = 30;
+export const RETRY_BACKOFF_MS_MAX = 10 * 60_000;
+
+/** The largest delay attempt `attempt` (1 = the first retry) may wait. */
+export function backoffCeilingMs(attempt: number, backoff: RetryBackoff): number {
+  const doublings = Math.min(Math.max(attempt - 1, 0), DOUBLINGS_MAX);
+  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** doublings);
+}
+
+/** Exponential backoff with full jitter: uniform in [0, backoffCeilingMs(attempt)]. */
+export function backoffDelayMs(attempt: number, backoff: RetryBackoff, random: Random): number {
+  return random.next() * backoffCeilingMs(attempt, backoff);
+}
+
+export function retryBackoffProblems(name: string, backoff: RetryBackoff): string[] {
+  const problems: string[] = [];
+  if (!(backoff.baseMs > 0 && backoff.baseMs <= RETRY_BACKOFF_MS_MAX)) problems.push(`${name}.baseMs must be in (0, ${RETRY_BACKOFF_MS_MAX}], got ${backoff.baseMs}`);
+  if (!(backoff.maxMs >= backoff.baseMs && backoff.maxMs <= RETRY_BACKOFF_MS_MAX)) problems.push(`${name}.maxMs must be in [baseMs, ${RETRY_BACKOFF_MS_MAX}], got ${backoff.maxMs}`);
+  return problems;
+}
+
+/**
+ * The coordinator replicas a client may ask. A single id is the common case; with a list the
+ * client moves to the next replica when one times out or says it cannot serve.
+ */
+export class CoordinatorList {
+  private readonly ids: readonly NodeId[];
+  private index = 0;
+
+  constructor(coordinator: NodeId | readonly NodeId[]) {
+    this.ids = typeof coordinator === "string" ? [coordinator] : [...coordinator];
+  }
+
+  get current(): NodeId {
+    return this.ids[this.index % this.ids.length]!;
+  }
+
+  /** Move on after a timeout or COORDINATOR_NOT_AVAILABLE. */
+  rotate(): void {
+    this.index = (this.index + 1) % this.ids.length;
+  }
+
+  static problems(coordinator: NodeId | readonly NodeId[]): string[] {
+    const ids = typeof coordinator === "string" ? [coordinator] : coordinator;
+    if (ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)) return ["coordinator must name at least one node"];
+    return [];
+  }
+}
+
+/**
+ * Request ids: unique per sender. A client starts at a random point so that a late reply meant
+ * for an earlier incarnation of the same node (after a restart) is unlikely to match a new request.
+ */
+export const REQUEST_ID_START_MAX = 2 ** 30;
+
+export function firstRequestId(random: Random): number {
+  return 1 + random.int(REQUEST_ID_START_MAX);
+}

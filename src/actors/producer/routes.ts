@@ -1,0 +1,27 @@
+/**
+ * Partition routes as clients keep them, shared by the producer and the consumer: metadata
+ * indexed by partition number, never moved back to an older leader epoch.
+ */
+import type { PartitionMetadata } from "../shared/messages.ts";
+
+/** Partition numbers a route may hold: a bound against a malformed reply, far above real topics. */
+export const PARTITIONS_PER_TOPIC_MAX = 100_000;
+
+/**
+ * Metadata indexed by partition number. A missing index becomes a partition with no leader; an
+ * entry whose leader epoch is older than what `previous` knows is kept as `previous` had it (a
+ * lagging coordinator replica must not send a client back to a deposed leader).
+ */
+export function mergePartitions(fresh: readonly PartitionMetadata[], previous: readonly PartitionMetadata[] = []): PartitionMetadata[] {
+  const usable = fresh.filter((p) => Number.isSafeInteger(p.partition) && p.partition >= 0 && p.partition < PARTITIONS_PER_TOPIC_MAX);
+  let count = 0;
+  for (const partition of usable) count = Math.max(count, partition.partition + 1);
+  const out: PartitionMetadata[] = [];
+  for (let index = 0; index < count; index++) out.push({ partition: index, replicas: [], leader: null, leaderEpoch: -1 });
+  for (const partition of usable) out[partition.partition] = partition;
+  for (let index = 0; index < count; index++) {
+    const known = previous[index];
+    if (known !== undefined && known.leaderEpoch > out[index]!.leaderEpoch) out[index] = known;
+  }
+  return out;
+}

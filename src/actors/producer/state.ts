@@ -1,0 +1,126 @@
+/**
+ * The producer's state: plain data owned by one actor, changed only by the step functions in
+ * step.ts while xstate runs that actor's transition.
+ *
+ * Why one mutable object in the context rather than copied snapshots: a partition's open batch
+ * grows by one record per `producer.send`; copying it on every send would cost O(records²) per
+ * batch. Nothing outside the actor holds a reference, and the actor never asks xstate to
+ * compute a transition speculatively (`snapshot.can`), so mutation cannot leak.
+ *
+ * The life of a message: `producer.send` → (waiting for its topic's route, if unknown) → appended
+ * to its partition's open batch → sealed into the partition's queue → sent (the queue's head is
+ * the only batch that is ever in flight) → a result or an error, each reported exactly once.
+ */
+import type { NodeId, TopicName } from "../shared/ids.ts";
+import type { PartitionMetadata } from "../shared/messages.ts";
+import type { RecordInput } from "../../disk/batch-encode.ts";
+import type { Effect } from "../shared/effects.ts";
+import type { ZhumqMessage } from "../shared/messages.ts";
+import type { ProducerConfig } from "./config.ts";
+import type { ProducerOutput } from "./events.ts";
+import type { CoordinatorList } from "./retry.ts";
+import type { Random } from "../../ports/random.ts";
+import type { Clock } from "../../ports/clock.ts";
+import type { StickyPartitions } from "./partitioner.ts";
+
+export type ProducerEffect = Effect<ZhumqMessage, never, never, ProducerOutput>;
+
+export interface PendingMessage {
+  readonly id: number;
+  readonly topic: TopicName;
+  /** The explicit partition the application asked for, if any. */
+  readonly partition: number | undefined;
+  readonly record: RecordInput;
+  /** An upper bound on the record's encoded size (see `recordBytesBound`). */
+  readonly sizeBytes: number;
+  readonly enqueuedAtMs: number;
+}
+
+/** (producer id, epoch) as the coordinator gave it; `generation` counts identities received. */
+export interface ProducerIdentity {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly generation: number;
+}
+
+export interface ProducerBatch {
+  readonly messages: PendingMessage[];
+  /** Upper bound of the encoded size, header included: never above batchBytesMax. */
+  sizeBytes: number;
+  /** When the batch's oldest message expires (its send time + deliveryTimeoutMs). */
+  deadlineMs: number;
+  /** The open batch may be sent: lingerMs has passed (or is 0). */
+  lingerDone: boolean;
+  /** Encoded once, at the first send; every retry resends exactly these bytes. */
+  encoded: Uint8Array | null;
+  /** The identity whose sequences `encoded` carries (idempotent producers). */
+  identity: ProducerIdentity | null;
+  sentAttempts: number;
+  /** Request ids of every attempt: a late success of any of them completes the batch. */
+  readonly requestIds: number[];
+  lastError: string | undefined;
+}
+
+export interface PartitionState {
+  readonly topic: TopicName;
+  readonly partition: number;
+  /** "topic/partition", also the suffix of this partition's timer keys. */
+  readonly key: string;
+  open: ProducerBatch | null;
+  /** Sealed batches in send order; only `queue[0]` is ever encoded or in flight. */
+  readonly queue: ProducerBatch[];
+  inflight: { readonly requestId: number; readonly leader: NodeId } | null;
+  /** A retry timer is pending for the head batch. */
+  retryPending: boolean;
+  /** Failed attempts of the head batch so far (drives the backoff). */
+  attempt: number;
+  /** The leader was found wanting; wait for the next metadata reply before sending again. */
+  awaitingMetadata: boolean;
+  identity: ProducerIdentity | null;
+  /** Identities up to this generation may not be used here again (their sequences broke). */
+  retiredGeneration: number;
+  nextSequence: number;
+  /** The deadline the partition's expiry timer is set for, or null when none is set. */
+  expiryTimerAtMs: number | null;
+}
+
+export interface TopicRoute {
+  readonly partitions: readonly PartitionMetadata[];
+  readonly fetchedAtMs: number;
+}
+
+export interface ProducerState {
+  readonly config: ProducerConfig;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly coordinators: CoordinatorList;
+  nextRequestId: number;
+  readonly routes: Map<TopicName, TopicRoute>;
+  /** Messages of topics without a route yet, in send order. */
+  readonly unrouted: Map<TopicName, PendingMessage[]>;
+  /** The last reason a topic could not be routed, for the error its expired messages carry. */
+  readonly routeErrors: Map<TopicName, string>;
+  readonly sticky: StickyPartitions;
+  readonly partitions: Map<string, PartitionState>;
+  readonly metadata: {
+    readonly wanted: Set<TopicName>;
+    inflight: { readonly requestId: number; readonly topics: readonly TopicName[] } | null;
+    attempt: number;
+    retryPending: boolean;
+  };
+  readonly identity: {
+    current: ProducerIdentity | null;
+    inflight: { readonly requestId: number } | null;
+    attempt: number;
+    retryPending: boolean;
+    generations: number;
+  };
+  readonly buffered: { bytes: number; messages: number };
+}
+
+/** What one step is working with: the state, the effects it emits, and the time it runs at. */
+export interface Step {
+  readonly state: ProducerState;
+  readonly effects: ProducerEffect[];
+  readonly nowMs: number;
+}

@@ -1,0 +1,77 @@
+/**
+ * ActorDefinitions for the client actors. Clients keep no durable state — a producer's unsent
+ * messages and a consumer's position live in memory and die with the process, as in Kafka's
+ * clients (committed offsets, once groups exist, live on the coordinator) — so their store is a
+ * no-op and a restart boots them empty.
+ *
+ * Settings are the actor's input without the ports (self, clock, random come from the node);
+ * what is left out takes the defaults below. Typical use in a simulation:
+ *
+ *   world.addNode("producer-0", actorBoot(producerDefinition({ coordinator: "coordinator-0" }),
+ *     (host) => host.send({ type: "producer.send", id: 1, topic: "orders", value })
+ *     , { onNotify: (output) => history.push(output) }));
+ */
+import type { NodeId } from "../../ports/transport.ts";
+import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
+import { producerMachine, type ProducerInput } from "../../actors/producer/index.ts";
+import { consumerMachine, type ConsumerInput } from "../../actors/consumer/index.ts";
+import type { ActorDefinition, ActorStore } from "../host.ts";
+
+const NO_STORE: ActorStore<never> = {
+  persist: async () => undefined,
+  sync: async () => undefined,
+  close: async () => undefined,
+};
+
+function toEvent(from: NodeId, message: ZhumqMessage): MessageReceived {
+  return { type: "message.received", from, message };
+}
+
+type Ports = "self" | "clock" | "random";
+
+export type ProducerSettings = Partial<Omit<ProducerInput, Ports | "coordinator">> & Pick<ProducerInput, "coordinator">;
+
+/** Defaults sized for a LAN (and the simulator's network): short linger, a few retries' worth of delivery time. */
+export const PRODUCER_DEFAULTS = {
+  acks: -1,
+  lingerMs: 5,
+  batchBytesMax: 1024 * 1024,
+  batchRecordsMax: 10_000,
+  maxInFlightPerPartition: 1,
+  requestTimeoutMs: 2_000,
+  retryBackoffMs: { baseMs: 20, maxMs: 1_000 },
+  deliveryTimeoutMs: 30_000,
+  metadataRefreshMs: 60_000,
+} as const satisfies Partial<ProducerInput>;
+
+export function producerDefinition(settings: ProducerSettings): ActorDefinition<typeof producerMachine, ZhumqMessage, never, undefined> {
+  return {
+    name: "producer",
+    machine: producerMachine,
+    open: async () => ({ recovered: undefined, store: NO_STORE }),
+    input: (_recovered, ports): ProducerInput => ({ ...PRODUCER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
+    toEvent,
+  };
+}
+
+export type ConsumerSettings = Partial<Omit<ConsumerInput, Ports | "coordinator" | "topic">> & Pick<ConsumerInput, "coordinator" | "topic">;
+
+export const CONSUMER_DEFAULTS = {
+  partitions: "all",
+  from: "earliest",
+  maxBytes: 1024 * 1024,
+  maxWaitMs: 500,
+  requestTimeoutMs: 2_000,
+  retryBackoffMs: { baseMs: 20, maxMs: 1_000 },
+  metadataRefreshMs: 60_000,
+} as const satisfies Partial<ConsumerInput>;
+
+export function consumerDefinition(settings: ConsumerSettings): ActorDefinition<typeof consumerMachine, ZhumqMessage, never, undefined> {
+  return {
+    name: "consumer",
+    machine: consumerMachine,
+    open: async () => ({ recovered: undefined, store: NO_STORE }),
+    input: (_recovered, ports): ConsumerInput => ({ ...CONSUMER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
+    toEvent,
+  };
+}

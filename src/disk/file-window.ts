@@ -21,7 +21,7 @@ export class FileWindow {
   constructor(
     private readonly handle: FileHandle,
     /** Bytes past this position are not part of the log (unwritten or being written). */
-    private readonly limit: number,
+    readonly limit: number,
   ) {}
 
   /**

@@ -81,7 +81,8 @@ export async function readSegmentBatches(segment: Segment, index: OffsetIndex, r
   const readAhead = request.indexIntervalBytes + request.maxBytes + BATCH_HEADER_BYTES;
   const found = await locateBatch(segment, index, request.offset, readAhead);
   const { window } = found;
-  const limit = segment.sizeBytes;
+  // The limit the lookup saw: appends that land while this read runs are for the next read.
+  const limit = window.limit;
   const batches: RecordBatch[] = [];
   let position = found.position;
   let expected = found.baseOffset;

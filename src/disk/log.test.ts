@@ -114,6 +114,21 @@ describe("durability", () => {
     expect(all.batches.map((b) => [b.baseOffset, b.leaderEpoch])).toEqual(results.map((r) => [r.baseOffset, 3]));
   });
 
+  it("serves reads that race with appends from what was written when each read began", async () => {
+    const { fs, run, open } = setup();
+    const log = await open({ indexIntervalBytes: 0 }, slowReads(fs));
+    await appendMany(run, log, 5);
+    for (let i = 0; i < 30; i++) {
+      const endBefore = log.endOffset;
+      const reading = log.read(i % 5, { maxBytes: 1 << 20 });
+      await run(log.append(batch(50 + i), 1)); // lands while the read is under way
+      const result = await run(reading);
+      expect(result.batches[0]!.baseOffset).toBe(i % 5);
+      expect(result.nextOffset).toBe(endBefore);
+    }
+    expect(log.endOffset).toBe(35);
+  });
+
   it("separates the synced end offset from the end offset", async () => {
     const { run, open } = setup();
     const log = await open();
@@ -261,6 +276,26 @@ describe("segments and retention", () => {
     expect(tail.batches.map((b) => [b.baseOffset, b.leaderEpoch])).toEqual([[12, 1], [15, 2]]);
   });
 });
+
+/** A FileSystem whose reads take a while (many microtask turns), so appends land during them. */
+function slowReads(inner: FileSystem): FileSystem {
+  const pause = async (): Promise<void> => {
+    for (let turn = 0; turn < 50; turn++) await Promise.resolve();
+  };
+  const wrap = (handle: FileHandle): FileHandle => ({
+    path: handle.path,
+    size: () => handle.size(),
+    read: async (position, length) => {
+      await pause();
+      return handle.read(position, length);
+    },
+    write: (position, data) => handle.write(position, data),
+    truncate: (size) => handle.truncate(size),
+    sync: () => handle.sync(),
+    close: () => handle.close(),
+  });
+  return { ...failingSyncs(inner, { on: false }), open: async (path, mode) => wrap(await inner.open(path, mode)) };
+}
 
 /** A FileSystem whose file syncs fail with EIO once `switch.on` is set (fsyncgate). */
 function failingSyncs(inner: FileSystem, control: { on: boolean }): FileSystem {

@@ -568,10 +568,13 @@ export class PartitionLog {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new OffsetOutOfRangeError(offset, 0, Number.MAX_SAFE_INTEGER);
     await this.exclusive(async () => {
       await this.quiesce(async () => {
-        while (this.segments.length > 0) await this.deleteSegment(this.segments.pop()!);
+        // Newest first, so a crash part-way leaves a prefix of the old log, never a gap. The
+        // in-memory list changes in one step at the end, so the offsets stay readable meanwhile.
         await this.guard(async () => {
-          this.segments.push(await this.createSegment(offset));
-        });
+          for (const segment of [...this.segments].reverse()) await this.deleteSegment(segment);
+          const fresh = await this.createSegment(offset);
+          this.segments.splice(0, this.segments.length, fresh);
+        }, true);
       });
       this.generation++;
       this.syncedEnd = offset;

@@ -1,0 +1,213 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { transportConformance } from "../ports/transport.conformance.ts";
+import type { NodeId } from "../ports/transport.ts";
+import { FrameEncodeError, TransportConfigError } from "./errors.ts";
+import { GrpcTransport } from "./grpc-transport.ts";
+import { LOOPBACK, LoopbackCluster, quiesce } from "./testing.ts";
+
+transportConformance("GrpcTransport on 127.0.0.1", async () => {
+  const cluster = new LoopbackCluster();
+  return {
+    endpoint: (node) => cluster.listen(node),
+    quiesce: () => cluster.quiesce(),
+    cleanup: () => cluster.close(),
+  };
+});
+
+const FAST_RECONNECT = { reconnectBaseMs: 10, reconnectMaxMs: 100, connectTimeoutMs: 2_000 };
+
+interface Got {
+  readonly from: NodeId;
+  readonly message: unknown;
+}
+
+function collect(transport: GrpcTransport): Got[] {
+  const got: Got[] = [];
+  transport.onMessage((from, message) => got.push({ from, message }));
+  return got;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("GrpcTransport", () => {
+  let cluster: LoopbackCluster;
+  const extra: GrpcTransport[] = [];
+  afterEach(async () => {
+    await cluster.close();
+    await Promise.all(extra.splice(0).map((transport) => transport.close()));
+  });
+
+  it("reconnects after the peer restarts on the same port, and delivers what was queued meanwhile", async () => {
+    cluster = new LoopbackCluster(FAST_RECONNECT);
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const port = Number(b.address!.split(":")[1]);
+    const before = collect(b);
+    a.send("b", { n: 1 });
+    await cluster.quiesce();
+    expect(before.map((got) => got.message)).toEqual([{ n: 1 }]);
+
+    await b.close();
+    cluster.nodes.delete("b");
+    await until(() => !a.isConnectedTo("b"), "a to notice that b is gone");
+    for (let n = 2; n <= 4; n++) a.send("b", { n });
+    await new Promise((resolve) => setTimeout(resolve, 150)); // a few failed attempts while b is down
+
+    const restarted = await cluster.listen("b", port);
+    const after = collect(restarted);
+    await until(() => after.length === 3, "the queued messages to arrive after the restart");
+    expect(after.map((got) => got.message)).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }]);
+    expect(a.stats.reconnects).toBeGreaterThanOrEqual(1);
+    a.send("b", { n: 5 });
+    await until(() => after.length === 4, "a message on the new stream");
+  });
+
+  it("bounds the queue for a peer that is down: drops beyond the limit and counts them", async () => {
+    cluster = new LoopbackCluster({ ...FAST_RECONNECT, queueMessagesMax: 10 });
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const port = Number(b.address!.split(":")[1]);
+    await b.close();
+    cluster.nodes.delete("b");
+    for (let n = 0; n < 50; n++) a.send("b", { n });
+    expect(a.stats.dropped.queueFull).toBe(40);
+    expect(a.stats.sent).toBe(10);
+    expect(a.pendingMessages).toBe(10);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const attempts = a.stats.reconnects;
+    expect(attempts).toBeGreaterThan(0);
+    expect(attempts).toBeLessThan(20); // backoff, not a busy loop
+
+    const restarted = await cluster.listen("b", port);
+    const got = collect(restarted);
+    await until(() => got.length === 10, "the ten queued messages");
+    expect(got.map((entry) => (entry.message as { n: number }).n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("answers a client that is not in its address book over the client's own stream", async () => {
+    cluster = new LoopbackCluster();
+    const server = await cluster.listen("server");
+    server.onMessage((from, message) => server.send(from, { type: "pong", to: from, echo: message }));
+    const client = GrpcTransport.connect({ self: "client-1", peers: { server: server.address! } });
+    extra.push(client);
+    expect(client.address).toBeUndefined();
+    const got = collect(client);
+
+    server.send("client-1", { type: "too early" }); // the server has never heard of client-1
+    expect(server.stats.dropped.undeliverable).toBe(1);
+    for (let n = 0; n < 3; n++) client.send("server", { n });
+    await quiesce([server, client]);
+    expect(got).toEqual([0, 1, 2].map((n) => ({ from: "server", message: { type: "pong", to: "client-1", echo: { n } } })));
+
+    await client.close();
+    await until(() => server.pendingMessages === 0, "the server to drain");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const undeliverable = server.stats.dropped.undeliverable;
+    server.send("client-1", { type: "after close" });
+    expect(server.stats.dropped.undeliverable).toBe(undeliverable + 1);
+  });
+
+  it("keeps order and exactly-once across coalesced small and large messages", async () => {
+    cluster = new LoopbackCluster();
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const got = collect(b);
+    const sizes = Array.from({ length: 1500 }, (_, index) => (index % 97 === 0 ? 200_000 : index % 7 === 0 ? 4_000 : 20));
+    sizes.forEach((size, index) => a.send("b", { index, data: new Uint8Array(size).fill(index & 0xff) }));
+    await cluster.quiesce();
+    expect(got.map((entry) => (entry.message as { index: number }).index)).toEqual(sizes.map((_, index) => index));
+    for (const entry of got) {
+      const { index, data } = entry.message as { index: number; data: Uint8Array };
+      expect(data.length).toBe(sizes[index]);
+      expect(data[data.length - 1]).toBe(index & 0xff);
+    }
+  });
+
+  it("pauses reading while the handler lags (bounded inbox) and loses nothing", async () => {
+    cluster = new LoopbackCluster({ inboxBytesMax: 4 * 1024 });
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const got: number[] = [];
+    b.onMessage((_from, message) => {
+      const until = Date.now() + 0.05;
+      while (Date.now() < until); // a slow handler
+      got.push((message as { index: number }).index);
+    });
+    for (let index = 0; index < 400; index++) a.send("b", { index, pad: new Uint8Array(512) });
+    await cluster.quiesce();
+    expect(got).toEqual(Array.from({ length: 400 }, (_, index) => index));
+  });
+
+  it("holds messages that arrive before a handler is registered", async () => {
+    cluster = new LoopbackCluster();
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    a.send("b", "early");
+    await until(() => b.pendingMessages === 1, "the message to arrive");
+    const got = collect(b);
+    await cluster.quiesce();
+    expect(got).toEqual([{ from: "a", message: "early" }]);
+  });
+
+  it("drops and counts what is too large to send; throws on a message that is not plain data", async () => {
+    cluster = new LoopbackCluster({ frameBytesMax: 64 * 1024, queueBytesMax: 1 << 20 });
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const got = collect(b);
+    a.send("b", { big: new Uint8Array(100_000) });
+    a.send("b", { big: new Uint8Array(65_536 - 40) }); // fits with the frame header
+    expect(() => a.send("b", { callback: () => 1 })).toThrow(FrameEncodeError);
+    await cluster.quiesce();
+    expect(a.stats.dropped.tooLarge).toBe(1);
+    expect(got).toHaveLength(1);
+  });
+
+  it("counts sends to nodes it cannot route to, and after close", async () => {
+    cluster = new LoopbackCluster();
+    const a = await cluster.listen("a");
+    a.send("nobody", 1);
+    a.send("", 2);
+    await a.close();
+    a.send("a", 3);
+    expect(a.stats.dropped.undeliverable).toBe(3);
+    expect(a.stats.sent).toBe(0);
+  });
+
+  it("refuses bad options at start-up", async () => {
+    await expect(GrpcTransport.listen({ self: "a", address: "127.0.0.1" })).rejects.toThrow(TransportConfigError);
+    await expect(GrpcTransport.listen({ self: "", address: `${LOOPBACK}:0` })).rejects.toThrow(/self/);
+    await expect(GrpcTransport.listen({ self: "a", address: `${LOOPBACK}:0`, limits: { queueMessagesMax: -1 } })).rejects.toThrow(/queueMessagesMax/);
+    cluster = new LoopbackCluster();
+    const a = await cluster.listen("a");
+    await expect(GrpcTransport.listen({ self: "b", address: a.address! })).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it("close() leaves nothing behind: a process that used transports exits by itself", async () => {
+    cluster = new LoopbackCluster();
+    const script = fileURLToPath(new URL("./close-exit.fixture.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exitCode = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve(null);
+      }, 15_000);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    expect(output).toContain("closed after");
+    expect(exitCode, output).toBe(0);
+  });
+});

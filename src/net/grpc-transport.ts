@@ -1,0 +1,289 @@
+/**
+ * GrpcTransport: the Transport port (src/ports/transport.ts) over gRPC bidirectional streams, for
+ * one node of a real deployment.
+ *
+ * Contract, beyond the port's:
+ * - `send` encodes the message at once (so later mutation by the caller cannot change what
+ *   travels, and a message that is not plain data throws FrameEncodeError right there — a bug),
+ *   then queues it. It never throws for anything the network does: a message too large, for a
+ *   node with no route, or for a full queue is dropped and counted in `stats`.
+ * - Messages are delivered to the handler one at a time, on a later event-loop turn, in arrival
+ *   order (so per-link order holds while a stream lives). Across a broken stream, messages may
+ *   be lost; never duplicated or reordered by the transport itself.
+ *
+ * Routing rule for `send(to, message)`, first match wins:
+ *   1. `to` is this node: delivered locally (encoded and decoded like any other message).
+ *   2. the address book (`peers`) knows `to`: over this node's own outgoing stream to that
+ *      address, opened lazily and reconnected with backoff (outgoing-link.ts).
+ *   3. an incoming stream's frames named `to` as their sender: back over that stream (the most
+ *      recent one, if several). This is how a server answers clients that dialled it — producers,
+ *      consumers, the CLI — without knowing their addresses; such a client needs no port at all
+ *      (`GrpcTransport.connect`).
+ *   4. otherwise: dropped, counted as undeliverable.
+ * Nodes that are in each other's address books therefore each send on their own outgoing stream,
+ * and deliver whatever arrives on any stream.
+ *
+ * Fault model (bad input, see zhumq.proto): a malformed frame or message, an oversize frame, a
+ * frame for another node, or a frame from a different sender mid-stream ends that stream with a
+ * gRPC status naming the problem; bytes that are not HTTP/2 at all are refused before gRPC sees
+ * them (port-listener.ts). Each is counted; the node keeps serving every other stream.
+ */
+import { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import type { MessageHandler, NodeId, Transport } from "../ports/transport.ts";
+import type { JitterSource } from "./backoff.ts";
+import type { CodecLimits, PreparedMessage } from "./codec.ts";
+import { decodeMessage, prepareMessage } from "./codec.ts";
+import type { PeerDirectory } from "./address.ts";
+import { directoryLookup, formatAddress, parseAddress } from "./address.ts";
+import { FrameDecodeError, FrameTooLargeError, TransportConfigError } from "./errors.ts";
+import type { Frame, FrameLimits } from "./frame.ts";
+import { decodeFrame, encodeFrame, nodeIdProblem } from "./frame.ts";
+import { InboundStream } from "./inbound-stream.ts";
+import { Inbox } from "./inbox.ts";
+import type { LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
+import { emptyStats } from "./link-context.ts";
+import type { TransportLimits } from "./limits.ts";
+import { codecLimits, resolveLimits } from "./limits.ts";
+import { OutgoingLink } from "./outgoing-link.ts";
+import type { ConnectionRefusal } from "./port-listener.ts";
+import { PortListener } from "./port-listener.ts";
+import { observeStatuses, peerService } from "./peer-service.ts";
+
+
+export interface GrpcTransportOptions {
+  readonly self: NodeId;
+  readonly peers?: PeerDirectory;
+  readonly limits?: Partial<TransportLimits>;
+  /** Jitter for reconnect delays; a seeded Random port makes them reproducible. */
+  readonly random?: JitterSource;
+}
+
+export interface GrpcListenOptions extends GrpcTransportOptions {
+  /** "host:port" to listen on; port 0 picks a free port (see `address` for the one chosen). */
+  readonly address: string;
+}
+
+interface ServerParts {
+  readonly server: grpc.Server;
+  readonly injector: grpc.ConnectionInjector;
+  readonly listener: PortListener;
+}
+
+export class GrpcTransport implements Transport<unknown> {
+  readonly self: NodeId;
+  readonly limits: TransportLimits;
+  /** Live counters (read them; do not write). */
+  readonly stats: TransportStats = emptyStats();
+  /** The address this node listens on, with the actual port; undefined for a client-only node. */
+  address: string | undefined;
+  private readonly codec: CodecLimits;
+  private readonly frameLimits: FrameLimits;
+  private readonly lookup: (node: NodeId) => string | undefined;
+  private readonly links = new Map<NodeId, OutgoingLink>();
+  private readonly inboundByNode = new Map<NodeId, InboundStream>();
+  private readonly inboundStreams = new Set<InboundStream>();
+  private readonly inbox: Inbox;
+  private readonly context: LinkContext;
+  private serverParts: ServerParts | undefined;
+  private closed = false;
+
+  private constructor(options: GrpcTransportOptions) {
+    this.limits = resolveLimits(options.limits);
+    const problem = nodeIdProblem(options.self, this.limits.nodeIdBytesMax);
+    if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
+    this.self = options.self;
+    this.codec = codecLimits(this.limits);
+    this.frameLimits = { frameBytesMax: this.limits.frameBytesMax, nodeIdBytesMax: this.limits.nodeIdBytesMax };
+    this.lookup = directoryLookup(options.peers);
+    this.inbox = new Inbox(this.limits.inboxBytesMax, () => this.stats.delivered++);
+    this.context = {
+      self: this.self,
+      limits: this.limits,
+      stats: this.stats,
+      random: options.random ?? { next: Math.random },
+      inbox: this.inbox,
+      receive: (bytes, end) => this.receive(bytes, end),
+    };
+  }
+
+  /** A node that listens on `address` and dials its peers. */
+  static async listen(options: GrpcListenOptions): Promise<GrpcTransport> {
+    const { host, port } = parseAddress(options.address);
+    const transport = new GrpcTransport(options);
+    await transport.startServer(host, port);
+    return transport;
+  }
+
+  /** A client-only node: it dials, and hears back on the streams it opened. */
+  static connect(options: GrpcTransportOptions): GrpcTransport {
+    return new GrpcTransport(options);
+  }
+
+  send(to: NodeId, message: unknown): void {
+    const prepared = this.prepare(message);
+    if (prepared === undefined) return;
+    if (this.closed) {
+      this.stats.dropped.undeliverable++;
+      return;
+    }
+    if (to === this.self) {
+      this.sendToSelf(prepared);
+      return;
+    }
+    const route = this.route(to);
+    if (route === undefined) {
+      this.stats.dropped.undeliverable++;
+      return;
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(route.header, prepared, this.limits.frameBytesMax);
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error;
+      this.stats.dropped.tooLarge++;
+      return;
+    }
+    if (!route.enqueue(frame)) {
+      this.stats.dropped.queueFull++;
+      return;
+    }
+    this.stats.sent++;
+  }
+
+  onMessage(handler: MessageHandler<unknown>): void {
+    if (!this.closed) this.inbox.setHandler(handler);
+  }
+
+  /** Messages queued for streams or waiting for the handler: zero once everything sent has left. */
+  get pendingMessages(): number {
+    let pending = this.inbox.length;
+    for (const link of this.links.values()) pending += link.queue.length;
+    for (const stream of this.inboundStreams) pending += stream.queue.length;
+    return pending;
+  }
+
+  /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
+  isConnectedTo(peer: NodeId): boolean {
+    return this.links.get(peer)?.connected ?? false;
+  }
+
+  /** Stops listening, ends every stream, drops everything queued. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.inbox.clear();
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    for (const stream of [...this.inboundStreams]) stream.finish(undefined);
+    const parts = this.serverParts;
+    this.serverParts = undefined;
+    if (parts !== undefined) {
+      parts.injector.destroy();
+      parts.server.forceShutdown();
+      await parts.listener.close();
+    }
+  }
+
+  /** Checks one received frame and queues its messages for the handler. */
+  private receive(bytes: Buffer, end: ReceivingEnd): Rejection | undefined {
+    let frame: Frame;
+    let messages: unknown[];
+    try {
+      frame = decodeFrame(bytes, this.frameLimits);
+      if (frame.to !== this.self) {
+        this.stats.rejected.misrouted++;
+        return { code: grpc.status.FAILED_PRECONDITION, details: `this is node '${this.self}', not '${frame.to}'` };
+      }
+      if (end.remote !== undefined && frame.from !== end.remote) {
+        this.stats.rejected.senderChanged++;
+        return { code: grpc.status.INVALID_ARGUMENT, details: `this stream carries frames from '${end.remote}', not from '${frame.from}'` };
+      }
+      messages = frame.payloads.map((payload) => decodeMessage(payload, this.codec));
+    } catch (error) {
+      if (!(error instanceof FrameDecodeError)) throw error;
+      this.stats.decodeErrors++;
+      return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
+    }
+    end.remote = frame.from;
+    for (let index = 0; index < messages.length; index++) this.inbox.push(frame.from, messages[index], frame.payloads[index]!.length);
+    return undefined;
+  }
+
+  private prepare(message: unknown): PreparedMessage | undefined {
+    try {
+      return prepareMessage(message, this.codec);
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error;
+      this.stats.dropped.tooLarge++;
+      return undefined;
+    }
+  }
+
+  private sendToSelf(prepared: PreparedMessage): void {
+    const buffer = Buffer.allocUnsafe(prepared.byteLength);
+    prepared.writeTo(buffer, 0);
+    this.inbox.push(this.self, decodeMessage(buffer, this.codec), buffer.length);
+    this.stats.sent++;
+  }
+
+  private route(to: NodeId): Route | undefined {
+    const link = this.links.get(to);
+    if (link !== undefined) return link;
+    if (this.lookup(to) !== undefined && nodeIdProblem(to, this.limits.nodeIdBytesMax) === undefined) {
+      const created = new OutgoingLink(to, () => this.lookup(to), this.context);
+      this.links.set(to, created);
+      return created;
+    }
+    return this.inboundByNode.get(to);
+  }
+
+  private async startServer(host: string, port: number): Promise<void> {
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": this.limits.frameBytesMax,
+      "grpc.max_send_message_length": this.limits.frameBytesMax,
+      "grpc.max_concurrent_streams": this.limits.streamsPerConnectionMax,
+      "grpc.enable_channelz": 0,
+      interceptors: [observeStatuses((status) => this.statusSent(status))],
+    });
+    server.addService(peerService, { Link: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.acceptStream(call) });
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = await PortListener.open({
+      host,
+      port,
+      connectionsMax: this.limits.connectionsMax,
+      prefaceTimeoutMs: this.limits.prefaceTimeoutMs,
+      accept: (socket) => injector.injectConnection(socket),
+      refused: (why) => this.refused(why),
+    });
+    this.serverParts = { server, injector, listener };
+    this.address = formatAddress(host, listener.port);
+  }
+
+  private acceptStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    if (this.closed) {
+      call.emit("error", { code: grpc.status.UNAVAILABLE, details: "node is shutting down" });
+      return;
+    }
+    const stream = new InboundStream(call, this.context, {
+      named: (named, remote) => this.inboundByNode.set(remote, named),
+      gone: (gone) => {
+        this.inboundStreams.delete(gone);
+        if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.inboundByNode.delete(gone.remote);
+      },
+    });
+    this.inboundStreams.add(stream);
+    stream.start();
+  }
+
+  /** Statuses grpc-js sends on its own: an oversize message is RESOURCE_EXHAUSTED. */
+  private statusSent(status: { code: grpc.status }): void {
+    if (status.code === grpc.status.RESOURCE_EXHAUSTED) this.stats.rejected.oversize++;
+  }
+
+  private refused(why: ConnectionRefusal): void {
+    if (why === "not-http2") this.stats.rejected.notHttp2++;
+    else if (why === "preface-timeout") this.stats.rejected.prefaceTimeout++;
+    else this.stats.rejected.tooManyConnections++;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * One incoming stream: a Link call another node opened to this one.
+ *
+ * The server answers with headers at once (so the caller knows the stream is up), then checks
+ * every frame (LinkContext.receive). The first frame names the remote node; from then on the
+ * stream is a route back to it, used for nodes that are not in this node's address book (see the
+ * routing rule in grpc-transport.ts). A bad frame ends the stream with a gRPC status that says
+ * what was wrong; the connection and every other stream carry on.
+ */
+import type { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import { assert } from "../actors/shared/assert.ts";
+import type { NodeId } from "../ports/transport.ts";
+import { frameHeader } from "./frame.ts";
+import { FramePump } from "./frame-pump.ts";
+import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context.ts";
+import { SendQueue } from "./send-queue.ts";
+
+export interface InboundEvents {
+  /** The stream's first frame named its sender: it is now a route to that node. */
+  named(stream: InboundStream, remote: NodeId): void;
+  /** The stream ended, however. */
+  gone(stream: InboundStream): void;
+}
+
+export class InboundStream implements Route {
+  readonly queue: SendQueue;
+  private readonly pump: FramePump;
+  private readonly end: ReceivingEnd = { remote: undefined };
+  private routeHeader: Buffer | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
+    private readonly context: LinkContext,
+    private readonly events: InboundEvents,
+  ) {
+    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax);
+    this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
+  }
+
+  get remote(): NodeId | undefined {
+    return this.end.remote;
+  }
+
+  get header(): Buffer {
+    assert(this.routeHeader !== undefined, "the transport routed to an incoming stream before it was named");
+    return this.routeHeader;
+  }
+
+  start(): void {
+    const call = this.call;
+    call.sendMetadata(new grpc.Metadata());
+    call.on("data", (bytes: Buffer) => this.received(bytes));
+    // The caller half-closed: finish our side with OK.
+    call.on("end", () => this.finish(undefined));
+    call.on("cancelled", () => this.finish(undefined));
+    call.on("close", () => this.finish(undefined));
+    call.on("error", () => this.finish(undefined));
+    this.pump.attach(call);
+  }
+
+  enqueue(frame: Buffer): boolean {
+    if (this.finished || !this.queue.offer(frame)) return false;
+    this.pump.schedule();
+    return true;
+  }
+
+  /** Ends the stream: with OK when `rejection` is undefined, else with its status. */
+  finish(rejection: Rejection | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.pump.detach();
+    this.queue.clear();
+    this.events.gone(this);
+    if (rejection === undefined) {
+      if (!this.call.writableEnded && !this.call.destroyed) this.call.end();
+      return;
+    }
+    // grpc-js turns an 'error' emitted on a server stream into the call's final status.
+    this.call.emit("error", { code: rejection.code, details: rejection.details, metadata: new grpc.Metadata() });
+  }
+
+  private received(bytes: Buffer): void {
+    if (this.finished) return;
+    const before = this.end.remote;
+    const rejection = this.context.receive(bytes, this.end);
+    if (rejection !== undefined) {
+      this.finish(rejection);
+      return;
+    }
+    const remote = this.end.remote;
+    if (before === undefined && remote !== undefined) {
+      this.routeHeader = frameHeader(this.context.self, remote);
+      this.events.named(this, remote);
+    }
+    if (this.context.inbox.full) {
+      this.call.pause();
+      this.context.inbox.whenDrained(() => this.call.resume());
+    }
+  }
+}

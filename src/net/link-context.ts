@@ -1,0 +1,87 @@
+/**
+ * What the two kinds of stream (outgoing links and incoming streams) share with the transport
+ * that owns them: limits, statistics, jitter, and the one place where received frames are
+ * checked and delivered.
+ */
+import type { Buffer } from "node:buffer";
+import type { status as GrpcStatus } from "@grpc/grpc-js";
+import type { NodeId } from "../ports/transport.ts";
+import type { JitterSource } from "./backoff.ts";
+import type { Inbox } from "./inbox.ts";
+import type { TransportLimits } from "./limits.ts";
+import type { SendQueue } from "./send-queue.ts";
+
+export interface TransportStats {
+  /** Messages accepted for sending (queued for a stream or for oneself). */
+  sent: number;
+  /** Messages handed to the handler. */
+  delivered: number;
+  /** Streams opened again to a peer after the previous one broke or went idle. */
+  reconnects: number;
+  /** Received frames or messages that did not decode (their stream was closed). */
+  decodeErrors: number;
+  dropped: {
+    /** The peer's send queue was full (a peer that is down or slow for long). */
+    queueFull: number;
+    /** Over frameBytesMax or another size limit: never sent. */
+    tooLarge: number;
+    /** No address and no incoming stream for the node, an invalid node id, or sent after close. */
+    undeliverable: number;
+  };
+  /** Bad input from the network, each closing the offending stream or connection. */
+  rejected: {
+    /** A gRPC message over frameBytesMax (RESOURCE_EXHAUSTED). */
+    oversize: number;
+    /** A frame whose `from` differs from the earlier frames of its stream (INVALID_ARGUMENT). */
+    senderChanged: number;
+    /** A frame addressed to another node (FAILED_PRECONDITION). */
+    misrouted: number;
+    /** A connection that did not start with the HTTP/2 preface (answered with HTTP 400). */
+    notHttp2: number;
+    /** A connection silent for prefaceTimeoutMs. */
+    prefaceTimeout: number;
+    /** A connection beyond connectionsMax. */
+    tooManyConnections: number;
+  };
+}
+
+export function emptyStats(): TransportStats {
+  return {
+    sent: 0,
+    delivered: 0,
+    reconnects: 0,
+    decodeErrors: 0,
+    dropped: { queueFull: 0, tooLarge: 0, undeliverable: 0 },
+    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0 },
+  };
+}
+
+/** Why a stream must end, as the gRPC status it ends with. */
+export interface Rejection {
+  readonly code: GrpcStatus;
+  readonly details: string;
+}
+
+/** The receiving end of one stream: whom its frames must come from (learned from the first). */
+export interface ReceivingEnd {
+  remote: NodeId | undefined;
+}
+
+/** A place a message for one node can be queued: an outgoing link or an incoming stream. */
+export interface Route {
+  /** The frame header (from = this node, to = that node) every frame on this route starts with. */
+  readonly header: Buffer;
+  readonly queue: SendQueue;
+  /** Queues a frame; false when the queue is full. */
+  enqueue(frame: Buffer): boolean;
+}
+
+export interface LinkContext {
+  readonly self: NodeId;
+  readonly limits: TransportLimits;
+  readonly stats: TransportStats;
+  readonly random: JitterSource;
+  readonly inbox: Inbox;
+  /** Checks a received frame and queues its messages for delivery, or says why the stream must end. */
+  receive(bytes: Buffer, end: ReceivingEnd): Rejection | undefined;
+}

@@ -1,0 +1,164 @@
+/**
+ * One outgoing link: this node's bidirectional stream to one peer, opened lazily on the first
+ * message and kept open.
+ *
+ * Lifecycle: idle → connecting (stream opened, hello sent, waiting for the server's headers) →
+ * open (frames flow from the send queue) → on any break (peer down, connect timeout, bad frame
+ * from the peer, server closing) → waiting for a backoff delay → connecting again if messages are
+ * queued, else idle. Messages stay in the bounded queue while the peer is unreachable and are
+ * sent once it is back; frames already handed to gRPC when a stream breaks are lost, like
+ * messages on a network (the protocols retry). Each attempt uses a fresh gRPC channel, so the
+ * only reconnect policy is ours (backoff.ts), not grpc-js's own channel backoff (up to 2 min).
+ *
+ * The server may also send frames back on the stream (it does when this node is not in its
+ * address book); they must come from the peer and be addressed to this node.
+ */
+import { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import type { NodeId } from "../ports/transport.ts";
+import { reconnectDelayMs } from "./backoff.ts";
+import { encodeFrame, frameHeader } from "./frame.ts";
+import { FramePump } from "./frame-pump.ts";
+import type { LinkContext, ReceivingEnd, Route } from "./link-context.ts";
+import type { TransportLimits } from "./limits.ts";
+import { PEER_LINK_PATH, passThrough } from "./peer-service.ts";
+import { SendQueue } from "./send-queue.ts";
+
+type LinkState = "idle" | "connecting" | "open" | "waiting" | "closed";
+
+export function channelOptions(limits: TransportLimits): grpc.ChannelOptions {
+  return {
+    "grpc.max_receive_message_length": limits.frameBytesMax,
+    "grpc.max_send_message_length": limits.frameBytesMax,
+    "grpc-node.flow_control_window": limits.flowControlWindowBytes,
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.enable_retries": 0,
+    "grpc.enable_channelz": 0,
+    "grpc.keepalive_time_ms": limits.keepaliveMs,
+    "grpc.keepalive_timeout_ms": Math.min(limits.keepaliveMs, 10_000),
+    "grpc.initial_reconnect_backoff_ms": limits.reconnectBaseMs,
+    "grpc.max_reconnect_backoff_ms": limits.reconnectMaxMs,
+  };
+}
+
+export class OutgoingLink implements Route {
+  readonly header: Buffer;
+  readonly queue: SendQueue;
+  private readonly pump: FramePump;
+  private readonly end: ReceivingEnd;
+  private state: LinkState = "idle";
+  private attempt = 0;
+  private everOpened = false;
+  private client: grpc.Client | undefined;
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Why the last stream ended, for diagnostics. */
+  lastBreak: string | undefined;
+
+  constructor(
+    readonly peer: NodeId,
+    private readonly resolveAddress: () => string | undefined,
+    private readonly context: LinkContext,
+  ) {
+    this.header = frameHeader(context.self, peer);
+    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax);
+    this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
+    this.end = { remote: peer };
+  }
+
+  get connected(): boolean {
+    return this.state === "open";
+  }
+
+  enqueue(frame: Buffer): boolean {
+    if (this.state === "closed" || !this.queue.offer(frame)) return false;
+    if (this.state === "idle") this.connect();
+    else if (this.state === "open") this.pump.schedule();
+    return true;
+  }
+
+  close(): void {
+    this.state = "closed";
+    this.clearTimer();
+    this.drop();
+    this.queue.clear();
+  }
+
+  private connect(): void {
+    const address = this.resolveAddress();
+    if (address === undefined) {
+      this.context.stats.dropped.undeliverable += this.queue.clear();
+      this.state = "idle";
+      return;
+    }
+    if (this.everOpened) this.context.stats.reconnects++;
+    this.everOpened = true;
+    this.state = "connecting";
+    const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(this.context.limits));
+    const call = client.makeBidiStreamRequest<Buffer, Buffer>(PEER_LINK_PATH, passThrough, passThrough);
+    this.client = client;
+    this.call = call;
+    call.on("metadata", () => this.opened(call));
+    call.on("data", (bytes: Buffer) => this.received(call, bytes));
+    call.on("status", (status: grpc.StatusObject) => this.broken(call, `${grpc.status[status.code]}: ${status.details}`));
+    call.on("error", () => undefined); // reported by the 'status' event as well
+    // The hello names this node at once, so the server can route replies before our first message.
+    call.write(encodeFrame(this.header, null, this.context.limits.frameBytesMax));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.broken(call, `no answer within ${this.context.limits.connectTimeoutMs} ms`);
+    }, this.context.limits.connectTimeoutMs);
+  }
+
+  private opened(call: grpc.ClientDuplexStream<Buffer, Buffer>): void {
+    if (call !== this.call) return;
+    this.clearTimer();
+    this.state = "open";
+    this.attempt = 0;
+    this.pump.attach(call);
+  }
+
+  private received(call: grpc.ClientDuplexStream<Buffer, Buffer>, bytes: Buffer): void {
+    if (call !== this.call) return;
+    const rejection = this.context.receive(bytes, this.end);
+    if (rejection !== undefined) {
+      this.broken(call, `peer sent a bad frame: ${rejection.details}`);
+      return;
+    }
+    if (this.context.inbox.full) {
+      call.pause();
+      this.context.inbox.whenDrained(() => call.resume());
+    }
+  }
+
+  private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, reason: string): void {
+    if (call !== this.call || this.state === "closed") return;
+    this.lastBreak = reason;
+    this.clearTimer();
+    this.drop();
+    this.state = "waiting";
+    const delayMs = reconnectDelayMs(this.attempt++, this.context.limits.reconnectBaseMs, this.context.limits.reconnectMaxMs, this.context.random);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.state !== "waiting") return;
+      if (this.queue.length > 0) this.connect();
+      else this.state = "idle";
+    }, delayMs);
+  }
+
+  /** Forgets the current stream and its channel. */
+  private drop(): void {
+    const call = this.call;
+    const client = this.client;
+    this.call = undefined;
+    this.client = undefined;
+    this.pump.detach();
+    call?.cancel();
+    client?.close();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Helpers for tests and benchmarks of the real transport: a small loopback cluster whose nodes
+ * find each other through one shared address book, and `quiesce`, which waits until the wire is
+ * quiet (nothing queued, nothing waiting for a handler, no delivery for `quietMs`).
+ */
+import type { NodeId } from "../ports/transport.ts";
+import type { GrpcTransportOptions } from "./grpc-transport.ts";
+import { GrpcTransport } from "./grpc-transport.ts";
+import type { TransportLimits } from "./limits.ts";
+
+export const LOOPBACK = "127.0.0.1";
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class LoopbackCluster {
+  readonly addresses = new Map<NodeId, string>();
+  readonly nodes = new Map<NodeId, GrpcTransport>();
+
+  constructor(private readonly limits: Partial<TransportLimits> = {}) {}
+
+  /** Starts a node on 127.0.0.1 (port 0 unless given) that knows every node of the cluster. */
+  async listen(self: NodeId, port = 0, options: Partial<GrpcTransportOptions> = {}): Promise<GrpcTransport> {
+    const transport = await GrpcTransport.listen({
+      self,
+      address: `${LOOPBACK}:${port}`,
+      peers: (node) => this.addresses.get(node),
+      limits: this.limits,
+      ...options,
+    });
+    this.addresses.set(self, transport.address!);
+    this.nodes.set(self, transport);
+    return transport;
+  }
+
+  async quiesce(quietMs = 50, timeoutMs = 10_000): Promise<void> {
+    await quiesce([...this.nodes.values()], quietMs, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((node) => node.close()));
+    this.nodes.clear();
+  }
+}
+
+/** Waits until no transport has anything pending and none delivered anything for `quietMs`. */
+export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50, timeoutMs = 10_000): Promise<void> {
+  const startedAt = Date.now();
+  let quietSince = Date.now();
+  let lastSeen = -1;
+  for (;;) {
+    await sleep(5);
+    let seen = 0;
+    let pending = 0;
+    for (const transport of transports) {
+      seen += transport.stats.delivered + transport.stats.decodeErrors;
+      pending += transport.pendingMessages;
+    }
+    const now = Date.now();
+    if (seen !== lastSeen || pending > 0) {
+      lastSeen = seen;
+      quietSince = now;
+    } else if (now - quietSince >= quietMs) {
+      return;
+    }
+    if (now - startedAt > timeoutMs) throw new Error(`the transports did not quiesce within ${timeoutMs} ms (${pending} messages pending)`);
+  }
+}

@@ -22,7 +22,8 @@ export function onSend(s: Step, event: ProducerSend): void {
   if (event.partition !== undefined && !(Number.isSafeInteger(event.partition) && event.partition >= 0)) {
     return rejectSend(s, event.id, event.topic, event.partition, "INVALID_REQUEST", `partition must be a non-negative integer, got ${event.partition}`);
   }
-  const record: RecordInput = { key: event.key ?? null, value: event.value, headers: event.headers ?? [], timestampMs: s.nowMs };
+  // Record timestamps are whole milliseconds; clocks (virtual or monotonic) give fractions.
+  const record: RecordInput = { key: event.key ?? null, value: event.value, headers: event.headers ?? [], timestampMs: Math.floor(s.nowMs) };
   const sizeBytes = recordBytesBound(record);
   if (!fitsAlone(sizeBytes, config.batchBytesMax)) {
     return rejectSend(s, event.id, event.topic, event.partition, "MESSAGE_TOO_LARGE", `a record of up to ${sizeBytes} bytes cannot fit a batch of at most ${config.batchBytesMax} bytes`);

@@ -73,13 +73,13 @@ export function appendToBatch(batch: ProducerBatch, message: PendingMessage, del
   batch.deadlineMs = Math.min(batch.deadlineMs, message.enqueuedAtMs + deliveryTimeoutMs);
 }
 
-/** Encode the batch once; retries resend these bytes, so the broker can recognise them. */
-export function encodeProducerBatch(batch: ProducerBatch, identity: ProducerIdentity | null, baseSequence: number): Uint8Array {
+/**
+ * Encode the batch once; retries resend these bytes, so the broker can recognise them.
+ * `producerEpoch` is the identity's own, except for acks-0 sessions (see config.ts).
+ */
+export function encodeProducerBatch(batch: ProducerBatch, identity: ProducerIdentity | null, baseSequence: number, producerEpoch = identity?.producerEpoch ?? -1): Uint8Array {
   const records = batch.messages.map((message) => message.record);
-  const bytes =
-    identity === null
-      ? encodeBatch(records)
-      : encodeBatch(records, { producerId: identity.producerId, producerEpoch: identity.producerEpoch, baseSequence });
+  const bytes = identity === null ? encodeBatch(records) : encodeBatch(records, { producerId: identity.producerId, producerEpoch, baseSequence });
   batch.encoded = bytes;
   batch.identity = identity;
   return bytes;

@@ -15,7 +15,7 @@ export interface ProducerInput {
   /** One coordinator, or the replicas of a coordinator quorum (asked in turn on failure). */
   readonly coordinator: NodeId | readonly NodeId[];
   readonly acks: AckLevel;
-  /** Default true. Forced false for acks 0: see `resolveProducerConfig`. */
+  /** Default true. With acks 0 it means one producer session per batch: see `resolveProducerConfig`. */
   readonly idempotent?: boolean;
   /** How long an open batch waits for more records before it may be sent. */
   readonly lingerMs: number;
@@ -39,7 +39,14 @@ export interface ProducerInput {
 export interface ProducerConfig {
   readonly self: NodeId;
   readonly acks: AckLevel;
-  readonly idempotent: boolean;
+  /**
+   * How batches carry a producer identity:
+   * - "sequenced" (acks 1/-1, idempotent): one session per partition, consecutive sequences, so a
+   *   retry is recognised and a gap is refused;
+   * - "session-per-batch" (acks 0, idempotent): see `resolveProducerConfig`;
+   * - "none": producer id -1; the broker appends whatever arrives, copies included.
+   */
+  readonly idempotence: "sequenced" | "session-per-batch" | "none";
   readonly lingerMs: number;
   readonly batchBytesMax: number;
   readonly batchRecordsMax: number;
@@ -97,16 +104,28 @@ export function producerInputProblems(input: ProducerInput): string[] {
   return problems;
 }
 
+/**
+ * acks 0 gets no reply, so the producer never retries — but the network may still duplicate or
+ * reorder a request (the simulator does), and the guarantee for acks 0 is "lost, perhaps; never
+ * duplicated or reordered". Consecutive sequences cannot serve here: one lost batch leaves a gap
+ * for which the broker refuses every later batch, and no reply would ever say so. Instead each
+ * acks-0 batch opens a new session of the producer id — producer epoch + 1, sequence 0 — which
+ * the broker's ordinary rules turn into exactly the acks-0 guarantee: the first copy of a session
+ * is appended, a second copy is a duplicate, an older epoch (an overtaken or late request) is
+ * refused, and a lost batch leaves no gap behind it. After 2^15 sessions a fresh id is fetched.
+ */
+function idempotenceFor(input: ProducerInput): ProducerConfig["idempotence"] {
+  if (!(input.idempotent ?? true)) return "none";
+  return input.acks === 0 ? "session-per-batch" : "sequenced";
+}
+
 export function resolveProducerConfig(input: ProducerInput): ProducerConfig {
   const problems = producerInputProblems(input);
   if (problems.length > 0) throw new ZhumqError("INVALID_REQUEST", `producer input: ${problems.join("; ")}`);
   return {
     self: input.self,
     acks: input.acks,
-    // acks 0 gets no reply, so a send is never retried and cannot be duplicated by a retry:
-    // sequence numbers would buy nothing, and a lost batch would leave a gap that the broker
-    // rejects every later batch for, with no reply to tell us so.
-    idempotent: input.acks !== 0 && (input.idempotent ?? true),
+    idempotence: idempotenceFor(input),
     lingerMs: input.lingerMs,
     batchBytesMax: input.batchBytesMax,
     batchRecordsMax: input.batchRecordsMax,

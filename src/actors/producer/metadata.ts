@@ -16,11 +16,9 @@ import { TIMER } from "./partitions.ts";
 import { backoffDelayMs } from "./retry.ts";
 import { mergePartitions } from "./routes.ts";
 import { failWaiting, routeWaiting } from "./routing.ts";
-import { drain } from "./sending.ts";
+import { drain, PRODUCER_EPOCH_MAX } from "./sending.ts";
 import type { Step } from "./state.ts";
 
-/** The largest producer epoch a record batch can carry (int16). */
-const PRODUCER_EPOCH_MAX = 0x7fff;
 
 export function wantMetadata(s: Step, topic: string): void {
   s.state.metadata.wanted.add(topic);

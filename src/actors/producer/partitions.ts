@@ -37,6 +37,7 @@ export function partitionState(s: Step, topic: string, partition: number): Parti
       identity: null,
       retiredGeneration: 0,
       nextSequence: 0,
+      nextEpoch: 0,
       expiryTimerAtMs: null,
     };
     s.state.partitions.set(key, state);

@@ -27,6 +27,8 @@ import type { PartitionState, ProducerBatch, ProducerIdentity, Step } from "./st
 
 /** baseSequence is an int32; a partition that would pass it moves to a fresh identity. */
 export const SEQUENCE_MAX = 2 ** 31 - 1;
+/** The producer epoch is an int16; acks-0 sessions that would pass it move to a fresh identity. */
+export const PRODUCER_EPOCH_MAX = 0x7fff;
 /** Attempts of one batch whose late success is still recognised. */
 const REQUEST_IDS_KEPT = 32;
 
@@ -66,19 +68,27 @@ function usableIdentity(s: Step, p: PartitionState): ProducerIdentity | undefine
   if (current === null || current.generation <= p.retiredGeneration) return undefined;
   p.identity = current;
   p.nextSequence = 0;
+  p.nextEpoch = current.producerEpoch;
   return current;
 }
 
 function encodeHead(s: Step, p: PartitionState, batch: ProducerBatch): boolean {
-  if (!s.state.config.idempotent) {
+  const idempotence = s.state.config.idempotence;
+  if (idempotence === "none") {
     encodeProducerBatch(batch, null, -1);
     return true;
   }
   const identity = usableIdentity(s, p);
-  if (identity !== undefined && p.nextSequence + batch.messages.length - 1 > SEQUENCE_MAX) retireIdentity(p, identity.generation);
+  const exhausted = idempotence === "sequenced" ? p.nextSequence + batch.messages.length - 1 > SEQUENCE_MAX : p.nextEpoch > PRODUCER_EPOCH_MAX;
+  if (identity !== undefined && exhausted) retireIdentity(p, identity.generation);
   if (identity === undefined || p.identity === null) {
     requestIdentity(s);
     return false;
+  }
+  if (idempotence === "session-per-batch") {
+    encodeProducerBatch(batch, identity, 0, p.nextEpoch);
+    p.nextEpoch += 1;
+    return true;
   }
   encodeProducerBatch(batch, identity, p.nextSequence);
   p.nextSequence += batch.messages.length;

@@ -80,6 +80,8 @@ export interface PartitionState {
   /** Identities up to this generation may not be used here again (their sequences broke). */
   retiredGeneration: number;
   nextSequence: number;
+  /** acks 0 ("session-per-batch"): the producer epoch the next batch opens. */
+  nextEpoch: number;
   /** The deadline the partition's expiry timer is set for, or null when none is set. */
   expiryTimerAtMs: number | null;
 }

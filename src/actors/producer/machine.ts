@@ -20,7 +20,7 @@ import { TIMER } from "./partitions.ts";
 import { CoordinatorList, firstRequestId } from "./retry.ts";
 import { expireUnrouted, onLingerDone, onSend } from "./routing.ts";
 import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue } from "./sending.ts";
-import type { ProducerEffect, ProducerState, Step } from "./state.ts";
+import type { PartitionState, ProducerEffect, ProducerState, Step } from "./state.ts";
 
 export function createProducerState(input: ProducerInput): ProducerState {
   return {
@@ -71,7 +71,7 @@ function onMessage(s: Step, event: MessageReceived): void {
   }
 }
 
-const PARTITION_TIMERS: readonly [string, (s: Step, p: NonNullable<ReturnType<ProducerState["partitions"]["get"]>>) => void][] = [
+const PARTITION_TIMERS: readonly [string, (s: Step, p: PartitionState) => void][] = [
   [TIMER.linger, onLingerDone],
   [TIMER.request, onRequestTimeout],
   [TIMER.retry, onRetryDue],

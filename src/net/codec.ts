@@ -139,7 +139,7 @@ export function prepareMessage(value: unknown, limits: CodecLimits = DEFAULT_COD
     byteLength,
     writeTo(target: Buffer, offset: number): number {
       target[offset] = MESSAGE_FORMAT_VERSION;
-      const end = new Writer(target, planner.stringLengths).value(value, offset + 1);
+      const end = new Writer(target, planner.stringLengths, planner.fieldCounts).value(value, offset + 1);
       if (end !== offset + byteLength) throw new FrameEncodeError("the value changed while it was being encoded", "$");
       return end;
     },
@@ -167,9 +167,13 @@ function isPlainObject(value: object): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
-/** Pass one: sizes, types and limits, and the UTF-8 length of every string in traversal order. */
+/**
+ * Pass one: sizes, types and limits; records, in traversal order, the UTF-8 length of every string
+ * and the number of defined fields of every object, so pass two need not compute them again.
+ */
 class Planner {
   readonly stringLengths: number[] = [];
+  readonly fieldCounts: number[] = [];
   private entries = 0;
   private readonly path: (string | number)[] = [];
 
@@ -216,6 +220,8 @@ class Planner {
   }
 
   private object(fields: Record<string, unknown>, depth: number): number {
+    const countAt = this.fieldCounts.length;
+    this.fieldCounts.push(0);
     let count = 0;
     let bytes = 0;
     for (const key of Object.keys(fields)) {
@@ -226,6 +232,7 @@ class Planner {
       this.path.pop();
       count++;
     }
+    this.fieldCounts[countAt] = count;
     this.count(count);
     return 1 + varintBytes(count) + bytes;
   }
@@ -257,10 +264,12 @@ function isAscii(value: string): boolean {
 /** Pass two: writes what the planner measured, in the same traversal order. */
 class Writer {
   private nextString = 0;
+  private nextObject = 0;
 
   constructor(
     private readonly target: Buffer,
     private readonly stringLengths: readonly number[],
+    private readonly fieldCounts: readonly number[],
   ) {}
 
   value(value: unknown, position: number): number {
@@ -298,12 +307,15 @@ class Writer {
   }
 
   private object(fields: Record<string, unknown>, position: number): number {
-    const keys = Object.keys(fields).filter((key) => fields[key] !== undefined);
+    const count = this.fieldCounts[this.nextObject++];
+    if (count === undefined) throw new FrameEncodeError("the value changed while it was being encoded", "$");
     this.target[position] = TAG_OBJECT;
-    let p = writeVarint(this.target, position + 1, keys.length);
-    for (const key of keys) {
+    let p = writeVarint(this.target, position + 1, count);
+    for (const key of Object.keys(fields)) {
+      const field = fields[key];
+      if (field === undefined) continue;
       p = this.text(key, p);
-      p = this.value(fields[key], p);
+      p = this.value(field, p);
     }
     return p;
   }

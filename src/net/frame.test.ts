@@ -117,15 +117,16 @@ describe("send queue", () => {
     expect(byBytes.bytes).toBe(10);
   });
 
-  it("coalesces small frames in order and sends a big one alone", () => {
+  it("coalesces small frames in order, up to the limit, and sends a bigger one alone", () => {
     const queue = new SendQueue(100, 10_000);
-    for (const byte of [1, 2, 3]) queue.offer(Buffer.from([byte, byte]));
-    queue.offer(Buffer.alloc(50, 9));
-    queue.offer(Buffer.from([4]));
-    expect([...queue.take(10)!]).toEqual([1, 1, 2, 2, 3, 3]);
-    expect(queue.take(10)!.length).toBe(50);
-    expect([...queue.take(10)!]).toEqual([4]);
-    expect(queue.take(10)).toBeUndefined();
+    for (let byte = 1; byte <= 10; byte++) queue.offer(Buffer.from([byte]));
+    queue.offer(Buffer.alloc(2, 99)); // over 8 / 8 bytes: never merged
+    queue.offer(Buffer.from([11]));
+    expect([...queue.take(8)!]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect([...queue.take(8)!]).toEqual([9, 10]);
+    expect([...queue.take(8)!]).toEqual([99, 99]);
+    expect([...queue.take(8)!]).toEqual([11]);
+    expect(queue.take(8)).toBeUndefined();
     expect([queue.length, queue.bytes]).toEqual([0, 0]);
   });
 

@@ -106,8 +106,8 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): Frame {
     const wire = key & 7;
     if (field === 0) throw new FrameDecodeError("field number 0", keyAt);
     if (field <= 3 && wire !== WIRE_LENGTH_DELIMITED) throw new FrameDecodeError(`field ${field} has wire type ${wire}, expected 2`, keyAt);
-    if (key === KEY_FROM) from = sameId(from, reader.nodeId(limits.nodeIdBytesMax), "from", keyAt);
-    else if (key === KEY_TO) to = sameId(to, reader.nodeId(limits.nodeIdBytesMax), "to", keyAt);
+    if (key === KEY_FROM) from = reader.nodeId(from, limits.nodeIdBytesMax, "from", keyAt);
+    else if (key === KEY_TO) to = reader.nodeId(to, limits.nodeIdBytesMax, "to", keyAt);
     else if (key === KEY_PAYLOAD) payloads.push(reader.lengthDelimited());
     else reader.skip(wire, keyAt);
   }
@@ -116,13 +116,10 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): Frame {
   return { from, to, payloads };
 }
 
-function sameId(previous: string | undefined, next: string, field: string, at: number): string {
-  if (previous !== undefined && previous !== next) throw new FrameDecodeError(`frame names two values for '${field}'`, at);
-  return next;
-}
-
 class FieldReader {
   position = 0;
+  /** The raw bytes of the last `from` and `to`: coalesced frames repeat them, decode them once. */
+  private readonly rawIds = new Map<string, Uint8Array>();
 
   constructor(private readonly bytes: Uint8Array) {}
 
@@ -157,9 +154,15 @@ class FieldReader {
     return view;
   }
 
-  nodeId(nodeIdBytesMax: number): string {
+  /** A node id field; `previous` is the value an earlier occurrence of the field had. */
+  nodeId(previous: string | undefined, nodeIdBytesMax: number, field: string, keyAt: number): string {
     const start = this.position;
     const bytes = this.lengthDelimited();
+    if (previous !== undefined) {
+      if (sameBytes(bytes, this.rawIds.get(field)!)) return previous;
+      throw new FrameDecodeError(`frame names two values for '${field}'`, keyAt);
+    }
+    this.rawIds.set(field, bytes);
     if (bytes.length === 0) throw new FrameDecodeError("empty node id", start);
     if (bytes.length > nodeIdBytesMax) throw new FrameDecodeError(`node id of ${bytes.length} bytes exceeds ${nodeIdBytesMax}`, start);
     if (!isUtf8(bytes)) throw new FrameDecodeError("node id is not valid UTF-8", start);
@@ -187,4 +190,10 @@ class FieldReader {
     if (count > this.bytes.length - this.position) throw new FrameDecodeError("truncated fixed-width field", keyAt);
     this.position += count;
   }
+}
+
+function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
+  if (left.length !== right.length) return false;
+  for (let index = 0; index < left.length; index++) if (left[index] !== right[index]) return false;
+  return true;
 }

@@ -17,14 +17,17 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { encodeBatch } from "../src/disk/batch-encode.ts";
-import { PartitionLog } from "../src/disk/log.ts";
+import { PartitionLog, type ReadResult } from "../src/disk/log.ts";
 import type { LogOptions } from "../src/disk/options.ts";
-import type { FileSystem } from "../src/ports/filesystem.ts";
+import type { FileHandle, FileSystem } from "../src/ports/filesystem.ts";
+import type { Random } from "../src/ports/random.ts";
 import { SimFileSystem } from "../src/sim/fs.ts";
 import { Kernel } from "../src/sim/kernel.ts";
 
 const LONG = process.env.ZHUMQ_LONG === "1";
 const DIR = "data/topic-0";
+/** The default run fits the 60 s test timeout with room; the long sweep gets half an hour. */
+const LONG_TIMEOUT_MS = LONG ? 30 * 60_000 : 60_000;
 
 interface Harness {
   readonly fs: FileSystem;
@@ -166,28 +169,40 @@ class ReplicateCommand implements StorageCommand {
   toString = (): string => `replicate(${this.batchSizes.map((sizes) => sizes.length).join(",")})`;
 }
 
-/** Appends and syncs issued together, not awaited one by one: group commit at work. */
+/** Appends, syncs and reads issued together, not awaited one by one: group commit at work. */
 class ConcurrentCommand implements StorageCommand {
-  constructor(readonly ops: readonly ("append" | "sync")[]) {}
+  constructor(readonly ops: readonly ("append" | "sync" | "read")[]) {}
   check = (): boolean => true;
   async run(model: LogModel, real: Real): Promise<void> {
     const pending: Promise<unknown>[] = [];
     const appended: Uint8Array[] = [];
+    const reads: { offset: number; result: Promise<ReadResult> }[] = [];
     let syncedAfter = model.synced;
     for (const op of this.ops) {
       if (op === "sync") {
         pending.push(real.log.sync());
         syncedAfter = model.end + appended.length;
-        continue;
+      } else if (op === "read") {
+        const offset = model.start + ((appended.length * 7) % (model.end - model.start + 1));
+        const result = real.log.read(offset, { maxBytes: 300 });
+        reads.push({ offset, result });
+        pending.push(result);
+      } else {
+        const batch = encodeBatch([{ value: new Uint8Array([appended.length]), timestampMs: model.timeMs }]);
+        appended.push(batch);
+        pending.push(real.log.append(batch, 1));
       }
-      const batch = encodeBatch([{ value: new Uint8Array([appended.length]), timestampMs: model.timeMs }]);
-      appended.push(batch);
-      pending.push(real.log.append(batch, 1));
     }
     await real.harness.settle(Promise.all(pending));
     for (const batch of appended) model.push(batch, model.end, 1);
     model.synced = Math.max(model.synced, syncedAfter, real.log.syncedEndOffset);
     expect(real.log.syncedEndOffset).toBeGreaterThanOrEqual(syncedAfter);
+    for (const read of reads) {
+      // A read sees the log as of some moment while it ran: a prefix of what the model expects.
+      const { batches } = await read.result;
+      const expected = model.expectedRead(read.offset, 300, model.end).map((batch) => batch.bytes);
+      expect(batches.map((batch) => batch.bytes)).toEqual(expected.slice(0, batches.length));
+    }
   }
   toString = (): string => `concurrent(${this.ops.join(",")})`;
 }
@@ -326,7 +341,7 @@ const commandArbs = [
   fc.tuple(sizesArb, fc.nat(5), fc.nat(40)).map(([sizes, epoch, advance]) => new AppendCommand(sizes, epoch, advance)),
   fc.tuple(sizesArb, fc.nat(5), fc.nat(40)).map(([sizes, epoch, advance]) => new AppendCommand(sizes, epoch, advance)),
   fc.array(sizesArb, { minLength: 1, maxLength: 3 }).map((batches) => new ReplicateCommand(batches)),
-  fc.array(fc.constantFrom("append" as const, "sync" as const), { minLength: 1, maxLength: 8 }).map((ops) => new ConcurrentCommand(ops)),
+  fc.array(fc.constantFrom("append" as const, "sync" as const, "read" as const), { minLength: 1, maxLength: 10 }).map((ops) => new ConcurrentCommand(ops)),
   fc.constant(new SyncCommand()),
   fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1500 }), fc.option(fc.nat(), { nil: null })).map(([o, m, x]) => new ReadCommand(o, m, x)),
   fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1500 }), fc.option(fc.nat(), { nil: null })).map(([o, m, x]) => new ReadCommand(o, m, x)),
@@ -370,8 +385,44 @@ async function runSuite(makeHarness: (seed: number) => Harness, runs: number, ma
 
 function simHarness(seed: number): Harness {
   const kernel = new Kernel(seed);
-  const fs = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: true, syncLatencyMs: { min: 0.1, max: 3 } });
-  return { fs, settle: (promise) => kernel.settle(promise), crash: () => void fs.crash(), close: () => undefined };
+  const disk = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: true, syncLatencyMs: { min: 0.1, max: 3 } });
+  const fs = seed % 2 === 0 ? disk : jittered(disk, kernel.random.derive("jitter"));
+  return { fs, settle: (promise) => kernel.settle(promise), crash: () => void disk.crash(), close: () => undefined };
+}
+
+/**
+ * The simulated disk, with each read, write and size call delayed by a seeded number of
+ * microtask turns: concurrent appends, reads and syncs then interleave in many more orders.
+ */
+function jittered(inner: FileSystem, random: Random): FileSystem {
+  const pause = async (): Promise<void> => {
+    for (let turn = random.int(12); turn > 0; turn--) await Promise.resolve();
+  };
+  const delayed =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await pause();
+      return call(...args);
+    };
+  const wrap = (handle: FileHandle): FileHandle => ({
+    path: handle.path,
+    size: delayed(() => handle.size()),
+    read: delayed((position: number, length: number) => handle.read(position, length)),
+    write: delayed((position: number, data: Uint8Array) => handle.write(position, data)),
+    truncate: (size) => handle.truncate(size),
+    sync: () => handle.sync(),
+    close: () => handle.close(),
+  });
+  return {
+    open: async (path, mode) => wrap(await inner.open(path, mode)),
+    readFile: delayed((path: string) => inner.readFile(path)),
+    stat: (path) => inner.stat(path),
+    list: (dir) => inner.list(dir),
+    mkdir: (dir) => inner.mkdir(dir),
+    remove: (path) => inner.remove(path),
+    rename: (from, to) => inner.rename(from, to),
+    syncDir: (dir) => inner.syncDir(dir),
+  };
 }
 
 const tempRoots: string[] = [];
@@ -387,9 +438,9 @@ afterAll(() => {
 describe("partition log against a model", () => {
   it("on the simulated disk, with crashes and torn writes", async () => {
     await runSuite(simHarness, LONG ? 3000 : 300, LONG ? 150 : 80);
-  });
+  }, LONG_TIMEOUT_MS);
 
   it("on the real disk in a temporary folder, without crashes", async () => {
     await runSuite(nodeHarness, LONG ? 200 : 12, 40);
-  });
+  }, LONG_TIMEOUT_MS);
 });

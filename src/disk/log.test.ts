@@ -149,6 +149,9 @@ describe("durability", () => {
     expect((error as LogFailedError).cause).toBeInstanceOf(FileSystemError);
     await expect(run(log.append(batch(1), 1))).rejects.toThrow(LogFailedError);
     await expect(run(log.read(0, { maxBytes: 10 }))).rejects.toThrow(LogFailedError);
+    await run(log.close()); // still releases its files
+    const reopened = await open();
+    expect(reopened.endOffset).toBe(1); // the write reached the cache, which survives (no crash)
   });
 
   it("answers a full disk with DiskFullError and stays usable", async () => {

@@ -613,6 +613,7 @@ export class PartitionLog {
     if (segment.maxTimestamp !== -Infinity) return segment.maxTimestamp;
     const index = await this.indexOf(segment);
     const entry = index.count - 1;
+    if (entry < 0) return -Infinity; // an empty closed segment has nothing to keep
     let newest = index.timestampAt(entry);
     const from = { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) };
     const scan = await scanBatches(segment.log, segment.logPath, from, segment.sizeBytes, batchLimitsOf(this.options), (_, batch) => {
@@ -640,6 +641,7 @@ export class PartitionLog {
   /** Sync everything and release the files. The log cannot be used afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.failure !== undefined) return this.release();
     await this.exclusive(async () => {
       await this.quiesce(async () => {
         await this.guard(async () => {
@@ -653,6 +655,15 @@ export class PartitionLog {
       });
       this.closed = true;
     });
+  }
+
+  /** A failed log syncs nothing more: let go of its files, ignoring errors, and close. */
+  private async release(): Promise<void> {
+    this.closed = true;
+    for (const segment of this.segments) {
+      await segment.log.close().catch(() => undefined);
+      await segment.indexHandle?.close().catch(() => undefined);
+    }
   }
 
   /** Run `work` after every earlier mutation, before every later one. */

@@ -115,6 +115,17 @@ describe("GrpcTransport", () => {
     expect(server.stats.dropped.undeliverable).toBe(undeliverable + 1);
   });
 
+  it("tells why a link to a wrongly addressed peer keeps failing", async () => {
+    cluster = new LoopbackCluster(FAST_RECONNECT);
+    const a = await cluster.listen("a");
+    const c = await cluster.listen("c");
+    cluster.addresses.set("b", c.address!); // a stale address book: c now listens where b was
+    a.send("b", "for b");
+    await until(() => c.stats.rejected.misrouted >= 1 && a.linkInfo()[0]?.lastBreak !== undefined, "c to refuse the stream");
+    expect(a.linkInfo()[0]).toMatchObject({ peer: "b", queuedMessages: 1, lastBreak: "FAILED_PRECONDITION: this is node 'c', not 'b'" });
+    expect(c.stats.delivered).toBe(0);
+  });
+
   it("keeps order and exactly-once across coalesced small and large messages", async () => {
     cluster = new LoopbackCluster();
     const a = await cluster.listen("a");

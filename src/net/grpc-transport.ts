@@ -8,8 +8,9 @@
  *   then queues it. It never throws for anything the network does: a message too large, for a
  *   node with no route, or for a full queue is dropped and counted in `stats`.
  * - Messages are delivered to the handler one at a time, on a later event-loop turn, in arrival
- *   order (so per-link order holds while a stream lives). Across a broken stream, messages may
- *   be lost; never duplicated or reordered by the transport itself.
+ *   order, so per-link order holds while a stream lives. When a stream breaks, what it carried
+ *   may be lost, and a late frame of the old connection may still arrive after the first frames
+ *   of the new one. The transport never duplicates a message.
  *
  * Routing rule for `send(to, message)`, first match wins:
  *   1. `to` is this node: delivered locally (encoded and decoded like any other message).
@@ -45,6 +46,7 @@ import type { LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
+import type { LinkInfo } from "./outgoing-link.ts";
 import { OutgoingLink } from "./outgoing-link.ts";
 import type { ConnectionRefusal } from "./port-listener.ts";
 import { PortListener } from "./port-listener.ts";
@@ -166,6 +168,11 @@ export class GrpcTransport implements Transport<unknown> {
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;
+  }
+
+  /** The outgoing links opened so far: state, queue, and why the last stream broke. */
+  linkInfo(): LinkInfo[] {
+    return [...this.links.values()].map((link) => link.info);
   }
 
   /** Stops listening, ends every stream, drops everything queued. Safe to call twice. */

@@ -1,10 +1,12 @@
 /**
  * One incoming stream: a Link call another node opened to this one.
  *
- * The server answers with headers at once (so the caller knows the stream is up), then checks
- * every frame (LinkContext.receive). The first frame names the remote node; from then on the
- * stream is a route back to it, used for nodes that are not in this node's address book (see the
- * routing rule in grpc-transport.ts). A bad frame ends the stream with a gRPC status that says
+ * Every frame is checked (LinkContext.receive). The first one — the caller's hello — names the
+ * remote node; only once it has passed does the server answer with response headers, which is
+ * what tells the caller that the stream is up and addressed to the right node (so a caller with
+ * a stale address book keeps its messages queued instead of losing them to the wrong node). From
+ * then on the stream is also a route back to the remote node, used for nodes that are not in this
+ * node's address book (see the routing rule in grpc-transport.ts). A bad frame ends the stream with a gRPC status that says
  * what was wrong; the connection and every other stream carry on.
  */
 import type { Buffer } from "node:buffer";
@@ -50,7 +52,6 @@ export class InboundStream implements Route {
 
   start(): void {
     const call = this.call;
-    call.sendMetadata(new grpc.Metadata());
     call.on("data", (bytes: Buffer) => this.received(bytes));
     // The caller half-closed: finish our side with OK.
     call.on("end", () => this.finish(undefined));
@@ -92,6 +93,7 @@ export class InboundStream implements Route {
     const remote = this.end.remote;
     if (before === undefined && remote !== undefined) {
       this.routeHeader = frameHeader(this.context.self, remote);
+      this.call.sendMetadata(new grpc.Metadata());
       this.events.named(this, remote);
     }
     if (this.context.inbox.full) {

@@ -8,6 +8,7 @@ export type { GrpcListenOptions, GrpcTransportOptions } from "./grpc-transport.t
 export type { PeerDirectory } from "./address.ts";
 export { formatAddress, parseAddress } from "./address.ts";
 export type { TransportStats } from "./link-context.ts";
+export type { LinkInfo, LinkState } from "./outgoing-link.ts";
 export { DEFAULT_TRANSPORT_LIMITS, resolveLimits } from "./limits.ts";
 export type { TransportLimits } from "./limits.ts";
 export { DEFAULT_CODEC_LIMITS, MESSAGE_FORMAT_VERSION, decodeMessage, encodeMessage, prepareMessage } from "./codec.ts";

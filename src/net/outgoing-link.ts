@@ -2,7 +2,8 @@
  * One outgoing link: this node's bidirectional stream to one peer, opened lazily on the first
  * message and kept open.
  *
- * Lifecycle: idle → connecting (stream opened, hello sent, waiting for the server's headers) →
+ * Lifecycle: idle → connecting (stream opened, hello sent, waiting for the server to accept it,
+ * which it signals with its response headers) →
  * open (frames flow from the send queue) → on any break (peer down, connect timeout, bad frame
  * from the peer, server closing) → waiting for a backoff delay → connecting again if messages are
  * queued, else idle. Messages stay in the bounded queue while the peer is unreachable and are
@@ -24,7 +25,16 @@ import type { TransportLimits } from "./limits.ts";
 import { PEER_LINK_PATH, passThrough } from "./peer-service.ts";
 import { SendQueue } from "./send-queue.ts";
 
-type LinkState = "idle" | "connecting" | "open" | "waiting" | "closed";
+export type LinkState = "idle" | "connecting" | "open" | "waiting" | "closed";
+
+/** How an outgoing link is doing, for diagnostics (`zhumq` commands, logs, tests). */
+export interface LinkInfo {
+  readonly peer: NodeId;
+  readonly state: LinkState;
+  readonly queuedMessages: number;
+  /** Why the last stream ended (a gRPC status or a timeout), if one did. */
+  readonly lastBreak: string | undefined;
+}
 
 export function channelOptions(limits: TransportLimits): grpc.ChannelOptions {
   return {
@@ -52,8 +62,7 @@ export class OutgoingLink implements Route {
   private client: grpc.Client | undefined;
   private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  /** Why the last stream ended, for diagnostics. */
-  lastBreak: string | undefined;
+  private lastBreak: string | undefined;
 
   constructor(
     readonly peer: NodeId,
@@ -68,6 +77,10 @@ export class OutgoingLink implements Route {
 
   get connected(): boolean {
     return this.state === "open";
+  }
+
+  get info(): LinkInfo {
+    return { peer: this.peer, state: this.state, queuedMessages: this.queue.length, lastBreak: this.lastBreak };
   }
 
   enqueue(frame: Buffer): boolean {

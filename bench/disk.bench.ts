@@ -95,6 +95,10 @@ async function inWindow(total: number, window: number, call: (index: number) => 
   await Promise.all(running);
 }
 
+function sizeText(bytes: number): string {
+  return bytes >= MiB ? `${(bytes / MiB).toFixed(0)} MiB` : `${(bytes / KiB).toFixed(0)} KiB`;
+}
+
 function gbps(bytes: number, ms: number): string {
   return `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
 }
@@ -282,7 +286,7 @@ async function benchRecovery(dir: string): Promise<void> {
     const ms = performance.now() - started;
     const cut = log.recovery.events.find((event) => event.kind === "tail-truncated");
     report(
-      `recovery of the ${(log.sizeBytes / GiB).toFixed(2)} GiB log with a torn tail, ${lostIndex ? "index lost (full scan)" : "index intact"}: ${(ms / 1000).toFixed(2)} s, scanned ${(log.recovery.bytesScanned / KiB).toFixed(0)} KiB, cut ${cut?.bytes ?? 0} bytes at ${cut?.position ?? "-"}`,
+      `recovery of the ${(log.sizeBytes / GiB).toFixed(2)} GiB log with a torn tail, ${lostIndex ? "index lost (full scan)" : "index intact"}: ${(ms / 1000).toFixed(2)} s, scanned ${sizeText(log.recovery.bytesScanned)}, cut ${cut?.bytes ?? 0} bytes at ${cut?.position ?? "-"}`,
     );
     await log.close();
   }

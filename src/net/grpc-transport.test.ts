@@ -126,6 +126,17 @@ describe("GrpcTransport", () => {
     expect(c.stats.delivered).toBe(0);
   });
 
+  it("keeps trying an address grpc-js cannot even parse, without throwing from send", async () => {
+    cluster = new LoopbackCluster(FAST_RECONNECT);
+    const a = await cluster.listen("a");
+    cluster.addresses.set("b", "");
+    expect(() => a.send("b", 1)).not.toThrow();
+    expect(a.linkInfo()[0]).toMatchObject({ state: "waiting", queuedMessages: 1, lastBreak: expect.stringMatching(/cannot dial ''/) });
+    const b = await cluster.listen("b");
+    const got = collect(b);
+    await until(() => got.length === 1, "the message once the address book is right");
+  });
+
   it("keeps order and exactly-once across coalesced small and large messages", async () => {
     cluster = new LoopbackCluster();
     const a = await cluster.listen("a");

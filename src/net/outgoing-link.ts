@@ -107,7 +107,14 @@ export class OutgoingLink implements Route {
     if (this.everOpened) this.context.stats.reconnects++;
     this.everOpened = true;
     this.state = "connecting";
-    const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(this.context.limits));
+    let client: grpc.Client;
+    try {
+      client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(this.context.limits));
+    } catch (error) {
+      // grpc-js refuses some targets outright (""); the address book may be corrected later.
+      this.retryLater(`cannot dial '${address}': ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     const call = client.makeBidiStreamRequest<Buffer, Buffer>(PEER_LINK_PATH, passThrough, passThrough);
     this.client = client;
     this.call = call;
@@ -146,9 +153,14 @@ export class OutgoingLink implements Route {
 
   private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, reason: string): void {
     if (call !== this.call || this.state === "closed") return;
-    this.lastBreak = reason;
     this.clearTimer();
     this.drop();
+    this.retryLater(reason);
+  }
+
+  /** Waits a backoff delay, then connects again if anything is queued, else goes idle. */
+  private retryLater(reason: string): void {
+    this.lastBreak = reason;
     this.state = "waiting";
     const delayMs = reconnectDelayMs(this.attempt++, this.context.limits.reconnectBaseMs, this.context.limits.reconnectMaxMs, this.context.random);
     this.timer = setTimeout(() => {

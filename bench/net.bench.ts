@@ -56,8 +56,8 @@ async function transportRun(testCase: Case): Promise<Result> {
   const peers = (node: string): string | undefined => addresses.get(node);
   const a = await GrpcTransport.listen({ self: "a", address: `${LOOPBACK}:0`, peers, limits });
   const b = await GrpcTransport.listen({ self: "b", address: `${LOOPBACK}:0`, peers, limits });
-  addresses.set("a", a.address!);
-  addresses.set("b", b.address!);
+  addresses.set("a", a.address);
+  addresses.set("b", b.address);
   const data = new Uint8Array(testCase.payloadBytes).fill(7);
   let sent = 0;
   let received = 0;

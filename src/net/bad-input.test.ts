@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepareMessage } from "./codec.ts";
 import { encodeFrame, frameHeader } from "./frame.ts";
-import type { GrpcTransport } from "./grpc-transport.ts";
+import type { ListeningGrpcTransport } from "./grpc-transport.ts";
 import { PEER_LINK_PATH, passThrough } from "./peer-service.ts";
 import { LOOPBACK, LoopbackCluster } from "./testing.ts";
 
@@ -54,8 +54,8 @@ function rawSocket(port: number, bytes: Buffer | undefined): Promise<string> {
 
 describe("bad input at the transport level", () => {
   let cluster: LoopbackCluster;
-  let server: GrpcTransport;
-  let peer: GrpcTransport;
+  let server: ListeningGrpcTransport;
+  let peer: ListeningGrpcTransport;
   let received: { from: string; message: unknown }[];
   let round = 0;
 
@@ -88,7 +88,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("a frame that is not a frame: INVALID_ARGUMENT, counted as a decode error", async () => {
-    const link = rawLink(server.address!);
+    const link = rawLink(server.address);
     link.call.write(Buffer.from([0xff, 0xff, 0xff]));
     const status = await link.status;
     link.close();
@@ -99,7 +99,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("a valid frame whose message is garbage: INVALID_ARGUMENT, nothing of the frame delivered", async () => {
-    const link = rawLink(server.address!);
+    const link = rawLink(server.address);
     const good = frame("mallory", "server", { ok: true });
     const bad = Buffer.concat([frameHeader("mallory", "server"), Buffer.from([0x1a, 0x03, 0x01, 0x0a, 0x00])]); // unknown tag
     link.call.write(Buffer.concat([good, bad]));
@@ -113,7 +113,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("an oversize frame: RESOURCE_EXHAUSTED from gRPC, counted", async () => {
-    const link = rawLink(server.address!);
+    const link = rawLink(server.address);
     link.call.write(frame("mallory", "server", { big: new Uint8Array(FRAME_BYTES_MAX) }));
     const status = await link.status;
     link.close();
@@ -124,7 +124,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("a frame claiming another sender mid-stream: INVALID_ARGUMENT, counted, earlier frames kept", async () => {
-    const link = rawLink(server.address!);
+    const link = rawLink(server.address);
     link.call.write(frame("carol", "server", { n: 1 }));
     link.call.write(frame("mallory", "server", { n: 2 }));
     const status = await link.status;
@@ -137,7 +137,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("a frame for another node: FAILED_PRECONDITION, counted", async () => {
-    const link = rawLink(server.address!);
+    const link = rawLink(server.address);
     link.call.write(frame("carol", "someone-else", { n: 1 }));
     const status = await link.status;
     link.close();
@@ -148,7 +148,7 @@ describe("bad input at the transport level", () => {
   });
 
   it("garbage bytes on the port (not HTTP/2 at all): answered with HTTP 400, closed, counted", async () => {
-    const port = Number(server.address!.split(":")[1]);
+    const port = Number(server.address.split(":")[1]);
     const answer = await rawSocket(port, Buffer.from("\x00\x01GARBAGE\r\n\r\n\xff\xfe junk junk junk junk"));
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request/);
     expect(answer).toMatch(/gRPC over HTTP\/2 only/);
@@ -160,14 +160,14 @@ describe("bad input at the transport level", () => {
   });
 
   it("a connection that never says anything: closed after prefaceTimeoutMs, counted", async () => {
-    const port = Number(server.address!.split(":")[1]);
+    const port = Number(server.address.split(":")[1]);
     await rawSocket(port, undefined);
     expect(server.stats.rejected.prefaceTimeout).toBe(1);
     await expectNormalPeerWorks();
   });
 
   it("connections beyond connectionsMax: closed at once, counted", async () => {
-    const port = Number(server.address!.split(":")[1]);
+    const port = Number(server.address.split(":")[1]);
     // Two connections are in use already (peer -> server, and server -> peer is outgoing).
     const idle = await Promise.all(
       Array.from({ length: 10 }, () => new Promise<net.Socket>((resolve) => {

@@ -12,8 +12,8 @@ const addresses = new Map<string, string>();
 const peers = (node: string): string | undefined => addresses.get(node);
 const a = await GrpcTransport.listen({ self: "a", address: "127.0.0.1:0", peers });
 const b = await GrpcTransport.listen({ self: "b", address: "127.0.0.1:0", peers });
-addresses.set("a", a.address!);
-addresses.set("b", b.address!);
+addresses.set("a", a.address);
+addresses.set("b", b.address);
 addresses.set("dead", "127.0.0.1:1"); // nothing listens there: that link backs off
 const client = GrpcTransport.connect({ self: "client", peers });
 

@@ -49,7 +49,7 @@ describe("GrpcTransport", () => {
     cluster = new LoopbackCluster(FAST_RECONNECT);
     const a = await cluster.listen("a");
     const b = await cluster.listen("b");
-    const port = Number(b.address!.split(":")[1]);
+    const port = Number(b.address.split(":")[1]);
     const before = collect(b);
     a.send("b", { n: 1 });
     await cluster.quiesce();
@@ -74,7 +74,7 @@ describe("GrpcTransport", () => {
     cluster = new LoopbackCluster({ ...FAST_RECONNECT, queueMessagesMax: 10 });
     const a = await cluster.listen("a");
     const b = await cluster.listen("b");
-    const port = Number(b.address!.split(":")[1]);
+    const port = Number(b.address.split(":")[1]);
     await b.close();
     cluster.nodes.delete("b");
     for (let n = 0; n < 50; n++) a.send("b", { n });
@@ -96,7 +96,7 @@ describe("GrpcTransport", () => {
     cluster = new LoopbackCluster();
     const server = await cluster.listen("server");
     server.onMessage((from, message) => server.send(from, { type: "pong", to: from, echo: message }));
-    const client = GrpcTransport.connect({ self: "client-1", peers: { server: server.address! } });
+    const client = GrpcTransport.connect({ self: "client-1", peers: { server: server.address } });
     extra.push(client);
     expect(client.address).toBeUndefined();
     const got = collect(client);
@@ -119,7 +119,7 @@ describe("GrpcTransport", () => {
     cluster = new LoopbackCluster(FAST_RECONNECT);
     const a = await cluster.listen("a");
     const c = await cluster.listen("c");
-    cluster.addresses.set("b", c.address!); // a stale address book: c now listens where b was
+    cluster.addresses.set("b", c.address); // a stale address book: c now listens where b was
     a.send("b", "for b");
     await until(() => c.stats.rejected.misrouted >= 1 && a.linkInfo()[0]?.lastBreak !== undefined, "c to refuse the stream");
     expect(a.linkInfo()[0]).toMatchObject({ peer: "b", queuedMessages: 1, lastBreak: "FAILED_PRECONDITION: this is node 'c', not 'b'" });
@@ -209,7 +209,7 @@ describe("GrpcTransport", () => {
     await expect(GrpcTransport.listen({ self: "a", address: `${LOOPBACK}:0`, limits: { queueMessagesMax: -1 } })).rejects.toThrow(/queueMessagesMax/);
     cluster = new LoopbackCluster();
     const a = await cluster.listen("a");
-    await expect(GrpcTransport.listen({ self: "b", address: a.address! })).rejects.toThrow(/EADDRINUSE/);
+    await expect(GrpcTransport.listen({ self: "b", address: a.address })).rejects.toThrow(/EADDRINUSE/);
   });
 
   it("close() leaves nothing behind: a process that used transports exits by itself", async () => {

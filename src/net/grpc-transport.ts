@@ -66,6 +66,9 @@ export interface GrpcListenOptions extends GrpcTransportOptions {
   readonly address: string;
 }
 
+/** A transport that listens: its `address` is the one actually bound (port 0 resolved). */
+export type ListeningGrpcTransport = GrpcTransport & { readonly address: string };
+
 interface ServerParts {
   readonly server: grpc.Server;
   readonly injector: grpc.ConnectionInjector;
@@ -110,11 +113,11 @@ export class GrpcTransport implements Transport<unknown> {
   }
 
   /** A node that listens on `address` and dials its peers. */
-  static async listen(options: GrpcListenOptions): Promise<GrpcTransport> {
+  static async listen(options: GrpcListenOptions): Promise<ListeningGrpcTransport> {
     const { host, port } = parseAddress(options.address);
     const transport = new GrpcTransport(options);
-    await transport.startServer(host, port);
-    return transport;
+    const address = await transport.startServer(host, port);
+    return Object.assign(transport, { address });
   }
 
   /** A client-only node: it dials, and hears back on the streams it opened. */
@@ -245,7 +248,7 @@ export class GrpcTransport implements Transport<unknown> {
     return this.inboundByNode.get(to);
   }
 
-  private async startServer(host: string, port: number): Promise<void> {
+  private async startServer(host: string, port: number): Promise<string> {
     const server = new grpc.Server({
       "grpc.max_receive_message_length": this.limits.frameBytesMax,
       "grpc.max_send_message_length": this.limits.frameBytesMax,
@@ -265,6 +268,7 @@ export class GrpcTransport implements Transport<unknown> {
     });
     this.serverParts = { server, injector, listener };
     this.address = formatAddress(host, listener.port);
+    return this.address;
   }
 
   private acceptStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {

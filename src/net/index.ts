@@ -4,7 +4,7 @@
  * traffic).
  */
 export { GrpcTransport } from "./grpc-transport.ts";
-export type { GrpcListenOptions, GrpcTransportOptions } from "./grpc-transport.ts";
+export type { GrpcListenOptions, GrpcTransportOptions, ListeningGrpcTransport } from "./grpc-transport.ts";
 export type { PeerDirectory } from "./address.ts";
 export { formatAddress, parseAddress } from "./address.ts";
 export type { TransportStats } from "./link-context.ts";

@@ -4,7 +4,7 @@
  * quiet (nothing queued, nothing waiting for a handler, no delivery for `quietMs`).
  */
 import type { NodeId } from "../ports/transport.ts";
-import type { GrpcTransportOptions } from "./grpc-transport.ts";
+import type { GrpcTransportOptions, ListeningGrpcTransport } from "./grpc-transport.ts";
 import { GrpcTransport } from "./grpc-transport.ts";
 import type { TransportLimits } from "./limits.ts";
 
@@ -19,7 +19,7 @@ export class LoopbackCluster {
   constructor(private readonly limits: Partial<TransportLimits> = {}) {}
 
   /** Starts a node on 127.0.0.1 (port 0 unless given) that knows every node of the cluster. */
-  async listen(self: NodeId, port = 0, options: Partial<GrpcTransportOptions> = {}): Promise<GrpcTransport> {
+  async listen(self: NodeId, port = 0, options: Partial<GrpcTransportOptions> = {}): Promise<ListeningGrpcTransport> {
     const transport = await GrpcTransport.listen({
       self,
       address: `${LOOPBACK}:${port}`,
@@ -27,7 +27,7 @@ export class LoopbackCluster {
       limits: this.limits,
       ...options,
     });
-    this.addresses.set(self, transport.address!);
+    this.addresses.set(self, transport.address);
     this.nodes.set(self, transport);
     return transport;
   }

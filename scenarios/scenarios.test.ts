@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseScenario } from "../src/sim/scenario.ts";
-import { runLedger } from "../src/sim/demo/ledger.ts";
+import { runWorkload, type WorkloadName } from "../src/sim/workloads.ts";
 
 // Every scenario file in this folder runs on every test run, and must end as it says it will.
 const folder = import.meta.dirname;
@@ -13,8 +13,15 @@ describe("scenarios", () => {
   for (const file of files) {
     const scenario = parseScenario(path.basename(file, ".txt"), readFileSync(path.join(folder, file), "utf8"));
     it(`${scenario.name}: ${scenario.title} → ${scenario.expect}`, async () => {
-      if (scenario.workload !== "ledger") throw new Error(`unknown workload ${scenario.workload}`);
-      const result = await runLedger({ seed: scenario.seed, faults: "none", schedule: scenario.steps, ackBeforeSync: scenario.plant === "ack-before-sync" });
+      const result = await runWorkload({
+        workload: scenario.workload as WorkloadName,
+        seed: scenario.seed,
+        faults: "none",
+        schedule: scenario.steps,
+        plant: scenario.plant,
+        acks: scenario.acks,
+        bitFlipPerRead: scenario.bitFlipPerRead,
+      });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
     });
   }

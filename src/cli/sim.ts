@@ -6,14 +6,14 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { runLedger, type LedgerRunResult } from "../sim/demo/ledger.ts";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
+import { PLANTS, runWorkload, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 
 const HELP = `zhumq sim — run the deterministic simulator
 
-A run is a pure function of (seed, code): the same seed prints the same trace hash. It runs a
-workload on simulated nodes, injects network, disk and process faults for a safety phase, heals
-everything for a liveness phase, then judges the history with the workload's checker.
+A run is a pure function of (seed, code): the same seed prints the same trace hash. It builds a
+cluster of simulated nodes running the real actors, injects network, disk and process faults for
+a safety phase, heals everything for a liveness phase, then judges the recorded history.
 
 Usage:
   zhumq sim --seed N                 run one seed
@@ -23,39 +23,46 @@ Usage:
 Options:
   --seed N            first seed (default 1)
   --seeds K           number of seeds to run (default 1)
+  --workload W        queue (default) or ledger
+  --acks A            queue: the producers' ack level, -1 (default), 1 or 0
   --faults MODE       swarm (faults drawn from the seed, default) or none
-  --values N          values each client appends (default 300)
+  --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
-  --plant BUG         plant a known bug to watch the checker catch it: ack-before-sync
+  --plant BUG         plant a known bug and watch the checker catch it
+                      queue: ${PLANTS.queue.join(", ")}; ledger: ${PLANTS.ledger.join(", ")}
   --verbose           print the fault schedule and the faults applied
   -h, --help          this text
 
-Workload: the foundation's ledger (clients append numbered values to servers that persist and
-acknowledge them). The checker reports lost acknowledged values, duplicates, reordering,
-clients that never finished, and actor errors.`;
+Workloads:
+  queue   a coordinator, 3 brokers, 2 producers and 2 consumers on a 4-partition topic. The
+          checker reports Jepsen's queue anomalies (lost-write, unseen, duplicate,
+          inconsistent-offsets, aborted-read, nonmonotonic-poll, poll-skip, nonmonotonic-send)
+          and judges them per ack level: -1 and 1 lose nothing acknowledged; 0 may lose, but
+          never duplicates or reorders.
+  ledger  the foundation's demonstration: clients append to servers that persist and ack.
+
+Exit status: 0 when every run passed (or a scenario ended as it expects), 1 otherwise, 2 on bad
+arguments.`;
 
 interface SimArgs {
-  seed: number;
-  seeds: number;
-  faults: "swarm" | "none";
-  values: number;
-  scenario: Scenario | undefined;
-  plant: string | undefined;
-  verbose: boolean;
+  readonly seed: number;
+  readonly seeds: number;
+  readonly base: Omit<WorkloadOptions, "seed">;
+  readonly scenario: Scenario | undefined;
+  readonly verbose: boolean;
 }
 
 export async function simCommand(argv: readonly string[]): Promise<number> {
-  let args: SimArgs;
+  let args: SimArgs | "help";
   try {
-    const parsed = await parseSimArgs(argv);
-    if (parsed === "help") {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    args = parsed;
+    args = await parseSimArgs(argv);
   } catch (error) {
     process.stderr.write(`zhumq sim: ${(error as Error).message}\n\nRun 'zhumq sim --help' for usage.\n`);
     return 2;
+  }
+  if (args === "help") {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
   }
   if (args.scenario !== undefined) return runScenario(args, args.scenario);
   return args.seeds === 1 ? runOne(args) : sweep(args);
@@ -68,7 +75,10 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
     options: {
       seed: { type: "string" },
       seeds: { type: "string" },
+      workload: { type: "string" },
+      acks: { type: "string" },
       faults: { type: "string" },
+      messages: { type: "string" },
       values: { type: "string" },
       scenario: { type: "string" },
       plant: { type: "string" },
@@ -79,19 +89,31 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values.help === true) return "help";
   const faults = values.faults ?? "swarm";
   if (faults !== "swarm" && faults !== "none") throw new Error(`--faults must be swarm or none, not '${faults}'`);
-  if (values.plant !== undefined && values.plant !== "ack-before-sync") throw new Error(`unknown --plant '${values.plant}' (known: ack-before-sync)`);
+  const workload = (values.workload ?? "queue") as WorkloadName;
+  if (!WORKLOADS.includes(workload)) throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}, not '${values.workload}'`);
+  if (values.plant !== undefined && !PLANTS[workload].includes(values.plant)) throw new Error(`unknown --plant '${values.plant}' for the ${workload} workload (known: ${PLANTS[workload].join(", ")})`);
+  const acks = values.acks === undefined ? undefined : Number(values.acks);
+  if (acks !== undefined && acks !== -1 && acks !== 0 && acks !== 1) throw new Error(`--acks must be -1, 1 or 0, not '${values.acks}'`);
+  const messages = values.messages ?? values.values;
+  const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
   return {
-    seed: positiveInteger("--seed", values.seed ?? "1", 0),
-    seeds: positiveInteger("--seeds", values.seeds ?? "1", 1),
-    faults,
-    values: positiveInteger("--values", values.values ?? "300", 1),
-    scenario: values.scenario === undefined ? undefined : await loadScenario(values.scenario),
-    plant: values.plant,
+    seed: integer("--seed", values.seed ?? "1", 0),
+    seeds: integer("--seeds", values.seeds ?? "1", 1),
+    base: {
+      workload: scenario ? (scenario.workload as WorkloadName) : workload,
+      faults: scenario ? "none" : faults,
+      plant: scenario?.plant ?? values.plant,
+      acks: scenario ? scenario.acks : acks,
+      messages: messages === undefined ? undefined : integer("--messages", messages, 1),
+      schedule: scenario?.steps,
+      bitFlipPerRead: scenario?.bitFlipPerRead,
+    },
+    scenario,
     verbose: values.verbose === true,
   };
 }
 
-function positiveInteger(flag: string, text: string, minimum: number): number {
+function integer(flag: string, text: string, minimum: number): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < minimum) throw new Error(`${flag} needs an integer >= ${minimum}, not '${text}'`);
   return value;
@@ -101,35 +123,31 @@ export async function loadScenario(nameOrPath: string): Promise<Scenario> {
   const candidates = [nameOrPath, path.join("scenarios", `${nameOrPath}.txt`), path.join("scenarios", nameOrPath)];
   const file = candidates.find((candidate) => existsSync(candidate) && candidate.endsWith(".txt"));
   if (file === undefined) throw new Error(`no scenario '${nameOrPath}' (looked for ${candidates.join(", ")})`);
-  return parseScenario(path.basename(file, ".txt"), await readFile(file, "utf8"));
+  const scenario = parseScenario(path.basename(file, ".txt"), await readFile(file, "utf8"));
+  if (!(WORKLOADS as readonly string[]).includes(scenario.workload)) throw new Error(`scenario ${scenario.name}: unknown workload '${scenario.workload}'`);
+  return scenario;
 }
 
 function replayCommand(args: SimArgs, seed: number): string {
-  const parts = ["npx zhumq sim", args.scenario ? `--scenario ${args.scenario.name}` : `--seed ${seed}`];
-  if (args.scenario === undefined && args.faults !== "swarm") parts.push(`--faults ${args.faults}`);
-  if (args.values !== 300) parts.push(`--values ${args.values}`);
-  if (args.plant !== undefined) parts.push(`--plant ${args.plant}`);
+  if (args.scenario) return `npx zhumq sim --scenario ${args.scenario.name}`;
+  const { base } = args;
+  const parts = ["npx zhumq sim", `--seed ${seed}`];
+  if (base.workload !== "queue") parts.push(`--workload ${base.workload}`);
+  if (base.acks !== undefined) parts.push(`--acks ${base.acks}`);
+  if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
+  if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
+  if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   return parts.join(" ");
 }
 
-function runSeed(args: SimArgs, seed: number, scenario?: Scenario): Promise<LedgerRunResult> {
-  return runLedger({
-    seed,
-    faults: scenario ? "none" : args.faults,
-    valuesPerClient: args.values,
-    ackBeforeSync: (scenario?.plant ?? args.plant) === "ack-before-sync",
-    ...(scenario ? { schedule: scenario.steps } : {}),
-  });
-}
-
 async function runOne(args: SimArgs): Promise<number> {
-  const result = await runSeed(args, args.seed);
+  const result = await runWorkload({ ...args.base, seed: args.seed });
   printResult(args, result);
   return result.ok ? 0 : 1;
 }
 
 async function runScenario(args: SimArgs, scenario: Scenario): Promise<number> {
-  const result = await runSeed(args, scenario.seed, scenario);
+  const result = await runWorkload({ ...args.base, seed: scenario.seed });
   process.stdout.write(`scenario ${scenario.name}: ${scenario.title}\nexpected: ${scenario.expect}\n`);
   printResult(args, result);
   const met = (result.ok ? "pass" : "fail") === scenario.expect;
@@ -142,7 +160,7 @@ async function sweep(args: SimArgs): Promise<number> {
   let virtualMs = 0;
   for (let index = 0; index < args.seeds; index++) {
     const seed = args.seed + index;
-    const result = await runSeed(args, seed);
+    const result = await runWorkload({ ...args.base, seed });
     virtualMs += result.virtualMs;
     progress(index + 1, args.seeds, seed);
     if (!result.ok) {
@@ -152,9 +170,9 @@ async function sweep(args: SimArgs): Promise<number> {
     }
   }
   const wallS = (performance.now() - started) / 1000;
-  process.stderr.write("\n");
+  if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(
-    `${args.seeds} seeds passed (${args.seed}..${args.seed + args.seeds - 1}) in ${wallS.toFixed(1)} s: ` +
+    `${args.seeds} seeds passed (${args.seed}..${args.seed + args.seeds - 1}, workload ${args.base.workload}) in ${wallS.toFixed(1)} s: ` +
       `${((args.seeds / wallS) * 60).toFixed(0)} seeds/min, ${(virtualMs / 1000 / wallS).toFixed(1)}x time compression\n`,
   );
   return 0;
@@ -170,11 +188,13 @@ function progress(done: number, total: number, seed: number): void {
   process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} seed ${seed}`);
 }
 
-function printResult(args: SimArgs, result: LedgerRunResult): void {
+function printResult(args: SimArgs, result: RunSummary): void {
   const wallS = result.wallMs / 1000;
+  const { base } = args;
   const lines = [
-    `zhumq sim  seed ${result.seed}  workload ledger  faults ${args.scenario ? "scenario" : args.faults}${args.plant ? `  planted bug ${args.plant}` : ""}`,
+    `zhumq sim  seed ${result.seed}  workload ${result.workload}  faults ${args.scenario ? "scenario" : base.faults}${base.plant ? `  planted bug ${base.plant}` : ""}`,
     `  verdict       ${result.ok ? "PASS" : `FAIL (${result.anomalies.length} anomalies)`}`,
+    ...result.details.map((line) => `  ${line}`),
     `  virtual time  ${(result.virtualMs / 1000).toFixed(3)} s`,
     `  events        ${result.events}  (${result.messages} messages delivered)`,
     `  wall time     ${wallS.toFixed(3)} s`,

@@ -236,6 +236,8 @@ class DiskState {
   totalBytes = 0;
   private seq = 0;
   private readonly pending = new Set<TaskHandle>();
+  /** Off while a checker reads the final state: the truth is read without injected faults. */
+  readFaults = true;
   private readonly latencyRandom: Random;
   private readonly flipRandom: Random;
   readonly tornRandom: Random;
@@ -295,7 +297,7 @@ class DiskState {
   deliverRead(data: Uint8Array): Uint8Array {
     this.stats.reads++;
     this.stats.bytesRead += data.length;
-    if (data.length === 0 || !chance(this.flipRandom, this.options.bitFlipPerRead)) return data;
+    if (data.length === 0 || !this.readFaults || !chance(this.flipRandom, this.options.bitFlipPerRead)) return data;
     const bit = this.flipRandom.int(data.length * 8);
     data[bit >>> 3]! ^= 1 << (bit & 7);
     this.stats.bitFlips++;
@@ -455,6 +457,14 @@ export class SimFileSystem implements FileSystem {
   /** Crashes and wipes so far; handles from an older incarnation are dead. */
   get incarnation(): number {
     return this.state.incarnation;
+  }
+
+  /**
+   * Switch bit flips on reads off (or back on). A simulation turns them off before its checker
+   * reads the final state from disk, so the truth it judges by is not itself a fault.
+   */
+  setReadFaults(enabled: boolean): void {
+    this.state.readFaults = enabled;
   }
 
   /** Total volatile bytes of the files on the disk (what `capacityBytes` limits). */

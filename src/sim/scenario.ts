@@ -3,8 +3,9 @@
  * outcome. A scenario file is a header of "# key: value" lines, then a fault schedule
  * (see nemesis.ts for the step syntax):
  *
- *   # title: a server crashes while clients append
- *   # workload: ledger
+ *   # title: a broker crashes while producers write with acks -1
+ *   # workload: queue          (queue, the default, or ledger)
+ *   # acks: -1                 (queue only)
  *   # seed: 3
  *   # expect: pass
  *   at 120 crash server-0
@@ -20,6 +21,10 @@ export interface Scenario {
   readonly expect: "pass" | "fail";
   /** A planted bug the run enables, for scenarios that prove the checker can fail. */
   readonly plant: string | undefined;
+  /** queue workload: the producers' ack level (-1, 1 or 0; default -1). */
+  readonly acks: -1 | 0 | 1;
+  /** queue workload: bit flips per disk read, for bit-rot stories (default: none). */
+  readonly bitFlipPerRead: number | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -36,14 +41,21 @@ export function parseScenario(name: string, text: string): Scenario {
   const expect = header.get("expect") ?? "pass";
   if (expect !== "pass" && expect !== "fail") throw new ScenarioError(`${name}: expect must be pass or fail, not '${expect}'`);
   const seed = Number(header.get("seed") ?? "1");
+  const acks = Number(header.get("acks") ?? "-1");
+  if (acks !== -1 && acks !== 0 && acks !== 1) throw new ScenarioError(`${name}: acks must be -1, 0 or 1`);
+  const flips = header.get("bit-flip-per-read");
+  const bitFlipPerRead = flips === undefined ? undefined : Number(flips);
+  if (bitFlipPerRead !== undefined && !(bitFlipPerRead >= 0 && bitFlipPerRead <= 1)) throw new ScenarioError(`${name}: bit-flip-per-read must be in [0, 1]`);
   if (!Number.isSafeInteger(seed)) throw new ScenarioError(`${name}: seed must be an integer`);
   return {
     name,
     title: header.get("title") ?? name,
-    workload: header.get("workload") ?? "ledger",
+    workload: header.get("workload") ?? "queue",
     seed,
     expect,
     plant: header.get("plant"),
+    acks,
+    bitFlipPerRead,
     steps: parseSchedule(text),
   };
 }

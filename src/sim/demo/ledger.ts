@@ -205,7 +205,7 @@ export async function runLedger(options: LedgerRunOptions): Promise<LedgerRunRes
   const settings = {
     servers: options.servers ?? 2,
     clientsPerServer: options.clientsPerServer ?? 3,
-    valuesPerClient: options.valuesPerClient ?? 40,
+    valuesPerClient: options.valuesPerClient ?? 300,
     safetyMs: options.safetyMs ?? 5_000,
     livenessMs: options.livenessMs ?? 30_000,
     faults: options.faults ?? "swarm",

@@ -1,0 +1,344 @@
+/**
+ * The queue in the simulator: a coordinator, brokers, producers and consumers — the real actors —
+ * on simulated nodes, under a nemesis, with every send and poll recorded in a history that the
+ * Jepsen-style checker judges at the end (src/sim/queue/checker.ts).
+ *
+ * A run:
+ * 1. boots the cluster; an admin node creates the topic (retrying until the coordinator answers);
+ * 2. safety phase: producers send unique values at a steady pace while the nemesis crashes and
+ *    restarts brokers and the coordinator, partitions, clogs and degrades the network, and the
+ *    disks tear unsynced writes and flip bits on read;
+ * 3. liveness phase: everything heals; every send must settle and every acknowledged value must be
+ *    consumed by every consumer within `livenessMs` of virtual time;
+ * 4. every broker is crashed one last time and its partition logs are read back from its disk
+ *    through the storage engine's recovery — the committed truth the checker compares against.
+ *
+ * Clients are not crashed or paused (their in-memory state is the history's source); the network
+ * faults do reach them. A wiped disk is outside this single-replica fault model: it would lose
+ * acknowledged data by definition. Replication issues bring it back.
+ */
+import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
+import type { NodeId } from "../../ports/transport.ts";
+import type { FileSystem } from "../../ports/filesystem.ts";
+import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
+import { brokerDefinition, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
+import { consumerDefinition, producerDefinition } from "../../host/stores/clients.ts";
+import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
+import type { AnyStateMachine } from "xstate";
+import { PartitionLog } from "../../disk/log.ts";
+import { SimWorld } from "../world.ts";
+import { actorBoot, type SimNodePorts } from "../node.ts";
+import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
+import { formatSchedule, generateSchedule, type FaultStep } from "../nemesis.ts";
+import type { SimDiskOptions } from "../fs.ts";
+import { QueueHistory, type FinalLog } from "./history.ts";
+import { checkQueue, type QueueCheckResult } from "./checker.ts";
+
+export const TOPIC = "jepsen";
+const COORDINATOR = "coordinator";
+const ADMIN = "admin";
+const ADMIN_RETRY_MS = 200;
+const ACKS0_CATCH_UP_MS = 10_000;
+
+export interface QueueRunOptions {
+  readonly seed: number;
+  readonly acks?: AckLevel;
+  readonly brokers?: number;
+  readonly partitions?: number;
+  readonly producers?: number;
+  readonly consumers?: number;
+  /** Values each producer sends, spread evenly over the safety phase. */
+  readonly messagesPerProducer?: number;
+  readonly safetyMs?: number;
+  readonly livenessMs?: number;
+  readonly faults?: "swarm" | "none";
+  /** A scripted fault schedule (a scenario) instead of a drawn one. */
+  readonly schedule?: readonly FaultStep[];
+  /** Flip bits on disk reads at this rate per read (scenario: bit-rot); swarm draws its own. */
+  readonly bitFlipPerRead?: number;
+  /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
+  readonly plant?: QueuePlant;
+}
+
+/**
+ * Planted bugs for the queue. Each must make the checker fail within a stated seed budget
+ * (properties/queue.test.ts):
+ * - `fsync-lies`: the brokers' disks acknowledge fsync without syncing (a lying disk cache), so
+ *   acknowledged batches vanish in a crash → lost-write.
+ * - `no-idempotence`: producers retry without producer ids, so a retry after a lost reply
+ *   appends the batch twice → duplicate.
+ */
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence"] as const;
+export type QueuePlant = (typeof QUEUE_PLANTS)[number];
+
+export interface QueueRunResult {
+  readonly seed: number;
+  readonly acks: AckLevel;
+  readonly ok: boolean;
+  readonly anomalies: readonly { readonly kind: string; readonly detail: string }[];
+  readonly check: QueueCheckResult;
+  readonly virtualMs: number;
+  readonly events: number;
+  readonly messages: number;
+  readonly wallMs: number;
+  readonly traceHash: string;
+  readonly stray: { readonly dateNow: number; readonly mathRandom: number };
+  readonly schedule: string;
+  readonly faultLog: readonly string[];
+  readonly sends: { readonly invoked: number; readonly ok: number; readonly failed: number; readonly unknown: number };
+  readonly polls: number;
+}
+
+interface Settings {
+  readonly acks: AckLevel;
+  readonly brokers: number;
+  readonly partitions: number;
+  readonly producers: number;
+  readonly consumers: number;
+  readonly messagesPerProducer: number;
+  readonly safetyMs: number;
+  readonly livenessMs: number;
+  readonly swarm: boolean;
+}
+
+function resolve(options: QueueRunOptions): Settings {
+  return {
+    acks: options.acks ?? -1,
+    brokers: options.brokers ?? 3,
+    partitions: options.partitions ?? 4,
+    producers: options.producers ?? 2,
+    consumers: options.consumers ?? 2,
+    messagesPerProducer: options.messagesPerProducer ?? 250,
+    safetyMs: options.safetyMs ?? 6_000,
+    livenessMs: options.livenessMs ?? 60_000,
+    swarm: (options.faults ?? "swarm") === "swarm",
+  };
+}
+
+type ClientHost = ActorHost<never, ZhumqMessage, never, undefined>;
+
+export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult> {
+  const started = performance.now();
+  const settings = resolve(options);
+  const world = new SimWorld(options.seed);
+  const root = world.kernel.random;
+  world.network.profile = settings.swarm ? drawNetworkProfile(root.derive("profile:net")) : NO_NETWORK_FAULTS;
+  const disk = diskProfile(settings, options, root.derive("profile:disk").next());
+  const history = new QueueHistory();
+  const brokers = Array.from({ length: settings.brokers }, (_, index) => `broker-${index}`);
+  const producers = new Map<NodeId, ClientHost>();
+  const consumers: NodeId[] = [];
+  let topicReady = false;
+
+  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({})), disk);
+  const broker = brokerDefinition({ coordinator: COORDINATOR });
+  const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : broker;
+  for (const id of brokers) world.addNode(id, actorBoot(brokerUnderTest), disk);
+  world.addNode(ADMIN, adminBoot(settings.partitions, () => (topicReady = true)));
+  for (let index = 0; index < settings.producers; index++) {
+    const id = `producer-${index}`;
+    const definition = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
+    world.addNode(id, actorBoot(definition, (host) => producers.set(id, host as unknown as ClientHost), { onNotify: (output) => recordProducer(history, world, id, output) }));
+  }
+  for (let index = 0; index < settings.consumers; index++) {
+    const id = `consumer-${index}`;
+    consumers.push(id);
+    world.addNode(id, actorBoot(consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC }), undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
+  }
+  for (const node of world.nodes.values()) void node.start();
+  world.kernel.markAsync();
+
+  const schedule =
+    options.schedule ??
+    (settings.swarm
+      ? generateSchedule(root.derive("nemesis"), { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: false })
+      : []);
+  world.scheduleFaults(schedule);
+  driveProducers(world, settings, history, producers, () => topicReady);
+  await world.kernel.run({ untilMs: settings.safetyMs });
+  world.healAll();
+  const totalSends = settings.producers * settings.messagesPerProducer;
+  const finished = (): boolean => countInvoked(history) === totalSends && history.pendingSends().length === 0 && allConsumed(history, consumers);
+  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: finished });
+  // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
+  // a fixed, generous catch-up window on the healed cluster instead.
+  if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
+
+  await readFinalLogs(world, brokers, history);
+  const check = checkQueue(history, { liveness: true });
+  const nodeErrors = [...world.nodes.values()].flatMap((node) =>
+    node.failures.map((failure) => ({ kind: "node-error", detail: `${failure.node}/${failure.actor} crashed on ${failure.event}: ${String(failure.error)}` })),
+  );
+  const anomalies = [...nodeErrors, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail }))];
+  return {
+    seed: options.seed,
+    acks: settings.acks,
+    ok: anomalies.length === 0 && check.ok,
+    anomalies,
+    check,
+    virtualMs: world.kernel.now(),
+    events: world.kernel.eventsRun,
+    messages: world.network.stats.delivered,
+    wallMs: performance.now() - started,
+    traceHash: world.kernel.trace.hex(),
+    stray: { ...world.kernel.stray },
+    schedule: formatSchedule(schedule),
+    faultLog: world.faultLog,
+    sends: countSends(history),
+    polls: history.ops.filter((op) => op.type === "poll").length,
+  };
+}
+
+/** The `fsync-lies` plant: the store's sync resolves at once and syncs nothing. */
+function withLyingSync<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, Operation, Input>, Operation, Input>(definition: D): D {
+  return {
+    ...definition,
+    open: async (fs: FileSystem) => {
+      const { recovered, store } = await definition.open(fs);
+      const lying: ActorStore<Operation> = {
+        persist: (operations) => store.persist(operations),
+        sync: async () => undefined,
+        close: () => store.close(),
+        ...(store.read === undefined ? {} : { read: (request: unknown) => store.read!(request) }),
+      };
+      return { recovered, store: lying };
+    },
+  };
+}
+
+function diskProfile(settings: Settings, options: QueueRunOptions, draw: number): Partial<SimDiskOptions> {
+  if (options.bitFlipPerRead !== undefined) return { bitFlipPerRead: options.bitFlipPerRead };
+  if (!settings.swarm) return { bitFlipPerRead: 0, tornWrites: false };
+  return { bitFlipPerRead: draw < 0.5 ? 0.02 : 0, syncLatencyMs: { min: 0.2, max: 5 } };
+}
+
+/** The admin: create the topic, retrying with the same request id until the coordinator answers. */
+function adminBoot(partitions: number, onReady: () => void) {
+  return async (ports: SimNodePorts) => {
+    let done = false;
+    const attempt = (): void => {
+      if (done) return;
+      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor: 1, replicationMode: "fetch" };
+      ports.transport.send(COORDINATOR, request);
+      ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
+    };
+    ports.transport.onMessage((_from, message) => {
+      const reply = message as ZhumqMessage;
+      if (reply.type !== "topic.create.reply") return;
+      if (reply.error === undefined || reply.error.code === "TOPIC_ALREADY_EXISTS") {
+        done = true;
+        onReady();
+      }
+    });
+    attempt();
+    return { stop: () => (done = true) };
+  };
+}
+
+/** Each producer sends `messagesPerProducer` unique values, evenly spread over the safety phase. */
+function driveProducers(world: SimWorld, settings: Settings, history: QueueHistory, producers: Map<NodeId, ClientHost>, ready: () => boolean): void {
+  const intervalMs = settings.safetyMs / (settings.messagesPerProducer + 1);
+  const encoder = new TextEncoder();
+  for (let index = 0; index < settings.producers; index++) {
+    const id = `producer-${index}`;
+    const random = world.kernel.random.derive(`workload:${id}`);
+    let sent = 0;
+    const tick = (): void => {
+      const host = producers.get(id);
+      if (ready() && host !== undefined && sent < settings.messagesPerProducer) {
+        sent++;
+        const value = `${id}-${sent}`;
+        const choice = random.next();
+        // A third keyed (same key → same partition), a sixth explicit, the rest keyless (sticky).
+        const key = choice < 0.33 ? `k${random.int(8)}` : undefined;
+        const partition = choice > 0.84 ? random.int(settings.partitions) : undefined;
+        history.sendInvoked(world.kernel.now(), id, { id: sent, topic: TOPIC, value, acks: settings.acks, ...(key === undefined ? {} : { key }), ...(partition === undefined ? {} : { partition }) });
+        host.send({ type: "producer.send", id: sent, topic: TOPIC, value: encoder.encode(value), key: key === undefined ? null : encoder.encode(key), ...(partition === undefined ? {} : { partition }) } as never);
+      }
+      if (sent < settings.messagesPerProducer) world.kernel.schedule(intervalMs, tick);
+    };
+    world.kernel.schedule(intervalMs, tick);
+  }
+}
+
+function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
+  const now = world.kernel.now();
+  const event = output as { type: string };
+  if (event.type === "producer.result") history.sendOk(now, process, output as never);
+  else if (event.type === "producer.sent") history.sendSent(now, process, output as never);
+  else if (event.type === "producer.error") history.sendErrored(now, process, output as never);
+}
+
+function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
+  const now = world.kernel.now();
+  const event = output as { type: string };
+  if (event.type === "consumer.records") history.polled(now, process, output as never);
+  else if (event.type === "consumer.reset") history.consumerReset(now, process, output as never);
+}
+
+/** Every acknowledged value has been polled by every consumer. */
+function allConsumed(history: QueueHistory, consumers: readonly NodeId[]): boolean {
+  const acked = new Set<string>();
+  const seen = new Map<NodeId, Set<string>>(consumers.map((consumer) => [consumer, new Set<string>()]));
+  for (const op of history.ops) {
+    if (op.type === "send.ok") acked.add(op.value);
+    else if (op.type === "poll") seen.get(op.process)?.add(op.value);
+  }
+  for (const values of seen.values()) for (const value of acked) if (!values.has(value)) return false;
+  return true;
+}
+
+/** Crash each broker and read its partition logs back through recovery: the committed truth. */
+async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory): Promise<void> {
+  for (const broker of brokers) {
+    const node = world.node(broker);
+    node.crash();
+    node.fs.setReadFaults(false);
+    for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) history.finalLog(log);
+  }
+}
+
+async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[]> {
+  const logs: FinalLog[] = [];
+  const decoder = new TextDecoder();
+  const topics = (await fs.stat(PARTITIONS_DIR)) === undefined ? [] : await fs.list(PARTITIONS_DIR);
+  for (const topic of topics) {
+    for (const name of await fs.list(`${PARTITIONS_DIR}/${topic}`)) {
+      const partition = Number(name);
+      if (!Number.isInteger(partition)) continue;
+      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${topic}/${name}`);
+      const records: { offset: number; value: string }[] = [];
+      for (let offset = log.startOffset; offset < log.endOffset; ) {
+        const result = await log.read(offset, { maxBytes: 1 << 20 });
+        if (result.batches.length === 0) break;
+        for (const batch of result.batches) {
+          batch.forEachRecord((record) => {
+            const value = record.value();
+            records.push({ offset: record.offset, value: value === null ? "<null>" : decoder.decode(value) });
+          });
+        }
+        offset = result.nextOffset;
+      }
+      await log.close();
+      logs.push({ topic, partition, replica: broker, records });
+    }
+  }
+  return logs;
+}
+
+function countInvoked(history: QueueHistory): number {
+  let invoked = 0;
+  for (const op of history.ops) if (op.type === "send.invoke") invoked++;
+  return invoked;
+}
+
+function countSends(history: QueueHistory): QueueRunResult["sends"] {
+  const counts = { invoked: 0, ok: 0, failed: 0, unknown: 0 };
+  for (const op of history.ops) {
+    if (op.type === "send.invoke") counts.invoked++;
+    else if (op.type === "send.ok") counts.ok++;
+    else if (op.type === "send.fail") counts.failed++;
+    else if (op.type === "send.unknown") counts.unknown++;
+  }
+  return counts;
+}

@@ -103,11 +103,19 @@ function gbps(bytes: number, ms: number): string {
   return `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
 }
 
-/** @node-rs/crc32's crc32c, adapted to the engine's signature, when ZHUMQ_NATIVE_CRC32C names it. */
+/**
+ * @node-rs/crc32's crc32c (zhumq's optional dependency, which real processes install through
+ * src/native/crc32c.ts), adapted to the engine's signature; ZHUMQ_NATIVE_CRC32C may name another
+ * installed copy.
+ */
 function loadNativeCrc(): Crc32cFunction | undefined {
-  const path = process.env.ZHUMQ_NATIVE_CRC32C;
-  if (path === undefined || path === "") return undefined;
-  const native = createRequire(import.meta.url)(path) as { crc32c(input: Uint8Array, initial?: number): number };
+  const path = process.env.ZHUMQ_NATIVE_CRC32C || "@node-rs/crc32";
+  let native: { crc32c(input: Uint8Array, initial?: number): number };
+  try {
+    native = createRequire(import.meta.url)(path) as typeof native;
+  } catch {
+    return undefined;
+  }
   return (data, start, end, crc) => native.crc32c(Buffer.from(data.buffer, data.byteOffset + start, end - start), crc) >>> 0;
 }
 
@@ -300,7 +308,7 @@ try {
   const native = loadNativeCrc();
   if (native !== undefined) {
     const previous = installCrc32c(native);
-    report("--- with a native CRC32C installed (@node-rs/crc32; not a zhumq dependency) ---");
+    report("--- with the native CRC32C installed (@node-rs/crc32, the optional dependency real processes use) ---");
     benchCrc("native @node-rs/crc32");
     await benchAppends();
     installCrc32c(previous);

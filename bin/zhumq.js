@@ -4,5 +4,11 @@
 import { register } from "tsx/esm/api";
 
 register();
+// Real processes checksum every batch: use the native CRC32C when the optional package is there.
+// The simulator keeps the TypeScript one (same results; no binary needed).
+if (process.argv[2] !== "sim") {
+  const { useNativeCrc32c } = await import("../src/native/crc32c.ts");
+  useNativeCrc32c();
+}
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

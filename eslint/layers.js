@@ -18,9 +18,10 @@ export const LAYERS = {
   net: { layers: ["net", "ports", "actors"], packages: [/^node:/, /^@grpc\//] },
   host: { layers: ["host", "ports", "actors", "disk"], packages: ["xstate"] },
   sim: { layers: ["sim", "host", "actors", "ports", "disk"], packages: ["xstate", "seedrandom"] },
-  client: { layers: ["client", "host", "actors", "ports", "disk", "net"], packages: [/^node:/, "xstate", /^@grpc\//] },
-  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim"], packages: [/^node:/, "xstate", /^@grpc\//] },
-  "index.ts": { layers: ["client", "actors", "ports", "disk", "net"], packages: [] },
+  client: { layers: ["client", "host", "actors", "ports", "disk", "net", "native"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  "index.ts": { layers: ["client", "actors", "ports", "disk", "net", "native"], packages: [] },
+  native: { layers: ["native", "disk"], packages: ["node:module", "@node-rs/crc32"] },
 };
 
 /**

@@ -5,6 +5,7 @@
 import type { AckLevel } from "../actors/shared/messages.ts";
 import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
+import type { RunFigures } from "./run.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
 
 export const WORKLOADS = ["queue", "ledger"] as const;
@@ -26,19 +27,8 @@ export interface WorkloadOptions {
   readonly bitFlipPerRead?: number | undefined;
 }
 
-export interface RunSummary {
+export interface RunSummary extends RunFigures {
   readonly workload: WorkloadName;
-  readonly seed: number;
-  readonly ok: boolean;
-  readonly anomalies: readonly { readonly kind: string; readonly detail: string }[];
-  readonly virtualMs: number;
-  readonly events: number;
-  readonly messages: number;
-  readonly wallMs: number;
-  readonly traceHash: string;
-  readonly stray: { readonly dateNow: number; readonly mathRandom: number };
-  readonly schedule: string;
-  readonly faultLog: readonly string[];
   /** Workload-specific lines for the report ("sends 300 ok 290 ..."). */
   readonly details: readonly string[];
 }

@@ -14,7 +14,8 @@ import { ActorHost, type ActorDefinition, type ActorStore } from "../../host/hos
 import { actorBoot } from "../node.ts";
 import { SimWorld } from "../world.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
-import { formatSchedule, generateSchedule, type FaultStep } from "../nemesis.ts";
+import { generateSchedule, type FaultStep } from "../nemesis.ts";
+import { runFigures, type RunAnomaly, type RunFigures } from "../run.ts";
 import type { SimDiskOptions } from "../fs.ts";
 
 const LEDGER_FILE = "ledger.log";
@@ -186,18 +187,8 @@ export interface LedgerRunOptions {
   readonly ackBeforeSync?: boolean;
 }
 
-export interface LedgerRunResult {
-  readonly seed: number;
-  readonly ok: boolean;
-  readonly anomalies: readonly Anomaly[];
-  readonly virtualMs: number;
-  readonly events: number;
-  readonly messages: number;
-  readonly wallMs: number;
-  readonly traceHash: string;
-  readonly stray: { readonly dateNow: number; readonly mathRandom: number };
-  readonly schedule: string;
-  readonly faultLog: readonly string[];
+export interface LedgerRunResult extends RunFigures {
+  readonly anomalies: readonly (Anomaly | RunAnomaly)[];
 }
 
 export async function runLedger(options: LedgerRunOptions): Promise<LedgerRunResult> {
@@ -243,20 +234,7 @@ export async function runLedger(options: LedgerRunOptions): Promise<LedgerRunRes
   await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: done });
 
   const history = await finalHistory(world, servers, clients, settings.valuesPerClient);
-  const anomalies = [...checkLedger(history), ...nodeErrors(world)];
-  return {
-    seed: options.seed,
-    ok: anomalies.length === 0,
-    anomalies,
-    virtualMs: world.kernel.now(),
-    events: world.kernel.eventsRun,
-    messages: world.network.stats.delivered,
-    wallMs: performance.now() - started,
-    traceHash: world.kernel.trace.hex(),
-    stray: { ...world.kernel.stray },
-    schedule: formatSchedule(schedule),
-    faultLog: world.faultLog,
-  };
+  return runFigures(world, options.seed, checkLedger(history), started, schedule);
 }
 
 async function finalHistory(
@@ -278,8 +256,3 @@ async function finalHistory(
   };
 }
 
-function nodeErrors(world: SimWorld): Anomaly[] {
-  return [...world.nodes.values()].flatMap((node) =>
-    node.failures.map((failure) => ({ kind: "node-error" as const, detail: `${failure.node}/${failure.actor} crashed on ${failure.event}: ${String(failure.error)}` })),
-  );
-}

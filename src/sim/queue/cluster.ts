@@ -29,7 +29,8 @@ import { PartitionLog } from "../../disk/log.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
-import { formatSchedule, generateSchedule, type FaultStep } from "../nemesis.ts";
+import { generateSchedule, type FaultStep } from "../nemesis.ts";
+import { runFigures, type RunFigures } from "../run.ts";
 import type { SimDiskOptions } from "../fs.ts";
 import { QueueHistory, type FinalLog } from "./history.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
@@ -71,20 +72,9 @@ export interface QueueRunOptions {
 export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
-export interface QueueRunResult {
-  readonly seed: number;
+export interface QueueRunResult extends RunFigures {
   readonly acks: AckLevel;
-  readonly ok: boolean;
-  readonly anomalies: readonly { readonly kind: string; readonly detail: string }[];
   readonly check: QueueCheckResult;
-  readonly virtualMs: number;
-  readonly events: number;
-  readonly messages: number;
-  readonly wallMs: number;
-  readonly traceHash: string;
-  readonly stray: { readonly dateNow: number; readonly mathRandom: number };
-  readonly schedule: string;
-  readonly faultLog: readonly string[];
   readonly sends: { readonly invoked: number; readonly ok: number; readonly failed: number; readonly unknown: number };
   readonly polls: number;
 }
@@ -166,24 +156,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
 
   await readFinalLogs(world, brokers, history);
   const check = checkQueue(history, { liveness: true });
-  const nodeErrors = [...world.nodes.values()].flatMap((node) =>
-    node.failures.map((failure) => ({ kind: "node-error", detail: `${failure.node}/${failure.actor} crashed on ${failure.event}: ${String(failure.error)}` })),
-  );
-  const anomalies = [...nodeErrors, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail }))];
+  const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
   return {
-    seed: options.seed,
+    ...figures,
+    ok: figures.ok && check.ok,
     acks: settings.acks,
-    ok: anomalies.length === 0 && check.ok,
-    anomalies,
     check,
-    virtualMs: world.kernel.now(),
-    events: world.kernel.eventsRun,
-    messages: world.network.stats.delivered,
-    wallMs: performance.now() - started,
-    traceHash: world.kernel.trace.hex(),
-    stray: { ...world.kernel.stray },
-    schedule: formatSchedule(schedule),
-    faultLog: world.faultLog,
     sends: countSends(history),
     polls: history.ops.filter((op) => op.type === "poll").length,
   };

@@ -213,6 +213,18 @@ describe("broker: registration and leadership", () => {
     expect(h.failures()).toEqual([]);
   });
 
+  it("advertises its address in every heartbeat when it has one, and no address field otherwise", async () => {
+    const advertised = await new Harness(3, { address: "10.1.2.3:9092" }).start();
+    await advertised.run(3 * HEARTBEAT_MS);
+    const heartbeats = advertised.coordinator.inbox.filter((received) => received.message.type === "broker.heartbeat");
+    expect(heartbeats.length).toBeGreaterThanOrEqual(3);
+    for (const { message } of heartbeats) expect(message).toMatchObject({ broker: BROKER, address: "10.1.2.3:9092" });
+    const silent = await new Harness(3).start();
+    const first = silent.coordinator.inbox.find((received) => received.message.type === "broker.heartbeat");
+    expect(first?.message).not.toHaveProperty("address");
+    expect(() => brokerDefinition({ coordinator: COORDINATOR, address: "no port" })).toThrow(/address/);
+  });
+
   it("stops serving a partition that leaves the assignments, and checks epochs when it comes back", async () => {
     const h = await new Harness(2).start();
     await h.produceAndWait(batchOf(["a"]));

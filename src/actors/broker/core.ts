@@ -134,7 +134,8 @@ function sendHeartbeat(step: Step): void {
   outstanding.set(requestId, step.now());
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
   step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self });
+  const address = input.address === undefined ? {} : { address: input.address };
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -52,6 +52,11 @@ export interface BrokerRecovered {
 export interface BrokerInput {
   readonly self: NodeId;
   readonly coordinator: NodeId;
+  /**
+   * Where clients reach this broker ("host:port"), advertised in every heartbeat so the
+   * coordinator can hand it out in metadata. Absent in the simulator (nodes are named, not dialled).
+   */
+  readonly address?: string;
   readonly heartbeatIntervalMs: number;
   /** Longest acks-0 data waits for a sync (and so for visibility to consumers). */
   readonly flushIntervalMs: number;

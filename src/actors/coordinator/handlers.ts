@@ -114,15 +114,17 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const broker = request.broker;
   const effects: CoordinatorEffect[] = [];
   const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease> } = {};
-  if (!isRegistered(context.state, broker)) {
+  const known = isRegistered(context.state, broker);
+  if (!known && context.state.brokers.length >= context.settings.limits.brokersMax) {
     const brokersMax = context.settings.limits.brokersMax;
-    if (context.state.brokers.length >= brokersMax) {
-      return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
-    }
-    const command: CoordinatorCommand = { type: "broker.registered", broker };
+    return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
+  }
+  const moved = request.address !== undefined && request.address !== context.state.brokerAddresses.get(broker);
+  if (!known || moved) {
+    const command: CoordinatorCommand = { type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }) };
     changes.state = apply(context.state, command);
-    // No sync of its own: a lost registration is redone by the next heartbeat, and any later
-    // command that names this broker is synced after it (the log is append-only).
+    // No sync of its own: a lost registration (or address) is redone by the next heartbeat, and
+    // any later command that names this broker is synced after it (the log is append-only).
     effects.push(persist(command, false));
   }
   if (!isAlive(context.leases.get(broker), nowMs)) effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.up", broker, atMs: nowMs }));
@@ -248,8 +250,14 @@ function metadataReply(context: CoordinatorContext, request: MetadataRequest, no
     const problem = topicNameProblem(name);
     topicErrors.push({ topic: name, error: problem === undefined ? wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${name}' does not exist`) : wireError("INVALID_TOPIC", problem) });
   }
-  const brokers: BrokerInfo[] = context.state.brokers.map((id) => ({ id, alive: isAlive(context.leases.get(id), nowMs) }));
+  const brokers: BrokerInfo[] = context.state.brokers.map((id) => brokerInfo(context, id, nowMs));
   return { type: "metadata.reply", requestId: request.requestId, topics, topicErrors, brokers };
+}
+
+function brokerInfo(context: CoordinatorContext, id: NodeId, nowMs: number): BrokerInfo {
+  const address = context.state.brokerAddresses.get(id);
+  const alive = isAlive(context.leases.get(id), nowMs);
+  return address === undefined ? { id, alive } : { id, alive, address };
 }
 
 // ---------------------------------------------------------------- producer ids

@@ -54,6 +54,8 @@ export {
   type RingPoint,
 } from "./ring.ts";
 export {
+  BROKER_ADDRESS_LENGTH_MAX,
+  brokerAddressProblem,
   coordinatorSettingsProblems,
   DEFAULT_COORDINATOR_LIMITS,
   DEFAULT_COORDINATOR_SETTINGS,

@@ -37,6 +37,10 @@ export const LEADER_EPOCH_MAX = 0x7fffffff;
 /** Node ids are names in messages, logs and directories: keep them short. */
 export const NODE_ID_LENGTH_MAX = 200;
 
+/** A broker's advertised address: a host name is at most 253 characters, plus brackets and a port. */
+export const BROKER_ADDRESS_LENGTH_MAX = 261;
+const BROKER_ADDRESS_PATTERN = /^[^\s]+:\d{1,5}$/;
+
 /** A broker is down once it has not heartbeated for this long. */
 export const DEFAULT_LEASE_MS = 6_000;
 /** How often the coordinator looks for expired leases. */
@@ -84,5 +88,16 @@ export function coordinatorSettingsProblems(settings: CoordinatorSettings): stri
 export function nodeIdProblem(id: unknown): string | undefined {
   if (typeof id !== "string") return `a node id must be a string, got ${typeof id}`;
   if (id.length === 0 || id.length > NODE_ID_LENGTH_MAX) return `a node id has 1 to ${NODE_ID_LENGTH_MAX} characters (got ${id.length})`;
+  return undefined;
+}
+
+/**
+ * Why an advertised broker address is unusable, or undefined. Only the shape is checked here
+ * ("host:port", no spaces, bounded): whether it can be dialled is for the clients that dial it.
+ */
+export function brokerAddressProblem(address: unknown): string | undefined {
+  if (typeof address !== "string") return `an address must be a string, got ${typeof address}`;
+  if (address.length > BROKER_ADDRESS_LENGTH_MAX) return `an address has at most ${BROKER_ADDRESS_LENGTH_MAX} characters (got ${address.length})`;
+  if (!BROKER_ADDRESS_PATTERN.test(address)) return "an address must look like host:port";
   return undefined;
 }

@@ -98,6 +98,24 @@ describe("coordinator: brokers and leases", () => {
     expect(again.map((effect) => effect.type)).toEqual(["effect.send"]);
   });
 
+  it("keeps the address a broker advertises, hands it out in metadata, and records a move", () => {
+    const c = coordinator();
+    const first = c.deliver("b1", { type: "broker.heartbeat", requestId: 1, broker: "b1", address: "10.0.0.1:9092" });
+    expect(first[0]).toEqual({ type: "effect.persist", operation: { type: "broker.registered", broker: "b1", address: "10.0.0.1:9092" }, sync: false });
+    c.heartbeat("b2"); // a broker that advertises nothing (the simulator's) has no address
+    expect(c.metadata().brokers).toEqual([
+      { id: "b1", alive: true, address: "10.0.0.1:9092" },
+      { id: "b2", alive: true },
+    ]);
+    // The same address again changes nothing; a new one is recorded (the broker restarted elsewhere).
+    expect(c.deliver("b1", { type: "broker.heartbeat", requestId: 2, broker: "b1", address: "10.0.0.1:9092" }).map((effect) => effect.type)).toEqual(["effect.send"]);
+    const moved = c.deliver("b1", { type: "broker.heartbeat", requestId: 3, broker: "b1", address: "[::1]:9093" });
+    expect(moved[0]).toEqual({ type: "effect.persist", operation: { type: "broker.registered", broker: "b1", address: "[::1]:9093" }, sync: false });
+    // A heartbeat without an address keeps the one known.
+    expect(c.deliver("b1", { type: "broker.heartbeat", requestId: 4, broker: "b1" }).map((effect) => effect.type)).toEqual(["effect.send"]);
+    expect(c.metadata().brokers[0]).toEqual({ id: "b1", alive: true, address: "[::1]:9093" });
+  });
+
   it("marks a broker down when its lease expires: metadata shows it dead and its partitions leaderless", () => {
     const c = coordinator();
     c.heartbeat("b1");
@@ -288,6 +306,18 @@ describe("coordinator: restart from the command log", () => {
     expect((retry[0] as { message: TopicCreateReply }).message.metadata).toEqual(created);
   });
 
+  it("knows broker addresses from the log, before any broker heartbeats again", () => {
+    const c = coordinator();
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", address: "127.0.0.1:9001" });
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", address: "127.0.0.1:9011" });
+    c.ask("b2", { type: "broker.heartbeat", broker: "b2", address: "127.0.0.1:9002" });
+    const restarted = coordinator({ commands: c.persisted(), startMs: 10_000 });
+    expect(restarted.metadata().brokers).toEqual([
+      { id: "b1", alive: true, address: "127.0.0.1:9011" },
+      { id: "b2", alive: true, address: "127.0.0.1:9002" },
+    ]);
+  });
+
   it("refuses bad settings at start (fail-stop), not later", () => {
     const actor = createActor(coordinatorMachine, {
       input: { self: "c", leaseMs: 0, leaseCheckIntervalMs: 10, virtualNodes: 0, commands: [], clock: { now: () => 0 }, random: new SeededRandom("x") },
@@ -330,6 +360,10 @@ describe("coordinator: the network boundary", () => {
     ["metadata topics that are not names", "metadata.request", { type: "metadata.request", topics: [1, 2] }, "INVALID_REQUEST", 1],
     ["a heartbeat without a broker", "broker.heartbeat", { type: "broker.heartbeat" }, "INVALID_REQUEST", 1],
     ["a heartbeat for another node", "broker.heartbeat", { type: "broker.heartbeat", broker: "b2" }, "INVALID_REQUEST", 1],
+    ["a heartbeat with a numeric address", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", address: 9092 }, "INVALID_REQUEST", 1],
+    ["a heartbeat with an address without a port", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", address: "localhost" }, "INVALID_REQUEST", 1],
+    ["a heartbeat with spaces in its address", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", address: "bad host:1" }, "INVALID_REQUEST", 1],
+    ["a heartbeat with an absurdly long address", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", address: `${"h".repeat(300)}:1` }, "INVALID_REQUEST", 1],
   ])("answers %s with an error", (_name, type, message, code, requestId) => {
     const c = coordinator();
     c.heartbeat("b1");

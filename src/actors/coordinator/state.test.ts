@@ -4,13 +4,13 @@ import { AssertionFailure } from "../shared/assert.ts";
 import { apply, commandProblem, emptyState, isRegistered, leadersByBroker, originKey, replay, type CoordinatorCommand, type CoordinatorState } from "./state.ts";
 
 type Intent =
-  | { kind: "register"; broker: number }
+  | { kind: "register"; broker: number; port: number | null }
   | { kind: "create"; topic: number; partitions: number; sender: number; requestId: number }
   | { kind: "delete"; topic: number; sender: number; requestId: number }
   | { kind: "producer-ids"; count: number };
 
 const intent: fc.Arbitrary<Intent> = fc.oneof(
-  fc.record({ kind: fc.constant("register" as const), broker: fc.nat(5) }),
+  fc.record({ kind: fc.constant("register" as const), broker: fc.nat(5), port: fc.option(fc.nat(3)) }),
   fc.record({ kind: fc.constant("create" as const), topic: fc.nat(4), partitions: fc.integer({ min: 1, max: 4 }), sender: fc.nat(2), requestId: fc.nat(20) }),
   fc.record({ kind: fc.constant("delete" as const), topic: fc.nat(4), sender: fc.nat(2), requestId: fc.nat(20) }),
   fc.record({ kind: fc.constant("producer-ids" as const), count: fc.integer({ min: 1, max: 3 }) }),
@@ -31,8 +31,13 @@ function commandsFor(intents: readonly Intent[], recentRequestsMax = 8): Coordin
 
 function commandFor(state: CoordinatorState, step: Intent): CoordinatorCommand | undefined {
   switch (step.kind) {
-    case "register":
-      return isRegistered(state, `b${step.broker}`) ? undefined : { type: "broker.registered", broker: `b${step.broker}` };
+    case "register": {
+      const broker = `b${step.broker}`;
+      const address = step.port === null ? undefined : `host:${step.port}`;
+      const moved = address !== undefined && state.brokerAddresses.get(broker) !== address;
+      if (isRegistered(state, broker) && !moved) return undefined;
+      return address === undefined ? { type: "broker.registered", broker } : { type: "broker.registered", broker, address };
+    }
     case "create": {
       if (state.topics.has(`t${step.topic}`)) return undefined;
       const leaderEpoch = state.lastLeaderEpoch + 1;
@@ -48,7 +53,7 @@ function commandFor(state: CoordinatorState, step: Intent): CoordinatorCommand |
 
 /** A deep, comparable copy of a state. */
 function snapshot(state: CoordinatorState): unknown {
-  return JSON.parse(JSON.stringify({ ...state, topics: [...state.topics], recentRequests: [...state.recentRequests] }));
+  return JSON.parse(JSON.stringify({ ...state, topics: [...state.topics], brokerAddresses: [...state.brokerAddresses], recentRequests: [...state.recentRequests] }));
 }
 
 describe("coordinator state: apply and replay", () => {
@@ -77,6 +82,7 @@ describe("coordinator state: apply and replay", () => {
         // Invariants: partition count, sorted unique brokers, producer ids, bounded recent map.
         expect(replayed.partitionCount).toBe([...replayed.topics.values()].reduce((sum, topic) => sum + topic.partitions.length, 0));
         expect(replayed.brokers).toEqual([...new Set(replayed.brokers)].sort());
+        for (const broker of replayed.brokerAddresses.keys()) expect(isRegistered(replayed, broker)).toBe(true);
         const allocated = commands.flatMap((command) => (command.type === "producer-ids.allocated" ? [command.count] : []));
         expect(replayed.nextProducerId).toBe(allocated.reduce((sum, count) => sum + count, 0));
         expect(replayed.recentRequests.size).toBeLessThanOrEqual(8);
@@ -140,12 +146,15 @@ describe("coordinator state: commands that do not fit are bugs", () => {
   const base = replay(
     [
       { type: "broker.registered", broker: "b0" },
+      { type: "broker.registered", broker: "b1", address: "h:1" },
       { type: "topic.created", topic: "t", replicationFactor: 1, replicationMode: "raft", partitions: [{ replicas: ["b0"], leaderEpoch: 3 }] },
     ],
     emptyState(4),
   );
   it.each<[string, CoordinatorCommand]>([
     ["a broker registered twice", { type: "broker.registered", broker: "b0" }],
+    ["a broker registered twice at the same address", { type: "broker.registered", broker: "b1", address: "h:1" }],
+    ["a broker registered again without an address", { type: "broker.registered", broker: "b1" }],
     ["a topic created twice", { type: "topic.created", topic: "t", replicationFactor: 1, replicationMode: "raft", partitions: [{ replicas: ["b0"], leaderEpoch: 4 }] }],
     ["a topic with no partitions", { type: "topic.created", topic: "u", replicationFactor: 1, replicationMode: "raft", partitions: [] }],
     ["a leader epoch that does not grow", { type: "topic.created", topic: "u", replicationFactor: 1, replicationMode: "raft", partitions: [{ replicas: ["b0"], leaderEpoch: 3 }] }],
@@ -156,6 +165,14 @@ describe("coordinator state: commands that do not fit are bugs", () => {
     ["an empty producer-id allocation", { type: "producer-ids.allocated", firstProducerId: 0, count: 0 }],
   ])("%s", (_name, command) => {
     expect(() => apply(base, command)).toThrow(AssertionFailure);
+  });
+
+  it("a known broker registered at a new address has moved: same brokers, new address", () => {
+    const moved = apply(base, { type: "broker.registered", broker: "b1", address: "h:2" });
+    expect(moved.brokers).toEqual(["b0", "b1"]);
+    expect(moved.brokerAddresses).toEqual(new Map([["b1", "h:2"]]));
+    expect(apply(base, { type: "broker.registered", broker: "b0", address: "h:3" }).brokerAddresses.get("b0")).toBe("h:3");
+    expect(base.brokerAddresses).toEqual(new Map([["b1", "h:1"]])); // apply left its argument alone
   });
 });
 
@@ -173,6 +190,7 @@ describe("commandProblem (decoding commands read back from the log)", () => {
     ["a string", "topic.created"],
     ["an unknown type", { type: "topic.renamed" }],
     ["a registration without a broker", { type: "broker.registered" }],
+    ["a registration with a numeric address", { type: "broker.registered", broker: "b", address: 9092 }],
     ["a creation without partitions", { type: "topic.created", topic: "t", replicationFactor: 1, replicationMode: "raft" }],
     ["a creation with a bad mode", { type: "topic.created", topic: "t", replicationFactor: 1, replicationMode: "paxos", partitions: [] }],
     ["a partition without an epoch", { type: "topic.created", topic: "t", replicationFactor: 1, replicationMode: "raft", partitions: [{ replicas: ["b"] }] }],

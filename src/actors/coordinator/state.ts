@@ -13,7 +13,9 @@
  * created twice, a producer id handed out twice) is a bug or a corrupt log: an assertion fails.
  *
  * Soft state — broker leases and liveness — is not here: it lives in the machine and is rebuilt
- * from heartbeats after a restart.
+ * from heartbeats after a restart. Broker addresses are here (in `broker.registered`), so a
+ * restarted coordinator can tell clients where the brokers are before every broker has
+ * heartbeated again.
  */
 import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
@@ -32,9 +34,15 @@ export interface PartitionPlacement {
   readonly leaderEpoch: number;
 }
 
+/**
+ * A broker joined, or (with an address it had not advertised before) moved. Registering a known
+ * broker again is allowed only to change its address.
+ */
 export interface BrokerRegistered {
   readonly type: "broker.registered";
   readonly broker: NodeId;
+  /** Where clients reach it, as it advertised in its heartbeat; absent if it never did. */
+  readonly address?: string;
 }
 
 export interface TopicCreated {
@@ -77,6 +85,8 @@ export interface CoordinatorState {
   readonly topics: ReadonlyMap<TopicName, TopicState>;
   /** Every broker ever registered, sorted. */
   readonly brokers: readonly NodeId[];
+  /** The last address each broker advertised (brokers that never advertised one are absent). */
+  readonly brokerAddresses: ReadonlyMap<NodeId, string>;
   /** The next producer id to hand out. */
   readonly nextProducerId: number;
   /** The highest leader epoch handed out; the next one is this + 1 (one counter for all partitions). */
@@ -90,7 +100,7 @@ export interface CoordinatorState {
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), brokers: [], nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+  return { topics: new Map(), brokers: [], brokerAddresses: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
 }
 
 export function originKey(origin: RequestOrigin): string {
@@ -101,6 +111,7 @@ export function originKey(origin: RequestOrigin): string {
 interface Draft {
   topics: Map<TopicName, TopicState>;
   brokers: NodeId[];
+  brokerAddresses: Map<NodeId, string>;
   nextProducerId: number;
   lastLeaderEpoch: number;
   partitionCount: number;
@@ -110,7 +121,7 @@ interface Draft {
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), brokers: [...state.brokers], recentRequests: new Map(state.recentRequests) };
+  return { ...state, topics: new Map(state.topics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), recentRequests: new Map(state.recentRequests) };
 }
 
 /** The state after `command`; `state` is left as it was. */
@@ -150,8 +161,13 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
 
 function applyBrokerRegistered(draft: Draft, command: BrokerRegistered): void {
   const at = sortedIndex(draft.brokers, command.broker);
-  assert(draft.brokers[at] !== command.broker, `broker ${command.broker} registered twice`);
-  draft.brokers.splice(at, 0, command.broker);
+  if (draft.brokers[at] === command.broker) {
+    const moved = command.address !== undefined && command.address !== draft.brokerAddresses.get(command.broker);
+    assert(moved, `broker ${command.broker} registered twice`);
+  } else {
+    draft.brokers.splice(at, 0, command.broker);
+  }
+  if (command.address !== undefined) draft.brokerAddresses.set(command.broker, command.address);
 }
 
 function applyTopicCreated(draft: Draft, command: TopicCreated): void {
@@ -233,7 +249,8 @@ export function commandProblem(value: unknown): string | undefined {
   const command = value as Record<string, unknown>;
   switch (command["type"]) {
     case "broker.registered":
-      return typeof command["broker"] === "string" ? undefined : "broker.registered needs a broker";
+      if (typeof command["broker"] !== "string") return "broker.registered needs a broker";
+      return command["address"] === undefined || typeof command["address"] === "string" ? undefined : "broker.registered has an address that is not a string";
     case "topic.created":
       return topicCreatedProblem(command);
     case "topic.deleted":

@@ -21,7 +21,7 @@ import type {
   TopicCreate,
   TopicDelete,
 } from "../shared/messages.ts";
-import { nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
+import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -67,7 +67,7 @@ export function parseMessage(from: NodeId, message: unknown, limits: Coordinator
 function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
   switch (type) {
     case "broker.heartbeat":
-      return heartbeatProblem(from, fields["broker"]);
+      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]);
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
@@ -85,6 +85,13 @@ function heartbeatProblem(from: NodeId, broker: unknown): WireError | undefined 
   // A node may speak only for itself: otherwise any client could claim a broker's partitions.
   if (broker !== from) return wireError("INVALID_REQUEST", `a heartbeat for broker '${String(broker)}' came from '${from}'; a broker heartbeats for itself`);
   return undefined;
+}
+
+/** The address is optional (older brokers and the simulator's send none); when present it must be usable. */
+function advertisedAddressProblem(address: unknown): WireError | undefined {
+  if (address === undefined) return undefined;
+  const problem = brokerAddressProblem(address);
+  return problem === undefined ? undefined : wireError("INVALID_REQUEST", `address: ${problem}`);
 }
 
 function topicProblem(topic: unknown): WireError | undefined {
@@ -120,8 +127,10 @@ function metadataProblem(topics: unknown, limits: CoordinatorLimits): WireError 
 /** A fresh request holding only the checked fields (nothing else of the wire object survives). */
 function copyRequest(type: RequestType, requestId: number, fields: Fields): CoordinatorRequestMessage {
   switch (type) {
-    case "broker.heartbeat":
-      return { type, requestId, broker: fields["broker"] as string } satisfies BrokerHeartbeat;
+    case "broker.heartbeat": {
+      const address = fields["address"] as string | undefined;
+      return { type, requestId, broker: fields["broker"] as string, ...(address === undefined ? {} : { address }) } satisfies BrokerHeartbeat;
+    }
     case "topic.create":
       return {
         type,

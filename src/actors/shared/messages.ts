@@ -36,6 +36,12 @@ export interface TopicMetadata {
 export interface BrokerInfo {
   readonly id: NodeId;
   readonly alive: boolean;
+  /**
+   * Where clients reach the broker ("host:port"), as it last advertised it. Absent when the broker
+   * never advertised one (the simulator's brokers, older brokers): added compatibly, so a reader
+   * must cope without it.
+   */
+  readonly address?: string;
 }
 
 /** A partition a broker leads, as the coordinator tells it. */
@@ -51,6 +57,8 @@ export interface BrokerHeartbeat {
   readonly type: "broker.heartbeat";
   readonly requestId: number;
   readonly broker: NodeId;
+  /** The address clients reach this broker at ("host:port"); optional (added compatibly). */
+  readonly address?: string;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";

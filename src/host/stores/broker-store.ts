@@ -49,6 +49,7 @@ import {
   type BrokerRecovered,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
+import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 export const PARTITIONS_DIR = "partitions";
@@ -227,6 +228,8 @@ async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pi
 
 export interface BrokerSettings {
   readonly coordinator: NodeId;
+  /** The address clients reach this broker at ("host:port"), advertised to the coordinator. */
+  readonly address?: string;
   readonly heartbeatIntervalMs?: number;
   readonly flushIntervalMs?: number;
   readonly limits?: Partial<BrokerLimits>;
@@ -253,6 +256,8 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
   validateBrokerLimits(limits);
   validateInterval("heartbeatIntervalMs", heartbeatIntervalMs);
   validateInterval("flushIntervalMs", flushIntervalMs);
+  const addressProblem = settings.address === undefined ? undefined : brokerAddressProblem(settings.address);
+  if (addressProblem !== undefined) throw new RangeError(`broker setting address: ${addressProblem}`);
   if (!Number.isSafeInteger(producerStateScanRecords) || producerStateScanRecords < 0) {
     throw new RangeError(`broker setting producerStateScanRecords must be an integer >= 0, got ${producerStateScanRecords}`);
   }
@@ -266,6 +271,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
     input: (recovered, ports): BrokerInput => ({
       self: ports.transport.self,
       coordinator: settings.coordinator,
+      ...(settings.address === undefined ? {} : { address: settings.address }),
       heartbeatIntervalMs,
       flushIntervalMs,
       limits,

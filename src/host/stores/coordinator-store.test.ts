@@ -73,6 +73,7 @@ describe("coordinator store: the command log", () => {
     const partitions = Array.from({ length: 4_000 }, () => ({ replicas: ["a-broker-with-a-rather-long-name"], leaderEpoch: 1 }));
     const commands: CoordinatorCommand[] = [
       { type: "broker.registered", broker: "a-broker-with-a-rather-long-name" },
+      { type: "broker.registered", broker: "a-broker-with-a-rather-long-name", address: "[::1]:9092" },
       ...Array.from({ length: 8 }, (_, index): CoordinatorCommand => ({ type: "topic.created", topic: `t${index}`, replicationFactor: 1, replicationMode: "fetch", partitions: partitions.map((p) => ({ ...p, leaderEpoch: index + 1 })) })),
       { type: "producer-ids.allocated", firstProducerId: 0, count: 1 },
     ];

@@ -1,0 +1,253 @@
+/**
+ * Configuration of `zhumq coordinator` and `zhumq broker`: command-line flags and an optional
+ * JSON config file, merged (flags win) and checked before anything starts. Every mistake is a
+ * ConfigError naming the field — the flag (`--listen`) or the file's key (`settings.limits.brokersMax`)
+ * — and what is wrong with it, so a node never starts half-configured.
+ *
+ * The config file:
+ *
+ *   {
+ *     "id": "broker-1",
+ *     "listen": "0.0.0.0:9092",
+ *     "advertise": "broker-1.internal:9092",
+ *     "coordinator": "coordinator@10.0.0.5:9090",
+ *     "data": "/var/lib/zhumq/broker-1",
+ *     "seed": "optional, for a reproducible run",
+ *     "settings": { "heartbeatIntervalMs": 200, "limits": { "fetchBytesMax": 8388608 } }
+ *   }
+ *
+ * A relative `data` in the file is relative to the file's folder (flags: to the working folder).
+ * `settings` are the actor's settings (src/host/stores/*-store.ts); unknown keys are refused, so
+ * a typo cannot silently leave a default in place.
+ */
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import { parseAddress } from "../net/index.ts";
+import { brokerAddressProblem, DEFAULT_COORDINATOR_LIMITS } from "../actors/coordinator/index.ts";
+import { DEFAULT_BROKER_LIMITS } from "../actors/broker/index.ts";
+import { coordinatorDefinition } from "../host/stores/coordinator-store.ts";
+import { brokerDefinition } from "../host/stores/broker-store.ts";
+import type { BrokerNodeOptions, CoordinatorNodeOptions } from "../host/real-node.ts";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    /** The flag (`--listen`) or the config file's key (`settings.leaseMs`) that is wrong. */
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+/** Node ids name folders, appear in logs and in `ID@HOST:PORT`: a safe, short alphabet. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+
+/** The flags both node commands share, as parseArgs gives them. */
+export interface NodeFlags {
+  readonly id?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly advertise?: string | undefined;
+  readonly coordinator?: string | undefined;
+  readonly data?: string | undefined;
+  readonly config?: string | undefined;
+  readonly seed?: string | undefined;
+}
+
+export interface CoordinatorConfig {
+  readonly role: "coordinator";
+  readonly id: string;
+  readonly listen: string;
+  readonly dataDir: string;
+  readonly seed: string | undefined;
+  readonly settings: NonNullable<CoordinatorNodeOptions["settings"]>;
+}
+
+export interface BrokerConfig {
+  readonly role: "broker";
+  readonly id: string;
+  readonly listen: string;
+  readonly advertise: string | undefined;
+  readonly coordinator: { readonly id: string; readonly address: string };
+  readonly dataDir: string;
+  readonly seed: string | undefined;
+  readonly settings: NonNullable<BrokerNodeOptions["settings"]>;
+}
+
+export type NodeConfig = CoordinatorConfig | BrokerConfig;
+
+const FILE_KEYS = {
+  coordinator: ["id", "listen", "data", "seed", "settings"],
+  broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "settings"],
+} as const;
+
+const SETTINGS_KEYS = {
+  coordinator: { keys: ["leaseMs", "leaseCheckIntervalMs", "virtualNodes", "limits"], limits: Object.keys(DEFAULT_COORDINATOR_LIMITS) },
+  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "limits", "log", "producerStateScanRecords"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
+} as const;
+
+/** A parsed config file: its keys, and the folder its relative paths are relative to. */
+export interface ConfigFile {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly dir: string;
+  readonly path: string;
+}
+
+export async function loadConfigFile(file: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError("--config", `cannot read ${file}: ${(error as Error).message}`);
+  }
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError("--config", `${file} is not JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(values)) throw new ConfigError("--config", `${file} must hold a JSON object`);
+  return { values, dir: path.dirname(path.resolve(file)), path: file };
+}
+
+/** Flags and file merged (flags win) and checked; throws ConfigError naming the first bad field. */
+export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, file?: ConfigFile): NodeConfig {
+  const values = file?.values ?? {};
+  for (const key of Object.keys(values)) {
+    if (!(FILE_KEYS[role] as readonly string[]).includes(key)) throw new ConfigError(key, `not a ${role} setting (known: ${FILE_KEYS[role].join(", ")})`);
+  }
+  const pick = (name: keyof NodeFlags & string): { field: string; text: string } | undefined => {
+    const flag = flags[name];
+    if (flag !== undefined) return { field: `--${name}`, text: flag };
+    const value = values[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") throw new ConfigError(name, `must be a string, got ${JSON.stringify(value)}`);
+    return { field: name, text: value };
+  };
+  const required = (name: keyof NodeFlags & string): { field: string; text: string } => {
+    const found = pick(name);
+    if (found === undefined) throw new ConfigError(`--${name}`, `required (a flag, or "${name}" in the config file)`);
+    return found;
+  };
+  const id = nodeId(required("id"));
+  const listen = listenAddress(required("listen"));
+  const data = required("data");
+  const dataDir = data.field.startsWith("--") || file === undefined ? path.resolve(data.text) : path.resolve(file.dir, data.text);
+  if (data.text.length === 0) throw new ConfigError(data.field, "must name a folder");
+  const seed = pick("seed")?.text;
+  const settings = settingsOf(role, values["settings"]);
+  if (role === "coordinator") return { role, id, listen, dataDir, seed, settings: checkedCoordinatorSettings(settings) };
+  const coordinator = endpointOf(required("coordinator"), values["coordinator"]);
+  const advertiseFlag = pick("advertise");
+  const advertise = advertiseFlag === undefined ? defaultAdvertise(listen) : advertisedAddress(advertiseFlag);
+  return { role, id, listen, advertise, coordinator, dataDir, seed, settings: checkedBrokerSettings(settings) };
+}
+
+function nodeId(found: { field: string; text: string }): string {
+  if (!NODE_ID_PATTERN.test(found.text)) throw new ConfigError(found.field, `a node id is 1 to 200 of [A-Za-z0-9._-], got '${found.text}'`);
+  return found.text;
+}
+
+function listenAddress(found: { field: string; text: string }): string {
+  try {
+    parseAddress(found.text);
+  } catch {
+    throw new ConfigError(found.field, `must be HOST:PORT with a port from 0 to 65535 (an IPv6 host in brackets), got '${found.text}'`);
+  }
+  return found.text;
+}
+
+function advertisedAddress(found: { field: string; text: string }): string {
+  const { port } = parseAddressOr(found);
+  if (port === 0) throw new ConfigError(found.field, "must name the real port clients dial, not 0");
+  const problem = brokerAddressProblem(found.text);
+  if (problem !== undefined) throw new ConfigError(found.field, problem);
+  return found.text;
+}
+
+function parseAddressOr(found: { field: string; text: string }): { host: string; port: number } {
+  try {
+    return parseAddress(found.text);
+  } catch {
+    throw new ConfigError(found.field, `must be HOST:PORT, got '${found.text}'`);
+  }
+}
+
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
+
+/**
+ * A broker listening on a wildcard host cannot advertise it (a client elsewhere cannot dial
+ * 0.0.0.0): it advertises the machine's host name and its port instead. undefined: advertise the
+ * address bound (real-node.ts's default).
+ */
+function defaultAdvertise(listen: string): string | undefined {
+  const { host, port } = parseAddress(listen);
+  if (!WILDCARD_HOSTS.has(host)) return undefined;
+  if (port === 0) throw new ConfigError("--advertise", `required when listening on ${listen}: a wildcard host with port 0 has no address clients could dial`);
+  return `${hostname()}:${port}`;
+}
+
+/** "ID@HOST:PORT" (a flag or a string in the file) or { "id", "address" } in the file. */
+export function parseEndpoint(text: string, field: string): { id: string; address: string } {
+  const at = text.indexOf("@");
+  if (at <= 0) throw new ConfigError(field, `must be ID@HOST:PORT (e.g. coordinator@127.0.0.1:9090), got '${text}'`);
+  const id = nodeId({ field, text: text.slice(0, at) });
+  const address = text.slice(at + 1);
+  const { port } = parseAddressOr({ field, text: address });
+  if (port === 0) throw new ConfigError(field, "must name the coordinator's real port, not 0");
+  return { id, address };
+}
+
+function endpointOf(found: { field: string; text: string } | undefined, raw: unknown): { id: string; address: string } {
+  if (found !== undefined) return parseEndpoint(found.text, found.field);
+  if (!isObject(raw)) throw new ConfigError("coordinator", 'must be "ID@HOST:PORT" or { "id": ..., "address": ... }');
+  const { id, address } = raw;
+  if (typeof id !== "string" || typeof address !== "string") throw new ConfigError("coordinator", 'needs string "id" and "address"');
+  return parseEndpoint(`${id}@${address}`, "coordinator");
+}
+
+function settingsOf(role: NodeConfig["role"], raw: unknown): Record<string, unknown> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) throw new ConfigError("settings", "must be an object");
+  const known = SETTINGS_KEYS[role];
+  for (const [key, value] of Object.entries(raw)) {
+    if (!(known.keys as readonly string[]).includes(key)) throw new ConfigError(`settings.${key}`, `not a ${role} setting (known: ${known.keys.join(", ")})`);
+    if (key === "limits" || key === "log") {
+      if (!isObject(value)) throw new ConfigError(`settings.${key}`, "must be an object");
+      if (key === "limits") {
+        for (const limit of Object.keys(value)) {
+          if (!(known.limits as readonly string[]).includes(limit)) throw new ConfigError(`settings.limits.${limit}`, `not a ${role} limit (known: ${known.limits.join(", ")})`);
+        }
+      }
+    } else if (typeof value !== "number") {
+      throw new ConfigError(`settings.${key}`, `must be a number, got ${JSON.stringify(value)}`);
+    }
+  }
+  return raw;
+}
+
+/** The actor's own validation (ranges, relations between settings), reported as a ConfigError. */
+function checkedCoordinatorSettings(settings: Record<string, unknown>): NonNullable<CoordinatorNodeOptions["settings"]> {
+  const typed = settings as NonNullable<CoordinatorNodeOptions["settings"]>;
+  try {
+    coordinatorDefinition(typed);
+  } catch (error) {
+    throw new ConfigError("settings", (error as Error).message);
+  }
+  return typed;
+}
+
+function checkedBrokerSettings(settings: Record<string, unknown>): NonNullable<BrokerNodeOptions["settings"]> {
+  const typed = settings as NonNullable<BrokerNodeOptions["settings"]>;
+  try {
+    brokerDefinition({ ...typed, coordinator: "coordinator" });
+  } catch (error) {
+    throw new ConfigError("settings", (error as Error).message);
+  }
+  return typed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

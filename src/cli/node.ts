@@ -1,0 +1,175 @@
+/**
+ * `zhumq coordinator` and `zhumq broker`: one real node per process, on a real port and a real
+ * data folder. Also the signal handling `zhumq dev` shares: SIGTERM or SIGINT shuts down
+ * gracefully (in-flight writes are synced and answered, streams closed) and exits 0; a second
+ * signal while shutting down exits at once with 130. An actor crash prints what crashed (which
+ * actor, which event) and exits 70.
+ */
+import { parseArgs } from "node:util";
+import { GrpcTransport } from "../net/index.ts";
+import { startNode, type NodeOptions } from "../host/real-node.ts";
+import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type NodeFlags } from "./config.ts";
+
+const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clients and logs name it
+  --listen HOST:PORT   where to listen (0.0.0.0 for every interface; port 0: any free port)
+  --data DIR           the node's data folder, created if missing
+  --config FILE        a JSON file with any of these (as keys without dashes) and "settings";
+                       flags win over the file
+  --seed SEED          seed of the node's randomness (default: drawn at start and printed)
+  -h, --help           this text`;
+
+const SIGNALS_AND_EXIT = `Stopping: SIGTERM or Ctrl-C shuts down gracefully — no new requests are taken, writes in
+flight are synced and answered, then the streams close — and exits 0. A second signal exits at
+once (130).
+
+Exit status: 0 after a graceful shutdown; 1 when the node cannot start (port taken, data
+unreadable); 2 on bad flags or config; 70 when an actor crashes (the message says which actor
+and which event).`;
+
+const COORDINATOR_HELP = `zhumq coordinator — run the coordinator: the cluster's metadata (brokers and their liveness,
+topics and their placement, leader epochs, producer ids), kept in a durable command log
+
+Usage:
+  zhumq coordinator --id ID --listen HOST:PORT --data DIR [--config FILE]
+
+Options:
+${COMMON_OPTIONS}
+
+Config file (every key optional when given as a flag):
+  { "id": "coordinator", "listen": "0.0.0.0:9090", "data": "/var/lib/zhumq/coordinator",
+    "settings": { "leaseMs": 6000, "leaseCheckIntervalMs": 500, "virtualNodes": 64,
+                  "limits": { "brokersMax": 1024, "topicsMax": 20000 } } }
+
+${SIGNALS_AND_EXIT}
+
+Example:
+  zhumq coordinator --id coordinator --listen 0.0.0.0:9090 --data /var/lib/zhumq/coordinator`;
+
+const BROKER_HELP = `zhumq broker — run a broker: it hosts the partitions the coordinator gives it, and serves
+produce and fetch requests for them
+
+Usage:
+  zhumq broker --id ID --listen HOST:PORT --coordinator ID@HOST:PORT --data DIR [--config FILE]
+
+Options:
+${COMMON_OPTIONS}
+  --coordinator ID@HOST:PORT
+                       the coordinator's id and address, e.g. coordinator@10.0.0.5:9090
+  --advertise HOST:PORT
+                       the address clients should dial (handed out in metadata). Default: the
+                       --listen address; with a wildcard host (0.0.0.0), this machine's host
+                       name and the listen port
+
+Config file (every key optional when given as a flag):
+  { "id": "broker-1", "listen": "0.0.0.0:9092", "advertise": "broker-1.internal:9092",
+    "coordinator": "coordinator@10.0.0.5:9090", "data": "/var/lib/zhumq/broker-1",
+    "settings": { "heartbeatIntervalMs": 200, "flushIntervalMs": 50,
+                  "limits": { "batchBytesMax": 1048576, "fetchBytesMax": 8388608 } } }
+
+${SIGNALS_AND_EXIT}
+
+Example:
+  zhumq broker --id broker-1 --listen 0.0.0.0:9092 --coordinator coordinator@10.0.0.5:9090 \\
+               --data /var/lib/zhumq/broker-1`;
+
+const FLAG_OPTIONS = {
+  id: { type: "string" },
+  listen: { type: "string" },
+  data: { type: "string" },
+  config: { type: "string" },
+  seed: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export function coordinatorCommand(argv: readonly string[]): Promise<number> {
+  return nodeCommand("coordinator", argv);
+}
+
+export function brokerCommand(argv: readonly string[]): Promise<number> {
+  return nodeCommand("broker", argv);
+}
+
+async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): Promise<number> {
+  const help = role === "coordinator" ? COORDINATOR_HELP : BROKER_HELP;
+  let config: NodeConfig | "help";
+  try {
+    config = await parseNodeArgs(role, argv);
+  } catch (error) {
+    return usageError(`zhumq ${role}`, error);
+  }
+  if (config === "help") {
+    process.stdout.write(`${help}\n`);
+    return 0;
+  }
+  const resolved = config;
+  const log = (line: string): void => void process.stdout.write(`[${resolved.id}] ${line}\n`);
+  return runUntilSignal(`zhumq ${role}`, async () => {
+    const node = await startNode(nodeOptions(resolved, log));
+    return { stop: () => node.stop() };
+  });
+}
+
+async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<NodeConfig | "help"> {
+  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" } } as const : FLAG_OPTIONS;
+  const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  if (values.help === true) return "help";
+  const flags = values as NodeFlags;
+  const file = flags.config === undefined ? undefined : await loadConfigFile(flags.config);
+  return resolveNodeConfig(role, flags, file);
+}
+
+function nodeOptions(config: NodeConfig, log: (line: string) => void): NodeOptions {
+  const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }) };
+  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: config.settings };
+  return { ...common, role: "broker", coordinator: config.coordinator, settings: config.settings, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
+}
+
+/** Bad flags or config: say what and where, point at --help, exit status 2. */
+export function usageError(command: string, error: unknown): number {
+  const known = error instanceof ConfigError || (error as { code?: unknown }).code?.toString().startsWith("ERR_PARSE_ARGS");
+  if (!known) throw error;
+  process.stderr.write(`${command}: ${(error as Error).message}\n\nRun '${command} --help' for usage.\n`);
+  return 2;
+}
+
+/** Something that runs until stopped: a node, or dev's whole cluster. */
+export interface Running {
+  stop(): Promise<void>;
+}
+
+/**
+ * Start `start()`, then wait for SIGTERM/SIGINT and stop it gracefully. Resolves with the exit
+ * status: 0 after a graceful stop, 1 if it could not start or stop. A second signal exits at once.
+ */
+export async function runUntilSignal(command: string, start: () => Promise<Running>): Promise<number> {
+  // Listening from the start: a signal during start-up waits for it, then stops gracefully too.
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  let early: NodeJS.Signals | undefined;
+  onSignal = (signal) => (early = signal);
+  const listener = (signal: NodeJS.Signals): void => onSignal(signal);
+  process.on("SIGTERM", listener).on("SIGINT", listener);
+  try {
+    let running: Running;
+    try {
+      running = await start();
+    } catch (error) {
+      process.stderr.write(`${command}: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
+    const signal = early ?? (await new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve)));
+    onSignal = () => {
+      process.stderr.write(`${command}: second signal, exiting without a graceful shutdown\n`);
+      process.exit(130);
+    };
+    process.stdout.write(`${command}: ${signal}, shutting down gracefully\n`);
+    try {
+      await running.stop();
+    } catch (error) {
+      process.stderr.write(`${command}: shutdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    process.off("SIGTERM", listener).off("SIGINT", listener);
+  }
+}

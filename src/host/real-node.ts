@@ -1,0 +1,406 @@
+/**
+ * Real nodes: the coordinator or a broker actor on real ports — files under a data folder
+ * (NodeFileSystem), the network (a listening transport, gRPC on real hosts), the process's clock
+ * and an entropy-seeded Random whose seed is logged — plus the one-process local cluster that
+ * `zhumq dev` and the real-cluster tests start.
+ *
+ * The network comes in as a parameter (`network: GrpcTransport` from src/net): the layer rule
+ * keeps src/host free of gRPC, so the composition root (src/cli, a test, the client library)
+ * passes the transport class in. Anything with a `listen` of the same shape will do.
+ *
+ * Addresses. The coordinator's address is configured; brokers advertise theirs in heartbeats and
+ * the coordinator hands them out in `metadata.reply`. A node or client keeps an AddressBook fed
+ * from the metadata replies it receives (`learnAddresses`), and its transport resolves peers
+ * through it on every (re)connect, so a broker that moved is found again. The coordinator itself
+ * routes by no address book: it only answers, and the transport sends an answer back over the
+ * stream its sender opened, which is the one path known to work (an advertised address may be
+ * unreachable from the coordinator's side of a NAT).
+ *
+ * Lifecycle. `startNode` creates the data folder, listens, and boots the actor (its recovery is
+ * the start-up path). `stop()` is a graceful shutdown: incoming messages are no longer handed to
+ * the actor, every batch already queued is carried out (persist, sync, then its replies),
+ * the store is closed, the replies still queued on streams get a bounded moment to leave, then
+ * every stream and the listener are closed. An actor crash is fail-stop: by default the process
+ * prints `describeCrash` and exits non-zero (`exitOnCrash`); tests pass their own hook.
+ */
+import type { NodeId, Transport } from "../ports/transport.ts";
+import type { FileSystem } from "../ports/filesystem.ts";
+import { NodeFileSystem } from "../disk/node-fs.ts";
+import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
+import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
+import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
+import { coordinatorDefinition, type CoordinatorDefinitionSettings } from "./stores/coordinator-store.ts";
+import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts";
+import type { AnyStateMachine } from "xstate";
+
+/** The coordinator's node id in a `zhumq dev` cluster, and what clients assume by default. */
+export const DEFAULT_COORDINATOR_ID = "coordinator";
+/** Where `zhumq dev` puts the coordinator by default, and where clients look by default. */
+export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:9090";
+
+/** After the actor has drained, replies still queued on streams get at most this long to leave. */
+export const STOP_FLUSH_MS_MAX = 1_000;
+/** How often `stop` looks whether the transport's queues have emptied. */
+const STOP_FLUSH_POLL_MS = 5;
+/** `whenReady` gives up after this long unless told otherwise. */
+export const READY_TIMEOUT_MS_DEFAULT = 15_000;
+const READY_POLL_MS = 10;
+/** Learned addresses kept at most (the coordinator registers at most 1,024 brokers by default). */
+export const ADDRESS_BOOK_ENTRIES_MAX = 100_000;
+
+// ---------------------------------------------------------------- the network seam
+
+/** A transport that listens: `address` is the one bound (port 0 resolved). GrpcTransport is one. */
+export interface ListeningTransport extends Transport<unknown> {
+  readonly address: string;
+  /** Messages still queued (outgoing or not yet handed over); 0 once everything sent has left. */
+  readonly pendingMessages: number;
+  close(): Promise<void>;
+}
+
+export interface NetworkListenOptions {
+  readonly self: NodeId;
+  readonly address: string;
+  /** The address book, asked on every (re)connect. */
+  readonly peers: (node: NodeId) => string | undefined;
+  /** Jitter for reconnect delays. */
+  readonly random: { next(): number };
+}
+
+/** How a node listens: pass `GrpcTransport` (src/net). */
+export interface NodeNetwork {
+  listen(options: NetworkListenOptions): Promise<ListeningTransport>;
+}
+
+// ---------------------------------------------------------------- addresses
+
+export interface AddressBookOptions {
+  /** Fixed entries (the coordinator's address): never replaced by anything learned. */
+  readonly pinned?: ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
+  /** Whose metadata replies to believe; by default every pinned node's (the coordinator's). */
+  readonly trust?: (from: NodeId) => boolean;
+}
+
+/**
+ * NodeId → "host:port": pinned entries plus what trusted `metadata.reply` messages said about
+ * brokers. Pass `book.lookup` as a transport's `peers`, and wrap the transport with
+ * `learnAddresses(transport, book)` so replies keep the book current.
+ */
+export class AddressBook {
+  private readonly pinned = new Map<NodeId, string>();
+  private readonly learned = new Map<NodeId, string>();
+  private readonly trust: (from: NodeId) => boolean;
+
+  constructor(options: AddressBookOptions = {}) {
+    const pinned = options.pinned ?? {};
+    const entries = pinned instanceof Map ? [...pinned] : Object.entries(pinned as Readonly<Record<NodeId, string>>);
+    for (const [node, address] of entries) this.pinned.set(node, address);
+    this.trust = options.trust ?? ((from) => this.pinned.has(from));
+  }
+
+  /** Where `node` listens, if known. A bound function: pass it as a transport's `peers`. */
+  readonly lookup = (node: NodeId): string | undefined => this.pinned.get(node) ?? this.learned.get(node);
+
+  /** Record an address by hand (a pinned entry still wins). */
+  set(node: NodeId, address: string): void {
+    if (this.learned.size >= ADDRESS_BOOK_ENTRIES_MAX && !this.learned.has(node)) return;
+    this.learned.set(node, address);
+  }
+
+  /**
+   * Learn from one received message: a trusted `metadata.reply` names brokers and their
+   * addresses. Anything else, and any entry that is not a usable address, is ignored (the message
+   * came from the network). Returns how many entries changed.
+   */
+  learn(from: NodeId, message: unknown): number {
+    if (!this.trust(from) || !isRecord(message) || message["type"] !== "metadata.reply") return 0;
+    const brokers = message["brokers"];
+    if (!Array.isArray(brokers)) return 0;
+    let changed = 0;
+    for (const broker of brokers as unknown[]) {
+      if (!isRecord(broker)) continue;
+      const { id, address } = broker;
+      if (typeof id !== "string" || brokerAddressProblem(address) !== undefined || this.lookup(id) === address) continue;
+      this.set(id, address as string);
+      changed++;
+    }
+    return changed;
+  }
+
+  /** Every known entry, pinned ones first. */
+  entries(): [NodeId, string][] {
+    return [...this.pinned, ...[...this.learned].filter(([node]) => !this.pinned.has(node))];
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+/**
+ * `transport`, with every received message shown to `book` before the handler sees it, so an
+ * actor that learns a broker's leadership from a metadata reply finds its address already there.
+ */
+export function learnAddresses<M>(transport: Transport<M>, book: AddressBook): Transport<M> {
+  return {
+    get self() {
+      return transport.self;
+    },
+    send: (to, message) => transport.send(to, message),
+    onMessage: (handler) =>
+      transport.onMessage((from, message) => {
+        book.learn(from, message);
+        handler(from, message);
+      }),
+  };
+}
+
+// ---------------------------------------------------------------- one node
+
+interface CommonNodeOptions {
+  readonly id: NodeId;
+  /** "host:port" to listen on; port 0 picks a free one (see `RealNode.address`). */
+  readonly listen: string;
+  /** The node's data folder on the real disk; created if missing. */
+  readonly dataDir: string;
+  readonly network: NodeNetwork;
+  /** Seed of the node's Random; by default drawn from the process's entropy (and logged). */
+  readonly seed?: string;
+  /** Default: print `describeCrash` to stderr and exit the process with code 70. */
+  readonly onCrash?: (crash: HostCrash) => void;
+  /** What the actor tells its application (the coordinator: brokers up/down). Default: logged. */
+  readonly onNotify?: (output: unknown) => void;
+  /** One line per event worth a log line (start, seed, brokers up/down). Default: nowhere. */
+  readonly log?: (line: string) => void;
+}
+
+export interface CoordinatorNodeOptions extends CommonNodeOptions {
+  readonly role: "coordinator";
+  readonly settings?: Omit<CoordinatorDefinitionSettings, "dir">;
+}
+
+export interface BrokerNodeOptions extends CommonNodeOptions {
+  readonly role: "broker";
+  readonly coordinator: { readonly id: NodeId; readonly address: string };
+  /** The address clients should dial ("host:port"); default: the address bound. */
+  readonly advertise?: string;
+  readonly settings?: Omit<BrokerSettings, "coordinator" | "address" | "dataDir">;
+}
+
+export type NodeOptions = CoordinatorNodeOptions | BrokerNodeOptions;
+export type NodeRole = NodeOptions["role"];
+
+export interface RealNode {
+  readonly id: NodeId;
+  readonly role: NodeRole;
+  /** The address bound ("127.0.0.1:43121" when asked for port 0). */
+  readonly address: string;
+  /** What a broker advertises to the coordinator (its clients dial this); undefined for the coordinator. */
+  readonly advertisedAddress: string | undefined;
+  readonly seed: string;
+  readonly dataDir: string;
+  readonly transport: ListeningTransport;
+  /** The node's address book (the coordinator's keeps only pinned entries: none). */
+  readonly addresses: AddressBook;
+  /** The actor's state value ("serving", "registering", "running"), or undefined once stopped. */
+  state(): unknown;
+  /** Resolves once the node serves: the coordinator at once, a broker once the coordinator answered it. */
+  whenReady(options?: { timeoutMs?: number }): Promise<void>;
+  /** Graceful shutdown (see the file's header). Safe to call twice; both calls wait for the same end. */
+  stop(): Promise<void>;
+}
+
+/** Start one node; throws (having released what it opened) if it cannot listen or recover. */
+export async function startNode(options: NodeOptions): Promise<RealNode> {
+  const log = options.log ?? (() => undefined);
+  const random = options.seed === undefined ? RealRandom.fromEntropy() : new RealRandom(options.seed);
+  const fs = new NodeFileSystem(options.dataDir);
+  await fs.mkdir(".");
+  const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
+  const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport") });
+  try {
+    const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
+    const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
+    const host = await startActor(options, definitionFor(options, advertisedAddress), { fs, transport: actorTransport, random, log });
+    log(`${options.role} '${options.id}' listening on ${transport.address}${advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : ""}, data in ${fs.root}, seed ${random.seed}`);
+    return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, log });
+  } catch (error) {
+    await transport.close();
+    throw error;
+  }
+}
+
+type AnyDefinition = ActorDefinition<AnyStateMachine, unknown, unknown, unknown>;
+type AnyHost = ActorHost<AnyStateMachine, unknown, unknown, unknown>;
+
+function definitionFor(options: NodeOptions, advertisedAddress: string | undefined): AnyDefinition {
+  if (options.role === "coordinator") return coordinatorDefinition(options.settings ?? {}) as unknown as AnyDefinition;
+  const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
+  return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address }) as unknown as AnyDefinition;
+}
+
+async function startActor(
+  options: NodeOptions,
+  definition: AnyDefinition,
+  parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: (line: string) => void },
+): Promise<AnyHost> {
+  const onCrash = options.onCrash ?? exitOnCrash((text) => process.stderr.write(text), (code) => process.exit(code));
+  const onNotify = options.onNotify ?? ((output: unknown) => logOutput(parts.log, output));
+  const ports = { clock: new RealClock(), random: parts.random, transport: parts.transport, fs: parts.fs };
+  return ActorHost.start(definition, ports, { onCrash, onNotify });
+}
+
+/** The coordinator's outputs as log lines; other actors' outputs are not logged. */
+function logOutput(log: (line: string) => void, output: unknown): void {
+  if (!isRecord(output)) return;
+  switch (output["type"]) {
+    case "coordinator.broker.up":
+      return log(`broker '${String(output["broker"])}' is up`);
+    case "coordinator.broker.down":
+      return log(`broker '${String(output["broker"])}' is down (its lease expired)`);
+    case "coordinator.message.ignored":
+      return log(`ignored a message from '${String(output["from"])}': ${String(output["reason"])}`);
+  }
+}
+
+interface NodeParts {
+  readonly transport: ListeningTransport;
+  readonly host: AnyHost;
+  readonly addresses: AddressBook;
+  readonly advertisedAddress: string | undefined;
+  readonly seed: string;
+  readonly dataDir: string;
+  readonly log: (line: string) => void;
+}
+
+function realNode(options: NodeOptions, parts: NodeParts): RealNode {
+  const { transport, host } = parts;
+  let stopping: Promise<void> | undefined;
+  let stopped = false;
+  const state = (): unknown => (stopped ? undefined : host.snapshot?.value);
+  return {
+    id: options.id,
+    role: options.role,
+    address: transport.address,
+    advertisedAddress: parts.advertisedAddress,
+    seed: parts.seed,
+    dataDir: parts.dataDir,
+    transport,
+    addresses: parts.addresses,
+    state,
+    whenReady: (ready = {}) => waitUntil(() => options.role === "coordinator" || state() === "running", ready.timeoutMs ?? READY_TIMEOUT_MS_DEFAULT, READY_POLL_MS, `${options.role} '${options.id}' is not serving: the coordinator has not answered its heartbeats`),
+    stop: () =>
+      (stopping ??= (async () => {
+        transport.onMessage(() => undefined); // accept no more work
+        await host.stop({ drain: true });
+        stopped = true;
+        await waitUntil(() => transport.pendingMessages === 0, STOP_FLUSH_MS_MAX, STOP_FLUSH_POLL_MS, "").catch(() => undefined);
+        await transport.close();
+        parts.log(`${options.role} '${options.id}' stopped`);
+      })()),
+  };
+}
+
+/** Polls `done` every `pollMs` until it holds; rejects with `why` after `timeoutMs`. */
+async function waitUntil(done: () => boolean, timeoutMs: number, pollMs: number, why: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() >= deadline) throw new Error(why);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+// ---------------------------------------------------------------- a local cluster
+
+export interface ClusterOptions {
+  /** Parent folder: node `<id>` keeps its data in `<dataDir>/<id>`. */
+  readonly dataDir: string;
+  readonly network: NodeNetwork;
+  /** Brokers to start (ids `broker-0` … `broker-<n-1>`). */
+  readonly brokers: number;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /**
+   * The coordinator listens on `port`, broker i on `port + 1 + i`. 0 (the default): every node
+   * on a free port of its own.
+   */
+  readonly port?: number;
+  readonly coordinatorSettings?: CoordinatorNodeOptions["settings"];
+  readonly brokerSettings?: BrokerNodeOptions["settings"];
+  readonly onCrash?: (crash: HostCrash) => void;
+  /** Lines from every node, prefixed by the caller if it likes: `(node, line)`. */
+  readonly log?: (node: NodeId, line: string) => void;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface LocalCluster {
+  readonly coordinator: RealNode;
+  readonly brokers: readonly RealNode[];
+  /** "coordinator@127.0.0.1:9090": what clients are given. */
+  readonly coordinatorEndpoint: { readonly id: NodeId; readonly address: string };
+  /** Broker `index` stopped (gracefully) if running, then started again on its data and port. */
+  restartBroker(index: number): Promise<RealNode>;
+  /** Stops the brokers, then the coordinator (so no broker logs a missing coordinator on the way out). */
+  stop(): Promise<void>;
+}
+
+export const BROKERS_MAX_LOCAL = 64;
+
+/** A coordinator and `brokers` brokers in this process, ready (every broker registered) when it resolves. */
+export async function startCluster(options: ClusterOptions): Promise<LocalCluster> {
+  if (!Number.isSafeInteger(options.brokers) || options.brokers < 1 || options.brokers > BROKERS_MAX_LOCAL) {
+    throw new RangeError(`brokers must be an integer from 1 to ${BROKERS_MAX_LOCAL}, got ${options.brokers}`);
+  }
+  const host = options.host ?? "127.0.0.1";
+  const basePort = options.port ?? 0;
+  const portOf = (slot: number): number => (basePort === 0 ? 0 : basePort + slot);
+  const common = (id: NodeId) => ({
+    id,
+    dataDir: joinPath(options.dataDir, id),
+    network: options.network,
+    ...(options.onCrash === undefined ? {} : { onCrash: options.onCrash }),
+    ...(options.log === undefined ? {} : { log: (line: string) => options.log!(id, line) }),
+  });
+  const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
+  const endpoint = { id: coordinator.id, address: coordinator.address };
+  const brokers: RealNode[] = [];
+  const startBroker = (index: number, listen: string): Promise<RealNode> =>
+    startNode({ ...common(`broker-${index}`), role: "broker", listen, coordinator: endpoint, ...(options.brokerSettings === undefined ? {} : { settings: options.brokerSettings }) });
+  const stop = async (): Promise<void> => {
+    await Promise.all(brokers.map((broker) => broker.stop()));
+    await coordinator.stop();
+  };
+  try {
+    for (let index = 0; index < options.brokers; index++) brokers.push(await startBroker(index, hostPort(host, portOf(1 + index))));
+    await Promise.all(brokers.map((broker) => broker.whenReady(options.readyTimeoutMs === undefined ? {} : { timeoutMs: options.readyTimeoutMs })));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    coordinator,
+    get brokers() {
+      return brokers;
+    },
+    coordinatorEndpoint: endpoint,
+    restartBroker: async (index) => {
+      const old = brokers[index];
+      if (old === undefined) throw new RangeError(`no broker ${index}`);
+      await old.stop();
+      const fresh = await startBroker(index, old.address);
+      brokers[index] = fresh;
+      await fresh.whenReady();
+      return fresh;
+    },
+    stop,
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The host layer has no node:path; data folders are joined with "/", which every OS Node runs on accepts. */
+function joinPath(parent: string, child: string): string {
+  return parent.endsWith("/") ? `${parent}${child}` : `${parent}/${child}`;
+}

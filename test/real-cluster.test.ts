@@ -1,0 +1,250 @@
+/**
+ * The actors on real hosts: a coordinator and three brokers in this process over gRPC on
+ * 127.0.0.1 (port 0) with their data in a temp folder, driven by a raw client endpoint and by the
+ * producer and consumer actors on ActorHosts over client-only transports. Then a broker restart
+ * on the same data and port, a whole-cluster restart on the same data, a check that a graceful
+ * stop leaves nothing open, and `zhumq dev` as a child process.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GrpcTransport } from "../src/net/index.ts";
+import { NodeFileSystem } from "../src/disk/node-fs.ts";
+import { ActorHost, type HostCrash } from "../src/host/host.ts";
+import { RealClock, RealRandom } from "../src/host/real.ts";
+import { consumerDefinition, producerDefinition } from "../src/host/stores/clients.ts";
+import { AddressBook, learnAddresses, startCluster, type LocalCluster } from "../src/host/real-node.ts";
+import type { ConsumerOutput } from "../src/actors/consumer/index.ts";
+import type { ProducerOutput } from "../src/actors/producer/index.ts";
+import type { MetadataReply, TopicCreateReply, FetchReply } from "../src/actors/shared/messages.ts";
+import { decodeBatches } from "../src/disk/batch-view.ts";
+
+const TOPIC = "demo";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Handles that a leak would leave behind (stdio pipes and vitest's own are counted in the baseline). */
+const WATCHED_RESOURCES = ["TCPServerWrap", "TCPSocketWrap", "Timeout", "FSReqPromise", "FileHandle"];
+function watchedResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const name of process.getActiveResourcesInfo()) if (WATCHED_RESOURCES.includes(name)) counts[name] = (counts[name] ?? 0) + 1;
+  return counts;
+}
+
+async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A client endpoint that speaks raw protocol messages: request → the reply with its requestId. */
+class RawClient {
+  readonly transport: GrpcTransport;
+  readonly book: AddressBook;
+  private readonly replies = new Map<number, unknown>();
+  private nextRequestId = 1;
+
+  constructor(self: string, coordinator: { id: string; address: string }) {
+    this.book = new AddressBook({ pinned: { [coordinator.id]: coordinator.address } });
+    this.transport = GrpcTransport.connect({ self, peers: this.book.lookup });
+    learnAddresses(this.transport, this.book).onMessage((_from, message) => {
+      const requestId = (message as { requestId?: unknown }).requestId;
+      if (typeof requestId === "number") this.replies.set(requestId, message);
+    });
+  }
+
+  /** Sends until answered (a fresh stream may lose the first message while it connects). */
+  async request<R>(to: string, message: Record<string, unknown>, timeoutMs = 10_000): Promise<R> {
+    const requestId = this.nextRequestId++;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      this.transport.send(to, { ...message, requestId });
+      const reply = await eventually(() => this.replies.get(requestId), `${String(message["type"])} to ${to}`, 1_000).catch(() => undefined);
+      if (reply !== undefined) return reply as R;
+    }
+    throw new Error(`no reply from ${to} to ${String(message["type"])}`);
+  }
+}
+
+/** A producer or consumer actor on its own client-only transport, as the client library will run them. */
+async function clientActor<Output>(kind: "producer" | "consumer", self: string, cluster: LocalCluster, crashes: HostCrash[], scratch: string) {
+  const book = new AddressBook({ pinned: { [cluster.coordinatorEndpoint.id]: cluster.coordinatorEndpoint.address } });
+  const raw = GrpcTransport.connect({ self, peers: book.lookup });
+  const coordinator = cluster.coordinatorEndpoint.id;
+  const definition = kind === "producer" ? producerDefinition({ coordinator, lingerMs: 2 }) : consumerDefinition({ coordinator, topic: TOPIC, from: "earliest", maxWaitMs: 100 });
+  const outputs: Output[] = [];
+  const ports = { clock: new RealClock(), random: new RealRandom(`test-${self}`), transport: learnAddresses(raw, book), fs: new NodeFileSystem(scratch) };
+  const host = await ActorHost.start(definition as Parameters<typeof ActorHost.start>[0], ports, { onCrash: (crash) => crashes.push(crash), onNotify: (output) => outputs.push(output as Output) });
+  return {
+    host,
+    outputs,
+    book,
+    close: async () => {
+      await host.stop();
+      await raw.close();
+    },
+  };
+}
+
+describe("a real cluster in one process: coordinator and 3 brokers over gRPC on loopback", () => {
+  let dataDir: string;
+  let cluster: LocalCluster;
+  let admin: RawClient;
+  const crashes: HostCrash[] = [];
+  let baseline: Record<string, number>;
+
+  beforeAll(async () => {
+    baseline = watchedResources();
+    dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-real-"));
+    cluster = await startCluster({ dataDir: path.join(dataDir, "nodes"), network: GrpcTransport, brokers: 3, onCrash: (crash) => crashes.push(crash) });
+    admin = new RawClient("test-admin", cluster.coordinatorEndpoint);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await admin?.transport.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("creates a topic; metadata names each broker with the address it advertised", async () => {
+    const created = await admin.request<TopicCreateReply>("coordinator", { type: "topic.create", topic: TOPIC, partitions: 3, replicationFactor: 1, replicationMode: "fetch" });
+    expect(created.error).toBeUndefined();
+    expect(created.metadata!.partitions.every((partition) => partition.leader !== null)).toBe(true);
+    const metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    expect(metadata.brokers).toEqual(cluster.brokers.map((broker) => ({ id: broker.id, alive: true, address: broker.address })));
+    // The raw client's address book learned them from that reply.
+    for (const broker of cluster.brokers) expect(admin.book.lookup(broker.id)).toBe(broker.address);
+  });
+
+  it("a producer actor's acknowledged messages are all read back by a consumer actor, and survive a broker restart", async () => {
+    const scratch = path.join(dataDir, "clients");
+    const producer = await clientActor<ProducerOutput>("producer", "test-producer", cluster, crashes, scratch);
+    const send = (values: string[], firstId: number): void => {
+      // Explicit partitions, round robin: every broker (the restarted one too) holds data.
+      values.forEach((value, index) => producer.host.send({ type: "producer.send", id: firstId + index, topic: TOPIC, partition: (firstId + index) % 3, value: encoder.encode(value) } as never));
+    };
+    const acknowledged = async (count: number): Promise<Map<string, string>> => {
+      await eventually(() => (producer.outputs.length >= count ? true : undefined), `${count} producer results`);
+      const byPosition = new Map<string, string>();
+      for (const output of producer.outputs) {
+        expect(output.type, JSON.stringify(output)).toBe("producer.result");
+        if (output.type === "producer.result") byPosition.set(`${output.partition}/${output.offset}`, `value-${output.id}`);
+      }
+      return byPosition;
+    };
+    const before = Array.from({ length: 150 }, (_, index) => `value-${index}`);
+    send(before, 0);
+    await acknowledged(before.length);
+
+    // Restart the broker that leads partition 0: stop (gracefully), start on the same data and port.
+    const metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    const leader = metadata.topics[0]!.partitions[0]!.leader!;
+    const index = cluster.brokers.findIndex((broker) => broker.id === leader);
+    const oldAddress = cluster.brokers[index]!.address;
+    const restarted = await cluster.restartBroker(index);
+    expect(restarted.address).toBe(oldAddress);
+    // The same producer carries on: its stream to the restarted broker reconnects.
+    const after = Array.from({ length: 50 }, (_, offset) => `value-${before.length + offset}`);
+    send(after, before.length);
+    const written = await acknowledged(before.length + after.length);
+    expect(new Set(written.values()).size).toBe(before.length + after.length);
+
+    const consumer = await clientActor<ConsumerOutput>("consumer", "test-consumer", cluster, crashes, scratch);
+    const read = new Map<string, string>();
+    await eventually(() => {
+      for (const output of consumer.outputs.splice(0)) {
+        expect(output.type, JSON.stringify(output)).toBe("consumer.records");
+        if (output.type !== "consumer.records") continue;
+        for (const record of output.records) read.set(`${output.partition}/${record.offset}`, decoder.decode(record.value!));
+      }
+      return read.size >= written.size ? true : undefined;
+    }, "the consumer to read everything acknowledged");
+    expect(read).toEqual(written);
+    await producer.close();
+    await consumer.close();
+    expect(crashes).toEqual([]);
+  });
+
+  it("a raw fetch from the restarted broker returns whole batches below its high watermark", async () => {
+    const metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    const partition = metadata.topics[0]!.partitions[0]!;
+    const reply = await admin.request<FetchReply>(partition.leader!, { type: "fetch.request", topic: TOPIC, partition: 0, leaderEpoch: partition.leaderEpoch, offset: 0, maxBytes: 1 << 20, maxWaitMs: 0 });
+    expect(reply.error).toBeUndefined();
+    const batches = decodeBatches(reply.records);
+    expect(batches[0]!.baseOffset).toBe(0);
+    expect(batches.at(-1)!.lastOffset + 1).toBe(reply.highWatermark);
+  });
+
+  it("a whole-cluster restart on the same data: the topic is still there, brokers re-register at their new ports", async () => {
+    await cluster.stop();
+    cluster = await startCluster({ dataDir: path.join(dataDir, "nodes"), network: GrpcTransport, brokers: 3, onCrash: (crash) => crashes.push(crash) });
+    await admin.transport.close();
+    admin = new RawClient("test-admin", cluster.coordinatorEndpoint);
+    const metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    expect(metadata.topics[0]!.partitions).toHaveLength(3);
+    await eventually(() => {
+      const known = new Map(metadata.brokers.map((broker) => [broker.id, broker.address]));
+      return cluster.brokers.every((broker) => known.get(broker.id) === broker.address) ? true : undefined;
+    }, "addresses after the restart");
+    expect(crashes).toEqual([]);
+  });
+
+  it("a graceful stop leaves no server, socket, timer or file open", async () => {
+    await cluster.stop();
+    await admin.transport.close();
+    await eventually(() => {
+      const now = watchedResources();
+      return WATCHED_RESOURCES.every((name) => (now[name] ?? 0) <= (baseline[name] ?? 0)) ? true : undefined;
+    }, `handles to close (baseline ${JSON.stringify(baseline)}, now ${JSON.stringify(watchedResources())})`, 3_000);
+  });
+});
+
+/** A port p such that p..p+count-1 are all free on 127.0.0.1 right now. */
+async function freePorts(count: number): Promise<number> {
+  const tryListen = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    let free = true;
+    for (let offset = 0; offset < count && free; offset++) free = await tryListen(base + offset);
+    if (free) return base;
+  }
+  throw new Error("no free block of ports");
+}
+
+describe("zhumq dev as a child process", () => {
+  it("starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-dev-"));
+    const port = await freePorts(3);
+    const child = spawn(process.execPath, ["bin/zhumq.js", "dev", "--data", dataDir, "--port", String(port), "--brokers", "2"], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      await eventually(() => (stdout.includes("zhumq consume") ? true : undefined), `the dev banner (stdout: ${stdout}, stderr: ${stderr})`, 20_000);
+      expect(stdout).toContain(`coordinator@127.0.0.1:${port}`);
+      expect(stdout).toContain(`127.0.0.1:${port + 1}`);
+      expect(stdout).toContain(`127.0.0.1:${port + 2}`);
+      expect(stdout).toContain("zhumq topic create demo --partitions 3");
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(stdout).toContain("stopped");
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,7 +6,7 @@
  * stop leaves nothing open, and `zhumq dev` as a child process.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -223,28 +223,69 @@ async function freePorts(count: number): Promise<number> {
   throw new Error("no free block of ports");
 }
 
-describe("zhumq dev as a child process", () => {
-  it("starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-dev-"));
-    const port = await freePorts(3);
-    const child = spawn(process.execPath, ["bin/zhumq.js", "dev", "--data", dataDir, "--port", String(port), "--brokers", "2"], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    try {
-      await eventually(() => (stdout.includes("zhumq consume") ? true : undefined), `the dev banner (stdout: ${stdout}, stderr: ${stderr})`, 20_000);
-      expect(stdout).toContain(`coordinator@127.0.0.1:${port}`);
-      expect(stdout).toContain(`127.0.0.1:${port + 1}`);
-      expect(stdout).toContain(`127.0.0.1:${port + 2}`);
-      expect(stdout).toContain("zhumq topic create demo --partitions 3");
+const REPO = path.resolve(import.meta.dirname, "..");
+
+/** `node bin/zhumq.js ...args` with its output collected and its exit awaited. */
+function zhumq(args: string[]) {
+  const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  const output = { stdout: "", stderr: "" };
+  child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    output,
+    exited,
+    waitFor: (text: string, timeoutMs = 20_000) => eventually(() => (output.stdout.includes(text) ? true : undefined), `'${text}' from zhumq ${args[0]}`, timeoutMs).catch((error: Error) => {
+      throw new Error(`${error.message}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+    }),
+    terminate: async (): Promise<number | null> => {
       child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-      expect(stdout).toContain("stopped");
+      return exited;
+    },
+    kill: () => child.kill("SIGKILL"),
+  };
+}
+
+describe("the zhumq command as child processes", () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-processes-"));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("zhumq dev starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
+    const port = await freePorts(3);
+    const dev = zhumq(["dev", "--data", path.join(dataDir, "dev"), "--port", String(port), "--brokers", "2"]);
+    try {
+      await dev.waitFor("zhumq consume");
+      expect(dev.output.stdout).toContain(`coordinator@127.0.0.1:${port}`);
+      expect(dev.output.stdout).toContain(`127.0.0.1:${port + 1}`);
+      expect(dev.output.stdout).toContain(`127.0.0.1:${port + 2}`);
+      expect(dev.output.stdout).toContain("zhumq topic create demo --partitions 3");
+      expect(await dev.terminate()).toBe(0);
+      expect(dev.output.stdout).toContain("[coordinator] coordinator 'coordinator' stopped");
+      expect(dev.output.stderr).toBe("");
     } finally {
-      child.kill("SIGKILL");
-      rmSync(dataDir, { recursive: true, force: true });
+      dev.kill();
+    }
+  });
+
+  it("zhumq coordinator and zhumq broker (from a config file) run as separate processes and stop with exit 0", async () => {
+    const port = await freePorts(2);
+    const config = path.join(dataDir, "broker.json");
+    writeFileSync(config, JSON.stringify({ id: "b1", listen: `127.0.0.1:${port + 1}`, coordinator: `c1@127.0.0.1:${port}`, data: "b1", settings: { heartbeatIntervalMs: 50 } }));
+    const coordinator = zhumq(["coordinator", "--id", "c1", "--listen", `127.0.0.1:${port}`, "--data", path.join(dataDir, "c1")]);
+    const broker = zhumq(["broker", "--config", config]);
+    try {
+      await coordinator.waitFor("broker 'b1' is up");
+      await broker.waitFor(`broker 'b1' listening on 127.0.0.1:${port + 1}, data in ${path.join(dataDir, "b1")}`);
+      expect(await broker.terminate()).toBe(0);
+      expect(await coordinator.terminate()).toBe(0);
+      expect(broker.output.stdout).toContain("[b1] broker 'b1' stopped");
+      expect(coordinator.output.stdout).toContain("[c1] coordinator 'c1' stopped");
+    } finally {
+      broker.kill();
+      coordinator.kill();
     }
   });
 });

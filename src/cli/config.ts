@@ -138,7 +138,7 @@ export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, fi
   const seed = pick("seed")?.text;
   const settings = settingsOf(role, values["settings"]);
   if (role === "coordinator") return { role, id, listen, dataDir, seed, settings: checkedCoordinatorSettings(settings) };
-  const coordinator = endpointOf(required("coordinator"), values["coordinator"]);
+  const coordinator = endpointOf(flags.coordinator, values["coordinator"]);
   const advertiseFlag = pick("advertise");
   const advertise = advertiseFlag === undefined ? defaultAdvertise(listen) : advertisedAddress(advertiseFlag);
   return { role, id, listen, advertise, coordinator, dataDir, seed, settings: checkedBrokerSettings(settings) };
@@ -199,8 +199,10 @@ export function parseEndpoint(text: string, field: string): { id: string; addres
   return { id, address };
 }
 
-function endpointOf(found: { field: string; text: string } | undefined, raw: unknown): { id: string; address: string } {
-  if (found !== undefined) return parseEndpoint(found.text, found.field);
+function endpointOf(flag: string | undefined, raw: unknown): { id: string; address: string } {
+  if (flag !== undefined) return parseEndpoint(flag, "--coordinator");
+  if (raw === undefined) throw new ConfigError("--coordinator", 'required (a flag, or "coordinator" in the config file)');
+  if (typeof raw === "string") return parseEndpoint(raw, "coordinator");
   if (!isObject(raw)) throw new ConfigError("coordinator", 'must be "ID@HOST:PORT" or { "id": ..., "address": ... }');
   const { id, address } = raw;
   if (typeof id !== "string" || typeof address !== "string") throw new ConfigError("coordinator", 'needs string "id" and "address"');

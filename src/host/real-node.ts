@@ -38,8 +38,12 @@ export const DEFAULT_COORDINATOR_ID = "coordinator";
 /** Where `zhumq dev` puts the coordinator by default, and where clients look by default. */
 export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:9090";
 
-/** After the actor has drained, replies still queued on streams get at most this long to leave. */
-export const STOP_FLUSH_MS_MAX = 1_000;
+/**
+ * After the actor has drained, replies still queued on streams get at most this long to leave.
+ * Bounded because a queue to an unreachable peer (heartbeats to a coordinator that is down) never
+ * empties; a reply to a connected client on a LAN leaves in a millisecond or two.
+ */
+export const STOP_FLUSH_MS_MAX = 500;
 /** How often `stop` looks whether the transport's queues have emptied. */
 const STOP_FLUSH_POLL_MS = 5;
 /** `whenReady` gives up after this long unless told otherwise. */
@@ -120,7 +124,7 @@ export class AddressBook {
     for (const broker of brokers as unknown[]) {
       if (!isRecord(broker)) continue;
       const { id, address } = broker;
-      if (typeof id !== "string" || brokerAddressProblem(address) !== undefined || this.lookup(id) === address) continue;
+      if (typeof id !== "string" || this.pinned.has(id) || brokerAddressProblem(address) !== undefined || this.learned.get(id) === address) continue;
       this.set(id, address as string);
       changed++;
     }

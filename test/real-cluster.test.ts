@@ -6,7 +6,7 @@
  * stop leaves nothing open, and `zhumq dev` as a child process.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -32,6 +32,21 @@ function watchedResources(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const name of process.getActiveResourcesInfo()) if (WATCHED_RESOURCES.includes(name)) counts[name] = (counts[name] ?? 0) + 1;
   return counts;
+}
+
+/** Files of this process open under `dir` (Linux: /proc/self/fd; elsewhere nothing can be checked). */
+function openFilesUnder(dir: string): string[] {
+  if (!existsSync("/proc/self/fd")) return [];
+  const open: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) open.push(target);
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  return open;
 }
 
 async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
@@ -197,8 +212,10 @@ describe("a real cluster in one process: coordinator and 3 brokers over gRPC on 
   });
 
   it("a graceful stop leaves no server, socket, timer or file open", async () => {
+    expect(openFilesUnder(dataDir).length).toBeGreaterThan(0); // the check can see the logs while they are open
     await cluster.stop();
     await admin.transport.close();
+    expect(openFilesUnder(dataDir)).toEqual([]);
     await eventually(() => {
       const now = watchedResources();
       return WATCHED_RESOURCES.every((name) => (now[name] ?? 0) <= (baseline[name] ?? 0)) ? true : undefined;

@@ -28,8 +28,8 @@ describe("choosePartition", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 63 }), (key, count, stuck) => {
         const sticky = new Map([["t", stuck % count]]);
-        const first = choosePartition({ topic: "t", key }, count, sticky, random);
-        const second = choosePartition({ topic: "t", key: Uint8Array.from(key) }, count, new Map(), random);
+        const first = choosePartition({ topic: "t" }, key, count, sticky, random);
+        const second = choosePartition({ topic: "t" }, Uint8Array.from(key), count, new Map(), random);
         expect(first).toBe(second);
         expect(first).toBe(keyPartition(key, count));
         expect(first).toBeGreaterThanOrEqual(0);
@@ -48,22 +48,22 @@ describe("choosePartition", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 16 }), fc.integer({ min: 1, max: 32 }), fc.nat(31), (key, count, wanted) => {
         const partition = wanted % count;
-        expect(choosePartition({ topic: "t", key, partition }, count, new Map(), random)).toBe(partition);
+        expect(choosePartition({ topic: "t", partition }, key, count, new Map(), random)).toBe(partition);
       }),
     );
-    expect(choosePartition({ topic: "t", partition: 3 }, 3, new Map(), random)).toBeUndefined();
-    expect(choosePartition({ topic: "t", partition: -1 }, 3, new Map(), random)).toBeUndefined();
-    expect(choosePartition({ topic: "t", partition: 1.5 }, 3, new Map(), random)).toBeUndefined();
+    expect(choosePartition({ topic: "t", partition: 3 }, null, 3, new Map(), random)).toBeUndefined();
+    expect(choosePartition({ topic: "t", partition: -1 }, null, 3, new Map(), random)).toBeUndefined();
+    expect(choosePartition({ topic: "t", partition: 1.5 }, null, 3, new Map(), random)).toBeUndefined();
   });
 
   it("sticks keyless messages to one partition until it is sealed, then rotates round-robin", () => {
     const sticky = new Map<string, number>();
-    const first = choosePartition({ topic: "t", key: null }, 4, sticky, random)!;
-    for (let i = 0; i < 10; i++) expect(choosePartition({ topic: "t" }, 4, sticky, random)).toBe(first);
+    const first = choosePartition({ topic: "t" }, null, 4, sticky, random)!;
+    for (let i = 0; i < 10; i++) expect(choosePartition({ topic: "t" }, null, 4, sticky, random)).toBe(first);
     const seen = [first];
     for (let i = 0; i < 4; i++) {
       advanceSticky(sticky, "t", seen[seen.length - 1]!, 4, () => true);
-      seen.push(choosePartition({ topic: "t" }, 4, sticky, random)!);
+      seen.push(choosePartition({ topic: "t" }, null, 4, sticky, random)!);
     }
     expect(seen).toEqual([0, 1, 2, 3, 4].map((step) => (first + step) % 4));
     // Keyless messages of another topic stick on their own.

@@ -54,7 +54,10 @@ export type StickyPartitions = Map<string, number>;
  * `hasLeader` lets the sticky choice avoid partitions that cannot be written now.
  */
 export function choosePartition(
-  message: { readonly topic: string; readonly partition?: number | undefined; readonly key?: Uint8Array | null | undefined },
+  message: { readonly topic: string; readonly partition?: number | undefined },
+  // The key is its own required argument: a message shape that keeps the key elsewhere (a
+  // pending record) once type-checked against an optional `key` field and silently lost it.
+  key: Uint8Array | null,
   partitionCount: number,
   sticky: StickyPartitions,
   random: Random,
@@ -62,7 +65,7 @@ export function choosePartition(
   if (message.partition !== undefined) {
     return Number.isInteger(message.partition) && message.partition >= 0 && message.partition < partitionCount ? message.partition : undefined;
   }
-  if (message.key !== null && message.key !== undefined) return keyPartition(message.key, partitionCount);
+  if (key !== null) return keyPartition(key, partitionCount);
   const current = sticky.get(message.topic);
   if (current !== undefined && current < partitionCount) return current;
   const first = random.int(partitionCount);

@@ -68,7 +68,7 @@ export function routeWaiting(s: Step, topic: string): void {
 function placeMessage(s: Step, message: PendingMessage, route: TopicRoute): void {
   const { config, sticky, random } = s.state;
   const count = route.partitions.length;
-  let partition = choosePartition(message, count, sticky, random);
+  let partition = choosePartition(message, message.record.key ?? null, count, sticky, random);
   if (partition === undefined) {
     return reportError(s, message, message.partition, wireError("UNKNOWN_TOPIC_OR_PARTITION", `${message.topic} has ${count} partitions, not ${message.partition}`), "failed");
   }
@@ -78,7 +78,7 @@ function placeMessage(s: Step, message: PendingMessage, route: TopicRoute): void
     // The sticky partition's batch is full: seal it, and this message starts the next partition's.
     seal(s, p);
     drain(s, p);
-    partition = choosePartition(message, count, sticky, random) ?? partition;
+    partition = choosePartition(message, message.record.key ?? null, count, sticky, random) ?? partition;
     p = partitionState(s, message.topic, partition);
   }
   append(s, p, message);

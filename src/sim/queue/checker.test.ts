@@ -219,6 +219,18 @@ describe("queue checker: every rule has a history that must fail it", () => {
     expect(kinds(result)).toEqual(["nonmonotonic-send"]);
   });
 
+  it("key-affinity: two acknowledged sends with one key land in different partitions", () => {
+    const story = new Story();
+    const keyed = (value: string, partition: number, offset: number): void => {
+      story.history.sendInvoked(offset * 2 + partition, "p1", { id: value, topic: TOPIC, key: "k", value, acks: -1 });
+      story.history.sendOk(offset * 2 + partition + 1, "p1", { id: value, topic: TOPIC, partition, offset });
+    };
+    keyed("a0", 0, 0);
+    keyed("a1", 1, 0);
+    story.poll("c1", [[0, "a0"]], 0).poll("c1", [[0, "a1"]], 1).log([[0, "a0"]], { partition: 0 }).log([[0, "a1"]], { partition: 1 });
+    expect(kinds(story.check())).toEqual(["key-affinity"]);
+  });
+
   it("phantom-value: a value nobody sent", () => {
     const result = cleanStory().poll("c1", [[3, "ghost"]]).log([[3, "ghost"]], { replica: "b2" }).check();
     expect(kinds(result)).toEqual(["phantom-value"]);

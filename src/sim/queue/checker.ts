@@ -42,6 +42,7 @@ export type AnomalyKind =
   | "poll-skip"
   | "int-poll-skip"
   | "nonmonotonic-send"
+  | "key-affinity"
   | "phantom-value"
   | "multiple-outcomes"
   | "malformed-history";
@@ -184,6 +185,7 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
   checkAbortedReads(analysis);
   checkPollSessions(analysis);
   checkSendOrder(analysis);
+  checkKeyAffinity(analysis);
   if (resolved.liveness) checkUnseen(analysis);
   const { findings } = analysis;
   return { ok: findings.anomalyTotal === 0, anomalies: findings.anomalies, allowed: findings.allowed, stats: statsOf(history, analysis) };
@@ -371,6 +373,30 @@ function checkAckLocations(analysis: Analysis): void {
       if (locations === undefined || locations.has(acked)) continue;
       analysis.findings.add({ kind: "inconsistent-offsets", detail: `${describeSend(record)} was acknowledged at ${acked} but is at ${[...locations.keys()].join(", ")}`, values: [invoke.value], ops: [ok, ...locations.values()].slice(0, EVIDENCE_MAX) });
     }
+  }
+}
+
+/**
+ * Same key, same partition: acknowledged keyed sends that did not name a partition must all land
+ * in one partition per (topic, key) — the partition count of a topic never changes here.
+ */
+function checkKeyAffinity(analysis: Analysis): void {
+  const byKey = new Map<string, Map<PartitionIndex, SendOkOp>>();
+  for (const record of analysis.sends.values()) {
+    const { invoke } = record;
+    if (invoke.key === undefined || invoke.partition !== undefined) continue;
+    for (const ok of record.outcomes) {
+      if (ok.type !== "send.ok") continue;
+      const name = `${invoke.topic} key ${JSON.stringify(invoke.key)}`;
+      let partitions = byKey.get(name);
+      if (partitions === undefined) byKey.set(name, (partitions = new Map()));
+      if (!partitions.has(ok.partition)) partitions.set(ok.partition, ok);
+    }
+  }
+  for (const [name, partitions] of byKey) {
+    if (partitions.size <= 1) continue;
+    const ops = [...partitions.values()];
+    analysis.findings.add({ kind: "key-affinity", detail: `${name} was acknowledged in ${partitions.size} partitions: ${[...partitions.keys()].sort((a, b) => a - b).join(", ")}`, values: ops.map((op) => op.value), ops: ops.slice(0, EVIDENCE_MAX) });
   }
 }
 

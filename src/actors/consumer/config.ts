@@ -6,8 +6,8 @@ import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import { ZhumqError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
-import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "../producer/retry.ts";
-import { PARTITIONS_PER_TOPIC_MAX } from "../producer/routes.ts";
+import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "../shared/retry.ts";
+import { PARTITIONS_PER_TOPIC_MAX } from "../shared/routes.ts";
 
 export type StartFrom = "earliest" | "latest" | { readonly offset: number };
 

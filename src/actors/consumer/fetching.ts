@@ -14,7 +14,7 @@ import { cancelTimer, notify, send, setTimer } from "../shared/effects.ts";
 import { REFRESHES_METADATA, RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
 import { assert } from "../shared/assert.ts";
 import type { FetchReply, OffsetsReply } from "../shared/messages.ts";
-import { backoffDelayMs } from "../producer/retry.ts";
+import { backoffDelayMs } from "../shared/retry.ts";
 import { wantMetadata } from "./metadata.ts";
 import { extractRecords } from "./records.ts";
 import type { ConsumerPartitionState, OffsetsLookup, Step } from "./state.ts";

@@ -13,7 +13,7 @@
 import { emit, enqueueActions, setup } from "xstate";
 import { cancelTimer, type TimerFired } from "../shared/effects.ts";
 import type { MessageReceived } from "../shared/messages.ts";
-import { CoordinatorList, firstRequestId } from "../producer/retry.ts";
+import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
 import { resolveConsumerConfig, type ConsumerInput } from "./config.ts";
 import type { ConsumerEvent } from "./events.ts";
 import { CONSUMER_TIMER, onFetchReply, onOffsetsReply, onRequestTimeout, onRetryDue } from "./fetching.ts";

@@ -9,8 +9,8 @@ import { cancelTimer, notify, send, setTimer } from "../shared/effects.ts";
 import { RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey } from "../shared/ids.ts";
 import type { MetadataReply, TopicMetadata } from "../shared/messages.ts";
-import { backoffDelayMs } from "../producer/retry.ts";
-import { mergePartitions } from "../producer/routes.ts";
+import { requestTimedOut, retryLater } from "../shared/retry.ts";
+import { mergePartitions } from "../shared/routes.ts";
 import { advance, CONSUMER_TIMER } from "./fetching.ts";
 import type { ConsumerPartitionState, Step } from "./state.ts";
 
@@ -29,10 +29,7 @@ function requestMetadata(s: Step): void {
 }
 
 export function onMetadataTimeout(s: Step): void {
-  if (s.state.metadata.inflight === null) return;
-  s.state.metadata.inflight = null;
-  s.state.coordinators.rotate();
-  retryMetadataLater(s);
+  if (requestTimedOut(s.state.metadata, s.state.coordinators)) retryMetadataLater(s);
 }
 
 export function onMetadataRetryDue(s: Step): void {
@@ -41,10 +38,7 @@ export function onMetadataRetryDue(s: Step): void {
 }
 
 function retryMetadataLater(s: Step): void {
-  const m = s.state.metadata;
-  m.attempt += 1;
-  m.retryPending = true;
-  s.effects.push(setTimer(CONSUMER_TIMER.metadataRetry, backoffDelayMs(m.attempt, s.state.config.retryBackoffMs, s.state.random)));
+  s.effects.push(retryLater(s.state.metadata, CONSUMER_TIMER.metadataRetry, s.state.config.retryBackoffMs, s.state.random));
 }
 
 export function onMetadataReply(s: Step, reply: MetadataReply): void {

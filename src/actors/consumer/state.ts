@@ -11,7 +11,7 @@ import type { Random } from "../../ports/random.ts";
 import type { Effect } from "../shared/effects.ts";
 import type { NodeId } from "../shared/ids.ts";
 import type { ZhumqMessage } from "../shared/messages.ts";
-import type { CoordinatorList } from "../producer/retry.ts";
+import type { CoordinatorList } from "../shared/retry.ts";
 import type { ConsumerConfig } from "./config.ts";
 import type { ConsumerOutput } from "./events.ts";
 

@@ -8,7 +8,7 @@ import type { Random } from "../../ports/random.ts";
 import type { AckLevel } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { ZhumqError } from "../shared/errors.ts";
-import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "./retry.ts";
+import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "../shared/retry.ts";
 
 export interface ProducerInput {
   readonly self: NodeId;

@@ -16,5 +16,5 @@ export {
 export type { ProducerError, ProducerEvent, ProducerOutcome, ProducerOutput, ProducerResult, ProducerSend, ProducerSendHeader, ProducerSent } from "./events.ts";
 export type { ProducerEffect, ProducerState } from "./state.ts";
 export { murmur2, keyPartition, choosePartition, advanceSticky, type StickyPartitions } from "./partitioner.ts";
-export { backoffCeilingMs, backoffDelayMs, CoordinatorList, type RetryBackoff } from "./retry.ts";
+export { backoffCeilingMs, backoffDelayMs, CoordinatorList, type RetryBackoff } from "../shared/retry.ts";
 export { recordBytesBound } from "./batching.ts";

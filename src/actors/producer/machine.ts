@@ -17,7 +17,7 @@ import { resolveProducerConfig, type ProducerInput } from "./config.ts";
 import type { ProducerEvent } from "./events.ts";
 import { onIdentityRetryDue, onIdentityTimeout, onMetadataReply, onMetadataRetryDue, onMetadataTimeout, onProducerIdReply } from "./metadata.ts";
 import { TIMER } from "./partitions.ts";
-import { CoordinatorList, firstRequestId } from "./retry.ts";
+import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
 import { expireUnrouted, onLingerDone, onSend } from "./routing.ts";
 import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue } from "./sending.ts";
 import type { PartitionState, ProducerEffect, ProducerState, Step } from "./state.ts";

@@ -13,8 +13,8 @@ import { RETRIABLE, wireError } from "../shared/errors.ts";
 import type { MetadataReply, ProducerIdReply, TopicMetadata } from "../shared/messages.ts";
 import { nextRequestId, sendMessage } from "./outcomes.ts";
 import { TIMER } from "./partitions.ts";
-import { backoffDelayMs } from "./retry.ts";
-import { mergePartitions } from "./routes.ts";
+import { requestTimedOut, retryLater } from "../shared/retry.ts";
+import { mergePartitions } from "../shared/routes.ts";
 import { failWaiting, routeWaiting } from "./routing.ts";
 import { drain, PRODUCER_EPOCH_MAX } from "./sending.ts";
 import type { Step } from "./state.ts";
@@ -36,10 +36,7 @@ export function requestMetadata(s: Step): void {
 }
 
 export function onMetadataTimeout(s: Step): void {
-  if (s.state.metadata.inflight === null) return;
-  s.state.metadata.inflight = null;
-  s.state.coordinators.rotate();
-  retryMetadataLater(s);
+  if (requestTimedOut(s.state.metadata, s.state.coordinators)) retryMetadataLater(s);
 }
 
 export function onMetadataRetryDue(s: Step): void {
@@ -48,10 +45,7 @@ export function onMetadataRetryDue(s: Step): void {
 }
 
 function retryMetadataLater(s: Step): void {
-  const m = s.state.metadata;
-  m.attempt += 1;
-  m.retryPending = true;
-  s.effects.push(setTimer(TIMER.metadataRetry, backoffDelayMs(m.attempt, s.state.config.retryBackoffMs, s.state.random)));
+  s.effects.push(retryLater(s.state.metadata, TIMER.metadataRetry, s.state.config.retryBackoffMs, s.state.random));
 }
 
 export function onMetadataReply(s: Step, reply: MetadataReply): void {
@@ -120,10 +114,7 @@ export function requestIdentity(s: Step): void {
 }
 
 export function onIdentityTimeout(s: Step): void {
-  if (s.state.identity.inflight === null) return;
-  s.state.identity.inflight = null;
-  s.state.coordinators.rotate();
-  retryIdentityLater(s);
+  if (requestTimedOut(s.state.identity, s.state.coordinators)) retryIdentityLater(s);
 }
 
 export function onIdentityRetryDue(s: Step): void {
@@ -132,10 +123,7 @@ export function onIdentityRetryDue(s: Step): void {
 }
 
 function retryIdentityLater(s: Step): void {
-  const identity = s.state.identity;
-  identity.attempt += 1;
-  identity.retryPending = true;
-  s.effects.push(setTimer(TIMER.identityRetry, backoffDelayMs(identity.attempt, s.state.config.retryBackoffMs, s.state.random)));
+  s.effects.push(retryLater(s.state.identity, TIMER.identityRetry, s.state.config.retryBackoffMs, s.state.random));
 }
 
 export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {

@@ -22,7 +22,7 @@ import { requestIdentity, wantMetadata } from "./metadata.ts";
 import type { ProducerOutcome } from "./events.ts";
 import { nextRequestId, reportError, reportResult, reportSent, sendMessage } from "./outcomes.ts";
 import { leaderOf, refreshExpiry, retireIdentity, seal, TIMER } from "./partitions.ts";
-import { backoffDelayMs } from "./retry.ts";
+import { backoffDelayMs } from "../shared/retry.ts";
 import type { PartitionState, ProducerBatch, ProducerIdentity, Step } from "./state.ts";
 
 /** baseSequence is an int32; a partition that would pass it moves to a fresh identity. */

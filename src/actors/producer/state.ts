@@ -18,7 +18,7 @@ import type { Effect } from "../shared/effects.ts";
 import type { ZhumqMessage } from "../shared/messages.ts";
 import type { ProducerConfig } from "./config.ts";
 import type { ProducerOutput } from "./events.ts";
-import type { CoordinatorList } from "./retry.ts";
+import type { CoordinatorList } from "../shared/retry.ts";
 import type { Random } from "../../ports/random.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { StickyPartitions } from "./partitioner.ts";

@@ -8,6 +8,7 @@
  * bound.
  */
 import type { Random } from "../../ports/random.ts";
+import { setTimer, type TimerSetEffect } from "./effects.ts";
 import type { NodeId } from "../../ports/transport.ts";
 
 export interface RetryBackoff {
@@ -73,4 +74,32 @@ export const REQUEST_ID_START_MAX = 2 ** 30;
 
 export function firstRequestId(random: Random): number {
   return 1 + random.int(REQUEST_ID_START_MAX);
+}
+
+/**
+ * A client's conversation with the coordinator of one kind (routes, producer ids): at most one
+ * request in flight, a request timeout, and a jittered backoff before asking again.
+ */
+export interface RequestSlot {
+  inflight: { readonly requestId: number } | null;
+  attempt: number;
+  retryPending: boolean;
+}
+
+/**
+ * The request in `slot` timed out: forget it and move to the next coordinator replica. False
+ * when nothing was in flight (a stale timer), and the caller then does nothing.
+ */
+export function requestTimedOut(slot: RequestSlot, coordinators: CoordinatorList): boolean {
+  if (slot.inflight === null) return false;
+  slot.inflight = null;
+  coordinators.rotate();
+  return true;
+}
+
+/** Back off before asking again: the delay grows with each attempt (full jitter). */
+export function retryLater(slot: RequestSlot, timerKey: string, backoff: RetryBackoff, random: Random): TimerSetEffect {
+  slot.attempt += 1;
+  slot.retryPending = true;
+  return setTimer(timerKey, backoffDelayMs(slot.attempt, backoff, random));
 }

@@ -2,7 +2,7 @@
  * Partition routes as clients keep them, shared by the producer and the consumer: metadata
  * indexed by partition number, never moved back to an older leader epoch.
  */
-import type { PartitionMetadata } from "../shared/messages.ts";
+import type { PartitionMetadata } from "./messages.ts";
 
 /** Partition numbers a route may hold: a bound against a malformed reply, far above real topics. */
 export const PARTITIONS_PER_TOPIC_MAX = 100_000;

@@ -1,0 +1,183 @@
+/**
+ * The admin client: topics and cluster metadata, asked of the coordinator (requests.ts: request
+ * timeouts, retries of retriable errors with backoff, the same requestId on every attempt so a
+ * retried create or delete is recognised). Errors are typed: TOPIC_ALREADY_EXISTS, INVALID_TOPIC,
+ * UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICATION, INVALID_REQUEST, and — once the retries are
+ * spent — the last retriable one (BROKER_NOT_AVAILABLE when no broker is alive to place a topic
+ * on, REQUEST_TIMED_OUT when the coordinator does not answer).
+ */
+import { ZhumqError } from "../actors/shared/errors.ts";
+import { topicNameProblem } from "../actors/shared/ids.ts";
+import type { BrokerInfo, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
+import type { ClientContext } from "./context.ts";
+import { invalidRequest } from "./errors.ts";
+import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
+
+export interface AdminOptions {
+  /** Per attempt. Default 5,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Attempts after the first for retriable errors. Default 5. */
+  readonly retries?: number;
+}
+
+export interface CreateTopicOptions {
+  readonly topic: string;
+  /** Default 1. */
+  readonly partitions?: number;
+  /** Default 1 (the only value this release supports: replication comes later). */
+  readonly replicationFactor?: number;
+  /** Default "fetch". */
+  readonly replicationMode?: ReplicationMode;
+  readonly signal?: AbortSignal;
+}
+
+export interface PartitionDescription {
+  readonly partition: number;
+  /** The broker leading it now, or null while it has none. */
+  readonly leader: string | null;
+  readonly replicas: readonly string[];
+  readonly leaderEpoch: number;
+}
+
+export interface TopicDescription {
+  readonly topic: string;
+  readonly replicationFactor: number;
+  readonly replicationMode: ReplicationMode;
+  readonly partitions: readonly PartitionDescription[];
+}
+
+export interface BrokerDescription {
+  readonly id: string;
+  readonly alive: boolean;
+  /** Where clients reach it, when it advertised an address. */
+  readonly address?: string;
+}
+
+export const ADMIN_REQUEST_TIMEOUT_MS_DEFAULT = 5_000;
+const ADMIN_RETRIES_DEFAULT = 5;
+const REQUEST_TIMEOUT_MS_MAX = 10 * 60_000;
+
+export class Admin {
+  private requests: CoordinatorRequests | undefined;
+  private connecting = false;
+  private readonly policy: RetryPolicy;
+
+  constructor(
+    private readonly context: ClientContext,
+    options: AdminOptions = {},
+  ) {
+    const requestTimeoutMs = options.requestTimeoutMs ?? ADMIN_REQUEST_TIMEOUT_MS_DEFAULT;
+    const retries = options.retries ?? ADMIN_RETRIES_DEFAULT;
+    if (!(Number.isFinite(requestTimeoutMs) && requestTimeoutMs > 0 && requestTimeoutMs <= REQUEST_TIMEOUT_MS_MAX)) throw invalidRequest(`requestTimeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}], got ${requestTimeoutMs}`);
+    if (!(Number.isSafeInteger(retries) && retries >= 0 && retries <= RETRIES_MAX)) throw invalidRequest(`retries must be an integer in [0, ${RETRIES_MAX}], got ${retries}`);
+    this.policy = { requestTimeoutMs, retries, retryBackoffMs: { baseMs: 100, maxMs: 2_000 } };
+  }
+
+  async connect(): Promise<void> {
+    if (this.requests !== undefined || this.connecting) throw invalidRequest("the admin is already connected");
+    this.connecting = true;
+    const node = await this.context.acquire();
+    const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("admin"));
+    try {
+      await this.context.checkReachable(requests);
+    } catch (error) {
+      requests.close();
+      await this.context.release();
+      throw error;
+    } finally {
+      this.connecting = false;
+    }
+    this.requests = requests;
+  }
+
+  async disconnect(): Promise<void> {
+    const requests = this.requests;
+    if (requests === undefined) return;
+    this.requests = undefined;
+    requests.close();
+    await this.context.release();
+  }
+
+  /** Create a topic; resolves with its placement. TOPIC_ALREADY_EXISTS if it exists. */
+  async createTopic(options: CreateTopicOptions): Promise<TopicDescription> {
+    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", signal } = options ?? {};
+    checkTopic(topic);
+    if (!(Number.isSafeInteger(partitions) && partitions >= 1)) throw invalidRequest(`partitions must be a positive integer, got ${String(partitions)}`);
+    if (!Number.isSafeInteger(replicationFactor)) throw invalidRequest(`replicationFactor must be an integer, got ${String(replicationFactor)}`);
+    const reply = await this.connected().ask(
+      "topic.create.reply",
+      (requestId) => ({ type: "topic.create", requestId, topic, partitions, replicationFactor, replicationMode }),
+      this.policy,
+      signal,
+    );
+    throwIfError(reply);
+    if (reply.metadata === undefined) throw new ZhumqError("INVALID_REQUEST", `the coordinator created '${topic}' but sent no metadata`);
+    return describe(reply.metadata);
+  }
+
+  /** Delete a topic. UNKNOWN_TOPIC_OR_PARTITION if there is none by that name. */
+  async deleteTopic(topic: string | { readonly topic: string; readonly signal?: AbortSignal }): Promise<void> {
+    const { topic: name, signal } = typeof topic === "string" ? { topic, signal: undefined } : topic;
+    checkTopic(name);
+    const reply = await this.connected().ask("topic.delete.reply", (requestId) => ({ type: "topic.delete", requestId, topic: name }), this.policy, signal);
+    throwIfError(reply);
+  }
+
+  /** Every topic's name, sorted. */
+  async listTopics(options: { readonly signal?: AbortSignal } = {}): Promise<string[]> {
+    const reply = await this.metadata(null, options.signal);
+    return reply.topics.map((topic) => topic.topic);
+  }
+
+  /** A topic's partitions: leader, replicas and leader epoch of each. */
+  async describeTopic(topic: string, options: { readonly signal?: AbortSignal } = {}): Promise<TopicDescription> {
+    checkTopic(topic);
+    const reply = await this.metadata([topic], options.signal);
+    const topicError = reply.topicErrors.find((candidate) => candidate.topic === topic);
+    if (topicError !== undefined) throw ZhumqError.from(topicError.error);
+    const metadata = reply.topics.find((candidate) => candidate.topic === topic);
+    if (metadata === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `the coordinator said nothing about topic '${topic}'`);
+    return describe(metadata);
+  }
+
+  /** The brokers the coordinator knows, alive or not. */
+  async describeCluster(options: { readonly signal?: AbortSignal } = {}): Promise<{ readonly brokers: readonly BrokerDescription[] }> {
+    const reply = await this.metadata([], options.signal);
+    return { brokers: reply.brokers.map(describeBroker) };
+  }
+
+  private async metadata(topics: readonly string[] | null, signal: AbortSignal | undefined) {
+    const reply = await this.connected().ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics }), this.policy, signal);
+    throwIfError(reply);
+    return reply;
+  }
+
+  private connected(): CoordinatorRequests {
+    if (this.requests === undefined) throw invalidRequest("the admin is not connected: call connect() first");
+    return this.requests;
+  }
+}
+
+function checkTopic(topic: unknown): asserts topic is string {
+  const problem = typeof topic === "string" ? topicNameProblem(topic) : "a topic name must be a string";
+  if (problem !== undefined) throw new ZhumqError("INVALID_TOPIC", problem);
+}
+
+function throwIfError(reply: { readonly error?: { readonly code: ZhumqError["code"]; readonly message: string } }): void {
+  const error = replyError(reply);
+  if (error !== undefined) throw error;
+}
+
+function describe(metadata: TopicMetadata): TopicDescription {
+  return {
+    topic: metadata.topic,
+    replicationFactor: metadata.replicationFactor,
+    replicationMode: metadata.replicationMode,
+    partitions: metadata.partitions.map((partition) => ({ partition: partition.partition, leader: partition.leader, replicas: [...partition.replicas], leaderEpoch: partition.leaderEpoch })),
+  };
+}
+
+function describeBroker(broker: BrokerInfo): BrokerDescription {
+  const address = (broker as { address?: unknown }).address;
+  return typeof address === "string" ? { id: broker.id, alive: broker.alive, address } : { id: broker.id, alive: broker.alive };
+}

@@ -1,0 +1,103 @@
+/**
+ * What the producers, consumers and admins of one `ZhuMQ` instance share: the coordinators named
+ * by `bootstrap`, the address book, the real clock and a random stream, and one client node
+ * (client-node.ts) opened by the first `connect()` and closed by the last `disconnect()`.
+ *
+ * Client actors run under the same ActorHost as in the simulator, on real ports: RealClock,
+ * RealRandom, an endpoint of the client node as their Transport, and no files (their store is
+ * a no-op; a file-system call would be a bug, and fails loudly).
+ */
+import type { FileSystem } from "../ports/filesystem.ts";
+import type { NodeId } from "../ports/transport.ts";
+import type { ZhumqMessage } from "../actors/shared/messages.ts";
+import { ZhumqError } from "../actors/shared/errors.ts";
+import type { NodePorts } from "../host/host.ts";
+import { RealClock, RealRandom } from "../host/real.ts";
+import type { AddressBook } from "../host/real-node.ts";
+import { clientAddressBook, DEFAULT_COORDINATOR_ADDRESS, parseBootstrap } from "./address-book.ts";
+import { ClientNode, type Endpoint } from "./client-node.ts";
+import { CoordinatorRequests, type RetryPolicy } from "./requests.ts";
+import { invalidRequest } from "./errors.ts";
+
+export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
+export const CONNECT_TIMEOUT_MS_MAX = 10 * 60_000;
+/** Each reachability probe of `connect()` waits this long before asking again. */
+const CONNECT_PROBE_MS = 1_000;
+
+export interface ContextOptions {
+  readonly bootstrap?: string | readonly string[];
+  readonly clientId?: string;
+  readonly addresses?: Readonly<Record<NodeId, string>>;
+  readonly connectTimeoutMs?: number;
+}
+
+const noFiles = (): Promise<never> => Promise.reject(new Error("a client actor touched the file system: client actors keep no files"));
+
+/** Client actors keep no durable state (src/host/stores/clients.ts): any file access is a bug. */
+const NO_FILES: FileSystem = { open: noFiles, readFile: noFiles, stat: noFiles, list: noFiles, mkdir: noFiles, remove: noFiles, rename: noFiles, syncDir: noFiles };
+
+export class ClientContext {
+  readonly clientId: string;
+  readonly coordinators: readonly NodeId[];
+  readonly clock = new RealClock();
+  readonly random: RealRandom;
+  readonly connectTimeoutMs: number;
+  private readonly book: AddressBook;
+  private node: ClientNode | undefined;
+  private users = 0;
+  private closing: Promise<void> = Promise.resolve();
+  private actors = 0;
+
+  constructor(options: ContextOptions) {
+    if (typeof options !== "object" || options === null) throw invalidRequest("new ZhuMQ({ bootstrap: \"host:port\" }) takes an options object");
+    const bootstrap = parseBootstrap(options.bootstrap ?? DEFAULT_COORDINATOR_ADDRESS);
+    this.coordinators = bootstrap.coordinators;
+    this.book = clientAddressBook(bootstrap, options.addresses);
+    this.clientId = options.clientId ?? "zhumq-client";
+    if (typeof this.clientId !== "string" || this.clientId.length === 0) throw invalidRequest("clientId must be a non-empty string");
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT;
+    if (!(Number.isFinite(this.connectTimeoutMs) && this.connectTimeoutMs > 0 && this.connectTimeoutMs <= CONNECT_TIMEOUT_MS_MAX)) {
+      throw invalidRequest(`connectTimeoutMs must be in (0, ${CONNECT_TIMEOUT_MS_MAX}], got ${this.connectTimeoutMs}`);
+    }
+    this.random = RealRandom.fromEntropy();
+  }
+
+  /** The shared node, opened on first use. Every acquire is paired with one release. */
+  async acquire(): Promise<ClientNode> {
+    await this.closing;
+    this.users++;
+    // Unique per instance: servers route replies by node id, so two clients must never share one.
+    this.node ??= new ClientNode(`${this.clientId}-${this.random.int(2 ** 32).toString(16).padStart(8, "0")}`, this.book, this.random.derive("transport"));
+    return this.node;
+  }
+
+  async release(): Promise<void> {
+    this.users--;
+    if (this.users > 0 || this.node === undefined) return;
+    const node = this.node;
+    this.node = undefined;
+    this.closing = node.close();
+    await this.closing;
+  }
+
+  /** Ports for one client actor on `endpoint`. */
+  actorPorts(endpoint: Endpoint, name: string): NodePorts<ZhumqMessage> {
+    // A stream of its own per actor, so two producers do not make the same "random" choices.
+    return { clock: this.clock, random: this.random.derive(`${name}#${++this.actors}`), transport: endpoint, fs: NO_FILES };
+  }
+
+  /**
+   * Resolve once a coordinator answers (a metadata request for no topics), or reject with
+   * COORDINATOR_NOT_AVAILABLE after `connectTimeoutMs`. Also fills the address book with brokers.
+   */
+  async checkReachable(requests: CoordinatorRequests, signal?: AbortSignal): Promise<void> {
+    const probeMs = Math.min(CONNECT_PROBE_MS, this.connectTimeoutMs);
+    const policy: RetryPolicy = { requestTimeoutMs: probeMs, retries: Math.max(0, Math.ceil(this.connectTimeoutMs / probeMs) - 1), retryBackoffMs: { baseMs: 10, maxMs: 10 } };
+    try {
+      await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: [] }), policy, signal);
+    } catch (error) {
+      if (!(error instanceof ZhumqError)) throw error;
+      throw new ZhumqError("COORDINATOR_NOT_AVAILABLE", `no coordinator answered within ${this.connectTimeoutMs} ms (bootstrap: ${this.coordinators.join(", ")})`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Between the partition feeds and the application: per partition, a queue of fetched batches,
+ * taken one at a time.
+ *
+ * - Order: a partition's next batch is not taken before the previous one is `complete`d, so
+ *   records reach the application in offset order per partition, and a handler's promise has
+ *   settled before the next batch of its partition starts (across partitions, up to the
+ *   consumer's concurrency run at once, taken round-robin so no partition starves).
+ * - Backpressure: when a partition's waiting batches pass `pauseBytes`, its feed is paused (its
+ *   actor stopped); when the last waiting batch is taken, it resumes where it stopped, so the next
+ *   fetch overlaps the handling of that batch. Memory per partition stays near two fetches.
+ * - End: `end()` (an abort, a disconnect) or `end(error)` (a failed handler, a partition that
+ *   cannot be read) wakes every taker with `undefined`; the first error is kept.
+ */
+import type { ConsumerReset } from "../actors/consumer/events.ts";
+import type { FeedBatch, FeedSink, PartitionFeed } from "./partition-feed.ts";
+
+export interface Taken {
+  readonly feed: PartitionFeed;
+  readonly batch: FeedBatch;
+}
+
+interface PartitionQueue {
+  readonly batches: FeedBatch[];
+  bytes: number;
+  busy: boolean;
+  paused: boolean;
+}
+
+export type ResetListener = (reset: Omit<ConsumerReset, "type">) => void;
+
+export class Delivery implements FeedSink {
+  private readonly queues = new Map<PartitionFeed, PartitionQueue>();
+  private readonly order: PartitionFeed[];
+  private cursor = 0;
+  private wakers: (() => void)[] = [];
+  private endedWith: { readonly error: unknown } | undefined;
+  private unpositioned: number;
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(
+    feeds: readonly PartitionFeed[],
+    private readonly pauseBytes: number,
+    private readonly onReset: ResetListener | undefined,
+    private readonly onEnd: () => void,
+  ) {
+    this.order = [...feeds];
+    for (const feed of feeds) {
+      this.queues.set(feed, { batches: [], bytes: 0, busy: false, paused: false });
+      feed.attach(this);
+    }
+    this.unpositioned = feeds.filter((feed) => !feed.positioned).length;
+  }
+
+  get ended(): boolean {
+    return this.endedWith !== undefined;
+  }
+
+  /** Why the delivery ended: a handler's error as thrown, or a partition's; undefined for a clean end. */
+  get error(): unknown {
+    return this.endedWith?.error;
+  }
+
+  /** Start every feed where the application last left it (or per `from`). */
+  start(): void {
+    for (const feed of this.order) feed.start(feed.handledNext);
+  }
+
+  /** Resolves once every partition has a position (or the delivery ended). */
+  ready(): Promise<void> {
+    if (this.unpositioned === 0 || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  // ---------------------------------------------------------------- from the feeds
+
+  batch(feed: PartitionFeed, batch: FeedBatch): void {
+    const queue = this.queues.get(feed);
+    if (queue === undefined || this.ended) return;
+    queue.batches.push(batch);
+    queue.bytes += batch.bytes;
+    if (queue.bytes > this.pauseBytes && !queue.paused) {
+      queue.paused = true;
+      void feed.stop();
+    }
+    this.wake();
+  }
+
+  reset(feed: PartitionFeed, reset: ConsumerReset): void {
+    const { type: _type, ...rest } = reset;
+    this.onReset?.(rest);
+  }
+
+  failed(_feed: PartitionFeed, error: Error): void {
+    this.end(error);
+  }
+
+  positioned(_feed: PartitionFeed): void {
+    this.unpositioned--;
+    if (this.unpositioned === 0) this.releaseReady();
+  }
+
+  // ---------------------------------------------------------------- to the application
+
+  /** The next batch of a partition that is not being handled; undefined once ended. */
+  async take(): Promise<Taken | undefined> {
+    for (;;) {
+      if (this.ended) return undefined;
+      const taken = this.takeReady();
+      if (taken !== undefined) return taken;
+      await new Promise<void>((resolve) => this.wakers.push(resolve));
+    }
+  }
+
+  /** The application is done with `taken`'s partition's batch: its next one may go. */
+  complete(taken: Taken): void {
+    const queue = this.queues.get(taken.feed);
+    if (queue === undefined) return;
+    queue.busy = false;
+    this.wake();
+  }
+
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.endedWith = { error };
+    this.wake();
+    this.releaseReady();
+    this.onEnd();
+  }
+
+  private takeReady(): Taken | undefined {
+    for (let step = 0; step < this.order.length; step++) {
+      const index = (this.cursor + step) % this.order.length;
+      const feed = this.order[index]!;
+      const queue = this.queues.get(feed)!;
+      if (queue.busy) continue;
+      const batch = queue.batches.shift();
+      if (batch === undefined) continue;
+      queue.bytes -= batch.bytes;
+      queue.busy = true;
+      this.cursor = index + 1;
+      if (queue.paused && queue.batches.length === 0) {
+        queue.paused = false;
+        feed.start(feed.queuedNext);
+      }
+      return { feed, batch };
+    }
+    return undefined;
+  }
+
+  private wake(): void {
+    for (const wake of this.wakers.splice(0)) wake();
+  }
+
+  private releaseReady(): void {
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The producer: `send` hands each message to the producer actor (src/actors/producer) — the same
+ * machine the simulator runs — as one `producer.send` event, and turns the actor's answers
+ * (`producer.result` / `producer.sent` / `producer.error`) back into one promise per call.
+ *
+ * - One actor per ack level in use: the actor's ack level is part of its input (it decides the
+ *   producer's idempotence mode), so a `send` with its own `acks` goes to an actor of that level,
+ *   started on first use. Order per partition therefore holds among the messages of one ack level;
+ *   messages sent with different levels travel separately.
+ * - A call's messages are handed over in order, synchronously when the actor is up, and calls are
+ *   handed over in the order they were made.
+ * - Aborting a call rejects it at once with `signal.reason`; messages already handed over stay
+ *   with the actor (it has no way to take one back) and may still be written, exactly like a
+ *   message whose outcome is unknown. `disconnect()` waits for them too.
+ * - `disconnect()` refuses new sends, waits until every message handed over has its answer (at
+ *   most `deliveryTimeoutMs`), then stops the actors and releases the client node.
+ */
+import type { ActorHost, HostCrash } from "../host/host.ts";
+import { describeCrash } from "../host/real.ts";
+import { PRODUCER_DEFAULTS, producerDefinition, type ProducerSettings } from "../host/stores/clients.ts";
+import { producerInputProblems, type producerMachine, type ProducerInput } from "../actors/producer/index.ts";
+import type { ProducerOutput, ProducerSend } from "../actors/producer/events.ts";
+import type { AckLevel, ZhumqMessage } from "../actors/shared/messages.ts";
+import { ActorHost as Host } from "../host/host.ts";
+import type { ClientContext } from "./context.ts";
+import type { ClientNode, Endpoint } from "./client-node.ts";
+import { CoordinatorRequests } from "./requests.ts";
+import { toProducerSends, type Message, type ProducerRecord, type RecordMetadata } from "./produce-input.ts";
+import { SendCall, topicErrorTracker, type TopicErrors } from "./send-call.ts";
+import { abortReason, ClientCrashError, invalidRequest } from "./errors.ts";
+
+export interface ProducerOptions {
+  /** Default ack level of `send`: -1 (all in-sync replicas, fsynced), 1 (leader, fsynced), 0 (no answer). */
+  readonly acks?: AckLevel;
+  /** Default true: retries never duplicate (producer id + sequence numbers). */
+  readonly idempotent?: boolean;
+  readonly lingerMs?: number;
+  readonly batchBytesMax?: number;
+  readonly requestTimeoutMs?: number;
+  readonly deliveryTimeoutMs?: number;
+  /** Bounds on what waits in the producer; a message beyond them fails with BUFFER_FULL. */
+  readonly bufferBytesMax?: number;
+  readonly bufferMessagesMax?: number;
+}
+
+type ProducerHost = ActorHost<typeof producerMachine, ZhumqMessage, never, undefined>;
+
+interface Pipeline {
+  readonly acks: AckLevel;
+  readonly endpoint: Endpoint;
+  host: ProducerHost | undefined;
+  /** Events waiting for the actor to start, in call order. */
+  readonly waiting: ProducerSend[];
+  crashed: ClientCrashError | undefined;
+}
+
+interface PendingMessage {
+  readonly call: SendCall;
+  readonly index: number;
+  readonly acks: AckLevel;
+}
+
+type State = "disconnected" | "connecting" | "connected" | "disconnecting";
+
+export class Producer {
+  private readonly settings: Omit<ProducerSettings, "coordinator" | "acks">;
+  private readonly defaultAcks: AckLevel;
+  private state: State = "disconnected";
+  private node: ClientNode | undefined;
+  private readonly pipelines = new Map<AckLevel, Pipeline>();
+  private readonly pending = new Map<number, PendingMessage>();
+  private readonly topicErrors: TopicErrors = new Map();
+  private flushed: (() => void)[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly context: ClientContext,
+    options: ProducerOptions = {},
+  ) {
+    const { acks = -1, ...rest } = options;
+    this.defaultAcks = acks;
+    this.settings = definedOnly(rest);
+    validate(context, { ...this.settings, acks });
+  }
+
+  async connect(): Promise<void> {
+    if (this.state !== "disconnected") throw invalidRequest(`the producer is ${this.state}`);
+    this.state = "connecting";
+    const node = await this.context.acquire();
+    const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("producer-connect"));
+    try {
+      await this.context.checkReachable(requests);
+    } catch (error) {
+      requests.close();
+      this.state = "disconnected";
+      await this.context.release();
+      throw error;
+    }
+    requests.close();
+    this.node = node;
+    this.state = "connected";
+    this.pipeline(this.defaultAcks);
+  }
+
+  /** Resolves with each message's topic, partition and offset (-1 with acks 0), in the order given. */
+  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    if (this.state !== "connected") return Promise.reject(invalidRequest(`the producer is ${this.state}: call connect() first${this.state === "disconnecting" ? " (it is disconnecting)" : ""}`));
+    let sends: Omit<ProducerSend, "id">[];
+    let acks: AckLevel;
+    try {
+      ({ sends, acks } = toProducerSends(record, this.defaultAcks));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = record.signal;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    if (sends.length === 0) return Promise.resolve([]);
+    const pipeline = this.pipeline(acks);
+    if (pipeline.crashed !== undefined) return Promise.reject(pipeline.crashed);
+    const call = new SendCall(record.topic, sends.length, signal);
+    sends.forEach((send, index) => {
+      const id = this.nextId++;
+      this.pending.set(id, { call, index, acks });
+      this.handOver(pipeline, { ...send, id });
+    });
+    return call.promise;
+  }
+
+  /** Wait for every message handed over to be answered, then stop. Safe to call twice. */
+  async disconnect(): Promise<void> {
+    if (this.state !== "connected") return;
+    this.state = "disconnecting";
+    await this.flush();
+    const pipelines = [...this.pipelines.values()];
+    this.pipelines.clear();
+    await Promise.all(pipelines.map(async (pipeline) => {
+      await pipeline.host?.stop({ drain: true });
+      pipeline.endpoint.close();
+    }));
+    this.node = undefined;
+    this.state = "disconnected";
+    await this.context.release();
+  }
+
+  private flush(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushed.push(resolve));
+  }
+
+  private pipeline(acks: AckLevel): Pipeline {
+    const existing = this.pipelines.get(acks);
+    if (existing !== undefined) return existing;
+    const node = this.node!;
+    const endpoint = node.endpoint({ received: (_from, message) => topicErrorTracker(this.topicErrors, message) });
+    const pipeline: Pipeline = { acks, endpoint, host: undefined, waiting: [], crashed: undefined };
+    this.pipelines.set(acks, pipeline);
+    const definition = producerDefinition({ ...this.settings, coordinator: this.context.coordinators, acks });
+    const hooks = { onCrash: (crash: HostCrash) => this.onCrash(pipeline, crash), onNotify: (output: unknown) => this.onOutput(output as ProducerOutput) };
+    Host.start(definition, this.context.actorPorts(endpoint, `producer-acks${acks}`), hooks).then(
+      (host) => {
+        pipeline.host = host;
+        for (const event of pipeline.waiting.splice(0)) host.send(event);
+      },
+      (error: unknown) => this.onCrash(pipeline, { actor: "producer", node: endpoint.self, event: "start", error }),
+    );
+    return pipeline;
+  }
+
+  private handOver(pipeline: Pipeline, event: ProducerSend): void {
+    if (pipeline.host === undefined || pipeline.waiting.length > 0) pipeline.waiting.push(event);
+    else pipeline.host.send(event);
+  }
+
+  private onOutput(output: ProducerOutput): void {
+    const pending = this.pending.get(output.id);
+    if (pending === undefined) return;
+    this.pending.delete(output.id);
+    pending.call.answer(pending.index, output, this.topicErrors);
+    this.settleFlush();
+  }
+
+  private onCrash(pipeline: Pipeline, crash: HostCrash): void {
+    const error = new ClientCrashError(describeCrash(crash), { cause: crash.error });
+    pipeline.crashed = error;
+    pipeline.waiting.length = 0;
+    for (const [id, pending] of this.pending) {
+      if (pending.acks !== pipeline.acks) continue;
+      this.pending.delete(id);
+      pending.call.fail(error);
+    }
+    this.settleFlush();
+  }
+
+  private settleFlush(): void {
+    if (this.pending.size > 0) return;
+    for (const resolve of this.flushed.splice(0)) resolve();
+  }
+}
+
+function validate(context: ClientContext, settings: Omit<ProducerSettings, "coordinator">): void {
+  const input: ProducerInput = { ...PRODUCER_DEFAULTS, ...settings, coordinator: context.coordinators, self: "check", clock: context.clock, random: context.random };
+  const problems = producerInputProblems(input);
+  if (problems.length > 0) throw invalidRequest(`producer options: ${problems.join("; ")}`);
+}
+
+/** exactOptionalPropertyTypes: an option given as `undefined` means "the default", so drop it. */
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
+}
+
+export type { Message, ProducerRecord, RecordMetadata };

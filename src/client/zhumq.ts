@@ -1,0 +1,50 @@
+/**
+ * The entry point: `new ZhuMQ({ bootstrap })`, then `.producer()`, `.consumer()`, `.admin()`.
+ *
+ * Everything made from one ZhuMQ shares one connection to the cluster (a client-only node on the
+ * gRPC transport), opened by the first `connect()` and closed by the last `disconnect()`. Once
+ * all are disconnected, nothing of the client keeps the process alive.
+ */
+import type { NodeId } from "../ports/transport.ts";
+import { Admin, type AdminOptions } from "./admin.ts";
+import { ClientContext } from "./context.ts";
+import { Consumer, type ConsumerOptions } from "./consumer.ts";
+import { Producer, type ProducerOptions } from "./producer.ts";
+
+export interface ZhuMQOptions {
+  /**
+   * The coordinator: "host:port" (node id "coordinator"), "id@host:port", or a list of
+   * "id@host:port" for the replicas of a coordinator quorum. Default "127.0.0.1:9090", where
+   * `zhumq dev` puts it.
+   */
+  readonly bootstrap?: string | readonly string[];
+  /** Names this client in the cluster (a random suffix keeps two instances apart). */
+  readonly clientId?: string;
+  /**
+   * Node addresses that win over what the coordinator advertises ("broker-0": "10.0.0.5:9092").
+   * Normally unneeded: brokers advertise where clients reach them.
+   */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
+  /** How long `connect()` waits for a coordinator to answer. Default 10,000 ms. */
+  readonly connectTimeoutMs?: number;
+}
+
+export class ZhuMQ {
+  private readonly context: ClientContext;
+
+  constructor(options: ZhuMQOptions = {}) {
+    this.context = new ClientContext(options);
+  }
+
+  producer(options: ProducerOptions = {}): Producer {
+    return new Producer(this.context, options);
+  }
+
+  consumer(options: ConsumerOptions = {}): Consumer {
+    return new Consumer(this.context, options);
+  }
+
+  admin(options: AdminOptions = {}): Admin {
+    return new Admin(this.context, options);
+  }
+}

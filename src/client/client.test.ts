@@ -276,6 +276,30 @@ describe("stopping", () => {
     await Promise.all([consumer.disconnect(), producer.disconnect()]);
   });
 
+  it("an abort stops run(): done() resolves, the consumer stays connected, and the next session carries on", async () => {
+    await admin.createTopic({ topic: "run-abort" });
+    const producer = zhumq.producer();
+    await producer.connect();
+    await producer.send({ topic: "run-abort", messages: ["1", "2", "3", "4"].map((value) => ({ value })) });
+    const consumer = zhumq.consumer({ from: "earliest" });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "run-abort" });
+    const controller = new AbortController();
+    const handled: string[] = [];
+    await consumer.run({
+      signal: controller.signal,
+      eachMessage: async ({ message }) => {
+        handled.push(text(message.value)!);
+        if (handled.length === 2) controller.abort();
+      },
+    });
+    await expect(consumer.run({ eachMessage: async () => undefined })).rejects.toThrow(/already running/);
+    await consumer.done();
+    expect(handled).toEqual(["1", "2"]);
+    expect((await take(consumer, 2)).map((message) => text(message.value))).toEqual(["3", "4"]);
+    await Promise.all([consumer.disconnect(), producer.disconnect()]);
+  });
+
   it("a handler that throws stops the consumer: done() rejects with that error, and the next run retries that message", async () => {
     await admin.createTopic({ topic: "boom" });
     const producer = zhumq.producer();

@@ -178,11 +178,13 @@ export class Consumer {
     if (signal?.aborted === true) throw abortReason(signal);
     const session = new Session(this.feedsFor(), this.feedSettings.maxBytes ?? CONSUMER_DEFAULTS.maxBytes, this.options.onReset);
     this.session = session;
-    void session.promise.then(
-      () => this.closeSession(session),
-      () => this.closeSession(session),
-    );
-    signal?.addEventListener("abort", () => void session.stop(), { once: true });
+    const onAbort = (): void => void session.stop();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const closed = (): void => {
+      signal?.removeEventListener("abort", onAbort);
+      this.closeSession(session);
+    };
+    void session.promise.then(closed, closed);
     session.start();
     return session;
   }

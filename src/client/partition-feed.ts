@@ -57,6 +57,8 @@ export class PartitionFeed {
   handledNext: number | undefined;
   positioned = false;
   private host: ConsumerHost | undefined;
+  /** The actor being started, if it is not up yet: `stop` waits for it. */
+  private starting: Promise<void> | undefined;
   private endpoint: Endpoint | undefined;
   private generation = 0;
   private active = false;
@@ -98,13 +100,17 @@ export class PartitionFeed {
       onCrash: (crash: HostCrash) => this.onCrash(generation, crash),
       onNotify: (output: unknown) => this.onOutput(generation, output as ConsumerOutput),
     };
-    Host.start(definition, this.context.actorPorts(endpoint, `consumer-${this.topic}-${this.partition}`), hooks).then(
-      (host) => {
+    const starting = Host.start(definition, this.context.actorPorts(endpoint, `consumer-${this.topic}-${this.partition}`), hooks).then(
+      async (host) => {
         if (generation === this.generation) this.host = host;
-        else void stopHost(host);
+        else await stopHost(host);
       },
       (error: unknown) => this.onCrash(generation, { actor: "consumer", node: endpoint.self, event: "start", error }),
     );
+    this.starting = starting;
+    void starting.finally(() => {
+      if (this.starting === starting) this.starting = undefined;
+    });
   }
 
   /** Stop the actor; the positions stay, so `start(queuedNext)` carries on where it left off. */
@@ -116,7 +122,8 @@ export class PartitionFeed {
     this.host = undefined;
     this.endpoint?.close();
     this.endpoint = undefined;
-    if (host !== undefined) await stopHost(host);
+    // An actor still starting sees the new generation and stops itself; wait for that too.
+    await Promise.all([host === undefined ? undefined : stopHost(host), this.starting]);
   }
 
   private onSent(generation: number, message: ZhumqMessage): void {

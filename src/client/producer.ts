@@ -49,6 +49,8 @@ interface Pipeline {
   readonly acks: AckLevel;
   readonly endpoint: Endpoint;
   host: ProducerHost | undefined;
+  /** Settles once the actor has started (undefined if it could not). */
+  started: Promise<ProducerHost | undefined>;
   /** Events waiting for the actor to start, in call order. */
   readonly waiting: ProducerSend[];
   crashed: ClientCrashError | undefined;
@@ -134,7 +136,9 @@ export class Producer {
     const pipelines = [...this.pipelines.values()];
     this.pipelines.clear();
     await Promise.all(pipelines.map(async (pipeline) => {
-      await pipeline.host?.stop({ drain: true });
+      // An actor still starting is waited for, or it would start after the stop and run on.
+      const host = await pipeline.started;
+      await host?.stop({ drain: true });
       pipeline.endpoint.close();
     }));
     this.node = undefined;
@@ -152,16 +156,20 @@ export class Producer {
     if (existing !== undefined) return existing;
     const node = this.node!;
     const endpoint = node.endpoint({ received: (_from, message) => topicErrorTracker(this.topicErrors, message) });
-    const pipeline: Pipeline = { acks, endpoint, host: undefined, waiting: [], crashed: undefined };
+    const pipeline: Pipeline = { acks, endpoint, host: undefined, started: Promise.resolve(undefined), waiting: [], crashed: undefined };
     this.pipelines.set(acks, pipeline);
     const definition = producerDefinition({ ...this.settings, coordinator: this.context.coordinators, acks });
     const hooks = { onCrash: (crash: HostCrash) => this.onCrash(pipeline, crash), onNotify: (output: unknown) => this.onOutput(output as ProducerOutput) };
-    Host.start(definition, this.context.actorPorts(endpoint, `producer-acks${acks}`), hooks).then(
+    pipeline.started = Host.start(definition, this.context.actorPorts(endpoint, `producer-acks${acks}`), hooks).then(
       (host) => {
         pipeline.host = host;
         for (const event of pipeline.waiting.splice(0)) host.send(event);
+        return host;
       },
-      (error: unknown) => this.onCrash(pipeline, { actor: "producer", node: endpoint.self, event: "start", error }),
+      (error: unknown) => {
+        this.onCrash(pipeline, { actor: "producer", node: endpoint.self, event: "start", error });
+        return undefined;
+      },
     );
     return pipeline;
   }

@@ -10,6 +10,7 @@ import { Admin, type AdminOptions } from "./admin.ts";
 import { ClientContext } from "./context.ts";
 import { Consumer, type ConsumerOptions } from "./consumer.ts";
 import { Producer, type ProducerOptions } from "./producer.ts";
+import { useNativeCrc32c } from "../native/crc32c.ts";
 
 export interface ZhuMQOptions {
   /**
@@ -33,6 +34,9 @@ export class ZhuMQ {
   private readonly context: ClientContext;
 
   constructor(options: ZhuMQOptions = {}) {
+    // Producers checksum every batch they build: use the native CRC32C when the optional
+    // package is installed (identical results; see src/native/crc32c.ts).
+    useNativeCrc32c();
     this.context = new ClientContext(options);
   }
 

@@ -1,9 +1,12 @@
 /**
- * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`.
+ * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`. The client
+ * commands (topic, produce, consume, bench) are loaded on first use, so `zhumq sim` and the
+ * node commands do not pay for the client library.
  */
 import { devCommand } from "./dev.ts";
 import { brokerCommand, coordinatorCommand } from "./node.ts";
 import { simCommand } from "./sim.ts";
+import type { CommandIo } from "./client-command.ts";
 
 const USAGE = `zhumq — a distributed, persistent message queue you can check
 
@@ -13,6 +16,10 @@ Commands:
   dev          start a local cluster (a coordinator and brokers) in one process, data under ./zhumq-data
   coordinator  run the coordinator node (cluster metadata) on this host
   broker       run a broker node on this host
+  topic        create, list, describe and delete topics
+  produce      send each line of stdin (or a file) as a message
+  consume      print a topic's messages
+  bench        producer and consumer throughput and latency against a running cluster
   sim          run the deterministic simulator: a workload under injected faults, judged by a checker
 
 Run 'zhumq <command> --help' for a command's options.`;
@@ -28,6 +35,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       return brokerCommand(rest);
     case "sim":
       return simCommand(rest);
+    case "topic":
+      return clientCommand(rest, async (args, io) => (await import("./topic.ts")).topicCommand(args, io));
+    case "produce":
+      return clientCommand(rest, async (args, io) => (await import("./produce.ts")).produceCommand(args, io));
+    case "consume":
+      return clientCommand(rest, async (args, io) => (await import("./consume.ts")).consumeCommand(args, io));
+    case "bench":
+      return clientCommand(rest, async (args, io) => (await import("./bench.ts")).benchCommand(args, io));
     case undefined:
     case "help":
     case "--help":
@@ -38,4 +53,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`zhumq: unknown command '${command}'\n\n${USAGE}\n`);
       return 2;
   }
+}
+
+/** A client command on this process's streams and signals (src/cli/client-command.ts). */
+async function clientCommand(argv: readonly string[], run: (argv: readonly string[], io: CommandIo) => Promise<number>): Promise<number> {
+  const { withProcessIo } = await import("./client-command.ts");
+  return withProcessIo((io) => run(argv, io));
 }

@@ -1,0 +1,99 @@
+/**
+ * The client commands as a user runs them: `node bin/zhumq.js ...` child processes against a
+ * `zhumq dev` child on free ports (--port 0) with its data in a temp folder. Real stdin, exit
+ * statuses and signals; the in-process tests (client-commands.test.ts) cover the details.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Child {
+  readonly output: { stdout: string; stderr: string };
+  readonly exited: Promise<number | null>;
+  signal(signal: NodeJS.Signals): void;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+/** `node bin/zhumq.js ...args`, with `input` written to its stdin (then closed) unless it is undefined. */
+function zhumq(args: readonly string[], input?: string): Child {
+  const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  const output = { stdout: "", stderr: "" };
+  child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+  if (input !== undefined) child.stdin.end(input);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    output,
+    exited,
+    signal: (signal) => void child.kill(signal),
+    waitFor: async (pattern, timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = output.stdout.match(pattern);
+        if (match !== null) return match;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${String(pattern)} from zhumq ${args.join(" ")}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+        await sleep(10);
+      }
+    },
+  };
+}
+
+/** Runs a command to its end. */
+async function complete(args: readonly string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = zhumq(args, input);
+  const code = await child.exited;
+  return { code, ...child.output };
+}
+
+describe("zhumq topic, produce and consume as processes, against zhumq dev", () => {
+  let dataDir: string;
+  let dev: Child;
+  let bootstrap: string;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-cli-processes-"));
+    dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"]);
+    bootstrap = (await dev.waitFor(/Clients find the coordinator at (\S+?)\.? /))[1]!;
+  }, 30_000);
+
+  afterAll(async () => {
+    dev?.signal("SIGTERM");
+    expect(await dev?.exited).toBe(0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 15_000);
+
+  it("create, produce three lines from stdin, consume them back in order as JSON", async () => {
+    expect(bootstrap).toMatch(/^coordinator@127\.0\.0\.1:\d+$/);
+    const created = await complete(["topic", "create", "demo", "--partitions", "1", "--bootstrap", bootstrap]);
+    expect(created.code, created.stderr).toBe(0);
+    const produced = await complete(["produce", "demo", "--bootstrap", bootstrap], "one\ntwo\nthree\n");
+    expect(produced.code, produced.stderr).toBe(0);
+    expect(produced.stdout).toBe("3 of 3 messages written to 'demo' (acks -1)\n  partition 0: offsets 0-2 (3 messages)\n");
+    const consumed = await complete(["consume", "demo", "--from", "earliest", "--max-messages", "3", "--json", "--bootstrap", bootstrap]);
+    expect(consumed.code, consumed.stderr).toBe(0);
+    const messages = consumed.stdout.trim().split("\n").map((line) => JSON.parse(line) as { offset: number; value: string });
+    expect(messages.map((message) => [message.offset, message.value])).toEqual([[0, "one"], [1, "two"], [2, "three"]]);
+  }, 30_000);
+
+  it("Ctrl-C (SIGINT) ends a consumer that would run forever: exit 0, what it read printed", async () => {
+    const consumer = zhumq(["consume", "demo", "--from", "earliest", "--bootstrap", bootstrap]);
+    await consumer.waitFor(/0:2 three\n/);
+    consumer.signal("SIGINT");
+    expect(await consumer.exited).toBe(0);
+    expect(consumer.output.stderr).toBe("zhumq consume: 3 messages from 'demo'; interrupted\n");
+  }, 30_000);
+
+  it("bad flags exit 2; an unknown topic exits 1 with its error code", async () => {
+    const bad = await complete(["produce", "demo", "--acks", "7", "--bootstrap", bootstrap], "");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^zhumq produce: --acks: must be -1 \(or all\), 1 or 0, got '7'/);
+    const unknown = await complete(["consume", "nope", "--bootstrap", bootstrap]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("zhumq consume: UNKNOWN_TOPIC_OR_PARTITION: topic 'nope' does not exist\n");
+  }, 30_000);
+});

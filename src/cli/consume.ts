@@ -1,0 +1,188 @@
+/**
+ * `zhumq consume TOPIC`: print the topic's messages as they come, through the public Consumer
+ * (its async iterator, so output waits for a slow reader: a full pipe stops the fetching).
+ *
+ * It stops after --max-messages, after --timeout-ms without a message, on Ctrl-C, or when the
+ * reader of its output goes away (`| head`) — all of them a normal end, exit 0. What it read and
+ * why it stopped goes to stderr, so stdout holds only the messages.
+ */
+import { Buffer } from "node:buffer";
+import { parseArgs } from "node:util";
+import type { ConsumedMessage } from "../client/consumed.ts";
+import type { Consumer } from "../client/consumer.ts";
+import type { ReceivedHeaders } from "../client/bytes.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, isAbort, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+
+const COMMAND = "zhumq consume";
+const PARTITION_FLAG_MAX = 1_000_000;
+const TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000;
+
+const HELP = `zhumq consume — print a topic's messages
+
+Usage:
+  zhumq consume TOPIC [--from earliest|latest|OFFSET] [--partition N] [--max-messages N]
+                      [--timeout-ms MS] [--json [--base64]]
+
+Options:
+  --from WHERE        earliest: from the first message kept; latest: only new messages
+                      (default); OFFSET: from that offset of every partition read
+  --partition N       read only partition N (default: every partition)
+  --max-messages N    stop after N messages
+  --timeout-ms MS     stop when no message came for MS milliseconds (default: run until Ctrl-C)
+  --json              one JSON object per message: topic, partition, offset, timestamp (ms),
+                      key, value, headers; text is a string, bytes that are not UTF-8 are
+                      {"base64": "..."}, none is null
+  --base64            with --json: every key, value and header as {"base64": "..."}
+${CLIENT_OPTIONS_HELP}
+
+Without --json each message is one line: PARTITION:OFFSET KEY=VALUE, or PARTITION:OFFSET VALUE
+when it has no key (a value that is not UTF-8 shows with replacement characters; use --json).
+Order holds within a partition, not across partitions.
+
+Examples:
+  zhumq consume demo --from earliest
+  zhumq consume demo --from earliest --max-messages 10 --json
+  zhumq consume demo --partition 2 --from 100 --timeout-ms 2000
+
+Exit status: 0 when it stops as asked (max messages, timeout, Ctrl-C, output closed); 1 when the
+cluster refuses (e.g. UNKNOWN_TOPIC_OR_PARTITION); 2 on bad flags.`;
+
+const OPTIONS = {
+  ...CLIENT_OPTIONS,
+  from: { type: "string" },
+  partition: { type: "string" },
+  "max-messages": { type: "string" },
+  "timeout-ms": { type: "string" },
+  json: { type: "boolean" },
+  base64: { type: "boolean" },
+} as const;
+
+interface ConsumeArgs {
+  readonly topic: string;
+  readonly from: "earliest" | "latest" | number;
+  readonly partition: number | undefined;
+  readonly maxMessages: number | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly format: (message: ConsumedMessage) => string;
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({ args: joinNegativeValues(argv, OPTIONS), options: OPTIONS, strict: true, allowPositionals: true });
+}
+
+export async function consumeCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  return runClient(COMMAND, io, async () => {
+    const { values, positionals } = parse(argv);
+    if (values.help === true) {
+      io.stdout.write(`${HELP}\n`);
+      return EXIT_OK;
+    }
+    const args = consumeArgs(values, positionals);
+    const zhumq = clientFor(values, io, "zhumq-consume");
+    const onReset = (reset: { partition: number; offset: number; reason: string }): void => {
+      io.stderr.write(`${COMMAND}: partition ${reset.partition}: position moved to offset ${reset.offset} (${reset.reason})\n`);
+    };
+    const consumer = zhumq.consumer({ from: args.from, onReset });
+    const { count, why } = await using(consumer, (connected) => consumeMessages(connected, args, new Output(io.stdout), io.interrupt));
+    io.stderr.write(`${COMMAND}: ${grouped(count)} message${count === 1 ? "" : "s"} from '${args.topic}'; ${why}\n`);
+    return EXIT_OK;
+  });
+}
+
+function consumeArgs(values: ReturnType<typeof parse>["values"], positionals: readonly string[]): ConsumeArgs {
+  const [topic, ...extra] = positionals;
+  if (topic === undefined) throw new UsageError("", "needs a TOPIC");
+  if (extra.length > 0) throw new UsageError("", `unexpected argument '${extra[0]}'`);
+  if (values.base64 === true && values.json !== true) throw new UsageError("--base64", "goes with --json");
+  const optional = (flag: string, text: string | undefined, min: number, max: number): number | undefined => (text === undefined ? undefined : integerFlag(flag, text, { fallback: 0, min, max }));
+  return {
+    topic,
+    from: fromFlag(values.from),
+    partition: optional("--partition", values.partition, 0, PARTITION_FLAG_MAX),
+    maxMessages: optional("--max-messages", values["max-messages"], 1, Number.MAX_SAFE_INTEGER),
+    timeoutMs: optional("--timeout-ms", values["timeout-ms"], 1, TIMEOUT_MS_MAX),
+    format: values.json === true ? (message) => JSON.stringify(jsonOf(message, values.base64 === true)) : textOf,
+  };
+}
+
+function fromFlag(text: string | undefined): ConsumeArgs["from"] {
+  if (text === undefined || text === "latest") return "latest";
+  if (text === "earliest") return "earliest";
+  const offset = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(offset) || offset < 0) throw new UsageError("--from", `must be earliest, latest or an offset (an integer >= 0), got '${text}'`);
+  return offset;
+}
+
+/** Prints messages until one of the stop conditions; says which one stopped it. */
+async function consumeMessages(consumer: Consumer, args: ConsumeArgs, out: Output, interrupt: AbortSignal): Promise<{ count: number; why: string }> {
+  await consumer.subscribe({ topic: args.topic, ...(args.partition === undefined ? {} : { partitions: [args.partition] }) });
+  const idle = new AbortController();
+  const signal = AbortSignal.any([interrupt, idle.signal]);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    if (args.timeoutMs === undefined) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(new DOMException("idle", "AbortError")), args.timeoutMs);
+  };
+  let count = 0;
+  arm();
+  try {
+    for await (const message of consumer.messages({ signal })) {
+      await out.line(args.format(message));
+      count++;
+      if (out.closed) return { count, why: "its output was closed" };
+      if (args.maxMessages !== undefined && count >= args.maxMessages) return { count, why: `stopped after --max-messages ${args.maxMessages}` };
+      arm();
+    }
+    return { count, why: "the consumer stopped" };
+  } catch (error) {
+    if (!(isAbort(error) && signal.aborted)) throw error;
+    return { count, why: interrupt.aborted ? "interrupted" : `no message for ${args.timeoutMs} ms` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function textOf(message: ConsumedMessage): string {
+  const value = message.value === null ? "null" : message.value.toString("utf8");
+  const key = message.key === null ? "" : `${message.key.toString("utf8")}=`;
+  return `${message.partition}:${message.offset} ${key}${value}`;
+}
+
+type JsonBytes = string | { readonly base64: string } | null;
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Text as a string when it is valid UTF-8 (and base64 was not asked for), else { base64 }. */
+export function jsonBytes(bytes: Buffer | null, base64: boolean): JsonBytes {
+  if (bytes === null) return null;
+  if (!base64) {
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      // not UTF-8: fall through to base64
+    }
+  }
+  return { base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") };
+}
+
+function jsonOf(message: ConsumedMessage, base64: boolean): Record<string, unknown> {
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: jsonBytes(message.key, base64),
+    value: jsonBytes(message.value, base64),
+    headers: jsonHeaders(message.headers, base64),
+  };
+}
+
+function jsonHeaders(headers: ReceivedHeaders, base64: boolean): Record<string, JsonBytes | JsonBytes[]> {
+  const out: Record<string, JsonBytes | JsonBytes[]> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    const converted = Array.isArray(value) ? value.map((item) => jsonBytes(item, base64)) : jsonBytes(value, base64);
+    Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
+import { joinNegativeValues } from "./args.ts";
 import { PLANTS, runWorkload, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 
 const HELP = `zhumq sim — run the deterministic simulator
@@ -70,7 +71,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
 
 async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> {
   const { values } = parseArgs({
-    args: [...argv],
+    args: joinNegativeValues(argv, ["--acks"]),
     strict: true,
     options: {
       seed: { type: "string" },

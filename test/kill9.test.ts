@@ -339,7 +339,7 @@ describe("kill -9: brokers as real processes, SIGKILLed while an idempotent prod
     // The run did what it claims: every kill landed while sends were still being made, and
     // (nearly) every message was acknowledged — a run where sends all failed proves nothing.
     expect(figures.kills).toHaveLength(KILLS);
-    for (const kill of figures.kills) expect(kill.sentBefore).toBeLessThan(MESSAGES);
+    for (const kill of figures.kills) expect(kill.sentBefore < MESSAGES || kill.inFlight > 0, JSON.stringify(kill)).toBe(true);
     expect(result.stats.sendsInvoked).toBe(MESSAGES);
     expect(result.stats.sendsOk).toBeGreaterThanOrEqual(MESSAGES * 0.99);
     expect(result.stats.pollRecords).toBeGreaterThanOrEqual(result.stats.sendsOk);

@@ -7,11 +7,13 @@ import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
+import { runRaft } from "./raft/cluster.ts";
+import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
 
-export const WORKLOADS = ["queue", "ledger"] as const;
+export const WORKLOADS = ["queue", "ledger", "raft"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 /** Planted bugs per workload: each proves its checker can fail. */
-export const PLANTS: Readonly<Record<WorkloadName, readonly string[]>> = { queue: QUEUE_PLANTS, ledger: ["ack-before-sync"] };
+export const PLANTS: Readonly<Record<WorkloadName, readonly string[]>> = { queue: QUEUE_PLANTS, ledger: ["ack-before-sync"], raft: RAFT_PLANTS };
 
 export interface WorkloadOptions {
   readonly workload: WorkloadName;
@@ -45,6 +47,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
     });
     return { ...result, workload: "ledger", details: [] };
   }
+  if (options.workload === "raft") return runRaftWorkload(options);
   if (options.plant !== undefined && !PLANTS.queue.includes(options.plant)) throw new Error(`the queue workload has no planted bug '${options.plant}' (known: ${PLANTS.queue.join(", ")})`);
   const result = await runQueue({
     seed: options.seed,
@@ -62,6 +65,26 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
     details: [
       `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.polls} records polled`,
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
+    ],
+  };
+}
+
+async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
+  if (options.plant !== undefined && !PLANTS.raft.includes(options.plant)) throw new Error(`the raft workload has no planted bug '${options.plant}' (known: ${PLANTS.raft.join(", ")})`);
+  const result = await runRaft({
+    seed: options.seed,
+    faults: options.faults,
+    ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+    ...(options.plant === undefined ? {} : { plant: options.plant as RaftPlant }),
+  });
+  const { proposals, reads } = result;
+  return {
+    ...result,
+    workload: "raft",
+    details: [
+      `${result.nodes} nodes, ${result.maxTerm} terms; proposals ${proposals.invoked} invoked, ${proposals.acked} applied (after healing: ${proposals.livenessAcked}/${proposals.liveness}); reads ${reads.ready}/${reads.invoked}; commit index ${result.commitIndex}`,
+      `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing`,
+      ...Object.entries(result.bindings).map(([name, node]) => `role name ${name} = ${node}`),
     ],
   };
 }

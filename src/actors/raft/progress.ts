@@ -1,0 +1,106 @@
+/**
+ * What a leader knows about one follower, in the shape of etcd-io/raft's Progress:
+ * - probe: the leader does not know where the follower's log matches; it sends one
+ *   AppendEntries and waits for its answer (or the next heartbeat reply) before sending another;
+ * - replicate: the logs match up to `match`; the leader streams entries optimistically, bounded
+ *   by the in-flight window (messages and bytes), and moves `next` ahead as it sends.
+ * A rejection drops the follower back to probe; a success in probe moves it to replicate.
+ */
+export type ProgressState = "probe" | "replicate";
+
+interface Inflight {
+  readonly index: number;
+  readonly bytes: number;
+}
+
+export interface InflightLimits {
+  readonly inflightMessagesMax: number;
+  readonly inflightBytesMax: number;
+}
+
+export class Progress {
+  /** Highest index known to match the leader's log (and to be durable on the follower). */
+  match = -1;
+  /** Base offset of the next entry to send. */
+  next: number;
+  state: ProgressState = "probe";
+  /** Probe state: a message is out and unanswered. */
+  probeSent = false;
+  /** Heard from since the last check-quorum round. */
+  recentActive = false;
+  /** A store read of entries for this follower is under way (its read id and offset). */
+  reading: { readonly id: number; readonly from: number } | undefined;
+  private readonly inflight: Inflight[] = [];
+  private inflightBytes = 0;
+
+  constructor(next: number) {
+    this.next = next;
+  }
+
+  becomeProbe(): void {
+    this.state = "probe";
+    this.next = this.match + 1;
+    this.probeSent = false;
+    this.clearInflight();
+  }
+
+  becomeReplicate(): void {
+    this.state = "replicate";
+    this.next = this.match + 1;
+    this.probeSent = false;
+    this.clearInflight();
+  }
+
+  /** A success reply up to `index`: true when it taught us something new. */
+  maybeUpdate(index: number): boolean {
+    const updated = index > this.match;
+    if (updated) {
+      this.match = index;
+      this.probeSent = false;
+    }
+    if (this.next < index + 1) this.next = index + 1;
+    return updated;
+  }
+
+  /** An AppendEntries went out carrying entries up to `lastIndex` (`bytes` of them). */
+  sent(lastIndex: number | undefined, bytes: number): void {
+    if (this.state === "probe") {
+      this.probeSent = true;
+      return;
+    }
+    if (lastIndex === undefined) return;
+    this.next = lastIndex + 1;
+    this.inflight.push({ index: lastIndex, bytes });
+    this.inflightBytes += bytes;
+  }
+
+  /** Acknowledged up to `index`: free the window's messages covered by it. */
+  freeUpTo(index: number): void {
+    let count = 0;
+    while (count < this.inflight.length && this.inflight[count]!.index <= index) {
+      this.inflightBytes -= this.inflight[count]!.bytes;
+      count++;
+    }
+    this.inflight.splice(0, count);
+  }
+
+  /** Give up on the oldest message in flight (it was probably lost): one more may be sent. */
+  freeFirst(): void {
+    const first = this.inflight.shift();
+    if (first !== undefined) this.inflightBytes -= first.bytes;
+  }
+
+  isPaused(limits: InflightLimits): boolean {
+    if (this.state === "probe") return this.probeSent;
+    return this.inflight.length >= limits.inflightMessagesMax || this.inflightBytes >= limits.inflightBytesMax;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.length;
+  }
+
+  private clearInflight(): void {
+    this.inflight.length = 0;
+    this.inflightBytes = 0;
+  }
+}

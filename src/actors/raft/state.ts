@@ -1,0 +1,214 @@
+/**
+ * The state of one Raft node and the small helpers every part of the algorithm uses to emit
+ * effects. In the shape of etcd-io/raft's `raft` struct: a mutable object owned by one actor,
+ * changed only by that actor's transitions (the functions in this folder), holding nothing but
+ * plain data — so a run stays a pure function of its inputs.
+ *
+ * Each event's effects are collected in `effects`; the machine emits them and clears the list.
+ */
+import type { BatchLimits } from "../../disk/batch.ts";
+import { notify, persist, read, send } from "../shared/effects.ts";
+import { RaftLog } from "./log.ts";
+import type { Progress } from "./progress.ts";
+import {
+  SENTINEL_INDEX,
+  type EntryMeta,
+  type NodeId,
+  type RaftEffect,
+  type RaftInput,
+  type RaftMessage,
+  type RaftOperation,
+  type RaftOutput,
+  type RaftPlant,
+  type RaftRead,
+  type RaftRole,
+  type RaftSettings,
+  type RejectReason,
+} from "./types.ts";
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+
+/** A configuration and the index of the entry that set it (-1: the bootstrap configuration). */
+export interface ConfigRecord {
+  readonly index: number;
+  readonly voters: readonly NodeId[];
+}
+
+export interface PendingRead {
+  readonly id: number;
+  readonly index: number;
+  readonly context: number;
+  readonly acks: Set<NodeId>;
+}
+
+export interface ReadState {
+  /** Reads that arrived before this term's no-op committed. */
+  waiting: number[];
+  /** Reads whose leadership round is out, oldest first. */
+  pending: PendingRead[];
+  /** Confirmed reads waiting for the state machine to reach their index, in index order. */
+  ready: { readonly id: number; readonly index: number }[];
+  /** The latest read round (heartbeats carry it). */
+  context: number;
+}
+
+export type ReadPurpose = { readonly kind: "peer"; readonly peer: NodeId; readonly from: number } | { readonly kind: "apply"; readonly from: number };
+
+export interface RaftCore {
+  readonly self: NodeId;
+  readonly group: string;
+  readonly settings: RaftSettings;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly plant: RaftPlant | undefined;
+  readonly entryLimits: BatchLimits;
+
+  role: RaftRole;
+  term: number;
+  votedFor: NodeId | null;
+  leader: NodeId | null;
+  readonly log: RaftLog;
+  commitIndex: number;
+  /** Last index handed to the application. */
+  appliedIndex: number;
+
+  /** Log written (in the file system's cache) up to here, as far as `store.persisted` told us. */
+  writtenIndex: number;
+  /** Log durable up to here. */
+  syncedIndex: number;
+  /** A sync covering up to here has been asked for (it may still be running). */
+  syncRequestedIndex: number;
+  /** Bumped by every truncation: persisted reports from before one are ignored. */
+  version: number;
+
+  voters: readonly NodeId[];
+  configs: ConfigRecord[];
+
+  electionElapsed: number;
+  heartbeatElapsed: number;
+  randomizedElectionTicks: number;
+  votes: Map<NodeId, boolean>;
+
+  progress: Map<NodeId, Progress>;
+  /** Index of this leader's no-op: its term's first entry. */
+  termStartIndex: number;
+  /** Index of the latest config entry this leader appended. */
+  pendingConfigIndex: number;
+  transferee: NodeId | null;
+  transferElapsed: number;
+  uncommittedBytes: number;
+  reads: ReadState;
+
+  readPurposes: Map<number, ReadPurpose>;
+  nextReadId: number;
+  applyReading: boolean;
+  /** A read for applying failed: wait for the next tick before reading again. */
+  applyStalled: boolean;
+  /** Plant `reply-before-persist-vote`: ticks until the granted vote is finally written (0: none pending). */
+  voteWriteDelayTicks: number;
+
+  effects: RaftEffect[];
+  reported: { role: RaftRole; term: number; leader: NodeId | null; commitIndex: number } | undefined;
+}
+
+export function createCore(input: RaftInput): RaftCore {
+  const log = new RaftLog(input.recovered.entries);
+  const hard = input.recovered.hardState;
+  // The term never goes below the last entry's: defence against a hard state that lags its log.
+  const term = Math.max(hard.term, log.lastTerm);
+  const configs: ConfigRecord[] = [{ index: SENTINEL_INDEX, voters: [...input.voters] }];
+  for (const meta of input.recovered.entries) if (meta.kind === "config") configs.push({ index: meta.index, voters: meta.voters ?? [] });
+  const core: RaftCore = {
+    self: input.self,
+    group: input.group,
+    settings: input.settings,
+    clock: input.clock,
+    random: input.random,
+    plant: input.plant,
+    entryLimits: { batchBytesMax: input.settings.entryBytesMax, batchRecordsMax: input.settings.entryRecordsMax },
+    role: "follower",
+    term,
+    votedFor: hard.term === term ? hard.votedFor : null,
+    leader: null,
+    log,
+    commitIndex: SENTINEL_INDEX,
+    appliedIndex: SENTINEL_INDEX,
+    writtenIndex: log.lastIndex,
+    syncedIndex: log.lastIndex,
+    syncRequestedIndex: log.lastIndex,
+    version: 0,
+    voters: configs[configs.length - 1]!.voters,
+    configs,
+    electionElapsed: 0,
+    heartbeatElapsed: 0,
+    randomizedElectionTicks: input.settings.electionTicks,
+    votes: new Map(),
+    progress: new Map(),
+    termStartIndex: Infinity,
+    pendingConfigIndex: SENTINEL_INDEX,
+    transferee: null,
+    transferElapsed: 0,
+    uncommittedBytes: 0,
+    reads: { waiting: [], pending: [], ready: [], context: 0 },
+    readPurposes: new Map(),
+    nextReadId: 1,
+    applyReading: false,
+    applyStalled: false,
+    voteWriteDelayTicks: 0,
+    effects: [],
+    reported: undefined,
+  };
+  randomizeElectionTimeout(core);
+  return core;
+}
+
+export function randomizeElectionTimeout(core: RaftCore): void {
+  const base = core.settings.electionTicks;
+  core.randomizedElectionTicks = base + core.random.int(base);
+}
+
+/** Whether this node may campaign: only voters do. */
+export function promotable(core: RaftCore): boolean {
+  return core.voters.includes(core.self);
+}
+
+// ---------------------------------------------------------------- effects
+
+type MessageBody<M> = M extends RaftMessage ? Omit<M, "group" | "term"> & { term?: number } : never;
+
+export function sendMessage(core: RaftCore, to: NodeId, body: MessageBody<RaftMessage>): void {
+  const message = { group: core.group, term: core.term, ...body } as RaftMessage;
+  core.effects.push(send(to, message));
+}
+
+export function output(core: RaftCore, out: RaftOutput): void {
+  core.effects.push(notify(out));
+}
+
+export function persistOperation(core: RaftCore, operation: RaftOperation, sync: boolean): void {
+  core.effects.push(persist(operation, sync));
+}
+
+export function readEntries(core: RaftCore, purpose: ReadPurpose, maxBytes: number): number {
+  const id = core.nextReadId++;
+  core.readPurposes.set(id, purpose);
+  const request: RaftRead = { kind: "entries", from: purpose.from, maxBytes };
+  core.effects.push(read(id, request));
+  return id;
+}
+
+export function reject(core: RaftCore, id: number, reason: RejectReason): void {
+  output(core, { type: "raft.rejected", id, reason, leader: core.leader });
+}
+
+/** Emit `raft.status` when role, term, leader or commit changed since the last report. */
+export function reportStatus(core: RaftCore): void {
+  const last = core.reported;
+  if (last !== undefined && last.role === core.role && last.term === core.term && last.leader === core.leader && last.commitIndex === core.commitIndex) return;
+  core.reported = { role: core.role, term: core.term, leader: core.leader, commitIndex: core.commitIndex };
+  output(core, { type: "raft.status", role: core.role, term: core.term, leader: core.leader, commitIndex: core.commitIndex, lastIndex: core.log.lastIndex });
+}
+
+export function entryInfos(metas: readonly EntryMeta[]): { index: number; term: number; crc: number; kind: EntryMeta["kind"] }[] {
+  return metas.map((meta) => ({ index: meta.index, term: meta.term, crc: meta.crc, kind: meta.kind }));
+}

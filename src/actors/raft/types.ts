@@ -1,0 +1,313 @@
+/**
+ * Raft as a pure actor: the shapes that cross its boundary — settings and their limits, the
+ * messages between group members, the store's operations and reads, the application's requests
+ * and the outputs the actor hands back. See core.ts for the algorithm and docs/raft.md for the
+ * design.
+ *
+ * Indices. An entry is one record batch of the group's log. Its Raft index is the batch's last
+ * offset and its term is the batch's leader epoch, so indices are sparse (a batch of n records
+ * spans n offsets) but strictly increasing, and the offset after an entry is the next entry's
+ * base offset. The empty log's "last entry" is the sentinel (index -1, term 0).
+ */
+import type { Clock } from "../../ports/clock.ts";
+import type { Random } from "../../ports/random.ts";
+import type { NodeId } from "../../ports/transport.ts";
+import type { Effect, ReadDone, StorePersisted, TimerFired } from "../shared/effects.ts";
+
+export type { NodeId };
+
+export type RaftRole = "follower" | "pre-candidate" | "candidate" | "leader";
+
+/** Index and term of the empty log's sentinel entry. */
+export const SENTINEL_INDEX = -1;
+export const SENTINEL_TERM = 0;
+
+/**
+ * Planted bugs, each switched on by the simulated workload to prove that its checker can fail
+ * (properties/raft-plants.test.ts states the seed budget within which each must be caught):
+ * - `vote-without-log-check`: votes and pre-votes are granted without the log up-to-date check.
+ * - `count-unsynced`: the leader counts its own entries toward the majority before its sync.
+ * - `commit-old-term`: the leader commits entries of earlier terms by counting replicas.
+ * - `reply-before-persist-vote`: a granted vote is answered before it is persisted (the write
+ *   follows a few ticks later).
+ */
+export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote"] as const;
+export type RaftPlant = (typeof RAFT_PLANTS)[number];
+
+// ---------------------------------------------------------------- settings
+
+export interface RaftSettings {
+  /** Period of the actor's tick timer; every timeout below is counted in ticks. */
+  readonly tickMs: number;
+  /** Base election timeout; each node draws its timeout from [electionTicks, 2 × electionTicks). */
+  readonly electionTicks: number;
+  /** Leader heartbeat period. Must be below electionTicks. */
+  readonly heartbeatTicks: number;
+  /** Entry bytes per AppendEntries message (one entry is always sent, whatever its size). */
+  readonly appendBytesMax: number;
+  /** AppendEntries messages in flight to one follower in the replicate state. */
+  readonly inflightMessagesMax: number;
+  /** Entry bytes in flight to one follower in the replicate state. */
+  readonly inflightBytesMax: number;
+  /** Bytes of proposed but uncommitted entries the leader accepts before refusing proposals. */
+  readonly uncommittedBytesMax: number;
+  /** Bytes of entries kept in memory; older, synced and applied entries are read back from disk. */
+  readonly entryCacheBytesMax: number;
+  /** Largest proposal (one record batch, header included). */
+  readonly entryBytesMax: number;
+  /** Most records in one proposed batch. */
+  readonly entryRecordsMax: number;
+  /** Linearizable reads waiting at the leader before new ones are refused. */
+  readonly readsPendingMax: number;
+  /** Pre-vote (Raft thesis §9.6): a node campaigns only once a majority would vote for it. */
+  readonly preVote: boolean;
+  /** Check-quorum: a leader that has not heard from a majority for an election timeout steps down, and followers within that lease ignore vote requests. */
+  readonly checkQuorum: boolean;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const DEFAULT_RAFT_SETTINGS: RaftSettings = {
+  tickMs: 10,
+  electionTicks: 15,
+  heartbeatTicks: 3,
+  appendBytesMax: 1 * MiB,
+  inflightMessagesMax: 64,
+  inflightBytesMax: 16 * MiB,
+  uncommittedBytesMax: 64 * MiB,
+  entryCacheBytesMax: 32 * MiB,
+  entryBytesMax: 8 * MiB,
+  entryRecordsMax: 262_144,
+  readsPendingMax: 4096,
+  preVote: true,
+  checkQuorum: true,
+};
+
+/** Every problem with a settings object (empty when it is fine): checked at start-up. */
+export function raftSettingsProblems(settings: RaftSettings): string[] {
+  const problems: string[] = [];
+  const integer = (name: keyof RaftSettings, low: number, high: number): void => {
+    const value = settings[name] as number;
+    if (!Number.isSafeInteger(value) || value < low || value > high) problems.push(`${name} must be an integer in [${low}, ${high}], got ${value}`);
+  };
+  integer("tickMs", 1, 60_000);
+  integer("electionTicks", 2, 10_000);
+  integer("heartbeatTicks", 1, 10_000);
+  integer("appendBytesMax", 1, 256 * MiB);
+  integer("inflightMessagesMax", 1, 1 << 16);
+  integer("inflightBytesMax", 1, 4096 * MiB);
+  integer("uncommittedBytesMax", 1, Number.MAX_SAFE_INTEGER);
+  integer("entryCacheBytesMax", 0, Number.MAX_SAFE_INTEGER);
+  integer("entryBytesMax", 128, 256 * MiB);
+  integer("entryRecordsMax", 1, 1 << 24);
+  integer("readsPendingMax", 1, 1 << 20);
+  if (settings.heartbeatTicks >= settings.electionTicks) problems.push(`heartbeatTicks (${settings.heartbeatTicks}) must be below electionTicks (${settings.electionTicks})`);
+  return problems;
+}
+
+// ---------------------------------------------------------------- entries
+
+export type EntryKind = "data" | "noop" | "config";
+
+/** What the actor keeps in memory about one entry (its bytes live in the cache or on disk). */
+export interface EntryMeta {
+  /** The batch's last offset. */
+  readonly index: number;
+  /** The batch's base offset: the previous entry's index + 1. */
+  readonly base: number;
+  readonly term: number;
+  /** The batch's CRC32C: covers every byte, offsets and term included — the entry's identity. */
+  readonly crc: number;
+  readonly sizeBytes: number;
+  readonly kind: EntryKind;
+  /** For a config entry: the voters it sets. */
+  readonly voters?: readonly NodeId[];
+}
+
+export interface HardState {
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+}
+
+/** What the store recovered from disk: the whole start-up state of a Raft node. */
+export interface RaftRecovered {
+  readonly hardState: HardState;
+  /** Every entry of the log, oldest first. */
+  readonly entries: readonly EntryMeta[];
+}
+
+export interface RaftInput {
+  readonly self: NodeId;
+  /** The group's name: every message carries it, so one node can host many groups. */
+  readonly group: string;
+  /** The bootstrap configuration, used until the log holds a config entry. Empty for a node that will be added by a membership change. */
+  readonly voters: readonly NodeId[];
+  readonly settings: RaftSettings;
+  readonly recovered: RaftRecovered;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly plant?: RaftPlant;
+}
+
+// ---------------------------------------------------------------- messages
+
+interface MessageBase {
+  readonly group: string;
+  readonly term: number;
+}
+
+export interface RaftVoteRequest extends MessageBase {
+  readonly type: "raft.vote";
+  readonly preVote: boolean;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  /** A leadership transfer's campaign: voters set their leader lease aside. */
+  readonly transfer: boolean;
+}
+
+export interface RaftVoteReply extends MessageBase {
+  readonly type: "raft.vote.reply";
+  readonly preVote: boolean;
+  readonly granted: boolean;
+}
+
+export interface RaftAppendRequest extends MessageBase {
+  readonly type: "raft.append";
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly commitIndex: number;
+  /** Whole record batches, contiguous from prevIndex + 1 (empty for a probe). */
+  readonly entries: readonly Uint8Array[];
+}
+
+export interface RaftAppendReply extends MessageBase {
+  readonly type: "raft.append.reply";
+  readonly success: boolean;
+  /** On success the index the follower's log now matches up to; on rejection the rejected prevIndex. */
+  readonly index: number;
+  /** On rejection: the follower's last entry at or below prevIndex whose term is at most prevTerm (fast back-off). */
+  readonly hintIndex: number;
+  readonly hintTerm: number;
+}
+
+export interface RaftHeartbeat extends MessageBase {
+  readonly type: "raft.heartbeat";
+  /** min(the follower's match, the leader's commit): never beyond what the follower holds. */
+  readonly commitIndex: number;
+  /** Read-index round this heartbeat confirms leadership for (0: none). */
+  readonly context: number;
+}
+
+export interface RaftHeartbeatReply extends MessageBase {
+  readonly type: "raft.heartbeat.reply";
+  readonly context: number;
+}
+
+/** Leadership transfer: the target campaigns at once. */
+export interface RaftTimeoutNow extends MessageBase {
+  readonly type: "raft.timeout-now";
+}
+
+export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow;
+
+// ---------------------------------------------------------------- store
+
+/**
+ * Operations the store carries out in order. `endIndex` and `version` describe the log as it was
+ * right after the actor emitted the operation; on `store.persisted` the actor learns from them
+ * how far its log is written (and synced), ignoring operations a later truncation overtook.
+ */
+export type RaftOperation =
+  | { readonly kind: "append"; readonly batches: readonly Uint8Array[]; readonly base: number; readonly endIndex: number; readonly version: number }
+  /** Remove every entry after `after` (the log's truncateTo(after + 1)). Durable when done. */
+  | { readonly kind: "truncate"; readonly after: number; readonly endIndex: number; readonly version: number }
+  /** Term and vote, through the atomic small-state writer. Durable when done. */
+  | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly endIndex: number; readonly version: number }
+  /** Nothing to write: asks the host for a sync covering everything before it. */
+  | { readonly kind: "sync"; readonly endIndex: number; readonly version: number };
+
+/** Read whole batches from the one whose base offset is `from`. */
+export interface RaftRead {
+  readonly kind: "entries";
+  readonly from: number;
+  readonly maxBytes: number;
+}
+
+export interface RaftReadResult {
+  readonly batches: readonly Uint8Array[];
+}
+
+// ---------------------------------------------------------------- application requests and outputs
+
+export interface RaftPropose {
+  readonly type: "raft.propose";
+  readonly id: number;
+  /** One record batch as the producer built it; the leader stamps offsets and term into it (it takes ownership of the bytes). */
+  readonly batch: Uint8Array;
+}
+
+/** A linearizable read: answered with `raft.read.ready` once the state machine may serve it. */
+export interface RaftReadRequest {
+  readonly type: "raft.read";
+  readonly id: number;
+}
+
+export interface RaftTransfer {
+  readonly type: "raft.transfer";
+  readonly to: NodeId;
+}
+
+/** Single-server membership change: add or remove one voter. */
+export interface RaftMembership {
+  readonly type: "raft.membership";
+  readonly id: number;
+  readonly change: "add" | "remove";
+  readonly node: NodeId;
+}
+
+export type RaftRequest = RaftPropose | RaftReadRequest | RaftTransfer | RaftMembership;
+
+export interface RaftMessageReceived {
+  readonly type: "message.received";
+  readonly from: NodeId;
+  readonly message: RaftMessage;
+}
+
+export type RaftEvent = RaftMessageReceived | TimerFired | ReadDone<RaftReadResult> | StorePersisted<RaftOperation> | RaftRequest;
+
+export type RejectReason = "not-leader" | "transferring" | "busy" | "invalid" | "too-large" | "change-pending" | "unknown-node";
+
+/** An entry as the checker and the application see it. */
+export interface EntryInfo {
+  readonly index: number;
+  readonly term: number;
+  readonly crc: number;
+  readonly kind: EntryKind;
+}
+
+export interface AppliedEntry extends EntryInfo {
+  /** The whole stamped batch (for config and no-op entries too). */
+  readonly batch: Uint8Array;
+}
+
+export type RaftOutput =
+  /** At start: the hard state as read from disk, and the recovered log. */
+  | { readonly type: "raft.started"; readonly hardState: HardState; readonly entries: readonly EntryInfo[] }
+  /** Role, term, leader or commit index changed. */
+  | { readonly type: "raft.status"; readonly role: RaftRole; readonly term: number; readonly leader: NodeId | null; readonly commitIndex: number; readonly lastIndex: number }
+  /** The in-memory log changed (in `term`): entries after `truncatedAfter` (if set) were dropped, then `appended` added. */
+  | { readonly type: "raft.log"; readonly term: number; readonly truncatedAfter?: number; readonly appended: readonly EntryInfo[] }
+  /** Everything up to `index` is durable on this node. */
+  | { readonly type: "raft.synced"; readonly index: number }
+  /** Committed entries, in order, for the application's state machine. */
+  | { readonly type: "raft.applied"; readonly entries: readonly AppliedEntry[] }
+  | { readonly type: "raft.proposed"; readonly id: number; readonly index: number; readonly term: number }
+  | { readonly type: "raft.rejected"; readonly id: number; readonly reason: RejectReason; readonly leader: NodeId | null }
+  | { readonly type: "raft.read.ready"; readonly id: number; readonly index: number }
+  | { readonly type: "raft.read.failed"; readonly id: number; readonly reason: RejectReason; readonly leader: NodeId | null }
+  /** The configuration in force changed (appended, or reverted by a truncation). */
+  | { readonly type: "raft.config"; readonly voters: readonly NodeId[]; readonly index: number }
+  | { readonly type: "raft.transfer"; readonly to: NodeId; readonly outcome: "started" | "refused" | "aborted" };
+
+export type RaftEffect = Effect<RaftMessage, RaftOperation, RaftRead, RaftOutput>;

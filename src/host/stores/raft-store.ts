@@ -1,0 +1,247 @@
+/**
+ * The Raft actor's durable side (src/actors/raft), and the ActorDefinition that boots it.
+ *
+ * Layout under the group's folder `<dir>`:
+ *   <dir>/log/          the storage engine's segmented log (src/disk/log.ts): one record batch
+ *                       per Raft entry; index = the batch's last offset, term = its leader epoch
+ *   <dir>/raft-state    term and vote, replaced atomically (src/disk/state-file.ts)
+ *
+ * Operations, run in the order the actor emitted them:
+ * - `append`: the batches are already stamped by the leader; the log must place them exactly at
+ *   the base the actor assigned (`appendReplicated` checks every CRC and the offset), anything
+ *   else is a bug and fails the node. Volatile until `sync`.
+ * - `truncate`: `truncateTo(after + 1)`, durable when done (the log syncs what it cut).
+ * - `hard-state`: temp file, sync, rename, directory sync: durable when done.
+ * - `sync`: nothing to write; the host's sync after the batch does the work.
+ * `sync()` is the log's group-commit fsync. `read` returns whole batches from a base offset (a
+ * batch that fails its CRC on the way in is read again: a flipped bit on the read path is
+ * transient).
+ *
+ * Recovery (`open`): the log recovers itself (a torn or unsynced tail is cut at the first bad
+ * batch), then every batch header is scanned into the actor's entry list, and the hard state is
+ * read (missing: term 0, no vote). Everything recovered is durable.
+ *
+ * Fault model: the FileSystem port's (a crash keeps only what was synced; a torn last write is cut
+ * by recovery). Not handled: a wiped disk — a node that forgets its vote or its acknowledged
+ * entries breaks Raft's safety by definition; it must rejoin through a membership change.
+ */
+import type { FileSystem } from "../../ports/filesystem.ts";
+import type { NodeId } from "../../ports/transport.ts";
+import { CorruptBatchError, CorruptStateFileError, loadRaftState, LogFailedError, PartitionLog, saveRaftState, StorageError, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { assert } from "../../actors/shared/assert.ts";
+import { metaOf } from "../../actors/raft/entries.ts";
+import { raftMachine } from "../../actors/raft/machine.ts";
+import {
+  DEFAULT_RAFT_SETTINGS,
+  raftSettingsProblems,
+  type EntryMeta,
+  type HardState,
+  type RaftInput,
+  type RaftMessage,
+  type RaftMessageReceived,
+  type RaftOperation,
+  type RaftPlant,
+  type RaftRead,
+  type RaftReadResult,
+  type RaftRecovered,
+  type RaftSettings,
+} from "../../actors/raft/types.ts";
+import type { ActorDefinition, ActorStore } from "../host.ts";
+
+export const RAFT_LOG_DIR = "log";
+export const RAFT_STATE_FILE = "raft-state";
+/** Bytes read per chunk while scanning the log at start-up. */
+const SCAN_CHUNK_BYTES = 1024 * 1024;
+/** Reads of a batch (or of the state file) that failed its CRC before the failure is believed. */
+const READ_ATTEMPTS_MAX = 4;
+
+export interface RaftStoreOptions {
+  /** The group's folder on the node's file system. */
+  readonly dir: string;
+  /** Segment settings; batch limits follow the Raft settings' entry limits. */
+  readonly log?: Partial<Omit<LogOptions, "batchBytesMax" | "batchRecordsMax" | "initialOffset">>;
+  readonly entryBytesMax: number;
+  readonly entryRecordsMax: number;
+}
+
+export class RaftStore implements ActorStore<RaftOperation> {
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly statePath: string,
+    private log: PartitionLog,
+  ) {}
+
+  static async open(fs: FileSystem, options: RaftStoreOptions): Promise<{ recovered: RaftRecovered; store: RaftStore }> {
+    // The log creates its folder and any missing parent durably (each new entry's parent synced),
+    // which also gives the state file its folder: no mkdir here, it would leave the parent unsynced.
+    const log = await PartitionLog.open(fs, `${options.dir}/${RAFT_LOG_DIR}`, {
+      ...options.log,
+      // Control entries are small; a data entry is at most entryBytesMax.
+      batchBytesMax: Math.max(options.entryBytesMax, 4096),
+      batchRecordsMax: options.entryRecordsMax,
+    });
+    const statePath = `${options.dir}/${RAFT_STATE_FILE}`;
+    const store = new RaftStore(fs, statePath, log);
+    const entries = await scanEntries(log);
+    const hardState = await loadHardState(fs, statePath);
+    return { recovered: { hardState, entries }, store };
+  }
+
+  async persist(operations: readonly RaftOperation[]): Promise<void> {
+    for (const operation of operations) {
+      switch (operation.kind) {
+        case "append":
+          await this.append(operation.batches, operation.base);
+          break;
+        case "truncate":
+          await this.truncate(operation.after);
+          break;
+        case "hard-state":
+          await saveRaftState(this.fs, this.statePath, { term: operation.term, votedFor: operation.votedFor });
+          break;
+        case "sync":
+          break;
+      }
+    }
+  }
+
+  private async append(batches: readonly Uint8Array[], base: number): Promise<void> {
+    assert(this.log.endOffset === base, `${this.log.dir}: the actor appends at ${base}, the log ends at ${this.log.endOffset}`);
+    const bytes = batches.length === 1 ? batches[0]! : concatenate(batches);
+    await this.log.appendReplicated(bytes);
+  }
+
+  /**
+   * Truncation scans the segment it cuts, so a bit flipped on that read fails it — and may fail
+   * the log, whose state on disk is then unknown. Both are transient here: reopen the log (its
+   * recovery validates what is there) and cut again.
+   */
+  private async truncate(after: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.log.truncateTo(after + 1);
+        break;
+      } catch (error) {
+        if (!(error instanceof StorageError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+        if (error instanceof LogFailedError) this.log = await reopen(this.fs, this.log);
+      }
+    }
+    assert(this.log.endOffset === after + 1, `${this.log.dir}: truncated after ${after}, the log ends at ${this.log.endOffset}`);
+  }
+
+  sync(): Promise<void> {
+    return this.log.sync();
+  }
+
+  async read(request: unknown): Promise<RaftReadResult> {
+    const { from, maxBytes } = request as RaftRead;
+    if (from >= this.log.endOffset) return { batches: [] };
+    const result = await readWithRereads(this.log, from, maxBytes);
+    return { batches: result.batches.map((batch) => batch.bytes.slice()) };
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+}
+
+async function reopen(fs: FileSystem, failed: PartitionLog): Promise<PartitionLog> {
+  await failed.close();
+  return PartitionLog.open(fs, failed.dir, failed.options);
+}
+
+function concatenate(batches: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(batches.reduce((sum, batch) => sum + batch.length, 0));
+  let position = 0;
+  for (const batch of batches) {
+    out.set(batch, position);
+    position += batch.length;
+  }
+  return out;
+}
+
+async function readWithRereads(log: PartitionLog, offset: number, maxBytes: number): Promise<ReadResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await log.read(offset, { maxBytes });
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+/** Every entry's metadata, oldest first, from the batch headers. */
+export async function scanEntries(log: PartitionLog): Promise<EntryMeta[]> {
+  const entries: EntryMeta[] = [];
+  let offset = log.startOffset;
+  while (offset < log.endOffset) {
+    const result = await readWithRereads(log, offset, SCAN_CHUNK_BYTES);
+    assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
+    for (const batch of result.batches) entries.push(metaOf(batch));
+    offset = result.nextOffset;
+  }
+  return entries;
+}
+
+async function loadHardState(fs: FileSystem, path: string): Promise<HardState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- definition
+
+export interface RaftDefinitionSettings {
+  /** The group's name (every message carries it). */
+  readonly group: string;
+  /** The bootstrap voters; empty for a node that joins through a membership change. */
+  readonly voters: readonly NodeId[];
+  readonly settings?: Partial<RaftSettings>;
+  /** The group's folder on the node's file system (default: the group's name). */
+  readonly dir?: string;
+  readonly log?: RaftStoreOptions["log"];
+  /** A planted bug, for the simulator's checker to catch (see RAFT_PLANTS). */
+  readonly plant?: RaftPlant;
+}
+
+export type RaftDefinition = ActorDefinition<typeof raftMachine, RaftMessage, RaftOperation, RaftRecovered>;
+
+/** Defaults filled in and every limit checked: a bad setting fails at start-up, listing every problem. */
+export function resolveRaftSettings(partial: Partial<RaftSettings> = {}): RaftSettings {
+  const settings: RaftSettings = { ...DEFAULT_RAFT_SETTINGS, ...partial };
+  const problems = raftSettingsProblems(settings);
+  if (problems.length > 0) throw new RangeError(`raft settings: ${problems.join("; ")}`);
+  return settings;
+}
+
+/** Raft as an actor: boot it with `actorBoot(raftDefinition({ group, voters }))`. */
+export function raftDefinition(definition: RaftDefinitionSettings): RaftDefinition {
+  const settings = resolveRaftSettings(definition.settings);
+  const storeOptions: RaftStoreOptions = {
+    dir: definition.dir ?? definition.group,
+    ...(definition.log === undefined ? {} : { log: definition.log }),
+    entryBytesMax: settings.entryBytesMax,
+    entryRecordsMax: settings.entryRecordsMax,
+  };
+  return {
+    name: "raft",
+    machine: raftMachine,
+    open: (fs) => RaftStore.open(fs, storeOptions),
+    input: (recovered, ports): RaftInput => ({
+      self: ports.transport.self,
+      group: definition.group,
+      voters: definition.voters,
+      settings,
+      recovered,
+      clock: ports.clock,
+      random: ports.random,
+      ...(definition.plant === undefined ? {} : { plant: definition.plant }),
+    }),
+    toEvent: (from, message): RaftMessageReceived => ({ type: "message.received", from, message }),
+    deliverPersisted: true,
+  };
+}

@@ -7,7 +7,7 @@ import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
-import { runRaft } from "./raft/cluster.ts";
+import { LEADER_HUNT, runRaft } from "./raft/cluster.ts";
 import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
 
 export const WORKLOADS = ["queue", "ledger", "raft"] as const;
@@ -71,7 +71,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
 
 async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
   if (options.plant !== undefined && !PLANTS.raft.includes(options.plant)) throw new Error(`the raft workload has no planted bug '${options.plant}' (known: ${PLANTS.raft.join(", ")})`);
+  // A planted bug runs under the leader-hunting nemesis, the profile its seed budget is stated for.
+  const hunt = options.plant !== undefined && options.schedule === undefined && options.faults === "swarm";
   const result = await runRaft({
+    ...(hunt ? LEADER_HUNT : {}),
     seed: options.seed,
     faults: options.faults,
     ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
@@ -83,7 +86,7 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
     workload: "raft",
     details: [
       `${result.nodes} nodes, ${result.maxTerm} terms; proposals ${proposals.invoked} invoked, ${proposals.acked} applied (after healing: ${proposals.livenessAcked}/${proposals.liveness}); reads ${reads.ready}/${reads.invoked}; commit index ${result.commitIndex}`,
-      `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing`,
+      `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing; ${result.configChanges} membership changes, ${result.transfers} leadership transfers`,
       ...Object.entries(result.bindings).map(([name, node]) => `role name ${name} = ${node}`),
     ],
   };

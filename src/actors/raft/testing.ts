@@ -150,6 +150,8 @@ export class TestNode {
 export class TestNetwork {
   readonly nodes = new Map<NodeId, TestNode>();
   queue: Envelope[] = [];
+  /** Every message delivered, in order. */
+  readonly delivered: Envelope[] = [];
   nowMs = 0;
   restarts = 0;
   /** Directed links that drop messages: "a->b". */
@@ -196,6 +198,7 @@ export class TestNetwork {
         const node = this.nodes.get(to);
         if (node === undefined) continue;
         delivered++;
+        this.delivered.push({ from, to, message });
         node.run((core) => receive(core, from, message));
       }
     }

@@ -40,6 +40,8 @@ import { RaftChecker, type RaftViolation } from "./checker.ts";
 import { drawRaftSchedule, RoleResolver } from "./nemesis.ts";
 
 export const RAFT_GROUP = "sim";
+/** Request ids of the admin's membership changes (apart from the clients' proposal ids). */
+const ADMIN_REQUEST_IDS = 1_000_000_000;
 /** A runaway guard: a healthy run of the default size takes a few tens of thousands. */
 const EVENTS_MAX = 5_000_000;
 
@@ -65,7 +67,24 @@ export interface RaftRunOptions {
   readonly settings?: Partial<RaftSettings>;
   /** The chance that a leader elected in the safety phase is struck at once; drawn per seed when not given. */
   readonly newLeaderStrikeRate?: number;
+  /** An admin that removes and re-adds voters and transfers leadership during the safety phase; drawn per seed when not given. */
+  readonly admin?: boolean;
 }
+
+/**
+ * The leader-hunting profile: three nodes, every leader elected during the safety phase struck at
+ * once (cut off, or crashed within 4 ms), twice the fault episodes, and one entry per
+ * AppendEntries (so a new leader's older entries are acknowledged apart from its no-op). It aims
+ * at the moments a broken election or commit rule shows; the planted-bug budgets are stated for
+ * it (properties/raft-plants.test.ts), and the correct code must pass it too.
+ */
+export const LEADER_HUNT: Omit<RaftRunOptions, "seed"> = {
+  nodes: 3,
+  newLeaderStrikeRate: 1,
+  episodesPerSecond: 6,
+  admin: false,
+  settings: { appendBytesMax: 1 },
+};
 
 export interface RaftRunResult extends RunFigures {
   readonly violations: readonly RaftViolation[];
@@ -82,6 +101,9 @@ export interface RaftRunResult extends RunFigures {
   /** What each role name in the schedule meant, and the names nothing matched. */
   readonly bindings: Readonly<Record<string, NodeId>>;
   readonly unresolved: readonly string[];
+  /** Configuration entries appended during the run, and leadership transfers started. */
+  readonly configChanges: number;
+  readonly transfers: number;
   /** Commit latencies (virtual ms from proposal to the proposer applying it), for benchmarks. */
   readonly commitLatenciesMs: readonly number[];
 }
@@ -101,6 +123,7 @@ interface Settings {
   readonly segmentBytes: number | undefined;
   /** Reactive nemesis: the chance that a leader elected during the safety phase is crashed at once. */
   readonly newLeaderCrashRate: number;
+  readonly admin: boolean;
 }
 
 function resolve(options: RaftRunOptions, draw: Random): Settings {
@@ -127,6 +150,7 @@ function resolve(options: RaftRunOptions, draw: Random): Settings {
     raft,
     segmentBytes: swarm ? pick(draw, [4096, 64 * 1024, undefined]) : undefined,
     newLeaderCrashRate: options.newLeaderStrikeRate ?? (swarm ? pick(draw, [0, 0.15, 0.3]) : 0),
+    admin: options.admin ?? (swarm && draw.next() < 0.5),
   };
 }
 
@@ -168,6 +192,8 @@ class RaftRun {
   readonly truncations: RaftRunResult["truncations"][number][] = [];
   readonly latencies: number[] = [];
   private readonly lastStatus = new Map<NodeId, { role: RaftRole; term: number }>();
+  private readonly configIndices = new Set<string>();
+  private transfers = 0;
   private readonly random: Random;
   private readonly reactive: Random;
   private readonly resolver: RoleResolver;
@@ -208,6 +234,7 @@ class RaftRun {
     this.schedule = this.options.schedule ?? (settings.swarm ? drawRaftSchedule(world.kernel.random.derive("nemesis"), { nodes: this.ids, durationMs: settings.safetyMs, episodesPerSecond: settings.episodesPerSecond }) : []);
     this.scheduleFaults(this.schedule);
     this.driveClients();
+    if (settings.admin) this.driveAdmin();
     // A run stops at its first safety violation: once safety is broken the group can spin (a
     // follower refusing forever what a leader insists on), and the first finding is the one to read.
     const violated = (): boolean => !this.checker.ok || world.kernel.eventsRun > EVENTS_MAX;
@@ -296,6 +323,36 @@ class RaftRun {
     kernel.schedule(this.settings.readIntervalMs, readTick);
   }
 
+  /**
+   * The admin: every so often, at the leader, either a leadership transfer to a random voter, or
+   * a membership change — re-add the node it removed last time, or remove a random voter (the
+   * leader included). At most one node is out at a time, so the group keeps its majority.
+   */
+  private driveAdmin(): void {
+    const kernel = this.world.kernel;
+    let removed: NodeId | undefined;
+    let nextId = ADMIN_REQUEST_IDS;
+    const act = (): void => {
+      if (this.inLiveness) return;
+      const leader = this.checker.currentLeader();
+      const host = leader === undefined ? undefined : this.hosts.get(leader);
+      if (leader !== undefined && host !== undefined) {
+        const voters = this.checker.votersOf(leader);
+        if (this.random.next() < 0.3) {
+          const to = pick(this.random, [...voters]);
+          host.send({ type: "raft.transfer", to } satisfies RaftEvent as never);
+        } else if (removed !== undefined && !voters.includes(removed)) {
+          host.send({ type: "raft.membership", id: nextId++, change: "add", node: removed } satisfies RaftEvent as never);
+        } else if (removed === undefined || voters.includes(removed)) {
+          removed = pick(this.random, [...voters]);
+          host.send({ type: "raft.membership", id: nextId++, change: "remove", node: removed } satisfies RaftEvent as never);
+        }
+      }
+      kernel.schedule(200 + this.random.int(600), act);
+    };
+    kernel.schedule(500, act);
+  }
+
   private propose(liveness: boolean): void {
     const value = `p${this.proposals.length + 1}`;
     const proposal: Proposal = { value, liveness, invokedAtMs: this.world.kernel.now(), attempt: 0, appended: undefined, ackedAtMs: undefined };
@@ -368,6 +425,12 @@ class RaftRun {
         return this.noteApplied(node, output.entries);
       case "raft.read.ready":
         this.readsReady++;
+        return;
+      case "raft.config":
+        if (output.index >= 0) this.configIndices.add(`${output.index}:${output.voters.join(",")}`);
+        return;
+      case "raft.transfer":
+        if (output.outcome === "started") this.transfers++;
         return;
       default:
         return;
@@ -496,6 +559,8 @@ class RaftRun {
       bindings: Object.fromEntries(this.resolver.bindings),
       unresolved: [...this.resolver.unresolved],
       commitLatenciesMs: this.latencies,
+      configChanges: this.configIndices.size,
+      transfers: this.transfers,
     };
   }
 }

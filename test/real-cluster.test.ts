@@ -128,11 +128,17 @@ describe("a real cluster in one process: coordinator and 3 brokers over gRPC on 
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it("creates a topic; metadata names each broker with the address it advertised", async () => {
+  it("creates a topic; its leaders appear once they confirm; metadata names each broker with the address it advertised", async () => {
     const created = await admin.request<TopicCreateReply>("coordinator", { type: "topic.create", topic: TOPIC, partitions: 3, replicationFactor: 1, replicationMode: "fetch" });
     expect(created.error).toBeUndefined();
-    expect(created.metadata!.partitions.every((partition) => partition.leader !== null)).toBe(true);
-    const metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    // A leader is named only after its broker reported serving the partition (next heartbeat).
+    let metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    for (let attempt = 0; !metadata.topics[0]!.partitions.every((partition) => partition.leader !== null); attempt++) {
+      expect(attempt, "leaders never confirmed").toBeLessThan(200);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      metadata = await admin.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    }
+    expect(metadata.topics[0]!.partitions.map((partition) => partition.leader)).toEqual(created.metadata!.partitions.map((partition) => partition.replicas[0]));
     expect(metadata.brokers).toEqual(cluster.brokers.map((broker) => ({ id: broker.id, alive: true, address: broker.address })));
     // The raw client's address book learned them from that reply.
     for (const broker of cluster.brokers) expect(admin.book.lookup(broker.id)).toBe(broker.address);

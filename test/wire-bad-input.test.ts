@@ -203,9 +203,15 @@ describe("bad input over the wire: a real coordinator and brokers answer with ty
     client = new RawClient("wire-client", cluster.coordinatorEndpoint);
     const created = await client.request<TopicCreateReply>("coordinator", { type: "topic.create", topic: TOPIC, partitions: PARTITIONS, replicationFactor: 1, replicationMode: "fetch" });
     expect(created.error).toBeUndefined();
-    partitions = created.metadata!.partitions;
-    // Broker addresses come in metadata replies (the client's address book learns them there).
-    await client.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+    // Broker addresses come in metadata replies (the client's address book learns them there),
+    // and a partition's leader is named once its broker has confirmed serving it.
+    for (let attempt = 0; ; attempt++) {
+      const metadata = await client.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
+      partitions = metadata.topics[0]!.partitions;
+      if (partitions.every((partition) => partition.leader !== null)) break;
+      if (attempt > 200) throw new Error("the topic's leaders never confirmed");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     // Wait for each leader to hear of its partition (its next heartbeat reply) before producing.
     for (let partition = 0; partition < PARTITIONS; partition++) {
       for (let attempt = 0; ; attempt++) {
@@ -341,13 +347,13 @@ describe("bad input over the wire: a real coordinator and brokers answer with ty
     cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash) });
     await client.transport.close();
     client = new RawClient("wire-client-2", cluster.coordinatorEndpoint);
-    const metadata = await client.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] });
-    partitions = metadata.topics[0]!.partitions;
-    // The restarted leaders serve once their heartbeat got its answer.
-    for (let attempt = 0; (await fetchFrom(0, 0)).error !== undefined || (await fetchFrom(1, 0)).error !== undefined; attempt++) {
+    // The restarted leaders are named once their heartbeats report them serving again.
+    for (let attempt = 0; ; attempt++) {
+      partitions = (await client.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] })).topics[0]!.partitions;
+      const named = partitions.every((partition) => partition.leader !== null);
+      if (named && (await fetchFrom(0, 0)).error === undefined && (await fetchFrom(1, 0)).error === undefined) break;
       if (attempt > 100) throw new Error("the restarted brokers never served their partitions");
       await sleep(50);
-      partitions = (await client.request<MetadataReply>("coordinator", { type: "metadata.request", topics: [TOPIC] })).topics[0]!.partitions;
     }
     await check();
     expect(crashes).toEqual([]);

@@ -29,13 +29,6 @@ export const PENDING_BYTES_MAX = 16 * 1024 * 1024;
 const FAILURES_LISTED_MAX = 20;
 const PARTITION_FLAG_MAX = 1_000_000;
 const HEADERS_MAX = 1_000;
-/**
- * acks 0: "sent" means the producer handed the batch to the client's transport, and the client's
- * disconnect does not (yet) wait for that queue to empty — a first batch still waiting for its
- * stream to a broker to open would be dropped. Until it does, queued batches get this long to
- * leave before the command disconnects (a stream opens in milliseconds on a LAN).
- */
-const ACKS_0_LINGER_MS = 500;
 
 const HELP = `zhumq produce — send each line of the input as one message
 
@@ -106,9 +99,8 @@ export async function produceCommand(argv: readonly string[], io: CommandIo): Pr
     const input = args.file === undefined ? io.stdin : await openFile(args.file);
     if (args.file === undefined && io.stdinIsTTY) io.stderr.write(`${COMMAND}: type messages, one per line; Ctrl-D to finish\n`);
     const tally = await using(zhumq.producer({ acks: args.acks }), async (producer) => {
-      const counted = await produceLines(producer, input, args, new Output(io.stdout), io.interrupt);
-      if (args.acks === 0 && counted.written > 0) await new Promise((resolve) => setTimeout(resolve, ACKS_0_LINGER_MS));
-      return counted;
+      // acks 0: the client's disconnect lets queued batches leave before it closes.
+      return produceLines(producer, input, args, new Output(io.stdout), io.interrupt);
     });
     if (args.file !== undefined || tally.interrupted) input.destroy();
     return report(tally, args, io);

@@ -28,8 +28,20 @@ export interface CreateTopicOptions {
   readonly replicationFactor?: number;
   /** Default "fetch". */
   readonly replicationMode?: ReplicationMode;
+  /**
+   * Default true: resolve only once every partition has a leader that has confirmed it serves
+   * (one broker heartbeat, about 200 ms by default), so the topic can be written at once — even
+   * with acks 0, whose refused messages would otherwise vanish without a word. Gives up with
+   * REQUEST_TIMED_OUT after `waitForLeadersMs`.
+   */
+  readonly waitForLeaders?: boolean;
+  /** Default 10,000. */
+  readonly waitForLeadersMs?: number;
   readonly signal?: AbortSignal;
 }
+
+const WAIT_FOR_LEADERS_MS_DEFAULT = 10_000;
+const WAIT_FOR_LEADERS_POLL_MS = 50;
 
 export interface PartitionDescription {
   readonly partition: number;
@@ -112,7 +124,21 @@ export class Admin {
     );
     throwIfError(reply);
     if (reply.metadata === undefined) throw new ZhumqError("INVALID_REQUEST", `the coordinator created '${topic}' but sent no metadata`);
-    return describe(reply.metadata);
+    const created = describe(reply.metadata);
+    if (options.waitForLeaders === false) return created;
+    return this.waitForLeaders(topic, options.waitForLeadersMs ?? WAIT_FOR_LEADERS_MS_DEFAULT, signal);
+  }
+
+  /** Poll the topic's metadata until every partition has a leader. */
+  private async waitForLeaders(topic: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<TopicDescription> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const description = await this.describeTopic(topic, signal === undefined ? {} : { signal });
+      if (description.partitions.every((partition) => partition.leader !== null)) return description;
+      if (Date.now() >= deadline) throw new ZhumqError("REQUEST_TIMED_OUT", `topic '${topic}' was created, but not every partition had a leader within ${timeoutMs} ms`);
+      signal?.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_LEADERS_POLL_MS));
+    }
   }
 
   /** Delete a topic. UNKNOWN_TOPIC_OR_PARTITION if there is none by that name. */

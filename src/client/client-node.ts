@@ -25,6 +25,9 @@ import type { RealRandom } from "../host/real.ts";
 import type { AddressBook } from "../host/real-node.ts";
 import { invalidRequest } from "./errors.ts";
 
+/** How long close() lets queued messages leave before it closes the streams anyway. */
+export const CLOSE_FLUSH_MS_MAX = 2_000;
+
 /** Request routes remembered; far more than the requests a client has in flight at once. */
 export const REQUEST_ROUTES_MAX = 65_536;
 
@@ -98,11 +101,16 @@ export class ClientNode {
     return this.transport.isConnectedTo(node);
   }
 
+  /**
+   * Close the connection. Messages already handed to the transport get up to
+   * CLOSE_FLUSH_MS_MAX to leave first: an acks-0 send counts as done once it is queued, and a
+   * first batch may still be waiting for its stream to a broker to open.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.handlers.clear();
-    await this.transport.close();
+    await this.transport.close({ flushMs: CLOSE_FLUSH_MS_MAX });
   }
 
   private send(endpoint: number, to: NodeId, message: ZhumqMessage): void {

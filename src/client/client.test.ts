@@ -84,6 +84,23 @@ describe("producer and consumer", () => {
     expect(messages.some((message) => message.value === null && message.partition === 1)).toBe(true);
   });
 
+  it("acks 0 from a short-lived client: disconnect lets queued batches leave before closing", async () => {
+    await admin.createTopic({ topic: "acks0-brief", partitions: 2 });
+    // A fresh client: its streams to the brokers are not open yet when the batches are queued.
+    const brief = new ZhuMQ({ bootstrap: cluster.coordinator.address, clientId: "brief" });
+    const producer = brief.producer({ acks: 0, lingerMs: 0 });
+    await producer.connect();
+    const values = Array.from({ length: 20 }, (_, index) => `brief-${index}`);
+    await producer.send({ topic: "acks0-brief", messages: values.map((value) => ({ value })) });
+    await producer.disconnect();
+    const consumer = zhumq.consumer({ from: "earliest" });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "acks0-brief" });
+    const got = (await take(consumer, values.length)).map((message) => text(message.value));
+    await consumer.disconnect();
+    expect(got.sort()).toEqual([...values].sort());
+  });
+
   it("acks -1 and 1 answer with offsets; acks 0 answers -1 and the messages still arrive", async () => {
     await admin.createTopic({ topic: "acks", partitions: 1 });
     const producer = zhumq.producer({ acks: 1 });

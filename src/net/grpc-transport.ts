@@ -52,6 +52,9 @@ import type { ConnectionRefusal } from "./port-listener.ts";
 import { PortListener } from "./port-listener.ts";
 import { observeStatuses, peerService } from "./peer-service.ts";
 
+/** How often close({ flushMs }) looks whether the send queues have emptied. */
+const CLOSE_FLUSH_POLL_MS = 5;
+
 
 export interface GrpcTransportOptions {
   readonly self: NodeId;
@@ -168,6 +171,13 @@ export class GrpcTransport implements Transport<unknown> {
     return pending;
   }
 
+  private outgoingQueued(): number {
+    let queued = 0;
+    for (const link of this.links.values()) queued += link.queue.length;
+    for (const stream of this.inboundStreams) queued += stream.queue.length;
+    return queued;
+  }
+
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;
@@ -179,11 +189,23 @@ export class GrpcTransport implements Transport<unknown> {
   }
 
   /** Stops listening, ends every stream, drops everything queued. Safe to call twice. */
-  async close(): Promise<void> {
+  /**
+   * Close every stream. With `flushMs`, first give queued messages up to that long to leave and
+   * half-close each outgoing stream gracefully, so nothing already sent is cut off in flight
+   * (a client closing right after an acks-0 send needs this); without it, close at once.
+   */
+  async close(options: { readonly flushMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    const flushMs = options.flushMs ?? 0;
+    const deadline = Date.now() + flushMs;
+    while (flushMs > 0 && this.outgoingQueued() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_POLL_MS));
+    }
     if (this.closed) return;
     this.closed = true;
     this.inbox.clear();
-    for (const link of this.links.values()) link.close();
+    const remainingMs = Math.max(0, deadline - Date.now());
+    await Promise.all([...this.links.values()].map((link) => link.closeGracefully(remainingMs)));
     this.links.clear();
     for (const stream of [...this.inboundStreams]) stream.finish(undefined);
     const parts = this.serverParts;

@@ -97,6 +97,29 @@ export class OutgoingLink implements Route {
     this.queue.clear();
   }
 
+  /**
+   * Close without losing what was already written: half-close the open stream and wait (at most
+   * `timeoutMs`) for the peer to finish it — the peer ends its side only after reading every
+   * frame — then close. Cancelling the call instead discards frames grpc-js has not sent yet.
+   * Call it once the queue is empty (the transport waits for that first).
+   */
+  async closeGracefully(timeoutMs: number): Promise<void> {
+    const call = this.call;
+    if (this.state === "open" && call !== undefined && timeoutMs > 0) {
+      this.state = "closed"; // the peer's final status is the goodbye, not a break to retry
+      this.clearTimer();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        call.on("status", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        call.end();
+      });
+    }
+    this.close();
+  }
+
   private connect(): void {
     const address = this.resolveAddress();
     if (address === undefined) {

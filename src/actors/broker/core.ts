@@ -135,7 +135,11 @@ function sendHeartbeat(step: Step): void {
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
   step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
   const address = input.address === undefined ? {} : { address: input.address };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address });
+  const serving: LeaderAssignment[] = [];
+  for (const state of step.context.partitions.values()) {
+    if (state.leaderEpoch !== undefined) serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch });
+  }
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -69,15 +69,25 @@ export interface CoordinatorContext {
   /** Derived from `state` whenever a topic changes: what each broker leads, for heartbeat replies. */
   readonly leaders: ReadonlyMap<NodeId, readonly LeaderAssignment[]>;
   readonly leases: ReadonlyMap<NodeId, Lease>;
+  /**
+   * Soft state: per broker, the partitions it last reported serving ("topic/partition@epoch").
+   * Metadata names a leader only once it serves; a broker that never reported is taken at its
+   * word-less assignment (older brokers send no `serving`).
+   */
+  readonly serving: ReadonlyMap<NodeId, ReadonlySet<string>>;
   /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
   readonly ring: HashRing | undefined;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "ring">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "ring">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
   readonly effects: CoordinatorEffect[];
+}
+
+export function servingKey(topic: TopicName, partition: number, leaderEpoch: number): string {
+  return `${topic}/${partition}@${leaderEpoch}`;
 }
 
 export function isAlive(lease: Lease | undefined, nowMs: number): boolean {
@@ -113,7 +123,10 @@ function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextCha
 function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
   const broker = request.broker;
   const effects: CoordinatorEffect[] = [];
-  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease> } = {};
+  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>> } = {};
+  if (request.serving !== undefined) {
+    changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
+  }
   const known = isRegistered(context.state, broker);
   if (!known && context.state.brokers.length >= context.settings.limits.brokersMax) {
     const brokersMax = context.settings.limits.brokersMax;
@@ -231,7 +244,9 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
     replicationMode: topic.replicationMode,
     partitions: topic.partitions.map((placement, partition) => {
       const preferred = placement.replicas[0];
-      const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) ? preferred : null;
+      const serving = preferred === undefined ? undefined : context.serving.get(preferred);
+      const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
+      const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) && confirmed ? preferred : null;
       return { partition, replicas: placement.replicas, leader, leaderEpoch: placement.leaderEpoch };
     }),
   };

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import { SeededRandom } from "../../sim/random.ts";
 import type { ErrorCode } from "../shared/errors.ts";
-import type { CoordinatorReplyMessage, MetadataReply, ProducerIdReply, TopicCreate, TopicCreateReply } from "../shared/messages.ts";
+import type { BrokerHeartbeatReply, CoordinatorReplyMessage, MetadataReply, ProducerIdReply, TopicCreate, TopicCreateReply } from "../shared/messages.ts";
 import type { CoordinatorEffect } from "./handlers.ts";
 import { DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
 import { coordinatorMachine, LEASE_CHECK_TIMER } from "./machine.ts";
@@ -209,6 +209,29 @@ describe("coordinator: topics", () => {
     }
     c.ask("admin", { type: "topic.delete", topic: "orders" });
     expect(c.heartbeat("b1")).toMatchObject({ assignments: [] });
+  });
+
+  it("names a leader in metadata only once its broker reports serving the partition at that epoch", () => {
+    const c = coordinator();
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", serving: [] });
+    const created = c.create("fresh", 2).metadata!;
+    // b1 has told the coordinator what it serves, and it is not this topic yet.
+    expect(c.metadata(["fresh"]).topics[0]!.partitions.map((partition) => partition.leader)).toEqual([null, null]);
+    const reply = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", serving: [] });
+    // The broker applies the assignments from that reply and says so in its next heartbeat.
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", serving: reply.assignments });
+    expect(c.metadata(["fresh"]).topics[0]!.partitions.map((partition) => partition.leader)).toEqual(["b1", "b1"]);
+    // A report at another epoch does not count.
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", serving: reply.assignments.map((entry) => ({ ...entry, leaderEpoch: entry.leaderEpoch + 7 })) });
+    expect(c.metadata(["fresh"]).topics[0]!.partitions.every((partition) => partition.leader === null)).toBe(true);
+    expect(created.partitions.every((partition) => partition.replicas[0] === "b1")).toBe(true);
+  });
+
+  it("refuses a heartbeat whose serving list is malformed", () => {
+    const c = coordinator();
+    for (const serving of [7, [{ topic: 1, partition: 0, leaderEpoch: 1 }], [{ topic: "t", partition: -1, leaderEpoch: 1 }], [null]]) {
+      expect(errorCode(c.ask("b1", { type: "broker.heartbeat", broker: "b1", serving }))).toBe("INVALID_REQUEST");
+    }
   });
 
   it("re-created topics get new epochs, so brokers can tell them from the old incarnation", () => {

@@ -67,7 +67,7 @@ export function parseMessage(from: NodeId, message: unknown, limits: Coordinator
 function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
   switch (type) {
     case "broker.heartbeat":
-      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]);
+      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits);
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
@@ -88,6 +88,25 @@ function heartbeatProblem(from: NodeId, broker: unknown): WireError | undefined 
 }
 
 /** The address is optional (older brokers and the simulator's send none); when present it must be usable. */
+/** `serving`: absent, or at most partitionsTotalMax {topic, partition, leaderEpoch} entries. */
+function servingProblem(serving: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (serving === undefined) return undefined;
+  if (!Array.isArray(serving)) return wireError("INVALID_REQUEST", `serving must be an array, got ${typeOf(serving)}`);
+  if (serving.length > limits.partitionsTotalMax) return wireError("INVALID_REQUEST", `serving lists ${serving.length} partitions, more than the cluster may have (${limits.partitionsTotalMax})`);
+  for (const entry of serving as unknown[]) {
+    const fields = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : undefined;
+    const ok =
+      fields !== undefined &&
+      typeof fields["topic"] === "string" &&
+      Number.isSafeInteger(fields["partition"]) &&
+      (fields["partition"] as number) >= 0 &&
+      Number.isSafeInteger(fields["leaderEpoch"]) &&
+      (fields["leaderEpoch"] as number) >= 0;
+    if (!ok) return wireError("INVALID_REQUEST", "serving entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0}");
+  }
+  return undefined;
+}
+
 function advertisedAddressProblem(address: unknown): WireError | undefined {
   if (address === undefined) return undefined;
   const problem = brokerAddressProblem(address);
@@ -129,7 +148,9 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
   switch (type) {
     case "broker.heartbeat": {
       const address = fields["address"] as string | undefined;
-      return { type, requestId, broker: fields["broker"] as string, ...(address === undefined ? {} : { address }) } satisfies BrokerHeartbeat;
+      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number }[] | undefined;
+      const copied = serving?.map(({ topic, partition, leaderEpoch }) => ({ topic, partition, leaderEpoch }));
+      return { type, requestId, broker: fields["broker"] as string, ...(address === undefined ? {} : { address }), ...(copied === undefined ? {} : { serving: copied }) } satisfies BrokerHeartbeat;
     }
     case "topic.create":
       return {

@@ -57,6 +57,13 @@ export interface BrokerHeartbeat {
   readonly type: "broker.heartbeat";
   readonly requestId: number;
   readonly broker: NodeId;
+  /**
+   * The partitions this broker serves as leader right now (the assignments it applied). The
+   * coordinator names a broker as a partition's leader in metadata only once the broker has said
+   * so here: before that, a client would be sent to a broker that refuses it — and at acks 0,
+   * where refusals get no answer, its messages would silently vanish. Absent: not reported.
+   */
+  readonly serving?: readonly LeaderAssignment[];
   /** The address clients reach this broker at ("host:port"); optional (added compatibly). */
   readonly address?: string;
 }

@@ -8,7 +8,7 @@ import type { RaftViolationKind } from "../src/sim/raft/checker.ts";
  * under the leader-hunting profile (LEADER_HUNT), with the violation it should cause.
  *
  * Budgets, from seeds 1-100 measured when they were set (failing seeds / first failing seed):
- * - vote-without-log-check: 36/100, first at seed 2 → budget 10 (leader-completeness);
+ * - vote-without-log-check: 35/100, first at seed 2 → budget 10 (leader-completeness);
  * - count-unsynced: 74/100, first at seed 2 → budget 5 (commit-not-durable);
  * - commit-old-term: 11/100, first at seed 7 → budget 40 (commit-unsafe: an older term's entry
  *   committed while a node without it could still be elected — the "Figure 8" state, caught

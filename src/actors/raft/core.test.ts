@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { TestNetwork } from "./testing.ts";
 import { receive } from "./core.ts";
+import { campaign } from "./roles.ts";
+import type { RaftPlant } from "./types.ts";
 
 const three = ["a", "b", "c"];
 
@@ -133,6 +135,49 @@ describe("raft core: replication", () => {
     expect(leader.core.commitIndex).toBeLessThan(leader.core.log.lastIndex);
     net.deliver();
     expect(leader.core.commitIndex).toBe(leader.core.log.lastIndex);
+  });
+
+  /**
+   * Raft's Figure 8: a leader of term t+2 replicates an entry of term t to a majority. Counting
+   * alone must not commit it (a node holding a term-(t+1) entry could still win and overwrite it);
+   * it commits only with the leader's own no-op. The planted bug commits it by counting.
+   */
+  function figure8(plant?: RaftPlant) {
+    const net = new TestNetwork(three, { settings: { appendBytesMax: 1 }, ...(plant === undefined ? {} : { plant }) });
+    const a = net.elect();
+    const [b, c] = [...net.nodes.values()].filter((node) => node !== a) as [typeof a, typeof a];
+    // 1. a appends e, which nobody else gets.
+    net.isolate(a.id);
+    net.propose(a, "e");
+    net.deliver();
+    const e = a.core.log.lastIndex;
+    net.tick(a.core.settings.electionTicks * 2 + 1, [a.id]); // check-quorum: a steps down
+    // 2. b wins the next term with c's vote, but its no-op reaches nobody.
+    b.run((core) => campaign(core, true));
+    net.deliver(2);
+    expect(b.core.role).toBe("leader");
+    net.cut.add(`${b.id}->${c.id}`);
+    net.deliver();
+    // 3. b is gone; a campaigns until it wins a later term with c's vote (its log ends with e).
+    net.heal();
+    net.isolate(b.id);
+    for (let attempt = 0; attempt < 3 && a.core.role !== "leader"; attempt++) {
+      a.run((core) => campaign(core, true));
+      net.deliver(2);
+    }
+    expect(a.core.role).toBe("leader");
+    expect(a.core.term).toBeGreaterThan(b.core.term);
+    // 4. a replicates e and its no-op one message at a time: stop as soon as c has acknowledged e.
+    for (let round = 0; round < 20 && (a.core.progress.get(c.id)?.match ?? -1) < e; round++) net.deliver(1);
+    expect(a.core.progress.get(c.id)!.match).toBe(e);
+    return { a, e };
+  }
+
+  it("does not commit an older term's entry by counting replicas (Figure 8); the planted bug does", () => {
+    const correct = figure8();
+    expect(correct.a.core.commitIndex).toBeLessThan(correct.e);
+    const planted = figure8("commit-old-term");
+    expect(planted.a.core.commitIndex).toBe(planted.e);
   });
 
   it("reads entries back from the store for a follower whose entries left the cache", () => {

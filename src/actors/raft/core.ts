@@ -10,7 +10,7 @@
  */
 import { onApplyRead, maybeApply } from "./apply.ts";
 import { notePersisted } from "./durability.ts";
-import { afterCommit, handleAppend, handleAppendReply, handleHeartbeat, handleHeartbeatReply, maybeCommit, onPeerRead } from "./replication.ts";
+import { afterCommit, bcastAppend, handleAppend, handleAppendReply, handleHeartbeat, handleHeartbeatReply, maybeCommit, onPeerRead } from "./replication.ts";
 import { becomeFollower, campaign, handleVoteReply, handleVoteRequest, inLease, tickElection, tickLeader } from "./roles.ts";
 import { sendMessage, type RaftCore } from "./state.ts";
 import { evictCache } from "./durability.ts";
@@ -98,7 +98,10 @@ export function tick(core: RaftCore): void {
 }
 
 export function persisted(core: RaftCore, operations: readonly RaftOperation[], synced: boolean): void {
-  if (!notePersisted(core, operations, synced)) return;
+  const grew = notePersisted(core, operations, synced);
+  // Entries proposed while the previous write ran go out now, together (see propose).
+  if (core.role === "leader") bcastAppend(core);
+  if (!grew) return;
   if (maybeCommit(core)) afterCommit(core);
   evictCache(core);
 }

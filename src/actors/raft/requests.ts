@@ -21,10 +21,14 @@ export function propose(core: RaftCore, request: RaftPropose): void {
   if (core.uncommittedBytes + request.batch.length > core.settings.uncommittedBytesMax) return reject(core, request.id, "busy");
   const stamped = stampProposal(request.batch, core.log.nextBase, core.term, core.entryLimits);
   if (typeof stamped === "string") return reject(core, request.id, stamped);
+  // While an earlier append is still being written, its completion (`store.persisted`) sends
+  // this entry along with it: proposals arriving in a burst travel in one AppendEntries. (A send
+  // now would wait behind that write anyway: the host never lets a send overtake a persist.)
+  const writing = core.writtenIndex < core.log.lastIndex;
   appendLocal(core, [stamped.meta], [stamped.batch], false);
   core.uncommittedBytes += stamped.meta.sizeBytes;
   output(core, { type: "raft.proposed", id: request.id, index: stamped.meta.index, term: core.term });
-  bcastAppend(core);
+  if (!writing) bcastAppend(core);
 }
 
 export function transferLeadership(core: RaftCore, to: NodeId): void {

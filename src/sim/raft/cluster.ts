@@ -9,13 +9,17 @@
  *    applied in time) and read every `readIntervalMs`;
  * 2. safety phase: the network loses, delays, duplicates, reorders and partitions messages; disks
  *    tear unsynced writes, flip bits on read and take their time to sync; nodes crash, restart
- *    and pause — drawn from the seed, with episodes aimed at the leader (nemesis.ts);
+ *    and pause — drawn from the seed, with episodes aimed at the leader (nemesis.ts) and, in some
+ *    seeds, a strike on every new leader the moment it is elected; in half the seeds an admin
+ *    removes and re-adds voters and transfers leadership;
  * 3. liveness phase: everything heals; a leader must be serving within `electionBoundMs`, every
  *    one of `livenessProposals` values proposed after healing must be applied, and every voter
  *    must catch up, all within `livenessMs`;
  * 4. every node is crashed one last time and its log read back through recovery: every committed
  *    entry must be in every voter's durable log.
- * The checker judges every output as it happens; the run adds the liveness and final findings.
+ * The checker judges every output as it happens; the run stops at the first violation (once
+ * safety is broken a group can spin, and the first finding is the one to read), and otherwise
+ * adds the liveness and final findings.
  *
  * Swarm testing covers the configuration too: per seed, the group size, the in-flight window, the
  * entry cache (zero forces replication and application through disk reads), the message size

@@ -86,7 +86,9 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
     workload: "raft",
     details: [
       `${result.nodes} nodes, ${result.maxTerm} terms; proposals ${proposals.invoked} invoked, ${proposals.acked} applied (after healing: ${proposals.livenessAcked}/${proposals.liveness}); reads ${reads.ready}/${reads.invoked}; commit index ${result.commitIndex}`,
-      `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing; ${result.configChanges} membership changes, ${result.transfers} leadership transfers`,
+      result.stoppedAtViolation
+        ? `stopped at the first safety violation, ${(result.virtualMs / 1000).toFixed(3)} s in`
+        : `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing; ${result.configChanges} membership changes, ${result.transfers} leadership transfers`,
       ...Object.entries(result.bindings).map(([name, node]) => `role name ${name} = ${node}`),
     ],
   };

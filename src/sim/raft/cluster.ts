@@ -97,6 +97,8 @@ export interface RaftRunResult extends RunFigures {
   readonly reads: { readonly invoked: number; readonly ready: number };
   readonly commitIndex: number;
   readonly maxTerm: number;
+  /** The run stopped at a safety violation (before healing, or before the group converged). */
+  readonly stoppedAtViolation: boolean;
   /** Virtual ms from healing to a serving leader (undefined if none came). */
   readonly leaderAfterHealMs: number | undefined;
   /** Role and term changes, in order: the story of the run. */
@@ -190,6 +192,7 @@ class RaftRun {
   private nextRead = 1;
   private readsReady = 0;
   private healedAtMs: number | undefined;
+  private stoppedAtViolation = false;
   private leaderAfterHealMs: number | undefined;
   private inLiveness = false;
   readonly timeline: RaftRunResult["timeline"][number][] = [];
@@ -248,6 +251,7 @@ class RaftRun {
       await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => violated() || (this.noteLeaderAfterHeal() && this.finished()) });
     }
     if (world.kernel.eventsRun > EVENTS_MAX) this.checker.record("unfinished", `runaway: more than ${EVENTS_MAX} events`);
+    this.stoppedAtViolation = !this.checker.ok;
     if (this.checker.ok) {
       this.judgeLiveness();
       await this.judgeFinalLogs();
@@ -557,6 +561,7 @@ class RaftRun {
       reads: { invoked: this.nextRead - 1, ready: this.readsReady },
       commitIndex: Math.max(-1, ...this.ids.map((id) => checker.commitOf(id))),
       maxTerm: Math.max(0, ...this.timeline.map((entry) => entry.term)),
+      stoppedAtViolation: this.stoppedAtViolation,
       leaderAfterHealMs: this.leaderAfterHealMs,
       timeline: this.timeline,
       truncations: this.truncations,

@@ -24,13 +24,15 @@ Usage:
 Options:
   --seed N            first seed (default 1)
   --seeds K           number of seeds to run (default 1)
-  --workload W        queue (default) or ledger
+  --workload W        queue (default), raft or ledger
   --acks A            queue: the producers' ack level, -1 (default), 1 or 0
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
   --plant BUG         plant a known bug and watch the checker catch it
-                      queue: ${PLANTS.queue.join(", ")}; ledger: ${PLANTS.ledger.join(", ")}
+                      queue: ${PLANTS.queue.join(", ")}
+                      raft: ${PLANTS.raft.join(", ")}
+                      ledger: ${PLANTS.ledger.join(", ")}
   --verbose           print the fault schedule and the faults applied
   -h, --help          this text
 
@@ -40,6 +42,9 @@ Workloads:
           inconsistent-offsets, aborted-read, nonmonotonic-poll, poll-skip, nonmonotonic-send)
           and judges them per ack level: -1 and 1 lose nothing acknowledged; 0 may lose, but
           never duplicates or reorders.
+  raft    a 3- or 5-node Raft group (pre-vote, check-quorum, transfers, membership changes)
+          under faults, checked continuously for election safety, log matching, leader
+          completeness, state-machine safety and durable commits; then liveness after healing.
   ledger  the foundation's demonstration: clients append to servers that persist and ack.
 
 Exit status: 0 when every run passed (or a scenario ended as it expects), 1 otherwise, 2 on bad

@@ -24,7 +24,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,6 +33,7 @@ import { checkQueue } from "../src/sim/queue/checker.ts";
 import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { PartitionLog } from "../src/disk/log.ts";
 import { PARTITIONS_DIR } from "../src/host/stores/broker-store.ts";
+import { freePorts } from "./support/ports.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const TOPIC = "kill9";
@@ -70,22 +70,6 @@ function seededRandom(seed: number): () => number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A port p such that p..p+count-1 are all free on 127.0.0.1 right now. */
-async function freePorts(count: number): Promise<number> {
-  const tryListen = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    let free = true;
-    for (let offset = 0; offset < count && free; offset++) free = await tryListen(base + offset);
-    if (free) return base;
-  }
-  throw new Error("no free block of ports");
-}
 
 /** One `node bin/zhumq.js ...` child: its output, and how it ended. */
 class Child {

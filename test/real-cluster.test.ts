@@ -7,7 +7,6 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +20,7 @@ import type { ConsumerOutput } from "../src/actors/consumer/index.ts";
 import type { ProducerOutput } from "../src/actors/producer/index.ts";
 import type { MetadataReply, TopicCreateReply, FetchReply } from "../src/actors/shared/messages.ts";
 import { decodeBatches } from "../src/disk/batch-view.ts";
+import { freePorts } from "./support/ports.ts";
 
 const TOPIC = "demo";
 const encoder = new TextEncoder();
@@ -229,22 +229,6 @@ describe("a real cluster in one process: coordinator and 3 brokers over gRPC on 
   });
 });
 
-/** A port p such that p..p+count-1 are all free on 127.0.0.1 right now. */
-async function freePorts(count: number): Promise<number> {
-  const tryListen = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    let free = true;
-    for (let offset = 0; offset < count && free; offset++) free = await tryListen(base + offset);
-    if (free) return base;
-  }
-  throw new Error("no free block of ports");
-}
 
 const REPO = path.resolve(import.meta.dirname, "..");
 

@@ -19,7 +19,7 @@ import {
   OffsetOutOfRangeError,
   TooManyRecordsError,
 } from "./errors.ts";
-import { PartitionLog } from "./log.ts";
+import { PartitionLog, READ_ATTEMPTS_MAX } from "./log.ts";
 import type { LogOptions } from "./options.ts";
 import type { RecoveryEvent } from "./recovery.ts";
 
@@ -241,6 +241,52 @@ describe("recovery", () => {
     expect([log.startOffset, log.endOffset]).toEqual([100, 100]);
   });
 });
+
+describe("transient read faults", () => {
+  it("reads again when a check fails on a flipped bit in transit, and reports only rot that stays", async () => {
+    const { fs, run, open } = setup();
+    const flips = { left: 0 };
+    const log = await open({}, flippingReads(fs, flips));
+    await appendMany(run, log, 5);
+    const clean = await run(log.read(0, { maxBytes: 1 << 20 }));
+    flips.left = READ_ATTEMPTS_MAX - 1; // every read but the last attempt comes back flipped
+    const again = await run(log.read(0, { maxBytes: 1 << 20 }));
+    expect(again.batches.map((b) => [...b.bytes])).toEqual(clean.batches.map((b) => [...b.bytes]));
+    flips.left = READ_ATTEMPTS_MAX; // flipped on every attempt: as good as rot at rest
+    await expect(run(log.read(0, { maxBytes: 1 << 20 }))).rejects.toThrow(CorruptBatchError);
+  });
+});
+
+/** A FileSystem whose next `control.left` handle reads come back with one bit flipped. */
+function flippingReads(inner: FileSystem, control: { left: number }): FileSystem {
+  const wrap = (handle: FileHandle): FileHandle => ({
+    ...handle,
+    path: handle.path,
+    size: () => handle.size(),
+    read: async (position, length) => {
+      const bytes = await handle.read(position, length);
+      if (control.left > 0 && bytes.length > 20) {
+        control.left--;
+        bytes[20]! ^= 0x01;
+      }
+      return bytes;
+    },
+    write: (position, data) => handle.write(position, data),
+    truncate: (size) => handle.truncate(size),
+    sync: () => handle.sync(),
+    close: () => handle.close(),
+  });
+  return {
+    open: async (path, mode) => wrap(await inner.open(path, mode)),
+    readFile: (path) => inner.readFile(path),
+    stat: (path) => inner.stat(path),
+    list: (dir) => inner.list(dir),
+    mkdir: (dir) => inner.mkdir(dir),
+    remove: (path) => inner.remove(path),
+    rename: (from, to) => inner.rename(from, to),
+    syncDir: (dir) => inner.syncDir(dir),
+  };
+}
 
 describe("segments and retention", () => {
   it("rolls by size and by age, and retention deletes whole closed segments only", async () => {

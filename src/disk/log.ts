@@ -43,6 +43,9 @@ import { batchLimitsOf, rebuildIndex, recoverLog, type RecoveryReport, writeInde
 import { scanBatches, type ScanResult } from "./scan.ts";
 import { Segment, segmentStem } from "./segment.ts";
 
+/** Reads of a segment before a failed CRC check is reported as corruption (see readSegment). */
+export const READ_ATTEMPTS_MAX = 4;
+
 export interface AppendResult {
   readonly baseOffset: number;
   readonly lastOffset: number;
@@ -453,7 +456,22 @@ export class PartitionLog {
   }
 
   /** One segment's part of a read; a closed segment whose index misleads gets it rebuilt once. */
+  /**
+   * A CRC failure on read may be transient — a bit flipped on the way from the platter, which is
+   * what the simulator injects — so read again before calling the data corrupt. Rot at rest fails
+   * every attempt and surfaces as CorruptBatchError. Costs nothing unless a check fails.
+   */
   private async readSegment(segment: Segment, request: Parameters<typeof readSegmentBatches>[2]): Promise<RecordBatch[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readSegmentOnce(segment, request);
+      } catch (error) {
+        if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+      }
+    }
+  }
+
+  private async readSegmentOnce(segment: Segment, request: Parameters<typeof readSegmentBatches>[2]): Promise<RecordBatch[]> {
     const index = await this.indexOf(segment);
     try {
       return await readSegmentBatches(segment, index, request);

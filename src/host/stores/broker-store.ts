@@ -29,7 +29,7 @@
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError } from "../../ports/filesystem.ts";
-import { CorruptBatchError, PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -55,8 +55,6 @@ import type { ActorDefinition, ActorStore } from "../host.ts";
 export const PARTITIONS_DIR = "partitions";
 export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
-/** Reads of a batch that failed its CRC before the read is reported as failed. */
-const READ_ATTEMPTS_MAX = 3;
 
 /** Partition-log settings the broker passes through; batch limits come from `BrokerLimits`. */
 export type BrokerLogOptions = Partial<Omit<LogOptions, "batchBytesMax" | "batchRecordsMax" | "initialOffset">>;
@@ -163,7 +161,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   async read(request: unknown): Promise<BrokerReadResult> {
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     const log = this.logOf(topic, partition);
-    const result = await readWithRereads(log, offset, maxBytes, maxOffset);
+    const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
     return { records: concatenate(result) };
   }
 
@@ -184,15 +182,6 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
   }
 }
 
-async function readWithRereads(log: PartitionLog, offset: number, maxBytes: number, maxOffset?: number): Promise<ReadResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
-    } catch (error) {
-      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
-    }
-  }
-}
 
 function concatenate(result: ReadResult): Uint8Array {
   if (result.batches.length === 1) return result.batches[0]!.bytes.slice();
@@ -214,7 +203,7 @@ async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pi
   const builder = new ProducerStateBuilder();
   let offset = from;
   while (offset < log.endOffset) {
-    const result = await readWithRereads(log, offset, SCAN_CHUNK_BYTES);
+    const result = await log.read(offset, { maxBytes: SCAN_CHUNK_BYTES });
     assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
     for (const batch of result.batches) {
       builder.add({ producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, recordCount: batch.recordCount }, batch.baseOffset);

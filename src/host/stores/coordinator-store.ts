@@ -14,7 +14,7 @@
  * reply before that sync, so every change anyone was told about survives. A command that decodes
  * but does not make sense (bad JSON, unknown type) is not a torn write — the CRC held — so open
  * refuses to start, naming the offset: a bug or a log from another version, not a fault to hide.
- * A bit flipped on read (a transient fault of the read path) is retried a few times.
+ * A bit flipped on read (a transient fault of the read path) is read again by the log itself.
  *
  * Not yet: snapshots. The log grows with every command and is replayed whole on start; commands
  * are rare (topic changes, broker registrations, producer ids), so this is cheap for now.
@@ -31,7 +31,6 @@ import {
   type CoordinatorSettings,
 } from "../../actors/coordinator/limits.ts";
 import { encodeBatch, type RecordInput } from "../../disk/batch-encode.ts";
-import { CorruptBatchError } from "../../disk/errors.ts";
 import { PartitionLog } from "../../disk/log.ts";
 import type { LogOptions } from "../../disk/options.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
@@ -44,7 +43,6 @@ const BATCH_TARGET_BYTES = 1 * MiB;
 /** A single command stays far below this (limits.ts bounds a topic's partitions). */
 const COMMAND_LOG_OPTIONS: Partial<LogOptions> = { batchBytesMax: 16 * MiB, segmentBytes: 64 * MiB };
 const READ_BYTES_MAX = 16 * MiB;
-const READ_ATTEMPTS_MAX = 4;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -84,23 +82,13 @@ function decodeCommand(value: Uint8Array | null, offset: number): CoordinatorCom
   return parsed as CoordinatorCommand;
 }
 
-/** One read of the log, retried when a read comes back corrupt (a transient bit flip). */
-async function readOnce(log: PartitionLog, offset: number): ReturnType<PartitionLog["read"]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await log.read(offset, { maxBytes: READ_BYTES_MAX });
-    } catch (error) {
-      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
-    }
-  }
-}
 
 /** Every command in the log, oldest first. */
 export async function readCommands(log: PartitionLog): Promise<CoordinatorCommand[]> {
   const commands: CoordinatorCommand[] = [];
   let offset = log.startOffset;
   while (offset < log.endOffset) {
-    const { batches, nextOffset } = await readOnce(log, offset);
+    const { batches, nextOffset } = await log.read(offset, { maxBytes: READ_BYTES_MAX });
     if (batches.length === 0) break;
     for (const batch of batches) batch.forEachRecord((record) => commands.push(decodeCommand(record.value(), record.offset)));
     offset = nextOffset;

@@ -27,7 +27,7 @@
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import type { NodeId } from "../../ports/transport.ts";
-import { CorruptBatchError, CorruptStateFileError, loadRaftState, LogFailedError, PartitionLog, saveRaftState, StorageError, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { CorruptStateFileError, loadRaftState, LogFailedError, PartitionLog, saveRaftState, StorageError, type LogOptions } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { metaOf } from "../../actors/raft/entries.ts";
 import { raftMachine } from "../../actors/raft/machine.ts";
@@ -136,7 +136,7 @@ export class RaftStore implements ActorStore<RaftOperation> {
   async read(request: unknown): Promise<RaftReadResult> {
     const { from, maxBytes } = request as RaftRead;
     if (from >= this.log.endOffset) return { batches: [] };
-    const result = await readWithRereads(this.log, from, maxBytes);
+    const result = await this.log.read(from, { maxBytes });
     return { batches: result.batches.map((batch) => batch.bytes.slice()) };
   }
 
@@ -160,22 +160,13 @@ function concatenate(batches: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-async function readWithRereads(log: PartitionLog, offset: number, maxBytes: number): Promise<ReadResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await log.read(offset, { maxBytes });
-    } catch (error) {
-      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
-    }
-  }
-}
 
 /** Every entry's metadata, oldest first, from the batch headers. */
 export async function scanEntries(log: PartitionLog): Promise<EntryMeta[]> {
   const entries: EntryMeta[] = [];
   let offset = log.startOffset;
   while (offset < log.endOffset) {
-    const result = await readWithRereads(log, offset, SCAN_CHUNK_BYTES);
+    const result = await log.read(offset, { maxBytes: SCAN_CHUNK_BYTES });
     assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
     for (const batch of result.batches) entries.push(metaOf(batch));
     offset = result.nextOffset;

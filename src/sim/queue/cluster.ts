@@ -32,7 +32,7 @@ import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { runFigures, type RunFigures } from "../run.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type FinalLog } from "./history.ts";
+import { QueueHistory, type FinalLog, type QueueOp, type SendOutcomeOp } from "./history.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 
 export const TOPIC = "jepsen";
@@ -147,9 +147,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
   world.healAll();
-  const totalSends = settings.producers * settings.messagesPerProducer;
-  const finished = (): boolean => countInvoked(history) === totalSends && history.pendingSends().length === 0 && allConsumed(history, consumers);
-  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: finished });
+  const progress = new LivenessProgress(consumers, settings.producers * settings.messagesPerProducer);
+  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => progress.finished(history.ops) });
   // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
@@ -254,16 +253,54 @@ function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId,
   else if (event.type === "consumer.reset") history.consumerReset(now, process, output as never);
 }
 
-/** Every acknowledged value has been polled by every consumer. */
-function allConsumed(history: QueueHistory, consumers: readonly NodeId[]): boolean {
-  const acked = new Set<string>();
-  const seen = new Map<NodeId, Set<string>>(consumers.map((consumer) => [consumer, new Set<string>()]));
-  for (const op of history.ops) {
-    if (op.type === "send.ok") acked.add(op.value);
-    else if (op.type === "poll") seen.get(op.process)?.add(op.value);
+/**
+ * The liveness phase's stop condition — every send invoked and settled, every acknowledged value
+ * polled by every consumer — kept up to date from the ops appended since the last look. The
+ * kernel asks after every event, so rescanning the whole history there made long runs quadratic.
+ */
+class LivenessProgress {
+  private looked = 0;
+  private invoked = 0;
+  private readonly settled = new Set<string>();
+  private readonly acked = new Set<string>();
+  private readonly seen = new Map<NodeId, Set<string>>();
+  /** Per consumer: how many of the acknowledged values it has polled. */
+  private readonly seenAcked = new Map<NodeId, number>();
+
+  constructor(
+    private readonly consumers: readonly NodeId[],
+    private readonly totalSends: number,
+  ) {
+    for (const consumer of consumers) {
+      this.seen.set(consumer, new Set());
+      this.seenAcked.set(consumer, 0);
+    }
   }
-  for (const values of seen.values()) for (const value of acked) if (!values.has(value)) return false;
-  return true;
+
+  finished(ops: readonly QueueOp[]): boolean {
+    for (; this.looked < ops.length; this.looked++) this.observe(ops[this.looked]!);
+    return this.invoked === this.totalSends && this.settled.size === this.invoked && this.consumers.every((consumer) => this.seenAcked.get(consumer) === this.acked.size);
+  }
+
+  private observe(op: QueueOp): void {
+    if (op.type === "send.invoke") this.invoked++;
+    else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") this.settle(op);
+    else if (op.type === "poll") this.poll(op.process, op.value);
+  }
+
+  private settle(op: SendOutcomeOp): void {
+    this.settled.add(`${op.process}/${String(op.id)}`);
+    if (op.type !== "send.ok" || this.acked.has(op.value)) return;
+    this.acked.add(op.value);
+    for (const [consumer, values] of this.seen) if (values.has(op.value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
+  }
+
+  private poll(consumer: NodeId, value: string): void {
+    const values = this.seen.get(consumer);
+    if (values === undefined || values.has(value)) return;
+    values.add(value);
+    if (this.acked.has(value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
+  }
 }
 
 /** Crash each broker and read its partition logs back through recovery: the committed truth. */
@@ -302,12 +339,6 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
     }
   }
   return logs;
-}
-
-function countInvoked(history: QueueHistory): number {
-  let invoked = 0;
-  for (const op of history.ops) if (op.type === "send.invoke") invoked++;
-  return invoked;
 }
 
 function countSends(history: QueueHistory): QueueRunResult["sends"] {

@@ -99,6 +99,8 @@ describe("bit rot on read", () => {
     for (let seed = 0; seed < 10; seed++) await readUnderBitRot(seed, 1, [10, 20, 30, 40, 50], reads, 0);
     expect(totals.exact - before.exact).toBe(0);
     expect(totals.detected - before.detected + totals.shorter - before.shorter).toBe(500);
-    expect(totals.detected - before.detected).toBeGreaterThan(400);
+    // A batch that fails every read is as good as rotten: the log records a damaged range after
+    // READ_ATTEMPTS_MAX failures, and later reads stop before it (shorter) instead of failing.
+    expect(totals.detected - before.detected).toBeGreaterThan(100);
   });
 });

@@ -19,7 +19,7 @@ export abstract class StorageError extends Error {
  * bit flip on read is indistinguishable, and the caller re-reads or re-fetches from a replica).
  */
 export class CorruptBatchError extends StorageError {
-  override readonly name = "CorruptBatchError";
+  override readonly name: string = "CorruptBatchError";
   readonly retriable = false;
   constructor(
     readonly file: string,
@@ -28,6 +28,24 @@ export class CorruptBatchError extends StorageError {
     options?: { cause?: unknown },
   ) {
     super(`corrupt record batch in ${file} at byte ${position}: ${reason}`, options);
+  }
+}
+
+/**
+ * A read of offsets that lie in a damaged range of the log: durable data that failed its checks
+ * every time it was read (rot at rest, not a torn tail). The offsets before `fromOffset` and from
+ * `toOffset` on are still readable; a replica, or an operator's decision to skip, must fill the gap.
+ */
+export class DamagedRangeError extends CorruptBatchError {
+  override readonly name = "DamagedRangeError";
+  constructor(
+    file: string,
+    position: number,
+    reason: string,
+    readonly fromOffset: number,
+    readonly toOffset: number,
+  ) {
+    super(file, position, `offsets [${fromOffset}, ${toOffset}) are damaged: ${reason}`);
   }
 }
 

@@ -11,6 +11,7 @@ export { decodeBatch, decodeBatches, RecordBatch, RecordView, type DecodedRecord
 export { PartitionLog, type AppendResult, type ReadOptions, type ReadResult, type RetentionResult } from "./log.ts";
 export { DEFAULT_LOG_OPTIONS, LIMITS, resolveLogOptions, type LogOptions } from "./options.ts";
 export type { RecoveryEvent, RecoveryEventKind, RecoveryReport } from "./recovery.ts";
+export type { DamagedRange } from "./damage.ts";
 export {
   loadLeaderEpochs,
   loadProducerState,
@@ -31,6 +32,7 @@ export {
   BatchTooLargeError,
   CorruptBatchError,
   CorruptStateFileError,
+  DamagedRangeError,
   DiskFullError,
   InvalidConfigError,
   LogClosedError,

@@ -10,7 +10,8 @@
 import { BATCH_HEADER_BYTES, type BatchLimits } from "./batch.ts";
 import { checkBatch } from "./batch-check.ts";
 import { RecordBatch } from "./batch-view.ts";
-import { CorruptBatchError } from "./errors.ts";
+import { damageStartAfter, rangeHolding, resumeBefore } from "./damage.ts";
+import { CorruptBatchError, DamagedRangeError } from "./errors.ts";
 import { FileWindow } from "./file-window.ts";
 import type { OffsetIndex } from "./offset-index.ts";
 import type { Segment } from "./segment.ts";
@@ -36,14 +37,19 @@ export interface BatchLocation {
 
 /**
  * Find the batch that contains `offset` in `segment` using `index`. `IndexMismatch` when the
- * index entry does not land on the batch it names (the index, not the log, is suspect).
+ * index entry does not land on the batch it names (the index, not the log, is suspect). A known
+ * damaged range is never walked across: an offset inside one is a `DamagedRangeError`, and a walk
+ * towards an offset past one starts where the range ends.
  */
 export async function locateBatch(segment: Segment, index: OffsetIndex, offset: number, readAheadBytes: number): Promise<BatchLocation> {
   const limit = segment.sizeBytes;
+  const damaged = rangeHolding(segment.damage, offset);
+  if (damaged !== undefined) throw new DamagedRangeError(damaged.file, damaged.position, damaged.reason, damaged.fromOffset, damaged.toOffset);
   const entry = index.floor(offset - segment.baseOffset);
   if (entry < 0) throw new IndexMismatch(segment.indexPath, `no entry at or below offset ${offset}`);
-  let position = index.positionAt(entry);
-  let expected = segment.baseOffset + index.relativeOffsetAt(entry);
+  const start = resumeBefore(segment.damage, offset, { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) });
+  let position = start.position;
+  let expected = start.offset;
   const window = new FileWindow(segment.log, limit);
   for (let first = true; ; first = false) {
     if (!(await window.ensure(position, BATCH_HEADER_BYTES, readAheadBytes))) {
@@ -81,8 +87,9 @@ export async function readSegmentBatches(segment: Segment, index: OffsetIndex, r
   const readAhead = request.indexIntervalBytes + request.maxBytes + BATCH_HEADER_BYTES;
   const found = await locateBatch(segment, index, request.offset, readAhead);
   const { window } = found;
-  // The limit the lookup saw: appends that land while this read runs are for the next read.
-  const limit = window.limit;
+  // The limit the lookup saw (appends that land while this read runs are for the next read), or
+  // the start of the next damaged range: a read ends before it, and the next read names it.
+  const limit = Math.min(window.limit, damageStartAfter(segment.damage, found.position));
   const batches: RecordBatch[] = [];
   let position = found.position;
   let expected = found.baseOffset;

@@ -11,6 +11,7 @@ import { encodeBatch } from "./batch-encode.ts";
 import {
   BatchTooLargeError,
   CorruptBatchError,
+  DamagedRangeError,
   DiskFullError,
   InvalidConfigError,
   LogClosedError,
@@ -175,23 +176,125 @@ describe("durability", () => {
 });
 
 describe("recovery", () => {
-  it("cuts a torn tail, says where and how much, and calls the logger", async () => {
+  it("cuts a torn tail past the recovery point, says where, how much and how many batches, and calls the logger", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 4);
+    await run(log.sync());
+    expect(log.recoveryPointOffset).toBe(4);
+    const path = `${DIR}/00000000000000000000.log`;
+    const size = (await run(fs.stat(path)))!.size;
+    fs.crash();
+    // What a crash can leave of an unsynced write: part of a fifth batch.
+    const handle = await run(fs.open(path, "readwrite"));
+    await run(handle.write(size, batch(100).subarray(0, 30)));
+    await run(handle.close());
+    const logged: RecoveryEvent[] = [];
+    const reopened = await open({ logger: (event) => logged.push(event) });
+    expect(reopened.endOffset).toBe(4);
+    expect(reopened.recovery.recoveryPoint).toBe(4);
+    expect(reopened.recovery.events[0]).toMatchObject({ kind: "tail-truncated", file: path, position: size, bytes: 30, offset: 4, batchesLost: 1 });
+    expect(logged).toEqual(reopened.recovery.events);
+    expect(reopened.syncedEndOffset).toBe(4);
+  });
+
+  it("keeps every synced batch after a flipped byte in the active segment: the bad one is a damaged range, not a torn tail", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 10);
+    await run(log.sync());
+    fs.crash();
+    const path = `${DIR}/00000000000000000000.log`;
+    const batchBytes = batch(100).length;
+    const handle = await run(fs.open(path, "readwrite"));
+    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
+    await run(handle.sync());
+    await run(handle.close());
+    const reopened = await open();
+    expect(reopened.endOffset).toBe(10);
+    expect(reopened.recovery.events).toEqual([expect.objectContaining({ kind: "segment-damaged", file: path, position: 3 * batchBytes, offset: 3, toOffset: 4 })]);
+    expect(reopened.damage).toEqual([expect.objectContaining({ fromOffset: 3, toOffset: 4, file: path })]);
+    expect((await run(reopened.read(0, { maxBytes: 1 << 20 }))).batches.map((b) => b.baseOffset)).toEqual([0, 1, 2]);
+    const error = await run(reopened.read(3, { maxBytes: 1 << 20 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DamagedRangeError);
+    expect(error).toMatchObject({ fromOffset: 3, toOffset: 4, file: path, position: 3 * batchBytes });
+    expect((await run(reopened.read(4, { maxBytes: 1 << 20 }))).batches.map((b) => b.baseOffset)).toEqual([4, 5, 6, 7, 8, 9]);
+    expect((await run(reopened.append(batch(100), 1))).baseOffset).toBe(10);
+  });
+
+  it("finds the next batch when the damage hides a batch's length, and continues at the recovery point when nothing follows", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 10);
+    await run(log.close());
+    const path = `${DIR}/00000000000000000000.log`;
+    const batchBytes = batch(100).length;
+    const handle = await run(fs.open(path, "readwrite"));
+    await run(handle.write(2 * batchBytes, new Uint8Array(40))); // header of batch 2 zeroed
+    await run(handle.write(8 * batchBytes + 5, new Uint8Array(2 * batchBytes - 5))); // batches 8 and 9 zeroed to the end
+    await run(handle.sync());
+    await run(handle.close());
+    const reopened = await open();
+    expect(reopened.damage.map((r) => [r.fromOffset, r.toOffset])).toEqual([
+      [2, 3],
+      [8, 10],
+    ]);
+    expect(reopened.endOffset).toBe(10); // offsets handed out are never handed out again
+    expect((await run(reopened.read(3, { maxBytes: 1 << 20 }))).batches.map((b) => b.baseOffset)).toEqual([3, 4, 5, 6, 7]);
+    await expect(run(reopened.read(9, { maxBytes: 1 }))).rejects.toThrow(DamagedRangeError);
+    expect((await run(reopened.append(batch(100), 1))).baseOffset).toBe(10);
+    await run(reopened.sync());
+    expect((await run(reopened.read(10, { maxBytes: 1 }))).batches[0]!.baseOffset).toBe(10);
+    await run(reopened.close());
+    // Reopened, recovery starts at the newest index entry (past the damage): reads find it again.
+    const again = await open();
+    expect(again.endOffset).toBe(11);
+    await expect(run(again.read(2, { maxBytes: 1 }))).rejects.toThrow(DamagedRangeError);
+    await expect(run(again.read(9, { maxBytes: 1 }))).rejects.toThrow(DamagedRangeError);
+    expect(again.damage.map((r) => [r.fromOffset, r.toOffset])).toEqual([
+      [2, 3],
+      [8, 10],
+    ]);
+    expect((await run(again.read(0, { maxBytes: 1 << 20 }))).batches.map((b) => b.baseOffset)).toEqual([0, 1]);
+  });
+
+  it("without a recovery point (a log from an older version) treats a bad batch of the active segment as a tail, and says so", async () => {
     const { fs, run, open } = setup();
     const log = await open();
     await appendMany(run, log, 5);
     await run(log.close());
-    const path = `${DIR}/00000000000000000000.log`;
-    const size = (await run(fs.stat(path)))!.size;
-    const handle = await run(fs.open(path, "readwrite"));
-    await run(handle.truncate(size - 7));
+    await run(fs.remove(`${DIR}/recovery-point`));
+    const batchBytes = batch(100).length;
+    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
+    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
     await run(handle.close());
-    const logged: RecoveryEvent[] = [];
-    const reopened = await open({ logger: (event) => logged.push(event) });
-    const batchBytes = size / 5;
-    expect(reopened.endOffset).toBe(4);
-    expect(reopened.recovery.events[0]).toMatchObject({ kind: "tail-truncated", file: path, position: 4 * batchBytes, bytes: batchBytes - 7 });
-    expect(logged).toEqual(reopened.recovery.events);
-    expect(reopened.syncedEndOffset).toBe(4);
+    const reopened = await open();
+    expect(reopened.endOffset).toBe(3);
+    expect(reopened.recovery.events.map((e) => e.kind)).toEqual(["recovery-point-unknown", "tail-truncated"]);
+    expect(reopened.recovery.events[1]).toMatchObject({ offset: 3, batchesLost: 2 });
+    expect(reopened.recoveryPointOffset).toBe(3);
+  });
+
+  it("truncation lowers the recovery point before it cuts, and can cut at a damaged range", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 6);
+    await run(log.close());
+    const batchBytes = batch(100).length;
+    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
+    await run(handle.write(4 * batchBytes + 80, new Uint8Array([0x5a])));
+    await run(handle.close());
+    const reopened = await open();
+    expect(reopened.damage.map((r) => r.fromOffset)).toEqual([4]);
+    expect(await run(reopened.truncateTo(4))).toBe(4);
+    expect(reopened.damage).toEqual([]);
+    expect(reopened.recoveryPointOffset).toBe(4);
+    expect(await run(reopened.truncateTo(2))).toBe(2);
+    expect(reopened.recoveryPointOffset).toBe(2);
+    await appendMany(run, reopened, 1);
+    await run(reopened.close());
+    const again = await open();
+    expect([again.endOffset, again.recovery.events.length]).toEqual([3, 0]);
   });
 
   it("rebuilds a missing index of a closed segment at open, and a damaged one on first read", async () => {
@@ -214,7 +317,7 @@ describe("recovery", () => {
     expect(middle.batches[0]!.baseOffset).toBe(bases[1]! + 2);
   });
 
-  it("reports rot inside a closed segment as CorruptBatchError naming file and byte, and serves the rest", async () => {
+  it("reports rot inside a closed segment as a damaged range naming file, byte and offsets, and serves the rest", async () => {
     const { fs, run, open } = setup();
     const log = await open({ segmentBytes: 1024, indexIntervalBytes: 0 });
     await appendMany(run, log, 20);
@@ -228,8 +331,12 @@ describe("recovery", () => {
     expect(reopened.endOffset).toBe(20); // closed segments are never cut
     const error = await run(reopened.read(3, { maxBytes: 1 })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptBatchError);
-    expect(error).toMatchObject({ file: path, position: 3 * batchBytes });
+    expect(error).toMatchObject({ file: path, position: 3 * batchBytes, fromOffset: 3, toOffset: 4 });
     expect((await run(reopened.read(4, { maxBytes: 1 }))).batches[0]!.baseOffset).toBe(4);
+    // A read from before the damage ends at it, and the next one names it.
+    const before = await run(reopened.read(0, { maxBytes: 1 << 20 }));
+    expect([before.batches.length, before.nextOffset]).toEqual([3, 3]);
+    expect(reopened.damage.map((r) => [r.fromOffset, r.toOffset])).toEqual([[3, 4]]);
   });
 
   it("removes temp files and orphan indexes", async () => {

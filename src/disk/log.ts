@@ -24,9 +24,11 @@ import { FileSystemError } from "../ports/filesystem.ts";
 import { FIELD, stampBatch } from "./batch.ts";
 import { type CheckedBatch, checkBatch } from "./batch-check.ts";
 import type { RecordBatch } from "./batch-view.ts";
+import { type DamagedRange, resumeBefore, scanAcrossDamage } from "./damage.ts";
 import {
   BatchTooLargeError,
   CorruptBatchError,
+  DamagedRangeError,
   DiskFullError,
   InvalidConfigError,
   LogClosedError,
@@ -39,8 +41,9 @@ import {
 import { IndexMismatch, locateBatch, readSegmentBatches } from "./log-read.ts";
 import { OffsetIndex } from "./offset-index.ts";
 import { LIMITS, type LogOptions, resolveLogOptions } from "./options.ts";
-import { batchLimitsOf, rebuildIndex, recoverLog, type RecoveryReport, writeIndexFile } from "./recovery.ts";
-import { scanBatches, type ScanResult } from "./scan.ts";
+import { batchLimitsOf, damageEvent, rebuildIndex, recoverLog, type RecoveryReport, writeIndexFile } from "./recovery.ts";
+import type { RecoveryPoint } from "./recovery-point.ts";
+import type { ScanResult } from "./scan.ts";
 import { Segment, segmentStem } from "./segment.ts";
 
 /** Reads of a segment before a failed CRC check is reported as corruption (see readSegment). */
@@ -115,6 +118,7 @@ export class PartitionLog {
     private readonly segments: Segment[],
     /** What recovery found and did when the log was opened. */
     readonly recovery: RecoveryReport,
+    private readonly recoveryPoint: RecoveryPoint,
   ) {
     this.syncedEnd = this.endOffset;
   }
@@ -122,8 +126,8 @@ export class PartitionLog {
   /** Open (creating if needed) the log in `dir`, recovering it first; see recovery.ts. */
   static async open(fs: FileSystem, dir: string, options: Partial<LogOptions> = {}): Promise<PartitionLog> {
     const resolved = resolveLogOptions(options);
-    const { segments, report } = await recoverLog(fs, dir, resolved);
-    return new PartitionLog(fs, dir, resolved, segments, report);
+    const { segments, report, recoveryPoint } = await recoverLog(fs, dir, resolved);
+    return new PartitionLog(fs, dir, resolved, segments, report, recoveryPoint);
   }
 
   get startOffset(): number {
@@ -145,6 +149,17 @@ export class PartitionLog {
   }
   segmentBaseOffsets(): number[] {
     return this.segments.map((segment) => segment.baseOffset);
+  }
+  /**
+   * The damaged ranges found so far (at open, or by reads that ran into them), oldest first:
+   * durable data that fails its checks. Reads inside one throw `DamagedRangeError`.
+   */
+  get damage(): readonly DamagedRange[] {
+    return this.segments.flatMap((segment) => segment.damage);
+  }
+  /** The durable record of how far the log is synced (see recovery-point.ts). */
+  get recoveryPointOffset(): number | undefined {
+    return this.recoveryPoint.offset;
   }
 
   private get active(): Segment {
@@ -398,9 +413,15 @@ export class PartitionLog {
     const captured = await this.exclusive(async () => {
       await this.guard(() => this.active.persistIndex());
       const segment = this.active;
-      const fsync = this.guard(() => segment.log.sync());
+      const end = this.endOffset;
+      // The recovery point moves only once the fsync has made `end` durable, and before any
+      // caller is told so; a structural change waits for both (fsyncInFlight).
+      const fsync = this.guard(async () => {
+        await segment.log.sync();
+        if (end > (this.recoveryPoint.offset ?? -1)) await this.recoveryPoint.set(end);
+      });
       this.fsyncInFlight = fsync.catch(() => undefined);
-      return { fsync, end: this.endOffset, generation: this.generation };
+      return { fsync, end, generation: this.generation };
     });
     try {
       await captured.fsync;
@@ -462,13 +483,46 @@ export class PartitionLog {
    * every attempt and surfaces as CorruptBatchError. Costs nothing unless a check fails.
    */
   private async readSegment(segment: Segment, request: Parameters<typeof readSegmentBatches>[2]): Promise<RecordBatch[]> {
+    let surveyed = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.readSegmentOnce(segment, request);
       } catch (error) {
-        if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+        if (!(error instanceof CorruptBatchError) || error instanceof DamagedRangeError) throw error;
+        if (attempt < READ_ATTEMPTS_MAX) continue;
+        // Rot at rest: find the damaged range once, then read around it (or name it).
+        if (surveyed || !(await this.surveyDamage(segment, request.offset))) throw error;
+        surveyed = true;
+        attempt = 0;
       }
     }
+  }
+
+  /**
+   * A read ran into damage that no scan had found yet (in a closed segment, or in the part of the
+   * active segment that recovery did not scan): scan the segment's data from the last index entry
+   * at or below `offset`, stepping over and recording every damaged range up to its end. True
+   * when a new range was found.
+   */
+  private async surveyDamage(segment: Segment, offset: number): Promise<boolean> {
+    const index = segment.index;
+    const entry = index === undefined ? -1 : index.floor(offset - segment.baseOffset);
+    const from = entry < 0 || index === undefined ? { position: 0, offset: segment.baseOffset } : { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) };
+    const start = resumeBefore(segment.damage, offset, from);
+    let found = false;
+    const endPosition = segment.sizeBytes;
+    const endOffset = segment.nextOffset;
+    await scanAcrossDamage(segment.log, segment.logPath, start, endPosition, () => undefined, {
+      limits: batchLimitsOf(this.options),
+      isDamage: (at) => at < endOffset,
+      endOffset,
+      onDamage: (range) => {
+        if (!segment.addDamage(range)) return;
+        found = true;
+        this.options.logger?.(damageEvent(range));
+      },
+    });
+    return found;
   }
 
   private async readSegmentOnce(segment: Segment, request: Parameters<typeof readSegmentBatches>[2]): Promise<RecordBatch[]> {
@@ -540,11 +594,17 @@ export class PartitionLog {
         const keep = this.segmentFor(offset);
         const segment = this.segments[keep]!;
         const index = await this.indexOf(segment);
-        const found = await locateBatch(segment, index, offset, this.options.indexIntervalBytes + 4096).catch((error: unknown) => {
-          throw this.asCorrupt(error, segment);
-        });
+        const damaged = segment.damage.find((range) => range.fromOffset <= offset && offset < range.toOffset);
+        const found =
+          damaged !== undefined
+            ? { position: damaged.position, baseOffset: damaged.fromOffset }
+            : await locateBatch(segment, index, offset, this.options.indexIntervalBytes + 4096).catch((error: unknown) => {
+                throw this.asCorrupt(error, segment);
+              });
         // From here on, a failure half-way leaves the log in an unknown state: fail it.
         await this.guard(async () => {
+          // Offsets are about to go: the recovery point must not claim them first.
+          if ((this.recoveryPoint.offset ?? -1) > found.baseOffset) await this.recoveryPoint.set(found.baseOffset);
           while (this.segments.length - 1 > keep) await this.deleteSegment(this.segments.pop()!);
           await this.truncateSegment(segment, found.position, found.baseOffset);
         }, true);
@@ -560,17 +620,31 @@ export class PartitionLog {
     await this.guard(async () => {
       const index = segment.index!;
       index.truncateAtPosition(position);
-      const entry = index.count - 1;
+      segment.dropDamageFrom(position);
+      const kept = segment.damage;
+      // Re-note the kept part from the last index entry, stepping over the damaged ranges that
+      // stay (they are re-noted as they are met).
+      let entry = index.count - 1;
+      while (entry >= 0 && kept.some((range) => range.position < index.positionAt(entry) && index.positionAt(entry) < range.endPosition)) entry--;
       const from = entry >= 0 ? { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) } : { position: 0, offset: segment.baseOffset };
       index.count = Math.max(entry, 0);
+      segment.damage = kept.filter((range) => range.endPosition <= from.position);
       segment.maxTimestamp = entry >= 0 ? index.timestampAt(entry) : -Infinity;
       segment.firstBatchTimestamp = entry > 0 ? index.timestampAt(0) : undefined;
       segment.bytesSinceIndexEntry = Infinity;
       segment.sizeBytes = from.position;
       segment.nextOffset = from.offset;
-      const scan = await scanBatches(segment.log, segment.logPath, from, position, batchLimitsOf(this.options), (at, batch) => {
-        segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, this.options.indexIntervalBytes);
-      });
+      const known = new Set(kept.map((range) => range.fromOffset));
+      const scan = await scanAcrossDamage(
+        segment.log,
+        segment.logPath,
+        from,
+        position,
+        (at, batch) => {
+          segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, this.options.indexIntervalBytes);
+        },
+        { limits: batchLimitsOf(this.options), isDamage: (at) => known.has(at), endOffset: baseOffset, onDamage: (range) => segment.noteDamage(range) },
+      );
       if (scan.failure !== undefined) throw new CorruptBatchError(segment.logPath, scan.failure.position, scan.failure.reason);
       segment.sizeBytes = position;
       segment.nextOffset = baseOffset;
@@ -589,9 +663,11 @@ export class PartitionLog {
         // Newest first, so a crash part-way leaves a prefix of the old log, never a gap. The
         // in-memory list changes in one step at the end, so the offsets stay readable meanwhile.
         await this.guard(async () => {
+          if ((this.recoveryPoint.offset ?? -1) > this.startOffset) await this.recoveryPoint.set(this.startOffset);
           for (const segment of [...this.segments].reverse()) await this.deleteSegment(segment);
           const fresh = await this.createSegment(offset);
           this.segments.splice(0, this.segments.length, fresh);
+          await this.recoveryPoint.set(offset);
         }, true);
       });
       this.generation++;
@@ -633,10 +709,18 @@ export class PartitionLog {
     const entry = index.count - 1;
     if (entry < 0) return -Infinity; // an empty closed segment has nothing to keep
     let newest = index.timestampAt(entry);
-    const from = { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) };
-    const scan = await scanBatches(segment.log, segment.logPath, from, segment.sizeBytes, batchLimitsOf(this.options), (_, batch) => {
-      if (batch.maxTimestamp > newest) newest = batch.maxTimestamp;
-    });
+    const from = resumeBefore(segment.damage, segment.nextOffset, { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) });
+    // Damage in a closed segment is stepped over: its age comes from the batches that remain.
+    const scan = await scanAcrossDamage(
+      segment.log,
+      segment.logPath,
+      from,
+      segment.sizeBytes,
+      (_, batch) => {
+        if (batch.maxTimestamp > newest) newest = batch.maxTimestamp;
+      },
+      { limits: batchLimitsOf(this.options), isDamage: () => true, endOffset: segment.nextOffset, onDamage: (range) => segment.addDamage(range) },
+    );
     if (scan.failure !== undefined) throw new CorruptBatchError(segment.logPath, scan.failure.position, scan.failure.reason);
     segment.maxTimestamp = newest;
     return newest;
@@ -668,6 +752,8 @@ export class PartitionLog {
           await active.log.sync();
           await active.indexHandle?.sync();
           await active.indexHandle?.close();
+          await this.recoveryPoint.set(this.endOffset);
+          await this.recoveryPoint.close();
           for (const segment of this.segments) await segment.log.close();
         });
       });
@@ -678,6 +764,7 @@ export class PartitionLog {
   /** A failed log syncs nothing more: let go of its files, ignoring errors, and close. */
   private async release(): Promise<void> {
     this.closed = true;
+    await this.recoveryPoint.close().catch(() => undefined);
     for (const segment of this.segments) {
       await segment.log.close().catch(() => undefined);
       await segment.indexHandle?.close().catch(() => undefined);

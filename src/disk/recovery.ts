@@ -4,18 +4,25 @@
  * Rules, in order:
  * 1. Leftovers go: `*.tmp` files and an `.index` whose `.log` is gone (a half-finished delete).
  * 2. Closed segments (all but the last) are trusted: the log synced them with their index before
- *    rolling. A missing or mis-sized index is rebuilt by scanning its segment; other damage is
- *    found by the first lookup that lands on it.
- * 3. The active (last) segment may end in a torn or unsynced tail. Its index file is read and the
- *    well-formed prefix kept; the last entry whose batch checks out is the scan's starting point
- *    (at most `VERIFY_ENTRIES_MAX` are tried, then the scan starts from byte 0). From there every
- *    batch is checked — length, magic, CRC, records, offset continuity — and the file is cut at
- *    the first bad one. The index is rebuilt from the scan.
- * 4. The cut, the rebuilt index and the recovered file are synced, so everything the log holds
- *    after open is durable and `syncedEndOffset` starts equal to `endOffset`.
+ *    rolling. A missing or mis-sized index is rebuilt by scanning its segment, stepping over
+ *    damage (a closed segment is durable, so a bad batch there is rot, never a tail); other
+ *    damage is found by the first read that lands on it.
+ * 3. The active (last) segment may end in a torn or unsynced tail — but only past the
+ *    *recovery point* (recovery-point.ts), the durable record of how far the log was synced. Its
+ *    index file is read and the well-formed prefix kept; the last entry whose batch checks out is
+ *    the scan's starting point (at most `VERIFY_ENTRIES_MAX` are tried, then byte 0). From there
+ *    every batch is checked — length, magic, CRC, records, offset continuity. A bad batch below
+ *    the recovery point is damage: it is stepped over and reported as a damaged range, and the
+ *    data after it is kept. The file is cut only at a bad batch at or past the recovery point.
+ *    Without a readable recovery point (a log written before it existed), every bad batch of the
+ *    active segment is treated as a tail, as before, and that is reported.
+ * 4. The cut, the rebuilt index and the recovered file are synced, and the recovery point is set
+ *    to the recovered end, so everything the log holds after open is durable and
+ *    `syncedEndOffset` starts equal to `endOffset`.
  *
- * Every finding is a `RecoveryEvent` (file, byte position, bytes cut, reason) in the report that
- * `open` returns, and is passed to the optional logger. Recovery never prints.
+ * Every finding is a `RecoveryEvent` (file, byte position, bytes cut, offsets, batches lost,
+ * reason) in the report that `open` returns, and is passed to the optional logger. Recovery never
+ * prints.
  */
 import { dirnameOf, FileSystemError, type FileSystem } from "../ports/filesystem.ts";
 import type { BatchLimits } from "./batch.ts";
@@ -23,9 +30,12 @@ import { INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
 import type { LogOptions } from "./options.ts";
 import { scanBatches, type ScanResult, type ScanStart } from "./scan.ts";
 import type { CheckedBatch } from "./batch-check.ts";
+import { type DamagedRange, scanAcrossDamage } from "./damage.ts";
+import { RecoveryPoint } from "./recovery-point.ts";
 import { parseSegmentFile, Segment, segmentStem } from "./segment.ts";
+import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, FIELD } from "./batch.ts";
 
-export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed" | "segment-damaged";
+export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed" | "segment-damaged" | "recovery-point-unknown";
 
 export interface RecoveryEvent {
   readonly kind: RecoveryEventKind;
@@ -35,6 +45,12 @@ export interface RecoveryEvent {
   /** Bytes cut or removed. */
   readonly bytes: number;
   readonly reason: string;
+  /** First offset affected: where a tail was cut, or where a damaged range starts. */
+  readonly offset?: number;
+  /** For a damaged range: the first offset readable again after it. */
+  readonly toOffset?: number;
+  /** Batches in the bytes cut (counted by their declared lengths; garbage counts as one). */
+  readonly batchesLost?: number;
 }
 
 export interface RecoveryReport {
@@ -44,13 +60,13 @@ export interface RecoveryReport {
   readonly endOffset: number;
   /** Bytes of the active segment checked batch by batch. */
   readonly bytesScanned: number;
+  /** The recovery point found at open (undefined: missing or unreadable). */
+  readonly recoveryPoint: number | undefined;
   readonly events: readonly RecoveryEvent[];
 }
 
 /** How many index entries of the active segment recovery tries before scanning from byte 0. */
 export const VERIFY_ENTRIES_MAX = 4;
-/** How many times recovery re-reads a batch that failed its check before cutting the log there. */
-export const RECOVERY_REREADS_MAX = 2;
 
 export function batchLimitsOf(options: LogOptions): BatchLimits {
   return { batchBytesMax: options.batchBytesMax, batchRecordsMax: options.batchRecordsMax };
@@ -70,23 +86,33 @@ class Recorder {
 export interface RecoveredLog {
   readonly segments: Segment[];
   readonly report: RecoveryReport;
+  /** Open; set to the recovered end. The log keeps raising it after each sync. */
+  readonly recoveryPoint: RecoveryPoint;
 }
 
 export async function recoverLog(fs: FileSystem, dir: string, options: LogOptions): Promise<RecoveredLog> {
   const recorder = new Recorder(options.logger);
   await makeDurableDir(fs, dir);
   const bases = await removeLeftovers(fs, dir, recorder);
-  if (bases.length === 0) bases.push(options.initialOffset);
+  const fresh = bases.length === 0;
+  if (fresh) bases.push(options.initialOffset);
   const segments: Segment[] = [];
+  const { point, state } = await RecoveryPoint.open(fs, dir);
   try {
     for (const base of bases) segments.push(new Segment(dir, base, await fs.open(`${dir}/${segmentStem(base)}.log`, "readwrite")));
+    if (state.offset === undefined && !fresh) {
+      const reason = state.problem ?? "no recovery-point file (a log written by an older version): every bad batch of the active segment counts as a torn tail";
+      recorder.note({ kind: "recovery-point-unknown", file: `${dir}/recovery-point`, position: 0, bytes: 0, reason });
+    }
     for (let i = 0; i < segments.length - 1; i++) await prepareClosed(fs, segments[i]!, segments[i + 1]!.baseOffset, options, recorder);
-    await recoverActive(fs, segments[segments.length - 1]!, options, recorder);
+    await recoverActive(fs, segments[segments.length - 1]!, options, recorder, state.offset);
+    await fs.syncDir(dir);
+    await point.set(segments[segments.length - 1]!.nextOffset);
   } catch (error) {
     for (const segment of segments) await segment.log.close().catch(() => undefined);
+    await point.close().catch(() => undefined);
     throw error;
   }
-  await fs.syncDir(dir);
   const active = segments[segments.length - 1]!;
   const report: RecoveryReport = {
     dir,
@@ -94,9 +120,10 @@ export async function recoverLog(fs: FileSystem, dir: string, options: LogOption
     startOffset: segments[0]!.baseOffset,
     endOffset: active.nextOffset,
     bytesScanned: recorder.bytesScanned,
+    recoveryPoint: state.offset,
     events: recorder.events,
   };
-  return { segments, report };
+  return { segments, report, recoveryPoint: point };
 }
 
 /**
@@ -144,12 +171,10 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
   if (indexBytes !== undefined && indexBytes % INDEX_ENTRY_BYTES === 0 && (indexBytes > 0 || segment.sizeBytes === 0)) return;
   const scan = await rebuildIndex(segment, options, () => true);
   recorder.bytesScanned += scan.bytesScanned;
-  if (scan.failure !== undefined) {
-    // A closed segment was synced whole: damage inside it is rot, not a torn tail. It is kept
-    // (cutting it would lose synced batches after it); reads that reach it fail with
-    // CorruptBatchError, and the broker recovers the range from a replica.
-    recorder.note({ kind: "segment-damaged", file: segment.logPath, position: scan.failure.position, bytes: 0, reason: scan.failure.reason });
-  }
+  // A closed segment was synced whole: damage inside it is rot, not a torn tail. It is kept
+  // (cutting it would lose synced batches after it); reads of the damaged range fail with
+  // DamagedRangeError, and a replica (or the consumer's decision) fills the gap.
+  for (const range of segment.damage) recorder.note(damageEvent(range));
   await writeIndexFile(fs, segment, true);
   recorder.note({
     kind: "index-rebuilt",
@@ -168,16 +193,36 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
 export async function rebuildIndex(segment: Segment, options: LogOptions, adopt: (scan: ScanResult) => boolean): Promise<ScanResult> {
   const scratch = new Segment(segment.dir, segment.baseOffset, segment.log);
   scratch.index = new OffsetIndex();
-  const scan = await scanBatches(segment.log, segment.logPath, { position: 0, offset: segment.baseOffset }, segment.sizeBytes, batchLimitsOf(options), (position, batch) => {
-    scratch.noteBatch(position, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
-  });
+  const scan = await scanAcrossDamage(
+    segment.log,
+    segment.logPath,
+    { position: 0, offset: segment.baseOffset },
+    segment.sizeBytes,
+    (position, batch) => {
+      scratch.noteBatch(position, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
+    },
+    { limits: batchLimitsOf(options), isDamage: () => true, endOffset: segment.nextOffset, onDamage: (range) => scratch.noteDamage(range) },
+  );
   if (adopt(scan)) {
     segment.index = scratch.index;
     segment.maxTimestamp = scan.failure === undefined ? scratch.maxTimestamp : -Infinity;
     segment.firstBatchTimestamp = scratch.firstBatchTimestamp;
     segment.bytesSinceIndexEntry = scratch.bytesSinceIndexEntry;
+    for (const range of scratch.damage) segment.addDamage(range);
   }
   return scan;
+}
+
+export function damageEvent(range: DamagedRange): RecoveryEvent {
+  return {
+    kind: "segment-damaged",
+    file: range.file,
+    position: range.position,
+    bytes: range.endPosition - range.position,
+    offset: range.fromOffset,
+    toOffset: range.toOffset,
+    reason: range.reason,
+  };
 }
 
 /** Replace the index file with the in-memory index (synced when `durable`). */
@@ -203,8 +248,8 @@ async function readIndexFile(fs: FileSystem, path: string): Promise<Uint8Array> 
   }
 }
 
-/** Rule 3 of the header comment: find a trusted start, scan the tail, cut at the first bad batch. */
-async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptions, recorder: Recorder): Promise<void> {
+/** Rule 3 of the header comment: find a trusted start, scan the tail, step over damage, cut a torn tail. */
+async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptions, recorder: Recorder, recoveryPoint: number | undefined): Promise<void> {
   const fileBytes = await segment.log.size();
   const indexBytes = await readIndexFile(fs, segment.indexPath);
   const { index, damaged } = OffsetIndex.decode(indexBytes, fileBytes);
@@ -221,14 +266,15 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
   segment.bytesSinceIndexEntry = Infinity; // the batch at `position` gets its entry back
   segment.sizeBytes = position;
   segment.nextOffset = offset;
-  const scan = await scanWithRereads(segment, { position, offset }, fileBytes, options);
+  const scan = await scanActiveTail(segment, { position, offset }, fileBytes, options, recoveryPoint, recorder);
   recorder.bytesScanned += scan.bytesScanned;
   segment.sizeBytes = scan.position;
   segment.nextOffset = scan.nextOffset;
   if (scan.position < fileBytes) {
+    const cut = await cutSummary(segment, scan.position, fileBytes);
     await segment.log.truncate(scan.position);
-    const reason = scan.failure?.reason ?? "trailing bytes";
-    recorder.note({ kind: "tail-truncated", file: segment.logPath, position: scan.position, bytes: fileBytes - scan.position, reason });
+    const reason = `${scan.failure?.reason ?? "trailing bytes"}${recoveryPoint === undefined ? "" : ` (past the recovery point ${recoveryPoint}: never synced)`}`;
+    recorder.note({ kind: "tail-truncated", file: segment.logPath, position: scan.position, bytes: fileBytes - scan.position, offset: scan.nextOffset, batchesLost: cut, reason });
   }
   await segment.log.sync();
   segment.indexHandle = await fs.open(segment.indexPath, "readwrite");
@@ -240,21 +286,37 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
 }
 
 /**
- * Scan the active segment's tail, noting each batch. A batch that fails is read again (up to
- * `RECOVERY_REREADS_MAX` times) before it is believed: a transient read error must not cut a
- * synced batch, while real damage fails every time.
+ * Scan the active segment's tail, noting each batch; a bad batch below the recovery point is
+ * damage (stepped over, reported), one at or past it is where the caller cuts.
  */
-async function scanWithRereads(segment: Segment, start: ScanStart, fileBytes: number, options: LogOptions): Promise<ScanResult> {
+async function scanActiveTail(segment: Segment, start: ScanStart, fileBytes: number, options: LogOptions, recoveryPoint: number | undefined, recorder: Recorder): Promise<ScanResult> {
   const visit = (at: number, batch: CheckedBatch): void => {
     segment.noteBatch(at, batch.size, batch.baseOffset, batch.lastOffsetDelta, batch.maxTimestamp, options.indexIntervalBytes);
   };
-  let scan = await scanBatches(segment.log, segment.logPath, start, fileBytes, batchLimitsOf(options), visit);
-  for (let rereads = 0; scan.failure !== undefined && rereads < RECOVERY_REREADS_MAX; rereads++) {
-    const again = await scanBatches(segment.log, segment.logPath, { position: scan.position, offset: scan.nextOffset }, fileBytes, batchLimitsOf(options), visit);
-    if (again.position > scan.position) rereads = -1; // progress: the next failure gets its own rereads
-    scan = { ...again, bytesScanned: scan.bytesScanned + again.bytesScanned };
+  return scanAcrossDamage(segment.log, segment.logPath, start, fileBytes, visit, {
+    limits: batchLimitsOf(options),
+    isDamage: (offset) => recoveryPoint !== undefined && offset < recoveryPoint,
+    endOffset: recoveryPoint,
+    onDamage: (range) => {
+      segment.noteDamage(range);
+      recorder.note(damageEvent(range));
+    },
+  });
+}
+
+/** How many batches the bytes `[from, to)` held, by their declared lengths (garbage counts once). */
+async function cutSummary(segment: Segment, from: number, to: number): Promise<number> {
+  let batches = 0;
+  let position = from;
+  while (position < to && batches < 1_000_000) {
+    const header = await segment.log.read(position, BATCH_HEADER_BYTES);
+    batches++;
+    if (header.length < FIELD.batchLength + 4) break;
+    const size = new DataView(header.buffer, header.byteOffset).getUint32(FIELD.batchLength) + BATCH_LOG_OVERHEAD_BYTES;
+    if (size < BATCH_HEADER_BYTES) break;
+    position += size;
   }
-  return scan;
+  return batches;
 }
 
 /** The last of the final `VERIFY_ENTRIES_MAX` entries whose batch is whole and valid, or -1. */

@@ -10,6 +10,7 @@
  *   possibly torn, tail.
  */
 import type { FileHandle } from "../ports/filesystem.ts";
+import type { DamagedRange } from "./damage.ts";
 import { assertStorage } from "./errors.ts";
 import { OffsetIndex } from "./offset-index.ts";
 
@@ -48,6 +49,8 @@ export class Segment {
   persistedEntries = 0;
   /** Bytes of batches appended since the last index entry. */
   bytesSinceIndexEntry = 0;
+  /** Damaged ranges found so far, in offset order (see damage.ts). */
+  damage: DamagedRange[] = [];
 
   constructor(
     readonly dir: string,
@@ -80,6 +83,32 @@ export class Segment {
     this.bytesSinceIndexEntry += size;
     this.sizeBytes = position + size;
     this.nextOffset = baseOffset + lastOffsetDelta + 1;
+  }
+
+  /**
+   * Record a damaged range at the end of what the segment has noted so far (recovery or an index
+   * rebuild stepping over it): the segment continues after it, and the next batch gets an index
+   * entry, so lookups never have to walk across the damage.
+   */
+  noteDamage(range: DamagedRange): void {
+    assertStorage(range.position === this.sizeBytes, `damage noted at ${range.position}, segment ${this.logPath} ends at ${this.sizeBytes}`);
+    assertStorage(range.fromOffset === this.nextOffset && range.toOffset > range.fromOffset, `damaged offsets [${range.fromOffset}, ${range.toOffset}) do not continue ${this.nextOffset}`);
+    this.addDamage(range);
+    this.sizeBytes = range.endPosition;
+    this.nextOffset = range.toOffset;
+    this.bytesSinceIndexEntry = Infinity;
+  }
+
+  /** Add a range found by a later scan (a read that ran into it); known ranges are not repeated. */
+  addDamage(range: DamagedRange): boolean {
+    if (this.damage.some((known) => known.fromOffset === range.fromOffset)) return false;
+    this.damage = [...this.damage, range].sort((a, b) => a.fromOffset - b.fromOffset);
+    return true;
+  }
+
+  /** Forget the ranges at or past `position` (the segment was cut there). */
+  dropDamageFrom(position: number): void {
+    this.damage = this.damage.filter((range) => range.endPosition <= position);
   }
 
   /** Write index entries not yet in the index file (volatile; see log.ts for when it is synced). */

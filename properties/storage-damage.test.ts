@@ -62,15 +62,13 @@ async function damageAndReopen(seed: number, sizes: readonly number[], sites: re
     const victim = located[site.batch % located.length]!;
     const handle = await run(fs.open(victim.file, "readwrite"));
     const at = victim.position + (site.at % victim.bytes.length);
-    if (site.kind === "flip") {
-      const [byte] = await run(handle.read(at, 1));
-      await run(handle.write(at, new Uint8Array([byte! ^ 0x10])));
-    } else {
-      await run(handle.write(at, new Uint8Array(Math.min(40, victim.position + victim.bytes.length - at))));
-    }
+    const length = site.kind === "flip" ? 1 : Math.min(40, victim.position + victim.bytes.length - at);
+    const before = await run(handle.read(at, length));
+    const after = site.kind === "flip" ? new Uint8Array([before[0]! ^ 0x10]) : new Uint8Array(length);
+    await run(handle.write(at, after));
     await run(handle.sync());
     await run(handle.close());
-    damaged.add(victim.base);
+    if (before.some((byte, i) => byte !== after[i])) damaged.add(victim.base); // zeroing zeros changes nothing
   }
 
   const reopened = await run(PartitionLog.open(fs, DIR, options));

@@ -21,7 +21,7 @@ const HELP = `zhumq consume — print a topic's messages
 
 Usage:
   zhumq consume TOPIC [--from earliest|latest|OFFSET] [--partition N] [--max-messages N]
-                      [--timeout-ms MS] [--json [--base64]]
+                      [--timeout-ms MS] [--skip-damaged] [--json [--base64]]
 
 Options:
   --from WHERE        earliest: from the first message kept; latest: only new messages
@@ -29,6 +29,8 @@ Options:
   --partition N       read only partition N (default: every partition)
   --max-messages N    stop after N messages
   --timeout-ms MS     stop when no message came for MS milliseconds (default: run until Ctrl-C)
+  --skip-damaged      when a broker reports offsets damaged on its disk (CORRUPT_DATA), say so
+                      on stderr and go on after them (default: stop with that error, exit 1)
   --json              one JSON object per message: topic, partition, offset, timestamp (ms),
                       key, value, headers; text is a string, bytes that are not UTF-8 are
                       {"base64": "..."}, none is null
@@ -53,6 +55,7 @@ const OPTIONS = {
   partition: { type: "string" },
   "max-messages": { type: "string" },
   "timeout-ms": { type: "string" },
+  "skip-damaged": { type: "boolean" },
   json: { type: "boolean" },
   base64: { type: "boolean" },
 } as const;
@@ -82,7 +85,7 @@ export async function consumeCommand(argv: readonly string[], io: CommandIo): Pr
     const onReset = (reset: { partition: number; offset: number; reason: string }): void => {
       io.stderr.write(`${COMMAND}: partition ${reset.partition}: position moved to offset ${reset.offset} (${reset.reason})\n`);
     };
-    const consumer = zhumq.consumer({ from: args.from, onReset });
+    const consumer = zhumq.consumer({ from: args.from, onReset, onDamagedData: values["skip-damaged"] === true ? "skip" : "fail" });
     const { count, why } = await using(consumer, (connected) => consumeMessages(connected, args, new Output(io.stdout), io.interrupt));
     io.stderr.write(`${COMMAND}: ${grouped(count)} message${count === 1 ? "" : "s"} from '${args.topic}'; ${why}\n`);
     return EXIT_OK;

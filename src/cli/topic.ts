@@ -139,8 +139,16 @@ async function printDescription(out: Output, { topic, brokers }: Described, json
   const alive = new Map(brokers.map((broker) => [broker.id, broker.alive]));
   const named = (id: string): string => (alive.get(id) === false ? `${id} (down)` : id);
   await out.line(`topic ${topic.topic}: ${topic.partitions.length} partition${topic.partitions.length === 1 ? "" : "s"}, replication factor ${topic.replicationFactor}, mode ${topic.replicationMode}`);
-  const rows = topic.partitions.map((partition) => [String(partition.partition), partition.leader === null ? "none" : named(partition.leader), String(partition.leaderEpoch), partition.replicas.map(named).join(",")]);
-  for (const line of table(["PARTITION", "LEADER", "EPOCH", "REPLICAS"], rows)) await out.line(`  ${line}`);
+  const damage = (partition: (typeof topic.partitions)[number]): string => (partition.damaged.length === 0 ? "-" : partition.damaged.map((range) => `[${range.fromOffset},${range.toOffset})`).join(" "));
+  const anyDamage = topic.partitions.some((partition) => partition.damaged.length > 0);
+  const rows = topic.partitions.map((partition) => [
+    String(partition.partition),
+    partition.leader === null ? "none" : named(partition.leader),
+    String(partition.leaderEpoch),
+    partition.replicas.map(named).join(","),
+    ...(anyDamage ? [damage(partition)] : []),
+  ]);
+  for (const line of table(["PARTITION", "LEADER", "EPOCH", "REPLICAS", ...(anyDamage ? ["DAMAGED OFFSETS"] : [])], rows)) await out.line(`  ${line}`);
   if (relevant.length === 0) return;
   await out.line("");
   const brokerRows = relevant.map((broker) => [broker.id, broker.alive ? "up" : "down", broker.address ?? "-"]);

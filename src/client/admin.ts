@@ -49,6 +49,8 @@ export interface PartitionDescription {
   readonly leader: string | null;
   readonly replicas: readonly string[];
   readonly leaderEpoch: number;
+  /** Offset ranges the leader's copy cannot serve (damaged on its disk); empty when none. */
+  readonly damaged: readonly { readonly fromOffset: number; readonly toOffset: number }[];
 }
 
 export interface TopicDescription {
@@ -199,7 +201,13 @@ function describe(metadata: TopicMetadata): TopicDescription {
     topic: metadata.topic,
     replicationFactor: metadata.replicationFactor,
     replicationMode: metadata.replicationMode,
-    partitions: metadata.partitions.map((partition) => ({ partition: partition.partition, leader: partition.leader, replicas: [...partition.replicas], leaderEpoch: partition.leaderEpoch })),
+    partitions: metadata.partitions.map((partition) => ({
+      partition: partition.partition,
+      leader: partition.leader,
+      replicas: [...partition.replicas],
+      leaderEpoch: partition.leaderEpoch,
+      damaged: (partition.damaged ?? []).map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
+    })),
   };
 }
 

@@ -40,6 +40,12 @@ export interface ConsumerOptions {
   readonly retries?: number;
   /** Told when a partition's position moves by itself (its offsets left the log): data was skipped or will repeat. */
   readonly onReset?: ResetListener;
+  /**
+   * When a broker answers CORRUPT_DATA (its copy of some offsets rotted on disk): "fail" (the
+   * default) stops consuming with that error; "skip" moves past the damaged range and tells
+   * `onReset` (its `skippedDamaged` names the range).
+   */
+  readonly onDamagedData?: "fail" | "skip";
 }
 
 export interface RunOptions {
@@ -254,5 +260,6 @@ function feedSettings(context: ClientContext, options: ConsumerOptions): FeedSet
   if (options.maxBytesPerPartition !== undefined) settings.maxBytes = options.maxBytesPerPartition;
   if (options.maxWaitMs !== undefined) settings.maxWaitMs = options.maxWaitMs;
   if (options.requestTimeoutMs !== undefined) settings.requestTimeoutMs = options.requestTimeoutMs;
+  if (options.onDamagedData !== undefined) settings.onDamagedData = options.onDamagedData;
   return settings;
 }

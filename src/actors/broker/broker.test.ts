@@ -22,6 +22,8 @@ const COORDINATOR = "coordinator";
 const CLIENT = "client";
 const TOPIC = "orders";
 const SYNC_MS = 5;
+/** A log sync is two fdatasyncs in a row: the segment's, then its recovery point's (src/disk/recovery-point.ts). */
+const LOG_SYNC_MS = 2 * SYNC_MS;
 const LEASE_MS = 1_000;
 const HEARTBEAT_MS = 100;
 const FLUSH_MS = 50;
@@ -295,7 +297,7 @@ describe("broker: produce", () => {
     const requestId = h.produce(batchOf(["kept"]), { acks });
     await h.run(50);
     expect(h.produced(requestId)).toMatchObject({ baseOffset: 0, duplicate: false });
-    expect(crashedAt - sentAt).toBeGreaterThanOrEqual(SYNC_MS);
+    expect(crashedAt - sentAt).toBeGreaterThanOrEqual(LOG_SYNC_MS);
     h.client.onReceive = undefined;
     await h.restartBroker();
     expect((await h.readAll()).flatMap(valuesOf)).toEqual(["kept"]);
@@ -308,7 +310,7 @@ describe("broker: produce", () => {
     const waiting = h.fetch(0, { maxWaitMs: 1_000 });
     await h.run(FLUSH_MS / 2);
     expect(h.fetched(waiting)).toBeUndefined(); // persisted, not yet synced: not visible
-    await h.run(FLUSH_MS + SYNC_MS);
+    await h.run(FLUSH_MS + LOG_SYNC_MS);
     const reply = h.reply<FetchReply>(waiting)!;
     expect(decodeBatches(reply.message.records).map(valuesOf)).toEqual([["quiet"]]);
     expect(reply.message.highWatermark).toBe(1);
@@ -354,7 +356,7 @@ describe("broker: produce", () => {
     h.produce(bytes, { acks: 0 });
     await h.run(1);
     const retry = h.produce(bytes, { acks: -1 });
-    await h.run(SYNC_MS + 5);
+    await h.run(LOG_SYNC_MS + 5);
     expect(h.produced(retry)).toMatchObject({ baseOffset: 0, duplicate: true });
     h.crashBroker();
     await h.restartBroker();
@@ -401,6 +403,35 @@ describe("broker: produce", () => {
   });
 });
 
+describe("broker: damaged data", () => {
+  it("a byte rotted at rest: the broker starts, serves around it, answers CORRUPT_DATA with the range, and reports it in heartbeats", async () => {
+    const h = await new Harness(30).start();
+    for (const value of ["a", "b", "c", "d"]) await h.produceAndWait(batchOf([value]));
+    h.crashBroker();
+    const fs = h.world.node(BROKER).fs;
+    const path = `partitions/${TOPIC}/0/00000000000000000000.log`;
+    const batchBytes = batchOf(["b"]).length;
+    const handle = await h.world.kernel.settle(fs.open(path, "readwrite"));
+    await h.world.kernel.settle(handle.write(batchBytes + batchBytes - 2, new Uint8Array([0xaa]))); // inside batch 1
+    await h.world.kernel.settle(handle.sync());
+    await h.restartBroker();
+    expect(h.failures()).toEqual([]);
+    const first = h.fetch(0, { maxBytes: 1 << 20 });
+    const damaged = h.fetch(1);
+    const after = h.fetch(2, { maxBytes: 1 << 20 });
+    await h.run(50);
+    expect(decodeBatches(h.fetched(first)!.records).map(valuesOf)).toEqual([["a"]]);
+    expect(h.fetched(damaged)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 1, toOffset: 2 } });
+    expect(h.fetched(damaged)!.error!.message).toContain(path);
+    expect(decodeBatches(h.fetched(after)!.records).map(valuesOf)).toEqual([["c"], ["d"]]);
+    // Writes go on after the damage.
+    expect(await h.produceAndWait(batchOf(["e"]))).toMatchObject({ baseOffset: 4 });
+    await h.run(HEARTBEAT_MS * 2);
+    const heartbeats = h.coordinator.inbox.filter((received) => received.message.type === "broker.heartbeat");
+    expect(heartbeats.at(-1)!.message).toMatchObject({ damaged: [{ topic: TOPIC, partition: 0, ranges: [{ fromOffset: 1, toOffset: 2 }] }] });
+  });
+});
+
 describe("broker: fetch and offsets", () => {
   it("long poll: a fetch at the high watermark waits for data, or answers empty when its wait runs out", async () => {
     const h = await new Harness(20).start();
@@ -411,8 +442,8 @@ describe("broker: fetch and offsets", () => {
     h.produce(batchOf(["hello"]), { acks: 1 });
     await h.run(20);
     const woken = h.reply<FetchReply>(parked)!;
-    expect(woken.atMs - producedAt).toBeGreaterThanOrEqual(SYNC_MS);
-    expect(woken.atMs - producedAt).toBeLessThan(SYNC_MS + 5);
+    expect(woken.atMs - producedAt).toBeGreaterThanOrEqual(LOG_SYNC_MS);
+    expect(woken.atMs - producedAt).toBeLessThan(LOG_SYNC_MS + 5);
     expect(decodeBatches(woken.message.records).map(valuesOf)).toEqual([["hello"]]);
 
     const askedAt = h.now();

@@ -24,9 +24,9 @@ import { assert } from "../shared/assert.ts";
 import { cancelTimer, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
-import type { BrokerHeartbeatReply, FetchReply, LeaderAssignment, MessageReceived, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
+import type { BrokerHeartbeatReply, DamagedPartition, FetchReply, LeaderAssignment, MessageReceived, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import { echoOf, isRecord, parseFetch, parseHeartbeatReply, parseOffsets, parseProduce, type Echo } from "./requests.ts";
-import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, type PartitionState } from "./partition.ts";
+import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, withDamage, type PartitionState } from "./partition.ts";
 import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult } from "./types.ts";
 import { validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 
@@ -136,10 +136,13 @@ function sendHeartbeat(step: Step): void {
   step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
   const address = input.address === undefined ? {} : { address: input.address };
   const serving: LeaderAssignment[] = [];
+  const damaged: DamagedPartition[] = [];
   for (const state of step.context.partitions.values()) {
     if (state.leaderEpoch !== undefined) serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch });
+    if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
   }
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving });
+  const damage = damaged.length === 0 ? {} : { damaged };
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving, ...damage });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 
@@ -359,6 +362,17 @@ export function onReadDone(step: Step, event: ReadDone<BrokerReadResult>): void 
   if (event.result === undefined) {
     const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
     return step.reply(fetch.from, fetchReply(fetch, { error }));
+  }
+  const damaged = event.result.damaged;
+  if (damaged !== undefined) {
+    // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
+    // decide (stop, or skip them), and report them to the coordinator from now on.
+    const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
+    const partitions = new Map(step.context.partitions).set(partitionKey(fetch.topic, fetch.partition), withDamage(state, range));
+    step.update({ partitions });
+    const where = `${fetch.topic}/${fetch.partition}`;
+    const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
+    return step.reply(fetch.from, { ...fetchReply(fetch, { error }), damaged: range });
   }
   assert(event.result.records instanceof Uint8Array, "the store answered a read without records");
   step.reply(fetch.from, fetchReply(fetch, { state, records: event.result.records }));

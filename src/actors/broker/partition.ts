@@ -14,6 +14,7 @@ import { CorruptBatchError } from "../../disk/errors.ts";
 import { assert } from "../shared/assert.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import type { PartitionIndex, TopicName } from "../shared/ids.ts";
+import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets } from "../shared/messages.ts";
 import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
 
 export interface PartitionState {
@@ -28,6 +29,8 @@ export interface PartitionState {
   readonly producers: ReadonlyMap<number, ProducerEntry>;
   /** False when the producer state was rebuilt from only the tail of the log (see producer-state.ts). */
   readonly producerStateComplete: boolean;
+  /** Ranges of the log found damaged on disk (at start-up or by a read), in offset order. */
+  readonly damaged: readonly DamagedOffsets[];
 }
 
 /** What the store recovered for one partition: every byte of it is durable. */
@@ -38,10 +41,12 @@ export interface RecoveredPartition {
   readonly endOffset: number;
   readonly producers: readonly ProducerEntry[];
   readonly producerStateComplete: boolean;
+  /** Damaged ranges recovery found; absent when none. */
+  readonly damaged?: readonly DamagedOffsets[];
 }
 
 export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined): PartitionState {
-  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true };
+  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [] };
 }
 
 /** After a restart everything recovered is durable: the high watermark is the end of the log. */
@@ -57,7 +62,24 @@ export function recoveredPartition(recovered: RecoveredPartition): PartitionStat
     highWatermark: recovered.endOffset,
     producers: new Map(recovered.producers.map((entry) => [entry.producerId, entry])),
     producerStateComplete: recovered.producerStateComplete,
+    damaged: recovered.damaged ?? [],
   };
+}
+
+/** The partition with one more damaged range noted (a read found it); unchanged if known. */
+export function withDamage(state: PartitionState, range: DamagedOffsets): PartitionState {
+  if (state.damaged.some((known) => known.fromOffset === range.fromOffset)) return state;
+  const damaged = [...state.damaged, { fromOffset: range.fromOffset, toOffset: range.toOffset }].sort((a, b) => a.fromOffset - b.fromOffset);
+  return { ...state, damaged };
+}
+
+/** What a heartbeat reports of a partition's damage: bounded, the excess folded into the last range. */
+export function reportedDamage(damaged: readonly DamagedOffsets[]): DamagedOffsets[] {
+  if (damaged.length <= DAMAGED_RANGES_REPORTED_MAX) return damaged.map((range) => ({ ...range }));
+  const kept = damaged.slice(0, DAMAGED_RANGES_REPORTED_MAX - 1).map((range) => ({ ...range }));
+  const rest = damaged.slice(DAMAGED_RANGES_REPORTED_MAX - 1);
+  kept.push({ fromOffset: rest[0]!.fromOffset, toOffset: rest[rest.length - 1]!.toOffset });
+  return kept;
 }
 
 export type AppendPlan =

@@ -42,6 +42,8 @@ export interface BrokerRead {
 export interface BrokerReadResult {
   /** Concatenated whole record batches, exactly as stored. */
   readonly records: Uint8Array;
+  /** The requested offset lies in a damaged range of the log (records is then empty). */
+  readonly damaged?: { readonly fromOffset: number; readonly toOffset: number; readonly file: string; readonly reason: string };
 }
 
 /** What the store recovered from disk. */

@@ -21,6 +21,12 @@ export interface ConsumerInput {
   readonly from: StartFrom;
   /** Where an out-of-range position goes when `from` is an explicit offset. Default "earliest". */
   readonly resetTo?: "earliest" | "latest";
+  /**
+   * What a CORRUPT_DATA answer (the broker's copy of these offsets rotted on its disk) does:
+   * "fail" (default) stops the partition with that error, so nothing is skipped unseen; "skip"
+   * moves past the damaged range with a `consumer.reset` that names it.
+   */
+  readonly onDamagedData?: DamagedDataPolicy;
   readonly maxBytes: number;
   /** Long poll: how long a broker may hold a fetch that finds no data. */
   readonly maxWaitMs: number;
@@ -33,11 +39,14 @@ export interface ConsumerInput {
   readonly random: Random;
 }
 
+export type DamagedDataPolicy = "fail" | "skip";
+
 export interface ConsumerConfig {
   readonly topic: TopicName;
   readonly partitions: readonly number[] | "all";
   readonly from: StartFrom;
   readonly resetTo: "earliest" | "latest";
+  readonly onDamagedData: DamagedDataPolicy;
   readonly maxBytes: number;
   readonly maxWaitMs: number;
   readonly requestTimeoutMs: number;
@@ -75,6 +84,7 @@ export function consumerInputProblems(input: ConsumerInput): string[] {
   if (topicProblem !== undefined) problems.push(topicProblem);
   problems.push(...partitionsProblems(input.partitions), ...fromProblems(input.from));
   if (input.resetTo !== undefined && input.resetTo !== "earliest" && input.resetTo !== "latest") problems.push(`resetTo must be "earliest" or "latest"`);
+  if (input.onDamagedData !== undefined && input.onDamagedData !== "fail" && input.onDamagedData !== "skip") problems.push(`onDamagedData must be "fail" or "skip"`);
   inRange(problems, "maxBytes", input.maxBytes, 1, FETCH_BYTES_MAX_UPPER, true);
   inRange(problems, "maxWaitMs", input.maxWaitMs, 0, FETCH_WAIT_MS_MAX);
   inRange(problems, "requestTimeoutMs", input.requestTimeoutMs, 1, CONSUMER_REQUEST_TIMEOUT_MS_MAX);
@@ -92,6 +102,7 @@ export function resolveConsumerConfig(input: ConsumerInput): ConsumerConfig {
     partitions: input.partitions === "all" ? "all" : [...input.partitions],
     from: input.from,
     resetTo,
+    onDamagedData: input.onDamagedData ?? "fail",
     maxBytes: input.maxBytes,
     maxWaitMs: input.maxWaitMs,
     requestTimeoutMs: input.requestTimeoutMs,

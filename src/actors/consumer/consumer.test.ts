@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { encodeBatch } from "../../disk/batch-encode.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
-import type { FetchRequest, TopicMetadata, ZhumqMessage } from "../shared/messages.ts";
+import type { DamagedOffsets, FetchRequest, TopicMetadata, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId, Transport } from "../../ports/transport.ts";
 import type { Clock } from "../../ports/clock.ts";
 import { SimWorld } from "../../sim/world.ts";
@@ -40,7 +40,7 @@ interface PartitionLog {
   end: number;
 }
 
-type FetchAction = "serve" | "drop" | "corrupt" | { readonly error: WireError };
+type FetchAction = "serve" | "drop" | "corrupt" | { error: WireError; damaged?: DamagedOffsets };
 
 class FakeCluster {
   readonly partitions = new Map<number, PartitionLog>();
@@ -112,7 +112,7 @@ class FakeCluster {
     if (message.type !== "fetch.request") return;
     const action = this.script(message, self);
     if (action === "drop") return;
-    if (typeof action === "object") return this.reply(transport, from, message, { error: action.error });
+    if (typeof action === "object") return this.reply(transport, from, message, action);
     const log = this.partitions.get(message.partition)!;
     if (log.leader !== self) return this.reply(transport, from, message, { error: wireError("NOT_LEADER", self) });
     if (message.leaderEpoch !== log.epoch) return this.reply(transport, from, message, { error: wireError("STALE_EPOCH", `epoch ${log.epoch}`) });
@@ -148,7 +148,7 @@ class FakeCluster {
     return Buffer.concat(chosen);
   }
 
-  private reply(transport: Transport, to: NodeId, request: FetchRequest, fields: { error?: WireError; records?: Uint8Array }): void {
+  private reply(transport: Transport, to: NodeId, request: FetchRequest, fields: { error?: WireError; records?: Uint8Array; damaged?: DamagedOffsets }): void {
     const log = this.partitions.get(request.partition)!;
     transport.send(to, { type: "fetch.reply", requestId: request.requestId, topic: request.topic, partition: request.partition, highWatermark: log.end, logStartOffset: log.logStart, records: new Uint8Array(0), ...fields });
   }
@@ -348,6 +348,32 @@ describe("consumer resets and errors", () => {
     await h.run(900);
     expect(h.outputs.filter(({ output }) => output.type === "consumer.reset")).toHaveLength(1);
     expect(h.delivered(0).map((r) => r.offset)).toEqual([2, 3]);
+  });
+
+  it.each(["skip", "fail"] as const)("damaged data on the broker's disk (CORRUPT_DATA), onDamagedData %s", async (policy) => {
+    const h = await harness({ onDamagedData: policy, maxBytes: 1 }, { before: (c) => ["a", "b", "c", "d", "e"].forEach((value) => c.append(0, [value])) });
+    // The broker's copy of offsets [1, 3) rotted: it serves 0, then names the range.
+    h.cluster.script = (request) => (request.offset >= 1 && request.offset < 3 ? { error: wireError("CORRUPT_DATA", "rot"), damaged: { fromOffset: 1, toOffset: 3 } } : "serve");
+    await h.run(500);
+    const resets = h.outputs.filter(({ output }) => output.type === "consumer.reset").map(({ output }) => output);
+    const errors = h.outputs.filter(({ output }) => output.type === "consumer.error").map(({ output }) => output);
+    if (policy === "skip") {
+      expect(h.delivered(0).map((r) => r.value)).toEqual(["a", "d", "e"]);
+      expect(resets).toEqual([expect.objectContaining({ partition: 0, previousOffset: 1, offset: 3, skippedDamaged: { fromOffset: 1, toOffset: 3 } })]);
+      expect(errors).toEqual([]);
+    } else {
+      expect(h.delivered(0).map((r) => r.value)).toEqual(["a"]);
+      expect(resets).toEqual([]);
+      expect(errors).toEqual([expect.objectContaining({ partition: 0, error: expect.objectContaining({ code: "CORRUPT_DATA" }) })]);
+    }
+  });
+
+  it("a CORRUPT_DATA answer whose range does not hold the position is an error even when skipping", async () => {
+    const h = await harness({ onDamagedData: "skip", maxBytes: 1 }, { before: (c) => ["a", "b"].forEach((value) => c.append(0, [value])) });
+    h.cluster.script = (request) => (request.offset === 1 ? { error: wireError("CORRUPT_DATA", "rot"), damaged: { fromOffset: 5, toOffset: 9 } } : "serve");
+    await h.run(500);
+    expect(h.delivered(0).map((r) => r.value)).toEqual(["a"]);
+    expect(h.outputs.filter(({ output }) => output.type === "consumer.error")).toHaveLength(1);
   });
 
   it("reports a partition the topic lacks and a non-retriable fetch error, and keeps reading the rest", async () => {

@@ -40,6 +40,8 @@ export interface ConsumerReset {
   readonly reason: string;
   /** The position before the reset. */
   readonly previousOffset?: number;
+  /** Set when the move skipped a range the broker reported damaged (policy "skip"). */
+  readonly skippedDamaged?: { readonly fromOffset: number; readonly toOffset: number };
 }
 
 export interface ConsumerErrorOutput {

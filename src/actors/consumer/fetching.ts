@@ -9,6 +9,11 @@
  *   the position after all (a new leader catching up), fetch again after a backoff without
  *   moving; if it has not, move back to the end — the smallest move, which re-delivers nothing
  *   unless the log itself lost what this consumer read. Every move is a `consumer.reset`.
+ *
+ * Damaged data (CORRUPT_DATA, with the damaged range): the broker's copy of those offsets rotted
+ * on its disk, and asking again will not help. With `onDamagedData: "skip"` the position moves
+ * to the end of the range (a `consumer.reset` naming it); otherwise the partition stops with the
+ * error, so an application never loses messages without being told.
  */
 import { cancelTimer, notify, send, setTimer } from "../shared/effects.ts";
 import { REFRESHES_METADATA, RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
@@ -88,6 +93,7 @@ export function onFetchReply(s: Step, reply: FetchReply): void {
   const p = settle(s, reply.topic, reply.partition, reply.requestId, "fetch");
   if (p === undefined) return;
   if (reply.error !== undefined) {
+    if (reply.error.code === "CORRUPT_DATA") return onDamaged(s, p, reply);
     if (reply.error.code !== "OFFSET_OUT_OF_RANGE") return onError(s, p, reply.error);
     p.lookup = "range-earliest";
     return advance(s, p);
@@ -141,6 +147,19 @@ function reset(s: Step, p: ConsumerPartitionState, offset: number, reason: strin
   p.position = offset;
   const output = { type: "consumer.reset", topic: s.state.config.topic, partition: p.partition, offset, reason } as const;
   s.effects.push(notify(previous === null ? output : { ...output, previousOffset: previous }));
+}
+
+function onDamaged(s: Step, p: ConsumerPartitionState, reply: FetchReply): void {
+  const range = reply.damaged;
+  const position = p.position;
+  const usable = range !== undefined && position !== null && Number.isSafeInteger(range.fromOffset) && Number.isSafeInteger(range.toOffset) && range.fromOffset <= position && position < range.toOffset;
+  if (s.state.config.onDamagedData !== "skip" || !usable) return onError(s, p, reply.error!);
+  p.attempt = 0;
+  p.position = range.toOffset;
+  const reason = `offsets [${range.fromOffset}, ${range.toOffset}) are damaged on the broker's disk; skipped (onDamagedData: "skip")`;
+  const skippedDamaged = { fromOffset: range.fromOffset, toOffset: range.toOffset };
+  s.effects.push(notify({ type: "consumer.reset", topic: s.state.config.topic, partition: p.partition, offset: range.toOffset, reason, previousOffset: position, skippedDamaged }));
+  advance(s, p);
 }
 
 function onError(s: Step, p: ConsumerPartitionState, error: WireError): void {

@@ -22,6 +22,7 @@ import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts"
 import type {
   BrokerHeartbeat,
   BrokerInfo,
+  DamagedOffsets,
   CoordinatorReplyMessage,
   CoordinatorRequestMessage,
   LeaderAssignment,
@@ -75,11 +76,16 @@ export interface CoordinatorContext {
    * word-less assignment (older brokers send no `serving`).
    */
   readonly serving: ReadonlyMap<NodeId, ReadonlySet<string>>;
+  /**
+   * Soft state: per broker, the damaged ranges of the partitions it hosts ("topic/partition" →
+   * ranges), as its last heartbeat reported them. Shown in metadata for the leader's copy.
+   */
+  readonly damaged: ReadonlyMap<NodeId, ReadonlyMap<string, readonly DamagedOffsets[]>>;
   /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
   readonly ring: HashRing | undefined;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "ring">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "damaged" | "ring">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -123,9 +129,16 @@ function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextCha
 function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
   const broker = request.broker;
   const effects: CoordinatorEffect[] = [];
-  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>> } = {};
+  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>>; damaged?: CoordinatorContext["damaged"] } = {};
   if (request.serving !== undefined) {
     changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
+  }
+  const damaged = new Map((request.damaged ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.ranges] as const));
+  if (damaged.size > 0 || context.damaged.has(broker)) {
+    const next = new Map(context.damaged);
+    if (damaged.size === 0) next.delete(broker);
+    else next.set(broker, damaged);
+    changes.damaged = next;
   }
   const known = isRegistered(context.state, broker);
   if (!known && context.state.brokers.length >= context.settings.limits.brokersMax) {
@@ -247,7 +260,8 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
       const serving = preferred === undefined ? undefined : context.serving.get(preferred);
       const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
       const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) && confirmed ? preferred : null;
-      return { partition, replicas: placement.replicas, leader, leaderEpoch: placement.leaderEpoch };
+      const damaged = preferred === undefined ? undefined : context.damaged.get(preferred)?.get(`${topic.topic}/${partition}`);
+      return { partition, replicas: placement.replicas, leader, leaderEpoch: placement.leaderEpoch, ...(damaged === undefined ? {} : { damaged }) };
     }),
   };
 }

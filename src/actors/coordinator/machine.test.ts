@@ -234,6 +234,26 @@ describe("coordinator: topics", () => {
     }
   });
 
+  it("shows in metadata the damaged ranges the leader's broker reports, until it reports none", () => {
+    const c = coordinator();
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1" });
+    c.create("rot", 2);
+    const damaged = [{ topic: "rot", partition: 1, ranges: [{ fromOffset: 10, toOffset: 12 }] }];
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1", damaged });
+    expect(c.metadata(["rot"]).topics[0]!.partitions.map((partition) => partition.damaged)).toEqual([undefined, [{ fromOffset: 10, toOffset: 12 }]]);
+    c.ask("b1", { type: "broker.heartbeat", broker: "b1" });
+    expect(c.metadata(["rot"]).topics[0]!.partitions.every((partition) => partition.damaged === undefined)).toBe(true);
+  });
+
+  it("refuses a heartbeat whose damaged list is malformed", () => {
+    const c = coordinator();
+    const tooMany = Array.from({ length: 17 }, (_, i) => ({ fromOffset: i * 2, toOffset: i * 2 + 1 }));
+    for (const ranges of [7, [{ fromOffset: 3, toOffset: 3 }], [{ fromOffset: -1, toOffset: 2 }], [null], tooMany]) {
+      expect(errorCode(c.ask("b1", { type: "broker.heartbeat", broker: "b1", damaged: [{ topic: "t", partition: 0, ranges }] }))).toBe("INVALID_REQUEST");
+    }
+    expect(errorCode(c.ask("b1", { type: "broker.heartbeat", broker: "b1", damaged: "all" }))).toBe("INVALID_REQUEST");
+  });
+
   it("re-created topics get new epochs, so brokers can tell them from the old incarnation", () => {
     const c = coordinator();
     c.heartbeat("b1");

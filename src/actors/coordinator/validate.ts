@@ -12,14 +12,16 @@
  */
 import { wireError, type ErrorCode, type WireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId } from "../shared/ids.ts";
-import type {
-  BrokerHeartbeat,
-  CoordinatorReplyMessage,
-  CoordinatorRequestMessage,
-  MetadataRequest,
-  ProducerIdRequest,
-  TopicCreate,
-  TopicDelete,
+import {
+  DAMAGED_RANGES_REPORTED_MAX,
+  type BrokerHeartbeat,
+  type CoordinatorReplyMessage,
+  type CoordinatorRequestMessage,
+  type DamagedPartition,
+  type MetadataRequest,
+  type ProducerIdRequest,
+  type TopicCreate,
+  type TopicDelete,
 } from "../shared/messages.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
 
@@ -67,7 +69,7 @@ export function parseMessage(from: NodeId, message: unknown, limits: Coordinator
 function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
   switch (type) {
     case "broker.heartbeat":
-      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits);
+      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits) ?? damagedProblem(fields["damaged"], limits);
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
@@ -105,6 +107,34 @@ function servingProblem(serving: unknown, limits: CoordinatorLimits): WireError 
     if (!ok) return wireError("INVALID_REQUEST", "serving entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0}");
   }
   return undefined;
+}
+
+/** `damaged`: absent, or at most partitionsTotalMax {topic, partition, ranges} entries with bounded, well-formed ranges. */
+function damagedProblem(damaged: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (damaged === undefined) return undefined;
+  const shape = "damaged entries must be {topic: string, partition: integer >= 0, ranges: [{fromOffset, toOffset}] with 0 <= fromOffset < toOffset}";
+  if (!Array.isArray(damaged)) return wireError("INVALID_REQUEST", `damaged must be an array, got ${typeOf(damaged)}`);
+  if (damaged.length > limits.partitionsTotalMax) return wireError("INVALID_REQUEST", `damaged lists ${damaged.length} partitions, more than the cluster may have (${limits.partitionsTotalMax})`);
+  for (const entry of damaged as unknown[]) {
+    const fields = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : undefined;
+    const ranges = fields?.["ranges"];
+    const ok =
+      fields !== undefined &&
+      typeof fields["topic"] === "string" &&
+      Number.isSafeInteger(fields["partition"]) &&
+      (fields["partition"] as number) >= 0 &&
+      Array.isArray(ranges) &&
+      ranges.length <= DAMAGED_RANGES_REPORTED_MAX &&
+      (ranges as unknown[]).every(isOffsetRange);
+    if (!ok) return wireError("INVALID_REQUEST", shape);
+  }
+  return undefined;
+}
+
+function isOffsetRange(range: unknown): boolean {
+  if (typeof range !== "object" || range === null) return false;
+  const { fromOffset, toOffset } = range as Record<string, unknown>;
+  return Number.isSafeInteger(fromOffset) && Number.isSafeInteger(toOffset) && (fromOffset as number) >= 0 && (fromOffset as number) < (toOffset as number);
 }
 
 function advertisedAddressProblem(address: unknown): WireError | undefined {
@@ -150,7 +180,19 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const address = fields["address"] as string | undefined;
       const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number }[] | undefined;
       const copied = serving?.map(({ topic, partition, leaderEpoch }) => ({ topic, partition, leaderEpoch }));
-      return { type, requestId, broker: fields["broker"] as string, ...(address === undefined ? {} : { address }), ...(copied === undefined ? {} : { serving: copied }) } satisfies BrokerHeartbeat;
+      const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
+        topic,
+        partition,
+        ranges: ranges.map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
+      }));
+      return {
+        type,
+        requestId,
+        broker: fields["broker"] as string,
+        ...(address === undefined ? {} : { address }),
+        ...(copied === undefined ? {} : { serving: copied }),
+        ...(damaged === undefined ? {} : { damaged }),
+      } satisfies BrokerHeartbeat;
     }
     case "topic.create":
       return {

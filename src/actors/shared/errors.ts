@@ -15,6 +15,8 @@ export type ErrorCode =
   | "OFFSET_OUT_OF_RANGE"
   | "MESSAGE_TOO_LARGE"
   | "CORRUPT_BATCH"
+  /** The broker's stored copy of these offsets is damaged (rot at rest); the reply names the range. */
+  | "CORRUPT_DATA"
   | "OUT_OF_ORDER_SEQUENCE"
   | "INVALID_PRODUCER_EPOCH"
   | "REQUEST_TIMED_OUT"
@@ -36,6 +38,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   OFFSET_OUT_OF_RANGE: false,
   MESSAGE_TOO_LARGE: false,
   CORRUPT_BATCH: true, // corrupted in transit: resend the same bytes
+  CORRUPT_DATA: false, // the same read fails again until a replica repairs it: the consumer decides
   OUT_OF_ORDER_SEQUENCE: false,
   INVALID_PRODUCER_EPOCH: false,
   REQUEST_TIMED_OUT: true,

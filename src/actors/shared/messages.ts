@@ -24,7 +24,27 @@ export interface PartitionMetadata {
   /** The leader, or null while it is down (requests to it would fail anyway). */
   readonly leader: NodeId | null;
   readonly leaderEpoch: number;
+  /** Offsets the leader's copy cannot serve: damaged on its disk. Absent when none (added compatibly). */
+  readonly damaged?: readonly DamagedOffsets[];
 }
+
+/** A range of offsets a broker's copy of a partition cannot serve: durable data that rotted at rest. */
+export interface DamagedOffsets {
+  /** First offset that cannot be read. */
+  readonly fromOffset: number;
+  /** First offset readable again after the damage. */
+  readonly toOffset: number;
+}
+
+/** Damage on one partition a broker hosts, as its heartbeat reports it (at most DAMAGED_RANGES_REPORTED_MAX ranges). */
+export interface DamagedPartition {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly ranges: readonly DamagedOffsets[];
+}
+
+/** Ranges per partition a broker reports; more are summarised by widening the last one. */
+export const DAMAGED_RANGES_REPORTED_MAX = 16;
 
 export interface TopicMetadata {
   readonly topic: TopicName;
@@ -66,6 +86,8 @@ export interface BrokerHeartbeat {
   readonly serving?: readonly LeaderAssignment[];
   /** The address clients reach this broker at ("host:port"); optional (added compatibly). */
   readonly address?: string;
+  /** Partitions with damaged ranges on this broker's disk; absent or empty when none. */
+  readonly damaged?: readonly DamagedPartition[];
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -176,6 +198,8 @@ export interface FetchReply {
   readonly logStartOffset: number;
   /** Whole record batches from the one containing `offset`, all below the high watermark. */
   readonly records: Uint8Array;
+  /** With error CORRUPT_DATA: the damaged range that holds the requested offset. */
+  readonly damaged?: DamagedOffsets;
 }
 
 export interface OffsetsRequest {

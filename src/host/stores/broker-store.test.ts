@@ -139,6 +139,37 @@ describe("broker store", () => {
 });
 
 describe("brokerDefinition", () => {
+  it("one damaged file damages one partition's range, never the broker: it opens, reports the range, and serves around it", async () => {
+    const d = disk(7);
+    const { store } = await d.open();
+    const producer = { producerId: 9, producerEpoch: 0 };
+    const writes: BrokerOperation[] = [{ kind: "create", topic: "ok", partition: 0 }, { kind: "create", topic: "rot", partition: 0 }, append("ok", 0, 0, ["fine"])];
+    for (let i = 0; i < 5; i++) writes.push(append("rot", 0, i, [`v${i}`], { ...producer, baseSequence: i }));
+    await d.run(store.persist(writes));
+    await d.run(store.sync());
+    await d.run(store.close());
+    // One byte flipped at rest inside the third batch of the only (active) segment.
+    const path = "data/partitions/rot/0/00000000000000000000.log";
+    const batchBytes = stamped(0, ["v0"], { ...producer, baseSequence: 0 }).length;
+    const handle = await d.run(d.fs.open(path, "readwrite"));
+    await d.run(handle.write(2 * batchBytes + batchBytes - 3, new Uint8Array([0x7f])));
+    await d.run(handle.sync());
+    await d.run(handle.close());
+
+    const { recovered, store: reopened } = await d.open();
+    const rot = recovered.partitions.find((p) => p.topic === "rot")!;
+    expect(rot).toMatchObject({ endOffset: 5, damaged: [{ fromOffset: 2, toOffset: 3 }] });
+    // Producer state comes from the batches around the damage: the newest (sequence 4) is known.
+    expect(rot.producers).toHaveLength(1);
+    expect(rot.producers[0]!.batches.at(-1)).toMatchObject({ firstSequence: 4, baseOffset: 4 });
+    expect(recovered.partitions.find((p) => p.topic === "ok")).toMatchObject({ endOffset: 1 });
+    expect(recovered.partitions.find((p) => p.topic === "ok")!.damaged).toBeUndefined();
+    const read = (offset: number) => d.run(reopened.read({ topic: "rot", partition: 0, offset, maxBytes: 1 << 20, maxOffset: 5 }));
+    expect(values(await read(0))).toEqual([["v0"], ["v1"]]);
+    expect(await read(2)).toMatchObject({ records: new Uint8Array(0), damaged: { fromOffset: 2, toOffset: 3, file: path } });
+    expect(values(await read(3))).toEqual([["v3"], ["v4"]]);
+  });
+
   it("checks every setting before anything starts", () => {
     expect(() => brokerDefinition({ coordinator: "c", heartbeatIntervalMs: 0 })).toThrow(/heartbeatIntervalMs/);
     expect(() => brokerDefinition({ coordinator: "c", flushIntervalMs: 1.5 })).toThrow(/flushIntervalMs/);

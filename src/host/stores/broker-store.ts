@@ -9,8 +9,10 @@
  * - `open(fs)` opens every partition log found, which recovers it (a torn or unsynced tail is
  *   cut), and reports per partition its log start and end offsets and the idempotent-producer
  *   state rebuilt from the batch headers of the log's tail: the last `producerStateScanRecords`
- *   offsets (default 100,000), read in 1 MiB chunks. Everything recovered is durable (recovery
- *   syncs what it keeps), so the actor starts with its high watermark at the end of the log.
+ *   offsets (default 100,000), read in 1 MiB chunks, stepping over damaged ranges. Everything
+ *   recovered is durable (recovery syncs what it keeps), so the actor starts with its high
+ *   watermark at the end of the log. A damaged file damages its partition's ranges, never the
+ *   broker: the ranges are reported to the actor, which serves around them.
  * - `persist(operations)` runs them in order per partition (partitions concurrently): `create`
  *   opens a new, durable, empty log; `append` writes a batch the actor already stamped — the log
  *   must place it exactly at the offset the actor assigned, anything else is a bug and fails the
@@ -19,8 +21,8 @@
  *   the batches the host merged into its persist (group commit).
  * - `read(request)` reads whole batches below the request's `maxOffset` (the high watermark), so
  *   it reads only durable data. A batch that fails its CRC on the way in is read again (a bit
- *   flipped on the read path is transient); persistent damage is an error the actor answers
- *   with STORAGE_ERROR.
+ *   flipped on the read path is transient); a read of a damaged range answers `damaged` with the
+ *   range, which the actor turns into CORRUPT_DATA; any other failure is STORAGE_ERROR.
  *
  * Not done here: deleting the logs of deleted topics. The broker cannot tell a deleted topic from
  * a partition that moved to another broker (both simply vanish from its heartbeat reply), and the
@@ -29,7 +31,7 @@
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError } from "../../ports/filesystem.ts";
-import { PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { DamagedRangeError, PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -86,7 +88,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const partitions: RecoveredPartition[] = [];
     for (const { topic, partition } of await store.partitionsOnDisk()) {
       const log = await store.openLog(topic, partition);
-      partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...(await scanProducers(log, options.producerStateScanRecords)) });
+      const producers = await scanProducers(log, options.producerStateScanRecords);
+      // After the scan: it may have run into damage that recovery's tail scan did not reach.
+      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
+      partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
     }
     return { recovered: { partitions }, store };
   }
@@ -161,8 +166,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   async read(request: unknown): Promise<BrokerReadResult> {
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     const log = this.logOf(topic, partition);
-    const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
-    return { records: concatenate(result) };
+    try {
+      const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
+      return { records: concatenate(result) };
+    } catch (error) {
+      if (!(error instanceof DamagedRangeError)) throw error;
+      return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
+    }
   }
 
   async close(): Promise<void> {
@@ -203,7 +213,16 @@ async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pi
   const builder = new ProducerStateBuilder();
   let offset = from;
   while (offset < log.endOffset) {
-    const result = await log.read(offset, { maxBytes: SCAN_CHUNK_BYTES });
+    let result: ReadResult;
+    try {
+      result = await log.read(offset, { maxBytes: SCAN_CHUNK_BYTES });
+    } catch (error) {
+      // A damaged range's batch headers are unreadable: the producer state is rebuilt from the
+      // batches around it (a producer whose last batches were there is judged by older ones).
+      if (!(error instanceof DamagedRangeError)) throw error;
+      offset = error.toOffset;
+      continue;
+    }
     assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
     for (const batch of result.batches) {
       builder.add({ producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, recordCount: batch.recordCount }, batch.baseOffset);

@@ -71,7 +71,7 @@ export interface DataFolderLock {
 /** The lock could not be taken for a reason other than another holder. */
 export class DataFolderLockError extends Error {
   override readonly name: string = "DataFolderLockError";
-  readonly retriable: boolean = false;
+  readonly retriable = false;
   constructor(
     readonly dir: string,
     message: string,
@@ -81,10 +81,12 @@ export class DataFolderLockError extends Error {
   }
 }
 
-/** Another process (or another node in this one) holds the folder. Retriable once it stops. */
+/**
+ * Another process (or another node in this one) holds the folder. Not retriable: whether to wait
+ * for the holder to stop is for whoever started this node to decide, not a retry loop.
+ */
 export class DataFolderLockedError extends DataFolderLockError {
   override readonly name = "DataFolderLockedError";
-  override readonly retriable = true;
   constructor(
     dir: string,
     /** What the LOCK file says; undefined if the holder has not written it yet. */

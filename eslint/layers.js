@@ -37,6 +37,8 @@ export const PURE_FILES = {
 /** Files allowed one extra package beyond their layer: the real adapters. */
 export const ADAPTER_EXCEPTIONS = {
   "src/disk/node-fs.ts": [/^node:/],
+  // The data folder's OS lock (flock through a native module): real hosts only, like node-fs.ts.
+  "src/host/data-lock.ts": [/^node:/, "fs-ext-extra-prebuilt"],
 };
 
 /** @param {string} file absolute path */

@@ -28,7 +28,8 @@ Usage:
   zhumq dev [--data DIR] [--port PORT] [--brokers N]
 
 Options:
-  --data DIR      the cluster's data; node X keeps its files in DIR/X (default ${DEV_DEFAULT_DATA})
+  --data DIR      the cluster's data; node X keeps its files in DIR/X (default ${DEV_DEFAULT_DATA}),
+                  each folder locked while it runs
   --port PORT     the coordinator's port; broker i listens on PORT+1+i
                   (default ${DEV_DEFAULT_PORT}; 0: every node on any free port)
   --brokers N     how many brokers, 1 to ${BROKERS_MAX_LOCAL} (default ${DEV_DEFAULT_BROKERS})
@@ -44,7 +45,8 @@ Examples:
   zhumq dev --brokers 1 --data /tmp/zhumq     one broker, data in /tmp/zhumq
 
 Exit status: 0 after a graceful shutdown, 1 if the cluster cannot start (a port is taken), 2 on
-bad flags, 70 when an actor crashes.`;
+bad flags or when another process holds the data (another 'zhumq dev' on the same --data: the
+message names its pid), 70 when an actor crashes.`;
 
 interface DevArgs {
   readonly dataDir: string;

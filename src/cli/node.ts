@@ -8,11 +8,12 @@
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { startNode, type NodeOptions } from "../host/real-node.ts";
+import { DataFolderLockedError } from "../host/data-lock.ts";
 import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type NodeFlags } from "./config.ts";
 
 const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clients and logs name it
   --listen HOST:PORT   where to listen (0.0.0.0 for every interface; port 0: any free port)
-  --data DIR           the node's data folder, created if missing
+  --data DIR           the node's data folder, created if missing; locked while the node runs
   --config FILE        a JSON file with any of these (as keys without dashes) and "settings";
                        flags win over the file
   --seed SEED          seed of the node's randomness (default: drawn at start and printed)
@@ -23,8 +24,9 @@ flight are synced and answered, then the streams close — and exits 0. A second
 once (130).
 
 Exit status: 0 after a graceful shutdown; 1 when the node cannot start (port taken, data
-unreadable); 2 on bad flags or config; 70 when an actor crashes (the message says which actor
-and which event).`;
+unreadable); 2 on bad flags or config, or when another process holds the data folder (the
+message names it: pid, node kind and id, start time); 70 when an actor crashes (the message
+says which actor and which event).`;
 
 const COORDINATOR_HELP = `zhumq coordinator — run the coordinator: the cluster's metadata (brokers and their liveness,
 topics and their placement, leader epochs, producer ids), kept in a durable command log
@@ -139,7 +141,8 @@ export interface Running {
 
 /**
  * Start `start()`, then wait for SIGTERM/SIGINT and stop it gracefully. Resolves with the exit
- * status: 0 after a graceful stop, 1 if it could not start or stop. A second signal exits at once.
+ * status: 0 after a graceful stop, 2 if its data folder is held by another process, 1 if it could
+ * not start or stop otherwise. A second signal exits at once.
  */
 export async function runUntilSignal(command: string, start: () => Promise<Running>): Promise<number> {
   // Listening from the start: a signal during start-up waits for it, then stops gracefully too.
@@ -154,7 +157,8 @@ export async function runUntilSignal(command: string, start: () => Promise<Runni
       running = await start();
     } catch (error) {
       process.stderr.write(`${command}: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-      return 1;
+      // Another process holds the data folder: a mistake in how it was started, like a bad flag.
+      return error instanceof DataFolderLockedError ? 2 : 1;
     }
     const signal = early ?? (await new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve)));
     onSignal = () => {

@@ -1,6 +1,6 @@
 /**
  * real-node.ts: the address book and its transport tap, and one node's life on real ports —
- * start-up failures release what they opened, readiness, an advertised address reaching
+ * start-up failures release what they opened, the data folder's lock, readiness, an advertised address reaching
  * metadata, a graceful stop, and an actor crash reaching the node's hook.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,6 +15,7 @@ import type { MessageHandler, Transport } from "../ports/transport.ts";
 import type { MetadataReply } from "../actors/shared/messages.ts";
 import type { HostCrash } from "./host.ts";
 import { COORDINATOR_LOG_DIR, CorruptCommandLogError } from "./stores/coordinator-store.ts";
+import { DataFolderLockedError, lockDataFolder } from "./data-lock.ts";
 import { AddressBook, learnAddresses, startNode, type ListeningTransport, type NodeNetwork, type RealNode } from "./real-node.ts";
 
 const metadataReply = (brokers: unknown[]): unknown => ({ type: "metadata.reply", requestId: 1, topics: [], topicErrors: [], brokers });
@@ -124,6 +125,24 @@ describe("startNode on real ports", () => {
     // That failed start released its port: a good node can take it now.
     const again = await node({ id: "coordinator", role: "coordinator", listen: first.address, dataDir: path.join(dataDir, "c1"), network: GrpcTransport });
     expect(again.address).toBe(first.address);
+  });
+
+  it("a node on a folder another node holds is refused before it listens; a failed start or a stop releases the folder", async () => {
+    const folder = path.join(dataDir, "c1");
+    const first = await node({ id: "coordinator", role: "coordinator", listen: "127.0.0.1:0", dataDir: folder, network: GrpcTransport, onCrash: (crash) => crashes.push(crash) });
+    const second = startNode({ id: "b1", role: "broker", listen: first.address, coordinator: { id: "coordinator", address: first.address }, dataDir: `${folder}/.`, network: GrpcTransport });
+    await expect(second).rejects.toThrow(DataFolderLockedError);
+    await expect(second).rejects.toThrow(`in use by this very process (pid ${process.pid}) (coordinator 'coordinator'`);
+
+    // A start that fails after locking (its port is taken) leaves the folder free.
+    await expect(startNode({ id: "c2", role: "coordinator", listen: first.address, dataDir: path.join(dataDir, "c2"), network: GrpcTransport })).rejects.toThrow();
+    lockDataFolder(path.join(dataDir, "c2"), { kind: "test", id: "probe" }).release();
+
+    // A graceful stop releases it: an in-process restart on the same folder and port works.
+    await first.stop();
+    const again = await node({ id: "coordinator", role: "coordinator", listen: first.address, dataDir: folder, network: GrpcTransport });
+    expect(again.address).toBe(first.address);
+    expect(crashes).toEqual([]);
   });
 
   it("a broker whose coordinator never answers is not ready, and still stops promptly", async () => {

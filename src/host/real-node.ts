@@ -16,12 +16,14 @@
  * stream its sender opened, which is the one path known to work (an advertised address may be
  * unreachable from the coordinator's side of a NAT).
  *
- * Lifecycle. `startNode` creates the data folder, listens, and boots the actor (its recovery is
- * the start-up path). `stop()` is a graceful shutdown: incoming messages are no longer handed to
- * the actor, every batch already queued is carried out (persist, sync, then its replies),
- * the store is closed, the replies still queued on streams get a bounded moment to leave, then
- * every stream and the listener are closed. An actor crash is fail-stop: by default the process
- * prints `describeCrash` and exits non-zero (`exitOnCrash`); tests pass their own hook.
+ * Lifecycle. `startNode` creates the data folder, takes its exclusive lock (src/host/data-lock.ts:
+ * a second process on the folder is refused with `DataFolderLockedError`), listens, and boots the
+ * actor (its recovery is the start-up path). `stop()` is a graceful shutdown: incoming messages
+ * are no longer handed to the actor, every batch already queued is carried out (persist, sync,
+ * then its replies), the store is closed, the replies still queued on streams get a bounded
+ * moment to leave, every stream and the listener are closed, and last the lock is released. An
+ * actor crash is fail-stop: by default the process prints `describeCrash` and exits non-zero
+ * (`exitOnCrash`); tests pass their own hook.
  */
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
@@ -29,6 +31,7 @@ import { NodeFileSystem } from "../disk/node-fs.ts";
 import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
 import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
+import { lockDataFolder, type DataFolderLock } from "./data-lock.ts";
 import { coordinatorDefinition, type CoordinatorDefinitionSettings } from "./stores/coordinator-store.ts";
 import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts";
 import type { AnyStateMachine } from "xstate";
@@ -220,16 +223,24 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
   const random = options.seed === undefined ? RealRandom.fromEntropy() : new RealRandom(options.seed);
   const fs = new NodeFileSystem(options.dataDir);
   await fs.mkdir(".");
-  const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
-  const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport") });
+  // Before listening or reading a byte: a second process on this folder is refused here, and
+  // names the holder, rather than failing later on a port or, worse, writing.
+  const lock = lockDataFolder(fs.root, { kind: options.role, id: options.id });
   try {
-    const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
-    const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
-    const host = await startActor(options, definitionFor(options, advertisedAddress), { fs, transport: actorTransport, random, log });
-    log(`${options.role} '${options.id}' listening on ${transport.address}${advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : ""}, data in ${fs.root}, seed ${random.seed}`);
-    return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, log });
+    const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
+    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport") });
+    try {
+      const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
+      const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
+      const host = await startActor(options, definitionFor(options, advertisedAddress), { fs, transport: actorTransport, random, log });
+      log(`${options.role} '${options.id}' listening on ${transport.address}${advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : ""}, data in ${fs.root}, seed ${random.seed}`);
+      return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, lock, log });
+    } catch (error) {
+      await transport.close();
+      throw error;
+    }
   } catch (error) {
-    await transport.close();
+    lock.release();
     throw error;
   }
 }
@@ -274,6 +285,7 @@ interface NodeParts {
   readonly advertisedAddress: string | undefined;
   readonly seed: string;
   readonly dataDir: string;
+  readonly lock: DataFolderLock;
   readonly log: (line: string) => void;
 }
 
@@ -300,6 +312,7 @@ function realNode(options: NodeOptions, parts: NodeParts): RealNode {
         stopped = true;
         await waitUntil(() => transport.pendingMessages === 0, STOP_FLUSH_MS_MAX, STOP_FLUSH_POLL_MS, "").catch(() => undefined);
         await transport.close();
+        parts.lock.release(); // last: the store is closed, so the next holder finds it at rest
         parts.log(`${options.role} '${options.id}' stopped`);
       })()),
   };

@@ -1,0 +1,90 @@
+/**
+ * Test support: `node bin/zhumq.js ...` as a child process, its output collected, waits with
+ * deadlines (never fixed sleeps), and a registry so a test's afterEach can kill whatever it
+ * started, pass or fail.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+const REPO = path.resolve(import.meta.dirname, "..", "..");
+const POLL_MS = 10;
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export class ZhumqProcess {
+  readonly process: ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<Exit>;
+
+  constructor(readonly args: readonly string[]) {
+    this.process = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.process.on("exit", (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.process.pid!;
+  }
+
+  get running(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  /** What it printed, for failure messages. */
+  describe(): string {
+    return `zhumq ${this.args.join(" ")}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`;
+  }
+
+  /** Resolves once stdout contains `text`; rejects if the process exits first or the deadline passes. */
+  async waitFor(text: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.stdout.includes(text)) {
+      if (!this.running) throw new Error(`exited before printing '${text}': ${this.describe()}`);
+      if (Date.now() > deadline) throw new Error(`did not print '${text}' within ${timeoutMs} ms: ${this.describe()}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /** Its exit, or a rejection naming what it printed if it is still running after `timeoutMs`. */
+  exit(timeoutMs = 30_000): Promise<Exit> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms: ${this.describe()}`)), timeoutMs);
+    });
+    return Promise.race([this.exited, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** SIGTERM (a graceful stop) and its exit. */
+  terminate(timeoutMs = 30_000): Promise<Exit> {
+    this.process.kill("SIGTERM");
+    return this.exit(timeoutMs);
+  }
+
+  /** SIGKILL and its exit. */
+  kill9(timeoutMs = 30_000): Promise<Exit> {
+    this.process.kill("SIGKILL");
+    return this.exit(timeoutMs);
+  }
+}
+
+/** Starts children and kills every one still running on `killAll()` (call it in afterEach). */
+export class ZhumqProcesses {
+  private readonly started: ZhumqProcess[] = [];
+
+  start(args: readonly string[]): ZhumqProcess {
+    const child = new ZhumqProcess(args);
+    this.started.push(child);
+    return child;
+  }
+
+  async killAll(): Promise<void> {
+    const running = this.started.splice(0).filter((child) => child.running);
+    for (const child of running) child.process.kill("SIGKILL");
+    await Promise.all(running.map((child) => child.exited));
+  }
+}

@@ -10,7 +10,7 @@ export { encodeBatch, type BatchOptions, type RecordHeaderInput, type RecordInpu
 export { decodeBatch, decodeBatches, RecordBatch, RecordView, type DecodedRecord, type RecordHeader } from "./batch-view.ts";
 export { PartitionLog, type AppendResult, type ReadOptions, type ReadResult, type RetentionResult } from "./log.ts";
 export { DEFAULT_LOG_OPTIONS, LIMITS, resolveLogOptions, type LogOptions } from "./options.ts";
-export type { RecoveryEvent, RecoveryEventKind, RecoveryReport } from "./recovery.ts";
+export { describeRecoveryEvent, type RecoveryEvent, type RecoveryEventKind, type RecoveryReport } from "./recovery.ts";
 export type { DamagedRange } from "./damage.ts";
 export {
   loadLeaderEpochs,

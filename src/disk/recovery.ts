@@ -213,6 +213,14 @@ export async function rebuildIndex(segment: Segment, options: LogOptions, adopt:
   return scan;
 }
 
+/** One line for an operator: what was found or done, where, and what it cost. */
+export function describeRecoveryEvent(event: RecoveryEvent): string {
+  const offsets = event.offset === undefined ? "" : event.toOffset === undefined ? ` at offset ${event.offset}` : ` offsets [${event.offset}, ${event.toOffset})`;
+  const lost = event.batchesLost === undefined ? "" : `, ${event.batchesLost} batch${event.batchesLost === 1 ? "" : "es"} lost`;
+  const bytes = event.bytes === 0 ? "" : `, ${event.bytes} bytes`;
+  return `storage ${event.kind}: ${event.file} byte ${event.position}${offsets}${lost}${bytes} (${event.reason})`;
+}
+
 export function damageEvent(range: DamagedRange): RecoveryEvent {
   return {
     kind: "segment-damaged",

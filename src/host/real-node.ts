@@ -28,6 +28,7 @@
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import { NodeFileSystem } from "../disk/node-fs.ts";
+import { describeRecoveryEvent, type RecoveryEvent } from "../disk/index.ts";
 import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
 import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
@@ -232,7 +233,7 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
-      const host = await startActor(options, definitionFor(options, advertisedAddress), { fs, transport: actorTransport, random, log });
+      const host = await startActor(options, definitionFor(options, advertisedAddress, log), { fs, transport: actorTransport, random, log });
       log(`${options.role} '${options.id}' listening on ${transport.address}${advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : ""}, data in ${fs.root}, seed ${random.seed}`);
       return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, lock, log });
     } catch (error) {
@@ -248,10 +249,12 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
 type AnyDefinition = ActorDefinition<AnyStateMachine, unknown, unknown, unknown>;
 type AnyHost = ActorHost<AnyStateMachine, unknown, unknown, unknown>;
 
-function definitionFor(options: NodeOptions, advertisedAddress: string | undefined): AnyDefinition {
+function definitionFor(options: NodeOptions, advertisedAddress: string | undefined, log: (line: string) => void): AnyDefinition {
   if (options.role === "coordinator") return coordinatorDefinition(options.settings ?? {}) as unknown as AnyDefinition;
   const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
-  return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address }) as unknown as AnyDefinition;
+  // Every recovery action and every damaged range found (at start-up or by a read) is said once.
+  const logOptions = { ...options.settings?.log, logger: (event: RecoveryEvent) => log(describeRecoveryEvent(event)) };
+  return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(

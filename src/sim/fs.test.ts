@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { fileSystemConformance } from "../ports/filesystem.conformance.ts";
 import { FileSystemError, type FileHandle } from "../ports/filesystem.ts";
 import { encodeBatch } from "../disk/batch-encode.ts";
@@ -531,6 +532,83 @@ describe("SimFileSystem damage at rest", () => {
       return times;
     };
     expect(await timings(true)).toEqual(await timings(false));
+  });
+});
+
+type DiskStep =
+  | { readonly kind: "write"; readonly position: number; readonly length: number; readonly fill: number }
+  | { readonly kind: "truncate"; readonly size: number }
+  | { readonly kind: "sync" }
+  | { readonly kind: "crash" }
+  | { readonly kind: "flip-bit" | "zero-sector"; readonly position: number; readonly bit: number };
+
+const diskStep: fc.Arbitrary<DiskStep> = fc.oneof(
+  fc.record({ kind: fc.constant("write" as const), position: fc.nat(1500), length: fc.integer({ min: 1, max: 700 }), fill: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({ kind: fc.constant("truncate" as const), size: fc.nat(2000) }),
+  fc.record({ kind: fc.constant("sync" as const) }),
+  fc.record({ kind: fc.constant("crash" as const) }),
+  fc.record({ kind: fc.constantFrom("flip-bit" as const, "zero-sector" as const), position: fc.nat(2200), bit: fc.nat(7) }),
+);
+
+/** The damage model told plainly: the platter as a byte array, the page cache as a list of pending steps. */
+class DamageModel {
+  durable: number[] = [];
+  pending: DiskStep[] = [];
+
+  volatile(): number[] {
+    const content = [...this.durable];
+    for (const step of this.pending) DamageModel.apply(content, step);
+    return content;
+  }
+
+  damage(step: DiskStep & { kind: "flip-bit" | "zero-sector" }): boolean {
+    if (step.position >= this.durable.length) return false;
+    if (step.kind === "flip-bit") this.durable[step.position]! ^= 1 << step.bit;
+    else {
+      const start = step.position - (step.position % SECTOR_BYTES);
+      for (let index = start; index < Math.min(start + SECTOR_BYTES, this.durable.length); index++) this.durable[index] = 0;
+    }
+    return true;
+  }
+
+  static apply(content: number[], step: DiskStep): void {
+    if (step.kind === "write") {
+      while (content.length < step.position) content.push(0);
+      for (let index = 0; index < step.length; index++) content[step.position + index] = step.fill;
+    } else if (step.kind === "truncate") {
+      content.length = Math.min(content.length, step.size);
+      while (content.length < step.size) content.push(0);
+    }
+  }
+}
+
+describe("SimFileSystem damage at rest, against a model", () => {
+  it("reads always show the damaged platter under the unsynced operations, before and after crashes", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(diskStep, { maxLength: 40 }), async (steps) => {
+        const { kernel, fs } = setup();
+        const model = new DamageModel();
+        let handle = await fs.open("f", "create");
+        await kernel.settle(fs.syncDir("."));
+        for (const step of steps) {
+          if (step.kind === "write") await handle.write(step.position, new Uint8Array(step.length).fill(step.fill));
+          else if (step.kind === "truncate") await handle.truncate(step.size);
+          else if (step.kind === "sync") await kernel.settle(handle.sync());
+          else if (step.kind === "crash") {
+            fs.crash();
+            handle = await fs.open("f", "readwrite");
+          } else {
+            const report = fs.damageAtRest(step.kind, { path: "f", position: step.position, bit: step.bit });
+            expect(report !== undefined).toBe(model.damage(step));
+          }
+          if (step.kind === "write" || step.kind === "truncate") model.pending.push(step);
+          if (step.kind === "sync") model.durable = model.volatile();
+          if (step.kind === "sync" || step.kind === "crash") model.pending = [];
+          expect([...(await fs.readFile("f"))]).toEqual(model.volatile());
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

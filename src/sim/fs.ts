@@ -677,19 +677,8 @@ export class SimFileSystem implements FileSystem {
     }
     const { file, path } = chosen;
     const durableBytes = file.durable.length;
-    const random = this.state.damageRandom;
-    let start: number;
-    let length: number;
-    let bit = -1;
-    if (kind === "flip-bit") {
-      start = explicit.position ?? random.int(durableBytes);
-      length = 1;
-      bit = explicit.bit ?? random.int(8);
-    } else {
-      start = explicit.position === undefined ? random.int(Math.ceil(durableBytes / SECTOR_BYTES)) * SECTOR_BYTES : explicit.position - (explicit.position % SECTOR_BYTES);
-      length = Math.min(SECTOR_BYTES, durableBytes - start);
-    }
-    if (start >= durableBytes) return undefined;
+    if (explicit.position !== undefined && explicit.position >= durableBytes) return undefined;
+    const { start, length, bit } = damageRange(this.state.damageRandom, kind, durableBytes, explicit);
     const { bytesChanged, bytesVisible } = this.damageFile(file, start, length, bit);
     const report: SimDamageReport = { kind, path, position: start, length, bit, bytesChanged, bytesVisible, atMs: this.state.kernel.now(), incarnation: this.state.incarnation };
     this.damages.push(report);
@@ -886,6 +875,14 @@ export class SimFileSystem implements FileSystem {
     }
     return files;
   }
+}
+
+/** The bytes (and bit) a damage hits: as asked, or drawn uniformly inside `durableBytes` (> 0). */
+function damageRange(random: Random, kind: SimDamageKind, durableBytes: number, explicit: { readonly position?: number; readonly bit?: number }): { start: number; length: number; bit: number } {
+  if (kind === "flip-bit") return { start: explicit.position ?? random.int(durableBytes), length: 1, bit: explicit.bit ?? random.int(8) };
+  const sector = explicit.position === undefined ? random.int(Math.ceil(durableBytes / SECTOR_BYTES)) : Math.floor(explicit.position / SECTOR_BYTES);
+  const start = sector * SECTOR_BYTES;
+  return { start, length: Math.min(SECTOR_BYTES, durableBytes - start), bit: -1 };
 }
 
 function validateOptions(options: Readonly<SimDiskOptions>): void {

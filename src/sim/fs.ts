@@ -37,10 +37,26 @@
  *    `capacityBytes` rejects with ENOSPC and changes nothing. Counted are files linked in a
  *    directory or held open (an unlinked open file keeps its space, as on POSIX). Overwriting
  *    bytes inside a file never needs space.
+ * 8. Damage at rest (`damageAtRest()`, called by a nemesis, never by the disk on its own): the
+ *    platter changes under a file's durable content, in one of two ways —
+ *    - `flip-bit`: one bit of one byte is inverted;
+ *    - `zero-sector`: the `SECTOR_BYTES`-aligned sector holding a byte (counted from the start
+ *      of the file, cut at the end of the durable content) reads back as zeros.
+ *    Only bytes of the durable content can be hit; a file with none cannot be damaged. The
+ *    change is permanent: it stays through crashes (which revert to the damaged durable
+ *    content), and turning read faults off does not hide it — it is the truth on the disk.
+ *    Reads go to the platter for every byte that the unsynced operations have not replaced: the
+ *    volatile content is always the damaged durable content with the unsynced operations applied
+ *    on top, in order (a clean cached page is not modelled, so a running process sees the
+ *    damage at once). A byte whose unsynced overwrite is still pending shows the new data; a
+ *    crash before its sync exposes the damage, and a sync of any write or truncate that covers
+ *    the damaged range rewrites it: overwriting heals. Each damage is recorded (`damageLog`) with
+ *    its file, position and kind, so a checker knows where it was planted.
  *
  * Not modelled: misdirected or lost writes that a sync reported durable, latent sector errors
- * (EIO), corruption of durable data at rest, reordering between the content of different files
- * other than what (2) allows, metadata (mtime, permissions), symbolic and hard links.
+ * (EIO), damage to directory entries or to unsynced (volatile-only) data, reordering between the
+ * content of different files other than what (2) allows, metadata (mtime, permissions), symbolic
+ * and hard links.
  *
  * Timing: every call except `sync`/`syncDir` takes no virtual time — it returns an already
  * settled promise and tells the kernel (`markAsync`) to drain continuations before the next
@@ -49,7 +65,7 @@
 import { FileSystemError, type FileHandle, type FileOpenMode, type FileStat, type FileSystem } from "../ports/filesystem.ts";
 import type { Random } from "../ports/random.ts";
 import type { Kernel, TaskHandle } from "./kernel.ts";
-import { chance, uniform } from "./random.ts";
+import { chance, pick, uniform } from "./random.ts";
 
 export interface SimDiskOptions {
   /** Latency of one sync or syncDir, drawn uniformly in [min, max] ms. */
@@ -90,6 +106,7 @@ export interface SimDiskStats {
   bytesWritten: number;
   bytesRead: number;
   crashes: number;
+  damagesAtRest: number;
 }
 
 /** What one crash did to one surviving file that had unsynced operations. */
@@ -119,6 +136,44 @@ export interface SimCrashReport {
   readonly filesRestored: readonly string[];
   /** Syncs and directory syncs that were in flight and will never settle. */
   readonly syncsAbandoned: number;
+}
+
+/** Bytes in one sector: the unit a `zero-sector` damage wipes (fault model, item 8). */
+export const SECTOR_BYTES = 512;
+
+/** The two ways the platter can change under durable content (fault model, item 8). */
+export type SimDamageKind = "flip-bit" | "zero-sector";
+
+/**
+ * Where damage at rest lands.
+ * - `path`: that file, by the name the process sees now. `position` is the byte (for
+ *   `zero-sector`, any byte of the sector); drawn uniformly from the durable content when absent.
+ *   `bit` (0 = least significant) is the bit a `flip-bit` inverts; drawn when absent.
+ * - otherwise: a file drawn uniformly, by sorted path, among those with durable content whose
+ *   path `matching` accepts (every such file when `matching` is absent).
+ */
+export type SimDamageTarget =
+  | { readonly path: string; readonly position?: number; readonly bit?: number }
+  | { readonly matching?: (path: string) => boolean };
+
+/** One damage at rest that landed: what a checker needs to know where it was planted. */
+export interface SimDamageReport {
+  readonly kind: SimDamageKind;
+  /** The file, by the name the process saw when it was hit. */
+  readonly path: string;
+  /** First byte of the damaged range. */
+  readonly position: number;
+  /** Bytes in the damaged range: 1 for a flip, up to `SECTOR_BYTES` for a sector. */
+  readonly length: number;
+  /** For `flip-bit`, the bit inverted (0 = least significant); -1 for `zero-sector`. */
+  readonly bit: number;
+  /** Bytes of the range whose durable value changed (zeroing bytes that were zero changes none). */
+  readonly bytesChanged: number;
+  /** Bytes of the range a read sees changed now; the rest are shadowed by unsynced overwrites. */
+  readonly bytesVisible: number;
+  readonly atMs: number;
+  /** The disk's incarnation (crashes and wipes so far) when it was hit. */
+  readonly incarnation: number;
 }
 
 /** Content stored in a buffer that doubles its capacity, so appends cost amortised O(bytes). */
@@ -230,7 +285,7 @@ type Node = FileNode | DirNode;
 
 /** State shared by the file system and its handles. */
 class DiskState {
-  readonly stats: SimDiskStats = { reads: 0, writes: 0, syncs: 0, syncDirs: 0, bitFlips: 0, bytesWritten: 0, bytesRead: 0, crashes: 0 };
+  readonly stats: SimDiskStats = { reads: 0, writes: 0, syncs: 0, syncDirs: 0, bitFlips: 0, bytesWritten: 0, bytesRead: 0, crashes: 0, damagesAtRest: 0 };
   incarnation = 0;
   /** Volatile bytes of every counted file (see the fault model, item 7). */
   totalBytes = 0;
@@ -241,6 +296,7 @@ class DiskState {
   private readonly latencyRandom: Random;
   private readonly flipRandom: Random;
   readonly tornRandom: Random;
+  readonly damageRandom: Random;
 
   constructor(
     readonly kernel: Kernel,
@@ -251,6 +307,7 @@ class DiskState {
     this.latencyRandom = random.derive("sync-latency");
     this.flipRandom = random.derive("bit-flip");
     this.tornRandom = random.derive("torn-write");
+    this.damageRandom = random.derive("damage-at-rest");
   }
 
   nextSeq(): number {
@@ -443,6 +500,7 @@ export class SimFileSystem implements FileSystem {
   readonly options: Readonly<SimDiskOptions>;
   private readonly state: DiskState;
   private root = new DirNode();
+  private readonly damages: SimDamageReport[] = [];
 
   constructor(kernel: Kernel, random: Random, options: Partial<SimDiskOptions> = {}) {
     this.options = Object.freeze({ ...DEFAULT_SIM_DISK_OPTIONS, ...options });
@@ -599,6 +657,83 @@ export class SimFileSystem implements FileSystem {
     return { incarnation: this.state.incarnation, files, filesLost, filesRestored, syncsAbandoned };
   }
 
+  /** Every damage at rest that landed on this disk, oldest first (kept across crashes and wipes). */
+  get damageLog(): readonly SimDamageReport[] {
+    return this.damages;
+  }
+
+  /**
+   * The platter changes under one file's durable content (fault model, item 8). Returns what was
+   * damaged, or undefined when the target has no durable byte to hit: no such file, no file
+   * matching, or a `position` past the durable content.
+   */
+  damageAtRest(kind: SimDamageKind, target: SimDamageTarget = {}): SimDamageReport | undefined {
+    const chosen = "path" in target ? this.namedFile(target.path) : this.drawFile(target.matching ?? (() => true));
+    if (chosen === undefined) return undefined;
+    const explicit: { readonly position?: number; readonly bit?: number } = "path" in target ? target : {};
+    if (explicit.position !== undefined) validateOffset(explicit.position, "position", chosen.path);
+    if (explicit.bit !== undefined && !(Number.isInteger(explicit.bit) && explicit.bit >= 0 && explicit.bit < 8)) {
+      throw new FileSystemError("EINVAL", chosen.path, `bit must be an integer in 0..7, got ${explicit.bit}`);
+    }
+    const { file, path } = chosen;
+    const durableBytes = file.durable.length;
+    if (explicit.position !== undefined && explicit.position >= durableBytes) return undefined;
+    const { start, length, bit } = damageRange(this.state.damageRandom, kind, durableBytes, explicit);
+    const { bytesChanged, bytesVisible } = this.damageFile(file, start, length, bit);
+    const report: SimDamageReport = { kind, path, position: start, length, bit, bytesChanged, bytesVisible, atMs: this.state.kernel.now(), incarnation: this.state.incarnation };
+    this.damages.push(report);
+    this.state.stats.damagesAtRest++;
+    this.state.kernel.trace.foldString(`damage:${kind}:${path}:${start}:${bit}`);
+    return report;
+  }
+
+  /** Change the durable bytes, then rebuild the volatile view as durable + unsynced operations. */
+  private damageFile(file: FileNode, start: number, length: number, bit: number): { bytesChanged: number; bytesVisible: number } {
+    const stored = file.durable.read(start, length);
+    const damaged = bit < 0 ? new Uint8Array(length) : Uint8Array.of(stored[0]! ^ (1 << bit));
+    let bytesChanged = 0;
+    for (let index = 0; index < length; index++) if (stored[index] !== damaged[index]) bytesChanged++;
+    file.durable.write(start, damaged);
+    const seen = file.volatile.read(start, length);
+    const volatile = file.durable.clone();
+    for (const operation of file.unsynced) applyOperation(volatile, operation);
+    if (volatile.length !== file.volatile.length) throw new Error(`damage at rest changed a file's size: ${file.volatile.length} -> ${volatile.length}`);
+    file.volatile = volatile;
+    const now = volatile.read(start, length);
+    let bytesVisible = 0;
+    for (let index = 0; index < seen.length; index++) if (seen[index] !== now[index]) bytesVisible++;
+    return { bytesChanged, bytesVisible };
+  }
+
+  /** The file a path names now, if it has durable content to damage. */
+  private namedFile(path: string): { file: FileNode; path: string } | undefined {
+    const parts = splitPath(path);
+    let node: Node | undefined;
+    try {
+      node = this.lookup(parts, path);
+    } catch (error) {
+      if (error instanceof FileSystemError && error.code === "ENOTDIR") return undefined;
+      throw error;
+    }
+    if (node?.kind !== "file" || node.durable.length === 0) return undefined;
+    return { file: node, path: joinPath(parts) };
+  }
+
+  /** A file drawn among those the process can name now that have durable content and match. */
+  private drawFile(matching: (path: string) => boolean): { file: FileNode; path: string } | undefined {
+    const files = this.filesByPath((dir) => dir.entries);
+    const seen = new Set<FileNode>();
+    const candidates: { file: FileNode; path: string }[] = [];
+    // Sorted, so the draw does not depend on Map insertion order; a file under two names counts once.
+    for (const path of [...files.keys()].sort()) {
+      const file = files.get(path)!;
+      if (seen.has(file) || file.durable.length === 0 || !matching(path)) continue;
+      seen.add(file);
+      candidates.push({ file, path });
+    }
+    return candidates.length === 0 ? undefined : pick(this.state.damageRandom, candidates);
+  }
+
   /** The disk is replaced by an empty one (fault model, item 5). */
   wipe(): void {
     this.state.abandonIncarnation();
@@ -740,6 +875,14 @@ export class SimFileSystem implements FileSystem {
     }
     return files;
   }
+}
+
+/** The bytes (and bit) a damage hits: as asked, or drawn uniformly inside `durableBytes` (> 0). */
+function damageRange(random: Random, kind: SimDamageKind, durableBytes: number, explicit: { readonly position?: number; readonly bit?: number }): { start: number; length: number; bit: number } {
+  if (kind === "flip-bit") return { start: explicit.position ?? random.int(durableBytes), length: 1, bit: explicit.bit ?? random.int(8) };
+  const sector = explicit.position === undefined ? random.int(Math.ceil(durableBytes / SECTOR_BYTES)) : Math.floor(explicit.position / SECTOR_BYTES);
+  const start = sector * SECTOR_BYTES;
+  return { start, length: Math.min(SECTOR_BYTES, durableBytes - start), bit: -1 };
 }
 
 function validateOptions(options: Readonly<SimDiskOptions>): void {

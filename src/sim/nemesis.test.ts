@@ -1,19 +1,21 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { formatSchedule, generateSchedule, parseSchedule, ScheduleParseError } from "./nemesis.ts";
+import { formatSchedule, generateSchedule, parseSchedule, ScheduleParseError, type FaultStep, type ScheduleBounds } from "./nemesis.ts";
 import { SeededRandom } from "./random.ts";
 import { parseScenario, ScenarioError } from "./scenario.ts";
+import { SimWorld } from "./world.ts";
 
 describe("fault schedules", () => {
   it("print and parse back to the same schedule", () => {
     fc.assert(
-      fc.property(fc.integer(), fc.integer({ min: 100, max: 20_000 }), (seed, durationMs) => {
+      fc.property(fc.integer(), fc.integer({ min: 100, max: 20_000 }), fc.boolean(), (seed, durationMs, damage) => {
         const steps = generateSchedule(new SeededRandom(String(seed)), {
           crashable: ["s0", "s1"],
           nodes: ["s0", "s1", "c0"],
           durationMs,
           episodesPerSecond: 2,
           allowWipe: true,
+          damageAtRest: damage ? { nodes: ["s0", "s1"], files: "logs", perSecond: 1 } : undefined,
         });
         expect(parseSchedule(formatSchedule(steps))).toEqual(parseSchedule(formatSchedule(parseSchedule(formatSchedule(steps)))));
         expect(parseSchedule(formatSchedule(steps)).map((step) => step.action)).toEqual(steps.map((step) => step.action));
@@ -23,8 +25,15 @@ describe("fault schedules", () => {
 
   it("pairs every crash with a later restart and every pause with a later resume", () => {
     fc.assert(
-      fc.property(fc.integer(), (seed) => {
-        const steps = generateSchedule(new SeededRandom(String(seed)), { crashable: ["s0"], nodes: ["s0", "c0"], durationMs: 5000, episodesPerSecond: 3, allowWipe: false });
+      fc.property(fc.integer(), fc.boolean(), (seed, damage) => {
+        const steps = generateSchedule(new SeededRandom(String(seed)), {
+          crashable: ["s0"],
+          nodes: ["s0", "c0"],
+          durationMs: 5000,
+          episodesPerSecond: 3,
+          allowWipe: false,
+          damageAtRest: damage ? { nodes: ["s0", "c0"], files: "any", perSecond: 2 } : undefined,
+        });
         const open = new Map<string, number>();
         for (const step of steps) {
           const action = step.action;
@@ -45,5 +54,100 @@ describe("fault schedules", () => {
     expect(() => parseSchedule("at 5 clog a b")).toThrow(/clog A -> B/);
     expect(parseScenario("x", "# expect: fail\n# seed: 4\nat 1 heal")).toMatchObject({ expect: "fail", seed: 4, steps: [{ atMs: 1 }] });
     expect(() => parseScenario("x", "# expect: maybe")).toThrow(ScenarioError);
+  });
+});
+
+const atRest = (step: FaultStep): boolean => step.action.kind === "rot" || step.action.kind === "zero-sector";
+const bounds: ScheduleBounds = { crashable: ["s0", "s1"], nodes: ["s0", "s1", "c0"], durationMs: 6000, episodesPerSecond: 3, allowWipe: false };
+
+describe("damage at rest in fault schedules", () => {
+  it("is never drawn unless the workload opts in", () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        expect(generateSchedule(new SeededRandom(String(seed)), bounds).filter(atRest)).toEqual([]);
+      }),
+    );
+  });
+
+  it("opting in adds steps without moving any step drawn without it", () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const without = formatSchedule(generateSchedule(new SeededRandom(String(seed)), bounds)).split("\n");
+        const withDamage = formatSchedule(generateSchedule(new SeededRandom(String(seed)), { ...bounds, damageAtRest: { nodes: ["s0"], files: "logs", perSecond: 0.5 } })).split("\n");
+        // `without` is a subsequence of `withDamage`: the same lines, in the same order.
+        let next = 0;
+        for (const line of withDamage) if (line === without[next]) next++;
+        expect(next).toBe(without.length);
+      }),
+    );
+  });
+
+  it("when opted in, draws it at about the asked rate, on the asked nodes and files", () => {
+    let damages = 0;
+    let restarts = 0;
+    const seeds = 400;
+    for (let seed = 0; seed < seeds; seed++) {
+      const steps = generateSchedule(new SeededRandom(`rot-${seed}`), { ...bounds, damageAtRest: { nodes: ["s1"], files: "logs", perSecond: 0.2 } });
+      for (const step of steps.filter(atRest)) {
+        damages++;
+        expect(step.action).toMatchObject({ node: "s1", target: { files: "logs" } });
+        expect(step.atMs).toBeLessThanOrEqual(bounds.durationMs);
+      }
+      restarts += steps.filter((step) => step.action.kind === "restart").length;
+    }
+    // 0.2 per second over 6 s: 1.2 per schedule on average.
+    expect(damages / seeds).toBeGreaterThan(0.9);
+    expect(damages / seeds).toBeLessThan(1.5);
+    expect(restarts).toBeGreaterThan(0);
+    expect(generateSchedule(new SeededRandom("none"), { ...bounds, damageAtRest: { nodes: [], files: "any", perSecond: 5 } }).filter(atRest)).toEqual([]);
+  });
+
+  it("the scenario syntax parses, prints back, and rejects what it does not know", () => {
+    const text = [
+      "at 100 rot s0",
+      "at 200 rot s0 logs",
+      "at 300 zero-sector s1 logs",
+      "at 400 zero-sector s1 file=partitions/t/0/00000000000000000000.log",
+      "at 500 rot s1 file=state.json byte=17",
+    ].join("\n");
+    const steps = parseSchedule(text);
+    expect(steps.map((step) => step.action)).toEqual([
+      { kind: "rot", node: "s0", target: { files: "any" } },
+      { kind: "rot", node: "s0", target: { files: "logs" } },
+      { kind: "zero-sector", node: "s1", target: { files: "logs" } },
+      { kind: "zero-sector", node: "s1", target: { files: "path", path: "partitions/t/0/00000000000000000000.log" } },
+      { kind: "rot", node: "s1", target: { files: "path", path: "state.json", position: 17 } },
+    ]);
+    expect(formatSchedule(steps)).toBe(text);
+    expect(() => parseSchedule("at 1 rot")).toThrow(/missing node name/);
+    expect(() => parseSchedule("at 1 rot s0 segments")).toThrow(/rot\|zero-sector/);
+    expect(() => parseSchedule("at 1 rot s0 byte=3")).toThrow(ScheduleParseError);
+    expect(() => parseSchedule("at 1 zero-sector s0 file=a byte=-1")).toThrow(ScheduleParseError);
+    expect(() => parseSchedule("at 1 rot s0 file=a byte=1 extra")).toThrow(ScheduleParseError);
+    expect(() => parseSchedule("at 1 rot s0 file=/etc/passwd")).toThrow(/relative/);
+    expect(parseScenario("x", "# seed: 2\nat 9 zero-sector broker-0 logs").steps).toEqual([{ atMs: 9, action: { kind: "zero-sector", node: "broker-0", target: { files: "logs" } } }]);
+  });
+
+  it("a world applies it to the node's disk and records where it landed", async () => {
+    const world = new SimWorld("rot-world");
+    const node = world.addNode("s0", async () => ({ stop: () => undefined }), { tornWrites: false });
+    await node.start();
+    const handle = await node.fs.open("00000000000000000000.log", "create");
+    await handle.write(0, new Uint8Array(1000).fill(7));
+    await world.kernel.settle(handle.sync());
+    await handle.write(1000, new Uint8Array(10).fill(7));
+    await world.kernel.settle(node.fs.syncDir("."));
+    world.scheduleFaults(parseSchedule("at 10 zero-sector s0 logs\nat 20 rot s0 file=missing.log\nat 30 crash s0"));
+    await world.kernel.run({ untilMs: 100 });
+    expect(world.damageAtRest).toHaveLength(1);
+    const [damage] = world.damageAtRest;
+    expect(damage).toMatchObject({ node: "s0", kind: "zero-sector", path: "00000000000000000000.log" });
+    const { node: where, ...report } = damage!;
+    expect(where).toBe("s0");
+    expect(node.fs.damageLog).toEqual([report]);
+    const content = await node.fs.readFile("00000000000000000000.log");
+    expect(content.length).toBe(1000); // the crash dropped the unsynced tail, not the damage
+    expect(content.subarray(damage!.position, damage!.position + damage!.length).every((byte) => byte === 0)).toBe(true);
+    expect(world.faultLog.some((line) => line.includes("nothing on s0's disk to damage"))).toBe(true);
   });
 });

@@ -13,10 +13,31 @@
  *   at 4100 partition server-0,client-0 | client-1     (add "oneway" for asymmetric: left → right)
  *   at 4200 clog client-0 -> server-0 300
  *   at 5000 heal
+ *
+ * Damage at rest (the disk fault model, item 8, in fs.ts) lands on a node's durable bytes, whether
+ * the node is up or down, and stays until the bytes are rewritten:
+ *
+ *   at 4500 rot server-0             flip one bit in a file of server-0 with synced content
+ *   at 4600 rot server-0 logs        ... only among files named *.log (log segments)
+ *   at 4700 zero-sector server-0 logs                  (zero one 512-byte sector instead)
+ *   at 4800 rot server-0 file=data/x/00000000000000000000.log byte=4100   (one file; byte optional)
+ *
+ * File and byte are drawn from the disk's own seeded stream when the step does not name them.
+ * Drawn schedules contain damage at rest only when `ScheduleBounds.damageAtRest` asks for it.
  */
 import type { Random } from "../ports/random.ts";
 import type { NodeId } from "../ports/transport.ts";
+import type { SimDamageKind, SimDamageTarget } from "./fs.ts";
 import { pick, uniform } from "./random.ts";
+
+/** The files a damage at rest may hit: any with synced content, log segments only, or one file. */
+export type DamageTarget =
+  | { readonly files: "any" }
+  | { readonly files: "logs" }
+  | { readonly files: "path"; readonly path: string; readonly position?: number };
+
+/** Names of log segment files end so (src/disk/segment.ts: `<base offset>.log`). */
+export const LOG_SEGMENT_SUFFIX = ".log";
 
 export type FaultAction =
   | { readonly kind: "crash"; readonly node: NodeId }
@@ -26,7 +47,8 @@ export type FaultAction =
   | { readonly kind: "isolate"; readonly node: NodeId }
   | { readonly kind: "partition"; readonly left: readonly NodeId[]; readonly right: readonly NodeId[]; readonly symmetric: boolean }
   | { readonly kind: "clog"; readonly from: NodeId; readonly to: NodeId; readonly durationMs: number }
-  | { readonly kind: "heal" };
+  | { readonly kind: "heal" }
+  | { readonly kind: "rot" | "zero-sector"; readonly node: NodeId; readonly target: DamageTarget };
 
 export interface FaultStep {
   readonly atMs: number;
@@ -59,6 +81,34 @@ export function formatAction(action: FaultAction): string {
       return `clog ${action.from} -> ${action.to} ${action.durationMs}`;
     case "heal":
       return "heal";
+    case "rot":
+    case "zero-sector":
+      return `${action.kind} ${action.node}${formatTarget(action.target)}`;
+  }
+}
+
+function formatTarget(target: DamageTarget): string {
+  switch (target.files) {
+    case "any":
+      return "";
+    case "logs":
+      return " logs";
+    case "path":
+      return ` file=${target.path}${target.position === undefined ? "" : ` byte=${target.position}`}`;
+  }
+}
+
+/** What a damage step asks of the simulated disk of its node. */
+export function diskDamage(action: { readonly kind: "rot" | "zero-sector"; readonly target: DamageTarget }): { kind: SimDamageKind; target: SimDamageTarget } {
+  const kind = action.kind === "rot" ? "flip-bit" : "zero-sector";
+  const target = action.target;
+  switch (target.files) {
+    case "any":
+      return { kind, target: {} };
+    case "logs":
+      return { kind, target: { matching: (path) => path.endsWith(LOG_SEGMENT_SUFFIX) } };
+    case "path":
+      return { kind, target: target.position === undefined ? { path: target.path } : { path: target.path, position: target.position } };
   }
 }
 
@@ -102,9 +152,35 @@ function parseAction(text: string, line: number, raw: string): FaultAction {
       const part = /^partition\s+(\S+)\s*\|\s*(\S+)(\s+oneway)?$/.exec(text) ?? fail("expected 'partition A,B | C[,D] [oneway]'");
       return { kind: "partition", left: part[1]!.split(","), right: part[2]!.split(","), symmetric: part[3] === undefined };
     }
+    case "rot":
+    case "zero-sector":
+      return { kind: words[0], node: node(), target: parseTarget(words.slice(2), fail) };
     default:
       return fail(`unknown action '${words[0] ?? ""}'`);
   }
+}
+
+function parseTarget(words: readonly string[], fail: (reason: string) => never): DamageTarget {
+  const usage = "expected '<rot|zero-sector> <node> [logs | file=<path> [byte=<n>]]'";
+  if (words.length === 0) return { files: "any" };
+  if (words.length === 1 && words[0] === "logs") return { files: "logs" };
+  const file = /^file=(\S+)$/.exec(words[0]!) ?? fail(usage);
+  if (file[1]!.startsWith("/")) fail("file= takes a path relative to the node's disk");
+  if (words.length === 1) return { files: "path", path: file[1]! };
+  const byte = (words.length === 2 ? /^byte=(\d+)$/.exec(words[1]!) : null) ?? fail(usage);
+  const position = Number(byte[1]);
+  if (!Number.isSafeInteger(position)) fail("byte must be a safe integer");
+  return { files: "path", path: file[1]!, position };
+}
+
+/** Opt-in damage at rest for drawn schedules (a workload asks for it once its storage copes). */
+export interface DamageAtRestBounds {
+  /** Nodes whose disks may be damaged. */
+  readonly nodes: readonly NodeId[];
+  /** Which files: any with synced content, or log segments only. */
+  readonly files: "any" | "logs";
+  /** Mean damages per virtual second; keep it low (0.2 is about one per 5 s). */
+  readonly perSecond: number;
 }
 
 export interface ScheduleBounds {
@@ -117,6 +193,8 @@ export interface ScheduleBounds {
   readonly episodesPerSecond: number;
   /** Allow restarts on a wiped disk (only where the protocol can recover from peers). */
   readonly allowWipe: boolean;
+  /** Draw damage at rest too; absent, the schedule has none and draws exactly as before. */
+  readonly damageAtRest?: DamageAtRestBounds | undefined;
 }
 
 /**
@@ -132,7 +210,33 @@ export function generateSchedule(random: Random, bounds: ScheduleBounds): FaultS
     const end = Math.min(bounds.durationMs, start + uniform(random, 50, bounds.durationMs / 4));
     steps.push(...drawEpisode(random, bounds, start, end));
   }
+  // From a stream of its own: opting in adds steps without moving any other episode.
+  if (bounds.damageAtRest !== undefined) steps.push(...drawDamageAtRest(random.derive("damage-at-rest"), bounds, bounds.damageAtRest));
   return steps.sort((a, b) => a.atMs - b.atMs);
+}
+
+/**
+ * Damage at rest at a low rate. Half of the time the damaged node is then crashed and restarted
+ * (when it may crash), so its recovery reads the damaged files back; the restart stays inside
+ * the window like every other.
+ */
+function drawDamageAtRest(random: Random, bounds: ScheduleBounds, damage: DamageAtRestBounds): FaultStep[] {
+  const steps: FaultStep[] = [];
+  if (damage.nodes.length === 0) return steps;
+  const count = Math.round((bounds.durationMs / 1000) * damage.perSecond * (0.5 + random.next()));
+  const target: DamageTarget = { files: damage.files };
+  for (let index = 0; index < count; index++) {
+    const atMs = uniform(random, 0, bounds.durationMs * 0.9);
+    const node = pick(random, damage.nodes);
+    const kind = random.next() < 0.75 ? "rot" : "zero-sector";
+    steps.push({ atMs, action: { kind, node, target } });
+    if (bounds.crashable.includes(node) && random.next() < 0.5) {
+      const crashAtMs = uniform(random, atMs, Math.min(bounds.durationMs, atMs + 500));
+      const restartAtMs = uniform(random, crashAtMs, Math.min(bounds.durationMs, crashAtMs + 300));
+      steps.push({ atMs: crashAtMs, action: { kind: "crash", node } }, { atMs: restartAtMs, action: { kind: "restart", node, wipe: false } });
+    }
+  }
+  return steps;
 }
 
 function drawEpisode(random: Random, bounds: ScheduleBounds, start: number, end: number): FaultStep[] {

@@ -6,8 +6,13 @@ import type { NodeId } from "../ports/transport.ts";
 import { Kernel } from "./kernel.ts";
 import { SimNetwork, type NetworkProfile, NO_NETWORK_FAULTS } from "./network.ts";
 import { SimNode, type BootFunction } from "./node.ts";
-import type { SimDiskOptions } from "./fs.ts";
-import { formatAction, type FaultAction, type FaultStep } from "./nemesis.ts";
+import type { SimDamageReport, SimDiskOptions } from "./fs.ts";
+import { diskDamage, formatAction, type FaultAction, type FaultStep } from "./nemesis.ts";
+
+/** A damage at rest that landed, and on which node: where a checker must expect it. */
+export interface NodeDamageReport extends SimDamageReport {
+  readonly node: NodeId;
+}
 
 export class SimWorld {
   readonly kernel: Kernel;
@@ -15,6 +20,8 @@ export class SimWorld {
   readonly nodes = new Map<NodeId, SimNode>();
   /** Faults applied so far, as text, for the run's report. */
   readonly faultLog: string[] = [];
+  /** Damage at rest planted so far, oldest first (steps that found nothing to hit are not here). */
+  readonly damageAtRest: NodeDamageReport[] = [];
 
   constructor(seed: string | number, profile: NetworkProfile = NO_NETWORK_FAULTS) {
     this.kernel = new Kernel(seed);
@@ -62,7 +69,21 @@ export class SimWorld {
         return this.network.clog(action.from, action.to, action.durationMs);
       case "heal":
         return this.network.heal();
+      case "rot":
+      case "zero-sector":
+        return this.damage(action.node, action);
     }
+  }
+
+  private damage(id: NodeId, action: Parameters<typeof diskDamage>[0]): void {
+    const { kind, target } = diskDamage(action);
+    const report = this.node(id).fs.damageAtRest(kind, target);
+    if (report === undefined) {
+      this.faultLog.push(`${this.kernel.now().toFixed(3)}   nothing on ${id}'s disk to damage`);
+      return;
+    }
+    this.damageAtRest.push({ node: id, ...report });
+    this.faultLog.push(`${this.kernel.now().toFixed(3)}   ${kind} in ${report.path} at byte ${report.position} (${report.length} bytes, ${report.bytesChanged} changed)`);
   }
 
   /** End of the safety phase: a clean network, every node resumed and running. */

@@ -75,7 +75,9 @@ export class RoleResolver {
         const node = this.resolve(action.node);
         return node === undefined ? undefined : { ...action, node };
       }
-      case "restart": {
+      case "restart":
+      case "rot":
+      case "zero-sector": {
         const node = this.resolve(action.node);
         return node === undefined ? undefined : { ...action, node };
       }

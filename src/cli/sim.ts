@@ -29,6 +29,8 @@ Options:
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
+  --damage-at-rest    queue, swarm: rot the brokers' log segments at rest in this run (by
+                      default about 30 % of the seeds draw it); --no-damage-at-rest: never
   --plant BUG         plant a known bug and watch the checker catch it
                       queue: ${PLANTS.queue.join(", ")}
                       raft: ${PLANTS.raft.join(", ")}
@@ -88,6 +90,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       values: { type: "string" },
       scenario: { type: "string" },
       plant: { type: "string" },
+      "damage-at-rest": { type: "boolean" },
+      "no-damage-at-rest": { type: "boolean" },
       verbose: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -101,6 +105,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const acks = values.acks === undefined ? undefined : Number(values.acks);
   if (acks !== undefined && acks !== -1 && acks !== 0 && acks !== 1) throw new Error(`--acks must be -1, 1 or 0, not '${values.acks}'`);
   const messages = values.messages ?? values.values;
+  if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
+  const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
   return {
     seed: integer("--seed", values.seed ?? "1", 0),
@@ -113,6 +119,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       messages: messages === undefined ? undefined : integer("--messages", messages, 1),
       schedule: scenario?.steps,
       bitFlipPerRead: scenario?.bitFlipPerRead,
+      damageAtRest,
     },
     scenario,
     verbose: values.verbose === true,
@@ -143,6 +150,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
+  if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   return parts.join(" ");
 }
 

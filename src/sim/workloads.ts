@@ -27,6 +27,8 @@ export interface WorkloadOptions {
   readonly messages?: number | undefined;
   /** queue: bit flips on disk reads (a scenario's bit-rot). */
   readonly bitFlipPerRead?: number | undefined;
+  /** queue, swarm: force damage at rest on the brokers' log segments on (true) or off (false). */
+  readonly damageAtRest?: boolean | undefined;
 }
 
 export interface RunSummary extends RunFigures {
@@ -55,6 +57,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
     ...(options.acks === undefined ? {} : { acks: options.acks }),
     ...(options.messages === undefined ? {} : { messagesPerProducer: options.messages }),
     ...(options.bitFlipPerRead === undefined ? {} : { bitFlipPerRead: options.bitFlipPerRead }),
+    ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
   });

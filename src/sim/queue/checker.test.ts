@@ -46,14 +46,21 @@ class Story {
     return this;
   }
 
+  /** The consumer moved past [from, to), which its broker answered CORRUPT_DATA for. */
+  skipDamaged(process: string, from: number, to: number, partition = 0): this {
+    this.history.consumerReset(this.tick(), process, { topic: TOPIC, partition, offset: to, reason: "damaged", skippedDamaged: { fromOffset: from, toOffset: to } });
+    return this;
+  }
+
   leaderChange(partition = 0): this {
     this.history.leaderChanged({ topic: TOPIC, partition, atMs: this.tick(), epoch: 2 });
     return this;
   }
 
-  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number } = {}): this {
+  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number; damaged?: [number, number][] } = {}): this {
     const log = { topic: TOPIC, partition: options.partition ?? 0, replica: options.replica ?? "b1", records: records.map(([offset, value]) => ({ offset, value })) };
-    this.history.finalLog(options.highWatermark === undefined ? log : { ...log, highWatermark: options.highWatermark });
+    const damaged = options.damaged?.map(([fromOffset, toOffset]) => ({ fromOffset, toOffset }));
+    this.history.finalLog({ ...log, ...(options.highWatermark === undefined ? {} : { highWatermark: options.highWatermark }), ...(damaged === undefined ? {} : { damaged }) });
     return this;
   }
 
@@ -593,5 +600,67 @@ describe("queue checker against a correct model", () => {
         expect(found).toContain("nonmonotonic-send");
       }),
     );
+  });
+});
+
+describe("damage at rest", () => {
+  /** a1 and a2 sat in a batch that rotted on the only replica; the consumer skipped it knowingly. */
+  function rottedStory(): Story {
+    return new Story()
+      .ok("a0", 0)
+      .ok("a1", 1)
+      .ok("a2", 2)
+      .ok("a3", 3)
+      .poll("c1", [[0, "a0"]])
+      .skipDamaged("c1", 1, 3)
+      .poll("c1", [[3, "a3"]])
+      .log([[0, "a0"], [3, "a3"]], { damaged: [[1, 3]] });
+  }
+
+  it("a loss inside a range the final log reports damaged is allowed with one replica, and named", () => {
+    const result = rottedStory().check();
+    expect(kinds(result)).toEqual([]);
+    expect(allowedKinds(result)).toEqual(["lost-to-damage", "lost-to-damage"]);
+    expect(result.allowed[0]!.detail).toContain("damaged at rest");
+    expect(result.ok).toBe(true);
+  });
+
+  it("the same loss is an anomaly when damage must be repaired (replicas)", () => {
+    expect(kinds(rottedStory().check({ lossToDamage: "anomaly" }))).toEqual(["lost-to-damage", "lost-to-damage"]);
+  });
+
+  it("a polled value inside a damaged range that later rotted is excused too; one just outside is a lost write", () => {
+    const story = new Story()
+      .ok("a0", 0)
+      .ok("a1", 1)
+      .ok("a2", 2)
+      .poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"]])
+      .log([[0, "a0"]], { damaged: [[1, 2]] });
+    const result = story.check();
+    expect(allowedKinds(result)).toEqual(["lost-to-damage"]);
+    expect(kinds(result)).toEqual(["lost-write"]);
+    expect(result.anomalies[0]!.values).toEqual(["a2"]);
+  });
+
+  it("a value polled where the log later rotted and again at a readable offset (an unrecognisable retry) is excused; two readable copies are not", () => {
+    const across = new Story().ok("a0", 0).ok("a1", 1).poll("c1", [[0, "a0"], [1, "a1"]]).log([[0, "a0"], [2, "a1"]], { damaged: [[1, 2]] }).check();
+    expect(kinds(across)).toEqual([]);
+    expect(allowedKinds(across)).toContain("duplicate-across-damage");
+    const twice = new Story().ok("a0", 0).ok("a1", 1).poll("c1", [[0, "a0"], [1, "a1"]]).log([[0, "a0"], [1, "a1"], [2, "a1"]], { damaged: [[5, 6]] }).check();
+    expect(kinds(twice)).toContain("duplicate");
+  });
+
+  it("a consumer that skips a range the final log reads fine hid good data: skipped-undamaged", () => {
+    const story = new Story()
+      .ok("a0", 0)
+      .ok("a1", 1)
+      .ok("a2", 2)
+      .poll("c1", [[0, "a0"]])
+      .skipDamaged("c1", 1, 2)
+      .poll("c1", [[2, "a2"]])
+      .log([[0, "a0"], [1, "a1"], [2, "a2"]]);
+    const result = story.check();
+    expect(kinds(result)).toContain("skipped-undamaged");
+    expect(result.anomalies.find((anomaly) => anomaly.kind === "skipped-undamaged")!.values).toEqual(["a1"]);
   });
 });

@@ -15,6 +15,15 @@
  * - Duplicates, two values at one offset and reordering are forbidden at every ack level.
  * - Final logs are the committed prefix of each replica; replicas are merged by offset, so a
  *   lagging replica is fine and two replicas that disagree at one offset are an anomaly.
+ * - Damage at rest (DESIGN §4): a final log names the ranges its storage found damaged. With one
+ *   replica nothing can refill them, so losing an acknowledged or polled value *inside* such a
+ *   range is reported in `allowed` as lost-to-damage (the queue said so: the broker answered
+ *   CORRUPT_DATA with the range, and the consumer skipped it knowingly); any other loss is still a
+ *   lost write. A consumer that skipped a range as damaged while the final log reads records
+ *   there (and reports no damage over them) is `skipped-undamaged`: the queue hid good data. A
+ *   value seen at a position that later rotted and again at a readable one (a producer's retry
+ *   that the broker could no longer recognise, its batch header being unreadable) is
+ *   `duplicate-across-damage`, excused the same way: one readable copy remains.
  * - A partition without any final log (e.g. a real-process test that only polls) is judged the
  *   way Jepsen does: an acknowledged value below the highest polled offset that nobody polled is
  *   lost; known offsets for skip detection come from polls and acknowledgements.
@@ -27,12 +36,26 @@
  */
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, type NodeId, type PartitionIndex, type TopicName } from "../../actors/shared/ids.ts";
-import { sendKey, type ConsumerResetOp, type PollOp, type QueueHistoryData, type QueueOp, type SendFailOp, type SendInvokeOp, type SendOkOp, type SendOutcomeOp } from "./history.ts";
+import {
+  sendKey,
+  type ConsumerResetOp,
+  type OffsetRange,
+  type PollOp,
+  type QueueHistoryData,
+  type QueueOp,
+  type SendFailOp,
+  type SendInvokeOp,
+  type SendOkOp,
+  type SendOutcomeOp,
+} from "./history.ts";
 
 export type AnomalyKind =
   | "lost-write"
   | "lost-write-after-leader-change"
   | "lost-write-at-acks-0"
+  | "lost-to-damage"
+  | "duplicate-across-damage"
+  | "skipped-undamaged"
   | "unseen"
   | "duplicate"
   | "inconsistent-offsets"
@@ -74,6 +97,11 @@ export interface QueueCheckOptions {
   readonly liveness?: boolean;
   /** An acks-1 loss after a leader change: excused (reported in `allowed`, the default) or an anomaly. */
   readonly lossAcrossLeaderChange?: "allowed" | "anomaly";
+  /**
+   * A loss inside a range the final log reports damaged at rest: excused (`allowed`, the default,
+   * right for one replica) or an anomaly (with replicas, a damaged range must be refilled).
+   */
+  readonly lossToDamage?: "allowed" | "anomaly";
   /** Keep at most this many anomalies of one kind; the rest are only counted. Default 100. */
   readonly anomaliesPerKindMax?: number;
 }
@@ -129,6 +157,8 @@ interface PartitionView {
   readonly claimedOffsets: Set<number>;
   /** Sorted offsets known to hold a record: the final log's, or (without one) polled and acked. */
   knownOffsets: number[];
+  /** Ranges a final log reports damaged at rest. */
+  readonly damaged: OffsetRange[];
 }
 
 interface Analysis {
@@ -173,6 +203,7 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
   const resolved: Required<QueueCheckOptions> = {
     liveness: options.liveness ?? true,
     lossAcrossLeaderChange: options.lossAcrossLeaderChange ?? "allowed",
+    lossToDamage: options.lossToDamage ?? "allowed",
     anomaliesPerKindMax: options.anomaliesPerKindMax ?? ANOMALIES_PER_KIND_MAX,
   };
   assert(Number.isInteger(resolved.anomaliesPerKindMax) && resolved.anomaliesPerKindMax >= 1, `checkQueue: anomaliesPerKindMax must be a positive integer (got ${resolved.anomaliesPerKindMax})`);
@@ -186,6 +217,7 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
   checkPollSessions(analysis);
   checkSendOrder(analysis);
   checkKeyAffinity(analysis);
+  checkDamageSkips(analysis);
   if (resolved.liveness) checkUnseen(analysis);
   const { findings } = analysis;
   return { ok: findings.anomalyTotal === 0, anomalies: findings.anomalies, allowed: findings.allowed, stats: statsOf(history, analysis) };
@@ -249,7 +281,7 @@ function viewOf(analysis: Analysis, topic: TopicName, partition: PartitionIndex)
   const name = partitionKey(topic, partition);
   let view = analysis.partitions.get(name);
   if (view === undefined) {
-    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), leaderChangesAtMs: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [] };
+    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), leaderChangesAtMs: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [] };
     analysis.partitions.set(name, view);
   }
   return view;
@@ -259,6 +291,7 @@ function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
   for (const log of history.finalLogs) {
     const view = viewOf(analysis, log.topic, log.partition);
     view.hasFinalLog = true;
+    for (const range of log.damaged ?? []) view.damaged.push({ fromOffset: range.fromOffset, toOffset: range.toOffset });
     for (const record of log.records) {
       if (log.highWatermark !== undefined && record.offset >= log.highWatermark) continue;
       const entry: LogEntryEvidence = { type: "log", topic: log.topic, partition: log.partition, replica: log.replica, offset: record.offset, value: record.value };
@@ -315,6 +348,11 @@ function checkLosses(analysis: Analysis): void {
     const polled = (analysis.pollsByValue.get(value) ?? []).find((poll) => viewOf(analysis, poll.topic, poll.partition).hasFinalLog);
     if (polled !== undefined) {
       analysis.lost.add(value);
+      const view = viewOf(analysis, polled.topic, polled.partition);
+      if (inRanges(view.damaged, polled.offset)) {
+        excuseDamage(analysis, `${describeSend(record)} was polled at ${view.name}@${polled.offset}, which the final log reports damaged at rest`, [record.invoke, polled]);
+        continue;
+      }
       analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} was polled by ${polled.process} at ${partitionKey(polled.topic, polled.partition)}@${polled.offset} (so committed) but no final log holds it`, values: [value], ops: [record.invoke, polled] });
       continue;
     }
@@ -335,6 +373,10 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
   const where = `acknowledged at ${view.name}@${ok.offset} (${ok.atMs} ms)`;
   const ops = [record.invoke, ok];
   analysis.lost.add(value);
+  if (inRanges(view.damaged, ok.offset)) {
+    if (ok.acks === 0 || analysis.options.lossToDamage === "allowed") analysis.excusedAcks.add(ok);
+    return excuseDamage(analysis, `${describeSend(record)} ${where}; ${why}: the final log reports ${view.name}@${ok.offset} damaged at rest`, ops);
+  }
   if (ok.acks === 0) {
     analysis.excusedAcks.add(ok);
     analysis.findings.add({ kind: "lost-write-at-acks-0", detail: `${describeSend(record)} ${where}; ${why} (acks 0 allows it)`, values: [value], ops }, true);
@@ -350,10 +392,45 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
   analysis.findings.add({ kind: "lost-write-after-leader-change", detail: `${describeSend(record)} ${where}; ${why}; the leader changed at ${change} ms`, values: [value], ops }, allowed);
 }
 
+/** A loss inside a range the storage reported damaged: allowed with one replica (see the header). */
+function excuseDamage(analysis: Analysis, detail: string, ops: readonly Evidence[]): void {
+  const value = ops[0]!.type === "send.invoke" ? [ops[0]!.value] : [];
+  analysis.findings.add({ kind: "lost-to-damage", detail, values: value, ops }, analysis.options.lossToDamage === "allowed");
+}
+
+function inRanges(ranges: readonly OffsetRange[], offset: number): boolean {
+  return ranges.some((range) => range.fromOffset <= offset && offset < range.toOffset);
+}
+
+/** A consumer skipped offsets as damaged that the final log reads fine: good data was hidden. */
+function checkDamageSkips(analysis: Analysis): void {
+  for (const op of analysis.ops) {
+    if (op.type !== "consumer.reset" || op.skippedDamaged === undefined) continue;
+    const view = viewOf(analysis, op.topic, op.partition);
+    if (!view.hasFinalLog) continue;
+    const { fromOffset, toOffset } = op.skippedDamaged;
+    const hidden = view.knownOffsets.filter((offset) => offset >= fromOffset && offset < toOffset && !inRanges(view.damaged, offset));
+    if (hidden.length === 0) continue;
+    const values = hidden.flatMap((offset) => (view.logged.get(offset) ?? []).map((entry) => entry.value));
+    analysis.findings.add({
+      kind: "skipped-undamaged",
+      detail: `${op.process} skipped ${view.name} [${fromOffset}, ${toOffset}) as damaged, but the final log reads ${hidden.length} record(s) there (${describeOffsets(hidden)}) and reports no damage over them`,
+      values,
+      ops: [op, ...hidden.slice(0, EVIDENCE_MAX).map((offset) => view.logged.get(offset)![0]!)],
+    });
+  }
+}
+
 /** One value at two positions (final logs and polls; a re-read of one position is fine). */
 function checkDuplicates(analysis: Analysis): void {
   for (const [value, locations] of analysis.locationsByValue) {
     if (locations.size < 2) continue;
+    const readable = [...locations.values()].filter((evidence) => !(evidence.type === "log" || evidence.type === "poll") || !inRanges(viewOf(analysis, evidence.topic, evidence.partition).damaged, evidence.offset));
+    if (readable.length < 2) {
+      const detail = `${value} is at ${locations.size} positions: ${[...locations.keys()].join(", ")}; all but one lie in ranges the final log reports damaged at rest`;
+      analysis.findings.add({ kind: "duplicate-across-damage", detail, values: [value], ops: [...locations.values()].slice(0, EVIDENCE_MAX) }, analysis.options.lossToDamage === "allowed");
+      continue;
+    }
     analysis.findings.add({ kind: "duplicate", detail: `${value} is at ${locations.size} positions: ${[...locations.keys()].join(", ")}`, values: [value], ops: [...locations.values()].slice(0, EVIDENCE_MAX) });
   }
 }

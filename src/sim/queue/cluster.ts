@@ -7,7 +7,8 @@
  * 1. boots the cluster; an admin node creates the topic (retrying until the coordinator answers);
  * 2. safety phase: producers send unique values at a steady pace while the nemesis crashes and
  *    restarts brokers and the coordinator, partitions, clogs and degrades the network, and the
- *    disks tear unsynced writes and flip bits on read;
+ *    disks tear unsynced writes and flip bits on read — and, in a share of the seeds, rot the
+ *    brokers' log segments at rest (a flipped bit or a zeroed sector that every later read sees);
  * 3. liveness phase: everything heals; every send must settle and every acknowledged value must be
  *    consumed by every consumer within `livenessMs` of virtual time;
  * 4. every broker is crashed one last time and its partition logs are read back from its disk
@@ -15,7 +16,12 @@
  *
  * Clients are not crashed or paused (their in-memory state is the history's source); the network
  * faults do reach them. A wiped disk is outside this single-replica fault model: it would lose
- * acknowledged data by definition. Replication issues bring it back.
+ * acknowledged data by definition. Replication issues bring it back. Damage at rest is inside it:
+ * with one replica the damaged batches are lost, but never silently — the broker names the range
+ * (CORRUPT_DATA), the consumers skip it knowingly (`onDamagedData: "skip"`), the final read
+ * reports it, and the checker excuses exactly those losses (lost-to-damage) and nothing else. It
+ * hits brokers only: the coordinator's command log has no second copy until the coordinator
+ * quorum exists.
  */
 import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { NodeId } from "../../ports/transport.ts";
@@ -26,13 +32,15 @@ import { consumerDefinition, producerDefinition } from "../../host/stores/client
 import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
 import type { AnyStateMachine } from "xstate";
 import { PartitionLog } from "../../disk/log.ts";
+import { DamagedRangeError } from "../../disk/errors.ts";
+import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { runFigures, type RunFigures } from "../run.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type FinalLog, type QueueOp, type SendOutcomeOp } from "./history.ts";
+import { QueueHistory, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 
 export const TOPIC = "jepsen";
@@ -40,6 +48,9 @@ const COORDINATOR = "coordinator";
 const ADMIN = "admin";
 const ADMIN_RETRY_MS = 200;
 const ACKS0_CATCH_UP_MS = 10_000;
+/** Share of swarm seeds whose brokers' log segments are damaged at rest, and how often. */
+const DAMAGE_AT_REST_SEED_SHARE = 0.3;
+const DAMAGE_AT_REST_PER_SECOND = 0.4;
 
 export interface QueueRunOptions {
   readonly seed: number;
@@ -57,6 +68,8 @@ export interface QueueRunOptions {
   readonly schedule?: readonly FaultStep[];
   /** Flip bits on disk reads at this rate per read (scenario: bit-rot); swarm draws its own. */
   readonly bitFlipPerRead?: number;
+  /** Swarm: damage brokers' log segments at rest (default: drawn, in about 30 % of the seeds). */
+  readonly damageAtRest?: boolean;
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
 }
@@ -68,8 +81,11 @@ export interface QueueRunOptions {
  *   acknowledged batches vanish in a crash → lost-write.
  * - `no-idempotence`: producers retry without producer ids, so a retry after a lost reply
  *   appends the batch twice → duplicate.
+ * - `no-recovery-point`: the brokers' recovery-point writes are dropped, so recovery takes a
+ *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
+ *   (run with damage at rest).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 export interface QueueRunResult extends RunFigures {
@@ -122,7 +138,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
 
   world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({})), disk);
   const broker = brokerDefinition({ coordinator: COORDINATOR });
-  const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : broker;
+  const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) world.addNode(id, actorBoot(brokerUnderTest), disk);
   world.addNode(ADMIN, adminBoot(settings.partitions, () => (topicReady = true)));
   for (let index = 0; index < settings.producers; index++) {
@@ -133,16 +149,16 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   for (let index = 0; index < settings.consumers; index++) {
     const id = `consumer-${index}`;
     consumers.push(id);
-    world.addNode(id, actorBoot(consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC }), undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
+    const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
+    world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
   for (const node of world.nodes.values()) void node.start();
   world.kernel.markAsync();
 
-  const schedule =
-    options.schedule ??
-    (settings.swarm
-      ? generateSchedule(root.derive("nemesis"), { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: false })
-      : []);
+  const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
+  const bounds = { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: false };
+  const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
+  const schedule = options.schedule ?? (settings.swarm ? generateSchedule(root.derive("nemesis"), { ...bounds, ...rot }) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -164,6 +180,27 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     sends: countSends(history),
     polls: history.ops.filter((op) => op.type === "poll").length,
   };
+}
+
+/**
+ * The `no-recovery-point` plant: the broker's disk silently drops every write to a recovery-point
+ * file, as a log written before the recovery point existed would behave.
+ */
+function withoutRecoveryPoint<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, Operation, Input>, Operation, Input>(definition: D): D {
+  return { ...definition, open: (fs: FileSystem) => definition.open(droppingRecoveryPoints(fs)) };
+}
+
+function droppingRecoveryPoints(fs: FileSystem): FileSystem {
+  return new Proxy(fs, {
+    get(target, property, receiver) {
+      if (property !== "open") return Reflect.get(target, property, receiver) as unknown;
+      return async (path: string, mode: Parameters<FileSystem["open"]>[1]) => {
+        const handle = await target.open(path, mode);
+        if (!path.endsWith(`/${RECOVERY_POINT_FILE}`)) return handle;
+        return { ...handle, path: handle.path, size: () => handle.size(), read: (at: number, length: number) => handle.read(at, length), write: async () => undefined, truncate: (size: number) => handle.truncate(size), sync: () => handle.sync(), close: () => handle.close() };
+      };
+    },
+  });
 }
 
 /** The `fsync-lies` plant: the store's sync resolves at once and syncs nothing. */
@@ -255,8 +292,9 @@ function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId,
 
 /**
  * The liveness phase's stop condition — every send invoked and settled, every acknowledged value
- * polled by every consumer — kept up to date from the ops appended since the last look. The
- * kernel asks after every event, so rescanning the whole history there made long runs quadratic.
+ * polled by every consumer (or inside a range that consumer skipped as damaged) — kept up to date
+ * from the ops appended since the last look. The kernel asks after every event, so rescanning the
+ * whole history there made long runs quadratic.
  */
 class LivenessProgress {
   private looked = 0;
@@ -264,8 +302,12 @@ class LivenessProgress {
   private readonly settled = new Set<string>();
   private readonly acked = new Set<string>();
   private readonly seen = new Map<NodeId, Set<string>>();
-  /** Per consumer: how many of the acknowledged values it has polled. */
+  /** Per consumer: how many of the acknowledged values it has polled (or skipped as damaged). */
   private readonly seenAcked = new Map<NodeId, number>();
+  /** Where each acknowledged value was written: "partition@offset" is enough, there is one topic. */
+  private readonly ackedAt = new Map<string, { partition: number; offset: number }>();
+  /** Per consumer: the ranges it skipped as damaged. */
+  private readonly skipped = new Map<NodeId, { partition: number; range: OffsetRange }[]>();
 
   constructor(
     private readonly consumers: readonly NodeId[],
@@ -286,13 +328,33 @@ class LivenessProgress {
     if (op.type === "send.invoke") this.invoked++;
     else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") this.settle(op);
     else if (op.type === "poll") this.poll(op.process, op.value);
+    else if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) this.skip(op.process, op.partition, op.skippedDamaged);
+  }
+
+  /** Values in a skipped damaged range are lost to the damage: waiting for them would never end. */
+  private skip(consumer: NodeId, partition: number, range: OffsetRange): void {
+    const values = this.seen.get(consumer);
+    if (values === undefined) return;
+    let skipped = this.skipped.get(consumer);
+    if (skipped === undefined) this.skipped.set(consumer, (skipped = []));
+    skipped.push({ partition, range });
+    for (const [value, at] of this.ackedAt) if (at.partition === partition && at.offset >= range.fromOffset && at.offset < range.toOffset) this.poll(consumer, value);
+  }
+
+  private skippedBy(consumer: NodeId, at: { partition: number; offset: number }): boolean {
+    return (this.skipped.get(consumer) ?? []).some(({ partition, range }) => partition === at.partition && at.offset >= range.fromOffset && at.offset < range.toOffset);
   }
 
   private settle(op: SendOutcomeOp): void {
     this.settled.add(`${op.process}/${String(op.id)}`);
     if (op.type !== "send.ok" || this.acked.has(op.value)) return;
     this.acked.add(op.value);
-    for (const [consumer, values] of this.seen) if (values.has(op.value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
+    const at = { partition: op.partition, offset: op.offset };
+    this.ackedAt.set(op.value, at);
+    for (const [consumer, values] of this.seen) {
+      if (!values.has(op.value) && this.skippedBy(consumer, at)) values.add(op.value);
+      if (values.has(op.value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
+    }
   }
 
   private poll(consumer: NodeId, value: string): void {
@@ -323,8 +385,17 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
       if (!Number.isInteger(partition)) continue;
       const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${topic}/${name}`);
       const records: { offset: number; value: string }[] = [];
+      const damaged: OffsetRange[] = [];
       for (let offset = log.startOffset; offset < log.endOffset; ) {
-        const result = await log.read(offset, { maxBytes: 1 << 20 });
+        let result;
+        try {
+          result = await log.read(offset, { maxBytes: 1 << 20 });
+        } catch (error) {
+          if (!(error instanceof DamagedRangeError)) throw error;
+          damaged.push({ fromOffset: error.fromOffset, toOffset: error.toOffset });
+          offset = error.toOffset;
+          continue;
+        }
         if (result.batches.length === 0) break;
         for (const batch of result.batches) {
           batch.forEachRecord((record) => {
@@ -335,7 +406,7 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
         offset = result.nextOffset;
       }
       await log.close();
-      logs.push({ topic, partition, replica: broker, records });
+      logs.push({ topic, partition, replica: broker, records, ...(damaged.length === 0 ? {} : { damaged }) });
     }
   }
   return logs;

@@ -20,7 +20,8 @@
  * it start a new session, judged afresh.
  *
  * Final logs are read from each replica's disk after a final crash and recovery: the committed
- * (readable) records only. A caller that passes a whole disk log gives its `highWatermark`, and
+ * (readable) records only, plus the offset ranges the storage engine found damaged at rest (whose
+ * records cannot be read). A consumer that skipped a damaged range says so on its reset. A caller that passes a whole disk log gives its `highWatermark`, and
  * the checker ignores the uncommitted tail at and above it.
  *
  * The recorder's methods take the client actors' outputs as they come: `sendOk` a
@@ -98,6 +99,14 @@ export interface ConsumerResetOp extends OpBase {
   /** The next offset the consumer will deliver. */
   readonly offset: number;
   readonly reason?: string;
+  /** The move skipped a range the broker reported damaged (CORRUPT_DATA). */
+  readonly skippedDamaged?: OffsetRange;
+}
+
+/** Offsets [fromOffset, toOffset). */
+export interface OffsetRange {
+  readonly fromOffset: number;
+  readonly toOffset: number;
 }
 
 export type SendOutcomeOp = SendOkOp | SendFailOp | SendUnknownOp;
@@ -116,6 +125,8 @@ export interface FinalLog {
   readonly records: readonly LogRecord[];
   /** When given, records at or above it are an uncommitted tail and are ignored. */
   readonly highWatermark?: number;
+  /** Ranges the replica's storage found damaged at rest: their records could not be read. */
+  readonly damaged?: readonly OffsetRange[];
 }
 
 /** A partition got a new leader (or a new epoch). Single-replica partitions may have none. */
@@ -180,6 +191,7 @@ export interface PositionReset {
   readonly partition: PartitionIndex;
   readonly offset: number;
   readonly reason?: string;
+  readonly skippedDamaged?: OffsetRange;
 }
 
 /** How a null record value (never written by a workload) shows in a history. */
@@ -247,8 +259,17 @@ export class QueueHistory implements QueueHistoryData {
   }
 
   consumerReset(atMs: number, process: NodeId, reset: PositionReset): void {
-    const op: ConsumerResetOp = { type: "consumer.reset", atMs, process, topic: reset.topic, partition: reset.partition, offset: reset.offset };
-    this.ops.push(reset.reason === undefined ? op : { ...op, reason: reset.reason });
+    const op: ConsumerResetOp = {
+      type: "consumer.reset",
+      atMs,
+      process,
+      topic: reset.topic,
+      partition: reset.partition,
+      offset: reset.offset,
+      ...(reset.reason === undefined ? {} : { reason: reset.reason }),
+      ...(reset.skippedDamaged === undefined ? {} : { skippedDamaged: { fromOffset: reset.skippedDamaged.fromOffset, toOffset: reset.skippedDamaged.toOffset } }),
+    };
+    this.ops.push(op);
   }
 
   leaderChanged(change: LeaderChange): void {

@@ -46,14 +46,14 @@ async function inFlight(count: number, window: number, task: (index: number) => 
 
 describe("acks 0", () => {
   it("delivers every message at saturation: all present, none twice, in order per partition", { timeout: 240_000 }, async () => {
-    // 80 MiB of 1 KiB messages with 256 sends in flight: more than the transport's send queue
+    // 120 MiB of 1 KiB messages with 512 sends in flight: more than the transport's send queue
     // holds (64 MiB), which is where the old producer lost a quarter of them.
-    const count = 80_000;
+    const count = 120_000;
     await admin.createTopic({ topic: "acks0-saturated", partitions: 2 });
     const producer = zhumq.producer({ acks: 0 });
     await producer.connect();
     const filler = "x".repeat(1_000);
-    await inFlight(count, 256, (index) => producer.send({ topic: "acks0-saturated", messages: [{ value: `${index}:${filler}` }] }));
+    await inFlight(count, 512, (index) => producer.send({ topic: "acks0-saturated", messages: [{ value: `${index}:${filler}` }] }));
     await producer.disconnect();
 
     const consumer = zhumq.consumer({ from: "earliest" });

@@ -31,6 +31,13 @@ import type { PartitionState, ProducerBatch, ProducerIdentity, Step } from "./st
 export const SEQUENCE_MAX = 2 ** 31 - 1;
 /** The producer epoch is an int16; acks-0 sessions that would pass it move to a fresh identity. */
 export const PRODUCER_EPOCH_MAX = 0x7fff;
+/**
+ * acks 0: batches of one partition handed to the transport and not yet written. One, like the
+ * one request in flight of acks 1/-1: while it is being written the next batch fills up, so a
+ * fast producer sends few full batches rather than many small ones (fewer requests for the
+ * broker, bigger batches in the log for consumers).
+ */
+export const ACKS0_LEAVING_MAX = 1;
 /** Attempts of one batch whose late success is still recognised. */
 const REQUEST_IDS_KEPT = 32;
 
@@ -43,7 +50,7 @@ const DETERMINISTIC_REJECTIONS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["ME
 /** Send whatever the partition may send now. */
 export function drain(s: Step, p: PartitionState): void {
   for (;;) {
-    if (p.inflight !== null || p.retryPending || p.awaitingMetadata) return;
+    if (p.inflight !== null || p.retryPending || p.awaitingMetadata || p.leaving.length >= ACKS0_LEAVING_MAX) return;
     if (p.queue.length === 0 && p.open !== null && p.open.lingerDone) seal(s, p);
     const batch = p.queue[0];
     if (batch === undefined) return;
@@ -81,6 +88,7 @@ export function onSendSettled(s: Step, event: SendSettled): void {
     for (const message of batch.messages) reportError(s, message, p.partition, error, certain ? "failed" : "unknown");
   }
   refreshExpiry(s, p);
+  drain(s, p);
 }
 
 /** The identity this partition sends under, adopting the producer's newest one when allowed. */

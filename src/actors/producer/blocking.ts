@@ -73,7 +73,7 @@ function peek(s: Step): BlockedSend | undefined {
 
 function shift(s: Step): void {
   const blocked = s.state.blocked;
-  blocked.items[blocked.head] = undefined as unknown as BlockedSend; // let the message go
+  blocked.items[blocked.head] = undefined; // let the message go
   blocked.head++;
   if (blocked.head === blocked.items.length) {
     blocked.items = [];

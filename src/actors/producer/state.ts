@@ -134,7 +134,7 @@ export interface BlockedSend {
 
 /** A FIFO with a moving head: shifting an array of thousands of waiting sends would cost O(n) each. */
 export interface BlockedSends {
-  items: BlockedSend[];
+  items: (BlockedSend | undefined)[];
   head: number;
 }
 

@@ -457,6 +457,19 @@ describe("producer validation and limits", () => {
     h.send({ id: 1, topic: "t", value: bytes("nowhere") });
     await h.run(100);
     expect(h.answers().get(1)).toMatchObject({ type: "producer.error", outcome: "failed", error: { code: "BROKER_NOT_AVAILABLE" } });
+    // No reply will tell an acks-0 producer that the leader moved: the failed receipt made it ask.
+    const failedAtMs = h.outputs.find(({ output }) => output.id === 1)!.atMs;
+    const asked = h.cluster.coordinatorRequests.filter(({ message }) => message.type === "metadata.request");
+    expect(asked.some(({ atMs }) => atMs >= failedAtMs)).toBe(true);
+    // The leader moves; the next failure's refresh finds it, and the batch after goes there.
+    h.cluster.moveLeader("t", 0, "broker-1");
+    h.send({ id: 2, topic: "t", value: bytes("still to the ghost") });
+    await h.run(300);
+    h.send({ id: 3, topic: "t", value: bytes("found") });
+    await h.run(600);
+    expect(h.answers().get(2)).toMatchObject({ outcome: "failed" });
+    expect(h.answers().get(3)).toMatchObject({ type: "producer.sent" });
+    expect(values(h.cluster.log("t", 0))).toEqual(["found"]);
   });
 
   it("fails a partition the topic does not have", async () => {

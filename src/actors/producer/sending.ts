@@ -86,9 +86,16 @@ export function onSendSettled(s: Step, event: SendSettled): void {
     const certain = event.outcome === "unsent";
     const error = wireError("BROKER_NOT_AVAILABLE", certain ? "the request never left this node (no route to the leader, or the connection closed first)" : "the connection to the leader broke while the request was being written");
     for (const message of batch.messages) reportError(s, message, p.partition, error, certain ? "failed" : "unknown");
+    // No reply will ever say the leader moved: ask before the next batch goes the same way.
+    refreshRoute(s, p);
   }
   refreshExpiry(s, p);
   drain(s, p);
+}
+
+function refreshRoute(s: Step, p: PartitionState): void {
+  p.awaitingMetadata = true;
+  wantMetadata(s, p.topic);
 }
 
 /** The identity this partition sends under, adopting the producer's newest one when allowed. */
@@ -194,6 +201,7 @@ export function onExpiry(s: Step, p: PartitionState): void {
     for (const requestId of batch.requestIds) s.state.receipts.delete(requestId);
     const error = wireError("REQUEST_TIMED_OUT", `handed to the network, but the connection to the leader did not take it within the delivery timeout of ${timeoutMs} ms`);
     for (const message of batch.messages) reportError(s, message, p.partition, error, "unknown");
+    refreshRoute(s, p);
   }
   // Batches behind the head were never sent (only the head is): certainly not in the log.
   for (let index = p.queue.length - 1; index >= 1; index--) {

@@ -16,7 +16,7 @@
  * retries after its timeout. Every message without a numeric requestId is dropped: no server sends
  * a client anything unasked.
  */
-import type { NodeId, Transport } from "../ports/transport.ts";
+import type { NodeId, SendReceipt, Transport } from "../ports/transport.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { GrpcTransport } from "../net/grpc-transport.ts";
 import { nodeIdProblem } from "../net/frame.ts";
@@ -79,9 +79,9 @@ export class ClientNode {
     this.handlers.set(number, undefined);
     return {
       self: this.id,
-      send: (to, message) => {
+      send: (to, message, receipt) => {
         observer.sent?.(to, message);
-        this.send(number, to, message);
+        this.send(number, to, message, receipt);
       },
       onMessage: (handler) => {
         if (!this.handlers.has(number)) return;
@@ -103,8 +103,8 @@ export class ClientNode {
 
   /**
    * Close the connection. Messages already handed to the transport get up to
-   * CLOSE_FLUSH_MS_MAX to leave first: an acks-0 send counts as done once it is queued, and a
-   * first batch may still be waiting for its stream to a broker to open.
+   * CLOSE_FLUSH_MS_MAX to leave first (a first batch may still be waiting for its stream to a
+   * broker to open); what is still queued then is settled "unsent" through its receipt.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -113,14 +113,17 @@ export class ClientNode {
     await this.transport.close({ flushMs: CLOSE_FLUSH_MS_MAX });
   }
 
-  private send(endpoint: number, to: NodeId, message: ZhumqMessage): void {
-    if (this.closed || !this.handlers.has(endpoint)) return;
-    const requestId = (message as { requestId?: unknown }).requestId;
-    if (typeof requestId !== "number") {
-      this.transport.send(to, message);
+  private send(endpoint: number, to: NodeId, message: ZhumqMessage, receipt: SendReceipt | undefined): void {
+    if (this.closed || !this.handlers.has(endpoint)) {
+      if (receipt !== undefined) setImmediate(() => receipt("unsent"));
       return;
     }
-    this.transport.send(to, { ...message, requestId: this.wireIdFor(endpoint, requestId) });
+    const requestId = (message as { requestId?: unknown }).requestId;
+    if (typeof requestId !== "number") {
+      this.transport.send(to, message, receipt);
+      return;
+    }
+    this.transport.send(to, { ...message, requestId: this.wireIdFor(endpoint, requestId) }, receipt);
   }
 
   private wireIdFor(endpoint: number, requestId: number): number {

@@ -38,9 +38,15 @@ export interface ProducerOptions {
   readonly batchBytesMax?: number;
   readonly requestTimeoutMs?: number;
   readonly deliveryTimeoutMs?: number;
-  /** Bounds on what waits in the producer; a message beyond them fails with BUFFER_FULL. */
+  /**
+   * Bounds on what the producer holds (default 32 MiB, 100,000 messages): messages accepted and
+   * not yet answered — with acks 0, until their request has left for the broker. A `send` that
+   * does not fit waits for room, at most `maxBlockMs`.
+   */
   readonly bufferBytesMax?: number;
   readonly bufferMessagesMax?: number;
+  /** How long a `send` may wait for room in the buffer (default 60,000); then BUFFER_FULL. 0: fail at once. */
+  readonly maxBlockMs?: number;
 }
 
 type ProducerHost = ActorHost<typeof producerMachine, ZhumqMessage, never, undefined>;

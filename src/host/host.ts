@@ -14,6 +14,8 @@
  *   come back as `timer.fired`.
  * - `effect.read` calls the store's `read` at once and answers with `read.done`; `effect.notify`
  *   hands its output to the application through `hooks.onNotify`.
+ * - An `effect.send` with a `receipt` number is sent with a transport receipt; the transport's
+ *   answer comes back to the actor as `send.settled` (never after the actor stopped).
  * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync).
  * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
  *   and reports a crash naming the actor and the event; the node decides what a crash means
@@ -24,7 +26,7 @@ import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, Transport } from "../ports/transport.ts";
-import type { Effect, ReadDone, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
+import type { Effect, ReadDone, SendSettled, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
 
 export interface NodePorts<Message> {
   readonly clock: Clock;
@@ -76,7 +78,7 @@ export interface HostHooks {
 interface Batch<Message, Operation> {
   operations: Operation[];
   sync: boolean;
-  sends: { to: NodeId; message: Message }[];
+  sends: { to: NodeId; message: Message; receipt: number | undefined }[];
 }
 
 export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Input> {
@@ -167,7 +169,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private collect(effect: Effect<Message, Operation, unknown, unknown>): void {
     switch (effect.type) {
       case "effect.send":
-        this.collecting.sends.push({ to: effect.to, message: effect.message });
+        this.collecting.sends.push({ to: effect.to, message: effect.message, receipt: effect.receipt });
         return;
       case "effect.persist":
         this.collecting.operations.push(effect.operation);
@@ -254,7 +256,14 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {
-    for (const { to, message } of batch.sends) this.ports.transport.send(to, message);
+    for (const { to, message, receipt } of batch.sends) {
+      if (receipt === undefined) this.ports.transport.send(to, message);
+      else this.ports.transport.send(to, message, (outcome) => this.settled({ type: "send.settled", receipt, outcome }));
+    }
+  }
+
+  private settled(event: SendSettled): void {
+    this.send(event as EventFromLogic<Machine>);
   }
 
   private crash(error: unknown): void {

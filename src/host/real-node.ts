@@ -154,7 +154,7 @@ export function learnAddresses<M>(transport: Transport<M>, book: AddressBook): T
     get self() {
       return transport.self;
     },
-    send: (to, message) => transport.send(to, message),
+    send: (to, message, receipt) => transport.send(to, message, receipt),
     onMessage: (handler) =>
       transport.onMessage((from, message) => {
         book.learn(from, message);

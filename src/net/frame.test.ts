@@ -122,10 +122,10 @@ describe("send queue", () => {
     for (let byte = 1; byte <= 10; byte++) queue.offer(Buffer.from([byte]));
     queue.offer(Buffer.alloc(2, 99)); // over 8 / 8 bytes: never merged
     queue.offer(Buffer.from([11]));
-    expect([...queue.take(8)!]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect([...queue.take(8)!]).toEqual([9, 10]);
-    expect([...queue.take(8)!]).toEqual([99, 99]);
-    expect([...queue.take(8)!]).toEqual([11]);
+    expect([...queue.take(8)!.frame]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect([...queue.take(8)!.frame]).toEqual([9, 10]);
+    expect([...queue.take(8)!.frame]).toEqual([99, 99]);
+    expect([...queue.take(8)!.frame]).toEqual([11]);
     expect(queue.take(8)).toBeUndefined();
     expect([queue.length, queue.bytes]).toEqual([0, 0]);
   });
@@ -145,15 +145,43 @@ describe("send queue", () => {
             queue.offer(Buffer.from(bytes));
           } else {
             const taken = queue.take(operation.take);
-            if (taken !== undefined) out.push(...taken);
+            if (taken !== undefined) out.push(...taken.frame);
           }
         }
-        for (let taken = queue.take(64); taken !== undefined; taken = queue.take(64)) out.push(...taken);
+        for (let taken = queue.take(64); taken !== undefined; taken = queue.take(64)) out.push(...taken.frame);
         expect(out).toEqual(model);
         expect(queue.bytes).toBe(0);
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("never refuses a frame with a receipt, and hands each receipt out with its own frame, in order", () => {
+    const queue = new SendQueue(2, 10);
+    const receipt = (name: string) => Object.assign(() => undefined, { label: name });
+    expect(queue.offer(Buffer.alloc(6))).toBe(true);
+    expect(queue.offer(Buffer.alloc(6))).toBe(false);
+    expect(queue.offer(Buffer.from([1]), receipt("a"))).toBe(true);
+    expect(queue.offer(Buffer.from([2]), receipt("b"))).toBe(true);
+    expect(queue.offer(Buffer.from([3]))).toBe(false); // the count limit still binds plain frames
+    expect(queue.withReceipts).toBe(2);
+    const first = queue.take(8)!;
+    expect(first.receipts).toBeUndefined(); // 6 bytes: over 8 / 8, sent alone
+    const second = queue.take(8)!;
+    expect([...second.frame]).toEqual([1, 2]);
+    expect(second.receipts?.map((r) => (r as unknown as { label: string }).label)).toEqual(["a", "b"]);
+    expect(queue.withReceipts).toBe(0);
+  });
+
+  it("settles the receipts it clears as unsent, on a later turn", async () => {
+    const queue = new SendQueue(10, 100);
+    const outcomes: string[] = [];
+    queue.offer(Buffer.alloc(3), (outcome) => outcomes.push(outcome));
+    queue.offer(Buffer.alloc(3));
+    expect(queue.clear()).toBe(2);
+    expect(outcomes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(outcomes).toEqual(["unsent"]);
   });
 
   it("clear reports what it threw away", () => {

@@ -92,6 +92,41 @@ describe("GrpcTransport", () => {
     expect(got.map((entry) => (entry.message as { n: number }).n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it("keeps messages with receipts for a peer that is down past the queue's bound, then sends them all", async () => {
+    cluster = new LoopbackCluster({ ...FAST_RECONNECT, queueMessagesMax: 10 });
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const port = Number(b.address.split(":")[1]);
+    await b.close();
+    cluster.nodes.delete("b");
+    const outcomes: string[] = [];
+    for (let n = 0; n < 50; n++) a.send("b", { n }, (outcome) => outcomes.push(outcome));
+    expect(a.stats.dropped.queueFull).toBe(0);
+    expect(a.stats.queuedOverLimit).toBe(40);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(outcomes).toEqual([]); // nothing left while the peer is down
+
+    const restarted = await cluster.listen("b", port);
+    const got = collect(restarted);
+    await until(() => got.length === 50 && outcomes.length === 50, "all fifty messages and their receipts");
+    expect(got.map((entry) => (entry.message as { n: number }).n)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+    expect(new Set(outcomes)).toEqual(new Set(["left"]));
+  });
+
+  it("settles receipts still queued at close as unsent", async () => {
+    cluster = new LoopbackCluster(FAST_RECONNECT);
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    await b.close();
+    cluster.nodes.delete("b");
+    const outcomes: string[] = [];
+    for (let n = 0; n < 5; n++) a.send("b", { n }, (outcome) => outcomes.push(outcome));
+    await a.close();
+    a.send("b", { n: 5 }, (outcome) => outcomes.push(outcome));
+    await until(() => outcomes.length === 6, "every receipt");
+    expect(outcomes).toEqual(Array.from({ length: 6 }, () => "unsent"));
+  });
+
   it("answers a client that is not in its address book over the client's own stream", async () => {
     cluster = new LoopbackCluster();
     const server = await cluster.listen("server");

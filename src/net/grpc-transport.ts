@@ -7,6 +7,10 @@
  *   travels, and a message that is not plain data throws FrameEncodeError right there — a bug),
  *   then queues it. It never throws for anything the network does: a message too large, for a
  *   node with no route, or for a full queue is dropped and counted in `stats`.
+ * - A message sent with a receipt is never dropped for a full queue (it is queued beyond the
+ *   limits, counted in `stats.queuedOverLimit`); its receipt says "left" once grpc-js has written
+ *   it to the stream, "unsent" if it was dropped for another reason or was still queued at
+ *   `close`, "unknown" if its stream broke during the write. See frame-pump.ts.
  * - Messages are delivered to the handler one at a time, on a later event-loop turn, in arrival
  *   order, so per-link order holds while a stream lives. When a stream breaks, what it carried
  *   may be lost, and a late frame of the old connection may still arrive after the first frames
@@ -31,7 +35,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import type { MessageHandler, NodeId, Transport } from "../ports/transport.ts";
+import type { MessageHandler, NodeId, SendReceipt, Transport } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
 import type { CodecLimits, PreparedMessage } from "./codec.ts";
 import { decodeMessage, prepareMessage } from "./codec.ts";
@@ -50,6 +54,7 @@ import type { LinkInfo } from "./outgoing-link.ts";
 import { OutgoingLink } from "./outgoing-link.ts";
 import type { ConnectionRefusal } from "./port-listener.ts";
 import { PortListener } from "./port-listener.ts";
+import { settleLater } from "./send-queue.ts";
 import { observeStatuses, peerService } from "./peer-service.ts";
 
 /** How often close({ flushMs }) looks whether the send queues have emptied. */
@@ -128,21 +133,22 @@ export class GrpcTransport implements Transport<unknown> {
     return new GrpcTransport(options);
   }
 
-  send(to: NodeId, message: unknown): void {
+  send(to: NodeId, message: unknown, receipt?: SendReceipt): void {
     const prepared = this.prepare(message);
-    if (prepared === undefined) return;
+    if (prepared === undefined) return unsent(receipt);
     if (this.closed) {
       this.stats.dropped.undeliverable++;
-      return;
+      return unsent(receipt);
     }
     if (to === this.self) {
       this.sendToSelf(prepared);
+      if (receipt !== undefined) settleLater([receipt], "left");
       return;
     }
     const route = this.route(to);
     if (route === undefined) {
       this.stats.dropped.undeliverable++;
-      return;
+      return unsent(receipt);
     }
     let frame: Buffer;
     try {
@@ -150,9 +156,16 @@ export class GrpcTransport implements Transport<unknown> {
     } catch (error) {
       if (!(error instanceof FrameTooLargeError)) throw error;
       this.stats.dropped.tooLarge++;
-      return;
+      return unsent(receipt);
     }
-    if (!route.enqueue(frame)) {
+    if (receipt !== undefined && (route.queue.length >= this.limits.queueMessagesMax || route.queue.bytes + frame.length > this.limits.queueBytesMax)) {
+      this.stats.queuedOverLimit++;
+    }
+    if (!route.enqueue(frame, receipt)) {
+      if (receipt !== undefined) {
+        this.stats.dropped.undeliverable++; // a closed route: the only refusal a receipt meets
+        return unsent(receipt);
+      }
       this.stats.dropped.queueFull++;
       return;
     }
@@ -319,4 +332,8 @@ export class GrpcTransport implements Transport<unknown> {
     else if (why === "preface-timeout") this.stats.rejected.prefaceTimeout++;
     else this.stats.rejected.tooManyConnections++;
   }
+}
+
+function unsent(receipt: SendReceipt | undefined): void {
+  if (receipt !== undefined) settleLater([receipt], "unsent");
 }

@@ -12,7 +12,7 @@
 import type { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { assert } from "../actors/shared/assert.ts";
-import type { NodeId } from "../ports/transport.ts";
+import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { frameHeader } from "./frame.ts";
 import { FramePump } from "./frame-pump.ts";
 import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context.ts";
@@ -61,8 +61,8 @@ export class InboundStream implements Route {
     this.pump.attach(call);
   }
 
-  enqueue(frame: Buffer): boolean {
-    if (this.finished || !this.queue.offer(frame)) return false;
+  enqueue(frame: Buffer, receipt?: SendReceipt): boolean {
+    if (this.finished || !this.queue.offer(frame, receipt)) return false;
     this.pump.schedule();
     return true;
   }

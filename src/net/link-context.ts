@@ -5,7 +5,7 @@
  */
 import type { Buffer } from "node:buffer";
 import type { status as GrpcStatus } from "@grpc/grpc-js";
-import type { NodeId } from "../ports/transport.ts";
+import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
 import type { Inbox } from "./inbox.ts";
 import type { TransportLimits } from "./limits.ts";
@@ -14,6 +14,11 @@ import type { SendQueue } from "./send-queue.ts";
 export interface TransportStats {
   /** Messages accepted for sending (queued for a stream or for oneself). */
   sent: number;
+  /**
+   * Messages with a receipt queued while their queue was over its limits: the back-pressure the
+   * senders absorb (such a message is never dropped; see src/ports/transport.ts).
+   */
+  queuedOverLimit: number;
   /** Messages handed to the handler. */
   delivered: number;
   /** Streams opened again to a peer after the previous one broke or went idle. */
@@ -48,6 +53,7 @@ export interface TransportStats {
 export function emptyStats(): TransportStats {
   return {
     sent: 0,
+    queuedOverLimit: 0,
     delivered: 0,
     reconnects: 0,
     decodeErrors: 0,
@@ -72,8 +78,8 @@ export interface Route {
   /** The frame header (from = this node, to = that node) every frame on this route starts with. */
   readonly header: Buffer;
   readonly queue: SendQueue;
-  /** Queues a frame; false when the queue is full. */
-  enqueue(frame: Buffer): boolean;
+  /** Queues a frame; false when the queue is full (never for a frame with a receipt) or the route is closed. */
+  enqueue(frame: Buffer, receipt?: SendReceipt): boolean;
 }
 
 export interface LinkContext {

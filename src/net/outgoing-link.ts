@@ -8,7 +8,8 @@
  * from the peer, server closing) → waiting for a backoff delay → connecting again if messages are
  * queued, else idle. Messages stay in the bounded queue while the peer is unreachable and are
  * sent once it is back; frames already handed to gRPC when a stream breaks are lost, like
- * messages on a network (the protocols retry). Each attempt uses a fresh gRPC channel, so the
+ * messages on a network (the protocols retry). Frames with receipts (src/ports/transport.ts) wait
+ * in the queue however long it gets; they leave only by being written or by `close`. Each attempt uses a fresh gRPC channel, so the
  * only reconnect policy is ours (backoff.ts), not grpc-js's own channel backoff (up to 2 min).
  *
  * The server may also send frames back on the stream (it does when this node is not in its
@@ -16,7 +17,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import type { NodeId } from "../ports/transport.ts";
+import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { reconnectDelayMs } from "./backoff.ts";
 import { encodeFrame, frameHeader } from "./frame.ts";
 import { FramePump } from "./frame-pump.ts";
@@ -83,8 +84,8 @@ export class OutgoingLink implements Route {
     return { peer: this.peer, state: this.state, queuedMessages: this.queue.length, lastBreak: this.lastBreak };
   }
 
-  enqueue(frame: Buffer): boolean {
-    if (this.state === "closed" || !this.queue.offer(frame)) return false;
+  enqueue(frame: Buffer, receipt?: SendReceipt): boolean {
+    if (this.state === "closed" || !this.queue.offer(frame, receipt)) return false;
     if (this.state === "idle") this.connect();
     else if (this.state === "open") this.pump.schedule();
     return true;

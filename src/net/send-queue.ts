@@ -5,16 +5,33 @@
  * protocols above already time out and retry, and an unbounded queue towards a dead peer would
  * only turn a network fault into an out-of-memory crash (STYLE §7).
  *
+ * A frame with a receipt (see src/ports/transport.ts) is never refused: its sender has already
+ * told its application the message is on its way and holds its own bound on such messages (the
+ * producer's bufferBytesMax), so the queue may pass its limits by what those senders hold. The
+ * receipts travel with their frames and come out of `take` with them; `clear` settles them as
+ * "unsent".
+ *
  * `take` coalesces several small frames into one gRPC message. Concatenated frames are still one
  * valid `Frame` (protobuf merges repeated fields: see zhumq.proto), so coalescing costs the
  * receiver nothing and saves the per-message cost of gRPC for small actor messages.
  */
 import { Buffer } from "node:buffer";
+import type { SendReceipt } from "../ports/transport.ts";
+
+/** What `take` hands out: one gRPC message, and the receipts of the frames it carries. */
+export interface TakenFrames {
+  readonly frame: Buffer;
+  /** Undefined when none of its frames has a receipt (the common case costs no array). */
+  readonly receipts: SendReceipt[] | undefined;
+}
 
 export class SendQueue {
   private frames: Buffer[] = [];
+  /** Parallel to `frames`; holes for frames without a receipt. */
+  private receipts: (SendReceipt | undefined)[] = [];
   private head = 0;
   private queuedBytes = 0;
+  private receiptCount = 0;
 
   constructor(
     private readonly messagesMax: number,
@@ -29,11 +46,21 @@ export class SendQueue {
     return this.queuedBytes;
   }
 
-  /** Queues the frame, or returns false when it would exceed a limit. */
-  offer(frame: Buffer): boolean {
-    if (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax) return false;
+  /** Frames waiting that carry a receipt. */
+  get withReceipts(): number {
+    return this.receiptCount;
+  }
+
+  /**
+   * Queues the frame, or returns false when it would exceed a limit. A frame with a receipt is
+   * always queued (see the header).
+   */
+  offer(frame: Buffer, receipt?: SendReceipt): boolean {
+    if (receipt === undefined && (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax)) return false;
     this.frames.push(frame);
+    this.receipts.push(receipt);
     this.queuedBytes += frame.length;
+    if (receipt !== undefined) this.receiptCount++;
     return true;
   }
 
@@ -43,11 +70,12 @@ export class SendQueue {
    * per-message cost of gRPC dominates, while for bigger ones the copy would cost more than it
    * saves. Undefined when empty.
    */
-  take(coalesceBytes: number): Buffer | undefined {
+  take(coalesceBytes: number): TakenFrames | undefined {
+    const start = this.head;
     const first = this.shift();
     if (first === undefined) return undefined;
     const mergeableBytes = coalesceBytes / 8;
-    if (first.length > mergeableBytes) return this.compact(first);
+    if (first.length > mergeableBytes) return this.compact({ frame: first, receipts: this.takeReceipts(start) });
     let total = first.length;
     let count = 1;
     for (;;) {
@@ -57,7 +85,7 @@ export class SendQueue {
       count++;
       this.head++;
     }
-    if (count === 1) return this.compact(first);
+    if (count === 1) return this.compact({ frame: first, receipts: this.takeReceipts(start) });
     const merged = Buffer.allocUnsafe(total);
     let position = first.copy(merged, 0);
     for (let index = this.head - count + 1; index < this.head; index++) {
@@ -65,15 +93,22 @@ export class SendQueue {
       position += frame.copy(merged, position);
     }
     this.queuedBytes -= total - first.length;
-    return this.compact(merged);
+    return this.compact({ frame: merged, receipts: this.takeReceipts(start) });
   }
 
-  /** Empties the queue; returns how many frames were thrown away. */
+  /**
+   * Empties the queue; returns how many frames were thrown away. Their receipts are settled as
+   * "unsent" on a later turn (never from inside the caller, which may be a `send`).
+   */
   clear(): number {
     const dropped = this.length;
+    const unsent = this.receiptCount > 0 ? this.takeReceipts(this.head, this.frames.length) : undefined;
     this.frames = [];
+    this.receipts = [];
     this.head = 0;
     this.queuedBytes = 0;
+    this.receiptCount = 0;
+    if (unsent !== undefined) settleLater(unsent, "unsent");
     return dropped;
   }
 
@@ -85,12 +120,34 @@ export class SendQueue {
     return frame;
   }
 
+  /** The receipts of slots [from, to), which are leaving the queue. */
+  private takeReceipts(from: number, to = this.head): SendReceipt[] | undefined {
+    if (this.receiptCount === 0) return undefined;
+    let taken: SendReceipt[] | undefined;
+    for (let index = from; index < to; index++) {
+      const receipt = this.receipts[index];
+      if (receipt === undefined) continue;
+      this.receipts[index] = undefined;
+      (taken ??= []).push(receipt);
+    }
+    this.receiptCount -= taken?.length ?? 0;
+    return taken;
+  }
+
   /** Drops consumed slots once they dominate, so the array does not grow without bound. */
   private compact<T>(result: T): T {
     if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
       this.frames = this.frames.slice(this.head);
+      this.receipts = this.receipts.slice(this.head);
       this.head = 0;
     }
     return result;
   }
+}
+
+/** Settle receipts on a later turn, so no receipt ever runs inside the `send` that caused it. */
+export function settleLater(receipts: readonly SendReceipt[], outcome: "left" | "unsent" | "unknown"): void {
+  setImmediate(() => {
+    for (const receipt of receipts) receipt(outcome);
+  });
 }

@@ -42,7 +42,13 @@ export class LoopbackCluster {
   }
 }
 
-/** Waits until no transport has anything pending and none delivered anything for `quietMs`. */
+/**
+ * Waits until no transport has anything pending and none delivered anything for `quietMs`. A
+ * message handed to gRPC is no longer pending but not yet delivered, and on a busy machine the
+ * wire can be silent for a while with messages inside it: so while the transports have sent more
+ * than they delivered between them, the quiet must last ten times longer (messages may also
+ * really be gone: to a node outside `transports`, or on a stream that broke).
+ */
 export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50, timeoutMs = 10_000): Promise<void> {
   const startedAt = Date.now();
   let quietSince = Date.now();
@@ -51,15 +57,20 @@ export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50
     await sleep(5);
     let seen = 0;
     let pending = 0;
+    let sent = 0;
+    let delivered = 0;
     for (const transport of transports) {
       seen += transport.stats.delivered + transport.stats.decodeErrors;
       pending += transport.pendingMessages;
+      sent += transport.stats.sent;
+      delivered += transport.stats.delivered;
     }
     const now = Date.now();
+    const needMs = sent > delivered ? quietMs * 10 : quietMs;
     if (seen !== lastSeen || pending > 0) {
       lastSeen = seen;
       quietSince = now;
-    } else if (now - quietSince >= quietMs) {
+    } else if (now - quietSince >= needMs) {
       return;
     }
     if (now - startedAt > timeoutMs) throw new Error(`the transports did not quiesce within ${timeoutMs} ms (${pending} messages pending)`);

@@ -5,11 +5,12 @@
  *
  * The factory builds endpoints for named nodes. `quiesce()` runs whatever drives the
  * implementation until every message sent so far has been delivered or dropped: the simulator
- * runs its kernel; a real transport waits until the wire has been quiet for a moment.
+ * runs its kernel; a real transport waits until the wire has been quiet for a moment. Receipts
+ * are settled by then too.
  */
 // Test code imported only by *.test.ts files (see filesystem.conformance.ts).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { NodeId, Transport } from "./transport.ts";
+import type { NodeId, SendOutcome, Transport } from "./transport.ts";
 
 export interface TransportUnderTest {
   endpoint(node: NodeId): Promise<Transport>;
@@ -115,6 +116,46 @@ export function transportConformance(name: string, make: () => Promise<Transport
       await subject.quiesce();
       expect(first).toEqual([]);
       expect(second).toEqual([{ type: "x" }]);
+    });
+
+    it("settles a receipt once, after send returns, with 'left' for a message that was delivered", async () => {
+      const a = await listen("a");
+      await listen("b");
+      const outcomes: SendOutcome[] = [];
+      let sending = true;
+      a.send("b", { type: "tracked" }, (outcome) => {
+        expect(sending).toBe(false);
+        outcomes.push(outcome);
+      });
+      a.send("a", { type: "tracked-self" }, (outcome) => outcomes.push(outcome));
+      sending = false;
+      await subject.quiesce();
+      expect(outcomes).toEqual(["left", "left"]);
+      expect(received.map((entry) => (entry.message as { type: string }).type).sort()).toEqual(["tracked", "tracked-self"]);
+    });
+
+    it("settles a receipt with 'unsent' for a node it has no route to", async () => {
+      const a = await listen("a");
+      const outcomes: SendOutcome[] = [];
+      a.send("nobody", { type: "lost" }, (outcome) => outcomes.push(outcome));
+      expect(outcomes).toEqual([]);
+      await subject.quiesce();
+      expect(outcomes).toEqual(["unsent"]);
+    });
+
+    it("never drops a message with a receipt, even far beyond any send queue's bound", async () => {
+      const a = await listen("a");
+      await listen("b");
+      // More than the real transport's default queue holds (10,000 messages): plain sends would drop.
+      const count = 12_000;
+      const outcomes = new Map<SendOutcome, number>();
+      for (let index = 0; index < count; index++) {
+        a.send("b", { type: "seq", index }, (outcome) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1));
+      }
+      // Every receipt comes before its delivery ends the wait (a busy machine may need a few rounds).
+      for (let round = 0; round < 5 && (received.length < count || (outcomes.get("left") ?? 0) < count); round++) await subject.quiesce();
+      expect(received.map((entry) => (entry.message as { index: number }).index)).toEqual(Array.from({ length: count }, (_, index) => index));
+      expect([...outcomes]).toEqual([["left", count]]);
     });
 
     it("does not throw when the peer is unknown or unreachable", async () => {

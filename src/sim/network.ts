@@ -19,10 +19,15 @@
  * Nothing else: messages are never corrupted (gRPC/TCP checksums are out of the model) and never
  * delivered to the wrong node.
  *
+ * Receipts (the port's optional send completion): the simulated network has no send queue, so a
+ * message leaves the moment it is sent. Its receipt says "left" on the next kernel step, whatever
+ * the network then does to it (loss and partitions happen on the wire), and "unsent" only for a
+ * node the network has never heard of, where a real transport would have no route.
+ *
  * Rates are drawn per seed within bounds (swarm testing: some faults are switched off entirely
  * in a run, so each run explores a different corner). `NO_NETWORK_FAULTS` is the clean profile.
  */
-import type { MessageHandler, NodeId, Transport } from "../ports/transport.ts";
+import type { MessageHandler, NodeId, SendReceipt, Transport } from "../ports/transport.ts";
 import type { Random } from "../ports/random.ts";
 import type { Kernel } from "./kernel.ts";
 import { chance, exponential, uniform } from "./random.ts";
@@ -115,7 +120,7 @@ export class SimNetwork {
     this.handlers.delete(node);
     return {
       self: node,
-      send: (to, message) => this.send(node, to, message),
+      send: (to, message, receipt) => this.send(node, to, message, receipt),
       onMessage: (handler) => {
         this.handlers.set(node, handler as MessageHandler<unknown>);
       },
@@ -131,7 +136,11 @@ export class SimNetwork {
     return [...this.hosts.keys()];
   }
 
-  send(from: NodeId, to: NodeId, message: unknown): void {
+  send(from: NodeId, to: NodeId, message: unknown, receipt?: SendReceipt): void {
+    if (receipt !== undefined) {
+      const outcome = this.hosts.has(to) ? "left" : "unsent";
+      this.kernel.schedule(0, () => receipt(outcome));
+    }
     this.stats.sent++;
     const link = this.link(from, to);
     if (link.blocked) {

@@ -17,7 +17,7 @@
  */
 import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { Random } from "../ports/random.ts";
-import type { NodeId, Transport } from "../ports/transport.ts";
+import type { NodeId, SendOutcome, Transport } from "../ports/transport.ts";
 import type { AnyStateMachine } from "xstate";
 import { ActorHost, type ActorDefinition, type HostCrash, type NodePorts } from "../host/host.ts";
 import type { Kernel, TaskHandle } from "./kernel.ts";
@@ -127,16 +127,22 @@ export class SimNode implements NetworkHost {
     this.crash();
   }
 
+  private admitFor(incarnation: number, callback: () => void): void {
+    if (this.incarnation === incarnation) this.admit(callback);
+  }
+
   /** Sends of a stale incarnation vanish; sends while paused leave at resume. */
   private transportFor(incarnation: number): Transport {
     const inner = this.transport;
     return {
       self: inner.self,
       onMessage: (handler) => inner.onMessage(handler),
-      send: (to, message) => {
+      send: (to, message, receipt) => {
         if (this.incarnation !== incarnation) return;
-        if (this.status === "paused") this.held.push(() => inner.send(to, message));
-        else inner.send(to, message);
+        // A receipt reaches the node like a timer: not after a crash, held while paused.
+        const settled = receipt === undefined ? undefined : (outcome: SendOutcome) => this.admitFor(incarnation, () => receipt(outcome));
+        if (this.status === "paused") this.held.push(() => inner.send(to, message, settled));
+        else inner.send(to, message, settled);
       },
     };
   }
@@ -148,7 +154,7 @@ export class SimNode implements NetworkHost {
       now: () => kernel.now(),
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
         kernel.schedule(delayMs, () => {
-          if (this.incarnation === incarnation) this.admit(callback);
+          this.admitFor(incarnation, callback);
         }),
       clearTimeout: (handle: TimerHandle) => {
         if (handle !== undefined && handle !== null) kernel.cancel(handle as TaskHandle);

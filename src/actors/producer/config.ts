@@ -29,9 +29,14 @@ export interface ProducerInput {
   readonly deliveryTimeoutMs: number;
   /** A cached route older than this is refreshed (in the background) when next used. */
   readonly metadataRefreshMs: number;
-  /** Bounds on what waits in the producer; a send beyond them fails at once with BUFFER_FULL. */
+  /**
+   * Bounds on what the producer holds: messages accepted and not yet answered — for acks 0, until
+   * the transport says their request left. A send beyond them waits (see maxBlockMs).
+   */
   readonly bufferBytesMax?: number;
   readonly bufferMessagesMax?: number;
+  /** How long a send may wait for room in the buffer before it fails with BUFFER_FULL; 0: fail at once. */
+  readonly maxBlockMs?: number;
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }
@@ -56,6 +61,7 @@ export interface ProducerConfig {
   readonly metadataRefreshMs: number;
   readonly bufferBytesMax: number;
   readonly bufferMessagesMax: number;
+  readonly maxBlockMs: number;
 }
 
 export const LINGER_MS_MAX = 60_000;
@@ -75,6 +81,9 @@ export const BUFFER_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
 export const BUFFER_BYTES_MAX_UPPER = 1024 * 1024 * 1024;
 export const BUFFER_MESSAGES_MAX_DEFAULT = 100_000;
 export const BUFFER_MESSAGES_MAX_UPPER = 10_000_000;
+/** Kafka's max.block.ms default: long enough to ride out a leader election or a slow broker. */
+export const MAX_BLOCK_MS_DEFAULT = 60_000;
+export const MAX_BLOCK_MS_UPPER = 60 * 60_000;
 
 function inRange(problems: string[], name: string, value: number, low: number, high: number): void {
   if (!(Number.isFinite(value) && value >= low && value <= high)) problems.push(`${name} must be in [${low}, ${high}], got ${value}`);
@@ -101,6 +110,7 @@ export function producerInputProblems(input: ProducerInput): string[] {
   inRange(problems, "metadataRefreshMs", input.metadataRefreshMs, 1, METADATA_REFRESH_MS_MAX);
   integerInRange(problems, "bufferBytesMax", input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT, input.batchBytesMax, BUFFER_BYTES_MAX_UPPER);
   integerInRange(problems, "bufferMessagesMax", input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT, 1, BUFFER_MESSAGES_MAX_UPPER);
+  inRange(problems, "maxBlockMs", input.maxBlockMs ?? MAX_BLOCK_MS_DEFAULT, 0, MAX_BLOCK_MS_UPPER);
   return problems;
 }
 
@@ -135,5 +145,6 @@ export function resolveProducerConfig(input: ProducerInput): ProducerConfig {
     metadataRefreshMs: input.metadataRefreshMs,
     bufferBytesMax: input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT,
     bufferMessagesMax: input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT,
+    maxBlockMs: input.maxBlockMs ?? MAX_BLOCK_MS_DEFAULT,
   };
 }

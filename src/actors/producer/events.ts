@@ -1,9 +1,12 @@
 /**
  * What the application and the host say to a producer, and what it answers.
  *
- * Every `producer.send` gets exactly one answer:
+ * Every `producer.send` gets exactly one answer (a send that finds the buffer full waits, at most
+ * `maxBlockMs`, then fails with BUFFER_FULL):
  * - `producer.result` (acks 1 / -1): the broker acknowledged it at `offset`;
- * - `producer.sent` (acks 0): the request carrying it left the producer;
+ * - `producer.sent` (acks 0): the transport says the request carrying it left this node (its
+ *   receipt said "left"); a request that never left is a "failed" error, one whose stream broke
+ *   while it was being written an "unknown" one;
  * - `producer.error` with an outcome the checker can rely on:
  *   - "failed": the message is certainly not in the log — it was never sent, or the only attempt
  *     was rejected for something the bytes themselves carry (MESSAGE_TOO_LARGE, INVALID_TOPIC,
@@ -12,7 +15,7 @@
  *     rejections leaves room for doubt: the network may duplicate a request, and a copy can reach
  *     a broker that has become leader since the first copy was refused.
  */
-import type { TimerFired } from "../shared/effects.ts";
+import type { SendSettled, TimerFired } from "../shared/effects.ts";
 import type { WireError } from "../shared/errors.ts";
 import type { MessageReceived } from "../shared/messages.ts";
 
@@ -32,7 +35,7 @@ export interface ProducerSend {
   readonly headers?: readonly ProducerSendHeader[] | undefined;
 }
 
-export type ProducerEvent = ProducerSend | MessageReceived | TimerFired;
+export type ProducerEvent = ProducerSend | MessageReceived | TimerFired | SendSettled;
 
 export interface ProducerResult {
   readonly type: "producer.result";

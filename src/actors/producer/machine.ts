@@ -6,7 +6,8 @@
  * metadata.ts — record-level loops in plain code, one xstate event per send, reply or timer.
  *
  * Events: `producer.send` from the application; `message.received` (produce.reply,
- * metadata.reply, producer.id.reply) and `timer.fired` from the host.
+ * metadata.reply, producer.id.reply), `timer.fired` and `send.settled` (the receipt of an acks-0
+ * produce.request) from the host.
  * Effects: `effect.send` (produce.request to leaders; metadata.request and producer.id.request to
  * the coordinator), keyed timers, and `effect.notify` with a `ProducerOutput` per message.
  */
@@ -18,8 +19,9 @@ import type { ProducerEvent } from "./events.ts";
 import { onIdentityRetryDue, onIdentityTimeout, onMetadataReply, onMetadataRetryDue, onMetadataTimeout, onProducerIdReply } from "./metadata.ts";
 import { TIMER } from "./partitions.ts";
 import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
-import { expireUnrouted, onLingerDone, onSend } from "./routing.ts";
-import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue } from "./sending.ts";
+import { admitBlocked, onBlockTimeout } from "./blocking.ts";
+import { enter, expireUnrouted, onLingerDone, onSend } from "./routing.ts";
+import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue, onSendSettled } from "./sending.ts";
 import type { PartitionState, ProducerEffect, ProducerState, Step } from "./state.ts";
 
 export function createProducerState(input: ProducerInput): ProducerState {
@@ -37,6 +39,8 @@ export function createProducerState(input: ProducerInput): ProducerState {
     metadata: { wanted: new Set(), inflight: null, attempt: 0, retryPending: false },
     identity: { current: null, inflight: null, attempt: 0, retryPending: false, generations: 0 },
     buffered: { bytes: 0, messages: 0 },
+    receipts: new Map(),
+    blocked: { items: [], head: 0 },
   };
 }
 
@@ -53,7 +57,12 @@ export function producerStep(state: ProducerState, event: ProducerEvent): Produc
     case "timer.fired":
       onTimer(s, event);
       break;
+    case "send.settled":
+      onSendSettled(s, event);
+      break;
   }
+  // Whatever this step answered gave its room back: waiting sends may enter now.
+  admitBlocked(s, (message) => enter(s, message));
   return s.effects;
 }
 
@@ -84,6 +93,7 @@ function onTimer(s: Step, event: TimerFired): void {
   if (key === TIMER.metadataRetry) return onMetadataRetryDue(s);
   if (key === TIMER.identityTimeout) return onIdentityTimeout(s);
   if (key === TIMER.identityRetry) return onIdentityRetryDue(s);
+  if (key === TIMER.blocked) return onBlockTimeout(s);
   if (key.startsWith(TIMER.expireTopic)) return expireUnrouted(s, key.slice(TIMER.expireTopic.length));
   for (const [prefix, handler] of PARTITION_TIMERS) {
     if (!key.startsWith(prefix)) continue;
@@ -111,5 +121,6 @@ export const producerMachine = setup({
     "producer.send": { actions: "step" },
     "message.received": { actions: "step" },
     "timer.fired": { actions: "step" },
+    "send.settled": { actions: "step" },
   },
 });

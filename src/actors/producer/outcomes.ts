@@ -46,8 +46,8 @@ export function rejectSend(s: Step, id: number, topic: string, partition: number
   );
 }
 
-export function sendMessage(s: Step, to: string, message: ZhumqMessage): void {
-  const effect: SendEffect<ZhumqMessage> = send(to, message);
+export function sendMessage(s: Step, to: string, message: ZhumqMessage, receipt?: number): void {
+  const effect: SendEffect<ZhumqMessage> = send(to, message, receipt);
   s.effects.push(effect);
 }
 

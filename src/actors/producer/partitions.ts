@@ -18,6 +18,7 @@ export const TIMER = {
   metadataRetry: "metadata.retry",
   identityTimeout: "identity.timeout",
   identityRetry: "identity.retry",
+  blocked: "buffer.blocked",
 } as const;
 
 export function partitionState(s: Step, topic: string, partition: number): PartitionState {
@@ -30,6 +31,7 @@ export function partitionState(s: Step, topic: string, partition: number): Parti
       key,
       open: null,
       queue: [],
+      leaving: [],
       inflight: null,
       retryPending: false,
       attempt: 0,
@@ -75,6 +77,7 @@ export function armExpiry(s: Step, p: PartitionState, deadlineMs: number): void 
 export function refreshExpiry(s: Step, p: PartitionState): void {
   let deadlineMs = Infinity;
   for (const batch of p.queue) deadlineMs = Math.min(deadlineMs, batch.deadlineMs);
+  for (const batch of p.leaving) deadlineMs = Math.min(deadlineMs, batch.deadlineMs);
   if (p.open !== null) deadlineMs = Math.min(deadlineMs, p.open.deadlineMs);
   if (deadlineMs === Infinity) {
     if (p.expiryTimerAtMs !== null) s.effects.push(cancelTimer(TIMER.expire + p.key));

@@ -389,7 +389,7 @@ describe("producer retries and idempotence", () => {
 
 describe("producer validation and limits", () => {
   it("fails bad sends before sending anything", async () => {
-    const h = await harness({ batchBytesMax: 512, bufferMessagesMax: 2, lingerMs: 100 });
+    const h = await harness({ batchBytesMax: 512, bufferMessagesMax: 2, lingerMs: 100, maxBlockMs: 0 });
     h.cluster.addTopic("t", ["broker-1"]);
     h.send({ id: 1, topic: "bad topic!", value: bytes("x") });
     h.send({ id: 2, topic: "t", value: new Uint8Array(1_000) });
@@ -409,6 +409,67 @@ describe("producer validation and limits", () => {
     await h.run(2_000);
     expect(h.answers().get(7)).toMatchObject({ type: "producer.result" });
     expect(values(h.cluster.log("t", 0))).toEqual(["ok", "ok", "room again"]);
+  });
+
+  it("makes a send wait while the buffer is full, and lets waiting sends in by send order", async () => {
+    const h = await harness({ bufferMessagesMax: 2, lingerMs: 5 });
+    h.cluster.addTopic("t", ["broker-1", "broker-1"]);
+    for (let id = 1; id <= 7; id++) h.send({ id, topic: "t", partition: id % 2, value: bytes(`v${id}`) });
+    await h.run(1);
+    expect(h.answers().size).toBe(0); // nothing refused: five sends wait
+    await h.run(2_000);
+    expect([...h.answers().values()].every((output) => output.type === "producer.result")).toBe(true);
+    expect(h.answers().size).toBe(7);
+    expect(values(h.cluster.log("t", 0))).toEqual(["v2", "v4", "v6"]);
+    expect(values(h.cluster.log("t", 1))).toEqual(["v1", "v3", "v5", "v7"]);
+  });
+
+  it("fails a send with BUFFER_FULL once it has waited maxBlockMs and nothing drained", async () => {
+    const h = await harness({ bufferMessagesMax: 2, maxBlockMs: 200, deliveryTimeoutMs: 1_000 });
+    // A topic that never appears: the first two messages hold the buffer until their delivery timeout.
+    for (let id = 1; id <= 4; id++) h.send({ id, topic: "never", value: bytes(`v${id}`) });
+    await h.run(150);
+    expect(h.answers().size).toBe(0);
+    await h.run(250);
+    const early = h.answers();
+    expect([...early.keys()].sort()).toEqual([3, 4]);
+    expect(early.get(3)).toMatchObject({ type: "producer.error", outcome: "failed", error: { code: "BUFFER_FULL" } });
+    expect((early.get(3) as { error: WireError }).error.message).toContain("maxBlockMs (200 ms)");
+    expect(h.outputs.every(({ atMs }) => atMs >= 200)).toBe(true);
+    await h.run(1_500);
+    expect(h.answers().get(1)).toMatchObject({ outcome: "failed", error: { code: "REQUEST_TIMED_OUT" } });
+  });
+
+  it("with acks 0 holds a batch's room until the transport's receipt, so a small buffer still delivers everything in order", async () => {
+    const h = await harness({ acks: 0, bufferMessagesMax: 3, lingerMs: 1, batchRecordsMax: 2 });
+    h.cluster.addTopic("t", ["broker-1"]);
+    for (let id = 1; id <= 20; id++) h.send({ id, topic: "t", value: bytes(`v${id}`) });
+    await h.run(1_000);
+    const answers = h.answers();
+    expect([...answers.values()].every((output) => output.type === "producer.sent")).toBe(true);
+    expect(answers.size).toBe(20);
+    expect(values(h.cluster.log("t", 0))).toEqual(Array.from({ length: 20 }, (_, index) => `v${index + 1}`));
+  });
+
+  it("with acks 0 fails a batch whose request never left (the receipt says unsent), never reports it sent", async () => {
+    const h = await harness({ acks: 0 });
+    h.cluster.addTopic("t", ["ghost"]); // a leader the network has never heard of: no route
+    h.send({ id: 1, topic: "t", value: bytes("nowhere") });
+    await h.run(100);
+    expect(h.answers().get(1)).toMatchObject({ type: "producer.error", outcome: "failed", error: { code: "BROKER_NOT_AVAILABLE" } });
+    // No reply will tell an acks-0 producer that the leader moved: the failed receipt made it ask.
+    const failedAtMs = h.outputs.find(({ output }) => output.id === 1)!.atMs;
+    const asked = h.cluster.coordinatorRequests.filter(({ message }) => message.type === "metadata.request");
+    expect(asked.some(({ atMs }) => atMs >= failedAtMs)).toBe(true);
+    // The leader moves; the next failure's refresh finds it, and the batch after goes there.
+    h.cluster.moveLeader("t", 0, "broker-1");
+    h.send({ id: 2, topic: "t", value: bytes("still to the ghost") });
+    await h.run(300);
+    h.send({ id: 3, topic: "t", value: bytes("found") });
+    await h.run(600);
+    expect(h.answers().get(2)).toMatchObject({ outcome: "failed" });
+    expect(h.answers().get(3)).toMatchObject({ type: "producer.sent" });
+    expect(values(h.cluster.log("t", 0))).toEqual(["found"]);
   });
 
   it("fails a partition the topic does not have", async () => {

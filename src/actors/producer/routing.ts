@@ -6,6 +6,7 @@ import { cancelTimer, setTimer } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
 import type { RecordInput } from "../../disk/batch-encode.ts";
+import { block, mayEnter } from "./blocking.ts";
 import { appendToBatch, canAppend, fitsAlone, isFull, openBatch, recordBytesBound } from "./batching.ts";
 import type { ProducerSend } from "./events.ts";
 import { wantMetadata } from "./metadata.ts";
@@ -16,7 +17,7 @@ import { drain } from "./sending.ts";
 import type { PartitionState, PendingMessage, Step, TopicRoute } from "./state.ts";
 
 export function onSend(s: Step, event: ProducerSend): void {
-  const { config, buffered } = s.state;
+  const config = s.state.config;
   const topicProblem = topicNameProblem(event.topic);
   if (topicProblem !== undefined) return rejectSend(s, event.id, event.topic, event.partition, "INVALID_TOPIC", topicProblem);
   if (event.partition !== undefined && !(Number.isSafeInteger(event.partition) && event.partition >= 0)) {
@@ -28,12 +29,16 @@ export function onSend(s: Step, event: ProducerSend): void {
   if (!fitsAlone(sizeBytes, config.batchBytesMax)) {
     return rejectSend(s, event.id, event.topic, event.partition, "MESSAGE_TOO_LARGE", `a record of up to ${sizeBytes} bytes cannot fit a batch of at most ${config.batchBytesMax} bytes`);
   }
-  if (buffered.messages + 1 > config.bufferMessagesMax || buffered.bytes + sizeBytes > config.bufferBytesMax) {
-    return rejectSend(s, event.id, event.topic, event.partition, "BUFFER_FULL", `the producer holds ${buffered.messages} messages, ${buffered.bytes} bytes (at most ${config.bufferMessagesMax}, ${config.bufferBytesMax})`);
-  }
-  buffered.messages += 1;
-  buffered.bytes += sizeBytes;
-  routeMessage(s, { id: event.id, topic: event.topic, partition: event.partition, record, sizeBytes, enqueuedAtMs: s.nowMs });
+  const message: PendingMessage = { id: event.id, topic: event.topic, partition: event.partition, record, sizeBytes, enqueuedAtMs: s.nowMs };
+  if (!mayEnter(s, sizeBytes)) return block(s, message);
+  enter(s, message);
+}
+
+/** The message takes its room in the buffer (given back when it is answered: outcomes.ts). */
+export function enter(s: Step, message: PendingMessage): void {
+  s.state.buffered.messages += 1;
+  s.state.buffered.bytes += message.sizeBytes;
+  routeMessage(s, message);
 }
 
 function routeMessage(s: Step, message: PendingMessage): void {

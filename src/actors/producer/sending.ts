@@ -8,15 +8,17 @@
  *   the errors that say the route is stale, after a metadata refresh).
  * - A success from any attempt of the head completes it, even one that arrives after its attempt
  *   timed out: the bytes were the same.
+ * - acks 0: the head leaves the queue once sent, and waits in `leaving` for the transport's
+ *   receipt; only "left" makes it sent (see onSendSettled).
  * - A head given up on (non-retriable error, delivery timeout) without proof that it was not
  *   appended retires the partition's identity: the next batch waits for a fresh producer id, so
  *   its sequence 0 cannot be taken for a gap after the lost batch.
  */
-import { cancelTimer, setTimer } from "../shared/effects.ts";
+import { cancelTimer, setTimer, type SendSettled } from "../shared/effects.ts";
 import { REFRESHES_METADATA, RETRIABLE, wireError, type ErrorCode, type WireError } from "../shared/errors.ts";
 import { partitionKey } from "../shared/ids.ts";
 import { assert } from "../shared/assert.ts";
-import type { ProduceReply } from "../shared/messages.ts";
+import type { ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import { encodeProducerBatch } from "./batching.ts";
 import { requestIdentity, wantMetadata } from "./metadata.ts";
 import type { ProducerOutcome } from "./events.ts";
@@ -29,6 +31,13 @@ import type { PartitionState, ProducerBatch, ProducerIdentity, Step } from "./st
 export const SEQUENCE_MAX = 2 ** 31 - 1;
 /** The producer epoch is an int16; acks-0 sessions that would pass it move to a fresh identity. */
 export const PRODUCER_EPOCH_MAX = 0x7fff;
+/**
+ * acks 0: batches of one partition handed to the transport and not yet written. One, like the
+ * one request in flight of acks 1/-1: while it is being written the next batch fills up, so a
+ * fast producer sends few full batches rather than many small ones (fewer requests for the
+ * broker, bigger batches in the log for consumers).
+ */
+export const ACKS0_LEAVING_MAX = 1;
 /** Attempts of one batch whose late success is still recognised. */
 const REQUEST_IDS_KEPT = 32;
 
@@ -41,7 +50,7 @@ const DETERMINISTIC_REJECTIONS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["ME
 /** Send whatever the partition may send now. */
 export function drain(s: Step, p: PartitionState): void {
   for (;;) {
-    if (p.inflight !== null || p.retryPending || p.awaitingMetadata) return;
+    if (p.inflight !== null || p.retryPending || p.awaitingMetadata || p.leaving.length >= ACKS0_LEAVING_MAX) return;
     if (p.queue.length === 0 && p.open !== null && p.open.lingerDone) seal(s, p);
     const batch = p.queue[0];
     if (batch === undefined) return;
@@ -52,13 +61,41 @@ export function drain(s: Step, p: PartitionState): void {
       return;
     }
     if (batch.encoded === null && !encodeHead(s, p, batch)) return;
-    sendHead(s, p, batch, leader.leader, leader.leaderEpoch);
+    const requestId = sendHead(s, p, batch, leader.leader, leader.leaderEpoch);
     if (s.state.config.acks !== 0) return;
-    // acks 0: no reply will come; the batch is done once its request has left.
+    // acks 0: no reply will come. The batch is done once the transport's receipt says its request
+    // left (onSendSettled); until then it keeps its room in the buffer, which is what holds the
+    // application back when the network cannot keep up.
     p.queue.shift();
-    for (const message of batch.messages) reportSent(s, message, p.partition);
-    refreshExpiry(s, p);
+    p.leaving.push(batch);
+    s.state.receipts.set(requestId, p);
   }
+}
+
+/** The transport's receipt for an acks-0 request: the batch is sent, or certainly not, or perhaps. */
+export function onSendSettled(s: Step, event: SendSettled): void {
+  const p = s.state.receipts.get(event.receipt);
+  if (p === undefined) return; // given up on already (delivery timeout)
+  s.state.receipts.delete(event.receipt);
+  const index = p.leaving.findIndex((batch) => batch.requestIds.includes(event.receipt));
+  assert(index >= 0, `a receipt for ${p.key} names no batch that is leaving`);
+  const batch = p.leaving.splice(index, 1)[0]!;
+  if (event.outcome === "left") {
+    for (const message of batch.messages) reportSent(s, message, p.partition);
+  } else {
+    const certain = event.outcome === "unsent";
+    const error = wireError("BROKER_NOT_AVAILABLE", certain ? "the request never left this node (no route to the leader, or the connection closed first)" : "the connection to the leader broke while the request was being written");
+    for (const message of batch.messages) reportError(s, message, p.partition, error, certain ? "failed" : "unknown");
+    // No reply will ever say the leader moved: ask before the next batch goes the same way.
+    refreshRoute(s, p);
+  }
+  refreshExpiry(s, p);
+  drain(s, p);
+}
+
+function refreshRoute(s: Step, p: PartitionState): void {
+  p.awaitingMetadata = true;
+  wantMetadata(s, p.topic);
 }
 
 /** The identity this partition sends under, adopting the producer's newest one when allowed. */
@@ -95,17 +132,20 @@ function encodeHead(s: Step, p: PartitionState, batch: ProducerBatch): boolean {
   return true;
 }
 
-function sendHead(s: Step, p: PartitionState, batch: ProducerBatch, leader: string, leaderEpoch: number): void {
+/** Sends the head batch; returns the request id (with acks 0, also its receipt number). */
+function sendHead(s: Step, p: PartitionState, batch: ProducerBatch, leader: string, leaderEpoch: number): number {
   const { acks, requestTimeoutMs } = s.state.config;
   assert(batch.encoded !== null, "a batch is encoded before it is sent");
   const requestId = nextRequestId(s);
-  sendMessage(s, leader, { type: "produce.request", requestId, topic: p.topic, partition: p.partition, leaderEpoch, acks, batch: batch.encoded });
+  const request: ZhumqMessage = { type: "produce.request", requestId, topic: p.topic, partition: p.partition, leaderEpoch, acks, batch: batch.encoded };
+  sendMessage(s, leader, request, acks === 0 ? requestId : undefined);
   batch.sentAttempts += 1;
   batch.requestIds.push(requestId);
   if (batch.requestIds.length > REQUEST_IDS_KEPT) batch.requestIds.shift();
-  if (acks === 0) return;
+  if (acks === 0) return requestId;
   p.inflight = { requestId, leader };
   s.effects.push(setTimer(TIMER.request + p.key, requestTimeoutMs));
+  return requestId;
 }
 
 export function onProduceReply(s: Step, reply: ProduceReply): void {
@@ -151,6 +191,17 @@ export function onExpiry(s: Step, p: PartitionState): void {
   const head = p.queue[0];
   if (head !== undefined && head.deadlineMs <= s.nowMs) {
     dropHead(s, p, expiredError(head, timeoutMs), head.sentAttempts > 0 ? "unknown" : "failed");
+  }
+  // acks 0: handed to the transport, not yet on the wire (the leader unreachable): they may
+  // still leave, so "unknown"; their late receipts are ignored.
+  for (let index = p.leaving.length - 1; index >= 0; index--) {
+    const batch = p.leaving[index]!;
+    if (batch.deadlineMs > s.nowMs) continue;
+    p.leaving.splice(index, 1);
+    for (const requestId of batch.requestIds) s.state.receipts.delete(requestId);
+    const error = wireError("REQUEST_TIMED_OUT", `handed to the network, but the connection to the leader did not take it within the delivery timeout of ${timeoutMs} ms`);
+    for (const message of batch.messages) reportError(s, message, p.partition, error, "unknown");
+    refreshRoute(s, p);
   }
   // Batches behind the head were never sent (only the head is): certainly not in the log.
   for (let index = p.queue.length - 1; index >= 1; index--) {

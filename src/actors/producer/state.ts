@@ -69,6 +69,8 @@ export interface PartitionState {
   open: ProducerBatch | null;
   /** Sealed batches in send order; only `queue[0]` is ever encoded or in flight. */
   readonly queue: ProducerBatch[];
+  /** acks 0: batches handed to the transport whose receipt has not come yet, in send order. */
+  readonly leaving: ProducerBatch[];
   inflight: { readonly requestId: number; readonly leader: NodeId } | null;
   /** A retry timer is pending for the head batch. */
   retryPending: boolean;
@@ -118,6 +120,22 @@ export interface ProducerState {
     generations: number;
   };
   readonly buffered: { bytes: number; messages: number };
+  /** acks 0: which partition's batch each outstanding send receipt belongs to. */
+  readonly receipts: Map<number, PartitionState>;
+  /** Sends waiting for room in the buffer, oldest first (see blocking.ts). */
+  readonly blocked: BlockedSends;
+}
+
+/** A send that found the buffer full; it may wait until `deadlineMs`. */
+export interface BlockedSend {
+  readonly message: PendingMessage;
+  readonly deadlineMs: number;
+}
+
+/** A FIFO with a moving head: shifting an array of thousands of waiting sends would cost O(n) each. */
+export interface BlockedSends {
+  items: (BlockedSend | undefined)[];
+  head: number;
 }
 
 /** What one step is working with: the state, the effects it emits, and the time it runs at. */

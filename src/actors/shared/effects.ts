@@ -12,12 +12,17 @@
  *   read starts at once (actors read only what is already durable), a notification is handed to
  *   the application at once.
  */
-import type { NodeId } from "../../ports/transport.ts";
+import type { NodeId, SendOutcome } from "../../ports/transport.ts";
 
 export interface SendEffect<Message> {
   readonly type: "effect.send";
   readonly to: NodeId;
   readonly message: Message;
+  /**
+   * Ask for the send's receipt: the host answers with `send.settled` carrying this number once the
+   * transport says whether the message left (see the Transport port's contract on receipts).
+   */
+  readonly receipt?: number;
 }
 
 export interface PersistEffect<Operation> {
@@ -80,10 +85,17 @@ export interface StorePersisted<Operation = unknown> {
   readonly synced: boolean;
 }
 
-export type HostEvent<Operation = unknown, Result = unknown> = TimerFired | ReadDone<Result> | StorePersisted<Operation>;
+/** The transport's receipt for a send effect that asked for one. */
+export interface SendSettled {
+  readonly type: "send.settled";
+  readonly receipt: number;
+  readonly outcome: SendOutcome;
+}
 
-export function send<Message>(to: NodeId, message: Message): SendEffect<Message> {
-  return { type: "effect.send", to, message };
+export type HostEvent<Operation = unknown, Result = unknown> = TimerFired | ReadDone<Result> | StorePersisted<Operation> | SendSettled;
+
+export function send<Message>(to: NodeId, message: Message, receipt?: number): SendEffect<Message> {
+  return receipt === undefined ? { type: "effect.send", to, message } : { type: "effect.send", to, message, receipt };
 }
 
 export function persist<Operation>(operation: Operation, sync: boolean): PersistEffect<Operation> {

@@ -11,7 +11,7 @@ import { parseScenario, type Scenario } from "../sim/scenario.ts";
 import { joinNegativeValues } from "./args.ts";
 import { PLANTS, runWorkload, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited } from "../sim/audit.ts";
-import { NothingToShrinkError, shrinkFailure } from "../sim/shrink-run.ts";
+import { NothingToShrinkError, SHRINK_EXTRA_REPLAYS, shrinkFailure } from "../sim/shrink-run.ts";
 import { describeSize, SHRINK_REPLAYS_MAX } from "../sim/shrink.ts";
 import { runFarm, type FarmOutcome } from "./sim-farm.ts";
 
@@ -215,7 +215,7 @@ async function shrinkAndWrite(args: SimArgs, seed: number, failure: RunSummary |
     const steps = (count: number): string => `${count} fault step${count === 1 ? "" : "s"}`;
     process.stdout.write(
       [
-        `shrunk seed ${seed} (${shrunk.kind}) in ${shrunk.search.replays + 2} replays${shrunk.search.exhausted ? ", budget spent" : ""}:`,
+        `shrunk seed ${seed} (${shrunk.kind}) in ${shrunk.search.replays + SHRINK_EXTRA_REPLAYS} replays${shrunk.search.exhausted ? ", budget spent" : ""}:`,
         `  before  ${describeSize(original, shrunk.defaultMessages)}`,
         `  after   ${describeSize(best, shrunk.defaultMessages)}`,
         `  faults ${percentSmaller(original.steps.length, best.steps.length)} smaller (${steps(original.steps.length)} -> ${steps(best.steps.length)})`,

@@ -38,6 +38,9 @@ export interface ShrunkFailure {
   readonly replayed: RunSummary;
 }
 
+/** Replays around the search: the original's printed schedule first, this scenario last. */
+export const SHRINK_EXTRA_REPLAYS = 2;
+
 export class NothingToShrinkError extends Error {
   override readonly name = "NothingToShrinkError";
 }
@@ -58,7 +61,7 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
   const defaultMessages = DEFAULT_MESSAGES[base.workload];
   const search = await shrink(original, {
     stillFails: async (candidate) => fails(await replay(candidate)),
-    replaysMax: (options.replaysMax ?? SHRINK_REPLAYS_MAX) - 1,
+    replaysMax: (options.replaysMax ?? SHRINK_REPLAYS_MAX) - SHRINK_EXTRA_REPLAYS,
     defaultMessages,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
@@ -84,10 +87,15 @@ function candidateOptions(base: WorkloadOptions, candidate: ShrinkCandidate): Wo
 
 function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: string, detail: string, defaultMessages: number | undefined, replayCommand: string | undefined): string {
   const { original, shrunk } = search;
-  const messages = (candidate: ShrinkCandidate): string => String(candidate.messages ?? defaultMessages ?? "default");
+  const messages = (candidate: ShrinkCandidate): string => String(candidate.messages ?? defaultMessages);
+  const sizes = [
+    `fault steps ${original.steps.length} -> ${shrunk.steps.length}`,
+    ...(defaultMessages === undefined ? [] : [`messages per client ${messages(original)} -> ${messages(shrunk)}`]),
+    `faults ${original.faults} -> ${shrunk.faults}`,
+  ];
   const notes = [
     `anomaly kind ${kind} (the first one reported): ${oneLine(detail)}`,
-    `shrunk by zhumq sim --shrink in ${search.replays + 1} replays${search.exhausted ? " (budget spent)" : ""}: fault steps ${original.steps.length} -> ${shrunk.steps.length}, messages ${messages(original)} -> ${messages(shrunk)}, faults ${original.faults} -> ${shrunk.faults}`,
+    `shrunk by zhumq sim --shrink in ${search.replays + SHRINK_EXTRA_REPLAYS} replays${search.exhausted ? " (budget spent)" : ""}: ${sizes.join(", ")}`,
     ...(replayCommand === undefined ? [] : [`the original failure: ${replayCommand}`]),
   ];
   return formatScenario(

@@ -18,6 +18,9 @@
  * 5. whole milliseconds: every time rounded, for a story that reads well;
  * 6. shorter spans: each repair moved halfway towards its fault, each clog halved, a few times.
  *
+ * A change can unlock another (a shorter run may no longer need a fault the longer one did), so
+ * the passes repeat while a round still shrinks something, up to SHRINK_ROUNDS_MAX rounds.
+ *
  * The module is pure apart from the `stillFails` callback it is given; src/cli/sim.ts binds that
  * to runWorkload.
  */
@@ -59,6 +62,8 @@ export interface ShrinkResult {
 export const SHRINK_REPLAYS_MAX = 200;
 /** How many times a span is halved. */
 const SPAN_HALVINGS = 3;
+/** Rounds of all the passes. */
+const SHRINK_ROUNDS_MAX = 3;
 
 /** A fault and the step that undoes it (indices into a schedule). */
 export interface FaultUnit {
@@ -130,18 +135,22 @@ class Search {
 
 export async function shrink(original: ShrinkCandidate, options: ShrinkOptions): Promise<ShrinkResult> {
   const search = new Search(original, options);
-  if (original.faults === "swarm") await search.attempt("quiet network and disks", { ...search.best, faults: "none" });
-  await shrinkMessages(search, options.defaultMessages);
-  await shrinkUnits(search);
-  await dropRepairs(search);
-  await roundTimes(search);
-  await shortenSpans(search);
+  for (let round = 0; round < SHRINK_ROUNDS_MAX && !search.exhausted; round++) {
+    const before = search.best;
+    if (search.best.faults === "swarm") await search.attempt("quiet network and disks", { ...search.best, faults: "none" });
+    await shrinkMessages(search, options.defaultMessages);
+    await shrinkUnits(search);
+    await dropRepairs(search);
+    await roundTimes(search);
+    await shortenSpans(search);
+    if (search.best === before) break;
+  }
   return { original, shrunk: search.best, replays: search.replays, exhausted: search.exhausted };
 }
 
 async function shrinkMessages(search: Search, defaultMessages: number | undefined): Promise<void> {
   const current = search.best.messages ?? defaultMessages;
-  if (current === undefined) return;
+  if (current === undefined || current <= 1) return;
   for (let messages = 1; messages < current && !search.exhausted; messages *= 2) {
     if (await search.attempt(`messages ${messages}`, { ...search.best, messages })) return;
   }

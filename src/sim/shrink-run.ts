@@ -65,20 +65,23 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
     defaultMessages,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  const scenarioText = shrunkScenarioText(base, search, kind, first.detail, defaultMessages, options.replayCommand);
-  const scenario = parseScenario("shrunk", scenarioText);
+  // The file is replayed from its own text, as `zhumq sim --scenario` will; its notes quote the
+  // anomaly that replay finds (after shrinking it may differ in detail from the original's).
+  const draft = parseScenario("shrunk", shrunkScenarioText(base, search, kind, first.detail, defaultMessages, options.replayCommand));
   const replayed = await run({
     workload: base.workload,
-    seed: scenario.seed,
-    faults: scenario.faults,
-    schedule: scenario.steps,
-    plant: scenario.plant,
-    acks: scenario.acks,
-    messages: scenario.messages,
-    bitFlipPerRead: scenario.bitFlipPerRead,
+    seed: draft.seed,
+    faults: draft.faults,
+    schedule: draft.steps,
+    plant: draft.plant,
+    acks: draft.acks,
+    messages: draft.messages,
+    bitFlipPerRead: draft.bitFlipPerRead,
   });
   if (!fails(replayed)) throw new Error(`the shrunk scenario of seed ${base.seed} does not replay its failure (${kind}): a determinism bug`);
-  return { kind, detail: first.detail, search, defaultMessages, scenarioText, replayed };
+  const detail = replayed.anomalies[0]?.detail ?? first.detail;
+  const scenarioText = shrunkScenarioText(base, search, kind, detail, defaultMessages, options.replayCommand);
+  return { kind, detail, search, defaultMessages, scenarioText, replayed };
 }
 
 function candidateOptions(base: WorkloadOptions, candidate: ShrinkCandidate): WorkloadOptions {

@@ -42,8 +42,6 @@ export interface FarmOptions {
   readonly base: Omit<WorkloadOptions, "seed">;
   readonly audited: (seed: number) => boolean;
   readonly onOutcome: (outcome: FarmOutcome) => void;
-  /** Stop handing out seeds (those in flight finish). */
-  readonly stop?: () => boolean;
 }
 
 /** Run the seeds over `jobs` worker threads; resolves with every outcome, in seed order. */
@@ -59,7 +57,6 @@ export async function runFarm(options: FarmOptions): Promise<FarmOutcome[]> {
           const outcome = await ask(worker, { seed, audited: options.audited(seed), base: options.base });
           outcomes.push(outcome);
           options.onOutcome(outcome);
-          if (options.stop?.() === true) pending.length = 0;
         }
       }),
     );
@@ -73,10 +70,8 @@ function startWorker(): Worker {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
   const entry = new URL("./sim-worker.ts", import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  const worker = new Worker(code, { eval: true });
-  // A worker with nothing to do must not keep the process alive.
-  worker.unref();
-  return worker;
+  // Kept referenced: the main thread waits on the workers' answers (runFarm terminates them).
+  return new Worker(code, { eval: true });
 }
 
 function ask(worker: Worker, request: FarmRequest): Promise<FarmOutcome> {

@@ -320,7 +320,7 @@ async function farm(args: SimArgs, jobs: number): Promise<number> {
   if (args.shrink) {
     // One shrink per anomaly kind (the lowest seed): shrinking costs up to a few hundred runs.
     const byKind = new Map<string, FarmOutcome>();
-    for (const failure of failures) {
+    for (const failure of [...failures].sort((a, b) => a.seed - b.seed)) {
       const kind = failure.anomalies[0]?.kind;
       if (!failure.nondeterministic && failure.error === undefined && kind !== undefined && !byKind.has(kind)) byKind.set(kind, failure);
     }

@@ -16,7 +16,8 @@ describe("scenarios", () => {
       const result = await runWorkload({
         workload: scenario.workload as WorkloadName,
         seed: scenario.seed,
-        faults: "none",
+        faults: scenario.faults,
+        messages: scenario.messages,
         schedule: scenario.steps,
         plant: scenario.plant,
         acks: scenario.acks,

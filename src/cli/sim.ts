@@ -2,13 +2,18 @@
  * `zhumq sim`: run seeds of the simulator and print, per run, the verdict, the figures that show
  * how much the simulator compresses time, the trace hash, and the one command that replays it.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
 import { joinNegativeValues } from "./args.ts";
 import { PLANTS, runWorkload, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
+import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited } from "../sim/audit.ts";
+import { NothingToShrinkError, SHRINK_EXTRA_REPLAYS, shrinkFailure } from "../sim/shrink-run.ts";
+import { describeSize, SHRINK_REPLAYS_MAX } from "../sim/shrink.ts";
+import { runFarm, type FarmOutcome } from "./sim-farm.ts";
 
 const HELP = `zhumq sim — run the deterministic simulator
 
@@ -19,6 +24,8 @@ a safety phase, heals everything for a liveness phase, then judges the recorded 
 Usage:
   zhumq sim --seed N                 run one seed
   zhumq sim --seed N --seeds K       sweep K seeds from N, stop at the first failure
+  zhumq sim --seeds K --jobs J       sweep K seeds over J worker threads (all K; every failure listed)
+  zhumq sim --seed N --shrink        replay a failing seed and shrink it to a scenario file
   zhumq sim --scenario NAME|FILE     run a scripted fault story from scenarios/
 
 Options:
@@ -35,6 +42,14 @@ Options:
                       queue: ${PLANTS.queue.join(", ")}
                       raft: ${PLANTS.raft.join(", ")}
                       ledger: ${PLANTS.ledger.join(", ")}
+  --shrink            on a failure, search (at most ${SHRINK_REPLAYS_MAX} replays of the same seed) for fewer
+                      faults and messages that still fail with the same anomaly kind, and
+                      write the result as a scenario file that replays it
+  --out FILE          where --shrink writes (default shrunk-<workload>-<seed>.txt here)
+  --jobs J            run a sweep in J worker threads; 'auto': one per core (${availableParallelism()} here)
+  --audit-fraction F  share of a sweep's seeds run twice to check they give the same trace
+                      hash (default ${AUDIT_FRACTION_DEFAULT}; the first seed always; 0: no audit). A mismatch is a
+                      determinism failure and makes the exit status 1
   --verbose           print the fault schedule and the faults applied
   -h, --help          this text
 
@@ -49,6 +64,10 @@ Workloads:
           completeness, state-machine safety and durable commits; then liveness after healing.
   ledger  the foundation's demonstration: clients append to servers that persist and ack.
 
+Workflow: sweep, take a failure's seed, --shrink it, replay the scenario it writes with
+--scenario, fix, keep the scenario in scenarios/ (docs/simulator.md, "From a failing seed to a
+kept scenario").
+
 Exit status: 0 when every run passed (or a scenario ended as it expects), 1 otherwise, 2 on bad
 arguments.`;
 
@@ -58,6 +77,11 @@ interface SimArgs {
   readonly base: Omit<WorkloadOptions, "seed">;
   readonly scenario: Scenario | undefined;
   readonly verbose: boolean;
+  readonly shrink: boolean;
+  readonly out: string | undefined;
+  /** Worker threads for a sweep; undefined: run in this thread, stopping at the first failure. */
+  readonly jobs: number | undefined;
+  readonly auditFraction: number;
 }
 
 export async function simCommand(argv: readonly string[]): Promise<number> {
@@ -73,6 +97,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.scenario !== undefined) return runScenario(args, args.scenario);
+  if (args.jobs !== undefined) return farm(args, args.jobs);
   return args.seeds === 1 ? runOne(args) : sweep(args);
 }
 
@@ -93,6 +118,10 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       "damage-at-rest": { type: "boolean" },
       "no-damage-at-rest": { type: "boolean" },
       verbose: { type: "boolean" },
+      shrink: { type: "boolean" },
+      out: { type: "string" },
+      jobs: { type: "string" },
+      "audit-fraction": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -108,21 +137,29 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
+  const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
+  const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
+  if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);
+  if (values.shrink === true && scenario !== undefined) throw new Error("--shrink shrinks a seed's run, not a scenario");
   return {
     seed: integer("--seed", values.seed ?? "1", 0),
     seeds: integer("--seeds", values.seeds ?? "1", 1),
     base: {
       workload: scenario ? (scenario.workload as WorkloadName) : workload,
-      faults: scenario ? "none" : faults,
+      faults: scenario ? scenario.faults : faults,
       plant: scenario?.plant ?? values.plant,
       acks: scenario ? scenario.acks : acks,
-      messages: messages === undefined ? undefined : integer("--messages", messages, 1),
+      messages: scenario?.messages ?? (messages === undefined ? undefined : integer("--messages", messages, 1)),
       schedule: scenario?.steps,
       bitFlipPerRead: scenario?.bitFlipPerRead,
       damageAtRest,
     },
     scenario,
     verbose: values.verbose === true,
+    shrink: values.shrink === true,
+    out: values.out,
+    jobs,
+    auditFraction,
   };
 }
 
@@ -157,7 +194,42 @@ function replayCommand(args: SimArgs, seed: number): string {
 async function runOne(args: SimArgs): Promise<number> {
   const result = await runWorkload({ ...args.base, seed: args.seed });
   printResult(args, result);
+  if (!result.ok && args.shrink) await shrinkAndWrite(args, result.seed, result);
   return result.ok ? 0 : 1;
+}
+
+/** Shrink a failing seed and write its scenario; a failure to shrink is reported, not thrown. */
+async function shrinkAndWrite(args: SimArgs, seed: number, failure: RunSummary | undefined): Promise<void> {
+  const out = args.out ?? `shrunk-${args.base.workload}-${seed}.txt`;
+  process.stdout.write(`shrinking seed ${seed} (at most ${SHRINK_REPLAYS_MAX} replays)...\n`);
+  try {
+    const shrunk = await shrinkFailure({
+      base: { ...args.base, seed },
+      failure,
+      replayCommand: replayCommand(args, seed),
+      onProgress: (progress) =>
+        process.stderr.write(`  replay ${progress.replays}: ${progress.pass}: ${progress.accepted ? "still fails, kept" : "passes or fails otherwise, dropped"} (best: ${describeSize(progress.best, undefined)})\n`),
+    });
+    await writeFile(out, shrunk.scenarioText);
+    const { original, shrunk: best } = shrunk.search;
+    const steps = (count: number): string => `${count} fault step${count === 1 ? "" : "s"}`;
+    process.stdout.write(
+      [
+        `shrunk seed ${seed} (${shrunk.kind}) in ${shrunk.search.replays + SHRINK_EXTRA_REPLAYS} replays${shrunk.search.exhausted ? ", budget spent" : ""}:`,
+        `  before  ${describeSize(original, shrunk.defaultMessages)}`,
+        `  after   ${describeSize(best, shrunk.defaultMessages)}`,
+        `  faults ${percentSmaller(original.steps.length, best.steps.length)} smaller (${steps(original.steps.length)} -> ${steps(best.steps.length)})`,
+        `wrote ${out}; replay: npx zhumq sim --scenario ${out}`,
+      ].join("\n") + "\n",
+    );
+  } catch (error) {
+    if (!(error instanceof NothingToShrinkError)) throw error;
+    process.stdout.write(`cannot shrink: ${error.message}\n`);
+  }
+}
+
+function percentSmaller(before: number, after: number): string {
+  return before === 0 ? "0 %" : `${(((before - after) / before) * 100).toFixed(0)} %`;
 }
 
 async function runScenario(args: SimArgs, scenario: Scenario): Promise<number> {
@@ -172,14 +244,24 @@ async function runScenario(args: SimArgs, scenario: Scenario): Promise<number> {
 async function sweep(args: SimArgs): Promise<number> {
   const started = performance.now();
   let virtualMs = 0;
+  let audits = 0;
   for (let index = 0; index < args.seeds; index++) {
     const seed = args.seed + index;
-    const result = await runWorkload({ ...args.base, seed });
+    const audited = isAudited(seed, args.seed, args.auditFraction);
+    const outcome = await runAudited((run) => runWorkload({ ...args.base, seed: run }), seed, audited);
+    const result = outcome.summary;
+    if (audited) audits++;
     virtualMs += result.virtualMs;
     progress(index + 1, args.seeds, seed);
+    if (outcome.nondeterministic) {
+      process.stderr.write("\n");
+      process.stdout.write(`${describeNondeterminism(outcome, replayCommand(args, seed))}\n`);
+      return 1;
+    }
     if (!result.ok) {
       process.stderr.write("\n");
       printResult(args, result);
+      if (args.shrink) await shrinkAndWrite(args, seed, result);
       return 1;
     }
   }
@@ -187,9 +269,75 @@ async function sweep(args: SimArgs): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(
     `${args.seeds} seeds passed (${args.seed}..${args.seed + args.seeds - 1}, workload ${args.base.workload}) in ${wallS.toFixed(1)} s: ` +
-      `${((args.seeds / wallS) * 60).toFixed(0)} seeds/min, ${(virtualMs / 1000 / wallS).toFixed(1)}x time compression\n`,
+      `${((args.seeds / wallS) * 60).toFixed(0)} seeds/min, ${(virtualMs / 1000 / wallS).toFixed(1)}x time compression; ` +
+      `${audits} seeds run twice for the determinism audit, same trace hashes\n`,
   );
   return 0;
+}
+
+/** The seed farm: every seed of the sweep over worker threads; failures are listed as found. */
+async function farm(args: SimArgs, jobs: number): Promise<number> {
+  const started = performance.now();
+  const seeds = Array.from({ length: args.seeds }, (_, index) => args.seed + index);
+  const failures: FarmOutcome[] = [];
+  let done = 0;
+  let audits = 0;
+  let virtualMs = 0;
+  let lastLineMs = 0;
+  const line = (final: boolean): void => {
+    const wallS = (performance.now() - started) / 1000;
+    const rate = wallS > 0 ? ((done / wallS) * 60).toFixed(1) : "-";
+    const text = `${done}/${args.seeds} seeds, ${rate} seeds/min, ${jobs} jobs, ${failures.length} failure${failures.length === 1 ? "" : "s"}, ${audits} audited`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${text}${final ? "\n" : ""}`);
+    else if (final || performance.now() - lastLineMs >= FARM_PLAIN_PROGRESS_MS) {
+      lastLineMs = performance.now();
+      process.stderr.write(`${text}\n`);
+    }
+  };
+  await runFarm({
+    seeds,
+    jobs,
+    base: args.base,
+    audited: (seed) => isAudited(seed, args.seed, args.auditFraction),
+    onOutcome: (outcome) => {
+      done++;
+      virtualMs += outcome.virtualMs;
+      if (outcome.auditHash !== undefined) audits++;
+      if (!outcome.ok || outcome.nondeterministic) {
+        failures.push(outcome);
+        if (process.stderr.isTTY) process.stderr.write("\n");
+        process.stdout.write(`${describeFarmFailure(args, outcome)}\n`);
+      }
+      line(false);
+    },
+  });
+  line(true);
+  const wallS = (performance.now() - started) / 1000;
+  process.stdout.write(
+    `${args.seeds - failures.length} of ${args.seeds} seeds passed (${args.seed}..${args.seed + args.seeds - 1}, workload ${args.base.workload}, ${jobs} jobs) in ${wallS.toFixed(1)} s: ` +
+      `${((args.seeds / wallS) * 60).toFixed(1)} seeds/min (${((args.seeds / wallS) * 3600).toFixed(0)} seeds/hour), ${(virtualMs / 1000 / wallS).toFixed(1)}x time compression; ${audits} seeds audited for determinism\n`,
+  );
+  if (args.shrink) {
+    // One shrink per anomaly kind (the lowest seed): shrinking costs up to a few hundred runs.
+    const byKind = new Map<string, FarmOutcome>();
+    for (const failure of [...failures].sort((a, b) => a.seed - b.seed)) {
+      const kind = failure.anomalies[0]?.kind;
+      if (!failure.nondeterministic && failure.error === undefined && kind !== undefined && !byKind.has(kind)) byKind.set(kind, failure);
+    }
+    for (const failure of byKind.values()) await shrinkAndWrite({ ...args, out: byKind.size > 1 ? undefined : args.out }, failure.seed, undefined);
+  }
+  return failures.length === 0 ? 0 : 1;
+}
+
+/** Plain-text progress lines (not a TTY) come at most this often. */
+const FARM_PLAIN_PROGRESS_MS = 10_000;
+
+function describeFarmFailure(args: SimArgs, outcome: FarmOutcome): string {
+  const replay = `replay: ${replayCommand(args, outcome.seed)}`;
+  if (outcome.error !== undefined) return `seed ${outcome.seed}: the run threw: ${outcome.error}\n${replay}`;
+  if (outcome.nondeterministic) return `DETERMINISM FAILURE: seed ${outcome.seed} ran twice with different trace hashes, ${outcome.traceHash} then ${outcome.auditHash ?? "?"}\n${replay}`;
+  const shown = outcome.anomalies.slice(0, 3).map((anomaly) => `  ${anomaly.kind}: ${anomaly.detail}`);
+  return [`seed ${outcome.seed}: FAIL (${outcome.anomalyCount} anomalies), trace hash ${outcome.traceHash}`, ...shown, replay].join("\n");
 }
 
 function progress(done: number, total: number, seed: number): void {

@@ -10,8 +10,14 @@
  *   # expect: pass
  *   at 120 crash server-0
  *   at 400 restart server-0
+ *
+ * Optional headers: `# messages: N` (values per producer or client), and `# faults: swarm` for a
+ * run whose network, disks and configuration misbehave as the seed draws them in a sweep while
+ * the listed steps replace the drawn schedule (what `zhumq sim --shrink` writes: a failing swarm
+ * seed with its schedule cut down). The default, `# faults: none`, runs the steps on a quiet
+ * network and honest disks.
  */
-import { parseSchedule, type FaultStep } from "./nemesis.ts";
+import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -25,6 +31,10 @@ export interface Scenario {
   readonly acks: -1 | 0 | 1;
   /** queue workload: bit flips per disk read, for bit-rot stories (default: none). */
   readonly bitFlipPerRead: number | undefined;
+  /** none: only the listed faults; swarm: the seed's drawn network/disk/config profile too. */
+  readonly faults: "swarm" | "none";
+  /** Values per producer (queue) or client (ledger); the workload's default when absent. */
+  readonly messages: number | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -47,6 +57,11 @@ export function parseScenario(name: string, text: string): Scenario {
   const bitFlipPerRead = flips === undefined ? undefined : Number(flips);
   if (bitFlipPerRead !== undefined && !(bitFlipPerRead >= 0 && bitFlipPerRead <= 1)) throw new ScenarioError(`${name}: bit-flip-per-read must be in [0, 1]`);
   if (!Number.isSafeInteger(seed)) throw new ScenarioError(`${name}: seed must be an integer`);
+  const faults = header.get("faults") ?? "none";
+  if (faults !== "swarm" && faults !== "none") throw new ScenarioError(`${name}: faults must be swarm or none, not '${faults}'`);
+  const messagesText = header.get("messages");
+  const messages = messagesText === undefined ? undefined : Number(messagesText);
+  if (messages !== undefined && !(Number.isSafeInteger(messages) && messages >= 1)) throw new ScenarioError(`${name}: messages must be an integer >= 1`);
   return {
     name,
     title: header.get("title") ?? name,
@@ -56,6 +71,22 @@ export function parseScenario(name: string, text: string): Scenario {
     plant: header.get("plant"),
     acks,
     bitFlipPerRead,
+    faults,
+    messages,
     steps: parseSchedule(text),
   };
+}
+
+/** A scenario as text; `notes` become comment lines after the header. Parses back to itself. */
+export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly string[] = []): string {
+  const lines = [`# title: ${scenario.title}`, `# workload: ${scenario.workload}`];
+  if (scenario.workload === "queue") lines.push(`# acks: ${scenario.acks}`);
+  lines.push(`# seed: ${scenario.seed}`);
+  if (scenario.plant !== undefined) lines.push(`# plant: ${scenario.plant}`);
+  if (scenario.faults !== "none") lines.push(`# faults: ${scenario.faults}`);
+  if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
+  if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
+  lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
+  const schedule = formatSchedule(scenario.steps);
+  return `${lines.join("\n")}\n${schedule === "" ? "" : `${schedule}\n`}`;
 }

@@ -18,6 +18,10 @@ export const PLANTS: Readonly<Record<WorkloadName, readonly string[]>> = { queue
 export interface WorkloadOptions {
   readonly workload: WorkloadName;
   readonly seed: number;
+  /**
+   * swarm: the seed draws the network, disk and configuration profile and, unless `schedule`
+   * is given, the fault schedule; none: a quiet network, honest disks, and only `schedule`.
+   */
   readonly faults: "swarm" | "none";
   readonly schedule?: readonly FaultStep[] | undefined;
   readonly plant?: string | undefined;
@@ -29,6 +33,12 @@ export interface WorkloadOptions {
   readonly bitFlipPerRead?: number | undefined;
   /** queue, swarm: force damage at rest on the brokers' log segments on (true) or off (false). */
   readonly damageAtRest?: boolean | undefined;
+  /**
+   * Test-only back door that breaks determinism on purpose, to prove the determinism audit
+   * (audit.test.ts): a harmless `heal` is scheduled at 100 ms plus whatever this returns, as if
+   * the nemesis read a real clock. Never set outside tests.
+   */
+  readonly testOnlyClock?: (() => number) | undefined;
 }
 
 export interface RunSummary extends RunFigures {
@@ -37,7 +47,8 @@ export interface RunSummary extends RunFigures {
   readonly details: readonly string[];
 }
 
-export async function runWorkload(options: WorkloadOptions): Promise<RunSummary> {
+export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
+  const options = given.testOnlyClock === undefined ? given : { ...given, schedule: [...(given.schedule ?? []), { atMs: 100 + given.testOnlyClock(), action: { kind: "heal" as const } }] };
   const schedule = options.schedule === undefined ? {} : { schedule: options.schedule };
   if (options.workload === "ledger") {
     const result = await runLedger({
@@ -74,13 +85,14 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
 
 async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
   if (options.plant !== undefined && !PLANTS.raft.includes(options.plant)) throw new Error(`the raft workload has no planted bug '${options.plant}' (known: ${PLANTS.raft.join(", ")})`);
-  // A planted bug runs under the leader-hunting nemesis, the profile its seed budget is stated for.
-  const hunt = options.plant !== undefined && options.schedule === undefined && options.faults === "swarm";
+  // A planted bug runs under the leader-hunting nemesis, the profile its seed budget is stated for
+  // (a swarm run with a scripted schedule keeps it: that is a shrunk swarm run).
+  const hunt = options.plant !== undefined && options.faults === "swarm";
   const result = await runRaft({
     ...(hunt ? LEADER_HUNT : {}),
     seed: options.seed,
     faults: options.faults,
-    ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+    ...(options.schedule === undefined ? {} : { schedule: options.schedule, profileFromSeed: options.faults === "swarm" }),
     ...(options.plant === undefined ? {} : { plant: options.plant as RaftPlant }),
   });
   const { proposals, reads } = result;

@@ -56,6 +56,12 @@ export interface RaftRunOptions {
   readonly faults?: "swarm" | "none";
   /** A scripted schedule (a scenario) instead of a drawn one; may use role names (nemesis.ts). */
   readonly schedule?: readonly FaultStep[];
+  /**
+   * With a schedule and swarm faults: still draw the network, disk and configuration profile
+   * (and the reactive nemesis) from the seed, as a sweep does; only the schedule is scripted.
+   * A swarm run replays exactly from its own printed schedule so, which is what shrinking needs.
+   */
+  readonly profileFromSeed?: boolean;
   readonly plant?: RaftPlant;
   readonly safetyMs?: number;
   readonly livenessMs?: number;
@@ -133,7 +139,7 @@ interface Settings {
 }
 
 function resolve(options: RaftRunOptions, draw: Random): Settings {
-  const swarm = (options.faults ?? "swarm") === "swarm" && options.schedule === undefined;
+  const swarm = (options.faults ?? "swarm") === "swarm" && (options.schedule === undefined || options.profileFromSeed === true);
   const raft: Partial<RaftSettings> = swarm
     ? {
         entryCacheBytesMax: pick(draw, [0, 16 * 1024, DEFAULT_RAFT_SETTINGS.entryCacheBytesMax]),

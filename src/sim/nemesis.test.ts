@@ -54,6 +54,9 @@ describe("fault schedules", () => {
     expect(() => parseSchedule("at 5 clog a b")).toThrow(/clog A -> B/);
     expect(parseScenario("x", "# expect: fail\n# seed: 4\nat 1 heal")).toMatchObject({ expect: "fail", seed: 4, steps: [{ atMs: 1 }] });
     expect(() => parseScenario("x", "# expect: maybe")).toThrow(ScenarioError);
+    // Header names with hyphens are read too (bit-flip-per-read was silently ignored before).
+    expect(parseScenario("x", "# bit-flip-per-read: 0.2\nat 1 heal")).toMatchObject({ bitFlipPerRead: 0.2 });
+    expect(() => parseScenario("x", "# bit-flip-per-read: 3")).toThrow(ScenarioError);
   });
 });
 

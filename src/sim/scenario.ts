@@ -45,7 +45,7 @@ export class ScenarioError extends Error {
 export function parseScenario(name: string, text: string): Scenario {
   const header = new Map<string, string>();
   for (const line of text.split("\n")) {
-    const match = /^#\s*(\w+):\s*(.*)$/.exec(line.trim());
+    const match = /^#\s*([\w-]+):\s*(.*)$/.exec(line.trim());
     if (match) header.set(match[1]!.toLowerCase(), match[2]!.trim());
   }
   const expect = header.get("expect") ?? "pass";

@@ -124,8 +124,15 @@ export class ClusterPoller {
       firstDone();
       const waitMs = Math.max(0, began + this.intervalMs - this.now());
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }, waitMs);
+        signal.addEventListener("abort", onAbort, { once: true });
       });
     }
   }
@@ -149,7 +156,9 @@ export class ClusterPoller {
       this.snapshotNow = { ...this.snapshotNow, polledAt: takenAt, error: null, brokers, topics: topicViews, topicsNotPolled: topics.length - polled.length };
     } catch (error) {
       const code = String((error as { code?: unknown } | null)?.code ?? "ERROR");
-      const message = error instanceof Error ? error.message : String(error);
+      const text = error instanceof Error ? error.message : String(error);
+      // A ZhumqError's message already begins with its code.
+      const message = text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text;
       this.snapshotNow = { ...this.snapshotNow, error: { code, message, at: this.now() } };
     }
   }
@@ -176,7 +185,7 @@ function topicView(topic: TopicDescription, offsets: readonly PartitionOffsets[]
     partitions: topic.partitions.map((partition) => {
       const entry = byPartition.get(partition.partition);
       const found = entry !== undefined && !("error" in entry) ? entry : undefined;
-      const offsetsError = entry === undefined ? (offsets === undefined ? "offsets not asked" : "no answer") : "error" in entry ? `${entry.error.code}: ${entry.error.message}` : null;
+      const offsetsError = entry === undefined ? (offsets === undefined ? "offsets not asked" : "no answer") : "error" in entry ? entry.error.message : null;
       return {
         partition: partition.partition,
         leader: partition.leader,

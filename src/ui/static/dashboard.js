@@ -32,6 +32,7 @@
 
   function formatRate(rate) {
     if (rate === null || rate === undefined || !Number.isFinite(rate)) return "–";
+    if (rate === 0) return "0";
     return rate >= 100 ? Math.round(rate).toLocaleString("en-US") : rate.toFixed(1);
   }
 
@@ -85,6 +86,10 @@
     return true;
   }
 
+  function windowSeconds() {
+    return (HISTORY_POINTS_MAX * pollMs) / 1_000;
+  }
+
   function latest(series) {
     return series.length === 0 ? null : series[series.length - 1];
   }
@@ -103,8 +108,9 @@
         height,
         legend: { show: !small },
         cursor: { show: !small },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
-        axes: small ? [{ show: false }, { size: 40, ticks: { show: false } }] : [{}, { size: 60 }],
+        // A fixed window ending at the newest sample: one or two samples would otherwise span years.
+        scales: { x: { time: true, range: (_u, _min, max) => [max - windowSeconds(), max + windowSeconds() / 50] }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
+        axes: small ? [{ show: false }, { size: 50, ticks: { show: false }, splits: (_u, _axis, _min, max) => [0, max], values: (_u, splits) => splits.map((value) => formatRate(value)) }] : [{}, { size: 60 }],
         series: [{}, { label, stroke: "#3867d6", fill: "rgba(56, 103, 214, 0.15)", width: 1.5, spanGaps: false }],
       },
       [[], []],
@@ -113,6 +119,7 @@
   }
 
   function drawCharts() {
+    $("window").textContent = windowSeconds() >= 120 ? `last ${Math.round(windowSeconds() / 60)} minutes` : `last ${Math.round(windowSeconds())} s`;
     if (totalChart === null) totalChart = makeChart($("total-chart"), 180, "all topics, msg/s", false);
     totalChart?.setData([history.times, history.total]);
     for (const [topic, chart] of topicCharts) {
@@ -196,7 +203,7 @@
     table.tHead.append(header);
     section.append(head, chart, table);
     $("topics").append(section);
-    if (topicCharts.size < SMALL_CHART_TOPICS_MAX) topicCharts.set(topic.topic, makeChart(chart, 70, `${topic.topic}, msg/s`, true));
+    if (topicCharts.size < SMALL_CHART_TOPICS_MAX) topicCharts.set(topic.topic, makeChart(chart, 80, `${topic.topic}, msg/s`, true));
     return section;
   }
 
@@ -233,6 +240,7 @@
     const total = latest(history.total);
     $("total-rate").textContent = formatRate(total);
     $("total-rate").dataset.value = total === null ? "" : String(total);
+    $("total-rate").dataset.samples = String(history.times.length);
     drawCharts();
   }
 

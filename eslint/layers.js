@@ -19,7 +19,9 @@ export const LAYERS = {
   host: { layers: ["host", "ports", "actors", "disk"], packages: ["xstate"] },
   sim: { layers: ["sim", "host", "actors", "ports", "disk"], packages: ["xstate", "seedrandom"] },
   client: { layers: ["client", "host", "actors", "ports", "disk", "net", "native"], packages: [/^node:/, "xstate", /^@grpc\//] },
-  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  // The dashboard reads the cluster only through the public client, as applications do.
+  ui: { layers: ["ui", "client"], packages: [/^node:/] },
+  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native", "ui"], packages: [/^node:/, "xstate", /^@grpc\//] },
   "index.ts": { layers: ["client", "actors", "ports", "disk", "net", "native"], packages: [] },
   native: { layers: ["native", "disk"], packages: ["node:module", "@node-rs/crc32"] },
 };

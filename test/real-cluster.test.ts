@@ -261,7 +261,8 @@ describe("the zhumq command as child processes", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("zhumq dev starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
-    const port = await freePorts(3);
+    // The coordinator, two brokers, and the dashboard on the port after the last broker's.
+    const port = await freePorts(4);
     const dev = zhumq(["dev", "--data", path.join(dataDir, "dev"), "--port", String(port), "--brokers", "2"]);
     try {
       await dev.waitFor("zhumq consume");
@@ -269,6 +270,7 @@ describe("the zhumq command as child processes", () => {
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 1}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 2}`);
       expect(dev.output.stdout).toContain("zhumq topic create demo --partitions 3");
+      expect(dev.output.stdout).toContain(`Dashboard: http://127.0.0.1:${port + 3}/`);
       expect(await dev.terminate()).toBe(0);
       expect(dev.output.stdout).toContain("[coordinator] coordinator 'coordinator' stopped");
       expect(dev.output.stderr).toBe("");

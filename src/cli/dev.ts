@@ -13,6 +13,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
+import { formatAddress, parseAddress } from "../net/address.ts";
 import { BROKERS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
 import { ConfigError } from "./config.ts";
 import { runUntilSignal, usageError } from "./node.ts";
@@ -25,7 +26,7 @@ const DEV_HOST = "127.0.0.1";
 const HELP = `zhumq dev — a local cluster in one command: a coordinator and N brokers on ${DEV_HOST}
 
 Usage:
-  zhumq dev [--data DIR] [--port PORT] [--brokers N]
+  zhumq dev [--data DIR] [--port PORT] [--brokers N] [--ui-listen HOST:PORT|off]
 
 Options:
   --data DIR      the cluster's data; node X keeps its files in DIR/X (default ${DEV_DEFAULT_DATA}),
@@ -33,6 +34,10 @@ Options:
   --port PORT     the coordinator's port; broker i listens on PORT+1+i
                   (default ${DEV_DEFAULT_PORT}; 0: every node on any free port)
   --brokers N     how many brokers, 1 to ${BROKERS_MAX_LOCAL} (default ${DEV_DEFAULT_BROKERS})
+  --ui-listen HOST:PORT
+                  where to serve the web dashboard (zhumq ui): by default ${DEV_HOST} on the
+                  port after the last broker's (9094 with the defaults; any free port with
+                  --port 0); 'off' serves none
   -h, --help      this text
 
 Every node runs in this one process and they talk over real gRPC on loopback, with their data
@@ -52,6 +57,8 @@ interface DevArgs {
   readonly dataDir: string;
   readonly port: number;
   readonly brokers: number;
+  /** Where the dashboard listens; null: no dashboard. */
+  readonly uiListen: { readonly host: string; readonly port: number } | null;
 }
 
 export async function devCommand(argv: readonly string[]): Promise<number> {
@@ -76,8 +83,14 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       port: resolved.port,
       log: (node, line) => void process.stdout.write(`[${node}] ${line}\n`),
     });
-    process.stdout.write(banner(cluster, resolved, performance.now() - started));
-    return cluster;
+    const dashboard = await startDevDashboard(cluster, resolved);
+    process.stdout.write(banner(cluster, resolved, performance.now() - started, dashboard?.url));
+    return {
+      stop: async () => {
+        await dashboard?.stop();
+        await cluster.stop();
+      },
+    };
   });
 }
 
@@ -90,6 +103,7 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
       data: { type: "string" },
       port: { type: "string" },
       brokers: { type: "string" },
+      "ui-listen": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -98,7 +112,34 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
   const port = integerFlag("--port", values.port, DEV_DEFAULT_PORT, 0, 65_535 - brokers);
   const data = values.data ?? DEV_DEFAULT_DATA;
   if (data.length === 0) throw new ConfigError("--data", "must name a folder");
-  return { dataDir: path.resolve(data), port, brokers };
+  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers) };
+}
+
+function uiListenFlag(text: string | undefined, port: number, brokers: number): DevArgs["uiListen"] {
+  if (text === "off") return null;
+  if (text === undefined) return { host: DEV_HOST, port: port === 0 || port + 1 + brokers > 65_535 ? 0 : port + 1 + brokers };
+  try {
+    return parseAddress(text);
+  } catch {
+    throw new ConfigError("--ui-listen", `must be HOST:PORT or off, got '${text}'`);
+  }
+}
+
+/**
+ * The dashboard over the cluster just started (loaded only here, so the node commands do not pay
+ * for the client library). A port already taken costs the dashboard, not the cluster: it says so.
+ */
+async function startDevDashboard(cluster: LocalCluster, args: DevArgs): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  if (args.uiListen === null) return undefined;
+  const [{ ZhuMQ }, { startDashboard }] = await Promise.all([import("../client/zhumq.ts"), import("../ui/dashboard.ts")]);
+  const bootstrap = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
+  try {
+    return await startDashboard({ client: new ZhuMQ({ bootstrap, clientId: "zhumq-dev-ui" }), bootstrap, host: args.uiListen.host, port: args.uiListen.port });
+  } catch (error) {
+    const where = formatAddress(args.uiListen.host, args.uiListen.port);
+    process.stderr.write(`zhumq dev: no dashboard: cannot listen on ${where}: ${(error as Error).message} (--ui-listen picks another address, 'off' none)\n`);
+    return undefined;
+  }
 }
 
 function integerFlag(flag: string, text: string | undefined, fallback: number, low: number, high: number): number {
@@ -110,7 +151,7 @@ function integerFlag(flag: string, text: string | undefined, fallback: number, l
   return value;
 }
 
-function banner(cluster: LocalCluster, args: DevArgs, startMs: number): string {
+function banner(cluster: LocalCluster, args: DevArgs, startMs: number, dashboardUrl: string | undefined): string {
   const endpoint = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
   const relative = (dir: string): string => path.relative(process.cwd(), dir) || ".";
   const rows = [
@@ -129,6 +170,7 @@ function banner(cluster: LocalCluster, args: DevArgs, startMs: number): string {
     "  echo hi | zhumq produce demo",
     "  zhumq consume demo --from earliest",
     "",
+    ...(dashboardUrl === undefined ? [] : [`Dashboard: ${dashboardUrl}`, ""]),
     "Ctrl-C stops the cluster; run 'zhumq dev' again with the same --data to carry on.",
     "",
   ];

@@ -1,6 +1,6 @@
 /**
  * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`. The client
- * commands (topic, produce, consume, bench) are loaded on first use, so `zhumq sim` and the
+ * commands (topic, produce, consume, bench, ui) are loaded on first use, so `zhumq sim` and the
  * node commands do not pay for the client library.
  */
 import { devCommand } from "./dev.ts";
@@ -20,6 +20,7 @@ Commands:
   produce      send each line of stdin (or a file) as a message
   consume      print a topic's messages
   bench        producer and consumer throughput and latency against a running cluster
+  ui           serve a web dashboard of a running cluster (brokers, topics, partitions, rates)
   sim          run the deterministic simulator: a workload under injected faults, judged by a checker
 
 Run 'zhumq <command> --help' for a command's options.`;
@@ -43,6 +44,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return clientCommand(rest, async (args, io) => (await import("./consume.ts")).consumeCommand(args, io));
     case "bench":
       return clientCommand(rest, async (args, io) => (await import("./bench.ts")).benchCommand(args, io));
+    case "ui":
+      return clientCommand(rest, async (args, io) => (await import("./ui.ts")).uiCommand(args, io));
     case undefined:
     case "help":
     case "--help":

@@ -12,6 +12,7 @@ import type { BrokerInfo, ReplicationMode, TopicMetadata } from "../actors/share
 import type { ClientContext } from "./context.ts";
 import { invalidRequest } from "./errors.ts";
 import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
+import { BrokerRequests } from "./broker-requests.ts";
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -67,12 +68,28 @@ export interface BrokerDescription {
   readonly address?: string;
 }
 
+/**
+ * Where a partition's log begins and ends, as its leader says. A partition without a leader, or
+ * whose leader did not answer, carries `error` instead of offsets.
+ */
+export type PartitionOffsets =
+  | {
+      readonly partition: number;
+      readonly leader: string;
+      /** The first offset still in the log (older ones were deleted by retention). */
+      readonly logStartOffset: number;
+      /** The offset the next message will get: the high watermark, what consumers can read up to. */
+      readonly endOffset: number;
+    }
+  | { readonly partition: number; readonly leader: string | null; readonly error: ZhumqError };
+
 export const ADMIN_REQUEST_TIMEOUT_MS_DEFAULT = 5_000;
 const ADMIN_RETRIES_DEFAULT = 5;
 const REQUEST_TIMEOUT_MS_MAX = 10 * 60_000;
 
 export class Admin {
   private requests: CoordinatorRequests | undefined;
+  private brokerRequests: BrokerRequests | undefined;
   private connecting = false;
   private readonly policy: RetryPolicy;
 
@@ -102,6 +119,7 @@ export class Admin {
       this.connecting = false;
     }
     this.requests = requests;
+    this.brokerRequests = new BrokerRequests(node);
   }
 
   async disconnect(): Promise<void> {
@@ -109,6 +127,8 @@ export class Admin {
     if (requests === undefined) return;
     this.requests = undefined;
     requests.close();
+    this.brokerRequests?.close();
+    this.brokerRequests = undefined;
     await this.context.release();
   }
 
@@ -166,6 +186,42 @@ export class Admin {
     const metadata = reply.topics.find((candidate) => candidate.topic === topic);
     if (metadata === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `the coordinator said nothing about topic '${topic}'`);
     return describe(metadata);
+  }
+
+  /** Every topic's partitions, sorted by name: one request, however many topics there are. */
+  async describeTopics(options: { readonly signal?: AbortSignal } = {}): Promise<TopicDescription[]> {
+    const reply = await this.metadata(null, options.signal);
+    return reply.topics.map(describe);
+  }
+
+  /**
+   * Each partition's log start and end offsets, asked of its leader (two `offsets.request`s per
+   * partition, all at once). One attempt each, within `requestTimeoutMs`: a partition whose
+   * leader is missing, moved or silent carries its error, and the others still answer. Rejects
+   * only when the topic itself cannot be described.
+   */
+  async fetchTopicOffsets(topic: string, options: { readonly signal?: AbortSignal } = {}): Promise<PartitionOffsets[]> {
+    const description = await this.describeTopic(topic, options);
+    return Promise.all(description.partitions.map((partition) => this.partitionOffsets(topic, partition, options.signal)));
+  }
+
+  private async partitionOffsets(topic: string, partition: PartitionDescription, signal: AbortSignal | undefined): Promise<PartitionOffsets> {
+    const { leader } = partition;
+    if (leader === null) return { partition: partition.partition, leader, error: new ZhumqError("BROKER_NOT_AVAILABLE", `${topic}/${partition.partition} has no leader (its broker is down)`) };
+    const ask = async (at: "earliest" | "latest"): Promise<number> => {
+      const brokers = this.brokerRequests;
+      if (brokers === undefined) throw invalidRequest("the admin is not connected: call connect() first");
+      const reply = await brokers.ask(leader, "offsets.reply", (requestId) => ({ type: "offsets.request", requestId, topic, partition: partition.partition, at }), this.policy.requestTimeoutMs, signal);
+      throwIfError(reply);
+      return reply.offset;
+    };
+    try {
+      const [logStartOffset, endOffset] = await Promise.all([ask("earliest"), ask("latest")]);
+      return { partition: partition.partition, leader, logStartOffset, endOffset };
+    } catch (error) {
+      if (!(error instanceof ZhumqError)) throw error;
+      return { partition: partition.partition, leader, error };
+    }
   }
 
   /** The brokers the coordinator knows, alive or not. */

@@ -1,0 +1,155 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's `chromium` package, driven by
+ * puppeteer-core) opens the page of `startDashboard` over an in-process cluster while a producer
+ * writes, and must show the topic's partitions with their offsets, the brokers, and a produce
+ * rate above zero; then the cluster stops and the page must say it lost it. Screenshots for a
+ * reader: test-output/ui-dashboard.png and test-output/ui-dashboard-lost.png.
+ *
+ * scripts/ensure-chromium.sh finds Chromium or installs it (as root, with apt-get); when it
+ * cannot, the test is skipped and says why. Every wait is a condition with a deadline.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GrpcTransport } from "../src/net/index.ts";
+import { startCluster, type LocalCluster } from "../src/host/real-node.ts";
+import type { HostCrash } from "../src/host/host.ts";
+import { ZhuMQ } from "../src/client/zhumq.ts";
+import { startDashboard, type Dashboard } from "../src/ui/dashboard.ts";
+
+const REPO = path.resolve(import.meta.dirname, "..");
+const OUTPUT = path.join(REPO, "test-output");
+/** Installing Chromium on a clean machine (apt-get update + install) takes minutes, not seconds. */
+const INSTALL_TIMEOUT_MS = 10 * 60_000;
+const PAGE_DEADLINE_MS = 30_000;
+
+let chromium: { path: string } | { reason: string };
+
+beforeAll(async () => {
+  try {
+    const { stdout } = await promisify(execFile)("sh", [path.join(REPO, "scripts", "ensure-chromium.sh")], { timeout: INSTALL_TIMEOUT_MS });
+    chromium = { path: stdout.trim() };
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
+    chromium = { reason: `no Chromium to drive: ${stderr || (error as Error).message}` };
+  }
+}, INSTALL_TIMEOUT_MS + 10_000);
+
+describe("the dashboard in Chromium", () => {
+  let dataDir: string | undefined;
+  let cluster: LocalCluster | undefined;
+  let dashboard: Dashboard | undefined;
+  let browser: Browser | undefined;
+  let client: ZhuMQ | undefined;
+  const stopProducing = new AbortController();
+  let producing: Promise<void> | undefined;
+  const crashes: HostCrash[] = [];
+
+  afterAll(async () => {
+    stopProducing.abort();
+    await producing?.catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await dashboard?.stop();
+    await cluster?.stop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    expect(crashes).toEqual([]);
+  });
+
+  /** Keeps writing small batches to `topic` until aborted: the rate the page must see. */
+  async function produceUntilStopped(zhumq: ZhuMQ, topic: string, signal: AbortSignal): Promise<void> {
+    const producer = zhumq.producer({ lingerMs: 1, deliveryTimeoutMs: 5_000 });
+    await producer.connect();
+    try {
+      for (let round = 0; !signal.aborted; round++) {
+        await producer.send({ topic, messages: Array.from({ length: 20 }, (_, index) => ({ key: `k${index}`, value: `click ${round}.${index}` })) }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  it("shows brokers, partitions with offsets and a produce rate above zero, then the cluster's loss", async (context) => {
+    if ("reason" in chromium) {
+      console.warn(`skipped: ${chromium.reason}`);
+      context.skip(chromium.reason);
+      return;
+    }
+    mkdirSync(OUTPUT, { recursive: true });
+    dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-ui-browser-"));
+    cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash) });
+    const bootstrap = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
+    client = new ZhuMQ({ bootstrap, clientId: "ui-browser-test" });
+    const admin = client.admin();
+    await admin.connect();
+    await admin.createTopic({ topic: "clicks", partitions: 3 });
+    await admin.disconnect();
+    producing = produceUntilStopped(client, "clicks", stopProducing.signal);
+    dashboard = await startDashboard({ client, bootstrap, host: "127.0.0.1", port: 0, pollIntervalMs: 500 });
+
+    browser = await puppeteer.launch({
+      executablePath: chromium.path,
+      headless: true,
+      // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(String(error)));
+    page.on("console", (message) => void (message.type() === "error" && pageErrors.push(message.text())));
+    await page.setViewport({ width: 1200, height: 900 });
+    await page.goto(dashboard.url, { waitUntil: "load" });
+
+    await page.waitForSelector('#status[data-state="ok"]', { timeout: PAGE_DEADLINE_MS });
+    await page.waitForSelector('tr[data-partition="clicks/2"]', { timeout: PAGE_DEADLINE_MS });
+    // Page code as strings: the project's TypeScript has no DOM types (it runs on Node).
+    await page.waitForFunction(`Number(document.querySelector('section.topic[data-topic="clicks"] .topic-rate')?.dataset.rate) > 0`, { timeout: PAGE_DEADLINE_MS });
+    await page.waitForFunction(`Number(document.getElementById("total-rate")?.dataset.value) > 0`, { timeout: PAGE_DEADLINE_MS });
+    // A few points, so the screenshot shows a line rather than a dot.
+    await page.waitForFunction(`Number(document.getElementById("total-rate")?.dataset.samples) >= 4`, { timeout: PAGE_DEADLINE_MS });
+
+    const seen = await read(page);
+    expect(seen.brokers).toEqual([
+      ["broker-0", "up"],
+      ["broker-1", "up"],
+    ]);
+    expect(seen.partitions.map((row) => row[0])).toEqual(["0", "1", "2"]);
+    for (const row of seen.partitions) {
+      expect(row[1]).toMatch(/^broker-[01]$/); // leader
+      expect(row[4]).toBe("0"); // log start
+      expect(Number(row[5])).toBeGreaterThanOrEqual(0); // end offset
+      expect(row[6]).toBe("—"); // no damage
+    }
+    expect(seen.partitions.reduce((sum, row) => sum + Number(row[5]), 0)).toBeGreaterThan(0);
+    expect(seen.charts).toBeGreaterThanOrEqual(2); // the total and the topic's
+    expect(seen.groupsNote).toMatch(/Not built yet/);
+    await page.screenshot({ path: path.join(OUTPUT, "ui-dashboard.png"), fullPage: true });
+
+    stopProducing.abort();
+    await producing;
+    await cluster.stop();
+    cluster = undefined;
+    await page.waitForSelector('#status[data-state="stale"]', { timeout: PAGE_DEADLINE_MS });
+    expect(await page.evaluate(`document.getElementById("status").textContent`)).toMatch(/Lost the cluster at coordinator@127\.0\.0\.1:\d+/);
+    expect(await page.$$('tr[data-partition^="clicks/"]')).toHaveLength(3); // the last data stays up
+    await page.screenshot({ path: path.join(OUTPUT, "ui-dashboard-lost.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+});
+
+/** What the page shows, as text: broker rows, the clicks topic's partition rows, chart count. */
+async function read(page: Page): Promise<{ brokers: string[][]; partitions: string[][]; charts: number; groupsNote: string }> {
+  return (await page.evaluate(`(() => {
+    const cells = (row) => [...row.querySelectorAll("td")].map((cell) => cell.textContent ?? "");
+    return {
+      brokers: [...document.querySelectorAll("#brokers tbody tr")].map((row) => cells(row).slice(0, 2)),
+      partitions: [...document.querySelectorAll('tr[data-partition^="clicks/"]')].map(cells),
+      charts: document.querySelectorAll(".uplot").length,
+      groupsNote: document.getElementById("groups-note")?.textContent ?? "",
+    };
+  })()`)) as { brokers: string[][]; partitions: string[][]; charts: number; groupsNote: string };
+}

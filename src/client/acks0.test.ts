@@ -5,35 +5,16 @@
  * dropped what did not fit — a quarter of the messages with a fast sender. Nothing here sleeps for
  * a fixed time; deadlines are generous so a busy machine passes too.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GrpcTransport } from "../net/index.ts";
-import { startCluster, type LocalCluster } from "../host/real-node.ts";
-import type { HostCrash } from "../host/host.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { LocalCluster } from "../host/real-node.ts";
 import { ZhuMQ, SendError, type Admin } from "../index.ts";
+import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 
-let dataDir: string;
+const fixture = useInProcessCluster({ name: "acks0", brokers: 1, admin: { requestTimeoutMs: 2_000, retries: 5 } });
 let cluster: LocalCluster;
 let zhumq: ZhuMQ;
 let admin: Admin;
-const crashes: HostCrash[] = [];
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-acks0-"));
-  cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 1, onCrash: (crash) => crashes.push(crash) });
-  zhumq = new ZhuMQ({ bootstrap: cluster.coordinator.address, clientId: "acks0-test" });
-  admin = zhumq.admin({ requestTimeoutMs: 2_000, retries: 5 });
-  await admin.connect();
-});
-
-afterAll(async () => {
-  await admin?.disconnect();
-  await cluster?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  expect(crashes).toEqual([]);
-});
+beforeAll(() => ({ cluster, zhumq, admin } = fixture));
 
 /** Runs `count` tasks with at most `window` in flight, started in index order. */
 async function inFlight(count: number, window: number, task: (index: number) => Promise<unknown>): Promise<void> {

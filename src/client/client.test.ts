@@ -3,35 +3,16 @@
  * gRPC over 127.0.0.1 (port 0) with their data in a temp folder (src/host/real-node.ts). Each
  * test uses its own topics, so they share one cluster.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GrpcTransport } from "../net/index.ts";
-import { startCluster, type LocalCluster } from "../host/real-node.ts";
-import type { HostCrash } from "../host/host.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { LocalCluster } from "../host/real-node.ts";
 import { ZhuMQ, ZhumqError, SendError, DeliveryUnknownError, type Consumer, type ConsumedMessage, type Admin } from "../index.ts";
+import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 
-let dataDir: string;
+const fixture = useInProcessCluster({ name: "client", brokers: 2, admin: { requestTimeoutMs: 1_000, retries: 3 } });
 let cluster: LocalCluster;
 let zhumq: ZhuMQ;
 let admin: Admin;
-const crashes: HostCrash[] = [];
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-client-"));
-  cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash) });
-  zhumq = new ZhuMQ({ bootstrap: cluster.coordinator.address, clientId: "client-test" });
-  admin = zhumq.admin({ requestTimeoutMs: 1_000, retries: 3 });
-  await admin.connect();
-});
-
-afterAll(async () => {
-  await admin?.disconnect();
-  await cluster?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  expect(crashes).toEqual([]);
-});
+beforeAll(() => ({ cluster, zhumq, admin } = fixture));
 
 /** Read `count` messages through the iterator, then stop it. */
 async function take(consumer: Consumer, count: number): Promise<ConsumedMessage[]> {

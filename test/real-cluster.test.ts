@@ -261,10 +261,12 @@ describe("the zhumq command as child processes", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("zhumq dev starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
-    const port = await freePorts(3);
+    // port - 1 is dev's default metrics port: free too.
+    const port = (await freePorts(4)) + 1;
     const dev = zhumq(["dev", "--data", path.join(dataDir, "dev"), "--port", String(port), "--brokers", "2"]);
     try {
       await dev.waitFor("zhumq consume");
+      expect(dev.output.stdout).toContain(`http://127.0.0.1:${port - 1}/metrics`);
       expect(dev.output.stdout).toContain(`coordinator@127.0.0.1:${port}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 1}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 2}`);

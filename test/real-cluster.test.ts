@@ -267,6 +267,9 @@ describe("the zhumq command as child processes", () => {
     try {
       await dev.waitFor("zhumq consume");
       expect(dev.output.stdout).toContain(`http://127.0.0.1:${port - 1}/metrics`);
+      // One endpoint for the whole dev cluster, its nodes told apart by a label.
+      const scraped = await (await fetch(`http://127.0.0.1:${port - 1}/metrics`)).text();
+      for (const node of ["coordinator", "broker-0", "broker-1"]) expect(scraped).toMatch(new RegExp(`^zhumq_node_info\\{node="${node}",role="\\w+"\\} 1$`, "m"));
       expect(dev.output.stdout).toContain(`coordinator@127.0.0.1:${port}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 1}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 2}`);

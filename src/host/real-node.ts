@@ -24,6 +24,12 @@
  * moment to leave, every stream and the listener are closed, and last the lock is released. An
  * actor crash is fail-stop: by default the process prints `describeCrash` and exits non-zero
  * (`exitOnCrash`); tests pass their own hook.
+ *
+ * Observability. `log` receives records (node-log.ts), not text: start and stop, storage recovery
+ * events with their fields, the coordinator's outputs, and — through a HostObserver, only when a
+ * log is given — leadership changes and refused requests. `metrics` (metrics.ts) adds the node to
+ * a shared registry: its observer counts requests and group commits, and gauges are read from the
+ * actor's snapshot and store at scrape time. Neither reaches the actor.
  */
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";

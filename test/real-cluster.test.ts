@@ -293,8 +293,11 @@ describe("the zhumq command as child processes", () => {
       await broker.waitFor(`broker 'b1' listening on 127.0.0.1:${port + 1}, data in ${path.join(dataDir, "b1")}`);
       expect(await broker.terminate()).toBe(0);
       expect(await coordinator.terminate()).toBe(0);
-      expect(broker.output.stdout).toContain("[b1] broker 'b1' stopped");
-      expect(coordinator.output.stdout).toContain("[c1] coordinator 'c1' stopped");
+      // Node commands log JSON lines by default: the stop is a record naming its node and actor.
+      const records = (text: string): Record<string, unknown>[] => text.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records(broker.output.stdout)).toContainEqual(expect.objectContaining({ level: "info", node: "b1", actor: "broker", event: "node.stopped", msg: "broker 'b1' stopped" }));
+      expect(records(coordinator.output.stdout)).toContainEqual(expect.objectContaining({ node: "c1", actor: "coordinator", event: "node.stopped", msg: "coordinator 'c1' stopped" }));
+      expect(records(coordinator.output.stdout)).toContainEqual(expect.objectContaining({ node: "c1", event: "broker.up", broker: "b1" }));
     } finally {
       broker.kill();
       coordinator.kill();

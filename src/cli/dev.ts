@@ -14,10 +14,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { BROKERS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
-import { ZhumqMetrics } from "../host/metrics.ts";
 import type { LogLevel } from "../host/node-log.ts";
 import { ConfigError } from "./config.ts";
-import { runUntilSignal, usageError } from "./node.ts";
+import { loadMetrics, runUntilSignal, usageError } from "./node.ts";
 import { createLogOutput, logFormatOf, logLevelOf, type LogFormat } from "./logging.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
@@ -103,7 +102,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     "zhumq dev",
     async () => {
       const started = performance.now();
-      const metrics = resolved.metricsPort === undefined ? undefined : new ZhumqMetrics();
+      const metrics = resolved.metricsPort === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, `${DEV_HOST}:${resolved.metricsPort}`);
       let cluster: LocalCluster;
       try {

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { startNode, type NodeOptions } from "../host/real-node.ts";
 import { DataFolderLockedError } from "../host/data-lock.ts";
-import { ZhumqMetrics } from "../host/metrics.ts";
+import type { ZhumqMetrics } from "../host/metrics.ts";
 import type { NodeLog } from "../host/node-log.ts";
 import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type NodeFlags } from "./config.ts";
 import { createLogOutput } from "./logging.ts";
@@ -128,7 +128,7 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
   return runUntilSignal(
     `zhumq ${role}`,
     async () => {
-      const metrics = resolved.metricsListen === undefined ? undefined : new ZhumqMetrics();
+      const metrics = resolved.metricsListen === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, resolved.metricsListen!);
       try {
         const node = await startNode({ ...nodeOptions(resolved, log), ...(metrics === undefined ? {} : { metrics }) });
@@ -141,6 +141,12 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
     },
     commandLog,
   );
+}
+
+/** prom-client is loaded only by nodes that serve metrics: a node without them starts faster. */
+export async function loadMetrics(): Promise<ZhumqMetrics> {
+  const { ZhumqMetrics } = await import("../host/metrics.ts");
+  return new ZhumqMetrics();
 }
 
 async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | undefined): Promise<void> {

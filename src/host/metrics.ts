@@ -417,7 +417,7 @@ function defineMetrics(registry: Registry) {
       leaderChanges: counter("zhumq_broker_leader_changes_total", "Partitions this broker started (gained) or stopped (lost) leading", ["node", "change"]),
       storageEvents: counter("zhumq_broker_storage_events_total", "Storage recovery events and damaged ranges found, by kind", ["node", "kind"]),
       commandsApplied: counter("zhumq_coordinator_commands_applied_total", "Commands applied to the coordinator's state (replayed ones included)", ["node"]),
-      leaderEpochs: counter("zhumq_coordinator_leader_epochs_total", "Leader epochs handed out: one per partition leader elected", ["node"]),
+      leaderEpochs: counter("zhumq_coordinator_leader_epochs_total", "Leader epochs handed out (the highest so far): a topic creation or a leader election raises it", ["node"]),
       brokerTransitions: counter("zhumq_coordinator_broker_transitions_total", "Brokers seen coming up or going down (lease expired)", ["node", "change"]),
       ignoredMessages: counter("zhumq_coordinator_ignored_messages_total", "Messages the coordinator could not parse and ignored", ["node"]),
     },

@@ -21,7 +21,7 @@ export const LAYERS = {
   client: { layers: ["client", "host", "actors", "ports", "disk", "net", "native"], packages: [/^node:/, "xstate", /^@grpc\//] },
   // The dashboard reads the cluster only through the public client, as applications do.
   ui: { layers: ["ui", "client"], packages: [/^node:/] },
-  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native", "ui"], packages: [/^node:/, "xstate", /^@grpc\//] },
+  cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native", "ui"], packages: [/^node:/, "xstate", /^@grpc\//, "pino"] },
   "index.ts": { layers: ["client", "actors", "ports", "disk", "net", "native"], packages: [] },
   native: { layers: ["native", "disk"], packages: ["node:module", "@node-rs/crc32"] },
 };
@@ -41,6 +41,9 @@ export const ADAPTER_EXCEPTIONS = {
   "src/disk/node-fs.ts": [/^node:/],
   // The data folder's OS lock (flock through a native module): real hosts only, like node-fs.ts.
   "src/host/data-lock.ts": [/^node:/, "fs-ext-extra-prebuilt"],
+  // Prometheus metrics of real nodes, fed by a HostObserver from outside the actors; the
+  // simulator never constructs it (it passes no observer). The HTTP endpoint lives in src/cli.
+  "src/host/metrics.ts": ["prom-client"],
 };
 
 /** @param {string} file absolute path */

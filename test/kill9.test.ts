@@ -92,7 +92,8 @@ class Child {
     return this.process.exitCode === null && this.process.signalCode === null;
   }
 
-  async waitFor(text: string, timeoutMs = 20_000): Promise<void> {
+  // Generous: four nodes start at once, and on a loaded 2-core machine a start alone can take 20 s.
+  async waitFor(text: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.stdout.includes(text)) {
       if (!this.running) throw new Error(`${this.name} exited before printing '${text}'\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);

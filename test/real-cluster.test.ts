@@ -261,11 +261,16 @@ describe("the zhumq command as child processes", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("zhumq dev starts, prints its addresses and the next commands, and exits 0 on SIGTERM", async () => {
-    // The coordinator, two brokers, and the dashboard on the port after the last broker's.
-    const port = await freePorts(4);
+    // dev's default metrics port (port - 1), the coordinator, two brokers, and the dashboard on
+    // the port after the last broker's: five free ports in a row.
+    const port = (await freePorts(5)) + 1;
     const dev = zhumq(["dev", "--data", path.join(dataDir, "dev"), "--port", String(port), "--brokers", "2"]);
     try {
       await dev.waitFor("zhumq consume");
+      expect(dev.output.stdout).toContain(`http://127.0.0.1:${port - 1}/metrics`);
+      // One endpoint for the whole dev cluster, its nodes told apart by a label.
+      const scraped = await (await fetch(`http://127.0.0.1:${port - 1}/metrics`)).text();
+      for (const node of ["coordinator", "broker-0", "broker-1"]) expect(scraped).toMatch(new RegExp(`^zhumq_node_info\\{node="${node}",role="\\w+"\\} 1$`, "m"));
       expect(dev.output.stdout).toContain(`coordinator@127.0.0.1:${port}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 1}`);
       expect(dev.output.stdout).toContain(`127.0.0.1:${port + 2}`);
@@ -290,8 +295,11 @@ describe("the zhumq command as child processes", () => {
       await broker.waitFor(`broker 'b1' listening on 127.0.0.1:${port + 1}, data in ${path.join(dataDir, "b1")}`);
       expect(await broker.terminate()).toBe(0);
       expect(await coordinator.terminate()).toBe(0);
-      expect(broker.output.stdout).toContain("[b1] broker 'b1' stopped");
-      expect(coordinator.output.stdout).toContain("[c1] coordinator 'c1' stopped");
+      // Node commands log JSON lines by default: the stop is a record naming its node and actor.
+      const records = (text: string): Record<string, unknown>[] => text.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records(broker.output.stdout)).toContainEqual(expect.objectContaining({ level: "info", node: "b1", actor: "broker", event: "node.stopped", msg: "broker 'b1' stopped" }));
+      expect(records(coordinator.output.stdout)).toContainEqual(expect.objectContaining({ node: "c1", actor: "coordinator", event: "node.stopped", msg: "coordinator 'c1' stopped" }));
+      expect(records(coordinator.output.stdout)).toContainEqual(expect.objectContaining({ node: "c1", event: "broker.up", broker: "b1" }));
     } finally {
       broker.kill();
       coordinator.kill();

@@ -9,6 +9,10 @@
  * bench wrote there, until it passed the last; with acks 0 (no offsets) the bench needs a topic of
  * its own and reads it from the start.
  *
+ * With --compare-observability it measures no running cluster: it starts in-process clusters
+ * with metrics and info logs off and on, alternately, and reports the produce rates and their
+ * ratio (src/cli/bench-observability.ts).
+ *
  * Unless --topic names a topic, the bench creates `zhumq-bench-<random>` and deletes it at the
  * end. MB/s counts value bytes only (10^6 bytes per MB).
  */
@@ -39,6 +43,10 @@ const IN_FLIGHT_MAX = 50_000;
 const IN_FLIGHT_BYTES_MAX = 16 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 100;
 const PROGRESS_BAR_WIDTH = 30;
+const ROUNDS_DEFAULT = 3;
+const ROUNDS_MAX = 100;
+const COMPARE_BROKERS_DEFAULT = 1;
+const COMPARE_BROKERS_MAX = 16;
 /** Reading back gives up when nothing arrives for this long (it says how many it read). */
 const CONSUME_IDLE_MS = 10_000;
 
@@ -47,6 +55,7 @@ const HELP = `zhumq bench — producer and consumer throughput and latency again
 Usage:
   zhumq bench [--messages N] [--size BYTES] [--acks -1|1|0] [--topic T] [--partitions N]
               [--in-flight N]
+  zhumq bench --compare-observability [--rounds N] [--brokers N] [--messages N] ...
 
 Options:
   --messages N      messages to produce, then read back (default ${grouped(MESSAGES_DEFAULT)})
@@ -57,6 +66,13 @@ Options:
   --partitions N    partitions of a topic the bench creates (default ${PARTITIONS_DEFAULT})
   --in-flight N     messages awaiting their answer at once (default ${grouped(IN_FLIGHT_DEFAULT)}); more raises
                     throughput only until batches are full, then just latency
+  --compare-observability
+                    no running cluster: start in-process clusters (free ports, a temporary
+                    folder) with metrics (scraped every second) and info JSON logs off and on,
+                    in alternating order, produce --messages into each, and print the rates,
+                    their medians and the ratio on/off (target >= 0.95)
+  --rounds N        with --compare-observability: runs of each configuration (default ${ROUNDS_DEFAULT})
+  --brokers N       with --compare-observability: brokers per cluster (default ${COMPARE_BROKERS_DEFAULT})
 ${CLIENT_OPTIONS_HELP}
 
 Prints messages/s and MB/s (value bytes, 10^6 per MB) of producing, with the latency of each
@@ -67,6 +83,7 @@ Examples:
   zhumq dev &                                   a local cluster to measure
   zhumq bench
   zhumq bench --messages 1000000 --size 1024 --acks 1
+  zhumq bench --compare-observability --rounds 5
 
 Exit status: 0 after a full run; 1 when messages failed or the cluster refused; 2 on bad flags;
 130 when interrupted.`;
@@ -79,6 +96,9 @@ const OPTIONS = {
   topic: { type: "string" },
   partitions: { type: "string" },
   "in-flight": { type: "string" },
+  "compare-observability": { type: "boolean" },
+  rounds: { type: "string" },
+  brokers: { type: "string" },
 } as const;
 
 interface BenchArgs {
@@ -109,9 +129,35 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       partitions: integerFlag("--partitions", values.partitions, { fallback: PARTITIONS_DEFAULT, min: 1, max: PARTITIONS_MAX }),
       inFlight: integerFlag("--in-flight", values["in-flight"], { fallback: IN_FLIGHT_DEFAULT, min: 1, max: IN_FLIGHT_MAX }),
     };
+    if (values["compare-observability"] === true) {
+      const rounds = integerFlag("--rounds", values.rounds, { fallback: ROUNDS_DEFAULT, min: 1, max: ROUNDS_MAX });
+      const brokers = integerFlag("--brokers", values.brokers, { fallback: COMPARE_BROKERS_DEFAULT, min: 1, max: COMPARE_BROKERS_MAX });
+      return compare(args, rounds, brokers, io);
+    }
     const zhumq = clientFor(values, io, "zhumq-bench");
     return using(zhumq.admin(), (admin) => bench(zhumq, admin, args, io));
   });
+}
+
+async function compare(args: BenchArgs, rounds: number, brokers: number, io: CommandIo): Promise<number> {
+  const { compareObservability } = await import("./bench-observability.ts");
+  io.stdout.write(`${COMMAND}: observability off vs on, ${rounds} round${rounds === 1 ? "" : "s"} each; ${grouped(args.messages)} messages of ${grouped(args.size)} bytes, acks ${args.acks}, ${args.partitions} partition${args.partitions === 1 ? "" : "s"}, ${brokers} broker${brokers === 1 ? "" : "s"} in this process\n`);
+  let failed = 0;
+  await compareObservability(
+    {
+      rounds,
+      brokers,
+      partitions: args.partitions,
+      produce: async (zhumq, topic) => {
+        const produced = await using(zhumq.producer({ acks: args.acks }), (producer) => produce(producer, topic, args, io));
+        failed += produced.failed;
+        return produced;
+      },
+    },
+    io,
+  );
+  if (io.interrupt.aborted) return EXIT_INTERRUPTED;
+  return failed > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 interface Target {

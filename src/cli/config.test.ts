@@ -38,6 +38,9 @@ describe("resolveNodeConfig from flags", () => {
       listen: "0.0.0.0:9090",
       dataDir: path.resolve("c"),
       seed: undefined,
+      metricsListen: undefined,
+      logFormat: "json",
+      logLevel: "info",
       settings: {},
     });
     expect(resolveNodeConfig("broker", { ...broker, seed: "7" })).toMatchObject({
@@ -47,6 +50,15 @@ describe("resolveNodeConfig from flags", () => {
       dataDir: path.resolve("data/b1"),
       seed: "7",
     });
+  });
+
+  it("metrics and log settings from the file, flags winning over it", async () => {
+    const config = await file({ id: "b", listen: "h:1", coordinator: "c@h:2", data: "d", metricsListen: "0.0.0.0:9192", logFormat: "pretty", logLevel: "warn" });
+    expect(resolveNodeConfig("broker", {}, config)).toMatchObject({ metricsListen: "0.0.0.0:9192", logFormat: "pretty", logLevel: "warn" });
+    expect(resolveNodeConfig("broker", { "log-level": "debug", "metrics-listen": "127.0.0.1:0" }, config)).toMatchObject({ metricsListen: "127.0.0.1:0", logFormat: "pretty", logLevel: "debug" });
+    expect(fieldOf(() => resolveNodeConfig("broker", {}, { ...config, values: { ...config.values, logLevel: "chatty" } }))).toBe("logLevel");
+    expect(fieldOf(() => resolveNodeConfig("broker", {}, { ...config, values: { ...config.values, metricsListen: 9192 } }))).toBe("metricsListen");
+    expect(fieldOf(() => resolveNodeConfig("broker", {}, { ...config, values: { ...config.values, logFormat: "yaml" } }))).toBe("logFormat");
   });
 
   it.each<[string, "coordinator" | "broker", NodeFlags, string]>([

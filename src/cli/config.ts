@@ -13,6 +13,9 @@
  *     "coordinator": "coordinator@10.0.0.5:9090",
  *     "data": "/var/lib/zhumq/broker-1",
  *     "seed": "optional, for a reproducible run",
+ *     "metricsListen": "0.0.0.0:9192",
+ *     "logFormat": "json",
+ *     "logLevel": "info",
  *     "settings": { "heartbeatIntervalMs": 200, "limits": { "fetchBytesMax": 8388608 } }
  *   }
  *
@@ -29,6 +32,7 @@ import { DEFAULT_BROKER_LIMITS } from "../actors/broker/index.ts";
 import { coordinatorDefinition } from "../host/stores/coordinator-store.ts";
 import { brokerDefinition } from "../host/stores/broker-store.ts";
 import type { BrokerNodeOptions, CoordinatorNodeOptions } from "../host/real-node.ts";
+import { LOG_LEVELS, type LogLevel } from "../host/node-log.ts";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -53,9 +57,22 @@ export interface NodeFlags {
   readonly data?: string | undefined;
   readonly config?: string | undefined;
   readonly seed?: string | undefined;
+  readonly "metrics-listen"?: string | undefined;
+  readonly "log-format"?: string | undefined;
+  readonly "log-level"?: string | undefined;
 }
 
-export interface CoordinatorConfig {
+/** What a node tells the world besides its protocol: metrics endpoint and log output. */
+export interface ObservabilityConfig {
+  /** "host:port" of the Prometheus endpoint; undefined: no endpoint. */
+  readonly metricsListen: string | undefined;
+  readonly logFormat: "json" | "pretty";
+  readonly logLevel: LogLevel;
+}
+
+export const LOG_FORMATS = ["json", "pretty"] as const;
+
+export interface CoordinatorConfig extends ObservabilityConfig {
   readonly role: "coordinator";
   readonly id: string;
   readonly listen: string;
@@ -64,7 +81,7 @@ export interface CoordinatorConfig {
   readonly settings: NonNullable<CoordinatorNodeOptions["settings"]>;
 }
 
-export interface BrokerConfig {
+export interface BrokerConfig extends ObservabilityConfig {
   readonly role: "broker";
   readonly id: string;
   readonly listen: string;
@@ -78,8 +95,8 @@ export interface BrokerConfig {
 export type NodeConfig = CoordinatorConfig | BrokerConfig;
 
 const FILE_KEYS = {
-  coordinator: ["id", "listen", "data", "seed", "settings"],
-  broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "settings"],
+  coordinator: ["id", "listen", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings"],
+  broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings"],
 } as const;
 
 const SETTINGS_KEYS = {
@@ -136,12 +153,38 @@ export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, fi
   const dataDir = data.field.startsWith("--") || file === undefined ? path.resolve(data.text) : path.resolve(file.dir, data.text);
   if (data.text.length === 0) throw new ConfigError(data.field, "must name a folder");
   const seed = pick("seed")?.text;
+  const observability = observabilityOf(flags, values);
   const settings = settingsOf(role, values["settings"]);
-  if (role === "coordinator") return { role, id, listen, dataDir, seed, settings: checkedCoordinatorSettings(settings) };
+  if (role === "coordinator") return { role, id, listen, dataDir, seed, ...observability, settings: checkedCoordinatorSettings(settings) };
   const coordinator = endpointOf(flags.coordinator, values["coordinator"]);
   const advertiseFlag = pick("advertise");
   const advertise = advertiseFlag === undefined ? defaultAdvertise(listen) : advertisedAddress(advertiseFlag);
-  return { role, id, listen, advertise, coordinator, dataDir, seed, settings: checkedBrokerSettings(settings) };
+  return { role, id, listen, advertise, coordinator, dataDir, seed, ...observability, settings: checkedBrokerSettings(settings) };
+}
+
+/** --metrics-listen / --log-format / --log-level, or metricsListen / logFormat / logLevel in the file. */
+function observabilityOf(flags: NodeFlags, values: Readonly<Record<string, unknown>>): ObservabilityConfig {
+  const pick = (flag: "metrics-listen" | "log-format" | "log-level", key: string): { field: string; text: string } | undefined => {
+    const text = flags[flag];
+    if (text !== undefined) return { field: `--${flag}`, text };
+    const value = values[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") throw new ConfigError(key, `must be a string, got ${JSON.stringify(value)}`);
+    return { field: key, text: value };
+  };
+  const metrics = pick("metrics-listen", "metricsListen");
+  if (metrics !== undefined) {
+    try {
+      parseAddress(metrics.text);
+    } catch {
+      throw new ConfigError(metrics.field, `must be HOST:PORT for the Prometheus endpoint (port 0: any free port), got '${metrics.text}'`);
+    }
+  }
+  const format = pick("log-format", "logFormat");
+  if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format.text)) throw new ConfigError(format.field, `must be one of ${LOG_FORMATS.join(", ")}, got '${format.text}'`);
+  const level = pick("log-level", "logLevel");
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level.text)) throw new ConfigError(level.field, `must be one of ${LOG_LEVELS.join(", ")}, got '${level.text}'`);
+  return { metricsListen: metrics?.text, logFormat: (format?.text ?? "json") as "json" | "pretty", logLevel: (level?.text ?? "info") as LogLevel };
 }
 
 function nodeId(found: { field: string; text: string }): string {

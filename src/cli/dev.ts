@@ -15,18 +15,29 @@ import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
 import { BROKERS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
+import type { LogLevel } from "../host/node-log.ts";
 import { ConfigError } from "./config.ts";
-import { runUntilSignal, usageError } from "./node.ts";
+import { loadMetrics, runUntilSignal, usageError } from "./node.ts";
+import { createLogOutput, logFormatOf, logLevelOf, type LogFormat } from "./logging.ts";
+import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
 export const DEV_DEFAULT_DATA = "./zhumq-data";
 export const DEV_DEFAULT_PORT = 9090;
 export const DEV_DEFAULT_BROKERS = 3;
 const DEV_HOST = "127.0.0.1";
+/**
+ * The metrics endpoint sits just below the coordinator's port (9089 by default), clear of the
+ * brokers above it; with --port 0 it takes any free port too.
+ */
+export function defaultMetricsPort(port: number): number {
+  return port <= 1 ? 0 : port - 1;
+}
 
 const HELP = `zhumq dev — a local cluster in one command: a coordinator and N brokers on ${DEV_HOST}
 
 Usage:
   zhumq dev [--data DIR] [--port PORT] [--brokers N] [--ui-listen HOST:PORT|off]
+            [--metrics-port PORT|none] [--log-format pretty|json] [--log-level debug|info|warn|error]
 
 Options:
   --data DIR      the cluster's data; node X keeps its files in DIR/X (default ${DEV_DEFAULT_DATA}),
@@ -38,6 +49,15 @@ Options:
                   where to serve the web dashboard (zhumq ui): by default ${DEV_HOST} on the
                   port after the last broker's (9094 with the defaults; any free port with
                   --port 0); 'off' serves none
+  --metrics-port PORT|none
+                  serve every node's Prometheus metrics (a "node" label tells them apart) at
+                  http://${DEV_HOST}:PORT/metrics (default: --port minus 1, so ${defaultMetricsPort(DEV_DEFAULT_PORT)}; with
+                  --port 0 any free port; none: no endpoint). The URL is printed at start
+  --log-format pretty|json
+                  pretty (default): "[node] msg" lines; json: one JSON object per line
+                  (level, time, node, actor, event, msg, fields)
+  --log-level debug|info|warn|error
+                  the least severe level written (default info)
   -h, --help      this text
 
 Every node runs in this one process and they talk over real gRPC on loopback, with their data
@@ -59,6 +79,10 @@ interface DevArgs {
   readonly brokers: number;
   /** Where the dashboard listens; null: no dashboard. */
   readonly uiListen: { readonly host: string; readonly port: number } | null;
+  /** undefined: no metrics endpoint. */
+  readonly metricsPort: number | undefined;
+  readonly logFormat: LogFormat;
+  readonly logLevel: LogLevel;
 }
 
 export async function devCommand(argv: readonly string[]): Promise<number> {
@@ -73,25 +97,61 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const resolved = args;
-  return runUntilSignal("zhumq dev", async () => {
-    const started = performance.now();
-    const cluster = await startCluster({
-      dataDir: resolved.dataDir,
-      network: GrpcTransport,
-      brokers: resolved.brokers,
-      host: DEV_HOST,
-      port: resolved.port,
-      log: (node, line) => void process.stdout.write(`[${node}] ${line}\n`),
-    });
-    const dashboard = await startDevDashboard(cluster, resolved);
-    process.stdout.write(banner(cluster, resolved, performance.now() - started, dashboard?.url));
-    return {
-      stop: async () => {
-        await dashboard?.stop();
-        await cluster.stop();
-      },
-    };
-  });
+  const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: "dev" });
+  const logs = new Map<string, ReturnType<typeof output.forNode>>();
+  const nodeLog = (node: string, role: string): ReturnType<typeof output.forNode> => {
+    let log = logs.get(node);
+    if (log === undefined) logs.set(node, (log = output.forNode(node, role)));
+    return log;
+  };
+  const json = resolved.logFormat === "json";
+  return runUntilSignal(
+    "zhumq dev",
+    async () => {
+      const started = performance.now();
+      const metrics = resolved.metricsPort === undefined ? undefined : await loadMetrics();
+      const server = metrics === undefined ? undefined : await startMetricsServer(metrics, `${DEV_HOST}:${resolved.metricsPort}`);
+      let cluster: LocalCluster;
+      try {
+        cluster = await startCluster({
+          dataDir: resolved.dataDir,
+          network: GrpcTransport,
+          brokers: resolved.brokers,
+          host: DEV_HOST,
+          port: resolved.port,
+          log: (node, role, record) => nodeLog(node, role)(record),
+          ...(metrics === undefined ? {} : { metrics }),
+        });
+      } catch (error) {
+        await server?.close();
+        throw error;
+      }
+      const dashboard = await startDevDashboard(cluster, resolved);
+      const text = banner(cluster, resolved, performance.now() - started, server, dashboard?.url);
+      if (json) output.command({ level: "info", event: "dev.ready", message: text.trim(), fields: bannerFields(cluster, server, dashboard?.url) });
+      else process.stdout.write(text);
+      return { stop: () => stopDev(cluster, server, dashboard) };
+    },
+    json ? output.command : undefined,
+  );
+}
+
+async function stopDev(cluster: LocalCluster, server: MetricsServer | undefined, dashboard: { stop(): Promise<void> } | undefined): Promise<void> {
+  try {
+    await dashboard?.stop();
+    await cluster.stop();
+  } finally {
+    await server?.close();
+  }
+}
+
+function bannerFields(cluster: LocalCluster, server: MetricsServer | undefined, dashboardUrl: string | undefined): Record<string, unknown> {
+  return {
+    coordinator: `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`,
+    brokers: cluster.brokers.map((broker) => ({ id: broker.id, address: broker.address, data: broker.dataDir })),
+    ...(server === undefined ? {} : { metrics: server.url }),
+    ...(dashboardUrl === undefined ? {} : { dashboard: dashboardUrl }),
+  };
 }
 
 export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
@@ -104,6 +164,9 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
       port: { type: "string" },
       brokers: { type: "string" },
       "ui-listen": { type: "string" },
+      "metrics-port": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -112,7 +175,14 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
   const port = integerFlag("--port", values.port, DEV_DEFAULT_PORT, 0, 65_535 - brokers);
   const data = values.data ?? DEV_DEFAULT_DATA;
   if (data.length === 0) throw new ConfigError("--data", "must name a folder");
-  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers) };
+  const metricsText = values["metrics-port"];
+  const metricsPort = metricsText === "none" ? undefined : integerFlag("--metrics-port", metricsText, defaultMetricsPort(port), 0, 65_535);
+  if (metricsPort !== undefined && metricsPort !== 0 && port !== 0 && metricsPort >= port && metricsPort <= port + brokers) {
+    throw new ConfigError("--metrics-port", `${metricsPort} is one of the nodes' ports (${port} to ${port + brokers})`);
+  }
+  const logFormat = logFormatOf("--log-format", values["log-format"], "pretty");
+  const logLevel = logLevelOf("--log-level", values["log-level"], "info");
+  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers), metricsPort, logFormat, logLevel };
 }
 
 function uiListenFlag(text: string | undefined, port: number, brokers: number): DevArgs["uiListen"] {
@@ -142,6 +212,8 @@ async function startDevDashboard(cluster: LocalCluster, args: DevArgs): Promise<
   }
 }
 
+
+
 function integerFlag(flag: string, text: string | undefined, fallback: number, low: number, high: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
@@ -151,7 +223,7 @@ function integerFlag(flag: string, text: string | undefined, fallback: number, l
   return value;
 }
 
-function banner(cluster: LocalCluster, args: DevArgs, startMs: number, dashboardUrl: string | undefined): string {
+function banner(cluster: LocalCluster, args: DevArgs, startMs: number, server: MetricsServer | undefined, dashboardUrl: string | undefined): string {
   const endpoint = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
   const relative = (dir: string): string => path.relative(process.cwd(), dir) || ".";
   const rows = [
@@ -171,6 +243,7 @@ function banner(cluster: LocalCluster, args: DevArgs, startMs: number, dashboard
     "  zhumq consume demo --from earliest",
     "",
     ...(dashboardUrl === undefined ? [] : [`Dashboard: ${dashboardUrl}`, ""]),
+    ...(server === undefined ? [] : [`Metrics (Prometheus, every node, label "node"): ${server.url}`, ""]),
     "Ctrl-C stops the cluster; run 'zhumq dev' again with the same --data to carry on.",
     "",
   ];

@@ -23,6 +23,9 @@ Commands:
   ui           serve a web dashboard of a running cluster (brokers, topics, partitions, rates)
   sim          run the deterministic simulator: a workload under injected faults, judged by a checker
 
+Nodes (dev, coordinator, broker) write structured logs (--log-format json|pretty, --log-level)
+and serve Prometheus metrics (dev: printed at start; coordinator and broker: --metrics-listen).
+
 Run 'zhumq <command> --help' for a command's options.`;
 
 export async function main(argv: readonly string[]): Promise<number> {

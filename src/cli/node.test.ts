@@ -25,9 +25,9 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("zhumq dev / coordinator / broker: --help and bad flags", () => {
   it.each([
-    ["dev", ["--data DIR", "default ./zhumq-data", "default 9090", "default 3", "Examples:", "Ctrl-C"]],
-    ["coordinator", ["--id ID", "--listen HOST:PORT", "--data DIR", "--config FILE", "Example:", "SIGTERM", "Exit status"]],
-    ["broker", ["--coordinator ID@HOST:PORT", "--advertise HOST:PORT", "--config FILE", "Example:", "SIGTERM", "Exit status"]],
+    ["dev", ["--data DIR", "default ./zhumq-data", "default 9090", "default 3", "--metrics-port PORT|none", "so 9089", "--log-format pretty|json", "--log-level", "Examples:", "Ctrl-C"]],
+    ["coordinator", ["--id ID", "--listen HOST:PORT", "--data DIR", "--config FILE", "--metrics-listen HOST:PORT", "--log-format json|pretty", "--log-level", '"metricsListen"', "Example:", "SIGTERM", "Exit status"]],
+    ["broker", ["--coordinator ID@HOST:PORT", "--advertise HOST:PORT", "--config FILE", "--metrics-listen HOST:PORT", "--log-format json|pretty", '"logLevel"', "Example:", "SIGTERM", "Exit status"]],
   ])("zhumq %s --help describes the command", async (command, expected) => {
     expect(await main([command, "--help"])).toBe(0);
     for (const text of expected) expect(out).toContain(text);
@@ -48,6 +48,14 @@ describe("zhumq dev / coordinator / broker: --help and bad flags", () => {
     ["a bad listen address", ["broker", "--id", "b", "--listen", "nowhere", "--coordinator", "c@h:1", "--data", "d"], /--listen: must be HOST:PORT/],
     ["a bad coordinator", ["broker", "--id", "b", "--listen", "h:1", "--coordinator", "h:1", "--data", "d"], /--coordinator: must be ID@HOST:PORT/],
     ["a missing config file", ["coordinator", "--config", "/nonexistent/zhumq.json"], /--config: cannot read/],
+    ["a bad metrics address", ["coordinator", "--id", "c", "--listen", "h:1", "--data", "d", "--metrics-listen", "9100"], /--metrics-listen: must be HOST:PORT for the Prometheus endpoint .*got '9100'/],
+    ["a metrics port out of range", ["broker", "--id", "b", "--listen", "h:1", "--coordinator", "c@h:1", "--data", "d", "--metrics-listen", "h:70000"], /--metrics-listen: must be HOST:PORT/],
+    ["an unknown log level", ["coordinator", "--id", "c", "--listen", "h:1", "--data", "d", "--log-level", "loud"], /--log-level: must be one of debug, info, warn, error, got 'loud'/],
+    ["an unknown log format", ["broker", "--id", "b", "--listen", "h:1", "--coordinator", "c@h:1", "--data", "d", "--log-format", "xml"], /--log-format: must be one of json, pretty, got 'xml'/],
+    ["dev: a bad metrics port", ["dev", "--metrics-port", "http"], /--metrics-port: must be an integer from 0 to 65535/],
+    ["dev: a metrics port on a node's port", ["dev", "--port", "9090", "--metrics-port", "9091"], /--metrics-port: 9091 is one of the nodes' ports/],
+    ["dev: an unknown log level", ["dev", "--log-level", "verbose"], /--log-level: must be one of debug, info, warn, error/],
+    ["dev: an unknown log format", ["dev", "--log-format", "text"], /--log-format: must be one of json, pretty/],
   ])("refuses %s with exit status 2 and a pointer to --help", async (_name, argv, message) => {
     expect(await main(argv)).toBe(2);
     expect(err).toMatch(message);

@@ -9,7 +9,11 @@ import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { startNode, type NodeOptions } from "../host/real-node.ts";
 import { DataFolderLockedError } from "../host/data-lock.ts";
+import type { ZhumqMetrics } from "../host/metrics.ts";
+import type { NodeLog } from "../host/node-log.ts";
 import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type NodeFlags } from "./config.ts";
+import { createLogOutput } from "./logging.ts";
+import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
 const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clients and logs name it
   --listen HOST:PORT   where to listen (0.0.0.0 for every interface; port 0: any free port)
@@ -17,6 +21,14 @@ const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clie
   --config FILE        a JSON file with any of these (as keys without dashes) and "settings";
                        flags win over the file
   --seed SEED          seed of the node's randomness (default: drawn at start and printed)
+  --metrics-listen HOST:PORT
+                       serve Prometheus metrics at http://HOST:PORT/metrics (default: off;
+                       port 0: any free port, printed at start)
+  --log-format json|pretty
+                       json (default): one JSON object per line with level, time, node, actor,
+                       event, msg and the event's fields; pretty: "[node] msg" lines
+  --log-level debug|info|warn|error
+                       the least severe level written (default info)
   -h, --help           this text`;
 
 const SIGNALS_AND_EXIT = `Stopping: SIGTERM or Ctrl-C shuts down gracefully — no new requests are taken, writes in
@@ -39,6 +51,7 @@ ${COMMON_OPTIONS}
 
 Config file (every key optional when given as a flag):
   { "id": "coordinator", "listen": "0.0.0.0:9090", "data": "/var/lib/zhumq/coordinator",
+    "metricsListen": "0.0.0.0:9190", "logFormat": "json", "logLevel": "info",
     "settings": { "leaseMs": 6000, "leaseCheckIntervalMs": 500, "virtualNodes": 64,
                   "limits": { "brokersMax": 1024, "topicsMax": 20000 } } }
 
@@ -65,6 +78,7 @@ ${COMMON_OPTIONS}
 Config file (every key optional when given as a flag):
   { "id": "broker-1", "listen": "0.0.0.0:9092", "advertise": "broker-1.internal:9092",
     "coordinator": "coordinator@10.0.0.5:9090", "data": "/var/lib/zhumq/broker-1",
+    "metricsListen": "0.0.0.0:9192", "logFormat": "json", "logLevel": "info",
     "settings": { "heartbeatIntervalMs": 200, "flushIntervalMs": 50,
                   "limits": { "batchBytesMax": 1048576, "fetchBytesMax": 8388608 } } }
 
@@ -80,6 +94,9 @@ const FLAG_OPTIONS = {
   data: { type: "string" },
   config: { type: "string" },
   seed: { type: "string" },
+  "metrics-listen": { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -104,11 +121,40 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
     return 0;
   }
   const resolved = config;
-  const log = (line: string): void => void process.stdout.write(`[${resolved.id}] ${line}\n`);
-  return runUntilSignal(`zhumq ${role}`, async () => {
-    const node = await startNode(nodeOptions(resolved, log));
-    return { stop: () => node.stop() };
-  });
+  const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: resolved.id });
+  const log = output.forNode(resolved.id, role);
+  // JSON logs get the command's own lines (signals) as records too; pretty keeps them as text.
+  const commandLog = resolved.logFormat === "json" ? log : undefined;
+  return runUntilSignal(
+    `zhumq ${role}`,
+    async () => {
+      const metrics = resolved.metricsListen === undefined ? undefined : await loadMetrics();
+      const server = metrics === undefined ? undefined : await startMetricsServer(metrics, resolved.metricsListen!);
+      try {
+        const node = await startNode({ ...nodeOptions(resolved, log), ...(metrics === undefined ? {} : { metrics }) });
+        if (server !== undefined) log({ level: "info", event: "metrics.listening", message: `metrics at ${server.url}`, fields: { url: server.url } });
+        return { stop: () => stopAll(node, server) };
+      } catch (error) {
+        await server?.close();
+        throw error;
+      }
+    },
+    commandLog,
+  );
+}
+
+/** prom-client is loaded only by nodes that serve metrics: a node without them starts faster. */
+export async function loadMetrics(): Promise<ZhumqMetrics> {
+  const { ZhumqMetrics } = await import("../host/metrics.ts");
+  return new ZhumqMetrics();
+}
+
+async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | undefined): Promise<void> {
+  try {
+    await node.stop();
+  } finally {
+    await server?.close();
+  }
 }
 
 async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<NodeConfig | "help"> {
@@ -120,7 +166,7 @@ async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]):
   return resolveNodeConfig(role, flags, file);
 }
 
-function nodeOptions(config: NodeConfig, log: (line: string) => void): NodeOptions {
+function nodeOptions(config: NodeConfig, log: NodeLog): NodeOptions {
   const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }) };
   if (config.role === "coordinator") return { ...common, role: "coordinator", settings: config.settings };
   return { ...common, role: "broker", coordinator: config.coordinator, settings: config.settings, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
@@ -144,7 +190,7 @@ export interface Running {
  * status: 0 after a graceful stop, 2 if its data folder is held by another process, 1 if it could
  * not start or stop otherwise. A second signal exits at once.
  */
-export async function runUntilSignal(command: string, start: () => Promise<Running>): Promise<number> {
+export async function runUntilSignal(command: string, start: () => Promise<Running>, log?: NodeLog): Promise<number> {
   // Listening from the start: a signal during start-up waits for it, then stops gracefully too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   let early: NodeJS.Signals | undefined;
@@ -165,7 +211,9 @@ export async function runUntilSignal(command: string, start: () => Promise<Runni
       process.stderr.write(`${command}: second signal, exiting without a graceful shutdown\n`);
       process.exit(130);
     };
-    process.stdout.write(`${command}: ${signal}, shutting down gracefully\n`);
+    const stopping = `${command}: ${signal}, shutting down gracefully`;
+    if (log === undefined) process.stdout.write(`${stopping}\n`);
+    else log({ level: "info", event: "node.stopping", message: stopping, fields: { signal } });
     try {
       await running.stop();
     } catch (error) {

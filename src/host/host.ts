@@ -17,6 +17,10 @@
  * - An `effect.send` with a `receipt` number is sent with a transport receipt; the transport's
  *   answer comes back to the actor as `send.settled` (never after the actor stopped).
  * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync).
+ * - With `hooks.observer` (real nodes: metrics and logs), the host shows it every message received
+ *   and sent, every completed persist/sync with its durations, and every completed read. The
+ *   simulator passes none and pays one undefined-check per step; the observer never feeds back
+ *   into the actor.
  * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
  *   and reports a crash naming the actor and the event; the node decides what a crash means
  *   (the simulator crashes the node, a real process exits with that message).
@@ -69,10 +73,34 @@ export interface HostCrash {
   readonly error: unknown;
 }
 
+/** One persist (and sync, when asked) the host carried out: the group commit of merged batches. */
+export interface CommitObserved<Operation> {
+  readonly operations: readonly Operation[];
+  readonly synced: boolean;
+  /** Milliseconds on the observer's clock spent in `store.persist` and in `store.sync`. */
+  readonly persistMs: number;
+  readonly syncMs: number;
+}
+
+/**
+ * Watches a host from outside, for metrics and logs on real nodes. Every method is called
+ * synchronously on the host's path and must be cheap and must not throw; none can change what the
+ * actor does. `now` is the observer's own clock (the host itself reads none for it).
+ */
+export interface HostObserver<Message = unknown, Operation = unknown> {
+  now(): number;
+  received?(from: NodeId, message: Message): void;
+  sent?(to: NodeId, message: Message): void;
+  committed?(commit: CommitObserved<Operation>): void;
+  readDone?(request: unknown, outcome: { result?: unknown; error?: unknown }, durationMs: number): void;
+}
+
 export interface HostHooks {
   onCrash(crash: HostCrash): void;
   /** Outputs the actor hands to its application (`effect.notify`). */
   onNotify?(output: unknown): void;
+  /** Real nodes only (metrics, logs); undefined in the simulator. */
+  observer?: HostObserver;
 }
 
 interface Batch<Message, Operation> {
@@ -112,6 +140,11 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     return this.actor?.getSnapshot();
   }
 
+  /** The actor's store, for observers that read figures from it (sizes on disk); never to write. */
+  get durableStore(): ActorStore<Operation> {
+    return this.store;
+  }
+
   /** Deliver an event as if it came from outside (tests, the simulator's workload driver). */
   send(event: EventFromLogic<Machine>): void {
     if (this.stopped || this.actor === undefined) return;
@@ -144,7 +177,15 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     actor.on("*", (emitted: { type: string }) => this.collect(emitted as Effect<Message, Operation>));
     actor.subscribe({ error: (error: unknown) => this.crash(error) });
     this.actor = actor;
-    this.ports.transport.onMessage((from, message) => this.send(this.definition.toEvent(from, message)));
+    const observer = this.hooks.observer;
+    this.ports.transport.onMessage(
+      observer?.received === undefined
+        ? (from, message) => this.send(this.definition.toEvent(from, message))
+        : (from, message) => {
+            observer.received!(from, message);
+            this.send(this.definition.toEvent(from, message));
+          },
+    );
     actor.start();
     this.flush();
   }
@@ -212,7 +253,12 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private startRead(id: number, request: unknown): void {
     const store = this.store;
     if (store.read === undefined) throw new Error(`${this.definition.name} emitted a read, but its store has no read()`);
-    const answer = (done: ReadDone): void => this.send(done as EventFromLogic<Machine>);
+    const observer = this.hooks.observer?.readDone === undefined ? undefined : this.hooks.observer;
+    const startedAt = observer?.now() ?? 0;
+    const answer = (done: ReadDone): void => {
+      observer?.readDone!(request, done, observer.now() - startedAt);
+      this.send(done as EventFromLogic<Machine>);
+    };
     this.ports.notePendingWork?.();
     store.read(request).then(
       (result) => answer({ type: "read.done", id, result }),
@@ -239,8 +285,14 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const merged = mergeBatches(this.queue.splice(0, this.queue.length));
+        const observer = this.hooks.observer?.committed === undefined ? undefined : this.hooks.observer;
+        const startedAt = observer?.now() ?? 0;
         if (merged.operations.length > 0) await this.store.persist(merged.operations);
+        const persistedAt = observer?.now() ?? 0;
         if (merged.sync) await this.store.sync();
+        if (observer !== undefined && merged.operations.length > 0) {
+          observer.committed!({ operations: merged.operations, synced: merged.sync, persistMs: persistedAt - startedAt, syncMs: observer.now() - persistedAt });
+        }
         if (this.stopped) return;
         this.sendAll(merged);
         if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
@@ -256,7 +308,9 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {
+    const observer = this.hooks.observer;
     for (const { to, message, receipt } of batch.sends) {
+      observer?.sent?.(to, message);
       if (receipt === undefined) this.ports.transport.send(to, message);
       else this.ports.transport.send(to, message, (outcome) => this.settled({ type: "send.settled", receipt, outcome }));
     }

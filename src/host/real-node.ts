@@ -24,11 +24,17 @@
  * moment to leave, every stream and the listener are closed, and last the lock is released. An
  * actor crash is fail-stop: by default the process prints `describeCrash` and exits non-zero
  * (`exitOnCrash`); tests pass their own hook.
+ *
+ * Observability. `log` receives records (node-log.ts), not text: start and stop, storage recovery
+ * events with their fields, the coordinator's outputs, and — through a HostObserver, only when a
+ * log is given — leadership changes and refused requests. `metrics` (metrics.ts) adds the node to
+ * a shared registry: its observer counts requests and group commits, and gauges are read from the
+ * actor's snapshot and store at scrape time. Neither reaches the actor.
  */
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import { NodeFileSystem } from "../disk/node-fs.ts";
-import { describeRecoveryEvent, type RecoveryEvent } from "../disk/index.ts";
+import type { RecoveryEvent } from "../disk/index.ts";
 import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
 import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
@@ -36,6 +42,8 @@ import { lockDataFolder, type DataFolderLock } from "./data-lock.ts";
 import { coordinatorDefinition, type CoordinatorDefinitionSettings } from "./stores/coordinator-store.ts";
 import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts";
 import type { AnyStateMachine } from "xstate";
+import { combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
+import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 
 /** The coordinator's node id in a `zhumq dev` cluster, and what clients assume by default. */
 export const DEFAULT_COORDINATOR_ID = "coordinator";
@@ -178,8 +186,13 @@ interface CommonNodeOptions {
   readonly onCrash?: (crash: HostCrash) => void;
   /** What the actor tells its application (the coordinator: brokers up/down). Default: logged. */
   readonly onNotify?: (output: unknown) => void;
-  /** One line per event worth a log line (start, seed, brokers up/down). Default: nowhere. */
-  readonly log?: (line: string) => void;
+  /**
+   * One record per event worth a log line (start, seed, storage recovery, brokers up/down,
+   * leadership changes, refused requests). Default: nowhere, and nothing is watched for it.
+   */
+  readonly log?: NodeLog;
+  /** Where the node's metrics go (one registry may serve many nodes). Default: none kept. */
+  readonly metrics?: ZhumqMetrics;
 }
 
 export interface CoordinatorNodeOptions extends CommonNodeOptions {
@@ -220,27 +233,36 @@ export interface RealNode {
 
 /** Start one node; throws (having released what it opened) if it cannot listen or recover. */
 export async function startNode(options: NodeOptions): Promise<RealNode> {
-  const log = options.log ?? (() => undefined);
+  const log: NodeLog = options.log ?? (() => undefined);
   const random = options.seed === undefined ? RealRandom.fromEntropy() : new RealRandom(options.seed);
   const fs = new NodeFileSystem(options.dataDir);
   await fs.mkdir(".");
   // Before listening or reading a byte: a second process on this folder is refused here, and
   // names the holder, rather than failing later on a port or, worse, writing.
   const lock = lockDataFolder(fs.root, { kind: options.role, id: options.id });
+  const metrics = options.metrics?.node(options.id, options.role);
   try {
     const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
     const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport") });
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
-      const host = await startActor(options, definitionFor(options, advertisedAddress, log), { fs, transport: actorTransport, random, log });
-      log(`${options.role} '${options.id}' listening on ${transport.address}${advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : ""}, data in ${fs.root}, seed ${random.seed}`);
-      return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, lock, log });
+      const host = await startActor(options, definitionFor(options, advertisedAddress, log, metrics), { fs, transport: actorTransport, random, log, metrics });
+      metrics?.attach(host);
+      const advertised = advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : "";
+      log({
+        level: "info",
+        event: "node.started",
+        message: `${options.role} '${options.id}' listening on ${transport.address}${advertised}, data in ${fs.root}, seed ${random.seed}`,
+        fields: { listen: transport.address, ...(advertisedAddress === undefined ? {} : { advertise: advertisedAddress }), data: fs.root, seed: random.seed },
+      });
+      return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, lock, log, metrics });
     } catch (error) {
       await transport.close();
       throw error;
     }
   } catch (error) {
+    metrics?.detach();
     lock.release();
     throw error;
   }
@@ -249,36 +271,37 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
 type AnyDefinition = ActorDefinition<AnyStateMachine, unknown, unknown, unknown>;
 type AnyHost = ActorHost<AnyStateMachine, unknown, unknown, unknown>;
 
-function definitionFor(options: NodeOptions, advertisedAddress: string | undefined, log: (line: string) => void): AnyDefinition {
+function definitionFor(options: NodeOptions, advertisedAddress: string | undefined, log: NodeLog, metrics: NodeMetrics | undefined): AnyDefinition {
   if (options.role === "coordinator") return coordinatorDefinition(options.settings ?? {}) as unknown as AnyDefinition;
   const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
   // Every recovery action and every damaged range found (at start-up or by a read) is said once.
-  const logOptions = { ...options.settings?.log, logger: (event: RecoveryEvent) => log(describeRecoveryEvent(event)) };
+  const logger = (event: RecoveryEvent): void => {
+    metrics?.storageEvent(event.kind);
+    log(storageRecord(event));
+  };
+  const logOptions = { ...options.settings?.log, logger };
   return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(
   options: NodeOptions,
   definition: AnyDefinition,
-  parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: (line: string) => void },
+  parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: NodeLog; metrics: NodeMetrics | undefined },
 ): Promise<AnyHost> {
+  const { log, metrics } = parts;
   const onCrash = options.onCrash ?? exitOnCrash((text) => process.stderr.write(text), (code) => process.exit(code));
-  const onNotify = options.onNotify ?? ((output: unknown) => logOutput(parts.log, output));
+  const onNotify =
+    options.onNotify ??
+    ((output: unknown) => {
+      metrics?.coordinatorOutput(output);
+      const record = coordinatorOutputRecord(output);
+      if (record !== undefined) log(record);
+    });
+  // Watching messages for logs costs something per message: only when someone listens.
+  const logging = options.log === undefined ? undefined : logObserver(log, () => performance.now(), metrics === undefined ? undefined : (change, count) => metrics.leaderChange(change, count));
+  const observer = combineObservers([metrics?.observer, logging]);
   const ports = { clock: new RealClock(), random: parts.random, transport: parts.transport, fs: parts.fs };
-  return ActorHost.start(definition, ports, { onCrash, onNotify });
-}
-
-/** The coordinator's outputs as log lines; other actors' outputs are not logged. */
-function logOutput(log: (line: string) => void, output: unknown): void {
-  if (!isRecord(output)) return;
-  switch (output["type"]) {
-    case "coordinator.broker.up":
-      return log(`broker '${String(output["broker"])}' is up`);
-    case "coordinator.broker.down":
-      return log(`broker '${String(output["broker"])}' is down (its lease expired)`);
-    case "coordinator.message.ignored":
-      return log(`ignored a message from '${String(output["from"])}': ${String(output["reason"])}`);
-  }
+  return ActorHost.start(definition, ports, { onCrash, onNotify, ...(observer === undefined ? {} : { observer }) });
 }
 
 interface NodeParts {
@@ -289,7 +312,8 @@ interface NodeParts {
   readonly seed: string;
   readonly dataDir: string;
   readonly lock: DataFolderLock;
-  readonly log: (line: string) => void;
+  readonly log: NodeLog;
+  readonly metrics: NodeMetrics | undefined;
 }
 
 function realNode(options: NodeOptions, parts: NodeParts): RealNode {
@@ -315,8 +339,9 @@ function realNode(options: NodeOptions, parts: NodeParts): RealNode {
         stopped = true;
         await waitUntil(() => transport.pendingMessages === 0, STOP_FLUSH_MS_MAX, STOP_FLUSH_POLL_MS, "").catch(() => undefined);
         await transport.close();
+        parts.metrics?.detach();
         parts.lock.release(); // last: the store is closed, so the next holder finds it at rest
-        parts.log(`${options.role} '${options.id}' stopped`);
+        parts.log({ level: "info", event: "node.stopped", message: `${options.role} '${options.id}' stopped` });
       })()),
   };
 }
@@ -348,8 +373,10 @@ export interface ClusterOptions {
   readonly coordinatorSettings?: CoordinatorNodeOptions["settings"];
   readonly brokerSettings?: BrokerNodeOptions["settings"];
   readonly onCrash?: (crash: HostCrash) => void;
-  /** Lines from every node, prefixed by the caller if it likes: `(node, line)`. */
-  readonly log?: (node: NodeId, line: string) => void;
+  /** Records from every node, with the node's id and role: `(node, role, record)`. */
+  readonly log?: (node: NodeId, role: NodeRole, record: LogRecord) => void;
+  /** One registry for every node of the cluster (each series labelled with its node). */
+  readonly metrics?: ZhumqMetrics;
   readonly readyTimeoutMs?: number;
 }
 
@@ -374,18 +401,19 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
   const host = options.host ?? "127.0.0.1";
   const basePort = options.port ?? 0;
   const portOf = (slot: number): number => (basePort === 0 ? 0 : basePort + slot);
-  const common = (id: NodeId) => ({
+  const common = (id: NodeId, role: NodeRole) => ({
     id,
     dataDir: joinPath(options.dataDir, id),
     network: options.network,
     ...(options.onCrash === undefined ? {} : { onCrash: options.onCrash }),
-    ...(options.log === undefined ? {} : { log: (line: string) => options.log!(id, line) }),
+    ...(options.log === undefined ? {} : { log: (record: LogRecord) => options.log!(id, role, record) }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
-  const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
+  const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID, "coordinator"), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
   const endpoint = { id: coordinator.id, address: coordinator.address };
   const brokers: RealNode[] = [];
   const startBroker = (index: number, listen: string): Promise<RealNode> =>
-    startNode({ ...common(`broker-${index}`), role: "broker", listen, coordinator: endpoint, ...(options.brokerSettings === undefined ? {} : { settings: options.brokerSettings }) });
+    startNode({ ...common(`broker-${index}`, "broker"), role: "broker", listen, coordinator: endpoint, ...(options.brokerSettings === undefined ? {} : { settings: options.brokerSettings }) });
   const stop = async (): Promise<void> => {
     await Promise.all(brokers.map((broker) => broker.stop()));
     await coordinator.stop();

@@ -175,6 +175,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     }
   }
 
+  /**
+   * Figures for metrics, keyed by `partitionKey`: bytes on disk (segments as written, synced or
+   * not) and segment files open. Read-only; cheap (no I/O).
+   */
+  partitionFigures(): Map<string, { readonly sizeBytes: number; readonly segments: number }> {
+    const figures = new Map<string, { sizeBytes: number; segments: number }>();
+    for (const [key, log] of this.logs) figures.set(key, { sizeBytes: log.sizeBytes, segments: log.segmentCount });
+    return figures;
+  }
+
   async close(): Promise<void> {
     const logs = [...this.logs.values()];
     this.logs.clear();

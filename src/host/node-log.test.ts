@@ -1,0 +1,62 @@
+/**
+ * node-log.ts: records for storage events and coordinator outputs, leadership changes read from
+ * the heartbeats a broker sends, and refused requests limited per second with a suppressed count.
+ * Time is a plain variable here: the observer reads only the clock it is given.
+ */
+import { describe, expect, it } from "vitest";
+import { coordinatorOutputRecord, logObserver, REFUSALS_PER_SECOND_MAX, storageRecord, type LogRecord } from "./node-log.ts";
+
+function watch() {
+  const records: LogRecord[] = [];
+  const changes: [string, number][] = [];
+  let nowMs = 0;
+  const observer = logObserver((record) => records.push(record), () => nowMs, (change, count) => changes.push([change, count]));
+  return { records, changes, observer, advance: (ms: number) => (nowMs += ms) };
+}
+
+const heartbeat = (serving: { topic: string; partition: number; leaderEpoch: number }[]) => ({ type: "broker.heartbeat", requestId: 1, broker: "b", serving });
+const refused = (code: string) => ({ type: "produce.reply", requestId: 1, topic: "t", partition: 2, error: { code, message: "no" }, baseOffset: -1, duplicate: false });
+
+describe("node log records", () => {
+  it("a torn tail is a warning with every field of the event, its partition read from the path", () => {
+    const record = storageRecord({ kind: "tail-truncated", file: "partitions/orders/3/00000000000000000000.log", position: 120, bytes: 40, reason: "short batch", offset: 7, batchesLost: 1 });
+    expect(record).toMatchObject({ level: "warn", event: "storage.tail-truncated", fields: { topic: "orders", partition: 3, kind: "tail-truncated", position: 120, bytes: 40, offset: 7, batchesLost: 1, reason: "short batch" } });
+    expect(record.message).toMatch(/^storage tail-truncated: partitions\/orders\/3\/0+\.log byte 120/);
+    expect(storageRecord({ kind: "index-rebuilt", file: "x.index", position: 0, bytes: 0, reason: "stale" }).level).toBe("info");
+  });
+
+  it("brokers going down warn, coming up inform, other outputs say nothing", () => {
+    expect(coordinatorOutputRecord({ type: "coordinator.broker.down", broker: "b1", atMs: 5 })).toMatchObject({ level: "warn", event: "broker.down", fields: { broker: "b1", reason: "lease expired" } });
+    expect(coordinatorOutputRecord({ type: "coordinator.broker.up", broker: "b1", atMs: 5 })?.level).toBe("info");
+    expect(coordinatorOutputRecord({ type: "producer.result" })).toBeUndefined();
+  });
+
+  it("leadership changes are the differences between consecutive heartbeats", () => {
+    const { records, changes, observer } = watch();
+    observer.sent!("coordinator", heartbeat([{ topic: "t", partition: 0, leaderEpoch: 1 }]));
+    observer.sent!("coordinator", heartbeat([{ topic: "t", partition: 0, leaderEpoch: 1 }]));
+    observer.sent!("coordinator", heartbeat([{ topic: "t", partition: 1, leaderEpoch: 4 }]));
+    expect(records.map((record) => [record.event, record.fields?.["partition"]])).toEqual([
+      ["leader.gained", 0],
+      ["leader.gained", 1],
+      ["leader.lost", 0],
+    ]);
+    expect(changes.filter(([, count]) => count > 0)).toEqual([
+      ["gained", 1],
+      ["gained", 1],
+      ["lost", 1],
+    ]);
+  });
+
+  it("refusals: at most N a second per kind and code, then one line saying how many were suppressed", () => {
+    const { records, observer, advance } = watch();
+    for (let index = 0; index < 50; index++) observer.sent!("client-1", refused("INVALID_RECORD"));
+    observer.sent!("client-1", refused("NOT_LEADER")); // another code: its own allowance
+    expect(records.filter((record) => record.fields?.["code"] === "INVALID_RECORD")).toHaveLength(REFUSALS_PER_SECOND_MAX);
+    expect(records.at(-1)).toMatchObject({ level: "info", event: "request.refused", fields: { kind: "produce", code: "NOT_LEADER", topic: "t", partition: 2, client: "client-1" } });
+    advance(1_000);
+    observer.sent!("client-1", refused("INVALID_RECORD"));
+    expect(records.at(-1)).toMatchObject({ level: "warn", fields: { code: "INVALID_RECORD", suppressed: 50 - REFUSALS_PER_SECOND_MAX } });
+    expect(records.at(-1)!.message).toContain(`${50 - REFUSALS_PER_SECOND_MAX} more like it suppressed`);
+  });
+});

@@ -14,7 +14,10 @@
  *   come back as `timer.fired`.
  * - `effect.read` calls the store's `read` at once and answers with `read.done`; `effect.notify`
  *   hands its output to the application through `hooks.onNotify`.
- * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync).
+ * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync),
+ *   with what the store refused (`rejected`: a full disk, say), and what the actor sends in
+ *   reaction leaves at once when it persists nothing (its replies waited for this sync already,
+ *   not for the next one).
  * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
  *   and reports a crash naming the actor and the event; the node decides what a crash means
  *   (the simulator crashes the node, a real process exits with that message).
@@ -41,8 +44,13 @@ export interface NodePorts<Message> {
 
 /** The durable side of an actor: written by the host, never by the actor. */
 export interface ActorStore<Operation> {
-  persist(operations: readonly Operation[]): Promise<void>;
-  sync(): Promise<void>;
+  /**
+   * Write the operations in order. A store may refuse some for a reason the node survives and
+   * return what it refused (handed to the actor in `store.persisted`); it throws for the rest.
+   */
+  persist(operations: readonly Operation[]): Promise<readonly unknown[] | void>;
+  /** Make every earlier persist durable; may return what it could not make durable, as `persist`. */
+  sync(): Promise<readonly unknown[] | void>;
   close(): Promise<void>;
   /** Serve an `effect.read`; only actors that emit reads need it. */
   read?(request: unknown): Promise<unknown>;
@@ -237,13 +245,15 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const merged = mergeBatches(this.queue.splice(0, this.queue.length));
-        if (merged.operations.length > 0) await this.store.persist(merged.operations);
-        if (merged.sync) await this.store.sync();
+        const rejected: unknown[] = [];
+        if (merged.operations.length > 0) rejected.push(...((await this.store.persist(merged.operations)) ?? []));
+        if (merged.sync) rejected.push(...((await this.store.sync()) ?? []));
         if (this.stopped) return;
+        if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
         this.sendAll(merged);
         if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
-          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync };
-          this.send(persisted as EventFromLogic<Machine>);
+          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync, ...(rejected.length === 0 ? {} : { rejected }) };
+          this.deliverPersisted(persisted);
         }
       }
     } catch (error) {
@@ -251,6 +261,18 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     } finally {
       this.draining = false;
     }
+  }
+
+  /** The reaction's sends leave now unless it persists something (then they wait their turn). */
+  private deliverPersisted(persisted: StorePersisted<Operation>): void {
+    if (this.stopped || this.actor === undefined) return;
+    this.currentEvent = persisted.type;
+    this.actor.send(persisted as EventFromLogic<Machine>);
+    if (this.stopped) return;
+    const reaction = this.collecting;
+    if (reaction.operations.length > 0) return this.flush();
+    this.collecting = emptyBatch();
+    this.sendAll(reaction);
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {

@@ -31,7 +31,7 @@ function stamped(baseOffset: number, values: readonly string[], options: BatchOp
 }
 
 function append(topic: string, partition: number, baseOffset: number, values: readonly string[], options: BatchOptions = {}): BrokerOperation {
-  return { kind: "append", topic, partition, baseOffset, nextOffset: baseOffset + values.length, batch: stamped(baseOffset, values, options) };
+  return { kind: "append", topic, partition, baseOffset, nextOffset: baseOffset + values.length, generation: 0, batch: stamped(baseOffset, values, options) };
 }
 
 function values(result: BrokerReadResult): string[][] {

@@ -17,8 +17,18 @@
  *   opens a new, durable, empty log; `append` writes a batch the actor already stamped — the log
  *   must place it exactly at the offset the actor assigned, anything else is a bug and fails the
  *   node; `flush` writes nothing. Appends are volatile until `sync`.
+ * - A full disk is answered, not fatal. An append that finds no space (`DiskFullError`: nothing
+ *   written, the log intact), or a `create` that cannot make its files, is refused: `persist`
+ *   returns a `BrokerRejection` naming the partition, where its log ends and the append's
+ *   generation, and refuses without I/O every later append of that partition from that generation
+ *   or older (the actor takes them all back). A log that fails otherwise on a write (say a roll
+ *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
+ *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
+ *   created by its next append.
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
- *   the batches the host merged into its persist (group commit).
+ *   the batches the host merged into its persist (group commit). A log whose fsync fails (some
+ *   file systems report a full disk only there) is reopened, and `sync` returns a `log-failed`
+ *   rejection with the recovered end: after recovery everything the log holds is durable.
  * - `read(request)` reads whole batches below the request's `maxOffset` (the high watermark), so
  *   it reads only durable data. A batch that fails its CRC on the way in is read again (a bit
  *   flipped on the read path is transient); a read of a damaged range answers `damaged` with the
@@ -31,7 +41,7 @@
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError } from "../../ports/filesystem.ts";
-import { DamagedRangeError, PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { DamagedRangeError, DiskFullError, LogFailedError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -49,6 +59,7 @@ import {
   type BrokerRead,
   type BrokerReadResult,
   type BrokerRecovered,
+  type BrokerRejection,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
@@ -71,11 +82,18 @@ export interface BrokerStoreOptions {
 }
 
 type PartitionOperation = Exclude<BrokerOperation, { kind: "flush" }>;
+type AppendOperation = Extract<BrokerOperation, { kind: "append" }>;
 
 export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly logs = new Map<string, PartitionLog>();
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
+  /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
+  private readonly refusedThrough = new Map<string, number>();
+  /** Partition key → generation of its last append: what a failed sync reports. */
+  private readonly generations = new Map<string, number>();
+  /** Partitions whose `create` found no space: their next append creates the log. */
+  private readonly uncreated = new Set<string>();
 
   private constructor(
     private readonly fs: FileSystem,
@@ -131,7 +149,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return log;
   }
 
-  async persist(operations: readonly BrokerOperation[]): Promise<void> {
+  async persist(operations: readonly BrokerOperation[]): Promise<BrokerRejection[]> {
     const perPartition = new Map<string, PartitionOperation[]>();
     for (const operation of operations) {
       if (operation.kind === "flush") continue;
@@ -140,27 +158,89 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (list === undefined) perPartition.set(key, [operation]);
       else list.push(operation);
     }
-    await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
+    const rejected = await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
+    return rejected.flat();
   }
 
-  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<void> {
+  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<BrokerRejection[]> {
+    const rejected: BrokerRejection[] = [];
     for (const operation of operations) {
+      const key = partitionKey(operation.topic, operation.partition);
       if (operation.kind === "create") {
-        await this.openLog(operation.topic, operation.partition);
+        try {
+          await this.openLog(operation.topic, operation.partition);
+        } catch (error) {
+          if (!isOutOfSpace(error)) throw error;
+          this.uncreated.add(key); // its appends are refused until a create finds room
+        }
         continue;
       }
-      const log = this.logOf(operation.topic, operation.partition);
-      assert(log.endOffset === operation.baseOffset, `${operation.topic}/${operation.partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
-      const appended = await log.appendReplicated(operation.batch);
-      assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${operation.topic}/${operation.partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
-      this.dirty.add(log);
+      if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
+      this.generations.set(key, operation.generation);
+      const refusal = await this.append(key, operation);
+      if (refusal === undefined) continue;
+      this.refusedThrough.set(key, operation.generation);
+      rejected.push(refusal);
     }
+    return rejected;
   }
 
-  async sync(): Promise<void> {
+  /** One append; a refusal when the disk cannot take it. */
+  private async append(key: string, operation: AppendOperation): Promise<BrokerRejection | undefined> {
+    const { topic, partition } = operation;
+    const refuse = (reason: BrokerRejection["reason"], endOffset: number, error: unknown): BrokerRejection => ({ topic, partition, reason, endOffset, generation: operation.generation, message: messageOf(error) });
+    if (this.uncreated.has(key)) {
+      try {
+        await this.openLog(topic, partition);
+        this.uncreated.delete(key);
+      } catch (error) {
+        if (!isOutOfSpace(error)) throw error;
+        return refuse("disk-full", 0, error);
+      }
+    }
+    let log = this.logOf(topic, partition);
+    assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
+    try {
+      const appended = await log.appendReplicated(operation.batch);
+      assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${topic}/${partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
+    } catch (error) {
+      if (error instanceof DiskFullError) return refuse("disk-full", log.endOffset, error);
+      if (!(error instanceof LogFailedError)) throw error;
+      log = await this.reopen(key, log);
+      return refuse(isOutOfSpace(error) ? "disk-full" : "log-failed", log.endOffset, error);
+    }
+    this.dirty.add(log);
+    return undefined;
+  }
+
+  /** Close a failed log and open it again: recovery keeps what it can prove and syncs it. */
+  private async reopen(key: string, failed: PartitionLog): Promise<PartitionLog> {
+    this.dirty.delete(failed);
+    this.logs.delete(key);
+    await failed.close().catch(() => undefined); // a failed log releases its files; it cannot sync
+    const log = await PartitionLog.open(this.fs, failed.dir, failed.options);
+    this.logs.set(key, log);
+    return log;
+  }
+
+  async sync(): Promise<BrokerRejection[]> {
     const dirty = [...this.dirty];
     this.dirty = new Set();
-    await Promise.all(dirty.map((log) => log.sync()));
+    const keys = new Map([...this.logs].map(([key, log]) => [log, key]));
+    const outcomes = await Promise.all(dirty.map((log) => log.sync().then(() => undefined, (error: unknown) => ({ log, error }))));
+    const rejected: BrokerRejection[] = [];
+    for (const outcome of outcomes) {
+      if (outcome === undefined) continue;
+      if (!(outcome.error instanceof LogFailedError)) throw outcome.error;
+      const key = keys.get(outcome.log);
+      assert(key !== undefined, `${outcome.log.dir}: synced a log the store no longer holds`);
+      const log = await this.reopen(key, outcome.log);
+      const generation = this.generations.get(key) ?? 0;
+      this.refusedThrough.set(key, generation);
+      const [topic, partition] = splitKey(key);
+      rejected.push({ topic, partition, reason: "log-failed", endOffset: log.endOffset, generation, message: messageOf(outcome.error) });
+    }
+    return rejected;
   }
 
   async read(request: unknown): Promise<BrokerReadResult> {
@@ -180,6 +260,27 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     this.logs.clear();
     for (const log of logs) await log.close();
   }
+}
+
+/** A full disk, however the storage engine or the file system put it. */
+function isOutOfSpace(error: unknown): boolean {
+  for (let cause = error; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
+    if (cause instanceof DiskFullError) return true;
+    if (cause instanceof FileSystemError && cause.code === "ENOSPC") return true;
+    if (!(cause instanceof Error)) return false;
+  }
+  return false;
+}
+
+function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  return error instanceof StorageError && cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf("/");
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 /** Names in a directory; a missing directory is empty, a file where a folder should be is skipped. */

@@ -411,7 +411,9 @@ export class PartitionLog {
    */
   private async flush(): Promise<void> {
     const captured = await this.exclusive(async () => {
-      await this.guard(() => this.active.persistIndex());
+      // The index is a hint (recovery rebuilds what it lacks): entries that find no space stay in
+      // memory for the next flush, and a full disk does not fail the sync of the log itself.
+      await this.guard(() => this.active.persistIndex().catch(keepIfNoSpace));
       const segment = this.active;
       const end = this.endOffset;
       // The recovery point moves only once the fsync has made `end` durable, and before any
@@ -847,4 +849,8 @@ export class PartitionLog {
       release();
     }
   }
+}
+
+function keepIfNoSpace(error: unknown): void {
+  if (!(error instanceof FileSystemError && error.code === "ENOSPC")) throw error;
 }

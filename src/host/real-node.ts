@@ -27,7 +27,7 @@
  */
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
-import { NodeFileSystem } from "../disk/node-fs.ts";
+import { NodeFileSystem, processOpenFilesLimit } from "../disk/node-fs.ts";
 import { describeRecoveryEvent, type RecoveryEvent } from "../disk/index.ts";
 import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
@@ -254,7 +254,7 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
   const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
   // Every recovery action and every damaged range found (at start-up or by a read) is said once.
   const logOptions = { ...options.settings?.log, logger: (event: RecoveryEvent) => log(describeRecoveryEvent(event)) };
-  return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
+  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(

@@ -25,6 +25,12 @@
  *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
  *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
  *   created by its next append.
+ * - Open files are bounded: at most `openFilesMax / FILES_PER_LOG` logs are open at once, the
+ *   least recently used idle one (no write or read running, nothing unsynced) is closed to make
+ *   room, and reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing
+ *   a log also drops its segment indexes from memory. `create` costs no I/O: the log is made by
+ *   the partition's first append, so creating thousands of partitions never holds up the host's
+ *   queue (and with it the heartbeats that keep the lease).
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
  *   the batches the host merged into its persist (group commit). A log whose fsync fails (some
  *   file systems report a full disk only there) is reopened, and `sync` returns a `log-failed`
@@ -66,6 +72,11 @@ import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 export const PARTITIONS_DIR = "partitions";
+/** Files an open partition log is counted as holding: the active `.log` and `.index`, the recovery point, one older segment. */
+export const FILES_PER_LOG = 4;
+/** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
+export const DEFAULT_OPEN_FILES_MAX = 4_096;
+const OPEN_FILES_MIN = 4 * FILES_PER_LOG;
 export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 
@@ -79,20 +90,29 @@ export interface BrokerStoreOptions {
   readonly log: BrokerLogOptions;
   /** How many offsets at the end of each log are scanned to rebuild producer state. */
   readonly producerStateScanRecords: number;
+  /** Bound on the files the partition logs hold open (see FILES_PER_LOG). */
+  readonly openFilesMax: number;
 }
 
 type PartitionOperation = Exclude<BrokerOperation, { kind: "flush" }>;
 type AppendOperation = Extract<BrokerOperation, { kind: "append" }>;
 
 export class BrokerStore implements ActorStore<BrokerOperation> {
+  /** Open logs, least recently used first (a use moves a log to the end). */
   private readonly logs = new Map<string, PartitionLog>();
+  /** Partitions whose log was closed to bound open files, and closes still running. */
+  private readonly closedLogs = new Set<string>();
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly opening = new Map<string, Promise<PartitionLog>>();
+  /** Partition key → writes and reads running on its log: it is not closed meanwhile. */
+  private readonly busy = new Map<string, number>();
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
   /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
   private readonly refusedThrough = new Map<string, number>();
   /** Partition key → generation of its last append: what a failed sync reports. */
   private readonly generations = new Map<string, number>();
-  /** Partitions whose `create` found no space: their next append creates the log. */
+  /** Partitions created but not yet written: their first append creates the log. */
   private readonly uncreated = new Set<string>();
 
   private constructor(
@@ -110,6 +130,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
       partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
+      await store.makeRoom();
     }
     return { recovered: { partitions }, store };
   }
@@ -143,10 +164,62 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return log;
   }
 
-  private logOf(topic: string, partition: number): PartitionLog {
-    const log = this.logs.get(partitionKey(topic, partition));
-    assert(log !== undefined, `no open log for ${topic}/${partition}`);
-    return log;
+  private get openLogsMax(): number {
+    return Math.floor(this.options.openFilesMax / FILES_PER_LOG);
+  }
+
+  /** The partition's open log, reopening it if it was closed to bound open files. */
+  private async logOf(topic: string, partition: number): Promise<PartitionLog> {
+    const key = partitionKey(topic, partition);
+    const open = this.logs.get(key);
+    if (open !== undefined) {
+      this.logs.delete(key); // most recently used: to the end
+      this.logs.set(key, open);
+      return open;
+    }
+    const pending = this.opening.get(key);
+    if (pending !== undefined) return pending;
+    assert(this.closedLogs.has(key), `no log for ${topic}/${partition}`);
+    const reopened = (async () => {
+      await this.closing.get(key);
+      await this.makeRoom();
+      this.closedLogs.delete(key);
+      return this.openLog(topic, partition);
+    })();
+    this.opening.set(key, reopened);
+    try {
+      return await reopened;
+    } finally {
+      this.opening.delete(key);
+    }
+  }
+
+  /** Close least recently used idle logs until one more fits under `openFilesMax`. */
+  private async makeRoom(): Promise<void> {
+    const closes: Promise<void>[] = [];
+    let open = this.logs.size + this.opening.size;
+    for (const [key, log] of this.logs) {
+      if (open < this.openLogsMax) break;
+      if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
+      this.logs.delete(key);
+      this.closedLogs.add(key);
+      const closed = log.close().finally(() => this.closing.delete(key));
+      this.closing.set(key, closed);
+      closes.push(closed);
+      open--;
+    }
+    await Promise.all(closes);
+  }
+
+  private async using<T>(key: string, work: () => Promise<T>): Promise<T> {
+    this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const left = this.busy.get(key)! - 1;
+      if (left === 0) this.busy.delete(key);
+      else this.busy.set(key, left);
+    }
   }
 
   async persist(operations: readonly BrokerOperation[]): Promise<BrokerRejection[]> {
@@ -158,7 +231,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (list === undefined) perPartition.set(key, [operation]);
       else list.push(operation);
     }
-    const rejected = await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
+    const rejected = await Promise.all([...perPartition].map(([key, list]) => this.using(key, () => this.persistInOrder(list))));
     return rejected.flat();
   }
 
@@ -167,12 +240,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     for (const operation of operations) {
       const key = partitionKey(operation.topic, operation.partition);
       if (operation.kind === "create") {
-        try {
-          await this.openLog(operation.topic, operation.partition);
-        } catch (error) {
-          if (!isOutOfSpace(error)) throw error;
-          this.uncreated.add(key); // its appends are refused until a create finds room
-        }
+        assert(!this.logs.has(key) && !this.closedLogs.has(key), `partition ${key} created twice`);
+        this.uncreated.add(key); // made by its first append, refused while the disk has no room
         continue;
       }
       if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
@@ -191,6 +260,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const refuse = (reason: BrokerRejection["reason"], endOffset: number, error: unknown): BrokerRejection => ({ topic, partition, reason, endOffset, generation: operation.generation, message: messageOf(error) });
     if (this.uncreated.has(key)) {
       try {
+        await this.makeRoom();
         await this.openLog(topic, partition);
         this.uncreated.delete(key);
       } catch (error) {
@@ -198,7 +268,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         return refuse("disk-full", 0, error);
       }
     }
-    let log = this.logOf(topic, partition);
+    let log = await this.logOf(topic, partition);
     assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
     try {
       const appended = await log.appendReplicated(operation.batch);
@@ -245,20 +315,23 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   async read(request: unknown): Promise<BrokerReadResult> {
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
-    const log = this.logOf(topic, partition);
-    try {
-      const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
-      return { records: concatenate(result) };
-    } catch (error) {
-      if (!(error instanceof DamagedRangeError)) throw error;
-      return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
-    }
+    return this.using(partitionKey(topic, partition), async () => {
+      const log = await this.logOf(topic, partition);
+      try {
+        const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
+        return { records: concatenate(result) };
+      } catch (error) {
+        if (!(error instanceof DamagedRangeError)) throw error;
+        return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
+      }
+    });
   }
 
   async close(): Promise<void> {
     const logs = [...this.logs.values()];
     this.logs.clear();
     for (const log of logs) await log.close();
+    await Promise.all(this.closing.values());
   }
 }
 
@@ -333,6 +406,21 @@ async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pi
   return { producers: builder.entries(), producerStateComplete: from === log.startOffset };
 }
 
+// ---------------------------------------------------------------- open files
+
+/** The bound to use: the setting checked against the process's limit, or a default under it. */
+export function resolveOpenFilesMax(setting: number | undefined, processLimit: number | undefined): number {
+  if (setting !== undefined) {
+    if (!Number.isSafeInteger(setting) || setting < OPEN_FILES_MIN) throw new RangeError(`broker setting openFilesMax must be an integer >= ${OPEN_FILES_MIN}, got ${setting}`);
+    if (processLimit !== undefined && setting > processLimit - OPEN_FILES_MIN) {
+      throw new RangeError(`broker setting openFilesMax (${setting}) must stay below the process's open-file limit (${processLimit}, ulimit -n) by at least ${OPEN_FILES_MIN} for sockets and the rest; raise the limit or lower openFilesMax`);
+    }
+    return setting;
+  }
+  if (processLimit === undefined) return DEFAULT_OPEN_FILES_MAX;
+  return Math.max(OPEN_FILES_MIN, Math.min(DEFAULT_OPEN_FILES_MAX, Math.floor(processLimit / 2)));
+}
+
 // ---------------------------------------------------------------- definition
 
 export interface BrokerSettings {
@@ -344,6 +432,16 @@ export interface BrokerSettings {
   readonly limits?: Partial<BrokerLimits>;
   readonly log?: BrokerLogOptions;
   readonly producerStateScanRecords?: number;
+  /**
+   * Bound on the files the partition logs hold open (default DEFAULT_OPEN_FILES_MAX, or half the
+   * process's limit when that is smaller); must stay below the process's limit (`ulimit -n`).
+   */
+  readonly openFilesMax?: number;
+  /**
+   * The process's open-file limit, which a real host reads (`processOpenFilesLimit` in real.ts)
+   * and the simulator leaves out, so that nothing of the machine reaches a simulated run.
+   */
+  readonly processOpenFilesLimit?: number | undefined;
   /** Default ".": the node's file-system root is the broker's data folder. */
   readonly dataDir?: string;
 }
@@ -372,7 +470,8 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
   }
   const log = settings.log ?? {};
   resolveLogOptions({ ...log, batchBytesMax: limits.batchBytesMax, batchRecordsMax: limits.batchRecordsMax });
-  const storeOptions: BrokerStoreOptions = { dataDir: settings.dataDir ?? ".", limits, log, producerStateScanRecords };
+  const openFilesMax = resolveOpenFilesMax(settings.openFilesMax, settings.processOpenFilesLimit);
+  const storeOptions: BrokerStoreOptions = { dataDir: settings.dataDir ?? ".", limits, log, producerStateScanRecords, openFilesMax };
   return {
     name: "broker",
     machine: brokerMachine,

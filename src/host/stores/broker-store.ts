@@ -77,6 +77,8 @@ export const FILES_PER_LOG = 4;
 /** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
 export const DEFAULT_OPEN_FILES_MAX = 4_096;
 const OPEN_FILES_MIN = 4 * FILES_PER_LOG;
+/** Partitions one persist works on at once (each may be opening its log). */
+const PERSIST_PARTITIONS_CONCURRENT = 64;
 export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 
@@ -106,6 +108,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly opening = new Map<string, Promise<PartitionLog>>();
   /** Partition key → writes and reads running on its log: it is not closed meanwhile. */
   private readonly busy = new Map<string, number>();
+  /** Logs being opened now: counted against the bound before they hold their files. */
+  private opensInFlight = 0;
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
   /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
@@ -182,9 +186,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     assert(this.closedLogs.has(key), `no log for ${topic}/${partition}`);
     const reopened = (async () => {
       await this.closing.get(key);
-      await this.makeRoom();
       this.closedLogs.delete(key);
-      return this.openLog(topic, partition);
+      return this.openBounded(topic, partition);
     })();
     this.opening.set(key, reopened);
     try {
@@ -194,12 +197,23 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     }
   }
 
-  /** Close least recently used idle logs until one more fits under `openFilesMax`. */
+  /** Open a log once there is room for it under `openFilesMax`. */
+  private async openBounded(topic: string, partition: number): Promise<PartitionLog> {
+    this.opensInFlight++;
+    try {
+      await this.makeRoom();
+      return await this.openLog(topic, partition);
+    } finally {
+      this.opensInFlight--;
+    }
+  }
+
+  /** Close least recently used idle logs until the open ones and those being opened fit under `openFilesMax`. */
   private async makeRoom(): Promise<void> {
     const closes: Promise<void>[] = [];
-    let open = this.logs.size + this.opening.size;
+    let open = this.logs.size + this.opensInFlight;
     for (const [key, log] of this.logs) {
-      if (open < this.openLogsMax) break;
+      if (open <= this.openLogsMax) break;
       if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
       this.logs.delete(key);
       this.closedLogs.add(key);
@@ -231,8 +245,18 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (list === undefined) perPartition.set(key, [operation]);
       else list.push(operation);
     }
-    const rejected = await Promise.all([...perPartition].map(([key, list]) => this.using(key, () => this.persistInOrder(list))));
-    return rejected.flat();
+    const lists = [...perPartition];
+    const rejected: BrokerRejection[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < lists.length) {
+        const [key, list] = lists[next++]!;
+        rejected.push(...(await this.using(key, () => this.persistInOrder(list))));
+      }
+    };
+    const workers = Math.min(lists.length, PERSIST_PARTITIONS_CONCURRENT, Math.max(1, Math.floor(this.openLogsMax / 4)));
+    await Promise.all(Array.from({ length: workers }, worker));
+    return rejected;
   }
 
   private async persistInOrder(operations: readonly PartitionOperation[]): Promise<BrokerRejection[]> {
@@ -260,8 +284,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const refuse = (reason: BrokerRejection["reason"], endOffset: number, error: unknown): BrokerRejection => ({ topic, partition, reason, endOffset, generation: operation.generation, message: messageOf(error) });
     if (this.uncreated.has(key)) {
       try {
-        await this.makeRoom();
-        await this.openLog(topic, partition);
+        await this.openBounded(topic, partition);
         this.uncreated.delete(key);
       } catch (error) {
         if (!isOutOfSpace(error)) throw error;

@@ -133,6 +133,15 @@ export class PartitionLog {
   get startOffset(): number {
     return this.segments[0]!.baseOffset;
   }
+  /**
+   * Files the log holds open: every segment's `.log`, index files being written (the active
+   * segment's), and the recovery point. A host that bounds its open files counts this.
+   */
+  get openFileCount(): number {
+    let count = this.segments.length + 1;
+    for (const segment of this.segments) if (segment.indexHandle !== undefined) count++;
+    return count;
+  }
   /** The offset the next appended record gets. */
   get endOffset(): number {
     return this.active.nextOffset;

@@ -25,7 +25,8 @@
  *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
  *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
  *   created by its next append.
- * - Open files are bounded: at most `openFilesMax / FILES_PER_LOG` logs are open at once, the
+ * - Open files are bounded: the open logs hold at most `openFilesMax` files (each counts its
+ *   segments' files, `PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG), the
  *   least recently used idle one (no write or read running, nothing unsynced) is closed to make
  *   room, and reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing
  *   a log also drops its segment indexes from memory. `create` costs no I/O: the log is made by
@@ -72,7 +73,10 @@ import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 export const PARTITIONS_DIR = "partitions";
-/** Files an open partition log is counted as holding: the active `.log` and `.index`, the recovery point, one older segment. */
+/**
+ * Files a log is counted as holding while it opens (the active `.log` and `.index`, the recovery
+ * point, one older segment); an open log counts what it really holds (`openFileCount`).
+ */
 export const FILES_PER_LOG = 4;
 /** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
 export const DEFAULT_OPEN_FILES_MAX = 4_096;
@@ -172,6 +176,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return Math.floor(this.options.openFilesMax / FILES_PER_LOG);
   }
 
+  private openFiles(): number {
+    let files = this.opensInFlight * FILES_PER_LOG;
+    for (const log of this.logs.values()) files += log.openFileCount;
+    return files;
+  }
+
   /** The partition's open log, reopening it if it was closed to bound open files. */
   private async logOf(topic: string, partition: number): Promise<PartitionLog> {
     const key = partitionKey(topic, partition);
@@ -211,16 +221,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   /** Close least recently used idle logs until the open ones and those being opened fit under `openFilesMax`. */
   private async makeRoom(): Promise<void> {
     const closes: Promise<void>[] = [];
-    let open = this.logs.size + this.opensInFlight;
+    let open = this.openFiles();
     for (const [key, log] of this.logs) {
-      if (open <= this.openLogsMax) break;
+      if (open <= this.options.openFilesMax) break;
       if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
+      open -= log.openFileCount;
       this.logs.delete(key);
       this.closedLogs.add(key);
       const closed = log.close().finally(() => this.closing.delete(key));
       this.closing.set(key, closed);
       closes.push(closed);
-      open--;
     }
     await Promise.all(closes);
   }
@@ -256,6 +266,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     };
     const workers = Math.min(lists.length, PERSIST_PARTITIONS_CONCURRENT, Math.max(1, Math.floor(this.openLogsMax / 4)));
     await Promise.all(Array.from({ length: workers }, worker));
+    await this.makeRoom(); // appends may have rolled segments: new files
     return rejected;
   }
 

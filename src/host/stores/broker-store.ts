@@ -344,6 +344,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       const [topic, partition] = splitKey(key);
       rejected.push({ topic, partition, reason: "log-failed", endOffset: log.endOffset, generation, message: messageOf(outcome.error) });
     }
+    await this.makeRoom(); // the logs just synced may be closed now
     return rejected;
   }
 

@@ -64,6 +64,26 @@ describe("damage at rest on the brokers' log segments (one replica)", () => {
   }
 });
 
+describe("full disks on the brokers", () => {
+  // Every swarm seed may draw them (about 30 %); these seeds force them: brokers answer
+  // STORAGE_FULL, take back what they had not written, and producers retry — nothing
+  // acknowledged is lost and nothing refused appears twice.
+  const FULL_SEEDS = process.env["ZHUMQ_LONG"] === "1" ? 300 : 8;
+  for (const acks of [-1, 0] as const) {
+    it(`acks ${acks}: ${FULL_SEEDS} seeds whose brokers' disks fill and free pass${acks === 0 ? "" : ", and some produce met STORAGE_FULL"}`, async () => {
+      let refused = 0;
+      const failures: string[] = [];
+      for (let seed = 8000; seed < 8000 + FULL_SEEDS; seed++) {
+        const result = await runQueue({ seed, acks, diskFull: true });
+        refused += result.storageFullReplies;
+        if (!result.ok) failures.push(`replay: runQueue({ seed: ${seed}, acks: ${acks}, diskFull: true })\n  ${result.anomalies.slice(0, 3).map((a) => `${a.kind}: ${a.detail}`).join("\n  ")}`);
+      }
+      expect(failures, failures.join("\n")).toEqual([]);
+      if (acks !== 0) expect(refused).toBeGreaterThan(0); // the disks did fill under the producers
+    });
+  }
+});
+
 describe("planted bugs are caught (the checker can fail)", () => {
   // Seed budgets: measured over seeds 1-40, fsync-lies failed every seed and no-idempotence 31 of
   // 40; the budgets below leave a wide margin.

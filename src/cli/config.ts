@@ -31,6 +31,7 @@ import { brokerAddressProblem, DEFAULT_COORDINATOR_LIMITS } from "../actors/coor
 import { DEFAULT_BROKER_LIMITS } from "../actors/broker/index.ts";
 import { coordinatorDefinition } from "../host/stores/coordinator-store.ts";
 import { brokerDefinition } from "../host/stores/broker-store.ts";
+import { processOpenFilesLimit } from "../disk/node-fs.ts";
 import type { BrokerNodeOptions, CoordinatorNodeOptions } from "../host/real-node.ts";
 import { LOG_LEVELS, type LogLevel } from "../host/node-log.ts";
 
@@ -101,7 +102,7 @@ const FILE_KEYS = {
 
 const SETTINGS_KEYS = {
   coordinator: { keys: ["leaseMs", "leaseCheckIntervalMs", "virtualNodes", "limits"], limits: Object.keys(DEFAULT_COORDINATOR_LIMITS) },
-  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "limits", "log", "producerStateScanRecords"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
+  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "limits", "log", "producerStateScanRecords", "openFilesMax"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
 } as const;
 
 /** A parsed config file: its keys, and the folder its relative paths are relative to. */
@@ -286,7 +287,7 @@ function checkedCoordinatorSettings(settings: Record<string, unknown>): NonNulla
 function checkedBrokerSettings(settings: Record<string, unknown>): NonNullable<BrokerNodeOptions["settings"]> {
   const typed = settings as NonNullable<BrokerNodeOptions["settings"]>;
   try {
-    brokerDefinition({ ...typed, coordinator: "coordinator" });
+    brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...typed, coordinator: "coordinator" });
   } catch (error) {
     throw new ConfigError("settings", (error as Error).message);
   }

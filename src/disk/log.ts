@@ -133,6 +133,15 @@ export class PartitionLog {
   get startOffset(): number {
     return this.segments[0]!.baseOffset;
   }
+  /**
+   * Files the log holds open: every segment's `.log`, index files being written (the active
+   * segment's), and the recovery point. A host that bounds its open files counts this.
+   */
+  get openFileCount(): number {
+    let count = this.segments.length + 1;
+    for (const segment of this.segments) if (segment.indexHandle !== undefined) count++;
+    return count;
+  }
   /** The offset the next appended record gets. */
   get endOffset(): number {
     return this.active.nextOffset;
@@ -411,7 +420,9 @@ export class PartitionLog {
    */
   private async flush(): Promise<void> {
     const captured = await this.exclusive(async () => {
-      await this.guard(() => this.active.persistIndex());
+      // The index is a hint (recovery rebuilds what it lacks): entries that find no space stay in
+      // memory for the next flush, and a full disk does not fail the sync of the log itself.
+      await this.guard(() => this.active.persistIndex().catch(keepIfNoSpace));
       const segment = this.active;
       const end = this.endOffset;
       // The recovery point moves only once the fsync has made `end` durable, and before any
@@ -847,4 +858,8 @@ export class PartitionLog {
       release();
     }
   }
+}
+
+function keepIfNoSpace(error: unknown): void {
+  if (!(error instanceof FileSystemError && error.code === "ENOSPC")) throw error;
 }

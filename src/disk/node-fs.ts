@@ -11,7 +11,7 @@
  *
  * This is the only file under src/disk that may import `node:` modules (eslint `zhumq/layers`).
  */
-import { constants } from "node:fs";
+import { constants, readFileSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as nodePath from "node:path";
 import { FileSystemError, type FileHandle, type FileOpenMode, type FileStat, type FileSystem, type FileSystemErrorCode } from "../ports/filesystem.ts";
@@ -229,4 +229,21 @@ export class NodeFileSystem implements FileSystem {
     if (portPath === ".." || portPath.startsWith("../")) throw new FileSystemError("EINVAL", path, "path escapes the root");
     return { full: nodePath.resolve(this.root, portPath), portPath };
   }
+}
+
+/**
+ * The process's soft limit on open files (`ulimit -n`), from /proc/self/limits (Node 20 has no
+ * `process.getrlimit`); undefined where it cannot be read (not Linux) or is unlimited.
+ */
+export function processOpenFilesLimit(read: (path: string) => string = (path) => readFileSync(path, "utf8")): number | undefined {
+  let text: string;
+  try {
+    text = read("/proc/self/limits");
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
+  if (soft === undefined || soft === "unlimited") return undefined;
+  const limit = Number(soft);
+  return Number.isSafeInteger(limit) && limit > 0 ? limit : undefined;
 }

@@ -16,7 +16,10 @@
  *   hands its output to the application through `hooks.onNotify`.
  * - An `effect.send` with a `receipt` number is sent with a transport receipt; the transport's
  *   answer comes back to the actor as `send.settled` (never after the actor stopped).
- * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync).
+ * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync),
+ *   with what the store refused (`rejected`: a full disk, say), and what the actor sends in
+ *   reaction leaves at once when it persists nothing (its replies waited for this sync already,
+ *   not for the next one).
  * - With `hooks.observer` (real nodes: metrics and logs), the host shows it every message received
  *   and sent, every completed persist/sync with its durations, and every completed read. The
  *   simulator passes none and pays one undefined-check per step; the observer never feeds back
@@ -47,8 +50,13 @@ export interface NodePorts<Message> {
 
 /** The durable side of an actor: written by the host, never by the actor. */
 export interface ActorStore<Operation> {
-  persist(operations: readonly Operation[]): Promise<void>;
-  sync(): Promise<void>;
+  /**
+   * Write the operations in order. A store may refuse some for a reason the node survives and
+   * return what it refused (handed to the actor in `store.persisted`); it throws for the rest.
+   */
+  persist(operations: readonly Operation[]): Promise<readonly unknown[] | void>;
+  /** Make every earlier persist durable; may return what it could not make durable, as `persist`. */
+  sync(): Promise<readonly unknown[] | void>;
   close(): Promise<void>;
   /** Serve an `effect.read`; only actors that emit reads need it. */
   read?(request: unknown): Promise<unknown>;
@@ -287,17 +295,19 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
         const merged = mergeBatches(this.queue.splice(0, this.queue.length));
         const observer = this.hooks.observer?.committed === undefined ? undefined : this.hooks.observer;
         const startedAt = observer?.now() ?? 0;
-        if (merged.operations.length > 0) await this.store.persist(merged.operations);
+        const rejected: unknown[] = [];
+        if (merged.operations.length > 0) rejected.push(...((await this.store.persist(merged.operations)) ?? []));
         const persistedAt = observer?.now() ?? 0;
-        if (merged.sync) await this.store.sync();
+        if (merged.sync) rejected.push(...((await this.store.sync()) ?? []));
         if (observer !== undefined && merged.operations.length > 0) {
           observer.committed!({ operations: merged.operations, synced: merged.sync, persistMs: persistedAt - startedAt, syncMs: observer.now() - persistedAt });
         }
         if (this.stopped) return;
+        if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
         this.sendAll(merged);
         if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
-          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync };
-          this.send(persisted as EventFromLogic<Machine>);
+          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync, ...(rejected.length === 0 ? {} : { rejected }) };
+          this.deliverPersisted(persisted);
         }
       }
     } catch (error) {
@@ -305,6 +315,18 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     } finally {
       this.draining = false;
     }
+  }
+
+  /** The reaction's sends leave now unless it persists something (then they wait their turn). */
+  private deliverPersisted(persisted: StorePersisted<Operation>): void {
+    if (this.stopped || this.actor === undefined) return;
+    this.currentEvent = persisted.type;
+    this.actor.send(persisted as EventFromLogic<Machine>);
+    if (this.stopped) return;
+    const reaction = this.collecting;
+    if (reaction.operations.length > 0) return this.flush();
+    this.collecting = emptyBatch();
+    this.sendAll(reaction);
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {

@@ -33,7 +33,7 @@
  */
 import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
-import { NodeFileSystem } from "../disk/node-fs.ts";
+import { NodeFileSystem, processOpenFilesLimit } from "../disk/node-fs.ts";
 import type { RecoveryEvent } from "../disk/index.ts";
 import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
@@ -280,7 +280,7 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
     log(storageRecord(event));
   };
   const logOptions = { ...options.settings?.log, logger };
-  return brokerDefinition({ ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
+  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(

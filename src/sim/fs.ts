@@ -36,7 +36,9 @@
  * 7. Disk full: a write or truncate that would raise the total volatile size of the files above
  *    `capacityBytes` rejects with ENOSPC and changes nothing. Counted are files linked in a
  *    directory or held open (an unlinked open file keeps its space, as on POSIX). Overwriting
- *    bytes inside a file never needs space.
+ *    bytes inside a file never needs space. A nemesis may fill and free the disk while it runs
+ *    (`setCapacityBytes`, as another tenant of the volume would): writes then fail until space
+ *    returns; nothing already written is touched. Sync never fails for lack of space here.
  * 8. Damage at rest (`damageAtRest()`, called by a nemesis, never by the disk on its own): the
  *    platter changes under a file's durable content, in one of two ways —
  *    - `flip-bit`: one bit of one byte is inverted;
@@ -293,6 +295,8 @@ class DiskState {
   private readonly pending = new Set<TaskHandle>();
   /** Off while a checker reads the final state: the truth is read without injected faults. */
   readFaults = true;
+  /** Starts at `options.capacityBytes`; a nemesis may move it (fault model, item 7). */
+  capacityBytes: number;
   private readonly latencyRandom: Random;
   private readonly flipRandom: Random;
   readonly tornRandom: Random;
@@ -308,6 +312,7 @@ class DiskState {
     this.flipRandom = random.derive("bit-flip");
     this.tornRandom = random.derive("torn-write");
     this.damageRandom = random.derive("damage-at-rest");
+    this.capacityBytes = options.capacityBytes;
   }
 
   nextSeq(): number {
@@ -365,8 +370,8 @@ class DiskState {
   /** Throw ENOSPC unless `file` may grow by `growth` bytes. */
   checkSpace(file: FileNode, growth: number, path: string): void {
     if (growth <= 0 || !file.counted) return;
-    if (this.totalBytes + growth > this.options.capacityBytes) {
-      throw new FileSystemError("ENOSPC", path, `disk full: ${this.totalBytes} + ${growth} bytes > capacity ${this.options.capacityBytes}`);
+    if (this.totalBytes + growth > this.capacityBytes) {
+      throw new FileSystemError("ENOSPC", path, `disk full: ${this.totalBytes} + ${growth} bytes > capacity ${this.capacityBytes}`);
     }
   }
 
@@ -523,6 +528,15 @@ export class SimFileSystem implements FileSystem {
    */
   setReadFaults(enabled: boolean): void {
     this.state.readFaults = enabled;
+  }
+
+  /**
+   * Fill or free the disk while it runs (fault model, item 7): writes that would take the files
+   * past `bytes` fail with ENOSPC from now on. `totalBytes() + n` leaves room for n more bytes.
+   */
+  setCapacityBytes(bytes: number): void {
+    if (!(bytes >= 0)) throw new RangeError(`capacityBytes must be >= 0; got ${bytes}`);
+    this.state.capacityBytes = bytes;
   }
 
   /** Total volatile bytes of the files on the disk (what `capacityBytes` limits). */

@@ -24,6 +24,14 @@
  *
  * File and byte are drawn from the disk's own seeded stream when the step does not name them.
  * Drawn schedules contain damage at rest only when `ScheduleBounds.damageAtRest` asks for it.
+ *
+ * A full disk (the disk fault model, item 7): another tenant fills the volume, then frees it.
+ *
+ *   at 2000 disk-full server-0 room=300    from now on only 300 more bytes fit (default 0)
+ *   at 2600 disk-free server-0             space returns
+ *
+ * Drawn schedules contain full disks only when `ScheduleBounds.diskFull` asks for it; a drawn
+ * full disk is freed before its node restarts (recovery may need room to rebuild an index).
  */
 import type { Random } from "../ports/random.ts";
 import type { NodeId } from "../ports/transport.ts";
@@ -48,7 +56,9 @@ export type FaultAction =
   | { readonly kind: "partition"; readonly left: readonly NodeId[]; readonly right: readonly NodeId[]; readonly symmetric: boolean }
   | { readonly kind: "clog"; readonly from: NodeId; readonly to: NodeId; readonly durationMs: number }
   | { readonly kind: "heal" }
-  | { readonly kind: "rot" | "zero-sector"; readonly node: NodeId; readonly target: DamageTarget };
+  | { readonly kind: "rot" | "zero-sector"; readonly node: NodeId; readonly target: DamageTarget }
+  | { readonly kind: "disk-full"; readonly node: NodeId; readonly roomBytes: number }
+  | { readonly kind: "disk-free"; readonly node: NodeId };
 
 export interface FaultStep {
   readonly atMs: number;
@@ -84,6 +94,10 @@ export function formatAction(action: FaultAction): string {
     case "rot":
     case "zero-sector":
       return `${action.kind} ${action.node}${formatTarget(action.target)}`;
+    case "disk-full":
+      return `disk-full ${action.node}${action.roomBytes === 0 ? "" : ` room=${action.roomBytes}`}`;
+    case "disk-free":
+      return `disk-free ${action.node}`;
   }
 }
 
@@ -155,6 +169,12 @@ function parseAction(text: string, line: number, raw: string): FaultAction {
     case "rot":
     case "zero-sector":
       return { kind: words[0], node: node(), target: parseTarget(words.slice(2), fail) };
+    case "disk-full": {
+      const room = words[2] === undefined ? ["", "0"] : (/^room=(\d+)$/.exec(words[2]) ?? fail("expected 'disk-full <node> [room=<bytes>]'"));
+      return { kind: "disk-full", node: node(), roomBytes: Number(room[1]) };
+    }
+    case "disk-free":
+      return { kind: "disk-free", node: node() };
     default:
       return fail(`unknown action '${words[0] ?? ""}'`);
   }
@@ -195,6 +215,17 @@ export interface ScheduleBounds {
   readonly allowWipe: boolean;
   /** Draw damage at rest too; absent, the schedule has none and draws exactly as before. */
   readonly damageAtRest?: DamageAtRestBounds | undefined;
+  /** Draw full disks too; absent, the schedule has none and draws exactly as before. */
+  readonly diskFull?: DiskFullBounds | undefined;
+}
+
+/** Opt-in full disks for drawn schedules. */
+export interface DiskFullBounds {
+  readonly nodes: readonly NodeId[];
+  /** Mean episodes per virtual second. */
+  readonly perSecond: number;
+  /** Room left when the disk fills is drawn from [0, roomBytesMax]. */
+  readonly roomBytesMax: number;
 }
 
 /**
@@ -212,7 +243,24 @@ export function generateSchedule(random: Random, bounds: ScheduleBounds): FaultS
   }
   // From a stream of its own: opting in adds steps without moving any other episode.
   if (bounds.damageAtRest !== undefined) steps.push(...drawDamageAtRest(random.derive("damage-at-rest"), bounds, bounds.damageAtRest));
+  if (bounds.diskFull !== undefined) steps.push(...drawDiskFull(random.derive("disk-full"), bounds, bounds.diskFull, steps));
   return steps.sort((a, b) => a.atMs - b.atMs);
+}
+
+/** Full-disk episodes; each is freed by its end, or just before its node next restarts. */
+function drawDiskFull(random: Random, bounds: ScheduleBounds, full: DiskFullBounds, drawn: readonly FaultStep[]): FaultStep[] {
+  const steps: FaultStep[] = [];
+  if (full.nodes.length === 0) return steps;
+  const count = Math.round((bounds.durationMs / 1000) * full.perSecond * (0.5 + random.next()));
+  for (let index = 0; index < count; index++) {
+    const start = uniform(random, 0, bounds.durationMs * 0.9);
+    const node = pick(random, full.nodes);
+    const roomBytes = Math.floor(uniform(random, 0, full.roomBytesMax));
+    const restarts = drawn.filter((step) => step.action.kind === "restart" && step.action.node === node && step.atMs > start).map((step) => step.atMs);
+    const end = Math.min(bounds.durationMs, start + uniform(random, 100, bounds.durationMs / 4), ...restarts.map((atMs) => atMs - 0.001));
+    steps.push({ atMs: start, action: { kind: "disk-full", node, roomBytes } }, { atMs: end, action: { kind: "disk-free", node } });
+  }
+  return steps;
 }
 
 /**

@@ -72,6 +72,12 @@ export class SimWorld {
       case "rot":
       case "zero-sector":
         return this.damage(action.node, action);
+      case "disk-full": {
+        const fs = this.node(action.node).fs;
+        return fs.setCapacityBytes(fs.totalBytes() + action.roomBytes);
+      }
+      case "disk-free":
+        return this.node(action.node).fs.setCapacityBytes(this.node(action.node).fs.options.capacityBytes);
     }
   }
 
@@ -92,6 +98,7 @@ export class SimWorld {
     this.network.heal();
     this.network.profile = NO_NETWORK_FAULTS;
     for (const node of this.nodes.values()) {
+      node.fs.setCapacityBytes(node.fs.options.capacityBytes);
       if (node.status === "paused") node.resume();
       if (node.status === "down") void node.start();
     }

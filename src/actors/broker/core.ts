@@ -15,9 +15,18 @@
  *   live lease the broker accepts no writes — the coordinator may have declared it down and moved
  *   its partitions.
  *
- * Durability: an append is persisted with sync for acks 1/-1 and its reply goes in the same
- * effect batch, so the host sends it only after the sync. The high watermark moves only on
- * `store.persisted` with `synced`, and acks-0 data is synced by a periodic flush.
+ * Durability: an append is persisted with sync for acks 1/-1; its reply waits in `appending`
+ * until `store.persisted` says the sync covered it (so it never leaves before the sync). The high
+ * watermark moves only on `store.persisted` with `synced`, and acks-0 data is synced by a periodic
+ * flush.
+ *
+ * A full disk answers, it does not crash: when the store refuses an append for lack of space,
+ * the partition takes back that batch and every later one not yet written (partition.ts
+ * `rolledBack`), each waiting producer hears STORAGE_FULL (retriable), and for
+ * `STORAGE_FULL_BACKOFF_MS` every produce is answered STORAGE_FULL without touching the disk (one
+ * data folder: the whole broker). After that the next produce probes the disk again. Reads go on
+ * throughout. A log the store had to reopen (a failed fsync) takes back what recovery did not keep,
+ * answered STORAGE_ERROR.
  */
 import { type BatchLimits } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
@@ -26,14 +35,18 @@ import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import type { BrokerHeartbeatReply, DamagedPartition, FetchReply, LeaderAssignment, MessageReceived, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import { echoOf, isRecord, parseFetch, parseHeartbeatReply, parseOffsets, parseProduce, type Echo } from "./requests.ts";
-import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, withDamage, type PartitionState } from "./partition.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult } from "./types.ts";
+import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, rolledBack, withDamage, type PartitionState } from "./partition.ts";
+import type { ProducerEntry } from "./producer-state.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection } from "./types.ts";
 import { validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
 export const HEARTBEATS_OUTSTANDING_MAX = 8;
 /** Heartbeat request ids start at a random point below this (then increase by one). */
 export const HEARTBEAT_ID_SPACE = 2 ** 30;
+
+/** After the disk was found full, produce is answered STORAGE_FULL this long before the next probe. */
+export const STORAGE_FULL_BACKOFF_MS = 1_000;
 
 export const HEARTBEAT_TIMER = "heartbeat";
 export const FLUSH_TIMER = "flush";
@@ -48,6 +61,22 @@ export interface PendingFetch {
   readonly partition: number;
   readonly offset: number;
   readonly maxBytes: number;
+}
+
+/** Who hears of an append once it is durable (none for acks 0). */
+export interface AppendWaiter {
+  readonly from: NodeId;
+  readonly echo: Echo;
+  readonly duplicate: boolean;
+}
+
+/** An append the leader accepted and the store has not yet made durable, oldest first per partition. */
+export interface PendingAppend {
+  readonly baseOffset: number;
+  readonly nextOffset: number;
+  /** The partition's producer state before this batch: what a rollback to `baseOffset` restores. */
+  readonly producersBefore: ReadonlyMap<number, ProducerEntry>;
+  readonly waiters: readonly AppendWaiter[];
 }
 
 export interface HeartbeatState {
@@ -67,6 +96,10 @@ export interface BrokerContext {
   readonly reading: ReadonlyMap<number, PendingFetch>;
   readonly nextFetchId: number;
   readonly flushArmed: boolean;
+  /** Partition key → appends not yet durable, in offset order. */
+  readonly appending: ReadonlyMap<string, readonly PendingAppend[]>;
+  /** Until then produce gets STORAGE_FULL at once: the disk was full at the last try. */
+  readonly storageFullUntilMs: number;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -89,6 +122,8 @@ export function initialContext(input: BrokerInput): BrokerContext {
     reading: new Map(),
     nextFetchId: 0,
     flushArmed: false,
+    appending: new Map(),
+    storageFullUntilMs: -Infinity,
   };
 }
 
@@ -242,19 +277,32 @@ function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, un
   const epoch = epochProblem(state, request.leaderEpoch, false);
   if (epoch !== undefined) return answer({ error: epoch });
   if (!leaseLive(step)) return answer({ error: wireError("NOT_LEADER", "this broker's lease with the coordinator has expired; it accepts no writes") });
+  if (step.now() < step.context.storageFullUntilMs) return answer({ error: storageFull("its disk was full at the last write; it tries again shortly") });
   const plan = planAppend(state, request.batch, step.context.batchLimits);
   if (plan.kind === "error") return answer({ error: plan.error });
+  const key = partitionKey(request.topic, request.partition);
+  const waiters: AppendWaiter[] = request.acks === 0 ? [] : [{ from, echo, duplicate: plan.kind === "duplicate" }];
   if (plan.kind === "duplicate") {
-    // The original may still be unsynced (it came with acks 0, or its sync is pending): a flush
-    // with sync in this batch makes the host sync before it sends the answer.
-    if (request.acks !== 0 && plan.original.lastOffset >= state.highWatermark) step.emit(persist<BrokerOperation>({ kind: "flush" }, true));
-    return answer({ baseOffset: plan.original.baseOffset, duplicate: true });
+    // The original may not be durable yet (it came with acks 0, or its sync is pending, or the
+    // disk may still refuse it): the answer waits with it, and a flush makes sure a sync comes.
+    const pending = step.context.appending.get(key) ?? [];
+    const at = pending.findIndex((append) => append.baseOffset === plan.original.baseOffset);
+    if (at < 0) return answer({ baseOffset: plan.original.baseOffset, duplicate: true });
+    if (waiters.length === 0) return;
+    const updated = pending.map((append, i) => (i === at ? { ...append, waiters: [...append.waiters, ...waiters] } : append));
+    step.update({ appending: new Map(step.context.appending).set(key, updated) });
+    return step.emit(persist<BrokerOperation>({ kind: "flush" }, true));
   }
   step.setPartitions([plan.state]);
-  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, batch: plan.batch };
+  const appended: PendingAppend = { baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, producersBefore: state.producers, waiters };
+  step.update({ appending: new Map(step.context.appending).set(key, [...(step.context.appending.get(key) ?? []), appended]) });
+  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, generation: state.writeGeneration, batch: plan.batch };
   step.emit(persist(operation, request.acks !== 0));
   if (request.acks === 0) armFlush(step);
-  answer({ baseOffset: plan.baseOffset, duplicate: false });
+}
+
+function storageFull(why: string): WireError {
+  return wireError("STORAGE_FULL", `this broker's disk is full (${why})`);
 }
 
 function armFlush(step: Step): void {
@@ -402,9 +450,12 @@ export function onTimer(step: Step, key: string): void {
 /**
  * The host wrote (and, when `synced`, made durable) the operations. A sync covers every append
  * persisted before it, in any partition — the store syncs every log written since its last sync —
- * so on `synced` every partition's high watermark rises to what it has persisted.
+ * so on `synced` every partition's high watermark rises to what it has persisted, and the appends
+ * below it are answered. What the store refused is taken back first (see the header).
  */
-export function onPersisted(step: Step, event: StorePersisted<BrokerOperation>): void {
+export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, BrokerRejection>): void {
+  const before = step.context.partitions;
+  for (const rejection of event.rejected ?? []) takeBack(step, rejection);
   const { partitions } = step.context;
   const changed = new Map<string, PartitionState>();
   for (const operation of event.operations) {
@@ -412,6 +463,8 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation>):
     const key = partitionKey(operation.topic, operation.partition);
     const state = changed.get(key) ?? partitions.get(key);
     assert(state !== undefined, `persisted an append to unknown partition ${key}`);
+    // Written only if assigned in the generation current before this event and not taken back.
+    if (operation.generation !== before.get(key)?.writeGeneration || operation.nextOffset > state.endOffset) continue;
     changed.set(key, notePersisted(state, operation.nextOffset));
   }
   const advanced = new Set<string>();
@@ -425,5 +478,49 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation>):
     }
   }
   step.setPartitions([...changed.values()]);
-  if (advanced.size > 0) wakeParked(step, advanced);
+  if (advanced.size === 0) return;
+  answerDurable(step, advanced);
+  wakeParked(step, advanced);
+}
+
+/** Answer the appends of `advanced` partitions that are now below their high watermark. */
+function answerDurable(step: Step, advanced: ReadonlySet<string>): void {
+  const appending = new Map(step.context.appending);
+  for (const key of advanced) {
+    const pending = appending.get(key);
+    if (pending === undefined) continue;
+    const highWatermark = step.context.partitions.get(key)!.highWatermark;
+    const durable = pending.filter((append) => append.nextOffset <= highWatermark);
+    const rest = pending.slice(durable.length);
+    assert(rest.every((append) => append.nextOffset > highWatermark), `${key}: pending appends out of order`);
+    for (const append of durable) {
+      for (const waiter of append.waiters) step.reply(waiter.from, produceReply(waiter.echo, { baseOffset: append.baseOffset, duplicate: waiter.duplicate }));
+    }
+    if (rest.length === 0) appending.delete(key);
+    else appending.set(key, rest);
+  }
+  step.update({ appending });
+}
+
+/** The store refused appends of a partition: take back everything from where its log ends. */
+function takeBack(step: Step, rejection: BrokerRejection): void {
+  const key = partitionKey(rejection.topic, rejection.partition);
+  const state = step.context.partitions.get(key);
+  assert(state !== undefined, `the store refused an append to unknown partition ${key}`);
+  const pending = step.context.appending.get(key) ?? [];
+  const kept = pending.filter((append) => append.nextOffset <= rejection.endOffset);
+  const taken = pending.slice(kept.length);
+  const first = taken[0];
+  assert(first === undefined || first.baseOffset === rejection.endOffset, `${key}: the store's log ends at ${rejection.endOffset}, inside the append at ${first?.baseOffset}`);
+  assert(first !== undefined || rejection.endOffset === state.endOffset, `${key}: the store's log ends at ${rejection.endOffset}, but nothing from there on is pending (end ${state.endOffset})`);
+  step.setPartitions([rolledBack(state, rejection.endOffset, first?.producersBefore ?? state.producers, rejection.generation)]);
+  const appending = new Map(step.context.appending);
+  if (kept.length === 0) appending.delete(key);
+  else appending.set(key, kept);
+  const diskFull = rejection.reason === "disk-full";
+  step.update({ appending, ...(diskFull ? { storageFullUntilMs: step.now() + STORAGE_FULL_BACKOFF_MS } : {}) });
+  const error = diskFull ? storageFull(rejection.message) : wireError("STORAGE_ERROR", `writing ${key} failed: ${rejection.message}`);
+  for (const append of taken) {
+    for (const waiter of append.waiters) step.reply(waiter.from, produceReply(waiter.echo, { error }));
+  }
 }

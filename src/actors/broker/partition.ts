@@ -7,6 +7,12 @@
  * - persistedEnd: end of what the host has written to the log (volatile until synced).
  * - highWatermark: end of what a sync has made durable: what consumers may read. It moves only
  *   when the host reports a completed sync, so a consumer never sees data a crash could take back.
+ *
+ * A store that refuses an append (a full disk) makes the leader take back the offsets it had
+ * assigned from that batch on (`rolledBack`): endOffset returns to where the log ends, the
+ * producer state to what it was before that batch, and the write generation moves on so the
+ * store can tell the taken-back appends still queued from new ones. The high watermark never
+ * moves back: a store only refuses what it has not made durable.
  */
 import { FIELD, readInt64, stampBatch, viewOf, type BatchLimits } from "../../disk/batch.ts";
 import { checkBatch } from "../../disk/batch-check.ts";
@@ -31,6 +37,8 @@ export interface PartitionState {
   readonly producerStateComplete: boolean;
   /** Ranges of the log found damaged on disk (at start-up or by a read), in offset order. */
   readonly damaged: readonly DamagedOffsets[];
+  /** Bumped each time appends are taken back; every append operation carries it. */
+  readonly writeGeneration: number;
 }
 
 /** What the store recovered for one partition: every byte of it is durable. */
@@ -46,7 +54,7 @@ export interface RecoveredPartition {
 }
 
 export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined): PartitionState {
-  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [] };
+  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [], writeGeneration: 0 };
 }
 
 /** After a restart everything recovered is durable: the high watermark is the end of the log. */
@@ -63,7 +71,19 @@ export function recoveredPartition(recovered: RecoveredPartition): PartitionStat
     producers: new Map(recovered.producers.map((entry) => [entry.producerId, entry])),
     producerStateComplete: recovered.producerStateComplete,
     damaged: recovered.damaged ?? [],
+    writeGeneration: 0,
   };
+}
+
+/**
+ * Take back every offset from `endOffset` on: the store's log ends there. `producers` is the
+ * producer state from before the first batch taken back (the state now when nothing is).
+ */
+export function rolledBack(state: PartitionState, endOffset: number, producers: ReadonlyMap<number, ProducerEntry>, generation: number): PartitionState {
+  const where = `${state.topic}/${state.partition}`;
+  assert(endOffset >= state.highWatermark, `${where}: the store lost durable offsets: its log ends at ${endOffset}, below the high watermark ${state.highWatermark}`);
+  assert(endOffset <= state.endOffset, `${where}: the store's log ends at ${endOffset}, past the offsets assigned (${state.endOffset})`);
+  return { ...state, endOffset, persistedEnd: Math.min(state.persistedEnd, endOffset), producers, writeGeneration: Math.max(state.writeGeneration, generation + 1) };
 }
 
 /** The partition with one more damaged range noted (a read found it); unchanged if known. */

@@ -4,7 +4,7 @@
  */
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
-import type { Effect, HostEvent } from "../shared/effects.ts";
+import type { Effect, ReadDone, StorePersisted, TimerFired } from "../shared/effects.ts";
 import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
 import type { MessageReceived, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
@@ -24,10 +24,33 @@ export type BrokerOperation =
       readonly partition: PartitionIndex;
       readonly baseOffset: number;
       readonly nextOffset: number;
+      /**
+       * The partition's write generation when the actor assigned the offsets. After the store
+       * refuses an append (a full disk), it refuses every later append of that partition from
+       * the same or an older generation without touching the disk: the actor took them all back.
+       */
+      readonly generation: number;
       readonly batch: Uint8Array;
     }
   /** Nothing to write: emitted with sync = true to make earlier unsynced appends durable. */
   | { readonly kind: "flush" };
+
+/**
+ * A partition's appends the store could not carry out, in `store.persisted.rejected`. Its log ends
+ * at `endOffset` (everything below is written; with a synced persist, durable); every append of
+ * generation <= `generation` at or past it was not written and never will be.
+ * - `disk-full`: a write found no space; nothing was written and the log is intact.
+ * - `log-failed`: a write or fsync failed otherwise (or an fsync found no space); the store
+ *   reopened the log, whose recovery kept what it could prove, and goes on with it.
+ */
+export interface BrokerRejection {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly reason: "disk-full" | "log-failed";
+  readonly endOffset: number;
+  readonly generation: number;
+  readonly message: string;
+}
 
 /** Whole batches from the one containing `offset`, all ending below `maxOffset` (the HW). */
 export interface BrokerRead {
@@ -69,4 +92,4 @@ export interface BrokerInput {
 }
 
 export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead>;
-export type BrokerEvent = MessageReceived | HostEvent<BrokerOperation, BrokerReadResult>;
+export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -7,7 +7,9 @@
  *   if any asked for it, then send. A send can never overtake a persist emitted before it, even
  *   from an earlier event. Batches waiting behind a sync are merged into one (group commit).
  * - After a batch's persist (and sync) completes, the host delivers `store.persisted` with the
- *   batch's operations, so the actor can advance what it considers durable.
+ *   batch's operations, so the actor can advance what it considers durable. A store may refuse
+ *   some operations for a reason it can survive (a full disk): it names them in `rejected`, in its
+ *   own terms, and the actor undoes what it had assumed of them. Any other failure is fail-stop.
  * - Timers, reads and notifications are not ordered with persistence: a timer is set at once, a
  *   read starts at once (actors read only what is already durable), a notification is handed to
  *   the application at once.
@@ -79,10 +81,12 @@ export interface ReadDone<Result = unknown> {
   readonly error?: unknown;
 }
 
-export interface StorePersisted<Operation = unknown> {
+export interface StorePersisted<Operation = unknown, Rejection = unknown> {
   readonly type: "store.persisted";
   readonly operations: readonly Operation[];
   readonly synced: boolean;
+  /** What the store refused to write or could not make durable; absent when everything was. */
+  readonly rejected?: readonly Rejection[];
 }
 
 /** The transport's receipt for a send effect that asked for one. */

@@ -21,6 +21,8 @@ export type ErrorCode =
   | "INVALID_PRODUCER_EPOCH"
   | "REQUEST_TIMED_OUT"
   | "STORAGE_ERROR"
+  /** The broker's disk is full: nothing was written; it takes writes again once space returns. */
+  | "STORAGE_FULL"
   /** A client's own bound on buffered messages or bytes: raised before anything is sent. */
   | "BUFFER_FULL";
 
@@ -43,6 +45,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   INVALID_PRODUCER_EPOCH: false,
   REQUEST_TIMED_OUT: true,
   STORAGE_ERROR: true,
+  STORAGE_FULL: true, // after a backoff: the broker probes the disk again with the next produce
   BUFFER_FULL: true, // send again once earlier messages have completed
 };
 

@@ -12,9 +12,10 @@ import { AssertionFailure } from "../../actors/shared/assert.ts";
 import { DEFAULT_BROKER_LIMITS, type BrokerOperation, type BrokerReadResult } from "../../actors/broker/index.ts";
 import { Kernel } from "../../sim/kernel.ts";
 import { SimFileSystem, type SimDiskOptions } from "../../sim/fs.ts";
-import { BrokerStore, brokerDefinition, type BrokerStoreOptions } from "./broker-store.ts";
+import { BrokerStore, brokerDefinition, DEFAULT_OPEN_FILES_MAX, FILES_PER_LOG, resolveOpenFilesMax, type BrokerStoreOptions } from "./broker-store.ts";
+import { processOpenFilesLimit } from "../../disk/node-fs.ts";
 
-const OPTIONS: BrokerStoreOptions = { dataDir: "data", limits: DEFAULT_BROKER_LIMITS, log: { segmentBytes: 4096, indexIntervalBytes: 256 }, producerStateScanRecords: 1_000 };
+const OPTIONS: BrokerStoreOptions = { dataDir: "data", limits: DEFAULT_BROKER_LIMITS, log: { segmentBytes: 4096, indexIntervalBytes: 256 }, producerStateScanRecords: 1_000, openFilesMax: 4_096 };
 
 function disk(seed: number, options: Partial<SimDiskOptions> = {}) {
   const kernel = new Kernel(seed);
@@ -31,7 +32,7 @@ function stamped(baseOffset: number, values: readonly string[], options: BatchOp
 }
 
 function append(topic: string, partition: number, baseOffset: number, values: readonly string[], options: BatchOptions = {}): BrokerOperation {
-  return { kind: "append", topic, partition, baseOffset, nextOffset: baseOffset + values.length, batch: stamped(baseOffset, values, options) };
+  return { kind: "append", topic, partition, baseOffset, nextOffset: baseOffset + values.length, generation: 0, batch: stamped(baseOffset, values, options) };
 }
 
 function values(result: BrokerReadResult): string[][] {
@@ -181,5 +182,49 @@ describe("brokerDefinition", () => {
     const definition = brokerDefinition({ coordinator: "c", limits: { batchBytesMax: 1024 } });
     expect(definition.deliverPersisted).toBe(true);
     expect(definition.name).toBe("broker");
+  });
+});
+
+describe("broker store: open files", () => {
+  const openFiles = (store: BrokerStore): number => (store as unknown as { openFiles(): number }).openFiles();
+
+  it("creates partitions without I/O and keeps the logs' open files under openFilesMax, reopening closed logs on use", async () => {
+    const d = disk(40);
+    const { store } = await d.open({ openFilesMax: 4 * FILES_PER_LOG });
+    const partitions = Array.from({ length: 12 }, (_, partition) => partition);
+    await d.run(store.persist(partitions.map((partition) => ({ kind: "create", topic: "many", partition }) as const)));
+    expect(await d.run(d.fs.list("data").catch(() => []))).toEqual([]); // nothing on disk until written
+    let maxOpen = 0;
+    for (const round of [0, 1, 2]) {
+      for (const partition of partitions) {
+        await d.run(store.persist([append("many", partition, round, [`p${partition}r${round}`])]));
+        maxOpen = Math.max(maxOpen, openFiles(store));
+        await d.run(store.sync());
+      }
+    }
+    expect(maxOpen).toBeLessThanOrEqual(4 * FILES_PER_LOG);
+    for (const partition of partitions) {
+      const read = await d.run(store.read({ topic: "many", partition, offset: 0, maxBytes: 1 << 20, maxOffset: 3 }));
+      expect(values(read)).toEqual([[`p${partition}r0`], [`p${partition}r1`], [`p${partition}r2`]]);
+      expect(openFiles(store)).toBeLessThanOrEqual(4 * FILES_PER_LOG);
+    }
+    await d.run(store.close());
+    const reopened = await d.open({ openFilesMax: 4 * FILES_PER_LOG });
+    expect(reopened.recovered.partitions.map((p) => p.endOffset)).toEqual(partitions.map(() => 3));
+    expect(openFiles(reopened.store)).toBeLessThanOrEqual(4 * FILES_PER_LOG);
+  });
+
+  it("checks openFilesMax against the process's limit at start-up, and defaults below it", () => {
+    expect(resolveOpenFilesMax(undefined, undefined)).toBe(DEFAULT_OPEN_FILES_MAX);
+    expect(resolveOpenFilesMax(undefined, 1024)).toBe(512);
+    expect(resolveOpenFilesMax(undefined, 1_000_000)).toBe(DEFAULT_OPEN_FILES_MAX);
+    expect(resolveOpenFilesMax(900, 1024)).toBe(900);
+    expect(() => resolveOpenFilesMax(1024, 1024)).toThrow(/below the process's open-file limit \(1024, ulimit -n\)/);
+    expect(() => resolveOpenFilesMax(3, undefined)).toThrow(/openFilesMax must be an integer >= 16/);
+    expect(() => brokerDefinition({ coordinator: "c", openFilesMax: 5000, processOpenFilesLimit: 4096 })).toThrow(RangeError);
+    const limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                1048576              files     \n";
+    expect(processOpenFilesLimit(() => limits)).toBe(20000);
+    expect(processOpenFilesLimit(() => limits.replace("20000 ", "unlimited "))).toBeUndefined();
+    expect(processOpenFilesLimit(() => { throw new Error("no /proc"); })).toBeUndefined();
   });
 });

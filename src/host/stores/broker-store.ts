@@ -17,8 +17,25 @@
  *   opens a new, durable, empty log; `append` writes a batch the actor already stamped — the log
  *   must place it exactly at the offset the actor assigned, anything else is a bug and fails the
  *   node; `flush` writes nothing. Appends are volatile until `sync`.
+ * - A full disk is answered, not fatal. An append that finds no space (`DiskFullError`: nothing
+ *   written, the log intact), or a `create` that cannot make its files, is refused: `persist`
+ *   returns a `BrokerRejection` naming the partition, where its log ends and the append's
+ *   generation, and refuses without I/O every later append of that partition from that generation
+ *   or older (the actor takes them all back). A log that fails otherwise on a write (say a roll
+ *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
+ *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
+ *   created by its next append.
+ * - Open files are bounded: the open logs hold at most `openFilesMax` files (each counts its
+ *   segments' files, `PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG), the
+ *   least recently used idle one (no write or read running, nothing unsynced) is closed to make
+ *   room, and reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing
+ *   a log also drops its segment indexes from memory. `create` costs no I/O: the log is made by
+ *   the partition's first append, so creating thousands of partitions never holds up the host's
+ *   queue (and with it the heartbeats that keep the lease).
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
- *   the batches the host merged into its persist (group commit).
+ *   the batches the host merged into its persist (group commit). A log whose fsync fails (some
+ *   file systems report a full disk only there) is reopened, and `sync` returns a `log-failed`
+ *   rejection with the recovered end: after recovery everything the log holds is durable.
  * - `read(request)` reads whole batches below the request's `maxOffset` (the high watermark), so
  *   it reads only durable data. A batch that fails its CRC on the way in is read again (a bit
  *   flipped on the read path is transient); a read of a damaged range answers `damaged` with the
@@ -31,7 +48,7 @@
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError } from "../../ports/filesystem.ts";
-import { DamagedRangeError, PartitionLog, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { DamagedRangeError, DiskFullError, LogFailedError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -49,12 +66,23 @@ import {
   type BrokerRead,
   type BrokerReadResult,
   type BrokerRecovered,
+  type BrokerRejection,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 export const PARTITIONS_DIR = "partitions";
+/**
+ * Files a log is counted as holding while it opens (the active `.log` and `.index`, the recovery
+ * point, one older segment); an open log counts what it really holds (`openFileCount`).
+ */
+export const FILES_PER_LOG = 4;
+/** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
+export const DEFAULT_OPEN_FILES_MAX = 4_096;
+const OPEN_FILES_MIN = 4 * FILES_PER_LOG;
+/** Partitions one persist works on at once (each may be opening its log). */
+const PERSIST_PARTITIONS_CONCURRENT = 64;
 export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 
@@ -68,14 +96,32 @@ export interface BrokerStoreOptions {
   readonly log: BrokerLogOptions;
   /** How many offsets at the end of each log are scanned to rebuild producer state. */
   readonly producerStateScanRecords: number;
+  /** Bound on the files the partition logs hold open (see FILES_PER_LOG). */
+  readonly openFilesMax: number;
 }
 
 type PartitionOperation = Exclude<BrokerOperation, { kind: "flush" }>;
+type AppendOperation = Extract<BrokerOperation, { kind: "append" }>;
 
 export class BrokerStore implements ActorStore<BrokerOperation> {
+  /** Open logs, least recently used first (a use moves a log to the end). */
   private readonly logs = new Map<string, PartitionLog>();
+  /** Partitions whose log was closed to bound open files, and closes still running. */
+  private readonly closedLogs = new Set<string>();
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly opening = new Map<string, Promise<PartitionLog>>();
+  /** Partition key → writes and reads running on its log: it is not closed meanwhile. */
+  private readonly busy = new Map<string, number>();
+  /** Logs being opened now: counted against the bound before they hold their files. */
+  private opensInFlight = 0;
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
+  /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
+  private readonly refusedThrough = new Map<string, number>();
+  /** Partition key → generation of its last append: what a failed sync reports. */
+  private readonly generations = new Map<string, number>();
+  /** Partitions created but not yet written: their first append creates the log. */
+  private readonly uncreated = new Set<string>();
 
   private constructor(
     private readonly fs: FileSystem,
@@ -92,6 +138,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
       partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
+      await store.makeRoom();
     }
     return { recovered: { partitions }, store };
   }
@@ -125,13 +172,81 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return log;
   }
 
-  private logOf(topic: string, partition: number): PartitionLog {
-    const log = this.logs.get(partitionKey(topic, partition));
-    assert(log !== undefined, `no open log for ${topic}/${partition}`);
-    return log;
+  private get openLogsMax(): number {
+    return Math.floor(this.options.openFilesMax / FILES_PER_LOG);
   }
 
-  async persist(operations: readonly BrokerOperation[]): Promise<void> {
+  private openFiles(): number {
+    let files = this.opensInFlight * FILES_PER_LOG;
+    for (const log of this.logs.values()) files += log.openFileCount;
+    return files;
+  }
+
+  /** The partition's open log, reopening it if it was closed to bound open files. */
+  private async logOf(topic: string, partition: number): Promise<PartitionLog> {
+    const key = partitionKey(topic, partition);
+    const open = this.logs.get(key);
+    if (open !== undefined) {
+      this.logs.delete(key); // most recently used: to the end
+      this.logs.set(key, open);
+      return open;
+    }
+    const pending = this.opening.get(key);
+    if (pending !== undefined) return pending;
+    assert(this.closedLogs.has(key), `no log for ${topic}/${partition}`);
+    const reopened = (async () => {
+      await this.closing.get(key);
+      this.closedLogs.delete(key);
+      return this.openBounded(topic, partition);
+    })();
+    this.opening.set(key, reopened);
+    try {
+      return await reopened;
+    } finally {
+      this.opening.delete(key);
+    }
+  }
+
+  /** Open a log once there is room for it under `openFilesMax`. */
+  private async openBounded(topic: string, partition: number): Promise<PartitionLog> {
+    this.opensInFlight++;
+    try {
+      await this.makeRoom();
+      return await this.openLog(topic, partition);
+    } finally {
+      this.opensInFlight--;
+    }
+  }
+
+  /** Close least recently used idle logs until the open ones and those being opened fit under `openFilesMax`. */
+  private async makeRoom(): Promise<void> {
+    const closes: Promise<void>[] = [];
+    let open = this.openFiles();
+    for (const [key, log] of this.logs) {
+      if (open <= this.options.openFilesMax) break;
+      if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
+      open -= log.openFileCount;
+      this.logs.delete(key);
+      this.closedLogs.add(key);
+      const closed = log.close().finally(() => this.closing.delete(key));
+      this.closing.set(key, closed);
+      closes.push(closed);
+    }
+    await Promise.all(closes);
+  }
+
+  private async using<T>(key: string, work: () => Promise<T>): Promise<T> {
+    this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const left = this.busy.get(key)! - 1;
+      if (left === 0) this.busy.delete(key);
+      else this.busy.set(key, left);
+    }
+  }
+
+  async persist(operations: readonly BrokerOperation[]): Promise<BrokerRejection[]> {
     const perPartition = new Map<string, PartitionOperation[]>();
     for (const operation of operations) {
       if (operation.kind === "flush") continue;
@@ -140,39 +255,111 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (list === undefined) perPartition.set(key, [operation]);
       else list.push(operation);
     }
-    await Promise.all([...perPartition.values()].map((list) => this.persistInOrder(list)));
+    const lists = [...perPartition];
+    const rejected: BrokerRejection[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < lists.length) {
+        const [key, list] = lists[next++]!;
+        rejected.push(...(await this.using(key, () => this.persistInOrder(list))));
+      }
+    };
+    const workers = Math.min(lists.length, PERSIST_PARTITIONS_CONCURRENT, Math.max(1, Math.floor(this.openLogsMax / 4)));
+    await Promise.all(Array.from({ length: workers }, worker));
+    await this.makeRoom(); // appends may have rolled segments: new files
+    return rejected;
   }
 
-  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<void> {
+  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<BrokerRejection[]> {
+    const rejected: BrokerRejection[] = [];
     for (const operation of operations) {
+      const key = partitionKey(operation.topic, operation.partition);
       if (operation.kind === "create") {
-        await this.openLog(operation.topic, operation.partition);
+        assert(!this.logs.has(key) && !this.closedLogs.has(key), `partition ${key} created twice`);
+        this.uncreated.add(key); // made by its first append, refused while the disk has no room
         continue;
       }
-      const log = this.logOf(operation.topic, operation.partition);
-      assert(log.endOffset === operation.baseOffset, `${operation.topic}/${operation.partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
-      const appended = await log.appendReplicated(operation.batch);
-      assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${operation.topic}/${operation.partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
-      this.dirty.add(log);
+      if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
+      this.generations.set(key, operation.generation);
+      const refusal = await this.append(key, operation);
+      if (refusal === undefined) continue;
+      this.refusedThrough.set(key, operation.generation);
+      rejected.push(refusal);
     }
+    return rejected;
   }
 
-  async sync(): Promise<void> {
+  /** One append; a refusal when the disk cannot take it. */
+  private async append(key: string, operation: AppendOperation): Promise<BrokerRejection | undefined> {
+    const { topic, partition } = operation;
+    const refuse = (reason: BrokerRejection["reason"], endOffset: number, error: unknown): BrokerRejection => ({ topic, partition, reason, endOffset, generation: operation.generation, message: messageOf(error) });
+    if (this.uncreated.has(key)) {
+      try {
+        await this.openBounded(topic, partition);
+        this.uncreated.delete(key);
+      } catch (error) {
+        if (!isOutOfSpace(error)) throw error;
+        return refuse("disk-full", 0, error);
+      }
+    }
+    let log = await this.logOf(topic, partition);
+    assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
+    try {
+      const appended = await log.appendReplicated(operation.batch);
+      assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${topic}/${partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
+    } catch (error) {
+      if (error instanceof DiskFullError) return refuse("disk-full", log.endOffset, error);
+      if (!(error instanceof LogFailedError)) throw error;
+      log = await this.reopen(key, log);
+      return refuse(isOutOfSpace(error) ? "disk-full" : "log-failed", log.endOffset, error);
+    }
+    this.dirty.add(log);
+    return undefined;
+  }
+
+  /** Close a failed log and open it again: recovery keeps what it can prove and syncs it. */
+  private async reopen(key: string, failed: PartitionLog): Promise<PartitionLog> {
+    this.dirty.delete(failed);
+    this.logs.delete(key);
+    await failed.close().catch(() => undefined); // a failed log releases its files; it cannot sync
+    const log = await PartitionLog.open(this.fs, failed.dir, failed.options);
+    this.logs.set(key, log);
+    return log;
+  }
+
+  async sync(): Promise<BrokerRejection[]> {
     const dirty = [...this.dirty];
     this.dirty = new Set();
-    await Promise.all(dirty.map((log) => log.sync()));
+    const keys = new Map([...this.logs].map(([key, log]) => [log, key]));
+    const outcomes = await Promise.all(dirty.map((log) => log.sync().then(() => undefined, (error: unknown) => ({ log, error }))));
+    const rejected: BrokerRejection[] = [];
+    for (const outcome of outcomes) {
+      if (outcome === undefined) continue;
+      if (!(outcome.error instanceof LogFailedError)) throw outcome.error;
+      const key = keys.get(outcome.log);
+      assert(key !== undefined, `${outcome.log.dir}: synced a log the store no longer holds`);
+      const log = await this.reopen(key, outcome.log);
+      const generation = this.generations.get(key) ?? 0;
+      this.refusedThrough.set(key, generation);
+      const [topic, partition] = splitKey(key);
+      rejected.push({ topic, partition, reason: "log-failed", endOffset: log.endOffset, generation, message: messageOf(outcome.error) });
+    }
+    await this.makeRoom(); // the logs just synced may be closed now
+    return rejected;
   }
 
   async read(request: unknown): Promise<BrokerReadResult> {
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
-    const log = this.logOf(topic, partition);
-    try {
-      const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
-      return { records: concatenate(result) };
-    } catch (error) {
-      if (!(error instanceof DamagedRangeError)) throw error;
-      return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
-    }
+    return this.using(partitionKey(topic, partition), async () => {
+      const log = await this.logOf(topic, partition);
+      try {
+        const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
+        return { records: concatenate(result) };
+      } catch (error) {
+        if (!(error instanceof DamagedRangeError)) throw error;
+        return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
+      }
+    });
   }
 
   /**
@@ -189,7 +376,29 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const logs = [...this.logs.values()];
     this.logs.clear();
     for (const log of logs) await log.close();
+    await Promise.all(this.closing.values());
   }
+}
+
+/** A full disk, however the storage engine or the file system put it. */
+function isOutOfSpace(error: unknown): boolean {
+  for (let cause = error; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
+    if (cause instanceof DiskFullError) return true;
+    if (cause instanceof FileSystemError && cause.code === "ENOSPC") return true;
+    if (!(cause instanceof Error)) return false;
+  }
+  return false;
+}
+
+function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  return error instanceof StorageError && cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf("/");
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 /** Names in a directory; a missing directory is empty, a file where a folder should be is skipped. */
@@ -242,6 +451,21 @@ async function scanProducers(log: PartitionLog, scanRecords: number): Promise<Pi
   return { producers: builder.entries(), producerStateComplete: from === log.startOffset };
 }
 
+// ---------------------------------------------------------------- open files
+
+/** The bound to use: the setting checked against the process's limit, or a default under it. */
+export function resolveOpenFilesMax(setting: number | undefined, processLimit: number | undefined): number {
+  if (setting !== undefined) {
+    if (!Number.isSafeInteger(setting) || setting < OPEN_FILES_MIN) throw new RangeError(`broker setting openFilesMax must be an integer >= ${OPEN_FILES_MIN}, got ${setting}`);
+    if (processLimit !== undefined && setting > processLimit - OPEN_FILES_MIN) {
+      throw new RangeError(`broker setting openFilesMax (${setting}) must stay below the process's open-file limit (${processLimit}, ulimit -n) by at least ${OPEN_FILES_MIN} for sockets and the rest; raise the limit or lower openFilesMax`);
+    }
+    return setting;
+  }
+  if (processLimit === undefined) return DEFAULT_OPEN_FILES_MAX;
+  return Math.max(OPEN_FILES_MIN, Math.min(DEFAULT_OPEN_FILES_MAX, Math.floor(processLimit / 2)));
+}
+
 // ---------------------------------------------------------------- definition
 
 export interface BrokerSettings {
@@ -253,6 +477,16 @@ export interface BrokerSettings {
   readonly limits?: Partial<BrokerLimits>;
   readonly log?: BrokerLogOptions;
   readonly producerStateScanRecords?: number;
+  /**
+   * Bound on the files the partition logs hold open (default DEFAULT_OPEN_FILES_MAX, or half the
+   * process's limit when that is smaller); must stay below the process's limit (`ulimit -n`).
+   */
+  readonly openFilesMax?: number;
+  /**
+   * The process's open-file limit, which a real host reads (`processOpenFilesLimit` in real.ts)
+   * and the simulator leaves out, so that nothing of the machine reaches a simulated run.
+   */
+  readonly processOpenFilesLimit?: number | undefined;
   /** Default ".": the node's file-system root is the broker's data folder. */
   readonly dataDir?: string;
 }
@@ -281,7 +515,8 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
   }
   const log = settings.log ?? {};
   resolveLogOptions({ ...log, batchBytesMax: limits.batchBytesMax, batchRecordsMax: limits.batchRecordsMax });
-  const storeOptions: BrokerStoreOptions = { dataDir: settings.dataDir ?? ".", limits, log, producerStateScanRecords };
+  const openFilesMax = resolveOpenFilesMax(settings.openFilesMax, settings.processOpenFilesLimit);
+  const storeOptions: BrokerStoreOptions = { dataDir: settings.dataDir ?? ".", limits, log, producerStateScanRecords, openFilesMax };
   return {
     name: "broker",
     machine: brokerMachine,

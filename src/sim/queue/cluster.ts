@@ -8,7 +8,9 @@
  * 2. safety phase: producers send unique values at a steady pace while the nemesis crashes and
  *    restarts brokers and the coordinator, partitions, clogs and degrades the network, and the
  *    disks tear unsynced writes and flip bits on read — and, in a share of the seeds, rot the
- *    brokers' log segments at rest (a flipped bit or a zeroed sector that every later read sees);
+ *    brokers' log segments at rest (a flipped bit or a zeroed sector that every later read sees),
+ *    and in another share fill the brokers' disks for a while (produce gets STORAGE_FULL, which
+ *    producers retry; nothing acknowledged may be lost, nothing refused may appear);
  * 3. liveness phase: everything heals; every send must settle and every acknowledged value must be
  *    consumed by every consumer within `livenessMs` of virtual time;
  * 4. every broker is crashed one last time and its partition logs are read back from its disk
@@ -51,6 +53,10 @@ const ACKS0_CATCH_UP_MS = 10_000;
 /** Share of swarm seeds whose brokers' log segments are damaged at rest, and how often. */
 const DAMAGE_AT_REST_SEED_SHARE = 0.3;
 const DAMAGE_AT_REST_PER_SECOND = 0.4;
+/** Share of swarm seeds whose brokers' disks fill up and free again, how often, and how full. */
+const DISK_FULL_SEED_SHARE = 0.3;
+const DISK_FULL_PER_SECOND = 0.8;
+const DISK_FULL_ROOM_BYTES_MAX = 1_024;
 
 export interface QueueRunOptions {
   readonly seed: number;
@@ -70,6 +76,8 @@ export interface QueueRunOptions {
   readonly bitFlipPerRead?: number;
   /** Swarm: damage brokers' log segments at rest (default: drawn, in about 30 % of the seeds). */
   readonly damageAtRest?: boolean;
+  /** Swarm: brokers' disks fill up and free again (default: drawn, in about 30 % of the seeds). */
+  readonly diskFull?: boolean;
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
 }
@@ -93,6 +101,8 @@ export interface QueueRunResult extends RunFigures {
   readonly check: QueueCheckResult;
   readonly sends: { readonly invoked: number; readonly ok: number; readonly failed: number; readonly unknown: number };
   readonly polls: number;
+  /** Produce replies that said STORAGE_FULL (the producers retried them). */
+  readonly storageFullReplies: number;
 }
 
 interface Settings {
@@ -135,6 +145,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const producers = new Map<NodeId, ClientHost>();
   const consumers: NodeId[] = [];
   let topicReady = false;
+  let storageFullReplies = 0;
 
   world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({})), disk);
   const broker = brokerDefinition({ coordinator: COORDINATOR });
@@ -143,7 +154,14 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   world.addNode(ADMIN, adminBoot(settings.partitions, () => (topicReady = true)));
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
-    const definition = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
+    const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
+    const definition: typeof plain = {
+      ...plain,
+      toEvent: (from, message) => {
+        if (message.type === "produce.reply" && message.error?.code === "STORAGE_FULL") storageFullReplies++;
+        return plain.toEvent(from, message);
+      },
+    };
     world.addNode(id, actorBoot(definition, (host) => producers.set(id, host as unknown as ClientHost), { onNotify: (output) => recordProducer(history, world, id, output) }));
   }
   for (let index = 0; index < settings.consumers; index++) {
@@ -158,7 +176,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
   const bounds = { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: false };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
-  const schedule = options.schedule ?? (settings.swarm ? generateSchedule(root.derive("nemesis"), { ...bounds, ...rot }) : []);
+  const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
+  const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
+  const schedule = options.schedule ?? (settings.swarm ? generateSchedule(root.derive("nemesis"), { ...bounds, ...rot, ...full }) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -179,6 +199,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     check,
     sends: countSends(history),
     polls: history.ops.filter((op) => op.type === "poll").length,
+    storageFullReplies,
   };
 }
 

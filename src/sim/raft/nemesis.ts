@@ -77,7 +77,9 @@ export class RoleResolver {
       }
       case "restart":
       case "rot":
-      case "zero-sector": {
+      case "zero-sector":
+      case "disk-full":
+      case "disk-free": {
         const node = this.resolve(action.node);
         return node === undefined ? undefined : { ...action, node };
       }

@@ -420,6 +420,7 @@ function jittered(inner: FileSystem, random: Random): FileSystem {
     list: (dir) => inner.list(dir),
     mkdir: (dir) => inner.mkdir(dir),
     remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
     rename: (from, to) => inner.rename(from, to),
     syncDir: (dir) => inner.syncDir(dir),
   };

@@ -196,11 +196,20 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       await this.fs.syncDir(topicDir);
       await removeTreeDurably(this.fs, tombstone);
     }
-    if ((await listDirectory(this.fs, topicDir)).length === 0 && (await this.fs.stat(topicDir)) !== undefined) await this.removeEmptyDir(topicDir);
+    if ((await listDirectory(this.fs, topicDir)).length === 0) await this.removeEmptyDir(topicDir);
   }
 
+  /**
+   * Remove a topic folder once empty. Partitions are deleted concurrently, so another partition's
+   * delete may have removed it first (ENOENT), or a create filled it again (ENOTEMPTY): both fine.
+   */
   private async removeEmptyDir(dir: string): Promise<void> {
-    await this.fs.removeDir(dir);
+    try {
+      await this.fs.removeDir(dir);
+    } catch (error) {
+      if (error instanceof FileSystemError && (error.code === "ENOENT" || error.code === "ENOTEMPTY")) return;
+      throw error;
+    }
     await this.fs.syncDir(dirnameOf(dir));
   }
 

@@ -178,13 +178,13 @@ function sendHeartbeat(step: Step): void {
     if (state.leaderEpoch !== undefined) {
       const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
       serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start });
-    } else if (held.size < HELD_TOPICS_REPORTED_MAX) {
-      held.set(`${state.topic}@${state.topicId ?? ""}`, state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
+    } else {
+      held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
     }
     if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
   }
   const damage = damaged.length === 0 ? {} : { damaged };
-  const holding = held.size === 0 ? {} : { held: [...held.values()] };
+  const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
   step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving, ...damage, ...holding });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
@@ -201,6 +201,16 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
   applyAssignments(step, reply.assignments);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
+}
+
+/**
+ * At most HELD_TOPICS_REPORTED_MAX of the held incarnations, a different window each heartbeat,
+ * so that with more than that every one is asked about in turn (none starves behind live ones).
+ */
+function heldWindow(held: readonly TopicIdentity[], requestId: number): TopicIdentity[] {
+  if (held.length <= HELD_TOPICS_REPORTED_MAX) return [...held];
+  const start = (requestId * HELD_TOPICS_REPORTED_MAX) % held.length;
+  return Array.from({ length: HELD_TOPICS_REPORTED_MAX }, (_, index) => held[(start + index) % held.length]!);
 }
 
 /** The key of a topic incarnation in sets (a topic name holds no "@"). */

@@ -106,6 +106,11 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly logs = new Map<string, PartitionLog>();
   /** The topic incarnation of each open log, by partition key. */
   private readonly identities = new Map<string, TopicId | undefined>();
+  /**
+   * Deletions run one at a time: partitions persist concurrently, and two partitions of one topic
+   * share its folder, which the last of them removes (a concurrent one would sync it after that).
+   */
+  private deletions: Promise<void> = Promise.resolve();
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
 
@@ -238,7 +243,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         continue;
       }
       if (operation.kind === "delete") {
-        await this.deletePartition(operation.topic, operation.partition, operation.topicId);
+        const deletion = this.deletions.then(() => this.deletePartition(operation.topic, operation.partition, operation.topicId));
+        this.deletions = deletion.catch(() => undefined);
+        await deletion;
         continue;
       }
       const log = this.logOf(operation.topic, operation.partition);

@@ -70,6 +70,7 @@ function bind(fs: FileSystem): FileSystem {
     list: (d) => fs.list(d),
     mkdir: (d) => fs.mkdir(d),
     remove: (p) => fs.remove(p),
+    removeDir: (d) => fs.removeDir(d),
     rename: (a, b) => fs.rename(a, b),
     syncDir: (d) => fs.syncDir(d),
   };

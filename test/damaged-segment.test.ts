@@ -96,7 +96,7 @@ function findSegment(root: string): string {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith(".log") && full.includes(`${path.sep}rot${path.sep}`)) found.push(full);
+      else if (entry.name.endsWith(".log") && full.includes(`${path.sep}rot@`)) found.push(full); // partitions/rot@<topic id>/0
     }
   };
   walk(root);

@@ -32,7 +32,7 @@ import { QueueHistory, type FinalLog } from "../src/sim/queue/history.ts";
 import { checkQueue } from "../src/sim/queue/checker.ts";
 import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { PartitionLog } from "../src/disk/log.ts";
-import { PARTITIONS_DIR } from "../src/host/stores/broker-store.ts";
+import { parseTopicFolder, PARTITIONS_DIR } from "../src/host/stores/broker-store.ts";
 import { freePorts } from "./support/ports.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -154,9 +154,11 @@ async function readFinalLogs(dataDir: string, broker: string): Promise<FinalLog[
   const decoder = new TextDecoder();
   const logs: FinalLog[] = [];
   if ((await fs.stat(PARTITIONS_DIR)) === undefined) return logs; // it never led a partition
-  for (const topic of await fs.list(PARTITIONS_DIR)) {
-    for (const name of await fs.list(`${PARTITIONS_DIR}/${topic}`)) {
-      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${topic}/${name}`);
+  for (const folder of await fs.list(PARTITIONS_DIR)) {
+    const topic = parseTopicFolder(folder)?.topic; // partitions/<topic>@<topic id>/<partition>
+    if (topic === undefined) continue;
+    for (const name of await fs.list(`${PARTITIONS_DIR}/${folder}`)) {
+      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${folder}/${name}`);
       const records: { offset: number; value: string }[] = [];
       try {
         for (let offset = log.startOffset; offset < log.endOffset; ) {

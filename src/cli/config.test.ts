@@ -85,6 +85,16 @@ describe("resolveNodeConfig from flags", () => {
     expect(resolveNodeConfig("broker", { ...broker, listen: "0.0.0.0:9092", advertise: "b1.internal:19092" })).toMatchObject({ advertise: "b1.internal:19092" });
   });
 
+  it("--retention-ms and --retention-bytes set the broker's default retention, over the file's settings.log", async () => {
+    const withFile = await file({ settings: { retentionCheckIntervalMs: 1000, log: { retentionMs: 5000, segmentBytes: 4096 } } });
+    expect(resolveNodeConfig("broker", { ...broker, retentionBytes: "1048576" }, withFile)).toMatchObject({
+      settings: { retentionCheckIntervalMs: 1000, log: { retentionMs: 5000, retentionBytes: 1048576, segmentBytes: 4096 } },
+    });
+    expect(resolveNodeConfig("broker", { ...broker, retentionMs: "60000" }, withFile)).toMatchObject({ settings: { log: { retentionMs: 60000 } } });
+    for (const bad of ["0", "-1", "1.5", "soon"]) expect(fieldOf(() => resolveNodeConfig("broker", { ...broker, retentionMs: bad }))).toBe("--retention-ms");
+    expect(fieldOf(() => resolveNodeConfig("broker", broker, { values: { settings: { retentionCheckIntervalMs: 0 } }, dir, path: "x.json" }))).toBe("settings");
+  });
+
   it("parseEndpoint takes ID@HOST:PORT, IPv6 hosts in brackets", () => {
     expect(parseEndpoint("c-1@[::1]:9090", "x")).toEqual({ id: "c-1", address: "[::1]:9090" });
     expect(() => parseEndpoint("@h:1", "x")).toThrow(ConfigError);

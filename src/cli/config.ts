@@ -61,6 +61,9 @@ export interface NodeFlags {
   readonly "metrics-listen"?: string | undefined;
   readonly "log-format"?: string | undefined;
   readonly "log-level"?: string | undefined;
+  /** Broker only: `--retention-ms` / `--retention-bytes`, the default retention (settings.log). */
+  readonly retentionMs?: string | undefined;
+  readonly retentionBytes?: string | undefined;
 }
 
 /** What a node tells the world besides its protocol: metrics endpoint and log output. */
@@ -102,7 +105,7 @@ const FILE_KEYS = {
 
 const SETTINGS_KEYS = {
   coordinator: { keys: ["leaseMs", "leaseCheckIntervalMs", "virtualNodes", "limits"], limits: Object.keys(DEFAULT_COORDINATOR_LIMITS) },
-  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "limits", "log", "producerStateScanRecords", "openFilesMax"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
+  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "retentionCheckIntervalMs", "limits", "log", "producerStateScanRecords", "openFilesMax"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
 } as const;
 
 /** A parsed config file: its keys, and the folder its relative paths are relative to. */
@@ -160,7 +163,7 @@ export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, fi
   const coordinator = endpointOf(flags.coordinator, values["coordinator"]);
   const advertiseFlag = pick("advertise");
   const advertise = advertiseFlag === undefined ? defaultAdvertise(listen) : advertisedAddress(advertiseFlag);
-  return { role, id, listen, advertise, coordinator, dataDir, seed, ...observability, settings: checkedBrokerSettings(settings) };
+  return { role, id, listen, advertise, coordinator, dataDir, seed, ...observability, settings: checkedBrokerSettings(withRetentionFlags(settings, flags)) };
 }
 
 /** --metrics-listen / --log-format / --log-level, or metricsListen / logFormat / logLevel in the file. */
@@ -186,6 +189,18 @@ function observabilityOf(flags: NodeFlags, values: Readonly<Record<string, unkno
   const level = pick("log-level", "logLevel");
   if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level.text)) throw new ConfigError(level.field, `must be one of ${LOG_LEVELS.join(", ")}, got '${level.text}'`);
   return { metricsListen: metrics?.text, logFormat: (format?.text ?? "json") as "json" | "pretty", logLevel: (level?.text ?? "info") as LogLevel };
+
+}
+
+/** `--retention-ms` / `--retention-bytes` over the file's settings.log (flags win). */
+function withRetentionFlags(settings: Record<string, unknown>, flags: NodeFlags): Record<string, unknown> {
+  const log: Record<string, unknown> = { ...((settings["log"] as Record<string, unknown> | undefined) ?? {}) };
+  for (const [flag, key, text] of [["--retention-ms", "retentionMs", flags.retentionMs], ["--retention-bytes", "retentionBytes", flags.retentionBytes]] as const) {
+    if (text === undefined) continue;
+    if (!/^[1-9]\d{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ConfigError(flag, `must be an integer >= 1, got '${text}'`);
+    log[key] = Number(text);
+  }
+  return Object.keys(log).length === 0 ? settings : { ...settings, log };
 }
 
 function nodeId(found: { field: string; text: string }): string {

@@ -74,12 +74,21 @@ ${COMMON_OPTIONS}
                        the address clients should dial (handed out in metadata). Default: the
                        --listen address; with a wildcard host (0.0.0.0), this machine's host
                        name and the listen port
+  --retention-ms N     default retention of every topic without its own: delete whole closed
+                       segments whose newest message is older than N ms (default: keep forever)
+  --retention-bytes N  default retention by size: delete a partition's oldest closed segments
+                       while the rest still holds N bytes (default: no limit). Flags win over
+                       settings.log.retentionMs / retentionBytes in the file; a topic's own
+                       (zhumq topic create --retention-ms/--retention-bytes) wins over both.
+                       Retention runs every settings.retentionCheckIntervalMs (default 300000).
 
 Config file (every key optional when given as a flag):
   { "id": "broker-1", "listen": "0.0.0.0:9092", "advertise": "broker-1.internal:9092",
     "coordinator": "coordinator@10.0.0.5:9090", "data": "/var/lib/zhumq/broker-1",
     "metricsListen": "0.0.0.0:9192", "logFormat": "json", "logLevel": "info",
     "settings": { "heartbeatIntervalMs": 200, "flushIntervalMs": 50,
+                  "retentionCheckIntervalMs": 300000,
+                  "log": { "segmentBytes": 1073741824, "retentionMs": 604800000 },
                   "limits": { "batchBytesMax": 1048576, "fetchBytesMax": 8388608 } } }
 
 ${SIGNALS_AND_EXIT}
@@ -158,10 +167,11 @@ async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | 
 }
 
 async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<NodeConfig | "help"> {
-  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" } } as const : FLAG_OPTIONS;
+  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : FLAG_OPTIONS;
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   if (values.help === true) return "help";
-  const flags = values as NodeFlags;
+  const raw = values as NodeFlags & { "retention-ms"?: string; "retention-bytes"?: string };
+  const flags: NodeFlags = { ...raw, retentionMs: raw["retention-ms"], retentionBytes: raw["retention-bytes"] };
   const file = flags.config === undefined ? undefined : await loadConfigFile(flags.config);
   return resolveNodeConfig(role, flags, file);
 }

@@ -16,6 +16,7 @@ const HELP = `zhumq topic — create, list, describe and delete topics
 
 Usage:
   zhumq topic create NAME [--partitions N] [--replication-factor N] [--mode fetch|raft]
+                          [--retention-ms N] [--retention-bytes N]
   zhumq topic list [--json]
   zhumq topic describe NAME [--json]
   zhumq topic delete NAME
@@ -24,6 +25,10 @@ Options:
   --partitions N           partitions of a new topic (default 1)
   --replication-factor N   copies of each partition (default 1)
   --mode fetch|raft        how replicas copy the leader (default fetch)
+  --retention-ms N         delete whole closed segments whose newest message is older than N ms
+                           (default: the brokers' --retention-ms, else keep forever)
+  --retention-bytes N      delete a partition's oldest closed segments while the rest still holds
+                           N bytes (default: the brokers' --retention-bytes, else no limit)
   --json                   print one JSON document instead of a table
 ${CLIENT_OPTIONS_HELP}
 
@@ -31,9 +36,12 @@ A topic name is 1 to 249 of letters, digits, '.', '_' and '-'.
 
 Examples:
   zhumq topic create orders --partitions 3
+  zhumq topic create clicks --retention-ms 86400000     keep about a day of clicks
   zhumq topic list
   zhumq topic describe orders        partitions: leader, epoch, replicas; and whether their brokers are up
-  zhumq topic delete orders
+  zhumq topic delete orders          removes its files on every broker (a broker that is down
+                                     removes them when it returns); a topic created again
+                                     under the same name starts empty
 
 Exit status: 0 on success; 1 when the cluster refuses (the error's code is printed, e.g.
 TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC); 2 on bad flags.`;
@@ -43,6 +51,8 @@ const OPTIONS = {
   partitions: { type: "string" },
   "replication-factor": { type: "string" },
   mode: { type: "string" },
+  "retention-ms": { type: "string" },
+  "retention-bytes": { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -78,7 +88,7 @@ function actionOf(action: string | undefined, name: string | undefined, extra: r
     throw new UsageError("", `unexpected argument '${needsName ? extra[0] : name}'`);
   }
   if (action !== "create") {
-    for (const flag of ["partitions", "replication-factor", "mode"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
+    for (const flag of ["partitions", "replication-factor", "mode", "retention-ms", "retention-bytes"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
   }
   if (action === "delete" && values.json === true) throw new UsageError("--json", "not for 'topic delete'");
   const json = values.json === true;
@@ -111,8 +121,11 @@ function createAction(name: string, values: Values, json: boolean): Action {
   const replicationFactor = integerFlag("--replication-factor", values["replication-factor"], { fallback: 1, min: 1, max: REPLICATION_FACTOR_MAX });
   const mode = values.mode ?? "fetch";
   if (mode !== "fetch" && mode !== "raft") throw new UsageError("--mode", `must be fetch or raft, got '${mode}'`);
+  const retentionMs = values["retention-ms"] === undefined ? undefined : integerFlag("--retention-ms", values["retention-ms"], { fallback: 1, min: 1, max: Number.MAX_SAFE_INTEGER });
+  const retentionBytes = values["retention-bytes"] === undefined ? undefined : integerFlag("--retention-bytes", values["retention-bytes"], { fallback: 1, min: 1, max: Number.MAX_SAFE_INTEGER });
+  const retention = { ...(retentionMs === undefined ? {} : { retentionMs }), ...(retentionBytes === undefined ? {} : { retentionBytes }) };
   return async (admin, out, signal) => {
-    const created = await admin.createTopic({ topic: name, partitions, replicationFactor, replicationMode: mode as ReplicationMode, signal });
+    const created = await admin.createTopic({ topic: name, partitions, replicationFactor, replicationMode: mode as ReplicationMode, ...retention, signal });
     const { brokers } = await admin.describeCluster({ signal });
     if (!json) await out.line(`created topic '${name}'`);
     await printDescription(out, { topic: created, brokers }, json);
@@ -139,16 +152,20 @@ async function printDescription(out: Output, { topic, brokers }: Described, json
   const alive = new Map(brokers.map((broker) => [broker.id, broker.alive]));
   const named = (id: string): string => (alive.get(id) === false ? `${id} (down)` : id);
   await out.line(`topic ${topic.topic}: ${topic.partitions.length} partition${topic.partitions.length === 1 ? "" : "s"}, replication factor ${topic.replicationFactor}, mode ${topic.replicationMode}`);
+  const retention = [topic.retentionMs === undefined ? "" : `${topic.retentionMs} ms`, topic.retentionBytes === undefined ? "" : `${topic.retentionBytes} bytes`].filter((part) => part !== "");
+  await out.line(`  id ${topic.topicId ?? "(none: created before topic ids)"}, retention ${retention.length === 0 ? "the brokers' default" : retention.join(", ")}`);
   const damage = (partition: (typeof topic.partitions)[number]): string => (partition.damaged.length === 0 ? "-" : partition.damaged.map((range) => `[${range.fromOffset},${range.toOffset})`).join(" "));
   const anyDamage = topic.partitions.some((partition) => partition.damaged.length > 0);
+  const anyStart = topic.partitions.some((partition) => partition.logStartOffset > 0);
   const rows = topic.partitions.map((partition) => [
     String(partition.partition),
     partition.leader === null ? "none" : named(partition.leader),
     String(partition.leaderEpoch),
     partition.replicas.map(named).join(","),
+    ...(anyStart ? [String(partition.logStartOffset)] : []),
     ...(anyDamage ? [damage(partition)] : []),
   ]);
-  for (const line of table(["PARTITION", "LEADER", "EPOCH", "REPLICAS", ...(anyDamage ? ["DAMAGED OFFSETS"] : [])], rows)) await out.line(`  ${line}`);
+  for (const line of table(["PARTITION", "LEADER", "EPOCH", "REPLICAS", ...(anyStart ? ["LOG START"] : []), ...(anyDamage ? ["DAMAGED OFFSETS"] : [])], rows)) await out.line(`  ${line}`);
   if (relevant.length === 0) return;
   await out.line("");
   const brokerRows = relevant.map((broker) => [broker.id, broker.alive ? "up" : "down", broker.address ?? "-"]);

@@ -29,6 +29,10 @@ export interface CreateTopicOptions {
   readonly replicationFactor?: number;
   /** Default "fetch". */
   readonly replicationMode?: ReplicationMode;
+  /** Delete whole closed segments whose newest message is older than this; default: the brokers' setting. */
+  readonly retentionMs?: number;
+  /** Delete the oldest closed segments while a partition still holds this many bytes without them; default: the brokers' setting. */
+  readonly retentionBytes?: number;
   /**
    * Default true: resolve only once every partition has a leader that has confirmed it serves
    * (one broker heartbeat, about 200 ms by default), so the topic can be written at once — even
@@ -52,10 +56,17 @@ export interface PartitionDescription {
   readonly leaderEpoch: number;
   /** Offset ranges the leader's copy cannot serve (damaged on its disk); empty when none. */
   readonly damaged: readonly { readonly fromOffset: number; readonly toOffset: number }[];
+  /** The first offset the leader still holds (retention deleted those below); 0 when nothing was deleted or it is not known yet. */
+  readonly logStartOffset: number;
 }
 
 export interface TopicDescription {
   readonly topic: string;
+  /** The id the coordinator gave this incarnation of the topic; absent for topics from before ids. */
+  readonly topicId?: string;
+  /** The topic's own retention; absent: the brokers' defaults. */
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
   readonly partitions: readonly PartitionDescription[];
@@ -134,13 +145,17 @@ export class Admin {
 
   /** Create a topic; resolves with its placement. TOPIC_ALREADY_EXISTS if it exists. */
   async createTopic(options: CreateTopicOptions): Promise<TopicDescription> {
-    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", signal } = options ?? {};
+    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", retentionMs, retentionBytes, signal } = options ?? {};
     checkTopic(topic);
     if (!(Number.isSafeInteger(partitions) && partitions >= 1)) throw invalidRequest(`partitions must be a positive integer, got ${String(partitions)}`);
     if (!Number.isSafeInteger(replicationFactor)) throw invalidRequest(`replicationFactor must be an integer, got ${String(replicationFactor)}`);
+    for (const [name, value] of [["retentionMs", retentionMs], ["retentionBytes", retentionBytes]] as const) {
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw invalidRequest(`${name} must be an integer >= 1, got ${String(value)}`);
+    }
+    const retention = { ...(retentionMs === undefined ? {} : { retentionMs }), ...(retentionBytes === undefined ? {} : { retentionBytes }) };
     const reply = await this.connected().ask(
       "topic.create.reply",
-      (requestId) => ({ type: "topic.create", requestId, topic, partitions, replicationFactor, replicationMode }),
+      (requestId) => ({ type: "topic.create", requestId, topic, partitions, replicationFactor, replicationMode, ...retention }),
       this.policy,
       signal,
     );
@@ -255,14 +270,18 @@ function throwIfError(reply: { readonly error?: { readonly code: ZhumqError["cod
 function describe(metadata: TopicMetadata): TopicDescription {
   return {
     topic: metadata.topic,
+    ...(metadata.topicId === undefined ? {} : { topicId: metadata.topicId }),
     replicationFactor: metadata.replicationFactor,
     replicationMode: metadata.replicationMode,
+    ...(metadata.retentionMs === undefined ? {} : { retentionMs: metadata.retentionMs }),
+    ...(metadata.retentionBytes === undefined ? {} : { retentionBytes: metadata.retentionBytes }),
     partitions: metadata.partitions.map((partition) => ({
       partition: partition.partition,
       leader: partition.leader,
       replicas: [...partition.replicas],
       leaderEpoch: partition.leaderEpoch,
       damaged: (partition.damaged ?? []).map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
+      logStartOffset: partition.logStartOffset ?? 0,
     })),
   };
 }

@@ -34,7 +34,7 @@ export interface ContextOptions {
 const noFiles = (): Promise<never> => Promise.reject(new Error("a client actor touched the file system: client actors keep no files"));
 
 /** Client actors keep no durable state (src/host/stores/clients.ts): any file access is a bug. */
-const NO_FILES: FileSystem = { open: noFiles, readFile: noFiles, stat: noFiles, list: noFiles, mkdir: noFiles, remove: noFiles, rename: noFiles, syncDir: noFiles };
+const NO_FILES: FileSystem = { open: noFiles, readFile: noFiles, stat: noFiles, list: noFiles, mkdir: noFiles, remove: noFiles, removeDir: noFiles, rename: noFiles, syncDir: noFiles };
 
 export class ClientContext {
   readonly clientId: string;

@@ -8,7 +8,7 @@ export { BATCH_HEADER_BYTES, FORMAT_MAGIC, ATTRIBUTE_CONTROL, ATTRIBUTE_TRANSACT
 export { checkBatch, type CheckedBatch } from "./batch-check.ts";
 export { encodeBatch, type BatchOptions, type RecordHeaderInput, type RecordInput } from "./batch-encode.ts";
 export { decodeBatch, decodeBatches, RecordBatch, RecordView, type DecodedRecord, type RecordHeader } from "./batch-view.ts";
-export { PartitionLog, type AppendResult, type ReadOptions, type ReadResult, type RetentionResult } from "./log.ts";
+export { PartitionLog, type AppendResult, type ReadOptions, type ReadResult, type RetentionPolicy, type RetentionResult } from "./log.ts";
 export { DEFAULT_LOG_OPTIONS, LIMITS, resolveLogOptions, type LogOptions } from "./options.ts";
 export { describeRecoveryEvent, type RecoveryEvent, type RecoveryEventKind, type RecoveryReport } from "./recovery.ts";
 export type { DamagedRange } from "./damage.ts";

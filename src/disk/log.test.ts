@@ -390,6 +390,7 @@ function flippingReads(inner: FileSystem, control: { left: number }): FileSystem
     list: (dir) => inner.list(dir),
     mkdir: (dir) => inner.mkdir(dir),
     remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
     rename: (from, to) => inner.rename(from, to),
     syncDir: (dir) => inner.syncDir(dir),
   };
@@ -471,6 +472,7 @@ function failingSyncs(inner: FileSystem, control: { on: boolean }): FileSystem {
     list: (dir) => inner.list(dir),
     mkdir: (dir) => inner.mkdir(dir),
     remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
     rename: (from, to) => inner.rename(from, to),
     syncDir: (dir) => inner.syncDir(dir),
   };

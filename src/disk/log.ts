@@ -76,6 +76,12 @@ export interface RetentionResult {
   readonly startOffset: number;
 }
 
+/** Retention limits for one `applyRetention` call; absent fields fall back to the log's options. */
+export interface RetentionPolicy {
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
+}
+
 interface IncomingBatch {
   /** Position of the batch inside the bytes being appended. */
   readonly at: number;
@@ -690,9 +696,21 @@ export class PartitionLog {
    * Delete whole closed segments, oldest first, while they are older than `retentionMs` (by
    * their newest batch timestamp, against `nowMs`) or the log is over `retentionBytes`. The
    * active segment is never deleted; neither is a segment holding offsets at or above
-   * `keepFromOffset` (what a Raft group has not yet snapshotted, say).
+   * `keepFromOffset` (what a Raft group has not yet snapshotted, say). `policy` overrides the
+   * log's own `retentionMs` / `retentionBytes` for this call (a topic's settings, which can differ
+   * from the broker's defaults the log was opened with).
+   *
+   * Crash safety: segments go oldest first, each removal made durable by a directory sync before
+   * the next begins, so a crash at any step leaves a suffix of the log that starts at a segment
+   * base; recovery finishes a half-removed segment (an index without its log). The log start
+   * offset needs no file of its own: it is the base of the oldest segment on disk.
    */
-  async applyRetention(nowMs: number, keepFromOffset = Infinity): Promise<RetentionResult> {
+  async applyRetention(nowMs: number, keepFromOffset = Infinity, policy: RetentionPolicy = {}): Promise<RetentionResult> {
+    const retentionMs = policy.retentionMs ?? this.options.retentionMs;
+    const retentionBytes = policy.retentionBytes ?? this.options.retentionBytes;
+    for (const [name, value] of [["retentionMs", retentionMs], ["retentionBytes", retentionBytes]] as const) {
+      if (!(value === Infinity || (Number.isSafeInteger(value) && value >= 1))) throw new InvalidConfigError(name, value, "must be an integer >= 1 or Infinity");
+    }
     return this.exclusive(async () => {
       let segmentsDeleted = 0;
       let bytesDeleted = 0;
@@ -700,8 +718,8 @@ export class PartitionLog {
         while (this.segments.length > 1) {
           const oldest = this.segments[0]!;
           if (oldest.nextOffset > keepFromOffset) break;
-          const overSize = this.sizeBytes - oldest.sizeBytes >= this.options.retentionBytes;
-          const tooOld = this.options.retentionMs !== Infinity && nowMs - (await this.newestTimestamp(oldest)) > this.options.retentionMs;
+          const overSize = this.sizeBytes - oldest.sizeBytes >= retentionBytes;
+          const tooOld = retentionMs !== Infinity && nowMs - (await this.newestTimestamp(oldest)) > retentionMs;
           if (!overSize && !tooOld) break;
           await this.deleteSegment(oldest);
           this.segments.shift();

@@ -26,7 +26,7 @@ const OPEN_FLAGS: Record<FileOpenMode, string | number> = {
 const MAPPED_CODES: Record<string, FileSystemErrorCode> = {
   ENOENT: "ENOENT",
   EEXIST: "EEXIST",
-  ENOTEMPTY: "EEXIST",
+  ENOTEMPTY: "ENOTEMPTY",
   ENOSPC: "ENOSPC",
   EDQUOT: "ENOSPC",
   EFBIG: "ENOSPC",
@@ -200,6 +200,14 @@ export class NodeFileSystem implements FileSystem {
   remove(path: string): Promise<void> {
     return mapped(path, async () => {
       await fsp.unlink(this.resolve(path).full);
+    });
+  }
+
+  removeDir(dir: string): Promise<void> {
+    return mapped(dir, async () => {
+      const { full, portPath } = this.resolve(dir);
+      if (portPath === ".") throw new FileSystemError("EINVAL", dir, "cannot remove the root");
+      await fsp.rmdir(full);
     });
   }
 

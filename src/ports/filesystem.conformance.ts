@@ -13,7 +13,7 @@
 // This module is test code that lives next to the port it checks: it is imported only by
 // *.test.ts files, never by production code, so the ports layer's "no packages" rule does not apply.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FileSystemError, writeFileAtomic, type FileSystem, type FileSystemErrorCode } from "./filesystem.ts";
+import { FileSystemError, removeTreeDurably, writeFileAtomic, type FileSystem, type FileSystemErrorCode } from "./filesystem.ts";
 
 export interface FileSystemUnderTest {
   fs: FileSystem;
@@ -343,6 +343,45 @@ export function fileSystemConformance(name: string, make: () => Promise<FileSyst
       it("readFile of an empty file is empty", async () => {
         await put("empty", "");
         expect((await run(fs.readFile("empty"))).length).toBe(0);
+      });
+    });
+
+    describe("removeDir and removeTreeDurably", () => {
+      it("removeDir removes an empty directory; ENOTEMPTY with entries, ENOTDIR for a file, ENOENT when missing", async () => {
+        await run(fs.mkdir("d/sub"));
+        await rejects(fs.removeDir("d"), "ENOTEMPTY");
+        await run(fs.removeDir("d/sub"));
+        expect(await run(fs.list("d"))).toEqual([]);
+        await run(fs.removeDir("d"));
+        expect(await run(fs.stat("d"))).toBeUndefined();
+        await rejects(fs.removeDir("d"), "ENOENT");
+        await rejects(fs.removeDir("missing/deeper"), "ENOENT");
+        await put("f", "x");
+        await rejects(fs.removeDir("f"), "ENOTDIR");
+        await rejects(fs.removeDir("."), "EINVAL");
+        await run(fs.syncDir("."));
+      });
+
+      it("a directory emptied of its files can be removed, and a new one made under its name is empty", async () => {
+        await run(fs.mkdir("p/0"));
+        await put("p/0/a", "old");
+        await run(fs.remove("p/0/a"));
+        await run(fs.removeDir("p/0"));
+        await run(fs.mkdir("p/0"));
+        expect(await run(fs.list("p/0"))).toEqual([]);
+      });
+
+      it("removeTreeDurably removes a whole tree and leaves its parent; a missing tree is no error", async () => {
+        await run(fs.mkdir("keep/tree/a/b"));
+        await put("keep/tree/x", "1");
+        await put("keep/tree/a/y", "2");
+        await put("keep/tree/a/b/z", "3");
+        await run(fs.mkdir("keep/tree/empty"));
+        await put("keep/other", "stays");
+        await run(removeTreeDurably(fs, "keep/tree"));
+        expect(await run(fs.list("keep"))).toEqual(["other"]);
+        await run(removeTreeDurably(fs, "keep/tree"));
+        expect(await text("keep/other")).toBe("stays");
       });
     });
 

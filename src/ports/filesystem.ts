@@ -7,12 +7,16 @@
  *   durable. Only a completed `FileHandle.sync()` makes the file's content durable (what was
  *   written before `sync()` was called). A crash loses unsynced content, and may leave a torn
  *   prefix of the first unsynced write.
- * - Directory entries (create, rename, remove) are durable only once `syncDir(dir)` completes for
- *   the directory that holds them. `rename` atomically replaces the target: after a crash a reader
+ * - Directory entries (create, rename, remove, removeDir) are durable only once `syncDir(dir)`
+ *   completes for the directory that holds them. `rename` atomically replaces the target: after a crash a reader
  *   sees either the old or the new file, never a mix — once the directory is synced, the new.
  * - Reads past the end return fewer bytes (possibly zero); they never throw for that reason.
  * - Errors are `FileSystemError` with a POSIX-like `code` (ENOENT, EEXIST, ENOSPC, EIO, EBADF,
- *   ENOTDIR, EISDIR). A full disk yields ENOSPC and changes nothing.
+ *   ENOTDIR, EISDIR, ENOTEMPTY). A full disk yields ENOSPC and changes nothing.
+ * - `removeDir` removes an empty directory only. Like `remove`, the removal is an entry of the
+ *   parent: after a crash before `syncDir(parent)` completes the directory may be back, holding
+ *   whatever of its own entries were durable. So a durable recursive removal goes bottom-up:
+ *   remove the files, sync the directory, remove it, sync its parent (`removeTreeDurably`).
  * - Data returned by reads is a fresh buffer the caller owns.
  *
  * Two implementations pass one conformance suite: the simulated file system in `src/sim/` and the
@@ -57,6 +61,8 @@ export interface FileSystem {
   mkdir(dir: string): Promise<void>;
   /** Remove a file; ENOENT if missing. */
   remove(path: string): Promise<void>;
+  /** Remove an empty directory; ENOENT if missing, ENOTDIR for a file, ENOTEMPTY if it has entries. */
+  removeDir(dir: string): Promise<void>;
   /** Atomically replace `to` with `from`. */
   rename(from: string, to: string): Promise<void>;
   /** fsync a directory: entries created, renamed or removed in it become durable. */
@@ -71,6 +77,7 @@ export type FileSystemErrorCode =
   | "EBADF"
   | "ENOTDIR"
   | "EISDIR"
+  | "ENOTEMPTY"
   | "EINVAL";
 
 export class FileSystemError extends Error {
@@ -107,4 +114,40 @@ export async function writeFileAtomic(fs: FileSystem, path: string, data: Uint8A
   }
   await fs.rename(temp, path);
   await fs.syncDir(dirnameOf(path));
+}
+
+/**
+ * Remove a directory and everything under it, durably and bottom-up: in each directory the files
+ * go, the directory is synced, then the (now empty) directory is removed and its parent synced.
+ * A crash part-way leaves a smaller tree, never a directory that lost its parent's entry while
+ * files below it were still durable. A missing `dir` is not an error. Iterative: no recursion on
+ * a tree of unknown depth.
+ */
+export async function removeTreeDurably(fs: FileSystem, dir: string): Promise<void> {
+  const stack: { path: string; expanded: boolean }[] = [{ path: dir, expanded: false }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const stat = await fs.stat(top.path);
+    if (stat === undefined) {
+      stack.pop();
+      continue;
+    }
+    if (!top.expanded) {
+      top.expanded = true;
+      let removedFile = false;
+      for (const name of await fs.list(top.path)) {
+        const child = `${top.path}/${name}`;
+        if ((await fs.stat(child))?.isDirectory === true) stack.push({ path: child, expanded: false });
+        else {
+          await fs.remove(child);
+          removedFile = true;
+        }
+      }
+      if (removedFile) await fs.syncDir(top.path);
+      continue;
+    }
+    stack.pop();
+    await fs.removeDir(top.path);
+    await fs.syncDir(dirnameOf(top.path));
+  }
 }

@@ -202,6 +202,27 @@ describe("SimFileSystem crashes", () => {
     expect(await textOf(fs, "topic/0/a.log")).toBe("data");
   });
 
+  it("a removed directory stays removed only once its parent is synced, and comes back with its durable entries", async () => {
+    const { kernel, fs } = setup();
+    await fs.mkdir("partitions/t/0");
+    await writeAt(kernel, fs, "partitions/t/0/a.log", 0, "data", { file: true });
+    await kernel.settle(Promise.all([fs.syncDir("partitions/t/0"), fs.syncDir("partitions/t"), fs.syncDir("partitions"), fs.syncDir(".")]));
+    await fs.remove("partitions/t/0/a.log");
+    await fs.removeDir("partitions/t/0");
+    expect(await fs.list("partitions/t")).toEqual([]);
+    fs.crash(); // nothing synced: the directory and its durable file are back
+    expect(await textOf(fs, "partitions/t/0/a.log")).toBe("data");
+    await fs.remove("partitions/t/0/a.log");
+    await kernel.settle(fs.syncDir("partitions/t/0"));
+    await fs.removeDir("partitions/t/0");
+    fs.crash(); // the file's removal was synced, the directory's was not: back, and empty
+    expect(await fs.list("partitions/t/0")).toEqual([]);
+    await fs.removeDir("partitions/t/0");
+    await kernel.settle(fs.syncDir("partitions/t"));
+    fs.crash();
+    expect(await fs.list("partitions/t")).toEqual([]);
+  });
+
   it("an older syncDir completing late does not undo a newer one", async () => {
     const { kernel, fs } = setup({ ...NO_DISK_FAULTS, syncLatencyMs: { min: 0, max: 10 } }, "dirs");
     let sawOutOfOrder = false;

@@ -11,13 +11,15 @@
  *    durable content, then resolves. Concurrent syncs complete in latency order; each makes
  *    durable what was written before its own call (a later-completing older sync never undoes a
  *    newer one).
- * 3. Directory entries. Creating a file, `mkdir`, `rename` and `remove` change a directory's
+ * 3. Directory entries. Creating a file, `mkdir`, `rename`, `remove` and `removeDir` change a directory's
  *    volatile entries at once. `syncDir(dir)` snapshots that one directory's entries at the call
  *    and, after a latency drawn like a file sync, makes the snapshot its durable entries. A new
  *    directory made by `mkdir` is itself an entry of its parent: it survives a crash only once the
  *    parent is synced. A rename between two directories becomes durable per directory: after a
  *    crash with only one of them synced the file can be under neither name, or under both (then
- *    both names lead to the same file, like a hard link).
+ *    both names lead to the same file, like a hard link). `removeDir` takes an empty directory's
+ *    entry out of its parent; a crash before the parent is synced brings the directory back with
+ *    its own durable entries (files removed from it but not yet synced come back inside it).
  * 4. Crash (`crash()`): the process and its page cache die.
  *    - Every open handle becomes invalid: any later call on it rejects with EBADF.
  *    - Every pending `sync`/`syncDir` of the old incarnation never settles, neither resolved nor
@@ -613,6 +615,19 @@ export class SimFileSystem implements FileSystem {
     });
   }
 
+  removeDir(dir: string): Promise<void> {
+    return this.state.immediate(() => {
+      const parts = splitPath(dir);
+      if (parts.length === 0) throw new FileSystemError("EINVAL", dir, "cannot remove the root");
+      const at = this.locate(parts, dir);
+      const node = at.dir.entries.get(at.name);
+      if (node === undefined) throw new FileSystemError("ENOENT", dir);
+      if (node.kind === "file") throw new FileSystemError("ENOTDIR", dir, "removeDir takes directories only");
+      if (node.entries.size > 0) throw new FileSystemError("ENOTEMPTY", dir, `${node.entries.size} entries left`);
+      this.unlink(at.dir, at.name);
+    });
+  }
+
   rename(from: string, to: string): Promise<void> {
     return this.state.immediate(() => this.renameNow(from, to));
   }
@@ -794,7 +809,7 @@ export class SimFileSystem implements FileSystem {
     }
     if (existing?.kind === "dir" && node.kind === "file") throw new FileSystemError("EISDIR", to);
     if (existing?.kind === "file" && node.kind === "dir") throw new FileSystemError("ENOTDIR", to);
-    if (existing?.kind === "dir" && existing.entries.size > 0) throw new FileSystemError("EEXIST", to, "target directory is not empty");
+    if (existing?.kind === "dir" && existing.entries.size > 0) throw new FileSystemError("ENOTEMPTY", to, "target directory is not empty");
     this.link(target.dir, target.name, node);
     this.unlink(source.dir, source.name);
   }

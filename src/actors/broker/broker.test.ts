@@ -13,7 +13,7 @@ import type { Transport } from "../../ports/transport.ts";
 import { actorBoot, type BootFunction } from "../../sim/node.ts";
 import { SimWorld } from "../../sim/world.ts";
 import type { SimDiskOptions } from "../../sim/fs.ts";
-import type { AckLevel, FetchReply, LeaderAssignment, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
+import type { AckLevel, BrokerHeartbeat, FetchReply, LeaderAssignment, OffsetsReply, ProduceReply, TopicIdentity, ZhumqMessage } from "../shared/messages.ts";
 import type { brokerMachine } from "./machine.ts";
 import type { BrokerOperation, BrokerRecovered } from "./types.ts";
 import { STORAGE_FULL_BACKOFF_MS } from "./core.ts";
@@ -66,13 +66,16 @@ class Harness {
   host: BrokerHost | undefined;
   assignments: LeaderAssignment[] = [{ topic: TOPIC, partition: 0, leaderEpoch: 1 }];
   coordinatorSilent = false;
+  /** Topic incarnations the scripted coordinator names as deleted in its replies. */
+  deleted: TopicIdentity[] = [];
   private nextRequestId = 1;
 
   constructor(seed: number, settings: Partial<BrokerSettings> = {}, disk: Partial<SimDiskOptions> = {}) {
     this.world = new SimWorld(seed);
     this.coordinator.onReceive = (from, message) => {
       if (message.type !== "broker.heartbeat" || this.coordinatorSilent) return;
-      this.coordinator.send(from, { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS, assignments: this.assignments });
+      const deleted = this.deleted.length === 0 ? {} : { deleted: this.deleted };
+      this.coordinator.send(from, { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS, assignments: this.assignments, ...deleted });
     };
     const definition = brokerDefinition({ coordinator: COORDINATOR, heartbeatIntervalMs: HEARTBEAT_MS, flushIntervalMs: FLUSH_MS, ...settings });
     this.world.addNode(BROKER, actorBoot(definition, (host) => (this.host = host)), { syncLatencyMs: { min: SYNC_MS, max: SYNC_MS }, tornWrites: false, ...disk });
@@ -665,5 +668,74 @@ describe("broker: a full disk", () => {
       { numRuns: 8, examples: [[965781, [20]]] },
     );
     expect(refusedInAllRuns).toBeGreaterThan(0); // the disk did fill
+  });
+});
+
+describe("broker: topic ids, deletion and retention", () => {
+  const OLD_ID = "00000000000000a1";
+  const NEW_ID = "00000000000000b2";
+
+  it("a topic re-created while the broker was down: the old copy goes before the new one is made, and the new one starts empty", async () => {
+    const h = new Harness(60);
+    h.assignments = [{ topic: TOPIC, partition: 0, leaderEpoch: 1, topicId: OLD_ID }];
+    await h.start();
+    for (const value of ["old-a", "old-b"]) await h.produceAndWait(batchOf([value]));
+    const fs = h.world.node(BROKER).fs;
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([`${TOPIC}@${OLD_ID}`]);
+    h.crashBroker();
+    h.assignments = [{ topic: TOPIC, partition: 0, leaderEpoch: 2, topicId: NEW_ID }];
+    await h.restartBroker();
+    await h.run(2 * HEARTBEAT_MS);
+    // The old copy is gone; the new one's folder is made by its first write (creation costs no I/O).
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([]);
+    const empty = h.fetch(0, { leaderEpoch: 2 });
+    await h.until(() => h.fetched(empty) !== undefined);
+    expect(h.fetched(empty)).toMatchObject({ highWatermark: 0, logStartOffset: 0, records: new Uint8Array(0) });
+    expect(await h.produceAndWait(batchOf(["new-a"]), { leaderEpoch: 2 })).toMatchObject({ baseOffset: 0 });
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([`${TOPIC}@${NEW_ID}`]);
+    const all = h.fetch(0, { leaderEpoch: 2 });
+    await h.until(() => h.fetched(all) !== undefined);
+    expect(decodeBatches(h.fetched(all)!.records).flatMap(valuesOf)).toEqual(["new-a"]);
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("names the incarnations it holds but does not lead, and removes them, files and folders, once the coordinator says they were deleted", async () => {
+    const h = new Harness(61);
+    h.assignments = [{ topic: TOPIC, partition: 0, leaderEpoch: 1, topicId: OLD_ID }];
+    await h.start();
+    await h.produceAndWait(batchOf(["doomed"]));
+    h.assignments = [];
+    await h.run(2 * HEARTBEAT_MS);
+    const heartbeats = h.coordinator.inbox.filter((received) => received.message.type === "broker.heartbeat");
+    expect(heartbeats.at(-1)?.message).toMatchObject({ held: [{ topic: TOPIC, topicId: OLD_ID }] });
+    const fs = h.world.node(BROKER).fs;
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([`${TOPIC}@${OLD_ID}`]); // not led is not deleted
+    h.deleted = [{ topic: TOPIC, topicId: OLD_ID }];
+    await h.run(2 * HEARTBEAT_MS);
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([]);
+    h.crashBroker(); // the removal was durable
+    await h.restartBroker();
+    expect(await h.world.kernel.settle(fs.list("partitions"))).toEqual([]);
+    expect(h.failures()).toEqual([]);
+  });
+
+  it("applies retention on its timer: the log start moves, fetches below it are out of range, offsets and heartbeats report it", async () => {
+    const h = new Harness(62, { retentionCheckIntervalMs: 100, log: { segmentBytes: 512, retentionBytes: 700 } });
+    h.assignments = [{ topic: TOPIC, partition: 0, leaderEpoch: 1, topicId: OLD_ID, retentionBytes: 600 }];
+    await h.start();
+    for (let index = 0; index < 30; index++) await h.produceAndWait(batchOf([`value-${index}-${"x".repeat(40)}`]));
+    await h.run(300);
+    const earliest = h.offsets("earliest");
+    await h.until(() => h.offset(earliest) !== undefined);
+    const start = h.offset(earliest)!.offset;
+    expect(start).toBeGreaterThan(0);
+    const below = h.fetch(0);
+    await h.until(() => h.fetched(below) !== undefined);
+    expect(h.fetched(below)?.error?.code).toBe("OFFSET_OUT_OF_RANGE");
+    expect((await h.readAll(start)).flatMap(valuesOf).at(-1)).toBe(`value-29-${"x".repeat(40)}`);
+    await h.run(2 * HEARTBEAT_MS);
+    const heartbeat = h.coordinator.inbox.filter((received) => received.message.type === "broker.heartbeat").at(-1)?.message as BrokerHeartbeat;
+    expect(heartbeat.serving?.[0]?.logStartOffset).toBe(start);
+    expect(h.failures()).toEqual([]);
   });
 });

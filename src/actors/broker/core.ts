@@ -15,6 +15,15 @@
  *   live lease the broker accepts no writes — the coordinator may have declared it down and moved
  *   its partitions.
  *
+ * Topic identity and deletion: a partition's copy belongs to one incarnation of its topic (the
+ * topic id in its assignment and on its folder). An assignment naming another id supersedes the
+ * old copy, whose files are deleted before the new log is created; copies the broker holds but does
+ * not lead are named (`held`) in heartbeats, and those the coordinator says were deleted go too.
+ *
+ * Retention: every `retentionCheckIntervalMs` the broker asks the store to apply retention to each
+ * partition it leads (the topic's limits, else the broker's defaults), keeping everything from the
+ * high watermark on; the new log start comes back and fetches below it get OFFSET_OUT_OF_RANGE.
+ *
  * Durability: an append is persisted with sync for acks 1/-1; its reply waits in `appending`
  * until `store.persisted` says the sync covered it (so it never leaves before the sync). The high
  * watermark moves only on `store.persisted` with `synced`, and acks-0 data is synced by a periodic
@@ -33,11 +42,24 @@ import { assert } from "../shared/assert.ts";
 import { cancelTimer, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
-import type { BrokerHeartbeatReply, DamagedPartition, FetchReply, LeaderAssignment, MessageReceived, OffsetsReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
+import {
+  HELD_TOPICS_REPORTED_MAX,
+  type BrokerHeartbeatReply,
+  type DamagedPartition,
+  type FetchReply,
+  type LeaderAssignment,
+  type MessageReceived,
+  type OffsetsReply,
+  type ProduceReply,
+  type ServingPartition,
+  type TopicId,
+  type TopicIdentity,
+  type ZhumqMessage,
+} from "../shared/messages.ts";
 import { echoOf, isRecord, parseFetch, parseHeartbeatReply, parseOffsets, parseProduce, type Echo } from "./requests.ts";
-import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, rolledBack, withDamage, type PartitionState } from "./partition.ts";
+import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, rolledBack, withDamage, withLogStart, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection } from "./types.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection, BrokerRetentionResult } from "./types.ts";
 import { validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
@@ -50,6 +72,7 @@ export const STORAGE_FULL_BACKOFF_MS = 1_000;
 
 export const HEARTBEAT_TIMER = "heartbeat";
 export const FLUSH_TIMER = "flush";
+export const RETENTION_TIMER = "retention";
 const FETCH_TIMER_PREFIX = "fetch:";
 
 /** A fetch the broker has accepted and not yet answered: parked at the HW, or reading. */
@@ -59,6 +82,8 @@ export interface PendingFetch {
   readonly requestId: number;
   readonly topic: string;
   readonly partition: number;
+  /** The incarnation the fetch was accepted for: a read that lands after a re-creation is refused. */
+  readonly topicId?: TopicId;
   readonly offset: number;
   readonly maxBytes: number;
 }
@@ -79,6 +104,13 @@ export interface PendingAppend {
   readonly waiters: readonly AppendWaiter[];
 }
 
+/** A retention run the store is carrying out, by read id. */
+export interface PendingRetention {
+  readonly topic: string;
+  readonly partition: number;
+  readonly topicId: TopicId | undefined;
+}
+
 export interface HeartbeatState {
   readonly nextRequestId: number;
   /** requestId → virtual time it was sent. */
@@ -94,6 +126,7 @@ export interface BrokerContext {
   readonly partitions: ReadonlyMap<string, PartitionState>;
   readonly parked: ReadonlyMap<number, PendingFetch>;
   readonly reading: ReadonlyMap<number, PendingFetch>;
+  readonly retaining: ReadonlyMap<number, PendingRetention>;
   readonly nextFetchId: number;
   readonly flushArmed: boolean;
   /** Partition key → appends not yet durable, in offset order. */
@@ -106,6 +139,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
   validateBrokerLimits(input.limits);
   validateInterval("heartbeatIntervalMs", input.heartbeatIntervalMs);
   validateInterval("flushIntervalMs", input.flushIntervalMs);
+  validateInterval("retentionCheckIntervalMs", input.retentionCheckIntervalMs);
   const partitions = new Map<string, PartitionState>();
   for (const recovered of input.partitions) {
     const key = partitionKey(recovered.topic, recovered.partition);
@@ -120,6 +154,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     partitions,
     parked: new Map(),
     reading: new Map(),
+    retaining: new Map(),
     nextFetchId: 0,
     flushArmed: false,
     appending: new Map(),
@@ -160,6 +195,7 @@ export class Step {
 
 export function start(step: Step): void {
   sendHeartbeat(step);
+  step.emit(setTimer(RETENTION_TIMER, step.context.input.retentionCheckIntervalMs));
 }
 
 function sendHeartbeat(step: Step): void {
@@ -170,14 +206,21 @@ function sendHeartbeat(step: Step): void {
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
   step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
   const address = input.address === undefined ? {} : { address: input.address };
-  const serving: LeaderAssignment[] = [];
+  const serving: ServingPartition[] = [];
   const damaged: DamagedPartition[] = [];
+  const held = new Map<string, TopicIdentity>();
   for (const state of step.context.partitions.values()) {
-    if (state.leaderEpoch !== undefined) serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch });
+    if (state.leaderEpoch !== undefined) {
+      const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
+      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start });
+    } else {
+      held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
+    }
     if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
   }
   const damage = damaged.length === 0 ? {} : { damaged };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving, ...damage });
+  const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving, ...damage, ...holding });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 
@@ -192,6 +235,38 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   }
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
   applyAssignments(step, reply.assignments);
+  if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
+}
+
+/**
+ * At most HELD_TOPICS_REPORTED_MAX of the held incarnations, a different window each heartbeat,
+ * so that with more than that every one is asked about in turn (none starves behind live ones).
+ */
+function heldWindow(held: readonly TopicIdentity[], requestId: number): TopicIdentity[] {
+  if (held.length <= HELD_TOPICS_REPORTED_MAX) return [...held];
+  const start = (requestId * HELD_TOPICS_REPORTED_MAX) % held.length;
+  return Array.from({ length: HELD_TOPICS_REPORTED_MAX }, (_, index) => held[(start + index) % held.length]!);
+}
+
+/** The key of a topic incarnation in sets (a topic name holds no "@"). */
+function incarnationKey(topic: string, topicId: TopicId | undefined): string {
+  return `${topic}@${topicId ?? ""}`;
+}
+
+/** The coordinator says these incarnations were deleted: drop every copy of them not led here. */
+function removeDeleted(step: Step, deleted: readonly TopicIdentity[]): void {
+  const gone = new Set(deleted.map((identity) => incarnationKey(identity.topic, identity.topicId)));
+  const partitions = new Map(step.context.partitions);
+  for (const [key, state] of step.context.partitions) {
+    if (state.leaderEpoch !== undefined || !gone.has(incarnationKey(state.topic, state.topicId))) continue;
+    partitions.delete(key);
+    step.emit(persist<BrokerOperation>(deleteOperation(state), false));
+  }
+  step.update({ partitions });
+}
+
+function deleteOperation(state: PartitionState): BrokerOperation {
+  return { kind: "delete", topic: state.topic, partition: state.partition, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
 }
 
 /**
@@ -204,19 +279,40 @@ function applyAssignments(step: Step, assignments: readonly LeaderAssignment[]):
   for (const assignment of assignments) epochs.set(partitionKey(assignment.topic, assignment.partition), assignment);
   const changed: PartitionState[] = [];
   const lost = new Set<string>();
+  const fresh: LeaderAssignment[] = [];
   for (const [key, state] of step.context.partitions) {
-    const epoch = epochs.get(key)?.leaderEpoch;
-    if (epoch === state.leaderEpoch) continue;
-    changed.push({ ...state, leaderEpoch: epoch });
+    const assignment = epochs.get(key);
+    if (assignment !== undefined && assignment.topicId !== state.topicId) {
+      // Another incarnation of the topic (deleted and created again): the old copy goes first.
+      step.emit(persist<BrokerOperation>(deleteOperation(state), false));
+      lost.add(key);
+      fresh.push(assignment);
+      continue;
+    }
+    const retention = retentionOf(assignment);
+    const epoch = assignment?.leaderEpoch;
+    if (epoch === state.leaderEpoch && sameRetention(retention, state.retention)) continue;
+    changed.push({ ...state, leaderEpoch: epoch, ...(assignment === undefined ? {} : { retention }) });
     if (epoch === undefined) lost.add(key);
   }
-  for (const [key, assignment] of epochs) {
-    if (step.context.partitions.has(key)) continue;
-    changed.push(emptyPartition(assignment.topic, assignment.partition, assignment.leaderEpoch));
-    step.emit(persist<BrokerOperation>({ kind: "create", topic: assignment.topic, partition: assignment.partition }, false));
+  for (const [key, assignment] of epochs) if (!step.context.partitions.has(key)) fresh.push(assignment);
+  for (const assignment of fresh) {
+    const { topic, partition, leaderEpoch, topicId } = assignment;
+    changed.push(emptyPartition(topic, partition, leaderEpoch, topicId, retentionOf(assignment)));
+    step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...(topicId === undefined ? {} : { topicId }) }, false));
   }
   step.setPartitions(changed);
   if (lost.size > 0) answerParked(step, (fetch) => lost.has(partitionKey(fetch.topic, fetch.partition)), (fetch) => wireError("NOT_LEADER", `this broker no longer leads ${fetch.topic}/${fetch.partition}`));
+}
+
+function retentionOf(assignment: LeaderAssignment | undefined): PartitionState["retention"] {
+  if (assignment === undefined) return {};
+  const { retentionMs, retentionBytes } = assignment;
+  return { ...(retentionMs === undefined ? {} : { retentionMs }), ...(retentionBytes === undefined ? {} : { retentionBytes }) };
+}
+
+function sameRetention(a: PartitionState["retention"], b: PartitionState["retention"]): boolean {
+  return a.retentionMs === b.retentionMs && a.retentionBytes === b.retentionBytes;
 }
 
 function leaseLive(step: Step): boolean {
@@ -296,7 +392,8 @@ function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, un
   step.setPartitions([plan.state]);
   const appended: PendingAppend = { baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, producersBefore: state.producers, waiters };
   step.update({ appending: new Map(step.context.appending).set(key, [...(step.context.appending.get(key) ?? []), appended]) });
-  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, generation: state.writeGeneration, batch: plan.batch };
+  const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
+  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, ...identity, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, generation: state.writeGeneration, batch: plan.batch };
   step.emit(persist(operation, request.acks !== 0));
   if (request.acks === 0) armFlush(step);
 }
@@ -349,7 +446,8 @@ function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unkn
   }
   if (full) return step.reply(from, fetchReply(echo, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
   const id = step.context.nextFetchId;
-  const fetch: PendingFetch = { id, from, requestId: request.requestId, topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: Math.min(request.maxBytes, limits.fetchBytesMax) };
+  const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
+  const fetch: PendingFetch = { id, from, requestId: request.requestId, topic: request.topic, partition: request.partition, ...identity, offset: request.offset, maxBytes: Math.min(request.maxBytes, limits.fetchBytesMax) };
   step.update({ nextFetchId: id + 1 });
   if (plan.kind === "read") return startRead(step, fetch, state);
   const parked = new Map(step.context.parked);
@@ -374,7 +472,10 @@ function answerParked(step: Step, matches: (fetch: PendingFetch) => boolean, err
     step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
     const problem = error(fetch);
     const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
-    assert(state !== undefined, `parked fetch on unknown partition ${fetch.topic}/${fetch.partition}`);
+    if (state === undefined || state.topicId !== fetch.topicId) {
+      step.reply(fetch.from, fetchReply(fetch, { error: problem ?? wireError("NOT_LEADER", `${fetch.topic}/${fetch.partition} changed while the fetch waited`) }));
+      continue;
+    }
     step.reply(fetch.from, fetchReply(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
   }
   step.update({ parked });
@@ -399,19 +500,29 @@ function onFetchTimer(step: Step, id: number): void {
   answerParked(step, (candidate) => candidate.id === id, () => undefined);
 }
 
-export function onReadDone(step: Step, event: ReadDone<BrokerReadResult>): void {
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult>): void {
+  if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
   const fetch = step.context.reading.get(event.id);
   if (fetch === undefined) return;
   const reading = new Map(step.context.reading);
   reading.delete(event.id);
   step.update({ reading });
   const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
-  assert(state !== undefined, `read for unknown partition ${fetch.topic}/${fetch.partition}`);
-  if (event.result === undefined) {
+  if (state === undefined || state.topicId !== fetch.topicId) {
+    // Deleted, or re-created as another incarnation, while the read ran: its bytes are not this topic's.
+    return step.reply(fetch.from, fetchReply(fetch, { error: wireError("UNKNOWN_TOPIC_OR_PARTITION", `${fetch.topic}/${fetch.partition} was deleted or re-created while it was read`) }));
+  }
+  const result = event.result as BrokerReadResult | undefined;
+  if (result?.belowLogStart !== undefined) {
+    const moved = withLogStart(state, Math.min(result.belowLogStart, state.highWatermark));
+    step.setPartitions([moved]);
+    return step.reply(fetch.from, fetchReply(fetch, { error: wireError("OFFSET_OUT_OF_RANGE", `offset ${fetch.offset} of ${fetch.topic}/${fetch.partition} was deleted by retention; the log starts at ${moved.logStartOffset}`) }));
+  }
+  if (result === undefined) {
     const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
     return step.reply(fetch.from, fetchReply(fetch, { error }));
   }
-  const damaged = event.result.damaged;
+  const damaged = result.damaged;
   if (damaged !== undefined) {
     // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
     // decide (stop, or skip them), and report them to the coordinator from now on.
@@ -422,8 +533,39 @@ export function onReadDone(step: Step, event: ReadDone<BrokerReadResult>): void 
     const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
     return step.reply(fetch.from, { ...fetchReply(fetch, { error }), damaged: range });
   }
-  assert(event.result.records instanceof Uint8Array, "the store answered a read without records");
-  step.reply(fetch.from, fetchReply(fetch, { state, records: event.result.records }));
+  assert(result.records instanceof Uint8Array, "the store answered a read without records");
+  step.reply(fetch.from, fetchReply(fetch, { state, records: result.records }));
+}
+
+// ---------------------------------------------------------------- retention
+
+/** Ask the store to apply retention to every partition this broker leads, then re-arm. */
+function onRetentionTimer(step: Step): void {
+  step.emit(setTimer(RETENTION_TIMER, step.context.input.retentionCheckIntervalMs));
+  const retaining = new Map(step.context.retaining);
+  const busy = new Set([...retaining.values()].map((pending) => partitionKey(pending.topic, pending.partition)));
+  let id = step.context.nextFetchId;
+  for (const [key, state] of step.context.partitions) {
+    if (state.leaderEpoch === undefined || busy.has(key)) continue;
+    retaining.set(id, { topic: state.topic, partition: state.partition, topicId: state.topicId });
+    const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
+    step.emit(read(id, { kind: "retention", topic: state.topic, partition: state.partition, ...identity, nowMs: step.now(), keepFromOffset: state.highWatermark, ...state.retention }));
+    id++;
+  }
+  step.update({ retaining, nextFetchId: id });
+}
+
+function onRetentionDone(step: Step, event: ReadDone<BrokerRetentionResult>): void {
+  const pending = step.context.retaining.get(event.id)!;
+  const retaining = new Map(step.context.retaining);
+  retaining.delete(event.id);
+  step.update({ retaining });
+  // A failure (the log was deleted meanwhile, say) changes nothing: the next run tries again.
+  if (event.result === undefined) return;
+  const state = step.context.partitions.get(partitionKey(pending.topic, pending.partition));
+  if (state === undefined || state.topicId !== pending.topicId) return;
+  const moved = withLogStart(state, event.result.logStartOffset);
+  if (moved !== state) step.setPartitions([moved]);
 }
 
 function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
@@ -443,6 +585,7 @@ function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, un
 export function onTimer(step: Step, key: string): void {
   if (key === HEARTBEAT_TIMER) return sendHeartbeat(step);
   if (key === FLUSH_TIMER) return onFlushTimer(step);
+  if (key === RETENTION_TIMER) return onRetentionTimer(step);
   if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));
   assert(false, `unknown timer ${key}`);
 }
@@ -462,7 +605,7 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, B
     if (operation.kind !== "append") continue;
     const key = partitionKey(operation.topic, operation.partition);
     const state = changed.get(key) ?? partitions.get(key);
-    assert(state !== undefined, `persisted an append to unknown partition ${key}`);
+    if (state === undefined || state.topicId !== operation.topicId) continue; // deleted or re-created since
     // Written only if assigned in the generation current before this event and not taken back.
     if (operation.generation !== before.get(key)?.writeGeneration || operation.nextOffset > state.endOffset) continue;
     changed.set(key, notePersisted(state, operation.nextOffset));

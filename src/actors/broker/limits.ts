@@ -42,6 +42,8 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 200;
 /** How long acks-0 data may wait for a sync before it becomes visible to consumers. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 50;
+/** How often retention runs over the partitions a broker leads (Kafka's default check interval). */
+export const DEFAULT_RETENTION_CHECK_INTERVAL_MS = 5 * 60_000;
 
 function requireInteger(name: string, value: number, low: number, high: number): void {
   if (!Number.isSafeInteger(value) || value < low || value > high) {

@@ -20,12 +20,16 @@ import { CorruptBatchError } from "../../disk/errors.ts";
 import { assert } from "../shared/assert.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import type { PartitionIndex, TopicName } from "../shared/ids.ts";
-import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets } from "../shared/messages.ts";
+import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets, type TopicId, type TopicRetention } from "../shared/messages.ts";
 import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
 
 export interface PartitionState {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
+  /** Which incarnation of the topic this copy belongs to; undefined for data from before topic ids. */
+  readonly topicId: TopicId | undefined;
+  /** The topic's own retention, as the last assignment gave it (empty: the broker's defaults). */
+  readonly retention: TopicRetention;
   /** The epoch this broker leads the partition in, or undefined when it does not lead it now. */
   readonly leaderEpoch: number | undefined;
   readonly logStartOffset: number;
@@ -45,6 +49,8 @@ export interface PartitionState {
 export interface RecoveredPartition {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
+  /** The topic id its folder is tied to; absent for a folder from before topic ids. */
+  readonly topicId?: TopicId;
   readonly logStartOffset: number;
   readonly endOffset: number;
   readonly producers: readonly ProducerEntry[];
@@ -53,8 +59,8 @@ export interface RecoveredPartition {
   readonly damaged?: readonly DamagedOffsets[];
 }
 
-export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined): PartitionState {
-  return { topic, partition, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [], writeGeneration: 0 };
+export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined, topicId?: TopicId, retention: TopicRetention = {}): PartitionState {
+  return { topic, partition, topicId, retention, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [], writeGeneration: 0 };
 }
 
 /** After a restart everything recovered is durable: the high watermark is the end of the log. */
@@ -63,6 +69,8 @@ export function recoveredPartition(recovered: RecoveredPartition): PartitionStat
   return {
     topic: recovered.topic,
     partition: recovered.partition,
+    topicId: recovered.topicId,
+    retention: {},
     leaderEpoch: undefined,
     logStartOffset: recovered.logStartOffset,
     endOffset: recovered.endOffset,
@@ -84,6 +92,17 @@ export function rolledBack(state: PartitionState, endOffset: number, producers: 
   assert(endOffset >= state.highWatermark, `${where}: the store lost durable offsets: its log ends at ${endOffset}, below the high watermark ${state.highWatermark}`);
   assert(endOffset <= state.endOffset, `${where}: the store's log ends at ${endOffset}, past the offsets assigned (${state.endOffset})`);
   return { ...state, endOffset, persistedEnd: Math.min(state.persistedEnd, endOffset), producers, writeGeneration: Math.max(state.writeGeneration, generation + 1) };
+}
+
+/**
+ * Retention moved the log's start to `logStartOffset`: offsets below it are gone. Never past the
+ * high watermark (the broker asks retention to keep everything from there), never backwards.
+ */
+export function withLogStart(state: PartitionState, logStartOffset: number): PartitionState {
+  if (logStartOffset <= state.logStartOffset) return state;
+  assert(logStartOffset <= state.highWatermark, `${state.topic}/${state.partition}: retention moved the log start to ${logStartOffset}, past the high watermark ${state.highWatermark}`);
+  const damaged = state.damaged.filter((range) => range.toOffset > logStartOffset);
+  return { ...state, logStartOffset, damaged };
 }
 
 /** The partition with one more damaged range noted (a read found it); unchanged if known. */

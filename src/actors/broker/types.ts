@@ -6,14 +6,23 @@ import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import type { Effect, ReadDone, StorePersisted, TimerFired } from "../shared/effects.ts";
 import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
-import type { MessageReceived, ZhumqMessage } from "../shared/messages.ts";
+import type { MessageReceived, TopicId, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
 import type { RecoveredPartition } from "./partition.ts";
 
 /** Persist operations, carried out by the store in order (per partition). */
 export type BrokerOperation =
-  /** Create the partition's (empty) log; durable when the persist completes. */
-  | { readonly kind: "create"; readonly topic: TopicName; readonly partition: PartitionIndex }
+  /**
+   * Create the partition's (empty) log, in the folder tied to `topicId` (none: the folder of a
+   * topic from before ids); durable when the persist completes.
+   */
+  | { readonly kind: "create"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId }
+  /**
+   * Remove the partition's log and folder for good (its topic was deleted, or re-created under a
+   * new id). Crash-safe: the folder is first renamed to a tombstone name, which start-up finishes
+   * removing; durable when the persist completes.
+   */
+  | { readonly kind: "delete"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId }
   /**
    * Append one batch, already stamped with `baseOffset` and the leader epoch. The store's log must
    * assign exactly `baseOffset` (anything else is a bug); `nextOffset` is the offset after it.
@@ -22,6 +31,8 @@ export type BrokerOperation =
       readonly kind: "append";
       readonly topic: TopicName;
       readonly partition: PartitionIndex;
+      /** The incarnation the batch belongs to (absent: a topic without an id). */
+      readonly topicId?: TopicId;
       readonly baseOffset: number;
       readonly nextOffset: number;
       /**
@@ -65,8 +76,32 @@ export interface BrokerRead {
 export interface BrokerReadResult {
   /** Concatenated whole record batches, exactly as stored. */
   readonly records: Uint8Array;
+  /** The offset is below the log's start (retention deleted it meanwhile): the start now. */
+  readonly belowLogStart?: number;
   /** The requested offset lies in a damaged range of the log (records is then empty). */
   readonly damaged?: { readonly fromOffset: number; readonly toOffset: number; readonly file: string; readonly reason: string };
+}
+
+/**
+ * Apply retention to one partition's log (an `effect.read`, since its answer — the new log start —
+ * must come back; it deletes only closed, durable segments below `keepFromOffset`).
+ */
+export interface BrokerRetention {
+  readonly kind: "retention";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly nowMs: number;
+  /** Keep every segment holding an offset at or above this (the high watermark). */
+  readonly keepFromOffset: number;
+  /** The topic's own limits; absent: the broker's defaults. */
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
+}
+
+export interface BrokerRetentionResult {
+  /** The log's first offset after retention. */
+  readonly logStartOffset: number;
 }
 
 /** What the store recovered from disk. */
@@ -85,11 +120,13 @@ export interface BrokerInput {
   readonly heartbeatIntervalMs: number;
   /** Longest acks-0 data waits for a sync (and so for visibility to consumers). */
   readonly flushIntervalMs: number;
+  /** How often the broker applies retention to the partitions it leads. */
+  readonly retentionCheckIntervalMs: number;
   readonly limits: BrokerLimits;
   readonly partitions: readonly RecoveredPartition[];
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead>;
-export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention>;
+export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -31,12 +31,15 @@ import type {
   ProducerIdRequest,
   TopicCreate,
   TopicDelete,
+  TopicIdentity,
   TopicMetadata,
 } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import {
   apply,
+  freshTopicId,
+  isDeleted,
   isRegistered,
   leadersByBroker,
   originKey,
@@ -81,11 +84,16 @@ export interface CoordinatorContext {
    * ranges), as its last heartbeat reported them. Shown in metadata for the leader's copy.
    */
   readonly damaged: ReadonlyMap<NodeId, ReadonlyMap<string, readonly DamagedOffsets[]>>;
+  /**
+   * Soft state: per broker, the log start offsets above 0 of the partitions it serves
+   * ("topic/partition" → offset), as its last heartbeat reported them. Shown in metadata.
+   */
+  readonly logStarts: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
   /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
   readonly ring: HashRing | undefined;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "damaged" | "ring">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "damaged" | "logStarts" | "ring">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -129,9 +137,16 @@ function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextCha
 function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
   const broker = request.broker;
   const effects: CoordinatorEffect[] = [];
-  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>>; damaged?: CoordinatorContext["damaged"] } = {};
+  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>>; damaged?: CoordinatorContext["damaged"]; logStarts?: CoordinatorContext["logStarts"] } = {};
   if (request.serving !== undefined) {
     changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
+    const starts = new Map(request.serving.flatMap((entry) => (entry.logStartOffset === undefined || entry.logStartOffset === 0 ? [] : [[`${entry.topic}/${entry.partition}`, entry.logStartOffset] as const])));
+    if (starts.size > 0 || context.logStarts.has(broker)) {
+      const next = new Map(context.logStarts);
+      if (starts.size === 0) next.delete(broker);
+      else next.set(broker, starts);
+      changes.logStarts = next;
+    }
   }
   const damaged = new Map((request.damaged ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.ranges] as const));
   if (damaged.size > 0 || context.damaged.has(broker)) {
@@ -156,7 +171,11 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   if (!isAlive(context.leases.get(broker), nowMs)) effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.up", broker, atMs: nowMs }));
   changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true });
   const assignments = context.leaders.get(broker) ?? [];
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments }, changes, effects);
+  // Only tombstoned incarnations are named: a topic the coordinator never heard of (another
+  // cluster's, or one from before a coordinator lost its disk) is never deleted on its word.
+  const deleted: TopicIdentity[] = (request.held ?? []).filter((identity) => isDeleted(context.state, identity));
+  const tombstones = deleted.length === 0 ? {} : { deleted };
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments, ...tombstones }, changes, effects);
 }
 
 /** Mark down every broker whose lease ran out; undefined leases when nothing changed. */
@@ -197,6 +216,9 @@ function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: T
   const command: TopicCreated = {
     type: "topic.created",
     topic: request.topic,
+    topicId: freshTopicId(state, (bound) => context.random.int(bound)),
+    ...(request.retentionMs === undefined ? {} : { retentionMs: request.retentionMs }),
+    ...(request.retentionBytes === undefined ? {} : { retentionBytes: request.retentionBytes }),
     replicationFactor: request.replicationFactor,
     replicationMode: request.replicationMode,
     partitions: placeTopic(ring, request.topic, request.partitions, request.replicationFactor).map((replicas) => ({ replicas, leaderEpoch })),
@@ -221,7 +243,9 @@ function isRetriedCreate(state: CoordinatorState, from: NodeId, request: TopicCr
     outcome.leaderEpoch === existing.partitions[0]?.leaderEpoch &&
     existing.partitions.length === request.partitions &&
     existing.replicationFactor === request.replicationFactor &&
-    existing.replicationMode === request.replicationMode
+    existing.replicationMode === request.replicationMode &&
+    existing.retentionMs === request.retentionMs &&
+    existing.retentionBytes === request.retentionBytes
   );
 }
 
@@ -242,9 +266,11 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
     if (outcome?.type === "topic.deleted" && outcome.topic === request.topic) return reply(from, { type: "topic.delete.reply", requestId: request.requestId });
     return reply(from, errorReply(request.type, request.requestId, wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${request.topic}' does not exist`)));
   }
-  const command: CoordinatorCommand = { type: "topic.deleted", topic: request.topic, origin };
+  const topicId = context.state.topics.get(request.topic)!.topicId;
+  const command: CoordinatorCommand = { type: "topic.deleted", topic: request.topic, ...(topicId === undefined ? {} : { topicId }), origin };
   const next = apply(context.state, command);
-  // Brokers learn of it from their next heartbeat reply: the partitions are gone from their assignments.
+  // Brokers learn of it from their next heartbeat reply: the partitions are gone from their
+  // assignments; the heartbeat after that names the topic as held, and the reply says deleted.
   return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, leaders: leadersByBroker(next) }, [persist(command, true)]);
 }
 
@@ -253,15 +279,26 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
 export function topicMetadata(context: CoordinatorContext, topic: TopicState, nowMs: number): TopicMetadata {
   return {
     topic: topic.topic,
+    ...(topic.topicId === undefined ? {} : { topicId: topic.topicId }),
     replicationFactor: topic.replicationFactor,
     replicationMode: topic.replicationMode,
+    ...(topic.retentionMs === undefined ? {} : { retentionMs: topic.retentionMs }),
+    ...(topic.retentionBytes === undefined ? {} : { retentionBytes: topic.retentionBytes }),
     partitions: topic.partitions.map((placement, partition) => {
       const preferred = placement.replicas[0];
       const serving = preferred === undefined ? undefined : context.serving.get(preferred);
       const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
       const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) && confirmed ? preferred : null;
       const damaged = preferred === undefined ? undefined : context.damaged.get(preferred)?.get(`${topic.topic}/${partition}`);
-      return { partition, replicas: placement.replicas, leader, leaderEpoch: placement.leaderEpoch, ...(damaged === undefined ? {} : { damaged }) };
+      const logStartOffset = preferred === undefined ? undefined : context.logStarts.get(preferred)?.get(`${topic.topic}/${partition}`);
+      return {
+        partition,
+        replicas: placement.replicas,
+        leader,
+        leaderEpoch: placement.leaderEpoch,
+        ...(damaged === undefined ? {} : { damaged }),
+        ...(logStartOffset === undefined ? {} : { logStartOffset }),
+      };
     }),
   };
 }

@@ -189,13 +189,51 @@ describe("coordinator: topics", () => {
 
     const deleted = c.deliver("admin", { type: "topic.delete", requestId: 101, topic: "orders" });
     expect(deleted).toEqual([
-      { type: "effect.persist", operation: { type: "topic.deleted", topic: "orders", origin: { sender: "admin", requestId: 101 } }, sync: true },
+      { type: "effect.persist", operation: { type: "topic.deleted", topic: "orders", topicId: metadata.topicId, origin: { sender: "admin", requestId: 101 } }, sync: true },
       { type: "effect.send", to: "admin", message: { type: "topic.delete.reply", requestId: 101 } },
     ]);
     const after = c.metadata(["orders", "audit"]);
     expect(after.topics.map((topic) => topic.topic)).toEqual(["audit"]);
     expect(after.topicErrors).toEqual([{ topic: "orders", error: expect.objectContaining({ code: "UNKNOWN_TOPIC_OR_PARTITION" }) }]);
     expect(errorCode(c.ask("admin", { type: "topic.delete", topic: "orders" }))).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+  });
+
+  it("gives every topic a fresh id, a re-created topic a new one, and names only tombstoned incarnations as deleted", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    const first = c.create("resur", 1);
+    const firstId = c.metadata(["resur"]).topics[0]!.topicId!;
+    expect(firstId).toMatch(/^[0-9a-f]{16}$/);
+    expect(first).toBeDefined();
+    const held = [{ topic: "resur", topicId: firstId }, { topic: "stranger", topicId: "0123456789abcdef" }, { topic: "legacy" }];
+    const before = c.ask("b1", { type: "broker.heartbeat", broker: "b1", held }) as BrokerHeartbeatReply;
+    expect(before.deleted).toBeUndefined(); // alive: merely not this broker's to lead
+    expect(before.assignments[0]).toMatchObject({ topic: "resur", topicId: firstId });
+    c.deliver("admin", { type: "topic.delete", requestId: 300, topic: "resur" });
+    c.create("resur", 1);
+    const secondId = c.metadata(["resur"]).topics[0]!.topicId!;
+    expect(secondId).not.toBe(firstId);
+    const after = c.ask("b1", { type: "broker.heartbeat", broker: "b1", held }) as BrokerHeartbeatReply;
+    expect(after.deleted).toEqual([{ topic: "resur", topicId: firstId }]); // never a topic it does not know
+    expect(after.assignments[0]).toMatchObject({ topic: "resur", topicId: secondId });
+    expect(errorCode(c.ask("b1", { type: "broker.heartbeat", broker: "b1", held: [{ topic: "t", topicId: "XYZ" }] }))).toBe("INVALID_REQUEST");
+    // Ids and tombstones are durable: a coordinator replaying the command log says the same.
+    const restarted = coordinator({ commands: c.persisted() });
+    expect(restarted.metadata(["resur"]).topics[0]!.topicId).toBe(secondId);
+    expect((restarted.ask("b1", { type: "broker.heartbeat", broker: "b1", held }) as BrokerHeartbeatReply).deleted).toEqual([{ topic: "resur", topicId: firstId }]);
+  });
+
+  it("keeps a topic's retention, hands it to the leader with the assignment, and shows the leader's log start", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.deliver("admin", { type: "topic.create", requestId: 400, topic: "short", partitions: 2, replicationFactor: 1, replicationMode: "fetch", retentionMs: 60_000, retentionBytes: 1 << 20 });
+    expect(c.metadata(["short"]).topics[0]).toMatchObject({ retentionMs: 60_000, retentionBytes: 1 << 20 });
+    const reply = c.ask("b1", { type: "broker.heartbeat", broker: "b1", serving: [{ topic: "short", partition: 1, leaderEpoch: 1, logStartOffset: 420 }] }) as BrokerHeartbeatReply;
+    expect(reply.assignments.every((assignment) => assignment.retentionMs === 60_000 && assignment.retentionBytes === 1 << 20)).toBe(true);
+    expect(c.metadata(["short"]).topics[0]!.partitions.map((partition) => partition.logStartOffset)).toEqual([undefined, 420]);
+    for (const bad of [0, -5, 1.5, "60000"]) {
+      expect(errorCode(c.ask("admin", { type: "topic.create", topic: "bad", partitions: 1, replicationFactor: 1, replicationMode: "fetch", retentionMs: bad }))).toBe("INVALID_REQUEST");
+    }
   });
 
   it("tells each broker, in its heartbeat reply, exactly the partitions it leads", () => {

@@ -67,7 +67,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const state = replay(input.commands, emptyState(settings.limits.recentRequestsMax));
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, leaders: leadersByBroker(state), leases, serving: new Map(), damaged: new Map(), ring: undefined };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, leaders: leadersByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined };
 }
 
 /** The outcome of one network message. */

@@ -19,7 +19,7 @@
  */
 import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
-import type { LeaderAssignment, ReplicationMode } from "../shared/messages.ts";
+import type { LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
@@ -48,6 +48,10 @@ export interface BrokerRegistered {
 export interface TopicCreated {
   readonly type: "topic.created";
   readonly topic: TopicName;
+  /** Chosen by the coordinator, unique among every topic it has known; absent in logs older than ids. */
+  readonly topicId?: TopicId;
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
   readonly partitions: readonly PartitionPlacement[];
@@ -57,6 +61,8 @@ export interface TopicCreated {
 export interface TopicDeleted {
   readonly type: "topic.deleted";
   readonly topic: TopicName;
+  /** The deleted incarnation's id (absent for a topic without one): its tombstone. */
+  readonly topicId?: TopicId;
   readonly origin?: RequestOrigin;
 }
 
@@ -71,6 +77,9 @@ export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted 
 
 export interface TopicState {
   readonly topic: TopicName;
+  readonly topicId?: TopicId;
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
   readonly partitions: readonly PartitionPlacement[];
@@ -83,6 +92,12 @@ export type RecentOutcome =
 
 export interface CoordinatorState {
   readonly topics: ReadonlyMap<TopicName, TopicState>;
+  /**
+   * Tombstones: every deleted topic incarnation (`tombstoneKey`), so that a broker that was down
+   * during a deletion learns, whenever it returns, that its files of that topic can go. Grows by
+   * one per deletion, as the command log does.
+   */
+  readonly deletedTopics: ReadonlySet<string>;
   /** Every broker ever registered, sorted. */
   readonly brokers: readonly NodeId[];
   /** The last address each broker advertised (brokers that never advertised one are absent). */
@@ -100,7 +115,13 @@ export interface CoordinatorState {
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), brokers: [], brokerAddresses: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+}
+
+/** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
+export function tombstoneKey(identity: TopicIdentity): string {
+  // "/" occurs in neither a topic name nor an id, so the two kinds of key cannot collide.
+  return identity.topicId ?? `name/${identity.topic}`;
 }
 
 export function originKey(origin: RequestOrigin): string {
@@ -110,6 +131,7 @@ export function originKey(origin: RequestOrigin): string {
 
 interface Draft {
   topics: Map<TopicName, TopicState>;
+  deletedTopics: Set<string>;
   brokers: NodeId[];
   brokerAddresses: Map<NodeId, string>;
   nextProducerId: number;
@@ -121,7 +143,7 @@ interface Draft {
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), recentRequests: new Map(state.recentRequests) };
+  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), recentRequests: new Map(state.recentRequests) };
 }
 
 /** The state after `command`; `state` is left as it was. */
@@ -181,8 +203,17 @@ function applyTopicCreated(draft: Draft, command: TopicCreated): void {
     assert(partition.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
     lastEpoch = Math.max(lastEpoch, partition.leaderEpoch);
   }
-  const { topic, replicationFactor, replicationMode, partitions } = command;
-  draft.topics.set(topic, { topic, replicationFactor, replicationMode, partitions });
+  const { topic, replicationFactor, replicationMode, partitions, topicId, retentionMs, retentionBytes } = command;
+  if (topicId !== undefined) assert(!draft.deletedTopics.has(topicId), `topic ${topic} created with the id ${topicId} of a deleted topic`);
+  draft.topics.set(topic, {
+    topic,
+    replicationFactor,
+    replicationMode,
+    partitions,
+    ...(topicId === undefined ? {} : { topicId }),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(retentionBytes === undefined ? {} : { retentionBytes }),
+  });
   draft.partitionCount += partitions.length;
   draft.lastLeaderEpoch = lastEpoch;
   if (command.origin !== undefined) remember(draft, command.origin, { type: "topic.created", topic, leaderEpoch: partitions[0]!.leaderEpoch });
@@ -191,7 +222,9 @@ function applyTopicCreated(draft: Draft, command: TopicCreated): void {
 function applyTopicDeleted(draft: Draft, command: TopicDeleted): void {
   const existing = draft.topics.get(command.topic);
   assert(existing !== undefined, `topic ${command.topic} deleted while it does not exist`);
+  assert(existing.topicId === command.topicId, `topic ${command.topic} deleted as id ${String(command.topicId)}, but it has id ${String(existing.topicId)}`);
   draft.topics.delete(command.topic);
+  draft.deletedTopics.add(tombstoneKey(existing));
   draft.partitionCount -= existing.partitions.length;
   if (command.origin !== undefined) remember(draft, command.origin, { type: "topic.deleted", topic: command.topic });
 }
@@ -232,11 +265,37 @@ export function leadersByBroker(state: CoordinatorState): Map<NodeId, LeaderAssi
       if (leader === undefined) return;
       let list = byBroker.get(leader);
       if (list === undefined) byBroker.set(leader, (list = []));
-      list.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch });
+      list.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...identityAndRetention(topic) });
     });
   }
   return byBroker;
 }
+
+/** The optional fields an assignment carries for a topic: its id and retention. */
+function identityAndRetention(topic: TopicState): Pick<LeaderAssignment, "topicId" | "retentionMs" | "retentionBytes"> {
+  return {
+    ...(topic.topicId === undefined ? {} : { topicId: topic.topicId }),
+    ...(topic.retentionMs === undefined ? {} : { retentionMs: topic.retentionMs }),
+    ...(topic.retentionBytes === undefined ? {} : { retentionBytes: topic.retentionBytes }),
+  };
+}
+
+/** Whether a topic incarnation was deleted (and not merely moved off a broker). */
+export function isDeleted(state: CoordinatorState, identity: TopicIdentity): boolean {
+  return state.deletedTopics.has(tombstoneKey(identity));
+}
+
+/** A fresh topic id: 16 hex digits from the coordinator's Random, unused by any topic, live or deleted. */
+export function freshTopicId(state: CoordinatorState, draw: (bound: number) => number): TopicId {
+  const used = (id: string): boolean => state.deletedTopics.has(id) || [...state.topics.values()].some((topic) => topic.topicId === id);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const id = draw(2 ** 32).toString(16).padStart(8, "0") + draw(2 ** 32).toString(16).padStart(8, "0");
+    if (!used(id)) return id;
+  }
+  assert(false, "16 random 64-bit topic ids in a row were taken: the random source is broken");
+}
+
+export const TOPIC_ID_PATTERN = /^[0-9a-f]{16}$/;
 
 // ---------------------------------------------------------------- decoding
 
@@ -255,6 +314,7 @@ export function commandProblem(value: unknown): string | undefined {
       return topicCreatedProblem(command);
     case "topic.deleted":
       if (typeof command["topic"] !== "string") return "topic.deleted needs a topic";
+      if (!isOptionalTopicId(command["topicId"])) return "topic.deleted has a malformed topicId";
       return originProblem(command["origin"]);
     case "producer-ids.allocated":
       return isCount(command["firstProducerId"], 0) && isCount(command["count"], 1) ? undefined : "producer-ids.allocated needs firstProducerId and count";
@@ -266,6 +326,9 @@ export function commandProblem(value: unknown): string | undefined {
 function topicCreatedProblem(command: Record<string, unknown>): string | undefined {
   if (typeof command["topic"] !== "string") return "topic.created needs a topic";
   if (!isCount(command["replicationFactor"], 1)) return "topic.created needs a replicationFactor";
+  if (!isOptionalTopicId(command["topicId"])) return "topic.created has a malformed topicId";
+  if (command["retentionMs"] !== undefined && !isCount(command["retentionMs"], 1)) return "topic.created has a malformed retentionMs";
+  if (command["retentionBytes"] !== undefined && !isCount(command["retentionBytes"], 1)) return "topic.created has a malformed retentionBytes";
   if (command["replicationMode"] !== "raft" && command["replicationMode"] !== "fetch") return "topic.created needs a replicationMode";
   const partitions = command["partitions"];
   if (!Array.isArray(partitions)) return "topic.created needs partitions";
@@ -283,6 +346,10 @@ function originProblem(origin: unknown): string | undefined {
   if (typeof origin !== "object" || origin === null) return "an origin must be an object";
   const { sender, requestId } = origin as Record<string, unknown>;
   return typeof sender === "string" && isCount(requestId, 0) ? undefined : "an origin needs sender and requestId";
+}
+
+function isOptionalTopicId(value: unknown): boolean {
+  return value === undefined || (typeof value === "string" && TOPIC_ID_PATTERN.test(value));
 }
 
 function isCount(value: unknown, low: number): value is number {

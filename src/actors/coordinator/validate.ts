@@ -14,6 +14,7 @@ import { wireError, type ErrorCode, type WireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId } from "../shared/ids.ts";
 import {
   DAMAGED_RANGES_REPORTED_MAX,
+  HELD_TOPICS_REPORTED_MAX,
   type BrokerHeartbeat,
   type CoordinatorReplyMessage,
   type CoordinatorRequestMessage,
@@ -22,7 +23,9 @@ import {
   type ProducerIdRequest,
   type TopicCreate,
   type TopicDelete,
+  type TopicIdentity,
 } from "../shared/messages.ts";
+import { TOPIC_ID_PATTERN } from "./state.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
 
 export type ParsedMessage =
@@ -69,7 +72,7 @@ export function parseMessage(from: NodeId, message: unknown, limits: Coordinator
 function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
   switch (type) {
     case "broker.heartbeat":
-      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits) ?? damagedProblem(fields["damaged"], limits);
+      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits) ?? damagedProblem(fields["damaged"], limits) ?? heldProblem(fields["held"]);
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
@@ -103,8 +106,9 @@ function servingProblem(serving: unknown, limits: CoordinatorLimits): WireError 
       Number.isSafeInteger(fields["partition"]) &&
       (fields["partition"] as number) >= 0 &&
       Number.isSafeInteger(fields["leaderEpoch"]) &&
-      (fields["leaderEpoch"] as number) >= 0;
-    if (!ok) return wireError("INVALID_REQUEST", "serving entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0}");
+      (fields["leaderEpoch"] as number) >= 0 &&
+      (fields["logStartOffset"] === undefined || (Number.isSafeInteger(fields["logStartOffset"]) && (fields["logStartOffset"] as number) >= 0));
+    if (!ok) return wireError("INVALID_REQUEST", "serving entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0, logStartOffset?: integer >= 0}");
   }
   return undefined;
 }
@@ -127,6 +131,20 @@ function damagedProblem(damaged: unknown, limits: CoordinatorLimits): WireError 
       ranges.length <= DAMAGED_RANGES_REPORTED_MAX &&
       (ranges as unknown[]).every(isOffsetRange);
     if (!ok) return wireError("INVALID_REQUEST", shape);
+  }
+  return undefined;
+}
+
+/** `held`: absent, or at most HELD_TOPICS_REPORTED_MAX {topic, topicId?} entries. */
+function heldProblem(held: unknown): WireError | undefined {
+  if (held === undefined) return undefined;
+  if (!Array.isArray(held)) return wireError("INVALID_REQUEST", `held must be an array, got ${typeOf(held)}`);
+  if (held.length > HELD_TOPICS_REPORTED_MAX) return wireError("INVALID_REQUEST", `held lists ${held.length} topics, more than ${HELD_TOPICS_REPORTED_MAX}`);
+  for (const entry of held as unknown[]) {
+    const fields = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : undefined;
+    const topicId = fields?.["topicId"];
+    const ok = fields !== undefined && typeof fields["topic"] === "string" && (topicId === undefined || (typeof topicId === "string" && TOPIC_ID_PATTERN.test(topicId)));
+    if (!ok) return wireError("INVALID_REQUEST", "held entries must be {topic: string, topicId?: 16 hex digits}");
   }
   return undefined;
 }
@@ -159,6 +177,10 @@ function createProblem(fields: Fields, limits: CoordinatorLimits): WireError | u
   const factor = fields["replicationFactor"];
   if (!isInteger(factor)) return wireError("INVALID_REQUEST", `replicationFactor must be an integer, got ${describe(factor)}`);
   if (factor < 1) return wireError("INVALID_REPLICATION", `replicationFactor must be at least 1, got ${factor}`);
+  for (const name of ["retentionMs", "retentionBytes"] as const) {
+    const value = fields[name];
+    if (value !== undefined && !(isInteger(value) && value >= 1)) return wireError("INVALID_REQUEST", `${name} must be an integer >= 1 when given, got ${describe(value)}`);
+  }
   if (factor > REPLICATION_FACTOR_SUPPORTED_MAX) {
     return wireError("INVALID_REPLICATION", `replicationFactor ${factor} is not supported yet: this coordinator places exactly one replica per partition (replication arrives in a later release)`);
   }
@@ -178,8 +200,9 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
   switch (type) {
     case "broker.heartbeat": {
       const address = fields["address"] as string | undefined;
-      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number }[] | undefined;
-      const copied = serving?.map(({ topic, partition, leaderEpoch }) => ({ topic, partition, leaderEpoch }));
+      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number }[] | undefined;
+      const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }) }));
+      const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
         topic,
         partition,
@@ -192,6 +215,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(address === undefined ? {} : { address }),
         ...(copied === undefined ? {} : { serving: copied }),
         ...(damaged === undefined ? {} : { damaged }),
+        ...(held === undefined ? {} : { held }),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":
@@ -202,6 +226,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         partitions: fields["partitions"] as number,
         replicationFactor: fields["replicationFactor"] as number,
         replicationMode: fields["replicationMode"] as TopicCreate["replicationMode"],
+        ...(fields["retentionMs"] === undefined ? {} : { retentionMs: fields["retentionMs"] as number }),
+        ...(fields["retentionBytes"] === undefined ? {} : { retentionBytes: fields["retentionBytes"] as number }),
       } satisfies TopicCreate;
     case "topic.delete":
       return { type, requestId, topic: fields["topic"] as string } satisfies TopicDelete;

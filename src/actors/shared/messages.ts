@@ -26,6 +26,8 @@ export interface PartitionMetadata {
   readonly leaderEpoch: number;
   /** Offsets the leader's copy cannot serve: damaged on its disk. Absent when none (added compatibly). */
   readonly damaged?: readonly DamagedOffsets[];
+  /** The first offset the leader still holds (retention deleted what was below); absent while 0 or unknown. */
+  readonly logStartOffset?: number;
 }
 
 /** A range of offsets a broker's copy of a partition cannot serve: durable data that rotted at rest. */
@@ -46,8 +48,30 @@ export interface DamagedPartition {
 /** Ranges per partition a broker reports; more are summarised by widening the last one. */
 export const DAMAGED_RANGES_REPORTED_MAX = 16;
 
-export interface TopicMetadata {
+/**
+ * Which incarnation of a topic: the id the coordinator gave it at creation. A topic deleted and
+ * created again under the same name gets a new id, so its old data can never be taken for the new
+ * one's. Absent for topics created before ids existed (their folders carry no id either).
+ */
+export type TopicId = string;
+
+/** A topic incarnation: a name and, when it has one, its id. */
+export interface TopicIdentity {
   readonly topic: TopicName;
+  readonly topicId?: TopicId;
+}
+
+/** Per-topic retention; absent fields mean the broker's defaults. */
+export interface TopicRetention {
+  /** Delete whole closed segments whose newest record is older than this. */
+  readonly retentionMs?: number;
+  /** Delete the oldest closed segments while the rest of the partition still holds this many bytes. */
+  readonly retentionBytes?: number;
+}
+
+export interface TopicMetadata extends TopicRetention {
+  readonly topic: TopicName;
+  readonly topicId?: TopicId;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
   readonly partitions: readonly PartitionMetadata[];
@@ -64,12 +88,25 @@ export interface BrokerInfo {
   readonly address?: string;
 }
 
-/** A partition a broker leads, as the coordinator tells it. */
-export interface LeaderAssignment {
+/** A partition a broker leads, as the coordinator tells it (topic id and retention added compatibly). */
+export interface LeaderAssignment extends TopicRetention {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
   readonly leaderEpoch: number;
+  readonly topicId?: TopicId;
 }
+
+/** A partition a broker serves, as its heartbeat reports it. */
+export interface ServingPartition {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly leaderEpoch: number;
+  /** The first offset its log holds; absent while 0. */
+  readonly logStartOffset?: number;
+}
+
+/** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */
+export const HELD_TOPICS_REPORTED_MAX = 256;
 
 // ------------------------------------------------------------------ to the coordinator
 
@@ -83,7 +120,13 @@ export interface BrokerHeartbeat {
    * so here: before that, a client would be sent to a broker that refuses it — and at acks 0,
    * where refusals get no answer, its messages would silently vanish. Absent: not reported.
    */
-  readonly serving?: readonly LeaderAssignment[];
+  readonly serving?: readonly ServingPartition[];
+  /**
+   * Topic incarnations this broker has partitions of on disk that it does not lead: the
+   * coordinator answers which of them are deleted (`deleted` in the reply), so their files can go.
+   * Absent or empty when none; at most HELD_TOPICS_REPORTED_MAX.
+   */
+  readonly held?: readonly TopicIdentity[];
   /** The address clients reach this broker at ("host:port"); optional (added compatibly). */
   readonly address?: string;
   /** Partitions with damaged ranges on this broker's disk; absent or empty when none. */
@@ -96,6 +139,8 @@ export interface BrokerHeartbeatReply {
   readonly leaseMs: number;
   /** Every partition this broker leads now; a partition missing from the list is no longer its. */
   readonly assignments: readonly LeaderAssignment[];
+  /** Of the heartbeat's `held` topics, those deleted for good: remove their partitions' files. */
+  readonly deleted?: readonly TopicIdentity[];
 }
 
 export interface TopicCreate {
@@ -105,6 +150,9 @@ export interface TopicCreate {
   readonly partitions: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
+  /** Per-topic retention (integers >= 1); absent: the brokers' defaults. */
+  readonly retentionMs?: number;
+  readonly retentionBytes?: number;
 }
 export interface TopicCreateReply {
   readonly type: "topic.create.reply";

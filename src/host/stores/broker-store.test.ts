@@ -12,6 +12,7 @@ import { AssertionFailure } from "../../actors/shared/assert.ts";
 import { DEFAULT_BROKER_LIMITS, type BrokerOperation, type BrokerReadResult } from "../../actors/broker/index.ts";
 import { Kernel } from "../../sim/kernel.ts";
 import { SimFileSystem, type SimDiskOptions } from "../../sim/fs.ts";
+import type { FileSystem } from "../../ports/filesystem.ts";
 import { BrokerStore, brokerDefinition, DEFAULT_OPEN_FILES_MAX, FILES_PER_LOG, resolveOpenFilesMax, type BrokerStoreOptions } from "./broker-store.ts";
 import { processOpenFilesLimit } from "../../disk/node-fs.ts";
 
@@ -169,6 +170,62 @@ describe("brokerDefinition", () => {
     expect(values(await read(0))).toEqual([["v0"], ["v1"]]);
     expect(await read(2)).toMatchObject({ records: new Uint8Array(0), damaged: { fromOffset: 2, toOffset: 3, file: path } });
     expect(values(await read(3))).toEqual([["v3"], ["v4"]]);
+  });
+
+  it("deleting a partition, crashed before each of its directory changes in turn: it comes back whole or not at all, and no file of it is left once a delete completes", async () => {
+    const gone = "gone";
+    const withId = (operation: BrokerOperation, topicId: string): BrokerOperation => ({ ...(operation as Extract<BrokerOperation, { kind: "append" }>), topicId });
+    const goneId = "00000000deadbeef";
+    const keptId = "00000000cafef00d";
+    let completed = false;
+    for (let call = 1; !completed; call++) {
+      expect(call).toBeLessThan(100);
+      const d = disk(40);
+      let remaining = Infinity;
+      let fired = false;
+      const trapped =
+        <A extends unknown[]>(body: (...args: A) => Promise<void>) =>
+        (...args: A): Promise<void> => {
+          if (--remaining > 0) return body(...args);
+          remaining = Infinity;
+          fired = true;
+          d.fs.crash();
+          return Promise.reject(new Error("the process crashed here (test trap)"));
+        };
+      const fs: FileSystem = {
+        open: (path, mode) => d.fs.open(path, mode),
+        readFile: (path) => d.fs.readFile(path),
+        stat: (path) => d.fs.stat(path),
+        list: (dir) => d.fs.list(dir),
+        mkdir: (dir) => d.fs.mkdir(dir),
+        remove: trapped((path: string) => d.fs.remove(path)),
+        removeDir: trapped((dir: string) => d.fs.removeDir(dir)),
+        rename: trapped((from: string, to: string) => d.fs.rename(from, to)),
+        syncDir: trapped((dir: string) => d.fs.syncDir(dir)),
+      };
+      const { store } = await d.run(BrokerStore.open(fs, { ...OPTIONS, log: { segmentBytes: 600, indexIntervalBytes: 100 } }));
+      const writes: BrokerOperation[] = [{ kind: "create", topic: gone, partition: 0, topicId: goneId }, { kind: "create", topic: "kept", partition: 0, topicId: keptId }];
+      for (let offset = 0; offset < 12; offset++) writes.push(withId(append(gone, 0, offset, [`g${offset}`.repeat(30)]), goneId), withId(append("kept", 0, offset, [`k${offset}`]), keptId));
+      await d.run(store.persist(writes));
+      await d.run(store.sync());
+      expect((await d.run(d.fs.list(`data/partitions/${gone}@${goneId}/0`))).filter((name) => name.endsWith(".log")).length).toBeGreaterThan(2);
+      remaining = call;
+      await d.run(store.persist([{ kind: "delete", topic: gone, partition: 0, topicId: goneId }])).catch(() => undefined);
+      remaining = Infinity;
+      completed = !fired;
+      d.fs.crash();
+
+      const { recovered, store: reopened } = await d.open({ log: { segmentBytes: 600, indexIntervalBytes: 100 } });
+      expect(recovered.partitions.find((partition) => partition.topic === "kept")).toMatchObject({ topicId: keptId, logStartOffset: 0, endOffset: 12 });
+      const back = recovered.partitions.find((partition) => partition.topic === gone);
+      if (completed) expect(back).toBeUndefined();
+      if (back !== undefined) {
+        expect(back).toMatchObject({ topicId: goneId, logStartOffset: 0, endOffset: 12 }); // whole, never a part
+        await d.run(reopened.persist([{ kind: "delete", topic: gone, partition: 0, topicId: goneId }]));
+      }
+      expect(await d.run(d.fs.list("data/partitions"))).toEqual([`kept@${keptId}`]);
+      await d.run(reopened.close());
+    }
   });
 
   it("checks every setting before anything starts", () => {

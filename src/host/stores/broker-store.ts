@@ -2,8 +2,11 @@
  * The broker's store: the I/O side of the broker actor (src/actors/broker), over the storage
  * engine's partition logs (src/disk) and the FileSystem port.
  *
- * Layout under the broker's data folder: `partitions/<topic>/<partition>/` holds one partition
- * log (its `<20-digit base offset>.log` / `.index` segments).
+ * Layout under the broker's data folder: `partitions/<topic>@<topicId>/<partition>/` holds one
+ * partition log (its `<20-digit base offset>.log` / `.index` segments). The folder is tied to the
+ * topic's incarnation: a topic deleted and created again gets a new id, hence a new folder, and
+ * can never be served the old one's data. Folders from before topic ids (`partitions/<topic>/`)
+ * belong to topics without an id and are opened as such ("@" cannot occur in a topic name).
  *
  * Contract with the actor:
  * - `open(fs)` opens every partition log found, which recovers it (a torn or unsynced tail is
@@ -39,24 +42,31 @@
  * - `read(request)` reads whole batches below the request's `maxOffset` (the high watermark), so
  *   it reads only durable data. A batch that fails its CRC on the way in is read again (a bit
  *   flipped on the read path is transient); a read of a damaged range answers `damaged` with the
- *   range, which the actor turns into CORRUPT_DATA; any other failure is STORAGE_ERROR.
- *
- * Not done here: deleting the logs of deleted topics. The broker cannot tell a deleted topic from
- * a partition that moved to another broker (both simply vanish from its heartbeat reply), and the
- * FileSystem port has no directory removal yet; the logs stay on disk and are served again if
- * the partition comes back.
+ *   range, which the actor turns into CORRUPT_DATA; a read below the log start (retention ran
+ *   meanwhile) answers `belowLogStart`; any other failure is STORAGE_ERROR.
+ * - `read({ kind: "retention", ... })` applies retention to one log — the topic's limits, else the
+ *   broker's defaults from the log options — and answers the new log start (see
+ *   `PartitionLog.applyRetention`: oldest segments first, each removal durable before the next,
+ *   so a crash leaves a suffix of the log).
+ * - `delete` removes a partition for good, crash-safe: the folder is renamed to `<partition>.deleted`
+ *   and the rename made durable (the tombstone), then its files and the folder go bottom-up with
+ *   directory syncs (`removeTreeDurably`), then the topic folder if it is empty. A crash before
+ *   the rename is durable leaves the partition whole (the coordinator's tombstone makes the actor
+ *   delete it again); after it, `open` finishes the removal. The actor emits it when the
+ *   coordinator says the topic incarnation was deleted, or when an assignment names a new one.
  */
-import type { FileSystem } from "../../ports/filesystem.ts";
-import { FileSystemError } from "../../ports/filesystem.ts";
-import { DamagedRangeError, DiskFullError, LogFailedError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
+import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
+import { DamagedRangeError, DiskFullError, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
-import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
+import type { MessageReceived, TopicId, ZhumqMessage } from "../../actors/shared/messages.ts";
 import {
   brokerMachine,
   DEFAULT_BROKER_LIMITS,
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_RETENTION_CHECK_INTERVAL_MS,
   ProducerStateBuilder,
   validateBrokerLimits,
   validateInterval,
@@ -67,6 +77,8 @@ import {
   type BrokerReadResult,
   type BrokerRecovered,
   type BrokerRejection,
+  type BrokerRetention,
+  type BrokerRetentionResult,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
@@ -83,6 +95,24 @@ export const DEFAULT_OPEN_FILES_MAX = 4_096;
 const OPEN_FILES_MIN = 4 * FILES_PER_LOG;
 /** Partitions one persist works on at once (each may be opening its log). */
 const PERSIST_PARTITIONS_CONCURRENT = 64;
+/** Suffix of a partition folder being removed: its tombstone (see `delete` above). */
+export const DELETED_SUFFIX = ".deleted";
+const TOPIC_ID_FOLDER_PATTERN = /^[0-9a-f]{16}$/;
+
+/** The folder (under `partitions/`) of a topic incarnation. */
+export function topicFolderName(topic: string, topicId: TopicId | undefined): string {
+  return topicId === undefined ? topic : `${topic}@${topicId}`;
+}
+
+/** The topic incarnation a folder under `partitions/` holds, or undefined when it is not ours. */
+export function parseTopicFolder(name: string): { topic: string; topicId?: TopicId } | undefined {
+  const at = name.indexOf("@");
+  const topic = at < 0 ? name : name.slice(0, at);
+  if (topicNameProblem(topic) !== undefined) return undefined;
+  if (at < 0) return { topic };
+  const topicId = name.slice(at + 1);
+  return TOPIC_ID_FOLDER_PATTERN.test(topicId) ? { topic, topicId } : undefined;
+}
 export const DEFAULT_PRODUCER_STATE_SCAN_RECORDS = 100_000;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
 
@@ -114,6 +144,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly busy = new Map<string, number>();
   /** Logs being opened now: counted against the bound before they hold their files. */
   private opensInFlight = 0;
+  /** The topic incarnation of each open log, by partition key. */
+  private readonly identities = new Map<string, TopicId | undefined>();
+  /**
+   * Deletions run one at a time: partitions persist concurrently, and two partitions of one topic
+   * share its folder, which the last of them removes (a concurrent one would sync it after that).
+   */
+  private deletions: Promise<void> = Promise.resolve();
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
   /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
@@ -132,12 +169,15 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   static async open(fs: FileSystem, options: BrokerStoreOptions): Promise<{ recovered: BrokerRecovered; store: BrokerStore }> {
     const store = new BrokerStore(fs, options);
     const partitions: RecoveredPartition[] = [];
-    for (const { topic, partition } of await store.partitionsOnDisk()) {
-      const log = await store.openLog(topic, partition);
+    for (const { topic, topicId, partition } of await store.partitionsOnDisk()) {
+      // Two incarnations of one partition on disk (a crash between superseding one and the next
+      // assignment, say): the first is opened, the other waits untouched for the next start.
+      if (store.logs.has(partitionKey(topic, partition))) continue;
+      const log = await store.openLog(topic, partition, topicId);
       const producers = await scanProducers(log, options.producerStateScanRecords);
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
-      partitions.push({ topic, partition, logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
+      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
       await store.makeRoom();
     }
     return { recovered: { partitions }, store };
@@ -147,33 +187,93 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return this.options.dataDir === "." ? relative : `${this.options.dataDir}/${relative}`;
   }
 
-  private async partitionsOnDisk(): Promise<{ topic: string; partition: number }[]> {
-    const found: { topic: string; partition: number }[] = [];
-    for (const topic of await listDirectory(this.fs, this.path(PARTITIONS_DIR))) {
-      if (topicNameProblem(topic) !== undefined) continue; // not ours: leave foreign folders alone
-      for (const name of await listDirectory(this.fs, this.path(`${PARTITIONS_DIR}/${topic}`))) {
-        const partition = Number(name);
-        if (/^(0|[1-9]\d{0,8})$/.test(name)) found.push({ topic, partition });
+  /** Every partition folder, after finishing the removals a crash interrupted. */
+  private async partitionsOnDisk(): Promise<{ topic: string; topicId?: TopicId; partition: number }[]> {
+    const found: { topic: string; topicId?: TopicId; partition: number }[] = [];
+    for (const folder of await listDirectory(this.fs, this.path(PARTITIONS_DIR))) {
+      const identity = parseTopicFolder(folder);
+      if (identity === undefined) continue; // not ours: leave foreign folders alone
+      const topicDir = this.path(`${PARTITIONS_DIR}/${folder}`);
+      let kept = 0;
+      for (const name of await listDirectory(this.fs, topicDir)) {
+        if (/^(0|[1-9]\d{0,8})\.deleted$/.test(name)) {
+          await removeTreeDurably(this.fs, `${topicDir}/${name}`);
+          continue;
+        }
+        kept++;
+        if (/^(0|[1-9]\d{0,8})$/.test(name)) found.push({ ...identity, partition: Number(name) });
       }
+      if (kept === 0 && (await this.fs.stat(topicDir))?.isDirectory === true) await this.removeEmptyDir(topicDir);
     }
     return found;
   }
 
-  private async openLog(topic: string, partition: number): Promise<PartitionLog> {
+  private partitionDir(topic: string, partition: number, topicId: TopicId | undefined): string {
+    return this.path(`${PARTITIONS_DIR}/${topicFolderName(topic, topicId)}/${partition}`);
+  }
+
+  private async openLog(topic: string, partition: number, topicId: TopicId | undefined): Promise<PartitionLog> {
     const key = partitionKey(topic, partition);
     assert(!this.logs.has(key), `partition log ${key} opened twice`);
     const { limits } = this.options;
-    const log = await PartitionLog.open(this.fs, this.path(`${PARTITIONS_DIR}/${topic}/${partition}`), {
+    const log = await PartitionLog.open(this.fs, this.partitionDir(topic, partition, topicId), {
       ...this.options.log,
       batchBytesMax: limits.batchBytesMax,
       batchRecordsMax: limits.batchRecordsMax,
     });
     this.logs.set(key, log);
+    this.identities.set(key, topicId);
     return log;
   }
 
   private get openLogsMax(): number {
     return Math.floor(this.options.openFilesMax / FILES_PER_LOG);
+  }
+
+  /**
+   * Remove one partition's log and folder for good: close the log, rename the folder to its
+   * tombstone name and make that durable, remove the tree, then the topic folder if empty.
+   */
+  private async deletePartition(topic: string, partition: number, topicId: TopicId | undefined): Promise<void> {
+    const key = partitionKey(topic, partition);
+    if (this.identities.has(key) && this.identities.get(key) === topicId) {
+      const log = this.logs.get(key);
+      this.logs.delete(key);
+      this.closedLogs.delete(key);
+      this.uncreated.delete(key);
+      this.identities.delete(key);
+      this.refusedThrough.delete(key);
+      this.generations.delete(key);
+      await this.closing.get(key);
+      if (log !== undefined) {
+        this.dirty.delete(log);
+        await log.close();
+      }
+    }
+    const dir = this.partitionDir(topic, partition, topicId);
+    const topicDir = dirnameOf(dir);
+    if ((await this.fs.stat(dir)) !== undefined) {
+      const tombstone = `${dir}${DELETED_SUFFIX}`;
+      await removeTreeDurably(this.fs, tombstone); // a leftover of an earlier, interrupted delete
+      await this.fs.rename(dir, tombstone);
+      await this.fs.syncDir(topicDir);
+      await removeTreeDurably(this.fs, tombstone);
+    }
+    if ((await listDirectory(this.fs, topicDir)).length === 0) await this.removeEmptyDir(topicDir);
+  }
+
+  /**
+   * Remove a topic folder once empty. Partitions are deleted concurrently, so another partition's
+   * delete may have removed it first (ENOENT), or a create filled it again (ENOTEMPTY): both fine.
+   */
+  private async removeEmptyDir(dir: string): Promise<void> {
+    try {
+      await this.fs.removeDir(dir);
+    } catch (error) {
+      if (error instanceof FileSystemError && (error.code === "ENOENT" || error.code === "ENOTEMPTY")) return;
+      throw error;
+    }
+    await this.fs.syncDir(dirnameOf(dir));
   }
 
   private openFiles(): number {
@@ -212,7 +312,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     this.opensInFlight++;
     try {
       await this.makeRoom();
-      return await this.openLog(topic, partition);
+      return await this.openLog(topic, partition, this.identities.get(partitionKey(topic, partition)));
     } finally {
       this.opensInFlight--;
     }
@@ -275,8 +375,15 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     for (const operation of operations) {
       const key = partitionKey(operation.topic, operation.partition);
       if (operation.kind === "create") {
-        assert(!this.logs.has(key) && !this.closedLogs.has(key), `partition ${key} created twice`);
+        assert(!this.logs.has(key) && !this.closedLogs.has(key) && !this.uncreated.has(key), `partition ${key} created twice`);
         this.uncreated.add(key); // made by its first append, refused while the disk has no room
+        this.identities.set(key, operation.topicId);
+        continue;
+      }
+      if (operation.kind === "delete") {
+        const deletion = this.deletions.then(() => this.deletePartition(operation.topic, operation.partition, operation.topicId));
+        this.deletions = deletion.catch(() => undefined);
+        await deletion;
         continue;
       }
       if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
@@ -348,7 +455,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return rejected;
   }
 
-  async read(request: unknown): Promise<BrokerReadResult> {
+  read(request: BrokerRetention): Promise<BrokerRetentionResult>;
+  read(request: unknown): Promise<BrokerReadResult>;
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult> {
+    if ((request as { kind?: unknown }).kind === "retention") return this.retain(request as BrokerRetention);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
       const log = await this.logOf(topic, partition);
@@ -356,6 +466,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         const result = await log.read(offset, maxOffset === undefined ? { maxBytes } : { maxBytes, maxOffset });
         return { records: concatenate(result) };
       } catch (error) {
+        if (error instanceof OffsetOutOfRangeError && offset < log.startOffset) return { records: new Uint8Array(0), belowLogStart: log.startOffset };
         if (!(error instanceof DamagedRangeError)) throw error;
         return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
       }
@@ -372,9 +483,23 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return figures;
   }
 
+  /** Retention on one log, if it is still the incarnation the actor asked about. */
+  private async retain(request: BrokerRetention): Promise<BrokerRetentionResult> {
+    const key = partitionKey(request.topic, request.partition);
+    if (!this.identities.has(key) || this.identities.get(key) !== request.topicId) throw new Error(`retention: ${key} (${String(request.topicId)}) is not held here`);
+    if (this.uncreated.has(key)) return { logStartOffset: 0 }; // never written: nothing to delete
+    return this.using(key, async () => {
+      const log = await this.logOf(request.topic, request.partition);
+      const policy = { ...(request.retentionMs === undefined ? {} : { retentionMs: request.retentionMs }), ...(request.retentionBytes === undefined ? {} : { retentionBytes: request.retentionBytes }) };
+      const result = await log.applyRetention(request.nowMs, request.keepFromOffset, policy);
+      return { logStartOffset: result.startOffset };
+    });
+  }
+
   async close(): Promise<void> {
     const logs = [...this.logs.values()];
     this.logs.clear();
+    this.identities.clear();
     for (const log of logs) await log.close();
     await Promise.all(this.closing.values());
   }
@@ -474,6 +599,8 @@ export interface BrokerSettings {
   readonly address?: string;
   readonly heartbeatIntervalMs?: number;
   readonly flushIntervalMs?: number;
+  /** How often retention runs (default 5 minutes); the limits are the log's `retentionMs` / `retentionBytes`, overridden per topic. */
+  readonly retentionCheckIntervalMs?: number;
   readonly limits?: Partial<BrokerLimits>;
   readonly log?: BrokerLogOptions;
   readonly producerStateScanRecords?: number;
@@ -504,10 +631,12 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
   const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...settings.limits, batchBytesMax, batchRecordsMax };
   const heartbeatIntervalMs = settings.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const flushIntervalMs = settings.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+  const retentionCheckIntervalMs = settings.retentionCheckIntervalMs ?? DEFAULT_RETENTION_CHECK_INTERVAL_MS;
   const producerStateScanRecords = settings.producerStateScanRecords ?? DEFAULT_PRODUCER_STATE_SCAN_RECORDS;
   validateBrokerLimits(limits);
   validateInterval("heartbeatIntervalMs", heartbeatIntervalMs);
   validateInterval("flushIntervalMs", flushIntervalMs);
+  validateInterval("retentionCheckIntervalMs", retentionCheckIntervalMs);
   const addressProblem = settings.address === undefined ? undefined : brokerAddressProblem(settings.address);
   if (addressProblem !== undefined) throw new RangeError(`broker setting address: ${addressProblem}`);
   if (!Number.isSafeInteger(producerStateScanRecords) || producerStateScanRecords < 0) {
@@ -527,6 +656,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       ...(settings.address === undefined ? {} : { address: settings.address }),
       heartbeatIntervalMs,
       flushIntervalMs,
+      retentionCheckIntervalMs,
       limits,
       partitions: recovered.partitions,
       clock: ports.clock,

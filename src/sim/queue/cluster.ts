@@ -29,7 +29,7 @@ import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { NodeId } from "../../ports/transport.ts";
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
-import { brokerDefinition, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
+import { brokerDefinition, parseTopicFolder, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
 import { consumerDefinition, producerDefinition } from "../../host/stores/clients.ts";
 import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
 import type { AnyStateMachine } from "xstate";
@@ -400,11 +400,13 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
   const logs: FinalLog[] = [];
   const decoder = new TextDecoder();
   const topics = (await fs.stat(PARTITIONS_DIR)) === undefined ? [] : await fs.list(PARTITIONS_DIR);
-  for (const topic of topics) {
-    for (const name of await fs.list(`${PARTITIONS_DIR}/${topic}`)) {
+  for (const folder of topics) {
+    const topic = parseTopicFolder(folder)?.topic;
+    if (topic === undefined) continue;
+    for (const name of await fs.list(`${PARTITIONS_DIR}/${folder}`)) {
       const partition = Number(name);
-      if (!Number.isInteger(partition)) continue;
-      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${topic}/${name}`);
+      if (!/^\d+$/.test(name)) continue;
+      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${folder}/${name}`);
       const records: { offset: number; value: string }[] = [];
       const damaged: OffsetRange[] = [];
       for (let offset = log.startOffset; offset < log.endOffset; ) {

@@ -185,6 +185,9 @@ interface Progress {
 interface KillFigures {
   /** `inFlight`: sends awaiting their outcome when the kill came. */
   kills: { broker: string; atMs: number; pauseMs: number; sentBefore: number; inFlight: number }[];
+  /** Resolved when the last kill has been made: the producer holds its last tenth until then. */
+  readonly lastKill: Promise<void>;
+  readonly noteLastKill: () => void;
 }
 
 /**
@@ -200,6 +203,7 @@ async function killLoop(cluster: Cluster, leaders: readonly number[], random: ()
     const pauseMs = Math.round(PAUSE_MS.min + random() * (PAUSE_MS.max - PAUSE_MS.min));
     const victim = cluster.brokers[index]!;
     figures.kills.push({ broker: victim.name, atMs: Date.now() - startedAt, pauseMs, sentBefore: progress.sent, inFlight: progress.sent - progress.settled });
+    if (figures.kills.length === KILLS) figures.noteLastKill();
     await victim.kill9();
     await sleep(pauseMs);
     const restarted = startBroker(cluster, index);
@@ -209,9 +213,12 @@ async function killLoop(cluster: Cluster, leaders: readonly number[], random: ()
 }
 
 /** Send MESSAGES unique values, paced over PRODUCE_SPAN_MS, recording every invocation and outcome. */
-async function produceAll(producer: Producer, history: QueueHistory, startedAt: number, progress: Progress): Promise<void> {
+async function produceAll(producer: Producer, history: QueueHistory, startedAt: number, progress: Progress, lastKill: Promise<void>): Promise<void> {
   const outstanding = new Set<Promise<void>>();
   for (let id = 0; id < MESSAGES; id++) {
+    // A busy machine restarts brokers slowly, so the kills can fall behind the pacing: the last
+    // tenth waits for the last kill, so every kill lands while sends are still being made.
+    if (id === Math.floor(MESSAGES * 0.9)) await lastKill;
     const dueAt = startedAt + (PRODUCE_SPAN_MS * id) / MESSAGES;
     if (dueAt > Date.now() + 5) await sleep(dueAt - Date.now());
     while (outstanding.size >= IN_FLIGHT_MAX) await Promise.race(outstanding);
@@ -291,11 +298,13 @@ describe("kill -9: brokers as real processes, SIGKILLed while an idempotent prod
     const history = new QueueHistory();
     const producer = zhumq.producer({ acks: -1, idempotent: PLANT !== "no-idempotence", lingerMs: 5, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 });
     await producer.connect();
-    const figures: KillFigures = { kills: [] };
+    let noteLastKill = (): void => undefined;
+    const lastKill = new Promise<void>((resolve) => (noteLastKill = resolve));
+    const figures: KillFigures = { kills: [], lastKill, noteLastKill };
     const progress: Progress = { sent: 0, settled: 0 };
     const produceStartedAt = Date.now();
     const killing = killLoop(cluster, leaders, random, produceStartedAt, progress, figures);
-    await produceAll(producer, history, produceStartedAt, progress);
+    await produceAll(producer, history, produceStartedAt, progress, figures.lastKill);
     await killing;
     await producer.disconnect();
     const produceMs = Date.now() - produceStartedAt;

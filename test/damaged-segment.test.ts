@@ -7,30 +7,21 @@
  * describe` shows them, a consumer stops at them with CORRUPT_DATA (or, with --skip-damaged, goes
  * on after them), and every other acknowledged message is still there.
  */
-import { mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync, closeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ZhuMQ } from "../src/index.ts";
-import { ZhumqProcesses, type ZhumqProcess } from "./support/zhumq-process.ts";
+import { useProcessSandbox, type ZhumqProcess } from "./support/zhumq-process.ts";
 
 const MESSAGES = 2_000;
 const SENDS = 40;
 
 describe("a damaged segment on a real broker", () => {
-  let scratch: string;
-  const processes = new ZhumqProcesses();
-
-  beforeEach(() => {
-    scratch = mkdtempSync(path.join(tmpdir(), "zhumq-damaged-"));
-  });
-  afterEach(async () => {
-    await processes.killAll();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const sandbox = useProcessSandbox("zhumq-damaged-");
+  const processes = sandbox.processes;
 
   async function startDev(): Promise<{ dev: ZhumqProcess; bootstrap: string }> {
-    const dev = processes.start(["dev", "--data", scratch, "--port", "0", "--brokers", "1"]);
+    const dev = processes.start(["dev", "--data", sandbox.dir, "--port", "0", "--brokers", "1"]);
     await dev.waitFor("Clients find the coordinator at");
     const bootstrap = /Clients find the coordinator at (\S+?)\.? /.exec(dev.stdout)![1]!;
     return { dev, bootstrap };
@@ -60,7 +51,7 @@ describe("a damaged segment on a real broker", () => {
     expect(await first.dev.terminate()).toEqual({ code: 0, signal: null });
 
     // One byte flipped in the middle of the only segment.
-    const segment = findSegment(scratch);
+    const segment = findSegment(sandbox.dir);
     const size = statSync(segment).size;
     flipByte(segment, Math.floor(size / 2));
 

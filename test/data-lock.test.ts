@@ -5,28 +5,19 @@
  * lock behind: a restart on the same folder runs. (Before the lock, two brokers on one folder
  * both ran, and each destroyed writes the other had acknowledged.)
  */
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, symlinkSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LOCK_FILE, parseLockInfo } from "../src/host/data-lock.ts";
-import { ZhumqProcesses, type ZhumqProcess } from "./support/zhumq-process.ts";
+import { useProcessSandbox, type ZhumqProcess } from "./support/zhumq-process.ts";
 
 /** No coordinator answers there: a broker starts (and holds its folder) without one. */
 const NOWHERE = "coordinator@127.0.0.1:1";
 const LOCKED_EXIT = 2;
 
 describe("a data folder is held by one process at a time", () => {
-  let scratch: string;
-  const processes = new ZhumqProcesses();
-
-  beforeEach(() => {
-    scratch = mkdtempSync(path.join(tmpdir(), "zhumq-lock-processes-"));
-  });
-  afterEach(async () => {
-    await processes.killAll();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const sandbox = useProcessSandbox("zhumq-lock-processes-");
+  const processes = sandbox.processes;
 
   const broker = (id: string, data: string): ZhumqProcess => processes.start(["broker", "--id", id, "--listen", "127.0.0.1:0", "--coordinator", NOWHERE, "--data", data]);
 
@@ -39,7 +30,7 @@ describe("a data folder is held by one process at a time", () => {
   }
 
   it("a second broker or coordinator on a broker's folder exits 2 naming it; after kill -9 a restart runs", async () => {
-    const data = path.join(scratch, "b1");
+    const data = path.join(sandbox.dir, "b1");
     const first = broker("b1", data);
     await first.waitFor("broker 'b1' listening on");
     expect(parseLockInfo(readFileSync(path.join(data, LOCK_FILE), "utf8"))).toMatchObject({ pid: first.pid, kind: "broker", id: "b1" });
@@ -49,7 +40,7 @@ describe("a data folder is held by one process at a time", () => {
     expect(second.stderr).toContain(`zhumq broker: cannot start: data folder ${data} is in use`);
 
     // Another kind of node, through another path to the same folder: refused just the same.
-    const link = path.join(scratch, "link-to-b1");
+    const link = path.join(sandbox.dir, "link-to-b1");
     symlinkSync(data, link);
     await expectRefused(processes.start(["coordinator", "--id", "c1", "--listen", "127.0.0.1:0", "--data", link]), first, "broker 'b1'");
     expect(first.running, first.describe()).toBe(true);
@@ -65,7 +56,7 @@ describe("a data folder is held by one process at a time", () => {
   });
 
   it("a second zhumq dev on the same --data exits 2 naming the first, which keeps running", async () => {
-    const data = path.join(scratch, "dev");
+    const data = path.join(sandbox.dir, "dev");
     const first = processes.start(["dev", "--data", data, "--port", "0", "--brokers", "1"]);
     await first.waitFor("Ctrl-C stops the cluster");
 

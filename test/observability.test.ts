@@ -23,7 +23,7 @@ import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { PartitionLog } from "../src/disk/log.ts";
 import { encodeBatch } from "../src/disk/batch-encode.ts";
 import { startMetricsServer, type MetricsServer } from "../src/cli/metrics-server.ts";
-import { ZhumqProcesses } from "./support/zhumq-process.ts";
+import { useProcessSandbox } from "./support/zhumq-process.ts";
 
 const MESSAGES = 30;
 
@@ -126,20 +126,12 @@ describe("metrics of an in-process cluster, scraped over HTTP", () => {
 });
 
 describe("logs of a broker that recovers a torn tail", () => {
-  let scratch: string;
-  const processes = new ZhumqProcesses();
-
-  beforeEach(() => {
-    scratch = mkdtempSync(path.join(tmpdir(), "zhumq-torn-"));
-  });
-  afterEach(async () => {
-    await processes.killAll();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const sandbox = useProcessSandbox("zhumq-torn-");
+  const processes = sandbox.processes;
 
   it("writes one JSON line with the event's fields at warn, and counts it in its metrics", async () => {
     // A partition log with 3 synced batches, then half a batch that no sync covered: a torn write.
-    const data = path.join(scratch, "b1");
+    const data = path.join(sandbox.dir, "b1");
     const log = await PartitionLog.open(new NodeFileSystem(data), "partitions/torn/0");
     const batch = (text: string): Uint8Array => encodeBatch([{ value: new TextEncoder().encode(text), timestampMs: 0 }]);
     for (const text of ["one", "two", "three"]) await log.append(batch(text), 0);

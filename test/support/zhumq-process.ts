@@ -4,7 +4,10 @@
  * started, pass or fail.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterEach, beforeEach } from "vitest";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const POLL_MS = 10;
@@ -87,4 +90,27 @@ export class ZhumqProcesses {
     for (const child of running) child.process.kill("SIGKILL");
     await Promise.all(running.map((child) => child.exited));
   }
+}
+
+/**
+ * A fresh temp folder per test (`dir`, named `<prefix>XXXXXX`) and a registry of children: after
+ * each test, pass or fail, every child still running is killed and the folder removed. Call it in
+ * a `describe` body.
+ */
+export function useProcessSandbox(prefix: string): { readonly processes: ZhumqProcesses; readonly dir: string } {
+  const processes = new ZhumqProcesses();
+  let dir = "";
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    await processes.killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    processes,
+    get dir() {
+      return dir;
+    },
+  };
 }

@@ -52,15 +52,24 @@ class Story {
     return this;
   }
 
-  leaderChange(partition = 0): this {
-    this.history.leaderChanged({ topic: TOPIC, partition, atMs: this.tick(), epoch: 2 });
+  leaderChange(change: { partition?: number; epoch?: number; leader?: string; previousLeader?: string; unclean?: boolean } = {}): this {
+    const { partition, epoch, ...known } = change;
+    this.history.leaderChanged({ topic: TOPIC, partition: partition ?? 0, atMs: this.tick(), epoch: epoch ?? 2, ...known });
     return this;
   }
 
-  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number; damaged?: [number, number][] } = {}): this {
-    const log = { topic: TOPIC, partition: options.partition ?? 0, replica: options.replica ?? "b1", records: records.map(([offset, value]) => ({ offset, value })) };
-    const damaged = options.damaged?.map(([fromOffset, toOffset]) => ({ fromOffset, toOffset }));
-    this.history.finalLog({ ...log, ...(options.highWatermark === undefined ? {} : { highWatermark: options.highWatermark }), ...(damaged === undefined ? {} : { damaged }) });
+  /** A broker started acting as leader of partition 0 (or the given one) in an epoch. */
+  claim(broker: string, epoch: number, partition = 0): this {
+    this.history.leaderStarted({ atMs: this.tick(), topic: TOPIC, partition, epoch, broker });
+    return this;
+  }
+
+  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number; damaged?: [number, number][]; inSync?: boolean; leader?: boolean; batches?: [number, number, string][] } = {}): this {
+    const { partition, replica, damaged, batches, ...rest } = options;
+    const log = { topic: TOPIC, partition: partition ?? 0, replica: replica ?? "b1", records: records.map(([offset, value]) => ({ offset, value })), ...rest };
+    const ranges = damaged?.map(([fromOffset, toOffset]) => ({ fromOffset, toOffset }));
+    const digests = batches?.map(([baseOffset, lastOffset, digest]) => ({ baseOffset, lastOffset, digest }));
+    this.history.finalLog({ ...log, ...(ranges === undefined ? {} : { damaged: ranges }), ...(digests === undefined ? {} : { batches: digests }) });
     return this;
   }
 
@@ -112,7 +121,7 @@ describe("queue checker: every rule has a history that must fail it", () => {
   });
 
   it("lost-write: a polled value (so committed) is in no final log, even unacknowledged", () => {
-    const result = new Story().ok("a0", 0).unknown("u1").poll("c1", [[0, "a0"], [1, "u1"]]).log([[0, "a0"]]).check();
+    const result = new Story().ok("a0", 0).unknown("u1").ok("a2", 2).poll("c1", [[0, "a0"], [1, "u1"], [2, "a2"]]).log([[0, "a0"], [2, "a2"]]).check();
     expect(kinds(result)).toEqual(["lost-write"]);
     expect(result.anomalies[0]!.detail).toContain("polled by c1");
   });
@@ -292,6 +301,9 @@ describe("queue checker: what each ack level allows", () => {
   it("acks -1: a lost acknowledged write is an anomaly, leader change or not", () => {
     expect(kinds(lostAck(-1))).toEqual(["lost-write"]);
     expect(kinds(lostAck(-1, (story) => story.leaderChange()))).toEqual(["lost-write"]);
+    const clean = lostAck(-1, (story) => story.leaderChange({ epoch: 5, previousLeader: "b1", leader: "b2", unclean: false }));
+    expect(kinds(clean)).toEqual(["lost-write"]);
+    expect(clean.allowed).toEqual([]);
   });
 
   it("acks 1: the same loss is an anomaly without a leader change after the ack", () => {
@@ -305,6 +317,32 @@ describe("queue checker: what each ack level allows", () => {
     expect(result.ok).toBe(true);
     expect(allowedKinds(result)).toEqual(["lost-write-after-leader-change"]);
     expect(result.allowed[0]!.values).toEqual(["a1"]);
+  });
+
+  it("acks 1: the excused loss names the first leader change after the ack", () => {
+    const result = new Story()
+      .leaderChange({ epoch: 4, leader: "b1" })
+      .ok("a0", 0, { acks: 1 })
+      .ok("a1", 1, { acks: 1 })
+      .leaderChange({ epoch: 5, previousLeader: "b1", leader: "b2" })
+      .leaderChange({ epoch: 6, previousLeader: "b2", leader: "b3" })
+      .poll("c1", [[0, "a0"]])
+      .log([[0, "a0"]])
+      .check();
+    expect(allowedKinds(result)).toEqual(["lost-write-after-leader-change"]);
+    expect(result.allowed[0]!.detail).toContain("epoch 4 → 5, b1 → b2 at 6 ms");
+    expect(result.allowed[0]!.detail).not.toContain("unclean");
+    expect(result.allowed[0]!.ops).toContainEqual({ type: "leader.change", topic: TOPIC, partition: 0, atMs: 6, epoch: 5, previousLeader: "b1", leader: "b2" });
+  });
+
+  it("acks 1: the change is described from what is known, and an unclean election is named", () => {
+    const onlyNew = lostAck(1, (story) => story.leaderChange({ epoch: 5, leader: "b2" }));
+    expect(onlyNew.allowed[0]!.detail).toContain("epoch 5, new leader b2 at 5 ms");
+    const fromBefore = new Story().leaderChange({ epoch: 4, leader: "b1" }).ok("a0", 0, { acks: 1 }).leaderChange({ epoch: 5, leader: "b2" }).log([]).check();
+    expect(fromBefore.allowed[0]!.detail).toContain("epoch 4 → 5, b1 → b2 at 4 ms");
+    const unclean = lostAck(1, (story) => story.leaderChange({ epoch: 5, previousLeader: "b1", leader: "b3", unclean: true }));
+    expect(unclean.ok).toBe(true);
+    expect(unclean.allowed[0]!.detail).toContain("epoch 5, b1 → b3 at 5 ms (unclean election: possible loss)");
   });
 
   it("acks 1: the leader-change excuse can be turned off", () => {
@@ -321,8 +359,12 @@ describe("queue checker: what each ack level allows", () => {
   });
 
   it("acks 1: a polled value is committed, so losing it is an anomaly even across a leader change", () => {
-    const result = new Story().ok("a0", 0, { acks: 1 }).poll("c1", [[0, "a0"]]).leaderChange().log([]).check();
-    expect(kinds(result)).toEqual(["lost-write"]);
+    const hole = new Story().ok("a0", 0, { acks: 1 }).poll("c1", [[0, "a0"]]).leaderChange().ok("a1", 1, { acks: 1 }).poll("c1", [[1, "a1"]]).log([[1, "a1"]]).check();
+    expect(kinds(hole)).toEqual(["lost-write"]);
+    // Past the end of the final log it reads as what it most likely was: a read of an uncommitted record.
+    const truncated = new Story().ok("a0", 0, { acks: 1 }).poll("c1", [[0, "a0"]]).leaderChange().log([]).check();
+    expect(kinds(truncated)).toEqual(["uncommitted-read"]);
+    expect(allowedKinds(truncated)).toEqual(["lost-write-after-leader-change"]);
   });
 
   it("acks 0: the same loss is allowed (acknowledged or unknown)", () => {
@@ -337,8 +379,119 @@ describe("queue checker: what each ack level allows", () => {
   it("acks 0: duplicates and two values at one offset are still anomalies", () => {
     const duplicated = new Story().unknown("z0", { acks: 0 }).poll("c1", [[0, "z0"], [1, "z0"]]).log([[0, "z0"], [1, "z0"]]).check();
     expect(kinds(duplicated)).toEqual(["duplicate"]);
-    const clashed = new Story().unknown("z0", { acks: 0 }).unknown("z1", { acks: 0 }).poll("c1", [[0, "z0"]]).log([[0, "z1"]]).check({ liveness: false });
+    const clashed = new Story().unknown("z0", { acks: 0 }).unknown("z1", { acks: 0 }).poll("c1", [[0, "z0"]]).log([[0, "z0"]]).log([[0, "z1"]], { replica: "b2" }).check({ liveness: false });
     expect(kinds(clashed)).toContain("inconsistent-offsets");
+  });
+});
+
+describe("replication", () => {
+  /**
+   * Leader b1 (epoch 1, then again after a restart) lost leadership to b2 in epoch 2; b2 and b1
+   * end in sync, b2 leading, b1's high watermark behind b2's and an uncommitted tail above it; b3
+   * fell out of the in-sync set with a prefix.
+   */
+  function replicatedStory(): Story {
+    return new Story()
+      .claim("b1", 1)
+      .ok("a0", 0)
+      .claim("b1", 1)
+      .ok("a1", 1)
+      .leaderChange({ epoch: 2, previousLeader: "b1", leader: "b2" })
+      .claim("b2", 2)
+      .ok("a2", 2)
+      .poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"]])
+      .log([[0, "a0"], [1, "a1"], [2, "a2"]], { replica: "b2", leader: true, inSync: true, highWatermark: 3, batches: [[0, 1, "d01"], [2, 2, "d2"]] })
+      .log([[0, "a0"], [1, "a1"], [2, "a2"], [3, "tail"]], { replica: "b1", inSync: true, highWatermark: 2, batches: [[0, 1, "d01"], [2, 3, "other"]] })
+      .log([[0, "a0"]], { replica: "b3", inSync: false });
+  }
+
+  it("accepts agreeing in-sync replicas, a lagging out-of-sync one, and one leader per epoch", () => {
+    const result = replicatedStory().check();
+    expect(result.anomalies).toEqual([]);
+    expect(result.allowed).toEqual([]);
+  });
+
+  it("replica-divergence: an in-sync replica lacks a record below the committed point", () => {
+    const result = replicatedStory().log([[0, "a0"], [2, "a2"]], { replica: "b4", inSync: true, highWatermark: 3 }).check();
+    expect(kinds(result)).toEqual(["replica-divergence"]);
+    expect(result.anomalies[0]!.detail).toBe("t/0: in-sync replica b4 differs from leader b2 below committed offset 3: at offset 1 b4 holds nothing and b2 holds a1");
+    expect(result.anomalies[0]!.values).toEqual(["a1"]);
+  });
+
+  it("replica-divergence: an in-sync replica holds another value (which the merged log also calls inconsistent)", () => {
+    const result = replicatedStory().unknown("u1").log([[0, "a0"], [1, "u1"]], { replica: "b4", inSync: true }).check({ liveness: false });
+    expect(kinds(result)).toEqual(["inconsistent-offsets", "replica-divergence"]);
+    expect(result.anomalies[1]!.detail).toContain("at offset 1 b4 holds u1 and b2 holds a1");
+  });
+
+  it("replica-divergence: same records, different bytes in a committed batch", () => {
+    const result = replicatedStory().log([[0, "a0"], [1, "a1"]], { replica: "b4", inSync: true, batches: [[0, 1, "flipped"]] }).check();
+    expect(kinds(result)).toEqual(["replica-divergence"]);
+    expect(result.anomalies[0]!.detail).toContain("the batch at offset 0 differs in bytes: 0..1 digest flipped on b4, 0..1 digest d01 on b2");
+  });
+
+  it("replica-divergence does not judge a replica outside the in-sync set, nor anything above the committed point", () => {
+    const lagging = replicatedStory().log([[0, "a0"], [2, "a2"]], { replica: "b4", inSync: false }).check();
+    expect(lagging.anomalies).toEqual([]);
+    const noLeader = new Story().ok("a0", 0).poll("c1", [[0, "a0"]]).log([[0, "a0"]], { inSync: true }).log([], { replica: "b2", inSync: true, highWatermark: 1 }).check();
+    expect(noLeader.anomalies).toEqual([]);
+  });
+
+  it("uncommitted-read: a consumer saw a value the final log replaced, reported once as itself", () => {
+    const result = new Story()
+      .ok("a0", 0, { acks: 1 })
+      .ok("a1", 1, { acks: 1 })
+      .poll("c1", [[0, "a0"], [1, "a1"]])
+      .leaderChange({ epoch: 2, previousLeader: "b1", leader: "b2" })
+      .ok("n1", 1, { acks: 1, process: "p2" })
+      .poll("c2", [[0, "a0"], [1, "n1"]])
+      .log([[0, "a0"], [1, "n1"]], { replica: "b2", leader: true, inSync: true })
+      .check();
+    expect(kinds(result)).toEqual(["uncommitted-read"]);
+    expect(result.anomalies[0]!.detail).toContain("c1 polled a1 at t/0@1 (5 ms), but the final committed log holds n1 (final log of b2) there");
+    expect(result.anomalies[0]!.values).toEqual(["a1", "n1"]);
+    expect(allowedKinds(result)).toEqual(["lost-write-after-leader-change"]);
+  });
+
+  it("uncommitted-read: a consumer saw a value past the end of every final log", () => {
+    const result = new Story().ok("a0", 0).unknown("u1").poll("c1", [[0, "a0"], [1, "u1"]]).log([[0, "a0"]]).check();
+    expect(kinds(result)).toEqual(["uncommitted-read"]);
+    expect(result.anomalies[0]!.detail).toContain("the final logs end at offset 1 and none holds u1");
+    // Appended, refused for want of replicas, read anyway, truncated: the read is the fault, not the refusal.
+    const refused = new Story().ok("a0", 0).fail("f1").poll("c1", [[0, "a0"], [1, "f1"]]).log([[0, "a0"]]).check();
+    expect(kinds(refused)).toEqual(["uncommitted-read"]);
+  });
+
+  it("uncommitted-read: the value was written again later, so the bad read is not also a duplicate", () => {
+    const result = new Story()
+      .ok("a0", 0)
+      .unknown("u1")
+      .ok("n1", 1, { process: "p2" })
+      .poll("c1", [[0, "a0"], [1, "u1"]])
+      .poll("c2", [[0, "a0"], [1, "n1"], [2, "u1"]])
+      .log([[0, "a0"], [1, "n1"], [2, "u1"]])
+      .check();
+    expect(kinds(result)).toEqual(["uncommitted-read"]);
+  });
+
+  it("uncommitted-read needs a final log: without one, two values at one offset stay inconsistent-offsets", () => {
+    const result = new Story().unknown("u0").unknown("u1").poll("c1", [[0, "u0"]]).poll("c2", [[0, "u1"]]).check({ liveness: false });
+    expect(kinds(result)).toEqual(["inconsistent-offsets"]);
+  });
+
+  it("two-leaders: two brokers claimed one partition in one epoch", () => {
+    const result = replicatedStory().claim("b3", 2).check();
+    expect(kinds(result)).toEqual(["two-leaders"]);
+    expect(result.anomalies[0]!.detail).toBe("t/0 epoch 2: 2 brokers claimed leadership: b2 at 8 ms, b3 at 12 ms");
+    expect(result.anomalies[0]!.ops).toEqual([
+      { type: "leader.claim", atMs: 8, topic: TOPIC, partition: 0, epoch: 2, broker: "b2" },
+      { type: "leader.claim", atMs: 12, topic: TOPIC, partition: 0, epoch: 2, broker: "b3" },
+    ]);
+  });
+
+  it("two-leaders is only that: one epoch per partition, any broker claiming again or an old epoch later is not it", () => {
+    const result = replicatedStory().claim("b2", 2).claim("b1", 1).claim("b3", 2, 1).check();
+    expect(result.anomalies).toEqual([]);
   });
 });
 
@@ -354,6 +507,16 @@ describe("queue history recorder", () => {
     expect(history.ops[2]).toEqual({ type: "send.ok", atMs: 3, process: "p1", id: 1, value: "v1", acks: 1, topic: TOPIC, partition: 2, offset: 9 });
     expect(history.ops.filter((op): op is PollOp => op.type === "poll").map((op) => op.group)).toEqual([0, 1, 1]);
     expect(history.pendingSends().map((op) => op.value)).toEqual(["v2"]);
+  });
+
+  it("records leader claims, and final logs with their replication fields as given", () => {
+    const history = new QueueHistory();
+    history.leaderStarted({ atMs: 1, topic: TOPIC, partition: 0, epoch: 3, broker: "b1" });
+    history.leaderChanged({ topic: TOPIC, partition: 0, atMs: 2, epoch: 4, leader: "b2", previousLeader: "b1", unclean: true });
+    history.finalLog({ topic: TOPIC, partition: 0, replica: "b2", records: [], highWatermark: 0, inSync: true, leader: true, batches: [{ baseOffset: 0, lastOffset: 1, digest: "d" }] });
+    expect(history.leaderClaims).toEqual([{ atMs: 1, topic: TOPIC, partition: 0, epoch: 3, broker: "b1" }]);
+    expect(history.leaderChanges[0]).toMatchObject({ previousLeader: "b1", unclean: true });
+    expect(history.finalLogs[0]).toMatchObject({ inSync: true, leader: true, batches: [{ baseOffset: 0, lastOffset: 1, digest: "d" }] });
   });
 
   it("takes the producer's and consumer's outputs as they come", () => {
@@ -404,8 +567,9 @@ const modelArbitrary = fc.record({ steps: fc.array(stepArbitrary, { minLength: 2
 /**
  * A correct queue: one log per partition; each producer's sends are settled in the order it
  * invoked them and appended when written; consumers deliver the log in order from their position;
- * at the end a drain consumer reads everything, and the final logs are the model's logs (replica
- * b2 lagging with a prefix).
+ * at the end a drain consumer reads everything, and the final logs are the model's logs (b1
+ * leading; b2 in sync, lagging with a prefix and its high watermark at its end; a batch per
+ * record). Every leader change comes with one claim, by b1 or b2, of the new epoch.
  */
 function modelHistory(model: { readonly steps: readonly Step[]; readonly laggingReplicaKeeps: number }): QueueHistory {
   const history = new QueueHistory();
@@ -444,6 +608,7 @@ function modelHistory(model: { readonly steps: readonly Step[]; readonly lagging
       positions.set(`c${step.consumer}/${step.partition}`, to);
     } else {
       history.leaderChanged({ topic: TOPIC, partition: step.partition, atMs: now, epoch: now });
+      history.leaderStarted({ atMs: now, topic: TOPIC, partition: step.partition, epoch: now, broker: `b${(now % 2) + 1}` });
     }
   }
   for (let partition = 0; partition < PARTITIONS; partition++) {
@@ -451,14 +616,16 @@ function modelHistory(model: { readonly steps: readonly Step[]; readonly lagging
     history.consumerReset(now, "drain", { topic: TOPIC, partition, offset: 0 });
     while ((positions.get(`drain/${partition}`) ?? 0) < logs[partition]!.length) deliver("drain", partition, 3);
     const records = logs[partition]!.map((value, offset) => ({ offset, value }));
-    history.finalLog({ topic: TOPIC, partition, replica: "b1", records });
-    history.finalLog({ topic: TOPIC, partition, replica: "b2", records: records.slice(0, Math.floor(records.length * model.laggingReplicaKeeps)) });
+    const batches = records.map((record) => ({ baseOffset: record.offset, lastOffset: record.offset, digest: record.value }));
+    const kept = Math.floor(records.length * model.laggingReplicaKeeps);
+    history.finalLog({ topic: TOPIC, partition, replica: "b1", records, highWatermark: records.length, leader: true, inSync: true, batches });
+    history.finalLog({ topic: TOPIC, partition, replica: "b2", records: records.slice(0, kept), highWatermark: kept, inSync: true, batches: batches.slice(0, kept) });
   }
   return history;
 }
 
-function copyOf(history: QueueHistoryData): { ops: QueueOp[]; finalLogs: QueueHistoryData["finalLogs"][number][]; leaderChanges: QueueHistoryData["leaderChanges"][number][] } {
-  return { ops: [...history.ops], finalLogs: [...history.finalLogs], leaderChanges: [...history.leaderChanges] };
+function copyOf(history: QueueHistory): { ops: QueueOp[]; finalLogs: QueueHistory["finalLogs"]; leaderChanges: QueueHistory["leaderChanges"]; leaderClaims: QueueHistory["leaderClaims"] } {
+  return { ops: [...history.ops], finalLogs: [...history.finalLogs], leaderChanges: [...history.leaderChanges], leaderClaims: [...history.leaderClaims] };
 }
 
 const loggedValues = (history: QueueHistoryData): string[] => history.finalLogs.filter((log) => log.replica === "b1").flatMap((log) => log.records.map((record) => record.value));
@@ -517,7 +684,7 @@ describe("queue checker against a correct model", () => {
     );
   });
 
-  it("dropping a logged value that was polled is always a lost-write", () => {
+  it("dropping a logged value that was polled is a lost-write, or an uncommitted-read when it was the partition's last", () => {
     fc.assert(
       fc.property(modelArbitrary, fc.nat(), (model, pick) => {
         const history = modelHistory(model);
@@ -526,8 +693,11 @@ describe("queue checker against a correct model", () => {
         const value = values[pick % values.length]!;
         const data = copyOf(history);
         data.finalLogs = data.finalLogs.map((log) => ({ ...log, records: log.records.filter((record) => record.value !== value) }));
+        const log = history.finalLogs.find((candidate) => candidate.replica === "b1" && candidate.records.some((record) => record.value === value))!;
+        const last = log.records[log.records.length - 1]!.value === value;
         const result = checkQueue(data);
-        expect(result.anomalies.some((anomaly) => anomaly.kind === "lost-write" && anomaly.values.includes(value))).toBe(true);
+        const expected = last ? "uncommitted-read" : "lost-write";
+        expect(result.anomalies.some((anomaly) => anomaly.kind === expected && anomaly.values.includes(value))).toBe(true);
       }),
     );
   });
@@ -555,7 +725,7 @@ describe("queue checker against a correct model", () => {
         fc.pre(values.length > 0);
         const value = values[pick % values.length]!;
         const data = copyOf(history);
-        data.finalLogs = data.finalLogs.map((log) => (log.replica === "b1" && log.partition === 0 ? { ...log, records: [...log.records, { offset: log.records.length, value }] } : log));
+        data.finalLogs = data.finalLogs.map((log) => (log.replica === "b1" && log.partition === 0 ? { ...log, records: [...log.records, { offset: log.records.length, value }], highWatermark: log.records.length + 1 } : log));
         const result = checkQueue(data);
         expect(result.anomalies.some((anomaly) => anomaly.kind === "duplicate" && anomaly.values.includes(value))).toBe(true);
       }),
@@ -575,6 +745,37 @@ describe("queue checker against a correct model", () => {
         data.ops[index] = { type: "send.fail", atMs: outcome.atMs, process: outcome.process, id: outcome.id, value: outcome.value, acks: outcome.acks, error: "NOT_LEADER" };
         const result = checkQueue(data);
         expect(result.anomalies.some((anomaly) => anomaly.kind === "aborted-read" && anomaly.values.includes(outcome.value))).toBe(true);
+      }),
+    );
+  });
+
+  it("changing a committed batch on the in-sync follower is a replica divergence", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        const follower = history.finalLogs.filter((log) => log.replica === "b2" && log.records.length > 0);
+        fc.pre(follower.length > 0);
+        const log = follower[pick % follower.length]!;
+        const offset = pick % log.records.length;
+        const data = copyOf(history);
+        const batches = (log.batches ?? []).map((batch) => (batch.baseOffset === offset ? { ...batch, digest: `${batch.digest}-flipped` } : batch));
+        data.finalLogs = data.finalLogs.map((candidate) => (candidate === log ? { ...log, batches } : candidate));
+        const divergence = checkQueue(data).anomalies.filter((anomaly) => anomaly.kind === "replica-divergence");
+        expect(divergence.map((anomaly) => anomaly.detail)).toEqual([expect.stringContaining(`the batch at offset ${offset} differs in bytes`)]);
+      }),
+    );
+  });
+
+  it("a second broker claiming an epoch already claimed is two leaders", () => {
+    fc.assert(
+      fc.property(modelArbitrary, fc.nat(), (model, pick) => {
+        const history = modelHistory(model);
+        fc.pre(history.leaderClaims.length > 0);
+        const claim = history.leaderClaims[pick % history.leaderClaims.length]!;
+        const data = copyOf(history);
+        data.leaderClaims.push({ ...claim, atMs: claim.atMs + 1000, broker: "b3" });
+        const found = checkQueue(data).anomalies.filter((anomaly) => anomaly.kind === "two-leaders");
+        expect(found).toHaveLength(1);
       }),
     );
   });
@@ -634,8 +835,9 @@ describe("damage at rest", () => {
       .ok("a0", 0)
       .ok("a1", 1)
       .ok("a2", 2)
-      .poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"]])
-      .log([[0, "a0"]], { damaged: [[1, 2]] });
+      .ok("a3", 3)
+      .poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"], [3, "a3"]])
+      .log([[0, "a0"], [3, "a3"]], { damaged: [[1, 2]] });
     const result = story.check();
     expect(allowedKinds(result)).toEqual(["lost-to-damage"]);
     expect(kinds(result)).toEqual(["lost-write"]);

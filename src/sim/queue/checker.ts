@@ -27,6 +27,15 @@
  * - A partition without any final log (e.g. a real-process test that only polls) is judged the
  *   way Jepsen does: an acknowledged value below the highest polled offset that nobody polled is
  *   lost; known offsets for skip detection come from polls and acknowledgements.
+ * - Replication (fetch mode, an in-sync replica set, a high watermark, leader epochs): the final
+ *   leader and every final in-sync replica must hold the same records, byte for byte when batch
+ *   digests are given, below the smaller of their committed points (replica-divergence); a
+ *   replica outside the set may lag and is judged only by the value rules. A consumer must never
+ *   see a record that did not stay committed: a polled value that the final logs replaced, or
+ *   that lies past their end, is an uncommitted-read, reported instead of the lost-write,
+ *   inconsistent-offsets, duplicate or aborted-read that poll would otherwise cause, since the
+ *   read is the fault and the rest follows from it. At most one broker may claim leadership of a partition in one epoch
+ *   (two-leaders): epochs exist to fence an old leader, so two in one epoch is split brain.
  *
  * Intra-operation forms: the records of one delivery share a `group`; a reorder or a skip between
  * two records of the same delivery is reported as int-nonmonotonic-poll / int-poll-skip, between
@@ -38,7 +47,11 @@ import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, type NodeId, type PartitionIndex, type TopicName } from "../../actors/shared/ids.ts";
 import {
   sendKey,
+  type BatchDigest,
   type ConsumerResetOp,
+  type FinalLog,
+  type LeaderChange,
+  type LeaderClaim,
   type OffsetRange,
   type PollOp,
   type QueueHistoryData,
@@ -68,6 +81,9 @@ export type AnomalyKind =
   | "key-affinity"
   | "phantom-value"
   | "multiple-outcomes"
+  | "replica-divergence"
+  | "uncommitted-read"
+  | "two-leaders"
   | "malformed-history";
 
 /** A record as found on a replica's disk at the end. */
@@ -80,7 +96,17 @@ export interface LogEntryEvidence {
   readonly value: string;
 }
 
-export type Evidence = QueueOp | LogEntryEvidence;
+/** A broker's claim of leadership, as recorded. */
+export interface LeaderClaimEvidence extends LeaderClaim {
+  readonly type: "leader.claim";
+}
+
+/** A leader change, as recorded (the one that explains an acks-1 loss). */
+export interface LeaderChangeEvidence extends LeaderChange {
+  readonly type: "leader.change";
+}
+
+export type Evidence = QueueOp | LogEntryEvidence | LeaderClaimEvidence | LeaderChangeEvidence;
 
 export interface Anomaly {
   readonly kind: AnomalyKind;
@@ -151,7 +177,10 @@ interface PartitionView {
   hasFinalLog: boolean;
   /** Committed entries by offset, from every replica. */
   readonly logged: Map<number, LogEntryEvidence[]>;
-  readonly leaderChangesAtMs: number[];
+  /** One past the highest committed or damaged offset of any final log: where the logs end. */
+  loggedEnd: number;
+  /** Sorted by time (stable, so ties keep the order they were recorded in). */
+  leaderChanges: LeaderChange[];
   maxPolledOffset: number;
   /** Offsets polled or acknowledged (known to hold a record when there is no final log). */
   readonly claimedOffsets: Set<number>;
@@ -163,6 +192,8 @@ interface PartitionView {
 
 interface Analysis {
   readonly ops: readonly QueueOp[];
+  readonly finalLogs: readonly FinalLog[];
+  readonly leaderClaims: readonly LeaderClaim[];
   readonly options: Required<QueueCheckOptions>;
   /** By value, in invocation order. */
   readonly sends: Map<string, SendRecord>;
@@ -173,6 +204,11 @@ interface Analysis {
   readonly locationsByValue: Map<string, Map<string, Evidence>>;
   /** Acknowledgements of losses the ack level permits: not evidence about their offset any more. */
   readonly excusedAcks: Set<SendOkOp>;
+  /**
+   * Polls of a value the final logs did not keep at that offset. They are not evidence of where a
+   * value is (no locations, no offset claims), so one bad read is reported once, as itself.
+   */
+  readonly uncommittedReads: Set<PollOp>;
   /** Values already reported lost (so liveness does not report them again). */
   readonly lost: Set<string>;
   readonly findings: Findings;
@@ -210,9 +246,12 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
   const analysis = analyse(history, resolved);
   checkPhantoms(analysis);
   checkLosses(analysis);
+  checkUncommittedReads(analysis);
   checkDuplicates(analysis);
   checkAckLocations(analysis);
   checkOffsets(analysis);
+  checkReplicaDivergence(analysis);
+  checkTwoLeaders(analysis);
   checkAbortedReads(analysis);
   checkPollSessions(analysis);
   checkSendOrder(analysis);
@@ -229,6 +268,8 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
   const findings = new Findings(options.anomaliesPerKindMax);
   const analysis: Analysis = {
     ops: history.ops,
+    finalLogs: history.finalLogs,
+    leaderClaims: history.leaderClaims ?? [],
     options,
     sends: indexSends(history.ops, findings),
     partitions: new Map(),
@@ -236,13 +277,15 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
     loggedByValue: new Map(),
     locationsByValue: new Map(),
     excusedAcks: new Set(),
+    uncommittedReads: new Set(),
     lost: new Set(),
     findings,
   };
   indexFinalLogs(analysis, history);
   indexOps(analysis);
-  for (const change of history.leaderChanges) viewOf(analysis, change.topic, change.partition).leaderChangesAtMs.push(change.atMs);
+  for (const change of history.leaderChanges) viewOf(analysis, change.topic, change.partition).leaderChanges.push(change);
   for (const view of analysis.partitions.values()) {
+    view.leaderChanges = [...view.leaderChanges].sort((a, b) => a.atMs - b.atMs);
     view.knownOffsets = [...(view.hasFinalLog ? view.logged.keys() : view.claimedOffsets)].sort((a, b) => a - b);
   }
   return analysis;
@@ -281,7 +324,7 @@ function viewOf(analysis: Analysis, topic: TopicName, partition: PartitionIndex)
   const name = partitionKey(topic, partition);
   let view = analysis.partitions.get(name);
   if (view === undefined) {
-    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), leaderChangesAtMs: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [] };
+    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), loggedEnd: 0, leaderChanges: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [] };
     analysis.partitions.set(name, view);
   }
   return view;
@@ -291,9 +334,13 @@ function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
   for (const log of history.finalLogs) {
     const view = viewOf(analysis, log.topic, log.partition);
     view.hasFinalLog = true;
-    for (const range of log.damaged ?? []) view.damaged.push({ fromOffset: range.fromOffset, toOffset: range.toOffset });
+    for (const range of log.damaged ?? []) {
+      view.damaged.push({ fromOffset: range.fromOffset, toOffset: range.toOffset });
+      view.loggedEnd = Math.max(view.loggedEnd, range.toOffset);
+    }
     for (const record of log.records) {
       if (log.highWatermark !== undefined && record.offset >= log.highWatermark) continue;
+      view.loggedEnd = Math.max(view.loggedEnd, record.offset + 1);
       const entry: LogEntryEvidence = { type: "log", topic: log.topic, partition: log.partition, replica: log.replica, offset: record.offset, value: record.value };
       push(view.logged, record.offset, entry);
       push(analysis.loggedByValue, record.value, entry);
@@ -309,13 +356,26 @@ function indexOps(analysis: Analysis): void {
       view.maxPolledOffset = Math.max(view.maxPolledOffset, op.offset);
       view.claimedOffsets.add(op.offset);
       push(analysis.pollsByValue, op.value, op);
-      addLocation(analysis, op.value, view.name, op.offset, op);
+      if (isUncommittedRead(analysis, view, op)) analysis.uncommittedReads.add(op);
+      else addLocation(analysis, op.value, view.name, op.offset, op);
     } else if (op.type === "send.ok") {
       viewOf(analysis, op.topic, op.partition).claimedOffsets.add(op.offset);
     } else if (op.type === "consumer.reset") {
       viewOf(analysis, op.topic, op.partition);
     }
   }
+}
+
+/**
+ * The final logs (merged, committed part only) hold other values at the polled offset, or end
+ * before it while the value is nowhere: what the consumer read did not stay committed. Offsets
+ * reported damaged are left to the damage rules, and without a final log nothing is known.
+ */
+function isUncommittedRead(analysis: Analysis, view: PartitionView, poll: PollOp): boolean {
+  if (!view.hasFinalLog || inRanges(view.damaged, poll.offset)) return false;
+  const entries = view.logged.get(poll.offset);
+  if (entries !== undefined) return !entries.some((entry) => entry.value === poll.value);
+  return poll.offset >= view.loggedEnd && !analysis.loggedByValue.has(poll.value);
 }
 
 function addLocation(analysis: Analysis, value: string, partitionName: string, offset: number, evidence: Evidence): void {
@@ -335,9 +395,23 @@ function push<Key, Item>(map: Map<Key, Item[]>, key: Key, item: Item): void {
 
 /** A value polled or stored that no producer sent: corruption, or a value invented by the queue. */
 function checkPhantoms(analysis: Analysis): void {
-  for (const [value, locations] of analysis.locationsByValue) {
-    if (!analysis.sends.has(value)) analysis.findings.add({ kind: "phantom-value", detail: `${value} is at ${[...locations.keys()].join(", ")} but no producer sent it`, values: [value], ops: [...locations.values()] });
+  for (const [value, locations] of unsentLocations(analysis)) {
+    analysis.findings.add({ kind: "phantom-value", detail: `${value} is at ${[...locations.keys()].join(", ")} but no producer sent it`, values: [value], ops: [...locations.values()] });
   }
+}
+
+/** Where unsent values were seen, uncommitted reads included: a read of a value nobody sent is a phantom either way. */
+function unsentLocations(analysis: Analysis): Map<string, Map<string, Evidence>> {
+  const unsent = new Map<string, Map<string, Evidence>>();
+  for (const [value, locations] of analysis.locationsByValue) if (!analysis.sends.has(value)) unsent.set(value, new Map(locations));
+  for (const poll of analysis.uncommittedReads) {
+    if (analysis.sends.has(poll.value)) continue;
+    let locations = unsent.get(poll.value);
+    if (locations === undefined) unsent.set(poll.value, (locations = new Map()));
+    const location = `${partitionKey(poll.topic, poll.partition)}@${poll.offset}`;
+    if (!locations.has(location)) locations.set(location, poll);
+  }
+  return unsent;
 }
 
 /** A committed or acknowledged value that is in no final log. */
@@ -345,7 +419,7 @@ function checkLosses(analysis: Analysis): void {
   for (const record of analysis.sends.values()) {
     const value = record.invoke.value;
     if (analysis.loggedByValue.has(value)) continue;
-    const polled = (analysis.pollsByValue.get(value) ?? []).find((poll) => viewOf(analysis, poll.topic, poll.partition).hasFinalLog);
+    const polled = (analysis.pollsByValue.get(value) ?? []).find((poll) => viewOf(analysis, poll.topic, poll.partition).hasFinalLog && !analysis.uncommittedReads.has(poll));
     if (polled !== undefined) {
       analysis.lost.add(value);
       const view = viewOf(analysis, polled.topic, polled.partition);
@@ -382,14 +456,34 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
     analysis.findings.add({ kind: "lost-write-at-acks-0", detail: `${describeSend(record)} ${where}; ${why} (acks 0 allows it)`, values: [value], ops }, true);
     return;
   }
-  const change = ok.acks === 1 ? view.leaderChangesAtMs.find((atMs) => atMs > ok.atMs) : undefined;
+  // acks -1 promises survival across any election; only acks 1 may lose to one.
+  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > ok.atMs) : -1;
+  const change = view.leaderChanges[index];
   if (change === undefined) {
     analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} ${where}; ${why}`, values: [value], ops });
     return;
   }
   const allowed = analysis.options.lossAcrossLeaderChange === "allowed";
   if (allowed) analysis.excusedAcks.add(ok);
-  analysis.findings.add({ kind: "lost-write-after-leader-change", detail: `${describeSend(record)} ${where}; ${why}; the leader changed at ${change} ms`, values: [value], ops }, allowed);
+  const detail = `${describeSend(record)} ${where}; ${why}; the leader changed after the ack: ${describeLeaderChange(change, view.leaderChanges[index - 1])}`;
+  analysis.findings.add({ kind: "lost-write-after-leader-change", detail, values: [value], ops: [...ops, { type: "leader.change", ...change }] }, allowed);
+}
+
+/**
+ * "epoch 4 → 5, b1 → b2 at 1234 ms", from what the change says, else from the change before it;
+ * an unclean election is named, since it is the likely cause of the loss.
+ */
+function describeLeaderChange(change: LeaderChange, before: LeaderChange | undefined): string {
+  const epoch = before === undefined ? `epoch ${change.epoch}` : `epoch ${before.epoch} → ${change.epoch}`;
+  const leaders = describeLeaders(change.previousLeader ?? before?.leader, change.leader);
+  const described = `${epoch}${leaders === undefined ? "" : `, ${leaders}`} at ${change.atMs} ms`;
+  return change.unclean === true ? `${described} (unclean election: possible loss)` : described;
+}
+
+function describeLeaders(from: NodeId | undefined, to: NodeId | undefined): string | undefined {
+  if (from !== undefined && to !== undefined) return `${from} → ${to}`;
+  if (to !== undefined) return `new leader ${to}`;
+  return from === undefined ? undefined : `${from} stepped down`;
 }
 
 /** A loss inside a range the storage reported damaged: allowed with one replica (see the header). */
@@ -491,7 +585,7 @@ function checkOffsets(analysis: Analysis): void {
     for (const [offset, entries] of view.logged) for (const entry of entries) claim(view.name, offset, entry.value, entry);
   }
   for (const op of analysis.ops) {
-    if (op.type === "poll" || (op.type === "send.ok" && !analysis.excusedAcks.has(op))) claim(partitionKey(op.topic, op.partition), op.offset, op.value, op);
+    if ((op.type === "poll" && !analysis.uncommittedReads.has(op)) || (op.type === "send.ok" && !analysis.excusedAcks.has(op))) claim(partitionKey(op.topic, op.partition), op.offset, op.value, op);
   }
   for (const [partitionName, byOffset] of claims) {
     for (const offset of [...byOffset.keys()].sort((a, b) => a - b)) {
@@ -516,6 +610,120 @@ function checkAbortedReads(analysis: Analysis): void {
       values: [record.invoke.value],
       ops: [failed, ...locations.values()].slice(0, EVIDENCE_MAX),
     });
+  }
+}
+
+// ------------------------------------------------------------------ replication rules
+
+/** A consumer read a record the final logs did not keep there: it was never committed (see isUncommittedRead). */
+function checkUncommittedReads(analysis: Analysis): void {
+  for (const poll of analysis.uncommittedReads) {
+    const view = viewOf(analysis, poll.topic, poll.partition);
+    const entries = view.logged.get(poll.offset) ?? [];
+    const held = entries.length > 0
+      ? `the final committed log holds ${entries.map((entry) => `${entry.value} (${describeEvidence(entry)})`).join(", ")} there`
+      : `the final logs end at offset ${view.loggedEnd} and none holds ${poll.value}`;
+    analysis.findings.add({
+      kind: "uncommitted-read",
+      detail: `${poll.process} polled ${poll.value} at ${view.name}@${poll.offset} (${poll.atMs} ms), but ${held}: it read a record that was never committed and was later truncated`,
+      values: [...new Set([poll.value, ...entries.map((entry) => entry.value)])],
+      ops: [poll, ...entries],
+    });
+  }
+}
+
+/**
+ * Below the committed point, every final in-sync replica holds exactly the final leader's log:
+ * that is what being in sync promises, and what makes any of them safe to elect next.
+ */
+function checkReplicaDivergence(analysis: Analysis): void {
+  const byPartition = new Map<string, FinalLog[]>();
+  for (const log of analysis.finalLogs) push(byPartition, partitionKey(log.topic, log.partition), log);
+  for (const [name, logs] of byPartition) {
+    const leaders = logs.filter((log) => log.leader === true);
+    const leader = leaders[0];
+    if (leader === undefined) continue;
+    if (new Set(leaders.map((log) => log.replica)).size > 1) {
+      analysis.findings.add({ kind: "malformed-history", detail: `${name}: final logs of ${leaders.map((log) => log.replica).join(", ")} all say they are the leader; judged against ${leader.replica}`, values: [], ops: [] });
+    }
+    for (const replica of logs) {
+      if (replica.inSync !== true || replica.replica === leader.replica) continue;
+      const difference = firstDifference(leader, replica);
+      if (difference !== undefined) analysis.findings.add({ kind: "replica-divergence", detail: `${name}: in-sync replica ${replica.replica} differs from leader ${leader.replica} below committed offset ${difference.committed}: ${difference.detail}`, values: difference.values, ops: difference.ops });
+    }
+  }
+}
+
+interface Difference {
+  readonly offset: number;
+  readonly committed: number;
+  readonly detail: string;
+  readonly values: readonly string[];
+  readonly ops: readonly Evidence[];
+}
+
+/** The lowest offset where two replicas' committed logs differ, by record or by batch bytes. */
+function firstDifference(leader: FinalLog, replica: FinalLog): Difference | undefined {
+  const committed = Math.min(committedPoint(leader), committedPoint(replica));
+  const skipped = [...(leader.damaged ?? []), ...(replica.damaged ?? [])];
+  const byRecord = firstRecordDifference(leader, replica, committed, skipped);
+  const byBatch = leader.batches !== undefined && replica.batches !== undefined ? firstBatchDifference(leader, replica, committed, skipped) : undefined;
+  if (byBatch === undefined || (byRecord !== undefined && byRecord.offset <= byBatch.offset)) return byRecord;
+  return byBatch;
+}
+
+/** Where a final log's committed records end: its high watermark, else its last record (it holds only committed ones). */
+function committedPoint(log: FinalLog): number {
+  if (log.highWatermark !== undefined) return log.highWatermark;
+  return log.records.reduce((end, record) => Math.max(end, record.offset + 1), 0);
+}
+
+/** Damaged offsets cannot be read on one side; the damage rules judge what was lost there. */
+function firstRecordDifference(leader: FinalLog, replica: FinalLog, committed: number, skipped: readonly OffsetRange[]): Difference | undefined {
+  const readable = (log: FinalLog): Map<number, string> => new Map(log.records.filter((record) => record.offset < committed && !inRanges(skipped, record.offset)).map((record) => [record.offset, record.value]));
+  const ours = readable(leader);
+  const theirs = readable(replica);
+  const offsets = [...new Set([...ours.keys(), ...theirs.keys()])].sort((a, b) => a - b);
+  const offset = offsets.find((candidate) => ours.get(candidate) !== theirs.get(candidate));
+  if (offset === undefined) return undefined;
+  const sides = [replica, leader].flatMap((log) => {
+    const value = (log === leader ? ours : theirs).get(offset);
+    return value === undefined ? [] : [{ type: "log" as const, topic: log.topic, partition: log.partition, replica: log.replica, offset, value }];
+  });
+  const holds = (log: FinalLog, value: string | undefined): string => `${log.replica} holds ${value ?? "nothing"}`;
+  return { offset, committed, detail: `at offset ${offset} ${holds(replica, theirs.get(offset))} and ${holds(leader, ours.get(offset))}`, values: sides.map((side) => side.value), ops: sides };
+}
+
+/** Batches wholly below the committed point that start at one offset must be the same bytes. */
+function firstBatchDifference(leader: FinalLog, replica: FinalLog, committed: number, skipped: readonly OffsetRange[]): Difference | undefined {
+  const judged = (log: FinalLog): BatchDigest[] => (log.batches ?? []).filter((batch) => batch.lastOffset < committed && !skipped.some((range) => range.fromOffset <= batch.lastOffset && batch.baseOffset < range.toOffset));
+  const ours = new Map(judged(leader).map((batch) => [batch.baseOffset, batch]));
+  const differing = judged(replica)
+    .sort((a, b) => a.baseOffset - b.baseOffset)
+    .find((batch) => {
+      const other = ours.get(batch.baseOffset);
+      return other !== undefined && (other.digest !== batch.digest || other.lastOffset !== batch.lastOffset);
+    });
+  if (differing === undefined) return undefined;
+  const other = ours.get(differing.baseOffset)!;
+  const describe = (log: FinalLog, batch: BatchDigest): string => `${batch.baseOffset}..${batch.lastOffset} digest ${batch.digest} on ${log.replica}`;
+  return { offset: differing.baseOffset, committed, detail: `the batch at offset ${differing.baseOffset} differs in bytes: ${describe(replica, differing)}, ${describe(leader, other)}`, values: [], ops: [] };
+}
+
+/** Epochs exist so that one broker leads a partition at a time: two claims of one epoch is split brain. */
+function checkTwoLeaders(analysis: Analysis): void {
+  const byEpoch = new Map<string, Map<NodeId, LeaderClaim>>();
+  for (const claim of analysis.leaderClaims) {
+    const key = `${partitionKey(claim.topic, claim.partition)} epoch ${claim.epoch}`;
+    let brokers = byEpoch.get(key);
+    if (brokers === undefined) byEpoch.set(key, (brokers = new Map()));
+    if (!brokers.has(claim.broker)) brokers.set(claim.broker, claim);
+  }
+  for (const [key, brokers] of byEpoch) {
+    if (brokers.size < 2) continue;
+    const claims = [...brokers.values()];
+    const named = claims.map((claim) => `${claim.broker} at ${claim.atMs} ms`).join(", ");
+    analysis.findings.add({ kind: "two-leaders", detail: `${key}: ${brokers.size} brokers claimed leadership: ${named}`, values: [], ops: claims.map((claim) => ({ type: "leader.claim" as const, ...claim })) });
   }
 }
 
@@ -671,6 +879,10 @@ function describeEvidence(evidence: Evidence): string {
       return `polled by ${evidence.process} at ${evidence.atMs} ms`;
     case "send.ok":
       return `acknowledged to ${evidence.process} at ${evidence.atMs} ms`;
+    case "leader.claim":
+      return `${evidence.broker} claimed leadership in epoch ${evidence.epoch} at ${evidence.atMs} ms`;
+    case "leader.change":
+      return `leader change to epoch ${evidence.epoch} at ${evidence.atMs} ms`;
     default:
       return `${evidence.type} by ${evidence.process} at ${evidence.atMs} ms`;
   }

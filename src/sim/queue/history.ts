@@ -24,6 +24,14 @@
  * records cannot be read). A consumer that skipped a damaged range says so on its reset. A caller that passes a whole disk log gives its `highWatermark`, and
  * the checker ignores the uncommitted tail at and above it.
  *
+ * With replication, a final log also says whether its replica was in the final in-sync replica
+ * set (`inSync`) and whether it is the final leader (`leader`), and may carry a digest per batch,
+ * so byte-identity between replicas can be judged without shipping their bytes. Leader claims
+ * (a broker started acting as leader of a partition in an epoch) are recorded as the brokers make
+ * them, apart from the coordinator's leader changes: two brokers leading one epoch is only
+ * visible from the brokers' side. Every replication field is optional, so a history from a single
+ * replica, or from real processes that cannot see these, still reads as before.
+ *
  * The recorder's methods take the client actors' outputs as they come: `sendOk` a
  * `producer.result`, `sendSent` a `producer.sent`, `sendErrored` a `producer.error`, `polled` a
  * `consumer.records`, `consumerReset` a `consumer.reset`.
@@ -127,6 +135,19 @@ export interface FinalLog {
   readonly highWatermark?: number;
   /** Ranges the replica's storage found damaged at rest: their records could not be read. */
   readonly damaged?: readonly OffsetRange[];
+  /** The replica was in the partition's final in-sync replica set. */
+  readonly inSync?: boolean;
+  /** The replica is the partition's final leader. */
+  readonly leader?: boolean;
+  /** One digest per batch on disk (committed or not; the checker bounds them itself). */
+  readonly batches?: readonly BatchDigest[];
+}
+
+/** A batch's offsets [baseOffset, lastOffset] and a digest of its exact stored bytes. */
+export interface BatchDigest {
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  readonly digest: string;
 }
 
 /** A partition got a new leader (or a new epoch). Single-replica partitions may have none. */
@@ -136,6 +157,19 @@ export interface LeaderChange {
   readonly atMs: number;
   readonly epoch: number;
   readonly leader?: NodeId;
+  /** The leader it replaced, when known. */
+  readonly previousLeader?: NodeId;
+  /** The new leader was chosen from outside the in-sync replica set: committed data may be gone. */
+  readonly unclean?: boolean;
+}
+
+/** A broker started acting as leader of a partition in an epoch (the broker's view, not the coordinator's). */
+export interface LeaderClaim {
+  readonly atMs: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly epoch: number;
+  readonly broker: NodeId;
 }
 
 /** What the checker reads: plain data. */
@@ -143,6 +177,8 @@ export interface QueueHistoryData {
   readonly ops: readonly QueueOp[];
   readonly finalLogs: readonly FinalLog[];
   readonly leaderChanges: readonly LeaderChange[];
+  /** Absent in histories recorded before replication, or where brokers cannot be observed. */
+  readonly leaderClaims?: readonly LeaderClaim[];
 }
 
 // ------------------------------------------------------------------ the recorder
@@ -207,6 +243,7 @@ export class QueueHistory implements QueueHistoryData {
   readonly ops: QueueOp[] = [];
   readonly finalLogs: FinalLog[] = [];
   readonly leaderChanges: LeaderChange[] = [];
+  readonly leaderClaims: LeaderClaim[] = [];
   private readonly invocations = new Map<string, SendInvokeOp>();
   private readonly settled = new Set<string>();
   private groups = 0;
@@ -274,6 +311,11 @@ export class QueueHistory implements QueueHistoryData {
 
   leaderChanged(change: LeaderChange): void {
     this.leaderChanges.push(change);
+  }
+
+  /** A broker started acting as leader: call it where the broker makes itself leader, not where the coordinator decides. */
+  leaderStarted(claim: LeaderClaim): void {
+    this.leaderClaims.push(claim);
   }
 
   finalLog(log: FinalLog): void {

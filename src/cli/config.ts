@@ -105,7 +105,7 @@ const FILE_KEYS = {
 
 const SETTINGS_KEYS = {
   coordinator: { keys: ["leaseMs", "leaseCheckIntervalMs", "virtualNodes", "limits"], limits: Object.keys(DEFAULT_COORDINATOR_LIMITS) },
-  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "retentionCheckIntervalMs", "limits", "log", "producerStateScanRecords", "openFilesMax"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
+  broker: { keys: ["heartbeatIntervalMs", "flushIntervalMs", "retentionCheckIntervalMs", "replicaLagMaxMs", "limits", "log", "producerStateScanRecords", "openFilesMax"], limits: Object.keys(DEFAULT_BROKER_LIMITS) },
 } as const;
 
 /** A parsed config file: its keys, and the folder its relative paths are relative to. */

@@ -179,7 +179,8 @@ describe("typed errors", () => {
 
     await expect(admin.createTopic({ topic: "admin-t", partitions: 2 })).rejects.toMatchObject({ code: "TOPIC_ALREADY_EXISTS", retriable: false });
     await expect(admin.createTopic({ topic: "bad/name" })).rejects.toMatchObject({ code: "INVALID_TOPIC" });
-    await expect(admin.createTopic({ topic: "rf", replicationFactor: 2 })).rejects.toMatchObject({ code: "INVALID_REPLICATION" });
+    await expect(admin.createTopic({ topic: "rf", replicationFactor: 3 })).rejects.toMatchObject({ code: "BROKER_NOT_AVAILABLE", message: expect.stringMatching(/2 alive/) });
+    await expect(admin.createTopic({ topic: "rf8", replicationFactor: 8 })).rejects.toMatchObject({ code: "INVALID_REPLICATION" });
     await expect(admin.describeTopic("nowhere")).rejects.toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION" });
     await expect(admin.deleteTopic("nowhere")).rejects.toBeInstanceOf(ZhumqError);
     await admin.deleteTopic("admin-t");

@@ -213,6 +213,8 @@ export interface ScheduleBounds {
   readonly episodesPerSecond: number;
   /** Allow restarts on a wiped disk (only where the protocol can recover from peers). */
   readonly allowWipe: boolean;
+  /** With allowWipe: only these nodes' disks are wiped (absent: any crashable node's). */
+  readonly wipeable?: readonly NodeId[];
   /** Draw damage at rest too; absent, the schedule has none and draws exactly as before. */
   readonly damageAtRest?: DamageAtRestBounds | undefined;
   /** Draw full disks too; absent, the schedule has none and draws exactly as before. */
@@ -295,7 +297,7 @@ function drawEpisode(random: Random, bounds: ScheduleBounds, start: number, end:
     case "crash":
       return [
         { atMs: start, action: { kind: "crash", node } },
-        { atMs: end, action: { kind: "restart", node, wipe: bounds.allowWipe && random.next() < 0.1 } },
+        { atMs: end, action: { kind: "restart", node, wipe: bounds.allowWipe && random.next() < 0.1 && (bounds.wipeable === undefined || bounds.wipeable.includes(node)) } },
       ];
     case "pause":
       return [

@@ -300,7 +300,7 @@ describe("broker: produce", () => {
       }
     };
     const requestId = h.produce(batchOf(["kept"]), { acks });
-    await h.run(50);
+    await h.run(200); // the first write of an epoch also writes the leader-epoch checkpoint (two more syncs)
     expect(h.produced(requestId)).toMatchObject({ baseOffset: 0, duplicate: false });
     expect(crashedAt - sentAt).toBeGreaterThanOrEqual(LOG_SYNC_MS);
     h.client.onReceive = undefined;
@@ -478,7 +478,7 @@ describe("broker: fetch and offsets", () => {
     const one = h.fetch(0, { maxBytes: 1 });
     const middle = h.fetch(1, { maxBytes: 1 });
     const all = h.fetch(0);
-    const beyond = h.fetch(7);
+    const beyond = h.fetch(8); // 7 is inside the log (written, not yet durable): that one waits
     const below = h.fetch(0, { partition: 0, maxBytes: 1 << 30 });
     await h.run(3);
     expect(decodeBatches(h.fetched(one)!.records).map(valuesOf)).toEqual([["a0", "a1", "a2"]]);

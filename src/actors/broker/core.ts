@@ -39,28 +39,46 @@
  */
 import { type BatchLimits } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
-import { cancelTimer, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
+import { persist, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import {
   HELD_TOPICS_REPORTED_MAX,
   type BrokerHeartbeatReply,
   type DamagedPartition,
-  type FetchReply,
+  type FollowerAssignment,
   type LeaderAssignment,
   type MessageReceived,
-  type OffsetsReply,
   type ProduceReply,
+  type ReplicaReport,
   type ServingPartition,
   type TopicId,
   type TopicIdentity,
   type ZhumqMessage,
 } from "../shared/messages.ts";
-import { echoOf, isRecord, parseFetch, parseHeartbeatReply, parseOffsets, parseProduce, type Echo } from "./requests.ts";
-import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, planFetch, recoveredPartition, reportedDamage, rolledBack, withDamage, withLogStart, type PartitionState } from "./partition.ts";
+import { echoOf, isRecord, parseHeartbeatReply, parseProduce, parseReplicaFetchReply, type Echo } from "./requests.ts";
+import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, recoveredPartition, reportedDamage, rolledBack, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection, BrokerRetentionResult } from "./types.ts";
-import { validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
+import { ISR_CHECK_INTERVAL_MS, validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
+import {
+  follow,
+  isrProposals,
+  ISR_CHECK_TIMER,
+  lead,
+  onFollowerSynced,
+  onFollowerTimer,
+  onIsrCheck,
+  onReplicaFetch,
+  onReplicaFetchReply,
+  onTruncateDone,
+  pumpFollowers,
+  refreshLeader,
+  release,
+  REPLICA_FETCH_TIMER_PREFIX,
+  REPLICA_RETRY_TIMER_PREFIX,
+} from "./replication.ts";
+import { onFetch, onFetchRead, onFetchTimer, onOffsets, onRetentionDone, onRetentionTimer, wakeParked } from "./serving.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
 export const HEARTBEATS_OUTSTANDING_MAX = 8;
@@ -73,7 +91,7 @@ export const STORAGE_FULL_BACKOFF_MS = 1_000;
 export const HEARTBEAT_TIMER = "heartbeat";
 export const FLUSH_TIMER = "flush";
 export const RETENTION_TIMER = "retention";
-const FETCH_TIMER_PREFIX = "fetch:";
+export const FETCH_TIMER_PREFIX = "fetch:";
 
 /** A fetch the broker has accepted and not yet answered: parked at the HW, or reading. */
 export interface PendingFetch {
@@ -86,16 +104,23 @@ export interface PendingFetch {
   readonly topicId?: TopicId;
   readonly offset: number;
   readonly maxBytes: number;
+  /** Set for a follower's replica fetch (answered with replica.fetch.reply in this epoch). */
+  readonly replica?: { readonly leaderEpoch: number };
 }
 
-/** Who hears of an append once it is durable (none for acks 0). */
+/** Who hears of an append once it is durable (none for acks 0): acks 1 on this broker, acks -1 under the HW. */
 export interface AppendWaiter {
   readonly from: NodeId;
   readonly echo: Echo;
   readonly duplicate: boolean;
+  readonly acks: 1 | -1;
 }
 
-/** An append the leader accepted and the store has not yet made durable, oldest first per partition. */
+/**
+ * An append the leader accepted (or a follower fetched) and not everyone has heard of yet, oldest
+ * first per partition: until it is durable here (a full disk may still take it back), and while
+ * an acks -1 waiter waits for the HW.
+ */
 export interface PendingAppend {
   readonly baseOffset: number;
   readonly nextOffset: number;
@@ -127,12 +152,16 @@ export interface BrokerContext {
   readonly parked: ReadonlyMap<number, PendingFetch>;
   readonly reading: ReadonlyMap<number, PendingFetch>;
   readonly retaining: ReadonlyMap<number, PendingRetention>;
+  /** Truncations (follower log cuts) the store is carrying out, by read id. */
+  readonly truncating: ReadonlyMap<number, { readonly key: string; readonly kind: "truncate" | "reset"; readonly offset: number }>;
   readonly nextFetchId: number;
   readonly flushArmed: boolean;
   /** Partition key → appends not yet durable, in offset order. */
   readonly appending: ReadonlyMap<string, readonly PendingAppend[]>;
   /** Until then produce gets STORAGE_FULL at once: the disk was full at the last try. */
   readonly storageFullUntilMs: number;
+  /** This process's incarnation, sent in every heartbeat (see BrokerHeartbeat.incarnation). */
+  readonly incarnation: number;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -140,6 +169,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
   validateInterval("heartbeatIntervalMs", input.heartbeatIntervalMs);
   validateInterval("flushIntervalMs", input.flushIntervalMs);
   validateInterval("retentionCheckIntervalMs", input.retentionCheckIntervalMs);
+  if (input.replicaLagMaxMs !== undefined) validateInterval("replicaLagMaxMs", input.replicaLagMaxMs);
   const partitions = new Map<string, PartitionState>();
   for (const recovered of input.partitions) {
     const key = partitionKey(recovered.topic, recovered.partition);
@@ -151,10 +181,12 @@ export function initialContext(input: BrokerInput): BrokerContext {
     input: rest,
     batchLimits: batchLimitsOf(input.limits),
     heartbeat: { nextRequestId: input.random.int(HEARTBEAT_ID_SPACE), outstanding: new Map(), registered: false, leaseExpiresAtMs: -Infinity },
+    incarnation: input.random.int(HEARTBEAT_ID_SPACE),
     partitions,
     parked: new Map(),
     reading: new Map(),
     retaining: new Map(),
+    truncating: new Map(),
     nextFetchId: 0,
     flushArmed: false,
     appending: new Map(),
@@ -196,6 +228,7 @@ export class Step {
 export function start(step: Step): void {
   sendHeartbeat(step);
   step.emit(setTimer(RETENTION_TIMER, step.context.input.retentionCheckIntervalMs));
+  step.emit(setTimer(ISR_CHECK_TIMER, ISR_CHECK_INTERVAL_MS));
 }
 
 function sendHeartbeat(step: Step): void {
@@ -208,19 +241,24 @@ function sendHeartbeat(step: Step): void {
   const address = input.address === undefined ? {} : { address: input.address };
   const serving: ServingPartition[] = [];
   const damaged: DamagedPartition[] = [];
+  const replicas: ReplicaReport[] = [];
   const held = new Map<string, TopicIdentity>();
   for (const state of step.context.partitions.values()) {
     if (state.leaderEpoch !== undefined) {
       const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
       serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start });
-    } else {
+    } else if (state.follower === undefined) {
       held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
     }
+    const epoch = state.leaderEpoch ?? state.follower?.leaderEpoch ?? state.epochs[state.epochs.length - 1]?.epoch ?? 0;
+    replicas.push({ topic: state.topic, partition: state.partition, leaderEpoch: epoch, endOffset: state.syncedEnd });
     if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
   }
   const damage = damaged.length === 0 ? {} : { damaged };
   const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, ...address, serving, ...damage, ...holding });
+  const proposals = isrProposals(step);
+  const proposing = proposals.length === 0 ? {} : { isrProposals: proposals };
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...damage, ...holding });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 
@@ -234,7 +272,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     return; // the coordinator could not answer (no quorum, say): the next heartbeat retries
   }
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
-  applyAssignments(step, reply.assignments);
+  applyAssignments(step, reply.assignments, reply.follows ?? []);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
 }
 
@@ -270,39 +308,51 @@ function deleteOperation(state: PartitionState): BrokerOperation {
 }
 
 /**
- * Lead exactly the listed partitions. A partition new to this broker gets its log created by a
- * persist that the host runs before any later append of it; reads need no such wait, because
- * nothing is read until a synced append has raised the high watermark.
+ * Lead and follow exactly the listed partitions (replication.ts takes up and gives up the roles).
+ * A partition new to this broker gets its log created by a persist that the host runs before any
+ * later append of it; reads need no such wait, because nothing is read until a synced append has
+ * raised the high watermark.
  */
-function applyAssignments(step: Step, assignments: readonly LeaderAssignment[]): void {
-  const epochs = new Map<string, LeaderAssignment>();
-  for (const assignment of assignments) epochs.set(partitionKey(assignment.topic, assignment.partition), assignment);
-  const changed: PartitionState[] = [];
-  const lost = new Set<string>();
-  const fresh: LeaderAssignment[] = [];
+function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follows: readonly FollowerAssignment[]): void {
+  const assigned = new Map<string, { lead?: LeaderAssignment; follow?: FollowerAssignment }>();
+  for (const assignment of leads) assigned.set(partitionKey(assignment.topic, assignment.partition), { lead: assignment });
+  for (const assignment of follows) {
+    const key = partitionKey(assignment.topic, assignment.partition);
+    if (!assigned.has(key)) assigned.set(key, { follow: assignment });
+  }
+  const fresh: string[] = [];
   for (const [key, state] of step.context.partitions) {
-    const assignment = epochs.get(key);
+    const entry = assigned.get(key);
+    const assignment = entry?.lead ?? entry?.follow;
     if (assignment !== undefined && assignment.topicId !== state.topicId) {
       // Another incarnation of the topic (deleted and created again): the old copy goes first.
+      step.setPartitions([release(step, state)]);
       step.emit(persist<BrokerOperation>(deleteOperation(state), false));
-      lost.add(key);
-      fresh.push(assignment);
-      continue;
+      const partitions = new Map(step.context.partitions);
+      partitions.delete(key);
+      step.update({ partitions });
+      fresh.push(key);
     }
-    const retention = retentionOf(assignment);
-    const epoch = assignment?.leaderEpoch;
-    if (epoch === state.leaderEpoch && sameRetention(retention, state.retention)) continue;
-    changed.push({ ...state, leaderEpoch: epoch, ...(assignment === undefined ? {} : { retention }) });
-    if (epoch === undefined) lost.add(key);
   }
-  for (const [key, assignment] of epochs) if (!step.context.partitions.has(key)) fresh.push(assignment);
-  for (const assignment of fresh) {
-    const { topic, partition, leaderEpoch, topicId } = assignment;
-    changed.push(emptyPartition(topic, partition, leaderEpoch, topicId, retentionOf(assignment)));
+  for (const key of assigned.keys()) if (!step.context.partitions.has(key) && !fresh.includes(key)) fresh.push(key);
+  for (const key of fresh) {
+    const entry = assigned.get(key)!;
+    const { topic, partition, topicId } = (entry.lead ?? entry.follow)!;
+    step.setPartitions([emptyPartition(topic, partition, undefined, topicId)]);
     step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...(topicId === undefined ? {} : { topicId }) }, false));
   }
+  const changed: PartitionState[] = [];
+  for (const [key, state] of step.context.partitions) {
+    const entry = assigned.get(key);
+    const assignment = entry?.lead ?? entry?.follow;
+    const retention = retentionOf(assignment);
+    const kept = assignment === undefined || sameRetention(retention, state.retention) ? state : { ...state, retention };
+    const next = entry?.lead !== undefined ? lead(step, kept, entry.lead) : entry?.follow !== undefined ? follow(step, kept, entry.follow) : state.leaderEpoch !== undefined || state.follower !== undefined ? release(step, kept) : kept;
+    if (next !== state) changed.push(next);
+  }
   step.setPartitions(changed);
-  if (lost.size > 0) answerParked(step, (fetch) => lost.has(partitionKey(fetch.topic, fetch.partition)), (fetch) => wireError("NOT_LEADER", `this broker no longer leads ${fetch.topic}/${fetch.partition}`));
+  afterHighWatermark(step, new Set(changed.map((state) => partitionKey(state.topic, state.partition))));
+  pumpFollowers(step, changed.map((state) => partitionKey(state.topic, state.partition)));
 }
 
 function retentionOf(assignment: LeaderAssignment | undefined): PartitionState["retention"] {
@@ -331,6 +381,13 @@ export function onMessage(step: Step, event: MessageReceived): void {
       return onFetch(step, event.from, message);
     case "offsets.request":
       return onOffsets(step, event.from, message);
+    case "replica.fetch":
+      return onReplicaFetch(step, event.from, message, (keys) => afterHighWatermark(step, keys));
+    case "replica.fetch.reply": {
+      const reply = parseReplicaFetchReply(message);
+      if (reply !== undefined) onReplicaFetchReply(step, event.from, reply);
+      return;
+    }
     case "broker.heartbeat.reply": {
       if (event.from !== step.context.input.coordinator) return;
       const reply = parseHeartbeatReply(message);
@@ -343,13 +400,13 @@ export function onMessage(step: Step, event: MessageReceived): void {
 }
 
 /** The partition a request names, or the error that says why it cannot be served here. */
-function servedPartition(step: Step, echo: Echo): PartitionState | WireError {
+export function servedPartition(step: Step, echo: Echo): PartitionState | WireError {
   const state = step.context.partitions.get(partitionKey(echo.topic, echo.partition));
   if (state === undefined) return wireError("UNKNOWN_TOPIC_OR_PARTITION", `this broker knows nothing of ${echo.topic}/${echo.partition}`);
   return state;
 }
 
-function isWireError(value: object): value is WireError {
+export function isWireError(value: object): value is WireError {
   return "code" in value && "message" in value && !("type" in value);
 }
 
@@ -374,10 +431,15 @@ function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, un
   if (epoch !== undefined) return answer({ error: epoch });
   if (!leaseLive(step)) return answer({ error: wireError("NOT_LEADER", "this broker's lease with the coordinator has expired; it accepts no writes") });
   if (step.now() < step.context.storageFullUntilMs) return answer({ error: storageFull("its disk was full at the last write; it tries again shortly") });
+  const key = partitionKey(request.topic, request.partition);
+  if ([...step.context.truncating.values()].some((cut) => cut.key === key)) return answer({ error: wireError("NOT_LEADER", `${key} is still cutting a diverged tail before it takes writes`) });
+  const role = state.leader!;
+  if (request.acks === -1 && role.isr.length < role.minInSync) {
+    return answer({ error: wireError("NOT_ENOUGH_REPLICAS", `${key} has ${role.isr.length} in-sync replica(s) (${role.isr.join(", ")}); acks -1 needs ${role.minInSync}`) });
+  }
   const plan = planAppend(state, request.batch, step.context.batchLimits);
   if (plan.kind === "error") return answer({ error: plan.error });
-  const key = partitionKey(request.topic, request.partition);
-  const waiters: AppendWaiter[] = request.acks === 0 ? [] : [{ from, echo, duplicate: plan.kind === "duplicate" }];
+  const waiters: AppendWaiter[] = request.acks === 0 ? [] : [{ from, echo, duplicate: plan.kind === "duplicate", acks: request.acks }];
   if (plan.kind === "duplicate") {
     // The original may not be durable yet (it came with acks 0, or its sync is pending, or the
     // disk may still refuse it): the answer waits with it, and a flush makes sure a sync comes.
@@ -411,173 +473,11 @@ function armFlush(step: Step): void {
 function onFlushTimer(step: Step): void {
   step.update({ flushArmed: false });
   for (const state of step.context.partitions.values()) {
-    if (state.endOffset > state.highWatermark) {
+    if (state.endOffset > state.syncedEnd) {
       step.emit(persist<BrokerOperation>({ kind: "flush" }, true));
       return;
     }
   }
-}
-
-// ---------------------------------------------------------------- fetch and offsets
-
-function fetchReply(echo: Echo, fields: { error: WireError } | { state: PartitionState; records: Uint8Array }): FetchReply {
-  const base = { type: "fetch.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
-  if ("error" in fields) return { ...base, error: fields.error, highWatermark: -1, logStartOffset: -1, records: EMPTY };
-  return { ...base, highWatermark: fields.state.highWatermark, logStartOffset: fields.state.logStartOffset, records: fields.records };
-}
-
-const EMPTY = new Uint8Array(0);
-
-function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  const echo = echoOf(message);
-  const request = parseFetch(message);
-  if (isWireError(request)) return step.reply(from, fetchReply(echo, { error: request }));
-  const state = servedPartition(step, echo);
-  if (isWireError(state)) return step.reply(from, fetchReply(echo, { error: state }));
-  const epoch = epochProblem(state, request.leaderEpoch, true);
-  if (epoch !== undefined) return step.reply(from, fetchReply(echo, { error: epoch }));
-  const plan = planFetch(state, request.offset);
-  if (plan.kind === "error") return step.reply(from, fetchReply(echo, { error: plan.error }));
-  const { limits } = step.context.input;
-  const waitMs = Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
-  const full = step.context.parked.size + step.context.reading.size >= limits.pendingFetchesMax;
-  if (plan.kind === "wait" && (waitMs === 0 || full)) {
-    return step.reply(from, fetchReply(echo, { state, records: EMPTY })); // a long poll may end early
-  }
-  if (full) return step.reply(from, fetchReply(echo, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
-  const id = step.context.nextFetchId;
-  const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
-  const fetch: PendingFetch = { id, from, requestId: request.requestId, topic: request.topic, partition: request.partition, ...identity, offset: request.offset, maxBytes: Math.min(request.maxBytes, limits.fetchBytesMax) };
-  step.update({ nextFetchId: id + 1 });
-  if (plan.kind === "read") return startRead(step, fetch, state);
-  const parked = new Map(step.context.parked);
-  parked.set(id, fetch);
-  step.update({ parked });
-  step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
-}
-
-function startRead(step: Step, fetch: PendingFetch, state: PartitionState): void {
-  const reading = new Map(step.context.reading);
-  reading.set(fetch.id, fetch);
-  step.update({ reading });
-  step.emit(read(fetch.id, { topic: fetch.topic, partition: fetch.partition, offset: fetch.offset, maxBytes: fetch.maxBytes, maxOffset: state.highWatermark }));
-}
-
-/** Answer (and forget) every parked fetch that `matches`: with an error, or empty at the HW. */
-function answerParked(step: Step, matches: (fetch: PendingFetch) => boolean, error: (fetch: PendingFetch) => WireError | undefined): void {
-  const parked = new Map(step.context.parked);
-  for (const fetch of step.context.parked.values()) {
-    if (!matches(fetch)) continue;
-    parked.delete(fetch.id);
-    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
-    const problem = error(fetch);
-    const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
-    if (state === undefined || state.topicId !== fetch.topicId) {
-      step.reply(fetch.from, fetchReply(fetch, { error: problem ?? wireError("NOT_LEADER", `${fetch.topic}/${fetch.partition} changed while the fetch waited`) }));
-      continue;
-    }
-    step.reply(fetch.from, fetchReply(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
-  }
-  step.update({ parked });
-}
-
-/** The high watermark of `advanced` partitions moved: parked fetches there can read now. */
-function wakeParked(step: Step, advanced: ReadonlySet<string>): void {
-  const woken = [...step.context.parked.values()].filter((fetch) => advanced.has(partitionKey(fetch.topic, fetch.partition)));
-  if (woken.length === 0) return;
-  const parked = new Map(step.context.parked);
-  for (const fetch of woken) parked.delete(fetch.id);
-  step.update({ parked });
-  for (const fetch of woken) {
-    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
-    startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
-  }
-}
-
-function onFetchTimer(step: Step, id: number): void {
-  const fetch = step.context.parked.get(id);
-  if (fetch === undefined) return; // answered already; its timer fired before the cancel landed
-  answerParked(step, (candidate) => candidate.id === id, () => undefined);
-}
-
-export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult>): void {
-  if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
-  const fetch = step.context.reading.get(event.id);
-  if (fetch === undefined) return;
-  const reading = new Map(step.context.reading);
-  reading.delete(event.id);
-  step.update({ reading });
-  const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
-  if (state === undefined || state.topicId !== fetch.topicId) {
-    // Deleted, or re-created as another incarnation, while the read ran: its bytes are not this topic's.
-    return step.reply(fetch.from, fetchReply(fetch, { error: wireError("UNKNOWN_TOPIC_OR_PARTITION", `${fetch.topic}/${fetch.partition} was deleted or re-created while it was read`) }));
-  }
-  const result = event.result as BrokerReadResult | undefined;
-  if (result?.belowLogStart !== undefined) {
-    const moved = withLogStart(state, Math.min(result.belowLogStart, state.highWatermark));
-    step.setPartitions([moved]);
-    return step.reply(fetch.from, fetchReply(fetch, { error: wireError("OFFSET_OUT_OF_RANGE", `offset ${fetch.offset} of ${fetch.topic}/${fetch.partition} was deleted by retention; the log starts at ${moved.logStartOffset}`) }));
-  }
-  if (result === undefined) {
-    const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
-    return step.reply(fetch.from, fetchReply(fetch, { error }));
-  }
-  const damaged = result.damaged;
-  if (damaged !== undefined) {
-    // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
-    // decide (stop, or skip them), and report them to the coordinator from now on.
-    const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
-    const partitions = new Map(step.context.partitions).set(partitionKey(fetch.topic, fetch.partition), withDamage(state, range));
-    step.update({ partitions });
-    const where = `${fetch.topic}/${fetch.partition}`;
-    const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
-    return step.reply(fetch.from, { ...fetchReply(fetch, { error }), damaged: range });
-  }
-  assert(result.records instanceof Uint8Array, "the store answered a read without records");
-  step.reply(fetch.from, fetchReply(fetch, { state, records: result.records }));
-}
-
-// ---------------------------------------------------------------- retention
-
-/** Ask the store to apply retention to every partition this broker leads, then re-arm. */
-function onRetentionTimer(step: Step): void {
-  step.emit(setTimer(RETENTION_TIMER, step.context.input.retentionCheckIntervalMs));
-  const retaining = new Map(step.context.retaining);
-  const busy = new Set([...retaining.values()].map((pending) => partitionKey(pending.topic, pending.partition)));
-  let id = step.context.nextFetchId;
-  for (const [key, state] of step.context.partitions) {
-    if (state.leaderEpoch === undefined || busy.has(key)) continue;
-    retaining.set(id, { topic: state.topic, partition: state.partition, topicId: state.topicId });
-    const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
-    step.emit(read(id, { kind: "retention", topic: state.topic, partition: state.partition, ...identity, nowMs: step.now(), keepFromOffset: state.highWatermark, ...state.retention }));
-    id++;
-  }
-  step.update({ retaining, nextFetchId: id });
-}
-
-function onRetentionDone(step: Step, event: ReadDone<BrokerRetentionResult>): void {
-  const pending = step.context.retaining.get(event.id)!;
-  const retaining = new Map(step.context.retaining);
-  retaining.delete(event.id);
-  step.update({ retaining });
-  // A failure (the log was deleted meanwhile, say) changes nothing: the next run tries again.
-  if (event.result === undefined) return;
-  const state = step.context.partitions.get(partitionKey(pending.topic, pending.partition));
-  if (state === undefined || state.topicId !== pending.topicId) return;
-  const moved = withLogStart(state, event.result.logStartOffset);
-  if (moved !== state) step.setPartitions([moved]);
-}
-
-function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  const echo = echoOf(message);
-  const base = { type: "offsets.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
-  const fail = (error: WireError): void => step.reply(from, { ...base, error, offset: -1 } satisfies OffsetsReply);
-  const request = parseOffsets(message);
-  if (isWireError(request)) return fail(request);
-  const state = servedPartition(step, echo);
-  if (isWireError(state)) return fail(state);
-  if (state.leaderEpoch === undefined) return fail(wireError("NOT_LEADER", `this broker does not lead ${echo.topic}/${echo.partition}`));
-  step.reply(from, { ...base, offset: request.at === "earliest" ? state.logStartOffset : state.highWatermark } satisfies OffsetsReply);
 }
 
 // ---------------------------------------------------------------- host events
@@ -586,6 +486,9 @@ export function onTimer(step: Step, key: string): void {
   if (key === HEARTBEAT_TIMER) return sendHeartbeat(step);
   if (key === FLUSH_TIMER) return onFlushTimer(step);
   if (key === RETENTION_TIMER) return onRetentionTimer(step);
+  if (key === ISR_CHECK_TIMER) return onIsrCheck(step, (keys) => afterHighWatermark(step, keys));
+  if (key.startsWith(REPLICA_FETCH_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_FETCH_TIMER_PREFIX.length));
+  if (key.startsWith(REPLICA_RETRY_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_RETRY_TIMER_PREFIX.length));
   if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));
   assert(false, `unknown timer ${key}`);
 }
@@ -593,8 +496,9 @@ export function onTimer(step: Step, key: string): void {
 /**
  * The host wrote (and, when `synced`, made durable) the operations. A sync covers every append
  * persisted before it, in any partition — the store syncs every log written since its last sync —
- * so on `synced` every partition's high watermark rises to what it has persisted, and the appends
- * below it are answered. What the store refused is taken back first (see the header).
+ * so on `synced` every partition's synced end rises to what it has persisted; then the roles move
+ * their high watermarks, and what is now durable enough is answered. What the store refused is
+ * taken back first (see the header).
  */
 export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, BrokerRejection>): void {
   const before = step.context.partitions;
@@ -617,32 +521,57 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, B
       const synced = noteSynced(current);
       if (synced === current) continue;
       advanced.add(key);
-      changed.set(key, synced);
+      changed.set(key, state.leader !== undefined ? refreshLeader(step, synced) : synced);
     }
   }
   step.setPartitions([...changed.values()]);
-  if (advanced.size === 0) return;
-  answerDurable(step, advanced);
-  wakeParked(step, advanced);
+  if (event.synced) onFollowerSynced(step);
+  afterHighWatermark(step, advanced);
 }
 
-/** Answer the appends of `advanced` partitions that are now below their high watermark. */
-function answerDurable(step: Step, advanced: ReadonlySet<string>): void {
+/**
+ * Offsets moved in `advanced` partitions (the synced end, the HW, or both): answer the appends
+ * they now cover — acks 1 once durable here, acks -1 once under the HW with at least minInSync
+ * replicas in sync — and wake the fetches parked there.
+ */
+export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): void {
+  if (advanced.size === 0) return;
   const appending = new Map(step.context.appending);
   for (const key of advanced) {
     const pending = appending.get(key);
-    if (pending === undefined) continue;
-    const highWatermark = step.context.partitions.get(key)!.highWatermark;
-    const durable = pending.filter((append) => append.nextOffset <= highWatermark);
-    const rest = pending.slice(durable.length);
-    assert(rest.every((append) => append.nextOffset > highWatermark), `${key}: pending appends out of order`);
-    for (const append of durable) {
-      for (const waiter of append.waiters) step.reply(waiter.from, produceReply(waiter.echo, { baseOffset: append.baseOffset, duplicate: waiter.duplicate }));
+    const state = step.context.partitions.get(key);
+    if (pending === undefined || state === undefined) continue;
+    // A follower's entries wait for nobody; a leader's stay until committed, so a retry finds them.
+    const done = state.leader === undefined ? state.syncedEnd : state.highWatermark;
+    const enough = state.leader === undefined || state.leader.isr.length >= state.leader.minInSync;
+    const rest: PendingAppend[] = [];
+    for (const append of pending) {
+      const durable = append.nextOffset <= state.syncedEnd;
+      const committed = append.nextOffset <= done;
+      const waiting: AppendWaiter[] = [];
+      for (const waiter of append.waiters) {
+        if (waiter.acks === 1 ? !durable : !committed) {
+          waiting.push(waiter);
+          continue;
+        }
+        const error = waiter.acks === -1 && !enough ? wireError("NOT_ENOUGH_REPLICAS", `${key}: the ISR shrank below ${state.leader!.minInSync} before the batch was committed; it may be retried`) : undefined;
+        step.reply(waiter.from, produceReply(waiter.echo, error !== undefined ? { error } : { baseOffset: append.baseOffset, duplicate: waiter.duplicate }));
+      }
+      if (!committed) rest.push(waiting.length === append.waiters.length ? append : { ...append, waiters: waiting });
     }
     if (rest.length === 0) appending.delete(key);
     else appending.set(key, rest);
   }
   step.update({ appending });
+  wakeParked(step, advanced);
+}
+
+/** Reads come back: a fetch's records, a retention run, or a follower's log cut. */
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult>): void {
+  if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
+  if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);
+  const fetch = step.context.reading.get(event.id);
+  if (fetch !== undefined) onFetchRead(step, fetch, event);
 }
 
 /** The store refused appends of a partition: take back everything from where its log ends. */

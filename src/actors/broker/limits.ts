@@ -42,6 +42,17 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 200;
 /** How long acks-0 data may wait for a sync before it becomes visible to consumers. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 50;
+/** A follower that has not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms is 30 s; failover here wants seconds). */
+export const DEFAULT_REPLICA_LAG_MAX_MS = 3_000;
+/** How long a follower's fetch waits at the leader for new data (its long poll). */
+export const REPLICA_FETCH_WAIT_MS = 500;
+/** Most bytes one replica fetch asks for. */
+export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024;
+/** After a refused replica fetch, a follower waits this long before the next (the heartbeat brings news meanwhile). */
+export const REPLICA_FETCH_BACKOFF_MS = 100;
+/** How often a leader looks for lagging and caught-up followers. */
+export const ISR_CHECK_INTERVAL_MS = 250;
+
 /** How often retention runs over the partitions a broker leads (Kafka's default check interval). */
 export const DEFAULT_RETENTION_CHECK_INTERVAL_MS = 5 * 60_000;
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { encodeBatch, type BatchOptions } from "../../disk/batch-encode.ts";
 import { decodeBatch } from "../../disk/batch-view.ts";
-import { emptyPartition, epochProblem, notePersisted, noteSynced, planAppend, planFetch, recoveredPartition, type PartitionState } from "./partition.ts";
+import { emptyPartition, epochProblem, notePersisted, noteSynced, planAppend, planFetch, recoveredPartition, withHighWatermark, type PartitionState } from "./partition.ts";
 
 const LIMITS = { batchBytesMax: 4096, batchRecordsMax: 50 };
 
@@ -79,7 +79,7 @@ const hostStep: fc.Arbitrary<HostStep> = fc.oneof(
 );
 
 describe("partition: the high watermark", () => {
-  it("rises only at syncs, to what was persisted; fetches read below it, wait at it, and are refused beyond it", () => {
+  it("rises only at syncs, to what was persisted; fetches read below it, wait at it or above it inside the log, and are refused beyond the log", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 50 }), fc.array(hostStep, { maxLength: 40 }), (start, steps) => {
         let state = recoveredPartition({ topic: "t", partition: 1, logStartOffset: start, endOffset: start, producers: [], producerStateComplete: true });
@@ -99,13 +99,15 @@ describe("partition: the high watermark", () => {
               persisted = next;
             }
           } else {
+            // One replica: the leader role raises the HW to the synced end (replica.ts).
             state = noteSynced(state);
+            state = withHighWatermark(state, state.syncedEnd);
             durable = persisted;
           }
           expect(state.highWatermark).toBe(durable);
           expect(state.logStartOffset <= state.highWatermark && state.highWatermark <= state.persistedEnd && state.persistedEnd <= state.endOffset).toBe(true);
           for (let offset = Math.max(0, start - 1); offset <= state.endOffset + 1; offset++) {
-            const expected = offset < start || offset > durable ? "error" : offset < durable ? "read" : "wait";
+            const expected = offset < start || offset > state.endOffset ? "error" : offset < durable ? "read" : "wait";
             expect(planFetch(state, offset).kind).toBe(expected);
           }
         }
@@ -114,9 +116,10 @@ describe("partition: the high watermark", () => {
     );
   });
 
-  it("after recovery everything on disk is readable", () => {
+  it("after recovery everything on disk is durable, but nothing is served until a leader role raises the HW", () => {
     const state = recoveredPartition({ topic: "t", partition: 0, logStartOffset: 10, endOffset: 25, producers: [], producerStateComplete: false });
-    expect(state).toMatchObject({ highWatermark: 25, persistedEnd: 25, endOffset: 25, leaderEpoch: undefined });
+    expect(state).toMatchObject({ highWatermark: 10, syncedEnd: 25, persistedEnd: 25, endOffset: 25, leaderEpoch: undefined });
+    expect(planFetch(state, 10)).toMatchObject({ kind: "wait" });
     expect(planFetch(state, 9)).toMatchObject({ kind: "error", error: { code: "OFFSET_OUT_OF_RANGE" } });
     expect(planFetch(state, 26)).toMatchObject({ kind: "error", error: { code: "OFFSET_OUT_OF_RANGE" } });
   });

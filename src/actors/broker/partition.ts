@@ -1,12 +1,17 @@
 /**
- * One partition as its (single-replica) leader sees it: pure functions over plain data, so that
- * offset assignment, the high watermark and the dedupe window can be tested without a machine.
+ * One partition replica as its broker sees it: pure functions over plain data, so that offset
+ * assignment, the high watermark and the dedupe window can be tested without a machine. The
+ * replication roles (leader / follower per epoch) are in replica.ts.
  *
- * Offsets, in order: logStartOffset <= highWatermark <= persistedEnd <= endOffset.
- * - endOffset: the next offset to assign. Moves when the leader accepts a batch, before any I/O.
+ * Offsets, in order: logStartOffset <= highWatermark <= syncedEnd <= persistedEnd <= endOffset
+ * (the HW may briefly sit above a restarted follower's synced end; it is never served there).
+ * - endOffset: the next offset to assign. Moves when the leader accepts a batch (or a follower a
+ *   fetched one), before any I/O.
  * - persistedEnd: end of what the host has written to the log (volatile until synced).
- * - highWatermark: end of what a sync has made durable: what consumers may read. It moves only
- *   when the host reports a completed sync, so a consumer never sees data a crash could take back.
+ * - syncedEnd: end of what a sync has made durable on this broker. Moves only when the host
+ *   reports a completed sync. acks 1 is answered from it.
+ * - highWatermark: end of what every replica the leader waits for has made durable (replica.ts):
+ *   what consumers may read and acks -1 is answered from. With one replica it is the synced end.
  *
  * A store that refuses an append (a full disk) makes the leader take back the offsets it had
  * assigned from that batch on (`rolledBack`): endOffset returns to where the log ends, the
@@ -22,6 +27,7 @@ import { wireError, type WireError } from "../shared/errors.ts";
 import type { PartitionIndex, TopicName } from "../shared/ids.ts";
 import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets, type TopicId, type TopicRetention } from "../shared/messages.ts";
 import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
+import type { EpochEntry, FollowerRole, LeaderRole } from "./replica.ts";
 
 export interface PartitionState {
   readonly topic: TopicName;
@@ -32,9 +38,16 @@ export interface PartitionState {
   readonly retention: TopicRetention;
   /** The epoch this broker leads the partition in, or undefined when it does not lead it now. */
   readonly leaderEpoch: number | undefined;
+  /** The leader half (followers' progress, ISR) while it leads. */
+  readonly leader: LeaderRole | undefined;
+  /** The follower half while it follows. */
+  readonly follower: FollowerRole | undefined;
+  /** The leader-epoch cache (replica.ts): (epoch, first offset written in it), ascending. */
+  readonly epochs: readonly EpochEntry[];
   readonly logStartOffset: number;
   readonly endOffset: number;
   readonly persistedEnd: number;
+  readonly syncedEnd: number;
   readonly highWatermark: number;
   readonly producers: ReadonlyMap<number, ProducerEntry>;
   /** False when the producer state was rebuilt from only the tail of the log (see producer-state.ts). */
@@ -57,13 +70,20 @@ export interface RecoveredPartition {
   readonly producerStateComplete: boolean;
   /** Damaged ranges recovery found; absent when none. */
   readonly damaged?: readonly DamagedOffsets[];
+  /** The leader-epoch cache from its checkpoint; absent when it has none. */
+  readonly epochs?: readonly EpochEntry[];
 }
 
 export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined, topicId?: TopicId, retention: TopicRetention = {}): PartitionState {
-  return { topic, partition, topicId, retention, leaderEpoch, logStartOffset: 0, endOffset: 0, persistedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [], writeGeneration: 0 };
+  return { topic, partition, topicId, retention, leaderEpoch, leader: undefined, follower: undefined, epochs: [], logStartOffset: 0, endOffset: 0, persistedEnd: 0, syncedEnd: 0, highWatermark: 0, producers: new Map(), producerStateComplete: true, damaged: [], writeGeneration: 0 };
 }
 
-/** After a restart everything recovered is durable: the high watermark is the end of the log. */
+/**
+ * After a restart everything recovered is durable, but not necessarily on the other replicas: the
+ * high watermark starts at the log start and the leader role raises it (with one replica at once,
+ * to the end; with several, as the in-sync followers report their durable ends). A restarted
+ * replica therefore never serves a tail that was not committed before the crash.
+ */
 export function recoveredPartition(recovered: RecoveredPartition): PartitionState {
   assert(recovered.logStartOffset <= recovered.endOffset, `${recovered.topic}/${recovered.partition}: log start ${recovered.logStartOffset} after end ${recovered.endOffset}`);
   return {
@@ -72,10 +92,14 @@ export function recoveredPartition(recovered: RecoveredPartition): PartitionStat
     topicId: recovered.topicId,
     retention: {},
     leaderEpoch: undefined,
+    leader: undefined,
+    follower: undefined,
+    epochs: recovered.epochs ?? [],
     logStartOffset: recovered.logStartOffset,
     endOffset: recovered.endOffset,
     persistedEnd: recovered.endOffset,
-    highWatermark: recovered.endOffset,
+    syncedEnd: recovered.endOffset,
+    highWatermark: recovered.logStartOffset,
     producers: new Map(recovered.producers.map((entry) => [entry.producerId, entry])),
     producerStateComplete: recovered.producerStateComplete,
     damaged: recovered.damaged ?? [],
@@ -89,7 +113,7 @@ export function recoveredPartition(recovered: RecoveredPartition): PartitionStat
  */
 export function rolledBack(state: PartitionState, endOffset: number, producers: ReadonlyMap<number, ProducerEntry>, generation: number): PartitionState {
   const where = `${state.topic}/${state.partition}`;
-  assert(endOffset >= state.highWatermark, `${where}: the store lost durable offsets: its log ends at ${endOffset}, below the high watermark ${state.highWatermark}`);
+  assert(endOffset >= state.syncedEnd, `${where}: the store lost durable offsets: its log ends at ${endOffset}, below the synced end ${state.syncedEnd}`);
   assert(endOffset <= state.endOffset, `${where}: the store's log ends at ${endOffset}, past the offsets assigned (${state.endOffset})`);
   return { ...state, endOffset, persistedEnd: Math.min(state.persistedEnd, endOffset), producers, writeGeneration: Math.max(state.writeGeneration, generation + 1) };
 }
@@ -182,16 +206,27 @@ export function notePersisted(state: PartitionState, nextOffset: number): Partit
   return nextOffset > state.persistedEnd ? { ...state, persistedEnd: nextOffset } : state;
 }
 
-/** A sync completed: everything persisted so far is durable, so consumers may read it. */
+/** A sync completed: everything persisted so far is durable here (the HW is the roles' business). */
 export function noteSynced(state: PartitionState): PartitionState {
-  return state.persistedEnd > state.highWatermark ? { ...state, highWatermark: state.persistedEnd } : state;
+  return state.persistedEnd > state.syncedEnd ? { ...state, syncedEnd: state.persistedEnd } : state;
+}
+
+/** The partition with its HW raised to `highWatermark` (never lowered; never past the log end). */
+export function withHighWatermark(state: PartitionState, highWatermark: number): PartitionState {
+  if (highWatermark <= state.highWatermark) return state;
+  assert(highWatermark <= state.endOffset, `${state.topic}/${state.partition}: HW ${highWatermark} past the log end ${state.endOffset}`);
+  return { ...state, highWatermark };
 }
 
 export type FetchPlan = { readonly kind: "read" } | { readonly kind: "wait" } | { readonly kind: "error"; readonly error: WireError };
 
-/** Data below the high watermark is read; at it, the fetch waits; outside the log it is refused. */
+/**
+ * Data below the high watermark is read; at it, or above it but inside the log (a new leader whose
+ * HW has not caught up with what the last one served), the fetch waits; outside the log it is
+ * refused.
+ */
 export function planFetch(state: PartitionState, offset: number): FetchPlan {
-  if (offset < state.logStartOffset || offset > state.highWatermark) {
+  if (offset < state.logStartOffset || offset > Math.max(state.highWatermark, state.endOffset)) {
     return { kind: "error", error: wireError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${state.logStartOffset}, ${state.highWatermark}] of ${state.topic}/${state.partition}`) };
   }
   return offset < state.highWatermark ? { kind: "read" } : { kind: "wait" };

@@ -6,7 +6,7 @@
  */
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
-import type { BrokerHeartbeatReply, FetchRequest, LeaderAssignment, OffsetsRequest, ProduceRequest } from "../shared/messages.ts";
+import type { BrokerHeartbeatReply, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
 
 /** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
 export interface Echo {
@@ -73,7 +73,34 @@ export function parseOffsets(message: Fields): OffsetsRequest | WireError {
   return message as unknown as OffsetsRequest;
 }
 
-function isAssignment(value: unknown): value is LeaderAssignment {
+export function parseReplicaFetch(message: Fields): ReplicaFetchRequest | WireError {
+  const problem = partitionProblem(message);
+  if (problem !== undefined) return problem;
+  if (!isInt32(message.leaderEpoch) || message.leaderEpoch < 0) return wireError("INVALID_REQUEST", "leaderEpoch must be an int32 >= 0");
+  if (typeof message.replica !== "string") return wireError("INVALID_REQUEST", "replica must be a broker id");
+  if (!isSafeInteger(message.fetchOffset) || message.fetchOffset < 0) return wireError("INVALID_REQUEST", "fetchOffset must be an integer >= 0");
+  if (!isInt32(message.lastFetchedEpoch) || message.lastFetchedEpoch < -1) return wireError("INVALID_REQUEST", "lastFetchedEpoch must be an int32 >= -1");
+  if (!isSafeInteger(message.syncedEnd) || message.syncedEnd < 0) return wireError("INVALID_REQUEST", "syncedEnd must be an integer >= 0");
+  if (!isSafeInteger(message.maxBytes) || message.maxBytes < 1) return wireError("INVALID_REQUEST", "maxBytes must be an integer >= 1");
+  if (typeof message.maxWaitMs !== "number" || !(message.maxWaitMs >= 0)) return wireError("INVALID_REQUEST", "maxWaitMs must be a number >= 0");
+  return message as unknown as ReplicaFetchRequest;
+}
+
+/** A leader's answer to a replica fetch, or undefined when malformed (ignored: the fetch times out and is sent again). */
+export function parseReplicaFetchReply(message: Fields): ReplicaFetchReply | undefined {
+  if (!isSafeInteger(message.requestId) || typeof message.topic !== "string" || !isSafeInteger(message.partition)) return undefined;
+  if (message.error !== undefined) return isRecord(message.error) && typeof message.error.code === "string" && isSafeInteger(message.logStartOffset) ? (message as unknown as ReplicaFetchReply) : undefined;
+  if (!isSafeInteger(message.highWatermark) || !isSafeInteger(message.logStartOffset) || !(message.records instanceof Uint8Array)) return undefined;
+  const diverging = message.diverging;
+  if (diverging !== undefined && !(isRecord(diverging) && isInt32(diverging.epoch) && isSafeInteger(diverging.endOffset) && diverging.endOffset >= 0)) return undefined;
+  return message as unknown as ReplicaFetchReply;
+}
+
+function isFollowerAssignment(value: unknown): value is FollowerAssignment {
+  return isAssignment(value) && (value.leader === null || typeof value.leader === "string");
+}
+
+function isAssignment(value: unknown): value is LeaderAssignment & { leader?: unknown } {
   if (!isRecord(value)) return false;
   const { topic, partition, leaderEpoch } = value;
   return typeof topic === "string" && topicNameProblem(topic) === undefined && isSafeInteger(partition) && partition >= 0 && isInt32(leaderEpoch) && leaderEpoch >= 0;
@@ -85,5 +112,6 @@ export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | und
   if (message.error !== undefined) return isRecord(message.error) ? (message as unknown as BrokerHeartbeatReply) : undefined;
   if (typeof message.leaseMs !== "number" || !(message.leaseMs >= 0) || !Number.isFinite(message.leaseMs)) return undefined;
   if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
+  if (message.follows !== undefined && !(Array.isArray(message.follows) && message.follows.every(isFollowerAssignment))) return undefined;
   return message as unknown as BrokerHeartbeatReply;
 }

@@ -99,6 +99,25 @@ export interface BrokerRetention {
   readonly retentionBytes?: number;
 }
 
+/**
+ * Cut a follower's log (an `effect.read`: the new end comes back). `truncate`: remove every batch
+ * from the one holding `offset` on (the end may land below `offset`, at that batch's base).
+ * `reset`: drop the whole log and start it empty at `offset` (the leader's log start is past this
+ * log's end). The store trims the leader-epoch checkpoint to match.
+ */
+export interface BrokerTruncate {
+  readonly kind: "truncate" | "reset";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly offset: number;
+}
+
+export interface BrokerTruncateResult {
+  readonly logStartOffset: number;
+  readonly endOffset: number;
+}
+
 export interface BrokerRetentionResult {
   /** The log's first offset after retention. */
   readonly logStartOffset: number;
@@ -122,11 +141,25 @@ export interface BrokerInput {
   readonly flushIntervalMs: number;
   /** How often the broker applies retention to the partitions it leads. */
   readonly retentionCheckIntervalMs: number;
+  /**
+   * A follower that has not had everything the leader made durable for this long leaves the ISR
+   * (and one outside it stops holding the HW back). Absent: DEFAULT_REPLICA_LAG_MAX_MS.
+   */
+  readonly replicaLagMaxMs?: number;
   readonly limits: BrokerLimits;
   readonly partitions: readonly RecoveredPartition[];
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention>;
-export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+/** What the broker tells the application running it (hooks.onNotify): for logs and checkers. */
+export type BrokerOutput =
+  /** It started leading a partition in an epoch. */
+  | { readonly type: "broker.leader.started"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly leaderEpoch: number; readonly endOffset: number }
+  /** A follower cut a diverged (or, with `reset`, wholly superseded) tail of its log. */
+  | { readonly type: "broker.replica.truncated"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly toOffset: number; readonly leaderEpoch: number; readonly reset: boolean }
+  /** A fetched batch failed its CRC check: not appended; fetched again from the leader. */
+  | { readonly type: "broker.replica.corrupt"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly offset: number; readonly leader: NodeId; readonly reason: string };
+
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate, BrokerOutput>;
+export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> | StorePersisted<BrokerOperation, BrokerRejection>;

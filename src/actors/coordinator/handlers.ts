@@ -25,7 +25,6 @@ import type {
   DamagedOffsets,
   CoordinatorReplyMessage,
   CoordinatorRequestMessage,
-  LeaderAssignment,
   MetadataReply,
   MetadataRequest,
   ProducerIdRequest,
@@ -36,13 +35,17 @@ import type {
 } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
+import { electLeaders, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
 import {
   apply,
+  assignmentsByBroker,
+  defaultMinInSync,
   freshTopicId,
   isDeleted,
   isRegistered,
-  leadersByBroker,
   originKey,
+  replay,
+  type BrokerAssignments,
   type CoordinatorCommand,
   type CoordinatorState,
   type TopicCreated,
@@ -54,6 +57,9 @@ import { errorReply } from "./validate.ts";
 export type CoordinatorOutput =
   | { readonly type: "coordinator.broker.up"; readonly broker: NodeId; readonly atMs: number }
   | { readonly type: "coordinator.broker.down"; readonly broker: NodeId; readonly atMs: number }
+  /** A partition got a new leader (after `previous` lost its lease, left, or there was none). */
+  | { readonly type: "coordinator.leader.elected"; readonly topic: TopicName; readonly partition: number; readonly leader: NodeId; readonly previous: NodeId | null; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly unclean: boolean; readonly atMs: number }
+  | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string };
 
 export type CoordinatorEffect = Effect<CoordinatorReplyMessage, CoordinatorCommand, never, CoordinatorOutput>;
@@ -70,8 +76,12 @@ export interface CoordinatorContext {
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
   readonly state: CoordinatorState;
-  /** Derived from `state` whenever a topic changes: what each broker leads, for heartbeat replies. */
-  readonly leaders: ReadonlyMap<NodeId, readonly LeaderAssignment[]>;
+  /** Derived from `state` whenever a partition changes: what each broker leads and follows, for heartbeat replies. */
+  readonly assignments: ReadonlyMap<NodeId, BrokerAssignments>;
+  /** Soft state: per broker, the synced end offset of each partition it hosts ("topic/partition"), from its last heartbeat. */
+  readonly replicaEnds: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
+  /** Soft state: brokers shutting down cleanly (their last heartbeat said so). */
+  readonly leaving: ReadonlySet<NodeId>;
   readonly leases: ReadonlyMap<NodeId, Lease>;
   /**
    * Soft state: per broker, the partitions it last reported serving ("topic/partition@epoch").
@@ -93,7 +103,7 @@ export interface CoordinatorContext {
   readonly ring: HashRing | undefined;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "leaders" | "leases" | "serving" | "damaged" | "logStarts" | "ring">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -137,7 +147,7 @@ function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextCha
 function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
   const broker = request.broker;
   const effects: CoordinatorEffect[] = [];
-  const changes: { state?: CoordinatorState; leases?: Map<NodeId, Lease>; serving?: Map<NodeId, ReadonlySet<string>>; damaged?: CoordinatorContext["damaged"]; logStarts?: CoordinatorContext["logStarts"] } = {};
+  const changes: { -readonly [Key in keyof ContextChanges]: ContextChanges[Key] } = {};
   if (request.serving !== undefined) {
     changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
     const starts = new Map(request.serving.flatMap((entry) => (entry.logStartOffset === undefined || entry.logStartOffset === 0 ? [] : [[`${entry.topic}/${entry.partition}`, entry.logStartOffset] as const])));
@@ -160,35 +170,108 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     const brokersMax = context.settings.limits.brokersMax;
     return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
   }
-  const moved = request.address !== undefined && request.address !== context.state.brokerAddresses.get(broker);
-  if (!known || moved) {
-    const command: CoordinatorCommand = { type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }) };
-    changes.state = apply(context.state, command);
-    // No sync of its own: a lost registration (or address) is redone by the next heartbeat, and
-    // any later command that names this broker is synced after it (the log is append-only).
-    effects.push(persist(command, false));
+  if (request.replicas !== undefined) {
+    changes.replicaEnds = new Map(context.replicaEnds).set(broker, new Map(request.replicas.map((entry) => [`${entry.topic}/${entry.partition}`, entry.endOffset] as const)));
   }
-  if (!isAlive(context.leases.get(broker), nowMs)) effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.up", broker, atMs: nowMs }));
+  const wasLeaving = context.leaving.has(broker);
+  if ((request.leaving === true) !== wasLeaving) {
+    const leaving = new Set(context.leaving);
+    if (request.leaving === true) leaving.add(broker);
+    else leaving.delete(broker);
+    changes.leaving = leaving;
+  }
+  const commands: CoordinatorCommand[] = [];
+  const moved = request.address !== undefined && request.address !== context.state.brokerAddresses.get(broker);
+  const incarnation = context.state.brokerIncarnations.get(broker);
+  const newIncarnation = request.incarnation !== undefined && request.incarnation !== incarnation;
+  // A broker that restarted (while this coordinator ran, or while it was down) may hold less than
+  // it did: it leaves the ISRs and its leaderships move (restartedCommands).
+  const restarted = newIncarnation && incarnation !== undefined;
+  if (!known || moved || newIncarnation) {
+    // No sync of its own: a lost registration (or address) is redone by the next heartbeat, and
+    // any later command that names this broker is synced after it (the log is append-only). A lost
+    // incarnation only makes the next coordinator treat the broker as restarted once more: safe.
+    commands.push({ type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }), ...(request.incarnation === undefined ? {} : { incarnation: request.incarnation }) });
+  }
+  const cameUp = !isAlive(context.leases.get(broker), nowMs);
   changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true });
-  const assignments = context.leaders.get(broker) ?? [];
+  if (restarted) commands.push(...restartedCommands(replay(commands, context.state), clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), broker));
+  // Proposals from the incarnation before are stale: they were made on a log that may be gone.
+  const afterRegistration = commands.length === 0 ? context.state : replay(commands, context.state);
+  if (!restarted) commands.push(...isrChanges(afterRegistration, broker, request.isrProposals ?? []));
+  // A broker that came up may lead partitions that had no leader; one that is leaving hands its
+  // leaderships over. Either way only partitions it is a replica of can change.
+  if (cameUp || (request.leaving === true) !== wasLeaving) {
+    const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
+    commands.push(...electLeaders(replay(commands, context.state), view, new Set([broker])));
+  }
+  const applied = commit(context, commands, nowMs);
+  if (applied !== undefined) {
+    changes.state = applied.state;
+    effects.push(...applied.effects);
+  }
+  if (cameUp) effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.up", broker, atMs: nowMs }));
+  const assignments = (applied?.assignments ?? context.assignments).get(broker);
   // Only tombstoned incarnations are named: a topic the coordinator never heard of (another
   // cluster's, or one from before a coordinator lost its disk) is never deleted on its word.
   const deleted: TopicIdentity[] = (request.held ?? []).filter((identity) => isDeleted(context.state, identity));
   const tombstones = deleted.length === 0 ? {} : { deleted };
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments, ...tombstones }, changes, effects);
+  const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: assignments?.leads ?? [], follows: assignments?.follows ?? [], ...tombstones }, all, effects);
 }
 
-/** Mark down every broker whose lease ran out; undefined leases when nothing changed. */
+/** The soft state elections read, as of `nowMs`. */
+export function clusterView(context: CoordinatorContext, nowMs: number): ClusterView {
+  return {
+    isAlive: (broker) => isAlive(context.leases.get(broker), nowMs),
+    leaving: context.leaving,
+    endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
+  };
+}
+
+/**
+ * Apply `commands` and emit their persists (synced when any of them must be: everything but a
+ * registration) plus a notice for each election and ISR change; undefined when there are none.
+ */
+function commit(context: CoordinatorContext, commands: readonly CoordinatorCommand[], nowMs: number): { state: CoordinatorState; assignments: Map<NodeId, BrokerAssignments>; effects: CoordinatorEffect[] } | undefined {
+  if (commands.length === 0) return undefined;
+  const effects: CoordinatorEffect[] = [];
+  let state = context.state;
+  for (const command of commands) {
+    if (command.type === "partition.leader.elected") {
+      const previous = state.topics.get(command.topic)?.partitions[command.partition]?.leader ?? null;
+      effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.elected", topic: command.topic, partition: command.partition, leader: command.leader, previous, leaderEpoch: command.leaderEpoch, isr: command.isr, unclean: command.unclean === true, atMs: nowMs }));
+    } else if (command.type === "partition.isr.changed") {
+      effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
+    }
+    state = apply(state, command);
+  }
+  const synced = commands.some((command) => command.type !== "broker.registered");
+  commands.forEach((command, index) => effects.push(persist(command, synced && index === commands.length - 1)));
+  const leadership = commands.some((command) => command.type !== "broker.registered");
+  return { state, assignments: leadership ? assignmentsByBroker(state) : new Map(context.assignments), effects };
+}
+
+/**
+ * Mark down every broker whose lease ran out, and elect new leaders for the partitions they led
+ * (their replacements hear of it in their next heartbeat reply).
+ */
 export function expireLeases(context: CoordinatorContext, nowMs: number): Outcome {
   let leases: Map<NodeId, Lease> | undefined;
   const effects: CoordinatorEffect[] = [];
+  const down = new Set<NodeId>();
   for (const [broker, lease] of context.leases) {
     if (!lease.alive || nowMs < lease.expiresAtMs) continue;
     leases ??= new Map(context.leases);
     leases.set(broker, { ...lease, alive: false });
+    down.add(broker);
     effects.push(notify<CoordinatorOutput>({ type: "coordinator.broker.down", broker, atMs: nowMs }));
   }
-  return { changes: leases === undefined ? {} : { leases }, effects };
+  if (leases === undefined) return { changes: {}, effects };
+  const view = clusterView({ ...context, leases }, nowMs);
+  const applied = commit(context, electLeaders(context.state, view, down), nowMs);
+  if (applied === undefined) return { changes: { leases }, effects };
+  return { changes: { leases, state: applied.state, assignments: applied.assignments }, effects: [...effects, ...applied.effects] };
 }
 
 // ---------------------------------------------------------------- topics
@@ -221,13 +304,15 @@ function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: T
     ...(request.retentionBytes === undefined ? {} : { retentionBytes: request.retentionBytes }),
     replicationFactor: request.replicationFactor,
     replicationMode: request.replicationMode,
+    minInSync: request.minInSync ?? defaultMinInSync(request.replicationFactor),
+    ...(request.uncleanLeaderElection === true ? { uncleanLeaderElection: true } : {}),
     partitions: placeTopic(ring, request.topic, request.partitions, request.replicationFactor).map((replicas) => ({ replicas, leaderEpoch })),
     origin: { sender: from, requestId: request.requestId },
   };
   const next = apply(state, command);
   const created = next.topics.get(request.topic)!;
-  const changed = { ...context, state: next, leaders: leadersByBroker(next), ring };
-  return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, leaders: changed.leaders, ring }, [persist(command, true)]);
+  const changed = { ...context, state: next, assignments: assignmentsByBroker(next), ring };
+  return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, assignments: changed.assignments, ring }, [persist(command, true)]);
 }
 
 /**
@@ -244,6 +329,8 @@ function isRetriedCreate(state: CoordinatorState, from: NodeId, request: TopicCr
     existing.partitions.length === request.partitions &&
     existing.replicationFactor === request.replicationFactor &&
     existing.replicationMode === request.replicationMode &&
+    existing.minInSync === (request.minInSync ?? defaultMinInSync(request.replicationFactor)) &&
+    existing.uncleanLeaderElection === (request.uncleanLeaderElection === true) &&
     existing.retentionMs === request.retentionMs &&
     existing.retentionBytes === request.retentionBytes
   );
@@ -271,7 +358,7 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
   const next = apply(context.state, command);
   // Brokers learn of it from their next heartbeat reply: the partitions are gone from their
   // assignments; the heartbeat after that names the topic as held, and the reply says deleted.
-  return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, leaders: leadersByBroker(next) }, [persist(command, true)]);
+  return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, assignments: assignmentsByBroker(next) }, [persist(command, true)]);
 }
 
 // ---------------------------------------------------------------- metadata
@@ -284,18 +371,28 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
     replicationMode: topic.replicationMode,
     ...(topic.retentionMs === undefined ? {} : { retentionMs: topic.retentionMs }),
     ...(topic.retentionBytes === undefined ? {} : { retentionBytes: topic.retentionBytes }),
+    minInSync: topic.minInSync,
+    ...(topic.uncleanLeaderElection ? { uncleanLeaderElection: true } : {}),
     partitions: topic.partitions.map((placement, partition) => {
-      const preferred = placement.replicas[0];
-      const serving = preferred === undefined ? undefined : context.serving.get(preferred);
+      const key = `${topic.topic}/${partition}`;
+      const current = placement.leader;
+      const serving = current === null ? undefined : context.serving.get(current);
       const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
-      const leader = preferred !== undefined && isAlive(context.leases.get(preferred), nowMs) && confirmed ? preferred : null;
-      const damaged = preferred === undefined ? undefined : context.damaged.get(preferred)?.get(`${topic.topic}/${partition}`);
-      const logStartOffset = preferred === undefined ? undefined : context.logStarts.get(preferred)?.get(`${topic.topic}/${partition}`);
+      const leader = current !== null && isAlive(context.leases.get(current), nowMs) && confirmed ? current : null;
+      const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
+      const logStartOffset = current === null ? undefined : context.logStarts.get(current)?.get(key);
+      const replicaStates = placement.replicas.map((broker) => {
+        const endOffset = context.replicaEnds.get(broker)?.get(key);
+        const state = !isAlive(context.leases.get(broker), nowMs) ? "offline" : placement.isr.includes(broker) ? "in-sync" : "catching-up";
+        return { broker, state, ...(endOffset === undefined ? {} : { endOffset }) } as const;
+      });
       return {
         partition,
         replicas: placement.replicas,
         leader,
         leaderEpoch: placement.leaderEpoch,
+        isr: placement.isr,
+        replicaStates,
         ...(damaged === undefined ? {} : { damaged }),
         ...(logStartOffset === undefined ? {} : { logStartOffset }),
       };

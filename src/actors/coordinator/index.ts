@@ -68,7 +68,7 @@ export {
   LEADER_EPOCH_MAX,
   NODE_ID_LENGTH_MAX,
   nodeIdProblem,
-  REPLICATION_FACTOR_SUPPORTED_MAX,
+  REPLICATION_FACTOR_MAX,
   type CoordinatorLimits,
   type CoordinatorSettings,
 } from "./limits.ts";

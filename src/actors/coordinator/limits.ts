@@ -28,8 +28,8 @@ export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.fr
   recentRequestsMax: 1_024,
 });
 
-/** Replication arrives in a later issue; until then every partition has exactly one replica. */
-export const REPLICATION_FACTOR_SUPPORTED_MAX = 1;
+/** Most replicas one partition may have: every replica fetches from the leader, so keep it small. */
+export const REPLICATION_FACTOR_MAX = 7;
 
 /** Leader epochs travel in the int32 field of a record batch header. */
 export const LEADER_EPOCH_MAX = 0x7fffffff;

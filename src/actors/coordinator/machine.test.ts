@@ -92,7 +92,7 @@ describe("coordinator: brokers and leases", () => {
     expect(first).toEqual([
       { type: "effect.persist", operation: { type: "broker.registered", broker: "b1" }, sync: false },
       { type: "effect.notify", output: { type: "coordinator.broker.up", broker: "b1", atMs: 0 } },
-      { type: "effect.send", to: "b1", message: { type: "broker.heartbeat.reply", requestId: 1, leaseMs: LEASE_MS, assignments: [] } },
+      { type: "effect.send", to: "b1", message: { type: "broker.heartbeat.reply", requestId: 1, leaseMs: LEASE_MS, assignments: [], follows: [] } },
     ]);
     const again = c.deliver("b1", { type: "broker.heartbeat", requestId: 2, broker: "b1" });
     expect(again.map((effect) => effect.type)).toEqual(["effect.send"]);
@@ -429,7 +429,10 @@ describe("coordinator: the network boundary", () => {
     ["fractional partitions", "topic.create", { ...valid, partitions: 1.5 }, "INVALID_REQUEST", 1],
     ["NaN partitions", "topic.create", { ...valid, partitions: Number.NaN }, "INVALID_REQUEST", 1],
     ["string partitions", "topic.create", { ...valid, partitions: "3" }, "INVALID_REQUEST", 1],
-    ["replication factor 3", "topic.create", { ...valid, replicationFactor: 3 }, "INVALID_REPLICATION", 1],
+    ["replication factor 8", "topic.create", { ...valid, replicationFactor: 8 }, "INVALID_REPLICATION", 1],
+    ["minInSync above the replication factor", "topic.create", { ...valid, minInSync: 2 }, "INVALID_REPLICATION", 1],
+    ["an ISR proposal without members", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", isrProposals: [{ topic: "t", partition: 0, leaderEpoch: 1, isrVersion: 0, isr: [] }] }, "INVALID_REQUEST", 1],
+    ["a replica report with a negative end", "broker.heartbeat", { type: "broker.heartbeat", broker: "b1", replicas: [{ topic: "t", partition: 0, leaderEpoch: 1, endOffset: -1 }] }, "INVALID_REQUEST", 1],
     ["replication factor 0", "topic.create", { ...valid, replicationFactor: 0 }, "INVALID_REPLICATION", 1],
     ["a string replication factor", "topic.create", { ...valid, replicationFactor: "1" }, "INVALID_REQUEST", 1],
     ["an unknown replication mode", "topic.create", { ...valid, replicationMode: "paxos" }, "INVALID_REQUEST", 1],
@@ -460,7 +463,10 @@ describe("coordinator: the network boundary", () => {
   it("says why a replication factor above 1 is refused", () => {
     const c = coordinator();
     c.heartbeat("b1");
-    expect(c.create("t", 1, { replicationFactor: 2 }).error).toEqual({ code: "INVALID_REPLICATION", message: expect.stringMatching(/replicationFactor 2 is not supported yet.*exactly one replica/) });
+    expect(c.create("t", 1, { replicationFactor: 8 }).error).toEqual({ code: "INVALID_REPLICATION", message: "replicationFactor must be from 1 to 7, got 8" });
+    expect(c.create("t", 1, { replicationFactor: 2, replicationMode: "raft" }).error).toEqual({ code: "INVALID_REPLICATION", message: expect.stringMatching(/"raft" with replicationFactor 2 is not supported yet/) });
+    expect(c.create("t", 1, { replicationFactor: 2, minInSync: 3 }).error).toEqual({ code: "INVALID_REPLICATION", message: "minInSync must be from 1 to the replication factor (2), got 3" });
+    expect(c.create("t", 1, { replicationFactor: 2 }).error).toEqual({ code: "BROKER_NOT_AVAILABLE", message: expect.stringMatching(/1 alive/) });
   });
 
   it("bounds the topics of one metadata request", () => {

@@ -25,7 +25,7 @@ import { notify, setTimer, type HostEvent } from "../shared/effects.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { expireLeases, handleRequest, type CoordinatorContext, type CoordinatorEffect, type CoordinatorOutput, type Lease, type Outcome } from "./handlers.ts";
 import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
-import { emptyState, leadersByBroker, replay, type CoordinatorCommand } from "./state.ts";
+import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand } from "./state.ts";
 import { parseMessage } from "./validate.ts";
 
 export const LEASE_CHECK_TIMER = "coordinator.leases.check";
@@ -67,7 +67,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const state = replay(input.commands, emptyState(settings.limits.recentRequestsMax));
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, leaders: leadersByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, replicaEnds: new Map(), leaving: new Set() };
 }
 
 /** The outcome of one network message. */
@@ -94,7 +94,7 @@ export const coordinatorMachine = setup({
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
       const outcome = expireLeases(context, context.clock.now());
-      if (outcome.changes.leases !== undefined) enqueue.assign({ leases: outcome.changes.leases });
+      if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
       for (const effect of outcome.effects) enqueue.emit(effect);
     }),
     armLeaseCheck: emit(({ context }) => setTimer(LEASE_CHECK_TIMER, context.settings.leaseCheckIntervalMs)),

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AssertionFailure } from "../shared/assert.ts";
-import { apply, commandProblem, emptyState, isRegistered, leadersByBroker, originKey, replay, type CoordinatorCommand, type CoordinatorState } from "./state.ts";
+import { apply, assignmentsByBroker, commandProblem, emptyState, isRegistered, leadersByBroker, originKey, replay, type CoordinatorCommand, type CoordinatorState } from "./state.ts";
 
 type Intent =
   | { kind: "register"; broker: number; port: number | null }
@@ -125,20 +125,35 @@ describe("coordinator state: apply and replay", () => {
     expect(state.recentRequests.size).toBe(2);
   });
 
-  it("groups the partitions each broker leads", () => {
+  it("groups the partitions each broker leads and follows", () => {
     const state = replay(
       [
         { type: "topic.created", topic: "z", replicationFactor: 1, replicationMode: "fetch", partitions: [{ replicas: ["b1"], leaderEpoch: 1 }] },
-        { type: "topic.created", topic: "a", replicationFactor: 1, replicationMode: "fetch", partitions: [{ replicas: ["b1"], leaderEpoch: 2 }, { replicas: ["b2"], leaderEpoch: 2 }] },
+        { type: "topic.created", topic: "a", replicationFactor: 2, replicationMode: "fetch", partitions: [{ replicas: ["b1", "b2"], leaderEpoch: 2 }, { replicas: ["b2", "b1"], leaderEpoch: 2 }] },
       ],
       emptyState(4),
     );
+    const led = (topic: string, partition: number, leaderEpoch: number, replicas: string[], minInSync: number) => ({ topic, partition, leaderEpoch, replicas, isr: replicas, isrVersion: 0, minInSync });
     expect(leadersByBroker(state)).toEqual(
       new Map([
-        ["b1", [{ topic: "a", partition: 0, leaderEpoch: 2 }, { topic: "z", partition: 0, leaderEpoch: 1 }]],
-        ["b2", [{ topic: "a", partition: 1, leaderEpoch: 2 }]],
+        ["b1", [led("a", 0, 2, ["b1", "b2"], 2), led("z", 0, 1, ["b1"], 1)]],
+        ["b2", [led("a", 1, 2, ["b2", "b1"], 2)]],
       ]),
     );
+    expect(assignmentsByBroker(state).get("b2")!.follows).toEqual([{ topic: "a", partition: 0, leaderEpoch: 2, leader: "b1" }]);
+  });
+
+  it("elects a leader in a newer epoch and commits ISR changes in version order", () => {
+    const created = replay([{ type: "topic.created", topic: "t", replicationFactor: 3, replicationMode: "fetch", partitions: [{ replicas: ["b1", "b2", "b3"], leaderEpoch: 1 }] }], emptyState(4));
+    const shrunk = apply(created, { type: "partition.isr.changed", topic: "t", partition: 0, leaderEpoch: 1, isr: ["b1", "b2"], isrVersion: 1 });
+    const elected = apply(shrunk, { type: "partition.leader.elected", topic: "t", partition: 0, leader: "b2", leaderEpoch: 2, isr: ["b2"] });
+    expect(elected.topics.get("t")!.partitions[0]).toEqual({ replicas: ["b1", "b2", "b3"], leader: "b2", leaderEpoch: 2, isr: ["b2"], isrVersion: 2 });
+    expect(elected.lastLeaderEpoch).toBe(2);
+    // Epochs never go back, versions follow one another, and the leader is always in the ISR.
+    expect(() => apply(elected, { type: "partition.leader.elected", topic: "t", partition: 0, leader: "b3", leaderEpoch: 2, isr: ["b3"] })).toThrow(/not above/);
+    expect(() => apply(elected, { type: "partition.isr.changed", topic: "t", partition: 0, leaderEpoch: 2, isr: ["b2", "b3"], isrVersion: 4 })).toThrow(/does not follow/);
+    expect(() => apply(elected, { type: "partition.isr.changed", topic: "t", partition: 0, leaderEpoch: 2, isr: ["b3"], isrVersion: 3 })).toThrow(/not in the ISR/);
+    expect(() => apply(elected, { type: "partition.leader.elected", topic: "t", partition: 0, leader: "b9", leaderEpoch: 3, isr: ["b9"] })).toThrow(/not a replica/);
   });
 });
 

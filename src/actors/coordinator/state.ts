@@ -19,7 +19,7 @@
  */
 import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
-import type { LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
+import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
@@ -35,6 +35,18 @@ export interface PartitionPlacement {
 }
 
 /**
+ * A partition as the coordinator holds it: its placement, who leads it in which epoch, and the
+ * committed in-sync set. `leader` is null only while no in-sync replica could be elected.
+ * Invariants (asserted by every command): leader ∈ isr ⊆ replicas, isr non-empty, epochs and ISR
+ * versions only go up.
+ */
+export interface PartitionLeadership extends PartitionPlacement {
+  readonly leader: NodeId | null;
+  readonly isr: readonly NodeId[];
+  readonly isrVersion: number;
+}
+
+/**
  * A broker joined, or (with an address it had not advertised before) moved. Registering a known
  * broker again is allowed only to change its address.
  */
@@ -43,6 +55,8 @@ export interface BrokerRegistered {
   readonly broker: NodeId;
   /** Where clients reach it, as it advertised in its heartbeat; absent if it never did. */
   readonly address?: string;
+  /** The process incarnation it heartbeats with (BrokerHeartbeat.incarnation); a new one means it restarted. */
+  readonly incarnation?: number;
 }
 
 export interface TopicCreated {
@@ -54,8 +68,37 @@ export interface TopicCreated {
   readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
+  /** acks -1 needs this many in-sync replicas; absent in older logs: min(2, replicationFactor). */
+  readonly minInSync?: number;
+  readonly uncleanLeaderElection?: boolean;
   readonly partitions: readonly PartitionPlacement[];
   readonly origin?: RequestOrigin;
+}
+
+/**
+ * A partition got a new leader in a new epoch (the old one's lease ran out, it left cleanly, or
+ * the partition had none). `isr` is the in-sync set from then on; `unclean` marks an election
+ * outside the ISR, which may have lost acknowledged data.
+ */
+export interface LeaderElected {
+  readonly type: "partition.leader.elected";
+  readonly topic: TopicName;
+  readonly partition: number;
+  readonly leader: NodeId;
+  readonly leaderEpoch: number;
+  readonly isr: readonly NodeId[];
+  readonly unclean?: boolean;
+}
+
+/** The partition's leader asked for a new in-sync set and the coordinator committed it. */
+export interface IsrChanged {
+  readonly type: "partition.isr.changed";
+  readonly topic: TopicName;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly isr: readonly NodeId[];
+  /** The version after this change (the previous + 1). */
+  readonly isrVersion: number;
 }
 
 export interface TopicDeleted {
@@ -73,7 +116,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -82,7 +125,14 @@ export interface TopicState {
   readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
-  readonly partitions: readonly PartitionPlacement[];
+  readonly minInSync: number;
+  readonly uncleanLeaderElection: boolean;
+  readonly partitions: readonly PartitionLeadership[];
+}
+
+/** The default minInSync for a replication factor: 2 when there are replicas to spare, else 1. */
+export function defaultMinInSync(replicationFactor: number): number {
+  return Math.min(2, replicationFactor);
 }
 
 /** What a recent request achieved, so that its retry gets the same answer while it still holds. */
@@ -102,6 +152,8 @@ export interface CoordinatorState {
   readonly brokers: readonly NodeId[];
   /** The last address each broker advertised (brokers that never advertised one are absent). */
   readonly brokerAddresses: ReadonlyMap<NodeId, string>;
+  /** The last incarnation each broker registered with (kept across coordinator restarts, so a broker that restarted meanwhile is still noticed). */
+  readonly brokerIncarnations: ReadonlyMap<NodeId, number>;
   /** The next producer id to hand out. */
   readonly nextProducerId: number;
   /** The highest leader epoch handed out; the next one is this + 1 (one counter for all partitions). */
@@ -115,7 +167,7 @@ export interface CoordinatorState {
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -134,6 +186,7 @@ interface Draft {
   deletedTopics: Set<string>;
   brokers: NodeId[];
   brokerAddresses: Map<NodeId, string>;
+  brokerIncarnations: Map<NodeId, number>;
   nextProducerId: number;
   lastLeaderEpoch: number;
   partitionCount: number;
@@ -143,7 +196,7 @@ interface Draft {
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), recentRequests: new Map(state.recentRequests) };
+  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests) };
 }
 
 /** The state after `command`; `state` is left as it was. */
@@ -171,6 +224,12 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "topic.deleted":
       applyTopicDeleted(draft, command);
       break;
+    case "partition.leader.elected":
+      applyLeaderElected(draft, command);
+      break;
+    case "partition.isr.changed":
+      applyIsrChanged(draft, command);
+      break;
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);
       assert(Number.isSafeInteger(command.count) && command.count >= 1, `a producer-id allocation needs a positive count, got ${command.count}`);
@@ -185,11 +244,13 @@ function applyBrokerRegistered(draft: Draft, command: BrokerRegistered): void {
   const at = sortedIndex(draft.brokers, command.broker);
   if (draft.brokers[at] === command.broker) {
     const moved = command.address !== undefined && command.address !== draft.brokerAddresses.get(command.broker);
-    assert(moved, `broker ${command.broker} registered twice`);
+    const restarted = command.incarnation !== undefined && command.incarnation !== draft.brokerIncarnations.get(command.broker);
+    assert(moved || restarted, `broker ${command.broker} registered twice`);
   } else {
     draft.brokers.splice(at, 0, command.broker);
   }
   if (command.address !== undefined) draft.brokerAddresses.set(command.broker, command.address);
+  if (command.incarnation !== undefined) draft.brokerIncarnations.set(command.broker, command.incarnation);
 }
 
 function applyTopicCreated(draft: Draft, command: TopicCreated): void {
@@ -205,11 +266,16 @@ function applyTopicCreated(draft: Draft, command: TopicCreated): void {
   }
   const { topic, replicationFactor, replicationMode, partitions, topicId, retentionMs, retentionBytes } = command;
   if (topicId !== undefined) assert(!draft.deletedTopics.has(topicId), `topic ${topic} created with the id ${topicId} of a deleted topic`);
+  const minInSync = command.minInSync ?? defaultMinInSync(replicationFactor);
+  assert(minInSync >= 1 && minInSync <= replicationFactor, `topic ${topic} created with minInSync ${minInSync} outside [1, ${replicationFactor}]`);
   draft.topics.set(topic, {
     topic,
     replicationFactor,
     replicationMode,
-    partitions,
+    minInSync,
+    uncleanLeaderElection: command.uncleanLeaderElection ?? false,
+    // Every replica starts empty, so every replica starts in sync; the preferred one leads.
+    partitions: partitions.map((placement) => ({ ...placement, leader: placement.replicas[0] ?? null, isr: placement.replicas, isrVersion: 0 })),
     ...(topicId === undefined ? {} : { topicId }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(retentionBytes === undefined ? {} : { retentionBytes }),
@@ -217,6 +283,46 @@ function applyTopicCreated(draft: Draft, command: TopicCreated): void {
   draft.partitionCount += partitions.length;
   draft.lastLeaderEpoch = lastEpoch;
   if (command.origin !== undefined) remember(draft, command.origin, { type: "topic.created", topic, leaderEpoch: partitions[0]!.leaderEpoch });
+}
+
+/** The partition a leadership command names, which must exist. */
+function partitionOf(draft: Draft, topic: TopicName, partition: number): { state: TopicState; leadership: PartitionLeadership } {
+  const state = draft.topics.get(topic);
+  const leadership = state?.partitions[partition];
+  assert(state !== undefined && leadership !== undefined, `a leadership command names ${topic}/${partition}, which does not exist`);
+  return { state, leadership };
+}
+
+function withPartition(draft: Draft, state: TopicState, partition: number, leadership: PartitionLeadership): void {
+  const partitions = [...state.partitions];
+  partitions[partition] = leadership;
+  draft.topics.set(state.topic, { ...state, partitions });
+}
+
+function assertIsr(where: string, replicas: readonly NodeId[], isr: readonly NodeId[], leader: NodeId): void {
+  assert(isr.length >= 1 && new Set(isr).size === isr.length, `${where}: ISR ${isr.join(",")} is empty or names a replica twice`);
+  assert(isr.every((broker) => replicas.includes(broker)), `${where}: ISR ${isr.join(",")} names a broker outside the replicas ${replicas.join(",")}`);
+  assert(isr.includes(leader), `${where}: leader ${leader} is not in the ISR ${isr.join(",")}`);
+}
+
+function applyLeaderElected(draft: Draft, command: LeaderElected): void {
+  const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+  const where = `${command.topic}/${command.partition}`;
+  assert(command.leaderEpoch > leadership.leaderEpoch && command.leaderEpoch > draft.lastLeaderEpoch, `${where}: elected in epoch ${command.leaderEpoch}, not above ${Math.max(leadership.leaderEpoch, draft.lastLeaderEpoch)}`);
+  assert(command.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
+  assert(leadership.replicas.includes(command.leader), `${where}: elected ${command.leader}, not a replica`);
+  assertIsr(where, leadership.replicas, command.isr, command.leader);
+  withPartition(draft, state, command.partition, { ...leadership, leader: command.leader, leaderEpoch: command.leaderEpoch, isr: command.isr, isrVersion: leadership.isrVersion + 1 });
+  draft.lastLeaderEpoch = command.leaderEpoch;
+}
+
+function applyIsrChanged(draft: Draft, command: IsrChanged): void {
+  const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+  const where = `${command.topic}/${command.partition}`;
+  assert(command.leaderEpoch === leadership.leaderEpoch && leadership.leader !== null, `${where}: ISR change in epoch ${command.leaderEpoch}, but the partition is in ${leadership.leaderEpoch}`);
+  assert(command.isrVersion === leadership.isrVersion + 1, `${where}: ISR version ${command.isrVersion} does not follow ${leadership.isrVersion}`);
+  assertIsr(where, leadership.replicas, command.isr, leadership.leader);
+  withPartition(draft, state, command.partition, { ...leadership, isr: command.isr, isrVersion: command.isrVersion });
 }
 
 function applyTopicDeleted(draft: Draft, command: TopicDeleted): void {
@@ -255,20 +361,43 @@ export function isRegistered(state: CoordinatorState, broker: NodeId): boolean {
   return state.brokers[sortedIndex(state.brokers, broker)] === broker;
 }
 
-/** Every partition each broker leads (its replicas[0]), grouped by broker, topics in name order. */
-export function leadersByBroker(state: CoordinatorState): Map<NodeId, LeaderAssignment[]> {
-  const byBroker = new Map<NodeId, LeaderAssignment[]>();
+/** What one broker does for each partition it is a replica of. */
+export interface BrokerAssignments {
+  readonly leads: LeaderAssignment[];
+  readonly follows: FollowerAssignment[];
+}
+
+/**
+ * Every partition each broker leads or follows, grouped by broker, topics in name order. A broker
+ * leads a partition when it is the elected leader; every other replica follows it (or waits, with
+ * leader null, while the partition has none).
+ */
+export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, BrokerAssignments> {
+  const byBroker = new Map<NodeId, BrokerAssignments>();
+  const of = (broker: NodeId): BrokerAssignments => {
+    let entry = byBroker.get(broker);
+    if (entry === undefined) byBroker.set(broker, (entry = { leads: [], follows: [] }));
+    return entry;
+  };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
+    const extra = identityAndRetention(topic);
     topic.partitions.forEach((placement, partition) => {
-      const leader = placement.replicas[0];
-      if (leader === undefined) return;
-      let list = byBroker.get(leader);
-      if (list === undefined) byBroker.set(leader, (list = []));
-      list.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...identityAndRetention(topic) });
+      for (const replica of placement.replicas) {
+        if (replica === placement.leader) {
+          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync });
+        } else {
+          of(replica).follows.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, leader: placement.leader });
+        }
+      }
     });
   }
   return byBroker;
+}
+
+/** Every partition each broker leads, grouped by broker (the leading half of assignmentsByBroker). */
+export function leadersByBroker(state: CoordinatorState): Map<NodeId, LeaderAssignment[]> {
+  return new Map([...assignmentsByBroker(state)].flatMap(([broker, assigned]) => (assigned.leads.length === 0 ? [] : [[broker, assigned.leads] as const])));
 }
 
 /** The optional fields an assignment carries for a topic: its id and retention. */
@@ -309,6 +438,7 @@ export function commandProblem(value: unknown): string | undefined {
   switch (command["type"]) {
     case "broker.registered":
       if (typeof command["broker"] !== "string") return "broker.registered needs a broker";
+      if (command["incarnation"] !== undefined && !isCount(command["incarnation"], 0)) return "broker.registered has a malformed incarnation";
       return command["address"] === undefined || typeof command["address"] === "string" ? undefined : "broker.registered has an address that is not a string";
     case "topic.created":
       return topicCreatedProblem(command);
@@ -318,6 +448,13 @@ export function commandProblem(value: unknown): string | undefined {
       return originProblem(command["origin"]);
     case "producer-ids.allocated":
       return isCount(command["firstProducerId"], 0) && isCount(command["count"], 1) ? undefined : "producer-ids.allocated needs firstProducerId and count";
+    case "partition.leader.elected":
+      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || typeof command["leader"] !== "string" || !isCount(command["leaderEpoch"], 1)) return "partition.leader.elected needs topic, partition, leader and leaderEpoch";
+      if (!isNodeList(command["isr"])) return "partition.leader.elected needs an isr";
+      return command["unclean"] === undefined || typeof command["unclean"] === "boolean" ? undefined : "partition.leader.elected has a malformed unclean";
+    case "partition.isr.changed":
+      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
+      return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
     default:
       return `unknown command type ${JSON.stringify(command["type"])}`;
   }
@@ -330,6 +467,8 @@ function topicCreatedProblem(command: Record<string, unknown>): string | undefin
   if (command["retentionMs"] !== undefined && !isCount(command["retentionMs"], 1)) return "topic.created has a malformed retentionMs";
   if (command["retentionBytes"] !== undefined && !isCount(command["retentionBytes"], 1)) return "topic.created has a malformed retentionBytes";
   if (command["replicationMode"] !== "raft" && command["replicationMode"] !== "fetch") return "topic.created needs a replicationMode";
+  if (command["minInSync"] !== undefined && !isCount(command["minInSync"], 1)) return "topic.created has a malformed minInSync";
+  if (command["uncleanLeaderElection"] !== undefined && typeof command["uncleanLeaderElection"] !== "boolean") return "topic.created has a malformed uncleanLeaderElection";
   const partitions = command["partitions"];
   if (!Array.isArray(partitions)) return "topic.created needs partitions";
   for (const partition of partitions as unknown[]) {
@@ -346,6 +485,10 @@ function originProblem(origin: unknown): string | undefined {
   if (typeof origin !== "object" || origin === null) return "an origin must be an object";
   const { sender, requestId } = origin as Record<string, unknown>;
   return typeof sender === "string" && isCount(requestId, 0) ? undefined : "an origin needs sender and requestId";
+}
+
+function isNodeList(value: unknown): boolean {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
 }
 
 function isOptionalTopicId(value: unknown): boolean {

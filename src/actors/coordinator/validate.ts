@@ -19,6 +19,8 @@ import {
   type CoordinatorReplyMessage,
   type CoordinatorRequestMessage,
   type DamagedPartition,
+  type IsrProposal,
+  type ReplicaReport,
   type MetadataRequest,
   type ProducerIdRequest,
   type TopicCreate,
@@ -26,7 +28,7 @@ import {
   type TopicIdentity,
 } from "../shared/messages.ts";
 import { TOPIC_ID_PATTERN } from "./state.ts";
-import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_SUPPORTED_MAX, type CoordinatorLimits } from "./limits.ts";
+import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type CoordinatorLimits } from "./limits.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -72,7 +74,17 @@ export function parseMessage(from: NodeId, message: unknown, limits: Coordinator
 function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: CoordinatorLimits): WireError | undefined {
   switch (type) {
     case "broker.heartbeat":
-      return heartbeatProblem(from, fields["broker"]) ?? advertisedAddressProblem(fields["address"]) ?? servingProblem(fields["serving"], limits) ?? damagedProblem(fields["damaged"], limits) ?? heldProblem(fields["held"]);
+      return (
+        heartbeatProblem(from, fields["broker"]) ??
+        advertisedAddressProblem(fields["address"]) ??
+        servingProblem(fields["serving"], limits) ??
+        damagedProblem(fields["damaged"], limits) ??
+        heldProblem(fields["held"]) ??
+        replicasProblem(fields["replicas"], limits) ??
+        proposalsProblem(fields["isrProposals"], limits) ??
+        (fields["leaving"] === undefined || typeof fields["leaving"] === "boolean" ? undefined : wireError("INVALID_REQUEST", "leaving must be a boolean when given")) ??
+        (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given"))
+      );
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
@@ -109,6 +121,47 @@ function servingProblem(serving: unknown, limits: CoordinatorLimits): WireError 
       (fields["leaderEpoch"] as number) >= 0 &&
       (fields["logStartOffset"] === undefined || (Number.isSafeInteger(fields["logStartOffset"]) && (fields["logStartOffset"] as number) >= 0));
     if (!ok) return wireError("INVALID_REQUEST", "serving entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0, logStartOffset?: integer >= 0}");
+  }
+  return undefined;
+}
+
+/** An entry that names a partition: {topic: string, partition: integer >= 0, ...}. */
+function partitionFields(entry: unknown): Record<string, unknown> | undefined {
+  if (typeof entry !== "object" || entry === null) return undefined;
+  const fields = entry as Record<string, unknown>;
+  return typeof fields["topic"] === "string" && isInteger(fields["partition"]) && fields["partition"] >= 0 ? fields : undefined;
+}
+
+/** `replicas`: absent, or at most partitionsTotalMax {topic, partition, leaderEpoch, endOffset} entries. */
+function replicasProblem(replicas: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (replicas === undefined) return undefined;
+  if (!Array.isArray(replicas) || replicas.length > limits.partitionsTotalMax) return wireError("INVALID_REQUEST", `replicas must be an array of at most ${limits.partitionsTotalMax} entries`);
+  for (const entry of replicas as unknown[]) {
+    const fields = partitionFields(entry);
+    const ok = fields !== undefined && isInteger(fields["leaderEpoch"]) && fields["leaderEpoch"] >= 0 && isInteger(fields["endOffset"]) && fields["endOffset"] >= 0;
+    if (!ok) return wireError("INVALID_REQUEST", "replicas entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0, endOffset: integer >= 0}");
+  }
+  return undefined;
+}
+
+/** `isrProposals`: absent, or at most partitionsTotalMax {topic, partition, leaderEpoch, isrVersion, isr} entries. */
+function proposalsProblem(proposals: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (proposals === undefined) return undefined;
+  if (!Array.isArray(proposals) || proposals.length > limits.partitionsTotalMax) return wireError("INVALID_REQUEST", `isrProposals must be an array of at most ${limits.partitionsTotalMax} entries`);
+  for (const entry of proposals as unknown[]) {
+    const fields = partitionFields(entry);
+    const isr = fields?.["isr"];
+    const ok =
+      fields !== undefined &&
+      isInteger(fields["leaderEpoch"]) &&
+      fields["leaderEpoch"] >= 0 &&
+      isInteger(fields["isrVersion"]) &&
+      fields["isrVersion"] >= 0 &&
+      Array.isArray(isr) &&
+      isr.length >= 1 &&
+      isr.length <= REPLICATION_FACTOR_MAX &&
+      (isr as unknown[]).every((broker) => nodeIdProblem(broker) === undefined);
+    if (!ok) return wireError("INVALID_REQUEST", `isrProposals entries must be {topic, partition, leaderEpoch, isrVersion, isr: 1 to ${REPLICATION_FACTOR_MAX} broker ids}`);
   }
   return undefined;
 }
@@ -181,9 +234,16 @@ function createProblem(fields: Fields, limits: CoordinatorLimits): WireError | u
     const value = fields[name];
     if (value !== undefined && !(isInteger(value) && value >= 1)) return wireError("INVALID_REQUEST", `${name} must be an integer >= 1 when given, got ${describe(value)}`);
   }
-  if (factor > REPLICATION_FACTOR_SUPPORTED_MAX) {
-    return wireError("INVALID_REPLICATION", `replicationFactor ${factor} is not supported yet: this coordinator places exactly one replica per partition (replication arrives in a later release)`);
+  if (factor > REPLICATION_FACTOR_MAX) return wireError("INVALID_REPLICATION", `replicationFactor must be from 1 to ${REPLICATION_FACTOR_MAX}, got ${factor}`);
+  if (mode === "raft" && factor > 1) {
+    return wireError("INVALID_REPLICATION", `replicationMode "raft" with replicationFactor ${factor} is not supported yet (Raft-replicated partitions arrive in a later release); use replicationMode "fetch"`);
   }
+  const minInSync = fields["minInSync"];
+  if (minInSync !== undefined && !(isInteger(minInSync) && minInSync >= 1 && minInSync <= factor)) {
+    return wireError("INVALID_REPLICATION", `minInSync must be from 1 to the replication factor (${factor}), got ${describe(minInSync)}`);
+  }
+  const unclean = fields["uncleanLeaderElection"];
+  if (unclean !== undefined && typeof unclean !== "boolean") return wireError("INVALID_REQUEST", `uncleanLeaderElection must be a boolean when given, got ${describe(unclean)}`);
   return undefined;
 }
 
@@ -203,6 +263,10 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number }[] | undefined;
       const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }) }));
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
+      const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
+      const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));
+      const leaving = fields["leaving"] as boolean | undefined;
+      const incarnation = fields["incarnation"] as number | undefined;
       const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
         topic,
         partition,
@@ -216,6 +280,10 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(copied === undefined ? {} : { serving: copied }),
         ...(damaged === undefined ? {} : { damaged }),
         ...(held === undefined ? {} : { held }),
+        ...(replicas === undefined ? {} : { replicas }),
+        ...(isrProposals === undefined ? {} : { isrProposals }),
+        ...(leaving === undefined ? {} : { leaving }),
+        ...(incarnation === undefined ? {} : { incarnation }),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":
@@ -228,6 +296,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         replicationMode: fields["replicationMode"] as TopicCreate["replicationMode"],
         ...(fields["retentionMs"] === undefined ? {} : { retentionMs: fields["retentionMs"] as number }),
         ...(fields["retentionBytes"] === undefined ? {} : { retentionBytes: fields["retentionBytes"] as number }),
+        ...(fields["minInSync"] === undefined ? {} : { minInSync: fields["minInSync"] as number }),
+        ...(fields["uncleanLeaderElection"] === undefined ? {} : { uncleanLeaderElection: fields["uncleanLeaderElection"] as boolean }),
       } satisfies TopicCreate;
     case "topic.delete":
       return { type, requestId, topic: fields["topic"] as string } satisfies TopicDelete;

@@ -24,7 +24,11 @@ export type ErrorCode =
   /** The broker's disk is full: nothing was written; it takes writes again once space returns. */
   | "STORAGE_FULL"
   /** A client's own bound on buffered messages or bytes: raised before anything is sent. */
-  | "BUFFER_FULL";
+  | "BUFFER_FULL"
+  /** acks -1 with fewer in-sync replicas than the topic's minInSync: nothing was acknowledged. */
+  | "NOT_ENOUGH_REPLICAS"
+  /** A replica fetch from a broker that is not a replica of the partition. */
+  | "NOT_REPLICA";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -47,6 +51,8 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   STORAGE_ERROR: true,
   STORAGE_FULL: true, // after a backoff: the broker probes the disk again with the next produce
   BUFFER_FULL: true, // send again once earlier messages have completed
+  NOT_ENOUGH_REPLICAS: true, // once replicas catch up (an idempotent retry never appends twice)
+  NOT_REPLICA: false,
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

@@ -14,7 +14,7 @@
 import type { WireError } from "./errors.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 
-/** -1: durable on every in-sync replica (one, here); 1: durable on the leader; 0: no reply at all. */
+/** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
 export type AckLevel = -1 | 0 | 1;
 export type ReplicationMode = "raft" | "fetch";
 
@@ -28,6 +28,19 @@ export interface PartitionMetadata {
   readonly damaged?: readonly DamagedOffsets[];
   /** The first offset the leader still holds (retention deleted what was below); absent while 0 or unknown. */
   readonly logStartOffset?: number;
+  /** The in-sync replicas as the coordinator last committed them (absent from older coordinators). */
+  readonly isr?: readonly NodeId[];
+  /** Each replica's state and last reported end offset, in `replicas` order (absent from older coordinators). */
+  readonly replicaStates?: readonly ReplicaStatus[];
+}
+
+/** One replica of a partition as the coordinator sees it. */
+export interface ReplicaStatus {
+  readonly broker: NodeId;
+  /** in-sync: in the ISR and alive; catching-up: alive, outside the ISR; offline: its broker is down. */
+  readonly state: "in-sync" | "catching-up" | "offline";
+  /** Its durable (synced) end offset as its broker last reported; absent when never reported. */
+  readonly endOffset?: number;
 }
 
 /** A range of offsets a broker's copy of a partition cannot serve: durable data that rotted at rest. */
@@ -69,7 +82,15 @@ export interface TopicRetention {
   readonly retentionBytes?: number;
 }
 
-export interface TopicMetadata extends TopicRetention {
+/** How a replicated topic decides acks -1 and elections (absent fields: the defaults). */
+export interface TopicReplicationSettings {
+  /** acks -1 needs at least this many in-sync replicas (default: min(2, replicationFactor)). */
+  readonly minInSync?: number;
+  /** Elect a replica outside the ISR when no in-sync one is alive (may lose acknowledged data). Default false. */
+  readonly uncleanLeaderElection?: boolean;
+}
+
+export interface TopicMetadata extends TopicRetention, TopicReplicationSettings {
   readonly topic: TopicName;
   readonly topicId?: TopicId;
   readonly replicationFactor: number;
@@ -88,12 +109,50 @@ export interface BrokerInfo {
   readonly address?: string;
 }
 
-/** A partition a broker leads, as the coordinator tells it (topic id and retention added compatibly). */
+/** A partition a broker leads, as the coordinator tells it (topic id, retention and replication added compatibly). */
 export interface LeaderAssignment extends TopicRetention {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
   readonly leaderEpoch: number;
   readonly topicId?: TopicId;
+  /** Every replica, the leader included (absent: just the leader). */
+  readonly replicas?: readonly NodeId[];
+  /** The committed in-sync replicas (absent: just the leader). */
+  readonly isr?: readonly NodeId[];
+  /** Bumped by every committed ISR change; an ISR proposal names the version it starts from. */
+  readonly isrVersion?: number;
+  /** acks -1 needs this many in-sync replicas (absent: 1). */
+  readonly minInSync?: number;
+}
+
+/** A partition a broker is a follower of: it fetches from `leader` in `leaderEpoch`. */
+export interface FollowerAssignment extends TopicRetention {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly leaderEpoch: number;
+  readonly topicId?: TopicId;
+  /** null while the partition has no leader (every in-sync replica is down): the follower waits. */
+  readonly leader: NodeId | null;
+}
+
+/** A partition a broker hosts, as its heartbeat reports it for elections and `topic describe`. */
+export interface ReplicaReport {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  /** The newest leader epoch this replica has heard of. */
+  readonly leaderEpoch: number;
+  /** Its durable (synced) end offset. */
+  readonly endOffset: number;
+}
+
+/** A leader asks the coordinator to commit a new ISR for one of its partitions. */
+export interface IsrProposal {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly leaderEpoch: number;
+  /** The committed version the proposal starts from: a stale one is ignored. */
+  readonly isrVersion: number;
+  readonly isr: readonly NodeId[];
 }
 
 /** A partition a broker serves, as its heartbeat reports it. */
@@ -131,6 +190,18 @@ export interface BrokerHeartbeat {
   readonly address?: string;
   /** Partitions with damaged ranges on this broker's disk; absent or empty when none. */
   readonly damaged?: readonly DamagedPartition[];
+  /** Every partition this broker hosts as a replica, with its synced end offset (for elections). */
+  readonly replicas?: readonly ReplicaReport[];
+  /** ISR changes this broker, as leader, asks the coordinator to commit. */
+  readonly isrProposals?: readonly IsrProposal[];
+  /** True when the broker is shutting down cleanly: move its leaderships elsewhere first. */
+  readonly leaving?: boolean;
+  /**
+   * Drawn at random when the broker process starts. A new one tells the coordinator the broker
+   * restarted — possibly on an empty disk — since its last heartbeat, so it must catch up again
+   * before it counts as in sync (and is never elected meanwhile).
+   */
+  readonly incarnation?: number;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -139,6 +210,8 @@ export interface BrokerHeartbeatReply {
   readonly leaseMs: number;
   /** Every partition this broker leads now; a partition missing from the list is no longer its. */
   readonly assignments: readonly LeaderAssignment[];
+  /** Every partition this broker follows now (absent from older coordinators: none). */
+  readonly follows?: readonly FollowerAssignment[];
   /** Of the heartbeat's `held` topics, those deleted for good: remove their partitions' files. */
   readonly deleted?: readonly TopicIdentity[];
 }
@@ -150,6 +223,10 @@ export interface TopicCreate {
   readonly partitions: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
+  /** acks -1 needs this many in-sync replicas, 1..replicationFactor (absent: min(2, replicationFactor)). */
+  readonly minInSync?: number;
+  /** Allow electing a replica outside the ISR (absent: false). */
+  readonly uncleanLeaderElection?: boolean;
   /** Per-topic retention (integers >= 1); absent: the brokers' defaults. */
   readonly retentionMs?: number;
   readonly retentionBytes?: number;
@@ -266,10 +343,48 @@ export interface OffsetsReply {
   readonly offset: number;
 }
 
+/**
+ * A follower's fetch from its leader (the seed's fetch mechanism, Kafka's replica fetch). It says
+ * where the follower's log ends and in which epoch its last batch was written, so the leader can
+ * tell a diverged tail (KIP-320/595's diverging epoch), and how far its log is durable, so the
+ * leader can move the high watermark.
+ */
+export interface ReplicaFetchRequest {
+  readonly type: "replica.fetch";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  /** The epoch the follower believes the leader leads in. */
+  readonly leaderEpoch: number;
+  readonly replica: NodeId;
+  /** The follower's log end: where the leader's records should continue. */
+  readonly fetchOffset: number;
+  /** The epoch of the follower's last batch, or -1 when its log is empty. */
+  readonly lastFetchedEpoch: number;
+  /** The follower's durable end offset (<= fetchOffset). */
+  readonly syncedEnd: number;
+  readonly maxBytes: number;
+  readonly maxWaitMs: number;
+}
+export interface ReplicaFetchReply {
+  readonly type: "replica.fetch.reply";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly error?: WireError;
+  readonly leaderEpoch: number;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  /** Whole batches from fetchOffset, all durable on the leader. */
+  readonly records: Uint8Array;
+  /** The follower's tail diverges: truncate to at most `endOffset` (the end of `epoch` on the leader) and fetch again. */
+  readonly diverging?: { readonly epoch: number; readonly endOffset: number };
+}
+
 export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest;
 export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply;
-export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest;
-export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply;
+export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest;
+export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply;
 
 export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage;
 

@@ -47,7 +47,7 @@ describe("broker store", () => {
     expect(recovered.partitions).toEqual([]);
     await d.run(store.persist([{ kind: "create", topic: "orders", partition: 0 }, append("orders", 0, 0, ["a", "b"]), append("orders", 0, 2, ["c"])]));
     await d.run(store.sync());
-    expect(await d.run(d.fs.list("data/partitions/orders/0"))).toEqual(["00000000000000000000.index", "00000000000000000000.log", "recovery-point"]);
+    expect(await d.run(d.fs.list("data/partitions/orders/0"))).toEqual(["00000000000000000000.index", "00000000000000000000.log", "leader-epochs", "recovery-point"]);
     const all = await d.run(store.read({ topic: "orders", partition: 0, offset: 0, maxBytes: 1 << 20, maxOffset: 3 }));
     expect(values(all)).toEqual([["a", "b"], ["c"]]);
     const belowHw = await d.run(store.read({ topic: "orders", partition: 0, offset: 0, maxBytes: 1 << 20, maxOffset: 2 }));

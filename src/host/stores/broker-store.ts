@@ -58,6 +58,9 @@
 import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
 import { DamagedRangeError, DiskFullError, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { loadLeaderEpochs, saveLeaderEpochs, type LeaderEpochEntry } from "../../disk/state-file.ts";
+import { CorruptStateFileError } from "../../disk/errors.ts";
+import { batchEpochs, truncatedEpochs, withEpoch } from "../../actors/broker/replica.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
 import type { MessageReceived, TopicId, ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -79,6 +82,8 @@ import {
   type BrokerRejection,
   type BrokerRetention,
   type BrokerRetentionResult,
+  type BrokerTruncate,
+  type BrokerTruncateResult,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
@@ -98,6 +103,8 @@ const PERSIST_PARTITIONS_CONCURRENT = 64;
 /** Suffix of a partition folder being removed: its tombstone (see `delete` above). */
 export const DELETED_SUFFIX = ".deleted";
 const TOPIC_ID_FOLDER_PATTERN = /^[0-9a-f]{16}$/;
+/** Each partition folder's leader-epoch checkpoint (disk/state-file.ts, kind leaderEpochs). */
+export const LEADER_EPOCHS_FILE = "leader-epochs";
 
 /** The folder (under `partitions/`) of a topic incarnation. */
 export function topicFolderName(topic: string, topicId: TopicId | undefined): string {
@@ -159,6 +166,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly generations = new Map<string, number>();
   /** Partitions created but not yet written: their first append creates the log. */
   private readonly uncreated = new Set<string>();
+  /**
+   * Partition key → its leader-epoch cache, as in its `leader-epochs` checkpoint. The checkpoint is
+   * written (atomically, durably) before the first batch of a newer epoch is appended, and after a
+   * truncation; recovery drops entries at or past the log end, so a crash between the two is safe.
+   */
+  private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
 
   private constructor(
     private readonly fs: FileSystem,
@@ -174,10 +187,11 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       // assignment, say): the first is opened, the other waits untouched for the next start.
       if (store.logs.has(partitionKey(topic, partition))) continue;
       const log = await store.openLog(topic, partition, topicId);
+      const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
       const producers = await scanProducers(log, options.producerStateScanRecords);
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
-      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, ...(damaged.length === 0 ? {} : { damaged }) });
+      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }) });
       await store.makeRoom();
     }
     return { recovered: { partitions }, store };
@@ -206,6 +220,88 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (kept === 0 && (await this.fs.stat(topicDir))?.isDirectory === true) await this.removeEmptyDir(topicDir);
     }
     return found;
+  }
+
+  /**
+   * The leader-epoch cache of a log just opened at start-up: its checkpoint without entries at or
+   * past the log end; a log with data but no checkpoint (written before replication) gets one
+   * rebuilt from its batch headers.
+   */
+  private async recoverEpochs(key: string, log: PartitionLog): Promise<readonly LeaderEpochEntry[]> {
+    const path = `${log.dir}/${LEADER_EPOCHS_FILE}`;
+    // A damaged checkpoint is rebuilt from the batches, like a missing one (a read that flipped a
+    // bit gets a second chance first).
+    const load = (): Promise<LeaderEpochEntry[] | undefined> => loadLeaderEpochs(this.fs, path);
+    const saved = await load()
+      .catch((error: unknown) => (error instanceof CorruptStateFileError ? load() : Promise.reject(error)))
+      .catch((error: unknown) => (error instanceof CorruptStateFileError ? undefined : Promise.reject(error)));
+    let epochs: readonly LeaderEpochEntry[];
+    if (saved !== undefined) {
+      epochs = saved.filter((entry) => entry.startOffset < log.endOffset);
+    } else {
+      epochs = [];
+      for (let offset = log.startOffset; offset < log.endOffset; ) {
+        let records: Uint8Array;
+        try {
+          records = concatenate(await log.read(offset, { maxBytes: 1 << 20 }));
+        } catch (error) {
+          if (!(error instanceof DamagedRangeError)) throw error;
+          offset = error.toOffset; // rot: its epochs are unknown; the batches after it still tell theirs
+          continue;
+        }
+        const batches = batchEpochs(records);
+        if (batches.length === 0) break;
+        for (const batch of batches) epochs = withEpoch(epochs, batch.epoch, batch.baseOffset);
+        offset = batches[batches.length - 1]!.nextOffset;
+      }
+    }
+    if (saved === undefined ? epochs.length > 0 : epochs.length !== saved.length) await saveLeaderEpochs(this.fs, path, epochs);
+    this.epochCaches.set(key, epochs);
+    return epochs;
+  }
+
+  /** Before appending `batch`: a batch of a newer epoch gets its checkpoint entry durably first. */
+  private async noteEpochs(key: string, log: PartitionLog, batch: Uint8Array): Promise<void> {
+    const before = this.epochCaches.get(key) ?? [];
+    let epochs = before;
+    for (const entry of batchEpochs(batch)) epochs = withEpoch(epochs, entry.epoch, entry.baseOffset);
+    if (epochs === before) return;
+    await saveLeaderEpochs(this.fs, `${log.dir}/${LEADER_EPOCHS_FILE}`, epochs);
+    this.epochCaches.set(key, epochs);
+  }
+
+  /** Cut a follower's log (truncate from a batch on, or reset it empty at an offset) and its epoch checkpoint. */
+  private async cut(request: BrokerTruncate): Promise<BrokerTruncateResult> {
+    const { topic, partition } = request;
+    const key = partitionKey(topic, partition);
+    if (!this.identities.has(key) || this.identities.get(key) !== request.topicId) throw new Error(`truncate: ${key} (${String(request.topicId)}) is not held here`);
+    return this.using(key, async () => {
+      if (this.uncreated.has(key)) {
+        if (request.kind === "truncate") return { logStartOffset: 0, endOffset: 0 };
+        await this.openBounded(topic, partition);
+        this.uncreated.delete(key);
+      }
+      let log = await this.logOf(topic, partition);
+      try {
+        if (request.kind === "reset") await log.resetTo(request.offset);
+        else await log.truncateTo(request.offset);
+      } catch (error) {
+        if (!(error instanceof LogFailedError)) throw error;
+        // A cut that failed half-way (a full disk, say): recovery keeps what it can prove; the
+        // follower adopts that end and, if it still diverges, is told so again.
+        log = await this.reopen(key, log);
+      }
+      const before = this.epochCaches.get(key) ?? [];
+      const epochs = request.kind === "reset" && log.endOffset === log.startOffset ? [] : truncatedEpochs(before, log.endOffset);
+      if (epochs !== before) {
+        this.epochCaches.set(key, epochs);
+        // A checkpoint left longer than the log is harmless (recovery drops entries past the end).
+        await saveLeaderEpochs(this.fs, `${log.dir}/${LEADER_EPOCHS_FILE}`, epochs).catch((error: unknown) => {
+          if (!isOutOfSpace(error)) throw error;
+        });
+      }
+      return { logStartOffset: log.startOffset, endOffset: log.endOffset };
+    });
   }
 
   private partitionDir(topic: string, partition: number, topicId: TopicId | undefined): string {
@@ -244,6 +340,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       this.identities.delete(key);
       this.refusedThrough.delete(key);
       this.generations.delete(key);
+      this.epochCaches.delete(key);
       await this.closing.get(key);
       if (log !== undefined) {
         this.dirty.delete(log);
@@ -412,6 +509,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     let log = await this.logOf(topic, partition);
     assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
     try {
+      await this.noteEpochs(key, log, operation.batch);
+    } catch (error) {
+      if (isOutOfSpace(error)) return refuse("disk-full", log.endOffset, error);
+      throw error;
+    }
+    try {
       const appended = await log.appendReplicated(operation.batch);
       assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${topic}/${partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
     } catch (error) {
@@ -457,8 +560,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult> {
-    if ((request as { kind?: unknown }).kind === "retention") return this.retain(request as BrokerRetention);
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> {
+    const kind = (request as { kind?: unknown }).kind;
+    if (kind === "retention") return this.retain(request as BrokerRetention);
+    if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
       const log = await this.logOf(topic, partition);
@@ -601,6 +706,8 @@ export interface BrokerSettings {
   readonly flushIntervalMs?: number;
   /** How often retention runs (default 5 minutes); the limits are the log's `retentionMs` / `retentionBytes`, overridden per topic. */
   readonly retentionCheckIntervalMs?: number;
+  /** A follower that has not caught up for this long leaves the ISR (default DEFAULT_REPLICA_LAG_MAX_MS). */
+  readonly replicaLagMaxMs?: number;
   readonly limits?: Partial<BrokerLimits>;
   readonly log?: BrokerLogOptions;
   readonly producerStateScanRecords?: number;
@@ -635,6 +742,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
   const producerStateScanRecords = settings.producerStateScanRecords ?? DEFAULT_PRODUCER_STATE_SCAN_RECORDS;
   validateBrokerLimits(limits);
   validateInterval("heartbeatIntervalMs", heartbeatIntervalMs);
+  if (settings.replicaLagMaxMs !== undefined) validateInterval("replicaLagMaxMs", settings.replicaLagMaxMs);
   validateInterval("flushIntervalMs", flushIntervalMs);
   validateInterval("retentionCheckIntervalMs", retentionCheckIntervalMs);
   const addressProblem = settings.address === undefined ? undefined : brokerAddressProblem(settings.address);
@@ -657,6 +765,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       heartbeatIntervalMs,
       flushIntervalMs,
       retentionCheckIntervalMs,
+      ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
       limits,
       partitions: recovered.partitions,
       clock: ports.clock,

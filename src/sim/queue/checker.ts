@@ -812,11 +812,14 @@ function checkSendOrder(analysis: Analysis): void {
 }
 
 /**
- * Where a send landed, for ordering: its acknowledged offset; for an acks-0 send (never
+ * Where a send landed, for ordering: its acknowledged offset (unless that was lost, excused); for an acks-0 send (never
  * acknowledged, but promised never to be reordered) the one position it was stored or polled at.
  */
 function sendPosition(analysis: Analysis, record: SendRecord): SendPosition | undefined {
   const ok = okOf(record);
+  // An acknowledgement whose loss was excused (acks 1 across a leader change) names an offset the
+  // new leader has since given to other records: it orders nothing.
+  if (ok !== undefined && analysis.excusedAcks.has(ok)) return undefined;
   if (ok !== undefined) return { partitionName: partitionKey(ok.topic, ok.partition), offset: ok.offset, evidence: ok };
   if (record.invoke.acks !== 0 || record.outcomes.some((outcome) => outcome.type === "send.fail")) return undefined;
   const locations = analysis.locationsByValue.get(record.invoke.value);
@@ -835,12 +838,21 @@ function checkUnseen(analysis: Analysis): void {
     const ok = okOf(record);
     if (ok !== undefined) push(ackedByPartition, partitionKey(ok.topic, ok.partition), ok);
   }
+  // Ranges consumers skipped because the broker said they were damaged (CORRUPT_DATA).
+  const skipped = new Map<string, OffsetRange[]>();
+  for (const op of analysis.ops) if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) push(skipped, partitionKey(op.topic, op.partition), op.skippedDamaged);
   for (const view of analysis.partitions.values()) {
     const unseen: Evidence[] = [];
     const offsets: number[] = [];
     const values = new Set<string>();
     const consider = (value: string, offset: number, evidence: Evidence): void => {
       if (analysis.pollsByValue.has(value) || analysis.lost.has(value) || values.has(value)) return;
+      if (inRanges(skipped.get(view.name) ?? [], offset)) {
+        // Another replica still holds it, but the leader's copy rotted and consumers were told so
+        // and skipped it knowingly: not silent, excused like a loss to damage.
+        values.add(value);
+        return excuseDamage(analysis, `${value} at ${view.name}@${offset} was skipped by consumers as damaged on the leader's disk`, [evidence]);
+      }
       values.add(value);
       unseen.push(evidence);
       offsets.push(offset);

@@ -42,7 +42,11 @@ import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { runFigures, type RunFigures } from "../run.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
+import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
+import { partitionKey } from "../../actors/shared/ids.ts";
+import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
+import type { BrokerOutput } from "../../actors/broker/types.ts";
+import type { PartitionState } from "../../actors/broker/partition.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 
 export const TOPIC = "jepsen";
@@ -80,6 +84,14 @@ export interface QueueRunOptions {
   readonly diskFull?: boolean;
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
+  /**
+   * Replicas per partition (fetch mode; default 1). With more than one the nemesis also wipes a
+   * restarting broker's disk now and then (a replica refills from its leader), and the checker
+   * judges replica divergence, uncommitted reads and two leaders per epoch.
+   */
+  readonly replicationFactor?: number;
+  /** acks -1 needs this many in-sync replicas (default: min(2, replicationFactor)). */
+  readonly minInSync?: number;
 }
 
 /**
@@ -115,6 +127,8 @@ interface Settings {
   readonly safetyMs: number;
   readonly livenessMs: number;
   readonly swarm: boolean;
+  readonly replicationFactor: number;
+  readonly minInSync: number | undefined;
 }
 
 function resolve(options: QueueRunOptions): Settings {
@@ -128,6 +142,8 @@ function resolve(options: QueueRunOptions): Settings {
     safetyMs: options.safetyMs ?? 6_000,
     livenessMs: options.livenessMs ?? 60_000,
     swarm: (options.faults ?? "swarm") === "swarm",
+    replicationFactor: options.replicationFactor ?? 1,
+    minInSync: options.minInSync,
   };
 }
 
@@ -143,15 +159,19 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const history = new QueueHistory();
   const brokers = Array.from({ length: settings.brokers }, (_, index) => `broker-${index}`);
   const producers = new Map<NodeId, ClientHost>();
+  const brokerHosts = new Map<NodeId, { readonly snapshot: unknown }>();
   const consumers: NodeId[] = [];
   let topicReady = false;
   let storageFullReplies = 0;
 
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({})), disk);
+  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({}), undefined, { onNotify: (output) => recordCoordinator(history, output) }), disk);
   const broker = brokerDefinition({ coordinator: COORDINATOR });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
-  for (const id of brokers) world.addNode(id, actorBoot(brokerUnderTest), disk);
-  world.addNode(ADMIN, adminBoot(settings.partitions, () => (topicReady = true)));
+  for (const id of brokers) {
+    const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
+    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify: (output) => recordBroker(history, world, id, output) }), disk);
+  }
+  world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true)));
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
     const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
@@ -174,7 +194,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   world.kernel.markAsync();
 
   const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
-  const bounds = { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: false };
+  const bounds = { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: brokers };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
@@ -189,7 +209,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
-  await readFinalLogs(world, brokers, history);
+  const final = finalLeadership(brokerHosts);
+  await readFinalLogs(world, brokers, history, final);
   const check = checkQueue(history, { liveness: true });
   const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
   return {
@@ -248,12 +269,13 @@ function diskProfile(settings: Settings, options: QueueRunOptions, draw: number)
 }
 
 /** The admin: create the topic, retrying with the same request id until the coordinator answers. */
-function adminBoot(partitions: number, onReady: () => void) {
+function adminBoot(settings: Settings, onReady: () => void) {
   return async (ports: SimNodePorts) => {
     let done = false;
     const attempt = (): void => {
       if (done) return;
-      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor: 1, replicationMode: "fetch" };
+      const { partitions, replicationFactor, minInSync } = settings;
+      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor, replicationMode: "fetch", ...(minInSync === undefined ? {} : { minInSync }) };
       ports.transport.send(COORDINATOR, request);
       ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
     };
@@ -302,6 +324,43 @@ function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId,
   if (event.type === "producer.result") history.sendOk(now, process, output as never);
   else if (event.type === "producer.sent") history.sendSent(now, process, output as never);
   else if (event.type === "producer.error") history.sendErrored(now, process, output as never);
+}
+
+/** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
+function recordCoordinator(history: QueueHistory, output: unknown): void {
+  const event = output as CoordinatorOutput;
+  if (event.type !== "coordinator.leader.elected") return;
+  const previous = event.previous === null ? {} : { previousLeader: event.previous };
+  history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: event.atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
+}
+
+/** Leadership as the brokers take it up: two in one epoch is an anomaly. */
+function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, output: unknown): void {
+  const event = output as BrokerOutput;
+  if (event.type !== "broker.leader.started") return;
+  history.leaderStarted({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, epoch: event.leaderEpoch, broker });
+}
+
+/** Who leads each partition at the end, with its ISR and HW, read from the live brokers' state. */
+interface FinalLeadership {
+  readonly leader: NodeId;
+  readonly epoch: number;
+  readonly isr: readonly NodeId[];
+  readonly highWatermark: number;
+}
+
+function finalLeadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): Map<string, FinalLeadership> {
+  const leaders = new Map<string, FinalLeadership>();
+  for (const [broker, host] of hosts) {
+    const context = (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context;
+    for (const [key, state] of context?.partitions ?? []) {
+      if (state.leaderEpoch === undefined || state.leader === undefined) continue;
+      const known = leaders.get(key);
+      if (known !== undefined && known.epoch >= state.leaderEpoch) continue;
+      leaders.set(key, { leader: broker, epoch: state.leaderEpoch, isr: state.leader.isr, highWatermark: state.highWatermark });
+    }
+  }
+  return leaders;
 }
 
 function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
@@ -386,13 +445,24 @@ class LivenessProgress {
   }
 }
 
-/** Crash each broker and read its partition logs back through recovery: the committed truth. */
-async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory): Promise<void> {
+/**
+ * Crash each broker and read its partition logs back through recovery: the committed truth. With
+ * replicas, each log says whether its broker led the partition at the end or was in its ISR, and
+ * carries the leader's high watermark (what lies above it was never committed).
+ */
+async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>): Promise<void> {
   for (const broker of brokers) {
     const node = world.node(broker);
     node.crash();
     node.fs.setReadFaults(false);
-    for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) history.finalLog(log);
+    for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) {
+      const leadership = final.get(partitionKey(log.topic, log.partition));
+      if (leadership === undefined) {
+        history.finalLog(log);
+        continue;
+      }
+      history.finalLog({ ...log, leader: leadership.leader === broker, inSync: leadership.isr.includes(broker), highWatermark: leadership.highWatermark });
+    }
   }
 }
 
@@ -408,6 +478,7 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
       if (!/^\d+$/.test(name)) continue;
       const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${folder}/${name}`);
       const records: { offset: number; value: string }[] = [];
+      const batches: BatchDigest[] = [];
       const damaged: OffsetRange[] = [];
       for (let offset = log.startOffset; offset < log.endOffset; ) {
         let result;
@@ -421,6 +492,8 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
         }
         if (result.batches.length === 0) break;
         for (const batch of result.batches) {
+          // The stored CRC covers every byte of the batch, offsets and epoch included.
+          batches.push({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, digest: `${batch.crc.toString(16)}/${batch.sizeBytes}` });
           batch.forEachRecord((record) => {
             const value = record.value();
             records.push({ offset: record.offset, value: value === null ? "<null>" : decoder.decode(value) });
@@ -429,7 +502,7 @@ async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[
         offset = result.nextOffset;
       }
       await log.close();
-      logs.push({ topic, partition, replica: broker, records, ...(damaged.length === 0 ? {} : { damaged }) });
+      logs.push({ topic, partition, replica: broker, records, batches, ...(damaged.length === 0 ? {} : { damaged }) });
     }
   }
   return logs;

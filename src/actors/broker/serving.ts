@@ -1,0 +1,195 @@
+/**
+ * What a leader serves from its log: consumer fetches (up to the high watermark), replica fetches
+ * (up to its durable end — followers copy what is durable here, never what a full disk could
+ * still take back), offsets, and retention. Both kinds of fetch long-poll the same way: a fetch
+ * with nothing to read is parked with a timer, and woken when its bound moves (consumers: the HW;
+ * followers: the leader's synced end). Reads run in the store (`effect.read`) and come back as
+ * `read.done`.
+ */
+import { cancelTimer, read, setTimer, type ReadDone } from "../shared/effects.ts";
+import { wireError, type WireError } from "../shared/errors.ts";
+import { partitionKey, type NodeId } from "../shared/ids.ts";
+import type { FetchReply, OffsetsReply, ReplicaFetchReply } from "../shared/messages.ts";
+import { assert } from "../shared/assert.ts";
+import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
+import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
+import { echoOf, parseFetch, parseOffsets, type Echo } from "./requests.ts";
+import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** The answer to a fetch of either kind: an error, or records with the partition's offsets. */
+export function fetchAnswer(fetch: Echo & { readonly replica?: PendingFetch["replica"] }, fields: { error: WireError; logStartOffset?: number } | { state: PartitionState; records: Uint8Array }): FetchReply | ReplicaFetchReply {
+  const base = { requestId: fetch.requestId, topic: fetch.topic, partition: fetch.partition } as const;
+  if (fetch.replica !== undefined) {
+    const epoch = { leaderEpoch: fetch.replica.leaderEpoch };
+    if ("error" in fields) return { type: "replica.fetch.reply", ...base, ...epoch, error: fields.error, highWatermark: -1, logStartOffset: fields.logStartOffset ?? -1, records: EMPTY };
+    return { type: "replica.fetch.reply", ...base, ...epoch, highWatermark: fields.state.highWatermark, logStartOffset: fields.state.logStartOffset, records: fields.records };
+  }
+  if ("error" in fields) return { type: "fetch.reply", ...base, error: fields.error, highWatermark: -1, logStartOffset: -1, records: EMPTY };
+  return { type: "fetch.reply", ...base, highWatermark: fields.state.highWatermark, logStartOffset: fields.state.logStartOffset, records: fields.records };
+}
+
+/** How far a fetch may read: consumers to the HW, followers to the leader's durable end. */
+function boundOf(fetch: PendingFetch, state: PartitionState): number {
+  return fetch.replica === undefined ? state.highWatermark : state.syncedEnd;
+}
+
+export function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const echo = echoOf(message);
+  const request = parseFetch(message);
+  const fail = (error: WireError): void => step.reply(from, fetchAnswer(echo, { error }));
+  if (isWireError(request)) return fail(request);
+  const state = servedPartition(step, echo);
+  if (isWireError(state)) return fail(state);
+  const epoch = epochProblem(state, request.leaderEpoch, true);
+  if (epoch !== undefined) return fail(epoch);
+  const plan = planFetch(state, request.offset);
+  if (plan.kind === "error") return fail(plan.error);
+  const { limits } = step.context.input;
+  const fetch = { from, requestId: request.requestId, topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: Math.min(request.maxBytes, limits.fetchBytesMax) };
+  acceptFetch(step, fetch, state, plan.kind === "read", Math.min(request.maxWaitMs, limits.fetchWaitMsMax));
+}
+
+/**
+ * Read now (`readable`), or park until the bound moves or `waitMs` passes. A full table of pending
+ * fetches answers at once: empty when there is nothing to read anyway, else REQUEST_TIMED_OUT.
+ */
+export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topicId">, state: PartitionState, readable: boolean, waitMs: number): void {
+  const { limits } = step.context.input;
+  const full = step.context.parked.size + step.context.reading.size >= limits.pendingFetchesMax;
+  if (!readable && (waitMs === 0 || full)) return step.reply(request.from, fetchAnswer(request, { state, records: EMPTY })); // a long poll may end early
+  if (full) return step.reply(request.from, fetchAnswer(request, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
+  const id = step.context.nextFetchId;
+  const fetch: PendingFetch = { ...request, id, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
+  step.update({ nextFetchId: id + 1 });
+  if (readable) return startRead(step, fetch, state);
+  step.update({ parked: new Map(step.context.parked).set(id, fetch) });
+  step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
+}
+
+function startRead(step: Step, fetch: PendingFetch, state: PartitionState): void {
+  step.update({ reading: new Map(step.context.reading).set(fetch.id, fetch) });
+  step.emit(read(fetch.id, { topic: fetch.topic, partition: fetch.partition, offset: fetch.offset, maxBytes: fetch.maxBytes, maxOffset: boundOf(fetch, state) }));
+}
+
+/** Answer (and forget) every parked fetch that `matches`: with an error, or empty. */
+export function answerParked(step: Step, matches: (fetch: PendingFetch) => boolean, error: (fetch: PendingFetch) => WireError | undefined): void {
+  const parked = new Map(step.context.parked);
+  for (const fetch of step.context.parked.values()) {
+    if (!matches(fetch)) continue;
+    parked.delete(fetch.id);
+    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    const problem = error(fetch);
+    const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
+    if (state === undefined || state.topicId !== fetch.topicId) {
+      step.reply(fetch.from, fetchAnswer(fetch, { error: problem ?? wireError("NOT_LEADER", `${fetch.topic}/${fetch.partition} changed while the fetch waited`) }));
+      continue;
+    }
+    step.reply(fetch.from, fetchAnswer(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
+  }
+  step.update({ parked });
+}
+
+/** Offsets moved in `advanced` partitions: parked fetches there that can read now start reading. */
+export function wakeParked(step: Step, advanced: ReadonlySet<string>): void {
+  const woken = [...step.context.parked.values()].filter((fetch) => {
+    const key = partitionKey(fetch.topic, fetch.partition);
+    if (!advanced.has(key)) return false;
+    const state = step.context.partitions.get(key);
+    return state !== undefined && state.topicId === fetch.topicId && fetch.offset < boundOf(fetch, state);
+  });
+  if (woken.length === 0) return;
+  const parked = new Map(step.context.parked);
+  for (const fetch of woken) parked.delete(fetch.id);
+  step.update({ parked });
+  for (const fetch of woken) {
+    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
+  }
+}
+
+export function onFetchTimer(step: Step, id: number): void {
+  const fetch = step.context.parked.get(id);
+  if (fetch === undefined) return; // answered already; its timer fired before the cancel landed
+  answerParked(step, (candidate) => candidate.id === id, () => undefined);
+}
+
+export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult>): void {
+  const reading = new Map(step.context.reading);
+  reading.delete(event.id);
+  step.update({ reading });
+  const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
+  if (state === undefined || state.topicId !== fetch.topicId) {
+    // Deleted, or re-created as another incarnation, while the read ran: its bytes are not this topic's.
+    return step.reply(fetch.from, fetchAnswer(fetch, { error: wireError("UNKNOWN_TOPIC_OR_PARTITION", `${fetch.topic}/${fetch.partition} was deleted or re-created while it was read`) }));
+  }
+  const result = event.result as BrokerReadResult | undefined;
+  if (result?.belowLogStart !== undefined) {
+    const moved = withLogStart(state, Math.min(result.belowLogStart, state.highWatermark));
+    step.setPartitions([moved]);
+    const error = wireError("OFFSET_OUT_OF_RANGE", `offset ${fetch.offset} of ${fetch.topic}/${fetch.partition} was deleted by retention; the log starts at ${moved.logStartOffset}`);
+    return step.reply(fetch.from, fetchAnswer(fetch, { error, logStartOffset: moved.logStartOffset }));
+  }
+  if (result === undefined) {
+    const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
+    return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+  }
+  const damaged = result.damaged;
+  if (damaged !== undefined) {
+    // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
+    // decide (stop, or skip them), and report them to the coordinator from now on.
+    const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
+    step.setPartitions([withDamage(state, range)]);
+    const where = `${fetch.topic}/${fetch.partition}`;
+    const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
+    const reply = fetchAnswer(fetch, { error });
+    return step.reply(fetch.from, reply.type === "fetch.reply" ? { ...reply, damaged: range } : reply);
+  }
+  assert(result.records instanceof Uint8Array, "the store answered a read without records");
+  step.reply(fetch.from, fetchAnswer(fetch, { state, records: result.records }));
+}
+
+// ---------------------------------------------------------------- retention
+
+/** Ask the store to apply retention to every partition this broker hosts, then re-arm. */
+export function onRetentionTimer(step: Step): void {
+  step.emit(setTimer(RETENTION_TIMER, step.context.input.retentionCheckIntervalMs));
+  const retaining = new Map(step.context.retaining);
+  const busy = new Set([...retaining.values()].map((pending) => partitionKey(pending.topic, pending.partition)));
+  let id = step.context.nextFetchId;
+  for (const [key, state] of step.context.partitions) {
+    // Followers too, below their own HW: it never passes the leader's.
+    if ((state.leaderEpoch === undefined && state.follower === undefined) || busy.has(key)) continue;
+    retaining.set(id, { topic: state.topic, partition: state.partition, topicId: state.topicId });
+    const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
+    step.emit(read(id, { kind: "retention", topic: state.topic, partition: state.partition, ...identity, nowMs: step.now(), keepFromOffset: state.highWatermark, ...state.retention }));
+    id++;
+  }
+  step.update({ retaining, nextFetchId: id });
+}
+
+export function onRetentionDone(step: Step, event: ReadDone<BrokerRetentionResult>): void {
+  const pending = step.context.retaining.get(event.id)!;
+  const retaining = new Map(step.context.retaining);
+  retaining.delete(event.id);
+  step.update({ retaining });
+  // A failure (the log was deleted meanwhile, say) changes nothing: the next run tries again.
+  if (event.result === undefined) return;
+  const state = step.context.partitions.get(partitionKey(pending.topic, pending.partition));
+  if (state === undefined || state.topicId !== pending.topicId) return;
+  const moved = withLogStart(state, event.result.logStartOffset);
+  if (moved !== state) step.setPartitions([moved]);
+}
+
+export function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const echo = echoOf(message);
+  const base = { type: "offsets.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
+  const fail = (error: WireError): void => step.reply(from, { ...base, error, offset: -1 } satisfies OffsetsReply);
+  const request = parseOffsets(message);
+  if (isWireError(request)) return fail(request);
+  const state = servedPartition(step, echo);
+  if (isWireError(state)) return fail(state);
+  if (state.leaderEpoch === undefined) return fail(wireError("NOT_LEADER", `this broker does not lead ${echo.topic}/${echo.partition}`));
+  step.reply(from, { ...base, offset: request.at === "earliest" ? state.logStartOffset : state.highWatermark } satisfies OffsetsReply);
+}

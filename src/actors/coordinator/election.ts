@@ -1,0 +1,160 @@
+/**
+ * Leader election and ISR changes for fetch-mode partitions (DESIGN §5, the seed's "EndIndex"
+ * rule): pure functions from the coordinator's view of the cluster to the commands that change
+ * leadership. The handlers persist the commands and send replies after them.
+ *
+ * Election. A partition needs a leader when its leader's lease ran out, when its leader is
+ * leaving cleanly, or when it has none. The new leader is the live, not-leaving member of the
+ * committed ISR with the highest synced end offset its broker reported (ties: the earlier in the
+ * replica list, so the preferred replica wins when it is as far along). Every member of the ISR
+ * holds every acks -1 write, so any of them is safe; the highest end offset also keeps the most
+ * acks-1 writes. The new ISR drops the brokers that are down or leaving (they would stall the
+ * high watermark until the leader noticed), never below the new leader. With no live ISR member
+ * the partition stays without a leader — unless the topic allows unclean elections: then the live
+ * replica with the highest end offset leads alone, and the command says `unclean` (possible loss).
+ *
+ * ISR changes come from the leader (it sees who keeps up). A proposal is committed only if it
+ * names the current epoch and ISR version (a stale leader or a reordered heartbeat changes
+ * nothing) and keeps leader ∈ isr ⊆ replicas.
+ */
+import type { NodeId, TopicName } from "../shared/ids.ts";
+import type { IsrProposal } from "../shared/messages.ts";
+import { LEADER_EPOCH_MAX } from "./limits.ts";
+import type { CoordinatorState, IsrChanged, LeaderElected, PartitionLeadership, TopicState } from "./state.ts";
+
+/** What the election needs to know of the brokers right now (soft state). */
+export interface ClusterView {
+  /** Whether a broker holds a live lease. */
+  readonly isAlive: (broker: NodeId) => boolean;
+  /** Brokers shutting down cleanly: never elected, leaderships moved off them. */
+  readonly leaving: ReadonlySet<NodeId>;
+  /** The synced end offset a broker last reported for a partition ("topic/partition"), if any. */
+  readonly endOffset: (broker: NodeId, partition: string) => number | undefined;
+}
+
+/** Whether a broker may lead now: alive and not leaving. */
+function eligible(view: ClusterView, broker: NodeId): boolean {
+  return view.isAlive(broker) && !view.leaving.has(broker);
+}
+
+/** Whether a partition's leadership must move: no leader, or one that is down or leaving. */
+export function needsLeader(view: ClusterView, leadership: PartitionLeadership): boolean {
+  return leadership.leader === null || !eligible(view, leadership.leader);
+}
+
+/**
+ * Elect leaders for every fetch-mode partition that needs one and can get one; epochs are drawn
+ * from `lastLeaderEpoch` upwards. `only` limits the scan to the partitions of the given brokers
+ * (as replicas), to keep a heartbeat's work proportional to that broker.
+ */
+export function electLeaders(state: CoordinatorState, view: ClusterView, only?: ReadonlySet<NodeId>): LeaderElected[] {
+  const commands: LeaderElected[] = [];
+  let epoch = state.lastLeaderEpoch;
+  for (const name of [...state.topics.keys()].sort()) {
+    const topic = state.topics.get(name)!;
+    topic.partitions.forEach((leadership, partition) => {
+      if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
+      if (!needsLeader(view, leadership)) return;
+      const choice = chooseLeader(topic, partition, leadership, view);
+      if (choice === undefined || epoch >= LEADER_EPOCH_MAX) return;
+      epoch += 1;
+      commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr, ...(choice.unclean ? { unclean: true } : {}) });
+    });
+  }
+  return commands;
+}
+
+interface Choice {
+  readonly leader: NodeId;
+  readonly isr: readonly NodeId[];
+  readonly unclean: boolean;
+}
+
+/** The seed's EndIndex rule over the eligible ISR members; undefined when nobody may lead. */
+export function chooseLeader(topic: TopicState, partition: number, leadership: PartitionLeadership, view: ClusterView): Choice | undefined {
+  const key = `${topic.topic}/${partition}`;
+  const highest = (candidates: readonly NodeId[]): NodeId | undefined => {
+    let best: NodeId | undefined;
+    let bestEnd = -Infinity;
+    for (const broker of candidates) {
+      const end = view.endOffset(broker, key) ?? -1;
+      if (end > bestEnd) {
+        best = broker;
+        bestEnd = end;
+      }
+    }
+    return best;
+  };
+  // Replica order, so ties go to the preferred replica.
+  const inSync = leadership.replicas.filter((broker) => leadership.isr.includes(broker) && eligible(view, broker));
+  const clean = highest(inSync);
+  if (clean !== undefined) return { leader: clean, isr: inSync, unclean: false };
+  if (!topic.uncleanLeaderElection) return undefined;
+  const unclean = highest(leadership.replicas.filter((broker) => eligible(view, broker)));
+  return unclean === undefined ? undefined : { leader: unclean, isr: [unclean], unclean: true };
+}
+
+/**
+ * A broker came back as a new process (a new incarnation): what it holds may be less than it
+ * reported — a wiped disk holds nothing. It leaves every ISR that has other members and must
+ * catch up again; the partitions it led get a new leader from the rest of the ISR. An ISR of it
+ * alone stays as it is (nobody else has the data; it leads again in a new epoch only if it must).
+ */
+export function restartedCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): (LeaderElected | IsrChanged)[] {
+  const commands: (LeaderElected | IsrChanged)[] = [];
+  let epoch = state.lastLeaderEpoch;
+  const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
+  for (const name of [...state.topics.keys()].sort()) {
+    const topic = state.topics.get(name)!;
+    topic.partitions.forEach((leadership, partition) => {
+      if (!leadership.isr.includes(broker) || leadership.isr.length === 1 || leadership.leader === null) return;
+      if (leadership.leader === broker) {
+        const choice = chooseLeader(topic, partition, leadership, without);
+        if (choice === undefined || choice.unclean || epoch >= LEADER_EPOCH_MAX) return;
+        epoch += 1;
+        commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr });
+        return;
+      }
+      const isr = leadership.isr.filter((member) => member !== broker);
+      commands.push({ type: "partition.isr.changed", topic: name, partition, leaderEpoch: leadership.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1 });
+    });
+  }
+  return commands;
+}
+
+/** Why a leader's ISR proposal cannot be committed, or undefined when it can. */
+export function proposalProblem(state: CoordinatorState, from: NodeId, proposal: IsrProposal): string | undefined {
+  const where = `${proposal.topic}/${proposal.partition}`;
+  const leadership = state.topics.get(proposal.topic)?.partitions[proposal.partition];
+  if (leadership === undefined) return `${where} does not exist`;
+  if (leadership.leader !== from || leadership.leaderEpoch !== proposal.leaderEpoch) return `${from} does not lead ${where} in epoch ${proposal.leaderEpoch}`;
+  if (leadership.isrVersion !== proposal.isrVersion) return `${where}: the proposal starts from ISR version ${proposal.isrVersion}, the committed one is ${leadership.isrVersion}`;
+  if (new Set(proposal.isr).size !== proposal.isr.length || !proposal.isr.every((broker) => leadership.replicas.includes(broker))) return `${where}: the ISR must name distinct replicas`;
+  if (!proposal.isr.includes(from)) return `${where}: the ISR must hold its leader`;
+  return undefined;
+}
+
+/** The commands for a heartbeat's proposals: the acceptable ones that change something. */
+export function isrChanges(state: CoordinatorState, from: NodeId, proposals: readonly IsrProposal[]): IsrChanged[] {
+  const commands: IsrChanged[] = [];
+  const seen = new Set<string>();
+  for (const proposal of proposals) {
+    const key = partitionName(proposal.topic, proposal.partition);
+    if (seen.has(key) || proposalProblem(state, from, proposal) !== undefined) continue;
+    seen.add(key);
+    const leadership = state.topics.get(proposal.topic)!.partitions[proposal.partition]!;
+    if (sameMembers(leadership.isr, proposal.isr)) continue;
+    // Replica order, so the ISR reads the same whoever proposed it.
+    const isr = leadership.replicas.filter((broker) => proposal.isr.includes(broker));
+    commands.push({ type: "partition.isr.changed", topic: proposal.topic, partition: proposal.partition, leaderEpoch: proposal.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1 });
+  }
+  return commands;
+}
+
+function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((broker) => b.includes(broker));
+}
+
+function partitionName(topic: TopicName, partition: number): string {
+  return `${topic}/${partition}`;
+}

@@ -58,6 +58,8 @@ export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:9090";
 export const STOP_FLUSH_MS_MAX = 500;
 /** How often `stop` looks whether the transport's queues have emptied. */
 const STOP_FLUSH_POLL_MS = 5;
+/** Longest a broker's stop waits for the coordinator to move its leaderships (a few heartbeats). */
+export const HAND_OVER_MS_MAX = 3_000;
 /** `whenReady` gives up after this long unless told otherwise. */
 export const READY_TIMEOUT_MS_DEFAULT = 15_000;
 const READY_POLL_MS = 10;
@@ -334,6 +336,7 @@ function realNode(options: NodeOptions, parts: NodeParts): RealNode {
     whenReady: (ready = {}) => waitUntil(() => options.role === "coordinator" || state() === "running", ready.timeoutMs ?? READY_TIMEOUT_MS_DEFAULT, READY_POLL_MS, `${options.role} '${options.id}' is not serving: the coordinator has not answered its heartbeats`),
     stop: () =>
       (stopping ??= (async () => {
+        if (options.role === "broker") await handOver(host);
         transport.onMessage(() => undefined); // accept no more work
         await host.stop({ drain: true });
         stopped = true;
@@ -344,6 +347,24 @@ function realNode(options: NodeOptions, parts: NodeParts): RealNode {
         parts.log({ level: "info", event: "node.stopped", message: `${options.role} '${options.id}' stopped` });
       })()),
   };
+}
+
+/**
+ * A broker's clean shutdown starts by handing its leaderships to other in-sync replicas, so a
+ * rolling restart costs producers no unavailability: the coordinator moves them on the broker's
+ * `leaving` heartbeat. Bounded: a coordinator that does not answer does not hold the stop up.
+ */
+async function handOver(host: AnyHost): Promise<void> {
+  const context = host.snapshot?.context as { leave?: { drained: boolean }; partitions?: ReadonlyMap<string, { leaderEpoch?: number }> } | undefined;
+  const leads = [...(context?.partitions?.values() ?? [])].some((partition) => partition.leaderEpoch !== undefined);
+  if (host.snapshot?.value !== "running" || !leads) return; // never registered, or leads nothing: nothing to hand over
+  const drained = (): boolean => (host.snapshot?.context as { leave?: { drained: boolean } } | undefined)?.leave?.drained === true;
+  try {
+    host.send({ type: "broker.leave" } as never);
+  } catch {
+    return; // the actor is not running (it crashed): nothing to hand over
+  }
+  await waitUntil(drained, HAND_OVER_MS_MAX, STOP_FLUSH_POLL_MS, "").catch(() => undefined);
 }
 
 /** Polls `done` every `pollMs` until it holds; rejects with `why` after `timeoutMs`. */

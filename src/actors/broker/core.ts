@@ -39,7 +39,7 @@
  */
 import { type BatchLimits } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
-import { persist, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
+import { notify, persist, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import {
@@ -59,7 +59,7 @@ import {
 import { echoOf, isRecord, parseHeartbeatReply, parseProduce, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, epochProblem, noteSynced, notePersisted, planAppend, recoveredPartition, reportedDamage, rolledBack, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerReadResult, BrokerRejection, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRejection, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 import { ISR_CHECK_INTERVAL_MS, validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 import {
   follow,
@@ -162,6 +162,12 @@ export interface BrokerContext {
   readonly storageFullUntilMs: number;
   /** This process's incarnation, sent in every heartbeat (see BrokerHeartbeat.incarnation). */
   readonly incarnation: number;
+  /**
+   * A clean shutdown (`broker.leave`): heartbeats say `leaving` from `leavingFrom` (the first such
+   * heartbeat's id) on; the first reply to one of them hands the leaderships over, and the broker
+   * says `broker.drained`. Undefined while not leaving.
+   */
+  readonly leave: { readonly leavingFrom: number; readonly drained: boolean } | undefined;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -182,6 +188,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     batchLimits: batchLimitsOf(input.limits),
     heartbeat: { nextRequestId: input.random.int(HEARTBEAT_ID_SPACE), outstanding: new Map(), registered: false, leaseExpiresAtMs: -Infinity },
     incarnation: input.random.int(HEARTBEAT_ID_SPACE),
+    leave: undefined,
     partitions,
     parked: new Map(),
     reading: new Map(),
@@ -258,7 +265,8 @@ function sendHeartbeat(step: Step): void {
   const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
   const proposals = isrProposals(step);
   const proposing = proposals.length === 0 ? {} : { isrProposals: proposals };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...damage, ...holding });
+  const leaving = step.context.leave === undefined ? {} : { leaving: true };
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 
@@ -274,6 +282,20 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
   applyAssignments(step, reply.assignments, reply.follows ?? []);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
+  const leave = step.context.leave;
+  if (leave !== undefined && !leave.drained && reply.requestId >= leave.leavingFrom) {
+    // The coordinator has moved every leadership it could: what is still led here has no other
+    // in-sync replica alive. The host may stop now.
+    step.update({ leave: { ...leave, drained: true } });
+    step.emit(notify<BrokerOutput>({ type: "broker.drained", stillLeading: reply.assignments.length }));
+  }
+}
+
+/** A clean shutdown begins: ask the coordinator at once to move this broker's leaderships. */
+export function onLeave(step: Step): void {
+  if (step.context.leave !== undefined) return;
+  step.update({ leave: { leavingFrom: step.context.heartbeat.nextRequestId, drained: false } });
+  sendHeartbeat(step);
 }
 
 /**

@@ -13,7 +13,7 @@
  * `effect.timer.set` / `effect.timer.cancel`.
  */
 import { enqueueActions, setup } from "xstate";
-import { initialContext, onMessage, onPersisted, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import { initialContext, onLeave, onMessage, onPersisted, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
@@ -26,6 +26,8 @@ function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): voi
       return onReadDone(step, event);
     case "store.persisted":
       return onPersisted(step, event);
+    case "broker.leave":
+      return onLeave(step);
     case "xstate.init":
       return start(step);
   }
@@ -54,6 +56,7 @@ export const brokerMachine = setup({
     "timer.fired": { actions: "step" },
     "read.done": { actions: "step" },
     "store.persisted": { actions: "step" },
+    "broker.leave": { actions: "step" },
   },
   initial: "registering",
   states: {

@@ -158,8 +158,15 @@ export type BrokerOutput =
   | { readonly type: "broker.leader.started"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly leaderEpoch: number; readonly endOffset: number }
   /** A follower cut a diverged (or, with `reset`, wholly superseded) tail of its log. */
   | { readonly type: "broker.replica.truncated"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly toOffset: number; readonly leaderEpoch: number; readonly reset: boolean }
+  /** A clean shutdown's handover is done; `stillLeading` partitions had nobody in sync to take them. */
+  | { readonly type: "broker.drained"; readonly stillLeading: number }
   /** A fetched batch failed its CRC check: not appended; fetched again from the leader. */
   | { readonly type: "broker.replica.corrupt"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly offset: number; readonly leader: NodeId; readonly reason: string };
 
 export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate, BrokerOutput>;
-export type BrokerEvent = MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+/** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */
+export interface BrokerLeave {
+  readonly type: "broker.leave";
+}
+
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -41,10 +41,13 @@ export const NODE_ID_LENGTH_MAX = 200;
 export const BROKER_ADDRESS_LENGTH_MAX = 261;
 const BROKER_ADDRESS_PATTERN = /^[^\s]+:\d{1,5}$/;
 
-/** A broker is down once it has not heartbeated for this long. */
-export const DEFAULT_LEASE_MS = 6_000;
+/**
+ * A broker is down once it has not heartbeated for this long (7 heartbeat intervals): long enough
+ * for a busy machine's pauses, short enough that a dead leader's partitions move within ~2 s.
+ */
+export const DEFAULT_LEASE_MS = 1_500;
 /** How often the coordinator looks for expired leases. */
-export const DEFAULT_LEASE_CHECK_INTERVAL_MS = 500;
+export const DEFAULT_LEASE_CHECK_INTERVAL_MS = 100;
 
 const LEASE_MS_MAX = 24 * 60 * 60 * 1000;
 

@@ -215,7 +215,8 @@ export function withoutLaggards(role: LeaderRole, nowMs: number, replicaLagMaxMs
 /**
  * The ISR the leader wants now, or undefined when it wants what is committed (or what it already
  * asked for): ISR members that lagged longer than `replicaLagMaxMs` go; counted followers whose
- * durable end reached the HW come in.
+ * durable end reached the HW come in. A pending addition is never withdrawn (once committed, a
+ * laggard leaves as any ISR member does).
  */
 export function desiredIsr(role: LeaderRole, self: NodeId, highWatermark: number, nowMs: number, replicaLagMaxMs: number): NodeId[] | undefined {
   const wanted = role.replicas.filter((broker) => {
@@ -223,6 +224,9 @@ export function desiredIsr(role: LeaderRole, self: NodeId, highWatermark: number
     const progress = role.followers.get(broker)!;
     const keepingUp = nowMs - progress.caughtUpAtMs <= replicaLagMaxMs;
     if (role.isr.includes(broker)) return keepingUp;
+    // A pending addition stands until the coordinator answers: it may have committed it already,
+    // and the HW stops waiting for a broker once it is out of the proposal (maximalIsr).
+    if (role.proposed?.includes(broker) === true) return true;
     return progress.counted && keepingUp && progress.syncedEnd >= highWatermark;
   });
   if (sameMembers(wanted, role.proposed ?? role.isr)) return undefined;

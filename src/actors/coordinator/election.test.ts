@@ -1,0 +1,192 @@
+/**
+ * The coordinator's leadership decisions, tested directly on states replayed from commands: who
+ * is elected (EndIndex over the live ISR, unclean only when the topic allows it), what a restarted
+ * broker loses, and which ISR proposals are committed.
+ */
+import { describe, expect, it } from "vitest";
+import type { NodeId } from "../shared/ids.ts";
+import type { IsrProposal } from "../shared/messages.ts";
+import { chooseLeader, electLeaders, isrChanges, proposalProblem, restartedCommands, type ClusterView } from "./election.ts";
+import { apply, emptyState, replay, type CoordinatorCommand, type CoordinatorState, type TopicCreated } from "./state.ts";
+
+const TOPIC = "orders";
+
+function created(options: { topic?: string; replicas?: NodeId[][]; uncleanLeaderElection?: boolean; firstEpoch?: number } = {}): TopicCreated {
+  const replicas = options.replicas ?? [["a", "b", "c"]];
+  const leaderEpoch = options.firstEpoch ?? 1;
+  return {
+    type: "topic.created",
+    topic: options.topic ?? TOPIC,
+    replicationFactor: replicas[0]!.length,
+    replicationMode: "fetch",
+    ...(options.uncleanLeaderElection === undefined ? {} : { uncleanLeaderElection: options.uncleanLeaderElection }),
+    partitions: replicas.map((members) => ({ replicas: members, leaderEpoch })),
+  };
+}
+
+function stateOf(...commands: CoordinatorCommand[]): CoordinatorState {
+  return replay(commands, emptyState(64));
+}
+
+/** A view of the cluster: who is alive, who is leaving, and the end offsets brokers reported. */
+function view(options: { alive?: NodeId[]; leaving?: NodeId[]; ends?: Record<NodeId, number> } = {}): ClusterView {
+  const alive = new Set(options.alive ?? ["a", "b", "c"]);
+  return { isAlive: (broker) => alive.has(broker), leaving: new Set(options.leaving ?? []), endOffset: (broker) => options.ends?.[broker] };
+}
+
+/** Applying the commands must keep the state's invariants (apply asserts them). */
+function applied(state: CoordinatorState, commands: readonly CoordinatorCommand[]): CoordinatorState {
+  return commands.reduce(apply, state);
+}
+
+function leadershipOf(state: CoordinatorState, partition = 0, topic = TOPIC) {
+  return state.topics.get(topic)!.partitions[partition]!;
+}
+
+describe("election: the EndIndex rule", () => {
+  it("elects the live ISR member with the highest synced end offset, with the live members as the ISR", () => {
+    const state = stateOf(created());
+    const commands = electLeaders(state, view({ alive: ["b", "c"], ends: { a: 50, b: 10, c: 12 } }));
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "c", leaderEpoch: 2, isr: ["b", "c"] }]);
+    const after = applied(state, commands);
+    expect(leadershipOf(after)).toMatchObject({ leader: "c", leaderEpoch: 2, isr: ["b", "c"], isrVersion: 1 });
+  });
+
+  it("breaks ties by replica order, so the preferred replica wins when it is as far along", () => {
+    const state = stateOf(created({ replicas: [["c", "b", "a"]] }), { type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 2, isr: ["c", "b", "a"] });
+    expect(chooseLeader(state.topics.get(TOPIC)!, 0, leadershipOf(state), view({ alive: ["b", "c"], ends: { b: 7, c: 7 } }))).toEqual({ leader: "c", isr: ["c", "b"], unclean: false });
+    // A broker that reported nothing counts as lowest.
+    expect(chooseLeader(state.topics.get(TOPIC)!, 0, leadershipOf(state), view({ alive: ["b", "c"], ends: { b: 0 } }))?.leader).toBe("b");
+  });
+
+  it("never elects outside the ISR without uncleanLeaderElection: the partition stays without a leader", () => {
+    // The ISR shrank to {a}; a dies. b and c are live and even report more, but may lack acked writes.
+    const state = stateOf(created(), { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a"], isrVersion: 1 });
+    const commands = electLeaders(state, view({ alive: ["b", "c"], ends: { b: 99, c: 99 } }));
+    expect(commands).toEqual([]);
+    expect(chooseLeader(state.topics.get(TOPIC)!, 0, leadershipOf(state), view({ alive: ["b", "c"] }))).toBeUndefined();
+  });
+
+  it("with uncleanLeaderElection elects the live replica with the highest end offset, alone in the ISR, marked unclean", () => {
+    const state = stateOf(created({ uncleanLeaderElection: true }), { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a"], isrVersion: 1 });
+    const commands = electLeaders(state, view({ alive: ["b", "c"], ends: { b: 5, c: 9 } }));
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "c", leaderEpoch: 2, isr: ["c"], unclean: true }]);
+    expect(leadershipOf(applied(state, commands))).toMatchObject({ leader: "c", isr: ["c"] });
+  });
+
+  it("prefers a clean election even when the topic allows unclean ones", () => {
+    const state = stateOf(created({ uncleanLeaderElection: true }), { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "b"], isrVersion: 1 });
+    const commands = electLeaders(state, view({ alive: ["b", "c"], ends: { b: 5, c: 9 } }));
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"] }]);
+  });
+
+  it("with no live replica at all, even an unclean topic gets no command", () => {
+    const state = stateOf(created({ uncleanLeaderElection: true }));
+    expect(electLeaders(state, view({ alive: [] }))).toEqual([]);
+  });
+
+  it("leaves a partition with a live, staying leader alone", () => {
+    const state = stateOf(created());
+    expect(electLeaders(state, view({ alive: ["a"], ends: { a: 0, b: 100 } }))).toEqual([]);
+  });
+
+  it("never elects a leaving broker, and moves a leaving broker's leaderships", () => {
+    const state = stateOf(created({ replicas: [["a", "b", "c"], ["b", "a", "c"]] }));
+    const commands = electLeaders(state, view({ leaving: ["a"], ends: { a: 100, b: 1, c: 2 } }));
+    // Partition 0 (led by a) moves to c, the furthest of the rest; partition 1 (led by b) stays.
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "c", leaderEpoch: 2, isr: ["b", "c"] }]);
+    // A leaving broker alone in the ISR keeps nothing: no one else may lead, so no command.
+    const alone = stateOf(created(), { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a"], isrVersion: 1 });
+    expect(electLeaders(alone, view({ leaving: ["a"] }))).toEqual([]);
+  });
+
+  it("draws a new epoch per election above every epoch handed out, and limits the scan to the given brokers' partitions", () => {
+    const state = stateOf(created({ topic: "t1", replicas: [["a", "b"], ["c", "b"]] }), created({ topic: "t2", replicas: [["a", "c"]], firstEpoch: 5 }));
+    const down = view({ alive: ["b", "c"] });
+    const commands = electLeaders(state, down);
+    expect(commands.map((command) => [command.topic, command.partition, command.leader, command.leaderEpoch])).toEqual([
+      ["t1", 0, "b", 6],
+      ["t2", 0, "c", 7],
+    ]);
+    applied(state, commands);
+    expect(electLeaders(state, down, new Set(["b"])).map((command) => command.topic)).toEqual(["t1"]);
+  });
+});
+
+describe("a restarted broker (new incarnation)", () => {
+  it("leaves every ISR with other members, and its leaderships move to the rest of the ISR", () => {
+    const state = stateOf(
+      created({ replicas: [["a", "b", "c"], ["b", "a", "c"]] }),
+      created({ topic: "solo", replicas: [["a"]], firstEpoch: 2 }),
+    );
+    const commands = restartedCommands(state, view({ ends: { a: 100, b: 5, c: 8 } }), "a");
+    expect(commands).toEqual([
+      // a led orders/0: the furthest of b and c takes over, without a.
+      { type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "c", leaderEpoch: 3, isr: ["b", "c"] },
+      // b leads orders/1 on: a just leaves its ISR, in the same epoch.
+      { type: "partition.isr.changed", topic: TOPIC, partition: 1, leaderEpoch: 1, isr: ["b", "c"], isrVersion: 1 },
+      // solo/0 has only a: nobody else holds its data, so it stays as it is.
+    ]);
+    const after = applied(state, commands);
+    expect(leadershipOf(after, 0).isr).not.toContain("a");
+    expect(leadershipOf(after, 1).isr).not.toContain("a");
+    expect(leadershipOf(after, 0, "solo")).toMatchObject({ leader: "a", isr: ["a"] });
+  });
+
+  it("leaves a partition alone where it is not in the ISR, and does not elect outside the ISR to move its leadership", () => {
+    const state = stateOf(
+      created({ uncleanLeaderElection: true }),
+      { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "b"], isrVersion: 1 },
+    );
+    // b is in the ISR but down; c is live but outside it: a's leadership cannot move cleanly.
+    expect(restartedCommands(state, view({ alive: ["a", "c"] }), "a")).toEqual([]);
+    // c restarting changes nothing: it is in no ISR.
+    expect(restartedCommands(state, view(), "c")).toEqual([]);
+  });
+});
+
+describe("ISR proposals", () => {
+  // a leads orders/0 in epoch 1, ISR {a, b, c} at version 0.
+  const state = stateOf(created());
+  const proposal = (change: Partial<IsrProposal> = {}): IsrProposal => ({ topic: TOPIC, partition: 0, leaderEpoch: 1, isrVersion: 0, isr: ["a", "b"], ...change });
+
+  it("commits the current leader's proposal for the current epoch and version, in replica order", () => {
+    expect(proposalProblem(state, "a", proposal())).toBeUndefined();
+    const commands = isrChanges(state, "a", [proposal({ isr: ["c", "a"] })]);
+    expect(commands).toEqual([{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "c"], isrVersion: 1 }]);
+    expect(leadershipOf(applied(state, commands))).toMatchObject({ isr: ["a", "c"], isrVersion: 1 });
+  });
+
+  it("refuses a proposal from a stale epoch", () => {
+    const later = applied(state, [{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 2, isr: ["a", "b", "c"] }]);
+    expect(proposalProblem(later, "a", proposal({ isrVersion: 1 }))).toMatch(/does not lead orders\/0 in epoch 1/);
+    expect(isrChanges(later, "a", [proposal({ isrVersion: 1 })])).toEqual([]);
+  });
+
+  it("refuses a proposal from a stale ISR version (a reordered heartbeat)", () => {
+    const later = applied(state, isrChanges(state, "a", [proposal()]));
+    expect(proposalProblem(later, "a", proposal({ isr: ["a"] }))).toMatch(/ISR version 0, the committed one is 1/);
+    expect(isrChanges(later, "a", [proposal({ isr: ["a"] })])).toEqual([]);
+  });
+
+  it("refuses a proposal from a broker that does not lead", () => {
+    expect(proposalProblem(state, "b", proposal())).toMatch(/b does not lead/);
+    expect(isrChanges(state, "b", [proposal()])).toEqual([]);
+  });
+
+  it("refuses an ISR without its leader, with a broker outside the replicas, or naming one twice", () => {
+    expect(proposalProblem(state, "a", proposal({ isr: ["b", "c"] }))).toMatch(/must hold its leader/);
+    expect(proposalProblem(state, "a", proposal({ isr: ["a", "d"] }))).toMatch(/distinct replicas/);
+    expect(proposalProblem(state, "a", proposal({ isr: ["a", "a"] }))).toMatch(/distinct replicas/);
+    expect(proposalProblem(state, "a", proposal({ isr: [] }))).toBeDefined();
+    expect(proposalProblem(state, "a", proposal({ partition: 3 }))).toMatch(/does not exist/);
+    expect(isrChanges(state, "a", [proposal({ isr: ["b", "c"] }), proposal({ isr: ["a", "d"] }), proposal({ topic: "other" })])).toEqual([]);
+  });
+
+  it("skips a proposal that changes nothing, and takes one change per partition", () => {
+    expect(isrChanges(state, "a", [proposal({ isr: ["c", "b", "a"] })])).toEqual([]);
+    const commands = isrChanges(state, "a", [proposal({ isr: ["a", "d"] }), proposal({ isr: ["a", "b"] }), proposal({ isr: ["a"] })]);
+    expect(commands).toEqual([{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "b"], isrVersion: 1 }]);
+    applied(state, commands);
+  });
+});

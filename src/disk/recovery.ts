@@ -107,7 +107,11 @@ export async function recoverLog(fs: FileSystem, dir: string, options: LogOption
     for (let i = 0; i < segments.length - 1; i++) await prepareClosed(fs, segments[i]!, segments[i + 1]!.baseOffset, options, recorder);
     await recoverActive(fs, segments[segments.length - 1]!, options, recorder, state.offset);
     await fs.syncDir(dir);
-    await point.set(segments[segments.length - 1]!.nextOffset);
+    // Raising the recovery point is an optimisation (it lets later damage be told from a torn
+    // tail); a full disk must not stop the log from opening, so a failed raise keeps the old one.
+    await point.set(segments[segments.length - 1]!.nextOffset).catch((error: unknown) => {
+      if (!(error instanceof FileSystemError && error.code === "ENOSPC")) throw error;
+    });
   } catch (error) {
     for (const segment of segments) await segment.log.close().catch(() => undefined);
     await point.close().catch(() => undefined);

@@ -127,11 +127,12 @@ export class AddressBook {
 
   /**
    * Learn from one received message: a trusted `metadata.reply` names brokers and their
-   * addresses. Anything else, and any entry that is not a usable address, is ignored (the message
-   * came from the network). Returns how many entries changed.
+   * addresses, and so does a `broker.heartbeat.reply` (the leaders a broker follows, so that its
+   * replica fetches reach them). Anything else, and any entry that is not a usable address, is
+   * ignored (the message came from the network). Returns how many entries changed.
    */
   learn(from: NodeId, message: unknown): number {
-    if (!this.trust(from) || !isRecord(message) || message["type"] !== "metadata.reply") return 0;
+    if (!this.trust(from) || !isRecord(message) || (message["type"] !== "metadata.reply" && message["type"] !== "broker.heartbeat.reply")) return 0;
     const brokers = message["brokers"];
     if (!Array.isArray(brokers)) return 0;
     let changed = 0;

@@ -215,6 +215,15 @@ export interface ScheduleBounds {
   readonly allowWipe: boolean;
   /** With allowWipe: only these nodes' disks are wiped (absent: any crashable node's). */
   readonly wipeable?: readonly NodeId[];
+  /**
+   * Symbolic nodes resolved when the step runs (SimWorld.nodeResolver), e.g. "leader:0" for the
+   * broker leading partition 0 at that moment: crashes and isolations pick from them as well, and
+   * an isolated leader is cut off from the coordinator alone (clients still reach it). Absent:
+   * the schedule draws exactly as before.
+   */
+  readonly leaders?: readonly string[];
+  /** The node a leader is isolated from (the coordinator). */
+  readonly leaderIsolatedFrom?: NodeId;
   /** Draw damage at rest too; absent, the schedule has none and draws exactly as before. */
   readonly damageAtRest?: DamageAtRestBounds | undefined;
   /** Draw full disks too; absent, the schedule has none and draws exactly as before. */
@@ -292,7 +301,8 @@ function drawDamageAtRest(random: Random, bounds: ScheduleBounds, damage: Damage
 function drawEpisode(random: Random, bounds: ScheduleBounds, start: number, end: number): FaultStep[] {
   const kinds = ["crash", "pause", "isolate", "partition", "clog"] as const;
   const kind = bounds.crashable.length === 0 ? pick(random, kinds.slice(1)) : pick(random, kinds);
-  const node = pick(random, kind === "crash" ? bounds.crashable : bounds.nodes);
+  const leaders = bounds.leaders ?? [];
+  const node = pick(random, kind === "crash" ? [...bounds.crashable, ...leaders] : kind === "isolate" ? [...bounds.nodes, ...leaders] : bounds.nodes);
   switch (kind) {
     case "crash":
       return [
@@ -305,6 +315,14 @@ function drawEpisode(random: Random, bounds: ScheduleBounds, start: number, end:
         { atMs: end, action: { kind: "resume", node } },
       ];
     case "isolate":
+      if (leaders.includes(node) && bounds.leaderIsolatedFrom !== undefined) {
+        // The leader keeps its clients but loses the coordinator: its lease runs out while
+        // producers still write to it, and a new leader is elected elsewhere.
+        return [
+          { atMs: start, action: { kind: "partition", left: [node], right: [bounds.leaderIsolatedFrom], symmetric: true } },
+          { atMs: end, action: { kind: "heal" } },
+        ];
+      }
       return [
         { atMs: start, action: { kind: "isolate", node } },
         { atMs: end, action: { kind: "heal" } },

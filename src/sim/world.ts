@@ -49,14 +49,62 @@ export class SimWorld {
     }
   }
 
-  apply(action: FaultAction): void {
-    this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(action)}`);
+  /**
+   * Resolves symbolic node names in fault steps ("leader:0": whoever leads partition 0 now), set
+   * by workloads that have such names. A crash, pause or isolation resolves its name afresh and
+   * remembers it; the restart or resume that follows acts on the same node.
+   */
+  nodeResolver: ((name: string) => NodeId | undefined) | undefined;
+  private readonly resolvedNames = new Map<string, NodeId>();
+
+  private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
+    if (this.nodes.has(name)) return name;
+    if (!fresh && this.resolvedNames.has(name)) return this.resolvedNames.get(name);
+    const node = this.nodeResolver?.(name);
+    if (node !== undefined) this.resolvedNames.set(name, node);
+    return node;
+  }
+
+  /** The action with symbolic node names resolved; undefined when one names nobody now (no leader). */
+  private resolved(action: FaultAction): FaultAction | undefined {
+    switch (action.kind) {
+      case "crash":
+      case "pause":
+      case "isolate":
+      case "restart":
+      case "resume": {
+        const node = this.resolve(action.node, action.kind === "crash" || action.kind === "pause" || action.kind === "isolate");
+        return node === undefined ? undefined : { ...action, node };
+      }
+      case "partition": {
+        const left = action.left.map((name) => this.resolve(name, true));
+        const right = action.right.map((name) => this.resolve(name, true));
+        if (left.includes(undefined) || right.includes(undefined)) return undefined;
+        return { ...action, left: left as NodeId[], right: right as NodeId[] };
+      }
+      default:
+        return action;
+    }
+  }
+
+  apply(symbolic: FaultAction): void {
+    const action = this.resolved(symbolic);
+    if (action === undefined) {
+      this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(symbolic)} (nobody: skipped)`);
+      return;
+    }
+    const named = action === symbolic ? "" : ` (${formatAction(symbolic)})`;
+    this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(action)}${named}`);
     switch (action.kind) {
       case "crash":
         return this.node(action.node).crash();
-      case "restart":
-        void this.node(action.node).restart({ wipe: action.wipe });
+      case "restart": {
+        // A node that cannot even start (its recovery threw) is a failure the run reports, never
+        // an unhandled rejection that takes the simulator down.
+        const node = this.node(action.node);
+        node.restart({ wipe: action.wipe }).catch((error: unknown) => node.fail({ actor: "boot", node: action.node, event: "restart", error }));
         return;
+      }
       case "pause":
         return this.node(action.node).pause();
       case "resume":

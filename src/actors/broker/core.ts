@@ -564,7 +564,7 @@ export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): v
     const state = step.context.partitions.get(key);
     if (pending === undefined || state === undefined) continue;
     // A follower's entries wait for nobody; a leader's stay until committed, so a retry finds them.
-    const done = state.leader === undefined ? state.syncedEnd : state.highWatermark;
+    const done = state.leader === undefined || step.context.input.plant === "early-ack" ? state.syncedEnd : state.highWatermark;
     const enough = state.leader === undefined || state.leader.isr.length >= state.leader.minInSync;
     const rest: PendingAppend[] = [];
     for (const append of pending) {

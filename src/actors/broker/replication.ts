@@ -130,7 +130,7 @@ export function refreshLeader(step: Step, state: PartitionState): PartitionState
   if (role === undefined) return state;
   const self = step.context.input.self;
   const pruned = withoutLaggards(role, step.now(), lagMaxMs(step));
-  const highWatermark = leaderHighWatermark(pruned, self, state.syncedEnd, state.highWatermark);
+  const highWatermark = step.context.input.plant === "hw-leader-only" ? state.syncedEnd : leaderHighWatermark(pruned, self, state.syncedEnd, state.highWatermark);
   let next = withHighWatermark({ ...state, leader: pruned }, Math.min(highWatermark, state.syncedEnd));
   const wanted = desiredIsr(pruned, self, next.highWatermark, step.now(), lagMaxMs(step));
   if (wanted !== undefined) {
@@ -234,7 +234,7 @@ function pump(step: Step, state: PartitionState): PartitionState {
     leaderEpoch: follower.leaderEpoch,
     replica: step.context.input.self,
     fetchOffset: state.endOffset,
-    lastFetchedEpoch: lastEpochOf(state.epochs, state.endOffset),
+    lastFetchedEpoch: step.context.input.plant === "no-truncation" ? -1 : lastEpochOf(state.epochs, state.endOffset),
     syncedEnd: state.syncedEnd,
     maxBytes: REPLICA_FETCH_BYTES_MAX,
     maxWaitMs: REPLICA_FETCH_WAIT_MS,

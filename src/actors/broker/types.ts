@@ -128,7 +128,18 @@ export interface BrokerRecovered {
   readonly partitions: readonly RecoveredPartition[];
 }
 
+/**
+ * Known replication bugs the simulator plants to prove its checker catches them (never set
+ * outside tests): `hw-leader-only` computes the HW from the leader's durable end alone;
+ * `no-truncation` makes followers claim an empty last epoch, so a diverged tail is never cut;
+ * `early-ack` answers acks -1 once the leader alone has the batch.
+ */
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack"] as const;
+export type BrokerPlant = (typeof BROKER_PLANTS)[number];
+
 export interface BrokerInput {
+  /** A planted bug (tests only). */
+  readonly plant?: BrokerPlant;
   readonly self: NodeId;
   readonly coordinator: NodeId;
   /**

@@ -30,6 +30,8 @@ export interface ClusterView {
   readonly leaving: ReadonlySet<NodeId>;
   /** The synced end offset a broker last reported for a partition ("topic/partition"), if any. */
   readonly endOffset: (broker: NodeId, partition: string) => number | undefined;
+  /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
+  readonly plant?: "elect-outside-isr";
 }
 
 /** Whether a broker may lead now: alive and not leaving. */
@@ -54,7 +56,9 @@ export function electLeaders(state: CoordinatorState, view: ClusterView, only?: 
     const topic = state.topics.get(name)!;
     topic.partitions.forEach((leadership, partition) => {
       if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
-      if (!needsLeader(view, leadership)) return;
+      // The planted bug also "rebalances" to the preferred replica whenever it is alive.
+      const rebalance = view.plant === "elect-outside-isr" && leadership.replicas[0] !== leadership.leader && eligible(view, leadership.replicas[0]!);
+      if (!needsLeader(view, leadership) && !rebalance) return;
       const choice = chooseLeader(topic, partition, leadership, view);
       if (choice === undefined || epoch >= LEADER_EPOCH_MAX) return;
       epoch += 1;
@@ -72,6 +76,11 @@ interface Choice {
 
 /** The seed's EndIndex rule over the eligible ISR members; undefined when nobody may lead. */
 export function chooseLeader(topic: TopicState, partition: number, leadership: PartitionLeadership, view: ClusterView): Choice | undefined {
+  if (view.plant === "elect-outside-isr") {
+    // The planted bug: the first live replica in preference order wins, in sync or not (and it is not called unclean).
+    const any = leadership.replicas.find((broker) => eligible(view, broker));
+    if (any !== undefined) return { leader: any, isr: leadership.replicas.filter((broker) => eligible(view, broker)), unclean: false };
+  }
   const key = `${topic.topic}/${partition}`;
   const highest = (candidates: readonly NodeId[]): NodeId | undefined => {
     let best: NodeId | undefined;

@@ -82,6 +82,8 @@ export interface CoordinatorContext {
   readonly replicaEnds: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
   /** Soft state: brokers shutting down cleanly (their last heartbeat said so). */
   readonly leaving: ReadonlySet<NodeId>;
+  /** A planted bug (tests only; see election.ts ClusterView.plant). */
+  readonly plant?: "elect-outside-isr";
   readonly leases: ReadonlyMap<NodeId, Lease>;
   /**
    * Soft state: per broker, the partitions it last reported serving ("topic/partition@epoch").
@@ -201,7 +203,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   if (!restarted) commands.push(...isrChanges(afterRegistration, broker, request.isrProposals ?? []));
   // A broker that came up may lead partitions that had no leader; one that is leaving hands its
   // leaderships over. Either way only partitions it is a replica of can change.
-  if (cameUp || (request.leaving === true) !== wasLeaving) {
+  if (cameUp || restarted || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     commands.push(...electLeaders(replay(commands, context.state), view, new Set([broker])));
   }
@@ -217,7 +219,15 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const deleted: TopicIdentity[] = (request.held ?? []).filter((identity) => isDeleted(context.state, identity));
   const tombstones = deleted.length === 0 ? {} : { deleted };
   const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: assignments?.leads ?? [], follows: assignments?.follows ?? [], ...tombstones }, all, effects);
+  const follows = assignments?.follows ?? [];
+  // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
+  const leaders = [...new Set(follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])))].sort();
+  const brokers = leaders.flatMap((leader) => {
+    const address = context.state.brokerAddresses.get(leader);
+    return address === undefined ? [] : [{ id: leader, alive: isAlive(context.leases.get(leader), nowMs), address }];
+  });
+  const addresses = brokers.length === 0 ? {} : { brokers };
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: assignments?.leads ?? [], follows, ...addresses, ...tombstones }, all, effects);
 }
 
 /** The soft state elections read, as of `nowMs`. */
@@ -226,6 +236,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     isAlive: (broker) => isAlive(context.leases.get(broker), nowMs),
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
+    ...(context.plant === undefined ? {} : { plant: context.plant }),
   };
 }
 

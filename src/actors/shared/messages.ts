@@ -212,6 +212,8 @@ export interface BrokerHeartbeatReply {
   readonly assignments: readonly LeaderAssignment[];
   /** Every partition this broker follows now (absent from older coordinators: none). */
   readonly follows?: readonly FollowerAssignment[];
+  /** Where the leaders it follows are reached (those that advertised an address), for its replica fetches. */
+  readonly brokers?: readonly BrokerInfo[];
   /** Of the heartbeat's `held` topics, those deleted for good: remove their partitions' files. */
   readonly deleted?: readonly TopicIdentity[];
 }

@@ -84,6 +84,7 @@ import {
   type BrokerRetentionResult,
   type BrokerTruncate,
   type BrokerTruncateResult,
+  type BrokerPlant,
   type RecoveredPartition,
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
@@ -255,7 +256,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         offset = batches[batches.length - 1]!.nextOffset;
       }
     }
-    if (saved === undefined ? epochs.length > 0 : epochs.length !== saved.length) await saveLeaderEpochs(this.fs, path, epochs);
+    if (saved === undefined ? epochs.length > 0 : epochs.length !== saved.length) {
+      // A full disk may refuse the rewrite: the cache in memory is right, and the next newer
+      // epoch (or truncation) writes it; a longer file on disk is trimmed again at the next start.
+      await saveLeaderEpochs(this.fs, path, epochs).catch((error: unknown) => {
+        if (!isOutOfSpace(error)) throw error;
+      });
+    }
     this.epochCaches.set(key, epochs);
     return epochs;
   }
@@ -723,6 +730,8 @@ export interface BrokerSettings {
   readonly processOpenFilesLimit?: number | undefined;
   /** Default ".": the node's file-system root is the broker's data folder. */
   readonly dataDir?: string;
+  /** A planted replication bug (the simulator's tests only). */
+  readonly plant?: BrokerPlant;
 }
 
 type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
@@ -766,6 +775,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       flushIntervalMs,
       retentionCheckIntervalMs,
       ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
+      ...(settings.plant === undefined ? {} : { plant: settings.plant }),
       limits,
       partitions: recovered.partitions,
       clock: ports.clock,

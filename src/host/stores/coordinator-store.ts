@@ -129,6 +129,8 @@ export interface CoordinatorDefinitionSettings {
   readonly limits?: Partial<CoordinatorLimits>;
   /** Directory of the command log on the node's file system. */
   readonly dir?: string;
+  /** A planted bug (the simulator's tests only). */
+  readonly plant?: "elect-outside-isr";
 }
 
 /** Defaults filled in and checked: throws listing every problem, so a bad config fails at start-up. */
@@ -166,6 +168,7 @@ export function coordinatorDefinition(settings: CoordinatorDefinitionSettings = 
       commands,
       clock: ports.clock,
       random: ports.random,
+      ...(settings.plant === undefined ? {} : { plant: settings.plant }),
     }),
     toEvent: (from: NodeId, message: ZhumqMessage): CoordinatorEvent => ({ type: "message.received", from, message }),
   };

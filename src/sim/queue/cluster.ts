@@ -105,8 +105,20 @@ export interface QueueRunOptions {
  *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
  *   (run with damage at rest).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
+
+/**
+ * Replication's planted bugs (they run with replication factor 3 unless told otherwise):
+ * - `hw-leader-only`: the leader's HW is its own durable end, followers ignored → consumers read,
+ *   and acks -1 answer, what a leader crash then loses (lost-write / uncommitted-read).
+ * - `elect-outside-isr`: the coordinator elects any live replica, in sync or not → a stale
+ *   replica leads and acknowledged writes vanish (lost-write).
+ * - `no-truncation`: a follower never cuts a diverged tail → an in-sync replica differs from the
+ *   leader below the HW (replica-divergence).
+ * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
+ */
+export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"];
 
 export interface QueueRunResult extends RunFigures {
   readonly acks: AckLevel;
@@ -142,7 +154,7 @@ function resolve(options: QueueRunOptions): Settings {
     safetyMs: options.safetyMs ?? 6_000,
     livenessMs: options.livenessMs ?? 60_000,
     swarm: (options.faults ?? "swarm") === "swarm",
-    replicationFactor: options.replicationFactor ?? 1,
+    replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
   };
 }
@@ -164,8 +176,10 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let topicReady = false;
   let storageFullReplies = 0;
 
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition({}), undefined, { onNotify: (output) => recordCoordinator(history, output) }), disk);
-  const broker = brokerDefinition({ coordinator: COORDINATOR });
+  const coordinatorPlant = options.plant === "elect-outside-isr" ? { plant: options.plant } : {};
+  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), undefined, { onNotify: (output) => recordCoordinator(history, output) }), disk);
+  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
+  const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
@@ -194,7 +208,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   world.kernel.markAsync();
 
   const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
-  const bounds = { crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: brokers };
+  // With replicas the nemesis also goes after whoever leads a partition at that moment.
+  const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
+  const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
+  world.nodeResolver = (name) => (name.startsWith("leader:") ? currentLeader(brokerHosts, running, partitionKey(TOPIC, Number(name.slice("leader:".length)))) : undefined);
+  const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: COORDINATOR };
+  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
@@ -347,6 +366,21 @@ interface FinalLeadership {
   readonly epoch: number;
   readonly isr: readonly NodeId[];
   readonly highWatermark: number;
+}
+
+/** The broker leading `key` now, by the newest epoch any running broker leads it in. */
+function currentLeader(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>, running: (broker: NodeId) => boolean, key: string): NodeId | undefined {
+  let leader: NodeId | undefined;
+  let epoch = -1;
+  for (const [broker, host] of hosts) {
+    if (!running(broker)) continue;
+    const state = (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context?.partitions?.get(key);
+    if (state?.leaderEpoch !== undefined && state.leaderEpoch > epoch) {
+      leader = broker;
+      epoch = state.leaderEpoch;
+    }
+  }
+  return leader;
 }
 
 function finalLeadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): Map<string, FinalLeadership> {

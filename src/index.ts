@@ -11,7 +11,7 @@ export type { SubscribeOptions } from "./client/subscribe.ts";
 export type { Batch, ConsumedMessage, EachBatchPayload, EachMessagePayload } from "./client/consumed.ts";
 export type { ResetListener } from "./client/delivery.ts";
 export type { BatchHandler, MessageHandler } from "./client/session.ts";
-export { Admin, type AdminOptions, type BrokerDescription, type CreateTopicOptions, type PartitionDescription, type PartitionOffsets, type TopicDescription } from "./client/admin.ts";
+export { Admin, type AdminOptions, type BrokerDescription, type CreateTopicOptions, type PartitionDescription, type PartitionOffsets, type ReplicaDescription, type TopicDescription } from "./client/admin.ts";
 export { ClientCrashError, DeliveryUnknownError, SendError, ZhumqError, type ErrorCode, type MessageOutcome } from "./client/errors.ts";
 export type { MessageBytes, MessageHeaders, ReceivedHeaders } from "./client/bytes.ts";
 export type { AckLevel, ReplicationMode } from "./actors/shared/messages.ts";

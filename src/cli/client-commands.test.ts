@@ -15,7 +15,8 @@ import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { HostCrash } from "../host/host.ts";
 import { ZhuMQ } from "../client/zhumq.ts";
 import { joinNegativeValues, type CommandIo } from "./client-command.ts";
-import { topicCommand, table } from "./topic.ts";
+import { partitionStatus, topicCommand, table } from "./topic.ts";
+import { defaultReplicationFactor } from "./topic-defaults.ts";
 import { produceCommand } from "./produce.ts";
 import { consumeCommand, jsonBytes } from "./consume.ts";
 import { benchCommand } from "./bench.ts";
@@ -59,6 +60,9 @@ async function run(command: Command, argv: readonly string[], options: { input?:
   return { code, stdout: stdout.text ?? "", stderr: stderr.text };
 }
 
+/** The produce and consume tests are about those commands, not replication: one copy keeps them so. */
+const ONE_COPY = ["--replication-factor", "1"] as const;
+
 function jsonLines(text: string): Record<string, unknown>[] {
   return text.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Record<string, unknown>);
 }
@@ -99,6 +103,13 @@ describe("--help and bad flags", () => {
     ["topic", ["create", "t", "--partitions", "zero"], topicCommand, /--partitions: must be an integer from 1/],
     ["topic", ["create", "t", "--mode", "gossip"], topicCommand, /--mode: must be fetch or raft/],
     ["topic", ["list", "--partitions", "3"], topicCommand, /--partitions: only for 'topic create'/],
+    ["topic", ["create", "t", "--replication-factor", "3", "--min-in-sync", "4"], topicCommand, /--min-in-sync: must be an integer from 1 to 3 \(the replication factor\), got '4'/],
+    ["topic", ["create", "t", "--min-in-sync", "8"], topicCommand, /--min-in-sync: must be an integer from 1 to 7 \(the largest replication factor\), got '8'/],
+    ["topic", ["create", "t", "--min-in-sync", "0", "--mode", "fetch"], topicCommand, /--min-in-sync: must be an integer from 1 to 7/],
+    ["topic", ["create", "t", "--replication-factor", "8"], topicCommand, /--replication-factor: must be an integer from 1 to 7, got '8'/],
+    ["topic", ["create", "t", "--mode", "quorum", "--min-in-sync", "1"], topicCommand, /--mode: must be fetch or raft, got 'quorum'/],
+    ["topic", ["describe", "t", "--min-in-sync", "2"], topicCommand, /--min-in-sync: only for 'topic create'/],
+    ["topic", ["list", "--unclean-leader-election"], topicCommand, /--unclean-leader-election: only for 'topic create'/],
     ["produce", [], produceCommand, /needs a TOPIC/],
     ["produce", ["t", "--acks", "2"], produceCommand, /--acks: must be -1 \(or all\), 1 or 0, got '2'/],
     ["produce", ["t", "--key", "k", "--key-separator", ":"], produceCommand, /give --key or --key-separator, not both/],
@@ -144,10 +155,10 @@ describe("--help and bad flags", () => {
 
 describe("zhumq topic", () => {
   it("create, list, describe (leaders, epochs, replicas, broker liveness), delete", async () => {
-    const created = await run(topicCommand, ["create", "orders", "--partitions", "3"]);
+    const created = await run(topicCommand, ["create", "orders", "--partitions", "3", "--replication-factor", "1"]);
     expect(created.code, created.stderr).toBe(0);
-    expect(created.stdout).toMatch(/^created topic 'orders'\ntopic orders: 3 partitions, replication factor 1, mode fetch\n/);
-    expect(created.stdout).toMatch(/PARTITION\s+LEADER\s+EPOCH\s+REPLICAS/);
+    expect(created.stdout).toMatch(/^created topic 'orders'\ntopic orders: 3 partitions, replication factor 1, mode fetch, min in-sync 1\n/);
+    expect(created.stdout).toMatch(/PARTITION\s+LEADER\s+EPOCH\s+REPLICAS\s+ISR\s+STATUS\n/);
 
     const listed = await run(topicCommand, ["list"]);
     expect(listed.stdout.split("\n")).toContain("orders");
@@ -163,7 +174,7 @@ describe("zhumq topic", () => {
     for (const broker of topic.brokers) expect(broker).toEqual({ id: broker.id, alive: true, address: cluster.brokers.find((node) => node.id === broker.id)!.address });
 
     const text = await run(topicCommand, ["describe", "orders"]);
-    for (const partition of topic.partitions) expect(text.stdout).toMatch(new RegExp(`\\n  ${partition.partition}\\s+${partition.leader}\\s+${partition.leaderEpoch}\\s+${partition.leader}\\n`));
+    for (const partition of topic.partitions) expect(text.stdout).toMatch(new RegExp(`\\n  ${partition.partition}\\s+${partition.leader}\\s+${partition.leaderEpoch}\\s+${partition.leader}\\s+${partition.leader}\\s+ok\\n`));
     expect(text.stdout).toMatch(/BROKER\s+STATE\s+ADDRESS/);
 
     expect(await run(topicCommand, ["delete", "orders"])).toEqual({ code: 0, stdout: "deleted topic 'orders'\n", stderr: "" });
@@ -171,7 +182,7 @@ describe("zhumq topic", () => {
   });
 
   it("a broker that is down shows as down, and its partitions with no leader", async () => {
-    await run(topicCommand, ["create", "fragile", "--partitions", "4"]);
+    await run(topicCommand, ["create", "fragile", "--partitions", "4", "--replication-factor", "1"]);
     const { partitions } = JSON.parse((await run(topicCommand, ["describe", "fragile", "--json"])).stdout) as { partitions: { leader: string }[] };
     const victim = partitions[0]!.leader;
     const index = cluster.brokers.findIndex((broker) => broker.id === victim);
@@ -183,9 +194,71 @@ describe("zhumq topic", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       text = (await run(topicCommand, ["describe", "fragile"])).stdout;
     }
-    expect(text).toMatch(new RegExp(`  0\\s+none\\s+\\d+\\s+${victim} \\(down\\)`));
+    expect(text).toMatch(new RegExp(`  0\\s+none\\s+\\d+\\s+${victim} \\(down\\)\\s+${victim}\\s+no leader\\n`));
+    expect(text).toMatch(/\n  \d without a leader, of 4\n/);
     expect(text).toMatch(new RegExp(`${victim}\\s+down\\s+`));
     await cluster.restartBroker(index);
+  });
+
+  it("without --replication-factor a topic gets min(3, live brokers) copies: 2 on this two-broker cluster", async () => {
+    const created = await run(topicCommand, ["create", "defaulted", "--partitions", "2"]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/\ntopic defaulted: 2 partitions, replication factor 2, mode fetch, min in-sync 2\n/);
+    const raft = await run(topicCommand, ["create", "defaulted-raft", "--mode", "raft"]);
+    expect(raft.stdout).toMatch(/replication factor 1, mode raft/);
+    // Above the default factor: only known once the cluster is asked, and still refused before the create.
+    const tooMany = await run(topicCommand, ["create", "defaulted-3", "--min-in-sync", "3"]);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toMatch(/^zhumq topic: --min-in-sync: must be an integer from 1 to 2 \(the replication factor, min\(3, live brokers\) by default; give --replication-factor to choose it\), got '3'/);
+    expect((await run(topicCommand, ["list"])).stdout.split("\n")).not.toContain("defaulted-3");
+  });
+
+  it("describe a replicated topic: ISR, each replica's end offset and lag; a stopped follower leaves the ISR: under-replicated", async () => {
+    const created = await run(topicCommand, ["create", "copies", "--replication-factor", "2", "--min-in-sync", "1", "--unclean-leader-election"]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/\ntopic copies: 1 partition, replication factor 2, mode fetch, min in-sync 1, unclean leader election on\n/);
+    expect((await run(produceCommand, ["copies", "--acks", "1"], { input: "a\nb\nc\n" })).code).toBe(0);
+    type Json = { minInSync: number; uncleanLeaderElection: boolean; partitions: { leader: string; replicas: string[]; isr: string[]; replicaStates: { broker: string; state: string; endOffset?: number; lag?: number }[] }[] };
+    const describeJson = async (): Promise<Json> => JSON.parse((await run(topicCommand, ["describe", "copies", "--json"])).stdout) as Json;
+    // End offsets arrive with heartbeats: wait for the leader's report of the three messages.
+    let topic = await describeJson();
+    const leaderEnd = (json: Json): number | undefined => json.partitions[0]!.replicaStates.find((replica) => replica.broker === json.partitions[0]!.leader)?.endOffset;
+    for (const deadline = Date.now() + 20_000; leaderEnd(topic) !== 3 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      topic = await describeJson();
+    }
+    const [partition] = topic.partitions;
+    expect(topic).toMatchObject({ minInSync: 1, uncleanLeaderElection: true });
+    expect(partition!.isr).toContain(partition!.leader);
+    expect(partition!.replicaStates.map((replica) => replica.broker)).toEqual(partition!.replicas);
+    const text = (await run(topicCommand, ["describe", "copies"])).stdout;
+    expect(text).toMatch(/\n  PARTITION\s+REPLICA\s+STATE\s+END OFFSET\s+LAG\n/);
+    expect(text).toMatch(new RegExp(`\\n  0\\s+${partition!.leader} \\(leader\\)\\s+in-sync\\s+3\\s+0\\n`));
+
+    const follower = partition!.replicas.find((broker) => broker !== partition!.leader)!;
+    const index = cluster.brokers.findIndex((broker) => broker.id === follower);
+    await cluster.brokers[index]!.stop();
+    let described = "";
+    // The leader drops it once it has lagged for the replica lag limit (3 s by default).
+    for (const deadline = Date.now() + 30_000; !described.includes("under-replicated") && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      described = (await run(topicCommand, ["describe", "copies"])).stdout;
+    }
+    expect(described).toMatch(new RegExp(`\\n  0\\s+${partition!.leader}\\s+\\d+\\s+.+ \\(down\\)\\s+${partition!.leader}\\s+under-replicated\\n`));
+    expect(described).toMatch(/\n  1 under-replicated \(ISR smaller than replicas\), of 1\n/);
+    expect(described).toMatch(new RegExp(`\\n  0\\s+${follower}\\s+offline\\s+`));
+    await cluster.restartBroker(index);
+  });
+
+  it("the default factor and a partition's status, decided alone", () => {
+    expect([0, 1, 2, 3, 5].map((live) => defaultReplicationFactor(live, "fetch"))).toEqual([1, 1, 2, 3, 3]);
+    expect(defaultReplicationFactor(5, "raft")).toBe(1);
+    const partition = { partition: 0, leader: "b1", leaderEpoch: 1, replicas: ["b1", "b2"], replicaStates: [], damaged: [], logStartOffset: 0 };
+    expect(partitionStatus({ ...partition, isr: ["b1", "b2"] })).toBe("ok");
+    expect(partitionStatus({ ...partition, isr: ["b1"] })).toBe("under-replicated");
+    expect(partitionStatus({ ...partition, leader: null, isr: ["b2"] })).toBe("no leader, under-replicated");
+    // An older coordinator sends no ISR: nothing is claimed about it.
+    expect(partitionStatus(partition)).toBe("ok");
   });
 
   it("typed errors from the cluster: 'zhumq topic: CODE: message', exit 1", async () => {
@@ -215,7 +288,7 @@ describe("zhumq topic", () => {
 
 describe("zhumq produce and zhumq consume", () => {
   it("three lines in, the same three messages out, in order, as JSON", async () => {
-    await run(topicCommand, ["create", "lines", "--partitions", "3"]);
+    await run(topicCommand, ["create", "lines", "--partitions", "3", ...ONE_COPY]);
     const produced = await run(produceCommand, ["lines", "--partition", "1", "--acks", "-1", "--verbose"], { input: "first\nsecond\nthird\n" });
     expect(produced.code, produced.stderr).toBe(0);
     expect(produced.stdout).toBe(["line 1: partition 1 offset 0", "line 2: partition 1 offset 1", "line 3: partition 1 offset 2", "3 of 3 messages written to 'lines' (acks -1)", "  partition 1: offsets 0-2 (3 messages)", ""].join("\n"));
@@ -232,7 +305,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("keys (--key-separator), headers, acks 1; text output is partition:offset key=value", async () => {
-    await run(topicCommand, ["create", "keyed", "--partitions", "2"]);
+    await run(topicCommand, ["create", "keyed", "--partitions", "2", ...ONE_COPY]);
     const produced = await run(produceCommand, ["keyed", "--key-separator", "::", "--header", "source=test", "--header", "source=again", "--acks", "1"], { input: "user-1::signed up\nuser-2::paid=yes\nuser-1::left\n" });
     expect(produced.code, produced.stderr).toBe(0);
     expect(produced.stdout).toMatch(/^3 of 3 messages written to 'keyed' \(acks 1\)\n/);
@@ -248,7 +321,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("a line that cannot be a message is named, the rest are written, exit 1", async () => {
-    await run(topicCommand, ["create", "partial"]);
+    await run(topicCommand, ["create", "partial", ...ONE_COPY]);
     const result = await run(produceCommand, ["partial", "--key-separator", "="], { input: "a=1\nno separator\nb=2\n" });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^2 of 3 messages written to 'partial'/);
@@ -256,7 +329,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("a message too large for the broker fails with its code and line number; the others are written", async () => {
-    await run(topicCommand, ["create", "sizes"]);
+    await run(topicCommand, ["create", "sizes", ...ONE_COPY]);
     const result = await run(produceCommand, ["sizes"], { input: `small\n${"x".repeat(1_100_000)}\nsmall again\n` });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^2 of 3 messages written/);
@@ -269,7 +342,7 @@ describe("zhumq produce and zhumq consume", () => {
     expect(topic.code).toBe(1);
     expect(topic.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'no-such-topic' does not exist/);
     expect(performance.now() - started).toBeLessThan(3_000); // not the producer's delivery timeout
-    await run(topicCommand, ["create", "small"]);
+    await run(topicCommand, ["create", "small", ...ONE_COPY]);
     const partition = await run(produceCommand, ["small", "--partition", "5"], { input: "x\n" });
     expect(partition.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'small' has 1 partition \(0 to 0\), not 5/);
     const consume = await run(consumeCommand, ["no-such-topic", "--from", "earliest"]);
@@ -278,7 +351,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("--file, an empty input, acks 0, and a file that is not there", async () => {
-    await run(topicCommand, ["create", "files"]);
+    await run(topicCommand, ["create", "files", ...ONE_COPY]);
     const file = path.join(dataDir, "input.txt");
     writeFileSync(file, "one\ntwo\n");
     const fromFile = await run(produceCommand, ["files", "--file", file]);
@@ -294,7 +367,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("--from an offset and --partition; --timeout-ms ends an idle consumer with exit 0", async () => {
-    await run(topicCommand, ["create", "offsets", "--partitions", "2"]);
+    await run(topicCommand, ["create", "offsets", "--partitions", "2", ...ONE_COPY]);
     await run(produceCommand, ["offsets", "--partition", "1"], { input: "a\nb\nc\nd\n" });
     await run(produceCommand, ["offsets", "--partition", "0"], { input: "zero\n" });
     const result = await run(consumeCommand, ["offsets", "--partition", "1", "--from", "2", "--timeout-ms", "400"]);
@@ -306,7 +379,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("Ctrl-C stops a consumer that would run forever, exit 0; a closed output stops it too", async () => {
-    await run(topicCommand, ["create", "forever"]);
+    await run(topicCommand, ["create", "forever", ...ONE_COPY]);
     await run(produceCommand, ["forever"], { input: "1\n2\n3\n" });
     const interrupt = new AbortController();
     const running = run(consumeCommand, ["forever", "--from", "earliest"], { interrupt: interrupt.signal });
@@ -334,7 +407,7 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("a message with bytes that are not UTF-8, produced by the library, reads back exactly through --json", async () => {
-    await run(topicCommand, ["create", "binary"]);
+    await run(topicCommand, ["create", "binary", ...ONE_COPY]);
     const zhumq = new ZhuMQ({ bootstrap });
     const producer = zhumq.producer();
     await producer.connect();

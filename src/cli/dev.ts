@@ -20,6 +20,7 @@ import { ConfigError } from "./config.ts";
 import { loadMetrics, runUntilSignal, usageError } from "./node.ts";
 import { createLogOutput, logFormatOf, logLevelOf, type LogFormat } from "./logging.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
+import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
 
 export const DEV_DEFAULT_DATA = "./zhumq-data";
 export const DEV_DEFAULT_PORT = 9090;
@@ -64,6 +65,9 @@ Every node runs in this one process and they talk over real gRPC on loopback, wi
 on disk. Run it again with the same --data to carry on where it stopped: topics and messages
 are kept. Ctrl-C (or SIGTERM) shuts down gracefully: writes in flight are synced and answered,
 then the streams close; a second Ctrl-C exits at once.
+
+'zhumq topic create' without --replication-factor gives each partition min(${REPLICATION_FACTOR_DEFAULT_MAX}, live brokers)
+copies (${defaultReplicationFactor(DEV_DEFAULT_BROKERS, "fetch")} with the default --brokers), so stopping a broker shows a failover.
 
 Examples:
   zhumq dev                                   a coordinator and 3 brokers on ports 9090-9093
@@ -223,6 +227,10 @@ function integerFlag(flag: string, text: string | undefined, fallback: number, l
   return value;
 }
 
+function copies(count: number): string {
+  return count === 1 ? "1 copy" : `${count} copies`;
+}
+
 function banner(cluster: LocalCluster, args: DevArgs, startMs: number, server: MetricsServer | undefined, dashboardUrl: string | undefined): string {
   const endpoint = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
   const relative = (dir: string): string => path.relative(process.cwd(), dir) || ".";
@@ -238,7 +246,8 @@ function banner(cluster: LocalCluster, args: DevArgs, startMs: number, server: M
     ...rows.map(([id, address, dir]) => `  ${id!.padEnd(12)} ${address!.padEnd(width)}  data ${dir}`),
     "",
     isDefault ? `Clients find the coordinator at ${endpoint} (their default). Try, in another terminal:` : `Clients find the coordinator at ${endpoint}. Try, in another terminal:`,
-    "  zhumq topic create demo --partitions 3",
+    `  zhumq topic create demo --partitions 3     ${copies(defaultReplicationFactor(args.brokers, "fetch"))} of each partition by default`,
+    "  zhumq topic describe demo                  leaders, in-sync replicas, lag",
     "  echo hi | zhumq produce demo",
     "  zhumq consume demo --from earliest",
     "",

@@ -3,19 +3,22 @@
  * client. Output is meant for people (a table) unless --json asks for one JSON document.
  */
 import { parseArgs } from "node:util";
-import type { Admin, BrokerDescription, TopicDescription } from "../client/admin.ts";
+import type { Admin, BrokerDescription, PartitionDescription, TopicDescription } from "../client/admin.ts";
 import type { ReplicationMode } from "../actors/shared/messages.ts";
+import { REPLICATION_FACTOR_MAX } from "../actors/coordinator/limits.ts";
+import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq topic";
 /** The coordinator's own ceiling is a setting (partitionsPerTopicMax); this only catches typos early. */
 const PARTITIONS_FLAG_MAX = 1_000_000;
-const REPLICATION_FACTOR_MAX = 1_024;
+const MODES: readonly ReplicationMode[] = ["fetch", "raft"];
 
 const HELP = `zhumq topic — create, list, describe and delete topics
 
 Usage:
   zhumq topic create NAME [--partitions N] [--replication-factor N] [--mode fetch|raft]
+                          [--min-in-sync N] [--unclean-leader-election]
                           [--retention-ms N] [--retention-bytes N]
   zhumq topic list [--json]
   zhumq topic describe NAME [--json]
@@ -23,8 +26,18 @@ Usage:
 
 Options:
   --partitions N           partitions of a new topic (default 1)
-  --replication-factor N   copies of each partition (default 1)
-  --mode fetch|raft        how replicas copy the leader (default fetch)
+  --replication-factor N   copies of each partition, each on its own broker, 1 to ${REPLICATION_FACTOR_MAX}
+                           (default: min(${REPLICATION_FACTOR_DEFAULT_MAX}, brokers alive now), asked of the cluster
+                           first, so 3 on a 'zhumq dev' cluster; 1 with --mode raft)
+  --mode fetch|raft        how replicas copy the leader (default fetch: followers fetch from
+                           it; raft takes only --replication-factor 1 in this release)
+  --min-in-sync N          acks -1 waits for N in-sync copies and is refused with
+                           NOT_ENOUGH_REPLICAS while fewer are in sync; 1 to the replication
+                           factor (default min(2, replication factor))
+  --unclean-leader-election
+                           when no in-sync replica is alive, let one that is behind lead: the
+                           partition comes back, but acknowledged messages it lacked are lost
+                           (default off: the partition waits, without a leader)
   --retention-ms N         delete whole closed segments whose newest message is older than N ms
                            (default: the brokers' --retention-ms, else keep forever)
   --retention-bytes N      delete a partition's oldest closed segments while the rest still holds
@@ -38,7 +51,11 @@ Examples:
   zhumq topic create orders --partitions 3
   zhumq topic create clicks --retention-ms 86400000     keep about a day of clicks
   zhumq topic list
-  zhumq topic describe orders        partitions: leader, epoch, replicas; and whether their brokers are up
+  zhumq topic create payments --replication-factor 3 --min-in-sync 2
+                                     3 copies; acks -1 succeeds while 2 are in sync
+  zhumq topic describe orders        per partition: leader, epoch, replicas, in-sync replicas,
+                                     under-replicated or leaderless; per replica: state, end
+                                     offset, lag behind the leader; whether brokers are up
   zhumq topic delete orders          removes its files on every broker (a broker that is down
                                      removes them when it returns); a topic created again
                                      under the same name starts empty
@@ -51,6 +68,8 @@ const OPTIONS = {
   partitions: { type: "string" },
   "replication-factor": { type: "string" },
   mode: { type: "string" },
+  "min-in-sync": { type: "string" },
+  "unclean-leader-election": { type: "boolean" },
   "retention-ms": { type: "string" },
   "retention-bytes": { type: "string" },
   json: { type: "boolean" },
@@ -88,7 +107,7 @@ function actionOf(action: string | undefined, name: string | undefined, extra: r
     throw new UsageError("", `unexpected argument '${needsName ? extra[0] : name}'`);
   }
   if (action !== "create") {
-    for (const flag of ["partitions", "replication-factor", "mode", "retention-ms", "retention-bytes"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
+    for (const flag of ["partitions", "replication-factor", "mode", "min-in-sync", "unclean-leader-election", "retention-ms", "retention-bytes"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
   }
   if (action === "delete" && values.json === true) throw new UsageError("--json", "not for 'topic delete'");
   const json = values.json === true;
@@ -116,21 +135,53 @@ function actionOf(action: string | undefined, name: string | undefined, extra: r
   }
 }
 
+/** Every flag of `create` is checked here, before anything connects; only the default replication factor needs the cluster. */
 function createAction(name: string, values: Values, json: boolean): Action {
   const partitions = integerFlag("--partitions", values.partitions, { fallback: 1, min: 1, max: PARTITIONS_FLAG_MAX });
-  const replicationFactor = integerFlag("--replication-factor", values["replication-factor"], { fallback: 1, min: 1, max: REPLICATION_FACTOR_MAX });
-  const mode = values.mode ?? "fetch";
-  if (mode !== "fetch" && mode !== "raft") throw new UsageError("--mode", `must be fetch or raft, got '${mode}'`);
+  const mode = modeFlag(values.mode);
+  const chosenFactor = values["replication-factor"] === undefined ? undefined : integerFlag("--replication-factor", values["replication-factor"], { fallback: 1, min: 1, max: REPLICATION_FACTOR_MAX });
+  const minInSyncText = values["min-in-sync"];
+  const minInSync = minInSyncText === undefined ? undefined : minInSyncFlag(minInSyncText, chosenFactor ?? REPLICATION_FACTOR_MAX, chosenFactor === undefined ? "the largest replication factor" : "the replication factor");
+  const unclean = values["unclean-leader-election"] === true ? { uncleanLeaderElection: true } : {};
   const retentionMs = values["retention-ms"] === undefined ? undefined : integerFlag("--retention-ms", values["retention-ms"], { fallback: 1, min: 1, max: Number.MAX_SAFE_INTEGER });
   const retentionBytes = values["retention-bytes"] === undefined ? undefined : integerFlag("--retention-bytes", values["retention-bytes"], { fallback: 1, min: 1, max: Number.MAX_SAFE_INTEGER });
   const retention = { ...(retentionMs === undefined ? {} : { retentionMs }), ...(retentionBytes === undefined ? {} : { retentionBytes }) };
   return async (admin, out, signal) => {
-    const created = await admin.createTopic({ topic: name, partitions, replicationFactor, replicationMode: mode as ReplicationMode, ...retention, signal });
+    const replicationFactor = chosenFactor ?? (await defaultFactor(admin, mode, signal));
+    // With the factor chosen by default, a --min-in-sync above it is only known now: still refused before the create.
+    if (minInSync !== undefined && minInSync > replicationFactor) {
+      throw minInSyncProblem(minInSyncText!, replicationFactor, `the replication factor, min(${REPLICATION_FACTOR_DEFAULT_MAX}, live brokers) by default; give --replication-factor to choose it`);
+    }
+    const replication = { replicationFactor, replicationMode: mode, ...(minInSync === undefined ? {} : { minInSync }), ...unclean };
+    const created = await admin.createTopic({ topic: name, partitions, ...replication, ...retention, signal });
     const { brokers } = await admin.describeCluster({ signal });
     if (!json) await out.line(`created topic '${name}'`);
     await printDescription(out, { topic: created, brokers }, json);
     return EXIT_OK;
   };
+}
+
+function modeFlag(text: string | undefined): ReplicationMode {
+  if (text === undefined) return "fetch";
+  const mode = MODES.find((candidate) => candidate === text);
+  if (mode === undefined) throw new UsageError("--mode", `must be fetch or raft, got '${text}'`);
+  return mode;
+}
+
+/** `--min-in-sync`: 1 to `max`; `why` says where that bound comes from. */
+function minInSyncFlag(text: string, max: number, why: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(value) || value < 1 || value > max) throw minInSyncProblem(text, max, why);
+  return value;
+}
+
+function minInSyncProblem(text: string, max: number, why: string): UsageError {
+  return new UsageError("--min-in-sync", `must be an integer from 1 to ${max} (${why}), got '${text}'`);
+}
+
+async function defaultFactor(admin: Admin, mode: ReplicationMode, signal: AbortSignal): Promise<number> {
+  const { brokers } = await admin.describeCluster({ signal });
+  return defaultReplicationFactor(brokers.filter((broker) => broker.alive).length, mode);
 }
 
 interface Described {
@@ -144,32 +195,96 @@ async function describe(admin: Admin, name: string, signal: AbortSignal): Promis
   return { topic, brokers };
 }
 
-/** The topic's partitions, then the brokers that hold its replicas and whether they are up. */
+/**
+ * The topic's settings; its partitions (marking those under-replicated or without a leader); each
+ * replica's state, end offset and lag; then the brokers that hold its replicas and whether they
+ * are up. --json prints the same as one document.
+ */
 async function printDescription(out: Output, { topic, brokers }: Described, json: boolean): Promise<void> {
   const involved = new Set(topic.partitions.flatMap((partition) => [...partition.replicas, ...(partition.leader === null ? [] : [partition.leader])]));
   const relevant = brokers.filter((broker) => involved.has(broker.id));
   if (json) return out.line(JSON.stringify({ ...topic, brokers: relevant }));
   const alive = new Map(brokers.map((broker) => [broker.id, broker.alive]));
   const named = (id: string): string => (alive.get(id) === false ? `${id} (down)` : id);
-  await out.line(`topic ${topic.topic}: ${topic.partitions.length} partition${topic.partitions.length === 1 ? "" : "s"}, replication factor ${topic.replicationFactor}, mode ${topic.replicationMode}`);
+  await out.line(`topic ${topic.topic}: ${topicSummary(topic)}`);
+  const lines = [
+    topicIdentity(topic),
+    ...table(...partitionTable(topic, named)),
+    ...healthSummary(topic),
+    "",
+    ...table(["PARTITION", "REPLICA", "STATE", "END OFFSET", "LAG"], replicaRows(topic)),
+  ];
+  for (const line of lines) await out.line(line === "" ? "" : `  ${line}`);
+  if (relevant.length === 0) return;
+  await out.line("");
+  const brokerRows = relevant.map((broker) => [broker.id, broker.alive ? "up" : "down", broker.address ?? "-"]);
+  for (const line of table(["BROKER", "STATE", "ADDRESS"], brokerRows)) await out.line(`  ${line}`);
+}
+
+function topicSummary(topic: TopicDescription): string {
+  const count = `${topic.partitions.length} partition${topic.partitions.length === 1 ? "" : "s"}`;
+  const replication = [
+    `replication factor ${topic.replicationFactor}`,
+    `mode ${topic.replicationMode}`,
+    ...(topic.minInSync === undefined ? [] : [`min in-sync ${topic.minInSync}`]),
+    ...(topic.uncleanLeaderElection ? ["unclean leader election on"] : []),
+  ];
+  return `${count}, ${replication.join(", ")}`;
+}
+
+function topicIdentity(topic: TopicDescription): string {
   const retention = [topic.retentionMs === undefined ? "" : `${topic.retentionMs} ms`, topic.retentionBytes === undefined ? "" : `${topic.retentionBytes} bytes`].filter((part) => part !== "");
-  await out.line(`  id ${topic.topicId ?? "(none: created before topic ids)"}, retention ${retention.length === 0 ? "the brokers' default" : retention.join(", ")}`);
-  const damage = (partition: (typeof topic.partitions)[number]): string => (partition.damaged.length === 0 ? "-" : partition.damaged.map((range) => `[${range.fromOffset},${range.toOffset})`).join(" "));
+  return `id ${topic.topicId ?? "(none: created before topic ids)"}, retention ${retention.length === 0 ? "the brokers' default" : retention.join(", ")}`;
+}
+
+function isUnderReplicated(partition: PartitionDescription): boolean {
+  return partition.isr !== undefined && partition.isr.length < partition.replicas.length;
+}
+
+/** What is wrong with a partition, or "ok". An ISR the coordinator did not send (an older one) marks nothing. */
+export function partitionStatus(partition: PartitionDescription): string {
+  const problems = [...(partition.leader === null ? ["no leader"] : []), ...(isUnderReplicated(partition) ? ["under-replicated"] : [])];
+  return problems.length === 0 ? "ok" : problems.join(", ");
+}
+
+/** The header and rows of the partition table; LOG START and DAMAGED OFFSETS only when some partition has one. */
+function partitionTable(topic: TopicDescription, named: (id: string) => string): [string[], string[][]] {
+  const damage = (partition: PartitionDescription): string => (partition.damaged.length === 0 ? "-" : partition.damaged.map((range) => `[${range.fromOffset},${range.toOffset})`).join(" "));
   const anyDamage = topic.partitions.some((partition) => partition.damaged.length > 0);
   const anyStart = topic.partitions.some((partition) => partition.logStartOffset > 0);
+  const header = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", ...(anyStart ? ["LOG START"] : []), ...(anyDamage ? ["DAMAGED OFFSETS"] : []), "STATUS"];
   const rows = topic.partitions.map((partition) => [
     String(partition.partition),
     partition.leader === null ? "none" : named(partition.leader),
     String(partition.leaderEpoch),
     partition.replicas.map(named).join(","),
+    partition.isr === undefined ? "?" : partition.isr.join(","),
     ...(anyStart ? [String(partition.logStartOffset)] : []),
     ...(anyDamage ? [damage(partition)] : []),
+    partitionStatus(partition),
   ]);
-  for (const line of table(["PARTITION", "LEADER", "EPOCH", "REPLICAS", ...(anyStart ? ["LOG START"] : []), ...(anyDamage ? ["DAMAGED OFFSETS"] : [])], rows)) await out.line(`  ${line}`);
-  if (relevant.length === 0) return;
-  await out.line("");
-  const brokerRows = relevant.map((broker) => [broker.id, broker.alive ? "up" : "down", broker.address ?? "-"]);
-  for (const line of table(["BROKER", "STATE", "ADDRESS"], brokerRows)) await out.line(`  ${line}`);
+  return [header, rows];
+}
+
+/** One line counting the partitions that need attention; none when all are well. */
+function healthSummary(topic: TopicDescription): string[] {
+  const under = topic.partitions.filter(isUnderReplicated).length;
+  const leaderless = topic.partitions.filter((partition) => partition.leader === null).length;
+  const problems = [...(under === 0 ? [] : [`${under} under-replicated (ISR smaller than replicas)`]), ...(leaderless === 0 ? [] : [`${leaderless} without a leader`])];
+  return problems.length === 0 ? [] : [`${problems.join("; ")}, of ${topic.partitions.length}`];
+}
+
+/** One row per replica; the leader is marked, lag is behind it ("-": not known). */
+function replicaRows(topic: TopicDescription): string[][] {
+  return topic.partitions.flatMap((partition) =>
+    partition.replicaStates.map((replica) => [
+      String(partition.partition),
+      replica.broker === partition.leader ? `${replica.broker} (leader)` : replica.broker,
+      replica.state,
+      replica.endOffset === undefined ? "-" : String(replica.endOffset),
+      replica.lag === undefined ? "-" : String(replica.lag),
+    ]),
+  );
 }
 
 /** Left-aligned columns, two spaces apart. */

@@ -3,12 +3,15 @@
  * timeouts, retries of retriable errors with backoff, the same requestId on every attempt so a
  * retried create or delete is recognised). Errors are typed: TOPIC_ALREADY_EXISTS, INVALID_TOPIC,
  * UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICATION, INVALID_REQUEST, and — once the retries are
- * spent — the last retriable one (BROKER_NOT_AVAILABLE when no broker is alive to place a topic
- * on, REQUEST_TIMED_OUT when the coordinator does not answer).
+ * spent — the last retriable one (BROKER_NOT_AVAILABLE when fewer brokers are alive than the
+ * replication factor asks for, REQUEST_TIMED_OUT when the coordinator does not answer).
+ *
+ * Descriptions cope with older coordinators, whose metadata has no ISR, replica states or
+ * replication settings: those fields are then absent (or "unknown"), never guessed.
  */
 import { ZhumqError } from "../actors/shared/errors.ts";
 import { topicNameProblem } from "../actors/shared/ids.ts";
-import type { BrokerInfo, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
+import type { BrokerInfo, PartitionMetadata, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
 import type { ClientContext } from "./context.ts";
 import { invalidRequest } from "./errors.ts";
 import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
@@ -25,10 +28,21 @@ export interface CreateTopicOptions {
   readonly topic: string;
   /** Default 1. */
   readonly partitions?: number;
-  /** Default 1 (the only value this release supports: replication comes later). */
+  /** Copies of each partition, each on its own broker. Default 1. */
   readonly replicationFactor?: number;
-  /** Default "fetch". */
+  /** Default "fetch" (the only mode that takes a replication factor above 1 in this release). */
   readonly replicationMode?: ReplicationMode;
+  /**
+   * acks -1 is refused with NOT_ENOUGH_REPLICAS while fewer than this many replicas are in sync:
+   * the floor on copies an acknowledged message has. 1 to replicationFactor; default (the
+   * coordinator's): min(2, replicationFactor).
+   */
+  readonly minInSync?: number;
+  /**
+   * Let a replica outside the ISR lead when no in-sync one is alive: the partition comes back
+   * sooner, but acknowledged messages the new leader never copied are lost. Default false.
+   */
+  readonly uncleanLeaderElection?: boolean;
   /** Delete whole closed segments whose newest message is older than this; default: the brokers' setting. */
   readonly retentionMs?: number;
   /** Delete the oldest closed segments while a partition still holds this many bytes without them; default: the brokers' setting. */
@@ -48,12 +62,33 @@ export interface CreateTopicOptions {
 const WAIT_FOR_LEADERS_MS_DEFAULT = 10_000;
 const WAIT_FOR_LEADERS_POLL_MS = 50;
 
+/** One replica of a partition, as the coordinator last heard of it. */
+export interface ReplicaDescription {
+  readonly broker: string;
+  /**
+   * in-sync: in the ISR and alive; catching-up: alive but behind; offline: its broker is down;
+   * unknown: the coordinator is older and does not say.
+   */
+  readonly state: "in-sync" | "catching-up" | "offline" | "unknown";
+  /** Its synced end offset as its broker last reported; absent until it reports one. */
+  readonly endOffset?: number;
+  /**
+   * Messages behind the leader: the leader's reported end offset minus this replica's. Absent when
+   * either is unknown or there is no leader. Both are heartbeat reports, so it is approximate.
+   */
+  readonly lag?: number;
+}
+
 export interface PartitionDescription {
   readonly partition: number;
   /** The broker leading it now, or null while it has none. */
   readonly leader: string | null;
   readonly replicas: readonly string[];
   readonly leaderEpoch: number;
+  /** The in-sync replicas as the coordinator committed them; absent from older coordinators. */
+  readonly isr?: readonly string[];
+  /** Every replica, in `replicas` order. */
+  readonly replicaStates: readonly ReplicaDescription[];
   /** Offset ranges the leader's copy cannot serve (damaged on its disk); empty when none. */
   readonly damaged: readonly { readonly fromOffset: number; readonly toOffset: number }[];
   /** The first offset the leader still holds (retention deleted those below); 0 when nothing was deleted or it is not known yet. */
@@ -69,6 +104,9 @@ export interface TopicDescription {
   readonly retentionBytes?: number;
   readonly replicationFactor: number;
   readonly replicationMode: ReplicationMode;
+  /** acks -1 needs this many in-sync replicas; absent from older coordinators. */
+  readonly minInSync?: number;
+  readonly uncleanLeaderElection: boolean;
   readonly partitions: readonly PartitionDescription[];
 }
 
@@ -145,17 +183,25 @@ export class Admin {
 
   /** Create a topic; resolves with its placement. TOPIC_ALREADY_EXISTS if it exists. */
   async createTopic(options: CreateTopicOptions): Promise<TopicDescription> {
-    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", retentionMs, retentionBytes, signal } = options ?? {};
+    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", retentionMs, retentionBytes, minInSync, uncleanLeaderElection, signal } = options ?? {};
     checkTopic(topic);
     if (!(Number.isSafeInteger(partitions) && partitions >= 1)) throw invalidRequest(`partitions must be a positive integer, got ${String(partitions)}`);
     if (!Number.isSafeInteger(replicationFactor)) throw invalidRequest(`replicationFactor must be an integer, got ${String(replicationFactor)}`);
+    if (replicationMode !== "fetch" && replicationMode !== "raft") throw invalidRequest(`replicationMode must be "fetch" or "raft", got ${String(replicationMode)}`);
     for (const [name, value] of [["retentionMs", retentionMs], ["retentionBytes", retentionBytes]] as const) {
       if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw invalidRequest(`${name} must be an integer >= 1, got ${String(value)}`);
     }
-    const retention = { ...(retentionMs === undefined ? {} : { retentionMs }), ...(retentionBytes === undefined ? {} : { retentionBytes }) };
+    checkReplicationSettings(replicationFactor, minInSync, uncleanLeaderElection);
+    // Only fields the caller gave travel: an older coordinator then sees the request it knows.
+    const optional = {
+      ...(retentionMs === undefined ? {} : { retentionMs }),
+      ...(retentionBytes === undefined ? {} : { retentionBytes }),
+      ...(minInSync === undefined ? {} : { minInSync }),
+      ...(uncleanLeaderElection === undefined ? {} : { uncleanLeaderElection }),
+    };
     const reply = await this.connected().ask(
       "topic.create.reply",
-      (requestId) => ({ type: "topic.create", requestId, topic, partitions, replicationFactor, replicationMode, ...retention }),
+      (requestId) => ({ type: "topic.create", requestId, topic, partitions, replicationFactor, replicationMode, ...optional }),
       this.policy,
       signal,
     );
@@ -192,7 +238,7 @@ export class Admin {
     return reply.topics.map((topic) => topic.topic);
   }
 
-  /** A topic's partitions: leader, replicas and leader epoch of each. */
+  /** A topic's partitions: leader, epoch, replicas, ISR and each replica's end offset and lag. */
   async describeTopic(topic: string, options: { readonly signal?: AbortSignal } = {}): Promise<TopicDescription> {
     checkTopic(topic);
     const reply = await this.metadata([topic], options.signal);
@@ -262,6 +308,14 @@ function checkTopic(topic: unknown): asserts topic is string {
   if (problem !== undefined) throw new ZhumqError("INVALID_TOPIC", problem);
 }
 
+/** minInSync and uncleanLeaderElection, checked as the coordinator would, so a typo fails before any request. */
+function checkReplicationSettings(replicationFactor: number, minInSync: unknown, uncleanLeaderElection: unknown): void {
+  if (minInSync !== undefined && !(Number.isSafeInteger(minInSync) && (minInSync as number) >= 1 && (minInSync as number) <= replicationFactor)) {
+    throw new ZhumqError("INVALID_REPLICATION", `minInSync must be from 1 to the replication factor (${replicationFactor}), got ${String(minInSync)}`);
+  }
+  if (uncleanLeaderElection !== undefined && typeof uncleanLeaderElection !== "boolean") throw invalidRequest(`uncleanLeaderElection must be a boolean, got ${String(uncleanLeaderElection)}`);
+}
+
 function throwIfError(reply: { readonly error?: { readonly code: ZhumqError["code"]; readonly message: string } }): void {
   const error = replyError(reply);
   if (error !== undefined) throw error;
@@ -275,15 +329,33 @@ function describe(metadata: TopicMetadata): TopicDescription {
     replicationMode: metadata.replicationMode,
     ...(metadata.retentionMs === undefined ? {} : { retentionMs: metadata.retentionMs }),
     ...(metadata.retentionBytes === undefined ? {} : { retentionBytes: metadata.retentionBytes }),
+    ...(metadata.minInSync === undefined ? {} : { minInSync: metadata.minInSync }),
+    uncleanLeaderElection: metadata.uncleanLeaderElection === true,
     partitions: metadata.partitions.map((partition) => ({
       partition: partition.partition,
       leader: partition.leader,
       replicas: [...partition.replicas],
       leaderEpoch: partition.leaderEpoch,
+      ...(partition.isr === undefined ? {} : { isr: [...partition.isr] }),
+      replicaStates: describeReplicas(partition),
       damaged: (partition.damaged ?? []).map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
       logStartOffset: partition.logStartOffset ?? 0,
     })),
   };
+}
+
+/** Each replica with its lag behind the leader; "unknown" states when the coordinator sent none. */
+export function describeReplicas(partition: PartitionMetadata): ReplicaDescription[] {
+  const reported = new Map((partition.replicaStates ?? []).map((status) => [status.broker, status]));
+  const leaderEnd = partition.leader === null ? undefined : reported.get(partition.leader)?.endOffset;
+  return partition.replicas.map((broker) => {
+    const status = reported.get(broker);
+    const endOffset = status?.endOffset;
+    // The two reports come from different heartbeats: a follower may report past an older leader
+    // report. It is then not behind, so the lag is 0, never negative.
+    const lag = leaderEnd === undefined || endOffset === undefined ? undefined : Math.max(0, leaderEnd - endOffset);
+    return { broker, state: status?.state ?? "unknown", ...(endOffset === undefined ? {} : { endOffset }), ...(lag === undefined ? {} : { lag }) };
+  });
 }
 
 function describeBroker(broker: BrokerInfo): BrokerDescription {

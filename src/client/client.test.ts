@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LocalCluster } from "../host/real-node.ts";
-import { ZhuMQ, ZhumqError, SendError, DeliveryUnknownError, type Consumer, type ConsumedMessage, type Admin } from "../index.ts";
+import { ZhuMQ, ZhumqError, SendError, DeliveryUnknownError, type Consumer, type ConsumedMessage, type Admin, type PartitionDescription } from "../index.ts";
 import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 
 const fixture = useInProcessCluster({ name: "client", brokers: 2, admin: { requestTimeoutMs: 1_000, retries: 3 } });
@@ -166,6 +166,32 @@ describe("producer and consumer", () => {
   });
 });
 
+describe("replicated topics", () => {
+  it("describeTopic: ISR, minInSync, unclean election, and each replica's end offset and lag behind the leader", async () => {
+    const created = await admin.createTopic({ topic: "copies", replicationFactor: 2, minInSync: 1, uncleanLeaderElection: true });
+    expect(created).toMatchObject({ replicationFactor: 2, minInSync: 1, uncleanLeaderElection: true });
+    const producer = zhumq.producer();
+    await producer.connect();
+    await producer.send({ topic: "copies", acks: 1, messages: [{ value: "a" }, { value: "b" }] });
+    await producer.disconnect();
+    // End offsets arrive with heartbeats: wait until the leader has reported the two messages.
+    const leaderEnd = (partition: PartitionDescription): number | undefined => partition.replicaStates.find((replica) => replica.broker === partition.leader)?.endOffset;
+    let partition = (await admin.describeTopic("copies")).partitions[0]!;
+    for (const deadline = Date.now() + 20_000; leaderEnd(partition) !== 2 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      partition = (await admin.describeTopic("copies")).partitions[0]!;
+    }
+    expect(partition.replicaStates.map((replica) => replica.broker)).toEqual(partition.replicas);
+    expect(partition.isr).toContain(partition.leader);
+    expect(partition.replicaStates.find((replica) => replica.broker === partition.leader)).toEqual({ broker: partition.leader, state: "in-sync", endOffset: 2, lag: 0 });
+    for (const replica of partition.replicaStates) {
+      expect(replica.state).toBe(partition.isr!.includes(replica.broker) ? "in-sync" : "catching-up");
+      if (replica.endOffset !== undefined) expect(replica.lag).toBe(Math.max(0, 2 - replica.endOffset));
+    }
+    await admin.deleteTopic("copies");
+  });
+});
+
 describe("typed errors", () => {
   it("admin: exists, invalid name, unknown topic, unsupported replication", async () => {
     await admin.createTopic({ topic: "admin-t", partitions: 2 });
@@ -179,8 +205,14 @@ describe("typed errors", () => {
 
     await expect(admin.createTopic({ topic: "admin-t", partitions: 2 })).rejects.toMatchObject({ code: "TOPIC_ALREADY_EXISTS", retriable: false });
     await expect(admin.createTopic({ topic: "bad/name" })).rejects.toMatchObject({ code: "INVALID_TOPIC" });
-    await expect(admin.createTopic({ topic: "rf", replicationFactor: 3 })).rejects.toMatchObject({ code: "BROKER_NOT_AVAILABLE", message: expect.stringMatching(/2 alive/) });
+    await expect(admin.createTopic({ topic: "rf", replicationFactor: 3 })).rejects.toMatchObject({ code: "BROKER_NOT_AVAILABLE", message: expect.stringMatching(/replication factor 3 needs 3 live brokers; 2 of 2 registered are alive/), retriable: true });
     await expect(admin.createTopic({ topic: "rf8", replicationFactor: 8 })).rejects.toMatchObject({ code: "INVALID_REPLICATION" });
+    // Checked before any request: the same code and range the coordinator would give.
+    await expect(admin.createTopic({ topic: "mis", replicationFactor: 2, minInSync: 3 })).rejects.toMatchObject({ code: "INVALID_REPLICATION", message: expect.stringMatching(/minInSync must be from 1 to the replication factor \(2\), got 3$/) });
+    await expect(admin.createTopic({ topic: "mis", minInSync: 0 })).rejects.toMatchObject({ code: "INVALID_REPLICATION", message: expect.stringMatching(/from 1 to the replication factor \(1\)/) });
+    await expect(admin.createTopic({ topic: "mis", uncleanLeaderElection: "yes" as unknown as boolean })).rejects.toMatchObject({ code: "INVALID_REQUEST", message: expect.stringMatching(/uncleanLeaderElection must be a boolean/) });
+    await expect(admin.createTopic({ topic: "mis", replicationMode: "gossip" as "fetch" })).rejects.toMatchObject({ code: "INVALID_REQUEST", message: expect.stringMatching(/"fetch" or "raft"/) });
+    expect(await admin.listTopics()).not.toContain("mis");
     await expect(admin.describeTopic("nowhere")).rejects.toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION" });
     await expect(admin.deleteTopic("nowhere")).rejects.toBeInstanceOf(ZhumqError);
     await admin.deleteTopic("admin-t");

@@ -1,7 +1,8 @@
 /**
  * The client's pure parts: byte and header conversion, bootstrap parsing, option checks, the
  * SendError / DeliveryUnknownError shapes a send call produces, and the delivery queue's order,
- * backpressure and end — each with the cases that must be refused.
+ * backpressure and end, and how a partition's replicas are described — each with the cases
+ * that must be refused.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -12,6 +13,7 @@ import { Delivery } from "./delivery.ts";
 import type { FeedSink, PartitionFeed } from "./partition-feed.ts";
 import { toProducerSends } from "./produce-input.ts";
 import { DeliveryUnknownError, SendError, ZhuMQ, ZhumqError } from "../index.ts";
+import { describeReplicas } from "./admin.ts";
 
 describe("bytes and headers", () => {
   it("strings become UTF-8, bytes pass as they are, null stays null; anything else is refused", () => {
@@ -216,5 +218,39 @@ describe("delivery", () => {
     expect(ended).toBe(1);
     delivery.batch(asFeed(a), batch(0));
     expect(await delivery.take()).toBeUndefined();
+  });
+});
+
+describe("describing a partition's replicas", () => {
+  const partition = { partition: 0, leaderEpoch: 3, replicas: ["b1", "b2", "b3"] };
+
+  it("lag is behind the leader's reported end offset; unknown when either end is, or there is no leader", () => {
+    const replicaStates = [
+      { broker: "b1", state: "in-sync", endOffset: 10 },
+      { broker: "b2", state: "catching-up", endOffset: 4 },
+      { broker: "b3", state: "offline" },
+    ] as const;
+    expect(describeReplicas({ ...partition, leader: "b1", isr: ["b1"], replicaStates })).toEqual([
+      { broker: "b1", state: "in-sync", endOffset: 10, lag: 0 },
+      { broker: "b2", state: "catching-up", endOffset: 4, lag: 6 },
+      { broker: "b3", state: "offline" },
+    ]);
+    expect(describeReplicas({ ...partition, leader: null, isr: ["b1"], replicaStates }).map((replica) => replica.lag)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("a follower that reported past an older leader report is not behind: lag 0, never negative", () => {
+    const replicaStates = [
+      { broker: "b1", state: "in-sync", endOffset: 5 },
+      { broker: "b2", state: "in-sync", endOffset: 7 },
+    ] as const;
+    expect(describeReplicas({ ...partition, replicas: ["b1", "b2"], leader: "b1", replicaStates }).map((replica) => replica.lag)).toEqual([0, 0]);
+  });
+
+  it("an older coordinator's metadata (no ISR, no replica states): every replica 'unknown', nothing guessed", () => {
+    expect(describeReplicas({ ...partition, leader: "b1" })).toEqual([
+      { broker: "b1", state: "unknown" },
+      { broker: "b2", state: "unknown" },
+      { broker: "b3", state: "unknown" },
+    ]);
   });
 });

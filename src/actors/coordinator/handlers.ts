@@ -302,7 +302,7 @@ function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: T
   }
   const live = liveBrokers(context, nowMs);
   if (live.length < request.replicationFactor) {
-    return fail("BROKER_NOT_AVAILABLE", `no live broker to place '${request.topic}' on (${state.brokers.length} registered, ${live.length} alive); retry once brokers heartbeat`);
+    return fail("BROKER_NOT_AVAILABLE", tooFewBrokersMessage(request.replicationFactor, live.length, state.brokers.length));
   }
   const ring = ringOver(context.ring, live, settings.virtualNodes);
   const leaderEpoch = state.lastLeaderEpoch + 1;
@@ -324,6 +324,15 @@ function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: T
   const created = next.topics.get(request.topic)!;
   const changed = { ...context, state: next, assignments: assignmentsByBroker(next), ring };
   return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, assignments: changed.assignments, ring }, [persist(command, true)]);
+}
+
+/**
+ * Both numbers, plainly: a user who asked for 3 copies on a cluster with 2 brokers alive should see
+ * at once whether to start a broker, wait for one to heartbeat, or ask for fewer copies.
+ */
+function tooFewBrokersMessage(replicationFactor: number, live: number, registered: number): string {
+  const brokers = replicationFactor === 1 ? "broker" : "brokers";
+  return `replication factor ${replicationFactor} needs ${replicationFactor} live ${brokers}; ${live} of ${registered} registered ${live === 1 ? "is" : "are"} alive`;
 }
 
 /**

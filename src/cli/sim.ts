@@ -33,6 +33,11 @@ Options:
   --seeds K           number of seeds to run (default 1)
   --workload W        queue (default), raft or ledger
   --acks A            queue: the producers' ack level, -1 (default), 1 or 0
+  --replication-factor N  queue: replicas per partition, 1 (default) to 7; with more than one
+                      the nemesis also kills and isolates partition leaders and wipes disks
+                      that are not the only in-sync copy, and the checker judges replica
+                      divergence, uncommitted reads and two leaders per epoch
+  --mode fetch        queue: the replication mode (fetch only, for now)
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -110,6 +115,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       seeds: { type: "string" },
       workload: { type: "string" },
       acks: { type: "string" },
+      "replication-factor": { type: "string" },
+      mode: { type: "string" },
       faults: { type: "string" },
       messages: { type: "string" },
       values: { type: "string" },
@@ -134,6 +141,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const acks = values.acks === undefined ? undefined : Number(values.acks);
   if (acks !== undefined && acks !== -1 && acks !== 0 && acks !== 1) throw new Error(`--acks must be -1, 1 or 0, not '${values.acks}'`);
   const messages = values.messages ?? values.values;
+  if (values.mode !== undefined && values.mode !== "fetch") throw new Error(`--mode must be fetch (raft-replicated partitions are not simulated yet), not '${values.mode}'`);
+  const replicationFactor = values["replication-factor"] === undefined ? undefined : integer("--replication-factor", values["replication-factor"], 1);
+  if (replicationFactor !== undefined && replicationFactor > 7) throw new Error(`--replication-factor must be from 1 to 7, not '${replicationFactor}'`);
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
@@ -152,6 +162,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       messages: scenario?.messages ?? (messages === undefined ? undefined : integer("--messages", messages, 1)),
       schedule: scenario?.steps,
       bitFlipPerRead: scenario?.bitFlipPerRead,
+      replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       damageAtRest,
     },
     scenario,
@@ -186,6 +197,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.acks !== undefined) parts.push(`--acks ${base.acks}`);
   if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
+  if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   return parts.join(" ");

@@ -35,6 +35,8 @@ export interface Scenario {
   readonly faults: "swarm" | "none";
   /** Values per producer (queue) or client (ledger); the workload's default when absent. */
   readonly messages: number | undefined;
+  /** queue workload: replicas per partition (`# replication-factor: 3`); the workload's default when absent. */
+  readonly replicationFactor?: number | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -62,7 +64,11 @@ export function parseScenario(name: string, text: string): Scenario {
   const messagesText = header.get("messages");
   const messages = messagesText === undefined ? undefined : Number(messagesText);
   if (messages !== undefined && !(Number.isSafeInteger(messages) && messages >= 1)) throw new ScenarioError(`${name}: messages must be an integer >= 1`);
+  const factorText = header.get("replication-factor");
+  const replicationFactor = factorText === undefined ? undefined : Number(factorText);
+  if (replicationFactor !== undefined && !(Number.isSafeInteger(replicationFactor) && replicationFactor >= 1 && replicationFactor <= 7)) throw new ScenarioError(`${name}: replication-factor must be an integer from 1 to 7`);
   return {
+    replicationFactor,
     name,
     title: header.get("title") ?? name,
     workload: header.get("workload") ?? "queue",
@@ -85,6 +91,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.plant !== undefined) lines.push(`# plant: ${scenario.plant}`);
   if (scenario.faults !== "none") lines.push(`# faults: ${scenario.faults}`);
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
+  if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);

@@ -110,6 +110,7 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       plant: base.plant,
       acks: base.acks ?? -1,
       bitFlipPerRead: base.bitFlipPerRead,
+      replicationFactor: base.replicationFactor,
       faults: shrunk.faults,
       messages: shrunk.messages,
       steps: shrunk.steps,

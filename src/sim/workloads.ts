@@ -33,6 +33,8 @@ export interface WorkloadOptions {
   readonly bitFlipPerRead?: number | undefined;
   /** queue, swarm: force damage at rest on the brokers' log segments on (true) or off (false). */
   readonly damageAtRest?: boolean | undefined;
+  /** queue: replicas per partition (fetch mode; default 1, or 3 with a replication plant). */
+  readonly replicationFactor?: number | undefined;
   /**
    * Test-only back door that breaks determinism on purpose, to prove the determinism audit
    * (audit.test.ts): a harmless `heal` is scheduled at 100 ms plus whatever this returns, as if
@@ -69,6 +71,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.messages === undefined ? {} : { messagesPerProducer: options.messages }),
     ...(options.bitFlipPerRead === undefined ? {} : { bitFlipPerRead: options.bitFlipPerRead }),
     ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
+    ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
   });

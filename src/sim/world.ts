@@ -55,6 +55,11 @@ export class SimWorld {
    * remembers it; the restart or resume that follows acts on the same node.
    */
   nodeResolver: ((name: string) => NodeId | undefined) | undefined;
+  /**
+   * Whether a restart may wipe this node's disk now (a workload's fault model: e.g. never the
+   * only in-sync copy of some data). Absent: always. A refused wipe restarts on the disk as it is.
+   */
+  wipeAllowed: ((node: NodeId) => boolean) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
 
   private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
@@ -102,7 +107,9 @@ export class SimWorld {
         // A node that cannot even start (its recovery threw) is a failure the run reports, never
         // an unhandled rejection that takes the simulator down.
         const node = this.node(action.node);
-        node.restart({ wipe: action.wipe }).catch((error: unknown) => node.fail({ actor: "boot", node: action.node, event: "restart", error }));
+        const wipe = action.wipe && (this.wipeAllowed?.(action.node) ?? true);
+        if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
+        node.restart({ wipe }).catch((error: unknown) => node.fail({ actor: "boot", node: action.node, event: "restart", error }));
         return;
       }
       case "pause":

@@ -168,7 +168,16 @@ export function leaderRole(assignment: LeaderAssignment, self: NodeId, epochStar
 export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment): LeaderRole {
   const version = assignment.isrVersion ?? 0;
   if (version <= role.isrVersion) return role;
-  return { ...role, isr: assignment.isr ?? role.isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined };
+  const isr = assignment.isr ?? role.isr;
+  // A follower the coordinator took out (it went down or away) stops holding the HW back at once;
+  // it comes back by catching up like any other.
+  let followers = role.followers;
+  for (const [broker, progress] of role.followers) {
+    if (isr.includes(broker) || !role.isr.includes(broker) || !progress.counted) continue;
+    if (followers === role.followers) followers = new Map(role.followers);
+    (followers as Map<NodeId, FollowerProgress>).set(broker, { ...progress, counted: false });
+  }
+  return { ...role, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers };
 }
 
 /** The replicas the HW must wait for: the committed ISR, proposed members, and counted followers. */

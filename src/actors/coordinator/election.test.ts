@@ -125,12 +125,14 @@ describe("a restarted broker (new incarnation)", () => {
       { type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "c", leaderEpoch: 3, isr: ["b", "c"] },
       // b leads orders/1 on: a just leaves its ISR, in the same epoch.
       { type: "partition.isr.changed", topic: TOPIC, partition: 1, leaderEpoch: 1, isr: ["b", "c"], isrVersion: 1 },
-      // solo/0 has only a: nobody else holds its data, so it stays as it is.
+      // solo/0 has only a: nobody else holds its data, so a leads on — in a new epoch, so that what
+      // it writes now (on a disk that may have been wiped) is never taken for the old epoch's data.
+      { type: "partition.leader.elected", topic: "solo", partition: 0, leader: "a", leaderEpoch: 4, isr: ["a"] },
     ]);
     const after = applied(state, commands);
     expect(leadershipOf(after, 0).isr).not.toContain("a");
     expect(leadershipOf(after, 1).isr).not.toContain("a");
-    expect(leadershipOf(after, 0, "solo")).toMatchObject({ leader: "a", isr: ["a"] });
+    expect(leadershipOf(after, 0, "solo")).toMatchObject({ leader: "a", isr: ["a"], leaderEpoch: 4 });
   });
 
   it("leaves a partition alone where it is not in the ISR, and does not elect outside the ISR to move its leadership", () => {

@@ -107,17 +107,40 @@ export function chooseLeader(topic: TopicState, partition: number, leadership: P
  * A broker came back as a new process (a new incarnation): what it holds may be less than it
  * reported — a wiped disk holds nothing. It leaves every ISR that has other members and must
  * catch up again; the partitions it led get a new leader from the rest of the ISR. An ISR of it
- * alone stays as it is (nobody else has the data; it leads again in a new epoch only if it must).
+ * alone stays as it is (nobody else has the data), but a partition it leads gets a new epoch.
  */
 export function restartedCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): (LeaderElected | IsrChanged)[] {
+  return withoutBroker(state, view, broker, true);
+}
+
+/**
+ * A broker is down (its lease ran out) or leaving: it leaves every ISR that has other members, so
+ * the leaders' high watermarks stop waiting for it at once rather than after replicaLagMaxMs (its
+ * leaderships move through `electLeaders`). It rejoins by catching up, as any follower does.
+ */
+export function goneCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): IsrChanged[] {
+  return withoutBroker(state, view, broker, false).filter((command): command is IsrChanged => command.type === "partition.isr.changed");
+}
+
+function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeId, restarted: boolean): (LeaderElected | IsrChanged)[] {
   const commands: (LeaderElected | IsrChanged)[] = [];
   let epoch = state.lastLeaderEpoch;
   const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
     topic.partitions.forEach((leadership, partition) => {
-      if (!leadership.isr.includes(broker) || leadership.isr.length === 1 || leadership.leader === null) return;
+      if (!leadership.isr.includes(broker) || leadership.leader === null) return;
+      if (leadership.isr.length === 1) {
+        if (!restarted) return;
+        // Nobody else is in sync: it leads on, but in a new epoch, so that whatever it writes now
+        // (on a disk that may have been wiped) can never be taken for what others hold of the old one.
+        if (leadership.leader !== broker || epoch >= LEADER_EPOCH_MAX) return;
+        epoch += 1;
+        commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr: [broker] });
+        return;
+      }
       if (leadership.leader === broker) {
+        if (!restarted) return; // electLeaders moves it (or finds nobody to take it)
         const choice = chooseLeader(topic, partition, leadership, without);
         if (choice === undefined || choice.unclean || epoch >= LEADER_EPOCH_MAX) return;
         epoch += 1;

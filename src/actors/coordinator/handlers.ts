@@ -35,7 +35,7 @@ import type {
 } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
-import { electLeaders, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
+import { electLeaders, goneCommands, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
 import {
   apply,
   assignmentsByBroker,
@@ -206,6 +206,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   if (cameUp || restarted || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     commands.push(...electLeaders(replay(commands, context.state), view, new Set([broker])));
+    if (request.leaving === true && !wasLeaving) commands.push(...goneCommands(replay(commands, context.state), view, broker));
   }
   const applied = commit(context, commands, nowMs);
   if (applied !== undefined) {
@@ -280,7 +281,9 @@ export function expireLeases(context: CoordinatorContext, nowMs: number): Outcom
   }
   if (leases === undefined) return { changes: {}, effects };
   const view = clusterView({ ...context, leases }, nowMs);
-  const applied = commit(context, electLeaders(context.state, view, down), nowMs);
+  const commands: CoordinatorCommand[] = electLeaders(context.state, view, down);
+  for (const broker of down) commands.push(...goneCommands(replay(commands, context.state), view, broker));
+  const applied = commit(context, commands, nowMs);
   if (applied === undefined) return { changes: { leases }, effects };
   return { changes: { leases, state: applied.state, assignments: applied.assignments }, effects: [...effects, ...applied.effects] };
 }

@@ -127,6 +127,12 @@ export interface QueueRunResult extends RunFigures {
   readonly polls: number;
   /** Produce replies that said STORAGE_FULL (the producers retried them). */
   readonly storageFullReplies: number;
+  /** Produce replies that said NOT_ENOUGH_REPLICAS (acks -1 with too few in sync; retried). */
+  readonly notEnoughReplicasReplies: number;
+  /** Leaders the coordinator elected after the first (a lost lease, a restart, a handover). */
+  readonly elections: number;
+  /** Tails followers cut because they diverged from a new leader. */
+  readonly truncations: number;
 }
 
 interface Settings {
@@ -175,15 +181,17 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const consumers: NodeId[] = [];
   let topicReady = false;
   let storageFullReplies = 0;
+  const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
   const coordinatorPlant = options.plant === "elect-outside-isr" ? { plant: options.plant } : {};
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), undefined, { onNotify: (output) => recordCoordinator(history, output) }), disk);
+  let coordinatorHost: { readonly snapshot: unknown } | undefined;
+  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), (host) => void (coordinatorHost = host), { onNotify: (output) => recordCoordinator(history, output, counts) }), disk);
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
-    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify: (output) => recordBroker(history, world, id, output) }), disk);
+    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify: (output) => recordBroker(history, world, id, output, counts) }), disk);
   }
   world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true)));
   for (let index = 0; index < settings.producers; index++) {
@@ -193,6 +201,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       ...plain,
       toEvent: (from, message) => {
         if (message.type === "produce.reply" && message.error?.code === "STORAGE_FULL") storageFullReplies++;
+        if (message.type === "produce.reply" && message.error?.code === "NOT_ENOUGH_REPLICAS") counts.notEnoughReplicasReplies++;
         return plain.toEvent(from, message);
       },
     };
@@ -213,6 +222,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
   world.nodeResolver = (name) => (name.startsWith("leader:") ? currentLeader(brokerHosts, running, partitionKey(TOPIC, Number(name.slice("leader:".length)))) : undefined);
   const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: COORDINATOR };
+  // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
+  // partition's only in-sync replica loses its acknowledged data by definition.
+  world.wipeAllowed = (broker) => !soleInSync(coordinatorHost, broker);
   const bounds = { ...targets, crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
@@ -240,6 +252,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     sends: countSends(history),
     polls: history.ops.filter((op) => op.type === "poll").length,
     storageFullReplies,
+    ...counts,
   };
 }
 
@@ -346,16 +359,18 @@ function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId,
 }
 
 /** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
-function recordCoordinator(history: QueueHistory, output: unknown): void {
+function recordCoordinator(history: QueueHistory, output: unknown, counts: { elections: number }): void {
   const event = output as CoordinatorOutput;
   if (event.type !== "coordinator.leader.elected") return;
+  counts.elections++;
   const previous = event.previous === null ? {} : { previousLeader: event.previous };
   history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: event.atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
 }
 
 /** Leadership as the brokers take it up: two in one epoch is an anomaly. */
-function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, output: unknown): void {
+function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, output: unknown, counts: { truncations: number }): void {
   const event = output as BrokerOutput;
+  if (event.type === "broker.replica.truncated" && event.fromOffset < event.toOffset) counts.truncations++;
   if (event.type !== "broker.leader.started") return;
   history.leaderStarted({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, epoch: event.leaderEpoch, broker });
 }
@@ -366,6 +381,14 @@ interface FinalLeadership {
   readonly epoch: number;
   readonly isr: readonly NodeId[];
   readonly highWatermark: number;
+}
+
+/** Whether `broker` is the only in-sync replica of some partition, as the coordinator has it now. */
+function soleInSync(host: { readonly snapshot: unknown } | undefined, broker: NodeId): boolean {
+  const state = (host?.snapshot as { context?: { state?: { topics: ReadonlyMap<string, { partitions: readonly { isr: readonly NodeId[] }[] }> } } } | undefined)?.context?.state;
+  if (state === undefined) return true; // the coordinator is down: nobody can tell, so no wipe
+  for (const topic of state.topics.values()) for (const partition of topic.partitions) if (partition.isr.length === 1 && partition.isr[0] === broker) return true;
+  return false;
 }
 
 /** The broker leading `key` now, by the newest epoch any running broker leads it in. */

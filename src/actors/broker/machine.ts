@@ -13,7 +13,8 @@
  * `effect.timer.set` / `effect.timer.cancel`.
  */
 import { enqueueActions, setup } from "xstate";
-import { initialContext, onLeave, onMessage, onPersisted, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import { onPersisted } from "./appends.ts";
+import { initialContext, onLeave, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {

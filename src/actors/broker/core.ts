@@ -351,6 +351,7 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     step.setPartitions([emptyPartition(topic, partition, undefined, topicId)]);
     step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...(topicId === undefined ? {} : { topicId }) }, false));
   }
+  const before = step.context.partitions;
   const changed: PartitionState[] = [];
   for (const [key, state] of step.context.partitions) {
     const entry = assigned.get(key);
@@ -361,6 +362,9 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     if (next !== state) changed.push(next);
   }
   step.setPartitions(changed);
+  // A leadership taken up is reported at once, not at the next interval: the coordinator names a
+  // leader in metadata only once it has said it serves, so this is part of every failover's time.
+  if (changed.some((state) => state.leaderEpoch !== undefined && state.leaderEpoch !== before.get(partitionKey(state.topic, state.partition))?.leaderEpoch)) step.emit(setTimer(HEARTBEAT_TIMER, 0));
   afterHighWatermark(step, new Set(changed.map((state) => partitionKey(state.topic, state.partition))));
   pumpFollowers(step, changed.map((state) => partitionKey(state.topic, state.partition)));
 }

@@ -60,6 +60,8 @@ export const STOP_FLUSH_MS_MAX = 500;
 const STOP_FLUSH_POLL_MS = 5;
 /** Longest a broker's stop waits for the coordinator to move its leaderships (a few heartbeats). */
 export const HAND_OVER_MS_MAX = 3_000;
+/** After the handover, how long a stopping broker still answers (NOT_LEADER) before it closes. */
+export const HAND_OVER_GRACE_MS = 400;
 /** `whenReady` gives up after this long unless told otherwise. */
 export const READY_TIMEOUT_MS_DEFAULT = 15_000;
 const READY_POLL_MS = 10;
@@ -366,6 +368,9 @@ async function handOver(host: AnyHost): Promise<void> {
     return; // the actor is not running (it crashed): nothing to hand over
   }
   await waitUntil(drained, HAND_OVER_MS_MAX, STOP_FLUSH_POLL_MS, "").catch(() => undefined);
+  // Keep answering a moment longer: a producer that still sends here hears NOT_LEADER at once and
+  // asks for the new leader, where a closed stream would leave it waiting out its request timeout.
+  await new Promise((resolve) => setTimeout(resolve, HAND_OVER_GRACE_MS));
 }
 
 /** Polls `done` every `pollMs` until it holds; rejects with `why` after `timeoutMs`. */

@@ -192,3 +192,21 @@ describe("ISR proposals", () => {
     applied(state, commands);
   });
 });
+
+describe("a leader whose copy rotted at rest", () => {
+  const rotted = (who: NodeId[]): ClusterView => ({ ...view({ ends: { a: 10, b: 10, c: 10 } }), damaged: (broker, partition) => partition === `${TOPIC}/0` && who.includes(broker) });
+
+  it("hands over to an in-sync replica with a whole copy, so consumers read one", () => {
+    const state = stateOf(created());
+    const commands = electLeaders(state, rotted(["a"]));
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["a", "b", "c"] }]);
+    applied(state, commands);
+  });
+
+  it("stays when every in-sync copy is damaged too, and a whole copy is preferred in any election", () => {
+    const state = stateOf(created());
+    expect(electLeaders(state, rotted(["a", "b", "c"]))).toEqual([]);
+    // a is down: b's copy is damaged, c's is whole — c wins although b comes first.
+    expect(chooseLeader(state.topics.get(TOPIC)!, 0, leadershipOf(state), { ...rotted(["b"]), isAlive: (broker) => broker !== "a" })?.leader).toBe("c");
+  });
+});

@@ -30,6 +30,11 @@ export interface ClusterView {
   readonly leaving: ReadonlySet<NodeId>;
   /** The synced end offset a broker last reported for a partition ("topic/partition"), if any. */
   readonly endOffset: (broker: NodeId, partition: string) => number | undefined;
+  /**
+   * Whether a broker reported damaged ranges (rot at rest) in its copy of a partition: a leader
+   * with damage hands over to an in-sync replica without any, so consumers read a whole copy.
+   */
+  readonly damaged?: (broker: NodeId, partition: string) => boolean;
   /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
   readonly plant?: "elect-outside-isr";
 }
@@ -39,9 +44,15 @@ function eligible(view: ClusterView, broker: NodeId): boolean {
   return view.isAlive(broker) && !view.leaving.has(broker);
 }
 
-/** Whether a partition's leadership must move: no leader, or one that is down or leaving. */
-export function needsLeader(view: ClusterView, leadership: PartitionLeadership): boolean {
-  return leadership.leader === null || !eligible(view, leadership.leader);
+/**
+ * Whether a partition's leadership must move: no leader, one that is down or leaving, or one whose
+ * copy is damaged while an in-sync replica with a whole copy could take over.
+ */
+export function needsLeader(view: ClusterView, leadership: PartitionLeadership, key = ""): boolean {
+  if (leadership.leader === null || !eligible(view, leadership.leader)) return true;
+  const damaged = view.damaged;
+  if (damaged === undefined || !damaged(leadership.leader, key)) return false;
+  return leadership.isr.some((broker) => broker !== leadership.leader && eligible(view, broker) && !damaged(broker, key));
 }
 
 /**
@@ -58,7 +69,7 @@ export function electLeaders(state: CoordinatorState, view: ClusterView, only?: 
       if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
       // The planted bug also "rebalances" to the preferred replica whenever it is alive.
       const rebalance = view.plant === "elect-outside-isr" && leadership.replicas[0] !== leadership.leader && eligible(view, leadership.replicas[0]!);
-      if (!needsLeader(view, leadership) && !rebalance) return;
+      if (!needsLeader(view, leadership, `${name}/${partition}`) && !rebalance) return;
       const choice = chooseLeader(topic, partition, leadership, view);
       if (choice === undefined || epoch >= LEADER_EPOCH_MAX) return;
       epoch += 1;
@@ -96,7 +107,9 @@ export function chooseLeader(topic: TopicState, partition: number, leadership: P
   };
   // Replica order, so ties go to the preferred replica.
   const inSync = leadership.replicas.filter((broker) => leadership.isr.includes(broker) && eligible(view, broker));
-  const clean = highest(inSync);
+  // A whole copy first: a replica whose copy rotted would answer CORRUPT_DATA where another would not.
+  const whole = view.damaged === undefined ? inSync : inSync.filter((broker) => !view.damaged!(broker, key));
+  const clean = highest(whole.length > 0 ? whole : inSync);
   if (clean !== undefined) return { leader: clean, isr: inSync, unclean: false };
   if (!topic.uncleanLeaderElection) return undefined;
   const unclean = highest(leadership.replicas.filter((broker) => eligible(view, broker)));

@@ -203,7 +203,9 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   if (!restarted) commands.push(...isrChanges(afterRegistration, broker, request.isrProposals ?? []));
   // A broker that came up may lead partitions that had no leader; one that is leaving hands its
   // leaderships over. Either way only partitions it is a replica of can change.
-  if (cameUp || restarted || (request.leaving === true) !== wasLeaving) {
+  // A leader that just reported damage hands over to a whole in-sync copy (electLeaders decides).
+  const newlyDamaged = [...damaged.keys()].some((key) => !(context.damaged.get(broker)?.has(key) ?? false));
+  if (cameUp || restarted || newlyDamaged || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     commands.push(...electLeaders(replay(commands, context.state), view, new Set([broker])));
     if (request.leaving === true && !wasLeaving) commands.push(...goneCommands(replay(commands, context.state), view, broker));
@@ -237,6 +239,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     isAlive: (broker) => isAlive(context.leases.get(broker), nowMs),
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
+    damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
     ...(context.plant === undefined ? {} : { plant: context.plant }),
   };
 }

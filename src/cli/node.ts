@@ -52,7 +52,7 @@ ${COMMON_OPTIONS}
 Config file (every key optional when given as a flag):
   { "id": "coordinator", "listen": "0.0.0.0:9090", "data": "/var/lib/zhumq/coordinator",
     "metricsListen": "0.0.0.0:9190", "logFormat": "json", "logLevel": "info",
-    "settings": { "leaseMs": 1500, "leaseCheckIntervalMs": 100, "virtualNodes": 64,
+    "settings": { "leaseMs": 1200, "leaseCheckIntervalMs": 100, "virtualNodes": 64,
                   "limits": { "brokersMax": 1024, "topicsMax": 20000 } } }
 
 ${SIGNALS_AND_EXIT}

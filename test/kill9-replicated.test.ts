@@ -32,6 +32,7 @@ import type { PartitionMetadata } from "../src/actors/shared/messages.ts";
 import { readFinalLogs } from "./support/final-logs.ts";
 import { brokerId, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
 import { useProcessSandbox } from "./support/zhumq-process.ts";
+import { seededRandom } from "./support/seeded-random.ts";
 
 const LONG = process.env["ZHUMQ_LONG"] === "1";
 const SEED = Number(process.env["ZHUMQ_KILL9R_SEED"] ?? Date.now() % 1_000_000);
@@ -53,17 +54,6 @@ const FAILED_FRACTION_MAX = 0.01;
 const CONDITION_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = LONG ? 400_000 : 150_000;
 
-/** mulberry32: a small seeded PRNG, so the schedule is a function of SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const between = (random: () => number, range: { readonly min: number; readonly max: number }): number => Math.round(range.min + random() * (range.max - range.min));
 

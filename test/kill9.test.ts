@@ -34,6 +34,7 @@ import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { PartitionLog } from "../src/disk/log.ts";
 import { parseTopicFolder, PARTITIONS_DIR } from "../src/host/stores/broker-store.ts";
 import { freePorts } from "./support/ports.ts";
+import { seededRandom } from "./support/seeded-random.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const TOPIC = "kill9";
@@ -56,17 +57,6 @@ const SEED = Number(process.env["ZHUMQ_KILL9_SEED"] ?? Date.now() % 1_000_000);
 const PLANT = process.env["ZHUMQ_KILL9_PLANT"];
 if (PLANT !== undefined && PLANT !== "no-idempotence") throw new Error(`ZHUMQ_KILL9_PLANT: only "no-idempotence" is known, got "${PLANT}"`);
 
-/** mulberry32: a small seeded PRNG, so the kill schedule is a function of SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

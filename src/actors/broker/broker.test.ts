@@ -249,6 +249,8 @@ describe("broker: registration and leadership", () => {
     await h.run(HEARTBEAT_MS + 10);
     expect((await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 1 })).error?.code).toBe("STALE_EPOCH");
     expect((await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 3 })).error?.code).toBe("NOT_LEADER");
+    // -1 ("any epoch") is for consumers only: a write must name the epoch it is for.
+    expect((await h.produceAndWait(batchOf(["b"]), { leaderEpoch: -1 })).error?.code).toBe("STALE_EPOCH");
     expect(await h.produceAndWait(batchOf(["b"]), { leaderEpoch: 2 })).toMatchObject({ baseOffset: 1 });
     const stale = h.fetch(0, { leaderEpoch: 1 });
     const any = h.fetch(0, { leaderEpoch: -1 });

@@ -40,6 +40,7 @@ export function createProducerState(input: ProducerInput): ProducerState {
     identity: { current: null, inflight: null, attempt: 0, retryPending: false, generations: 0 },
     buffered: { bytes: 0, messages: 0 },
     receipts: new Map(),
+    requestReceipts: new Map(),
     blocked: { items: [], head: 0 },
   };
 }

@@ -472,6 +472,19 @@ describe("producer validation and limits", () => {
     expect(values(h.cluster.log("t", 0))).toEqual(["found"]);
   });
 
+  it("with acks -1 retries at once, on a fresh route, a request that never left (a leader whose process is gone), instead of waiting out its request timeout", async () => {
+    const h = await harness({ acks: -1, requestTimeoutMs: 10_000, deliveryTimeoutMs: 30_000 });
+    h.cluster.addTopic("t", ["ghost"]); // the leader's process is gone: no connection, every request unsent
+    h.send({ id: 1, topic: "t", value: bytes("moved") });
+    await h.run(100);
+    h.cluster.moveLeader("t", 0, "broker-1"); // the coordinator elected another replica
+    await h.run(1_500);
+    // Delivered long before the 10 s request timeout would have let the producer look again.
+    expect(h.answers().get(1)).toMatchObject({ type: "producer.result", partition: 0 });
+    expect(h.outputs.find(({ output }) => output.id === 1)!.atMs).toBeLessThan(2_000);
+    expect(values(h.cluster.log("t", 0))).toEqual(["moved"]);
+  });
+
   it("fails a partition the topic does not have", async () => {
     const h = await harness();
     h.cluster.addTopic("t", ["broker-1", "broker-1"]);

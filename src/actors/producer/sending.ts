@@ -72,8 +72,22 @@ export function drain(s: Step, p: PartitionState): void {
   }
 }
 
-/** The transport's receipt for an acks-0 request: the batch is sent, or certainly not, or perhaps. */
+/** The transport's receipt for a request: acks 0's batch is sent, or certainly not, or perhaps. */
 export function onSendSettled(s: Step, event: SendSettled): void {
+  const waiting = s.state.requestReceipts.get(event.receipt);
+  if (waiting !== undefined) {
+    s.state.requestReceipts.delete(event.receipt);
+    // Only an attempt still in flight matters, and only one that certainly never left: one that
+    // left (or may have) is answered or times out as before.
+    if (event.outcome === "unsent" && waiting.inflight?.requestId === event.receipt) {
+      waiting.inflight = null;
+      s.effects.push(cancelTimer(TIMER.request + waiting.key));
+      const batch = waiting.queue[0];
+      if (batch !== undefined) batch.lastError = "the request never left this node (no connection to the leader)";
+      retryLater(s, waiting, true);
+    }
+    return;
+  }
   const p = s.state.receipts.get(event.receipt);
   if (p === undefined) return; // given up on already (delivery timeout)
   s.state.receipts.delete(event.receipt);
@@ -138,7 +152,11 @@ function sendHead(s: Step, p: PartitionState, batch: ProducerBatch, leader: stri
   assert(batch.encoded !== null, "a batch is encoded before it is sent");
   const requestId = nextRequestId(s);
   const request: ZhumqMessage = { type: "produce.request", requestId, topic: p.topic, partition: p.partition, leaderEpoch, acks, batch: batch.encoded };
-  sendMessage(s, leader, request, acks === 0 ? requestId : undefined);
+  // Every request asks for a receipt: acks 0 finishes on it; for the others a request that
+  // certainly never left (the leader's process is gone: no connection) is retried at once, on a
+  // fresh route, instead of waiting out its request timeout — most of a failover's time.
+  sendMessage(s, leader, request, requestId);
+  if (acks !== 0) s.state.requestReceipts.set(requestId, p);
   batch.sentAttempts += 1;
   batch.requestIds.push(requestId);
   if (batch.requestIds.length > REQUEST_IDS_KEPT) batch.requestIds.shift();

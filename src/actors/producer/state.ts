@@ -122,6 +122,8 @@ export interface ProducerState {
   readonly buffered: { bytes: number; messages: number };
   /** acks 0: which partition's batch each outstanding send receipt belongs to. */
   readonly receipts: Map<number, PartitionState>;
+  /** acks 1 / -1: requests whose transport receipt has not come yet (see onSendSettled). */
+  readonly requestReceipts: Map<number, PartitionState>;
   /** Sends waiting for room in the buffer, oldest first (see blocking.ts). */
   readonly blocked: BlockedSends;
 }

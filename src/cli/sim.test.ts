@@ -53,3 +53,51 @@ describe("zhumq sim --shrink, --jobs, --audit-fraction", () => {
     expect((await sim(["--seeds", "2", "--audit-fraction", "2"])).code).toBe(2);
   });
 });
+
+describe("zhumq sim --trace, --open", () => {
+  const folders: string[] = [];
+  afterEach(() => folders.splice(0).forEach((folder) => rmSync(folder, { recursive: true, force: true })));
+
+  it("--trace writes the run's trace and leaves its trace hash unchanged", async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), "zhumq-trace-"));
+    folders.push(folder);
+    const file = path.join(folder, "trace.json");
+    const plain = await sim(["--seed", "2", "--messages", "5"]);
+    const traced = await sim(["--seed", "2", "--messages", "5", "--trace", file]);
+    const hash = (output: string): string | undefined => /trace hash {4}([0-9a-f]+)/.exec(output)?.[1];
+    expect(hash(traced.stdout)).toBeDefined();
+    expect(hash(traced.stdout)).toBe(hash(plain.stdout));
+    expect(traced.stdout).toMatch(new RegExp(`trace written to ${file.replace(/[.\\]/g, "\\$&")} \\(\\d+ events, 40 client operations, 0 anomalies, [\\d.]+ MB\\)`));
+    const document = JSON.parse(readFileSync(file, "utf8")) as { format: string; version: number; run: { seed: number; traceHash: string; replay: string } };
+    expect(document).toMatchObject({ format: "zhumq-trace", version: 1, run: { seed: 2, traceHash: hash(plain.stdout), replay: "npx zhumq sim --seed 2 --messages 5" } });
+    expect(traced.code).toBe(0);
+  });
+
+  it("--open serves the viewer and the run's trace on loopback until stopped", async () => {
+    let stdout = "";
+    const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    try {
+      const running = simCommand(["--seed", "2", "--messages", "3", "--open"], { untilStopped: () => stopped });
+      const deadline = Date.now() + 30_000;
+      while (!/trace viewer: (http:\/\/127\.0\.0\.1:\d+\/)/.test(stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const url = /trace viewer: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)?.[1];
+      expect(url).toBeDefined();
+      const trace = (await (await fetch(`${url!}trace.json`)).json()) as { run: { seed: number }; operations: unknown[] };
+      expect(trace.run.seed).toBe(2);
+      expect(trace.operations).toHaveLength(24);
+      expect(await (await fetch(url!)).text()).toContain("zhumq trace");
+      stop();
+      expect(await running).toBe(0);
+      await expect(fetch(url!)).rejects.toThrow();
+    } finally {
+      out.mockRestore();
+    }
+  });
+
+  it("refuses --trace or --open on a sweep", async () => {
+    expect((await sim(["--seeds", "3", "--trace", "x.json"])).code).toBe(2);
+    expect((await sim(["--seeds", "3", "--jobs", "2", "--open"])).code).toBe(2);
+  });
+});

@@ -14,6 +14,8 @@ import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited }
 import { NothingToShrinkError, SHRINK_EXTRA_REPLAYS, shrinkFailure } from "../sim/shrink-run.ts";
 import { describeSize, SHRINK_REPLAYS_MAX } from "../sim/shrink.ts";
 import { runFarm, type FarmOutcome } from "./sim-farm.ts";
+import { TRACE_EVENTS_MAX_DEFAULT, TraceRecorder, type TraceDocument } from "../sim/trace-recorder.ts";
+import { startTraceViewerServer } from "../ui/trace-server.ts";
 
 const HELP = `zhumq sim — run the deterministic simulator
 
@@ -27,6 +29,8 @@ Usage:
   zhumq sim --seeds K --jobs J       sweep K seeds over J worker threads (all K; every failure listed)
   zhumq sim --seed N --shrink        replay a failing seed and shrink it to a scenario file
   zhumq sim --scenario NAME|FILE     run a scripted fault story from scenarios/
+  zhumq sim --seed N --trace FILE    run one seed and write its trace (JSON) for the viewer
+  zhumq sim --seed N --open          run one seed and show its timeline in the browser
 
 Options:
   --seed N            first seed (default 1)
@@ -55,6 +59,19 @@ Options:
   --audit-fraction F  share of a sweep's seeds run twice to check they give the same trace
                       hash (default ${AUDIT_FRACTION_DEFAULT}; the first seed always; 0: no audit). A mismatch is a
                       determinism failure and makes the exit status 1
+  --trace FILE        one run (a seed or a scenario): record every delivered and dropped
+                      message, timer, persist/sync, fault and client operation with its virtual
+                      time and node, and the checker's anomalies, and write them to FILE as
+                      JSON (format zhumq-trace version 1, docs/simulator.md "Trace files";
+                      payloads summarised, never copied). Recording does not change the run:
+                      the trace hash is the same with and without it
+  --trace-events-max N  keep at most N trace events (default ${TRACE_EVENTS_MAX_DEFAULT}); the rest are
+                      counted and the file says 'truncated'
+  --open              one run: record its trace and serve the trace viewer with it on
+                      127.0.0.1 (a free port; the URL is printed) until Ctrl-C. The page draws a
+                      lane per node, faults as spans, messages as arrows, client operations as
+                      marks, and lists the anomalies (click one to jump to its operations); it
+                      can also open a saved trace file
   --verbose           print the fault schedule and the faults applied
   -h, --help          this text
 
@@ -70,8 +87,8 @@ Workloads:
   ledger  the foundation's demonstration: clients append to servers that persist and ack.
 
 Workflow: sweep, take a failure's seed, --shrink it, replay the scenario it writes with
---scenario, fix, keep the scenario in scenarios/ (docs/simulator.md, "From a failing seed to a
-kept scenario").
+--scenario --open to see the story as a timeline, fix, keep the scenario in scenarios/
+(docs/simulator.md, "From a failing seed to a kept scenario").
 
 Exit status: 0 when every run passed (or a scenario ended as it expects), 1 otherwise, 2 on bad
 arguments.`;
@@ -87,9 +104,22 @@ interface SimArgs {
   /** Worker threads for a sweep; undefined: run in this thread, stopping at the first failure. */
   readonly jobs: number | undefined;
   readonly auditFraction: number;
+  /** Where to write the run's trace, if anywhere. */
+  readonly trace: string | undefined;
+  readonly traceEventsMax: number;
+  /** Serve the trace viewer with the run's trace until Ctrl-C (or until this resolves). */
+  readonly open: boolean;
+  readonly untilStopped?: () => Promise<void>;
 }
 
-export async function simCommand(argv: readonly string[]): Promise<number> {
+/** How `--open` waits before it stops serving: Ctrl-C by default; tests pass their own. */
+export interface SimCommandHooks {
+  readonly untilStopped?: () => Promise<void>;
+}
+
+const untilInterrupted = (): Promise<void> => new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+
+export async function simCommand(argv: readonly string[], hooks: SimCommandHooks = {}): Promise<number> {
   let args: SimArgs | "help";
   try {
     args = await parseSimArgs(argv);
@@ -101,6 +131,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  args = { ...args, untilStopped: hooks.untilStopped ?? untilInterrupted };
   if (args.scenario !== undefined) return runScenario(args, args.scenario);
   if (args.jobs !== undefined) return farm(args, args.jobs);
   return args.seeds === 1 ? runOne(args) : sweep(args);
@@ -129,6 +160,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       out: { type: "string" },
       jobs: { type: "string" },
       "audit-fraction": { type: "string" },
+      trace: { type: "string" },
+      "trace-events-max": { type: "string" },
+      open: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -151,6 +185,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
   if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);
   if (values.shrink === true && scenario !== undefined) throw new Error("--shrink shrinks a seed's run, not a scenario");
+  const traced = values.trace !== undefined || values.open === true;
+  if (traced && (jobs !== undefined || (values.seeds !== undefined && values.seeds !== "1"))) throw new Error("--trace and --open record one run: give --seed N (or --scenario), not a sweep");
   return {
     seed: integer("--seed", values.seed ?? "1", 0),
     seeds: integer("--seeds", values.seeds ?? "1", 1),
@@ -171,6 +207,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
     out: values.out,
     jobs,
     auditFraction,
+    trace: values.trace,
+    traceEventsMax: integer("--trace-events-max", values["trace-events-max"] ?? String(TRACE_EVENTS_MAX_DEFAULT), 0),
+    open: values.open === true,
   };
 }
 
@@ -204,10 +243,42 @@ function replayCommand(args: SimArgs, seed: number): string {
 }
 
 async function runOne(args: SimArgs): Promise<number> {
-  const result = await runWorkload({ ...args.base, seed: args.seed });
+  const recorder = traceRecorder(args);
+  const result = await runWorkload({ ...args.base, seed: args.seed, ...(recorder === undefined ? {} : { recorder }) });
   printResult(args, result);
+  await showTrace(args, result, recorder);
   if (!result.ok && args.shrink) await shrinkAndWrite(args, result.seed, result);
   return result.ok ? 0 : 1;
+}
+
+function traceRecorder(args: SimArgs): TraceRecorder | undefined {
+  return args.trace === undefined && !args.open ? undefined : new TraceRecorder({ eventsMax: args.traceEventsMax });
+}
+
+/** Write the run's trace (--trace) and serve it in the viewer until Ctrl-C (--open). */
+async function showTrace(args: SimArgs, result: RunSummary, recorder: TraceRecorder | undefined): Promise<void> {
+  if (recorder === undefined) return;
+  const document: TraceDocument = recorder.document({
+    workload: result.workload,
+    seed: result.seed,
+    ok: result.ok,
+    traceHash: result.traceHash,
+    virtualMs: result.virtualMs,
+    kernelEvents: result.events,
+    replay: replayCommand(args, result.seed),
+  });
+  const text = JSON.stringify(document);
+  const cut = document.truncated === undefined ? "" : `, truncated: ${document.truncated.events} events and ${document.truncated.operations} operations past the cap`;
+  const size = `${document.events.length} events, ${document.operations.length} client operations, ${document.anomalies.length} anomalies, ${(Buffer.byteLength(text) / 1_048_576).toFixed(2)} MB${cut}`;
+  if (args.trace !== undefined) {
+    await writeFile(args.trace, text);
+    process.stdout.write(`trace written to ${args.trace} (${size})\n`);
+  }
+  if (!args.open) return;
+  const server = await startTraceViewerServer({ host: "127.0.0.1", port: 0, trace: text });
+  process.stdout.write(`trace viewer: ${server.url}  (${size}; Ctrl-C to stop)\n`);
+  await (args.untilStopped ?? untilInterrupted)();
+  await server.close();
 }
 
 /** Shrink a failing seed and write its scenario; a failure to shrink is reported, not thrown. */
@@ -245,11 +316,13 @@ function percentSmaller(before: number, after: number): string {
 }
 
 async function runScenario(args: SimArgs, scenario: Scenario): Promise<number> {
-  const result = await runWorkload({ ...args.base, seed: scenario.seed });
+  const recorder = traceRecorder(args);
+  const result = await runWorkload({ ...args.base, seed: scenario.seed, ...(recorder === undefined ? {} : { recorder }) });
   process.stdout.write(`scenario ${scenario.name}: ${scenario.title}\nexpected: ${scenario.expect}\n`);
   printResult(args, result);
   const met = (result.ok ? "pass" : "fail") === scenario.expect;
   process.stdout.write(met ? "outcome matches the scenario's expectation\n" : "OUTCOME DIFFERS from the scenario's expectation\n");
+  await showTrace(args, result, recorder);
   return met ? 0 : 1;
 }
 

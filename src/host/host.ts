@@ -22,8 +22,8 @@
  *   not for the next one).
  * - With `hooks.observer` (real nodes: metrics and logs), the host shows it every message received
  *   and sent, every completed persist/sync with its durations, and every completed read. The
- *   simulator passes none and pays one undefined-check per step; the observer never feeds back
- *   into the actor.
+ *   simulator passes one only when it records a trace (`zhumq sim --trace`: persist/sync only),
+ *   and otherwise pays one undefined-check per step; the observer never feeds back into the actor.
  * - An error thrown inside the actor, or a failed persist, is fail-stop: the host stops the actor
  *   and reports a crash naming the actor and the event; the node decides what a crash means
  *   (the simulator crashes the node, a real process exits with that message).
@@ -107,7 +107,7 @@ export interface HostHooks {
   onCrash(crash: HostCrash): void;
   /** Outputs the actor hands to its application (`effect.notify`). */
   onNotify?(output: unknown): void;
-  /** Real nodes only (metrics, logs); undefined in the simulator. */
+  /** Real nodes (metrics, logs), and the simulator when it records a trace; else undefined. */
   observer?: HostObserver;
 }
 

@@ -17,6 +17,7 @@
 import { EventHeap } from "./heap.ts";
 import { SeededRandom } from "./random.ts";
 import { TraceHash } from "./trace.ts";
+import type { TraceRecorder } from "./trace-recorder.ts";
 
 export type TaskCallback = () => void;
 
@@ -58,6 +59,11 @@ export class SimulationError extends Error {
 export class Kernel {
   readonly random: SeededRandom;
   readonly trace = new TraceHash();
+  /**
+   * The run's trace recorder (`zhumq sim --trace`), or undefined: every hook in the simulated
+   * world checks this one field, so recording costs nothing when off. It only watches.
+   */
+  recorder: TraceRecorder | undefined = undefined;
   readonly stray: StrayCalls = { dateNow: 0, mathRandom: 0 };
   private readonly heap = new EventHeap<Task>();
   private readonly strayRandom: SeededRandom;

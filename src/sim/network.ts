@@ -80,6 +80,8 @@ export function drawNetworkProfile(random: Random, bounds: NetworkFaultBounds = 
 export interface NetworkHost {
   /** Run `deliver` now, hold it until resume, or drop it (node down) — the node decides. */
   admit(deliver: () => void): void;
+  /** Read only by the trace recorder, to tell a message dropped at a crashed node from one held. */
+  readonly status?: "up" | "down" | "paused";
 }
 
 export interface NetworkStats {
@@ -145,20 +147,22 @@ export class SimNetwork {
     const link = this.link(from, to);
     if (link.blocked) {
       this.stats.dropped.partition++;
+      this.kernel.recorder?.dropped(this.kernel.now(), from, to, this.kernel.now(), "partition", message);
       return;
     }
     if (chance(link.random, this.profile.lossRate)) {
       this.stats.dropped.loss++;
+      this.kernel.recorder?.dropped(this.kernel.now(), from, to, this.kernel.now(), "loss", message);
       return;
     }
-    this.schedule(from, to, link, message);
+    this.schedule(from, to, link, message, false);
     if (chance(link.random, this.profile.duplicateRate)) {
       this.stats.duplicated++;
-      this.schedule(from, to, link, message);
+      this.schedule(from, to, link, message, true);
     }
   }
 
-  private schedule(from: NodeId, to: NodeId, link: Link, message: unknown): void {
+  private schedule(from: NodeId, to: NodeId, link: Link, message: unknown, copy: boolean): void {
     const now = this.kernel.now();
     const { min, max, tailMean } = this.profile.latencyMs;
     let at = now + uniform(link.random, min, max) + exponential(link.random, tailMean);
@@ -169,24 +173,30 @@ export class SimNetwork {
       link.fifoFloorMs = at;
     }
     at = Math.max(at, link.clogUntilMs);
-    this.kernel.schedule(at - now, () => this.arrive(from, to, message));
+    this.kernel.schedule(at - now, () => this.arrive(from, to, message, now, copy));
   }
 
-  private arrive(from: NodeId, to: NodeId, message: unknown): void {
+  /** `copy`: this is the network's duplicate of a message (only the trace recorder tells them apart). */
+  private arrive(from: NodeId, to: NodeId, message: unknown, sentAtMs: number, copy: boolean): void {
     const link = this.link(from, to);
+    const recorder = this.kernel.recorder;
     if (link.blocked) {
       this.stats.dropped.partition++;
+      recorder?.dropped(this.kernel.now(), from, to, sentAtMs, "partition", message);
       return;
     }
     const host = this.hosts.get(to);
     if (host === undefined) {
       this.stats.dropped.unknownNode++;
+      recorder?.dropped(this.kernel.now(), from, to, sentAtMs, "unknown-node", message);
       return;
     }
+    if (recorder !== undefined && host.status === "down") recorder.dropped(this.kernel.now(), from, to, sentAtMs, "node-down", message);
     host.admit(() => {
       const handler = this.handlers.get(to);
       if (handler === undefined) return;
       this.stats.delivered++;
+      this.kernel.recorder?.delivered(this.kernel.now(), from, to, sentAtMs, message, copy);
       const trace = this.kernel.trace;
       trace.foldString(from);
       trace.foldString(to);

@@ -19,7 +19,7 @@ import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, SendOutcome, Transport } from "../ports/transport.ts";
 import type { AnyStateMachine } from "xstate";
-import { ActorHost, type ActorDefinition, type HostCrash, type NodePorts } from "../host/host.ts";
+import { ActorHost, type ActorDefinition, type HostCrash, type HostObserver, type NodePorts } from "../host/host.ts";
 import type { Kernel, TaskHandle } from "./kernel.ts";
 import type { NetworkHost, SimNetwork } from "./network.ts";
 import { SimFileSystem, type SimDiskOptions } from "./fs.ts";
@@ -73,6 +73,7 @@ export class SimNode implements NetworkHost {
     this.status = "up";
     this.incarnation++;
     this.kernel.trace.foldString(`start:${this.id}:${this.incarnation}`);
+    this.kernel.recorder?.nodeChanged(this.kernel.now(), "node.started", this.id, this.incarnation);
     this.transport = this.network.attach(this.id, this);
     const incarnation = this.incarnation;
     const ports: SimNodePorts = {
@@ -90,6 +91,7 @@ export class SimNode implements NetworkHost {
   crash(): void {
     if (this.status === "down") return;
     this.kernel.trace.foldString(`crash:${this.id}:${this.incarnation}`);
+    this.kernel.recorder?.nodeChanged(this.kernel.now(), "node.crashed", this.id, this.incarnation);
     this.status = "down";
     this.incarnation++;
     this.held = [];
@@ -109,12 +111,14 @@ export class SimNode implements NetworkHost {
   pause(): void {
     if (this.status !== "up") return;
     this.kernel.trace.foldString(`pause:${this.id}`);
+    this.kernel.recorder?.nodeChanged(this.kernel.now(), "node.paused", this.id, this.incarnation);
     this.status = "paused";
   }
 
   resume(): void {
     if (this.status !== "paused") return;
     this.kernel.trace.foldString(`resume:${this.id}`);
+    this.kernel.recorder?.nodeChanged(this.kernel.now(), "node.resumed", this.id, this.incarnation);
     this.status = "up";
     const held = this.held;
     this.held = [];
@@ -125,6 +129,12 @@ export class SimNode implements NetworkHost {
   fail(crash: HostCrash): void {
     this.failures.push(crash);
     this.crash();
+  }
+
+  /** Hooks for a host on this node: a trace observer when the run records a trace, else none. */
+  hostHooks(): { observer?: HostObserver } {
+    const recorder = this.kernel.recorder;
+    return recorder === undefined ? {} : { observer: recorder.hostObserver(this.id, () => this.kernel.now()) };
   }
 
   private admitFor(incarnation: number, callback: () => void): void {
@@ -154,7 +164,12 @@ export class SimNode implements NetworkHost {
       now: () => kernel.now(),
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
         kernel.schedule(delayMs, () => {
-          this.admitFor(incarnation, callback);
+          const recorder = kernel.recorder;
+          if (recorder === undefined) return this.admitFor(incarnation, callback);
+          this.admitFor(incarnation, () => {
+            recorder.timerFired(kernel.now(), this.id, delayMs);
+            callback();
+          });
         }),
       clearTimeout: (handle: TimerHandle) => {
         if (handle !== undefined && handle !== null) kernel.cancel(handle as TaskHandle);
@@ -174,6 +189,7 @@ export function actorBoot<Machine extends AnyStateMachine, Message, Operation, I
 ): BootFunction {
   return async (ports, node) => {
     const host = await ActorHost.start(definition, ports as NodePorts<Message>, {
+      ...node.hostHooks(),
       onCrash: (crash) => node.fail(crash),
       onNotify: (output) => hooks?.onNotify?.(output),
     });

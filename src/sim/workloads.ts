@@ -6,6 +6,7 @@ import type { AckLevel } from "../actors/shared/messages.ts";
 import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
+import type { TraceRecorder } from "./trace-recorder.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
 import { LEADER_HUNT, runRaft } from "./raft/cluster.ts";
 import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
@@ -41,6 +42,8 @@ export interface WorkloadOptions {
    * the nemesis read a real clock. Never set outside tests.
    */
   readonly testOnlyClock?: (() => number) | undefined;
+  /** Records the run's trace (`zhumq sim --trace`, `--open`); it never changes the run. */
+  readonly recorder?: TraceRecorder | undefined;
 }
 
 export interface RunSummary extends RunFigures {
@@ -52,6 +55,7 @@ export interface RunSummary extends RunFigures {
 export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
   const options = given.testOnlyClock === undefined ? given : { ...given, schedule: [...(given.schedule ?? []), { atMs: 100 + given.testOnlyClock(), action: { kind: "heal" as const } }] };
   const schedule = options.schedule === undefined ? {} : { schedule: options.schedule };
+  const recorder = options.recorder === undefined ? {} : { recorder: options.recorder };
   if (options.workload === "ledger") {
     const result = await runLedger({
       seed: options.seed,
@@ -59,7 +63,9 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       ackBeforeSync: options.plant === "ack-before-sync",
       ...(options.messages === undefined ? {} : { valuesPerClient: options.messages }),
       ...schedule,
+      ...recorder,
     });
+    options.recorder?.recordAnomalies(result.anomalies);
     return { ...result, workload: "ledger", details: [] };
   }
   if (options.workload === "raft") return runRaftWorkload(options);
@@ -74,6 +80,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
+    ...recorder,
   });
   const { sends } = result;
   return {
@@ -97,7 +104,9 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
     faults: options.faults,
     ...(options.schedule === undefined ? {} : { schedule: options.schedule, profileFromSeed: options.faults === "swarm" }),
     ...(options.plant === undefined ? {} : { plant: options.plant as RaftPlant }),
+    ...(options.recorder === undefined ? {} : { recorder: options.recorder }),
   });
+  options.recorder?.recordAnomalies(result.anomalies);
   const { proposals, reads } = result;
   return {
     ...result,

@@ -32,6 +32,7 @@ export class SimWorld {
     if (this.nodes.has(id)) throw new Error(`node ${id} exists already`);
     const node = new SimNode(id, this.kernel, this.network, boot, disk);
     this.nodes.set(id, node);
+    this.kernel.recorder?.nodeAdded(id);
     return node;
   }
 
@@ -96,10 +97,12 @@ export class SimWorld {
     const action = this.resolved(symbolic);
     if (action === undefined) {
       this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(symbolic)} (nobody: skipped)`);
+      this.kernel.recorder?.fault(this.kernel.now(), symbolic, `${formatAction(symbolic)} (nobody: skipped)`, true);
       return;
     }
     const named = action === symbolic ? "" : ` (${formatAction(symbolic)})`;
     this.faultLog.push(`${this.kernel.now().toFixed(3)} ${formatAction(action)}${named}`);
+    this.kernel.recorder?.fault(this.kernel.now(), action, formatAction(action) === formatAction(symbolic) ? formatAction(action) : `${formatAction(action)}${named}`, false);
     switch (action.kind) {
       case "crash":
         return this.node(action.node).crash();
@@ -150,6 +153,7 @@ export class SimWorld {
   /** End of the safety phase: a clean network, every node resumed and running. */
   healAll(): void {
     this.faultLog.push(`${this.kernel.now().toFixed(3)} heal all`);
+    this.kernel.recorder?.healedAll(this.kernel.now());
     this.network.heal();
     this.network.profile = NO_NETWORK_FAULTS;
     for (const node of this.nodes.values()) {

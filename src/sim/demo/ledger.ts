@@ -13,6 +13,7 @@ import type { NodeId } from "../../ports/transport.ts";
 import { ActorHost, type ActorDefinition, type ActorStore } from "../../host/host.ts";
 import { actorBoot } from "../node.ts";
 import { SimWorld } from "../world.ts";
+import type { TraceRecorder } from "../trace-recorder.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { runFigures, type RunAnomaly, type RunFigures } from "../run.ts";
@@ -174,6 +175,8 @@ export function checkLedger(history: LedgerHistory): Anomaly[] {
 
 export interface LedgerRunOptions {
   readonly seed: number;
+  /** Records the run's trace (`zhumq sim --trace`); it never changes the run. */
+  readonly recorder?: TraceRecorder;
   readonly servers?: number;
   readonly clientsPerServer?: number;
   readonly valuesPerClient?: number;
@@ -202,6 +205,7 @@ export async function runLedger(options: LedgerRunOptions): Promise<LedgerRunRes
     faults: options.faults ?? "swarm",
   };
   const world = new SimWorld(options.seed);
+  world.kernel.recorder = options.recorder;
   const swarm = settings.faults === "swarm";
   const root = world.kernel.random;
   world.network.profile = swarm ? drawNetworkProfile(root.derive("profile:net")) : NO_NETWORK_FAULTS;

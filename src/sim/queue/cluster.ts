@@ -40,7 +40,8 @@ import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import { generateSchedule, type FaultStep } from "../nemesis.ts";
-import { runFigures, type RunFigures } from "../run.ts";
+import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
+import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
 import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
@@ -92,6 +93,8 @@ export interface QueueRunOptions {
   readonly replicationFactor?: number;
   /** acks -1 needs this many in-sync replicas (default: min(2, replicationFactor)). */
   readonly minInSync?: number;
+  /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
+  readonly recorder?: TraceRecorder;
 }
 
 /**
@@ -171,6 +174,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const started = performance.now();
   const settings = resolve(options);
   const world = new SimWorld(options.seed);
+  world.kernel.recorder = options.recorder;
   const root = world.kernel.random;
   world.network.profile = settings.swarm ? drawNetworkProfile(root.derive("profile:net")) : NO_NETWORK_FAULTS;
   const disk = diskProfile(settings, options, root.derive("profile:disk").next());
@@ -244,6 +248,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   await readFinalLogs(world, brokers, history, final);
   const check = checkQueue(history, { liveness: true });
   const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
+  options.recorder?.recordOperations(history.ops);
+  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies]);
   return {
     ...figures,
     ok: figures.ok && check.ok,

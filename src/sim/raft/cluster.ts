@@ -34,6 +34,7 @@ import { encodeBatch } from "../../disk/batch-encode.ts";
 import { decodeBatch } from "../../disk/batch-view.ts";
 import { DEFAULT_RAFT_SETTINGS, type RaftEvent, type RaftMessage, type RaftOutput, type RaftPlant, type RaftRole, type RaftSettings } from "../../actors/raft/types.ts";
 import { SimWorld } from "../world.ts";
+import type { TraceRecorder } from "../trace-recorder.ts";
 import type { BootFunction } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
 import type { FaultStep } from "../nemesis.ts";
@@ -51,6 +52,8 @@ const EVENTS_MAX = 5_000_000;
 
 export interface RaftRunOptions {
   readonly seed: number;
+  /** Records the run's trace (`zhumq sim --trace`); it never changes the run. */
+  readonly recorder?: TraceRecorder;
   /** Group size; drawn from {3, 5} by the seed when not given (scenarios: 3). */
   readonly nodes?: number;
   readonly faults?: "swarm" | "none";
@@ -180,6 +183,7 @@ interface Proposal {
 export async function runRaft(options: RaftRunOptions): Promise<RaftRunResult> {
   const started = performance.now();
   const world = new SimWorld(options.seed);
+  world.kernel.recorder = options.recorder;
   const root = world.kernel.random;
   const settings = resolve(options, root.derive("profile:raft"));
   world.network.profile = settings.swarm ? drawNetworkProfile(root.derive("profile:net")) : NO_NETWORK_FAULTS;
@@ -285,6 +289,7 @@ class RaftRun {
         },
       };
       const host = await ActorHost.start(definition, { ...ports, transport } as NodePorts<RaftMessage>, {
+        ...node.hostHooks(),
         onCrash: (crash) => node.fail(crash),
         onNotify: (output) => this.onOutput(id, output as RaftOutput),
       });

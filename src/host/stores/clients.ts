@@ -39,7 +39,9 @@ export const PRODUCER_DEFAULTS = {
   batchRecordsMax: 10_000,
   maxInFlightPerPartition: 1,
   requestTimeoutMs: 2_000,
-  retryBackoffMs: { baseMs: 20, maxMs: 1_000 },
+  // Capped at 250 ms: during a failover most retries meet "no leader yet" or a dead one, and a
+  // backoff grown to a second after a handful of them would outlast the election itself.
+  retryBackoffMs: { baseMs: 20, maxMs: 250 },
   deliveryTimeoutMs: 30_000,
   metadataRefreshMs: 60_000,
 } as const satisfies Partial<ProducerInput>;

@@ -187,17 +187,22 @@ describe("zhumq topic", () => {
     const victim = partitions[0]!.leader;
     const index = cluster.brokers.findIndex((broker) => broker.id === victim);
     await cluster.brokers[index]!.stop();
-    let text = "";
-    // Until its lease runs out, with a deadline that holds on a busy machine.
-    const deadline = Date.now() + 30_000;
-    while (!text.includes("(down)") && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      text = (await run(topicCommand, ["describe", "fragile"])).stdout;
+    try {
+      let text = "";
+      const leaderless = new RegExp(`  0\\s+none\\s+\\d+\\s+${victim} \\(down\\)\\s+${victim}\\s+no leader\\n`);
+      // Until its lease runs out, with a deadline that holds on a busy machine. Topic and broker
+      // states come from two requests, so wait for the whole picture, not the first sign of it.
+      const deadline = Date.now() + 30_000;
+      while (!leaderless.test(text) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        text = (await run(topicCommand, ["describe", "fragile"])).stdout;
+      }
+      expect(text).toMatch(leaderless);
+      expect(text).toMatch(/\n  \d without a leader, of 4\n/);
+      expect(text).toMatch(new RegExp(`${victim}\\s+down\\s+`));
+    } finally {
+      await cluster.restartBroker(index);
     }
-    expect(text).toMatch(new RegExp(`  0\\s+none\\s+\\d+\\s+${victim} \\(down\\)\\s+${victim}\\s+no leader\\n`));
-    expect(text).toMatch(/\n  \d without a leader, of 4\n/);
-    expect(text).toMatch(new RegExp(`${victim}\\s+down\\s+`));
-    await cluster.restartBroker(index);
   });
 
   it("without --replication-factor a topic gets min(3, live brokers) copies: 2 on this two-broker cluster", async () => {
@@ -238,16 +243,22 @@ describe("zhumq topic", () => {
     const follower = partition!.replicas.find((broker) => broker !== partition!.leader)!;
     const index = cluster.brokers.findIndex((broker) => broker.id === follower);
     await cluster.brokers[index]!.stop();
-    let described = "";
-    // A stopped broker leaves the ISR as it goes (its clean shutdown); it shows as down once its lease runs out.
-    for (const deadline = Date.now() + 30_000; !(described.includes("under-replicated") && described.includes("(down)")) && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      described = (await run(topicCommand, ["describe", "copies"])).stdout;
+    try {
+      let described = "";
+      const underReplicated = new RegExp(`\\n  0\\s+${partition!.leader}\\s+\\d+\\s+.+ \\(down\\)\\s+${partition!.leader}\\s+under-replicated\\n`);
+      const offline = new RegExp(`\\n  0\\s+${follower}\\s+offline\\s+`);
+      // A stopped broker leaves the ISR as it goes (its clean shutdown); it shows as down once its
+      // lease runs out. Topic and broker states come from two requests: wait for the whole picture.
+      for (const deadline = Date.now() + 30_000; !(underReplicated.test(described) && offline.test(described)) && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        described = (await run(topicCommand, ["describe", "copies"])).stdout;
+      }
+      expect(described).toMatch(underReplicated);
+      expect(described).toMatch(/\n  1 under-replicated \(ISR smaller than replicas\), of 1\n/);
+      expect(described).toMatch(offline);
+    } finally {
+      await cluster.restartBroker(index);
     }
-    expect(described).toMatch(new RegExp(`\\n  0\\s+${partition!.leader}\\s+\\d+\\s+.+ \\(down\\)\\s+${partition!.leader}\\s+under-replicated\\n`));
-    expect(described).toMatch(/\n  1 under-replicated \(ISR smaller than replicas\), of 1\n/);
-    expect(described).toMatch(new RegExp(`\\n  0\\s+${follower}\\s+offline\\s+`));
-    await cluster.restartBroker(index);
   });
 
   it("the default factor and a partition's status, decided alone", () => {

@@ -5,12 +5,17 @@
  * dropped what did not fit — a quarter of the messages with a fast sender. Nothing here sleeps for
  * a fixed time; deadlines are generous so a busy machine passes too.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { createServer, type Socket } from "node:net";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { LocalCluster } from "../host/real-node.ts";
 import { ZhuMQ, SendError, type Admin } from "../index.ts";
 import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 
-const fixture = useInProcessCluster({ name: "acks0", brokers: 1, admin: { requestTimeoutMs: 2_000, retries: 5 } });
+// The whole cluster shares this process's event loop with a client sending 120 MiB as fast as it
+// can: a broker whose heartbeats wait behind that could lose its 1.2 s lease and, fenced, refuse
+// acks-0 writes without a word — acks 0 promises nothing there, and this file tests the client's
+// own buffer, not leases. A long lease keeps the two apart.
+const fixture = useInProcessCluster({ name: "acks0", brokers: 1, admin: { requestTimeoutMs: 2_000, retries: 5 }, cluster: { coordinatorSettings: { leaseMs: 30_000 } } });
 let cluster: LocalCluster;
 let zhumq: ZhuMQ;
 let admin: Admin;
@@ -62,7 +67,19 @@ describe("acks 0", () => {
 
   it("a send waits while the buffer is full and fails with BUFFER_FULL after maxBlockMs when nothing drains", { timeout: 60_000 }, async () => {
     await admin.createTopic({ topic: "acks0-blocked", partitions: 1 });
-    await cluster.brokers[0]!.stop(); // the only broker is gone: nothing a new producer holds can leave
+    const broker = cluster.brokers[0]!;
+    const port = Number(broker.address.slice(broker.address.lastIndexOf(":") + 1));
+    await broker.stop();
+    // In its place, a listener that accepts connections and never answers: the producer's link
+    // hangs in its connect attempt (a refused one would settle the requests "unsent" at once), so
+    // nothing the producer holds can leave.
+    const sockets: Socket[] = [];
+    const blackHole = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(port, "127.0.0.1", resolve));
+    onTestFinished(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+    });
     const producer = zhumq.producer({ acks: 0, lingerMs: 0, batchBytesMax: 16 * 1024, bufferBytesMax: 32 * 1024, maxBlockMs: 500, deliveryTimeoutMs: 3_000 });
     await producer.connect();
 

@@ -9,7 +9,9 @@
  * queued, else idle. Messages stay in the bounded queue while the peer is unreachable and are
  * sent once it is back; frames already handed to gRPC when a stream breaks are lost, like
  * messages on a network (the protocols retry). Frames with receipts (src/ports/transport.ts) wait
- * in the queue however long it gets; they leave only by being written or by `close`. Each attempt uses a fresh gRPC channel, so the
+ * in the queue however long it gets while the link is open or between attempts; they leave by
+ * being written, by `close`, or — settled "unsent" — when a connect attempt fails outright (the
+ * peer cannot be reached: their senders should look elsewhere). Each attempt uses a fresh gRPC channel, so the
  * only reconnect policy is ours (backoff.ts), not grpc-js's own channel backoff (up to 2 min).
  *
  * The server may also send frames back on the stream (it does when this node is not in its
@@ -177,8 +179,13 @@ export class OutgoingLink implements Route {
 
   private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, reason: string): void {
     if (call !== this.call || this.state === "closed") return;
+    const neverOpened = this.state === "connecting";
     this.clearTimer();
     this.drop();
+    // The peer could not be reached at all (its process is gone, say): a sender that asked for a
+    // receipt hears now that its frame never left, rather than whenever the peer comes back — a
+    // producer then asks where the partition's leader is now. Frames without one wait as before.
+    if (neverOpened) this.context.stats.dropped.undeliverable += this.queue.dropReceipted();
     this.retryLater(reason);
   }
 

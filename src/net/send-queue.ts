@@ -112,6 +112,34 @@ export class SendQueue {
     return dropped;
   }
 
+  /**
+   * Removes the frames that carry a receipt, settling those as "unsent" on a later turn (they
+   * certainly never left); frames without one stay queued, in order. Returns how many went.
+   */
+  dropReceipted(): number {
+    if (this.receiptCount === 0) return 0;
+    const frames: Buffer[] = [];
+    const receipts: (SendReceipt | undefined)[] = [];
+    const unsent: SendReceipt[] = [];
+    for (let index = this.head; index < this.frames.length; index++) {
+      const frame = this.frames[index]!;
+      const receipt = this.receipts[index];
+      if (receipt === undefined) {
+        frames.push(frame);
+        receipts.push(undefined);
+        continue;
+      }
+      unsent.push(receipt);
+      this.queuedBytes -= frame.length;
+    }
+    this.frames = frames;
+    this.receipts = receipts;
+    this.head = 0;
+    this.receiptCount = 0;
+    settleLater(unsent, "unsent");
+    return unsent.length;
+  }
+
   private shift(): Buffer | undefined {
     const frame = this.frames[this.head];
     if (frame === undefined) return undefined;

@@ -17,8 +17,9 @@
  * - `send(to, message, receipt)` calls `receipt` exactly once while the sender lives, never from
  *   inside `send`: "left" once the message was handed to the network (written to the stream; it
  *   may still be lost on the way, like any message), "unsent" when it certainly never left (no
- *   route, too large, the transport or its link closed first), "unknown" when the stream broke
- *   while the message was being written.
+ *   route, too large, the transport or its link closed first, or the peer could not be reached at
+ *   all — a connect attempt failed — so the sender can look for another route at once),
+ *   "unknown" when the stream broke while the message was being written.
  * - A message with a receipt is never dropped because a send queue is full: it waits for the
  *   stream however long the queue grows. Bounding what is waiting is the sender's job (it holds
  *   its own buffer until the receipt comes), so receipts are the transport's back-pressure signal.

@@ -10,34 +10,21 @@
  * scripts/ensure-chromium.sh finds Chromium or installs it; when it cannot, the test is skipped
  * and says why. Every wait is a condition with a deadline.
  */
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import puppeteer, { type Browser } from "puppeteer-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { runWorkload } from "../src/sim/workloads.ts";
 import { TraceRecorder, type TraceDocument } from "../src/sim/trace-recorder.ts";
 import { startTraceViewerServer, type TraceViewerServer } from "../src/ui/trace-server.ts";
+import { useChromium } from "./support/chromium.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const OUTPUT = path.join(REPO, "test-output");
-const INSTALL_TIMEOUT_MS = 10 * 60_000;
 const PAGE_DEADLINE_MS = 30_000;
-/** A frame of 100,000 events must cost less than this (generous: the CI machine is shared). */
 
-let chromium: { path: string } | { reason: string };
-
-beforeAll(async () => {
-  try {
-    const { stdout } = await promisify(execFile)("sh", [path.join(REPO, "scripts", "ensure-chromium.sh")], { timeout: INSTALL_TIMEOUT_MS });
-    chromium = { path: stdout.trim() };
-  } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
-    chromium = { reason: `no Chromium to drive: ${stderr || (error as Error).message}` };
-  }
-}, INSTALL_TIMEOUT_MS + 10_000);
+const chromiumFound = useChromium();
 
 /** The trace of the planted bug's run, as `zhumq sim --seed 1 --plant no-idempotence --open` makes it. */
 async function plantedTrace(): Promise<TraceDocument> {
@@ -67,6 +54,7 @@ describe("the trace viewer in Chromium", () => {
   });
 
   it("lists a planted bug's anomalies, highlights one's operations on a click, opens a saved file, and draws only the visible part of 100,000 events", async (context) => {
+    const chromium = chromiumFound();
     if ("reason" in chromium) {
       console.warn(`skipped: ${chromium.reason}`);
       context.skip(chromium.reason);

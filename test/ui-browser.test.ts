@@ -8,36 +8,23 @@
  * scripts/ensure-chromium.sh finds Chromium or installs it (as root, with apt-get); when it
  * cannot, the test is skipped and says why. Every wait is a condition with a deadline.
  */
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { GrpcTransport } from "../src/net/index.ts";
 import { startCluster, type LocalCluster } from "../src/host/real-node.ts";
 import type { HostCrash } from "../src/host/host.ts";
 import { ZhuMQ } from "../src/client/zhumq.ts";
 import { startDashboard, type Dashboard } from "../src/ui/dashboard.ts";
+import { useChromium } from "./support/chromium.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const OUTPUT = path.join(REPO, "test-output");
-/** Installing Chromium on a clean machine (apt-get update + install) takes minutes, not seconds. */
-const INSTALL_TIMEOUT_MS = 10 * 60_000;
 const PAGE_DEADLINE_MS = 30_000;
 
-let chromium: { path: string } | { reason: string };
-
-beforeAll(async () => {
-  try {
-    const { stdout } = await promisify(execFile)("sh", [path.join(REPO, "scripts", "ensure-chromium.sh")], { timeout: INSTALL_TIMEOUT_MS });
-    chromium = { path: stdout.trim() };
-  } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
-    chromium = { reason: `no Chromium to drive: ${stderr || (error as Error).message}` };
-  }
-}, INSTALL_TIMEOUT_MS + 10_000);
+const chromiumFound = useChromium();
 
 describe("the dashboard in Chromium", () => {
   let dataDir: string | undefined;
@@ -74,6 +61,7 @@ describe("the dashboard in Chromium", () => {
   }
 
   it("shows brokers, partitions with offsets and a produce rate above zero, then the cluster's loss", async (context) => {
+    const chromium = chromiumFound();
     if ("reason" in chromium) {
       console.warn(`skipped: ${chromium.reason}`);
       context.skip(chromium.reason);

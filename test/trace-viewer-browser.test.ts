@@ -18,7 +18,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runWorkload } from "../src/sim/workloads.ts";
 import { TraceRecorder, type TraceDocument } from "../src/sim/trace-recorder.ts";
 import { startTraceViewerServer, type TraceViewerServer } from "../src/ui/trace-server.ts";
-import { useChromium } from "./support/chromium.ts";
+import { chromiumOrSkip, useChromium } from "./support/chromium.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const OUTPUT = path.join(REPO, "test-output");
@@ -54,12 +54,8 @@ describe("the trace viewer in Chromium", () => {
   });
 
   it("lists a planted bug's anomalies, highlights one's operations on a click, opens a saved file, and draws only the visible part of 100,000 events", async (context) => {
-    const chromium = chromiumFound();
-    if ("reason" in chromium) {
-      console.warn(`skipped: ${chromium.reason}`);
-      context.skip(chromium.reason);
-      return;
-    }
+    const executablePath = chromiumOrSkip(chromiumFound(), context);
+    if (executablePath === undefined) return;
     mkdirSync(OUTPUT, { recursive: true });
     const trace = await plantedTrace();
     const target = trace.anomalies.findIndex((anomaly) => anomaly.kind === "duplicate" && anomaly.operations.length > 0);
@@ -67,7 +63,7 @@ describe("the trace viewer in Chromium", () => {
     const anomaly = trace.anomalies[target]!;
     server = await startTraceViewerServer({ host: "127.0.0.1", port: 0, trace: JSON.stringify(trace) });
 
-    browser = await puppeteer.launch({ executablePath: chromium.path, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    browser = await puppeteer.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on("pageerror", (error) => pageErrors.push(String(error)));

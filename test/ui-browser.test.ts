@@ -18,7 +18,7 @@ import { startCluster, type LocalCluster } from "../src/host/real-node.ts";
 import type { HostCrash } from "../src/host/host.ts";
 import { ZhuMQ } from "../src/client/zhumq.ts";
 import { startDashboard, type Dashboard } from "../src/ui/dashboard.ts";
-import { useChromium } from "./support/chromium.ts";
+import { chromiumOrSkip, useChromium } from "./support/chromium.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const OUTPUT = path.join(REPO, "test-output");
@@ -61,12 +61,8 @@ describe("the dashboard in Chromium", () => {
   }
 
   it("shows brokers, partitions with offsets and a produce rate above zero, then the cluster's loss", async (context) => {
-    const chromium = chromiumFound();
-    if ("reason" in chromium) {
-      console.warn(`skipped: ${chromium.reason}`);
-      context.skip(chromium.reason);
-      return;
-    }
+    const executablePath = chromiumOrSkip(chromiumFound(), context);
+    if (executablePath === undefined) return;
     mkdirSync(OUTPUT, { recursive: true });
     dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-ui-browser-"));
     cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash) });
@@ -80,7 +76,7 @@ describe("the dashboard in Chromium", () => {
     dashboard = await startDashboard({ client, bootstrap, host: "127.0.0.1", port: 0, pollIntervalMs: 500 });
 
     browser = await puppeteer.launch({
-      executablePath: chromium.path,
+      executablePath,
       headless: true,
       // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],

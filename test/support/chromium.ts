@@ -15,6 +15,14 @@ export const CHROMIUM_INSTALL_TIMEOUT_MS = 10 * 60_000;
 
 export type ChromiumFound = { readonly path: string } | { readonly reason: string };
 
+/** The executable to launch, or undefined once the test has been skipped, saying why. */
+export function chromiumOrSkip(found: ChromiumFound, context: { skip(note?: string): void }): string | undefined {
+  if ("path" in found) return found.path;
+  console.warn(`skipped: ${found.reason}`);
+  context.skip(found.reason);
+  return undefined;
+}
+
 export function useChromium(): () => ChromiumFound {
   let chromium: ChromiumFound = { reason: "Chromium was not looked for yet" };
   beforeAll(async () => {

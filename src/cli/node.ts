@@ -87,7 +87,7 @@ Config file (every key optional when given as a flag):
     "coordinator": "coordinator@10.0.0.5:9090", "data": "/var/lib/zhumq/broker-1",
     "metricsListen": "0.0.0.0:9192", "logFormat": "json", "logLevel": "info",
     "settings": { "heartbeatIntervalMs": 200, "flushIntervalMs": 50,
-                  "retentionCheckIntervalMs": 300000,
+                  "retentionCheckIntervalMs": 300000, "replicaLagMaxMs": 3000,
                   "log": { "segmentBytes": 1073741824, "retentionMs": 604800000 },
                   "limits": { "batchBytesMax": 1048576, "fetchBytesMax": 8388608 } } }
 

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, describe, expect, it } from "vitest";
-import { runWorkload } from "../src/sim/workloads.ts";
+import { runWorkload, traceRunOf } from "../src/sim/workloads.ts";
 import { TraceRecorder, type TraceDocument } from "../src/sim/trace-recorder.ts";
 import { startTraceViewerServer, type TraceViewerServer } from "../src/ui/trace-server.ts";
 import { chromiumOrSkip, useChromium } from "./support/chromium.ts";
@@ -31,15 +31,7 @@ async function plantedTrace(): Promise<TraceDocument> {
   const recorder = new TraceRecorder();
   const result = await runWorkload({ workload: "queue", seed: 1, faults: "swarm", plant: "no-idempotence", recorder });
   expect(result.ok).toBe(false);
-  return recorder.document({
-    workload: result.workload,
-    seed: result.seed,
-    ok: result.ok,
-    traceHash: result.traceHash,
-    virtualMs: result.virtualMs,
-    kernelEvents: result.events,
-    replay: "npx zhumq sim --seed 1 --plant no-idempotence",
-  });
+  return recorder.document(traceRunOf(result, "npx zhumq sim --seed 1 --plant no-idempotence"));
 }
 
 describe("the trace viewer in Chromium", () => {

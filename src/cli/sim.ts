@@ -9,7 +9,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
 import { joinNegativeValues } from "./args.ts";
-import { PLANTS, runWorkload, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
+import { PLANTS, runWorkload, traceRunOf, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited } from "../sim/audit.ts";
 import { NothingToShrinkError, SHRINK_EXTRA_REPLAYS, shrinkFailure } from "../sim/shrink-run.ts";
 import { describeSize, SHRINK_REPLAYS_MAX } from "../sim/shrink.ts";
@@ -258,15 +258,7 @@ function traceRecorder(args: SimArgs): TraceRecorder | undefined {
 /** Write the run's trace (--trace) and serve it in the viewer until Ctrl-C (--open). */
 async function showTrace(args: SimArgs, result: RunSummary, recorder: TraceRecorder | undefined): Promise<void> {
   if (recorder === undefined) return;
-  const document: TraceDocument = recorder.document({
-    workload: result.workload,
-    seed: result.seed,
-    ok: result.ok,
-    traceHash: result.traceHash,
-    virtualMs: result.virtualMs,
-    kernelEvents: result.events,
-    replay: replayCommand(args, result.seed),
-  });
+  const document: TraceDocument = recorder.document(traceRunOf(result, replayCommand(args, result.seed)));
   const text = JSON.stringify(document);
   const cut = document.truncated === undefined ? "" : `, truncated: ${document.truncated.events} events and ${document.truncated.operations} operations past the cap`;
   const size = `${document.events.length} events, ${document.operations.length} client operations, ${document.anomalies.length} anomalies, ${(Buffer.byteLength(text) / 1_048_576).toFixed(2)} MB${cut}`;

@@ -4,7 +4,7 @@
  * caps hold and say so; and a planted bug's anomalies point at the client operations that show it.
  */
 import { describe, expect, it } from "vitest";
-import { runWorkload, type WorkloadOptions } from "./workloads.ts";
+import { runWorkload, traceRunOf, type WorkloadOptions } from "./workloads.ts";
 import { summarizeMessage, TRACE_FORMAT, TRACE_VERSION, TraceRecorder, type TraceDocument } from "./trace-recorder.ts";
 
 const EVENT_KINDS = ["message.delivered", "message.dropped", "timer.fired", "store.committed", "node.started", "node.crashed", "node.paused", "node.resumed", "fault"];
@@ -12,7 +12,7 @@ const EVENT_KINDS = ["message.delivered", "message.dropped", "timer.fired", "sto
 async function traced(options: WorkloadOptions, limits: ConstructorParameters<typeof TraceRecorder>[0] = {}): Promise<{ document: TraceDocument; traceHash: string; ok: boolean }> {
   const recorder = new TraceRecorder(limits);
   const result = await runWorkload({ ...options, recorder });
-  const document = recorder.document({ workload: result.workload, seed: result.seed, ok: result.ok, traceHash: result.traceHash, virtualMs: result.virtualMs, kernelEvents: result.events, replay: "-" });
+  const document = recorder.document(traceRunOf(result, "-"));
   return { document, traceHash: result.traceHash, ok: result.ok };
 }
 

@@ -6,7 +6,7 @@ import type { AckLevel } from "../actors/shared/messages.ts";
 import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
-import type { TraceRecorder } from "./trace-recorder.ts";
+import type { TraceRecorder, TraceRun } from "./trace-recorder.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
 import { LEADER_HUNT, runRaft } from "./raft/cluster.ts";
 import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
@@ -50,6 +50,11 @@ export interface RunSummary extends RunFigures {
   readonly workload: WorkloadName;
   /** Workload-specific lines for the report ("sends 300 ok 290 ..."). */
   readonly details: readonly string[];
+}
+
+/** What a trace says of the run it recorded: `recorder.document(traceRunOf(result, replay))`. */
+export function traceRunOf(result: RunSummary, replay: string): TraceRun {
+  return { workload: result.workload, seed: result.seed, ok: result.ok, traceHash: result.traceHash, virtualMs: result.virtualMs, kernelEvents: result.events, replay };
 }
 
 export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {

@@ -61,6 +61,8 @@ export class SimWorld {
    * only in-sync copy of some data). Absent: always. A refused wipe restarts on the disk as it is.
    */
   wipeAllowed: ((node: NodeId) => boolean) | undefined;
+  /** Told of every crash a fault step causes (a workload whose clients crash records what they lost). */
+  onCrash: ((node: NodeId) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
 
   private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
@@ -105,7 +107,9 @@ export class SimWorld {
     this.kernel.recorder?.fault(this.kernel.now(), action, formatAction(action) === formatAction(symbolic) ? formatAction(action) : `${formatAction(action)}${named}`, false);
     switch (action.kind) {
       case "crash":
-        return this.node(action.node).crash();
+        this.node(action.node).crash();
+        this.onCrash?.(action.node);
+        return;
       case "restart": {
         // A node that cannot even start (its recovery threw) is a failure the run reports, never
         // an unhandled rejection that takes the simulator down.

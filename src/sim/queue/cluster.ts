@@ -16,8 +16,10 @@
  * 4. every broker is crashed one last time and its partition logs are read back from its disk
  *    through the storage engine's recovery — the committed truth the checker compares against.
  *
- * Clients are not crashed or paused (their in-memory state is the history's source); the network
- * faults do reach them. A wiped disk is outside this single-replica fault model: it would lose
+ * Consumers are not crashed (their in-memory position is the history's source); producers are,
+ * in a share of the seeds (`producerCrashes`): what a crashed producer was still waiting for
+ * becomes unknown, and the restarted process goes on under a new producer id. Pauses and network
+ * faults reach every client. A wiped disk is outside this single-replica fault model: it would lose
  * acknowledged data by definition. Replication issues bring it back. Damage at rest is inside it:
  * with one replica the damaged batches are lost, but never silently — the broker names the range
  * (CORRUPT_DATA), the consumers skip it knowingly (`onDamagedData: "skip"`), the final read
@@ -62,6 +64,8 @@ const DAMAGE_AT_REST_PER_SECOND = 0.4;
 const DISK_FULL_SEED_SHARE = 0.3;
 const DISK_FULL_PER_SECOND = 0.8;
 const DISK_FULL_ROOM_BYTES_MAX = 1_024;
+/** Share of swarm seeds whose producer processes crash and restart too. */
+const PRODUCER_CRASH_SEED_SHARE = 0.3;
 
 export interface QueueRunOptions {
   readonly seed: number;
@@ -95,6 +99,12 @@ export interface QueueRunOptions {
   readonly minInSync?: number;
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
+  /**
+   * Swarm: producer processes crash and restart too (default: drawn, in about 30 % of the seeds).
+   * A crashed producer's sends still waiting are unknown from then on; the restarted one asks for
+   * a new producer id and goes on with the values it had not sent.
+   */
+  readonly producerCrashes?: boolean;
 }
 
 /**
@@ -229,7 +239,16 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
   world.wipeAllowed = (broker) => !soleInSync(coordinatorHost, broker);
-  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
+  const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
+  const producerCrashes = settings.swarm && (options.producerCrashes ?? root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE);
+  if (producerCrashes) {
+    world.onCrash = (node) => {
+      if (!producerIds.includes(node)) return;
+      producers.delete(node); // its ticks wait for the restarted process
+      for (const op of history.pendingSends()) if (op.process === node) history.sendUnknown(world.kernel.now(), node, op.id, "the producer process crashed before an answer");
+    };
+  }
+  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};

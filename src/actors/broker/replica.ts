@@ -26,7 +26,7 @@
  */
 import { FIELD, readInt64, viewOf } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
-import type { NodeId } from "../shared/ids.ts";
+import { sameMembers, type NodeId } from "../shared/ids.ts";
 import type { LeaderAssignment } from "../shared/messages.ts";
 
 export interface EpochEntry {
@@ -242,6 +242,3 @@ export function desiredIsr(role: LeaderRole, self: NodeId, highWatermark: number
   return wanted;
 }
 
-function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((broker) => b.includes(broker));
-}

@@ -19,7 +19,7 @@ import { CorruptBatchError } from "../../disk/errors.ts";
 import { assert } from "../shared/assert.ts";
 import { cancelTimer, notify, persist, read, setTimer, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
-import { partitionKey, type NodeId } from "../shared/ids.ts";
+import { partitionKey, sameMembers, type NodeId } from "../shared/ids.ts";
 import type { FollowerAssignment, IsrProposal, LeaderAssignment, ReplicaFetchReply } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, isWireError, servedPartition, type Step } from "./core.ts";
 import { DEFAULT_REPLICA_LAG_MAX_MS, ISR_CHECK_INTERVAL_MS, REPLICA_FETCH_BACKOFF_MS, REPLICA_FETCH_BYTES_MAX, REPLICA_FETCH_WAIT_MS } from "./limits.ts";
@@ -134,7 +134,7 @@ export function refreshLeader(step: Step, state: PartitionState): PartitionState
   let next = withHighWatermark({ ...state, leader: pruned }, Math.min(highWatermark, state.syncedEnd));
   const wanted = desiredIsr(pruned, self, next.highWatermark, step.now(), lagMaxMs(step));
   if (wanted !== undefined) {
-    const same = wanted.length === pruned.isr.length && wanted.every((broker) => pruned.isr.includes(broker));
+    const same = sameMembers(wanted, pruned.isr);
     next = { ...next, leader: { ...pruned, proposed: same ? undefined : wanted } };
     // A new proposal goes out with a heartbeat now, not at the next interval.
     if (!same && !sameMembers(wanted, pruned.proposed ?? [])) step.emit(setTimer(HEARTBEAT_TIMER, 0));
@@ -414,6 +414,3 @@ export function onTruncateDone(step: Step, event: ReadDone<BrokerTruncateResult>
   step.setPartitions([led]);
 }
 
-function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((broker) => b.includes(broker));
-}

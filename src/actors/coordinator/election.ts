@@ -17,7 +17,7 @@
  * names the current epoch and ISR version (a stale leader or a reordered heartbeat changes
  * nothing) and keeps leader ∈ isr ⊆ replicas.
  */
-import type { NodeId, TopicName } from "../shared/ids.ts";
+import { sameMembers, type NodeId, type TopicName } from "../shared/ids.ts";
 import type { IsrProposal } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import type { CoordinatorState, IsrChanged, LeaderElected, PartitionLeadership, TopicState } from "./state.ts";
@@ -196,9 +196,6 @@ export function isrChanges(state: CoordinatorState, from: NodeId, proposals: rea
   return commands;
 }
 
-function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((broker) => b.includes(broker));
-}
 
 function partitionName(topic: TopicName, partition: number): string {
   return `${topic}/${partition}`;

@@ -14,6 +14,11 @@ export interface TopicPartition {
 }
 
 /** "orders/3": the key a partition is known by in maps, logs and the consistent-hash ring. */
+/** Whether two lists of nodes hold the same members, in any order (an ISR, say). */
+export function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((node) => b.includes(node));
+}
+
 export function partitionKey(topic: TopicName, partition: PartitionIndex): string {
   return `${topic}/${partition}`;
 }

@@ -182,7 +182,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     else leaving.delete(broker);
     changes.leaving = leaving;
   }
-  const commands: CoordinatorCommand[] = [];
+  const batch = new CommandBatch(context.state);
   const moved = request.address !== undefined && request.address !== context.state.brokerAddresses.get(broker);
   const incarnation = context.state.brokerIncarnations.get(broker);
   const newIncarnation = request.incarnation !== undefined && request.incarnation !== incarnation;
@@ -193,24 +193,23 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     // No sync of its own: a lost registration (or address) is redone by the next heartbeat, and
     // any later command that names this broker is synced after it (the log is append-only). A lost
     // incarnation only makes the next coordinator treat the broker as restarted once more: safe.
-    commands.push({ type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }), ...(request.incarnation === undefined ? {} : { incarnation: request.incarnation }) });
+    batch.add({ type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }), ...(request.incarnation === undefined ? {} : { incarnation: request.incarnation }) });
   }
   const cameUp = !isAlive(context.leases.get(broker), nowMs);
   changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true });
-  if (restarted) commands.push(...restartedCommands(replay(commands, context.state), clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), broker));
+  if (restarted) batch.add(...restartedCommands(batch.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), broker));
   // Proposals from the incarnation before are stale: they were made on a log that may be gone.
-  const afterRegistration = commands.length === 0 ? context.state : replay(commands, context.state);
-  if (!restarted) commands.push(...isrChanges(afterRegistration, broker, request.isrProposals ?? []));
+  else batch.add(...isrChanges(batch.state, broker, request.isrProposals ?? []));
   // A broker that came up may lead partitions that had no leader; one that is leaving hands its
   // leaderships over. Either way only partitions it is a replica of can change.
   // A leader that just reported damage hands over to a whole in-sync copy (electLeaders decides).
   const newlyDamaged = [...damaged.keys()].some((key) => !(context.damaged.get(broker)?.has(key) ?? false));
   if (cameUp || restarted || newlyDamaged || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
-    commands.push(...electLeaders(replay(commands, context.state), view, new Set([broker])));
-    if (request.leaving === true && !wasLeaving) commands.push(...goneCommands(replay(commands, context.state), view, broker));
+    batch.add(...electLeaders(batch.state, view, new Set([broker])));
+    if (request.leaving === true && !wasLeaving) batch.add(...goneCommands(batch.state, view, broker));
   }
-  const applied = commit(context, commands, nowMs);
+  const applied = commit(context, batch, nowMs);
   if (applied !== undefined) {
     changes.state = applied.state;
     effects.push(...applied.effects);
@@ -245,26 +244,53 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
 }
 
 /**
- * Apply `commands` and emit their persists (synced when any of them must be: everything but a
- * registration) plus a notice for each election and ISR change; undefined when there are none.
+ * Commands decided while handling one event, each decision made on the state the earlier ones
+ * left: `state` is kept current as commands are added (one copy of the state per `add`, not one
+ * per command, nor a replay of the whole list per decision).
  */
-function commit(context: CoordinatorContext, commands: readonly CoordinatorCommand[], nowMs: number): { state: CoordinatorState; assignments: Map<NodeId, BrokerAssignments>; effects: CoordinatorEffect[] } | undefined {
+class CommandBatch {
+  readonly commands: CoordinatorCommand[] = [];
+  /** Each elected partition's leader before this batch ("topic/partition"), for the notices. */
+  readonly previousLeaders = new Map<string, NodeId | null>();
+
+  constructor(public state: CoordinatorState) {}
+
+  add(...commands: CoordinatorCommand[]): void {
+    if (commands.length === 0) return;
+    for (const command of commands) {
+      if (command.type !== "partition.leader.elected") continue;
+      const key = `${command.topic}/${command.partition}`;
+      if (!this.previousLeaders.has(key)) this.previousLeaders.set(key, this.state.topics.get(command.topic)?.partitions[command.partition]?.leader ?? null);
+    }
+    this.commands.push(...commands);
+    this.state = replay(commands, this.state);
+  }
+}
+
+/**
+ * Emit the batch's persists (synced when any of them must be: everything but a registration)
+ * plus a notice for each election and ISR change; undefined when there are none.
+ */
+function commit(context: CoordinatorContext, batch: CommandBatch, nowMs: number): { state: CoordinatorState; assignments: Map<NodeId, BrokerAssignments>; effects: CoordinatorEffect[] } | undefined {
+  const { commands, state } = batch;
   if (commands.length === 0) return undefined;
   const effects: CoordinatorEffect[] = [];
-  let state = context.state;
+  // Within one batch a partition may be elected twice: the second notice's "previous" is the first's leader.
+  const leaders = new Map(batch.previousLeaders);
   for (const command of commands) {
     if (command.type === "partition.leader.elected") {
-      const previous = state.topics.get(command.topic)?.partitions[command.partition]?.leader ?? null;
+      const key = `${command.topic}/${command.partition}`;
+      const previous = leaders.get(key) ?? null;
+      leaders.set(key, command.leader);
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.elected", topic: command.topic, partition: command.partition, leader: command.leader, previous, leaderEpoch: command.leaderEpoch, isr: command.isr, unclean: command.unclean === true, atMs: nowMs }));
     } else if (command.type === "partition.isr.changed") {
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
     }
-    state = apply(state, command);
   }
-  const synced = commands.some((command) => command.type !== "broker.registered");
-  commands.forEach((command, index) => effects.push(persist(command, synced && index === commands.length - 1)));
-  const leadership = commands.some((command) => command.type !== "broker.registered");
-  return { state, assignments: leadership ? assignmentsByBroker(state) : new Map(context.assignments), effects };
+  // Only registrations may go unsynced (a lost one is redone), and only they leave leaderships as they were.
+  const decisive = commands.some((command) => command.type !== "broker.registered");
+  commands.forEach((command, index) => effects.push(persist(command, decisive && index === commands.length - 1)));
+  return { state, assignments: decisive ? assignmentsByBroker(state) : new Map(context.assignments), effects };
 }
 
 /**
@@ -284,9 +310,10 @@ export function expireLeases(context: CoordinatorContext, nowMs: number): Outcom
   }
   if (leases === undefined) return { changes: {}, effects };
   const view = clusterView({ ...context, leases }, nowMs);
-  const commands: CoordinatorCommand[] = electLeaders(context.state, view, down);
-  for (const broker of down) commands.push(...goneCommands(replay(commands, context.state), view, broker));
-  const applied = commit(context, commands, nowMs);
+  const batch = new CommandBatch(context.state);
+  batch.add(...electLeaders(batch.state, view, down));
+  for (const broker of down) batch.add(...goneCommands(batch.state, view, broker));
+  const applied = commit(context, batch, nowMs);
   if (applied === undefined) return { changes: { leases }, effects };
   return { changes: { leases, state: applied.state, assignments: applied.assignments }, effects: [...effects, ...applied.effects] };
 }

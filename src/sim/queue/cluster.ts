@@ -234,7 +234,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
-  world.nodeResolver = (name) => (name.startsWith("leader:") ? currentLeader(brokerHosts, running, partitionKey(TOPIC, Number(name.slice("leader:".length)))) : undefined);
+  world.nodeResolver = (name) => (name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
   const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: COORDINATOR };
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
@@ -263,7 +263,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
-  const final = finalLeadership(brokerHosts);
+  const final = leadership(brokerHosts);
   await readFinalLogs(world, brokers, history, final);
   const check = checkQueue(history, { liveness: true });
   const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
@@ -416,26 +416,21 @@ function soleInSync(host: { readonly snapshot: unknown } | undefined, broker: No
   return false;
 }
 
-/** The broker leading `key` now, by the newest epoch any running broker leads it in. */
-function currentLeader(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>, running: (broker: NodeId) => boolean, key: string): NodeId | undefined {
-  let leader: NodeId | undefined;
-  let epoch = -1;
-  for (const [broker, host] of hosts) {
-    if (!running(broker)) continue;
-    const state = (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context?.partitions?.get(key);
-    if (state?.leaderEpoch !== undefined && state.leaderEpoch > epoch) {
-      leader = broker;
-      epoch = state.leaderEpoch;
-    }
-  }
-  return leader;
+/** A broker's partitions, read from its actor's snapshot (empty before it started). */
+function partitionsOf(host: { readonly snapshot: unknown }): ReadonlyMap<string, PartitionState> {
+  return (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context?.partitions ?? new Map();
 }
 
-function finalLeadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): Map<string, FinalLeadership> {
+/**
+ * Who leads each partition, by the newest epoch a broker leads it in among those `running`, with
+ * that leader's ISR and HW: mid-run it names the `leader:N` of fault steps, at the end what the
+ * final logs are judged against.
+ */
+function leadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>, running: (broker: NodeId) => boolean = () => true): Map<string, FinalLeadership> {
   const leaders = new Map<string, FinalLeadership>();
   for (const [broker, host] of hosts) {
-    const context = (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context;
-    for (const [key, state] of context?.partitions ?? []) {
+    if (!running(broker)) continue;
+    for (const [key, state] of partitionsOf(host)) {
       if (state.leaderEpoch === undefined || state.leader === undefined) continue;
       const known = leaders.get(key);
       if (known !== undefined && known.epoch >= state.leaderEpoch) continue;

@@ -45,6 +45,17 @@ describe("GrpcTransport", () => {
     await Promise.all(extra.splice(0).map((transport) => transport.close()));
   });
 
+  /** Node "a" of a new cluster whose node "b" has gone away (and the port b listened on). */
+  async function withPeerDown(limits: ConstructorParameters<typeof LoopbackCluster>[0]): Promise<{ a: GrpcTransport; port: number }> {
+    cluster = new LoopbackCluster(limits);
+    const a = await cluster.listen("a");
+    const b = await cluster.listen("b");
+    const port = Number(b.address.split(":")[1]);
+    await b.close();
+    cluster.nodes.delete("b");
+    return { a, port };
+  }
+
   it("reconnects after the peer restarts on the same port, and delivers what was queued meanwhile", async () => {
     cluster = new LoopbackCluster(FAST_RECONNECT);
     const a = await cluster.listen("a");
@@ -71,12 +82,7 @@ describe("GrpcTransport", () => {
   });
 
   it("bounds the queue for a peer that is down: drops beyond the limit and counts them", async () => {
-    cluster = new LoopbackCluster({ ...FAST_RECONNECT, queueMessagesMax: 10 });
-    const a = await cluster.listen("a");
-    const b = await cluster.listen("b");
-    const port = Number(b.address.split(":")[1]);
-    await b.close();
-    cluster.nodes.delete("b");
+    const { a, port } = await withPeerDown({ ...FAST_RECONNECT, queueMessagesMax: 10 });
     for (let n = 0; n < 50; n++) a.send("b", { n });
     expect(a.stats.dropped.queueFull).toBe(40);
     expect(a.stats.sent).toBe(10);
@@ -93,12 +99,7 @@ describe("GrpcTransport", () => {
   });
 
   it("keeps messages with receipts past the queue's bound, and settles them unsent once the peer cannot be reached at all", async () => {
-    cluster = new LoopbackCluster({ ...FAST_RECONNECT, queueMessagesMax: 10 });
-    const a = await cluster.listen("a");
-    const b = await cluster.listen("b");
-    const port = Number(b.address.split(":")[1]);
-    await b.close();
-    cluster.nodes.delete("b");
+    const { a, port } = await withPeerDown({ ...FAST_RECONNECT, queueMessagesMax: 10 });
     const outcomes: string[] = [];
     for (let n = 50; n < 55; n++) a.send("b", { n }); // no receipt: waits for the peer as before
     for (let n = 0; n < 50; n++) a.send("b", { n }, (outcome) => outcomes.push(outcome));
@@ -119,11 +120,7 @@ describe("GrpcTransport", () => {
   });
 
   it("settles receipts still queued at close as unsent", async () => {
-    cluster = new LoopbackCluster(FAST_RECONNECT);
-    const a = await cluster.listen("a");
-    const b = await cluster.listen("b");
-    await b.close();
-    cluster.nodes.delete("b");
+    const { a } = await withPeerDown(FAST_RECONNECT);
     const outcomes: string[] = [];
     for (let n = 0; n < 5; n++) a.send("b", { n }, (outcome) => outcomes.push(outcome));
     await a.close();

@@ -28,7 +28,21 @@ export type ErrorCode =
   /** acks -1 with fewer in-sync replicas than the topic's minInSync: nothing was acknowledged. */
   | "NOT_ENOUGH_REPLICAS"
   /** A replica fetch from a broker that is not a replica of the partition. */
-  | "NOT_REPLICA";
+  | "NOT_REPLICA"
+  /** A group id that is empty, too long or has control characters. */
+  | "INVALID_GROUP_ID"
+  /** The coordinator knows no such group (never used, or deleted). */
+  | "GROUP_ID_NOT_FOUND"
+  /** The member is not (or no longer) in the group: drop every partition uncommitted and join again. */
+  | "UNKNOWN_MEMBER_ID"
+  /** The member was removed or the partition is no longer its: its commit is refused; rejoin. */
+  | "FENCED_MEMBER_EPOCH"
+  /** The member is alive but its epoch is behind: heartbeat for the new one, then commit again. */
+  | "STALE_MEMBER_EPOCH"
+  /** A commit below the group's committed offset: only an operator's reset moves offsets back. */
+  | "OFFSET_BEHIND_COMMITTED"
+  /** Reset or delete of a group that still has live members (the message names them). */
+  | "NON_EMPTY_GROUP";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -53,6 +67,13 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   BUFFER_FULL: true, // send again once earlier messages have completed
   NOT_ENOUGH_REPLICAS: true, // once replicas catch up (an idempotent retry never appends twice)
   NOT_REPLICA: false,
+  INVALID_GROUP_ID: false,
+  GROUP_ID_NOT_FOUND: false,
+  UNKNOWN_MEMBER_ID: false, // not as the same member: the member rejoins under a new id
+  FENCED_MEMBER_EPOCH: false, // likewise
+  STALE_MEMBER_EPOCH: true,
+  OFFSET_BEHIND_COMMITTED: false,
+  NON_EMPTY_GROUP: false,
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

@@ -12,6 +12,7 @@
  * - Record data travels as whole record batches (src/disk/batch.ts), exactly as stored.
  */
 import type { WireError } from "./errors.ts";
+import type { GroupReplyMessage, GroupRequestMessage } from "./group-messages.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 
 /** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
@@ -388,7 +389,7 @@ export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | 
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply;
 
-export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage;
+export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage;
 
 /** How every actor receives a message from the transport. */
 export interface MessageReceived<Message = ZhumqMessage> {

@@ -3,20 +3,15 @@
  * the streams it opened) shared by every actor and request of one `ZhuMQ` instance — producers of
  * each ack level, a consumer actor per partition, admin requests.
  *
- * Sharing works by request ids. Each user of the node gets an `Endpoint`: a Transport of its own
- * whose outgoing requests are renumbered with node-wide unique ids, and whose replies are routed
- * back by those ids and given their original ids again. So the actors, unchanged from the
- * simulator, each believe they own a node, while the cluster sees one client and one stream per
- * server. An actor that reuses a request id for a retry gets the same wire id again, so a server
- * that recognises retries by (sender, requestId) still does.
+ * Sharing works by request ids (src/host/endpoint-router.ts): each user of the node gets an
+ * `Endpoint`, a Transport of its own, so the actors, unchanged from the simulator, each believe
+ * they own a node, while the cluster sees one client and one stream per server.
  *
- * Fault model: what the transport's is — messages may be lost, never duplicated or corrupted. The
- * routing table is bounded (REQUEST_ROUTES_MAX, oldest forgotten first); a reply whose route was
- * forgotten or whose endpoint closed is dropped, which the asking actor sees as a lost reply and
- * retries after its timeout. Every message without a numeric requestId is dropped: no server sends
- * a client anything unasked.
+ * Fault model: what the transport's is — messages may be lost, never duplicated or corrupted.
+ * The routing table is bounded (REQUEST_ROUTES_MAX); a reply whose route was forgotten is lost.
  */
-import type { NodeId, SendReceipt, Transport } from "../ports/transport.ts";
+import type { NodeId } from "../ports/transport.ts";
+import { EndpointRouter, type Endpoint as RoutedEndpoint, type EndpointObserver as RoutedObserver } from "../host/endpoint-router.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { GrpcTransport } from "../net/grpc-transport.ts";
 import { nodeIdProblem } from "../net/frame.ts";
@@ -31,35 +26,13 @@ export const CLOSE_FLUSH_MS_MAX = 2_000;
 /** Request routes remembered; far more than the requests a client has in flight at once. */
 export const REQUEST_ROUTES_MAX = 65_536;
 
-export interface Endpoint extends Transport<ZhumqMessage> {
-  /** Stop delivering to this endpoint; late replies for it are dropped. */
-  close(): void;
-}
-
-/** Sees an endpoint's traffic (with the endpoint's own request ids) before the actor does. */
-export interface EndpointObserver {
-  sent?(to: NodeId, message: ZhumqMessage): void;
-  received?(from: NodeId, message: ZhumqMessage): void;
-}
-
-interface Route {
-  readonly endpoint: number;
-  readonly requestId: number;
-  readonly origin: string;
-}
-
-type Handler = (from: NodeId, message: ZhumqMessage) => void;
+export type Endpoint = RoutedEndpoint<ZhumqMessage>;
+export type EndpointObserver = RoutedObserver<ZhumqMessage>;
 
 export class ClientNode {
   readonly id: NodeId;
-  /** Replies dropped: their route was forgotten or their endpoint closed (diagnostics). */
-  droppedReplies = 0;
   private readonly transport: GrpcTransport;
-  private readonly handlers = new Map<number, Handler | undefined>();
-  private readonly wireIds = new Map<string, number>();
-  private readonly routes = new Map<number, Route>();
-  private nextEndpoint = 1;
-  private nextWireId = 1;
+  private readonly router: EndpointRouter<ZhumqMessage>;
   private closed = false;
 
   constructor(
@@ -71,29 +44,20 @@ export class ClientNode {
     if (problem !== undefined) throw invalidRequest(`clientId: ${problem}`);
     this.id = id;
     this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random });
-    this.transport.onMessage((from, message) => this.receive(from, message));
+    this.router = new EndpointRouter<ZhumqMessage>(this.transport, REQUEST_ROUTES_MAX, setImmediate);
+    this.transport.onMessage((from, message) => {
+      this.book.learn(from, message);
+      this.router.receive(from, message);
+    });
+  }
+
+  /** Replies dropped: their route was forgotten or their endpoint closed (diagnostics). */
+  get droppedReplies(): number {
+    return this.router.droppedReplies;
   }
 
   endpoint(observer: EndpointObserver = {}): Endpoint {
-    const number = this.nextEndpoint++;
-    this.handlers.set(number, undefined);
-    return {
-      self: this.id,
-      send: (to, message, receipt) => {
-        observer.sent?.(to, message);
-        this.send(number, to, message, receipt);
-      },
-      onMessage: (handler) => {
-        if (!this.handlers.has(number)) return;
-        this.handlers.set(number, (from, message) => {
-          observer.received?.(from, message);
-          handler(from, message);
-        });
-      },
-      close: () => {
-        this.handlers.delete(number);
-      },
-    };
+    return this.router.endpoint(observer);
   }
 
   /** Whether the outgoing stream to `node` is up (diagnostics and tests). */
@@ -109,51 +73,7 @@ export class ClientNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.handlers.clear();
+    this.router.close();
     await this.transport.close({ flushMs: CLOSE_FLUSH_MS_MAX });
-  }
-
-  private send(endpoint: number, to: NodeId, message: ZhumqMessage, receipt: SendReceipt | undefined): void {
-    if (this.closed || !this.handlers.has(endpoint)) {
-      if (receipt !== undefined) setImmediate(() => receipt("unsent"));
-      return;
-    }
-    const requestId = (message as { requestId?: unknown }).requestId;
-    if (typeof requestId !== "number") {
-      this.transport.send(to, message, receipt);
-      return;
-    }
-    this.transport.send(to, { ...message, requestId: this.wireIdFor(endpoint, requestId) }, receipt);
-  }
-
-  private wireIdFor(endpoint: number, requestId: number): number {
-    const origin = `${endpoint}:${requestId}`;
-    const known = this.wireIds.get(origin);
-    if (known !== undefined) return known;
-    const wireId = this.nextWireId++;
-    this.wireIds.set(origin, wireId);
-    this.routes.set(wireId, { endpoint, requestId, origin });
-    if (this.routes.size > REQUEST_ROUTES_MAX) this.forgetOldest();
-    return wireId;
-  }
-
-  private forgetOldest(): void {
-    for (const [wireId, route] of this.routes) {
-      this.routes.delete(wireId);
-      this.wireIds.delete(route.origin);
-      return;
-    }
-  }
-
-  private receive(from: NodeId, message: unknown): void {
-    this.book.learn(from, message);
-    const wireId = (message as { requestId?: unknown } | null)?.requestId;
-    const route = typeof wireId === "number" ? this.routes.get(wireId) : undefined;
-    const handler = route === undefined ? undefined : this.handlers.get(route.endpoint);
-    if (route === undefined || handler === undefined) {
-      this.droppedReplies++;
-      return;
-    }
-    handler(from, { ...(message as ZhumqMessage), requestId: route.requestId } as ZhumqMessage);
   }
 }

@@ -248,17 +248,23 @@ describe("typed errors", () => {
     expect(sendError.failures[0]!.error).not.toBeInstanceOf(DeliveryUnknownError);
   });
 
-  it("consumer: unknown topics and partitions are refused at subscribe; groups features are refused", async () => {
+  it("consumer: unknown topics and partitions are refused at subscribe; group features need a groupId", async () => {
     await admin.createTopic({ topic: "two", partitions: 2 });
-    const consumer = zhumq.consumer({ groupId: "g" });
+    expect(() => zhumq.consumer({ groupId: "" })).toThrow(/group id cannot be empty/);
+    expect(() => zhumq.consumer({ sessionTimeoutMs: 1000 })).toThrow(/need a groupId/);
+    const grouped = zhumq.consumer({ groupId: "g" });
+    await grouped.connect();
+    await expect(grouped.subscribe({ topic: "two", partitions: [1] })).rejects.toThrow(/the group assigns them/);
+    await grouped.disconnect();
+    const consumer = zhumq.consumer({});
     await consumer.connect();
     await expect(consumer.subscribe({ topic: "ghost" })).rejects.toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION" });
     await expect(consumer.subscribe({ topic: "two", partitions: [2] })).rejects.toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION" });
     await expect(consumer.subscribe({ topic: "a b" })).rejects.toMatchObject({ code: "INVALID_TOPIC" });
     await expect(consumer.run({ eachMessage: async () => undefined })).rejects.toThrow(/subscribe/);
     await consumer.subscribe({ topic: "two", partitions: [1] });
-    await expect(consumer.run({ eachMessage: async () => undefined, autoCommit: true })).rejects.toThrow(/consumer groups/);
-    await expect(consumer.commitOffsets()).rejects.toThrow(/consumer groups/);
+    await expect(consumer.run({ eachMessage: async () => undefined, autoCommit: true })).rejects.toThrow(/needs a consumer group/);
+    await expect(consumer.commitOffsets()).rejects.toThrow(/needs a consumer group/);
     await consumer.disconnect();
   });
 });

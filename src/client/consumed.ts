@@ -34,6 +34,12 @@ export interface Batch {
 
 export interface EachBatchPayload {
   readonly batch: Batch;
+  /** The records up to `offset` are handled: a commit (in a group) covers them. */
+  resolveOffset(offset: number): void;
+  /** Resolves at once: a group member heartbeats on its own, whatever the handler does. */
+  heartbeat(): Promise<void>;
+  /** In a group, commit what is handled so far; without one, nothing. */
+  commitOffsetsIfNecessary(): Promise<void>;
 }
 
 export function toMessage(topic: string, partition: number, record: ConsumedRecord): ConsumedMessage {

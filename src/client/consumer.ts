@@ -2,10 +2,17 @@
  * The consumer: `subscribe` to topics, then `run` handlers or iterate `messages()`. Underneath,
  * one consumer actor per partition (partition-feed.ts) — the simulator's machine, unchanged.
  *
- * Not yet: consumer groups. A consumer reads every partition it subscribes to, from `from`, on its
- * own; nothing is committed, and a new consumer starts at `from` again. `groupId` is accepted
- * (code written for groups keeps compiling) but changes nothing, and Node prints a warning once
- * saying so; what needs a group (`autoCommit: true`, `commitOffsets`) is refused.
+ * Two ways to consume:
+ * - With a `groupId`: the consumer joins that consumer group (group-consumption.ts): the
+ *   coordinator shares the subscribed topics' partitions among the group's members, each
+ *   partition to one member, and moves them as members come and go. Each partition starts at the
+ *   group's committed offset (or `from` if the group has none). What the handlers finished is
+ *   committed every `autoCommitIntervalMs` (unless `autoCommit: false`), when a partition is
+ *   revoked and when the consumer disconnects; `commitOffsets()` commits at once. At-least-once:
+ *   after a crash the next owner starts at the last commit, so records handled since then are
+ *   handled again — never skipped. Different groups each read every message.
+ * - Without: the consumer reads every partition it subscribes to, from `from`, on its own, and
+ *   commits nothing; a new consumer starts at `from` again.
  *
  * Errors: a handler that throws stops the consumer; `done()` rejects with that error as thrown.
  * A partition that cannot be read (a non-retriable error) stops it the same way, with a
@@ -13,6 +20,8 @@
  * actors and never surfaces.
  */
 import { consumerInputProblems, type ConsumerInput, type StartFrom } from "../actors/consumer/index.ts";
+import { groupIdProblem, INSTANCE_ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN, type CommittedOffset, type GroupAssignor } from "../actors/shared/group-messages.ts";
+import { GroupConsumption, type GroupEvent } from "./group-consumption.ts";
 import { CONSUMER_DEFAULTS } from "../host/stores/clients.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
 import type { ClientNode } from "./client-node.ts";
@@ -27,8 +36,16 @@ import { handleBatch, handleMessages, runWorker, Session, type BatchHandler, typ
 import { lookupPartitions, type SubscribeOptions } from "./subscribe.ts";
 
 export interface ConsumerOptions {
-  /** Accepted, not yet used: consumer groups come in a later release (see the file comment). */
+  /** Join this consumer group (see the file comment); without it the consumer reads on its own. */
   readonly groupId?: string;
+  /** A static member: restarting within the session timeout gets its partitions back with no rebalance. */
+  readonly instanceId?: string;
+  /** The group drops a member it has not heard from for this long (default 10 s). */
+  readonly sessionTimeoutMs?: number;
+  /** How often handled offsets are committed with `autoCommit` (default 5 s). */
+  readonly autoCommitIntervalMs?: number;
+  /** How the group shares partitions: "uniform" (default, moves as few as possible) or "range". */
+  readonly assignor?: GroupAssignor;
   /** Where each partition starts: "earliest", "latest" (the default, as in Kafka), or an offset. */
   readonly from?: "earliest" | "latest" | number;
   /** Most bytes one fetch returns per partition; also the backpressure bound per partition. */
@@ -53,7 +70,7 @@ export interface RunOptions {
   readonly eachBatch?: BatchHandler;
   /** Partitions handled at once (default 1); order always holds within a partition. */
   readonly partitionsConsumedConcurrently?: number;
-  /** Needs consumer groups: only `false` (or absent) is accepted for now. */
+  /** With a group: commit handled offsets every `autoCommitIntervalMs` (default true). Needs a group. */
   readonly autoCommit?: boolean;
   /** Stop consuming when it aborts (the consumer stays connected; `done()` resolves). */
   readonly signal?: AbortSignal;
@@ -68,7 +85,11 @@ const SUBSCRIBE_RETRIES_DEFAULT = 5;
 
 type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 
-let groupWarningShown = false;
+export type ConsumerEventType = GroupEvent["type"];
+type Listener<T extends ConsumerEventType> = (event: Extract<GroupEvent, { type: T }>) => void;
+
+const AUTO_COMMIT_INTERVAL_MS_DEFAULT = 5_000;
+const AUTO_COMMIT_INTERVAL_MS_MAX = 24 * 60 * 60_000;
 
 export class Consumer {
   private state: State = "disconnected";
@@ -81,6 +102,8 @@ export class Consumer {
   private readonly feeds = new Map<string, PartitionFeed>();
   private session: Session | undefined;
   private lastSession: Session | undefined;
+  private group: GroupConsumption | undefined;
+  private readonly listeners = new Map<ConsumerEventType, Set<(event: GroupEvent) => void>>();
 
   constructor(
     private readonly context: ClientContext,
@@ -92,7 +115,7 @@ export class Consumer {
     const problems = consumerInputProblems(input);
     const retries = options.retries ?? SUBSCRIBE_RETRIES_DEFAULT;
     if (!(Number.isSafeInteger(retries) && retries >= 0 && retries <= RETRIES_MAX)) problems.push(`retries must be an integer in [0, ${RETRIES_MAX}], got ${retries}`);
-    if (options.groupId !== undefined && (typeof options.groupId !== "string" || options.groupId.length === 0)) problems.push("groupId must be a non-empty string");
+    problems.push(...groupOptionProblems(options));
     if (problems.length > 0) throw invalidRequest(`consumer options: ${problems.join("; ")}`);
     this.policy = { requestTimeoutMs: input.requestTimeoutMs, retries, retryBackoffMs: input.retryBackoffMs };
   }
@@ -100,7 +123,6 @@ export class Consumer {
   async connect(): Promise<void> {
     if (this.state !== "disconnected") throw invalidRequest(`the consumer is ${this.state}`);
     this.state = "connecting";
-    warnAboutGroups(this.options.groupId);
     const node = await this.context.acquire();
     const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("consumer-requests"));
     try {
@@ -119,6 +141,9 @@ export class Consumer {
   /** Add topics (all their partitions, or `partitions`); before `run` or `messages`. */
   async subscribe(options: SubscribeOptions): Promise<void> {
     this.requireIdle("subscribe");
+    if (this.options.groupId !== undefined && typeof options === "object" && options !== null && options.partitions !== undefined) {
+      throw invalidRequest("a consumer in a group cannot pick `partitions`: the group assigns them (leave out groupId to read chosen partitions)");
+    }
     const found = await lookupPartitions(this.requests!, options, this.policy);
     this.requireIdle("subscribe");
     for (const [topic, partitions] of found) this.subscriptions.set(topic, partitions);
@@ -130,13 +155,14 @@ export class Consumer {
    * stop the consumer: see `done()`.
    */
   async run(options: RunOptions): Promise<void> {
-    const handle = runHandler(options);
+    const handle = runHandler(options, this.options.groupId !== undefined, () => this.commitOffsets());
     const concurrency = options.partitionsConsumedConcurrently ?? 1;
     if (!(Number.isSafeInteger(concurrency) && concurrency >= 1 && concurrency <= CONCURRENCY_MAX)) {
       throw invalidRequest(`partitionsConsumedConcurrently must be an integer in [1, ${CONCURRENCY_MAX}], got ${concurrency}`);
     }
-    const session = this.openSession(options.signal);
+    const session = this.openSession(options.signal, options.autoCommit ?? true);
     for (let worker = 0; worker < concurrency; worker++) session.addWorker(runWorker(session.delivery, (taken) => handle(session.delivery, taken)));
+    await this.group?.hasJoined;
     await session.delivery.ready();
     const error = session.delivery.error;
     if (error !== undefined) {
@@ -147,7 +173,7 @@ export class Consumer {
 
   /** The same messages as an async iterator; breaking out of the loop stops consuming. */
   messages(options: MessagesOptions = {}): AsyncIterableIterator<ConsumedMessage, undefined> {
-    const session = this.openSession(options.signal);
+    const session = this.openSession(options.signal, true);
     return messageIterator(session, options.signal);
   }
 
@@ -160,9 +186,72 @@ export class Consumer {
     return (this.session ?? this.lastSession)?.observe() ?? Promise.resolve();
   }
 
-  /** Needs consumer groups, which are not implemented yet: always rejects. */
-  commitOffsets(): Promise<never> {
-    return Promise.reject(groupsNeeded("commitOffsets"));
+  /**
+   * Commit, for the group, every offset the handlers have finished — or, with `offsets`, mark
+   * those positions (the next offset to read, per partition this member owns) as handled first.
+   * Resolves once the coordinator stored them; rejects with FENCED_MEMBER_EPOCH when the member
+   * lost the partitions (they were given to another member). Needs a group.
+   */
+  async commitOffsets(offsets?: readonly Omit<CommittedOffset, "metadata">[]): Promise<void> {
+    if (this.options.groupId === undefined) throw groupsNeeded("commitOffsets");
+    const group = this.group;
+    if (group === undefined) throw invalidRequest("cannot commit: the consumer is not running (commit from a handler, or before disconnect)");
+    for (const { topic, partition, offset } of offsets ?? []) {
+      const feed = group.feed(topic, partition);
+      if (feed === undefined) throw new ZhumqError("FENCED_MEMBER_EPOCH", `${topic}/${partition} is not owned by this member`);
+      if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
+      feed.handledNext = offset;
+    }
+    await group.member.commit();
+  }
+
+  /** Listen to group events: "group.join", "partitions.assigned", "partitions.revoked", "partitions.lost", "offsets.committed". */
+  on<T extends ConsumerEventType>(type: T, listener: Listener<T>): () => void {
+    let set = this.listeners.get(type);
+    if (set === undefined) this.listeners.set(type, (set = new Set()));
+    const wrapped = listener as (event: GroupEvent) => void;
+    set.add(wrapped);
+    return () => set.delete(wrapped);
+  }
+
+  /** Read `partition` of `topic` from `offset` next (dropping what was fetched but not handled). */
+  async seek(target: { readonly topic: string; readonly partition: number; readonly offset: number }): Promise<void> {
+    const { topic, partition, offset } = target;
+    if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
+    const feed = this.runningFeed(topic, partition);
+    if (feed === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `${topic}/${partition} is not being consumed by this consumer right now`);
+    await this.session!.delivery.restart(feed, offset);
+  }
+
+  /** Stop handing out messages of these partitions (all of a topic when `partitions` is absent) until `resume`. */
+  pause(targets: readonly { readonly topic: string; readonly partitions?: readonly number[] }[]): void {
+    this.hold(targets, true);
+  }
+
+  resume(targets: readonly { readonly topic: string; readonly partitions?: readonly number[] }[]): void {
+    this.hold(targets, false);
+  }
+
+  private hold(targets: readonly { readonly topic: string; readonly partitions?: readonly number[] }[], held: boolean): void {
+    const delivery = this.session?.delivery;
+    if (delivery === undefined) throw invalidRequest(`cannot ${held ? "pause" : "resume"}: the consumer is not running`);
+    for (const { topic, partitions } of targets) {
+      for (const feed of delivery.feeds) if (feed.topic === topic && (partitions === undefined || partitions.includes(feed.partition))) delivery.hold(feed, held);
+    }
+  }
+
+  private runningFeed(topic: string, partition: number): PartitionFeed | undefined {
+    return this.session?.delivery.feeds.find((feed) => feed.topic === topic && feed.partition === partition);
+  }
+
+  private emit(event: GroupEvent): void {
+    for (const listener of this.listeners.get(event.type) ?? []) {
+      try {
+        listener(event);
+      } catch {
+        // a listener's error is the listener's: it must not break the group's rebalance
+      }
+    }
   }
 
   /** Stop consuming (waiting for handlers in progress), then release the connection. Safe to call twice. */
@@ -178,11 +267,37 @@ export class Consumer {
     await this.context.release();
   }
 
-  private openSession(signal: AbortSignal | undefined): Session {
+  private openSession(signal: AbortSignal | undefined, autoCommit: boolean): Session {
     this.requireIdle("start consuming");
     if (this.subscriptions.size === 0) throw invalidRequest("subscribe to a topic first");
     if (signal?.aborted === true) throw abortReason(signal);
-    const session = new Session(this.feedsFor(), this.feedSettings.maxBytes ?? CONSUMER_DEFAULTS.maxBytes, this.options.onReset);
+    const pauseBytes = this.feedSettings.maxBytes ?? CONSUMER_DEFAULTS.maxBytes;
+    const groupId = this.options.groupId;
+    let session: Session;
+    if (groupId === undefined) {
+      session = new Session(this.feedsFor(), pauseBytes, this.options.onReset);
+    } else {
+      const group = new GroupConsumption({
+        context: this.context,
+        node: this.node!,
+        from: this.from,
+        feedSettings: this.feedSettings,
+        emit: (event) => this.emit(event),
+        member: {
+          coordinator: this.context.coordinators,
+          groupId,
+          topics: [...this.subscriptions.keys()],
+          autoCommitIntervalMs: autoCommit ? (this.options.autoCommitIntervalMs ?? AUTO_COMMIT_INTERVAL_MS_DEFAULT) : null,
+          ...(this.options.instanceId === undefined ? {} : { instanceId: this.options.instanceId }),
+          ...(this.options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: this.options.sessionTimeoutMs }),
+          ...(this.options.assignor === undefined ? {} : { assignor: this.options.assignor }),
+          ...(this.options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: this.options.requestTimeoutMs }),
+        },
+      });
+      session = new Session([], pauseBytes, this.options.onReset, () => group.leave());
+      this.group = group;
+      void group.start(session).catch((error: unknown) => session.delivery.end(error));
+    }
     this.session = session;
     const onAbort = (): void => void session.stop();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -198,6 +313,7 @@ export class Consumer {
   private closeSession(session: Session): void {
     if (this.session !== session) return;
     this.session = undefined;
+    this.group = undefined;
     this.lastSession = session;
   }
 
@@ -223,9 +339,10 @@ export class Consumer {
   }
 }
 
-function runHandler(options: RunOptions): (delivery: Session["delivery"], taken: Parameters<typeof handleBatch>[0]) => Promise<void> {
+function runHandler(options: RunOptions, inGroup: boolean, commit: () => Promise<void>): (delivery: Session["delivery"], taken: Parameters<typeof handleBatch>[0]) => Promise<void> {
   if (typeof options !== "object" || options === null) throw invalidRequest("run({ eachMessage }) needs an object");
-  if (options.autoCommit === true) throw groupsNeeded("autoCommit");
+  if (options.autoCommit === true && !inGroup) throw groupsNeeded("autoCommit");
+  if (options.autoCommit !== undefined && typeof options.autoCommit !== "boolean") throw invalidRequest("autoCommit must be true or false");
   const { eachMessage, eachBatch } = options;
   if ((eachMessage === undefined) === (eachBatch === undefined)) throw invalidRequest("run needs exactly one of eachMessage and eachBatch");
   if (eachMessage !== undefined) {
@@ -233,20 +350,31 @@ function runHandler(options: RunOptions): (delivery: Session["delivery"], taken:
     return (delivery, taken) => handleMessages(delivery, taken, eachMessage);
   }
   if (typeof eachBatch !== "function") throw invalidRequest("eachBatch must be a function");
-  return (_delivery, taken) => handleBatch(taken, eachBatch);
+  return (_delivery, taken) => handleBatch(taken, eachBatch, inGroup ? commit : undefined);
 }
 
 function groupsNeeded(feature: string): ZhumqError {
-  return invalidRequest(`${feature} needs consumer groups, which zhumq does not implement yet: a consumer reads its partitions on its own and commits nothing`);
+  return invalidRequest(`${feature} needs a consumer group: create the consumer with a groupId (without one it reads on its own and commits nothing)`);
 }
 
-function warnAboutGroups(groupId: string | undefined): void {
-  if (groupId === undefined || groupWarningShown) return;
-  groupWarningShown = true;
-  process.emitWarning(
-    `consumer groups are not implemented yet: groupId '${groupId}' is ignored; every consumer reads all the partitions it subscribes to, from its 'from' position, and commits nothing`,
-    { code: "ZHUMQ_GROUPS_NOT_IMPLEMENTED" },
-  );
+function groupOptionProblems(options: ConsumerOptions): string[] {
+  const problems: string[] = [];
+  const { groupId, instanceId, sessionTimeoutMs, autoCommitIntervalMs, assignor } = options;
+  if (groupId !== undefined) {
+    const problem = groupIdProblem(groupId);
+    if (problem !== undefined) problems.push(`groupId: ${problem}`);
+  }
+  const needsGroup = [instanceId, sessionTimeoutMs, autoCommitIntervalMs, assignor].some((value) => value !== undefined);
+  if (needsGroup && groupId === undefined) problems.push("instanceId, sessionTimeoutMs, autoCommitIntervalMs and assignor need a groupId");
+  if (instanceId !== undefined && !(typeof instanceId === "string" && instanceId.length > 0 && instanceId.length <= INSTANCE_ID_CHARS_MAX)) problems.push(`instanceId must be a string of 1 to ${INSTANCE_ID_CHARS_MAX} characters`);
+  if (sessionTimeoutMs !== undefined && !(Number.isSafeInteger(sessionTimeoutMs) && sessionTimeoutMs >= SESSION_TIMEOUT_MS_MIN && sessionTimeoutMs <= SESSION_TIMEOUT_MS_MAX)) {
+    problems.push(`sessionTimeoutMs must be an integer in [${SESSION_TIMEOUT_MS_MIN}, ${SESSION_TIMEOUT_MS_MAX}], got ${sessionTimeoutMs}`);
+  }
+  if (autoCommitIntervalMs !== undefined && !(Number.isSafeInteger(autoCommitIntervalMs) && autoCommitIntervalMs >= 1 && autoCommitIntervalMs <= AUTO_COMMIT_INTERVAL_MS_MAX)) {
+    problems.push(`autoCommitIntervalMs must be an integer in [1, ${AUTO_COMMIT_INTERVAL_MS_MAX}], got ${autoCommitIntervalMs}`);
+  }
+  if (assignor !== undefined && assignor !== "uniform" && assignor !== "range") problems.push(`assignor must be "uniform" or "range", got ${JSON.stringify(assignor)}`);
+  return problems;
 }
 
 function startFrom(from: "earliest" | "latest" | number): StartFrom {

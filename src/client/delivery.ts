@@ -11,6 +11,10 @@
  *   fetch overlaps the handling of that batch. Memory per partition stays near two fetches.
  * - End: `end()` (an abort, a disconnect) or `end(error)` (a failed handler, a partition that
  *   cannot be read) wakes every taker with `undefined`; the first error is kept.
+ * - Partitions come and go (a consumer group's rebalances): `add` a feed, `remove` one — which
+ *   waits for its batch in progress to be handled, drops what it has queued and stops its feed, so
+ *   nothing of that partition reaches the application afterwards. `pause`/`resume` hold a
+ *   partition's batches back at the application's request (its feed stops once its queue fills).
  */
 import type { ConsumerReset } from "../actors/consumer/events.ts";
 import type { FeedBatch, FeedSink, PartitionFeed } from "./partition-feed.ts";
@@ -25,13 +29,17 @@ interface PartitionQueue {
   bytes: number;
   busy: boolean;
   paused: boolean;
+  /** Held back by `pause` (or by a `remove` under way): nothing is taken. */
+  held: boolean;
+  /** Resolved when the batch in progress completes. */
+  idle: (() => void)[];
 }
 
 export type ResetListener = (reset: Omit<ConsumerReset, "type">) => void;
 
 export class Delivery implements FeedSink {
   private readonly queues = new Map<PartitionFeed, PartitionQueue>();
-  private readonly order: PartitionFeed[];
+  private order: PartitionFeed[];
   private cursor = 0;
   private wakers: (() => void)[] = [];
   private endedWith: { readonly error: unknown } | undefined;
@@ -46,10 +54,66 @@ export class Delivery implements FeedSink {
   ) {
     this.order = [...feeds];
     for (const feed of feeds) {
-      this.queues.set(feed, { batches: [], bytes: 0, busy: false, paused: false });
+      this.queues.set(feed, emptyQueue());
       feed.attach(this);
     }
     this.unpositioned = feeds.filter((feed) => !feed.positioned).length;
+  }
+
+  /** The feeds delivered from now. */
+  get feeds(): readonly PartitionFeed[] {
+    return this.order;
+  }
+
+  /** Deliver `feed`'s partition too, starting it at `offset` (or per `from`). */
+  add(feed: PartitionFeed, offset: number | undefined): void {
+    if (this.queues.has(feed) || this.ended) return;
+    this.queues.set(feed, emptyQueue());
+    this.order.push(feed);
+    feed.attach(this);
+    if (!feed.positioned) this.unpositioned++;
+    feed.start(offset);
+  }
+
+  /**
+   * Stop delivering `feed`'s partition: wait until its batch in progress (if any) is handled,
+   * drop what it has queued, stop the feed. Afterwards `feed.handledNext` is final.
+   */
+  async remove(feed: PartitionFeed): Promise<void> {
+    const queue = this.queues.get(feed);
+    if (queue === undefined) return;
+    queue.held = true;
+    if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
+    this.queues.delete(feed);
+    this.order = this.order.filter((candidate) => candidate !== feed);
+    if (!feed.positioned) this.positionedOrGone();
+    await feed.stop();
+  }
+
+  /** Hold back (true) or release (false) a partition's batches. */
+  hold(feed: PartitionFeed, held: boolean): void {
+    const queue = this.queues.get(feed);
+    if (queue === undefined) return;
+    queue.held = held;
+    if (!held) this.wake();
+  }
+
+  /** Forget what `feed` has queued and read again from `offset` (a seek). */
+  async restart(feed: PartitionFeed, offset: number): Promise<void> {
+    const queue = this.queues.get(feed);
+    if (queue === undefined) return;
+    const wasHeld = queue.held;
+    queue.held = true;
+    if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
+    queue.batches.length = 0;
+    queue.bytes = 0;
+    queue.paused = false;
+    await feed.stop();
+    queue.held = wasHeld;
+    if (this.ended || !this.queues.has(feed)) return;
+    feed.handledNext = offset;
+    feed.start(offset);
+    this.wake();
   }
 
   get ended(): boolean {
@@ -95,7 +159,11 @@ export class Delivery implements FeedSink {
     this.end(error);
   }
 
-  positioned(_feed: PartitionFeed): void {
+  positioned(feed: PartitionFeed): void {
+    if (this.queues.has(feed)) this.positionedOrGone();
+  }
+
+  private positionedOrGone(): void {
     this.unpositioned--;
     if (this.unpositioned === 0) this.releaseReady();
   }
@@ -117,6 +185,7 @@ export class Delivery implements FeedSink {
     const queue = this.queues.get(taken.feed);
     if (queue === undefined) return;
     queue.busy = false;
+    for (const resolve of queue.idle.splice(0)) resolve();
     this.wake();
   }
 
@@ -133,7 +202,7 @@ export class Delivery implements FeedSink {
       const index = (this.cursor + step) % this.order.length;
       const feed = this.order[index]!;
       const queue = this.queues.get(feed)!;
-      if (queue.busy) continue;
+      if (queue.busy || queue.held) continue;
       const batch = queue.batches.shift();
       if (batch === undefined) continue;
       queue.bytes -= batch.bytes;
@@ -155,4 +224,8 @@ export class Delivery implements FeedSink {
   private releaseReady(): void {
     for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
+}
+
+function emptyQueue(): PartitionQueue {
+  return { batches: [], bytes: 0, busy: false, paused: false, held: false, idle: [] };
 }

@@ -54,8 +54,10 @@ const RECORD_OVERHEAD_BYTES = 64;
 
 export class PartitionFeed {
   queuedNext: number | undefined;
-  handledNext: number | undefined;
   positioned = false;
+  /** Told each time the application finishes records (a group member turns it into commits). */
+  onHandled: ((feed: PartitionFeed) => void) | undefined;
+  private handled: number | undefined;
   private host: ConsumerHost | undefined;
   /** The actor being started, if it is not up yet: `stop` waits for it. */
   private starting: Promise<void> | undefined;
@@ -72,6 +74,16 @@ export class PartitionFeed {
     private readonly node: ClientNode,
     private readonly settings: FeedSettings,
   ) {}
+
+  /** The offset after the last record the application finished with (see the file comment). */
+  get handledNext(): number | undefined {
+    return this.handled;
+  }
+
+  set handledNext(offset: number | undefined) {
+    this.handled = offset;
+    if (offset !== undefined) this.onHandled?.(this);
+  }
 
   /** Where records, resets and failures go: the current session's delivery. */
   attach(sink: FeedSink): void {
@@ -129,7 +141,7 @@ export class PartitionFeed {
   private onSent(generation: number, message: ZhumqMessage): void {
     if (generation !== this.generation || this.positioned || message.type !== "fetch.request") return;
     // The first fetch shows where `from` put us: a later run starts here if nothing was handled.
-    this.handledNext ??= message.offset;
+    this.handled ??= message.offset; // a position, not something handled: no onHandled
     this.queuedNext ??= message.offset;
     this.positioned = true;
     this.sink?.positioned(this);

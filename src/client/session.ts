@@ -21,9 +21,11 @@ export class Session {
   private reject!: (error: unknown) => void;
 
   constructor(
-    private readonly feeds: readonly PartitionFeed[],
+    feeds: readonly PartitionFeed[],
     pauseBytes: number,
     onReset: ResetListener | undefined,
+    /** Runs after every feed stopped, before the session settles (a group member leaves here). */
+    private readonly afterStop?: () => Promise<void>,
   ) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
@@ -57,8 +59,10 @@ export class Session {
   private async finish(): Promise<void> {
     await Promise.resolve(); // workers are registered right after start; let them all be seen
     await Promise.all(this.workers);
-    await Promise.all(this.feeds.map((feed) => feed.stop()));
-    const error = this.delivery.error;
+    await Promise.all(this.delivery.feeds.map((feed) => feed.stop()));
+    let stopError: unknown;
+    await this.afterStop?.().catch((error: unknown) => (stopError = error));
+    const error = this.delivery.error ?? stopError;
     if (error === undefined) return this.resolve();
     this.reject(error);
     if (!this.observed) void Promise.reject(error);
@@ -78,10 +82,27 @@ export async function handleMessages(delivery: Delivery, taken: Taken, eachMessa
   }
 }
 
-export async function handleBatch(taken: Taken, eachBatch: BatchHandler): Promise<void> {
+/**
+ * Hand one taken batch to `eachBatch`. `resolveOffset(offset)` marks the records up to `offset`
+ * handled (what a commit covers); when the handler returns, the whole batch is. In a group,
+ * `commitOffsetsIfNecessary()` commits what is handled so far; `heartbeat()` resolves at once (the
+ * group member heartbeats on its own timer, whatever the handlers are doing).
+ */
+export async function handleBatch(taken: Taken, eachBatch: BatchHandler, commit?: () => Promise<void>): Promise<void> {
   const { feed, batch } = taken;
-  await eachBatch({ batch: toBatch(feed.topic, feed.partition, batch.records) });
-  feed.handledNext = batch.records[batch.records.length - 1]!.offset + 1;
+  const first = batch.records[0]!.offset;
+  const last = batch.records[batch.records.length - 1]!.offset;
+  await eachBatch({
+    batch: toBatch(feed.topic, feed.partition, batch.records),
+    resolveOffset: (offset: number) => {
+      if (Number.isSafeInteger(offset) && offset >= first && offset <= last && offset + 1 > (feed.handledNext ?? 0)) feed.handledNext = offset + 1;
+    },
+    heartbeat: async () => undefined,
+    commitOffsetsIfNecessary: async () => {
+      await commit?.();
+    },
+  });
+  feed.handledNext = last + 1;
 }
 
 /** One of `run`'s workers: take, handle, complete, until the delivery ends or a handler throws. */

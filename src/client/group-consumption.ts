@@ -1,0 +1,175 @@
+/**
+ * One session of a consumer in a group: the partitions come from the group member
+ * (group-member.ts) and change while it runs.
+ *
+ * - Assigned: a feed per partition, started at the group's committed offset (or the consumer's
+ *   `from` when the group never committed one), added to the session's delivery.
+ * - Revoke: the partition is removed from the delivery — its batch in progress is handled to the
+ *   end, what it had queued is dropped — then its last handled position goes to the member, and
+ *   only then does the member hear `revoked` (it commits, then tells the coordinator). The next
+ *   owner starts from that commit: nothing handled twice across a clean rebalance.
+ * - Lost: removed the same way, nothing committed (the next owner starts from the last commit,
+ *   so the records handled since are handled again: at-least-once).
+ * - Every record a handler finishes is reported to the member (`processed`): auto-commit and
+ *   `commitOffsets` commit exactly what was handled.
+ */
+import type { MemberAssignedPartition } from "../actors/member/index.ts";
+import type { StartFrom } from "../actors/consumer/index.ts";
+import type { CommittedOffset, TopicPartitions } from "../actors/shared/group-messages.ts";
+import type { MemberSettings } from "../host/stores/clients.ts";
+import type { ClientNode } from "./client-node.ts";
+import type { ClientContext } from "./context.ts";
+import { GroupMember, type GroupListener } from "./group-member.ts";
+import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
+import type { Session } from "./session.ts";
+
+export type GroupEvent =
+  | { readonly type: "group.join"; readonly groupId: string; readonly memberId: string; readonly memberEpoch: number }
+  | { readonly type: "partitions.assigned"; readonly partitions: readonly TopicPartitions[] }
+  | { readonly type: "partitions.revoked"; readonly partitions: readonly TopicPartitions[] }
+  | { readonly type: "partitions.lost"; readonly partitions: readonly TopicPartitions[]; readonly reason: string }
+  | { readonly type: "offsets.committed"; readonly offsets: readonly CommittedOffset[] };
+
+export interface GroupConsumptionOptions {
+  readonly context: ClientContext;
+  readonly node: ClientNode;
+  readonly member: MemberSettings;
+  readonly from: StartFrom;
+  readonly feedSettings: FeedSettings;
+  readonly emit: (event: GroupEvent) => void;
+}
+
+export class GroupConsumption implements GroupListener {
+  readonly member: GroupMember;
+  private session: Session | undefined;
+  private readonly feeds = new Map<string, PartitionFeed>();
+  /** Per partition, the last handled position told to the member (only ever forwards). */
+  private readonly reported = new Map<string, number>();
+  /** Rebalance steps run one after another, in the order the member asked for them. */
+  private steps: Promise<void> = Promise.resolve();
+  private joinedOnce: (() => void) | undefined;
+  /** Resolves once the member has joined (or the session stopped first). */
+  readonly hasJoined: Promise<void>;
+
+  constructor(private readonly options: GroupConsumptionOptions) {
+    this.member = new GroupMember(options.context, options.node, options.member, this);
+    this.hasJoined = new Promise((resolve) => (this.joinedOnce = resolve));
+  }
+
+  async start(session: Session): Promise<void> {
+    this.session = session;
+    await this.member.start();
+  }
+
+  /** The feed of an owned partition, if it is owned. */
+  feed(topic: string, partition: number): PartitionFeed | undefined {
+    return this.feeds.get(`${topic}/${partition}`);
+  }
+
+  owned(): PartitionFeed[] {
+    return [...this.feeds.values()];
+  }
+
+  /** After the session's feeds stopped: commit what was handled and leave the group. */
+  async leave(): Promise<void> {
+    await this.steps;
+    for (const feed of this.feeds.values()) this.report(feed);
+    this.joinedOnce?.();
+    await this.member.leave();
+  }
+
+  // ---------------------------------------------------------------- from the member
+
+  joined(memberId: string, memberEpoch: number): void {
+    this.joinedOnce?.();
+    this.joinedOnce = undefined;
+    this.options.emit({ type: "group.join", groupId: this.options.member.groupId, memberId, memberEpoch });
+  }
+
+  assigned(partitions: readonly MemberAssignedPartition[]): void {
+    this.step(async () => {
+      const delivery = this.session?.delivery;
+      if (delivery === undefined || delivery.ended) return;
+      for (const { topic, partition, committed } of partitions) {
+        const key = `${topic}/${partition}`;
+        if (this.feeds.has(key)) continue;
+        const feed = new PartitionFeed(topic, partition, this.options.from, this.options.context, this.options.node, this.options.feedSettings);
+        feed.onHandled = (handled) => this.report(handled);
+        this.feeds.set(key, feed);
+        if (committed !== null) this.reported.set(key, committed);
+        delivery.add(feed, committed ?? undefined);
+      }
+      this.options.emit({ type: "partitions.assigned", partitions: grouped(partitions) });
+    });
+  }
+
+  revoke(partitions: readonly TopicPartitions[]): void {
+    this.step(async () => {
+      await this.drop(partitions, true);
+      this.member.revoked(partitions);
+      this.options.emit({ type: "partitions.revoked", partitions });
+    });
+  }
+
+  lost(partitions: readonly TopicPartitions[], reason: string): void {
+    this.step(async () => {
+      await this.drop(partitions, false);
+      this.options.emit({ type: "partitions.lost", partitions, reason });
+    });
+  }
+
+  committed(offsets: readonly CommittedOffset[]): void {
+    this.options.emit({ type: "offsets.committed", offsets });
+  }
+
+  failed(error: Error): void {
+    this.session?.delivery.end(error);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private async drop(partitions: readonly TopicPartitions[], report: boolean): Promise<void> {
+    const delivery = this.session?.delivery;
+    const removals: Promise<void>[] = [];
+    for (const { topic, partitions: indexes } of partitions) {
+      for (const partition of indexes) {
+        const key = `${topic}/${partition}`;
+        const feed = this.feeds.get(key);
+        if (feed === undefined) continue;
+        feed.onHandled = undefined;
+        removals.push(
+          (delivery?.remove(feed) ?? feed.stop()).then(() => {
+            if (report) this.report(feed);
+            this.feeds.delete(key);
+            this.reported.delete(key);
+          }),
+        );
+      }
+    }
+    await Promise.all(removals);
+  }
+
+  /** Tell the member how far the application got in `feed`'s partition (forwards only). */
+  private report(feed: PartitionFeed): void {
+    const key = `${feed.topic}/${feed.partition}`;
+    const offset = feed.handledNext;
+    const before = this.reported.get(key);
+    if (offset === undefined || (before !== undefined && offset <= before)) return;
+    this.reported.set(key, offset);
+    this.member.processed(feed.topic, feed.partition, offset);
+  }
+
+  private step(action: () => Promise<void>): void {
+    this.steps = this.steps.then(action).catch((error: unknown) => this.failed(error instanceof Error ? error : new Error(String(error))));
+  }
+}
+
+function grouped(partitions: readonly { readonly topic: string; readonly partition: number }[]): TopicPartitions[] {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    let list = byTopic.get(topic);
+    if (list === undefined) byTopic.set(topic, (list = []));
+    list.push(partition);
+  }
+  return [...byTopic].map(([topic, list]) => ({ topic, partitions: list.sort((a, b) => a - b) }));
+}

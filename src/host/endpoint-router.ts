@@ -1,0 +1,123 @@
+/**
+ * Several actors on one node, each believing it owns the node: every user gets an `Endpoint`, a
+ * Transport of its own whose outgoing requests are renumbered with node-wide unique ids and whose
+ * replies are routed back by those ids with their original ids restored. The cluster sees one
+ * node. The client (client-node.ts: a producer, a consumer actor per partition, a group member)
+ * and the simulator's consumer processes (a group member and its partition readers) share it.
+ *
+ * An actor that reuses a request id for a retry gets the same wire id again, so a server that
+ * recognises retries by (sender, requestId) still does. The routing table is bounded
+ * (`routesMax`, oldest forgotten first); a reply whose route was forgotten or whose endpoint
+ * closed is dropped — the asking actor sees a lost reply and retries after its timeout. A message
+ * without a numeric requestId is dropped: no server sends a client anything unasked.
+ */
+import type { NodeId, SendReceipt, Transport } from "../ports/transport.ts";
+
+export interface Endpoint<M> extends Transport<M> {
+  /** Stop delivering to this endpoint; late replies for it are dropped. */
+  close(): void;
+}
+
+/** Sees an endpoint's traffic (with the endpoint's own request ids) before the actor does. */
+export interface EndpointObserver<M> {
+  sent?(to: NodeId, message: M): void;
+  received?(from: NodeId, message: M): void;
+}
+
+interface Route {
+  readonly endpoint: number;
+  readonly requestId: number;
+  readonly origin: string;
+}
+
+type Handler<M> = (from: NodeId, message: M) => void;
+
+export class EndpointRouter<M> {
+  /** Replies dropped: their route was forgotten or their endpoint closed (diagnostics). */
+  droppedReplies = 0;
+  private readonly handlers = new Map<number, Handler<M> | undefined>();
+  private readonly wireIds = new Map<string, number>();
+  private readonly routes = new Map<number, Route>();
+  private nextEndpoint = 1;
+  private nextWireId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly transport: Pick<Transport<M>, "self" | "send">,
+    private readonly routesMax: number,
+    /** Called with a receipt the router settles itself ("unsent" for a closed endpoint), off the caller's stack. */
+    private readonly later: (callback: () => void) => void,
+  ) {}
+
+  endpoint(observer: EndpointObserver<M> = {}): Endpoint<M> {
+    const number = this.nextEndpoint++;
+    this.handlers.set(number, undefined);
+    return {
+      self: this.transport.self,
+      send: (to, message, receipt) => {
+        observer.sent?.(to, message);
+        this.send(number, to, message, receipt);
+      },
+      onMessage: (handler) => {
+        if (!this.handlers.has(number)) return;
+        this.handlers.set(number, (from, message) => {
+          observer.received?.(from, message);
+          handler(from, message);
+        });
+      },
+      close: () => {
+        this.handlers.delete(number);
+      },
+    };
+  }
+
+  /** Nothing is delivered or sent from now on. */
+  close(): void {
+    this.closed = true;
+    this.handlers.clear();
+  }
+
+  /** Hand one message that arrived at the node to the endpoint that asked for it. */
+  receive(from: NodeId, message: unknown): void {
+    const wireId = (message as { requestId?: unknown } | null)?.requestId;
+    const route = typeof wireId === "number" ? this.routes.get(wireId) : undefined;
+    const handler = route === undefined ? undefined : this.handlers.get(route.endpoint);
+    if (route === undefined || handler === undefined) {
+      this.droppedReplies++;
+      return;
+    }
+    handler(from, { ...(message as object), requestId: route.requestId } as M);
+  }
+
+  private send(endpoint: number, to: NodeId, message: M, receipt: SendReceipt | undefined): void {
+    if (this.closed || !this.handlers.has(endpoint)) {
+      if (receipt !== undefined) this.later(() => receipt("unsent"));
+      return;
+    }
+    const requestId = (message as { requestId?: unknown }).requestId;
+    if (typeof requestId !== "number") {
+      this.transport.send(to, message, receipt);
+      return;
+    }
+    this.transport.send(to, { ...message, requestId: this.wireIdFor(endpoint, requestId) }, receipt);
+  }
+
+  private wireIdFor(endpoint: number, requestId: number): number {
+    const origin = `${endpoint}:${requestId}`;
+    const known = this.wireIds.get(origin);
+    if (known !== undefined) return known;
+    const wireId = this.nextWireId++;
+    this.wireIds.set(origin, wireId);
+    this.routes.set(wireId, { endpoint, requestId, origin });
+    if (this.routes.size > this.routesMax) this.forgetOldest();
+    return wireId;
+  }
+
+  private forgetOldest(): void {
+    for (const [wireId, route] of this.routes) {
+      this.routes.delete(wireId);
+      this.wireIds.delete(route.origin);
+      return;
+    }
+  }
+}

@@ -35,7 +35,7 @@ export interface MemberFetched {
   readonly offset: number;
 }
 
-/** The host stopped these partitions after a `member.revoke`; nothing more will be processed there. */
+/** The host stopped these partitions after a `member.revoke`; nothing more will be processed there. Partitions not being revoked are ignored. */
 export interface MemberRevoked {
   readonly type: "member.revoked";
   readonly partitions: readonly TopicPartitions[];

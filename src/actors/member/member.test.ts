@@ -9,6 +9,7 @@ import { createActor } from "xstate";
 import { wireError, ZhumqError } from "../shared/errors.ts";
 import { LEAVE_EPOCH, STATIC_LEAVE_EPOCH } from "../shared/group-messages.ts";
 import { CountingRandom } from "../raft/testing.ts";
+import { MEMBER_DEFAULTS, memberDefinition } from "../../host/stores/clients.ts";
 import { memberInputProblems, type MemberInput } from "./config.ts";
 import { createMemberState, memberMachine } from "./machine.ts";
 import { FakeCoordinator, MemberBench, TEST_MEMBER_INPUT } from "./testing.ts";
@@ -385,5 +386,14 @@ describe("the xstate machine", () => {
     expect(effects).toContainEqual({ type: "effect.notify", output: { type: "member.left" } });
     expect(actor.getSnapshot().value).toBe("quiet");
     actor.stop();
+  });
+});
+
+describe("memberDefinition", () => {
+  it("fills the defaults and the node's ports into a valid input", () => {
+    const ports = { transport: { self: "client-7" }, clock: { now: () => 0 }, random: new CountingRandom("definition") };
+    const input = memberDefinition({ coordinator: "coordinator-0", groupId: "billing", topics: ["orders"] }).input(undefined, ports as never) as MemberInput;
+    expect(input).toMatchObject({ ...MEMBER_DEFAULTS, self: "client-7", groupId: "billing" });
+    expect(memberInputProblems(input)).toEqual([]);
   });
 });

@@ -15,6 +15,8 @@ import type { NodeId } from "../../ports/transport.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
 import { producerMachine, type ProducerInput } from "../../actors/producer/index.ts";
 import { consumerMachine, type ConsumerInput } from "../../actors/consumer/index.ts";
+import { AUTO_COMMIT_INTERVAL_MS_DEFAULT, memberMachine, type MemberInput } from "../../actors/member/index.ts";
+import { SESSION_TIMEOUT_MS_DEFAULT } from "../../actors/shared/group-messages.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 const NO_STORE: ActorStore<never> = {
@@ -74,6 +76,27 @@ export function consumerDefinition(settings: ConsumerSettings): ActorDefinition<
     machine: consumerMachine,
     open: async () => ({ recovered: undefined, store: NO_STORE }),
     input: (_recovered, ports): ConsumerInput => ({ ...CONSUMER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
+    toEvent,
+  };
+}
+
+export type MemberSettings = Partial<Omit<MemberInput, Ports | "coordinator" | "groupId" | "topics">> & Pick<MemberInput, "coordinator" | "groupId" | "topics">;
+
+/** A group member (one per grouped consumer): its partition feeds are consumers the host starts and stops. */
+export const MEMBER_DEFAULTS = {
+  sessionTimeoutMs: SESSION_TIMEOUT_MS_DEFAULT,
+  assignor: "uniform",
+  autoCommitIntervalMs: AUTO_COMMIT_INTERVAL_MS_DEFAULT,
+  requestTimeoutMs: 2_000,
+  retryBackoffMs: { baseMs: 20, maxMs: 1_000 },
+} as const satisfies Partial<MemberInput>;
+
+export function memberDefinition(settings: MemberSettings): ActorDefinition<typeof memberMachine, ZhumqMessage, never, undefined> {
+  return {
+    name: "member",
+    machine: memberMachine,
+    open: async () => ({ recovered: undefined, store: NO_STORE }),
+    input: (_recovered, ports): MemberInput => ({ ...MEMBER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
     toEvent,
   };
 }

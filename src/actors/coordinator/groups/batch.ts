@@ -11,7 +11,7 @@ import { notify, persist, type Effect } from "../../shared/effects.ts";
 import type { TopicName } from "../../shared/ids.ts";
 import { apply, type CoordinatorCommand, type CoordinatorState } from "../state.ts";
 import { splitKey, type PartitionKey } from "./keys.ts";
-import type { Group, GroupCommand } from "./state.ts";
+import { applyGroupCommand, draftGroups, sealGroups, type Group, type GroupCommand } from "./state.ts";
 
 export type ReleaseReason = "revoked" | "removed" | "left";
 export type MemberRemovedReason = "left" | "expired" | "replaced";
@@ -43,8 +43,9 @@ export class GroupBatch {
   add(command: GroupCommand): void {
     const before = this.group(command.groupId);
     this.commands.push(command);
-    this.state = apply(this.state, command);
-    this.compare(command.groupId, before, command);
+    this.state = applyToGroups(this.state, command);
+    // Offsets and deletions (of groups without members) change nobody's holdings.
+    if (command.type !== "group.offsets.committed" && command.type !== "group.offsets.reset" && command.type !== "group.deleted") this.compare(command.groupId, before, command);
   }
 
   /** A non-group command (a topic's deletion) that changes groups: its releases are reported too. */
@@ -90,6 +91,16 @@ export class GroupBatch {
     const { topic, partition } = splitKey(key);
     this.notice({ type: "coordinator.group.released", groupId, memberId, topic, partition, atMs: this.nowMs, reason });
   }
+}
+
+/**
+ * What state.ts `apply` does with a group command, without copying the parts of the state a group
+ * command never touches (topics, brokers): commits are frequent, the topic map can be large.
+ */
+function applyToGroups(state: CoordinatorState, command: GroupCommand): CoordinatorState {
+  const draft = draftGroups(state.groups);
+  applyGroupCommand(draft, command, (topic) => state.topics.get(topic)?.partitions.length);
+  return { ...state, groups: sealGroups(draft), commandsApplied: state.commandsApplied + 1 };
 }
 
 function removedReason(command: GroupCommand | undefined): MemberRemovedReason {

@@ -44,8 +44,10 @@ export function reconcile(group: Group, memberId: string, owned: ReadonlySet<Par
 
 /** What the member holds plus every target partition nobody else holds. */
 function taken(group: Group, memberId: string, assigned: ReadonlySet<PartitionKey>, target: ReadonlySet<PartitionKey>, plant: GroupPlant | undefined): Set<PartitionKey> {
-  const elsewhere = plant === "assign-before-revoke" ? NO_PARTITIONS : heldByOthers(group, memberId);
   const next = new Set(assigned);
-  for (const key of target) if (!elsewhere.has(key)) next.add(key);
+  const wanted = [...target].filter((key) => !assigned.has(key));
+  if (wanted.length === 0) return next; // the common heartbeat: nothing to look up
+  const elsewhere = plant === "assign-before-revoke" ? NO_PARTITIONS : heldByOthers(group, memberId);
+  for (const key of wanted) if (!elsewhere.has(key)) next.add(key);
   return next;
 }

@@ -1,7 +1,8 @@
 /**
  * The coordinator's public surface: the machine and its input, the pure metadata state and its
- * commands (consumer groups' among them), the placement ring, the request boundary, and the defaults. The store and the
- * ActorDefinition live in src/host/stores/coordinator-store.ts (they do I/O).
+ * commands (consumer groups' among them), the placement ring, the request boundary, and the
+ * defaults. The store and the ActorDefinition live in src/host/stores/coordinator-store.ts (they
+ * do I/O).
  */
 export { coordinatorMachine, LEASE_CHECK_TIMER, type CoordinatorEvent, type CoordinatorInput, type CoordinatorMessageReceived } from "./machine.ts";
 export {

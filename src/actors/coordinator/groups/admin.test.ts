@@ -108,6 +108,9 @@ describe("groups: admin", () => {
     expect(c.persisted()).toHaveLength(persisted);
     expect(c.ask<OffsetsResetReply>("admin", { type: "offsets.reset", groupId: "g", offsets: [{ topic: "orders", partition: mine, offset: 3 }] }).error).toBeUndefined();
     expect(c.ask<OffsetsFetchReply>("admin", { type: "offsets.fetch", groupId: "g", partitions: null }).offsets).toEqual([{ topic: "orders", partition: mine, offset: 3 }]);
+    // The next first member chooses the assignor again.
+    new TestMember(c, "g", "r", ["orders"], { assignor: "range" }).join();
+    expect(c.ask<GroupDescribeReply>("admin", { type: "group.describe", groupId: "g" }).group!.assignor).toBe("range");
   });
 
   it("lists and describes groups; an unknown group is GROUP_ID_NOT_FOUND", () => {

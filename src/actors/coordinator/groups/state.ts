@@ -67,7 +67,7 @@ export interface GroupsState {
 
 // ---------------------------------------------------------------- commands
 
-/** A member joined (its group is created with `assignor` if it did not exist). */
+/** A member joined (creating its group if needed); a group without members takes its `assignor`. */
 export interface GroupMemberJoined {
   readonly type: "group.member.joined";
   readonly groupId: string;
@@ -281,6 +281,8 @@ export function applyGroupCommand(draft: GroupsDraft, command: GroupCommand, par
         assert(taken === undefined, `instance '${command.instanceId}' joined group '${command.groupId}' while member '${taken?.memberId}' has it`);
       }
       const { memberId, instanceId, topics, sessionTimeoutMs } = command;
+      // The first member's choice: that of whoever joins a group that has no members.
+      if (group.members.size === 0) group.assignor = command.assignor;
       group.members.set(memberId, { memberId, ...(instanceId === undefined ? {} : { instanceId }), topics, sessionTimeoutMs, memberEpoch: 0, assigned: NO_PARTITIONS, revoking: NO_PARTITIONS });
       return;
     }

@@ -30,7 +30,7 @@ import { partitionKey, type NodeId } from "../../shared/ids.ts";
 import type { CoordinatorContext, Outcome } from "../handlers.ts";
 import type { CoordinatorState } from "../state.ts";
 import { GroupBatch } from "./batch.ts";
-import { answer, groupPlant, sessionKey } from "./common.ts";
+import { answer, groupPlant, lastHeartbeat } from "./common.ts";
 import { keysOf, listsOf, splitKey } from "./keys.ts";
 import { groupStateOf, type Group, type GroupMember } from "./state.ts";
 import { groupErrorReply } from "./validate.ts";
@@ -110,7 +110,7 @@ export function handleGroupDescribe(context: CoordinatorContext, from: NodeId, r
 
 export function describeGroup(context: Pick<CoordinatorContext, "groupSessions">, group: Group): GroupDescription {
   const members = [...group.members.values()].map((member) => {
-    const lastHeartbeatMs = context.groupSessions.lastHeartbeatMs.get(sessionKey(group.groupId, member.memberId));
+    const lastHeartbeatMs = lastHeartbeat(context.groupSessions, group.groupId, member.memberId);
     return {
       memberId: member.memberId,
       ...(member.instanceId === undefined ? {} : { instanceId: member.instanceId }),

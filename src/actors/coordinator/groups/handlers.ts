@@ -24,7 +24,7 @@ import type { CoordinatorContext, CoordinatorEffect, Outcome } from "../handlers
 import type { CoordinatorState, TopicCreated, TopicDeleted } from "../state.ts";
 import { handleGroupDelete, handleGroupDescribe, handleGroupList, handleOffsetsCommit, handleOffsetsFetch, handleOffsetsReset } from "./admin.ts";
 import { computeTarget } from "./assign.ts";
-import { answer, groupPlant, partitionCountOf, sessionKey } from "./common.ts";
+import { answer, groupPlant, partitionCountOf, sessionEndMs, withSessions, type GroupSessions } from "./common.ts";
 import { GroupBatch } from "./batch.ts";
 import { keysOf, listsOf, splitKey, type PartitionKey } from "./keys.ts";
 import { reconcile } from "./reconcile.ts";
@@ -83,11 +83,11 @@ function join(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat
   const topics = [...new Set(request.topics ?? [])].sort();
   const sessionTimeoutMs = request.sessionTimeoutMs ?? SESSION_TIMEOUT_MS_DEFAULT;
   const batch = new GroupBatch(context.state, nowMs);
-  const sessions = new Map(context.groupSessions.lastHeartbeatMs);
+  const sessions: [string, number | undefined][] = [[memberId, nowMs]];
   if (previous !== undefined) {
     // A static member back under a new id: it takes the old one's place and partitions, no rebalance.
     batch.add({ type: "group.member.replaced", groupId, previousMemberId: previous.memberId, memberId, sessionTimeoutMs });
-    sessions.delete(sessionKey(groupId, previous.memberId));
+    sessions.push([previous.memberId, undefined]);
     if (!sameTopics(previous.topics, topics)) {
       batch.add({ type: "group.member.subscribed", groupId, memberId, topics });
       retarget(batch, groupId);
@@ -98,8 +98,7 @@ function join(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat
     retarget(batch, groupId);
   }
   reconcileMember(batch, groupId, memberId, ownedKeys(batch.state, request), groupPlant(context));
-  sessions.set(sessionKey(groupId, memberId), nowMs);
-  return answer(from, batch, heartbeatReply(batch, request), { ...context.groupSessions, lastHeartbeatMs: sessions });
+  return answer(from, batch, heartbeatReply(batch, request), withSessions(context.groupSessions, groupId, sessions));
 }
 
 function stay(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat, member: GroupMember, nowMs: number): Outcome {
@@ -123,8 +122,7 @@ function stay(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat
     }
   }
   reconcileMember(batch, groupId, memberId, owned, groupPlant(context));
-  const sessions = new Map(context.groupSessions.lastHeartbeatMs).set(sessionKey(groupId, memberId), nowMs);
-  return answer(from, batch, heartbeatReply(batch, request), { ...context.groupSessions, lastHeartbeatMs: sessions });
+  return answer(from, batch, heartbeatReply(batch, request), withSessions(context.groupSessions, groupId, [[memberId, nowMs]]));
 }
 
 /** Leave for good: its partitions are free at once. Leaving twice (a retry) is answered the same. */
@@ -135,9 +133,7 @@ function leave(context: CoordinatorContext, from: NodeId, request: GroupHeartbea
   if (batch.group(groupId)?.members.has(memberId) !== true) return answer(from, batch, reply);
   batch.add({ type: "group.member.left", groupId, memberId, reason: "left" });
   if (batch.group(groupId)!.members.size > 0) retarget(batch, groupId);
-  const sessions = new Map(context.groupSessions.lastHeartbeatMs);
-  sessions.delete(sessionKey(groupId, memberId));
-  return answer(from, batch, reply, { ...context.groupSessions, lastHeartbeatMs: sessions });
+  return answer(from, batch, reply, withSessions(context.groupSessions, groupId, [[memberId, undefined]]));
 }
 
 /** A static member going to restart: it keeps its partitions until its session times out from now. */
@@ -146,8 +142,7 @@ function staticLeave(context: CoordinatorContext, from: NodeId, request: GroupHe
   const batch = new GroupBatch(context.state, nowMs);
   const reply: GroupHeartbeatReply = { type: "group.heartbeat.reply", requestId: request.requestId, memberId, memberEpoch: STATIC_LEAVE_EPOCH, heartbeatIntervalMs: 0, assignment: [] };
   if (batch.group(groupId)?.members.has(memberId) !== true) return answer(from, batch, reply);
-  const sessions = new Map(context.groupSessions.lastHeartbeatMs).set(sessionKey(groupId, memberId), nowMs);
-  return answer(from, batch, reply, { ...context.groupSessions, lastHeartbeatMs: sessions });
+  return answer(from, batch, reply, withSessions(context.groupSessions, groupId, [[memberId, nowMs]]));
 }
 
 function heartbeatReply(batch: GroupBatch, request: GroupHeartbeat): GroupHeartbeatReply {
@@ -199,22 +194,18 @@ export function reconcileMember(batch: GroupBatch, groupId: string, memberId: st
 
 /** Remove every member whose session ran out (on the coordinator's lease-check timer) and rebalance its group. */
 export function expireMembers(context: CoordinatorContext, nowMs: number): Outcome {
-  const { startMs, lastHeartbeatMs } = context.groupSessions;
   let batch: GroupBatch | undefined;
-  let sessions: Map<string, number> | undefined;
+  let sessions: GroupSessions = context.groupSessions;
   for (const group of context.state.groups.groups.values()) {
-    const expired = [...group.members.values()].filter((member) => nowMs >= (lastHeartbeatMs.get(sessionKey(group.groupId, member.memberId)) ?? startMs) + member.sessionTimeoutMs);
+    const expired = [...group.members.values()].filter((member) => nowMs >= sessionEndMs(context.groupSessions, group.groupId, member));
     if (expired.length === 0) continue;
     batch ??= new GroupBatch(context.state, nowMs);
-    sessions ??= new Map(lastHeartbeatMs);
-    for (const member of expired) {
-      batch.add({ type: "group.member.left", groupId: group.groupId, memberId: member.memberId, reason: "expired" });
-      sessions.delete(sessionKey(group.groupId, member.memberId));
-    }
+    for (const member of expired) batch.add({ type: "group.member.left", groupId: group.groupId, memberId: member.memberId, reason: "expired" });
+    sessions = withSessions(sessions, group.groupId, expired.map((member) => [member.memberId, undefined] as const));
     if (batch.group(group.groupId)!.members.size > 0) retarget(batch, group.groupId);
   }
-  if (batch === undefined || sessions === undefined) return { changes: {}, effects: [] };
-  return { changes: { state: batch.state, groupSessions: { startMs, lastHeartbeatMs: sessions } }, effects: batch.effects<CoordinatorEffect>() };
+  if (batch === undefined) return { changes: {}, effects: [] };
+  return { changes: { state: batch.state, groupSessions: sessions }, effects: batch.effects<CoordinatorEffect>() };
 }
 
 /**

@@ -18,7 +18,7 @@
  * - committed offsets never move backwards except through `group.offsets.reset`, which (like
  *   `group.deleted`) needs a group without members.
  *
- * Soft state — when each member last heartbeated — is not here (see handlers.ts GroupSessions).
+ * Soft state — when each member last heartbeated — is not here (see common.ts GroupSessions).
  *
  * Copying: a draft copies a group the first time a command touches it (copy-on-write per group),
  * so `apply` costs O(one group) and a replay O(commands + groups).

@@ -17,6 +17,12 @@
  * Why revocation needs a heartbeat after the decision: a heartbeat that merely happens not to list
  * a partition may have been sent before an earlier reply granting it arrived; only a heartbeat
  * answering the reply that said "revoke" proves the member stopped.
+ *
+ * Limit (as in KIP-848): nothing in a heartbeat says which reply it answers, so an old heartbeat
+ * the network duplicates or delays past that reply can pass for the confirmation. The member must
+ * keep one heartbeat in flight; if the network still does it, the partition moves early and the
+ * old owner's commits of it are refused (FENCED_MEMBER_EPOCH), so committed offsets stay right,
+ * though both may process it for a moment (duplicates, never loss).
  */
 import { NO_PARTITIONS, sameKeys, type PartitionKey } from "./keys.ts";
 import { heldByOthers, type Group, type GroupPlant } from "./state.ts";

@@ -3,17 +3,18 @@
  * notices (granted / released / committed) like the simulator's: no partition is held by two
  * members of a group at once, and every accepted commit comes from the partition's holder.
  *
- * - a property: random schedules of joins, heartbeats, leaves, static restarts, commits and pauses
- *   past the session timeout, for two groups reading one topic; after every step the checker and
- *   the state's own overlap check hold, and once the survivors have heartbeated a few times each
- *   group is stable with every partition assigned exactly once (publish-subscribe across groups);
+ * - a property: random schedules of joins, heartbeats, leaves, static restarts, commits, pauses
+ *   past the session timeout, subscription changes, a topic deleted and made again, and duplicated
+ *   heartbeats, for two groups reading one topic; after every step the checker and the state's own
+ *   overlap check hold, and once the survivors have heartbeated a few times each group is stable
+ *   with every subscribed partition assigned exactly once (publish-subscribe across groups);
  * - the planted bugs, each shown to break the checker on a short script that passes without it.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CoordinatorPlant } from "../handlers.ts";
 import type { GroupOutput } from "./batch.ts";
-import { overlaps } from "./state.ts";
+import { groupStateOf, overlaps } from "./state.ts";
 import { TestMember, withTopics, type Harness } from "./test-harness.ts";
 
 /** What the simulator's group checker will say of a stream of notices: one line per violation. */
@@ -39,17 +40,25 @@ export function groupViolations(outputs: readonly GroupOutput[]): string[] {
 const PARTITIONS = 8;
 const SESSION_MS = 1000;
 
-type Step = { readonly kind: "join" | "beat" | "leave" | "static-leave" | "commit"; readonly slot: number } | { readonly kind: "advance"; readonly ms: number };
+const AUDIT_PARTITIONS = 3;
+
+type Step =
+  | { readonly kind: "join" | "beat" | "leave" | "static-leave" | "commit" | "subscribe" | "duplicate"; readonly slot: number }
+  | { readonly kind: "advance"; readonly ms: number }
+  | { readonly kind: "audit" };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constantFrom("join" as const, "beat" as const, "commit" as const), slot: fc.nat(4) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("leave" as const, "static-leave" as const), slot: fc.nat(4) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("leave" as const, "static-leave" as const, "subscribe" as const, "duplicate" as const), slot: fc.nat(4) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 50, max: 1500 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("audit" as const) }) },
 );
 
 /** Slots 0–3 are members of group g (2 and 3 static); slot 4 is the only member of group h. */
 class Cluster {
   readonly members: (TestMember | undefined)[] = [];
+  readonly subscriptions: string[][] = [];
+  auditExists = false;
   private generation = 0;
   private offset = 0;
 
@@ -57,6 +66,12 @@ class Cluster {
 
   run(next: Step): void {
     if (next.kind === "advance") return this.c.advance(next.ms);
+    if (next.kind === "audit") {
+      if (this.auditExists) this.c.deleteTopic("audit");
+      else this.c.createTopic("audit", AUDIT_PARTITIONS);
+      this.auditExists = !this.auditExists;
+      return;
+    }
     const member = this.members[next.slot];
     if (next.kind === "join") {
       if (member !== undefined) return this.beat(next.slot);
@@ -64,12 +79,24 @@ class Cluster {
       const extra = next.slot === 2 || next.slot === 3 ? { instanceId: `host-${next.slot}` } : {};
       const joined = new TestMember(this.c, groupId, `m${next.slot}-${++this.generation}`, ["orders"], { sessionTimeoutMs: SESSION_MS, ...extra });
       this.members[next.slot] = joined;
+      this.subscriptions[next.slot] = ["orders"];
       if (joined.join().error !== undefined) this.members[next.slot] = undefined;
       return;
     }
     if (member === undefined) return;
     if (next.kind === "beat") return this.beat(next.slot);
     if (next.kind === "commit") return this.commit(member);
+    if (next.kind === "subscribe") {
+      const topics = this.subscriptions[next.slot]!.length === 1 ? ["orders", "audit"] : ["orders"];
+      this.subscriptions[next.slot] = topics;
+      if (member.beat({ topics }).error !== undefined) this.members[next.slot] = undefined;
+      return;
+    }
+    if (next.kind === "duplicate") {
+      // The network delivers the member's last heartbeat again; the member ignores the reply.
+      if (member.sent["memberEpoch"] !== undefined) this.c.heartbeat(member.memberId, member.sent);
+      return;
+    }
     if (next.kind === "static-leave" && member.last?.error === undefined && (next.slot === 2 || next.slot === 3)) member.beat({ memberEpoch: -2 });
     else member.leave();
     this.members[next.slot] = undefined;
@@ -83,9 +110,9 @@ class Cluster {
 
   commit(member: TestMember): void {
     if (member.owned.size === 0) return;
-    const offsets = [...member.owned].map((key) => ({ topic: "orders", partition: Number(key.split("/")[1]), offset: ++this.offset }));
+    const offsets = [...member.owned].map((key) => ({ topic: key.split("/")[0]!, partition: Number(key.split("/")[1]), offset: ++this.offset }));
     const reply = this.c.commit(member.groupId, member.memberId, member.epoch, offsets);
-    for (const result of reply.results) expect([undefined, "FENCED_MEMBER_EPOCH", "STALE_MEMBER_EPOCH"]).toContain(result.error?.code);
+    for (const result of reply.results) expect([undefined, "FENCED_MEMBER_EPOCH", "STALE_MEMBER_EPOCH", "UNKNOWN_TOPIC_OR_PARTITION"]).toContain(result.error?.code);
   }
 
   /** Survivors heartbeat through a few session timeouts (the departed expire), then until stable. */
@@ -120,7 +147,10 @@ describe("groups: many members, any schedule", () => {
           if (live.length === 0) continue;
           expect(group?.members.size).toBe(live.length);
           const owned = live.flatMap((member) => [...member.owned]).sort();
-          expect(owned).toEqual(Array.from({ length: PARTITIONS }, (_, partition) => `orders/${partition}`).sort());
+          const subscribed = new Set(cluster.members.flatMap((member, slot) => (member?.groupId === groupId ? cluster.subscriptions[slot]! : [])));
+          const expected = [...Array.from({ length: PARTITIONS }, (_, partition) => `orders/${partition}`), ...(cluster.auditExists && subscribed.has("audit") ? Array.from({ length: AUDIT_PARTITIONS }, (_, partition) => `audit/${partition}`) : [])];
+          expect(owned).toEqual(expected.sort());
+          expect(groupStateOf(group!)).toBe("stable");
         }
       }),
       { numRuns: 150 },

@@ -114,6 +114,8 @@ export class TestMember {
   epoch = 0;
   owned = new Set<PartitionKey>();
   last: GroupHeartbeatReply | undefined;
+  /** The fields of the last heartbeat sent, to deliver it again (a duplicate on the network). */
+  sent: Record<string, unknown> = {};
 
   constructor(
     private readonly c: Harness,
@@ -131,7 +133,8 @@ export class TestMember {
 
   /** One heartbeat reporting what it owns; it then owns exactly what the reply assigns. */
   beat(fields: Record<string, unknown> = {}): GroupHeartbeatReply {
-    const reply = this.c.heartbeat(this.memberId, { groupId: this.groupId, memberId: this.memberId, memberEpoch: this.epoch, owned: listsOf(this.owned), ...(this.extra["instanceId"] === undefined ? {} : { instanceId: this.extra["instanceId"] }), ...fields });
+    this.sent = { groupId: this.groupId, memberId: this.memberId, memberEpoch: this.epoch, owned: listsOf(this.owned), ...(this.extra["instanceId"] === undefined ? {} : { instanceId: this.extra["instanceId"] }), ...fields };
+    const reply = this.c.heartbeat(this.memberId, this.sent);
     this.last = reply;
     if (reply.error === undefined && reply.memberEpoch >= 0) {
       this.epoch = reply.memberEpoch;

@@ -7,8 +7,9 @@
  * `effects()` follows the durability rule of ../handlers.ts: every command persisted, the last one
  * synced; a reply that reports them goes after these effects in the same batch.
  */
-import { notify, persist, type Effect } from "../../shared/effects.ts";
+import { notify, persist } from "../../shared/effects.ts";
 import type { TopicName } from "../../shared/ids.ts";
+import type { CoordinatorEffect, CoordinatorOutput } from "../handlers.ts";
 import { apply, type CoordinatorCommand, type CoordinatorState } from "../state.ts";
 import { splitKey, type PartitionKey } from "./keys.ts";
 import { applyGroupCommand, draftGroups, sealGroups, type Group, type GroupCommand } from "./state.ts";
@@ -24,8 +25,6 @@ export type GroupOutput =
   | { readonly type: "coordinator.group.released"; readonly groupId: string; readonly memberId: string; readonly topic: TopicName; readonly partition: number; readonly atMs: number; readonly reason: ReleaseReason }
   | { readonly type: "coordinator.group.committed"; readonly groupId: string; readonly memberId: string; readonly topic: TopicName; readonly partition: number; readonly offset: number; readonly atMs: number }
   | { readonly type: "coordinator.group.member.removed"; readonly groupId: string; readonly memberId: string; readonly reason: MemberRemovedReason };
-
-type GroupEffect = Effect<never, CoordinatorCommand, never, GroupOutput>;
 
 export class GroupBatch {
   readonly commands: CoordinatorCommand[] = [];
@@ -61,10 +60,10 @@ export class GroupBatch {
   }
 
   /** Persists (the last synced), then the notices; empty when nothing was decided or seen. */
-  effects<E>(): E[] {
-    const effects: GroupEffect[] = this.commands.map((command, index) => persist(command, index === this.commands.length - 1));
-    for (const output of this.outputs) effects.push(notify(output));
-    return effects as E[];
+  effects(): CoordinatorEffect[] {
+    const effects: CoordinatorEffect[] = this.commands.map((command, index) => persist(command, index === this.commands.length - 1));
+    for (const output of this.outputs) effects.push(notify<CoordinatorOutput>(output));
+    return effects;
   }
 
   private compare(groupId: string, before: Group | undefined, command: GroupCommand | undefined): void {

@@ -56,7 +56,7 @@ export function partitionCountOf(state: CoordinatorState): PartitionCount {
 
 /** Persists and notices of `batch`, then the reply; the state (and sessions) when they changed. */
 export function answer(to: NodeId, batch: GroupBatch, reply: CoordinatorReplyMessage, groupSessions?: GroupSessions): Outcome {
-  const effects: CoordinatorEffect[] = [...batch.effects<CoordinatorEffect>(), send(to, reply)];
+  const effects: CoordinatorEffect[] = [...batch.effects(), send(to, reply)];
   const changes = { ...(batch.commands.length > 0 ? { state: batch.state } : {}), ...(groupSessions === undefined ? {} : { groupSessions }) };
   return { changes, effects };
 }

@@ -205,7 +205,7 @@ export function expireMembers(context: CoordinatorContext, nowMs: number): Outco
     if (batch.group(group.groupId)!.members.size > 0) retarget(batch, group.groupId);
   }
   if (batch === undefined) return { changes: {}, effects: [] };
-  return { changes: { state: batch.state, groupSessions: sessions }, effects: batch.effects<CoordinatorEffect>() };
+  return { changes: { state: batch.state, groupSessions: sessions }, effects: batch.effects() };
 }
 
 /**
@@ -221,7 +221,7 @@ export function topicChange(state: CoordinatorState, command: TopicCreated | Top
     const group = batch.group(groupId)!;
     if ([...group.members.values()].some((member) => member.topics.includes(command.topic))) retarget(batch, groupId);
   }
-  return { state: batch.state, effects: batch.effects<CoordinatorEffect>() };
+  return { state: batch.state, effects: batch.effects() };
 }
 
 function mentionsTopic(group: Group, topic: TopicName): boolean {

@@ -1,7 +1,7 @@
 /**
  * The coordinator's request handlers as plain functions: (context, request, now) → (changes,
  * effects). The machine (machine.ts) only wires them to xstate events; everything here is pure
- * and can be tested without an actor.
+ * and can be tested without an actor. Consumer-group requests go to groups/handlers.ts.
  *
  * Durability rule (etcd's Ready rule, carried out by the host): a reply that reports a change is
  * emitted in the same effect batch as the syncing persist of the command that made the change, so

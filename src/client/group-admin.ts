@@ -177,7 +177,6 @@ export function checkGroupId(groupId: unknown): asserts groupId is string {
 }
 
 function quoted(text: string): string {
-  // eslint-disable-next-line no-control-regex
   const visible = text.replace(/[\u0000-\u001f\u007f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
   return visible.length > QUOTED_CHARS_MAX ? `${visible.slice(0, QUOTED_CHARS_MAX)}…` : visible;
 }

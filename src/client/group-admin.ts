@@ -160,7 +160,7 @@ export class GroupAdmin {
 
   /** Forget a group and its committed offsets. GROUP_ID_NOT_FOUND if unknown; NON_EMPTY_GROUP while it has live members. */
   async deleteGroup(groupId: string | ({ readonly groupId: string } & SignalOption)): Promise<void> {
-    const { groupId: id, signal } = typeof groupId === "string" ? { groupId, signal: undefined } : groupId;
+    const { groupId: id, signal } = typeof groupId === "object" && groupId !== null ? groupId : { groupId, signal: undefined };
     checkGroupId(id);
     const reply = await this.ports.ask("group.delete.reply", (requestId) => ({ type: "group.delete", requestId, groupId: id }), signal);
     throwIfError(reply);

@@ -18,10 +18,29 @@ import type { GroupPlant, PartitionCount } from "./state.ts";
 export interface GroupSessions {
   readonly startMs: number;
   readonly lastHeartbeatMs: ReadonlyMap<string, ReadonlyMap<string, number>>;
+  /**
+   * The newest heartbeat request id taken from each member ("groupId\0memberId"). A member sends
+   * one heartbeat at a time with ever larger ids, so a heartbeat at or below this one is the
+   * network repeating or delaying an old message: it is answered, but what it says the member
+   * owns is not believed — else an old "I own nothing" could pass for a revocation's confirmation
+   * and hand a partition on while its owner still processes it.
+   */
+  readonly lastRequestId: ReadonlyMap<string, number>;
 }
 
 export function freshSessions(startMs: number): GroupSessions {
-  return { startMs, lastHeartbeatMs: new Map() };
+  return { startMs, lastHeartbeatMs: new Map(), lastRequestId: new Map() };
+}
+
+/** Whether this heartbeat is older than (or the same as) one already taken from the member. */
+export function isEcho(sessions: GroupSessions, groupId: string, memberId: string, requestId: number): boolean {
+  const last = sessions.lastRequestId.get(`${groupId}\u0000${memberId}`);
+  return last !== undefined && requestId <= last;
+}
+
+/** The sessions after taking heartbeat `requestId` from the member. */
+export function withRequestId(sessions: GroupSessions, groupId: string, memberId: string, requestId: number): GroupSessions {
+  return { ...sessions, lastRequestId: new Map(sessions.lastRequestId).set(`${groupId}\u0000${memberId}`, requestId) };
 }
 
 export function lastHeartbeat(sessions: GroupSessions, groupId: string, memberId: string): number | undefined {
@@ -36,14 +55,18 @@ export function sessionEndMs(sessions: GroupSessions, groupId: string, member: {
 /** The sessions with one group's members changed: a time is a heartbeat, undefined forgets the member. */
 export function withSessions(sessions: GroupSessions, groupId: string, changes: readonly (readonly [string, number | undefined])[]): GroupSessions {
   const members = new Map(sessions.lastHeartbeatMs.get(groupId));
+  let requestIds: Map<string, number> | undefined;
   for (const [memberId, atMs] of changes) {
-    if (atMs === undefined) members.delete(memberId);
-    else members.set(memberId, atMs);
+    if (atMs === undefined) {
+      members.delete(memberId);
+      requestIds ??= new Map(sessions.lastRequestId);
+      requestIds.delete(`${groupId}\u0000${memberId}`);
+    } else members.set(memberId, atMs);
   }
   const groups = new Map(sessions.lastHeartbeatMs);
   if (members.size === 0) groups.delete(groupId);
   else groups.set(groupId, members);
-  return { startMs: sessions.startMs, lastHeartbeatMs: groups };
+  return { startMs: sessions.startMs, lastHeartbeatMs: groups, lastRequestId: requestIds ?? sessions.lastRequestId };
 }
 
 export function groupPlant(context: Pick<CoordinatorContext, "plant">): GroupPlant | undefined {

@@ -24,7 +24,7 @@ import type { CoordinatorContext, CoordinatorEffect, Outcome } from "../handlers
 import type { CoordinatorState, TopicCreated, TopicDeleted } from "../state.ts";
 import { handleGroupDelete, handleGroupDescribe, handleGroupList, handleOffsetsCommit, handleOffsetsFetch, handleOffsetsReset } from "./admin.ts";
 import { computeTarget } from "./assign.ts";
-import { answer, groupPlant, partitionCountOf, sessionEndMs, withSessions, type GroupSessions } from "./common.ts";
+import { answer, groupPlant, isEcho, partitionCountOf, sessionEndMs, withRequestId, withSessions, type GroupSessions } from "./common.ts";
 import { GroupBatch } from "./batch.ts";
 import { keysOf, listsOf, splitKey, type PartitionKey } from "./keys.ts";
 import { reconcile } from "./reconcile.ts";
@@ -98,11 +98,16 @@ function join(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat
     retarget(batch, groupId);
   }
   reconcileMember(batch, groupId, memberId, ownedKeys(batch.state, request), groupPlant(context));
-  return answer(from, batch, heartbeatReply(batch, request), withSessions(context.groupSessions, groupId, sessions));
+  return answer(from, batch, heartbeatReply(batch, request), withRequestId(withSessions(context.groupSessions, groupId, sessions), groupId, memberId, request.requestId));
 }
 
 function stay(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat, member: GroupMember, nowMs: number): Outcome {
   const { groupId, memberId } = request;
+  if (isEcho(context.groupSessions, groupId, memberId, request.requestId)) {
+    // The network repeating an old heartbeat: answer with the member's holdings, believe nothing in it.
+    const unchanged = new GroupBatch(context.state, nowMs);
+    return answer(from, unchanged, heartbeatReply(unchanged, request));
+  }
   if (request.memberEpoch > member.memberEpoch) {
     return refuse(from, request, "FENCED_MEMBER_EPOCH", `member '${memberId}' of group '${groupId}' sent epoch ${request.memberEpoch}, ahead of its epoch ${member.memberEpoch}: drop every partition and join again`);
   }
@@ -122,7 +127,8 @@ function stay(context: CoordinatorContext, from: NodeId, request: GroupHeartbeat
     }
   }
   reconcileMember(batch, groupId, memberId, owned, groupPlant(context));
-  return answer(from, batch, heartbeatReply(batch, request), withSessions(context.groupSessions, groupId, [[memberId, nowMs]]));
+  const sessions = withRequestId(withSessions(context.groupSessions, groupId, [[memberId, nowMs]]), groupId, memberId, request.requestId);
+  return answer(from, batch, heartbeatReply(batch, request), sessions);
 }
 
 /** Leave for good: its partitions are free at once. Leaving twice (a retry) is answered the same. */

@@ -95,6 +95,24 @@ describe("groups: join and leave", () => {
 });
 
 describe("groups: incremental rebalancing", () => {
+  it("an old heartbeat the network repeats late is answered but never taken as a revocation's confirmation", () => {
+    const c = withTopics({ orders: 4 });
+    const joinRequest = { type: "group.heartbeat", requestId: 1_000, groupId: "g", memberId: "a", memberEpoch: 0, topics: ["orders"], owned: [] };
+    c.deliver("a", joinRequest); // a owns all four, having said it owned nothing
+    const a = new TestMember(c, "g", "a", ["orders"]);
+    a.epoch = 1;
+    a.owned = keysOf([{ topic: "orders", partitions: [0, 1, 2, 3] }]);
+    const b = new TestMember(c, "g", "b", ["orders"]);
+    b.join();
+    const told = c.deliver("a", { ...joinRequest, requestId: 1_001, memberEpoch: 1, topics: undefined, owned: [{ topic: "orders", partitions: [0, 1, 2, 3] }] });
+    expect(told.some((effect) => effect.type === "effect.send")).toBe(true); // a is told to revoke two
+    const revoking = describeGroup(c, "g").group!.members.find((member) => member.memberId === "a")!.revoking;
+    expect(revoking[0]!.partitions).toHaveLength(2);
+    c.deliver("a", joinRequest); // the join again, "owning nothing": an echo
+    expect(b.beat().assignment).toEqual([]); // not handed on
+    expect(describeGroup(c, "g").group!.members.find((member) => member.memberId === "a")!.revoking).toEqual(revoking);
+  });
+
   it("never gives a partition to its new owner before the old owner acknowledged the revocation", () => {
     const c = withTopics({ orders: 6 });
     const a = new TestMember(c, "g", "a", ["orders"]);

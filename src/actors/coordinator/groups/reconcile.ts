@@ -18,11 +18,13 @@
  * a partition may have been sent before an earlier reply granting it arrived; only a heartbeat
  * answering the reply that said "revoke" proves the member stopped.
  *
- * Limit (as in KIP-848): nothing in a heartbeat says which reply it answers, so an old heartbeat
- * the network duplicates or delays past that reply can pass for the confirmation. The member must
- * keep one heartbeat in flight; if the network still does it, the partition moves early and the
- * old owner's commits of it are refused (FENCED_MEMBER_EPOCH), so committed offsets stay right,
- * though both may process it for a moment (duplicates, never loss).
+ * Echoes: an old heartbeat the network repeats or delays past that reply could pass for the
+ * confirmation. A member sends one heartbeat at a time with growing request ids, so the handler
+ * takes `owned` only from a heartbeat newer than every one it took from that member
+ * (common.ts `isEcho`); an echo is answered and otherwise ignored. That memory is soft: right
+ * after a coordinator restart an echo of a heartbeat from before the restart could still pass —
+ * the old owner's commits are then refused (FENCED_MEMBER_EPOCH), so offsets stay right and the
+ * worst case is a moment of double processing (duplicates, never loss).
  */
 import { NO_PARTITIONS, sameKeys, type PartitionKey } from "./keys.ts";
 import { heldByOthers, type Group, type GroupPlant } from "./state.ts";

@@ -12,6 +12,8 @@ export type { Batch, ConsumedMessage, EachBatchPayload, EachMessagePayload } fro
 export type { ResetListener } from "./client/delivery.ts";
 export type { BatchHandler, MessageHandler } from "./client/session.ts";
 export { Admin, type AdminOptions, type BrokerDescription, type CreateTopicOptions, type PartitionDescription, type PartitionOffsets, type ReplicaDescription, type TopicDescription } from "./client/admin.ts";
+export type { FetchOffsetsOptions, GroupDetails, GroupMemberDetails, GroupPartitionDetails, ResetOffsetsOptions, ResetTarget } from "./client/group-admin.ts";
+export type { CommittedOffset, GroupState, GroupSummary, TopicPartitions } from "./actors/shared/group-messages.ts";
 export { ClientCrashError, DeliveryUnknownError, SendError, ZhumqError, type ErrorCode, type MessageOutcome } from "./client/errors.ts";
 export type { MessageBytes, MessageHeaders, ReceivedHeaders } from "./client/bytes.ts";
 export type { AckLevel, ReplicationMode } from "./actors/shared/messages.ts";

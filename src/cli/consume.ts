@@ -5,12 +5,17 @@
  * It stops after --max-messages, after --timeout-ms without a message, on Ctrl-C, or when the
  * reader of its output goes away (`| head`) — all of them a normal end, exit 0. What it read and
  * why it stopped goes to stderr, so stdout holds only the messages.
+ *
+ * With --group it reads as a member of that consumer group (the Consumer's `groupId`): the group
+ * shares the topic's partitions among its members and commits offsets as it goes, so the next
+ * `zhumq consume --group` of that group resumes where this one stopped.
  */
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import type { ConsumedMessage } from "../client/consumed.ts";
 import type { Consumer } from "../client/consumer.ts";
 import type { ReceivedHeaders } from "../client/bytes.ts";
+import { groupIdProblem, INSTANCE_ID_CHARS_MAX } from "../actors/shared/group-messages.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, isAbort, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq consume";
@@ -22,10 +27,17 @@ const HELP = `zhumq consume — print a topic's messages
 Usage:
   zhumq consume TOPIC [--from earliest|latest|OFFSET] [--partition N] [--max-messages N]
                       [--timeout-ms MS] [--skip-damaged] [--json [--base64]]
+                      [--group GROUP [--instance-id ID]]
 
 Options:
   --from WHERE        earliest: from the first message kept; latest: only new messages
-                      (default); OFFSET: from that offset of every partition read
+                      (default); OFFSET: from that offset of every partition read. With
+                      --group: only where the group has no committed offset yet
+  --group GROUP       read as a member of consumer group GROUP: the group's members share the
+                      topic's partitions, and it commits offsets as it goes (after printing),
+                      so the group's next consumer resumes where this one stopped
+  --instance-id ID    with --group: a static member id; a consumer restarted with the same ID
+                      within the session timeout gets its partitions back without a rebalance
   --partition N       read only partition N (default: every partition)
   --max-messages N    stop after N messages
   --timeout-ms MS     stop when no message came for MS milliseconds (default: run until Ctrl-C)
@@ -45,6 +57,7 @@ Examples:
   zhumq consume demo --from earliest
   zhumq consume demo --from earliest --max-messages 10 --json
   zhumq consume demo --partition 2 --from 100 --timeout-ms 2000
+  zhumq consume demo --group billing --from earliest   two of these share the partitions
 
 Exit status: 0 when it stops as asked (max messages, timeout, Ctrl-C, output closed); 1 when the
 cluster refuses (e.g. UNKNOWN_TOPIC_OR_PARTITION); 2 on bad flags.`;
@@ -58,6 +71,8 @@ const OPTIONS = {
   "skip-damaged": { type: "boolean" },
   json: { type: "boolean" },
   base64: { type: "boolean" },
+  group: { type: "string" },
+  "instance-id": { type: "string" },
 } as const;
 
 interface ConsumeArgs {
@@ -67,6 +82,8 @@ interface ConsumeArgs {
   readonly maxMessages: number | undefined;
   readonly timeoutMs: number | undefined;
   readonly format: (message: ConsumedMessage) => string;
+  /** The consumer's group options: empty without --group. */
+  readonly group: { readonly groupId?: string; readonly instanceId?: string };
 }
 
 function parse(argv: readonly string[]) {
@@ -85,7 +102,7 @@ export async function consumeCommand(argv: readonly string[], io: CommandIo): Pr
     const onReset = (reset: { partition: number; offset: number; reason: string }): void => {
       io.stderr.write(`${COMMAND}: partition ${reset.partition}: position moved to offset ${reset.offset} (${reset.reason})\n`);
     };
-    const consumer = zhumq.consumer({ from: args.from, onReset, onDamagedData: values["skip-damaged"] === true ? "skip" : "fail" });
+    const consumer = zhumq.consumer({ from: args.from, onReset, onDamagedData: values["skip-damaged"] === true ? "skip" : "fail", ...args.group });
     const { count, why } = await using(consumer, (connected) => consumeMessages(connected, args, new Output(io.stdout), io.interrupt));
     io.stderr.write(`${COMMAND}: ${grouped(count)} message${count === 1 ? "" : "s"} from '${args.topic}'; ${why}\n`);
     return EXIT_OK;
@@ -97,6 +114,7 @@ function consumeArgs(values: ReturnType<typeof parse>["values"], positionals: re
   if (topic === undefined) throw new UsageError("", "needs a TOPIC");
   if (extra.length > 0) throw new UsageError("", `unexpected argument '${extra[0]}'`);
   if (values.base64 === true && values.json !== true) throw new UsageError("--base64", "goes with --json");
+  if (values.partition !== undefined && values.group !== undefined) throw new UsageError("--partition", "not with --group: the group decides which partitions each member reads");
   const optional = (flag: string, text: string | undefined, min: number, max: number): number | undefined => (text === undefined ? undefined : integerFlag(flag, text, { fallback: 0, min, max }));
   return {
     topic,
@@ -105,7 +123,23 @@ function consumeArgs(values: ReturnType<typeof parse>["values"], positionals: re
     maxMessages: optional("--max-messages", values["max-messages"], 1, Number.MAX_SAFE_INTEGER),
     timeoutMs: optional("--timeout-ms", values["timeout-ms"], 1, TIMEOUT_MS_MAX),
     format: values.json === true ? (message) => JSON.stringify(jsonOf(message, values.base64 === true)) : textOf,
+    group: groupFlags(values.group, values["instance-id"]),
   };
+}
+
+/** `--group` and `--instance-id`, checked as the coordinator would. */
+export function groupFlags(groupId: string | undefined, instanceId: string | undefined): ConsumeArgs["group"] {
+  if (groupId === undefined) {
+    if (instanceId !== undefined) throw new UsageError("--instance-id", "goes with --group");
+    return {};
+  }
+  const problem = groupIdProblem(groupId);
+  if (problem !== undefined) throw new UsageError("--group", `'${groupId}': ${problem}`);
+  if (instanceId === undefined) return { groupId };
+  if (instanceId.length === 0 || instanceId.length > INSTANCE_ID_CHARS_MAX || /[\u0000-\u001f\u007f]/.test(instanceId)) {
+    throw new UsageError("--instance-id", `must be 1 to ${INSTANCE_ID_CHARS_MAX} characters without control characters, got '${instanceId}'`);
+  }
+  return { groupId, instanceId };
 }
 
 function fromFlag(text: string | undefined): ConsumeArgs["from"] {

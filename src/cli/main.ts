@@ -1,6 +1,6 @@
 /**
  * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`. The client
- * commands (topic, produce, consume, bench, ui) are loaded on first use, so `zhumq sim` and the
+ * commands (topic, group, produce, consume, bench, ui) are loaded on first use, so `zhumq sim` and the
  * node commands do not pay for the client library.
  */
 import { devCommand } from "./dev.ts";
@@ -17,6 +17,7 @@ Commands:
   coordinator  run the coordinator node (cluster metadata) on this host
   broker       run a broker node on this host
   topic        create, list, describe and delete topics
+  group        list, describe (members, offsets, lag), reset offsets of and delete consumer groups
   produce      send each line of stdin (or a file) as a message
   consume      print a topic's messages
   bench        producer and consumer throughput and latency against a running cluster
@@ -41,6 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return simCommand(rest);
     case "topic":
       return clientCommand(rest, async (args, io) => (await import("./topic.ts")).topicCommand(args, io));
+    case "group":
+      return clientCommand(rest, async (args, io) => (await import("./group.ts")).groupCommand(args, io));
     case "produce":
       return clientCommand(rest, async (args, io) => (await import("./produce.ts")).produceCommand(args, io));
     case "consume":

@@ -16,6 +16,8 @@ import type { ClientContext } from "./context.ts";
 import { invalidRequest } from "./errors.ts";
 import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
 import { BrokerRequests } from "./broker-requests.ts";
+import { GroupAdmin, type FetchOffsetsOptions, type GroupDetails, type ResetOffsetsOptions, type SignalOption } from "./group-admin.ts";
+import type { CommittedOffset, GroupSummary } from "../actors/shared/group-messages.ts";
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -141,6 +143,11 @@ export class Admin {
   private brokerRequests: BrokerRequests | undefined;
   private connecting = false;
   private readonly policy: RetryPolicy;
+  /** Consumer groups (group-admin.ts), over this admin's coordinator and broker requests. */
+  private readonly groups = new GroupAdmin({
+    ask: (replyType, build, signal) => this.connected().ask(replyType, build, this.policy, signal),
+    topicOffsets: (topic, signal) => this.fetchTopicOffsets(topic, signal === undefined ? {} : { signal }),
+  });
 
   constructor(
     private readonly context: ClientContext,
@@ -289,6 +296,31 @@ export class Admin {
   async describeCluster(options: { readonly signal?: AbortSignal } = {}): Promise<{ readonly brokers: readonly BrokerDescription[] }> {
     const reply = await this.metadata([], options.signal);
     return { brokers: reply.brokers.map(describeBroker) };
+  }
+
+  /** Every consumer group, sorted by id: { groupId, state, members }. */
+  listGroups(options: SignalOption = {}): Promise<GroupSummary[]> {
+    return this.groups.listGroups(options);
+  }
+
+  /** Members, and per partition: owner, committed offset, end offset, lag. GROUP_ID_NOT_FOUND if unknown. */
+  describeGroup(groupId: string, options: SignalOption = {}): Promise<GroupDetails> {
+    return this.groups.describeGroup(groupId, options);
+  }
+
+  /** A group's committed offsets (only partitions with one). */
+  fetchOffsets(options: FetchOffsetsOptions): Promise<CommittedOffset[]> {
+    return this.groups.fetchOffsets(options);
+  }
+
+  /** Move a group's offsets on a topic to earliest, latest or an offset; only with no live members (NON_EMPTY_GROUP). */
+  resetOffsets(options: ResetOffsetsOptions): Promise<CommittedOffset[]> {
+    return this.groups.resetOffsets(options);
+  }
+
+  /** Forget a group and its offsets; only with no live members (NON_EMPTY_GROUP). */
+  deleteGroup(groupId: string | ({ readonly groupId: string } & SignalOption)): Promise<void> {
+    return this.groups.deleteGroup(groupId);
   }
 
   private async metadata(topics: readonly string[] | null, signal: AbortSignal | undefined) {

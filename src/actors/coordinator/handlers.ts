@@ -1,7 +1,7 @@
 /**
  * The coordinator's request handlers as plain functions: (context, request, now) → (changes,
  * effects). The machine (machine.ts) only wires them to xstate events; everything here is pure
- * and can be tested without an actor.
+ * and can be tested without an actor. Consumer-group requests go to groups/handlers.ts.
  *
  * Durability rule (etcd's Ready rule, carried out by the host): a reply that reports a change is
  * emitted in the same effect batch as the syncing persist of the command that made the change, so
@@ -49,9 +49,14 @@ import {
   type CoordinatorCommand,
   type CoordinatorState,
   type TopicCreated,
+  type TopicDeleted,
   type TopicState,
 } from "./state.ts";
 import { errorReply } from "./validate.ts";
+import type { GroupOutput } from "./groups/batch.ts";
+import type { GroupSessions } from "./groups/common.ts";
+import { handleGroupRequest, topicChange } from "./groups/handlers.ts";
+import type { GroupPlant } from "./groups/state.ts";
 
 /** What the coordinator tells the application running it (hooks.onNotify): for logs and checkers. */
 export type CoordinatorOutput =
@@ -60,7 +65,11 @@ export type CoordinatorOutput =
   /** A partition got a new leader (after `previous` lost its lease, left, or there was none). */
   | { readonly type: "coordinator.leader.elected"; readonly topic: TopicName; readonly partition: number; readonly leader: NodeId; readonly previous: NodeId | null; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly unclean: boolean; readonly atMs: number }
   | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
-  | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string };
+  | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string }
+  | GroupOutput;
+
+/** Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant. */
+export type CoordinatorPlant = "elect-outside-isr" | GroupPlant;
 
 export type CoordinatorEffect = Effect<CoordinatorReplyMessage, CoordinatorCommand, never, CoordinatorOutput>;
 
@@ -82,8 +91,10 @@ export interface CoordinatorContext {
   readonly replicaEnds: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
   /** Soft state: brokers shutting down cleanly (their last heartbeat said so). */
   readonly leaving: ReadonlySet<NodeId>;
-  /** A planted bug (tests only; see election.ts ClusterView.plant). */
-  readonly plant?: "elect-outside-isr";
+  /** A planted bug (tests only). */
+  readonly plant?: CoordinatorPlant;
+  /** Soft state: when each group member last heartbeated (groups/common.ts). */
+  readonly groupSessions: GroupSessions;
   readonly leases: ReadonlyMap<NodeId, Lease>;
   /**
    * Soft state: per broker, the partitions it last reported serving ("topic/partition@epoch").
@@ -105,7 +116,7 @@ export interface CoordinatorContext {
   readonly ring: HashRing | undefined;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "groupSessions">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -132,11 +143,13 @@ export function handleRequest(context: CoordinatorContext, from: NodeId, request
     case "topic.create":
       return handleTopicCreate(context, from, request, nowMs);
     case "topic.delete":
-      return handleTopicDelete(context, from, request);
+      return handleTopicDelete(context, from, request, nowMs);
     case "metadata.request":
       return reply(from, metadataReply(context, request, nowMs));
     case "producer.id.request":
       return handleProducerId(context, from, request);
+    default:
+      return handleGroupRequest(context, from, request, nowMs);
   }
 }
 
@@ -239,7 +252,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
-    ...(context.plant === undefined ? {} : { plant: context.plant }),
+    ...(context.plant === "elect-outside-isr" ? { plant: context.plant } : {}),
   };
 }
 
@@ -353,10 +366,11 @@ function handleTopicCreate(context: CoordinatorContext, from: NodeId, request: T
     partitions: placeTopic(ring, request.topic, request.partitions, request.replicationFactor).map((replicas) => ({ replicas, leaderEpoch })),
     origin: { sender: from, requestId: request.requestId },
   };
-  const next = apply(state, command);
+  // Groups subscribed to the topic get a new target (their persists follow the topic's).
+  const { state: next, effects } = topicChange(state, command, nowMs);
   const created = next.topics.get(request.topic)!;
   const changed = { ...context, state: next, assignments: assignmentsByBroker(next), ring };
-  return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, assignments: changed.assignments, ring }, [persist(command, true)]);
+  return reply(from, createReply(changed, request.requestId, created, nowMs), { state: next, assignments: changed.assignments, ring }, effects);
 }
 
 /**
@@ -398,7 +412,7 @@ function ringOver(cached: HashRing | undefined, live: readonly NodeId[], virtual
   return same ? cached : buildRing(live, virtualNodes);
 }
 
-function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: TopicDelete): Outcome {
+function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: TopicDelete, nowMs: number): Outcome {
   const origin = { sender: from, requestId: request.requestId };
   if (!context.state.topics.has(request.topic)) {
     // A retry of a delete that succeeded: the topic is gone, as the first answer said.
@@ -407,11 +421,12 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
     return reply(from, errorReply(request.type, request.requestId, wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${request.topic}' does not exist`)));
   }
   const topicId = context.state.topics.get(request.topic)!.topicId;
-  const command: CoordinatorCommand = { type: "topic.deleted", topic: request.topic, ...(topicId === undefined ? {} : { topicId }), origin };
-  const next = apply(context.state, command);
+  const command: TopicDeleted = { type: "topic.deleted", topic: request.topic, ...(topicId === undefined ? {} : { topicId }), origin };
+  // Its partitions leave every group's assignments; subscribed groups get a new target.
+  const { state: next, effects } = topicChange(context.state, command, nowMs);
   // Brokers learn of it from their next heartbeat reply: the partitions are gone from their
   // assignments; the heartbeat after that names the topic as held, and the reply says deleted.
-  return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, assignments: assignmentsByBroker(next) }, [persist(command, true)]);
+  return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, assignments: assignmentsByBroker(next) }, effects);
 }
 
 // ---------------------------------------------------------------- metadata

@@ -1,7 +1,8 @@
 /**
  * The coordinator's public surface: the machine and its input, the pure metadata state and its
- * commands, the placement ring, the request boundary, and the defaults. The store and the
- * ActorDefinition live in src/host/stores/coordinator-store.ts (they do I/O).
+ * commands (consumer groups' among them), the placement ring, the request boundary, and the
+ * defaults. The store and the ActorDefinition live in src/host/stores/coordinator-store.ts (they
+ * do I/O).
  */
 export { coordinatorMachine, LEASE_CHECK_TIMER, type CoordinatorEvent, type CoordinatorInput, type CoordinatorMessageReceived } from "./machine.ts";
 export {
@@ -13,6 +14,7 @@ export {
   type CoordinatorContext,
   type CoordinatorEffect,
   type CoordinatorOutput,
+  type CoordinatorPlant,
   type Lease,
   type Outcome,
 } from "./handlers.ts";
@@ -73,3 +75,6 @@ export {
   type CoordinatorSettings,
 } from "./limits.ts";
 export { errorReply, parseMessage, type ParsedMessage } from "./validate.ts";
+export type { GroupOutput, MemberRemovedReason, ReleaseReason } from "./groups/batch.ts";
+export { HEARTBEAT_INTERVAL_MS_MAX, heartbeatIntervalMs } from "./groups/handlers.ts";
+export { groupStateOf, overlaps, type Group, type GroupCommand, type GroupMember, type GroupPlant, type GroupsState } from "./groups/state.ts";

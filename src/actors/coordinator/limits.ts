@@ -17,6 +17,13 @@ export interface CoordinatorLimits {
   readonly metadataTopicsPerRequestMax: number;
   /** Recent (sender, requestId) outcomes kept to answer retried creates and deletes. */
   readonly recentRequestsMax: number;
+  /** Consumer groups kept (each with its members and committed offsets, in memory and in the log). */
+  readonly groupsMax: number;
+  readonly membersPerGroupMax: number;
+  /** Topics one group member may subscribe to (and report owning partitions of). */
+  readonly topicsPerMemberMax: number;
+  /** Offsets in one commit, fetch or reset request. */
+  readonly offsetsPerRequestMax: number;
 }
 
 export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.freeze({
@@ -26,6 +33,10 @@ export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.fr
   brokersMax: 1_024,
   metadataTopicsPerRequestMax: 1_000,
   recentRequestsMax: 1_024,
+  groupsMax: 10_000,
+  membersPerGroupMax: 1_000,
+  topicsPerMemberMax: 1_000,
+  offsetsPerRequestMax: 10_000,
 });
 
 /** Most replicas one partition may have: every replica fetches from the leader, so keep it small. */
@@ -85,6 +96,10 @@ export function coordinatorSettingsProblems(settings: CoordinatorSettings): stri
     integerProblem("limits.brokersMax", limits.brokersMax, 1, 100_000),
     integerProblem("limits.metadataTopicsPerRequestMax", limits.metadataTopicsPerRequestMax, 1, 1_000_000),
     integerProblem("limits.recentRequestsMax", limits.recentRequestsMax, 0, 1_000_000),
+    integerProblem("limits.groupsMax", limits.groupsMax, 1, 1_000_000),
+    integerProblem("limits.membersPerGroupMax", limits.membersPerGroupMax, 1, 100_000),
+    integerProblem("limits.topicsPerMemberMax", limits.topicsPerMemberMax, 1, 1_000_000),
+    integerProblem("limits.offsetsPerRequestMax", limits.offsetsPerRequestMax, 1, 10_000_000),
   ];
   return problems.filter((problem): problem is string => problem !== undefined);
 }

@@ -1,21 +1,23 @@
 /**
  * The coordinator (the seed's "zkserver"), one replica: owns the cluster's metadata — brokers and
- * their liveness, topics and their placement, leader epochs, producer ids — and answers the
- * coordinator requests of src/actors/shared/messages.ts.
+ * their liveness, topics and their placement, leader epochs, producer ids, consumer groups and
+ * their committed offsets (groups/) — and answers the coordinator requests of
+ * src/actors/shared/messages.ts and src/actors/shared/group-messages.ts.
  *
  * Events in:
  * - `message.received`: any message from the network. It is checked (validate.ts) before a
  *   handler sees it: a malformed request is answered INVALID_REQUEST (or INVALID_TOPIC /
  *   INVALID_REPLICATION), a message that is not a coordinator request is ignored (and reported
  *   through `effect.notify`). Nothing a peer sends can crash the coordinator.
- * - `timer.fired` with key LEASE_CHECK_TIMER: marks down the brokers whose lease ran out.
+ * - `timer.fired` with key LEASE_CHECK_TIMER: marks down the brokers whose lease ran out, and
+ *   removes the consumer-group members whose session ran out (groups/handlers.ts).
  *
  * Effects out: `effect.send` replies, `effect.persist` of commands (state.ts; synced before any
  * reply that reports them), `effect.timer.set` for the lease check, `effect.notify` of
  * CoordinatorOutput (brokers up/down, ignored messages).
  *
  * Start-up: the recovered command log is replayed into the state; every registered broker gets a
- * fresh lease from the start time. Bad settings fail an assertion at start (fail-stop), never later.
+ * fresh lease, and every group member a fresh session, from the start time. Bad settings fail an assertion at start (fail-stop), never later.
  */
 import { emit, enqueueActions, setup } from "xstate";
 import type { Clock } from "../../ports/clock.ts";
@@ -23,7 +25,10 @@ import type { Random } from "../../ports/random.ts";
 import { assert } from "../shared/assert.ts";
 import { notify, setTimer, type HostEvent } from "../shared/effects.ts";
 import type { NodeId } from "../shared/ids.ts";
-import { expireLeases, handleRequest, type CoordinatorContext, type CoordinatorEffect, type CoordinatorOutput, type Lease, type Outcome } from "./handlers.ts";
+import { expireLeases, handleRequest, type CoordinatorContext, type CoordinatorEffect, type CoordinatorOutput, type CoordinatorPlant, type Lease, type Outcome } from "./handlers.ts";
+import { freshSessions } from "./groups/common.ts";
+import { expireMembers } from "./groups/handlers.ts";
+import { plantedGroups } from "./groups/state.ts";
 import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
 import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand } from "./state.ts";
 import { parseMessage } from "./validate.ts";
@@ -44,8 +49,8 @@ export interface CoordinatorInput {
   readonly commands: readonly CoordinatorCommand[];
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
-  /** A planted bug (tests only; see election.ts). */
-  readonly plant?: "elect-outside-isr";
+  /** A planted bug (tests only; see election.ts and groups/state.ts). */
+  readonly plant?: CoordinatorPlant;
 }
 
 /** A message from the network: untrusted until validate.ts has looked at it. */
@@ -66,10 +71,12 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   };
   const problems = coordinatorSettingsProblems(settings);
   assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);
-  const state = replay(input.commands, emptyState(settings.limits.recentRequestsMax));
+  const empty = emptyState(settings.limits.recentRequestsMax);
+  const groupPlant = input.plant === "assign-before-revoke" ? input.plant : undefined;
+  const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, replicaEnds: new Map(), leaving: new Set(), ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
 }
 
 /** The outcome of one network message. */
@@ -95,9 +102,13 @@ export const coordinatorMachine = setup({
       for (const effect of outcome.effects) enqueue.emit(effect);
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
-      const outcome = expireLeases(context, context.clock.now());
-      if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
-      for (const effect of outcome.effects) enqueue.emit(effect);
+      const nowMs = context.clock.now();
+      const leases = expireLeases(context, nowMs);
+      // Group members' sessions ride on the same timer, decided on the state the leases left.
+      const members = expireMembers({ ...context, ...leases.changes }, nowMs);
+      const changes = { ...leases.changes, ...members.changes };
+      if (Object.keys(changes).length > 0) enqueue.assign(changes);
+      for (const effect of [...leases.effects, ...members.effects]) enqueue.emit(effect);
     }),
     armLeaseCheck: emit(({ context }) => setTimer(LEASE_CHECK_TIMER, context.settings.leaseCheckIntervalMs)),
   },

@@ -21,6 +21,8 @@ import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
+import { groupCommandProblem } from "./groups/decode.ts";
+import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -116,7 +118,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | GroupCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -164,10 +166,12 @@ export interface CoordinatorState {
   readonly recentRequests: ReadonlyMap<string, RecentOutcome>;
   readonly recentRequestsMax: number;
   readonly commandsApplied: number;
+  /** Consumer groups (groups/state.ts). */
+  readonly groups: GroupsState;
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups() };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -193,24 +197,25 @@ interface Draft {
   recentRequests: Map<string, RecentOutcome>;
   recentRequestsMax: number;
   commandsApplied: number;
+  groups: GroupsDraft;
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests) };
+  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests), groups: draftGroups(state.groups) };
 }
 
 /** The state after `command`; `state` is left as it was. */
 export function apply(state: CoordinatorState, command: CoordinatorCommand): CoordinatorState {
   const draft = draftOf(state);
   applyTo(draft, command);
-  return draft;
+  return { ...draft, groups: sealGroups(draft.groups) };
 }
 
 /** The state after every command of `commands`, in order, starting from `state`. */
 export function replay(commands: Iterable<CoordinatorCommand>, state: CoordinatorState): CoordinatorState {
   const draft = draftOf(state);
   for (const command of commands) applyTo(draft, command);
-  return draft;
+  return { ...draft, groups: sealGroups(draft.groups) };
 }
 
 function applyTo(draft: Draft, command: CoordinatorCommand): void {
@@ -236,6 +241,8 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
       draft.nextProducerId += command.count;
       assert(Number.isSafeInteger(draft.nextProducerId), "producer ids exhausted");
       break;
+    default:
+      applyGroupCommand(draft.groups, command, (topic) => draft.topics.get(topic)?.partitions.length);
   }
   draft.commandsApplied++;
 }
@@ -332,6 +339,7 @@ function applyTopicDeleted(draft: Draft, command: TopicDeleted): void {
   draft.topics.delete(command.topic);
   draft.deletedTopics.add(tombstoneKey(existing));
   draft.partitionCount -= existing.partitions.length;
+  stripTopic(draft.groups, command.topic);
   if (command.origin !== undefined) remember(draft, command.origin, { type: "topic.deleted", topic: command.topic });
 }
 
@@ -456,7 +464,7 @@ export function commandProblem(value: unknown): string | undefined {
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
     default:
-      return `unknown command type ${JSON.stringify(command["type"])}`;
+      return groupCommandProblem(command);
   }
 }
 

@@ -29,6 +29,7 @@ import {
 } from "../shared/messages.ts";
 import { TOPIC_ID_PATTERN } from "./state.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type CoordinatorLimits } from "./limits.ts";
+import { copyGroupRequest, GROUP_REQUEST_TYPES, groupErrorReply, groupFieldProblem } from "./groups/validate.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -38,7 +39,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request"]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -53,6 +54,8 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "metadata.reply", requestId, error, topics: [], topicErrors: [], brokers: [] };
     case "producer.id.request":
       return { type: "producer.id.reply", requestId, error, producerId: -1, producerEpoch: -1 };
+    default:
+      return groupErrorReply(type, requestId, error);
   }
 }
 
@@ -93,6 +96,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
       return metadataProblem(fields["topics"], limits);
     case "producer.id.request":
       return undefined;
+    default:
+      return groupFieldProblem(type, fields, limits);
   }
 }
 
@@ -307,6 +312,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
     }
     case "producer.id.request":
       return { type, requestId } satisfies ProducerIdRequest;
+    default:
+      return copyGroupRequest(type, requestId, fields);
   }
 }
 

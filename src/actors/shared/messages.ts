@@ -384,8 +384,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | GroupRequestMessage;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | GroupReplyMessage;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply;
 

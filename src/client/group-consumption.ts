@@ -13,7 +13,7 @@
  * - Every record a handler finishes is reported to the member (`processed`): auto-commit and
  *   `commitOffsets` commit exactly what was handled.
  */
-import type { MemberAssignedPartition } from "../actors/member/index.ts";
+import type { AssignedPartition } from "../actors/member/index.ts";
 import type { StartFrom } from "../actors/consumer/index.ts";
 import type { CommittedOffset, TopicPartitions } from "../actors/shared/group-messages.ts";
 import type { MemberSettings } from "../host/stores/clients.ts";
@@ -86,7 +86,7 @@ export class GroupConsumption implements GroupListener {
     this.options.emit({ type: "group.join", groupId: this.options.member.groupId, memberId, memberEpoch });
   }
 
-  assigned(partitions: readonly MemberAssignedPartition[]): void {
+  assigned(partitions: readonly AssignedPartition[]): void {
     this.step(async () => {
       const delivery = this.session?.delivery;
       if (delivery === undefined || delivery.ended) return;

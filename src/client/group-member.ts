@@ -14,7 +14,7 @@ import { ActorHost as Host } from "../host/host.ts";
 import { describeCrash } from "../host/real.ts";
 import { memberDefinition, type MemberSettings } from "../host/stores/clients.ts";
 import type { memberMachine } from "../actors/member/index.ts";
-import type { MemberAssignedPartition, MemberOutput } from "../actors/member/index.ts";
+import type { AssignedPartition, MemberOutput } from "../actors/member/index.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
 import type { CommittedOffset, TopicPartitions } from "../actors/shared/group-messages.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
@@ -29,7 +29,7 @@ export const LEAVE_WAIT_MS_MAX = 10_000;
 
 export interface GroupListener {
   joined(memberId: string, memberEpoch: number): void;
-  assigned(partitions: readonly MemberAssignedPartition[]): void;
+  assigned(partitions: readonly AssignedPartition[]): void;
   /** Stop these partitions, then call `revoked` with them. */
   revoke(partitions: readonly TopicPartitions[]): void;
   /** Already gone (fenced, or the session ran out): stop them, commit nothing. */

@@ -21,6 +21,7 @@
  */
 import { consumerInputProblems, type ConsumerInput, type StartFrom } from "../actors/consumer/index.ts";
 import { groupIdProblem, INSTANCE_ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN, type CommittedOffset, type GroupAssignor } from "../actors/shared/group-messages.ts";
+import { AUTO_COMMIT_INTERVAL_MS_DEFAULT, AUTO_COMMIT_INTERVAL_MS_MAX, AUTO_COMMIT_INTERVAL_MS_MIN } from "../actors/member/config.ts";
 import { GroupConsumption, type GroupEvent } from "./group-consumption.ts";
 import { CONSUMER_DEFAULTS } from "../host/stores/clients.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
@@ -88,8 +89,6 @@ type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 export type ConsumerEventType = GroupEvent["type"];
 type Listener<T extends ConsumerEventType> = (event: Extract<GroupEvent, { type: T }>) => void;
 
-const AUTO_COMMIT_INTERVAL_MS_DEFAULT = 5_000;
-const AUTO_COMMIT_INTERVAL_MS_MAX = 24 * 60 * 60_000;
 
 export class Consumer {
   private state: State = "disconnected";
@@ -294,7 +293,7 @@ export class Consumer {
           ...(this.options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: this.options.requestTimeoutMs }),
         },
       });
-      session = new Session([], pauseBytes, this.options.onReset, () => group.leave());
+      session = new Session([], pauseBytes, this.options.onReset, () => group.leave(), () => group.open());
       this.group = group;
       void group.start(session).catch((error: unknown) => session.delivery.end(error));
     }
@@ -370,8 +369,8 @@ function groupOptionProblems(options: ConsumerOptions): string[] {
   if (sessionTimeoutMs !== undefined && !(Number.isSafeInteger(sessionTimeoutMs) && sessionTimeoutMs >= SESSION_TIMEOUT_MS_MIN && sessionTimeoutMs <= SESSION_TIMEOUT_MS_MAX)) {
     problems.push(`sessionTimeoutMs must be an integer in [${SESSION_TIMEOUT_MS_MIN}, ${SESSION_TIMEOUT_MS_MAX}], got ${sessionTimeoutMs}`);
   }
-  if (autoCommitIntervalMs !== undefined && !(Number.isSafeInteger(autoCommitIntervalMs) && autoCommitIntervalMs >= 1 && autoCommitIntervalMs <= AUTO_COMMIT_INTERVAL_MS_MAX)) {
-    problems.push(`autoCommitIntervalMs must be an integer in [1, ${AUTO_COMMIT_INTERVAL_MS_MAX}], got ${autoCommitIntervalMs}`);
+  if (autoCommitIntervalMs !== undefined && !(Number.isSafeInteger(autoCommitIntervalMs) && autoCommitIntervalMs >= AUTO_COMMIT_INTERVAL_MS_MIN && autoCommitIntervalMs <= AUTO_COMMIT_INTERVAL_MS_MAX)) {
+    problems.push(`autoCommitIntervalMs must be an integer in [${AUTO_COMMIT_INTERVAL_MS_MIN}, ${AUTO_COMMIT_INTERVAL_MS_MAX}], got ${autoCommitIntervalMs}`);
   }
   if (assignor !== undefined && assignor !== "uniform" && assignor !== "range") problems.push(`assignor must be "uniform" or "range", got ${JSON.stringify(assignor)}`);
   return problems;

@@ -51,6 +51,8 @@ export class Delivery implements FeedSink {
     private readonly pauseBytes: number,
     private readonly onReset: ResetListener | undefined,
     private readonly onEnd: () => void,
+    /** While it says false, nothing is handed out (a group member whose session may have lapsed). */
+    private readonly gate: () => boolean = () => true,
   ) {
     this.order = [...feeds];
     for (const feed of feeds) {
@@ -197,7 +199,13 @@ export class Delivery implements FeedSink {
     this.onEnd();
   }
 
+  /** Something outside changed (the gate opened): let waiting takers look again. */
+  nudge(): void {
+    this.wake();
+  }
+
   private takeReady(): Taken | undefined {
+    if (!this.gate()) return undefined;
     for (let step = 0; step < this.order.length; step++) {
       const index = (this.cursor + step) % this.order.length;
       const feed = this.order[index]!;

@@ -12,6 +12,9 @@
  *   so the records handled since are handled again: at-least-once).
  * - Every record a handler finishes is reported to the member (`processed`): auto-commit and
  *   `commitOffsets` commit exactly what was handled.
+ * - Nothing is handed to the application once the member's session may have lapsed (`open()`,
+ *   the session's gate): a process that wakes from a long pause must not process what it had
+ *   fetched while the coordinator may already have given those partitions to another member.
  */
 import type { AssignedPartition } from "../actors/member/index.ts";
 import type { StartFrom } from "../actors/consumer/index.ts";
@@ -41,13 +44,15 @@ export interface GroupConsumptionOptions {
 
 export class GroupConsumption implements GroupListener {
   readonly member: GroupMember;
-  private session: Session | undefined;
+  private running: Session | undefined;
   private readonly feeds = new Map<string, PartitionFeed>();
   /** Per partition, the last handled position told to the member (only ever forwards). */
   private readonly reported = new Map<string, number>();
   /** Rebalance steps run one after another, in the order the member asked for them. */
   private steps: Promise<void> = Promise.resolve();
   private joinedOnce: (() => void) | undefined;
+  /** The coordinator keeps the member until then (the member's last answered heartbeat). */
+  private sessionUntilMs = -Infinity;
   /** Resolves once the member has joined (or the session stopped first). */
   readonly hasJoined: Promise<void>;
 
@@ -57,7 +62,7 @@ export class GroupConsumption implements GroupListener {
   }
 
   async start(session: Session): Promise<void> {
-    this.session = session;
+    this.running = session;
     await this.member.start();
   }
 
@@ -78,7 +83,17 @@ export class GroupConsumption implements GroupListener {
     await this.member.leave();
   }
 
+  /** Whether records may be handed to the application now. */
+  open(): boolean {
+    return this.options.context.clock.now() < this.sessionUntilMs;
+  }
+
   // ---------------------------------------------------------------- from the member
+
+  session(untilMs: number): void {
+    this.sessionUntilMs = untilMs;
+    this.running?.delivery.nudge();
+  }
 
   joined(memberId: string, memberEpoch: number): void {
     this.joinedOnce?.();
@@ -88,7 +103,7 @@ export class GroupConsumption implements GroupListener {
 
   assigned(partitions: readonly AssignedPartition[]): void {
     this.step(async () => {
-      const delivery = this.session?.delivery;
+      const delivery = this.running?.delivery;
       if (delivery === undefined || delivery.ended) return;
       for (const { topic, partition, committed } of partitions) {
         const key = `${topic}/${partition}`;
@@ -123,13 +138,13 @@ export class GroupConsumption implements GroupListener {
   }
 
   failed(error: Error): void {
-    this.session?.delivery.end(error);
+    this.running?.delivery.end(error);
   }
 
   // ---------------------------------------------------------------- helpers
 
   private async drop(partitions: readonly TopicPartitions[], report: boolean): Promise<void> {
-    const delivery = this.session?.delivery;
+    const delivery = this.running?.delivery;
     const removals: Promise<void>[] = [];
     for (const { topic, partitions: indexes } of partitions) {
       for (const partition of indexes) {

@@ -28,6 +28,8 @@ type MemberHost = ActorHost<typeof memberMachine, ZhumqMessage, never, undefined
 export const LEAVE_WAIT_MS_MAX = 10_000;
 
 export interface GroupListener {
+  /** The coordinator keeps this member at least until `untilMs` (the client's clock). */
+  session(untilMs: number): void;
   joined(memberId: string, memberEpoch: number): void;
   assigned(partitions: readonly AssignedPartition[]): void;
   /** Stop these partitions, then call `revoked` with them. */
@@ -107,6 +109,8 @@ export class GroupMember {
   private onOutput(output: MemberOutput): void {
     if (this.stopped) return;
     switch (output.type) {
+      case "member.session":
+        return this.listener.session(output.untilMs);
       case "member.joined":
         return this.listener.joined(output.memberId, output.memberEpoch);
       case "member.assigned":

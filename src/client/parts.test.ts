@@ -221,6 +221,60 @@ describe("delivery", () => {
   });
 });
 
+describe("the delivery of a group's partitions", () => {
+  class Feed {
+    starts: (number | undefined)[] = [];
+    stops = 0;
+    positioned = false;
+    handledNext: number | undefined;
+    constructor(readonly topic: string, readonly partition: number) {}
+    attach(): void {}
+    start(offset: number | undefined): void {
+      this.starts.push(offset);
+    }
+    async stop(): Promise<void> {
+      this.stops++;
+    }
+  }
+  const asFeed = (feed: Feed): PartitionFeed => feed as unknown as PartitionFeed;
+  const batch = (offset: number) => ({ records: [{ offset, timestampMs: 0, key: null, value: null, headers: [] }], bytes: 10 });
+
+  it("partitions added and removed while running; a removal waits for the batch in progress and drops the queued ones", async () => {
+    const delivery = new Delivery([], 1_000, undefined, () => undefined);
+    const a = new Feed("t", 0);
+    delivery.add(asFeed(a), 5);
+    expect(a.starts).toEqual([5]);
+    delivery.batch(asFeed(a), batch(5));
+    delivery.batch(asFeed(a), batch(6));
+    const taken = (await delivery.take())!;
+    let removed = false;
+    const removal = delivery.remove(asFeed(a)).then(() => (removed = true));
+    await Promise.resolve();
+    expect(removed).toBe(false); // batch 5 is still being handled
+    delivery.complete(taken);
+    await removal;
+    expect([removed, a.stops, delivery.feeds]).toEqual([true, 1, []]);
+    delivery.end();
+    expect(await delivery.take()).toBeUndefined(); // batch 6 was dropped, never handed out
+  });
+
+  it("nothing is handed out while the gate is shut (a member whose session may have lapsed); a nudge after it opens wakes takers", async () => {
+    let open = false;
+    const delivery = new Delivery([], 1_000, undefined, () => undefined, () => open);
+    const a = new Feed("t", 0);
+    delivery.add(asFeed(a), 0);
+    delivery.batch(asFeed(a), batch(0));
+    let taken: unknown;
+    const taker = delivery.take().then((value) => (taken = value));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(taken).toBeUndefined();
+    open = true;
+    delivery.nudge();
+    await taker;
+    expect(taken).toMatchObject({ feed: a });
+  });
+});
+
 describe("describing a partition's replicas", () => {
   const partition = { partition: 0, leaderEpoch: 3, replicas: ["b1", "b2", "b3"] };
 

@@ -26,6 +26,8 @@ export class Session {
     onReset: ResetListener | undefined,
     /** Runs after every feed stopped, before the session settles (a group member leaves here). */
     private readonly afterStop?: () => Promise<void>,
+    /** Whether batches may be handed out now (see Delivery). */
+    gate?: () => boolean,
   ) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
@@ -33,7 +35,7 @@ export class Session {
     });
     // Reported through `observe()` or as an unhandled rejection of its own, never twice.
     this.promise.catch(() => undefined);
-    this.delivery = new Delivery(feeds, pauseBytes, onReset, () => void this.finish());
+    this.delivery = new Delivery(feeds, pauseBytes, onReset, () => void this.finish(), gate);
   }
 
   start(): void {

@@ -114,4 +114,14 @@ export interface MemberLeft {
   readonly type: "member.left";
 }
 
-export type MemberOutput = MemberJoined | MemberEpochChanged | MemberAssigned | MemberRevoke | MemberLost | MemberCommitted | MemberCommitDone | MemberErrorOutput | MemberLeft;
+/**
+ * A heartbeat was answered: the coordinator keeps this member at least until `untilMs` (the send
+ * time of that heartbeat + the session timeout, on this member's clock). A host hands records to
+ * the application only before then — after it, the member may already be replaced.
+ */
+export interface MemberSession {
+  readonly type: "member.session";
+  readonly untilMs: number;
+}
+
+export type MemberOutput = MemberSession | MemberJoined | MemberEpochChanged | MemberAssigned | MemberRevoke | MemberLost | MemberCommitted | MemberCommitDone | MemberErrorOutput | MemberLeft;

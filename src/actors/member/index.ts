@@ -25,6 +25,7 @@ export type {
   MemberEvent,
   MemberFetched,
   MemberJoined,
+  MemberSession,
   MemberLeave,
   MemberLeft,
   MemberLost,

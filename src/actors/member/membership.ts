@@ -136,7 +136,8 @@ export function onHeartbeatReply(s: Step, reply: GroupHeartbeatReply): void {
 function acknowledge(s: Step, sentAtMs: number): void {
   const { state } = s;
   state.lastAckedSendMs = Math.max(state.lastAckedSendMs ?? sentAtMs, sentAtMs);
-  s.effects.push(setTimer(MEMBER_TIMER.session, Math.max(0, state.lastAckedSendMs + state.config.sessionTimeoutMs - s.nowMs)));
+  const untilMs = state.lastAckedSendMs + state.config.sessionTimeoutMs;
+  s.effects.push(setTimer(MEMBER_TIMER.session, Math.max(0, untilMs - s.nowMs)), notify({ type: "member.session", untilMs }));
 }
 
 function adoptIdentity(s: Step, reply: GroupHeartbeatReply, joining: boolean): void {

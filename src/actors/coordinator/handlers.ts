@@ -20,6 +20,7 @@ import { notify, persist, send, type Effect } from "../shared/effects.ts";
 import { wireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
 import type {
+  BrokerDecommission,
   BrokerHeartbeat,
   BrokerInfo,
   DamagedOffsets,
@@ -36,6 +37,7 @@ import type {
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import { electLeaders, goneCommands, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
+import { advanceMoves, decommissionProblem, moveMetadata, partitionsOn, releasedPartitions } from "./moves.ts";
 import {
   apply,
   assignmentsByBroker,
@@ -103,9 +105,11 @@ export interface CoordinatorContext {
   readonly logStarts: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
   /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
   readonly ring: HashRing | undefined;
+  /** Soft state: partition moves must be planned at the next heartbeat (set at start: the log may hold moves to resume). */
+  readonly rebalanceDue: boolean;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -137,6 +141,8 @@ export function handleRequest(context: CoordinatorContext, from: NodeId, request
       return reply(from, metadataReply(context, request, nowMs));
     case "producer.id.request":
       return handleProducerId(context, from, request);
+    case "broker.decommission":
+      return handleDecommission(context, from, request, nowMs);
   }
 }
 
@@ -209,6 +215,10 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     batch.add(...electLeaders(batch.state, view, new Set([broker])));
     if (request.leaving === true && !wasLeaving) batch.add(...goneCommands(batch.state, view, broker));
   }
+  // A broker that joined the ring, or came up (it may be a move's target), lets moves start.
+  const plan = context.rebalanceDue || !known || cameUp;
+  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan);
+  if (context.rebalanceDue) changes.rebalanceDue = false;
   const applied = commit(context, batch, nowMs);
   if (applied !== undefined) {
     changes.state = applied.state;
@@ -219,7 +229,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   // Only tombstoned incarnations are named: a topic the coordinator never heard of (another
   // cluster's, or one from before a coordinator lost its disk) is never deleted on its word.
   const deleted: TopicIdentity[] = (request.held ?? []).filter((identity) => isDeleted(context.state, identity));
-  const tombstones = deleted.length === 0 ? {} : { deleted };
+  const released = releasedPartitions(applied?.state ?? context.state, broker, request.held, request.replicas);
+  const tombstones = { ...(deleted.length === 0 ? {} : { deleted }), ...(released.length === 0 ? {} : { released }) };
   const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
@@ -265,6 +276,18 @@ class CommandBatch {
     this.commands.push(...commands);
     this.state = replay(commands, this.state);
   }
+}
+
+/** An operator takes a broker out of the ring (moves.ts); a retry answers the same: how many partitions still move. */
+function handleDecommission(context: CoordinatorContext, from: NodeId, request: BrokerDecommission, nowMs: number): Outcome {
+  const problem = decommissionProblem(context.state, request.broker);
+  if (problem !== undefined) return reply(from, errorReply(request.type, request.requestId, problem));
+  const batch = new CommandBatch(context.state);
+  if (!context.state.decommissioned.has(request.broker)) batch.add({ type: "broker.decommissioned", broker: request.broker });
+  advanceMoves(batch, clusterView(context, nowMs), context.settings, true);
+  const applied = commit(context, batch, nowMs);
+  const answer: CoordinatorReplyMessage = { type: "broker.decommission.reply", requestId: request.requestId, partitionsToMove: partitionsOn(applied?.state ?? context.state, request.broker) };
+  return reply(from, answer, applied === undefined ? {} : { state: applied.state, assignments: applied.assignments }, applied?.effects);
 }
 
 /**
@@ -448,6 +471,7 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
         replicaStates,
         ...(damaged === undefined ? {} : { damaged }),
         ...(logStartOffset === undefined ? {} : { logStartOffset }),
+        ...(placement.target === undefined ? {} : { move: moveMetadata(placement)! }),
       };
     }),
   };
@@ -473,7 +497,8 @@ function metadataReply(context: CoordinatorContext, request: MetadataRequest, no
 function brokerInfo(context: CoordinatorContext, id: NodeId, nowMs: number): BrokerInfo {
   const address = context.state.brokerAddresses.get(id);
   const alive = isAlive(context.leases.get(id), nowMs);
-  return address === undefined ? { id, alive } : { id, alive, address };
+  const out = context.state.decommissioned.has(id) ? { decommissioned: true } : {};
+  return address === undefined ? { id, alive, ...out } : { id, alive, address, ...out };
 }
 
 // ---------------------------------------------------------------- producer ids

@@ -17,6 +17,12 @@ export interface CoordinatorLimits {
   readonly metadataTopicsPerRequestMax: number;
   /** Recent (sender, requestId) outcomes kept to answer retried creates and deletes. */
   readonly recentRequestsMax: number;
+  /**
+   * Partition moves in flight at once (moves.ts): each copies a whole partition to its new
+   * replicas, so a broker joining a big cluster does not make every leader send everything at
+   * once. The other moves wait their turn.
+   */
+  readonly partitionMovesInFlightMax: number;
 }
 
 export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.freeze({
@@ -26,6 +32,7 @@ export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.fr
   brokersMax: 1_024,
   metadataTopicsPerRequestMax: 1_000,
   recentRequestsMax: 1_024,
+  partitionMovesInFlightMax: 8,
 });
 
 /** Most replicas one partition may have: every replica fetches from the leader, so keep it small. */
@@ -85,6 +92,7 @@ export function coordinatorSettingsProblems(settings: CoordinatorSettings): stri
     integerProblem("limits.brokersMax", limits.brokersMax, 1, 100_000),
     integerProblem("limits.metadataTopicsPerRequestMax", limits.metadataTopicsPerRequestMax, 1, 1_000_000),
     integerProblem("limits.recentRequestsMax", limits.recentRequestsMax, 0, 1_000_000),
+    integerProblem("limits.partitionMovesInFlightMax", limits.partitionMovesInFlightMax, 1, 100_000),
   ];
   return problems.filter((problem): problem is string => problem !== undefined);
 }

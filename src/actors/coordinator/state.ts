@@ -21,6 +21,7 @@ import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
+import { completedMove, moveCommandProblem, startedMove, type MoveCommand } from "./move-commands.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -44,6 +45,8 @@ export interface PartitionLeadership extends PartitionPlacement {
   readonly leader: NodeId | null;
   readonly isr: readonly NodeId[];
   readonly isrVersion: number;
+  /** The replica set a move in flight ends with (move-commands.ts); replicas ⊇ target meanwhile. */
+  readonly target?: readonly NodeId[];
 }
 
 /**
@@ -116,7 +119,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | MoveCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -150,6 +153,8 @@ export interface CoordinatorState {
   readonly deletedTopics: ReadonlySet<string>;
   /** Every broker ever registered, sorted. */
   readonly brokers: readonly NodeId[];
+  /** Registered brokers an operator took out of the placement ring (the ring: brokers minus these). */
+  readonly decommissioned: ReadonlySet<NodeId>;
   /** The last address each broker advertised (brokers that never advertised one are absent). */
   readonly brokerAddresses: ReadonlyMap<NodeId, string>;
   /** The last incarnation each broker registered with (kept across coordinator restarts, so a broker that restarted meanwhile is still noticed). */
@@ -167,7 +172,7 @@ export interface CoordinatorState {
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0 };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -185,6 +190,7 @@ interface Draft {
   topics: Map<TopicName, TopicState>;
   deletedTopics: Set<string>;
   brokers: NodeId[];
+  decommissioned: Set<NodeId>;
   brokerAddresses: Map<NodeId, string>;
   brokerIncarnations: Map<NodeId, number>;
   nextProducerId: number;
@@ -196,7 +202,7 @@ interface Draft {
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests) };
+  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], decommissioned: new Set(state.decommissioned), brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests) };
 }
 
 /** The state after `command`; `state` is left as it was. */
@@ -230,6 +236,16 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "partition.isr.changed":
       applyIsrChanged(draft, command);
       break;
+    case "broker.decommissioned":
+      assert(isRegistered(draft, command.broker) && !draft.decommissioned.has(command.broker), `broker ${command.broker} decommissioned while unknown or already out`);
+      draft.decommissioned.add(command.broker);
+      break;
+    case "partition.move.started":
+    case "partition.move.completed": {
+      const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+      withPartition(draft, state, command.partition, command.type === "partition.move.started" ? startedMove(leadership, command, state.replicationFactor) : completedMove(leadership, command));
+      break;
+    }
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);
       assert(Number.isSafeInteger(command.count) && command.count >= 1, `a producer-id allocation needs a positive count, got ${command.count}`);
@@ -455,6 +471,10 @@ export function commandProblem(value: unknown): string | undefined {
     case "partition.isr.changed":
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
+    case "broker.decommissioned":
+    case "partition.move.started":
+    case "partition.move.completed":
+      return moveCommandProblem(command);
     default:
       return `unknown command type ${JSON.stringify(command["type"])}`;
   }

@@ -38,7 +38,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request"]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<RequestType>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "broker.decommission"]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -53,6 +53,8 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "metadata.reply", requestId, error, topics: [], topicErrors: [], brokers: [] };
     case "producer.id.request":
       return { type: "producer.id.reply", requestId, error, producerId: -1, producerEpoch: -1 };
+    case "broker.decommission":
+      return { type: "broker.decommission.reply", requestId, error, partitionsToMove: 0 };
   }
 }
 
@@ -93,6 +95,10 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
       return metadataProblem(fields["topics"], limits);
     case "producer.id.request":
       return undefined;
+    case "broker.decommission": {
+      const problem = nodeIdProblem(fields["broker"]);
+      return problem === undefined ? undefined : wireError("INVALID_REQUEST", `broker: ${problem}`);
+    }
   }
 }
 
@@ -307,6 +313,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
     }
     case "producer.id.request":
       return { type, requestId } satisfies ProducerIdRequest;
+    case "broker.decommission":
+      return { type, requestId, broker: fields["broker"] as string };
   }
 }
 

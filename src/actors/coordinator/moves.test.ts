@@ -129,6 +129,7 @@ describe("moves: completion", () => {
   it("waits until every target replica is in the ISR", () => {
     const { state, move } = oneMove();
     expect(completeMoves(state, view(["b1", "b2", "b3", "b4"]))).toEqual([]);
+    expect(completeMoves(state, view(["b1", "b2", "b3", "b4"]), new Set([`${TOPIC}/${move.partition}`]))).toEqual([]);
   });
 
   it("hands leadership to an in-sync target replica in a new epoch, then narrows replicas and ISR to the target", () => {

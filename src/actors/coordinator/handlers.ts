@@ -62,6 +62,8 @@ export type CoordinatorOutput =
   /** A partition got a new leader (after `previous` lost its lease, left, or there was none). */
   | { readonly type: "coordinator.leader.elected"; readonly topic: TopicName; readonly partition: number; readonly leader: NodeId; readonly previous: NodeId | null; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly unclean: boolean; readonly atMs: number }
   | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
+  /** A partition move started (replicas = old ∪ target) or completed (replicas = target). */
+  | { readonly type: "coordinator.move.started" | "coordinator.move.completed"; readonly topic: TopicName; readonly partition: number; readonly replicas: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string };
 
 export type CoordinatorEffect = Effect<CoordinatorReplyMessage, CoordinatorCommand, never, CoordinatorOutput>;
@@ -308,6 +310,8 @@ function commit(context: CoordinatorContext, batch: CommandBatch, nowMs: number)
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.elected", topic: command.topic, partition: command.partition, leader: command.leader, previous, leaderEpoch: command.leaderEpoch, isr: command.isr, unclean: command.unclean === true, atMs: nowMs }));
     } else if (command.type === "partition.isr.changed") {
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
+    } else if (command.type === "partition.move.started" || command.type === "partition.move.completed") {
+      effects.push(notify<CoordinatorOutput>({ type: command.type === "partition.move.started" ? "coordinator.move.started" : "coordinator.move.completed", topic: command.topic, partition: command.partition, replicas: command.replicas, atMs: nowMs }));
     }
   }
   // Only registrations may go unsynced (a lost one is redone), and only they leave leaderships as they were.

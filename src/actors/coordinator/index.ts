@@ -73,3 +73,5 @@ export {
   type CoordinatorSettings,
 } from "./limits.ts";
 export { errorReply, parseMessage, type ParsedMessage } from "./validate.ts";
+export { advanceMoves, completeMoves, decommissionProblem, moveMetadata, planMoves, releasedPartitions, ringMembers, ringPlacement, type MoveBatch, type MovePlan } from "./moves.ts";
+export { type BrokerDecommissioned, type MoveCommand, type MoveCompleted, type MoveStarted } from "./move-commands.ts";

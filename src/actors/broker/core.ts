@@ -243,7 +243,9 @@ function sendHeartbeat(step: Step): void {
   for (const state of step.context.partitions.values()) {
     if (state.leaderEpoch !== undefined) {
       const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
-      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start });
+      // Fenced for a hand-over with everything durable: the end it reports is final in this epoch.
+      const handedOver = state.leader?.handingOver === true && state.syncedEnd === state.endOffset ? { handedOver: true } : {};
+      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start, ...handedOver });
     } else if (state.follower === undefined) {
       held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
     }

@@ -58,6 +58,8 @@ export interface LeaderRole {
   readonly followers: ReadonlyMap<NodeId, FollowerProgress>;
   /** Where this leader's epoch starts in its log: a follower must reach it to rejoin the ISR. */
   readonly epochStartOffset: number;
+  /** Leadership is moving off this broker (LeaderAssignment.handingOver): it takes no writes. */
+  readonly handingOver: boolean;
 }
 
 /**
@@ -161,7 +163,7 @@ export function leaderRole(assignment: LeaderAssignment, self: NodeId, epochStar
   assert(isr.includes(self), `${assignment.topic}/${assignment.partition}: leading in epoch ${assignment.leaderEpoch}, but not in the ISR ${isr.join(",")}`);
   // Every follower gets replicaLagMaxMs from the takeover to show up before it counts as lagging.
   const followers = new Map<NodeId, FollowerProgress>(replicas.filter((replica) => replica !== self).map((replica) => [replica, { syncedEnd: -1, caughtUpAtMs: nowMs, counted: false }]));
-  return { replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset };
+  return { replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset, handingOver: assignment.handingOver === true };
 }
 
 /**
@@ -183,7 +185,7 @@ export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment,
     if (followers === kept) followers = new Map(kept);
     (followers as Map<NodeId, FollowerProgress>).set(broker, { ...progress, counted: false });
   }
-  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers };
+  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver: assignment.handingOver === true };
 }
 
 /** The followers of a changed replica set: progress kept for those that stay, new ones not heard from yet. */

@@ -122,6 +122,11 @@ export function servingKey(topic: TopicName, partition: number, leaderEpoch: num
   return `${topic}/${partition}@${leaderEpoch}`;
 }
 
+/** In the same soft set: the leader reported refusing writes for a hand-over, all it wrote durable. */
+function handedOverKey(topic: TopicName, partition: number, leaderEpoch: number): string {
+  return `${servingKey(topic, partition, leaderEpoch)} handed-over`;
+}
+
 export function isAlive(lease: Lease | undefined, nowMs: number): boolean {
   return lease !== undefined && lease.alive && nowMs < lease.expiresAtMs;
 }
@@ -159,7 +164,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const effects: CoordinatorEffect[] = [];
   const changes: { -readonly [Key in keyof ContextChanges]: ContextChanges[Key] } = {};
   if (request.serving !== undefined) {
-    changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
+    changes.serving = new Map(context.serving).set(broker, new Set(request.serving.flatMap((entry) => [servingKey(entry.topic, entry.partition, entry.leaderEpoch), ...(entry.handedOver === true ? [handedOverKey(entry.topic, entry.partition, entry.leaderEpoch)] : [])])));
     const starts = new Map(request.serving.flatMap((entry) => (entry.logStartOffset === undefined || entry.logStartOffset === 0 ? [] : [[`${entry.topic}/${entry.partition}`, entry.logStartOffset] as const])));
     if (starts.size > 0 || context.logStarts.has(broker)) {
       const next = new Map(context.logStarts);
@@ -219,7 +224,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   }
   // A broker that joined the ring, or came up (it may be a move's target), lets moves start.
   const plan = context.rebalanceDue || !known || cameUp;
-  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan);
+  // Its reports may let a hand-over proceed (a fenced leader's final end, a successor caught up to it).
+  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
   if (context.rebalanceDue) changes.rebalanceDue = false;
   const applied = commit(context, batch, nowMs);
   if (applied !== undefined) {
@@ -252,6 +258,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
+    handedOver: (broker, partition, leaderEpoch) => context.serving.get(broker)?.has(`${partition}@${leaderEpoch} handed-over`) === true,
     ...(context.plant === undefined ? {} : { plant: context.plant }),
   };
 }

@@ -49,6 +49,16 @@ export interface MoveCompleted {
 
 export type MoveCommand = BrokerDecommissioned | MoveStarted | MoveCompleted;
 
+/**
+ * Whether the partition's leader must hand over before its move can complete: the target is all in
+ * sync but leaves the leader out. The leader then refuses writes (LeaderAssignment.handingOver), so
+ * its successor can be elected only once it holds everything the leader acknowledged.
+ */
+export function isHandingOver(leadership: PartitionLeadership): boolean {
+  const { target, leader, isr } = leadership;
+  return target !== undefined && leader !== null && !target.includes(leader) && target.every((broker) => isr.includes(broker));
+}
+
 /** The replica set during a move to `target`: the current replicas, then the target's new ones. */
 export function widenedReplicas(replicas: readonly NodeId[], target: readonly NodeId[]): NodeId[] {
   return [...replicas, ...target.filter((broker) => !replicas.includes(broker))];

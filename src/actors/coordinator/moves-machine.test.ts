@@ -79,21 +79,33 @@ describe("coordinator: a broker joins", () => {
     expect(moving.move).toEqual({ targetReplicas: expect.arrayContaining(["b4"]), adding: ["b4"], removing: [removed] });
     expect(moving.leader).toBe(removed);
 
-    // b4 catches up; the leader proposes it into the ISR: the move completes in the same step,
-    // after a hand-over to an in-sync target replica in a new epoch.
+    // b4 catches up; the leader proposes it into the ISR. The target is in sync, but the leader is
+    // not in it: it is told to hand over (refuse writes) before anyone is elected.
     const proposal = { topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, isrVersion: 1, isr: moving.replicas };
-    const completed = c.heartbeat(removed, { isrProposals: [proposal] });
-    expect(completed.persisted.map((command) => command.type)).toEqual(["partition.isr.changed", "partition.leader.elected", "partition.move.completed"]);
+    const fenced = c.heartbeat(removed, { isrProposals: [proposal] });
+    expect(fenced.persisted.map((command) => command.type)).toEqual(["partition.isr.changed"]);
+    expect(fenced.reply.assignments.find((lead) => lead.partition === 0)).toMatchObject({ handingOver: true });
+    // It reports the fence done with its final end offset; no target replica has reached it yet.
+    const serving = [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, handedOver: true }];
+    const reported = c.heartbeat(removed, { serving, replicas: [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, endOffset: 10 }] });
+    expect(reported.persisted).toEqual([]);
+    expect(c.heartbeat("b4", { replicas: [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, endOffset: 9 }] }).persisted).toEqual([]);
+    // b4 holds all of it: it takes over in a new epoch, and the move completes.
+    const completed = c.heartbeat("b4", { replicas: [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, endOffset: 10 }] });
+    expect(completed.persisted.map((command) => command.type)).toEqual(["partition.leader.elected", "partition.move.completed"]);
+    expect(completed.persisted[0]).toMatchObject({ leader: "b4", leaderEpoch: moving.leaderEpoch + 1 });
+    expect(completed.reply.assignments.find((lead) => lead.partition === 0)).toMatchObject({ leaderEpoch: moving.leaderEpoch + 1, replicas: after0Replicas(c.partitions()) });
     const after = c.partitions()[0]!;
     expect(after.move).toBeUndefined();
     expect(after.replicas).not.toContain(removed);
     expect(after.replicas).toContain("b4");
     expect(after.isr).toHaveLength(3);
     expect(after.leaderEpoch).toBeGreaterThan(moving.leaderEpoch);
-    expect(after.leader).not.toBe(removed);
+    expect(after.leader).toBe("b4");
     // The removed broker no longer leads or follows partition 0...
-    expect(completed.reply.assignments.some((lead) => lead.partition === 0)).toBe(false);
-    expect((completed.reply.follows ?? []).some((follow) => follow.partition === 0)).toBe(false);
+    const removedReply = c.heartbeat(removed).reply;
+    expect(removedReply.assignments.some((lead) => lead.partition === 0)).toBe(false);
+    expect((removedReply.follows ?? []).some((follow) => follow.partition === 0)).toBe(false);
 
     // ...and once it reports holding the copy without a role, it is told to delete it; copies it
     // still holds a role for are never named.
@@ -102,6 +114,18 @@ describe("coordinator: a broker joins", () => {
     const stillOn = c.partitions().filter((partition) => partition.replicas.includes(removed)).map((partition) => partition.partition);
     expect(held.reply.released).toEqual([0, 1, 2].filter((partition) => !stillOn.includes(partition)).map((partition) => ({ topic: TOPIC, topicId: TOPIC_ID, partition })));
     expect(held.reply.released).toContainEqual({ topic: TOPIC, topicId: TOPIC_ID, partition: 0 });
+  });
+
+  it("a leader no longer fenced (its target fell out of sync) takes writes again: the assignment drops handingOver", () => {
+    const { commands, removed } = joinSetup();
+    const c = coordinator(commands);
+    for (const broker of ["b1", "b2", "b3"]) c.heartbeat(broker);
+    c.heartbeat("b4");
+    const moving = c.partitions()[0]!;
+    c.heartbeat(removed, { isrProposals: [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, isrVersion: 1, isr: moving.replicas }] });
+    // b4 lags: the leader proposes it out again.
+    const shrunk = c.heartbeat(removed, { isrProposals: [{ topic: TOPIC, partition: 0, leaderEpoch: moving.leaderEpoch, isrVersion: 2, isr: moving.replicas.filter((broker) => broker !== "b4") }] });
+    expect(shrunk.reply.assignments.find((lead) => lead.partition === 0)?.handingOver).toBeUndefined();
   });
 
   it("keeps at most partitionMovesInFlightMax moves in flight, starting the next as one completes", () => {
@@ -113,9 +137,16 @@ describe("coordinator: a broker joins", () => {
     const first = c.partitions().find((partition) => partition.move !== undefined)!;
     expect(c.partitions().filter((partition) => partition.move !== undefined)).toHaveLength(1);
     const leader = first.leader!;
-    const done = c.heartbeat(leader, { isrProposals: [{ topic: TOPIC, partition: first.partition, leaderEpoch: first.leaderEpoch, isrVersion: 1, isr: first.replicas }] });
-    expect(done.persisted.map((command) => command.type)).toContain("partition.move.completed");
-    expect(done.persisted.filter((command) => command.type === "partition.move.started")).toHaveLength(1);
+    const report = (endOffset: number) => [{ topic: TOPIC, partition: first.partition, leaderEpoch: first.leaderEpoch, endOffset }];
+    const steps = [
+      c.heartbeat(leader, { isrProposals: [{ topic: TOPIC, partition: first.partition, leaderEpoch: first.leaderEpoch, isrVersion: 1, isr: first.replicas }] }),
+      // If the leader leaves with the move, it hands over first (its fence reported, b4 caught up to it).
+      c.heartbeat(leader, { serving: [{ topic: TOPIC, partition: first.partition, leaderEpoch: first.leaderEpoch, handedOver: true }], replicas: report(5) }),
+      c.heartbeat("b4", { replicas: report(5) }),
+    ];
+    const persisted = steps.flatMap((step) => step.persisted);
+    expect(persisted.map((command) => command.type)).toContain("partition.move.completed");
+    expect(persisted.filter((command) => command.type === "partition.move.started")).toHaveLength(1);
     expect(c.partitions().filter((partition) => partition.move !== undefined)).toHaveLength(1);
     expect(removed).toBeDefined();
   });
@@ -133,6 +164,11 @@ describe("coordinator: a broker joins", () => {
     expect(c.heartbeat("b2", { incarnation: 7 }).persisted.some((command) => command.type === "partition.move.started")).toBe(false);
   });
 });
+
+/** Partition 0's replicas as metadata shows them now. */
+function after0Replicas(partitions: readonly PartitionMetadata[]): readonly NodeId[] {
+  return partitions[0]!.replicas;
+}
 
 describe("coordinator: decommission", () => {
   function fourBrokers() {

@@ -37,9 +37,10 @@ function cluster(options: { brokers: NodeId[]; placedOn?: NodeId[]; partitions?:
   return replay(commands, emptyState(64));
 }
 
-function view(alive: readonly NodeId[], ends: Record<NodeId, number> = {}): ClusterView {
+/** Who is alive, the end offsets brokers reported (default: everyone at 0), and whether leaders reported a finished hand-over fence (default: yes). */
+function view(alive: readonly NodeId[], ends?: Record<NodeId, number>, handedOver = true): ClusterView {
   const up = new Set(alive);
-  return { isAlive: (broker) => up.has(broker), leaving: new Set(), endOffset: (broker) => ends[broker] };
+  return { isAlive: (broker) => up.has(broker), leaving: new Set(), endOffset: (broker) => (ends === undefined ? 0 : ends[broker]), handedOver: () => handedOver };
 }
 
 function ringOf(state: CoordinatorState) {
@@ -132,13 +133,29 @@ describe("moves: completion", () => {
     expect(completeMoves(state, view(["b1", "b2", "b3", "b4"]), new Set([`${TOPIC}/${move.partition}`]))).toEqual([]);
   });
 
+  it("fences the leader first: no hand-over until it reports its final end, and only to a target replica holding all of it", () => {
+    const { state, move } = oneMove();
+    const synced = caughtUp(state, move.partition);
+    const leader = partitionOf(synced, 0).leader!;
+    const all = ["b1", "b2", "b3", "b4"];
+    const ends = Object.fromEntries([...move.target.map((broker) => [broker, 12]), [leader, 12]]);
+    // The leader has not yet reported the fence done: nothing.
+    expect(completeMoves(synced, view(all, ends, false))).toEqual([]);
+    // Every target replica is behind the leader's final end: nothing.
+    expect(completeMoves(synced, view(all, { ...Object.fromEntries(move.target.map((broker) => [broker, 11])), [leader]: 12 }))).toEqual([]);
+    // Only the one that holds it all may lead.
+    const holder = move.target[move.target.length - 1]!;
+    const commands = completeMoves(synced, view(all, { ...Object.fromEntries(move.target.map((broker) => [broker, 11])), [holder]: 12, [leader]: 12 }));
+    expect(commands[0]).toMatchObject({ type: "partition.leader.elected", leader: holder });
+  });
+
   it("hands leadership to an in-sync target replica in a new epoch, then narrows replicas and ISR to the target", () => {
     const { state, move } = oneMove();
     const synced = caughtUp(state, move.partition);
     const old = partitionOf(synced, move.partition);
     expect(old.isr).toHaveLength(4);
     const added = move.target.find((broker) => !partitionOf(state, 0).isr.includes(broker))!;
-    const commands = completeMoves(synced, view(["b1", "b2", "b3", "b4"], { [added]: 10, [move.target[0]!]: 12 }));
+    const commands = completeMoves(synced, view(["b1", "b2", "b3", "b4"], { [added]: 12, [move.target[0]!]: 12, [old.leader!]: 12 }));
     expect(commands.map((command) => command.type)).toEqual(["partition.leader.elected", "partition.move.completed"]);
     const done = applied(synced, commands);
     const after = partitionOf(done, move.partition);

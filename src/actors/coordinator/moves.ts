@@ -15,10 +15,13 @@
  *   A move starts only while the partition has a leader to copy from and every broker it adds is
  *   alive. A move whose target the ring no longer gives (the members changed again) is re-targeted
  *   at once: replicas = current ∪ new target, so nothing in sync is dropped.
- * - `completeMoves` ends a move once every target replica is in the committed ISR: if the leader
- *   is not in the target, the in-sync target replica with the highest end offset takes over first
- *   (a new epoch, as in a clean hand-over); then the replicas and the ISR become the target. The
- *   ISR then holds the replication factor's worth of copies — never fewer than before the move.
+ * - `completeMoves` ends a move once every target replica is in the committed ISR. If the leader
+ *   is not in the target it hands over first, fenced: its assignment says `handingOver`, it
+ *   refuses writes and, once all it wrote is durable, reports `handedOver` with its final end
+ *   offset; then an in-sync target replica that has reached that offset (the furthest along)
+ *   takes over in a new epoch. Nothing the old leader acknowledged — at any ack level — is lost,
+ *   and it never acknowledges a write after the election. Then the replicas and the ISR become the
+ *   target: the replication factor's worth of copies, never fewer in sync than before the move.
  * - `releasedPartitions` names the copies a broker holds of live topics whose replica set no
  *   longer names it: it deletes them. A copy still in the replica set is never named.
  */
@@ -104,8 +107,12 @@ export function completeMoves(state: CoordinatorState, view: ClusterView, only?:
     if (!target.every((broker) => leadership.isr.includes(broker))) continue;
     let isrVersion = leadership.isrVersion;
     if (!target.includes(leadership.leader)) {
-      // The hand-over: the in-sync target replica that is furthest along (and whole) leads.
-      const choice = chooseLeader(topic, partition, { ...leadership, replicas: target }, honest);
+      // The hand-over, once the fenced leader's end is final: a target replica holding all of it.
+      const key = partitionKey(topic.topic, partition);
+      if (view.handedOver?.(leadership.leader, key, leadership.leaderEpoch) !== true) continue;
+      const finalEnd = view.endOffset(leadership.leader, key);
+      const holding = target.filter((broker) => finalEnd !== undefined && (view.endOffset(broker, key) ?? -1) >= finalEnd);
+      const choice = chooseLeader(topic, partition, { ...leadership, replicas: holding }, honest);
       if (choice === undefined || choice.unclean || epoch >= LEADER_EPOCH_MAX) continue;
       epoch += 1;
       isrVersion += 1; // an election bumps the ISR version too
@@ -147,8 +154,8 @@ export interface MoveBatch {
  * `plan` (or once a move completed and freed a slot) every topic's ring placement is compared with
  * the state and moves start, within the limit.
  */
-export function advanceMoves(batch: MoveBatch, view: ClusterView, settings: Pick<CoordinatorSettings, "virtualNodes" | "limits">, plan: boolean): void {
-  batch.add(...completeMoves(batch.state, view, plan ? undefined : touchedPartitions(batch.commands)));
+export function advanceMoves(batch: MoveBatch, view: ClusterView, settings: Pick<CoordinatorSettings, "virtualNodes" | "limits">, plan: boolean, reported: Iterable<string> = []): void {
+  batch.add(...completeMoves(batch.state, view, plan ? undefined : new Set([...touchedPartitions(batch.commands), ...reported])));
   if (!plan && !batch.commands.some((command) => command.type === "partition.move.completed")) return;
   const ring = buildRing(ringMembers(batch.state), settings.virtualNodes);
   const planned = planMoves(batch.state, view, ring, settings.limits.partitionMovesInFlightMax);

@@ -21,7 +21,7 @@ import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
-import { completedMove, moveCommandProblem, startedMove, type MoveCommand } from "./move-commands.ts";
+import { completedMove, isHandingOver, moveCommandProblem, startedMove, type MoveCommand } from "./move-commands.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -401,7 +401,8 @@ export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, Broker
     topic.partitions.forEach((placement, partition) => {
       for (const replica of placement.replicas) {
         if (replica === placement.leader) {
-          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync });
+          const handingOver = isHandingOver(placement) ? { handingOver: true } : {};
+          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync, ...handingOver });
         } else {
           of(replica).follows.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, leader: placement.leader });
         }

@@ -266,8 +266,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
   switch (type) {
     case "broker.heartbeat": {
       const address = fields["address"] as string | undefined;
-      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number }[] | undefined;
-      const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }) }));
+      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number; handedOver?: unknown }[] | undefined;
+      const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset, handedOver }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }), ...(handedOver === true ? { handedOver } : {}) }));
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
       const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));

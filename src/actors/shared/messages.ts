@@ -138,6 +138,12 @@ export interface LeaderAssignment extends TopicRetention {
   readonly isrVersion?: number;
   /** acks -1 needs this many in-sync replicas (absent: 1). */
   readonly minInSync?: number;
+  /**
+   * Leadership is moving off this broker (a partition move whose target is in sync and leaves it
+   * out): refuse writes, and say `handedOver` in the heartbeat's serving entry once everything
+   * written is durable — the coordinator elects the successor once it holds all of that.
+   */
+  readonly handingOver?: boolean;
 }
 
 /** A partition a broker is a follower of: it fetches from `leader` in `leaderEpoch`. */
@@ -177,6 +183,8 @@ export interface ServingPartition {
   readonly leaderEpoch: number;
   /** The first offset its log holds; absent while 0. */
   readonly logStartOffset?: number;
+  /** Refusing writes for a hand-over (LeaderAssignment.handingOver), all it wrote durable: its reported end offset is final in this epoch. */
+  readonly handedOver?: boolean;
 }
 
 /** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */

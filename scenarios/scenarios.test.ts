@@ -22,6 +22,7 @@ describe("scenarios", () => {
         plant: scenario.plant,
         acks: scenario.acks,
         bitFlipPerRead: scenario.bitFlipPerRead,
+        replicationFactor: scenario.replicationFactor,
       });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
     });

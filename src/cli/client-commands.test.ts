@@ -20,6 +20,7 @@ import { defaultReplicationFactor } from "./topic-defaults.ts";
 import { produceCommand } from "./produce.ts";
 import { consumeCommand, jsonBytes } from "./consume.ts";
 import { benchCommand } from "./bench.ts";
+import { brokerAdminCommand } from "./broker-admin.ts";
 
 class Sink extends Writable {
   text = "";
@@ -270,6 +271,20 @@ describe("zhumq topic", () => {
     expect(partitionStatus({ ...partition, leader: null, isr: ["b2"] })).toBe("no leader, under-replicated");
     // An older coordinator sends no ISR: nothing is claimed about it.
     expect(partitionStatus(partition)).toBe("ok");
+    // A move: b3 still catching up is not a lost copy; the status says what is added and removed.
+    const moving = { ...partition, replicas: ["b1", "b2", "b3"], move: { targetReplicas: ["b1", "b3"], adding: ["b3"], removing: ["b2"] } };
+    expect(partitionStatus({ ...moving, isr: ["b1", "b2"] })).toBe("moving +b3 -b2");
+    expect(partitionStatus({ ...moving, isr: ["b1"] })).toBe("moving +b3 -b2, under-replicated");
+    expect(partitionStatus({ ...moving, isr: ["b1", "b2", "b3"], move: { ...moving.move, adding: [] } })).toBe("moving -b2");
+  });
+
+  it("zhumq broker decommission: an unknown broker is refused naming the registered ones (exit 1), a missing ID is a usage error (exit 2)", async () => {
+    const unknown = await run(brokerAdminCommand, ["no-such-broker"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^zhumq broker decommission: INVALID_REQUEST: broker 'no-such-broker' is not registered \(registered: .+\)\n$/);
+    const missing = await run(brokerAdminCommand, []);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/say which broker/);
   });
 
   it("typed errors from the cluster: 'zhumq topic: CODE: message', exit 1", async () => {

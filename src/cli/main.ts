@@ -15,7 +15,8 @@ Usage: zhumq <command> [options]
 Commands:
   dev          start a local cluster (a coordinator and brokers) in one process, data under ./zhumq-data
   coordinator  run the coordinator node (cluster metadata) on this host
-  broker       run a broker node on this host
+  broker       run a broker node on this host; 'broker decommission ID' moves a broker's
+               partitions to the others, to take it out of the cluster for good
   topic        create, list, describe and delete topics
   group        list, describe (members, offsets, lag), reset offsets of and delete consumer groups
   produce      send each line of stdin (or a file) as a message
@@ -37,6 +38,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     case "coordinator":
       return coordinatorCommand(rest);
     case "broker":
+      // `zhumq broker decommission ID` is an admin request; `zhumq broker --id ...` runs a broker.
+      if (rest[0] === "decommission") return clientCommand(rest.slice(1), async (args, io) => (await import("./broker-admin.ts")).brokerAdminCommand(args, io));
       return brokerCommand(rest);
     case "sim":
       return simCommand(rest);

@@ -65,6 +65,7 @@ produce and fetch requests for them
 
 Usage:
   zhumq broker --id ID --listen HOST:PORT --coordinator ID@HOST:PORT --data DIR [--config FILE]
+  zhumq broker decommission ID      move a broker's partitions off it for good (see its --help)
 
 Options:
 ${COMMON_OPTIONS}

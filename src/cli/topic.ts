@@ -237,13 +237,20 @@ function topicIdentity(topic: TopicDescription): string {
   return `id ${topic.topicId ?? "(none: created before topic ids)"}, retention ${retention.length === 0 ? "the brokers' default" : retention.join(", ")}`;
 }
 
+/** Fewer in-sync copies than it should have: its replicas, or during a move its target's count (new copies catching up are not a loss). */
 function isUnderReplicated(partition: PartitionDescription): boolean {
-  return partition.isr !== undefined && partition.isr.length < partition.replicas.length;
+  const wanted = partition.move?.targetReplicas.length ?? partition.replicas.length;
+  return partition.isr !== undefined && partition.isr.length < wanted;
 }
 
-/** What is wrong with a partition, or "ok". An ISR the coordinator did not send (an older one) marks nothing. */
+/**
+ * What is wrong with a partition, or "ok"; a move in progress reads "moving +added -removed" (the
+ * copies still catching up, and those to go). An ISR the coordinator did not send (an older one)
+ * marks nothing.
+ */
 export function partitionStatus(partition: PartitionDescription): string {
-  const problems = [...(partition.leader === null ? ["no leader"] : []), ...(isUnderReplicated(partition) ? ["under-replicated"] : [])];
+  const move = partition.move === undefined ? [] : [["moving", ...partition.move.adding.map((broker) => `+${broker}`), ...partition.move.removing.map((broker) => `-${broker}`)].join(" ")];
+  const problems = [...move, ...(partition.leader === null ? ["no leader"] : []), ...(isUnderReplicated(partition) ? ["under-replicated"] : [])];
   return problems.length === 0 ? "ok" : problems.join(", ");
 }
 
@@ -270,7 +277,8 @@ function partitionTable(topic: TopicDescription, named: (id: string) => string):
 function healthSummary(topic: TopicDescription): string[] {
   const under = topic.partitions.filter(isUnderReplicated).length;
   const leaderless = topic.partitions.filter((partition) => partition.leader === null).length;
-  const problems = [...(under === 0 ? [] : [`${under} under-replicated (ISR smaller than replicas)`]), ...(leaderless === 0 ? [] : [`${leaderless} without a leader`])];
+  const moving = topic.partitions.filter((partition) => partition.move !== undefined).length;
+  const problems = [...(moving === 0 ? [] : [`${moving} moving to new replicas`]), ...(under === 0 ? [] : [`${under} under-replicated (ISR smaller than replicas)`]), ...(leaderless === 0 ? [] : [`${leaderless} without a leader`])];
   return problems.length === 0 ? [] : [`${problems.join("; ")}, of ${topic.partitions.length}`];
 }
 

@@ -95,6 +95,18 @@ export interface PartitionDescription {
   readonly damaged: readonly { readonly fromOffset: number; readonly toOffset: number }[];
   /** The first offset the leader still holds (retention deleted those below); 0 when nothing was deleted or it is not known yet. */
   readonly logStartOffset: number;
+  /**
+   * A replica move in progress (a broker joined or was decommissioned); absent when none. While it
+   * lasts, `replicas` is the old set and the target together.
+   */
+  readonly move?: {
+    /** The replicas once the move completes. */
+    readonly targetReplicas: readonly string[];
+    /** Target replicas still catching up (not yet in the ISR). */
+    readonly adding: readonly string[];
+    /** Replicas dropped (and their copies deleted) once the whole target is in sync. */
+    readonly removing: readonly string[];
+  };
 }
 
 export interface TopicDescription {
@@ -117,6 +129,8 @@ export interface BrokerDescription {
   readonly alive: boolean;
   /** Where clients reach it, when it advertised an address. */
   readonly address?: string;
+  /** Taken out of the placement ring (`decommissionBroker`): its partitions move to the others. */
+  readonly decommissioned?: boolean;
 }
 
 /**
@@ -237,6 +251,23 @@ export class Admin {
     checkTopic(name);
     const reply = await this.connected().ask("topic.delete.reply", (requestId) => ({ type: "topic.delete", requestId, topic: name }), this.policy, signal);
     throwIfError(reply);
+  }
+
+  /**
+   * Take a broker out of the placement ring for good: every partition it holds moves to the other
+   * brokers (new copies are added and caught up before its copy is removed, a few partitions at a
+   * time). Resolves at once with how many partitions still have to move off it; watch them go with
+   * `describeTopic` (each partition's `move`). Stop the broker only once that count is 0. A clean
+   * shutdown is not a decommission: a broker that stops and returns keeps its partitions.
+   * INVALID_REQUEST for an unknown broker; INVALID_REPLICATION when the brokers left could not hold
+   * a topic's replication factor (the message names both numbers).
+   */
+  async decommissionBroker(broker: string | { readonly broker: string; readonly signal?: AbortSignal }): Promise<{ readonly partitionsToMove: number }> {
+    const { broker: id, signal } = typeof broker === "string" ? { broker, signal: undefined } : broker;
+    if (typeof id !== "string" || id.length === 0) throw invalidRequest(`a broker id must be a non-empty string, got ${JSON.stringify(id)}`);
+    const reply = await this.connected().ask("broker.decommission.reply", (requestId) => ({ type: "broker.decommission", requestId, broker: id }), this.policy, signal);
+    throwIfError(reply);
+    return { partitionsToMove: reply.partitionsToMove };
   }
 
   /** Every topic's name, sorted. */
@@ -372,6 +403,7 @@ function describe(metadata: TopicMetadata): TopicDescription {
       replicaStates: describeReplicas(partition),
       damaged: (partition.damaged ?? []).map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
       logStartOffset: partition.logStartOffset ?? 0,
+      ...(partition.move === undefined ? {} : { move: { targetReplicas: [...partition.move.targetReplicas], adding: [...partition.move.adding], removing: [...partition.move.removing] } }),
     })),
   };
 }
@@ -392,5 +424,6 @@ export function describeReplicas(partition: PartitionMetadata): ReplicaDescripti
 
 function describeBroker(broker: BrokerInfo): BrokerDescription {
   const address = (broker as { address?: unknown }).address;
-  return typeof address === "string" ? { id: broker.id, alive: broker.alive, address } : { id: broker.id, alive: broker.alive };
+  const out = broker.decommissioned === true ? { decommissioned: true } : {};
+  return typeof address === "string" ? { id: broker.id, alive: broker.alive, address, ...out } : { id: broker.id, alive: broker.alive, ...out };
 }

@@ -32,6 +32,13 @@
  *
  * Drawn schedules contain full disks only when `ScheduleBounds.diskFull` asks for it; a drawn
  * full disk is freed before its node restarts (recovery may need room to rebuild an index).
+ *
+ * Placement changes are operator steps, not faults, and are never drawn: a node named by `join`
+ * is not started with the others but first boots at that step (a broker joining the ring), and
+ * `decommission` asks the coordinator to take a broker out of the ring (the workload sends it).
+ *
+ *   at 1500 join broker-3
+ *   at 3000 decommission broker-1
  */
 import type { Random } from "../ports/random.ts";
 import type { NodeId } from "../ports/transport.ts";
@@ -58,7 +65,8 @@ export type FaultAction =
   | { readonly kind: "heal" }
   | { readonly kind: "rot" | "zero-sector"; readonly node: NodeId; readonly target: DamageTarget }
   | { readonly kind: "disk-full"; readonly node: NodeId; readonly roomBytes: number }
-  | { readonly kind: "disk-free"; readonly node: NodeId };
+  | { readonly kind: "disk-free"; readonly node: NodeId }
+  | { readonly kind: "join" | "decommission"; readonly node: NodeId };
 
 export interface FaultStep {
   readonly atMs: number;
@@ -98,6 +106,9 @@ export function formatAction(action: FaultAction): string {
       return `disk-full ${action.node}${action.roomBytes === 0 ? "" : ` room=${action.roomBytes}`}`;
     case "disk-free":
       return `disk-free ${action.node}`;
+    case "join":
+    case "decommission":
+      return `${action.kind} ${action.node}`;
   }
 }
 
@@ -124,6 +135,11 @@ export function diskDamage(action: { readonly kind: "rot" | "zero-sector"; reado
     case "path":
       return { kind, target: target.position === undefined ? { path: target.path } : { path: target.path, position: target.position } };
   }
+}
+
+/** The nodes `join` steps start late (in step order, each once): a workload must not boot them with the others. */
+export function joiningNodes(steps: readonly FaultStep[]): NodeId[] {
+  return [...new Set(steps.flatMap((step) => (step.action.kind === "join" ? [step.action.node] : [])))];
 }
 
 export function formatSchedule(steps: readonly FaultStep[]): string {
@@ -175,6 +191,9 @@ function parseAction(text: string, line: number, raw: string): FaultAction {
     }
     case "disk-free":
       return { kind: "disk-free", node: node() };
+    case "join":
+    case "decommission":
+      return { kind: words[0], node: node() };
     default:
       return fail(`unknown action '${words[0] ?? ""}'`);
   }

@@ -63,6 +63,8 @@ export class SimWorld {
   wipeAllowed: ((node: NodeId) => boolean) | undefined;
   /** Told of every crash a fault step causes (a workload whose clients crash records what they lost). */
   onCrash: ((node: NodeId) => void) | undefined;
+  /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
+  onDecommission: ((node: NodeId) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
 
   private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
@@ -140,6 +142,15 @@ export class SimWorld {
       }
       case "disk-free":
         return this.node(action.node).fs.setCapacityBytes(this.node(action.node).fs.options.capacityBytes);
+      case "join": {
+        const node = this.node(action.node);
+        node.start().catch((error: unknown) => node.fail({ actor: "boot", node: action.node, event: "join", error }));
+        return;
+      }
+      case "decommission":
+        if (this.onDecommission === undefined) this.faultLog.push(`${this.kernel.now().toFixed(3)}   (no workload here can decommission ${action.node})`);
+        else this.onDecommission(action.node);
+        return;
     }
   }
 

@@ -51,6 +51,7 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   const key = partitionKey(request.topic, request.partition);
   if ([...step.context.truncating.values()].some((cut) => cut.key === key)) return answer({ error: wireError("NOT_LEADER", `${key} is still cutting a diverged tail before it takes writes`) });
   const role = state.leader!;
+  if (role.handingOver) return answer({ error: wireError("NOT_LEADER", `${key}'s leadership is moving to another replica (a partition move); it takes no writes meanwhile`) });
   if (request.acks === -1 && role.isr.length < role.minInSync) {
     return answer({ error: wireError("NOT_ENOUGH_REPLICAS", `${key} has ${role.isr.length} in-sync replica(s) (${role.isr.join(", ")}); acks -1 needs ${role.minInSync}`) });
   }
@@ -62,7 +63,16 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
     // disk may still refuse it): the answer waits with it, and a flush makes sure a sync comes.
     const pending = step.context.appending.get(key) ?? [];
     const at = pending.findIndex((append) => append.baseOffset === plan.original.baseOffset);
-    if (at < 0) return answer({ baseOffset: plan.original.baseOffset, duplicate: true });
+    if (at < 0) {
+      // Durable here already. At acks -1 it may still be above the HW — a tail this leader
+      // inherited from an earlier epoch, which an ISR member may lack: the answer waits for the
+      // HW to pass it, as the first send's would have (answering at once lost acknowledged data).
+      const nextOffset = plan.original.lastOffset + 1;
+      if (request.acks !== -1 || nextOffset <= state.highWatermark) return answer({ baseOffset: plan.original.baseOffset, duplicate: true });
+      const waiting: PendingAppend = { baseOffset: plan.original.baseOffset, nextOffset, producersBefore: state.producers, waiters };
+      const sorted = [...pending, waiting].sort((left, right) => left.baseOffset - right.baseOffset);
+      return step.update({ appending: new Map(step.context.appending).set(key, sorted) });
+    }
     if (waiters.length === 0) return;
     const updated = pending.map((append, i) => (i === at ? { ...append, waiters: [...append.waiters, ...waiters] } : append));
     step.update({ appending: new Map(step.context.appending).set(key, updated) });

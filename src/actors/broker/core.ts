@@ -18,7 +18,8 @@
  * Topic identity and deletion: a partition's copy belongs to one incarnation of its topic (the
  * topic id in its assignment and on its folder). An assignment naming another id supersedes the
  * old copy, whose files are deleted before the new log is created; copies the broker holds but does
- * not lead are named (`held`) in heartbeats, and those the coordinator says were deleted go too.
+ * not lead are named (`held`) in heartbeats, and those the coordinator says were deleted go too,
+ * as do single partitions it says were moved off this broker (`released`: a partition move).
  *
  * Retention: every `retentionCheckIntervalMs` the broker asks the store to apply retention to each
  * partition it leads (the topic's limits, else the broker's defaults), keeping everything from the
@@ -39,6 +40,7 @@ import {
   type FollowerAssignment,
   type LeaderAssignment,
   type MessageReceived,
+  type ReleasedPartition,
   type ReplicaReport,
   type ServingPartition,
   type TopicId,
@@ -241,7 +243,9 @@ function sendHeartbeat(step: Step): void {
   for (const state of step.context.partitions.values()) {
     if (state.leaderEpoch !== undefined) {
       const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
-      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start });
+      // Fenced for a hand-over with everything durable: the end it reports is final in this epoch.
+      const handedOver = state.leader?.handingOver === true && state.syncedEnd === state.endOffset ? { handedOver: true } : {};
+      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start, ...handedOver });
     } else if (state.follower === undefined) {
       held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
     }
@@ -270,6 +274,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
   applyAssignments(step, reply.assignments, reply.follows ?? []);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
+  if (Array.isArray(reply.released) && reply.released.length > 0) removeReleased(step, reply.released);
   const leave = step.context.leave;
   if (leave !== undefined && !leave.drained && reply.requestId >= leave.leavingFrom) {
     // The coordinator has moved every leadership it could: what is still led here has no other
@@ -307,6 +312,26 @@ function removeDeleted(step: Step, deleted: readonly TopicIdentity[]): void {
   const partitions = new Map(step.context.partitions);
   for (const [key, state] of step.context.partitions) {
     if (state.leaderEpoch !== undefined || !gone.has(incarnationKey(state.topic, state.topicId))) continue;
+    partitions.delete(key);
+    step.emit(persist<BrokerOperation>(deleteOperation(state), false));
+  }
+  step.update({ partitions });
+}
+
+/**
+ * The coordinator says these copies were moved away (a partition move completed without this
+ * broker): drop each that this broker neither leads nor follows now — never one the same reply
+ * assigned it — and only of the incarnation named.
+ */
+function removeReleased(step: Step, released: readonly ReleasedPartition[]): void {
+  const partitions = new Map(step.context.partitions);
+  for (const entry of released) {
+    if (!isRecord(entry) || typeof entry.topic !== "string" || typeof entry.partition !== "number") continue;
+    const key = partitionKey(entry.topic, entry.partition);
+    const state = partitions.get(key);
+    if (state === undefined || state.leaderEpoch !== undefined || state.follower !== undefined || state.topicId !== entry.topicId) continue;
+    // Writes or a log cut still in flight finish first; a later heartbeat asks again.
+    if (step.context.appending.has(key) || [...step.context.truncating.values()].some((cut) => cut.key === key)) continue;
     partitions.delete(key);
     step.emit(persist<BrokerOperation>(deleteOperation(state), false));
   }

@@ -342,11 +342,28 @@ describe("leader: high watermark", () => {
     expect(maximalIsr(leader).sort()).toEqual(["a", "b", "c"]);
     expect(leaderHighWatermark(leader, "a", 10, 0)).toBe(3);
     // A stale or repeated assignment (version not newer) settles nothing.
-    expect(withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b"], isrVersion: 0 })).toBe(leader);
-    const committed = withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b"], isrVersion: 1 });
+    expect(withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b"], isrVersion: 0 }, 0)).toBe(leader);
+    const committed = withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b"], isrVersion: 1 }, 0);
     expect(committed.proposed).toBeUndefined();
     expect(committed.isr).toEqual(["a", "b"]);
     expect(leaderHighWatermark(committed, "a", 10, 3)).toBe(10);
+  });
+
+  it("takes in a moved replica set with the committed ISR: added replicas follow, removed ones are forgotten", () => {
+    const leader = fetched(fetched(role(), "b", 10, 10, 0), "c", 10, 10, 0);
+    // A move to a,b,d: replicas widen to a,b,c,d (ISR version 1), d starts not heard from.
+    const widened = withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, replicas: ["a", "b", "c", "d"], isr: ["a", "b", "c"], isrVersion: 1 }, 50);
+    expect(widened.replicas).toEqual(["a", "b", "c", "d"]);
+    expect(widened.followers.get("d")).toEqual({ syncedEnd: -1, caughtUpAtMs: 50, counted: false });
+    expect(widened.followers.get("b")).toEqual(leader.followers.get("b"));
+    // d outside the ISR does not hold the HW back.
+    expect(leaderHighWatermark(widened, "a", 10, 0)).toBe(10);
+    const caughtUp = fetched(widened, "d", 10, 10, 60);
+    expect(desiredIsr(caughtUp, "a", 10, 60, 10_000)).toEqual(["a", "b", "c", "d"]);
+    // Completion: a,b,d; c is forgotten.
+    const narrowed = withCommittedIsr(caughtUp, { topic: "orders", partition: 0, leaderEpoch: 4, replicas: ["a", "b", "d"], isr: ["a", "b", "d"], isrVersion: 2 }, 70);
+    expect([...narrowed.followers.keys()].sort()).toEqual(["b", "d"]);
+    expect(narrowed.replicas).toEqual(["a", "b", "d"]);
   });
 
   it("counts a proposed addition before the coordinator commits it", () => {

@@ -58,6 +58,8 @@ export interface LeaderRole {
   readonly followers: ReadonlyMap<NodeId, FollowerProgress>;
   /** Where this leader's epoch starts in its log: a follower must reach it to rejoin the ISR. */
   readonly epochStartOffset: number;
+  /** Leadership is moving off this broker (LeaderAssignment.handingOver): it takes no writes. */
+  readonly handingOver: boolean;
 }
 
 /**
@@ -161,23 +163,42 @@ export function leaderRole(assignment: LeaderAssignment, self: NodeId, epochStar
   assert(isr.includes(self), `${assignment.topic}/${assignment.partition}: leading in epoch ${assignment.leaderEpoch}, but not in the ISR ${isr.join(",")}`);
   // Every follower gets replicaLagMaxMs from the takeover to show up before it counts as lagging.
   const followers = new Map<NodeId, FollowerProgress>(replicas.filter((replica) => replica !== self).map((replica) => [replica, { syncedEnd: -1, caughtUpAtMs: nowMs, counted: false }]));
-  return { replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset };
+  return { replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset, handingOver: assignment.handingOver === true };
 }
 
-/** A newer committed ISR from the coordinator (same epoch); any proposal is settled by it. */
-export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment): LeaderRole {
+/**
+ * A newer committed ISR from the coordinator (same epoch); any proposal is settled by it. The
+ * replica set may have changed with it (a partition move): added replicas start as followers not
+ * heard from, removed ones are forgotten (the coordinator took them out of the ISR first).
+ */
+export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment, nowMs: number): LeaderRole {
   const version = assignment.isrVersion ?? 0;
   if (version <= role.isrVersion) return role;
   const isr = assignment.isr ?? role.isr;
+  const replicas = assignment.replicas ?? role.replicas;
   // A follower the coordinator took out (it went down or away) stops holding the HW back at once;
   // it comes back by catching up like any other.
-  let followers = role.followers;
-  for (const [broker, progress] of role.followers) {
+  const kept = sameMembers(replicas, role.replicas) ? role.followers : movedFollowers(role, replicas, nowMs);
+  let followers = kept;
+  for (const [broker, progress] of kept) {
     if (isr.includes(broker) || !role.isr.includes(broker) || !progress.counted) continue;
-    if (followers === role.followers) followers = new Map(role.followers);
+    if (followers === kept) followers = new Map(kept);
     (followers as Map<NodeId, FollowerProgress>).set(broker, { ...progress, counted: false });
   }
-  return { ...role, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers };
+  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver: assignment.handingOver === true };
+}
+
+/** The followers of a changed replica set: progress kept for those that stay, new ones not heard from yet. */
+function movedFollowers(role: LeaderRole, replicas: readonly NodeId[], nowMs: number): Map<NodeId, FollowerProgress> {
+  // The leader is the one replica that is not its own follower; a move never removes the leader.
+  const self = role.replicas.find((broker) => !role.followers.has(broker));
+  assert(self !== undefined && replicas.includes(self), `the new replica set ${replicas.join(",")} leaves out its leader ${String(self)}`);
+  const followers = new Map<NodeId, FollowerProgress>();
+  for (const broker of replicas) {
+    if (broker === self) continue;
+    followers.set(broker, role.followers.get(broker) ?? { syncedEnd: -1, caughtUpAtMs: nowMs, counted: false });
+  }
+  return followers;
 }
 
 /** The replicas the HW must wait for: the committed ISR, proposed members, and counted followers. */

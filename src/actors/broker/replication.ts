@@ -67,7 +67,7 @@ function keyOf(state: PartitionState): string {
 export function lead(step: Step, state: PartitionState, assignment: LeaderAssignment): PartitionState {
   const self = step.context.input.self;
   if (state.leaderEpoch === assignment.leaderEpoch && state.leader !== undefined) {
-    return refreshLeader(step, { ...state, leader: withCommittedIsr(state.leader, assignment) });
+    return refreshLeader(step, { ...state, leader: withCommittedIsr(state.leader, assignment, step.now()) });
   }
   assert(state.leaderEpoch === undefined || assignment.leaderEpoch > state.leaderEpoch, `${keyOf(state)}: told to lead in epoch ${assignment.leaderEpoch} after ${state.leaderEpoch}`);
   const newest = state.epochs[state.epochs.length - 1]?.epoch ?? -1;

@@ -35,6 +35,8 @@ export interface ClusterView {
    * with damage hands over to an in-sync replica without any, so consumers read a whole copy.
    */
   readonly damaged?: (broker: NodeId, partition: string) => boolean;
+  /** Whether a leader reported refusing writes for a hand-over in `leaderEpoch`, all it wrote durable (moves.ts); absent: never. */
+  readonly handedOver?: (broker: NodeId, partition: string, leaderEpoch: number) => boolean;
   /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
   readonly plant?: "elect-outside-isr";
 }

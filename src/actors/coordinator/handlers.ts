@@ -20,6 +20,7 @@ import { notify, persist, send, type Effect } from "../shared/effects.ts";
 import { wireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
 import type {
+  BrokerDecommission,
   BrokerHeartbeat,
   BrokerInfo,
   DamagedOffsets,
@@ -36,6 +37,7 @@ import type {
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import { electLeaders, goneCommands, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
+import { advanceMoves, decommissionProblem, moveMetadata, partitionsOn, releasedPartitions } from "./moves.ts";
 import {
   apply,
   assignmentsByBroker,
@@ -65,6 +67,8 @@ export type CoordinatorOutput =
   /** A partition got a new leader (after `previous` lost its lease, left, or there was none). */
   | { readonly type: "coordinator.leader.elected"; readonly topic: TopicName; readonly partition: number; readonly leader: NodeId; readonly previous: NodeId | null; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly unclean: boolean; readonly atMs: number }
   | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
+  /** A partition move started (replicas = old ∪ target) or completed (replicas = target). */
+  | { readonly type: "coordinator.move.started" | "coordinator.move.completed"; readonly topic: TopicName; readonly partition: number; readonly replicas: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string }
   | GroupOutput;
 
@@ -114,9 +118,11 @@ export interface CoordinatorContext {
   readonly logStarts: ReadonlyMap<NodeId, ReadonlyMap<string, number>>;
   /** The ring over the live brokers as of the last topic creation (rebuilt when that set changes). */
   readonly ring: HashRing | undefined;
+  /** Soft state: partition moves must be planned at the next heartbeat (set at start: the log may hold moves to resume). */
+  readonly rebalanceDue: boolean;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "groupSessions">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -125,6 +131,11 @@ export interface Outcome {
 
 export function servingKey(topic: TopicName, partition: number, leaderEpoch: number): string {
   return `${topic}/${partition}@${leaderEpoch}`;
+}
+
+/** In the same soft set: the leader reported refusing writes for a hand-over, all it wrote durable. */
+function handedOverKey(topic: TopicName, partition: number, leaderEpoch: number): string {
+  return `${servingKey(topic, partition, leaderEpoch)} handed-over`;
 }
 
 export function isAlive(lease: Lease | undefined, nowMs: number): boolean {
@@ -148,6 +159,8 @@ export function handleRequest(context: CoordinatorContext, from: NodeId, request
       return reply(from, metadataReply(context, request, nowMs));
     case "producer.id.request":
       return handleProducerId(context, from, request);
+    case "broker.decommission":
+      return handleDecommission(context, from, request, nowMs);
     default:
       return handleGroupRequest(context, from, request, nowMs);
   }
@@ -164,7 +177,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const effects: CoordinatorEffect[] = [];
   const changes: { -readonly [Key in keyof ContextChanges]: ContextChanges[Key] } = {};
   if (request.serving !== undefined) {
-    changes.serving = new Map(context.serving).set(broker, new Set(request.serving.map((entry) => servingKey(entry.topic, entry.partition, entry.leaderEpoch))));
+    changes.serving = new Map(context.serving).set(broker, new Set(request.serving.flatMap((entry) => [servingKey(entry.topic, entry.partition, entry.leaderEpoch), ...(entry.handedOver === true ? [handedOverKey(entry.topic, entry.partition, entry.leaderEpoch)] : [])])));
     const starts = new Map(request.serving.flatMap((entry) => (entry.logStartOffset === undefined || entry.logStartOffset === 0 ? [] : [[`${entry.topic}/${entry.partition}`, entry.logStartOffset] as const])));
     if (starts.size > 0 || context.logStarts.has(broker)) {
       const next = new Map(context.logStarts);
@@ -222,6 +235,11 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     batch.add(...electLeaders(batch.state, view, new Set([broker])));
     if (request.leaving === true && !wasLeaving) batch.add(...goneCommands(batch.state, view, broker));
   }
+  // A broker that joined the ring, or came up (it may be a move's target), lets moves start.
+  const plan = context.rebalanceDue || !known || cameUp;
+  // Its reports may let a hand-over proceed (a fenced leader's final end, a successor caught up to it).
+  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
+  if (context.rebalanceDue) changes.rebalanceDue = false;
   const applied = commit(context, batch, nowMs);
   if (applied !== undefined) {
     changes.state = applied.state;
@@ -232,7 +250,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   // Only tombstoned incarnations are named: a topic the coordinator never heard of (another
   // cluster's, or one from before a coordinator lost its disk) is never deleted on its word.
   const deleted: TopicIdentity[] = (request.held ?? []).filter((identity) => isDeleted(context.state, identity));
-  const tombstones = deleted.length === 0 ? {} : { deleted };
+  const released = releasedPartitions(applied?.state ?? context.state, broker, request.held, request.replicas);
+  const tombstones = { ...(deleted.length === 0 ? {} : { deleted }), ...(released.length === 0 ? {} : { released }) };
   const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
@@ -252,6 +271,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
+    handedOver: (broker, partition, leaderEpoch) => context.serving.get(broker)?.has(`${partition}@${leaderEpoch} handed-over`) === true,
     ...(context.plant === "elect-outside-isr" ? { plant: context.plant } : {}),
   };
 }
@@ -280,6 +300,18 @@ class CommandBatch {
   }
 }
 
+/** An operator takes a broker out of the ring (moves.ts); a retry answers the same: how many partitions still move. */
+function handleDecommission(context: CoordinatorContext, from: NodeId, request: BrokerDecommission, nowMs: number): Outcome {
+  const problem = decommissionProblem(context.state, request.broker);
+  if (problem !== undefined) return reply(from, errorReply(request.type, request.requestId, problem));
+  const batch = new CommandBatch(context.state);
+  if (!context.state.decommissioned.has(request.broker)) batch.add({ type: "broker.decommissioned", broker: request.broker });
+  advanceMoves(batch, clusterView(context, nowMs), context.settings, true);
+  const applied = commit(context, batch, nowMs);
+  const answer: CoordinatorReplyMessage = { type: "broker.decommission.reply", requestId: request.requestId, partitionsToMove: partitionsOn(applied?.state ?? context.state, request.broker) };
+  return reply(from, answer, applied === undefined ? {} : { state: applied.state, assignments: applied.assignments }, applied?.effects);
+}
+
 /**
  * Emit the batch's persists (synced when any of them must be: everything but a registration)
  * plus a notice for each election and ISR change; undefined when there are none.
@@ -298,6 +330,8 @@ function commit(context: CoordinatorContext, batch: CommandBatch, nowMs: number)
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.elected", topic: command.topic, partition: command.partition, leader: command.leader, previous, leaderEpoch: command.leaderEpoch, isr: command.isr, unclean: command.unclean === true, atMs: nowMs }));
     } else if (command.type === "partition.isr.changed") {
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
+    } else if (command.type === "partition.move.started" || command.type === "partition.move.completed") {
+      effects.push(notify<CoordinatorOutput>({ type: command.type === "partition.move.started" ? "coordinator.move.started" : "coordinator.move.completed", topic: command.topic, partition: command.partition, replicas: command.replicas, atMs: nowMs }));
     }
   }
   // Only registrations may go unsynced (a lost one is redone), and only they leave leaderships as they were.
@@ -463,6 +497,7 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
         replicaStates,
         ...(damaged === undefined ? {} : { damaged }),
         ...(logStartOffset === undefined ? {} : { logStartOffset }),
+        ...(placement.target === undefined ? {} : { move: moveMetadata(placement)! }),
       };
     }),
   };
@@ -488,7 +523,8 @@ function metadataReply(context: CoordinatorContext, request: MetadataRequest, no
 function brokerInfo(context: CoordinatorContext, id: NodeId, nowMs: number): BrokerInfo {
   const address = context.state.brokerAddresses.get(id);
   const alive = isAlive(context.leases.get(id), nowMs);
-  return address === undefined ? { id, alive } : { id, alive, address };
+  const out = context.state.decommissioned.has(id) ? { decommissioned: true } : {};
+  return address === undefined ? { id, alive, ...out } : { id, alive, address, ...out };
 }
 
 // ---------------------------------------------------------------- producer ids

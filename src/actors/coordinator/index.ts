@@ -78,3 +78,5 @@ export { errorReply, parseMessage, type ParsedMessage } from "./validate.ts";
 export type { GroupOutput, MemberRemovedReason, ReleaseReason } from "./groups/batch.ts";
 export { HEARTBEAT_INTERVAL_MS_MAX, heartbeatIntervalMs } from "./groups/handlers.ts";
 export { groupStateOf, overlaps, type Group, type GroupCommand, type GroupMember, type GroupPlant, type GroupsState } from "./groups/state.ts";
+export { advanceMoves, completeMoves, decommissionProblem, moveMetadata, planMoves, releasedPartitions, ringMembers, ringPlacement, type MoveBatch, type MovePlan } from "./moves.ts";
+export { type BrokerDecommissioned, type MoveCommand, type MoveCompleted, type MoveStarted } from "./move-commands.ts";

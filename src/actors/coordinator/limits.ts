@@ -24,6 +24,12 @@ export interface CoordinatorLimits {
   readonly topicsPerMemberMax: number;
   /** Offsets in one commit, fetch or reset request. */
   readonly offsetsPerRequestMax: number;
+  /**
+   * Partition moves in flight at once (moves.ts): each copies a whole partition to its new
+   * replicas, so a broker joining a big cluster does not make every leader send everything at
+   * once. The other moves wait their turn.
+   */
+  readonly partitionMovesInFlightMax: number;
 }
 
 export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.freeze({
@@ -37,6 +43,7 @@ export const DEFAULT_COORDINATOR_LIMITS: Readonly<CoordinatorLimits> = Object.fr
   membersPerGroupMax: 1_000,
   topicsPerMemberMax: 1_000,
   offsetsPerRequestMax: 10_000,
+  partitionMovesInFlightMax: 8,
 });
 
 /** Most replicas one partition may have: every replica fetches from the leader, so keep it small. */
@@ -100,6 +107,7 @@ export function coordinatorSettingsProblems(settings: CoordinatorSettings): stri
     integerProblem("limits.membersPerGroupMax", limits.membersPerGroupMax, 1, 100_000),
     integerProblem("limits.topicsPerMemberMax", limits.topicsPerMemberMax, 1, 1_000_000),
     integerProblem("limits.offsetsPerRequestMax", limits.offsetsPerRequestMax, 1, 10_000_000),
+    integerProblem("limits.partitionMovesInFlightMax", limits.partitionMovesInFlightMax, 1, 100_000),
   ];
   return problems.filter((problem): problem is string => problem !== undefined);
 }

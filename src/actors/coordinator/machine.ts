@@ -76,7 +76,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
 }
 
 /** The outcome of one network message. */

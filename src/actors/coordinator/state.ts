@@ -23,6 +23,7 @@ import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, To
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { groupCommandProblem } from "./groups/decode.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
+import { completedMove, isHandingOver, moveCommandProblem, startedMove, type MoveCommand } from "./move-commands.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -46,6 +47,8 @@ export interface PartitionLeadership extends PartitionPlacement {
   readonly leader: NodeId | null;
   readonly isr: readonly NodeId[];
   readonly isrVersion: number;
+  /** The replica set a move in flight ends with (move-commands.ts); replicas ⊇ target meanwhile. */
+  readonly target?: readonly NodeId[];
 }
 
 /**
@@ -118,7 +121,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | MoveCommand | GroupCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -152,6 +155,8 @@ export interface CoordinatorState {
   readonly deletedTopics: ReadonlySet<string>;
   /** Every broker ever registered, sorted. */
   readonly brokers: readonly NodeId[];
+  /** Registered brokers an operator took out of the placement ring (the ring: brokers minus these). */
+  readonly decommissioned: ReadonlySet<NodeId>;
   /** The last address each broker advertised (brokers that never advertised one are absent). */
   readonly brokerAddresses: ReadonlyMap<NodeId, string>;
   /** The last incarnation each broker registered with (kept across coordinator restarts, so a broker that restarted meanwhile is still noticed). */
@@ -171,7 +176,7 @@ export interface CoordinatorState {
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups() };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups() };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -189,6 +194,7 @@ interface Draft {
   topics: Map<TopicName, TopicState>;
   deletedTopics: Set<string>;
   brokers: NodeId[];
+  decommissioned: Set<NodeId>;
   brokerAddresses: Map<NodeId, string>;
   brokerIncarnations: Map<NodeId, number>;
   nextProducerId: number;
@@ -201,7 +207,7 @@ interface Draft {
 }
 
 function draftOf(state: CoordinatorState): Draft {
-  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests), groups: draftGroups(state.groups) };
+  return { ...state, topics: new Map(state.topics), deletedTopics: new Set(state.deletedTopics), brokers: [...state.brokers], decommissioned: new Set(state.decommissioned), brokerAddresses: new Map(state.brokerAddresses), brokerIncarnations: new Map(state.brokerIncarnations), recentRequests: new Map(state.recentRequests), groups: draftGroups(state.groups) };
 }
 
 /** The state after `command`; `state` is left as it was. */
@@ -235,6 +241,16 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "partition.isr.changed":
       applyIsrChanged(draft, command);
       break;
+    case "broker.decommissioned":
+      assert(isRegistered(draft, command.broker) && !draft.decommissioned.has(command.broker), `broker ${command.broker} decommissioned while unknown or already out`);
+      draft.decommissioned.add(command.broker);
+      break;
+    case "partition.move.started":
+    case "partition.move.completed": {
+      const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+      withPartition(draft, state, command.partition, command.type === "partition.move.started" ? startedMove(leadership, command, state.replicationFactor) : completedMove(leadership, command));
+      break;
+    }
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);
       assert(Number.isSafeInteger(command.count) && command.count >= 1, `a producer-id allocation needs a positive count, got ${command.count}`);
@@ -393,7 +409,8 @@ export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, Broker
     topic.partitions.forEach((placement, partition) => {
       for (const replica of placement.replicas) {
         if (replica === placement.leader) {
-          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync });
+          const handingOver = isHandingOver(placement) ? { handingOver: true } : {};
+          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync, ...handingOver });
         } else {
           of(replica).follows.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, leader: placement.leader });
         }
@@ -463,6 +480,10 @@ export function commandProblem(value: unknown): string | undefined {
     case "partition.isr.changed":
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
+    case "broker.decommissioned":
+    case "partition.move.started":
+    case "partition.move.completed":
+      return moveCommandProblem(command);
     default:
       return groupCommandProblem(command);
   }

@@ -39,7 +39,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", ...GROUP_REQUEST_TYPES]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "broker.decommission", ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -54,6 +54,8 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "metadata.reply", requestId, error, topics: [], topicErrors: [], brokers: [] };
     case "producer.id.request":
       return { type: "producer.id.reply", requestId, error, producerId: -1, producerEpoch: -1 };
+    case "broker.decommission":
+      return { type: "broker.decommission.reply", requestId, error, partitionsToMove: 0 };
     default:
       return groupErrorReply(type, requestId, error);
   }
@@ -96,6 +98,10 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
       return metadataProblem(fields["topics"], limits);
     case "producer.id.request":
       return undefined;
+    case "broker.decommission": {
+      const problem = nodeIdProblem(fields["broker"]);
+      return problem === undefined ? undefined : wireError("INVALID_REQUEST", `broker: ${problem}`);
+    }
     default:
       return groupFieldProblem(type, fields, limits);
   }
@@ -265,8 +271,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
   switch (type) {
     case "broker.heartbeat": {
       const address = fields["address"] as string | undefined;
-      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number }[] | undefined;
-      const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }) }));
+      const serving = fields["serving"] as readonly { topic: string; partition: number; leaderEpoch: number; logStartOffset?: number; handedOver?: unknown }[] | undefined;
+      const copied = serving?.map(({ topic, partition, leaderEpoch, logStartOffset, handedOver }) => ({ topic, partition, leaderEpoch, ...(logStartOffset === undefined ? {} : { logStartOffset }), ...(handedOver === true ? { handedOver } : {}) }));
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
       const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));
@@ -312,6 +318,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
     }
     case "producer.id.request":
       return { type, requestId } satisfies ProducerIdRequest;
+    case "broker.decommission":
+      return { type, requestId, broker: fields["broker"] as string };
     default:
       return copyGroupRequest(type, requestId, fields);
   }

@@ -49,7 +49,7 @@ export function groupIdProblem(groupId: unknown): string | undefined {
   if (typeof groupId !== "string") return "a group id must be a string";
   if (groupId.length === 0) return "a group id cannot be empty";
   if (groupId.length > GROUP_ID_CHARS_MAX) return `a group id is at most ${GROUP_ID_CHARS_MAX} characters (got ${groupId.length})`;
-  // eslint-disable-next-line no-control-regex
+   
   if (/[\u0000-\u001f\u007f]/.test(groupId)) return "a group id cannot contain control characters";
   return undefined;
 }

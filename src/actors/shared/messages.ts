@@ -33,6 +33,18 @@ export interface PartitionMetadata {
   readonly isr?: readonly NodeId[];
   /** Each replica's state and last reported end offset, in `replicas` order (absent from older coordinators). */
   readonly replicaStates?: readonly ReplicaStatus[];
+  /** A replica move in progress (absent when none): `replicas` is then old ∪ target until it completes. */
+  readonly move?: PartitionMove;
+}
+
+/** A partition moving to a new replica set: added replicas catch up first, removed ones go last. */
+export interface PartitionMove {
+  /** The replica set once the move completes. */
+  readonly targetReplicas: readonly NodeId[];
+  /** Replicas being added (in target, not in the set before the move). */
+  readonly adding: readonly NodeId[];
+  /** Replicas to be removed once every target replica is in sync. */
+  readonly removing: readonly NodeId[];
 }
 
 /** One replica of a partition as the coordinator sees it. */
@@ -108,6 +120,8 @@ export interface BrokerInfo {
    * must cope without it.
    */
   readonly address?: string;
+  /** Taken out of the placement ring for good (`broker.decommission`); absent when not. */
+  readonly decommissioned?: boolean;
 }
 
 /** A partition a broker leads, as the coordinator tells it (topic id, retention and replication added compatibly). */
@@ -124,6 +138,12 @@ export interface LeaderAssignment extends TopicRetention {
   readonly isrVersion?: number;
   /** acks -1 needs this many in-sync replicas (absent: 1). */
   readonly minInSync?: number;
+  /**
+   * Leadership is moving off this broker (a partition move whose target is in sync and leaves it
+   * out): refuse writes, and say `handedOver` in the heartbeat's serving entry once everything
+   * written is durable — the coordinator elects the successor once it holds all of that.
+   */
+  readonly handingOver?: boolean;
 }
 
 /** A partition a broker is a follower of: it fetches from `leader` in `leaderEpoch`. */
@@ -163,6 +183,8 @@ export interface ServingPartition {
   readonly leaderEpoch: number;
   /** The first offset its log holds; absent while 0. */
   readonly logStartOffset?: number;
+  /** Refusing writes for a hand-over (LeaderAssignment.handingOver), all it wrote durable: its reported end offset is final in this epoch. */
+  readonly handedOver?: boolean;
 }
 
 /** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */
@@ -217,6 +239,36 @@ export interface BrokerHeartbeatReply {
   readonly brokers?: readonly BrokerInfo[];
   /** Of the heartbeat's `held` topics, those deleted for good: remove their partitions' files. */
   readonly deleted?: readonly TopicIdentity[];
+  /**
+   * Partitions of live topics (of the heartbeat's `held` incarnations) whose replica set no longer
+   * names this broker — moved away: remove their files. Never one this reply assigns it.
+   */
+  readonly released?: readonly ReleasedPartition[];
+}
+
+/** A partition copy a broker holds but is no longer a replica of. */
+export interface ReleasedPartition {
+  readonly topic: TopicName;
+  readonly topicId?: TopicId;
+  readonly partition: PartitionIndex;
+}
+
+/**
+ * An operator takes a broker out of the placement ring for good: every partition it holds moves to
+ * the other ring members (adding the new copies first). A clean shutdown is not this: a broker
+ * that stops and returns keeps its partitions. Retrying it is harmless (already out: success).
+ */
+export interface BrokerDecommission {
+  readonly type: "broker.decommission";
+  readonly requestId: number;
+  readonly broker: NodeId;
+}
+export interface BrokerDecommissionReply {
+  readonly type: "broker.decommission.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  /** Partitions that still name the broker as a replica: they move off it, a few at a time. */
+  readonly partitionsToMove: number;
 }
 
 export interface TopicCreate {
@@ -384,8 +436,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | GroupRequestMessage;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | GroupReplyMessage;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply;
 

@@ -41,7 +41,7 @@ import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
-import { generateSchedule, type FaultStep } from "../nemesis.ts";
+import { generateSchedule, joiningNodes, type FaultStep } from "../nemesis.ts";
 import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
@@ -51,11 +51,16 @@ import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
 import type { PartitionState } from "../../actors/broker/partition.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
+import { placementProblems } from "./placement.ts";
 
 export const TOPIC = "jepsen";
 const COORDINATOR = "coordinator";
 const ADMIN = "admin";
 const ADMIN_RETRY_MS = 200;
+/** The admin's decommission requests take ids from here (the topic creation is request 1). */
+const DECOMMISSION_REQUEST_ID_BASE = 1_000;
+/** How often the liveness phase looks at placement (it rebuilds the ring each time). */
+const PLACEMENT_CHECK_INTERVAL_MS = 50;
 const ACKS0_CATCH_UP_MS = 10_000;
 /** Share of swarm seeds whose brokers' log segments are damaged at rest, and how often. */
 const DAMAGE_AT_REST_SEED_SHARE = 0.3;
@@ -189,7 +194,10 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   world.network.profile = settings.swarm ? drawNetworkProfile(root.derive("profile:net")) : NO_NETWORK_FAULTS;
   const disk = diskProfile(settings, options, root.derive("profile:disk").next());
   const history = new QueueHistory();
-  const brokers = Array.from({ length: settings.brokers }, (_, index) => `broker-${index}`);
+  // Brokers a `join` step names boot at that step, not now (a broker joining the ring mid-run).
+  const initial = Array.from({ length: settings.brokers }, (_, index) => `broker-${index}`);
+  const joiners = joiningNodes(options.schedule ?? []).filter((id) => !initial.includes(id));
+  const brokers = [...initial, ...joiners];
   const producers = new Map<NodeId, ClientHost>();
   const brokerHosts = new Map<NodeId, { readonly snapshot: unknown }>();
   const consumers: NodeId[] = [];
@@ -207,7 +215,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
     world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify: (output) => recordBroker(history, world, id, output, counts) }), disk);
   }
-  world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true)));
+  const admin: AdminRequests = {};
+  world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true), admin));
+  world.onDecommission = (broker) => admin.decommission?.(broker);
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
     const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
@@ -227,7 +237,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
     world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
-  for (const node of world.nodes.values()) void node.start();
+  for (const [id, node] of world.nodes) if (!joiners.includes(id)) void node.start();
   world.kernel.markAsync();
 
   const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
@@ -258,7 +268,19 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   await world.kernel.run({ untilMs: settings.safetyMs });
   world.healAll();
   const progress = new LivenessProgress(consumers, settings.producers * settings.messagesPerProducer);
-  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => progress.finished(history.ops) });
+  // With ring changes, liveness includes the moves: every partition where the ring puts it, stale copies deleted.
+  const ringChanges = schedule.some((step) => step.action.kind === "join" || step.action.kind === "decommission");
+  const placementNow = () => placementProblems({ coordinator: world.node(COORDINATOR).status === "down" ? undefined : coordinatorHost, brokers: new Map([...brokerHosts].filter(([id]) => world.node(id).status !== "down")) });
+  let placementLookedAtMs = -Infinity;
+  let placementSettled = !ringChanges;
+  const placed = (): boolean => {
+    if (placementSettled || world.kernel.now() - placementLookedAtMs < PLACEMENT_CHECK_INTERVAL_MS) return placementSettled;
+    placementLookedAtMs = world.kernel.now();
+    placementSettled = placementNow().length === 0;
+    return placementSettled;
+  };
+  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => progress.finished(history.ops) && placed() });
+  const placement = ringChanges ? placementNow() : [];
   // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
@@ -266,9 +288,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const final = leadership(brokerHosts);
   await readFinalLogs(world, brokers, history, final);
   const check = checkQueue(history, { liveness: true });
-  const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
+  const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
-  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies]);
+  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies, ...placement]);
   return {
     ...figures,
     ok: figures.ok && check.ok,
@@ -325,10 +347,29 @@ function diskProfile(settings: Settings, options: QueueRunOptions, draw: number)
   return { bitFlipPerRead: draw < 0.5 ? 0.02 : 0, syncLatencyMs: { min: 0.2, max: 5 } };
 }
 
-/** The admin: create the topic, retrying with the same request id until the coordinator answers. */
-function adminBoot(settings: Settings, onReady: () => void) {
+/** What the admin can be asked to do mid-run (set once it has booted). */
+interface AdminRequests {
+  decommission?: (broker: NodeId) => void;
+}
+
+/**
+ * The admin: create the topic, retrying with the same request id until the coordinator answers;
+ * and decommission brokers when a schedule step says so, each retried until answered.
+ */
+function adminBoot(settings: Settings, onReady: () => void, requests: AdminRequests) {
   return async (ports: SimNodePorts) => {
     let done = false;
+    const decommissions = new Map<number, NodeId>();
+    requests.decommission = (broker) => {
+      const requestId = DECOMMISSION_REQUEST_ID_BASE + decommissions.size;
+      decommissions.set(requestId, broker);
+      const attempt = (): void => {
+        if (!decommissions.has(requestId)) return;
+        ports.transport.send(COORDINATOR, { type: "broker.decommission", requestId, broker } satisfies ZhumqMessage);
+        ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
+      };
+      attempt();
+    };
     const attempt = (): void => {
       if (done) return;
       const { partitions, replicationFactor, minInSync } = settings;
@@ -338,6 +379,7 @@ function adminBoot(settings: Settings, onReady: () => void) {
     };
     ports.transport.onMessage((_from, message) => {
       const reply = message as ZhumqMessage;
+      if (reply.type === "broker.decommission.reply") decommissions.delete(reply.requestId);
       if (reply.type !== "topic.create.reply") return;
       if (reply.error === undefined || reply.error.code === "TOPIC_ALREADY_EXISTS") {
         done = true;

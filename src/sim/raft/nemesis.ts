@@ -95,6 +95,8 @@ export class RoleResolver {
         return from === undefined || to === undefined ? undefined : { ...action, from, to };
       }
       case "heal":
+      case "join":
+      case "decommission":
         return action;
     }
   }

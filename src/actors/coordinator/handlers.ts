@@ -18,26 +18,22 @@ import type { Random } from "../../ports/random.ts";
 import { assert } from "../shared/assert.ts";
 import { notify, persist, send, type Effect } from "../shared/effects.ts";
 import { wireError } from "../shared/errors.ts";
-import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
+import type { NodeId, TopicName } from "../shared/ids.ts";
 import type {
   BrokerDecommission,
   BrokerHeartbeat,
-  BrokerInfo,
   DamagedOffsets,
   CoordinatorReplyMessage,
   CoordinatorRequestMessage,
-  MetadataReply,
-  MetadataRequest,
   ProducerIdRequest,
   TopicCreate,
   TopicDelete,
   TopicIdentity,
-  TopicMetadata,
 } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import { electLeaders, goneCommands, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
-import { advanceMoves, decommissionProblem, moveMetadata, partitionsOn, releasedPartitions } from "./moves.ts";
+import { advanceMoves, decommissionProblem, partitionsOn, releasedPartitions } from "./moves.ts";
 import {
   apply,
   assignmentsByBroker,
@@ -55,6 +51,7 @@ import {
   type TopicState,
 } from "./state.ts";
 import { errorReply } from "./validate.ts";
+import { metadataReply, topicMetadata } from "./metadata.ts";
 import type { GroupOutput } from "./groups/batch.ts";
 import type { GroupSessions } from "./groups/common.ts";
 import { handleGroupRequest, topicChange } from "./groups/handlers.ts";
@@ -461,70 +458,6 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
   // Brokers learn of it from their next heartbeat reply: the partitions are gone from their
   // assignments; the heartbeat after that names the topic as held, and the reply says deleted.
   return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, assignments: assignmentsByBroker(next) }, effects);
-}
-
-// ---------------------------------------------------------------- metadata
-
-export function topicMetadata(context: CoordinatorContext, topic: TopicState, nowMs: number): TopicMetadata {
-  return {
-    topic: topic.topic,
-    ...(topic.topicId === undefined ? {} : { topicId: topic.topicId }),
-    replicationFactor: topic.replicationFactor,
-    replicationMode: topic.replicationMode,
-    ...(topic.retentionMs === undefined ? {} : { retentionMs: topic.retentionMs }),
-    ...(topic.retentionBytes === undefined ? {} : { retentionBytes: topic.retentionBytes }),
-    minInSync: topic.minInSync,
-    ...(topic.uncleanLeaderElection ? { uncleanLeaderElection: true } : {}),
-    partitions: topic.partitions.map((placement, partition) => {
-      const key = `${topic.topic}/${partition}`;
-      const current = placement.leader;
-      const serving = current === null ? undefined : context.serving.get(current);
-      const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
-      const leader = current !== null && isAlive(context.leases.get(current), nowMs) && confirmed ? current : null;
-      const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
-      const logStartOffset = current === null ? undefined : context.logStarts.get(current)?.get(key);
-      const replicaStates = placement.replicas.map((broker) => {
-        const endOffset = context.replicaEnds.get(broker)?.get(key);
-        const state = !isAlive(context.leases.get(broker), nowMs) ? "offline" : placement.isr.includes(broker) ? "in-sync" : "catching-up";
-        return { broker, state, ...(endOffset === undefined ? {} : { endOffset }) } as const;
-      });
-      return {
-        partition,
-        replicas: placement.replicas,
-        leader,
-        leaderEpoch: placement.leaderEpoch,
-        isr: placement.isr,
-        replicaStates,
-        ...(damaged === undefined ? {} : { damaged }),
-        ...(logStartOffset === undefined ? {} : { logStartOffset }),
-        ...(placement.target === undefined ? {} : { move: moveMetadata(placement)! }),
-      };
-    }),
-  };
-}
-
-function metadataReply(context: CoordinatorContext, request: MetadataRequest, nowMs: number): MetadataReply {
-  const topics: TopicMetadata[] = [];
-  const topicErrors: MetadataReply["topicErrors"][number][] = [];
-  const names: readonly TopicName[] = request.topics === null ? [...context.state.topics.keys()].sort() : [...new Set(request.topics)];
-  for (const name of names) {
-    const topic = context.state.topics.get(name);
-    if (topic !== undefined) {
-      topics.push(topicMetadata(context, topic, nowMs));
-      continue;
-    }
-    const problem = topicNameProblem(name);
-    topicErrors.push({ topic: name, error: problem === undefined ? wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${name}' does not exist`) : wireError("INVALID_TOPIC", problem) });
-  }
-  const brokers: BrokerInfo[] = context.state.brokers.map((id) => brokerInfo(context, id, nowMs));
-  return { type: "metadata.reply", requestId: request.requestId, topics, topicErrors, brokers };
-}
-
-function brokerInfo(context: CoordinatorContext, id: NodeId, nowMs: number): BrokerInfo {
-  const address = context.state.brokerAddresses.get(id);
-  const alive = isAlive(context.leases.get(id), nowMs);
-  const out = context.state.decommissioned.has(id) ? { decommissioned: true } : {};
-  return address === undefined ? { id, alive, ...out } : { id, alive, address, ...out };
 }
 
 // ---------------------------------------------------------------- producer ids

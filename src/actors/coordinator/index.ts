@@ -10,7 +10,6 @@ export {
   handleRequest,
   isAlive,
   liveBrokers,
-  topicMetadata,
   type CoordinatorContext,
   type CoordinatorEffect,
   type CoordinatorOutput,
@@ -18,6 +17,7 @@ export {
   type Lease,
   type Outcome,
 } from "./handlers.ts";
+export { topicMetadata } from "./metadata.ts";
 export {
   apply,
   commandProblem,

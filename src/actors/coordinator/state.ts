@@ -21,9 +21,8 @@ import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
-import { groupCommandProblem } from "./groups/decode.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
-import { completedMove, isHandingOver, moveCommandProblem, startedMove, type MoveCommand } from "./move-commands.ts";
+import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./move-commands.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -451,79 +450,4 @@ export function freshTopicId(state: CoordinatorState, draw: (bound: number) => n
 
 export const TOPIC_ID_PATTERN = /^[0-9a-f]{16}$/;
 
-// ---------------------------------------------------------------- decoding
-
-/**
- * Check a command read back from the log (the store's decoding boundary). The log is checksummed,
- * so a mismatch here means a bug or a log from another version: the caller refuses to start.
- */
-export function commandProblem(value: unknown): string | undefined {
-  if (typeof value !== "object" || value === null) return "a command must be an object";
-  const command = value as Record<string, unknown>;
-  switch (command["type"]) {
-    case "broker.registered":
-      if (typeof command["broker"] !== "string") return "broker.registered needs a broker";
-      if (command["incarnation"] !== undefined && !isCount(command["incarnation"], 0)) return "broker.registered has a malformed incarnation";
-      return command["address"] === undefined || typeof command["address"] === "string" ? undefined : "broker.registered has an address that is not a string";
-    case "topic.created":
-      return topicCreatedProblem(command);
-    case "topic.deleted":
-      if (typeof command["topic"] !== "string") return "topic.deleted needs a topic";
-      if (!isOptionalTopicId(command["topicId"])) return "topic.deleted has a malformed topicId";
-      return originProblem(command["origin"]);
-    case "producer-ids.allocated":
-      return isCount(command["firstProducerId"], 0) && isCount(command["count"], 1) ? undefined : "producer-ids.allocated needs firstProducerId and count";
-    case "partition.leader.elected":
-      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || typeof command["leader"] !== "string" || !isCount(command["leaderEpoch"], 1)) return "partition.leader.elected needs topic, partition, leader and leaderEpoch";
-      if (!isNodeList(command["isr"])) return "partition.leader.elected needs an isr";
-      return command["unclean"] === undefined || typeof command["unclean"] === "boolean" ? undefined : "partition.leader.elected has a malformed unclean";
-    case "partition.isr.changed":
-      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
-      return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
-    case "broker.decommissioned":
-    case "partition.move.started":
-    case "partition.move.completed":
-      return moveCommandProblem(command);
-    default:
-      return groupCommandProblem(command);
-  }
-}
-
-function topicCreatedProblem(command: Record<string, unknown>): string | undefined {
-  if (typeof command["topic"] !== "string") return "topic.created needs a topic";
-  if (!isCount(command["replicationFactor"], 1)) return "topic.created needs a replicationFactor";
-  if (!isOptionalTopicId(command["topicId"])) return "topic.created has a malformed topicId";
-  if (command["retentionMs"] !== undefined && !isCount(command["retentionMs"], 1)) return "topic.created has a malformed retentionMs";
-  if (command["retentionBytes"] !== undefined && !isCount(command["retentionBytes"], 1)) return "topic.created has a malformed retentionBytes";
-  if (command["replicationMode"] !== "raft" && command["replicationMode"] !== "fetch") return "topic.created needs a replicationMode";
-  if (command["minInSync"] !== undefined && !isCount(command["minInSync"], 1)) return "topic.created has a malformed minInSync";
-  if (command["uncleanLeaderElection"] !== undefined && typeof command["uncleanLeaderElection"] !== "boolean") return "topic.created has a malformed uncleanLeaderElection";
-  const partitions = command["partitions"];
-  if (!Array.isArray(partitions)) return "topic.created needs partitions";
-  for (const partition of partitions as unknown[]) {
-    if (typeof partition !== "object" || partition === null) return "a partition must be an object";
-    const { replicas, leaderEpoch } = partition as Record<string, unknown>;
-    if (!Array.isArray(replicas) || !replicas.every((replica) => typeof replica === "string")) return "a partition needs replicas";
-    if (!isCount(leaderEpoch, 0)) return "a partition needs a leaderEpoch";
-  }
-  return originProblem(command["origin"]);
-}
-
-function originProblem(origin: unknown): string | undefined {
-  if (origin === undefined) return undefined;
-  if (typeof origin !== "object" || origin === null) return "an origin must be an object";
-  const { sender, requestId } = origin as Record<string, unknown>;
-  return typeof sender === "string" && isCount(requestId, 0) ? undefined : "an origin needs sender and requestId";
-}
-
-function isNodeList(value: unknown): boolean {
-  return Array.isArray(value) && value.every((item) => typeof item === "string");
-}
-
-function isOptionalTopicId(value: unknown): boolean {
-  return value === undefined || (typeof value === "string" && TOPIC_ID_PATTERN.test(value));
-}
-
-function isCount(value: unknown, low: number): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= low;
-}
+export { commandProblem } from "./command-decode.ts";

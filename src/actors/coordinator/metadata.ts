@@ -1,0 +1,75 @@
+/**
+ * What the coordinator tells clients about topics and brokers (metadata.request, and the topic
+ * descriptions in topic.create replies): pure reads of its state and soft state. A partition's
+ * leader is named only while its lease holds and the broker has said it serves that epoch, so a
+ * client is never sent to a broker that would refuse it.
+ */
+import { wireError } from "../shared/errors.ts";
+import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
+import type { BrokerInfo, MetadataReply, MetadataRequest, TopicMetadata } from "../shared/messages.ts";
+import { isAlive, servingKey, type CoordinatorContext } from "./handlers.ts";
+import { moveMetadata } from "./moves.ts";
+import type { TopicState } from "./state.ts";
+
+export function topicMetadata(context: CoordinatorContext, topic: TopicState, nowMs: number): TopicMetadata {
+  return {
+    topic: topic.topic,
+    ...(topic.topicId === undefined ? {} : { topicId: topic.topicId }),
+    replicationFactor: topic.replicationFactor,
+    replicationMode: topic.replicationMode,
+    ...(topic.retentionMs === undefined ? {} : { retentionMs: topic.retentionMs }),
+    ...(topic.retentionBytes === undefined ? {} : { retentionBytes: topic.retentionBytes }),
+    minInSync: topic.minInSync,
+    ...(topic.uncleanLeaderElection ? { uncleanLeaderElection: true } : {}),
+    partitions: topic.partitions.map((placement, partition) => {
+      const key = `${topic.topic}/${partition}`;
+      const current = placement.leader;
+      const serving = current === null ? undefined : context.serving.get(current);
+      const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
+      const leader = current !== null && isAlive(context.leases.get(current), nowMs) && confirmed ? current : null;
+      const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
+      const logStartOffset = current === null ? undefined : context.logStarts.get(current)?.get(key);
+      const replicaStates = placement.replicas.map((broker) => {
+        const endOffset = context.replicaEnds.get(broker)?.get(key);
+        const state = !isAlive(context.leases.get(broker), nowMs) ? "offline" : placement.isr.includes(broker) ? "in-sync" : "catching-up";
+        return { broker, state, ...(endOffset === undefined ? {} : { endOffset }) } as const;
+      });
+      return {
+        partition,
+        replicas: placement.replicas,
+        leader,
+        leaderEpoch: placement.leaderEpoch,
+        isr: placement.isr,
+        replicaStates,
+        ...(damaged === undefined ? {} : { damaged }),
+        ...(logStartOffset === undefined ? {} : { logStartOffset }),
+        ...(placement.target === undefined ? {} : { move: moveMetadata(placement)! }),
+      };
+    }),
+  };
+}
+
+export function metadataReply(context: CoordinatorContext, request: MetadataRequest, nowMs: number): MetadataReply {
+  const topics: TopicMetadata[] = [];
+  const topicErrors: MetadataReply["topicErrors"][number][] = [];
+  const names: readonly TopicName[] = request.topics === null ? [...context.state.topics.keys()].sort() : [...new Set(request.topics)];
+  for (const name of names) {
+    const topic = context.state.topics.get(name);
+    if (topic !== undefined) {
+      topics.push(topicMetadata(context, topic, nowMs));
+      continue;
+    }
+    const problem = topicNameProblem(name);
+    topicErrors.push({ topic: name, error: problem === undefined ? wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${name}' does not exist`) : wireError("INVALID_TOPIC", problem) });
+  }
+  const brokers: BrokerInfo[] = context.state.brokers.map((id) => brokerInfo(context, id, nowMs));
+  return { type: "metadata.reply", requestId: request.requestId, topics, topicErrors, brokers };
+}
+
+export function brokerInfo(context: CoordinatorContext, id: NodeId, nowMs: number): BrokerInfo {
+  const address = context.state.brokerAddresses.get(id);
+  const alive = isAlive(context.leases.get(id), nowMs);
+  const out = context.state.decommissioned.has(id) ? { decommissioned: true } : {};
+  return address === undefined ? { id, alive, ...out } : { id, alive, address, ...out };
+}
+

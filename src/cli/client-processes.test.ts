@@ -59,13 +59,13 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
     dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-cli-processes-"));
     dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"]);
     bootstrap = (await dev.waitFor(/Clients find the coordinator at (\S+?)\.? /))[1]!;
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     dev?.signal("SIGTERM");
     expect(await dev?.exited).toBe(0);
     rmSync(dataDir, { recursive: true, force: true });
-  }, 15_000);
+  }, 60_000);
 
   it("create, produce three lines from stdin, consume them back in order as JSON", async () => {
     expect(bootstrap).toMatch(/^coordinator@127\.0\.0\.1:\d+$/);
@@ -78,7 +78,7 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
     expect(consumed.code, consumed.stderr).toBe(0);
     const messages = consumed.stdout.trim().split("\n").map((line) => JSON.parse(line) as { offset: number; value: string });
     expect(messages.map((message) => [message.offset, message.value])).toEqual([[0, "one"], [1, "two"], [2, "three"]]);
-  }, 30_000);
+  }, 120_000);
 
   it("Ctrl-C (SIGINT) ends a consumer that would run forever: exit 0, what it read printed", async () => {
     const consumer = zhumq(["consume", "demo", "--from", "earliest", "--bootstrap", bootstrap]);
@@ -86,7 +86,7 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
     consumer.signal("SIGINT");
     expect(await consumer.exited).toBe(0);
     expect(consumer.output.stderr).toBe("zhumq consume: 3 messages from 'demo'; interrupted\n");
-  }, 30_000);
+  }, 120_000);
 
   it("bad flags exit 2; an unknown topic exits 1 with its error code", async () => {
     const bad = await complete(["produce", "demo", "--acks", "7", "--bootstrap", bootstrap], "");
@@ -95,5 +95,5 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
     const unknown = await complete(["consume", "nope", "--bootstrap", bootstrap]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe("zhumq consume: UNKNOWN_TOPIC_OR_PARTITION: topic 'nope' does not exist\n");
-  }, 30_000);
+  }, 120_000);
 });

@@ -191,7 +191,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
       const producers = await scanProducers(log, options.producerStateScanRecords);
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
-      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
+      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
       partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }) });
       await store.makeRoom();
     }

@@ -35,8 +35,8 @@ describe("node log records", () => {
     const file = "partitions/orders@00000000000000ab/0/00000000000000000000.log";
     const repairing = brokerOutputRecord({ type: "broker.replica.repairing", topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, reason: "CRC mismatch", cutFrom: 2, leader: "b1", leaderEpoch: 4 });
     expect(repairing).toMatchObject({ level: "warn", event: "replica.repairing", fields: { topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, cutFrom: 2, leader: "b1" } });
-    expect(repairing!.message).toBe(`orders/0: offsets [2, 3) are damaged in ${file} (CRC mismatch); cut the log at 2 to refetch them from leader 'b1'`);
-    expect(brokerOutputRecord({ type: "broker.replica.repaired", topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, leader: "b1" })?.message).toBe(`orders/0: offsets [2, 3) of ${file} repaired from leader 'b1'`);
+    expect(repairing!.message).toBe(`replica repairing: orders/0 offsets [2, 3) damaged in ${file} (CRC mismatch); log cut at 2, refetching from leader 'b1'`);
+    expect(brokerOutputRecord({ type: "broker.replica.repaired", topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, leader: "b1" })?.message).toBe(`replica repaired: orders/0 offsets [2, 3) of ${file} refetched from leader 'b1'`);
     expect(brokerOutputRecord({ type: "broker.replica.repair.blocked", topic: "orders", partition: 0, fromOffset: 2, leader: "b1", reason: "damaged" })?.level).toBe("warn");
     expect(brokerOutputRecord({ type: "broker.leader.started" })).toBeUndefined();
   });

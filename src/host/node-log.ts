@@ -87,16 +87,16 @@ export function brokerOutputRecord(output: unknown): LogRecord | undefined {
       return {
         level: "warn",
         event: "replica.repairing",
-        message: `${where}: offsets ${range} are damaged in ${String(record["file"])} (${String(record["reason"])}); cut the log at ${String(record["cutFrom"])} to refetch them from leader '${String(record["leader"])}'`,
+        message: `replica repairing: ${where} offsets ${range} damaged in ${String(record["file"])} (${String(record["reason"])}); log cut at ${String(record["cutFrom"])}, refetching from leader '${String(record["leader"])}'`,
         fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "reason", "cutFrom", "leader", "leaderEpoch"]),
       };
     case "broker.replica.repaired":
-      return { level: "info", event: "replica.repaired", message: `${where}: offsets ${range} of ${String(record["file"])} repaired from leader '${String(record["leader"])}'`, fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "leader"]) };
+      return { level: "info", event: "replica.repaired", message: `replica repaired: ${where} offsets ${range} of ${String(record["file"])} refetched from leader '${String(record["leader"])}'`, fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "leader"]) };
     case "broker.replica.repair.blocked":
       return {
         level: "warn",
         event: "replica.repair-blocked",
-        message: `${where}: cannot repair offsets from ${String(record["fromOffset"])}: leader '${String(record["leader"])}' cannot serve them either (${String(record["reason"])}); the copy is kept as it is`,
+        message: `replica repair-blocked: ${where} offsets from ${String(record["fromOffset"])} cannot be refetched: leader '${String(record["leader"])}' cannot serve them either (${String(record["reason"])}); the copy is kept as it is`,
         fields: fields(["topic", "partition", "fromOffset", "leader", "reason"]),
       };
   }

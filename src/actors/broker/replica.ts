@@ -253,7 +253,8 @@ export function noteFollowerFetch(role: LeaderRole, replica: NodeId, fetchOffset
 export function noteRepairRequest(role: LeaderRole, replica: NodeId, syncedEnd: number): LeaderRole {
   const before = role.followers.get(replica);
   assert(before !== undefined, `a repair request from ${replica}, which is not a follower`);
-  const progress: FollowerProgress = { syncedEnd, caughtUpAtMs: Number.NEGATIVE_INFINITY, counted: false };
+  // Never caught up (a finite "long ago", so the state stays plain data).
+  const progress: FollowerProgress = { syncedEnd, caughtUpAtMs: Number.MIN_SAFE_INTEGER, counted: false };
   return { ...role, followers: new Map(role.followers).set(replica, progress) };
 }
 

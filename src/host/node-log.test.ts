@@ -4,7 +4,7 @@
  * Time is a plain variable here: the observer reads only the clock it is given.
  */
 import { describe, expect, it } from "vitest";
-import { coordinatorOutputRecord, logObserver, REFUSALS_PER_SECOND_MAX, storageRecord, type LogRecord } from "./node-log.ts";
+import { brokerOutputRecord, coordinatorOutputRecord, logObserver, REFUSALS_PER_SECOND_MAX, storageRecord, type LogRecord } from "./node-log.ts";
 
 function watch() {
   const records: LogRecord[] = [];
@@ -29,6 +29,16 @@ describe("node log records", () => {
     expect(coordinatorOutputRecord({ type: "coordinator.broker.down", broker: "b1", atMs: 5 })).toMatchObject({ level: "warn", event: "broker.down", fields: { broker: "b1", reason: "lease expired" } });
     expect(coordinatorOutputRecord({ type: "coordinator.broker.up", broker: "b1", atMs: 5 })?.level).toBe("info");
     expect(coordinatorOutputRecord({ type: "producer.result" })).toBeUndefined();
+  });
+
+  it("a follower's repair of rot at rest names the partition, the file and the offsets", () => {
+    const file = "partitions/orders@00000000000000ab/0/00000000000000000000.log";
+    const repairing = brokerOutputRecord({ type: "broker.replica.repairing", topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, reason: "CRC mismatch", cutFrom: 2, leader: "b1", leaderEpoch: 4 });
+    expect(repairing).toMatchObject({ level: "warn", event: "replica.repairing", fields: { topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, cutFrom: 2, leader: "b1" } });
+    expect(repairing!.message).toBe(`replica repairing: orders/0 offsets [2, 3) damaged in ${file} (CRC mismatch); log cut at 2, refetching from leader 'b1'`);
+    expect(brokerOutputRecord({ type: "broker.replica.repaired", topic: "orders", partition: 0, fromOffset: 2, toOffset: 3, file, leader: "b1" })?.message).toBe(`replica repaired: orders/0 offsets [2, 3) of ${file} refetched from leader 'b1'`);
+    expect(brokerOutputRecord({ type: "broker.replica.repair.blocked", topic: "orders", partition: 0, fromOffset: 2, leader: "b1", reason: "damaged" })?.level).toBe("warn");
+    expect(brokerOutputRecord({ type: "broker.leader.started" })).toBeUndefined();
   });
 
   it("leadership changes are the differences between consecutive heartbeats", () => {

@@ -71,6 +71,38 @@ export function coordinatorOutputRecord(output: unknown): LogRecord | undefined 
   return undefined;
 }
 
+/**
+ * The broker's repair outputs (src/actors/broker/repair.ts) as records: a follower cutting a
+ * damaged range to refetch it (warn: its copy is short until the refetch passes it), the range
+ * mended, or a leader that could not serve it either. Other broker outputs give none.
+ */
+export function brokerOutputRecord(output: unknown): LogRecord | undefined {
+  if (typeof output !== "object" || output === null) return undefined;
+  const record = output as Record<string, unknown>;
+  const where = `${String(record["topic"])}/${String(record["partition"])}`;
+  const range = `[${String(record["fromOffset"])}, ${String(record["toOffset"])})`;
+  const fields = (names: readonly string[]): Record<string, unknown> => Object.fromEntries(names.filter((name) => record[name] !== undefined).map((name) => [name, record[name]]));
+  switch (record["type"]) {
+    case "broker.replica.repairing":
+      return {
+        level: "warn",
+        event: "replica.repairing",
+        message: `replica repairing: ${where} offsets ${range} damaged in ${String(record["file"])} (${String(record["reason"])}); log cut at ${String(record["cutFrom"])}, refetching from leader '${String(record["leader"])}'`,
+        fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "reason", "cutFrom", "leader", "leaderEpoch"]),
+      };
+    case "broker.replica.repaired":
+      return { level: "info", event: "replica.repaired", message: `replica repaired: ${where} offsets ${range} of ${String(record["file"])} refetched from leader '${String(record["leader"])}'`, fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "leader"]) };
+    case "broker.replica.repair.blocked":
+      return {
+        level: "warn",
+        event: "replica.repair-blocked",
+        message: `replica repair-blocked: ${where} offsets from ${String(record["fromOffset"])} cannot be refetched: leader '${String(record["leader"])}' cannot serve them either (${String(record["reason"])}); the copy is kept as it is`,
+        fields: fields(["topic", "partition", "fromOffset", "leader", "reason"]),
+      };
+  }
+  return undefined;
+}
+
 interface RefusalWindow {
   startedAtMs: number;
   logged: number;

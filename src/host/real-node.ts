@@ -42,7 +42,7 @@ import { lockDataFolder, type DataFolderLock } from "./data-lock.ts";
 import { coordinatorDefinition, type CoordinatorDefinitionSettings } from "./stores/coordinator-store.ts";
 import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts";
 import type { AnyStateMachine } from "xstate";
-import { combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
+import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 
 /** The coordinator's node id in a `zhumq dev` cluster, and what clients assume by default. */
@@ -299,7 +299,7 @@ async function startActor(
     options.onNotify ??
     ((output: unknown) => {
       metrics?.coordinatorOutput(output);
-      const record = coordinatorOutputRecord(output);
+      const record = coordinatorOutputRecord(output) ?? brokerOutputRecord(output);
       if (record !== undefined) log(record);
     });
   // Watching messages for logs costs something per message: only when someone listens.

@@ -29,6 +29,16 @@ import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets, type TopicId, type To
 import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
 import type { EpochEntry, FollowerRole, LeaderRole } from "./replica.ts";
 
+/**
+ * A damaged range as the broker keeps it: the offsets, and — when the store said — the segment
+ * file and what was wrong, so the repair can say which file it mended. Only the offsets travel in
+ * heartbeats (`reportedDamage`).
+ */
+export interface DamageRecord extends DamagedOffsets {
+  readonly file?: string;
+  readonly reason?: string;
+}
+
 export interface PartitionState {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
@@ -52,8 +62,11 @@ export interface PartitionState {
   readonly producers: ReadonlyMap<number, ProducerEntry>;
   /** False when the producer state was rebuilt from only the tail of the log (see producer-state.ts). */
   readonly producerStateComplete: boolean;
-  /** Ranges of the log found damaged on disk (at start-up or by a read), in offset order. */
-  readonly damaged: readonly DamagedOffsets[];
+  /**
+   * Ranges of the log found damaged on disk (at start-up or by a read), in offset order. A
+   * follower repairs them from its leader (repair.ts); a leader serves around them.
+   */
+  readonly damaged: readonly DamageRecord[];
   /** Bumped each time appends are taken back; every append operation carries it. */
   readonly writeGeneration: number;
 }
@@ -68,8 +81,8 @@ export interface RecoveredPartition {
   readonly endOffset: number;
   readonly producers: readonly ProducerEntry[];
   readonly producerStateComplete: boolean;
-  /** Damaged ranges recovery found; absent when none. */
-  readonly damaged?: readonly DamagedOffsets[];
+  /** Damaged ranges recovery found (with their files); absent when none. */
+  readonly damaged?: readonly DamageRecord[];
   /** The leader-epoch cache from its checkpoint; absent when it has none. */
   readonly epochs?: readonly EpochEntry[];
 }
@@ -130,16 +143,18 @@ export function withLogStart(state: PartitionState, logStartOffset: number): Par
 }
 
 /** The partition with one more damaged range noted (a read found it); unchanged if known. */
-export function withDamage(state: PartitionState, range: DamagedOffsets): PartitionState {
+export function withDamage(state: PartitionState, range: DamageRecord): PartitionState {
   if (state.damaged.some((known) => known.fromOffset === range.fromOffset)) return state;
-  const damaged = [...state.damaged, { fromOffset: range.fromOffset, toOffset: range.toOffset }].sort((a, b) => a.fromOffset - b.fromOffset);
+  assert(range.fromOffset < range.toOffset, `${state.topic}/${state.partition}: damaged range [${range.fromOffset}, ${range.toOffset}) is empty`);
+  const damaged = [...state.damaged, { ...range }].sort((a, b) => a.fromOffset - b.fromOffset);
   return { ...state, damaged };
 }
 
 /** What a heartbeat reports of a partition's damage: bounded, the excess folded into the last range. */
 export function reportedDamage(damaged: readonly DamagedOffsets[]): DamagedOffsets[] {
-  if (damaged.length <= DAMAGED_RANGES_REPORTED_MAX) return damaged.map((range) => ({ ...range }));
-  const kept = damaged.slice(0, DAMAGED_RANGES_REPORTED_MAX - 1).map((range) => ({ ...range }));
+  const offsets = (range: DamagedOffsets): DamagedOffsets => ({ fromOffset: range.fromOffset, toOffset: range.toOffset });
+  if (damaged.length <= DAMAGED_RANGES_REPORTED_MAX) return damaged.map(offsets);
+  const kept = damaged.slice(0, DAMAGED_RANGES_REPORTED_MAX - 1).map(offsets);
   const rest = damaged.slice(DAMAGED_RANGES_REPORTED_MAX - 1);
   kept.push({ fromOffset: rest[0]!.fromOffset, toOffset: rest[rest.length - 1]!.toOffset });
   return kept;

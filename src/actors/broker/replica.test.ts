@@ -18,8 +18,10 @@ import {
   lastEpochOf,
   leaderHighWatermark,
   leaderRole,
+  mayCutForRepair,
   maximalIsr,
   noteFollowerFetch,
+  noteRepairRequest,
   truncatedEpochs,
   truncationPoint,
   withCommittedIsr,
@@ -526,5 +528,33 @@ describe("batchEpochs", () => {
     const epochs = batchEpochs(records).reduce<readonly EpochEntry[]>((built, batch) => withEpoch(built, batch.epoch, batch.baseOffset), []);
     expect(epochs).toEqual([{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 3 }, { epoch: 7, startOffset: 6 }]);
     expect(lastEpochOf(epochs, 7)).toBe(7);
+  });
+});
+
+describe("leader: a follower's repair request", () => {
+  it("takes it out of the ISR at the next proposal, and lets it cut only once nothing counts on it", () => {
+    let leader = fetched(fetched(role(), "b", 10, 10, 0), "c", 10, 10, 0);
+    expect(leaderHighWatermark(leader, "a", 10, 0)).toBe(10);
+    leader = noteRepairRequest(leader, "b", 10);
+    // Still a committed member: its reported durable end still holds the HW, and it may not cut.
+    expect(leaderHighWatermark(leader, "a", 10, 0)).toBe(10);
+    expect(mayCutForRepair(leader, "b")).toBe(false);
+    // Removed at once, not after replicaLagMaxMs.
+    expect(desiredIsr(leader, "a", 10, 1, LAG_MAX_MS)).toEqual(["a", "c"]);
+    const proposed = { ...leader, proposed: ["a", "c"] };
+    expect(mayCutForRepair(proposed, "b")).toBe(false);
+    // Committed without it: now it may cut, and its (lower) reports no longer hold the HW.
+    const committed = withCommittedIsr(proposed, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "c"], isrVersion: 1 }, 5);
+    expect(mayCutForRepair(committed, "b")).toBe(true);
+    const cut = fetched(noteRepairRequest(committed, "b", 4), "c", 12, 12, 6);
+    expect(leaderHighWatermark(cut, "a", 12, 10)).toBe(12);
+    // A repair request never counts as catching up: it is not proposed back while it asks.
+    expect(desiredIsr(cut, "a", 12, 6, LAG_MAX_MS)).toBeUndefined();
+  });
+
+  it("a follower that asked to repair rejoins by the ordinary catch-up rule", () => {
+    const committed = withCommittedIsr(noteRepairRequest(role(), "b", 0), { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "c"], isrVersion: 1 }, 0);
+    const refilled = fetched(fetched(committed, "c", 10, 10, 1), "b", 10, 10, 2);
+    expect(desiredIsr(refilled, "a", 10, 3, LAG_MAX_MS)).toEqual(["a", "b", "c"]);
   });
 });

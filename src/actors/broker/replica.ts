@@ -76,6 +76,20 @@ export interface FollowerRole {
   readonly requestId: number;
   /** The leader's HW from its last answer; this replica's HW is the lower of it and its synced end. */
   readonly leaderHighWatermark: number;
+  /** The fetch in flight asks to repair a damaged range from this offset (repair.ts). */
+  readonly repairFrom?: number | undefined;
+  /** This epoch's leader could not serve the damaged range either: no more repair requests to it. */
+  readonly repairBlocked?: boolean;
+  /** Damaged ranges cut for a refetch, until the refetched log is durable past them (then `repaired`). */
+  readonly repairs?: readonly RepairedRange[];
+}
+
+/** A damaged range a follower cut to refetch from its leader. */
+export interface RepairedRange {
+  readonly fromOffset: number;
+  readonly toOffset: number;
+  /** The segment file the damage was in ("" when the store did not say). */
+  readonly file: string;
 }
 
 // ---------------------------------------------------------------- the epoch cache
@@ -229,6 +243,28 @@ export function noteFollowerFetch(role: LeaderRole, replica: NodeId, fetchOffset
   // HW never goes back).
   const progress = { syncedEnd, caughtUpAtMs: caughtUp ? nowMs : before.caughtUpAtMs, counted: before.counted || caughtUp };
   return { ...role, followers: new Map(role.followers).set(replica, progress) };
+}
+
+/**
+ * A follower asked to repair a damaged range (repairFrom): it is about to cut its copy, so it no
+ * longer keeps up — it leaves the ISR at the next proposal, and the HW stops waiting for it once
+ * the coordinator commits that. Its reported durable end still holds while it is a member.
+ */
+export function noteRepairRequest(role: LeaderRole, replica: NodeId, syncedEnd: number): LeaderRole {
+  const before = role.followers.get(replica);
+  assert(before !== undefined, `a repair request from ${replica}, which is not a follower`);
+  // Never caught up (a finite "long ago", so the state stays plain data).
+  const progress: FollowerProgress = { syncedEnd, caughtUpAtMs: Number.MIN_SAFE_INTEGER, counted: false };
+  return { ...role, followers: new Map(role.followers).set(replica, progress) };
+}
+
+/**
+ * Whether a follower may cut its copy now to repair it: only once nothing counts on it — outside
+ * the committed ISR, not proposed for it, not counted for the HW. Until then the leader keeps
+ * serving it from its log end while the removal is committed.
+ */
+export function mayCutForRepair(role: LeaderRole, replica: NodeId): boolean {
+  return !maximalIsr(role).includes(replica);
 }
 
 /** Followers outside the ISR that stopped keeping up no longer hold the HW back. */

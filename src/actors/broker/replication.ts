@@ -7,6 +7,7 @@
  * A follower's loop, one request at a time per partition:
  *   idle → replica.fetch → (records) append + sync → idle → replica.fetch …
  *                        → (diverging) truncate read → idle …
+ *                        → (repair go-ahead) truncate read → idle …   (repair.ts)
  *                        → (refused) backoff timer → idle …
  * Its next fetch reports the durable end the sync reached, which is what lets the leader move the
  * high watermark. A fetch that gets no answer times out and is sent again (new request id).
@@ -32,7 +33,9 @@ import {
   lastEpochOf,
   leaderHighWatermark,
   leaderRole,
+  mayCutForRepair,
   noteFollowerFetch,
+  noteRepairRequest,
   truncatedEpochs,
   truncationPoint,
   withCommittedIsr,
@@ -40,6 +43,7 @@ import {
   withoutLaggards,
   type FollowerRole,
 } from "./replica.ts";
+import { noteRepairCut, repairCut, repairRefused, repairTarget, settleRepairs } from "./repair.ts";
 import { acceptFetch, answerParked, fetchAnswer } from "./serving.ts";
 import { echoOf, parseReplicaFetch } from "./requests.ts";
 import type { BrokerOperation, BrokerOutput, BrokerTruncate, BrokerTruncateResult } from "./types.ts";
@@ -87,7 +91,10 @@ export function follow(step: Step, state: PartitionState, assignment: FollowerAs
   if (current !== undefined) cancelFollowerTimers(step, state);
   // A truncation in flight finishes whatever the new epoch: its read will land on this follower.
   const phase = current?.phase === "truncating" || current?.phase === "writing" ? current.phase : "idle";
-  const follower: FollowerRole = { leader: assignment.leader, leaderEpoch: assignment.leaderEpoch, phase, requestId: current?.requestId ?? 0, leaderHighWatermark: current?.leaderHighWatermark ?? base.highWatermark };
+  // Ranges cut for a repair are refetched from whichever leader comes next; a blocked repair is
+  // asked of the new leader again.
+  const repairs = current?.repairs === undefined ? {} : { repairs: current.repairs };
+  const follower: FollowerRole = { leader: assignment.leader, leaderEpoch: assignment.leaderEpoch, phase, requestId: current?.requestId ?? 0, leaderHighWatermark: current?.leaderHighWatermark ?? base.highWatermark, ...repairs };
   return { ...base, follower };
 }
 
@@ -193,11 +200,17 @@ export function onReplicaFetch(step: Step, from: NodeId, message: Readonly<Recor
   }
   if (request.fetchOffset > state.endOffset) return fail(wireError("OFFSET_OUT_OF_RANGE", `fetchOffset ${request.fetchOffset} is past the end ${state.endOffset} of ${where}`));
   if (request.fetchOffset < state.logStartOffset) return fail(wireError("OFFSET_OUT_OF_RANGE", `offset ${request.fetchOffset} of ${where} was deleted; the log starts at ${state.logStartOffset}`), state.logStartOffset);
-  const noted = refreshLeader(step, { ...state, leader: noteFollowerFetch(role, from, request.fetchOffset, request.syncedEnd, state.syncedEnd, step.now()) });
+  // A repair request (repair.ts) below the log start cannot be served: retention took that range
+  // here too, and the follower's own retention will take its damaged copy; an ordinary fetch.
+  const repairFrom = request.repairFrom !== undefined && request.repairFrom >= state.logStartOffset ? request.repairFrom : undefined;
+  const progress = repairFrom === undefined ? noteFollowerFetch(role, from, request.fetchOffset, request.syncedEnd, state.syncedEnd, step.now()) : noteRepairRequest(role, from, request.syncedEnd);
+  const noted = refreshLeader(step, { ...state, leader: progress });
   step.setPartitions([noted]);
   if (noted.highWatermark > state.highWatermark) afterHighWatermark(new Set([keyOf(state)]));
-  const fetch = { from, requestId: request.requestId, topic: state.topic, partition: state.partition, offset: request.fetchOffset, maxBytes: Math.min(request.maxBytes, REPLICA_FETCH_BYTES_MAX), replica };
-  acceptFetch(step, fetch, noted, request.fetchOffset < noted.syncedEnd, Math.min(request.maxWaitMs, step.context.input.limits.fetchWaitMsMax));
+  // The go-ahead to cut is records from the damaged offset, given only once nothing counts on the follower.
+  const offset = repairFrom !== undefined && mayCutForRepair(noted.leader!, from) ? repairFrom : request.fetchOffset;
+  const fetch = { from, requestId: request.requestId, topic: state.topic, partition: state.partition, offset, maxBytes: Math.min(request.maxBytes, REPLICA_FETCH_BYTES_MAX), replica };
+  acceptFetch(step, fetch, noted, offset < noted.syncedEnd, Math.min(request.maxWaitMs, step.context.input.limits.fetchWaitMsMax));
 }
 
 // ---------------------------------------------------------------- the follower
@@ -226,6 +239,7 @@ function pump(step: Step, state: PartitionState): PartitionState {
   }
   const requestId = follower.requestId + 1;
   const key = keyOf(state);
+  const repairFrom = repairTarget(state)?.fromOffset;
   step.reply(follower.leader, {
     type: "replica.fetch",
     requestId,
@@ -238,9 +252,10 @@ function pump(step: Step, state: PartitionState): PartitionState {
     syncedEnd: state.syncedEnd,
     maxBytes: REPLICA_FETCH_BYTES_MAX,
     maxWaitMs: REPLICA_FETCH_WAIT_MS,
+    ...(repairFrom === undefined ? {} : { repairFrom }),
   });
   step.emit(setTimer(REPLICA_FETCH_TIMER_PREFIX + key, REPLICA_FETCH_TIMEOUT_MS));
-  return { ...state, follower: { ...follower, phase: "fetching", requestId } };
+  return { ...state, follower: { ...follower, phase: "fetching", requestId, repairFrom } };
 }
 
 /** A fetch got no answer in time, or a backoff ended: ready again. */
@@ -264,6 +279,8 @@ export function onReplicaFetchReply(step: Step, from: NodeId, reply: ReplicaFetc
     const point = truncationPoint(state.epochs, state.endOffset, state.logStartOffset, reply.diverging);
     return truncate(step, state, follower, "truncate", point);
   }
+  const cut = repairCut(state, follower, reply.records);
+  if (cut !== undefined) return truncate(step, state, follower, "truncate", cut);
   const leaderHighWatermark = Math.max(follower.leaderHighWatermark, reply.highWatermark);
   if (reply.records.length === 0) {
     const idle: PartitionState = { ...state, follower: { ...follower, phase: "idle", leaderHighWatermark } };
@@ -281,7 +298,7 @@ function onRefused(step: Step, state: PartitionState, follower: FollowerRole, re
     // Retention on the leader deleted everything this replica would fetch next: start over there.
     return truncate(step, state, follower, "reset", reply.logStartOffset);
   }
-  backoff(step, state, follower);
+  backoff(step, state, repairRefused(step, state, follower, reply));
 }
 
 function backoff(step: Step, state: PartitionState, follower: FollowerRole): void {
@@ -343,9 +360,9 @@ export function onFollowerSynced(step: Step): void {
   for (const [key, state] of step.context.partitions) {
     const follower = state.follower;
     if (follower === undefined) continue;
-    const raised = followerHighWatermark(state);
+    const raised = settleRepairs(step, followerHighWatermark(state));
     if (follower.phase === "writing" && state.syncedEnd === state.endOffset) {
-      changed.push({ ...raised, follower: { ...follower, phase: "idle" } });
+      changed.push({ ...raised, follower: { ...raised.follower!, phase: "idle" } });
       ready.push(key);
     } else if (raised !== state) {
       changed.push(raised);
@@ -389,7 +406,7 @@ export function onTruncateDone(step: Step, event: ReadDone<BrokerTruncateResult>
     else if (batches.length > 0) producers.set(id, { ...entry, batches });
     else complete = false; // its whole window went: it may have earlier batches we no longer know
   }
-  const cut: PartitionState = {
+  const cut: PartitionState = noteRepairCut(step, state, {
     ...state,
     logStartOffset,
     endOffset,
@@ -401,7 +418,7 @@ export function onTruncateDone(step: Step, event: ReadDone<BrokerTruncateResult>
     producerStateComplete: pending.kind === "reset" ? false : complete,
     damaged: state.damaged.filter((range) => range.fromOffset < endOffset && range.toOffset > logStartOffset),
     writeGeneration: state.writeGeneration + 1,
-  };
+  });
   const epoch = state.follower?.leaderEpoch ?? state.leaderEpoch ?? -1;
   step.emit(notify<BrokerOutput>({ type: "broker.replica.truncated", topic: state.topic, partition: state.partition, fromOffset: endOffset, toOffset: state.endOffset, leaderEpoch: epoch, reset: pending.kind === "reset" }));
   const follower = cut.follower;

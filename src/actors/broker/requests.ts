@@ -83,6 +83,10 @@ export function parseReplicaFetch(message: Fields): ReplicaFetchRequest | WireEr
   if (!isSafeInteger(message.syncedEnd) || message.syncedEnd < 0) return wireError("INVALID_REQUEST", "syncedEnd must be an integer >= 0");
   if (!isSafeInteger(message.maxBytes) || message.maxBytes < 1) return wireError("INVALID_REQUEST", "maxBytes must be an integer >= 1");
   if (typeof message.maxWaitMs !== "number" || !(message.maxWaitMs >= 0)) return wireError("INVALID_REQUEST", "maxWaitMs must be a number >= 0");
+  const repairFrom = message.repairFrom;
+  if (repairFrom !== undefined && !(isSafeInteger(repairFrom) && repairFrom >= 0 && repairFrom < message.fetchOffset)) {
+    return wireError("INVALID_REQUEST", `repairFrom must be an integer in [0, fetchOffset ${message.fetchOffset}), got ${String(repairFrom)}`);
+  }
   return message as unknown as ReplicaFetchRequest;
 }
 

@@ -140,7 +140,7 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
     // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
     // decide (stop, or skip them), and report them to the coordinator from now on.
     const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
-    step.setPartitions([withDamage(state, range)]);
+    step.setPartitions([withDamage(state, { ...range, file: damaged.file, reason: damaged.reason })]);
     const where = `${fetch.topic}/${fetch.partition}`;
     const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
     const reply = fetchAnswer(fetch, { error });

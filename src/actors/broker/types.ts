@@ -172,7 +172,30 @@ export type BrokerOutput =
   /** A clean shutdown's handover is done; `stillLeading` partitions had nobody in sync to take them. */
   | { readonly type: "broker.drained"; readonly stillLeading: number }
   /** A fetched batch failed its CRC check: not appended; fetched again from the leader. */
-  | { readonly type: "broker.replica.corrupt"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly offset: number; readonly leader: NodeId; readonly reason: string };
+  | { readonly type: "broker.replica.corrupt"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly offset: number; readonly leader: NodeId; readonly reason: string }
+  /**
+   * A follower cut its log at a damaged range (rot at rest in `file`) to refetch it from `leader`:
+   * its log now ends at `cutFrom`; `repaired` follows once the refetched copy passes `toOffset`.
+   */
+  | {
+      readonly type: "broker.replica.repairing";
+      readonly topic: TopicName;
+      readonly partition: PartitionIndex;
+      readonly fromOffset: number;
+      readonly toOffset: number;
+      readonly file: string;
+      readonly reason: string;
+      readonly cutFrom: number;
+      readonly leader: NodeId;
+      readonly leaderEpoch: number;
+    }
+  /** The damaged range [fromOffset, toOffset) of `file` is replaced by the leader's bytes, durably. */
+  | { readonly type: "broker.replica.repaired"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly toOffset: number; readonly file: string; readonly leader: NodeId }
+  /**
+   * The leader could not serve the damaged range either (its copy is damaged there too): the
+   * follower keeps its copy as it is and asks again only of the next epoch's leader.
+   */
+  | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string };
 
 export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate, BrokerOutput>;
 /** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */

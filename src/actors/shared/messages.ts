@@ -420,6 +420,13 @@ export interface ReplicaFetchRequest {
   readonly syncedEnd: number;
   readonly maxBytes: number;
   readonly maxWaitMs: number;
+  /**
+   * Set while the follower's copy has a damaged range starting here (< fetchOffset) that it wants
+   * refetched: the leader takes it out of the ISR first, then answers with records from this
+   * offset, and the follower cuts its log there and fetches on (docs/replication.md, "Repair").
+   * Absent: an ordinary fetch (added compatibly).
+   */
+  readonly repairFrom?: number;
 }
 export interface ReplicaFetchReply {
   readonly type: "replica.fetch.reply";

@@ -59,7 +59,7 @@ import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
 import { DamagedRangeError, DiskFullError, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { loadLeaderEpochs, saveLeaderEpochs, type LeaderEpochEntry } from "../../disk/state-file.ts";
-import { CorruptStateFileError } from "../../disk/errors.ts";
+import { CorruptBatchError, CorruptStateFileError } from "../../disk/errors.ts";
 import { batchEpochs, truncatedEpochs, withEpoch } from "../../actors/broker/replica.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
@@ -191,7 +191,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
       const producers = await scanProducers(log, options.producerStateScanRecords);
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
-      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset }));
+      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
       partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }) });
       await store.makeRoom();
     }
@@ -291,7 +291,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       let log = await this.logOf(topic, partition);
       try {
         if (request.kind === "reset") await log.resetTo(request.offset);
-        else await log.truncateTo(request.offset);
+        else await truncateAcrossDamage(log, request.offset);
       } catch (error) {
         if (!(error instanceof LogFailedError)) throw error;
         // A cut that failed half-way (a full disk, say): recovery keeps what it can prove; the
@@ -614,6 +614,23 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     this.identities.clear();
     for (const log of logs) await log.close();
     await Promise.all(this.closing.values());
+  }
+}
+
+/**
+ * `truncateTo`, also when the cut lands in rot the log has not noted since it was (re)opened
+ * (damage lives in memory only): a batch header there fails to parse. A read at the offset makes
+ * the log survey the segment and note the damaged range; the second try then cuts at its start.
+ */
+export async function truncateAcrossDamage(log: PartitionLog, offset: number): Promise<void> {
+  try {
+    await log.truncateTo(offset);
+  } catch (error) {
+    if (!(error instanceof CorruptBatchError) || error instanceof DamagedRangeError) throw error;
+    await log.read(offset, { maxBytes: 1 }).catch((found: unknown) => {
+      if (!(found instanceof CorruptBatchError)) throw found;
+    });
+    await log.truncateTo(offset);
   }
 }
 

@@ -865,4 +865,23 @@ describe("damage at rest", () => {
     expect(kinds(result)).toContain("skipped-undamaged");
     expect(result.anomalies.find((anomaly) => anomaly.kind === "skipped-undamaged")!.values).toEqual(["a1"]);
   });
+
+  it("a skipped range that a replica later repaired from its leader is not skipped-undamaged; one it did not repair still is", () => {
+    const story = (repaired: { fromOffset: number; toOffset: number }): Story => {
+      const built = new Story()
+        .ok("a0", 0)
+        .ok("a1", 1)
+        .ok("a2", 2)
+        .ok("a3", 3)
+        .poll("c1", [[0, "a0"]])
+        .skipDamaged("c1", 1, 3)
+        .poll("c1", [[3, "a3"]])
+        .log([[0, "a0"], [1, "a1"], [2, "a2"], [3, "a3"]]);
+      built.history.rangeRepaired({ atMs: 100, topic: TOPIC, partition: 0, replica: "b1", ...repaired });
+      return built;
+    };
+    expect(kinds(story({ fromOffset: 1, toOffset: 3 }).check())).not.toContain("skipped-undamaged");
+    const partly = story({ fromOffset: 1, toOffset: 2 }).check();
+    expect(partly.anomalies.find((anomaly) => anomaly.kind === "skipped-undamaged")!.values).toEqual(["a2"]);
+  });
 });

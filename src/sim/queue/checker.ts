@@ -20,7 +20,9 @@
  *   range is reported in `allowed` as lost-to-damage (the queue said so: the broker answered
  *   CORRUPT_DATA with the range, and the consumer skipped it knowingly); any other loss is still a
  *   lost write. A consumer that skipped a range as damaged while the final log reads records
- *   there (and reports no damage over them) is `skipped-undamaged`: the queue hid good data. A
+ *   there (and reports no damage over them) is `skipped-undamaged`: the queue hid good data —
+ *   unless a replica repaired those offsets from its leader (`repairs`: its copy was damaged when
+ *   it said so, and reads whole since). A
  *   value seen at a position that later rotted and again at a readable one (a producer's retry
  *   that the broker could no longer recognise, its batch header being unreadable) is
  *   `duplicate-across-damage`, excused the same way: one readable copy remains.
@@ -52,6 +54,7 @@ import {
   type FinalLog,
   type LeaderChange,
   type LeaderClaim,
+  type RangeRepair,
   type OffsetRange,
   type PollOp,
   type QueueHistoryData,
@@ -194,6 +197,7 @@ interface Analysis {
   readonly ops: readonly QueueOp[];
   readonly finalLogs: readonly FinalLog[];
   readonly leaderClaims: readonly LeaderClaim[];
+  readonly repairs: readonly RangeRepair[];
   readonly options: Required<QueueCheckOptions>;
   /** By value, in invocation order. */
   readonly sends: Map<string, SendRecord>;
@@ -270,6 +274,7 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
     ops: history.ops,
     finalLogs: history.finalLogs,
     leaderClaims: history.leaderClaims ?? [],
+    repairs: history.repairs ?? [],
     options,
     sends: indexSends(history.ops, findings),
     partitions: new Map(),
@@ -503,7 +508,9 @@ function checkDamageSkips(analysis: Analysis): void {
     const view = viewOf(analysis, op.topic, op.partition);
     if (!view.hasFinalLog) continue;
     const { fromOffset, toOffset } = op.skippedDamaged;
-    const hidden = view.knownOffsets.filter((offset) => offset >= fromOffset && offset < toOffset && !inRanges(view.damaged, offset));
+    // A replica that repaired the range had it damaged on its disk: its whole final copy is no evidence against the skip.
+    const repaired = analysis.repairs.filter((repair) => repair.topic === op.topic && repair.partition === op.partition);
+    const hidden = view.knownOffsets.filter((offset) => offset >= fromOffset && offset < toOffset && !inRanges(view.damaged, offset) && !inRanges(repaired, offset));
     if (hidden.length === 0) continue;
     const values = hidden.flatMap((offset) => (view.logged.get(offset) ?? []).map((entry) => entry.value));
     analysis.findings.add({

@@ -438,6 +438,7 @@ function recordCoordinator(history: QueueHistory, output: unknown, counts: { ele
 function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, output: unknown, counts: { truncations: number }): void {
   const event = output as BrokerOutput;
   if (event.type === "broker.replica.truncated" && event.fromOffset < event.toOffset) counts.truncations++;
+  if (event.type === "broker.replica.repairing") history.rangeRepaired({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.fromOffset, toOffset: event.toOffset });
   if (event.type !== "broker.leader.started") return;
   history.leaderStarted({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, epoch: event.leaderEpoch, broker });
 }

@@ -172,6 +172,20 @@ export interface LeaderClaim {
   readonly broker: NodeId;
 }
 
+/**
+ * A replica found `[fromOffset, toOffset)` damaged on its disk and cut its log there to refetch
+ * it from its leader (broker.replica.repairing): its final log may read the range whole although
+ * its copy was damaged when a consumer was told so.
+ */
+export interface RangeRepair {
+  readonly atMs: number;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly replica: NodeId;
+  readonly fromOffset: number;
+  readonly toOffset: number;
+}
+
 /** What the checker reads: plain data. */
 export interface QueueHistoryData {
   readonly ops: readonly QueueOp[];
@@ -179,6 +193,8 @@ export interface QueueHistoryData {
   readonly leaderChanges: readonly LeaderChange[];
   /** Absent in histories recorded before replication, or where brokers cannot be observed. */
   readonly leaderClaims?: readonly LeaderClaim[];
+  /** Damaged ranges replicas repaired from their leaders; absent where brokers cannot be observed. */
+  readonly repairs?: readonly RangeRepair[];
 }
 
 // ------------------------------------------------------------------ the recorder
@@ -244,6 +260,7 @@ export class QueueHistory implements QueueHistoryData {
   readonly finalLogs: FinalLog[] = [];
   readonly leaderChanges: LeaderChange[] = [];
   readonly leaderClaims: LeaderClaim[] = [];
+  readonly repairs: RangeRepair[] = [];
   private readonly invocations = new Map<string, SendInvokeOp>();
   private readonly settled = new Set<string>();
   private groups = 0;
@@ -316,6 +333,11 @@ export class QueueHistory implements QueueHistoryData {
   /** A broker started acting as leader: call it where the broker makes itself leader, not where the coordinator decides. */
   leaderStarted(claim: LeaderClaim): void {
     this.leaderClaims.push(claim);
+  }
+
+  /** A replica cut a damaged range of its log to refetch it (call it where the broker says so). */
+  rangeRepaired(repair: RangeRepair): void {
+    this.repairs.push(repair);
   }
 
   finalLog(log: FinalLog): void {

@@ -46,7 +46,7 @@ const TOPIC = "orders";
 const GROUP_A = "workers";
 const GROUP_B = "audit";
 /** Group A's session: the takeover after a SIGKILL waits for it to run out. */
-const SESSION_TIMEOUT_A_MS = 4_000;
+const SESSION_TIMEOUT_A_MS = 3_000;
 /** Group B's: long enough that a coordinator restart on a loaded machine cannot expire it. */
 const SESSION_TIMEOUT_B_MS = 30_000;
 const AUTO_COMMIT_INTERVAL_MS = 200;
@@ -103,15 +103,7 @@ class KeyedSender {
   }
 }
 
-/** Who owns what, per process, replayed from its lines (assigned adds; revoked and lost remove). */
-function owned(member: GroupConsumerProcess): Set<number> {
-  const partitions = new Set<number>();
-  for (const line of member.lines) {
-    if (line.kind === "assigned") line.partitions.forEach(({ partitions: list }) => list.forEach((p) => partitions.add(p)));
-    if (line.kind === "revoked" || line.kind === "lost") line.partitions.forEach(({ partitions: list }) => list.forEach((p) => partitions.delete(p)));
-  }
-  return partitions;
-}
+const owned = (member: GroupConsumerProcess): Set<number> => member.owned();
 
 const processedLines = (members: readonly GroupConsumerProcess[]): Extract<FixtureLine, { kind: "processed" }>[] => members.flatMap((member) => member.lines.filter((line): line is Extract<FixtureLine, { kind: "processed" }> => line.kind === "processed"));
 

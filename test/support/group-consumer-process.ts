@@ -46,9 +46,19 @@ export class GroupConsumerProcess {
     return `${this.name} (${this.options.groupId}): ${this.lines.length} lines, last ${last.join(" ")}\nstderr: ${this.stderr}`;
   }
 
-  /** Tell a `waitForGo` fixture to start consuming. */
+  /** Tell a `holdUntilGo` fixture to start consuming. */
   go(): void {
     this.child.stdin!.write("go\n");
+  }
+
+  /** The partitions it owns now, replayed from its lines (assigned adds; revoked and lost remove). */
+  owned(): Set<number> {
+    const partitions = new Set<number>();
+    for (const line of this.lines) {
+      if (line.kind === "assigned") line.partitions.forEach(({ partitions: list }) => list.forEach((p) => partitions.add(p)));
+      if (line.kind === "revoked" || line.kind === "lost") line.partitions.forEach(({ partitions: list }) => list.forEach((p) => partitions.delete(p)));
+    }
+    return partitions;
   }
 
   /** Resolves with the first line (from `from` on) that `match` accepts; rejects if it exits first or after `timeoutMs`. */

@@ -15,9 +15,9 @@
  * comparable across the processes of one machine: a test merges the lines of several processes
  * into one history ordered by them.
  *
- * With `waitForGo`, it connects and subscribes, prints "ready", and calls `run` only when a line
- * "go" arrives on stdin (so a benchmark can start several members at once). SIGTERM disconnects
- * (commit, leave) and exits 0.
+ * With `holdUntilGo`, it joins and takes partitions as usual but pauses each one as it is assigned
+ * (`consumer.pause`), until a line "go" arrives on stdin: a benchmark lets the group settle, then
+ * starts every member's clock at once. SIGTERM disconnects (commit, leave) and exits 0.
  */
 import { createInterface } from "node:readline";
 import { ZhuMQ } from "../../src/index.ts";
@@ -33,7 +33,7 @@ export interface FixtureOptions {
   readonly autoCommitIntervalMs: number;
   readonly mode: "trace" | "count";
   readonly reportEveryMs?: number;
-  readonly waitForGo?: boolean;
+  readonly holdUntilGo?: boolean;
 }
 
 export type FixtureLine =
@@ -43,7 +43,7 @@ export type FixtureLine =
   | { readonly kind: "lost"; readonly atMs: number; readonly process: string; readonly groupId: string; readonly memberId: string; readonly partitions: readonly TopicPartitions[]; readonly reason: string }
   | { readonly kind: "committed"; readonly atMs: number; readonly process: string; readonly groupId: string; readonly memberId: string; readonly offsets: readonly { readonly topic: string; readonly partition: number; readonly offset: number }[] }
   | { readonly kind: "processed"; readonly atMs: number; readonly process: string; readonly groupId: string; readonly memberId: string; readonly memberEpoch: number; readonly topic: string; readonly partition: number; readonly offset: number; readonly value: string }
-  | { readonly kind: "count"; readonly atMs: number; readonly process: string; readonly processed: number }
+  | { readonly kind: "count"; readonly atMs: number; readonly process: string; readonly processed: number; /** This process's CPU time so far (user + system). */ readonly cpuMs: number }
   | { readonly kind: "failed"; readonly atMs: number; readonly process: string; readonly message: string };
 
 const options = JSON.parse(process.argv[2] ?? "{}") as FixtureOptions;
@@ -63,7 +63,12 @@ consumer.on("group.join", (event) => {
   memberEpoch = event.memberEpoch;
   print({ kind: "joined", atMs: wallMs(), process: self, groupId, memberId, memberEpoch });
 });
-consumer.on("partitions.assigned", ({ partitions }) => print({ kind: "assigned", atMs: wallMs(), process: self, groupId, memberId, partitions }));
+let holding = options.holdUntilGo === true;
+consumer.on("partitions.assigned", ({ partitions }) => {
+  // Called as the partitions are added, before any fetch can have returned: nothing slips through.
+  if (holding) consumer.pause(partitions);
+  print({ kind: "assigned", atMs: wallMs(), process: self, groupId, memberId, partitions });
+});
 consumer.on("partitions.revoked", ({ partitions }) => print({ kind: "revoked", atMs: wallMs(), process: self, groupId, memberId, partitions }));
 consumer.on("partitions.lost", ({ partitions, reason }) => print({ kind: "lost", atMs: wallMs(), process: self, groupId, memberId, partitions, reason }));
 consumer.on("offsets.committed", ({ offsets }) => print({ kind: "committed", atMs: wallMs(), process: self, groupId, memberId, offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })) }));
@@ -75,22 +80,24 @@ process.on("SIGTERM", () => {
   void consumer.disconnect().finally(() => process.exit(0));
 });
 
-await consumer.connect();
-await consumer.subscribe({ topic: options.topic });
-if (options.waitForGo === true) {
-  print({ kind: "ready", atMs: wallMs(), process: self });
-  await new Promise<void>((resolve) => {
-    const lines = createInterface({ input: process.stdin });
-    lines.on("line", (line) => {
-      if (line.trim() !== "go") return;
-      lines.close();
-      resolve();
-    });
+if (holding) {
+  const lines = createInterface({ input: process.stdin });
+  lines.on("line", (line) => {
+    if (line.trim() !== "go") return;
+    lines.close();
+    holding = false;
+    consumer.resume([{ topic: options.topic }]);
   });
 }
+await consumer.connect();
+await consumer.subscribe({ topic: options.topic });
 if (options.mode === "count") {
   const reportEveryMs = options.reportEveryMs ?? 100;
-  setInterval(() => print({ kind: "count", atMs: wallMs(), process: self, processed }), reportEveryMs);
+  const cpuMs = (): number => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1_000;
+  };
+  setInterval(() => print({ kind: "count", atMs: wallMs(), process: self, processed, cpuMs: cpuMs() }), reportEveryMs);
 }
 await consumer.run({
   eachMessage: async ({ topic, partition, message }) => {
@@ -99,7 +106,7 @@ await consumer.run({
     print({ kind: "processed", atMs: wallMs(), process: self, groupId, memberId, memberEpoch, topic, partition, offset: message.offset, value: message.value?.toString() ?? "" });
   },
 });
-if (options.waitForGo !== true) print({ kind: "ready", atMs: wallMs(), process: self });
+print({ kind: "ready", atMs: wallMs(), process: self });
 consumer.done().catch((error: unknown) => {
   print({ kind: "failed", atMs: wallMs(), process: self, message: String(error) });
   process.exit(1);

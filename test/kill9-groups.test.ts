@@ -27,7 +27,7 @@
  * up. The victim is chosen from a seed printed with the figures (ZHUMQ_KILL9G_SEED replays it; a
  * real machine's timings still vary). Every child is SIGKILLed after the test, pass or fail.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ZhuMQ, SendError, type Producer } from "../src/index.ts";
 import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
 import type { FinalLog } from "../src/sim/queue/history.ts";
@@ -178,6 +178,7 @@ function takeovers(victim: GroupConsumerProcess, survivor: GroupConsumerProcess,
 describe("consumer groups against real processes", () => {
   const sandbox = useProcessSandbox("zhumq-kill9g-");
   const members = new GroupConsumerProcesses();
+  afterEach(() => members.killAll()); // also after a timeout, when the test's own finally may never run
 
   it(`a SIGKILLed member's partitions move to the survivor from the committed offsets; a coordinator restart; each group processes every acknowledged message; the other group is never disturbed (seed ${SEED})`, async () => {
     const random = seededRandom(SEED);

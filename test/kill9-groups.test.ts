@@ -201,7 +201,7 @@ describe("consumer groups against real processes", () => {
       await admin.createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR });
       await admin.disconnect();
       await cluster.waitForFullIsr(TOPIC, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
-      phase("cluster");
+      phase("topicReady");
 
       for (const groupId of [GROUP_A, GROUP_B]) events.push({ kind: "subscribed", atMs: wallMs(), groupId, topic: TOPIC });
       const a = [member("a-1", GROUP_A, SESSION_TIMEOUT_A_MS), member("a-2", GROUP_A, SESSION_TIMEOUT_A_MS)];

@@ -22,7 +22,8 @@
  *    12 for every member count). It scales until the client CPU — or, on a small machine, the
  *    cores the brokers share — is the bottleneck.
  *
- * ZHUMQ_BENCH_SCALE=0.1 shrinks the message counts and trials for a quick look.
+ * ZHUMQ_BENCH_SCALE=0.1 shrinks the message counts and trials for a quick look;
+ * ZHUMQ_BENCH_ONLY=rebalance or =throughput runs one part.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -33,6 +34,8 @@ import { ZhumqProcesses } from "../test/support/zhumq-process.ts";
 import { GroupConsumerProcesses, type GroupConsumerProcess } from "../test/support/group-consumer-process.ts";
 
 const SCALE = Number(process.env["ZHUMQ_BENCH_SCALE"] ?? "1");
+/** "rebalance" or "throughput": run only that part. */
+const ONLY = process.env["ZHUMQ_BENCH_ONLY"];
 const BROKERS = 3;
 const REBALANCE_PARTITIONS = 64;
 const STABLE_MEMBERS = 4;
@@ -45,7 +48,7 @@ const TRICKLE_EVERY_MS = 50;
  */
 const REBALANCE_SESSION_TIMEOUTS_MS = [10_000, 3_000] as const;
 const THROUGHPUT_PARTITIONS = 12;
-const MEMBER_COUNTS = [1, 2, 4] as const;
+const MEMBER_COUNTS = (process.env["ZHUMQ_BENCH_MEMBERS"] ?? "1,2,4").split(",").map(Number);
 const MESSAGES = Math.max(20_000, Math.round(300_000 * SCALE));
 const VALUE_BYTES = 100;
 const PRODUCE_BATCH = 1_000;
@@ -248,14 +251,16 @@ interface ThroughputRun {
   readonly settleMs: number;
   /** Processings beyond one per message (start-up rebalances of held partitions should make none). */
   readonly extra: number;
+  /** Partitions revoked or lost after "go" (none expected: the group had settled), with the reasons. */
+  readonly disturbances: readonly string[];
 }
 
-async function throughputRun(cluster: ReplicatedCluster, topic: string, memberCount: number): Promise<ThroughputRun> {
+async function throughputRun(cluster: ReplicatedCluster, topic: string, memberCount: number, run: number): Promise<ThroughputRun> {
   const processes = new GroupConsumerProcesses();
   try {
     const startedAtMs = wallMs();
     const members = Array.from({ length: memberCount }, (_, index) =>
-      processes.start({ bootstrap: cluster.bootstrap, groupId: `throughput-${memberCount}`, topic, process: `member-${memberCount}-${index}`, sessionTimeoutMs: SESSION_TIMEOUT_MS, autoCommitIntervalMs: AUTO_COMMIT_INTERVAL_MS, mode: "count", reportEveryMs: COUNT_EVERY_MS, holdUntilGo: true }),
+      processes.start({ bootstrap: cluster.bootstrap, groupId: `throughput-${run}-${memberCount}`, topic, process: `member-${memberCount}-${index}`, sessionTimeoutMs: SESSION_TIMEOUT_MS, autoCommitIntervalMs: AUTO_COMMIT_INTERVAL_MS, mode: "count", reportEveryMs: COUNT_EVERY_MS, holdUntilGo: true }),
     );
     await Promise.all(members.map((member) => member.waitForLine("ready", WAIT_MS, (line) => line.kind === "ready")));
     const share = Math.floor(THROUGHPUT_PARTITIONS / memberCount);
@@ -273,7 +278,14 @@ async function throughputRun(cluster: ReplicatedCluster, topic: string, memberCo
     await sleep(COUNT_EVERY_MS * 4); // the last counts, for the duplicates figure
     const processed = members.reduce((sum, member) => sum + Math.max(0, ...member.lines.map((line) => (line.kind === "count" ? line.processed : 0))), 0);
     const wallSeconds = (finishedAtMs - goAtMs) / 1_000;
-    return { messagesPerSecond: MESSAGES / wallSeconds, clientCpuSeconds: clientCpuMs(members, goAtMs, finishedAtMs) / 1_000, clusterCpuSeconds: clusterCpu, wallSeconds, settleMs: goAtMs - startedAtMs, extra: processed - MESSAGES };
+    const disturbances = members.flatMap((member) =>
+      member.lines.flatMap((line) => {
+        if (line.atMs < goAtMs || (line.kind !== "revoked" && line.kind !== "lost" && line.kind !== "assigned")) return [];
+        const what = line.partitions.map(({ partitions }) => partitions.join(",")).join(";");
+        return [`${member.name} ${line.kind} ${what} at +${Math.round(line.atMs - goAtMs)} ms${line.kind === "lost" ? `: ${line.reason}` : ""}`];
+      }),
+    );
+    return { messagesPerSecond: MESSAGES / wallSeconds, clientCpuSeconds: clientCpuMs(members, goAtMs, finishedAtMs) / 1_000, clusterCpuSeconds: clusterCpu, wallSeconds, settleMs: goAtMs - startedAtMs, extra: processed - MESSAGES, disturbances };
   } finally {
     await processes.killAll();
   }
@@ -286,11 +298,12 @@ async function throughput(zhumq: ZhuMQ, cluster: ReplicatedCluster): Promise<voi
   let single: number | undefined;
   const cores = availableParallelism();
   console.log(`load average before the throughput runs: ${loadavg().map((load) => load.toFixed(1)).join(", ")} on ${cores} cores (other work on the machine shares them)`);
-  for (const memberCount of MEMBER_COUNTS) {
-    const run = await throughputRun(cluster, topic, memberCount);
+  for (const [index, memberCount] of MEMBER_COUNTS.entries()) {
+    const run = await throughputRun(cluster, topic, memberCount, index);
     single ??= run.messagesPerSecond;
     const cpu = `CPU over ${run.wallSeconds.toFixed(1)} s: members ${run.clientCpuSeconds.toFixed(1)} s (${((run.clientCpuSeconds * 1e6) / MESSAGES).toFixed(1)} µs/msg), cluster ~${run.clusterCpuSeconds.toFixed(1)} s, of ${cores} cores`;
     console.log(`throughput, ${memberCount} member process(es) on ${THROUGHPUT_PARTITIONS} partitions: ${Math.round(run.messagesPerSecond)} msgs/s, ${(run.messagesPerSecond / single).toFixed(2)}× of 1 member; ${cpu} (group settled ${Math.round(run.settleMs)} ms after the processes started; ${run.extra} processings beyond one per message)`);
+    if (run.disturbances.length > 0) console.log(`  rebalances after go: ${run.disturbances.join(" | ")}`);
   }
 }
 
@@ -301,8 +314,8 @@ async function main(): Promise<void> {
     const cluster = await ReplicatedCluster.start(processes, dataDir, BROKERS);
     const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "bench-groups" });
     try {
-      for (const sessionTimeoutMs of REBALANCE_SESSION_TIMEOUTS_MS) await rebalanceTime(zhumq, sessionTimeoutMs);
-      await throughput(zhumq, cluster);
+      if (ONLY !== "throughput") for (const sessionTimeoutMs of REBALANCE_SESSION_TIMEOUTS_MS) await rebalanceTime(zhumq, sessionTimeoutMs);
+      if (ONLY !== "rebalance") await throughput(zhumq, cluster);
     } finally {
       await cluster.close();
     }

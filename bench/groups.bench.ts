@@ -60,7 +60,8 @@ const WAIT_MS = 120_000;
 /** USER_HZ: the unit of /proc/<pid>/stat's CPU times on Linux. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-const wallMs = (): number => performance.timeOrigin + performance.now();
+/** The clock of the fixture's lines (see group-consumer.fixture.ts). */
+const wallMs = (): number => Date.now();
 
 function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;

@@ -11,9 +11,10 @@
  * printed before a SIGKILL is never lost, so "committed but never printed" cannot happen through
  * the harness. "count" mode prints a running count every `reportEveryMs` instead (for throughput).
  *
- * Times are wall-clock milliseconds with a fraction (`performance.timeOrigin + performance.now()`),
- * comparable across the processes of one machine: a test merges the lines of several processes
- * into one history ordered by them.
+ * Times are `Date.now()`: the system clock, read afresh on every call, so comparable across the
+ * processes of one machine (a test merges several processes' lines into one history by them).
+ * Not `performance.timeOrigin + performance.now()`: each process fixes its time origin once at
+ * start-up, and on a loaded machine two processes' origins were seen to disagree by ~100 ms.
  *
  * With `holdUntilGo`, it joins and takes partitions as usual but pauses each one as it is assigned
  * (`consumer.pause`), until a line "go" arrives on stdin: a benchmark lets the group settle, then
@@ -47,7 +48,7 @@ export type FixtureLine =
   | { readonly kind: "failed"; readonly atMs: number; readonly process: string; readonly message: string };
 
 const options = JSON.parse(process.argv[2] ?? "{}") as FixtureOptions;
-const wallMs = (): number => performance.timeOrigin + performance.now();
+const wallMs = (): number => Date.now();
 const print = (line: FixtureLine): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const zhumq = new ZhuMQ({ bootstrap: options.bootstrap, clientId: options.process });

@@ -54,3 +54,19 @@ describe("a group history observed from member processes", () => {
     expect(result.violations.map((violation) => violation.rule).sort()).toEqual(["at-least-once-per-group", "commit-beyond-processed"]);
   });
 });
+
+describe("merging the processes' lines", () => {
+  it("keeps each process's own order and puts a grant after another member's revoke and commit in the same millisecond", () => {
+    // b's line arrived first, all in one millisecond: a's revoke and commit must still come first.
+    const b = [joined(1, "b", "m-b"), assigned(25, "b", "m-b"), processed(25, "b", "m-b", 2), processed(26, "b", "m-b", 3)];
+    const a = [joined(1, "a", "m-a"), assigned(2, "a", "m-a"), processed(20, "a", "m-a", 0), processed(25, "a", "m-a", 1), revoked(25, "a", "m-a"), committed(25, "a", "m-a", 2)];
+    expect(check([...b, ...a]).violations).toEqual([]);
+  });
+
+  it("puts a victim's lines of the kill's millisecond before the kill", () => {
+    const result = check([joined(1, "a", "m-a"), assigned(2, "a", "m-a"), processed(20, "a", "m-a", 0), processed(30, "a", "m-a", 1), joined(3, "b", "m-b"), assigned(40, "b", "m-b"), processed(41, "b", "m-b", 1), processed(42, "b", "m-b", 2), processed(43, "b", "m-b", 3)], [
+      { kind: "killed", atMs: 30, process: "a", groupId: G },
+    ]);
+    expect(result.violations).toEqual([]);
+  });
+});

@@ -18,9 +18,12 @@
  *   dropped its partitions; it joins again under a new member id);
  * - `crashed` + `member.removed` at a SIGKILL (a dead process processes nothing; the coordinator
  *   removes it later, at its session timeout), `restarted` when the test starts it again.
- * Lines are merged over processes in the order of their wall-clock times (one machine, one clock;
- * the causal steps between two processes — a heartbeat, a log append, a reply — take far longer
- * than the clocks' disagreement), ties kept in arrival order.
+ * Merging: each process's lines stay in the order it printed them; the processes' sequences (and
+ * the test's own events) are merged by their `Date.now()` times — one machine, one clock, and the
+ * causal steps between two processes (a heartbeat, a log append, a reply) take longer than a
+ * millisecond. Within one millisecond, a member's "assigned" goes after other processes' lines
+ * and the test's events, so a revoke and the next owner's grant in the same millisecond are not
+ * taken for an overlap, and a victim's last lines go before its SIGKILL.
  */
 import { GroupHistory } from "../../src/sim/groups/history.ts";
 import type { FixtureLine } from "./group-consumer.fixture.ts";
@@ -33,13 +36,43 @@ export type TestEvent =
 type Entry = { readonly line: FixtureLine } | { readonly test: TestEvent };
 
 const atMsOf = (entry: Entry): number => ("line" in entry ? entry.line.atMs : entry.test.atMs);
+/** Order within one millisecond: lines, then the test's events, then grants. */
+const tieRank = (entry: Entry): number => ("test" in entry ? 1 : entry.line.kind === "assigned" ? 2 : 0);
+
+/** Each source's entries in their own order, merged by (time, tie rank); the earlier source wins a full tie. */
+function merge(sources: readonly Entry[][]): Entry[] {
+  const heads = sources.map(() => 0);
+  const merged: Entry[] = [];
+  for (;;) {
+    let best = -1;
+    for (let source = 0; source < sources.length; source++) {
+      const entry = sources[source]![heads[source]!];
+      if (entry === undefined) continue;
+      if (best === -1) {
+        best = source;
+        continue;
+      }
+      const current = sources[best]![heads[best]!]!;
+      if (atMsOf(entry) < atMsOf(current) || (atMsOf(entry) === atMsOf(current) && tieRank(entry) < tieRank(current))) best = source;
+    }
+    if (best === -1) return merged;
+    merged.push(sources[best]![heads[best]!]!);
+    heads[best]!++;
+  }
+}
 
 /** Per group and partition, the member whose revoke is not yet placed as a release. */
 type PendingRevokes = Map<string, { readonly memberId: string; readonly topic: string; readonly partition: number }>;
 
+/** `lines`: every process's lines, each process's in the order it printed them (a restarted process's after its predecessor's). */
 export function observedGroupHistory(lines: readonly FixtureLine[], events: readonly TestEvent[]): GroupHistory {
-  const entries: Entry[] = [...lines.map((line) => ({ line })), ...events.map((test) => ({ test }))];
-  entries.sort((a, b) => atMsOf(a) - atMsOf(b)); // stable: ties keep arrival order
+  const byProcess = new Map<string, Entry[]>();
+  for (const line of lines) {
+    const list = byProcess.get(line.process);
+    if (list === undefined) byProcess.set(line.process, [{ line }]);
+    else list.push({ line });
+  }
+  const entries = merge([...byProcess.values(), events.map((test) => ({ test }))]);
   const history = new GroupHistory();
   const pending: PendingRevokes = new Map();
   const current = new Map<string, { memberId: string; memberEpoch: number }>(); // by process

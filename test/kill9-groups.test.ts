@@ -31,6 +31,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ZhuMQ, SendError, type Producer } from "../src/index.ts";
 import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
 import type { FinalLog } from "../src/sim/queue/history.ts";
+import type { GroupHistory } from "../src/sim/groups/history.ts";
 import type { PartitionMetadata } from "../src/actors/shared/messages.ts";
 import { readFinalLogs } from "./support/final-logs.ts";
 import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
@@ -176,6 +177,70 @@ function takeovers(victim: GroupConsumerProcess, survivor: GroupConsumerProcess,
   });
 }
 
+/** SIGKILL `victim`; resolve once `survivor` owns every partition and has processed on each it took. */
+async function killAndTakeOver(victim: GroupConsumerProcess, survivor: GroupConsumerProcess, events: TestEvent[]): Promise<{ killedAtMs: number; takeoverMs: number; victimPartitions: number[]; moved: ReturnType<typeof takeovers> }> {
+  const victimPartitions = [...owned(victim)].sort((x, y) => x - y);
+  const killedAtMs = await victim.kill9();
+  events.push({ kind: "killed", atMs: killedAtMs, process: victim.name, groupId: GROUP_A });
+  const takenAtMs = await groupCovers(`the survivor ${survivor.name} owns the victim's partitions ${victimPartitions.join(",")}`, [survivor]);
+  await waitUntil("the survivor processes on every partition it took", CONDITION_TIMEOUT_MS, () => (takeovers(victim, survivor, victimPartitions, killedAtMs).every((t) => t.firstOffset !== undefined) ? true : undefined));
+  return { killedAtMs, takeoverMs: takenAtMs - killedAtMs, victimPartitions, moved: takeovers(victim, survivor, victimPartitions, killedAtMs) };
+}
+
+interface Run {
+  readonly victim: GroupConsumerProcess;
+  readonly liveA: readonly GroupConsumerProcess[];
+  readonly b: GroupConsumerProcess;
+  readonly takeover: Awaited<ReturnType<typeof killAndTakeOver>>;
+  readonly phases: Readonly<Record<string, number>>;
+  readonly coordinatorKilledAtMs: number;
+  readonly coordinatorDownMs: number;
+}
+
+/** Print the figures, then the verdict: the checker on the whole history, the takeover, and group B's calm. */
+function judge(run: Run, history: GroupHistory, logs: readonly FinalLog[], sender: KeyedSender): void {
+  const { victim, liveA, b, takeover } = run;
+  const { killedAtMs, takeoverMs, victimPartitions, moved } = takeover;
+  const result = checkGroups(history, logs, sender.acked);
+  const lines = [victim, ...liveA, b].flatMap((child) => child.lines);
+  const bDuplicates = processedLines([b]).length - new Set(processedLines([b]).map((line) => line.value)).size;
+  const figures = {
+    seed: SEED,
+    acked: sender.acked.length,
+    sendFailures: sender.failures.length,
+    victim: victim.name,
+    victimPartitions,
+    takeoverMs: Math.round(takeoverMs),
+    takeoverBoundMs: SESSION_TIMEOUT_A_MS + TAKEOVER_SLACK_MS,
+    moved,
+    phases: run.phases,
+    coordinatorKilledAt: `+${Math.round(run.coordinatorKilledAtMs - killedAtMs)} ms`,
+    coordinatorDownMs: run.coordinatorDownMs,
+    groupALost: lines.flatMap((line) => (line.kind === "lost" ? [`${line.process} at +${Math.round(line.atMs - killedAtMs)} ms: ${line.reason}`] : [])),
+    figures: result.figures,
+    violations: result.violations.map((violation) => `${violation.rule}: ${violation.message}`),
+  };
+  console.log(`kill9-groups ${JSON.stringify(figures)}`);
+
+  expect(result.violations, `replay the victim choice with ZHUMQ_KILL9G_SEED=${SEED}`).toEqual([]);
+  expect(result.ok).toBe(true);
+  expect(sender.failures, "acks -1 sends that failed").toEqual([]);
+  expect(sender.acked.length).toBeGreaterThan(PROGRESS_RECORDS * 3);
+  // The takeover: within the session timeout (plus slack), from the committed offsets — never past what the victim processed.
+  expect(takeoverMs).toBeLessThan(SESSION_TIMEOUT_A_MS + TAKEOVER_SLACK_MS);
+  for (const t of moved) {
+    expect(t.firstOffset, `partition ${t.partition}: ${JSON.stringify(t)}`).toBeGreaterThanOrEqual(t.committedSeen);
+    expect(t.firstOffset, `partition ${t.partition}: ${JSON.stringify(t)}`).toBeLessThanOrEqual(t.processedNext);
+  }
+  // Group B was never disturbed.
+  expect(b.lines.filter((line) => line.kind === "revoked" || line.kind === "lost"), "group B's member lost or gave up partitions").toEqual([]);
+  expect(b.lines.filter((line) => line.kind === "joined")).toHaveLength(1);
+  expect(owned(b).size).toBe(PARTITIONS);
+  expect(bDuplicates).toBe(0);
+  expect(result.figures.duplicatesPerGroup[GROUP_B]).toBe(0);
+  expect([victim, ...liveA, b].filter((child) => child.lines.some((line) => line.kind === "failed")).map((child) => child.describe())).toEqual([]);
+}
+
 describe("consumer groups against real processes", () => {
   const sandbox = useProcessSandbox("zhumq-kill9g-");
   const members = new GroupConsumerProcesses();
@@ -220,13 +285,7 @@ describe("consumer groups against real processes", () => {
       // 1. SIGKILL one member of A: the survivor takes its partitions over.
       const victimIndex = Math.floor(random() * 2);
       const [victim, survivor] = [a[victimIndex]!, a[1 - victimIndex]!];
-      const victimPartitions = [...owned(victim)].sort((x, y) => x - y);
-      const killedAtMs = await victim.kill9();
-      events.push({ kind: "killed", atMs: killedAtMs, process: victim.name, groupId: GROUP_A });
-      const takenAtMs = await groupCovers(`the survivor ${survivor.name} owns the victim's partitions ${victimPartitions.join(",")}`, [survivor]);
-      const takeoverMs = takenAtMs - killedAtMs;
-      await waitUntil("the survivor processes on every partition it took", CONDITION_TIMEOUT_MS, () => (takeovers(victim, survivor, victimPartitions, killedAtMs).every((t) => t.firstOffset !== undefined) ? true : undefined));
-      const moved = takeovers(victim, survivor, victimPartitions, killedAtMs);
+      const takeover = await killAndTakeOver(victim, survivor, events);
       phase("takeover");
 
       // 2. The victim comes back as a new process: the group shares the partitions again.
@@ -260,47 +319,9 @@ describe("consumer groups against real processes", () => {
       const logs = await finalLogs(cluster, sandbox.dir);
       phase("drained");
 
-      const lines = [victim, ...liveA, b].flatMap((child) => child.lines);
-      const history = observedGroupHistory(lines, events);
-      const result = checkGroups(history, logs, sender.acked);
-      const bLines = b.lines;
-      const bDuplicates = processedLines([b]).length - new Set(processedLines([b]).map((line) => line.value)).size;
-      const figures = {
-        seed: SEED,
-        acked: sender.acked.length,
-        sendFailures: sender.failures.length,
-        victim: victim.name,
-        victimPartitions,
-        takeoverMs: Math.round(takeoverMs),
-        takeoverBoundMs: SESSION_TIMEOUT_A_MS + TAKEOVER_SLACK_MS,
-        moved,
-        phases,
-        coordinatorKilledAt: `+${Math.round(coordinatorKilledAtMs - killedAtMs)} ms`,
-        coordinatorDownMs,
-        groupALost: lines.flatMap((line) => (line.kind === "lost" ? [`${line.process} at +${Math.round(line.atMs - killedAtMs)} ms: ${line.reason}`] : [])),
-        figures: result.figures,
-        violations: result.violations.map((violation) => `${violation.rule}: ${violation.message}`),
-      };
-      console.log(`kill9-groups ${JSON.stringify(figures)}`);
-
-      expect(result.violations, `replay the victim choice with ZHUMQ_KILL9G_SEED=${SEED}`).toEqual([]);
-      expect(result.ok).toBe(true);
-      expect(sender.failures, "acks -1 sends that failed").toEqual([]);
-      expect(sender.acked.length).toBeGreaterThan(PROGRESS_RECORDS * 3);
-      // The takeover: within the session timeout (plus slack), from the committed offsets — never past what the victim processed.
-      expect(takeoverMs).toBeLessThan(SESSION_TIMEOUT_A_MS + TAKEOVER_SLACK_MS);
-      for (const t of moved) {
-        expect(t.firstOffset, `partition ${t.partition}: ${JSON.stringify(t)}`).toBeGreaterThanOrEqual(t.committedSeen);
-        expect(t.firstOffset, `partition ${t.partition}: ${JSON.stringify(t)}`).toBeLessThanOrEqual(t.processedNext);
-      }
-      // Group B was never disturbed.
-      expect(bLines.filter((line) => line.kind === "revoked" || line.kind === "lost"), "group B's member lost or gave up partitions").toEqual([]);
-      expect(bLines.filter((line) => line.kind === "joined")).toHaveLength(1);
-      expect(owned(b).size).toBe(PARTITIONS);
-      expect(bDuplicates).toBe(0);
-      expect(result.figures.duplicatesPerGroup[GROUP_B]).toBe(0);
+      const run = { victim, liveA, b, takeover, phases, coordinatorKilledAtMs, coordinatorDownMs };
+      judge(run, observedGroupHistory([victim, ...liveA, b].flatMap((child) => child.lines), events), logs, sender);
       expect(cluster.all.filter((child) => /crash|Error/.test(child.stderr)).map((child) => child.describe())).toEqual([]);
-      expect([victim, ...liveA, b].filter((child) => child.lines.some((line) => line.kind === "failed")).map((child) => child.describe())).toEqual([]);
     } finally {
       await members.killAll();
       await cluster.close();

@@ -38,6 +38,13 @@ export function heartbeatIntervalMs(sessionTimeoutMs: number): number {
   return Math.round(Math.min(HEARTBEAT_INTERVAL_MS_MAX, sessionTimeoutMs / 3));
 }
 
+/**
+ * How soon a member still on its way to its target (partitions to give up, or partitions it waits
+ * for while their old owner lets go) is asked to heartbeat again: a rebalance then completes a
+ * moment after the last old owner confirms, not a whole heartbeat interval later.
+ */
+export const RECONCILING_HEARTBEAT_INTERVAL_MS = 250;
+
 export function handleGroupRequest(context: CoordinatorContext, from: NodeId, request: GroupRequestMessage, nowMs: number): Outcome {
   switch (request.type) {
     case "group.heartbeat":
@@ -154,7 +161,18 @@ function staticLeave(context: CoordinatorContext, from: NodeId, request: GroupHe
 function heartbeatReply(batch: GroupBatch, request: GroupHeartbeat): GroupHeartbeatReply {
   const member = batch.group(request.groupId)?.members.get(request.memberId);
   assert(member !== undefined, `member '${request.memberId}' of group '${request.groupId}' vanished while its heartbeat was handled`);
-  return { type: "group.heartbeat.reply", requestId: request.requestId, memberId: member.memberId, memberEpoch: member.memberEpoch, heartbeatIntervalMs: heartbeatIntervalMs(member.sessionTimeoutMs), assignment: listsOf(member.assigned) };
+  const group = batch.group(request.groupId)!;
+  const target = group.target.get(member.memberId);
+  const settled = member.memberEpoch === group.groupEpoch && member.revoking.size === 0 && member.assigned.size === (target?.size ?? 0);
+  const intervalMs = heartbeatIntervalMs(member.sessionTimeoutMs);
+  return {
+    type: "group.heartbeat.reply",
+    requestId: request.requestId,
+    memberId: member.memberId,
+    memberEpoch: member.memberEpoch,
+    heartbeatIntervalMs: settled ? intervalMs : Math.min(intervalMs, RECONCILING_HEARTBEAT_INTERVAL_MS),
+    assignment: listsOf(member.assigned),
+  };
 }
 
 function refuse(from: NodeId, request: GroupHeartbeat, code: ErrorCode, message: string): Outcome {

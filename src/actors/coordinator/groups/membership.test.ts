@@ -95,6 +95,18 @@ describe("groups: join and leave", () => {
 });
 
 describe("groups: incremental rebalancing", () => {
+  it("a member still on its way to its target is asked to heartbeat again soon; a settled one at the normal interval", () => {
+    const c = withTopics({ orders: 4 });
+    const a = new TestMember(c, "g", "a", ["orders"], { sessionTimeoutMs: 9_000 });
+    expect(a.join().heartbeatIntervalMs).toBe(3_000); // everything is a's at once: settled
+    const b = new TestMember(c, "g", "b", ["orders"], { sessionTimeoutMs: 9_000 });
+    expect(b.join().heartbeatIntervalMs).toBe(250); // waits for a to let go of two
+    expect(a.beat().heartbeatIntervalMs).toBe(250); // told to revoke two
+    expect(a.beat().heartbeatIntervalMs).toBe(3_000); // confirmed: settled
+    const taken = b.beat();
+    expect([keysOf(taken.assignment).size, taken.heartbeatIntervalMs]).toEqual([2, 3_000]);
+  });
+
   it("an old heartbeat the network repeats late is answered but never taken as a revocation's confirmation", () => {
     const c = withTopics({ orders: 4 });
     const joinRequest = { type: "group.heartbeat", requestId: 1_000, groupId: "g", memberId: "a", memberEpoch: 0, topics: ["orders"], owned: [] };

@@ -29,6 +29,7 @@
  */
 import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { NodeId } from "../../ports/transport.ts";
+import type { Random } from "../../ports/random.ts";
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
 import { brokerDefinition, parseTopicFolder, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
@@ -45,7 +46,9 @@ import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
+import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange } from "./history.ts";
+import { LivenessProgress } from "./liveness.ts";
+import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
@@ -105,6 +108,12 @@ export interface QueueRunOptions {
    * a new producer id and goes on with the values it had not sent.
    */
   readonly producerCrashes?: boolean;
+  /**
+   * Consumer groups instead of the plain consumers (src/sim/groups/workload.ts): `count` groups
+   * of group consumer processes read the topic, crashed, paused and cut off by the nemesis, and
+   * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
+   */
+  readonly groups?: GroupsOptions;
 }
 
 /**
@@ -118,7 +127,7 @@ export interface QueueRunOptions {
  *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
  *   (run with damage at rest).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -130,6 +139,7 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `no-truncation`: a follower never cuts a diverged tail → an in-sync replica differs from the
  *   leader below the HW (replica-divergence).
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
+ * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
 export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"];
 
@@ -146,6 +156,8 @@ export interface QueueRunResult extends RunFigures {
   readonly elections: number;
   /** Tails followers cut because they diverged from a new leader. */
   readonly truncations: number;
+  /** With consumer groups: the group checker's figures and the members' (absent without groups). */
+  readonly groups?: GroupRunFigures;
 }
 
 interface Settings {
@@ -160,6 +172,11 @@ interface Settings {
   readonly swarm: boolean;
   readonly replicationFactor: number;
   readonly minInSync: number | undefined;
+  readonly groups: GroupsOptions | undefined;
+}
+
+function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
+  return plant !== undefined && (GROUP_PLANTS as readonly string[]).includes(plant);
 }
 
 function resolve(options: QueueRunOptions): Settings {
@@ -175,6 +192,7 @@ function resolve(options: QueueRunOptions): Settings {
     swarm: (options.faults ?? "swarm") === "swarm",
     replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
+    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2 } : undefined),
   };
 }
 
@@ -197,9 +215,14 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let storageFullReplies = 0;
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
-  const coordinatorPlant = options.plant === "elect-outside-isr" ? { plant: options.plant } : {};
+  const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" ? { plant: options.plant } : {};
+  const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), (host) => void (coordinatorHost = host), { onNotify: (output) => recordCoordinator(history, output, counts) }), disk);
+  const onCoordinatorOutput = (output: unknown): void => {
+    recordCoordinator(history, output, counts);
+    groups?.recordCoordinator(output);
+  };
+  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
@@ -221,16 +244,21 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     };
     world.addNode(id, actorBoot(definition, (host) => producers.set(id, host as unknown as ClientHost), { onNotify: (output) => recordProducer(history, world, id, output) }));
   }
-  for (let index = 0; index < settings.consumers; index++) {
+  for (let index = 0; index < (groups === undefined ? settings.consumers : 0); index++) {
     const id = `consumer-${index}`;
     consumers.push(id);
     const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
     world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
   for (const node of world.nodes.values()) void node.start();
+  // Group members start at their own join times (some late).
+  groups?.addNodes();
+  groups?.start();
   world.kernel.markAsync();
 
-  const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
+  // Groups skip no damaged range knowingly (that would be an at-least-once violation), so with
+  // groups damage at rest is only there when asked for.
+  const damageAtRest = options.damageAtRest ?? (groups === undefined && root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE);
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
@@ -248,30 +276,36 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       for (const op of history.pendingSends()) if (op.process === node) history.sendUnknown(world.kernel.now(), node, op.id, "the producer process crashed before an answer");
     };
   }
-  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
+  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
-  const schedule = options.schedule ?? (settings.swarm ? generateSchedule(root.derive("nemesis"), { ...bounds, ...rot, ...full }) : []);
+  const schedule = options.schedule ?? (settings.swarm ? drawSchedule(root, { ...bounds, ...rot, ...full }, groups) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
   world.healAll();
   const progress = new LivenessProgress(consumers, settings.producers * settings.messagesPerProducer);
-  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => progress.finished(history.ops) });
+  const endMs = settings.safetyMs + settings.livenessMs;
+  await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) });
+  if (groups !== undefined) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
   // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
   const final = leadership(brokerHosts);
   await readFinalLogs(world, brokers, history, final);
-  const check = checkQueue(history, { liveness: true });
-  const figures = runFigures(world, options.seed, check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), started, schedule);
+  // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
+  const check = checkQueue(history, { liveness: groups === undefined });
+  const groupCheck = groups?.check(history);
+  const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
+  const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies], started, schedule);
   options.recorder?.recordOperations(history.ops);
-  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies]);
+  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies, ...groupAnomalies]);
   return {
     ...figures,
-    ok: figures.ok && check.ok,
+    ok: figures.ok && check.ok && (groupCheck?.ok ?? true),
+    ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,
     check,
     sends: countSends(history),
@@ -279,6 +313,13 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     storageFullReplies,
     ...counts,
   };
+}
+
+/** The swarm's schedule; with groups, episodes aimed at the members from a stream of their own. */
+function drawSchedule(root: Random, bounds: Parameters<typeof generateSchedule>[1], groups: GroupWorkload | undefined): FaultStep[] {
+  const drawn = generateSchedule(root.derive("nemesis"), bounds);
+  if (groups === undefined) return drawn;
+  return [...drawn, ...groups.faults(root.derive("nemesis:groups"))].sort((a, b) => a.atMs - b.atMs);
 }
 
 /**
@@ -445,81 +486,6 @@ function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId,
   const event = output as { type: string };
   if (event.type === "consumer.records") history.polled(now, process, output as never);
   else if (event.type === "consumer.reset") history.consumerReset(now, process, output as never);
-}
-
-/**
- * The liveness phase's stop condition — every send invoked and settled, every acknowledged value
- * polled by every consumer (or inside a range that consumer skipped as damaged) — kept up to date
- * from the ops appended since the last look. The kernel asks after every event, so rescanning the
- * whole history there made long runs quadratic.
- */
-class LivenessProgress {
-  private looked = 0;
-  private invoked = 0;
-  private readonly settled = new Set<string>();
-  private readonly acked = new Set<string>();
-  private readonly seen = new Map<NodeId, Set<string>>();
-  /** Per consumer: how many of the acknowledged values it has polled (or skipped as damaged). */
-  private readonly seenAcked = new Map<NodeId, number>();
-  /** Where each acknowledged value was written: "partition@offset" is enough, there is one topic. */
-  private readonly ackedAt = new Map<string, { partition: number; offset: number }>();
-  /** Per consumer: the ranges it skipped as damaged. */
-  private readonly skipped = new Map<NodeId, { partition: number; range: OffsetRange }[]>();
-
-  constructor(
-    private readonly consumers: readonly NodeId[],
-    private readonly totalSends: number,
-  ) {
-    for (const consumer of consumers) {
-      this.seen.set(consumer, new Set());
-      this.seenAcked.set(consumer, 0);
-    }
-  }
-
-  finished(ops: readonly QueueOp[]): boolean {
-    for (; this.looked < ops.length; this.looked++) this.observe(ops[this.looked]!);
-    return this.invoked === this.totalSends && this.settled.size === this.invoked && this.consumers.every((consumer) => this.seenAcked.get(consumer) === this.acked.size);
-  }
-
-  private observe(op: QueueOp): void {
-    if (op.type === "send.invoke") this.invoked++;
-    else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") this.settle(op);
-    else if (op.type === "poll") this.poll(op.process, op.value);
-    else if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) this.skip(op.process, op.partition, op.skippedDamaged);
-  }
-
-  /** Values in a skipped damaged range are lost to the damage: waiting for them would never end. */
-  private skip(consumer: NodeId, partition: number, range: OffsetRange): void {
-    const values = this.seen.get(consumer);
-    if (values === undefined) return;
-    let skipped = this.skipped.get(consumer);
-    if (skipped === undefined) this.skipped.set(consumer, (skipped = []));
-    skipped.push({ partition, range });
-    for (const [value, at] of this.ackedAt) if (at.partition === partition && at.offset >= range.fromOffset && at.offset < range.toOffset) this.poll(consumer, value);
-  }
-
-  private skippedBy(consumer: NodeId, at: { partition: number; offset: number }): boolean {
-    return (this.skipped.get(consumer) ?? []).some(({ partition, range }) => partition === at.partition && at.offset >= range.fromOffset && at.offset < range.toOffset);
-  }
-
-  private settle(op: SendOutcomeOp): void {
-    this.settled.add(`${op.process}/${String(op.id)}`);
-    if (op.type !== "send.ok" || this.acked.has(op.value)) return;
-    this.acked.add(op.value);
-    const at = { partition: op.partition, offset: op.offset };
-    this.ackedAt.set(op.value, at);
-    for (const [consumer, values] of this.seen) {
-      if (!values.has(op.value) && this.skippedBy(consumer, at)) values.add(op.value);
-      if (values.has(op.value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
-    }
-  }
-
-  private poll(consumer: NodeId, value: string): void {
-    const values = this.seen.get(consumer);
-    if (values === undefined || values.has(value)) return;
-    values.add(value);
-    if (this.acked.has(value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
-  }
 }
 
 /**

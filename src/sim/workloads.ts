@@ -96,7 +96,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...result,
     workload: "queue",
     details: [
-      `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.polls} records polled`,
+      `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],

@@ -48,6 +48,7 @@ import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
 import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange } from "./history.ts";
 import { LivenessProgress } from "./liveness.ts";
+import type { GroupHistoryData } from "../groups/history.ts";
 import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
@@ -114,6 +115,8 @@ export interface QueueRunOptions {
    * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
    */
   readonly groups?: GroupsOptions;
+  /** Handed the run's group history at the end (tests look into it); it never changes the run. */
+  readonly onGroupHistory?: (history: GroupHistoryData) => void;
 }
 
 /**
@@ -298,6 +301,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
   const check = checkQueue(history, { liveness: groups === undefined });
   const groupCheck = groups?.check(history);
+  if (groups !== undefined) options.onGroupHistory?.(groups.history);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies], started, schedule);
   options.recorder?.recordOperations(history.ops);

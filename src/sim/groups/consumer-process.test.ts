@@ -46,4 +46,13 @@ describe("the simulated group consumer process", () => {
     expect(processed.some((op) => op.memberId !== lost.memberId && op.atMs > lost.atMs)).toBe(true);
     expect(processed.some((op) => op.memberId === lost.memberId && op.atMs > lost.atMs)).toBe(false);
   });
+
+  it("two restarts at once (overlapping crash episodes) leave one process running, not a crash recorded after the restart", async () => {
+    // The second restart crashes the first one's start before its boot finished: the superseded
+    // boot is stopped while the newer incarnation runs, and that is not a crash of the process.
+    const { ok, details, ops } = await run({ count: 1, membersPerGroup: 1 }, "at 3000 crash g0-member-0\nat 4000 restart g0-member-0\nat 4000 restart g0-member-0");
+    expect(ok, details).toBe(true);
+    const last = ops.filter((op) => (op.type === "crashed" || op.type === "restarted") && op.process === "g0-member-0").at(-1);
+    expect(last?.type).toBe("restarted");
+  });
 });

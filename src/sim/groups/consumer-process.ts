@@ -121,6 +121,8 @@ class ConsumerProcess implements GroupConsumerProcess {
   private readonly readers = new Map<string, Reader>();
   private actors = 0;
   private phase: "running" | "leaving" | "left" | "stopped" = "running";
+  /** The node's incarnation this process was booted in. */
+  private readonly incarnation: number;
 
   constructor(
     private readonly settings: GroupConsumerSettings,
@@ -132,6 +134,7 @@ class ConsumerProcess implements GroupConsumerProcess {
     this.router = new EndpointRouter<ZhumqMessage>(ports.transport as Transport<ZhumqMessage>, ROUTES_MAX, (callback) => void ports.clock.setTimeout(callback, 0));
     ports.transport.onMessage((from, message) => this.router.receive(from, message));
     this.random = ports.random.derive("processing");
+    this.incarnation = node.incarnation;
   }
 
   async start(): Promise<void> {
@@ -155,9 +158,14 @@ class ConsumerProcess implements GroupConsumerProcess {
     });
   }
 
-  /** A crash (or a start that lost its race): everything in memory is gone. */
+  /**
+   * A crash, or a start that lost its race with a later restart: everything in memory is gone.
+   * Only the first is recorded as `crashed` — the node is down in the very next incarnation. A
+   * superseded start is stopped while a newer incarnation already runs (and recorded `restarted`).
+   */
   stop(): void {
-    if (this.phase !== "left") this.history.crashed(this.ports.clock.now(), this.node.id);
+    const crashed = this.node.status === "down" && this.node.incarnation === this.incarnation + 1;
+    if (crashed && this.phase !== "left") this.history.crashed(this.ports.clock.now(), this.node.id);
     this.phase = "stopped";
     for (const reader of this.readers.values()) this.stopReader(reader);
     this.readers.clear();

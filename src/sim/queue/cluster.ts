@@ -32,12 +32,10 @@ import type { NodeId } from "../../ports/transport.ts";
 import type { Random } from "../../ports/random.ts";
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
-import { brokerDefinition, parseTopicFolder, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
+import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import { consumerDefinition, producerDefinition } from "../../host/stores/clients.ts";
 import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
 import type { AnyStateMachine } from "xstate";
-import { PartitionLog } from "../../disk/log.ts";
-import { DamagedRangeError } from "../../disk/errors.ts";
 import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
@@ -46,7 +44,8 @@ import { generateSchedule, type FaultStep } from "../nemesis.ts";
 import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange } from "./history.ts";
+import { QueueHistory } from "./history.ts";
+import { readBrokerLogs } from "./final-logs.ts";
 import { LivenessProgress } from "./liveness.ts";
 import type { GroupHistoryData } from "../groups/history.ts";
 import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
@@ -511,48 +510,6 @@ async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], histor
       history.finalLog({ ...log, leader: leadership.leader === broker, inSync: leadership.isr.includes(broker), highWatermark: leadership.highWatermark });
     }
   }
-}
-
-async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[]> {
-  const logs: FinalLog[] = [];
-  const decoder = new TextDecoder();
-  const topics = (await fs.stat(PARTITIONS_DIR)) === undefined ? [] : await fs.list(PARTITIONS_DIR);
-  for (const folder of topics) {
-    const topic = parseTopicFolder(folder)?.topic;
-    if (topic === undefined) continue;
-    for (const name of await fs.list(`${PARTITIONS_DIR}/${folder}`)) {
-      const partition = Number(name);
-      if (!/^\d+$/.test(name)) continue;
-      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${folder}/${name}`);
-      const records: { offset: number; value: string }[] = [];
-      const batches: BatchDigest[] = [];
-      const damaged: OffsetRange[] = [];
-      for (let offset = log.startOffset; offset < log.endOffset; ) {
-        let result;
-        try {
-          result = await log.read(offset, { maxBytes: 1 << 20 });
-        } catch (error) {
-          if (!(error instanceof DamagedRangeError)) throw error;
-          damaged.push({ fromOffset: error.fromOffset, toOffset: error.toOffset });
-          offset = error.toOffset;
-          continue;
-        }
-        if (result.batches.length === 0) break;
-        for (const batch of result.batches) {
-          // The stored CRC covers every byte of the batch, offsets and epoch included.
-          batches.push({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, digest: `${batch.crc.toString(16)}/${batch.sizeBytes}` });
-          batch.forEachRecord((record) => {
-            const value = record.value();
-            records.push({ offset: record.offset, value: value === null ? "<null>" : decoder.decode(value) });
-          });
-        }
-        offset = result.nextOffset;
-      }
-      await log.close();
-      logs.push({ topic, partition, replica: broker, records, batches, ...(damaged.length === 0 ? {} : { damaged }) });
-    }
-  }
-  return logs;
 }
 
 function countSends(history: QueueHistory): QueueRunResult["sends"] {

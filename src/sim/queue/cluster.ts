@@ -16,7 +16,11 @@
  * 4. every broker is crashed one last time and its partition logs are read back from its disk
  *    through the storage engine's recovery — the committed truth the checker compares against.
  *
- * Consumers are not crashed (their in-memory position is the history's source); producers are,
+ * With `groups`, consumer groups replace the plain consumers (src/sim/groups/workload.ts): their
+ * processes are crashed, paused past their sessions and cut off from the coordinator, and the group
+ * checker judges them next to the queue checker (docs/simulator.md, "Consumer groups").
+ *
+ * Plain consumers are not crashed (their in-memory position is the history's source); producers are,
  * in a share of the seeds (`producerCrashes`): what a crashed producer was still waiting for
  * becomes unknown, and the restarted process goes on under a new producer id. Pauses and network
  * faults reach every client. A wiped disk is outside this single-replica fault model: it would lose

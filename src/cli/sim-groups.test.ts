@@ -31,7 +31,7 @@ describe("zhumq sim --groups", () => {
   });
 
   it("refuses bad group flags, naming the value", async () => {
-    for (const argv of [["--groups", "0"], ["--groups", "9"], ["--members-per-group", "2"], ["--groups", "2", "--members-per-group", "0"], ["--groups", "2", "--workload", "raft"]]) {
+    for (const argv of [["--groups", "0"], ["--groups", "9"], ["--members-per-group", "2"], ["--groups", "2", "--members-per-group", "0"], ["--groups", "2", "--workload", "raft"], ["--groups", "2", "--acks", "1"]]) {
       const result = await sim(argv);
       expect(result.code, argv.join(" ")).toBe(2);
       expect(result.stderr).toMatch(/--groups|--members-per-group/);

@@ -191,6 +191,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
   const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload);
+  if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
   if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);

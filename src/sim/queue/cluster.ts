@@ -222,6 +222,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
   const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" ? { plant: options.plant } : {};
+  // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
+  if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
   const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
   const onCoordinatorOutput = (output: unknown): void => {

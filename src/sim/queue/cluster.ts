@@ -52,6 +52,7 @@ import { QueueHistory } from "./history.ts";
 import { readBrokerLogs } from "./final-logs.ts";
 import { LivenessProgress } from "./liveness.ts";
 import type { GroupHistoryData } from "../groups/history.ts";
+import { noticesWhenDurable } from "../groups/durable-notices.ts";
 import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
@@ -226,11 +227,14 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
   const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
+  // Group notices reach the group history once the decision is durable (durable-notices.ts).
+  const coordinator = coordinatorDefinition(coordinatorPlant);
+  const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (output) => groups.recordCoordinator(output));
   const onCoordinatorOutput = (output: unknown): void => {
     recordCoordinator(history, output, counts);
-    groups?.recordCoordinator(output);
+    if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
+  world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;

@@ -3,12 +3,22 @@ import type { ActorDefinition, ActorStore } from "../../host/host.ts";
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { noticesWhenDurable } from "./durable-notices.ts";
 
-/** A store whose syncs resolve only when the test says so. */
+/**
+ * A store whose syncs resolve only when the test says so, and whose "log" after a crash is
+ * whatever the test says survived (a prefix of what was persisted).
+ */
 function fakeDefinition() {
   const syncs: (() => void)[] = [];
-  const store: ActorStore<string> = { persist: async () => undefined, sync: () => new Promise<void>((resolve) => syncs.push(resolve)), close: async () => undefined };
-  const definition = { name: "fake", open: async () => ({ recovered: undefined, store }) } as unknown as ActorDefinition<never, never, string, undefined>;
-  return { definition, syncs };
+  const log: string[] = [];
+  const survived = { count: 0 };
+  const store: ActorStore<string> = { persist: async (operations) => void log.push(...operations), sync: () => new Promise<void>((resolve) => syncs.push(resolve)), close: async () => undefined };
+  let opens = 0;
+  const open = async (): Promise<{ recovered: string[]; store: ActorStore<string> }> => {
+    if (opens++ > 0) log.length = survived.count; // a crash kept this prefix
+    return { recovered: [...log], store };
+  };
+  const definition = { name: "fake", open } as unknown as ActorDefinition<never, never, string, string[]>;
+  return { definition, syncs, log, survived };
 }
 
 const fs = {} as FileSystem;
@@ -18,7 +28,7 @@ describe("noticesWhenDurable", () => {
   it("releases a notice after the sync that follows its persist, not before", async () => {
     const { definition, syncs } = fakeDefinition();
     const delivered: unknown[] = [];
-    const durable = noticesWhenDurable(definition, (output) => delivered.push(output));
+    const durable = noticesWhenDurable(definition, (recovered) => recovered.length, (output) => delivered.push(output));
     const { store } = await durable.definition.open(fs);
     durable.notify("granted p0");
     await store.persist(["member joined"]);
@@ -36,22 +46,27 @@ describe("noticesWhenDurable", () => {
     expect(delivered).toEqual(["granted p0", "granted p1"]);
   });
 
-  it("forgets what a crashed incarnation had not synced: the restarted store never releases it", async () => {
-    const { definition, syncs } = fakeDefinition();
+  it("after a crash, releases what the recovered log still holds and forgets what it lost", async () => {
+    const { definition, syncs, survived } = fakeDefinition();
     const delivered: unknown[] = [];
-    const durable = noticesWhenDurable(definition, (output) => delivered.push(output));
+    const durable = noticesWhenDurable(definition, (recovered) => recovered.length, (output) => delivered.push(output));
     const first = (await durable.definition.open(fs)).store;
-    durable.notify("granted p0 (lost in the crash)");
-    await first.persist(["decision"]);
-    void first.sync(); // never resolves: the node crashed
+    durable.notify("removed m1 (unsynced, but survives)");
+    await first.persist(["m1 expired"]);
+    durable.notify("granted p0 to m2 (unsynced, lost)");
+    await first.persist(["m2 granted p0"]);
+    durable.notify("collected, never persisted");
+    void first.sync(); // never resolves: the node crashes
+    survived.count = 1; // the recovery keeps the first command only
     const second = (await durable.definition.open(fs)).store;
-    durable.notify("granted p0 (after recovery)");
-    await second.persist(["decision again"]);
+    expect(delivered).toEqual(["removed m1 (unsynced, but survives)"]);
+    durable.notify("granted p0 to m3");
+    await second.persist(["m3 granted p0"]);
     const synced = second.sync();
     syncs[1]!();
     await synced;
-    syncs[0]!(); // even if the old promise settled late, its notices stay forgotten
+    syncs[0]!(); // even if the old promise settled late, the old incarnation releases nothing
     await flush();
-    expect(delivered).toEqual(["granted p0 (after recovery)"]);
+    expect(delivered).toEqual(["removed m1 (unsynced, but survives)", "granted p0 to m3"]);
   });
 });

@@ -9,8 +9,9 @@
  * So the coordinator's store is wrapped: notices collected before a `persist` call belong to
  * that persist (the host collects a batch's effects, then persists the batch), and are released
  * when a `sync` issued after it resolves — before the host sends the batch's replies. A crash
- * leaves the old incarnation's sync unresolved (the simulated disk never settles it), and the
- * next incarnation's `open` forgets whatever was still waiting: those decisions were not durable.
+ * leaves the old incarnation's sync unresolved (the simulated disk never settles it); the next
+ * incarnation's `open` then releases the notices of every batch its recovery found in the log (an
+ * unsynced write may survive a crash, and then the decision did happen) and forgets the rest.
  * Notices with no persist after them wait for the next one (group notices always come with one).
  */
 import type { AnyStateMachine } from "xstate";
@@ -24,29 +25,52 @@ export interface DurableNotices<D> {
   readonly notify: (output: unknown) => void;
 }
 
-export function noticesWhenDurable<D extends ActorDefinition<AnyStateMachine, Message, Operation, Input>, Message, Operation, Input>(definition: D, deliver: (output: unknown) => void): DurableNotices<D> {
+/** Notices waiting for their batch to be durable; `end`: the log length once that batch is in. */
+interface Waiting {
+  readonly end: number;
+  readonly notices: readonly unknown[];
+}
+
+/**
+ * `logLength(recovered)` says how many persisted operations a recovery found (the coordinator's
+ * log keeps a prefix of what was persisted: `commands.length`).
+ */
+export function noticesWhenDurable<Machine extends AnyStateMachine, Message, Operation, Input>(
+  definition: ActorDefinition<Machine, Message, Operation, Input>,
+  logLength: (recovered: Input) => number,
+  deliver: (output: unknown) => void,
+): DurableNotices<ActorDefinition<Machine, Message, Operation, Input>> {
   let incarnation = 0;
   let collected: unknown[] = [];
-  let persisted: unknown[] = [];
-  const wrapped: D = {
+  /** Persisted batches whose sync has not resolved yet, oldest first. */
+  let waiting: Waiting[] = [];
+  let length = 0;
+  const release = (upTo: number): void => {
+    while (waiting.length > 0 && waiting[0]!.end <= upTo) for (const output of waiting.shift()!.notices) deliver(output);
+  };
+  const wrapped: ActorDefinition<Machine, Message, Operation, Input> = {
     ...definition,
     open: async (fs: FileSystem) => {
       const mine = ++incarnation;
-      collected = [];
-      persisted = [];
       const { recovered, store } = await definition.open(fs);
+      // What the last incarnation persisted without a sync may have survived the crash anyway.
+      length = logLength(recovered);
+      release(length);
+      waiting = [];
+      collected = [];
       const releasing: ActorStore<Operation> = {
         persist: (operations) => {
           if (mine === incarnation) {
-            persisted.push(...collected);
+            length += operations.length;
+            waiting.push({ end: length, notices: collected });
             collected = [];
           }
           return store.persist(operations);
         },
         sync: async () => {
-          const waiting = mine === incarnation ? persisted.splice(0) : [];
+          const upTo = length;
           const result = await store.sync();
-          if (mine === incarnation) for (const output of waiting) deliver(output);
+          if (mine === incarnation) release(upTo);
           return result;
         },
         close: () => store.close(),

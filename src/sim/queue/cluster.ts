@@ -229,7 +229,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
   // Group notices reach the group history once the decision is durable (durable-notices.ts).
   const coordinator = coordinatorDefinition(coordinatorPlant);
-  const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (output) => groups.recordCoordinator(output));
+  const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (commands) => commands.length, (output) => groups.recordCoordinator(output));
   const onCoordinatorOutput = (output: unknown): void => {
     recordCoordinator(history, output, counts);
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);

@@ -23,6 +23,7 @@ describe("scenarios", () => {
         acks: scenario.acks,
         bitFlipPerRead: scenario.bitFlipPerRead,
         replicationFactor: scenario.replicationFactor,
+        groups: scenario.groups,
       });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
     });

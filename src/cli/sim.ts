@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
 import { joinNegativeValues } from "./args.ts";
 import { PLANTS, runWorkload, traceRunOf, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
+import { GROUPS_MAX, MEMBERS_PER_GROUP_MAX, type GroupsOptions } from "../sim/groups/workload.ts";
 import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited } from "../sim/audit.ts";
 import { NothingToShrinkError, SHRINK_EXTRA_REPLAYS, shrinkFailure } from "../sim/shrink-run.ts";
 import { describeSize, SHRINK_REPLAYS_MAX } from "../sim/shrink.ts";
@@ -47,6 +48,12 @@ Options:
   --scenario NAME     a file in scenarios/ (without .txt) or a path
   --damage-at-rest    queue, swarm: rot the brokers' log segments at rest in this run (by
                       default about 30 % of the seeds draw it); --no-damage-at-rest: never
+  --groups N          queue: N consumer groups (1 to 8) read the topic instead of the plain
+                      consumers, 1-4 group consumer processes each (drawn), crashed, paused past
+                      their session and cut off from the coordinator; the group checker judges
+                      them and the summary prints the group figures (duplicates, rebalances,
+                      zombie-processed). The group plants turn on 2 groups by themselves.
+  --members-per-group M  with --groups: M members in every group instead of drawn sizes
   --plant BUG         plant a known bug and watch the checker catch it
                       queue: ${PLANTS.queue.join(", ")}
                       raft: ${PLANTS.raft.join(", ")}
@@ -154,6 +161,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       scenario: { type: "string" },
       plant: { type: "string" },
       "damage-at-rest": { type: "boolean" },
+      groups: { type: "string" },
+      "members-per-group": { type: "string" },
       "no-damage-at-rest": { type: "boolean" },
       verbose: { type: "boolean" },
       shrink: { type: "boolean" },
@@ -181,6 +190,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
+  const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload);
+  if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
   if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);
@@ -199,6 +210,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       schedule: scenario?.steps,
       bitFlipPerRead: scenario?.bitFlipPerRead,
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
+      groups: scenario?.groups ?? groups,
       damageAtRest,
     },
     scenario,
@@ -211,6 +223,20 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
     traceEventsMax: integer("--trace-events-max", values["trace-events-max"] ?? String(TRACE_EVENTS_MAX_DEFAULT), 0),
     open: values.open === true,
   };
+}
+
+function parseGroupsFlags(groups: string | undefined, members: string | undefined, workload: WorkloadName): GroupsOptions | undefined {
+  if (groups === undefined) {
+    if (members !== undefined) throw new Error("--members-per-group needs --groups N");
+    return undefined;
+  }
+  if (workload !== "queue") throw new Error(`--groups runs with the queue workload, not '${workload}'`);
+  const count = integer("--groups", groups, 1);
+  if (count > GROUPS_MAX) throw new Error(`--groups must be from 1 to ${GROUPS_MAX}, not '${groups}'`);
+  if (members === undefined) return { count };
+  const membersPerGroup = integer("--members-per-group", members, 1);
+  if (membersPerGroup > MEMBERS_PER_GROUP_MAX) throw new Error(`--members-per-group must be from 1 to ${MEMBERS_PER_GROUP_MAX}, not '${members}'`);
+  return { count, membersPerGroup };
 }
 
 function integer(flag: string, text: string, minimum: number): number {
@@ -237,6 +263,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
   if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
+  if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   return parts.join(" ");

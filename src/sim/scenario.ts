@@ -14,7 +14,8 @@
  * Optional headers: `# messages: N` (values per producer or client), and `# faults: swarm` for a
  * run whose network, disks and configuration misbehave as the seed draws them in a sweep while
  * the listed steps replace the drawn schedule (what `zhumq sim --shrink` writes: a failing swarm
- * seed with its schedule cut down). The default, `# faults: none`, runs the steps on a quiet
+ * seed with its schedule cut down), `# replication-factor: N`, and `# groups: N` or `NxM` (consumer
+ * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts). The default, `# faults: none`, runs the steps on a quiet
  * network and honest disks.
  */
 import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
@@ -37,6 +38,11 @@ export interface Scenario {
   readonly messages: number | undefined;
   /** queue workload: replicas per partition (`# replication-factor: 3`); the workload's default when absent. */
   readonly replicationFactor?: number | undefined;
+  /**
+   * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
+   * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>).
+   */
+  readonly groups?: { readonly count: number; readonly membersPerGroup?: number } | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -67,8 +73,10 @@ export function parseScenario(name: string, text: string): Scenario {
   const factorText = header.get("replication-factor");
   const replicationFactor = factorText === undefined ? undefined : Number(factorText);
   if (replicationFactor !== undefined && !(Number.isSafeInteger(replicationFactor) && replicationFactor >= 1 && replicationFactor <= 7)) throw new ScenarioError(`${name}: replication-factor must be an integer from 1 to 7`);
+  const groups = parseGroups(name, header.get("groups"));
   return {
     replicationFactor,
+    ...(groups === undefined ? {} : { groups }),
     name,
     title: header.get("title") ?? name,
     workload: header.get("workload") ?? "queue",
@@ -83,6 +91,16 @@ export function parseScenario(name: string, text: string): Scenario {
   };
 }
 
+/** `N` or `NxM` (N groups of M members), as a `# groups:` header says it. */
+function parseGroups(name: string, text: string | undefined): Scenario["groups"] {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)(?:x(\d+))?$/.exec(text);
+  const count = Number(match?.[1]);
+  const members = match?.[2] === undefined ? undefined : Number(match[2]);
+  if (match === null || !(count >= 1 && count <= 8) || (members !== undefined && !(members >= 1 && members <= 8))) throw new ScenarioError(`${name}: groups must be N or NxM (N groups of M members, each from 1 to 8), not '${text}'`);
+  return members === undefined ? { count } : { count, membersPerGroup: members };
+}
+
 /** A scenario as text; `notes` become comment lines after the header. Parses back to itself. */
 export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly string[] = []): string {
   const lines = [`# title: ${scenario.title}`, `# workload: ${scenario.workload}`];
@@ -92,6 +110,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.faults !== "none") lines.push(`# faults: ${scenario.faults}`);
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
+  if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);

@@ -111,6 +111,7 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       acks: base.acks ?? -1,
       bitFlipPerRead: base.bitFlipPerRead,
       replicationFactor: base.replicationFactor,
+      groups: base.groups,
       faults: shrunk.faults,
       messages: shrunk.messages,
       steps: shrunk.steps,

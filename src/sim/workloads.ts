@@ -8,6 +8,7 @@ import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
 import type { TraceRecorder, TraceRun } from "./trace-recorder.ts";
 import { QUEUE_PLANTS, runQueue, type QueuePlant } from "./queue/cluster.ts";
+import type { GroupRunFigures, GroupsOptions } from "./groups/workload.ts";
 import { LEADER_HUNT, runRaft } from "./raft/cluster.ts";
 import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
 
@@ -36,6 +37,8 @@ export interface WorkloadOptions {
   readonly damageAtRest?: boolean | undefined;
   /** queue: replicas per partition (fetch mode; default 1, or 3 with a replication plant). */
   readonly replicationFactor?: number | undefined;
+  /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
+  readonly groups?: GroupsOptions | undefined;
   /**
    * Test-only back door that breaks determinism on purpose, to prove the determinism audit
    * (audit.test.ts): a harmless `heal` is scheduled at 100 ms plus whatever this returns, as if
@@ -83,6 +86,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.bitFlipPerRead === undefined ? {} : { bitFlipPerRead: options.bitFlipPerRead }),
     ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+    ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
     ...recorder,
@@ -92,10 +96,20 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...result,
     workload: "queue",
     details: [
-      `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.polls} records polled`,
+      `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
+      ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],
   };
+}
+
+/** The group figures of a run, for its report. */
+export function groupLines(groups: GroupRunFigures): string[] {
+  const perGroup = (figures: Readonly<Record<string, number>>): string => Object.entries(figures).map(([group, count]) => `${group} ${count}`).join(", ");
+  return [
+    `groups ${groups.groups}: ${groups.members} members (${groups.staticMembers} static, ${groups.lateJoins} joined late, ${groups.leaves} left), session ${groups.sessionTimeoutMs} ms; ${groups.processed} records processed`,
+    `groups: duplicates ${perGroup(groups.duplicatesPerGroup)}; rebalances ${perGroup(groups.rebalancesPerGroup)}; zombie-processed ${groups.zombieProcessed}; members removed ${groups.membersRemoved}, crashes ${groups.crashes}; commits accepted ${groups.commitsAccepted}`,
+  ];
 }
 
 async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {

@@ -23,6 +23,7 @@ import type { FileSystem } from "../../ports/filesystem.ts";
 import type { NodeId } from "../../ports/transport.ts";
 import type { ZhumqMessage } from "../../actors/shared/messages.ts";
 import { coordinatorMachine, type CoordinatorEvent } from "../../actors/coordinator/machine.ts";
+import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
 import { commandProblem, type CoordinatorCommand } from "../../actors/coordinator/state.ts";
 import {
   coordinatorSettingsProblems,
@@ -130,7 +131,7 @@ export interface CoordinatorDefinitionSettings {
   /** Directory of the command log on the node's file system. */
   readonly dir?: string;
   /** A planted bug (the simulator's tests only). */
-  readonly plant?: "elect-outside-isr";
+  readonly plant?: CoordinatorPlant;
 }
 
 /** Defaults filled in and checked: throws listing every problem, so a bad config fails at start-up. */

@@ -16,7 +16,11 @@
  * 4. every broker is crashed one last time and its partition logs are read back from its disk
  *    through the storage engine's recovery — the committed truth the checker compares against.
  *
- * Consumers are not crashed (their in-memory position is the history's source); producers are,
+ * With `groups`, consumer groups replace the plain consumers (src/sim/groups/workload.ts): their
+ * processes are crashed, paused past their sessions and cut off from the coordinator, and the group
+ * checker judges them next to the queue checker (docs/simulator.md, "Consumer groups").
+ *
+ * Plain consumers are not crashed (their in-memory position is the history's source); producers are,
  * in a share of the seeds (`producerCrashes`): what a crashed producer was still waiting for
  * becomes unknown, and the restarted process goes on under a new producer id. Pauses and network
  * faults reach every client. A wiped disk is outside this single-replica fault model: it would lose
@@ -29,14 +33,13 @@
  */
 import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { NodeId } from "../../ports/transport.ts";
+import type { Random } from "../../ports/random.ts";
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
-import { brokerDefinition, parseTopicFolder, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
+import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import { consumerDefinition, producerDefinition } from "../../host/stores/clients.ts";
 import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
 import type { AnyStateMachine } from "xstate";
-import { PartitionLog } from "../../disk/log.ts";
-import { DamagedRangeError } from "../../disk/errors.ts";
 import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
@@ -45,7 +48,12 @@ import { generateSchedule, joiningNodes, type FaultStep } from "../nemesis.ts";
 import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
-import { QueueHistory, type BatchDigest, type FinalLog, type OffsetRange, type QueueOp, type SendOutcomeOp } from "./history.ts";
+import { QueueHistory } from "./history.ts";
+import { readBrokerLogs } from "./final-logs.ts";
+import { LivenessProgress } from "./liveness.ts";
+import type { GroupHistoryData } from "../groups/history.ts";
+import { noticesWhenDurable } from "../groups/durable-notices.ts";
+import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
@@ -110,6 +118,14 @@ export interface QueueRunOptions {
    * a new producer id and goes on with the values it had not sent.
    */
   readonly producerCrashes?: boolean;
+  /**
+   * Consumer groups instead of the plain consumers (src/sim/groups/workload.ts): `count` groups
+   * of group consumer processes read the topic, crashed, paused and cut off by the nemesis, and
+   * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
+   */
+  readonly groups?: GroupsOptions;
+  /** Handed the run's group history at the end (tests look into it); it never changes the run. */
+  readonly onGroupHistory?: (history: GroupHistoryData) => void;
 }
 
 /**
@@ -123,7 +139,7 @@ export interface QueueRunOptions {
  *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
  *   (run with damage at rest).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -135,6 +151,7 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `no-truncation`: a follower never cuts a diverged tail → an in-sync replica differs from the
  *   leader below the HW (replica-divergence).
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
+ * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
 export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"];
 
@@ -151,6 +168,8 @@ export interface QueueRunResult extends RunFigures {
   readonly elections: number;
   /** Tails followers cut because they diverged from a new leader. */
   readonly truncations: number;
+  /** With consumer groups: the group checker's figures and the members' (absent without groups). */
+  readonly groups?: GroupRunFigures;
 }
 
 interface Settings {
@@ -165,6 +184,11 @@ interface Settings {
   readonly swarm: boolean;
   readonly replicationFactor: number;
   readonly minInSync: number | undefined;
+  readonly groups: GroupsOptions | undefined;
+}
+
+function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
+  return plant !== undefined && (GROUP_PLANTS as readonly string[]).includes(plant);
 }
 
 function resolve(options: QueueRunOptions): Settings {
@@ -180,6 +204,7 @@ function resolve(options: QueueRunOptions): Settings {
     swarm: (options.faults ?? "swarm") === "swarm",
     replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
+    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2 } : undefined),
   };
 }
 
@@ -205,9 +230,19 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let storageFullReplies = 0;
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
-  const coordinatorPlant = options.plant === "elect-outside-isr" ? { plant: options.plant } : {};
+  const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" ? { plant: options.plant } : {};
+  // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
+  if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
+  const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
-  world.addNode(COORDINATOR, actorBoot(coordinatorDefinition(coordinatorPlant), (host) => void (coordinatorHost = host), { onNotify: (output) => recordCoordinator(history, output, counts) }), disk);
+  // Group notices reach the group history once the decision is durable (durable-notices.ts).
+  const coordinator = coordinatorDefinition(coordinatorPlant);
+  const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (commands) => commands.length, (output) => groups.recordCoordinator(output));
+  const onCoordinatorOutput = (output: unknown): void => {
+    recordCoordinator(history, output, counts);
+    if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
+  };
+  world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
@@ -231,16 +266,21 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     };
     world.addNode(id, actorBoot(definition, (host) => producers.set(id, host as unknown as ClientHost), { onNotify: (output) => recordProducer(history, world, id, output) }));
   }
-  for (let index = 0; index < settings.consumers; index++) {
+  for (let index = 0; index < (groups === undefined ? settings.consumers : 0); index++) {
     const id = `consumer-${index}`;
     consumers.push(id);
     const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
     world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
   for (const [id, node] of world.nodes) if (!joiners.includes(id)) void node.start();
+  // Group members start at their own join times (some late).
+  groups?.addNodes();
+  groups?.start();
   world.kernel.markAsync();
 
-  const damageAtRest = options.damageAtRest ?? root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE;
+  // Groups skip no damaged range knowingly (that would be an at-least-once violation), so with
+  // groups damage at rest is only there when asked for.
+  const damageAtRest = options.damageAtRest ?? (groups === undefined && root.derive("profile:damage-at-rest").next() < DAMAGE_AT_REST_SEED_SHARE);
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
@@ -258,11 +298,11 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       for (const op of history.pendingSends()) if (op.process === node) history.sendUnknown(world.kernel.now(), node, op.id, "the producer process crashed before an answer");
     };
   }
-  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
+  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
-  const schedule = options.schedule ?? (settings.swarm ? generateSchedule(root.derive("nemesis"), { ...bounds, ...rot, ...full }) : []);
+  const schedule = options.schedule ?? (settings.swarm ? drawSchedule(root, { ...bounds, ...rot, ...full }, groups) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -279,7 +319,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     placementSettled = placementNow().length === 0;
     return placementSettled;
   };
-  await world.kernel.run({ untilMs: settings.safetyMs + settings.livenessMs, stopWhen: () => progress.finished(history.ops) && placed() });
+  const endMs = settings.safetyMs + settings.livenessMs;
+  await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() });
+  if (groups !== undefined) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
   const placement = ringChanges ? placementNow() : [];
   // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
   // a fixed, generous catch-up window on the healed cluster instead.
@@ -287,13 +329,18 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
 
   const final = leadership(brokerHosts);
   await readFinalLogs(world, brokers, history, final);
-  const check = checkQueue(history, { liveness: true });
-  const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...placement], started, schedule);
+  // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
+  const check = checkQueue(history, { liveness: groups === undefined });
+  const groupCheck = groups?.check(history);
+  if (groups !== undefined) options.onGroupHistory?.(groups.history);
+  const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
+  const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
-  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies, ...placement]);
+  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
-    ok: figures.ok && check.ok,
+    ok: figures.ok && check.ok && (groupCheck?.ok ?? true),
+    ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,
     check,
     sends: countSends(history),
@@ -301,6 +348,13 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     storageFullReplies,
     ...counts,
   };
+}
+
+/** The swarm's schedule; with groups, episodes aimed at the members from a stream of their own. */
+function drawSchedule(root: Random, bounds: Parameters<typeof generateSchedule>[1], groups: GroupWorkload | undefined): FaultStep[] {
+  const drawn = generateSchedule(root.derive("nemesis"), bounds);
+  if (groups === undefined) return drawn;
+  return [...drawn, ...groups.faults(root.derive("nemesis:groups"))].sort((a, b) => a.atMs - b.atMs);
 }
 
 /**
@@ -491,81 +545,6 @@ function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId,
 }
 
 /**
- * The liveness phase's stop condition — every send invoked and settled, every acknowledged value
- * polled by every consumer (or inside a range that consumer skipped as damaged) — kept up to date
- * from the ops appended since the last look. The kernel asks after every event, so rescanning the
- * whole history there made long runs quadratic.
- */
-class LivenessProgress {
-  private looked = 0;
-  private invoked = 0;
-  private readonly settled = new Set<string>();
-  private readonly acked = new Set<string>();
-  private readonly seen = new Map<NodeId, Set<string>>();
-  /** Per consumer: how many of the acknowledged values it has polled (or skipped as damaged). */
-  private readonly seenAcked = new Map<NodeId, number>();
-  /** Where each acknowledged value was written: "partition@offset" is enough, there is one topic. */
-  private readonly ackedAt = new Map<string, { partition: number; offset: number }>();
-  /** Per consumer: the ranges it skipped as damaged. */
-  private readonly skipped = new Map<NodeId, { partition: number; range: OffsetRange }[]>();
-
-  constructor(
-    private readonly consumers: readonly NodeId[],
-    private readonly totalSends: number,
-  ) {
-    for (const consumer of consumers) {
-      this.seen.set(consumer, new Set());
-      this.seenAcked.set(consumer, 0);
-    }
-  }
-
-  finished(ops: readonly QueueOp[]): boolean {
-    for (; this.looked < ops.length; this.looked++) this.observe(ops[this.looked]!);
-    return this.invoked === this.totalSends && this.settled.size === this.invoked && this.consumers.every((consumer) => this.seenAcked.get(consumer) === this.acked.size);
-  }
-
-  private observe(op: QueueOp): void {
-    if (op.type === "send.invoke") this.invoked++;
-    else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") this.settle(op);
-    else if (op.type === "poll") this.poll(op.process, op.value);
-    else if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) this.skip(op.process, op.partition, op.skippedDamaged);
-  }
-
-  /** Values in a skipped damaged range are lost to the damage: waiting for them would never end. */
-  private skip(consumer: NodeId, partition: number, range: OffsetRange): void {
-    const values = this.seen.get(consumer);
-    if (values === undefined) return;
-    let skipped = this.skipped.get(consumer);
-    if (skipped === undefined) this.skipped.set(consumer, (skipped = []));
-    skipped.push({ partition, range });
-    for (const [value, at] of this.ackedAt) if (at.partition === partition && at.offset >= range.fromOffset && at.offset < range.toOffset) this.poll(consumer, value);
-  }
-
-  private skippedBy(consumer: NodeId, at: { partition: number; offset: number }): boolean {
-    return (this.skipped.get(consumer) ?? []).some(({ partition, range }) => partition === at.partition && at.offset >= range.fromOffset && at.offset < range.toOffset);
-  }
-
-  private settle(op: SendOutcomeOp): void {
-    this.settled.add(`${op.process}/${String(op.id)}`);
-    if (op.type !== "send.ok" || this.acked.has(op.value)) return;
-    this.acked.add(op.value);
-    const at = { partition: op.partition, offset: op.offset };
-    this.ackedAt.set(op.value, at);
-    for (const [consumer, values] of this.seen) {
-      if (!values.has(op.value) && this.skippedBy(consumer, at)) values.add(op.value);
-      if (values.has(op.value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
-    }
-  }
-
-  private poll(consumer: NodeId, value: string): void {
-    const values = this.seen.get(consumer);
-    if (values === undefined || values.has(value)) return;
-    values.add(value);
-    if (this.acked.has(value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
-  }
-}
-
-/**
  * Crash each broker and read its partition logs back through recovery: the committed truth. With
  * replicas, each log says whether its broker led the partition at the end or was in its ISR, and
  * carries the leader's high watermark (what lies above it was never committed).
@@ -584,48 +563,6 @@ async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], histor
       history.finalLog({ ...log, leader: leadership.leader === broker, inSync: leadership.isr.includes(broker), highWatermark: leadership.highWatermark });
     }
   }
-}
-
-async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[]> {
-  const logs: FinalLog[] = [];
-  const decoder = new TextDecoder();
-  const topics = (await fs.stat(PARTITIONS_DIR)) === undefined ? [] : await fs.list(PARTITIONS_DIR);
-  for (const folder of topics) {
-    const topic = parseTopicFolder(folder)?.topic;
-    if (topic === undefined) continue;
-    for (const name of await fs.list(`${PARTITIONS_DIR}/${folder}`)) {
-      const partition = Number(name);
-      if (!/^\d+$/.test(name)) continue;
-      const log = await PartitionLog.open(fs, `${PARTITIONS_DIR}/${folder}/${name}`);
-      const records: { offset: number; value: string }[] = [];
-      const batches: BatchDigest[] = [];
-      const damaged: OffsetRange[] = [];
-      for (let offset = log.startOffset; offset < log.endOffset; ) {
-        let result;
-        try {
-          result = await log.read(offset, { maxBytes: 1 << 20 });
-        } catch (error) {
-          if (!(error instanceof DamagedRangeError)) throw error;
-          damaged.push({ fromOffset: error.fromOffset, toOffset: error.toOffset });
-          offset = error.toOffset;
-          continue;
-        }
-        if (result.batches.length === 0) break;
-        for (const batch of result.batches) {
-          // The stored CRC covers every byte of the batch, offsets and epoch included.
-          batches.push({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, digest: `${batch.crc.toString(16)}/${batch.sizeBytes}` });
-          batch.forEachRecord((record) => {
-            const value = record.value();
-            records.push({ offset: record.offset, value: value === null ? "<null>" : decoder.decode(value) });
-          });
-        }
-        offset = result.nextOffset;
-      }
-      await log.close();
-      logs.push({ topic, partition, replica: broker, records, batches, ...(damaged.length === 0 ? {} : { damaged }) });
-    }
-  }
-  return logs;
 }
 
 function countSends(history: QueueHistory): QueueRunResult["sends"] {

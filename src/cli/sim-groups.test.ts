@@ -1,0 +1,40 @@
+import { describe, expect, it, vi } from "vitest";
+import { simCommand } from "./sim.ts";
+
+/** Run `zhumq sim` with its output captured. */
+async function sim(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    return { code: await simCommand(argv), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe("zhumq sim --groups", () => {
+  it("runs consumer groups under the swarm and prints their figures with the summary", async () => {
+    const result = await sim(["--seed", "2", "--groups", "2", "--members-per-group", "2", "--messages", "30"]);
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(/groups 2: 4 members \(\d+ static, \d+ joined late, \d+ left\), session \d+ ms; \d+ records processed/);
+    expect(result.stdout).toMatch(/groups: duplicates group-0 \d+, group-1 \d+; rebalances group-0 \d+, group-1 \d+; zombie-processed \d+/);
+  });
+
+  it("a group plant turns groups on, fails, and its replay names the plant", async () => {
+    const result = await sim(["--seed", "1", "--plant", "assign-before-revoke", "--messages", "30"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("group-exclusivity:");
+    expect(result.stdout).toContain("replay: npx zhumq sim --seed 1 --messages 30 --plant assign-before-revoke");
+  });
+
+  it("refuses bad group flags, naming the value", async () => {
+    for (const argv of [["--groups", "0"], ["--groups", "9"], ["--members-per-group", "2"], ["--groups", "2", "--members-per-group", "0"], ["--groups", "2", "--workload", "raft"], ["--groups", "2", "--acks", "1"]]) {
+      const result = await sim(argv);
+      expect(result.code, argv.join(" ")).toBe(2);
+      expect(result.stderr).toMatch(/--groups|--members-per-group/);
+    }
+  });
+});

@@ -1,0 +1,242 @@
+/**
+ * Consumer groups in the queue workload (src/sim/queue/cluster.ts, `runQueue({ groups })`): two
+ * or more groups read the topic, each through 1–4 group consumer processes (consumer-process.ts)
+ * instead of the plain consumers, and the group checker (checker.ts) judges the run next to the
+ * queue checker.
+ *
+ * What the seed draws (`profile:groups`), with swarm faults:
+ * - members per group (1–4, unless given), whether a group's members are static (instance ids),
+ *   the session timeout (1–2 s, so rebalances happen inside the safety phase), the auto-commit
+ *   interval and the processing delays;
+ * - churn: a group's first member joins at once and stays; each other one may join late and may
+ *   leave cleanly before the safety phase ends (it then stays gone, restarts included);
+ * - faults on the member nodes (faults.ts): crashes and restarts, pauses past the session,
+ *   partitions from the coordinator.
+ * Without swarm faults (a scenario) every member joins at once and stays: the story's steps are
+ * the only faults, and the nodes are named `g<group>-member-<index>` for it.
+ *
+ * Recorded into the group history: `subscribed` at the start (every group reads from "earliest"),
+ * the coordinator's decisions (granted, released, commit.accepted, member.removed, as it outputs
+ * them once durable), and the processes' processed / member.lost / crashed / restarted.
+ *
+ * The run lasts until every group has processed every acknowledged value (`finished`), then
+ * `GROUP_CATCH_UP_MS` more so the groups also reach records that landed without an
+ * acknowledgement (pub-sub-completeness judges those too).
+ */
+import type { NodeId } from "../../ports/transport.ts";
+import type { Random } from "../../ports/random.ts";
+import type { GroupOutput } from "../../actors/coordinator/groups/batch.ts";
+import type { MemberPlant } from "../../actors/member/index.ts";
+import type { FaultStep } from "../nemesis.ts";
+import type { SimWorld } from "../world.ts";
+import type { RunAnomaly } from "../run.ts";
+import { uniform } from "../random.ts";
+import type { QueueHistory } from "../queue/history.ts";
+import { ackedSends, checkGroups, type GroupCheckResult, type GroupFigures } from "./checker.ts";
+import { groupConsumerBoot, type GroupConsumerProcess, type GroupConsumerSettings } from "./consumer-process.ts";
+import { drawGroupFaults } from "./faults.ts";
+import { GroupHistory } from "./history.ts";
+import { GroupLiveness } from "./liveness.ts";
+
+/**
+ * Planted bugs of the group protocol, each caught by the group checker (properties/groups.test.ts):
+ * - `assign-before-revoke` (coordinator): a partition goes to its new owner before the old one let
+ *   go → group-exclusivity;
+ * - `accept-fenced-commit` (coordinator): commits from members that no longer own the partition
+ *   are accepted → group-exclusivity (and commit-monotonic when the zombie's offset is older);
+ * - `commit-before-processing` (member): what was fetched is committed, processed or not → after
+ *   a crash or a handover, commit-beyond-processed and at-least-once-per-group.
+ */
+export const GROUP_PLANTS = ["assign-before-revoke", "accept-fenced-commit", "commit-before-processing"] as const;
+export type GroupPlantName = (typeof GROUP_PLANTS)[number];
+
+export interface GroupsOptions {
+  /** Groups reading the topic (at least 1; the swarm's default elsewhere is 2). */
+  readonly count: number;
+  /** Members per group; drawn from 1–4 per group when absent. */
+  readonly membersPerGroup?: number;
+  /** Drawn from 1–2 s when absent (1.5 s without swarm faults). */
+  readonly sessionTimeoutMs?: number;
+}
+
+export const GROUPS_MAX = 8;
+export const MEMBERS_PER_GROUP_MAX = 8;
+/** After every group processed every acknowledged value: time to reach unacknowledged tails too. */
+export const GROUP_CATCH_UP_MS = 2_000;
+/** Group-aimed fault episodes per virtual second (faults.ts). */
+const GROUP_FAULTS_PER_SECOND = 0.6;
+const LATE_JOIN_SHARE = 0.4;
+const LEAVE_SHARE = 0.3;
+const STATIC_GROUP_SHARE = 0.3;
+
+interface MemberPlan {
+  readonly node: NodeId;
+  readonly groupId: string;
+  readonly instanceId: string | undefined;
+  readonly joinAtMs: number;
+  readonly leaveAtMs: number | undefined;
+}
+
+export interface GroupWorkloadSettings {
+  readonly topic: string;
+  readonly coordinator: NodeId;
+  readonly safetyMs: number;
+  readonly swarm: boolean;
+  readonly plant?: GroupPlantName | undefined;
+}
+
+/** What a run with groups adds to its result. */
+export interface GroupRunFigures extends GroupFigures {
+  readonly members: number;
+  readonly staticMembers: number;
+  readonly lateJoins: number;
+  /** Members that left cleanly during the run. */
+  readonly leaves: number;
+  readonly sessionTimeoutMs: number;
+  /** `member.error` outputs (a refused commit, say) and reader restarts after a consumer error. */
+  readonly memberErrors: number;
+  readonly readerErrors: number;
+}
+
+export function groupOptionProblems(options: GroupsOptions): string[] {
+  const problems: string[] = [];
+  if (!(Number.isSafeInteger(options.count) && options.count >= 1 && options.count <= GROUPS_MAX)) problems.push(`groups.count must be an integer from 1 to ${GROUPS_MAX}, got ${options.count}`);
+  const members = options.membersPerGroup;
+  if (members !== undefined && !(Number.isSafeInteger(members) && members >= 1 && members <= MEMBERS_PER_GROUP_MAX)) problems.push(`groups.membersPerGroup must be an integer from 1 to ${MEMBERS_PER_GROUP_MAX}, got ${members}`);
+  const session = options.sessionTimeoutMs;
+  if (session !== undefined && !(Number.isSafeInteger(session) && session >= 100 && session <= 60_000)) problems.push(`groups.sessionTimeoutMs must be an integer from 100 to 60000, got ${session}`);
+  return problems;
+}
+
+export class GroupWorkload {
+  readonly history = new GroupHistory();
+  readonly plans: readonly MemberPlan[];
+  readonly sessionTimeoutMs: number;
+  private readonly liveness: GroupLiveness;
+  private readonly processes = new Map<NodeId, GroupConsumerProcess>();
+  private readonly retired = new Set<NodeId>();
+  private readonly groupIds: readonly string[];
+  private readonly autoCommitIntervalMs: number;
+  private readonly counts = { memberErrors: 0, readerErrors: 0, leaves: 0 };
+
+  constructor(
+    private readonly world: SimWorld,
+    private readonly settings: GroupWorkloadSettings,
+    options: GroupsOptions,
+    random: Random,
+  ) {
+    const problems = groupOptionProblems(options);
+    if (problems.length > 0) throw new RangeError(`groups: ${problems.join("; ")}`);
+    const swarm = settings.swarm;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? (swarm ? Math.round(uniform(random, 1_000, 2_000)) : 1_500);
+    this.autoCommitIntervalMs = swarm ? Math.round(uniform(random, 200, 800)) : 500;
+    this.groupIds = Array.from({ length: options.count }, (_, index) => `group-${index}`);
+    this.plans = this.groupIds.flatMap((groupId, group) => planGroup(random.derive(groupId), settings, group, groupId, options.membersPerGroup));
+    this.liveness = new GroupLiveness(this.groupIds);
+  }
+
+  get memberNodes(): NodeId[] {
+    return this.plans.map((plan) => plan.node);
+  }
+
+  /** Add the member nodes (not started) and record the subscriptions; call before the run starts. */
+  addNodes(): void {
+    for (const groupId of this.groupIds) this.history.subscribed(this.world.kernel.now(), { groupId, topic: this.settings.topic, from: "earliest" });
+    for (const plan of this.plans) {
+      const settings: GroupConsumerSettings = {
+        coordinator: this.settings.coordinator,
+        groupId: plan.groupId,
+        topic: this.settings.topic,
+        from: "earliest",
+        sessionTimeoutMs: this.sessionTimeoutMs,
+        autoCommitIntervalMs: this.autoCommitIntervalMs,
+        processingMs: { min: 1, max: 20, perRecordMs: 0.5 },
+        ...(plan.instanceId === undefined ? {} : { instanceId: plan.instanceId }),
+        ...(this.settings.plant === "commit-before-processing" ? { plant: this.settings.plant satisfies MemberPlant } : {}),
+      };
+      const observer = {
+        memberError: () => void this.counts.memberErrors++,
+        readerError: () => void this.counts.readerErrors++,
+        left: () => void this.counts.leaves++,
+      };
+      this.world.addNode(plan.node, groupConsumerBoot(settings, this.history, { retired: () => this.retired.has(plan.node), onStarted: (process) => this.processes.set(plan.node, process), observer }));
+    }
+  }
+
+  /** Start the members at their join times and ask the leaving ones to leave at theirs. */
+  start(): void {
+    for (const plan of this.plans) {
+      const node = this.world.node(plan.node);
+      this.world.kernel.schedule(plan.joinAtMs, () => void node.start());
+      if (plan.leaveAtMs === undefined) continue;
+      this.world.kernel.schedule(plan.leaveAtMs, () => {
+        this.retired.add(plan.node);
+        this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)} ${plan.node} leaves ${plan.groupId}`);
+        if (node.status !== "down") this.processes.get(plan.node)?.leave();
+      });
+    }
+  }
+
+  /** Fault episodes aimed at the member nodes, for a swarm run's schedule. */
+  faults(random: Random): FaultStep[] {
+    return drawGroupFaults(random, { members: this.memberNodes, coordinator: this.settings.coordinator, durationMs: this.settings.safetyMs, sessionTimeoutMs: this.sessionTimeoutMs, perSecond: GROUP_FAULTS_PER_SECOND });
+  }
+
+  /** The coordinator's group outputs, as it emits them (once durable). */
+  recordCoordinator(output: unknown): void {
+    const event = output as GroupOutput;
+    const now = this.world.kernel.now();
+    switch (event.type) {
+      case "coordinator.group.granted":
+        return this.history.granted(event.atMs, { groupId: event.groupId, memberId: event.memberId, memberEpoch: event.memberEpoch, topic: event.topic, partition: event.partition });
+      case "coordinator.group.released":
+        return this.history.released(event.atMs, { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, reason: event.reason });
+      case "coordinator.group.committed":
+        return this.history.commitAccepted(event.atMs, { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, offset: event.offset });
+      case "coordinator.group.member.removed":
+        return this.history.memberRemoved(now, { groupId: event.groupId, memberId: event.memberId, reason: event.reason });
+      default:
+        return;
+    }
+  }
+
+  /** Every group has processed every acknowledged value so far. */
+  finished(queue: QueueHistory): boolean {
+    return this.liveness.finished(queue.ops, this.history.ops);
+  }
+
+  check(queue: QueueHistory): GroupCheckResult {
+    return checkGroups(this.history, queue.finalLogs, ackedSends(queue), { liveness: true });
+  }
+
+  anomalies(check: GroupCheckResult): RunAnomaly[] {
+    return check.violations.map((violation) => ({ kind: violation.rule, detail: violation.message }));
+  }
+
+  figures(check: GroupCheckResult): GroupRunFigures {
+    return {
+      ...check.figures,
+      members: this.plans.length,
+      staticMembers: this.plans.filter((plan) => plan.instanceId !== undefined).length,
+      lateJoins: this.plans.filter((plan) => plan.joinAtMs > 0).length,
+      leaves: this.counts.leaves,
+      sessionTimeoutMs: this.sessionTimeoutMs,
+      memberErrors: this.counts.memberErrors,
+      readerErrors: this.counts.readerErrors,
+    };
+  }
+}
+
+function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, membersPerGroup: number | undefined): MemberPlan[] {
+  const members = membersPerGroup ?? 1 + random.int(4);
+  const churn = settings.swarm;
+  const isStatic = churn && random.next() < STATIC_GROUP_SHARE;
+  return Array.from({ length: members }, (_, index) => {
+    const node = `g${group}-member-${index}`;
+    const late = churn && index > 0 && random.next() < LATE_JOIN_SHARE;
+    const joinAtMs = late ? Math.round(uniform(random, 0.1, 0.6) * settings.safetyMs) : 0;
+    const leaves = churn && index > 0 && random.next() < LEAVE_SHARE;
+    const leaveAtMs = leaves ? Math.round(uniform(random, joinAtMs + 0.2 * settings.safetyMs, 0.95 * settings.safetyMs)) : undefined;
+    return { node, groupId, instanceId: isStatic ? `${groupId}-instance-${index}` : undefined, joinAtMs, leaveAtMs };
+  });
+}

@@ -30,6 +30,7 @@ import {
 import { TOPIC_ID_PATTERN } from "./state.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type CoordinatorLimits } from "./limits.ts";
 import { copyGroupRequest, GROUP_REQUEST_TYPES, groupErrorReply, groupFieldProblem } from "./groups/validate.ts";
+import { describe, isInteger, typeOf } from "./untrusted.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -327,19 +328,4 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
 
 function invalid(type: RequestType, requestId: number, code: ErrorCode, message: string): ParsedMessage {
   return { kind: "invalid", reply: errorReply(type, requestId, wireError(code, message)) };
-}
-
-function isInteger(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value);
-}
-
-function typeOf(value: unknown): string {
-  return value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
-}
-
-/** A short, safe rendering of an untrusted value for an error message. */
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) return String(value);
-  return typeOf(value);
 }

@@ -59,16 +59,8 @@ function sendHeartbeat(s: Step): void {
   const h = state.heartbeat;
   const memberEpoch = state.memberEpoch;
   const requestId = nextRequestId(state);
-  const message: GroupHeartbeat = {
-    type: "group.heartbeat",
-    requestId,
-    groupId: config.groupId,
-    memberId: state.memberId,
-    ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }),
-    memberEpoch,
-    ...(memberEpoch === JOIN_EPOCH ? { topics: config.topics, sessionTimeoutMs: config.sessionTimeoutMs, assignor: config.assignor } : {}),
-    owned: groupByTopic(state.owned.values()),
-  };
+  const joining = memberEpoch === JOIN_EPOCH ? { topics: config.topics, sessionTimeoutMs: config.sessionTimeoutMs, assignor: config.assignor } : {};
+  const message: GroupHeartbeat = { ...heartbeatMessage(state, requestId, memberEpoch, groupByTopic(state.owned.values())), ...joining };
   h.wantedSoon = false;
   h.inflight = { requestId, sentAtMs: s.nowMs, memberEpoch };
   s.effects.push(cancelTimer(MEMBER_TIMER.heartbeat), send(state.coordinators.current, message), setTimer(MEMBER_TIMER.heartbeatTimeout, config.requestTimeoutMs));
@@ -249,6 +241,12 @@ function fail(s: Step, error: WireError): void {
   goQuiet(s, error);
 }
 
+function heartbeatMessage(state: MemberState, requestId: number, memberEpoch: number, owned: GroupHeartbeat["owned"]): GroupHeartbeat {
+  const { config } = state;
+  const instance = config.instanceId === undefined ? {} : { instanceId: config.instanceId };
+  return { type: "group.heartbeat", requestId, groupId: config.groupId, memberId: state.memberId, ...instance, memberEpoch, owned };
+}
+
 /** Commits are done (or given up): tell the coordinator this member is going, bounded by requestTimeoutMs. */
 export function sendLeave(s: Step): void {
   const { state } = s;
@@ -257,15 +255,7 @@ export function sendLeave(s: Step): void {
   state.leaving = "leaving";
   const requestId = nextRequestId(state);
   const memberEpoch = config.instanceId === undefined ? LEAVE_EPOCH : STATIC_LEAVE_EPOCH;
-  const message: GroupHeartbeat = {
-    type: "group.heartbeat",
-    requestId,
-    groupId: config.groupId,
-    memberId: state.memberId,
-    ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }),
-    memberEpoch,
-    owned: [],
-  };
+  const message = heartbeatMessage(state, requestId, memberEpoch, []);
   state.heartbeat.inflight = { requestId, sentAtMs: s.nowMs, memberEpoch };
   s.effects.push(send(state.coordinators.current, message), setTimer(MEMBER_TIMER.leave, config.requestTimeoutMs));
 }

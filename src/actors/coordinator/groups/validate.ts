@@ -23,6 +23,7 @@ import {
 } from "../../shared/group-messages.ts";
 import { partitionKey, topicNameProblem } from "../../shared/ids.ts";
 import type { CoordinatorLimits } from "../limits.ts";
+import { describe, isInteger, typeOf } from "../untrusted.ts";
 
 export type GroupRequestType = GroupRequestMessage["type"];
 type Fields = Record<string, unknown>;
@@ -205,18 +206,4 @@ function copyLists(lists: readonly TopicPartitions[]): TopicPartitions[] {
 
 function copyOffsets(offsets: readonly CommittedOffset[]): CommittedOffset[] {
   return offsets.map(({ topic, partition, offset, metadata }) => (metadata === undefined ? { topic, partition, offset } : { topic, partition, offset, metadata }));
-}
-
-function isInteger(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value);
-}
-
-function typeOf(value: unknown): string {
-  return value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) return String(value);
-  return typeOf(value);
 }

@@ -21,9 +21,17 @@
  *    ratio to 1 member. Each run starts with one fetch per partition already buffered (the same
  *    12 for every member count). It scales until the client CPU — or, on a small machine, the
  *    cores the brokers share — is the bottleneck.
+ * 3. Rebalance time in the simulator ("sim"): part 1's figure, measured the same way in virtual
+ *    time, without the cluster processes. Per seed, one fault-free `runQueue` run: a group of 4
+ *    members on a 64-partition topic (3 brokers, replication factor 1) that producers feed with
+ *    about the trickle's rate; once it is stable, a 5th member starts (`groups.lateJoinAtMs`).
+ *    The figure, as in part 1: from the 5th member's start to its first processed record on the
+ *    last of the partitions granted to it — every partition assigned and fetching again. The
+ *    join lands at a different point of the stable members' heartbeat cycle in each trial
+ *    (spread evenly over one interval), since when they hear of the join bounds the rebalance.
  *
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the message counts and trials for a quick look;
- * ZHUMQ_BENCH_ONLY=rebalance or =throughput runs one part.
+ * ZHUMQ_BENCH_ONLY=rebalance, =throughput or =sim runs one part.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -32,9 +40,12 @@ import { ZhuMQ, type Consumer } from "../src/index.ts";
 import { ReplicatedCluster, sleep, waitUntil } from "../test/support/replicated-cluster.ts";
 import { ZhumqProcesses } from "../test/support/zhumq-process.ts";
 import { GroupConsumerProcesses, type GroupConsumerProcess } from "../test/support/group-consumer-process.ts";
+import { runQueue } from "../src/sim/queue/cluster.ts";
+import type { GroupHistoryData, GroupOp } from "../src/sim/groups/history.ts";
+import { heartbeatIntervalMs } from "../src/actors/coordinator/groups/handlers.ts";
 
 const SCALE = Number(process.env["ZHUMQ_BENCH_SCALE"] ?? "1");
-/** "rebalance" or "throughput": run only that part. */
+/** "rebalance", "throughput" or "sim": run only that part. */
 const ONLY = process.env["ZHUMQ_BENCH_ONLY"];
 const BROKERS = 3;
 const REBALANCE_PARTITIONS = 64;
@@ -57,6 +68,24 @@ const COUNT_EVERY_MS = 50;
 const SESSION_TIMEOUT_MS = 10_000;
 const AUTO_COMMIT_INTERVAL_MS = 1_000;
 const WAIT_MS = 120_000;
+/** Seeds of the simulated rebalance, each one trial. */
+const SIM_SEEDS = Math.max(3, Math.round(10 * SCALE));
+/**
+ * The stable group forms from the run's start (the cluster boots, the topic is created, four
+ * members join and reconcile): measured, it is balanced within about two heartbeat intervals plus
+ * 0.4 s. So the 5th member joins after SIM_JOIN_AFTER_CYCLES intervals plus SIM_JOIN_MARGIN_MS
+ * (plus its trial's offset into the cycle), and producers keep feeding SIM_FEED_AFTER_CYCLES
+ * intervals plus SIM_FEED_MARGIN_MS after it (measured rebalances end within one interval and a
+ * few reconciling heartbeats). A trial outside those bounds prints why it has no figure.
+ */
+const SIM_JOIN_AFTER_CYCLES = 3;
+const SIM_JOIN_MARGIN_MS = 500;
+const SIM_FEED_AFTER_CYCLES = 2;
+const SIM_FEED_MARGIN_MS = 2_000;
+/** Records per virtual second, over all partitions: about the trickle's one per partition every TRICKLE_EVERY_MS. */
+const SIM_RECORDS_PER_SECOND = 1_200;
+const SIM_PRODUCERS = 4;
+const SIM_BROKERS = 3;
 /** USER_HZ: the unit of /proc/<pid>/stat's CPU times on Linux. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
@@ -308,15 +337,109 @@ async function throughput(zhumq: ZhuMQ, cluster: ReplicatedCluster): Promise<voi
   }
 }
 
+// ---------------------------------------------------------------- 3. rebalance time, simulated
+
+/** Who owns each partition at `atMs` (grants and releases up to and including it). */
+function ownersAt(ops: readonly GroupOp[], atMs: number): Map<number, string> {
+  const owners = new Map<number, string>();
+  for (const op of ops) {
+    if (op.atMs > atMs) break;
+    if (op.type === "granted") owners.set(op.partition, op.memberId);
+    else if (op.type === "released" && owners.get(op.partition) === op.memberId) owners.delete(op.partition);
+  }
+  return owners;
+}
+
+/** Whether `owners` covers every partition and gives each of `members` at least its uniform share. */
+function balanced(owners: ReadonlyMap<number, string>, members: number): boolean {
+  const counts = new Map<string, number>();
+  for (const member of owners.values()) counts.set(member, (counts.get(member) ?? 0) + 1);
+  const share = Math.floor(REBALANCE_PARTITIONS / members);
+  return owners.size === REBALANCE_PARTITIONS && counts.size === members && [...counts.values()].every((count) => count >= share);
+}
+
+interface SimTrial {
+  /** From the join to the first record processed on the last moved partition, in virtual ms. */
+  readonly ms: number;
+  /** From the join to the last grant to the new member, and to its first record on any moved partition. */
+  readonly assignedMs: number;
+  readonly firstMs: number;
+  readonly moved: number;
+}
+
+/**
+ * The trial's figure from its group history, or why there is none: the group was not stable at the
+ * join, or the new member's partitions were not all fetching (or the group not balanced) afterwards.
+ */
+function simTrial(history: GroupHistoryData, joiner: string, joinAtMs: number): SimTrial | string {
+  const ops = history.ops;
+  if (!balanced(ownersAt(ops, joinAtMs), STABLE_MEMBERS)) return `the ${STABLE_MEMBERS} members were not stable when the 5th joined at ${joinAtMs} ms`;
+  const processed = ops.filter((op): op is Extract<GroupOp, { type: "processed" }> => op.type === "processed" && op.process === joiner && op.atMs >= joinAtMs);
+  const memberIds = new Set(processed.map((op) => op.memberId));
+  const grants = ops.filter((op): op is Extract<GroupOp, { type: "granted" }> => op.type === "granted" && op.atMs >= joinAtMs && memberIds.has(op.memberId));
+  if (grants.length === 0) return `${joiner} was granted nothing (or processed nothing) after joining at ${joinAtMs} ms`;
+  const firsts = grants.map((grant) => processed.find((op) => op.memberId === grant.memberId && op.partition === grant.partition && op.atMs >= grant.atMs)?.atMs);
+  const missing = grants.filter((_, index) => firsts[index] === undefined).map((grant) => grant.partition);
+  if (missing.length > 0) return `${joiner} never processed a record on partition(s) ${missing.join(", ")} granted to it`;
+  const done = Math.max(...(firsts as number[]));
+  if (!balanced(ownersAt(ops, done), STABLE_MEMBERS + 1)) return `the ${STABLE_MEMBERS + 1} members were not balanced at ${Math.round(done)} ms, when ${joiner} fetched on its last partition`;
+  return { ms: done - joinAtMs, assignedMs: Math.max(...grants.map((grant) => grant.atMs)) - joinAtMs, firstMs: Math.min(...(firsts as number[])) - joinAtMs, moved: grants.length };
+}
+
+async function simRebalanceTime(sessionTimeoutMs: number): Promise<void> {
+  const cycleMs = heartbeatIntervalMs(sessionTimeoutMs);
+  const joiner = `g0-member-${STABLE_MEMBERS}`;
+  const trials: SimTrial[] = [];
+  let wallMsTotal = 0;
+  for (let seed = 1; seed <= SIM_SEEDS; seed++) {
+    const joinAtMs = SIM_JOIN_AFTER_CYCLES * cycleMs + SIM_JOIN_MARGIN_MS + Math.floor(((seed - 1) * cycleMs) / SIM_SEEDS);
+    const safetyMs = joinAtMs + SIM_FEED_AFTER_CYCLES * cycleMs + SIM_FEED_MARGIN_MS;
+    let history: GroupHistoryData | undefined;
+    const result = await runQueue({
+      seed,
+      faults: "none",
+      brokers: SIM_BROKERS,
+      partitions: REBALANCE_PARTITIONS,
+      producers: SIM_PRODUCERS,
+      messagesPerProducer: Math.round((SIM_RECORDS_PER_SECOND * safetyMs) / 1_000 / SIM_PRODUCERS),
+      safetyMs,
+      groups: { count: 1, membersPerGroup: STABLE_MEMBERS + 1, sessionTimeoutMs, lateJoinAtMs: joinAtMs },
+      onGroupHistory: (recorded) => (history = recorded),
+    });
+    wallMsTotal += result.wallMs;
+    const trial = history === undefined ? "no group history" : simTrial(history, joiner, joinAtMs);
+    const checked = result.ok ? "" : ` (the run failed its checks: ${result.anomalies.map((anomaly) => anomaly.kind).join(", ")})`;
+    if (typeof trial === "string") {
+      console.log(`sim rebalance seed ${seed}, session ${sessionTimeoutMs} ms: no figure — ${trial}${checked}`);
+      continue;
+    }
+    trials.push(trial);
+    console.log(`sim rebalance seed ${seed}, session ${sessionTimeoutMs} ms, join at ${joinAtMs} ms: ${trial.moved} partitions moved, last granted +${Math.round(trial.assignedMs)} ms, first record +${Math.round(trial.firstMs)} ms, all fetching +${Math.round(trial.ms)} ms${checked}`);
+  }
+  const sorted = trials.map((trial) => trial.ms).sort((a, b) => a - b);
+  console.log(`sim rebalance, session ${sessionTimeoutMs} ms (heartbeat every ${cycleMs} ms; a 5th member joins ${STABLE_MEMBERS} on ${REBALANCE_PARTITIONS} partitions → all assigned and fetching, in virtual time): p50 ${Math.round(percentile(sorted, 0.5))} ms, p99 ${Math.round(percentile(sorted, 0.99))} ms, min ${Math.round(sorted[0] ?? Number.NaN)} ms over ${sorted.length} of ${SIM_SEEDS} seeds (about ${SIM_RECORDS_PER_SECOND} records/s fed; ${(wallMsTotal / 1_000).toFixed(1)} s of wall time)`);
+}
+
+/**
+ * Part 3, what its figure means: printed once before it. The simulator has no CPU or disk cost and
+ * fault-free links, so the gap to part 1 is the real processes' own work; what both share is the
+ * protocol's pace (heartbeat intervals and the reconciling heartbeat).
+ */
+async function simRebalance(): Promise<void> {
+  console.log(`sim rebalance: virtual time from a 5th member's start to its first processed record on the last partition granted to it (as part 1 measures on real processes), fault-free simulated runs, one per seed; the join falls at a different point of the heartbeat cycle per seed`);
+  for (const sessionTimeoutMs of REBALANCE_SESSION_TIMEOUTS_MS) await simRebalanceTime(sessionTimeoutMs);
+}
+
 async function main(): Promise<void> {
+  if (ONLY === "sim") return simRebalance();
   const processes = new ZhumqProcesses();
   const dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-bench-groups-"));
   try {
     const cluster = await ReplicatedCluster.start(processes, dataDir, BROKERS);
     const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "bench-groups" });
     try {
-      if (ONLY !== "throughput") for (const sessionTimeoutMs of REBALANCE_SESSION_TIMEOUTS_MS) await rebalanceTime(zhumq, sessionTimeoutMs);
-      if (ONLY !== "rebalance") await throughput(zhumq, cluster);
+      if (ONLY === undefined || ONLY === "rebalance") for (const sessionTimeoutMs of REBALANCE_SESSION_TIMEOUTS_MS) await rebalanceTime(zhumq, sessionTimeoutMs);
+      if (ONLY === undefined || ONLY === "throughput") await throughput(zhumq, cluster);
     } finally {
       await cluster.close();
     }
@@ -324,6 +447,8 @@ async function main(): Promise<void> {
     await processes.killAll();
     rmSync(dataDir, { recursive: true, force: true });
   }
+  // After the cluster is gone, so the simulator does not compete with it for the cores.
+  if (ONLY === undefined) await simRebalance();
 }
 
 await main();

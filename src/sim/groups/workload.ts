@@ -13,7 +13,10 @@
  * - faults on the member nodes (faults.ts): crashes and restarts, pauses past the session,
  *   partitions from the coordinator.
  * Without swarm faults (a scenario) every member joins at once and stays: the story's steps are
- * the only faults, and the nodes are named `g<group>-member-<index>` for it.
+ * the only faults, and the nodes are named `g<group>-member-<index>` for it. `lateJoinAtMs` makes
+ * the last member of each group join at that virtual time instead (a member joining a stable
+ * group: the rebalance-time figure of bench/groups.bench.ts, part "sim"); it draws nothing, so a
+ * run without it is the run it always was.
  *
  * Recorded into the group history: `subscribed` at the start (every group reads from "earliest"),
  * the coordinator's decisions (granted, released, commit.accepted, member.removed, as it outputs
@@ -57,10 +60,17 @@ export interface GroupsOptions {
   readonly membersPerGroup?: number;
   /** Drawn from 1–2 s when absent (1.5 s without swarm faults). */
   readonly sessionTimeoutMs?: number;
+  /**
+   * Without swarm faults only (the swarm draws its own late joins): the last member of each group
+   * starts at this virtual time, in ms, instead of at once. It must fall inside the safety phase.
+   */
+  readonly lateJoinAtMs?: number;
 }
 
 export const GROUPS_MAX = 8;
 export const MEMBERS_PER_GROUP_MAX = 8;
+/** The latest `lateJoinAtMs` accepted (the safety phase bounds it further). */
+export const LATE_JOIN_AT_MS_MAX = 600_000;
 /** After every group processed every acknowledged value: time to reach unacknowledged tails too. */
 export const GROUP_CATCH_UP_MS = 2_000;
 /** Group-aimed fault episodes per virtual second (faults.ts). */
@@ -105,6 +115,8 @@ export function groupOptionProblems(options: GroupsOptions): string[] {
   if (members !== undefined && !(Number.isSafeInteger(members) && members >= 1 && members <= MEMBERS_PER_GROUP_MAX)) problems.push(`groups.membersPerGroup must be an integer from 1 to ${MEMBERS_PER_GROUP_MAX}, got ${members}`);
   const session = options.sessionTimeoutMs;
   if (session !== undefined && !(Number.isSafeInteger(session) && session >= 100 && session <= 60_000)) problems.push(`groups.sessionTimeoutMs must be an integer from 100 to 60000, got ${session}`);
+  const late = options.lateJoinAtMs;
+  if (late !== undefined && !(Number.isSafeInteger(late) && late >= 0 && late <= LATE_JOIN_AT_MS_MAX)) problems.push(`groups.lateJoinAtMs must be an integer from 0 to ${LATE_JOIN_AT_MS_MAX}, got ${late}`);
   return problems;
 }
 
@@ -126,12 +138,15 @@ export class GroupWorkload {
     random: Random,
   ) {
     const problems = groupOptionProblems(options);
+    const late = options.lateJoinAtMs;
+    if (late !== undefined && settings.swarm) problems.push(`groups.lateJoinAtMs (${late} ms) is for runs without swarm faults: the swarm draws its own late joins`);
+    if (late !== undefined && late >= settings.safetyMs) problems.push(`groups.lateJoinAtMs (${late} ms) must fall inside the safety phase (${settings.safetyMs} ms): the run may end soon after it`);
     if (problems.length > 0) throw new RangeError(`groups: ${problems.join("; ")}`);
     const swarm = settings.swarm;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? (swarm ? Math.round(uniform(random, 1_000, 2_000)) : 1_500);
     this.autoCommitIntervalMs = swarm ? Math.round(uniform(random, 200, 800)) : 500;
     this.groupIds = Array.from({ length: options.count }, (_, index) => `group-${index}`);
-    this.plans = this.groupIds.flatMap((groupId, group) => planGroup(random.derive(groupId), settings, group, groupId, options.membersPerGroup));
+    this.plans = this.groupIds.flatMap((groupId, group) => planGroup(random.derive(groupId), settings, group, groupId, options));
     this.liveness = new GroupLiveness(this.groupIds);
   }
 
@@ -227,14 +242,15 @@ export class GroupWorkload {
   }
 }
 
-function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, membersPerGroup: number | undefined): MemberPlan[] {
-  const members = membersPerGroup ?? 1 + random.int(4);
+function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, options: GroupsOptions): MemberPlan[] {
+  const members = options.membersPerGroup ?? 1 + random.int(4);
   const churn = settings.swarm;
   const isStatic = churn && random.next() < STATIC_GROUP_SHARE;
   return Array.from({ length: members }, (_, index) => {
     const node = `g${group}-member-${index}`;
     const late = churn && index > 0 && random.next() < LATE_JOIN_SHARE;
-    const joinAtMs = late ? Math.round(uniform(random, 0.1, 0.6) * settings.safetyMs) : 0;
+    const lateByOption = index === members - 1 ? options.lateJoinAtMs : undefined; // never with churn (the constructor refuses it)
+    const joinAtMs = lateByOption ?? (late ? Math.round(uniform(random, 0.1, 0.6) * settings.safetyMs) : 0);
     const leaves = churn && index > 0 && random.next() < LEAVE_SHARE;
     const leaveAtMs = leaves ? Math.round(uniform(random, joinAtMs + 0.2 * settings.safetyMs, 0.95 * settings.safetyMs)) : undefined;
     return { node, groupId, instanceId: isStatic ? `${groupId}-instance-${index}` : undefined, joinAtMs, leaveAtMs };

@@ -136,7 +136,7 @@ class Harness {
     return requestId;
   }
 
-  offsets(at: "earliest" | "latest"): number {
+  offsets(at: "earliest" | "latest" | { timestampMs: number }): number {
     const requestId = this.nextRequestId++;
     this.client.send(BROKER, { type: "offsets.request", requestId, topic: TOPIC, partition: 0, at });
     return requestId;
@@ -504,6 +504,31 @@ describe("broker: fetch and offsets", () => {
     await h.run(3);
     expect(h.offset(earliest)?.offset).toBe(0);
     expect(h.offset(latest)?.offset).toBe(2);
+  });
+
+  it("answers offsets by time: the first committed record stamped at or after it, else the high watermark", async () => {
+    const h = await new Harness(24).start();
+    const stamped = (timestamps: number[]): Uint8Array => encodeBatch(timestamps.map((timestampMs) => ({ value: new TextEncoder().encode(String(timestampMs)), timestampMs })));
+    const empty = h.offsets({ timestampMs: 5 });
+    await h.run(3);
+    expect(h.offset(empty)).toMatchObject({ offset: 0 }); // nothing committed: the HW, without a read
+    await h.produceAndWait(stamped([1_000, 1_001, 1_002])); // offsets 0-2
+    await h.produceAndWait(stamped([2_000, 2_005, 2_010])); // 3-5
+    await h.produceAndWait(stamped([3_000])); // 6
+    h.produce(stamped([9_000]), { acks: 0 }); // 7: written, not yet under the HW
+    await h.run(1);
+    const asks = { before: 0, first: 1_000, middle: 2_003, exact: 2_010, last: 3_000, after: 3_001, uncommitted: 9_000 };
+    const ids = Object.fromEntries(Object.entries(asks).map(([name, timestampMs]) => [name, h.offsets({ timestampMs })]));
+    await h.until(() => Object.values(ids).every((id) => h.offset(id) !== undefined), 100);
+    const answers = Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, h.offset(id)?.error?.code ?? h.offset(id)?.offset]));
+    expect(answers).toEqual({ before: 0, first: 0, middle: 4, exact: 5, last: 6, after: 7, uncommitted: 7 });
+
+    h.raw({ type: "offsets.request", requestId: 950, topic: TOPIC, partition: 0, at: { timestampMs: -1 } });
+    h.raw({ type: "offsets.request", requestId: 951, topic: TOPIC, partition: 0, at: { timestampMs: 1.5 } });
+    h.raw({ type: "offsets.request", requestId: 952, topic: TOPIC, partition: 0, at: { timeMs: 7 } });
+    await h.run(3);
+    for (const id of [950, 951, 952]) expect(h.offset(id)?.error).toMatchObject({ code: "INVALID_REQUEST", message: expect.stringMatching(/timestampMs/) });
+    expect(h.failures()).toEqual([]);
   });
 
   it("bounds the fetches it holds: a long poll beyond the bound answers at once", async () => {

@@ -50,7 +50,7 @@ import {
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, recoveredPartition, reportedDamage, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
 import { ISR_CHECK_INTERVAL_MS, validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 import {
   follow,
@@ -68,7 +68,8 @@ import {
   REPLICA_RETRY_TIMER_PREFIX,
 } from "./replication.ts";
 import { afterHighWatermark, onFlushTimer, onProduce } from "./appends.ts";
-import { onFetch, onFetchRead, onFetchTimer, onOffsets, onRetentionDone, onRetentionTimer } from "./serving.ts";
+import { onFetch, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer } from "./serving.ts";
+import { onLookupDone, onOffsets } from "./offsets.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
 export const HEARTBEATS_OUTSTANDING_MAX = 8;
@@ -119,6 +120,16 @@ export interface PendingAppend {
   readonly waiters: readonly AppendWaiter[];
 }
 
+/** An `offsets.request` by timestamp whose lookup the store is carrying out, by read id. */
+export interface PendingLookup {
+  readonly from: NodeId;
+  readonly echo: Echo;
+  /** The incarnation asked about: an answer that lands after a re-creation is refused. */
+  readonly topicId: TopicId | undefined;
+  /** The epoch it was led in: an answer that lands in another is refused (the HW it was bounded by may not hold). */
+  readonly leaderEpoch: number;
+}
+
 /** A retention run the store is carrying out, by read id. */
 export interface PendingRetention {
   readonly topic: string;
@@ -142,6 +153,8 @@ export interface BrokerContext {
   readonly parked: ReadonlyMap<number, PendingFetch>;
   readonly reading: ReadonlyMap<number, PendingFetch>;
   readonly retaining: ReadonlyMap<number, PendingRetention>;
+  /** Offset lookups by timestamp (offsets.request) the store is carrying out, by read id. */
+  readonly seeking: ReadonlyMap<number, PendingLookup>;
   /** Truncations (follower log cuts) the store is carrying out, by read id. */
   readonly truncating: ReadonlyMap<number, { readonly key: string; readonly kind: "truncate" | "reset"; readonly offset: number }>;
   readonly nextFetchId: number;
@@ -183,6 +196,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     parked: new Map(),
     reading: new Map(),
     retaining: new Map(),
+    seeking: new Map(),
     truncating: new Map(),
     nextFetchId: 0,
     flushArmed: false,
@@ -462,10 +476,11 @@ export function onTimer(step: Step, key: string): void {
   assert(false, `unknown timer ${key}`);
 }
 
-/** Reads come back: a fetch's records, a retention run, or a follower's log cut. */
-export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult>): void {
+/** Reads come back: a fetch's records, a retention run, an offset lookup, or a follower's log cut. */
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult>): void {
   if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
+  if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult>);
   if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);
   const fetch = step.context.reading.get(event.id);
-  if (fetch !== undefined) onFetchRead(step, fetch, event);
+  if (fetch !== undefined) onFetchRead(step, fetch, event as ReadDone<BrokerReadResult>);
 }

@@ -69,7 +69,10 @@ export function parseFetch(message: Fields): FetchRequest | WireError {
 export function parseOffsets(message: Fields): OffsetsRequest | WireError {
   const problem = partitionProblem(message);
   if (problem !== undefined) return problem;
-  if (message.at !== "earliest" && message.at !== "latest") return wireError("INVALID_REQUEST", "at must be 'earliest' or 'latest'");
+  const at = message.at;
+  if (at === "earliest" || at === "latest") return message as unknown as OffsetsRequest;
+  if (!isRecord(at)) return wireError("INVALID_REQUEST", "at must be 'earliest', 'latest' or { timestampMs }");
+  if (!isSafeInteger(at.timestampMs) || at.timestampMs < 0) return wireError("INVALID_REQUEST", `at.timestampMs must be an integer >= 0, got ${String(at.timestampMs)}`);
   return message as unknown as OffsetsRequest;
 }
 

@@ -1,19 +1,19 @@
 /**
  * What a leader serves from its log: consumer fetches (up to the high watermark), replica fetches
  * (up to its durable end — followers copy what is durable here, never what a full disk could
- * still take back), offsets, and retention. Both kinds of fetch long-poll the same way: a fetch
- * with nothing to read is parked with a timer, and woken when its bound moves (consumers: the HW;
- * followers: the leader's synced end). Reads run in the store (`effect.read`) and come back as
+ * still take back), and retention; offsets requests are in offsets.ts. Both kinds of fetch
+ * long-poll the same way: a fetch with nothing to read is parked with a timer, and woken when its
+ * bound moves (consumers: the HW; followers: the leader's synced end). Reads run in the store (`effect.read`) and come back as
  * `read.done`.
  */
 import { cancelTimer, read, setTimer, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
-import type { FetchReply, OffsetsReply, ReplicaFetchReply } from "../shared/messages.ts";
+import type { FetchReply, ReplicaFetchReply } from "../shared/messages.ts";
 import { assert } from "../shared/assert.ts";
 import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
 import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
-import { echoOf, parseFetch, parseOffsets, type Echo } from "./requests.ts";
+import { echoOf, parseFetch, type Echo } from "./requests.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -180,16 +180,4 @@ export function onRetentionDone(step: Step, event: ReadDone<BrokerRetentionResul
   if (state === undefined || state.topicId !== pending.topicId) return;
   const moved = withLogStart(state, event.result.logStartOffset);
   if (moved !== state) step.setPartitions([moved]);
-}
-
-export function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  const echo = echoOf(message);
-  const base = { type: "offsets.reply", requestId: echo.requestId, topic: echo.topic, partition: echo.partition } as const;
-  const fail = (error: WireError): void => step.reply(from, { ...base, error, offset: -1 } satisfies OffsetsReply);
-  const request = parseOffsets(message);
-  if (isWireError(request)) return fail(request);
-  const state = servedPartition(step, echo);
-  if (isWireError(state)) return fail(state);
-  if (state.leaderEpoch === undefined) return fail(wireError("NOT_LEADER", `this broker does not lead ${echo.topic}/${echo.partition}`));
-  step.reply(from, { ...base, offset: request.at === "earliest" ? state.logStartOffset : state.highWatermark } satisfies OffsetsReply);
 }

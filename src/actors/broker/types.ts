@@ -113,6 +113,27 @@ export interface BrokerTruncate {
   readonly offset: number;
 }
 
+/**
+ * Find the first offset below `maxOffset` (the high watermark) whose record timestamp is >=
+ * `timestampMs` (an `effect.read`: the offset comes back). Answers `maxOffset` when no record
+ * there is that new.
+ */
+export interface BrokerTimestampLookup {
+  readonly kind: "timestamp";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly timestampMs: number;
+  readonly maxOffset: number;
+}
+
+export interface BrokerTimestampResult {
+  /** The first offset with a timestamp >= the one asked, or `maxOffset`; -1 with `damaged`. */
+  readonly offset: number;
+  /** The scan met a damaged range before finding the answer (it may lie there): no answer. */
+  readonly damaged?: { readonly fromOffset: number; readonly toOffset: number; readonly file: string; readonly reason: string };
+}
+
 export interface BrokerTruncateResult {
   readonly logStartOffset: number;
   readonly endOffset: number;
@@ -197,10 +218,10 @@ export type BrokerOutput =
    */
   | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string };
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate, BrokerOutput>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup, BrokerOutput>;
 /** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */
 export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -387,7 +387,12 @@ export interface OffsetsRequest {
   readonly requestId: number;
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
-  readonly at: "earliest" | "latest";
+  /**
+   * `earliest`: the log start; `latest`: the high watermark; `{ timestampMs }`: the first
+   * committed offset whose record timestamp is >= timestampMs, else the high watermark (Kafka's
+   * ListOffsets by time).
+   */
+  readonly at: "earliest" | "latest" | { readonly timestampMs: number };
 }
 export interface OffsetsReply {
   readonly type: "offsets.reply";

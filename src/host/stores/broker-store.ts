@@ -48,6 +48,9 @@
  *   broker's defaults from the log options — and answers the new log start (see
  *   `PartitionLog.applyRetention`: oldest segments first, each removal durable before the next,
  *   so a crash leaves a suffix of the log).
+ * - `read({ kind: "timestamp", ... })` answers the first offset below `maxOffset` whose record
+ *   timestamp is >= the one asked, else `maxOffset`, or `damaged` when rot lies before the answer
+ *   (offset-for-time.ts: a scan of batch headers, no time index yet).
  * - `delete` removes a partition for good, crash-safe: the folder is renamed to `<partition>.deleted`
  *   and the rename made durable (the tombstone), then its files and the folder go bottom-up with
  *   directory syncs (`removeTreeDurably`), then the topic folder if it is empty. A crash before
@@ -82,6 +85,8 @@ import {
   type BrokerRejection,
   type BrokerRetention,
   type BrokerRetentionResult,
+  type BrokerTimestampLookup,
+  type BrokerTimestampResult,
   type BrokerTruncate,
   type BrokerTruncateResult,
   type BrokerPlant,
@@ -89,6 +94,7 @@ import {
 } from "../../actors/broker/index.ts";
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
+import { offsetForTimestamp } from "./offset-for-time.ts";
 
 export const PARTITIONS_DIR = "partitions";
 /**
@@ -567,9 +573,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult> {
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> {
     const kind = (request as { kind?: unknown }).kind;
     if (kind === "retention") return this.retain(request as BrokerRetention);
+    if (kind === "timestamp") return this.lookUp(request as BrokerTimestampLookup);
     if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
@@ -593,6 +600,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const figures = new Map<string, { sizeBytes: number; segments: number }>();
     for (const [key, log] of this.logs) figures.set(key, { sizeBytes: log.sizeBytes, segments: log.segmentCount });
     return figures;
+  }
+
+  /** An offset by time in one log (offset-for-time.ts), if it is still the incarnation the actor asked about. */
+  private async lookUp(request: BrokerTimestampLookup): Promise<BrokerTimestampResult> {
+    const key = partitionKey(request.topic, request.partition);
+    if (!this.identities.has(key) || this.identities.get(key) !== request.topicId) throw new Error(`offset lookup: ${key} (${String(request.topicId)}) is not held here`);
+    if (this.uncreated.has(key)) return { offset: request.maxOffset }; // never written: nothing to look at
+    return this.using(key, async () => offsetForTimestamp(await this.logOf(request.topic, request.partition), request.timestampMs, request.maxOffset));
   }
 
   /** Retention on one log, if it is still the incarnation the actor asked about. */

@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { Readable, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { CommandIo } from "./client-command.ts";
-import { groupCommand, groupLines, groupListLines, partitionsFlag, partitionsText, targetFlag } from "./group.ts";
+import { groupCommand, groupLines, groupListLines, partitionsFlag, partitionsText, targetFlag, timestampFlag } from "./group.ts";
 import { consumeCommand, groupFlags } from "./consume.ts";
 import type { GroupDetails } from "../client/group-admin.ts";
 
@@ -49,7 +49,10 @@ describe("zhumq group: --help and bad input", () => {
     [["describe", ""], /GROUP '': a group id cannot be empty/],
     [["describe", "a\tb"], /a group id cannot contain control characters/],
     [["reset-offsets", "g", "--to", "earliest"], /--topic: 'reset-offsets' needs --topic TOPIC/],
-    [["reset-offsets", "g", "--topic", "t"], /--to: 'reset-offsets' needs --to earliest\|latest\|OFFSET/],
+    [["reset-offsets", "g", "--topic", "t"], /--to: 'reset-offsets' needs --to earliest\|latest\|OFFSET or --to-timestamp MS/],
+    [["reset-offsets", "g", "--topic", "t", "--to", "0", "--to-timestamp", "5"], /--to-timestamp: give --to or --to-timestamp, not both/],
+    [["reset-offsets", "g", "--topic", "t", "--to-timestamp", "2026-12-01"], /--to-timestamp: must be milliseconds since the Unix epoch \(an integer >= 0\), got '2026-12-01'/],
+    [["describe", "g", "--to-timestamp", "5"], /--to-timestamp: only for 'group reset-offsets'/],
     [["reset-offsets", "g", "--topic", "no way", "--to", "earliest"], /--topic: 'no way'/],
     [["reset-offsets", "g", "--topic", "t", "--to", "yesterday"], /--to: must be earliest, latest or an offset \(an integer >= 0\), got 'yesterday'/],
     [["reset-offsets", "g", "--topic", "t", "--to", "-3"], /--to: must be earliest, latest or an offset \(an integer >= 0\), got '-3'/],
@@ -75,6 +78,9 @@ describe("zhumq group: --help and bad input", () => {
     expect(targetFlag("1200")).toEqual({ offset: 1200 });
     expect(() => targetFlag("1.5")).toThrow(/--to/);
     expect(() => targetFlag(" ")).toThrow(/--to/);
+    expect(timestampFlag("1764579600000")).toEqual({ timestampMs: 1_764_579_600_000 });
+    expect(timestampFlag("0")).toEqual({ timestampMs: 0 });
+    for (const bad of ["-1", "1.5", "", "1e3", "99999999999999999999"]) expect(() => timestampFlag(bad)).toThrow(/--to-timestamp/);
     expect(partitionsFlag("0")).toEqual([0]);
     expect(partitionsFlag("2, 0,1")).toEqual([2, 0, 1]);
     expect(() => partitionsFlag("")).toThrow(/--partitions/);

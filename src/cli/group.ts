@@ -25,6 +25,8 @@ Usage:
   zhumq group describe GROUP [--json]
   zhumq group reset-offsets GROUP --topic TOPIC --to earliest|latest|OFFSET
                                   [--partitions 0,1,...] [--json]
+  zhumq group reset-offsets GROUP --topic TOPIC --to-timestamp MS
+                                  [--partitions 0,1,...] [--json]
   zhumq group delete GROUP
 
 Options:
@@ -32,6 +34,10 @@ Options:
   --to WHERE           reset-offsets: earliest (the first message kept), latest (after the last
                        one: skip everything now in the log), or an OFFSET (an integer within
                        each partition's log)
+  --to-timestamp MS    reset-offsets, instead of --to: a time, in milliseconds since the Unix
+                       epoch (UTC; e.g. $(date -d '2026-12-01 09:00Z' +%s%3N)). Each partition
+                       goes to its first message stamped at or after it (the producer's
+                       timestamps), or to its end when none is that new
   --partitions LIST    reset-offsets: only these partitions, comma-separated (default: all)
   --json               print one JSON document instead of tables
 ${CLIENT_OPTIONS_HELP}
@@ -51,6 +57,7 @@ Examples:
   zhumq group describe billing --json
   zhumq group reset-offsets billing --topic orders --to earliest     read everything again
   zhumq group reset-offsets billing --topic orders --to 1200 --partitions 0,2
+  zhumq group reset-offsets billing --topic orders --to-timestamp 1764579600000
   zhumq group delete billing
 
 Exit status: 0 on success; 1 when the cluster refuses (the error's code is printed, e.g.
@@ -60,6 +67,7 @@ const OPTIONS = {
   ...CLIENT_OPTIONS,
   topic: { type: "string" },
   to: { type: "string" },
+  "to-timestamp": { type: "string" },
   partitions: { type: "string" },
   json: { type: "boolean" },
 } as const;
@@ -117,7 +125,7 @@ function actionOf(positionals: readonly string[], values: Values): Action {
 
 function checkFlagsFor(action: ActionName, values: Values): void {
   if (action !== "reset-offsets") {
-    for (const flag of ["topic", "to", "partitions"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, "only for 'group reset-offsets'");
+    for (const flag of ["topic", "to", "to-timestamp", "partitions"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, "only for 'group reset-offsets'");
   }
   if (action === "delete" && values.json === true) throw new UsageError("--json", "not for 'group delete'");
 }
@@ -142,8 +150,10 @@ function resetAction(groupId: string, values: Values, json: boolean): Action {
   if (topic === undefined) throw new UsageError("--topic", "'reset-offsets' needs --topic TOPIC");
   const topicProblem = topicNameProblem(topic);
   if (topicProblem !== undefined) throw new UsageError("--topic", `'${topic}': ${topicProblem}`);
-  if (values.to === undefined) throw new UsageError("--to", "'reset-offsets' needs --to earliest|latest|OFFSET");
-  const to = targetFlag(values.to);
+  const at = values["to-timestamp"];
+  if (values.to !== undefined && at !== undefined) throw new UsageError("--to-timestamp", "give --to or --to-timestamp, not both");
+  if (values.to === undefined && at === undefined) throw new UsageError("--to", "'reset-offsets' needs --to earliest|latest|OFFSET or --to-timestamp MS");
+  const to = at === undefined ? targetFlag(values.to!) : timestampFlag(at);
   const partitions = values.partitions === undefined ? undefined : partitionsFlag(values.partitions);
   return async (admin, out, signal) => {
     const offsets = await admin.resetOffsets({ groupId, topic, to, ...(partitions === undefined ? {} : { partitions }), signal });
@@ -163,6 +173,13 @@ export function targetFlag(text: string): ResetTarget {
   const offset = Number(text);
   if (text.trim() === "" || !Number.isSafeInteger(offset) || offset < 0) throw new UsageError("--to", `must be earliest, latest or an offset (an integer >= 0), got '${text}'`);
   return { offset };
+}
+
+/** `--to-timestamp`: milliseconds since the Unix epoch (an integer >= 0). */
+export function timestampFlag(text: string): ResetTarget {
+  const timestampMs = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(timestampMs)) throw new UsageError("--to-timestamp", `must be milliseconds since the Unix epoch (an integer >= 0), got '${text}'`);
+  return { timestampMs };
 }
 
 /** `--partitions 0,1,2`: distinct integers >= 0. */

@@ -145,6 +145,11 @@ export type PartitionOffsets =
       readonly logStartOffset: number;
       /** The offset the next message will get: the high watermark, what consumers can read up to. */
       readonly endOffset: number;
+      /**
+       * Asked with `timestampMs` only: the first offset whose message is stamped at or after it,
+       * else `endOffset` (no message that new yet).
+       */
+      readonly timestampOffset?: number;
     }
   | { readonly partition: number; readonly leader: string | null; readonly error: ZhumqError };
 
@@ -160,7 +165,7 @@ export class Admin {
   /** Consumer groups (group-admin.ts), over this admin's coordinator and broker requests. */
   private readonly groups = new GroupAdmin({
     ask: (replyType, build, signal) => this.connected().ask(replyType, build, this.policy, signal),
-    topicOffsets: (topic, signal) => this.fetchTopicOffsets(topic, signal === undefined ? {} : { signal }),
+    topicOffsets: (topic, signal, timestampMs) => this.fetchTopicOffsets(topic, { ...(signal === undefined ? {} : { signal }), ...(timestampMs === undefined ? {} : { timestampMs }) }),
   });
 
   constructor(
@@ -295,19 +300,22 @@ export class Admin {
 
   /**
    * Each partition's log start and end offsets, asked of its leader (two `offsets.request`s per
-   * partition, all at once). One attempt each, within `requestTimeoutMs`: a partition whose
-   * leader is missing, moved or silent carries its error, and the others still answer. Rejects
-   * only when the topic itself cannot be described.
+   * partition, all at once; with `timestampMs`, a third: the first offset stamped at or after that
+   * time, see `PartitionOffsets.timestampOffset`). One attempt each, within `requestTimeoutMs`: a
+   * partition whose leader is missing, moved or silent carries its error, and the others still
+   * answer. Rejects only when the topic itself cannot be described.
    */
-  async fetchTopicOffsets(topic: string, options: { readonly signal?: AbortSignal } = {}): Promise<PartitionOffsets[]> {
+  async fetchTopicOffsets(topic: string, options: { readonly signal?: AbortSignal; readonly timestampMs?: number } = {}): Promise<PartitionOffsets[]> {
+    const { timestampMs } = options;
+    if (timestampMs !== undefined && !(Number.isSafeInteger(timestampMs) && timestampMs >= 0)) throw invalidRequest(`timestampMs must be an integer >= 0, got ${String(timestampMs)}`);
     const description = await this.describeTopic(topic, options);
-    return Promise.all(description.partitions.map((partition) => this.partitionOffsets(topic, partition, options.signal)));
+    return Promise.all(description.partitions.map((partition) => this.partitionOffsets(topic, partition, timestampMs, options.signal)));
   }
 
-  private async partitionOffsets(topic: string, partition: PartitionDescription, signal: AbortSignal | undefined): Promise<PartitionOffsets> {
+  private async partitionOffsets(topic: string, partition: PartitionDescription, timestampMs: number | undefined, signal: AbortSignal | undefined): Promise<PartitionOffsets> {
     const { leader } = partition;
     if (leader === null) return { partition: partition.partition, leader, error: new ZhumqError("BROKER_NOT_AVAILABLE", `${topic}/${partition.partition} has no leader (its broker is down)`) };
-    const ask = async (at: "earliest" | "latest"): Promise<number> => {
+    const ask = async (at: "earliest" | "latest" | { readonly timestampMs: number }): Promise<number> => {
       const brokers = this.brokerRequests;
       if (brokers === undefined) throw invalidRequest("the admin is not connected: call connect() first");
       const reply = await brokers.ask(leader, "offsets.reply", (requestId) => ({ type: "offsets.request", requestId, topic, partition: partition.partition, at }), this.policy.requestTimeoutMs, signal);
@@ -315,8 +323,8 @@ export class Admin {
       return reply.offset;
     };
     try {
-      const [logStartOffset, endOffset] = await Promise.all([ask("earliest"), ask("latest")]);
-      return { partition: partition.partition, leader, logStartOffset, endOffset };
+      const [logStartOffset, endOffset, timestampOffset] = await Promise.all([ask("earliest"), ask("latest"), timestampMs === undefined ? undefined : ask({ timestampMs })]);
+      return { partition: partition.partition, leader, logStartOffset, endOffset, ...(timestampOffset === undefined ? {} : { timestampOffset }) };
     } catch (error) {
       if (!(error instanceof ZhumqError)) throw error;
       return { partition: partition.partition, leader, error };

@@ -28,11 +28,13 @@ function scripted(script: Script): { admin: GroupAdmin; sent: ZhumqMessage[]; as
       const body = script.replies?.[request.type] ?? {};
       return { type: replyType, requestId: sent.length, ...body } as never;
     },
-    topicOffsets: async (topic) => {
-      asked.push(topic);
+    topicOffsets: async (topic, _signal, timestampMs) => {
+      asked.push(timestampMs === undefined ? topic : `${topic}@${timestampMs}`);
       const partitions = script.topics?.[topic];
       if (partitions === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `no topic '${topic}'`);
-      return partitions;
+      // A leader's lookup by time, scripted: offset = start + the time's thousands, capped at the end.
+      if (timestampMs === undefined) return partitions;
+      return partitions.map((row) => ("error" in row ? row : { ...row, timestampOffset: Math.min(row.endOffset, row.logStartOffset + Math.floor(timestampMs / 1_000)) }));
     },
   };
   return { admin: new GroupAdmin(ports), sent, asked };
@@ -67,7 +69,7 @@ describe("input is checked before anything is sent", () => {
     ["a negative offset", { to: { offset: -1 } }, "INVALID_REQUEST", /to.offset must be an integer >= 0, got -1/],
     ["a fractional offset", { to: { offset: 1.5 } }, "INVALID_REQUEST", /got 1.5/],
     ["an unknown target", { to: "middle" }, "INVALID_REQUEST", /to must be "earliest", "latest", \{ offset \} or \{ timestampMs \}, got "middle"/],
-    ["a timestamp (not supported yet)", { to: { timestampMs: 1_700_000_000_000 } }, "INVALID_REQUEST", /timestamp \(1700000000000\) is not supported yet/],
+    ["a fractional timestamp", { to: { timestampMs: 1.5 } }, "INVALID_REQUEST", /to.timestampMs must be an integer >= 0, got 1.5/],
     ["a negative timestamp", { to: { timestampMs: -5 } }, "INVALID_REQUEST", /to.timestampMs must be an integer >= 0, got -5/],
     ["an empty partition list", { partitions: [] }, "INVALID_REQUEST", /non-empty array/],
     ["a negative partition", { partitions: [0, -2] }, "INVALID_REQUEST", /a partition must be an integer >= 0, got -2/],
@@ -127,6 +129,19 @@ describe("resetOffsets", () => {
     await expect(reset).rejects.toBeInstanceOf(ZhumqError);
     await expect(admin.resetOffsets({ groupId: "g", topic: "orders", to: "earliest" })).rejects.toThrow("NON_EMPTY_GROUP: group 'g' has live members: m-1, m-2");
     await expect(admin.deleteGroup({ groupId: "g" })).rejects.toMatchObject({ code: "NON_EMPTY_GROUP", retriable: false });
+  });
+
+  it("a time: each leader is asked for its first offset stamped at or after it, and those are committed", async () => {
+    const { admin, sent, asked } = scripted({ topics: { orders } });
+    expect(await admin.resetOffsets({ groupId: "g", topic: "orders", to: { timestampMs: 20_000 } })).toEqual([
+      { topic: "orders", partition: 0, offset: 20 },
+      { topic: "orders", partition: 1, offset: 30 },
+      { topic: "orders", partition: 2, offset: 0 },
+    ]);
+    expect(asked).toEqual(["orders@20000"]);
+    expect(sent[0]).toMatchObject({ type: "offsets.reset", offsets: [{ partition: 0, offset: 20 }, { partition: 1, offset: 30 }, { partition: 2, offset: 0 }] });
+    // A leader that did not answer the lookup (an older broker's reply) fails the reset: no guess.
+    expect(() => resolveReset("orders", { timestampMs: 5 }, [0], orders)).toThrow(/leader of orders\/0 did not say which offset time 5 falls at; nothing was reset/);
   });
 
   it("resolveReset alone: the chosen partitions in order, each with its target", () => {

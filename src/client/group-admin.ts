@@ -9,12 +9,12 @@
  *   INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION for a partition the topic does not have): a
  *   refused call changes nothing.
  * - A reset is all or nothing on the client's side: every chosen partition's offset is resolved
- *   (earliest / latest asked of its leader, an explicit offset checked against the leader's log
- *   range) before the one `offsets.reset` is sent; a partition whose leader cannot answer fails
- *   the whole call. The coordinator refuses a group with live members (NON_EMPTY_GROUP, naming
- *   them) and stores exactly the offsets sent.
- * - Reset to a timestamp is refused (INVALID_REQUEST): brokers answer `offsets.request` only for
- *   "earliest" and "latest" so far, and a guessed offset would be worse than none.
+ *   (earliest / latest / the first offset at or after a time asked of its leader, an explicit
+ *   offset checked against the leader's log range) before the one `offsets.reset` is sent; a
+ *   partition whose leader cannot answer fails the whole call. The coordinator refuses a group
+ *   with live members (NON_EMPTY_GROUP, naming them) and stores exactly the offsets sent.
+ * - A reset to a time commits, per partition, the first offset whose message is stamped at or
+ *   after it (the producer's timestamps), or the end of the log when none is (Kafka's semantics).
  * - Lag is the leader's end offset (the high watermark: what consumers can read up to) minus the
  *   committed offset; null when there is no commit or the leader did not answer; never negative
  *   (a commit past the end, after a reset or an unclean election, has nothing left to read).
@@ -37,8 +37,11 @@ type ReplyOf<T extends ZhumqMessage["type"]> = Extract<ZhumqMessage, { type: T }
 export interface GroupAdminPorts {
   /** Ask the coordinator with the admin's retry policy; the reply may carry `error`. */
   ask<T extends ZhumqMessage["type"]>(replyType: T, build: (requestId: number) => ZhumqMessage, signal: AbortSignal | undefined): Promise<ReplyOf<T>>;
-  /** Admin.fetchTopicOffsets: rejects only when the topic cannot be described. */
-  topicOffsets(topic: string, signal: AbortSignal | undefined): Promise<PartitionOffsets[]>;
+  /**
+   * Admin.fetchTopicOffsets: rejects only when the topic cannot be described. With `timestampMs`,
+   * each answered partition carries `timestampOffset`.
+   */
+  topicOffsets(topic: string, signal: AbortSignal | undefined, timestampMs?: number): Promise<PartitionOffsets[]>;
 }
 
 export interface SignalOption {
@@ -152,7 +155,8 @@ export class GroupAdmin {
     checkTopic(topic);
     checkTarget(to);
     if (partitions !== undefined) checkPartitionList(partitions);
-    const offsets = resolveReset(topic, to, partitions, await this.ports.topicOffsets(topic, signal));
+    const timestampMs = typeof to === "object" && "timestampMs" in to ? to.timestampMs : undefined;
+    const offsets = resolveReset(topic, to, partitions, await this.ports.topicOffsets(topic, signal, timestampMs));
     const reply = await this.ports.ask("offsets.reset.reply", (requestId) => ({ type: "offsets.reset", requestId, groupId, offsets }), signal);
     throwIfError(reply);
     return offsets;
@@ -191,7 +195,7 @@ function checkTopicList(topics: unknown): void {
   for (const topic of topics) checkTopic(topic);
 }
 
-/** The target's shape and numbers; a timestamp is refused as not supported yet. */
+/** The target's shape and numbers. */
 export function checkTarget(to: unknown): asserts to is ResetTarget {
   if (to === "earliest" || to === "latest") return;
   if (typeof to === "object" && to !== null && "offset" in to) {
@@ -202,7 +206,7 @@ export function checkTarget(to: unknown): asserts to is ResetTarget {
   if (typeof to === "object" && to !== null && "timestampMs" in to) {
     const timestampMs = (to as { timestampMs: unknown }).timestampMs;
     if (!(Number.isSafeInteger(timestampMs) && (timestampMs as number) >= 0)) throw invalidRequest(`to.timestampMs must be an integer >= 0, got ${String(timestampMs)}`);
-    throw invalidRequest(`resetting offsets to a timestamp (${timestampMs as number}) is not supported yet: brokers cannot look an offset up by time; reset to "earliest", "latest" or { offset }`);
+    return;
   }
   throw invalidRequest(`to must be "earliest", "latest", { offset } or { timestampMs }, got ${JSON.stringify(to) ?? String(to)}`);
 }
@@ -223,7 +227,8 @@ function checkPartitionList(partitions: unknown): void {
 /**
  * The offsets a reset commits: one per chosen partition, from the leaders' answers. Throws (and
  * so sends nothing) when a chosen partition does not exist, its leader could not answer, or an
- * explicit offset lies outside the leader's log [logStartOffset, endOffset].
+ * explicit offset lies outside the leader's log [logStartOffset, endOffset]. A time's offset is
+ * the leader's `timestampOffset` answer.
  */
 export function resolveReset(topic: string, to: ResetTarget, partitions: readonly number[] | undefined, leaders: readonly PartitionOffsets[]): CommittedOffset[] {
   const byPartition = new Map(leaders.map((offsets) => [offsets.partition, offsets]));
@@ -237,7 +242,7 @@ export function resolveReset(topic: string, to: ResetTarget, partitions: readonl
   return resolved.sort(comparePartitions);
 }
 
-function targetOffset(topic: string, partition: number, to: ResetTarget, offsets: { readonly logStartOffset: number; readonly endOffset: number }): number {
+function targetOffset(topic: string, partition: number, to: ResetTarget, offsets: { readonly logStartOffset: number; readonly endOffset: number; readonly timestampOffset?: number }): number {
   if (to === "earliest") return offsets.logStartOffset;
   if (to === "latest") return offsets.endOffset;
   if ("offset" in to) {
@@ -246,8 +251,8 @@ function targetOffset(topic: string, partition: number, to: ResetTarget, offsets
     }
     return to.offset;
   }
-  // checkTarget refused timestamps before any request.
-  throw invalidRequest(`resetting offsets to a timestamp (${to.timestampMs}) is not supported yet`);
+  if (offsets.timestampOffset === undefined) throw invalidRequest(`the leader of ${topic}/${partition} did not say which offset time ${to.timestampMs} falls at; nothing was reset`);
+  return offsets.timestampOffset;
 }
 
 /** Every topic the group touches: subscriptions, assignments and commits; sorted. */

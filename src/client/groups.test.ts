@@ -2,7 +2,8 @@
  * Consumer groups through the public client against a real in-process cluster (coordinator and
  * two brokers on gRPC): members of one group share the partitions, another group sees every
  * message, commits survive the consumers, a member that leaves hands its partitions on, and a
- * commit from a member that no longer owns a partition is refused.
+ * commit from a member that no longer owns a partition is refused; an empty group can be reset to
+ * an offset or to a time.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ZhuMQ, type Admin, type Consumer, type EachMessagePayload } from "../index.ts";
@@ -135,5 +136,39 @@ describe("consumer groups", () => {
     await until(() => again.seen.length === 2, "the two messages after the reset point");
     expect(again.seen).toEqual(["r1", "r2"]);
     await again.consumer.disconnect();
+  });
+
+  it("a reset to a time moves an empty group to the first message stamped at or after it; a member that joins rereads from there", async () => {
+    await admin.createTopic({ topic: "rewind-time", partitions: 1 });
+    const stamps = new Map<string, number>();
+    const read = async (groupId: string): Promise<Consumer> => {
+      const consumer = zhumq.consumer({ groupId, from: "earliest", sessionTimeoutMs: 3_000, autoCommitIntervalMs: 200 });
+      await consumer.connect();
+      await consumer.subscribe({ topic: "rewind-time" });
+      await consumer.run({ eachMessage: async ({ message }: EachMessagePayload) => void stamps.set(message.value!.toString(), message.timestamp) });
+      return consumer;
+    };
+    await produce("rewind-time", ["t0", "t1", "t2"]);
+    const first = await read("time-travellers");
+    await until(() => stamps.size === 3, "the first three messages");
+    // The producer stamps its clock: once it has passed the first three's, the next three are newer.
+    const older = Math.max(...stamps.values());
+    await until(() => Date.now() > older, "the clock to pass the first messages' timestamps");
+    await produce("rewind-time", ["t3", "t4", "t5"]);
+    await until(() => stamps.size === 6, "all six messages");
+    await first.disconnect();
+    const middle = stamps.get("t3")!;
+    expect(middle).toBeGreaterThan(older);
+
+    expect(await admin.resetOffsets({ groupId: "time-travellers", topic: "rewind-time", to: { timestampMs: middle } })).toEqual([{ topic: "rewind-time", partition: 0, offset: 3 }]);
+    stamps.clear();
+    const again = await read("time-travellers");
+    await until(() => stamps.size === 3, "the three messages from the reset point");
+    expect([...stamps.keys()]).toEqual(["t3", "t4", "t5"]);
+    await again.disconnect();
+
+    // Before every message: the log start; after every message: the end (nothing to reread).
+    expect(await admin.resetOffsets({ groupId: "time-travellers", topic: "rewind-time", to: { timestampMs: 0 } })).toEqual([{ topic: "rewind-time", partition: 0, offset: 0 }]);
+    expect(await admin.resetOffsets({ groupId: "time-travellers", topic: "rewind-time", to: { timestampMs: Math.max(...stamps.values()) + 3_600_000 } })).toEqual([{ topic: "rewind-time", partition: 0, offset: 6 }]);
   });
 });

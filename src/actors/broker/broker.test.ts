@@ -411,7 +411,7 @@ describe("broker: produce", () => {
 });
 
 describe("broker: damaged data", () => {
-  it("a byte rotted at rest: the broker starts, serves around it, answers CORRUPT_DATA with the range, and reports it in heartbeats", async () => {
+  it("a byte rotted at rest: the broker starts, serves around it, answers CORRUPT_DATA with the range (fetches and lookups by time), and reports it in heartbeats", async () => {
     const h = await new Harness(30).start();
     for (const value of ["a", "b", "c", "d"]) await h.produceAndWait(batchOf([value]));
     h.crashBroker();
@@ -431,6 +431,12 @@ describe("broker: damaged data", () => {
     expect(h.fetched(damaged)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 1, toOffset: 2 } });
     expect(h.fetched(damaged)!.error!.message).toContain(path);
     expect(decodeBatches(h.fetched(after)!.records).map(valuesOf)).toEqual([["c"], ["d"]]);
+    // A lookup by time answered before the rot is served; one that must look past it names it.
+    const found = h.offsets({ timestampMs: 1_000 });
+    const blocked = h.offsets({ timestampMs: 1_001 });
+    await h.run(50);
+    expect(h.offset(found)).toMatchObject({ offset: 0 });
+    expect(h.offset(blocked)).toMatchObject({ offset: -1, error: { code: "CORRUPT_DATA", message: expect.stringContaining(`offsets [1, 2) of ${TOPIC}/0 are damaged`) } });
     // Writes go on after the damage.
     expect(await h.produceAndWait(batchOf(["e"]))).toMatchObject({ baseOffset: 4 });
     await h.run(HEARTBEAT_MS * 2);
@@ -540,6 +546,17 @@ describe("broker: fetch and offsets", () => {
     expect(h.fetched(first)).toBeUndefined();
     expect(h.fetched(second)).toBeUndefined();
     expect(h.fetched(third)).toMatchObject({ highWatermark: 0, records: new Uint8Array(0) });
+  });
+
+  it("counts lookups by time against the same bound: a full table answers REQUEST_TIMED_OUT at once", async () => {
+    const h = await new Harness(26, { limits: { pendingFetchesMax: 2 } }).start();
+    await h.produceAndWait(batchOf(["a"]));
+    const parked = [h.fetch(1, { maxWaitMs: 1_000 }), h.fetch(1, { maxWaitMs: 1_000 })];
+    await h.run(5);
+    const refused = h.offsets({ timestampMs: 0 });
+    await h.run(5);
+    expect(parked.map((id) => h.fetched(id))).toEqual([undefined, undefined]);
+    expect(h.offset(refused)?.error).toMatchObject({ code: "REQUEST_TIMED_OUT", message: expect.stringContaining("2 fetches and offset lookups") });
   });
 });
 

@@ -225,6 +225,15 @@ describe("a leader whose copy rotted at rest", () => {
     expect(electLeaders(state, handing({ b: 12, c: 12 }, true))).toEqual([]); // a's end unknown
   });
 
+  it("does not wait for a final end the whole copies cannot reach: stopped inside the leader's own damage, the furthest takes over", () => {
+    const state = stateOf(created());
+    // a's copy is damaged over [4, 9): b (end 6) and c (end 5) can never fetch past it from a.
+    const damagedAt = (broker: NodeId, _partition: string, offset: number): boolean => broker === "a" && offset >= 4 && offset < 9;
+    expect(electLeaders(state, { ...handing({ a: 12, b: 6, c: 5 }, true), damagedAt })).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["a", "b", "c"] }]);
+    // c could still catch up (its end 3 is below the damage): wait for it rather than lose a's tail.
+    expect(electLeaders(state, { ...handing({ a: 12, b: 6, c: 3 }, true), damagedAt })).toEqual([]);
+  });
+
   it("lifts a fence that is no longer needed with a new epoch for the same leader, never by taking writes in the fenced one", () => {
     const state = stateOf(created());
     // The whole copies went down after a was fenced: a leads again, in epoch 2, with the live ISR.

@@ -45,6 +45,8 @@ export interface ClusterView {
    * with damage hands over to an in-sync replica without any, so consumers read a whole copy.
    */
   readonly damaged?: (broker: NodeId, partition: string) => boolean;
+  /** Whether a broker reported its copy of a partition damaged at `offset` (its reads there fail); absent: never. */
+  readonly damagedAt?: (broker: NodeId, partition: string, offset: number) => boolean;
   /** Whether a leader reported refusing writes for a hand-over in `leaderEpoch`, all it wrote durable (moves.ts); absent: never. */
   readonly handedOver?: (broker: NodeId, partition: string, leaderEpoch: number) => boolean;
   /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
@@ -74,7 +76,8 @@ export function damagedHandOver(view: ClusterView, leadership: PartitionLeadersh
 
 /**
  * The election for a live leader fenced in its epoch (it reported `handedOver`): a damaged one's
- * successor — a whole in-sync replica holding the leader's final end — or, when no hand-over is
+ * successor — a whole in-sync replica holding the leader's final end (or, when the leader's own
+ * damage stops every whole copy short of it, the furthest one) — or, when no hand-over is
  * due any more, the leader itself in a new epoch, which lifts the fence. Undefined: nothing yet (a
  * move's hand-over is moves.ts's; a successor that has not caught up is waited for).
  */
@@ -86,9 +89,17 @@ function fencedElection(topic: TopicState, partition: number, leadership: Partit
   if (!damagedHandOver(view, leadership, key)) return { leader, isr };
   const finalEnd = view.endOffset(leader, key);
   if (finalEnd === undefined) return undefined;
-  const holding = isr.filter((broker) => broker !== leader && !view.damaged!(broker, key) && (view.endOffset(broker, key) ?? -1) >= finalEnd);
+  const endOf = (broker: NodeId): number => view.endOffset(broker, key) ?? -1;
+  const whole = isr.filter((broker) => broker !== leader && !view.damaged!(broker, key));
+  const holding = whole.filter((broker) => endOf(broker) >= finalEnd);
+  // A follower stopped inside the leader's damaged range cannot fetch past it from this leader, so
+  // waiting for it to reach the final end would only stall the partition: when every whole copy is
+  // stopped so, the furthest takes over now. What lies above its end was acknowledged (acks 1)
+  // before the fence, so before this election: the loss acks 1 allows, across a leader change.
+  const blocked = (broker: NodeId): boolean => view.damagedAt?.(leader, key, endOf(broker)) === true;
+  const candidates = holding.length > 0 ? holding : whole.every(blocked) ? whole : [];
   const { plant: _plant, ...honest } = view; // a planted election bug is not a hand-over's business
-  const choice = chooseLeader(topic, partition, { ...leadership, replicas: holding }, honest);
+  const choice = chooseLeader(topic, partition, { ...leadership, replicas: candidates }, honest);
   return choice === undefined || choice.unclean ? undefined : { leader: choice.leader, isr };
 }
 

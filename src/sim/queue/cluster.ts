@@ -286,6 +286,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
   const final = leadership(brokerHosts);
+  recordRepairsInFlight(history, world, brokerHosts);
   await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts));
   const check = checkQueue(history, { liveness: true });
   const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...placement], started, schedule);
@@ -562,6 +563,29 @@ class LivenessProgress {
     if (values === undefined || values.has(value)) return;
     values.add(value);
     if (this.acked.has(value)) this.seenAcked.set(consumer, this.seenAcked.get(consumer)! + 1);
+  }
+}
+
+/**
+ * Repairs whose cut the run's end caught in flight: the follower had the go-ahead and its truncate
+ * was under way, so the damaged ranges at and above the cut are being refetched, but the
+ * `broker.replica.repairing` it says when the cut lands never came. Recorded as that notice would
+ * have been (the same rule as repair.ts `noteRepairCut`): the range was damaged on that replica's
+ * disk, so a consumer's skip of it hid nothing (seed 197 at acks -1: a damaged leader handed over
+ * just before the end, and its repair cut was still running).
+ */
+function recordRepairsInFlight(history: QueueHistory, world: SimWorld, hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): void {
+  for (const [broker, host] of hosts) {
+    if (world.node(broker).status === "down") continue;
+    const partitions = partitionsOf(host);
+    const truncating = (host.snapshot as { context?: { truncating?: ReadonlyMap<number, { key: string; offset: number }> } } | undefined)?.context?.truncating ?? new Map();
+    for (const { key, offset } of truncating.values()) {
+      const state = partitions.get(key);
+      if (state?.follower === undefined) continue;
+      for (const range of state.damaged) {
+        if (range.fromOffset >= offset) history.rangeRepaired({ atMs: world.kernel.now(), topic: state.topic, partition: state.partition, replica: broker, fromOffset: range.fromOffset, toOffset: range.toOffset });
+      }
+    }
   }
 }
 

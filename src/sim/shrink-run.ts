@@ -77,6 +77,7 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
     acks: draft.acks,
     messages: draft.messages,
     bitFlipPerRead: draft.bitFlipPerRead,
+    replicationFactor: draft.replicationFactor,
   });
   if (!fails(replayed)) throw new Error(`the shrunk scenario of seed ${base.seed} does not replay its failure (${kind}): a determinism bug`);
   const detail = replayed.anomalies[0]?.detail ?? first.detail;

@@ -51,7 +51,7 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   const key = partitionKey(request.topic, request.partition);
   if ([...step.context.truncating.values()].some((cut) => cut.key === key)) return answer({ error: wireError("NOT_LEADER", `${key} is still cutting a diverged tail before it takes writes`) });
   const role = state.leader!;
-  if (role.handingOver) return answer({ error: wireError("NOT_LEADER", `${key}'s leadership is moving to another replica (a partition move); it takes no writes meanwhile`) });
+  if (role.handingOver) return answer({ error: wireError("NOT_LEADER", `${key}'s leadership is moving to another replica (a partition move, or a hand-over of a damaged copy); it takes no writes meanwhile`) });
   if (request.acks === -1 && role.isr.length < role.minInSync) {
     return answer({ error: wireError("NOT_ENOUGH_REPLICAS", `${key} has ${role.isr.length} in-sync replica(s) (${role.isr.join(", ")}); acks -1 needs ${role.minInSync}`) });
   }

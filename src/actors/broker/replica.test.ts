@@ -351,6 +351,19 @@ describe("leader: high watermark", () => {
     expect(leaderHighWatermark(committed, "a", 10, 3)).toBe(10);
   });
 
+  it("is fenced for a hand-over by any assignment that says so, and stays fenced for the rest of its epoch", () => {
+    const leader = role();
+    expect(leader.handingOver).toBe(false);
+    // A damaged leader is fenced without an ISR change: the same version must still fence it.
+    const fenced = withCommittedIsr(leader, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b", "c"], isrVersion: 0, handingOver: true }, 0);
+    expect(fenced.handingOver).toBe(true);
+    expect(fenced.isr).toEqual(leader.isr);
+    // A later reply without the flag (same or newer ISR) does not lift it: only a new epoch does,
+    // else the coordinator could elect a successor on a final end this leader then writes past.
+    expect(withCommittedIsr(fenced, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b", "c"], isrVersion: 0 }, 0)).toBe(fenced);
+    expect(withCommittedIsr(fenced, { topic: "orders", partition: 0, leaderEpoch: 4, isr: ["a", "b"], isrVersion: 1 }, 0).handingOver).toBe(true);
+  });
+
   it("takes in a moved replica set with the committed ISR: added replicas follow, removed ones are forgotten", () => {
     const leader = fetched(fetched(role(), "b", 10, 10, 0), "c", 10, 10, 0);
     // A move to a,b,d: replicas widen to a,b,c,d (ISR version 1), d starts not heard from.

@@ -58,7 +58,7 @@ export interface LeaderRole {
   readonly followers: ReadonlyMap<NodeId, FollowerProgress>;
   /** Where this leader's epoch starts in its log: a follower must reach it to rejoin the ISR. */
   readonly epochStartOffset: number;
-  /** Leadership is moving off this broker (LeaderAssignment.handingOver): it takes no writes. */
+  /** Leadership is moving off this broker (LeaderAssignment.handingOver): it takes no writes for the rest of the epoch. */
   readonly handingOver: boolean;
 }
 
@@ -187,7 +187,11 @@ export function leaderRole(assignment: LeaderAssignment, self: NodeId, epochStar
  */
 export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment, nowMs: number): LeaderRole {
   const version = assignment.isrVersion ?? 0;
-  if (version <= role.isrVersion) return role;
+  // A fence for a hand-over lifts only with a new epoch (the coordinator elects again, this broker
+  // or another): a later reply without it may come from a decision the coordinator has since
+  // revisited. A damaged leader is fenced without an ISR change (coordinator/election.ts).
+  const handingOver = role.handingOver || assignment.handingOver === true;
+  if (version <= role.isrVersion) return handingOver === role.handingOver ? role : { ...role, handingOver };
   const isr = assignment.isr ?? role.isr;
   const replicas = assignment.replicas ?? role.replicas;
   // A follower the coordinator took out (it went down or away) stops holding the HW back at once;
@@ -199,7 +203,7 @@ export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment,
     if (followers === kept) followers = new Map(kept);
     (followers as Map<NodeId, FollowerProgress>).set(broker, { ...progress, counted: false });
   }
-  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver: assignment.handingOver === true };
+  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver };
 }
 
 /** The followers of a changed replica set: progress kept for those that stay, new ones not heard from yet. */

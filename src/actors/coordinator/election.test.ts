@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { NodeId } from "../shared/ids.ts";
 import type { IsrProposal } from "../shared/messages.ts";
-import { chooseLeader, electLeaders, isrChanges, proposalProblem, restartedCommands, type ClusterView } from "./election.ts";
+import { chooseLeader, damagedHandOver, electLeaders, isrChanges, proposalProblem, restartedCommands, type ClusterView } from "./election.ts";
 import { apply, emptyState, replay, type CoordinatorCommand, type CoordinatorState, type TopicCreated } from "./state.ts";
 
 const TOPIC = "orders";
@@ -196,10 +196,51 @@ describe("ISR proposals", () => {
 describe("a leader whose copy rotted at rest", () => {
   const rotted = (who: NodeId[]): ClusterView => ({ ...view({ ends: { a: 10, b: 10, c: 10 } }), damaged: (broker, partition) => partition === `${TOPIC}/0` && who.includes(broker) });
 
-  it("hands over to an in-sync replica with a whole copy, so consumers read one", () => {
+  /** `a` leads epoch 1 with its copy rotted; `fenced` says it reported handedOver in that epoch. */
+  const handing = (ends: Record<NodeId, number>, fenced: boolean, who: NodeId[] = ["a"]): ClusterView => ({
+    ...rotted(who),
+    endOffset: (broker) => ends[broker],
+    handedOver: (broker, partition, leaderEpoch) => fenced && broker === "a" && partition === `${TOPIC}/0` && leaderEpoch === 1,
+  });
+
+  it("is fenced first: nobody is elected until it reports handedOver, since it could still acknowledge writes", () => {
     const state = stateOf(created());
-    const commands = electLeaders(state, rotted(["a"]));
+    const view = rotted(["a"]);
+    expect(damagedHandOver(view, leadershipOf(state), `${TOPIC}/0`)).toBe(true);
+    expect(electLeaders(state, view)).toEqual([]);
+  });
+
+  it("hands over to an in-sync replica with a whole copy holding its final end, so consumers read one and no write is lost", () => {
+    const state = stateOf(created());
+    const commands = electLeaders(state, handing({ a: 10, b: 10, c: 9 }, true));
     expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["a", "b", "c"] }]);
+    applied(state, commands);
+    // c is further along than b but short of a's final end 12; b holds it.
+    expect(electLeaders(state, handing({ a: 12, b: 12, c: 11 }, true))[0]?.leader).toBe("b");
+  });
+
+  it("waits while no whole in-sync replica holds the fenced leader's final end", () => {
+    const state = stateOf(created());
+    expect(electLeaders(state, handing({ a: 12, b: 11, c: 11 }, true))).toEqual([]);
+    expect(electLeaders(state, handing({ b: 12, c: 12 }, true))).toEqual([]); // a's end unknown
+  });
+
+  it("does not wait for a final end the whole copies cannot reach: stopped inside the leader's own damage, the furthest takes over", () => {
+    const state = stateOf(created());
+    // a's copy is damaged over [4, 9): b (end 6) and c (end 5) can never fetch past it from a.
+    const damagedAt = (broker: NodeId, _partition: string, offset: number): boolean => broker === "a" && offset >= 4 && offset < 9;
+    expect(electLeaders(state, { ...handing({ a: 12, b: 6, c: 5 }, true), damagedAt })).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["a", "b", "c"] }]);
+    // c could still catch up (its end 3 is below the damage): wait for it rather than lose a's tail.
+    expect(electLeaders(state, { ...handing({ a: 12, b: 6, c: 3 }, true), damagedAt })).toEqual([]);
+  });
+
+  it("lifts a fence that is no longer needed with a new epoch for the same leader, never by taking writes in the fenced one", () => {
+    const state = stateOf(created());
+    // The whole copies went down after a was fenced: a leads again, in epoch 2, with the live ISR.
+    const view: ClusterView = { ...handing({ a: 12, b: 12, c: 12 }, true), isAlive: (broker) => broker === "a" };
+    expect(damagedHandOver(view, leadershipOf(state), `${TOPIC}/0`)).toBe(false);
+    const commands = electLeaders(state, view);
+    expect(commands).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 2, isr: ["a"] }]);
     applied(state, commands);
   });
 

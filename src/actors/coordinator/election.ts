@@ -13,13 +13,23 @@
  * the partition stays without a leader — unless the topic allows unclean elections: then the live
  * replica with the highest end offset leads alone, and the command says `unclean` (possible loss).
  *
+ * A live leader whose copy rotted at rest hands over to an in-sync replica with a whole copy,
+ * fenced like a move's hand-over (moves.ts): its assignment says `handingOver` (handlers.ts adds it
+ * to the heartbeat reply), it refuses writes, and once all it wrote is durable it reports
+ * `handedOver` with its final end; only then is a whole in-sync replica holding that end elected.
+ * Electing at once, as before, let the old leader acknowledge acks-1 writes until it heard of the
+ * election — after the election, so lost with no leader change after their acknowledgement (sim
+ * seed 125 at acks 1). A fence lifts only with a new epoch: a leader that reports `handedOver` when
+ * no hand-over is due any more (its successor went down) is elected again, itself, in a new epoch.
+ *
  * ISR changes come from the leader (it sees who keeps up). A proposal is committed only if it
  * names the current epoch and ISR version (a stale leader or a reordered heartbeat changes
  * nothing) and keeps leader ∈ isr ⊆ replicas.
  */
 import { sameMembers, type NodeId, type TopicName } from "../shared/ids.ts";
-import type { IsrProposal } from "../shared/messages.ts";
+import type { IsrProposal, LeaderAssignment, ReplicaReport } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
+import { isHandingOver } from "./move-commands.ts";
 import type { CoordinatorState, IsrChanged, LeaderElected, PartitionLeadership, TopicState } from "./state.ts";
 
 /** What the election needs to know of the brokers right now (soft state). */
@@ -35,6 +45,8 @@ export interface ClusterView {
    * with damage hands over to an in-sync replica without any, so consumers read a whole copy.
    */
   readonly damaged?: (broker: NodeId, partition: string) => boolean;
+  /** Whether a broker reported its copy of a partition damaged at `offset` (its reads there fail); absent: never. */
+  readonly damagedAt?: (broker: NodeId, partition: string, offset: number) => boolean;
   /** Whether a leader reported refusing writes for a hand-over in `leaderEpoch`, all it wrote durable (moves.ts); absent: never. */
   readonly handedOver?: (broker: NodeId, partition: string, leaderEpoch: number) => boolean;
   /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
@@ -46,15 +58,71 @@ function eligible(view: ClusterView, broker: NodeId): boolean {
   return view.isAlive(broker) && !view.leaving.has(broker);
 }
 
+/** Whether a partition needs a leader at once: it has none, or its leader is down or leaving. */
+export function needsLeader(view: ClusterView, leadership: PartitionLeadership): boolean {
+  return leadership.leader === null || !eligible(view, leadership.leader);
+}
+
 /**
- * Whether a partition's leadership must move: no leader, one that is down or leaving, or one whose
- * copy is damaged while an in-sync replica with a whole copy could take over.
+ * Whether a live leader must hand over because its copy is damaged: an eligible in-sync replica
+ * with a whole copy could take over. Its assignment then says `handingOver` (it refuses writes).
  */
-export function needsLeader(view: ClusterView, leadership: PartitionLeadership, key = ""): boolean {
-  if (leadership.leader === null || !eligible(view, leadership.leader)) return true;
+export function damagedHandOver(view: ClusterView, leadership: PartitionLeadership, key: string): boolean {
+  const { leader } = leadership;
   const damaged = view.damaged;
-  if (damaged === undefined || !damaged(leadership.leader, key)) return false;
-  return leadership.isr.some((broker) => broker !== leadership.leader && eligible(view, broker) && !damaged(broker, key));
+  if (leader === null || !eligible(view, leader) || damaged === undefined || !damaged(leader, key)) return false;
+  return leadership.isr.some((broker) => broker !== leader && eligible(view, broker) && !damaged(broker, key));
+}
+
+/**
+ * The election for a live leader fenced in its epoch (it reported `handedOver`): a damaged one's
+ * successor — a whole in-sync replica holding the leader's final end (or, when the leader's own
+ * damage stops every whole copy short of it, the furthest one) — or, when no hand-over is
+ * due any more, the leader itself in a new epoch, which lifts the fence. Undefined: nothing yet (a
+ * move's hand-over is moves.ts's; a successor that has not caught up is waited for).
+ */
+function fencedElection(topic: TopicState, partition: number, leadership: PartitionLeadership, view: ClusterView): { leader: NodeId; isr: NodeId[] } | undefined {
+  const leader = leadership.leader;
+  const key = `${topic.topic}/${partition}`;
+  if (leader === null || !eligible(view, leader) || view.handedOver?.(leader, key, leadership.leaderEpoch) !== true || isHandingOver(leadership)) return undefined;
+  const isr = leadership.replicas.filter((broker) => leadership.isr.includes(broker) && eligible(view, broker));
+  if (!damagedHandOver(view, leadership, key)) return { leader, isr };
+  const finalEnd = view.endOffset(leader, key);
+  if (finalEnd === undefined) return undefined;
+  const endOf = (broker: NodeId): number => view.endOffset(broker, key) ?? -1;
+  const whole = isr.filter((broker) => broker !== leader && !view.damaged!(broker, key));
+  const holding = whole.filter((broker) => endOf(broker) >= finalEnd);
+  // A follower stopped inside the leader's damaged range cannot fetch past it from this leader, so
+  // waiting for it to reach the final end would only stall the partition: when every whole copy is
+  // stopped so, the furthest takes over now. What lies above its end was acknowledged (acks 1)
+  // before the fence, so before this election: the loss acks 1 allows, across a leader change.
+  const blocked = (broker: NodeId): boolean => view.damagedAt?.(leader, key, endOf(broker)) === true;
+  const candidates = holding.length > 0 ? holding : whole.every(blocked) ? whole : [];
+  const { plant: _plant, ...honest } = view; // a planted election bug is not a hand-over's business
+  const choice = chooseLeader(topic, partition, { ...leadership, replicas: candidates }, honest);
+  return choice === undefined || choice.unclean ? undefined : { leader: choice.leader, isr };
+}
+
+/**
+ * A leader whose copy is damaged, with a whole in-sync replica to take over, is told `handingOver`
+ * in its heartbeat reply: it refuses writes until electLeaders hands its leadership over. Soft
+ * state, like the damage reports it comes from, so it is decided afresh for each reply.
+ */
+export function withDamagedHandOvers(state: CoordinatorState, view: ClusterView, leads: readonly LeaderAssignment[]): LeaderAssignment[] {
+  return leads.map((lead) => {
+    const leadership = state.topics.get(lead.topic)?.partitions[lead.partition];
+    if (lead.handingOver === true || leadership === undefined || !damagedHandOver(view, leadership, `${lead.topic}/${lead.partition}`)) return lead;
+    return { ...lead, handingOver: true };
+  });
+}
+
+/** Whether `broker` reports a copy of a partition whose leader (another broker) last said it is fenced for a hand-over. */
+export function followsFencedLeader(state: CoordinatorState, view: ClusterView, broker: NodeId, replicas: readonly ReplicaReport[]): boolean {
+  return replicas.some((entry) => {
+    const leadership = state.topics.get(entry.topic)?.partitions[entry.partition];
+    if (leadership === undefined || leadership.leader === null || leadership.leader === broker) return false;
+    return view.handedOver?.(leadership.leader, `${entry.topic}/${entry.partition}`, leadership.leaderEpoch) === true;
+  });
 }
 
 /**
@@ -71,11 +139,12 @@ export function electLeaders(state: CoordinatorState, view: ClusterView, only?: 
       if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
       // The planted bug also "rebalances" to the preferred replica whenever it is alive.
       const rebalance = view.plant === "elect-outside-isr" && leadership.replicas[0] !== leadership.leader && eligible(view, leadership.replicas[0]!);
-      if (!needsLeader(view, leadership, `${name}/${partition}`) && !rebalance) return;
-      const choice = chooseLeader(topic, partition, leadership, view);
+      const needed = needsLeader(view, leadership) || rebalance;
+      const choice = needed ? chooseLeader(topic, partition, leadership, view) : fencedElection(topic, partition, leadership, view);
       if (choice === undefined || epoch >= LEADER_EPOCH_MAX) return;
       epoch += 1;
-      commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr, ...(choice.unclean ? { unclean: true } : {}) });
+      const unclean = "unclean" in choice && choice.unclean ? { unclean: true } : {};
+      commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr, ...unclean });
     });
   }
   return commands;

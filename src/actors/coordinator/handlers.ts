@@ -32,7 +32,7 @@ import type {
 } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
-import { electLeaders, goneCommands, isrChanges, restartedCommands, type ClusterView } from "./election.ts";
+import { electLeaders, followsFencedLeader, goneCommands, isrChanges, restartedCommands, withDamagedHandOvers, type ClusterView } from "./election.ts";
 import { advanceMoves, decommissionProblem, partitionsOn, releasedPartitions } from "./moves.ts";
 import {
   apply,
@@ -227,7 +227,10 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   // leaderships over. Either way only partitions it is a replica of can change.
   // A leader that just reported damage hands over to a whole in-sync copy (electLeaders decides).
   const newlyDamaged = [...damaged.keys()].some((key) => !(context.damaged.get(broker)?.has(key) ?? false));
-  if (cameUp || restarted || newlyDamaged || (request.leaving === true) !== wasLeaving) {
+  // A leader fenced for a hand-over reports its final end, or a follower of one reports how far it
+  // got: the successor may be elected now (or the fence lifted).
+  const fenced = (request.serving ?? []).some((entry) => entry.handedOver === true) || followsFencedLeader(context.state, clusterView(context, nowMs), broker, request.replicas ?? []);
+  if (cameUp || restarted || newlyDamaged || fenced || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     batch.add(...electLeaders(batch.state, view, new Set([broker])));
     if (request.leaving === true && !wasLeaving) batch.add(...goneCommands(batch.state, view, broker));
@@ -258,7 +261,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     return address === undefined ? [] : [{ id: leader, alive: isAlive(context.leases.get(leader), nowMs), address }];
   });
   const addresses = brokers.length === 0 ? {} : { brokers };
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: assignments?.leads ?? [], follows, ...addresses, ...tombstones }, all, effects);
+  const leads = withDamagedHandOvers(applied?.state ?? context.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), assignments?.leads ?? []);
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones }, all, effects);
 }
 
 /** The soft state elections read, as of `nowMs`. */
@@ -268,6 +272,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
+    damagedAt: (broker, partition, offset) => context.damaged.get(broker)?.get(partition)?.some((range) => range.fromOffset <= offset && offset < range.toOffset) === true,
     handedOver: (broker, partition, leaderEpoch) => context.serving.get(broker)?.has(`${partition}@${leaderEpoch} handed-over`) === true,
     ...(context.plant === "elect-outside-isr" ? { plant: context.plant } : {}),
   };

@@ -328,7 +328,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
   const final = leadership(brokerHosts);
-  await readFinalLogs(world, brokers, history, final);
+  recordRepairsInFlight(history, world, brokerHosts);
+  await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts));
   // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
   const check = checkQueue(history, { liveness: groups === undefined });
   const groupCheck = groups?.check(history);
@@ -545,11 +546,47 @@ function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId,
 }
 
 /**
+ * Repairs whose cut the run's end caught in flight: the follower had the go-ahead and its truncate
+ * was under way, so the damaged ranges at and above the cut are being refetched, but the
+ * `broker.replica.repairing` it says when the cut lands never came. Recorded as that notice would
+ * have been (the same rule as repair.ts `noteRepairCut`): the range was damaged on that replica's
+ * disk, so a consumer's skip of it hid nothing (seed 197 at acks -1: a damaged leader handed over
+ * just before the end, and its repair cut was still running).
+ */
+function recordRepairsInFlight(history: QueueHistory, world: SimWorld, hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): void {
+  for (const [broker, host] of hosts) {
+    if (world.node(broker).status === "down") continue;
+    const partitions = partitionsOf(host);
+    const truncating = (host.snapshot as { context?: { truncating?: ReadonlyMap<number, { key: string; offset: number }> } } | undefined)?.context?.truncating ?? new Map();
+    for (const { key, offset } of truncating.values()) {
+      const state = partitions.get(key);
+      if (state?.follower === undefined) continue;
+      for (const range of state.damaged) {
+        if (range.fromOffset >= offset) history.rangeRepaired({ atMs: world.kernel.now(), topic: state.topic, partition: state.partition, replica: broker, fromOffset: range.fromOffset, toOffset: range.toOffset });
+      }
+    }
+  }
+}
+
+/** Each broker's own high watermark per partition ("broker topic/partition"), read before the final crash. */
+function ownHighWatermarks(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): Map<string, number> {
+  const marks = new Map<string, number>();
+  for (const [broker, host] of hosts) for (const [key, state] of partitionsOf(host)) marks.set(`${broker} ${key}`, state.highWatermark);
+  return marks;
+}
+
+/**
  * Crash each broker and read its partition logs back through recovery: the committed truth. With
  * replicas, each log says whether its broker led the partition at the end or was in its ISR, and
- * carries the leader's high watermark (what lies above it was never committed).
+ * carries a high watermark (what lies above it was never committed): the leader's for the leader
+ * and the in-sync replicas (they claim to hold the leader's data up to it, and replica-divergence
+ * holds them to that), but the replica's own for one outside the ISR. Such a replica may still
+ * hold a tail of an old epoch that was never committed and that it has not yet been told to cut —
+ * it truncates at its next successful fetch (seed 138: a follower whose fetches the network
+ * dropped kept an uncommitted epoch-1 tail past the end of the run). Its own HW covers only what a
+ * leader told it was committed and it holds: below that it must agree with everyone.
  */
-async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>): Promise<void> {
+async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>): Promise<void> {
   for (const broker of brokers) {
     const node = world.node(broker);
     node.crash();
@@ -560,7 +597,11 @@ async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], histor
         history.finalLog(log);
         continue;
       }
-      history.finalLog({ ...log, leader: leadership.leader === broker, inSync: leadership.isr.includes(broker), highWatermark: leadership.highWatermark });
+      const leader = leadership.leader === broker;
+      const inSync = leadership.isr.includes(broker);
+      // A broker with no state for the partition (it never started it) vouches for nothing.
+      const highWatermark = leader || inSync ? leadership.highWatermark : Math.min(leadership.highWatermark, own.get(`${broker} ${partitionKey(log.topic, log.partition)}`) ?? 0);
+      history.finalLog({ ...log, leader, inSync, highWatermark });
     }
   }
 }

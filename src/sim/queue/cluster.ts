@@ -49,7 +49,7 @@ import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
 import { QueueHistory } from "./history.ts";
-import { readBrokerLogs } from "./final-logs.ts";
+import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } from "./final-state.ts";
 import { LivenessProgress } from "./liveness.ts";
 import type { GroupHistoryData } from "../groups/history.ts";
 import { noticesWhenDurable } from "../groups/durable-notices.ts";
@@ -57,7 +57,6 @@ import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, ty
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
-import type { PartitionState } from "../../actors/broker/partition.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 
@@ -498,14 +497,6 @@ function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, ou
   history.leaderStarted({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, epoch: event.leaderEpoch, broker });
 }
 
-/** Who leads each partition at the end, with its ISR and HW, read from the live brokers' state. */
-interface FinalLeadership {
-  readonly leader: NodeId;
-  readonly epoch: number;
-  readonly isr: readonly NodeId[];
-  readonly highWatermark: number;
-}
-
 /** Whether `broker` is the only in-sync replica of some partition, as the coordinator has it now. */
 function soleInSync(host: { readonly snapshot: unknown } | undefined, broker: NodeId): boolean {
   const state = (host?.snapshot as { context?: { state?: { topics: ReadonlyMap<string, { partitions: readonly { isr: readonly NodeId[] }[] }> } } } | undefined)?.context?.state;
@@ -514,96 +505,11 @@ function soleInSync(host: { readonly snapshot: unknown } | undefined, broker: No
   return false;
 }
 
-/** A broker's partitions, read from its actor's snapshot (empty before it started). */
-function partitionsOf(host: { readonly snapshot: unknown }): ReadonlyMap<string, PartitionState> {
-  return (host.snapshot as { context?: { partitions?: ReadonlyMap<string, PartitionState> } } | undefined)?.context?.partitions ?? new Map();
-}
-
-/**
- * Who leads each partition, by the newest epoch a broker leads it in among those `running`, with
- * that leader's ISR and HW: mid-run it names the `leader:N` of fault steps, at the end what the
- * final logs are judged against.
- */
-function leadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>, running: (broker: NodeId) => boolean = () => true): Map<string, FinalLeadership> {
-  const leaders = new Map<string, FinalLeadership>();
-  for (const [broker, host] of hosts) {
-    if (!running(broker)) continue;
-    for (const [key, state] of partitionsOf(host)) {
-      if (state.leaderEpoch === undefined || state.leader === undefined) continue;
-      const known = leaders.get(key);
-      if (known !== undefined && known.epoch >= state.leaderEpoch) continue;
-      leaders.set(key, { leader: broker, epoch: state.leaderEpoch, isr: state.leader.isr, highWatermark: state.highWatermark });
-    }
-  }
-  return leaders;
-}
-
 function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
   const now = world.kernel.now();
   const event = output as { type: string };
   if (event.type === "consumer.records") history.polled(now, process, output as never);
   else if (event.type === "consumer.reset") history.consumerReset(now, process, output as never);
-}
-
-/**
- * Repairs whose cut the run's end caught in flight: the follower had the go-ahead and its truncate
- * was under way, so the damaged ranges at and above the cut are being refetched, but the
- * `broker.replica.repairing` it says when the cut lands never came. Recorded as that notice would
- * have been (the same rule as repair.ts `noteRepairCut`): the range was damaged on that replica's
- * disk, so a consumer's skip of it hid nothing (seed 197 at acks -1: a damaged leader handed over
- * just before the end, and its repair cut was still running).
- */
-function recordRepairsInFlight(history: QueueHistory, world: SimWorld, hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): void {
-  for (const [broker, host] of hosts) {
-    if (world.node(broker).status === "down") continue;
-    const partitions = partitionsOf(host);
-    const truncating = (host.snapshot as { context?: { truncating?: ReadonlyMap<number, { key: string; offset: number }> } } | undefined)?.context?.truncating ?? new Map();
-    for (const { key, offset } of truncating.values()) {
-      const state = partitions.get(key);
-      if (state?.follower === undefined) continue;
-      for (const range of state.damaged) {
-        if (range.fromOffset >= offset) history.rangeRepaired({ atMs: world.kernel.now(), topic: state.topic, partition: state.partition, replica: broker, fromOffset: range.fromOffset, toOffset: range.toOffset });
-      }
-    }
-  }
-}
-
-/** Each broker's own high watermark per partition ("broker topic/partition"), read before the final crash. */
-function ownHighWatermarks(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>): Map<string, number> {
-  const marks = new Map<string, number>();
-  for (const [broker, host] of hosts) for (const [key, state] of partitionsOf(host)) marks.set(`${broker} ${key}`, state.highWatermark);
-  return marks;
-}
-
-/**
- * Crash each broker and read its partition logs back through recovery: the committed truth. With
- * replicas, each log says whether its broker led the partition at the end or was in its ISR, and
- * carries a high watermark (what lies above it was never committed): the leader's for the leader
- * and the in-sync replicas (they claim to hold the leader's data up to it, and replica-divergence
- * holds them to that), but the replica's own for one outside the ISR. Such a replica may still
- * hold a tail of an old epoch that was never committed and that it has not yet been told to cut —
- * it truncates at its next successful fetch (seed 138: a follower whose fetches the network
- * dropped kept an uncommitted epoch-1 tail past the end of the run). Its own HW covers only what a
- * leader told it was committed and it holds: below that it must agree with everyone.
- */
-async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>): Promise<void> {
-  for (const broker of brokers) {
-    const node = world.node(broker);
-    node.crash();
-    node.fs.setReadFaults(false);
-    for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) {
-      const leadership = final.get(partitionKey(log.topic, log.partition));
-      if (leadership === undefined) {
-        history.finalLog(log);
-        continue;
-      }
-      const leader = leadership.leader === broker;
-      const inSync = leadership.isr.includes(broker);
-      // A broker with no state for the partition (it never started it) vouches for nothing.
-      const highWatermark = leader || inSync ? leadership.highWatermark : Math.min(leadership.highWatermark, own.get(`${broker} ${partitionKey(log.topic, log.partition)}`) ?? 0);
-      history.finalLog({ ...log, leader, inSync, highWatermark });
-    }
-  }
 }
 
 function countSends(history: QueueHistory): QueueRunResult["sends"] {

@@ -117,9 +117,11 @@ export interface CoordinatorContext {
   readonly ring: HashRing | undefined;
   /** Soft state: partition moves must be planned at the next heartbeat (set at start: the log may hold moves to resume). */
   readonly rebalanceDue: boolean;
+  /** When the lease check last ran (machine.ts): a check that comes far too late means the coordinator itself stalled. */
+  readonly lastLeaseCheckMs: number;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "lastLeaseCheckMs">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;

@@ -62,6 +62,11 @@ function coordinator(options: { commands?: CoordinatorCommand[]; limits?: Partia
     create: (topic: string, partitions = 3, extra: Partial<TopicCreate> = {}) =>
       ask<TopicCreateReply>("admin", { type: "topic.create", topic, partitions, replicationFactor: 1, replicationMode: "fetch", ...extra }),
     metadata: (topics: string[] | null = null) => ask<MetadataReply>("client", { type: "metadata.request", topics }),
+    /** Let time pass with the coordinator stalled: no lease check until the end, then one, late. */
+    stall: (ms: number) => {
+      nowMs += ms;
+      actor.send({ type: "timer.fired", key: LEASE_CHECK_TIMER });
+    },
     /** Let time pass, firing the lease check every CHECK_MS as the host would. */
     advance: (ms: number) => {
       const end = nowMs + ms;
@@ -133,6 +138,22 @@ describe("coordinator: brokers and leases", () => {
     const back = c.heartbeat("b1");
     expect(back).toMatchObject({ assignments: [{ topic: "orders", partition: 0 }, { topic: "orders", partition: 1 }] });
     expect(c.metadata(["orders"]).topics[0]!.partitions.map((partition) => partition.leader)).toEqual(["b1", "b1"]);
+  });
+
+  it("a coordinator that stalled past the leases marks nobody down on its late check: every live lease gets a fresh term, as after a restart", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    c.create("orders", 2);
+    const start = c.effects.length;
+    c.stall(3 * LEASE_MS); // a pause: the brokers' heartbeats wait in the inbox behind this timer
+    expect(c.effects.slice(start).filter((effect) => effect.type === "effect.notify" || effect.type === "effect.persist")).toEqual([]);
+    expect(c.metadata().brokers.map((broker) => broker.alive)).toEqual([true, true]);
+    c.advance(LEASE_MS / 2);
+    c.heartbeat("b1"); // b1 heartbeats on; b2 really died during the pause
+    c.advance(LEASE_MS / 2 + CHECK_MS);
+    const down = c.effects.slice(start).flatMap((effect) => (effect.type === "effect.notify" && effect.output.type === "coordinator.broker.down" ? [effect.output.broker] : []));
+    expect(down).toEqual(["b2"]);
   });
 
   it("places new topics on live brokers only", () => {

@@ -76,7 +76,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
 }
 
 /** The outcome of one network message. */
@@ -92,6 +92,25 @@ function onMessage(context: CoordinatorContext, event: CoordinatorMessageReceive
   }
 }
 
+/**
+ * Whether the lease check comes far later than it was due: the coordinator itself stalled (a
+ * pause, a swamped event loop). The heartbeats that renewed the leases in the meantime are then
+ * most likely waiting in its inbox, behind this timer; deciding now would mark brokers down — and
+ * elect, and shrink ISRs to whoever's lease happened to reach furthest — on the coordinator's own
+ * silence (seed 258: a pause let a wiped broker's stale lease outlive its peers', and it was made
+ * sole leader of every partition on an empty disk).
+ */
+function stalled(context: CoordinatorContext, nowMs: number): boolean {
+  return nowMs - context.lastLeaseCheckMs > context.settings.leaseCheckIntervalMs + context.settings.leaseMs / 2;
+}
+
+/** After a stall, as after a restart: every live lease and member session gets a fresh term, and the queued heartbeats decide. */
+function renewedAfterStall(context: CoordinatorContext, nowMs: number): Partial<CoordinatorContext> {
+  const leases = new Map<NodeId, Lease>();
+  for (const [broker, lease] of context.leases) leases.set(broker, lease.alive ? { ...lease, expiresAtMs: Math.max(lease.expiresAtMs, nowMs + context.settings.leaseMs) } : lease);
+  return { leases, groupSessions: { ...context.groupSessions, startMs: nowMs, lastHeartbeatMs: new Map() }, lastLeaseCheckMs: nowMs };
+}
+
 export const coordinatorMachine = setup({
   types: {} as { context: CoordinatorContext; events: CoordinatorEvent; input: CoordinatorInput; emitted: CoordinatorEffect },
   actions: {
@@ -103,10 +122,14 @@ export const coordinatorMachine = setup({
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
       const nowMs = context.clock.now();
+      if (stalled(context, nowMs)) {
+        enqueue.assign(renewedAfterStall(context, nowMs));
+        return;
+      }
       const leases = expireLeases(context, nowMs);
       // Group members' sessions ride on the same timer, decided on the state the leases left.
       const members = expireMembers({ ...context, ...leases.changes }, nowMs);
-      const changes = { ...leases.changes, ...members.changes };
+      const changes = { ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
       if (Object.keys(changes).length > 0) enqueue.assign(changes);
       for (const effect of [...leases.effects, ...members.effects]) enqueue.emit(effect);
     }),

@@ -93,22 +93,23 @@ function onMessage(context: CoordinatorContext, event: CoordinatorMessageReceive
 }
 
 /**
- * Whether the lease check comes far later than it was due: the coordinator itself stalled (a
- * pause, a swamped event loop). The heartbeats that renewed the leases in the meantime are then
- * most likely waiting in its inbox, behind this timer; deciding now would mark brokers down — and
- * elect, and shrink ISRs to whoever's lease happened to reach furthest — on the coordinator's own
- * silence (seed 258: a pause let a wiped broker's stale lease outlive its peers', and it was made
- * sole leader of every partition on an empty disk).
+ * Time the coordinator itself spent stalled (a pause, a swamped event loop) does not count against
+ * anyone's lease or session. A lease check that fires more than leaseMs / 2 later than due means
+ * the heartbeats that renewed the leases meanwhile are most likely waiting in the inbox, behind this
+ * timer: deciding on the stale leases would mark brokers down — and elect, and shrink ISRs to
+ * whoever's lease happened to reach furthest — on the coordinator's own silence (seed 258: a pause
+ * let a wiped broker's stale lease outlive its peers', and it was made sole leader of every
+ * partition on an empty disk). So every deadline moves on by the stall. A broker that really died
+ * still expires after leaseMs of the coordinator's running time, however often it stalls.
  */
-function stalled(context: CoordinatorContext, nowMs: number): boolean {
-  return nowMs - context.lastLeaseCheckMs > context.settings.leaseCheckIntervalMs + context.settings.leaseMs / 2;
-}
-
-/** After a stall, as after a restart: every live lease and member session gets a fresh term, and the queued heartbeats decide. */
-function renewedAfterStall(context: CoordinatorContext, nowMs: number): Partial<CoordinatorContext> {
+function discountStall(context: CoordinatorContext, nowMs: number): Partial<CoordinatorContext> {
+  const stallMs = nowMs - context.lastLeaseCheckMs - context.settings.leaseCheckIntervalMs;
+  if (stallMs <= context.settings.leaseMs / 2) return {};
   const leases = new Map<NodeId, Lease>();
-  for (const [broker, lease] of context.leases) leases.set(broker, lease.alive ? { ...lease, expiresAtMs: Math.max(lease.expiresAtMs, nowMs + context.settings.leaseMs) } : lease);
-  return { leases, groupSessions: { ...context.groupSessions, startMs: nowMs, lastHeartbeatMs: new Map() }, lastLeaseCheckMs: nowMs };
+  for (const [broker, lease] of context.leases) leases.set(broker, lease.alive ? { ...lease, expiresAtMs: lease.expiresAtMs + stallMs } : lease);
+  const sessions = context.groupSessions;
+  const lastHeartbeatMs = new Map([...sessions.lastHeartbeatMs].map(([groupId, members]) => [groupId, new Map([...members].map(([memberId, atMs]) => [memberId, atMs + stallMs]))]));
+  return { leases, groupSessions: { ...sessions, startMs: sessions.startMs + stallMs, lastHeartbeatMs } };
 }
 
 export const coordinatorMachine = setup({
@@ -122,14 +123,11 @@ export const coordinatorMachine = setup({
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
       const nowMs = context.clock.now();
-      if (stalled(context, nowMs)) {
-        enqueue.assign(renewedAfterStall(context, nowMs));
-        return;
-      }
-      const leases = expireLeases(context, nowMs);
+      const shifted = { ...context, ...discountStall(context, nowMs) };
+      const leases = expireLeases(shifted, nowMs);
       // Group members' sessions ride on the same timer, decided on the state the leases left.
-      const members = expireMembers({ ...context, ...leases.changes }, nowMs);
-      const changes = { ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
+      const members = expireMembers({ ...shifted, ...leases.changes }, nowMs);
+      const changes = { ...(shifted.leases === context.leases ? {} : { leases: shifted.leases, groupSessions: shifted.groupSessions }), ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
       if (Object.keys(changes).length > 0) enqueue.assign(changes);
       for (const effect of [...leases.effects, ...members.effects]) enqueue.emit(effect);
     }),

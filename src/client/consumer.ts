@@ -201,6 +201,7 @@ export class Consumer {
       if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
       feed.handledNext = offset;
     }
+    group.flush();
     await group.member.commit();
   }
 

@@ -84,8 +84,7 @@ export class Delivery implements FeedSink {
   async remove(feed: PartitionFeed): Promise<void> {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
-    queue.held = true;
-    if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
+    await this.holdIdle(queue);
     this.queues.delete(feed);
     this.order = this.order.filter((candidate) => candidate !== feed);
     if (!feed.positioned) this.positionedOrGone();
@@ -105,8 +104,7 @@ export class Delivery implements FeedSink {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
     const wasHeld = queue.held;
-    queue.held = true;
-    if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
+    await this.holdIdle(queue);
     queue.batches.length = 0;
     queue.bytes = 0;
     queue.paused = false;
@@ -197,6 +195,12 @@ export class Delivery implements FeedSink {
     this.wake();
     this.releaseReady();
     this.onEnd();
+  }
+
+  /** Hand out nothing more of this partition, and wait until its batch in progress (if any) is handled. */
+  private async holdIdle(queue: PartitionQueue): Promise<void> {
+    queue.held = true;
+    if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
   }
 
   /** Something outside changed (the gate opened): let waiting takers look again. */

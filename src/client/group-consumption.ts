@@ -48,6 +48,8 @@ export class GroupConsumption implements GroupListener {
   private readonly feeds = new Map<string, PartitionFeed>();
   /** Per partition, the last handled position told to the member (only ever forwards). */
   private readonly reported = new Map<string, number>();
+  /** Partitions with records handled since the last report (see `handled`). */
+  private readonly dirty = new Set<PartitionFeed>();
   /** Rebalance steps run one after another, in the order the member asked for them. */
   private steps: Promise<void> = Promise.resolve();
   private joinedOnce: (() => void) | undefined;
@@ -109,7 +111,7 @@ export class GroupConsumption implements GroupListener {
         const key = `${topic}/${partition}`;
         if (this.feeds.has(key)) continue;
         const feed = new PartitionFeed(topic, partition, this.options.from, this.options.context, this.options.node, this.options.feedSettings);
-        feed.onHandled = (handled) => this.report(handled);
+        feed.onHandled = (handled) => this.handled(handled);
         this.feeds.set(key, feed);
         if (committed !== null) this.reported.set(key, committed);
         delivery.add(feed, committed ?? undefined);
@@ -162,6 +164,22 @@ export class GroupConsumption implements GroupListener {
       }
     }
     await Promise.all(removals);
+  }
+
+  /**
+   * A handler finished records of `feed`: tell the member once per turn of the event loop, not once
+   * per record (an actor step each), so a burst of handled records costs one report per partition.
+   */
+  private handled(feed: PartitionFeed): void {
+    this.dirty.add(feed);
+    if (this.dirty.size === 1) setImmediate(() => this.flush());
+  }
+
+  /** Report every partition handled since the last report; before a commit, so it covers them. */
+  flush(): void {
+    const feeds = [...this.dirty];
+    this.dirty.clear();
+    for (const feed of feeds) if (feed.onHandled !== undefined) this.report(feed);
   }
 
   /** Tell the member how far the application got in `feed`'s partition (forwards only). */

@@ -123,11 +123,12 @@ export const coordinatorMachine = setup({
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
       const nowMs = context.clock.now();
-      const shifted = { ...context, ...discountStall(context, nowMs) };
+      const discounted = discountStall(context, nowMs);
+      const shifted = { ...context, ...discounted };
       const leases = expireLeases(shifted, nowMs);
       // Group members' sessions ride on the same timer, decided on the state the leases left.
       const members = expireMembers({ ...shifted, ...leases.changes }, nowMs);
-      const changes = { ...(shifted.leases === context.leases ? {} : { leases: shifted.leases, groupSessions: shifted.groupSessions }), ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
+      const changes = { ...discounted, ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
       if (Object.keys(changes).length > 0) enqueue.assign(changes);
       for (const effect of [...leases.effects, ...members.effects]) enqueue.emit(effect);
     }),

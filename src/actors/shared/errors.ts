@@ -42,7 +42,15 @@ export type ErrorCode =
   /** A commit below the group's committed offset: only an operator's reset moves offsets back. */
   | "OFFSET_BEHIND_COMMITTED"
   /** Reset or delete of a group that still has live members (the message names them). */
-  | "NON_EMPTY_GROUP";
+  | "NON_EMPTY_GROUP"
+  /** StartGet for a partition the member does not own now (not assigned, or being revoked). */
+  | "PARTITION_NOT_ASSIGNED"
+  /** A push open or credit for a session the broker never prepared, has forgotten, or closed: StartGet again. */
+  | "UNKNOWN_PUSH_SESSION"
+  /** The broker holds as many push sessions (or the session as many partitions) as its limits allow. */
+  | "PUSH_SESSION_LIMIT"
+  /** A record batch larger than the push session's whole credit window: it could never be sent. */
+  | "CREDIT_WINDOW_TOO_SMALL";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -74,6 +82,10 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   STALE_MEMBER_EPOCH: true,
   OFFSET_BEHIND_COMMITTED: false,
   NON_EMPTY_GROUP: false,
+  PARTITION_NOT_ASSIGNED: false, // not by asking again: heartbeat for the assignment first
+  UNKNOWN_PUSH_SESSION: true, // after asking the coordinator again (StartGet)
+  PUSH_SESSION_LIMIT: true, // after a backoff: sessions end and free their places
+  CREDIT_WINDOW_TOO_SMALL: false,
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

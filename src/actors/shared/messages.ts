@@ -13,6 +13,7 @@
  */
 import type { WireError } from "./errors.ts";
 import type { GroupReplyMessage, GroupRequestMessage } from "./group-messages.ts";
+import type { PushBrokerMessage, PushCoordinatorReply, PushCoordinatorRequest, PushMemberMessage } from "./push-messages.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 
 /** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
@@ -450,10 +451,10 @@ export interface ReplicaFetchReply {
 
 export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage;
 export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage;
-export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest;
-export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply;
+export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage;
+export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 
-export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage;
+export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage | PushCoordinatorRequest | PushCoordinatorReply;
 
 /** How every actor receives a message from the transport. */
 export interface MessageReceived<Message = ZhumqMessage> {

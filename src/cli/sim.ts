@@ -54,6 +54,11 @@ Options:
                       them and the summary prints the group figures (duplicates, rebalances,
                       zombie-processed). The group plants turn on 2 groups by themselves.
   --members-per-group M  with --groups: M members in every group instead of drawn sizes
+  --push              with --groups: every member consumes by push (StartGet: brokers push
+                      within the credits it grants) instead of the seed's draw (swarm: each
+                      group pulls, pushes or mixes); the checker adds push-overrun and the
+                      summary the pushed batches and the overrun (always 0)
+  --pull              with --groups: every member pulls (fetch), as before push existed
   --plant BUG         plant a known bug and watch the checker catch it
                       queue: ${PLANTS.queue.join(", ")}
                       raft: ${PLANTS.raft.join(", ")}
@@ -163,6 +168,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       "damage-at-rest": { type: "boolean" },
       groups: { type: "string" },
       "members-per-group": { type: "string" },
+      push: { type: "boolean" },
+      pull: { type: "boolean" },
       "no-damage-at-rest": { type: "boolean" },
       verbose: { type: "boolean" },
       shrink: { type: "boolean" },
@@ -190,7 +197,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
-  const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload);
+  const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload, values.push === true, values.pull === true);
   if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
@@ -225,18 +232,21 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   };
 }
 
-function parseGroupsFlags(groups: string | undefined, members: string | undefined, workload: WorkloadName): GroupsOptions | undefined {
+function parseGroupsFlags(groups: string | undefined, members: string | undefined, workload: WorkloadName, push: boolean, pull: boolean): GroupsOptions | undefined {
+  if (push && pull) throw new Error("--push and --pull contradict each other");
   if (groups === undefined) {
     if (members !== undefined) throw new Error("--members-per-group needs --groups N");
+    if (push || pull) throw new Error(`--${push ? "push" : "pull"} needs --groups N`);
     return undefined;
   }
   if (workload !== "queue") throw new Error(`--groups runs with the queue workload, not '${workload}'`);
   const count = integer("--groups", groups, 1);
   if (count > GROUPS_MAX) throw new Error(`--groups must be from 1 to ${GROUPS_MAX}, not '${groups}'`);
-  if (members === undefined) return { count };
+  const mode = push ? { mode: "push" as const } : pull ? { mode: "pull" as const } : {};
+  if (members === undefined) return { count, ...mode };
   const membersPerGroup = integer("--members-per-group", members, 1);
   if (membersPerGroup > MEMBERS_PER_GROUP_MAX) throw new Error(`--members-per-group must be from 1 to ${MEMBERS_PER_GROUP_MAX}, not '${members}'`);
-  return { count, membersPerGroup };
+  return { count, membersPerGroup, ...mode };
 }
 
 function integer(flag: string, text: string, minimum: number): number {
@@ -263,7 +273,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
   if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
-  if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]));
+  if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   return parts.join(" ");

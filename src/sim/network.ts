@@ -107,6 +107,12 @@ export class SimNetwork {
   private readonly handlers = new Map<NodeId, MessageHandler<unknown>>();
   private readonly random: Random;
   profile: NetworkProfile;
+  /**
+   * Told of every message a node sends, when it sends it, before the network decides its fate
+   * (loss, partition): checkers that judge what a node sent, not what arrived (the push overrun
+   * rule, src/sim/push/overrun.ts), read it here.
+   */
+  onSent: ((atMs: number, from: NodeId, to: NodeId, message: unknown) => void) | undefined = undefined;
 
   constructor(
     private readonly kernel: Kernel,
@@ -144,6 +150,7 @@ export class SimNetwork {
       this.kernel.schedule(0, () => receipt(outcome));
     }
     this.stats.sent++;
+    this.onSent?.(this.kernel.now(), from, to, message);
     const link = this.link(from, to);
     if (link.blocked) {
       this.stats.dropped.partition++;

@@ -15,7 +15,9 @@
  * run whose network, disks and configuration misbehave as the seed draws them in a sweep while
  * the listed steps replace the drawn schedule (what `zhumq sim --shrink` writes: a failing swarm
  * seed with its schedule cut down), `# replication-factor: N`, and `# groups: N` or `NxM` (consumer
- * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts). The default, `# faults: none`, runs the steps on a quiet
+ * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts), optionally
+ * followed by how they consume: `pull` (the default), `push` (StartGet) or `mixed` — `# groups:
+ * 1x2 push`. The default, `# faults: none`, runs the steps on a quiet
  * network and honest disks.
  */
 import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
@@ -40,9 +42,10 @@ export interface Scenario {
   readonly replicationFactor?: number | undefined;
   /**
    * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
-   * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>).
+   * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
+   * `# groups: 2x3 push` for members that push).
    */
-  readonly groups?: { readonly count: number; readonly membersPerGroup?: number } | undefined;
+  readonly groups?: { readonly count: number; readonly membersPerGroup?: number; readonly mode?: "pull" | "push" | "mixed" } | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -91,14 +94,15 @@ export function parseScenario(name: string, text: string): Scenario {
   };
 }
 
-/** `N` or `NxM` (N groups of M members), as a `# groups:` header says it. */
+/** `N` or `NxM` (N groups of M members), then optionally how they consume (`pull`, `push`, `mixed`), as a `# groups:` header says it. */
 function parseGroups(name: string, text: string | undefined): Scenario["groups"] {
   if (text === undefined) return undefined;
-  const match = /^(\d+)(?:x(\d+))?$/.exec(text);
+  const match = /^(\d+)(?:x(\d+))?(?:\s+(pull|push|mixed))?$/.exec(text);
   const count = Number(match?.[1]);
   const members = match?.[2] === undefined ? undefined : Number(match[2]);
-  if (match === null || !(count >= 1 && count <= 8) || (members !== undefined && !(members >= 1 && members <= 8))) throw new ScenarioError(`${name}: groups must be N or NxM (N groups of M members, each from 1 to 8), not '${text}'`);
-  return members === undefined ? { count } : { count, membersPerGroup: members };
+  const mode = match?.[3] as "pull" | "push" | "mixed" | undefined;
+  if (match === null || !(count >= 1 && count <= 8) || (members !== undefined && !(members >= 1 && members <= 8))) throw new ScenarioError(`${name}: groups must be N or NxM (N groups of M members, each from 1 to 8), optionally followed by pull, push or mixed, not '${text}'`);
+  return { count, ...(members === undefined ? {} : { membersPerGroup: members }), ...(mode === undefined ? {} : { mode }) };
 }
 
 /** A scenario as text; `notes` become comment lines after the header. Parses back to itself. */
@@ -110,7 +114,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.faults !== "none") lines.push(`# faults: ${scenario.faults}`);
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
-  if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}`);
+  if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);

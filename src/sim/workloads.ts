@@ -109,6 +109,18 @@ export function groupLines(groups: GroupRunFigures): string[] {
   return [
     `groups ${groups.groups}: ${groups.members} members (${groups.staticMembers} static, ${groups.lateJoins} joined late, ${groups.leaves} left), session ${groups.sessionTimeoutMs} ms; ${groups.processed} records processed`,
     `groups: duplicates ${perGroup(groups.duplicatesPerGroup)}; rebalances ${perGroup(groups.rebalancesPerGroup)}; zombie-processed ${groups.zombieProcessed}; members removed ${groups.membersRemoved}, crashes ${groups.crashes}; commits accepted ${groups.commitsAccepted}`,
+    ...pushLines(groups),
+  ];
+}
+
+/** How the groups consumed and, with push members, what brokers pushed and the overrun (always 0 when correct). */
+function pushLines(groups: GroupRunFigures): string[] {
+  const modes = Object.entries(groups.modes).map(([group, mode]) => `${group} ${mode}`).join(", ");
+  const push = groups.push;
+  if (push === undefined || groups.pushWindow === undefined) return [`groups consume by: ${modes}`];
+  return [
+    `groups consume by: ${modes}; ${groups.pushMembers} push members, window ${groups.pushWindow.bytes} bytes / ${groups.pushWindow.batches} batches`,
+    `push: ${push.pushedBatches} batches (${push.pushedBytes} bytes) pushed in ${push.sessions} sessions, ${push.reopens} re-opens, ${push.credits} credits; overrun ${push.overrunBytes} bytes / ${push.overrunBatches} batches`,
   ];
 }
 

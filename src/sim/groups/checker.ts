@@ -16,6 +16,8 @@
  *   without an operator reset, and never pass a record the group has not processed.
  * - at-least-once-per-group, pub-sub-completeness (completeness.ts): by the end every group
  *   processed every record it was owed. Liveness rules: judge them after the liveness phase.
+ * - push-overrun (../push/overrun.ts, with `options.push`): a broker never pushes a member more
+ *   bytes or batches than the member's credit allowed (issue 11).
  * - malformed-history: a process that processed while crashed, a release of something never
  *   granted: bugs in the harness, reported rather than thrown.
  * Duplicates (a record processed more than once within a group, after a rebalance or a crash)
@@ -27,6 +29,8 @@
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { FinalLog, QueueHistoryData, SendOkOp } from "../queue/history.ts";
+import { checkPushOverrun, type PushFigures } from "../push/overrun.ts";
+import type { PushTrafficData } from "../push/traffic.ts";
 import { onCommitAccepted, onOffsetsReset } from "./commits.ts";
 import { checkAtLeastOncePerGroup, checkPubSubCompleteness } from "./completeness.ts";
 import type { GroupHistoryData, GroupOp, ProcessedOp, ReleaseReason } from "./history.ts";
@@ -41,6 +45,8 @@ export interface GroupCheckOptions {
   readonly liveness?: boolean;
   /** Keep at most this many violations of one rule; the rest are only counted. Default 100. */
   readonly violationsPerRuleMax?: number;
+  /** The push traffic of the run (push consumers): judged by push-overrun, and its figures reported. */
+  readonly push?: PushTrafficData;
 }
 
 export interface GroupFigures {
@@ -63,6 +69,8 @@ export interface GroupFigures {
   /** Violations per rule, including those left out of the list. */
   readonly violationsPerRule: Readonly<Partial<Record<GroupRule, number>>>;
   readonly leftOut: number;
+  /** With `options.push`: pushed batches and bytes, sessions, re-opens, overrun (always 0 for correct brokers). */
+  readonly push?: PushFigures;
 }
 
 export interface GroupCheckResult {
@@ -102,8 +110,15 @@ export function checkGroups(history: GroupHistoryData, finalLogs: readonly Final
     step(walk, op);
   }
   if (options.liveness ?? true) checkPubSubCompleteness(walk, checkAtLeastOncePerGroup(walk, acked));
+  const push = options.push === undefined ? undefined : checkPushOverrun(options.push, { violationsMax: perRuleMax });
   const { findings } = walk;
-  return { ok: findings.total === 0, violations: findings.violations, figures: tally.figures(walk) };
+  if (push !== undefined) {
+    for (const violation of push.violations) findings.add(violation);
+    // Those beyond the push rule's own list: counted, as the collector would have.
+    for (let index = push.violations.length; index < push.violationCount; index++) findings.add({ rule: "push-overrun", atMs: 0, message: "", ops: [] });
+  }
+  const figures = tally.figures(walk);
+  return { ok: findings.total === 0, violations: findings.violations, figures: push === undefined ? figures : { ...figures, push: push.figures } };
 }
 
 /** One operation of the walk: the rules' handlers, in the order the history gives. */

@@ -61,6 +61,11 @@ export interface GroupConsumerSettings {
   /** Each batch is processed after a delay drawn from [min, max] ms plus `perRecordMs` per record. */
   readonly processingMs: { readonly min: number; readonly max: number; readonly perRecordMs: number };
   readonly plant?: MemberPlant;
+  /**
+   * Push mode (issue 11): the process reads its partitions through one pusher actor (StartGet,
+   * brokers push within these credit windows) instead of a consumer actor per partition.
+   */
+  readonly push?: { readonly windowBytes: number; readonly windowBatches: number };
 }
 
 /** What the process tells its workload (counts for the run's figures); all optional. */

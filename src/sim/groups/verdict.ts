@@ -4,9 +4,10 @@
  * rest only counted, and the verdict never depends on that cap).
  */
 import type { SendOkOp } from "../queue/history.ts";
+import type { PushTrafficOp } from "../push/traffic.ts";
 import type { GroupOp } from "./history.ts";
 
-export type GroupRule = "group-exclusivity" | "commit-monotonic" | "commit-beyond-processed" | "at-least-once-per-group" | "pub-sub-completeness" | "malformed-history";
+export type GroupRule = "group-exclusivity" | "commit-monotonic" | "commit-beyond-processed" | "at-least-once-per-group" | "pub-sub-completeness" | "malformed-history" | "push-overrun";
 
 /** An acknowledged send, as the queue history records it (`send.ok`); only these fields are read. */
 export type AckedSend = Pick<SendOkOp, "atMs" | "value" | "topic" | "partition" | "offset">;
@@ -20,7 +21,7 @@ export interface LoggedRecord {
   readonly value: string;
 }
 
-export type GroupEvidence = GroupOp | AckedSend | LoggedRecord;
+export type GroupEvidence = GroupOp | AckedSend | LoggedRecord | PushTrafficOp;
 
 export interface GroupViolation {
   readonly rule: GroupRule;

@@ -12,11 +12,19 @@
  *   leave cleanly before the safety phase ends (it then stays gone, restarts included);
  * - faults on the member nodes (faults.ts): crashes and restarts, pauses past the session,
  *   partitions from the coordinator.
+ * - how each group consumes (`mode`, unless given): every member pulls, every member pushes
+ *   (StartGet, issue 11: one pusher per process, credits granted as batches finish), or a mix
+ *   (each member drawn); push windows are drawn small, so the credit window really binds.
  * Without swarm faults (a scenario) every member joins at once and stays: the story's steps are
  * the only faults, and the nodes are named `g<group>-member-<index>` for it. `lateJoinAtMs` makes
  * the last member of each group join at that virtual time instead (a member joining a stable
  * group: the rebalance-time figure of bench/groups.bench.ts, part "sim"); it draws nothing, so a
  * run without it is the run it always was.
+ *
+ * Without swarm faults, groups pull unless `mode` says otherwise.
+ *
+ * With push members the network's sends are watched (SimNetwork.onSent) for the push traffic —
+ * members' credits, brokers' batches — that the push-overrun rule judges (src/sim/push/overrun.ts).
  *
  * Recorded into the group history: `subscribed` at the start (every group reads from "earliest"),
  * the coordinator's decisions (granted, released, commit.accepted, member.removed, as it outputs
@@ -40,6 +48,7 @@ import { groupConsumerBoot, type GroupConsumerProcess, type GroupConsumerSetting
 import { drawGroupFaults } from "./faults.ts";
 import { GroupHistory } from "./history.ts";
 import { GroupLiveness } from "./liveness.ts";
+import { PushTraffic } from "../push/traffic.ts";
 
 /**
  * Planted bugs of the group protocol, each caught by the group checker (properties/groups.test.ts):
@@ -53,6 +62,10 @@ import { GroupLiveness } from "./liveness.ts";
 export const GROUP_PLANTS = ["assign-before-revoke", "accept-fenced-commit", "commit-before-processing"] as const;
 export type GroupPlantName = (typeof GROUP_PLANTS)[number];
 
+/** How a group's members read: all pull (fetch), all push (StartGet), or each member its own way. */
+export type GroupConsumptionMode = "pull" | "push" | "mixed";
+export const GROUP_CONSUMPTION_MODES: readonly GroupConsumptionMode[] = ["pull", "push", "mixed"];
+
 export interface GroupsOptions {
   /** Groups reading the topic (at least 1; the swarm's default elsewhere is 2). */
   readonly count: number;
@@ -65,6 +78,8 @@ export interface GroupsOptions {
    * starts at this virtual time, in ms, instead of at once. It must fall inside the safety phase.
    */
   readonly lateJoinAtMs?: number;
+  /** Every group consumes this way (`zhumq sim --push`: "push"); drawn per group with swarm faults when absent, else "pull". */
+  readonly mode?: GroupConsumptionMode;
 }
 
 export const GROUPS_MAX = 8;
@@ -78,6 +93,8 @@ const GROUP_FAULTS_PER_SECOND = 0.6;
 const LATE_JOIN_SHARE = 0.4;
 const LEAVE_SHARE = 0.3;
 const STATIC_GROUP_SHARE = 0.3;
+/** The smallest push window (bytes) a simulated member grants; the simulated producers' batches are far smaller. */
+const PUSH_SIM_WINDOW_BYTES_MIN = 16 * 1024;
 
 interface MemberPlan {
   readonly node: NodeId;
@@ -85,6 +102,7 @@ interface MemberPlan {
   readonly instanceId: string | undefined;
   readonly joinAtMs: number;
   readonly leaveAtMs: number | undefined;
+  readonly mode: "pull" | "push";
 }
 
 export interface GroupWorkloadSettings {
@@ -106,6 +124,11 @@ export interface GroupRunFigures extends GroupFigures {
   /** `member.error` outputs (a refused commit, say) and reader restarts after a consumer error. */
   readonly memberErrors: number;
   readonly readerErrors: number;
+  /** Per group: how its members consume ("pull", "push" or "mixed"); and how many members push. */
+  readonly modes: Readonly<Record<string, GroupConsumptionMode>>;
+  readonly pushMembers: number;
+  /** The push window each push member grants per session (drawn per run). */
+  readonly pushWindow: { readonly bytes: number; readonly batches: number } | undefined;
 }
 
 export function groupOptionProblems(options: GroupsOptions): string[] {
@@ -117,6 +140,7 @@ export function groupOptionProblems(options: GroupsOptions): string[] {
   if (session !== undefined && !(Number.isSafeInteger(session) && session >= 100 && session <= 60_000)) problems.push(`groups.sessionTimeoutMs must be an integer from 100 to 60000, got ${session}`);
   const late = options.lateJoinAtMs;
   if (late !== undefined && !(Number.isSafeInteger(late) && late >= 0 && late <= LATE_JOIN_AT_MS_MAX)) problems.push(`groups.lateJoinAtMs must be an integer from 0 to ${LATE_JOIN_AT_MS_MAX}, got ${late}`);
+  if (options.mode !== undefined && !GROUP_CONSUMPTION_MODES.includes(options.mode)) problems.push(`groups.mode must be one of ${GROUP_CONSUMPTION_MODES.join(", ")}, got ${String(options.mode)}`);
   return problems;
 }
 
@@ -130,6 +154,10 @@ export class GroupWorkload {
   private readonly groupIds: readonly string[];
   private readonly autoCommitIntervalMs: number;
   private readonly counts = { memberErrors: 0, readerErrors: 0, leaves: 0 };
+  private readonly modes: Readonly<Record<string, GroupConsumptionMode>>;
+  /** Members' credits and brokers' pushes as sent; undefined when nobody pushes. */
+  private readonly pushTraffic: PushTraffic | undefined;
+  private readonly pushWindow: { readonly bytes: number; readonly batches: number } | undefined;
 
   constructor(
     private readonly world: SimWorld,
@@ -146,7 +174,18 @@ export class GroupWorkload {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? (swarm ? Math.round(uniform(random, 1_000, 2_000)) : 1_500);
     this.autoCommitIntervalMs = swarm ? Math.round(uniform(random, 200, 800)) : 500;
     this.groupIds = Array.from({ length: options.count }, (_, index) => `group-${index}`);
-    this.plans = this.groupIds.flatMap((groupId, group) => planGroup(random.derive(groupId), settings, group, groupId, options));
+    // Own streams for the push choices: a seed's pull runs are the runs they were before push existed.
+    const modes: Record<string, GroupConsumptionMode> = {};
+    for (const groupId of this.groupIds) modes[groupId] = options.mode ?? (swarm ? drawMode(random.derive(`mode:${groupId}`)) : "pull");
+    this.modes = modes;
+    this.plans = this.groupIds.flatMap((groupId, group) => planGroup(random.derive(groupId), settings, group, groupId, options, modes[groupId]!, random.derive(`members:${groupId}`)));
+    const pushing = this.plans.some((plan) => plan.mode === "push");
+    this.pushWindow = pushing ? drawPushWindow(random.derive("push-window"), swarm) : undefined;
+    this.pushTraffic = pushing ? new PushTraffic() : undefined;
+    if (this.pushTraffic !== undefined) {
+      const traffic = this.pushTraffic;
+      world.network.onSent = (atMs, from, to, message) => traffic.observe(atMs, from, to, message, (node) => world.nodes.get(node)?.incarnation ?? 0);
+    }
     this.liveness = new GroupLiveness(this.groupIds);
   }
 
@@ -168,6 +207,7 @@ export class GroupWorkload {
         processingMs: { min: 1, max: 20, perRecordMs: 0.5 },
         ...(plan.instanceId === undefined ? {} : { instanceId: plan.instanceId }),
         ...(this.settings.plant === "commit-before-processing" ? { plant: this.settings.plant satisfies MemberPlant } : {}),
+        ...(plan.mode === "push" && this.pushWindow !== undefined ? { push: { windowBytes: this.pushWindow.bytes, windowBatches: this.pushWindow.batches } } : {}),
       };
       const observer = {
         memberError: () => void this.counts.memberErrors++,
@@ -221,7 +261,7 @@ export class GroupWorkload {
   }
 
   check(queue: QueueHistory): GroupCheckResult {
-    return checkGroups(this.history, queue.finalLogs, ackedSends(queue), { liveness: true });
+    return checkGroups(this.history, queue.finalLogs, ackedSends(queue), { liveness: true, ...(this.pushTraffic === undefined ? {} : { push: this.pushTraffic }) });
   }
 
   anomalies(check: GroupCheckResult): RunAnomaly[] {
@@ -238,11 +278,29 @@ export class GroupWorkload {
       sessionTimeoutMs: this.sessionTimeoutMs,
       memberErrors: this.counts.memberErrors,
       readerErrors: this.counts.readerErrors,
+      modes: this.modes,
+      pushMembers: this.plans.filter((plan) => plan.mode === "push").length,
+      pushWindow: this.pushWindow,
     };
   }
 }
 
-function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, options: GroupsOptions): MemberPlan[] {
+/** Swarm: a third of the groups pull, a third push, a third mix. */
+function drawMode(random: Random): GroupConsumptionMode {
+  return GROUP_CONSUMPTION_MODES[random.int(GROUP_CONSUMPTION_MODES.length)]!;
+}
+
+/**
+ * The window each push member grants: small, so that the broker really stops at it (a whole
+ * batch of the simulated producers is well under PUSH_SIM_WINDOW_BYTES_MIN, as the protocol
+ * requires: a batch larger than the window could never be pushed).
+ */
+function drawPushWindow(random: Random, swarm: boolean): { bytes: number; batches: number } {
+  if (!swarm) return { bytes: PUSH_SIM_WINDOW_BYTES_MIN * 4, batches: 4 };
+  return { bytes: Math.round(uniform(random, PUSH_SIM_WINDOW_BYTES_MIN, PUSH_SIM_WINDOW_BYTES_MIN * 16)), batches: 1 + random.int(8) };
+}
+
+function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, options: GroupsOptions, mode: GroupConsumptionMode, modeRandom: Random): MemberPlan[] {
   const members = options.membersPerGroup ?? 1 + random.int(4);
   const churn = settings.swarm;
   const isStatic = churn && random.next() < STATIC_GROUP_SHARE;
@@ -253,6 +311,7 @@ function planGroup(random: Random, settings: GroupWorkloadSettings, group: numbe
     const joinAtMs = lateByOption ?? (late ? Math.round(uniform(random, 0.1, 0.6) * settings.safetyMs) : 0);
     const leaves = churn && index > 0 && random.next() < LEAVE_SHARE;
     const leaveAtMs = leaves ? Math.round(uniform(random, joinAtMs + 0.2 * settings.safetyMs, 0.95 * settings.safetyMs)) : undefined;
-    return { node, groupId, instanceId: isStatic ? `${groupId}-instance-${index}` : undefined, joinAtMs, leaveAtMs };
+    const memberMode = mode === "mixed" ? (modeRandom.next() < 0.5 ? "pull" : "push") : mode;
+    return { node, groupId, instanceId: isStatic ? `${groupId}-instance-${index}` : undefined, joinAtMs, leaveAtMs, mode: memberMode };
   });
 }

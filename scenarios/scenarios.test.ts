@@ -24,8 +24,11 @@ describe("scenarios", () => {
         bitFlipPerRead: scenario.bitFlipPerRead,
         replicationFactor: scenario.replicationFactor,
         groups: scenario.groups,
+        safetyMs: scenario.safetyMs,
       });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
+      // A push story is only a push story if the brokers really pushed.
+      if (scenario.groups?.mode === "push") expect(result.groups?.push?.pushedBatches ?? 0).toBeGreaterThan(0);
     });
   }
 });

@@ -218,6 +218,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       bitFlipPerRead: scenario?.bitFlipPerRead,
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       groups: scenario?.groups ?? groups,
+      safetyMs: scenario?.safetyMs,
       damageAtRest,
     },
     scenario,

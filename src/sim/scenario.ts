@@ -17,7 +17,9 @@
  * seed with its schedule cut down), `# replication-factor: N`, and `# groups: N` or `NxM` (consumer
  * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts), optionally
  * followed by how they consume: `pull` (the default), `push` (StartGet) or `mixed` — `# groups:
- * 1x2 push`. The default, `# faults: none`, runs the steps on a quiet
+ * 1x2 push` — and `# session-timeout-ms: N` (the members' session); `# safety-ms: N` lengthens the
+ * safety phase (default 6000: the producers spread their writes over it, and every fault heals
+ * at its end). The default, `# faults: none`, runs the steps on a quiet
  * network and honest disks.
  */
 import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
@@ -45,7 +47,9 @@ export interface Scenario {
    * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
    * `# groups: 2x3 push` for members that push).
    */
-  readonly groups?: { readonly count: number; readonly membersPerGroup?: number; readonly mode?: "pull" | "push" | "mixed" } | undefined;
+  readonly groups?: { readonly count: number; readonly membersPerGroup?: number; readonly mode?: "pull" | "push" | "mixed"; readonly sessionTimeoutMs?: number } | undefined;
+  /** queue workload: the safety phase in virtual ms (`# safety-ms: 14000`); the workload's default when absent. */
+  readonly safetyMs?: number | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -76,8 +80,17 @@ export function parseScenario(name: string, text: string): Scenario {
   const factorText = header.get("replication-factor");
   const replicationFactor = factorText === undefined ? undefined : Number(factorText);
   if (replicationFactor !== undefined && !(Number.isSafeInteger(replicationFactor) && replicationFactor >= 1 && replicationFactor <= 7)) throw new ScenarioError(`${name}: replication-factor must be an integer from 1 to 7`);
-  const groups = parseGroups(name, header.get("groups"));
+  const parsedGroups = parseGroups(name, header.get("groups"));
+  const sessionText = header.get("session-timeout-ms");
+  const sessionTimeoutMs = sessionText === undefined ? undefined : Number(sessionText);
+  if (sessionTimeoutMs !== undefined && !(Number.isSafeInteger(sessionTimeoutMs) && sessionTimeoutMs >= 100 && sessionTimeoutMs <= 60_000)) throw new ScenarioError(`${name}: session-timeout-ms must be an integer from 100 to 60000`);
+  if (sessionTimeoutMs !== undefined && parsedGroups === undefined) throw new ScenarioError(`${name}: session-timeout-ms needs a groups header`);
+  const groups = parsedGroups === undefined || sessionTimeoutMs === undefined ? parsedGroups : { ...parsedGroups, sessionTimeoutMs };
+  const safetyText = header.get("safety-ms");
+  const safetyMs = safetyText === undefined ? undefined : Number(safetyText);
+  if (safetyMs !== undefined && !(Number.isSafeInteger(safetyMs) && safetyMs >= 1_000 && safetyMs <= 120_000)) throw new ScenarioError(`${name}: safety-ms must be an integer from 1000 to 120000`);
   return {
+    ...(safetyMs === undefined ? {} : { safetyMs }),
     replicationFactor,
     ...(groups === undefined ? {} : { groups }),
     name,
@@ -115,6 +128,8 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
+  if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);
+  if (scenario.safetyMs !== undefined) lines.push(`# safety-ms: ${scenario.safetyMs}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);

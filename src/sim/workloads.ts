@@ -39,6 +39,8 @@ export interface WorkloadOptions {
   readonly replicationFactor?: number | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
+  /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
+  readonly safetyMs?: number | undefined;
   /**
    * Test-only back door that breaks determinism on purpose, to prove the determinism audit
    * (audit.test.ts): a harmless `heal` is scheduled at 100 ms plus whatever this returns, as if
@@ -53,6 +55,8 @@ export interface RunSummary extends RunFigures {
   readonly workload: WorkloadName;
   /** Workload-specific lines for the report ("sends 300 ok 290 ..."). */
   readonly details: readonly string[];
+  /** queue with consumer groups: the group figures (push included). */
+  readonly groups?: GroupRunFigures;
 }
 
 /** What a trace says of the run it recorded: `recorder.document(traceRunOf(result, replay))`. */
@@ -87,6 +91,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
+    ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
     ...recorder,

@@ -2,7 +2,9 @@
  * A simulated consumer process in a group: the application a group consumer runs, on one node.
  * It hosts a group member actor (src/actors/member) and one consumer actor per partition the
  * member owns (src/actors/consumer with `partitions: [p]`), all sharing the node's transport
- * through an EndpointRouter, as the real client does (src/client/group-consumption.ts).
+ * through an EndpointRouter, as the real client does (src/client/group-consumption.ts). In push
+ * mode (`settings.push`, issue 11) one pusher actor reads every partition the member owns instead
+ * of the consumer actors (push-reader.ts); everything below holds for it alike.
  *
  * What it does, per the member's outputs:
  * - assigned: start a partition reader at the group's committed offset, or at `from` when none;
@@ -42,6 +44,7 @@ import { EndpointRouter, type Endpoint } from "../../host/endpoint-router.ts";
 import type { BootFunction, SimNode, SimNodePorts, SimProcess } from "../node.ts";
 import { uniform } from "../random.ts";
 import type { GroupHistory } from "./history.ts";
+import { PushReader } from "./push-reader.ts";
 
 /** Routes the process remembers: far more than its actors ever have in flight. */
 const ROUTES_MAX = 4_096;
@@ -65,7 +68,7 @@ export interface GroupConsumerSettings {
    * Push mode (issue 11): the process reads its partitions through one pusher actor (StartGet,
    * brokers push within these credit windows) instead of a consumer actor per partition.
    */
-  readonly push?: { readonly windowBytes: number; readonly windowBatches: number };
+  readonly push?: { readonly windowBytes: number; readonly windowBatches: number; readonly idleTimeoutMs: number };
 }
 
 /** What the process tells its workload (counts for the run's figures); all optional. */
@@ -124,6 +127,8 @@ class ConsumerProcess implements GroupConsumerProcess {
   private memberId: string | undefined;
   private memberEpoch = 0;
   private readonly readers = new Map<string, Reader>();
+  /** Push mode: the one pusher reading every partition the member owns. */
+  private pushReader: PushReader | undefined;
   private actors = 0;
   private phase: "running" | "leaving" | "left" | "stopped" = "running";
   /** The node's incarnation this process was booted in. */
@@ -156,6 +161,7 @@ class ConsumerProcess implements GroupConsumerProcess {
       ...(settings.instanceId === undefined ? {} : { instanceId: settings.instanceId }),
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
     });
+    if (settings.push !== undefined) this.pushReader = this.startPushReader({ ...settings, push: settings.push });
     this.member = await ActorHost.start(definition, this.actorPorts("member"), {
       ...this.node.hostHooks(),
       onCrash: (crash) => this.node.fail(crash),
@@ -174,6 +180,7 @@ class ConsumerProcess implements GroupConsumerProcess {
     this.phase = "stopped";
     for (const reader of this.readers.values()) this.stopReader(reader);
     this.readers.clear();
+    this.pushReader?.stop();
     void this.member?.stop();
     this.router.close();
   }
@@ -183,6 +190,7 @@ class ConsumerProcess implements GroupConsumerProcess {
     this.phase = "leaving";
     for (const reader of this.readers.values()) this.stopReader(reader);
     this.readers.clear();
+    this.pushReader?.leave();
     this.later(() => this.member?.send({ type: "member.leave" }));
   }
 
@@ -194,12 +202,16 @@ class ConsumerProcess implements GroupConsumerProcess {
       case "member.joined":
         this.memberId = output.memberId;
         this.memberEpoch = output.memberEpoch;
+        this.pushReader?.member(output.memberId, output.memberEpoch);
         return;
       case "member.epoch":
         this.memberEpoch = output.memberEpoch;
+        if (this.memberId !== undefined) this.pushReader?.member(this.memberId, output.memberEpoch);
         return;
       case "member.assigned":
-        for (const partition of output.partitions) this.startReader(partition);
+        if (this.phase !== "running") return;
+        if (this.pushReader !== undefined) this.pushReader.assign(output.partitions);
+        else for (const partition of output.partitions) this.startReader(partition);
         return;
       case "member.revoke":
         this.dropReaders(output.partitions);
@@ -278,20 +290,26 @@ class ConsumerProcess implements GroupConsumerProcess {
   private processed(reader: Reader, batch: readonly ConsumedRecord[]): void {
     reader.busy = undefined;
     if (reader.stopped || this.phase !== "running") return;
+    const next = batch[batch.length - 1]!.offset + 1;
+    assert(reader.processedNext === undefined || next > reader.processedNext, `${this.node.id}: ${reader.key} processed up to ${next} after ${reader.processedNext}: batches must move forward`);
+    reader.processedNext = next;
+    this.recordProcessed(reader.topic, reader.partition, batch, next);
+    this.processNext(reader);
+  }
+
+  /** A batch is done: every record in it is `processed` (with the member's id and epoch now), and the member hears where the partition continues. */
+  private recordProcessed(topic: TopicName, partition: number, batch: readonly ConsumedRecord[], next: number): void {
     const now = this.ports.clock.now();
     const decoder = new TextDecoder();
     for (const record of batch) {
       const value = record.value === null ? "<null>" : decoder.decode(record.value);
-      this.history.processed(now, { process: this.node.id, groupId: this.settings.groupId, memberId: this.memberId ?? "", memberEpoch: this.memberEpoch, topic: reader.topic, partition: reader.partition, offset: record.offset, value });
+      this.history.processed(now, { process: this.node.id, groupId: this.settings.groupId, memberId: this.memberId ?? "", memberEpoch: this.memberEpoch, topic, partition, offset: record.offset, value });
     }
-    const next = batch[batch.length - 1]!.offset + 1;
-    assert(reader.processedNext === undefined || next > reader.processedNext, `${this.node.id}: ${reader.key} processed up to ${next} after ${reader.processedNext}: batches must move forward`);
-    reader.processedNext = next;
-    this.member?.send({ type: "member.processed", topic: reader.topic, partition: reader.partition, offset: next });
-    this.processNext(reader);
+    this.member?.send({ type: "member.processed", topic, partition, offset: next });
   }
 
   private dropReaders(partitions: readonly TopicPartitions[]): void {
+    this.pushReader?.drop(partitions);
     for (const { topic, partitions: indexes } of partitions) {
       for (const partition of indexes) {
         const reader = this.readers.get(partitionKey(topic, partition));
@@ -316,6 +334,22 @@ class ConsumerProcess implements GroupConsumerProcess {
       host.send({ type: "consumer.stop" });
       void host.stop();
     }
+  }
+
+  private startPushReader(settings: ConstructorParameters<typeof PushReader>[0]["settings"]): PushReader {
+    const reader = new PushReader({
+      settings,
+      ports: this.actorPorts("pusher"),
+      hooks: { ...this.node.hostHooks(), onCrash: (crash) => this.node.fail(crash) },
+      random: this.random,
+      clock: this.ports.clock,
+      running: () => this.phase === "running",
+      processed: (topic, partition, batch, next) => this.recordProcessed(topic, partition, batch, next),
+      fetched: (topic, partition, next) => this.member?.send({ type: "member.fetched", topic, partition, offset: next }),
+      readerError: (message) => this.observer.readerError?.(this.node.id, message),
+    });
+    void reader.start();
+    return reader;
   }
 
   private actorPorts(name: string, endpoint: Endpoint<ZhumqMessage> = this.router.endpoint()): NodePorts<ZhumqMessage> {

@@ -49,6 +49,7 @@ import { drawGroupFaults } from "./faults.ts";
 import { GroupHistory } from "./history.ts";
 import { GroupLiveness } from "./liveness.ts";
 import { PushTraffic } from "../push/traffic.ts";
+import { PUSH_IDLE_TIMEOUT_MS_DEFAULT } from "../../actors/shared/push-messages.ts";
 
 /**
  * Planted bugs of the group protocol, each caught by the group checker (properties/groups.test.ts):
@@ -57,9 +58,13 @@ import { PushTraffic } from "../push/traffic.ts";
  * - `accept-fenced-commit` (coordinator): commits from members that no longer own the partition
  *   are accepted → group-exclusivity (and commit-monotonic when the zombie's offset is older);
  * - `commit-before-processing` (member): what was fetched is committed, processed or not → after
- *   a crash or a handover, commit-beyond-processed and at-least-once-per-group.
+ *   a crash or a handover, commit-beyond-processed and at-least-once-per-group;
+ * - `ignore-credits` (broker, issue 11): push sessions are served as if the member's credit were
+ *   unlimited → push-overrun. It makes every group push (PUSH_PLANTS).
  */
-export const GROUP_PLANTS = ["assign-before-revoke", "accept-fenced-commit", "commit-before-processing"] as const;
+export const GROUP_PLANTS = ["assign-before-revoke", "accept-fenced-commit", "commit-before-processing", "ignore-credits"] as const;
+/** Group plants that only act on push sessions: their runs push everywhere. */
+export const PUSH_PLANTS: readonly GroupPlantName[] = ["ignore-credits"];
 export type GroupPlantName = (typeof GROUP_PLANTS)[number];
 
 /** How a group's members read: all pull (fetch), all push (StartGet), or each member its own way. */
@@ -207,7 +212,7 @@ export class GroupWorkload {
         processingMs: { min: 1, max: 20, perRecordMs: 0.5 },
         ...(plan.instanceId === undefined ? {} : { instanceId: plan.instanceId }),
         ...(this.settings.plant === "commit-before-processing" ? { plant: this.settings.plant satisfies MemberPlant } : {}),
-        ...(plan.mode === "push" && this.pushWindow !== undefined ? { push: { windowBytes: this.pushWindow.bytes, windowBatches: this.pushWindow.batches } } : {}),
+        ...(plan.mode === "push" && this.pushWindow !== undefined ? { push: { windowBytes: this.pushWindow.bytes, windowBatches: this.pushWindow.batches, idleTimeoutMs: pushIdleTimeoutMs(this.sessionTimeoutMs) } } : {}),
       };
       const observer = {
         memberError: () => void this.counts.memberErrors++,
@@ -283,6 +288,11 @@ export class GroupWorkload {
       pushWindow: this.pushWindow,
     };
   }
+}
+
+/** A broker keeps a silent push session at least as long as the coordinator keeps its member (a paused member comes back to its sessions). */
+function pushIdleTimeoutMs(sessionTimeoutMs: number): number {
+  return Math.max(PUSH_IDLE_TIMEOUT_MS_DEFAULT, 2 * sessionTimeoutMs);
 }
 
 /** Swarm: a third of the groups pull, a third push, a third mix. */

@@ -53,7 +53,7 @@ import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } f
 import { LivenessProgress } from "./liveness.ts";
 import type { GroupHistoryData } from "../groups/history.ts";
 import { noticesWhenDurable } from "../groups/durable-notices.ts";
-import { GROUP_CATCH_UP_MS, GROUP_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
+import { GROUP_CATCH_UP_MS, GROUP_PLANTS, PUSH_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
 import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
@@ -203,7 +203,7 @@ function resolve(options: QueueRunOptions): Settings {
     swarm: (options.faults ?? "swarm") === "swarm",
     replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
-    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2 } : undefined),
+    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
   };
 }
 
@@ -242,7 +242,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
   world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
-  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" ? { plant: options.plant } : {};
+  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {

@@ -264,6 +264,17 @@ describe("StartGet: push.revoke", () => {
     expect(revokesIn(c.effects.slice(start))).toEqual([{ to: "b1", message: { type: "push.revoke", groupId: "g", memberId: "m" } }]);
   });
 
+  it("a deleted topic's partitions are revoked on the broker they were prepared on", () => {
+    const c = withTopics({ orders: 2, audit: 1 });
+    const m = new TestMember(c, "g", "m", ["orders", "audit"]);
+    m.join();
+    startGet(c, m, { topics: ["orders", "audit"] });
+    const start = c.effects.length;
+    c.deleteTopic("orders");
+    expect(revokesIn(c.effects.slice(start))).toEqual([{ to: "b1", message: { type: "push.revoke", groupId: "g", memberId: "m", partitions: [{ topic: "orders", partition: 0 }, { topic: "orders", partition: 1 }] } }]);
+    expect(pushRecordSize(c)).toBe(1);
+  });
+
   it("members that never called StartGet cause no push traffic", () => {
     const c = withTopics({ orders: 4 });
     const a = new TestMember(c, "g", "a", ["orders"], { sessionTimeoutMs: 1_000 });

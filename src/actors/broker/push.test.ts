@@ -398,6 +398,8 @@ describe("push sessions on the broker", () => {
     driver.append(KEY0, { count: 1, valueBytes: 1 });
     driver.drain();
     expect(driver.batches().every((batch) => batch.nextOffset <= 20)).toBe(true);
+    prepare(driver); // a duplicate of the first prepare, late: the revoked partition stays revoked
+    expect(driver.context.push.sessions.get("s1")!.parts.size).toBe(0);
     driver.deliver(COORDINATOR, { type: "push.revoke", groupId: "g", memberId: "m1" });
     expect(driver.ends()[1]).toMatchObject({ error: { code: "FENCED_MEMBER_EPOCH" } });
     expect(driver.ends()[1]!.partitions).toBeUndefined();

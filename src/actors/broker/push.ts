@@ -5,8 +5,9 @@
  * its pure arithmetic in push-state.ts.
  *
  * - `push.prepare` is taken only from the coordinator this broker heartbeats to. It creates the
- *   session, or — for the same group and member — raises its epoch and adds partitions; the same
- *   prepare again changes nothing. Beyond pushSessionsMax it is dropped (the open then hears
+ *   session, or — for the same group and member, with a higher member epoch — raises its epoch
+ *   and adds partitions; a prepare at the session's epoch or below (the same again, or a late one)
+ *   changes nothing, so a duplicate cannot bring back a partition revoked since. Beyond pushSessionsMax it is dropped (the open then hears
  *   PUSH_SESSION_LIMIT). An open parked for it is taken up at once.
  * - `push.open` binds the session to its sender and request id. Unknown session: parked up to
  *   PUSH_PREPARE_WAIT_MS (at most pushParkedOpensMax), then UNKNOWN_PUSH_SESSION. An openSeq not
@@ -61,6 +62,8 @@ function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, un
   const { sessions, parkedOpens } = pushState(step);
   const existing = sessions.get(prepare.sessionId);
   if (existing !== undefined && (existing.groupId !== prepare.groupId || existing.memberId !== prepare.memberId)) return; // not this session's member
+  // The same prepare again (or an older one, late) changes nothing: it must not bring back a partition revoked since.
+  if (existing !== undefined && prepare.memberEpoch <= existing.memberEpoch) return;
   if (existing === undefined && sessions.size >= limits.pushSessionsMax) return;
   const session = preparedSession(existing, prepare, step.now(), limits);
   setSession(step, session);

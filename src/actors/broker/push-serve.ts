@@ -130,14 +130,16 @@ function sendHeld(step: Step, session: PushSession): boolean {
     setSession(step, { ...session, held: undefined }); // its partition ended or moved meanwhile
     return true;
   }
+  const state = step.context.partitions.get(held.key);
+  // Leadership moved in this very step: the leadership check that follows ends the partition.
+  if (state === undefined || state.leaderEpoch !== part.leaderEpoch || state.topicId !== part.topicId) return false;
   const size = held.records.length;
   const ignore = ignoresCredit(step);
   if (!ignore && !fitsCredit(binding, size)) return false;
   const sentBytes = binding.sentBytes + size;
   const sentBatches = binding.sentBatches + 1;
   assert(ignore || (sentBytes <= binding.credit.doneBytes + binding.credit.windowBytes && sentBatches <= binding.credit.doneBatches + binding.credit.windowBatches), `push session ${session.sessionId} would send beyond its credit`);
-  const state = step.context.partitions.get(held.key);
-  assert(state !== undefined && held.nextOffset <= state.highWatermark, `push session ${session.sessionId}: ${held.key} up to ${held.nextOffset} is past the high watermark`);
+  assert(held.nextOffset <= state.highWatermark, `push session ${session.sessionId}: ${held.key} up to ${held.nextOffset} is past the high watermark`);
   const { emptyAtHw: _empty, ...rest } = part;
   const parts = new Map(session.parts).set(held.key, { ...rest, next: held.nextOffset });
   setSession(step, { ...session, parts, held: undefined, binding: { ...binding, sentBytes, sentBatches } });

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { encodeBatch } from "../../disk/batch-encode.ts";
+import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import type { Random } from "../../ports/random.ts";
 import type { ReadEffect } from "../shared/effects.ts";
 import { partitionKey } from "../shared/ids.ts";
@@ -556,7 +557,22 @@ describe("push sessions on the broker", () => {
     expect(driver.batches()[driver.batches().length - 1]!.sentBytes).toBeGreaterThan(100);
   });
 
-  it("the limits are validated", () => {
+  it("a held batch is never sent once leadership moved", () => {
+    const driver = leading(3);
+    const one = batchAt(0, 10, 100).bytes.length;
+    prepare(driver);
+    open(driver, { credit: credit(one + 10, 32) });
+    driver.drain();
+    expect(driver.context.push.sessions.get("s1")!.held).toBeDefined();
+    driver.assign([{ topic: TOPIC, partition: 0, leaderEpoch: 2 }]);
+    grant(driver, credit(one + 10, 32, one, 1));
+    driver.drain();
+    expect(expectContiguous(driver.batches(), 0)).toBe(10);
+    expect(driver.ends().map((end) => end.error.code)).toEqual(["NOT_LEADER"]);
+  });
+
+  it("the limits are validated, also where the broker is configured", () => {
+    expect(() => brokerDefinition({ coordinator: COORDINATOR, limits: { pushSessionsMax: 0 } })).toThrow(/pushSessionsMax/);
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushSessionsMax: 0 })).toThrow(/pushSessionsMax/);
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushWindowBytesMax: 1.5 })).toThrow(/pushWindowBytesMax/);
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushWindowBatchesMax: -1 })).toThrow(/pushWindowBatchesMax/);

@@ -97,6 +97,7 @@ export function onStatus(s: Step, status: PushStatus): void {
     return;
   }
   if (status.openSeq !== session.openSeq) return;
+  if (endUnlisted(s, session, status)) return;
   const previous = session.lastStatus;
   const now = new Map<string, number>();
   let behind = false;
@@ -116,6 +117,23 @@ export function onStatus(s: Step, status: PushStatus): void {
   }
   session.lastStatus = now;
   if (behind) wantReopen(s, session);
+}
+
+/**
+ * A partition of this open that the broker's status no longer lists has ended there (no longer
+ * its leader, revoked, out of range…) and its push.end was lost on the way: act as on that end,
+ * with a retriable reason — asking the coordinator again from the exact position learns the real
+ * one, and a partition no longer this member's is removed by its host. Without this a lost
+ * push.end left the partition waiting for ever on a session that serves it no more. True when the
+ * session is gone.
+ */
+function endUnlisted(s: Step, session: PushSessionState, status: PushStatus): boolean {
+  const listed = new Set(status.partitions.filter((entry) => typeof entry === "object" && entry !== null).map((entry) => partitionKey(entry.topic, entry.partition)));
+  const unlisted = [...session.partitions].filter((key) => !listed.has(key)).map((key) => s.state.partitions.get(key)).filter((p): p is PushedPartition => p !== undefined);
+  if (unlisted.length === 0) return false;
+  const error = wireError("NOT_LEADER", `${session.broker} no longer serves ${unlisted.map((p) => p.key).join(", ")} in session ${session.sessionId} (its push.end was lost)`);
+  onEnd(s, { type: "push.end", requestId: session.requestId, sessionId: session.sessionId, openSeq: session.openSeq, partitions: unlisted.map((p) => ({ topic: p.topic, partition: p.partition })), error });
+  return s.state.sessions.get(session.sessionId) !== session;
 }
 
 export function onEnd(s: Step, end: PushEnd): void {

@@ -99,7 +99,9 @@ const LATE_JOIN_SHARE = 0.4;
 const LEAVE_SHARE = 0.3;
 const STATIC_GROUP_SHARE = 0.3;
 /** The smallest push window (bytes) a simulated member grants; the simulated producers' batches are far smaller. */
-const PUSH_SIM_WINDOW_BYTES_MIN = 16 * 1024;
+const PUSH_SIM_WINDOW_BYTES_MIN = 8 * 1024;
+/** A batch window that never binds before the byte window does. */
+const PUSH_SIM_WINDOW_BATCHES_AMPLE = 1_000;
 
 interface MemberPlan {
   readonly node: NodeId;
@@ -161,7 +163,7 @@ export class GroupWorkload {
   private readonly counts = { memberErrors: 0, readerErrors: 0, leaves: 0 };
   private readonly modes: Readonly<Record<string, GroupConsumptionMode>>;
   /** Members' credits and brokers' pushes as sent; undefined when nobody pushes. */
-  private readonly pushTraffic: PushTraffic | undefined;
+  readonly pushTraffic: PushTraffic | undefined;
   private readonly pushWindow: { readonly bytes: number; readonly batches: number } | undefined;
 
   constructor(
@@ -301,13 +303,16 @@ function drawMode(random: Random): GroupConsumptionMode {
 }
 
 /**
- * The window each push member grants: small, so that the broker really stops at it (a whole
- * batch of the simulated producers is well under PUSH_SIM_WINDOW_BYTES_MIN, as the protocol
- * requires: a batch larger than the window could never be pushed).
+ * The window each push member grants: small, so that the brokers really stop at it. Half the runs
+ * bind on batches (1–8 push.batch messages ahead, bytes ample), half on bytes (8–32 KiB ahead,
+ * batches ample: a few dozen of the simulated producers' small batches). Either way the byte
+ * window stays above PUSH_SIM_WINDOW_BYTES_MIN, far above any batch the simulated producers
+ * build, as the protocol requires (a batch larger than the window could never be pushed).
  */
 function drawPushWindow(random: Random, swarm: boolean): { bytes: number; batches: number } {
   if (!swarm) return { bytes: PUSH_SIM_WINDOW_BYTES_MIN * 4, batches: 4 };
-  return { bytes: Math.round(uniform(random, PUSH_SIM_WINDOW_BYTES_MIN, PUSH_SIM_WINDOW_BYTES_MIN * 16)), batches: 1 + random.int(8) };
+  if (random.next() < 0.5) return { bytes: PUSH_SIM_WINDOW_BYTES_MIN * 8, batches: 1 + random.int(8) };
+  return { bytes: Math.round(uniform(random, PUSH_SIM_WINDOW_BYTES_MIN, PUSH_SIM_WINDOW_BYTES_MIN * 4)), batches: PUSH_SIM_WINDOW_BATCHES_AMPLE };
 }
 
 function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, options: GroupsOptions, mode: GroupConsumptionMode, modeRandom: Random): MemberPlan[] {

@@ -52,6 +52,7 @@ import { QueueHistory } from "./history.ts";
 import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } from "./final-state.ts";
 import { LivenessProgress } from "./liveness.ts";
 import type { GroupHistoryData } from "../groups/history.ts";
+import type { PushTrafficData } from "../push/traffic.ts";
 import { noticesWhenDurable } from "../groups/durable-notices.ts";
 import { GROUP_CATCH_UP_MS, GROUP_PLANTS, PUSH_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import { partitionKey } from "../../actors/shared/ids.ts";
@@ -125,6 +126,8 @@ export interface QueueRunOptions {
   readonly groups?: GroupsOptions;
   /** Handed the run's group history at the end (tests look into it); it never changes the run. */
   readonly onGroupHistory?: (history: GroupHistoryData) => void;
+  /** With push members: handed the run's push traffic at the end (tests look into it); it never changes the run. */
+  readonly onPushTraffic?: (traffic: PushTrafficData) => void;
 }
 
 /**
@@ -333,6 +336,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const check = checkQueue(history, { liveness: groups === undefined });
   const groupCheck = groups?.check(history);
   if (groups !== undefined) options.onGroupHistory?.(groups.history);
+  if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);

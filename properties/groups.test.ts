@@ -58,7 +58,7 @@ describe("push consumers under swarm faults (acks -1, issue 11)", () => {
   // Every group pushes (StartGet; brokers push within the credits members grant) while the swarm
   // kills leaders, restarts the coordinator, crashes and pauses members and clogs links: every
   // group rule holds as for pull, and push-overrun finds 0 bytes sent beyond the credit.
-  const PUSH_SEEDS = process.env["ZHUMQ_LONG"] === "1" ? 200 : 4;
+  const PUSH_SEEDS = process.env["ZHUMQ_LONG"] === "1" ? 200 : 8;
   for (const replicationFactor of [1, 3] as const) {
     it(`RF ${replicationFactor}: ${PUSH_SEEDS} seeds of push groups pass every rule with overrun 0, and the brokers really pushed`, async () => {
       const failures: string[] = [];

@@ -304,7 +304,7 @@ function drawMode(random: Random): GroupConsumptionMode {
 
 /**
  * The window each push member grants: small, so that the brokers really stop at it. Half the runs
- * bind on batches (1–8 push.batch messages ahead, bytes ample), half on bytes (8–32 KiB ahead,
+ * bind on batches (1–8 push.batch messages ahead, bytes ample), half on bytes (8–16 KiB ahead,
  * batches ample: a few dozen of the simulated producers' small batches). Either way the byte
  * window stays above PUSH_SIM_WINDOW_BYTES_MIN, far above any batch the simulated producers
  * build, as the protocol requires (a batch larger than the window could never be pushed).
@@ -312,7 +312,7 @@ function drawMode(random: Random): GroupConsumptionMode {
 function drawPushWindow(random: Random, swarm: boolean): { bytes: number; batches: number } {
   if (!swarm) return { bytes: PUSH_SIM_WINDOW_BYTES_MIN * 4, batches: 4 };
   if (random.next() < 0.5) return { bytes: PUSH_SIM_WINDOW_BYTES_MIN * 8, batches: 1 + random.int(8) };
-  return { bytes: Math.round(uniform(random, PUSH_SIM_WINDOW_BYTES_MIN, PUSH_SIM_WINDOW_BYTES_MIN * 4)), batches: PUSH_SIM_WINDOW_BATCHES_AMPLE };
+  return { bytes: Math.round(uniform(random, PUSH_SIM_WINDOW_BYTES_MIN, PUSH_SIM_WINDOW_BYTES_MIN * 2)), batches: PUSH_SIM_WINDOW_BATCHES_AMPLE };
 }
 
 function planGroup(random: Random, settings: GroupWorkloadSettings, group: number, groupId: string, options: GroupsOptions, mode: GroupConsumptionMode, modeRandom: Random): MemberPlan[] {

@@ -330,6 +330,13 @@ describe("push sessions on the broker", () => {
     expect(driver.ends()).toHaveLength(9_900);
     expect(new Set(driver.ends().map((end) => end.error.code))).toEqual(new Set(["PUSH_SESSION_LIMIT"]));
     expect(driver.context.push.parkedOpens.size).toBe(0);
+    // An open parked for a prepare that then finds no room hears so at once.
+    const full = leading(1, { limits: { pushSessionsMax: 1 } });
+    open(full, { sessionId: "a" });
+    prepare(full, "b");
+    prepare(full, "a");
+    expect(full.ends()).toMatchObject([{ sessionId: "a", error: { code: "PUSH_SESSION_LIMIT" } }]);
+    expect(full.context.push.parkedOpens.size).toBe(0);
     // Opens before their prepares are bounded too.
     const parked = leading(1, { limits: { pushParkedOpensMax: 10 } });
     for (let i = 0; i < 10_000; i++) open(parked, { sessionId: `p${i}` });

@@ -47,7 +47,7 @@ export function onBatch(s: Step, batch: PushBatch): void {
   if (!isOffset(batch.offset) || !isOffset(batch.nextOffset) || batch.nextOffset < batch.offset || !(batch.records instanceof Uint8Array)) return wantReopen(s, session);
   if (p.position === null) {
     // The first batch of a start the broker resolved: it is the start only if no batch of this open went missing before it.
-    if (batch.sentBatches !== session.acceptedBatches + 1) return wantReopen(s, session);
+    if (!(batch.sentBatches === session.acceptedBatches + 1 && session.acceptedSentMax < batch.sentBatches)) return wantReopen(s, session);
     setPosition(s, p, batch.offset);
   }
   const position = p.position!;
@@ -70,6 +70,7 @@ export function onBatch(s: Step, batch: PushBatch): void {
 function take(s: Step, session: PushSessionState, p: PushedPartition, batch: PushBatch, extracted: Extracted, hw: number | null): void {
   const size = batch.records.length;
   session.acceptedBatches += 1;
+  if (isOffset(batch.sentBatches)) session.acceptedSentMax = Math.max(session.acceptedSentMax, batch.sentBatches);
   p.position = batch.nextOffset;
   if (hw !== null) p.highWatermark = hw;
   p.attempt = 0;
@@ -99,7 +100,8 @@ export function onStatus(s: Step, status: PushStatus): void {
   if (status.openSeq !== session.openSeq) return;
   const previous = session.lastStatus;
   const now = new Map<string, number>();
-  let behind = false;
+  // Fewer batches taken than the broker had sent a probe ago: one was lost (or refused) on the way.
+  let behind = previous !== null && session.acceptedBatches < session.lastStatusSentBatches;
   for (const entry of status.partitions) {
     const key = partitionKey(entry.topic, entry.partition);
     const p = s.state.partitions.get(key);
@@ -107,7 +109,8 @@ export function onStatus(s: Step, status: PushStatus): void {
     now.set(key, entry.nextOffset);
     if (isOffset(entry.highWatermark)) p.highWatermark = entry.highWatermark;
     if (p.position === null) {
-      if (status.sentBatches === session.acceptedBatches) setPosition(s, p, entry.nextOffset);
+      // Known only when every batch the broker had sent by then has arrived, and none sent after it.
+      if (status.sentBatches === session.acceptedBatches && session.acceptedSentMax <= status.sentBatches) setPosition(s, p, entry.nextOffset);
       continue;
     }
     // Below where the broker stood a probe ago: a batch sent before then never came.
@@ -115,6 +118,7 @@ export function onStatus(s: Step, status: PushStatus): void {
     if (before !== undefined && p.position < before) behind = true;
   }
   session.lastStatus = now;
+  if (isOffset(status.sentBatches)) session.lastStatusSentBatches = status.sentBatches;
   if (behind) wantReopen(s, session);
 }
 

@@ -53,8 +53,10 @@ export function createSession(s: Step, sessionId: string, broker: string, member
     heldBytes: 0,
     heldBatches: 0,
     acceptedBatches: 0,
+    acceptedSentMax: 0,
     lastHeardMs: s.nowMs,
     lastStatus: null,
+    lastStatusSentBatches: 0,
     stray: [...stray],
   };
   state.sessions.set(sessionId, session);
@@ -110,7 +112,9 @@ function sendOpen(s: Step, session: PushSessionState, positions: { topic: string
   session.heldBytes = 0;
   session.heldBatches = 0;
   session.acceptedBatches = 0;
+  session.acceptedSentMax = 0;
   session.lastStatus = null;
+  session.lastStatusSentBatches = 0;
   const { requestId, sessionId, memberEpoch, openSeq } = session;
   const where = positions === undefined ? {} : { positions };
   s.effects.push(send(session.broker, { type: "push.open", requestId, sessionId, memberEpoch, openSeq, ...where, credit: creditOf(s, session), idleTimeoutMs: s.state.config.idleTimeoutMs }));

@@ -71,10 +71,14 @@ export interface PushSessionState {
   heldBatches: number;
   /** Batches of this open accepted (delivered or finished at once): compared with the broker's sentBatches. */
   acceptedBatches: number;
+  /** The largest broker sentBatches among them: with `acceptedBatches` equal to it, no batch of this open is missing. */
+  acceptedSentMax: number;
   /** When anything of this session last arrived (or the open went out). */
   lastHeardMs: number;
   /** The previous push.status of this open: a position still below it a probe later means a lost batch. */
   lastStatus: ReadonlyMap<string, number> | null;
+  /** The broker's sentBatches in that status: fewer accepted a probe later means a batch was lost. */
+  lastStatusSentBatches: number;
   /** Partitions the coordinator prepared that this member did not take: closed right after the first open. */
   stray: TopicPartition[];
 }

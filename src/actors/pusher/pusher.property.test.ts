@@ -21,7 +21,9 @@ type Op =
   | { readonly kind: "dropToPusher"; readonly pick: number }
   | { readonly kind: "dropToBroker"; readonly pick: number }
   | { readonly kind: "finish"; readonly count: number }
-  | { readonly kind: "wait"; readonly ms: number };
+  | { readonly kind: "wait"; readonly ms: number }
+  | { readonly kind: "seek"; readonly partition: number }
+  | { readonly kind: "rejoin" };
 
 const pick = fc.nat({ max: 1_000 });
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -33,9 +35,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("dropToBroker" as const), pick }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("finish" as const), count: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 1, max: 1_500 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("seek" as const), partition: fc.constantFrom(...PARTITIONS) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("rejoin" as const) }) },
 );
 
-function apply(bench: PusherBench, finished: Set<number>, written: number[], step: Op): void {
+function apply(bench: PusherBench, finished: Set<number>, written: number[], rejoins: { count: number }, step: Op): void {
   switch (step.kind) {
     case "produce": {
       const values = Array.from({ length: step.records }, (_, i) => `p${step.partition}-${written[step.partition]! + i}`);
@@ -67,6 +71,18 @@ function apply(bench: PusherBench, finished: Set<number>, written: number[], ste
     }
     case "wait":
       return bench.advance(step.ms);
+    case "seek": {
+      // Remove and add again at the next offset the application has not seen: nothing repeats, nothing is skipped.
+      const next = bench.offsets(ORDERS, step.partition).length;
+      bench.send({ type: "pusher.remove", partitions: [{ topic: ORDERS, partition: step.partition }] });
+      return bench.send({ type: "pusher.add", partitions: [{ topic: ORDERS, partition: step.partition, offset: next }] });
+    }
+    case "rejoin": {
+      // A new member, with everything delivered so far committed: it starts from the committed offsets.
+      for (const partition of PARTITIONS) bench.coordinator.committed.set(`${ORDERS}/${partition}`, bench.offsets(ORDERS, partition).length);
+      rejoins.count += 1;
+      return bench.send({ type: "pusher.member", memberId: `m-${rejoins.count + 1}`, memberEpoch: 1 });
+    }
   }
 }
 
@@ -88,12 +104,13 @@ describe("pusher over a lossy, duplicating, reordering network", () => {
         const bench = new PusherBench({}, "property");
         const finished = new Set<number>();
         const written = [0, 0];
+        const rejoins = { count: 0 };
         bench.send({ type: "pusher.member", memberId: "m-1", memberEpoch: 1 });
         // orders/0 starts where the coordinator says (earliest), orders/1 at an explicit offset or not.
         bench.send({ type: "pusher.add", partitions: [{ topic: ORDERS, partition: 0 }, explicitStart ? { topic: ORDERS, partition: 1, offset: 0 } : { topic: ORDERS, partition: 1 }] });
         bench.advance(0);
         for (const step of ops) {
-          apply(bench, finished, written, step);
+          apply(bench, finished, written, rejoins, step);
           checkOrder(bench);
         }
         // The network heals; the host finishes everything as it comes.
@@ -107,6 +124,7 @@ describe("pusher over a lossy, duplicating, reordering network", () => {
         }
         for (const partition of PARTITIONS) expect(bench.offsets(ORDERS, partition)).toHaveLength(written[partition]!);
         expect(bench.broker.overrunBytes).toBe(0);
+        expect(bench.broker.creditBeyondSent).toBe(0);
       }),
       { numRuns: 500 },
     );

@@ -156,6 +156,24 @@ describe("order and loss", () => {
     expect(bench.offsets(ORDERS, 0)).toEqual([0, 1]);
   });
 
+  it("does not take a start from a status older than a batch already taken", () => {
+    const bench = started([{ partition: 0 }, { partition: 1, offset: 0 }]);
+    bench.deliverToBroker(); // the open
+    bench.toBroker.shift(); // the first probe is lost
+    produceBatches(bench, 1, 0); // sent 1: orders/0 from its resolved start, 0
+    const status = bench.broker.status(bench.broker.sessions.get("session-1")!, bench.state.sessions.get("session-1")!.requestId);
+    const first = bench.toPusher.shift()!;
+    produceBatches(bench, 1, 1); // sent 2: orders/1
+    bench.flush(); // orders/1 taken: one batch taken, as many as the status says were sent
+    bench.send({ type: "message.received", from: BROKER, message: status }); // late: it counts the batch of orders/0 still on its way
+    expect(bench.outputsOf("pusher.positioned").filter((p) => p.partition === 0)).toEqual([]);
+    bench.send({ type: "message.received", from: BROKER, message: first });
+    bench.flush();
+    bench.advance(2 * PUSH_PROBE_INTERVAL_MS);
+    bench.flush();
+    expect(bench.offsets(ORDERS, 0)).toEqual([0, 1]);
+  });
+
   it("refuses batches a broker sends beyond the window, so the host never holds more than it granted", () => {
     const bench = started();
     bench.broker.ignoreCredit = true;

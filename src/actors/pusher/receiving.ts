@@ -81,7 +81,7 @@ function take(s: Step, session: PushSessionState, p: PushedPartition, batch: Pus
     return maybeCredit(s, session);
   }
   const deliveryId = s.state.nextDeliveryId++;
-  s.state.deliveries.set(deliveryId, { sessionId: session.sessionId, openSeq: session.openSeq, key: p.key, bytes: size });
+  s.state.deliveries.set(deliveryId, { sessionId: session.sessionId, requestId: session.requestId, openSeq: session.openSeq, key: p.key, bytes: size });
   session.heldBytes += size;
   session.heldBatches += 1;
   const { windowBytes, windowBatches } = s.state.config;

@@ -155,7 +155,7 @@ export function onDone(s: Step, deliveryId: number): void {
   if (delivery === undefined) return; // twice, unknown, or forgotten with its partition
   state.deliveries.delete(deliveryId);
   const session = state.sessions.get(delivery.sessionId);
-  if (session !== undefined && session.openSeq === delivery.openSeq) {
+  if (session !== undefined && session.requestId === delivery.requestId && session.openSeq === delivery.openSeq) {
     session.heldBytes -= delivery.bytes;
     session.heldBatches -= 1;
     session.doneBytes += delivery.bytes;
@@ -182,7 +182,7 @@ export function forgetDeliveries(s: Step, keys: ReadonlySet<string>): void {
     if (!keys.has(delivery.key)) continue;
     state.deliveries.delete(deliveryId);
     const session = state.sessions.get(delivery.sessionId);
-    if (session !== undefined && session.openSeq === delivery.openSeq) {
+    if (session !== undefined && session.requestId === delivery.requestId && session.openSeq === delivery.openSeq) {
       // Never finished, so never credited: the re-open that follows a removal starts the counters again.
       session.heldBytes -= delivery.bytes;
       session.heldBatches -= 1;

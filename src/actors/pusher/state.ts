@@ -85,6 +85,8 @@ export interface PushSessionState {
 
 export interface Delivery {
   readonly sessionId: string;
+  /** The session's request id: a later session under the same id (a coordinator may reuse one) is a different session. */
+  readonly requestId: number;
   readonly openSeq: number;
   readonly key: string;
   readonly bytes: number;

@@ -70,6 +70,7 @@ export function onBatch(s: Step, batch: PushBatch): void {
 function take(s: Step, session: PushSessionState, p: PushedPartition, batch: PushBatch, extracted: Extracted, hw: number | null): void {
   const size = batch.records.length;
   session.acceptedBatches += 1;
+  session.reopensWithoutProgress = 0;
   if (isOffset(batch.sentBatches)) session.acceptedSentMax = Math.max(session.acceptedSentMax, batch.sentBatches);
   p.position = batch.nextOffset;
   if (hw !== null) p.highWatermark = hw;
@@ -130,6 +131,7 @@ export function onEnd(s: Step, end: PushEnd): void {
   if (!Array.isArray(end.partitions) && end.openSeq !== session.openSeq && end.openSeq !== 0) return;
   const error: WireError = typeof end.error === "object" && end.error !== null ? end.error : wireError("INVALID_REQUEST", "push.end without an error");
   const keys = Array.isArray(end.partitions) ? end.partitions.map((tp) => partitionKey(tp.topic, tp.partition)).filter((key) => session.partitions.has(key)) : [...session.partitions];
+  if (keys.length === 0) return; // none of them is in this session (any more)
   const ended = keys.map((key) => s.state.partitions.get(key)!);
   if (keys.length === session.partitions.size) dropSession(s, session, error.code !== "UNKNOWN_PUSH_SESSION", error.code);
   else {

@@ -19,6 +19,7 @@ import { cancelTimer, send, setTimer } from "../shared/effects.ts";
 import type { TopicPartition } from "../shared/ids.ts";
 import { PUSH_PROBE_INTERVAL_MS, type PushCredit } from "../shared/push-messages.ts";
 import { wantAfterBackoff } from "./asking.ts";
+import { PUSHER_REOPENS_WITHOUT_PROGRESS_MAX } from "./config.ts";
 import { PUSHER_TIMER, type PushedPartition, type PushSessionState, type Step } from "./state.ts";
 
 export function createSession(s: Step, sessionId: string, broker: string, memberEpoch: number, partitions: readonly PushedPartition[], stray: readonly TopicPartition[]): void {
@@ -46,6 +47,7 @@ export function createSession(s: Step, sessionId: string, broker: string, member
     openSeq: 0,
     openSentAtMs: s.nowMs,
     openWanted: true,
+    reopensWithoutProgress: 0,
     doneBytes: 0,
     doneBatches: 0,
     creditedBytes: 0,
@@ -85,6 +87,8 @@ export function tryOpen(s: Step, session: PushSessionState): void {
   if (!session.openWanted || s.state.stopped || !roomForAnOpen(s)) return;
   session.openWanted = false;
   if (session.openSeq === 0) return sendOpen(s, session, undefined);
+  session.reopensWithoutProgress += 1;
+  if (session.reopensWithoutProgress > PUSHER_REOPENS_WITHOUT_PROGRESS_MAX) return abandonSession(s, session, `${PUSHER_REOPENS_WITHOUT_PROGRESS_MAX} re-opens without a batch taken`);
   const unknown = [...session.partitions].map((key) => s.state.partitions.get(key)!).filter((p) => p.position === null);
   if (unknown.length > 0) {
     closePartitions(s, session, unknown.map((p) => p.key));

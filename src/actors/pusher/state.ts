@@ -60,6 +60,8 @@ export interface PushSessionState {
   /** 0 until the first open is sent. */
   openSeq: number;
   openSentAtMs: number;
+  /** Re-opens since a batch was last taken: a broker that keeps sending what cannot be taken is given up. */
+  reopensWithoutProgress: number;
   /** A (re)open is due, and waits for the host to finish older deliveries. */
   openWanted: boolean;
   // Totals of the current open.

@@ -70,6 +70,27 @@ describe("asking and opening", () => {
     expect(bench.broker.overrunBytes).toBe(0);
   });
 
+  it("a handler stalled for 10 s stops the broker at the window; the session stays alive and resumes", () => {
+    const bench = started();
+    bench.flush();
+    for (let tick = 0; tick < 20; tick++) {
+      produceBatches(bench, 1);
+      bench.advance(500);
+      bench.flush();
+    }
+    expect(bench.records()).toHaveLength(4);
+    expect(bench.state.sessions.has("session-1")).toBe(true);
+    expect(bench.broker.sessions.get("session-1")!.sentBatches).toBe(4);
+    expect(bench.sentOfType("push.credit").every((credit) => credit.credit.doneBatches === 0)).toBe(true);
+    for (let round = 0; round < 5; round++) {
+      bench.finishAll();
+      bench.flush();
+    }
+    expect(bench.offsets(ORDERS, 0)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(bench.sentOfType("push.open")).toHaveLength(1);
+    expect(bench.broker.overrunBytes).toBe(0);
+  });
+
   it("retries PARTITION_NOT_ASSIGNED after a backoff, without telling the application", () => {
     const bench = new PusherBench();
     let refusals = 3;

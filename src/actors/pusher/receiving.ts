@@ -138,9 +138,13 @@ export function onEnd(s: Step, end: PushEnd): void {
     closePartitions(s, session, keys);
     wantReopen(s, session); // batches of the ended partitions may still be on the way
   }
+  // Fenced at an epoch the member has since left behind: asking again at the current one may do.
+  const member = s.state.member;
+  const outdated = member !== null && member.memberEpoch > session.memberEpoch;
   for (const p of ended) {
     p.sessionId = null;
-    onPartitionEnded(s, p, error, end);
+    if (outdated && (error.code === "FENCED_MEMBER_EPOCH" || error.code === "STALE_MEMBER_EPOCH")) wantAfterBackoff(s, p);
+    else onPartitionEnded(s, p, error, end);
   }
 }
 

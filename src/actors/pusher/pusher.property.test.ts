@@ -1,6 +1,7 @@
 /**
  * The pusher against a model broker over a network that loses, duplicates and reorders every
- * message, both ways, while producers write and the host finishes deliveries at its own pace.
+ * message, both ways, while producers write, the host finishes deliveries at its own pace, seeks,
+ * and rejoins as a new member, and the broker loses leadership of everything (NOT_LEADER).
  * Whatever the interleaving: per partition, records come out in offset order, never twice, with
  * no gap; once the network heals, everything written is delivered; the host never holds more of
  * an open than its window; and an honest broker never needs to send beyond its credit.
@@ -23,7 +24,8 @@ type Op =
   | { readonly kind: "finish"; readonly count: number }
   | { readonly kind: "wait"; readonly ms: number }
   | { readonly kind: "seek"; readonly partition: number }
-  | { readonly kind: "rejoin" };
+  | { readonly kind: "rejoin" }
+  | { readonly kind: "leaderChange" };
 
 const pick = fc.nat({ max: 1_000 });
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -37,6 +39,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 1, max: 1_500 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("seek" as const), partition: fc.constantFrom(...PARTITIONS) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("rejoin" as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("leaderChange" as const) }) },
 );
 
 function apply(bench: PusherBench, finished: Set<number>, written: number[], rejoins: { count: number }, step: Op): void {
@@ -76,6 +79,14 @@ function apply(bench: PusherBench, finished: Set<number>, written: number[], rej
       const next = bench.offsets(ORDERS, step.partition).length;
       bench.send({ type: "pusher.remove", partitions: [{ topic: ORDERS, partition: step.partition }] });
       return bench.send({ type: "pusher.add", partitions: [{ topic: ORDERS, partition: step.partition, offset: next }] });
+    }
+    case "leaderChange": {
+      // The broker ends every session it serves (NOT_LEADER) and forgets it; a new "leader" serves the same log.
+      for (const session of bench.broker.sessions.values()) {
+        if (session.requestId !== null) bench.toPusher.push(bench.broker.end(session.sessionId, session.requestId, session.openSeq, { code: "NOT_LEADER", message: "moved" }));
+      }
+      bench.broker.sessions.clear();
+      return;
     }
     case "rejoin": {
       // A new member, with everything delivered so far committed: it starts from the committed offsets.

@@ -301,5 +301,6 @@ export function preparedSession(existing: PushSession | undefined, prepare: Pars
     parts.set(key, { topic: entry.topic, partition: entry.partition, leaderEpoch: entry.leaderEpoch, start: entry.offset, next: undefined, topicId: undefined });
   }
   const overLimit = base.overLimit || parts.size > limits.pushPartitionsPerSessionMax;
-  return { ...base, memberEpoch: Math.max(base.memberEpoch, prepare.memberEpoch), parts: overLimit ? new Map() : parts, overLimit };
+  // A raised prepare gives an unopened session a fresh PUSH_PREPARED_TTL_MS: the member was just told of it.
+  return { ...base, memberEpoch: Math.max(base.memberEpoch, prepare.memberEpoch), parts: overLimit ? new Map() : parts, overLimit, preparedAtMs: nowMs };
 }

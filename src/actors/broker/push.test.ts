@@ -5,215 +5,12 @@
  * least one — and never past maxOffset).
  */
 import { describe, expect, it } from "vitest";
-import fc from "fast-check";
-import { encodeBatch } from "../../disk/batch-encode.ts";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
-import type { Random } from "../../ports/random.ts";
-import type { ReadEffect } from "../shared/effects.ts";
 import { partitionKey } from "../shared/ids.ts";
-import type { LeaderAssignment, ZhumqMessage } from "../shared/messages.ts";
-import { PUSH_PREPARE_WAIT_MS, PUSH_PREPARED_TTL_MS, type PushBatch, type PushCredit, type PushEnd, type PushStatus } from "../shared/push-messages.ts";
-import { afterHighWatermark } from "./appends.ts";
-import { HEARTBEAT_TIMER, initialContext, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
-import { DEFAULT_BROKER_LIMITS, validateBrokerLimits, type BrokerLimits } from "./limits.ts";
-import { creditProblem, fitsCredit, mergeCredit, PUSH_SWEEP_INTERVAL_MS, PUSH_SWEEP_TIMER, takeBatches } from "./push-state.ts";
-import type { BrokerEffect, BrokerPlant, BrokerRead, BrokerReadResult } from "./types.ts";
-
-const COORDINATOR = "coordinator";
-const MEMBER = "member";
-const OTHER = "other-member";
-const TOPIC = "orders";
-const KEY0 = partitionKey(TOPIC, 0);
-
-const fixedRandom: Random = { next: () => 0.5, int: (bound) => 7 % bound, derive: () => fixedRandom, seed: "push" };
-
-interface StoredBatch {
-  readonly baseOffset: number;
-  readonly nextOffset: number;
-  readonly bytes: Uint8Array;
-}
-
-/** A batch of `count` records of `valueBytes` each, stamped at `baseOffset`. */
-function batchAt(baseOffset: number, count: number, valueBytes: number): StoredBatch {
-  const records = Array.from({ length: count }, (_, index) => ({ value: new Uint8Array(valueBytes).fill(index % 251), timestampMs: 1_000 + index }));
-  return { baseOffset, nextOffset: baseOffset + count, bytes: encodeBatch(records, { baseOffset, leaderEpoch: 1 }) };
-}
-
-class Driver {
-  context: BrokerContext;
-  nowMs = 0;
-  readonly sent: { to: string; message: ZhumqMessage }[] = [];
-  readonly reads: ReadEffect<BrokerRead>[] = [];
-  readonly log = new Map<string, StoredBatch[]>();
-  readonly logStart = new Map<string, number>();
-  /** Read ids to answer with a store failure. */
-  failNext = 0;
-
-  constructor(options: { limits?: Partial<BrokerLimits>; plant?: BrokerPlant } = {}) {
-    const limits = { ...DEFAULT_BROKER_LIMITS, ...options.limits };
-    validateBrokerLimits(limits);
-    this.context = initialContext({
-      self: "broker",
-      coordinator: COORDINATOR,
-      heartbeatIntervalMs: 100,
-      flushIntervalMs: 50,
-      retentionCheckIntervalMs: 60_000,
-      limits,
-      partitions: [],
-      clock: { now: () => this.nowMs },
-      random: fixedRandom,
-      ...(options.plant === undefined ? {} : { plant: options.plant }),
-    });
-    this.step((step) => start(step));
-  }
-
-  step(action: (step: Step) => void): BrokerEffect[] {
-    const step = new Step(this.context);
-    action(step);
-    this.context = step.context;
-    for (const effect of step.effects) {
-      if (effect.type === "effect.send") this.sent.push({ to: effect.to, message: effect.message });
-      if (effect.type === "effect.read" && !("kind" in effect.read)) this.reads.push(effect as ReadEffect<BrokerRead>);
-    }
-    return step.effects;
-  }
-
-  deliver(from: string, message: unknown): void {
-    this.step((step) => onMessage(step, { type: "message.received", from, message: message as ZhumqMessage }));
-  }
-
-  /** A heartbeat round trip in which the coordinator assigns exactly `assignments`. */
-  assign(assignments: LeaderAssignment[]): void {
-    const effects = this.step((step) => onTimer(step, HEARTBEAT_TIMER));
-    const heartbeat = effects.find((effect) => effect.type === "effect.send" && effect.message.type === "broker.heartbeat");
-    const requestId = (heartbeat as { message: { requestId: number } }).message.requestId;
-    this.deliver(COORDINATOR, { type: "broker.heartbeat.reply", requestId, leaseMs: 10_000, assignments });
-  }
-
-  /** Append batches to a partition's log and make them committed (HW = end). */
-  append(key: string, ...batches: { count: number; valueBytes: number }[]): void {
-    const stored = this.log.get(key) ?? [];
-    for (const batch of batches) {
-      const base = stored[stored.length - 1]?.nextOffset ?? this.logStart.get(key) ?? 0;
-      stored.push(batchAt(base, batch.count, batch.valueBytes));
-    }
-    this.log.set(key, stored);
-    const end = stored[stored.length - 1]!.nextOffset;
-    this.step((step) => {
-      const state = step.context.partitions.get(key)!;
-      step.setPartitions([{ ...state, endOffset: end, persistedEnd: end, syncedEnd: end, highWatermark: end }]);
-      afterHighWatermark(step, new Set([key]));
-    });
-  }
-
-  /** Answer one read the way the store does. */
-  answer(effect: ReadEffect<BrokerRead>): void {
-    const request = effect.read;
-    const key = partitionKey(request.topic, request.partition);
-    let result: BrokerReadResult;
-    const start = this.logStart.get(key) ?? 0;
-    if (this.failNext > 0) {
-      this.failNext--;
-      this.step((step) => onReadDone(step, { type: "read.done", id: effect.id, error: new Error("disk on fire") }));
-      return;
-    }
-    if (request.offset < start) result = { records: new Uint8Array(0), belowLogStart: start };
-    else {
-      const chosen: Uint8Array[] = [];
-      let bytes = 0;
-      for (const batch of this.log.get(key) ?? []) {
-        if (batch.nextOffset <= request.offset || batch.baseOffset < (this.logStart.get(key) ?? 0)) continue;
-        if (batch.nextOffset > request.maxOffset) break;
-        if (chosen.length > 0 && bytes + batch.bytes.length > request.maxBytes) break;
-        chosen.push(batch.bytes);
-        bytes += batch.bytes.length;
-      }
-      const records = new Uint8Array(bytes);
-      let at = 0;
-      for (const part of chosen) {
-        records.set(part, at);
-        at += part.length;
-      }
-      result = { records };
-    }
-    this.step((step) => onReadDone(step, { type: "read.done", id: effect.id, result }));
-  }
-
-  /** Answer reads until none is outstanding. */
-  drain(): void {
-    for (let rounds = 0; this.reads.length > 0; rounds++) {
-      expect(rounds).toBeLessThan(10_000);
-      this.answer(this.reads.shift()!);
-    }
-  }
-
-  /** Let time pass, firing the sweep as its timer would. */
-  advance(ms: number): void {
-    const until = this.nowMs + ms;
-    while (this.nowMs < until) {
-      this.nowMs = Math.min(until, this.nowMs + PUSH_SWEEP_INTERVAL_MS);
-      if (this.context.push.sweepArmed) this.step((step) => onTimer(step, PUSH_SWEEP_TIMER));
-      this.drain();
-    }
-  }
-
-  to(node: string, type: string): ZhumqMessage[] {
-    return this.sent.filter((entry) => entry.to === node && entry.message.type === type).map((entry) => entry.message);
-  }
-  batches(node = MEMBER): PushBatch[] {
-    return this.to(node, "push.batch") as PushBatch[];
-  }
-  ends(node = MEMBER): PushEnd[] {
-    return this.to(node, "push.end") as PushEnd[];
-  }
-  statuses(node = MEMBER): PushStatus[] {
-    return this.to(node, "push.status") as PushStatus[];
-  }
-}
-
-const credit = (windowBytes: number, windowBatches = 32, doneBytes = 0, doneBatches = 0): PushCredit => ({ doneBytes, doneBatches, windowBytes, windowBatches });
-
-function prepare(driver: Driver, sessionId = "s1", partitions = [{ topic: TOPIC, partition: 0, leaderEpoch: 1, offset: 0 as number | "earliest" | "latest" }], memberEpoch = 3, memberId = "m1"): void {
-  driver.deliver(COORDINATOR, { type: "push.prepare", sessionId, groupId: "g", memberId, memberEpoch, partitions });
-}
-
-function open(driver: Driver, fields: { sessionId?: string; openSeq?: number; credit?: unknown; memberEpoch?: number; positions?: unknown; from?: string; requestId?: number; idleTimeoutMs?: number } = {}): void {
-  const { from = MEMBER, sessionId = "s1", openSeq = 1, memberEpoch = 3, requestId = 77 } = fields;
-  driver.deliver(from, {
-    type: "push.open",
-    requestId,
-    sessionId,
-    memberEpoch,
-    openSeq,
-    credit: fields.credit ?? credit(1 << 20),
-    ...(fields.positions === undefined ? {} : { positions: fields.positions }),
-    ...(fields.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: fields.idleTimeoutMs }),
-  });
-}
-
-function grant(driver: Driver, given: PushCredit, fields: { sessionId?: string; openSeq?: number; probe?: boolean; from?: string; memberEpoch?: number } = {}): void {
-  const { from = MEMBER, sessionId = "s1", openSeq = 1, memberEpoch = 3 } = fields;
-  driver.deliver(from, { type: "push.credit", requestId: 77, sessionId, memberEpoch, openSeq, credit: given, ...(fields.probe === true ? { probe: true } : {}) });
-}
-
-/** A broker leading orders/0 in epoch 1 with `batches` batches of 10 records × 100 bytes. */
-function leading(batches: number, options: ConstructorParameters<typeof Driver>[0] = {}): Driver {
-  const driver = new Driver(options);
-  driver.assign([{ topic: TOPIC, partition: 0, leaderEpoch: 1 }]);
-  if (batches > 0) driver.append(KEY0, ...Array.from({ length: batches }, () => ({ count: 10, valueBytes: 100 })));
-  return driver;
-}
-
-/** Offsets the member received for a partition must run on without gaps from `from`. */
-function expectContiguous(batches: readonly PushBatch[], from: number): number {
-  let next = from;
-  for (const batch of batches) {
-    expect(batch.offset).toBe(next);
-    expect(batch.nextOffset).toBeGreaterThan(batch.offset);
-    next = batch.nextOffset;
-  }
-  return next;
-}
+import { PUSH_PREPARE_WAIT_MS, PUSH_PREPARED_TTL_MS, type PushCredit } from "../shared/push-messages.ts";
+import { DEFAULT_BROKER_LIMITS, validateBrokerLimits } from "./limits.ts";
+import { PUSH_SWEEP_INTERVAL_MS } from "./push-state.ts";
+import { COORDINATOR, KEY0, MEMBER, OTHER, TOPIC, batchAt, credit, Driver, expectContiguous, grant, leading, open, prepare } from "./push-driver.ts";
 
 describe("push sessions on the broker", () => {
   it("prepare, open, status at once, then every batch up to the HW within the credit", () => {
@@ -533,6 +330,13 @@ describe("push sessions on the broker", () => {
     expect(driver.ends()).toHaveLength(9_900);
     expect(new Set(driver.ends().map((end) => end.error.code))).toEqual(new Set(["PUSH_SESSION_LIMIT"]));
     expect(driver.context.push.parkedOpens.size).toBe(0);
+    // An open parked for a prepare that then finds no room hears so at once.
+    const full = leading(1, { limits: { pushSessionsMax: 1 } });
+    open(full, { sessionId: "a" });
+    prepare(full, "b");
+    prepare(full, "a");
+    expect(full.ends()).toMatchObject([{ sessionId: "a", error: { code: "PUSH_SESSION_LIMIT" } }]);
+    expect(full.context.push.parkedOpens.size).toBe(0);
     // Opens before their prepares are bounded too.
     const parked = leading(1, { limits: { pushParkedOpensMax: 10 } });
     for (let i = 0; i < 10_000; i++) open(parked, { sessionId: `p${i}` });
@@ -576,77 +380,5 @@ describe("push sessions on the broker", () => {
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushSessionsMax: 0 })).toThrow(/pushSessionsMax/);
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushWindowBytesMax: 1.5 })).toThrow(/pushWindowBytesMax/);
     expect(() => validateBrokerLimits({ ...DEFAULT_BROKER_LIMITS, pushWindowBatchesMax: -1 })).toThrow(/pushWindowBatchesMax/);
-  });
-});
-
-describe("push credit arithmetic", () => {
-  it("takeBatches keeps whole batches within the limit, always the first", () => {
-    const a = batchAt(0, 3, 50).bytes;
-    const b = batchAt(3, 2, 50).bytes;
-    const both = new Uint8Array(a.length + b.length);
-    both.set(a);
-    both.set(b, a.length);
-    expect(takeBatches(both, 1)).toMatchObject({ nextOffset: 3 });
-    expect(takeBatches(both, 1)!.records.length).toBe(a.length);
-    expect(takeBatches(both, a.length + b.length)).toMatchObject({ nextOffset: 5 });
-    expect(takeBatches(new Uint8Array(0), 100)).toBeUndefined();
-  });
-
-  it("merges totals by max and refuses credit beyond what was sent", () => {
-    expect(mergeCredit(credit(10, 2, 5, 1), credit(8, 3, 4, 2))).toEqual(credit(10, 3, 5, 2));
-    expect(creditProblem(credit(10, 2, 5, 1), { sentBytes: 4, sentBatches: 1 }, DEFAULT_BROKER_LIMITS)?.message).toMatch(/doneBytes/);
-    expect(creditProblem(credit(10, 2, 4, 1), { sentBytes: 4, sentBatches: 1 }, DEFAULT_BROKER_LIMITS)).toBeUndefined();
-  });
-
-  it("property: over random credits, reads and appends, sent never exceeds done + window", () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.oneof(
-            fc.record({ kind: fc.constant("append" as const), count: fc.integer({ min: 1, max: 20 }), valueBytes: fc.integer({ min: 0, max: 300 }) }),
-            fc.record({ kind: fc.constant("finish" as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }),
-            fc.record({ kind: fc.constant("window" as const), bytes: fc.integer({ min: 1, max: 20_000 }), batches: fc.integer({ min: 1, max: 8 }) }),
-            fc.record({ kind: fc.constant("read" as const) }),
-          ),
-          { maxLength: 40 },
-        ),
-        fc.integer({ min: 7_000, max: 20_000 }),
-        (actions, firstWindow) => {
-          const driver = leading(0);
-          prepare(driver);
-          let given = credit(firstWindow, 4);
-          open(driver, { credit: given });
-          let received = 0;
-          const check = (): void => {
-            const batches = driver.batches();
-            for (const batch of batches.slice(received)) {
-              expect(fitsCredit({ credit: given, sentBytes: batch.sentBytes - batch.records.length, sentBatches: batch.sentBatches - 1 }, batch.records.length)).toBe(true);
-            }
-            received = batches.length;
-          };
-          for (const action of actions) {
-            if (action.kind === "append") driver.append(KEY0, { count: action.count, valueBytes: action.valueBytes });
-            else if (action.kind === "read") {
-              const next = driver.reads.shift();
-              if (next !== undefined) driver.answer(next);
-            } else {
-              const last = driver.batches()[driver.batches().length - 1];
-              const doneBytes = Math.max(given.doneBytes, Math.floor((last?.sentBytes ?? 0) * (action.kind === "finish" ? action.fraction : 0)));
-              const doneBatches = Math.max(given.doneBatches, Math.floor((last?.sentBatches ?? 0) * (action.kind === "finish" ? action.fraction : 0)));
-              given = mergeCredit(given, action.kind === "window" ? { ...given, windowBytes: action.bytes, windowBatches: action.batches } : { ...given, doneBytes, doneBatches });
-              grant(driver, given);
-            }
-            check();
-          }
-          driver.drain();
-          check();
-          // Never past the HW, in order, nothing skipped.
-          const delivered = driver.batches().filter((batch) => batch.openSeq === 1);
-          const end = expectContiguous(delivered, 0);
-          expect(end).toBeLessThanOrEqual(driver.context.partitions.get(KEY0)!.highWatermark);
-        },
-      ),
-      { numRuns: 100 },
-    );
   });
 });

@@ -64,7 +64,15 @@ function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, un
   if (existing !== undefined && (existing.groupId !== prepare.groupId || existing.memberId !== prepare.memberId)) return; // not this session's member
   // The same prepare again (or an older one, late) changes nothing: it must not bring back a partition revoked since.
   if (existing !== undefined && prepare.memberEpoch <= existing.memberEpoch) return;
-  if (existing === undefined && sessions.size >= limits.pushSessionsMax) return;
+  if (existing === undefined && sessions.size >= limits.pushSessionsMax) {
+    // No room: an open already waiting for this prepare hears so now, not after the wait.
+    const waiting = parkedOpens.get(prepare.sessionId);
+    if (waiting === undefined) return;
+    const rest = new Map(parkedOpens);
+    rest.delete(prepare.sessionId);
+    updatePush(step, { parkedOpens: rest });
+    return step.reply(waiting.from, endMessage(waiting.open, waiting.open.openSeq, wireError("PUSH_SESSION_LIMIT", `this broker holds ${sessions.size} push sessions: its limit`)));
+  }
   const session = preparedSession(existing, prepare, step.now(), limits);
   setSession(step, session);
   ensureSweep(step);

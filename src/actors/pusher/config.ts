@@ -58,6 +58,8 @@ export const PUSHER_IDLE_TIMEOUT_MS_MIN = 4 * PUSH_PROBE_INTERVAL_MS;
 export const PUSHER_REQUEST_TIMEOUT_MS_MAX = 10 * 60_000;
 /** Partitions one pusher tracks at most (adds beyond it are refused with pusher.error). */
 export const PUSHER_PARTITIONS_MAX = 10_000;
+/** Re-opens of a session in a row without a batch taken before it is given up and asked for again (after a backoff). */
+export const PUSHER_REOPENS_WITHOUT_PROGRESS_MAX = 8;
 /** OFFSET_OUT_OF_RANGE with the position beyond the log end: asked again this many times (a new leader catching up) before moving back. */
 export const PUSHER_BEYOND_END_RETRIES_MAX = 3;
 

@@ -70,6 +70,27 @@ describe("asking and opening", () => {
     expect(bench.broker.overrunBytes).toBe(0);
   });
 
+  it("a handler stalled for 10 s stops the broker at the window; the session stays alive and resumes", () => {
+    const bench = started();
+    bench.flush();
+    for (let tick = 0; tick < 20; tick++) {
+      produceBatches(bench, 1);
+      bench.advance(500);
+      bench.flush();
+    }
+    expect(bench.records()).toHaveLength(4);
+    expect(bench.state.sessions.has("session-1")).toBe(true);
+    expect(bench.broker.sessions.get("session-1")!.sentBatches).toBe(4);
+    expect(bench.sentOfType("push.credit").every((credit) => credit.credit.doneBatches === 0)).toBe(true);
+    for (let round = 0; round < 5; round++) {
+      bench.finishAll();
+      bench.flush();
+    }
+    expect(bench.offsets(ORDERS, 0)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(bench.sentOfType("push.open")).toHaveLength(1);
+    expect(bench.broker.overrunBytes).toBe(0);
+  });
+
   it("retries PARTITION_NOT_ASSIGNED after a backoff, without telling the application", () => {
     const bench = new PusherBench();
     let refusals = 3;
@@ -153,6 +174,24 @@ describe("order and loss", () => {
     bench.advance(PUSH_PROBE_INTERVAL_MS);
     bench.flush();
     expect(bench.sentOfType("push.open").at(-1)).toMatchObject({ openSeq: 2, positions: [{ topic: ORDERS, partition: 0, offset: 0 }] });
+    expect(bench.offsets(ORDERS, 0)).toEqual([0, 1]);
+  });
+
+  it("does not take a start from a status older than a batch already taken", () => {
+    const bench = started([{ partition: 0 }, { partition: 1, offset: 0 }]);
+    bench.deliverToBroker(); // the open
+    bench.toBroker.shift(); // the first probe is lost
+    produceBatches(bench, 1, 0); // sent 1: orders/0 from its resolved start, 0
+    const status = bench.broker.status(bench.broker.sessions.get("session-1")!, bench.state.sessions.get("session-1")!.requestId);
+    const first = bench.toPusher.shift()!;
+    produceBatches(bench, 1, 1); // sent 2: orders/1
+    bench.flush(); // orders/1 taken: one batch taken, as many as the status says were sent
+    bench.send({ type: "message.received", from: BROKER, message: status }); // late: it counts the batch of orders/0 still on its way
+    expect(bench.outputsOf("pusher.positioned").filter((p) => p.partition === 0)).toEqual([]);
+    bench.send({ type: "message.received", from: BROKER, message: first });
+    bench.flush();
+    bench.advance(2 * PUSH_PROBE_INTERVAL_MS);
+    bench.flush();
     expect(bench.offsets(ORDERS, 0)).toEqual([0, 1]);
   });
 

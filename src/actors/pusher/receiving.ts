@@ -47,7 +47,7 @@ export function onBatch(s: Step, batch: PushBatch): void {
   if (!isOffset(batch.offset) || !isOffset(batch.nextOffset) || batch.nextOffset < batch.offset || !(batch.records instanceof Uint8Array)) return wantReopen(s, session);
   if (p.position === null) {
     // The first batch of a start the broker resolved: it is the start only if no batch of this open went missing before it.
-    if (batch.sentBatches !== session.acceptedBatches + 1) return wantReopen(s, session);
+    if (!(batch.sentBatches === session.acceptedBatches + 1 && session.acceptedSentMax < batch.sentBatches)) return wantReopen(s, session);
     setPosition(s, p, batch.offset);
   }
   const position = p.position!;
@@ -70,6 +70,8 @@ export function onBatch(s: Step, batch: PushBatch): void {
 function take(s: Step, session: PushSessionState, p: PushedPartition, batch: PushBatch, extracted: Extracted, hw: number | null): void {
   const size = batch.records.length;
   session.acceptedBatches += 1;
+  session.reopensWithoutProgress = 0;
+  if (isOffset(batch.sentBatches)) session.acceptedSentMax = Math.max(session.acceptedSentMax, batch.sentBatches);
   p.position = batch.nextOffset;
   if (hw !== null) p.highWatermark = hw;
   p.attempt = 0;
@@ -80,7 +82,7 @@ function take(s: Step, session: PushSessionState, p: PushedPartition, batch: Pus
     return maybeCredit(s, session);
   }
   const deliveryId = s.state.nextDeliveryId++;
-  s.state.deliveries.set(deliveryId, { sessionId: session.sessionId, openSeq: session.openSeq, key: p.key, bytes: size });
+  s.state.deliveries.set(deliveryId, { sessionId: session.sessionId, requestId: session.requestId, openSeq: session.openSeq, key: p.key, bytes: size });
   session.heldBytes += size;
   session.heldBatches += 1;
   const { windowBytes, windowBatches } = s.state.config;
@@ -100,7 +102,8 @@ export function onStatus(s: Step, status: PushStatus): void {
   if (endUnlisted(s, session, status)) return;
   const previous = session.lastStatus;
   const now = new Map<string, number>();
-  let behind = false;
+  // Fewer batches taken than the broker had sent a probe ago: one was lost (or refused) on the way.
+  let behind = previous !== null && session.acceptedBatches < session.lastStatusSentBatches;
   for (const entry of status.partitions) {
     const key = partitionKey(entry.topic, entry.partition);
     const p = s.state.partitions.get(key);
@@ -108,7 +111,8 @@ export function onStatus(s: Step, status: PushStatus): void {
     now.set(key, entry.nextOffset);
     if (isOffset(entry.highWatermark)) p.highWatermark = entry.highWatermark;
     if (p.position === null) {
-      if (status.sentBatches === session.acceptedBatches) setPosition(s, p, entry.nextOffset);
+      // Known only when every batch the broker had sent by then has arrived, and none sent after it.
+      if (status.sentBatches === session.acceptedBatches && session.acceptedSentMax <= status.sentBatches) setPosition(s, p, entry.nextOffset);
       continue;
     }
     // Below where the broker stood a probe ago: a batch sent before then never came.
@@ -116,6 +120,7 @@ export function onStatus(s: Step, status: PushStatus): void {
     if (before !== undefined && p.position < before) behind = true;
   }
   session.lastStatus = now;
+  if (isOffset(status.sentBatches)) session.lastStatusSentBatches = status.sentBatches;
   if (behind) wantReopen(s, session);
 }
 
@@ -144,15 +149,20 @@ export function onEnd(s: Step, end: PushEnd): void {
   if (!Array.isArray(end.partitions) && end.openSeq !== session.openSeq && end.openSeq !== 0) return;
   const error: WireError = typeof end.error === "object" && end.error !== null ? end.error : wireError("INVALID_REQUEST", "push.end without an error");
   const keys = Array.isArray(end.partitions) ? end.partitions.map((tp) => partitionKey(tp.topic, tp.partition)).filter((key) => session.partitions.has(key)) : [...session.partitions];
+  if (keys.length === 0) return; // none of them is in this session (any more)
   const ended = keys.map((key) => s.state.partitions.get(key)!);
   if (keys.length === session.partitions.size) dropSession(s, session, error.code !== "UNKNOWN_PUSH_SESSION", error.code);
   else {
     closePartitions(s, session, keys);
     wantReopen(s, session); // batches of the ended partitions may still be on the way
   }
+  // Fenced at an epoch the member has since left behind: asking again at the current one may do.
+  const member = s.state.member;
+  const outdated = member !== null && member.memberEpoch > session.memberEpoch;
   for (const p of ended) {
     p.sessionId = null;
-    onPartitionEnded(s, p, error, end);
+    if (outdated && (error.code === "FENCED_MEMBER_EPOCH" || error.code === "STALE_MEMBER_EPOCH")) wantAfterBackoff(s, p);
+    else onPartitionEnded(s, p, error, end);
   }
 }
 

@@ -19,6 +19,7 @@ import { cancelTimer, send, setTimer } from "../shared/effects.ts";
 import type { TopicPartition } from "../shared/ids.ts";
 import { PUSH_PROBE_INTERVAL_MS, type PushCredit } from "../shared/push-messages.ts";
 import { wantAfterBackoff } from "./asking.ts";
+import { PUSHER_REOPENS_WITHOUT_PROGRESS_MAX } from "./config.ts";
 import { PUSHER_TIMER, type PushedPartition, type PushSessionState, type Step } from "./state.ts";
 
 export function createSession(s: Step, sessionId: string, broker: string, memberEpoch: number, partitions: readonly PushedPartition[], stray: readonly TopicPartition[]): void {
@@ -46,6 +47,7 @@ export function createSession(s: Step, sessionId: string, broker: string, member
     openSeq: 0,
     openSentAtMs: s.nowMs,
     openWanted: true,
+    reopensWithoutProgress: 0,
     doneBytes: 0,
     doneBatches: 0,
     creditedBytes: 0,
@@ -53,8 +55,10 @@ export function createSession(s: Step, sessionId: string, broker: string, member
     heldBytes: 0,
     heldBatches: 0,
     acceptedBatches: 0,
+    acceptedSentMax: 0,
     lastHeardMs: s.nowMs,
     lastStatus: null,
+    lastStatusSentBatches: 0,
     stray: [...stray],
   };
   state.sessions.set(sessionId, session);
@@ -83,6 +87,8 @@ export function tryOpen(s: Step, session: PushSessionState): void {
   if (!session.openWanted || s.state.stopped || !roomForAnOpen(s)) return;
   session.openWanted = false;
   if (session.openSeq === 0) return sendOpen(s, session, undefined);
+  session.reopensWithoutProgress += 1;
+  if (session.reopensWithoutProgress > PUSHER_REOPENS_WITHOUT_PROGRESS_MAX) return abandonSession(s, session, `${PUSHER_REOPENS_WITHOUT_PROGRESS_MAX} re-opens without a batch taken`);
   const unknown = [...session.partitions].map((key) => s.state.partitions.get(key)!).filter((p) => p.position === null);
   if (unknown.length > 0) {
     closePartitions(s, session, unknown.map((p) => p.key));
@@ -110,7 +116,9 @@ function sendOpen(s: Step, session: PushSessionState, positions: { topic: string
   session.heldBytes = 0;
   session.heldBatches = 0;
   session.acceptedBatches = 0;
+  session.acceptedSentMax = 0;
   session.lastStatus = null;
+  session.lastStatusSentBatches = 0;
   const { requestId, sessionId, memberEpoch, openSeq } = session;
   const where = positions === undefined ? {} : { positions };
   s.effects.push(send(session.broker, { type: "push.open", requestId, sessionId, memberEpoch, openSeq, ...where, credit: creditOf(s, session), idleTimeoutMs: s.state.config.idleTimeoutMs }));
@@ -151,7 +159,7 @@ export function onDone(s: Step, deliveryId: number): void {
   if (delivery === undefined) return; // twice, unknown, or forgotten with its partition
   state.deliveries.delete(deliveryId);
   const session = state.sessions.get(delivery.sessionId);
-  if (session !== undefined && session.openSeq === delivery.openSeq) {
+  if (session !== undefined && session.requestId === delivery.requestId && session.openSeq === delivery.openSeq) {
     session.heldBytes -= delivery.bytes;
     session.heldBatches -= 1;
     session.doneBytes += delivery.bytes;
@@ -178,7 +186,7 @@ export function forgetDeliveries(s: Step, keys: ReadonlySet<string>): void {
     if (!keys.has(delivery.key)) continue;
     state.deliveries.delete(deliveryId);
     const session = state.sessions.get(delivery.sessionId);
-    if (session !== undefined && session.openSeq === delivery.openSeq) {
+    if (session !== undefined && session.requestId === delivery.requestId && session.openSeq === delivery.openSeq) {
       // Never finished, so never credited: the re-open that follows a removal starts the counters again.
       session.heldBytes -= delivery.bytes;
       session.heldBatches -= 1;

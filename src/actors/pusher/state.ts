@@ -60,6 +60,8 @@ export interface PushSessionState {
   /** 0 until the first open is sent. */
   openSeq: number;
   openSentAtMs: number;
+  /** Re-opens since a batch was last taken: a broker that keeps sending what cannot be taken is given up. */
+  reopensWithoutProgress: number;
   /** A (re)open is due, and waits for the host to finish older deliveries. */
   openWanted: boolean;
   // Totals of the current open.
@@ -71,16 +73,22 @@ export interface PushSessionState {
   heldBatches: number;
   /** Batches of this open accepted (delivered or finished at once): compared with the broker's sentBatches. */
   acceptedBatches: number;
+  /** The largest broker sentBatches among them: with `acceptedBatches` equal to it, no batch of this open is missing. */
+  acceptedSentMax: number;
   /** When anything of this session last arrived (or the open went out). */
   lastHeardMs: number;
   /** The previous push.status of this open: a position still below it a probe later means a lost batch. */
   lastStatus: ReadonlyMap<string, number> | null;
+  /** The broker's sentBatches in that status: fewer accepted a probe later means a batch was lost. */
+  lastStatusSentBatches: number;
   /** Partitions the coordinator prepared that this member did not take: closed right after the first open. */
   stray: TopicPartition[];
 }
 
 export interface Delivery {
   readonly sessionId: string;
+  /** The session's request id: a later session under the same id (a coordinator may reuse one) is a different session. */
+  readonly requestId: number;
   readonly openSeq: number;
   readonly key: string;
   readonly bytes: number;

@@ -48,6 +48,8 @@ export class ModelBroker {
   /** Bytes sent beyond the credit granted: must stay 0 for this broker (`ignoreCredit` breaks it on purpose). */
   overrunBytes = 0;
   ignoreCredit = false;
+  /** Credits claiming more finished than was sent in the open: a member that counts a batch twice. */
+  creditBeyondSent = 0;
   /** Answers an open of these sessions with this end instead. */
   readonly refuse = new Map<string, WireError>();
 
@@ -98,6 +100,8 @@ export class ModelBroker {
       case "push.credit": {
         const session = this.sessions.get(message.sessionId);
         if (session === undefined) return [this.end(message.sessionId, message.requestId, message.openSeq, { code: "UNKNOWN_PUSH_SESSION", message: "unknown" })];
+        // A member never says it finished more than this open sent it.
+        if (message.openSeq === session.openSeq && (message.credit.doneBatches > session.sentBatches || message.credit.doneBytes > session.sentBytes)) this.creditBeyondSent += 1;
         if (message.openSeq === session.openSeq && session.credit !== null) {
           const c = session.credit;
           session.credit = { doneBytes: Math.max(c.doneBytes, message.credit.doneBytes), doneBatches: Math.max(c.doneBatches, message.credit.doneBatches), windowBytes: message.credit.windowBytes, windowBatches: message.credit.windowBatches };

@@ -43,6 +43,17 @@ describe("the simulated push consumer process", () => {
     expect(result.groups!.push!.overrunBytes + result.groups!.push!.overrunBatches).toBe(0);
   });
 
+  it("the coordinator restarts while sessions are open: the brokers push on without it, and the groups finish", async () => {
+    const { result, details, traffic } = await run({ groups: { count: 2, membersPerGroup: 2, mode: "push" } }, "at 2500 crash coordinator\nat 3500 restart coordinator", 11);
+    expect(result.ok, details).toBe(true);
+    const pushed = batches(traffic);
+    const openBefore = new Set(pushed.filter((op) => op.atMs < 2_500).map((op) => op.sessionId));
+    expect(openBefore.size).toBeGreaterThan(0);
+    // Sessions prepared before the crash are still served while the coordinator is down.
+    expect(pushed.some((op) => op.atMs > 2_500 && op.atMs < 3_500 && openBefore.has(op.sessionId))).toBe(true);
+    expect(pushed.some((op) => op.atMs > 3_500)).toBe(true);
+  });
+
   it("the leader dies mid-push: partition 0 goes on from a session on its new leader, from exactly where it stopped", async () => {
     const { result, details, ops, traffic } = await run({ groups: { count: 1, membersPerGroup: 2, mode: "push" }, replicationFactor: 3 }, "at 2500 crash leader:0\nat 4500 restart leader:0", 7);
     expect(result.ok, details).toBe(true);

@@ -30,8 +30,8 @@ describe("push in a scenario's headers", () => {
 });
 
 describe("checkGroups with push traffic", () => {
-  const open: PushTrafficOp = { type: "credit", atMs: 1, member: "m", broker: "b", sessionId: "s", openSeq: 1, open: true, doneBytes: 0, doneBatches: 0, windowBytes: 100, windowBatches: 2 };
-  const batch = (atMs: number, bytes: number): PushTrafficOp => ({ type: "batch", atMs, broker: "b", incarnation: 1, member: "m", sessionId: "s", openSeq: 1, topic: "t", partition: 0, offset: atMs, bytes });
+  const open: PushTrafficOp = { type: "credit", atMs: 1, member: "m", broker: "b", sessionId: "s", requestId: 1, openSeq: 1, open: true, doneBytes: 0, doneBatches: 0, windowBytes: 100, windowBatches: 2 };
+  const batch = (atMs: number, bytes: number): PushTrafficOp => ({ type: "batch", atMs, broker: "b", incarnation: 1, member: "m", sessionId: "s", requestId: 1, openSeq: 1, topic: "t", partition: 0, offset: atMs, bytes });
 
   it("adds push-overrun to the verdict and the push figures to the figures", () => {
     const good = checkGroups({ ops: [] }, [], [], { push: { ops: [open, batch(2, 60), batch(3, 40)] } });

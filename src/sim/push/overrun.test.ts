@@ -2,14 +2,14 @@ import { describe, expect, it } from "vitest";
 import { checkPushOverrun } from "./overrun.ts";
 import { PushTraffic, type PushBatchOp, type PushCreditOp, type PushTrafficOp } from "./traffic.ts";
 
-const session = { member: "m1", broker: "b1", sessionId: "s1" };
+const session = { member: "m1", broker: "b1", sessionId: "s1", requestId: 7 };
 
 function credit(atMs: number, openSeq: number, done: [bytes: number, batches: number], window: [bytes: number, batches: number], open = false): PushCreditOp {
   return { type: "credit", atMs, ...session, openSeq, open, doneBytes: done[0], doneBatches: done[1], windowBytes: window[0], windowBatches: window[1] };
 }
 
 function batch(atMs: number, openSeq: number, offset: number, bytes: number, incarnation = 1): PushBatchOp {
-  return { type: "batch", atMs, broker: session.broker, incarnation, member: session.member, sessionId: session.sessionId, openSeq, topic: "t", partition: 0, offset, bytes };
+  return { type: "batch", atMs, broker: session.broker, incarnation, member: session.member, sessionId: session.sessionId, requestId: session.requestId, openSeq, topic: "t", partition: 0, offset, bytes };
 }
 
 describe("push-overrun", () => {
@@ -99,6 +99,15 @@ describe("push-overrun", () => {
     expect(result.figures.sessions).toBe(2);
   });
 
+  it("keeps a session id used again under another request id apart: the old session's credit does not cover the new one", () => {
+    const old = credit(0, 1, [1_000, 10], [100, 5], true);
+    const reused: PushBatchOp = { ...batch(2, 1, 0, 200), requestId: 8 };
+    const reusedOpen: PushCreditOp = { ...credit(1, 1, [0, 0], [100, 5], true), requestId: 8 };
+    const result = checkPushOverrun({ ops: [old, reusedOpen, reused] });
+    expect(result.ok).toBe(false);
+    expect(result.figures.sessions).toBe(2);
+  });
+
   it("caps the list, not the count", () => {
     const ops: PushTrafficOp[] = Array.from({ length: 5 }, (_, index) => batch(index + 1, 1, index, 1));
     const result = checkPushOverrun({ ops }, { violationsMax: 2 });
@@ -118,9 +127,9 @@ describe("PushTraffic", () => {
     traffic.observe(5, "m1", "c", { type: "fetch.request" }, () => 1);
     traffic.observe(6, "m1", "c", null, () => 1);
     expect(traffic.ops).toEqual([
-      { type: "credit", atMs: 1, member: "m1", broker: "b1", sessionId: "s1", openSeq: 1, open: true, doneBytes: 0, doneBatches: 0, windowBytes: 64, windowBatches: 4 },
-      { type: "batch", atMs: 2, broker: "b1", incarnation: 4, member: "m1", sessionId: "s1", openSeq: 1, topic: "t", partition: 2, offset: 5, bytes: 40 },
-      { type: "credit", atMs: 3, member: "m1", broker: "b1", sessionId: "s1", openSeq: 1, open: false, doneBytes: 40, doneBatches: 1, windowBytes: 64, windowBatches: 4 },
+      { type: "credit", atMs: 1, member: "m1", broker: "b1", sessionId: "s1", requestId: 7, openSeq: 1, open: true, doneBytes: 0, doneBatches: 0, windowBytes: 64, windowBatches: 4 },
+      { type: "batch", atMs: 2, broker: "b1", incarnation: 4, member: "m1", sessionId: "s1", requestId: 7, openSeq: 1, topic: "t", partition: 2, offset: 5, bytes: 40 },
+      { type: "credit", atMs: 3, member: "m1", broker: "b1", sessionId: "s1", requestId: 7, openSeq: 1, open: false, doneBytes: 40, doneBatches: 1, windowBytes: 64, windowBatches: 4 },
     ]);
     expect(checkPushOverrun(traffic).ok).toBe(true);
   });

@@ -1,6 +1,6 @@
 /**
  * The overrun rule (issue 11, `push-overrun`): a broker never sends a member more than the member
- * granted. Within one open of a push session (member, broker, sessionId, openSeq), every time the
+ * granted. Within one open of a push session (member, broker, sessionId, requestId, openSeq), every time the
  * broker sends a push.batch, its totals for that open — record bytes and batches, counted here from
  * what it sent — must stay within the largest credit the member had SENT before that moment:
  *     sentBytes <= max(doneBytes + windowBytes)  and  sentBatches <= max(doneBatches + windowBatches)
@@ -28,7 +28,7 @@ export interface PushFigures {
   /** push.batch messages brokers sent, and their record bytes. */
   readonly pushedBatches: number;
   readonly pushedBytes: number;
-  /** Distinct sessions (member, broker, sessionId) that saw an open, and their opens beyond the first. */
+  /** Distinct sessions (member, broker, sessionId, requestId) that saw an open, and their opens beyond the first. */
   readonly sessions: number;
   readonly reopens: number;
   /** Credit messages members sent (opens included). */
@@ -142,8 +142,8 @@ function sendOf(sent: Map<string, Sent>, batch: PushBatchOp): Sent {
   return totals;
 }
 
-function sessionKey(op: { readonly member: string; readonly broker: string; readonly sessionId: string }): string {
-  return `${op.member}\u0000${op.broker}\u0000${op.sessionId}`;
+function sessionKey(op: { readonly member: string; readonly broker: string; readonly sessionId: string; readonly requestId: number }): string {
+  return `${op.member}\u0000${op.broker}\u0000${op.sessionId}\u0000${op.requestId}`;
 }
 
 function openKey(op: PushTrafficOp): string {

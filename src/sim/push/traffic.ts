@@ -10,6 +10,10 @@
  *   counts 1 against the batch window. `incarnation` is the broker process's: a restarted broker
  *   forgets its sessions and counts from 0 again, so its sends are totalled per incarnation.
  *
+ * Sessions are told apart by (member, broker, sessionId, requestId): the request id every message
+ * of a session carries both ways, so a session id used again for a later session (a retried
+ * StartGet) is a session of its own.
+ *
  * The simulator records it from the network (SimNetwork.onSent, see PushTraffic.observe); a
  * real-process test could record the same from its clients' streams.
  */
@@ -22,6 +26,7 @@ export interface PushCreditOp extends PushCredit {
   readonly member: NodeId;
   readonly broker: NodeId;
   readonly sessionId: string;
+  readonly requestId: number;
   readonly openSeq: number;
   /** Sent as a push.open (the first credit of an open, or a re-sent open). */
   readonly open: boolean;
@@ -35,6 +40,7 @@ export interface PushBatchOp {
   readonly incarnation: number;
   readonly member: NodeId;
   readonly sessionId: string;
+  readonly requestId: number;
   readonly openSeq: number;
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
@@ -60,11 +66,11 @@ export class PushTraffic implements PushTrafficData {
     if (typeof message !== "object" || message === null) return;
     const type = (message as { type?: unknown }).type;
     if (type === "push.open" || type === "push.credit") {
-      const { sessionId, openSeq, credit } = message as { sessionId: string; openSeq: number; credit: PushCredit };
-      this.ops.push({ type: "credit", atMs, member: from, broker: to, sessionId, openSeq, open: type === "push.open", doneBytes: credit.doneBytes, doneBatches: credit.doneBatches, windowBytes: credit.windowBytes, windowBatches: credit.windowBatches });
+      const { sessionId, requestId, openSeq, credit } = message as { sessionId: string; requestId: number; openSeq: number; credit: PushCredit };
+      this.ops.push({ type: "credit", atMs, member: from, broker: to, sessionId, requestId, openSeq, open: type === "push.open", doneBytes: credit.doneBytes, doneBatches: credit.doneBatches, windowBytes: credit.windowBytes, windowBatches: credit.windowBatches });
     } else if (type === "push.batch") {
       const batch = message as PushBatch;
-      this.ops.push({ type: "batch", atMs, broker: from, incarnation: incarnationOf(from), member: to, sessionId: batch.sessionId, openSeq: batch.openSeq, topic: batch.topic, partition: batch.partition, offset: batch.offset, bytes: batch.records.length });
+      this.ops.push({ type: "batch", atMs, broker: from, incarnation: incarnationOf(from), member: to, sessionId: batch.sessionId, requestId: batch.requestId, openSeq: batch.openSeq, topic: batch.topic, partition: batch.partition, offset: batch.offset, bytes: batch.records.length });
     }
   }
 }

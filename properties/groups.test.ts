@@ -4,9 +4,10 @@ import { parseSchedule } from "../src/sim/nemesis.ts";
 
 /**
  * Consumer groups on the whole simulated cluster (src/sim/groups/workload.ts): two groups of 1-4
- * group consumer processes read the topic at acks -1 while the swarm crashes, pauses and cuts
- * off brokers, the coordinator and the members (past their 1-2 s sessions), members join late and
- * leave; the group checker (docs/groups-checker.md) judges every run next to the queue checker.
+ * group consumer processes — pulling, pushing or mixed, as the seed draws — read the topic at
+ * acks -1 while the swarm crashes, pauses and cuts off brokers, the coordinator and the members
+ * (past their 1-2 s sessions), members join late and leave; the group checker
+ * (docs/groups-checker.md) judges every run next to the queue checker, push-overrun included.
  *
  * CI runs SEEDS fixed seeds per replication factor; ZHUMQ_LONG=1 runs LONG_SEEDS. A failing seed
  * replays with `npx zhumq sim --seed S --groups 2 [--replication-factor 3]`.
@@ -26,7 +27,7 @@ describe("consumer groups under swarm faults (acks -1)", () => {
   for (const replicationFactor of [1, 3] as const) {
     it(`RF ${replicationFactor}: ${SEEDS} seeds pass the group and queue checkers, and the faults reached the groups`, async () => {
       const failures: string[] = [];
-      const reached = { removed: 0, crashes: 0, duplicates: 0, rebalances: 0, leaves: 0, lateJoins: 0, staticMembers: 0 };
+      const reached = { removed: 0, crashes: 0, duplicates: 0, rebalances: 0, leaves: 0, lateJoins: 0, staticMembers: 0, pullMembers: 0, pushMembers: 0 };
       for (let seed = 1; seed <= SEEDS; seed++) {
         const result = await runQueue({ seed, groups: { count: 2 }, replicationFactor });
         if (!result.ok) failures.push(`replay: npx zhumq sim --seed ${seed} --groups 2 --replication-factor ${replicationFactor}\n  ${result.anomalies.slice(0, 3).map((a) => `${a.kind}: ${a.detail}`).join("\n  ")}`);
@@ -38,6 +39,10 @@ describe("consumer groups under swarm faults (acks -1)", () => {
         reached.leaves += groups.leaves;
         reached.lateJoins += groups.lateJoins;
         reached.staticMembers += groups.staticMembers;
+        // Each group pulls, pushes or mixes by the seed's draw: both kinds of member take part.
+        reached.pushMembers += groups.pushMembers;
+        reached.pullMembers += groups.members - groups.pushMembers;
+        expect((groups.push?.overrunBytes ?? 0) + (groups.push?.overrunBatches ?? 0)).toBe(0);
       }
       expect(failures, failures.join("\n")).toEqual([]);
       // The runs were not quiet: members were removed, crashed, left, joined late, were static,

@@ -357,7 +357,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       await this.closing.get(key);
       if (log !== undefined) {
         this.dirty.delete(log);
-        await log.close();
+        // Closing syncs and writes the recovery point, which a full disk refuses; the log is going
+        // away, so that write is moot: a failed close leaves the log failed, and closing it again
+        // just releases its files.
+        await log.close().catch(() => log.close());
       }
     }
     const dir = this.partitionDir(topic, partition, topicId);

@@ -32,6 +32,8 @@ interface PartitionQueue {
   bytes: number;
   busy: boolean;
   paused: boolean;
+  /** A paused self-bounded feed starts here when resumed (see `hold`). */
+  resumeAt: number | undefined;
   /** Held back by `pause` (or by a `remove` under way): nothing is taken. */
   held: boolean;
   /** Resolved when the batch in progress completes. */
@@ -95,11 +97,27 @@ export class Delivery implements FeedSink {
     await feed.stop();
   }
 
-  /** Hold back (true) or release (false) a partition's batches. */
+  /**
+   * Hold back (true) or release (false) a partition's batches. A held self-bounded (push) feed is
+   * stopped at once, its queue dropped: its waiting batches would keep their credit, and its
+   * session's other partitions would starve behind them. Released, it starts again after the last
+   * batch handed out.
+   */
   hold(feed: Feed, held: boolean): void {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
     queue.held = held;
+    if (feed.selfBounded === true) {
+      if (held && !queue.paused) {
+        queue.paused = true;
+        queue.resumeAt = queue.batches[0]?.records[0]?.offset ?? feed.queuedNext;
+        this.drop(feed, queue);
+        void feed.stop();
+      } else if (!held && queue.paused) {
+        queue.paused = false;
+        feed.start(queue.resumeAt);
+      }
+    }
     if (!held) this.wake();
   }
 
@@ -115,6 +133,12 @@ export class Delivery implements FeedSink {
     queue.held = wasHeld;
     if (this.ended || !this.queues.has(feed)) return;
     feed.handledNext = offset;
+    if (wasHeld && feed.selfBounded === true) {
+      // Paused push partition: it starts at `offset` when resumed (see `hold`).
+      queue.paused = true;
+      queue.resumeAt = offset;
+      return;
+    }
     feed.start(offset);
     this.wake();
   }
@@ -259,5 +283,5 @@ export class Delivery implements FeedSink {
 }
 
 function emptyQueue(): PartitionQueue {
-  return { batches: [], bytes: 0, busy: false, paused: false, held: false, idle: [] };
+  return { batches: [], bytes: 0, busy: false, paused: false, resumeAt: undefined, held: false, idle: [] };
 }

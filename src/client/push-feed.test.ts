@@ -102,3 +102,28 @@ describe("push options", () => {
     expect(zhumq.consumer({ mode: "push", groupId: "g", pushWindowBytes: PUSH_WINDOW_BYTES_MIN, pushWindowBatches: 1 })).toBeDefined();
   });
 });
+
+describe("pausing a push partition", () => {
+  it("gives it up on the broker at once (its waiting batches released, so the session's other partitions keep their credit) and resumes after the last batch handed out", async () => {
+    const { fake, feed, delivery } = setup();
+    delivery.add(feed, 0);
+    for (let id = 1; id <= 3; id++) feed.pushed({ type: "pusher.records", deliveryId: id, topic: "t", partition: 0, records: records(id - 1, 1), nextOffset: id });
+    const taken = (await delivery.take())!; // offset 0, in progress
+    delivery.hold(feed, true);
+    expect([fake.removes, fake.done.sort()]).toEqual([1, [2, 3]]);
+    delivery.complete(taken);
+    expect(fake.done.sort()).toEqual([1, 2, 3]);
+    delivery.hold(feed, false);
+    expect(fake.adds).toEqual([0, 1]); // offset 1: the first batch dropped by the pause
+  });
+
+  it("a seek while paused moves where the resume starts, without starting it", async () => {
+    const { fake, feed, delivery } = setup();
+    delivery.add(feed, 0);
+    delivery.hold(feed, true);
+    await delivery.restart(feed, 50);
+    expect(fake.adds).toEqual([0]);
+    delivery.hold(feed, false);
+    expect(fake.adds).toEqual([0, 50]);
+  });
+});

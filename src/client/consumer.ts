@@ -151,6 +151,14 @@ export class Consumer {
   }
 
   /**
+   * Bytes of records received and not yet handed to a handler (diagnostics): in push mode at most
+   * about the credit window per session, in pull mode about two fetches per partition.
+   */
+  get bufferedBytes(): number {
+    return this.session?.delivery.queuedBytes ?? 0;
+  }
+
+  /**
    * Commit, for the group, every offset the handlers have finished — or, with `offsets`, mark
    * those positions (the next offset to read, per partition this member owns) as handled first.
    * Resolves once the coordinator stored them; rejects with FENCED_MEMBER_EPOCH when the member

@@ -1,7 +1,8 @@
 /**
  * The coordinator's request handlers as plain functions: (context, request, now) → (changes,
  * effects). The machine (machine.ts) only wires them to xstate events; everything here is pure
- * and can be tested without an actor. Consumer-group requests go to groups/handlers.ts.
+ * and can be tested without an actor. Consumer-group requests go to groups/handlers.ts, StartGet
+ * (push consumption) to groups/startget.ts.
  *
  * Durability rule (etcd's Ready rule, carried out by the host): a reply that reports a change is
  * emitted in the same effect batch as the syncing persist of the command that made the change, so
@@ -54,6 +55,8 @@ import { errorReply } from "./validate.ts";
 import { metadataReply, topicMetadata } from "./metadata.ts";
 import type { GroupOutput } from "./groups/batch.ts";
 import type { GroupSessions } from "./groups/common.ts";
+import type { PushRecord } from "./groups/push-record.ts";
+import type { PushPrepare, PushRevoke } from "../shared/push-messages.ts";
 import { handleGroupRequest, topicChange } from "./groups/handlers.ts";
 import type { GroupPlant } from "./groups/state.ts";
 
@@ -72,7 +75,10 @@ export type CoordinatorOutput =
 /** Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant. */
 export type CoordinatorPlant = "elect-outside-isr" | GroupPlant;
 
-export type CoordinatorEffect = Effect<CoordinatorReplyMessage, CoordinatorCommand, never, CoordinatorOutput>;
+/** What the coordinator sends: replies, and the push sessions it prepares and revokes on brokers (groups/startget.ts). */
+export type CoordinatorSentMessage = CoordinatorReplyMessage | PushPrepare | PushRevoke;
+
+export type CoordinatorEffect = Effect<CoordinatorSentMessage, CoordinatorCommand, never, CoordinatorOutput>;
 
 export interface Lease {
   readonly expiresAtMs: number;
@@ -96,6 +102,8 @@ export interface CoordinatorContext {
   readonly plant?: CoordinatorPlant;
   /** Soft state: when each group member last heartbeated (groups/common.ts). */
   readonly groupSessions: GroupSessions;
+  /** Soft state: the push sessions prepared for group members since this coordinator started (groups/push-record.ts). */
+  readonly pushRecord: PushRecord;
   readonly leases: ReadonlyMap<NodeId, Lease>;
   /**
    * Soft state: per broker, the partitions it last reported serving ("topic/partition@epoch").
@@ -121,7 +129,7 @@ export interface CoordinatorContext {
   readonly lastLeaseCheckMs: number;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "lastLeaseCheckMs">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;

@@ -12,7 +12,8 @@
  * - `timer.fired` with key LEASE_CHECK_TIMER: marks down the brokers whose lease ran out, and
  *   removes the consumer-group members whose session ran out (groups/handlers.ts).
  *
- * Effects out: `effect.send` replies, `effect.persist` of commands (state.ts; synced before any
+ * Effects out: `effect.send` replies (and, for push consumption, `push.prepare` / `push.revoke` to
+ * brokers: groups/startget.ts, groups/push-record.ts), `effect.persist` of commands (state.ts; synced before any
  * reply that reports them), `effect.timer.set` for the lease check, `effect.notify` of
  * CoordinatorOutput (brokers up/down, ignored messages).
  *
@@ -28,6 +29,7 @@ import type { NodeId } from "../shared/ids.ts";
 import { expireLeases, handleRequest, type CoordinatorContext, type CoordinatorEffect, type CoordinatorOutput, type CoordinatorPlant, type Lease, type Outcome } from "./handlers.ts";
 import { freshSessions } from "./groups/common.ts";
 import { expireMembers } from "./groups/handlers.ts";
+import { NO_PUSH_SESSIONS, withPushRevokes } from "./groups/push-record.ts";
 import { plantedGroups } from "./groups/state.ts";
 import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
 import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand } from "./state.ts";
@@ -76,7 +78,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
   const startMs = input.clock.now();
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(input.plant === undefined ? {} : { plant: input.plant }) };
 }
 
 /** The outcome of one network message. */
@@ -117,7 +119,8 @@ export const coordinatorMachine = setup({
   actions: {
     handleMessage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "message.received") return;
-      const outcome = onMessage(context, event);
+      // Push revokes are decided here, once, on whatever the event did to the groups.
+      const outcome = withPushRevokes(context, onMessage(context, event));
       if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
       for (const effect of outcome.effects) enqueue.emit(effect);
     }),
@@ -128,9 +131,10 @@ export const coordinatorMachine = setup({
       const leases = expireLeases(shifted, nowMs);
       // Group members' sessions ride on the same timer, decided on the state the leases left.
       const members = expireMembers({ ...shifted, ...leases.changes }, nowMs);
-      const changes = { ...discounted, ...leases.changes, ...members.changes, lastLeaseCheckMs: nowMs };
+      const outcome = withPushRevokes(context, { changes: { ...leases.changes, ...members.changes }, effects: [...leases.effects, ...members.effects] });
+      const changes = { ...discounted, ...outcome.changes, lastLeaseCheckMs: nowMs };
       if (Object.keys(changes).length > 0) enqueue.assign(changes);
-      for (const effect of [...leases.effects, ...members.effects]) enqueue.emit(effect);
+      for (const effect of outcome.effects) enqueue.emit(effect);
     }),
     armLeaseCheck: emit(({ context }) => setTimer(LEASE_CHECK_TIMER, context.settings.leaseCheckIntervalMs)),
   },

@@ -24,9 +24,7 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
     partitions: topic.partitions.map((placement, partition) => {
       const key = `${topic.topic}/${partition}`;
       const current = placement.leader;
-      const serving = current === null ? undefined : context.serving.get(current);
-      const confirmed = serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch));
-      const leader = current !== null && isAlive(context.leases.get(current), nowMs) && confirmed ? current : null;
+      const leader = liveLeader(context, topic, partition, nowMs);
       const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
       const logStartOffset = current === null ? undefined : context.logStarts.get(current)?.get(key);
       const replicaStates = placement.replicas.map((broker) => {
@@ -47,6 +45,19 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
       };
     }),
   };
+}
+
+/**
+ * The partition's leader as clients may be told of it: its lease holds and it has said it serves
+ * the current leader epoch (or never reports what it serves); null otherwise. Push sessions
+ * (groups/startget.ts) are prepared on this broker, as fetches are sent to it.
+ */
+export function liveLeader(context: CoordinatorContext, topic: TopicState, partition: number, nowMs: number): NodeId | null {
+  const placement = topic.partitions[partition];
+  const current = placement?.leader ?? null;
+  if (placement === undefined || current === null || !isAlive(context.leases.get(current), nowMs)) return null;
+  const serving = context.serving.get(current);
+  return serving === undefined || serving.has(servingKey(topic.topic, partition, placement.leaderEpoch)) ? current : null;
 }
 
 export function metadataReply(context: CoordinatorContext, request: MetadataRequest, nowMs: number): MetadataReply {

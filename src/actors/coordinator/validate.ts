@@ -30,6 +30,7 @@ import {
 import { TOPIC_ID_PATTERN } from "./state.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type CoordinatorLimits } from "./limits.ts";
 import { copyGroupRequest, GROUP_REQUEST_TYPES, groupErrorReply, groupFieldProblem } from "./groups/validate.ts";
+import { copyStartGet, startGetErrorReply, startGetProblem } from "./groups/startget-validate.ts";
 import { describe, isInteger, typeOf } from "./untrusted.ts";
 
 export type ParsedMessage =
@@ -40,7 +41,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "broker.decommission", ...GROUP_REQUEST_TYPES]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -57,6 +58,8 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "producer.id.reply", requestId, error, producerId: -1, producerEpoch: -1 };
     case "broker.decommission":
       return { type: "broker.decommission.reply", requestId, error, partitionsToMove: 0 };
+    case "startget.request":
+      return startGetErrorReply(requestId, error);
     default:
       return groupErrorReply(type, requestId, error);
   }
@@ -103,6 +106,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
       const problem = nodeIdProblem(fields["broker"]);
       return problem === undefined ? undefined : wireError("INVALID_REQUEST", `broker: ${problem}`);
     }
+    case "startget.request":
+      return startGetProblem(fields, limits);
     default:
       return groupFieldProblem(type, fields, limits);
   }
@@ -321,6 +326,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       return { type, requestId } satisfies ProducerIdRequest;
     case "broker.decommission":
       return { type, requestId, broker: fields["broker"] as string };
+    case "startget.request":
+      return copyStartGet(requestId, fields);
     default:
       return copyGroupRequest(type, requestId, fields);
   }

@@ -449,8 +449,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 

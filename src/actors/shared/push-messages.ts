@@ -80,8 +80,11 @@ export const PUSH_IDLE_TIMEOUT_MS_MAX = 5 * 60_000;
 export const PUSH_PREPARE_WAIT_MS = 2_000;
 /** A prepared session never opened is forgotten after this long. */
 export const PUSH_PREPARED_TTL_MS = 30_000;
-/** Session ids: at most this many characters. */
-export const PUSH_SESSION_ID_CHARS_MAX = 300;
+/**
+ * Session ids: at most this many characters. The coordinator's ids are
+ * `${memberId}/${requestId}/${broker}`: a member id (100), a request id (16 digits), a node id (200).
+ */
+export const PUSH_SESSION_ID_CHARS_MAX = 320;
 
 /** A partition with where to start: `offset`, or (absent) the group's committed offset, else the request's `from`. */
 export interface PushPosition {

@@ -20,6 +20,7 @@ import { send } from "../../shared/effects.ts";
 import { wireError, type ErrorCode } from "../../shared/errors.ts";
 import { JOIN_EPOCH, LEAVE_EPOCH, SESSION_TIMEOUT_MS_DEFAULT, STATIC_LEAVE_EPOCH, type GroupHeartbeat, type GroupHeartbeatReply, type GroupRequestMessage } from "../../shared/group-messages.ts";
 import type { NodeId, TopicName } from "../../shared/ids.ts";
+import type { PushCoordinatorRequest } from "../../shared/push-messages.ts";
 import type { CoordinatorContext, CoordinatorEffect, Outcome } from "../handlers.ts";
 import type { CoordinatorState, TopicCreated, TopicDeleted } from "../state.ts";
 import { handleGroupDelete, handleGroupDescribe, handleGroupList, handleOffsetsCommit, handleOffsetsFetch, handleOffsetsReset } from "./admin.ts";
@@ -29,6 +30,7 @@ import { GroupBatch } from "./batch.ts";
 import { keysOf, listsOf, splitKey, type PartitionKey } from "./keys.ts";
 import { reconcile } from "./reconcile.ts";
 import type { Group, GroupMember, GroupPlant } from "./state.ts";
+import { handleStartGet } from "./startget.ts";
 import { groupErrorReply, MEMBER_EPOCH_MAX } from "./validate.ts";
 
 /** Heartbeat at most every 3 s, and at least three times per session. */
@@ -45,8 +47,10 @@ export function heartbeatIntervalMs(sessionTimeoutMs: number): number {
  */
 export const RECONCILING_HEARTBEAT_INTERVAL_MS = 250;
 
-export function handleGroupRequest(context: CoordinatorContext, from: NodeId, request: GroupRequestMessage, nowMs: number): Outcome {
+export function handleGroupRequest(context: CoordinatorContext, from: NodeId, request: GroupRequestMessage | PushCoordinatorRequest, nowMs: number): Outcome {
   switch (request.type) {
+    case "startget.request":
+      return handleStartGet(context, from, request, nowMs);
     case "group.heartbeat":
       return handleGroupHeartbeat(context, from, request, nowMs);
     case "offsets.commit":

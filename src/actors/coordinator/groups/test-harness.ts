@@ -67,11 +67,12 @@ export function groupCoordinator(options: HarnessOptions = {}) {
     actor.send({ type: "message.received", from, message });
     return effects.slice(start);
   };
-  /** Deliver a request; return its one reply (which must be the last effect it caused). */
+  /** Deliver a request; return its one reply (which must be the last effect it caused; push.prepare and push.revoke sends to brokers may come before it). */
   const ask = <R extends CoordinatorReplyMessage>(from: string, message: Record<string, unknown>): R => {
     const caused = deliver(from, { requestId: ++requestId, ...message });
     const last = caused[caused.length - 1];
-    if (last?.type !== "effect.send" || caused.filter((effect) => effect.type === "effect.send").length !== 1) throw new Error(`expected one reply, last, to ${JSON.stringify(message)}`);
+    const replies = caused.filter((effect) => effect.type === "effect.send" && !effect.message.type.startsWith("push."));
+    if (last?.type !== "effect.send" || replies.length !== 1) throw new Error(`expected one reply, last, to ${JSON.stringify(message)}`);
     return last.message as R;
   };
   const harness = {

@@ -95,18 +95,18 @@ function heartbeatProblem(fields: Fields, limits: CoordinatorLimits): WireError 
   return partitionListsProblem("owned", fields["owned"], limits.topicsPerMemberMax, limits);
 }
 
-function idProblem(name: string, value: unknown, charsMax: number): WireError | undefined {
+export function idProblem(name: string, value: unknown, charsMax: number): WireError | undefined {
   if (typeof value !== "string") return wireError("INVALID_REQUEST", `${name} must be a string, got ${typeOf(value)}`);
   if (value.length === 0 || value.length > charsMax) return wireError("INVALID_REQUEST", `${name} must have 1 to ${charsMax} characters, got ${value.length}`);
   if (/[\u0000-\u001f\u007f]/.test(value)) return wireError("INVALID_REQUEST", `${name} cannot contain control characters`);
   return undefined;
 }
 
-function epochProblem(epoch: unknown, low: number): WireError | undefined {
+export function epochProblem(epoch: unknown, low: number): WireError | undefined {
   return isInteger(epoch) && epoch >= low && epoch <= MEMBER_EPOCH_MAX ? undefined : wireError("INVALID_REQUEST", `memberEpoch must be an integer from ${low} to ${MEMBER_EPOCH_MAX}, got ${describe(epoch)}`);
 }
 
-function topicsProblem(topics: unknown, limits: CoordinatorLimits): WireError | undefined {
+export function topicsProblem(topics: unknown, limits: CoordinatorLimits): WireError | undefined {
   if (topics === undefined) return undefined;
   if (!Array.isArray(topics) || topics.length > limits.topicsPerMemberMax) return wireError("INVALID_REQUEST", `topics must be an array of at most ${limits.topicsPerMemberMax} names`);
   for (const topic of topics as unknown[]) {
@@ -117,7 +117,7 @@ function topicsProblem(topics: unknown, limits: CoordinatorLimits): WireError | 
   return undefined;
 }
 
-function topicNameCheck(topic: unknown): WireError | undefined {
+export function topicNameCheck(topic: unknown): WireError | undefined {
   if (typeof topic !== "string") return wireError("INVALID_REQUEST", `a topic must be a string, got ${typeOf(topic)}`);
   const problem = topicNameProblem(topic);
   return problem === undefined ? undefined : wireError("INVALID_TOPIC", problem);

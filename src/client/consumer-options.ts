@@ -16,11 +16,15 @@ import { handleBatch, handleMessages, type BatchHandler, type MessageHandler, ty
 
 export type ConsumerMode = "pull" | "push";
 
-/** Push windows (per session): a window below one batch could never be sent (CREDIT_WINDOW_TOO_SMALL); above the max is memory no consumer should promise. */
+/**
+ * Push windows (per session). Below the minimum a window could not hold an ordinary batch (a batch
+ * that never fits ends its partition with CREDIT_WINDOW_TOO_SMALL); the maxima are what a broker
+ * accepts by default (its pushWindowBytesMax, pushWindowBatchesMax: src/actors/broker/limits.ts).
+ */
 export const PUSH_WINDOW_BYTES_MIN = 64 * 1024;
-export const PUSH_WINDOW_BYTES_MAX = 256 * 1024 * 1024;
+export const PUSH_WINDOW_BYTES_MAX = 64 * 1024 * 1024;
 export const PUSH_WINDOW_BATCHES_MIN = 1;
-export const PUSH_WINDOW_BATCHES_MAX = 10_000;
+export const PUSH_WINDOW_BATCHES_MAX = 4_096;
 
 export const PUSH_NEEDS_GROUP = "push reads the partitions a group member owns: give a groupId";
 

@@ -2,12 +2,17 @@
  * Push consumption (issue 11) through the public client against a real in-process cluster
  * (coordinator and two brokers on gRPC): push members of a group share the partitions and read
  * everything produced, in order per partition, and commit it; a slow handler makes the brokers
- * stop at the credit window instead of filling the client; seek and pause/resume work as in pull.
+ * stop at the credit window instead of filling the client; seek and pause/resume work as in pull;
+ * the iterator and eachBatch too; and `zhumq consume --group G --push` prints what was produced.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ZhuMQ, type Admin, type Consumer, type ConsumerOptions, type EachMessagePayload } from "../index.ts";
 import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 import { PUSH_WINDOW_BYTES_MIN } from "./consumer.ts";
+import { Buffer } from "node:buffer";
+import { Readable, Writable } from "node:stream";
+import { consumeCommand } from "../cli/consume.ts";
+import type { CommandIo } from "../cli/client-command.ts";
 
 const fixture = useInProcessCluster({ name: "push", brokers: 2, admin: { requestTimeoutMs: 2_000, retries: 3 } });
 let zhumq: ZhuMQ;
@@ -15,6 +20,14 @@ let admin: Admin;
 beforeAll(() => ({ zhumq, admin } = fixture));
 
 const DEADLINE_MS = 40_000;
+
+class Sink extends Writable {
+  text = "";
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
   const end = Date.now() + deadlineMs;
@@ -149,6 +162,41 @@ describe("push consumption", () => {
     await until(() => m.seen.length === 37, "the two produced while paused, after resume");
     expect(m.seen.slice(35).map((seen) => seen.value)).toEqual(["paused-1", "paused-2"]);
     await m.consumer.disconnect();
+  });
+
+  it("the messages() iterator and eachBatch read by push as by pull", async () => {
+    await admin.createTopic({ topic: "iter-push", partitions: 2 });
+    await produce("iter-push", Array.from({ length: 30 }, (_, index) => `i${index}`), 2);
+    const iterating = zhumq.consumer({ groupId: "iter-push", mode: "push", from: "earliest", sessionTimeoutMs: 3_000 });
+    await iterating.connect();
+    await iterating.subscribe({ topic: "iter-push" });
+    const iterated: string[] = [];
+    for await (const message of iterating.messages()) {
+      iterated.push(message.value!.toString());
+      if (iterated.length === 30) break;
+    }
+    await iterating.disconnect();
+    expect(new Set(iterated).size).toBe(30);
+
+    const batching = zhumq.consumer({ groupId: "iter-push-batches", mode: "push", from: "earliest", sessionTimeoutMs: 3_000 });
+    await batching.connect();
+    await batching.subscribe({ topic: "iter-push" });
+    const batched: string[] = [];
+    await batching.run({ eachBatch: async ({ batch }) => void batched.push(...batch.messages.map((message) => message.value!.toString())) });
+    await until(() => batched.length === 30, "eachBatch to see all 30");
+    await batching.disconnect();
+    expect(new Set(batched).size).toBe(30);
+  });
+
+  it("zhumq consume --group G --push prints what was produced", async () => {
+    await admin.createTopic({ topic: "cli-push", partitions: 2 });
+    await produce("cli-push", ["a", "b", "c", "d"], 2);
+    const stdout = new Sink();
+    const stderr = new Sink();
+    const io: CommandIo = { stdin: Readable.from([]), stdout, stderr, stderrIsTTY: false, stdinIsTTY: false, interrupt: new AbortController().signal, env: {} };
+    const code = await consumeCommand(["cli-push", "--group", "cli-push", "--push", "--from", "earliest", "--max-messages", "4", "--bootstrap", fixture.bootstrap], io);
+    expect([code, stderr.text]).toEqual([0, expect.stringContaining("4 messages from 'cli-push'")]);
+    expect(stdout.text.trim().split("\n").map((line) => line.split(" ")[1]).sort()).toEqual(["a", "b", "c", "d"]);
   });
 
   it("push without a group is refused when the consumer is created", () => {

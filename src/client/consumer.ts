@@ -151,11 +151,11 @@ export class Consumer {
   }
 
   /**
-   * Bytes of records received and not yet handed to a handler (diagnostics): in push mode at most
-   * about the credit window per session, in pull mode about two fetches per partition.
+   * Bytes of records received and not yet finished by a handler (diagnostics): in push mode at
+   * most about the credit window per session, in pull mode about two fetches per partition.
    */
   get bufferedBytes(): number {
-    return this.session?.delivery.queuedBytes ?? 0;
+    return this.session?.delivery.bufferedBytes ?? 0;
   }
 
   /**

@@ -31,6 +31,8 @@ interface PartitionQueue {
   readonly batches: FeedBatch[];
   bytes: number;
   busy: boolean;
+  /** Bytes of the batch being handled (0 when none). */
+  busyBytes: number;
   paused: boolean;
   /** A paused self-bounded feed starts here when resumed (see `hold`). */
   resumeAt: number | undefined;
@@ -216,6 +218,7 @@ export class Delivery implements FeedSink {
     const queue = this.queues.get(taken.feed);
     if (queue === undefined) return;
     queue.busy = false;
+    queue.busyBytes = 0;
     for (const resolve of queue.idle.splice(0)) resolve();
     this.wake();
   }
@@ -234,10 +237,10 @@ export class Delivery implements FeedSink {
     if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
   }
 
-  /** Bytes waiting in the partitions' queues, not yet taken (diagnostics and tests: what the client buffers). */
-  get queuedBytes(): number {
+  /** Bytes of records received and not yet finished: waiting in the queues or being handled (diagnostics and tests). */
+  get bufferedBytes(): number {
     let bytes = 0;
-    for (const queue of this.queues.values()) bytes += queue.bytes;
+    for (const queue of this.queues.values()) bytes += queue.bytes + queue.busyBytes;
     return bytes;
   }
 
@@ -263,6 +266,7 @@ export class Delivery implements FeedSink {
       if (batch === undefined) continue;
       queue.bytes -= batch.bytes;
       queue.busy = true;
+      queue.busyBytes = batch.bytes;
       this.cursor = index + 1;
       if (queue.paused && queue.batches.length === 0) {
         queue.paused = false;
@@ -283,5 +287,5 @@ export class Delivery implements FeedSink {
 }
 
 function emptyQueue(): PartitionQueue {
-  return { batches: [], bytes: 0, busy: false, paused: false, resumeAt: undefined, held: false, idle: [] };
+  return { batches: [], bytes: 0, busy: false, busyBytes: 0, paused: false, resumeAt: undefined, held: false, idle: [] };
 }

@@ -35,7 +35,7 @@ describe("push feed", () => {
     for (let id = 1; id <= 4; id++) feed.pushed({ type: "pusher.records", deliveryId: id, topic: "t", partition: 0, records: records(10 + (id - 1) * 2, 2), nextOffset: 12 + (id - 1) * 2 });
     expect(fake.removes).toBe(0); // far past the 150-byte bound, still running: credits bound it
     expect(feed.running).toBe(true);
-    expect(delivery.queuedBytes).toBeGreaterThan(150);
+    expect(delivery.bufferedBytes).toBeGreaterThan(150);
     const first = (await delivery.take())!;
     expect(first.batch.records.map((record) => record.offset)).toEqual([10, 11]);
     expect(fake.done).toEqual([]);

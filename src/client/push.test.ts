@@ -115,6 +115,21 @@ describe("push consumption", () => {
     await c.consumer.disconnect();
   });
 
+  it("a member joining mid-stream takes partitions over from the commits: nothing is skipped, each partition in order per member", async () => {
+    await admin.createTopic({ topic: "rebalance-push", partitions: 4 });
+    const a = await pushMember("rebalance-push", "rebalance-push", {}, () => new Promise((resolve) => setTimeout(resolve, 1)));
+    const values = Array.from({ length: 600 }, (_, index) => `r${index}`);
+    await produce("rebalance-push", values.slice(0, 300), 4);
+    await until(() => a.seen.length > 0, "the first member to start reading");
+    const b = await pushMember("rebalance-push", "rebalance-push");
+    await produce("rebalance-push", values.slice(300), 4);
+    const all = (): Set<string> => new Set([...a.seen, ...b.seen].map((seen) => seen.value));
+    await until(() => all().size === 600 && b.partitions().size === 2, "both members to read all 600 between them");
+    expect(b.seen.length).toBeGreaterThan(0);
+    expect(inOrderPerPartition(b.seen)).toBe(true);
+    await Promise.all([a.consumer.disconnect(), b.consumer.disconnect()]);
+  });
+
   it("a slow handler makes the broker stop at the credit window: the client never buffers beyond it", async () => {
     await admin.createTopic({ topic: "slow-push", partitions: 1 });
     const valueBytes = 8 * 1024;

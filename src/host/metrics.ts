@@ -120,6 +120,10 @@ export class ZhumqMetrics {
     b.notExported.set({ node }, context.partitions.size - exported);
     b.openSegments.set({ node }, segments);
     b.pendingFetches.set({ node }, context.parked.size + context.reading.size);
+    let open = 0;
+    for (const session of context.push.sessions.values()) if (session.binding !== undefined) open++;
+    b.pushSessions.set({ node, state: "open" }, open);
+    b.pushSessions.set({ node, state: "prepared" }, context.push.sessions.size - open);
   }
 
   private refreshCoordinator(source: NodeSource, context: CoordinatorContext): void {
@@ -239,6 +243,8 @@ export class NodeMetrics {
           fetchResults(reply.error?.code ?? "ok").inc();
           if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
           timed(this.fetchStarts, `${to}\n${String(reply.requestId)}`, now(), fetchLatency);
+        } else if (reply.type === "push.batch") {
+          if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
         }
       },
       committed: (commit: CommitObserved<unknown>) => {
@@ -401,6 +407,7 @@ function defineMetrics(registry: Registry) {
       notExported: gauge("zhumq_metrics_partitions_not_exported", "Partitions past the per-node cap, with no zhumq_partition_* series", ["node"]),
       openSegments: gauge("zhumq_broker_open_segments", "Segment files open over all partition logs", ["node"]),
       pendingFetches: gauge("zhumq_broker_pending_fetches", "Fetches accepted and not yet answered (long polls waiting, reads running)", ["node"]),
+      pushSessions: gauge("zhumq_broker_push_sessions", "Push sessions held: opened by their member, or prepared and not opened yet", ["node", "state"]),
     },
     coordinator: {
       brokersLive: gauge("zhumq_coordinator_brokers_live", "Registered brokers whose lease holds", ["node"]),

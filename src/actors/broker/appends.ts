@@ -25,6 +25,7 @@ import { epochProblem, notePersisted, noteSynced, planAppend, rolledBack, type P
 import { onFollowerSynced, refreshLeader } from "./replication.ts";
 import { echoOf, parseProduce, type Echo } from "./requests.ts";
 import { wakeParked } from "./serving.ts";
+import { pushWake } from "./push-serve.ts";
 import type { BrokerOperation, BrokerRejection } from "./types.ts";
 
 // ---------------------------------------------------------------- produce
@@ -147,7 +148,7 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, B
 /**
  * Offsets moved in `advanced` partitions (the synced end, the HW, or both): answer the appends
  * they now cover — acks 1 once durable here, acks -1 once under the HW with at least minInSync
- * replicas in sync — and wake the fetches parked there.
+ * replicas in sync — and wake the fetches parked there and the push sessions reading there.
  */
 export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): void {
   if (advanced.size === 0) return;
@@ -179,6 +180,7 @@ export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): v
   }
   step.update({ appending });
   wakeParked(step, advanced);
+  pushWake(step, advanced);
 }
 
 /** The store refused appends of a partition: take back everything from where its log ends. */

@@ -25,8 +25,9 @@
  * partition it leads (the topic's limits, else the broker's defaults), keeping everything from the
  * high watermark on; the new log start comes back and fetches below it get OFFSET_OUT_OF_RANGE.
  *
- * Produce and durability (appends.ts), serving fetches (serving.ts) and replication
- * (replication.ts, replica.ts) have files of their own.
+ * Produce and durability (appends.ts), serving fetches (serving.ts), replication
+ * (replication.ts, replica.ts) and push sessions (push.ts, push-serve.ts, push-state.ts) have
+ * files of their own.
  */
 import { type BatchLimits } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
@@ -70,6 +71,9 @@ import {
 import { afterHighWatermark, onFlushTimer, onProduce } from "./appends.ts";
 import { onFetch, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer } from "./serving.ts";
 import { onLookupDone, onOffsets } from "./offsets.ts";
+import { onPushMessage } from "./push.ts";
+import { onPushRead, onPushSweep, pushCheckLeadership } from "./push-serve.ts";
+import { EMPTY_PUSH_STATE, PUSH_SWEEP_TIMER, type PushState } from "./push-state.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
 export const HEARTBEATS_OUTSTANDING_MAX = 8;
@@ -171,6 +175,8 @@ export interface BrokerContext {
    * says `broker.drained`. Undefined while not leaving.
    */
   readonly leave: { readonly leavingFrom: number; readonly drained: boolean } | undefined;
+  /** Push sessions, opens waiting for their prepare, and the sessions' store reads (push-state.ts). */
+  readonly push: PushState;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -202,6 +208,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     flushArmed: false,
     appending: new Map(),
     storageFullUntilMs: -Infinity,
+    push: EMPTY_PUSH_STATE,
   };
 }
 
@@ -286,9 +293,11 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     return; // the coordinator could not answer (no quorum, say): the next heartbeat retries
   }
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
+  const before = step.context.partitions;
   applyAssignments(step, reply.assignments, reply.follows ?? []);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
   if (Array.isArray(reply.released) && reply.released.length > 0) removeReleased(step, reply.released);
+  if (step.context.partitions !== before) pushCheckLeadership(step); // push sessions end where leadership moved
   const leave = step.context.leave;
   if (leave !== undefined && !leave.drained && reply.requestId >= leave.leavingFrom) {
     // The coordinator has moved every leadership it could: what is still led here has no other
@@ -427,6 +436,7 @@ export function leaseLive(step: Step): boolean {
 export function onMessage(step: Step, event: MessageReceived): void {
   const message: unknown = event.message;
   if (!isRecord(message)) return;
+  if (typeof message.type === "string" && message.type.startsWith("push.")) return onPushMessage(step, event.from, message);
   switch (message.type) {
     case "produce.request":
       return onProduce(step, event.from, message);
@@ -472,15 +482,17 @@ export function onTimer(step: Step, key: string): void {
   if (key === ISR_CHECK_TIMER) return onIsrCheck(step, (keys) => afterHighWatermark(step, keys));
   if (key.startsWith(REPLICA_FETCH_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_FETCH_TIMER_PREFIX.length));
   if (key.startsWith(REPLICA_RETRY_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_RETRY_TIMER_PREFIX.length));
+  if (key === PUSH_SWEEP_TIMER) return onPushSweep(step);
   if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));
   assert(false, `unknown timer ${key}`);
 }
 
-/** Reads come back: a fetch's records, a retention run, an offset lookup, or a follower's log cut. */
+/** Reads come back: a fetch's or a push session's records, a retention run, an offset lookup, or a follower's log cut. */
 export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult>): void {
   if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
   if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult>);
   if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);
+  if (step.context.push.reads.has(event.id)) return onPushRead(step, event as ReadDone<BrokerReadResult>);
   const fetch = step.context.reading.get(event.id);
   if (fetch !== undefined) onFetchRead(step, fetch, event as ReadDone<BrokerReadResult>);
 }

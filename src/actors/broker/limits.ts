@@ -15,6 +15,11 @@ export const BROKER_CEILINGS = {
   fetchWaitMsMax: 10 * 60 * 1000,
   pendingFetchesMax: 1 << 20,
   intervalMsMax: 60 * 60 * 1000,
+  pushSessionsMax: 1 << 20,
+  pushPartitionsPerSessionMax: 1 << 16,
+  pushWindowBytesMax: 1024 * MiB,
+  pushWindowBatchesMax: 1 << 20,
+  pushParkedOpensMax: 1 << 16,
 } as const;
 
 export interface BrokerLimits {
@@ -28,6 +33,16 @@ export interface BrokerLimits {
   readonly fetchWaitMsMax: number;
   /** Fetches parked or reading at once; beyond it a fetch is answered at once. */
   readonly pendingFetchesMax: number;
+  /** Push sessions (prepared or open) held at once; an open beyond it gets PUSH_SESSION_LIMIT, a prepare is dropped. */
+  readonly pushSessionsMax: number;
+  /** Partitions one push session may name; a prepare growing a session past it makes its open fail with PUSH_SESSION_LIMIT. */
+  readonly pushPartitionsPerSessionMax: number;
+  /** Largest credit window in bytes a member may grant a session (also bounds the one read a session holds). */
+  readonly pushWindowBytesMax: number;
+  /** Largest credit window in push.batch messages a member may grant a session. */
+  readonly pushWindowBatchesMax: number;
+  /** Opens that arrived before their prepare, waiting for it at once; beyond it an open gets PUSH_SESSION_LIMIT. */
+  readonly pushParkedOpensMax: number;
 }
 
 export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
@@ -36,6 +51,11 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
   fetchBytesMax: 8 * MiB,
   fetchWaitMsMax: 30_000,
   pendingFetchesMax: 1_024,
+  pushSessionsMax: 1_024,
+  pushPartitionsPerSessionMax: 1_024,
+  pushWindowBytesMax: 64 * MiB,
+  pushWindowBatchesMax: 4_096,
+  pushParkedOpensMax: 256,
 });
 
 /** How often the broker heartbeats to the coordinator (and retries when it hears nothing). */
@@ -69,6 +89,11 @@ export function validateBrokerLimits(limits: BrokerLimits): void {
   requireInteger("fetchBytesMax", limits.fetchBytesMax, 1, BROKER_CEILINGS.fetchBytesMax);
   requireInteger("fetchWaitMsMax", limits.fetchWaitMsMax, 0, BROKER_CEILINGS.fetchWaitMsMax);
   requireInteger("pendingFetchesMax", limits.pendingFetchesMax, 1, BROKER_CEILINGS.pendingFetchesMax);
+  requireInteger("pushSessionsMax", limits.pushSessionsMax, 1, BROKER_CEILINGS.pushSessionsMax);
+  requireInteger("pushPartitionsPerSessionMax", limits.pushPartitionsPerSessionMax, 1, BROKER_CEILINGS.pushPartitionsPerSessionMax);
+  requireInteger("pushWindowBytesMax", limits.pushWindowBytesMax, 1, BROKER_CEILINGS.pushWindowBytesMax);
+  requireInteger("pushWindowBatchesMax", limits.pushWindowBatchesMax, 1, BROKER_CEILINGS.pushWindowBatchesMax);
+  requireInteger("pushParkedOpensMax", limits.pushParkedOpensMax, 1, BROKER_CEILINGS.pushParkedOpensMax);
 }
 
 export function validateInterval(name: string, valueMs: number): void {

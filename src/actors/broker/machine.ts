@@ -7,7 +7,7 @@
  * coordinator is unreachable. Requests are answered in both states; while registering the broker
  * leads nothing, so every partition request gets NOT_LEADER or UNKNOWN_TOPIC_OR_PARTITION.
  *
- * Events in: `message.received` (produce/fetch/offsets requests, heartbeat replies),
+ * Events in: `message.received` (produce/fetch/offsets requests, push session messages, heartbeat replies),
  * `timer.fired`, `read.done`, `store.persisted` (the definition sets `deliverPersisted`).
  * Effects out: `effect.send`, `effect.persist` (BrokerOperation), `effect.read` (BrokerRead),
  * `effect.timer.set` / `effect.timer.cancel`.

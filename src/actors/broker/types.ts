@@ -153,9 +153,10 @@ export interface BrokerRecovered {
  * Known replication bugs the simulator plants to prove its checker catches them (never set
  * outside tests): `hw-leader-only` computes the HW from the leader's durable end alone;
  * `no-truncation` makes followers claim an empty last epoch, so a diverged tail is never cut;
- * `early-ack` answers acks -1 once the leader alone has the batch.
+ * `early-ack` answers acks -1 once the leader alone has the batch; `ignore-credits` pushes to a
+ * push session as if its credit were unlimited (the overrun checker must catch it).
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {

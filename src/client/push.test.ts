@@ -215,6 +215,34 @@ describe("push consumption", () => {
     expect(stdout.text.trim().split("\n").map((line) => line.split(" ")[1]).sort()).toEqual(["a", "b", "c", "d"]);
   });
 
+  it("a batch larger than the window stops the consumer with CREDIT_WINDOW_TOO_SMALL; a handler's error stops it as in pull", async () => {
+    await admin.createTopic({ topic: "big-push", partitions: 1 });
+    const producer = zhumq.producer({ lingerMs: 0 });
+    await producer.connect();
+    await producer.send({ topic: "big-push", messages: [{ value: "x".repeat(PUSH_WINDOW_BYTES_MIN * 2) }] });
+    await producer.disconnect();
+    const small = zhumq.consumer({ groupId: "big-push", mode: "push", from: "earliest", pushWindowBytes: PUSH_WINDOW_BYTES_MIN, sessionTimeoutMs: 3_000 });
+    await small.connect();
+    await small.subscribe({ topic: "big-push" });
+    const handled: unknown[] = [];
+    await small.run({ eachMessage: async ({ message }) => void handled.push(message) }).catch(() => undefined);
+    await expect(small.done()).rejects.toMatchObject({ code: "CREDIT_WINDOW_TOO_SMALL" });
+    expect(handled).toEqual([]);
+    await small.disconnect();
+
+    const failing = zhumq.consumer({ groupId: "big-push-2", mode: "push", from: "earliest", sessionTimeoutMs: 3_000 });
+    await failing.connect();
+    await failing.subscribe({ topic: "big-push" });
+    const thrown = new Error("handler failed");
+    await failing.run({
+      eachMessage: async () => {
+        throw thrown;
+      },
+    });
+    await expect(failing.done()).rejects.toBe(thrown);
+    await failing.disconnect();
+  });
+
   it("push without a group is refused when the consumer is created", () => {
     expect(() => zhumq.consumer({ mode: "push" })).toThrow(expect.objectContaining({ code: "INVALID_REQUEST", message: expect.stringContaining("give a groupId") }));
   });

@@ -16,7 +16,9 @@ import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages
 import { producerMachine, type ProducerInput } from "../../actors/producer/index.ts";
 import { consumerMachine, type ConsumerInput } from "../../actors/consumer/index.ts";
 import { AUTO_COMMIT_INTERVAL_MS_DEFAULT, memberMachine, type MemberInput } from "../../actors/member/index.ts";
+import { pusherMachine, type PusherInput } from "../../actors/pusher/index.ts";
 import { SESSION_TIMEOUT_MS_DEFAULT } from "../../actors/shared/group-messages.ts";
+import { PUSH_IDLE_TIMEOUT_MS_DEFAULT, PUSH_WINDOW_BATCHES_DEFAULT, PUSH_WINDOW_BYTES_DEFAULT } from "../../actors/shared/push-messages.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
 const NO_STORE: ActorStore<never> = {
@@ -97,6 +99,28 @@ export function memberDefinition(settings: MemberSettings): ActorDefinition<type
     machine: memberMachine,
     open: async () => ({ recovered: undefined, store: NO_STORE }),
     input: (_recovered, ports): MemberInput => ({ ...MEMBER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
+    toEvent,
+  };
+}
+
+export type PusherSettings = Partial<Omit<PusherInput, Ports | "coordinator" | "groupId">> & Pick<PusherInput, "coordinator" | "groupId">;
+
+/** The push side of a grouped consumer (one per member that consumes in push mode): it reads what the member owns. */
+export const PUSHER_DEFAULTS = {
+  from: "earliest",
+  windowBytes: PUSH_WINDOW_BYTES_DEFAULT,
+  windowBatches: PUSH_WINDOW_BATCHES_DEFAULT,
+  idleTimeoutMs: PUSH_IDLE_TIMEOUT_MS_DEFAULT,
+  requestTimeoutMs: 2_000,
+  retryBackoffMs: { baseMs: 20, maxMs: 1_000 },
+} as const satisfies Partial<PusherInput>;
+
+export function pusherDefinition(settings: PusherSettings): ActorDefinition<typeof pusherMachine, ZhumqMessage, never, undefined> {
+  return {
+    name: "pusher",
+    machine: pusherMachine,
+    open: async () => ({ recovered: undefined, store: NO_STORE }),
+    input: (_recovered, ports): PusherInput => ({ ...PUSHER_DEFAULTS, ...settings, self: ports.transport.self, clock: ports.clock, random: ports.random }),
     toEvent,
   };
 }

@@ -1,53 +1,29 @@
 /**
  * The pusher actor (src/actors/pusher: the member side of push sessions, the simulator's machine)
- * as the client hosts it: its events and outputs as this client uses them, and how to start it on
- * an endpoint of the client node. push-sessions.ts is its only user.
+ * as the client hosts it: how to start it on an endpoint of the client node, and the events and
+ * outputs the client uses. push-sessions.ts is its only user.
  */
-import type { ConsumedRecord, ConsumerReset } from "../actors/consumer/events.ts";
-import type { WireError } from "../actors/shared/errors.ts";
-import type { PushFrom } from "../actors/shared/push-messages.ts";
-import type { NodeId } from "../ports/transport.ts";
-import type { HostHooks, NodePorts } from "../host/host.ts";
+import type { ActorHost, HostHooks, NodePorts } from "../host/host.ts";
+import { ActorHost as Host } from "../host/host.ts";
+import { pusherDefinition, type PusherSettings as ActorPusherSettings } from "../host/stores/clients.ts";
+import type { pusherMachine, PusherEvent as ActorPusherEvent, PusherOutput as ActorPusherOutput } from "../actors/pusher/index.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
-import { ZhumqError } from "../actors/shared/errors.ts";
 
-export interface PusherPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
-
-export type PusherEvent =
-  | { readonly type: "pusher.member"; readonly memberId: string; readonly memberEpoch: number }
-  | { readonly type: "pusher.add"; readonly partitions: readonly (PusherPartition & { readonly offset?: number })[] }
-  | { readonly type: "pusher.remove"; readonly partitions: readonly PusherPartition[] }
-  | { readonly type: "pusher.done"; readonly deliveryId: number }
-  | { readonly type: "pusher.stop" };
-
-export type PusherOutput =
-  | { readonly type: "pusher.records"; readonly deliveryId: number; readonly topic: string; readonly partition: number; readonly records: readonly ConsumedRecord[]; readonly nextOffset: number }
-  | { readonly type: "pusher.positioned"; readonly topic: string; readonly partition: number; readonly offset: number }
-  | (Omit<ConsumerReset, "type"> & { readonly type: "pusher.reset" })
-  | { readonly type: "pusher.error"; readonly topic: string; readonly partition: number; readonly error: WireError };
-
-/** The pusher's settings as the consumer gives them (the rest take the pusher's defaults). */
-export interface PusherSettings {
-  readonly coordinator: NodeId | readonly NodeId[];
-  readonly groupId: string;
-  readonly from: PushFrom;
-  readonly resetTo?: "earliest" | "latest";
-  readonly onDamagedData?: "fail" | "skip";
-  readonly windowBytes: number;
-  readonly windowBatches: number;
-  readonly requestTimeoutMs?: number;
-}
+/** What the client says to the pusher (not the messages and timers it gets on its own). */
+export type PusherEvent = Exclude<ActorPusherEvent, { readonly type: "message.received" | "timer.fired" }>;
+export type PusherOutput = ActorPusherOutput;
+/** The pusher's settings as the consumer gives them (the rest take PUSHER_DEFAULTS). */
+export type PusherSettings = ActorPusherSettings & Required<Pick<ActorPusherSettings, "from" | "windowBytes" | "windowBatches">>;
 
 export interface PusherHandle {
   send(event: PusherEvent): void;
   stop(options: { drain: boolean }): Promise<void>;
 }
 
+type PusherHost = ActorHost<typeof pusherMachine, ZhumqMessage, never, undefined>;
+
 /** Start a pusher actor on `ports` (its own endpoint of the client node). */
-export async function startPusher(_settings: PusherSettings, _ports: NodePorts<ZhumqMessage>, _hooks: HostHooks): Promise<PusherHandle> {
-  // Bound to src/actors/pusher (pusherDefinition in src/host/stores/clients.ts) once it lands.
-  throw new ZhumqError("INVALID_REQUEST", "push consumption is not available in this build (no pusher actor)");
+export async function startPusher(settings: PusherSettings, ports: NodePorts<ZhumqMessage>, hooks: HostHooks): Promise<PusherHandle> {
+  const host: PusherHost = await Host.start(pusherDefinition(settings), ports, hooks);
+  return host;
 }

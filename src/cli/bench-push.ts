@@ -43,6 +43,7 @@ const SLOW_HANDLER_MS = 10;
 const SLOW_RATE_FACTOR = 10;
 const RSS_SAMPLE_MS = 1_000;
 const SEND_TIME_BYTES = 8;
+const STAMP_BYTES = 16;
 
 export async function benchPush(zhumq: ZhuMQ, admin: Admin, args: PushBenchArgs, io: CommandIo): Promise<void> {
   const run = randomBytes(4).toString("hex");
@@ -50,7 +51,9 @@ export async function benchPush(zhumq: ZhuMQ, admin: Admin, args: PushBenchArgs,
   await admin.createTopic({ topic, partitions: args.partitions });
   try {
     io.stdout.write(`zhumq bench --push: topic '${topic}' (${args.partitions} partitions), ${grouped(args.size)}-byte values\n`);
-    await using(zhumq.producer({ acks: 1, lingerMs: 1 }), async (producer) => {
+    // acks -1: a message is acknowledged once it is below the high watermark, the moment either
+    // kind of consumer may first have it — so "ack to handler" is the consumption path alone.
+    await using(zhumq.producer({ acks: -1, lingerMs: 1 }), async (producer) => {
       await latency(zhumq, producer, topic, run, args, io);
       if (io.interrupt.aborted) return;
       await saturation(zhumq, producer, topic, run, args, io);
@@ -64,20 +67,27 @@ export async function benchPush(zhumq: ZhuMQ, admin: Admin, args: PushBenchArgs,
 
 // ---------------------------------------------------------------- 1. latency at a steady rate
 
-function stampedValue(size: number): Buffer {
-  const value = Buffer.alloc(Math.max(SEND_TIME_BYTES, size));
+/** Each value: its send time, then its sequence number (for its acknowledgement time), then padding. */
+function stampedValue(size: number, sequence: number): Buffer {
+  const value = Buffer.alloc(Math.max(STAMP_BYTES, size));
   value.writeDoubleLE(performance.now(), 0);
+  value.writeDoubleLE(sequence, SEND_TIME_BYTES);
   return value;
 }
 
 async function latency(zhumq: ZhuMQ, producer: Producer, topic: string, run: string, args: PushBenchArgs, io: CommandIo): Promise<void> {
-  io.stdout.write(`  1. latency at ${grouped(args.rate)} msg/s for ${args.seconds} s, send to handler (pull and push groups reading the same messages at once)\n`);
+  io.stdout.write(`  1. latency at ${grouped(args.rate)} msg/s for ${args.seconds} s (pull and push groups reading the same messages at once, acks -1)\n`);
   const samples: Record<Mode, number[]> = { pull: [], push: [] };
+  const received: Record<Mode, { sequence: number; atMs: number }[]> = { pull: [], push: [] };
+  const ackedAt = new Map<number, number>();
   const counted = { from: Infinity };
   const readers = (["pull", "push"] as const).map((mode) =>
     startReader(zhumq, topic, `zhumq-bench-${mode}-lat-${run}`, mode, (value) => {
       const sentAt = value.readDoubleLE(0);
-      if (sentAt >= counted.from) samples[mode].push(performance.now() - sentAt);
+      if (sentAt < counted.from) return;
+      const now = performance.now();
+      samples[mode].push(now - sentAt);
+      received[mode].push({ sequence: value.readDoubleLE(SEND_TIME_BYTES), atMs: now });
     }),
   );
   try {
@@ -85,7 +95,7 @@ async function latency(zhumq: ZhuMQ, producer: Producer, topic: string, run: str
     const started = performance.now();
     counted.from = started + WARM_UP_MS;
     const total = Math.round(args.rate * args.seconds);
-    await paced(producer, topic, total, args.rate, args.size, io);
+    await paced(producer, topic, total, args.rate, args.size, io, ackedAt);
     const expected = total - Math.ceil((WARM_UP_MS / 1000) * args.rate);
     await waitFor(() => samples.pull.length >= expected && samples.push.length >= expected, DRAIN_MS, io);
   } finally {
@@ -93,8 +103,19 @@ async function latency(zhumq: ZhuMQ, producer: Producer, topic: string, run: str
   }
   const pull = percentiles(samples.pull);
   const push = percentiles(samples.push);
+  io.stdout.write(`     send to handler (the whole path: batching, replication, fsync, then consumption)\n`);
   for (const [mode, figures] of [["pull", pull], ["push", push]] as const) io.stdout.write(`     ${mode}  ${grouped(samples[mode].length).padStart(9)} msgs  p50 ${figures.p50.toFixed(1).padStart(7)} ms  p99 ${figures.p99.toFixed(1).padStart(7)} ms  max ${figures.max.toFixed(1).padStart(8)} ms\n`);
   io.stdout.write(`     push/pull  p50 ${ratio(push.p50, pull.p50)}  p99 ${ratio(push.p99, pull.p99)}  (target: p99 at most 0.50)\n`);
+  // The consumption path alone: from the acknowledgement (the message is below the HW) to the handler.
+  const afterAck = (mode: Mode): number[] => received[mode].flatMap(({ sequence, atMs }) => {
+    const acked = ackedAt.get(sequence);
+    return acked === undefined ? [] : [Math.max(0, atMs - acked)];
+  });
+  const pullAck = percentiles(afterAck("pull"));
+  const pushAck = percentiles(afterAck("push"));
+  io.stdout.write(`     ack to handler (consumption alone; 0 when the handler ran before the producer heard the ack)\n`);
+  for (const [mode, figures] of [["pull", pullAck], ["push", pushAck]] as const) io.stdout.write(`     ${mode}  p50 ${figures.p50.toFixed(1).padStart(7)} ms  p99 ${figures.p99.toFixed(1).padStart(7)} ms  max ${figures.max.toFixed(1).padStart(8)} ms\n`);
+  io.stdout.write(`     push/pull  p50 ${ratio(pushAck.p50, pullAck.p50)}  p99 ${ratio(pushAck.p99, pullAck.p99)}\n`);
 }
 
 // ---------------------------------------------------------------- 2. throughput at saturation
@@ -206,7 +227,7 @@ function startReader(zhumq: ZhuMQ, topic: string, groupId: string, mode: Mode, o
 }
 
 /** Send `count` messages at `rate` per second (Infinity: as fast as answers allow), each stamped with its send time. */
-async function paced(producer: Producer, topic: string, count: number, rate: number, size: number, io: CommandIo): Promise<void> {
+async function paced(producer: Producer, topic: string, count: number, rate: number, size: number, io: CommandIo, ackedAt?: Map<number, number>): Promise<void> {
   const inFlightMax = 1_000;
   const outstanding = new Set<Promise<unknown>>();
   const started = performance.now();
@@ -217,7 +238,12 @@ async function paced(producer: Producer, topic: string, count: number, rate: num
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     while (outstanding.size >= inFlightMax) await Promise.race(outstanding);
-    const sending: Promise<unknown> = producer.send({ topic, messages: [{ value: stampedValue(size) }] }).catch(() => undefined).finally(() => outstanding.delete(sending));
+    const sequence = sent;
+    const sending: Promise<unknown> = producer
+      .send({ topic, messages: [{ value: stampedValue(size, sequence) }] })
+      .then(() => ackedAt?.set(sequence, performance.now()))
+      .catch(() => undefined)
+      .finally(() => outstanding.delete(sending));
     outstanding.add(sending);
     if (sent % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve));
   }

@@ -58,6 +58,13 @@ class RawClient {
     });
   }
 
+  /** The reply echoing `requestId`, taken if it has come (for messages sent without waiting). */
+  take(requestId: number): Reply | undefined {
+    const reply = this.replies.get(requestId);
+    this.replies.delete(requestId);
+    return reply;
+  }
+
   /** A fresh requestId for a message built by hand. */
   requestId(): number {
     return this.nextRequestId++;
@@ -322,6 +329,86 @@ describe("bad input over the wire: a real coordinator and brokers answer with ty
     expectError(await client.request(leaderOf(0), produceRequest(0, torn)), "CORRUPT_BATCH");
     const trailing = Buffer.concat([batchOf(["then"]), Buffer.from("junk")]);
     expectError(await client.request(leaderOf(1), produceRequest(1, trailing)), "CORRUPT_BATCH", /after the batch/);
+    await expectStillServing();
+  });
+
+  it("push (issue 11): StartGet for partitions not owned, frames for sessions never opened, bad credits, 10,000 opens — typed errors, bounded, serving on", async () => {
+    const group = "wire-push";
+    const heartbeat = (memberId: string, memberEpoch: number, owned: readonly { topic: string; partitions: number[] }[]): Promise<Reply & { memberEpoch: number; assignment: { topic: string; partitions: number[] }[] }> =>
+      client.request("coordinator", { type: "group.heartbeat", groupId: group, memberId, memberEpoch, owned, ...(memberEpoch === 0 ? { topics: [TOPIC], sessionTimeoutMs: 30_000 } : {}) });
+    // Member A joins and takes both partitions; member B joins and, while A still owns them, has none.
+    let a = await heartbeat("member-a", 0, []);
+    for (let tries = 0; a.assignment.flatMap((entry) => entry.partitions).length < PARTITIONS; tries++) {
+      expect(tries).toBeLessThan(50);
+      await sleep(20);
+      a = await heartbeat("member-a", a.memberEpoch, a.assignment);
+    }
+    const b = await heartbeat("member-b", 0, []);
+    const startGet = (memberId: string, memberEpoch: number, extra: Record<string, unknown>): Promise<Reply & { sessions: { sessionId: string; broker: string; partitions: unknown[] }[]; failed: { partition: number; error: WireError }[] }> =>
+      client.request("coordinator", { type: "startget.request", groupId: group, memberId, memberEpoch, from: "earliest", ...extra });
+    const notOwned = await startGet("member-b", b.memberEpoch, { partitions: [{ topic: TOPIC, partition: 0 }] });
+    expect(notOwned.error).toBeUndefined();
+    expect(notOwned.sessions).toEqual([]);
+    expect(notOwned.failed.map((failure) => failure.error.code)).toEqual(["PARTITION_NOT_ASSIGNED"]);
+    expectError(await startGet("member-nobody", 1, { topics: [TOPIC] }), "UNKNOWN_MEMBER_ID");
+    expectError(await startGet("member-a", a.memberEpoch, { topics: [TOPIC], partitions: [] }), "INVALID_REQUEST");
+    expectError(await startGet("member-a", a.memberEpoch, { partitions: [{ topic: TOPIC, partition: -1 }] }), "INVALID_REQUEST");
+
+    // A frame for a session nobody prepared: UNKNOWN_PUSH_SESSION; the broker keeps nothing of it.
+    const broker = leaderOf(0);
+    const credit = { doneBytes: 0, doneBatches: 0, windowBytes: 1 << 20, windowBatches: 8 };
+    expectError(await client.request(broker, { type: "push.credit", sessionId: "never-opened", memberEpoch: 1, openSeq: 1, credit, probe: true }), "UNKNOWN_PUSH_SESSION");
+
+    // A real session of A's, opened with bad credits: INVALID_REQUEST naming the field each time.
+    const granted = await startGet("member-a", a.memberEpoch, { partitions: [{ topic: TOPIC, partition: 0 }] });
+    expect(granted.failed).toEqual([]);
+    const session = granted.sessions[0]!;
+    const open = (openSeq: number, bad: Record<string, unknown>): Promise<Reply> => {
+      const requestId = client.requestId();
+      return client.request(session.broker, { type: "push.open", requestId, sessionId: session.sessionId, memberEpoch: a.memberEpoch, openSeq, credit: { ...credit, ...bad } }, requestId);
+    };
+    expectError(await open(1, { windowBytes: -5 }), "INVALID_REQUEST", /windowBytes/);
+    const secondGrant = await startGet("member-a", a.memberEpoch, { partitions: [{ topic: TOPIC, partition: 0 }] });
+    const again = secondGrant.sessions[0]!;
+    const reopen = (openSeq: number, bad: Record<string, unknown>): Promise<Reply> => {
+      const requestId = client.requestId();
+      return client.request(again.broker, { type: "push.open", requestId, sessionId: again.sessionId, memberEpoch: a.memberEpoch, openSeq, credit: { ...credit, ...bad } }, requestId);
+    };
+    expectError(await reopen(1, { windowBytes: 2 ** 50 }), "INVALID_REQUEST", /windowBytes/);
+    const thirdGrant = await startGet("member-a", a.memberEpoch, { partitions: [{ topic: TOPIC, partition: 0 }] });
+    const third = thirdGrant.sessions[0]!;
+    const requestId = client.requestId();
+    expectError(await client.request(third.broker, { type: "push.open", requestId, sessionId: third.sessionId, memberEpoch: a.memberEpoch, openSeq: 1, credit: { ...credit, windowBatches: 0 } }, requestId), "INVALID_REQUEST", /windowBatches/);
+
+    // 10,000 opens of sessions nobody prepared: at most pushParkedOpensMax wait for a prepare, the
+    // rest hear PUSH_SESSION_LIMIT at once; then every parked one UNKNOWN_PUSH_SESSION. Bounded.
+    const flood = 10_000;
+    const firstId = client.requestId();
+    for (let index = 0; index < flood; index++) client.requestId();
+    const codes = new Map<string, number>();
+    const seen = new Set<number>();
+    const collect = (): void => {
+      for (let id = firstId; id < firstId + flood; id++) {
+        if (seen.has(id)) continue;
+        const reply = client.take(id);
+        if (reply === undefined) continue;
+        seen.add(id);
+        const code = reply.error?.code ?? "none";
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    };
+    for (let index = 0; index < flood; index++) {
+      client.transport.send(broker, { type: "push.open", requestId: firstId + index, sessionId: `flood-${index}`, memberEpoch: 1, openSeq: 1, credit });
+      if (index % 500 === 499) await sleep(1);
+    }
+    const deadline = Date.now() + 60_000;
+    while (seen.size < flood && Date.now() < deadline) {
+      collect();
+      await sleep(50);
+    }
+    expect(seen.size, JSON.stringify(Object.fromEntries(codes))).toBe(flood);
+    expect(codes.get("PUSH_SESSION_LIMIT") ?? 0).toBeGreaterThanOrEqual(flood - DEFAULT_BROKER_LIMITS.pushParkedOpensMax);
+    expect((codes.get("PUSH_SESSION_LIMIT") ?? 0) + (codes.get("UNKNOWN_PUSH_SESSION") ?? 0)).toBe(flood);
     await expectStillServing();
   });
 

@@ -47,6 +47,13 @@ const ROUNDS_DEFAULT = 3;
 const ROUNDS_MAX = 100;
 const COMPARE_BROKERS_DEFAULT = 1;
 const COMPARE_BROKERS_MAX = 16;
+const PUSH_MESSAGES_DEFAULT = 200_000;
+const PUSH_RATE_DEFAULT = 5_000;
+const PUSH_SECONDS_DEFAULT = 10;
+const PUSH_SLOW_SECONDS_DEFAULT = 20;
+const PUSH_SECONDS_MAX = 3_600;
+const PUSH_RATE_MAX = 1_000_000;
+const PUSH_METRICS_URL_DEFAULT = "http://127.0.0.1:9089/metrics";
 /** Reading back gives up when nothing arrives for this long (it says how many it read). */
 const CONSUME_IDLE_MS = 10_000;
 
@@ -56,6 +63,7 @@ Usage:
   zhumq bench [--messages N] [--size BYTES] [--acks -1|1|0] [--topic T] [--partitions N]
               [--in-flight N]
   zhumq bench --compare-observability [--rounds N] [--brokers N] [--messages N] ...
+  zhumq bench --push [--rate N] [--seconds S] [--messages N] [--slow-seconds S] [--metrics-url URL]
 
 Options:
   --messages N      messages to produce, then read back (default ${grouped(MESSAGES_DEFAULT)})
@@ -73,6 +81,17 @@ Options:
                     their medians and the ratio on/off (target >= 0.95)
   --rounds N        with --compare-observability: runs of each configuration (default ${ROUNDS_DEFAULT})
   --brokers N       with --compare-observability: brokers per cluster (default ${COMPARE_BROKERS_DEFAULT})
+  --push            push consumption beside pull, in one run (a topic and groups of its own):
+                    1. end-to-end latency (send to handler) p50/p99 of a pull group and a push
+                    group reading the same messages at --rate msg/s for --seconds; 2. read-back
+                    throughput of --messages (default ${grouped(PUSH_MESSAGES_DEFAULT)} here) by each; 3. a push consumer
+                    sleeping 10 ms per message while ten times more is written for
+                    --slow-seconds, with the broker's resident memory over time from --metrics-url
+  --rate N          with --push: messages per second of part 1 (default ${grouped(PUSH_RATE_DEFAULT)})
+  --seconds S       with --push: how long part 1 runs (default ${PUSH_SECONDS_DEFAULT})
+  --slow-seconds S  with --push: how long part 3 writes (default ${PUSH_SLOW_SECONDS_DEFAULT})
+  --metrics-url URL with --push: the brokers' Prometheus endpoint for part 3 (default
+                    ${PUSH_METRICS_URL_DEFAULT}, what 'zhumq dev' serves; none: skip)
 ${CLIENT_OPTIONS_HELP}
 
 Prints messages/s and MB/s (value bytes, 10^6 per MB) of producing, with the latency of each
@@ -84,6 +103,7 @@ Examples:
   zhumq bench
   zhumq bench --messages 1000000 --size 1024 --acks 1
   zhumq bench --compare-observability --rounds 5
+  zhumq bench --push                            push beside pull on 'zhumq dev'
 
 Exit status: 0 after a full run; 1 when messages failed or the cluster refused; 2 on bad flags;
 130 when interrupted.`;
@@ -99,6 +119,11 @@ const OPTIONS = {
   "compare-observability": { type: "boolean" },
   rounds: { type: "string" },
   brokers: { type: "string" },
+  push: { type: "boolean" },
+  rate: { type: "string" },
+  seconds: { type: "string" },
+  "slow-seconds": { type: "string" },
+  "metrics-url": { type: "string" },
 } as const;
 
 interface BenchArgs {
@@ -135,6 +160,21 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       return compare(args, rounds, brokers, io);
     }
     const zhumq = clientFor(values, io, "zhumq-bench");
+    if (values.push === true) {
+      const { benchPush } = await import("./bench-push.ts");
+      const metricsUrl = values["metrics-url"] ?? PUSH_METRICS_URL_DEFAULT;
+      const pushArgs = {
+        rate: integerFlag("--rate", values.rate, { fallback: PUSH_RATE_DEFAULT, min: 1, max: PUSH_RATE_MAX }),
+        seconds: integerFlag("--seconds", values.seconds, { fallback: PUSH_SECONDS_DEFAULT, min: 2, max: PUSH_SECONDS_MAX }),
+        messages: integerFlag("--messages", values.messages, { fallback: PUSH_MESSAGES_DEFAULT, min: 1, max: MESSAGES_MAX }),
+        size: args.size,
+        partitions: args.partitions,
+        slowSeconds: integerFlag("--slow-seconds", values["slow-seconds"], { fallback: PUSH_SLOW_SECONDS_DEFAULT, min: 1, max: PUSH_SECONDS_MAX }),
+        metricsUrl: metricsUrl === "none" ? undefined : metricsUrl,
+      };
+      await using(zhumq.admin(), (admin) => benchPush(zhumq, admin, pushArgs, io));
+      return io.interrupt.aborted ? EXIT_INTERRUPTED : EXIT_OK;
+    }
     return using(zhumq.admin(), (admin) => bench(zhumq, admin, args, io));
   });
 }

@@ -8,7 +8,9 @@
  *
  * With --group it reads as a member of that consumer group (the Consumer's `groupId`): the group
  * shares the topic's partitions among its members and commits offsets as it goes, so the next
- * `zhumq consume --group` of that group resumes where this one stopped.
+ * `zhumq consume --group` of that group resumes where this one stopped. With --push (and --group)
+ * the partitions' leaders push messages to it as soon as they are committed, within the credit
+ * window it grants (the Consumer's `mode: "push"`); what is printed is the same.
  */
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
@@ -16,6 +18,8 @@ import type { ConsumedMessage } from "../client/consumed.ts";
 import type { Consumer } from "../client/consumer.ts";
 import type { ReceivedHeaders } from "../client/bytes.ts";
 import { groupIdProblem, INSTANCE_ID_CHARS_MAX } from "../actors/shared/group-messages.ts";
+import { PUSH_WINDOW_BYTES_DEFAULT } from "../actors/shared/push-messages.ts";
+import { PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "../client/consumer.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, isAbort, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq consume";
@@ -27,7 +31,7 @@ const HELP = `zhumq consume — print a topic's messages
 Usage:
   zhumq consume TOPIC [--from earliest|latest|OFFSET] [--partition N] [--max-messages N]
                       [--timeout-ms MS] [--skip-damaged] [--json [--base64]]
-                      [--group GROUP [--instance-id ID]]
+                      [--group GROUP [--instance-id ID] [--push [--push-window-bytes N]]]
 
 Options:
   --from WHERE        earliest: from the first message kept; latest: only new messages
@@ -38,6 +42,12 @@ Options:
                       so the group's next consumer resumes where this one stopped
   --instance-id ID    with --group: a static member id; a consumer restarted with the same ID
                       within the session timeout gets its partitions back without a rebalance
+  --push              with --group: the partitions' leaders push messages as soon as they are
+                      written (lower latency at low rates, fewer requests) instead of being
+                      polled, never more than the credit window ahead of what was printed
+  --push-window-bytes N
+                      with --push: bytes a broker may send ahead of what was printed (default
+                      ${PUSH_WINDOW_BYTES_DEFAULT}; must exceed the topic's largest batch)
   --partition N       read only partition N (default: every partition)
   --max-messages N    stop after N messages
   --timeout-ms MS     stop when no message came for MS milliseconds (default: run until Ctrl-C)
@@ -58,6 +68,7 @@ Examples:
   zhumq consume demo --from earliest --max-messages 10 --json
   zhumq consume demo --partition 2 --from 100 --timeout-ms 2000
   zhumq consume demo --group billing --from earliest   two of these share the partitions
+  zhumq consume orders --group billing --push          pushed by the leaders, as in a group
 
 Exit status: 0 when it stops as asked (max messages, timeout, Ctrl-C, output closed); 1 when the
 cluster refuses (e.g. UNKNOWN_TOPIC_OR_PARTITION); 2 on bad flags.`;
@@ -73,6 +84,8 @@ const OPTIONS = {
   base64: { type: "boolean" },
   group: { type: "string" },
   "instance-id": { type: "string" },
+  push: { type: "boolean" },
+  "push-window-bytes": { type: "string" },
 } as const;
 
 interface ConsumeArgs {
@@ -84,6 +97,8 @@ interface ConsumeArgs {
   readonly format: (message: ConsumedMessage) => string;
   /** The consumer's group options: empty without --group. */
   readonly group: { readonly groupId?: string; readonly instanceId?: string };
+  /** The consumer's push options: empty without --push. */
+  readonly push: { readonly mode?: "push"; readonly pushWindowBytes?: number };
 }
 
 function parse(argv: readonly string[]) {
@@ -102,7 +117,7 @@ export async function consumeCommand(argv: readonly string[], io: CommandIo): Pr
     const onReset = (reset: { partition: number; offset: number; reason: string }): void => {
       io.stderr.write(`${COMMAND}: partition ${reset.partition}: position moved to offset ${reset.offset} (${reset.reason})\n`);
     };
-    const consumer = zhumq.consumer({ from: args.from, onReset, onDamagedData: values["skip-damaged"] === true ? "skip" : "fail", ...args.group });
+    const consumer = zhumq.consumer({ from: args.from, onReset, onDamagedData: values["skip-damaged"] === true ? "skip" : "fail", ...args.group, ...args.push });
     const { count, why } = await using(consumer, (connected) => consumeMessages(connected, args, new Output(io.stdout), io.interrupt));
     io.stderr.write(`${COMMAND}: ${grouped(count)} message${count === 1 ? "" : "s"} from '${args.topic}'; ${why}\n`);
     return EXIT_OK;
@@ -124,7 +139,19 @@ function consumeArgs(values: ReturnType<typeof parse>["values"], positionals: re
     timeoutMs: optional("--timeout-ms", values["timeout-ms"], 1, TIMEOUT_MS_MAX),
     format: values.json === true ? (message) => JSON.stringify(jsonOf(message, values.base64 === true)) : textOf,
     group: groupFlags(values.group, values["instance-id"]),
+    push: pushFlags(values.push === true, values["push-window-bytes"], values.group !== undefined),
   };
+}
+
+/** `--push` and `--push-window-bytes`: push reads the partitions a group member owns. */
+export function pushFlags(push: boolean, windowBytes: string | undefined, inGroup: boolean): ConsumeArgs["push"] {
+  if (!push) {
+    if (windowBytes !== undefined) throw new UsageError("--push-window-bytes", "goes with --push");
+    return {};
+  }
+  if (!inGroup) throw new UsageError("--push", "needs --group: push reads the partitions a group member owns (e.g. zhumq consume orders --group billing --push)");
+  if (windowBytes === undefined) return { mode: "push" };
+  return { mode: "push", pushWindowBytes: integerFlag("--push-window-bytes", windowBytes, { fallback: 0, min: PUSH_WINDOW_BYTES_MIN, max: PUSH_WINDOW_BYTES_MAX }) };
 }
 
 /** `--group` and `--instance-id`, checked as the coordinator would. */

@@ -8,7 +8,9 @@
  * - Brokers are learned from the coordinators' metadata replies (`brokers[].address`, which
  *   brokers advertise in their heartbeats). Every metadata reply the client receives, whichever
  *   of its actors asked, updates the book before that actor sees the reply — so by the time a
- *   producer sends to a leader it just heard of, the leader's address is known.
+ *   producer sends to a leader it just heard of, the leader's address is known. A push consumer's
+ *   StartGet replies (`startget.reply.brokers`) teach it the same way: the brokers it must open
+ *   its push sessions on.
  * - `addresses` given by the application are pinned: they win over anything learned (a broker
  *   behind NAT, whose advertised address the client cannot reach).
  * The transport asks the book on every (re)connect, so a broker that moved is found again.

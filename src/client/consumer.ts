@@ -14,72 +14,37 @@
  * - Without: the consumer reads every partition it subscribes to, from `from`, on its own, and
  *   commits nothing; a new consumer starts at `from` again.
  *
+ * Two ways records arrive (`mode`): "pull", the default, fetches each partition; "push" (in a group
+ * only) has the leaders of the member's partitions push records as soon as they are committed,
+ * within a window of credits the consumer grants as the application finishes batches
+ * (push-sessions.ts). Everything else — handlers, iterator, commits, seek, pause/resume, events,
+ * the guarantees — is the same.
+ *
  * Errors: a handler that throws stops the consumer; `done()` rejects with that error as thrown.
  * A partition that cannot be read (a non-retriable error) stops it the same way, with a
  * ZhumqError. Retriable trouble (a leader moving, a broker restarting) is retried inside the
  * actors and never surfaces.
  */
 import { consumerInputProblems, type ConsumerInput, type StartFrom } from "../actors/consumer/index.ts";
-import { groupIdProblem, INSTANCE_ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN, type CommittedOffset, type GroupAssignor } from "../actors/shared/group-messages.ts";
-import { AUTO_COMMIT_INTERVAL_MS_DEFAULT, AUTO_COMMIT_INTERVAL_MS_MAX, AUTO_COMMIT_INTERVAL_MS_MIN } from "../actors/member/config.ts";
+import type { CommittedOffset } from "../actors/shared/group-messages.ts";
+import { AUTO_COMMIT_INTERVAL_MS_DEFAULT } from "../actors/member/config.ts";
 import { GroupConsumption, type GroupEvent } from "./group-consumption.ts";
 import { CONSUMER_DEFAULTS } from "../host/stores/clients.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
 import type { ClientNode } from "./client-node.ts";
 import type { ClientContext } from "./context.ts";
 import type { ConsumedMessage } from "./consumed.ts";
-import type { ResetListener } from "./delivery.ts";
+import { feedSettings, groupOptionProblems, groupsNeeded, pusherSettings, pushOptionProblems, runHandler, startFrom, type ConsumerOptions, type MessagesOptions, type RunOptions } from "./consumer-options.ts";
+import type { Feed } from "./feed.ts";
 import { abortReason, invalidRequest } from "./errors.ts";
 import { messageIterator } from "./message-iterator.ts";
 import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
 import { CoordinatorRequests, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
-import { handleBatch, handleMessages, runWorker, Session, type BatchHandler, type MessageHandler } from "./session.ts";
+import { runWorker, Session } from "./session.ts";
 import { lookupPartitions, type SubscribeOptions } from "./subscribe.ts";
 
-export interface ConsumerOptions {
-  /** Join this consumer group (see the file comment); without it the consumer reads on its own. */
-  readonly groupId?: string;
-  /** A static member: restarting within the session timeout gets its partitions back with no rebalance. */
-  readonly instanceId?: string;
-  /** The group drops a member it has not heard from for this long (default 10 s). */
-  readonly sessionTimeoutMs?: number;
-  /** How often handled offsets are committed with `autoCommit` (default 5 s). */
-  readonly autoCommitIntervalMs?: number;
-  /** How the group shares partitions: "uniform" (default, moves as few as possible) or "range". */
-  readonly assignor?: GroupAssignor;
-  /** Where each partition starts: "earliest", "latest" (the default, as in Kafka), or an offset. */
-  readonly from?: "earliest" | "latest" | number;
-  /** Most bytes one fetch returns per partition; also the backpressure bound per partition. */
-  readonly maxBytesPerPartition?: number;
-  /** How long a broker holds a fetch that finds nothing new (long poll). */
-  readonly maxWaitMs?: number;
-  readonly requestTimeoutMs?: number;
-  /** Retries of `subscribe`'s topic lookup. */
-  readonly retries?: number;
-  /** Told when a partition's position moves by itself (its offsets left the log): data was skipped or will repeat. */
-  readonly onReset?: ResetListener;
-  /**
-   * When a broker answers CORRUPT_DATA (its copy of some offsets rotted on disk): "fail" (the
-   * default) stops consuming with that error; "skip" moves past the damaged range and tells
-   * `onReset` (its `skippedDamaged` names the range).
-   */
-  readonly onDamagedData?: "fail" | "skip";
-}
-
-export interface RunOptions {
-  readonly eachMessage?: MessageHandler;
-  readonly eachBatch?: BatchHandler;
-  /** Partitions handled at once (default 1); order always holds within a partition. */
-  readonly partitionsConsumedConcurrently?: number;
-  /** With a group: commit handled offsets every `autoCommitIntervalMs` (default true). Needs a group. */
-  readonly autoCommit?: boolean;
-  /** Stop consuming when it aborts (the consumer stays connected; `done()` resolves). */
-  readonly signal?: AbortSignal;
-}
-
-export interface MessagesOptions {
-  readonly signal?: AbortSignal;
-}
+export type { ConsumerMode, ConsumerOptions, MessagesOptions, RunOptions } from "./consumer-options.ts";
+export { PUSH_WINDOW_BATCHES_MAX, PUSH_WINDOW_BATCHES_MIN, PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "./consumer-options.ts";
 
 export const CONCURRENCY_MAX = 1_000;
 const SUBSCRIBE_RETRIES_DEFAULT = 5;
@@ -114,7 +79,7 @@ export class Consumer {
     const problems = consumerInputProblems(input);
     const retries = options.retries ?? SUBSCRIBE_RETRIES_DEFAULT;
     if (!(Number.isSafeInteger(retries) && retries >= 0 && retries <= RETRIES_MAX)) problems.push(`retries must be an integer in [0, ${RETRIES_MAX}], got ${retries}`);
-    problems.push(...groupOptionProblems(options));
+    problems.push(...groupOptionProblems(options), ...pushOptionProblems(options));
     if (problems.length > 0) throw invalidRequest(`consumer options: ${problems.join("; ")}`);
     this.policy = { requestTimeoutMs: input.requestTimeoutMs, retries, retryBackoffMs: input.retryBackoffMs };
   }
@@ -186,6 +151,14 @@ export class Consumer {
   }
 
   /**
+   * Bytes of records received and not yet finished by a handler (diagnostics): in push mode at
+   * most about the credit window per session, in pull mode about two fetches per partition.
+   */
+  get bufferedBytes(): number {
+    return this.session?.delivery.bufferedBytes ?? 0;
+  }
+
+  /**
    * Commit, for the group, every offset the handlers have finished — or, with `offsets`, mark
    * those positions (the next offset to read, per partition this member owns) as handled first.
    * Resolves once the coordinator stored them; rejects with FENCED_MEMBER_EPOCH when the member
@@ -240,7 +213,7 @@ export class Consumer {
     }
   }
 
-  private runningFeed(topic: string, partition: number): PartitionFeed | undefined {
+  private runningFeed(topic: string, partition: number): Feed | undefined {
     return this.session?.delivery.feeds.find((feed) => feed.topic === topic && feed.partition === partition);
   }
 
@@ -283,6 +256,7 @@ export class Consumer {
         from: this.from,
         feedSettings: this.feedSettings,
         emit: (event) => this.emit(event),
+        ...(this.options.mode === "push" ? { push: pusherSettings(this.context, this.options, groupId, this.from) } : {}),
         member: {
           coordinator: this.context.coordinators,
           groupId,
@@ -337,57 +311,4 @@ export class Consumer {
     if (this.state !== "connected") throw invalidRequest(`cannot ${what}: the consumer is ${this.state}${this.state === "disconnected" ? " (call connect() first)" : ""}`);
     if (this.session !== undefined) throw invalidRequest(`cannot ${what}: the consumer is already running (stop it with its signal, or disconnect)`);
   }
-}
-
-function runHandler(options: RunOptions, inGroup: boolean, commit: () => Promise<void>): (delivery: Session["delivery"], taken: Parameters<typeof handleBatch>[0]) => Promise<void> {
-  if (typeof options !== "object" || options === null) throw invalidRequest("run({ eachMessage }) needs an object");
-  if (options.autoCommit === true && !inGroup) throw groupsNeeded("autoCommit");
-  if (options.autoCommit !== undefined && typeof options.autoCommit !== "boolean") throw invalidRequest("autoCommit must be true or false");
-  const { eachMessage, eachBatch } = options;
-  if ((eachMessage === undefined) === (eachBatch === undefined)) throw invalidRequest("run needs exactly one of eachMessage and eachBatch");
-  if (eachMessage !== undefined) {
-    if (typeof eachMessage !== "function") throw invalidRequest("eachMessage must be a function");
-    return (delivery, taken) => handleMessages(delivery, taken, eachMessage);
-  }
-  if (typeof eachBatch !== "function") throw invalidRequest("eachBatch must be a function");
-  return (_delivery, taken) => handleBatch(taken, eachBatch, inGroup ? commit : undefined);
-}
-
-function groupsNeeded(feature: string): ZhumqError {
-  return invalidRequest(`${feature} needs a consumer group: create the consumer with a groupId (without one it reads on its own and commits nothing)`);
-}
-
-function groupOptionProblems(options: ConsumerOptions): string[] {
-  const problems: string[] = [];
-  const { groupId, instanceId, sessionTimeoutMs, autoCommitIntervalMs, assignor } = options;
-  if (groupId !== undefined) {
-    const problem = groupIdProblem(groupId);
-    if (problem !== undefined) problems.push(`groupId: ${problem}`);
-  }
-  const needsGroup = [instanceId, sessionTimeoutMs, autoCommitIntervalMs, assignor].some((value) => value !== undefined);
-  if (needsGroup && groupId === undefined) problems.push("instanceId, sessionTimeoutMs, autoCommitIntervalMs and assignor need a groupId");
-  if (instanceId !== undefined && !(typeof instanceId === "string" && instanceId.length > 0 && instanceId.length <= INSTANCE_ID_CHARS_MAX)) problems.push(`instanceId must be a string of 1 to ${INSTANCE_ID_CHARS_MAX} characters`);
-  if (sessionTimeoutMs !== undefined && !(Number.isSafeInteger(sessionTimeoutMs) && sessionTimeoutMs >= SESSION_TIMEOUT_MS_MIN && sessionTimeoutMs <= SESSION_TIMEOUT_MS_MAX)) {
-    problems.push(`sessionTimeoutMs must be an integer in [${SESSION_TIMEOUT_MS_MIN}, ${SESSION_TIMEOUT_MS_MAX}], got ${sessionTimeoutMs}`);
-  }
-  if (autoCommitIntervalMs !== undefined && !(Number.isSafeInteger(autoCommitIntervalMs) && autoCommitIntervalMs >= AUTO_COMMIT_INTERVAL_MS_MIN && autoCommitIntervalMs <= AUTO_COMMIT_INTERVAL_MS_MAX)) {
-    problems.push(`autoCommitIntervalMs must be an integer in [${AUTO_COMMIT_INTERVAL_MS_MIN}, ${AUTO_COMMIT_INTERVAL_MS_MAX}], got ${autoCommitIntervalMs}`);
-  }
-  if (assignor !== undefined && assignor !== "uniform" && assignor !== "range") problems.push(`assignor must be "uniform" or "range", got ${JSON.stringify(assignor)}`);
-  return problems;
-}
-
-function startFrom(from: "earliest" | "latest" | number): StartFrom {
-  if (from === "earliest" || from === "latest") return from;
-  if (typeof from === "number") return { offset: from };
-  throw invalidRequest(`from must be "earliest", "latest" or an offset, got ${JSON.stringify(from)}`);
-}
-
-function feedSettings(context: ClientContext, options: ConsumerOptions): FeedSettings {
-  const settings: { -readonly [K in keyof FeedSettings]: FeedSettings[K] } = { coordinator: context.coordinators };
-  if (options.maxBytesPerPartition !== undefined) settings.maxBytes = options.maxBytesPerPartition;
-  if (options.maxWaitMs !== undefined) settings.maxWaitMs = options.maxWaitMs;
-  if (options.requestTimeoutMs !== undefined) settings.requestTimeoutMs = options.requestTimeoutMs;
-  if (options.onDamagedData !== undefined) settings.onDamagedData = options.onDamagedData;
-  return settings;
 }

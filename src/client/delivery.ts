@@ -8,7 +8,10 @@
  *   consumer's concurrency run at once, taken round-robin so no partition starves).
  * - Backpressure: when a partition's waiting batches pass `pauseBytes`, its feed is paused (its
  *   actor stopped); when the last waiting batch is taken, it resumes where it stopped, so the next
- *   fetch overlaps the handling of that batch. Memory per partition stays near two fetches.
+ *   fetch overlaps the handling of that batch. Memory per partition stays near two fetches. A
+ *   `selfBounded` feed (push: its broker sends only within the credits the consumer grants) is
+ *   never paused here; instead every batch it brings is `release`d once the application is done
+ *   with it — completed, or dropped by a removal or a seek — which is what grants more credit.
  * - End: `end()` (an abort, a disconnect) or `end(error)` (a failed handler, a partition that
  *   cannot be read) wakes every taker with `undefined`; the first error is kept.
  * - Partitions come and go (a consumer group's rebalances): `add` a feed, `remove` one — which
@@ -17,10 +20,10 @@
  *   partition's batches back at the application's request (its feed stops once its queue fills).
  */
 import type { ConsumerReset } from "../actors/consumer/events.ts";
-import type { FeedBatch, FeedSink, PartitionFeed } from "./partition-feed.ts";
+import type { Feed, FeedBatch, FeedSink } from "./feed.ts";
 
 export interface Taken {
-  readonly feed: PartitionFeed;
+  readonly feed: Feed;
   readonly batch: FeedBatch;
 }
 
@@ -28,7 +31,11 @@ interface PartitionQueue {
   readonly batches: FeedBatch[];
   bytes: number;
   busy: boolean;
+  /** Bytes of the batch being handled (0 when none). */
+  busyBytes: number;
   paused: boolean;
+  /** A paused self-bounded feed starts here when resumed (see `hold`). */
+  resumeAt: number | undefined;
   /** Held back by `pause` (or by a `remove` under way): nothing is taken. */
   held: boolean;
   /** Resolved when the batch in progress completes. */
@@ -38,8 +45,8 @@ interface PartitionQueue {
 export type ResetListener = (reset: Omit<ConsumerReset, "type">) => void;
 
 export class Delivery implements FeedSink {
-  private readonly queues = new Map<PartitionFeed, PartitionQueue>();
-  private order: PartitionFeed[];
+  private readonly queues = new Map<Feed, PartitionQueue>();
+  private order: Feed[];
   private cursor = 0;
   private wakers: (() => void)[] = [];
   private endedWith: { readonly error: unknown } | undefined;
@@ -47,7 +54,7 @@ export class Delivery implements FeedSink {
   private readyWaiters: (() => void)[] = [];
 
   constructor(
-    feeds: readonly PartitionFeed[],
+    feeds: readonly Feed[],
     private readonly pauseBytes: number,
     private readonly onReset: ResetListener | undefined,
     private readonly onEnd: () => void,
@@ -63,12 +70,12 @@ export class Delivery implements FeedSink {
   }
 
   /** The feeds delivered from now. */
-  get feeds(): readonly PartitionFeed[] {
+  get feeds(): readonly Feed[] {
     return this.order;
   }
 
   /** Deliver `feed`'s partition too, starting it at `offset` (or per `from`). */
-  add(feed: PartitionFeed, offset: number | undefined): void {
+  add(feed: Feed, offset: number | undefined): void {
     if (this.queues.has(feed) || this.ended) return;
     this.queues.set(feed, emptyQueue());
     this.order.push(feed);
@@ -81,37 +88,59 @@ export class Delivery implements FeedSink {
    * Stop delivering `feed`'s partition: wait until its batch in progress (if any) is handled,
    * drop what it has queued, stop the feed. Afterwards `feed.handledNext` is final.
    */
-  async remove(feed: PartitionFeed): Promise<void> {
+  async remove(feed: Feed): Promise<void> {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
     await this.holdIdle(queue);
+    this.drop(feed, queue);
     this.queues.delete(feed);
     this.order = this.order.filter((candidate) => candidate !== feed);
     if (!feed.positioned) this.positionedOrGone();
     await feed.stop();
   }
 
-  /** Hold back (true) or release (false) a partition's batches. */
-  hold(feed: PartitionFeed, held: boolean): void {
+  /**
+   * Hold back (true) or release (false) a partition's batches. A held self-bounded (push) feed is
+   * stopped at once, its queue dropped: its waiting batches would keep their credit, and its
+   * session's other partitions would starve behind them. Released, it starts again after the last
+   * batch handed out.
+   */
+  hold(feed: Feed, held: boolean): void {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
     queue.held = held;
+    if (feed.selfBounded === true) {
+      if (held && !queue.paused) {
+        queue.paused = true;
+        queue.resumeAt = queue.batches[0]?.records[0]?.offset ?? feed.queuedNext;
+        this.drop(feed, queue);
+        void feed.stop();
+      } else if (!held && queue.paused) {
+        queue.paused = false;
+        feed.start(queue.resumeAt);
+      }
+    }
     if (!held) this.wake();
   }
 
   /** Forget what `feed` has queued and read again from `offset` (a seek). */
-  async restart(feed: PartitionFeed, offset: number): Promise<void> {
+  async restart(feed: Feed, offset: number): Promise<void> {
     const queue = this.queues.get(feed);
     if (queue === undefined) return;
     const wasHeld = queue.held;
     await this.holdIdle(queue);
-    queue.batches.length = 0;
-    queue.bytes = 0;
+    this.drop(feed, queue);
     queue.paused = false;
     await feed.stop();
     queue.held = wasHeld;
     if (this.ended || !this.queues.has(feed)) return;
     feed.handledNext = offset;
+    if (wasHeld && feed.selfBounded === true) {
+      // Paused push partition: it starts at `offset` when resumed (see `hold`).
+      queue.paused = true;
+      queue.resumeAt = offset;
+      return;
+    }
     feed.start(offset);
     this.wake();
   }
@@ -138,28 +167,31 @@ export class Delivery implements FeedSink {
 
   // ---------------------------------------------------------------- from the feeds
 
-  batch(feed: PartitionFeed, batch: FeedBatch): void {
+  batch(feed: Feed, batch: FeedBatch): void {
     const queue = this.queues.get(feed);
-    if (queue === undefined || this.ended) return;
+    if (queue === undefined || this.ended) {
+      feed.release?.(batch);
+      return;
+    }
     queue.batches.push(batch);
     queue.bytes += batch.bytes;
-    if (queue.bytes > this.pauseBytes && !queue.paused) {
+    if (queue.bytes > this.pauseBytes && !queue.paused && feed.selfBounded !== true) {
       queue.paused = true;
       void feed.stop();
     }
     this.wake();
   }
 
-  reset(feed: PartitionFeed, reset: ConsumerReset): void {
+  reset(feed: Feed, reset: ConsumerReset): void {
     const { type: _type, ...rest } = reset;
     this.onReset?.(rest);
   }
 
-  failed(_feed: PartitionFeed, error: Error): void {
+  failed(_feed: Feed, error: Error): void {
     this.end(error);
   }
 
-  positioned(feed: PartitionFeed): void {
+  positioned(feed: Feed): void {
     if (this.queues.has(feed)) this.positionedOrGone();
   }
 
@@ -182,9 +214,11 @@ export class Delivery implements FeedSink {
 
   /** The application is done with `taken`'s partition's batch: its next one may go. */
   complete(taken: Taken): void {
+    taken.feed.release?.(taken.batch);
     const queue = this.queues.get(taken.feed);
     if (queue === undefined) return;
     queue.busy = false;
+    queue.busyBytes = 0;
     for (const resolve of queue.idle.splice(0)) resolve();
     this.wake();
   }
@@ -203,6 +237,19 @@ export class Delivery implements FeedSink {
     if (queue.busy) await new Promise<void>((resolve) => queue.idle.push(resolve));
   }
 
+  /** Bytes of records received and not yet finished: waiting in the queues or being handled (diagnostics and tests). */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const queue of this.queues.values()) bytes += queue.bytes + queue.busyBytes;
+    return bytes;
+  }
+
+  /** Forget what `feed` has queued, releasing each batch (a push feed's credit). */
+  private drop(feed: Feed, queue: PartitionQueue): void {
+    for (const batch of queue.batches.splice(0)) feed.release?.(batch);
+    queue.bytes = 0;
+  }
+
   /** Something outside changed (the gate opened): let waiting takers look again. */
   nudge(): void {
     this.wake();
@@ -219,6 +266,7 @@ export class Delivery implements FeedSink {
       if (batch === undefined) continue;
       queue.bytes -= batch.bytes;
       queue.busy = true;
+      queue.busyBytes = batch.bytes;
       this.cursor = index + 1;
       if (queue.paused && queue.batches.length === 0) {
         queue.paused = false;
@@ -239,5 +287,5 @@ export class Delivery implements FeedSink {
 }
 
 function emptyQueue(): PartitionQueue {
-  return { batches: [], bytes: 0, busy: false, paused: false, held: false, idle: [] };
+  return { batches: [], bytes: 0, busy: false, busyBytes: 0, paused: false, resumeAt: undefined, held: false, idle: [] };
 }

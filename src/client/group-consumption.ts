@@ -15,6 +15,9 @@
  * - Nothing is handed to the application once the member's session may have lapsed (`open()`,
  *   the session's gate): a process that wakes from a long pause must not process what it had
  *   fetched while the coordinator may already have given those partitions to another member.
+ * - Push mode (`push` given): the feeds are push feeds of one PushSessions (push-sessions.ts)
+ *   instead of pull feeds; the member's identity and every epoch it gets reach the pusher first, so
+ *   brokers fence pushes by the same epoch as commits. Everything above holds unchanged.
  */
 import type { AssignedPartition } from "../actors/member/index.ts";
 import type { StartFrom } from "../actors/consumer/index.ts";
@@ -23,7 +26,11 @@ import type { MemberSettings } from "../host/stores/clients.ts";
 import type { ClientNode } from "./client-node.ts";
 import type { ClientContext } from "./context.ts";
 import { GroupMember, type GroupListener } from "./group-member.ts";
+import type { Feed } from "./feed.ts";
 import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
+import type { PusherSettings } from "./pusher-host.ts";
+import { PushFeed } from "./push-feed.ts";
+import { PushSessions } from "./push-sessions.ts";
 import type { Session } from "./session.ts";
 
 export type GroupEvent =
@@ -40,16 +47,20 @@ export interface GroupConsumptionOptions {
   readonly from: StartFrom;
   readonly feedSettings: FeedSettings;
   readonly emit: (event: GroupEvent) => void;
+  /** Read by push, through one pusher with these settings (absent: pull). */
+  readonly push?: PusherSettings;
 }
 
 export class GroupConsumption implements GroupListener {
   readonly member: GroupMember;
   private running: Session | undefined;
-  private readonly feeds = new Map<string, PartitionFeed>();
+  private readonly feeds = new Map<string, Feed>();
+  private readonly push: PushSessions | undefined;
+  private memberId: string | undefined;
   /** Per partition, the last handled position told to the member (only ever forwards). */
   private readonly reported = new Map<string, number>();
   /** Partitions with records handled since the last report (see `handled`). */
-  private readonly dirty = new Set<PartitionFeed>();
+  private readonly dirty = new Set<Feed>();
   /** Rebalance steps run one after another, in the order the member asked for them. */
   private steps: Promise<void> = Promise.resolve();
   private joinedOnce: (() => void) | undefined;
@@ -60,20 +71,22 @@ export class GroupConsumption implements GroupListener {
 
   constructor(private readonly options: GroupConsumptionOptions) {
     this.member = new GroupMember(options.context, options.node, options.member, this);
+    this.push = options.push === undefined ? undefined : new PushSessions(options.context, options.node, options.push);
     this.hasJoined = new Promise((resolve) => (this.joinedOnce = resolve));
   }
 
   async start(session: Session): Promise<void> {
     this.running = session;
+    void this.push?.start();
     await this.member.start();
   }
 
   /** The feed of an owned partition, if it is owned. */
-  feed(topic: string, partition: number): PartitionFeed | undefined {
+  feed(topic: string, partition: number): Feed | undefined {
     return this.feeds.get(`${topic}/${partition}`);
   }
 
-  owned(): PartitionFeed[] {
+  owned(): Feed[] {
     return [...this.feeds.values()];
   }
 
@@ -82,6 +95,7 @@ export class GroupConsumption implements GroupListener {
     await this.steps;
     for (const feed of this.feeds.values()) this.report(feed);
     this.joinedOnce?.();
+    await this.push?.stop();
     await this.member.leave();
   }
 
@@ -100,7 +114,13 @@ export class GroupConsumption implements GroupListener {
   joined(memberId: string, memberEpoch: number): void {
     this.joinedOnce?.();
     this.joinedOnce = undefined;
+    this.memberId = memberId;
+    this.push?.member(memberId, memberEpoch);
     this.options.emit({ type: "group.join", groupId: this.options.member.groupId, memberId, memberEpoch });
+  }
+
+  epoch(memberEpoch: number): void {
+    if (this.memberId !== undefined) this.push?.member(this.memberId, memberEpoch);
   }
 
   assigned(partitions: readonly AssignedPartition[]): void {
@@ -110,11 +130,12 @@ export class GroupConsumption implements GroupListener {
       for (const { topic, partition, committed } of partitions) {
         const key = `${topic}/${partition}`;
         if (this.feeds.has(key)) continue;
-        const feed = new PartitionFeed(topic, partition, this.options.from, this.options.context, this.options.node, this.options.feedSettings);
+        const feed: Feed =
+          this.push?.feed(topic, partition) ?? new PartitionFeed(topic, partition, this.options.from, this.options.context, this.options.node, this.options.feedSettings);
         feed.onHandled = (handled) => this.handled(handled);
         this.feeds.set(key, feed);
         if (committed !== null) this.reported.set(key, committed);
-        delivery.add(feed, committed ?? undefined);
+        delivery.add(feed, committed ?? this.startOffset());
       }
       this.options.emit({ type: "partitions.assigned", partitions: grouped(partitions) });
     });
@@ -157,6 +178,7 @@ export class GroupConsumption implements GroupListener {
         removals.push(
           (delivery?.remove(feed) ?? feed.stop()).then(() => {
             if (report) this.report(feed);
+            if (feed instanceof PushFeed) this.push?.forget(feed);
             this.feeds.delete(key);
             this.reported.delete(key);
           }),
@@ -170,7 +192,7 @@ export class GroupConsumption implements GroupListener {
    * A handler finished records of `feed`: tell the member once per turn of the event loop, not once
    * per record (an actor step each), so a burst of handled records costs one report per partition.
    */
-  private handled(feed: PartitionFeed): void {
+  private handled(feed: Feed): void {
     this.dirty.add(feed);
     if (this.dirty.size === 1) setImmediate(() => this.flush());
   }
@@ -183,13 +205,22 @@ export class GroupConsumption implements GroupListener {
   }
 
   /** Tell the member how far the application got in `feed`'s partition (forwards only). */
-  private report(feed: PartitionFeed): void {
+  private report(feed: Feed): void {
     const key = `${feed.topic}/${feed.partition}`;
     const offset = feed.handledNext;
     const before = this.reported.get(key);
     if (offset === undefined || (before !== undefined && offset <= before)) return;
     this.reported.set(key, offset);
     this.member.processed(feed.topic, feed.partition, offset);
+  }
+
+  /**
+   * Where a partition the group never committed starts when `from` is an offset: a pull feed
+   * takes it from its own `from`, a push feed must be told (the pusher knows only earliest/latest).
+   */
+  private startOffset(): number | undefined {
+    const from = this.options.from;
+    return this.push !== undefined && typeof from === "object" ? from.offset : undefined;
   }
 
   private step(action: () => Promise<void>): void {

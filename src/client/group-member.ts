@@ -31,6 +31,8 @@ export interface GroupListener {
   /** The coordinator keeps this member at least until `untilMs` (the client's clock). */
   session(untilMs: number): void;
   joined(memberId: string, memberEpoch: number): void;
+  /** The member's epoch moved without a new join (the coordinator gave it more or fewer partitions). */
+  epoch(memberEpoch: number): void;
   assigned(partitions: readonly AssignedPartition[]): void;
   /** Stop these partitions, then call `revoked` with them. */
   revoke(partitions: readonly TopicPartitions[]): void;
@@ -113,6 +115,8 @@ export class GroupMember {
         return this.listener.session(output.untilMs);
       case "member.joined":
         return this.listener.joined(output.memberId, output.memberEpoch);
+      case "member.epoch":
+        return this.listener.epoch(output.memberEpoch);
       case "member.assigned":
         return this.listener.assigned(output.partitions);
       case "member.revoke":

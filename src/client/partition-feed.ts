@@ -24,39 +24,26 @@ import { ActorHost as Host } from "../host/host.ts";
 import { describeCrash } from "../host/real.ts";
 import { consumerDefinition, type ConsumerSettings } from "../host/stores/clients.ts";
 import type { consumerMachine, StartFrom } from "../actors/consumer/index.ts";
-import type { ConsumedRecord, ConsumerOutput, ConsumerReset } from "../actors/consumer/events.ts";
+import type { ConsumerOutput } from "../actors/consumer/events.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import type { ClientNode, Endpoint } from "./client-node.ts";
 import type { ClientContext } from "./context.ts";
 import { ClientCrashError } from "./errors.ts";
+import { recordsBytes, type Feed, type FeedSink } from "./feed.ts";
+
+export type { FeedBatch, FeedSink } from "./feed.ts";
 
 type ConsumerHost = ActorHost<typeof consumerMachine, ZhumqMessage, never, undefined>;
-
-export interface FeedBatch {
-  readonly records: readonly ConsumedRecord[];
-  /** Roughly what the records hold in memory (keys, values, headers, a fixed overhead each). */
-  readonly bytes: number;
-}
-
-export interface FeedSink {
-  batch(feed: PartitionFeed, batch: FeedBatch): void;
-  reset(feed: PartitionFeed, reset: ConsumerReset): void;
-  /** A non-retriable error or a crashed actor: the partition cannot go on. */
-  failed(feed: PartitionFeed, error: Error): void;
-  positioned(feed: PartitionFeed): void;
-}
 
 /** The actor settings every feed of a consumer shares; `topic`, `partitions` and `from` are per feed. */
 export type FeedSettings = Omit<ConsumerSettings, "topic" | "partitions" | "from">;
 
-const RECORD_OVERHEAD_BYTES = 64;
-
-export class PartitionFeed {
+export class PartitionFeed implements Feed {
   queuedNext: number | undefined;
   positioned = false;
   /** Told each time the application finishes records (a group member turns it into commits). */
-  onHandled: ((feed: PartitionFeed) => void) | undefined;
+  onHandled: ((feed: Feed) => void) | undefined;
   private handled: number | undefined;
   private host: ConsumerHost | undefined;
   /** The actor being started, if it is not up yet: `stop` waits for it. */
@@ -178,13 +165,4 @@ export class PartitionFeed {
 async function stopHost(host: ConsumerHost): Promise<void> {
   host.send({ type: "consumer.stop" });
   await host.stop({ drain: true });
-}
-
-function recordsBytes(records: readonly ConsumedRecord[]): number {
-  let bytes = 0;
-  for (const record of records) {
-    bytes += RECORD_OVERHEAD_BYTES + (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    for (const header of record.headers) bytes += header.key.length + (header.value?.length ?? 0);
-  }
-  return bytes;
 }

@@ -9,7 +9,7 @@
  * consumer never dies quietly.
  */
 import { Delivery, type ResetListener, type Taken } from "./delivery.ts";
-import type { PartitionFeed } from "./partition-feed.ts";
+import type { Feed } from "./feed.ts";
 import { toBatch, toMessage, type EachBatchPayload, type EachMessagePayload } from "./consumed.ts";
 
 export class Session {
@@ -21,7 +21,7 @@ export class Session {
   private reject!: (error: unknown) => void;
 
   constructor(
-    feeds: readonly PartitionFeed[],
+    feeds: readonly Feed[],
     pauseBytes: number,
     onReset: ResetListener | undefined,
     /** Runs after every feed stopped, before the session settles (a group member leaves here). */

@@ -7,8 +7,9 @@
  *
  * An actor that reuses a request id for a retry gets the same wire id again, so a server that
  * recognises retries by (sender, requestId) still does. The routing table is bounded
- * (`routesMax`, oldest forgotten first); a reply whose route was forgotten or whose endpoint
- * closed is dropped — the asking actor sees a lost reply and retries after its timeout. A message
+ * (`routesMax`, least recently used forgotten first: reusing a request id refreshes its route, so
+ * a long-lived push session, whose every credit carries its one request id, keeps the route its
+ * pushes come back on); a reply whose route was forgotten or whose endpoint closed is dropped — the asking actor sees a lost reply and retries after its timeout. A message
  * without a numeric requestId is dropped: no server sends a client anything unasked.
  */
 import type { NodeId, SendReceipt, Transport } from "../ports/transport.ts";
@@ -105,7 +106,13 @@ export class EndpointRouter<M> {
   private wireIdFor(endpoint: number, requestId: number): number {
     const origin = `${endpoint}:${requestId}`;
     const known = this.wireIds.get(origin);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      // Used again: move the route to the newest end, so the oldest-first eviction spares it.
+      const route = this.routes.get(known)!;
+      this.routes.delete(known);
+      this.routes.set(known, route);
+      return known;
+    }
     const wireId = this.nextWireId++;
     this.wireIds.set(origin, wireId);
     this.routes.set(wireId, { endpoint, requestId, origin });

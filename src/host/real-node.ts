@@ -106,6 +106,9 @@ export interface AddressBookOptions {
  * brokers. Pass `book.lookup` as a transport's `peers`, and wrap the transport with
  * `learnAddresses(transport, book)` so replies keep the book current.
  */
+/** The coordinator replies that name brokers with their addresses (`brokers: BrokerInfo[]`). */
+const LEARNED_FROM: ReadonlySet<string> = new Set(["metadata.reply", "broker.heartbeat.reply", "startget.reply"]);
+
 export class AddressBook {
   private readonly pinned = new Map<NodeId, string>();
   private readonly learned = new Map<NodeId, string>();
@@ -129,12 +132,13 @@ export class AddressBook {
 
   /**
    * Learn from one received message: a trusted `metadata.reply` names brokers and their
-   * addresses, and so does a `broker.heartbeat.reply` (the leaders a broker follows, so that its
-   * replica fetches reach them). Anything else, and any entry that is not a usable address, is
+   * addresses, and so do a `broker.heartbeat.reply` (the leaders a broker follows, so that its
+   * replica fetches reach them) and a `startget.reply` (the brokers a push consumer must open its
+   * sessions on). Anything else, and any entry that is not a usable address, is
    * ignored (the message came from the network). Returns how many entries changed.
    */
   learn(from: NodeId, message: unknown): number {
-    if (!this.trust(from) || !isRecord(message) || (message["type"] !== "metadata.reply" && message["type"] !== "broker.heartbeat.reply")) return 0;
+    if (!this.trust(from) || !isRecord(message) || !LEARNED_FROM.has(message["type"] as string)) return 0;
     const brokers = message["brokers"];
     if (!Array.isArray(brokers)) return 0;
     let changed = 0;

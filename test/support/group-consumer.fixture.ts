@@ -35,6 +35,8 @@ export interface FixtureOptions {
   readonly mode: "trace" | "count";
   readonly reportEveryMs?: number;
   readonly holdUntilGo?: boolean;
+  /** Read by push (StartGet, brokers push within credits) instead of pulling. */
+  readonly push?: boolean;
 }
 
 export type FixtureLine =
@@ -52,7 +54,7 @@ const wallMs = (): number => Date.now();
 const print = (line: FixtureLine): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const zhumq = new ZhuMQ({ bootstrap: options.bootstrap, clientId: options.process });
-const consumer = zhumq.consumer({ groupId: options.groupId, from: "earliest", sessionTimeoutMs: options.sessionTimeoutMs, autoCommitIntervalMs: options.autoCommitIntervalMs, maxWaitMs: 100 });
+const consumer = zhumq.consumer({ groupId: options.groupId, from: "earliest", sessionTimeoutMs: options.sessionTimeoutMs, autoCommitIntervalMs: options.autoCommitIntervalMs, maxWaitMs: 100, ...(options.push === true ? { mode: "push" as const } : {}) });
 const { groupId } = options;
 const self = options.process;
 let memberId = "";

@@ -234,6 +234,14 @@ export function abandonSession(s: Step, session: PushSessionState, why: string):
   }
 }
 
+/**
+ * A session whose broker answered nothing for this many probe intervals is given up and its
+ * partitions asked for again: a SIGKILLed leader sends no push.end, and waiting half the idle
+ * timeout (7.5 s by default) kept its partitions still that long after a new leader was elected.
+ * A live but slow broker given up too early costs one StartGet and a re-open, nothing else.
+ */
+const SILENT_PROBES_MAX = 3;
+
 export function startProbing(s: Step): void {
   if (s.state.probing || s.state.stopped) return;
   s.state.probing = true;
@@ -245,7 +253,7 @@ export function onProbeDue(s: Step): void {
   const { state } = s;
   state.probing = false;
   if (state.stopped) return;
-  const silentMs = state.config.idleTimeoutMs / 2;
+  const silentMs = Math.min(state.config.idleTimeoutMs / 2, SILENT_PROBES_MAX * PUSH_PROBE_INTERVAL_MS);
   for (const session of [...state.sessions.values()]) {
     if (session.openSeq === 0) {
       tryOpen(s, session);

@@ -1,0 +1,231 @@
+/**
+ * Push consumption against real processes (issue 11, "Real processes"): a coordinator and three
+ * brokers (`node bin/zhumq.js` children, a topic with replication factor 3 and six partitions),
+ * two member processes of one group reading by push (group-consumer.fixture.ts with `push`: the
+ * public client's `mode: "push"` — StartGet at the coordinator, one stream per leader, credits as
+ * the handler finishes), and an idempotent acks -1 producer of keyed messages in this process.
+ *
+ * The story: the group settles and consumes by push; the broker leading the most partitions is
+ * SIGKILLed. Its push sessions end with it; the members must ask the coordinator again, open
+ * sessions on the new leaders and go on from where they were — nothing skipped — on every
+ * partition the victim led. The victim is started again (it rejoins as a follower), and at the
+ * end every acknowledged message has been processed by the group.
+ *
+ * How it is judged: the group checker (src/sim/groups/checker.ts, every rule) on a history built
+ * from the member processes' own lines (support/observed-group-history.ts), the acknowledged
+ * sends and the final logs read from the brokers' data folders; and directly: every partition the
+ * victim led is processed again after the kill, within a bound that allows for the lease expiry
+ * (the new leader is elected after the dead one's lease) and a loaded machine.
+ *
+ * Every child is SIGKILLed after the test, pass or fail. ZHUMQ_KILL9P_SEED replays the choice of
+ * pauses (a real machine's timings still vary).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { ZhuMQ, SendError, type Producer } from "../src/index.ts";
+import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
+import type { FinalLog } from "../src/sim/queue/history.ts";
+import type { PartitionMetadata } from "../src/actors/shared/messages.ts";
+import { readFinalLogs } from "./support/final-logs.ts";
+import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
+import type { FixtureLine, FixtureOptions } from "./support/group-consumer.fixture.ts";
+import { observedGroupHistory, type TestEvent } from "./support/observed-group-history.ts";
+import { brokerId, LEASE_MS, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
+import { useProcessSandbox } from "./support/zhumq-process.ts";
+import { seededRandom } from "./support/seeded-random.ts";
+
+const SEED = Number(process.env["ZHUMQ_KILL9P_SEED"] ?? Date.now() % 1_000_000);
+const BROKERS = 3;
+const REPLICATION_FACTOR = 3;
+const PARTITIONS = 6;
+const TOPIC = "orders";
+const GROUP = "pushers";
+/** Long enough that nothing but the leader kill happens to the group. */
+const SESSION_TIMEOUT_MS = 20_000;
+const AUTO_COMMIT_INTERVAL_MS = 200;
+/** A busy 2-core machine: an election, a StartGet and a first push can each take a few seconds. */
+const RESUME_SLACK_MS = 20_000;
+const SEND_RATE = 150;
+const IN_FLIGHT_MAX = 500;
+const KEYS = 17;
+const PROGRESS_RECORDS = 100;
+const CONDITION_TIMEOUT_MS = 45_000;
+const TEST_TIMEOUT_MS = 150_000;
+
+const wallMs = (): number => Date.now();
+
+/** Single-message keyed sends at SEND_RATE until `stop()`; every acknowledgement kept for the checker. */
+class KeyedSender {
+  readonly acked: AckedSend[] = [];
+  readonly failures: string[] = [];
+  private stopping = false;
+  private readonly running: Promise<void>;
+
+  constructor(private readonly producer: Producer) {
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const outstanding = new Set<Promise<void>>();
+    const startedAt = Date.now();
+    for (let id = 0; !this.stopping; id++) {
+      const dueAt = startedAt + (id * 1_000) / SEND_RATE;
+      if (dueAt > Date.now() + 2) await sleep(dueAt - Date.now());
+      while (outstanding.size >= IN_FLIGHT_MAX) await Promise.race(outstanding);
+      const tracked = this.send(id).finally(() => outstanding.delete(tracked));
+      outstanding.add(tracked);
+    }
+    await Promise.all(outstanding);
+  }
+
+  private async send(id: number): Promise<void> {
+    const value = `order-${id}`;
+    try {
+      const [result] = await this.producer.send({ topic: TOPIC, messages: [{ key: `customer-${id % KEYS}`, value }] });
+      this.acked.push({ atMs: wallMs(), value, topic: TOPIC, partition: result!.partition, offset: result!.offset });
+    } catch (error) {
+      if (!(error instanceof SendError)) throw error;
+      this.failures.push(`${value}: ${error.outcomes[0]?.status} ${error.message}`);
+    }
+  }
+}
+
+type Processed = Extract<FixtureLine, { kind: "processed" }>;
+const processedLines = (members: readonly GroupConsumerProcess[]): Processed[] => members.flatMap((member) => member.lines.filter((line): line is Processed => line.kind === "processed"));
+
+async function progress(what: string, members: readonly GroupConsumerProcess[], before: number): Promise<void> {
+  await waitUntil(what, CONDITION_TIMEOUT_MS, () => (processedLines(members).length >= before + PROGRESS_RECORDS ? true : undefined));
+}
+
+/** Until the members own every partition between them, each once. */
+async function covered(members: readonly GroupConsumerProcess[]): Promise<void> {
+  await waitUntil("the members share every partition", CONDITION_TIMEOUT_MS, () => {
+    const sets = members.map((member) => member.owned());
+    const union = new Set(sets.flatMap((set) => [...set]));
+    return union.size === PARTITIONS && sets.reduce((sum, set) => sum + set.size, 0) === PARTITIONS ? true : undefined;
+  });
+}
+
+async function processedAll(members: readonly GroupConsumerProcess[], acked: readonly AckedSend[]): Promise<void> {
+  await waitUntil("every acknowledged message processed", CONDITION_TIMEOUT_MS, () => {
+    const seen = new Set(processedLines(members).map((line) => line.value));
+    return acked.every((send) => seen.has(send.value)) ? true : undefined;
+  }).catch(() => undefined); // the checker then names what is missing
+}
+
+async function settledEnds(cluster: ReplicatedCluster): Promise<Map<number, number> | undefined> {
+  return waitUntil("settled replicas", 30_000, async () => {
+    const partitions: readonly PartitionMetadata[] = await cluster.partitions(TOPIC);
+    const ends = new Map<number, number>();
+    for (const partition of partitions) {
+      const offsets = new Set((partition.replicaStates ?? []).map((replica) => replica.endOffset));
+      const [end] = [...offsets];
+      if (partition.isr?.length !== REPLICATION_FACTOR || offsets.size !== 1 || end === undefined) return undefined;
+      ends.set(partition.partition, end);
+    }
+    return ends;
+  }).catch(() => undefined);
+}
+
+async function finalLogs(cluster: ReplicatedCluster, dataDir: string): Promise<FinalLog[]> {
+  const ends = await settledEnds(cluster);
+  for (const broker of cluster.brokers) await broker.kill9();
+  const logs: FinalLog[] = [];
+  for (let index = 0; index < BROKERS; index++) {
+    for (const log of await readFinalLogs(dataDir, brokerId(index))) {
+      const end = ends?.get(log.partition);
+      logs.push(end === undefined ? log : { ...log, highWatermark: end });
+    }
+  }
+  return logs;
+}
+
+describe("push consumption against real processes", () => {
+  const sandbox = useProcessSandbox("zhumq-kill9p-");
+  const members = new GroupConsumerProcesses();
+  afterEach(() => members.killAll()); // also after a timeout, when the test's own finally may never run
+
+  it(`push members read everything through a SIGKILL of the leader of most partitions, resuming on the new leaders from where they were (seed ${SEED})`, async () => {
+    const random = seededRandom(SEED);
+    const cluster = await ReplicatedCluster.start(sandbox.processes, sandbox.dir, BROKERS);
+    const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "kill9p" });
+    const events: TestEvent[] = [{ kind: "subscribed", atMs: wallMs(), groupId: GROUP, topic: TOPIC }];
+    const member = (process: string): GroupConsumerProcess => {
+      const options: FixtureOptions = { bootstrap: cluster.bootstrap, groupId: GROUP, topic: TOPIC, process, sessionTimeoutMs: SESSION_TIMEOUT_MS, autoCommitIntervalMs: AUTO_COMMIT_INTERVAL_MS, mode: "trace", push: true };
+      return members.start(options);
+    };
+    try {
+      const admin = zhumq.admin();
+      await admin.connect();
+      await admin.createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR });
+      await admin.disconnect();
+      await cluster.waitForFullIsr(TOPIC, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
+      events[0] = { kind: "subscribed", atMs: wallMs(), groupId: GROUP, topic: TOPIC };
+
+      const group = [member("p-1"), member("p-2")];
+      await covered(group);
+      const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, deliveryTimeoutMs: 60_000 });
+      await producer.connect();
+      const sender = new KeyedSender(producer);
+      await progress("the group consumes by push", group, 0);
+
+      // SIGKILL the broker leading the most partitions.
+      const before = await cluster.partitions(TOPIC);
+      const counts = new Map<string, number>();
+      for (const partition of before) if (partition.leader !== null) counts.set(partition.leader, (counts.get(partition.leader) ?? 0) + 1);
+      const [victimId] = [...counts].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]!;
+      const victimPartitions = before.filter((partition) => partition.leader === victimId).map((partition) => partition.partition);
+      const victimIndex = cluster.brokerIndex(victimId);
+      const lastBefore = new Map(victimPartitions.map((partition) => [partition, Math.max(-1, ...processedLines(group).filter((line) => line.partition === partition).map((line) => line.offset))]));
+      await sleep(Math.round(random() * 300));
+      const killedAtMs = wallMs();
+      await cluster.brokers[victimIndex]!.kill9();
+
+      // Every partition it led is read again, past where it was, from a new leader.
+      const resumedAtMs = await waitUntil(`the victim's partitions ${victimPartitions.join(",")} are pushed again`, LEASE_MS + RESUME_SLACK_MS, () => {
+        const lines = processedLines(group);
+        const resumed = victimPartitions.every((partition) => lines.some((line) => line.partition === partition && line.atMs > killedAtMs && line.offset > lastBefore.get(partition)!));
+        return resumed ? wallMs() : undefined;
+      });
+      await cluster.restartBroker(victimIndex);
+      await progress("the group consumes after the victim came back", group, processedLines(group).length);
+
+      await sender.stop();
+      await producer.disconnect();
+      await processedAll(group, sender.acked);
+      await sleep(AUTO_COMMIT_INTERVAL_MS * 3);
+      for (const child of group) await child.kill9();
+      const logs = await finalLogs(cluster, sandbox.dir);
+
+      const result = checkGroups(observedGroupHistory(group.flatMap((child) => child.lines), events), logs, sender.acked);
+      const processed = processedLines(group);
+      const figures = {
+        seed: SEED,
+        acked: sender.acked.length,
+        sendFailures: sender.failures.length,
+        victim: victimId,
+        victimPartitions,
+        resumedAfterMs: resumedAtMs - killedAtMs,
+        resumeBoundMs: LEASE_MS + RESUME_SLACK_MS,
+        processed: processed.length,
+        duplicates: processed.length - new Set(processed.map((line) => line.value)).size,
+        figures: result.figures,
+        violations: result.violations.map((violation) => `${violation.rule}: ${violation.message}`),
+      };
+      console.log(`kill9-push ${JSON.stringify(figures)}`);
+      expect(result.violations, `replay with ZHUMQ_KILL9P_SEED=${SEED}`).toEqual([]);
+      expect(result.ok).toBe(true);
+      expect(sender.failures, "acks -1 sends that failed").toEqual([]);
+      expect(sender.acked.length).toBeGreaterThan(PROGRESS_RECORDS * 2);
+      expect(group.filter((child) => child.lines.some((line) => line.kind === "failed" || line.kind === "lost")).map((child) => child.describe())).toEqual([]);
+      expect(cluster.all.filter((child) => /crash|Error/.test(child.stderr)).map((child) => child.describe())).toEqual([]);
+    } finally {
+      await members.killAll();
+      await cluster.close();
+    }
+  }, TEST_TIMEOUT_MS);
+});

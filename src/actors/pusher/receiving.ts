@@ -30,6 +30,7 @@ function sessionOf(s: Step, message: { readonly sessionId: string; readonly requ
   const session = s.state.sessions.get(message.sessionId);
   if (session === undefined || session.requestId !== message.requestId || session.openSeq === 0) return undefined;
   session.lastHeardMs = s.nowMs;
+  session.unansweredProbes = 0;
   return session;
 }
 

@@ -57,6 +57,7 @@ export function createSession(s: Step, sessionId: string, broker: string, member
     acceptedBatches: 0,
     acceptedSentMax: 0,
     lastHeardMs: s.nowMs,
+    unansweredProbes: 0,
     lastStatus: null,
     lastStatusSentBatches: 0,
     stray: [...stray],
@@ -239,6 +240,10 @@ export function abandonSession(s: Step, session: PushSessionState, why: string):
  * partitions asked for again: a SIGKILLed leader sends no push.end, and waiting half the idle
  * timeout (7.5 s by default) kept its partitions still that long after a new leader was elected.
  * A live but slow broker given up too early costs one StartGet and a re-open, nothing else.
+ * Silence is counted in probes sent and left unanswered as well as in time: a member that was
+ * itself stalled (paused, a long GC) finds every session quiet for the length of its stall when its
+ * probe timer finally fires, but sent no probe meanwhile — it probes first, and gives up only a
+ * broker that then stays silent.
  */
 const SILENT_PROBES_MAX = 3;
 
@@ -259,11 +264,13 @@ export function onProbeDue(s: Step): void {
       tryOpen(s, session);
       continue;
     }
-    if (s.nowMs - session.lastHeardMs >= silentMs) {
-      abandonSession(s, session, `nothing heard for ${s.nowMs - session.lastHeardMs} ms`);
+    // Silent for SILENT_PROBES_MAX intervals, in which the member probed at least every interval after the first.
+    if (s.nowMs - session.lastHeardMs >= silentMs && session.unansweredProbes >= SILENT_PROBES_MAX - 1) {
+      abandonSession(s, session, `nothing heard for ${s.nowMs - session.lastHeardMs} ms, ${session.unansweredProbes} probes unanswered`);
       continue;
     }
     sendCredit(s, session, true);
+    session.unansweredProbes += 1;
     tryOpen(s, session);
   }
   if (state.sessions.size > 0) startProbing(s);

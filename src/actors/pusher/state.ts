@@ -77,6 +77,8 @@ export interface PushSessionState {
   acceptedSentMax: number;
   /** When anything of this session last arrived (or the open went out). */
   lastHeardMs: number;
+  /** Probes sent since anything of this session last arrived: silence is counted in probes the broker left unanswered, not in time alone. */
+  unansweredProbes: number;
   /** The previous push.status of this open: a position still below it a probe later means a lost batch. */
   lastStatus: ReadonlyMap<string, number> | null;
   /** The broker's sentBatches in that status: fewer accepted a probe later means a batch was lost. */

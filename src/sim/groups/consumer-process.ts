@@ -348,7 +348,8 @@ class ConsumerProcess implements GroupConsumerProcess {
       fetched: (topic, partition, next) => this.member?.send({ type: "member.fetched", topic, partition, offset: next }),
       readerError: (message) => this.observer.readerError?.(this.node.id, message),
     });
-    void reader.start();
+    // A pusher that cannot start (its input refused) fails the node, as a member that cannot would.
+    reader.start().catch((error: unknown) => this.node.fail({ actor: "pusher", node: this.node.id, event: "start", error }));
     return reader;
   }
 

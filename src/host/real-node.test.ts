@@ -188,7 +188,10 @@ describe("startNode on real ports", () => {
     while (crashes.length === 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     await broker.close();
     expect(crashes).toHaveLength(1);
-    expect(crashes[0]).toMatchObject({ actor: "coordinator", node: "coordinator", event: "message.received" });
+    // The first send is the heartbeat's reply (message.received) — or, on a loaded machine, one a
+    // timer's step made first (timer.fired): either way the crash names the event it happened in.
+    expect(crashes[0]).toMatchObject({ actor: "coordinator", node: "coordinator" });
+    expect(["message.received", "timer.fired"]).toContain(crashes[0]!.event);
     expect(String(crashes[0]!.error)).toContain("caught fire");
   });
 });

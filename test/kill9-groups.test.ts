@@ -28,16 +28,15 @@
  * real machine's timings still vary). Every child is SIGKILLed after the test, pass or fail.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { ZhuMQ, SendError, type Producer } from "../src/index.ts";
+import { ZhuMQ } from "../src/index.ts";
 import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
 import type { FinalLog } from "../src/sim/queue/history.ts";
 import type { GroupHistory } from "../src/sim/groups/history.ts";
-import type { PartitionMetadata } from "../src/actors/shared/messages.ts";
-import { readFinalLogs } from "./support/final-logs.ts";
+import { KeyedSender } from "./support/keyed-sender.ts";
 import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
 import type { FixtureLine, FixtureOptions } from "./support/group-consumer.fixture.ts";
 import { observedGroupHistory, type TestEvent } from "./support/observed-group-history.ts";
-import { brokerId, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
+import { ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
 import { useProcessSandbox } from "./support/zhumq-process.ts";
 import { seededRandom } from "./support/seeded-random.ts";
 
@@ -66,47 +65,6 @@ const TEST_TIMEOUT_MS = 150_000;
 /** The clock of the fixture's lines (see group-consumer.fixture.ts). */
 const wallMs = (): number => Date.now();
 
-/** Single-message keyed sends at SEND_RATE until `stop()`; every acknowledgement kept for the checker. */
-class KeyedSender {
-  readonly acked: AckedSend[] = [];
-  readonly failures: string[] = [];
-  private stopping = false;
-  private readonly running: Promise<void>;
-
-  constructor(private readonly producer: Producer) {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    const outstanding = new Set<Promise<void>>();
-    const startedAt = Date.now();
-    for (let id = 0; !this.stopping; id++) {
-      const dueAt = startedAt + (id * 1_000) / SEND_RATE;
-      if (dueAt > Date.now() + 2) await sleep(dueAt - Date.now());
-      while (outstanding.size >= IN_FLIGHT_MAX) await Promise.race(outstanding);
-      const tracked = this.send(id).finally(() => outstanding.delete(tracked));
-      outstanding.add(tracked);
-    }
-    await Promise.all(outstanding);
-  }
-
-  private async send(id: number): Promise<void> {
-    const value = `order-${id}`;
-    try {
-      const [result] = await this.producer.send({ topic: TOPIC, messages: [{ key: `customer-${id % KEYS}`, value }] });
-      this.acked.push({ atMs: wallMs(), value, topic: TOPIC, partition: result!.partition, offset: result!.offset });
-    } catch (error) {
-      if (!(error instanceof SendError)) throw error;
-      this.failures.push(`${value}: ${error.outcomes[0]?.status} ${error.message}`);
-    }
-  }
-}
-
 const owned = (member: GroupConsumerProcess): Set<number> => member.owned();
 
 const processedLines = (members: readonly GroupConsumerProcess[]): Extract<FixtureLine, { kind: "processed" }>[] => members.flatMap((member) => member.lines.filter((line): line is Extract<FixtureLine, { kind: "processed" }> => line.kind === "processed"));
@@ -133,34 +91,6 @@ async function processedAll(members: readonly GroupConsumerProcess[], acked: rea
     const seen = new Set(processedLines(members).map((line) => line.value));
     return acked.every((send) => seen.has(send.value)) ? true : undefined;
   }).catch(() => undefined);
-}
-
-/** Every replica in sync at one end offset: that end is the high watermark of the final logs. */
-async function settledEnds(cluster: ReplicatedCluster): Promise<Map<number, number> | undefined> {
-  return waitUntil("settled replicas", 20_000, async () => {
-    const partitions: readonly PartitionMetadata[] = await cluster.partitions(TOPIC);
-    const ends = new Map<number, number>();
-    for (const partition of partitions) {
-      const offsets = new Set((partition.replicaStates ?? []).map((replica) => replica.endOffset));
-      const [end] = [...offsets];
-      if (partition.isr?.length !== REPLICATION_FACTOR || offsets.size !== 1 || end === undefined) return undefined;
-      ends.set(partition.partition, end);
-    }
-    return ends;
-  }).catch(() => undefined);
-}
-
-async function finalLogs(cluster: ReplicatedCluster, dataDir: string): Promise<FinalLog[]> {
-  const ends = await settledEnds(cluster);
-  for (const broker of cluster.brokers) await broker.kill9();
-  const logs: FinalLog[] = [];
-  for (let index = 0; index < BROKERS; index++) {
-    for (const log of await readFinalLogs(dataDir, brokerId(index))) {
-      const end = ends?.get(log.partition);
-      logs.push(end === undefined ? log : { ...log, highWatermark: end });
-    }
-  }
-  return logs;
 }
 
 /** For each partition the victim owned: the survivor's first offset there after the kill, and the victim's last commit and last processed offset. */
@@ -277,7 +207,7 @@ describe("consumer groups against real processes", () => {
 
       const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, deliveryTimeoutMs: 60_000 });
       await producer.connect();
-      const sender = new KeyedSender(producer);
+      const sender = new KeyedSender(producer, { topic: TOPIC, rate: SEND_RATE, inFlightMax: IN_FLIGHT_MAX, keys: KEYS });
       await progress("group A consumes", a, 0);
       await progress("group B consumes", [b], 0);
       phase("membersSettled");
@@ -316,7 +246,7 @@ describe("consumer groups against real processes", () => {
       // Let the last auto-commits land, then stop the members with no goodbye (a commit on leave would be a second, cleaner story).
       await sleep(AUTO_COMMIT_INTERVAL_MS * 3);
       for (const child of [...liveA, b]) await child.kill9();
-      const logs = await finalLogs(cluster, sandbox.dir);
+      const logs = await cluster.finalLogs(TOPIC, REPLICATION_FACTOR);
       phase("drained");
 
       const run = { victim, liveA, b, takeover, phases, coordinatorKilledAtMs, coordinatorDownMs };

@@ -21,15 +21,13 @@
  * pauses (a real machine's timings still vary).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { ZhuMQ, SendError, type Producer } from "../src/index.ts";
+import { ZhuMQ } from "../src/index.ts";
 import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
-import type { FinalLog } from "../src/sim/queue/history.ts";
-import type { PartitionMetadata } from "../src/actors/shared/messages.ts";
-import { readFinalLogs } from "./support/final-logs.ts";
+import { KeyedSender } from "./support/keyed-sender.ts";
 import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
 import type { FixtureLine, FixtureOptions } from "./support/group-consumer.fixture.ts";
 import { observedGroupHistory, type TestEvent } from "./support/observed-group-history.ts";
-import { brokerId, LEASE_MS, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
+import { LEASE_MS, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
 import { useProcessSandbox } from "./support/zhumq-process.ts";
 import { seededRandom } from "./support/seeded-random.ts";
 
@@ -53,47 +51,6 @@ const TEST_TIMEOUT_MS = 150_000;
 
 const wallMs = (): number => Date.now();
 
-/** Single-message keyed sends at SEND_RATE until `stop()`; every acknowledgement kept for the checker. */
-class KeyedSender {
-  readonly acked: AckedSend[] = [];
-  readonly failures: string[] = [];
-  private stopping = false;
-  private readonly running: Promise<void>;
-
-  constructor(private readonly producer: Producer) {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    const outstanding = new Set<Promise<void>>();
-    const startedAt = Date.now();
-    for (let id = 0; !this.stopping; id++) {
-      const dueAt = startedAt + (id * 1_000) / SEND_RATE;
-      if (dueAt > Date.now() + 2) await sleep(dueAt - Date.now());
-      while (outstanding.size >= IN_FLIGHT_MAX) await Promise.race(outstanding);
-      const tracked = this.send(id).finally(() => outstanding.delete(tracked));
-      outstanding.add(tracked);
-    }
-    await Promise.all(outstanding);
-  }
-
-  private async send(id: number): Promise<void> {
-    const value = `order-${id}`;
-    try {
-      const [result] = await this.producer.send({ topic: TOPIC, messages: [{ key: `customer-${id % KEYS}`, value }] });
-      this.acked.push({ atMs: wallMs(), value, topic: TOPIC, partition: result!.partition, offset: result!.offset });
-    } catch (error) {
-      if (!(error instanceof SendError)) throw error;
-      this.failures.push(`${value}: ${error.outcomes[0]?.status} ${error.message}`);
-    }
-  }
-}
-
 type Processed = Extract<FixtureLine, { kind: "processed" }>;
 const processedLines = (members: readonly GroupConsumerProcess[]): Processed[] => members.flatMap((member) => member.lines.filter((line): line is Processed => line.kind === "processed"));
 
@@ -115,33 +72,6 @@ async function processedAll(members: readonly GroupConsumerProcess[], acked: rea
     const seen = new Set(processedLines(members).map((line) => line.value));
     return acked.every((send) => seen.has(send.value)) ? true : undefined;
   }).catch(() => undefined); // the checker then names what is missing
-}
-
-async function settledEnds(cluster: ReplicatedCluster): Promise<Map<number, number> | undefined> {
-  return waitUntil("settled replicas", 30_000, async () => {
-    const partitions: readonly PartitionMetadata[] = await cluster.partitions(TOPIC);
-    const ends = new Map<number, number>();
-    for (const partition of partitions) {
-      const offsets = new Set((partition.replicaStates ?? []).map((replica) => replica.endOffset));
-      const [end] = [...offsets];
-      if (partition.isr?.length !== REPLICATION_FACTOR || offsets.size !== 1 || end === undefined) return undefined;
-      ends.set(partition.partition, end);
-    }
-    return ends;
-  }).catch(() => undefined);
-}
-
-async function finalLogs(cluster: ReplicatedCluster, dataDir: string): Promise<FinalLog[]> {
-  const ends = await settledEnds(cluster);
-  for (const broker of cluster.brokers) await broker.kill9();
-  const logs: FinalLog[] = [];
-  for (let index = 0; index < BROKERS; index++) {
-    for (const log of await readFinalLogs(dataDir, brokerId(index))) {
-      const end = ends?.get(log.partition);
-      logs.push(end === undefined ? log : { ...log, highWatermark: end });
-    }
-  }
-  return logs;
 }
 
 describe("push consumption against real processes", () => {
@@ -170,7 +100,7 @@ describe("push consumption against real processes", () => {
       await covered(group);
       const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, deliveryTimeoutMs: 60_000 });
       await producer.connect();
-      const sender = new KeyedSender(producer);
+      const sender = new KeyedSender(producer, { topic: TOPIC, rate: SEND_RATE, inFlightMax: IN_FLIGHT_MAX, keys: KEYS });
       await progress("the group consumes by push", group, 0);
 
       // SIGKILL the broker leading the most partitions.
@@ -199,7 +129,7 @@ describe("push consumption against real processes", () => {
       await processedAll(group, sender.acked);
       await sleep(AUTO_COMMIT_INTERVAL_MS * 3);
       for (const child of group) await child.kill9();
-      const logs = await finalLogs(cluster, sandbox.dir);
+      const logs = await cluster.finalLogs(TOPIC, REPLICATION_FACTOR);
 
       const result = checkGroups(observedGroupHistory(group.flatMap((child) => child.lines), events), logs, sender.acked);
       const processed = processedLines(group);

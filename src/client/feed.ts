@@ -56,6 +56,42 @@ export interface Feed {
   release?(batch: FeedBatch): void;
 }
 
+/** What both kinds of feed keep alike: positions, the sink, whether it runs. */
+export abstract class FeedBase implements Feed {
+  queuedNext: number | undefined;
+  positioned = false;
+  onHandled: ((feed: Feed) => void) | undefined;
+  protected handled: number | undefined;
+  protected active = false;
+  protected sink: FeedSink | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+
+  /** The offset after the last record the application finished with (see the file comment). */
+  get handledNext(): number | undefined {
+    return this.handled;
+  }
+
+  set handledNext(offset: number | undefined) {
+    this.handled = offset;
+    if (offset !== undefined) this.onHandled?.(this);
+  }
+
+  attach(sink: FeedSink): void {
+    this.sink = sink;
+  }
+
+  get running(): boolean {
+    return this.active;
+  }
+
+  abstract start(offset: number | undefined): void;
+  abstract stop(): Promise<void>;
+}
+
 const RECORD_OVERHEAD_BYTES = 64;
 
 /** What `records` hold in memory, roughly: keys, values, headers, and a fixed overhead each. */

@@ -30,7 +30,7 @@ import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import type { ClientNode, Endpoint } from "./client-node.ts";
 import type { ClientContext } from "./context.ts";
 import { ClientCrashError } from "./errors.ts";
-import { recordsBytes, type Feed, type FeedSink } from "./feed.ts";
+import { FeedBase, recordsBytes } from "./feed.ts";
 
 export type { FeedBatch, FeedSink } from "./feed.ts";
 
@@ -39,46 +39,22 @@ type ConsumerHost = ActorHost<typeof consumerMachine, ZhumqMessage, never, undef
 /** The actor settings every feed of a consumer shares; `topic`, `partitions` and `from` are per feed. */
 export type FeedSettings = Omit<ConsumerSettings, "topic" | "partitions" | "from">;
 
-export class PartitionFeed implements Feed {
-  queuedNext: number | undefined;
-  positioned = false;
-  /** Told each time the application finishes records (a group member turns it into commits). */
-  onHandled: ((feed: Feed) => void) | undefined;
-  private handled: number | undefined;
+export class PartitionFeed extends FeedBase {
   private host: ConsumerHost | undefined;
   /** The actor being started, if it is not up yet: `stop` waits for it. */
   private starting: Promise<void> | undefined;
   private endpoint: Endpoint | undefined;
   private generation = 0;
-  private active = false;
-  private sink: FeedSink | undefined;
 
   constructor(
-    readonly topic: string,
-    readonly partition: number,
+    topic: string,
+    partition: number,
     private readonly from: StartFrom,
     private readonly context: ClientContext,
     private readonly node: ClientNode,
     private readonly settings: FeedSettings,
-  ) {}
-
-  /** The offset after the last record the application finished with (see the file comment). */
-  get handledNext(): number | undefined {
-    return this.handled;
-  }
-
-  set handledNext(offset: number | undefined) {
-    this.handled = offset;
-    if (offset !== undefined) this.onHandled?.(this);
-  }
-
-  /** Where records, resets and failures go: the current session's delivery. */
-  attach(sink: FeedSink): void {
-    this.sink = sink;
-  }
-
-  get running(): boolean {
-    return this.active;
+  ) {
+    super(topic, partition);
   }
 
   /** Start reading at `offset`, or per `from` when there is no position yet. */

@@ -12,7 +12,7 @@
  */
 import type { ConsumedRecord } from "../actors/consumer/events.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
-import { recordsBytes, type Feed, type FeedBatch, type FeedSink } from "./feed.ts";
+import { FeedBase, recordsBytes, type FeedBatch } from "./feed.ts";
 import type { PusherOutput } from "./pusher-host.ts";
 
 /** What a push feed needs of its sessions (push-sessions.ts). */
@@ -26,38 +26,17 @@ interface PushedBatch extends FeedBatch {
   readonly deliveryId: number;
 }
 
-export class PushFeed implements Feed {
+export class PushFeed extends FeedBase {
   readonly selfBounded = true;
-  queuedNext: number | undefined;
-  positioned = false;
-  onHandled: ((feed: Feed) => void) | undefined;
-  private handled: number | undefined;
-  private active = false;
-  private sink: FeedSink | undefined;
   /** Deliveries handed to the sink and not yet released (at most the window's batches). */
   private readonly outstanding = new Set<number>();
 
   constructor(
-    readonly topic: string,
-    readonly partition: number,
+    topic: string,
+    partition: number,
     private readonly owner: PushFeedOwner,
-  ) {}
-
-  get handledNext(): number | undefined {
-    return this.handled;
-  }
-
-  set handledNext(offset: number | undefined) {
-    this.handled = offset;
-    if (offset !== undefined) this.onHandled?.(this);
-  }
-
-  attach(sink: FeedSink): void {
-    this.sink = sink;
-  }
-
-  get running(): boolean {
-    return this.active;
+  ) {
+    super(topic, partition);
   }
 
   /** Have the partition pushed from `offset` (absent: the group's committed offset, else `from`). */

@@ -41,6 +41,24 @@ describe("a group history observed from member processes", () => {
     expect(result.figures.duplicatesPerGroup[G]).toBe(2);
   });
 
+  it("an auto-commit answered after the revoke, then the revoke's own commit, then the other member: passes", () => {
+    const result = check([
+      joined(1, "a", "m-a"), assigned(2, "a", "m-a"), processed(20, "a", "m-a", 0), processed(21, "a", "m-a", 1),
+      joined(22, "b", "m-b"), revoked(23, "a", "m-a"), committed(24, "a", "m-a", 2), committed(29, "a", "m-a", 2),
+      assigned(30, "b", "m-b"), processed(31, "b", "m-b", 2), processed(32, "b", "m-b", 3),
+    ]);
+    expect(result.violations).toEqual([]);
+  });
+
+  it("a record the revoking member handed out after its revoked line fails group exclusivity", () => {
+    const result = check([
+      joined(1, "a", "m-a"), assigned(2, "a", "m-a"), processed(20, "a", "m-a", 0),
+      joined(22, "b", "m-b"), revoked(23, "a", "m-a"), processed(24, "a", "m-a", 1), committed(25, "a", "m-a", 2),
+      assigned(30, "b", "m-b"), processed(31, "b", "m-b", 2), processed(32, "b", "m-b", 3),
+    ]);
+    expect(result.violations.map((violation) => violation.rule)).toContain("group-exclusivity");
+  });
+
   it("the other member given the partition before the first said it stopped fails group exclusivity", () => {
     const result = check([
       joined(1, "a", "m-a"), assigned(2, "a", "m-a"), processed(20, "a", "m-a", 0), processed(21, "a", "m-a", 1),

@@ -8,11 +8,14 @@
  * - `granted` at the member's "assigned" line, at the member epoch it joined with (the client
  *   API shows no later epoch, so the checker's "processed at an epoch below the grant" test is
  *   vacuous here; exclusivity between members is not);
- * - a revoke's `released` is placed at the revoking member's next "committed" line naming the
- *   partition (the member commits, then tells the coordinator it let go), or, if none came, just
- *   before another member of the group is granted that partition — never later; the revoking
- *   member printed its last record before its "revoked" line, so an overlap the checker finds is
- *   a real one: a second member given the partition before the first said it stopped;
+ * - a revoke's `released` is placed just before another member of the group is granted that
+ *   partition (the coordinator hands it on only after the revoking member committed and said it
+ *   let go, so every commit the revoking member printed before then was accepted while it still
+ *   owned the partition — an auto-commit answered after the "revoked" line, then the revoke's own
+ *   commit, is the protocol working), or earlier, at a record the revoking member printed for the
+ *   partition after its "revoked" line (then the checker flags that record: the client must hand
+ *   out nothing of a partition it gave up). So an overlap the checker finds is a real one: a second
+ *   member given the partition before the first said it stopped;
  * - `commit.accepted` at each "committed" line (the coordinator answered the member's commit);
  * - `member.removed` + `member.lost` at a "lost" line (the member learnt it was dropped and
  *   dropped its partitions; it joins again under a new member id);
@@ -123,9 +126,6 @@ function onLine(history: GroupHistory, pending: PendingRevokes, current: Map<str
       return;
     case "committed":
       for (const { topic, partition, offset } of line.offsets) history.commitAccepted(line.atMs, { groupId: line.groupId, topic, partition, memberId: line.memberId, offset });
-      for (const { topic, partition } of line.offsets) {
-        if (pending.get(revokeKey(line.groupId, topic, partition))?.memberId === line.memberId) placeRevoke(history, pending, line.atMs, line.groupId, topic, partition);
-      }
       return;
     case "lost":
       dropPending(pending, line.memberId);
@@ -133,6 +133,7 @@ function onLine(history: GroupHistory, pending: PendingRevokes, current: Map<str
       history.memberLost(line.atMs, { process: line.process, groupId: line.groupId, memberId: line.memberId, partitions: line.partitions });
       return;
     case "processed":
+      if (pending.get(revokeKey(line.groupId, line.topic, line.partition))?.memberId === line.memberId) placeRevoke(history, pending, line.atMs, line.groupId, line.topic, line.partition);
       history.processed(line.atMs, { groupId: line.groupId, topic: line.topic, partition: line.partition, process: line.process, memberId: line.memberId, memberEpoch: line.memberEpoch, offset: line.offset, value: line.value });
       return;
     default:

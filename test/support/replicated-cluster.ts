@@ -13,6 +13,8 @@ import { ClientContext } from "../../src/client/context.ts";
 import { CoordinatorRequests, type RetryPolicy } from "../../src/client/requests.ts";
 import type { ClientNode } from "../../src/client/client-node.ts";
 import type { PartitionMetadata } from "../../src/actors/shared/messages.ts";
+import type { FinalLog } from "../../src/sim/queue/history.ts";
+import { readFinalLogs } from "./final-logs.ts";
 import { freePorts } from "./ports.ts";
 import { DEFAULT_LEASE_MS } from "../../src/actors/coordinator/limits.ts";
 import type { ZhumqProcess, ZhumqProcesses } from "./zhumq-process.ts";
@@ -146,6 +148,39 @@ export class ReplicatedCluster {
   }
 
   /** Close the metadata connection (the children are the registry's to kill). */
+  /**
+   * Every replica of `topic` in sync at one end offset (`undefined` if they do not settle within
+   * `timeoutMs`): per partition, that end — the high watermark of the final logs.
+   */
+  async settledEnds(topic: string, replicationFactor: number, timeoutMs = 20_000): Promise<Map<number, number> | undefined> {
+    return waitUntil("settled replicas", timeoutMs, async () => {
+      const partitions = await this.partitions(topic);
+      const ends = new Map<number, number>();
+      for (const partition of partitions) {
+        const offsets = new Set((partition.replicaStates ?? []).map((replica) => replica.endOffset));
+        const [end] = [...offsets];
+        if (partition.isr?.length !== replicationFactor || offsets.size !== 1 || end === undefined) return undefined;
+        ends.set(partition.partition, end);
+      }
+      return ends;
+    }).catch(() => undefined);
+  }
+
+  /** Once settled (or not): SIGKILL every broker and read each one's replicas of `topic` as final logs, with the settled HW where known. */
+  async finalLogs(topic: string, replicationFactor: number, settleTimeoutMs?: number): Promise<FinalLog[]> {
+    const ends = await this.settledEnds(topic, replicationFactor, settleTimeoutMs);
+    for (const broker of this.brokers) await broker.kill9();
+    const logs: FinalLog[] = [];
+    for (let index = 0; index < this.brokerCount; index++) {
+      for (const log of await readFinalLogs(this.dataDir, brokerId(index))) {
+        if (log.topic !== topic) continue;
+        const end = ends?.get(log.partition);
+        logs.push(end === undefined ? log : { ...log, highWatermark: end });
+      }
+    }
+    return logs;
+  }
+
   async close(): Promise<void> {
     const client = this.metadataClient;
     this.metadataClient = undefined;

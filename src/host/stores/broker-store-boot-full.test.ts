@@ -12,6 +12,7 @@ import { encodeBatch } from "../../disk/batch-encode.ts";
 import { stampBatch } from "../../disk/batch.ts";
 import { checkBatch } from "../../disk/batch-check.ts";
 import { INDEX_ENTRY_BYTES } from "../../disk/offset-index.ts";
+import { DiskFullError, PartitionLog } from "../../disk/index.ts";
 import { DEFAULT_BROKER_LIMITS, type BrokerOperation } from "../../actors/broker/index.ts";
 import { Kernel } from "../../sim/kernel.ts";
 import { SimFileSystem } from "../../sim/fs.ts";
@@ -98,5 +99,40 @@ describe("a broker restarting on a full disk", () => {
     const last = await run(again.store.read({ topic: TOPIC, partition: 0, offset: perPartition, maxBytes: 1, maxOffset: perPartition + 1 }));
     expect(new TextDecoder().decode(last.records)).toContain(`0/${perPartition}/`);
     await run(again.store.close());
+  });
+
+  it("the log itself: opens with its index in memory only, appends refused, the index written whole once space returns", async () => {
+    const kernel = new Kernel(5660);
+    const fs = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: false });
+    const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
+    const options = { segmentBytes: 100_000, indexIntervalBytes: 0 };
+    const batch = (): Uint8Array => encodeBatch([{ value: new TextEncoder().encode(VALUE), timestampMs: 1 }]);
+    const first = await run(PartitionLog.open(fs, "p", options));
+    for (let i = 0; i < 5; i++) await run(first.append(batch(), 1));
+    await run(first.close());
+    const indexPath = "p/00000000000000000000.index";
+    const torn = await run(fs.open(indexPath, "readwrite"));
+    await run(torn.truncate(INDEX_ENTRY_BYTES + 3));
+    await run(torn.sync());
+    await run(torn.close());
+    fs.setCapacityBytes(fs.totalBytes());
+
+    const log = await run(PartitionLog.open(fs, "p", options));
+    expect(log.endOffset).toBe(5);
+    expect(log.recovery.events.map((event) => event.kind)).toContain("index-not-saved");
+    expect((await run(fs.stat(indexPath)))!.size).toBe(0); // emptied: reads as "no index", never as a stale one
+    expect((await run(log.read(3, { maxBytes: 1 }))).batches[0]!.baseOffset).toBe(3);
+    await expect(run(log.append(batch(), 1))).rejects.toBeInstanceOf(DiskFullError);
+    await run(log.sync()); // the index finds no room either: still no failure
+
+    fs.setCapacityBytes(Infinity);
+    expect((await run(log.append(batch(), 1))).baseOffset).toBe(5);
+    await run(log.sync());
+    expect((await run(fs.stat(indexPath)))!.size).toBe(6 * INDEX_ENTRY_BYTES);
+    await run(log.close());
+    const reopened = await run(PartitionLog.open(fs, "p", options));
+    expect(reopened.endOffset).toBe(6);
+    expect(reopened.recovery.events).toEqual([]);
+    await run(reopened.close());
   });
 });

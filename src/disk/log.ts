@@ -777,11 +777,15 @@ export class PartitionLog {
       await this.quiesce(async () => {
         await this.guard(async () => {
           const active = this.active;
-          await active.persistIndex();
+          // On a full disk the log still closes: its batches are synced either way; index
+          // entries left unwritten are rebuilt by the next open's scan, and a recovery point
+          // left lower is safe (recovery-point.ts). Without this, a broker whose disk filled
+          // could not close an idle log to bound its open files, at boot or later.
+          await active.persistIndex().catch(keepIfNoSpace);
           await active.log.sync();
           await active.indexHandle?.sync();
           await active.indexHandle?.close();
-          await this.recoveryPoint.set(this.endOffset);
+          await this.recoveryPoint.set(this.endOffset).catch(keepIfNoSpace);
           await this.recoveryPoint.close();
           for (const segment of this.segments) await segment.log.close();
         });

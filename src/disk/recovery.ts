@@ -19,6 +19,11 @@
  * 4. The cut, the rebuilt index and the recovered file are synced, and the recovery point is set
  *    to the recovered end, so everything the log holds after open is durable and
  *    `syncedEndOffset` starts equal to `endOffset`.
+ * 5. A full disk does not stop a log from opening (one full disk never takes the node down):
+ *    the writes recovery makes beyond cutting a tail are optimisations. An index that finds no
+ *    space is kept in memory and its file emptied (shrinking needs no space), so the next open or
+ *    read rebuilds it and the active segment's later flushes write it whole ("index-not-saved");
+ *    a recovery point that finds no space keeps the older, lower, hence safe, value.
  *
  * Every finding is a `RecoveryEvent` (file, byte position, bytes cut, offsets, batches lost,
  * reason) in the report that `open` returns, and is passed to the optional logger. Recovery never
@@ -35,7 +40,7 @@ import { RecoveryPoint } from "./recovery-point.ts";
 import { parseSegmentFile, Segment, segmentStem } from "./segment.ts";
 import { BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES, FIELD } from "./batch.ts";
 
-export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "file-removed" | "segment-damaged" | "recovery-point-unknown";
+export type RecoveryEventKind = "tail-truncated" | "index-rebuilt" | "index-not-saved" | "file-removed" | "segment-damaged" | "recovery-point-unknown";
 
 export interface RecoveryEvent {
   readonly kind: RecoveryEventKind;
@@ -110,7 +115,7 @@ export async function recoverLog(fs: FileSystem, dir: string, options: LogOption
     // Raising the recovery point is an optimisation (it lets later damage be told from a torn
     // tail); a full disk must not stop the log from opening, so a failed raise keeps the old one.
     await point.set(segments[segments.length - 1]!.nextOffset).catch((error: unknown) => {
-      if (!(error instanceof FileSystemError && error.code === "ENOSPC")) throw error;
+      if (!isNoSpace(error)) throw error;
     });
   } catch (error) {
     for (const segment of segments) await segment.log.close().catch(() => undefined);
@@ -179,7 +184,6 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
   // (cutting it would lose synced batches after it); reads of the damaged range fail with
   // DamagedRangeError, and a replica (or the consumer's decision) fills the gap.
   for (const range of segment.damage) recorder.note(damageEvent(range));
-  await writeIndexFile(fs, segment, true);
   recorder.note({
     kind: "index-rebuilt",
     file: segment.indexPath,
@@ -187,6 +191,7 @@ async function prepareClosed(fs: FileSystem, segment: Segment, nextBase: number,
     bytes: indexBytes ?? 0,
     reason: indexBytes === undefined ? "index missing" : "index size is not a whole number of entries",
   });
+  await saveRecoveredIndex(fs, segment, recorder);
 }
 
 /**
@@ -251,6 +256,33 @@ export async function writeIndexFile(fs: FileSystem, segment: Segment, durable: 
   }
 }
 
+/**
+ * Write the index recovery built (rule 5 of the header comment): on a full disk, empty the file
+ * instead (durably; it then reads as "no index", which every reader rebuilds from the segment)
+ * and keep the index in memory only. `persistedEntries` then says 0, so the active segment's next
+ * flush writes the index whole once space returns.
+ */
+async function saveRecoveredIndex(fs: FileSystem, segment: Segment, recorder: Recorder): Promise<void> {
+  try {
+    await writeIndexFile(fs, segment, true);
+  } catch (error) {
+    if (!isNoSpace(error)) throw error;
+    const handle = segment.indexHandle ?? (await fs.open(segment.indexPath, "readwrite"));
+    try {
+      await handle.truncate(0);
+      await handle.sync();
+    } finally {
+      if (handle !== segment.indexHandle) await handle.close();
+    }
+    segment.persistedEntries = 0;
+    recorder.note({ kind: "index-not-saved", file: segment.indexPath, position: 0, bytes: segment.index!.count * INDEX_ENTRY_BYTES, reason: `${(error as Error).message}: kept in memory, the file emptied` });
+  }
+}
+
+function isNoSpace(error: unknown): boolean {
+  return error instanceof FileSystemError && error.code === "ENOSPC";
+}
+
 async function readIndexFile(fs: FileSystem, path: string): Promise<Uint8Array> {
   try {
     return await fs.readFile(path);
@@ -290,7 +322,7 @@ async function recoverActive(fs: FileSystem, segment: Segment, options: LogOptio
   }
   await segment.log.sync();
   segment.indexHandle = await fs.open(segment.indexPath, "readwrite");
-  await writeIndexFile(fs, segment, true);
+  await saveRecoveredIndex(fs, segment, recorder);
   if (damaged || index.count < loadedEntries) {
     const reason = damaged ? "index damaged or torn" : "index entries beyond the valid log";
     recorder.note({ kind: "index-rebuilt", file: segment.indexPath, position: 0, bytes: indexBytes.length, reason });

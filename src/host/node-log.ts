@@ -41,7 +41,8 @@ export const LEADER_CHANGES_LOGGED_MAX = 100;
 const ROUTINE_REFUSALS = new Set(["NOT_LEADER", "STALE_EPOCH"]);
 
 export function storageRecord(event: RecoveryEvent): LogRecord {
-  const level: LogLevel = event.kind === "segment-damaged" || event.kind === "tail-truncated" ? "warn" : "info";
+  // "index-not-saved" means the disk was full at open: the operator should hear of it.
+  const level: LogLevel = event.kind === "segment-damaged" || event.kind === "tail-truncated" || event.kind === "index-not-saved" ? "warn" : "info";
   const fields: Record<string, unknown> = { kind: event.kind, file: event.file, position: event.position, bytes: event.bytes, reason: event.reason };
   if (event.offset !== undefined) fields["offset"] = event.offset;
   if (event.toOffset !== undefined) fields["toOffset"] = event.toOffset;

@@ -30,6 +30,9 @@ export function commandProblem(value: unknown): string | undefined {
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || typeof command["leader"] !== "string" || !isCount(command["leaderEpoch"], 1)) return "partition.leader.elected needs topic, partition, leader and leaderEpoch";
       if (!isNodeList(command["isr"])) return "partition.leader.elected needs an isr";
       return command["unclean"] === undefined || typeof command["unclean"] === "boolean" ? undefined : "partition.leader.elected has a malformed unclean";
+    case "partition.leader.withdrawn":
+      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 1)) return "partition.leader.withdrawn needs topic, partition and leaderEpoch";
+      return isNodeList(command["isr"]) ? undefined : "partition.leader.withdrawn needs an isr";
     case "partition.isr.changed":
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";

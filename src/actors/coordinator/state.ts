@@ -94,6 +94,19 @@ export interface LeaderElected {
   readonly unclean?: boolean;
 }
 
+/**
+ * A partition's leader came back as a new process holding less than another in-sync replica last
+ * reported, and no other in-sync replica is up to take over: the partition has no leader in a new
+ * epoch, and `isr` (the others) says who may be elected when one comes back (election.ts).
+ */
+export interface LeaderWithdrawn {
+  readonly type: "partition.leader.withdrawn";
+  readonly topic: TopicName;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly isr: readonly NodeId[];
+}
+
 /** The partition's leader asked for a new in-sync set and the coordinator committed it. */
 export interface IsrChanged {
   readonly type: "partition.isr.changed";
@@ -120,7 +133,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | MoveCommand | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | GroupCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -237,6 +250,9 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "partition.leader.elected":
       applyLeaderElected(draft, command);
       break;
+    case "partition.leader.withdrawn":
+      applyLeaderWithdrawn(draft, command);
+      break;
     case "partition.isr.changed":
       applyIsrChanged(draft, command);
       break;
@@ -338,12 +354,24 @@ function applyLeaderElected(draft: Draft, command: LeaderElected): void {
   draft.lastLeaderEpoch = command.leaderEpoch;
 }
 
+function applyLeaderWithdrawn(draft: Draft, command: LeaderWithdrawn): void {
+  const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+  const where = `${command.topic}/${command.partition}`;
+  assert(command.leaderEpoch > leadership.leaderEpoch && command.leaderEpoch > draft.lastLeaderEpoch, `${where}: leader withdrawn in epoch ${command.leaderEpoch}, not above ${Math.max(leadership.leaderEpoch, draft.lastLeaderEpoch)}`);
+  assert(command.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
+  assert(command.isr.length >= 1 && new Set(command.isr).size === command.isr.length && command.isr.every((broker) => leadership.replicas.includes(broker)), `${where}: ISR ${command.isr.join(",")} after a withdrawal is empty, repeats a replica or names a non-replica`);
+  withPartition(draft, state, command.partition, { ...leadership, leader: null, leaderEpoch: command.leaderEpoch, isr: command.isr, isrVersion: leadership.isrVersion + 1 });
+  draft.lastLeaderEpoch = command.leaderEpoch;
+}
+
 function applyIsrChanged(draft: Draft, command: IsrChanged): void {
   const { state, leadership } = partitionOf(draft, command.topic, command.partition);
   const where = `${command.topic}/${command.partition}`;
-  assert(command.leaderEpoch === leadership.leaderEpoch && leadership.leader !== null, `${where}: ISR change in epoch ${command.leaderEpoch}, but the partition is in ${leadership.leaderEpoch}`);
+  assert(command.leaderEpoch === leadership.leaderEpoch, `${where}: ISR change in epoch ${command.leaderEpoch}, but the partition is in ${leadership.leaderEpoch}`);
   assert(command.isrVersion === leadership.isrVersion + 1, `${where}: ISR version ${command.isrVersion} does not follow ${leadership.isrVersion}`);
-  assertIsr(where, leadership.replicas, command.isr, leadership.leader);
+  // Without a leader (withdrawn) the ISR only shrinks by a member that restarted (election.ts).
+  if (leadership.leader === null) assert(command.isr.length >= 1 && command.isr.every((broker) => leadership.isr.includes(broker)), `${where}: ISR ${command.isr.join(",")} of a leaderless partition must be a non-empty part of ${leadership.isr.join(",")}`);
+  else assertIsr(where, leadership.replicas, command.isr, leadership.leader);
   withPartition(draft, state, command.partition, { ...leadership, isr: command.isr, isrVersion: command.isrVersion });
 }
 

@@ -238,26 +238,43 @@ function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeI
   const commands: (LeaderElected | LeaderWithdrawn | IsrChanged)[] = [];
   let epoch = state.lastLeaderEpoch;
   const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
-  const shrink = (name: TopicName, partition: number, leadership: PartitionLeadership): void => {
-    const isr = leadership.isr.filter((member) => member !== broker);
-    commands.push({ type: "partition.isr.changed", topic: name, partition, leaderEpoch: leadership.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1 });
-  };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
     topic.partitions.forEach((leadership, partition) => {
-      if (!leadership.isr.includes(broker)) return;
+      const key = `${name}/${partition}`;
+      // A broker back without its copy (a wiped disk) is no eligible leader replica any more (state.ts `elr`).
+      const cause = restarted && view.endOffset(broker, key) === undefined ? { restarted: broker } : {};
+      const shrink = (): void => {
+        const isr = leadership.isr.filter((member) => member !== broker);
+        commands.push({ type: "partition.isr.changed", topic: name, partition, leaderEpoch: leadership.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, ...cause });
+      };
+      if (!leadership.isr.includes(broker)) {
+        // An eligible leader replica that came back with no copy (a wiped disk) is eligible no more.
+        if (restarted && leadership.elr?.includes(broker) === true && view.endOffset(broker, key) === undefined) shrink();
+        return;
+      }
       if (leadership.leader === null) {
         // Withdrawn: a member that restarted may hold nothing now, so it is no candidate any more.
-        if (restarted && leadership.isr.length > 1) shrink(name, partition, leadership);
+        if (restarted && leadership.isr.length > 1) shrink();
         return;
       }
       if (leadership.isr.length === 1) {
         if (!restarted) return;
         // Nobody else is in sync: it leads on, but in a new epoch, so that whatever it writes now
-        // (on a disk that may have been wiped) can never be taken for what others hold of the old one.
+        // (on a disk that may have been wiped) can never be taken for what others hold of the old one
+        // — unless it came back short of an eligible leader replica (KIP-966: one that left the ISR
+        // below minInSync, so holds every acks -1 write): then those are the ISR, without a leader
+        // until one is elected (sim seed 610 shrunk: a leader elected on a lease its restart had not
+        // ended yet came back wiped as the sole ISR member).
         if (leadership.leader !== broker || epoch >= LEADER_EPOCH_MAX) return;
         epoch += 1;
-        commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr: [broker] });
+        const held = view.endOffset(broker, key);
+        const eligibleLeaders = leadership.replicas.filter((member) => member !== broker && leadership.elr?.includes(member) === true);
+        if (eligibleLeaders.length > 0 && (held === undefined || eligibleLeaders.some((member) => (view.endOffset(member, key) ?? 0) > held))) {
+          commands.push({ type: "partition.leader.withdrawn", topic: name, partition, leaderEpoch: epoch, isr: eligibleLeaders, ...cause });
+        } else {
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr: [broker], ...cause });
+        }
         return;
       }
       if (leadership.leader === broker) {
@@ -265,23 +282,22 @@ function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeI
         const choice = chooseLeader(topic, partition, leadership, without);
         epoch += 1;
         if (choice !== undefined && !choice.unclean) {
-          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr });
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr, ...cause });
           return;
         }
-        const key = `${name}/${partition}`;
         const others = leadership.isr.filter((member) => member !== broker);
         const held = view.endOffset(broker, key);
         if (held !== undefined && others.every((member) => (view.endOffset(member, key) ?? 0) <= held)) {
           const isr = leadership.replicas.filter((member) => leadership.isr.includes(member) && (member === broker || eligible(view, member)));
-          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr });
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr, ...cause });
         } else {
-          commands.push({ type: "partition.leader.withdrawn", topic: name, partition, leaderEpoch: epoch, isr: others });
+          commands.push({ type: "partition.leader.withdrawn", topic: name, partition, leaderEpoch: epoch, isr: others, ...cause });
         }
         return;
       }
       // A gone follower leaves only the ISR of a leader that is up and heard from.
       if (!restarted) {
-        if (electable(view, leadership.leader)) shrink(name, partition, leadership);
+        if (electable(view, leadership.leader)) shrink();
         return;
       }
       // A restarted follower may hold nothing now (a wiped disk reports no copy), so it leaves —
@@ -289,9 +305,8 @@ function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeI
       // from since it started, so may have restarted unseen, on a wiped disk too: then the ISR
       // would be left to those alone (sim seed 610, acks -1: after a coordinator restart a wiped,
       // unheard leader became the sole ISR member and led on empty when it next heartbeated).
-      const key = `${name}/${partition}`;
       const othersUnheard = leadership.isr.every((member) => member === broker || view.heard?.(member) === false);
-      if (!(othersUnheard && view.endOffset(broker, key) !== undefined)) shrink(name, partition, leadership);
+      if (!(othersUnheard && view.endOffset(broker, key) !== undefined)) shrink();
     });
   }
   return commands;

@@ -7,7 +7,9 @@
  *   holding at least what the others reported, or the partition is withdrawn until one of them is
  *   back (seed 468);
  * - a broker this coordinator has not heard from since it started is not elected, and a restarted
- *   follower holding a copy stays in an ISR whose other members are all unheard (seed 610).
+ *   follower holding a copy stays in an ISR whose other members are all unheard (seed 610);
+ * - members that left an ISR below minInSync stay eligible (KIP-966's ELR) and take over from a
+ *   sole ISR leader that came back without its copy (seed 610, shrunk).
  */
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
@@ -63,7 +65,7 @@ describe("a gone broker leaves only a live, heard leader's ISR", () => {
     // a comes back on a wiped disk (no copy); b, which holds the data, is still an ISR member and
     // is elected when it is back, instead of a leading on empty.
     const withdrawn = restartedCommands(state, view({ alive: ["a"], ends: { b: 9 } }), "a");
-    expect(withdrawn).toEqual([{ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b"] }]);
+    expect(withdrawn).toEqual([{ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b"], restarted: "a" }]);
     const after = applied(state, withdrawn);
     expect(leadership(after)).toMatchObject({ leader: null, leaderEpoch: 2, isr: ["b"] });
     expect(electLeaders(after, view({ alive: ["a"] }))).toEqual([]);
@@ -89,11 +91,12 @@ describe("a restarted leader never leads on in its old epoch", () => {
   it("is withdrawn when it came back shorter than another member reported, or with no copy at all", () => {
     const short = restartedCommands(state, view({ alive: ["a"], ends: { a: 3, b: 9 } }), "a");
     expect(short).toEqual([{ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b", "c"] }]);
-    expect(restartedCommands(state, view({ alive: ["a"] }), "a")).toEqual(short);
+    // With no copy at all the command also says so: a is no eligible leader replica either.
+    expect(restartedCommands(state, view({ alive: ["a"] }), "a")).toEqual([{ ...short[0], restarted: "a" }]);
     // A withdrawn partition's members that restart leave its ISR while others remain; the last stays.
     const after = applied(state, short);
     const bBack = restartedCommands(after, view({ alive: ["a", "b"] }), "b");
-    expect(bBack).toEqual([{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["c"], isrVersion: 2 }]);
+    expect(bBack).toEqual([{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["c"], isrVersion: 2, restarted: "b" }]);
     expect(restartedCommands(applied(after, bBack), view({ alive: ["a", "b", "c"] }), "c")).toEqual([]);
   });
 });
@@ -113,9 +116,57 @@ describe("brokers not heard from since the coordinator started (seed 610)", () =
     // a leads (fresh lease, unheard, maybe wiped unseen); b restarted with its copy whole.
     expect(restartedCommands(state, view({ unheard: ["a"], ends: { b: 71 } }), "b")).toEqual([]);
     // A wiped b (no copy) leaves; so does b when a has been heard.
-    const leaves = [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a"], isrVersion: 1 }];
+    const leaves = [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a"], isrVersion: 1, restarted: "b" }];
     expect(restartedCommands(state, view({ unheard: ["a"] }), "b")).toEqual(leaves);
-    expect(restartedCommands(state, view({ ends: { b: 71 } }), "b")).toEqual(leaves);
+    const { restarted: _copyKept, ...leavesWithCopy } = leaves[0]!;
+    expect(restartedCommands(state, view({ ends: { b: 71 } }), "b")).toEqual([leavesWithCopy]);
+  });
+});
+
+describe("eligible leader replicas (KIP-966; seed 610 shrunk)", () => {
+  // a leads orders/0 with ISR [a, b, c]; minInSync is 2.
+  const state = stateOf(created(["a", "b", "c"]));
+
+  it("are the members that left an ISR below minInSync, never a restarted one, and clear once the ISR is back at minInSync", () => {
+    const shrunk = applied(state, [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "b"], isrVersion: 1 }]);
+    expect(leadership(shrunk).elr).toBeUndefined(); // [a, b] is at minInSync: acks -1 goes on without c
+    // a goes down: b is elected and leads alone (the election drops a, below minInSync).
+    const alone = applied(shrunk, [{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"] }]);
+    expect(leadership(alone).elr).toEqual(["a"]);
+    const restartedOut = applied(shrunk, [{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"], restarted: "a" }]);
+    expect(leadership(restartedOut).elr).toBeUndefined();
+    const back = applied(alone, [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b", "c"], isrVersion: 3 }]);
+    expect(leadership(back).elr).toBeUndefined();
+  });
+
+  it("take over from a sole ISR leader that restarted without its copy, instead of it leading on empty", () => {
+    // b was elected alone on a lease its crash had not ended yet; a (down) left the ISR then.
+    const alone = applied(state, [{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"] }]);
+    expect(leadership(alone).elr).toEqual(["a", "c"]);
+    // b heartbeats as a new process with no copy (wiped): a and c hold every acks -1 write.
+    const withdrawn = restartedCommands(alone, view({ alive: ["b"], ends: { a: 5, c: 3 } }), "b");
+    expect(withdrawn).toEqual([{ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 3, isr: ["a", "c"], restarted: "b" }]);
+    const after = applied(alone, withdrawn);
+    expect(electLeaders(after, view({ alive: ["a", "b"], ends: { a: 5 } }))).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 4, isr: ["a"] }]);
+    // Holding a copy at least as long as theirs, it leads on in a new epoch as before.
+    expect(restartedCommands(alone, view({ alive: ["b"], ends: { a: 5, b: 5 } }), "b")).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 3, isr: ["b"] }]);
+  });
+
+  it("keep a leader that restarted with its copy and handed over below minInSync (seed 610 shrunk: it was the one holding the data)", () => {
+    const pair = stateOf(created(["a", "b"]));
+    const handed = restartedCommands(pair, view({ ends: { a: 2 } }), "a");
+    expect(handed).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"] }]);
+    expect(leadership(applied(pair, handed)).elr).toEqual(["a"]);
+    const wiped = restartedCommands(pair, view(), "a");
+    expect(leadership(applied(pair, wiped)).elr).toBeUndefined();
+  });
+
+  it("lose a member that restarts without a copy, and keep one that restarts with its copy", () => {
+    const alone = applied(state, [{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 2, isr: ["b"] }]);
+    expect(restartedCommands(alone, view({ ends: { a: 5 } }), "a")).toEqual([]);
+    const wiped = restartedCommands(alone, view(), "a");
+    expect(wiped).toEqual([{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b"], isrVersion: 2, restarted: "a" }]);
+    expect(leadership(applied(alone, wiped)).elr).toEqual(["c"]);
   });
 });
 
@@ -125,6 +176,8 @@ describe("partition.leader.withdrawn in the log", () => {
     expect(commandProblem(command)).toBeUndefined();
     expect(commandProblem({ ...command, isr: "b" })).toMatch(/needs an isr/);
     expect(commandProblem({ ...command, leaderEpoch: 0 })).toMatch(/needs topic, partition and leaderEpoch/);
+    expect(commandProblem({ ...command, restarted: 7 })).toMatch(/malformed restarted/);
+    expect(commandProblem({ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isrVersion: 1, isr: ["a"], restarted: "b" })).toBeUndefined();
     const state = stateOf(created(["a", "b"]));
     expect(() => apply(state, { type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["b"] })).toThrow(/not above/);
     expect(() => apply(state, { type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["z"] })).toThrow(/non-replica/);
@@ -165,7 +218,7 @@ describe("the coordinator machine across its own restart (seed 610's story)", ()
     expect(reply.assignments).toMatchObject([{ topic: TOPIC, partition: 0, leaderEpoch: 2 }]);
     // b comes back wiped (incarnation 2, no copy): it leaves the ISR and a leads on.
     c.heartbeat("b", 2, []);
-    expect(c.persisted()).toContainEqual({ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["a"], isrVersion: 2 });
+    expect(c.persisted()).toContainEqual({ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["a"], isrVersion: 2, restarted: "b" });
     expect(c.persisted().filter((command) => command.type === "partition.leader.elected" && command.leader === "b")).toEqual([]);
   });
 
@@ -174,7 +227,7 @@ describe("the coordinator machine across its own restart (seed 610's story)", ()
     const c = coordinator(log, 10_000);
     // a restarted wiped: no copy, and b (unheard) cannot take over yet.
     c.heartbeat("a", 2, []);
-    expect(c.persisted()).toContainEqual({ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b"] });
+    expect(c.persisted()).toContainEqual({ type: "partition.leader.withdrawn", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["b"], restarted: "a" });
     // b heartbeats (the same incarnation, its copy whole): it is heard now, and elected at once.
     c.heartbeat("b", 1, copy(9));
     expect(c.persisted()).toContainEqual({ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "b", leaderEpoch: 3, isr: ["b"] });

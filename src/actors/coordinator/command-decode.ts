@@ -29,9 +29,15 @@ export function commandProblem(value: unknown): string | undefined {
     case "partition.leader.elected":
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || typeof command["leader"] !== "string" || !isCount(command["leaderEpoch"], 1)) return "partition.leader.elected needs topic, partition, leader and leaderEpoch";
       if (!isNodeList(command["isr"])) return "partition.leader.elected needs an isr";
+      if (!isOptionalNode(command["restarted"])) return "partition.leader.elected has a malformed restarted";
       return command["unclean"] === undefined || typeof command["unclean"] === "boolean" ? undefined : "partition.leader.elected has a malformed unclean";
+    case "partition.leader.withdrawn":
+      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 1)) return "partition.leader.withdrawn needs topic, partition and leaderEpoch";
+      if (!isOptionalNode(command["restarted"])) return "partition.leader.withdrawn has a malformed restarted";
+      return isNodeList(command["isr"]) ? undefined : "partition.leader.withdrawn needs an isr";
     case "partition.isr.changed":
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
+      if (!isOptionalNode(command["restarted"])) return "partition.isr.changed has a malformed restarted";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
     case "broker.decommissioned":
     case "partition.move.started":
@@ -67,6 +73,10 @@ function originProblem(origin: unknown): string | undefined {
   if (typeof origin !== "object" || origin === null) return "an origin must be an object";
   const { sender, requestId } = origin as Record<string, unknown>;
   return typeof sender === "string" && isCount(requestId, 0) ? undefined : "an origin needs sender and requestId";
+}
+
+function isOptionalNode(value: unknown): boolean {
+  return value === undefined || typeof value === "string";
 }
 
 function isNodeList(value: unknown): boolean {

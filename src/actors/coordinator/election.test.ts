@@ -140,8 +140,10 @@ describe("a restarted broker (new incarnation)", () => {
       created({ uncleanLeaderElection: true }),
       { type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 1, isr: ["a", "b"], isrVersion: 1 },
     );
-    // b is in the ISR but down; c is live but outside it: a's leadership cannot move cleanly.
-    expect(restartedCommands(state, view({ alive: ["a", "c"] }), "a")).toEqual([]);
+    // b is in the ISR but down; c is live but outside it: a's leadership cannot move cleanly. It
+    // does not lead on in the old epoch either (restart-isr.test.ts): holding a copy nobody reported
+    // more of, it leads on in a new one.
+    expect(restartedCommands(state, view({ alive: ["a", "c"], ends: { a: 3 } }), "a")).toEqual([{ type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 2, isr: ["a"] }]);
     // c restarting changes nothing: it is in no ISR.
     expect(restartedCommands(state, view(), "c")).toEqual([]);
   });

@@ -30,12 +30,19 @@ import { sameMembers, type NodeId, type TopicName } from "../shared/ids.ts";
 import type { IsrProposal, LeaderAssignment, ReplicaReport } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { isHandingOver } from "./move-commands.ts";
-import type { CoordinatorState, IsrChanged, LeaderElected, PartitionLeadership, TopicState } from "./state.ts";
+import type { CoordinatorState, IsrChanged, LeaderElected, LeaderWithdrawn, PartitionLeadership, TopicState } from "./state.ts";
 
 /** What the election needs to know of the brokers right now (soft state). */
 export interface ClusterView {
   /** Whether a broker holds a live lease. */
   readonly isAlive: (broker: NodeId) => boolean;
+  /**
+   * Whether a broker has heartbeated since this coordinator started (absent: always). A restarted
+   * coordinator grants every broker a fresh lease without hearing from it, so it does not know
+   * whether that broker restarted meanwhile — on a wiped disk, say: such a broker keeps what it
+   * leads, but is not elected until it has heartbeated (and its restart, if any, been seen).
+   */
+  readonly heard?: (broker: NodeId) => boolean;
   /** Brokers shutting down cleanly: never elected, leaderships moved off them. */
   readonly leaving: ReadonlySet<NodeId>;
   /** The synced end offset a broker last reported for a partition ("topic/partition"), if any. */
@@ -58,6 +65,11 @@ function eligible(view: ClusterView, broker: NodeId): boolean {
   return view.isAlive(broker) && !view.leaving.has(broker);
 }
 
+/** Whether a broker may be elected now: eligible, and heard from since this coordinator started. */
+function electable(view: ClusterView, broker: NodeId): boolean {
+  return eligible(view, broker) && (view.heard?.(broker) ?? true);
+}
+
 /** Whether a partition needs a leader at once: it has none, or its leader is down or leaving. */
 export function needsLeader(view: ClusterView, leadership: PartitionLeadership): boolean {
   return leadership.leader === null || !eligible(view, leadership.leader);
@@ -71,7 +83,7 @@ export function damagedHandOver(view: ClusterView, leadership: PartitionLeadersh
   const { leader } = leadership;
   const damaged = view.damaged;
   if (leader === null || !eligible(view, leader) || damaged === undefined || !damaged(leader, key)) return false;
-  return leadership.isr.some((broker) => broker !== leader && eligible(view, broker) && !damaged(broker, key));
+  return leadership.isr.some((broker) => broker !== leader && electable(view, broker) && !damaged(broker, key));
 }
 
 /**
@@ -176,14 +188,16 @@ export function chooseLeader(topic: TopicState, partition: number, leadership: P
     }
     return best;
   };
-  // Replica order, so ties go to the preferred replica.
+  // Replica order, so ties go to the preferred replica. The new ISR keeps every live member; only
+  // those heard from since this coordinator started may lead.
   const inSync = leadership.replicas.filter((broker) => leadership.isr.includes(broker) && eligible(view, broker));
+  const candidates = inSync.filter((broker) => electable(view, broker));
   // A whole copy first: a replica whose copy rotted would answer CORRUPT_DATA where another would not.
-  const whole = view.damaged === undefined ? inSync : inSync.filter((broker) => !view.damaged!(broker, key));
-  const clean = highest(whole.length > 0 ? whole : inSync);
+  const whole = view.damaged === undefined ? candidates : candidates.filter((broker) => !view.damaged!(broker, key));
+  const clean = highest(whole.length > 0 ? whole : candidates);
   if (clean !== undefined) return { leader: clean, isr: inSync, unclean: false };
   if (!topic.uncleanLeaderElection) return undefined;
-  const unclean = highest(leadership.replicas.filter((broker) => eligible(view, broker)));
+  const unclean = highest(leadership.replicas.filter((broker) => electable(view, broker)));
   return unclean === undefined ? undefined : { leader: unclean, isr: [unclean], unclean: true };
 }
 
@@ -192,47 +206,107 @@ export function chooseLeader(topic: TopicState, partition: number, leadership: P
  * reported — a wiped disk holds nothing. It leaves every ISR that has other members and must
  * catch up again; the partitions it led get a new leader from the rest of the ISR. An ISR of it
  * alone stays as it is (nobody else has the data), but a partition it leads gets a new epoch.
+ *
+ * When it led and no other in-sync replica can take over now (all down, or not heard from since
+ * this coordinator started), it must not lead on in the old epoch: its followers would cut what
+ * they hold to its log. It leads on in a new epoch only if it reports a copy of the partition
+ * holding at least as much as every other in-sync replica last reported; otherwise it came back
+ * short (a wiped disk reports no copy at all) and the
+ * partition is left without a leader (`partition.leader.withdrawn`) until one of the others,
+ * which hold the acknowledged writes, comes back and is elected (sim seed 468, acks -1: a wiped
+ * leader led on alone and its followers truncated eight acknowledged writes).
  */
-export function restartedCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): (LeaderElected | IsrChanged)[] {
+export function restartedCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): (LeaderElected | LeaderWithdrawn | IsrChanged)[] {
   return withoutBroker(state, view, broker, true);
 }
 
 /**
  * A broker is down (its lease ran out) or leaving: it leaves every ISR that has other members, so
- * the leaders' high watermarks stop waiting for it at once rather than after replicaLagMaxMs (its
- * leaderships move through `electLeaders`). It rejoins by catching up, as any follower does.
+ * a live leader's high watermark stops waiting for it at once rather than after replicaLagMaxMs
+ * (its own leaderships move through `electLeaders`). It rejoins by catching up, as any follower
+ * does. An ISR whose leader is itself down (or leaving) is left as it is: no high watermark waits
+ * on it, and shrinking it would leave the down leader the only member — one that may come back on
+ * a wiped disk — and strip the members that hold the data of their right to be elected (sim seed
+ * 468, acks -1: both members of [leader, follower] went down in one lease check, the ISR became
+ * [leader], and the leader came back wiped and led alone).
  */
 export function goneCommands(state: CoordinatorState, view: ClusterView, broker: NodeId): IsrChanged[] {
   return withoutBroker(state, view, broker, false).filter((command): command is IsrChanged => command.type === "partition.isr.changed");
 }
 
-function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeId, restarted: boolean): (LeaderElected | IsrChanged)[] {
-  const commands: (LeaderElected | IsrChanged)[] = [];
+function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeId, restarted: boolean): (LeaderElected | LeaderWithdrawn | IsrChanged)[] {
+  const commands: (LeaderElected | LeaderWithdrawn | IsrChanged)[] = [];
   let epoch = state.lastLeaderEpoch;
   const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
     topic.partitions.forEach((leadership, partition) => {
-      if (!leadership.isr.includes(broker) || leadership.leader === null) return;
+      const key = `${name}/${partition}`;
+      // A broker back without its copy (a wiped disk) is no eligible leader replica any more (state.ts `elr`).
+      const cause = restarted && view.endOffset(broker, key) === undefined ? { restarted: broker } : {};
+      const shrink = (): void => {
+        const isr = leadership.isr.filter((member) => member !== broker);
+        commands.push({ type: "partition.isr.changed", topic: name, partition, leaderEpoch: leadership.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, ...cause });
+      };
+      if (!leadership.isr.includes(broker)) {
+        // An eligible leader replica that came back with no copy (a wiped disk) is eligible no more.
+        if (restarted && leadership.elr?.includes(broker) === true && view.endOffset(broker, key) === undefined) shrink();
+        return;
+      }
+      if (leadership.leader === null) {
+        // Withdrawn: a member that restarted may hold nothing now, so it is no candidate any more.
+        if (restarted && leadership.isr.length > 1) shrink();
+        return;
+      }
       if (leadership.isr.length === 1) {
         if (!restarted) return;
         // Nobody else is in sync: it leads on, but in a new epoch, so that whatever it writes now
-        // (on a disk that may have been wiped) can never be taken for what others hold of the old one.
+        // (on a disk that may have been wiped) can never be taken for what others hold of the old one
+        // — unless it came back short of an eligible leader replica (KIP-966: one that left the ISR
+        // below minInSync, so holds every acks -1 write): then those are the ISR, without a leader
+        // until one is elected (sim seed 610 shrunk: a leader elected on a lease its restart had not
+        // ended yet came back wiped as the sole ISR member).
         if (leadership.leader !== broker || epoch >= LEADER_EPOCH_MAX) return;
         epoch += 1;
-        commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr: [broker] });
+        const held = view.endOffset(broker, key);
+        const eligibleLeaders = leadership.replicas.filter((member) => member !== broker && leadership.elr?.includes(member) === true);
+        if (eligibleLeaders.length > 0 && (held === undefined || eligibleLeaders.some((member) => (view.endOffset(member, key) ?? 0) > held))) {
+          commands.push({ type: "partition.leader.withdrawn", topic: name, partition, leaderEpoch: epoch, isr: eligibleLeaders, ...cause });
+        } else {
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr: [broker], ...cause });
+        }
         return;
       }
       if (leadership.leader === broker) {
-        if (!restarted) return; // electLeaders moves it (or finds nobody to take it)
+        if (!restarted || epoch >= LEADER_EPOCH_MAX) return; // electLeaders moves it (or finds nobody to take it)
         const choice = chooseLeader(topic, partition, leadership, without);
-        if (choice === undefined || choice.unclean || epoch >= LEADER_EPOCH_MAX) return;
         epoch += 1;
-        commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr });
+        if (choice !== undefined && !choice.unclean) {
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: choice.leader, leaderEpoch: epoch, isr: choice.isr, ...cause });
+          return;
+        }
+        const others = leadership.isr.filter((member) => member !== broker);
+        const held = view.endOffset(broker, key);
+        if (held !== undefined && others.every((member) => (view.endOffset(member, key) ?? 0) <= held)) {
+          const isr = leadership.replicas.filter((member) => leadership.isr.includes(member) && (member === broker || eligible(view, member)));
+          commands.push({ type: "partition.leader.elected", topic: name, partition, leader: broker, leaderEpoch: epoch, isr, ...cause });
+        } else {
+          commands.push({ type: "partition.leader.withdrawn", topic: name, partition, leaderEpoch: epoch, isr: others, ...cause });
+        }
         return;
       }
-      const isr = leadership.isr.filter((member) => member !== broker);
-      commands.push({ type: "partition.isr.changed", topic: name, partition, leaderEpoch: leadership.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1 });
+      // A gone follower leaves only the ISR of a leader that is up and heard from.
+      if (!restarted) {
+        if (electable(view, leadership.leader)) shrink();
+        return;
+      }
+      // A restarted follower may hold nothing now (a wiped disk reports no copy), so it leaves —
+      // unless it still holds a copy and every other member is one this coordinator has not heard
+      // from since it started, so may have restarted unseen, on a wiped disk too: then the ISR
+      // would be left to those alone (sim seed 610, acks -1: after a coordinator restart a wiped,
+      // unheard leader became the sole ISR member and led on empty when it next heartbeated).
+      const othersUnheard = leadership.isr.every((member) => member === broker || view.heard?.(member) === false);
+      if (!(othersUnheard && view.endOffset(broker, key) !== undefined)) shrink();
     });
   }
   return commands;

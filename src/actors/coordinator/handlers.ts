@@ -66,6 +66,8 @@ export type CoordinatorOutput =
   | { readonly type: "coordinator.broker.down"; readonly broker: NodeId; readonly atMs: number }
   /** A partition got a new leader (after `previous` lost its lease, left, or there was none). */
   | { readonly type: "coordinator.leader.elected"; readonly topic: TopicName; readonly partition: number; readonly leader: NodeId; readonly previous: NodeId | null; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly unclean: boolean; readonly atMs: number }
+  /** A restarted leader came back short, with no other in-sync replica up: no leader until one is (election.ts). */
+  | { readonly type: "coordinator.leader.withdrawn"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
   /** A partition move started (replicas = old ∪ target) or completed (replicas = target). */
   | { readonly type: "coordinator.move.started" | "coordinator.move.completed"; readonly topic: TopicName; readonly partition: number; readonly replicas: readonly NodeId[]; readonly atMs: number }
@@ -84,6 +86,8 @@ export interface Lease {
   readonly expiresAtMs: number;
   /** False once the lease check found it expired; a heartbeat makes it true again. */
   readonly alive: boolean;
+  /** False for a lease granted unheard, at this coordinator's start: not elected until it heartbeats (election.ts `heard`). */
+  readonly heard?: boolean;
 }
 
 export interface CoordinatorContext {
@@ -229,7 +233,9 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     batch.add({ type: "broker.registered", broker, ...(request.address === undefined ? {} : { address: request.address }), ...(request.incarnation === undefined ? {} : { incarnation: request.incarnation }) });
   }
   const cameUp = !isAlive(context.leases.get(broker), nowMs);
-  changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true });
+  // The first heartbeat since this coordinator started makes the broker electable (clusterView's heard).
+  const firstHeard = context.leases.get(broker)?.heard === false;
+  changes.leases = new Map(context.leases).set(broker, { expiresAtMs: nowMs + context.settings.leaseMs, alive: true, heard: true });
   if (restarted) batch.add(...restartedCommands(batch.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), broker));
   // Proposals from the incarnation before are stale: they were made on a log that may be gone.
   else batch.add(...isrChanges(batch.state, broker, request.isrProposals ?? []));
@@ -240,7 +246,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   // A leader fenced for a hand-over reports its final end, or a follower of one reports how far it
   // got: the successor may be elected now (or the fence lifted).
   const fenced = (request.serving ?? []).some((entry) => entry.handedOver === true) || followsFencedLeader(context.state, clusterView(context, nowMs), broker, request.replicas ?? []);
-  if (cameUp || restarted || newlyDamaged || fenced || (request.leaving === true) !== wasLeaving) {
+  if (cameUp || firstHeard || restarted || newlyDamaged || fenced || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     batch.add(...electLeaders(batch.state, view, new Set([broker])));
     if (request.leaving === true && !wasLeaving) batch.add(...goneCommands(batch.state, view, broker));
@@ -279,6 +285,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
 export function clusterView(context: CoordinatorContext, nowMs: number): ClusterView {
   return {
     isAlive: (broker) => isAlive(context.leases.get(broker), nowMs),
+    heard: (broker) => context.leases.get(broker)?.heard !== false,
     leaving: context.leaving,
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
@@ -303,7 +310,7 @@ class CommandBatch {
   add(...commands: CoordinatorCommand[]): void {
     if (commands.length === 0) return;
     for (const command of commands) {
-      if (command.type !== "partition.leader.elected") continue;
+      if (command.type !== "partition.leader.elected" && command.type !== "partition.leader.withdrawn") continue;
       const key = `${command.topic}/${command.partition}`;
       if (!this.previousLeaders.has(key)) this.previousLeaders.set(key, this.state.topics.get(command.topic)?.partitions[command.partition]?.leader ?? null);
     }
@@ -340,6 +347,9 @@ function commit(context: CoordinatorContext, batch: CommandBatch, nowMs: number)
       const previous = leaders.get(key) ?? null;
       leaders.set(key, command.leader);
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.elected", topic: command.topic, partition: command.partition, leader: command.leader, previous, leaderEpoch: command.leaderEpoch, isr: command.isr, unclean: command.unclean === true, atMs: nowMs }));
+    } else if (command.type === "partition.leader.withdrawn") {
+      leaders.set(`${command.topic}/${command.partition}`, null);
+      effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.withdrawn", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
     } else if (command.type === "partition.isr.changed") {
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
     } else if (command.type === "partition.move.started" || command.type === "partition.move.completed") {

@@ -77,7 +77,8 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const groupPlant = input.plant === "assign-before-revoke" ? input.plant : undefined;
   const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
   const startMs = input.clock.now();
-  const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true }]));
+  // Fresh leases, so a coordinator restart alone marks nobody down — but unheard ones (handlers.ts Lease.heard).
+  const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true, heard: false }]));
   return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(input.plant === undefined ? {} : { plant: input.plant }) };
 }
 

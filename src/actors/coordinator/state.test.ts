@@ -147,7 +147,8 @@ describe("coordinator state: apply and replay", () => {
     const created = replay([{ type: "topic.created", topic: "t", replicationFactor: 3, replicationMode: "fetch", partitions: [{ replicas: ["b1", "b2", "b3"], leaderEpoch: 1 }] }], emptyState(4));
     const shrunk = apply(created, { type: "partition.isr.changed", topic: "t", partition: 0, leaderEpoch: 1, isr: ["b1", "b2"], isrVersion: 1 });
     const elected = apply(shrunk, { type: "partition.leader.elected", topic: "t", partition: 0, leader: "b2", leaderEpoch: 2, isr: ["b2"] });
-    expect(elected.topics.get("t")!.partitions[0]).toEqual({ replicas: ["b1", "b2", "b3"], leader: "b2", leaderEpoch: 2, isr: ["b2"], isrVersion: 2 });
+    // b1 left an ISR below minInSync (2): it holds every acks -1 write, an eligible leader replica.
+    expect(elected.topics.get("t")!.partitions[0]).toEqual({ replicas: ["b1", "b2", "b3"], leader: "b2", leaderEpoch: 2, isr: ["b2"], isrVersion: 2, elr: ["b1"] });
     expect(elected.lastLeaderEpoch).toBe(2);
     // Epochs never go back, versions follow one another, and the leader is always in the ISR.
     expect(() => apply(elected, { type: "partition.leader.elected", topic: "t", partition: 0, leader: "b3", leaderEpoch: 2, isr: ["b3"] })).toThrow(/not above/);

@@ -48,6 +48,12 @@ export interface PartitionLeadership extends PartitionPlacement {
   readonly isrVersion: number;
   /** The replica set a move in flight ends with (move-commands.ts); replicas ⊇ target meanwhile. */
   readonly target?: readonly NodeId[];
+  /**
+   * Eligible leader replicas (KIP-966), derived by `apply`: members that left the ISR while it was
+   * below minInSync. No acks -1 write can be acknowledged meanwhile, so they still hold every one;
+   * cleared once the ISR is back at minInSync. A broker that came back without its copy is not one.
+   */
+  readonly elr?: readonly NodeId[];
 }
 
 /**
@@ -92,6 +98,23 @@ export interface LeaderElected {
   readonly leaderEpoch: number;
   readonly isr: readonly NodeId[];
   readonly unclean?: boolean;
+  /** A broker this decision answers that came back as a new process without its copy (a wiped disk): it does not stay eligible (`elr`). */
+  readonly restarted?: NodeId;
+}
+
+/**
+ * A partition's leader came back as a new process holding less than another in-sync replica last
+ * reported, and no other in-sync replica is up to take over: the partition has no leader in a new
+ * epoch, and `isr` (the others) says who may be elected when one comes back (election.ts).
+ */
+export interface LeaderWithdrawn {
+  readonly type: "partition.leader.withdrawn";
+  readonly topic: TopicName;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly isr: readonly NodeId[];
+  /** As in LeaderElected. */
+  readonly restarted?: NodeId;
 }
 
 /** The partition's leader asked for a new in-sync set and the coordinator committed it. */
@@ -103,6 +126,8 @@ export interface IsrChanged {
   readonly isr: readonly NodeId[];
   /** The version after this change (the previous + 1). */
   readonly isrVersion: number;
+  /** As in LeaderElected. */
+  readonly restarted?: NodeId;
 }
 
 export interface TopicDeleted {
@@ -120,7 +145,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | IsrChanged | MoveCommand | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | GroupCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -237,6 +262,9 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "partition.leader.elected":
       applyLeaderElected(draft, command);
       break;
+    case "partition.leader.withdrawn":
+      applyLeaderWithdrawn(draft, command);
+      break;
     case "partition.isr.changed":
       applyIsrChanged(draft, command);
       break;
@@ -334,17 +362,37 @@ function applyLeaderElected(draft: Draft, command: LeaderElected): void {
   assert(command.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
   assert(leadership.replicas.includes(command.leader), `${where}: elected ${command.leader}, not a replica`);
   assertIsr(where, leadership.replicas, command.isr, command.leader);
-  withPartition(draft, state, command.partition, { ...leadership, leader: command.leader, leaderEpoch: command.leaderEpoch, isr: command.isr, isrVersion: leadership.isrVersion + 1 });
+  withPartition(draft, state, command.partition, withElr({ ...leadership, leader: command.leader, leaderEpoch: command.leaderEpoch, isr: command.isr, isrVersion: leadership.isrVersion + 1 }, leadership, state.minInSync, command.restarted));
+  draft.lastLeaderEpoch = command.leaderEpoch;
+}
+
+function applyLeaderWithdrawn(draft: Draft, command: LeaderWithdrawn): void {
+  const { state, leadership } = partitionOf(draft, command.topic, command.partition);
+  const where = `${command.topic}/${command.partition}`;
+  assert(command.leaderEpoch > leadership.leaderEpoch && command.leaderEpoch > draft.lastLeaderEpoch, `${where}: leader withdrawn in epoch ${command.leaderEpoch}, not above ${Math.max(leadership.leaderEpoch, draft.lastLeaderEpoch)}`);
+  assert(command.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
+  assert(command.isr.length >= 1 && new Set(command.isr).size === command.isr.length && command.isr.every((broker) => leadership.replicas.includes(broker)), `${where}: ISR ${command.isr.join(",")} after a withdrawal is empty, repeats a replica or names a non-replica`);
+  withPartition(draft, state, command.partition, withElr({ ...leadership, leader: null, leaderEpoch: command.leaderEpoch, isr: command.isr, isrVersion: leadership.isrVersion + 1 }, leadership, state.minInSync, command.restarted));
   draft.lastLeaderEpoch = command.leaderEpoch;
 }
 
 function applyIsrChanged(draft: Draft, command: IsrChanged): void {
   const { state, leadership } = partitionOf(draft, command.topic, command.partition);
   const where = `${command.topic}/${command.partition}`;
-  assert(command.leaderEpoch === leadership.leaderEpoch && leadership.leader !== null, `${where}: ISR change in epoch ${command.leaderEpoch}, but the partition is in ${leadership.leaderEpoch}`);
+  assert(command.leaderEpoch === leadership.leaderEpoch, `${where}: ISR change in epoch ${command.leaderEpoch}, but the partition is in ${leadership.leaderEpoch}`);
   assert(command.isrVersion === leadership.isrVersion + 1, `${where}: ISR version ${command.isrVersion} does not follow ${leadership.isrVersion}`);
-  assertIsr(where, leadership.replicas, command.isr, leadership.leader);
-  withPartition(draft, state, command.partition, { ...leadership, isr: command.isr, isrVersion: command.isrVersion });
+  // Without a leader (withdrawn) the ISR only shrinks by a member that restarted (election.ts).
+  if (leadership.leader === null) assert(command.isr.length >= 1 && command.isr.every((broker) => leadership.isr.includes(broker)), `${where}: ISR ${command.isr.join(",")} of a leaderless partition must be a non-empty part of ${leadership.isr.join(",")}`);
+  else assertIsr(where, leadership.replicas, command.isr, leadership.leader);
+  withPartition(draft, state, command.partition, withElr({ ...leadership, isr: command.isr, isrVersion: command.isrVersion }, leadership, state.minInSync, command.restarted));
+}
+
+/** `next` with its eligible leader replicas: those of `before` and the members it lost, while its ISR is below minInSync. */
+function withElr(next: PartitionLeadership, before: PartitionLeadership, minInSync: number, restarted: NodeId | undefined): PartitionLeadership {
+  const { elr: _previous, ...rest } = next;
+  if (next.isr.length >= minInSync) return rest;
+  const elr = [...(before.elr ?? []), ...before.isr].filter((broker, index, all) => all.indexOf(broker) === index && !next.isr.includes(broker) && broker !== restarted);
+  return elr.length === 0 ? rest : { ...rest, elr };
 }
 
 function applyTopicDeleted(draft: Draft, command: TopicDeleted): void {

@@ -57,10 +57,13 @@ async function damageAndReopen(seed: number, sizes: readonly number[], sites: re
 
   // Where each batch lies: walk the segment files (every synced batch survived the crash whole).
   const located = await locate(fs, run, stored);
-  const damaged = new Set<number>();
+  // A batch is damaged when its stored bytes differ at the end: zeroing zeros changes nothing, and
+  // two flips of the same byte put it back.
+  const original = new Map<number, { victim: Stored; bytes: Uint8Array }>();
   for (const site of sites) {
     const victim = located[site.batch % located.length]!;
     const handle = await run(fs.open(victim.file, "readwrite"));
+    if (!original.has(victim.base)) original.set(victim.base, { victim, bytes: Uint8Array.from(await run(handle.read(victim.position, victim.bytes.length))) });
     const at = victim.position + (site.at % victim.bytes.length);
     const length = site.kind === "flip" ? 1 : Math.min(40, victim.position + victim.bytes.length - at);
     const before = await run(handle.read(at, length));
@@ -68,7 +71,13 @@ async function damageAndReopen(seed: number, sizes: readonly number[], sites: re
     await run(handle.write(at, after));
     await run(handle.sync());
     await run(handle.close());
-    if (before.some((byte, i) => byte !== after[i])) damaged.add(victim.base); // zeroing zeros changes nothing
+  }
+  const damaged = new Set<number>();
+  for (const [base, { victim, bytes }] of original) {
+    const handle = await run(fs.open(victim.file, "read"));
+    const now = await run(handle.read(victim.position, victim.bytes.length));
+    await run(handle.close());
+    if (now.some((byte, i) => byte !== bytes[i])) damaged.add(base);
   }
 
   const reopened = await run(PartitionLog.open(fs, DIR, options));

@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ZhuMQ, type Admin, type Consumer, type EachMessagePayload } from "../index.ts";
-import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
+import { produceSpread, until as untilHolds, useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 
 const fixture = useInProcessCluster({ name: "groups", brokers: 2, admin: { requestTimeoutMs: 2_000, retries: 3 } });
 let zhumq: ZhuMQ;
@@ -16,21 +16,8 @@ beforeAll(() => ({ zhumq, admin } = fixture));
 
 const DEADLINE_MS = 30_000;
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Values spread round-robin over the partitions. */
-async function produce(topic: string, values: readonly string[], partitions = 1): Promise<void> {
-  const producer = zhumq.producer({ lingerMs: 2 });
-  await producer.connect();
-  await producer.send({ topic, messages: values.map((value, index) => ({ value, partition: index % partitions })) });
-  await producer.disconnect();
-}
+const until = (condition: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> => untilHolds(condition, what, deadlineMs);
+const produce = (topic: string, values: readonly string[], partitions = 1): Promise<void> => produceSpread(zhumq, topic, values, partitions);
 
 interface Member {
   readonly consumer: Consumer;

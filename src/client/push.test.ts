@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ZhuMQ, type Admin, type Consumer, type ConsumerOptions, type EachMessagePayload } from "../index.ts";
-import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
+import { produceSpread, until as untilHolds, useInProcessCluster } from "../../test/support/in-process-cluster.ts";
 import { PUSH_WINDOW_BYTES_MIN } from "./consumer.ts";
 import { Buffer } from "node:buffer";
 import { Readable, Writable } from "node:stream";
@@ -29,21 +29,8 @@ class Sink extends Writable {
   }
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Values spread round-robin over the partitions, one batch per send call. */
-async function produce(topic: string, values: readonly string[], partitions = 1): Promise<void> {
-  const producer = zhumq.producer({ lingerMs: 2 });
-  await producer.connect();
-  await producer.send({ topic, messages: values.map((value, index) => ({ value, partition: index % partitions })) });
-  await producer.disconnect();
-}
+const until = (condition: () => boolean | Promise<boolean>, what: string, deadlineMs = DEADLINE_MS): Promise<void> => untilHolds(condition, what, deadlineMs);
+const produce = (topic: string, values: readonly string[], partitions = 1): Promise<void> => produceSpread(zhumq, topic, values, partitions);
 
 interface Seen {
   readonly partition: number;

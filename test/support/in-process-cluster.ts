@@ -50,3 +50,20 @@ export function useInProcessCluster(options: InProcessClusterOptions): InProcess
   });
   return fixture;
 }
+
+/** Poll `condition` every 20 ms until it holds; throw naming `what` after `deadlineMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Values spread round-robin over the first `partitions` partitions of `topic`, in one send call. */
+export async function produceSpread(zhumq: ZhuMQ, topic: string, values: readonly string[], partitions = 1): Promise<void> {
+  const producer = zhumq.producer({ lingerMs: 2 });
+  await producer.connect();
+  await producer.send({ topic, messages: values.map((value, index) => ({ value, partition: index % partitions })) });
+  await producer.disconnect();
+}

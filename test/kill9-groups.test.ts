@@ -33,8 +33,8 @@ import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
 import type { FinalLog } from "../src/sim/queue/history.ts";
 import type { GroupHistory } from "../src/sim/groups/history.ts";
 import { KeyedSender } from "./support/keyed-sender.ts";
-import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
-import type { FixtureLine, FixtureOptions } from "./support/group-consumer.fixture.ts";
+import { GroupConsumerProcesses, membersCover, processedAllAcked, processedLines, processedMore, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
+import type { FixtureOptions } from "./support/group-consumer.fixture.ts";
 import { observedGroupHistory, type TestEvent } from "./support/observed-group-history.ts";
 import { ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
 import { useProcessSandbox } from "./support/zhumq-process.ts";
@@ -66,32 +66,14 @@ const TEST_TIMEOUT_MS = 150_000;
 const wallMs = (): number => Date.now();
 
 const owned = (member: GroupConsumerProcess): Set<number> => member.owned();
-
-const processedLines = (members: readonly GroupConsumerProcess[]): Extract<FixtureLine, { kind: "processed" }>[] => members.flatMap((member) => member.lines.filter((line): line is Extract<FixtureLine, { kind: "processed" }> => line.kind === "processed"));
-
 /** Until the live members of a group own every partition between them, each partition once. */
-async function groupCovers(what: string, members: readonly GroupConsumerProcess[], each = 1): Promise<number> {
-  return waitUntil(what, CONDITION_TIMEOUT_MS, () => {
-    const live = members.filter((member) => member.running);
-    const sets = live.map(owned);
-    const total = sets.reduce((sum, set) => sum + set.size, 0);
-    const union = new Set(sets.flatMap((set) => [...set]));
-    return union.size === PARTITIONS && total === PARTITIONS && sets.every((set) => set.size >= each) ? wallMs() : undefined;
-  });
-}
+const groupCovers = (what: string, members: readonly GroupConsumerProcess[]): Promise<number> => membersCover(what, members, PARTITIONS, CONDITION_TIMEOUT_MS);
+/** Until the group's members have processed PROGRESS_RECORDS more records than `before`. */
+const progress = (what: string, members: readonly GroupConsumerProcess[], before: number): Promise<void> => processedMore(what, members, before, PROGRESS_RECORDS, CONDITION_TIMEOUT_MS);
+const processedAll = (members: readonly GroupConsumerProcess[], acked: readonly AckedSend[]): Promise<void> => processedAllAcked(members, acked, CONDITION_TIMEOUT_MS);
 
-/** Until the group's members have processed `count` more records than `before`. */
-async function progress(what: string, members: readonly GroupConsumerProcess[], before: number, count = PROGRESS_RECORDS): Promise<void> {
-  await waitUntil(what, CONDITION_TIMEOUT_MS, () => (processedLines(members).length >= before + count ? true : undefined));
-}
 
-/** Every acknowledged value processed by some member of the group (or the deadline: the checker then names what is missing). */
-async function processedAll(members: readonly GroupConsumerProcess[], acked: readonly AckedSend[]): Promise<void> {
-  await waitUntil("every acknowledged message processed", CONDITION_TIMEOUT_MS, () => {
-    const seen = new Set(processedLines(members).map((line) => line.value));
-    return acked.every((send) => seen.has(send.value)) ? true : undefined;
-  }).catch(() => undefined);
-}
+
 
 /** For each partition the victim owned: the survivor's first offset there after the kill, and the victim's last commit and last processed offset. */
 function takeovers(victim: GroupConsumerProcess, survivor: GroupConsumerProcess, partitions: readonly number[], killedAtMs: number): { partition: number; firstOffset: number | undefined; committedSeen: number; processedNext: number }[] {

@@ -24,8 +24,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ZhuMQ } from "../src/index.ts";
 import { checkGroups, type AckedSend } from "../src/sim/groups/checker.ts";
 import { KeyedSender } from "./support/keyed-sender.ts";
-import { GroupConsumerProcesses, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
-import type { FixtureLine, FixtureOptions } from "./support/group-consumer.fixture.ts";
+import { GroupConsumerProcesses, membersCover, processedAllAcked, processedLines, processedMore, type GroupConsumerProcess } from "./support/group-consumer-process.ts";
+import type { FixtureOptions } from "./support/group-consumer.fixture.ts";
 import { observedGroupHistory, type TestEvent } from "./support/observed-group-history.ts";
 import { LEASE_MS, ReplicatedCluster, sleep, waitUntil } from "./support/replicated-cluster.ts";
 import { useProcessSandbox } from "./support/zhumq-process.ts";
@@ -51,28 +51,12 @@ const TEST_TIMEOUT_MS = 150_000;
 
 const wallMs = (): number => Date.now();
 
-type Processed = Extract<FixtureLine, { kind: "processed" }>;
-const processedLines = (members: readonly GroupConsumerProcess[]): Processed[] => members.flatMap((member) => member.lines.filter((line): line is Processed => line.kind === "processed"));
+const progress = (what: string, members: readonly GroupConsumerProcess[], before: number): Promise<void> => processedMore(what, members, before, PROGRESS_RECORDS, CONDITION_TIMEOUT_MS);
+const processedAll = (members: readonly GroupConsumerProcess[], acked: readonly AckedSend[]): Promise<void> => processedAllAcked(members, acked, CONDITION_TIMEOUT_MS);
 
-async function progress(what: string, members: readonly GroupConsumerProcess[], before: number): Promise<void> {
-  await waitUntil(what, CONDITION_TIMEOUT_MS, () => (processedLines(members).length >= before + PROGRESS_RECORDS ? true : undefined));
-}
 
-/** Until the members own every partition between them, each once. */
-async function covered(members: readonly GroupConsumerProcess[]): Promise<void> {
-  await waitUntil("the members share every partition", CONDITION_TIMEOUT_MS, () => {
-    const sets = members.map((member) => member.owned());
-    const union = new Set(sets.flatMap((set) => [...set]));
-    return union.size === PARTITIONS && sets.reduce((sum, set) => sum + set.size, 0) === PARTITIONS ? true : undefined;
-  });
-}
 
-async function processedAll(members: readonly GroupConsumerProcess[], acked: readonly AckedSend[]): Promise<void> {
-  await waitUntil("every acknowledged message processed", CONDITION_TIMEOUT_MS, () => {
-    const seen = new Set(processedLines(members).map((line) => line.value));
-    return acked.every((send) => seen.has(send.value)) ? true : undefined;
-  }).catch(() => undefined); // the checker then names what is missing
-}
+
 
 describe("push consumption against real processes", () => {
   const sandbox = useProcessSandbox("zhumq-kill9p-");
@@ -97,7 +81,7 @@ describe("push consumption against real processes", () => {
       events[0] = { kind: "subscribed", atMs: wallMs(), groupId: GROUP, topic: TOPIC };
 
       const group = [member("p-1"), member("p-2")];
-      await covered(group);
+      await membersCover("the members share every partition", group, PARTITIONS, CONDITION_TIMEOUT_MS);
       const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, deliveryTimeoutMs: 60_000 });
       await producer.connect();
       const sender = new KeyedSender(producer, { topic: TOPIC, rate: SEND_RATE, inFlightMax: IN_FLIGHT_MAX, keys: KEYS });

@@ -1,19 +1,7 @@
-import { describe, expect, it, vi } from "vitest";
-import { simCommand } from "./sim.ts";
+import { describe, expect, it } from "vitest";
+import { runSim } from "../../test/support/sim-capture.ts";
 
-/** Run `zhumq sim` with its output captured. */
-async function sim(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await simCommand(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const sim = runSim;
 
 describe("zhumq sim --groups", () => {
   it("runs consumer groups under the swarm and prints their figures with the summary", async () => {

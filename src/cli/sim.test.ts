@@ -3,21 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { simCommand } from "./sim.ts";
+import { runSim } from "../../test/support/sim-capture.ts";
 import { parseScenario } from "../sim/scenario.ts";
 
-/** Run `zhumq sim` with its output captured. */
-async function sim(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await simCommand(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const sim = runSim;
 
 describe("zhumq sim --shrink, --jobs, --audit-fraction", () => {
   const folders: string[] = [];

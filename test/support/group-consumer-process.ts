@@ -7,6 +7,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import type { FixtureLine, FixtureOptions } from "./group-consumer.fixture.ts";
 import type { Exit } from "./zhumq-process.ts";
+import type { AckedSend } from "../../src/sim/groups/checker.ts";
+import { waitUntil } from "./replicated-cluster.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const FIXTURE = path.join(REPO, "test", "support", "group-consumer.fixture.ts");
@@ -122,4 +124,36 @@ export class GroupConsumerProcesses {
     for (const child of running) child.child.kill("SIGKILL");
     await Promise.all(running.map((child) => child.exited));
   }
+}
+
+// ---------------------------------------------------------------- conditions on members' lines
+
+export type ProcessedLine = Extract<FixtureLine, { kind: "processed" }>;
+
+/** Every record the members printed as processed, member by member. */
+export function processedLines(members: readonly GroupConsumerProcess[]): ProcessedLine[] {
+  return members.flatMap((member) => member.lines.filter((line): line is ProcessedLine => line.kind === "processed"));
+}
+
+/** Until the running members own all `partitions` between them, each once and each member at least `each`; resolves with the time it held. */
+export async function membersCover(what: string, members: readonly GroupConsumerProcess[], partitions: number, timeoutMs: number, each = 1): Promise<number> {
+  return waitUntil(what, timeoutMs, () => {
+    const sets = members.filter((member) => member.running).map((member) => member.owned());
+    const total = sets.reduce((sum, set) => sum + set.size, 0);
+    const union = new Set(sets.flatMap((set) => [...set]));
+    return union.size === partitions && total === partitions && sets.every((set) => set.size >= each) ? Date.now() : undefined;
+  });
+}
+
+/** Until the members have processed `count` more records than `before`. */
+export async function processedMore(what: string, members: readonly GroupConsumerProcess[], before: number, count: number, timeoutMs: number): Promise<void> {
+  await waitUntil(what, timeoutMs, () => (processedLines(members).length >= before + count ? true : undefined));
+}
+
+/** Until every acknowledged value was processed by some member (or the deadline: the checker then names what is missing). */
+export async function processedAllAcked(members: readonly GroupConsumerProcess[], acked: readonly AckedSend[], timeoutMs: number): Promise<void> {
+  await waitUntil("every acknowledged message processed", timeoutMs, () => {
+    const seen = new Set(processedLines(members).map((line) => line.value));
+    return acked.every((send) => seen.has(send.value)) ? true : undefined;
+  }).catch(() => undefined);
 }

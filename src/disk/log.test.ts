@@ -21,6 +21,7 @@ import {
   TooManyRecordsError,
 } from "./errors.ts";
 import { PartitionLog, READ_ATTEMPTS_MAX } from "./log.ts";
+import { RECOVERY_POINT_FILE, RECOVERY_POINT_SLOT_BYTES, SLOT_READ_ATTEMPTS_MAX } from "./recovery-point.ts";
 import type { LogOptions } from "./options.ts";
 import type { RecoveryEvent } from "./recovery.ts";
 
@@ -362,7 +363,61 @@ describe("transient read faults", () => {
     flips.left = READ_ATTEMPTS_MAX; // flipped on every attempt: as good as rot at rest
     await expect(run(log.read(0, { maxBytes: 1 << 20 }))).rejects.toThrow(CorruptBatchError);
   });
+  it("reads the recovery point again when its slots fail their checks in transit, so synced batches are not cut as a torn tail (sim seed 1167)", async () => {
+    const { fs, run, open } = setup();
+    const log = await open();
+    await appendMany(run, log, 10);
+    await run(log.close());
+    const batchBytes = batch(100).length;
+    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
+    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
+    await run(handle.close());
+    // Both slots come back flipped on every read of the recovery-point file but the last attempt.
+    const flips = { left: SLOT_READ_ATTEMPTS_MAX - 1 };
+    const reopened = await open({}, flippingRecoveryPoint(fs, flips));
+    expect(flips.left).toBe(0);
+    expect(reopened.recovery.recoveryPoint).toBe(10);
+    expect(reopened.endOffset).toBe(10);
+    expect(reopened.damage.map((r) => [r.fromOffset, r.toOffset])).toEqual([[3, 4]]);
+  });
 });
+
+/** Reads of a recovery-point file come back with both slots flipped while `control.left` lasts. */
+function flippingRecoveryPoint(inner: FileSystem, control: { left: number }): FileSystem {
+  return {
+    ...inner,
+    open: async (path, mode) => {
+      const handle = await inner.open(path, mode);
+      if (!path.endsWith(`/${RECOVERY_POINT_FILE}`)) return handle;
+      return {
+        path: handle.path,
+        size: () => handle.size(),
+        read: async (position, length) => {
+          const bytes = await handle.read(position, length);
+          if (control.left > 0 && bytes.length >= 2 * RECOVERY_POINT_SLOT_BYTES) {
+            control.left--;
+            bytes[20]! ^= 0x01;
+            bytes[RECOVERY_POINT_SLOT_BYTES + 20]! ^= 0x01;
+          }
+          return bytes;
+        },
+        write: (position, data) => handle.write(position, data),
+        truncate: (size) => handle.truncate(size),
+        sync: () => handle.sync(),
+        close: () => handle.close(),
+      };
+    },
+    readFile: (path) => inner.readFile(path),
+    stat: (path) => inner.stat(path),
+    list: (dir) => inner.list(dir),
+    mkdir: (dir) => inner.mkdir(dir),
+    remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
+    rename: (from, to) => inner.rename(from, to),
+    syncDir: (dir) => inner.syncDir(dir),
+  };
+}
+
 
 /** A FileSystem whose next `control.left` handle reads come back with one bit flipped. */
 function flippingReads(inner: FileSystem, control: { left: number }): FileSystem {

@@ -64,6 +64,17 @@ export class Kernel {
    * world checks this one field, so recording costs nothing when off. It only watches.
    */
   recorder: TraceRecorder | undefined = undefined;
+  /**
+   * While a node's send is released at resume (src/sim/node.ts): when its process emitted it,
+   * before the pause held it. The network carries it with the message.
+   */
+  heldEmittedAtMs: number | undefined = undefined;
+  /**
+   * While a message's handler runs: when its sender's process emitted it (earlier than it left
+   * when a pause held it). A reply's effects on the receiver can be dated by the decision behind
+   * it: the queue history dates an acknowledgement so (src/sim/queue/cluster.ts).
+   */
+  delivering: { readonly emittedAtMs: number } | undefined = undefined;
   readonly stray: StrayCalls = { dateNow: 0, mathRandom: 0 };
   private readonly heap = new EventHeap<Task>();
   private readonly strayRandom: SeededRandom;

@@ -162,14 +162,15 @@ export class SimNetwork {
       this.kernel.recorder?.dropped(this.kernel.now(), from, to, this.kernel.now(), "loss", message);
       return;
     }
-    this.schedule(from, to, link, message, false);
+    const emittedAtMs = this.kernel.heldEmittedAtMs ?? this.kernel.now();
+    this.schedule(from, to, link, message, false, emittedAtMs);
     if (chance(link.random, this.profile.duplicateRate)) {
       this.stats.duplicated++;
-      this.schedule(from, to, link, message, true);
+      this.schedule(from, to, link, message, true, emittedAtMs);
     }
   }
 
-  private schedule(from: NodeId, to: NodeId, link: Link, message: unknown, copy: boolean): void {
+  private schedule(from: NodeId, to: NodeId, link: Link, message: unknown, copy: boolean, emittedAtMs: number): void {
     const now = this.kernel.now();
     const { min, max, tailMean } = this.profile.latencyMs;
     let at = now + uniform(link.random, min, max) + exponential(link.random, tailMean);
@@ -180,11 +181,11 @@ export class SimNetwork {
       link.fifoFloorMs = at;
     }
     at = Math.max(at, link.clogUntilMs);
-    this.kernel.schedule(at - now, () => this.arrive(from, to, message, now, copy));
+    this.kernel.schedule(at - now, () => this.arrive(from, to, message, now, copy, emittedAtMs));
   }
 
   /** `copy`: this is the network's duplicate of a message (only the trace recorder tells them apart). */
-  private arrive(from: NodeId, to: NodeId, message: unknown, sentAtMs: number, copy: boolean): void {
+  private arrive(from: NodeId, to: NodeId, message: unknown, sentAtMs: number, copy: boolean, emittedAtMs: number): void {
     const link = this.link(from, to);
     const recorder = this.kernel.recorder;
     if (link.blocked) {
@@ -208,7 +209,12 @@ export class SimNetwork {
       trace.foldString(from);
       trace.foldString(to);
       trace.foldString(describeForTrace(message));
-      handler(from, message);
+      this.kernel.delivering = { emittedAtMs };
+      try {
+        handler(from, message);
+      } finally {
+        this.kernel.delivering = undefined;
+      }
     });
   }
 

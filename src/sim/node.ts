@@ -151,7 +151,17 @@ export class SimNode implements NetworkHost {
         if (this.incarnation !== incarnation) return;
         // A receipt reaches the node like a timer: not after a crash, held while paused.
         const settled = receipt === undefined ? undefined : (outcome: SendOutcome) => this.admitFor(incarnation, () => receipt(outcome));
-        if (this.status === "paused") this.held.push(() => inner.send(to, message, settled));
+        if (this.status === "paused") {
+          const emittedAtMs = this.kernel.now();
+          this.held.push(() => {
+            this.kernel.heldEmittedAtMs = emittedAtMs;
+            try {
+              inner.send(to, message, settled);
+            } finally {
+              this.kernel.heldEmittedAtMs = undefined;
+            }
+          });
+        }
         else inner.send(to, message, settled);
       },
     };

@@ -345,6 +345,25 @@ describe("queue checker: what each ack level allows", () => {
     expect(unclean.allowed[0]!.detail).toContain("epoch 5, b1 → b3 at 5 ms (unclean election: possible loss)");
   });
 
+  it("acks 1: a reply a pause held past the leader change is dated by the leader's decision (sim seed 1110)", () => {
+    // Decided at 1 ms (its lease live), held by a pause of the leader, received at 500 ms after
+    // the election at 200 ms: the change came after the decision, so the loss is the acks-1 kind.
+    const held = (decidedAtMs: number) => {
+      const history = new QueueHistory();
+      history.sendInvoked(0, "p1", { id: "a0", topic: TOPIC, value: "a0", acks: 1 });
+      history.leaderChanged({ topic: TOPIC, partition: 0, atMs: 200, epoch: 3, previousLeader: "b1", leader: "b0" });
+      history.sendOk(500, "p1", { id: "a0", topic: TOPIC, partition: 0, offset: 0 }, decidedAtMs);
+      history.finalLog({ topic: TOPIC, partition: 0, replica: "b0", records: [] });
+      return checkQueue(history);
+    };
+    const paused = held(1);
+    expect(paused.ok).toBe(true);
+    expect(allowedKinds(paused)).toEqual(["lost-write-after-leader-change"]);
+    expect(paused.allowed[0]!.detail).toContain("decided at 1 ms, its reply held by a pause");
+    // Decided after the change (a deposed leader acknowledging): a lost write, as before.
+    expect(kinds(held(300))).toEqual(["lost-write"]);
+  });
+
   it("acks 1: the leader-change excuse can be turned off", () => {
     const story = new Story().ok("a0", 0, { acks: 1 }).leaderChange().log([]);
     expect(kinds(story.check({ lossAcrossLeaderChange: "anomaly" }))).toEqual(["lost-write-after-leader-change"]);

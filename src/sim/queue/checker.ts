@@ -461,8 +461,10 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
     analysis.findings.add({ kind: "lost-write-at-acks-0", detail: `${describeSend(record)} ${where}; ${why} (acks 0 allows it)`, values: [value], ops }, true);
     return;
   }
-  // acks -1 promises survival across any election; only acks 1 may lose to one.
-  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > ok.atMs) : -1;
+  // acks -1 promises survival across any election; only acks 1 may lose to one — one that came
+  // after the leader decided the acknowledgement (a pause may hold its reply past the change).
+  const decidedAtMs = ok.decidedAtMs ?? ok.atMs;
+  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > decidedAtMs) : -1;
   const change = view.leaderChanges[index];
   if (change === undefined) {
     analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} ${where}; ${why}`, values: [value], ops });
@@ -470,7 +472,8 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
   }
   const allowed = analysis.options.lossAcrossLeaderChange === "allowed";
   if (allowed) analysis.excusedAcks.add(ok);
-  const detail = `${describeSend(record)} ${where}; ${why}; the leader changed after the ack: ${describeLeaderChange(change, view.leaderChanges[index - 1])}`;
+  const decided = ok.decidedAtMs === undefined ? "" : ` (decided at ${ok.decidedAtMs} ms, its reply held by a pause)`;
+  const detail = `${describeSend(record)} ${where}; ${why}; the leader changed after the ack${decided}: ${describeLeaderChange(change, view.leaderChanges[index - 1])}`;
   analysis.findings.add({ kind: "lost-write-after-leader-change", detail, values: [value], ops: [...ops, { type: "leader.change", ...change }] }, allowed);
 }
 

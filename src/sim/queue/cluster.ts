@@ -478,7 +478,7 @@ function driveProducers(world: SimWorld, settings: Settings, history: QueueHisto
 function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
   const now = world.kernel.now();
   const event = output as { type: string };
-  if (event.type === "producer.result") history.sendOk(now, process, output as never);
+  if (event.type === "producer.result") history.sendOk(now, process, output as never, world.kernel.delivering?.emittedAtMs);
   else if (event.type === "producer.sent") history.sendSent(now, process, output as never);
   else if (event.type === "producer.error") history.sendErrored(now, process, output as never);
 }

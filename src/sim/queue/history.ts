@@ -42,6 +42,12 @@ import type { NodeId, PartitionIndex, TopicName } from "../../actors/shared/ids.
 import type { AckLevel } from "../../actors/shared/messages.ts";
 
 /** A producer's id for one message; unique per producer process. */
+/**
+ * A reply emitted this much or more before it arrived was held by a pause of its sender (network
+ * latencies are far below it); only then is `decidedAtMs` recorded, so histories stay as they were.
+ */
+const HELD_REPLY_MIN_MS = 100;
+
 export type SendId = number | string;
 
 interface OpBase {
@@ -74,6 +80,12 @@ export interface SendOkOp extends SendOutcomeBase {
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
   readonly offset: number;
+  /**
+   * When the broker decided the acknowledgement, if earlier than `atMs` by more than the trip: a
+   * pause held its reply (src/sim/node.ts), so it left after a leader change that came after the
+   * decision. The acks-1 rule dates the acknowledgement by it.
+   */
+  readonly decidedAtMs?: number;
 }
 
 export interface SendFailOp extends SendOutcomeBase {
@@ -274,9 +286,11 @@ export class QueueHistory implements QueueHistoryData {
     this.ops.push(op);
   }
 
-  sendOk(atMs: number, process: NodeId, result: SendResult): void {
+  /** `decidedAtMs`: when the reply behind it was emitted by the broker (see SendOkOp). */
+  sendOk(atMs: number, process: NodeId, result: SendResult, decidedAtMs?: number): void {
     const invoke = this.settle(process, result.id);
-    this.ops.push({ type: "send.ok", atMs, process, id: result.id, value: invoke.value, acks: invoke.acks, topic: result.topic, partition: result.partition, offset: result.offset });
+    const op: SendOkOp = { type: "send.ok", atMs, process, id: result.id, value: invoke.value, acks: invoke.acks, topic: result.topic, partition: result.partition, offset: result.offset };
+    this.ops.push(decidedAtMs === undefined || decidedAtMs >= atMs - HELD_REPLY_MIN_MS ? op : { ...op, decidedAtMs });
   }
 
   sendFailed(atMs: number, process: NodeId, id: SendId, error: ErrorCode, partition?: PartitionIndex): void {

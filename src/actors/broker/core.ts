@@ -295,6 +295,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
   const before = step.context.partitions;
   applyAssignments(step, reply.assignments, reply.follows ?? []);
+  keptDespiteDamage(step, sentAtMs);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
   if (Array.isArray(reply.released) && reply.released.length > 0) removeReleased(step, reply.released);
   if (step.context.partitions !== before) pushCheckLeadership(step); // push sessions end where leadership moved
@@ -305,6 +306,22 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     step.update({ leave: { ...leave, drained: true } });
     step.emit(notify<BrokerOutput>({ type: "broker.drained", stillLeading: reply.assignments.length }));
   }
+}
+
+/**
+ * A heartbeat sent at `sentAtMs` reported every damaged range noted until then; leaderships of
+ * damaged copies that its reply left here, not handing over, have no whole in-sync copy to move
+ * to: reads of that damage are answered CORRUPT_DATA from now on (serving.ts).
+ */
+function keptDespiteDamage(step: Step, sentAtMs: number): void {
+  const kept: PartitionState[] = [];
+  for (const state of step.context.partitions.values()) {
+    const leader = state.leader;
+    if (leader === undefined || leader.handingOver || state.damaged.length === 0) continue;
+    if ((leader.keptDespiteDamageAtMs ?? -Infinity) >= sentAtMs) continue;
+    kept.push({ ...state, leader: { ...leader, keptDespiteDamageAtMs: sentAtMs } });
+  }
+  if (kept.length > 0) step.setPartitions(kept);
 }
 
 /** A clean shutdown begins: ask the coordinator at once to move this broker's leaderships. */

@@ -37,6 +37,8 @@ import type { EpochEntry, FollowerRole, LeaderRole } from "./replica.ts";
 export interface DamageRecord extends DamagedOffsets {
   readonly file?: string;
   readonly reason?: string;
+  /** When a read found it (absent: found at start-up, before any heartbeat). */
+  readonly notedAtMs?: number;
 }
 
 export interface PartitionState {

@@ -241,6 +241,30 @@ describe("repair of rot at rest from the leader", () => {
     expect((await c.fetch(3)).error).toBeUndefined();
   });
 
+  it("a leader that finds damage on a read asks the consumer to retry while a whole in-sync copy may take over, and says CORRUPT_DATA once the coordinator kept it leading", async () => {
+    const c = await cluster(5);
+    const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
+    // Rot under the running leader: the first read that reaches it finds it.
+    c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 3 + batchBytes - 2, bit: 3 });
+    const first = await c.fetch(3);
+    expect(first.error).toMatchObject({ code: "NOT_LEADER", message: expect.stringContaining("moving to a whole in-sync copy") });
+    // The scripted coordinator keeps A leading (it hands nothing over): after a heartbeat that
+    // reported the damage comes back, the damage is answered as what it is.
+    const seen = c.heartbeats.length;
+    await c.until(() => c.heartbeats.slice(seen).some((entry) => entry.broker === A && (entry.message.damaged?.length ?? 0) > 0) && c.state(A).leader?.keptDespiteDamageAtMs !== undefined);
+    expect(await c.fetch(3)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 3, toOffset: 4 } });
+    expect(c.failures()).toEqual([]);
+  });
+
+  it("a leader alone in its ISR answers a damaged read CORRUPT_DATA at once: no copy could take over", async () => {
+    const c = await cluster(6);
+    Object.assign(c.partition, { isr: [A], isrVersion: c.partition.isrVersion + 1 });
+    await c.until(() => c.state(A).leader?.isr.length === 1);
+    const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
+    c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 2 + batchBytes - 2, bit: 3 });
+    expect(await c.fetch(2)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 2, toOffset: 3 } });
+  });
+
   it("when the leader's copy of the range is damaged too, the follower cuts nothing and goes on replicating", async () => {
     const c = await cluster(4);
     await c.rot(B, 2);

@@ -60,6 +60,12 @@ export interface LeaderRole {
   readonly epochStartOffset: number;
   /** Leadership is moving off this broker (LeaderAssignment.handingOver): it takes no writes for the rest of the epoch. */
   readonly handingOver: boolean;
+  /**
+   * The send time of the newest heartbeat, reporting this copy's damage, whose reply kept this
+   * broker leading without a hand-over: the coordinator found no whole in-sync copy to move to
+   * (serving.ts answers reads of damage noted before it CORRUPT_DATA, of later damage NOT_LEADER).
+   */
+  readonly keptDespiteDamageAtMs?: number;
 }
 
 /**

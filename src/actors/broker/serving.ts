@@ -140,14 +140,34 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
     // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
     // decide (stop, or skip them), and report them to the coordinator from now on.
     const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
-    step.setPartitions([withDamage(state, { ...range, file: damaged.file, reason: damaged.reason })]);
+    const noted = withDamage(state, { ...range, file: damaged.file, reason: damaged.reason, notedAtMs: step.now() });
+    step.setPartitions([noted]);
     const where = `${fetch.topic}/${fetch.partition}`;
+    if (mayHandOver(noted, range.fromOffset)) {
+      // Another in-sync replica may hold these offsets whole: the coordinator hears of the damage
+      // with the next heartbeat and moves leadership there. A consumer told CORRUPT_DATA now would
+      // skip records a replica still has (sim seed 785), so it is told to retry instead.
+      const error = wireError("NOT_LEADER", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk; leadership is moving to a whole in-sync copy — retry`);
+      return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+    }
     const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
     const reply = fetchAnswer(fetch, { error });
     return step.reply(fetch.from, reply.type === "fetch.reply" ? { ...reply, damaged: range } : reply);
   }
   assert(result.records instanceof Uint8Array, "the store answered a read without records");
   step.reply(fetch.from, fetchAnswer(fetch, { state, records: result.records }));
+}
+
+/**
+ * Whether a read of the damage at `fromOffset` should wait for a hand-over rather than be
+ * answered CORRUPT_DATA: the copy is led here with other in-sync replicas, and no heartbeat sent
+ * since the damage was noted has come back leaving the leadership here.
+ */
+function mayHandOver(state: PartitionState, fromOffset: number): boolean {
+  const leader = state.leader;
+  if (leader === undefined || leader.isr.length < 2) return false;
+  const noted = state.damaged.find((range) => range.fromOffset === fromOffset)?.notedAtMs ?? -Infinity;
+  return leader.keptDespiteDamageAtMs === undefined || leader.keptDespiteDamageAtMs < noted;
 }
 
 // ---------------------------------------------------------------- retention

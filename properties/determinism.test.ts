@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import "./busy-machine.ts";
 import fc from "fast-check";
 import { assign, setup } from "xstate";
 import { runLedger } from "../src/sim/demo/ledger.ts";

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import "./busy-machine.ts";
 import { runQueue, type QueuePlant } from "../src/sim/queue/cluster.ts";
 import { parseSchedule } from "../src/sim/nemesis.ts";
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import "./busy-machine.ts";
 import { LEADER_HUNT, runRaft } from "../src/sim/raft/cluster.ts";
 import type { RaftPlant } from "../src/actors/raft/types.ts";
 import type { RaftViolationKind } from "../src/sim/raft/checker.ts";

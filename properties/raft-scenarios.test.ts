@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import "./busy-machine.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseScenario } from "../src/sim/scenario.ts";

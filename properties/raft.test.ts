@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import "./busy-machine.ts";
 import { LEADER_HUNT, runRaft, type RaftRunOptions, type RaftRunResult } from "../src/sim/raft/cluster.ts";
 
 /**

@@ -43,6 +43,14 @@ async function appendMany(run: <T>(p: Promise<T>) => Promise<T>, log: PartitionL
   for (let i = 0; i < count; i++) await run(log.append(batch(valueBytes, timestampMs), 1));
 }
 
+/** Change one byte inside batch `index` of the first segment (batches of `batch(100)`), durably: rot at rest. */
+async function rotBatch(run: <T>(p: Promise<T>) => Promise<T>, fs: FileSystem, index: number): Promise<void> {
+  const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
+  await run(handle.write(index * batch(100).length + 80, new Uint8Array([0x5a])));
+  await run(handle.sync());
+  await run(handle.close());
+}
+
 describe("limits and bad input", () => {
   it("rejects bad options at open with InvalidConfigError", async () => {
     const { open } = setup();
@@ -207,10 +215,7 @@ describe("recovery", () => {
     fs.crash();
     const path = `${DIR}/00000000000000000000.log`;
     const batchBytes = batch(100).length;
-    const handle = await run(fs.open(path, "readwrite"));
-    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
-    await run(handle.sync());
-    await run(handle.close());
+    await rotBatch(run, fs, 3);
     const reopened = await open();
     expect(reopened.endOffset).toBe(10);
     expect(reopened.recovery.events).toEqual([expect.objectContaining({ kind: "segment-damaged", file: path, position: 3 * batchBytes, offset: 3, toOffset: 4 })]);
@@ -265,10 +270,7 @@ describe("recovery", () => {
     await appendMany(run, log, 5);
     await run(log.close());
     await run(fs.remove(`${DIR}/recovery-point`));
-    const batchBytes = batch(100).length;
-    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
-    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
-    await run(handle.close());
+    await rotBatch(run, fs, 3);
     const reopened = await open();
     expect(reopened.endOffset).toBe(3);
     expect(reopened.recovery.events.map((e) => e.kind)).toEqual(["recovery-point-unknown", "tail-truncated"]);
@@ -281,10 +283,7 @@ describe("recovery", () => {
     const log = await open();
     await appendMany(run, log, 6);
     await run(log.close());
-    const batchBytes = batch(100).length;
-    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
-    await run(handle.write(4 * batchBytes + 80, new Uint8Array([0x5a])));
-    await run(handle.close());
+    await rotBatch(run, fs, 4);
     const reopened = await open();
     expect(reopened.damage.map((r) => r.fromOffset)).toEqual([4]);
     expect(await run(reopened.truncateTo(4))).toBe(4);
@@ -368,13 +367,16 @@ describe("transient read faults", () => {
     const log = await open();
     await appendMany(run, log, 10);
     await run(log.close());
-    const batchBytes = batch(100).length;
-    const handle = await run(fs.open(`${DIR}/00000000000000000000.log`, "readwrite"));
-    await run(handle.write(3 * batchBytes + 80, new Uint8Array([0x5a])));
-    await run(handle.close());
+    await rotBatch(run, fs, 3);
     // Both slots come back flipped on every read of the recovery-point file but the last attempt.
     const flips = { left: SLOT_READ_ATTEMPTS_MAX - 1 };
-    const reopened = await open({}, flippingRecoveryPoint(fs, flips));
+    const bothSlots = (path: string, bytes: Uint8Array): boolean => {
+      if (!path.endsWith(`/${RECOVERY_POINT_FILE}`) || bytes.length < 2 * RECOVERY_POINT_SLOT_BYTES) return false;
+      bytes[20]! ^= 0x01;
+      bytes[RECOVERY_POINT_SLOT_BYTES + 20]! ^= 0x01;
+      return true;
+    };
+    const reopened = await open({}, flippingReads(fs, flips, bothSlots));
     expect(flips.left).toBe(0);
     expect(reopened.recovery.recoveryPoint).toBe(10);
     expect(reopened.endOffset).toBe(10);
@@ -382,55 +384,22 @@ describe("transient read faults", () => {
   });
 });
 
-/** Reads of a recovery-point file come back with both slots flipped while `control.left` lasts. */
-function flippingRecoveryPoint(inner: FileSystem, control: { left: number }): FileSystem {
-  return {
-    ...inner,
-    open: async (path, mode) => {
-      const handle = await inner.open(path, mode);
-      if (!path.endsWith(`/${RECOVERY_POINT_FILE}`)) return handle;
-      return {
-        path: handle.path,
-        size: () => handle.size(),
-        read: async (position, length) => {
-          const bytes = await handle.read(position, length);
-          if (control.left > 0 && bytes.length >= 2 * RECOVERY_POINT_SLOT_BYTES) {
-            control.left--;
-            bytes[20]! ^= 0x01;
-            bytes[RECOVERY_POINT_SLOT_BYTES + 20]! ^= 0x01;
-          }
-          return bytes;
-        },
-        write: (position, data) => handle.write(position, data),
-        truncate: (size) => handle.truncate(size),
-        sync: () => handle.sync(),
-        close: () => handle.close(),
-      };
-    },
-    readFile: (path) => inner.readFile(path),
-    stat: (path) => inner.stat(path),
-    list: (dir) => inner.list(dir),
-    mkdir: (dir) => inner.mkdir(dir),
-    remove: (path) => inner.remove(path),
-    removeDir: (dir) => inner.removeDir(dir),
-    rename: (from, to) => inner.rename(from, to),
-    syncDir: (dir) => inner.syncDir(dir),
-  };
+/** Flip bit 0 of byte 20 of what a read returned, when it has one. */
+function flipByte20(_path: string, bytes: Uint8Array): boolean {
+  if (bytes.length <= 20) return false;
+  bytes[20]! ^= 0x01;
+  return true;
 }
 
-
-/** A FileSystem whose next `control.left` handle reads come back with one bit flipped. */
-function flippingReads(inner: FileSystem, control: { left: number }): FileSystem {
+/** A FileSystem whose next `control.left` handle reads that `flip` changes come back changed (one bit, by default). */
+function flippingReads(inner: FileSystem, control: { left: number }, flip: (path: string, bytes: Uint8Array) => boolean = flipByte20): FileSystem {
   const wrap = (handle: FileHandle): FileHandle => ({
     ...handle,
     path: handle.path,
     size: () => handle.size(),
     read: async (position, length) => {
       const bytes = await handle.read(position, length);
-      if (control.left > 0 && bytes.length > 20) {
-        control.left--;
-        bytes[20]! ^= 0x01;
-      }
+      if (control.left > 0 && flip(handle.path, bytes)) control.left--;
       return bytes;
     },
     write: (position, data) => handle.write(position, data),

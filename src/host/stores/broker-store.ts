@@ -28,11 +28,14 @@
  *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
  *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
  *   created by its next append.
- * - Open files are bounded: the open logs hold at most `openFilesMax` files (each counts its
- *   segments' files, `PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG), the
- *   least recently used idle one (no write or read running, nothing unsynced) is closed to make
- *   room, and reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing
- *   a log also drops its segment indexes from memory. `create` costs no I/O: the log is made by
+ * - Open files are bounded: every file the store opens (segments, indexes, recovery points, state
+ *   files, directory syncs) goes through a `FilePool` (disk/file-pool.ts) that keeps at most
+ *   `openFilesMax` descriptors open, closing the least recently used idle one to make room and
+ *   reopening it on next use. On top of that, open logs are bounded as if each held all its
+ *   segments' files (`PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG): the
+ *   least recently used idle log (no write or read running, nothing unsynced) is closed, and
+ *   reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing a log
+ *   drops its segment indexes from memory, which bounds them too. `create` costs no I/O: the log is made by
  *   the partition's first append, so creating thousands of partitions never holds up the host's
  *   queue (and with it the heartbeats that keep the lease).
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
@@ -60,7 +63,7 @@
  */
 import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
-import { DamagedRangeError, DiskFullError, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { DamagedRangeError, DiskFullError, FilePool, type FilePoolStats, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { loadLeaderEpochs, saveLeaderEpochs, type LeaderEpochEntry } from "../../disk/state-file.ts";
 import { CorruptBatchError, CorruptStateFileError } from "../../disk/errors.ts";
 import { batchEpochs, truncatedEpochs, withEpoch } from "../../actors/broker/replica.ts";
@@ -181,13 +184,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
 
   private constructor(
-    private readonly fs: FileSystem,
+    private readonly fs: FilePool,
     private readonly options: BrokerStoreOptions,
   ) {}
 
   /** Open and recover every partition log; the broker's whole start-up path. */
   static async open(fs: FileSystem, options: BrokerStoreOptions): Promise<{ recovered: BrokerRecovered; store: BrokerStore }> {
-    const store = new BrokerStore(fs, options);
+    // Every file the store opens goes through the pool: at most openFilesMax descriptors.
+    const store = new BrokerStore(new FilePool(fs, options.openFilesMax), options);
     const partitions: RecoveredPartition[] = [];
     for (const { topic, topicId, partition } of await store.partitionsOnDisk()) {
       // Two incarnations of one partition on disk (a crash between superseding one and the next
@@ -603,6 +607,11 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const figures = new Map<string, { sizeBytes: number; segments: number }>();
     for (const [key, log] of this.logs) figures.set(key, { sizeBytes: log.sizeBytes, segments: log.segmentCount });
     return figures;
+  }
+
+  /** The file pool's figures: descriptors open now, the most ever open, evictions, reopens. */
+  get fileStats(): FilePoolStats {
+    return this.fs.stats;
   }
 
   /** An offset by time in one log (offset-for-time.ts), if it is still the incarnation the actor asked about. */

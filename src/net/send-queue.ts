@@ -26,7 +26,8 @@ export interface TakenFrames {
 }
 
 export class SendQueue {
-  private frames: Buffer[] = [];
+  /** Frames from `head` on; the slots before it are emptied as frames leave (see `shift`). */
+  private frames: (Buffer | undefined)[] = [];
   /** Parallel to `frames`; holes for frames without a receipt. */
   private receipts: (SendReceipt | undefined)[] = [];
   private head = 0;
@@ -91,6 +92,7 @@ export class SendQueue {
     for (let index = this.head - count + 1; index < this.head; index++) {
       const frame = this.frames[index]!;
       position += frame.copy(merged, position);
+      this.frames[index] = undefined; // sent: the queue must not keep it alive
     }
     this.queuedBytes -= total - first.length;
     return this.compact({ frame: merged, receipts: this.takeReceipts(start) });
@@ -140,9 +142,15 @@ export class SendQueue {
     return unsent.length;
   }
 
+  /**
+   * The frame at the head, its slot emptied: a frame that left must not stay reachable from the
+   * queue (a fetch reply is up to fetchBytesMax; a thousand of them held until the next
+   * compaction kept a broker's memory growing with the data it served).
+   */
   private shift(): Buffer | undefined {
     const frame = this.frames[this.head];
     if (frame === undefined) return undefined;
+    this.frames[this.head] = undefined;
     this.head++;
     this.queuedBytes -= frame.length;
     return frame;
@@ -162,9 +170,13 @@ export class SendQueue {
     return taken;
   }
 
-  /** Drops consumed slots once they dominate, so the array does not grow without bound. */
+  /** Drops consumed slots once they dominate (or the queue is empty), so the array does not grow without bound. */
   private compact<T>(result: T): T {
-    if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
+    if (this.head === this.frames.length) {
+      this.frames = [];
+      this.receipts = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
       this.frames = this.frames.slice(this.head);
       this.receipts = this.receipts.slice(this.head);
       this.head = 0;

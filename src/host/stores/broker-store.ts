@@ -31,11 +31,12 @@
  * - Open files are bounded: every file the store opens (segments, indexes, recovery points, state
  *   files, directory syncs) goes through a `FilePool` (disk/file-pool.ts) that keeps at most
  *   `openFilesMax` descriptors open, closing the least recently used idle one to make room and
- *   reopening it on next use. On top of that, open logs are bounded as if each held all its
- *   segments' files (`PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG): the
- *   least recently used idle log (no write or read running, nothing unsynced) is closed, and
- *   reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing a log
- *   drops its segment indexes from memory, which bounds them too. `create` costs no I/O: the log is made by
+ *   reopening it on next use (a closed segment's file mostly). Open logs are bounded too, at
+ *   `openFilesMax / FILES_PER_LOG` (what a log in use holds: its active segment's `.log` and
+ *   `.index`, its recovery point, a segment being read), so that the descriptors of logs in use
+ *   fit the pool: beyond it the least recently used idle log (no write or read running, nothing
+ *   unsynced) is closed, and reopened (recovery of a cleanly closed log: a short scan) when next
+ *   needed. Closing a log drops its segment indexes from memory, which bounds them too. `create` costs no I/O: the log is made by
  *   the partition's first append, so creating thousands of partitions never holds up the host's
  *   queue (and with it the heartbeats that keep the lease).
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
@@ -101,8 +102,9 @@ import { offsetForTimestamp } from "./offset-for-time.ts";
 
 export const PARTITIONS_DIR = "partitions";
 /**
- * Files a log is counted as holding while it opens (the active `.log` and `.index`, the recovery
- * point, one older segment); an open log counts what it really holds (`openFileCount`).
+ * Files a log in use is counted as holding (the active `.log` and `.index`, the recovery point,
+ * one older segment being read): open logs are bounded at openFilesMax / FILES_PER_LOG. Files of
+ * closed segments beyond that are the file pool's to evict.
  */
 export const FILES_PER_LOG = 4;
 /** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
@@ -393,10 +395,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     await this.fs.syncDir(dirnameOf(dir));
   }
 
+  /** What the open logs and those being opened count against the bound (FILES_PER_LOG each). */
   private openFiles(): number {
-    let files = this.opensInFlight * FILES_PER_LOG;
-    for (const log of this.logs.values()) files += log.openFileCount;
-    return files;
+    return (this.opensInFlight + this.logs.size) * FILES_PER_LOG;
   }
 
   /** The partition's open log, reopening it if it was closed to bound open files. */
@@ -442,7 +443,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     for (const [key, log] of this.logs) {
       if (open <= this.options.openFilesMax) break;
       if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
-      open -= log.openFileCount;
+      open -= FILES_PER_LOG;
       this.logs.delete(key);
       this.closedLogs.add(key);
       const closed = log.close().finally(() => this.closing.delete(key));

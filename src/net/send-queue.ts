@@ -25,6 +25,15 @@ export interface TakenFrames {
   readonly receipts: SendReceipt[] | undefined;
 }
 
+/**
+ * Bytes queued over every send queue of one transport, against `max`: per-peer bounds alone let
+ * a node with many slow peers (consumers) hold peers x queueBytesMax.
+ */
+export class QueueBudget {
+  bytes = 0;
+  constructor(readonly max: number) {}
+}
+
 export class SendQueue {
   /** Frames from `head` on; the slots before it are emptied as frames leave (see `shift`). */
   private frames: (Buffer | undefined)[] = [];
@@ -37,6 +46,8 @@ export class SendQueue {
   constructor(
     private readonly messagesMax: number,
     private readonly bytesMax: number,
+    /** Shared with the transport's other queues (`queueBytesTotalMax`); none: this queue's own bound only. */
+    private readonly budget: QueueBudget = new QueueBudget(Infinity),
   ) {}
 
   get length(): number {
@@ -57,10 +68,10 @@ export class SendQueue {
    * always queued (see the header).
    */
   offer(frame: Buffer, receipt?: SendReceipt): boolean {
-    if (receipt === undefined && (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax)) return false;
+    if (receipt === undefined && (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax || this.budget.bytes + frame.length > this.budget.max)) return false;
     this.frames.push(frame);
     this.receipts.push(receipt);
-    this.queuedBytes += frame.length;
+    this.adjust(frame.length);
     if (receipt !== undefined) this.receiptCount++;
     return true;
   }
@@ -94,7 +105,7 @@ export class SendQueue {
       position += frame.copy(merged, position);
       this.frames[index] = undefined; // sent: the queue must not keep it alive
     }
-    this.queuedBytes -= total - first.length;
+    this.adjust(-(total - first.length));
     return this.compact({ frame: merged, receipts: this.takeReceipts(start) });
   }
 
@@ -108,7 +119,7 @@ export class SendQueue {
     this.frames = [];
     this.receipts = [];
     this.head = 0;
-    this.queuedBytes = 0;
+    this.adjust(-this.queuedBytes);
     this.receiptCount = 0;
     if (unsent !== undefined) settleLater(unsent, "unsent");
     return dropped;
@@ -132,7 +143,7 @@ export class SendQueue {
         continue;
       }
       unsent.push(receipt);
-      this.queuedBytes -= frame.length;
+      this.adjust(-frame.length);
     }
     this.frames = frames;
     this.receipts = receipts;
@@ -152,8 +163,14 @@ export class SendQueue {
     if (frame === undefined) return undefined;
     this.frames[this.head] = undefined;
     this.head++;
-    this.queuedBytes -= frame.length;
+    this.adjust(-frame.length);
     return frame;
+  }
+
+  /** Every change to the bytes queued goes through here: this queue's count and the shared one. */
+  private adjust(delta: number): void {
+    this.queuedBytes += delta;
+    this.budget.bytes += delta;
   }
 
   /** The receipts of slots [from, to), which are leaving the queue. */

@@ -73,6 +73,23 @@ export class TooManyRecordsError extends StorageError {
   }
 }
 
+/**
+ * The system refused a file descriptor (EMFILE/ENFILE) and the file pool had none of its own to
+ * give up: descriptors outside the pool (sockets) fill the process's limit. Retriable: the same
+ * request succeeds once some are closed.
+ */
+export class TooManyOpenFilesError extends StorageError {
+  override readonly name = "TooManyOpenFilesError";
+  readonly retriable = true;
+  constructor(
+    readonly path: string,
+    readonly poolOpenFiles: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`too many open files opening ${path} (the file pool holds ${poolOpenFiles}, none idle); raise ulimit -n or lower openFilesMax`, options);
+  }
+}
+
 /** An offset outside [startOffset, endOffset] of the log. */
 export class OffsetOutOfRangeError extends StorageError {
   override readonly name = "OffsetOutOfRangeError";

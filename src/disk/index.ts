@@ -41,5 +41,7 @@ export {
   OffsetOutOfRangeError,
   StorageAssertionError,
   StorageError,
+  TooManyOpenFilesError,
   TooManyRecordsError,
 } from "./errors.ts";
+export { FILE_POOL_MIN, FilePool, type FilePoolStats } from "./file-pool.ts";

@@ -140,8 +140,9 @@ export class PartitionLog {
     return this.segments[0]!.baseOffset;
   }
   /**
-   * Files the log holds open: every segment's `.log`, index files being written (the active
-   * segment's), and the recovery point. A host that bounds its open files counts this.
+   * Files the log holds handles to: every segment's `.log`, index files being written (the
+   * active segment's), and the recovery point. On a FilePool (file-pool.ts) only the handles in
+   * use have a descriptor behind them; the pool, not this count, bounds a host's open files.
    */
   get openFileCount(): number {
     let count = this.segments.length + 1;

@@ -54,7 +54,7 @@ import type { LinkInfo } from "./outgoing-link.ts";
 import { OutgoingLink } from "./outgoing-link.ts";
 import type { ConnectionRefusal } from "./port-listener.ts";
 import { PortListener } from "./port-listener.ts";
-import { settleLater } from "./send-queue.ts";
+import { QueueBudget, settleLater } from "./send-queue.ts";
 import { observeStatuses, peerService } from "./peer-service.ts";
 
 /** How often close({ flushMs }) looks whether the send queues have emptied. */
@@ -116,6 +116,7 @@ export class GrpcTransport implements Transport<unknown> {
       stats: this.stats,
       random: options.random ?? { next: Math.random },
       inbox: this.inbox,
+      queueBudget: new QueueBudget(this.limits.queueBytesTotalMax),
       receive: (bytes, end) => this.receive(bytes, end),
     };
   }

@@ -37,7 +37,7 @@ export class InboundStream implements Route {
     private readonly context: LinkContext,
     private readonly events: InboundEvents,
   ) {
-    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax);
+    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
   }
 

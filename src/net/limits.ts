@@ -26,6 +26,11 @@ export interface TransportLimits {
   /** Per peer (and per incoming stream that replies go back on): frames waiting for the stream. */
   readonly queueMessagesMax: number;
   readonly queueBytesMax: number;
+  /**
+   * All send queues of the node together (frames without a receipt): a frame that would pass it
+   * is dropped like one for a full queue. Bounds what replies to many slow peers hold.
+   */
+  readonly queueBytesTotalMax: number;
   /** Small frames are merged into one gRPC message up to this many bytes. */
   readonly coalesceBytesMax: number;
   /** Received messages not yet handed to the handler; above this, streams stop reading. */
@@ -56,6 +61,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   entriesMax: 1 << 20,
   queueMessagesMax: 10_000,
   queueBytesMax: 64 * MiB,
+  queueBytesTotalMax: 64 * MiB,
   coalesceBytesMax: 64 * KiB,
   inboxBytesMax: 64 * MiB,
   reconnectBaseMs: 50,
@@ -78,6 +84,7 @@ const RANGES: Readonly<Record<keyof TransportLimits, readonly [number, number]>>
   entriesMax: [1, 1 << 28],
   queueMessagesMax: [1, 1 << 24],
   queueBytesMax: [1 * KiB, 64 * 1024 * MiB],
+  queueBytesTotalMax: [1 * KiB, 64 * 1024 * MiB],
   coalesceBytesMax: [1, 1024 * MiB],
   inboxBytesMax: [1 * KiB, 64 * 1024 * MiB],
   reconnectBaseMs: [1, 60_000],
@@ -103,6 +110,7 @@ export function resolveLimits(overrides: Partial<TransportLimits> = {}): Transpo
   if (limits.reconnectMaxMs < limits.reconnectBaseMs) throw new TransportConfigError("limits.reconnectMaxMs", limits.reconnectMaxMs, "must be at least reconnectBaseMs");
   if (limits.coalesceBytesMax > limits.frameBytesMax) throw new TransportConfigError("limits.coalesceBytesMax", limits.coalesceBytesMax, "must not exceed frameBytesMax");
   if (limits.queueBytesMax < limits.frameBytesMax) throw new TransportConfigError("limits.queueBytesMax", limits.queueBytesMax, "must hold at least one frame of frameBytesMax");
+  if (limits.queueBytesTotalMax < limits.frameBytesMax) throw new TransportConfigError("limits.queueBytesTotalMax", limits.queueBytesTotalMax, "must hold at least one frame of frameBytesMax");
   validateCodecLimits(codecLimits(limits), "limits.");
   return limits;
 }

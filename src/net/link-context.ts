@@ -9,7 +9,7 @@ import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
 import type { Inbox } from "./inbox.ts";
 import type { TransportLimits } from "./limits.ts";
-import type { SendQueue } from "./send-queue.ts";
+import type { QueueBudget, SendQueue } from "./send-queue.ts";
 
 export interface TransportStats {
   /** Messages accepted for sending (queued for a stream or for oneself). */
@@ -88,6 +88,8 @@ export interface LinkContext {
   readonly stats: TransportStats;
   readonly random: JitterSource;
   readonly inbox: Inbox;
+  /** Bytes queued over every send queue of this transport (limits.queueBytesTotalMax). */
+  readonly queueBudget: QueueBudget;
   /** Checks a received frame and queues its messages for delivery, or says why the stream must end. */
   receive(bytes: Buffer, end: ReceivingEnd): Rejection | undefined;
 }

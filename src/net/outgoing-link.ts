@@ -73,7 +73,7 @@ export class OutgoingLink implements Route {
     private readonly context: LinkContext,
   ) {
     this.header = frameHeader(context.self, peer);
-    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax);
+    this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
     this.end = { remote: peer };
   }

@@ -25,8 +25,18 @@ export interface TakenFrames {
   readonly receipts: SendReceipt[] | undefined;
 }
 
+/**
+ * Bytes queued over every send queue of one transport, against `max`: per-peer bounds alone let
+ * a node with many slow peers (consumers) hold peers x queueBytesMax.
+ */
+export class QueueBudget {
+  bytes = 0;
+  constructor(readonly max: number) {}
+}
+
 export class SendQueue {
-  private frames: Buffer[] = [];
+  /** Frames from `head` on; the slots before it are emptied as frames leave (see `shift`). */
+  private frames: (Buffer | undefined)[] = [];
   /** Parallel to `frames`; holes for frames without a receipt. */
   private receipts: (SendReceipt | undefined)[] = [];
   private head = 0;
@@ -36,6 +46,8 @@ export class SendQueue {
   constructor(
     private readonly messagesMax: number,
     private readonly bytesMax: number,
+    /** Shared with the transport's other queues (`queueBytesTotalMax`); none: this queue's own bound only. */
+    private readonly budget: QueueBudget = new QueueBudget(Infinity),
   ) {}
 
   get length(): number {
@@ -56,10 +68,10 @@ export class SendQueue {
    * always queued (see the header).
    */
   offer(frame: Buffer, receipt?: SendReceipt): boolean {
-    if (receipt === undefined && (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax)) return false;
+    if (receipt === undefined && (this.length >= this.messagesMax || this.queuedBytes + frame.length > this.bytesMax || this.budget.bytes + frame.length > this.budget.max)) return false;
     this.frames.push(frame);
     this.receipts.push(receipt);
-    this.queuedBytes += frame.length;
+    this.adjust(frame.length);
     if (receipt !== undefined) this.receiptCount++;
     return true;
   }
@@ -91,8 +103,9 @@ export class SendQueue {
     for (let index = this.head - count + 1; index < this.head; index++) {
       const frame = this.frames[index]!;
       position += frame.copy(merged, position);
+      this.frames[index] = undefined; // sent: the queue must not keep it alive
     }
-    this.queuedBytes -= total - first.length;
+    this.adjust(-(total - first.length));
     return this.compact({ frame: merged, receipts: this.takeReceipts(start) });
   }
 
@@ -106,7 +119,7 @@ export class SendQueue {
     this.frames = [];
     this.receipts = [];
     this.head = 0;
-    this.queuedBytes = 0;
+    this.adjust(-this.queuedBytes);
     this.receiptCount = 0;
     if (unsent !== undefined) settleLater(unsent, "unsent");
     return dropped;
@@ -130,7 +143,7 @@ export class SendQueue {
         continue;
       }
       unsent.push(receipt);
-      this.queuedBytes -= frame.length;
+      this.adjust(-frame.length);
     }
     this.frames = frames;
     this.receipts = receipts;
@@ -140,12 +153,24 @@ export class SendQueue {
     return unsent.length;
   }
 
+  /**
+   * The frame at the head, its slot emptied: a frame that left must not stay reachable from the
+   * queue (a fetch reply is up to fetchBytesMax; a thousand of them held until the next
+   * compaction kept a broker's memory growing with the data it served).
+   */
   private shift(): Buffer | undefined {
     const frame = this.frames[this.head];
     if (frame === undefined) return undefined;
+    this.frames[this.head] = undefined;
     this.head++;
-    this.queuedBytes -= frame.length;
+    this.adjust(-frame.length);
     return frame;
+  }
+
+  /** Every change to the bytes queued goes through here: this queue's count and the shared one. */
+  private adjust(delta: number): void {
+    this.queuedBytes += delta;
+    this.budget.bytes += delta;
   }
 
   /** The receipts of slots [from, to), which are leaving the queue. */
@@ -162,9 +187,13 @@ export class SendQueue {
     return taken;
   }
 
-  /** Drops consumed slots once they dominate, so the array does not grow without bound. */
+  /** Drops consumed slots once they dominate (or the queue is empty), so the array does not grow without bound. */
   private compact<T>(result: T): T {
-    if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
+    if (this.head === this.frames.length) {
+      this.frames = [];
+      this.receipts = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
       this.frames = this.frames.slice(this.head);
       this.receipts = this.receipts.slice(this.head);
       this.head = 0;

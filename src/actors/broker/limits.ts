@@ -12,6 +12,7 @@ const MiB = 1024 * KiB;
 export const BROKER_CEILINGS = {
   batchBytesMax: 256 * MiB,
   fetchBytesMax: 256 * MiB,
+  fetchReadBytesMax: 64 * 1024 * MiB,
   fetchWaitMsMax: 10 * 60 * 1000,
   pendingFetchesMax: 1 << 20,
   intervalMsMax: 60 * 60 * 1000,
@@ -29,6 +30,13 @@ export interface BrokerLimits {
   readonly batchRecordsMax: number;
   /** Most bytes one fetch answer carries (a fetch asks for less; one whole batch always comes). */
   readonly fetchBytesMax: number;
+  /**
+   * Most bytes the fetch reads running at once may bring back (the sum of their maxBytes, replica
+   * fetches included): what fetches can hold in memory before their replies leave. A readable
+   * fetch that would pass it waits, parked, for reads to finish (or its long poll to end); one
+   * read always runs, whatever its size.
+   */
+  readonly fetchReadBytesMax: number;
   /** Longest a fetch may wait for data (its maxWaitMs is clamped to this). */
   readonly fetchWaitMsMax: number;
   /** Fetches parked or reading at once; beyond it a fetch is answered at once. */
@@ -49,6 +57,7 @@ export const DEFAULT_BROKER_LIMITS: BrokerLimits = Object.freeze({
   batchBytesMax: 1 * MiB,
   batchRecordsMax: 65_536,
   fetchBytesMax: 8 * MiB,
+  fetchReadBytesMax: 64 * MiB,
   fetchWaitMsMax: 30_000,
   pendingFetchesMax: 1_024,
   pushSessionsMax: 1_024,
@@ -87,6 +96,7 @@ export function validateBrokerLimits(limits: BrokerLimits): void {
   requireInteger("batchBytesMax", limits.batchBytesMax, BATCH_HEADER_BYTES + 8, BROKER_CEILINGS.batchBytesMax);
   requireInteger("batchRecordsMax", limits.batchRecordsMax, 1, limits.batchBytesMax);
   requireInteger("fetchBytesMax", limits.fetchBytesMax, 1, BROKER_CEILINGS.fetchBytesMax);
+  requireInteger("fetchReadBytesMax", limits.fetchReadBytesMax, 1, BROKER_CEILINGS.fetchReadBytesMax);
   requireInteger("fetchWaitMsMax", limits.fetchWaitMsMax, 0, BROKER_CEILINGS.fetchWaitMsMax);
   requireInteger("pendingFetchesMax", limits.pendingFetchesMax, 1, BROKER_CEILINGS.pendingFetchesMax);
   requireInteger("pushSessionsMax", limits.pushSessionsMax, 1, BROKER_CEILINGS.pushSessionsMax);

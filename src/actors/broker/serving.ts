@@ -4,7 +4,9 @@
  * still take back), and retention; offsets requests are in offsets.ts. Both kinds of fetch
  * long-poll the same way: a fetch with nothing to read is parked with a timer, and woken when its
  * bound moves (consumers: the HW; followers: the leader's synced end). Reads run in the store (`effect.read`) and come back as
- * `read.done`.
+ * `read.done`. The reads running at once may bring back at most `fetchReadBytesMax` (their
+ * maxBytes added up): a readable fetch beyond it is parked like one with nothing to read, and
+ * starts when reads finish — so what fetches hold in memory is bounded, however many there are.
  */
 import { cancelTimer, read, setTimer, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
@@ -63,7 +65,7 @@ export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topi
   const id = step.context.nextFetchId;
   const fetch: PendingFetch = { ...request, id, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
   step.update({ nextFetchId: id + 1 });
-  if (readable) return startRead(step, fetch, state);
+  if (readable && readRoom(step) >= fetch.maxBytes) return startRead(step, fetch, state);
   step.update({ parked: new Map(step.context.parked).set(id, fetch) });
   step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
 }
@@ -91,14 +93,36 @@ export function answerParked(step: Step, matches: (fetch: PendingFetch) => boole
   step.update({ parked });
 }
 
-/** Offsets moved in `advanced` partitions: parked fetches there that can read now start reading. */
-export function wakeParked(step: Step, advanced: ReadonlySet<string>): void {
-  const woken = [...step.context.parked.values()].filter((fetch) => {
+/**
+ * How many more bytes reads may bring back now under `fetchReadBytesMax`; with no read running,
+ * any read fits (one always runs, whatever its size).
+ */
+function readRoom(step: Step): number {
+  if (step.context.reading.size === 0) return Infinity;
+  let bytes = 0;
+  for (const fetch of step.context.reading.values()) bytes += fetch.maxBytes;
+  return step.context.input.limits.fetchReadBytesMax - bytes;
+}
+
+/**
+ * Offsets moved in `advanced` partitions (or reads finished: `undefined`, every partition):
+ * parked fetches that can read now start reading, oldest first, while `fetchReadBytesMax` has
+ * room; the rest stay parked.
+ */
+export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined): void {
+  const readable = [...step.context.parked.values()].filter((fetch) => {
     const key = partitionKey(fetch.topic, fetch.partition);
-    if (!advanced.has(key)) return false;
+    if (advanced !== undefined && !advanced.has(key)) return false;
     const state = step.context.partitions.get(key);
     return state !== undefined && state.topicId === fetch.topicId && fetch.offset < boundOf(fetch, state);
   });
+  const woken: PendingFetch[] = [];
+  let room = readRoom(step);
+  for (const fetch of readable) {
+    if (fetch.maxBytes > room) break; // in order: a big fetch is not overtaken for ever by small ones
+    woken.push(fetch);
+    room = (room === Infinity ? step.context.input.limits.fetchReadBytesMax : room) - fetch.maxBytes;
+  }
   if (woken.length === 0) return;
   const parked = new Map(step.context.parked);
   for (const fetch of woken) parked.delete(fetch.id);
@@ -119,6 +143,7 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
   const reading = new Map(step.context.reading);
   reading.delete(event.id);
   step.update({ reading });
+  if (step.context.parked.size > 0) wakeParked(step, undefined); // room for reads that waited
   const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
   if (state === undefined || state.topicId !== fetch.topicId) {
     // Deleted, or re-created as another incarnation, while the read ran: its bytes are not this topic's.

@@ -28,11 +28,15 @@
  *   that found no space for the new segment) is closed and reopened — recovery keeps what it can
  *   prove — and refused the same way as `log-failed`. A partition whose `create` failed is
  *   created by its next append.
- * - Open files are bounded: the open logs hold at most `openFilesMax` files (each counts its
- *   segments' files, `PartitionLog.openFileCount`; one being opened counts FILES_PER_LOG), the
- *   least recently used idle one (no write or read running, nothing unsynced) is closed to make
- *   room, and reopened (recovery of a cleanly closed log: a short scan) when next needed. Closing
- *   a log also drops its segment indexes from memory. `create` costs no I/O: the log is made by
+ * - Open files are bounded: every file the store opens (segments, indexes, recovery points, state
+ *   files, directory syncs) goes through a `FilePool` (disk/file-pool.ts) that keeps at most
+ *   `openFilesMax` descriptors open, closing the least recently used idle one to make room and
+ *   reopening it on next use (a closed segment's file mostly). Open logs are bounded too, at
+ *   `openFilesMax / FILES_PER_LOG` (what a log in use holds: its active segment's `.log` and
+ *   `.index`, its recovery point, a segment being read), so that the descriptors of logs in use
+ *   fit the pool: beyond it the least recently used idle log (no write or read running, nothing
+ *   unsynced) is closed, and reopened (recovery of a cleanly closed log: a short scan) when next
+ *   needed. Closing a log drops its segment indexes from memory, which bounds them too. `create` costs no I/O: the log is made by
  *   the partition's first append, so creating thousands of partitions never holds up the host's
  *   queue (and with it the heartbeats that keep the lease).
  * - `sync()` syncs every log written since the last sync, concurrently: one sync call covers all
@@ -60,7 +64,7 @@
  */
 import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
-import { DamagedRangeError, DiskFullError, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
+import { DamagedRangeError, DiskFullError, FilePool, type FilePoolStats, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { loadLeaderEpochs, saveLeaderEpochs, type LeaderEpochEntry } from "../../disk/state-file.ts";
 import { CorruptBatchError, CorruptStateFileError } from "../../disk/errors.ts";
 import { batchEpochs, truncatedEpochs, withEpoch } from "../../actors/broker/replica.ts";
@@ -98,8 +102,9 @@ import { offsetForTimestamp } from "./offset-for-time.ts";
 
 export const PARTITIONS_DIR = "partitions";
 /**
- * Files a log is counted as holding while it opens (the active `.log` and `.index`, the recovery
- * point, one older segment); an open log counts what it really holds (`openFileCount`).
+ * Files a log in use is counted as holding (the active `.log` and `.index`, the recovery point,
+ * one older segment being read): open logs are bounded at openFilesMax / FILES_PER_LOG. Files of
+ * closed segments beyond that are the file pool's to evict.
  */
 export const FILES_PER_LOG = 4;
 /** Default bound on the broker's open files, lowered to half the process's limit when that is smaller. */
@@ -181,13 +186,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
 
   private constructor(
-    private readonly fs: FileSystem,
+    private readonly fs: FilePool,
     private readonly options: BrokerStoreOptions,
   ) {}
 
   /** Open and recover every partition log; the broker's whole start-up path. */
   static async open(fs: FileSystem, options: BrokerStoreOptions): Promise<{ recovered: BrokerRecovered; store: BrokerStore }> {
-    const store = new BrokerStore(fs, options);
+    // Every file the store opens goes through the pool: at most openFilesMax descriptors.
+    const store = new BrokerStore(new FilePool(fs, options.openFilesMax), options);
     const partitions: RecoveredPartition[] = [];
     for (const { topic, topicId, partition } of await store.partitionsOnDisk()) {
       // Two incarnations of one partition on disk (a crash between superseding one and the next
@@ -389,10 +395,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     await this.fs.syncDir(dirnameOf(dir));
   }
 
+  /** What the open logs and those being opened count against the bound (FILES_PER_LOG each). */
   private openFiles(): number {
-    let files = this.opensInFlight * FILES_PER_LOG;
-    for (const log of this.logs.values()) files += log.openFileCount;
-    return files;
+    return (this.opensInFlight + this.logs.size) * FILES_PER_LOG;
   }
 
   /** The partition's open log, reopening it if it was closed to bound open files. */
@@ -438,7 +443,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     for (const [key, log] of this.logs) {
       if (open <= this.options.openFilesMax) break;
       if ((this.busy.get(key) ?? 0) > 0 || this.dirty.has(log)) continue;
-      open -= log.openFileCount;
+      open -= FILES_PER_LOG;
       this.logs.delete(key);
       this.closedLogs.add(key);
       const closed = log.close().finally(() => this.closing.delete(key));
@@ -603,6 +608,11 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const figures = new Map<string, { sizeBytes: number; segments: number }>();
     for (const [key, log] of this.logs) figures.set(key, { sizeBytes: log.sizeBytes, segments: log.segmentCount });
     return figures;
+  }
+
+  /** The file pool's figures: descriptors open now, the most ever open, evictions, reopens. */
+  get fileStats(): FilePoolStats {
+    return this.fs.stats;
   }
 
   /** An offset by time in one log (offset-for-time.ts), if it is still the incarnation the actor asked about. */

@@ -1,0 +1,59 @@
+/**
+ * fetchReadBytesMax: the fetch reads a broker runs at once may bring back at most that many bytes
+ * (their maxBytes added up), so what fetches hold in memory is bounded however many arrive
+ * (issue 14 item 7). Driven through the broker's own transitions with a scripted store
+ * (push-driver.ts), which shows exactly which reads are outstanding.
+ */
+import { describe, expect, it } from "vitest";
+import { brokerDefinition } from "../../host/stores/broker-store.ts";
+import type { FetchReply } from "../shared/messages.ts";
+import { COORDINATOR, TOPIC, leading, type Driver } from "./push-driver.ts";
+
+const CLIENT = "client";
+
+function fetch(driver: Driver, requestId: number, offset: number, maxBytes: number, maxWaitMs = 5_000): void {
+  driver.deliver(CLIENT, { type: "fetch.request", requestId, topic: TOPIC, partition: 0, leaderEpoch: 1, offset, maxBytes, maxWaitMs });
+}
+
+function replies(driver: Driver): FetchReply[] {
+  return driver.to(CLIENT, "fetch.reply") as FetchReply[];
+}
+
+describe("fetch reads under fetchReadBytesMax", () => {
+  it("runs only the reads that fit; the others wait, parked, and start as reads finish, oldest first", () => {
+    const driver = leading(10, { limits: { fetchReadBytesMax: 2_500 } });
+    for (let i = 0; i < 5; i++) fetch(driver, 100 + i, i * 10, 1_000);
+    expect(driver.reads.map((read) => read.read.offset)).toEqual([0, 10]); // 3 x 1,000 > 2,500
+    driver.answer(driver.reads.shift()!);
+    expect(driver.reads.map((read) => read.read.offset)).toEqual([10, 20]);
+    driver.drain();
+    const answered = replies(driver);
+    expect(answered.map((reply) => reply.requestId)).toEqual([100, 101, 102, 103, 104]);
+    for (const reply of answered) expect(reply.records.length).toBeGreaterThan(0);
+  });
+
+  it("always runs one read, whatever its size; with the default bound, all of them at once", () => {
+    const tight = leading(10, { limits: { fetchReadBytesMax: 10 } });
+    fetch(tight, 1, 0, 1_000);
+    fetch(tight, 2, 0, 1_000);
+    expect(tight.reads).toHaveLength(1);
+    tight.drain();
+    expect(replies(tight).map((reply) => reply.records.length > 0)).toEqual([true, true]);
+
+    const roomy = leading(10);
+    for (let i = 0; i < 5; i++) fetch(roomy, 100 + i, 0, 1_000);
+    expect(roomy.reads).toHaveLength(5);
+  });
+
+  it("a readable fetch with no room is parked with its long-poll timer, like one with nothing to read", () => {
+    const driver = leading(10, { limits: { fetchReadBytesMax: 1_000 } });
+    fetch(driver, 1, 0, 1_000);
+    fetch(driver, 2, 0, 1_000, 0); // no room: parked (its timer answers it empty), not read
+    expect(driver.reads).toHaveLength(1);
+    expect(driver.context.parked.size).toBe(1);
+  });
+
+  it("refuses a fetchReadBytesMax below one byte at start-up", () => {
+    expect(() => brokerDefinition({ coordinator: COORDINATOR, limits: { fetchReadBytesMax: 0 } })).toThrow(/fetchReadBytesMax/);
+  });
+});

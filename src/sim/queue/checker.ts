@@ -8,8 +8,11 @@
  * - A polled record was committed (consumers read only below the high watermark, DESIGN §5), so
  *   losing it later is a lost write at every ack level.
  * - An acknowledged record must survive according to its ack level (DESIGN §8): acks -1 always;
- *   acks 1 unless a leader change came after the acknowledgement (then the loss is reported in
- *   `allowed` as lost-write-after-leader-change, so a run can still say which losses it excused);
+ *   acks 1 unless a leader change came after the send was invoked (then the loss is reported in
+ *   `allowed` as lost-write-after-leader-change, so a run can still say which losses it excused).
+ *   After the invocation, not after the acknowledgement: the leader decides to acknowledge
+ *   somewhere between the two, and a leader paused after deciding sends its answer only when it
+ *   resumes — possibly after its successor was elected (a broker paused past its lease);
  *   acks 0 never promises survival.
  * - Unknown and pending sends may or may not be in the log; failed sends must never be.
  * - Duplicates, two values at one offset and reordering are forbidden at every ack level.
@@ -461,8 +464,9 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
     analysis.findings.add({ kind: "lost-write-at-acks-0", detail: `${describeSend(record)} ${where}; ${why} (acks 0 allows it)`, values: [value], ops }, true);
     return;
   }
-  // acks -1 promises survival across any election; only acks 1 may lose to one.
-  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > ok.atMs) : -1;
+  // acks -1 promises survival across any election; only acks 1 may lose to one that came after
+  // the leader could have appended it (after the invocation; see the header).
+  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > record.invoke.atMs) : -1;
   const change = view.leaderChanges[index];
   if (change === undefined) {
     analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} ${where}; ${why}`, values: [value], ops });

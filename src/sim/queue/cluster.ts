@@ -157,7 +157,7 @@ export interface QueueRunOptions {
  * - `reuse-producer-id`: a restarted producer goes on under its old producer id with sequences
  *   from 0 (producer-plant.ts) → lost-write (it turns producer crashes on).
  * - `no-lease-margin`: the broker trusts a heartbeat reply for the whole lease, as if clocks never
- *   drifted → lease-overlap under drift (run with drift at the bound).
+ *   drifted → lease-overlap under drift (it turns drift at the bound on).
  */
 export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
@@ -418,6 +418,8 @@ function clockDrift(options: QueueRunOptions, settings: Settings, root: Random):
     if (!(Number.isFinite(asked) && asked >= 0 && asked <= CLOCK_DRIFT_PPM_MAX)) throw new RangeError(`clock drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not ${asked}`);
     return asked;
   }
+  // The no-lease-margin plant is only wrong where clocks drift: it runs with drift at the bound.
+  if (options.plant === "no-lease-margin") return CLOCK_DRIFT_BOUND_PPM;
   return settings.swarm && root.derive("profile:clock-drift").next() < CLOCK_DRIFT_SEED_SHARE ? CLOCK_DRIFT_BOUND_PPM : 0;
 }
 

@@ -25,6 +25,8 @@ describe("scenarios", () => {
         replicationFactor: scenario.replicationFactor,
         groups: scenario.groups,
         safetyMs: scenario.safetyMs,
+        clockDriftPpm: scenario.clockDriftPpm,
+        clockSkewPpm: scenario.clockSkewPpm,
       });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
       // A push story is only a push story if the brokers really pushed.

@@ -2,6 +2,7 @@
  * `zhumq sim`: run seeds of the simulator and print, per run, the verdict, the figures that show
  * how much the simulator compresses time, the trace hash, and the one command that replays it.
  */
+import { CLOCK_DRIFT_BOUND_PPM, CLOCK_DRIFT_PPM_MAX } from "../actors/broker/lease.ts";
 import { readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -46,6 +47,12 @@ Options:
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
+  --clock-drift PPM   queue: every node's clock runs at its own rate, drawn within ±PPM parts
+                      per million (half the nodes at an edge), and brokers are paused past
+                      their lease so the lease rule (lease-overlap) is put to the test; 0: true
+                      clocks. Default: swarm seeds draw it at the brokers' assumed bound
+                      (${CLOCK_DRIFT_BOUND_PPM} ppm) in about half the seeds. Beyond that bound fencing is not
+                      promised, and the lease rule says so (docs/simulator.md "Clock drift")
   --damage-at-rest    queue, swarm: rot the brokers' log segments at rest in this run (by
                       default about 30 % of the seeds draw it); --no-damage-at-rest: never
   --groups N          queue: N consumer groups (1 to 8) read the topic instead of the plain
@@ -171,6 +178,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       push: { type: "boolean" },
       pull: { type: "boolean" },
       "no-damage-at-rest": { type: "boolean" },
+      "clock-drift": { type: "string" },
       verbose: { type: "boolean" },
       shrink: { type: "boolean" },
       out: { type: "string" },
@@ -197,6 +205,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
+  const clockDriftPpm = values["clock-drift"] === undefined ? undefined : integer("--clock-drift", values["clock-drift"], 0);
+  if (clockDriftPpm !== undefined && clockDriftPpm > CLOCK_DRIFT_PPM_MAX) throw new Error(`--clock-drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not '${clockDriftPpm}'`);
+  if (clockDriftPpm !== undefined && workload !== "queue") throw new Error(`--clock-drift runs with the queue workload, not '${workload}'`);
   const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload, values.push === true, values.pull === true);
   if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
@@ -219,6 +230,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
+      clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
+      clockSkewPpm: scenario?.clockSkewPpm,
       damageAtRest,
     },
     scenario,
@@ -277,6 +290,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
+  if (base.clockDriftPpm !== undefined) parts.push(`--clock-drift ${base.clockDriftPpm}`);
   return parts.join(" ");
 }
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { formatSchedule, generateSchedule, parseSchedule, ScheduleParseError, type FaultStep, type ScheduleBounds } from "./nemesis.ts";
+import { drawClockRates, drawLeaseEpisodes, formatClockRate, formatSchedule, generateSchedule, parseSchedule, ScheduleParseError, type FaultStep, type ScheduleBounds } from "./nemesis.ts";
 import { SeededRandom } from "./random.ts";
-import { parseScenario, ScenarioError } from "./scenario.ts";
+import { formatScenario, parseScenario, ScenarioError } from "./scenario.ts";
 import { SimWorld } from "./world.ts";
 
 describe("fault schedules", () => {
@@ -152,5 +152,53 @@ describe("damage at rest in fault schedules", () => {
     expect(content.length).toBe(1000); // the crash dropped the unsynced tail, not the damage
     expect(content.subarray(damage!.position, damage!.position + damage!.length).every((byte) => byte === 0)).toBe(true);
     expect(world.faultLog.some((line) => line.includes("nothing on s0's disk to damage"))).toBe(true);
+  });
+});
+
+describe("clock drift draws", () => {
+  it("every rate lies within the bound, about half at an edge, and a node's rate does not depend on the others", () => {
+    const nodes = Array.from({ length: 200 }, (_, index) => `n${index}`);
+    const rates = drawClockRates(new SeededRandom("drift"), nodes, 500);
+    const ppms = [...rates.values()].map((rate) => (rate - 1) * 1e6);
+    for (const ppm of ppms) expect(Math.abs(ppm)).toBeLessThanOrEqual(500 + 1e-6);
+    const edges = ppms.filter((ppm) => Math.abs(Math.abs(ppm) - 500) < 1e-6).length;
+    expect(edges).toBeGreaterThan(60);
+    expect(edges).toBeLessThan(140);
+    expect(ppms.some((ppm) => ppm < -1)).toBe(true);
+    expect(ppms.some((ppm) => ppm > 1)).toBe(true);
+    const alone = drawClockRates(new SeededRandom("drift"), ["n7"], 500);
+    expect(alone.get("n7")).toBe(rates.get("n7"));
+    expect(formatClockRate(1 - 500e-6)).toBe("-500.0 ppm");
+    expect(formatClockRate(1.0001)).toBe("+100.0 ppm");
+  });
+
+  it("lease episodes pause a broker for 1.5 to 2.5 leases inside the window, and resume it", () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const steps = drawLeaseEpisodes(new SeededRandom(String(seed)), ["b0", "b1"], 6_000, 1_200);
+        expect(steps.length === 2 || steps.length === 4).toBe(true);
+        for (let index = 0; index < steps.length; index += 2) {
+          const [pause, resume] = [steps[index]!, steps[index + 1]!];
+          expect(pause.action.kind).toBe("pause");
+          expect(resume.action).toEqual({ kind: "resume", node: (pause.action as { node: string }).node });
+          expect(resume.atMs).toBeLessThanOrEqual(6_000);
+          expect(resume.atMs - pause.atMs).toBeLessThanOrEqual(2.5 * 1_200);
+          // Past the lease unless the window's end cut it short.
+          if (resume.atMs < 6_000) expect(resume.atMs - pause.atMs).toBeGreaterThanOrEqual(1.5 * 1_200);
+        }
+      }),
+    );
+  });
+
+  it("scenario headers carry the drift bound and fixed skews, and print back", () => {
+    const text = "# title: t\n# workload: queue\n# seed: 3\n# clock-drift: 500\n# clock-skew: broker-0=-500 coordinator=+2000\n# expect: pass\nat 10 pause broker-0\n";
+    const scenario = parseScenario("t", text);
+    expect(scenario.clockDriftPpm).toBe(500);
+    expect(scenario.clockSkewPpm).toEqual({ "broker-0": -500, coordinator: 2000 });
+    const { name: _name, ...rest } = scenario;
+    expect(parseScenario("t", formatScenario(rest))).toEqual(scenario);
+    expect(() => parseScenario("t", "# clock-drift: -1\n")).toThrow(ScenarioError);
+    expect(() => parseScenario("t", "# clock-skew: broker-0\n")).toThrow(ScenarioError);
+    expect(() => parseScenario("t", "# clock-skew: broker-0=200000\n")).toThrow(ScenarioError);
   });
 });

@@ -374,3 +374,46 @@ function shuffle<T>(random: Random, items: readonly T[]): T[] {
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
+
+/**
+ * Clock drift: a rate for each node's clock (local ms per real ms) within ±`boundPpm` parts per
+ * million. Half the nodes sit at an edge of the bound (the worst cases for leases: a slow broker,
+ * a fast coordinator), the rest anywhere inside it. Each node's rate comes from a stream named by
+ * the node, so adding a node never moves another's rate.
+ */
+export function drawClockRates(random: Random, nodes: readonly NodeId[], boundPpm: number): Map<NodeId, number> {
+  const rates = new Map<NodeId, number>();
+  for (const node of nodes) {
+    const stream = random.derive(`clock:${node}`);
+    const edge = stream.next() < 0.5;
+    const ppm = edge ? (stream.next() < 0.5 ? -boundPpm : boundPpm) : uniform(stream, -boundPpm, boundPpm);
+    rates.set(node, 1 + ppm / 1e6);
+  }
+  return rates;
+}
+
+/** A clock rate as the fault log shows it: "+500.0 ppm". */
+export function formatClockRate(rate: number): string {
+  const ppm = (rate - 1) * 1e6;
+  return `${ppm >= 0 ? "+" : ""}${ppm.toFixed(1)} ppm`;
+}
+
+/**
+ * With drifting clocks, episodes aimed at the lease: a broker paused for longer than the lease
+ * (1.5 to 2.5 leases; a long GC pause, a stopped VM), so the coordinator marks a running broker
+ * down — the moment the lease rule judges — and the broker, resumed, must find its lease over
+ * before it serves again. A pause, not a cut: any drawn `heal` would end a cut early. From a
+ * stream of its own: they add steps without moving the others.
+ */
+export function drawLeaseEpisodes(random: Random, brokers: readonly NodeId[], durationMs: number, leaseMs: number): FaultStep[] {
+  const steps: FaultStep[] = [];
+  if (brokers.length === 0) return steps;
+  const count = 1 + random.int(2);
+  for (let index = 0; index < count; index++) {
+    const start = uniform(random, 0, Math.max(0, durationMs - 1.5 * leaseMs));
+    const end = Math.min(durationMs, start + uniform(random, 1.5 * leaseMs, 2.5 * leaseMs));
+    const node = pick(random, brokers);
+    steps.push({ atMs: start, action: { kind: "pause", node } }, { atMs: end, action: { kind: "resume", node } });
+  }
+  return steps;
+}

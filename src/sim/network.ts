@@ -31,7 +31,6 @@ import type { MessageHandler, NodeId, SendReceipt, Transport } from "../ports/tr
 import type { Random } from "../ports/random.ts";
 import type { Kernel } from "./kernel.ts";
 import { chance, exponential, uniform } from "./random.ts";
-import { describeForTrace } from "./trace.ts";
 
 export interface NetworkProfile {
   readonly latencyMs: { readonly min: number; readonly max: number; readonly tailMean: number };
@@ -208,7 +207,7 @@ export class SimNetwork {
       const trace = this.kernel.trace;
       trace.foldString(from);
       trace.foldString(to);
-      trace.foldString(describeForTrace(message));
+      trace.foldValue(message);
       this.kernel.delivering = { emittedAtMs };
       try {
         handler(from, message);

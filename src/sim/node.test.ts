@@ -87,3 +87,25 @@ describe("SimNode process faults", () => {
     expect(Number(got[0]!.split("@")[1])).toBeGreaterThanOrEqual(50);
   });
 });
+
+describe("SimNode clock drift", () => {
+  it("a node's clock runs at its rate: it reads rate × real time, and its timers fire after delay / rate real ms", async () => {
+    const fastLog: string[] = [];
+    const slowLog: string[] = [];
+    const world = new SimWorld(1);
+    const fast = world.addNode("fast", ticker(fastLog));
+    const slow = world.addNode("slow", ticker(slowLog));
+    fast.clockRate = 1.25; // exaggerated, so the figures are exact
+    slow.clockRate = 0.5;
+    void fast.start();
+    void slow.start();
+    world.kernel.markAsync();
+    await world.kernel.run({ untilMs: 40 });
+    // fast: a 10 ms timer takes 8 real ms and its clock reads 10, 20, ... at 8, 16, ... real ms.
+    expect(fastLog).toEqual(["fast start 0", "fast tick 10", "fast tick 20", "fast tick 30", "fast tick 40", "fast tick 50"]);
+    // slow: a 10 ms timer takes 20 real ms.
+    expect(slowLog).toEqual(["slow start 0", "slow tick 10", "slow tick 20"]);
+    expect(fast.localNow()).toBe(50);
+    expect(slow.realTimeOf(20)).toBe(40);
+  });
+});

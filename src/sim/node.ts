@@ -14,6 +14,12 @@
  *   A disk completion may still run the process's code while paused, but anything it sends is
  *   held too and leaves at resume. Nothing is lost.
  * Every callback that reaches the node passes its gate, which applies the three rules above.
+ *
+ * Clock drift: the node's clock runs at `clockRate` local ms per real (virtual) ms — 1 unless a
+ * workload draws a drift for it (`zhumq sim --clock-drift`). It reads `clockRate × now` and a
+ * timer set for d ms fires after d / clockRate real ms. The rate is constant for the whole run
+ * (every incarnation: the machine's oscillator, not the process); only rates matter to zhumq,
+ * which never compares two nodes' readings, so all clocks read 0 at the start.
  */
 import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { Random } from "../ports/random.ts";
@@ -50,6 +56,8 @@ export class SimNode implements NetworkHost {
   private process: SimProcess | undefined;
   private held: (() => void)[] = [];
   private transport: Transport;
+  /** Local ms per real ms of this node's clock (set before the node starts; 1 = no drift). */
+  clockRate = 1;
 
   constructor(
     readonly id: NodeId,
@@ -131,6 +139,16 @@ export class SimNode implements NetworkHost {
     this.crash();
   }
 
+  /** What this node's clock reads now. */
+  localNow(): number {
+    return this.kernel.now() * this.clockRate;
+  }
+
+  /** The real (virtual) time at which this node's clock reads `localMs`. */
+  realTimeOf(localMs: number): number {
+    return localMs / this.clockRate;
+  }
+
   /** Hooks for a host on this node: a trace observer when the run records a trace, else none. */
   hostHooks(): { observer?: HostObserver } {
     const recorder = this.kernel.recorder;
@@ -167,13 +185,14 @@ export class SimNode implements NetworkHost {
     };
   }
 
-  /** The node's view of time: virtual time, with timers that die with the incarnation. */
+  /** The node's view of time: virtual time at its clock's rate, with timers that die with the incarnation. */
   private clockFor(incarnation: number): Clock {
     const kernel = this.kernel;
+    const rate = this.clockRate;
     return {
-      now: () => kernel.now(),
+      now: () => kernel.now() * rate,
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
-        kernel.schedule(delayMs, () => {
+        kernel.schedule(delayMs / rate, () => {
           const recorder = kernel.recorder;
           if (recorder === undefined) return this.admitFor(incarnation, callback);
           this.admitFor(incarnation, () => {

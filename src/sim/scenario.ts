@@ -23,6 +23,7 @@
  * network and honest disks.
  */
 import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
+import { CLOCK_DRIFT_PPM_MAX } from "../actors/broker/lease.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -50,6 +51,10 @@ export interface Scenario {
   readonly groups?: { readonly count: number; readonly membersPerGroup?: number; readonly mode?: "pull" | "push" | "mixed"; readonly sessionTimeoutMs?: number } | undefined;
   /** queue workload: the safety phase in virtual ms (`# safety-ms: 14000`); the workload's default when absent. */
   readonly safetyMs?: number | undefined;
+  /** queue workload: clocks drift within ±this many ppm (`# clock-drift: 500`; drawn per node from the seed). */
+  readonly clockDriftPpm?: number | undefined;
+  /** queue workload: fixed clock skews (`# clock-skew: broker-0=-2000 coordinator=2000`); unnamed nodes keep true clocks. */
+  readonly clockSkewPpm?: Readonly<Record<string, number>> | undefined;
   readonly steps: readonly FaultStep[];
 }
 
@@ -89,8 +94,14 @@ export function parseScenario(name: string, text: string): Scenario {
   const safetyText = header.get("safety-ms");
   const safetyMs = safetyText === undefined ? undefined : Number(safetyText);
   if (safetyMs !== undefined && !(Number.isSafeInteger(safetyMs) && safetyMs >= 1_000 && safetyMs <= 120_000)) throw new ScenarioError(`${name}: safety-ms must be an integer from 1000 to 120000`);
+  const driftText = header.get("clock-drift");
+  const clockDriftPpm = driftText === undefined ? undefined : Number(driftText);
+  if (clockDriftPpm !== undefined && !(Number.isSafeInteger(clockDriftPpm) && clockDriftPpm >= 0 && clockDriftPpm <= CLOCK_DRIFT_PPM_MAX)) throw new ScenarioError(`${name}: clock-drift must be an integer from 0 to ${CLOCK_DRIFT_PPM_MAX} (ppm)`);
+  const clockSkewPpm = parseSkews(name, header.get("clock-skew"));
   return {
     ...(safetyMs === undefined ? {} : { safetyMs }),
+    ...(clockDriftPpm === undefined ? {} : { clockDriftPpm }),
+    ...(clockSkewPpm === undefined ? {} : { clockSkewPpm }),
     replicationFactor,
     ...(groups === undefined ? {} : { groups }),
     name,
@@ -105,6 +116,19 @@ export function parseScenario(name: string, text: string): Scenario {
     messages,
     steps: parseSchedule(text),
   };
+}
+
+/** `node=ppm node=ppm ...`, as a `# clock-skew:` header says it. */
+function parseSkews(name: string, text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined) return undefined;
+  const skews: Record<string, number> = {};
+  for (const word of text.split(/[\s,]+/).filter((part) => part !== "")) {
+    const match = /^([^=\s]+)=([+-]?\d+(?:\.\d+)?)$/.exec(word);
+    const ppm = Number(match?.[2]);
+    if (match === null || !(Math.abs(ppm) <= CLOCK_DRIFT_PPM_MAX)) throw new ScenarioError(`${name}: clock-skew must be node=ppm pairs (each within ±${CLOCK_DRIFT_PPM_MAX}), not '${word}'`);
+    skews[match[1]!] = ppm;
+  }
+  return skews;
 }
 
 /** `N` or `NxM` (N groups of M members), then optionally how they consume (`pull`, `push`, `mixed`), as a `# groups:` header says it. */
@@ -131,6 +155,8 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);
   if (scenario.safetyMs !== undefined) lines.push(`# safety-ms: ${scenario.safetyMs}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
+  if (scenario.clockDriftPpm !== undefined) lines.push(`# clock-drift: ${scenario.clockDriftPpm}`);
+  if (scenario.clockSkewPpm !== undefined) lines.push(`# clock-skew: ${Object.entries(scenario.clockSkewPpm).map(([node, ppm]) => `${node}=${ppm}`).join(" ")}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);
   return `${lines.join("\n")}\n${schedule === "" ? "" : `${schedule}\n`}`;

@@ -78,6 +78,8 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
     messages: draft.messages,
     bitFlipPerRead: draft.bitFlipPerRead,
     replicationFactor: draft.replicationFactor,
+    clockDriftPpm: draft.clockDriftPpm,
+    clockSkewPpm: draft.clockSkewPpm,
   });
   if (!fails(replayed)) throw new Error(`the shrunk scenario of seed ${base.seed} does not replay its failure (${kind}): a determinism bug`);
   const detail = replayed.anomalies[0]?.detail ?? first.detail;
@@ -113,6 +115,8 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       bitFlipPerRead: base.bitFlipPerRead,
       replicationFactor: base.replicationFactor,
       groups: base.groups,
+      clockDriftPpm: base.clockDriftPpm,
+      clockSkewPpm: base.clockSkewPpm,
       faults: shrunk.faults,
       messages: shrunk.messages,
       steps: shrunk.steps,

@@ -116,3 +116,18 @@ describe("shrink", () => {
     expect(formatSchedule(result.shrunk.steps)).toBe(all);
   });
 });
+
+describe("shrink: single steps and merged crashes", () => {
+  it("drops a fault alone when its repair suffices, and merges a crash with its restart", async () => {
+    const { shrink } = await import("./shrink.ts");
+    const { parseSchedule } = await import("./nemesis.ts");
+    // Fails while a pauses and b goes down by 25 ms (a crash, or a restart: it crashes a running node) and restarts.
+    const original = { steps: parseSchedule("at 10 pause a\nat 20 crash b\nat 30 resume a\nat 40 restart b"), messages: undefined, faults: "none" as const };
+    const stillFails = async (candidate: { steps: readonly { atMs: number; action: { kind: string; node?: string } }[] }): Promise<boolean> =>
+      candidate.steps.some((step) => step.action.kind === "pause") &&
+      candidate.steps.some((step) => step.atMs <= 25 && step.action.node === "b" && (step.action.kind === "crash" || step.action.kind === "restart")) &&
+      candidate.steps.some((step) => step.action.kind === "restart" && step.action.node === "b");
+    const result = await shrink(original, { stillFails, replaysMax: 100 });
+    expect(result.shrunk.steps.map((step) => `${step.atMs} ${step.action.kind}`)).toEqual(["10 pause", "20 restart"]);
+  });
+});

@@ -8,18 +8,28 @@
  * each pass keeps a change only if the replay still fails with the same anomaly kind:
  *
  * 1. the seed's network/disk/config profile off (faults "none"), in one try;
- * 2. fewer messages: the smallest of 1, 2, 4, 8, ... below the current count that still fails;
- * 3. fewer faults, by delta debugging over fault units (halves, quarters, ... single units), where
+ * 2. fewer faults, by delta debugging over fault units (halves, quarters, ... single units), where
  *    a unit is a fault with the step that undoes it: `crash X` with its `restart X`, `pause X`
  *    with its `resume X`, an `isolate` or `partition` with the `heal` after it (a heal shared by
  *    several cuts goes only when the last of them does);
- * 4. repairs dropped: a restart, resume or heal removed alone (the liveness phase heals everything
- *    anyway, so the fault then simply lasts until the safety phase ends);
- * 5. whole milliseconds: every time rounded, for a story that reads well;
- * 6. shorter spans: each repair moved halfway towards its fault, each clog halved, a few times.
+ * 3. fewer messages: the smallest of 1, 2, 4, 8, ... below the current count that still fails;
+ * 4. single steps dropped: first repairs — a restart, resume or heal removed alone (the liveness
+ *    phase heals everything anyway, so the fault then simply lasts until the safety phase ends) —
+ *    then faults alone, their repairs kept (a `restart` of a running node is a crash and an
+ *    immediate reboot, a `heal` with nothing cut does nothing): where every unit is needed, one
+ *    step of it may not be (vote-without-log-check, raft seed 3: 5 steps → 4);
+ * 5. crashes merged with their restarts: `crash X` at t and `restart X` at u become one `restart X`
+ *    at t (a crash and an immediate reboot), for each pair alone — one step where there were two;
+ * 6. whole milliseconds: every time rounded, for a story that reads well;
+ * 7. shorter spans: each repair moved halfway towards its fault, each clog halved, a few times.
  *
- * A change can unlock another (a shorter run may no longer need a fault the longer one did), so
- * the passes repeat while a round still shrinks something, up to SHRINK_ROUNDS_MAX rounds.
+ * Faults come before messages because the fault count is what a reader pays for, and because a
+ * failure that needs a lucky draw (a duplicated request on a lossy network, say) finds one more
+ * easily in a long run: cut to a few messages first, a run often still needed the faults that
+ * happened to line the draw up (no-idempotence, seed 1: 25 → 4 steps with messages first, 25 → 0
+ * with faults first). A change can unlock another (a shorter run may no longer need a fault the
+ * longer one did), so the passes repeat while a round still shrinks something, up to
+ * SHRINK_ROUNDS_MAX rounds.
  *
  * The module is pure apart from the `stillFails` callback it is given; src/cli/sim.ts binds that
  * to runWorkload.
@@ -138,9 +148,10 @@ export async function shrink(original: ShrinkCandidate, options: ShrinkOptions):
   for (let round = 0; round < SHRINK_ROUNDS_MAX && !search.exhausted; round++) {
     const before = search.best;
     if (search.best.faults === "swarm") await search.attempt("quiet network and disks", { ...search.best, faults: "none" });
-    await shrinkMessages(search, options.defaultMessages);
     await shrinkUnits(search);
-    await dropRepairs(search);
+    await shrinkMessages(search, options.defaultMessages);
+    await dropSteps(search);
+    await mergeCrashes(search);
     await roundTimes(search);
     await shortenSpans(search);
     if (search.best === before) break;
@@ -183,12 +194,30 @@ async function shrinkUnits(search: Search): Promise<void> {
   }
 }
 
-async function dropRepairs(search: Search): Promise<void> {
-  for (let index = search.best.steps.length - 1; index >= 0 && !search.exhausted; index--) {
-    const step = search.best.steps[index]!;
-    if (step.action.kind !== "restart" && step.action.kind !== "resume" && step.action.kind !== "heal") continue;
-    const steps = search.best.steps.filter((_, other) => other !== index);
-    await search.attempt(`without ${step.action.kind} at ${step.atMs}`, { ...search.best, steps });
+const REPAIRS: ReadonlySet<FaultAction["kind"]> = new Set(["restart", "resume", "heal"]);
+
+/** Drop single steps: repairs first, then any other step (see the header, pass 4). */
+async function dropSteps(search: Search): Promise<void> {
+  for (const repairs of [true, false]) {
+    for (let index = search.best.steps.length - 1; index >= 0 && !search.exhausted; index--) {
+      const step = search.best.steps[index]!;
+      if (REPAIRS.has(step.action.kind) !== repairs) continue;
+      const steps = search.best.steps.filter((_, other) => other !== index);
+      await search.attempt(`without ${step.action.kind} at ${step.atMs}`, { ...search.best, steps });
+    }
+  }
+}
+
+/** A crash and its restart become one restart at the crash's time (pass 5). */
+async function mergeCrashes(search: Search): Promise<void> {
+  for (let position = search.best.steps.length - 1; position >= 0 && !search.exhausted; position--) {
+    const steps = search.best.steps;
+    if (steps[position]?.action.kind !== "crash") continue;
+    const unit = faultUnits(steps).find((candidate) => candidate.fault === position && candidate.repair !== undefined);
+    const repair = unit?.repair === undefined ? undefined : steps[unit.repair];
+    if (unit?.repair === undefined || repair === undefined || repair.action.kind !== "restart") continue;
+    const merged = steps.flatMap((step, index) => (index === position ? [{ atMs: step.atMs, action: repair.action }] : index === unit.repair ? [] : [step]));
+    await search.attempt(`crash at ${steps[position]!.atMs} merged with its restart`, { ...search.best, steps: merged });
   }
 }
 

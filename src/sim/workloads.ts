@@ -41,6 +41,10 @@ export interface WorkloadOptions {
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
   readonly safetyMs?: number | undefined;
+  /** queue: clocks drift within ±this many ppm (0: off; default: drawn in half the swarm seeds; `--clock-drift`, `# clock-drift:`). */
+  readonly clockDriftPpm?: number | undefined;
+  /** queue: fixed clock skews per node in ppm (a scenario's `# clock-skew:`); unnamed nodes keep true clocks. */
+  readonly clockSkewPpm?: Readonly<Record<string, number>> | undefined;
   /**
    * Test-only back door that breaks determinism on purpose, to prove the determinism audit
    * (audit.test.ts): a harmless `heal` is scheduled at 100 ms plus whatever this returns, as if
@@ -92,6 +96,8 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
+    ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
+    ...(options.clockSkewPpm === undefined ? {} : { clockSkewPpm: options.clockSkewPpm }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
     ...recorder,
@@ -103,6 +109,8 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     details: [
       `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
+      ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
+      ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],
   };

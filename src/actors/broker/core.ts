@@ -11,7 +11,9 @@
  * - Replies are applied only if newer than every reply applied before (request ids increase from
  *   a random start, so a delayed reply to an earlier incarnation is not mistaken for a new one).
  * - The lease runs from when the heartbeat was *sent*, never from when its reply arrived: the
- *   coordinator started its lease later than that, so the broker's lease ends first. Without a
+ *   coordinator started its lease later than that, so the broker's lease ends first — and it is
+ *   shortened by the clock drift bound (lease.ts), so it still ends first when the two clocks
+ *   run at different rates within the bound. Without a
  *   live lease the broker accepts no writes — the coordinator may have declared it down and moved
  *   its partitions.
  *
@@ -29,6 +31,7 @@
  * (replication.ts, replica.ts) and push sessions (push.ts, push-serve.ts, push-state.ts) have
  * files of their own.
  */
+import { brokerLeaseEnd, CLOCK_DRIFT_BOUND_PPM } from "./lease.ts";
 import { type BatchLimits } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
 import { notify, persist, send, setTimer, type ReadDone } from "../shared/effects.ts";
@@ -292,7 +295,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     step.update({ heartbeat: { ...heartbeat, outstanding } });
     return; // the coordinator could not answer (no quorum, say): the next heartbeat retries
   }
-  step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: sentAtMs + reply.leaseMs } });
+  step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM) } });
   const before = step.context.partitions;
   applyAssignments(step, reply.assignments, reply.follows ?? []);
   keptDespiteDamage(step, sentAtMs);

@@ -154,9 +154,11 @@ export interface BrokerRecovered {
  * outside tests): `hw-leader-only` computes the HW from the leader's durable end alone;
  * `no-truncation` makes followers claim an empty last epoch, so a diverged tail is never cut;
  * `early-ack` answers acks -1 once the leader alone has the batch; `ignore-credits` pushes to a
- * push session as if its credit were unlimited (the overrun checker must catch it).
+ * push session as if its credit were unlimited (the overrun checker must catch it);
+ * `no-lease-margin` trusts a heartbeat reply for the whole lease, as if clocks never drifted
+ * (lease.ts: the lease rule must catch it under drift).
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {

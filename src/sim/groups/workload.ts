@@ -248,13 +248,15 @@ export class GroupWorkload {
   recordCoordinator(output: unknown): void {
     const event = output as GroupOutput;
     const now = this.world.kernel.now();
+    // Its decisions carry the coordinator's clock: the history is in real (virtual) time.
+    const at = (atMs: number): number => this.world.node(this.settings.coordinator).realTimeOf(atMs);
     switch (event.type) {
       case "coordinator.group.granted":
-        return this.history.granted(event.atMs, { groupId: event.groupId, memberId: event.memberId, memberEpoch: event.memberEpoch, topic: event.topic, partition: event.partition });
+        return this.history.granted(at(event.atMs), { groupId: event.groupId, memberId: event.memberId, memberEpoch: event.memberEpoch, topic: event.topic, partition: event.partition });
       case "coordinator.group.released":
-        return this.history.released(event.atMs, { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, reason: event.reason });
+        return this.history.released(at(event.atMs), { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, reason: event.reason });
       case "coordinator.group.committed":
-        return this.history.commitAccepted(event.atMs, { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, offset: event.offset });
+        return this.history.commitAccepted(at(event.atMs), { groupId: event.groupId, memberId: event.memberId, topic: event.topic, partition: event.partition, offset: event.offset });
       case "coordinator.group.member.removed":
         return this.history.memberRemoved(now, { groupId: event.groupId, memberId: event.memberId, reason: event.reason });
       default:

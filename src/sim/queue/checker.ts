@@ -9,7 +9,10 @@
  *   losing it later is a lost write at every ack level.
  * - An acknowledged record must survive according to its ack level (DESIGN §8): acks -1 always;
  *   acks 1 unless a leader change came after the acknowledgement (then the loss is reported in
- *   `allowed` as lost-write-after-leader-change, so a run can still say which losses it excused);
+ *   `allowed` as lost-write-after-leader-change, so a run can still say which losses it excused).
+ *   "After" the leader decided it (`decidedAtMs`): a leader paused after deciding sends its answer
+ *   only when it resumes, possibly after its successor was elected; a deposed leader that decides
+ *   after the change is still a lost write;
  *   acks 0 never promises survival.
  * - Unknown and pending sends may or may not be in the log; failed sends must never be.
  * - Duplicates, two values at one offset and reordering are forbidden at every ack level.

@@ -44,7 +44,11 @@ import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import { SimWorld } from "../world.ts";
 import { actorBoot, type SimNodePorts } from "../node.ts";
 import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
-import { generateSchedule, joiningNodes, type FaultStep } from "../nemesis.ts";
+import { drawClockRates, drawLeaseEpisodes, formatClockRate, generateSchedule, joiningNodes, type FaultStep } from "../nemesis.ts";
+import { CLOCK_DRIFT_BOUND_PPM, CLOCK_DRIFT_PPM_MAX } from "../../actors/broker/lease.ts";
+import { LeaseWatch } from "./leases.ts";
+import { DEFAULT_LEASE_MS } from "../../actors/coordinator/limits.ts";
+import { ReusedProducerIds } from "./producer-plant.ts";
 import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
 import type { TraceRecorder } from "../trace-recorder.ts";
 import type { SimDiskOptions } from "../fs.ts";
@@ -79,6 +83,8 @@ const DISK_FULL_PER_SECOND = 0.8;
 const DISK_FULL_ROOM_BYTES_MAX = 1_024;
 /** Share of swarm seeds whose producer processes crash and restart too. */
 const PRODUCER_CRASH_SEED_SHARE = 0.3;
+/** Share of swarm seeds whose clocks drift (within the brokers' assumed bound, CLOCK_DRIFT_BOUND_PPM). */
+const CLOCK_DRIFT_SEED_SHARE = 0.5;
 
 export interface QueueRunOptions {
   readonly seed: number;
@@ -119,6 +125,14 @@ export interface QueueRunOptions {
    */
   readonly producerCrashes?: boolean;
   /**
+   * Every node's clock runs at its own rate, drawn within ±this many parts per million (0: no
+   * drift). Default: swarm seeds draw it at the brokers' assumed bound (CLOCK_DRIFT_BOUND_PPM) in
+   * about half the seeds; scenarios run without. Beyond that bound the lease rule may fail.
+   */
+  readonly clockDriftPpm?: number;
+  /** Fixed clock skews per node in ppm (a scenario's `# clock-skew: broker-0=-500 coordinator=500`); they replace the drawn ones, and unnamed nodes keep true clocks. */
+  readonly clockSkewPpm?: Readonly<Record<NodeId, number>>;
+  /**
    * Consumer groups instead of the plain consumers (src/sim/groups/workload.ts): `count` groups
    * of group consumer processes read the topic, crashed, paused and cut off by the nemesis, and
    * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
@@ -140,8 +154,12 @@ export interface QueueRunOptions {
  * - `no-recovery-point`: the brokers' recovery-point writes are dropped, so recovery takes a
  *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
  *   (run with damage at rest).
+ * - `reuse-producer-id`: a restarted producer goes on under its old producer id with sequences
+ *   from 0 (producer-plant.ts) → lost-write (it turns producer crashes on).
+ * - `no-lease-margin`: the broker trusts a heartbeat reply for the whole lease, as if clocks never
+ *   drifted → lease-overlap under drift (it turns drift at the bound on).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -172,6 +190,10 @@ export interface QueueRunResult extends RunFigures {
   readonly truncations: number;
   /** With consumer groups: the group checker's figures and the members' (absent without groups). */
   readonly groups?: GroupRunFigures;
+  /** Clock drift bound of the run (0: none), lease rule checks made and overlaps found. */
+  readonly clocks: { readonly driftPpm: number; readonly leaseChecks: number; readonly leaseOverlaps: number };
+  /** Identity replies the `reuse-producer-id` plant rewrote to a restarted producer's old identity (0 without it). */
+  readonly producerIdsReused: number;
 }
 
 interface Settings {
@@ -240,12 +262,14 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // Group notices reach the group history once the decision is durable (durable-notices.ts).
   const coordinator = coordinatorDefinition(coordinatorPlant);
   const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (commands) => commands.length, (output) => groups.recordCoordinator(output));
+  const leases = new LeaseWatch(world, COORDINATOR, () => coordinatorHost, (broker) => brokerHosts.get(broker));
   const onCoordinatorOutput = (output: unknown): void => {
-    recordCoordinator(history, output, counts);
+    recordCoordinator(history, world, output, counts);
+    if ((output as CoordinatorOutput).type === "coordinator.broker.down") leases.brokerDown((output as { broker: NodeId }).broker);
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
   world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
-  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" ? { plant: options.plant } : {};
+  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
@@ -255,12 +279,14 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const admin: AdminRequests = {};
   world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true), admin));
   world.onDecommission = (broker) => admin.decommission?.(broker);
+  const reused = options.plant === "reuse-producer-id" ? new ReusedProducerIds(world) : undefined;
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
     const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
     const definition: typeof plain = {
       ...plain,
-      toEvent: (from, message) => {
+      toEvent: (from, received) => {
+        const message = reused === undefined ? received : reused.incoming(id, received);
         if (message.type === "produce.reply" && message.error?.code === "STORAGE_FULL") storageFullReplies++;
         if (message.type === "produce.reply" && message.error?.code === "NOT_ENOUGH_REPLICAS") counts.notEnoughReplicasReplies++;
         return plain.toEvent(from, message);
@@ -274,9 +300,22 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
     world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
+  // Clock rates are set before any node starts (a node's clock is made at its start).
+  const driftPpm = clockDrift(options, settings, root);
+  const clockRates = (nodes: readonly NodeId[]): void => {
+    const skews = options.clockSkewPpm;
+    const rates = skews !== undefined ? fixedRates(nodes, skews) : driftPpm === 0 ? new Map<NodeId, number>() : drawClockRates(root.derive("nemesis:clock-drift"), nodes, driftPpm);
+    for (const [node, rate] of rates) {
+      world.node(node).clockRate = rate;
+      world.faultLog.push(`0.000 clock ${node} ${formatClockRate(rate)}`);
+    }
+  };
+  clockRates([...world.nodes.keys()]);
   for (const [id, node] of world.nodes) if (!joiners.includes(id)) void node.start();
   // Group members start at their own join times (some late).
+  const beforeGroups = new Set(world.nodes.keys());
   groups?.addNodes();
+  clockRates([...world.nodes.keys()].filter((node) => !beforeGroups.has(node)));
   groups?.start();
   world.kernel.markAsync();
 
@@ -292,7 +331,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // partition's only in-sync replica loses its acknowledged data by definition.
   world.wipeAllowed = (broker) => !soleInSync(coordinatorHost, broker);
   const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
-  const producerCrashes = settings.swarm && (options.producerCrashes ?? root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE);
+  const producerCrashes = settings.swarm && (options.producerCrashes ?? (options.plant === "reuse-producer-id" || root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE));
   if (producerCrashes) {
     world.onCrash = (node) => {
       if (!producerIds.includes(node)) return;
@@ -304,7 +343,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
-  const schedule = options.schedule ?? (settings.swarm ? drawSchedule(root, { ...bounds, ...rot, ...full }, groups) : []);
+  // Drifting clocks bring episodes aimed at the lease (a broker paused past its lease).
+  const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);
+  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes].sort((a, b) => a.atMs - b.atMs) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -338,9 +379,10 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups !== undefined) options.onGroupHistory?.(groups.history);
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
-  const figures = runFigures(world, options.seed, [...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies, ...placement], started, schedule);
+  const leaseAnomalies = leases.anomalies();
+  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
-  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...check.anomalies, ...groupAnomalies, ...placement]);
+  options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
     ok: figures.ok && check.ok && (groupCheck?.ok ?? true),
@@ -351,7 +393,34 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     polls: history.ops.filter((op) => op.type === "poll").length,
     storageFullReplies,
     ...counts,
+    clocks: { driftPpm, leaseChecks: leases.checks, leaseOverlaps: leases.overlaps.length },
+    producerIdsReused: reused?.rewritten ?? 0,
   };
+}
+
+/** Clock rates from fixed skews, for the named nodes among `nodes`. */
+function fixedRates(nodes: readonly NodeId[], skews: Readonly<Record<NodeId, number>>): Map<NodeId, number> {
+  const rates = new Map<NodeId, number>();
+  for (const node of nodes) {
+    const ppm = skews[node];
+    if (ppm === undefined) continue;
+    if (!(Number.isFinite(ppm) && Math.abs(ppm) <= CLOCK_DRIFT_PPM_MAX)) throw new RangeError(`clock skew of ${node} must be within ±${CLOCK_DRIFT_PPM_MAX} ppm, not ${ppm}`);
+    rates.set(node, 1 + ppm / 1e6);
+  }
+  return rates;
+}
+
+/** The run's clock drift bound: asked for, else drawn in a share of the swarm seeds at the brokers' assumed bound. */
+function clockDrift(options: QueueRunOptions, settings: Settings, root: Random): number {
+  if (options.clockSkewPpm !== undefined) return Math.max(0, ...Object.values(options.clockSkewPpm).map((ppm) => Math.abs(ppm)));
+  const asked = options.clockDriftPpm;
+  if (asked !== undefined) {
+    if (!(Number.isFinite(asked) && asked >= 0 && asked <= CLOCK_DRIFT_PPM_MAX)) throw new RangeError(`clock drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not ${asked}`);
+    return asked;
+  }
+  // The no-lease-margin plant is only wrong where clocks drift: it runs with drift at the bound.
+  if (options.plant === "no-lease-margin") return CLOCK_DRIFT_BOUND_PPM;
+  return settings.swarm && root.derive("profile:clock-drift").next() < CLOCK_DRIFT_SEED_SHARE ? CLOCK_DRIFT_BOUND_PPM : 0;
 }
 
 /** The swarm's schedule; with groups, episodes aimed at the members from a stream of their own. */
@@ -484,12 +553,14 @@ function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId,
 }
 
 /** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
-function recordCoordinator(history: QueueHistory, output: unknown, counts: { elections: number }): void {
+function recordCoordinator(history: QueueHistory, world: SimWorld, output: unknown, counts: { elections: number }): void {
   const event = output as CoordinatorOutput;
   if (event.type !== "coordinator.leader.elected") return;
   counts.elections++;
   const previous = event.previous === null ? {} : { previousLeader: event.previous };
-  history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: event.atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
+  // Its decisions carry the coordinator's clock: the history is in real (virtual) time.
+  const atMs = world.node(COORDINATOR).realTimeOf(event.atMs);
+  history.leaderChanged({ topic: event.topic, partition: event.partition, atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
 }
 
 /** Leadership as the brokers take it up: two in one epoch is an anomaly. */

@@ -12,6 +12,7 @@
  * the partitions' leaders push messages to it as soon as they are committed, within the credit
  * window it grants (the Consumer's `mode: "push"`); what is printed is the same.
  */
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import type { ConsumedMessage } from "../client/consumed.ts";
@@ -23,7 +24,8 @@ import { PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "../client/consumer
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, isAbort, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq consume";
-const PARTITION_FLAG_MAX = 1_000_000;
+/** A partition number: below the most partitions any topic can have. */
+const PARTITION_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX - 1;
 const TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000;
 
 const HELP = `zhumq consume — print a topic's messages

@@ -5,13 +5,21 @@
 import { parseArgs } from "node:util";
 import type { Admin, BrokerDescription, PartitionDescription, TopicDescription } from "../client/admin.ts";
 import type { ReplicationMode } from "../actors/shared/messages.ts";
-import { REPLICATION_FACTOR_MAX } from "../actors/coordinator/limits.ts";
+import { DEFAULT_COORDINATOR_LIMITS, REPLICATION_FACTOR_MAX } from "../actors/coordinator/limits.ts";
+import { TOPIC_NAME_BYTES_MAX } from "../actors/shared/ids.ts";
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq topic";
-/** The coordinator's own ceiling is a setting (partitionsPerTopicMax); this only catches typos early. */
-const PARTITIONS_FLAG_MAX = 1_000_000;
+/**
+ * The coordinator's limit is its setting `limits.partitionsPerTopicMax` (the help states its
+ * default, which the coordinator enforces unless its settings file says otherwise); the flag
+ * accepts up to the ceiling any coordinator may be set to, and the coordinator refuses beyond its
+ * own with INVALID_REQUEST naming the number.
+ */
+const PARTITIONS_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX;
+const PARTITIONS_SERVER_DEFAULT_MAX = DEFAULT_COORDINATOR_LIMITS.partitionsPerTopicMax;
 const MODES: readonly ReplicationMode[] = ["fetch", "raft"];
 
 const HELP = `zhumq topic — create, list, describe and delete topics
@@ -25,7 +33,8 @@ Usage:
   zhumq topic delete NAME
 
 Options:
-  --partitions N           partitions of a new topic (default 1)
+  --partitions N           partitions of a new topic, 1 to ${grouped(PARTITIONS_SERVER_DEFAULT_MAX)} (the coordinator's
+                           limits.partitionsPerTopicMax, unless its settings raise it); default 1
   --replication-factor N   copies of each partition, each on its own broker, 1 to ${REPLICATION_FACTOR_MAX}
                            (default: min(${REPLICATION_FACTOR_DEFAULT_MAX}, brokers alive now), asked of the cluster
                            first, so 3 on a 'zhumq dev' cluster; 1 with --mode raft)
@@ -45,7 +54,7 @@ Options:
   --json                   print one JSON document instead of a table
 ${CLIENT_OPTIONS_HELP}
 
-A topic name is 1 to 249 of letters, digits, '.', '_' and '-'.
+A topic name is 1 to ${TOPIC_NAME_BYTES_MAX} of letters, digits, '.', '_' and '-', not '.' or '..'.
 
 Examples:
   zhumq topic create orders --partitions 3

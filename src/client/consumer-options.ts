@@ -7,6 +7,7 @@ import { groupIdProblem, INSTANCE_ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_
 import { AUTO_COMMIT_INTERVAL_MS_MAX, AUTO_COMMIT_INTERVAL_MS_MIN } from "../actors/member/config.ts";
 import { PUSH_WINDOW_BATCHES_DEFAULT, PUSH_WINDOW_BYTES_DEFAULT, type PushFrom } from "../actors/shared/push-messages.ts";
 import type { ZhumqError } from "../actors/shared/errors.ts";
+import { DEFAULT_BROKER_LIMITS } from "../actors/broker/limits.ts";
 import type { ClientContext } from "./context.ts";
 import type { ResetListener } from "./delivery.ts";
 import { invalidRequest } from "./errors.ts";
@@ -22,9 +23,9 @@ export type ConsumerMode = "pull" | "push";
  * accepts by default (its pushWindowBytesMax, pushWindowBatchesMax: src/actors/broker/limits.ts).
  */
 export const PUSH_WINDOW_BYTES_MIN = 64 * 1024;
-export const PUSH_WINDOW_BYTES_MAX = 64 * 1024 * 1024;
+export const PUSH_WINDOW_BYTES_MAX = DEFAULT_BROKER_LIMITS.pushWindowBytesMax;
 export const PUSH_WINDOW_BATCHES_MIN = 1;
-export const PUSH_WINDOW_BATCHES_MAX = 4_096;
+export const PUSH_WINDOW_BATCHES_MAX = DEFAULT_BROKER_LIMITS.pushWindowBatchesMax;
 
 export const PUSH_NEEDS_GROUP = "push reads the partitions a group member owns: give a groupId";
 

@@ -97,7 +97,7 @@ function createPartitions(s: Step, count: number): void {
 }
 
 function newPartition(topic: string, partition: number, from: Step["state"]["config"]["from"]): ConsumerPartitionState {
-  const explicit = typeof from === "object" ? from.offset : null;
+  const explicit = typeof from === "object" && "offset" in from ? from.offset : null;
   return {
     partition,
     key: partitionKey(topic, partition),

@@ -226,6 +226,8 @@ async function consumeMessages(consumer: Consumer, args: ConsumeArgs, out: Outpu
       if (args.maxMessages !== undefined && count >= args.maxMessages) return { count, why: `stopped after --max-messages ${args.maxMessages}` };
       arm();
     }
+    // An abort ends the loop like any other end: say which one it was.
+    if (signal.aborted) return { count, why: interrupt.aborted ? "interrupted" : `no message for ${args.timeoutMs} ms` };
     return { count, why: "the consumer stopped" };
   } catch (error) {
     if (!(isAbort(error) && signal.aborted)) throw error;

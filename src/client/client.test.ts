@@ -305,7 +305,8 @@ describe("stopping", () => {
         controller.abort();
       }
     })();
-    await expect(loop).rejects.toMatchObject({ name: "AbortError" });
+    // Aborting the signal ends the loop as a normal end would: no exception to catch.
+    await expect(loop).resolves.toBeUndefined();
     // The loop asked for the next message after "b": "b" counts as handled.
     expect(seen).toEqual(["b"]);
     await producer.send({ topic: "iter", messages: [{ value: "d" }] });

@@ -51,8 +51,14 @@ const SUBSCRIBE_RETRIES_DEFAULT = 5;
 
 type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 
-export type ConsumerEventType = GroupEvent["type"];
-type Listener<T extends ConsumerEventType> = (event: Extract<GroupEvent, { type: T }>) => void;
+/**
+ * What `on` reports: the group's events, and `error` — consuming stopped because of `error` (a
+ * partition that cannot be read, e.g. UNKNOWN_TOPIC_OR_PARTITION once its topic is deleted, or a
+ * handler's error as thrown); `run`'s promise, `done()` or the iterator reject with the same.
+ */
+export type ConsumerEvent = GroupEvent | { readonly type: "error"; readonly error: unknown };
+export type ConsumerEventType = ConsumerEvent["type"];
+type Listener<T extends ConsumerEventType> = (event: Extract<ConsumerEvent, { type: T }>) => void;
 
 
 export class Consumer {
@@ -67,7 +73,7 @@ export class Consumer {
   private session: Session | undefined;
   private lastSession: Session | undefined;
   private group: GroupConsumption | undefined;
-  private readonly listeners = new Map<ConsumerEventType, Set<(event: GroupEvent) => void>>();
+  private readonly listeners = new Map<ConsumerEventType, Set<(event: ConsumerEvent) => void>>();
 
   constructor(
     private readonly context: ClientContext,
@@ -178,11 +184,11 @@ export class Consumer {
     await group.member.commit();
   }
 
-  /** Listen to group events: "group.join", "partitions.assigned", "partitions.revoked", "partitions.lost", "offsets.committed". */
+  /** Listen to "error" (consuming stopped with that error) and group events: "group.join", "partitions.assigned", "partitions.revoked", "partitions.lost", "offsets.committed". */
   on<T extends ConsumerEventType>(type: T, listener: Listener<T>): () => void {
     let set = this.listeners.get(type);
     if (set === undefined) this.listeners.set(type, (set = new Set()));
-    const wrapped = listener as (event: GroupEvent) => void;
+    const wrapped = listener as (event: ConsumerEvent) => void;
     set.add(wrapped);
     return () => set.delete(wrapped);
   }
@@ -217,7 +223,7 @@ export class Consumer {
     return this.session?.delivery.feeds.find((feed) => feed.topic === topic && feed.partition === partition);
   }
 
-  private emit(event: GroupEvent): void {
+  private emit(event: ConsumerEvent): void {
     for (const listener of this.listeners.get(event.type) ?? []) {
       try {
         listener(event);
@@ -279,7 +285,10 @@ export class Consumer {
       signal?.removeEventListener("abort", onAbort);
       this.closeSession(session);
     };
-    void session.promise.then(closed, closed);
+    void session.promise.then(closed, (error: unknown) => {
+      closed();
+      this.emit({ type: "error", error });
+    });
     session.start();
     return session;
   }

@@ -21,6 +21,7 @@ import { produceCommand } from "./produce.ts";
 import { consumeCommand, jsonBytes } from "./consume.ts";
 import { benchCommand } from "./bench.ts";
 import { brokerAdminCommand } from "./broker-admin.ts";
+import { PRODUCER_DEFAULTS } from "../host/stores/clients.ts";
 
 class Sink extends Writable {
   text = "";
@@ -364,11 +365,13 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("an unknown topic or partition is refused at once: 'CODE: message', exit 1", async () => {
+    // Not the producer's delivery timeout (30 s by default): the refusal is at once. Compared with
+    // that timeout rather than a fixed figure, and with room for a machine 10x slower than usual.
     const started = performance.now();
     const topic = await run(produceCommand, ["no-such-topic"], { input: "x\n" });
     expect(topic.code).toBe(1);
     expect(topic.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'no-such-topic' does not exist/);
-    expect(performance.now() - started).toBeLessThan(3_000); // not the producer's delivery timeout
+    expect(performance.now() - started).toBeLessThan(PRODUCER_DEFAULTS.deliveryTimeoutMs / 2);
     await run(topicCommand, ["create", "small", ...ONE_COPY]);
     const partition = await run(produceCommand, ["small", "--partition", "5"], { input: "x\n" });
     expect(partition.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'small' has 1 partition \(0 to 0\), not 5/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runQueue, type QueuePlant } from "../src/sim/queue/cluster.ts";
 import type { AckLevel } from "../src/actors/shared/messages.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * The queue's guarantees per ack level, on the whole cluster in the simulator under swarm faults
@@ -24,7 +25,7 @@ async function failingSeeds(acks: AckLevel, first: number, count: number, plant?
   return failures;
 }
 
-describe("queue guarantees per ack level (simulated cluster, swarm faults)", () => {
+describe("queue guarantees per ack level (simulated cluster, swarm faults)", SIMULATION, () => {
   for (const acks of [-1, 1, 0] as const) {
     it(`acks ${acks}: ${seeds} seeds pass the checker`, async () => {
       const failures = await failingSeeds(acks, 1, seeds);
@@ -44,7 +45,7 @@ describe("queue guarantees per ack level (simulated cluster, swarm faults)", () 
   });
 });
 
-describe("damage at rest on the brokers' log segments (one replica)", () => {
+describe("damage at rest on the brokers' log segments (one replica)", SIMULATION, () => {
   // Every swarm seed may draw it (about 30 %); these seeds force it, so each ack level meets
   // damaged batches: the broker names the range, consumers skip it knowingly, and the checker
   // excuses exactly the values inside it (lost-to-damage) — any other loss still fails.
@@ -64,7 +65,7 @@ describe("damage at rest on the brokers' log segments (one replica)", () => {
   }
 });
 
-describe("full disks on the brokers", () => {
+describe("full disks on the brokers", SIMULATION, () => {
   // Every swarm seed may draw them (about 30 %); these seeds force them: brokers answer
   // STORAGE_FULL, take back what they had not written, and producers retry — nothing
   // acknowledged is lost and nothing refused appears twice.
@@ -84,7 +85,7 @@ describe("full disks on the brokers", () => {
   }
 });
 
-describe("planted bugs are caught (the checker can fail)", () => {
+describe("planted bugs are caught (the checker can fail)", SIMULATION, () => {
   // Seed budgets: measured over seeds 1-40, fsync-lies failed every seed and no-idempotence 31 of
   // 40; the budgets below leave a wide margin.
   it("fsync-lies (acks -1): lost acknowledged writes within 3 seeds", async () => {
@@ -107,7 +108,7 @@ describe("planted bugs are caught (the checker can fail)", () => {
   });
 });
 
-describe("producer processes crash and restart", () => {
+describe("producer processes crash and restart", SIMULATION, () => {
   // Every swarm seed may draw it (about 30 %); these seeds force it. What a crashed producer was
   // still waiting for is unknown; the restarted process asks for a new producer id and sends the
   // rest — no duplicate, no reordering, nothing acknowledged lost, with one replica or three.

@@ -232,6 +232,9 @@ describe("a real cluster in one process: coordinator and 3 brokers over gRPC on 
 
 const REPO = path.resolve(import.meta.dirname, "..");
 
+/** Process starts are slow on a busy machine: room for two of them and the waits after. */
+const PROCESS_TEST_TIMEOUT_MS = 180_000;
+
 /** Children of the running test: killed after it, pass, fail or time out (a `finally` does not run when a test times out). */
 const children = new Set<ChildProcess>();
 
@@ -255,7 +258,8 @@ function zhumq(args: string[]) {
   return {
     output,
     exited,
-    waitFor: (text: string, timeoutMs = 20_000) => eventually(() => (output.stdout.includes(text) ? true : undefined), `'${text}' from zhumq ${args[0]}`, timeoutMs).catch((error: Error) => {
+    // Generous: a process start alone can take 20 s on a loaded 2-core machine.
+    waitFor: (text: string, timeoutMs = 90_000) => eventually(() => (output.stdout.includes(text) ? true : undefined), `'${text}' from zhumq ${args[0]}`, timeoutMs).catch((error: Error) => {
       throw new Error(`${error.message}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
     }),
     /** SIGTERM and its exit status; "hung" if it has not exited within 30 s (afterEach kills it). */
@@ -296,7 +300,7 @@ describe("the zhumq command as child processes", () => {
     } finally {
       dev.kill();
     }
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it("zhumq coordinator and zhumq broker (from a config file) run as separate processes and stop with exit 0", async () => {
     const port = await freePorts(2);
@@ -318,5 +322,5 @@ describe("the zhumq command as child processes", () => {
       broker.kill();
       coordinator.kill();
     }
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });

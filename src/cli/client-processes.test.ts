@@ -52,7 +52,8 @@ function zhumq(args: readonly string[], input?: string, registry: Set<ChildProce
     output,
     exited,
     signal: (signal) => void child.kill(signal),
-    waitFor: async (pattern, timeoutMs = 20_000) => {
+    // Generous: a process start alone can take 20 s on a loaded 2-core machine.
+    waitFor: async (pattern, timeoutMs = 90_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const match = output.stdout.match(pattern);

@@ -412,8 +412,10 @@ describe("zhumq produce and zhumq consume", () => {
     await run(topicCommand, ["create", "forever", ...ONE_COPY]);
     await run(produceCommand, ["forever"], { input: "1\n2\n3\n" });
     const interrupt = new AbortController();
-    const running = run(consumeCommand, ["forever", "--from", "earliest"], { interrupt: interrupt.signal });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const printed = new Sink();
+    const running = run(consumeCommand, ["forever", "--from", "earliest"], { interrupt: interrupt.signal, stdout: printed });
+    // Ctrl-C once all three are printed (waited for, with a deadline: not a fixed pause).
+    for (const deadline = Date.now() + 30_000; !printed.text.includes("0:2 3\n") && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
     interrupt.abort(new DOMException("interrupted by SIGINT", "AbortError"));
     const result = await running;
     expect(result).toEqual({ code: 0, stdout: "0:0 1\n0:1 2\n0:2 3\n", stderr: "zhumq consume: 3 messages from 'forever'; interrupted\n" });

@@ -261,7 +261,10 @@ export class Consumer {
         node: this.node!,
         from: this.from,
         feedSettings: this.feedSettings,
-        emit: (event) => this.emit(event),
+        emit: (event) => {
+          this.emit(event);
+          if (event.type === "partitions.revoked" || event.type === "partitions.lost") void this.failIfDeleted(session, event.partitions.map(({ topic }) => topic));
+        },
         ...(this.options.mode === "push" ? { push: pusherSettings(this.context, this.options, groupId, this.from) } : {}),
         member: {
           coordinator: this.context.coordinators,
@@ -291,6 +294,25 @@ export class Consumer {
     });
     session.start();
     return session;
+  }
+
+  /**
+   * A group member loses partitions when their topic is deleted (the coordinator drops them from
+   * every assignment): then the group could never read that topic again, so the session ends
+   * with UNKNOWN_TOPIC_OR_PARTITION rather than waiting in silence. Asked of the coordinator
+   * after every revocation; a topic that still exists (an ordinary rebalance) changes nothing.
+   */
+  private async failIfDeleted(session: Session, topics: readonly string[]): Promise<void> {
+    const subscribed = [...new Set(topics)].filter((topic) => this.subscriptions.has(topic));
+    const requests = this.requests;
+    if (subscribed.length === 0 || requests === undefined) return;
+    try {
+      const reply = await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: subscribed }), this.policy);
+      const deleted = reply.topicErrors.find((found) => found.error.code === "UNKNOWN_TOPIC_OR_PARTITION");
+      if (deleted !== undefined && this.session === session) session.delivery.end(new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${deleted.topic}' was deleted while the group read it (${deleted.error.message})`));
+    } catch {
+      // The coordinator could not be asked now: the next revocation asks again.
+    }
   }
 
   private closeSession(session: Session): void {

@@ -115,6 +115,37 @@ describe("consumers", () => {
     await consumer.disconnect();
   }, 60_000);
 
+  it("a group member whose topic is deleted: the error event and done() with UNKNOWN_TOPIC_OR_PARTITION (an ordinary rebalance does not)", async () => {
+    await admin.createTopic({ topic: "doomed-group", partitions: 2 });
+    await produceSpread(zhumq, "doomed-group", ["a", "b"], 2);
+    const member = async (): Promise<{ consumer: ReturnType<ZhuMQ["consumer"]>; events: ConsumerEvent[]; handled: () => number }> => {
+      const consumer = zhumq.consumer({ groupId: "doomed-readers", from: "earliest", sessionTimeoutMs: 3_000, autoCommitIntervalMs: 100 });
+      const events: ConsumerEvent[] = [];
+      consumer.on("error", (event) => events.push(event));
+      let handled = 0;
+      await consumer.connect();
+      await consumer.subscribe({ topic: "doomed-group" });
+      await consumer.run({ eachMessage: async () => void handled++ });
+      return { consumer, events, handled: () => handled };
+    };
+    const first = await member();
+    await until(() => first.handled() === 2, "both messages handled", WAIT_MS);
+    // A second member takes a partition from the first: a revocation of a topic that exists.
+    const second = await member();
+    const oneEach = async (): Promise<boolean> => {
+      const { members } = await admin.describeGroup("doomed-readers");
+      return members.length === 2 && members.every((m) => m.assigned.reduce((count, owned) => count + owned.partitions.length, 0) === 1);
+    };
+    await until(oneEach, "one partition each", WAIT_MS);
+    expect([first.events, second.events]).toEqual([[], []]);
+
+    const stopped = Promise.all([first, second].map(({ consumer }) => consumer.done().then(() => undefined, (error: unknown) => error)));
+    await admin.deleteTopic("doomed-group");
+    for (const error of await stopped) expect(error).toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION", message: expect.stringContaining("doomed-group") });
+    await until(() => first.events.length > 0 && second.events.length > 0, "the error events", WAIT_MS);
+    await Promise.all([first.consumer.disconnect(), second.consumer.disconnect()]);
+  }, 90_000);
+
   it("the iterator of a consumer whose topic is deleted rejects with UNKNOWN_TOPIC_OR_PARTITION", async () => {
     await admin.createTopic({ topic: "doomed-iter" });
     await produceSpread(zhumq, "doomed-iter", ["a"]);

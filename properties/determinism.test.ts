@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import fc from "fast-check";
 import { assign, setup } from "xstate";
 import { runLedger } from "../src/sim/demo/ledger.ts";
@@ -8,6 +7,7 @@ import { actorBoot } from "../src/sim/node.ts";
 import { drawNetworkProfile } from "../src/sim/network.ts";
 import { generateSchedule } from "../src/sim/nemesis.ts";
 import type { ActorDefinition } from "../src/host/host.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 const workload = fc.record({
   seed: fc.integer({ min: 0, max: 1_000_000 }),
@@ -18,7 +18,7 @@ const workload = fc.record({
   faults: fc.constantFrom("swarm" as const, "none" as const),
 });
 
-describe("determinism", () => {
+describe("determinism", SIMULATION, () => {
   it("the same seed and workload give the same trace hash and the same outcome", async () => {
     await fc.assert(
       fc.asyncProperty(workload, async (options) => {
@@ -104,7 +104,7 @@ async function leakyRun(seed: number) {
   return { hash: world.kernel.trace.hex(), stray: { ...world.kernel.stray }, ...snapshot() };
 }
 
-describe("a dependency's stray clock and randomness calls", () => {
+describe("a dependency's stray clock and randomness calls", SIMULATION, () => {
   it("replay identically and are counted", async () => {
     const first = await leakyRun(42);
     const second = await leakyRun(42);

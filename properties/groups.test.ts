@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { runQueue, type QueuePlant } from "../src/sim/queue/cluster.ts";
 import { parseSchedule } from "../src/sim/nemesis.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * Consumer groups on the whole simulated cluster (src/sim/groups/workload.ts): two groups of 1-4
@@ -24,7 +24,7 @@ async function failingSeeds(first: number, count: number, options: { plant?: Que
   return failures;
 }
 
-describe("consumer groups under swarm faults (acks -1)", () => {
+describe("consumer groups under swarm faults (acks -1)", SIMULATION, () => {
   for (const replicationFactor of [1, 3] as const) {
     it(`RF ${replicationFactor}: ${SEEDS} seeds pass the group and queue checkers, and the faults reached the groups`, async () => {
       const failures: string[] = [];
@@ -60,7 +60,7 @@ describe("consumer groups under swarm faults (acks -1)", () => {
   });
 });
 
-describe("push consumers under swarm faults (acks -1, issue 11)", () => {
+describe("push consumers under swarm faults (acks -1, issue 11)", SIMULATION, () => {
   // Every group pushes (StartGet; brokers push within the credits members grant) while the swarm
   // kills leaders, restarts the coordinator, crashes and pauses members and clogs links: every
   // group rule holds as for pull, and push-overrun finds 0 bytes sent beyond the credit.
@@ -85,7 +85,7 @@ describe("push consumers under swarm faults (acks -1, issue 11)", () => {
   }
 });
 
-describe("the group plants are caught (the group checker can fail)", () => {
+describe("the group plants are caught (the group checker can fail)", SIMULATION, () => {
   // Budgets measured over seeds 1-30: assign-before-revoke failed every seed (the first
   // incremental rebalance hands a partition on before its owner let go), commit-before-processing
   // 27 of 30 (commit-beyond-processed at the first commit that runs ahead of processing), and

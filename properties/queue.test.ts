@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { runQueue, type QueuePlant } from "../src/sim/queue/cluster.ts";
 import type { AckLevel } from "../src/actors/shared/messages.ts";
 import { CLOCK_DRIFT_BOUND_PPM } from "../src/actors/broker/lease.ts";
 import { parseSchedule } from "../src/sim/nemesis.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * The queue's guarantees per ack level, on the whole cluster in the simulator under swarm faults
@@ -27,7 +27,7 @@ async function failingSeeds(acks: AckLevel, first: number, count: number, plant?
   return failures;
 }
 
-describe("queue guarantees per ack level (simulated cluster, swarm faults)", () => {
+describe("queue guarantees per ack level (simulated cluster, swarm faults)", SIMULATION, () => {
   for (const acks of [-1, 1, 0] as const) {
     it(`acks ${acks}: ${seeds} seeds pass the checker`, async () => {
       const failures = await failingSeeds(acks, 1, seeds);
@@ -47,7 +47,7 @@ describe("queue guarantees per ack level (simulated cluster, swarm faults)", () 
   });
 });
 
-describe("damage at rest on the brokers' log segments (one replica)", () => {
+describe("damage at rest on the brokers' log segments (one replica)", SIMULATION, () => {
   // Every swarm seed may draw it (about 30 %); these seeds force it, so each ack level meets
   // damaged batches: the broker names the range, consumers skip it knowingly, and the checker
   // excuses exactly the values inside it (lost-to-damage) — any other loss still fails.
@@ -67,7 +67,7 @@ describe("damage at rest on the brokers' log segments (one replica)", () => {
   }
 });
 
-describe("full disks on the brokers", () => {
+describe("full disks on the brokers", SIMULATION, () => {
   // Every swarm seed may draw them (about 30 %); these seeds force them: brokers answer
   // STORAGE_FULL, take back what they had not written, and producers retry — nothing
   // acknowledged is lost and nothing refused appears twice.
@@ -87,7 +87,7 @@ describe("full disks on the brokers", () => {
   }
 });
 
-describe("planted bugs are caught (the checker can fail)", () => {
+describe("planted bugs are caught (the checker can fail)", SIMULATION, () => {
   // Seed budgets: measured over seeds 1-40, fsync-lies failed every seed and no-idempotence 31 of
   // 40; the budgets below leave a wide margin.
   it("fsync-lies (acks -1): lost acknowledged writes within 3 seeds", async () => {
@@ -110,7 +110,7 @@ describe("planted bugs are caught (the checker can fail)", () => {
   });
 });
 
-describe("producer processes crash and restart", () => {
+describe("producer processes crash and restart", SIMULATION, () => {
   // Every swarm seed may draw it (about 30 %); these seeds force it. What a crashed producer was
   // still waiting for is unknown; the restarted process asks for a new producer id and sends the
   // rest — no duplicate, no reordering, nothing acknowledged lost, with one replica or three.
@@ -132,7 +132,7 @@ describe("producer processes crash and restart", () => {
   }
 });
 
-describe("a restarted producer that reuses its old producer id is caught", () => {
+describe("a restarted producer that reuses its old producer id is caught", SIMULATION, () => {
   // The plant (src/sim/queue/producer-plant.ts) turns producer crashes on; the restarted process
   // goes on under its first identity with sequences from 0, and the brokers take its new batches
   // for retries. Measured over seeds 1-20: see docs/simulator.md "Producer restarts".
@@ -149,7 +149,7 @@ describe("a restarted producer that reuses its old producer id is caught", () =>
   });
 });
 
-describe("clock drift and the lease (docs/simulator.md \"Clock drift\")", () => {
+describe("clock drift and the lease (docs/simulator.md \"Clock drift\")", SIMULATION, () => {
   // Within the brokers' assumed bound every seed passes — the lease rule included, applied each
   // time the coordinator marks a running (or paused) broker down. Drifting seeds also pause
   // brokers past their lease, so the rule is applied in most of them.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { LEADER_HUNT, runRaft } from "../src/sim/raft/cluster.ts";
 import type { RaftPlant } from "../src/actors/raft/types.ts";
 import type { RaftViolationKind } from "../src/sim/raft/checker.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * Planted bugs: each must make the simulated Raft group fail the checker within its seed budget,
@@ -25,7 +25,7 @@ const BUDGETS: readonly { plant: RaftPlant; seeds: number; expected: readonly Ra
   { plant: "reply-before-persist-vote", seeds: 10, expected: ["vote-lost", "double-vote", "election-safety"] },
 ];
 
-describe("raft planted bugs are caught within their seed budgets", () => {
+describe("raft planted bugs are caught within their seed budgets", SIMULATION, () => {
   for (const { plant, seeds, expected } of BUDGETS) {
     it(`${plant}: caught within ${seeds} seeds (${expected[0]})`, async () => {
       const caught: { seed: number; kinds: RaftViolationKind[] }[] = [];

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseScenario } from "../src/sim/scenario.ts";
 import { runRaft } from "../src/sim/raft/cluster.ts";
 import { judgeStory, parseStory, StoryError } from "../src/sim/raft/stories.ts";
 import type { RaftPlant } from "../src/actors/raft/types.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * The Raft scenarios (scenarios/raft-*.txt): scenarios/scenarios.test.ts checks that each ends as
@@ -15,7 +15,7 @@ import type { RaftPlant } from "../src/actors/raft/types.ts";
 const folder = path.join(import.meta.dirname, "..", "scenarios");
 const files = readdirSync(folder).filter((file) => file.startsWith("raft-") && file.endsWith(".txt")).sort();
 
-describe("raft scenarios tell their stories", () => {
+describe("raft scenarios tell their stories", SIMULATION, () => {
   it("there are the four stories of issue #6", () => {
     expect(files).toEqual(expect.arrayContaining(["raft-leader-isolated.txt", "raft-asymmetric-partition.txt", "raft-crash-during-election.txt", "raft-divergent-tail.txt"]));
   });

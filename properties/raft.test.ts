@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { LEADER_HUNT, runRaft, type RaftRunOptions, type RaftRunResult } from "../src/sim/raft/cluster.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * Raft in the simulator (src/sim/raft): a group of 3 or 5 real Raft actors on simulated disks
@@ -28,7 +28,7 @@ async function failures(first: number, count: number, options: Omit<RaftRunOptio
   return found;
 }
 
-describe("raft safety and liveness under faults (simulated group)", () => {
+describe("raft safety and liveness under faults (simulated group)", SIMULATION, () => {
   it(`swarm: ${SWARM_SEEDS} seeds pass the checker`, async () => {
     const found = await failures(1, SWARM_SEEDS);
     expect(found, `replay: npx zhumq sim --workload raft --seed S\n${found.join("\n")}`).toEqual([]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import "./busy-machine.ts";
 import { runQueue, type QueuePlant, type QueueRunResult } from "../src/sim/queue/cluster.ts";
 import type { AckLevel } from "../src/actors/shared/messages.ts";
+import { SIMULATION } from "./simulation-timeout.ts";
 
 /**
  * Fetch-mode replication on the whole simulated cluster: 3 brokers, a 4-partition topic with
@@ -22,7 +22,7 @@ function describeFailure(result: QueueRunResult, replay: string): string {
   return `replay: ${replay}\n  ${result.anomalies.slice(0, 4).map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`).join("\n  ")}`;
 }
 
-describe("replicated queue guarantees per ack level (RF 3, swarm faults + leader kills + wipes)", () => {
+describe("replicated queue guarantees per ack level (RF 3, swarm faults + leader kills + wipes)", SIMULATION, () => {
   for (const acks of [-1, 1, 0] as const) {
     it(`acks ${acks}: ${seeds} seeds pass the checker, and leaders did change`, async () => {
       const failures: string[] = [];
@@ -44,7 +44,7 @@ describe("replicated queue guarantees per ack level (RF 3, swarm faults + leader
  * elect-outside-isr 10 (first at 3), no-truncation 8 (first at 8). The budgets leave a margin;
  * the search stops at the first failing seed.
  */
-describe("planted replication bugs are caught (the checker can fail)", () => {
+describe("planted replication bugs are caught (the checker can fail)", SIMULATION, () => {
   const cases: readonly { plant: QueuePlant; budget: number; kinds: readonly string[]; why: string }[] = [
     { plant: "hw-leader-only", budget: 5, kinds: ["uncommitted-read", "lost-write", "replica-divergence"], why: "consumers and acks -1 see what only the leader had" },
     { plant: "early-ack", budget: 15, kinds: ["lost-write"], why: "an acks -1 answer before the followers synced is lost with the leader" },
@@ -64,7 +64,7 @@ describe("planted replication bugs are caught (the checker can fail)", () => {
   }
 });
 
-describe("replication stories (the scenarios' claims, checked on their numbers)", () => {
+describe("replication stories (the scenarios' claims, checked on their numbers)", SIMULATION, () => {
   it("two replicas down: acks -1 is refused with NOT_ENOUGH_REPLICAS and retried, never half-acknowledged; acks 1 goes on", async () => {
     const schedule = [
       { atMs: 1500, action: { kind: "crash", node: "broker-1" } },

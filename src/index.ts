@@ -6,7 +6,7 @@
 export { ZhuMQ, type ZhuMQOptions } from "./client/zhumq.ts";
 export { Producer, type ProducerOptions } from "./client/producer.ts";
 export type { Message, ProducerRecord, RecordMetadata } from "./client/produce-input.ts";
-export { Consumer, type ConsumerMode, type ConsumerOptions, type MessagesOptions, type RunOptions } from "./client/consumer.ts";
+export { Consumer, type ConsumerEvent, type ConsumerEventType, type ConsumerMode, type ConsumerOptions, type MessagesOptions, type RunOptions } from "./client/consumer.ts";
 export type { SubscribeOptions } from "./client/subscribe.ts";
 export type { Batch, ConsumedMessage, EachBatchPayload, EachMessagePayload } from "./client/consumed.ts";
 export type { ResetListener } from "./client/delivery.ts";

@@ -47,7 +47,8 @@ const IN_FLIGHT_MAX = 500;
 const KEYS = 17;
 const PROGRESS_RECORDS = 100;
 const CONDITION_TIMEOUT_MS = 45_000;
-const TEST_TIMEOUT_MS = 150_000;
+// Only against a run that never ends (process starts are slow on a loaded machine): no speed target here.
+const TEST_TIMEOUT_MS = 600_000;
 
 const wallMs = (): number => Date.now();
 

@@ -53,7 +53,8 @@ const RESTART_PAUSE_MS = { min: 100, max: 500 } as const;
 const FAILED_FRACTION_MAX = 0.01;
 /** Generous: on a loaded 2-core machine a restart and a catch-up can take many seconds. */
 const CONDITION_TIMEOUT_MS = 60_000;
-const TEST_TIMEOUT_MS = LONG ? 400_000 : 150_000;
+// Only against a run that never ends (process starts are slow on a loaded machine): no speed target here.
+const TEST_TIMEOUT_MS = 600_000;
 
 
 const between = (random: () => number, range: { readonly min: number; readonly max: number }): number => Math.round(range.min + random() * (range.max - range.min));

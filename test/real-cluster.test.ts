@@ -5,11 +5,11 @@
  * on the same data and port, a whole-cluster restart on the same data, a check that a graceful
  * stop leaves nothing open, and `zhumq dev` as a child process.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GrpcTransport } from "../src/net/index.ts";
 import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import { ActorHost, type HostCrash } from "../src/host/host.ts";
@@ -225,16 +225,32 @@ describe("a real cluster in one process: coordinator and 3 brokers over gRPC on 
     await eventually(() => {
       const now = watchedResources();
       return WATCHED_RESOURCES.every((name) => (now[name] ?? 0) <= (baseline[name] ?? 0)) ? true : undefined;
-    }, `handles to close (baseline ${JSON.stringify(baseline)}, now ${JSON.stringify(watchedResources())})`, 3_000);
+    }, `handles to close (baseline ${JSON.stringify(baseline)}, now ${JSON.stringify(watchedResources())})`, 30_000);
   });
 });
 
 
 const REPO = path.resolve(import.meta.dirname, "..");
 
+/** Process starts are slow on a busy machine: room for two of them and the waits after. */
+const PROCESS_TEST_TIMEOUT_MS = 180_000;
+
+/** Children of the running test: killed after it, pass, fail or time out (a `finally` does not run when a test times out). */
+const children = new Set<ChildProcess>();
+
+afterEach(async () => {
+  const running = [...children].filter((child) => child.exitCode === null && child.signalCode === null);
+  children.clear();
+  await Promise.all(running.map((child) => new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  })));
+});
+
 /** `node bin/zhumq.js ...args` with its output collected and its exit awaited. */
 function zhumq(args: string[]) {
   const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
   const output = { stdout: "", stderr: "" };
   child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
@@ -242,12 +258,14 @@ function zhumq(args: string[]) {
   return {
     output,
     exited,
-    waitFor: (text: string, timeoutMs = 20_000) => eventually(() => (output.stdout.includes(text) ? true : undefined), `'${text}' from zhumq ${args[0]}`, timeoutMs).catch((error: Error) => {
+    // Generous: a process start alone can take 20 s on a loaded 2-core machine.
+    waitFor: (text: string, timeoutMs = 90_000) => eventually(() => (output.stdout.includes(text) ? true : undefined), `'${text}' from zhumq ${args[0]}`, timeoutMs).catch((error: Error) => {
       throw new Error(`${error.message}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
     }),
-    terminate: async (): Promise<number | null> => {
+    /** SIGTERM and its exit status; "hung" if it has not exited within 30 s (afterEach kills it). */
+    terminate: async (): Promise<number | null | "hung"> => {
       child.kill("SIGTERM");
-      return exited;
+      return Promise.race([exited, new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 30_000).unref())]);
     },
     kill: () => child.kill("SIGKILL"),
   };
@@ -282,7 +300,7 @@ describe("the zhumq command as child processes", () => {
     } finally {
       dev.kill();
     }
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it("zhumq coordinator and zhumq broker (from a config file) run as separate processes and stop with exit 0", async () => {
     const port = await freePorts(2);
@@ -304,5 +322,5 @@ describe("the zhumq command as child processes", () => {
       broker.kill();
       coordinator.kill();
     }
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });

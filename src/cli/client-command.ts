@@ -22,6 +22,7 @@ import type { Readable, Writable } from "node:stream";
 import { ZhuMQ } from "../client/zhumq.ts";
 import { ClientCrashError, ZhumqError } from "../client/errors.ts";
 import { parseBootstrap } from "../client/address-book.ts";
+import { CONNECT_TIMEOUT_MS_DEFAULT, CONNECT_TIMEOUT_MS_MAX } from "../client/context.ts";
 import { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/real-node.ts";
 import { ConfigError } from "./config.ts";
 
@@ -29,8 +30,7 @@ import { ConfigError } from "./config.ts";
 export const DEFAULT_BOOTSTRAP = `${DEFAULT_COORDINATOR_ID}@${DEFAULT_COORDINATOR_ADDRESS}`;
 /** An environment variable that replaces the default (a flag still wins). */
 export const BOOTSTRAP_ENV = "ZHUMQ_BOOTSTRAP";
-export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
-const CONNECT_TIMEOUT_MS_MAX = 10 * 60_000;
+export { CONNECT_TIMEOUT_MS_DEFAULT } from "../client/context.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

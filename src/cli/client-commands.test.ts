@@ -21,6 +21,7 @@ import { produceCommand } from "./produce.ts";
 import { consumeCommand, jsonBytes } from "./consume.ts";
 import { benchCommand } from "./bench.ts";
 import { brokerAdminCommand } from "./broker-admin.ts";
+import { PRODUCER_DEFAULTS } from "../host/stores/clients.ts";
 
 class Sink extends Writable {
   text = "";
@@ -70,8 +71,10 @@ function jsonLines(text: string): Record<string, unknown>[] {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-cli-"));
-  // A short lease, so that a stopped broker shows as down within a second.
-  cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash), coordinatorSettings: { leaseMs: 600, leaseCheckIntervalMs: 50 }, brokerSettings: { heartbeatIntervalMs: 50 } });
+  // A short lease, so that a stopped broker shows as down within seconds — but not so short that
+  // a loaded machine's pauses expire live brokers: 600 ms did at load 24, and the failovers (with
+  // unclean election on, in one test) lost acks-1 messages the test then looked for.
+  cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 2, onCrash: (crash) => crashes.push(crash), coordinatorSettings: { leaseMs: 2_500, leaseCheckIntervalMs: 50 }, brokerSettings: { heartbeatIntervalMs: 50 } });
   bootstrap = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
 });
 
@@ -301,10 +304,11 @@ describe("zhumq topic", () => {
     expect((await run(topicCommand, ["delete", "never-made"])).stderr).toMatch(/^zhumq topic: UNKNOWN_TOPIC_OR_PARTITION: /);
   });
 
-  it("no coordinator at --bootstrap: COORDINATOR_NOT_AVAILABLE after --connect-timeout-ms, exit 1", async () => {
+  it("no coordinator at --bootstrap: COORDINATOR_NOT_AVAILABLE saying what happened there, exit 1", async () => {
     const result = await run(topicCommand, ["list", "--bootstrap", "coordinator@127.0.0.1:9", "--connect-timeout-ms", "300"], { withBootstrap: false });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^zhumq topic: COORDINATOR_NOT_AVAILABLE: no coordinator answered within 300 ms/);
+    // Refused for the whole (short) timeout: the diagnosis or the timeout, whichever comes first, names it.
+    expect(result.stderr).toMatch(/^zhumq topic: COORDINATOR_NOT_AVAILABLE: .*connection refused 127\.0\.0\.1:9 /);
   });
 
   it("lines up table columns", () => {
@@ -363,11 +367,13 @@ describe("zhumq produce and zhumq consume", () => {
   });
 
   it("an unknown topic or partition is refused at once: 'CODE: message', exit 1", async () => {
+    // Not the producer's delivery timeout (30 s by default): the refusal is at once. Compared with
+    // that timeout rather than a fixed figure, and with room for a machine 10x slower than usual.
     const started = performance.now();
     const topic = await run(produceCommand, ["no-such-topic"], { input: "x\n" });
     expect(topic.code).toBe(1);
     expect(topic.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'no-such-topic' does not exist/);
-    expect(performance.now() - started).toBeLessThan(3_000); // not the producer's delivery timeout
+    expect(performance.now() - started).toBeLessThan(PRODUCER_DEFAULTS.deliveryTimeoutMs / 2);
     await run(topicCommand, ["create", "small", ...ONE_COPY]);
     const partition = await run(produceCommand, ["small", "--partition", "5"], { input: "x\n" });
     expect(partition.stderr).toMatch(/^zhumq produce: UNKNOWN_TOPIC_OR_PARTITION: topic 'small' has 1 partition \(0 to 0\), not 5/);
@@ -408,8 +414,10 @@ describe("zhumq produce and zhumq consume", () => {
     await run(topicCommand, ["create", "forever", ...ONE_COPY]);
     await run(produceCommand, ["forever"], { input: "1\n2\n3\n" });
     const interrupt = new AbortController();
-    const running = run(consumeCommand, ["forever", "--from", "earliest"], { interrupt: interrupt.signal });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const printed = new Sink();
+    const running = run(consumeCommand, ["forever", "--from", "earliest"], { interrupt: interrupt.signal, stdout: printed });
+    // Ctrl-C once all three are printed (waited for, with a deadline: not a fixed pause).
+    for (const deadline = Date.now() + 30_000; !printed.text.includes("0:2 3\n") && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
     interrupt.abort(new DOMException("interrupted by SIGINT", "AbortError"));
     const result = await running;
     expect(result).toEqual({ code: 0, stdout: "0:0 1\n0:1 2\n0:2 3\n", stderr: "zhumq consume: 3 messages from 'forever'; interrupted\n" });

@@ -2,12 +2,15 @@
  * The client commands as a user runs them: `node bin/zhumq.js ...` child processes against a
  * `zhumq dev` child on free ports (--port 0) with its data in a temp folder. Real stdin, exit
  * statuses and signals; the in-process tests (client-commands.test.ts) cover the details.
+ *
+ * Every child is killed when its test ends, pass or fail (a consumer that runs until Ctrl-C must
+ * not outlive a test whose wait failed); `zhumq dev` when the file ends.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -19,9 +22,27 @@ interface Child {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
+/** Children of the running test (killed after it) and the file's `zhumq dev` (killed after all). */
+const started = new Set<ChildProcess>();
+
+async function killAll(children: readonly ChildProcess[]): Promise<void> {
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  await Promise.all(running.map((child) => new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  })));
+}
+
+afterEach(async () => {
+  const children = [...started];
+  started.clear();
+  await killAll(children);
+});
+
 /** `node bin/zhumq.js ...args`, with `input` written to its stdin (then closed) unless it is undefined. */
-function zhumq(args: readonly string[], input?: string): Child {
+function zhumq(args: readonly string[], input?: string, registry: Set<ChildProcess> | undefined = started): Child {
   const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  registry?.add(child);
   const output = { stdout: "", stderr: "" };
   child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
@@ -31,7 +52,8 @@ function zhumq(args: readonly string[], input?: string): Child {
     output,
     exited,
     signal: (signal) => void child.kill(signal),
-    waitFor: async (pattern, timeoutMs = 20_000) => {
+    // Generous: a process start alone can take 20 s on a loaded 2-core machine.
+    waitFor: async (pattern, timeoutMs = 90_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const match = output.stdout.match(pattern);
@@ -55,16 +77,24 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
   let dev: Child;
   let bootstrap: string;
 
+  const devProcess = new Set<ChildProcess>();
+
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-cli-processes-"));
-    dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"]);
+    dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"], undefined, devProcess);
     bootstrap = (await dev.waitFor(/Clients find the coordinator at (\S+?)\.? /))[1]!;
   }, 120_000);
 
   afterAll(async () => {
-    dev?.signal("SIGTERM");
-    expect(await dev?.exited).toBe(0);
-    rmSync(dataDir, { recursive: true, force: true });
+    try {
+      dev?.signal("SIGTERM");
+      // A clean stop exits 0; one that hangs is killed below and fails here.
+      const code = await Promise.race([dev?.exited, new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 45_000).unref())]);
+      expect(code).toBe(0);
+    } finally {
+      await killAll([...devProcess]);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("create, produce three lines from stdin, consume them back in order as JSON", async () => {

@@ -28,6 +28,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { parseAddress } from "../net/index.ts";
 import { brokerAddressProblem, DEFAULT_COORDINATOR_LIMITS } from "../actors/coordinator/index.ts";
+import { NODE_ID_LENGTH_MAX } from "../actors/coordinator/limits.ts";
 import { DEFAULT_BROKER_LIMITS } from "../actors/broker/index.ts";
 import { coordinatorDefinition } from "../host/stores/coordinator-store.ts";
 import { brokerDefinition } from "../host/stores/broker-store.ts";
@@ -47,7 +48,7 @@ export class ConfigError extends Error {
 }
 
 /** Node ids name folders, appear in logs and in `ID@HOST:PORT`: a safe, short alphabet. */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+export const NODE_ID_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${NODE_ID_LENGTH_MAX}}$`);
 
 /** The flags both node commands share, as parseArgs gives them. */
 export interface NodeFlags {
@@ -204,7 +205,7 @@ function withRetentionFlags(settings: Record<string, unknown>, flags: NodeFlags)
 }
 
 function nodeId(found: { field: string; text: string }): string {
-  if (!NODE_ID_PATTERN.test(found.text)) throw new ConfigError(found.field, `a node id is 1 to 200 of [A-Za-z0-9._-], got '${found.text}'`);
+  if (!NODE_ID_PATTERN.test(found.text)) throw new ConfigError(found.field, `a node id is 1 to ${NODE_ID_LENGTH_MAX} of [A-Za-z0-9._-], got '${found.text}'`);
   return found.text;
 }
 

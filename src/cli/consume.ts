@@ -12,6 +12,7 @@
  * the partitions' leaders push messages to it as soon as they are committed, within the credit
  * window it grants (the Consumer's `mode: "push"`); what is printed is the same.
  */
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import type { ConsumedMessage } from "../client/consumed.ts";
@@ -23,13 +24,14 @@ import { PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "../client/consumer
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, isAbort, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq consume";
-const PARTITION_FLAG_MAX = 1_000_000;
+/** A partition number: below the most partitions any topic can have. */
+const PARTITION_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX - 1;
 const TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000;
 
 const HELP = `zhumq consume — print a topic's messages
 
 Usage:
-  zhumq consume TOPIC [--from earliest|latest|OFFSET] [--partition N] [--max-messages N]
+  zhumq consume TOPIC [--from earliest|latest|OFFSET | --from-time TIME] [--partition N] [--max-messages N]
                       [--timeout-ms MS] [--skip-damaged] [--json [--base64]]
                       [--group GROUP [--instance-id ID] [--push [--push-window-bytes N]]]
 
@@ -37,6 +39,10 @@ Options:
   --from WHERE        earliest: from the first message kept; latest: only new messages
                       (default); OFFSET: from that offset of every partition read. With
                       --group: only where the group has no committed offset yet
+  --from-time TIME    from each partition's first message stamped at or after TIME, an ISO 8601
+                      date-time (2026-12-01T09:00:00Z; without a zone: UTC) or a date (UTC
+                      midnight); a partition with no message that new starts at its end. With
+                      --group: only where the group has no committed offset yet; not with --push
   --group GROUP       read as a member of consumer group GROUP: the group's members share the
                       topic's partitions, and it commits offsets as it goes (after printing),
                       so the group's next consumer resumes where this one stopped
@@ -67,6 +73,7 @@ Examples:
   zhumq consume demo --from earliest
   zhumq consume demo --from earliest --max-messages 10 --json
   zhumq consume demo --partition 2 --from 100 --timeout-ms 2000
+  zhumq consume demo --from-time 2026-12-01T09:00:00Z --timeout-ms 2000
   zhumq consume demo --group billing --from earliest   two of these share the partitions
   zhumq consume orders --group billing --push          pushed by the leaders, as in a group
 
@@ -76,6 +83,7 @@ cluster refuses (e.g. UNKNOWN_TOPIC_OR_PARTITION); 2 on bad flags.`;
 const OPTIONS = {
   ...CLIENT_OPTIONS,
   from: { type: "string" },
+  "from-time": { type: "string" },
   partition: { type: "string" },
   "max-messages": { type: "string" },
   "timeout-ms": { type: "string" },
@@ -90,7 +98,7 @@ const OPTIONS = {
 
 interface ConsumeArgs {
   readonly topic: string;
-  readonly from: "earliest" | "latest" | number;
+  readonly from: "earliest" | "latest" | number | { readonly timestampMs: number };
   readonly partition: number | undefined;
   readonly maxMessages: number | undefined;
   readonly timeoutMs: number | undefined;
@@ -133,7 +141,7 @@ function consumeArgs(values: ReturnType<typeof parse>["values"], positionals: re
   const optional = (flag: string, text: string | undefined, min: number, max: number): number | undefined => (text === undefined ? undefined : integerFlag(flag, text, { fallback: 0, min, max }));
   return {
     topic,
-    from: fromFlag(values.from),
+    from: values["from-time"] === undefined ? fromFlag(values.from) : fromTimeFlag(values["from-time"], values.from, values.push === true),
     partition: optional("--partition", values.partition, 0, PARTITION_FLAG_MAX),
     maxMessages: optional("--max-messages", values["max-messages"], 1, Number.MAX_SAFE_INTEGER),
     timeoutMs: optional("--timeout-ms", values["timeout-ms"], 1, TIMEOUT_MS_MAX),
@@ -177,6 +185,26 @@ function fromFlag(text: string | undefined): ConsumeArgs["from"] {
   return offset;
 }
 
+/** An ISO 8601 date-time (`T` or a space between; seconds, fractions and zone optional: UTC without one) or a date. */
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** `--from-time`: milliseconds since the epoch, or a UsageError saying what is accepted. */
+export function fromTimeFlag(text: string, from: string | undefined, push: boolean): { readonly timestampMs: number } {
+  if (from !== undefined) throw new UsageError("--from-time", "not with --from: give one place to start");
+  if (push) throw new UsageError("--from-time", "not with --push (a pushed partition the group never committed starts at earliest or latest); move the group there first: zhumq group reset-offsets GROUP --topic TOPIC --to-timestamp MS");
+  const match = ISO_8601.exec(text.trim());
+  const problem = `must be an ISO 8601 date-time such as 2026-12-01T09:00:00Z (or a date, 2026-12-01), got '${text}'`;
+  if (match === null) throw new UsageError("--from-time", problem);
+  const [, year, month, day, hour = "00", minute = "00", second = "00", fraction = "", zone = "Z"] = match;
+  const normalized = `${year}-${month}-${day}T${hour}:${minute}:${second}${fraction === "" ? "" : `.${fraction.slice(0, 3).padEnd(3, "0")}`}${zone.toUpperCase() === "Z" ? "Z" : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`;
+  const timestampMs = Date.parse(normalized);
+  // Date.parse rolls 2026-02-30 over to March: compare the calendar fields it kept.
+  const calendar = new Date(Date.parse(`${year}-${month}-${day}T00:00:00Z`));
+  const valid = Number.isSafeInteger(timestampMs) && calendar.getUTCFullYear() === Number(year) && calendar.getUTCMonth() + 1 === Number(month) && calendar.getUTCDate() === Number(day);
+  if (!valid || timestampMs < 0) throw new UsageError("--from-time", problem);
+  return { timestampMs };
+}
+
 /** Prints messages until one of the stop conditions; says which one stopped it. */
 async function consumeMessages(consumer: Consumer, args: ConsumeArgs, out: Output, interrupt: AbortSignal): Promise<{ count: number; why: string }> {
   await consumer.subscribe({ topic: args.topic, ...(args.partition === undefined ? {} : { partitions: [args.partition] }) });
@@ -198,6 +226,8 @@ async function consumeMessages(consumer: Consumer, args: ConsumeArgs, out: Outpu
       if (args.maxMessages !== undefined && count >= args.maxMessages) return { count, why: `stopped after --max-messages ${args.maxMessages}` };
       arm();
     }
+    // An abort ends the loop like any other end: say which one it was.
+    if (signal.aborted) return { count, why: interrupt.aborted ? "interrupted" : `no message for ${args.timeoutMs} ms` };
     return { count, why: "the consumer stopped" };
   } catch (error) {
     if (!(isAbort(error) && signal.aborted)) throw error;

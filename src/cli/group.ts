@@ -4,6 +4,7 @@
  * for one JSON document. Every flag is checked before anything connects; what the cluster
  * refuses (an unknown group, a group with live members) is printed as `CODE: message`, exit 1.
  */
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { parseArgs } from "node:util";
 import type { Admin } from "../client/admin.ts";
 import type { GroupDetails, GroupMemberDetails, ResetTarget } from "../client/group-admin.ts";
@@ -14,7 +15,8 @@ import { table } from "./topic.ts";
 
 const COMMAND = "zhumq group";
 /** Only catches typos early: a topic's real partition count is checked against the leaders. */
-const PARTITION_FLAG_MAX = 1_000_000;
+/** A partition number: below the most partitions any topic can have. */
+const PARTITION_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX - 1;
 const ACTIONS = ["list", "describe", "reset-offsets", "delete"] as const;
 type ActionName = (typeof ACTIONS)[number];
 

@@ -10,6 +10,7 @@
  * Ctrl-C stops reading; messages already handed over are still answered and counted, and the
  * command exits as if the input had ended there.
  */
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
@@ -27,7 +28,8 @@ export const PENDING_MESSAGES_MAX = 20_000;
 export const PENDING_BYTES_MAX = 16 * 1024 * 1024;
 /** Failed lines named one by one in the error; the rest are counted. */
 const FAILURES_LISTED_MAX = 20;
-const PARTITION_FLAG_MAX = 1_000_000;
+/** A partition number: below the most partitions any topic can have. */
+const PARTITION_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX - 1;
 const HEADERS_MAX = 1_000;
 
 const HELP = `zhumq produce — send each line of the input as one message

@@ -3,15 +3,23 @@
  * client. Output is meant for people (a table) unless --json asks for one JSON document.
  */
 import { parseArgs } from "node:util";
-import type { Admin, BrokerDescription, PartitionDescription, TopicDescription } from "../client/admin.ts";
+import type { Admin, BrokerDescription, PartitionDescription, PartitionOffsets, TopicDescription } from "../client/admin.ts";
 import type { ReplicationMode } from "../actors/shared/messages.ts";
-import { REPLICATION_FACTOR_MAX } from "../actors/coordinator/limits.ts";
+import { DEFAULT_COORDINATOR_LIMITS, REPLICATION_FACTOR_MAX } from "../actors/coordinator/limits.ts";
+import { TOPIC_NAME_BYTES_MAX } from "../actors/shared/ids.ts";
+import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq topic";
-/** The coordinator's own ceiling is a setting (partitionsPerTopicMax); this only catches typos early. */
-const PARTITIONS_FLAG_MAX = 1_000_000;
+/**
+ * The coordinator's limit is its setting `limits.partitionsPerTopicMax` (the help states its
+ * default, which the coordinator enforces unless its settings file says otherwise); the flag
+ * accepts up to the ceiling any coordinator may be set to, and the coordinator refuses beyond its
+ * own with INVALID_REQUEST naming the number.
+ */
+const PARTITIONS_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX;
+const PARTITIONS_SERVER_DEFAULT_MAX = DEFAULT_COORDINATOR_LIMITS.partitionsPerTopicMax;
 const MODES: readonly ReplicationMode[] = ["fetch", "raft"];
 
 const HELP = `zhumq topic — create, list, describe and delete topics
@@ -25,7 +33,8 @@ Usage:
   zhumq topic delete NAME
 
 Options:
-  --partitions N           partitions of a new topic (default 1)
+  --partitions N           partitions of a new topic, 1 to ${grouped(PARTITIONS_SERVER_DEFAULT_MAX)} (the coordinator's
+                           limits.partitionsPerTopicMax, unless its settings raise it); default 1
   --replication-factor N   copies of each partition, each on its own broker, 1 to ${REPLICATION_FACTOR_MAX}
                            (default: min(${REPLICATION_FACTOR_DEFAULT_MAX}, brokers alive now), asked of the cluster
                            first, so 3 on a 'zhumq dev' cluster; 1 with --mode raft)
@@ -45,7 +54,7 @@ Options:
   --json                   print one JSON document instead of a table
 ${CLIENT_OPTIONS_HELP}
 
-A topic name is 1 to 249 of letters, digits, '.', '_' and '-'.
+A topic name is 1 to ${TOPIC_NAME_BYTES_MAX} of letters, digits, '.', '_' and '-', not '.' or '..'.
 
 Examples:
   zhumq topic create orders --partitions 3
@@ -55,7 +64,10 @@ Examples:
                                      3 copies; acks -1 succeeds while 2 are in sync
   zhumq topic describe orders        per partition: leader, epoch, replicas, in-sync replicas,
                                      under-replicated or leaderless; per replica: state, end
-                                     offset, lag behind the leader; whether brokers are up
+                                     offset, lag behind the leader; whether brokers are up; and,
+                                     as each leader says now: log start, high watermark (what
+                                     consumers can read up to), log end, messages kept and bytes
+                                     on disk
   zhumq topic delete orders          removes its files on every broker (a broker that is down
                                      removes them when it returns); a topic created again
                                      under the same name starts empty
@@ -187,12 +199,14 @@ async function defaultFactor(admin: Admin, mode: ReplicationMode, signal: AbortS
 interface Described {
   readonly topic: TopicDescription;
   readonly brokers: readonly BrokerDescription[];
+  /** `describe` only: each partition's extent, asked of its leader. */
+  readonly offsets?: readonly PartitionOffsets[];
 }
 
 async function describe(admin: Admin, name: string, signal: AbortSignal): Promise<Described> {
   const topic = await admin.describeTopic(name, { signal });
-  const { brokers } = await admin.describeCluster({ signal });
-  return { topic, brokers };
+  const [{ brokers }, offsets] = await Promise.all([admin.describeCluster({ signal }), admin.fetchTopicOffsets(name, { signal })]);
+  return { topic, brokers, offsets };
 }
 
 /**
@@ -200,10 +214,10 @@ async function describe(admin: Admin, name: string, signal: AbortSignal): Promis
  * replica's state, end offset and lag; then the brokers that hold its replicas and whether they
  * are up. --json prints the same as one document.
  */
-async function printDescription(out: Output, { topic, brokers }: Described, json: boolean): Promise<void> {
+async function printDescription(out: Output, { topic, brokers, offsets }: Described, json: boolean): Promise<void> {
   const involved = new Set(topic.partitions.flatMap((partition) => [...partition.replicas, ...(partition.leader === null ? [] : [partition.leader])]));
   const relevant = brokers.filter((broker) => involved.has(broker.id));
-  if (json) return out.line(JSON.stringify({ ...topic, brokers: relevant }));
+  if (json) return out.line(JSON.stringify({ ...topic, brokers: relevant, ...(offsets === undefined ? {} : { offsets: offsets.map(offsetsJson) }) }));
   const alive = new Map(brokers.map((broker) => [broker.id, broker.alive]));
   const named = (id: string): string => (alive.get(id) === false ? `${id} (down)` : id);
   await out.line(`topic ${topic.topic}: ${topicSummary(topic)}`);
@@ -213,6 +227,7 @@ async function printDescription(out: Output, { topic, brokers }: Described, json
     ...healthSummary(topic),
     "",
     ...table(["PARTITION", "REPLICA", "STATE", "END OFFSET", "LAG"], replicaRows(topic)),
+    ...(offsets === undefined ? [] : ["", ...offsetsTable(offsets)]),
   ];
   for (const line of lines) await out.line(line === "" ? "" : `  ${line}`);
   if (relevant.length === 0) return;
@@ -293,6 +308,46 @@ function replicaRows(topic: TopicDescription): string[][] {
       replica.lag === undefined ? "-" : String(replica.lag),
     ]),
   );
+}
+
+/**
+ * Each partition's extent as its leader says now, and a total. MESSAGES is high watermark minus
+ * log start (offsets are dense); SIZE is bytes on the leader's disk ("?" from a broker too old to
+ * say). A partition whose leader could not answer shows its error instead.
+ */
+function offsetsTable(offsets: readonly PartitionOffsets[]): string[] {
+  const rows = offsets.map((found) => {
+    if ("error" in found) return [String(found.partition), "-", "-", "-", "-", "-", `${found.error.code}: ${found.error.message}`];
+    const size = found.sizeBytes === undefined ? "?" : bytesText(found.sizeBytes);
+    return [String(found.partition), String(found.logStartOffset), String(found.highWatermark), found.logEndOffset === undefined ? "?" : String(found.logEndOffset), grouped(Math.max(0, found.highWatermark - found.logStartOffset)), size, ""];
+  });
+  const answered = offsets.flatMap((found) => ("error" in found ? [] : [found]));
+  const messages = answered.reduce((sum, found) => sum + Math.max(0, found.highWatermark - found.logStartOffset), 0);
+  const sized = answered.filter((found) => found.sizeBytes !== undefined);
+  const bytes = sized.reduce((sum, found) => sum + found.sizeBytes!, 0);
+  const missing = offsets.length - sized.length;
+  const total = `${grouped(messages)} message${messages === 1 ? "" : "s"} kept, ${bytesText(bytes)} on the leaders' disks${missing === 0 ? "" : ` (${missing} partition${missing === 1 ? "" : "s"} not counted)`}`;
+  const anyError = rows.some((row) => row[6] !== "");
+  const header = ["PARTITION", "LOG START", "HIGH WATERMARK", "LOG END", "MESSAGES", "SIZE", ...(anyError ? ["ERROR"] : [])];
+  return [...table(header, rows.map((row) => (anyError ? row : row.slice(0, 6)))), total];
+}
+
+/** Bytes as a person reads them: 512 B, 3.4 KiB, 1.2 MiB, 5.0 GiB. */
+export function bytesText(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A partition's offsets as JSON: an error becomes { code, message }. */
+function offsetsJson(found: PartitionOffsets): Record<string, unknown> {
+  if (!("error" in found)) return { ...found };
+  return { partition: found.partition, leader: found.leader, error: { code: found.error.code, message: found.error.message } };
 }
 
 /** Left-aligned columns, two spaces apart. */

@@ -11,7 +11,7 @@
  */
 import { ZhumqError } from "../actors/shared/errors.ts";
 import { topicNameProblem } from "../actors/shared/ids.ts";
-import type { BrokerInfo, PartitionMetadata, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
+import type { BrokerInfo, OffsetsReply, OffsetsRequest, PartitionMetadata, PartitionStats, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
 import type { ClientContext } from "./context.ts";
 import { invalidRequest } from "./errors.ts";
 import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
@@ -143,8 +143,19 @@ export type PartitionOffsets =
       readonly leader: string;
       /** The first offset still in the log (older ones were deleted by retention). */
       readonly logStartOffset: number;
-      /** The offset the next message will get: the high watermark, what consumers can read up to. */
+      /** The high watermark: offsets below it are committed, what consumers can read up to (as in `describeGroup`'s lag). */
       readonly endOffset: number;
+      /** The same as `endOffset`, by its Kafka name. */
+      readonly highWatermark: number;
+      /**
+       * The next offset the leader will write: past the high watermark by what its followers have
+       * not copied yet (equal with one replica). Absent from brokers older than this field.
+       */
+      readonly logEndOffset?: number;
+      /** Bytes of the partition's segment files on the leader's disk; absent from older brokers. */
+      readonly sizeBytes?: number;
+      /** Segment files of the partition on the leader; absent from older brokers. */
+      readonly segments?: number;
       /**
        * Asked with `timestampMs` only: the first offset whose message is stamped at or after it,
        * else `endOffset` (no message that new yet).
@@ -152,6 +163,9 @@ export type PartitionOffsets =
       readonly timestampOffset?: number;
     }
   | { readonly partition: number; readonly leader: string | null; readonly error: ZhumqError };
+
+/** `fetchTopicOffsetsByTimestamp`: a partition's first offset at or after the time, or why it could not be found. */
+export type PartitionOffsetAtTime = { readonly partition: number; readonly offset: number } | { readonly partition: number; readonly error: ZhumqError };
 
 export const ADMIN_REQUEST_TIMEOUT_MS_DEFAULT = 5_000;
 const ADMIN_RETRIES_DEFAULT = 5;
@@ -312,19 +326,45 @@ export class Admin {
     return Promise.all(description.partitions.map((partition) => this.partitionOffsets(topic, partition, timestampMs, options.signal)));
   }
 
+  /**
+   * Per partition, the first offset whose message is stamped at or after `timestampMs`
+   * (milliseconds since the epoch; the producers' timestamps, as consumers see them), else the
+   * partition's high watermark: where a consumer starting "from that time" begins — KafkaJS's
+   * `fetchTopicOffsetsByTimestamp`. The leader finds it by reading its log's batch headers from
+   * the log start up to the answer (no time index: a cost proportional to the data before it). A
+   * partition whose leader is down, silent, or meets damaged data (CORRUPT_DATA) first carries
+   * its error; the others still answer.
+   */
+  async fetchTopicOffsetsByTimestamp(topic: string, timestampMs: number, options: { readonly signal?: AbortSignal } = {}): Promise<PartitionOffsetAtTime[]> {
+    if (!(Number.isSafeInteger(timestampMs) && timestampMs >= 0)) throw invalidRequest(`the timestamp must be an integer >= 0 (milliseconds since the epoch), got ${String(timestampMs)}`);
+    const offsets = await this.fetchTopicOffsets(topic, { ...options, timestampMs });
+    return offsets.map((found) => ("error" in found ? { partition: found.partition, error: found.error } : { partition: found.partition, offset: found.timestampOffset! }));
+  }
+
   private async partitionOffsets(topic: string, partition: PartitionDescription, timestampMs: number | undefined, signal: AbortSignal | undefined): Promise<PartitionOffsets> {
     const { leader } = partition;
     if (leader === null) return { partition: partition.partition, leader, error: new ZhumqError("BROKER_NOT_AVAILABLE", `${topic}/${partition.partition} has no leader (its broker is down)`) };
-    const ask = async (at: "earliest" | "latest" | { readonly timestampMs: number }): Promise<number> => {
+    const ask = async (at: OffsetsRequest["at"]): Promise<OffsetsReply> => {
       const brokers = this.brokerRequests;
       if (brokers === undefined) throw invalidRequest("the admin is not connected: call connect() first");
       const reply = await brokers.ask(leader, "offsets.reply", (requestId) => ({ type: "offsets.request", requestId, topic, partition: partition.partition, at }), this.policy.requestTimeoutMs, signal);
       throwIfError(reply);
-      return reply.offset;
+      return reply;
+    };
+    // One request for the whole extent; a broker older than "stats" refuses it: then two, without the size.
+    const extent = async (): Promise<PartitionStats | Pick<PartitionStats, "logStartOffset" | "highWatermark">> => {
+      try {
+        const { stats } = await ask("stats");
+        if (stats !== undefined) return stats;
+      } catch (error) {
+        if (!(error instanceof ZhumqError && error.code === "INVALID_REQUEST")) throw error;
+      }
+      const [earliest, latest] = await Promise.all([ask("earliest"), ask("latest")]);
+      return { logStartOffset: earliest.offset, highWatermark: latest.offset };
     };
     try {
-      const [logStartOffset, endOffset, timestampOffset] = await Promise.all([ask("earliest"), ask("latest"), timestampMs === undefined ? undefined : ask({ timestampMs })]);
-      return { partition: partition.partition, leader, logStartOffset, endOffset, ...(timestampOffset === undefined ? {} : { timestampOffset }) };
+      const [found, byTime] = await Promise.all([extent(), timestampMs === undefined ? undefined : ask({ timestampMs })]);
+      return { partition: partition.partition, leader, ...found, endOffset: found.highWatermark, ...(byTime === undefined ? {} : { timestampOffset: byTime.offset }) };
     } catch (error) {
       if (!(error instanceof ZhumqError)) throw error;
       return { partition: partition.partition, leader, error };

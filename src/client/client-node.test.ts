@@ -76,11 +76,10 @@ describe("connect", () => {
   it("says COORDINATOR_NOT_AVAILABLE when nothing answers within connectTimeoutMs, and leaves nothing running", async () => {
     const silent = await GrpcTransport.listen({ self: "coordinator", address: "127.0.0.1:0" });
     const zhumq = new ZhuMQ({ bootstrap: silent.address, connectTimeoutMs: 300 });
-    const startedAt = Date.now();
     const producer = zhumq.producer();
-    await expect(producer.connect()).rejects.toMatchObject({ code: "COORDINATOR_NOT_AVAILABLE", retriable: true });
+    // The timeout is what ends these (the test's own deadline says "not forever"; no absolute timing here).
+    await expect(producer.connect()).rejects.toMatchObject({ code: "COORDINATOR_NOT_AVAILABLE", retriable: true, message: expect.stringContaining("no coordinator answered within 300 ms") });
     await expect(zhumq.admin().connect()).rejects.toMatchObject({ code: "COORDINATOR_NOT_AVAILABLE" });
-    expect(Date.now() - startedAt).toBeLessThan(3_000);
     await expect(producer.send({ topic: "t", messages: [{ value: "v" }] })).rejects.toThrow(/connect\(\) first/);
     await expect(zhumq.admin().listTopics()).rejects.toThrow(/connect\(\) first/);
     await silent.close();

@@ -14,6 +14,7 @@ import type { NodeId } from "../ports/transport.ts";
 import { EndpointRouter, type Endpoint as RoutedEndpoint, type EndpointObserver as RoutedObserver } from "../host/endpoint-router.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { GrpcTransport } from "../net/grpc-transport.ts";
+import type { LinkInfo } from "../net/outgoing-link.ts";
 import { nodeIdProblem } from "../net/frame.ts";
 import { DEFAULT_TRANSPORT_LIMITS } from "../net/limits.ts";
 import type { RealRandom } from "../host/real.ts";
@@ -58,6 +59,16 @@ export class ClientNode {
 
   endpoint(observer: EndpointObserver = {}): Endpoint {
     return this.router.endpoint(observer);
+  }
+
+  /**
+   * Where this node dials `node` and how its outgoing stream is doing: its state and why the last
+   * attempt ended (a gRPC status text), for connect()'s diagnosis. Undefined before the first
+   * message to it.
+   */
+  linkTo(node: NodeId): (LinkInfo & { readonly address: string | undefined }) | undefined {
+    const info = this.transport.linkInfo().find((link) => link.peer === node);
+    return info === undefined ? undefined : { ...info, address: this.book.lookup(node) };
   }
 
   /** Whether the outgoing stream to `node` is up (diagnostics and tests). */

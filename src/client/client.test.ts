@@ -271,14 +271,13 @@ describe("typed errors", () => {
 
 describe("stopping", () => {
   it("an abort rejects a pending send at once, and an aborted signal sends nothing", async () => {
-    const producer = zhumq.producer({ deliveryTimeoutMs: 20_000 });
+    // A delivery timeout far beyond the test's own: an AbortError at all means the abort ended it.
+    const producer = zhumq.producer({ deliveryTimeoutMs: 10 * 60_000 });
     await producer.connect();
     const controller = new AbortController();
     const pending = producer.send({ topic: "not-there-yet", messages: [{ value: "x" }], signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    const startedAt = Date.now();
     await expect(pending).rejects.toMatchObject({ name: "AbortError" });
-    expect(Date.now() - startedAt).toBeLessThan(2_000);
     const reason = new Error("changed my mind");
     await expect(producer.send({ topic: "t", messages: [{ value: "x" }], signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     // The aborted message stays with the producer until its own timeout: disconnect waits, bounded.
@@ -305,7 +304,8 @@ describe("stopping", () => {
         controller.abort();
       }
     })();
-    await expect(loop).rejects.toMatchObject({ name: "AbortError" });
+    // Aborting the signal ends the loop as a normal end would: no exception to catch.
+    await expect(loop).resolves.toBeUndefined();
     // The loop asked for the next message after "b": "b" counts as handled.
     expect(seen).toEqual(["b"]);
     await producer.send({ topic: "iter", messages: [{ value: "d" }] });

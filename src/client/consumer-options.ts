@@ -7,6 +7,7 @@ import { groupIdProblem, INSTANCE_ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_
 import { AUTO_COMMIT_INTERVAL_MS_MAX, AUTO_COMMIT_INTERVAL_MS_MIN } from "../actors/member/config.ts";
 import { PUSH_WINDOW_BATCHES_DEFAULT, PUSH_WINDOW_BYTES_DEFAULT, type PushFrom } from "../actors/shared/push-messages.ts";
 import type { ZhumqError } from "../actors/shared/errors.ts";
+import { DEFAULT_BROKER_LIMITS } from "../actors/broker/limits.ts";
 import type { ClientContext } from "./context.ts";
 import type { ResetListener } from "./delivery.ts";
 import { invalidRequest } from "./errors.ts";
@@ -22,9 +23,9 @@ export type ConsumerMode = "pull" | "push";
  * accepts by default (its pushWindowBytesMax, pushWindowBatchesMax: src/actors/broker/limits.ts).
  */
 export const PUSH_WINDOW_BYTES_MIN = 64 * 1024;
-export const PUSH_WINDOW_BYTES_MAX = 64 * 1024 * 1024;
+export const PUSH_WINDOW_BYTES_MAX = DEFAULT_BROKER_LIMITS.pushWindowBytesMax;
 export const PUSH_WINDOW_BATCHES_MIN = 1;
-export const PUSH_WINDOW_BATCHES_MAX = 4_096;
+export const PUSH_WINDOW_BATCHES_MAX = DEFAULT_BROKER_LIMITS.pushWindowBatchesMax;
 
 export const PUSH_NEEDS_GROUP = "push reads the partitions a group member owns: give a groupId";
 
@@ -39,8 +40,13 @@ export interface ConsumerOptions {
   readonly autoCommitIntervalMs?: number;
   /** How the group shares partitions: "uniform" (default, moves as few as possible) or "range". */
   readonly assignor?: GroupAssignor;
-  /** Where each partition starts: "earliest", "latest" (the default, as in Kafka), or an offset. */
-  readonly from?: "earliest" | "latest" | number;
+  /**
+   * Where each partition starts: "earliest", "latest" (the default, as in Kafka), an offset, or
+   * `{ timestampMs }`: the first message stamped at or after that time (milliseconds since the
+   * epoch), else the partition's end. In a group: only where the group has no committed offset.
+   * Not with `mode: "push"`.
+   */
+  readonly from?: "earliest" | "latest" | number | { readonly timestampMs: number };
   /** Most bytes one fetch returns per partition; also the backpressure bound per partition. */
   readonly maxBytesPerPartition?: number;
   /** How long a broker holds a fetch that finds nothing new (long poll). */
@@ -122,10 +128,11 @@ export function groupOptionProblems(options: ConsumerOptions): string[] {
   return problems;
 }
 
-export function startFrom(from: "earliest" | "latest" | number): StartFrom {
+export function startFrom(from: NonNullable<ConsumerOptions["from"]>): StartFrom {
   if (from === "earliest" || from === "latest") return from;
   if (typeof from === "number") return { offset: from };
-  throw invalidRequest(`from must be "earliest", "latest" or an offset, got ${JSON.stringify(from)}`);
+  if (typeof from === "object" && from !== null && Object.keys(from).length === 1 && Number.isSafeInteger(from.timestampMs) && from.timestampMs >= 0) return { timestampMs: from.timestampMs };
+  throw invalidRequest(`from must be "earliest", "latest", an offset or { timestampMs: milliseconds since the epoch, an integer >= 0 }, got ${JSON.stringify(from)}`);
 }
 
 export function feedSettings(context: ClientContext, options: ConsumerOptions): FeedSettings {
@@ -142,6 +149,7 @@ export function pushOptionProblems(options: ConsumerOptions): string[] {
   const { mode, groupId, pushWindowBytes, pushWindowBatches } = options;
   if (mode !== undefined && mode !== "pull" && mode !== "push") problems.push(`mode must be "pull" or "push", got ${JSON.stringify(mode)}`);
   if (mode === "push" && groupId === undefined) problems.push(PUSH_NEEDS_GROUP);
+  if (mode === "push" && typeof options.from === "object" && options.from !== null) problems.push(`from: { timestampMs } is not supported with mode: "push" (the pusher starts a partition the group never committed at "earliest" or "latest"); use pull, or move the group's offsets first with admin.resetOffsets({ to: { timestampMs } })`);
   if ((pushWindowBytes !== undefined || pushWindowBatches !== undefined) && mode !== "push") problems.push(`pushWindowBytes and pushWindowBatches need mode: "push"`);
   if (pushWindowBytes !== undefined && !(Number.isSafeInteger(pushWindowBytes) && pushWindowBytes >= PUSH_WINDOW_BYTES_MIN && pushWindowBytes <= PUSH_WINDOW_BYTES_MAX)) {
     problems.push(`pushWindowBytes must be an integer in [${PUSH_WINDOW_BYTES_MIN}, ${PUSH_WINDOW_BYTES_MAX}], got ${pushWindowBytes}`);

@@ -51,8 +51,14 @@ const SUBSCRIBE_RETRIES_DEFAULT = 5;
 
 type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 
-export type ConsumerEventType = GroupEvent["type"];
-type Listener<T extends ConsumerEventType> = (event: Extract<GroupEvent, { type: T }>) => void;
+/**
+ * What `on` reports: the group's events, and `error` — consuming stopped because of `error` (a
+ * partition that cannot be read, e.g. UNKNOWN_TOPIC_OR_PARTITION once its topic is deleted, or a
+ * handler's error as thrown); `run`'s promise, `done()` or the iterator reject with the same.
+ */
+export type ConsumerEvent = GroupEvent | { readonly type: "error"; readonly error: unknown };
+export type ConsumerEventType = ConsumerEvent["type"];
+type Listener<T extends ConsumerEventType> = (event: Extract<ConsumerEvent, { type: T }>) => void;
 
 
 export class Consumer {
@@ -67,7 +73,7 @@ export class Consumer {
   private session: Session | undefined;
   private lastSession: Session | undefined;
   private group: GroupConsumption | undefined;
-  private readonly listeners = new Map<ConsumerEventType, Set<(event: GroupEvent) => void>>();
+  private readonly listeners = new Map<ConsumerEventType, Set<(event: ConsumerEvent) => void>>();
 
   constructor(
     private readonly context: ClientContext,
@@ -178,11 +184,11 @@ export class Consumer {
     await group.member.commit();
   }
 
-  /** Listen to group events: "group.join", "partitions.assigned", "partitions.revoked", "partitions.lost", "offsets.committed". */
+  /** Listen to "error" (consuming stopped with that error) and group events: "group.join", "partitions.assigned", "partitions.revoked", "partitions.lost", "offsets.committed". */
   on<T extends ConsumerEventType>(type: T, listener: Listener<T>): () => void {
     let set = this.listeners.get(type);
     if (set === undefined) this.listeners.set(type, (set = new Set()));
-    const wrapped = listener as (event: GroupEvent) => void;
+    const wrapped = listener as (event: ConsumerEvent) => void;
     set.add(wrapped);
     return () => set.delete(wrapped);
   }
@@ -217,7 +223,7 @@ export class Consumer {
     return this.session?.delivery.feeds.find((feed) => feed.topic === topic && feed.partition === partition);
   }
 
-  private emit(event: GroupEvent): void {
+  private emit(event: ConsumerEvent): void {
     for (const listener of this.listeners.get(event.type) ?? []) {
       try {
         listener(event);
@@ -255,7 +261,10 @@ export class Consumer {
         node: this.node!,
         from: this.from,
         feedSettings: this.feedSettings,
-        emit: (event) => this.emit(event),
+        emit: (event) => {
+          this.emit(event);
+          if (event.type === "partitions.revoked" || event.type === "partitions.lost") void this.failIfDeleted(session, event.partitions.map(({ topic }) => topic));
+        },
         ...(this.options.mode === "push" ? { push: pusherSettings(this.context, this.options, groupId, this.from) } : {}),
         member: {
           coordinator: this.context.coordinators,
@@ -279,9 +288,31 @@ export class Consumer {
       signal?.removeEventListener("abort", onAbort);
       this.closeSession(session);
     };
-    void session.promise.then(closed, closed);
+    void session.promise.then(closed, (error: unknown) => {
+      closed();
+      this.emit({ type: "error", error });
+    });
     session.start();
     return session;
+  }
+
+  /**
+   * A group member loses partitions when their topic is deleted (the coordinator drops them from
+   * every assignment): then the group could never read that topic again, so the session ends
+   * with UNKNOWN_TOPIC_OR_PARTITION rather than waiting in silence. Asked of the coordinator
+   * after every revocation; a topic that still exists (an ordinary rebalance) changes nothing.
+   */
+  private async failIfDeleted(session: Session, topics: readonly string[]): Promise<void> {
+    const subscribed = [...new Set(topics)].filter((topic) => this.subscriptions.has(topic));
+    const requests = this.requests;
+    if (subscribed.length === 0 || requests === undefined) return;
+    try {
+      const reply = await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: subscribed }), this.policy);
+      const deleted = reply.topicErrors.find((found) => found.error.code === "UNKNOWN_TOPIC_OR_PARTITION");
+      if (deleted !== undefined && this.session === session) session.delivery.end(new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${deleted.topic}' was deleted while the group read it (${deleted.error.message})`));
+    } catch {
+      // The coordinator could not be asked now: the next revocation asks again.
+    }
   }
 
   private closeSession(session: Session): void {

@@ -18,11 +18,14 @@ import { clientAddressBook, DEFAULT_COORDINATOR_ADDRESS, parseBootstrap } from "
 import { ClientNode, type Endpoint } from "./client-node.ts";
 import { CoordinatorRequests, type RetryPolicy } from "./requests.ts";
 import { invalidRequest } from "./errors.ts";
+import { ConnectWatch, REFUSED_GRACE_MS } from "./connect-diagnosis.ts";
 
 export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
 export const CONNECT_TIMEOUT_MS_MAX = 10 * 60_000;
 /** Each reachability probe of `connect()` waits this long before asking again. */
 const CONNECT_PROBE_MS = 1_000;
+/** How often `connect()` looks at its links to the coordinators for a final failure. */
+const CONNECT_WATCH_MS = 50;
 
 export interface ContextOptions {
   readonly bootstrap?: string | readonly string[];
@@ -88,16 +91,35 @@ export class ClientContext {
 
   /**
    * Resolve once a coordinator answers (a metadata request for no topics), or reject with
-   * COORDINATOR_NOT_AVAILABLE after `connectTimeoutMs`. Also fills the address book with brokers.
+   * COORDINATOR_NOT_AVAILABLE: as soon as every bootstrap address has failed in a way waiting
+   * will not mend (connect-diagnosis.ts: a name that does not resolve, another node at the
+   * address, connections refused for REFUSED_GRACE_MS), saying what happened at each; else after
+   * `connectTimeoutMs`, saying what is known. Also fills the address book with brokers.
    */
   async checkReachable(requests: CoordinatorRequests, signal?: AbortSignal): Promise<void> {
     const probeMs = Math.min(CONNECT_PROBE_MS, this.connectTimeoutMs);
     const policy: RetryPolicy = { requestTimeoutMs: probeMs, retries: Math.max(0, Math.ceil(this.connectTimeoutMs / probeMs) - 1), retryBackoffMs: { baseMs: 10, maxMs: 10 } };
+    const node = this.node;
+    const watch = new ConnectWatch(this.coordinators, (id) => node?.linkTo(id), () => Date.now(), Math.min(REFUSED_GRACE_MS, this.connectTimeoutMs));
+    const bootstrap = this.coordinators.map((id) => `${id}@${this.book.lookup(id) ?? "?"}`).join(", ");
+    // Watching the links ends the wait early: the probe is aborted once a final verdict is in.
+    const stop = new AbortController();
+    let diagnosed: ZhumqError | undefined;
+    const timer = setInterval(() => {
+      const found = watch.verdict();
+      if (found === undefined) return;
+      diagnosed = new ZhumqError("COORDINATOR_NOT_AVAILABLE", `cannot reach a coordinator: ${found} (bootstrap: ${bootstrap})`);
+      stop.abort(diagnosed);
+    }, CONNECT_WATCH_MS);
     try {
-      await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: [] }), policy, signal);
+      await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: [] }), policy, signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]));
     } catch (error) {
+      if (diagnosed !== undefined && !(signal?.aborted ?? false)) throw diagnosed;
       if (!(error instanceof ZhumqError)) throw error;
-      throw new ZhumqError("COORDINATOR_NOT_AVAILABLE", `no coordinator answered within ${this.connectTimeoutMs} ms (bootstrap: ${this.coordinators.join(", ")})`, { cause: error });
+      const known = watch.summary();
+      throw new ZhumqError("COORDINATOR_NOT_AVAILABLE", `no coordinator answered within ${this.connectTimeoutMs} ms${known === "" ? "" : `: ${known}`} (bootstrap: ${bootstrap})`, { cause: error });
+    } finally {
+      clearInterval(timer);
     }
   }
 }

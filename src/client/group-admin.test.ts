@@ -40,7 +40,7 @@ function scripted(script: Script): { admin: GroupAdmin; sent: ZhumqMessage[]; as
   return { admin: new GroupAdmin(ports), sent, asked };
 }
 
-const live = (partition: number, logStartOffset: number, endOffset: number): PartitionOffsets => ({ partition, leader: "b1", logStartOffset, endOffset });
+const live = (partition: number, logStartOffset: number, endOffset: number): PartitionOffsets => ({ partition, leader: "b1", logStartOffset, endOffset, highWatermark: endOffset });
 const down = (partition: number): PartitionOffsets => ({ partition, leader: null, error: new ZhumqError("BROKER_NOT_AVAILABLE", `orders/${partition} has no leader`) });
 const orders = [live(0, 0, 100), live(1, 10, 50), live(2, 0, 0)];
 

@@ -220,7 +220,7 @@ export class GroupConsumption implements GroupListener {
    */
   private startOffset(): number | undefined {
     const from = this.options.from;
-    return this.push !== undefined && typeof from === "object" ? from.offset : undefined;
+    return this.push !== undefined && typeof from === "object" && "offset" in from ? from.offset : undefined;
   }
 
   private step(action: () => Promise<void>): void {

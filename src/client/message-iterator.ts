@@ -3,11 +3,12 @@
  *
  * Asking for the next message says the previous one is handled (that is what a later `run`
  * resumes after). Calls to `next()` are served one after another, so messages come in order even
- * when a caller does not await each. The iterator ends (`done`) when the consumer disconnects or
- * the loop breaks (`return()`); it throws the signal's reason when its signal aborts, and a
- * partition's error when one cannot be read. After that it only says `done`.
+ * when a caller does not await each. The iterator ends (`done`, so a `for await` loop simply
+ * finishes) when the consumer disconnects, the loop breaks (`return()`) or its signal aborts — the
+ * consumer stays connected, as with `run`'s signal; it throws a partition's error when one cannot
+ * be read (UNKNOWN_TOPIC_OR_PARTITION once its topic is deleted, say). After that it only says
+ * `done`.
  */
-import { abortReason } from "./errors.ts";
 import { toMessage, type ConsumedMessage } from "./consumed.ts";
 import type { Taken } from "./delivery.ts";
 import type { Session } from "./session.ts";
@@ -49,7 +50,7 @@ export function messageIterator(session: Session, signal: AbortSignal | undefine
 
   const end = (): IteratorReturnResult<undefined> => {
     finish();
-    if (signal?.aborted === true) throw abortReason(signal);
+    if (signal?.aborted === true) return DONE;
     const error = session.delivery.error;
     if (error !== undefined) {
       void session.observe();

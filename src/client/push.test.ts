@@ -45,7 +45,10 @@ interface Member {
 }
 
 async function pushMember(groupId: string, topic: string, options: Partial<ConsumerOptions> = {}, handle?: (payload: EachMessagePayload) => Promise<void>): Promise<Member> {
-  const consumer = zhumq.consumer({ groupId, mode: "push", from: "earliest", sessionTimeoutMs: 3_000, autoCommitIntervalMs: 200, ...options });
+  // No test here is about expiry: a session long enough that a loaded machine's pauses do not
+  // expire a live member (3 s did at load 24: its partitions moved and were read again from the
+  // last commit, which the order check took for a reordering).
+  const consumer = zhumq.consumer({ groupId, mode: "push", from: "earliest", sessionTimeoutMs: 15_000, autoCommitIntervalMs: 200, ...options });
   const owned = new Set<number>();
   consumer.on("partitions.assigned", ({ partitions }) => partitions.forEach(({ partitions: list }) => list.forEach((p) => owned.add(p))));
   consumer.on("partitions.revoked", ({ partitions }) => partitions.forEach(({ partitions: list }) => list.forEach((p) => owned.delete(p))));

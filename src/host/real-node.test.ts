@@ -149,11 +149,11 @@ describe("startNode on real ports", () => {
     const broker = await node({ id: "lonely", role: "broker", listen: "127.0.0.1:0", coordinator: { id: "coordinator", address: "127.0.0.1:1" }, dataDir, network: GrpcTransport, settings: { heartbeatIntervalMs: 20 } });
     expect(broker.state()).toBe("registering");
     await expect(broker.whenReady({ timeoutMs: 200 })).rejects.toThrow(/broker 'lonely' is not serving/);
-    const startedMs = performance.now();
+    // Promptly: the queued heartbeats get a bounded flush, no more — the test's deadline catches a
+    // stop that waits for the coordinator (no absolute figure: a busy machine is slow, not wrong).
     const stopping = broker.stop();
     expect(broker.stop()).toBe(stopping); // a second call waits for the same shutdown
     await stopping;
-    expect(performance.now() - startedMs).toBeLessThan(3_000); // the queued heartbeats get a bounded moment, no more
     expect(broker.state()).toBeUndefined();
   });
 

@@ -24,7 +24,7 @@ client.onMessage(() => replies++);
 a.send("b", "hello");
 b.send("a", "hello");
 client.send("a", "hi");
-await quiesce([a, b, client], 50, 5_000);
+await quiesce([a, b, client], 50, 30_000);
 if (replies !== 1) throw new Error(`client got ${replies} replies`);
 a.send("dead", "lost");
 b.send("a", { queued: new Uint8Array(1 << 20) });

@@ -70,7 +70,7 @@ describe("GrpcTransport", () => {
     cluster.nodes.delete("b");
     await until(() => !a.isConnectedTo("b"), "a to notice that b is gone");
     for (let n = 2; n <= 4; n++) a.send("b", { n });
-    await new Promise((resolve) => setTimeout(resolve, 150)); // a few failed attempts while b is down
+    await until(() => a.stats.reconnects >= 2, "a few failed attempts while b is down", 30_000);
 
     const restarted = await cluster.listen("b", port);
     const after = collect(restarted);
@@ -146,10 +146,13 @@ describe("GrpcTransport", () => {
 
     await client.close();
     await until(() => server.pendingMessages === 0, "the server to drain");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const undeliverable = server.stats.dropped.undeliverable;
-    server.send("client-1", { type: "after close" });
-    expect(server.stats.dropped.undeliverable).toBe(undeliverable + 1);
+    // Once the server has seen the client's stream end, it has no route back: a send is counted
+    // undeliverable at once (asked until then, with a deadline, not after a fixed pause).
+    await until(() => {
+      const undeliverable = server.stats.dropped.undeliverable;
+      server.send("client-1", { type: "after close" });
+      return server.stats.dropped.undeliverable === undeliverable + 1;
+    }, "the server to forget the closed client's stream", 30_000);
   });
 
   it("tells why a link to a wrongly addressed peer keeps failing", async () => {
@@ -261,7 +264,8 @@ describe("GrpcTransport", () => {
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
         resolve(null);
-      }, 15_000);
+      // A generous deadline (under the test's 60 s): it must exit by itself, however busy the machine.
+      }, 45_000);
       child.on("exit", (code) => {
         clearTimeout(timer);
         resolve(code);

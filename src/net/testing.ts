@@ -1,7 +1,8 @@
 /**
  * Helpers for tests and benchmarks of the real transport: a small loopback cluster whose nodes
  * find each other through one shared address book, and `quiesce`, which waits until the wire is
- * quiet (nothing queued, nothing waiting for a handler, no delivery for `quietMs`).
+ * empty and quiet (nothing queued, nothing in flight, nothing waiting for a handler, no delivery
+ * for `quietMs`).
  */
 import type { NodeId } from "../ports/transport.ts";
 import type { GrpcTransportOptions, ListeningGrpcTransport } from "./grpc-transport.ts";
@@ -32,7 +33,7 @@ export class LoopbackCluster {
     return transport;
   }
 
-  async quiesce(quietMs = 50, timeoutMs = 10_000): Promise<void> {
+  async quiesce(quietMs = 50, timeoutMs = 60_000): Promise<void> {
     await quiesce([...this.nodes.values()], quietMs, timeoutMs);
   }
 
@@ -43,13 +44,15 @@ export class LoopbackCluster {
 }
 
 /**
- * Waits until no transport has anything pending and none delivered anything for `quietMs`. A
- * message handed to gRPC is no longer pending but not yet delivered, and on a busy machine the
- * wire can be silent for a while with messages inside it: so while the transports have sent more
- * than they delivered between them, the quiet must last ten times longer (messages may also
- * really be gone: to a node outside `transports`, or on a stream that broke).
+ * Waits until no transport has anything pending, everything the transports sent between them has
+ * been delivered, and nothing was delivered for `quietMs` (so that a duplicate would have shown).
+ * A message handed to gRPC is no longer pending but not yet delivered, and on a busy machine the
+ * wire can be silent for seconds with messages inside it: a quiet period alone would stop waiting
+ * too early. So while the transports have sent more than they delivered, it waits for the count
+ * to catch up — up to `lostAfterMs`, after which the missing ones are taken as really gone (sent
+ * to a node outside `transports`, or on a stream that broke) and the quiet rule alone applies.
  */
-export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50, timeoutMs = 10_000): Promise<void> {
+export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50, timeoutMs = 60_000, lostAfterMs = 10_000): Promise<void> {
   const startedAt = Date.now();
   let quietSince = Date.now();
   let lastSeen = -1;
@@ -66,11 +69,11 @@ export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50
       delivered += transport.stats.delivered;
     }
     const now = Date.now();
-    const needMs = sent > delivered ? quietMs * 10 : quietMs;
+    const inFlight = sent > delivered && now - quietSince < lostAfterMs;
     if (seen !== lastSeen || pending > 0) {
       lastSeen = seen;
       quietSince = now;
-    } else if (now - quietSince >= needMs) {
+    } else if (!inFlight && now - quietSince >= quietMs) {
       return;
     }
     if (now - startedAt > timeoutMs) throw new Error(`the transports did not quiesce within ${timeoutMs} ms (${pending} messages pending)`);

@@ -70,8 +70,8 @@ describe("admin.fetchTopicOffsets", () => {
     await produce("offsets-a", 1, 7);
     const offsets = await admin.fetchTopicOffsets("offsets-a");
     expect(offsets).toEqual([
-      { partition: 0, leader: expect.any(String), logStartOffset: 0, endOffset: 0 },
-      { partition: 1, leader: expect.any(String), logStartOffset: 0, endOffset: 7 },
+      { partition: 0, leader: expect.any(String), logStartOffset: 0, endOffset: 0, highWatermark: 0, logEndOffset: 0, sizeBytes: 0, segments: expect.any(Number) },
+      { partition: 1, leader: expect.any(String), logStartOffset: 0, endOffset: 7, highWatermark: 7, logEndOffset: 7, sizeBytes: expect.any(Number), segments: 1 },
     ]);
     await expect(admin.fetchTopicOffsets("no-such-topic")).rejects.toMatchObject({ code: "UNKNOWN_TOPIC_OR_PARTITION" });
   });

@@ -44,7 +44,8 @@ export class ZhumqProcess {
   }
 
   /** Resolves once stdout contains `text`; rejects if the process exits first or the deadline passes. */
-  async waitFor(text: string, timeoutMs = 30_000): Promise<void> {
+  // Generous: a process start alone can take 20 s on a loaded 2-core machine.
+  async waitFor(text: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.stdout.includes(text)) {
       if (!this.running) throw new Error(`exited before printing '${text}': ${this.describe()}`);

@@ -54,7 +54,7 @@ import {
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, recoveredPartition, reportedDamage, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
-import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
+import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerStatsResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
 import { ISR_CHECK_INTERVAL_MS, validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 import {
   follow,
@@ -127,8 +127,9 @@ export interface PendingAppend {
   readonly waiters: readonly AppendWaiter[];
 }
 
-/** An `offsets.request` by timestamp whose lookup the store is carrying out, by read id. */
+/** An `offsets.request` by timestamp (or for stats) whose lookup the store is carrying out, by read id. */
 export interface PendingLookup {
+  readonly kind: "timestamp" | "stats";
   readonly from: NodeId;
   readonly echo: Echo;
   /** The incarnation asked about: an answer that lands after a re-creation is refused. */
@@ -508,9 +509,9 @@ export function onTimer(step: Step, key: string): void {
 }
 
 /** Reads come back: a fetch's or a push session's records, a retention run, an offset lookup, or a follower's log cut. */
-export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult>): void {
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult>): void {
   if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
-  if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult>);
+  if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult | BrokerStatsResult>);
   if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);
   if (step.context.push.reads.has(event.id)) return onPushRead(step, event as ReadDone<BrokerReadResult>);
   const fetch = step.context.reading.get(event.id);

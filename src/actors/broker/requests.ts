@@ -70,8 +70,8 @@ export function parseOffsets(message: Fields): OffsetsRequest | WireError {
   const problem = partitionProblem(message);
   if (problem !== undefined) return problem;
   const at = message.at;
-  if (at === "earliest" || at === "latest") return message as unknown as OffsetsRequest;
-  if (!isRecord(at)) return wireError("INVALID_REQUEST", "at must be 'earliest', 'latest' or { timestampMs }");
+  if (at === "earliest" || at === "latest" || at === "stats") return message as unknown as OffsetsRequest;
+  if (!isRecord(at)) return wireError("INVALID_REQUEST", "at must be 'earliest', 'latest', 'stats' or { timestampMs }");
   if (!isSafeInteger(at.timestampMs) || at.timestampMs < 0) return wireError("INVALID_REQUEST", `at.timestampMs must be an integer >= 0, got ${String(at.timestampMs)}`);
   return message as unknown as OffsetsRequest;
 }

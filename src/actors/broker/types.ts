@@ -127,6 +127,19 @@ export interface BrokerTimestampLookup {
   readonly maxOffset: number;
 }
 
+/** A partition's size on disk, for `offsets.request` at "stats" (answered without I/O: the store knows its files). */
+export interface BrokerStatsLookup {
+  readonly kind: "stats";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+}
+
+export interface BrokerStatsResult {
+  readonly sizeBytes: number;
+  readonly segments: number;
+}
+
 export interface BrokerTimestampResult {
   /** The first offset with a timestamp >= the one asked, or `maxOffset`; -1 with `damaged`. */
   readonly offset: number;
@@ -221,10 +234,10 @@ export type BrokerOutput =
    */
   | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string };
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup, BrokerOutput>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerStatsLookup, BrokerOutput>;
 /** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */
 export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult> | StorePersisted<BrokerOperation, BrokerRejection>;

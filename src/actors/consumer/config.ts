@@ -9,7 +9,12 @@ import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts"
 import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "../shared/retry.ts";
 import { PARTITIONS_PER_TOPIC_MAX } from "../shared/routes.ts";
 
-export type StartFrom = "earliest" | "latest" | { readonly offset: number };
+/**
+ * Where a partition starts: its log start, its high watermark, an offset, or the first offset
+ * whose message is stamped at or after a time (milliseconds since the epoch; the leader looks it
+ * up, and answers the high watermark when no message is that new).
+ */
+export type StartFrom = "earliest" | "latest" | { readonly offset: number } | { readonly timestampMs: number };
 
 export interface ConsumerInput {
   readonly self: NodeId;
@@ -19,7 +24,7 @@ export interface ConsumerInput {
   readonly partitions: readonly number[] | "all";
   /** Where to start; also where to go when the position falls out of the log (see fetching.ts). */
   readonly from: StartFrom;
-  /** Where an out-of-range position goes when `from` is an explicit offset. Default "earliest". */
+  /** Where an out-of-range position goes when `from` is an explicit offset or a time. Default "earliest". */
   readonly resetTo?: "earliest" | "latest";
   /**
    * What a CORRUPT_DATA answer (the broker's copy of these offsets rotted on its disk) does:
@@ -74,8 +79,9 @@ function partitionsProblems(partitions: readonly number[] | "all"): string[] {
 
 function fromProblems(from: StartFrom): string[] {
   if (from === "earliest" || from === "latest") return [];
-  if (typeof from === "object" && Number.isSafeInteger(from.offset) && from.offset >= 0) return [];
-  return [`from must be "earliest", "latest" or { offset: a non-negative integer }`];
+  if (typeof from === "object" && from !== null && "offset" in from && Number.isSafeInteger(from.offset) && from.offset >= 0) return [];
+  if (typeof from === "object" && from !== null && "timestampMs" in from && Number.isSafeInteger(from.timestampMs) && from.timestampMs >= 0) return [];
+  return [`from must be "earliest", "latest", { offset: a non-negative integer } or { timestampMs: a non-negative integer }`];
 }
 
 export function consumerInputProblems(input: ConsumerInput): string[] {

@@ -18,7 +18,7 @@
 import { cancelTimer, notify, send, setTimer } from "../shared/effects.ts";
 import { REFRESHES_METADATA, RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
 import { assert } from "../shared/assert.ts";
-import type { FetchReply, OffsetsReply } from "../shared/messages.ts";
+import type { FetchReply, OffsetsReply, OffsetsRequest } from "../shared/messages.ts";
 import { backoffDelayMs } from "../shared/retry.ts";
 import { wantMetadata } from "./metadata.ts";
 import { extractRecords } from "./records.ts";
@@ -62,16 +62,16 @@ export function advance(s: Step, p: ConsumerPartitionState): void {
   s.effects.push(setTimer(CONSUMER_TIMER.request + p.key, config.maxWaitMs + config.requestTimeoutMs));
 }
 
-function lookupTarget(s: Step, lookup: OffsetsLookup): "earliest" | "latest" {
+function lookupTarget(s: Step, lookup: OffsetsLookup): OffsetsRequest["at"] {
   if (lookup === "start") {
     const from = s.state.config.from;
-    assert(from === "earliest" || from === "latest", "an explicit start offset needs no lookup");
+    assert(typeof from === "string" || "timestampMs" in from, "an explicit start offset needs no lookup");
     return from;
   }
   return lookup === "range-earliest" ? "earliest" : "latest";
 }
 
-function sendOffsets(s: Step, p: ConsumerPartitionState, at: "earliest" | "latest"): void {
+function sendOffsets(s: Step, p: ConsumerPartitionState, at: OffsetsRequest["at"]): void {
   assert(p.leader !== null, "offsets are asked of a leader");
   const requestId = s.state.nextRequestId++;
   s.effects.push(send(p.leader, { type: "offsets.request", requestId, topic: s.state.config.topic, partition: p.partition, at }));

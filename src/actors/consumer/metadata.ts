@@ -55,6 +55,9 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   const topicError = reply.topicErrors.find((candidate) => candidate.topic === topic)?.error;
   if (metadata !== undefined && metadata.partitions.length > 0) applyRoute(s, metadata);
   else if (topicError !== undefined && !RETRIABLE[topicError.code]) return failTopic(s, topicError);
+  // Unknown once known: the topic was deleted (UNKNOWN_TOPIC_OR_PARTITION is retried only before
+  // the first route, a race with its creation). Say so rather than wait for it forever.
+  else if (topicError?.code === "UNKNOWN_TOPIC_OR_PARTITION" && s.state.initialised) return failTopic(s, wireError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${topic}' was deleted while it was being read (${topicError.message})`));
   const complete = s.state.initialised && [...s.state.partitions.values()].every((p) => p.failed || p.leader !== null);
   if (complete) {
     m.wanted = false;
@@ -97,7 +100,7 @@ function createPartitions(s: Step, count: number): void {
 }
 
 function newPartition(topic: string, partition: number, from: Step["state"]["config"]["from"]): ConsumerPartitionState {
-  const explicit = typeof from === "object" ? from.offset : null;
+  const explicit = typeof from === "object" && "offset" in from ? from.offset : null;
   return {
     partition,
     key: partitionKey(topic, partition),

@@ -4,6 +4,7 @@
  * error, never allowed to grow the coordinator's memory without bound.
  */
 import { DEFAULT_VIRTUAL_NODES, virtualNodesProblem } from "./ring.ts";
+import { PARTITIONS_PER_TOPIC_MAX } from "../shared/routes.ts";
 
 export interface CoordinatorLimits {
   /** Partitions one topic may have. */
@@ -97,7 +98,7 @@ export function coordinatorSettingsProblems(settings: CoordinatorSettings): stri
     integerProblem("leaseMs", settings.leaseMs, 1, LEASE_MS_MAX),
     integerProblem("leaseCheckIntervalMs", settings.leaseCheckIntervalMs, 1, settings.leaseMs),
     virtualNodesProblem(settings.virtualNodes),
-    integerProblem("limits.partitionsPerTopicMax", limits.partitionsPerTopicMax, 1, 1_000_000),
+    integerProblem("limits.partitionsPerTopicMax", limits.partitionsPerTopicMax, 1, PARTITIONS_PER_TOPIC_MAX),
     integerProblem("limits.partitionsTotalMax", limits.partitionsTotalMax, limits.partitionsPerTopicMax, 10_000_000),
     integerProblem("limits.topicsMax", limits.topicsMax, 1, 1_000_000),
     integerProblem("limits.brokersMax", limits.brokersMax, 1, 100_000),

@@ -27,8 +27,8 @@ export function partitionKey(topic: TopicName, partition: PartitionIndex): strin
  * Topic names: 1 to 200 characters from [A-Za-z0-9._-], not "." or "..". The set is safe as a
  * directory name on every file system and needs no escaping on the wire or in a shell.
  */
-export const TOPIC_NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 export const TOPIC_NAME_BYTES_MAX = 200;
+export const TOPIC_NAME_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${TOPIC_NAME_BYTES_MAX}}$`);
 
 /** Why a topic name is invalid, or undefined when it is fine. */
 export function topicNameProblem(name: string): string | undefined {

@@ -391,9 +391,23 @@ export interface OffsetsRequest {
   /**
    * `earliest`: the log start; `latest`: the high watermark; `{ timestampMs }`: the first
    * committed offset whose record timestamp is >= timestampMs, else the high watermark (Kafka's
-   * ListOffsets by time).
+   * ListOffsets by time); `stats`: the high watermark as `offset`, and `stats` (PartitionStats) —
+   * brokers older than it answer INVALID_REQUEST.
    */
-  readonly at: "earliest" | "latest" | { readonly timestampMs: number };
+  readonly at: "earliest" | "latest" | "stats" | { readonly timestampMs: number };
+}
+
+/** A partition's extent on its leader, at one moment (`offsets.request` at "stats"). */
+export interface PartitionStats {
+  /** The first offset still in the log. */
+  readonly logStartOffset: number;
+  /** Offsets below it are committed: what consumers can read. */
+  readonly highWatermark: number;
+  /** The next offset the leader will write: above the high watermark by what its followers have not yet copied. */
+  readonly logEndOffset: number;
+  /** Bytes of the partition's segment files on the leader's disk. */
+  readonly sizeBytes: number;
+  readonly segments: number;
 }
 export interface OffsetsReply {
   readonly type: "offsets.reply";
@@ -402,6 +416,8 @@ export interface OffsetsReply {
   readonly partition: PartitionIndex;
   readonly error?: WireError;
   readonly offset: number;
+  /** Asked `at: "stats"` only, without error. */
+  readonly stats?: PartitionStats;
 }
 
 /**

@@ -4,8 +4,13 @@
  */
 import type { PartitionMetadata } from "./messages.ts";
 
-/** Partition numbers a route may hold: a bound against a malformed reply, far above real topics. */
-export const PARTITIONS_PER_TOPIC_MAX = 100_000;
+/**
+ * The most partitions a topic can ever have: the ceiling of every coordinator's
+ * `limits.partitionsPerTopicMax` setting (coordinator/limits.ts checks it against this), so also
+ * the bound on partition numbers a route may hold (against a malformed reply) and on the
+ * partition numbers clients and the CLI accept before asking.
+ */
+export const PARTITIONS_PER_TOPIC_MAX = 1_000_000;
 
 /**
  * Metadata indexed by partition number. A missing index becomes a partition with no leader; an

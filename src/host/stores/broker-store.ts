@@ -55,6 +55,8 @@
  * - `read({ kind: "timestamp", ... })` answers the first offset below `maxOffset` whose record
  *   timestamp is >= the one asked, else `maxOffset`, or `damaged` when rot lies before the answer
  *   (offset-for-time.ts: a scan of batch headers, no time index yet).
+ * - `read({ kind: "stats", ... })` answers the partition's bytes and segment files on disk (no
+ *   reads: the log keeps its segments' sizes).
  * - `delete` removes a partition for good, crash-safe: the folder is renamed to `<partition>.deleted`
  *   and the rename made durable (the tombstone), then its files and the folder go bottom-up with
  *   directory syncs (`removeTreeDurably`), then the topic folder if it is empty. A crash before
@@ -89,6 +91,8 @@ import {
   type BrokerRejection,
   type BrokerRetention,
   type BrokerRetentionResult,
+  type BrokerStatsLookup,
+  type BrokerStatsResult,
   type BrokerTimestampLookup,
   type BrokerTimestampResult,
   type BrokerTruncate,
@@ -581,10 +585,11 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> {
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult> {
     const kind = (request as { kind?: unknown }).kind;
     if (kind === "retention") return this.retain(request as BrokerRetention);
     if (kind === "timestamp") return this.lookUp(request as BrokerTimestampLookup);
+    if (kind === "stats") return this.sizeOf(request as BrokerStatsLookup);
     if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
@@ -616,6 +621,17 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   }
 
   /** An offset by time in one log (offset-for-time.ts), if it is still the incarnation the actor asked about. */
+  /** A partition's bytes and segment files (opening its log if closed to make room; no reads). */
+  private async sizeOf(request: BrokerStatsLookup): Promise<BrokerStatsResult> {
+    const key = partitionKey(request.topic, request.partition);
+    if (!this.identities.has(key) || this.identities.get(key) !== request.topicId) throw new Error(`stats: ${key} (${String(request.topicId)}) is not held here`);
+    if (this.uncreated.has(key)) return { sizeBytes: 0, segments: 0 }; // never written: no files yet
+    return this.using(key, async () => {
+      const log = await this.logOf(request.topic, request.partition);
+      return { sizeBytes: log.sizeBytes, segments: log.segmentCount };
+    });
+  }
+
   private async lookUp(request: BrokerTimestampLookup): Promise<BrokerTimestampResult> {
     const key = partitionKey(request.topic, request.partition);
     if (!this.identities.has(key) || this.identities.get(key) !== request.topicId) throw new Error(`offset lookup: ${key} (${String(request.topicId)}) is not held here`);

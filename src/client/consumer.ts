@@ -42,6 +42,8 @@ import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
 import { CoordinatorRequests, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
 import { runWorker, Session } from "./session.ts";
 import { lookupPartitions, type SubscribeOptions } from "./subscribe.ts";
+import { checkOptions, CONSUMER_RULES, MESSAGES_RULES, RUN_RULES, SUBSCRIBE_RULES } from "./options.ts";
+import { loadCompressionCodecs } from "../native/compression.ts";
 
 export type { ConsumerMode, ConsumerOptions, MessagesOptions, RunOptions } from "./consumer-options.ts";
 export { PUSH_WINDOW_BATCHES_MAX, PUSH_WINDOW_BATCHES_MIN, PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "./consumer-options.ts";
@@ -59,7 +61,10 @@ export class Consumer {
   private state: State = "disconnected";
   private node: ClientNode | undefined;
   private requests: CoordinatorRequests | undefined;
-  private readonly from: StartFrom;
+  private from: StartFrom;
+  /** What `subscribe`'s `fromBeginning` chose, once one did (it applies to the whole consumer). */
+  private fromBeginning: boolean | undefined;
+  private readonly options: ConsumerOptions;
   private readonly feedSettings: FeedSettings;
   private readonly policy: RetryPolicy;
   private readonly subscriptions = new Map<string, readonly number[]>();
@@ -71,8 +76,10 @@ export class Consumer {
 
   constructor(
     private readonly context: ClientContext,
-    private readonly options: ConsumerOptions = {},
+    given: ConsumerOptions = {},
   ) {
+    const options = checkOptions(given, CONSUMER_RULES);
+    this.options = options;
     this.from = startFrom(options.from ?? "latest");
     this.feedSettings = feedSettings(context, options);
     const input: ConsumerInput = { ...CONSUMER_DEFAULTS, ...this.feedSettings, topic: "check", from: this.from, self: "check", clock: context.clock, random: context.random };
@@ -87,6 +94,8 @@ export class Consumer {
   async connect(): Promise<void> {
     if (this.state !== "disconnected") throw invalidRequest(`the consumer is ${this.state}`);
     this.state = "connecting";
+    // Compressed batches are decompressed as they are decoded: zstd's WebAssembly loads once, here.
+    await loadCompressionCodecs();
     const node = await this.context.acquire();
     const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("consumer-requests"));
     try {
@@ -105,12 +114,37 @@ export class Consumer {
   /** Add topics (all their partitions, or `partitions`); before `run` or `messages`. */
   async subscribe(options: SubscribeOptions): Promise<void> {
     this.requireIdle("subscribe");
-    if (this.options.groupId !== undefined && typeof options === "object" && options !== null && options.partitions !== undefined) {
+    options = checkOptions(options, SUBSCRIBE_RULES);
+    if (this.options.groupId !== undefined && options.partitions !== undefined) {
       throw invalidRequest("a consumer in a group cannot pick `partitions`: the group assigns them (leave out groupId to read chosen partitions)");
     }
+    const from = this.fromOfSubscribe(options.fromBeginning);
     const found = await lookupPartitions(this.requests!, options, this.policy);
     this.requireIdle("subscribe");
     for (const [topic, partitions] of found) this.subscriptions.set(topic, partitions);
+    if (from !== undefined) {
+      this.from = from;
+      this.fromBeginning = options.fromBeginning;
+    }
+  }
+
+  /**
+   * KafkaJS's `fromBeginning`: true is `from: "earliest"`, false `from: "latest"`. zhumq's start
+   * is the consumer's, for every topic: a `from` given to the consumer that says otherwise, or two
+   * subscribes that disagree, are refused rather than one of them ignored.
+   */
+  private fromOfSubscribe(fromBeginning: boolean | undefined): StartFrom | undefined {
+    if (fromBeginning === undefined) return undefined;
+    if (typeof fromBeginning !== "boolean") throw invalidRequest(`fromBeginning must be true or false, got ${JSON.stringify(fromBeginning)}`);
+    const from = fromBeginning ? "earliest" : "latest";
+    const given = this.options.from;
+    if (given !== undefined && given !== from) {
+      throw invalidRequest(`subscribe({ fromBeginning: ${fromBeginning} }) means from: "${from}", but the consumer was made with from: ${JSON.stringify(given)}; give one of them`);
+    }
+    if (this.fromBeginning !== undefined && this.fromBeginning !== fromBeginning) {
+      throw invalidRequest(`fromBeginning applies to the whole consumer in zhumq: an earlier subscribe said ${this.fromBeginning}, this one ${fromBeginning}`);
+    }
+    return from;
   }
 
   /**
@@ -119,6 +153,7 @@ export class Consumer {
    * stop the consumer: see `done()`.
    */
   async run(options: RunOptions): Promise<void> {
+    options = checkOptions(options, RUN_RULES);
     const handle = runHandler(options, this.options.groupId !== undefined, () => this.commitOffsets());
     const concurrency = options.partitionsConsumedConcurrently ?? 1;
     if (!(Number.isSafeInteger(concurrency) && concurrency >= 1 && concurrency <= CONCURRENCY_MAX)) {
@@ -137,6 +172,7 @@ export class Consumer {
 
   /** The same messages as an async iterator; breaking out of the loop stops consuming. */
   messages(options: MessagesOptions = {}): AsyncIterableIterator<ConsumedMessage, undefined> {
+    options = checkOptions(options, MESSAGES_RULES);
     const session = this.openSession(options.signal, true);
     return messageIterator(session, options.signal);
   }

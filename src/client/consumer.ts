@@ -113,8 +113,8 @@ export class Consumer {
 
   /** Add topics (all their partitions, or `partitions`); before `run` or `messages`. */
   async subscribe(options: SubscribeOptions): Promise<void> {
-    this.requireIdle("subscribe");
     options = checkOptions(options, SUBSCRIBE_RULES);
+    this.requireIdle("subscribe");
     if (this.options.groupId !== undefined && options.partitions !== undefined) {
       throw invalidRequest("a consumer in a group cannot pick `partitions`: the group assigns them (leave out groupId to read chosen partitions)");
     }

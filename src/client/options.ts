@@ -64,7 +64,9 @@ export function checkOptions<T extends object>(options: T, rules: OptionRules): 
       if (value === undefined) continue;
       throw unsupportedOption(rules.what, key, refused);
     }
-    throw new ZhumqError("UNKNOWN_OPTION", `${rules.what}: unknown option '${key}'; known: ${knownNames(rules).join(", ")}`);
+    const there = allRules().filter((other) => other !== rules && knownNames(other).includes(key)).map((other) => other.what);
+    const hint = there.length === 0 ? "" : ` ('${key}' is an option of ${there.join(" and of ")})`;
+    throw new ZhumqError("UNKNOWN_OPTION", `${rules.what}: unknown option '${key}'${hint}; known: ${knownNames(rules).join(", ")}`);
   }
   return out as T;
 }
@@ -188,6 +190,11 @@ export const CREATE_TOPIC_RULES: OptionRules = {
   // One topic of KafkaJS's createTopics({ topics: [...] }).
   kafkajs: ["topic", "numPartitions", "replicationFactor", "replicaAssignment", "configEntries"],
 };
+
+/** Every options object's rules (a function: the constants are defined below their first use). */
+export function allRules(): readonly OptionRules[] {
+  return [CLIENT_RULES, PRODUCER_RULES, SEND_RULES, MESSAGE_RULES, CONSUMER_RULES, SUBSCRIBE_RULES, RUN_RULES, MESSAGES_RULES, ADMIN_RULES, CREATE_TOPIC_RULES];
+}
 
 /**
  * A `compression` option: "none", "gzip", "snappy", "lz4" or "zstd", or KafkaJS's

@@ -26,7 +26,6 @@
  * actors and never surfaces.
  */
 import { consumerInputProblems, type ConsumerInput, type StartFrom } from "../actors/consumer/index.ts";
-import type { CommittedOffset } from "../actors/shared/group-messages.ts";
 import { AUTO_COMMIT_INTERVAL_MS_DEFAULT } from "../actors/member/config.ts";
 import { GroupConsumption, type GroupEvent } from "./group-consumption.ts";
 import { CONSUMER_DEFAULTS } from "../host/stores/clients.ts";
@@ -42,7 +41,14 @@ import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
 import { CoordinatorRequests, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
 import { runWorker, Session } from "./session.ts";
 import { lookupPartitions, type SubscribeOptions } from "./subscribe.ts";
-import { checkOptions, CONSUMER_RULES, MESSAGES_RULES, RUN_RULES, SUBSCRIBE_RULES } from "./options.ts";
+import { checkOptions, COMMIT_RULES, CONSUMER_RULES, MESSAGES_RULES, offsetOption, PAUSE_RULES, RUN_RULES, SEEK_RULES, SUBSCRIBE_RULES } from "./options.ts";
+
+/** One position for `commitOffsets`: the next offset to read. KafkaJS's string offsets work too. */
+export interface CommitEntry {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number | string;
+}
 import { loadCompressionCodecs } from "../native/compression.ts";
 
 export type { ConsumerMode, ConsumerOptions, MessagesOptions, RunOptions } from "./consumer-options.ts";
@@ -200,14 +206,17 @@ export class Consumer {
    * Resolves once the coordinator stored them; rejects with FENCED_MEMBER_EPOCH when the member
    * lost the partitions (they were given to another member). Needs a group.
    */
-  async commitOffsets(offsets?: readonly Omit<CommittedOffset, "metadata">[]): Promise<void> {
+  async commitOffsets(offsets?: readonly CommitEntry[]): Promise<void> {
     if (this.options.groupId === undefined) throw groupsNeeded("commitOffsets");
     const group = this.group;
     if (group === undefined) throw invalidRequest("cannot commit: the consumer is not running (commit from a handler, or before disconnect)");
-    for (const { topic, partition, offset } of offsets ?? []) {
+    const entries = (offsets ?? []).map((entry) => {
+      const { topic, partition, offset } = checkOptions(entry, COMMIT_RULES);
+      return { topic, partition, offset: offsetOption(offset, "offset") };
+    });
+    for (const { topic, partition, offset } of entries) {
       const feed = group.feed(topic, partition);
       if (feed === undefined) throw new ZhumqError("FENCED_MEMBER_EPOCH", `${topic}/${partition} is not owned by this member`);
-      if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
       feed.handledNext = offset;
     }
     group.flush();
@@ -224,9 +233,9 @@ export class Consumer {
   }
 
   /** Read `partition` of `topic` from `offset` next (dropping what was fetched but not handled). */
-  async seek(target: { readonly topic: string; readonly partition: number; readonly offset: number }): Promise<void> {
-    const { topic, partition, offset } = target;
-    if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
+  async seek(target: { readonly topic: string; readonly partition: number; readonly offset: number | string }): Promise<void> {
+    const { topic, partition, offset: given } = checkOptions(target, SEEK_RULES);
+    const offset = offsetOption(given, "offset");
     const feed = this.runningFeed(topic, partition);
     if (feed === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `${topic}/${partition} is not being consumed by this consumer right now`);
     await this.session!.delivery.restart(feed, offset);
@@ -242,6 +251,7 @@ export class Consumer {
   }
 
   private hold(targets: readonly { readonly topic: string; readonly partitions?: readonly number[] }[], held: boolean): void {
+    if (Array.isArray(targets)) for (const target of targets) checkOptions(target, PAUSE_RULES);
     const delivery = this.session?.delivery;
     if (delivery === undefined) throw invalidRequest(`cannot ${held ? "pause" : "resume"}: the consumer is not running`);
     for (const { topic, partitions } of targets) {

@@ -132,6 +132,19 @@ describe("the public calls apply them", () => {
     expect((await rejection(admin.createTopic({ topic: "t", partitons: 3 } as object as { topic: string }))).code).toBe("UNKNOWN_OPTION");
     expect((await rejection(admin.createTopic({ topic: "t", replicaAssignment: [] } as object as { topic: string }))).code).toBe("UNSUPPORTED_OPTION");
     expect((await rejection(admin.createTopic({ topic: "t", numPartitions: 2, partitions: 2 }))).code).toBe("INVALID_REQUEST");
+    expect((await rejection(admin.fetchOffsets({ groupId: "g", resolveOffsets: true } as object as { groupId: string }))).message).toMatch(/UNSUPPORTED_OPTION: fetchOffsets: 'resolveOffsets'/);
+    expect((await rejection(admin.resetOffsets({ groupId: "g", topic: "t", earliest: true, to: "latest" }))).message).toMatch(/INVALID_REQUEST: resetOffsets takes `to` or KafkaJS's `earliest`/);
+    expect((await rejection(admin.resetOffsets({ groupId: "g", topic: "t" }))).message).toMatch(/INVALID_REQUEST: resetOffsets needs `to`/);
+    expect((await rejection(admin.listGroups({ signall: undefined } as object))).code).toBe("UNKNOWN_OPTION");
+  });
+
+  it("seek and commitOffsets take KafkaJS's string offsets; their objects are checked too", async () => {
+    const consumer = zhumq.consumer({ groupId: "g" });
+    expect((await rejection(consumer.seek({ topic: "t", partition: 0, offset: "12x" }))).message).toMatch(/INVALID_REQUEST: offset must be a non-negative integer \(or a string of digits\), got "12x"/);
+    expect((await rejection(consumer.seek({ topic: "t", partition: 0, offset: "12", metadata: "m" } as object as { topic: string; partition: number; offset: string }))).code).toBe("UNKNOWN_OPTION");
+    // Valid: refused only because nothing is being consumed.
+    expect((await rejection(consumer.seek({ topic: "t", partition: 0, offset: "12" }))).code).toBe("UNKNOWN_TOPIC_OR_PARTITION");
+    expect(codeOf(() => consumer.pause([{ topic: "t", partition: 0 } as object as { topic: string }]))).toMatch(/^UNKNOWN_OPTION: pause\/resume target: unknown option 'partition'/);
   });
 });
 

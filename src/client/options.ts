@@ -191,9 +191,43 @@ export const CREATE_TOPIC_RULES: OptionRules = {
   kafkajs: ["topic", "numPartitions", "replicationFactor", "replicaAssignment", "configEntries"],
 };
 
+export const SEEK_RULES: OptionRules = { what: "seek", known: ["topic", "partition", "offset"], kafkajs: ["topic", "partition", "offset"] };
+
+export const PAUSE_RULES: OptionRules = { what: "pause/resume target", known: ["topic", "partitions"], kafkajs: ["topic", "partitions"] };
+
+export const COMMIT_RULES: OptionRules = { what: "commitOffsets entry", known: ["topic", "partition", "offset"], kafkajs: ["topic", "partition", "offset"] };
+
+export const SIGNAL_RULES: OptionRules = { what: "options", known: ["signal"], kafkajs: [] };
+
+export const FETCH_OFFSETS_RULES: OptionRules = {
+  what: "fetchOffsets",
+  known: ["groupId", "topics", "signal"],
+  refused: { resolveOffsets: "fetchOffsets only reads; move offsets with resetOffsets({ groupId, topic, to })" },
+  kafkajs: ["groupId", "topics", "resolveOffsets"],
+};
+
+export const RESET_OFFSETS_RULES: OptionRules = {
+  what: "resetOffsets",
+  // `earliest` is KafkaJS's: true is `to: "earliest"`, false `to: "latest"` (group-admin.ts maps it).
+  known: ["groupId", "topic", "to", "partitions", "earliest", "signal"],
+  kafkajs: ["groupId", "topic", "earliest"],
+};
+
 /** Every options object's rules (a function: the constants are defined below their first use). */
 export function allRules(): readonly OptionRules[] {
-  return [CLIENT_RULES, PRODUCER_RULES, SEND_RULES, MESSAGE_RULES, CONSUMER_RULES, SUBSCRIBE_RULES, RUN_RULES, MESSAGES_RULES, ADMIN_RULES, CREATE_TOPIC_RULES];
+  return [
+    CLIENT_RULES, PRODUCER_RULES, SEND_RULES, MESSAGE_RULES, CONSUMER_RULES, SUBSCRIBE_RULES, RUN_RULES, MESSAGES_RULES, SEEK_RULES, PAUSE_RULES, COMMIT_RULES,
+    ADMIN_RULES, CREATE_TOPIC_RULES, FETCH_OFFSETS_RULES, RESET_OFFSETS_RULES,
+  ];
+}
+
+/** An offset: a non-negative integer, or a string of digits (KafkaJS passes offsets as strings). */
+export function offsetOption(value: unknown, what: string): number {
+  const offset = typeof value === "string" && /^\d{1,16}$/.test(value) ? Number(value) : value;
+  if (!(typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0)) {
+    throw new ZhumqError("INVALID_REQUEST", `${what} must be a non-negative integer (or a string of digits), got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  }
+  return offset;
 }
 
 /**

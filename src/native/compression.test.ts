@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkBatch } from "../disk/batch-check.ts";
+import { extractRecords } from "../actors/consumer/records.ts";
 import { encodeBatch, type RecordInput } from "../disk/batch-encode.ts";
 import { decodeBatch, decodeBatches, RecordBatch } from "../disk/batch-view.ts";
 import { ATTRIBUTE_COMPRESSION_MASK, BATCH_HEADER_BYTES, CODEC_DEFAULT_LIMITS, computeBatchCrc, FIELD, stampBatch, viewOf } from "../disk/batch.ts";
@@ -33,6 +34,9 @@ describe("compressed batches", () => {
     view.setUint32(FIELD.crc, computeBatchCrc(fake, 0, fake.length));
     expect(checkBatch(fake, 0, fake.length, CODEC_DEFAULT_LIMITS).recordCount).toBe(3);
     expect(() => new RecordBatch(fake).recordBytes()).toThrow(CodecUnavailableError);
+    // A consumer actor tells this apart from damage (it fails the partition with
+    // UNSUPPORTED_COMPRESSION_TYPE instead of fetching the same bytes again and again).
+    expect(() => extractRecords(fake, 0)).toThrow(CodecUnavailableError);
     expect(() => encodeBatch(jsonRecords(1), { compression: "zstd" })).toThrow(CodecUnavailableError);
   });
 

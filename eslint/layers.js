@@ -23,7 +23,7 @@ export const LAYERS = {
   ui: { layers: ["ui", "client"], packages: [/^node:/] },
   cli: { layers: ["cli", "client", "host", "actors", "ports", "disk", "net", "sim", "native", "ui"], packages: [/^node:/, "xstate", /^@grpc\//, "pino"] },
   "index.ts": { layers: ["client", "actors", "ports", "disk", "net", "native"], packages: [] },
-  native: { layers: ["native", "disk"], packages: ["node:module", "@node-rs/crc32"] },
+  native: { layers: ["native", "disk"], packages: ["node:module", "node:zlib", "@node-rs/crc32", "snappy", "lz4-napi", "zstd-codec"] },
 };
 
 /**
@@ -33,7 +33,7 @@ export const LAYERS = {
  * decodes what it fetched. Only these files; the log itself stays out of reach of actors.
  */
 export const PURE_FILES = {
-  actors: ["disk/batch.ts", "disk/batch-view.ts", "disk/batch-encode.ts", "disk/batch-check.ts", "disk/crc32c.ts", "disk/varint.ts", "disk/errors.ts"],
+  actors: ["disk/batch.ts", "disk/batch-view.ts", "disk/batch-encode.ts", "disk/batch-check.ts", "disk/crc32c.ts", "disk/compression.ts", "disk/varint.ts", "disk/errors.ts"],
 };
 
 /** Files allowed one extra package beyond their layer: the real adapters. */

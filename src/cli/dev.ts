@@ -117,6 +117,8 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, `${DEV_HOST}:${resolved.metricsPort}`);
       let cluster: LocalCluster;
       try {
+        // A broker decodes the records of compressed batches only to find an offset by time.
+        await (await import("../native/compression.ts")).loadCompressionCodecs();
         cluster = await startCluster({
           dataDir: resolved.dataDir,
           network: GrpcTransport,

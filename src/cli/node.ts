@@ -141,6 +141,8 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
       const metrics = resolved.metricsListen === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, resolved.metricsListen!);
       try {
+        // A broker decodes the records of compressed batches only to find an offset by time.
+        await (await import("../native/compression.ts")).loadCompressionCodecs();
         const node = await startNode({ ...nodeOptions(resolved, log), ...(metrics === undefined ? {} : { metrics }) });
         if (server !== undefined) log({ level: "info", event: "metrics.listening", message: `metrics at ${server.url}`, fields: { url: server.url } });
         return { stop: () => stopAll(node, server) };

@@ -14,6 +14,8 @@ import { topicNameProblem } from "../actors/shared/ids.ts";
 import type { BrokerInfo, OffsetsReply, OffsetsRequest, PartitionMetadata, PartitionStats, ReplicationMode, TopicMetadata } from "../actors/shared/messages.ts";
 import type { ClientContext } from "./context.ts";
 import { invalidRequest } from "./errors.ts";
+import { ADMIN_RULES, checkOptions, CREATE_TOPIC_RULES } from "./options.ts";
+import { configEntrySettings, type ConfigEntry } from "./topic-config.ts";
 import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
 import { BrokerRequests } from "./broker-requests.ts";
 import { GroupAdmin, type FetchOffsetsOptions, type GroupDetails, type ResetOffsetsOptions, type SignalOption } from "./group-admin.ts";
@@ -58,6 +60,15 @@ export interface CreateTopicOptions {
   readonly waitForLeaders?: boolean;
   /** Default 10,000. */
   readonly waitForLeadersMs?: number;
+  /**
+   * Topic settings by Kafka name, as KafkaJS's createTopics takes them: "retention.ms",
+   * "retention.bytes", "min.insync.replicas", "unclean.leader.election.enable",
+   * "cleanup.policy" (only "delete"), or zhumq's names above. Values may be strings. Any other name
+   * is refused with UNSUPPORTED_OPTION; a setting given twice with INVALID_REQUEST.
+   */
+  readonly configEntries?: readonly ConfigEntry[];
+  /** KafkaJS's name for `partitions`. */
+  readonly numPartitions?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -184,8 +195,9 @@ export class Admin {
 
   constructor(
     private readonly context: ClientContext,
-    options: AdminOptions = {},
+    given: AdminOptions = {},
   ) {
+    const options = checkOptions(given, ADMIN_RULES);
     const requestTimeoutMs = options.requestTimeoutMs ?? ADMIN_REQUEST_TIMEOUT_MS_DEFAULT;
     const retries = options.retries ?? ADMIN_RETRIES_DEFAULT;
     if (!(Number.isFinite(requestTimeoutMs) && requestTimeoutMs > 0 && requestTimeoutMs <= REQUEST_TIMEOUT_MS_MAX)) throw invalidRequest(`requestTimeoutMs must be in (0, ${REQUEST_TIMEOUT_MS_MAX}], got ${requestTimeoutMs}`);
@@ -222,8 +234,9 @@ export class Admin {
   }
 
   /** Create a topic; resolves with its placement. TOPIC_ALREADY_EXISTS if it exists. */
-  async createTopic(options: CreateTopicOptions): Promise<TopicDescription> {
-    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", retentionMs, retentionBytes, minInSync, uncleanLeaderElection, signal } = options ?? {};
+  async createTopic(given: CreateTopicOptions): Promise<TopicDescription> {
+    const options = createTopicOptions(given);
+    const { topic, partitions = 1, replicationFactor = 1, replicationMode = "fetch", retentionMs, retentionBytes, minInSync, uncleanLeaderElection, signal } = options;
     checkTopic(topic);
     if (!(Number.isSafeInteger(partitions) && partitions >= 1)) throw invalidRequest(`partitions must be a positive integer, got ${String(partitions)}`);
     if (!Number.isSafeInteger(replicationFactor)) throw invalidRequest(`replicationFactor must be an integer, got ${String(replicationFactor)}`);
@@ -412,6 +425,18 @@ export class Admin {
     if (this.requests === undefined) throw invalidRequest("the admin is not connected: call connect() first");
     return this.requests;
   }
+}
+
+/** createTopic's options with KafkaJS names mapped and configEntries folded in (each setting from one place only). */
+function createTopicOptions(given: CreateTopicOptions): CreateTopicOptions {
+  if (typeof given !== "object" || given === null) throw invalidRequest("createTopic({ topic }) needs an object");
+  const { configEntries, ...options } = checkOptions(given, CREATE_TOPIC_RULES);
+  if (configEntries === undefined) return options;
+  const settings = configEntrySettings(configEntries);
+  for (const name of Object.keys(settings)) {
+    if ((options as Record<string, unknown>)[name] !== undefined) throw invalidRequest(`createTopic: ${name} is given both as an option and in configEntries`);
+  }
+  return { ...options, ...settings };
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

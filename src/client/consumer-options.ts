@@ -73,6 +73,10 @@ export interface ConsumerOptions {
   readonly pushWindowBytes?: number;
   /** Push: record batches a broker may send ahead of what the application finished (per session). */
   readonly pushWindowBatches?: number;
+  /** KafkaJS's name for `sessionTimeoutMs`. */
+  readonly sessionTimeout?: number;
+  /** KafkaJS's name for `maxWaitMs`. */
+  readonly maxWaitTimeInMs?: number;
 }
 
 export interface RunOptions {

@@ -26,7 +26,6 @@
  * actors and never surfaces.
  */
 import { consumerInputProblems, type ConsumerInput, type StartFrom } from "../actors/consumer/index.ts";
-import type { CommittedOffset } from "../actors/shared/group-messages.ts";
 import { AUTO_COMMIT_INTERVAL_MS_DEFAULT } from "../actors/member/config.ts";
 import { GroupConsumption, type GroupEvent } from "./group-consumption.ts";
 import { CONSUMER_DEFAULTS } from "../host/stores/clients.ts";
@@ -42,6 +41,15 @@ import { PartitionFeed, type FeedSettings } from "./partition-feed.ts";
 import { CoordinatorRequests, RETRIES_MAX, type RetryPolicy } from "./requests.ts";
 import { runWorker, Session } from "./session.ts";
 import { lookupPartitions, type SubscribeOptions } from "./subscribe.ts";
+import { checkOptions, COMMIT_RULES, CONSUMER_RULES, MESSAGES_RULES, offsetOption, PAUSE_RULES, RUN_RULES, SEEK_RULES, SUBSCRIBE_RULES } from "./options.ts";
+
+/** One position for `commitOffsets`: the next offset to read. KafkaJS's string offsets work too. */
+export interface CommitEntry {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number | string;
+}
+import { loadCompressionCodecs } from "../native/compression.ts";
 
 export type { ConsumerMode, ConsumerOptions, MessagesOptions, RunOptions } from "./consumer-options.ts";
 export { PUSH_WINDOW_BATCHES_MAX, PUSH_WINDOW_BATCHES_MIN, PUSH_WINDOW_BYTES_MAX, PUSH_WINDOW_BYTES_MIN } from "./consumer-options.ts";
@@ -65,7 +73,10 @@ export class Consumer {
   private state: State = "disconnected";
   private node: ClientNode | undefined;
   private requests: CoordinatorRequests | undefined;
-  private readonly from: StartFrom;
+  private from: StartFrom;
+  /** What `subscribe`'s `fromBeginning` chose, once one did (it applies to the whole consumer). */
+  private fromBeginning: boolean | undefined;
+  private readonly options: ConsumerOptions;
   private readonly feedSettings: FeedSettings;
   private readonly policy: RetryPolicy;
   private readonly subscriptions = new Map<string, readonly number[]>();
@@ -77,8 +88,10 @@ export class Consumer {
 
   constructor(
     private readonly context: ClientContext,
-    private readonly options: ConsumerOptions = {},
+    given: ConsumerOptions = {},
   ) {
+    const options = checkOptions(given, CONSUMER_RULES);
+    this.options = options;
     this.from = startFrom(options.from ?? "latest");
     this.feedSettings = feedSettings(context, options);
     const input: ConsumerInput = { ...CONSUMER_DEFAULTS, ...this.feedSettings, topic: "check", from: this.from, self: "check", clock: context.clock, random: context.random };
@@ -93,6 +106,8 @@ export class Consumer {
   async connect(): Promise<void> {
     if (this.state !== "disconnected") throw invalidRequest(`the consumer is ${this.state}`);
     this.state = "connecting";
+    // Compressed batches are decompressed as they are decoded: zstd's WebAssembly loads once, here.
+    await loadCompressionCodecs();
     const node = await this.context.acquire();
     const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("consumer-requests"));
     try {
@@ -110,13 +125,38 @@ export class Consumer {
 
   /** Add topics (all their partitions, or `partitions`); before `run` or `messages`. */
   async subscribe(options: SubscribeOptions): Promise<void> {
+    options = checkOptions(options, SUBSCRIBE_RULES);
     this.requireIdle("subscribe");
-    if (this.options.groupId !== undefined && typeof options === "object" && options !== null && options.partitions !== undefined) {
+    if (this.options.groupId !== undefined && options.partitions !== undefined) {
       throw invalidRequest("a consumer in a group cannot pick `partitions`: the group assigns them (leave out groupId to read chosen partitions)");
     }
+    const from = this.fromOfSubscribe(options.fromBeginning);
     const found = await lookupPartitions(this.requests!, options, this.policy);
     this.requireIdle("subscribe");
     for (const [topic, partitions] of found) this.subscriptions.set(topic, partitions);
+    if (from !== undefined) {
+      this.from = from;
+      this.fromBeginning = options.fromBeginning;
+    }
+  }
+
+  /**
+   * KafkaJS's `fromBeginning`: true is `from: "earliest"`, false `from: "latest"`. zhumq's start
+   * is the consumer's, for every topic: a `from` given to the consumer that says otherwise, or two
+   * subscribes that disagree, are refused rather than one of them ignored.
+   */
+  private fromOfSubscribe(fromBeginning: boolean | undefined): StartFrom | undefined {
+    if (fromBeginning === undefined) return undefined;
+    if (typeof fromBeginning !== "boolean") throw invalidRequest(`fromBeginning must be true or false, got ${JSON.stringify(fromBeginning)}`);
+    const from = fromBeginning ? "earliest" : "latest";
+    const given = this.options.from;
+    if (given !== undefined && given !== from) {
+      throw invalidRequest(`subscribe({ fromBeginning: ${fromBeginning} }) means from: "${from}", but the consumer was made with from: ${JSON.stringify(given)}; give one of them`);
+    }
+    if (this.fromBeginning !== undefined && this.fromBeginning !== fromBeginning) {
+      throw invalidRequest(`fromBeginning applies to the whole consumer in zhumq: an earlier subscribe said ${this.fromBeginning}, this one ${fromBeginning}`);
+    }
+    return from;
   }
 
   /**
@@ -125,6 +165,7 @@ export class Consumer {
    * stop the consumer: see `done()`.
    */
   async run(options: RunOptions): Promise<void> {
+    options = checkOptions(options, RUN_RULES);
     const handle = runHandler(options, this.options.groupId !== undefined, () => this.commitOffsets());
     const concurrency = options.partitionsConsumedConcurrently ?? 1;
     if (!(Number.isSafeInteger(concurrency) && concurrency >= 1 && concurrency <= CONCURRENCY_MAX)) {
@@ -143,6 +184,7 @@ export class Consumer {
 
   /** The same messages as an async iterator; breaking out of the loop stops consuming. */
   messages(options: MessagesOptions = {}): AsyncIterableIterator<ConsumedMessage, undefined> {
+    options = checkOptions(options, MESSAGES_RULES);
     const session = this.openSession(options.signal, true);
     return messageIterator(session, options.signal);
   }
@@ -170,14 +212,17 @@ export class Consumer {
    * Resolves once the coordinator stored them; rejects with FENCED_MEMBER_EPOCH when the member
    * lost the partitions (they were given to another member). Needs a group.
    */
-  async commitOffsets(offsets?: readonly Omit<CommittedOffset, "metadata">[]): Promise<void> {
+  async commitOffsets(offsets?: readonly CommitEntry[]): Promise<void> {
     if (this.options.groupId === undefined) throw groupsNeeded("commitOffsets");
     const group = this.group;
     if (group === undefined) throw invalidRequest("cannot commit: the consumer is not running (commit from a handler, or before disconnect)");
-    for (const { topic, partition, offset } of offsets ?? []) {
+    const entries = (offsets ?? []).map((entry) => {
+      const { topic, partition, offset } = checkOptions(entry, COMMIT_RULES);
+      return { topic, partition, offset: offsetOption(offset, "offset") };
+    });
+    for (const { topic, partition, offset } of entries) {
       const feed = group.feed(topic, partition);
       if (feed === undefined) throw new ZhumqError("FENCED_MEMBER_EPOCH", `${topic}/${partition} is not owned by this member`);
-      if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
       feed.handledNext = offset;
     }
     group.flush();
@@ -194,9 +239,9 @@ export class Consumer {
   }
 
   /** Read `partition` of `topic` from `offset` next (dropping what was fetched but not handled). */
-  async seek(target: { readonly topic: string; readonly partition: number; readonly offset: number }): Promise<void> {
-    const { topic, partition, offset } = target;
-    if (!(Number.isSafeInteger(offset) && offset >= 0)) throw invalidRequest(`offset must be a non-negative integer, got ${offset}`);
+  async seek(target: { readonly topic: string; readonly partition: number; readonly offset: number | string }): Promise<void> {
+    const { topic, partition, offset: given } = checkOptions(target, SEEK_RULES);
+    const offset = offsetOption(given, "offset");
     const feed = this.runningFeed(topic, partition);
     if (feed === undefined) throw new ZhumqError("UNKNOWN_TOPIC_OR_PARTITION", `${topic}/${partition} is not being consumed by this consumer right now`);
     await this.session!.delivery.restart(feed, offset);
@@ -212,6 +257,7 @@ export class Consumer {
   }
 
   private hold(targets: readonly { readonly topic: string; readonly partitions?: readonly number[] }[], held: boolean): void {
+    if (Array.isArray(targets)) for (const target of targets) checkOptions(target, PAUSE_RULES);
     const delivery = this.session?.delivery;
     if (delivery === undefined) throw invalidRequest(`cannot ${held ? "pause" : "resume"}: the consumer is not running`);
     for (const { topic, partitions } of targets) {

@@ -24,6 +24,7 @@ import { topicNameProblem } from "../actors/shared/ids.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { groupIdProblem, type CommittedOffset, type GroupAssignor, type GroupDescription, type GroupState, type GroupSummary, type TopicPartitions } from "../actors/shared/group-messages.ts";
 import type { PartitionOffsets } from "./admin.ts";
+import { checkOptions, FETCH_OFFSETS_RULES, RESET_OFFSETS_RULES, SIGNAL_RULES } from "./options.ts";
 import { invalidRequest } from "./errors.ts";
 
 /** How much of a bad group id an error message quotes. */
@@ -94,9 +95,22 @@ export interface FetchOffsetsOptions extends SignalOption {
 export interface ResetOffsetsOptions extends SignalOption {
   readonly groupId: string;
   readonly topic: string;
-  readonly to: ResetTarget;
+  /** Where to (or KafkaJS's `earliest: true | false` instead: "earliest" or "latest"). */
+  readonly to?: ResetTarget;
+  readonly earliest?: boolean;
   /** Default: every partition of the topic. */
   readonly partitions?: readonly number[];
+}
+
+/** `to`, or KafkaJS's `earliest` in its place; one of them, not both. */
+function resetTarget(to: ResetTarget | undefined, earliest: unknown): ResetTarget {
+  if (earliest === undefined) {
+    if (to === undefined) throw invalidRequest("resetOffsets needs `to`: \"earliest\", \"latest\", { offset } or { timestampMs }");
+    return to;
+  }
+  if (to !== undefined) throw invalidRequest("resetOffsets takes `to` or KafkaJS's `earliest`, not both");
+  if (typeof earliest !== "boolean") throw invalidRequest(`earliest must be true or false, got ${JSON.stringify(earliest)}`);
+  return earliest ? "earliest" : "latest";
 }
 
 export class GroupAdmin {
@@ -104,6 +118,7 @@ export class GroupAdmin {
 
   /** Every group the coordinator knows, sorted by id. */
   async listGroups(options: SignalOption = {}): Promise<GroupSummary[]> {
+    checkOptions(options, { ...SIGNAL_RULES, what: "listGroups options" });
     const reply = await this.ports.ask("group.list.reply", (requestId) => ({ type: "group.list", requestId }), options.signal);
     throwIfError(reply);
     return reply.groups.map(({ groupId, state, members }) => ({ groupId, state, members })).sort((a, b) => compareText(a.groupId, b.groupId));
@@ -112,6 +127,7 @@ export class GroupAdmin {
   /** A group's members and, per partition, its owner, committed offset, end offset and lag. GROUP_ID_NOT_FOUND for an unknown group. */
   async describeGroup(groupId: string, options: SignalOption = {}): Promise<GroupDetails> {
     checkGroupId(groupId);
+    checkOptions(options, { ...SIGNAL_RULES, what: "describeGroup options" });
     const reply = await this.ports.ask("group.describe.reply", (requestId) => ({ type: "group.describe", requestId, groupId }), options.signal);
     throwIfError(reply);
     const group = reply.group;
@@ -133,7 +149,7 @@ export class GroupAdmin {
 
   /** The group's committed offsets (only partitions with one), sorted by topic then partition. */
   async fetchOffsets(options: FetchOffsetsOptions): Promise<CommittedOffset[]> {
-    const { groupId, topics, signal } = options ?? {};
+    const { groupId, topics, signal } = checkOptions(options, FETCH_OFFSETS_RULES);
     checkGroupId(groupId);
     if (topics !== undefined) checkTopicList(topics);
     const reply = await this.ports.ask("offsets.fetch.reply", (requestId) => ({ type: "offsets.fetch", requestId, groupId, partitions: null }), signal);
@@ -150,7 +166,8 @@ export class GroupAdmin {
    * committed. Only for a group with no live members: NON_EMPTY_GROUP names them otherwise.
    */
   async resetOffsets(options: ResetOffsetsOptions): Promise<CommittedOffset[]> {
-    const { groupId, topic, to, partitions, signal } = options ?? {};
+    const { groupId, topic, to: given, earliest, partitions, signal } = checkOptions(options, RESET_OFFSETS_RULES);
+    const to = resetTarget(given, earliest);
     checkGroupId(groupId);
     checkTopic(topic);
     checkTarget(to);

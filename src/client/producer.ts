@@ -3,9 +3,9 @@
  * machine the simulator runs — as one `producer.send` event, and turns the actor's answers
  * (`producer.result` / `producer.sent` / `producer.error`) back into one promise per call.
  *
- * - One actor per ack level in use: the actor's ack level is part of its input (it decides the
- *   producer's idempotence mode), so a `send` with its own `acks` goes to an actor of that level,
- *   started on first use. Order per partition therefore holds among the messages of one ack level;
+ * - One actor per ack level and codec in use: both are part of the actor's input (the ack level
+ *   decides the producer's idempotence mode, the codec how its batches are built), so a `send`
+ *   with its own `acks` or `compression` goes to an actor of that pair, started on first use. Order per partition therefore holds among the messages of one ack level;
  *   messages sent with different levels travel separately.
  * - A call's messages are handed over in order, synchronously when the actor is up, and calls are
  *   handed over in the order they were made.
@@ -28,6 +28,9 @@ import { CoordinatorRequests } from "./requests.ts";
 import { toProducerSends, type Message, type ProducerRecord, type RecordMetadata } from "./produce-input.ts";
 import { SendCall, topicErrorTracker, type TopicErrors } from "./send-call.ts";
 import { abortReason, ClientCrashError, invalidRequest } from "./errors.ts";
+import { checkOptions, compressionOption, PRODUCER_RULES, unsupportedOption } from "./options.ts";
+import type { CompressionType } from "../disk/compression.ts";
+import { codecProblem, loadCompressionCodecs } from "../native/compression.ts";
 
 export interface ProducerOptions {
   /** Default ack level of `send`: -1 (all in-sync replicas, fsynced), 1 (leader, fsynced), 0 (no answer). */
@@ -47,12 +50,20 @@ export interface ProducerOptions {
   readonly bufferMessagesMax?: number;
   /** How long a `send` may wait for room in the buffer (default 60,000); then BUFFER_FULL. 0: fail at once. */
   readonly maxBlockMs?: number;
+  /**
+   * Default codec of `send` (default "none"): "gzip", "snappy", "lz4", "zstd", or KafkaJS's
+   * CompressionTypes numbers. Batches are compressed by the producer, stored compressed, and
+   * decompressed by consumers.
+   */
+  readonly compression?: CompressionType | number;
 }
 
 type ProducerHost = ActorHost<typeof producerMachine, ZhumqMessage, never, undefined>;
 
 interface Pipeline {
+  readonly key: string;
   readonly acks: AckLevel;
+  readonly compression: CompressionType;
   readonly endpoint: Endpoint;
   host: ProducerHost | undefined;
   /** Settles once the actor has started (undefined if it could not). */
@@ -65,17 +76,20 @@ interface Pipeline {
 interface PendingMessage {
   readonly call: SendCall;
   readonly index: number;
-  readonly acks: AckLevel;
+  /** Its pipeline's key. */
+  readonly pipeline: string;
 }
 
 type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 
 export class Producer {
-  private readonly settings: Omit<ProducerSettings, "coordinator" | "acks">;
+  private readonly settings: Omit<ProducerSettings, "coordinator" | "acks" | "compression">;
   private readonly defaultAcks: AckLevel;
+  private readonly defaultCompression: CompressionType;
   private state: State = "disconnected";
   private node: ClientNode | undefined;
-  private readonly pipelines = new Map<AckLevel, Pipeline>();
+  /** One actor per ack level and codec in use, by `pipelineKey`. */
+  private readonly pipelines = new Map<string, Pipeline>();
   private readonly pending = new Map<number, PendingMessage>();
   private readonly topicErrors: TopicErrors = new Map();
   private flushed: (() => void)[] = [];
@@ -85,8 +99,9 @@ export class Producer {
     private readonly context: ClientContext,
     options: ProducerOptions = {},
   ) {
-    const { acks = -1, ...rest } = options;
+    const { acks = -1, compression, ...rest } = checkOptions(options, PRODUCER_RULES);
     this.defaultAcks = acks;
+    this.defaultCompression = compression === undefined ? "none" : compressionOption(compression, "producer options");
     this.settings = definedOnly(rest);
     validate(context, { ...this.settings, acks });
   }
@@ -94,6 +109,12 @@ export class Producer {
   async connect(): Promise<void> {
     if (this.state !== "disconnected") throw invalidRequest(`the producer is ${this.state}`);
     this.state = "connecting";
+    await loadCompressionCodecs();
+    const problem = codecProblem(this.defaultCompression);
+    if (problem !== undefined) {
+      this.state = "disconnected";
+      throw unsupportedOption("producer options", `compression: "${this.defaultCompression}"`, problem);
+    }
     const node = await this.context.acquire();
     const requests = new CoordinatorRequests(node, this.context.coordinators, this.context.random.derive("producer-connect"));
     try {
@@ -107,7 +128,7 @@ export class Producer {
     requests.close();
     this.node = node;
     this.state = "connected";
-    this.pipeline(this.defaultAcks);
+    this.pipeline(this.defaultAcks, this.defaultCompression);
   }
 
   /** Resolves with each message's topic, partition and offset (-1 with acks 0), in the order given. */
@@ -115,20 +136,25 @@ export class Producer {
     if (this.state !== "connected") return Promise.reject(invalidRequest(`the producer is ${this.state}: call connect() first${this.state === "disconnecting" ? " (it is disconnecting)" : ""}`));
     let sends: Omit<ProducerSend, "id">[];
     let acks: AckLevel;
+    let compression: CompressionType;
     try {
-      ({ sends, acks } = toProducerSends(record, this.defaultAcks));
+      let chosen: CompressionType | undefined;
+      ({ sends, acks, compression: chosen } = toProducerSends(record, this.defaultAcks));
+      compression = chosen ?? this.defaultCompression;
+      const problem = codecProblem(compression);
+      if (problem !== undefined) throw unsupportedOption("send", `compression: "${compression}"`, problem);
     } catch (error) {
       return Promise.reject(error);
     }
     const signal = record.signal;
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     if (sends.length === 0) return Promise.resolve([]);
-    const pipeline = this.pipeline(acks);
+    const pipeline = this.pipeline(acks, compression);
     if (pipeline.crashed !== undefined) return Promise.reject(pipeline.crashed);
     const call = new SendCall(record.topic, sends.length, signal);
     sends.forEach((send, index) => {
       const id = this.nextId++;
-      this.pending.set(id, { call, index, acks });
+      this.pending.set(id, { call, index, pipeline: pipeline.key });
       this.handOver(pipeline, { ...send, id });
     });
     return call.promise;
@@ -157,16 +183,17 @@ export class Producer {
     return new Promise((resolve) => this.flushed.push(resolve));
   }
 
-  private pipeline(acks: AckLevel): Pipeline {
-    const existing = this.pipelines.get(acks);
+  private pipeline(acks: AckLevel, compression: CompressionType): Pipeline {
+    const key = `acks${acks}${compression === "none" ? "" : `-${compression}`}`;
+    const existing = this.pipelines.get(key);
     if (existing !== undefined) return existing;
     const node = this.node!;
     const endpoint = node.endpoint({ received: (_from, message) => topicErrorTracker(this.topicErrors, message) });
-    const pipeline: Pipeline = { acks, endpoint, host: undefined, started: Promise.resolve(undefined), waiting: [], crashed: undefined };
-    this.pipelines.set(acks, pipeline);
-    const definition = producerDefinition({ ...this.settings, coordinator: this.context.coordinators, acks });
+    const pipeline: Pipeline = { key, acks, compression, endpoint, host: undefined, started: Promise.resolve(undefined), waiting: [], crashed: undefined };
+    this.pipelines.set(key, pipeline);
+    const definition = producerDefinition({ ...this.settings, coordinator: this.context.coordinators, acks, compression });
     const hooks = { onCrash: (crash: HostCrash) => this.onCrash(pipeline, crash), onNotify: (output: unknown) => this.onOutput(output as ProducerOutput) };
-    pipeline.started = Host.start(definition, this.context.actorPorts(endpoint, `producer-acks${acks}`), hooks).then(
+    pipeline.started = Host.start(definition, this.context.actorPorts(endpoint, `producer-${key}`), hooks).then(
       (host) => {
         pipeline.host = host;
         for (const event of pipeline.waiting.splice(0)) host.send(event);
@@ -198,7 +225,7 @@ export class Producer {
     pipeline.crashed = error;
     pipeline.waiting.length = 0;
     for (const [id, pending] of this.pending) {
-      if (pending.acks !== pipeline.acks) continue;
+      if (pending.pipeline !== pipeline.key) continue;
       this.pending.delete(id);
       pending.call.fail(error);
     }

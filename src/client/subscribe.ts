@@ -7,6 +7,7 @@
 import { ZhumqError } from "../actors/shared/errors.ts";
 import { topicNameProblem } from "../actors/shared/ids.ts";
 import { invalidRequest } from "./errors.ts";
+import { unsupportedOption } from "./options.ts";
 import { replyError, type CoordinatorRequests, type RetryPolicy } from "./requests.ts";
 
 export interface SubscribeOptions {
@@ -15,6 +16,8 @@ export interface SubscribeOptions {
   readonly topics?: readonly string[];
   /** Only these partitions of `topic`; all of them when absent. */
   readonly partitions?: readonly number[];
+  /** KafkaJS's: true is `from: "earliest"`, false `from: "latest"`, for the whole consumer (see docs/client.md). */
+  readonly fromBeginning?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -27,7 +30,8 @@ function topicsOf(options: SubscribeOptions): string[] {
   if (topics.length === 0) throw invalidRequest("subscribe needs a topic");
   if (topics.length > SUBSCRIBE_TOPICS_MAX) throw invalidRequest(`at most ${SUBSCRIBE_TOPICS_MAX} topics per subscribe`);
   if (options.partitions !== undefined && topics.length !== 1) throw invalidRequest("`partitions` needs a single `topic`");
-  for (const topic of topics) {
+  for (const topic of topics as unknown[]) {
+    if (topic instanceof RegExp) throw unsupportedOption("subscribe", `topic ${String(topic)}`, "topics are named exactly: list them (admin.listTopics() and a filter of your own find them)");
     const problem = typeof topic === "string" ? topicNameProblem(topic) : "a topic name must be a string";
     if (problem !== undefined) throw new ZhumqError("INVALID_TOPIC", problem);
   }

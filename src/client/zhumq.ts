@@ -11,6 +11,8 @@ import { ClientContext } from "./context.ts";
 import { Consumer, type ConsumerOptions } from "./consumer.ts";
 import { Producer, type ProducerOptions } from "./producer.ts";
 import { useNativeCrc32c } from "../native/crc32c.ts";
+import { useCompressionCodecs } from "../native/compression.ts";
+import { checkOptions, CLIENT_RULES } from "./options.ts";
 
 export interface ZhuMQOptions {
   /**
@@ -30,14 +32,22 @@ export interface ZhuMQOptions {
   readonly connectTimeoutMs?: number;
 }
 
+/**
+ * What the constructor accepts: zhumq's options plus the KafkaJS names it maps or refuses
+ * (`connectionTimeout` is `connectTimeoutMs`; `brokers`, `ssl`, `sasl`, … throw UNSUPPORTED_OPTION).
+ */
+type ZhuMQInput = ZhuMQOptions & { readonly connectionTimeout?: number };
+
 export class ZhuMQ {
   private readonly context: ClientContext;
 
-  constructor(options: ZhuMQOptions = {}) {
+  constructor(options: ZhuMQInput = {}) {
     // Producers checksum every batch they build: use the native CRC32C when the optional
     // package is installed (identical results; see src/native/crc32c.ts).
     useNativeCrc32c();
-    this.context = new ClientContext(options);
+    // gzip, snappy and lz4 at once; zstd's WebAssembly loads on the first connect().
+    useCompressionCodecs();
+    this.context = new ClientContext(checkOptions(options, CLIENT_RULES));
   }
 
   producer(options: ProducerOptions = {}): Producer {

@@ -15,6 +15,7 @@ import {
   FORMAT_MAGIC,
   readInt64,
 } from "./batch.ts";
+import { COMPRESSED_PREFIX_BYTES, COMPRESSION_IDS } from "./compression.ts";
 import { crc32c } from "./crc32c.ts";
 import { CorruptBatchError } from "./errors.ts";
 import { ByteCursor } from "./varint.ts";
@@ -70,7 +71,11 @@ export function checkBatch(
   if (crc !== stored) throw fail(`crc mismatch: stored ${stored.toString(16)}, computed ${crc.toString(16)}`);
   const header = checkHeaderFields(view, limits);
   if (typeof header === "string") throw fail(header);
-  const recordFailure = checkRecords(bytes, start + BATCH_HEADER_BYTES, start + size, header.recordCount);
+  // A compressed batch's records are checked where they are decompressed (compression.ts): the
+  // broker stores and serves it by its header alone.
+  const compressed = (view.getInt16(FIELD.attributes) & ATTRIBUTE_COMPRESSION_MASK) !== 0;
+  if (compressed && size < BATCH_HEADER_BYTES + COMPRESSED_PREFIX_BYTES) throw fail("a compressed batch without its length prefix");
+  const recordFailure = compressed ? undefined : checkRecords(bytes, start + BATCH_HEADER_BYTES, start + size, header.recordCount);
   if (recordFailure !== undefined) throw fail(recordFailure);
   return { size, bodyCrc: body, ...header };
 }
@@ -85,7 +90,8 @@ interface HeaderFields {
 /** The header's own consistency; a string is the reason it fails. */
 function checkHeaderFields(view: DataView, limits: BatchLimits): HeaderFields | string {
   const attributes = view.getInt16(FIELD.attributes);
-  if ((attributes & ATTRIBUTE_COMPRESSION_MASK) !== 0) return `unsupported compression ${attributes & ATTRIBUTE_COMPRESSION_MASK}`;
+  const compression = attributes & ATTRIBUTE_COMPRESSION_MASK;
+  if (compression > COMPRESSION_ID_MAX) return `unknown compression ${compression}`;
   const baseOffset = readInt64(view, FIELD.baseOffset);
   if (baseOffset === undefined || baseOffset < 0) return "base offset negative or beyond 2^53";
   const recordCount = view.getInt32(FIELD.recordCount);
@@ -99,6 +105,8 @@ function checkHeaderFields(view: DataView, limits: BatchLimits): HeaderFields | 
   if (readInt64(view, FIELD.producerId) === undefined) return "producer id beyond 2^53";
   return { baseOffset, lastOffsetDelta, maxTimestamp, recordCount };
 }
+
+const COMPRESSION_ID_MAX = Math.max(...Object.values(COMPRESSION_IDS));
 
 const cursor = new ByteCursor();
 

@@ -12,6 +12,7 @@ import {
   viewOf,
   writeInt64,
 } from "./batch.ts";
+import { compressBatch, type CompressionType } from "./compression.ts";
 import { VARLONG_MAGNITUDE_MAX, varintBytes, varlongBytes, writeVarint, writeVarlong } from "./varint.ts";
 
 export interface RecordHeaderInput {
@@ -30,8 +31,10 @@ export interface BatchOptions {
   /** Usually left 0: the leader assigns it. */
   readonly baseOffset?: number;
   readonly leaderEpoch?: number;
-  /** Compression bits must be 0 (none); transactional and control bits are carried as given. */
+  /** Compression bits must be 0: say `compression` instead. Transactional and control bits are carried as given. */
   readonly attributes?: number;
+  /** Compress the records with this codec (installed in this process: compression.ts). Default "none". */
+  readonly compression?: CompressionType;
   /** -1 (the default) for a producer that is not idempotent. */
   readonly producerId?: number;
   readonly producerEpoch?: number;
@@ -95,7 +98,7 @@ function checkInput(records: readonly RecordInput[], options: BatchOptions): voi
   requireRange("baseOffset", options.baseOffset ?? 0, 0, Number.MAX_SAFE_INTEGER - records.length);
   requireRange("leaderEpoch", options.leaderEpoch ?? 0, -(2 ** 31), 2 ** 31 - 1);
   requireRange("attributes", options.attributes ?? 0, 0, 0x7fff);
-  if (((options.attributes ?? 0) & ATTRIBUTE_COMPRESSION_MASK) !== 0) throw new RangeError("compression is not supported");
+  if (((options.attributes ?? 0) & ATTRIBUTE_COMPRESSION_MASK) !== 0) throw new RangeError("compression bits in attributes: pass `compression` instead");
   requireRange("producerId", options.producerId ?? -1, -1, Number.MAX_SAFE_INTEGER);
   requireRange("producerEpoch", options.producerEpoch ?? -1, -1, 0x7fff);
   requireRange("baseSequence", options.baseSequence ?? -1, -1, 2 ** 31 - 1);
@@ -139,5 +142,5 @@ export function encodeBatch(records: readonly RecordInput[], options: BatchOptio
   view.setInt32(FIELD.baseSequence, options.baseSequence ?? -1);
   view.setInt32(FIELD.recordCount, records.length);
   view.setUint32(FIELD.crc, computeBatchCrc(out, 0, size));
-  return out;
+  return compressBatch(out, options.compression ?? "none");
 }

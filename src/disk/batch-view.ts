@@ -5,7 +5,8 @@
  *
  * A `RecordBatch` must wrap bytes that passed `checkBatch`; its accessors trust the framing.
  */
-import { BATCH_HEADER_BYTES, type BatchLimits, CODEC_DEFAULT_LIMITS, FIELD, readInt64, viewOf } from "./batch.ts";
+import { ATTRIBUTE_COMPRESSION_MASK, BATCH_HEADER_BYTES, type BatchLimits, CODEC_DEFAULT_LIMITS, FIELD, readInt64, viewOf } from "./batch.ts";
+import { compressionTypeOf, expandBatch, type CompressionType } from "./compression.ts";
 import { type BatchSource, checkBatch, INPUT_SOURCE } from "./batch-check.ts";
 import { CorruptBatchError } from "./errors.ts";
 import { ByteCursor } from "./varint.ts";
@@ -61,13 +62,44 @@ export class RecordView {
   }
 }
 
-/** A checked batch seen through a view of its bytes. */
+/**
+ * A checked batch seen through a view of its bytes. The header is read from `bytes` as stored; a
+ * compressed batch's records are decompressed (and checked) the first time they are asked for.
+ */
 export class RecordBatch {
   private readonly view: DataView;
+  private expanded: Uint8Array | undefined;
 
   /** `bytes` must be exactly one batch that passed `checkBatch` (use `decodeBatches`). */
-  constructor(readonly bytes: Uint8Array) {
+  constructor(
+    readonly bytes: Uint8Array,
+    private readonly limits: BatchLimits = CODEC_DEFAULT_LIMITS,
+    private readonly source: BatchSource = INPUT_SOURCE,
+  ) {
     this.view = viewOf(bytes);
+  }
+
+  /** The compression of the stored bytes ("none" for most). */
+  get compression(): CompressionType {
+    return compressionTypeOf(this.attributes & ATTRIBUTE_COMPRESSION_MASK) ?? "none";
+  }
+
+  /**
+   * The batch with its records uncompressed: `bytes` itself, or for a compressed batch its
+   * decompressed twin (built once). Throws CorruptBatchError when the records do not decompress
+   * into well-formed records, CodecUnavailableError when this process lacks the codec.
+   */
+  recordBytes(): Uint8Array {
+    if (this.expanded !== undefined) return this.expanded;
+    if ((this.attributes & ATTRIBUTE_COMPRESSION_MASK) === 0) {
+      this.expanded = this.bytes;
+      return this.bytes;
+    }
+    const expanded = expandBatch(this.bytes, this.limits.batchBytesMax - BATCH_HEADER_BYTES);
+    if (typeof expanded === "string") throw new CorruptBatchError(this.source.file, this.source.filePosition, expanded);
+    checkBatch(expanded, 0, expanded.length, this.limits, this.source, 0);
+    this.expanded = expanded;
+    return expanded;
   }
 
   get sizeBytes(): number {
@@ -116,12 +148,13 @@ export class RecordBatch {
 
   /** Visit every record through one reused view; the view is valid only during the call. */
   forEachRecord(visit: (record: RecordView) => void): void {
+    const bytes = this.recordBytes();
     const record = new RecordView();
-    record.bytes = this.bytes;
+    record.bytes = bytes;
     const baseOffset = this.baseOffset;
     const firstTimestamp = this.firstTimestamp;
     const c = new ByteCursor();
-    c.reset(this.bytes, BATCH_HEADER_BYTES, this.bytes.length);
+    c.reset(bytes, BATCH_HEADER_BYTES, bytes.length);
     const count = this.recordCount;
     for (let index = 0; index < count; index++) {
       const length = c.varint();
@@ -165,11 +198,14 @@ export function decodeBatches(
   let position = 0;
   while (position < bytes.length) {
     const checked = checkBatch(bytes, position, bytes.length, limits, source, 0);
-    batches.push(new RecordBatch(bytes.subarray(position, position + checked.size)));
+    const batch = new RecordBatch(bytes.subarray(position, position + checked.size), limits, { file: source.file, filePosition: source.filePosition + position });
+    batch.recordBytes(); // a compressed batch's records are checked now, as an uncompressed one's were
+    batches.push(batch);
     position += checked.size;
   }
   return batches;
 }
+
 
 /** Check and wrap exactly one batch. */
 export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = CODEC_DEFAULT_LIMITS, source: BatchSource = INPUT_SOURCE): RecordBatch {
@@ -177,5 +213,7 @@ export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = CODEC_DEFAU
   if (checked.size !== bytes.length) {
     throw new CorruptBatchError(source.file, source.filePosition + checked.size, `${bytes.length - checked.size} bytes after the batch`);
   }
-  return new RecordBatch(bytes);
+  const batch = new RecordBatch(bytes, limits, source);
+  batch.recordBytes();
+  return batch;
 }

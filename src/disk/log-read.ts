@@ -115,7 +115,7 @@ export async function readSegmentBatches(segment: Segment, index: OffsetIndex, r
       throw new CorruptBatchError(segment.logPath, position, `base offset ${checked.baseOffset}, expected ${expected}`);
     }
     if (first && expected + checked.lastOffsetDelta >= request.maxOffset) break;
-    batches.push(new RecordBatch(window.bytes.subarray(at, at + checked.size)));
+    batches.push(new RecordBatch(window.bytes.subarray(at, at + checked.size), request.limits, { file: segment.logPath, filePosition: window.start + at }));
     total += checked.size;
     position += checked.size;
     expected += checked.lastOffsetDelta + 1;

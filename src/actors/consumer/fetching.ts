@@ -22,6 +22,7 @@ import type { FetchReply, OffsetsReply, OffsetsRequest } from "../shared/message
 import { backoffDelayMs } from "../shared/retry.ts";
 import { wantMetadata } from "./metadata.ts";
 import { extractRecords } from "./records.ts";
+import { CodecUnavailableError } from "../../disk/compression.ts";
 import type { ConsumerPartitionState, OffsetsLookup, Step } from "./state.ts";
 
 export const CONSUMER_TIMER = {
@@ -103,6 +104,8 @@ export function onFetchReply(s: Step, reply: FetchReply): void {
   try {
     extracted = extractRecords(reply.records, p.position);
   } catch (error) {
+    // A codec this process lacks: asking again cannot help; the partition fails, saying which.
+    if (error instanceof CodecUnavailableError) return onError(s, p, wireError("UNSUPPORTED_COMPRESSION_TYPE", error.message));
     // Damaged in transit or on the broker's disk: the same request may well get good bytes.
     return onError(s, p, wireError("CORRUPT_BATCH", error instanceof Error ? error.message : String(error)));
   }

@@ -8,6 +8,7 @@
  */
 import { BATCH_HEADER_BYTES } from "../../disk/batch.ts";
 import { encodeBatch, type RecordInput } from "../../disk/batch-encode.ts";
+import type { CompressionType } from "../../disk/compression.ts";
 import type { ProducerBatch, PendingMessage, ProducerIdentity } from "./state.ts";
 
 const VARINT_BYTES_MAX = 5;
@@ -77,9 +78,9 @@ export function appendToBatch(batch: ProducerBatch, message: PendingMessage, del
  * Encode the batch once; retries resend these bytes, so the broker can recognise them.
  * `producerEpoch` is the identity's own, except for acks-0 sessions (see config.ts).
  */
-export function encodeProducerBatch(batch: ProducerBatch, identity: ProducerIdentity | null, baseSequence: number, producerEpoch = identity?.producerEpoch ?? -1): Uint8Array {
+export function encodeProducerBatch(batch: ProducerBatch, compression: CompressionType, identity: ProducerIdentity | null, baseSequence: number, producerEpoch = identity?.producerEpoch ?? -1): Uint8Array {
   const records = batch.messages.map((message) => message.record);
-  const bytes = identity === null ? encodeBatch(records) : encodeBatch(records, { producerId: identity.producerId, producerEpoch, baseSequence });
+  const bytes = identity === null ? encodeBatch(records, { compression }) : encodeBatch(records, { producerId: identity.producerId, producerEpoch, baseSequence, compression });
   batch.encoded = bytes;
   batch.identity = identity;
   return bytes;

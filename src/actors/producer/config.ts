@@ -8,6 +8,7 @@ import type { Random } from "../../ports/random.ts";
 import type { AckLevel } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { ZhumqError } from "../shared/errors.ts";
+import { codecInstalled, COMPRESSION_TYPES, isCompressionType, type CompressionType } from "../../disk/compression.ts";
 import { CoordinatorList, retryBackoffProblems, type RetryBackoff } from "../shared/retry.ts";
 
 export interface ProducerInput {
@@ -37,6 +38,11 @@ export interface ProducerInput {
   readonly bufferMessagesMax?: number;
   /** How long a send may wait for room in the buffer before it fails with BUFFER_FULL; 0: fail at once. */
   readonly maxBlockMs?: number;
+  /**
+   * Codec of the batches it builds (default "none"). The codec must be installed in the process
+   * (src/disk/compression.ts); batches are sized for `batchBytesMax` before compression.
+   */
+  readonly compression?: CompressionType;
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }
@@ -62,6 +68,7 @@ export interface ProducerConfig {
   readonly bufferBytesMax: number;
   readonly bufferMessagesMax: number;
   readonly maxBlockMs: number;
+  readonly compression: CompressionType;
 }
 
 export const LINGER_MS_MAX = 60_000;
@@ -111,6 +118,9 @@ export function producerInputProblems(input: ProducerInput): string[] {
   integerInRange(problems, "bufferBytesMax", input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT, input.batchBytesMax, BUFFER_BYTES_MAX_UPPER);
   integerInRange(problems, "bufferMessagesMax", input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT, 1, BUFFER_MESSAGES_MAX_UPPER);
   inRange(problems, "maxBlockMs", input.maxBlockMs ?? MAX_BLOCK_MS_DEFAULT, 0, MAX_BLOCK_MS_UPPER);
+  const compression = input.compression ?? "none";
+  if (!isCompressionType(compression)) problems.push(`compression must be one of ${COMPRESSION_TYPES.join(", ")}, got ${JSON.stringify(compression)}`);
+  else if (!codecInstalled(compression)) problems.push(`compression ${compression}: its codec is not installed in this process`);
   return problems;
 }
 
@@ -146,5 +156,6 @@ export function resolveProducerConfig(input: ProducerInput): ProducerConfig {
     bufferBytesMax: input.bufferBytesMax ?? BUFFER_BYTES_MAX_DEFAULT,
     bufferMessagesMax: input.bufferMessagesMax ?? BUFFER_MESSAGES_MAX_DEFAULT,
     maxBlockMs: input.maxBlockMs ?? MAX_BLOCK_MS_DEFAULT,
+    compression: input.compression ?? "none",
   };
 }

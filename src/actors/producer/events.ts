@@ -33,6 +33,8 @@ export interface ProducerSend {
   readonly key?: Uint8Array | null | undefined;
   readonly value: Uint8Array | null;
   readonly headers?: readonly ProducerSendHeader[] | undefined;
+  /** The record's timestamp (ms since the epoch, an integer in [0, TIMESTAMP_MS_MAX]); the producer's clock when absent. */
+  readonly timestampMs?: number | undefined;
 }
 
 export type ProducerEvent = ProducerSend | MessageReceived | TimerFired | SendSettled;

@@ -19,3 +19,4 @@ export type { ProducerEffect, ProducerState } from "./state.ts";
 export { murmur2, keyPartition, choosePartition, advanceSticky, type StickyPartitions } from "./partitioner.ts";
 export { backoffCeilingMs, backoffDelayMs, CoordinatorList, type RetryBackoff } from "../shared/retry.ts";
 export { recordBytesBound } from "./batching.ts";
+export { TIMESTAMP_MS_MAX } from "./routing.ts";

@@ -12,9 +12,16 @@ import type { ProducerSend } from "./events.ts";
 import { wantMetadata } from "./metadata.ts";
 import { rejectSend, reportError } from "./outcomes.ts";
 import { choosePartition } from "./partitioner.ts";
+import { VARLONG_MAGNITUDE_MAX } from "../../disk/varint.ts";
 import { armExpiry, partitionState, seal, TIMER } from "./partitions.ts";
 import { drain } from "./sending.ts";
 import type { PartitionState, PendingMessage, Step, TopicRoute } from "./state.ts";
+
+/**
+ * Largest record timestamp a message may carry: any two in one batch then differ by at most what
+ * a record's timestamp delta can hold (src/disk/varint.ts). It is about the year 144,000.
+ */
+export const TIMESTAMP_MS_MAX = VARLONG_MAGNITUDE_MAX;
 
 export function onSend(s: Step, event: ProducerSend): void {
   const config = s.state.config;
@@ -23,8 +30,11 @@ export function onSend(s: Step, event: ProducerSend): void {
   if (event.partition !== undefined && !(Number.isSafeInteger(event.partition) && event.partition >= 0)) {
     return rejectSend(s, event.id, event.topic, event.partition, "INVALID_REQUEST", `partition must be a non-negative integer, got ${event.partition}`);
   }
+  if (event.timestampMs !== undefined && !(Number.isSafeInteger(event.timestampMs) && event.timestampMs >= 0 && event.timestampMs <= TIMESTAMP_MS_MAX)) {
+    return rejectSend(s, event.id, event.topic, event.partition, "INVALID_REQUEST", `timestamp must be an integer in [0, ${TIMESTAMP_MS_MAX}] ms, got ${event.timestampMs}`);
+  }
   // Record timestamps are whole milliseconds; clocks (virtual or monotonic) give fractions.
-  const record: RecordInput = { key: event.key ?? null, value: event.value, headers: event.headers ?? [], timestampMs: Math.floor(s.nowMs) };
+  const record: RecordInput = { key: event.key ?? null, value: event.value, headers: event.headers ?? [], timestampMs: event.timestampMs ?? Math.floor(s.nowMs) };
   const sizeBytes = recordBytesBound(record);
   if (!fitsAlone(sizeBytes, config.batchBytesMax)) {
     return rejectSend(s, event.id, event.topic, event.partition, "MESSAGE_TOO_LARGE", `a record of up to ${sizeBytes} bytes cannot fit a batch of at most ${config.batchBytesMax} bytes`);

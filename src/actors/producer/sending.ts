@@ -126,7 +126,7 @@ function usableIdentity(s: Step, p: PartitionState): ProducerIdentity | undefine
 function encodeHead(s: Step, p: PartitionState, batch: ProducerBatch): boolean {
   const idempotence = s.state.config.idempotence;
   if (idempotence === "none") {
-    encodeProducerBatch(batch, null, -1);
+    encodeProducerBatch(batch, s.state.config.compression, null, -1);
     return true;
   }
   const identity = usableIdentity(s, p);
@@ -137,11 +137,11 @@ function encodeHead(s: Step, p: PartitionState, batch: ProducerBatch): boolean {
     return false;
   }
   if (idempotence === "session-per-batch") {
-    encodeProducerBatch(batch, identity, 0, p.nextEpoch);
+    encodeProducerBatch(batch, s.state.config.compression, identity, 0, p.nextEpoch);
     p.nextEpoch += 1;
     return true;
   }
-  encodeProducerBatch(batch, identity, p.nextSequence);
+  encodeProducerBatch(batch, s.state.config.compression, identity, p.nextSequence);
   p.nextSequence += batch.messages.length;
   return true;
 }

@@ -15,6 +15,7 @@ import { RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey } from "../shared/ids.ts";
 import type { PushBatch, PushEnd, PushStatus } from "../shared/push-messages.ts";
 import { extractRecords, type Extracted } from "../consumer/records.ts";
+import { CodecUnavailableError } from "../../disk/compression.ts";
 import { awaitMember, failPartition, want, wantAfterBackoff } from "./asking.ts";
 import { PUSHER_BEYOND_END_RETRIES_MAX } from "./config.ts";
 import { closePartitions, dropSession, maybeCredit, wantReopen } from "./sessions.ts";
@@ -60,7 +61,12 @@ export function onBatch(s: Step, batch: PushBatch): void {
   let extracted: Extracted;
   try {
     extracted = extractRecords(batch.records, position);
-  } catch {
+  } catch (error) {
+    if (error instanceof CodecUnavailableError) {
+      // A codec this process lacks: reading it again cannot help. The partition fails, saying which.
+      closePartitions(s, session, [key]);
+      return failPartition(s, p, wireError("UNSUPPORTED_COMPRESSION_TYPE", error.message));
+    }
     return wantReopen(s, session); // damaged on the way: the re-open reads it again
   }
   const hw = isOffset(batch.highWatermark) ? batch.highWatermark : null;

@@ -50,7 +50,13 @@ export type ErrorCode =
   /** The broker holds as many push sessions (or the session as many partitions) as its limits allow. */
   | "PUSH_SESSION_LIMIT"
   /** A record batch larger than the push session's whole credit window: it could never be sent. */
-  | "CREDIT_WINDOW_TOO_SMALL";
+  | "CREDIT_WINDOW_TOO_SMALL"
+  /** Record batches compressed with a codec this process has not installed: they cannot be read here. */
+  | "UNSUPPORTED_COMPRESSION_TYPE"
+  /** A client option zhumq knows (often a KafkaJS one) but does not implement: refused, never ignored. */
+  | "UNSUPPORTED_OPTION"
+  /** A client option nobody knows (a typo?): the error lists the known ones. */
+  | "UNKNOWN_OPTION";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -86,6 +92,9 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   UNKNOWN_PUSH_SESSION: true, // after asking the coordinator again (StartGet)
   PUSH_SESSION_LIMIT: true, // after a backoff: sessions end and free their places
   CREDIT_WINDOW_TOO_SMALL: false,
+  UNSUPPORTED_COMPRESSION_TYPE: false, // the same bytes need the same codec: install it
+  UNSUPPORTED_OPTION: false,
+  UNKNOWN_OPTION: false,
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

@@ -13,7 +13,8 @@
  * A damaged range met before the answer is found answers `damaged` (the answer may lie in it);
  * the caller says CORRUPT_DATA naming the range. Everything read is checked (`PartitionLog.read`).
  */
-import { DamagedRangeError, type PartitionLog, type ReadResult, type RecordBatch } from "../../disk/index.ts";
+import { CodecUnavailableError } from "../../disk/compression.ts";
+import { CorruptBatchError, DamagedRangeError, type PartitionLog, type ReadResult, type RecordBatch } from "../../disk/index.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import type { BrokerTimestampResult } from "../../actors/broker/types.ts";
 
@@ -35,7 +36,15 @@ export async function offsetForTimestamp(log: PartitionLog, timestampMs: number,
     assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
     for (const batch of result.batches) {
       if (batch.maxTimestamp < timestampMs) continue;
-      const found = firstRecordAtOrAfter(batch, timestampMs);
+      let found: number | undefined;
+      try {
+        found = firstRecordAtOrAfter(batch, timestampMs);
+      } catch (error) {
+        // A compressed batch whose records do not decompress (or whose codec this process lacks):
+        // its CRC held, so the producer sent it so; answer as for a damaged range, naming it.
+        if (!(error instanceof CorruptBatchError || error instanceof CodecUnavailableError)) throw error;
+        return { offset: -1, damaged: { fromOffset: batch.baseOffset, toOffset: batch.nextOffset, file: log.dir, reason: error.message } };
+      }
       if (found !== undefined) return { offset: found };
     }
     offset = result.nextOffset;

@@ -31,6 +31,7 @@
  * hits brokers only: the coordinator's command log has no second copy until the coordinator
  * quorum exists.
  */
+import type { CompressionType } from "../../disk/compression.ts";
 import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { NodeId } from "../../ports/transport.ts";
 import type { Random } from "../../ports/random.ts";
@@ -108,6 +109,11 @@ export interface QueueRunOptions {
   readonly diskFull?: boolean;
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
+  /**
+   * The producers' codec (default "none"). The process must have installed it
+   * (src/native/compression.ts): the simulator itself loads no native code.
+   */
+  readonly compression?: CompressionType;
   /**
    * Replicas per partition (fetch mode; default 1). With more than one the nemesis also wipes a
    * restarting broker's disk now and then (a replica refills from its leader), and the checker
@@ -282,7 +288,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const reused = options.plant === "reuse-producer-id" ? new ReusedProducerIds(world) : undefined;
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
-    const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence" });
+    const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence", ...(options.compression === undefined ? {} : { compression: options.compression }) });
     const definition: typeof plain = {
       ...plain,
       toEvent: (from, received) => {

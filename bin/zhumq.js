@@ -1,14 +1,8 @@
 #!/usr/bin/env node
-// The zhumq command. The sources are TypeScript run through tsx's loader, so there is no build
-// step between a fresh clone and a working command.
+// The zhumq command in the repository: the TypeScript sources run through tsx's loader, so there
+// is no build step between a fresh clone and a working command. The installed package runs the
+// compiled dist/cli/bin.js instead (package.json "bin"; `npm run build`).
 import { register } from "tsx/esm/api";
 
 register();
-// Real processes checksum every batch: use the native CRC32C when the optional package is there.
-// The simulator keeps the TypeScript one (same results; no binary needed).
-if (process.argv[2] !== "sim") {
-  const { useNativeCrc32c } = await import("../src/native/crc32c.ts");
-  useNativeCrc32c();
-}
-const { main } = await import("../src/cli/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+await import("../src/cli/bin.ts");

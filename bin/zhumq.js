@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// The zhumq command in the repository: the TypeScript sources run through tsx's loader, so there
-// is no build step between a fresh clone and a working command. The installed package runs the
-// compiled dist/cli/bin.js instead (package.json "bin"; `npm run build`).
-import { register } from "tsx/esm/api";
+// The `zhumq` command. Installed from npm there is no src/ beside dist/, and it runs the compiled
+// JavaScript (`npm run build`). In the repository it runs the TypeScript sources through tsx's
+// loader, so a fresh clone needs no build step and a stale dist/ is never what runs.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/bin.ts");
+if (existsSync(new URL("../src/cli/bin.ts", import.meta.url))) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/cli/bin.ts");
+} else {
+  await import("../dist/cli/bin.js");
+}

@@ -15,18 +15,16 @@
  * the packaging test, which runs after `npm run typecheck` has checked the same sources.
  *
  * Steps: empty dist/; tsc -p tsconfig.build.json; copy the files tsc does not emit (the
- * dashboard's static files, the CommonJS entry); rewrite declaration imports; make the bin
- * executable; then check the result (no `.ts` specifier left anywhere in dist/).
+ * dashboard's static files, the CommonJS entry); rewrite declaration imports; then check the result (no `.ts` specifier left anywhere in dist/).
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = path.join(root, "dist");
-const BIN = path.join(dist, "cli", "bin.js");
 /** A relative module specifier ending in `.ts` after `from`, `import` or `import(`. */
 const TS_SPECIFIER = /(\b(?:from|import)\s*\(?\s*)(["'])(\.{1,2}\/[^"'\n]*?)\.ts\2/g;
 
@@ -50,11 +48,9 @@ for (const file of filesUnder(dist)) {
     }
   }
 }
-chmodSync(BIN, 0o755);
 
 const leftovers = filesUnder(dist).filter((file) => /\.(js|d\.ts)$/.test(file) && new RegExp(TS_SPECIFIER.source).test(readFileSync(file, "utf8")));
 if (leftovers.length > 0) fail(`'.ts' imports left in ${leftovers.map((file) => path.relative(root, file)).join(", ")}`);
-if (!readFileSync(BIN, "utf8").startsWith("#!/usr/bin/env node\n")) fail(`${path.relative(root, BIN)} lost its #! line`);
 const count = filesUnder(dist).filter((file) => file.endsWith(".js")).length;
 process.stdout.write(`built dist/: ${count} modules, ${declarations} declaration files with rewritten imports\n`);
 

@@ -9,5 +9,5 @@ if (existsSync(new URL("../src/cli/bin.ts", import.meta.url))) {
   register();
   await import("../src/cli/bin.ts");
 } else {
-  await import("../dist/cli/bin.js");
+  await import("../dist/bin.js");
 }

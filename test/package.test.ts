@@ -47,7 +47,7 @@ const write = (file: string, text: string): void => writeFileSync(path.join(inst
 describe("the packed tarball", () => {
   it("holds the compiled package, its LICENSE and docs, and no sources, tests or CI files", () => {
     const files = install.packedFiles;
-    expect(files).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "bin/zhumq.js", "dist/index.js", "dist/index.d.ts", "dist/require.cjs", "dist/cli/bin.js", "dist/ui/static/dashboard.html"]));
+    expect(files).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "bin/zhumq.js", "dist/index.js", "dist/types/index.d.ts", "dist/require.cjs", "dist/bin.js", "dist/sim-worker.js", "dist/static/dashboard.html"]));
     const unexpected = files.filter((file) => !/^(dist\/.+\.(js|d\.ts|cjs|html|css)|docs\/[^/]+\.md|bin\/zhumq\.js|LICENSE|README\.md|package\.json)$/.test(file));
     expect(unexpected).toEqual([]);
     expect(files.filter((file) => /\.test\.|\.fixture\.|\.conformance\.|testing\.|test-harness\.|(^|\/)\.ci\//.test(file))).toEqual([]);

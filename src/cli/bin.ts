@@ -1,6 +1,6 @@
 /**
  * The `zhumq` command's entry, started by bin/zhumq.js (package.json "bin"): compiled
- * (dist/cli/bin.js) when installed from npm, through tsx in the repository.
+ * (dist/bin.js) when installed from npm, through tsx in the repository.
  *
  * Real processes checksum every batch with the native CRC32C when the optional package is there;
  * the simulator keeps the TypeScript one (same results, no binary needed), and commands that only

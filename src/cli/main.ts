@@ -29,11 +29,21 @@ and serve Prometheus metrics (dev: printed at start; coordinator and broker: --m
 
 Run 'zhumq <command> --help' for a command's options, 'zhumq --version' for the version.`;
 
-/** package.json's version: two folders up from src/cli/main.ts and from dist/cli/main.js alike. */
+/** How many folders up package.json may be: src/cli/main.ts is two down, dist/bin.js one. */
+const PACKAGE_DEPTH_MAX = 3;
+
+/** zhumq's package.json version, from the sources or from the bundle in dist/ alike. */
 function version(): string {
-  const manifest: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-  const found = typeof manifest === "object" && manifest !== null && "version" in manifest ? manifest.version : undefined;
-  return typeof found === "string" ? found : "unknown";
+  for (let up = 1; up <= PACKAGE_DEPTH_MAX; up++) {
+    let manifest: unknown;
+    try {
+      manifest = JSON.parse(readFileSync(new URL(`${"../".repeat(up)}package.json`, import.meta.url), "utf8"));
+    } catch {
+      continue;
+    }
+    if (typeof manifest === "object" && manifest !== null && "name" in manifest && manifest.name === "zhumq" && "version" in manifest && typeof manifest.version === "string") return manifest.version;
+  }
+  return "unknown";
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

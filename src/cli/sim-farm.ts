@@ -6,7 +6,7 @@
  * what each seed does does not (every run is a pure function of its seed). The determinism audit
  * (src/sim/audit.ts) runs inside the worker: an audited seed is run twice there.
  *
- * Compiled (the installed package, dist/cli/sim-farm.js), a worker runs sim-worker.js directly.
+ * Bundled (the installed package: dist/, flat), a worker runs dist/sim-worker.js directly.
  * From the sources, workers run the TypeScript like bin/zhumq.js does, through tsx's loader. A
  * worker thread does not inherit the loader registered in the main thread (Node 20), so the
  * worker's entry is a one-line module evaluated in the worker that registers tsx there, then

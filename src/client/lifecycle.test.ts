@@ -1,8 +1,8 @@
 /**
  * The client as an application meets it: a separate Node process, an ESM file that imports the
- * package by its name ("zhumq", through package.json `exports` → src/index.ts under the
- * `zhumq-source` condition, run by tsx; the built package is test/package.test.ts's), against a
- * real local cluster.
+ * package by its name ("zhumq": a package in the app's node_modules that re-exports
+ * src/index.ts, run by tsx; the built package is test/package.test.ts's), against a real local
+ * cluster.
  *
  * - After everything is disconnected and the cluster stopped, the process must exit by itself: a
  *   socket, timer or stream left behind keeps it alive and fails the test.
@@ -10,7 +10,7 @@
  *   as an unhandled rejection and exits non-zero.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -70,7 +70,7 @@ async function run(name: string, source: string): Promise<{ code: number | null;
   writeFileSync(file, source);
   const dataDir = mkdtempSync(path.join(folder, `${name}-data-`));
   // Run from the repository so `--import tsx` resolves; "zhumq" resolves from the script's folder.
-  const child = spawn(process.execPath, ["--conditions=zhumq-source", "--import", "tsx", file, dataDir], { cwd: repository, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", file, dataDir], { cwd: repository, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -90,8 +90,10 @@ async function run(name: string, source: string): Promise<{ code: number | null;
 describe("the package in another process", () => {
   beforeAll(() => {
     folder = mkdtempSync(path.join(tmpdir(), "zhumq-app-"));
-    mkdirSync(path.join(folder, "node_modules"));
-    symlinkSync(repository, path.join(folder, "node_modules", "zhumq"), "dir");
+    const zhumq = path.join(folder, "node_modules", "zhumq");
+    mkdirSync(zhumq, { recursive: true });
+    writeFileSync(path.join(zhumq, "package.json"), JSON.stringify({ name: "zhumq", type: "module", exports: "./index.js" }));
+    writeFileSync(path.join(zhumq, "index.js"), `export * from ${internal("src/index.ts")};\n`);
   });
 
   afterAll(() => {

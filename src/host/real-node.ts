@@ -63,6 +63,7 @@ export const HAND_OVER_GRACE_MS = 400;
 /** `whenReady` gives up after this long unless told otherwise. */
 export const READY_TIMEOUT_MS_DEFAULT = 15_000;
 const READY_POLL_MS = 10;
+
 // ---------------------------------------------------------------- the network seam
 
 /** A transport that listens: `address` is the one bound (port 0 resolved). GrpcTransport is one. */

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
-// The zhumq command. The sources are TypeScript run through tsx's loader, so there is no build
-// step between a fresh clone and a working command.
-import { register } from "tsx/esm/api";
+// The `zhumq` command. Installed from npm there is no src/ beside dist/, and it runs the compiled
+// JavaScript (`npm run build`). In the repository it runs the TypeScript sources through tsx's
+// loader, so a fresh clone needs no build step and a stale dist/ is never what runs.
+import { existsSync } from "node:fs";
 
-register();
-// Real processes checksum every batch: use the native CRC32C when the optional package is there.
-// The simulator keeps the TypeScript one (same results; no binary needed).
-if (process.argv[2] !== "sim") {
-  const { useNativeCrc32c } = await import("../src/native/crc32c.ts");
-  useNativeCrc32c();
+if (existsSync(new URL("../src/cli/bin.ts", import.meta.url))) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/cli/bin.ts");
+} else {
+  await import("../dist/bin.js");
 }
-const { main } = await import("../src/cli/main.ts");
-process.exitCode = await main(process.argv.slice(2));

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * zhumq, the library: the public TypeScript client (docs/client.md). Only what an application
  * needs is exported here; the actors, the simulator, the storage engine and the transport stay

@@ -23,8 +23,8 @@ import { ZhuMQ } from "../client/zhumq.ts";
 import { ClientCrashError, ZhumqError } from "../client/errors.ts";
 import { parseBootstrap } from "../client/address-book.ts";
 import { CONNECT_TIMEOUT_MS_DEFAULT, CONNECT_TIMEOUT_MS_MAX } from "../client/context.ts";
-import { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/real-node.ts";
-import { ConfigError } from "./config.ts";
+import { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/addresses.ts";
+import { ConfigError } from "./config-error.ts";
 
 /** Where clients look when no --bootstrap is given: where `zhumq dev` puts the coordinator. */
 export const DEFAULT_BOOTSTRAP = `${DEFAULT_COORDINATOR_ID}@${DEFAULT_COORDINATOR_ADDRESS}`;

@@ -36,16 +36,10 @@ import { processOpenFilesLimit } from "../disk/node-fs.ts";
 import type { BrokerNodeOptions, CoordinatorNodeOptions } from "../host/real-node.ts";
 import { LOG_LEVELS, type LogLevel } from "../host/node-log.ts";
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(
-    /** The flag (`--listen`) or the config file's key (`settings.leaseMs`) that is wrong. */
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-  }
-}
+import { ConfigError } from "./config-error.ts";
+
+// In its own module so the client commands can name it without loading the node hosts.
+export { ConfigError };
 
 /** Node ids name folders, appear in logs and in `ID@HOST:PORT`: a safe, short alphabet. */
 export const NODE_ID_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${NODE_ID_LENGTH_MAX}}$`);

@@ -1,11 +1,10 @@
 /**
- * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`. The client
- * commands (topic, group, produce, consume, bench, ui) are loaded on first use, so `zhumq sim` and the
- * node commands do not pay for the client library.
+ * The `zhumq` command: dispatches to subcommands. Each subcommand owns its `--help`. Every
+ * subcommand is loaded on first use, so `zhumq --help` and `--version` load nothing beyond this
+ * file, `zhumq sim` does not pay for gRPC or the client, and the client commands do not pay for
+ * the simulator or the node hosts (see `npm run bench:cli`).
  */
-import { devCommand } from "./dev.ts";
-import { brokerCommand, coordinatorCommand } from "./node.ts";
-import { simCommand } from "./sim.ts";
+import { readFileSync } from "node:fs";
 import type { CommandIo } from "./client-command.ts";
 
 const USAGE = `zhumq — a distributed, persistent message queue you can check
@@ -28,21 +27,38 @@ Commands:
 Nodes (dev, coordinator, broker) write structured logs (--log-format json|pretty, --log-level)
 and serve Prometheus metrics (dev: printed at start; coordinator and broker: --metrics-listen).
 
-Run 'zhumq <command> --help' for a command's options.`;
+Run 'zhumq <command> --help' for a command's options, 'zhumq --version' for the version.`;
+
+/** How many folders up package.json may be: src/cli/main.ts is two down, dist/bin.js one. */
+const PACKAGE_DEPTH_MAX = 3;
+
+/** zhumq's package.json version, from the sources or from the bundle in dist/ alike. */
+function version(): string {
+  for (let up = 1; up <= PACKAGE_DEPTH_MAX; up++) {
+    let manifest: unknown;
+    try {
+      manifest = JSON.parse(readFileSync(new URL(`${"../".repeat(up)}package.json`, import.meta.url), "utf8"));
+    } catch {
+      continue;
+    }
+    if (typeof manifest === "object" && manifest !== null && "name" in manifest && manifest.name === "zhumq" && "version" in manifest && typeof manifest.version === "string") return manifest.version;
+  }
+  return "unknown";
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "dev":
-      return devCommand(rest);
+      return (await import("./dev.ts")).devCommand(rest);
     case "coordinator":
-      return coordinatorCommand(rest);
+      return (await import("./node.ts")).coordinatorCommand(rest);
     case "broker":
       // `zhumq broker decommission ID` is an admin request; `zhumq broker --id ...` runs a broker.
       if (rest[0] === "decommission") return clientCommand(rest.slice(1), async (args, io) => (await import("./broker-admin.ts")).brokerAdminCommand(args, io));
-      return brokerCommand(rest);
+      return (await import("./node.ts")).brokerCommand(rest);
     case "sim":
-      return simCommand(rest);
+      return (await import("./sim.ts")).simCommand(rest);
     case "topic":
       return clientCommand(rest, async (args, io) => (await import("./topic.ts")).topicCommand(args, io));
     case "group":
@@ -55,6 +71,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return clientCommand(rest, async (args, io) => (await import("./bench.ts")).benchCommand(args, io));
     case "ui":
       return clientCommand(rest, async (args, io) => (await import("./ui.ts")).uiCommand(args, io));
+    case "--version":
+    case "-V":
+      process.stdout.write(`zhumq ${version()}\n`);
+      return 0;
     case undefined:
     case "help":
     case "--help":

@@ -6,10 +6,11 @@
  * what each seed does does not (every run is a pure function of its seed). The determinism audit
  * (src/sim/audit.ts) runs inside the worker: an audited seed is run twice there.
  *
- * Workers run the TypeScript sources like bin/zhumq.js does, through tsx's loader. A worker
- * thread does not inherit the loader registered in the main thread (Node 20), so the worker's
- * entry is a one-line module evaluated in the worker that registers tsx there, then imports
- * sim-worker.ts. It works the same under `zhumq`, under `tsx`, and in vitest's forks.
+ * Bundled (the installed package: dist/, flat), a worker runs dist/sim-worker.js directly.
+ * From the sources, workers run the TypeScript like bin/zhumq.js does, through tsx's loader. A
+ * worker thread does not inherit the loader registered in the main thread (Node 20), so the
+ * worker's entry is a one-line module evaluated in the worker that registers tsx there, then
+ * imports sim-worker.ts. It works the same under `zhumq`, under `tsx`, and in vitest's forks.
  */
 import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
@@ -67,6 +68,7 @@ export async function runFarm(options: FarmOptions): Promise<FarmOutcome[]> {
 }
 
 function startWorker(): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./sim-worker.js", import.meta.url));
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
   const entry = new URL("./sim-worker.ts", import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;

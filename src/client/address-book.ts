@@ -1,5 +1,5 @@
 /**
- * Where a client finds the nodes it talks to (the book itself is src/host/real-node.ts's
+ * Where a client finds the nodes it talks to (the book itself is src/host/addresses.ts's
  * AddressBook, shared with the brokers):
  *
  * - Coordinators come from `bootstrap`: "host:port" names the coordinator whose node id is
@@ -17,7 +17,7 @@
  */
 import type { NodeId } from "../ports/transport.ts";
 import { parseAddress } from "../net/address.ts";
-import { AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/real-node.ts";
+import { AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/addresses.ts";
 import { invalidRequest } from "./errors.ts";
 
 export { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID };

@@ -1,7 +1,8 @@
 /**
  * The client as an application meets it: a separate Node process, an ESM file that imports the
- * package by its name ("zhumq", through package.json `main` → src/index.ts, under tsx), against
- * a real local cluster.
+ * package by its name ("zhumq": a package in the app's node_modules that re-exports
+ * src/index.ts, run by tsx; the built package is test/package.test.ts's), against a real local
+ * cluster.
  *
  * - After everything is disconnected and the cluster stopped, the process must exit by itself: a
  *   socket, timer or stream left behind keeps it alive and fails the test.
@@ -9,20 +10,22 @@
  *   as an unhandled rejection and exits non-zero.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const repository = fileURLToPath(new URL("../..", import.meta.url));
+/** The cluster's internals are no part of the package's exports: the script reaches them by file. */
+const internal = (file: string): string => JSON.stringify(pathToFileURL(path.join(repository, file)).href);
 let folder: string;
 
 /** Starts a one-broker cluster, then runs `body` with `zhumq` (the client) and `topic` ready. */
 const script = (body: string): string => `
 import { ZhuMQ } from "zhumq";
-import { startCluster } from "zhumq/src/host/real-node.ts";
-import { GrpcTransport } from "zhumq/src/net/index.ts";
+import { startCluster } from ${internal("src/host/real-node.ts")};
+import { GrpcTransport } from ${internal("src/net/index.ts")};
 const startedAt = Date.now();
 const cluster = await startCluster({ dataDir: process.argv[2], network: GrpcTransport, brokers: 1 });
 const zhumq = new ZhuMQ({ bootstrap: cluster.coordinator.address, clientId: "lifecycle" });
@@ -88,8 +91,10 @@ async function run(name: string, source: string): Promise<{ code: number | null;
 describe("the package in another process", () => {
   beforeAll(() => {
     folder = mkdtempSync(path.join(tmpdir(), "zhumq-app-"));
-    mkdirSync(path.join(folder, "node_modules"));
-    symlinkSync(repository, path.join(folder, "node_modules", "zhumq"), "dir");
+    const zhumq = path.join(folder, "node_modules", "zhumq");
+    mkdirSync(zhumq, { recursive: true });
+    writeFileSync(path.join(zhumq, "package.json"), JSON.stringify({ name: "zhumq", type: "module", exports: "./index.js" }));
+    writeFileSync(path.join(zhumq, "index.js"), `export * from ${internal("src/index.ts")};\n`);
   });
 
   afterAll(() => {

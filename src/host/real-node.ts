@@ -35,7 +35,6 @@ import type { NodeId, Transport } from "../ports/transport.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import { NodeFileSystem, processOpenFilesLimit } from "../disk/node-fs.ts";
 import type { RecoveryEvent } from "../disk/index.ts";
-import { brokerAddressProblem } from "../actors/coordinator/limits.ts";
 import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
 import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
 import { lockDataFolder, type DataFolderLock } from "./data-lock.ts";
@@ -44,11 +43,10 @@ import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts"
 import type { AnyStateMachine } from "xstate";
 import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
+import { AddressBook, DEFAULT_COORDINATOR_ID, learnAddresses } from "./addresses.ts";
 
-/** The coordinator's node id in a `zhumq dev` cluster, and what clients assume by default. */
-export const DEFAULT_COORDINATOR_ID = "coordinator";
-/** Where `zhumq dev` puts the coordinator by default, and where clients look by default. */
-export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:9090";
+// Addresses live in addresses.ts (the client needs them without the node hosts); named here too.
+export { ADDRESS_BOOK_ENTRIES_MAX, AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, learnAddresses, type AddressBookOptions } from "./addresses.ts";
 
 /**
  * After the actor has drained, replies still queued on streams get at most this long to leave.
@@ -65,8 +63,6 @@ export const HAND_OVER_GRACE_MS = 400;
 /** `whenReady` gives up after this long unless told otherwise. */
 export const READY_TIMEOUT_MS_DEFAULT = 15_000;
 const READY_POLL_MS = 10;
-/** Learned addresses kept at most (the coordinator registers at most 1,024 brokers by default). */
-export const ADDRESS_BOOK_ENTRIES_MAX = 100_000;
 
 // ---------------------------------------------------------------- the network seam
 
@@ -90,94 +86,6 @@ export interface NetworkListenOptions {
 /** How a node listens: pass `GrpcTransport` (src/net). */
 export interface NodeNetwork {
   listen(options: NetworkListenOptions): Promise<ListeningTransport>;
-}
-
-// ---------------------------------------------------------------- addresses
-
-export interface AddressBookOptions {
-  /** Fixed entries (the coordinator's address): never replaced by anything learned. */
-  readonly pinned?: ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
-  /** Whose metadata replies to believe; by default every pinned node's (the coordinator's). */
-  readonly trust?: (from: NodeId) => boolean;
-}
-
-/**
- * NodeId → "host:port": pinned entries plus what trusted `metadata.reply` messages said about
- * brokers. Pass `book.lookup` as a transport's `peers`, and wrap the transport with
- * `learnAddresses(transport, book)` so replies keep the book current.
- */
-/** The coordinator replies that name brokers with their addresses (`brokers: BrokerInfo[]`). */
-const LEARNED_FROM: ReadonlySet<string> = new Set(["metadata.reply", "broker.heartbeat.reply", "startget.reply"]);
-
-export class AddressBook {
-  private readonly pinned = new Map<NodeId, string>();
-  private readonly learned = new Map<NodeId, string>();
-  private readonly trust: (from: NodeId) => boolean;
-
-  constructor(options: AddressBookOptions = {}) {
-    const pinned = options.pinned ?? {};
-    const entries = pinned instanceof Map ? [...pinned] : Object.entries(pinned as Readonly<Record<NodeId, string>>);
-    for (const [node, address] of entries) this.pinned.set(node, address);
-    this.trust = options.trust ?? ((from) => this.pinned.has(from));
-  }
-
-  /** Where `node` listens, if known. A bound function: pass it as a transport's `peers`. */
-  readonly lookup = (node: NodeId): string | undefined => this.pinned.get(node) ?? this.learned.get(node);
-
-  /** Record an address by hand (a pinned entry still wins). */
-  set(node: NodeId, address: string): void {
-    if (this.learned.size >= ADDRESS_BOOK_ENTRIES_MAX && !this.learned.has(node)) return;
-    this.learned.set(node, address);
-  }
-
-  /**
-   * Learn from one received message: a trusted `metadata.reply` names brokers and their
-   * addresses, and so do a `broker.heartbeat.reply` (the leaders a broker follows, so that its
-   * replica fetches reach them) and a `startget.reply` (the brokers a push consumer must open its
-   * sessions on). Anything else, and any entry that is not a usable address, is
-   * ignored (the message came from the network). Returns how many entries changed.
-   */
-  learn(from: NodeId, message: unknown): number {
-    if (!this.trust(from) || !isRecord(message) || !LEARNED_FROM.has(message["type"] as string)) return 0;
-    const brokers = message["brokers"];
-    if (!Array.isArray(brokers)) return 0;
-    let changed = 0;
-    for (const broker of brokers as unknown[]) {
-      if (!isRecord(broker)) continue;
-      const { id, address } = broker;
-      if (typeof id !== "string" || this.pinned.has(id) || brokerAddressProblem(address) !== undefined || this.learned.get(id) === address) continue;
-      this.set(id, address as string);
-      changed++;
-    }
-    return changed;
-  }
-
-  /** Every known entry, pinned ones first. */
-  entries(): [NodeId, string][] {
-    return [...this.pinned, ...[...this.learned].filter(([node]) => !this.pinned.has(node))];
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
-}
-
-/**
- * `transport`, with every received message shown to `book` before the handler sees it, so an
- * actor that learns a broker's leadership from a metadata reply finds its address already there.
- */
-export function learnAddresses<M>(transport: Transport<M>, book: AddressBook): Transport<M> {
-  return {
-    get self() {
-      return transport.self;
-    },
-    send: (to, message, receipt) => transport.send(to, message, receipt),
-    onMessage: (handler) =>
-      transport.onMessage((from, message) => {
-        book.learn(from, message);
-        handler(from, message);
-      }),
-  };
 }
 
 // ---------------------------------------------------------------- one node

@@ -154,9 +154,11 @@ export interface BrokerRecovered {
  * outside tests): `hw-leader-only` computes the HW from the leader's durable end alone;
  * `no-truncation` makes followers claim an empty last epoch, so a diverged tail is never cut;
  * `early-ack` answers acks -1 once the leader alone has the batch; `ignore-credits` pushes to a
- * push session as if its credit were unlimited (the overrun checker must catch it).
+ * push session as if its credit were unlimited (the overrun checker must catch it); `accept-gap`
+ * appends an idempotent batch whose sequence skips past the next expected one (a pipelined batch
+ * that overtook a lost one) instead of refusing it, so the resend lands behind it.
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "accept-gap"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {

@@ -122,11 +122,12 @@ async function harness(settings: Partial<ProducerSettings> = {}) {
 type Harness = Awaited<ReturnType<typeof harness>>;
 
 /** Every message acknowledged once, at offsets in send order, each value once in the log, in order. */
-function expectInOrder(h: Harness, count: number): void {
+function expectInOrder(h: Harness, count: number, options: { anyOrder?: boolean } = {}): void {
   const values = Array.from({ length: count }, (_, index) => `v${index + 1}`);
   expect(h.broker.log).toEqual(values);
-  expect(h.outputs.map((output) => output.id)).toEqual(values.map((_, index) => index + 1));
-  expect(h.outputs.map((output) => (output.type === "producer.result" ? output.offset : output.type))).toEqual(values.map((_, index) => index));
+  const outputs = options.anyOrder === true ? [...h.outputs].sort((a, b) => a.id - b.id) : h.outputs;
+  expect(outputs.map((output) => output.id)).toEqual(values.map((_, index) => index + 1));
+  expect(outputs.map((output) => (output.type === "producer.result" ? output.offset : output.type))).toEqual(values.map((_, index) => index));
   expect(h.failures()).toEqual([]);
 }
 
@@ -179,17 +180,19 @@ describe("producer pipelining: up to maxInFlightPerPartition requests per partit
     expectInOrder(h, 5);
   });
 
-  it("a lost reply in the middle: the later batches are appended but answered in order, and only the silent one is resent (a duplicate)", async () => {
+  it("a lost reply in the middle: the later batches are answered at once, and only the silent one is resent (a duplicate)", async () => {
     const h = await harness();
     h.broker.script = (sequence, attempt) => (sequence === 2 && attempt === 0 ? "drop-reply" : "append");
     h.sendMany(5);
     await h.run(60);
-    // 3 and 4 are in the log and answered, yet not reported: 2 is still unanswered.
+    // 4 and 5 are in the log and answered when the broker said so (acks 1 is judged by that
+    // moment), though 3 is still unanswered.
     expect(h.broker.log).toEqual(["v1", "v2", "v3", "v4", "v5"]);
-    expect(h.outputs.map((output) => output.id)).toEqual([1, 2]);
+    expect(h.outputs.map((output) => output.id)).toEqual([1, 2, 4, 5]);
     await h.run(2_000);
     expect(h.broker.sequences()).toEqual([0, 1, 2, 3, 4, 2]);
-    expectInOrder(h, 5);
+    expect(h.outputs.map((output) => output.id)).toEqual([1, 2, 4, 5, 3]);
+    expectInOrder(h, 5, { anyOrder: true });
   });
 
   it("a gap refusal of a batch sent with nothing unanswered ahead is not retried: the broker lost what it acknowledged", async () => {
@@ -224,7 +227,7 @@ describe("producer pipelining: up to maxInFlightPerPartition requests per partit
     expect(h.broker.seen.indexOf(fifth)).toBeGreaterThan(resendOfFirst);
     expect(decodeBatch(fifth.bytes).producerId).not.toBe(decodeBatch(h.broker.seen[0]!.bytes).producerId);
     expect(byId().get(5)).toMatchObject({ type: "producer.result", offset: 2 });
-    expect(h.outputs.map((output) => output.id)).toEqual([3, 4, 1, 2, 5]);
+    expect(h.outputs.map((output) => output.id)).toEqual([2, 3, 4, 1, 5]);
     expect(h.failures()).toEqual([]);
   });
 });

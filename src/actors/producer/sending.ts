@@ -14,8 +14,9 @@
  *   for the errors that say the route is stale, after a metadata refresh). A gap refusal of a
  *   batch sent behind an unanswered one rewinds without a backoff: the resend waits instead until
  *   the attempts ahead of it are answered (`round`), so it cannot meet the same gap again at once.
- * - A success from any attempt completes its batch, even one that arrives after its attempt was
- *   overtaken: the bytes were the same. Results are reported in queue order.
+ * - A success from any attempt answers its batch at once, even one that arrives after its attempt
+ *   was overtaken (the bytes were the same); the batch keeps its place in the window until the
+ *   batches ahead of it are done, so the window never spans more than the broker remembers.
  * - acks 0: the head leaves the queue once sent, and waits in `leaving` for the transport's
  *   receipt; only "left" makes it sent (see onSendSettled). One at a time, as before.
  * - A batch given up on (non-retriable error, delivery timeout) without proof that it was not
@@ -238,7 +239,12 @@ export function onProduceReply(s: Step, reply: ProduceReply): void {
   if (reply.error === undefined) {
     assert(Number.isSafeInteger(reply.baseOffset) && reply.baseOffset >= 0, `produce.reply for ${p.key} has base offset ${reply.baseOffset}`);
     batch.attempt = null;
+    if (isAppended(batch)) return; // a second attempt's success: answered already
     batch.appendedAt = reply.baseOffset;
+    // Answered now, not when the batches ahead are: the acknowledgement is the broker's decision
+    // at this moment (what acks 1's "lost only across a leader change" is judged by), and the
+    // application learns it as early as it can. The batch keeps its place in the window.
+    batch.messages.forEach((message, at) => reportResult(s, message, p.partition, reply.baseOffset + at));
     completeAppended(s, p);
     armRequestTimer(s, p);
     refreshExpiry(s, p);
@@ -267,14 +273,12 @@ export function onProduceReply(s: Step, reply: ProduceReply): void {
   drain(s, p);
 }
 
-/** Report the appended batches at the front of the queue, in order. */
+/** The appended (and answered) batches at the front of the queue leave it, freeing their place in the window. */
 function completeAppended(s: Step, p: PartitionState): void {
   let completed = false;
   for (let head = p.queue[0]; head !== undefined && isAppended(head); head = p.queue[0]) {
-    const baseOffset = head.appendedAt!;
     p.queue.shift();
     p.sent = Math.max(0, p.sent - 1);
-    head.messages.forEach((message, index) => reportResult(s, message, p.partition, baseOffset + index));
     completed = true;
   }
   if (!completed) return;
@@ -401,8 +405,8 @@ function retryLater(s: Step, p: PartitionState, refreshRoute: boolean): void {
  * Batch `index` leaves the queue with `error`, its outcome unknown unless told otherwise. Its
  * session can no longer continue (the broker may or may not hold its sequences), so the batches
  * sent behind it under that session go too — each either follows a batch the broker lacks (and
- * would be refused forever) or may already be in the log: "unknown". Appended ones stay and
- * complete in order; never-sent ones wait for a fresh session.
+ * would be refused forever) or may already be in the log: "unknown". Appended ones (answered
+ * already) keep their place until the ones ahead are done; never-sent ones wait for a fresh session.
  */
 function giveUp(s: Step, p: PartitionState, index: number, error: WireError, outcome: ProducerOutcome): void {
   const batch = p.queue[index]!;

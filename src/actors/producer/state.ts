@@ -66,8 +66,8 @@ export interface ProducerBatch {
    */
   attempt?: BatchAttempt | null;
   /**
-   * The broker appended the batch at this offset, but a batch ahead of it in the queue is not
-   * answered yet: results are reported in queue order, so it waits for them.
+   * The broker appended the batch at this offset (its messages are answered), but a batch ahead
+   * of it is not done yet: it keeps its place in the in-flight window until then.
    */
   appendedAt?: number | null;
 }

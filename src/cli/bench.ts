@@ -19,6 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import type { AckLevel } from "../actors/shared/messages.ts";
+import { IN_FLIGHT_PER_PARTITION_DEFAULT, IN_FLIGHT_PER_PARTITION_MAX } from "../actors/producer/index.ts";
 import type { Admin } from "../client/admin.ts";
 import type { Producer } from "../client/producer.ts";
 import type { ZhuMQ } from "../client/zhumq.ts";
@@ -61,7 +62,7 @@ const HELP = `zhumq bench — producer and consumer throughput and latency again
 
 Usage:
   zhumq bench [--messages N] [--size BYTES] [--acks -1|1|0] [--topic T] [--partitions N]
-              [--in-flight N]
+              [--in-flight N] [--max-in-flight-per-partition N]
   zhumq bench --compare-observability [--rounds N] [--brokers N] [--messages N] ...
   zhumq bench --push [--rate N] [--seconds S] [--messages N] [--slow-seconds S] [--metrics-url URL]
 
@@ -74,6 +75,9 @@ Options:
   --partitions N    partitions of a topic the bench creates (default ${PARTITIONS_DEFAULT})
   --in-flight N     messages awaiting their answer at once (default ${grouped(IN_FLIGHT_DEFAULT)}); more raises
                     throughput only until batches are full, then just latency
+  --max-in-flight-per-partition N
+                    produce requests the producer keeps unanswered per partition, 1 to 5
+                    (default 5); 1 waits for each batch's answer before sending the next
   --compare-observability
                     no running cluster: start in-process clusters (free ports, a temporary
                     folder) with metrics (scraped every second) and info JSON logs off and on,
@@ -116,6 +120,7 @@ const OPTIONS = {
   topic: { type: "string" },
   partitions: { type: "string" },
   "in-flight": { type: "string" },
+  "max-in-flight-per-partition": { type: "string" },
   "compare-observability": { type: "boolean" },
   rounds: { type: "string" },
   brokers: { type: "string" },
@@ -133,6 +138,7 @@ interface BenchArgs {
   readonly topic: string | undefined;
   readonly partitions: number;
   readonly inFlight: number;
+  readonly maxInFlightPerPartition: number;
 }
 
 function parse(argv: readonly string[]) {
@@ -153,6 +159,7 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       topic: values.topic,
       partitions: integerFlag("--partitions", values.partitions, { fallback: PARTITIONS_DEFAULT, min: 1, max: PARTITIONS_MAX }),
       inFlight: integerFlag("--in-flight", values["in-flight"], { fallback: IN_FLIGHT_DEFAULT, min: 1, max: IN_FLIGHT_MAX }),
+      maxInFlightPerPartition: integerFlag("--max-in-flight-per-partition", values["max-in-flight-per-partition"], { fallback: IN_FLIGHT_PER_PARTITION_DEFAULT, min: 1, max: IN_FLIGHT_PER_PARTITION_MAX }),
     };
     if (values["compare-observability"] === true) {
       const rounds = integerFlag("--rounds", values.rounds, { fallback: ROUNDS_DEFAULT, min: 1, max: ROUNDS_MAX });
@@ -189,7 +196,7 @@ async function compare(args: BenchArgs, rounds: number, brokers: number, io: Com
       brokers,
       partitions: args.partitions,
       produce: async (zhumq, topic) => {
-        const produced = await using(zhumq.producer({ acks: args.acks }), (producer) => produce(producer, topic, args, io));
+        const produced = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), (producer) => produce(producer, topic, args, io));
         failed += produced.failed;
         return produced;
       },
@@ -212,7 +219,7 @@ async function bench(zhumq: ZhuMQ, admin: Admin, args: BenchArgs, io: CommandIo)
   try {
     io.stdout.write(`${COMMAND}: ${grouped(args.messages)} messages of ${grouped(args.size)} bytes to '${target.topic}' (${target.partitions} partition${target.partitions === 1 ? "" : "s"}), acks ${args.acks}\n`);
     if (args.acks === 0 && !target.own) io.stderr.write(`${COMMAND}: acks 0 gives no offsets, so the read-back phase needs a topic of its own: it is skipped\n`);
-    const produced = await using(zhumq.producer({ acks: args.acks }), (producer) => produce(producer, target.topic, args, io));
+    const produced = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), (producer) => produce(producer, target.topic, args, io));
     io.stdout.write(`${produceLine(produced, args)}\n`);
     if (produced.failed > 0) io.stderr.write(`${COMMAND}: ${grouped(produced.failed)} messages not written; first: ${produced.firstError}\n`);
     if (io.interrupt.aborted) return EXIT_INTERRUPTED;

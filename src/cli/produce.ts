@@ -17,6 +17,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { AckLevel } from "../actors/shared/messages.ts";
+import { IN_FLIGHT_PER_PARTITION_DEFAULT, IN_FLIGHT_PER_PARTITION_MAX } from "../actors/producer/index.ts";
 import type { Admin } from "../client/admin.ts";
 import type { Producer } from "../client/producer.ts";
 import type { Message, RecordMetadata } from "../client/produce-input.ts";
@@ -36,7 +37,8 @@ const HELP = `zhumq produce — send each line of the input as one message
 
 Usage:
   zhumq produce TOPIC [--file PATH] [--key K | --key-separator SEP] [--partition N]
-                      [--acks -1|1|0] [--header K=V ...] [--verbose]
+                      [--acks -1|1|0] [--max-in-flight-per-partition N] [--header K=V ...]
+                      [--verbose]
 
 Options:
   --file PATH            read lines from this file instead of stdin
@@ -45,6 +47,9 @@ Options:
   --partition N          send every message to partition N (otherwise by key, or spread out)
   --acks -1|1|0          -1 (or all): written and fsynced on every in-sync replica (default);
                          1: on the leader; 0: sent, no answer (no offsets)
+  --max-in-flight-per-partition N
+                         produce requests kept unanswered per partition, 1 to 5 (default 5);
+                         order holds either way (the broker refuses a batch that skips one)
   --header K=V           add a header to every message; repeat for more
   --verbose              print the partition and offset of every message
 ${CLIENT_OPTIONS_HELP}
@@ -69,6 +74,7 @@ const OPTIONS = {
   "key-separator": { type: "string" },
   partition: { type: "string" },
   acks: { type: "string" },
+  "max-in-flight-per-partition": { type: "string" },
   header: { type: "string", multiple: true },
   verbose: { type: "boolean" },
 } as const;
@@ -80,6 +86,7 @@ interface ProduceArgs {
   readonly keySeparator: string | undefined;
   readonly partition: number | undefined;
   readonly acks: AckLevel;
+  readonly maxInFlightPerPartition: number;
   readonly headers: Readonly<Record<string, string | string[]>>;
   readonly verbose: boolean;
 }
@@ -100,7 +107,7 @@ export async function produceCommand(argv: readonly string[], io: CommandIo): Pr
     await using(zhumq.admin(), (admin) => checkTopic(admin, args));
     const input = args.file === undefined ? io.stdin : await openFile(args.file);
     if (args.file === undefined && io.stdinIsTTY) io.stderr.write(`${COMMAND}: type messages, one per line; Ctrl-D to finish\n`);
-    const tally = await using(zhumq.producer({ acks: args.acks }), async (producer) => {
+    const tally = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), async (producer) => {
       // acks 0: the client's disconnect lets queued batches leave before it closes.
       return produceLines(producer, input, args, new Output(io.stdout), io.interrupt);
     });
@@ -123,6 +130,7 @@ function produceArgs(values: ReturnType<typeof parse>["values"], positionals: re
     keySeparator: values["key-separator"],
     partition,
     acks: acksFlag(values.acks, -1),
+    maxInFlightPerPartition: integerFlag("--max-in-flight-per-partition", values["max-in-flight-per-partition"], { fallback: IN_FLIGHT_PER_PARTITION_DEFAULT, min: 1, max: IN_FLIGHT_PER_PARTITION_MAX }),
     headers: headersOf(values.header ?? []),
     verbose: values.verbose === true,
   };

@@ -93,8 +93,10 @@ describe("the public calls apply them", () => {
   it("producer: transactionalId and friends are refused at the call that passed them", () => {
     expect(codeOf(() => zhumq.producer({ transactionalId: "tx" } as object))).toMatch(/^UNSUPPORTED_OPTION: producer options: 'transactionalId' is not supported: zhumq has no transactions/);
     expect(codeOf(() => zhumq.producer({ createPartitioner: () => () => 0 } as object))).toMatch(/^UNSUPPORTED_OPTION.*createPartitioner/);
-    expect(codeOf(() => zhumq.producer({ maxInFlightRequests: 5 } as object))).toMatch(/^UNSUPPORTED_OPTION.*maxInFlightRequests: 5/);
-    expect(codeOf(() => zhumq.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, idempotent: true } as object))).toBeUndefined();
+    // KafkaJS's maxInFlightRequests is the per-partition limit (1-5); past 5 the producer refuses it.
+    expect(codeOf(() => zhumq.producer({ maxInFlightRequests: 5 } as object))).toBeUndefined();
+    expect(codeOf(() => zhumq.producer({ maxInFlightRequests: 6 } as object))).toMatch(/maxInFlightPerPartition/);
+    expect(codeOf(() => zhumq.producer({ maxInFlightPerPartition: 2, allowAutoTopicCreation: false, idempotent: true } as object))).toBeUndefined();
     expect(codeOf(() => zhumq.producer({ lingerMS: 5 } as object))).toMatch(/^UNKNOWN_OPTION.*'lingerMS'.*lingerMs/);
     expect(codeOf(() => zhumq.producer({ compression: "brotli" as "gzip" }))).toMatch(/^UNSUPPORTED_OPTION/);
     expect(PRODUCER_RULES.known).toContain("compression");

@@ -100,10 +100,11 @@ export const CLIENT_RULES: OptionRules = {
 
 export const PRODUCER_RULES: OptionRules = {
   what: "producer options",
-  known: ["acks", "idempotent", "lingerMs", "batchBytesMax", "requestTimeoutMs", "deliveryTimeoutMs", "bufferBytesMax", "bufferMessagesMax", "maxBlockMs", "compression"],
+  known: ["acks", "idempotent", "lingerMs", "batchBytesMax", "maxInFlightPerPartition", "requestTimeoutMs", "deliveryTimeoutMs", "bufferBytesMax", "bufferMessagesMax", "maxBlockMs", "compression"],
+  // KafkaJS's per-connection limit is, for an idempotent producer, the per-partition one (at most 5).
+  mapped: { maxInFlightRequests: "maxInFlightPerPartition" },
   tolerated: {
     allowAutoTopicCreation: NO_AUTO_CREATE,
-    maxInFlightRequests: { value: 1, why: "the producer keeps one request in flight per partition (order across retries)" },
   },
   refused: {
     transactionalId: "zhumq has no transactions (the idempotent producer still never duplicates its retries)",

@@ -39,6 +39,13 @@ export interface ProducerOptions {
   readonly idempotent?: boolean;
   readonly lingerMs?: number;
   readonly batchBytesMax?: number;
+  /**
+   * Produce requests one partition may have unanswered at once (default 5, 1..5). Order and
+   * exactly-once appends hold at any value when `idempotent` (the default): the broker refuses a
+   * batch whose sequence skips one it lacks, and the producer resends from the failed batch on,
+   * in order. Without idempotence a retry may reorder or duplicate; use 1 there to keep order.
+   */
+  readonly maxInFlightPerPartition?: number;
   readonly requestTimeoutMs?: number;
   readonly deliveryTimeoutMs?: number;
   /**

@@ -56,7 +56,7 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   if (request.acks === -1 && role.isr.length < role.minInSync) {
     return answer({ error: wireError("NOT_ENOUGH_REPLICAS", `${key} has ${role.isr.length} in-sync replica(s) (${role.isr.join(", ")}); acks -1 needs ${role.minInSync}`) });
   }
-  const plan = planAppend(state, request.batch, step.context.batchLimits);
+  const plan = planAppend(state, request.batch, step.context.batchLimits, step.context.input.plant === "accept-gap");
   if (plan.kind === "error") return answer({ error: plan.error });
   const waiters: AppendWaiter[] = request.acks === 0 ? [] : [{ from, echo, duplicate: plan.kind === "duplicate", acks: request.acks }];
   if (plan.kind === "duplicate") {

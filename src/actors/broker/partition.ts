@@ -175,7 +175,8 @@ export type AppendPlan =
  * The producer's bytes are copied before stamping: a received message is immutable (the network
  * may deliver the same object twice).
  */
-export function planAppend(state: PartitionState, bytes: Uint8Array, limits: BatchLimits): AppendPlan {
+/** `acceptGaps`: the `accept-gap` planted bug (tests only; see checkSequence). */
+export function planAppend(state: PartitionState, bytes: Uint8Array, limits: BatchLimits, acceptGaps = false): AppendPlan {
   assert(state.leaderEpoch !== undefined, `planAppend on ${state.topic}/${state.partition}, which this broker does not lead`);
   const tooLarge = sizeProblem(bytes, limits);
   if (tooLarge !== undefined) return { kind: "error", error: wireError("MESSAGE_TOO_LARGE", tooLarge) };
@@ -188,7 +189,7 @@ export function planAppend(state: PartitionState, bytes: Uint8Array, limits: Bat
   }
   if (checked.size !== bytes.length) return { kind: "error", error: wireError("CORRUPT_BATCH", `${bytes.length - checked.size} bytes after the batch`) };
   const identity = identityOf(bytes, checked.recordCount);
-  const verdict = checkSequence(state.producers.get(identity.producerId), identity, state.producerStateComplete);
+  const verdict = checkSequence(state.producers.get(identity.producerId), identity, state.producerStateComplete, acceptGaps);
   if (verdict.kind === "error") return { kind: "error", error: wireError(verdict.code, verdict.message) };
   if (verdict.kind === "duplicate") return { kind: "duplicate", original: verdict.batch };
   const baseOffset = state.endOffset;

@@ -7,7 +7,10 @@
  * - A batch whose sequence range equals a remembered batch of the same producer epoch is a
  *   duplicate: nothing is appended; the answer carries the remembered base offset.
  * - Same epoch: baseSequence must be the last sequence + 1 (sequences wrap at 2^31); anything
- *   else is OUT_OF_ORDER_SEQUENCE (a gap, or an old batch that has left the window).
+ *   else is OUT_OF_ORDER_SEQUENCE (a gap, or an old batch that has left the window) and nothing
+ *   is written. This is what keeps a pipelining producer's order: with up to 5 batches in flight,
+ *   one lost or refused makes every later one a gap until the producer resends them in order,
+ *   and the 5 batches remembered cover every retry such a producer can send.
  * - A lower epoch is INVALID_PRODUCER_EPOCH (a fenced, older session of the producer).
  * - A higher epoch starts a new session, which must start at sequence 0.
  * - A producer this partition has no state for must start at sequence 0 — unless the state may
@@ -64,8 +67,11 @@ export function isIdempotent(identity: BatchIdentity): boolean {
   return identity.producerId !== NO_PRODUCER_ID;
 }
 
-/** Judge a batch against what the partition remembers of its producer. */
-export function checkSequence(entry: ProducerEntry | undefined, identity: BatchIdentity, complete: boolean): SequenceVerdict {
+/**
+ * Judge a batch against what the partition remembers of its producer. `acceptGaps` is the
+ * `accept-gap` planted bug (tests only): a same-session batch that skips sequences is appended.
+ */
+export function checkSequence(entry: ProducerEntry | undefined, identity: BatchIdentity, complete: boolean, acceptGaps = false): SequenceVerdict {
   if (!isIdempotent(identity)) return APPEND;
   if (identity.producerId < 0 || identity.producerEpoch < 0 || identity.baseSequence < 0) {
     return { kind: "error", code: "INVALID_REQUEST", message: `idempotent batch of producer ${identity.producerId} needs an epoch and a sequence >= 0` };
@@ -86,7 +92,7 @@ export function checkSequence(entry: ProducerEntry | undefined, identity: BatchI
   const duplicate = entry.batches.find((batch) => batch.firstSequence === identity.baseSequence && batch.lastSequence === last);
   if (duplicate !== undefined) return { kind: "duplicate", batch: duplicate };
   const expected = advanceSequence(entry.batches[entry.batches.length - 1]!.lastSequence, 1);
-  if (identity.baseSequence === expected) return APPEND;
+  if (identity.baseSequence === expected || acceptGaps) return APPEND;
   return outOfOrder(`${where}: expected sequence ${expected}, got ${identity.baseSequence}`);
 }
 

@@ -48,6 +48,36 @@ describe("queue protocol: the idempotent producer's sequence checks", () => {
     expect(checkSequence(entry, identity(0, 3), true)).toMatchObject({ kind: "error", code: "OUT_OF_ORDER_SEQUENCE" });
   });
 
+  it("rule: pipelined batches — with 5 in flight, a retry of any of them is a duplicate at its first offsets, and a batch past a gap is refused and writes nothing", () => {
+    // Five batches of three records each, sequences 0-2, 3-5, ..., 12-14, appended at offsets 0, 3, ..., 12.
+    let entry: ProducerEntry | undefined;
+    for (let index = 0; index < PRODUCER_BATCHES_REMEMBERED; index++) entry = recordAppend(entry, identity(index * 3, 3), index * 3);
+    for (let index = 0; index < PRODUCER_BATCHES_REMEMBERED; index++) {
+      expect(checkSequence(entry, identity(index * 3, 3), true)).toMatchObject({ kind: "duplicate", batch: { baseOffset: index * 3, lastOffset: index * 3 + 2 } });
+    }
+    // Not a batch it appended (a part of one, or one spanning two): refused, not taken for a duplicate.
+    expect(checkSequence(entry, identity(4, 2), true)).toMatchObject({ kind: "error", code: "OUT_OF_ORDER_SEQUENCE" });
+    expect(checkSequence(entry, identity(3, 6), true)).toMatchObject({ kind: "error", code: "OUT_OF_ORDER_SEQUENCE" });
+    // The batch after the fifth follows; the one after that overtook it: a gap.
+    expect(checkSequence(entry, identity(15, 3), true)).toEqual({ kind: "append" });
+    expect(checkSequence(entry, identity(18, 3), true)).toMatchObject({ kind: "error", code: "OUT_OF_ORDER_SEQUENCE", message: expect.stringContaining("expected sequence 15, got 18") });
+  });
+
+  it("rule: a gap writes nothing — the partition is unchanged, so the resend of the missing batch and then the refused one land in order", () => {
+    const leader: PartitionState = { ...emptyPartition("t", 0, 1), leaderEpoch: 1 };
+    const first = planAppend(leader, batch(0), LIMITS);
+    if (first.kind !== "append") throw new Error(`expected an append, got ${first.kind}`);
+    // Batch 1 is lost on the way; batch 2 arrives first.
+    const overtaking = planAppend(first.state, batch(2), LIMITS);
+    expect(overtaking).toMatchObject({ kind: "error", error: { code: "OUT_OF_ORDER_SEQUENCE" } });
+    expect(first.state).toMatchObject({ endOffset: 1 });
+    const resent = planAppend(first.state, batch(1), LIMITS);
+    if (resent.kind !== "append") throw new Error(`expected an append, got ${resent.kind}`);
+    expect(planAppend(resent.state, batch(2), LIMITS)).toMatchObject({ kind: "append", baseOffset: 2 });
+    // The planted bug accept-gap appends the overtaking batch, so the resend would land after it.
+    expect(planAppend(first.state, batch(2), LIMITS, true)).toMatchObject({ kind: "append", baseOffset: 1 });
+  });
+
   it("rule: INVALID_PRODUCER_EPOCH — once a newer epoch has written, a retry from the older one is fenced, not answered as a duplicate", () => {
     const old = history(2, 0, 4);
     expect(checkSequence(old, identity(1, 1, 4), true)).toMatchObject({ kind: "duplicate" });

@@ -169,9 +169,11 @@ export interface BrokerRecovered {
  * `early-ack` answers acks -1 once the leader alone has the batch; `ignore-credits` pushes to a
  * push session as if its credit were unlimited (the overrun checker must catch it);
  * `no-lease-margin` trusts a heartbeat reply for the whole lease, as if clocks never drifted
- * (lease.ts: the lease rule must catch it under drift).
+ * (lease.ts: the lease rule must catch it under drift); `accept-gap` appends an idempotent batch
+ * whose sequence skips past the next expected one (a pipelined batch that overtook a lost one)
+ * instead of refusing it, so the resend lands behind it.
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin", "accept-gap"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {

@@ -22,7 +22,12 @@ export interface ProducerInput {
   readonly lingerMs: number;
   readonly batchBytesMax: number;
   readonly batchRecordsMax: number;
-  /** Must be 1: strict order per partition even across retries. */
+  /**
+   * Produce requests one partition may have unanswered at once (1..5, Kafka's idempotent limit).
+   * Order holds at any value: the broker refuses a batch whose sequence does not follow the last
+   * one it appended, and after a failure the producer resends that batch and every later one in
+   * order (see sending.ts).
+   */
   readonly maxInFlightPerPartition: number;
   readonly requestTimeoutMs: number;
   readonly retryBackoffMs: RetryBackoff;
@@ -61,6 +66,7 @@ export interface ProducerConfig {
   readonly lingerMs: number;
   readonly batchBytesMax: number;
   readonly batchRecordsMax: number;
+  readonly maxInFlightPerPartition: number;
   readonly requestTimeoutMs: number;
   readonly retryBackoffMs: RetryBackoff;
   readonly deliveryTimeoutMs: number;
@@ -77,10 +83,14 @@ export const BATCH_BYTES_MAX_LOWER = 256;
 export const BATCH_BYTES_MAX_UPPER = 64 * 1024 * 1024;
 export const BATCH_RECORDS_MAX_UPPER = 1_000_000;
 /**
- * In-flight requests per partition. One keeps batches in order across retries without relying on
- * the broker to hold later sequences back; more would need that broker support.
+ * In-flight requests per partition, at most. The broker remembers the last 5 batches of each
+ * producer (PRODUCER_BATCHES_REMEMBERED in broker/producer-state.ts): a retry of the oldest
+ * unanswered batch is recognised as a duplicate only while at most that many batches were
+ * appended since it, and the producer never has more than this many sent and unfinished.
  */
-export const IN_FLIGHT_PER_PARTITION_SUPPORTED = 1;
+export const IN_FLIGHT_PER_PARTITION_MAX = 5;
+/** Kafka's idempotent producer default: the most the broker's window allows. */
+export const IN_FLIGHT_PER_PARTITION_DEFAULT = 5;
 export const REQUEST_TIMEOUT_MS_MAX = 10 * 60_000;
 export const DELIVERY_TIMEOUT_MS_MAX = 24 * 60 * 60_000;
 export const METADATA_REFRESH_MS_MAX = 24 * 60 * 60_000;
@@ -107,9 +117,7 @@ export function producerInputProblems(input: ProducerInput): string[] {
   inRange(problems, "lingerMs", input.lingerMs, 0, LINGER_MS_MAX);
   integerInRange(problems, "batchBytesMax", input.batchBytesMax, BATCH_BYTES_MAX_LOWER, BATCH_BYTES_MAX_UPPER);
   integerInRange(problems, "batchRecordsMax", input.batchRecordsMax, 1, BATCH_RECORDS_MAX_UPPER);
-  if (input.maxInFlightPerPartition !== IN_FLIGHT_PER_PARTITION_SUPPORTED) {
-    problems.push(`maxInFlightPerPartition must be ${IN_FLIGHT_PER_PARTITION_SUPPORTED}, got ${input.maxInFlightPerPartition}`);
-  }
+  integerInRange(problems, "maxInFlightPerPartition", input.maxInFlightPerPartition, 1, IN_FLIGHT_PER_PARTITION_MAX);
   inRange(problems, "requestTimeoutMs", input.requestTimeoutMs, 1, REQUEST_TIMEOUT_MS_MAX);
   problems.push(...retryBackoffProblems("retryBackoffMs", input.retryBackoffMs));
   // A batch must be able to linger and then live through one whole request before it expires.
@@ -149,6 +157,7 @@ export function resolveProducerConfig(input: ProducerInput): ProducerConfig {
     lingerMs: input.lingerMs,
     batchBytesMax: input.batchBytesMax,
     batchRecordsMax: input.batchRecordsMax,
+    maxInFlightPerPartition: input.maxInFlightPerPartition,
     requestTimeoutMs: input.requestTimeoutMs,
     retryBackoffMs: input.retryBackoffMs,
     deliveryTimeoutMs: input.deliveryTimeoutMs,

@@ -11,7 +11,8 @@ export {
   BUFFER_BYTES_MAX_DEFAULT,
   BUFFER_MESSAGES_MAX_DEFAULT,
   MAX_BLOCK_MS_DEFAULT,
-  IN_FLIGHT_PER_PARTITION_SUPPORTED,
+  IN_FLIGHT_PER_PARTITION_DEFAULT,
+  IN_FLIGHT_PER_PARTITION_MAX,
   LINGER_MS_MAX,
 } from "./config.ts";
 export type { ProducerError, ProducerEvent, ProducerOutcome, ProducerOutput, ProducerResult, ProducerSend, ProducerSendHeader, ProducerSent } from "./events.ts";

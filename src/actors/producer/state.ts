@@ -8,10 +8,11 @@
  * compute a transition speculatively (`snapshot.can`), so mutation cannot leak.
  *
  * The life of a message: `producer.send` → (waiting for its topic's route, if unknown) → appended
- * to its partition's open batch → sealed into the partition's queue → sent (the queue's head is
- * the only batch that is ever in flight) → a result or an error, each reported exactly once.
+ * to its partition's open batch → sealed into the partition's queue → sent (the first
+ * `maxInFlightPerPartition` batches of the queue may be in flight at once, each under its own
+ * sequence range) → a result or an error, each reported exactly once, in queue order.
  */
-import type { NodeId, TopicName } from "../shared/ids.ts";
+import type { TopicName } from "../shared/ids.ts";
 import type { PartitionMetadata } from "../shared/messages.ts";
 import type { RecordInput } from "../../disk/batch-encode.ts";
 import type { Effect } from "../shared/effects.ts";
@@ -59,6 +60,30 @@ export interface ProducerBatch {
   /** Request ids of every attempt: a late success of any of them completes the batch. */
   readonly requestIds: number[];
   lastError: string | undefined;
+  /**
+   * The attempt whose answer (or timeout) decides what happens next; absent or null when none is
+   * awaited. (Optional so that batching.ts, which creates batches, need not know of sending.)
+   */
+  attempt?: BatchAttempt | null;
+  /**
+   * The broker appended the batch at this offset (its messages are answered), but a batch ahead
+   * of it is not done yet: it keeps its place in the in-flight window until then.
+   */
+  appendedAt?: number | null;
+}
+
+export interface BatchAttempt {
+  readonly requestId: number;
+  readonly sentAtMs: number;
+  /** The partition's `round` when sent: attempts of an earlier round were overtaken by a resend. */
+  readonly round: number;
+  /**
+   * A batch ahead of this one was unanswered when it left. Only such an attempt may meet a gap
+   * (OUT_OF_ORDER_SEQUENCE) that resending in order can close: the batch ahead was lost or
+   * refused, not appended. An attempt sent with nothing unanswered ahead that meets a gap means
+   * the broker lost batches it had acknowledged (acks 1 across a leader change): not retriable.
+   */
+  readonly pipelined: boolean;
 }
 
 export interface PartitionState {
@@ -67,15 +92,23 @@ export interface PartitionState {
   /** "topic/partition", also the suffix of this partition's timer keys. */
   readonly key: string;
   open: ProducerBatch | null;
-  /** Sealed batches in send order; only `queue[0]` is ever encoded or in flight. */
+  /**
+   * Sealed batches in send order. `queue[0 .. sent)` have been sent in the current round (each
+   * awaiting its answer, or appended and waiting for the ones ahead); `sent` never passes
+   * maxInFlightPerPartition. Only batches below that bound are ever encoded.
+   */
   readonly queue: ProducerBatch[];
+  sent: number;
+  /** Counts rewinds (a resend from some batch on): tells an overtaken attempt from a current one. */
+  round: number;
   /** acks 0: batches handed to the transport whose receipt has not come yet, in send order. */
   readonly leaving: ProducerBatch[];
-  inflight: { readonly requestId: number; readonly leader: NodeId } | null;
-  /** A retry timer is pending for the head batch. */
+  /** A retry timer is pending: nothing is sent until it fires. */
   retryPending: boolean;
-  /** Failed attempts of the head batch so far (drives the backoff). */
+  /** Failed attempts since the head batch last changed (drives the backoff). */
   attempt: number;
+  /** When the partition's request timer fires (the earliest deadline of an awaited attempt), or null. */
+  requestTimerAtMs: number | null;
   /** The leader was found wanting; wait for the next metadata reply before sending again. */
   awaitingMetadata: boolean;
   identity: ProducerIdentity | null;

@@ -13,7 +13,7 @@
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { MessageReceived, ZhumqMessage } from "../../actors/shared/messages.ts";
-import { producerMachine, type ProducerInput } from "../../actors/producer/index.ts";
+import { IN_FLIGHT_PER_PARTITION_DEFAULT, producerMachine, type ProducerInput } from "../../actors/producer/index.ts";
 import { consumerMachine, type ConsumerInput } from "../../actors/consumer/index.ts";
 import { AUTO_COMMIT_INTERVAL_MS_DEFAULT, memberMachine, type MemberInput } from "../../actors/member/index.ts";
 import { pusherMachine, type PusherInput } from "../../actors/pusher/index.ts";
@@ -41,7 +41,7 @@ export const PRODUCER_DEFAULTS = {
   lingerMs: 5,
   batchBytesMax: 1024 * 1024,
   batchRecordsMax: 10_000,
-  maxInFlightPerPartition: 1,
+  maxInFlightPerPartition: IN_FLIGHT_PER_PARTITION_DEFAULT,
   requestTimeoutMs: 2_000,
   // Capped at 250 ms: during a failover most retries meet "no leader yet" or a dead one, and a
   // backoff grown to a second after a handful of them would outlast the election itself.

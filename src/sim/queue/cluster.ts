@@ -164,8 +164,11 @@ export interface QueueRunOptions {
  *   from 0 (producer-plant.ts) → lost-write (it turns producer crashes on).
  * - `no-lease-margin`: the broker trusts a heartbeat reply for the whole lease, as if clocks never
  *   drifted → lease-overlap under drift (it turns drift at the bound on).
+ * - `accept-gap`: the brokers append a batch whose sequence skips the next expected one, so a
+ *   pipelined batch that overtook a lost or refused one is written before the resend of it →
+ *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -275,7 +278,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
   world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
-  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" ? { plant: options.plant } : {};
+  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" ? { plant: options.plant } : {};
   const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {

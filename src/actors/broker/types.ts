@@ -9,6 +9,7 @@ import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
 import type { MessageReceived, TopicId, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
 import type { RecoveredPartition } from "./partition.ts";
+import type { RaftMessage, RaftOperation, RaftOutput, RaftPlant, RaftReadResult, RaftSettings } from "../raft/types.ts";
 
 /** Persist operations, carried out by the store in order (per partition). */
 export type BrokerOperation =
@@ -44,7 +45,23 @@ export type BrokerOperation =
       readonly batch: Uint8Array;
     }
   /** Nothing to write: emitted with sync = true to make earlier unsynced appends durable. */
-  | { readonly kind: "flush" };
+  | { readonly kind: "flush" }
+  /**
+   * A raft-mode partition's Raft store operation (raft-host.ts): appends and truncations of the
+   * partition log, and the hard state (term, vote) in the partition folder's `raft-state` file via
+   * the atomic writer. Never refused: a store that cannot carry one out fails the broker.
+   */
+  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation };
+
+/** Whole batches of a raft-mode partition's log from the one whose base offset is `from` (an `effect.read`). */
+export interface BrokerRaftRead {
+  readonly kind: "raft-entries";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly from: number;
+  readonly maxBytes: number;
+}
 
 /**
  * A partition's appends the store could not carry out, in `store.persisted.rejected`. Its log ends
@@ -154,9 +171,11 @@ export interface BrokerRecovered {
  * outside tests): `hw-leader-only` computes the HW from the leader's durable end alone;
  * `no-truncation` makes followers claim an empty last epoch, so a diverged tail is never cut;
  * `early-ack` answers acks -1 once the leader alone has the batch; `ignore-credits` pushes to a
- * push session as if its credit were unlimited (the overrun checker must catch it).
+ * push session as if its credit were unlimited (the overrun checker must catch it);
+ * `raft-read-past-commit` lets a raft-mode partition serve consumers up to its log end instead of
+ * its commit index.
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "raft-read-past-commit"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {
@@ -180,6 +199,12 @@ export interface BrokerInput {
    */
   readonly replicaLagMaxMs?: number;
   readonly limits: BrokerLimits;
+  /** Raft settings for raft-mode partitions (absent fields: BROKER_RAFT_SETTINGS, raft-host.ts). */
+  readonly raftSettings?: Partial<RaftSettings>;
+  /** Hand every raft-mode partition's Raft outputs to the application (`broker.raft.output`): the simulator's checkers read them. */
+  readonly reportRaft?: boolean;
+  /** A planted Raft bug in every raft-mode partition (tests only). */
+  readonly raftPlant?: RaftPlant;
   readonly partitions: readonly RecoveredPartition[];
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
@@ -217,12 +242,24 @@ export type BrokerOutput =
    * The leader could not serve the damaged range either (its copy is damaged there too): the
    * follower keeps its copy as it is and asks again only of the next epoch's leader.
    */
-  | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string };
+  | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string }
+  | BrokerRaftOutput;
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup, BrokerOutput>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerRaftRead, BrokerOutput>;
+
+/** What a raft-mode partition's Raft node reported (for checkers and logs): `group` names the partition's group. */
+export interface BrokerRaftOutput {
+  readonly type: "broker.raft.output";
+  readonly group: string;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly output: RaftOutput;
+}
+
+export type { RaftMessage };
 /** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */
 export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | RaftReadResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -95,6 +95,12 @@ import {
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
+import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
+import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
+import type { RaftReadResult, RaftRecovered } from "../../actors/raft/types.ts";
+import type { BrokerRaftRead } from "../../actors/broker/types.ts";
+
+type RaftBrokerOperation = Extract<BrokerOperation, { kind: "raft" }>;
 
 export const PARTITIONS_DIR = "partitions";
 /**
@@ -195,10 +201,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (store.logs.has(partitionKey(topic, partition))) continue;
       const log = await store.openLog(topic, partition, topicId);
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
-      const producers = await scanProducers(log, options.producerStateScanRecords);
+      const raft = await recoverRaft(fs, log);
+      // A raft-mode partition rebuilds its producer state from the entries it applies again.
+      const producers = raft === undefined ? await scanProducers(log, options.producerStateScanRecords) : { producers: [], producerStateComplete: true };
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
-      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }) });
+      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }), ...(raft === undefined ? {} : { raft }) });
       await store.makeRoom();
     }
     return { recovered: { partitions }, store };
@@ -499,6 +507,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         await deletion;
         continue;
       }
+      if (operation.kind === "raft") {
+        await this.raftOperation(key, operation);
+        continue;
+      }
       if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
       this.generations.set(key, operation.generation);
       const refusal = await this.append(key, operation);
@@ -507,6 +519,41 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       rejected.push(refusal);
     }
     return rejected;
+  }
+
+  /**
+   * A raft-mode partition's Raft operation (raft-host.ts), in the order its core emitted them:
+   * appends place the leader's stamped batches exactly where the core says (a mismatch is a bug);
+   * a truncation is durable when done; the hard state goes through the atomic state-file writer
+   * into the partition folder. None is refused: a full disk fails the broker (fail-stop), since a
+   * Raft node must never believe a write it did not make.
+   */
+  private async raftOperation(key: string, operation: RaftBrokerOperation): Promise<void> {
+    const { topic, partition } = operation;
+    if (this.uncreated.has(key)) {
+      await this.openBounded(topic, partition);
+      this.uncreated.delete(key);
+    }
+    const log = await this.logOf(topic, partition);
+    const raft = operation.operation;
+    switch (raft.kind) {
+      case "append": {
+        assert(log.endOffset === raft.base, `${key}: Raft appends at ${raft.base}, the log ends at ${log.endOffset}`);
+        for (const batch of raft.batches) await log.appendReplicated(batch);
+        this.dirty.add(log);
+        return;
+      }
+      case "truncate":
+        await log.truncateTo(raft.after + 1);
+        assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
+        return;
+      case "hard-state":
+        await saveRaftState(this.fs, `${log.dir}/${RAFT_STATE_FILE}`, { term: raft.term, votedFor: raft.votedFor });
+        return;
+      case "sync":
+        this.dirty.add(log); // the sync after this batch covers the log
+        return;
+    }
   }
 
   /** One append; a refusal when the disk cannot take it. */
@@ -576,11 +623,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult> {
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | RaftReadResult> {
     const kind = (request as { kind?: unknown }).kind;
     if (kind === "retention") return this.retain(request as BrokerRetention);
     if (kind === "timestamp") return this.lookUp(request as BrokerTimestampLookup);
     if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
+    if (kind === "raft-entries") return this.readRaftEntries(request as BrokerRaftRead);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
       const log = await this.logOf(topic, partition);
@@ -592,6 +640,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         if (!(error instanceof DamagedRangeError)) throw error;
         return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
       }
+    });
+  }
+
+  /** Whole batches of a raft-mode partition's log for its Raft core (a damaged range fails the read: Raft reads again). */
+  private async readRaftEntries(request: BrokerRaftRead): Promise<RaftReadResult> {
+    return this.using(partitionKey(request.topic, request.partition), async () => {
+      const log = await this.logOf(request.topic, request.partition);
+      if (request.from >= log.endOffset) return { batches: [] };
+      const result = await log.read(request.from, { maxBytes: request.maxBytes });
+      return { batches: result.batches.map((batch) => batch.bytes.slice()) };
     });
   }
 
@@ -674,6 +732,24 @@ function splitKey(key: string): [string, number] {
 }
 
 /** Names in a directory; a missing directory is empty, a file where a folder should be is skipped. */
+/**
+ * A partition folder holding a `raft-state` file is raft-mode: its hard state, and every entry's
+ * metadata from the batch headers (a state file that fails its check is read again, then believed).
+ */
+async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecovered | undefined> {
+  const path = `${log.dir}/${RAFT_STATE_FILE}`;
+  if ((await fs.stat(path)) === undefined) return undefined;
+  let hardState: RaftRecovered["hardState"] | undefined;
+  for (let attempt = 1; hardState === undefined; attempt++) {
+    try {
+      hardState = (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
+    }
+  }
+  return { hardState, entries: await scanEntries(log) };
+}
+
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
   try {
     return await fs.list(dir);

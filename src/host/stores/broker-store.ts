@@ -97,7 +97,7 @@ import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
-import type { RaftReadResult, RaftRecovered } from "../../actors/raft/types.ts";
+import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
 import type { BrokerRaftRead } from "../../actors/broker/types.ts";
 
 type RaftBrokerOperation = Extract<BrokerOperation, { kind: "raft" }>;
@@ -843,6 +843,12 @@ export interface BrokerSettings {
   readonly dataDir?: string;
   /** A planted replication bug (the simulator's tests only). */
   readonly plant?: BrokerPlant;
+  /** Raft settings of raft-mode partitions (absent fields: BROKER_RAFT_SETTINGS). */
+  readonly raftSettings?: Partial<RaftSettings>;
+  /** Hand raft-mode partitions' Raft outputs to onNotify (`broker.raft.output`; the simulator's checkers). */
+  readonly reportRaft?: boolean;
+  /** A planted Raft bug in every raft-mode partition (the simulator's tests only). */
+  readonly raftPlant?: RaftPlant;
 }
 
 type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
@@ -887,6 +893,9 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       retentionCheckIntervalMs,
       ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.raftSettings === undefined ? {} : { raftSettings: settings.raftSettings }),
+      ...(settings.reportRaft === undefined ? {} : { reportRaft: settings.reportRaft }),
+      ...(settings.raftPlant === undefined ? {} : { raftPlant: settings.raftPlant }),
       limits,
       partitions: recovered.partitions,
       clock: ports.clock,

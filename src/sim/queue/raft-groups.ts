@@ -1,0 +1,69 @@
+/**
+ * The queue workload on raft-mode partitions: every partition's Raft group is judged by the Raft
+ * checker (src/sim/raft/checker.ts: election safety, log matching, leader completeness,
+ * state-machine safety, commits durable on a majority, ...) from the outputs its brokers report
+ * (`broker.raft.output`), while the queue checker judges the clients' history as for fetch mode.
+ *
+ * Leaderships feed the queue history too: a broker that becomes a group's leader claims the
+ * partition in that term (two claims in one term is the queue checker's `two-leaders`), and each
+ * new leader is a leader change — the only thing that may excuse an acks-1 loss, which the queue
+ * checker then names `lost-write-after-leader-change` (acks 1 is answered after the leader's own
+ * fsync, before a majority has the batch: a leader deposed then may take it with it).
+ */
+import type { BrokerOutput, BrokerRaftOutput } from "../../actors/broker/types.ts";
+import type { NodeId } from "../../ports/transport.ts";
+import { RaftChecker, type RaftViolation } from "../raft/checker.ts";
+import type { QueueHistory } from "./history.ts";
+
+export interface RaftGroupViolation extends RaftViolation {
+  readonly group: string;
+}
+
+export class RaftGroupsObserver {
+  private readonly checkers = new Map<string, RaftChecker>();
+  private readonly leaders = new Map<string, { readonly leader: NodeId; readonly term: number }>();
+  /** Leaders elected after each group's first. */
+  elections = 0;
+
+  constructor(
+    private readonly history: QueueHistory,
+    private readonly now: () => number,
+  ) {}
+
+  /** A broker's output: Raft's go to the group's checker; new leaders to the history. */
+  observe(broker: NodeId, output: unknown): void {
+    const event = output as BrokerOutput;
+    if (event.type !== "broker.raft.output") return;
+    this.checker(event.group).observe(broker, event.output);
+    if (event.output.type === "raft.status" && event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
+  }
+
+  /** A broker crashed: every group it hosts loses that node's memory. */
+  crashed(broker: NodeId): void {
+    for (const checker of this.checkers.values()) checker.crashed(broker);
+  }
+
+  get violations(): RaftGroupViolation[] {
+    return [...this.checkers].flatMap(([group, checker]) => checker.violations.map((violation) => ({ ...violation, group })));
+  }
+
+  get groups(): number {
+    return this.checkers.size;
+  }
+
+  private checker(group: string): RaftChecker {
+    let checker = this.checkers.get(group);
+    if (checker === undefined) this.checkers.set(group, (checker = new RaftChecker(this.now)));
+    return checker;
+  }
+
+  private leaderElected(broker: NodeId, event: BrokerRaftOutput, term: number): void {
+    const previous = this.leaders.get(event.group);
+    if (previous !== undefined && previous.term === term && previous.leader === broker) return;
+    if (previous !== undefined) this.elections++;
+    this.leaders.set(event.group, { leader: broker, term });
+    const atMs = this.now();
+    this.history.leaderStarted({ atMs, topic: event.topic, partition: event.partition, epoch: term, broker });
+    this.history.leaderChanged({ topic: event.topic, partition: event.partition, atMs, epoch: term, leader: broker, ...(previous === undefined ? {} : { previousLeader: previous.leader }) });
+  }
+}

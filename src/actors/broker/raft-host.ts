@@ -161,6 +161,9 @@ function startGroup(step: Step, assignment: RaftGroupAssignment, group: string):
   // A restarted replica serves nothing it has not applied again: its HW starts at its log start.
   const state = step.context.partitions.get(key)!;
   step.setPartitions([{ ...state, leaderEpoch: undefined, highWatermark: state.logStartOffset }]);
+  if (start.votelessUntil !== undefined) {
+    step.emit(notify<BrokerOutput>({ type: "broker.raft.damaged", group, topic, partition, endOffset: core.log.nextBase, votelessUntil: start.votelessUntil }));
+  }
   core.effects.push(notify<RaftOutput>({ type: "raft.started", hardState: start.hardState, entries: entryInfos(start.entries) }));
   core.effects.push(notify<RaftOutput>({ type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index }));
   afterCore(step, replica);

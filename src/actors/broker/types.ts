@@ -243,7 +243,12 @@ export type BrokerOutput =
    * follower keeps its copy as it is and asks again only of the next epoch's leader.
    */
   | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string }
-  | BrokerRaftOutput;
+  | BrokerRaftOutput
+  /**
+   * A raft-mode partition's log lost entries to damage at rest at start-up (cut from the damaged
+   * one on): it takes no part in elections until its commit index reaches `votelessUntil`.
+   */
+  | { readonly type: "broker.raft.damaged"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly endOffset: number; readonly votelessUntil: number };
 
 export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerRaftRead, BrokerOutput>;
 

@@ -747,7 +747,18 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecov
       if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
     }
   }
-  return { hardState, entries: await scanEntries(log) };
+  // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
+  // the leader sends them again, and the node stays out of elections until it has them back.
+  const lastIndex = log.endOffset - 1;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const entries = await scanEntries(log);
+      return log.endOffset - 1 < lastIndex ? { hardState, entries, votelessUntil: lastIndex } : { hardState, entries };
+    } catch (error) {
+      if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
+      await truncateAcrossDamage(log, error.fromOffset);
+    }
+  }
 }
 
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {

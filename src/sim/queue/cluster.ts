@@ -322,7 +322,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1 && raft === undefined, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
-  const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
+  // Raft-mode partitions fail-stop on a full disk (refusing a Raft write is not built yet): no disk fills up under them.
+  const diskFull = raft === undefined && (options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE);
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
   const schedule = options.schedule ?? (settings.swarm ? drawSchedule(root, { ...bounds, ...rot, ...full }, groups) : []);
   world.scheduleFaults(schedule);

@@ -24,6 +24,10 @@ export class RaftGroupsObserver {
   private readonly leaders = new Map<string, { readonly leader: NodeId; readonly term: number }>();
   /** Leaders elected after each group's first. */
   elections = 0;
+  /** Restarts whose log was cut at damage at rest ("group broker atMs"): their lost entries are the fault's, not Raft's. */
+  private readonly damagedStarts = new Set<string>();
+  /** Entries lost to damage at rest (the node then stays out of elections until caught up). */
+  damagedRestarts = 0;
 
   constructor(
     private readonly history: QueueHistory,
@@ -33,6 +37,11 @@ export class RaftGroupsObserver {
   /** A broker's output: Raft's go to the group's checker; new leaders to the history. */
   observe(broker: NodeId, output: unknown): void {
     const event = output as BrokerOutput;
+    if (event.type === "broker.raft.damaged") {
+      this.damagedRestarts++;
+      this.damagedStarts.add(`${event.group} ${broker} ${this.now()}`);
+      return;
+    }
     if (event.type !== "broker.raft.output") return;
     this.checker(event.group).observe(broker, event.output);
     if (event.output.type === "raft.status" && event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
@@ -43,8 +52,15 @@ export class RaftGroupsObserver {
     for (const checker of this.checkers.values()) checker.crashed(broker);
   }
 
+  /**
+   * What the Raft checkers found, less the `durability` findings of restarts whose log the store
+   * cut at damage at rest (an injected disk fault, announced by `broker.raft.damaged`; what keeps
+   * it safe — the node out of elections until caught up — is judged by every other rule).
+   */
   get violations(): RaftGroupViolation[] {
-    return [...this.checkers].flatMap(([group, checker]) => checker.violations.map((violation) => ({ ...violation, group })));
+    return [...this.checkers].flatMap(([group, checker]) =>
+      checker.violations.filter((violation) => !(violation.kind === "durability" && this.damagedStarts.has(`${group} ${violation.node ?? ""} ${violation.atMs}`))).map((violation) => ({ ...violation, group })),
+    );
   }
 
   get groups(): number {

@@ -22,6 +22,8 @@ export interface RaftGroupViolation extends RaftViolation {
 export class RaftGroupsObserver {
   private readonly checkers = new Map<string, RaftChecker>();
   private readonly leaders = new Map<string, { readonly leader: NodeId; readonly term: number }>();
+  /** Per group, the brokers that reported leading and have not reported stepping down (term they lead in). */
+  private readonly leading = new Map<string, Map<NodeId, number>>();
   /** Leaders elected after each group's first. */
   elections = 0;
   /** Restarts whose log was cut at damage at rest ("group broker atMs"): their lost entries are the fault's, not Raft's. */
@@ -44,12 +46,29 @@ export class RaftGroupsObserver {
     }
     if (event.type !== "broker.raft.output") return;
     this.checker(event.group).observe(broker, event.output);
-    if (event.output.type === "raft.status" && event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
+    if (event.output.type !== "raft.status") return;
+    if (event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
+    else this.leaderDeposed(broker, event, event.output.term);
+  }
+
+  /**
+   * A leader learnt it is deposed (a newer term, or check-quorum): a leader change too. Until this
+   * moment it went on answering acks 1 in its old term — Raft has no lease — so an acks-1 write it
+   * took after the next leader was elected is lost *at* this change, and must be excused by it.
+   */
+  private leaderDeposed(broker: NodeId, event: BrokerRaftOutput, term: number): void {
+    const leading = this.leading.get(event.group);
+    if (leading?.get(broker) === undefined) return;
+    leading.delete(broker);
+    const current = this.leaders.get(event.group);
+    const leader = current !== undefined && current.leader !== broker ? current.leader : broker;
+    this.history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: this.now(), epoch: Math.max(term, current?.term ?? 0), leader, previousLeader: broker });
   }
 
   /** A broker crashed: every group it hosts loses that node's memory. */
   crashed(broker: NodeId): void {
     for (const checker of this.checkers.values()) checker.crashed(broker);
+    for (const leading of this.leading.values()) leading.delete(broker);
   }
 
   /**
@@ -74,6 +93,9 @@ export class RaftGroupsObserver {
   }
 
   private leaderElected(broker: NodeId, event: BrokerRaftOutput, term: number): void {
+    let leading = this.leading.get(event.group);
+    if (leading === undefined) this.leading.set(event.group, (leading = new Map()));
+    leading.set(broker, term);
     const previous = this.leaders.get(event.group);
     if (previous !== undefined && previous.term === term && previous.leader === broker) return;
     if (previous !== undefined) this.elections++;

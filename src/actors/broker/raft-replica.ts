@@ -152,7 +152,10 @@ function reconcileServing(replica: RaftReplica, answers: ProduceAnswer[]): void 
     }
     replica.waiting.clear();
   }
-  if (now && replica.speculative === undefined) {
+  // The serving table starts from the applied one only when nothing of the log is unapplied: a
+  // leader's own uncommitted proposals (say, from before it was parked) are in no table yet, and
+  // a retry of one must be recognised as a duplicate, not appended again.
+  if (now && replica.speculative === undefined && core.appliedIndex === core.log.lastIndex) {
     assert(replica.waiting.size === 0, `${replica.key}: a new serving term ${core.term} found produce answers still waiting`);
     replica.speculative = replica.applied;
     replica.servingTerm = core.term;

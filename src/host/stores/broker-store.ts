@@ -544,7 +544,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         return;
       }
       case "truncate":
-        await log.truncateTo(raft.after + 1);
+        await truncateAcrossDamage(log, raft.after + 1); // a damaged segment tail is cut, not read
         assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
         return;
       case "hard-state":

@@ -93,7 +93,7 @@ export function ownHighWatermarks(hosts: ReadonlyMap<NodeId, { readonly snapshot
  * dropped kept an uncommitted epoch-1 tail past the end of the run). Its own HW covers only what a
  * leader told it was committed and it holds: below that it must agree with everyone.
  */
-export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>): Promise<void> {
+export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>, raftMode = false): Promise<void> {
   for (const broker of brokers) {
     const node = world.node(broker);
     node.crash();
@@ -101,7 +101,10 @@ export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[],
     for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) {
       const leadership = final.get(partitionKey(log.topic, log.partition));
       if (leadership === undefined) {
-        history.finalLog(log);
+        // Raft mode with no leader serving at the end (an election under way): each replica
+        // vouches for what it applied (committed), never for a tail a leader may still replace.
+        const mine = own.get(`${broker} ${partitionKey(log.topic, log.partition)}`);
+        history.finalLog(raftMode ? { ...log, leader: false, inSync: false, highWatermark: mine ?? 0 } : log);
         continue;
       }
       const leader = leadership.leader === broker;

@@ -42,6 +42,9 @@ export class RaftGroupsObserver {
     if (event.type === "broker.raft.damaged") {
       this.damagedRestarts++;
       this.damagedStarts.add(`${event.group} ${broker} ${this.now()}`);
+      // Like a fetch-mode repair: the damaged range is cut here and copied again from the leader,
+      // so a consumer that skipped it as damaged on this replica hid nothing.
+      this.history.rangeRepaired({ atMs: this.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.endOffset, toOffset: event.votelessUntil + 1 });
       return;
     }
     if (event.type !== "broker.raft.output") return;

@@ -26,6 +26,8 @@ import { createCore, entryInfos, reportStatus } from "../raft/state.ts";
 import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type RaftMessage, type RaftOperation, type RaftOutput, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../raft/types.ts";
 import { HEARTBEAT_TIMER, type AppendWaiter, type Step } from "./core.ts";
 import { afterHighWatermark } from "./appends.ts";
+import { answerParked } from "./serving.ts";
+import { pushCheckLeadership } from "./push-serve.ts";
 import { emptyPartition, type PartitionState } from "./partition.ts";
 import { parseRaftBundle } from "./raft-wire.ts";
 import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
@@ -311,7 +313,14 @@ export function afterCore(step: Step, replica: RaftReplica): void {
   const next = partitionView(replica, state, step.context.input.plant === "raft-read-past-commit");
   if (next === state) return;
   step.setPartitions([next]);
-  if (next.leaderEpoch !== wasServing) step.emit(setTimer(HEARTBEAT_TIMER, 0)); // report leadership at once
+  if (next.leaderEpoch !== wasServing) {
+    step.emit(setTimer(HEARTBEAT_TIMER, 0)); // report leadership at once
+    if (wasServing !== undefined) {
+      // No longer serving: fetches waiting here are sent to the leader, push sessions end.
+      answerParked(step, (fetch) => fetch.topic === replica.topic && fetch.partition === replica.partition, () => notLeader(replica, "this broker stopped leading the partition while the fetch waited"));
+      pushCheckLeadership(step);
+    }
+  }
   afterHighWatermark(step, new Set([replica.key])); // wakes parked fetches and push sessions
 }
 

@@ -222,7 +222,10 @@ export function partitionView(replica: RaftReplica, state: PartitionState, readP
   const endOffset = core.log.nextBase;
   const syncedEnd = Math.min(core.syncedIndex + 1, endOffset);
   const persistedEnd = Math.max(syncedEnd, Math.min(core.writtenIndex + 1, endOffset));
-  const committedEnd = core.appliedIndex + 1;
+  // Applied (committed) and durable here: a follower applies entries as soon as it learns they are
+  // committed, which may be before its own write of them (or of the truncation before them) is
+  // done — and a read goes to the disk at once, not after pending writes.
+  const committedEnd = Math.min(core.appliedIndex + 1, syncedEnd);
   const highWatermark = Math.max(state.highWatermark, readPastCommit ? endOffset : committedEnd);
   assert(committedEnd <= core.commitIndex + 1, `${replica.key}: applied ${core.appliedIndex} beyond the commit index ${core.commitIndex}`);
   const leaderEpoch = serving(replica) ? core.term : undefined;

@@ -354,7 +354,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   recordRepairsInFlight(history, world, brokerHosts);
   await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts), raft !== undefined);
   // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
-  const check = checkQueue(history, { liveness: groups === undefined });
+  const check = checkQueue(history, { liveness: groups === undefined, ...(raft === undefined ? {} : { leaderChangeSince: "invoke" as const }) });
   const raftAnomalies = (raft?.violations ?? []).map((violation) => ({ kind: `raft-${violation.kind}`, detail: `${violation.group} at ${violation.atMs} ms${violation.node === undefined ? "" : ` on ${violation.node}`}: ${violation.detail}` }));
   const groupCheck = groups?.check(history);
   if (groups !== undefined) options.onGroupHistory?.(groups.history);

@@ -49,9 +49,21 @@ export class RaftGroupsObserver {
     }
     if (event.type !== "broker.raft.output") return;
     this.checker(event.group).observe(broker, event.output);
+    if (event.output.type === "raft.log" && event.output.truncatedAfter !== undefined) this.tailReplaced(broker, event, event.output.term);
     if (event.output.type !== "raft.status") return;
     if (event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
     else this.leaderDeposed(broker, event, event.output.term);
+  }
+
+  /**
+   * A replica cut its log's tail for the leader's: where a deposed leader's acks-1 writes are
+   * actually lost. Its acknowledgement may reach the producer only after the step-down (a reply
+   * held up by the network), never after this cut of the entry it acknowledged.
+   */
+  private tailReplaced(broker: NodeId, event: BrokerRaftOutput, term: number): void {
+    const current = this.leaders.get(event.group);
+    if (current === undefined) return;
+    this.history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: this.now(), epoch: Math.max(term, current.term), leader: current.leader, previousLeader: broker });
   }
 
   /**

@@ -279,7 +279,9 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
-  const leaders = [...new Set(follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])))].sort();
+  // And of its fellow voters in raft-mode partitions: their Raft traffic goes straight to them.
+  const peers = (assignments?.raftGroups ?? []).flatMap((group) => group.voters.filter((voter) => voter !== broker));
+  const leaders = [...new Set([...follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])), ...peers])].sort();
   const brokers = leaders.flatMap((leader) => {
     const address = context.state.brokerAddresses.get(leader);
     return address === undefined ? [] : [{ id: leader, alive: isAlive(context.leases.get(leader), nowMs), address }];

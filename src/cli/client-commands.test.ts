@@ -214,7 +214,7 @@ describe("zhumq topic", () => {
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toMatch(/\ntopic defaulted: 2 partitions, replication factor 2, mode fetch, min in-sync 2\n/);
     const raft = await run(topicCommand, ["create", "defaulted-raft", "--mode", "raft"]);
-    expect(raft.stdout).toMatch(/replication factor 1, mode raft/);
+    expect(raft.stdout).toMatch(/replication factor 2, mode raft/);
     // Above the default factor: only known once the cluster is asked, and still refused before the create.
     const tooMany = await run(topicCommand, ["create", "defaulted-3", "--min-in-sync", "3"]);
     expect(tooMany.code).toBe(2);
@@ -267,7 +267,7 @@ describe("zhumq topic", () => {
 
   it("the default factor and a partition's status, decided alone", () => {
     expect([0, 1, 2, 3, 5].map((live) => defaultReplicationFactor(live, "fetch"))).toEqual([1, 1, 2, 3, 3]);
-    expect(defaultReplicationFactor(5, "raft")).toBe(1);
+    expect(defaultReplicationFactor(5, "raft")).toBe(3);
     const partition = { partition: 0, leader: "b1", leaderEpoch: 1, replicas: ["b1", "b2"], replicaStates: [], damaged: [], logStartOffset: 0 };
     expect(partitionStatus({ ...partition, isr: ["b1", "b2"] })).toBe("ok");
     expect(partitionStatus({ ...partition, isr: ["b1"] })).toBe("under-replicated");

@@ -43,7 +43,9 @@ Options:
                       the nemesis also kills and isolates partition leaders and wipes disks
                       that are not the only in-sync copy, and the checker judges replica
                       divergence, uncommitted reads and two leaders per epoch
-  --mode fetch        queue: the replication mode (fetch only, for now)
+  --mode fetch|raft   queue: the replication mode (default fetch); raft runs every partition as
+                      a Raft group over its replicas, judged by the Raft checker too (no disk
+                      wipes: a Raft voter must keep what it acknowledged)
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -199,7 +201,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const acks = values.acks === undefined ? undefined : Number(values.acks);
   if (acks !== undefined && acks !== -1 && acks !== 0 && acks !== 1) throw new Error(`--acks must be -1, 1 or 0, not '${values.acks}'`);
   const messages = values.messages ?? values.values;
-  if (values.mode !== undefined && values.mode !== "fetch") throw new Error(`--mode must be fetch (raft-replicated partitions are not simulated yet), not '${values.mode}'`);
+  if (values.mode !== undefined && values.mode !== "fetch" && values.mode !== "raft") throw new Error(`--mode must be fetch or raft, not '${values.mode}'`);
+  const replicationMode = values.mode as "fetch" | "raft" | undefined;
   const replicationFactor = values["replication-factor"] === undefined ? undefined : integer("--replication-factor", values["replication-factor"], 1);
   if (replicationFactor !== undefined && replicationFactor > 7) throw new Error(`--replication-factor must be from 1 to 7, not '${replicationFactor}'`);
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
@@ -228,6 +231,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       schedule: scenario?.steps,
       bitFlipPerRead: scenario?.bitFlipPerRead,
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
+      replicationMode: scenario?.replicationMode ?? replicationMode,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -287,6 +291,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.faults !== "swarm") parts.push(`--faults ${base.faults}`);
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
   if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
+  if (base.replicationMode !== undefined) parts.push(`--mode ${base.replicationMode}`);
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

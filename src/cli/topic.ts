@@ -37,9 +37,11 @@ Options:
                            limits.partitionsPerTopicMax, unless its settings raise it); default 1
   --replication-factor N   copies of each partition, each on its own broker, 1 to ${REPLICATION_FACTOR_MAX}
                            (default: min(${REPLICATION_FACTOR_DEFAULT_MAX}, brokers alive now), asked of the cluster
-                           first, so 3 on a 'zhumq dev' cluster; 1 with --mode raft)
+                           first, so 3 on a 'zhumq dev' cluster)
   --mode fetch|raft        how replicas copy the leader (default fetch: followers fetch from
-                           it; raft takes only --replication-factor 1 in this release)
+                           it, the coordinator elects leaders; raft: each partition is a Raft
+                           group over its replicas that elects its own leader, acks -1 waits
+                           for a majority — see docs/replication.md, "Raft mode")
   --min-in-sync N          acks -1 waits for N in-sync copies and is refused with
                            NOT_ENOUGH_REPLICAS while fewer are in sync; 1 to the replication
                            factor (default min(2, replication factor))

@@ -43,6 +43,8 @@ export interface Scenario {
   readonly messages: number | undefined;
   /** queue workload: replicas per partition (`# replication-factor: 3`); the workload's default when absent. */
   readonly replicationFactor?: number | undefined;
+  /** queue workload: how partitions replicate (`# mode: raft`); fetch when absent. */
+  readonly replicationMode?: "fetch" | "raft" | undefined;
   /**
    * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
    * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
@@ -85,6 +87,8 @@ export function parseScenario(name: string, text: string): Scenario {
   const factorText = header.get("replication-factor");
   const replicationFactor = factorText === undefined ? undefined : Number(factorText);
   if (replicationFactor !== undefined && !(Number.isSafeInteger(replicationFactor) && replicationFactor >= 1 && replicationFactor <= 7)) throw new ScenarioError(`${name}: replication-factor must be an integer from 1 to 7`);
+  const modeText = header.get("mode");
+  if (modeText !== undefined && modeText !== "fetch" && modeText !== "raft") throw new ScenarioError(`${name}: mode must be fetch or raft, not '${modeText}'`);
   const parsedGroups = parseGroups(name, header.get("groups"));
   const sessionText = header.get("session-timeout-ms");
   const sessionTimeoutMs = sessionText === undefined ? undefined : Number(sessionText);
@@ -103,6 +107,7 @@ export function parseScenario(name: string, text: string): Scenario {
     ...(clockDriftPpm === undefined ? {} : { clockDriftPpm }),
     ...(clockSkewPpm === undefined ? {} : { clockSkewPpm }),
     replicationFactor,
+    ...(modeText === undefined ? {} : { replicationMode: modeText }),
     ...(groups === undefined ? {} : { groups }),
     name,
     title: header.get("title") ?? name,
@@ -151,6 +156,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.faults !== "none") lines.push(`# faults: ${scenario.faults}`);
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
+  if (scenario.replicationMode !== undefined) lines.push(`# mode: ${scenario.replicationMode}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);
   if (scenario.safetyMs !== undefined) lines.push(`# safety-ms: ${scenario.safetyMs}`);

@@ -37,6 +37,8 @@ export interface WorkloadOptions {
   readonly damageAtRest?: boolean | undefined;
   /** queue: replicas per partition (fetch mode; default 1, or 3 with a replication plant). */
   readonly replicationFactor?: number | undefined;
+  /** queue: how partitions replicate (`zhumq sim --mode raft`, `# mode: raft`; default fetch, raft with a raft plant). */
+  readonly replicationMode?: "fetch" | "raft" | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
@@ -94,6 +96,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.bitFlipPerRead === undefined ? {} : { bitFlipPerRead: options.bitFlipPerRead }),
     ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+    ...(options.replicationMode === undefined ? {} : { replicationMode: options.replicationMode }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),

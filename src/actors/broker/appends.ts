@@ -26,6 +26,7 @@ import { onFollowerSynced, refreshLeader } from "./replication.ts";
 import { echoOf, parseProduce, type Echo } from "./requests.ts";
 import { wakeParked } from "./serving.ts";
 import { pushWake } from "./push-serve.ts";
+import { onRaftProduce, raftReplicaOf } from "./raft-host.ts";
 import type { BrokerOperation, BrokerRejection } from "./types.ts";
 
 // ---------------------------------------------------------------- produce
@@ -43,6 +44,8 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   const answer = (fields: Parameters<typeof produceReply>[1]): void => {
     if (request.acks !== 0) step.reply(from, produceReply(echo, fields));
   };
+  const raft = raftReplicaOf(step, partitionKey(request.topic, request.partition));
+  if (raft !== undefined) return onRaftProduce(step, raft, from, request, answer); // Raft fences writes itself: no epoch or lease check
   const state = servedPartition(step, echo);
   if (isWireError(state)) return answer({ error: state });
   const epoch = epochProblem(state, request.leaderEpoch, false);

@@ -38,27 +38,23 @@ import { notify, persist, send, setTimer, type ReadDone } from "../shared/effect
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import {
-  HELD_TOPICS_REPORTED_MAX,
   type BrokerHeartbeatReply,
-  type DamagedPartition,
   type FollowerAssignment,
   type LeaderAssignment,
   type MessageReceived,
   type ReleasedPartition,
-  type ReplicaReport,
-  type ServingPartition,
   type TopicId,
   type TopicIdentity,
   type ZhumqMessage,
 } from "../shared/messages.ts";
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
-import { emptyPartition, recoveredPartition, reportedDamage, type PartitionState } from "./partition.ts";
+import { emptyPartition, recoveredPartition, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
+import type { RaftReadResult } from "../raft/types.ts";
 import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerStatsResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
 import { ISR_CHECK_INTERVAL_MS, validateBrokerLimits, validateInterval, type BrokerLimits } from "./limits.ts";
 import {
   follow,
-  isrProposals,
   ISR_CHECK_TIMER,
   lead,
   onFollowerTimer,
@@ -76,6 +72,8 @@ import { onFetch, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer }
 import { onLookupDone, onOffsets } from "./offsets.ts";
 import { onPushMessage } from "./push.ts";
 import { onPushRead, onPushSweep, pushCheckLeadership } from "./push-serve.ts";
+import { incarnationKey, sendHeartbeat } from "./heartbeat.ts";
+import { applyRaftGroups, dropRaftPartition, emptyRaftHost, isRaftPartition, noteRecoveredRaft, onRaftBundle, onRaftReadDone, onRaftTick, RAFT_TICK_TIMER, type RaftHostState } from "./raft-host.ts";
 import { EMPTY_PUSH_STATE, PUSH_SWEEP_TIMER, type PushState } from "./push-state.ts";
 
 /** Heartbeats remembered while waiting for their replies; older ones are forgotten. */
@@ -181,6 +179,8 @@ export interface BrokerContext {
   readonly leave: { readonly leavingFrom: number; readonly drained: boolean } | undefined;
   /** Push sessions, opens waiting for their prepare, and the sessions' store reads (push-state.ts). */
   readonly push: PushState;
+  /** Raft-mode partitions' groups (raft-host.ts); mutated in place by raft-host.ts only. */
+  readonly raft: RaftHostState;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -195,6 +195,8 @@ export function initialContext(input: BrokerInput): BrokerContext {
     assert(!partitions.has(key), `partition ${key} recovered twice`);
     partitions.set(key, recoveredPartition(recovered));
   }
+  const raft = emptyRaftHost(input.raftSettings);
+  noteRecoveredRaft(raft, input.partitions, partitions);
   const { partitions: _recovered, ...rest } = input;
   return {
     input: rest,
@@ -213,6 +215,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     appending: new Map(),
     storageFullUntilMs: -Infinity,
     push: EMPTY_PUSH_STATE,
+    raft,
   };
 }
 
@@ -253,40 +256,6 @@ export function start(step: Step): void {
   step.emit(setTimer(ISR_CHECK_TIMER, ISR_CHECK_INTERVAL_MS));
 }
 
-function sendHeartbeat(step: Step): void {
-  const { heartbeat, input } = step.context;
-  const requestId = heartbeat.nextRequestId;
-  const outstanding = new Map(heartbeat.outstanding);
-  outstanding.set(requestId, step.now());
-  if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
-  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
-  const address = input.address === undefined ? {} : { address: input.address };
-  const serving: ServingPartition[] = [];
-  const damaged: DamagedPartition[] = [];
-  const replicas: ReplicaReport[] = [];
-  const held = new Map<string, TopicIdentity>();
-  for (const state of step.context.partitions.values()) {
-    if (state.leaderEpoch !== undefined) {
-      const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
-      // Fenced for a hand-over with everything durable: the end it reports is final in this epoch.
-      const handedOver = state.leader?.handingOver === true && state.syncedEnd === state.endOffset ? { handedOver: true } : {};
-      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start, ...handedOver });
-    } else if (state.follower === undefined) {
-      held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
-    }
-    const epoch = state.leaderEpoch ?? state.follower?.leaderEpoch ?? state.epochs[state.epochs.length - 1]?.epoch ?? 0;
-    replicas.push({ topic: state.topic, partition: state.partition, leaderEpoch: epoch, endOffset: state.syncedEnd });
-    if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
-  }
-  const damage = damaged.length === 0 ? {} : { damaged };
-  const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
-  const proposals = isrProposals(step);
-  const proposing = proposals.length === 0 ? {} : { isrProposals: proposals };
-  const leaving = step.context.leave === undefined ? {} : { leaving: true };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding });
-  step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
-}
-
 function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   const { heartbeat } = step.context;
   const sentAtMs = heartbeat.outstanding.get(reply.requestId);
@@ -299,6 +268,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM) } });
   const before = step.context.partitions;
   applyAssignments(step, reply.assignments, reply.follows ?? []);
+  applyRaftGroups(step, reply.raftGroups ?? []);
   keptDespiteDamage(step, sentAtMs);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
   if (Array.isArray(reply.released) && reply.released.length > 0) removeReleased(step, reply.released);
@@ -335,27 +305,13 @@ export function onLeave(step: Step): void {
   sendHeartbeat(step);
 }
 
-/**
- * At most HELD_TOPICS_REPORTED_MAX of the held incarnations, a different window each heartbeat,
- * so that with more than that every one is asked about in turn (none starves behind live ones).
- */
-function heldWindow(held: readonly TopicIdentity[], requestId: number): TopicIdentity[] {
-  if (held.length <= HELD_TOPICS_REPORTED_MAX) return [...held];
-  const start = (requestId * HELD_TOPICS_REPORTED_MAX) % held.length;
-  return Array.from({ length: HELD_TOPICS_REPORTED_MAX }, (_, index) => held[(start + index) % held.length]!);
-}
-
-/** The key of a topic incarnation in sets (a topic name holds no "@"). */
-function incarnationKey(topic: string, topicId: TopicId | undefined): string {
-  return `${topic}@${topicId ?? ""}`;
-}
-
 /** The coordinator says these incarnations were deleted: drop every copy of them not led here. */
 function removeDeleted(step: Step, deleted: readonly TopicIdentity[]): void {
   const gone = new Set(deleted.map((identity) => incarnationKey(identity.topic, identity.topicId)));
   const partitions = new Map(step.context.partitions);
   for (const [key, state] of step.context.partitions) {
     if (state.leaderEpoch !== undefined || !gone.has(incarnationKey(state.topic, state.topicId))) continue;
+    dropRaftPartition(step, key);
     partitions.delete(key);
     step.emit(persist<BrokerOperation>(deleteOperation(state), false));
   }
@@ -423,6 +379,7 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
   const before = step.context.partitions;
   const changed: PartitionState[] = [];
   for (const [key, state] of step.context.partitions) {
+    if (isRaftPartition(step, key)) continue; // raft-host.ts
     const entry = assigned.get(key);
     const assignment = entry?.lead ?? entry?.follow;
     const retention = retentionOf(assignment);
@@ -465,6 +422,8 @@ export function onMessage(step: Step, event: MessageReceived): void {
       return onFetch(step, event.from, message);
     case "offsets.request":
       return onOffsets(step, event.from, message);
+    case "broker.raft":
+      return onRaftBundle(step, event.from, message);
     case "replica.fetch":
       return onReplicaFetch(step, event.from, message, (keys) => afterHighWatermark(step, keys));
     case "replica.fetch.reply": {
@@ -498,6 +457,7 @@ export function isWireError(value: object): value is WireError {
 
 export function onTimer(step: Step, key: string): void {
   if (key === HEARTBEAT_TIMER) return sendHeartbeat(step);
+  if (key === RAFT_TICK_TIMER) return onRaftTick(step);
   if (key === FLUSH_TIMER) return onFlushTimer(step);
   if (key === RETENTION_TIMER) return onRetentionTimer(step);
   if (key === ISR_CHECK_TIMER) return onIsrCheck(step, (keys) => afterHighWatermark(step, keys));
@@ -509,7 +469,8 @@ export function onTimer(step: Step, key: string): void {
 }
 
 /** Reads come back: a fetch's or a push session's records, a retention run, an offset lookup, or a follower's log cut. */
-export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult>): void {
+export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult>): void {
+  if (onRaftReadDone(step, event)) return;
   if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
   if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult | BrokerStatsResult>);
   if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);

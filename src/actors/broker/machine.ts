@@ -15,6 +15,7 @@
 import { enqueueActions, setup } from "xstate";
 import { onPersisted } from "./appends.ts";
 import { initialContext, onLeave, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import { flushRaftOutbox, onRaftPersisted } from "./raft-host.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
@@ -26,6 +27,7 @@ function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): voi
     case "read.done":
       return onReadDone(step, event);
     case "store.persisted":
+      onRaftPersisted(step, event);
       return onPersisted(step, event);
     case "broker.leave":
       return onLeave(step);
@@ -40,6 +42,7 @@ export const brokerMachine = setup({
     step: enqueueActions(({ context, event, enqueue }) => {
       const step = new Step(context);
       dispatch(step, event as BrokerEvent | { type: "xstate.init" });
+      flushRaftOutbox(step); // every Raft message of this event: one transport message per peer
       const next = step.context;
       if (next !== context) enqueue.assign(() => next);
       for (const effect of step.effects) enqueue.emit(effect);

@@ -28,6 +28,7 @@ import type { PartitionIndex, TopicName } from "../shared/ids.ts";
 import { DAMAGED_RANGES_REPORTED_MAX, type DamagedOffsets, type TopicId, type TopicRetention } from "../shared/messages.ts";
 import { checkSequence, withAppend, type AppendedBatch, type BatchIdentity, type ProducerEntry } from "./producer-state.ts";
 import type { EpochEntry, FollowerRole, LeaderRole } from "./replica.ts";
+import type { RaftRecovered } from "../raft/types.ts";
 
 /**
  * A damaged range as the broker keeps it: the offsets, and — when the store said — the segment
@@ -87,6 +88,11 @@ export interface RecoveredPartition {
   readonly damaged?: readonly DamageRecord[];
   /** The leader-epoch cache from its checkpoint; absent when it has none. */
   readonly epochs?: readonly EpochEntry[];
+  /**
+   * A raft-mode partition's Raft state (its folder holds a `raft-state` file): the hard state and
+   * every entry's metadata. Absent for a fetch-mode partition.
+   */
+  readonly raft?: RaftRecovered;
 }
 
 export function emptyPartition(topic: TopicName, partition: PartitionIndex, leaderEpoch: number | undefined, topicId?: TopicId, retention: TopicRetention = {}): PartitionState {

@@ -6,7 +6,7 @@
  */
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
-import type { BrokerHeartbeatReply, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
+import type { BrokerHeartbeatReply, RaftGroupAssignment, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
 
 /** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
 export interface Echo {
@@ -114,11 +114,18 @@ function isAssignment(value: unknown): value is LeaderAssignment & { leader?: un
 }
 
 /** A heartbeat reply the broker can act on, or undefined (malformed replies are ignored). */
+function isRaftGroupAssignment(value: unknown): value is RaftGroupAssignment {
+  if (!isRecord(value) || typeof value.topic !== "string" || !isSafeInteger(value.partition) || value.partition < 0) return false;
+  if (value.topicId !== undefined && typeof value.topicId !== "string") return false;
+  return Array.isArray(value.voters) && value.voters.length > 0 && value.voters.length <= 16 && value.voters.every((voter) => typeof voter === "string");
+}
+
 export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | undefined {
   if (!isSafeInteger(message.requestId)) return undefined;
   if (message.error !== undefined) return isRecord(message.error) ? (message as unknown as BrokerHeartbeatReply) : undefined;
   if (typeof message.leaseMs !== "number" || !(message.leaseMs >= 0) || !Number.isFinite(message.leaseMs)) return undefined;
   if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
   if (message.follows !== undefined && !(Array.isArray(message.follows) && message.follows.every(isFollowerAssignment))) return undefined;
+  if (message.raftGroups !== undefined && !(Array.isArray(message.raftGroups) && message.raftGroups.every(isRaftGroupAssignment))) return undefined;
   return message as unknown as BrokerHeartbeatReply;
 }

@@ -16,6 +16,7 @@ import { assert } from "../shared/assert.ts";
 import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
 import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
 import { echoOf, parseFetch, type Echo } from "./requests.ts";
+import { isRaftPartition } from "./raft-host.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -205,7 +206,8 @@ export function onRetentionTimer(step: Step): void {
   let id = step.context.nextFetchId;
   for (const [key, state] of step.context.partitions) {
     // Followers too, below their own HW: it never passes the leader's.
-    if ((state.leaderEpoch === undefined && state.follower === undefined) || busy.has(key)) continue;
+    // Not raft-mode partitions: every entry stays for followers that need it (docs/replication.md).
+    if ((state.leaderEpoch === undefined && state.follower === undefined) || busy.has(key) || isRaftPartition(step, key)) continue;
     retaining.set(id, { topic: state.topic, partition: state.partition, topicId: state.topicId });
     const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
     step.emit(read(id, { kind: "retention", topic: state.topic, partition: state.partition, ...identity, nowMs: step.now(), keepFromOffset: state.highWatermark, ...state.retention }));

@@ -9,6 +9,7 @@ import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
 import type { MessageReceived, TopicId, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
 import type { RecoveredPartition } from "./partition.ts";
+import type { RaftMessage, RaftOperation, RaftOutput, RaftPlant, RaftReadResult, RaftSettings } from "../raft/types.ts";
 
 /** Persist operations, carried out by the store in order (per partition). */
 export type BrokerOperation =
@@ -44,7 +45,23 @@ export type BrokerOperation =
       readonly batch: Uint8Array;
     }
   /** Nothing to write: emitted with sync = true to make earlier unsynced appends durable. */
-  | { readonly kind: "flush" };
+  | { readonly kind: "flush" }
+  /**
+   * A raft-mode partition's Raft store operation (raft-host.ts): appends and truncations of the
+   * partition log, and the hard state (term, vote) in the partition folder's `raft-state` file via
+   * the atomic writer. Never refused: a store that cannot carry one out fails the broker.
+   */
+  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation };
+
+/** Whole batches of a raft-mode partition's log from the one whose base offset is `from` (an `effect.read`). */
+export interface BrokerRaftRead {
+  readonly kind: "raft-entries";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly from: number;
+  readonly maxBytes: number;
+}
 
 /**
  * A partition's appends the store could not carry out, in `store.persisted.rejected`. Its log ends
@@ -171,9 +188,10 @@ export interface BrokerRecovered {
  * `no-lease-margin` trusts a heartbeat reply for the whole lease, as if clocks never drifted
  * (lease.ts: the lease rule must catch it under drift); `accept-gap` appends an idempotent batch
  * whose sequence skips past the next expected one (a pipelined batch that overtook a lost one)
- * instead of refusing it, so the resend lands behind it.
+ * instead of refusing it, so the resend lands behind it; `raft-read-past-commit` lets a
+ * raft-mode partition serve consumers up to its log end instead of its commit index.
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin", "accept-gap"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin", "accept-gap", "raft-read-past-commit"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {
@@ -197,6 +215,12 @@ export interface BrokerInput {
    */
   readonly replicaLagMaxMs?: number;
   readonly limits: BrokerLimits;
+  /** Raft settings for raft-mode partitions (absent fields: BROKER_RAFT_SETTINGS, raft-host.ts). */
+  readonly raftSettings?: Partial<RaftSettings>;
+  /** Hand every raft-mode partition's Raft outputs to the application (`broker.raft.output`): the simulator's checkers read them. */
+  readonly reportRaft?: boolean;
+  /** A planted Raft bug in every raft-mode partition (tests only). */
+  readonly raftPlant?: RaftPlant;
   readonly partitions: readonly RecoveredPartition[];
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
@@ -234,12 +258,29 @@ export type BrokerOutput =
    * The leader could not serve the damaged range either (its copy is damaged there too): the
    * follower keeps its copy as it is and asks again only of the next epoch's leader.
    */
-  | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string };
+  | { readonly type: "broker.replica.repair.blocked"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly leader: NodeId; readonly reason: string }
+  | BrokerRaftOutput
+  /**
+   * A raft-mode partition's log lost entries to damage at rest at start-up (cut from the damaged
+   * one on): it takes no part in elections until its commit index reaches `votelessUntil`.
+   */
+  | { readonly type: "broker.raft.damaged"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly endOffset: number; readonly votelessUntil: number };
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerStatsLookup, BrokerOutput>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerStatsLookup | BrokerRaftRead, BrokerOutput>;
+
+/** What a raft-mode partition's Raft node reported (for checkers and logs): `group` names the partition's group. */
+export interface BrokerRaftOutput {
+  readonly type: "broker.raft.output";
+  readonly group: string;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly output: RaftOutput;
+}
+
+export type { RaftMessage };
 /** The host asks for a clean shutdown: hand leaderships over first (answered by `broker.drained`). */
 export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> | StorePersisted<BrokerOperation, BrokerRejection>;

@@ -147,6 +147,7 @@ export function electLeaders(state: CoordinatorState, view: ClusterView, only?: 
   let epoch = state.lastLeaderEpoch;
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
+    if (topic.replicationMode === "raft") continue; // its Raft group elects its leader
     topic.partitions.forEach((leadership, partition) => {
       if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
       // The planted bug also "rebalances" to the preferred replica whenever it is alive.
@@ -240,6 +241,7 @@ function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeI
   const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
+    if (topic.replicationMode === "raft") continue; // its Raft group elects its leader
     topic.partitions.forEach((leadership, partition) => {
       const key = `${name}/${partition}`;
       // A broker back without its copy (a wiped disk) is no eligible leader replica any more (state.ts `elr`).

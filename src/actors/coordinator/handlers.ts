@@ -14,6 +14,7 @@
  * restart every registered broker starts with a fresh lease, so a coordinator restart alone never
  * marks a broker down.
  */
+import { noteRaftReports, type RaftLeadership } from "./raft-leaders.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import { assert } from "../shared/assert.ts";
@@ -131,9 +132,14 @@ export interface CoordinatorContext {
   readonly rebalanceDue: boolean;
   /** When the lease check last ran (machine.ts): a check that comes far too late means the coordinator itself stalled. */
   readonly lastLeaseCheckMs: number;
+  /**
+   * Soft state: each raft-mode partition's leadership ("topic/partition" →), as the brokers'
+   * heartbeats report their Raft groups (raft-leaders.ts). Absent in contexts built before raft mode.
+   */
+  readonly raftLeaders?: ReadonlyMap<string, RaftLeadership>;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -209,9 +215,11 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     const brokersMax = context.settings.limits.brokersMax;
     return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
   }
-  if (request.replicas !== undefined) {
-    changes.replicaEnds = new Map(context.replicaEnds).set(broker, new Map(request.replicas.map((entry) => [`${entry.topic}/${entry.partition}`, entry.endOffset] as const)));
+  if (request.replicas !== undefined || request.raft !== undefined) {
+    const ends = [...(request.replicas ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.endOffset] as const), ...(request.raft ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.committedEnd] as const)];
+    changes.replicaEnds = new Map(context.replicaEnds).set(broker, new Map(ends));
   }
+  if (request.raft !== undefined || context.raftLeaders !== undefined) changes.raftLeaders = noteRaftReports(context.raftLeaders ?? new Map(), broker, request.raft ?? []);
   const wasLeaving = context.leaving.has(broker);
   if ((request.leaving === true) !== wasLeaving) {
     const leaving = new Set(context.leaving);
@@ -271,14 +279,18 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const all = { ...changes, ...(applied === undefined ? {} : { assignments: applied.assignments }) };
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
-  const leaders = [...new Set(follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])))].sort();
+  // And of its fellow voters in raft-mode partitions: their Raft traffic goes straight to them.
+  const peers = (assignments?.raftGroups ?? []).flatMap((group) => group.voters.filter((voter) => voter !== broker));
+  const leaders = [...new Set([...follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])), ...peers])].sort();
   const brokers = leaders.flatMap((leader) => {
     const address = context.state.brokerAddresses.get(leader);
     return address === undefined ? [] : [{ id: leader, alive: isAlive(context.leases.get(leader), nowMs), address }];
   });
   const addresses = brokers.length === 0 ? {} : { brokers };
   const leads = withDamagedHandOvers(applied?.state ?? context.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), assignments?.leads ?? []);
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones }, all, effects);
+  const raftGroups = assignments?.raftGroups ?? [];
+  const raft = raftGroups.length === 0 ? {} : { raftGroups };
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones, ...raft }, all, effects);
 }
 
 /** The soft state elections read, as of `nowMs`. */

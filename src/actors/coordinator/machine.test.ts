@@ -196,11 +196,11 @@ describe("coordinator: topics", () => {
     const c = coordinator();
     c.heartbeat("b1");
     c.heartbeat("b2");
-    const caused = c.deliver("admin", { type: "topic.create", requestId: 100, topic: "orders", partitions: 4, replicationFactor: 1, replicationMode: "raft" });
+    const caused = c.deliver("admin", { type: "topic.create", requestId: 100, topic: "orders", partitions: 4, replicationFactor: 1, replicationMode: "fetch" });
     expect(caused.map((effect) => effect.type)).toEqual(["effect.persist", "effect.send"]);
     expect(caused[0]).toMatchObject({ operation: { type: "topic.created", topic: "orders", origin: { sender: "admin", requestId: 100 } }, sync: true });
     const metadata = (caused[1] as { message: TopicCreateReply }).message.metadata!;
-    expect(metadata).toMatchObject({ topic: "orders", replicationFactor: 1, replicationMode: "raft" });
+    expect(metadata).toMatchObject({ topic: "orders", replicationFactor: 1, replicationMode: "fetch" });
     expect(metadata.partitions.map((partition) => partition.partition)).toEqual([0, 1, 2, 3]);
     for (const partition of metadata.partitions) {
       expect(partition.replicas).toHaveLength(1);
@@ -489,7 +489,7 @@ describe("coordinator: the network boundary", () => {
     const c = coordinator();
     c.heartbeat("b1");
     expect(c.create("t", 1, { replicationFactor: 8 }).error).toEqual({ code: "INVALID_REPLICATION", message: "replicationFactor must be from 1 to 7, got 8" });
-    expect(c.create("t", 1, { replicationFactor: 2, replicationMode: "raft" }).error).toEqual({ code: "INVALID_REPLICATION", message: expect.stringMatching(/"raft" with replicationFactor 2 is not supported yet/) });
+    expect(c.create("t", 1, { replicationFactor: 2, replicationMode: "raft" }).error).toEqual({ code: "BROKER_NOT_AVAILABLE", message: "replication factor 2 needs 2 live brokers; 1 of 1 registered is alive" });
     expect(c.create("t", 1, { replicationFactor: 2, minInSync: 3 }).error).toEqual({ code: "INVALID_REPLICATION", message: "minInSync must be from 1 to the replication factor (2), got 3" });
     expect(c.create("t", 1, { replicationFactor: 2 }).error).toEqual({ code: "BROKER_NOT_AVAILABLE", message: "replication factor 2 needs 2 live brokers; 1 of 1 registered is alive" });
   });

@@ -6,7 +6,7 @@
  */
 import { wireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts";
-import type { BrokerInfo, MetadataReply, MetadataRequest, TopicMetadata } from "../shared/messages.ts";
+import type { BrokerInfo, MetadataReply, MetadataRequest, PartitionMetadata, TopicMetadata } from "../shared/messages.ts";
 import { isAlive, servingKey, type CoordinatorContext } from "./handlers.ts";
 import { moveMetadata } from "./moves.ts";
 import type { TopicState } from "./state.ts";
@@ -23,6 +23,7 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
     ...(topic.uncleanLeaderElection ? { uncleanLeaderElection: true } : {}),
     partitions: topic.partitions.map((placement, partition) => {
       const key = `${topic.topic}/${partition}`;
+      if (topic.replicationMode === "raft") return raftPartitionMetadata(context, topic, partition, nowMs);
       const current = placement.leader;
       const leader = liveLeader(context, topic, partition, nowMs);
       const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
@@ -48,11 +49,33 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
 }
 
 /**
+ * A raft-mode partition: the leader its Raft group reports serving (while its lease holds) and
+ * that term as the leader epoch; every live voter counts as in sync (Raft has no ISR: a commit
+ * needs any majority). Each replica's end offset is the committed end it last reported.
+ */
+function raftPartitionMetadata(context: CoordinatorContext, topic: TopicState, partition: number, nowMs: number): PartitionMetadata {
+  const key = `${topic.topic}/${partition}`;
+  const placement = topic.partitions[partition]!;
+  const known = context.raftLeaders?.get(key);
+  const leader = liveLeader(context, topic, partition, nowMs);
+  const alive = (broker: NodeId): boolean => isAlive(context.leases.get(broker), nowMs);
+  const replicaStates = placement.replicas.map((broker) => {
+    const endOffset = context.replicaEnds.get(broker)?.get(key);
+    return { broker, state: alive(broker) ? "in-sync" : "offline", ...(endOffset === undefined ? {} : { endOffset }) } as const;
+  });
+  return { partition, replicas: placement.replicas, leader, leaderEpoch: known?.term ?? 0, isr: placement.replicas.filter(alive), replicaStates };
+}
+
+/**
  * The partition's leader as clients may be told of it: its lease holds and it has said it serves
  * the current leader epoch (or never reports what it serves); null otherwise. Push sessions
  * (groups/startget.ts) are prepared on this broker, as fetches are sent to it.
  */
 export function liveLeader(context: CoordinatorContext, topic: TopicState, partition: number, nowMs: number): NodeId | null {
+  if (topic.replicationMode === "raft") {
+    const known = context.raftLeaders?.get(`${topic.topic}/${partition}`);
+    return known !== undefined && known.serving && known.leader !== null && isAlive(context.leases.get(known.leader), nowMs) ? known.leader : null;
+  }
   const placement = topic.partitions[partition];
   const current = placement?.leader ?? null;
   if (placement === undefined || current === null || !isAlive(context.leases.get(current), nowMs)) return null;

@@ -62,6 +62,7 @@ export function planMoves(state: CoordinatorState, view: ClusterView, ring: Hash
   let waiting = 0;
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
+    if (topic.replicationMode === "raft") continue; // moving a Raft group's voters (membership changes) is not built yet
     const placement = ringPlacement(ring, topic);
     topic.partitions.forEach((leadership, partition) => {
       const target = placement[partition]!;

@@ -19,7 +19,7 @@
  */
 import { assert } from "../shared/assert.ts";
 import type { NodeId, TopicName } from "../shared/ids.ts";
-import type { FollowerAssignment, LeaderAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
+import type { FollowerAssignment, LeaderAssignment, RaftGroupAssignment, ReplicationMode, TopicId, TopicIdentity } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
 import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./move-commands.ts";
@@ -436,6 +436,8 @@ export function isRegistered(state: CoordinatorState, broker: NodeId): boolean {
 export interface BrokerAssignments {
   readonly leads: LeaderAssignment[];
   readonly follows: FollowerAssignment[];
+  /** Raft-mode partitions it is a voter of (their groups elect their own leaders). */
+  readonly raftGroups: RaftGroupAssignment[];
 }
 
 /**
@@ -447,7 +449,7 @@ export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, Broker
   const byBroker = new Map<NodeId, BrokerAssignments>();
   const of = (broker: NodeId): BrokerAssignments => {
     let entry = byBroker.get(broker);
-    if (entry === undefined) byBroker.set(broker, (entry = { leads: [], follows: [] }));
+    if (entry === undefined) byBroker.set(broker, (entry = { leads: [], follows: [], raftGroups: [] }));
     return entry;
   };
   for (const name of [...state.topics.keys()].sort()) {
@@ -455,7 +457,9 @@ export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, Broker
     const extra = identityAndRetention(topic);
     topic.partitions.forEach((placement, partition) => {
       for (const replica of placement.replicas) {
-        if (replica === placement.leader) {
+        if (topic.replicationMode === "raft") {
+          of(replica).raftGroups.push({ topic: name, partition, ...extra, voters: placement.replicas });
+        } else if (replica === placement.leader) {
           const handingOver = isHandingOver(placement) ? { handingOver: true } : {};
           of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync, ...handingOver });
         } else {

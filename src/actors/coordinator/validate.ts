@@ -26,6 +26,7 @@ import {
   type TopicCreate,
   type TopicDelete,
   type TopicIdentity,
+  type RaftLeadershipReport,
 } from "../shared/messages.ts";
 import { TOPIC_ID_PATTERN } from "./state.ts";
 import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type CoordinatorLimits } from "./limits.ts";
@@ -90,6 +91,7 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
         damagedProblem(fields["damaged"], limits) ??
         heldProblem(fields["held"]) ??
         replicasProblem(fields["replicas"], limits) ??
+        raftReportsProblem(fields["raft"], limits) ??
         proposalsProblem(fields["isrProposals"], limits) ??
         (fields["leaving"] === undefined || typeof fields["leaving"] === "boolean" ? undefined : wireError("INVALID_REQUEST", "leaving must be a boolean when given")) ??
         (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given"))
@@ -157,6 +159,25 @@ function replicasProblem(replicas: unknown, limits: CoordinatorLimits): WireErro
     const fields = partitionFields(entry);
     const ok = fields !== undefined && isInteger(fields["leaderEpoch"]) && fields["leaderEpoch"] >= 0 && isInteger(fields["endOffset"]) && fields["endOffset"] >= 0;
     if (!ok) return wireError("INVALID_REQUEST", "replicas entries must be {topic: string, partition: integer >= 0, leaderEpoch: integer >= 0, endOffset: integer >= 0}");
+  }
+  return undefined;
+}
+
+/** `raft`: absent, or at most partitionsTotalMax {topic, partition, term, leader, serving, committedEnd} entries. */
+function raftReportsProblem(reports: unknown, limits: CoordinatorLimits): WireError | undefined {
+  if (reports === undefined) return undefined;
+  if (!Array.isArray(reports) || reports.length > limits.partitionsTotalMax) return wireError("INVALID_REQUEST", `raft must be an array of at most ${limits.partitionsTotalMax} entries`);
+  for (const entry of reports as unknown[]) {
+    const fields = partitionFields(entry);
+    const ok =
+      fields !== undefined &&
+      isInteger(fields["term"]) &&
+      fields["term"] >= 0 &&
+      (fields["leader"] === null || (typeof fields["leader"] === "string" && fields["leader"].length <= 256)) &&
+      typeof fields["serving"] === "boolean" &&
+      isInteger(fields["committedEnd"]) &&
+      fields["committedEnd"] >= 0;
+    if (!ok) return wireError("INVALID_REQUEST", "raft entries must be {topic: string, partition: integer >= 0, term: integer >= 0, leader: string | null, serving: boolean, committedEnd: integer >= 0}");
   }
   return undefined;
 }
@@ -252,15 +273,15 @@ function createProblem(fields: Fields, limits: CoordinatorLimits): WireError | u
     if (value !== undefined && !(isInteger(value) && value >= 1)) return wireError("INVALID_REQUEST", `${name} must be an integer >= 1 when given, got ${describe(value)}`);
   }
   if (factor > REPLICATION_FACTOR_MAX) return wireError("INVALID_REPLICATION", `replicationFactor must be from 1 to ${REPLICATION_FACTOR_MAX}, got ${factor}`);
-  if (mode === "raft" && factor > 1) {
-    return wireError("INVALID_REPLICATION", `replicationMode "raft" with replicationFactor ${factor} is not supported yet (Raft-replicated partitions arrive in a later release); use replicationMode "fetch"`);
-  }
   const minInSync = fields["minInSync"];
   if (minInSync !== undefined && !(isInteger(minInSync) && minInSync >= 1 && minInSync <= factor)) {
     return wireError("INVALID_REPLICATION", `minInSync must be from 1 to the replication factor (${factor}), got ${describe(minInSync)}`);
   }
   const unclean = fields["uncleanLeaderElection"];
   if (unclean !== undefined && typeof unclean !== "boolean") return wireError("INVALID_REQUEST", `uncleanLeaderElection must be a boolean when given, got ${describe(unclean)}`);
+  // Raft has no ISR and no unclean election: a commit (acks -1) needs a majority of the voters.
+  if (mode === "raft" && minInSync !== undefined) return wireError("INVALID_REPLICATION", `minInSync applies to replicationMode "fetch" only; in "raft" mode acks -1 waits for a majority of the ${factor} voters`);
+  if (mode === "raft" && unclean === true) return wireError("INVALID_REPLICATION", `uncleanLeaderElection applies to replicationMode "fetch" only; a Raft group elects only a leader holding every committed entry`);
   return undefined;
 }
 
@@ -282,6 +303,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
       const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));
+      const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd }) => ({ topic, partition, term, leader, serving: leads, committedEnd }));
       const leaving = fields["leaving"] as boolean | undefined;
       const incarnation = fields["incarnation"] as number | undefined;
       const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
@@ -301,6 +323,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(isrProposals === undefined ? {} : { isrProposals }),
         ...(leaving === undefined ? {} : { leaving }),
         ...(incarnation === undefined ? {} : { incarnation }),
+        ...(raft === undefined ? {} : { raft }),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":

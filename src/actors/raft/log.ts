@@ -120,8 +120,11 @@ export class RaftLog {
   /** Position of the entry starting at `base`; the log's length when `base` is just past the end; -1 otherwise. */
   positionOfBase(base: number): number {
     if (base === this.nextBase) return this.metas.length;
-    const position = this.positionAtOrBelow(base);
-    return position >= 0 && this.metas[position]!.base === base ? position : -1;
+    // The entry starting at `base` follows the one whose index is base - 1. (Looking for the last
+    // index at or below `base` finds the entry before it whenever that entry spans several
+    // offsets: a batch of n records.)
+    const position = this.positionAtOrBelow(base - 1) + 1;
+    return position < this.metas.length && this.metas[position]!.base === base ? position : -1;
   }
 
   append(meta: EntryMeta, batch: Uint8Array | undefined): void {

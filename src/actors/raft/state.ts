@@ -106,6 +106,8 @@ export interface RaftCore {
   applyStalled: boolean;
   /** Plant `reply-before-persist-vote`: ticks until the granted vote is finally written (0: none pending). */
   voteWriteDelayTicks: number;
+  /** No vote granted and no campaign until the commit index reaches this (RaftRecovered.votelessUntil; -1: none). */
+  readonly votelessUntil: number;
 
   effects: RaftEffect[];
   reported: { role: RaftRole; term: number; leader: NodeId | null; commitIndex: number } | undefined;
@@ -155,6 +157,7 @@ export function createCore(input: RaftInput): RaftCore {
     applyReading: false,
     applyStalled: false,
     voteWriteDelayTicks: 0,
+    votelessUntil: input.recovered.votelessUntil ?? SENTINEL_INDEX,
     effects: [],
     reported: undefined,
   };
@@ -169,7 +172,12 @@ export function randomizeElectionTimeout(core: RaftCore): void {
 
 /** Whether this node may campaign: only voters do. */
 export function promotable(core: RaftCore): boolean {
-  return core.voters.includes(core.self);
+  return core.voters.includes(core.self) && !voteless(core);
+}
+
+/** A node that lost durable entries at recovery takes no part in elections until it has caught up (RaftRecovered.votelessUntil). */
+export function voteless(core: RaftCore): boolean {
+  return core.commitIndex < core.votelessUntil;
 }
 
 // ---------------------------------------------------------------- effects

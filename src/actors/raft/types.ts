@@ -135,6 +135,13 @@ export interface RaftRecovered {
   readonly hardState: HardState;
   /** Every entry of the log, oldest first. */
   readonly entries: readonly EntryMeta[];
+  /**
+   * Set when the store had to cut entries it once held durably (damaged at rest): the last index
+   * the log held before the cut. The node may have acknowledged entries up to there, so until its
+   * commit index reaches this index it grants no vote and never campaigns — its shorter log must
+   * not help elect a leader that lacks a committed entry (it still replicates and acknowledges).
+   */
+  readonly votelessUntil?: number;
 }
 
 export interface RaftInput {

@@ -15,6 +15,7 @@ import type { WireError } from "./errors.ts";
 import type { GroupReplyMessage, GroupRequestMessage } from "./group-messages.ts";
 import type { PushBrokerMessage, PushCoordinatorReply, PushCoordinatorRequest, PushMemberMessage } from "./push-messages.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
+import type { RaftMessage } from "../raft/types.ts";
 
 /** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
 export type AckLevel = -1 | 0 | 1;
@@ -188,6 +189,38 @@ export interface ServingPartition {
   readonly handedOver?: boolean;
 }
 
+/**
+ * A raft-mode partition a broker is a voter of (docs/replication.md, "Raft mode"): it hosts a Raft
+ * group over `voters` for it; the group elects its own leader (the coordinator runs no election).
+ */
+export interface RaftGroupAssignment extends TopicRetention {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  /** Every replica of the partition: the group's voters. */
+  readonly voters: readonly NodeId[];
+}
+
+/** What a broker knows of a raft-mode partition's leadership, as its heartbeat reports it. */
+export interface RaftLeadershipReport {
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  /** The Raft term this replica is in (the partition's leader epoch once a leader serves in it). */
+  readonly term: number;
+  /** The leader it knows in that term (itself when it leads and serves), or null. */
+  readonly leader: NodeId | null;
+  /** True when this broker is that leader and takes writes (its term's first entry is applied). */
+  readonly serving: boolean;
+  /** The offset after its last committed entry it has applied (what consumers may read there). */
+  readonly committedEnd: number;
+}
+
+/** Raft traffic between two brokers: every Raft message one broker has for another from one event, all groups together. */
+export interface BrokerRaftBundle {
+  readonly type: "broker.raft";
+  readonly messages: readonly RaftMessage[];
+}
+
 /** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */
 export const HELD_TOPICS_REPORTED_MAX = 256;
 
@@ -226,6 +259,8 @@ export interface BrokerHeartbeat {
    * before it counts as in sync (and is never elected meanwhile).
    */
   readonly incarnation?: number;
+  /** Every raft-mode partition this broker is a voter of, with the leadership it knows (absent: none). */
+  readonly raft?: readonly RaftLeadershipReport[];
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -245,6 +280,8 @@ export interface BrokerHeartbeatReply {
    * names this broker — moved away: remove their files. Never one this reply assigns it.
    */
   readonly released?: readonly ReleasedPartition[];
+  /** Every raft-mode partition this broker is a voter of (absent from older coordinators: none). */
+  readonly raftGroups?: readonly RaftGroupAssignment[];
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */
@@ -467,7 +504,7 @@ export interface ReplicaFetchReply {
 
 export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest;
 export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply;
-export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage;
+export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 
 export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage | PushCoordinatorRequest | PushCoordinatorReply;

@@ -103,6 +103,12 @@ import {
 import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
+import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
+import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
+import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
+import type { BrokerRaftRead } from "../../actors/broker/types.ts";
+
+type RaftBrokerOperation = Extract<BrokerOperation, { kind: "raft" }>;
 
 export const PARTITIONS_DIR = "partitions";
 /**
@@ -205,10 +211,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (store.logs.has(partitionKey(topic, partition))) continue;
       const log = await store.openLog(topic, partition, topicId);
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
-      const producers = await scanProducers(log, options.producerStateScanRecords);
+      const raft = await recoverRaft(fs, log);
+      // A raft-mode partition rebuilds its producer state from the entries it applies again.
+      const producers = raft === undefined ? await scanProducers(log, options.producerStateScanRecords) : { producers: [], producerStateComplete: true };
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
-      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }) });
+      partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }), ...(raft === undefined ? {} : { raft }) });
       await store.makeRoom();
     }
     return { recovered: { partitions }, store };
@@ -508,6 +516,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         await deletion;
         continue;
       }
+      if (operation.kind === "raft") {
+        await this.raftOperation(key, operation);
+        continue;
+      }
       if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
       this.generations.set(key, operation.generation);
       const refusal = await this.append(key, operation);
@@ -516,6 +528,41 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       rejected.push(refusal);
     }
     return rejected;
+  }
+
+  /**
+   * A raft-mode partition's Raft operation (raft-host.ts), in the order its core emitted them:
+   * appends place the leader's stamped batches exactly where the core says (a mismatch is a bug);
+   * a truncation is durable when done; the hard state goes through the atomic state-file writer
+   * into the partition folder. None is refused: a full disk fails the broker (fail-stop), since a
+   * Raft node must never believe a write it did not make.
+   */
+  private async raftOperation(key: string, operation: RaftBrokerOperation): Promise<void> {
+    const { topic, partition } = operation;
+    if (this.uncreated.has(key)) {
+      await this.openBounded(topic, partition);
+      this.uncreated.delete(key);
+    }
+    const log = await this.logOf(topic, partition);
+    const raft = operation.operation;
+    switch (raft.kind) {
+      case "append": {
+        assert(log.endOffset === raft.base, `${key}: Raft appends at ${raft.base}, the log ends at ${log.endOffset}`);
+        for (const batch of raft.batches) await log.appendReplicated(batch);
+        this.dirty.add(log);
+        return;
+      }
+      case "truncate":
+        await truncateAcrossDamage(log, raft.after + 1); // a damaged segment tail is cut, not read
+        assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
+        return;
+      case "hard-state":
+        await saveRaftState(this.fs, `${log.dir}/${RAFT_STATE_FILE}`, { term: raft.term, votedFor: raft.votedFor });
+        return;
+      case "sync":
+        this.dirty.add(log); // the sync after this batch covers the log
+        return;
+    }
   }
 
   /** One append; a refusal when the disk cannot take it. */
@@ -585,12 +632,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult> {
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> {
     const kind = (request as { kind?: unknown }).kind;
     if (kind === "retention") return this.retain(request as BrokerRetention);
     if (kind === "timestamp") return this.lookUp(request as BrokerTimestampLookup);
     if (kind === "stats") return this.sizeOf(request as BrokerStatsLookup);
     if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
+    if (kind === "raft-entries") return this.readRaftEntries(request as BrokerRaftRead);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
       const log = await this.logOf(topic, partition);
@@ -602,6 +650,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         if (!(error instanceof DamagedRangeError)) throw error;
         return { records: new Uint8Array(0), damaged: { fromOffset: error.fromOffset, toOffset: error.toOffset, file: error.file, reason: error.reason } };
       }
+    });
+  }
+
+  /** Whole batches of a raft-mode partition's log for its Raft core (a damaged range fails the read: Raft reads again). */
+  private async readRaftEntries(request: BrokerRaftRead): Promise<RaftReadResult> {
+    return this.using(partitionKey(request.topic, request.partition), async () => {
+      const log = await this.logOf(request.topic, request.partition);
+      if (request.from >= log.endOffset) return { batches: [] };
+      const result = await log.read(request.from, { maxBytes: request.maxBytes });
+      return { batches: result.batches.map((batch) => batch.bytes.slice()) };
     });
   }
 
@@ -700,6 +758,35 @@ function splitKey(key: string): [string, number] {
 }
 
 /** Names in a directory; a missing directory is empty, a file where a folder should be is skipped. */
+/**
+ * A partition folder holding a `raft-state` file is raft-mode: its hard state, and every entry's
+ * metadata from the batch headers (a state file that fails its check is read again, then believed).
+ */
+async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecovered | undefined> {
+  const path = `${log.dir}/${RAFT_STATE_FILE}`;
+  if ((await fs.stat(path)) === undefined) return undefined;
+  let hardState: RaftRecovered["hardState"] | undefined;
+  for (let attempt = 1; hardState === undefined; attempt++) {
+    try {
+      hardState = (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
+    }
+  }
+  // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
+  // the leader sends them again, and the node stays out of elections until it has them back.
+  const lastIndex = log.endOffset - 1;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const entries = await scanEntries(log);
+      return log.endOffset - 1 < lastIndex ? { hardState, entries, votelessUntil: lastIndex } : { hardState, entries };
+    } catch (error) {
+      if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
+      await truncateAcrossDamage(log, error.fromOffset);
+    }
+  }
+}
+
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
   try {
     return await fs.list(dir);
@@ -793,6 +880,12 @@ export interface BrokerSettings {
   readonly dataDir?: string;
   /** A planted replication bug (the simulator's tests only). */
   readonly plant?: BrokerPlant;
+  /** Raft settings of raft-mode partitions (absent fields: BROKER_RAFT_SETTINGS). */
+  readonly raftSettings?: Partial<RaftSettings>;
+  /** Hand raft-mode partitions' Raft outputs to onNotify (`broker.raft.output`; the simulator's checkers). */
+  readonly reportRaft?: boolean;
+  /** A planted Raft bug in every raft-mode partition (the simulator's tests only). */
+  readonly raftPlant?: RaftPlant;
 }
 
 type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
@@ -837,6 +930,9 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       retentionCheckIntervalMs,
       ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.raftSettings === undefined ? {} : { raftSettings: settings.raftSettings }),
+      ...(settings.reportRaft === undefined ? {} : { reportRaft: settings.reportRaft }),
+      ...(settings.raftPlant === undefined ? {} : { raftPlant: settings.raftPlant }),
       limits,
       partitions: recovered.partitions,
       clock: ports.clock,

@@ -118,7 +118,7 @@ describe("coordinator on the simulated kernel", () => {
     const admin = c.endpoint("admin");
     broker.transport.send("coordinator", { type: "broker.heartbeat", requestId: 1, broker: "broker-0" });
     await c.waitFor(broker.replies, 1);
-    admin.transport.send("coordinator", { type: "topic.create", requestId: 1, topic: "orders", partitions: 3, replicationFactor: 1, replicationMode: "raft" });
+    admin.transport.send("coordinator", { type: "topic.create", requestId: 1, topic: "orders", partitions: 3, replicationFactor: 1, replicationMode: "fetch" });
     await c.waitFor(admin.replies, 1);
     const created = admin.replies[0] as TopicCreateReply;
     expect(created.error).toBeUndefined();

@@ -130,6 +130,14 @@ export interface QueueCheckOptions {
   /** An acks-1 loss after a leader change: excused (reported in `allowed`, the default) or an anomaly. */
   readonly lossAcrossLeaderChange?: "allowed" | "anomaly";
   /**
+   * Which leader changes may excuse an acks-1 loss: those after the acknowledgement arrived
+   * (`ack`, the default: a fetch-mode leader's lease ends before a successor is elected), or
+   * those after the send was invoked (`invoke`: raft mode, where a leader cut off from its peers
+   * answers in its old term until check-quorum, and its reply may reach the producer only after
+   * it stepped down and its tail was replaced).
+   */
+  readonly leaderChangeSince?: "ack" | "invoke";
+  /**
    * A loss inside a range the final log reports damaged at rest: excused (`allowed`, the default,
    * right for one replica) or an anomaly (with replicas, a damaged range must be refilled).
    */
@@ -246,6 +254,7 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
   const resolved: Required<QueueCheckOptions> = {
     liveness: options.liveness ?? true,
     lossAcrossLeaderChange: options.lossAcrossLeaderChange ?? "allowed",
+    leaderChangeSince: options.leaderChangeSince ?? "ack",
     lossToDamage: options.lossToDamage ?? "allowed",
     anomaliesPerKindMax: options.anomaliesPerKindMax ?? ANOMALIES_PER_KIND_MAX,
   };
@@ -465,9 +474,10 @@ function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, vi
     return;
   }
   // acks -1 promises survival across any election; only acks 1 may lose to one — one that came
-  // after the leader decided the acknowledgement (a pause may hold its reply past the change).
-  const decidedAtMs = ok.decidedAtMs ?? ok.atMs;
-  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > decidedAtMs) : -1;
+  // after the leader decided the acknowledgement (a pause may hold its reply past the change);
+  // raft mode counts from the send (leaderChangeSince "invoke").
+  const since = analysis.options.leaderChangeSince === "invoke" ? record.invoke.atMs : (ok.decidedAtMs ?? ok.atMs);
+  const index = ok.acks === 1 ? view.leaderChanges.findIndex((change) => change.atMs > since) : -1;
   const change = view.leaderChanges[index];
   if (change === undefined) {
     analysis.findings.add({ kind: "lost-write", detail: `${describeSend(record)} ${where}; ${why}`, values: [value], ops });

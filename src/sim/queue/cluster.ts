@@ -65,6 +65,7 @@ import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
 import type { BrokerOutput } from "../../actors/broker/types.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
+import { RaftGroupsObserver } from "./raft-groups.ts";
 
 export const TOPIC = "jepsen";
 const COORDINATOR = "coordinator";
@@ -122,6 +123,12 @@ export interface QueueRunOptions {
   readonly replicationFactor?: number;
   /** acks -1 needs this many in-sync replicas (default: min(2, replicationFactor)). */
   readonly minInSync?: number;
+  /**
+   * How partitions replicate (default fetch; a raft plant makes it raft). In raft mode every
+   * partition is a Raft group over its replicas, judged by the Raft checker too (raft-groups.ts);
+   * no disk is wiped (a Raft voter that forgets what it acknowledged breaks Raft by definition).
+   */
+  readonly replicationMode?: "fetch" | "raft";
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
   /**
@@ -168,7 +175,7 @@ export interface QueueRunOptions {
  *   pipelined batch that overtook a lost or refused one is written before the resend of it →
  *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", ...GROUP_PLANTS] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -182,7 +189,10 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
  * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
-export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack"];
+export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit"];
+
+/** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
+export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit"];
 
 export interface QueueRunResult extends RunFigures {
   readonly acks: AckLevel;
@@ -203,6 +213,8 @@ export interface QueueRunResult extends RunFigures {
   readonly clocks: { readonly driftPpm: number; readonly leaseChecks: number; readonly leaseOverlaps: number };
   /** Identity replies the `reuse-producer-id` plant rewrote to a restarted producer's old identity (0 without it). */
   readonly producerIdsReused: number;
+  /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
+  readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number };
 }
 
 interface Settings {
@@ -217,6 +229,7 @@ interface Settings {
   readonly swarm: boolean;
   readonly replicationFactor: number;
   readonly minInSync: number | undefined;
+  readonly replicationMode: "fetch" | "raft";
   readonly groups: GroupsOptions | undefined;
 }
 
@@ -237,6 +250,7 @@ function resolve(options: QueueRunOptions): Settings {
     swarm: (options.faults ?? "swarm") === "swarm",
     replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
+    replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
   };
 }
@@ -278,12 +292,17 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
   world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
-  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" ? { plant: options.plant } : {};
-  const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant });
+  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" || options.plant === "raft-read-past-commit" ? { plant: options.plant } : {};
+  const raft = settings.replicationMode === "raft" ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
+  const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
-    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify: (output) => recordBroker(history, world, id, output, counts) }), disk);
+    const onNotify = (output: unknown): void => {
+      recordBroker(history, world, id, output, counts);
+      raft?.observe(id, output);
+    };
+    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify }), disk);
   }
   const admin: AdminRequests = {};
   world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true), admin));
@@ -341,16 +360,18 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   world.wipeAllowed = (broker) => !soleInSync(coordinatorHost, broker);
   const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
   const producerCrashes = settings.swarm && (options.producerCrashes ?? (options.plant === "reuse-producer-id" || root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE));
-  if (producerCrashes) {
-    world.onCrash = (node) => {
+  world.onCrash = (node) => {
+    if (brokers.includes(node)) raft?.crashed(node);
+    if (producerCrashes) {
       if (!producerIds.includes(node)) return;
       producers.delete(node); // its ticks wait for the restarted process
       for (const op of history.pendingSends()) if (op.process === node) history.sendUnknown(world.kernel.now(), node, op.id, "the producer process crashed before an answer");
-    };
-  }
-  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1, wipeable: [...brokers, ...leaderNames] };
+    }
+  };
+  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1 && raft === undefined, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
-  const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
+  // Raft-mode partitions fail-stop on a full disk (refusing a Raft write is not built yet): no disk fills up under them.
+  const diskFull = raft === undefined && (options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE);
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
   // Drifting clocks bring episodes aimed at the lease (a broker paused past its lease).
   const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);
@@ -381,20 +402,22 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
 
   const final = leadership(brokerHosts);
   recordRepairsInFlight(history, world, brokerHosts);
-  await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts));
+  await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts), raft !== undefined);
   // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
-  const check = checkQueue(history, { liveness: groups === undefined });
+  const check = checkQueue(history, { liveness: groups === undefined, ...(raft === undefined ? {} : { leaderChangeSince: "invoke" as const }) });
+  const raftAnomalies = (raft?.violations ?? []).map((violation) => ({ kind: `raft-${violation.kind}`, detail: `${violation.group} at ${violation.atMs} ms${violation.node === undefined ? "" : ` on ${violation.node}`}: ${violation.detail}` }));
   const groupCheck = groups?.check(history);
   if (groups !== undefined) options.onGroupHistory?.(groups.history);
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = leases.anomalies();
-  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...groupAnomalies, ...placement], started, schedule);
+  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
-    ok: figures.ok && check.ok && (groupCheck?.ok ?? true),
+    ok: figures.ok && check.ok && raftAnomalies.length === 0 && (groupCheck?.ok ?? true),
+    ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length } }),
     ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,
     check,
@@ -509,7 +532,8 @@ function adminBoot(settings: Settings, onReady: () => void, requests: AdminReque
     const attempt = (): void => {
       if (done) return;
       const { partitions, replicationFactor, minInSync } = settings;
-      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor, replicationMode: "fetch", ...(minInSync === undefined ? {} : { minInSync }) };
+      const mode = settings.replicationMode;
+      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor, replicationMode: mode, ...(minInSync === undefined || mode === "raft" ? {} : { minInSync }) };
       ports.transport.send(COORDINATOR, request);
       ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
     };

@@ -8,6 +8,7 @@ import type { NodeId } from "../../ports/transport.ts";
 import { parseTopicFolder, PARTITIONS_DIR } from "../../host/stores/broker-store.ts";
 import { PartitionLog } from "../../disk/log.ts";
 import { DamagedRangeError } from "../../disk/errors.ts";
+import { ATTRIBUTE_CONTROL } from "../../disk/batch.ts";
 import type { BatchDigest, FinalLog, OffsetRange } from "./history.ts";
 
 export async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<FinalLog[]> {
@@ -38,6 +39,7 @@ export async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<Fi
         for (const batch of result.batches) {
           // The stored CRC covers every byte of the batch, offsets and epoch included.
           batches.push({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, digest: `${batch.crc.toString(16)}/${batch.sizeBytes}` });
+          if ((batch.attributes & ATTRIBUTE_CONTROL) !== 0) continue; // a raft-mode partition's own entry: no application records
           batch.forEachRecord((record) => {
             const value = record.value();
             records.push({ offset: record.offset, value: value === null ? "<null>" : decoder.decode(value) });

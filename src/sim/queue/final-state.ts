@@ -29,15 +29,24 @@ export function partitionsOf(host: { readonly snapshot: unknown }): ReadonlyMap<
  * that leader's ISR and HW: mid-run it names the `leader:N` of fault steps, at the end what the
  * final logs are judged against.
  */
+/** The raft-mode partitions a broker hosts ("topic/partition"), from its snapshot. */
+function raftKeysOf(host: { readonly snapshot: unknown }): ReadonlySet<string> {
+  const keys = (host.snapshot as { context?: { raft?: { byKey?: ReadonlyMap<string, string> } } } | undefined)?.context?.raft?.byKey;
+  return new Set(keys?.keys() ?? []);
+}
+
 export function leadership(hosts: ReadonlyMap<NodeId, { readonly snapshot: unknown }>, running: (broker: NodeId) => boolean = () => true): Map<string, FinalLeadership> {
   const leaders = new Map<string, FinalLeadership>();
   for (const [broker, host] of hosts) {
     if (!running(broker)) continue;
     for (const [key, state] of partitionsOf(host)) {
-      if (state.leaderEpoch === undefined || state.leader === undefined) continue;
+      // A raft-mode partition's serving leader has no fetch-mode leader role: nobody is held to
+      // its HW but itself (each follower is judged below its own applied end).
+      const raft = raftKeysOf(host).has(key);
+      if (state.leaderEpoch === undefined || (state.leader === undefined && !raft)) continue;
       const known = leaders.get(key);
       if (known !== undefined && known.epoch >= state.leaderEpoch) continue;
-      leaders.set(key, { leader: broker, epoch: state.leaderEpoch, isr: state.leader.isr, highWatermark: state.highWatermark });
+      leaders.set(key, { leader: broker, epoch: state.leaderEpoch, isr: state.leader?.isr ?? [broker], highWatermark: state.highWatermark });
     }
   }
   return leaders;
@@ -84,7 +93,7 @@ export function ownHighWatermarks(hosts: ReadonlyMap<NodeId, { readonly snapshot
  * dropped kept an uncommitted epoch-1 tail past the end of the run). Its own HW covers only what a
  * leader told it was committed and it holds: below that it must agree with everyone.
  */
-export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>): Promise<void> {
+export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[], history: QueueHistory, final: ReadonlyMap<string, FinalLeadership>, own: ReadonlyMap<string, number>, raftMode = false): Promise<void> {
   for (const broker of brokers) {
     const node = world.node(broker);
     node.crash();
@@ -92,7 +101,10 @@ export async function readFinalLogs(world: SimWorld, brokers: readonly NodeId[],
     for (const log of await world.kernel.settle(readBrokerLogs(node.fs, broker))) {
       const leadership = final.get(partitionKey(log.topic, log.partition));
       if (leadership === undefined) {
-        history.finalLog(log);
+        // Raft mode with no leader serving at the end (an election under way): each replica
+        // vouches for what it applied (committed), never for a tail a leader may still replace.
+        const mine = own.get(`${broker} ${partitionKey(log.topic, log.partition)}`);
+        history.finalLog(raftMode ? { ...log, leader: false, inSync: false, highWatermark: mine ?? 0 } : log);
         continue;
       }
       const leader = leadership.leader === broker;

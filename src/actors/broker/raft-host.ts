@@ -1,0 +1,364 @@
+/**
+ * The broker's raft-mode partitions, all together: one Raft group per partition it is a voter of
+ * (raft-replica.ts is one group), hosted the way CockroachDB and Redpanda host thousands:
+ *
+ * - **One tick for every group.** The broker has a single `broker.raft.tick` timer, armed while it
+ *   hosts any group; each tick steps every group's core. A group costs no timer of its own.
+ * - **One message per peer per event.** Every Raft message the groups emit while the broker
+ *   handles one event is queued by destination and leaves as one `broker.raft` message per peer
+ *   (`flushRaftOutbox`, called by the machine at the end of every event): a tick's heartbeats
+ *   and AppendEntries of all groups between two brokers travel together.
+ * - **The broker's store is the Raft store.** A core's persist operations become `raft` broker
+ *   operations on the partition's log and its `raft-state` file (host/stores/broker-store.ts), in
+ *   the order emitted, under the broker's persist → sync → send rule; its reads become
+ *   `raft-entries` reads; `store.persisted` and `read.done` are routed back by group.
+ *
+ * Groups are named by partition incarnation (raftGroupName), so a message for a deleted and
+ * re-created topic's old group is ignored. A group the coordinator stops listing is parked (not
+ * ticked, deaf to messages) until listed again or its files are deleted.
+ */
+import { cancelTimer, notify, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
+import { assert } from "../shared/assert.ts";
+import { partitionKey, type NodeId } from "../shared/ids.ts";
+import type { BrokerRaftBundle, ProduceRequest, RaftGroupAssignment, RaftLeadershipReport } from "../shared/messages.ts";
+import { persisted, readDone, receive, tick } from "../raft/core.ts";
+import { createCore, entryInfos, reportStatus } from "../raft/state.ts";
+import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type RaftMessage, type RaftOperation, type RaftOutput, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../raft/types.ts";
+import { HEARTBEAT_TIMER, type AppendWaiter, type Step } from "./core.ts";
+import { afterHighWatermark } from "./appends.ts";
+import { answerParked } from "./serving.ts";
+import { pushCheckLeadership } from "./push-serve.ts";
+import { emptyPartition, type PartitionState } from "./partition.ts";
+import { parseRaftBundle } from "./raft-wire.ts";
+import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
+import type { BrokerOperation, BrokerOutput, BrokerRaftRead } from "./types.ts";
+
+export const RAFT_TICK_TIMER = "broker.raft.tick";
+
+/**
+ * Raft settings for partitions: a 20 ms tick (one timer for all groups), elections after
+ * 300–600 ms of silence, heartbeats every 60 ms.
+ */
+export const BROKER_RAFT_SETTINGS: RaftSettings = { ...DEFAULT_RAFT_SETTINGS, tickMs: 20, electionTicks: 15, heartbeatTicks: 3, entryCacheBytesMax: 4 * 1024 * 1024 };
+
+export interface RaftHostState {
+  readonly settings: RaftSettings;
+  /** Group name → replica (parked ones too). */
+  readonly groups: Map<string, RaftReplica>;
+  /** Partition key → group name. */
+  readonly byKey: Map<string, string>;
+  /** Groups the coordinator does not list now: not ticked, deaf to messages. */
+  readonly parked: Set<string>;
+  /** What the store recovered of raft-mode partitions not yet assigned (the voters come from the coordinator). */
+  readonly recovered: Map<string, RaftRecovered>;
+  /** Broker read id → the group and the core's own read id. */
+  readonly reads: Map<number, { readonly group: string; readonly id: number }>;
+  /** Messages queued by destination during this event (flushRaftOutbox sends them). */
+  readonly outbox: Map<NodeId, RaftMessage[]>;
+  tickArmed: boolean;
+}
+
+export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): RaftHostState {
+  const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
+  const problems = raftSettingsProblems(resolved);
+  assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false };
+}
+
+/** The replica hosting a partition, when it is raft-mode here (parked ones included). */
+export function raftReplicaOf(step: Step, key: string): RaftReplica | undefined {
+  const group = step.context.raft.byKey.get(key);
+  return group === undefined ? undefined : step.context.raft.groups.get(group);
+}
+
+/** Whether the partition is raft-mode on this broker (hosted, or recovered and waiting for its assignment). */
+export function isRaftPartition(step: Step, key: string): boolean {
+  return step.context.raft.byKey.has(key) || step.context.raft.recovered.has(key);
+}
+
+// ---------------------------------------------------------------- assignments
+
+/**
+ * The coordinator lists every raft-mode partition this broker is a voter of: start the groups new
+ * here (from what the store recovered, or empty), park those no longer listed.
+ */
+export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssignment[]): void {
+  const host = step.context.raft;
+  const listed = new Set<string>();
+  for (const assignment of assignments) {
+    const group = raftGroupName(assignment.topic, assignment.partition, assignment.topicId);
+    listed.add(group);
+    if (host.groups.has(group)) {
+      if (host.parked.delete(group)) armTick(step);
+      continue;
+    }
+    startGroup(step, assignment, group);
+  }
+  for (const group of host.groups.keys()) {
+    if (listed.has(group) || host.parked.has(group)) continue;
+    host.parked.add(group);
+    const replica = host.groups.get(group)!;
+    replica.speculative = undefined;
+    const answers: ProduceAnswer[] = [];
+    for (const waiting of replica.waiting.values()) for (const waiter of waiting.waiters) answers.push({ waiter, fields: { error: notLeader(replica, "this broker is no longer a voter of the partition") } });
+    replica.waiting.clear();
+    sendAnswers(step, answers);
+    const state = step.context.partitions.get(replica.key);
+    if (state !== undefined && state.leaderEpoch !== undefined) step.setPartitions([{ ...state, leaderEpoch: undefined }]);
+  }
+}
+
+function startGroup(step: Step, assignment: RaftGroupAssignment, group: string): void {
+  const host = step.context.raft;
+  const { topic, partition, topicId } = assignment;
+  const key = partitionKey(topic, partition);
+  const existing = step.context.partitions.get(key);
+  const old = host.byKey.get(key);
+  if (old !== undefined) {
+    // Another incarnation's group: it stops; its files go with the `deleted` answer to `held`.
+    host.groups.delete(old);
+    host.parked.delete(old);
+    host.byKey.delete(key);
+  }
+  let recovered = host.recovered.get(key);
+  if (existing !== undefined && existing.topicId !== topicId) {
+    step.emit(persist<BrokerOperation>({ kind: "delete", topic, partition, ...(existing.topicId === undefined ? {} : { topicId: existing.topicId }) }, false));
+    const partitions = new Map(step.context.partitions);
+    partitions.delete(key);
+    step.update({ partitions });
+    recovered = undefined;
+  } else if (existing !== undefined && recovered === undefined && existing.endOffset > existing.logStartOffset) {
+    return; // a fetch-mode copy with data: switching a partition's mode is not built yet
+  }
+  host.recovered.delete(key);
+  const identity = topicId === undefined ? {} : { topicId };
+  if (!step.context.partitions.has(key)) {
+    step.setPartitions([emptyPartition(topic, partition, undefined, topicId)]);
+    step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...identity }, false));
+  }
+  const start: RaftRecovered = recovered ?? { hardState: { term: 0, votedFor: null }, entries: [] };
+  if (recovered === undefined) {
+    // The state file marks the folder as raft-mode for the next start-up.
+    step.emit(persist<BrokerOperation>({ kind: "raft", topic, partition, ...identity, operation: { kind: "hard-state", term: 0, votedFor: null, endIndex: -1, version: 0 } }, false));
+  }
+  const { input } = step.context;
+  const core = createCore({ self: input.self, group, voters: assignment.voters, settings: host.settings, recovered: start, clock: input.clock, random: input.random, ...(input.raftPlant === undefined ? {} : { plant: input.raftPlant }) });
+  const replica: RaftReplica = {
+    group,
+    key,
+    topic,
+    partition,
+    topicId,
+    voters: [...assignment.voters],
+    core,
+    applied: new Map(),
+    speculative: undefined,
+    waiting: new Map(),
+    servingTerm: 0,
+    syncedIndex: core.syncedIndex,
+    nextProposalId: 1,
+  };
+  host.groups.set(group, replica);
+  host.byKey.set(key, group);
+  // A restarted replica serves nothing it has not applied again: its HW starts at its log start.
+  const state = step.context.partitions.get(key)!;
+  step.setPartitions([{ ...state, leaderEpoch: undefined, highWatermark: state.logStartOffset }]);
+  if (start.votelessUntil !== undefined) {
+    step.emit(notify<BrokerOutput>({ type: "broker.raft.damaged", group, topic, partition, endOffset: core.log.nextBase, votelessUntil: start.votelessUntil }));
+  }
+  core.effects.push(notify<RaftOutput>({ type: "raft.started", hardState: start.hardState, entries: entryInfos(start.entries) }));
+  core.effects.push(notify<RaftOutput>({ type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index }));
+  afterCore(step, replica);
+  armTick(step);
+}
+
+function armTick(step: Step): void {
+  const host = step.context.raft;
+  if (host.tickArmed || host.groups.size === host.parked.size) return;
+  host.tickArmed = true;
+  step.emit(setTimer(RAFT_TICK_TIMER, host.settings.tickMs));
+}
+
+/** The store deleted a partition's files (topic deleted, or another incarnation): its group is gone. */
+export function dropRaftPartition(step: Step, key: string): void {
+  const host = step.context.raft;
+  host.recovered.delete(key);
+  const group = host.byKey.get(key);
+  if (group === undefined) return;
+  host.byKey.delete(key);
+  host.groups.delete(group);
+  host.parked.delete(group);
+}
+
+// ---------------------------------------------------------------- events
+
+/** The one tick: every active group's core ticks. */
+export function onRaftTick(step: Step): void {
+  const host = step.context.raft;
+  host.tickArmed = false;
+  for (const [group, replica] of host.groups) {
+    if (host.parked.has(group)) continue;
+    tick(replica.core);
+    afterCore(step, replica);
+  }
+  armTick(step);
+  if (!host.tickArmed) step.emit(cancelTimer(RAFT_TICK_TIMER));
+}
+
+/** A peer's bundle: each message to its group (unknown and parked groups ignore theirs). */
+export function onRaftBundle(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+  const messages = parseRaftBundle(message);
+  if (messages === undefined) return; // malformed: a peer running other code; nothing to answer
+  const host = step.context.raft;
+  const touched = new Set<RaftReplica>();
+  for (const raft of messages) {
+    if (host.parked.has(raft.group)) continue;
+    const replica = host.groups.get(raft.group);
+    if (replica === undefined) continue;
+    receive(replica.core, from, raft);
+    touched.add(replica);
+  }
+  for (const replica of touched) afterCore(step, replica);
+}
+
+/** The store carried out `raft` operations: each group hears of its own, in order. */
+export function onRaftPersisted(step: Step, event: StorePersisted<BrokerOperation, unknown>): void {
+  const host = step.context.raft;
+  const byGroup = new Map<string, RaftOperation[]>();
+  for (const operation of event.operations) {
+    if (operation.kind !== "raft") continue;
+    const group = raftGroupName(operation.topic, operation.partition, operation.topicId);
+    if (!host.groups.has(group)) continue;
+    const list = byGroup.get(group);
+    if (list === undefined) byGroup.set(group, [operation.operation]);
+    else list.push(operation.operation);
+  }
+  for (const [group, operations] of byGroup) {
+    const replica = host.groups.get(group)!;
+    persisted(replica.core, operations, event.synced);
+    afterCore(step, replica);
+  }
+}
+
+/** True when the read was a Raft group's (and is now handled). */
+export function onRaftReadDone(step: Step, event: ReadDone<unknown>): boolean {
+  const host = step.context.raft;
+  const pending = host.reads.get(event.id);
+  if (pending === undefined) return false;
+  host.reads.delete(event.id);
+  const replica = host.groups.get(pending.group);
+  if (replica === undefined) return true;
+  readDone(replica.core, pending.id, event.error === undefined ? (event.result as RaftReadResult) : undefined);
+  afterCore(step, replica);
+  return true;
+}
+
+/** A produce for a raft-mode partition (appends.ts has parsed it and found the partition raft-mode). */
+export function onRaftProduce(step: Step, replica: RaftReplica, from: NodeId, request: ProduceRequest, answer: (fields: ProduceAnswer["fields"]) => void): void {
+  const state = step.context.partitions.get(replica.key);
+  if (state === undefined || step.context.raft.parked.has(replica.group)) return answer({ error: notLeader(replica, "this broker is not a voter of the partition now") });
+  const echo = { requestId: request.requestId, topic: request.topic, partition: request.partition };
+  const waiter: AppendWaiter | undefined = request.acks === 0 ? undefined : { from, echo, duplicate: false, acks: request.acks };
+  const result = raftProduce(replica, state, request, waiter, step.context.batchLimits);
+  if (result.kind === "answer") answer(result.fields);
+  afterCore(step, replica);
+}
+
+// ---------------------------------------------------------------- effects
+
+/**
+ * Carry out what a core emitted: sends into the outbox, persists and reads as the broker's, the
+ * outputs into the replica (produce answers, offsets) — then the partition's offsets follow.
+ */
+export function afterCore(step: Step, replica: RaftReplica): void {
+  const core = replica.core;
+  reportStatus(core);
+  const effects = core.effects;
+  core.effects = [];
+  const host = step.context.raft;
+  const outputs: RaftOutput[] = [];
+  const identity = replica.topicId === undefined ? {} : { topicId: replica.topicId };
+  for (const effect of effects) {
+    switch (effect.type) {
+      case "effect.send": {
+        const queue = host.outbox.get(effect.to);
+        if (queue === undefined) host.outbox.set(effect.to, [effect.message]);
+        else queue.push(effect.message);
+        break;
+      }
+      case "effect.persist":
+        step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, operation: effect.operation }, effect.sync));
+        break;
+      case "effect.read": {
+        const id = step.context.nextFetchId;
+        step.update({ nextFetchId: id + 1 });
+        host.reads.set(id, { group: replica.group, id: effect.id });
+        const request: BrokerRaftRead = { kind: "raft-entries", topic: replica.topic, partition: replica.partition, ...identity, from: effect.read.from, maxBytes: effect.read.maxBytes };
+        step.emit(read(id, request));
+        break;
+      }
+      case "effect.notify":
+        outputs.push(effect.output);
+        if (step.context.input.reportRaft === true) step.emit(notify<BrokerOutput>({ type: "broker.raft.output", group: replica.group, topic: replica.topic, partition: replica.partition, output: effect.output }));
+        break;
+      case "effect.timer.set":
+      case "effect.timer.cancel":
+        break; // the host's one tick drives every group
+    }
+  }
+  const wasServing = step.context.partitions.get(replica.key)?.leaderEpoch;
+  sendAnswers(step, onOutputs(replica, outputs));
+  const state = step.context.partitions.get(replica.key);
+  if (state === undefined) return;
+  const next = partitionView(replica, state, step.context.input.plant === "raft-read-past-commit");
+  if (next === state) return;
+  step.setPartitions([next]);
+  if (next.leaderEpoch !== wasServing) {
+    step.emit(setTimer(HEARTBEAT_TIMER, 0)); // report leadership at once
+    if (wasServing !== undefined) {
+      // No longer serving: fetches waiting here are sent to the leader, push sessions end.
+      answerParked(step, (fetch) => fetch.topic === replica.topic && fetch.partition === replica.partition, () => notLeader(replica, "this broker stopped leading the partition while the fetch waited"));
+      pushCheckLeadership(step);
+    }
+  }
+  afterHighWatermark(step, new Set([replica.key])); // wakes parked fetches and push sessions
+}
+
+function sendAnswers(step: Step, answers: readonly ProduceAnswer[]): void {
+  for (const { waiter, fields } of answers) {
+    const base = { type: "produce.reply", requestId: waiter.echo.requestId, topic: waiter.echo.topic, partition: waiter.echo.partition } as const;
+    step.reply(waiter.from, "error" in fields ? { ...base, error: fields.error, baseOffset: -1, duplicate: false } : { ...base, ...fields });
+  }
+}
+
+/** Every Raft message queued during this event, one `broker.raft` message per peer. */
+export function flushRaftOutbox(step: Step): void {
+  const outbox = step.context.raft.outbox;
+  if (outbox.size === 0) return;
+  for (const [peer, messages] of outbox) {
+    const bundle: BrokerRaftBundle = { type: "broker.raft", messages };
+    step.emit(send(peer, bundle));
+  }
+  outbox.clear();
+}
+
+/** What the heartbeat reports of every raft-mode partition hosted (and not parked). */
+export function raftReports(step: Step): RaftLeadershipReport[] {
+  const host = step.context.raft;
+  const reports: RaftLeadershipReport[] = [];
+  for (const [group, replica] of host.groups) {
+    if (host.parked.has(group)) continue;
+    const core = replica.core;
+    reports.push({ topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: serving(replica), committedEnd: core.appliedIndex + 1 });
+  }
+  return reports;
+}
+
+/** Raft-mode partitions recovered from disk wait here for their assignment (which names the voters). */
+export function noteRecoveredRaft(host: RaftHostState, partitions: readonly { topic: string; partition: number; raft?: RaftRecovered }[], states: ReadonlyMap<string, PartitionState>): void {
+  for (const recovered of partitions) {
+    if (recovered.raft === undefined) continue;
+    const key = partitionKey(recovered.topic, recovered.partition);
+    if (states.has(key)) host.recovered.set(key, recovered.raft);
+  }
+}

@@ -11,13 +11,16 @@
  * - `tsc --noEmit` with the tsconfig `tsc --init` writes (strict, NodeNext, `types: []`) checks
  *   an app written against the public API with 0 errors, and refuses one that misuses it (types
  *   that were `any` would accept both);
- * - `npx zhumq --version` and `--help`, and `topic create`/`list` run from the installed bin.
+ * - `npx zhumq --version` and `--help`, and `topic create`/`list` run from the installed bin;
+ * - `zhumq topic list` (admin only) loads no producer or consumer code (xstate), no native CRC32C
+ *   and no compression codec, which `zhumq produce` does load (the probe's own control).
  *
  * One build and one install for the whole file (beforeAll); every process is killed at its
  * deadline or in afterAll.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packAndInstall, REPO, run, runOk, startDev, type DevCluster, type PackedInstall } from "./support/packed-install.ts";
 
@@ -230,5 +233,54 @@ describe("the installed command", { timeout: STEP_TIMEOUT_MS }, () => {
     await zhumq(["topic", "create", "listed", "--bootstrap", cluster!.bootstrap]);
     const { stdout } = await zhumq(["topic", "list", "--bootstrap", cluster!.bootstrap]);
     expect(stdout.split("\n")).toContain("listed");
+  });
+
+  /**
+   * The packages a run of the installed bin loads, through `--import` of a probe that notes every
+   * ES module the loader loads and every CommonJS require (the native codecs are required).
+   */
+  async function packagesLoaded(args: readonly string[]): Promise<{ packages: Set<string>; stdout: string }> {
+    const probe = path.join(install.folder, "load-probe.mjs");
+    const hooks = path.join(install.folder, "load-probe-hooks.mjs");
+    const log = path.join(install.folder, `loaded-${args[0]!}.log`);
+    writeFileSync(hooks, `import { appendFileSync } from "node:fs";
+export async function load(url, context, next) {
+  appendFileSync(process.env.ZHUMQ_LOAD_LOG, url + "\\n");
+  return next(url, context);
+}
+`);
+    writeFileSync(probe, `import { appendFileSync } from "node:fs";
+import Module, { register } from "node:module";
+import { pathToFileURL } from "node:url";
+register(pathToFileURL(${JSON.stringify(hooks)}));
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  appendFileSync(process.env.ZHUMQ_LOAD_LOG, "require:" + request + "\\n");
+  return load.call(this, request, ...rest);
+};
+`);
+    rmSync(log, { force: true });
+    const env = { ...process.env, ZHUMQ_LOAD_LOG: log, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${pathToFileURL(probe).href}` };
+    const { stdout } = await runOk(install.bin, args, { cwd: install.project, timeoutMs: STEP_TIMEOUT_MS, env });
+    expect(existsSync(log)).toBe(true);
+    const packages = new Set<string>();
+    for (const line of readFileSync(log, "utf8").split("\n")) {
+      // Every package on the path (a dependency may sit in zhumq's own node_modules).
+      for (const match of line.matchAll(/(?:node_modules\/|^require:)((?:@[^/\s]+\/)?[^/.\s][^/\s]*)/g)) packages.add(match[1]!);
+    }
+    return { packages, stdout };
+  }
+
+  it("zhumq topic list loads no producer or consumer code, no CRC32C and no codec; zhumq produce does", async () => {
+    const producerOnly = ["xstate", "@node-rs/crc32", "snappy", "lz4-napi", "zstd-codec"];
+    await zhumq(["topic", "create", "probed", "--bootstrap", cluster!.bootstrap]);
+    const listed = await packagesLoaded(["topic", "list", "--bootstrap", cluster!.bootstrap]);
+    expect(listed.stdout.split("\n")).toContain("probed");
+    expect(listed.packages).toContain("@grpc/grpc-js");
+    expect(producerOnly.filter((name) => listed.packages.has(name))).toEqual([]);
+
+    writeFileSync(path.join(install.project, "one-line.txt"), "probe\n");
+    const produced = await packagesLoaded(["produce", "probed", "--file", "one-line.txt", "--bootstrap", cluster!.bootstrap]);
+    expect(["xstate", "@node-rs/crc32", "snappy"].filter((name) => !produced.packages.has(name))).toEqual([]);
   });
 });

@@ -166,7 +166,7 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       const brokers = integerFlag("--brokers", values.brokers, { fallback: COMPARE_BROKERS_DEFAULT, min: 1, max: COMPARE_BROKERS_MAX });
       return compare(args, rounds, brokers, io);
     }
-    const zhumq = clientFor(values, io, "zhumq-bench");
+    const zhumq = await clientFor(values, io, "zhumq-bench");
     if (values.push === true) {
       const { benchPush } = await import("./bench-push.ts");
       const metricsUrl = values["metrics-url"] ?? PUSH_METRICS_URL_DEFAULT;

@@ -6,7 +6,7 @@
  * returns keeps its partitions (rolling restarts copy nothing).
  */
 import { parseArgs } from "node:util";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, adminClientFor, EXIT_OK, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq broker decommission";
 
@@ -41,8 +41,7 @@ export async function brokerAdminCommand(argv: readonly string[], io: CommandIo)
     const [broker, ...extra] = positionals;
     if (broker === undefined) throw new UsageError("", "say which broker: zhumq broker decommission ID");
     if (extra.length > 0) throw new UsageError("", `unexpected argument '${extra[0]!}'`);
-    const zhumq = clientFor(values, io, "zhumq-broker-admin");
-    return using(zhumq.admin(), async (admin) => {
+    return using(adminClientFor(values, io, "zhumq-broker-admin"), async (admin) => {
       const { partitionsToMove } = await admin.decommissionBroker({ broker, signal: io.interrupt });
       const out = new Output(io.stdout);
       if (values.json === true) await out.line(JSON.stringify({ broker, partitionsToMove }));

@@ -19,7 +19,10 @@
  */
 import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
-import { ZhuMQ } from "../client/zhumq.ts";
+import type { ZhuMQ, ZhuMQOptions } from "../client/zhumq.ts";
+import { Admin } from "../client/admin.ts";
+import { ClientContext } from "../client/context.ts";
+import { checkOptions, CLIENT_RULES } from "../client/options.ts";
 import { ClientCrashError, ZhumqError } from "../client/errors.ts";
 import { parseBootstrap } from "../client/address-book.ts";
 import { CONNECT_TIMEOUT_MS_DEFAULT, CONNECT_TIMEOUT_MS_MAX } from "../client/context.ts";
@@ -132,8 +135,8 @@ export interface ClientFlags {
   readonly "connect-timeout-ms"?: string | undefined;
 }
 
-/** A ZhuMQ client for the flags' cluster; checks --bootstrap and --connect-timeout-ms (UsageError). */
-export function clientFor(flags: ClientFlags, io: CommandIo, clientId: string): ZhuMQ {
+/** The client options the flags ask for; checks --bootstrap and --connect-timeout-ms (UsageError). */
+export function clientOptionsFor(flags: ClientFlags, io: CommandIo, clientId: string): ZhuMQOptions {
   const bootstrap = flags.bootstrap ?? io.env[BOOTSTRAP_ENV] ?? DEFAULT_BOOTSTRAP;
   const field = flags.bootstrap !== undefined ? "--bootstrap" : io.env[BOOTSTRAP_ENV] !== undefined ? BOOTSTRAP_ENV : "--bootstrap";
   try {
@@ -142,7 +145,29 @@ export function clientFor(flags: ClientFlags, io: CommandIo, clientId: string): 
     throw new UsageError(field, `must be ID@HOST:PORT (e.g. ${DEFAULT_BOOTSTRAP}): ${(error as Error).message}`);
   }
   const connectTimeoutMs = integerFlag("--connect-timeout-ms", flags["connect-timeout-ms"], { fallback: CONNECT_TIMEOUT_MS_DEFAULT, min: 1, max: CONNECT_TIMEOUT_MS_MAX });
-  return new ZhuMQ({ bootstrap, clientId, connectTimeoutMs });
+  return { bootstrap, clientId, connectTimeoutMs };
+}
+
+/**
+ * A ZhuMQ client for the flags' cluster (checks them: UsageError), for commands that produce or
+ * consume. Asynchronous because it loads the whole client on demand (producer, consumer, the
+ * native CRC32C and compression codecs): a static import here would put all of it in front of
+ * the admin-only commands too, which share this module.
+ */
+export async function clientFor(flags: ClientFlags, io: CommandIo, clientId: string): Promise<ZhuMQ> {
+  const options = clientOptionsFor(flags, io, clientId);
+  const { ZhuMQ } = await import("../client/zhumq.ts");
+  return new ZhuMQ(options);
+}
+
+/**
+ * An Admin for the flags' cluster (checks them: UsageError), for the admin-only commands (topic,
+ * group, broker decommission). The same client as `new ZhuMQ(options).admin()` (one ClientContext,
+ * the same checks), without what only producers and consumers need: their modules, the native
+ * CRC32C and the compression codecs. That is what keeps `zhumq topic list` quick to start.
+ */
+export function adminClientFor(flags: ClientFlags, io: CommandIo, clientId: string): Admin {
+  return new Admin(new ClientContext(checkOptions(clientOptionsFor(flags, io, clientId), CLIENT_RULES)));
 }
 
 /** An integer flag within [min, max], or `fallback` when absent. */
@@ -221,9 +246,16 @@ export function isAbort(error: unknown): boolean {
   return (error as { name?: unknown } | undefined)?.name === "AbortError";
 }
 
-/** "1,234,567" */
+/**
+ * "1,234,567": what `toLocaleString("en-US")` prints for a rounded number, without it. The first
+ * toLocaleString of a process sets up ICU's number formatting, ~50 ms of CPU, and the commands'
+ * help texts call this as their modules load (`zhumq topic list` paid it on every run).
+ */
 export function grouped(value: number): string {
-  return Math.round(value).toLocaleString("en-US");
+  const rounded = Math.round(value);
+  // Exponent notation, infinities, NaN and -0 (printed "-0") are left to toLocaleString.
+  if (!(Math.abs(rounded) < 1e21) || Object.is(rounded, -0)) return rounded.toLocaleString("en-US");
+  return String(rounded).replace(/\B(?=(\d{3})+$)/g, ",");
 }
 
 /** Connect `part`, run `use`, and disconnect whatever happens. */

@@ -14,7 +14,7 @@ import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { HostCrash } from "../host/host.ts";
 import { ZhuMQ } from "../client/zhumq.ts";
-import { joinNegativeValues, type CommandIo } from "./client-command.ts";
+import { grouped, joinNegativeValues, type CommandIo } from "./client-command.ts";
 import { partitionStatus, topicCommand, table } from "./topic.ts";
 import { defaultReplicationFactor } from "./topic-defaults.ts";
 import { produceCommand } from "./produce.ts";
@@ -82,6 +82,14 @@ afterAll(async () => {
   await cluster?.stop();
   rmSync(dataDir, { recursive: true, force: true });
   expect(crashes).toEqual([]);
+});
+
+describe("grouped", () => {
+  it("prints what toLocaleString(\"en-US\") prints for the rounded number, without loading ICU's formatting", () => {
+    const values = [0, -0, -0.4, 0.5, 7, 999, 1_000, -1_000, 12_345.6, -987_654_321, 1_000_000, 2 ** 31, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e20, 1e21, -1e22, Infinity, -Infinity, NaN];
+    for (let digits = 1; digits <= 21; digits++) values.push(Number("9".repeat(digits)), Number(`1${"0".repeat(digits - 1)}`));
+    for (const value of values) expect(grouped(value), String(value)).toBe(Math.round(value).toLocaleString("en-US"));
+  });
 });
 
 describe("--help and bad flags", () => {

@@ -121,7 +121,7 @@ export async function consumeCommand(argv: readonly string[], io: CommandIo): Pr
       return EXIT_OK;
     }
     const args = consumeArgs(values, positionals);
-    const zhumq = clientFor(values, io, "zhumq-consume");
+    const zhumq = await clientFor(values, io, "zhumq-consume");
     const onReset = (reset: { partition: number; offset: number; reason: string }): void => {
       io.stderr.write(`${COMMAND}: partition ${reset.partition}: position moved to offset ${reset.offset} (${reset.reason})\n`);
     };

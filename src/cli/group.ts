@@ -10,7 +10,7 @@ import type { Admin } from "../client/admin.ts";
 import type { GroupDetails, GroupMemberDetails, ResetTarget } from "../client/group-admin.ts";
 import { groupIdProblem, type CommittedOffset, type GroupSummary, type TopicPartitions } from "../actors/shared/group-messages.ts";
 import { topicNameProblem } from "../actors/shared/ids.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, adminClientFor, EXIT_OK, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 import { table } from "./topic.ts";
 
 const COMMAND = "zhumq group";
@@ -88,8 +88,7 @@ export async function groupCommand(argv: readonly string[], io: CommandIo): Prom
       return EXIT_OK;
     }
     const run = actionOf(positionals, values);
-    const zhumq = clientFor(values, io, "zhumq-group");
-    return using(zhumq.admin(), (admin) => run(admin, new Output(io.stdout), io.interrupt));
+    return using(adminClientFor(values, io, "zhumq-group"), (admin) => run(admin, new Output(io.stdout), io.interrupt));
   });
 }
 

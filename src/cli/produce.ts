@@ -103,7 +103,7 @@ export async function produceCommand(argv: readonly string[], io: CommandIo): Pr
       return EXIT_OK;
     }
     const args = produceArgs(values, positionals);
-    const zhumq = clientFor(values, io, "zhumq-produce");
+    const zhumq = await clientFor(values, io, "zhumq-produce");
     await using(zhumq.admin(), (admin) => checkTopic(admin, args));
     const input = args.file === undefined ? io.stdin : await openFile(args.file);
     if (args.file === undefined && io.stdinIsTTY) io.stderr.write(`${COMMAND}: type messages, one per line; Ctrl-D to finish\n`);

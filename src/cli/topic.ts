@@ -9,7 +9,7 @@ import { DEFAULT_COORDINATOR_LIMITS, REPLICATION_FACTOR_MAX } from "../actors/co
 import { TOPIC_NAME_BYTES_MAX } from "../actors/shared/ids.ts";
 import { PARTITIONS_PER_TOPIC_MAX } from "../actors/shared/routes.ts";
 import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientFor, EXIT_OK, grouped, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, adminClientFor, EXIT_OK, grouped, integerFlag, joinNegativeValues, Output, runClient, UsageError, using, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq topic";
 /**
@@ -104,8 +104,7 @@ export async function topicCommand(argv: readonly string[], io: CommandIo): Prom
     }
     const [action, name, ...extra] = positionals;
     const run = actionOf(action, name, extra, values);
-    const zhumq = clientFor(values, io, "zhumq-topic");
-    return using(zhumq.admin(), (admin) => run(admin, new Output(io.stdout), io.interrupt));
+    return using(adminClientFor(values, io, "zhumq-topic"), (admin) => run(admin, new Output(io.stdout), io.interrupt));
   });
 }
 

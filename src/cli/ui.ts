@@ -61,7 +61,7 @@ export async function uiCommand(argv: readonly string[], io: CommandIo): Promise
     }
     const listen = listenFlag("--listen", values.listen ?? UI_DEFAULT_LISTEN);
     const pollIntervalMs = integerFlag("--poll-ms", values["poll-ms"], { fallback: POLL_INTERVAL_MS_DEFAULT, min: POLL_INTERVAL_MS_MIN, max: POLL_INTERVAL_MS_MAX });
-    const client = clientFor(values, io, "zhumq-ui");
+    const client = await clientFor(values, io, "zhumq-ui");
     const bootstrap = values.bootstrap ?? io.env[BOOTSTRAP_ENV] ?? DEFAULT_BOOTSTRAP;
     let dashboard;
     try {

@@ -8,13 +8,14 @@ import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
+import { runCommand, Sink, type Command, type CommandRun } from "../../test/support/command-io.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { HostCrash } from "../host/host.ts";
 import { ZhuMQ } from "../client/zhumq.ts";
-import { grouped, joinNegativeValues, type CommandIo } from "./client-command.ts";
+import { grouped, joinNegativeValues } from "./client-command.ts";
 import { partitionStatus, topicCommand, table } from "./topic.ts";
 import { defaultReplicationFactor } from "./topic-defaults.ts";
 import { produceCommand } from "./produce.ts";
@@ -23,43 +24,15 @@ import { benchCommand } from "./bench.ts";
 import { brokerAdminCommand } from "./broker-admin.ts";
 import { PRODUCER_DEFAULTS } from "../host/stores/clients.ts";
 
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
-
 let dataDir: string;
 let cluster: LocalCluster;
 let bootstrap: string;
 const crashes: HostCrash[] = [];
 
-/** Runs `command` with `input` on stdin; `interrupt` (if given) plays Ctrl-C. */
-async function run(command: Command, argv: readonly string[], options: { input?: string; interrupt?: AbortSignal; stdout?: Writable; withBootstrap?: boolean; env?: Record<string, string> } = {}): Promise<Run> {
-  const stdout = (options.stdout as Sink | undefined) ?? new Sink();
-  const stderr = new Sink();
-  const io: CommandIo = {
-    stdin: Readable.from(options.input === undefined ? [] : [options.input]),
-    stdout,
-    stderr,
-    stderrIsTTY: false,
-    stdinIsTTY: false,
-    interrupt: options.interrupt ?? new AbortController().signal,
-    env: options.env ?? {},
-  };
+/** Runs `command` with `input` on stdin; `interrupt` (if given) plays Ctrl-C; the cluster's --bootstrap is added unless `withBootstrap` is false. */
+async function run(command: Command, argv: readonly string[], options: { input?: string; interrupt?: AbortSignal; stdout?: Writable; withBootstrap?: boolean; env?: Record<string, string> } = {}): Promise<CommandRun> {
   const args = options.withBootstrap === false ? argv : [...argv, "--bootstrap", bootstrap];
-  const code = await command(args, io);
-  return { code, stdout: stdout.text ?? "", stderr: stderr.text };
+  return runCommand(command, args, options);
 }
 
 /** The produce and consume tests are about those commands, not replication: one copy keeps them so. */

@@ -22,8 +22,9 @@ export interface CommandRun {
 
 export type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-export async function runCommand(command: Command, argv: readonly string[], options: { readonly input?: string; readonly interrupt?: AbortSignal } = {}): Promise<CommandRun> {
-  const stdout = new Sink();
+/** `stdout`: a stream of the test's own (its text, if it keeps one, is returned); `env`: the command's environment. */
+export async function runCommand(command: Command, argv: readonly string[], options: { readonly input?: string; readonly interrupt?: AbortSignal; readonly stdout?: Writable; readonly env?: Record<string, string> } = {}): Promise<CommandRun> {
+  const stdout = options.stdout ?? new Sink();
   const stderr = new Sink();
   const io: CommandIo = {
     stdin: Readable.from(options.input === undefined ? [] : [options.input]),
@@ -32,8 +33,8 @@ export async function runCommand(command: Command, argv: readonly string[], opti
     stderrIsTTY: false,
     stdinIsTTY: false,
     interrupt: options.interrupt ?? new AbortController().signal,
-    env: {},
+    env: options.env ?? {},
   };
   const code = await command(argv, io);
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  return { code, stdout: (stdout as Partial<Sink>).text ?? "", stderr: stderr.text };
 }

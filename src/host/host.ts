@@ -6,9 +6,10 @@
  *   as input. A restart after a crash goes through exactly this path.
  * - Incoming transport messages become actor events through `definition.toEvent`.
  * - Effects the actor emits while handling one event form a batch. Batches run strictly in order
- *   through one queue: persist all operations, sync if any asked for it, then send. A batch with no
- *   persist on an idle queue is sent at once, synchronously. While a sync is in flight, later
- *   batches wait and are then merged into one persist + one sync (group commit).
+ *   (commit-pipeline.ts): persist all operations, sync if any asked for it, then send. A batch with
+ *   no persist on an idle pipeline is sent at once, synchronously. While a sync is in flight, later
+ *   batches are merged into one persist + one sync (group commit); a store that allows it
+ *   (`persistDuringSync`) persists them during that sync, and the next sync covers them.
  * - The actor's timers run on the node's Clock (xstate's `clock` option), so virtual time drives
  *   every `after` transition in the simulator. Keyed timers (`effect.timer.set`) run on it too and
  *   come back as `timer.fired`.
@@ -33,6 +34,7 @@ import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, Transport } from "../ports/transport.ts";
+import { CommitPipeline, type Commit } from "./commit-pipeline.ts";
 import type { Effect, ReadDone, SendSettled, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
 
 export interface NodePorts<Message> {
@@ -57,6 +59,8 @@ export interface ActorStore<Operation> {
   persist(operations: readonly Operation[]): Promise<readonly unknown[] | void>;
   /** Make every earlier persist durable; may return what it could not make durable, as `persist`. */
   sync(): Promise<readonly unknown[] | void>;
+  /** Optional: these operations may be persisted while a sync runs (see commit-pipeline.ts). */
+  persistDuringSync?(operations: readonly Operation[]): boolean;
   close(): Promise<void>;
   /** Serve an `effect.read`; only actors that emit reads need it. */
   read?(request: unknown): Promise<unknown>;
@@ -120,8 +124,7 @@ interface Batch<Message, Operation> {
 export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Input> {
   private actor: Actor<Machine> | undefined;
   private collecting: Batch<Message, Operation> = emptyBatch();
-  private readonly queue: Batch<Message, Operation>[] = [];
-  private draining = false;
+  private readonly pipeline: CommitPipeline<Operation, Batch<Message, Operation>>;
   private stopped = false;
   private currentEvent = "start";
   private readonly timers = new Map<string, TimerHandle>();
@@ -131,7 +134,17 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     private readonly ports: NodePorts<Message>,
     private readonly store: ActorStore<Operation>,
     private readonly hooks: HostHooks,
-  ) {}
+  ) {
+    const observer = hooks.observer?.committed === undefined ? undefined : hooks.observer;
+    this.pipeline = new CommitPipeline(store, {
+      merge: mergeBatches,
+      deliver: (commit) => this.committed(commit),
+      fail: (error) => this.crash(error),
+      stopped: () => this.stopped,
+      ...(ports.notePendingWork === undefined ? {} : { notePendingWork: ports.notePendingWork }),
+      ...(observer === undefined ? {} : { now: () => observer.now() }),
+    });
+  }
 
   static async start<M extends AnyStateMachine, Msg, Op, In>(
     definition: ActorDefinition<M, Msg, Op, In>,
@@ -172,7 +185,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
 
   /** Resolves when every queued batch has been carried out. */
   async idle(): Promise<void> {
-    while (this.draining || this.queue.length > 0) {
+    while (this.pipeline.busy) {
       await new Promise<void>((resolve) => this.ports.clock.setTimeout(resolve, 0));
     }
   }
@@ -279,41 +292,21 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     const batch = this.collecting;
     if (batch.operations.length === 0 && batch.sends.length === 0) return;
     this.collecting = emptyBatch();
-    if (!this.draining && this.queue.length === 0 && batch.operations.length === 0) {
+    if (!this.pipeline.busy && batch.operations.length === 0) {
       this.sendAll(batch);
       return;
     }
-    this.queue.push(batch);
-    if (!this.draining) void this.drain();
+    this.pipeline.push(batch);
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    this.ports.notePendingWork?.();
-    try {
-      while (this.queue.length > 0 && !this.stopped) {
-        const merged = mergeBatches(this.queue.splice(0, this.queue.length));
-        const observer = this.hooks.observer?.committed === undefined ? undefined : this.hooks.observer;
-        const startedAt = observer?.now() ?? 0;
-        const rejected: unknown[] = [];
-        if (merged.operations.length > 0) rejected.push(...((await this.store.persist(merged.operations)) ?? []));
-        const persistedAt = observer?.now() ?? 0;
-        if (merged.sync) rejected.push(...((await this.store.sync()) ?? []));
-        if (observer !== undefined && merged.operations.length > 0) {
-          observer.committed!({ operations: merged.operations, synced: merged.sync, persistMs: persistedAt - startedAt, syncMs: observer.now() - persistedAt });
-        }
-        if (this.stopped) return;
-        if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
-        this.sendAll(merged);
-        if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
-          const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync, ...(rejected.length === 0 ? {} : { rejected }) };
-          this.deliverPersisted(persisted);
-        }
-      }
-    } catch (error) {
-      this.crash(error);
-    } finally {
-      this.draining = false;
+  /** A group's persist (and sync) completed: send what waited for it, tell the actor. */
+  private committed({ batch, rejected, persistMs, syncMs }: Commit<Batch<Message, Operation>>): void {
+    if (batch.operations.length > 0) this.hooks.observer?.committed?.({ operations: batch.operations, synced: batch.sync, persistMs, syncMs });
+    if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
+    this.sendAll(batch);
+    if (this.definition.deliverPersisted === true && batch.operations.length > 0) {
+      const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: batch.operations, synced: batch.sync, ...(rejected.length === 0 ? {} : { rejected }) };
+      this.deliverPersisted(persisted);
     }
   }
 

@@ -182,6 +182,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private deletions: Promise<void> = Promise.resolve();
   /** Logs appended to since the last sync. */
   private dirty = new Set<PartitionLog>();
+  /** Partition key → a reopen of its failed log in progress (a sync and an append may both find it failed). */
+  private readonly reopening = new Map<string, Promise<PartitionLog>>();
   /** Partition key → the newest write generation whose appends are refused (the actor took them back). */
   private readonly refusedThrough = new Map<string, number>();
   /** Partition key → generation of its last append: what a failed sync reports. */
@@ -415,6 +417,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   /** The partition's open log, reopening it if it was closed to bound open files. */
   private async logOf(topic: string, partition: number): Promise<PartitionLog> {
     const key = partitionKey(topic, partition);
+    const reopening = this.reopening.get(key);
+    if (reopening !== undefined) return reopening;
     const open = this.logs.get(key);
     if (open !== undefined) {
       this.logs.delete(key); // most recently used: to the end
@@ -474,6 +478,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (left === 0) this.busy.delete(key);
       else this.busy.set(key, left);
     }
+  }
+
+  /**
+   * The host may persist appends (and flushes) while a sync runs (commit-pipeline.ts): a log's
+   * fsync already lets appends continue, and a sync that fails meanwhile reopens the log once,
+   * whoever finds it failed first (`reopen`). Everything else (creating, deleting, Raft) waits
+   * for the sync.
+   */
+  persistDuringSync(operations: readonly BrokerOperation[]): boolean {
+    return operations.every((operation) => operation.kind === "append" || operation.kind === "flush");
   }
 
   async persist(operations: readonly BrokerOperation[]): Promise<BrokerRejection[]> {
@@ -579,6 +593,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       }
     }
     let log = await this.logOf(topic, partition);
+    // A sync that failed meanwhile (appends run during syncs) may have refused this generation.
+    if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) return undefined;
     assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
     try {
       await this.noteEpochs(key, log, operation.batch);
@@ -599,13 +615,29 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return undefined;
   }
 
-  /** Close a failed log and open it again: recovery keeps what it can prove and syncs it. */
-  private async reopen(key: string, failed: PartitionLog): Promise<PartitionLog> {
+  /**
+   * Close a failed log and open it again: recovery keeps what it can prove and syncs it. Once per
+   * failed log: a second caller (a sync and an append running at once) gets the same reopened log.
+   */
+  private async reopen(key: string, failed: PartitionLog, refuseWritten = false): Promise<PartitionLog> {
+    const running = this.reopening.get(key);
+    if (running !== undefined) return running;
+    const current = this.logs.get(key);
+    if (current !== undefined && current !== failed) return current; // reopened already
+    const reopened = this.reopenNow(key, failed, refuseWritten).finally(() => this.reopening.delete(key));
+    this.reopening.set(key, reopened);
+    return reopened;
+  }
+
+  private async reopenNow(key: string, failed: PartitionLog, refuseWritten: boolean): Promise<PartitionLog> {
     this.dirty.delete(failed);
     this.logs.delete(key);
     await failed.close().catch(() => undefined); // a failed log releases its files; it cannot sync
     const log = await PartitionLog.open(this.fs, failed.dir, failed.options);
     this.logs.set(key, log);
+    // Before any append waiting for this reopen goes on: appends of the generation written so far
+    // are refused (the actor takes them back), since recovery may have cut them.
+    if (refuseWritten) this.refusedThrough.set(key, this.generations.get(key) ?? 0);
     return log;
   }
 
@@ -613,14 +645,19 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const dirty = [...this.dirty];
     this.dirty = new Set();
     const keys = new Map([...this.logs].map(([key, log]) => [log, key]));
-    const outcomes = await Promise.all(dirty.map((log) => log.sync().then(() => undefined, (error: unknown) => ({ log, error }))));
+    // Busy while syncing: appends persisted meanwhile may make room by closing idle logs, not these.
+    const syncOne = (log: PartitionLog): Promise<{ log: PartitionLog; error: unknown } | undefined> => log.sync().then(() => undefined, (error: unknown) => ({ log, error }));
+    const outcomes = await Promise.all(dirty.map((log) => {
+      const key = keys.get(log);
+      return key === undefined ? syncOne(log) : this.using(key, () => syncOne(log));
+    }));
     const rejected: BrokerRejection[] = [];
     for (const outcome of outcomes) {
       if (outcome === undefined) continue;
       if (!(outcome.error instanceof LogFailedError)) throw outcome.error;
       const key = keys.get(outcome.log);
       assert(key !== undefined, `${outcome.log.dir}: synced a log the store no longer holds`);
-      const log = await this.reopen(key, outcome.log);
+      const log = await this.reopen(key, outcome.log, true);
       const generation = this.generations.get(key) ?? 0;
       this.refusedThrough.set(key, generation);
       const [topic, partition] = splitKey(key);

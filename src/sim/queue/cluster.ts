@@ -492,6 +492,7 @@ function withLyingSync<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, 
       const lying: ActorStore<Operation> = {
         persist: (operations) => store.persist(operations),
         sync: async () => undefined,
+        ...(store.persistDuringSync === undefined ? {} : { persistDuringSync: (operations: readonly Operation[]) => store.persistDuringSync!(operations) }),
         close: () => store.close(),
         ...(store.read === undefined ? {} : { read: (request: unknown) => store.read!(request) }),
       };

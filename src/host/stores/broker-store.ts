@@ -834,8 +834,21 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
 }
 
 
+/**
+ * The batches of a read as one byte range. Batches read by one file read lie back to back in the
+ * buffer the file system gave the log (the caller owns it): then the range is a view of that
+ * buffer, not a copy (issue 18 item 4: one copy less per fetch). Otherwise they are copied.
+ */
 function concatenate(result: ReadResult): Uint8Array {
-  if (result.batches.length === 1) return result.batches[0]!.bytes.slice();
+  const first = result.batches[0];
+  if (first === undefined) return new Uint8Array(0);
+  let contiguous = true;
+  let end = first.bytes.byteOffset;
+  for (const batch of result.batches) {
+    contiguous &&= batch.bytes.buffer === first.bytes.buffer && batch.bytes.byteOffset === end;
+    end += batch.bytes.byteLength;
+  }
+  if (contiguous) return new Uint8Array(first.bytes.buffer, first.bytes.byteOffset, result.sizeBytes);
   const out = new Uint8Array(result.sizeBytes);
   let position = 0;
   for (const batch of result.batches) {

@@ -7,6 +7,8 @@
  *    (16 appenders, each append followed by sync), each as a ratio to a raw sequential write of
  *    the same bytes through the same FileSystem port in the same run. With sync, the raw writer
  *    fdatasyncs as often as the log did, so both pay for the same number of fsyncs. Target >= 0.8x.
+ * 2b. Group commit through the broker store and the host's commit pipeline: appends persisted
+ *    during a running fsync (overlap) against waiting for it (serial); see group-commit.bench.ts.
  * 3. Read-by-offset latency p50/p99 on a 1 GiB log (16 KiB batches, default 1 GiB segments,
  *    one batch per read at uniformly random offsets; the page cache is warm).
  * 4. Recovery time of that 1 GiB log with a torn tail: (a) index as written at close, so the scan
@@ -25,6 +27,7 @@ import { encodeBatch } from "../src/disk/batch-encode.ts";
 import { createRequire } from "node:module";
 import { type Crc32cFunction, crc32c, installCrc32c } from "../src/disk/crc32c.ts";
 import { PartitionLog } from "../src/disk/log.ts";
+import { benchGroupCommit } from "./group-commit.bench.ts";
 import { NodeFileSystem } from "../src/disk/node-fs.ts";
 import type { FileHandle, FileSystem } from "../src/ports/filesystem.ts";
 
@@ -305,6 +308,7 @@ try {
   report(`zhumq disk bench — Node ${process.version}, data in ${root}, scale ${SCALE}`);
   benchCrc();
   await benchAppends();
+  await benchGroupCommit(root, report, SCALE);
   await benchBigLog();
   const native = loadNativeCrc();
   if (native !== undefined) {

@@ -91,12 +91,12 @@ describe("mode-switch decisions", () => {
   });
 });
 
-function coordinator(commands: CoordinatorCommand[] = []) {
+function coordinator(commands: CoordinatorCommand[] = [], modeSwitching = true) {
   let nowMs = 0;
   let requestId = 0;
   const effects: CoordinatorEffect[] = [];
   const actor = createActor(coordinatorMachine, {
-    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands, clock: { now: () => nowMs }, random: new SeededRandom("mode-switch") },
+    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands, clock: { now: () => nowMs }, random: new SeededRandom("mode-switch"), modeSwitching },
   });
   actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
   actor.start();
@@ -210,6 +210,14 @@ describe("a topic switching modes, through the coordinator machine", () => {
     expect(restarted.metadata().partitions.map((partition) => [partition.mode, partition.switchingTo, partition.leaderEpoch])).toEqual(c.metadata().partitions.map((partition) => [partition.mode, partition.switchingTo, partition.leaderEpoch]));
     const state = replay(log, emptyState(16));
     expect(state.topics.get("t")!.partitions[1]!.mode).toBe("raft");
+  });
+
+  it("refuses topic.alter while mode switching is not enabled", () => {
+    const c = coordinator([], false);
+    c.heartbeat("b1");
+    c.ask<TopicCreateReply>("admin", { type: "topic.create", topic: "t", partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+    expect(c.ask<TopicAlterReply>("admin", { type: "topic.alter", topic: "t", mode: "raft" }).error?.message).toMatch(/not enabled/);
+    expect(c.metadata().partitions[0]!.mode).toBeUndefined();
   });
 
   it("answers a typed error for an unknown topic and a bad mode, and keeps running", () => {

@@ -47,7 +47,8 @@ Options:
                            a time; the partition switching refuses writes for a moment
                            (producers retry on NOT_LEADER), no acknowledged message is lost
                            or duplicated; 'describe' shows each partition's mode and the one
-                           switching (docs/replication.md, "Switching modes")
+                           switching (docs/replication.md, "Switching modes"); a cluster
+                           whose brokers do not carry switches out yet refuses: INVALID_REQUEST
   --min-in-sync N          acks -1 waits for N in-sync copies and is refused with
                            NOT_ENOUGH_REPLICAS while fewer are in sync; 1 to the replication
                            factor (default min(2, replication factor))

@@ -82,7 +82,7 @@ describe("--help and bad flags", () => {
 
   it.each([
     ["topic", ["list", "--frobnicate"], topicCommand, /Unknown option '--frobnicate'/],
-    ["topic", [], topicCommand, /say what to do: create, list, describe or delete/],
+    ["topic", [], topicCommand, /say what to do: create, list, describe, alter or delete/],
     ["topic", ["rename", "x"], topicCommand, /unknown action 'rename'/],
     ["topic", ["describe"], topicCommand, /'describe' needs a topic NAME/],
     ["topic", ["create", "t", "--partitions", "zero"], topicCommand, /--partitions: must be an integer from 1/],
@@ -95,6 +95,10 @@ describe("--help and bad flags", () => {
     ["topic", ["create", "t", "--mode", "quorum", "--min-in-sync", "1"], topicCommand, /--mode: must be fetch or raft, got 'quorum'/],
     ["topic", ["describe", "t", "--min-in-sync", "2"], topicCommand, /--min-in-sync: only for 'topic create'/],
     ["topic", ["list", "--unclean-leader-election"], topicCommand, /--unclean-leader-election: only for 'topic create'/],
+    ["topic", ["alter", "t"], topicCommand, /--mode: 'topic alter' needs --mode raft\|fetch/],
+    ["topic", ["alter", "t", "--mode", "paxos"], topicCommand, /--mode: must be fetch or raft, got 'paxos'/],
+    ["topic", ["alter", "t", "--mode", "raft", "--partitions", "2"], topicCommand, /--partitions: only for 'topic create'/],
+    ["topic", ["describe", "t", "--mode", "raft"], topicCommand, /--mode: only for 'topic create' and 'topic alter'/],
     ["produce", [], produceCommand, /needs a TOPIC/],
     ["produce", ["t", "--acks", "2"], produceCommand, /--acks: must be -1 \(or all\), 1 or 0, got '2'/],
     ["produce", ["t", "--key", "k", "--key-separator", ":"], produceCommand, /give --key or --key-separator, not both/],
@@ -201,6 +205,14 @@ describe("zhumq topic", () => {
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toMatch(/^zhumq topic: --min-in-sync: must be an integer from 1 to 2 \(the replication factor, min\(3, live brokers\) by default; give --replication-factor to choose it\), got '3'/);
     expect((await run(topicCommand, ["list"])).stdout.split("\n")).not.toContain("defaulted-3");
+  });
+
+  it("topic alter --mode: a cluster that does not take switches refuses with a typed error, and the topic is as it was", async () => {
+    expect((await run(topicCommand, ["create", "stays-fetch"])).code).toBe(0);
+    const altered = await run(topicCommand, ["alter", "stays-fetch", "--mode", "raft"]);
+    expect(altered.code).toBe(1);
+    expect(altered.stderr).toMatch(/INVALID_REQUEST.*not enabled/);
+    expect((await run(topicCommand, ["describe", "stays-fetch"])).stdout).toMatch(/mode fetch/);
   });
 
   it("describe a replicated topic: ISR, each replica's end offset and lag; a stopped follower leaves the ISR: under-replicated", async () => {

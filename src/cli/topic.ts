@@ -1,5 +1,5 @@
 /**
- * `zhumq topic create|list|describe|delete`: topic administration through the public Admin
+ * `zhumq topic create|list|describe|alter|delete`: topic administration through the public Admin
  * client. Output is meant for people (a table) unless --json asks for one JSON document.
  */
 import { parseArgs } from "node:util";
@@ -22,7 +22,7 @@ const PARTITIONS_FLAG_MAX = PARTITIONS_PER_TOPIC_MAX;
 const PARTITIONS_SERVER_DEFAULT_MAX = DEFAULT_COORDINATOR_LIMITS.partitionsPerTopicMax;
 const MODES: readonly ReplicationMode[] = ["fetch", "raft"];
 
-const HELP = `zhumq topic — create, list, describe and delete topics
+const HELP = `zhumq topic — create, list, describe, alter and delete topics
 
 Usage:
   zhumq topic create NAME [--partitions N] [--replication-factor N] [--mode fetch|raft]
@@ -30,6 +30,7 @@ Usage:
                           [--retention-ms N] [--retention-bytes N]
   zhumq topic list [--json]
   zhumq topic describe NAME [--json]
+  zhumq topic alter NAME --mode raft|fetch [--json]
   zhumq topic delete NAME
 
 Options:
@@ -42,6 +43,12 @@ Options:
                            it, the coordinator elects leaders; raft: each partition is a Raft
                            group over its replicas that elects its own leader, acks -1 waits
                            for a majority — see docs/replication.md, "Raft mode")
+                           With 'alter': switch a live topic to that mode, one partition at
+                           a time; the partition switching refuses writes for a moment
+                           (producers retry on NOT_LEADER), no acknowledged message is lost
+                           or duplicated; 'describe' shows each partition's mode and the one
+                           switching (docs/replication.md, "Switching modes"); a cluster
+                           whose brokers do not carry switches out yet refuses: INVALID_REQUEST
   --min-in-sync N          acks -1 waits for N in-sync copies and is refused with
                            NOT_ENOUGH_REPLICAS while fewer are in sync; 1 to the replication
                            factor (default min(2, replication factor))
@@ -70,6 +77,8 @@ Examples:
                                      as each leader says now: log start, high watermark (what
                                      consumers can read up to), log end, messages kept and bytes
                                      on disk
+  zhumq topic alter orders --mode raft
+                                     switches orders to raft mode, partition by partition
   zhumq topic delete orders          removes its files on every broker (a broker that is down
                                      removes them when it returns); a topic created again
                                      under the same name starts empty
@@ -112,15 +121,17 @@ type Action = (admin: Admin, out: Output, signal: AbortSignal) => Promise<number
 
 /** The action's checked arguments, before anything connects. */
 function actionOf(action: string | undefined, name: string | undefined, extra: readonly string[], values: Values): Action {
-  const needsName = action === "create" || action === "describe" || action === "delete";
-  if (action === undefined) throw new UsageError("", "say what to do: create, list, describe or delete");
-  if (!needsName && action !== "list") throw new UsageError("", `unknown action '${action}' (create, list, describe or delete)`);
+  const needsName = action === "create" || action === "describe" || action === "alter" || action === "delete";
+  if (action === undefined) throw new UsageError("", "say what to do: create, list, describe, alter or delete");
+  if (!needsName && action !== "list") throw new UsageError("", `unknown action '${action}' (create, list, describe, alter or delete)`);
   if (needsName && name === undefined) throw new UsageError("", `'${action}' needs a topic NAME`);
   if ((needsName ? extra.length : [name, ...extra].filter((word) => word !== undefined).length) > 0) {
     throw new UsageError("", `unexpected argument '${needsName ? extra[0] : name}'`);
   }
+  if (action === "alter" && values.mode === undefined) throw new UsageError("--mode", "'topic alter' needs --mode raft|fetch");
   if (action !== "create") {
-    for (const flag of ["partitions", "replication-factor", "mode", "min-in-sync", "unclean-leader-election", "retention-ms", "retention-bytes"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
+    if (action !== "alter" && values.mode !== undefined) throw new UsageError("--mode", "only for 'topic create' and 'topic alter'");
+    for (const flag of ["partitions", "replication-factor", "min-in-sync", "unclean-leader-election", "retention-ms", "retention-bytes"] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag}`, `only for 'topic create'`);
   }
   if (action === "delete" && values.json === true) throw new UsageError("--json", "not for 'topic delete'");
   const json = values.json === true;
@@ -139,6 +150,16 @@ function actionOf(action: string | undefined, name: string | undefined, extra: r
         await printDescription(out, await describe(admin, name!, signal), json);
         return EXIT_OK;
       };
+    case "alter": {
+      const mode = modeFlag(values.mode);
+      return async (admin, out, signal) => {
+        const altered = await admin.alterTopic({ topic: name!, mode, signal });
+        const { brokers } = await admin.describeCluster({ signal });
+        if (!json) await out.line(`topic '${name!}' switches to ${mode} mode, one partition at a time`);
+        await printDescription(out, { topic: altered, brokers }, json);
+        return EXIT_OK;
+      };
+    }
     default:
       return async (admin, out, signal) => {
         await admin.deleteTopic({ topic: name!, signal });
@@ -266,7 +287,8 @@ function isUnderReplicated(partition: PartitionDescription): boolean {
  */
 export function partitionStatus(partition: PartitionDescription): string {
   const move = partition.move === undefined ? [] : [["moving", ...partition.move.adding.map((broker) => `+${broker}`), ...partition.move.removing.map((broker) => `-${broker}`)].join(" ")];
-  const problems = [...move, ...(partition.leader === null ? ["no leader"] : []), ...(isUnderReplicated(partition) ? ["under-replicated"] : [])];
+  const switching = partition.switchingTo === undefined ? [] : [`switching to ${partition.switchingTo}`];
+  const problems = [...switching, ...move, ...(partition.leader === null ? ["no leader"] : []), ...(isUnderReplicated(partition) ? ["under-replicated"] : [])];
   return problems.length === 0 ? "ok" : problems.join(", ");
 }
 
@@ -275,9 +297,11 @@ function partitionTable(topic: TopicDescription, named: (id: string) => string):
   const damage = (partition: PartitionDescription): string => (partition.damaged.length === 0 ? "-" : partition.damaged.map((range) => `[${range.fromOffset},${range.toOffset})`).join(" "));
   const anyDamage = topic.partitions.some((partition) => partition.damaged.length > 0);
   const anyStart = topic.partitions.some((partition) => partition.logStartOffset > 0);
-  const header = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", ...(anyStart ? ["LOG START"] : []), ...(anyDamage ? ["DAMAGED OFFSETS"] : []), "STATUS"];
+  const anyMode = topic.partitions.some((partition) => partition.mode !== undefined);
+  const header = ["PARTITION", ...(anyMode ? ["MODE"] : []), "LEADER", "EPOCH", "REPLICAS", "ISR", ...(anyStart ? ["LOG START"] : []), ...(anyDamage ? ["DAMAGED OFFSETS"] : []), "STATUS"];
   const rows = topic.partitions.map((partition) => [
     String(partition.partition),
+    ...(anyMode ? [partition.mode ?? topic.replicationMode] : []),
     partition.leader === null ? "none" : named(partition.leader),
     String(partition.leaderEpoch),
     partition.replicas.map(named).join(","),

@@ -118,6 +118,10 @@ export interface PartitionDescription {
     /** Replicas dropped (and their copies deleted) once the whole target is in sync. */
     readonly removing: readonly string[];
   };
+  /** The partition's own mode once its topic was ever altered (`alterTopic`); absent: the topic's `replicationMode`. */
+  readonly mode?: "fetch" | "raft";
+  /** Set while this partition is the one switching modes: the mode it is switching to. */
+  readonly switchingTo?: "fetch" | "raft";
 }
 
 export interface TopicDescription {
@@ -275,6 +279,26 @@ export class Admin {
       signal?.throwIfAborted();
       await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_LEADERS_POLL_MS));
     }
+  }
+
+  /**
+   * Switch every partition of a topic to `mode` ("raft" or "fetch"), one partition at a time,
+   * without losing or duplicating an acknowledged message (docs/replication.md, "Switching
+   * modes"). Resolves once the coordinator has recorded the intent, with the topic as it is then:
+   * each partition's `mode`, and `switchingTo` on the one switching; watch the rest with
+   * `describeTopic`. Producers of the partition switching get a short retriable NOT_LEADER.
+   * Asking for the mode the topic has (or is switching to) changes nothing. INVALID_REQUEST while
+   * another switch of the topic or a partition move runs, or when the cluster does not take
+   * switches; UNKNOWN_TOPIC_OR_PARTITION for no such topic.
+   */
+  async alterTopic(options: { readonly topic: string; readonly mode: "raft" | "fetch"; readonly signal?: AbortSignal }): Promise<TopicDescription> {
+    const { topic, mode, signal } = options;
+    checkTopic(topic);
+    if (mode !== "fetch" && mode !== "raft") throw invalidRequest(`mode must be "fetch" or "raft", got ${String(mode)}`);
+    const reply = await this.connected().ask("topic.alter.reply", (requestId) => ({ type: "topic.alter", requestId, topic, mode }), this.policy, signal);
+    throwIfError(reply);
+    if (reply.metadata === undefined) throw new ZhumqError("INVALID_REQUEST", `the coordinator altered '${topic}' but sent no metadata`);
+    return describe(reply.metadata);
   }
 
   /** Delete a topic. UNKNOWN_TOPIC_OR_PARTITION if there is none by that name. */
@@ -477,6 +501,8 @@ function describe(metadata: TopicMetadata): TopicDescription {
       damaged: (partition.damaged ?? []).map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })),
       logStartOffset: partition.logStartOffset ?? 0,
       ...(partition.move === undefined ? {} : { move: { targetReplicas: [...partition.move.targetReplicas], adding: [...partition.move.adding], removing: [...partition.move.removing] } }),
+      ...(partition.mode === undefined ? {} : { mode: partition.mode }),
+      ...(partition.switchingTo === undefined ? {} : { switchingTo: partition.switchingTo }),
     })),
   };
 }

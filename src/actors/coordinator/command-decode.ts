@@ -39,6 +39,14 @@ export function commandProblem(value: unknown): string | undefined {
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || !isCount(command["leaderEpoch"], 0) || !isCount(command["isrVersion"], 1)) return "partition.isr.changed needs topic, partition, leaderEpoch and isrVersion";
       if (!isOptionalNode(command["restarted"])) return "partition.isr.changed has a malformed restarted";
       return isNodeList(command["isr"]) ? undefined : "partition.isr.changed needs an isr";
+    case "topic.mode.altered":
+      if (typeof command["topic"] !== "string" || (command["mode"] !== "raft" && command["mode"] !== "fetch")) return "topic.mode.altered needs a topic and a mode";
+      return originProblem(command["origin"]);
+    case "partition.mode.switched":
+      if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || (command["mode"] !== "raft" && command["mode"] !== "fetch")) return "partition.mode.switched needs topic, partition and mode";
+      if (!isCount(command["leaderEpoch"], 1) || !isCount(command["endOffset"], 0)) return "partition.mode.switched needs leaderEpoch and endOffset";
+      if (command["leader"] !== null && typeof command["leader"] !== "string") return "partition.mode.switched has a malformed leader";
+      return isNodeList(command["isr"]) ? undefined : "partition.mode.switched needs an isr";
     case "broker.decommissioned":
     case "partition.move.started":
     case "partition.move.completed":

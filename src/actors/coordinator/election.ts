@@ -30,6 +30,7 @@ import { sameMembers, type NodeId, type TopicName } from "../shared/ids.ts";
 import type { IsrProposal, LeaderAssignment, ReplicaReport } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { isHandingOver } from "./move-commands.ts";
+import { fencedForSwitch, partitionMode, switchingPartition } from "./mode-switch.ts";
 import type { CoordinatorState, IsrChanged, LeaderElected, LeaderWithdrawn, PartitionLeadership, TopicState } from "./state.ts";
 
 /** What the election needs to know of the brokers right now (soft state). */
@@ -147,13 +148,15 @@ export function electLeaders(state: CoordinatorState, view: ClusterView, only?: 
   let epoch = state.lastLeaderEpoch;
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
-    if (topic.replicationMode === "raft") continue; // its Raft group elects its leader
+    if (topic.replicationMode === "raft" && switchingPartition(topic) === undefined) continue; // its Raft group elects its leader
     topic.partitions.forEach((leadership, partition) => {
+      if (partitionMode(topic, partition) === "raft") return;
       if (only !== undefined && !leadership.replicas.some((replica) => only.has(replica))) return;
       // The planted bug also "rebalances" to the preferred replica whenever it is alive.
       const rebalance = view.plant === "elect-outside-isr" && leadership.replicas[0] !== leadership.leader && eligible(view, leadership.replicas[0]!);
       const needed = needsLeader(view, leadership) || rebalance;
-      const choice = needed ? chooseLeader(topic, partition, leadership, view) : fencedElection(topic, partition, leadership, view);
+      // A leader fenced for a mode switch stays fenced until the switch (mode-switch.ts); a down one is replaced.
+      const choice = needed ? chooseLeader(topic, partition, leadership, view) : fencedForSwitch(topic, partition) ? undefined : fencedElection(topic, partition, leadership, view);
       if (choice === undefined || epoch >= LEADER_EPOCH_MAX) return;
       epoch += 1;
       const unclean = "unclean" in choice && choice.unclean ? { unclean: true } : {};
@@ -241,8 +244,9 @@ function withoutBroker(state: CoordinatorState, view: ClusterView, broker: NodeI
   const without: ClusterView = { ...view, leaving: new Set([...view.leaving, broker]) };
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
-    if (topic.replicationMode === "raft") continue; // its Raft group elects its leader
+    if (topic.replicationMode === "raft" && switchingPartition(topic) === undefined) continue; // its Raft group elects its leader
     topic.partitions.forEach((leadership, partition) => {
+      if (partitionMode(topic, partition) === "raft") return;
       const key = `${name}/${partition}`;
       // A broker back without its copy (a wiped disk) is no eligible leader replica any more (state.ts `elr`).
       const cause = restarted && view.endOffset(broker, key) === undefined ? { restarted: broker } : {};

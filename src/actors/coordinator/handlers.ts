@@ -28,10 +28,13 @@ import type {
   CoordinatorReplyMessage,
   CoordinatorRequestMessage,
   ProducerIdRequest,
+  ReplicationMode,
+  TopicAlter,
   TopicCreate,
   TopicDelete,
   TopicIdentity,
 } from "../shared/messages.ts";
+import { advanceModeSwitches, alterProblem, switchingPartition, type RaftSeal, type SwitchView, type TopicModeAltered } from "./mode-switch.ts";
 import { LEADER_EPOCH_MAX, type CoordinatorSettings } from "./limits.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import { electLeaders, followsFencedLeader, goneCommands, isrChanges, restartedCommands, withDamagedHandOvers, type ClusterView } from "./election.ts";
@@ -72,11 +75,13 @@ export type CoordinatorOutput =
   | { readonly type: "coordinator.isr.changed"; readonly topic: TopicName; readonly partition: number; readonly leaderEpoch: number; readonly isr: readonly NodeId[]; readonly atMs: number }
   /** A partition move started (replicas = old ∪ target) or completed (replicas = target). */
   | { readonly type: "coordinator.move.started" | "coordinator.move.completed"; readonly topic: TopicName; readonly partition: number; readonly replicas: readonly NodeId[]; readonly atMs: number }
+  /** A partition switched modes from a log cut at `endOffset`, in the new `leaderEpoch` (mode-switch.ts). */
+  | { readonly type: "coordinator.mode.switched"; readonly topic: TopicName; readonly partition: number; readonly mode: ReplicationMode; readonly leaderEpoch: number; readonly endOffset: number; readonly leader: NodeId | null; readonly isr: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string }
   | GroupOutput;
 
 /** Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant. */
-export type CoordinatorPlant = "elect-outside-isr" | GroupPlant;
+export type CoordinatorPlant = "elect-outside-isr" | "switch-before-commit" | GroupPlant;
 
 /** What the coordinator sends: replies, and the push sessions it prepares and revokes on brokers (groups/startget.ts). */
 export type CoordinatorSentMessage = CoordinatorReplyMessage | PushPrepare | PushRevoke;
@@ -137,9 +142,14 @@ export interface CoordinatorContext {
    * heartbeats report their Raft groups (raft-leaders.ts). Absent in contexts built before raft mode.
    */
   readonly raftLeaders?: ReadonlyMap<string, RaftLeadership>;
+  /**
+   * Soft state: per "topic/partition" switching to fetch mode, the sealed Raft voters' reports
+   * (mode-switch.ts), by broker. Dropped when the partition switches.
+   */
+  readonly raftSeals?: ReadonlyMap<string, ReadonlyMap<NodeId, RaftSeal>>;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders" | "raftSeals">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -172,6 +182,8 @@ export function handleRequest(context: CoordinatorContext, from: NodeId, request
       return handleTopicCreate(context, from, request, nowMs);
     case "topic.delete":
       return handleTopicDelete(context, from, request, nowMs);
+    case "topic.alter":
+      return handleTopicAlter(context, from, request, nowMs);
     case "metadata.request":
       return reply(from, metadataReply(context, request, nowMs));
     case "producer.id.request":
@@ -220,6 +232,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     changes.replicaEnds = new Map(context.replicaEnds).set(broker, new Map(ends));
   }
   if (request.raft !== undefined || context.raftLeaders !== undefined) changes.raftLeaders = noteRaftReports(context.raftLeaders ?? new Map(), broker, request.raft ?? []);
+  const seals = noteSeals(context, broker, request);
+  if (seals !== undefined) changes.raftSeals = seals;
   const wasLeaving = context.leaving.has(broker);
   if ((request.leaving === true) !== wasLeaving) {
     const leaving = new Set(context.leaving);
@@ -263,6 +277,22 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const plan = context.rebalanceDue || !known || cameUp;
   // Its reports may let a hand-over proceed (a fenced leader's final end, a successor caught up to it).
   advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
+  // Its reports may let a mode switch proceed (a fenced leader's final end, a sealed voter's log).
+  // Only a fenced leader's or a sealed voter's heartbeat can complete a switch: others cost nothing here.
+  const switchReport = (request.serving ?? []).some((entry) => entry.handedOver === true) || (request.raft ?? []).some((entry) => entry.sealed !== undefined) || context.plant === "switch-before-commit";
+  const switched = switchReport ? advanceModeSwitches(batch.state.topics, batch.state.lastLeaderEpoch, switchView({ ...context, ...changes } as CoordinatorContext, nowMs)) : [];
+  if (switched.length > 0) {
+    batch.add(...switched);
+    const done = new Set(switched.map((command) => `${command.topic}/${command.partition}`));
+    const raftSeals = new Map(changes.raftSeals ?? context.raftSeals ?? []);
+    const raftLeaders = new Map(changes.raftLeaders ?? context.raftLeaders ?? []);
+    for (const key of done) {
+      raftSeals.delete(key);
+      raftLeaders.delete(key); // a new Raft group (or none) from here on
+    }
+    changes.raftSeals = raftSeals;
+    changes.raftLeaders = raftLeaders;
+  }
   if (context.rebalanceDue) changes.rebalanceDue = false;
   const applied = commit(context, batch, nowMs);
   if (applied !== undefined) {
@@ -291,6 +321,33 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const raftGroups = assignments?.raftGroups ?? [];
   const raft = raftGroups.length === 0 ? {} : { raftGroups };
   return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones, ...raft }, all, effects);
+}
+
+/** The soft state mode switches read, as of `nowMs`. */
+export function switchView(context: CoordinatorContext, nowMs: number): SwitchView {
+  const view = clusterView(context, nowMs);
+  return {
+    isAlive: view.isAlive,
+    endOffset: view.endOffset,
+    handedOver: (broker, key, leaderEpoch) => view.handedOver?.(broker, key, leaderEpoch) === true,
+    sealed: (broker, key) => context.raftSeals?.get(key)?.get(broker),
+    raftTerm: (key) => context.raftLeaders?.get(key)?.term,
+    ...(context.plant === "switch-before-commit" ? { plant: context.plant } : {}),
+  };
+}
+
+/** The seal reports after one heartbeat: kept only for partitions switching to fetch mode now; undefined when nothing changes. */
+function noteSeals(context: CoordinatorContext, broker: NodeId, request: BrokerHeartbeat): Map<string, ReadonlyMap<NodeId, RaftSeal>> | undefined {
+  let next: Map<string, ReadonlyMap<NodeId, RaftSeal>> | undefined;
+  for (const report of request.raft ?? []) {
+    if (report.sealed === undefined) continue;
+    const topic = context.state.topics.get(report.topic);
+    if (topic === undefined || topic.replicationMode !== "fetch" || switchingPartition(topic) !== report.partition) continue;
+    const key = `${report.topic}/${report.partition}`;
+    next ??= new Map(context.raftSeals ?? []);
+    next.set(key, new Map(next.get(key) ?? []).set(broker, { lastTerm: report.sealed.lastTerm, endOffset: report.sealed.endOffset, term: report.term }));
+  }
+  return next;
 }
 
 /** The soft state elections read, as of `nowMs`. */
@@ -364,6 +421,8 @@ function commit(context: CoordinatorContext, batch: CommandBatch, nowMs: number)
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.leader.withdrawn", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
     } else if (command.type === "partition.isr.changed") {
       effects.push(notify<CoordinatorOutput>({ type: "coordinator.isr.changed", topic: command.topic, partition: command.partition, leaderEpoch: command.leaderEpoch, isr: command.isr, atMs: nowMs }));
+    } else if (command.type === "partition.mode.switched") {
+      effects.push(notify<CoordinatorOutput>({ type: "coordinator.mode.switched", topic: command.topic, partition: command.partition, mode: command.mode, leaderEpoch: command.leaderEpoch, endOffset: command.endOffset, leader: command.leader, isr: command.isr, atMs: nowMs }));
     } else if (command.type === "partition.move.started" || command.type === "partition.move.completed") {
       effects.push(notify<CoordinatorOutput>({ type: command.type === "partition.move.started" ? "coordinator.move.started" : "coordinator.move.completed", topic: command.topic, partition: command.partition, replicas: command.replicas, atMs: nowMs }));
     }
@@ -495,6 +554,26 @@ function handleTopicDelete(context: CoordinatorContext, from: NodeId, request: T
   // Brokers learn of it from their next heartbeat reply: the partitions are gone from their
   // assignments; the heartbeat after that names the topic as held, and the reply says deleted.
   return reply(from, { type: "topic.delete.reply", requestId: request.requestId }, { state: next, assignments: assignmentsByBroker(next) }, effects);
+}
+
+/**
+ * An operator switches a topic's mode (mode-switch.ts): the intent is recorded (synced) before the
+ * reply; the partitions then switch one at a time as the brokers' reports allow. Asking again for
+ * the mode it is switching to, or has, answers the same without a new command.
+ */
+function handleTopicAlter(context: CoordinatorContext, from: NodeId, request: TopicAlter, nowMs: number): Outcome {
+  if (context.settings.modeSwitching !== true) {
+    return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", "switching a topic's mode is not enabled on this cluster: the brokers do not carry out a switch yet (docs/replication.md, \"Switching modes\")")));
+  }
+  const topic = context.state.topics.get(request.topic);
+  const problem = alterProblem(topic, request.topic, request.mode);
+  if (problem !== undefined) return reply(from, errorReply(request.type, request.requestId, problem));
+  if (topic!.replicationMode === request.mode) return reply(from, { type: "topic.alter.reply", requestId: request.requestId, metadata: topicMetadata(context, topic!, nowMs) });
+  const command: TopicModeAltered = { type: "topic.mode.altered", topic: request.topic, mode: request.mode, origin: { sender: from, requestId: request.requestId } };
+  const state = apply(context.state, command);
+  const assignments = assignmentsByBroker(state);
+  const metadata = topicMetadata({ ...context, state, assignments }, state.topics.get(request.topic)!, nowMs);
+  return reply(from, { type: "topic.alter.reply", requestId: request.requestId, metadata }, { state, assignments }, [persist(command, true)]);
 }
 
 // ---------------------------------------------------------------- producer ids

@@ -53,6 +53,8 @@ export interface CoordinatorInput {
   readonly random: Random;
   /** A planted bug (tests only; see election.ts and groups/state.ts). */
   readonly plant?: CoordinatorPlant;
+  /** Take `topic.alter` requests (CoordinatorSettings.modeSwitching); default off. */
+  readonly modeSwitching?: boolean;
 }
 
 /** A message from the network: untrusted until validate.ts has looked at it. */
@@ -70,6 +72,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
     leaseCheckIntervalMs: input.leaseCheckIntervalMs,
     virtualNodes: input.virtualNodes,
     limits: input.limits ?? DEFAULT_COORDINATOR_LIMITS,
+    ...(input.modeSwitching === true ? { modeSwitching: true } : {}),
   };
   const problems = coordinatorSettingsProblems(settings);
   assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);

@@ -9,6 +9,7 @@ import { topicNameProblem, type NodeId, type TopicName } from "../shared/ids.ts"
 import type { BrokerInfo, MetadataReply, MetadataRequest, PartitionMetadata, TopicMetadata } from "../shared/messages.ts";
 import { isAlive, servingKey, type CoordinatorContext } from "./handlers.ts";
 import { moveMetadata } from "./moves.ts";
+import { partitionMode, switchingPartition } from "./mode-switch.ts";
 import type { TopicState } from "./state.ts";
 
 export function topicMetadata(context: CoordinatorContext, topic: TopicState, nowMs: number): TopicMetadata {
@@ -23,7 +24,8 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
     ...(topic.uncleanLeaderElection ? { uncleanLeaderElection: true } : {}),
     partitions: topic.partitions.map((placement, partition) => {
       const key = `${topic.topic}/${partition}`;
-      if (topic.replicationMode === "raft") return raftPartitionMetadata(context, topic, partition, nowMs);
+      const mode = modeMetadata(topic, partition);
+      if (partitionMode(topic, partition) === "raft") return { ...raftPartitionMetadata(context, topic, partition, nowMs), ...mode };
       const current = placement.leader;
       const leader = liveLeader(context, topic, partition, nowMs);
       const damaged = current === null ? undefined : context.damaged.get(current)?.get(key);
@@ -43,6 +45,7 @@ export function topicMetadata(context: CoordinatorContext, topic: TopicState, no
         ...(damaged === undefined ? {} : { damaged }),
         ...(logStartOffset === undefined ? {} : { logStartOffset }),
         ...(placement.target === undefined ? {} : { move: moveMetadata(placement)! }),
+        ...mode,
       };
     }),
   };
@@ -63,7 +66,16 @@ function raftPartitionMetadata(context: CoordinatorContext, topic: TopicState, p
     const endOffset = context.replicaEnds.get(broker)?.get(key);
     return { broker, state: alive(broker) ? "in-sync" : "offline", ...(endOffset === undefined ? {} : { endOffset }) } as const;
   });
-  return { partition, replicas: placement.replicas, leader, leaderEpoch: known?.term ?? 0, isr: placement.replicas.filter(alive), replicaStates };
+  // Until its group reports a term, a partition switched to raft mode is in the epoch it switched in.
+  const leaderEpoch = Math.max(known?.term ?? 0, placement.switchedAt?.leaderEpoch ?? 0);
+  return { partition, replicas: placement.replicas, leader, leaderEpoch, isr: placement.replicas.filter(alive), replicaStates };
+}
+
+/** A partition's mode, and the mode it is switching to while it is the one switching (mode-switch.ts); nothing for a topic that never switched. */
+function modeMetadata(topic: TopicState, partition: number): Pick<PartitionMetadata, "mode" | "switchingTo"> {
+  const placement = topic.partitions[partition]!;
+  if (placement.mode === undefined && placement.switchedAt === undefined) return {};
+  return { mode: partitionMode(topic, partition), ...(switchingPartition(topic) === partition ? { switchingTo: topic.replicationMode } : {}) };
 }
 
 /**
@@ -72,7 +84,7 @@ function raftPartitionMetadata(context: CoordinatorContext, topic: TopicState, p
  * (groups/startget.ts) are prepared on this broker, as fetches are sent to it.
  */
 export function liveLeader(context: CoordinatorContext, topic: TopicState, partition: number, nowMs: number): NodeId | null {
-  if (topic.replicationMode === "raft") {
+  if (partitionMode(topic, partition) === "raft") {
     const known = context.raftLeaders?.get(`${topic.topic}/${partition}`);
     return known !== undefined && known.serving && known.leader !== null && isAlive(context.leases.get(known.leader), nowMs) ? known.leader : null;
   }

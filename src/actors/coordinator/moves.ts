@@ -31,6 +31,7 @@ import type { PartitionMove, ReleasedPartition, ReplicaReport, TopicIdentity } f
 import { chooseLeader, type ClusterView } from "./election.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { widenedReplicas, type MoveCompleted, type MoveStarted } from "./move-commands.ts";
+import { switchingPartition } from "./mode-switch.ts";
 import { buildRing, placeTopic, type HashRing } from "./ring.ts";
 import type { CoordinatorCommand, CoordinatorState, LeaderElected, PartitionLeadership, TopicState } from "./state.ts";
 import type { CoordinatorSettings } from "./limits.ts";
@@ -63,6 +64,7 @@ export function planMoves(state: CoordinatorState, view: ClusterView, ring: Hash
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
     if (topic.replicationMode === "raft") continue; // moving a Raft group's voters (membership changes) is not built yet
+    if (switchingPartition(topic) !== undefined) continue; // a mode switch goes first (mode-switch.ts)
     const placement = ringPlacement(ring, topic);
     topic.partitions.forEach((leadership, partition) => {
       const target = placement[partition]!;

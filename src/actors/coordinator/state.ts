@@ -23,6 +23,7 @@ import type { FollowerAssignment, LeaderAssignment, RaftGroupAssignment, Replica
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
 import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./move-commands.ts";
+import { alteredTopic, fencedForSwitch, partitionMode, switchedPartition, type ModeCommand, type ModeSwitchPoint } from "./mode-switch.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -54,6 +55,10 @@ export interface PartitionLeadership extends PartitionPlacement {
    * cleared once the ISR is back at minInSync. A broker that came back without its copy is not one.
    */
   readonly elr?: readonly NodeId[];
+  /** Pinned while the topic switches modes and this partition has not switched yet (mode-switch.ts); absent: the topic's mode. */
+  readonly mode?: ReplicationMode;
+  /** Where its current mode started, if it ever switched: a replica cuts its log there when it changes mode. */
+  readonly switchedAt?: ModeSwitchPoint;
 }
 
 /**
@@ -145,7 +150,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | ModeCommand | GroupCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -276,6 +281,18 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "partition.move.completed": {
       const { state, leadership } = partitionOf(draft, command.topic, command.partition);
       withPartition(draft, state, command.partition, command.type === "partition.move.started" ? startedMove(leadership, command, state.replicationFactor) : completedMove(leadership, command));
+      break;
+    }
+    case "topic.mode.altered": {
+      const state = draft.topics.get(command.topic);
+      assert(state !== undefined, `topic ${command.topic} altered while it does not exist`);
+      draft.topics.set(command.topic, alteredTopic(state, command));
+      break;
+    }
+    case "partition.mode.switched": {
+      const { state } = partitionOf(draft, command.topic, command.partition);
+      withPartition(draft, state, command.partition, switchedPartition(state, command, draft.lastLeaderEpoch));
+      draft.lastLeaderEpoch = command.leaderEpoch;
       break;
     }
     case "producer-ids.allocated":
@@ -456,14 +473,18 @@ export function assignmentsByBroker(state: CoordinatorState): Map<NodeId, Broker
     const topic = state.topics.get(name)!;
     const extra = identityAndRetention(topic);
     topic.partitions.forEach((placement, partition) => {
+      const mode = partitionMode(topic, partition);
+      // A switch in progress fences the partition (mode-switch.ts); a finished one tells where its log was cut.
+      const fenced = fencedForSwitch(topic, partition);
+      const cut = placement.switchedAt === undefined ? {} : { switchedAt: placement.switchedAt };
       for (const replica of placement.replicas) {
-        if (topic.replicationMode === "raft") {
-          of(replica).raftGroups.push({ topic: name, partition, ...extra, voters: placement.replicas });
+        if (mode === "raft") {
+          of(replica).raftGroups.push({ topic: name, partition, ...extra, voters: placement.replicas, ...cut, ...(fenced ? { sealed: true } : {}) });
         } else if (replica === placement.leader) {
-          const handingOver = isHandingOver(placement) ? { handingOver: true } : {};
-          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync, ...handingOver });
+          const handingOver = isHandingOver(placement) || fenced ? { handingOver: true } : {};
+          of(replica).leads.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, replicas: placement.replicas, isr: placement.isr, isrVersion: placement.isrVersion, minInSync: topic.minInSync, ...handingOver, ...cut });
         } else {
-          of(replica).follows.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, leader: placement.leader });
+          of(replica).follows.push({ topic: name, partition, leaderEpoch: placement.leaderEpoch, ...extra, leader: placement.leader, ...cut });
         }
       }
     });

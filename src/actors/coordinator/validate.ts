@@ -24,6 +24,7 @@ import {
   type MetadataRequest,
   type ProducerIdRequest,
   type TopicCreate,
+  type TopicAlter,
   type TopicDelete,
   type TopicIdentity,
   type RaftLeadershipReport,
@@ -42,7 +43,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", ...GROUP_REQUEST_TYPES]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "topic.alter", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -53,6 +54,8 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "topic.create.reply", requestId, error };
     case "topic.delete":
       return { type: "topic.delete.reply", requestId, error };
+    case "topic.alter":
+      return { type: "topic.alter.reply", requestId, error };
     case "metadata.request":
       return { type: "metadata.reply", requestId, error, topics: [], topicErrors: [], brokers: [] };
     case "producer.id.request":
@@ -100,6 +103,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
     case "topic.delete":
       return topicProblem(fields["topic"]);
+    case "topic.alter":
+      return topicProblem(fields["topic"]) ?? (fields["mode"] === "raft" || fields["mode"] === "fetch" ? undefined : wireError("INVALID_REQUEST", `mode must be "raft" or "fetch", got ${describe(fields["mode"])}`));
     case "metadata.request":
       return metadataProblem(fields["topics"], limits);
     case "producer.id.request":
@@ -176,10 +181,18 @@ function raftReportsProblem(reports: unknown, limits: CoordinatorLimits): WireEr
       (fields["leader"] === null || (typeof fields["leader"] === "string" && fields["leader"].length <= 256)) &&
       typeof fields["serving"] === "boolean" &&
       isInteger(fields["committedEnd"]) &&
-      fields["committedEnd"] >= 0;
-    if (!ok) return wireError("INVALID_REQUEST", "raft entries must be {topic: string, partition: integer >= 0, term: integer >= 0, leader: string | null, serving: boolean, committedEnd: integer >= 0}");
+      fields["committedEnd"] >= 0 &&
+      (fields["sealed"] === undefined || sealedProblem(fields["sealed"]) === undefined);
+    if (!ok) return wireError("INVALID_REQUEST", "raft entries must be {topic: string, partition: integer >= 0, term: integer >= 0, leader: string | null, serving: boolean, committedEnd: integer >= 0, sealed?: {lastTerm: integer >= 0, endOffset: integer >= 0}}");
   }
   return undefined;
+}
+
+/** A sealed voter's log (mode-switch.ts): {lastTerm, endOffset}, both integers >= 0. */
+function sealedProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return "sealed must be an object";
+  const { lastTerm, endOffset } = value as Record<string, unknown>;
+  return isInteger(lastTerm) && lastTerm >= 0 && isInteger(endOffset) && endOffset >= 0 ? undefined : "sealed needs lastTerm and endOffset";
 }
 
 /** `isrProposals`: absent, or at most partitionsTotalMax {topic, partition, leaderEpoch, isrVersion, isr} entries. */
@@ -303,7 +316,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
       const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));
-      const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd }) => ({ topic, partition, term, leader, serving: leads, committedEnd }));
+      const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd, sealed }) => ({ topic, partition, term, leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed: { lastTerm: sealed.lastTerm, endOffset: sealed.endOffset } }) }));
       const leaving = fields["leaving"] as boolean | undefined;
       const incarnation = fields["incarnation"] as number | undefined;
       const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
@@ -341,6 +354,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       } satisfies TopicCreate;
     case "topic.delete":
       return { type, requestId, topic: fields["topic"] as string } satisfies TopicDelete;
+    case "topic.alter":
+      return { type, requestId, topic: fields["topic"] as string, mode: fields["mode"] as TopicAlter["mode"] } satisfies TopicAlter;
     case "metadata.request": {
       const topics = fields["topics"] as readonly string[] | null;
       return { type, requestId, topics: topics === null ? null : [...topics] } satisfies MetadataRequest;

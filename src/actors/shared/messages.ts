@@ -37,6 +37,10 @@ export interface PartitionMetadata {
   readonly replicaStates?: readonly ReplicaStatus[];
   /** A replica move in progress (absent when none): `replicas` is then old ∪ target until it completes. */
   readonly move?: PartitionMove;
+  /** The partition's own mode, once its topic was ever altered (absent: the topic's `replicationMode`). */
+  readonly mode?: ReplicationMode;
+  /** Set while this partition is the one switching modes (`topic alter --mode`): the mode it is switching to. */
+  readonly switchingTo?: ReplicationMode;
 }
 
 /** A partition moving to a new replica set: added replicas catch up first, removed ones go last. */
@@ -146,6 +150,8 @@ export interface LeaderAssignment extends TopicRetention {
    * written is durable — the coordinator elects the successor once it holds all of that.
    */
   readonly handingOver?: boolean;
+  /** Where the partition's fetch mode started after a switch from raft mode: a copy still in raft mode is cut there first (absent: never switched). */
+  readonly switchedAt?: ModeSwitchPoint;
 }
 
 /** A partition a broker is a follower of: it fetches from `leader` in `leaderEpoch`. */
@@ -156,6 +162,14 @@ export interface FollowerAssignment extends TopicRetention {
   readonly topicId?: TopicId;
   /** null while the partition has no leader (every in-sync replica is down): the follower waits. */
   readonly leader: NodeId | null;
+  /** As in LeaderAssignment. */
+  readonly switchedAt?: ModeSwitchPoint;
+}
+
+/** Where a partition's current mode started after a mode switch (coordinator/mode-switch.ts): the new epoch, and the end its log was cut to. */
+export interface ModeSwitchPoint {
+  readonly leaderEpoch: number;
+  readonly endOffset: number;
 }
 
 /** A partition a broker hosts, as its heartbeat reports it for elections and `topic describe`. */
@@ -199,6 +213,13 @@ export interface RaftGroupAssignment extends TopicRetention {
   readonly topicId?: TopicId;
   /** Every replica of the partition: the group's voters. */
   readonly voters: readonly NodeId[];
+  /**
+   * Set when the partition came to raft mode from fetch mode: a copy still in fetch mode is cut
+   * at `endOffset` and its group starts in term `leaderEpoch` (broker/mode-switch.ts).
+   */
+  readonly switchedAt?: ModeSwitchPoint;
+  /** The partition is switching to fetch mode: stop the group (no ticks, no messages, no writes) and report its log (`RaftLeadershipReport.sealed`). */
+  readonly sealed?: boolean;
 }
 
 /** What a broker knows of a raft-mode partition's leadership, as its heartbeat reports it. */
@@ -213,6 +234,8 @@ export interface RaftLeadershipReport {
   readonly serving: boolean;
   /** The offset after its last committed entry it has applied (what consumers may read there). */
   readonly committedEnd: number;
+  /** Stopped for a switch to fetch mode (RaftGroupAssignment.sealed): its log's last term and end, final while it stays sealed. */
+  readonly sealed?: { readonly lastTerm: number; readonly endOffset: number };
 }
 
 /** Raft traffic between two brokers: every Raft message one broker has for another from one event, all groups together. */
@@ -340,6 +363,24 @@ export interface TopicDeleteReply {
   readonly type: "topic.delete.reply";
   readonly requestId: number;
   readonly error?: WireError;
+}
+
+/**
+ * Switch every partition of a topic to `mode`, one at a time (coordinator/mode-switch.ts). The
+ * reply comes once the intent is durable, not when the switch is done: `topic describe` shows each
+ * partition's mode and the one switching. Asking for the mode the topic has is a no-op.
+ */
+export interface TopicAlter {
+  readonly type: "topic.alter";
+  readonly requestId: number;
+  readonly topic: TopicName;
+  readonly mode: ReplicationMode;
+}
+export interface TopicAlterReply {
+  readonly type: "topic.alter.reply";
+  readonly requestId: number;
+  readonly error?: WireError;
+  readonly metadata?: TopicMetadata;
 }
 
 export interface MetadataRequest {
@@ -502,8 +543,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 

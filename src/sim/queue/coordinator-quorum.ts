@@ -60,6 +60,8 @@ export class QuorumChecker {
     const event = output as QuorumOutput;
     switch (event.type) {
       case "coordinator.raft":
+        // A new incarnation (a restart of a running node is a crash the run is not told of) applies its log again.
+        if (event.output.type === "raft.started") this.lastApplied.delete(node);
         this.raft.observe(node, event.output);
         return;
       case "coordinator.quorum.applied":

@@ -239,7 +239,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       bitFlipPerRead: scenario?.bitFlipPerRead,
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       replicationMode: scenario?.replicationMode ?? replicationMode,
-      coordinators,
+      coordinators: scenario?.coordinators ?? coordinators,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,

@@ -23,6 +23,7 @@ describe("scenarios", () => {
         acks: scenario.acks,
         bitFlipPerRead: scenario.bitFlipPerRead,
         replicationFactor: scenario.replicationFactor,
+        coordinators: scenario.coordinators,
         groups: scenario.groups,
         safetyMs: scenario.safetyMs,
         clockDriftPpm: scenario.clockDriftPpm,

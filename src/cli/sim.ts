@@ -46,6 +46,9 @@ Options:
   --mode fetch|raft   queue: the replication mode (default fetch); raft runs every partition as
                       a Raft group over its replicas, judged by the Raft checker too (no disk
                       wipes: a Raft voter must keep what it acknowledged)
+  --coordinators N    queue: coordinator replicas, 1 (default) to 7; with more the coordinator
+                      is a Raft quorum (docs/coordinator-quorum.md): the nemesis crashes and
+                      isolates replicas, its leader too, and the quorum checker judges them
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -168,6 +171,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       workload: { type: "string" },
       acks: { type: "string" },
       "replication-factor": { type: "string" },
+      coordinators: { type: "string" },
       mode: { type: "string" },
       faults: { type: "string" },
       messages: { type: "string" },
@@ -205,6 +209,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const replicationMode = values.mode as "fetch" | "raft" | undefined;
   const replicationFactor = values["replication-factor"] === undefined ? undefined : integer("--replication-factor", values["replication-factor"], 1);
   if (replicationFactor !== undefined && replicationFactor > 7) throw new Error(`--replication-factor must be from 1 to 7, not '${replicationFactor}'`);
+  const coordinators = values.coordinators === undefined ? undefined : integer("--coordinators", values.coordinators, 1);
+  if (coordinators !== undefined && coordinators > 7) throw new Error(`--coordinators must be from 1 to 7, not '${coordinators}'`);
+  if (coordinators !== undefined && workload !== "queue") throw new Error(`--coordinators runs with the queue workload, not '${workload}'`);
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
@@ -232,6 +239,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       bitFlipPerRead: scenario?.bitFlipPerRead,
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       replicationMode: scenario?.replicationMode ?? replicationMode,
+      coordinators: scenario?.coordinators ?? coordinators,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -292,6 +300,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.messages !== undefined) parts.push(`--messages ${base.messages}`);
   if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
   if (base.replicationMode !== undefined) parts.push(`--mode ${base.replicationMode}`);
+  if (base.coordinators !== undefined) parts.push(`--coordinators ${base.coordinators}`);
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

@@ -14,7 +14,8 @@
  * Optional headers: `# messages: N` (values per producer or client), and `# faults: swarm` for a
  * run whose network, disks and configuration misbehave as the seed draws them in a sweep while
  * the listed steps replace the drawn schedule (what `zhumq sim --shrink` writes: a failing swarm
- * seed with its schedule cut down), `# replication-factor: N`, and `# groups: N` or `NxM` (consumer
+ * seed with its schedule cut down), `# replication-factor: N`, `# coordinators: N` (a coordinator
+ * quorum; docs/coordinator-quorum.md), and `# groups: N` or `NxM` (consumer
  * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts), optionally
  * followed by how they consume: `pull` (the default), `push` (StartGet) or `mixed` — `# groups:
  * 1x2 push` — and `# session-timeout-ms: N` (the members' session); `# safety-ms: N` lengthens the
@@ -43,6 +44,8 @@ export interface Scenario {
   readonly messages: number | undefined;
   /** queue workload: replicas per partition (`# replication-factor: 3`); the workload's default when absent. */
   readonly replicationFactor?: number | undefined;
+  /** queue workload: coordinator replicas (`# coordinators: 3`, a Raft quorum); 1 when absent. */
+  readonly coordinators?: number | undefined;
   /** queue workload: how partitions replicate (`# mode: raft`); fetch when absent. */
   readonly replicationMode?: "fetch" | "raft" | undefined;
   /**
@@ -87,6 +90,9 @@ export function parseScenario(name: string, text: string): Scenario {
   const factorText = header.get("replication-factor");
   const replicationFactor = factorText === undefined ? undefined : Number(factorText);
   if (replicationFactor !== undefined && !(Number.isSafeInteger(replicationFactor) && replicationFactor >= 1 && replicationFactor <= 7)) throw new ScenarioError(`${name}: replication-factor must be an integer from 1 to 7`);
+  const coordinatorsText = header.get("coordinators");
+  const coordinators = coordinatorsText === undefined ? undefined : Number(coordinatorsText);
+  if (coordinators !== undefined && !(Number.isSafeInteger(coordinators) && coordinators >= 1 && coordinators <= 7)) throw new ScenarioError(`${name}: coordinators must be an integer from 1 to 7`);
   const modeText = header.get("mode");
   if (modeText !== undefined && modeText !== "fetch" && modeText !== "raft") throw new ScenarioError(`${name}: mode must be fetch or raft, not '${modeText}'`);
   const parsedGroups = parseGroups(name, header.get("groups"));
@@ -107,6 +113,7 @@ export function parseScenario(name: string, text: string): Scenario {
     ...(clockDriftPpm === undefined ? {} : { clockDriftPpm }),
     ...(clockSkewPpm === undefined ? {} : { clockSkewPpm }),
     replicationFactor,
+    ...(coordinators === undefined ? {} : { coordinators }),
     ...(modeText === undefined ? {} : { replicationMode: modeText }),
     ...(groups === undefined ? {} : { groups }),
     name,
@@ -157,6 +164,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
   if (scenario.replicationMode !== undefined) lines.push(`# mode: ${scenario.replicationMode}`);
+  if (scenario.coordinators !== undefined) lines.push(`# coordinators: ${scenario.coordinators}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);
   if (scenario.safetyMs !== undefined) lines.push(`# safety-ms: ${scenario.safetyMs}`);

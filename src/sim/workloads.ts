@@ -37,6 +37,8 @@ export interface WorkloadOptions {
   readonly damageAtRest?: boolean | undefined;
   /** queue: replicas per partition (fetch mode; default 1, or 3 with a replication plant). */
   readonly replicationFactor?: number | undefined;
+  /** queue: coordinator replicas (more than one: a Raft quorum). */
+  readonly coordinators?: number | undefined;
   /** queue: how partitions replicate (`zhumq sim --mode raft`, `# mode: raft`; default fetch, raft with a raft plant). */
   readonly replicationMode?: "fetch" | "raft" | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
@@ -97,6 +99,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.damageAtRest === undefined ? {} : { damageAtRest: options.damageAtRest }),
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.replicationMode === undefined ? {} : { replicationMode: options.replicationMode }),
+    ...(options.coordinators === undefined ? {} : { coordinators: options.coordinators }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
@@ -113,6 +116,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
+      ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.violations} quorum checker violations`]),
       ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],

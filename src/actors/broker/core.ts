@@ -72,7 +72,7 @@ import { onFetch, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer }
 import { onLookupDone, onOffsets } from "./offsets.ts";
 import { onPushMessage } from "./push.ts";
 import { onPushRead, onPushSweep, pushCheckLeadership } from "./push-serve.ts";
-import { incarnationKey, sendHeartbeat } from "./heartbeat.ts";
+import { followLeader, incarnationKey, isCoordinator, sendHeartbeat } from "./heartbeat.ts";
 import { applyRaftGroups, dropRaftPartition, emptyRaftHost, isRaftPartition, noteRecoveredRaft, onRaftBundle, onRaftReadDone, onRaftTick, RAFT_TICK_TIMER, type RaftHostState } from "./raft-host.ts";
 import { EMPTY_PUSH_STATE, PUSH_SWEEP_TIMER, type PushState } from "./push-state.ts";
 
@@ -149,6 +149,8 @@ export interface HeartbeatState {
   readonly outstanding: ReadonlyMap<number, number>;
   readonly registered: boolean;
   readonly leaseExpiresAtMs: number;
+  /** The coordinator replica heartbeats go to (absent: input.coordinator; set only with a quorum). */
+  readonly target?: NodeId;
 }
 
 export interface BrokerContext {
@@ -262,8 +264,9 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   if (sentAtMs === undefined) return; // a duplicate, a reply older than one applied, or not ours
   const outstanding = new Map([...heartbeat.outstanding].filter(([id]) => id > reply.requestId));
   if (reply.error !== undefined) {
-    step.update({ heartbeat: { ...heartbeat, outstanding } });
-    return; // the coordinator could not answer (no quorum, say): the next heartbeat retries
+    // The coordinator could not answer (no quorum, or a replica that does not lead): the next heartbeat retries, at the leader it named if any.
+    step.update({ heartbeat: { ...heartbeat, outstanding, ...followLeader(step.context.input, heartbeat, reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? reply.error.leader : undefined) } });
+    return;
   }
   step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM) } });
   const before = step.context.partitions;
@@ -432,7 +435,7 @@ export function onMessage(step: Step, event: MessageReceived): void {
       return;
     }
     case "broker.heartbeat.reply": {
-      if (event.from !== step.context.input.coordinator) return;
+      if (!isCoordinator(step.context.input, event.from)) return;
       const reply = parseHeartbeatReply(message);
       if (reply !== undefined) onHeartbeatReply(step, reply);
       return;

@@ -5,18 +5,56 @@
  */
 import { setTimer } from "../shared/effects.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
-import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type Step } from "./core.ts";
+import type { NodeId } from "../shared/ids.ts";
+import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type HeartbeatState, type Step } from "./core.ts";
+import type { BrokerInput } from "./types.ts";
 import { reportedDamage } from "./partition.ts";
 import { isRaftPartition, raftReports } from "./raft-host.ts";
 import { isrProposals } from "./replication.ts";
 
+/** Heartbeats unanswered for this many intervals move on to the next coordinator replica. */
+export const HEARTBEAT_INTERVALS_BEFORE_ROTATION = 3;
+
+/** Whether `node` is a coordinator (replica) this broker takes replies and push requests from. */
+export function isCoordinator(input: Pick<BrokerInput, "coordinator" | "coordinators">, node: NodeId): boolean {
+  return node === input.coordinator || (input.coordinators?.includes(node) ?? false);
+}
+
+/** After a refusal: heartbeat the leader it named (one of ours), or else the next replica. */
+export function followLeader(input: Pick<BrokerInput, "coordinator" | "coordinators">, heartbeat: HeartbeatState, leader: string | undefined): Pick<HeartbeatState, "target"> {
+  const replicas = input.coordinators ?? [];
+  if (replicas.length <= 1) return {};
+  if (leader !== undefined && replicas.includes(leader)) return { target: leader };
+  return { target: nextReplica(replicas, heartbeat.target ?? input.coordinator) };
+}
+
+function nextReplica(replicas: readonly NodeId[], current: NodeId): NodeId {
+  return replicas[(replicas.indexOf(current) + 1) % replicas.length]!;
+}
+
+/**
+ * The replica this heartbeat goes to: the current one, or the next when the oldest unanswered
+ * heartbeat is HEARTBEAT_INTERVALS_BEFORE_ROTATION intervals old (the unanswered ones are then
+ * forgotten, so the new one gets as long).
+ */
+function heartbeatTarget(step: Step): { target: NodeId; rotated: boolean } {
+  const { heartbeat, input } = step.context;
+  const current = heartbeat.target ?? input.coordinator;
+  const replicas = input.coordinators ?? [];
+  if (replicas.length <= 1) return { target: current, rotated: false };
+  const oldest = heartbeat.outstanding.values().next().value;
+  if (oldest === undefined || step.now() - oldest < HEARTBEAT_INTERVALS_BEFORE_ROTATION * input.heartbeatIntervalMs) return { target: current, rotated: false };
+  return { target: nextReplica(replicas, current), rotated: true };
+}
+
 export function sendHeartbeat(step: Step): void {
+  const { target, rotated } = heartbeatTarget(step);
   const { heartbeat, input } = step.context;
   const requestId = heartbeat.nextRequestId;
-  const outstanding = new Map(heartbeat.outstanding);
+  const outstanding = new Map(rotated ? [] : heartbeat.outstanding);
   outstanding.set(requestId, step.now());
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
-  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding } });
+  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding, ...((input.coordinators?.length ?? 0) > 1 ? { target } : {}) } });
   const address = input.address === undefined ? {} : { address: input.address };
   const serving: ServingPartition[] = [];
   const damaged: DamagedPartition[] = [];
@@ -43,7 +81,7 @@ export function sendHeartbeat(step: Step): void {
   const leaving = step.context.leave === undefined ? {} : { leaving: true };
   const raft = raftReports(step);
   const raftPart = raft.length === 0 ? {} : { raft };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart });
+  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

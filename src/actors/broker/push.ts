@@ -26,6 +26,7 @@
  * - Every message from the member refreshes its session's idle timer.
  */
 import { partitionKey, type NodeId } from "../shared/ids.ts";
+import { isCoordinator } from "./heartbeat.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { PUSH_PREPARE_WAIT_MS } from "../shared/push-messages.ts";
 import { isWireError, type Step } from "./core.ts";
@@ -55,7 +56,7 @@ export function onPushMessage(step: Step, from: NodeId, message: Readonly<Record
 // ---------------------------------------------------------------- from the coordinator
 
 function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  if (from !== step.context.input.coordinator) return;
+  if (!isCoordinator(step.context.input, from)) return;
   const { limits } = step.context.input;
   const prepare = parsePrepare(message, limits);
   if (prepare === undefined) return;
@@ -94,7 +95,7 @@ function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, un
 }
 
 function onRevoke(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  if (from !== step.context.input.coordinator) return;
+  if (!isCoordinator(step.context.input, from)) return;
   const { groupId, memberId } = message;
   if (typeof groupId !== "string" || typeof memberId !== "string") return;
   const refs = parseRefs(message.partitions, REVOKED_PARTITIONS_MAX);

@@ -200,6 +200,12 @@ export interface BrokerInput {
   readonly self: NodeId;
   readonly coordinator: NodeId;
   /**
+   * A coordinator quorum's replicas (`coordinator` among them). Heartbeats go to one of them at a
+   * time: to the leader a refusal names, or on to the next when heartbeats go unanswered
+   * (heartbeat.ts). Replies and push requests are taken from any of them.
+   */
+  readonly coordinators?: readonly NodeId[];
+  /**
    * Where clients reach this broker ("host:port"), advertised in every heartbeat so the
    * coordinator can hand it out in metadata. Absent in the simulator (nodes are named, not dialled).
    */

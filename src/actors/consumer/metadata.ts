@@ -47,7 +47,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   m.inflight = null;
   s.effects.push(cancelTimer(CONSUMER_TIMER.metadataTimeout));
   if (reply.error !== undefined) {
-    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.rotate();
+    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
     return retryMetadataLater(s);
   }
   const topic = s.state.config.topic;

@@ -31,8 +31,8 @@ import { freshSessions } from "./groups/common.ts";
 import { expireMembers } from "./groups/handlers.ts";
 import { NO_PUSH_SESSIONS, withPushRevokes } from "./groups/push-record.ts";
 import { plantedGroups } from "./groups/state.ts";
-import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
-import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand } from "./state.ts";
+import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits, type CoordinatorSettings } from "./limits.ts";
+import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand, type CoordinatorState } from "./state.ts";
 import { parseMessage } from "./validate.ts";
 
 export const LEASE_CHECK_TIMER = "coordinator.leases.check";
@@ -76,13 +76,35 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   };
   const problems = coordinatorSettingsProblems(settings);
   assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);
+  const state = replay(input.commands, startState(settings, input.plant));
+  return servingContext({ self: input.self, settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }) }, state, input.clock.now());
+}
+
+/** The state before any command: empty, with the groups' planted bug (if any) in place. */
+export function startState(settings: CoordinatorSettings, plant: CoordinatorPlant | undefined): CoordinatorState {
   const empty = emptyState(settings.limits.recentRequestsMax);
-  const groupPlant = input.plant === "assign-before-revoke" ? input.plant : undefined;
-  const state = replay(input.commands, { ...empty, groups: plantedGroups(empty.groups, groupPlant) });
-  const startMs = input.clock.now();
+  const groupPlant = plant === "assign-before-revoke" ? plant : undefined;
+  return { ...empty, groups: plantedGroups(empty.groups, groupPlant) };
+}
+
+/** What a coordinator context needs besides its state: the same for a single coordinator and a quorum replica. */
+export interface ServingBasis {
+  readonly self: NodeId;
+  readonly settings: CoordinatorSettings;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly plant?: CoordinatorPlant;
+}
+
+/**
+ * A coordinator context that starts serving `state` at `startMs`: every soft state fresh. Used at
+ * a single coordinator's start, and by a quorum replica each time it becomes the serving leader
+ * (replicated/replica.ts) — a new leader, like a restart, starts every lease afresh.
+ */
+export function servingContext(basis: ServingBasis, state: CoordinatorState, startMs: number): CoordinatorContext {
   // Fresh leases, so a coordinator restart alone marks nobody down — but unheard ones (handlers.ts Lease.heard).
-  const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true, heard: false }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + basis.settings.leaseMs, alive: true, heard: false }]));
+  return { self: basis.self, settings: basis.settings, clock: basis.clock, random: basis.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(basis.plant === undefined ? {} : { plant: basis.plant }) };
 }
 
 /** The outcome of one network message. */
@@ -118,26 +140,35 @@ function discountStall(context: CoordinatorContext, nowMs: number): Partial<Coor
   return { leases, groupSessions: { ...sessions, startMs: sessions.startMs + stallMs, lastHeartbeatMs } };
 }
 
+/** One network message's outcome, push revokes included: the whole of a coordinator's request handling. */
+export function messageOutcome(context: CoordinatorContext, event: CoordinatorMessageReceived): Outcome {
+  // Push revokes are decided here, once, on whatever the event did to the groups.
+  return withPushRevokes(context, onMessage(context, event));
+}
+
+/** The lease check's outcome at `nowMs`: brokers' leases and group members' sessions that ran out. */
+export function leaseCheckOutcome(context: CoordinatorContext, nowMs: number): Outcome {
+  const discounted = discountStall(context, nowMs);
+  const shifted = { ...context, ...discounted };
+  const leases = expireLeases(shifted, nowMs);
+  // Group members' sessions ride on the same timer, decided on the state the leases left.
+  const members = expireMembers({ ...shifted, ...leases.changes }, nowMs);
+  const outcome = withPushRevokes(context, { changes: { ...leases.changes, ...members.changes }, effects: [...leases.effects, ...members.effects] });
+  return { changes: { ...discounted, ...outcome.changes, lastLeaseCheckMs: nowMs }, effects: outcome.effects };
+}
+
 export const coordinatorMachine = setup({
   types: {} as { context: CoordinatorContext; events: CoordinatorEvent; input: CoordinatorInput; emitted: CoordinatorEffect },
   actions: {
     handleMessage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "message.received") return;
-      // Push revokes are decided here, once, on whatever the event did to the groups.
-      const outcome = withPushRevokes(context, onMessage(context, event));
+      const outcome = messageOutcome(context, event);
       if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
       for (const effect of outcome.effects) enqueue.emit(effect);
     }),
     expireLeases: enqueueActions(({ context, enqueue }) => {
-      const nowMs = context.clock.now();
-      const discounted = discountStall(context, nowMs);
-      const shifted = { ...context, ...discounted };
-      const leases = expireLeases(shifted, nowMs);
-      // Group members' sessions ride on the same timer, decided on the state the leases left.
-      const members = expireMembers({ ...shifted, ...leases.changes }, nowMs);
-      const outcome = withPushRevokes(context, { changes: { ...leases.changes, ...members.changes }, effects: [...leases.effects, ...members.effects] });
-      const changes = { ...discounted, ...outcome.changes, lastLeaseCheckMs: nowMs };
-      if (Object.keys(changes).length > 0) enqueue.assign(changes);
+      const outcome = leaseCheckOutcome(context, context.clock.now());
+      if (Object.keys(outcome.changes).length > 0) enqueue.assign(outcome.changes);
       for (const effect of outcome.effects) enqueue.emit(effect);
     }),
     armLeaseCheck: emit(({ context }) => setTimer(LEASE_CHECK_TIMER, context.settings.leaseCheckIntervalMs)),

@@ -104,6 +104,8 @@ export const REFRESHES_METADATA: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["U
 export interface WireError {
   readonly code: ErrorCode;
   readonly message: string;
+  /** COORDINATOR_NOT_AVAILABLE from a coordinator replica that is not the leader: the leader it knows (docs/coordinator-quorum.md). */
+  readonly leader?: string;
 }
 
 export function wireError(code: ErrorCode, message: string): WireError {

@@ -62,4 +62,17 @@ describe("CoordinatorList", () => {
     expect(CoordinatorList.problems([])).toHaveLength(1);
     expect(CoordinatorList.problems("")).toHaveLength(1);
   });
+
+  it("follows the leader a quorum replica names, and moves on when it names none or a stranger", () => {
+    const list = new CoordinatorList(["c0", "c1", "c2"]);
+    list.follow("c2");
+    expect(list.current).toBe("c2");
+    list.follow(undefined);
+    expect(list.current).toBe("c0");
+    list.follow("elsewhere");
+    expect(list.current).toBe("c1");
+    const solo = new CoordinatorList("solo");
+    solo.follow("c1");
+    expect(solo.current).toBe("solo");
+  });
 });

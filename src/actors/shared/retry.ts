@@ -59,6 +59,16 @@ export class CoordinatorList {
     this.index = (this.index + 1) % this.ids.length;
   }
 
+  /**
+   * After COORDINATOR_NOT_AVAILABLE: go to the leader a quorum replica named (NOT_COORDINATOR,
+   * docs/coordinator-quorum.md) when it is one of ours, else move on.
+   */
+  follow(leader: string | undefined): void {
+    const at = leader === undefined ? -1 : this.ids.indexOf(leader);
+    if (at >= 0) this.index = at;
+    else this.rotate();
+  }
+
   static problems(coordinator: NodeId | readonly NodeId[]): string[] {
     const ids = typeof coordinator === "string" ? [coordinator] : coordinator;
     if (ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)) return ["coordinator must name at least one node"];

@@ -905,6 +905,8 @@ export function resolveOpenFilesMax(setting: number | undefined, processLimit: n
 
 export interface BrokerSettings {
   readonly coordinator: NodeId;
+  /** A coordinator quorum's replicas (`coordinator` among them): heartbeats follow its leader (docs/coordinator-quorum.md). */
+  readonly coordinators?: readonly NodeId[];
   /** The address clients reach this broker at ("host:port"), advertised to the coordinator. */
   readonly address?: string;
   readonly heartbeatIntervalMs?: number;
@@ -974,6 +976,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
     input: (recovered, ports): BrokerInput => ({
       self: ports.transport.self,
       coordinator: settings.coordinator,
+      ...(settings.coordinators === undefined ? {} : { coordinators: settings.coordinators }),
       ...(settings.address === undefined ? {} : { address: settings.address }),
       heartbeatIntervalMs,
       flushIntervalMs,

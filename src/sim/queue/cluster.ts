@@ -66,6 +66,7 @@ import type { BrokerOutput } from "../../actors/broker/types.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
+import { COORDINATOR_LEADER, SimCoordinatorQuorum } from "./coordinator-boot.ts";
 
 export const TOPIC = "jepsen";
 const COORDINATOR = "coordinator";
@@ -129,6 +130,12 @@ export interface QueueRunOptions {
    * no disk is wiped (a Raft voter that forgets what it acknowledged breaks Raft by definition).
    */
   readonly replicationMode?: "fetch" | "raft";
+  /**
+   * Coordinator replicas (default 1: the single coordinator). With more, the coordinator is a Raft
+   * quorum (docs/coordinator-quorum.md): brokers and clients get the list and follow its leader,
+   * the nemesis crashes and isolates replicas, and the quorum checker judges them.
+   */
+  readonly coordinators?: number;
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
   /**
@@ -215,6 +222,8 @@ export interface QueueRunResult extends RunFigures {
   readonly producerIdsReused: number;
   /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
   readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number };
+  /** With a coordinator quorum: replicas, entries applied, heartbeat replies served, leader starts, quorum checker violations. */
+  readonly coordinatorQuorum?: ReturnType<SimCoordinatorQuorum["figures"]>;
 }
 
 interface Settings {
@@ -231,6 +240,7 @@ interface Settings {
   readonly minInSync: number | undefined;
   readonly replicationMode: "fetch" | "raft";
   readonly groups: GroupsOptions | undefined;
+  readonly coordinators: number;
 }
 
 function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
@@ -252,6 +262,7 @@ function resolve(options: QueueRunOptions): Settings {
     minInSync: options.minInSync,
     replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
+    coordinators: options.coordinators ?? 1,
   };
 }
 
@@ -286,15 +297,21 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const coordinator = coordinatorDefinition(coordinatorPlant);
   const durable = groups === undefined ? undefined : noticesWhenDurable(coordinator, (commands) => commands.length, (output) => groups.recordCoordinator(output));
   const leases = new LeaseWatch(world, COORDINATOR, () => coordinatorHost, (broker) => brokerHosts.get(broker));
-  const onCoordinatorOutput = (output: unknown): void => {
-    recordCoordinator(history, world, output, counts);
-    if ((output as CoordinatorOutput).type === "coordinator.broker.down") leases.brokerDown((output as { broker: NodeId }).broker);
+  const onCoordinatorOutput = (output: unknown, watch = leases, node: NodeId = COORDINATOR): void => {
+    recordCoordinator(history, world, output, counts, node);
+    if ((output as CoordinatorOutput).type === "coordinator.broker.down") watch.brokerDown((output as { broker: NodeId }).broker);
     if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
   };
-  world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: onCoordinatorOutput }), disk);
+  // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
+  if (settings.coordinators > 1 && groups !== undefined) throw new RangeError("consumer groups with a coordinator quorum are not simulated yet (docs/coordinator-quorum.md)");
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica) }) : undefined;
+  const coordinatorIds = quorum?.ids ?? [COORDINATOR];
+  const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
+  if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: (output) => onCoordinatorOutput(output) }), disk);
+  const clientCoordinator = quorum === undefined ? COORDINATOR : coordinatorIds;
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" || options.plant === "raft-read-past-commit" ? { plant: options.plant } : {};
   const raft = settings.replicationMode === "raft" ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
-  const broker = brokerDefinition({ coordinator: COORDINATOR, ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
+  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
@@ -305,12 +322,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify }), disk);
   }
   const admin: AdminRequests = {};
-  world.addNode(ADMIN, adminBoot(settings, () => (topicReady = true), admin));
+  world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin));
   world.onDecommission = (broker) => admin.decommission?.(broker);
   const reused = options.plant === "reuse-producer-id" ? new ReusedProducerIds(world) : undefined;
   for (let index = 0; index < settings.producers; index++) {
     const id = `producer-${index}`;
-    const plain = producerDefinition({ coordinator: COORDINATOR, acks: settings.acks, idempotent: options.plant !== "no-idempotence", ...(options.compression === undefined ? {} : { compression: options.compression }) });
+    const plain = producerDefinition({ coordinator: clientCoordinator, acks: settings.acks, idempotent: options.plant !== "no-idempotence", ...(options.compression === undefined ? {} : { compression: options.compression }) });
     const definition: typeof plain = {
       ...plain,
       toEvent: (from, received) => {
@@ -325,7 +342,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   for (let index = 0; index < (groups === undefined ? settings.consumers : 0); index++) {
     const id = `consumer-${index}`;
     consumers.push(id);
-    const definition = consumerDefinition({ coordinator: COORDINATOR, topic: TOPIC, onDamagedData: "skip" });
+    const definition = consumerDefinition({ coordinator: clientCoordinator, topic: TOPIC, onDamagedData: "skip" });
     world.addNode(id, actorBoot(definition, undefined, { onNotify: (output) => recordConsumer(history, world, id, output) }));
   }
   // Clock rates are set before any node starts (a node's clock is made at its start).
@@ -353,22 +370,23 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
-  world.nodeResolver = (name) => (name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
-  const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: COORDINATOR };
+  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
+  const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: quorum === undefined ? COORDINATOR : COORDINATOR_LEADER };
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
-  world.wipeAllowed = (broker) => !soleInSync(coordinatorHost, broker);
+  world.wipeAllowed = (broker) => !soleInSync(coordinatorNow(), broker);
   const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
   const producerCrashes = settings.swarm && (options.producerCrashes ?? (options.plant === "reuse-producer-id" || root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE));
   world.onCrash = (node) => {
     if (brokers.includes(node)) raft?.crashed(node);
+    quorum?.crashed(node);
     if (producerCrashes) {
       if (!producerIds.includes(node)) return;
       producers.delete(node); // its ticks wait for the restarted process
       for (const op of history.pendingSends()) if (op.process === node) history.sendUnknown(world.kernel.now(), node, op.id, "the producer process crashed before an answer");
     }
   };
-  const bounds = { ...targets, crashable: [COORDINATOR, ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1 && raft === undefined, wipeable: [...brokers, ...leaderNames] };
+  const bounds = { ...targets, crashable: [...coordinatorIds, ...(quorum === undefined ? [] : [COORDINATOR_LEADER]), ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1 && raft === undefined, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
   // Raft-mode partitions fail-stop on a full disk (refusing a Raft write is not built yet): no disk fills up under them.
   const diskFull = raft === undefined && (options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE);
@@ -383,7 +401,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const progress = new LivenessProgress(consumers, settings.producers * settings.messagesPerProducer);
   // With ring changes, liveness includes the moves: every partition where the ring puts it, stale copies deleted.
   const ringChanges = schedule.some((step) => step.action.kind === "join" || step.action.kind === "decommission");
-  const placementNow = () => placementProblems({ coordinator: world.node(COORDINATOR).status === "down" ? undefined : coordinatorHost, brokers: new Map([...brokerHosts].filter(([id]) => world.node(id).status !== "down")) });
+  const placementNow = () => placementProblems({ coordinator: quorum !== undefined ? quorum.serving() : world.node(COORDINATOR).status === "down" ? undefined : coordinatorHost, brokers: new Map([...brokerHosts].filter(([id]) => world.node(id).status !== "down")) });
   let placementLookedAtMs = -Infinity;
   let placementSettled = !ringChanges;
   const placed = (): boolean => {
@@ -410,13 +428,15 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups !== undefined) options.onGroupHistory?.(groups.history);
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
-  const leaseAnomalies = leases.anomalies();
-  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...groupAnomalies, ...placement], started, schedule);
+  const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? [])];
+  const quorumAnomalies = quorum?.checker.anomalies() ?? [];
+  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
-    ok: figures.ok && check.ok && raftAnomalies.length === 0 && (groupCheck?.ok ?? true),
+    ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true),
+    ...(quorum === undefined ? {} : { coordinatorQuorum: quorum.figures() }),
     ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length } }),
     ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,
@@ -425,7 +445,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     polls: history.ops.filter((op) => op.type === "poll").length,
     storageFullReplies,
     ...counts,
-    clocks: { driftPpm, leaseChecks: leases.checks, leaseOverlaps: leases.overlaps.length },
+    clocks: { driftPpm, leaseChecks: leases.checks + (quorum?.leaseChecks ?? 0), leaseOverlaps: leases.overlaps.length + (quorum?.leaseOverlaps ?? 0) },
     producerIdsReused: reused?.rewritten ?? 0,
   };
 }
@@ -516,16 +536,19 @@ interface AdminRequests {
  * The admin: create the topic, retrying with the same request id until the coordinator answers;
  * and decommission brokers when a schedule step says so, each retried until answered.
  */
-function adminBoot(settings: Settings, onReady: () => void, requests: AdminRequests) {
+function adminBoot(settings: Settings, coordinators: readonly NodeId[], onReady: () => void, requests: AdminRequests) {
   return async (ports: SimNodePorts) => {
     let done = false;
+    // With a quorum: ask the leader a refusal named, else move on to the next replica on each retry.
+    let target = 0;
+    const coordinator = (): NodeId => coordinators[target % coordinators.length]!;
     const decommissions = new Map<number, NodeId>();
     requests.decommission = (broker) => {
       const requestId = DECOMMISSION_REQUEST_ID_BASE + decommissions.size;
       decommissions.set(requestId, broker);
       const attempt = (): void => {
         if (!decommissions.has(requestId)) return;
-        ports.transport.send(COORDINATOR, { type: "broker.decommission", requestId, broker } satisfies ZhumqMessage);
+        ports.transport.send(coordinator(), { type: "broker.decommission", requestId, broker } satisfies ZhumqMessage);
         ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
       };
       attempt();
@@ -535,12 +558,15 @@ function adminBoot(settings: Settings, onReady: () => void, requests: AdminReque
       const { partitions, replicationFactor, minInSync } = settings;
       const mode = settings.replicationMode;
       const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor, replicationMode: mode, ...(minInSync === undefined || mode === "raft" ? {} : { minInSync }) };
-      ports.transport.send(COORDINATOR, request);
+      ports.transport.send(coordinator(), request);
+      target++;
       ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
     };
     ports.transport.onMessage((_from, message) => {
       const reply = message as ZhumqMessage;
-      if (reply.type === "broker.decommission.reply") decommissions.delete(reply.requestId);
+      const leader = "error" in reply ? reply.error?.leader : undefined;
+      if (leader !== undefined && coordinators.includes(leader)) target = coordinators.indexOf(leader);
+      if (reply.type === "broker.decommission.reply" && reply.error?.code !== "COORDINATOR_NOT_AVAILABLE") decommissions.delete(reply.requestId);
       if (reply.type !== "topic.create.reply") return;
       if (reply.error === undefined || reply.error.code === "TOPIC_ALREADY_EXISTS") {
         done = true;
@@ -587,13 +613,13 @@ function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId,
 }
 
 /** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
-function recordCoordinator(history: QueueHistory, world: SimWorld, output: unknown, counts: { elections: number }): void {
+function recordCoordinator(history: QueueHistory, world: SimWorld, output: unknown, counts: { elections: number }, node: NodeId = COORDINATOR): void {
   const event = output as CoordinatorOutput;
   if (event.type !== "coordinator.leader.elected") return;
   counts.elections++;
   const previous = event.previous === null ? {} : { previousLeader: event.previous };
   // Its decisions carry the coordinator's clock: the history is in real (virtual) time.
-  const atMs = world.node(COORDINATOR).realTimeOf(event.atMs);
+  const atMs = world.node(node).realTimeOf(event.atMs);
   history.leaderChanged({ topic: event.topic, partition: event.partition, atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
 }
 

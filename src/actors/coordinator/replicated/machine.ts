@@ -1,0 +1,114 @@
+/**
+ * A coordinator replica of a quorum as an xstate actor: replica.ts does the work; this file wires
+ * events to it and emits what it returns.
+ *
+ * Events in: `message.received` (Raft messages between replicas — checked by the broker's Raft
+ * wire check before the core sees them — and coordinator requests from brokers and clients),
+ * `timer.fired` (the Raft tick, the lease check), `store.persisted` and `read.done` (the Raft
+ * log's store; the definition sets `deliverPersisted`).
+ *
+ * Effects out: `effect.send` (Raft messages, replies), `effect.persist` of Raft operations,
+ * `effect.read` of Raft entries, `effect.timer.set`, `effect.notify` (CoordinatorOutput and
+ * QuorumOutput).
+ *
+ * Start-up: the Raft node starts from what its store recovered; the state machine starts empty
+ * and is rebuilt from the log as the replica re-learns the commit index (no snapshots yet).
+ */
+import { enqueueActions, setup } from "xstate";
+import type { Clock } from "../../../ports/clock.ts";
+import type { Random } from "../../../ports/random.ts";
+import { assert } from "../../shared/assert.ts";
+import { setTimer, type ReadDone, type StorePersisted, type TimerFired } from "../../shared/effects.ts";
+import type { NodeId } from "../../shared/ids.ts";
+import { parseRaftBundle } from "../../broker/raft-wire.ts";
+import { raftSettingsProblems, type RaftOperation, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
+import type { CoordinatorPlant } from "../handlers.ts";
+import { coordinatorSettingsProblems, type CoordinatorSettings } from "../limits.ts";
+import { LEASE_CHECK_TIMER, startState } from "../machine.ts";
+import { createReplica, onLeaseCheck, onStart, onPersisted, onRaftMessage, onReadDone, onRequest, onTick, type QuorumEffect, type QuorumReplica } from "./replica.ts";
+
+export const QUORUM_TICK_TIMER = "coordinator.raft.tick";
+/** Every replica's Raft messages carry this group name. */
+export const COORDINATOR_GROUP = "coordinator";
+
+export interface QuorumInput {
+  readonly self: NodeId;
+  /** The bootstrap voters: every replica of the quorum (1, 3 or 5), the same list on each. */
+  readonly voters: readonly NodeId[];
+  readonly settings: CoordinatorSettings;
+  readonly raftSettings: RaftSettings;
+  readonly recovered: RaftRecovered;
+  readonly clock: Pick<Clock, "now">;
+  readonly random: Random;
+  readonly plant?: CoordinatorPlant;
+  /** Notify a state digest after every applied entry (the simulator's checker). */
+  readonly reportDigests?: boolean;
+}
+
+export interface QuorumMessageReceived {
+  readonly type: "message.received";
+  readonly from: NodeId;
+  readonly message: unknown;
+}
+
+export type QuorumEvent = QuorumMessageReceived | TimerFired | StorePersisted<RaftOperation> | ReadDone<RaftReadResult>;
+
+interface QuorumContext {
+  readonly replica: QuorumReplica;
+  /** What the store recovered, reported once at entry. */
+  readonly recovered: RaftRecovered;
+}
+
+function isRaftType(message: unknown): boolean {
+  if (typeof message !== "object" || message === null) return false;
+  const type = (message as { type?: unknown }).type;
+  return typeof type === "string" && type.startsWith("raft.");
+}
+
+function step(replica: QuorumReplica, event: QuorumEvent): QuorumEffect[] {
+  switch (event.type) {
+    case "message.received": {
+      if (!isRaftType(event.message)) return onRequest(replica, event.from, event.message);
+      const messages = parseRaftBundle({ messages: [event.message] });
+      return messages === undefined ? [] : onRaftMessage(replica, event.from, messages[0]!);
+    }
+    case "timer.fired":
+      if (event.key === QUORUM_TICK_TIMER) return [setTimer(QUORUM_TICK_TIMER, replica.core.settings.tickMs), ...onTick(replica)];
+      if (event.key === LEASE_CHECK_TIMER) return [setTimer(LEASE_CHECK_TIMER, replica.basis.settings.leaseCheckIntervalMs), ...onLeaseCheck(replica, replica.basis.clock.now())];
+      return [];
+    case "store.persisted":
+      return onPersisted(replica, event.operations, event.synced);
+    case "read.done":
+      return onReadDone(replica, event.id, event.error === undefined ? event.result : undefined);
+  }
+}
+
+export const coordinatorQuorumMachine = setup({
+  types: {} as { context: QuorumContext; events: QuorumEvent; input: QuorumInput; emitted: QuorumEffect },
+  actions: {
+    step: enqueueActions(({ context, event, enqueue }) => {
+      for (const effect of step(context.replica, event)) enqueue.emit(effect);
+    }),
+  },
+}).createMachine({
+  id: "coordinator-quorum",
+  context: ({ input }) => {
+    const problems = [...coordinatorSettingsProblems(input.settings), ...raftSettingsProblems(input.raftSettings)];
+    assert(problems.length === 0, `coordinator quorum settings: ${problems.join("; ")}`);
+    assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
+    const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }) };
+    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
+    return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false }), recovered: input.recovered };
+  },
+  entry: enqueueActions(({ context, enqueue }) => {
+    enqueue.emit(setTimer(QUORUM_TICK_TIMER, context.replica.core.settings.tickMs));
+    enqueue.emit(setTimer(LEASE_CHECK_TIMER, context.replica.basis.settings.leaseCheckIntervalMs));
+    for (const effect of onStart(context.replica, context.recovered)) enqueue.emit(effect);
+  }),
+  on: {
+    "message.received": { actions: "step" },
+    "timer.fired": { actions: "step" },
+    "store.persisted": { actions: "step" },
+    "read.done": { actions: "step" },
+  },
+});

@@ -1,0 +1,161 @@
+/**
+ * Quorum replicas driven directly, no simulator: three replicas in memory, a store that makes
+ * everything durable at once, messages delivered by hand (or dropped, for a partition), ticks
+ * given by hand. What is checked: the serving leader answers only after commit, the others send
+ * NOT_COORDINATOR naming it, every replica applies the same state, and a new leader starts its
+ * leases afresh and never sends what the old one held.
+ */
+import { describe, expect, it } from "vitest";
+import { decodeBatch } from "../../../disk/batch-view.ts";
+import { metaOf } from "../../raft/entries.ts";
+import { CountingRandom } from "../../raft/testing.ts";
+import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead } from "../../raft/types.ts";
+import type { CoordinatorReplyMessage } from "../../shared/messages.ts";
+import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
+import { startState } from "../machine.ts";
+import { stateDigest } from "./digest.ts";
+import { createReplica, onPersisted, onRaftMessage, onReadDone, onRequest, onTick, type QuorumEffect, type QuorumReplica } from "./replica.ts";
+
+const IDS = ["c0", "c1", "c2"] as const;
+const SETTINGS = { ...DEFAULT_COORDINATOR_SETTINGS, leaseMs: 1_000 };
+
+interface Node {
+  replica: QuorumReplica;
+  readonly disk: { batches: Uint8Array[]; hardState: HardState };
+  readonly replies: { to: string; message: CoordinatorReplyMessage }[];
+}
+
+class Harness {
+  nowMs = 0;
+  readonly nodes = new Map<string, Node>();
+  readonly queue: { from: string; to: string; message: RaftMessage }[] = [];
+  /** Nodes cut off from every other replica. */
+  readonly cut = new Set<string>();
+
+  constructor() {
+    for (const id of IDS) {
+      const disk = { batches: [], hardState: { term: 0, votedFor: null } };
+      this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [] });
+    }
+  }
+
+  private boot(id: string, disk: Node["disk"]): QuorumReplica {
+    const clock = { now: () => this.nowMs };
+    const random = new CountingRandom(id);
+    const recovered = { hardState: disk.hardState, entries: disk.batches.map((batch) => metaOf(decodeBatch(batch))) };
+    return createReplica({ basis: { self: id, settings: SETTINGS, clock, random }, raft: { self: id, group: "coordinator", voters: IDS, settings: DEFAULT_RAFT_SETTINGS, recovered, clock, random }, start: startState(SETTINGS, undefined), reportDigests: false });
+  }
+
+  node(id: string): Node {
+    return this.nodes.get(id)!;
+  }
+
+  handle(id: string, effects: readonly QuorumEffect[]): void {
+    const node = this.node(id);
+    const operations: RaftOperation[] = [];
+    const reads: { id: number; read: RaftRead }[] = [];
+    for (const effect of effects) {
+      if (effect.type === "effect.persist") {
+        operations.push(effect.operation);
+        this.write(node, effect.operation);
+      } else if (effect.type === "effect.send") {
+        const message = effect.message as { type: string };
+        if (message.type.startsWith("raft.")) this.queue.push({ from: id, to: effect.to, message: effect.message as RaftMessage });
+        else node.replies.push({ to: effect.to, message: effect.message as CoordinatorReplyMessage });
+      } else if (effect.type === "effect.read") {
+        reads.push({ id: effect.id, read: effect.read });
+      }
+    }
+    if (operations.length > 0) this.handle(id, onPersisted(node.replica, operations, true));
+    for (const { id: readId, read } of reads) this.handle(id, onReadDone(node.replica, readId, { batches: node.disk.batches.filter((batch) => decodeBatch(batch).baseOffset >= read.from) }));
+  }
+
+  private write(node: Node, operation: RaftOperation): void {
+    if (operation.kind === "append") node.disk.batches.push(...operation.batches.map((batch) => batch.slice()));
+    else if (operation.kind === "truncate") node.disk.batches = node.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
+    else if (operation.kind === "hard-state") node.disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+  }
+
+  /** Deliver queued Raft messages until none is left (those across the cut are dropped). */
+  deliver(): void {
+    while (this.queue.length > 0) {
+      const { from, to, message } = this.queue.shift()!;
+      if (this.cut.has(from) || this.cut.has(to)) continue;
+      this.handle(to, onRaftMessage(this.node(to).replica, from, message));
+    }
+  }
+
+  /** Tick every replica (10 ms of time each) `ticks` times, delivering in between. */
+  tick(ticks: number): void {
+    for (let index = 0; index < ticks; index++) {
+      this.nowMs += DEFAULT_RAFT_SETTINGS.tickMs;
+      for (const id of IDS) this.handle(id, onTick(this.node(id).replica));
+      this.deliver();
+    }
+  }
+
+  serving(): string | undefined {
+    return IDS.find((id) => this.node(id).replica.serving !== undefined && !this.cut.has(id));
+  }
+
+  request(to: string, from: string, message: Record<string, unknown>): void {
+    this.handle(to, onRequest(this.node(to).replica, from, message));
+  }
+}
+
+function untilServing(harness: Harness): string {
+  for (let round = 0; round < 200 && harness.serving() === undefined; round++) harness.tick(1);
+  const leader = harness.serving();
+  expect(leader, "a leader serves").toBeDefined();
+  return leader!;
+}
+
+describe("coordinator quorum replicas", () => {
+  it("the leader answers after commit, the others name it; every replica applies the same state", () => {
+    const harness = new Harness();
+    const leader = untilServing(harness);
+    const follower = IDS.find((id) => id !== leader)!;
+    harness.tick(5); // the followers learn who leads
+
+    harness.request(follower, "admin", { type: "topic.create", requestId: 1, topic: "t", partitions: 2, replicationFactor: 1, replicationMode: "fetch" });
+    const refusal = harness.node(follower).replies.at(-1)!.message as { error?: { code: string; leader?: string; message: string } };
+    expect(refusal.error?.code).toBe("COORDINATOR_NOT_AVAILABLE");
+    expect(refusal.error?.leader).toBe(leader);
+    expect(refusal.error?.message).toContain(`NOT_COORDINATOR`);
+
+    harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.deliver();
+    harness.request(leader, "admin", { type: "topic.create", requestId: 2, topic: "t", partitions: 2, replicationFactor: 1, replicationMode: "fetch" });
+    // Nothing leaves before the entry commits and the read round confirms the lead.
+    const before = harness.node(leader).replies.filter((reply) => reply.message.type === "topic.create.reply").length;
+    expect(before).toBe(0);
+    harness.deliver();
+    harness.tick(3);
+    const created = harness.node(leader).replies.find((reply) => reply.message.type === "topic.create.reply")!.message as { error?: unknown };
+    expect(created.error).toBeUndefined();
+    const digests = IDS.map((id) => stateDigest(harness.node(id).replica.applied));
+    expect(new Set(digests).size).toBe(1);
+    expect(harness.node(follower).replica.applied.topics.has("t")).toBe(true);
+  });
+
+  it("a new leader starts every lease afresh, and the old one never sends what it held", () => {
+    const harness = new Harness();
+    const first = untilServing(harness);
+    harness.request(first, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.tick(3);
+    expect(harness.node(first).replica.serving!.leases.get("b0")?.heard).toBe(true);
+
+    harness.cut.add(first);
+    const held = harness.node(first).replies.length;
+    harness.request(first, "admin", { type: "topic.create", requestId: 9, topic: "lost", partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+    const second = untilServing(harness);
+    expect(second).not.toBe(first);
+    const lease = harness.node(second).replica.serving!.leases.get("b0")!;
+    expect(lease.heard).toBe(false);
+    expect(lease.expiresAtMs).toBeGreaterThanOrEqual(harness.nowMs);
+    harness.tick(40); // the cut-off leader steps down (check-quorum) and drops what it held
+    expect(harness.node(first).replica.serving).toBeUndefined();
+    expect(harness.node(first).replies.slice(held).filter((reply) => reply.message.type === "topic.create.reply")).toEqual([]);
+    expect(harness.node(second).replica.applied.topics.has("lost")).toBe(false);
+  });
+});

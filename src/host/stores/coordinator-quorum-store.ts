@@ -1,0 +1,61 @@
+/**
+ * A coordinator replica of a quorum (src/actors/coordinator/replicated) as an actor: its durable
+ * side is a Raft store (raft-store.ts: the segmented log of command entries plus the term/vote
+ * state file) in the folder `coordinator-raft`. The single coordinator's command log
+ * (coordinator-store.ts) is not used by a replica.
+ */
+import type { NodeId } from "../../ports/transport.ts";
+import type { ZhumqMessage } from "../../actors/shared/messages.ts";
+import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
+import { coordinatorQuorumMachine, type QuorumEvent, type QuorumInput } from "../../actors/coordinator/replicated/machine.ts";
+import type { RaftMessage, RaftOperation, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
+import { DEFAULT_RAFT_SETTINGS } from "../../actors/raft/types.ts";
+import type { ActorDefinition } from "../host.ts";
+import { resolveCoordinatorSettings, type CoordinatorDefinitionSettings } from "./coordinator-store.ts";
+import { RaftStore, resolveRaftSettings } from "./raft-store.ts";
+
+export const COORDINATOR_RAFT_DIR = "coordinator-raft";
+
+/**
+ * Raft settings of the coordinator quorum: a 20 ms tick, elections after 300–600 ms of silence,
+ * heartbeats every 60 ms — well inside the brokers' 1.2 s coordinator lease, so a failover is
+ * over before a broker's lease on the old leader's word runs out.
+ */
+export const COORDINATOR_RAFT_SETTINGS: RaftSettings = { ...DEFAULT_RAFT_SETTINGS, tickMs: 20, electionTicks: 15, heartbeatTicks: 3, entryCacheBytesMax: 8 * 1024 * 1024 };
+
+export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings {
+  /** Every replica of the quorum, this one included. */
+  readonly voters: readonly NodeId[];
+  readonly raft?: Partial<RaftSettings>;
+  /** Report a state digest after every applied entry (the simulator's checker; O(state) each). */
+  readonly reportDigests?: boolean;
+  readonly plant?: CoordinatorPlant;
+}
+
+export type CoordinatorQuorumDefinition = ActorDefinition<typeof coordinatorQuorumMachine, ZhumqMessage | RaftMessage, RaftOperation, RaftRecovered>;
+
+/** A quorum replica as an actor: boot it with `actorBoot(coordinatorQuorumDefinition({ voters }))` on each of the voters. */
+export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings): CoordinatorQuorumDefinition {
+  const resolved = resolveCoordinatorSettings(settings);
+  const raftSettings = resolveRaftSettings({ ...COORDINATOR_RAFT_SETTINGS, ...settings.raft });
+  if (settings.voters.length === 0 || new Set(settings.voters).size !== settings.voters.length) throw new RangeError(`coordinator voters must be distinct and at least one, got ${settings.voters.join(",")}`);
+  const dir = settings.dir ?? COORDINATOR_RAFT_DIR;
+  return {
+    name: "coordinator",
+    machine: coordinatorQuorumMachine,
+    open: (fs) => RaftStore.open(fs, { dir, entryBytesMax: raftSettings.entryBytesMax, entryRecordsMax: raftSettings.entryRecordsMax }),
+    input: (recovered, ports): QuorumInput => ({
+      self: ports.transport.self,
+      voters: settings.voters,
+      settings: resolved,
+      raftSettings,
+      recovered,
+      clock: ports.clock,
+      random: ports.random,
+      ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.reportDigests === true ? { reportDigests: true } : {}),
+    }),
+    toEvent: (from: NodeId, message: ZhumqMessage | RaftMessage): QuorumEvent => ({ type: "message.received", from, message }),
+    deliverPersisted: true,
+  };
+}

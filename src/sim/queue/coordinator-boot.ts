@@ -1,0 +1,109 @@
+/**
+ * Booting a coordinator quorum in the queue simulation (cluster.ts, `coordinators` > 1): one
+ * node per replica (`coordinator-0`, `coordinator-1`, ...), each a Raft-replicated coordinator
+ * (src/actors/coordinator/replicated) with its own disk, judged by QuorumChecker. The rest of the
+ * simulation asks `serving()` for "the coordinator" (lease and placement checks read its
+ * snapshot): the replica that serves as leader now, in the highest term.
+ */
+import type { NodeId } from "../../ports/transport.ts";
+import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
+import type { CoordinatorContext } from "../../actors/coordinator/handlers.ts";
+import type { QuorumReplica } from "../../actors/coordinator/replicated/replica.ts";
+import { coordinatorQuorumDefinition } from "../../host/stores/coordinator-quorum-store.ts";
+import type { SimDiskOptions } from "../fs.ts";
+import { actorBoot } from "../node.ts";
+import type { SimWorld } from "../world.ts";
+import { LeaseWatch } from "./leases.ts";
+import { QuorumChecker } from "./coordinator-quorum.ts";
+
+/** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
+export const COORDINATOR_LEADER = "coordinator-leader";
+export const COORDINATORS_MAX = 7;
+
+interface Snapshotted {
+  readonly snapshot: unknown;
+}
+
+export class SimCoordinatorQuorum {
+  readonly ids: readonly NodeId[];
+  readonly checker: QuorumChecker;
+  private readonly hosts = new Map<NodeId, Snapshotted>();
+  private readonly leases = new Map<NodeId, LeaseWatch>();
+
+  constructor(
+    private readonly world: SimWorld,
+    count: number,
+    options: {
+      readonly plant?: CoordinatorPlant;
+      readonly disk: Partial<SimDiskOptions>;
+      readonly brokerHost: (broker: NodeId) => Snapshotted | undefined;
+      /** The coordinator's own outputs (elections, brokers down), as a single coordinator's would go. */
+      readonly onOutput: (replica: NodeId, output: unknown, leases: LeaseWatch) => void;
+    },
+  ) {
+    if (!Number.isSafeInteger(count) || count < 1 || count > COORDINATORS_MAX) throw new RangeError(`coordinators must be from 1 to ${COORDINATORS_MAX}, not ${count}`);
+    this.ids = Array.from({ length: count }, (_, index) => `coordinator-${index}`);
+    this.checker = new QuorumChecker(() => world.kernel.now());
+    const definition = coordinatorQuorumDefinition({ voters: this.ids, reportDigests: true, ...(options.plant === undefined ? {} : { plant: options.plant }) });
+    for (const id of this.ids) {
+      const leases = new LeaseWatch(world, id, () => this.servingOf(id), options.brokerHost);
+      this.leases.set(id, leases);
+      const onNotify = (output: unknown): void => {
+        const type = (output as { type?: unknown }).type;
+        if (typeof type === "string" && (type === "coordinator.raft" || type.startsWith("coordinator.quorum."))) this.checker.observe(id, output);
+        else options.onOutput(id, output, leases);
+      };
+      world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify }), options.disk);
+    }
+  }
+
+  /** A replica's process died. */
+  crashed(node: NodeId): void {
+    if (this.ids.includes(node)) this.checker.crashed(node);
+  }
+
+  private replicaOf(id: NodeId): QuorumReplica | undefined {
+    if (this.world.node(id).status === "down") return undefined;
+    return (this.hosts.get(id)?.snapshot as { context?: { replica?: QuorumReplica } } | undefined)?.context?.replica;
+  }
+
+  /** Replica `id`'s serving context, shaped as a single coordinator's snapshot (undefined unless it serves). */
+  private servingOf(id: NodeId): Snapshotted | undefined {
+    const context: CoordinatorContext | undefined = this.replicaOf(id)?.serving;
+    return context === undefined ? undefined : { snapshot: { context } };
+  }
+
+  /** The replica serving as leader in the highest term, if any. */
+  servingId(): NodeId | undefined {
+    let best: { id: NodeId; term: number } | undefined;
+    for (const id of this.ids) {
+      const replica = this.replicaOf(id);
+      if (replica?.serving === undefined) continue;
+      if (best === undefined || replica.servingTerm > best.term) best = { id, term: replica.servingTerm };
+    }
+    return best?.id;
+  }
+
+  /** The serving leader's context as a coordinator snapshot (for the lease, placement and wipe checks). */
+  serving(): Snapshotted | undefined {
+    const id = this.servingId();
+    return id === undefined ? undefined : this.servingOf(id);
+  }
+
+  get leaseChecks(): number {
+    return [...this.leases.values()].reduce((sum, watch) => sum + watch.checks, 0);
+  }
+
+  get leaseOverlaps(): number {
+    return [...this.leases.values()].reduce((sum, watch) => sum + watch.overlaps.length, 0);
+  }
+
+  leaseAnomalies(): { kind: "lease-overlap"; detail: string }[] {
+    return [...this.leases.values()].flatMap((watch) => watch.anomalies());
+  }
+
+  /** Figures for the run's result. */
+  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number } {
+    return { replicas: this.ids.length, entriesApplied: this.checker.entriesApplied, repliesServed: this.checker.repliesServed, servingStarts: this.checker.servingStarts, violations: this.checker.anomalies().length };
+  }
+}

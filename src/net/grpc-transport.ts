@@ -20,10 +20,14 @@
  *   1. `to` is this node: delivered locally (encoded and decoded like any other message).
  *   2. the address book (`peers`) knows `to`: over this node's own outgoing stream to that
  *      address, opened lazily and reconnected with backoff (outgoing-link.ts).
- *   3. an incoming stream's frames named `to` as their sender: back over that stream (the most
- *      recent one, if several). This is how a server answers clients that dialled it — producers,
- *      consumers, the CLI — without knowing their addresses; such a client needs no port at all
- *      (`GrpcTransport.connect`).
+ *   3. an incoming stream's frames named `to` as their sender: back over that stream. This is how
+ *      a server answers clients that dialled it — producers, consumers, the CLI — without knowing
+ *      their addresses; such a client needs no port at all (`GrpcTransport.connect`). With several
+ *      live streams from one node, the answer goes on the one that last carried a message from it:
+ *      a hello alone takes the route only when no other stream holds it, so a second connection
+ *      that merely claims a live node's id cannot draw that node's traffic away (issue 16, the
+ *      identity hijack); when the route's stream ends, another live stream from that node takes
+ *      over. Only authentication (TLS, SCRAM) stops a stream that sends messages under a false id.
  *   4. otherwise: dropped, counted as undeliverable.
  * Nodes that are in each other's address books therefore each send on their own outgoing stream,
  * and deliver whatever arrives on any stream.
@@ -252,6 +256,7 @@ export class GrpcTransport implements Transport<unknown> {
       return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
     }
     end.remote = frame.from;
+    end.lastFrameMessages = messages.length;
     for (let index = 0; index < messages.length; index++) this.inbox.push(frame.from, messages[index], frame.payloads[index]!.length);
     return undefined;
   }
@@ -313,14 +318,31 @@ export class GrpcTransport implements Transport<unknown> {
       return;
     }
     const stream = new InboundStream(call, this.context, {
-      named: (named, remote) => this.inboundByNode.set(remote, named),
+      // A hello alone never takes a route another live stream holds (the identity hijack, issue 16).
+      named: (named, remote) => {
+        if (!this.inboundByNode.has(remote)) this.inboundByNode.set(remote, named);
+      },
+      carried: (carrying, remote) => {
+        if (this.inboundByNode.get(remote) !== carrying) this.inboundByNode.set(remote, carrying);
+      },
       gone: (gone) => {
         this.inboundStreams.delete(gone);
-        if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.inboundByNode.delete(gone.remote);
+        if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.fallBack(gone.remote);
       },
     });
     this.inboundStreams.add(stream);
     stream.start();
+  }
+
+  /**
+   * The route to `remote` ended: answer on another live stream named by the same node, if any
+   * (the newest), rather than on none — a second stream that closes must not cut the first off.
+   */
+  private fallBack(remote: NodeId): void {
+    let newest: InboundStream | undefined;
+    for (const stream of this.inboundStreams) if (stream.remote === remote && !stream.ended) newest = stream;
+    if (newest === undefined) this.inboundByNode.delete(remote);
+    else this.inboundByNode.set(remote, newest);
   }
 
   /** Statuses grpc-js sends on its own: an oversize message is RESOURCE_EXHAUSTED. */

@@ -71,6 +71,8 @@ export interface Rejection {
 /** The receiving end of one stream: whom its frames must come from (learned from the first). */
 export interface ReceivingEnd {
   remote: NodeId | undefined;
+  /** Messages the last accepted frame carried (0 for a hello). */
+  lastFrameMessages: number;
 }
 
 /** A place a message for one node can be queued: an outgoing link or an incoming stream. */

@@ -38,6 +38,7 @@
  * them (port-listener.ts). Each is counted; the node keeps serving every other stream.
  */
 import { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { MessageHandler, NodeId, SendReceipt, Transport } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
@@ -50,7 +51,9 @@ import type { Frame, FrameLimits } from "./frame.ts";
 import { decodeFrame, encodeFrame, nodeIdProblem } from "./frame.ts";
 import { InboundStream } from "./inbound-stream.ts";
 import { Inbox } from "./inbox.ts";
-import type { LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
+import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
+import type { TlsMaterial } from "./tls.ts";
+import { channelCredentials, checkTlsMaterial, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
@@ -71,6 +74,11 @@ export interface GrpcTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** Jitter for reconnect delays; a seeded Random port makes them reproducible. */
   readonly random?: JitterSource;
+  /**
+   * Mutual TLS on every stream this node opens or accepts (tls.ts: the identity rule). Without it
+   * the node speaks plaintext gRPC.
+   */
+  readonly tls?: TlsMaterial;
 }
 
 export interface GrpcListenOptions extends GrpcTransportOptions {
@@ -82,10 +90,15 @@ export interface GrpcListenOptions extends GrpcTransportOptions {
 export type ListeningGrpcTransport = GrpcTransport & { readonly address: string };
 
 interface ServerParts {
-  readonly server: grpc.Server;
-  readonly injector: grpc.ConnectionInjector;
+  readonly servers: readonly grpc.Server[];
+  readonly injectors: readonly grpc.ConnectionInjector[];
   readonly listener: PortListener;
 }
+
+/** What a plaintext client on a TLS port is told, on every call it makes. */
+export const PLAINTEXT_ON_TLS_PORT = "this zhumq node accepts TLS connections only: connect with TLS (--tls-ca, --tls-cert, --tls-key, or the client's tls option)";
+
+const INSECURE_DIALLING: Dialling = { credentials: grpc.credentials.createInsecure(), options: () => ({}) };
 
 export class GrpcTransport implements Transport<unknown> {
   readonly self: NodeId;
@@ -103,6 +116,7 @@ export class GrpcTransport implements Transport<unknown> {
   private readonly inbox: Inbox;
   private readonly context: LinkContext;
   private serverParts: ServerParts | undefined;
+  private readonly tls: TlsMaterial | undefined;
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -110,12 +124,20 @@ export class GrpcTransport implements Transport<unknown> {
     const problem = nodeIdProblem(options.self, this.limits.nodeIdBytesMax);
     if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
     this.self = options.self;
+    this.tls = options.tls;
+    if (options.tls !== undefined) {
+      const names = checkTlsMaterial(options.tls);
+      if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
+    }
+    const tls = options.tls;
+    const dialling: Dialling = tls === undefined ? INSECURE_DIALLING : { credentials: channelCredentials(tls), options: identityChannelOptions };
     this.codec = codecLimits(this.limits);
     this.frameLimits = { frameBytesMax: this.limits.frameBytesMax, nodeIdBytesMax: this.limits.nodeIdBytesMax };
     this.lookup = directoryLookup(options.peers);
     this.inbox = new Inbox(this.limits.inboxBytesMax, () => this.stats.delivered++);
     this.context = {
       self: this.self,
+      dialling,
       limits: this.limits,
       stats: this.stats,
       random: options.random ?? { next: Math.random },
@@ -229,8 +251,8 @@ export class GrpcTransport implements Transport<unknown> {
     const parts = this.serverParts;
     this.serverParts = undefined;
     if (parts !== undefined) {
-      parts.injector.destroy();
-      parts.server.forceShutdown();
+      for (const injector of parts.injectors) injector.destroy();
+      for (const server of parts.servers) server.forceShutdown();
       await parts.listener.close();
     }
   }
@@ -244,6 +266,10 @@ export class GrpcTransport implements Transport<unknown> {
       if (frame.to !== this.self) {
         this.stats.rejected.misrouted++;
         return { code: grpc.status.FAILED_PRECONDITION, details: `this is node '${this.self}', not '${frame.to}'` };
+      }
+      if (end.remote === undefined && end.certificateNames !== undefined && !mayClaim(end.certificateNames, frame.from)) {
+        this.stats.rejected.identity++;
+        return { code: grpc.status.PERMISSION_DENIED, details: claimProblem(end.certificateNames, frame.from) };
       }
       if (end.remote !== undefined && frame.from !== end.remote) {
         this.stats.rejected.senderChanged++;
@@ -290,15 +316,23 @@ export class GrpcTransport implements Transport<unknown> {
   }
 
   private async startServer(host: string, port: number): Promise<string> {
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": this.limits.frameBytesMax,
-      "grpc.max_send_message_length": this.limits.frameBytesMax,
-      "grpc.max_concurrent_streams": this.limits.streamsPerConnectionMax,
-      "grpc.enable_channelz": 0,
-      interceptors: [observeStatuses((status) => this.statusSent(status))],
-    });
-    server.addService(peerService, { Link: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.acceptStream(call) });
-    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const server = this.grpcServer((call) => this.acceptStream(call));
+    const tls = this.tls;
+    const injector = server.createConnectionInjector(tls === undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(tls));
+    const servers = [server];
+    const injectors = [injector];
+    let plaintext: ((socket: Socket) => void) | undefined;
+    if (tls !== undefined) {
+      // Plaintext clients on this TLS port: every call they make is refused, saying why.
+      const refusing = this.grpcServer((call) => call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: PLAINTEXT_ON_TLS_PORT, metadata: new grpc.Metadata() }));
+      const refusingInjector = refusing.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      servers.push(refusing);
+      injectors.push(refusingInjector);
+      plaintext = (socket) => {
+        this.stats.rejected.plaintextOnTls++;
+        refusingInjector.injectConnection(socket);
+      };
+    }
     const listener = await PortListener.open({
       host,
       port,
@@ -306,10 +340,23 @@ export class GrpcTransport implements Transport<unknown> {
       prefaceTimeoutMs: this.limits.prefaceTimeoutMs,
       accept: (socket) => injector.injectConnection(socket),
       refused: (why) => this.refused(why),
+      ...(plaintext === undefined ? {} : { plaintext }),
     });
-    this.serverParts = { server, injector, listener };
+    this.serverParts = { servers, injectors, listener };
     this.address = formatAddress(host, listener.port);
     return this.address;
+  }
+
+  private grpcServer(link: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void): grpc.Server {
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": this.limits.frameBytesMax,
+      "grpc.max_send_message_length": this.limits.frameBytesMax,
+      "grpc.max_concurrent_streams": this.limits.streamsPerConnectionMax,
+      "grpc.enable_channelz": 0,
+      interceptors: [observeStatuses((status) => this.statusSent(status))],
+    });
+    server.addService(peerService, { Link: link });
+    return server;
   }
 
   private acceptStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
@@ -329,7 +376,7 @@ export class GrpcTransport implements Transport<unknown> {
         this.inboundStreams.delete(gone);
         if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.fallBack(gone.remote);
       },
-    });
+    }, this.tls === undefined ? undefined : peerCertificateNames(call.getAuthContext().sslPeerCertificate));
     this.inboundStreams.add(stream);
     stream.start();
   }

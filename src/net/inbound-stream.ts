@@ -30,7 +30,7 @@ export interface InboundEvents {
 export class InboundStream implements Route {
   readonly queue: SendQueue;
   private readonly pump: FramePump;
-  private readonly end: ReceivingEnd = { remote: undefined, lastFrameMessages: 0 };
+  private readonly end: ReceivingEnd;
   private routeHeader: Buffer | undefined;
   private finished = false;
 
@@ -38,7 +38,9 @@ export class InboundStream implements Route {
     private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
     private readonly context: LinkContext,
     private readonly events: InboundEvents,
+    certificateNames?: readonly string[],
   ) {
+    this.end = certificateNames === undefined ? { remote: undefined, lastFrameMessages: 0 } : { remote: undefined, lastFrameMessages: 0, certificateNames };
     this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
   }

@@ -135,7 +135,7 @@ export class OutgoingLink implements Route {
     this.state = "connecting";
     let client: grpc.Client;
     try {
-      client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(this.context.limits));
+      client = new grpc.Client(address, this.context.dialling.credentials, { ...channelOptions(this.context.limits), ...this.context.dialling.options(this.peer) });
     } catch (error) {
       // grpc-js refuses some targets outright (""); the address book may be corrected later.
       this.retryLater(`cannot dial '${address}': ${error instanceof Error ? error.message : String(error)}`);

@@ -92,11 +92,13 @@ export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50
 export interface RawLink {
   readonly received: Buffer[];
   readonly accepted: Promise<void>;
+  /** The status the server ended the stream with. */
+  readonly status: Promise<grpc.StatusObject>;
   close(): void;
 }
 
-export function openRawLink(address: string, from: NodeId, to: NodeId, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): RawLink {
-  const client = new grpc.Client(address, credentials);
+export function openRawLink(address: string, from: NodeId, to: NodeId, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): RawLink {
+  const client = new grpc.Client(address, credentials, options);
   const call = client.makeBidiStreamRequest(PEER_LINK_PATH, passThrough, passThrough);
   const received: Buffer[] = [];
   const accepted = new Promise<void>((resolve, reject) => {
@@ -105,11 +107,13 @@ export function openRawLink(address: string, from: NodeId, to: NodeId, credentia
   });
   accepted.catch(() => undefined);
   call.on("data", (frame: Buffer) => received.push(frame));
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
   call.on("error", () => undefined);
   call.write(encodeFrame(frameHeader(from, to), null, 1 << 20));
   return {
     received,
     accepted,
+    status,
     close: () => {
       call.cancel();
       client.close();

@@ -173,6 +173,7 @@ describe("GrpcTransport", () => {
       server.send("broker-1", { type: "unprompted" }); // not a reply: still goes to the one that spoke last
       await until(() => got.length === 5, "the unprompted message");
       expect(impostor.received).toEqual([]);
+      expect(server.principalOf("broker-1")).toBeUndefined(); // plaintext: nobody is authenticated
     } finally {
       impostor.close();
     }

@@ -53,7 +53,7 @@ import { InboundStream } from "./inbound-stream.ts";
 import { Inbox } from "./inbox.ts";
 import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
 import type { TlsMaterial } from "./tls.ts";
-import { channelCredentials, checkTlsMaterial, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
+import { channelCredentials, checkTlsMaterial, claimedName, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
@@ -98,7 +98,7 @@ interface ServerParts {
 /** What a plaintext client on a TLS port is told, on every call it makes. */
 export const PLAINTEXT_ON_TLS_PORT = "this zhumq node accepts TLS connections only: connect with TLS (--tls-ca, --tls-cert, --tls-key, or the client's tls option)";
 
-const INSECURE_DIALLING: Dialling = { credentials: grpc.credentials.createInsecure(), options: () => ({}) };
+const INSECURE_DIALLING: Dialling = { credentials: grpc.credentials.createInsecure(), secure: false, options: () => ({}) };
 
 export class GrpcTransport implements Transport<unknown> {
   readonly self: NodeId;
@@ -117,6 +117,7 @@ export class GrpcTransport implements Transport<unknown> {
   private readonly context: LinkContext;
   private serverParts: ServerParts | undefined;
   private readonly tls: TlsMaterial | undefined;
+  private readonly principals = new Map<NodeId, string>();
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -130,7 +131,7 @@ export class GrpcTransport implements Transport<unknown> {
       if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
     }
     const tls = options.tls;
-    const dialling: Dialling = tls === undefined ? INSECURE_DIALLING : { credentials: channelCredentials(tls), options: identityChannelOptions };
+    const dialling: Dialling = tls === undefined ? INSECURE_DIALLING : { credentials: channelCredentials(tls), secure: true, options: identityChannelOptions };
     this.codec = codecLimits(this.limits);
     this.frameLimits = { frameBytesMax: this.limits.frameBytesMax, nodeIdBytesMax: this.limits.nodeIdBytesMax };
     this.lookup = directoryLookup(options.peers);
@@ -218,6 +219,15 @@ export class GrpcTransport implements Transport<unknown> {
     return queued;
   }
 
+  /**
+   * Who the certificate of the stream that last carried a message from `from` names, as
+   * "User:<name>" (tls.ts: a client's stream speaks as `<name>/...`); undefined without TLS. This is
+   * the authenticated principal a host attaches to each inbound message for authorization.
+   */
+  principalOf(from: NodeId): string | undefined {
+    return this.principals.get(from);
+  }
+
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;
@@ -267,9 +277,13 @@ export class GrpcTransport implements Transport<unknown> {
         this.stats.rejected.misrouted++;
         return { code: grpc.status.FAILED_PRECONDITION, details: `this is node '${this.self}', not '${frame.to}'` };
       }
-      if (end.remote === undefined && end.certificateNames !== undefined && !mayClaim(end.certificateNames, frame.from)) {
-        this.stats.rejected.identity++;
-        return { code: grpc.status.PERMISSION_DENIED, details: claimProblem(end.certificateNames, frame.from) };
+      if (end.remote === undefined && end.certificateNames !== undefined) {
+        const name = claimedName(end.certificateNames, frame.from);
+        if (name === undefined) {
+          this.stats.rejected.identity++;
+          return { code: grpc.status.PERMISSION_DENIED, details: claimProblem(end.certificateNames, frame.from) };
+        }
+        end.principal = `User:${name}`;
       }
       if (end.remote !== undefined && frame.from !== end.remote) {
         this.stats.rejected.senderChanged++;
@@ -283,6 +297,7 @@ export class GrpcTransport implements Transport<unknown> {
     }
     end.remote = frame.from;
     end.lastFrameMessages = messages.length;
+    if (end.principal !== undefined && messages.length > 0 && this.principals.get(frame.from) !== end.principal) this.principals.set(frame.from, end.principal);
     for (let index = 0; index < messages.length; index++) this.inbox.push(frame.from, messages[index], frame.payloads[index]!.length);
     return undefined;
   }
@@ -388,7 +403,10 @@ export class GrpcTransport implements Transport<unknown> {
   private fallBack(remote: NodeId): void {
     let newest: InboundStream | undefined;
     for (const stream of this.inboundStreams) if (stream.remote === remote && !stream.ended) newest = stream;
-    if (newest === undefined) this.inboundByNode.delete(remote);
+    if (newest === undefined) {
+      this.inboundByNode.delete(remote);
+      if (!this.links.has(remote)) this.principals.delete(remote);
+    }
     else this.inboundByNode.set(remote, newest);
   }
 

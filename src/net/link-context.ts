@@ -77,6 +77,8 @@ export interface ReceivingEnd {
   remote: NodeId | undefined;
   /** Under TLS, the names of the certificate the connection presented (tls.ts, identity rule). */
   readonly certificateNames?: readonly string[];
+  /** Under TLS, who the certificate says is speaking ("User:<name>"); set once the stream is named. */
+  principal?: string;
   /** Messages the last accepted frame carried (0 for a hello). */
   lastFrameMessages: number;
 }
@@ -93,6 +95,8 @@ export interface Route {
 /** How an outgoing link dials: plaintext, or TLS checking that the server is the node dialled. */
 export interface Dialling {
   readonly credentials: ChannelCredentials;
+  /** TLS: the server's certificate was checked to name the node dialled. */
+  readonly secure: boolean;
   options(peer: NodeId): ChannelOptions;
 }
 

@@ -75,7 +75,7 @@ export class OutgoingLink implements Route {
     this.header = frameHeader(context.self, peer);
     this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
-    this.end = { remote: peer, lastFrameMessages: 0 };
+    this.end = context.dialling.secure ? { remote: peer, lastFrameMessages: 0, principal: `User:${peer}` } : { remote: peer, lastFrameMessages: 0 };
   }
 
   get connected(): boolean {

@@ -10,7 +10,7 @@ import { opensslMissing, TestAuthority } from "../../test/support/certificates.t
 import { TransportConfigError } from "./errors.ts";
 import { GrpcTransport, PLAINTEXT_ON_TLS_PORT } from "./grpc-transport.ts";
 import { LoopbackCluster, openRawLink, quiesce } from "./testing.ts";
-import { certificateNames, channelCredentials, claimProblem, identityChannelOptions, mayClaim } from "./tls.ts";
+import { certificateNames, channelCredentials, claimedName, claimProblem, identityChannelOptions, mayClaim } from "./tls.ts";
 
 describe("the identity rule", () => {
   it("a certificate's names are its CN and DNS alternative names", () => {
@@ -24,6 +24,8 @@ describe("the identity rule", () => {
     expect(mayClaim(["broker-1"], "broker-10")).toBe(false);
     expect(mayClaim(["broker-2"], "broker-1")).toBe(false);
     expect(mayClaim([], "broker-1")).toBe(false);
+    expect(claimedName(["a", "a/b"], "a/b/c")).toBe("a/b");
+    expect(claimedName(["x"], "a")).toBeUndefined();
     expect(claimProblem(["broker-2"], "broker-1")).toBe("the certificate is for 'broker-2' but this stream claims to be 'broker-1'");
   });
 });
@@ -74,6 +76,10 @@ describe.skipIf(missing !== undefined)(`GrpcTransport with mutual TLS${missing =
     client.send("server", { n: 7 });
     await quiesce([server, client]);
     expect(got).toEqual([{ echo: { n: 7 } }]);
+    // The authenticated principal each side can attach to what it received.
+    expect(server.principalOf("alice/app-1")).toBe("User:alice");
+    expect(client.principalOf("server")).toBe("User:server");
+    expect(server.principalOf("nobody")).toBeUndefined();
   });
 
   it("a stream whose certificate is for broker-2 cannot speak as broker-1", async () => {

@@ -78,6 +78,13 @@ export function mayClaim(names: readonly string[], id: NodeId): boolean {
   return names.some((name) => id === name || id.startsWith(`${name}/`));
 }
 
+/** The certificate name that lets a stream speak as `id` (the longest, if several), or undefined. */
+export function claimedName(names: readonly string[], id: NodeId): string | undefined {
+  let best: string | undefined;
+  for (const name of names) if (mayClaim([name], id) && (best === undefined || name.length > best.length)) best = name;
+  return best;
+}
+
 /** Why a stream may not speak as `id`, in words an operator can act on. */
 export function claimProblem(names: readonly string[], id: NodeId): string {
   if (names.length === 0) return `this node requires a client certificate naming '${id}' (mutual TLS); the connection presented none`;

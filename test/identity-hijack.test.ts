@@ -114,7 +114,7 @@ describe("identity hijack (issue 16 item 6): a connection claiming a live broker
     } finally {
       await producer.disconnect();
     }
-  }, 180_000);
+  }, 300_000);
 
   it("a broker whose lease lapsed (stopped past its lease) re-registers and serves writes again", async () => {
     const { coordinator, broker, zhumq } = await startCluster();
@@ -138,5 +138,5 @@ describe("identity hijack (issue 16 item 6): a connection claiming a live broker
     } finally {
       await producer.disconnect();
     }
-  }, 180_000);
+  }, 300_000);
 });

@@ -91,7 +91,7 @@ describe.skipIf(missing !== undefined)(`a cluster with mutual TLS on every link$
     const plaintextExit = await plaintext.exit(90_000);
     expect(plaintextExit.code).toBe(1);
     expect(plaintext.stderr).toMatch(/accepts TLS connections only.*--tls-ca/);
-  }, 240_000);
+  }, 420_000);
 
   it("broker-2's certificate cannot speak or heartbeat as broker-1; a node with another node's certificate does not start", async () => {
     const { address } = await startCluster();
@@ -122,7 +122,7 @@ describe.skipIf(missing !== undefined)(`a cluster with mutual TLS on every link$
     const wrongExit = await wrong.exit(60_000);
     expect(wrongExit.code).toBe(2);
     expect(wrong.stderr).toContain("--tls-cert: the certificate is for 'broker-1' but this stream claims to be 'broker-3': use a certificate whose CN or DNS name is 'broker-3'");
-  }, 240_000);
+  }, 420_000);
 
   /** A child with its own environment, killed after the test like the others. */
   function startWithEnv(args: readonly string[], env: NodeJS.ProcessEnv): ZhumqProcess {

@@ -28,6 +28,7 @@ import { parseBootstrap } from "../client/address-book.ts";
 import { CONNECT_TIMEOUT_MS_DEFAULT, CONNECT_TIMEOUT_MS_MAX } from "../client/context.ts";
 import { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/addresses.ts";
 import { ConfigError } from "./config-error.ts";
+import { resolveTls, TLS_FLAG_OPTIONS, TLS_FLAGS_HELP, type TlsFlags } from "./tls-flags.ts";
 
 /** Where clients look when no --bootstrap is given: where `zhumq dev` puts the coordinator. */
 export const DEFAULT_BOOTSTRAP = `${DEFAULT_COORDINATOR_ID}@${DEFAULT_COORDINATOR_ADDRESS}`;
@@ -120,6 +121,7 @@ export class UsageError extends ConfigError {
 export const CLIENT_OPTIONS = {
   bootstrap: { type: "string" },
   "connect-timeout-ms": { type: "string" },
+  ...TLS_FLAG_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -128,9 +130,10 @@ export const CLIENT_OPTIONS_HELP = `  --bootstrap ID@HOST:PORT
                        where 'zhumq dev' puts it); HOST:PORT alone means id 'coordinator'
   --connect-timeout-ms MS
                        how long to wait for the coordinator to answer (default ${CONNECT_TIMEOUT_MS_DEFAULT})
+${TLS_FLAGS_HELP}
   -h, --help           this text`;
 
-export interface ClientFlags {
+export interface ClientFlags extends TlsFlags {
   readonly bootstrap?: string | undefined;
   readonly "connect-timeout-ms"?: string | undefined;
 }
@@ -145,7 +148,8 @@ export function clientOptionsFor(flags: ClientFlags, io: CommandIo, clientId: st
     throw new UsageError(field, `must be ID@HOST:PORT (e.g. ${DEFAULT_BOOTSTRAP}): ${(error as Error).message}`);
   }
   const connectTimeoutMs = integerFlag("--connect-timeout-ms", flags["connect-timeout-ms"], { fallback: CONNECT_TIMEOUT_MS_DEFAULT, min: 1, max: CONNECT_TIMEOUT_MS_MAX });
-  return { bootstrap, clientId, connectTimeoutMs };
+  const tls = resolveTls(flags, io.env);
+  return { bootstrap, clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls }) };
 }
 
 /**

@@ -16,7 +16,8 @@
  *     "metricsListen": "0.0.0.0:9192",
  *     "logFormat": "json",
  *     "logLevel": "info",
- *     "settings": { "heartbeatIntervalMs": 200, "limits": { "fetchBytesMax": 8388608 } }
+ *     "settings": { "heartbeatIntervalMs": 200, "limits": { "fetchBytesMax": 8388608 } },
+ *     "tlsCa": "ca.pem", "tlsCert": "broker-1.pem", "tlsKey": "broker-1.key"
  *   }
  *
  * A relative `data` in the file is relative to the file's folder (flags: to the working folder).
@@ -33,7 +34,7 @@ import { DEFAULT_BROKER_LIMITS } from "../actors/broker/index.ts";
 import { coordinatorDefinition } from "../host/stores/coordinator-store.ts";
 import { brokerDefinition } from "../host/stores/broker-store.ts";
 import { processOpenFilesLimit } from "../disk/node-fs.ts";
-import type { BrokerNodeOptions, CoordinatorNodeOptions } from "../host/real-node.ts";
+import type { BrokerNodeOptions, CoordinatorNodeOptions, TlsMaterial } from "../host/real-node.ts";
 import { LOG_LEVELS, type LogLevel } from "../host/node-log.ts";
 
 import { ConfigError } from "./config-error.ts";
@@ -73,6 +74,8 @@ export const LOG_FORMATS = ["json", "pretty"] as const;
 
 export interface CoordinatorConfig extends ObservabilityConfig {
   readonly role: "coordinator";
+  /** Mutual TLS (the --tls-* flags, tls-flags.ts); undefined: plaintext. */
+  readonly tls?: TlsMaterial;
   readonly id: string;
   readonly listen: string;
   readonly dataDir: string;
@@ -82,6 +85,7 @@ export interface CoordinatorConfig extends ObservabilityConfig {
 
 export interface BrokerConfig extends ObservabilityConfig {
   readonly role: "broker";
+  readonly tls?: TlsMaterial;
   readonly id: string;
   readonly listen: string;
   readonly advertise: string | undefined;
@@ -94,8 +98,8 @@ export interface BrokerConfig extends ObservabilityConfig {
 export type NodeConfig = CoordinatorConfig | BrokerConfig;
 
 const FILE_KEYS = {
-  coordinator: ["id", "listen", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings"],
-  broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings"],
+  coordinator: ["id", "listen", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
+  broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
 } as const;
 
 const SETTINGS_KEYS = {

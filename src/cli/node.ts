@@ -13,6 +13,7 @@ import type { ZhumqMetrics } from "../host/metrics.ts";
 import type { NodeLog } from "../host/node-log.ts";
 import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type NodeFlags } from "./config.ts";
 import { createLogOutput } from "./logging.ts";
+import { resolveTls, TLS_FLAG_OPTIONS, TLS_FLAGS_HELP } from "./tls-flags.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 
 const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clients and logs name it
@@ -29,6 +30,7 @@ const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clie
                        event, msg and the event's fields; pretty: "[node] msg" lines
   --log-level debug|info|warn|error
                        the least severe level written (default info)
+${TLS_FLAGS_HELP}
   -h, --help           this text`;
 
 const SIGNALS_AND_EXIT = `Stopping: SIGTERM or Ctrl-C shuts down gracefully — no new requests are taken, writes in
@@ -107,6 +109,7 @@ const FLAG_OPTIONS = {
   "metrics-listen": { type: "string" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
+  ...TLS_FLAG_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -176,11 +179,13 @@ async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]):
   const raw = values as NodeFlags & { "retention-ms"?: string; "retention-bytes"?: string };
   const flags: NodeFlags = { ...raw, retentionMs: raw["retention-ms"], retentionBytes: raw["retention-bytes"] };
   const file = flags.config === undefined ? undefined : await loadConfigFile(flags.config);
-  return resolveNodeConfig(role, flags, file);
+  const config = resolveNodeConfig(role, flags, file);
+  const tls = resolveTls(values, process.env, file, config.id);
+  return tls === undefined ? config : { ...config, tls };
 }
 
 function nodeOptions(config: NodeConfig, log: NodeLog): NodeOptions {
-  const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }) };
+  const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }), ...(config.tls === undefined ? {} : { tls: config.tls }) };
   if (config.role === "coordinator") return { ...common, role: "coordinator", settings: config.settings };
   return { ...common, role: "broker", coordinator: config.coordinator, settings: config.settings, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
 }

@@ -16,6 +16,7 @@ import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { GrpcTransport } from "../net/grpc-transport.ts";
 import type { LinkInfo } from "../net/outgoing-link.ts";
 import { nodeIdProblem } from "../net/frame.ts";
+import type { TlsMaterial } from "../net/tls.ts";
 import { DEFAULT_TRANSPORT_LIMITS } from "../net/limits.ts";
 import type { RealRandom } from "../host/real.ts";
 import type { AddressBook } from "../host/real-node.ts";
@@ -40,11 +41,12 @@ export class ClientNode {
     id: NodeId,
     private readonly book: AddressBook,
     random: RealRandom,
+    tls?: TlsMaterial,
   ) {
     const problem = nodeIdProblem(id, DEFAULT_TRANSPORT_LIMITS.nodeIdBytesMax);
     if (problem !== undefined) throw invalidRequest(`clientId: ${problem}`);
     this.id = id;
-    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random });
+    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random, ...(tls === undefined ? {} : { tls }) });
     this.router = new EndpointRouter<ZhumqMessage>(this.transport, REQUEST_ROUTES_MAX, setImmediate);
     this.transport.onMessage((from, message) => {
       this.book.learn(from, message);

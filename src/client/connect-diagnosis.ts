@@ -28,6 +28,10 @@ export interface LinkDiagnosis {
 const WRONG_NODE = /this is node '([^']*)', not '([^']*)'/;
 const DNS_FAILED = /Name resolution failed|ENOTFOUND|EAI_AGAIN|EAI_NONAME|getaddrinfo/i;
 const REFUSED = /ECONNREFUSED/;
+const NEEDS_TLS = /accepts TLS connections only/;
+const IDENTITY = /the certificate is for .* but this stream claims to be/;
+/** A TLS handshake that failed: a certificate not trusted or not for this node, or TLS to a plaintext port. */
+const TLS_FAILED = /certificate|altnames|SSL|TLS|wrong version number|handshake/i;
 
 /** The host part of "host:port" or "[v6]:port". */
 function hostOf(address: string): string {
@@ -46,6 +50,9 @@ export function diagnoseLink(node: NodeId, link: (Pick<LinkInfo, "state" | "last
   if (wrong !== null) return { text: `reached ${address} but it is ${wrong[1]}, not ${wrong[2] ?? node}`, kind: "final" };
   if (DNS_FAILED.test(reason)) return { text: `DNS lookup failed for ${hostOf(address)}`, kind: "final" };
   if (REFUSED.test(reason)) return { text: `connection refused ${address}`, kind: "refused" };
+  if (NEEDS_TLS.test(reason)) return { text: `reached ${address} but it accepts TLS connections only: give tls { ca, cert, key } (CLI: --tls-ca, --tls-cert, --tls-key)`, kind: "final" };
+  if (IDENTITY.test(reason)) return { text: `${node} at ${address} refused this client's identity: ${reason.replace(/^[A-Z_]+: /, "")}`, kind: "final" };
+  if (TLS_FAILED.test(reason)) return { text: `${node} at ${address}: TLS failed (${reason}); check that tls.ca signed ${node}'s certificate, that the certificate names '${node}', and that ${address} speaks TLS`, kind: "final" };
   return { text: `${node} at ${address}: ${reason}`, kind: undefined };
 }
 

@@ -19,6 +19,7 @@ import { ClientNode, type Endpoint } from "./client-node.ts";
 import { CoordinatorRequests, type RetryPolicy } from "./requests.ts";
 import { invalidRequest } from "./errors.ts";
 import { ConnectWatch, REFUSED_GRACE_MS } from "./connect-diagnosis.ts";
+import { resolveClientTls, type ClientTlsOptions, type ResolvedClientTls } from "./tls-option.ts";
 
 export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
 export const CONNECT_TIMEOUT_MS_MAX = 10 * 60_000;
@@ -32,6 +33,8 @@ export interface ContextOptions {
   readonly clientId?: string;
   readonly addresses?: Readonly<Record<NodeId, string>>;
   readonly connectTimeoutMs?: number;
+  /** Mutual TLS (tls-option.ts). */
+  readonly tls?: ClientTlsOptions;
 }
 
 const noFiles = (): Promise<never> => Promise.reject(new Error("a client actor touched the file system: client actors keep no files"));
@@ -46,6 +49,7 @@ export class ClientContext {
   readonly random: RealRandom;
   readonly connectTimeoutMs: number;
   private readonly book: AddressBook;
+  private readonly tls: ResolvedClientTls | undefined;
   private node: ClientNode | undefined;
   private users = 0;
   private closing: Promise<void> = Promise.resolve();
@@ -62,6 +66,7 @@ export class ClientContext {
     if (!(Number.isFinite(this.connectTimeoutMs) && this.connectTimeoutMs > 0 && this.connectTimeoutMs <= CONNECT_TIMEOUT_MS_MAX)) {
       throw invalidRequest(`connectTimeoutMs must be in (0, ${CONNECT_TIMEOUT_MS_MAX}], got ${this.connectTimeoutMs}`);
     }
+    this.tls = resolveClientTls(options.tls);
     this.random = RealRandom.fromEntropy();
   }
 
@@ -70,7 +75,9 @@ export class ClientContext {
     await this.closing;
     this.users++;
     // Unique per instance: servers route replies by node id, so two clients must never share one.
-    this.node ??= new ClientNode(`${this.clientId}-${this.random.int(2 ** 32).toString(16).padStart(8, "0")}`, this.book, this.random.derive("transport"));
+    // Under TLS the id is a sub-identity of the certificate's name, the only ids it may claim.
+    const instance = `${this.clientId}-${this.random.int(2 ** 32).toString(16).padStart(8, "0")}`;
+    this.node ??= new ClientNode(this.tls === undefined ? instance : `${this.tls.identity}/${instance}`, this.book, this.random.derive("transport"), this.tls?.material);
     return this.node;
   }
 

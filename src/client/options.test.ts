@@ -81,6 +81,13 @@ describe("option rules", () => {
 describe("the public calls apply them", () => {
   const zhumq = new ZhuMQ();
 
+  it("new ZhuMQ: tls must be { ca, cert, key } of PEM contents, each named when wrong", () => {
+    expect(codeOf(() => new ZhuMQ({ tls: "yes" } as object))).toMatch(/^INVALID_REQUEST.*tls must be \{ ca, cert, key \}/);
+    expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", cert: "y", key: "z", passphrase: "p" } } as object))).toMatch(/unknown key 'passphrase'/);
+    expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", cert: "", key: "z" } }))).toMatch(/tls\.cert must be the PEM contents.*mutual TLS/);
+    expect(codeOf(() => new ZhuMQ({ tls: { ca: "not pem", cert: "y", key: "z" } }))).toMatch(/^INVALID_REQUEST.*tls\.ca.*not a PEM certificate/);
+  });
+
   it("new ZhuMQ: KafkaJS's brokers, ssl and sasl are refused; connectionTimeout is connectTimeoutMs", () => {
     expect(codeOf(() => new ZhuMQ({ brokers: ["localhost:9092"] } as object))).toMatch(/^UNSUPPORTED_OPTION: new ZhuMQ options: 'brokers' is not supported: .*bootstrap/);
     expect(codeOf(() => new ZhuMQ({ ssl: true } as object))).toMatch(/^UNSUPPORTED_OPTION.*'ssl'/);

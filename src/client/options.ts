@@ -80,11 +80,11 @@ const NO_AUTO_CREATE = { value: false, why: "zhumq never creates a topic because
 
 export const CLIENT_RULES: OptionRules = {
   what: "new ZhuMQ options",
-  known: ["bootstrap", "clientId", "addresses", "connectTimeoutMs"],
+  known: ["bootstrap", "clientId", "addresses", "connectTimeoutMs", "tls"],
   mapped: { connectionTimeout: "connectTimeoutMs" },
   refused: {
     brokers: "a zhumq client starts from the coordinator, not from brokers: give bootstrap: \"host:port\" (zhumq dev's is 127.0.0.1:9090); brokers are found through it",
-    ssl: "connections are plaintext gRPC (no TLS yet)",
+    ssl: "give tls: { ca, cert, key } (PEM contents; mutual TLS, docs/security.md)",
     sasl: "there is no authentication yet",
     authenticationTimeout: "there is no authentication yet",
     reauthenticationThreshold: "there is no authentication yet",

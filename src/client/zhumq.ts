@@ -13,6 +13,7 @@ import { Producer, type ProducerOptions } from "./producer.ts";
 import { useNativeCrc32c } from "../native/crc32c.ts";
 import { useCompressionCodecs } from "../native/compression.ts";
 import { checkOptions, CLIENT_RULES } from "./options.ts";
+import type { ClientTlsOptions } from "./tls-option.ts";
 
 export interface ZhuMQOptions {
   /**
@@ -30,6 +31,11 @@ export interface ZhuMQOptions {
   readonly addresses?: Readonly<Record<NodeId, string>>;
   /** How long `connect()` waits for a coordinator to answer. Default 10,000 ms. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Mutual TLS: `{ ca, cert, key }`, the PEM contents of the cluster's CA certificate and of this
+   * client's certificate and key. Required when the cluster's nodes run with --tls-*.
+   */
+  readonly tls?: ClientTlsOptions;
 }
 
 /**

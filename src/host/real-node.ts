@@ -66,6 +66,13 @@ const READY_POLL_MS = 10;
 
 // ---------------------------------------------------------------- the network seam
 
+/** PEM contents of the CA certificate and of this node's certificate and key (src/net/tls.ts). */
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
 /** A transport that listens: `address` is the one bound (port 0 resolved). GrpcTransport is one. */
 export interface ListeningTransport extends Transport<unknown> {
   readonly address: string;
@@ -81,6 +88,8 @@ export interface NetworkListenOptions {
   readonly peers: (node: NodeId) => string | undefined;
   /** Jitter for reconnect delays. */
   readonly random: { next(): number };
+  /** Mutual TLS on every link (src/net/tls.ts); absent: plaintext. */
+  readonly tls?: TlsMaterial;
 }
 
 /** How a node listens: pass `GrpcTransport` (src/net). */
@@ -110,6 +119,11 @@ interface CommonNodeOptions {
   readonly log?: NodeLog;
   /** Where the node's metrics go (one registry may serve many nodes). Default: none kept. */
   readonly metrics?: ZhumqMetrics;
+  /**
+   * Mutual TLS on every link this node opens or accepts; its certificate must name its id. Without
+   * it the node speaks plaintext, and says so loudly (a warning) when it listens beyond loopback.
+   */
+  readonly tls?: TlsMaterial;
 }
 
 export interface CoordinatorNodeOptions extends CommonNodeOptions {
@@ -160,7 +174,7 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
   const metrics = options.metrics?.node(options.id, options.role);
   try {
     const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
-    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport") });
+    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), ...(options.tls === undefined ? {} : { tls: options.tls }) });
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
@@ -173,6 +187,7 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
         message: `${options.role} '${options.id}' listening on ${transport.address}${advertised}, data in ${fs.root}, seed ${random.seed}`,
         fields: { listen: transport.address, ...(advertisedAddress === undefined ? {} : { advertise: advertisedAddress }), data: fs.root, seed: random.seed },
       });
+      if (options.tls === undefined && !isLoopback(options.listen)) log(plaintextWarning(options.listen));
       return realNode(options, { transport, host, addresses, advertisedAddress, seed: random.seed, dataDir: fs.root, lock, log, metrics });
     } catch (error) {
       await transport.close();
@@ -183,6 +198,23 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
     lock.release();
     throw error;
   }
+}
+
+/** Whether "host:port" listens on loopback only (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(listen: string): boolean {
+  const colon = listen.lastIndexOf(":");
+  const host = (colon < 0 ? listen : listen.slice(0, colon)).replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** The start-up warning of a plaintext node reachable from beyond this machine (issue 16). */
+export function plaintextWarning(listen: string): LogRecord {
+  return {
+    level: "warn",
+    event: "node.plaintext",
+    message: `PLAINTEXT on ${listen}: this node listens beyond loopback without TLS — anyone who reaches this port can read and write its traffic and claim to be any node or client. Start it with --tls-ca, --tls-cert and --tls-key (docs/security.md).`,
+    fields: { listen },
+  };
 }
 
 type AnyDefinition = ActorDefinition<AnyStateMachine, unknown, unknown, unknown>;

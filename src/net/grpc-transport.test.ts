@@ -5,7 +5,7 @@ import { transportConformance } from "../ports/transport.conformance.ts";
 import type { NodeId } from "../ports/transport.ts";
 import { FrameEncodeError, TransportConfigError } from "./errors.ts";
 import { GrpcTransport } from "./grpc-transport.ts";
-import { LOOPBACK, LoopbackCluster, quiesce } from "./testing.ts";
+import { LOOPBACK, LoopbackCluster, openRawLink, quiesce } from "./testing.ts";
 
 transportConformance("GrpcTransport on 127.0.0.1", async () => {
   const cluster = new LoopbackCluster();
@@ -153,6 +153,48 @@ describe("GrpcTransport", () => {
       server.send("client-1", { type: "after close" });
       return server.stats.dropped.undeliverable === undeliverable + 1;
     }, "the server to forget the closed client's stream", 30_000);
+  });
+
+  it("a second stream that only says hello as a live client does not take its replies; when it ends, the client is still answered", async () => {
+    cluster = new LoopbackCluster();
+    const server = await cluster.listen("server");
+    server.onMessage((from, message) => server.send(from, { type: "pong", echo: message }));
+    const client = GrpcTransport.connect({ self: "broker-1", peers: { server: server.address } });
+    extra.push(client);
+    const got = collect(client);
+    client.send("server", { n: 0 });
+    await until(() => got.length === 1, "the first pong");
+
+    const impostor = openRawLink(server.address!, "broker-1", "server");
+    try {
+      await impostor.accepted;
+      for (let n = 1; n <= 3; n++) client.send("server", { n });
+      await until(() => got.length === 4, "pongs while the impostor's stream is open");
+      server.send("broker-1", { type: "unprompted" }); // not a reply: still goes to the one that spoke last
+      await until(() => got.length === 5, "the unprompted message");
+      expect(impostor.received).toEqual([]);
+      expect(server.principalOf("broker-1")).toBeUndefined(); // plaintext: nobody is authenticated
+    } finally {
+      impostor.close();
+    }
+    // The impostor's stream ending must not leave the real client without a route.
+    await until(() => server.pendingMessages === 0 && server.stats.delivered >= 4, "the server to settle");
+    for (let n = 4; n <= 6; n++) client.send("server", { n });
+    await until(() => got.length === 8, "pongs after the impostor left", 30_000);
+    expect(got.map((entry) => (entry.message as { echo?: { n: number } }).echo?.n)).toEqual([0, 1, 2, 3, undefined, 4, 5, 6]);
+  });
+
+  it("a hello from a node with no other stream makes the route at once (a client reconnecting)", async () => {
+    cluster = new LoopbackCluster();
+    const server = await cluster.listen("server");
+    const first = openRawLink(server.address!, "client-9", "server");
+    try {
+      await first.accepted;
+      server.send("client-9", { type: "hello back" });
+      await until(() => first.received.length === 1, "a frame on the only stream");
+    } finally {
+      first.close();
+    }
   });
 
   it("tells why a link to a wrongly addressed peer keeps failing", async () => {

@@ -20,10 +20,14 @@
  *   1. `to` is this node: delivered locally (encoded and decoded like any other message).
  *   2. the address book (`peers`) knows `to`: over this node's own outgoing stream to that
  *      address, opened lazily and reconnected with backoff (outgoing-link.ts).
- *   3. an incoming stream's frames named `to` as their sender: back over that stream (the most
- *      recent one, if several). This is how a server answers clients that dialled it — producers,
- *      consumers, the CLI — without knowing their addresses; such a client needs no port at all
- *      (`GrpcTransport.connect`).
+ *   3. an incoming stream's frames named `to` as their sender: back over that stream. This is how
+ *      a server answers clients that dialled it — producers, consumers, the CLI — without knowing
+ *      their addresses; such a client needs no port at all (`GrpcTransport.connect`). With several
+ *      live streams from one node, the answer goes on the one that last carried a message from it:
+ *      a hello alone takes the route only when no other stream holds it, so a second connection
+ *      that merely claims a live node's id cannot draw that node's traffic away (issue 16, the
+ *      identity hijack); when the route's stream ends, another live stream from that node takes
+ *      over. Only authentication (TLS, SCRAM) stops a stream that sends messages under a false id.
  *   4. otherwise: dropped, counted as undeliverable.
  * Nodes that are in each other's address books therefore each send on their own outgoing stream,
  * and deliver whatever arrives on any stream.
@@ -34,6 +38,7 @@
  * them (port-listener.ts). Each is counted; the node keeps serving every other stream.
  */
 import { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { MessageHandler, NodeId, SendReceipt, Transport } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
@@ -46,7 +51,9 @@ import type { Frame, FrameLimits } from "./frame.ts";
 import { decodeFrame, encodeFrame, nodeIdProblem } from "./frame.ts";
 import { InboundStream } from "./inbound-stream.ts";
 import { Inbox } from "./inbox.ts";
-import type { LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
+import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
+import type { TlsMaterial } from "./tls.ts";
+import { channelCredentials, checkTlsMaterial, claimedName, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
@@ -67,6 +74,11 @@ export interface GrpcTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** Jitter for reconnect delays; a seeded Random port makes them reproducible. */
   readonly random?: JitterSource;
+  /**
+   * Mutual TLS on every stream this node opens or accepts (tls.ts: the identity rule). Without it
+   * the node speaks plaintext gRPC.
+   */
+  readonly tls?: TlsMaterial;
 }
 
 export interface GrpcListenOptions extends GrpcTransportOptions {
@@ -78,10 +90,15 @@ export interface GrpcListenOptions extends GrpcTransportOptions {
 export type ListeningGrpcTransport = GrpcTransport & { readonly address: string };
 
 interface ServerParts {
-  readonly server: grpc.Server;
-  readonly injector: grpc.ConnectionInjector;
+  readonly servers: readonly grpc.Server[];
+  readonly injectors: readonly grpc.ConnectionInjector[];
   readonly listener: PortListener;
 }
+
+/** What a plaintext client on a TLS port is told, on every call it makes. */
+export const PLAINTEXT_ON_TLS_PORT = "this zhumq node accepts TLS connections only: connect with TLS (--tls-ca, --tls-cert, --tls-key, or the client's tls option)";
+
+const INSECURE_DIALLING: Dialling = { credentials: grpc.credentials.createInsecure(), secure: false, options: () => ({}) };
 
 export class GrpcTransport implements Transport<unknown> {
   readonly self: NodeId;
@@ -99,6 +116,8 @@ export class GrpcTransport implements Transport<unknown> {
   private readonly inbox: Inbox;
   private readonly context: LinkContext;
   private serverParts: ServerParts | undefined;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly principals = new Map<NodeId, string>();
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -106,12 +125,20 @@ export class GrpcTransport implements Transport<unknown> {
     const problem = nodeIdProblem(options.self, this.limits.nodeIdBytesMax);
     if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
     this.self = options.self;
+    this.tls = options.tls;
+    if (options.tls !== undefined) {
+      const names = checkTlsMaterial(options.tls);
+      if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
+    }
+    const tls = options.tls;
+    const dialling: Dialling = tls === undefined ? INSECURE_DIALLING : { credentials: channelCredentials(tls), secure: true, options: identityChannelOptions };
     this.codec = codecLimits(this.limits);
     this.frameLimits = { frameBytesMax: this.limits.frameBytesMax, nodeIdBytesMax: this.limits.nodeIdBytesMax };
     this.lookup = directoryLookup(options.peers);
     this.inbox = new Inbox(this.limits.inboxBytesMax, () => this.stats.delivered++);
     this.context = {
       self: this.self,
+      dialling,
       limits: this.limits,
       stats: this.stats,
       random: options.random ?? { next: Math.random },
@@ -192,6 +219,15 @@ export class GrpcTransport implements Transport<unknown> {
     return queued;
   }
 
+  /**
+   * Who the certificate of the stream that last carried a message from `from` names, as
+   * "User:<name>" (tls.ts: a client's stream speaks as `<name>/...`); undefined without TLS. This is
+   * the authenticated principal a host attaches to each inbound message for authorization.
+   */
+  principalOf(from: NodeId): string | undefined {
+    return this.principals.get(from);
+  }
+
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;
@@ -225,8 +261,8 @@ export class GrpcTransport implements Transport<unknown> {
     const parts = this.serverParts;
     this.serverParts = undefined;
     if (parts !== undefined) {
-      parts.injector.destroy();
-      parts.server.forceShutdown();
+      for (const injector of parts.injectors) injector.destroy();
+      for (const server of parts.servers) server.forceShutdown();
       await parts.listener.close();
     }
   }
@@ -241,6 +277,14 @@ export class GrpcTransport implements Transport<unknown> {
         this.stats.rejected.misrouted++;
         return { code: grpc.status.FAILED_PRECONDITION, details: `this is node '${this.self}', not '${frame.to}'` };
       }
+      if (end.remote === undefined && end.certificateNames !== undefined) {
+        const name = claimedName(end.certificateNames, frame.from);
+        if (name === undefined) {
+          this.stats.rejected.identity++;
+          return { code: grpc.status.PERMISSION_DENIED, details: claimProblem(end.certificateNames, frame.from) };
+        }
+        end.principal = `User:${name}`;
+      }
       if (end.remote !== undefined && frame.from !== end.remote) {
         this.stats.rejected.senderChanged++;
         return { code: grpc.status.INVALID_ARGUMENT, details: `this stream carries frames from '${end.remote}', not from '${frame.from}'` };
@@ -252,6 +296,8 @@ export class GrpcTransport implements Transport<unknown> {
       return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
     }
     end.remote = frame.from;
+    end.lastFrameMessages = messages.length;
+    if (end.principal !== undefined && messages.length > 0 && this.principals.get(frame.from) !== end.principal) this.principals.set(frame.from, end.principal);
     for (let index = 0; index < messages.length; index++) this.inbox.push(frame.from, messages[index], frame.payloads[index]!.length);
     return undefined;
   }
@@ -285,15 +331,23 @@ export class GrpcTransport implements Transport<unknown> {
   }
 
   private async startServer(host: string, port: number): Promise<string> {
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": this.limits.frameBytesMax,
-      "grpc.max_send_message_length": this.limits.frameBytesMax,
-      "grpc.max_concurrent_streams": this.limits.streamsPerConnectionMax,
-      "grpc.enable_channelz": 0,
-      interceptors: [observeStatuses((status) => this.statusSent(status))],
-    });
-    server.addService(peerService, { Link: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.acceptStream(call) });
-    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const server = this.grpcServer((call) => this.acceptStream(call));
+    const tls = this.tls;
+    const injector = server.createConnectionInjector(tls === undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(tls));
+    const servers = [server];
+    const injectors = [injector];
+    let plaintext: ((socket: Socket) => void) | undefined;
+    if (tls !== undefined) {
+      // Plaintext clients on this TLS port: every call they make is refused, saying why.
+      const refusing = this.grpcServer((call) => call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: PLAINTEXT_ON_TLS_PORT, metadata: new grpc.Metadata() }));
+      const refusingInjector = refusing.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      servers.push(refusing);
+      injectors.push(refusingInjector);
+      plaintext = (socket) => {
+        this.stats.rejected.plaintextOnTls++;
+        refusingInjector.injectConnection(socket);
+      };
+    }
     const listener = await PortListener.open({
       host,
       port,
@@ -301,10 +355,23 @@ export class GrpcTransport implements Transport<unknown> {
       prefaceTimeoutMs: this.limits.prefaceTimeoutMs,
       accept: (socket) => injector.injectConnection(socket),
       refused: (why) => this.refused(why),
+      ...(plaintext === undefined ? {} : { plaintext }),
     });
-    this.serverParts = { server, injector, listener };
+    this.serverParts = { servers, injectors, listener };
     this.address = formatAddress(host, listener.port);
     return this.address;
+  }
+
+  private grpcServer(link: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void): grpc.Server {
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": this.limits.frameBytesMax,
+      "grpc.max_send_message_length": this.limits.frameBytesMax,
+      "grpc.max_concurrent_streams": this.limits.streamsPerConnectionMax,
+      "grpc.enable_channelz": 0,
+      interceptors: [observeStatuses((status) => this.statusSent(status))],
+    });
+    server.addService(peerService, { Link: link });
+    return server;
   }
 
   private acceptStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
@@ -313,14 +380,34 @@ export class GrpcTransport implements Transport<unknown> {
       return;
     }
     const stream = new InboundStream(call, this.context, {
-      named: (named, remote) => this.inboundByNode.set(remote, named),
+      // A hello alone never takes a route another live stream holds (the identity hijack, issue 16).
+      named: (named, remote) => {
+        if (!this.inboundByNode.has(remote)) this.inboundByNode.set(remote, named);
+      },
+      carried: (carrying, remote) => {
+        if (this.inboundByNode.get(remote) !== carrying) this.inboundByNode.set(remote, carrying);
+      },
       gone: (gone) => {
         this.inboundStreams.delete(gone);
-        if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.inboundByNode.delete(gone.remote);
+        if (gone.remote !== undefined && this.inboundByNode.get(gone.remote) === gone) this.fallBack(gone.remote);
       },
-    });
+    }, this.tls === undefined ? undefined : peerCertificateNames(call.getAuthContext().sslPeerCertificate));
     this.inboundStreams.add(stream);
     stream.start();
+  }
+
+  /**
+   * The route to `remote` ended: answer on another live stream named by the same node, if any
+   * (the newest), rather than on none — a second stream that closes must not cut the first off.
+   */
+  private fallBack(remote: NodeId): void {
+    let newest: InboundStream | undefined;
+    for (const stream of this.inboundStreams) if (stream.remote === remote && !stream.ended) newest = stream;
+    if (newest === undefined) {
+      this.inboundByNode.delete(remote);
+      if (!this.links.has(remote)) this.principals.delete(remote);
+    }
+    else this.inboundByNode.set(remote, newest);
   }
 
   /** Statuses grpc-js sends on its own: an oversize message is RESOURCE_EXHAUSTED. */

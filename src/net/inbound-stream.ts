@@ -19,8 +19,10 @@ import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context
 import { SendQueue } from "./send-queue.ts";
 
 export interface InboundEvents {
-  /** The stream's first frame named its sender: it is now a route to that node. */
+  /** The stream's first frame named its sender: it may now be a route to that node. */
   named(stream: InboundStream, remote: NodeId): void;
+  /** A frame with at least one message arrived on the named stream: its sender is speaking on it. */
+  carried(stream: InboundStream, remote: NodeId): void;
   /** The stream ended, however. */
   gone(stream: InboundStream): void;
 }
@@ -28,7 +30,7 @@ export interface InboundEvents {
 export class InboundStream implements Route {
   readonly queue: SendQueue;
   private readonly pump: FramePump;
-  private readonly end: ReceivingEnd = { remote: undefined };
+  private readonly end: ReceivingEnd;
   private routeHeader: Buffer | undefined;
   private finished = false;
 
@@ -36,9 +38,15 @@ export class InboundStream implements Route {
     private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
     private readonly context: LinkContext,
     private readonly events: InboundEvents,
+    certificateNames?: readonly string[],
   ) {
+    this.end = certificateNames === undefined ? { remote: undefined, lastFrameMessages: 0 } : { remote: undefined, lastFrameMessages: 0, certificateNames };
     this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
+  }
+
+  get ended(): boolean {
+    return this.finished;
   }
 
   get remote(): NodeId | undefined {
@@ -96,6 +104,7 @@ export class InboundStream implements Route {
       this.call.sendMetadata(new grpc.Metadata());
       this.events.named(this, remote);
     }
+    if (remote !== undefined && this.end.lastFrameMessages > 0) this.events.carried(this, remote);
     if (this.context.inbox.full) {
       this.call.pause();
       this.context.inbox.whenDrained(() => this.call.resume());

@@ -4,7 +4,7 @@
  * checked and delivered.
  */
 import type { Buffer } from "node:buffer";
-import type { status as GrpcStatus } from "@grpc/grpc-js";
+import type { ChannelCredentials, ChannelOptions, status as GrpcStatus } from "@grpc/grpc-js";
 import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
 import type { Inbox } from "./inbox.ts";
@@ -47,6 +47,10 @@ export interface TransportStats {
     prefaceTimeout: number;
     /** A connection beyond connectionsMax. */
     tooManyConnections: number;
+    /** A plaintext connection to a TLS port (its calls are answered UNAUTHENTICATED). */
+    plaintextOnTls: number;
+    /** A stream claiming a node id its certificate does not name (PERMISSION_DENIED). */
+    identity: number;
   };
 }
 
@@ -58,7 +62,7 @@ export function emptyStats(): TransportStats {
     reconnects: 0,
     decodeErrors: 0,
     dropped: { queueFull: 0, tooLarge: 0, undeliverable: 0 },
-    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0 },
+    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0, plaintextOnTls: 0, identity: 0 },
   };
 }
 
@@ -71,6 +75,12 @@ export interface Rejection {
 /** The receiving end of one stream: whom its frames must come from (learned from the first). */
 export interface ReceivingEnd {
   remote: NodeId | undefined;
+  /** Under TLS, the names of the certificate the connection presented (tls.ts, identity rule). */
+  readonly certificateNames?: readonly string[];
+  /** Under TLS, who the certificate says is speaking ("User:<name>"); set once the stream is named. */
+  principal?: string;
+  /** Messages the last accepted frame carried (0 for a hello). */
+  lastFrameMessages: number;
 }
 
 /** A place a message for one node can be queued: an outgoing link or an incoming stream. */
@@ -82,8 +92,17 @@ export interface Route {
   enqueue(frame: Buffer, receipt?: SendReceipt): boolean;
 }
 
+/** How an outgoing link dials: plaintext, or TLS checking that the server is the node dialled. */
+export interface Dialling {
+  readonly credentials: ChannelCredentials;
+  /** TLS: the server's certificate was checked to name the node dialled. */
+  readonly secure: boolean;
+  options(peer: NodeId): ChannelOptions;
+}
+
 export interface LinkContext {
   readonly self: NodeId;
+  readonly dialling: Dialling;
   readonly limits: TransportLimits;
   readonly stats: TransportStats;
   readonly random: JitterSource;

@@ -75,7 +75,7 @@ export class OutgoingLink implements Route {
     this.header = frameHeader(context.self, peer);
     this.queue = new SendQueue(context.limits.queueMessagesMax, context.limits.queueBytesMax, context.queueBudget);
     this.pump = new FramePump(this.queue, context.limits.coalesceBytesMax);
-    this.end = { remote: peer };
+    this.end = context.dialling.secure ? { remote: peer, lastFrameMessages: 0, principal: `User:${peer}` } : { remote: peer, lastFrameMessages: 0 };
   }
 
   get connected(): boolean {
@@ -135,7 +135,7 @@ export class OutgoingLink implements Route {
     this.state = "connecting";
     let client: grpc.Client;
     try {
-      client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions(this.context.limits));
+      client = new grpc.Client(address, this.context.dialling.credentials, { ...channelOptions(this.context.limits), ...this.context.dialling.options(this.peer) });
     } catch (error) {
       // grpc-js refuses some targets outright (""); the address book may be corrected later.
       this.retryLater(`cannot dial '${address}': ${error instanceof Error ? error.message : String(error)}`);

@@ -7,6 +7,11 @@
  * what this port expects, counted, and closed; it never reaches gRPC. So is one that sends
  * nothing within `prefaceTimeoutMs`, and every connection beyond `connectionsMax`. None of this
  * disturbs the other connections.
+ *
+ * On a TLS port (`plaintext` given) a connection must open with a TLS handshake record instead; one
+ * that opens with the HTTP/2 preface is a plaintext client on a TLS port, and goes to `plaintext`,
+ * whose gRPC server answers each of its calls with a status saying that this port needs TLS — a
+ * clear error on the client's side rather than a dropped connection.
  */
 import { Buffer } from "node:buffer";
 import net from "node:net";
@@ -20,6 +25,9 @@ const REFUSAL =
 
 export type ConnectionRefusal = "not-http2" | "preface-timeout" | "too-many-connections";
 
+/** The first byte of a TLS record carrying a handshake (RFC 8446 §5.1, content type 22). */
+const TLS_HANDSHAKE = 0x16;
+
 export interface PortListenerOptions {
   readonly host: string;
   readonly port: number;
@@ -28,6 +36,8 @@ export interface PortListenerOptions {
   /** A connection that passed the preface check, its first bytes pushed back for the reader. */
   readonly accept: (socket: net.Socket) => void;
   readonly refused: (why: ConnectionRefusal) => void;
+  /** A TLS port: plaintext HTTP/2 connections go here (the TLS ones to `accept`). */
+  readonly plaintext?: (socket: net.Socket) => void;
 }
 
 export class PortListener {
@@ -86,17 +96,22 @@ export class PortListener {
       this.options.refused(why);
       socket.end(REFUSAL, () => socket.destroy());
     };
-    const onData = (chunk: Buffer): void => {
-      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-      const checked = Math.min(received.length, HTTP2_PREFACE.length);
-      if (!received.subarray(0, checked).equals(HTTP2_PREFACE.subarray(0, checked))) return refuse("not-http2");
-      if (received.length < HTTP2_PREFACE.length) return;
+    const handOver = (to: (socket: net.Socket) => void): void => {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.pause();
-      // Node's HTTP/2 session reads bytes already buffered on the socket before its own reads.
+      // Node's HTTP/2 session (and TLS socket) reads bytes already buffered on the socket first.
       socket.unshift(received);
-      this.options.accept(socket);
+      to(socket);
+    };
+    const onData = (chunk: Buffer): void => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const plaintext = this.options.plaintext;
+      if (plaintext !== undefined && received[0] === TLS_HANDSHAKE) return handOver(this.options.accept);
+      const checked = Math.min(received.length, HTTP2_PREFACE.length);
+      if (!received.subarray(0, checked).equals(HTTP2_PREFACE.subarray(0, checked))) return refuse("not-http2");
+      if (received.length < HTTP2_PREFACE.length) return;
+      handOver(plaintext ?? this.options.accept);
     };
     socket.on("data", onData);
     socket.once("close", () => clearTimeout(timer));

@@ -4,7 +4,11 @@
  * empty and quiet (nothing queued, nothing in flight, nothing waiting for a handler, no delivery
  * for `quietMs`).
  */
+import type { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
 import type { NodeId } from "../ports/transport.ts";
+import { encodeFrame, frameHeader } from "./frame.ts";
+import { PEER_LINK_PATH, passThrough } from "./peer-service.ts";
 import type { GrpcTransportOptions, ListeningGrpcTransport } from "./grpc-transport.ts";
 import { GrpcTransport } from "./grpc-transport.ts";
 import type { TransportLimits } from "./limits.ts";
@@ -78,4 +82,41 @@ export async function quiesce(transports: readonly GrpcTransport[], quietMs = 50
     }
     if (now - startedAt > timeoutMs) throw new Error(`the transports did not quiesce within ${timeoutMs} ms (${pending} messages pending)`);
   }
+}
+
+/**
+ * A bare Link stream to `address` that says hello as `from` and sends nothing else — what an
+ * impostor claiming another node's id does (issue 16). `received` counts the frames the server
+ * sends on it.
+ */
+export interface RawLink {
+  readonly received: Buffer[];
+  readonly accepted: Promise<void>;
+  /** The status the server ended the stream with. */
+  readonly status: Promise<grpc.StatusObject>;
+  close(): void;
+}
+
+export function openRawLink(address: string, from: NodeId, to: NodeId, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): RawLink {
+  const client = new grpc.Client(address, credentials, options);
+  const call = client.makeBidiStreamRequest(PEER_LINK_PATH, passThrough, passThrough);
+  const received: Buffer[] = [];
+  const accepted = new Promise<void>((resolve, reject) => {
+    call.once("metadata", () => resolve());
+    call.once("error", (error) => reject(error));
+  });
+  accepted.catch(() => undefined);
+  call.on("data", (frame: Buffer) => received.push(frame));
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+  call.on("error", () => undefined);
+  call.write(encodeFrame(frameHeader(from, to), null, 1 << 20));
+  return {
+    received,
+    accepted,
+    status,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
 }

@@ -203,6 +203,9 @@ function reply(to: NodeId, message: CoordinatorReplyMessage, changes: ContextCha
 
 function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
   const broker = request.broker;
+  // A broker speaks only for itself: the transport ties `from` to the sender's certificate under
+  // TLS (src/net/tls.ts), so this is what stops one broker registering or heartbeating as another.
+  if (broker !== from) return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `a heartbeat for broker '${broker}' came from '${from}': a broker heartbeats only for itself`)));
   const effects: CoordinatorEffect[] = [];
   const changes: { -readonly [Key in keyof ContextChanges]: ContextChanges[Key] } = {};
   if (request.serving !== undefined) {

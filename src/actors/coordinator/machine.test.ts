@@ -103,6 +103,14 @@ describe("coordinator: brokers and leases", () => {
     expect(again.map((effect) => effect.type)).toEqual(["effect.send"]);
   });
 
+  it("refuses a heartbeat for another broker than its sender: nothing registered, nothing renewed", () => {
+    const c = coordinator();
+    const forged = c.deliver("b2", { type: "broker.heartbeat", requestId: 1, broker: "b1" });
+    expect(forged).toHaveLength(1);
+    expect(forged[0]).toMatchObject({ type: "effect.send", to: "b2", message: { type: "broker.heartbeat.reply", requestId: 1, error: { code: "INVALID_REQUEST" } } });
+    expect(c.metadata().brokers).toEqual([]);
+  });
+
   it("keeps the address a broker advertises, hands it out in metadata, and records a move", () => {
     const c = coordinator();
     const first = c.deliver("b1", { type: "broker.heartbeat", requestId: 1, broker: "b1", address: "10.0.0.1:9092" });

@@ -1,0 +1,105 @@
+/**
+ * TLS for the transport (issue 16 item 1): what a node or client needs (a CA to trust, and its own
+ * certificate and key), the gRPC credentials made from them, and the identity rule.
+ *
+ * Identity rule. Every link is mutual TLS: a node presents its certificate when it dials and when
+ * it is dialled, and a listening node accepts only connections whose certificate the CA signed.
+ * A certificate's names are its subject CN and its DNS subject alternative names. A stream over a
+ * connection whose certificate has names S may speak only as a node id in S, or as `N/<anything>`
+ * for a name N in S (sub-identities: the client library names its instances that way). So a broker
+ * holding broker-2's certificate cannot say hello, register, heartbeat or replicate as broker-1.
+ * A dialling node checks the other way too: the server's certificate must name the node id it
+ * dialled (the TLS host name check runs against that id, not against the address), so a node at a
+ * stale or spoofed address is refused.
+ *
+ * What this does not do: it does not tell users apart beyond their certificate's name (that is the
+ * principal handed on to authorization), and a certificate-less client is refused (SCRAM, which
+ * would admit one, is not built yet).
+ */
+import type { Buffer } from "node:buffer";
+import { X509Certificate } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import type { NodeId } from "../ports/transport.ts";
+import { TransportConfigError } from "./errors.ts";
+
+/** PEM contents (not paths): the CA certificate(s) to trust, and this side's certificate and key. */
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** Throws TransportConfigError when a piece is missing or not a PEM certificate; returns the certificate's names. */
+export function checkTlsMaterial(tls: TlsMaterial): string[] {
+  for (const part of ["ca", "cert", "key"] as const) {
+    const value = tls[part];
+    if (!(value instanceof Uint8Array) || value.length === 0) throw new TransportConfigError(`tls.${part}`, typeof value, "must be the PEM contents of a file (a Buffer), not empty");
+  }
+  try {
+    new X509Certificate(tls.ca);
+  } catch (error) {
+    throw new TransportConfigError("tls.ca", "(PEM)", `not a PEM certificate: ${(error as Error).message}`);
+  }
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.cert);
+  } catch (error) {
+    throw new TransportConfigError("tls.cert", "(PEM)", `not a PEM certificate: ${(error as Error).message}`);
+  }
+  return certificateNames(certificate.subject, certificate.subjectAltName);
+}
+
+/**
+ * The names a certificate gives its holder: the subject's CN and every DNS subject alternative
+ * name. `subject` is "CN=x\nO=y" (X509Certificate) and `altNames` "DNS:a, DNS:b" (both shapes Node
+ * uses).
+ */
+export function certificateNames(subject: string | undefined, altNames: string | undefined): string[] {
+  const names = new Set<string>();
+  for (const line of (subject ?? "").split("\n")) if (line.startsWith("CN=") && line.length > 3) names.add(line.slice(3));
+  for (const entry of (altNames ?? "").split(",")) {
+    const trimmed = entry.trim();
+    if (trimmed.startsWith("DNS:") && trimmed.length > 4) names.add(trimmed.slice(4));
+  }
+  return [...names];
+}
+
+/** The names of the certificate a peer presented on a server-side connection. */
+export function peerCertificateNames(certificate: PeerCertificate | undefined): string[] {
+  if (certificate === undefined || certificate.subject === undefined) return [];
+  const cn = certificate.subject.CN;
+  const subject = Array.isArray(cn) ? cn.map((name) => `CN=${name}`).join("\n") : cn === undefined ? "" : `CN=${cn}`;
+  return certificateNames(subject, certificate.subjectaltname);
+}
+
+/** Whether a stream whose certificate has `names` may speak as `id` (the identity rule above). */
+export function mayClaim(names: readonly string[], id: NodeId): boolean {
+  return names.some((name) => id === name || id.startsWith(`${name}/`));
+}
+
+/** The certificate name that lets a stream speak as `id` (the longest, if several), or undefined. */
+export function claimedName(names: readonly string[], id: NodeId): string | undefined {
+  let best: string | undefined;
+  for (const name of names) if (mayClaim([name], id) && (best === undefined || name.length > best.length)) best = name;
+  return best;
+}
+
+/** Why a stream may not speak as `id`, in words an operator can act on. */
+export function claimProblem(names: readonly string[], id: NodeId): string {
+  if (names.length === 0) return `this node requires a client certificate naming '${id}' (mutual TLS); the connection presented none`;
+  return `the certificate is for ${names.map((name) => `'${name}'`).join(", ")} but this stream claims to be '${id}'`;
+}
+
+export function serverCredentials(tls: TlsMaterial): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
+}
+
+export function channelCredentials(tls: TlsMaterial): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+}
+
+/** Channel options that make the TLS host name check verify the node id dialled, not the address. */
+export function identityChannelOptions(peer: NodeId): grpc.ChannelOptions {
+  return { "grpc.ssl_target_name_override": peer, "grpc.default_authority": peer };
+}

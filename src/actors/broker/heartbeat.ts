@@ -3,6 +3,7 @@
  * its damage, and its raft-mode partitions' leadership (raft-host.ts). Sent every
  * `heartbeatIntervalMs` (and at once when a leadership is taken up); the reply is core.ts's.
  */
+import { heldAclVersion } from "./authorize.ts";
 import { setTimer } from "../shared/effects.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type Step } from "./core.ts";
@@ -43,7 +44,7 @@ export function sendHeartbeat(step: Step): void {
   const leaving = step.context.leave === undefined ? {} : { leaving: true };
   const raft = raftReports(step);
   const raftPart = raft.length === 0 ? {} : { raft };
-  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart });
+  step.reply(input.coordinator, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart, ...heldAclVersion(step) });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

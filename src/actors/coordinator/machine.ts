@@ -34,6 +34,8 @@ import { plantedGroups } from "./groups/state.ts";
 import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "./limits.ts";
 import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand } from "./state.ts";
 import { parseMessage } from "./validate.ts";
+import type { AuthorizerSettings } from "./acl.ts";
+import { principalOf, type Principal } from "../shared/principal.ts";
 
 export const LEASE_CHECK_TIMER = "coordinator.leases.check";
 
@@ -53,6 +55,8 @@ export interface CoordinatorInput {
   readonly random: Random;
   /** A planted bug (tests only; see election.ts and groups/state.ts). */
   readonly plant?: CoordinatorPlant;
+  /** `--authorizer on` and `--super-users` (acl.ts); absent: off, every request allowed as before ACLs. */
+  readonly authorizer?: AuthorizerSettings;
 }
 
 /** A message from the network: untrusted until validate.ts has looked at it. */
@@ -60,6 +64,8 @@ export interface CoordinatorMessageReceived {
   readonly type: "message.received";
   readonly from: NodeId;
   readonly message: unknown;
+  /** Who sent it, as the host authenticated its connection (../shared/principal.ts); absent: anonymous. */
+  readonly principal?: Principal;
 }
 
 export type CoordinatorEvent = CoordinatorMessageReceived | HostEvent;
@@ -79,7 +85,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const startMs = input.clock.now();
   // Fresh leases, so a coordinator restart alone marks nobody down — but unheard ones (handlers.ts Lease.heard).
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + settings.leaseMs, alive: true, heard: false }]));
-  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(input.plant === undefined ? {} : { plant: input.plant }) };
+  return { self: input.self, settings, clock: input.clock, random: input.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
 }
 
 /** The outcome of one network message. */
@@ -87,7 +93,7 @@ function onMessage(context: CoordinatorContext, event: CoordinatorMessageReceive
   const parsed = parseMessage(event.from, event.message, context.settings.limits);
   switch (parsed.kind) {
     case "request":
-      return handleRequest(context, event.from, parsed.request, context.clock.now());
+      return handleRequest(context, event.from, parsed.request, context.clock.now(), principalOf(event));
     case "invalid":
       return { changes: {}, effects: [{ type: "effect.send", to: event.from, message: parsed.reply }] };
     case "ignored":

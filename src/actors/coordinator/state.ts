@@ -23,6 +23,8 @@ import type { FollowerAssignment, LeaderAssignment, RaftGroupAssignment, Replica
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
 import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./move-commands.ts";
+import { EMPTY_ACLS, type AclSnapshot } from "../shared/acl.ts";
+import { applyAclCommand, type AclCommand } from "./acl.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -145,7 +147,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | GroupCommand | AclCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -197,10 +199,12 @@ export interface CoordinatorState {
   readonly commandsApplied: number;
   /** Consumer groups (groups/state.ts). */
   readonly groups: GroupsState;
+  /** The ACLs (acl.ts); absent in states built before ACLs: none. */
+  readonly acls?: AclSnapshot;
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups() };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups(), acls: EMPTY_ACLS };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -228,6 +232,7 @@ interface Draft {
   recentRequestsMax: number;
   commandsApplied: number;
   groups: GroupsDraft;
+  acls?: AclSnapshot;
 }
 
 function draftOf(state: CoordinatorState): Draft {
@@ -278,6 +283,10 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
       withPartition(draft, state, command.partition, command.type === "partition.move.started" ? startedMove(leadership, command, state.replicationFactor) : completedMove(leadership, command));
       break;
     }
+    case "acl.added":
+    case "acl.removed":
+      draft.acls = applyAclCommand(draft.acls ?? EMPTY_ACLS, command);
+      break;
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);
       assert(Number.isSafeInteger(command.count) && command.count >= 1, `a producer-id allocation needs a positive count, got ${command.count}`);

@@ -16,11 +16,9 @@ import { persist, send } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import {
   ACL_RULES_MAX,
-  ANY_RESOURCE,
   AUTHORIZER_OFF,
   CLUSTER_RESOURCE,
   EMPTY_ACLS,
-  allowedSomewhere,
   aclRuleProblem,
   authorizationFailed,
   compareRules,
@@ -124,7 +122,8 @@ export interface Needed {
 /**
  * What a coordinator request needs, every item of it: undefined for requests that are not
  * checked here (broker heartbeats: node traffic; metadata and group lists: filtered instead;
- * producer ids: `allowedSomewhere`).
+ * producer ids: one grants nothing by itself — every write it is used for is checked at the
+ * broker — and a producer refused one could never report the refusal of its writes).
  */
 export function neededFor(request: CoordinatorRequestMessage): readonly Needed[] | undefined {
   const topics = (names: readonly string[], operation: AclOperation): Needed[] => [...new Set(names)].map((name) => ({ operation, resource: topicResource(name) }));
@@ -161,11 +160,6 @@ export function neededFor(request: CoordinatorRequestMessage): readonly Needed[]
 /** Why `request` from `principal` is refused (the error, and the first permission it lacks), or undefined when it may go on. */
 export function requestRefusal(authorizer: Authorizer, principal: Principal, request: CoordinatorRequestMessage): { readonly error: WireError; readonly needed: Needed } | undefined {
   if (!authorizer.enabled) return undefined;
-  if (request.type === "producer.id.request") {
-    if (allowedSomewhere(authorizer, principal, "produce")) return undefined;
-    const needed: Needed = { operation: "produce", resource: topicResource(ANY_RESOURCE) };
-    return { error: wireError("AUTHORIZATION_FAILED", `${principal} may not produce anywhere, so gets no producer id (no ACL allows it: zhumq acl add)`), needed };
-  }
   for (const needed of neededFor(request) ?? []) {
     if (!isAllowed(authorizer, principal, needed.operation, needed.resource)) return { error: authorizationFailed(principal, needed.operation, needed.resource), needed };
   }

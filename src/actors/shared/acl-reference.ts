@@ -25,7 +25,6 @@ function grantKey(principal: string, type: AclResourceType, name: string, operat
 /** Every grant the rules make over the universe, and the super users. */
 export class ReferenceAuthorizer {
   private readonly grants = new Set<string>();
-  private readonly producers = new Set<string>();
 
   constructor(
     private readonly enabled: boolean,
@@ -36,10 +35,8 @@ export class ReferenceAuthorizer {
     for (const rule of rules) {
       const principals = rule.principal === "*" ? universe.principals : universe.principals.filter((principal) => principal === rule.principal);
       for (const principal of principals) {
-        if (rule.operation === "produce") this.producers.add(principal);
         if (rule.resourceType === "cluster") {
           // Admin: everything, everywhere.
-          this.producers.add(principal);
           this.grants.add(grantKey(principal, "cluster", "cluster", "admin"));
           for (const type of ["topic", "group"] as const) for (const name of universe.names[type]) for (const operation of OPERATIONS[type]) this.grants.add(grantKey(principal, type, name, operation));
           continue;
@@ -57,10 +54,5 @@ export class ReferenceAuthorizer {
   allows(principal: string, type: AclResourceType, name: string, operation: AclOperation): boolean {
     if (!this.enabled || this.superUsers.includes(principal)) return true;
     return this.grants.has(grantKey(principal, type, name, operation));
-  }
-
-  /** May produce somewhere (a producer id). */
-  producesSomewhere(principal: string): boolean {
-    return !this.enabled || this.superUsers.includes(principal) || this.producers.has(principal);
   }
 }

@@ -137,16 +137,6 @@ export function isAllowed(authorizer: Authorizer, principal: Principal, operatio
   return authorizer.acls !== undefined && rulesAllow(authorizer.acls.rules, principal, operation, resource);
 }
 
-/**
- * Whether `principal` may `operation` on some resource at all (a producer id is handed to whoever
- * may produce somewhere: it is useless without a produce permission).
- */
-export function allowedSomewhere(authorizer: Authorizer, principal: Principal, operation: AclOperation): boolean {
-  if (!authorizer.enabled || authorizer.superUsers.has(principal)) return true;
-  const rules = authorizer.acls?.rules ?? [];
-  return rules.some((rule) => principalMatches(rule, principal) && (rule.operation === operation || (rule.resourceType === "cluster" && rule.operation === "admin")));
-}
-
 /** The error a refused request gets: names the principal, the operation and the resource. */
 export function authorizationFailed(principal: Principal, operation: AclOperation, resource: AclResource): WireError {
   const what = resource.type === "cluster" ? "the cluster" : `${resource.type} '${resource.name}'`;

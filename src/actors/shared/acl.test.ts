@@ -134,7 +134,26 @@ const arbitraryQuestion = fc.constantFrom("topic" as const, "group" as const, "c
   }),
 );
 
+/** The model comparison as a property of any decision function (the real one, or a planted bug). */
+function agreesWithReference(decide: (authorizer: Authorizer, principal: string, operation: AclOperation, resource: { type: AclRule["resourceType"]; name: string }) => boolean) {
+  return fc.property(fc.boolean(), fc.array(arbitraryRule, { maxLength: 12 }), fc.subarray([...UNIVERSE.principals], { maxLength: 1 }), fc.array(arbitraryQuestion, { minLength: 1, maxLength: 30 }), (enabled, rules, superUsers, questions) => {
+    const authorizer: Authorizer = { enabled, superUsers: new Set(superUsers), acls: { version: 1, rules } };
+    const reference = new ReferenceAuthorizer(enabled, superUsers, rules, UNIVERSE);
+    return questions.every((question) => decide(authorizer, question.principal, question.operation, { type: question.type, name: question.name }) === reference.allows(question.principal, question.type, question.name, question.operation));
+  });
+}
+
 describe("the permission rules against the reference model", () => {
+  it("has teeth: planted bugs (prefixes taken literally; describe not implied) are found", () => {
+    const prefixAsLiteral = (authorizer: Authorizer, principal: string, operation: AclOperation, resource: { type: AclRule["resourceType"]; name: string }) =>
+      isAllowed({ ...authorizer, acls: { version: 1, rules: (authorizer.acls?.rules ?? []).map((rule) => ({ ...rule, patternType: "literal" as const })) } }, principal, operation, resource);
+    expect(fc.check(agreesWithReference(prefixAsLiteral), { numRuns: 500, seed: 1 }).failed).toBe(true);
+    const noImpliedDescribe = (authorizer: Authorizer, principal: string, operation: AclOperation, resource: { type: AclRule["resourceType"]; name: string }) =>
+      isAllowed(authorizer, principal, operation, resource) && (operation !== "describe" || !authorizer.enabled || authorizer.superUsers.has(principal) || (authorizer.acls?.rules ?? []).some((rule) => rule.operation === "describe" || rule.operation === "admin"));
+    expect(fc.check(agreesWithReference(noImpliedDescribe), { numRuns: 500, seed: 1 }).failed).toBe(true);
+    expect(fc.check(agreesWithReference(isAllowed), { numRuns: 200, seed: 1 }).failed).toBe(false);
+  });
+
   it("random rules, super users, principals and requests: the same decision every time", () => {
     fc.assert(
       fc.property(fc.boolean(), fc.array(arbitraryRule, { maxLength: 12 }), fc.subarray([...UNIVERSE.principals], { maxLength: 1 }), fc.array(arbitraryQuestion, { minLength: 1, maxLength: 30 }), (enabled, rules, superUsers, questions) => {

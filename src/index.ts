@@ -19,3 +19,4 @@ export type { CommittedOffset, GroupState, GroupSummary, TopicPartitions } from 
 export { ClientCrashError, DeliveryUnknownError, SendError, ZhumqError, type ErrorCode, type MessageOutcome } from "./client/errors.ts";
 export type { MessageBytes, MessageHeaders, ReceivedHeaders } from "./client/bytes.ts";
 export type { AckLevel, ReplicationMode } from "./actors/shared/messages.ts";
+export type { AclRule, AclOperation, AclResourceType, AclPatternType } from "./actors/shared/acl.ts";

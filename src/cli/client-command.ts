@@ -34,6 +34,8 @@ import { resolveTls, TLS_FLAG_OPTIONS, TLS_FLAGS_HELP, type TlsFlags } from "./t
 export const DEFAULT_BOOTSTRAP = `${DEFAULT_COORDINATOR_ID}@${DEFAULT_COORDINATOR_ADDRESS}`;
 /** An environment variable that replaces the default (a flag still wins). */
 export const BOOTSTRAP_ENV = "ZHUMQ_BOOTSTRAP";
+/** Overrides every command's client id (a dev cluster's --insecure-dev-principals makes it the principal). */
+export const CLIENT_ID_ENV = "ZHUMQ_CLIENT_ID";
 export { CONNECT_TIMEOUT_MS_DEFAULT } from "../client/context.ts";
 
 export const EXIT_OK = 0;
@@ -149,7 +151,9 @@ export function clientOptionsFor(flags: ClientFlags, io: CommandIo, clientId: st
   }
   const connectTimeoutMs = integerFlag("--connect-timeout-ms", flags["connect-timeout-ms"], { fallback: CONNECT_TIMEOUT_MS_DEFAULT, min: 1, max: CONNECT_TIMEOUT_MS_MAX });
   const tls = resolveTls(flags, io.env);
-  return { bootstrap, clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls }) };
+  // ZHUMQ_CLIENT_ID: the client id the cluster sees (with --insecure-dev-principals, the principal User:<it>).
+  const chosen = io.env[CLIENT_ID_ENV];
+  return { bootstrap, clientId: chosen !== undefined && chosen.length > 0 ? chosen : clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls }) };
 }
 
 /**

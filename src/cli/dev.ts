@@ -10,6 +10,7 @@
  * whole dev cluster down (fail-stop, with the message saying which actor and event) — which is
  * what a developer wants to see anyway.
  */
+import { AUTHORIZER_HELP, AUTHORIZER_OPTIONS, authorizerFlags, type AuthorizerFlags } from "./authorizer-flags.ts";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
@@ -59,6 +60,7 @@ Options:
                   (level, time, node, actor, event, msg, fields)
   --log-level debug|info|warn|error
                   the least severe level written (default info)
+${AUTHORIZER_HELP}
   -h, --help      this text
 
 Every node runs in this one process and they talk over real gRPC on loopback, with their data
@@ -87,6 +89,7 @@ interface DevArgs {
   readonly metricsPort: number | undefined;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
+  readonly access: AuthorizerFlags;
 }
 
 export async function devCommand(argv: readonly string[]): Promise<number> {
@@ -127,6 +130,8 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
           port: resolved.port,
           log: (node, role, record) => nodeLog(node, role)(record),
           ...(metrics === undefined ? {} : { metrics }),
+          ...(resolved.access.authorizer === undefined ? {} : { coordinatorSettings: { authorizer: resolved.access.authorizer }, brokerSettings: { authorizer: resolved.access.authorizer } }),
+          ...(resolved.access.devPrincipals ? { devPrincipals: true } : {}),
         });
       } catch (error) {
         await server?.close();
@@ -174,6 +179,7 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
+      ...AUTHORIZER_OPTIONS,
     },
   });
   if (values.help === true) return "help";
@@ -188,7 +194,7 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
   }
   const logFormat = logFormatOf("--log-format", values["log-format"], "pretty");
   const logLevel = logLevelOf("--log-level", values["log-level"], "info");
-  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers), metricsPort, logFormat, logLevel };
+  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers), metricsPort, logFormat, logLevel, access: authorizerFlags(values) };
 }
 
 function uiListenFlag(text: string | undefined, port: number, brokers: number): DevArgs["uiListen"] {

@@ -5,6 +5,7 @@
  * signal while shutting down exits at once with 130. An actor crash prints what crashed (which
  * actor, which event) and exits 70.
  */
+import { AUTHORIZER_HELP, AUTHORIZER_OPTIONS, authorizerFlags, type AuthorizerFlags } from "./authorizer-flags.ts";
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { startNode, type NodeOptions } from "../host/real-node.ts";
@@ -28,6 +29,7 @@ const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clie
   --log-format json|pretty
                        json (default): one JSON object per line with level, time, node, actor,
                        event, msg and the event's fields; pretty: "[node] msg" lines
+${AUTHORIZER_HELP}
   --log-level debug|info|warn|error
                        the least severe level written (default info)
 ${TLS_FLAGS_HELP}
@@ -111,6 +113,7 @@ const FLAG_OPTIONS = {
   "log-level": { type: "string" },
   ...TLS_FLAG_OPTIONS,
   help: { type: "boolean", short: "h" },
+  ...AUTHORIZER_OPTIONS,
 } as const;
 
 export function coordinatorCommand(argv: readonly string[]): Promise<number> {
@@ -123,7 +126,7 @@ export function brokerCommand(argv: readonly string[]): Promise<number> {
 
 async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): Promise<number> {
   const help = role === "coordinator" ? COORDINATOR_HELP : BROKER_HELP;
-  let config: NodeConfig | "help";
+  let config: (NodeConfig & { readonly access: AuthorizerFlags }) | "help";
   try {
     config = await parseNodeArgs(role, argv);
   } catch (error) {
@@ -172,22 +175,26 @@ async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | 
   }
 }
 
-async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<NodeConfig | "help"> {
+async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<(NodeConfig & { readonly access: AuthorizerFlags }) | "help"> {
   const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : FLAG_OPTIONS;
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   if (values.help === true) return "help";
   const raw = values as NodeFlags & { "retention-ms"?: string; "retention-bytes"?: string };
   const flags: NodeFlags = { ...raw, retentionMs: raw["retention-ms"], retentionBytes: raw["retention-bytes"] };
+  const access = authorizerFlags(values);
+  const { authorizer: _a, "super-users": _s, "insecure-dev-principals": _d, ...nodeFlags } = flags as NodeFlags & Record<string, unknown>;
   const file = flags.config === undefined ? undefined : await loadConfigFile(flags.config);
-  const config = resolveNodeConfig(role, flags, file);
+  const config = resolveNodeConfig(role, nodeFlags as NodeFlags, file);
   const tls = resolveTls(values, process.env, file, config.id);
-  return tls === undefined ? config : { ...config, tls };
+  return { ...(tls === undefined ? config : { ...config, tls }), access };
 }
 
-function nodeOptions(config: NodeConfig, log: NodeLog): NodeOptions {
-  const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }), ...(config.tls === undefined ? {} : { tls: config.tls }) };
-  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: config.settings };
-  return { ...common, role: "broker", coordinator: config.coordinator, settings: config.settings, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
+function nodeOptions(config: NodeConfig & { readonly access: AuthorizerFlags }, log: NodeLog): NodeOptions {
+  const { authorizer, devPrincipals } = config.access;
+  const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }), ...(config.tls === undefined ? {} : { tls: config.tls }), ...(devPrincipals ? { devPrincipals } : {}) };
+  const access = authorizer === undefined ? {} : { authorizer };
+  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: { ...config.settings, ...access } };
+  return { ...common, role: "broker", coordinator: config.coordinator, settings: { ...config.settings, ...access }, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
 }
 
 /** Bad flags or config: say what and where, point at --help, exit status 2. */

@@ -20,6 +20,8 @@ import { CoordinatorRequests, replyError, RETRIES_MAX, type RetryPolicy } from "
 import { BrokerRequests } from "./broker-requests.ts";
 import { GroupAdmin, type FetchOffsetsOptions, type GroupDetails, type ResetOffsetsOptions, type SignalOption } from "./group-admin.ts";
 import type { CommittedOffset, GroupSummary } from "../actors/shared/group-messages.ts";
+import { aclRuleProblem, copyRule, type AclRule } from "../actors/shared/acl.ts";
+import { ACL_RULES_PER_REQUEST_MAX } from "../actors/shared/acl-messages.ts";
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -326,6 +328,34 @@ export class Admin {
     return { partitionsToMove: reply.partitionsToMove };
   }
 
+  /**
+   * Add ACL rules (docs/security.md, "Authorization"); needs cluster admin when the coordinator's
+   * authorizer is on. Resolves with how many were new (adding one that exists changes nothing).
+   * INVALID_REQUEST names a malformed rule; AUTHORIZATION_FAILED when not allowed.
+   */
+  async addAcls(rules: readonly AclRule[], options: { readonly signal?: AbortSignal } = {}): Promise<{ readonly added: number }> {
+    const checked = checkRules(rules);
+    const reply = await this.connected().ask("acl.add.reply", (requestId) => ({ type: "acl.add", requestId, rules: checked }), this.policy, options.signal);
+    throwIfError(reply);
+    return { added: reply.added };
+  }
+
+  /** Remove ACL rules (exact matches); resolves with how many existed. Needs cluster admin as addAcls. */
+  async removeAcls(rules: readonly AclRule[], options: { readonly signal?: AbortSignal } = {}): Promise<{ readonly removed: number }> {
+    const checked = checkRules(rules);
+    const reply = await this.connected().ask("acl.remove.reply", (requestId) => ({ type: "acl.remove", requestId, rules: checked }), this.policy, options.signal);
+    throwIfError(reply);
+    return { removed: reply.removed };
+  }
+
+  /** The ACL rules (of one principal when given), whether the coordinator enforces them, and their version. Needs cluster admin. */
+  async listAcls(options: { readonly principal?: string; readonly signal?: AbortSignal } = {}): Promise<{ readonly rules: readonly AclRule[]; readonly enforced: boolean; readonly version: number }> {
+    const principal = options.principal;
+    const reply = await this.connected().ask("acl.list.reply", (requestId) => ({ type: "acl.list", requestId, ...(principal === undefined ? {} : { principal }) }), this.policy, options.signal);
+    throwIfError(reply);
+    return { rules: reply.rules, enforced: reply.enforced, version: reply.version };
+  }
+
   /** Every topic's name, sorted. */
   async listTopics(options: { readonly signal?: AbortSignal } = {}): Promise<string[]> {
     const reply = await this.metadata(null, options.signal);
@@ -474,6 +504,15 @@ function checkReplicationSettings(replicationFactor: number, minInSync: unknown,
     throw new ZhumqError("INVALID_REPLICATION", `minInSync must be from 1 to the replication factor (${replicationFactor}), got ${String(minInSync)}`);
   }
   if (uncleanLeaderElection !== undefined && typeof uncleanLeaderElection !== "boolean") throw invalidRequest(`uncleanLeaderElection must be a boolean, got ${String(uncleanLeaderElection)}`);
+}
+
+function checkRules(rules: readonly AclRule[]): AclRule[] {
+  if (!Array.isArray(rules) || rules.length === 0 || rules.length > ACL_RULES_PER_REQUEST_MAX) throw invalidRequest(`give 1 to ${ACL_RULES_PER_REQUEST_MAX} ACL rules`);
+  return rules.map((rule, index) => {
+    const problem = aclRuleProblem(rule);
+    if (problem !== undefined) throw invalidRequest(`rule ${index + 1}: ${problem}`);
+    return copyRule(rule);
+  });
 }
 
 function throwIfError(reply: { readonly error?: { readonly code: ZhumqError["code"]; readonly message: string } }): void {

@@ -73,7 +73,8 @@ export interface ActorDefinition<Machine extends AnyStateMachine, Message, Opera
   open(fs: FileSystem): Promise<{ recovered: Input; store: ActorStore<Operation> }>;
   /** The actor's input, built from what was recovered and the ports (clock/random reach it here). */
   input(recovered: Input, ports: NodePorts<Message>): unknown;
-  toEvent(from: NodeId, message: Message): EventFromLogic<Machine>;
+  /** `principal`: who sent it, as `hooks.principalOf` authenticated it (absent: anonymous; src/actors/shared/principal.ts). */
+  toEvent(from: NodeId, message: Message, principal?: string): EventFromLogic<Machine>;
   /** Deliver `store.persisted` after every completed persist (the actor's "Advance"). */
   readonly deliverPersisted?: boolean;
 }
@@ -113,6 +114,11 @@ export interface HostHooks {
   onNotify?(output: unknown): void;
   /** Real nodes (metrics, logs), and the simulator when it records a trace; else undefined. */
   observer?: HostObserver;
+  /**
+   * Who sent an incoming message (src/host/principal.ts on real nodes): attached to its event as
+   * `principal`, for the actor's authorizer. Absent, or undefined for a message: anonymous.
+   */
+  principalOf?(from: NodeId, message: unknown): string | undefined;
 }
 
 interface Batch<Message, Operation> {
@@ -199,12 +205,14 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     actor.subscribe({ error: (error: unknown) => this.crash(error) });
     this.actor = actor;
     const observer = this.hooks.observer;
+    const principalOf = this.hooks.principalOf;
+    const toEvent = principalOf === undefined ? (from: NodeId, message: Message) => this.definition.toEvent(from, message) : (from: NodeId, message: Message) => this.definition.toEvent(from, message, principalOf(from, message));
     this.ports.transport.onMessage(
       observer?.received === undefined
-        ? (from, message) => this.send(this.definition.toEvent(from, message))
+        ? (from, message) => this.send(toEvent(from, message))
         : (from, message) => {
             observer.received!(from, message);
-            this.send(this.definition.toEvent(from, message));
+            this.send(toEvent(from, message));
           },
     );
     actor.start();

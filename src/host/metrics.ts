@@ -203,6 +203,11 @@ export class NodeMetrics {
     if (type === "coordinator.broker.up") this.m.counters.brokerTransitions.inc({ ...this.labels, change: "up" });
     else if (type === "coordinator.broker.down") this.m.counters.brokerTransitions.inc({ ...this.labels, change: "down" });
     else if (type === "coordinator.message.ignored") this.m.counters.ignoredMessages.inc(this.labels);
+    else if (type === "authorization.refused") {
+      const refused = output as { operation?: unknown; resource?: { type?: unknown } };
+      // Operations and resource types are closed sets (src/actors/shared/acl.ts): bounded labels.
+      this.m.counters.authorizationRefused.inc({ ...this.labels, operation: String(refused.operation), resource: String(refused.resource?.type) });
+    }
   }
 
   private coordinatorObserver(): HostObserver {
@@ -427,6 +432,7 @@ function defineMetrics(registry: Registry) {
       leaderEpochs: counter("zhumq_coordinator_leader_epochs_total", "Leader epochs handed out (the highest so far): a topic creation or a leader election raises it", ["node"]),
       brokerTransitions: counter("zhumq_coordinator_broker_transitions_total", "Brokers seen coming up or going down (lease expired)", ["node", "change"]),
       ignoredMessages: counter("zhumq_coordinator_ignored_messages_total", "Messages the coordinator could not parse and ignored", ["node"]),
+      authorizationRefused: counter("zhumq_authorization_refused_total", "Requests refused AUTHORIZATION_FAILED (no ACL allows them), by operation and resource type", ["node", "operation", "resource"]),
     },
     histograms: {
       produceLatency: histogram("zhumq_broker_produce_latency_seconds", "Produce request arrival to reply (acks 1/-1), fsync included", LATENCY_BUCKETS_SECONDS),

@@ -123,7 +123,8 @@ export function logObserver(log: NodeLog, now: () => number, onLeaderChange?: (c
       const m = message as { type?: string; serving?: unknown; error?: { code?: string; message?: string } };
       if (m.type === "broker.heartbeat" && Array.isArray(m.serving)) {
         serving = leadershipChanges(log, serving, m.serving as readonly { topic: string; partition: number; leaderEpoch: number }[], onLeaderChange);
-      } else if (m.error !== undefined && typeof m.type === "string" && m.type.endsWith(".reply")) {
+      } else if (m.error !== undefined && m.error.code !== "AUTHORIZATION_FAILED" && typeof m.type === "string" && m.type.endsWith(".reply")) {
+        // (Authorization refusals are logged from the actor's own report, src/host/principal.ts: acks-0 ones have no reply.)
         refusal(log, windows, now(), to, m as Refusal);
       }
     },

@@ -44,6 +44,7 @@ import type { AnyStateMachine } from "xstate";
 import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 import { AddressBook, DEFAULT_COORDINATOR_ID, learnAddresses } from "./addresses.ts";
+import { authorizationLogger, devPrincipalsProblem, principalResolver } from "./principal.ts";
 
 // Addresses live in addresses.ts (the client needs them without the node hosts); named here too.
 export { ADDRESS_BOOK_ENTRIES_MAX, AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, learnAddresses, type AddressBookOptions } from "./addresses.ts";
@@ -124,6 +125,11 @@ interface CommonNodeOptions {
    * it the node speaks plaintext, and says so loudly (a warning) when it listens beyond loopback.
    */
   readonly tls?: TlsMaterial;
+  /**
+   * Dev/test only: a client's principal is `User:<its clientId>` (principal.ts). Refused at start
+   * unless `listen` is loopback. Default false: unauthenticated clients are anonymous.
+   */
+  readonly devPrincipals?: boolean;
 }
 
 export interface CoordinatorNodeOptions extends CommonNodeOptions {
@@ -165,6 +171,10 @@ export interface RealNode {
 /** Start one node; throws (having released what it opened) if it cannot listen or recover. */
 export async function startNode(options: NodeOptions): Promise<RealNode> {
   const log: NodeLog = options.log ?? (() => undefined);
+  if (options.devPrincipals === true) {
+    const problem = devPrincipalsProblem(options.listen);
+    if (problem !== undefined) throw new RangeError(problem);
+  }
   const random = options.seed === undefined ? RealRandom.fromEntropy() : new RealRandom(options.seed);
   const fs = new NodeFileSystem(options.dataDir);
   await fs.mkdir(".");
@@ -238,11 +248,13 @@ async function startActor(
   parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: NodeLog; metrics: NodeMetrics | undefined },
 ): Promise<AnyHost> {
   const { log, metrics } = parts;
+  const refusals = authorizationLogger(log, () => performance.now());
   const onCrash = options.onCrash ?? exitOnCrash((text) => process.stderr.write(text), (code) => process.exit(code));
   const onNotify =
     options.onNotify ??
     ((output: unknown) => {
       metrics?.coordinatorOutput(output);
+      if (refusals(output)) return;
       const record = coordinatorOutputRecord(output) ?? brokerOutputRecord(output);
       if (record !== undefined) log(record);
     });
@@ -250,7 +262,8 @@ async function startActor(
   const logging = options.log === undefined ? undefined : logObserver(log, () => performance.now(), metrics === undefined ? undefined : (change, count) => metrics.leaderChange(change, count));
   const observer = combineObservers([metrics?.observer, logging]);
   const ports = { clock: new RealClock(), random: parts.random, transport: parts.transport, fs: parts.fs };
-  return ActorHost.start(definition, ports, { onCrash, onNotify, ...(observer === undefined ? {} : { observer }) });
+  const principalOf = principalResolver(parts.transport, { devPrincipals: options.devPrincipals === true });
+  return ActorHost.start(definition, ports, { onCrash, onNotify, principalOf, ...(observer === undefined ? {} : { observer }) });
 }
 
 interface NodeParts {
@@ -349,6 +362,8 @@ export interface ClusterOptions {
   /** One registry for every node of the cluster (each series labelled with its node). */
   readonly metrics?: ZhumqMetrics;
   readonly readyTimeoutMs?: number;
+  /** Every node: dev/test principals from client ids (NodeOptions.devPrincipals; loopback only). */
+  readonly devPrincipals?: boolean;
 }
 
 export interface LocalCluster {
@@ -379,6 +394,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     ...(options.onCrash === undefined ? {} : { onCrash: options.onCrash }),
     ...(options.log === undefined ? {} : { log: (record: LogRecord) => options.log!(id, role, record) }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.devPrincipals === true ? { devPrincipals: true } : {}),
   });
   const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID, "coordinator"), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
   const endpoint = { id: coordinator.id, address: coordinator.address };

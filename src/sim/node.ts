@@ -210,17 +210,20 @@ export class SimNode implements NetworkHost {
 /**
  * Boot function for a node that runs one actor; an actor error fails the node (fail-stop).
  * `hooks.onNotify` receives the actor's outputs (`effect.notify`), in every incarnation.
+ * `hooks.principalOf` names the principal of each sender (the simulated network authenticates
+ * nodes by name): the actor's authorizer sees it on every message (absent: anonymous).
  */
 export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
   definition: ActorDefinition<Machine, Message, Operation, Input>,
   onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,
-  hooks?: { onNotify?(output: unknown): void },
+  hooks?: { onNotify?(output: unknown): void; principalOf?(from: string, message: unknown): string | undefined },
 ): BootFunction {
   return async (ports, node) => {
     const host = await ActorHost.start(definition, ports as NodePorts<Message>, {
       ...node.hostHooks(),
       onCrash: (crash) => node.fail(crash),
       onNotify: (output) => hooks?.onNotify?.(output),
+      ...(hooks?.principalOf === undefined ? {} : { principalOf: hooks.principalOf }),
     });
     onStarted?.(host);
     return { stop: () => void host.stop() };

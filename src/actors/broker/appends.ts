@@ -15,6 +15,7 @@
  * throughout. A log the store had to reopen (a failed fsync) takes back what recovery did not keep,
  * answered STORAGE_ERROR.
  */
+import { topicRefusal } from "./authorize.ts";
 import { assert } from "../shared/assert.ts";
 import { persist, setTimer, type StorePersisted } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
@@ -36,7 +37,7 @@ function produceReply(echo: Echo, fields: { error: WireError } | { baseOffset: n
   return "error" in fields ? { ...base, error: fields.error, baseOffset: -1, duplicate: false } : { ...base, ...fields };
 }
 
-export function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+export function onProduce(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>, envelope: { readonly from: NodeId; readonly principal?: string } = { from }): void {
   const echo = echoOf(message);
   const request = parseProduce(message);
   if (isWireError(request)) return step.reply(from, produceReply(echo, { error: request }));
@@ -44,6 +45,8 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   const answer = (fields: Parameters<typeof produceReply>[1]): void => {
     if (request.acks !== 0) step.reply(from, produceReply(echo, fields));
   };
+  const refused = topicRefusal(step, envelope, request.type, "produce", request.topic);
+  if (refused !== undefined) return answer({ error: refused }); // before the partition is touched: nothing changes
   const raft = raftReplicaOf(step, partitionKey(request.topic, request.partition));
   if (raft !== undefined) return onRaftProduce(step, raft, from, request, answer); // Raft fences writes itself: no epoch or lease check
   const state = servedPartition(step, echo);

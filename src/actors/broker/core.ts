@@ -47,6 +47,8 @@ import {
   type TopicIdentity,
   type ZhumqMessage,
 } from "../shared/messages.ts";
+import { noteAcls } from "./authorize.ts";
+import type { AclSnapshot } from "../shared/acl.ts";
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, recoveredPartition, type PartitionState } from "./partition.ts";
 import type { ProducerEntry } from "./producer-state.ts";
@@ -183,6 +185,8 @@ export interface BrokerContext {
   readonly push: PushState;
   /** Raft-mode partitions' groups (raft-host.ts); mutated in place by raft-host.ts only. */
   readonly raft: RaftHostState;
+  /** The newest ACLs the coordinator sent (authorize.ts); undefined until the first. */
+  readonly acls?: AclSnapshot;
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -272,6 +276,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   const before = step.context.partitions;
   applyAssignments(step, reply.assignments, reply.follows ?? []);
   applyRaftGroups(step, reply.raftGroups ?? []);
+  noteAcls(step, reply.acls);
   keptDespiteDamage(step, sentAtMs);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
   if (Array.isArray(reply.released) && reply.released.length > 0) removeReleased(step, reply.released);
@@ -420,11 +425,11 @@ export function onMessage(step: Step, event: MessageReceived): void {
   if (typeof message.type === "string" && message.type.startsWith("push.")) return onPushMessage(step, event.from, message);
   switch (message.type) {
     case "produce.request":
-      return onProduce(step, event.from, message);
+      return onProduce(step, event.from, message, event);
     case "fetch.request":
-      return onFetch(step, event.from, message);
+      return onFetch(step, event.from, message, event);
     case "offsets.request":
-      return onOffsets(step, event.from, message);
+      return onOffsets(step, event.from, message, event);
     case "broker.raft":
       return onRaftBundle(step, event.from, message);
     case "replica.fetch":

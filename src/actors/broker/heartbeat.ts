@@ -3,6 +3,7 @@
  * its damage, and its raft-mode partitions' leadership (raft-host.ts). Sent every
  * `heartbeatIntervalMs` (and at once when a leadership is taken up); the reply is core.ts's.
  */
+import { heldAclVersion } from "./authorize.ts";
 import { setTimer } from "../shared/effects.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
@@ -81,7 +82,7 @@ export function sendHeartbeat(step: Step): void {
   const leaving = step.context.leave === undefined ? {} : { leaving: true };
   const raft = raftReports(step);
   const raftPart = raft.length === 0 ? {} : { raft };
-  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart });
+  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart, ...heldAclVersion(step) });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -12,6 +12,7 @@
  * files) and take the offsets from this actor's state when the answer comes, so they are one
  * moment's (HW <= log end).
  */
+import { topicRefusal } from "./authorize.ts";
 import { read, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
@@ -28,11 +29,13 @@ function offsetsReply(echo: Echo, answer: { error: WireError } | { offset: numbe
   return answer.stats === undefined ? { ...base, offset: answer.offset } : { ...base, offset: answer.offset, stats: answer.stats };
 }
 
-export function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+export function onOffsets(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>, envelope: { readonly from: NodeId; readonly principal?: string } = { from }): void {
   const echo = echoOf(message);
   const fail = (error: WireError): void => step.reply(from, offsetsReply(echo, { error }));
   const request = parseOffsets(message);
   if (isWireError(request)) return fail(request);
+  const refused = topicRefusal(step, envelope, request.type, "describe", request.topic);
+  if (refused !== undefined) return fail(refused);
   const state = servedPartition(step, echo);
   if (isWireError(state)) return fail(state);
   if (state.leaderEpoch === undefined) return fail(wireError("NOT_LEADER", `this broker does not lead ${echo.topic}/${echo.partition}`));

@@ -6,6 +6,7 @@
  */
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
+import { ACL_RULES_MAX, aclRuleProblem } from "../shared/acl.ts";
 import type { BrokerHeartbeatReply, RaftGroupAssignment, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
 
 /** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
@@ -120,6 +121,12 @@ function isRaftGroupAssignment(value: unknown): value is RaftGroupAssignment {
   return Array.isArray(value.voters) && value.voters.length > 0 && value.voters.length <= 16 && value.voters.every((voter) => typeof voter === "string");
 }
 
+/** ACLs as a heartbeat reply carries them: checked rule by rule (../shared/acl.ts). */
+function isAclSnapshot(value: unknown): boolean {
+  if (!isRecord(value) || !isSafeInteger(value.version) || value.version < 0) return false;
+  return Array.isArray(value.rules) && value.rules.length <= ACL_RULES_MAX && value.rules.every((rule) => aclRuleProblem(rule) === undefined);
+}
+
 export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | undefined {
   if (!isSafeInteger(message.requestId)) return undefined;
   if (message.error !== undefined) return isRecord(message.error) ? (message as unknown as BrokerHeartbeatReply) : undefined;
@@ -127,5 +134,6 @@ export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | und
   if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
   if (message.follows !== undefined && !(Array.isArray(message.follows) && message.follows.every(isFollowerAssignment))) return undefined;
   if (message.raftGroups !== undefined && !(Array.isArray(message.raftGroups) && message.raftGroups.every(isRaftGroupAssignment))) return undefined;
+  if (message.acls !== undefined && !isAclSnapshot(message.acls)) return undefined;
   return message as unknown as BrokerHeartbeatReply;
 }

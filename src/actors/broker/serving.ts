@@ -8,6 +8,7 @@
  * maxBytes added up): a readable fetch beyond it is parked like one with nothing to read, and
  * starts when reads finish — so what fetches hold in memory is bounded, however many there are.
  */
+import { topicRefusal } from "./authorize.ts";
 import { cancelTimer, read, setTimer, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
@@ -38,11 +39,13 @@ function boundOf(fetch: PendingFetch, state: PartitionState): number {
   return fetch.replica === undefined ? state.highWatermark : state.syncedEnd;
 }
 
-export function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
+export function onFetch(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>, envelope: { readonly from: NodeId; readonly principal?: string } = { from }): void {
   const echo = echoOf(message);
   const request = parseFetch(message);
   const fail = (error: WireError): void => step.reply(from, fetchAnswer(echo, { error }));
   if (isWireError(request)) return fail(request);
+  const refused = topicRefusal(step, envelope, request.type, "consume", request.topic);
+  if (refused !== undefined) return fail(refused);
   const state = servedPartition(step, echo);
   if (isWireError(state)) return fail(state);
   const epoch = epochProblem(state, request.leaderEpoch, true);

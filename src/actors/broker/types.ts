@@ -2,6 +2,7 @@
  * What the broker actor exchanges with its host and store: persist operations, read requests and
  * results, the recovered state it starts from, and its effects. Plain data only.
  */
+import type { AuthorizationRefused } from "../shared/acl.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import type { Effect, ReadDone, StorePersisted, TimerFired } from "../shared/effects.ts";
@@ -228,12 +229,16 @@ export interface BrokerInput {
   /** A planted Raft bug in every raft-mode partition (tests only). */
   readonly raftPlant?: RaftPlant;
   readonly partitions: readonly RecoveredPartition[];
+  /** `--authorizer on` and `--super-users` (authorize.ts); absent: off, every request served as before ACLs. */
+  readonly authorizer?: { readonly enabled: boolean; readonly superUsers: readonly string[] };
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }
 
 /** What the broker tells the application running it (hooks.onNotify): for logs and checkers. */
 export type BrokerOutput =
+  /** A request refused by the authorizer (authorize.ts). */
+  | AuthorizationRefused
   /** It started leading a partition in an epoch. */
   | { readonly type: "broker.leader.started"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly leaderEpoch: number; readonly endOffset: number }
   /** A follower cut a diverged (or, with `reset`, wholly superseded) tail of its log. */

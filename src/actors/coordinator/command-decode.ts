@@ -4,6 +4,7 @@
  * checked by their own modules.
  */
 import { groupCommandProblem } from "./groups/decode.ts";
+import { aclCommandProblem } from "./acl.ts";
 import { moveCommandProblem } from "./move-commands.ts";
 import { TOPIC_ID_PATTERN } from "./state.ts";
 /**
@@ -51,6 +52,9 @@ export function commandProblem(value: unknown): string | undefined {
     case "partition.move.started":
     case "partition.move.completed":
       return moveCommandProblem(command);
+    case "acl.added":
+    case "acl.removed":
+      return aclCommandProblem(command);
     default:
       return groupCommandProblem(command);
   }

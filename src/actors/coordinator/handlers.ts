@@ -63,6 +63,10 @@ import type { PushRecord } from "./groups/push-record.ts";
 import type { PushPrepare, PushRevoke } from "../shared/push-messages.ts";
 import { handleGroupRequest, topicChange } from "./groups/handlers.ts";
 import type { GroupPlant } from "./groups/state.ts";
+import { aclsForBroker, authorizerOf, filterGroupList, filterMetadata, handleAclRequest, requestRefusal, type AuthorizerSettings } from "./acl.ts";
+import { ANONYMOUS_PRINCIPAL, type Principal } from "../shared/principal.ts";
+import type { AuthorizationRefused } from "../shared/acl.ts";
+import type { GroupListReply } from "../shared/group-messages.ts";
 
 /** What the coordinator tells the application running it (hooks.onNotify): for logs and checkers. */
 export type CoordinatorOutput =
@@ -78,6 +82,8 @@ export type CoordinatorOutput =
   /** A partition switched modes from a log cut at `endOffset`, in the new `leaderEpoch` (mode-switch.ts). */
   | { readonly type: "coordinator.mode.switched"; readonly topic: TopicName; readonly partition: number; readonly mode: ReplicationMode; readonly leaderEpoch: number; readonly endOffset: number; readonly leader: NodeId | null; readonly isr: readonly NodeId[]; readonly atMs: number }
   | { readonly type: "coordinator.message.ignored"; readonly from: NodeId; readonly reason: string }
+  /** A request refused by the authorizer (acl.ts): answered AUTHORIZATION_FAILED, nothing changed. */
+  | AuthorizationRefused
   | GroupOutput;
 
 /** Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant. */
@@ -147,6 +153,8 @@ export interface CoordinatorContext {
    * (mode-switch.ts), by broker. Dropped when the partition switches.
    */
   readonly raftSeals?: ReadonlyMap<string, ReadonlyMap<NodeId, RaftSeal>>;
+  /** This node's authorizer setting (`--authorizer`, `--super-users`); absent: off (acl.ts). */
+  readonly authorizer?: AuthorizerSettings;
 }
 
 export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders" | "raftSeals">>;
@@ -174,7 +182,27 @@ export function liveBrokers(context: CoordinatorContext, nowMs: number): NodeId[
   return context.state.brokers.filter((broker) => isAlive(context.leases.get(broker), nowMs));
 }
 
-export function handleRequest(context: CoordinatorContext, from: NodeId, request: CoordinatorRequestMessage, nowMs: number): Outcome {
+/**
+ * One request from `principal` (anonymous unless the host authenticated its connection). With the
+ * authorizer on, a request the principal may not make is refused before its handler runs, so it
+ * changes nothing (acl.ts); metadata and group lists are filtered to what it may describe.
+ */
+export function handleRequest(context: CoordinatorContext, from: NodeId, request: CoordinatorRequestMessage, nowMs: number, principal: Principal = ANONYMOUS_PRINCIPAL): Outcome {
+  const authorizer = authorizerOf(context);
+  if (!authorizer.enabled) return handleAllowed(context, from, request, nowMs);
+  const refusal = requestRefusal(authorizer, principal, request);
+  if (refusal !== undefined) {
+    const told = notify<CoordinatorOutput>({ type: "authorization.refused", from, principal, request: request.type, ...refusal.needed });
+    return reply(from, errorReply(request.type, request.requestId, refusal.error), {}, [told]);
+  }
+  if (request.type === "metadata.request") return reply(from, filterMetadata(authorizer, principal, request, metadataReply(context, request, nowMs)));
+  const outcome = handleAllowed(context, from, request, nowMs);
+  if (request.type !== "group.list") return outcome;
+  const effects = outcome.effects.map((effect) => (effect.type === "effect.send" && effect.message.type === "group.list.reply" ? send(effect.to, filterGroupList(authorizer, principal, effect.message as GroupListReply)) : effect));
+  return { ...outcome, effects };
+}
+
+function handleAllowed(context: CoordinatorContext, from: NodeId, request: CoordinatorRequestMessage, nowMs: number): Outcome {
   switch (request.type) {
     case "broker.heartbeat":
       return handleHeartbeat(context, from, request, nowMs);
@@ -190,6 +218,10 @@ export function handleRequest(context: CoordinatorContext, from: NodeId, request
       return handleProducerId(context, from, request);
     case "broker.decommission":
       return handleDecommission(context, from, request, nowMs);
+    case "acl.add":
+    case "acl.remove":
+    case "acl.list":
+      return handleAclRequest(context, from, request);
     default:
       return handleGroupRequest(context, from, request, nowMs);
   }
@@ -323,7 +355,8 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const leads = withDamagedHandOvers(applied?.state ?? context.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), assignments?.leads ?? []);
   const raftGroups = assignments?.raftGroups ?? [];
   const raft = raftGroups.length === 0 ? {} : { raftGroups };
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones, ...raft }, all, effects);
+  const acls = aclsForBroker(context.state, request.aclVersion);
+  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...(acls === undefined ? {} : { acls }) }, all, effects);
 }
 
 /** The soft state mode switches read, as of `nowMs`. */

@@ -34,6 +34,8 @@ import { plantedGroups } from "./groups/state.ts";
 import { coordinatorSettingsProblems, DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits, type CoordinatorSettings } from "./limits.ts";
 import { assignmentsByBroker, emptyState, replay, type CoordinatorCommand, type CoordinatorState } from "./state.ts";
 import { parseMessage } from "./validate.ts";
+import type { AuthorizerSettings } from "./acl.ts";
+import { principalOf, type Principal } from "../shared/principal.ts";
 
 export const LEASE_CHECK_TIMER = "coordinator.leases.check";
 
@@ -55,6 +57,8 @@ export interface CoordinatorInput {
   readonly plant?: CoordinatorPlant;
   /** Take `topic.alter` requests (CoordinatorSettings.modeSwitching); default off. */
   readonly modeSwitching?: boolean;
+  /** `--authorizer on` and `--super-users` (acl.ts); absent: off, every request allowed as before ACLs. */
+  readonly authorizer?: AuthorizerSettings;
 }
 
 /** A message from the network: untrusted until validate.ts has looked at it. */
@@ -62,6 +66,8 @@ export interface CoordinatorMessageReceived {
   readonly type: "message.received";
   readonly from: NodeId;
   readonly message: unknown;
+  /** Who sent it, as the host authenticated its connection (../shared/principal.ts); absent: anonymous. */
+  readonly principal?: Principal;
 }
 
 export type CoordinatorEvent = CoordinatorMessageReceived | HostEvent;
@@ -77,7 +83,7 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
   const problems = coordinatorSettingsProblems(settings);
   assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);
   const state = replay(input.commands, startState(settings, input.plant));
-  return servingContext({ self: input.self, settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }) }, state, input.clock.now());
+  return servingContext({ self: input.self, settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) }, state, input.clock.now());
 }
 
 /** The state before any command: empty, with the groups' planted bug (if any) in place. */
@@ -94,6 +100,7 @@ export interface ServingBasis {
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
   readonly plant?: CoordinatorPlant;
+  readonly authorizer?: AuthorizerSettings;
 }
 
 /**
@@ -104,7 +111,7 @@ export interface ServingBasis {
 export function servingContext(basis: ServingBasis, state: CoordinatorState, startMs: number): CoordinatorContext {
   // Fresh leases, so a coordinator restart alone marks nobody down — but unheard ones (handlers.ts Lease.heard).
   const leases = new Map<NodeId, Lease>(state.brokers.map((broker) => [broker, { expiresAtMs: startMs + basis.settings.leaseMs, alive: true, heard: false }]));
-  return { self: basis.self, settings: basis.settings, clock: basis.clock, random: basis.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(basis.plant === undefined ? {} : { plant: basis.plant }) };
+  return { self: basis.self, settings: basis.settings, clock: basis.clock, random: basis.random, state, assignments: assignmentsByBroker(state), leases, serving: new Map(), damaged: new Map(), logStarts: new Map(), ring: undefined, rebalanceDue: true, lastLeaseCheckMs: startMs, replicaEnds: new Map(), leaving: new Set(), groupSessions: freshSessions(startMs), pushRecord: NO_PUSH_SESSIONS, ...(basis.plant === undefined ? {} : { plant: basis.plant }), ...(basis.authorizer === undefined ? {} : { authorizer: basis.authorizer }) };
 }
 
 /** The outcome of one network message. */
@@ -112,7 +119,7 @@ function onMessage(context: CoordinatorContext, event: CoordinatorMessageReceive
   const parsed = parseMessage(event.from, event.message, context.settings.limits);
   switch (parsed.kind) {
     case "request":
-      return handleRequest(context, event.from, parsed.request, context.clock.now());
+      return handleRequest(context, event.from, parsed.request, context.clock.now(), principalOf(event));
     case "invalid":
       return { changes: {}, effects: [{ type: "effect.send", to: event.from, message: parsed.reply }] };
     case "ignored":

@@ -24,6 +24,8 @@ import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { applyGroupCommand, draftGroups, emptyGroups, sealGroups, stripTopic, type GroupCommand, type GroupsDraft, type GroupsState } from "./groups/state.ts";
 import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./move-commands.ts";
 import { alteredTopic, fencedForSwitch, partitionMode, switchedPartition, type ModeCommand, type ModeSwitchPoint } from "./mode-switch.ts";
+import { EMPTY_ACLS, type AclSnapshot } from "../shared/acl.ts";
+import { applyAclCommand, type AclCommand } from "./acl.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -150,7 +152,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | ModeCommand | GroupCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | ModeCommand | GroupCommand | AclCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -202,10 +204,12 @@ export interface CoordinatorState {
   readonly commandsApplied: number;
   /** Consumer groups (groups/state.ts). */
   readonly groups: GroupsState;
+  /** The ACLs (acl.ts); absent in states built before ACLs: none. */
+  readonly acls?: AclSnapshot;
 }
 
 export function emptyState(recentRequestsMax: number): CoordinatorState {
-  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups() };
+  return { topics: new Map(), deletedTopics: new Set(), brokers: [], decommissioned: new Set(), brokerAddresses: new Map(), brokerIncarnations: new Map(), nextProducerId: 0, lastLeaderEpoch: 0, partitionCount: 0, recentRequests: new Map(), recentRequestsMax, commandsApplied: 0, groups: emptyGroups(), acls: EMPTY_ACLS };
 }
 
 /** A topic incarnation's tombstone key: its id, or (no id: created before ids) its name. */
@@ -233,6 +237,7 @@ interface Draft {
   recentRequestsMax: number;
   commandsApplied: number;
   groups: GroupsDraft;
+  acls?: AclSnapshot;
 }
 
 function draftOf(state: CoordinatorState): Draft {
@@ -295,6 +300,10 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
       draft.lastLeaderEpoch = command.leaderEpoch;
       break;
     }
+    case "acl.added":
+    case "acl.removed":
+      draft.acls = applyAclCommand(draft.acls ?? EMPTY_ACLS, command);
+      break;
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);
       assert(Number.isSafeInteger(command.count) && command.count >= 1, `a producer-id allocation needs a positive count, got ${command.count}`);

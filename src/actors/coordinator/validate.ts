@@ -34,6 +34,7 @@ import { brokerAddressProblem, nodeIdProblem, REPLICATION_FACTOR_MAX, type Coord
 import { copyGroupRequest, GROUP_REQUEST_TYPES, groupErrorReply, groupFieldProblem } from "./groups/validate.ts";
 import { copyStartGet, startGetErrorReply, startGetProblem } from "./groups/startget-validate.ts";
 import { describe, isInteger, typeOf } from "./untrusted.ts";
+import { aclErrorReply, aclRequestProblem, copyAclRequest } from "./acl.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -43,7 +44,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "topic.alter", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", ...GROUP_REQUEST_TYPES]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "topic.alter", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", "acl.add", "acl.remove", "acl.list", ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -64,6 +65,10 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
       return { type: "broker.decommission.reply", requestId, error, partitionsToMove: 0 };
     case "startget.request":
       return startGetErrorReply(requestId, error);
+    case "acl.add":
+    case "acl.remove":
+    case "acl.list":
+      return aclErrorReply(type, requestId, error);
     default:
       return groupErrorReply(type, requestId, error);
   }
@@ -97,7 +102,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
         raftReportsProblem(fields["raft"], limits) ??
         proposalsProblem(fields["isrProposals"], limits) ??
         (fields["leaving"] === undefined || typeof fields["leaving"] === "boolean" ? undefined : wireError("INVALID_REQUEST", "leaving must be a boolean when given")) ??
-        (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given"))
+        (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given")) ??
+        (fields["aclVersion"] === undefined || (isInteger(fields["aclVersion"]) && fields["aclVersion"] >= -1) ? undefined : wireError("INVALID_REQUEST", "aclVersion must be an integer >= -1 when given"))
       );
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
@@ -115,6 +121,10 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
     }
     case "startget.request":
       return startGetProblem(fields, limits);
+    case "acl.add":
+    case "acl.remove":
+    case "acl.list":
+      return aclRequestProblem(type, fields);
     default:
       return groupFieldProblem(type, fields, limits);
   }
@@ -337,6 +347,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(leaving === undefined ? {} : { leaving }),
         ...(incarnation === undefined ? {} : { incarnation }),
         ...(raft === undefined ? {} : { raft }),
+        ...(fields["aclVersion"] === undefined ? {} : { aclVersion: fields["aclVersion"] as number }),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":
@@ -366,6 +377,10 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       return { type, requestId, broker: fields["broker"] as string };
     case "startget.request":
       return copyStartGet(requestId, fields);
+    case "acl.add":
+    case "acl.remove":
+    case "acl.list":
+      return copyAclRequest(type, requestId, fields);
     default:
       return copyGroupRequest(type, requestId, fields);
   }

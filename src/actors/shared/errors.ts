@@ -56,7 +56,9 @@ export type ErrorCode =
   /** A client option zhumq knows (often a KafkaJS one) but does not implement: refused, never ignored. */
   | "UNSUPPORTED_OPTION"
   /** A client option nobody knows (a typo?): the error lists the known ones. */
-  | "UNKNOWN_OPTION";
+  | "UNKNOWN_OPTION"
+  /** The authorizer is on and no ACL lets this principal do this operation on this resource (the message names both). */
+  | "AUTHORIZATION_FAILED";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -95,6 +97,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   UNSUPPORTED_COMPRESSION_TYPE: false, // the same bytes need the same codec: install it
   UNSUPPORTED_OPTION: false,
   UNKNOWN_OPTION: false,
+  AUTHORIZATION_FAILED: false, // not until an operator grants it (zhumq acl add)
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

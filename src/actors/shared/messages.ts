@@ -16,6 +16,9 @@ import type { GroupReplyMessage, GroupRequestMessage } from "./group-messages.ts
 import type { PushBrokerMessage, PushCoordinatorReply, PushCoordinatorRequest, PushMemberMessage } from "./push-messages.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 import type { RaftMessage } from "../raft/types.ts";
+import type { AclSnapshot } from "./acl.ts";
+import type { AclRequestMessage, AclReplyMessage } from "./acl-messages.ts";
+import type { Principal } from "./principal.ts";
 
 /** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
 export type AckLevel = -1 | 0 | 1;
@@ -284,6 +287,8 @@ export interface BrokerHeartbeat {
   readonly incarnation?: number;
   /** Every raft-mode partition this broker is a voter of, with the leadership it knows (absent: none). */
   readonly raft?: readonly RaftLeadershipReport[];
+  /** The version of the ACLs this broker holds (-1: none yet); the reply carries newer ones (absent: older brokers). */
+  readonly aclVersion?: number;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -305,6 +310,8 @@ export interface BrokerHeartbeatReply {
   readonly released?: readonly ReleasedPartition[];
   /** Every raft-mode partition this broker is a voter of (absent from older coordinators: none). */
   readonly raftGroups?: readonly RaftGroupAssignment[];
+  /** The ACLs, when the heartbeat's `aclVersion` was older than the coordinator's (absent: unchanged). */
+  readonly acls?: AclSnapshot;
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */
@@ -543,8 +550,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest | AclRequestMessage;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply | AclReplyMessage;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 
@@ -555,4 +562,9 @@ export interface MessageReceived<Message = ZhumqMessage> {
   readonly type: "message.received";
   readonly from: NodeId;
   readonly message: Message;
+  /**
+   * Who sent it, as the host authenticated the connection it came on (principal.ts); absent:
+   * anonymous. Never taken from the message: a sender writes what it likes there.
+   */
+  readonly principal?: Principal;
 }

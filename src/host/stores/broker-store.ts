@@ -938,6 +938,8 @@ export interface BrokerSettings {
   readonly reportRaft?: boolean;
   /** A planted Raft bug in every raft-mode partition (the simulator's tests only). */
   readonly raftPlant?: RaftPlant;
+  /** `--authorizer on` / `--super-users` (src/actors/broker/authorize.ts); absent: off. */
+  readonly authorizer?: { readonly enabled: boolean; readonly superUsers: readonly string[] };
 }
 
 type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
@@ -983,6 +985,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       retentionCheckIntervalMs,
       ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
       ...(settings.raftSettings === undefined ? {} : { raftSettings: settings.raftSettings }),
       ...(settings.reportRaft === undefined ? {} : { reportRaft: settings.reportRaft }),
       ...(settings.raftPlant === undefined ? {} : { raftPlant: settings.raftPlant }),
@@ -991,7 +994,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       clock: ports.clock,
       random: ports.random,
     }),
-    toEvent: (from, message): MessageReceived => ({ type: "message.received", from, message }),
+    toEvent: (from, message, principal?: string): MessageReceived => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
     deliverPersisted: true,
   };
 }

@@ -25,6 +25,7 @@ import type { ZhumqMessage } from "../../actors/shared/messages.ts";
 import { coordinatorMachine, type CoordinatorEvent } from "../../actors/coordinator/machine.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
 import { commandProblem, type CoordinatorCommand } from "../../actors/coordinator/state.ts";
+import type { AuthorizerSettings } from "../../actors/coordinator/acl.ts";
 import {
   coordinatorSettingsProblems,
   DEFAULT_COORDINATOR_SETTINGS,
@@ -132,6 +133,8 @@ export interface CoordinatorDefinitionSettings {
   readonly dir?: string;
   /** A planted bug (the simulator's tests only). */
   readonly plant?: CoordinatorPlant;
+  /** `--authorizer on` / `--super-users` (src/actors/coordinator/acl.ts); absent: off. */
+  readonly authorizer?: AuthorizerSettings;
 }
 
 /** Defaults filled in and checked: throws listing every problem, so a bad config fails at start-up. */
@@ -170,7 +173,8 @@ export function coordinatorDefinition(settings: CoordinatorDefinitionSettings = 
       clock: ports.clock,
       random: ports.random,
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
     }),
-    toEvent: (from: NodeId, message: ZhumqMessage): CoordinatorEvent => ({ type: "message.received", from, message }),
+    toEvent: (from: NodeId, message: ZhumqMessage, principal?: string): CoordinatorEvent => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
   };
 }

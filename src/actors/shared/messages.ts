@@ -261,6 +261,11 @@ export interface BrokerHeartbeat {
   readonly incarnation?: number;
   /** Every raft-mode partition this broker is a voter of, with the leadership it knows (absent: none). */
   readonly raft?: readonly RaftLeadershipReport[];
+  /**
+   * The digest (assignments-digest.ts) of the assignment lists this broker holds from the last
+   * full reply it applied; absent before one. The coordinator may answer `sameAssignments`.
+   */
+  readonly assignmentsDigest?: string;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -282,6 +287,17 @@ export interface BrokerHeartbeatReply {
   readonly released?: readonly ReleasedPartition[];
   /** Every raft-mode partition this broker is a voter of (absent from older coordinators: none). */
   readonly raftGroups?: readonly RaftGroupAssignment[];
+  /**
+   * On a full reply: the digest of `assignments`, `follows`, `brokers` and `raftGroups`, which
+   * the broker echoes in its next heartbeats. With `sameAssignments`: the digest the heartbeat
+   * echoed, whose lists are still the answer.
+   */
+  readonly assignmentsDigest?: string;
+  /**
+   * True: the lists are those of `assignmentsDigest`, which the broker holds; `assignments` is
+   * then empty and `follows`, `brokers` and `raftGroups` absent (assignments-digest.ts).
+   */
+  readonly sameAssignments?: boolean;
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */

@@ -13,7 +13,7 @@
  *   answer overtaken by a full reply) renews nothing and applies nothing: the next heartbeat asks
  *   again. A coordinator that never saw the digest (restarted, a new one) simply replies in full.
  *
- * The digest is two 32-bit FNV-1a lanes (different offsets) over the lists' JSON: 64 bits, so two
+ * The digest is two 32-bit FNV-1a lanes (different offsets) over the digests of each list's JSON: 64 bits, so two
  * different lists pass for one with a chance of about 2⁻⁶⁴ per change. Pure: no clock, no randomness.
  */
 import type { BrokerInfo, FollowerAssignment, LeaderAssignment, RaftGroupAssignment } from "./messages.ts";
@@ -29,8 +29,28 @@ export interface AssignedLists {
 /** Digests are 16 lowercase hex digits. */
 export const ASSIGNMENTS_DIGEST_LENGTH = 16;
 
+/**
+ * Each list's digest, by identity: the coordinator hands a broker the same arrays heartbeat after
+ * heartbeat until a command changes its assignments, so each is hashed once, not five times a
+ * second. Lists are never mutated (readonly everywhere), so a digest kept for one stays true.
+ * A pure cache: the digest is the same with or without it.
+ */
+const listDigests = new WeakMap<object, string>();
+
 export function assignmentsDigest(lists: AssignedLists): string {
-  const text = JSON.stringify([lists.assignments, lists.follows, lists.brokers, lists.raftGroups]);
+  return hash64([lists.assignments, lists.follows, lists.brokers, lists.raftGroups].map(listDigest).join(","));
+}
+
+function listDigest(list: readonly unknown[]): string {
+  let digest = listDigests.get(list);
+  if (digest === undefined) {
+    digest = hash64(JSON.stringify(list));
+    listDigests.set(list, digest);
+  }
+  return digest;
+}
+
+function hash64(text: string): string {
   let low = 0x811c9dc5;
   let high = 0x01000193 ^ 0x5bd1e995;
   for (let index = 0; index < text.length; index++) {

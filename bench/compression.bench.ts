@@ -15,7 +15,7 @@
  * Prints figures; asserts nothing (the box is shared and noisy). ZHUMQ_BENCH_SCALE=0.1 shrinks
  * the message count for a quick look.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { encodeBatch, type RecordInput } from "../src/disk/batch-encode.ts";
@@ -25,6 +25,7 @@ import { startCluster } from "../src/host/real-node.ts";
 import { GrpcTransport } from "../src/net/index.ts";
 import { loadCompressionCodecs } from "../src/native/compression.ts";
 import { ZhuMQ, type Consumer } from "../src/index.ts";
+import { logBytes } from "../test/support/log-bytes.ts";
 
 const SCALE = Number(process.env.ZHUMQ_BENCH_SCALE ?? "1");
 const MESSAGES = Math.max(1_000, Math.round(200_000 * SCALE));
@@ -67,19 +68,6 @@ function codecsAlone(): void {
     const decompressSeconds = (performance.now() - start) / 1000;
     console.log(`${type.padEnd(8)} ${(plain.length / packed.length).toFixed(1).padStart(5)}x ${((rounds * plain.length) / 1e6 / compressSeconds).toFixed(0).padStart(13)} ${((rounds * plain.length) / 1e6 / decompressSeconds).toFixed(0).padStart(13)}`);
   }
-}
-
-function logBytes(root: string, topic: string): number {
-  let total = 0;
-  const walk = (dir: string, inTopic: boolean): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full, inTopic || entry.name.startsWith(`${topic}@`));
-      else if (inTopic && entry.name.endsWith(".log")) total += statSync(full).size;
-    }
-  };
-  walk(root, false);
-  return total;
 }
 
 async function readAll(consumer: Consumer, count: number): Promise<void> {

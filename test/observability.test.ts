@@ -93,6 +93,7 @@ describe("metrics of an in-process cluster, scraped over HTTP", () => {
     expect(sample(body, `zhumq_partition_end_offset${partition}`)).toBe(MESSAGES);
     expect(sample(body, `zhumq_partition_log_start_offset${partition}`)).toBe(0);
     expect(sample(body, `zhumq_partition_damaged_ranges${partition}`)).toBe(0);
+    expect(sample(body, `zhumq_partition_isr_size${partition}`)).toBe(1); // one broker: the leader alone
     expect(sample(body, `zhumq_partition_size_bytes${partition}`)).toBeGreaterThan(MESSAGES * "message 0".length);
     // One send awaited at a time: one produce request, one sync each.
     expect(sample(body, `zhumq_broker_produce_requests_total{${node},result="ok"}`)).toBe(MESSAGES);

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { runCommand, Sink, type Command, type CommandRun } from "../../test/support/command-io.ts";
+import { logBytes } from "../../test/support/log-bytes.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster } from "../host/real-node.ts";
@@ -105,6 +106,7 @@ describe("--help and bad flags", () => {
     ["produce", ["t", "--header", "novalue"], produceCommand, /--header: must be KEY=VALUE/],
     ["produce", ["t", "--partition", "-1"], produceCommand, /--partition: must be an integer from 0/],
     ["produce", ["t", "u"], produceCommand, /unexpected argument 'u'/],
+    ["produce", ["t", "--compression", "brotli"], produceCommand, /--compression: must be one of none, gzip, snappy, lz4, zstd, got 'brotli'/],
     ["consume", ["t", "--from", "yesterday"], consumeCommand, /--from: must be earliest, latest or an offset/],
     ["consume", ["t", "--from", "-3"], consumeCommand, /--from: must be earliest, latest or an offset \(an integer >= 0\), got '-3'/],
     ["consume", ["t", "--max-messages", "0"], consumeCommand, /--max-messages: must be an integer from 1/],
@@ -325,6 +327,20 @@ describe("zhumq produce and zhumq consume", () => {
     ]);
     expect(typeof messages[0]!["timestamp"]).toBe("number");
     expect(consumed.stderr).toBe("zhumq consume: 3 messages from 'lines'; stopped after --max-messages 3\n");
+  });
+
+  it("--compression: batches are stored compressed and read back whole", async () => {
+    const order = JSON.stringify({ customer: "c-0001", items: [{ sku: "sku-42", quantity: 1, price: "19.99" }], status: "paid", note: "leave at the door" });
+    const input = Array.from({ length: 200 }, (_, index) => order.replace("c-0001", `c-${String(index).padStart(4, "0")}`)).join("\n") + "\n";
+    await run(topicCommand, ["create", "packed", ...ONE_COPY]);
+    await run(topicCommand, ["create", "unpacked", ...ONE_COPY]);
+    const packed = await run(produceCommand, ["packed", "--compression", "zstd"], { input });
+    expect(packed.code, packed.stderr).toBe(0);
+    expect((await run(produceCommand, ["unpacked", "--compression", "none"], { input })).code).toBe(0);
+    expect(logBytes(dataDir, "packed")).toBeLessThan(logBytes(dataDir, "unpacked") / 2);
+    const consumed = await run(consumeCommand, ["packed", "--from", "earliest", "--max-messages", "200", "--json"]);
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(jsonLines(consumed.stdout).map((message) => message["value"])).toEqual(input.trim().split("\n"));
   });
 
   it("keys (--key-separator), headers, acks 1; text output is partition:offset key=value", async () => {

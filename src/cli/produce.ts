@@ -16,6 +16,7 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
+import { COMPRESSION_TYPES, type CompressionType } from "../disk/compression.ts";
 import type { AckLevel } from "../actors/shared/messages.ts";
 import { IN_FLIGHT_PER_PARTITION_DEFAULT, IN_FLIGHT_PER_PARTITION_MAX } from "../actors/producer/index.ts";
 import type { Admin } from "../client/admin.ts";
@@ -38,7 +39,7 @@ const HELP = `zhumq produce — send each line of the input as one message
 Usage:
   zhumq produce TOPIC [--file PATH] [--key K | --key-separator SEP] [--partition N]
                       [--acks -1|1|0] [--max-in-flight-per-partition N] [--header K=V ...]
-                      [--verbose]
+                      [--compression none|gzip|snappy|lz4|zstd] [--verbose]
 
 Options:
   --file PATH            read lines from this file instead of stdin
@@ -51,6 +52,8 @@ Options:
                          produce requests kept unanswered per partition, 1 to 5 (default 5);
                          order holds either way (the broker refuses a batch that skips one)
   --header K=V           add a header to every message; repeat for more
+  --compression TYPE     compress each batch: none (default), gzip, snappy, lz4 or zstd; brokers
+                         store batches as sent, consumers decompress them
   --verbose              print the partition and offset of every message
 ${CLIENT_OPTIONS_HELP}
 
@@ -60,6 +63,7 @@ an empty line is an empty message.
 Examples:
   echo "hello" | zhumq produce demo
   zhumq produce demo --file events.txt --acks 1
+  zhumq produce demo --file events.json --compression zstd
   printf 'user-1:signed up\\nuser-2:paid\\n' | zhumq produce demo --key-separator : --verbose
   zhumq produce demo --header source=cli --header env=dev      (type lines, Ctrl-D to finish)
 
@@ -76,6 +80,7 @@ const OPTIONS = {
   acks: { type: "string" },
   "max-in-flight-per-partition": { type: "string" },
   header: { type: "string", multiple: true },
+  compression: { type: "string" },
   verbose: { type: "boolean" },
 } as const;
 
@@ -88,6 +93,7 @@ interface ProduceArgs {
   readonly acks: AckLevel;
   readonly maxInFlightPerPartition: number;
   readonly headers: Readonly<Record<string, string | string[]>>;
+  readonly compression: CompressionType;
   readonly verbose: boolean;
 }
 
@@ -107,7 +113,7 @@ export async function produceCommand(argv: readonly string[], io: CommandIo): Pr
     await using(zhumq.admin(), (admin) => checkTopic(admin, args));
     const input = args.file === undefined ? io.stdin : await openFile(args.file);
     if (args.file === undefined && io.stdinIsTTY) io.stderr.write(`${COMMAND}: type messages, one per line; Ctrl-D to finish\n`);
-    const tally = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), async (producer) => {
+    const tally = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition, compression: args.compression }), async (producer) => {
       // acks 0: the client's disconnect lets queued batches leave before it closes.
       return produceLines(producer, input, args, new Output(io.stdout), io.interrupt);
     });
@@ -132,8 +138,17 @@ function produceArgs(values: ReturnType<typeof parse>["values"], positionals: re
     acks: acksFlag(values.acks, -1),
     maxInFlightPerPartition: integerFlag("--max-in-flight-per-partition", values["max-in-flight-per-partition"], { fallback: IN_FLIGHT_PER_PARTITION_DEFAULT, min: 1, max: IN_FLIGHT_PER_PARTITION_MAX }),
     headers: headersOf(values.header ?? []),
+    compression: compressionFlag(values.compression),
     verbose: values.verbose === true,
   };
+}
+
+/** --compression: one of the codecs the client knows (whether this install can load it is the producer's check). */
+export function compressionFlag(text: string | undefined): CompressionType {
+  if (text === undefined) return "none";
+  const type = COMPRESSION_TYPES.find((candidate) => candidate === text);
+  if (type === undefined) throw new UsageError("--compression", `must be one of ${COMPRESSION_TYPES.join(", ")}, got '${text}'`);
+  return type;
 }
 
 /** "k=v" flags as the client's header object (a key given twice keeps both values, in order). */

@@ -5,6 +5,7 @@
 import { parentPort } from "node:worker_threads";
 import { runAudited } from "../sim/audit.ts";
 import { runWorkload } from "../sim/workloads.ts";
+import { loadCompressionCodecs } from "../native/compression.ts";
 import type { FarmOutcome, FarmRequest } from "./sim-farm.ts";
 
 /** Anomalies sent back per failing seed (the full list stays a replay away). */
@@ -19,6 +20,7 @@ port.on("message", (request: FarmRequest) => {
 
 async function answer(request: FarmRequest): Promise<FarmOutcome> {
   try {
+    if (request.base.compression !== undefined && request.base.compression !== "none") await loadCompressionCodecs(); // once per worker: later calls return at once
     const outcome = await runAudited((seed) => runWorkload({ ...request.base, seed }), request.seed, request.audited);
     const { summary } = outcome;
     return {

@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
+import { COMPRESSION_TYPES, type CompressionType } from "../disk/compression.ts";
 import { joinNegativeValues } from "./args.ts";
 import { PLANTS, runWorkload, traceRunOf, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 import { GROUPS_MAX, MEMBERS_PER_GROUP_MAX, type GroupsOptions } from "../sim/groups/workload.ts";
@@ -71,6 +72,9 @@ Options:
                       group pulls, pushes or mixes); the checker adds push-overrun and the
                       summary the pushed batches and the overrun (always 0)
   --pull              with --groups: every member pulls (fetch), as before push existed
+  --compression TYPE  queue: the producers compress every batch with none (default), gzip,
+                      snappy, lz4 or zstd (the real codecs, loaded by this process); brokers
+                      store, replicate and serve the batches as they came
   --plant BUG         plant a known bug and watch the checker catch it
                       queue: ${PLANTS.queue.join(", ")}
                       raft: ${PLANTS.raft.join(", ")}
@@ -156,6 +160,13 @@ export async function simCommand(argv: readonly string[], hooks: SimCommandHooks
     return 0;
   }
   args = { ...args, untilStopped: hooks.untilStopped ?? untilInterrupted };
+  if (args.base.compression !== undefined && args.base.compression !== "none") {
+    const problem = await loadCodecs(args.base.compression);
+    if (problem !== undefined) {
+      process.stderr.write(`zhumq sim: --compression ${args.base.compression}: ${problem}\n`);
+      return 2;
+    }
+  }
   if (args.scenario !== undefined) return runScenario(args, args.scenario);
   if (args.jobs !== undefined) return farm(args, args.jobs);
   return args.seeds === 1 ? runOne(args) : sweep(args);
@@ -185,6 +196,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       pull: { type: "boolean" },
       "no-damage-at-rest": { type: "boolean" },
       "clock-drift": { type: "string" },
+      compression: { type: "string" },
       verbose: { type: "boolean" },
       shrink: { type: "boolean" },
       out: { type: "string" },
@@ -220,6 +232,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (clockDriftPpm !== undefined && workload !== "queue") throw new Error(`--clock-drift runs with the queue workload, not '${workload}'`);
   const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload, values.push === true, values.pull === true);
   if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
+  const compression = compressionFlag(values.compression, workload, scenario !== undefined);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
   if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);
@@ -245,6 +258,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
       clockSkewPpm: scenario?.clockSkewPpm,
       damageAtRest,
+      ...(compression === undefined ? {} : { compression }),
     },
     scenario,
     verbose: values.verbose === true,
@@ -273,6 +287,16 @@ function parseGroupsFlags(groups: string | undefined, members: string | undefine
   const membersPerGroup = integer("--members-per-group", members, 1);
   if (membersPerGroup > MEMBERS_PER_GROUP_MAX) throw new Error(`--members-per-group must be from 1 to ${MEMBERS_PER_GROUP_MAX}, not '${members}'`);
   return { count, membersPerGroup, ...mode };
+}
+
+/** --compression: a codec name, for the queue workload's own runs (scenarios do not record one). */
+function compressionFlag(text: string | undefined, workload: WorkloadName, scenario: boolean): CompressionType | undefined {
+  if (text === undefined) return undefined;
+  const type = COMPRESSION_TYPES.find((candidate) => candidate === text);
+  if (type === undefined) throw new Error(`--compression must be one of ${COMPRESSION_TYPES.join(", ")}, not '${text}'`);
+  if (workload !== "queue") throw new Error(`--compression runs with the queue workload, not '${workload}'`);
+  if (scenario) throw new Error("--compression is not recorded in scenario files: give --seed N");
+  return type;
 }
 
 function integer(flag: string, text: string, minimum: number): number {
@@ -305,6 +329,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   if (base.clockDriftPpm !== undefined) parts.push(`--clock-drift ${base.clockDriftPpm}`);
+  if (base.compression !== undefined) parts.push(`--compression ${base.compression}`);
   return parts.join(" ");
 }
 
@@ -315,6 +340,13 @@ async function runOne(args: SimArgs): Promise<number> {
   await showTrace(args, result, recorder);
   if (!result.ok && args.shrink) await shrinkAndWrite(args, result.seed, result);
   return result.ok ? 0 : 1;
+}
+
+/** The real codecs, for producers that compress (the simulator loads no native code by itself); why `type` cannot be used, if it cannot. */
+export async function loadCodecs(type: CompressionType): Promise<string | undefined> {
+  const { codecProblem, loadCompressionCodecs } = await import("../native/compression.ts");
+  await loadCompressionCodecs();
+  return codecProblem(type);
 }
 
 function traceRecorder(args: SimArgs): TraceRecorder | undefined {

@@ -4,30 +4,15 @@
  * message, `configEntries` set the topic, and every codec's batches are stored compressed and read
  * back whole — by a pull consumer and by a push consumer.
  */
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ZhuMQ, ZhumqError, type Admin, type Consumer, type ConsumedMessage } from "../index.ts";
 import { useInProcessCluster } from "../../test/support/in-process-cluster.ts";
+import { logBytes } from "../../test/support/log-bytes.ts";
 
 const fixture = useInProcessCluster({ name: "kafkajs-habits", brokers: 1, admin: { requestTimeoutMs: 2_000, retries: 3 } });
 let zhumq: ZhuMQ;
 let admin: Admin;
 beforeAll(() => ({ zhumq, admin } = fixture));
-
-/** Bytes of every broker's `.log` files of `topic` (partitions/<topic>@<id>/<partition>/*.log). */
-function logBytes(topic: string): number {
-  let total = 0;
-  const walk = (dir: string, inTopic: boolean): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full, inTopic || entry.name.startsWith(`${topic}@`));
-      else if (inTopic && entry.name.endsWith(".log")) total += statSync(full).size;
-    }
-  };
-  walk(fixture.dataDir, false);
-  return total;
-}
 
 async function take(consumer: Consumer, count: number): Promise<ConsumedMessage[]> {
   const seen: ConsumedMessage[] = [];
@@ -141,7 +126,7 @@ describe("compression", () => {
     await producer.send({ topic: plainTopic, messages, compression: "none" });
     await producer.disconnect();
     // The broker stored what the producer sent, compressed: its log is a fraction of the plain one's.
-    const [packedBytes, plainBytes] = [logBytes(topic), logBytes(plainTopic)];
+    const [packedBytes, plainBytes] = [logBytes(fixture.dataDir, topic), logBytes(fixture.dataDir, plainTopic)];
     expect(plainBytes).toBeGreaterThan(2_000 * 100);
     expect(packedBytes).toBeLessThan(plainBytes / 3);
     const consumer = zhumq.consumer({ from: "earliest" });

@@ -110,6 +110,8 @@ export class ZhumqMetrics {
       p.highWatermark.set(labels, state.highWatermark);
       p.logStartOffset.set(labels, state.logStartOffset);
       p.damagedRanges.set(labels, state.damaged.length);
+      if (state.leader !== undefined) p.isrSize.set(labels, state.leader.isr.length);
+      else p.isrSize.remove(labels);
       const figure = figures.get(key);
       if (figure !== undefined) p.sizeBytes.set(labels, figure.sizeBytes);
     }
@@ -405,6 +407,7 @@ function defineMetrics(registry: Registry) {
       logStartOffset: gauge("zhumq_partition_log_start_offset", "First offset the partition's log still holds", partitionLabels),
       sizeBytes: gauge("zhumq_partition_size_bytes", "Bytes of the partition's segment files on disk", partitionLabels),
       damagedRanges: gauge("zhumq_partition_damaged_ranges", "Damaged offset ranges known in the partition's log", partitionLabels),
+      isrSize: gauge("zhumq_partition_isr_size", "In-sync replicas of a partition this broker leads (itself included); no series where it does not lead", partitionLabels),
     },
     broker: {
       partitions: gauge("zhumq_broker_partitions", "Partitions this broker holds a log for (all of them, exported or not)", ["node"]),

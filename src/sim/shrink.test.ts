@@ -130,4 +130,26 @@ describe("shrink: single steps and merged crashes", () => {
     const result = await shrink(original, { stillFails, replaysMax: 100 });
     expect(result.shrunk.steps.map((step) => `${step.atMs} ${step.action.kind}`)).toEqual(["10 pause", "20 restart"]);
   });
+
+  it("replaces a pause and its resume by one restart when that still fails", async () => {
+    // Fails while node a is knocked out by 15 ms and back by 35 (paused and resumed, or crashed and
+    // rebooted at once by a restart) and b is crashed.
+    const original: ShrinkCandidate = { steps: parseSchedule("at 10 pause a\nat 20 crash b\nat 30 resume a\nat 40 restart b"), messages: undefined, faults: "none" };
+    const on = (candidate: ShrinkCandidate, kind: string, node: string, by: number): boolean => candidate.steps.some((step) => step.atMs <= by && step.action.kind === kind && "node" in step.action && step.action.node === node);
+    const stillFails = async (candidate: ShrinkCandidate): Promise<boolean> =>
+      (on(candidate, "restart", "a", 15) || (on(candidate, "pause", "a", 15) && on(candidate, "resume", "a", 35))) && on(candidate, "crash", "b", Infinity);
+    const result = await shrink(original, { stillFails, replaysMax: 100 });
+    expect(formatSchedule(result.shrunk.steps).split("\n")).toEqual(["at 10 restart a", "at 20 crash b"]);
+  });
+
+  it("drops two steps together when neither goes alone", async () => {
+    // Fails with both c1 and c2 or with neither (each needs the other), and always needs the crash of x.
+    const original: ShrinkCandidate = { steps: parseSchedule("at 10 crash x\nat 20 clog c1 -> c2 5\nat 30 clog c2 -> c1 5"), messages: undefined, faults: "none" };
+    const stillFails = async (candidate: ShrinkCandidate): Promise<boolean> => {
+      const clogs = candidate.steps.filter((step) => step.action.kind === "clog").length;
+      return candidate.steps.some((step) => step.action.kind === "crash") && clogs !== 1;
+    };
+    const result = await shrink(original, { stillFails, replaysMax: 100 });
+    expect(formatSchedule(result.shrunk.steps)).toBe("at 10 crash x");
+  });
 });

@@ -20,6 +20,11 @@
  *    step of it may not be (vote-without-log-check, raft seed 3: 5 steps → 4);
  * 5. crashes merged with their restarts: `crash X` at t and `restart X` at u become one `restart X`
  *    at t (a crash and an immediate reboot), for each pair alone — one step where there were two;
+ *    then any two-step fault on one node (crash, pause or isolate, and what undoes it) replaced by
+ *    one step on that node: a `restart` at either end, or a `crash` or `pause` at the start that
+ *    lasts until the liveness phase heals it; and, in a schedule of at most PAIR_DROP_STEPS_MAX
+ *    steps, any two steps dropped together (each alone may be needed only while the other stays:
+ *    vote-without-log-check, raft seed 3: 5 steps → 4);
  * 6. whole milliseconds: every time rounded, for a story that reads well;
  * 7. shorter spans: each repair moved halfway towards its fault, each clog halved, a few times.
  *
@@ -74,6 +79,8 @@ export const SHRINK_REPLAYS_MAX = 200;
 const SPAN_HALVINGS = 3;
 /** Rounds of all the passes. */
 const SHRINK_ROUNDS_MAX = 3;
+/** Two steps are dropped together only in schedules this short (the pairs grow as the square). */
+const PAIR_DROP_STEPS_MAX = 8;
 
 /** A fault and the step that undoes it (indices into a schedule). */
 export interface FaultUnit {
@@ -152,6 +159,8 @@ export async function shrink(original: ShrinkCandidate, options: ShrinkOptions):
     await shrinkMessages(search, options.defaultMessages);
     await dropSteps(search);
     await mergeCrashes(search);
+    await substituteUnits(search);
+    await dropPairs(search);
     await roundTimes(search);
     await shortenSpans(search);
     if (search.best === before) break;
@@ -218,6 +227,49 @@ async function mergeCrashes(search: Search): Promise<void> {
     if (unit?.repair === undefined || repair === undefined || repair.action.kind !== "restart") continue;
     const merged = steps.flatMap((step, index) => (index === position ? [{ atMs: step.atMs, action: repair.action }] : index === unit.repair ? [] : [step]));
     await search.attempt(`crash at ${steps[position]!.atMs} merged with its restart`, { ...search.best, steps: merged });
+  }
+}
+
+const ONE_NODE_FAULTS: ReadonlySet<FaultAction["kind"]> = new Set(["crash", "pause", "isolate"]);
+
+/** A two-step fault on one node replaced by one step on that node (pass 5). */
+async function substituteUnits(search: Search): Promise<void> {
+  for (let position = search.best.steps.length - 1; position >= 0 && !search.exhausted; position--) {
+    const steps = search.best.steps;
+    const fault = steps[position];
+    if (fault === undefined || !ONE_NODE_FAULTS.has(fault.action.kind) || !("node" in fault.action)) continue;
+    const units = faultUnits(steps);
+    const unit = units.find((candidate) => candidate.fault === position && candidate.repair !== undefined);
+    // A heal shared with another cut must stay for it.
+    if (unit?.repair === undefined || units.some((other) => other.fault !== position && other.repair === unit.repair)) continue;
+    const repair = steps[unit.repair]!;
+    const node = fault.action.node;
+    const singles: FaultStep[] = [
+      { atMs: fault.atMs, action: { kind: "restart", node, wipe: false } },
+      { atMs: repair.atMs, action: { kind: "restart", node, wipe: false } },
+      { atMs: fault.atMs, action: { kind: "crash", node } },
+      { atMs: fault.atMs, action: { kind: "pause", node } },
+    ];
+    for (const single of singles) {
+      // Skip what earlier passes tried: the fault alone (repair dropped) and a crash merged with its restart.
+      if (single.action.kind === fault.action.kind && single.atMs === fault.atMs) continue;
+      if (fault.action.kind === "crash" && single.action.kind === "restart" && single.atMs === fault.atMs) continue;
+      const replaced = steps.flatMap((step, index) => (index === position ? [single] : index === unit.repair ? [] : [step]));
+      if (await search.attempt(`${fault.action.kind} ${node} at ${fault.atMs} and its ${repair.action.kind} as one ${single.action.kind} at ${single.atMs}`, { ...search.best, steps: replaced })) break;
+    }
+  }
+}
+
+/** Two steps dropped together, in a short schedule (pass 5). */
+async function dropPairs(search: Search): Promise<void> {
+  if (search.best.steps.length > PAIR_DROP_STEPS_MAX) return;
+  for (let first = search.best.steps.length - 1; first > 0 && !search.exhausted; first--) {
+    for (let second = first - 1; second >= 0 && !search.exhausted; second--) {
+      const steps = search.best.steps;
+      if (first >= steps.length) break;
+      const kept = steps.filter((_, index) => index !== first && index !== second);
+      if (await search.attempt(`without ${steps[second]!.action.kind} at ${steps[second]!.atMs} and ${steps[first]!.action.kind} at ${steps[first]!.atMs}`, { ...search.best, steps: kept })) break;
+    }
   }
 }
 

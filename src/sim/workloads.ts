@@ -3,6 +3,7 @@
  * options in, a summary out (verdict, anomalies, the figures, the trace hash).
  */
 import type { AckLevel } from "../actors/shared/messages.ts";
+import type { CompressionType } from "../disk/compression.ts";
 import type { FaultStep } from "./nemesis.ts";
 import { runLedger } from "./demo/ledger.ts";
 import type { RunFigures } from "./run.ts";
@@ -55,6 +56,11 @@ export interface WorkloadOptions {
    * the nemesis read a real clock. Never set outside tests.
    */
   readonly testOnlyClock?: (() => number) | undefined;
+  /**
+   * queue: the producers compress every batch with this codec (`zhumq sim --compression`); the
+   * process must have loaded the codecs (src/native/compression.ts) first.
+   */
+  readonly compression?: CompressionType | undefined;
   /** Records the run's trace (`zhumq sim --trace`, `--open`); it never changes the run. */
   readonly recorder?: TraceRecorder | undefined;
 }
@@ -104,6 +110,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
     ...(options.clockSkewPpm === undefined ? {} : { clockSkewPpm: options.clockSkewPpm }),
+    ...(options.compression === undefined ? {} : { compression: options.compression }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
     ...recorder,

@@ -14,7 +14,7 @@ import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { HostCrash } from "../host/host.ts";
 import { ZhuMQ } from "../client/zhumq.ts";
 import type { Admin } from "../client/admin.ts";
-import { ClusterPoller, type ClusterSnapshot } from "./poller.ts";
+import { ClusterPoller, WATCH_MS_MIN, type ClusterSnapshot } from "./poller.ts";
 import { startDashboard } from "./dashboard.ts";
 
 let dataDir: string;
@@ -125,6 +125,36 @@ describe("the poller", () => {
       expect((await fetch(dashboard.url)).status).toBe(200);
     } finally {
       await dashboard.stop();
+    }
+  });
+
+  it("stops asking the cluster while nobody asks for a snapshot, and asks again once someone does", async () => {
+    let nowMs = 1_000_000;
+    const unreachable = new ZhuMQ({ bootstrap: "coordinator@127.0.0.1:1", clientId: "ui-test-unwatched", connectTimeoutMs: 300 });
+    const poller = new ClusterPoller({ client: unreachable, bootstrap: "coordinator@127.0.0.1:1", intervalMs: 100, now: () => nowMs });
+    let polls = 0;
+    const pollOnce = poller.pollOnce.bind(poller);
+    poller.pollOnce = () => {
+      polls++;
+      return pollOnce();
+    };
+    const condition = async (check: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`${what}: not within 30 s (polls ${polls}, sleeping ${poller.sleeping})`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await poller.start();
+      expect(poller.sleeping).toBe(false);
+      nowMs += WATCH_MS_MIN + 1; // nobody asked for a snapshot for the whole watch window
+      await condition(() => poller.sleeping, "polling did not stop");
+      const polled = polls;
+      expect(poller.snapshot().error?.code).toBe("COORDINATOR_NOT_AVAILABLE"); // the last snapshot, and a wake-up
+      await condition(() => polls > polled, "asking for a snapshot did not wake the polling");
+    } finally {
+      await poller.stop();
     }
   });
 

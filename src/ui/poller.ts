@@ -10,6 +10,12 @@
  * tries again at the next tick, reconnecting the admin from scratch if it never connected. Polls
  * never overlap: the next starts `intervalMs` after the previous one began, or at once if it took
  * longer.
+ *
+ * It polls only while someone looks: once no `snapshot()` was asked for during the watch window
+ * (WATCH_INTERVALS × `intervalMs`, at least WATCH_MS_MIN), it stops asking the cluster until the
+ * next `snapshot()` call, which gets the last snapshot (its `polledAt` says how old) and wakes the
+ * polling. `zhumq dev` runs a dashboard by default: unwatched, it would otherwise ask every
+ * partition's leader for offsets every second (issue 14 item 7: idle partitions cost CPU).
  */
 import type { Admin, PartitionOffsets, TopicDescription } from "../client/admin.ts";
 import type { ZhuMQ } from "../client/zhumq.ts";
@@ -19,6 +25,9 @@ export const POLL_INTERVAL_MS_MIN = 100;
 export const POLL_INTERVAL_MS_MAX = 60_000;
 /** Topics whose offsets are asked each poll; more are listed without offsets (and the snapshot says so). */
 export const TOPICS_POLLED_MAX = 200;
+/** Polling goes on while a snapshot was asked for within this many intervals (and WATCH_MS_MIN). */
+export const WATCH_INTERVALS = 10;
+export const WATCH_MS_MIN = 10_000;
 
 export interface BrokerView {
   readonly id: string;
@@ -81,6 +90,10 @@ export class ClusterPoller {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private firstPoll: Promise<void> | undefined;
+  /** When `snapshot()` was last called (`now()`); polling sleeps once it is older than the watch window. */
+  private askedAt: number;
+  /** Resolves the unwatched loop's wait; set only while it waits. */
+  private wake: (() => void) | undefined;
 
   constructor(options: PollerOptions) {
     this.client = options.client;
@@ -91,11 +104,23 @@ export class ClusterPoller {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1_000;
     this.now = options.now ?? Date.now;
     this.snapshotNow = { bootstrap: options.bootstrap, pollIntervalMs: this.intervalMs, polledAt: null, error: null, brokers: [], topics: [], topicsNotPolled: 0 };
+    this.askedAt = this.now();
   }
 
-  /** The latest snapshot (never blocks). */
+  /** The latest snapshot (never blocks); asking also keeps the polling going, or wakes it. */
   snapshot(): ClusterSnapshot {
+    this.askedAt = this.now();
+    this.wake?.();
     return this.snapshotNow;
+  }
+
+  /** True while polling waits for someone to ask for a snapshot (nobody did for the watch window). */
+  get sleeping(): boolean {
+    return this.wake !== undefined;
+  }
+
+  private get watchMs(): number {
+    return Math.max(WATCH_MS_MIN, WATCH_INTERVALS * this.intervalMs);
   }
 
   /** Start polling; resolves after the first poll, whether it reached the cluster or not. */
@@ -110,6 +135,7 @@ export class ClusterPoller {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    this.wake?.();
     await this.loop;
     const admin = this.admin;
     this.admin = undefined;
@@ -134,6 +160,8 @@ export class ClusterPoller {
         }, waitMs);
         signal.addEventListener("abort", onAbort, { once: true });
       });
+      if (!signal.aborted && this.now() - this.askedAt > this.watchMs) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
     }
   }
 

@@ -276,6 +276,36 @@ describe("broker: registration and leadership", () => {
     expect(await h.produceAndWait(batchOf(["c"]))).toMatchObject({ baseOffset: 2 });
   });
 
+  it("keeps the lists of a full reply's digest, echoes it, and applies them again on a sameAssignments reply; an unknown digest renews nothing", async () => {
+    const h = await new Harness(5).start();
+    const DIGEST = "00000000000000aa";
+    const echoed: (string | undefined)[] = [];
+    let wrongDigest = false;
+    h.coordinator.onReceive = (from, message) => {
+      if (message.type !== "broker.heartbeat") return;
+      echoed.push(message.assignmentsDigest);
+      const header = { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS } as const;
+      if (wrongDigest) h.coordinator.send(from, { ...header, assignmentsDigest: "00000000000000bb", sameAssignments: true, assignments: [] });
+      else if (message.assignmentsDigest === DIGEST) h.coordinator.send(from, { ...header, assignmentsDigest: DIGEST, sameAssignments: true, assignments: [] });
+      else h.coordinator.send(from, { ...header, assignmentsDigest: DIGEST, assignments: h.assignments });
+    };
+    await h.run(3 * LEASE_MS); // many sameAssignments replies: the leadership and the lease stay
+    expect(echoed[0]).toBeUndefined(); // the first heartbeat after the scripted change: what it held had no digest
+    expect(echoed.slice(2).every((digest) => digest === DIGEST)).toBe(true);
+    expect(echoed.length).toBeGreaterThan(10);
+    expect((await h.produceAndWait(batchOf(["a"]))).baseOffset).toBe(0);
+    // Replies naming lists it does not hold: no lease from them, so writes stop once the lease ends.
+    wrongDigest = true;
+    await h.run(LEASE_MS + 2 * HEARTBEAT_MS);
+    const fenced = await h.produceAndWait(batchOf(["b"]));
+    expect(fenced.error?.code).toBe("NOT_LEADER");
+    expect(fenced.error?.message).toContain("lease");
+    wrongDigest = false;
+    await h.run(2 * HEARTBEAT_MS);
+    expect((await h.produceAndWait(batchOf(["b"]))).baseOffset).toBe(1);
+    expect(h.failures()).toEqual([]);
+  });
+
   it("ignores heartbeat replies that are not from its coordinator or answer no heartbeat of its own", async () => {
     const h = await new Harness(4).start();
     const takeover = [{ topic: "other", partition: 0, leaderEpoch: 9 }];

@@ -42,6 +42,7 @@ import {
   type FollowerAssignment,
   type LeaderAssignment,
   type MessageReceived,
+  type RaftGroupAssignment,
   type ReleasedPartition,
   type TopicId,
   type TopicIdentity,
@@ -153,6 +154,15 @@ export interface HeartbeatState {
   readonly leaseExpiresAtMs: number;
   /** The coordinator replica heartbeats go to (absent: input.coordinator; set only with a quorum). */
   readonly target?: NodeId;
+  /** The lists of the last full reply that had a digest: a `sameAssignments` reply reuses them (assignments-digest.ts). */
+  readonly assigned?: AssignedListsHeld;
+}
+
+export interface AssignedListsHeld {
+  readonly digest: string;
+  readonly assignments: readonly LeaderAssignment[];
+  readonly follows: readonly FollowerAssignment[];
+  readonly raftGroups: readonly RaftGroupAssignment[];
 }
 
 export interface BrokerContext {
@@ -272,10 +282,18 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     step.update({ heartbeat: { ...heartbeat, outstanding, ...followLeader(step.context.input, heartbeat, reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? reply.error.leader : undefined) } });
     return;
   }
-  step.update({ heartbeat: { ...heartbeat, outstanding, registered: true, leaseExpiresAtMs: brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM) } });
+  const lists = assignedLists(heartbeat.assigned, reply);
+  if (lists === undefined) {
+    // The lists of a digest this broker no longer holds (a full reply overtook this one's heartbeat): the next heartbeat asks again.
+    step.update({ heartbeat: { ...heartbeat, outstanding } });
+    return;
+  }
+  const leaseExpiresAtMs = brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM);
+  const { assigned: _previous, ...rest } = heartbeat;
+  step.update({ heartbeat: { ...rest, outstanding, registered: true, leaseExpiresAtMs, ...(lists.digest === undefined ? {} : { assigned: lists as AssignedListsHeld }) } });
   const before = step.context.partitions;
-  applyAssignments(step, reply.assignments, reply.follows ?? []);
-  applyRaftGroups(step, reply.raftGroups ?? []);
+  applyAssignments(step, lists.assignments, lists.follows);
+  applyRaftGroups(step, lists.raftGroups);
   noteAcls(step, reply.acls);
   keptDespiteDamage(step, sentAtMs);
   if (reply.deleted !== undefined && reply.deleted.length > 0) removeDeleted(step, reply.deleted);
@@ -286,8 +304,19 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
     // The coordinator has moved every leadership it could: what is still led here has no other
     // in-sync replica alive. The host may stop now.
     step.update({ leave: { ...leave, drained: true } });
-    step.emit(notify<BrokerOutput>({ type: "broker.drained", stillLeading: reply.assignments.length }));
+    step.emit(notify<BrokerOutput>({ type: "broker.drained", stillLeading: lists.assignments.length }));
   }
+}
+
+/**
+ * What a reply assigns: its own lists, or with `sameAssignments` the held lists of its digest
+ * (undefined when this broker does not hold them). `digest` is absent for a full reply without
+ * one (an older coordinator): nothing is echoed then.
+ */
+function assignedLists(held: AssignedListsHeld | undefined, reply: BrokerHeartbeatReply): (Omit<AssignedListsHeld, "digest"> & { readonly digest?: string }) | undefined {
+  if (reply.sameAssignments === true) return held !== undefined && held.digest === reply.assignmentsDigest ? held : undefined;
+  const lists = { assignments: reply.assignments, follows: reply.follows ?? [], raftGroups: reply.raftGroups ?? [] };
+  return reply.assignmentsDigest === undefined ? lists : { digest: reply.assignmentsDigest, ...lists };
 }
 
 /**

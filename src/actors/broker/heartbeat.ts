@@ -82,7 +82,8 @@ export function sendHeartbeat(step: Step): void {
   const leaving = step.context.leave === undefined ? {} : { leaving: true };
   const raft = raftReports(step);
   const raftPart = raft.length === 0 ? {} : { raft };
-  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart, ...heldAclVersion(step) });
+  const digest = heartbeat.assigned === undefined ? {} : { assignmentsDigest: heartbeat.assigned.digest };
+  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart, ...heldAclVersion(step), ...digest });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -4,6 +4,7 @@
  * answered with INVALID_REQUEST (or INVALID_TOPIC), echoing what can be echoed; nothing here
  * throws.
  */
+import { isAssignmentsDigest } from "../shared/assignments-digest.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
 import { ACL_RULES_MAX, aclRuleProblem } from "../shared/acl.ts";
@@ -131,6 +132,8 @@ export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | und
   if (!isSafeInteger(message.requestId)) return undefined;
   if (message.error !== undefined) return isRecord(message.error) ? (message as unknown as BrokerHeartbeatReply) : undefined;
   if (typeof message.leaseMs !== "number" || !(message.leaseMs >= 0) || !Number.isFinite(message.leaseMs)) return undefined;
+  if (message.assignmentsDigest !== undefined && !isAssignmentsDigest(message.assignmentsDigest)) return undefined;
+  if (message.sameAssignments !== undefined && (message.sameAssignments !== true || message.assignmentsDigest === undefined)) return undefined;
   if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
   if (message.follows !== undefined && !(Array.isArray(message.follows) && message.follows.every(isFollowerAssignment))) return undefined;
   if (message.raftGroups !== undefined && !(Array.isArray(message.raftGroups) && message.raftGroups.every(isRaftGroupAssignment))) return undefined;

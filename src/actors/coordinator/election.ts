@@ -121,12 +121,14 @@ function fencedElection(topic: TopicState, partition: number, leadership: Partit
  * in its heartbeat reply: it refuses writes until electLeaders hands its leadership over. Soft
  * state, like the damage reports it comes from, so it is decided afresh for each reply.
  */
-export function withDamagedHandOvers(state: CoordinatorState, view: ClusterView, leads: readonly LeaderAssignment[]): LeaderAssignment[] {
-  return leads.map((lead) => {
+export function withDamagedHandOvers(state: CoordinatorState, view: ClusterView, leads: readonly LeaderAssignment[]): readonly LeaderAssignment[] {
+  const marked = leads.map((lead) => {
     const leadership = state.topics.get(lead.topic)?.partitions[lead.partition];
     if (lead.handingOver === true || leadership === undefined || !damagedHandOver(view, leadership, `${lead.topic}/${lead.partition}`)) return lead;
     return { ...lead, handingOver: true };
   });
+  // Nothing marked: the same array, so the reply's digest is found by identity (assignments-digest.ts).
+  return marked.every((lead, index) => lead === leads[index]) ? leads : marked;
 }
 
 /** Whether `broker` reports a copy of a partition whose leader (another broker) last said it is fenced for a hand-over. */

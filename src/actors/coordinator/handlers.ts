@@ -17,6 +17,7 @@
 import { noteRaftReports, type RaftLeadership } from "./raft-leaders.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
+import { assignmentsDigest } from "../shared/assignments-digest.ts";
 import { assert } from "../shared/assert.ts";
 import { notify, persist, send, type Effect } from "../shared/effects.ts";
 import { wireError } from "../shared/errors.ts";
@@ -356,7 +357,12 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const raftGroups = assignments?.raftGroups ?? [];
   const raft = raftGroups.length === 0 ? {} : { raftGroups };
   const acls = aclsForBroker(context.state, request.aclVersion);
-  return reply(from, { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...(acls === undefined ? {} : { acls }) }, all, effects);
+  const aclPart = acls === undefined ? {} : { acls };
+  // The lists the broker already holds are not sent again (assignments-digest.ts).
+  const digest = assignmentsDigest({ assignments: leads, follows, brokers, raftGroups });
+  const header = { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignmentsDigest: digest } as const;
+  if (request.assignmentsDigest === digest) return reply(from, { ...header, assignments: [], sameAssignments: true, ...tombstones, ...aclPart }, all, effects);
+  return reply(from, { ...header, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...aclPart }, all, effects);
 }
 
 /** The soft state mode switches read, as of `nowMs`. */

@@ -97,7 +97,7 @@ describe("coordinator: brokers and leases", () => {
     expect(first).toEqual([
       { type: "effect.persist", operation: { type: "broker.registered", broker: "b1" }, sync: false },
       { type: "effect.notify", output: { type: "coordinator.broker.up", broker: "b1", atMs: 0 } },
-      { type: "effect.send", to: "b1", message: { type: "broker.heartbeat.reply", requestId: 1, leaseMs: LEASE_MS, assignments: [], follows: [] } },
+      { type: "effect.send", to: "b1", message: { type: "broker.heartbeat.reply", requestId: 1, leaseMs: LEASE_MS, assignmentsDigest: expect.stringMatching(/^[0-9a-f]{16}$/), assignments: [], follows: [] } },
     ]);
     const again = c.deliver("b1", { type: "broker.heartbeat", requestId: 2, broker: "b1" });
     expect(again.map((effect) => effect.type)).toEqual(["effect.send"]);
@@ -109,6 +109,33 @@ describe("coordinator: brokers and leases", () => {
     expect(forged).toHaveLength(1);
     expect(forged[0]).toMatchObject({ type: "effect.send", to: "b2", message: { type: "broker.heartbeat.reply", requestId: 1, error: { code: "INVALID_REQUEST" } } });
     expect(c.metadata().brokers).toEqual([]);
+  });
+
+  it("answers a heartbeat that echoes the digest of unchanged assignments without the lists, and in full once they change", () => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.create("orders", 2);
+    const full = c.heartbeat("b1") as BrokerHeartbeatReply;
+    expect(full.assignments.map((assignment) => assignment.partition).sort()).toEqual([0, 1]);
+    const digest = full.assignmentsDigest!;
+    expect(digest).toMatch(/^[0-9a-f]{16}$/);
+    // The lists the broker holds are not sent again; the lease is.
+    const same = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", assignmentsDigest: digest });
+    expect(same).toEqual({ type: "broker.heartbeat.reply", requestId: same.requestId, leaseMs: LEASE_MS, assignmentsDigest: digest, sameAssignments: true, assignments: [] });
+    // A digest the coordinator would not answer with (older lists, or one it never gave) gets the lists.
+    const other = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", assignmentsDigest: "0123456789abcdef" });
+    expect(other.sameAssignments).toBeUndefined();
+    expect(other.assignmentsDigest).toBe(digest);
+    expect(other.assignments).toEqual(full.assignments);
+    // New assignments: the old digest gets the new lists and their new digest.
+    c.create("payments", 1);
+    const changed = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", assignmentsDigest: digest });
+    expect(changed.sameAssignments).toBeUndefined();
+    expect(changed.assignmentsDigest).not.toBe(digest);
+    expect(changed.assignments.map((assignment) => assignment.topic).sort()).toEqual(["orders", "orders", "payments"]);
+    // A malformed digest is refused like any malformed field.
+    const bad = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", assignmentsDigest: "not hex" });
+    expect(bad.error?.code).toBe("INVALID_REQUEST");
   });
 
   it("keeps the address a broker advertises, hands it out in metadata, and records a move", () => {

@@ -10,6 +10,7 @@
  * - `invalid`: a coordinator request type with bad fields; `reply` is the error answer to send.
  * - `ignored`: not a coordinator request at all (no reply type to answer with).
  */
+import { ASSIGNMENTS_DIGEST_LENGTH, isAssignmentsDigest } from "../shared/assignments-digest.ts";
 import { wireError, type ErrorCode, type WireError } from "../shared/errors.ts";
 import { topicNameProblem, type NodeId } from "../shared/ids.ts";
 import {
@@ -103,7 +104,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
         proposalsProblem(fields["isrProposals"], limits) ??
         (fields["leaving"] === undefined || typeof fields["leaving"] === "boolean" ? undefined : wireError("INVALID_REQUEST", "leaving must be a boolean when given")) ??
         (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given")) ??
-        (fields["aclVersion"] === undefined || (isInteger(fields["aclVersion"]) && fields["aclVersion"] >= -1) ? undefined : wireError("INVALID_REQUEST", "aclVersion must be an integer >= -1 when given"))
+        (fields["aclVersion"] === undefined || (isInteger(fields["aclVersion"]) && fields["aclVersion"] >= -1) ? undefined : wireError("INVALID_REQUEST", "aclVersion must be an integer >= -1 when given")) ??
+        (fields["assignmentsDigest"] === undefined || isAssignmentsDigest(fields["assignmentsDigest"]) ? undefined : wireError("INVALID_REQUEST", `assignmentsDigest must be ${ASSIGNMENTS_DIGEST_LENGTH} hex digits when given`))
       );
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
@@ -329,6 +331,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd, sealed }) => ({ topic, partition, term, leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed: { lastTerm: sealed.lastTerm, endOffset: sealed.endOffset } }) }));
       const leaving = fields["leaving"] as boolean | undefined;
       const incarnation = fields["incarnation"] as number | undefined;
+      const assignmentsDigest = fields["assignmentsDigest"] as string | undefined;
       const damaged = (fields["damaged"] as readonly DamagedPartition[] | undefined)?.map(({ topic, partition, ranges }) => ({
         topic,
         partition,
@@ -348,6 +351,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(incarnation === undefined ? {} : { incarnation }),
         ...(raft === undefined ? {} : { raft }),
         ...(fields["aclVersion"] === undefined ? {} : { aclVersion: fields["aclVersion"] as number }),
+        ...(assignmentsDigest === undefined ? {} : { assignmentsDigest }),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":

@@ -289,6 +289,11 @@ export interface BrokerHeartbeat {
   readonly raft?: readonly RaftLeadershipReport[];
   /** The version of the ACLs this broker holds (-1: none yet); the reply carries newer ones (absent: older brokers). */
   readonly aclVersion?: number;
+  /**
+   * The digest (assignments-digest.ts) of the assignment lists this broker holds from the last
+   * full reply it applied; absent before one. The coordinator may answer `sameAssignments`.
+   */
+  readonly assignmentsDigest?: string;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -312,6 +317,17 @@ export interface BrokerHeartbeatReply {
   readonly raftGroups?: readonly RaftGroupAssignment[];
   /** The ACLs, when the heartbeat's `aclVersion` was older than the coordinator's (absent: unchanged). */
   readonly acls?: AclSnapshot;
+  /**
+   * On a full reply: the digest of `assignments`, `follows`, `brokers` and `raftGroups`, which
+   * the broker echoes in its next heartbeats. With `sameAssignments`: the digest the heartbeat
+   * echoed, whose lists are still the answer.
+   */
+  readonly assignmentsDigest?: string;
+  /**
+   * True: the lists are those of `assignmentsDigest`, which the broker holds; `assignments` is
+   * then empty and `follows`, `brokers` and `raftGroups` absent (assignments-digest.ts).
+   */
+  readonly sameAssignments?: boolean;
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */

@@ -24,13 +24,14 @@ import { freePorts } from "../test/support/ports.ts";
 import { ZhumqProcess } from "../test/support/zhumq-process.ts";
 
 const SCALE = Number(process.env["ZHUMQ_BENCH_SCALE"] ?? "1");
-const PARTITIONS = Math.max(10, Math.round(1_000 * SCALE));
+const RAFT_CHUNK = 50;
+const PARTITIONS = Math.max(RAFT_CHUNK, Math.round(1_000 * SCALE / RAFT_CHUNK) * RAFT_CHUNK);
 const BROKERS = 3;
 const SETTLE_MS = 5_000;
 const IDLE_MS = Math.max(5_000, Math.round(20_000 * SCALE));
 /** The kernel's clock ticks per second (USER_HZ), 100 on Linux. */
 const TICKS_PER_SECOND = 100;
-const LEADERS_WAIT_MS = 300_000;
+const LEADERS_WAIT_MS = 60_000;
 const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft").split(","));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,10 +52,18 @@ async function idleShares(processes: readonly { name: string; child: ZhumqProces
     .join(", ");
 }
 
-/** Partition → leader epoch, for the partitions of "idle" that have a leader. */
-async function leaderEpochs(admin: ReturnType<ZhuMQ["admin"]>): Promise<Map<number, number>> {
-  const description = await admin.describeTopic("idle");
-  return new Map(description.partitions.filter((partition) => partition.leader !== null).map((partition) => [partition.partition, partition.leaderEpoch]));
+/** The raft-mode topics: PARTITIONS partitions in all, RAFT_CHUNK each. */
+function raftTopics(): string[] {
+  return Array.from({ length: Math.ceil(PARTITIONS / RAFT_CHUNK) }, (_, index) => `idle-raft-${index}`);
+}
+
+/** "topic/partition" → leader epoch, for the partitions of the bench's topics that have a leader. */
+async function leaderEpochs(admin: ReturnType<ZhuMQ["admin"]>): Promise<Map<string, number>> {
+  const epochs = new Map<string, number>();
+  for (const description of await admin.describeTopics()) {
+    for (const partition of description.partitions) if (partition.leader !== null) epochs.set(`${description.topic}/${partition.partition}`, partition.leaderEpoch);
+  }
+  return epochs;
 }
 
 /** What changed in leadership over the idle period: partitions whose leader epoch moved (an election) or that lost their leader. */
@@ -78,21 +87,38 @@ async function createAndTouch(bootstrap: string, replication: { replicationFacto
   const admin = zhumq.admin({ requestTimeoutMs: 30_000 });
   await admin.connect();
   let started = performance.now();
-  // Raft groups elect their own leaders: wait for them here (on a loaded box it takes a while) and say how many there are.
-  await admin.createTopic({ topic: "idle", partitions: PARTITIONS, ...replication, waitForLeaders: replication.replicationMode === "fetch" });
-  if (replication.replicationMode === "raft") {
-    const deadline = performance.now() + LEADERS_WAIT_MS;
-    while ((await leaderEpochs(admin)).size < PARTITIONS && performance.now() < deadline) await sleep(1_000);
+  if (replication.replicationMode === "fetch") await admin.createTopic({ topic: "idle", partitions: PARTITIONS, ...replication });
+  else {
+    // Raft groups elect their own leaders, and every vote is a synced write of the group's state
+    // file: a thousand groups electing at once take longer per round than an election timeout on
+    // a busy disk (see docs/replication.md). So they are made RAFT_CHUNK at a time, a topic each.
+    for (const [index, topic] of raftTopics().entries()) {
+      const deadline = performance.now() + LEADERS_WAIT_MS;
+      // A broker whose heartbeat came late (a loaded box) is briefly "down": ask again.
+      for (;;) {
+        const created = await admin.createTopic({ topic, partitions: RAFT_CHUNK, ...replication, waitForLeaders: false }).then(
+          () => true,
+          (error: unknown) => {
+            if ((error as { code?: string }).code !== "BROKER_NOT_AVAILABLE" || performance.now() > deadline) throw error;
+            return false;
+          },
+        );
+        if (created) break;
+        await sleep(1_000);
+      }
+      while ((await leaderEpochs(admin)).size < (index + 1) * RAFT_CHUNK && performance.now() < deadline) await sleep(500);
+    }
   }
   const createMs = performance.now() - started;
-  if (replication.replicationMode === "raft") console.log(`  ${(await leaderEpochs(admin)).size} of ${PARTITIONS} raft partitions with a serving leader after ${(createMs / 1000).toFixed(1)} s`);
+  if (replication.replicationMode === "raft") console.log(`  ${(await leaderEpochs(admin)).size} of ${PARTITIONS} raft partitions with a serving leader after ${(createMs / 1000).toFixed(1)} s (created ${RAFT_CHUNK} at a time)`);
   await admin.disconnect();
   const producer = zhumq.producer({ acks: 1, lingerMs: 5 });
   await producer.connect();
   started = performance.now();
   let firstWriteMs = Number.NaN;
   try {
-    await producer.send({ topic: "idle", messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: "first" })) });
+    if (replication.replicationMode === "fetch") await producer.send({ topic: "idle", messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: "first" })) });
+    else await Promise.all(raftTopics().map((topic) => producer.send({ topic, messages: Array.from({ length: RAFT_CHUNK }, (_, partition) => ({ partition, value: "first" })) })));
     firstWriteMs = performance.now() - started;
   } catch (error) {
     const outcomes = (error as { outcomes?: { status: string }[] }).outcomes ?? [];

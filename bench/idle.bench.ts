@@ -3,7 +3,9 @@
  * partitions under 5 % of a core). Real processes on loopback, data under os.tmpdir():
  *
  * 1. `zhumq dev` (coordinator and BROKERS brokers in one process);
- * 2. separate processes: `zhumq coordinator` and BROKERS × `zhumq broker`.
+ * 2. separate processes: `zhumq coordinator` and BROKERS × `zhumq broker`;
+ * 3. the same separate processes with a raft-mode topic, replication factor 3 (issue 12: target
+ *    under 10 % of a core per broker; idle groups are quiesced, broker/raft-quiesce.ts).
  *
  * In each, a topic of PARTITIONS partitions (replication factor 1) is created, and FIRST_WRITE
  * times one message to every partition (the first write creates each partition's files). Then,
@@ -11,9 +13,10 @@
  * printed as a share of one core. Prints figures; asserts nothing (the box is shared and noisy:
  * the load average is printed alongside).
  *
- * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look.
+ * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look;
+ * ZHUMQ_BENCH_IDLE=raft (or dev, separate; comma-separated) runs only those parts.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { ZhuMQ } from "../src/index.ts";
@@ -21,12 +24,15 @@ import { freePorts } from "../test/support/ports.ts";
 import { ZhumqProcess } from "../test/support/zhumq-process.ts";
 
 const SCALE = Number(process.env["ZHUMQ_BENCH_SCALE"] ?? "1");
-const PARTITIONS = Math.max(10, Math.round(1_000 * SCALE));
+const RAFT_CHUNK = 50;
+const PARTITIONS = Math.max(RAFT_CHUNK, Math.round(1_000 * SCALE / RAFT_CHUNK) * RAFT_CHUNK);
 const BROKERS = 3;
 const SETTLE_MS = 5_000;
 const IDLE_MS = Math.max(5_000, Math.round(20_000 * SCALE));
 /** The kernel's clock ticks per second (USER_HZ), 100 on Linux. */
 const TICKS_PER_SECOND = 100;
+const LEADERS_WAIT_MS = 60_000;
+const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft").split(","));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,20 +52,73 @@ async function idleShares(processes: readonly { name: string; child: ZhumqProces
     .join(", ");
 }
 
-async function createAndTouch(bootstrap: string): Promise<{ createMs: number; firstWriteMs: number }> {
+/** The raft-mode topics: PARTITIONS partitions in all, RAFT_CHUNK each. */
+function raftTopics(): string[] {
+  return Array.from({ length: Math.ceil(PARTITIONS / RAFT_CHUNK) }, (_, index) => `idle-raft-${index}`);
+}
+
+/** "topic/partition" → leader epoch, for the partitions of the bench's topics that have a leader. */
+async function leaderEpochs(admin: ReturnType<ZhuMQ["admin"]>): Promise<Map<string, number>> {
+  const epochs = new Map<string, number>();
+  for (const description of await admin.describeTopics()) {
+    for (const partition of description.partitions) if (partition.leader !== null) epochs.set(`${description.topic}/${partition.partition}`, partition.leaderEpoch);
+  }
+  return epochs;
+}
+
+/** What changed in leadership over the idle period: partitions whose leader epoch moved (an election) or that lost their leader. */
+async function leadershipChanges(bootstrap: string, measure: () => Promise<string>): Promise<string> {
+  const admin = new ZhuMQ({ bootstrap, clientId: "bench-idle" }).admin({ requestTimeoutMs: 30_000 });
+  await admin.connect();
+  try {
+    const before = await leaderEpochs(admin);
+    const figures = await measure();
+    const after = await leaderEpochs(admin);
+    const moved = [...before].filter(([partition, epoch]) => after.get(partition) !== epoch).length;
+    console.log(`  leadership changed on ${moved} of the ${before.size} led partitions while idle`);
+    return figures;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function createAndTouch(bootstrap: string, replication: { replicationFactor: number; replicationMode: "fetch" | "raft" } = { replicationFactor: 1, replicationMode: "fetch" }): Promise<{ createMs: number; firstWriteMs: number }> {
   const zhumq = new ZhuMQ({ bootstrap, clientId: "bench-idle" });
   const admin = zhumq.admin({ requestTimeoutMs: 30_000 });
   await admin.connect();
   let started = performance.now();
-  await admin.createTopic({ topic: "idle", partitions: PARTITIONS });
+  if (replication.replicationMode === "fetch") await admin.createTopic({ topic: "idle", partitions: PARTITIONS, ...replication });
+  else {
+    // Raft groups elect their own leaders, and every vote is a synced write of the group's state
+    // file: a thousand groups electing at once take longer per round than an election timeout on
+    // a busy disk (see docs/replication.md). So they are made RAFT_CHUNK at a time, a topic each.
+    for (const [index, topic] of raftTopics().entries()) {
+      const deadline = performance.now() + LEADERS_WAIT_MS;
+      // A broker whose heartbeat came late (a loaded box) is briefly "down": ask again.
+      for (;;) {
+        const created = await admin.createTopic({ topic, partitions: RAFT_CHUNK, ...replication, waitForLeaders: false }).then(
+          () => true,
+          (error: unknown) => {
+            if ((error as { code?: string }).code !== "BROKER_NOT_AVAILABLE" || performance.now() > deadline) throw error;
+            return false;
+          },
+        );
+        if (created) break;
+        await sleep(1_000);
+      }
+      while ((await leaderEpochs(admin)).size < (index + 1) * RAFT_CHUNK && performance.now() < deadline) await sleep(500);
+    }
+  }
   const createMs = performance.now() - started;
+  if (replication.replicationMode === "raft") console.log(`  ${(await leaderEpochs(admin)).size} of ${PARTITIONS} raft partitions with a serving leader after ${(createMs / 1000).toFixed(1)} s (created ${RAFT_CHUNK} at a time)`);
   await admin.disconnect();
   const producer = zhumq.producer({ acks: 1, lingerMs: 5 });
   await producer.connect();
   started = performance.now();
   let firstWriteMs = Number.NaN;
   try {
-    await producer.send({ topic: "idle", messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: "first" })) });
+    if (replication.replicationMode === "fetch") await producer.send({ topic: "idle", messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: "first" })) });
+    else await Promise.all(raftTopics().map((topic) => producer.send({ topic, messages: Array.from({ length: RAFT_CHUNK }, (_, partition) => ({ partition, value: "first" })) })));
     firstWriteMs = performance.now() - started;
   } catch (error) {
     const outcomes = (error as { outcomes?: { status: string }[] }).outcomes ?? [];
@@ -83,7 +142,8 @@ async function devFigures(dir: string): Promise<void> {
   }
 }
 
-async function separateFigures(dir: string): Promise<void> {
+async function separateFigures(dir: string, raft = false): Promise<void> {
+  mkdirSync(dir, { recursive: true });
   const port = await freePorts(1 + BROKERS);
   writeFileSync(path.join(dir, "coordinator.json"), JSON.stringify({ id: "coordinator", listen: `127.0.0.1:${port}`, data: path.join(dir, "coordinator") }));
   const children = [{ name: "coordinator", child: new ZhumqProcess(["coordinator", "--config", path.join(dir, "coordinator.json")]) }];
@@ -94,10 +154,12 @@ async function separateFigures(dir: string): Promise<void> {
   }
   try {
     for (let index = 0; index < BROKERS; index++) await children[0]!.child.waitFor(`broker 'broker-${index}' is up`, 60_000);
-    const { createMs, firstWriteMs } = await createAndTouch(`coordinator@127.0.0.1:${port}`);
+    const { createMs, firstWriteMs } = await createAndTouch(`coordinator@127.0.0.1:${port}`, raft ? { replicationFactor: BROKERS, replicationMode: "raft" } : undefined);
     await sleep(SETTLE_MS);
-    console.log(`separate processes (coordinator, ${BROKERS} brokers), ${PARTITIONS} partitions: created in ${createMs.toFixed(0)} ms, first write to all in ${firstWriteMs.toFixed(0)} ms`);
-    console.log(`  idle ${IDLE_MS / 1000} s: ${await idleShares(children)} of a core each (load average ${loadavg()[0]!.toFixed(1)})`);
+    const kind = raft ? `raft-mode partitions (replication factor ${BROKERS})` : "partitions";
+    console.log(`separate processes (coordinator, ${BROKERS} brokers), ${PARTITIONS} ${kind}: created in ${createMs.toFixed(0)} ms, first write to all in ${firstWriteMs.toFixed(0)} ms`);
+    const figures = raft ? await leadershipChanges(`coordinator@127.0.0.1:${port}`, () => idleShares(children)) : await idleShares(children);
+    console.log(`  idle ${IDLE_MS / 1000} s: ${figures} of a core each (load average ${loadavg()[0]!.toFixed(1)})`);
   } finally {
     for (const { child } of children.reverse()) if (child.running) await child.terminate().catch(() => child.kill9());
   }
@@ -105,8 +167,9 @@ async function separateFigures(dir: string): Promise<void> {
 
 const dir = mkdtempSync(path.join(tmpdir(), "zhumq-idle-"));
 try {
-  await devFigures(dir);
-  await separateFigures(dir);
+  if (PARTS.has("dev")) await devFigures(dir);
+  if (PARTS.has("separate")) await separateFigures(path.join(dir, "separate"));
+  if (PARTS.has("raft")) await separateFigures(path.join(dir, "raft"), true);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

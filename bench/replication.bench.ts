@@ -12,6 +12,10 @@
  *    a producer keeps sending to it, and time from the kill to the first acks -1 write that
  *    succeeds — necessarily on the new leader, as the old one is dead until then. FAILOVER_TRIALS
  *    trials (the victim restarted and back in sync between them); p50 (target: under 2 s).
+ * 3. Raft mode (issue 12), on the same brokers in the same run: the RF 3 acks -1 and RF 3 acks 1
+ *    throughput of a raft-mode topic beside fetch mode's (target: raft acks -1 at least 0.5× of
+ *    RF 1 acks 1), the same sends spread over SPREAD_PARTITIONS raft partitions vs 1 partition,
+ *    and the failover trials on a one-partition raft topic.
  *
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the message counts for a quick look.
  */
@@ -30,6 +34,8 @@ const WARMUP_MESSAGES = Math.max(200, Math.round(2_000 * SCALE));
 const VALUE_BYTES = 100;
 const IN_FLIGHT = 1_000;
 const FAILOVER_TRIALS = 5;
+/** Raft partitions the spread figure sends over (against one). */
+const SPREAD_PARTITIONS = 100;
 /** A new send to the partition under test this often while its leader is dead. */
 const FAILOVER_SEND_EVERY_MS = 10;
 /** The failover producer gives a request this long before it retries (and refreshes metadata). */
@@ -47,11 +53,13 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
 }
 
-async function createTopic(zhumq: ZhuMQ, topic: string, partitions: number, replicationFactor: number): Promise<void> {
+type Mode = "fetch" | "raft";
+
+async function createTopic(zhumq: ZhuMQ, topic: string, partitions: number, replicationFactor: number, replicationMode: Mode = "fetch"): Promise<void> {
   const admin = zhumq.admin();
   await admin.connect();
   try {
-    await admin.createTopic({ topic, partitions, replicationFactor });
+    await admin.createTopic({ topic, partitions, replicationFactor, replicationMode, waitForLeadersMs: 120_000 });
   } finally {
     await admin.disconnect();
   }
@@ -80,9 +88,9 @@ async function sendMany(zhumq: ZhuMQ, topic: string, acks: AckLevel, count: numb
   return { elapsedMs: performance.now() - startedAt, latencies };
 }
 
-async function throughput(zhumq: ZhuMQ, cluster: ReplicatedCluster, label: string, replicationFactor: number, acks: AckLevel): Promise<Throughput> {
-  const topic = `bench-rf${replicationFactor}`;
-  await createTopic(zhumq, topic, PARTITIONS, replicationFactor);
+async function throughput(zhumq: ZhuMQ, cluster: ReplicatedCluster, label: string, replicationFactor: number, acks: AckLevel, mode: Mode = "fetch", partitions = PARTITIONS): Promise<Throughput> {
+  const topic = `bench-${mode}-rf${replicationFactor}-acks${acks}-p${partitions}`;
+  await createTopic(zhumq, topic, partitions, replicationFactor, mode);
   await cluster.waitForFullIsr(topic, replicationFactor, WAIT_MS);
   await sendMany(zhumq, topic, acks, WARMUP_MESSAGES);
   const { elapsedMs, latencies } = await sendMany(zhumq, topic, acks, MESSAGES);
@@ -118,6 +126,23 @@ async function failoverTrial(zhumq: ZhuMQ, cluster: ReplicatedCluster, topic: st
   }
 }
 
+async function failover(zhumq: ZhuMQ, cluster: ReplicatedCluster, mode: Mode): Promise<number[]> {
+  const topic = `bench-failover-${mode}`;
+  await createTopic(zhumq, topic, 1, BROKERS, mode);
+  const trials: number[] = [];
+  for (let trial = 0; trial < FAILOVER_TRIALS; trial++) {
+    // A trial that fails (no write within WAIT_MS on a loaded box) is reported, and the run goes on.
+    const took = await failoverTrial(zhumq, cluster, topic).catch((error: unknown) => (console.log(`${mode} failover trial ${trial + 1}: ${(error as Error).message}`), undefined));
+    if (took === undefined) continue;
+    trials.push(took);
+    console.log(`${mode} failover trial ${trial + 1}: first acks -1 write on the new leader ${Math.round(took)} ms after the SIGKILL`);
+  }
+  await waitUntil("the last victim back in sync", WAIT_MS, async () => ((await cluster.partitions(topic))[0]?.isr?.length === BROKERS ? true : undefined));
+  const sorted = [...trials].sort((a, b) => a - b);
+  console.log(`${mode} failover (request timeout ${FAILOVER_REQUEST_TIMEOUT_MS} ms): p50 ${Math.round(percentile(sorted, 0.5))} ms (target < 2,000), min ${Math.round(sorted[0] ?? Number.NaN)} ms, max ${Math.round(sorted.at(-1) ?? Number.NaN)} ms over ${sorted.length} of ${FAILOVER_TRIALS} trials`);
+  return sorted;
+}
+
 async function main(): Promise<void> {
   const processes = new ZhumqProcesses();
   const dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-bench-replication-"));
@@ -125,20 +150,21 @@ async function main(): Promise<void> {
     const cluster = await ReplicatedCluster.start(processes, dataDir, BROKERS);
     const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "bench-replication" });
     try {
+      const ratio = (a: Throughput, b: Throughput): string => `throughput ${(a.messagesPerSecond / b.messagesPerSecond).toFixed(2)}×, ack p50 ${(a.p50Ms / b.p50Ms).toFixed(2)}×, p99 ${(a.p99Ms / b.p99Ms).toFixed(2)}×`;
       const single = await throughput(zhumq, cluster, "RF 1, acks 1 ", 1, 1);
       const replicated = await throughput(zhumq, cluster, "RF 3, acks -1", 3, -1);
-      console.log(`RF 3 acks -1 / RF 1 acks 1: throughput ${(replicated.messagesPerSecond / single.messagesPerSecond).toFixed(2)}× (target ≥ 0.5×), ack p50 ${(replicated.p50Ms / single.p50Ms).toFixed(2)}×, p99 ${(replicated.p99Ms / single.p99Ms).toFixed(2)}×`);
+      console.log(`RF 3 acks -1 / RF 1 acks 1: ${ratio(replicated, single)} (target ≥ 0.5× throughput)`);
+      const raft = await throughput(zhumq, cluster, "raft RF 3, acks -1", 3, -1, "raft");
+      const raftOne = await throughput(zhumq, cluster, "raft RF 3, acks 1 ", 3, 1, "raft");
+      console.log(`raft RF 3 acks -1 / RF 1 acks 1: ${ratio(raft, single)} (target ≥ 0.5× throughput)`);
+      console.log(`raft RF 3 acks -1 / fetch RF 3 acks -1: ${ratio(raft, replicated)}; raft acks 1 / raft acks -1: ${ratio(raftOne, raft)}`);
+      const raftSingle = await throughput(zhumq, cluster, "raft RF 3, acks -1, 1 partition   ", 3, -1, "raft", 1);
+      const raftSpread = await throughput(zhumq, cluster, `raft RF 3, acks -1, ${SPREAD_PARTITIONS} partitions`, 3, -1, "raft", SPREAD_PARTITIONS);
+      console.log(`raft ${SPREAD_PARTITIONS} partitions / 1 partition: ${ratio(raftSpread, raftSingle)}`);
 
-      const topic = "bench-failover";
-      await createTopic(zhumq, topic, 1, BROKERS);
-      const trials: number[] = [];
-      for (let trial = 0; trial < FAILOVER_TRIALS; trial++) {
-        trials.push(await failoverTrial(zhumq, cluster, topic));
-        console.log(`failover trial ${trial + 1}: first acks -1 write on the new leader ${Math.round(trials.at(-1)!)} ms after the SIGKILL`);
-      }
-      await waitUntil("the last victim back in sync", WAIT_MS, async () => ((await cluster.partitions(topic))[0]?.isr?.length === BROKERS ? true : undefined));
-      const sorted = [...trials].sort((a, b) => a - b);
-      console.log(`failover (request timeout ${FAILOVER_REQUEST_TIMEOUT_MS} ms): p50 ${Math.round(percentile(sorted, 0.5))} ms (target < 2,000), min ${Math.round(sorted[0]!)} ms, max ${Math.round(sorted.at(-1)!)} ms over ${FAILOVER_TRIALS} trials`);
+      const raftFailover = await failover(zhumq, cluster, "raft");
+      const fetchFailover = await failover(zhumq, cluster, "fetch");
+      console.log(`failover p50 raft / fetch: ${(percentile(raftFailover, 0.5) / percentile(fetchFailover, 0.5)).toFixed(2)}×`);
     } finally {
       await cluster.close();
     }

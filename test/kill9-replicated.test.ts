@@ -3,7 +3,7 @@
  * `node bin/zhumq.js` child on loopback with its own data folder, a topic with replication
  * factor 3 (minInSync 2, the coordinator's default), and the public client in this process.
  *
- * 1. Leader kills. An idempotent acks -1 producer sends unique values while the test SIGKILLs the
+ * 1. Leader kills, in fetch mode and in raft mode (no wiped folder there). An idempotent acks -1 producer sends unique values while the test SIGKILLs the
  *    current leader of a partition (read from the coordinator's metadata) again and again,
  *    restarting it after a pause on the same data folder; once, the victim's data folder is
  *    deleted before the restart, so it comes back empty and must refill from the new leader.
@@ -211,11 +211,11 @@ function expectNoCrash(cluster: ReplicatedCluster): void {
   expect(cluster.all.filter((child) => /crash|Error/.test(child.stderr)).map((child) => child.describe())).toEqual([]);
 }
 
-async function createReplicatedTopic(zhumq: ZhuMQ, cluster: ReplicatedCluster, topic: string): Promise<void> {
+async function createReplicatedTopic(zhumq: ZhuMQ, cluster: ReplicatedCluster, topic: string, replicationMode: "fetch" | "raft" = "fetch"): Promise<void> {
   const admin = zhumq.admin();
   await admin.connect();
   try {
-    await admin.createTopic({ topic, partitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR, replicationMode: "fetch" });
+    await admin.createTopic({ topic, partitions: PARTITIONS, replicationFactor: REPLICATION_FACTOR, replicationMode });
   } finally {
     await admin.disconnect();
   }
@@ -225,79 +225,84 @@ async function createReplicatedTopic(zhumq: ZhuMQ, cluster: ReplicatedCluster, t
 describe("replication factor 3 against real processes", () => {
   const sandbox = useProcessSandbox("zhumq-kill9r-");
 
-  it(`${LEADER_KILLS} leader SIGKILLs and one wiped broker: 0 lost, 0 duplicated acknowledged messages, consumption goes on (seed ${SEED})`, async () => {
-    const topic = "kill9r";
-    const random = seededRandom(SEED);
-    const cluster = await ReplicatedCluster.start(sandbox.processes, sandbox.dir, BROKERS);
-    const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "kill9r" });
-    const history = new QueueHistory();
-    try {
-      await createReplicatedTopic(zhumq, cluster, topic);
-      const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 });
-      await producer.connect();
-      const live = await startConsumer(zhumq, history, topic, "consumer-live");
-      const sender = new Sender(producer, history, topic, "producer");
-      const kills: { broker: string; wiped: boolean; atMs: number; pauseMs: number; led: number[]; consumedBefore: number; partitionGapMs?: number; anyGapMs?: number }[] = [];
-      for (let round = 0; round <= LEADER_KILLS; round++) {
-        const wiped = round === LEADER_KILLS;
-        const partitions = await cluster.waitForFullIsr(topic, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
-        // Consumption goes on between kills: the live consumer has read something new since the last one.
-        const consumedBefore = live.seen.size;
-        if (kills.length > 0) await waitUntil(`the live consumer reads past ${consumedBefore} values after kill ${kills.length}`, CONDITION_TIMEOUT_MS, () => (live.seen.size > kills.at(-1)!.consumedBefore ? true : undefined));
-        const victim = partitions[round % PARTITIONS]!.leader!;
-        const index = cluster.brokerIndex(victim);
-        const pauseMs = between(random, PAUSE_MS);
-        kills.push({ broker: victim, wiped, atMs: Date.now(), pauseMs, led: ledBy(partitions, victim), consumedBefore: live.seen.size });
-        console.log(`kill9-replicated: round ${round}, SIGKILL ${victim} (leads ${kills.at(-1)!.led.join(",")}), pause ${pauseMs} ms${wiped ? ", data folder wiped" : ""}`);
-        await cluster.brokers[index]!.kill9();
-        await sleep(pauseMs);
-        if (wiped) cluster.wipeBroker(index);
-        await cluster.restartBroker(index);
+  // Raft mode too (issue 12): the same kills, without the wiped folder — a Raft voter must keep
+  // what it acknowledged (a wiped voter could help elect a leader that lacks a committed entry).
+  for (const mode of ["fetch", "raft"] as const) {
+    const wipes = mode === "fetch";
+    it(`${mode} mode: ${LEADER_KILLS} leader SIGKILLs${wipes ? " and one wiped broker" : ""}: 0 lost, 0 duplicated acknowledged messages, consumption goes on (seed ${SEED})`, async () => {
+      const topic = `kill9r-${mode}`;
+      const random = seededRandom(SEED);
+      const cluster = await ReplicatedCluster.start(sandbox.processes, sandbox.dir, BROKERS);
+      const zhumq = new ZhuMQ({ bootstrap: cluster.bootstrap, clientId: "kill9r" });
+      const history = new QueueHistory();
+      try {
+        await createReplicatedTopic(zhumq, cluster, topic, mode);
+        const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 });
+        await producer.connect();
+        const live = await startConsumer(zhumq, history, topic, "consumer-live");
+        const sender = new Sender(producer, history, topic, "producer");
+        const kills: { broker: string; wiped: boolean; atMs: number; pauseMs: number; led: number[]; consumedBefore: number; partitionGapMs?: number; anyGapMs?: number }[] = [];
+        for (let round = 0; round < LEADER_KILLS + (wipes ? 1 : 0); round++) {
+          const wiped = round === LEADER_KILLS;
+          const partitions = await cluster.waitForFullIsr(topic, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
+          // Consumption goes on between kills: the live consumer has read something new since the last one.
+          const consumedBefore = live.seen.size;
+          if (kills.length > 0) await waitUntil(`the live consumer reads past ${consumedBefore} values after kill ${kills.length}`, CONDITION_TIMEOUT_MS, () => (live.seen.size > kills.at(-1)!.consumedBefore ? true : undefined));
+          const victim = partitions[round % PARTITIONS]!.leader!;
+          const index = cluster.brokerIndex(victim);
+          const pauseMs = between(random, PAUSE_MS);
+          kills.push({ broker: victim, wiped, atMs: Date.now(), pauseMs, led: ledBy(partitions, victim), consumedBefore: live.seen.size });
+          console.log(`kill9-replicated: round ${round}, SIGKILL ${victim} (leads ${kills.at(-1)!.led.join(",")}), pause ${pauseMs} ms${wiped ? ", data folder wiped" : ""}`);
+          await cluster.brokers[index]!.kill9();
+          await sleep(pauseMs);
+          if (wiped) cluster.wipeBroker(index);
+          await cluster.restartBroker(index);
+        }
+        await cluster.waitForFullIsr(topic, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
+        await waitUntil("the live consumer reads on after the last kill", CONDITION_TIMEOUT_MS, () => (live.seen.size > kills.at(-1)!.consumedBefore ? true : undefined));
+        await sender.stop();
+        await producer.disconnect();
+        for (const kill of kills) {
+          kill.partitionGapMs = sender.longestGap(kill.led, kill.atMs, kill.pauseMs + 5_000);
+          kill.anyGapMs = sender.longestGap([...sender.ackTimes.keys()], kill.atMs, kill.pauseMs + 5_000);
+        }
+
+        await consumedAll(live, sender.acknowledged);
+        await live.stop();
+        const final = await startConsumer(zhumq, history, topic, "consumer-final");
+        await consumedAll(final, sender.acknowledged);
+        await final.stop();
+
+        // Leader, ISR and high watermark as the coordinator sees them before the final crash, then
+        // every broker SIGKILLed and its logs read back from disk through recovery.
+        const settled = await settledReplicas(cluster, topic);
+        for (const broker of cluster.brokers) await broker.kill9();
+        for (let index = 0; index < BROKERS; index++) for (const log of await readFinalLogs(sandbox.dir, brokerId(index))) history.finalLog(withReplication(log, settled));
+
+        const result = checkQueue(history, { lossAcrossLeaderChange: "anomaly", lossToDamage: "anomaly" });
+        const figures = {
+          seed: SEED,
+          kills: kills.map(({ broker, wiped, pauseMs, led, partitionGapMs, anyGapMs }) => ({ broker, wiped, pauseMs, led, partitionGapMs, anyGapMs })),
+          finalLogsWithReplicaState: settled !== undefined,
+          stats: result.stats,
+          anomalies: result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`),
+        };
+        console.log(`kill9-replicated ${mode} ${JSON.stringify(figures)}`);
+        expect(result.anomalies, `replay the schedule with ZHUMQ_KILL9R_SEED=${SEED}`).toEqual([]);
+        expect(result.ok).toBe(true);
+        expect(result.stats.counts["lost-write"] ?? 0).toBe(0);
+        expect(result.stats.counts["lost-write-after-leader-change"] ?? 0).toBe(0);
+        expect(result.stats.counts.duplicate ?? 0).toBe(0);
+        // The run did what it claims: the kills landed mid-stream and nearly every send was acknowledged.
+        expect(kills).toHaveLength(LEADER_KILLS + (wipes ? 1 : 0));
+        expect(result.stats.sendsOk).toBeGreaterThanOrEqual(result.stats.sendsInvoked * 0.99);
+        expect(result.stats.committedRecords).toBeGreaterThanOrEqual(result.stats.sendsOk);
+        expectNoCrash(cluster);
+      } finally {
+        await cluster.close();
       }
-      await cluster.waitForFullIsr(topic, REPLICATION_FACTOR, CONDITION_TIMEOUT_MS);
-      await waitUntil("the live consumer reads on after the last kill", CONDITION_TIMEOUT_MS, () => (live.seen.size > kills.at(-1)!.consumedBefore ? true : undefined));
-      await sender.stop();
-      await producer.disconnect();
-      for (const kill of kills) {
-        kill.partitionGapMs = sender.longestGap(kill.led, kill.atMs, kill.pauseMs + 5_000);
-        kill.anyGapMs = sender.longestGap([...sender.ackTimes.keys()], kill.atMs, kill.pauseMs + 5_000);
-      }
-
-      await consumedAll(live, sender.acknowledged);
-      await live.stop();
-      const final = await startConsumer(zhumq, history, topic, "consumer-final");
-      await consumedAll(final, sender.acknowledged);
-      await final.stop();
-
-      // Leader, ISR and high watermark as the coordinator sees them before the final crash, then
-      // every broker SIGKILLed and its logs read back from disk through recovery.
-      const settled = await settledReplicas(cluster, topic);
-      for (const broker of cluster.brokers) await broker.kill9();
-      for (let index = 0; index < BROKERS; index++) for (const log of await readFinalLogs(sandbox.dir, brokerId(index))) history.finalLog(withReplication(log, settled));
-
-      const result = checkQueue(history, { lossAcrossLeaderChange: "anomaly", lossToDamage: "anomaly" });
-      const figures = {
-        seed: SEED,
-        kills: kills.map(({ broker, wiped, pauseMs, led, partitionGapMs, anyGapMs }) => ({ broker, wiped, pauseMs, led, partitionGapMs, anyGapMs })),
-        finalLogsWithReplicaState: settled !== undefined,
-        stats: result.stats,
-        anomalies: result.anomalies.map((anomaly) => `${anomaly.kind}: ${anomaly.detail}`),
-      };
-      console.log(`kill9-replicated ${JSON.stringify(figures)}`);
-      expect(result.anomalies, `replay the schedule with ZHUMQ_KILL9R_SEED=${SEED}`).toEqual([]);
-      expect(result.ok).toBe(true);
-      expect(result.stats.counts["lost-write"] ?? 0).toBe(0);
-      expect(result.stats.counts["lost-write-after-leader-change"] ?? 0).toBe(0);
-      expect(result.stats.counts.duplicate ?? 0).toBe(0);
-      // The run did what it claims: the kills landed mid-stream and nearly every send was acknowledged.
-      expect(kills).toHaveLength(LEADER_KILLS + 1);
-      expect(result.stats.sendsOk).toBeGreaterThanOrEqual(result.stats.sendsInvoked * 0.99);
-      expect(result.stats.committedRecords).toBeGreaterThanOrEqual(result.stats.sendsOk);
-      expectNoCrash(cluster);
-    } finally {
-      await cluster.close();
-    }
-  }, TEST_TIMEOUT_MS);
+    }, TEST_TIMEOUT_MS);
+  }
 
   it(`availability: one broker SIGKILLed every 1–3 s for ${AVAILABILITY_MS / 1_000} s fails under 1 % of acks -1 sends; then a coordinator restart (seed ${SEED})`, async () => {
     const topic = "availability";

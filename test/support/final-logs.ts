@@ -4,6 +4,7 @@
  * are decoded as UTF-8: the tests that use this send unique string values.
  */
 import path from "node:path";
+import { ATTRIBUTE_CONTROL } from "../../src/disk/batch.ts";
 import { NodeFileSystem } from "../../src/disk/node-fs.ts";
 import { PartitionLog } from "../../src/disk/log.ts";
 import { parseTopicFolder, PARTITIONS_DIR } from "../../src/host/stores/broker-store.ts";
@@ -35,7 +36,10 @@ async function readRecords(fs: NodeFileSystem, dir: string): Promise<LogRecord[]
     for (let offset = log.startOffset; offset < log.endOffset; ) {
       const read = await log.read(offset, { maxBytes: READ_BYTES_MAX });
       if (read.batches.length === 0) break;
-      for (const batch of read.batches) batch.forEachRecord((record) => void records.push({ offset: record.offset, value: decoder.decode(record.value() ?? new Uint8Array()) }));
+      for (const batch of read.batches) {
+        if ((batch.attributes & ATTRIBUTE_CONTROL) !== 0) continue; // a raft-mode partition's own entry (a term's no-op): no application records
+        batch.forEachRecord((record) => void records.push({ offset: record.offset, value: decoder.decode(record.value() ?? new Uint8Array()) }));
+      }
       offset = read.nextOffset;
     }
   } finally {

@@ -30,6 +30,7 @@ import { answerParked } from "./serving.ts";
 import { pushCheckLeadership } from "./push-serve.ts";
 import { emptyPartition, type PartitionState } from "./partition.ts";
 import { parseRaftBundle } from "./raft-wire.ts";
+import { acceptJoins, afterEvent, beforeMessage, emptyQuiesce, isQuiesced, onBeatFields, quiesceTick, takeBeats, type QuiesceState } from "./raft-quiesce.ts";
 import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
 import type { BrokerOperation, BrokerOutput, BrokerRaftRead } from "./types.ts";
 
@@ -56,13 +57,15 @@ export interface RaftHostState {
   /** Messages queued by destination during this event (flushRaftOutbox sends them). */
   readonly outbox: Map<NodeId, RaftMessage[]>;
   tickArmed: boolean;
+  /** Idle groups, not ticked and not heartbeating (raft-quiesce.ts). */
+  readonly quiesce: QuiesceState;
 }
 
 export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): RaftHostState {
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce() };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -197,10 +200,11 @@ export function onRaftTick(step: Step): void {
   const host = step.context.raft;
   host.tickArmed = false;
   for (const [group, replica] of host.groups) {
-    if (host.parked.has(group)) continue;
+    if (host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
     tick(replica.core);
     afterCore(step, replica);
   }
+  quiesceTick(host, (replica) => afterCore(step, replica));
   armTick(step);
   if (!host.tickArmed) step.emit(cancelTimer(RAFT_TICK_TIMER));
 }
@@ -210,15 +214,18 @@ export function onRaftBundle(step: Step, from: NodeId, message: Readonly<Record<
   const messages = parseRaftBundle(message);
   if (messages === undefined) return; // malformed: a peer running other code; nothing to answer
   const host = step.context.raft;
+  const beat = onBeatFields(host, from, step.context.incarnation, message);
   const touched = new Set<RaftReplica>();
   for (const raft of messages) {
     if (host.parked.has(raft.group)) continue;
     const replica = host.groups.get(raft.group);
     if (replica === undefined) continue;
+    beforeMessage(host, replica, raft);
     receive(replica.core, from, raft);
     touched.add(replica);
   }
   for (const replica of touched) afterCore(step, replica);
+  if (beat !== undefined) acceptJoins(host, from, beat.beat, beat.joins);
 }
 
 /** The store carried out `raft` operations: each group hears of its own, in order. */
@@ -308,6 +315,7 @@ export function afterCore(step: Step, replica: RaftReplica): void {
   }
   const wasServing = step.context.partitions.get(replica.key)?.leaderEpoch;
   sendAnswers(step, onOutputs(replica, outputs));
+  afterEvent(host, replica);
   const state = step.context.partitions.get(replica.key);
   if (state === undefined) return;
   const next = partitionView(replica, state, step.context.input.plant === "raft-read-past-commit");
@@ -334,11 +342,13 @@ function sendAnswers(step: Step, answers: readonly ProduceAnswer[]): void {
 /** Every Raft message queued during this event, one `broker.raft` message per peer. */
 export function flushRaftOutbox(step: Step): void {
   const outbox = step.context.raft.outbox;
-  if (outbox.size === 0) return;
+  const beats = takeBeats(step.context.raft.quiesce, step.context.incarnation);
+  if (outbox.size === 0 && beats.size === 0) return;
   for (const [peer, messages] of outbox) {
-    const bundle: BrokerRaftBundle = { type: "broker.raft", messages };
+    const bundle: BrokerRaftBundle = { type: "broker.raft", messages, ...beats.get(peer) };
     step.emit(send(peer, bundle));
   }
+  for (const [peer, extra] of beats) if (!outbox.has(peer)) step.emit(send(peer, { type: "broker.raft", messages: [], ...extra } satisfies BrokerRaftBundle));
   outbox.clear();
 }
 

@@ -19,6 +19,7 @@ import type { RaftMessage } from "../raft/types.ts";
 import type { AclSnapshot } from "./acl.ts";
 import type { AclRequestMessage, AclReplyMessage } from "./acl-messages.ts";
 import type { Principal } from "./principal.ts";
+import type { RaftBeat, RaftBeatAck } from "../broker/raft-quiesce.ts";
 
 /** -1: durable on every in-sync replica (at least minInSync of them); 1: durable on the leader; 0: no reply at all. */
 export type AckLevel = -1 | 0 | 1;
@@ -245,6 +246,10 @@ export interface RaftLeadershipReport {
 export interface BrokerRaftBundle {
   readonly type: "broker.raft";
   readonly messages: readonly RaftMessage[];
+  /** The sender's beat for its quiesced leaderships (broker/raft-quiesce.ts). */
+  readonly beat?: RaftBeat;
+  /** The sender's acknowledgement of the receiver's last beat. */
+  readonly beatAck?: RaftBeatAck;
 }
 
 /** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */

@@ -72,6 +72,12 @@ export interface ActorDefinition<Machine extends AnyStateMachine, Message, Opera
   toEvent(from: NodeId, message: Message): EventFromLogic<Machine>;
   /** Deliver `store.persisted` after every completed persist (the actor's "Advance"). */
   readonly deliverPersisted?: boolean;
+  /**
+   * The store refused some of a batch's operations (`rejected`): each of the batch's sends is kept,
+   * replaced by the message returned, or dropped (undefined) — a message may claim a write that
+   * was not made (a Raft vote or acknowledgement). Sends with a receipt always leave. Default: all leave.
+   */
+  readonly withhold?: (message: Message, rejected: readonly unknown[]) => Message | undefined;
 }
 
 export interface HostCrash {
@@ -304,6 +310,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
         }
         if (this.stopped) return;
         if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
+        if (rejected.length > 0) this.withholdBeforeHeard(merged, rejected);
         this.sendAll(merged);
         if (this.definition.deliverPersisted === true && merged.operations.length > 0) {
           const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: merged.operations, synced: merged.sync, ...(rejected.length === 0 ? {} : { rejected }) };
@@ -327,6 +334,24 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     if (reaction.operations.length > 0) return this.flush();
     this.collecting = emptyBatch();
     this.sendAll(reaction);
+  }
+
+  /**
+   * A refusal: what the definition withholds (ActorDefinition.withhold) is taken out of every send
+   * emitted before the actor hears of it — this batch's, the batches queued behind it and the one
+   * being collected — since all of those may rest on the refused writes.
+   */
+  private withholdBeforeHeard(batch: Batch<Message, Operation>, rejected: readonly unknown[]): void {
+    const withhold = this.definition.withhold;
+    if (withhold === undefined) return;
+    for (const each of [batch, ...this.queue, this.collecting]) {
+      const sends: Batch<Message, Operation>["sends"] = [];
+      for (const send of each.sends) {
+        const message = send.receipt === undefined ? withhold(send.message, rejected) : send.message;
+        if (message !== undefined) sends.push(message === send.message ? send : { ...send, message });
+      }
+      each.sends.splice(0, each.sends.length, ...sends);
+    }
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {

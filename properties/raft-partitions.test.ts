@@ -8,9 +8,10 @@ import { runQueue, type QueueRunResult } from "../src/sim/queue/cluster.ts";
  * about a third of the seeds. Judged twice: the queue checker (per ack level: acks -1 loses
  * nothing; acks 1 only across a leader change, named; consumers read only committed entries) and
  * the Raft checker on every partition's group (election safety, log matching, leader
- * completeness, state-machine safety, commits durable on a majority, ...). No disk is wiped and
- * none fills up: a Raft voter that forgets what it acknowledged breaks Raft by definition, and a
- * full disk fail-stops a raft partition (docs/replication.md, "Raft mode").
+ * completeness, state-machine safety, commits durable on a majority, ...). No disk is wiped (a
+ * Raft voter that forgets what it acknowledged breaks Raft by definition); disks fill up and
+ * writes fail as in fetch mode: the refused group restarts from its disk (docs/replication.md,
+ * "Raft mode").
  *
  * CI runs SEEDS_PER_ACK_LEVEL fixed seeds per ack level; ZHUMQ_LONG=1 runs LONG_SEEDS. A failing
  * seed replays with `npx zhumq sim --seed S --acks A --replication-factor 3 --mode raft`.
@@ -35,6 +36,30 @@ describe("raft-mode partitions per ack level (RF 3, swarm faults + leader kills,
       expect(failures, failures.join("\n")).toEqual([]);
     }, 600_000);
   }
+});
+
+/**
+ * Seeds that found bugs, kept as they were found: damage at rest under a Raft truncation on a
+ * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"), a failed
+ * log write (12: the broker crashed on LogFailedError), and a follower's acknowledgement of a
+ * refused write leaving before the broker heard of the refusal (2, once disks filled in raft mode:
+ * an entry committed while durable on one voter of three).
+ */
+describe("raft-mode seeds that found bugs", () => {
+  const FOUND = [
+    { seed: 5, acks: -1 },
+    { seed: 12, acks: 1 },
+    { seed: 12, acks: -1 },
+    { seed: 2, acks: -1 },
+  ] as const;
+  it("pass both checkers", async () => {
+    const failures: string[] = [];
+    for (const { seed, acks } of FOUND) {
+      const result = await runQueue({ seed, acks, replicationFactor: 3, replicationMode: "raft" });
+      if (!result.ok) failures.push(describeFailure(result, `npx zhumq sim --seed ${seed} --acks ${acks} --replication-factor 3 --mode raft`));
+    }
+    expect(failures, failures.join("\n")).toEqual([]);
+  }, 900_000);
 });
 
 /**

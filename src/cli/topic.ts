@@ -258,12 +258,13 @@ async function printDescription(out: Output, { topic, brokers, offsets }: Descri
   for (const line of table(["BROKER", "STATE", "ADDRESS"], brokerRows)) await out.line(`  ${line}`);
 }
 
-function topicSummary(topic: TopicDescription): string {
+/** One line: partitions, replication factor, mode, and the fetch-mode knobs (a raft topic has no ISR: no min in-sync). */
+export function topicSummary(topic: TopicDescription): string {
   const count = `${topic.partitions.length} partition${topic.partitions.length === 1 ? "" : "s"}`;
   const replication = [
     `replication factor ${topic.replicationFactor}`,
     `mode ${topic.replicationMode}`,
-    ...(topic.minInSync === undefined ? [] : [`min in-sync ${topic.minInSync}`]),
+    ...(topic.minInSync === undefined || topic.replicationMode === "raft" ? [] : [`min in-sync ${topic.minInSync}`]),
     ...(topic.uncleanLeaderElection ? ["unclean leader election on"] : []),
   ];
   return `${count}, ${replication.join(", ")}`;

@@ -84,6 +84,11 @@ export class CommitPipeline<Operation, Batch extends Committable<Operation>> {
     return this.running || this.queue.length > 0;
   }
 
+  /** The batches not delivered yet (queued, or persisted and waiting for a sync), oldest first. */
+  pending(): Batch[] {
+    return [...(this.group?.batches ?? []), ...this.queue];
+  }
+
   push(batch: Batch): void {
     this.queue.push(batch);
     if (this.running) return this.wake();

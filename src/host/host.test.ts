@@ -144,3 +144,54 @@ describe("ActorHost effects beyond persist and send", () => {
     expect(outputs).toEqual(["read 7 hello world@0", "persisted op-1 synced=true@0", "timer c@5", "timer a@10"]);
   });
 });
+
+// ---------------------------------------------------------------- a refused write withholds sends
+
+type GroupMessage = { type: "work"; id: number; group: string } | { type: "done"; id: number; group: string };
+const grouped = setup({ types: {} as { events: HostEvent<GroupMessage, number> | { type: "message.received"; from: string; message: GroupMessage }; emitted: Effect<GroupMessage, number> } }).createMachine({
+  on: {
+    "message.received": {
+      actions: enqueueActions(({ enqueue, event }) => {
+        if (event.type !== "message.received" || event.message.type !== "work") return;
+        enqueue(emit(persist(event.message.id, true)));
+        enqueue(emit(send<GroupMessage>(event.from, { type: "done", id: event.message.id, group: event.message.group })));
+      }),
+    },
+  },
+});
+
+describe("ActorHost after a refused write", () => {
+  it("withholds what the definition says of every send emitted before the actor heard of the refusal, and nothing after", async () => {
+    const kernel = new Kernel(3);
+    const network = new SimNetwork(kernel, NO_NETWORK_FAULTS);
+    const clock: Clock = { now: () => kernel.now(), setTimeout: (fn, ms) => kernel.schedule(ms, fn), clearTimeout: (h) => kernel.cancel(h as never) };
+    const store: ActorStore<number> = {
+      // Operation 1 (group a) is refused, after a while: work 2 (group a) and 3 (group b) queue behind it.
+      persist: (ops) => new Promise((resolve) => kernel.schedule(ops.includes(1) ? 10 : 1, () => (kernel.markAsync(), resolve(ops.includes(1) ? ["a"] : [])))),
+      sync: async () => kernel.markAsync(),
+      close: async () => undefined,
+    };
+    const definition: ActorDefinition<typeof grouped, GroupMessage, number, undefined> = {
+      name: "grouped",
+      machine: grouped,
+      open: async () => ({ recovered: undefined, store }),
+      input: () => undefined,
+      toEvent: (from, message) => ({ type: "message.received", from, message }),
+      deliverPersisted: true,
+      withhold: (message, rejected) => (rejected.includes(message.group) ? undefined : message),
+    };
+    const up = { admit: (deliver: () => void) => deliver() };
+    const client = network.attach("client", up);
+    const inner = network.attach("grouped", up);
+    const sent: number[] = [];
+    const transport = { ...inner, send: (to: string, message: unknown) => (sent.push((message as GroupMessage).id), inner.send(to, message)) };
+    const ports: NodePorts<GroupMessage> = { clock, random: new SeededRandom("g"), transport: transport as never, fs: {} as FileSystem };
+    await kernel.settle(ActorHost.start(definition, ports, { onCrash: () => undefined }));
+    client.send("grouped", { type: "work", id: 1, group: "a" });
+    kernel.schedule(2, () => client.send("grouped", { type: "work", id: 2, group: "a" }));
+    kernel.schedule(3, () => client.send("grouped", { type: "work", id: 3, group: "b" }));
+    kernel.schedule(30, () => client.send("grouped", { type: "work", id: 4, group: "a" }));
+    await kernel.run();
+    expect(sent).toEqual([3, 4]); // 1 and 2 (group a) were emitted before the refusal was heard; 4 after
+  });
+});

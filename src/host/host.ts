@@ -77,6 +77,12 @@ export interface ActorDefinition<Machine extends AnyStateMachine, Message, Opera
   toEvent(from: NodeId, message: Message, principal?: string): EventFromLogic<Machine>;
   /** Deliver `store.persisted` after every completed persist (the actor's "Advance"). */
   readonly deliverPersisted?: boolean;
+  /**
+   * The store refused some of a batch's operations (`rejected`): each of the batch's sends is kept,
+   * replaced by the message returned, or dropped (undefined) — a message may claim a write that
+   * was not made (a Raft vote or acknowledgement). Sends with a receipt always leave. Default: all leave.
+   */
+  readonly withhold?: (message: Message, rejected: readonly unknown[]) => Message | undefined;
 }
 
 export interface HostCrash {
@@ -311,6 +317,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private committed({ batch, rejected, persistMs, syncMs }: Commit<Batch<Message, Operation>>): void {
     if (batch.operations.length > 0) this.hooks.observer?.committed?.({ operations: batch.operations, synced: batch.sync, persistMs, syncMs });
     if (rejected.length > 0 && this.definition.deliverPersisted !== true) throw new Error(`${this.definition.name}'s store refused writes, but the actor does not hear of it`);
+    if (rejected.length > 0) this.withholdBeforeHeard(batch, rejected);
     this.sendAll(batch);
     if (this.definition.deliverPersisted === true && batch.operations.length > 0) {
       const persisted: StorePersisted<Operation> = { type: "store.persisted", operations: batch.operations, synced: batch.sync, ...(rejected.length === 0 ? {} : { rejected }) };
@@ -328,6 +335,24 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     if (reaction.operations.length > 0) return this.flush();
     this.collecting = emptyBatch();
     this.sendAll(reaction);
+  }
+
+  /**
+   * A refusal: what the definition withholds (ActorDefinition.withhold) is taken out of every send
+   * emitted before the actor hears of it — this batch's, the batches queued behind it and the one
+   * being collected — since all of those may rest on the refused writes.
+   */
+  private withholdBeforeHeard(batch: Batch<Message, Operation>, rejected: readonly unknown[]): void {
+    const withhold = this.definition.withhold;
+    if (withhold === undefined) return;
+    for (const each of [batch, ...this.pipeline.pending(), this.collecting]) {
+      const sends: Batch<Message, Operation>["sends"] = [];
+      for (const send of each.sends) {
+        const message = send.receipt === undefined ? withhold(send.message, rejected) : send.message;
+        if (message !== undefined) sends.push(message === send.message ? send : { ...send, message });
+      }
+      each.sends.splice(0, each.sends.length, ...sends);
+    }
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {

@@ -28,7 +28,7 @@ import { echoOf, parseProduce, type Echo } from "./requests.ts";
 import { wakeParked } from "./serving.ts";
 import { pushWake } from "./push-serve.ts";
 import { onRaftProduce, raftReplicaOf } from "./raft-host.ts";
-import type { BrokerOperation, BrokerRejection } from "./types.ts";
+import type { BrokerOperation, BrokerRaftRejection, BrokerRejection } from "./types.ts";
 
 // ---------------------------------------------------------------- produce
 
@@ -122,9 +122,9 @@ export function onFlushTimer(step: Step): void {
  * their high watermarks, and what is now durable enough is answered. What the store refused is
  * taken back first (see the header).
  */
-export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, BrokerRejection>): void {
+export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, BrokerRejection | BrokerRaftRejection>): void {
   const before = step.context.partitions;
-  for (const rejection of event.rejected ?? []) takeBack(step, rejection);
+  for (const rejection of event.rejected ?? []) if (rejection.kind !== "raft") takeBack(step, rejection); // raft ones: raft-restart.ts
   const { partitions } = step.context;
   const changed = new Map<string, PartitionState>();
   for (const operation of event.operations) {

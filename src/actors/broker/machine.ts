@@ -16,6 +16,7 @@ import { enqueueActions, setup } from "xstate";
 import { onPersisted } from "./appends.ts";
 import { initialContext, onLeave, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
 import { flushRaftOutbox, onRaftPersisted } from "./raft-host.ts";
+import { onRaftRejected } from "./raft-restart.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
@@ -27,6 +28,7 @@ function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): voi
     case "read.done":
       return onReadDone(step, event);
     case "store.persisted":
+      onRaftRejected(step, event); // first: what the store refused never reaches the old core
       onRaftPersisted(step, event);
       return onPersisted(step, event);
     case "broker.leave":

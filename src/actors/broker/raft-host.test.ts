@@ -15,7 +15,11 @@ import { onPersisted } from "./appends.ts";
 import { initialContext, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
 import { DEFAULT_BROKER_LIMITS } from "./limits.ts";
 import { flushRaftOutbox, onRaftPersisted, RAFT_TICK_TIMER } from "./raft-host.ts";
-import type { BrokerEffect, BrokerEvent, BrokerOperation, BrokerPlant } from "./types.ts";
+import { onRaftRejected, withholdRaftSends } from "./raft-restart.ts";
+import type { BrokerEffect, BrokerEvent, BrokerOperation, BrokerOutput, BrokerPlant, BrokerRaftRejection } from "./types.ts";
+import { decodeEntry } from "../raft/entries.ts";
+import { CODEC_DEFAULT_LIMITS } from "../../disk/batch.ts";
+import type { EntryMeta } from "../raft/types.ts";
 
 const COORDINATOR = "c";
 const BROKERS = ["b1", "b2", "b3"] as const;
@@ -39,6 +43,18 @@ class Cluster {
   readonly cut = new Set<NodeId>();
   /** Every Raft bundle sent, by sender, per event. */
   readonly bundlesPerEvent: { from: NodeId; peers: NodeId[] }[] = [];
+  /** Per node: refuse its next raft operation, as a store on a failed or full disk does; `cutBelow`: damage at rest cuts the log there first. */
+  readonly refuseNext = new Map<NodeId, { reason: BrokerRaftRejection["reason"]; cutBelow?: number }>();
+  /** "node key" → the newest incarnation the store refuses. */
+  private readonly refusedThrough = new Map<string, number>();
+  /** "node key" → the last hard state written. */
+  private readonly hardStates = new Map<string, { term: number; votedFor: NodeId | null }>();
+  /** Every raft operation the store carried out, by node. */
+  readonly written: { node: NodeId; operation: Extract<BrokerOperation, { kind: "raft" }> }[] = [];
+  /** Nodes whose consumer reads meet damage at rest. */
+  readonly damagedReads = new Set<NodeId>();
+  /** Every output the brokers notified. */
+  readonly outputs: { node: NodeId; output: BrokerOutput }[] = [];
 
   constructor(plant?: BrokerPlant) {
     const clock = { now: () => this.now };
@@ -78,16 +94,20 @@ class Cluster {
 
   private carryOut(node: Node, effects: readonly BrokerEffect[]): void {
     const operations: BrokerOperation[] = [];
+    const rejected: BrokerRaftRejection[] = [];
+    const sends: { to: NodeId; message: ZhumqMessage }[] = [];
     let sync = false;
     const peers: NodeId[] = [];
     for (const effect of effects as readonly Effect<ZhumqMessage, BrokerOperation, unknown, unknown>[]) {
       if (effect.type === "effect.send") {
-        if (effect.message.type === "broker.raft") peers.push(effect.to);
-        this.wire.push({ from: node.id, to: effect.to, message: effect.message });
+        sends.push({ to: effect.to, message: effect.message });
       } else if (effect.type === "effect.persist") {
         operations.push(effect.operation);
         sync ||= effect.sync;
-        this.store(node, effect.operation);
+        const rejection = this.store(node, effect.operation);
+        if (rejection !== undefined) rejected.push(rejection);
+      } else if (effect.type === "effect.notify") {
+        this.outputs.push({ node: node.id, output: effect.output as BrokerOutput });
       } else if (effect.type === "effect.timer.set") {
         node.timers.add(effect.key);
       } else if (effect.type === "effect.timer.cancel") {
@@ -99,31 +119,56 @@ class Cluster {
         this.run(node, (step) => onReadDone(step, { type: "read.done", id, result } as Parameters<typeof onReadDone>[1]));
       }
     }
+    // The host's rule: sends wait for the persist, and lose what rests on a refused write.
+    for (const { to, message: sent } of sends) {
+      const message = rejected.length === 0 ? sent : withholdRaftSends(sent, rejected);
+      if (message === undefined) continue;
+      if (message.type === "broker.raft") peers.push(to);
+      this.wire.push({ from: node.id, to, message });
+    }
     if (peers.length > 0) this.bundlesPerEvent.push({ from: node.id, peers });
     if (operations.length > 0) {
-      const event: BrokerEvent = { type: "store.persisted", operations, synced: true };
+      const event: BrokerEvent = { type: "store.persisted", operations, synced: true, ...(rejected.length === 0 ? {} : { rejected }) };
       this.run(node, (step) => {
+        onRaftRejected(step, event as Extract<BrokerEvent, { type: "store.persisted" }>);
         onRaftPersisted(step, event as Extract<BrokerEvent, { type: "store.persisted" }>);
         onPersisted(step, event as Extract<BrokerEvent, { type: "store.persisted" }>);
       });
     }
   }
 
-  private store(node: Node, operation: BrokerOperation): void {
-    if (operation.kind !== "raft") return;
+  private store(node: Node, operation: BrokerOperation): BrokerRaftRejection | undefined {
+    if (operation.kind !== "raft") return undefined;
     const key = `${operation.topic}/${operation.partition}`;
+    const mark = `${node.id} ${key}`;
+    const incarnation = operation.incarnation ?? 0;
+    if (incarnation <= (this.refusedThrough.get(mark) ?? -1)) return undefined;
+    const refusal = this.refuseNext.get(node.id) ?? (operation.repair === true ? { reason: "damaged" as const } : undefined);
+    if (refusal !== undefined) {
+      this.refuseNext.delete(node.id);
+      this.refusedThrough.set(mark, incarnation);
+      const kept = (node.logs.get(key) ?? []).filter((batch) => refusal.cutBelow === undefined || lastOffsetOf(batch) < refusal.cutBelow);
+      node.logs.set(key, kept);
+      const entries = kept.map((batch) => decodeEntry(batch, CODEC_DEFAULT_LIMITS)!) as EntryMeta[];
+      const recovered = { hardState: this.hardStates.get(mark) ?? { term: 0, votedFor: null }, entries };
+      return { kind: "raft", topic: operation.topic, partition: operation.partition, ...(operation.topicId === undefined ? {} : { topicId: operation.topicId }), incarnation, reason: refusal.reason, message: "injected", recovered };
+    }
+    this.written.push({ node: node.id, operation });
     const log = node.logs.get(key) ?? [];
     node.logs.set(key, log);
     const raft = operation.operation;
+    if (raft.kind === "hard-state") this.hardStates.set(mark, { term: raft.term, votedFor: raft.votedFor });
     if (raft.kind === "append") log.push(...raft.batches.map((batch) => batch.slice()));
     if (raft.kind === "truncate") {
       while (log.length > 0 && lastOffsetOf(log[log.length - 1]!) > raft.after) log.pop();
     }
+    return undefined;
   }
 
   private read(node: Node, request: { kind?: string; topic: string; partition: number; from?: number; offset?: number; maxOffset?: number }): unknown {
     const log = node.logs.get(`${request.topic}/${request.partition}`) ?? [];
     if (request.kind === "raft-entries") return { batches: log.filter((batch) => baseOffsetOf(batch) >= request.from!) };
+    if (this.damagedReads.has(node.id)) return { records: new Uint8Array(0), damaged: { fromOffset: request.offset!, toOffset: request.offset! + 1, file: "00.log", reason: "crc" } };
     const batches = log.filter((batch) => lastOffsetOf(batch) >= request.offset! && lastOffsetOf(batch) < request.maxOffset!);
     const records = new Uint8Array(batches.reduce((sum, batch) => sum + batch.length, 0));
     let at = 0;
@@ -337,5 +382,87 @@ describe("raft-mode partitions on brokers", () => {
     const bad = [{ type: "broker.raft", messages: "x" }, { type: "broker.raft", messages: [{ type: "raft.append", group: "t/0@00000000000000aa", term: 1, prevIndex: "a" }] }, { type: "broker.raft", messages: [null] }];
     for (const message of bad) expect(() => cluster.ask(leader, message as unknown as ZhumqMessage)).not.toThrow();
     expect(cluster.serving("t/0")).toBe(leader);
+  });
+});
+
+describe("raft-mode partitions whose store refuses a write (raft-restart.ts)", () => {
+  const key = "t/0";
+  const voteless = (cluster: Cluster, id: NodeId): boolean => {
+    const core = cluster.node(id).context.raft.groups.get("t/0@00000000000000aa")!.core;
+    return core.commitIndex < core.votelessUntil;
+  };
+
+  it("restarts a follower whose damaged log lost synced entries from its disk: voteless, refuses votes, repaired by the leader", () => {
+    const { cluster, leader } = started();
+    for (let i = 0; i < 4; i++) expect((cluster.ask(leader, produce(i, -1), 3) as ProduceReply[])[0]!.error).toBeUndefined();
+    for (let i = 0; i < 5; i++) cluster.tick();
+    const [follower, other] = BROKERS.filter((id) => id !== leader) as [NodeId, NodeId];
+    const whole = cluster.node(leader).logs.get(key)!.length;
+    const secondBatchEnd = lastOffsetOf(cluster.node(follower).logs.get(key)![1]!);
+    cluster.refuseNext.set(follower, { reason: "damaged", cutBelow: secondBatchEnd });
+    cluster.cut.add(leader); // nothing repairs it yet
+    // Its next write (its new term, once the other replica campaigns) meets the damage.
+    const replica = () => cluster.node(follower).context.raft.groups.get("t/0@00000000000000aa")!;
+    for (let i = 0; i < 200 && replica().incarnation === 0; i++) cluster.tick();
+    expect(replica().incarnation).toBe(1);
+    const core = replica().core;
+    expect(core.log.lastIndex).toBeLessThan(secondBatchEnd);
+    expect(core.votelessUntil).toBeGreaterThanOrEqual(whole - 1);
+    const damaged = cluster.outputs.filter(({ node, output }) => node === follower && output.type === "broker.raft.damaged");
+    expect(damaged).toHaveLength(1);
+    expect(voteless(cluster, follower)).toBe(true);
+    // The other replica cannot be elected with the voteless one's vote: no leader among the two.
+    for (let i = 0; i < 100; i++) cluster.tick();
+    expect(cluster.serving(key)).toBeUndefined();
+    expect(cluster.node(other).context.raft.groups.get("t/0@00000000000000aa")!.core.role).not.toBe("leader");
+    // Healed: a leader is elected (not the voteless one) and repairs its log.
+    cluster.cut.delete(leader);
+    const next = cluster.untilServing(key);
+    expect(next).not.toBe(follower);
+    for (let i = 0; i < 50; i++) cluster.tick();
+    expect(cluster.node(follower).logs.get(key)!.length).toBeGreaterThanOrEqual(whole);
+    expect(cluster.node(follower).logs.get(key)).toEqual(cluster.node(next).logs.get(key));
+    expect(voteless(cluster, follower)).toBe(false);
+    // Its writes since carry the new incarnation.
+    const later = cluster.written.filter(({ node }) => node === follower).at(-1)!;
+    expect(later.operation.incarnation).toBe(1);
+  });
+
+  it("a leader whose disk fills answers the waiting produce STORAGE_FULL (retriable), steps down, and the retry succeeds once", () => {
+    const { cluster, leader } = started();
+    expect((cluster.ask(leader, produce(0, -1), 3) as ProduceReply[])[0]!.error).toBeUndefined();
+    cluster.refuseNext.set(leader, { reason: "disk-full" });
+    const replies = cluster.ask(leader, produce(1, -1)) as ProduceReply[];
+    expect(replies.map((reply) => reply.error?.code)).toEqual(["STORAGE_FULL"]);
+    expect(cluster.node(leader).context.raft.groups.get("t/0@00000000000000aa")!.incarnation).toBe(1);
+    expect(cluster.node(leader).context.partitions.get(key)!.leaderEpoch).toBeUndefined();
+    expect(voteless(cluster, leader)).toBe(false); // nothing it had synced was lost
+    const next = cluster.untilServing(key);
+    const retry = cluster.ask(next, produce(1, -1), 3) as ProduceReply[];
+    expect(retry).toHaveLength(1);
+    expect(retry[0]!.error).toBeUndefined();
+    for (let i = 0; i < 10; i++) cluster.tick();
+    const values = cluster.node(next).logs.get(key)!.filter((batch) => new DataView(batch.buffer, batch.byteOffset).getInt16(21) === 0);
+    expect(values).toHaveLength(2); // m0 and m1, once each
+    for (const id of BROKERS) expect(cluster.node(id).logs.get(key)).toEqual(cluster.node(next).logs.get(key));
+  });
+
+  it("a consumer read that meets damage on a raft leader answers NOT_LEADER, and the replica restarts from its disk (no CORRUPT_DATA skip)", () => {
+    const { cluster, leader } = started();
+    expect((cluster.ask(leader, produce(0, -1), 3) as ProduceReply[])[0]!.error).toBeUndefined();
+    for (let i = 0; i < 5; i++) cluster.tick();
+    cluster.damagedReads.add(leader);
+    const fetch = { type: "fetch.request", requestId: 5, topic: "t", partition: 0, leaderEpoch: -1, offset: 0, maxBytes: 1 << 20, maxWaitMs: 0 } as const;
+    const [answer] = cluster.ask(leader, fetch) as FetchReply[];
+    expect(answer!.error?.code).toBe("NOT_LEADER");
+    cluster.damagedReads.delete(leader);
+    const replica = cluster.node(leader).context.raft.groups.get("t/0@00000000000000aa")!;
+    expect(replica.incarnation).toBe(1); // the repair request was refused by the store, as asked: restarted
+    expect(cluster.node(leader).context.partitions.get(key)!.leaderEpoch).toBeUndefined();
+    const next = cluster.untilServing(key);
+    for (let i = 0; i < 5; i++) cluster.tick();
+    const [read] = cluster.ask(next, fetch) as FetchReply[];
+    expect(read!.error).toBeUndefined();
+    expect(read!.records.length).toBeGreaterThan(0);
   });
 });

@@ -52,8 +52,8 @@ export interface RaftHostState {
   readonly parked: Set<string>;
   /** What the store recovered of raft-mode partitions not yet assigned (the voters come from the coordinator). */
   readonly recovered: Map<string, RaftRecovered>;
-  /** Broker read id → the group and the core's own read id. */
-  readonly reads: Map<number, { readonly group: string; readonly id: number }>;
+  /** Broker read id → the group (its incarnation) and the core's own read id. */
+  readonly reads: Map<number, { readonly group: string; readonly incarnation: number; readonly id: number }>;
   /** Messages queued by destination during this event (flushRaftOutbox sends them). */
   readonly outbox: Map<NodeId, RaftMessage[]>;
   tickArmed: boolean;
@@ -111,7 +111,7 @@ export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssig
   }
 }
 
-function startGroup(step: Step, assignment: RaftGroupAssignment, group: string): void {
+export function startGroup(step: Step, assignment: RaftGroupAssignment, group: string, incarnation = 0): void {
   const host = step.context.raft;
   const { topic, partition, topicId } = assignment;
   const key = partitionKey(topic, partition);
@@ -160,6 +160,8 @@ function startGroup(step: Step, assignment: RaftGroupAssignment, group: string):
     servingTerm: 0,
     syncedIndex: core.syncedIndex,
     nextProposalId: 1,
+    incarnation,
+    repairRequested: false,
   };
   host.groups.set(group, replica);
   host.byKey.set(key, group);
@@ -233,9 +235,10 @@ export function onRaftPersisted(step: Step, event: StorePersisted<BrokerOperatio
   const host = step.context.raft;
   const byGroup = new Map<string, RaftOperation[]>();
   for (const operation of event.operations) {
-    if (operation.kind !== "raft") continue;
+    if (operation.kind !== "raft" || operation.repair === true) continue;
     const group = raftGroupName(operation.topic, operation.partition, operation.topicId);
-    if (!host.groups.has(group)) continue;
+    // Another incarnation's (the group restarted since): the store refused it, or its core is gone.
+    if (host.groups.get(group)?.incarnation !== (operation.incarnation ?? 0)) continue;
     const list = byGroup.get(group);
     if (list === undefined) byGroup.set(group, [operation.operation]);
     else list.push(operation.operation);
@@ -254,8 +257,11 @@ export function onRaftReadDone(step: Step, event: ReadDone<unknown>): boolean {
   if (pending === undefined) return false;
   host.reads.delete(event.id);
   const replica = host.groups.get(pending.group);
-  if (replica === undefined) return true;
-  readDone(replica.core, pending.id, event.error === undefined ? (event.result as RaftReadResult) : undefined);
+  if (replica === undefined || replica.incarnation !== pending.incarnation) return true;
+  // Damage at rest under the read (the store says so): the core reads again. Not a repair: a
+  // restart per damaged read looped for ever on sim seed 5 (acks 0) when recovery did not cut it.
+  const damaged = event.error === undefined && (event.result as RaftReadResult & { damaged?: unknown }).damaged !== undefined;
+  readDone(replica.core, pending.id, event.error === undefined && !damaged ? (event.result as RaftReadResult) : undefined);
   afterCore(step, replica);
   return true;
 }
@@ -284,7 +290,7 @@ export function afterCore(step: Step, replica: RaftReplica): void {
   core.effects = [];
   const host = step.context.raft;
   const outputs: RaftOutput[] = [];
-  const identity = replica.topicId === undefined ? {} : { topicId: replica.topicId };
+  const identity = { ...(replica.topicId === undefined ? {} : { topicId: replica.topicId }), ...(replica.incarnation === 0 ? {} : { incarnation: replica.incarnation }) };
   for (const effect of effects) {
     switch (effect.type) {
       case "effect.send": {
@@ -299,8 +305,8 @@ export function afterCore(step: Step, replica: RaftReplica): void {
       case "effect.read": {
         const id = step.context.nextFetchId;
         step.update({ nextFetchId: id + 1 });
-        host.reads.set(id, { group: replica.group, id: effect.id });
-        const request: BrokerRaftRead = { kind: "raft-entries", topic: replica.topic, partition: replica.partition, ...identity, from: effect.read.from, maxBytes: effect.read.maxBytes };
+        host.reads.set(id, { group: replica.group, incarnation: replica.incarnation, id: effect.id });
+        const request: BrokerRaftRead = { kind: "raft-entries", topic: replica.topic, partition: replica.partition, ...(replica.topicId === undefined ? {} : { topicId: replica.topicId }), from: effect.read.from, maxBytes: effect.read.maxBytes };
         step.emit(read(id, request));
         break;
       }

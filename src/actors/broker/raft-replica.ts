@@ -33,7 +33,9 @@ import type { RaftCore } from "../raft/state.ts";
 import type { AppliedEntry, RaftOutput } from "../raft/types.ts";
 import { identityOf, planAppend, type PartitionState } from "./partition.ts";
 import { withAppend, type ProducerEntry } from "./producer-state.ts";
-import type { AppendWaiter } from "./core.ts";
+import type { AppendWaiter, Step } from "./core.ts";
+import { persist } from "../shared/effects.ts";
+import type { BrokerOperation } from "./types.ts";
 import type { BatchLimits } from "../../disk/batch.ts";
 
 /** Produce answers waiting for one entry (by its index), proposed in `term`. */
@@ -62,6 +64,13 @@ export interface RaftReplica {
   /** Durable on this broker up to this index (raft.synced). */
   syncedIndex: number;
   nextProposalId: number;
+  /**
+   * Restarts of the group on this running broker (raft-restart.ts: the store refused one of its
+   * operations); every persist and read carries it, and what comes back for another is ignored.
+   */
+  readonly incarnation: number;
+  /** A read found damage at rest: the store was asked to recover the log (once per incarnation). */
+  repairRequested: boolean;
 }
 
 /** A produce answer, as appends.ts builds it. */
@@ -233,4 +242,16 @@ export function partitionView(replica: RaftReplica, state: PartitionState, readP
   const same = state.endOffset === endOffset && state.syncedEnd === syncedEnd && state.persistedEnd === persistedEnd && state.highWatermark === highWatermark && state.leaderEpoch === leaderEpoch && state.producers === producers;
   if (same) return state;
   return { ...state, endOffset, syncedEnd, persistedEnd, highWatermark: Math.min(highWatermark, endOffset), leaderEpoch, producers, producerStateComplete: true };
+}
+
+/**
+ * A read of this replica's log met damage at rest: ask the store (in order with the group's
+ * writes) to recover the log as at start-up; its answer restarts the group (raft-restart.ts).
+ */
+export function requestRaftRepair(step: Pick<Step, "emit">, replica: RaftReplica): void {
+  if (replica.repairRequested) return;
+  replica.repairRequested = true;
+  const core = replica.core;
+  const identity = replica.topicId === undefined ? {} : { topicId: replica.topicId };
+  step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, incarnation: replica.incarnation, repair: true, operation: { kind: "sync", endIndex: core.log.lastIndex, version: core.version } }, false));
 }

@@ -18,6 +18,7 @@ import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type
 import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
 import { echoOf, parseFetch, type Echo } from "./requests.ts";
 import { isRaftPartition } from "./raft-host.ts";
+import { requestRaftRepair } from "./raft-replica.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -169,6 +170,15 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
     // Rot at rest: the same read fails again. Say exactly which offsets, so the consumer can
     // decide (stop, or skip them), and report them to the coordinator from now on.
     const range = { fromOffset: damaged.fromOffset, toOffset: damaged.toOffset };
+    const raftGroup = step.context.raft.byKey.get(partitionKey(fetch.topic, fetch.partition));
+    const raft = raftGroup === undefined ? undefined : step.context.raft.groups.get(raftGroup);
+    if (raft !== undefined) {
+      // Raft mode: the replica restarts from its disk with the damage cut (voteless until the
+      // leader has repaired it); another replica leads meanwhile — retry, nothing is skipped.
+      requestRaftRepair(step, raft);
+      const error = wireError("NOT_LEADER", `offsets [${range.fromOffset}, ${range.toOffset}) of ${fetch.topic}/${fetch.partition} are damaged on this broker's disk; its Raft replica restarts and is repaired from the leader — retry`);
+      return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+    }
     const noted = withDamage(state, { ...range, file: damaged.file, reason: damaged.reason, notedAtMs: step.now() });
     step.setPartitions([noted]);
     const where = `${fetch.topic}/${fetch.partition}`;

@@ -10,7 +10,7 @@ import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
 import type { MessageReceived, TopicId, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
 import type { RecoveredPartition } from "./partition.ts";
-import type { RaftMessage, RaftOperation, RaftOutput, RaftPlant, RaftReadResult, RaftSettings } from "../raft/types.ts";
+import type { RaftMessage, RaftOperation, RaftOutput, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../raft/types.ts";
 
 /** Persist operations, carried out by the store in order (per partition). */
 export type BrokerOperation =
@@ -50,9 +50,30 @@ export type BrokerOperation =
   /**
    * A raft-mode partition's Raft store operation (raft-host.ts): appends and truncations of the
    * partition log, and the hard state (term, vote) in the partition folder's `raft-state` file via
-   * the atomic writer. Never refused: a store that cannot carry one out fails the broker.
+   * the atomic writer. A store that cannot carry one out (a failed or full disk, damage at rest
+   * found under it) refuses it and every later one of the same `incarnation` of the group, and
+   * answers a `BrokerRaftRejection`: the broker restarts the group from what the disk holds.
+   * `repair`: no write — the broker found damage on a read; recover the log and answer so.
    */
-  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation };
+  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation; readonly incarnation?: number; readonly repair?: true };
+
+/**
+ * A raft-mode partition's operation the store could not carry out (in `store.persisted.rejected`):
+ * it reopened the log (recovery keeps what it can prove, damage at rest is cut with everything
+ * after it) and read it back as at start-up. It refuses every later operation of `incarnation`;
+ * the broker restarts the group from `recovered` as incarnation + 1 (raft-restart.ts).
+ */
+export interface BrokerRaftRejection {
+  readonly kind: "raft";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+  readonly incarnation: number;
+  /** `refused-before`: refused because an earlier operation of the incarnation was (that answer carries `recovered`). */
+  readonly reason: "disk-full" | "log-failed" | "damaged" | "refused-before";
+  readonly message: string;
+  readonly recovered?: RaftRecovered;
+}
 
 /** Whole batches of a raft-mode partition's log from the one whose base offset is `from` (an `effect.read`). */
 export interface BrokerRaftRead {
@@ -73,6 +94,7 @@ export interface BrokerRaftRead {
  *   reopened the log, whose recovery kept what it could prove, and goes on with it.
  */
 export interface BrokerRejection {
+  readonly kind?: undefined;
   readonly topic: TopicName;
   readonly partition: PartitionIndex;
   readonly reason: "disk-full" | "log-failed";
@@ -294,4 +316,4 @@ export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> | StorePersisted<BrokerOperation, BrokerRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> | StorePersisted<BrokerOperation, BrokerRejection | BrokerRaftRejection>;

@@ -91,7 +91,7 @@ describe("broker store: appends during a sync", () => {
     const all = [...syncRejected, ...persistRejected];
     expect(syncRejected).toEqual([expect.objectContaining({ topic: "t", partition: 0, reason: "log-failed", generation: 0 })]);
     // Whoever saw the failure, the store names one end; recovery kept the durable prefix.
-    const ends = new Set(all.map((rejection) => rejection.endOffset));
+    const ends = new Set(all.map((rejection) => ("endOffset" in rejection ? rejection.endOffset : undefined)));
     expect(ends.size).toBe(1);
     const end = [...ends][0]!;
     expect(end).toBeGreaterThanOrEqual(2);

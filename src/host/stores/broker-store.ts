@@ -88,6 +88,7 @@ import {
   type BrokerRead,
   type BrokerReadResult,
   type BrokerRecovered,
+  type BrokerRaftRejection,
   type BrokerRejection,
   type BrokerRetention,
   type BrokerRetentionResult,
@@ -107,8 +108,12 @@ import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
 import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
 import type { BrokerRaftRead } from "../../actors/broker/types.ts";
+import { withholdRaftSends } from "../../actors/broker/raft-restart.ts";
 
 type RaftBrokerOperation = Extract<BrokerOperation, { kind: "raft" }>;
+
+/** Damage at rest cut a raft-mode log below where the Raft core truncated it. */
+class RaftLogCutShortError extends Error {}
 
 export const PARTITIONS_DIR = "partitions";
 /**
@@ -196,6 +201,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
    * truncation; recovery drops entries at or past the log end, so a crash between the two is safe.
    */
   private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
+  /** Raft-mode partition key → the newest group incarnation whose operations are refused (raftRefusal). */
+  private readonly raftRefusedThrough = new Map<string, number>();
+  /** Raft-mode partition key → incarnation of its last operation: what a failed sync reports. */
+  private readonly raftIncarnations = new Map<string, number>();
 
   private constructor(
     private readonly fs: FilePool,
@@ -374,6 +383,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       this.refusedThrough.delete(key);
       this.generations.delete(key);
       this.epochCaches.delete(key);
+      this.raftRefusedThrough.delete(key);
+      this.raftIncarnations.delete(key);
       await this.closing.get(key);
       if (log !== undefined) {
         this.dirty.delete(log);
@@ -490,7 +501,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return operations.every((operation) => operation.kind === "append" || operation.kind === "flush");
   }
 
-  async persist(operations: readonly BrokerOperation[]): Promise<BrokerRejection[]> {
+  async persist(operations: readonly BrokerOperation[]): Promise<(BrokerRejection | BrokerRaftRejection)[]> {
     const perPartition = new Map<string, PartitionOperation[]>();
     for (const operation of operations) {
       if (operation.kind === "flush") continue;
@@ -500,7 +511,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       else list.push(operation);
     }
     const lists = [...perPartition];
-    const rejected: BrokerRejection[] = [];
+    const rejected: (BrokerRejection | BrokerRaftRejection)[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < lists.length) {
@@ -514,8 +525,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return rejected;
   }
 
-  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<BrokerRejection[]> {
-    const rejected: BrokerRejection[] = [];
+  private async persistInOrder(operations: readonly PartitionOperation[]): Promise<(BrokerRejection | BrokerRaftRejection)[]> {
+    const rejected: (BrokerRejection | BrokerRaftRejection)[] = [];
     for (const operation of operations) {
       const key = partitionKey(operation.topic, operation.partition);
       if (operation.kind === "create") {
@@ -531,7 +542,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         continue;
       }
       if (operation.kind === "raft") {
-        await this.raftOperation(key, operation);
+        const refusal = await this.raftOperation(key, operation);
+        if (refusal !== undefined && (refusal.reason !== "refused-before" || !rejected.some((earlier) => earlier.kind === "raft"))) rejected.push(refusal);
         continue;
       }
       if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) continue; // taken back
@@ -548,10 +560,46 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
    * A raft-mode partition's Raft operation (raft-host.ts), in the order its core emitted them:
    * appends place the leader's stamped batches exactly where the core says (a mismatch is a bug);
    * a truncation is durable when done; the hard state goes through the atomic state-file writer
-   * into the partition folder. None is refused: a full disk fails the broker (fail-stop), since a
-   * Raft node must never believe a write it did not make.
+   * into the partition folder. One the disk cannot carry out (full, failed, or damage at rest met
+   * under a truncation) is refused with every later one of the group's incarnation — a Raft node
+   * must never believe a write it did not make — and answered by `raftRefusal`.
    */
-  private async raftOperation(key: string, operation: RaftBrokerOperation): Promise<void> {
+  private async raftOperation(key: string, operation: RaftBrokerOperation): Promise<BrokerRaftRejection | undefined> {
+    const incarnation = operation.incarnation ?? 0;
+    if (incarnation <= (this.raftRefusedThrough.get(key) ?? -1)) {
+      // The group restarts from the disk: void — and said, so that its sends in this batch stay.
+      return { kind: "raft", topic: operation.topic, partition: operation.partition, ...(operation.topicId === undefined ? {} : { topicId: operation.topicId }), incarnation, reason: "refused-before", message: "an earlier operation of this incarnation was refused" };
+    }
+    this.raftIncarnations.set(key, incarnation);
+    if (operation.repair === true) return this.raftRefusal(key, operation, incarnation, "damaged", "a read met damage at rest");
+    try {
+      await this.carryOutRaft(key, operation);
+      return undefined;
+    } catch (error) {
+      const reason = error instanceof RaftLogCutShortError || error instanceof CorruptBatchError ? "damaged" : isOutOfSpace(error) || error instanceof DiskFullError ? "disk-full" : error instanceof StorageError || error instanceof FileSystemError ? "log-failed" : undefined;
+      if (reason === undefined) throw error;
+      return this.raftRefusal(key, operation, incarnation, reason, messageOf(error));
+    }
+  }
+
+  /**
+   * Refuse the group's operations through `incarnation`, reopen its log (recovery keeps what it
+   * can prove) and read it back as at start-up (damage cut with everything after it): the broker
+   * restarts the group from that (src/actors/broker/raft-restart.ts).
+   */
+  private async raftRefusal(key: string, where: { readonly topic: string; readonly partition: number; readonly topicId?: TopicId }, incarnation: number, reason: BrokerRaftRejection["reason"], message: string): Promise<BrokerRaftRejection> {
+    this.raftRefusedThrough.set(key, incarnation);
+    const { topic, partition } = where;
+    const identity = where.topicId === undefined ? {} : { topicId: where.topicId };
+    let recovered: RaftRecovered = { hardState: { term: 0, votedFor: null }, entries: [] };
+    if (!this.uncreated.has(key)) {
+      const log = await this.reopen(key, await this.logOf(topic, partition));
+      recovered = (await recoverRaft(this.fs, log)) ?? { ...recovered, entries: await scanEntries(log) };
+    }
+    return { kind: "raft", topic, partition, ...identity, incarnation, reason, message, recovered };
+  }
+
+  private async carryOutRaft(key: string, operation: RaftBrokerOperation): Promise<void> {
     const { topic, partition } = operation;
     if (this.uncreated.has(key)) {
       await this.openBounded(topic, partition);
@@ -568,6 +616,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       }
       case "truncate":
         await truncateAcrossDamage(log, raft.after + 1); // a damaged segment tail is cut, not read
+        if (log.endOffset < raft.after + 1) throw new RaftLogCutShortError(`${key}: Raft truncated after ${raft.after}, but damage at rest cut the log at ${log.endOffset}`);
         assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
         return;
       case "hard-state":
@@ -641,7 +690,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return log;
   }
 
-  async sync(): Promise<BrokerRejection[]> {
+  async sync(): Promise<(BrokerRejection | BrokerRaftRejection)[]> {
     const dirty = [...this.dirty];
     this.dirty = new Set();
     const keys = new Map([...this.logs].map(([key, log]) => [log, key]));
@@ -651,12 +700,20 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       const key = keys.get(log);
       return key === undefined ? syncOne(log) : this.using(key, () => syncOne(log));
     }));
-    const rejected: BrokerRejection[] = [];
+    const rejected: (BrokerRejection | BrokerRaftRejection)[] = [];
     for (const outcome of outcomes) {
       if (outcome === undefined) continue;
       if (!(outcome.error instanceof LogFailedError)) throw outcome.error;
       const key = keys.get(outcome.log);
       assert(key !== undefined, `${outcome.log.dir}: synced a log the store no longer holds`);
+      const incarnation = this.raftIncarnations.get(key);
+      if (incarnation !== undefined) {
+        if (incarnation <= (this.raftRefusedThrough.get(key) ?? -1)) continue; // refused and reopened already
+        const [topic, partition] = splitKey(key);
+        const topicId = this.identities.get(key);
+        rejected.push(await this.raftRefusal(key, { topic, partition, ...(topicId === undefined ? {} : { topicId }) }, incarnation, "log-failed", messageOf(outcome.error)));
+        continue;
+      }
       const log = await this.reopen(key, outcome.log, true);
       const generation = this.generations.get(key) ?? 0;
       this.refusedThrough.set(key, generation);
@@ -690,13 +747,21 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     });
   }
 
-  /** Whole batches of a raft-mode partition's log for its Raft core (a damaged range fails the read: Raft reads again). */
-  private async readRaftEntries(request: BrokerRaftRead): Promise<RaftReadResult> {
+  /**
+   * Whole batches of a raft-mode partition's log for its Raft core. Damage at rest under the read
+   * is said (`damaged`): the broker then asks for a `repair` (raftRefusal), in order with its writes.
+   */
+  private async readRaftEntries(request: BrokerRaftRead): Promise<RaftReadResult & { readonly damaged?: string }> {
     return this.using(partitionKey(request.topic, request.partition), async () => {
       const log = await this.logOf(request.topic, request.partition);
       if (request.from >= log.endOffset) return { batches: [] };
-      const result = await log.read(request.from, { maxBytes: request.maxBytes });
-      return { batches: result.batches.map((batch) => batch.bytes.slice()) };
+      try {
+        const result = await log.read(request.from, { maxBytes: request.maxBytes });
+        return { batches: result.batches.map((batch) => batch.bytes.slice()) };
+      } catch (error) {
+        if (!(error instanceof CorruptBatchError)) throw error;
+        return { batches: [], damaged: messageOf(error) };
+      }
     });
   }
 
@@ -996,5 +1061,6 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
     }),
     toEvent: (from, message, principal?: string): MessageReceived => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
     deliverPersisted: true,
+    withhold: withholdRaftSends,
   };
 }

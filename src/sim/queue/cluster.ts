@@ -388,8 +388,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   const bounds = { ...targets, crashable: [...coordinatorIds, ...(quorum === undefined ? [] : [COORDINATOR_LEADER]), ...brokers, ...(producerCrashes ? producerIds : []), ...(groups?.memberNodes ?? [])], nodes: [...world.nodes.keys()], durationMs: settings.safetyMs, episodesPerSecond: 3, allowWipe: settings.replicationFactor > 1 && raft === undefined, wipeable: [...brokers, ...leaderNames] };
   const rot = damageAtRest ? { damageAtRest: { nodes: brokers, files: "logs" as const, perSecond: DAMAGE_AT_REST_PER_SECOND } } : {};
-  // Raft-mode partitions fail-stop on a full disk (refusing a Raft write is not built yet): no disk fills up under them.
-  const diskFull = raft === undefined && (options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE);
+  // Raft-mode partitions too: a refused Raft write restarts the group from its disk (raft-restart.ts).
+  const diskFull = options.diskFull ?? root.derive("profile:disk-full").next() < DISK_FULL_SEED_SHARE;
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
   // Drifting clocks bring episodes aimed at the lease (a broker paused past its lease).
   const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);

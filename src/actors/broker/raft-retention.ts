@@ -1,0 +1,28 @@
+/**
+ * The retention rule of a raft-mode partition (docs/replication.md, "Raft mode"): the offset below
+ * which retention may delete whole segments. There are no snapshots for data partitions (the log
+ * is the state), so an entry may go only when no voter can ever need it from this replica again:
+ *
+ * - only the **leader** decides, from what it knows of every voter: below the commit index and
+ *   below every voter's match index (its own: what it has synced). A voter whose progress the
+ *   leader does not know (just elected, never heard from) holds the floor at the log start.
+ * - a **follower** never deletes beyond what its leader allows; while no leader's allowance
+ *   reaches it, it deletes nothing (a follower cannot see the other voters' progress, and it may
+ *   be the next leader of a voter that lags).
+ *
+ * Pure: the caller hands it the core; nothing here changes it.
+ */
+import type { RaftCore } from "../raft/state.ts";
+
+/** Offsets below the returned one may be deleted here (whole segments only); undefined: nothing. */
+export function raftRetentionFloor(core: Pick<RaftCore, "role" | "self" | "voters" | "commitIndex" | "syncedIndex" | "progress">): number | undefined {
+  if (core.role !== "leader") return undefined;
+  let floor = Math.min(core.commitIndex, core.syncedIndex);
+  for (const voter of core.voters) {
+    if (voter === core.self) continue;
+    const match = core.progress.get(voter)?.match;
+    if (match === undefined || match < 0) return undefined;
+    floor = Math.min(floor, match);
+  }
+  return floor < 0 ? undefined : floor + 1;
+}

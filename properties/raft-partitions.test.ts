@@ -43,7 +43,9 @@ describe("raft-mode partitions per ack level (RF 3, swarm faults + leader kills,
  * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"), a failed
  * log write (12: the broker crashed on LogFailedError), and a follower's acknowledgement of a
  * refused write leaving before the broker heard of the refusal (2, once disks filled in raft mode:
- * an entry committed while durable on one voter of three).
+ * an entry committed while durable on one voter of three), and a consumer fetching offset 0 for
+ * ever (36: the leader's read ended before damage at rest, so it answered only the no-op control
+ * batch at 0, and the consumer moved its position only past records).
  */
 describe("raft-mode seeds that found bugs", () => {
   const FOUND = [
@@ -51,6 +53,7 @@ describe("raft-mode seeds that found bugs", () => {
     { seed: 12, acks: 1 },
     { seed: 12, acks: -1 },
     { seed: 2, acks: -1 },
+    { seed: 36, acks: -1 },
   ] as const;
   it("pass both checkers", async () => {
     const failures: string[] = [];

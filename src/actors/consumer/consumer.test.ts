@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { encodeBatch } from "../../disk/batch-encode.ts";
+import { ATTRIBUTE_CONTROL } from "../../disk/batch.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import type { DamagedOffsets, FetchRequest, TopicMetadata, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId, Transport } from "../../ports/transport.ts";
@@ -57,9 +58,10 @@ class FakeCluster {
     for (let p = 0; p < count; p++) this.partitions.set(p, { leader: "broker-1", epoch: 1, logStart: 0, batches: [], end: 0 });
   }
 
-  append(partition: number, values: readonly string[]): void {
+  /** `control`: a control batch, as a raft-mode partition's no-op entry is. */
+  append(partition: number, values: readonly string[], control = false): void {
     const log = this.partitions.get(partition)!;
-    const bytes = encodeBatch(values.map((value) => ({ value: text(value), timestampMs: this.world.kernel.now() })), { baseOffset: log.end, leaderEpoch: log.epoch });
+    const bytes = encodeBatch(values.map((value) => ({ value: text(value), timestampMs: this.world.kernel.now() })), { baseOffset: log.end, leaderEpoch: log.epoch, ...(control ? { attributes: ATTRIBUTE_CONTROL } : {}) });
     log.batches.push({ baseOffset: log.end, bytes });
     log.end += values.length;
     for (const parked of [...this.parked]) if (parked.request.partition === partition) this.answerParked(parked);
@@ -231,6 +233,23 @@ describe("consumer fetch loop", () => {
     expect(h.delivered(0)).toEqual([4, 5, 6, 7, 8, 9].map((offset) => ({ offset, value: "abcdefghij"[offset]! })));
     const outputs = h.outputs.filter(({ output }) => output.type === "consumer.records");
     expect(outputs.map(({ output }) => (output.type === "consumer.records" ? output.records.length : 0))).toEqual([1, 5]);
+    expect(failures(h)).toEqual([]);
+  });
+
+  it("moves past an answer of control batches only (a broker's read that ends before damage, sim seed 36 raft)", async () => {
+    const h = await harness({ from: { offset: 0 }, maxBytes: 1 }, {
+      before: (c) => {
+        c.append(0, ["no-op"], true);
+        c.append(0, ["a", "b"]);
+      },
+    });
+    await h.run(100);
+    expect(h.delivered(0)).toEqual([
+      { offset: 1, value: "a" },
+      { offset: 2, value: "b" },
+    ]);
+    const fetchesAt0 = h.cluster.requests.filter(({ message }) => message.type === "fetch.request" && message.offset === 0);
+    expect(fetchesAt0).toHaveLength(1);
     expect(failures(h)).toEqual([]);
   });
 

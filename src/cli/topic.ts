@@ -79,6 +79,7 @@ Examples:
                                      on disk
   zhumq topic alter orders --mode raft
                                      switches orders to raft mode, partition by partition
+                                     (refused until the brokers carry switches out)
   zhumq topic delete orders          removes its files on every broker (a broker that is down
                                      removes them when it returns); a topic created again
                                      under the same name starts empty

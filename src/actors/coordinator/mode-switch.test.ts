@@ -4,12 +4,8 @@
  * fenced at a time, the cut and the new epoch, and the commands replayed from the log.
  */
 import { describe, expect, it } from "vitest";
-import { createActor } from "xstate";
-import { SeededRandom } from "../../sim/random.ts";
 import type { BrokerHeartbeatReply, MetadataReply, RaftLeadershipReport, ReplicaReport, ServingPartition, TopicAlterReply, TopicCreateReply } from "../shared/messages.ts";
-import type { CoordinatorEffect } from "./handlers.ts";
-import { DEFAULT_COORDINATOR_LIMITS } from "./limits.ts";
-import { coordinatorMachine } from "./machine.ts";
+import { drivenCoordinator } from "../../../test/support/coordinator-driver.ts";
 import { advanceModeSwitches, alteredTopic, alterProblem, fetchToRaft, raftToFetch, switchingPartition, upToDate, type RaftSeal, type SwitchView } from "./mode-switch.ts";
 import { commandProblem, emptyState, replay, type CoordinatorCommand, type TopicState } from "./state.ts";
 
@@ -92,21 +88,7 @@ describe("mode-switch decisions", () => {
 });
 
 function coordinator(commands: CoordinatorCommand[] = [], modeSwitching = true) {
-  let nowMs = 0;
-  let requestId = 0;
-  const effects: CoordinatorEffect[] = [];
-  const actor = createActor(coordinatorMachine, {
-    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands, clock: { now: () => nowMs }, random: new SeededRandom("mode-switch"), modeSwitching },
-  });
-  actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
-  actor.start();
-  const ask = <R>(from: string, message: Record<string, unknown>): R => {
-    const start = effects.length;
-    actor.send({ type: "message.received", from, message: { requestId: ++requestId, ...message } });
-    const sends = effects.slice(start).filter((effect) => effect.type === "effect.send");
-    expect(sends).toHaveLength(1);
-    return (sends[0] as unknown as { message: R }).message;
-  };
+  const { ask, effects, advance } = drivenCoordinator({ randomSeed: "mode-switch", commands, modeSwitching });
   interface Reports {
     serving?: ServingPartition[];
     replicas?: ReplicaReport[];
@@ -114,7 +96,7 @@ function coordinator(commands: CoordinatorCommand[] = [], modeSwitching = true) 
   }
   return {
     ask,
-    advance: (ms: number) => (nowMs += ms),
+    advance,
     heartbeat: (broker: string, reports: Reports = {}) => ask<BrokerHeartbeatReply>(broker, { type: "broker.heartbeat", broker, ...reports }),
     persisted: () => effects.flatMap((effect) => (effect.type === "effect.persist" ? [effect.operation as CoordinatorCommand] : [])),
     notices: () => effects.flatMap((effect) => (effect.type === "effect.notify" ? [effect.output] : [])),

@@ -4,33 +4,15 @@
  * election of the coordinator's own, and metadata naming the leader and term the brokers report.
  */
 import { describe, expect, it } from "vitest";
-import { createActor } from "xstate";
-import { SeededRandom } from "../../sim/random.ts";
 import type { BrokerHeartbeatReply, MetadataReply, RaftLeadershipReport, TopicCreateReply } from "../shared/messages.ts";
-import type { CoordinatorEffect } from "./handlers.ts";
-import { DEFAULT_COORDINATOR_LIMITS } from "./limits.ts";
-import { coordinatorMachine } from "./machine.ts";
 import { noteRaftReports } from "./raft-leaders.ts";
+import { drivenCoordinator } from "../../../test/support/coordinator-driver.ts";
 
 function coordinator() {
-  let nowMs = 0;
-  let requestId = 0;
-  const effects: CoordinatorEffect[] = [];
-  const actor = createActor(coordinatorMachine, {
-    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands: [], clock: { now: () => nowMs }, random: new SeededRandom("raft-coordinator") },
-  });
-  actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
-  actor.start();
-  const ask = <R>(from: string, message: Record<string, unknown>): R => {
-    const start = effects.length;
-    actor.send({ type: "message.received", from, message: { requestId: ++requestId, ...message } });
-    const sends = effects.slice(start).filter((effect) => effect.type === "effect.send");
-    expect(sends).toHaveLength(1);
-    return (sends[0] as unknown as { message: R }).message;
-  };
+  const { ask, advance } = drivenCoordinator({ randomSeed: "raft-coordinator" });
   return {
     ask,
-    advance: (ms: number) => (nowMs += ms),
+    advance,
     heartbeat: (broker: string, raft?: RaftLeadershipReport[]) => ask<BrokerHeartbeatReply>(broker, { type: "broker.heartbeat", broker, ...(raft === undefined ? {} : { raft }) }),
   };
 }

@@ -101,7 +101,9 @@ interface Link {
 
 export class SimNetwork {
   readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: { loss: 0, partition: 0, unknownNode: 0 }, duplicated: 0, reordered: 0 };
-  private readonly links = new Map<string, Link>();
+  private readonly linksFrom = new Map<NodeId, Map<NodeId, Link>>();
+  /** Every link, in the order first used (heal walks them). */
+  private readonly links: Link[] = [];
   private readonly hosts = new Map<NodeId, NetworkHost>();
   private readonly handlers = new Map<NodeId, MessageHandler<unknown>>();
   private readonly random: Random;
@@ -241,7 +243,7 @@ export class SimNetwork {
   }
 
   heal(): void {
-    for (const link of this.links.values()) {
+    for (const link of this.links) {
       link.blocked = false;
       link.clogUntilMs = Math.min(link.clogUntilMs, this.kernel.now());
     }
@@ -252,12 +254,18 @@ export class SimNetwork {
     return this.link(from, to).blocked;
   }
 
+  /** Looked up twice per message: by sender, then receiver (no key string built per message). */
   private link(from: NodeId, to: NodeId): Link {
-    const key = `${from}->${to}`;
-    let link = this.links.get(key);
+    let outgoing = this.linksFrom.get(from);
+    if (outgoing === undefined) {
+      outgoing = new Map();
+      this.linksFrom.set(from, outgoing);
+    }
+    let link = outgoing.get(to);
     if (link === undefined) {
-      link = { fifoFloorMs: 0, clogUntilMs: 0, blocked: false, random: this.random.derive(`link:${key}`) };
-      this.links.set(key, link);
+      link = { fifoFloorMs: 0, clogUntilMs: 0, blocked: false, random: this.random.derive(`link:${from}->${to}`) };
+      outgoing.set(to, link);
+      this.links.push(link);
     }
     return link;
   }

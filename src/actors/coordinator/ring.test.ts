@@ -258,3 +258,16 @@ describe("ring settings and measurement helpers", () => {
     expect(replicasPerBroker(before, ["x", "y", "w"])).toEqual(new Map([["x", 3], ["y", 3], ["w", 0]]));
   });
 });
+
+describe("buildRing's cache of recent rings", () => {
+  it("hands back the ring already built for the same brokers (any order) and virtual nodes, equal to a fresh one", () => {
+    const first = buildRing(["c9", "a9", "b9"], 7);
+    const again = buildRing(["b9", "a9", "c9", "a9"], 7);
+    expect(again).toBe(first);
+    expect(buildRing(["a9", "b9", "c9"], 8)).not.toBe(first);
+    for (let index = 0; index < 20; index++) buildRing([`evict-${index}`], 7); // pushes the first ring out
+    const rebuilt = buildRing(["a9", "b9", "c9"], 7);
+    expect(rebuilt).not.toBe(first);
+    expect(rebuilt).toEqual(first);
+  });
+});

@@ -103,11 +103,30 @@ export function virtualNodesProblem(virtualNodes: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Rings built lately, by (virtual nodes, sorted brokers): the coordinator plans moves on every
+ * heartbeat, and hashing every virtual node again was ~2 % of a simulated run. A ring is a pure
+ * function of its key and never mutated, so sharing one is invisible (as the digest cache in
+ * assignments-digest.ts); at most RINGS_CACHED are kept.
+ */
+const RINGS_CACHED = 8;
+const rings = new Map<string, HashRing>();
+
 /** Build the ring of `brokers` (any order, duplicates ignored) with `virtualNodes` points each. */
 export function buildRing(brokers: Iterable<NodeId>, virtualNodes: number): HashRing {
   const problem = virtualNodesProblem(virtualNodes);
   assert(problem === undefined, problem ?? "");
   const distinct = [...new Set(brokers)].sort(compareText);
+  const key = `${virtualNodes}\n${distinct.join("\n")}`;
+  const cached = rings.get(key);
+  if (cached !== undefined) return cached;
+  const ring = hashRing(distinct, virtualNodes);
+  if (rings.size >= RINGS_CACHED) rings.delete(rings.keys().next().value!);
+  rings.set(key, ring);
+  return ring;
+}
+
+function hashRing(distinct: readonly NodeId[], virtualNodes: number): HashRing {
   const points: RingPoint[] = [];
   for (const broker of distinct) {
     for (let index = 0; index < virtualNodes; index++) points.push({ hash: ringHash(`${broker}#${index}`), broker });

@@ -61,6 +61,12 @@ function startCluster(processes: ZhumqProcesses, dir: string, base: number, repl
   return { bootstrap, ids, coordinators, start };
 }
 
+/** Connect once the coordinator listens (a start on a loaded machine takes seconds), then wait for the broker. */
+async function connected(admin: Admin): Promise<void> {
+  await waitUntil("the coordinator answers", TIMEOUT_MS, () => admin.connect().then(() => true, () => undefined));
+  await brokerUp(admin);
+}
+
 async function brokerUp(admin: Admin): Promise<void> {
   await waitUntil("the broker is up", TIMEOUT_MS, async () => ((await admin.describeCluster()).brokers.some((broker) => broker.alive) ? true : undefined));
 }
@@ -88,8 +94,7 @@ async function main(): Promise<void> {
     const node = await context.acquire();
     const zhumq = new ZhuMQ({ bootstrap: quorum.bootstrap, clientId: "bench-quorum", connectTimeoutMs: TIMEOUT_MS });
     const admin = zhumq.admin({ requestTimeoutMs: 300, retries: 100 });
-    await admin.connect();
-    await brokerUp(admin);
+    await connected(admin);
     const failovers: number[] = [];
     for (let trial = 0; trial < TRIALS; trial++) {
       const leader = await waitUntil("a leader with every replica caught up", TIMEOUT_MS, async () => {
@@ -120,8 +125,7 @@ async function main(): Promise<void> {
     const single = startCluster(processes, path.join(dir, "single"), await freePorts(2), 1);
     const singleClient = new ZhuMQ({ bootstrap: single.bootstrap, clientId: "bench-single", connectTimeoutMs: TIMEOUT_MS });
     const singleAdmin = singleClient.admin();
-    await singleAdmin.connect();
-    await brokerUp(singleAdmin);
+    await connected(singleAdmin);
     const singleRate = await createRate(singleAdmin, "rate");
     await singleAdmin.disconnect();
 

@@ -117,8 +117,12 @@ async function main(): Promise<void> {
       process.stdout.write(`  trial ${trial + 1}: leader ${leader.id} (term ${leader.term}) killed; metadata change ${Math.round(failovers.at(-1)!)} ms later (load ${load()})\n`);
       quorum.start(leader.id);
     }
-    const quorumRate = await createRate(admin, "rate");
     await admin.disconnect();
+    // The rate with the admin's default timeouts, as for the single coordinator below.
+    const rateAdmin = zhumq.admin();
+    await connected(rateAdmin);
+    const quorumRate = await createRate(rateAdmin, "rate");
+    await rateAdmin.disconnect();
     await context.release();
 
     // ---- a single coordinator on the same machine, same run

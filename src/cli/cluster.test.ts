@@ -72,4 +72,17 @@ describe("zhumq dev --coordinators", () => {
       await context.release();
     }
   }, 120_000);
+
+  it("a single coordinator (no --peers) shows as single: it answers metadata, not the status request", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "zhumq-dev-single-"));
+    cluster = await startCluster({ dataDir: dir, network: GrpcTransport, brokers: 1, readyTimeoutMs: 60_000 });
+    expect(cluster.bootstrap).toBe(`coordinator@${cluster.coordinator.address}`);
+    const context = new ClientContext({ bootstrap: cluster.bootstrap, clientId: "status-test" });
+    const node = await context.acquire();
+    try {
+      expect(await coordinatorStatuses(node, context.coordinators, 10_000)).toEqual([{ id: "coordinator", single: true }]);
+    } finally {
+      await context.release();
+    }
+  }, 120_000);
 });

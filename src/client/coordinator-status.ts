@@ -13,7 +13,14 @@ export type { ReplicaStatus };
 
 export type ReplicaAnswer = { readonly id: NodeId; readonly status: ReplicaStatus } | { readonly id: NodeId; readonly unreachable: true } | { readonly id: NodeId; readonly single: true };
 
-/** Every replica asked at once; answers in the order of `replicas`. */
+/** After a metadata answer, how long a quorum replica's status answer may still take to arrive. */
+const SINGLE_GRACE_MS = 300;
+
+/**
+ * Every replica asked at once; answers in the order of `replicas`. Each is also sent a metadata
+ * request for no topics: a single coordinator answers that but not the status request, so an
+ * error-free metadata answer with no status after a short grace means "single".
+ */
 export async function coordinatorStatuses(node: ClientNode, replicas: readonly NodeId[], timeoutMs: number): Promise<ReplicaAnswer[]> {
   const endpoint = node.endpoint();
   const waiting = new Map<number, (message: unknown) => void>();
@@ -23,18 +30,27 @@ export async function coordinatorStatuses(node: ClientNode, replicas: readonly N
   });
   try {
     return await Promise.all(
-      replicas.map((id, index) => {
-        const requestId = 1 + index;
-        return new Promise<ReplicaAnswer>((resolve) => {
-          const timer = setTimeout(() => resolve({ id, unreachable: true }), timeoutMs);
-          waiting.set(requestId, (message) => {
-            clearTimeout(timer);
-            const reply = message as Partial<CoordinatorStatusReply> & { error?: unknown };
-            resolve(reply.type === "coordinator.status.reply" && reply.status !== undefined ? { id, status: reply.status } : { id, single: true });
-          });
-          endpoint.send(id, { type: "coordinator.status.request", requestId } as never);
-        });
-      }),
+      replicas.map(
+        (id, index) =>
+          new Promise<ReplicaAnswer>((resolve) => {
+            const timers: ReturnType<typeof setTimeout>[] = [];
+            const settle = (answer: ReplicaAnswer): void => {
+              for (const timer of timers) clearTimeout(timer);
+              resolve(answer);
+            };
+            timers.push(setTimeout(() => settle({ id, unreachable: true }), timeoutMs));
+            waiting.set(2 * index + 1, (message) => {
+              const reply = message as Partial<CoordinatorStatusReply>;
+              if (reply.type === "coordinator.status.reply" && reply.status !== undefined) settle({ id, status: reply.status });
+            });
+            waiting.set(2 * index + 2, (message) => {
+              const reply = message as { type?: unknown; error?: unknown };
+              if (reply.type === "metadata.reply" && reply.error === undefined) timers.push(setTimeout(() => settle({ id, single: true }), SINGLE_GRACE_MS));
+            });
+            endpoint.send(id, { type: "coordinator.status.request", requestId: 2 * index + 1 } as never);
+            endpoint.send(id, { type: "metadata.request", requestId: 2 * index + 2, topics: [] });
+          }),
+      ),
     );
   } finally {
     endpoint.close();

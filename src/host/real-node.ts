@@ -387,8 +387,9 @@ export interface ClusterOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
   /**
-   * The coordinator listens on `port`, broker i on `port + 1 + i`. 0 (the default): every node
-   * on a free port of its own.
+   * The coordinator listens on `port`, broker i on `port + 1 + i` (with a quorum: replica i on
+   * `port + i`, broker i on `port + coordinators + i`). 0 (the default): every node on a free
+   * port of its own (a quorum's replicas on `coordinatorPorts`).
    */
   readonly port?: number;
   /**

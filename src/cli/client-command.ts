@@ -127,9 +127,10 @@ export const CLIENT_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-export const CLIENT_OPTIONS_HELP = `  --bootstrap ID@HOST:PORT
+export const CLIENT_OPTIONS_HELP = `  --bootstrap ID@HOST:PORT[,ID@HOST:PORT...]
                        the coordinator (default $${BOOTSTRAP_ENV}, else ${DEFAULT_BOOTSTRAP}:
-                       where 'zhumq dev' puts it); HOST:PORT alone means id 'coordinator'
+                       where 'zhumq dev' puts it); HOST:PORT alone means id 'coordinator';
+                       a quorum: every replica, comma-separated (the leader is followed)
   --connect-timeout-ms MS
                        how long to wait for the coordinator to answer (default ${CONNECT_TIMEOUT_MS_DEFAULT})
 ${TLS_FLAGS_HELP}

@@ -52,6 +52,30 @@ describe("resolveNodeConfig from flags", () => {
     });
   });
 
+  it("a coordinator quorum: --peers lists every replica, this one included; brokers take every replica", async () => {
+    const peers = "c1@10.0.0.1:9090,c2@10.0.0.2:9090,c3@10.0.0.3:9090";
+    expect(resolveNodeConfig("coordinator", { id: "c2", listen: "0.0.0.0:9090", data: "c", peers })).toMatchObject({
+      peers: [
+        { id: "c1", address: "10.0.0.1:9090" },
+        { id: "c2", address: "10.0.0.2:9090" },
+        { id: "c3", address: "10.0.0.3:9090" },
+      ],
+    });
+    expect(resolveNodeConfig("coordinator", { id: "c", listen: "h:1", data: "c" })).not.toHaveProperty("peers");
+    const fromFile = await file({ id: "c1", listen: "h:1", data: "d", peers: ["c1@h:1", "c2@h:2", "c3@h:3"] });
+    expect(resolveNodeConfig("coordinator", {}, fromFile)).toMatchObject({ peers: [{ id: "c1" }, { id: "c2" }, { id: "c3" }] });
+    expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c9", listen: "h:1", data: "c", peers }))).toBe("--peers"); // not among them
+    expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:1", data: "c", peers: "c1@h:1,c1@h:2" }))).toBe("--peers");
+    expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:1", data: "c", peers: "c1@h:1,c2" }))).toBe("--peers");
+    expect(fieldOf(() => resolveNodeConfig("coordinator", {}, { ...fromFile, values: { ...fromFile.values, peers: 3 } }))).toBe("peers");
+    const quorumBroker = resolveNodeConfig("broker", { ...broker, coordinator: peers });
+    expect(quorumBroker).toMatchObject({ coordinator: { id: "c1", address: "10.0.0.1:9090" }, coordinators: [{ id: "c1" }, { id: "c2" }, { id: "c3" }] });
+    expect(resolveNodeConfig("broker", broker)).not.toHaveProperty("coordinators");
+    const listFile = await file({ id: "b", listen: "h:1", data: "d", coordinator: ["c1@h:1", { id: "c2", address: "h:2" }] });
+    expect(resolveNodeConfig("broker", {}, listFile)).toMatchObject({ coordinators: [{ id: "c1" }, { id: "c2", address: "h:2" }] });
+    expect(fieldOf(() => resolveNodeConfig("broker", { ...broker, coordinator: "c1@h:1,c1@h:2" }))).toBe("--coordinator");
+  });
+
   it("metrics and log settings from the file, flags winning over it", async () => {
     const config = await file({ id: "b", listen: "h:1", coordinator: "c@h:2", data: "d", metricsListen: "0.0.0.0:9192", logFormat: "pretty", logLevel: "warn" });
     expect(resolveNodeConfig("broker", {}, config)).toMatchObject({ metricsListen: "0.0.0.0:9192", logFormat: "pretty", logLevel: "warn" });

@@ -51,6 +51,8 @@ export interface NodeFlags {
   readonly listen?: string | undefined;
   readonly advertise?: string | undefined;
   readonly coordinator?: string | undefined;
+  /** Coordinator only: every replica of a quorum, "c1@host:port,c2@host:port,…", this one included. */
+  readonly peers?: string | undefined;
   readonly data?: string | undefined;
   readonly config?: string | undefined;
   readonly seed?: string | undefined;
@@ -81,6 +83,13 @@ export interface CoordinatorConfig extends ObservabilityConfig {
   readonly dataDir: string;
   readonly seed: string | undefined;
   readonly settings: NonNullable<CoordinatorNodeOptions["settings"]>;
+  /** A quorum's replicas (this one included), from --peers; undefined: a single coordinator. */
+  readonly peers?: readonly Endpoint[];
+}
+
+export interface Endpoint {
+  readonly id: string;
+  readonly address: string;
 }
 
 export interface BrokerConfig extends ObservabilityConfig {
@@ -89,7 +98,9 @@ export interface BrokerConfig extends ObservabilityConfig {
   readonly id: string;
   readonly listen: string;
   readonly advertise: string | undefined;
-  readonly coordinator: { readonly id: string; readonly address: string };
+  /** The first coordinator named; `coordinators` lists every replica of a quorum. */
+  readonly coordinator: Endpoint;
+  readonly coordinators?: readonly Endpoint[];
   readonly dataDir: string;
   readonly seed: string | undefined;
   readonly settings: NonNullable<BrokerNodeOptions["settings"]>;
@@ -98,7 +109,7 @@ export interface BrokerConfig extends ObservabilityConfig {
 export type NodeConfig = CoordinatorConfig | BrokerConfig;
 
 const FILE_KEYS = {
-  coordinator: ["id", "listen", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
+  coordinator: ["id", "listen", "peers", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
   broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
 } as const;
 
@@ -158,11 +169,14 @@ export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, fi
   const seed = pick("seed")?.text;
   const observability = observabilityOf(flags, values);
   const settings = settingsOf(role, values["settings"]);
-  if (role === "coordinator") return { role, id, listen, dataDir, seed, ...observability, settings: checkedCoordinatorSettings(settings) };
-  const coordinator = endpointOf(flags.coordinator, values["coordinator"]);
+  if (role === "coordinator") {
+    const peers = peersOf(flags.peers, values["peers"], id);
+    return { role, id, listen, dataDir, seed, ...observability, settings: checkedCoordinatorSettings(settings), ...(peers === undefined ? {} : { peers }) };
+  }
+  const coordinators = endpointsOf(flags.coordinator, values["coordinator"]);
   const advertiseFlag = pick("advertise");
   const advertise = advertiseFlag === undefined ? defaultAdvertise(listen) : advertisedAddress(advertiseFlag);
-  return { role, id, listen, advertise, coordinator, dataDir, seed, ...observability, settings: checkedBrokerSettings(withRetentionFlags(settings, flags)) };
+  return { role, id, listen, advertise, coordinator: coordinators[0]!, ...(coordinators.length > 1 ? { coordinators } : {}), dataDir, seed, ...observability, settings: checkedBrokerSettings(withRetentionFlags(settings, flags)) };
 }
 
 /** --metrics-listen / --log-format / --log-level, or metricsListen / logFormat / logLevel in the file. */
@@ -257,14 +271,54 @@ export function parseEndpoint(text: string, field: string): { id: string; addres
   return { id, address };
 }
 
-function endpointOf(flag: string | undefined, raw: unknown): { id: string; address: string } {
-  if (flag !== undefined) return parseEndpoint(flag, "--coordinator");
+/** The coordinator(s) a broker heartbeats: "ID@HOST:PORT", a comma list of them (a quorum), { id, address } or a list in the file. */
+function endpointsOf(flag: string | undefined, raw: unknown): Endpoint[] {
+  if (flag !== undefined) return parseEndpointList(flag, "--coordinator");
   if (raw === undefined) throw new ConfigError("--coordinator", 'required (a flag, or "coordinator" in the config file)');
-  if (typeof raw === "string") return parseEndpoint(raw, "coordinator");
-  if (!isObject(raw)) throw new ConfigError("coordinator", 'must be "ID@HOST:PORT" or { "id": ..., "address": ... }');
-  const { id, address } = raw;
-  if (typeof id !== "string" || typeof address !== "string") throw new ConfigError("coordinator", 'needs string "id" and "address"');
-  return parseEndpoint(`${id}@${address}`, "coordinator");
+  const items = Array.isArray(raw) ? raw : [raw];
+  if (items.length === 0) throw new ConfigError("coordinator", "must name at least one coordinator");
+  const endpoints = items.flatMap((item): Endpoint[] => {
+    if (typeof item === "string") return parseEndpointList(item, "coordinator");
+    if (!isObject(item)) throw new ConfigError("coordinator", 'must be "ID@HOST:PORT" or { "id": ..., "address": ... }, or a list of them');
+    const { id, address } = item;
+    if (typeof id !== "string" || typeof address !== "string") throw new ConfigError("coordinator", 'needs string "id" and "address"');
+    return [parseEndpoint(`${id}@${address}`, "coordinator")];
+  });
+  return distinct(endpoints, "coordinator");
+}
+
+/** "c1@h:p,c2@h:p": each entry an endpoint, ids distinct. */
+export function parseEndpointList(text: string, field: string): Endpoint[] {
+  return distinct(text.split(",").map((entry) => parseEndpoint(entry.trim(), field)), field);
+}
+
+function distinct(endpoints: Endpoint[], field: string): Endpoint[] {
+  const ids = new Set<string>();
+  for (const { id } of endpoints) {
+    if (ids.has(id)) throw new ConfigError(field, `names '${id}' twice`);
+    ids.add(id);
+  }
+  return endpoints;
+}
+
+/** The most replicas a coordinator quorum may have (the simulator's limit too). */
+export const QUORUM_REPLICAS_MAX = 7;
+
+/** --peers (or "peers" in the file: a string or a list): every replica, this one (`id`) included. */
+function peersOf(flag: string | undefined, raw: unknown, id: string): Endpoint[] | undefined {
+  let peers: Endpoint[];
+  let field = "--peers";
+  if (flag !== undefined) peers = parseEndpointList(flag, field);
+  else if (raw === undefined) return undefined;
+  else {
+    field = "peers";
+    if (typeof raw === "string") peers = parseEndpointList(raw, field);
+    else if (Array.isArray(raw) && raw.every((item) => typeof item === "string")) peers = distinct(raw.flatMap((item: string) => parseEndpointList(item, field)), field);
+    else throw new ConfigError(field, 'must be "c1@HOST:PORT,c2@HOST:PORT,…" or a list of "ID@HOST:PORT"');
+  }
+  if (!peers.some((peer) => peer.id === id)) throw new ConfigError(field, `must list this coordinator ('${id}') among the replicas, got ${peers.map((peer) => peer.id).join(", ")}`);
+  if (peers.length > QUORUM_REPLICAS_MAX) throw new ConfigError(field, `at most ${QUORUM_REPLICAS_MAX} replicas, got ${peers.length}`);
+  return peers;
 }
 
 function settingsOf(role: NodeConfig["role"], raw: unknown): Record<string, unknown> {

@@ -11,11 +11,12 @@
  * what a developer wants to see anyway.
  */
 import { AUTHORIZER_HELP, AUTHORIZER_OPTIONS, authorizerFlags, type AuthorizerFlags } from "./authorizer-flags.ts";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { GrpcTransport } from "../net/index.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
-import { BROKERS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
+import { BROKERS_MAX_LOCAL, COORDINATORS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { LogLevel } from "../host/node-log.ts";
 import { ConfigError } from "./config.ts";
 import { loadMetrics, runUntilSignal, usageError } from "./node.ts";
@@ -38,7 +39,7 @@ export function defaultMetricsPort(port: number): number {
 const HELP = `zhumq dev — a local cluster in one command: a coordinator and N brokers on ${DEV_HOST}
 
 Usage:
-  zhumq dev [--data DIR] [--port PORT] [--brokers N] [--ui-listen HOST:PORT|off]
+  zhumq dev [--data DIR] [--port PORT] [--brokers N] [--coordinators N] [--ui-listen HOST:PORT|off]
             [--metrics-port PORT|none] [--log-format pretty|json] [--log-level debug|info|warn|error]
 
 Options:
@@ -47,6 +48,11 @@ Options:
   --port PORT     the coordinator's port; broker i listens on PORT+1+i
                   (default ${DEV_DEFAULT_PORT}; 0: every node on any free port)
   --brokers N     how many brokers, 1 to ${BROKERS_MAX_LOCAL} (default ${DEV_DEFAULT_BROKERS})
+  --coordinators N
+                  coordinator replicas (default 1: the single coordinator 'coordinator').
+                  3 or 5: a Raft quorum 'coordinator-0' … on PORT, PORT+1, …, the brokers
+                  after them; clients then need every replica in --bootstrap (printed),
+                  and 'zhumq cluster status' shows the replicas' roles, terms and lag
   --ui-listen HOST:PORT
                   where to serve the web dashboard (zhumq ui): by default ${DEV_HOST} on the
                   port after the last broker's (9094 with the defaults; any free port with
@@ -74,6 +80,7 @@ copies (${defaultReplicationFactor(DEV_DEFAULT_BROKERS, "fetch")} with the defau
 Examples:
   zhumq dev                                   a coordinator and 3 brokers on ports 9090-9093
   zhumq dev --brokers 1 --data /tmp/zhumq     one broker, data in /tmp/zhumq
+  zhumq dev --coordinators 3                  a coordinator quorum on 9090-9092, brokers on 9093-9095
 
 Exit status: 0 after a graceful shutdown, 1 if the cluster cannot start (a port is taken), 2 on
 bad flags or when another process holds the data (another 'zhumq dev' on the same --data: the
@@ -83,6 +90,7 @@ interface DevArgs {
   readonly dataDir: string;
   readonly port: number;
   readonly brokers: number;
+  readonly coordinators: number;
   /** Where the dashboard listens; null: no dashboard. */
   readonly uiListen: { readonly host: string; readonly port: number } | null;
   /** undefined: no metrics endpoint. */
@@ -126,6 +134,8 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
           dataDir: resolved.dataDir,
           network: GrpcTransport,
           brokers: resolved.brokers,
+          coordinators: resolved.coordinators,
+          ...(resolved.coordinators > 1 && resolved.port === 0 ? { coordinatorPorts: await freePorts(DEV_HOST, resolved.coordinators) } : {}),
           host: DEV_HOST,
           port: resolved.port,
           log: (node, role, record) => nodeLog(node, role)(record),
@@ -159,6 +169,7 @@ async function stopDev(cluster: LocalCluster, server: MetricsServer | undefined,
 function bannerFields(cluster: LocalCluster, server: MetricsServer | undefined, dashboardUrl: string | undefined): Record<string, unknown> {
   return {
     coordinator: `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`,
+    bootstrap: cluster.bootstrap,
     brokers: cluster.brokers.map((broker) => ({ id: broker.id, address: broker.address, data: broker.dataDir })),
     ...(server === undefined ? {} : { metrics: server.url }),
     ...(dashboardUrl === undefined ? {} : { dashboard: dashboardUrl }),
@@ -174,6 +185,7 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
       data: { type: "string" },
       port: { type: "string" },
       brokers: { type: "string" },
+      coordinators: { type: "string" },
       "ui-listen": { type: "string" },
       "metrics-port": { type: "string" },
       "log-format": { type: "string" },
@@ -184,22 +196,24 @@ export function parseDevArgs(argv: readonly string[]): DevArgs | "help" {
   });
   if (values.help === true) return "help";
   const brokers = integerFlag("--brokers", values.brokers, DEV_DEFAULT_BROKERS, 1, BROKERS_MAX_LOCAL);
-  const port = integerFlag("--port", values.port, DEV_DEFAULT_PORT, 0, 65_535 - brokers);
+  const coordinators = integerFlag("--coordinators", values.coordinators, 1, 1, COORDINATORS_MAX_LOCAL);
+  const nodes = coordinators + brokers;
+  const port = integerFlag("--port", values.port, DEV_DEFAULT_PORT, 0, 65_536 - nodes);
   const data = values.data ?? DEV_DEFAULT_DATA;
   if (data.length === 0) throw new ConfigError("--data", "must name a folder");
   const metricsText = values["metrics-port"];
   const metricsPort = metricsText === "none" ? undefined : integerFlag("--metrics-port", metricsText, defaultMetricsPort(port), 0, 65_535);
-  if (metricsPort !== undefined && metricsPort !== 0 && port !== 0 && metricsPort >= port && metricsPort <= port + brokers) {
-    throw new ConfigError("--metrics-port", `${metricsPort} is one of the nodes' ports (${port} to ${port + brokers})`);
+  if (metricsPort !== undefined && metricsPort !== 0 && port !== 0 && metricsPort >= port && metricsPort < port + nodes) {
+    throw new ConfigError("--metrics-port", `${metricsPort} is one of the nodes' ports (${port} to ${port + nodes - 1})`);
   }
   const logFormat = logFormatOf("--log-format", values["log-format"], "pretty");
   const logLevel = logLevelOf("--log-level", values["log-level"], "info");
-  return { dataDir: path.resolve(data), port, brokers, uiListen: uiListenFlag(values["ui-listen"], port, brokers), metricsPort, logFormat, logLevel, access: authorizerFlags(values) };
+  return { dataDir: path.resolve(data), port, brokers, coordinators, uiListen: uiListenFlag(values["ui-listen"], port, nodes), metricsPort, logFormat, logLevel, access: authorizerFlags(values) };
 }
 
-function uiListenFlag(text: string | undefined, port: number, brokers: number): DevArgs["uiListen"] {
+function uiListenFlag(text: string | undefined, port: number, nodes: number): DevArgs["uiListen"] {
   if (text === "off") return null;
-  if (text === undefined) return { host: DEV_HOST, port: port === 0 || port + 1 + brokers > 65_535 ? 0 : port + 1 + brokers };
+  if (text === undefined) return { host: DEV_HOST, port: port === 0 || port + nodes > 65_535 ? 0 : port + nodes };
   try {
     return parseAddress(text);
   } catch {
@@ -214,7 +228,7 @@ function uiListenFlag(text: string | undefined, port: number, brokers: number): 
 async function startDevDashboard(cluster: LocalCluster, args: DevArgs): Promise<{ url: string; stop(): Promise<void> } | undefined> {
   if (args.uiListen === null) return undefined;
   const [{ ZhuMQ }, { startDashboard }] = await Promise.all([import("../client/zhumq.ts"), import("../ui/dashboard.ts")]);
-  const bootstrap = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
+  const bootstrap = cluster.bootstrap;
   try {
     return await startDashboard({ client: new ZhuMQ({ bootstrap, clientId: "zhumq-dev-ui" }), bootstrap, host: args.uiListen.host, port: args.uiListen.port });
   } catch (error) {
@@ -225,6 +239,24 @@ async function startDevDashboard(cluster: LocalCluster, args: DevArgs): Promise<
 }
 
 
+
+/** `count` distinct ports free on `host` right now (each bound, then released): a quorum's replicas must know each other's before listening. */
+async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, host, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
 
 function integerFlag(flag: string, text: string | undefined, fallback: number, low: number, high: number): number {
   if (text === undefined) return fallback;
@@ -240,24 +272,26 @@ function copies(count: number): string {
 }
 
 function banner(cluster: LocalCluster, args: DevArgs, startMs: number, server: MetricsServer | undefined, dashboardUrl: string | undefined): string {
-  const endpoint = `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`;
+  const quorum = cluster.coordinators.length > 1;
+  const endpoint = cluster.bootstrap;
   const relative = (dir: string): string => path.relative(process.cwd(), dir) || ".";
   const rows = [
-    ["coordinator", endpoint, relative(cluster.coordinator.dataDir)],
+    ...cluster.coordinators.map((node) => [quorum ? node.id : "coordinator", quorum ? node.address : endpoint, relative(node.dataDir)]),
     ...cluster.brokers.map((broker) => [broker.id, broker.address, relative(broker.dataDir)]),
   ];
   const width = Math.max(...rows.map((row) => row[1]!.length));
   const isDefault = cluster.coordinatorEndpoint.id === DEFAULT_COORDINATOR_ID && cluster.coordinatorEndpoint.address === DEFAULT_COORDINATOR_ADDRESS;
   const lines = [
     "",
-    `zhumq dev: ${args.brokers} broker${args.brokers === 1 ? "" : "s"} and a coordinator, ready in ${Math.round(startMs)} ms`,
+    `zhumq dev: ${args.brokers} broker${args.brokers === 1 ? "" : "s"} and ${quorum ? `a quorum of ${cluster.coordinators.length} coordinators` : "a coordinator"}, ready in ${Math.round(startMs)} ms`,
     ...rows.map(([id, address, dir]) => `  ${id!.padEnd(12)} ${address!.padEnd(width)}  data ${dir}`),
     "",
-    isDefault ? `Clients find the coordinator at ${endpoint} (their default). Try, in another terminal:` : `Clients find the coordinator at ${endpoint}. Try, in another terminal:`,
+    isDefault ? `Clients find the coordinator at ${endpoint} (their default). Try, in another terminal:` : quorum ? `Clients need every replica: export ZHUMQ_BOOTSTRAP=${endpoint} (or --bootstrap). Try, in another terminal:` : `Clients find the coordinator at ${endpoint}. Try, in another terminal:`,
     `  zhumq topic create demo --partitions 3     ${copies(defaultReplicationFactor(args.brokers, "fetch"))} of each partition by default`,
     "  zhumq topic describe demo                  leaders, in-sync replicas, lag",
     "  echo hi | zhumq produce demo",
     "  zhumq consume demo --from earliest",
+    ...(quorum ? ["  zhumq cluster status                       the coordinator replicas: leader, terms, lag"] : []),
     "",
     ...(dashboardUrl === undefined ? [] : [`Dashboard: ${dashboardUrl}`, ""]),
     ...(server === undefined ? [] : [`Metrics (Prometheus, every node, label "node"): ${server.url}`, ""]),

@@ -19,6 +19,7 @@ Commands:
   topic        create, list, describe and delete topics
   group        list, describe (members, offsets, lag), reset offsets of and delete consumer groups
   acl          add, remove and list who may do what (with --authorizer on on the nodes)
+  cluster      'cluster status': the coordinator replicas of a quorum, their roles, terms and lag
   produce      send each line of stdin (or a file) as a message
   consume      print a topic's messages
   bench        producer and consumer throughput and latency against a running cluster
@@ -64,6 +65,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return clientCommand(rest, () => import("./topic.ts"), (command, args, io) => command.topicCommand(args, io));
     case "group":
       return clientCommand(rest, () => import("./group.ts"), (command, args, io) => command.groupCommand(args, io));
+    case "cluster":
+      return clientCommand(rest, () => import("./cluster.ts"), (command, args, io) => command.clusterCommand(args, io));
     case "acl":
       return clientCommand(rest, () => import("./acl.ts"), (command, args, io) => command.aclCommand(args, io));
     case "produce":

@@ -26,7 +26,7 @@ afterEach(() => vi.restoreAllMocks());
 describe("zhumq dev / coordinator / broker: --help and bad flags", () => {
   it.each([
     ["dev", ["--data DIR", "default ./zhumq-data", "default 9090", "default 3", "--metrics-port PORT|none", "so 9089", "--log-format pretty|json", "--log-level", "Examples:", "Ctrl-C"]],
-    ["coordinator", ["--id ID", "--listen HOST:PORT", "--data DIR", "--config FILE", "--metrics-listen HOST:PORT", "--log-format json|pretty", "--log-level", '"metricsListen"', "Example:", "SIGTERM", "Exit status"]],
+    ["coordinator", ["--id ID", "--listen HOST:PORT", "--data DIR", "--config FILE", "--metrics-listen HOST:PORT", "--log-format json|pretty", "--log-level", '"metricsListen"', "--peers ID@HOST:PORT", "Examples:", "SIGTERM", "Exit status"]],
     ["broker", ["--coordinator ID@HOST:PORT", "--advertise HOST:PORT", "--config FILE", "--metrics-listen HOST:PORT", "--log-format json|pretty", '"logLevel"', "Example:", "SIGTERM", "Exit status"]],
   ])("zhumq %s --help describes the command", async (command, expected) => {
     expect(await main([command, "--help"])).toBe(0);

@@ -49,20 +49,32 @@ topics and their placement, leader epochs, producer ids), kept in a durable comm
 
 Usage:
   zhumq coordinator --id ID --listen HOST:PORT --data DIR [--config FILE]
+  zhumq coordinator --id c1 --listen HOST:PORT --data DIR --peers c1@HOST:PORT,c2@HOST:PORT,c3@HOST:PORT
 
 Options:
 ${COMMON_OPTIONS}
+  --peers ID@HOST:PORT,...
+                       run as one replica of a coordinator quorum (3 or 5 replicas; this one
+                       listed too, the same list on every replica): the metadata is a Raft log
+                       on a majority, the leader serves, the others name it to whoever asks.
+                       Without it: a single coordinator, as before. Give brokers and clients
+                       every replica (--coordinator / --bootstrap c1@...,c2@...,c3@...).
+                       Data of a replica: <data>/coordinator-raft (docs/coordinator-quorum.md)
 
 Config file (every key optional when given as a flag):
   { "id": "coordinator", "listen": "0.0.0.0:9090", "data": "/var/lib/zhumq/coordinator",
+    "peers": "c1@10.0.0.5:9090,c2@10.0.0.6:9090,c3@10.0.0.7:9090" (optional: a quorum),
     "metricsListen": "0.0.0.0:9190", "logFormat": "json", "logLevel": "info",
     "settings": { "leaseMs": 1200, "leaseCheckIntervalMs": 100, "virtualNodes": 64,
                   "limits": { "brokersMax": 1024, "topicsMax": 20000 } } }
 
 ${SIGNALS_AND_EXIT}
 
-Example:
-  zhumq coordinator --id coordinator --listen 0.0.0.0:9090 --data /var/lib/zhumq/coordinator`;
+Examples:
+  zhumq coordinator --id coordinator --listen 0.0.0.0:9090 --data /var/lib/zhumq/coordinator
+  # a quorum of three, one per host (c2 and c3 alike, with their own --id and --listen):
+  zhumq coordinator --id c1 --listen 10.0.0.5:9090 --data /var/lib/zhumq/c1 \\
+                    --peers c1@10.0.0.5:9090,c2@10.0.0.6:9090,c3@10.0.0.7:9090`;
 
 const BROKER_HELP = `zhumq broker — run a broker: it hosts the partitions the coordinator gives it, and serves
 produce and fetch requests for them
@@ -73,8 +85,10 @@ Usage:
 
 Options:
 ${COMMON_OPTIONS}
-  --coordinator ID@HOST:PORT
-                       the coordinator's id and address, e.g. coordinator@10.0.0.5:9090
+  --coordinator ID@HOST:PORT[,ID@HOST:PORT...]
+                       the coordinator's id and address, e.g. coordinator@10.0.0.5:9090; for a
+                       coordinator quorum every replica, comma-separated: the broker follows
+                       the leader a replica names and moves on when one stops answering
   --advertise HOST:PORT
                        the address clients should dial (handed out in metadata). Default: the
                        --listen address; with a wildcard host (0.0.0.0), this machine's host
@@ -176,7 +190,7 @@ async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | 
 }
 
 async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<(NodeConfig & { readonly access: AuthorizerFlags }) | "help"> {
-  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : FLAG_OPTIONS;
+  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : { ...FLAG_OPTIONS, peers: { type: "string" } } as const;
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   if (values.help === true) return "help";
   const raw = values as NodeFlags & { "retention-ms"?: string; "retention-bytes"?: string };
@@ -193,8 +207,8 @@ function nodeOptions(config: NodeConfig & { readonly access: AuthorizerFlags }, 
   const { authorizer, devPrincipals } = config.access;
   const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }), ...(config.tls === undefined ? {} : { tls: config.tls }), ...(devPrincipals ? { devPrincipals } : {}) };
   const access = authorizer === undefined ? {} : { authorizer };
-  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: { ...config.settings, ...access } };
-  return { ...common, role: "broker", coordinator: config.coordinator, settings: { ...config.settings, ...access }, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
+  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: { ...config.settings, ...access }, ...(config.peers === undefined ? {} : { peers: config.peers }) };
+  return { ...common, role: "broker", coordinator: config.coordinator, ...(config.coordinators === undefined ? {} : { coordinators: config.coordinators }), settings: { ...config.settings, ...access }, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
 }
 
 /** Bad flags or config: say what and where, point at --help, exit status 2. */

@@ -20,4 +20,11 @@ describe("client address book", () => {
     expect(book.lookup("b1")).toBe("10.0.0.2:9092");
     expect(book.learn("coordinator", startGetReply([{ id: "b2", alive: true, address: "not an address" }]))).toBe(0);
   });
+
+  it("a bootstrap string may list a quorum's replicas, comma-separated, each with its id", () => {
+    expect(parseBootstrap("c1@10.0.0.1:9090, c2@10.0.0.2:9090,c3@10.0.0.3:9090").coordinators).toEqual(["c1", "c2", "c3"]);
+    expect(parseBootstrap(["c1@h:1", "c2@h:2"]).addresses.get("c2")).toBe("h:2");
+    expect(() => parseBootstrap("h:1,h:2")).toThrow(/name each/);
+    expect(() => parseBootstrap("c1@h:1,c1@h:2")).toThrow(/twice/);
+  });
 });

@@ -4,7 +4,8 @@
  *
  * - Coordinators come from `bootstrap`: "host:port" names the coordinator whose node id is
  *   "coordinator" (the id `zhumq dev` and the simulator give it); "id@host:port" names any other.
- *   A list names the replicas of a coordinator quorum, each with its id.
+ *   A list (an array, or one string "c1@h:p,c2@h:p") names the replicas of a coordinator
+ *   quorum, each with its id.
  * - Brokers are learned from the coordinators' metadata replies (`brokers[].address`, which
  *   brokers advertise in their heartbeats). Every metadata reply the client receives, whichever
  *   of its actors asked, updates the book before that actor sees the reply — so by the time a
@@ -37,7 +38,8 @@ function addressProblem(address: string): string | undefined {
 }
 
 export function parseBootstrap(bootstrap: string | readonly string[]): Bootstrap {
-  const entries = typeof bootstrap === "string" ? [bootstrap] : [...bootstrap];
+  // "c1@h:p,c2@h:p" (a flag, an environment variable) lists a quorum's replicas like an array does.
+  const entries = typeof bootstrap === "string" ? bootstrap.split(",").map((entry) => entry.trim()) : [...bootstrap];
   if (entries.length === 0 || entries.some((entry) => typeof entry !== "string")) throw invalidRequest(`bootstrap must be "host:port" or a list of "id@host:port", got ${JSON.stringify(bootstrap)}`);
   const addresses = new Map<NodeId, string>();
   for (const entry of entries) {

@@ -5,7 +5,8 @@
  *
  * Retries: an attempt that gets no answer within `requestTimeoutMs`, or a retriable error, is
  * retried after exponential backoff with full jitter (the actors' own `backoffDelayMs`), moving to
- * the next coordinator replica after a timeout or COORDINATOR_NOT_AVAILABLE, up to `retries`
+ * the next coordinator replica after a timeout, or to the leader a COORDINATOR_NOT_AVAILABLE
+ * names (the next replica when it names none), up to `retries`
  * times. Every attempt of one call carries the same requestId, so the coordinator recognises a
  * retried topic create or delete that already succeeded and answers it as it did the first time.
  * UNKNOWN_TOPIC_OR_PARTITION is final here: the coordinator is the source of truth for topics,
@@ -88,7 +89,8 @@ export class CoordinatorRequests {
       }
       const error = (reply as { error?: WireError }).error;
       if (error === undefined || !RETRIABLE[error.code] || error.code === "UNKNOWN_TOPIC_OR_PARTITION") return reply as ReplyOf<T>;
-      if (error.code === "COORDINATOR_NOT_AVAILABLE") this.coordinators.rotate();
+      // A quorum replica that is not the leader names it (WireError.leader): go there next.
+      if (error.code === "COORDINATOR_NOT_AVAILABLE") this.coordinators.follow(error.leader);
       last = error;
     }
     const attempts = policy.retries + 1;

@@ -29,6 +29,9 @@ describe("node log records", () => {
     expect(coordinatorOutputRecord({ type: "coordinator.broker.down", broker: "b1", atMs: 5 })).toMatchObject({ level: "warn", event: "broker.down", fields: { broker: "b1", reason: "lease expired" } });
     expect(coordinatorOutputRecord({ type: "coordinator.broker.up", broker: "b1", atMs: 5 })?.level).toBe("info");
     expect(coordinatorOutputRecord({ type: "producer.result" })).toBeUndefined();
+    expect(coordinatorOutputRecord({ type: "coordinator.quorum.serving", serving: true, term: 4, appliedIndex: 9 })).toMatchObject({ level: "info", event: "coordinator.leading", fields: { term: 4, appliedIndex: 9 } });
+    expect(coordinatorOutputRecord({ type: "coordinator.quorum.serving", serving: false, term: 4, appliedIndex: 9 })?.event).toBe("coordinator.following");
+    expect(coordinatorOutputRecord({ type: "coordinator.raft", output: { type: "raft.status" } })).toBeUndefined();
   });
 
   it("a follower's repair of rot at rest names the partition, the file and the offsets", () => {

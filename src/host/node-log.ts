@@ -66,6 +66,10 @@ export function coordinatorOutputRecord(output: unknown): LogRecord | undefined 
       return { level: "info", event: "broker.up", message: `broker '${String(record["broker"])}' is up`, fields: { broker: record["broker"] } };
     case "coordinator.broker.down":
       return { level: "warn", event: "broker.down", message: `broker '${String(record["broker"])}' is down (its lease expired)`, fields: { broker: record["broker"], reason: "lease expired" } };
+    case "coordinator.quorum.serving":
+      return record["serving"] === true
+        ? { level: "info", event: "coordinator.leading", message: `serving as the coordinator leader in term ${String(record["term"])} (applied index ${String(record["appliedIndex"])})`, fields: { term: record["term"], appliedIndex: record["appliedIndex"] } }
+        : { level: "info", event: "coordinator.following", message: `no longer the coordinator leader (term ${String(record["term"])})`, fields: { term: record["term"] } };
     case "coordinator.message.ignored":
       return { level: "warn", event: "message.ignored", message: `ignored a message from '${String(record["from"])}': ${String(record["reason"])}`, fields: { from: record["from"], reason: record["reason"] } };
   }
@@ -206,7 +210,10 @@ function emitRefusal(log: NodeLog, kind: string, code: string, to: NodeId, reply
   if (reply.partition !== undefined) fields["partition"] = reply.partition;
   if (suppressed > 0) fields["suppressed"] = suppressed;
   const tail = suppressed > 0 ? ` (${suppressed} more like it suppressed in the last second)` : "";
-  log({ level: ROUTINE_REFUSALS.has(code) ? "info" : "warn", event: "request.refused", message: `refused ${kind}${where} from '${to}': ${code}: ${reply.error.message ?? ""}${tail}`, fields });
+  // A quorum replica that is not the leader turns requests away by design (it names the leader).
+  const notCoordinator = code === "COORDINATOR_NOT_AVAILABLE" && String(reply.error.message).startsWith("NOT_COORDINATOR");
+  const routine = ROUTINE_REFUSALS.has(code);
+  log({ level: notCoordinator ? "debug" : routine ? "info" : "warn", event: "request.refused", message: `refused ${kind}${where} from '${to}': ${code}: ${reply.error.message ?? ""}${tail}`, fields });
 }
 
 /** Several observers as one (metrics and logs on one host). */

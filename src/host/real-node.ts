@@ -39,8 +39,10 @@ import { ActorHost, type ActorDefinition, type HostCrash } from "./host.ts";
 import { exitOnCrash, RealClock, RealRandom } from "./real.ts";
 import { lockDataFolder, type DataFolderLock } from "./data-lock.ts";
 import { coordinatorDefinition, type CoordinatorDefinitionSettings } from "./stores/coordinator-store.ts";
+import { coordinatorQuorumDefinition } from "./stores/coordinator-quorum-store.ts";
 import { brokerDefinition, type BrokerSettings } from "./stores/broker-store.ts";
 import type { AnyStateMachine } from "xstate";
+import type { RaftSettings } from "../actors/raft/types.ts";
 import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObserver, storageRecord, type LogRecord, type NodeLog } from "./node-log.ts";
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 import { AddressBook, DEFAULT_COORDINATOR_ID, learnAddresses } from "./addresses.ts";
@@ -135,11 +137,25 @@ interface CommonNodeOptions {
 export interface CoordinatorNodeOptions extends CommonNodeOptions {
   readonly role: "coordinator";
   readonly settings?: Omit<CoordinatorDefinitionSettings, "dir">;
+  /**
+   * A coordinator quorum (docs/coordinator-quorum.md): every replica, this one included, with the
+   * address its peers dial. Absent (or this node alone): the single coordinator and its command log.
+   */
+  readonly peers?: readonly NodeEndpoint[];
+  /** A quorum replica's Raft timing (tests); default COORDINATOR_RAFT_SETTINGS. */
+  readonly raft?: Partial<RaftSettings>;
+}
+
+export interface NodeEndpoint {
+  readonly id: NodeId;
+  readonly address: string;
 }
 
 export interface BrokerNodeOptions extends CommonNodeOptions {
   readonly role: "broker";
-  readonly coordinator: { readonly id: NodeId; readonly address: string };
+  /** The coordinator; with a quorum, also list every replica in `coordinators` (this one among them). */
+  readonly coordinator: NodeEndpoint;
+  readonly coordinators?: readonly NodeEndpoint[];
   /** The address clients should dial ("host:port"); default: the address bound. */
   readonly advertise?: string;
   readonly settings?: Omit<BrokerSettings, "coordinator" | "address" | "dataDir">;
@@ -183,7 +199,7 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
   const lock = lockDataFolder(fs.root, { kind: options.role, id: options.id });
   const metrics = options.metrics?.node(options.id, options.role);
   try {
-    const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
+    const addresses = new AddressBook({ pinned: new Map(pinnedPeers(options).map(({ id, address }) => [id, address])) });
     const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), ...(options.tls === undefined ? {} : { tls: options.tls }) });
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
@@ -230,7 +246,27 @@ export function plaintextWarning(listen: string): LogRecord {
 type AnyDefinition = ActorDefinition<AnyStateMachine, unknown, unknown, unknown>;
 type AnyHost = ActorHost<AnyStateMachine, unknown, unknown, unknown>;
 
+/**
+ * Who a node dials by a configured address: a broker its coordinator(s); a quorum replica its
+ * peers (Raft messages go over its own outgoing streams). A single coordinator dials nobody.
+ */
+function pinnedPeers(options: NodeOptions): readonly NodeEndpoint[] {
+  if (options.role === "broker") return [options.coordinator, ...(options.coordinators ?? []).filter(({ id }) => id !== options.coordinator.id)];
+  return isQuorum(options) ? options.peers!.filter(({ id }) => id !== options.id) : [];
+}
+
+/** A coordinator runs as a quorum replica when it has peers besides itself. */
+export function isQuorum(options: NodeOptions): boolean {
+  if (options.role !== "coordinator" || options.peers === undefined) return false;
+  if (!options.peers.some(({ id }) => id === options.id)) throw new RangeError(`coordinator '${options.id}' must be one of its peers (${options.peers.map(({ id }) => id).join(", ")})`);
+  return options.peers.length > 1;
+}
+
 function definitionFor(options: NodeOptions, advertisedAddress: string | undefined, log: NodeLog, metrics: NodeMetrics | undefined): AnyDefinition {
+  if (options.role === "coordinator" && isQuorum(options)) {
+    const voters = options.peers!.map(({ id }) => id);
+    return coordinatorQuorumDefinition({ ...options.settings, voters, ...(options.raft === undefined ? {} : { raft: options.raft }) }) as unknown as AnyDefinition;
+  }
   if (options.role === "coordinator") return coordinatorDefinition(options.settings ?? {}) as unknown as AnyDefinition;
   const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
   // Every recovery action and every damaged range found (at start-up or by a read) is said once.
@@ -239,7 +275,8 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
     log(storageRecord(event));
   };
   const logOptions = { ...options.settings?.log, logger };
-  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
+  const coordinators = options.coordinators !== undefined && options.coordinators.length > 1 ? { coordinators: options.coordinators.map(({ id }) => id) } : {};
+  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...coordinators, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(
@@ -350,10 +387,24 @@ export interface ClusterOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
   /**
-   * The coordinator listens on `port`, broker i on `port + 1 + i`. 0 (the default): every node
-   * on a free port of its own.
+   * The coordinator listens on `port`, broker i on `port + 1 + i` (with a quorum: replica i on
+   * `port + i`, broker i on `port + coordinators + i`). 0 (the default): every node on a free
+   * port of its own (a quorum's replicas on `coordinatorPorts`).
    */
   readonly port?: number;
+  /**
+   * Coordinator replicas: 1 (the default) runs the single coordinator `coordinator`; 3 or 5 a
+   * quorum `coordinator-0` … (docs/coordinator-quorum.md). Replica i listens on `port + i`, and
+   * the brokers after them (broker i on `port + coordinators + i`).
+   */
+  readonly coordinators?: number;
+  /** The quorum's Raft timing (tests); default COORDINATOR_RAFT_SETTINGS. */
+  readonly coordinatorRaft?: Partial<RaftSettings>;
+  /**
+   * With a quorum and `port` 0: the replicas' ports, found free beforehand (every replica must
+   * know its peers' addresses before any of them listens).
+   */
+  readonly coordinatorPorts?: readonly number[];
   readonly coordinatorSettings?: CoordinatorNodeOptions["settings"];
   readonly brokerSettings?: BrokerNodeOptions["settings"];
   readonly onCrash?: (crash: HostCrash) => void;
@@ -367,7 +418,12 @@ export interface ClusterOptions {
 }
 
 export interface LocalCluster {
+  /** The single coordinator, or a quorum's first replica. */
   readonly coordinator: RealNode;
+  /** Every coordinator replica (the single coordinator alone without a quorum). */
+  readonly coordinators: readonly RealNode[];
+  /** What clients are given: "coordinator@127.0.0.1:9090", or every replica comma-separated. */
+  readonly bootstrap: string;
   readonly brokers: readonly RealNode[];
   /** "coordinator@127.0.0.1:9090": what clients are given. */
   readonly coordinatorEndpoint: { readonly id: NodeId; readonly address: string };
@@ -378,6 +434,7 @@ export interface LocalCluster {
 }
 
 export const BROKERS_MAX_LOCAL = 64;
+export const COORDINATORS_MAX_LOCAL = 7;
 
 /** A coordinator and `brokers` brokers in this process, ready (every broker registered) when it resolves. */
 export async function startCluster(options: ClusterOptions): Promise<LocalCluster> {
@@ -396,24 +453,46 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.devPrincipals === true ? { devPrincipals: true } : {}),
   });
-  const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID, "coordinator"), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
-  const endpoint = { id: coordinator.id, address: coordinator.address };
+  const replicas = options.coordinators ?? 1;
+  if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > COORDINATORS_MAX_LOCAL) throw new RangeError(`coordinators must be an integer from 1 to ${COORDINATORS_MAX_LOCAL}, got ${replicas}`);
+  const settings = options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings };
+  const coordinators: RealNode[] = [];
+  if (replicas === 1) {
+    coordinators.push(await startNode({ ...common(DEFAULT_COORDINATOR_ID, "coordinator"), role: "coordinator", listen: hostPort(host, portOf(0)), ...settings }));
+  } else {
+    // Every replica must know its peers' addresses before any listens: free ports are found first.
+    const ports = basePort === 0 ? (options.coordinatorPorts ?? []) : Array.from({ length: replicas }, (_unused, index) => basePort + index);
+    if (ports.length !== replicas || ports.some((port) => !Number.isSafeInteger(port) || port < 1 || port > 65_535)) throw new RangeError(`a quorum of ${replicas} with port 0 needs coordinatorPorts: ${replicas} real ports, got ${JSON.stringify(options.coordinatorPorts)}`);
+    const peers = ports.map((port, index) => ({ id: `${DEFAULT_COORDINATOR_ID}-${index}`, address: hostPort(host, port) }));
+    const raft = options.coordinatorRaft === undefined ? {} : { raft: options.coordinatorRaft };
+    try {
+      for (const peer of peers) coordinators.push(await startNode({ ...common(peer.id, "coordinator"), role: "coordinator", listen: peer.address, peers, ...settings, ...raft }));
+    } catch (error) {
+      await Promise.all(coordinators.map((coordinator) => coordinator.stop()));
+      throw error;
+    }
+  }
+  const endpoints = coordinators.map((node) => ({ id: node.id, address: node.address }));
+  const endpoint = endpoints[0]!;
+  const quorum = replicas > 1 ? { coordinators: endpoints } : {};
   const brokers: RealNode[] = [];
   const startBroker = (index: number, listen: string): Promise<RealNode> =>
-    startNode({ ...common(`broker-${index}`, "broker"), role: "broker", listen, coordinator: endpoint, ...(options.brokerSettings === undefined ? {} : { settings: options.brokerSettings }) });
+    startNode({ ...common(`broker-${index}`, "broker"), role: "broker", listen, coordinator: endpoint, ...quorum, ...(options.brokerSettings === undefined ? {} : { settings: options.brokerSettings }) });
   const stop = async (): Promise<void> => {
     await Promise.all(brokers.map((broker) => broker.stop()));
-    await coordinator.stop();
+    await Promise.all(coordinators.map((coordinator) => coordinator.stop()));
   };
   try {
-    for (let index = 0; index < options.brokers; index++) brokers.push(await startBroker(index, hostPort(host, portOf(1 + index))));
+    for (let index = 0; index < options.brokers; index++) brokers.push(await startBroker(index, hostPort(host, portOf(replicas + index))));
     await Promise.all(brokers.map((broker) => broker.whenReady(options.readyTimeoutMs === undefined ? {} : { timeoutMs: options.readyTimeoutMs })));
   } catch (error) {
     await stop();
     throw error;
   }
   return {
-    coordinator,
+    coordinator: coordinators[0]!,
+    coordinators,
+    bootstrap: endpoints.map(({ id, address }) => `${id}@${address}`).join(","),
     get brokers() {
       return brokers;
     },

@@ -54,8 +54,9 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
       random: ports.random,
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
       ...(settings.reportDigests === true ? { reportDigests: true } : {}),
+      ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
     }),
-    toEvent: (from: NodeId, message: ZhumqMessage | RaftMessage): QuorumEvent => ({ type: "message.received", from, message }),
+    toEvent: (from: NodeId, message: ZhumqMessage | RaftMessage, principal?: string): QuorumEvent => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
     deliverPersisted: true,
   };
 }

@@ -23,6 +23,8 @@ import type { NodeId } from "../../shared/ids.ts";
 import { parseRaftBundle } from "../../broker/raft-wire.ts";
 import { raftSettingsProblems, type RaftOperation, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
 import type { CoordinatorPlant } from "../handlers.ts";
+import type { AuthorizerSettings } from "../acl.ts";
+import type { Principal } from "../../shared/principal.ts";
 import { coordinatorSettingsProblems, type CoordinatorSettings } from "../limits.ts";
 import { LEASE_CHECK_TIMER, startState } from "../machine.ts";
 import { createReplica, onLeaseCheck, onStart, onPersisted, onRaftMessage, onReadDone, onRequest, onTick, type QuorumEffect, type QuorumReplica } from "./replica.ts";
@@ -43,12 +45,16 @@ export interface QuorumInput {
   readonly plant?: CoordinatorPlant;
   /** Notify a state digest after every applied entry (the simulator's checker). */
   readonly reportDigests?: boolean;
+  /** `--authorizer on` and `--super-users`, as the single coordinator takes them (CoordinatorInput). */
+  readonly authorizer?: AuthorizerSettings;
 }
 
 export interface QuorumMessageReceived {
   readonly type: "message.received";
   readonly from: NodeId;
   readonly message: unknown;
+  /** Who sent it, as the host authenticated its connection; absent: anonymous. */
+  readonly principal?: Principal;
 }
 
 export type QuorumEvent = QuorumMessageReceived | TimerFired | StorePersisted<RaftOperation> | ReadDone<RaftReadResult>;
@@ -68,7 +74,7 @@ function isRaftType(message: unknown): boolean {
 function step(replica: QuorumReplica, event: QuorumEvent): QuorumEffect[] {
   switch (event.type) {
     case "message.received": {
-      if (!isRaftType(event.message)) return onRequest(replica, event.from, event.message);
+      if (!isRaftType(event.message)) return onRequest(replica, event.from, event.message, event.principal);
       const messages = parseRaftBundle({ messages: [event.message] });
       return messages === undefined ? [] : onRaftMessage(replica, event.from, messages[0]!);
     }
@@ -96,7 +102,7 @@ export const coordinatorQuorumMachine = setup({
     const problems = [...coordinatorSettingsProblems(input.settings), ...raftSettingsProblems(input.raftSettings)];
     assert(problems.length === 0, `coordinator quorum settings: ${problems.join("; ")}`);
     assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
-    const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }) };
+    const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
     const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
     return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false }), recovered: input.recovered };
   },

@@ -14,6 +14,7 @@ import type { CoordinatorReplyMessage } from "../../shared/messages.ts";
 import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
 import { startState } from "../machine.ts";
 import { stateDigest } from "./digest.ts";
+import { isStatusRequest, type ReplicaStatus } from "./status.ts";
 import { createReplica, onPersisted, onRaftMessage, onReadDone, onRequest, onTick, type QuorumEffect, type QuorumReplica } from "./replica.ts";
 
 const IDS = ["c0", "c1", "c2"] as const;
@@ -157,5 +158,23 @@ describe("coordinator quorum replicas", () => {
     expect(harness.node(first).replica.serving).toBeUndefined();
     expect(harness.node(first).replies.slice(held).filter((reply) => reply.message.type === "topic.create.reply")).toEqual([]);
     expect(harness.node(second).replica.applied.topics.has("lost")).toBe(false);
+  });
+});
+
+describe("coordinator replica status (zhumq cluster status)", () => {
+  it("every replica answers for itself; the leader adds its peers' match indexes; bad requests are not status", () => {
+    const harness = new Harness();
+    const leader = untilServing(harness);
+    harness.tick(5);
+    for (const id of IDS) harness.request(id, "cli", { type: "coordinator.status.request", requestId: 7 });
+    const statuses = IDS.map((id) => (harness.node(id).replies.at(-1)!.message as unknown as { type: string; requestId: number; status: ReplicaStatus }));
+    for (const reply of statuses) expect(reply).toMatchObject({ type: "coordinator.status.reply", requestId: 7 });
+    const [lead] = statuses.filter((reply) => reply.status.serving);
+    expect(lead?.status).toMatchObject({ id: leader, role: "leader", leader });
+    const commit = lead!.status.commitIndex;
+    expect(lead!.status.peers?.map((peer) => peer.matchIndex)).toEqual([commit, commit]);
+    for (const reply of statuses.filter((candidate) => !candidate.status.serving)) expect(reply.status).toMatchObject({ role: "follower", leader, term: lead!.status.term, commitIndex: commit, serving: false });
+    expect(isStatusRequest({ type: "coordinator.status.request", requestId: "7" })).toBe(false);
+    expect(isStatusRequest(null)).toBe(false);
   });
 });

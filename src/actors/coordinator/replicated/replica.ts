@@ -38,6 +38,8 @@ import { replay, type CoordinatorCommand, type CoordinatorState } from "../state
 import { errorReply, parseMessage } from "../validate.ts";
 import { decodeCommandEntry, encodeCommandEntry } from "./codec.ts";
 import { stateDigest } from "./digest.ts";
+import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./status.ts";
+import type { Principal } from "../../shared/principal.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
 export type QuorumOutput =
@@ -58,7 +60,7 @@ export interface ServedEpoch {
   readonly leader: NodeId | null;
 }
 
-export type QuorumMessage = CoordinatorSentMessage | RaftMessage;
+export type QuorumMessage = CoordinatorSentMessage | RaftMessage | CoordinatorStatusReply;
 export type QuorumEffect = Effect<QuorumMessage, RaftOperation, RaftRead, CoordinatorOutput | QuorumOutput>;
 
 /** Replies and notices one event produced, waiting for its proposal's commit and its read round. */
@@ -129,7 +131,11 @@ export function onReadDone(replica: QuorumReplica, id: number, result: RaftReadR
 }
 
 /** A coordinator request (untrusted): served by the serving leader, refused elsewhere. */
-export function onRequest(replica: QuorumReplica, from: NodeId, message: unknown): QuorumEffect[] {
+export function onRequest(replica: QuorumReplica, from: NodeId, message: unknown, principal?: Principal): QuorumEffect[] {
+  if (isStatusRequest(message)) {
+    replica.effects.push(send(from, statusReply(replica, message.requestId)));
+    return finish(replica);
+  }
   const context = replica.serving;
   if (context === undefined) {
     const parsed = parseMessage(from, message, replica.basis.settings.limits);
@@ -137,7 +143,7 @@ export function onRequest(replica: QuorumReplica, from: NodeId, message: unknown
     if (parsed.kind === "request") replica.effects.push(send(from, notCoordinator(replica, parsed.request.type, parsed.request.requestId)));
     return finish(replica);
   }
-  const outcome = messageOutcome(context, { type: "message.received", from, message });
+  const outcome = messageOutcome(context, principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal });
   replica.serving = { ...context, ...outcome.changes };
   decided(replica, outcome.effects);
   return finish(replica);

@@ -1,0 +1,88 @@
+/**
+ * `zhumq cluster status` and `zhumq dev --coordinators N`: the table from replica answers, the
+ * dev flags, and one in-process quorum (three replicas, one broker, real gRPC on loopback) whose
+ * replicas answer the status request for themselves.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { GrpcTransport } from "../net/index.ts";
+import { startCluster, type LocalCluster } from "../host/real-node.ts";
+import { ClientContext } from "../client/context.ts";
+import { coordinatorStatuses, servingLeader, type ReplicaAnswer } from "../client/coordinator-status.ts";
+import { statusLines } from "./cluster.ts";
+import { parseDevArgs } from "./dev.ts";
+import { freePorts } from "../../test/support/ports.ts";
+
+const status = (id: string, extra: Partial<Extract<ReplicaAnswer, { status: unknown }>["status"]>): ReplicaAnswer => ({
+  id,
+  status: { id, role: "follower", term: 3, leader: "c1", serving: false, commitIndex: 9, appliedIndex: 9, lastIndex: 9, voters: ["c1", "c2", "c3"], ...extra },
+});
+
+describe("zhumq cluster status", () => {
+  it("names the serving leader, each replica's role, term and lag behind the leader's log", () => {
+    const lines = statusLines([
+      status("c1", { role: "leader", serving: true, lastIndex: 12, commitIndex: 11, peers: [{ id: "c2", matchIndex: 12 }, { id: "c3", matchIndex: 7 }] }),
+      status("c2", { commitIndex: 11 }),
+      { id: "c3", unreachable: true },
+    ]);
+    expect(lines[0]).toBe("coordinator quorum of 3: leader c1, term 3, commit index 11 (2 of 3 answered)");
+    expect(lines[1]).toMatch(/REPLICA\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAG/);
+    expect(lines[2]).toMatch(/c1\s+leader\s+3\s+c1\s+11\s+9\s+0$/);
+    expect(lines[3]).toMatch(/c2\s+follower\s+3\s+c1\s+11\s+9\s+0$/);
+    expect(lines[4]).toMatch(/c3\s+unreachable$/);
+  });
+
+  it("says when no leader serves, and when the coordinator is a single one", () => {
+    expect(statusLines([status("c1", {}), { id: "c2", unreachable: true }])[0]).toContain("NO LEADER serving (1 of 2 answered)");
+    expect(statusLines([{ id: "coordinator", single: true }])).toEqual(["a single coordinator 'coordinator' (no quorum: started without --peers)"]);
+  });
+});
+
+describe("zhumq dev --coordinators", () => {
+  it("puts the replicas on PORT, PORT+1, … and the brokers and dashboard after them", () => {
+    expect(parseDevArgs([])).toMatchObject({ coordinators: 1, port: 9090, uiListen: { port: 9094 } });
+    expect(parseDevArgs(["--coordinators", "3"])).toMatchObject({ coordinators: 3, uiListen: { port: 9096 } });
+    expect(() => parseDevArgs(["--coordinators", "0"])).toThrow(/--coordinators/);
+    expect(() => parseDevArgs(["--coordinators", "3", "--metrics-port", "9092"])).toThrow(/one of the nodes' ports/);
+  });
+
+  let cluster: LocalCluster | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await cluster?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a quorum of three in one process: one leader serves, every replica answers for itself", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "zhumq-dev-quorum-"));
+    cluster = await startCluster({ dataDir: dir, network: GrpcTransport, brokers: 1, coordinators: 3, port: await freePorts(4), readyTimeoutMs: 60_000 });
+    expect(cluster.coordinators.map((node) => node.id)).toEqual(["coordinator-0", "coordinator-1", "coordinator-2"]);
+    expect(cluster.bootstrap.split(",")).toHaveLength(3);
+    const context = new ClientContext({ bootstrap: cluster.bootstrap, clientId: "status-test" });
+    const node = await context.acquire();
+    try {
+      const answers = await coordinatorStatuses(node, context.coordinators, 10_000);
+      const leader = servingLeader(answers);
+      expect(leader, JSON.stringify(answers)).toBeDefined();
+      for (const answer of answers) expect(answer).toHaveProperty("status.term", leader!.term);
+      expect(answers.filter((answer) => "status" in answer && answer.status.serving)).toHaveLength(1);
+    } finally {
+      await context.release();
+    }
+  }, 120_000);
+
+  it("a single coordinator (no --peers) shows as single: it answers metadata, not the status request", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "zhumq-dev-single-"));
+    cluster = await startCluster({ dataDir: dir, network: GrpcTransport, brokers: 1, readyTimeoutMs: 60_000 });
+    expect(cluster.bootstrap).toBe(`coordinator@${cluster.coordinator.address}`);
+    const context = new ClientContext({ bootstrap: cluster.bootstrap, clientId: "status-test" });
+    const node = await context.acquire();
+    try {
+      expect(await coordinatorStatuses(node, context.coordinators, 10_000)).toEqual([{ id: "coordinator", single: true }]);
+    } finally {
+      await context.release();
+    }
+  }, 120_000);
+});

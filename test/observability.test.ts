@@ -80,12 +80,30 @@ describe("metrics of an in-process cluster, scraped over HTTP", () => {
     for (let index = 0; index < MESSAGES; index++) await producer.send({ topic: "counted", messages: [{ value: `message ${index}` }] });
     await producer.disconnect();
     await admin.disconnect();
+    // A consumer group reads them all and commits: a rebalance (its join) and offset commits.
+    const consumer = zhumq.consumer({ groupId: "counting", from: "earliest" });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "counted" });
+    let consumed = 0;
+    await consumer.run({ eachMessage: async () => void consumed++ });
+    await eventually("the group consumes the workload", async () => (consumed >= MESSAGES ? true : undefined));
+    await consumer.commitOffsets();
+    const coordinator = 'node="coordinator"';
+    const grouped = await eventually("the group stable, its offsets committed", async () => {
+      const { body } = await scrape(server!.url);
+      return sample(body, `zhumq_coordinator_groups{${coordinator},state="stable"}`) === 1 && (sample(body, `zhumq_coordinator_offset_commits_total{${coordinator}}`) ?? 0) >= 1 ? body : undefined;
+    });
+    expect(sample(grouped, `zhumq_coordinator_group_members{${coordinator}}`)).toBe(1);
+    expect(sample(grouped, `zhumq_coordinator_group_rebalances_total{${coordinator}}`)).toBeGreaterThanOrEqual(1);
+    await consumer.disconnect();
 
     const node = 'node="broker-0"';
     const partition = `{${node},topic="counted",partition="0"}`;
-    const scraped = await eventually("the high watermark reaches the workload's end", async () => {
+    // Idle brokers leave their unchanged heartbeat report out once the coordinator holds it.
+    const scraped = await eventually("the high watermark reaches the workload's end, and a heartbeat leaves its report out", async () => {
       const result = await scrape(server!.url);
-      return sample(result.body, `zhumq_partition_high_watermark${partition}`) === MESSAGES ? result : undefined;
+      const ready = sample(result.body, `zhumq_partition_high_watermark${partition}`) === MESSAGES && (sample(result.body, `zhumq_coordinator_broker_heartbeats_total{${coordinator},report="same"}`) ?? 0) > 0;
+      return ready ? result : undefined;
     });
     expect(scraped.status).toBe(200);
     expect(scraped.type).toContain("text/plain");
@@ -111,6 +129,9 @@ describe("metrics of an in-process cluster, scraped over HTTP", () => {
     expect(sample(body, 'zhumq_coordinator_broker_transitions_total{node="coordinator",change="up"}')).toBe(1);
     expect(sample(body, 'zhumq_coordinator_leader_epochs_total{node="coordinator"}')).toBe(1);
     expect(sample(body, 'zhumq_coordinator_commands_applied_total{node="coordinator"}')).toBeGreaterThanOrEqual(2);
+    expect(sample(body, `zhumq_coordinator_elections_total{${coordinator},kind="unclean"}`)).toBeUndefined();
+    expect(sample(body, `zhumq_coordinator_broker_heartbeats_total{${coordinator},report="full"}`)).toBeGreaterThanOrEqual(1);
+    expect(sample(body, `zhumq_coordinator_groups{${coordinator},state="empty"}`)).toBe(1); // its member left
     expect(body).toContain("# TYPE zhumq_broker_produce_requests_total counter");
     expect(body).toContain("# TYPE zhumq_broker_produce_latency_seconds histogram");
     expect(body).toMatch(/^process_resident_memory_bytes \d+/m);

@@ -1,8 +1,9 @@
 /**
  * The dashboard in a real browser: headless Chromium (Debian's `chromium` package, driven by
  * puppeteer-core) opens the page of `startDashboard` over an in-process cluster while a producer
- * writes, and must show the topic's partitions with their offsets, the brokers, and a produce
- * rate above zero; then the cluster stops and the page must say it lost it. Screenshots for a
+ * writes and a consumer group reads, and must show the topic's partitions with their offsets, the
+ * brokers, a produce rate above zero, and the group with its committed offsets, lag per partition
+ * and a consume rate above zero; then the cluster stops and the page must say it lost it. Screenshots for a
  * reader: test-output/ui-dashboard.png and test-output/ui-dashboard-lost.png.
  *
  * scripts/ensure-chromium.sh finds Chromium or installs it (as root, with apt-get); when it
@@ -17,6 +18,7 @@ import { GrpcTransport } from "../src/net/index.ts";
 import { startCluster, type LocalCluster } from "../src/host/real-node.ts";
 import type { HostCrash } from "../src/host/host.ts";
 import { ZhuMQ } from "../src/client/zhumq.ts";
+import type { Consumer } from "../src/client/consumer.ts";
 import { startDashboard, type Dashboard } from "../src/ui/dashboard.ts";
 import { chromiumOrSkip, useChromium } from "./support/chromium.ts";
 
@@ -32,6 +34,7 @@ describe("the dashboard in Chromium", () => {
   let dashboard: Dashboard | undefined;
   let browser: Browser | undefined;
   let client: ZhuMQ | undefined;
+  let consumer: Consumer | undefined;
   const stopProducing = new AbortController();
   let producing: Promise<void> | undefined;
   const crashes: HostCrash[] = [];
@@ -39,6 +42,7 @@ describe("the dashboard in Chromium", () => {
   afterAll(async () => {
     stopProducing.abort();
     await producing?.catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
     await browser?.close().catch(() => undefined);
     await dashboard?.stop();
     await cluster?.stop();
@@ -73,6 +77,11 @@ describe("the dashboard in Chromium", () => {
     await admin.createTopic({ topic: "clicks", partitions: 3 });
     await admin.disconnect();
     producing = produceUntilStopped(client, "clicks", stopProducing.signal);
+    // A group reading along, committing often: its offsets move, so the page has lag and a consume rate.
+    consumer = client.consumer({ groupId: "click-readers", from: "earliest", autoCommitIntervalMs: 200 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "clicks" });
+    await consumer.run({ eachMessage: async () => undefined });
     dashboard = await startDashboard({ client, bootstrap, host: "127.0.0.1", port: 0, pollIntervalMs: 500 });
 
     browser = await puppeteer.launch({
@@ -95,6 +104,10 @@ describe("the dashboard in Chromium", () => {
     await page.waitForFunction(`Number(document.getElementById("total-rate")?.dataset.value) > 0`, { timeout: PAGE_DEADLINE_MS });
     // A few points, so the screenshot shows a line rather than a dot.
     await page.waitForFunction(`Number(document.getElementById("total-rate")?.dataset.samples) >= 4`, { timeout: PAGE_DEADLINE_MS });
+    // The group: a row per partition it committed in, and offsets moving (a consume rate above zero).
+    await page.waitForFunction(`document.querySelectorAll('tr[data-group-partition^="click-readers/clicks/"]').length === 3`, { timeout: PAGE_DEADLINE_MS });
+    await page.waitForFunction(`Number(document.querySelector('section.group[data-group="click-readers"] .group-rate')?.dataset.rate) > 0`, { timeout: PAGE_DEADLINE_MS });
+    await page.waitForFunction(`Number(document.getElementById("total-consume-rate")?.dataset.value) > 0`, { timeout: PAGE_DEADLINE_MS });
 
     const seen = await read(page);
     expect(seen.brokers).toEqual([
@@ -110,11 +123,25 @@ describe("the dashboard in Chromium", () => {
     }
     expect(seen.partitions.reduce((sum, row) => sum + Number(row[5]), 0)).toBeGreaterThan(0);
     expect(seen.charts).toBeGreaterThanOrEqual(2); // the total and the topic's
-    expect(seen.groupsNote).toMatch(/Not built yet/);
+    expect(seen.charts).toBeGreaterThanOrEqual(4); // and the consume total and the group's
+    expect(seen.groupMeta).toMatch(/^(stable|reconciling) · 1 member · lag \d+/);
+    expect(seen.groupRows.map((row) => row.slice(0, 2))).toEqual([
+      ["clicks", "0"],
+      ["clicks", "1"],
+      ["clicks", "2"],
+    ]);
+    for (const [, , committed, end, lag] of seen.groupRows) {
+      expect(Number(committed)).toBeGreaterThan(0);
+      // Read a moment apart (the end from the leader, the commit from the coordinator): lag = end − committed, never below 0.
+      if (end !== "?") expect(Number(lag)).toBe(Math.max(0, Number(end) - Number(committed)));
+    }
+    expect(seen.noGroupsHidden).toBe(true);
     await page.screenshot({ path: path.join(OUTPUT, "ui-dashboard.png"), fullPage: true });
 
     stopProducing.abort();
     await producing;
+    await consumer.disconnect();
+    consumer = undefined;
     await cluster.stop();
     cluster = undefined;
     await page.waitForSelector('#status[data-state="stale"]', { timeout: PAGE_DEADLINE_MS });
@@ -126,14 +153,16 @@ describe("the dashboard in Chromium", () => {
 });
 
 /** What the page shows, as text: broker rows, the clicks topic's partition rows, chart count. */
-async function read(page: Page): Promise<{ brokers: string[][]; partitions: string[][]; charts: number; groupsNote: string }> {
+async function read(page: Page): Promise<{ brokers: string[][]; partitions: string[][]; charts: number; groupMeta: string; groupRows: string[][]; noGroupsHidden: boolean }> {
   return (await page.evaluate(`(() => {
     const cells = (row) => [...row.querySelectorAll("td")].map((cell) => cell.textContent ?? "");
     return {
       brokers: [...document.querySelectorAll("#brokers tbody tr")].map((row) => cells(row).slice(0, 2)),
       partitions: [...document.querySelectorAll('tr[data-partition^="clicks/"]')].map(cells),
       charts: document.querySelectorAll(".uplot").length,
-      groupsNote: document.getElementById("groups-note")?.textContent ?? "",
+      groupMeta: document.querySelector('section.group[data-group="click-readers"] .group-meta')?.textContent ?? "",
+      groupRows: [...document.querySelectorAll('tr[data-group-partition^="click-readers/"]')].map(cells),
+      noGroupsHidden: document.getElementById("no-groups")?.hidden === true,
     };
-  })()`)) as { brokers: string[][]; partitions: string[][]; charts: number; groupsNote: string };
+  })()`)) as { brokers: string[][]; partitions: string[][]; charts: number; groupMeta: string; groupRows: string[][]; noGroupsHidden: boolean };
 }

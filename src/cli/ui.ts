@@ -18,8 +18,9 @@ Usage:
   zhumq ui [--listen HOST:PORT] [--poll-ms MS] [--bootstrap ID@HOST:PORT]
 
 Serves one page over plain HTTP: brokers (up or down, address, partitions led), topics and
-their partitions (leader, epoch, replicas, log start and end offsets, damaged offset ranges) and
-produce rates as charts, refreshed every second. JSON of the same data: /api/cluster.
+their partitions (leader, epoch, replicas, log start and end offsets, damaged offset ranges),
+consumer groups (state, members, committed offset and lag per partition), and produce and consume
+rates as charts, refreshed every second. JSON of the same data: /api/cluster.
 
 Options:
   --listen HOST:PORT   where to serve it (default ${UI_DEFAULT_LISTEN}; port 0: any free port).

@@ -22,7 +22,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from "prom-client";
 import type { NodeId } from "../ports/transport.ts";
 import type { BrokerContext, BrokerOperation } from "../actors/broker/index.ts";
-import { liveBrokers, topicMetadata, type CoordinatorContext } from "../actors/coordinator/index.ts";
+import { groupStateOf, liveBrokers, topicMetadata, type CoordinatorContext } from "../actors/coordinator/index.ts";
 import type { CommitObserved, HostObserver } from "./host.ts";
 
 /** Per node, partitions exported with their own series at most (documented in docs/operations.md). */
@@ -145,6 +145,15 @@ export class ZhumqMetrics {
     c.topics.set({ node }, context.state.topics.size);
     c.partitions.set({ node }, partitions);
     c.partitionsWithoutLeader.set({ node }, leaderless);
+    const groupStates = new Map<string, number>([["empty", 0], ["reconciling", 0], ["stable", 0]]);
+    let members = 0;
+    for (const group of context.state.groups.groups.values()) {
+      const state = groupStateOf(group);
+      groupStates.set(state, (groupStates.get(state) ?? 0) + 1);
+      members += group.members.size;
+    }
+    for (const [state, count] of groupStates) c.groups.set({ node, state }, count);
+    c.groupMembers.set({ node }, members);
     // Counters kept in the durable state: they move by what changed since the last scrape.
     const applied = context.state.commandsApplied;
     if (source.commandsApplied >= 0 && applied > source.commandsApplied) counters.commandsApplied.inc({ node }, applied - source.commandsApplied);
@@ -205,6 +214,9 @@ export class NodeMetrics {
     if (type === "coordinator.broker.up") this.m.counters.brokerTransitions.inc({ ...this.labels, change: "up" });
     else if (type === "coordinator.broker.down") this.m.counters.brokerTransitions.inc({ ...this.labels, change: "down" });
     else if (type === "coordinator.message.ignored") this.m.counters.ignoredMessages.inc(this.labels);
+    else if (type === "coordinator.leader.elected") this.m.counters.elections.inc({ ...this.labels, kind: (output as { unclean?: unknown }).unclean === true ? "unclean" : "clean" });
+    else if (type === "coordinator.leader.withdrawn") this.m.counters.elections.inc({ ...this.labels, kind: "withdrawn" });
+    else if (type === "coordinator.isr.changed") this.m.counters.isrChanges.inc(this.labels);
     else if (type === "authorization.refused") {
       const refused = output as { operation?: unknown; resource?: { type?: unknown } };
       // Operations and resource types are closed sets (src/actors/shared/acl.ts): bounded labels.
@@ -213,7 +225,31 @@ export class NodeMetrics {
   }
 
   private coordinatorObserver(): HostObserver {
-    return { now: () => performance.now() };
+    const { counters } = this.m;
+    const node = this.source.node;
+    const heartbeats = { full: counters.heartbeats.labels({ node, report: "full" }), same: counters.heartbeats.labels({ node, report: "same" }), wanted: counters.heartbeats.labels({ node, report: "wanted" }) };
+    const rebalances = counters.rebalances.labels({ node });
+    const offsetCommits = counters.offsetCommits.labels({ node });
+    return {
+      now: () => performance.now(),
+      received: (_from, message) => {
+        const request = message as { type?: unknown; sameReport?: unknown };
+        if (request.type === "broker.heartbeat") (request.sameReport === true ? heartbeats.same : heartbeats.full).inc();
+      },
+      sent: (_to, message) => {
+        const reply = message as { type?: unknown; reportWanted?: unknown };
+        if (reply.type === "broker.heartbeat.reply" && reply.reportWanted === true) heartbeats.wanted.inc();
+      },
+      // Commands the coordinator made durable (src/actors/coordinator/state.ts): a new target
+      // assignment is a group rebalance; each committed partition offset is one offset commit.
+      committed: (commit: CommitObserved<unknown>) => {
+        for (const operation of commit.operations) {
+          const command = operation as { type?: unknown; offsets?: unknown };
+          if (command.type === "group.target.computed") rebalances.inc();
+          else if (command.type === "group.offsets.committed" && Array.isArray(command.offsets)) offsetCommits.inc(command.offsets.length);
+        }
+      },
+    };
   }
 
   private brokerObserver(): HostObserver {
@@ -423,6 +459,8 @@ function defineMetrics(registry: Registry) {
       topics: gauge("zhumq_coordinator_topics", "Topics", ["node"]),
       partitions: gauge("zhumq_coordinator_partitions", "Partitions over all topics", ["node"]),
       partitionsWithoutLeader: gauge("zhumq_coordinator_partitions_without_leader", "Partitions whose leader is down or has not confirmed it serves", ["node"]),
+      groups: gauge("zhumq_coordinator_groups", "Consumer groups by state: empty (no members), reconciling (a member short of its target), stable", ["node", "state"]),
+      groupMembers: gauge("zhumq_coordinator_group_members", "Members over all consumer groups", ["node"]),
     },
     counters: {
       produce: fastCounter("zhumq_broker_produce_requests_total", "Produce requests by result: ok, an error code, or acks0 (no reply asked for)"),
@@ -435,6 +473,11 @@ function defineMetrics(registry: Registry) {
       leaderEpochs: counter("zhumq_coordinator_leader_epochs_total", "Leader epochs handed out (the highest so far): a topic creation or a leader election raises it", ["node"]),
       brokerTransitions: counter("zhumq_coordinator_broker_transitions_total", "Brokers seen coming up or going down (lease expired)", ["node", "change"]),
       ignoredMessages: counter("zhumq_coordinator_ignored_messages_total", "Messages the coordinator could not parse and ignored", ["node"]),
+      elections: counter("zhumq_coordinator_elections_total", "Fetch-mode leader elections: clean (an in-sync replica), unclean (outside the ISR), withdrawn (no leader until an in-sync one returns)", ["node", "kind"]),
+      isrChanges: counter("zhumq_coordinator_isr_changes_total", "In-sync replica set changes committed", ["node"]),
+      rebalances: counter("zhumq_coordinator_group_rebalances_total", "Consumer-group rebalances: new target assignments (a new group epoch) made durable", ["node"]),
+      offsetCommits: counter("zhumq_coordinator_offset_commits_total", "Partition offsets committed by consumer groups (one per partition in a commit)", ["node"]),
+      heartbeats: counter("zhumq_coordinator_broker_heartbeats_total", "Broker heartbeats by report: full, same (left out, the held one stands), wanted (left out but not held: asked again)", ["node", "report"]),
       authorizationRefused: counter("zhumq_authorization_refused_total", "Requests refused AUTHORIZATION_FAILED (no ACL allows them), by operation and resource type", ["node", "operation", "resource"]),
     },
     histograms: {

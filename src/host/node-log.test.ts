@@ -61,6 +61,21 @@ describe("node log records", () => {
     ]);
   });
 
+  it("a heartbeat that leaves its report out stands for the full one of its digest", () => {
+    const { records, observer } = watch();
+    const lead = (leaderEpoch: number, reportDigest: string) => ({ ...heartbeat([{ topic: "t", partition: 0, leaderEpoch }]), reportDigest });
+    const short = (reportDigest: string) => ({ type: "broker.heartbeat", requestId: 2, broker: "b", reportDigest, sameReport: true });
+    observer.sent!("coordinator", lead(1, "00000000000000a1"));
+    observer.sent!("coordinator", lead(2, "00000000000000a2")); // sent, but the coordinator never held it
+    observer.sent!("coordinator", short("00000000000000a1")); // back to epoch 1's report
+    observer.sent!("coordinator", short("00000000000000ff")); // unknown here: nothing to compare
+    expect(records.map((record) => [record.event, record.fields?.["leaderEpoch"]])).toEqual([
+      ["leader.gained", 1],
+      ["leader.gained", 2],
+      ["leader.gained", 1],
+    ]);
+  });
+
   it("refusals: at most N a second per kind and code, then one line saying how many were suppressed", () => {
     const { records, observer, advance } = watch();
     for (let index = 0; index < 50; index++) observer.sent!("client-1", refused("INVALID_RECORD"));

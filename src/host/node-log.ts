@@ -120,13 +120,21 @@ interface RefusalWindow {
  */
 export function logObserver(log: NodeLog, now: () => number, onLeaderChange?: (change: "gained" | "lost", count: number) => void): HostObserver {
   let serving: Map<string, number> | undefined;
+  // A heartbeat that leaves its report out (`sameReport`) stands for the full one of its digest.
+  const reports = new Map<string, readonly ServedEntry[]>();
   const windows = new Map<string, RefusalWindow>();
   return {
     now,
     sent: (to, message) => {
-      const m = message as { type?: string; serving?: unknown; error?: { code?: string; message?: string } };
-      if (m.type === "broker.heartbeat" && Array.isArray(m.serving)) {
-        serving = leadershipChanges(log, serving, m.serving as readonly { topic: string; partition: number; leaderEpoch: number }[], onLeaderChange);
+      const m = message as { type?: string; serving?: unknown; reportDigest?: unknown; sameReport?: unknown; error?: { code?: string; message?: string } };
+      if (m.type === "broker.heartbeat") {
+        const digest = typeof m.reportDigest === "string" ? m.reportDigest : undefined;
+        if (Array.isArray(m.serving) && digest !== undefined) {
+          if (reports.size >= REPORTS_REMEMBERED_MAX) reports.delete(reports.keys().next().value!);
+          reports.set(digest, m.serving as readonly ServedEntry[]);
+        }
+        const reported = Array.isArray(m.serving) ? (m.serving as readonly ServedEntry[]) : m.sameReport === true && digest !== undefined ? reports.get(digest) : undefined;
+        if (reported !== undefined) serving = leadershipChanges(log, serving, reported, onLeaderChange);
       } else if (m.error !== undefined && m.error.code !== "AUTHORIZATION_FAILED" && typeof m.type === "string" && m.type.endsWith(".reply")) {
         // (Authorization refusals are logged from the actor's own report, src/host/principal.ts: acks-0 ones have no reply.)
         refusal(log, windows, now(), to, m as Refusal);
@@ -134,6 +142,15 @@ export function logObserver(log: NodeLog, now: () => number, onLeaderChange?: (c
     },
   };
 }
+
+interface ServedEntry {
+  readonly topic: string;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+}
+
+/** Full heartbeat reports remembered by digest, for the heartbeats that leave theirs out. */
+const REPORTS_REMEMBERED_MAX = 8;
 
 function leadershipChanges(
   log: NodeLog,

@@ -107,6 +107,33 @@ describe("the poller", () => {
     }
   });
 
+  it("lists consumer groups with their committed offsets and the lag behind the same poll's end offsets", async () => {
+    await admin.createTopic({ topic: "lagging", partitions: 2 });
+    await produce("lagging", 0, 5);
+    await produce("lagging", 1, 3);
+    await admin.resetOffsets({ groupId: "behind", topic: "lagging", to: { offset: 2 }, partitions: [0] });
+    await admin.resetOffsets({ groupId: "behind", topic: "lagging", to: "latest", partitions: [1] });
+    const poller = new ClusterPoller({ client: zhumq, bootstrap, intervalMs: 100 });
+    try {
+      const snapshot = await until(poller, (candidate) => candidate.groups.some((group) => group.groupId === "behind" && group.partitions.length === 2));
+      expect(snapshot.groupsError).toBeNull();
+      expect(snapshot.groupsNotPolled).toBe(0);
+      expect(snapshot.groups.find((group) => group.groupId === "behind")).toEqual({
+        groupId: "behind",
+        state: "empty",
+        members: 0,
+        partitions: [
+          { topic: "lagging", partition: 0, committedOffset: 2, endOffset: 5, lag: 3 },
+          { topic: "lagging", partition: 1, committedOffset: 3, endOffset: 3, lag: 0 },
+        ],
+        lag: 3,
+        offsetsError: null,
+      });
+    } finally {
+      await poller.stop();
+    }
+  });
+
   it("reports a cluster it cannot reach, keeps serving, and keeps trying", async () => {
     const unreachable = new ZhuMQ({ bootstrap: "coordinator@127.0.0.1:1", clientId: "ui-test-nowhere", connectTimeoutMs: 300 });
     const dashboard = await startDashboard({ client: unreachable, bootstrap: "coordinator@127.0.0.1:1", host: "127.0.0.1", port: 0, pollIntervalMs: 100 });

@@ -2,8 +2,10 @@
  * What the dashboard shows, taken from the cluster once a second through the same admin client
  * the CLI and applications use (src/client): brokers, every topic's partitions with their leader,
  * epoch, replicas and damaged ranges, and each partition's log start and end offsets from its
- * leader. The page computes produce rates from the end offsets of successive snapshots; the server
- * keeps no history, so a page opened late, or two pages, all see the same thing.
+ * leader; and consumer groups with, per partition they committed in, the committed offset and the
+ * lag behind that end offset. The page computes produce rates from the end offsets, and consume
+ * rates from the committed offsets, of successive snapshots; the server keeps no history, so a
+ * page opened late, or two pages, all see the same thing.
  *
  * The poller never throws into its caller. A cluster it cannot reach (or that stops answering)
  * becomes `error` in the snapshot — with the last good data kept, marked by `polledAt` — and it
@@ -25,6 +27,8 @@ export const POLL_INTERVAL_MS_MIN = 100;
 export const POLL_INTERVAL_MS_MAX = 60_000;
 /** Topics whose offsets are asked each poll; more are listed without offsets (and the snapshot says so). */
 export const TOPICS_POLLED_MAX = 200;
+/** Groups whose committed offsets are asked each poll; more are listed without them (and the snapshot says so). */
+export const GROUPS_POLLED_MAX = 50;
 /** Polling goes on while a snapshot was asked for within this many intervals (and WATCH_MS_MIN). */
 export const WATCH_INTERVALS = 10;
 export const WATCH_MS_MIN = 10_000;
@@ -56,6 +60,30 @@ export interface TopicView {
   readonly partitions: readonly PartitionView[];
 }
 
+export interface GroupPartitionView {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset the group will read. */
+  readonly committedOffset: number;
+  /** The partition's end offset (high watermark) in this snapshot; null when not known. */
+  readonly endOffset: number | null;
+  /** endOffset − committedOffset, at least 0; null when the end offset is not known. */
+  readonly lag: number | null;
+}
+
+export interface GroupView {
+  readonly groupId: string;
+  /** empty, reconciling or stable (docs/groups.md). */
+  readonly state: string;
+  readonly members: number;
+  /** Partitions the group committed an offset in, sorted by topic then partition; empty when not polled. */
+  readonly partitions: readonly GroupPartitionView[];
+  /** The sum of the known lags; null when none is known. */
+  readonly lag: number | null;
+  /** Why its offsets could not be read (the group was deleted meanwhile, say); null when they were, or were not asked. */
+  readonly offsetsError: string | null;
+}
+
 export interface ClusterSnapshot {
   /** The coordinator(s) asked, as given (`coordinator@127.0.0.1:9090`). */
   readonly bootstrap: string;
@@ -68,6 +96,12 @@ export interface ClusterSnapshot {
   readonly topics: readonly TopicView[];
   /** Topics beyond TOPICS_POLLED_MAX, listed without offsets. */
   readonly topicsNotPolled: number;
+  /** Consumer groups, sorted by id. */
+  readonly groups: readonly GroupView[];
+  /** Groups beyond GROUPS_POLLED_MAX, listed without offsets. */
+  readonly groupsNotPolled: number;
+  /** Why the groups could not be listed (the rest of the snapshot is fresh); null when they were. */
+  readonly groupsError: string | null;
 }
 
 export interface PollerOptions {
@@ -103,7 +137,7 @@ export class ClusterPoller {
     }
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1_000;
     this.now = options.now ?? Date.now;
-    this.snapshotNow = { bootstrap: options.bootstrap, pollIntervalMs: this.intervalMs, polledAt: null, error: null, brokers: [], topics: [], topicsNotPolled: 0 };
+    this.snapshotNow = { bootstrap: options.bootstrap, pollIntervalMs: this.intervalMs, polledAt: null, error: null, brokers: [], topics: [], topicsNotPolled: 0, groups: [], groupsNotPolled: 0, groupsError: null };
     this.askedAt = this.now();
   }
 
@@ -170,7 +204,7 @@ export class ClusterPoller {
     try {
       const admin = await this.connectedAdmin();
       const takenAt = this.now();
-      const [cluster, topics] = await Promise.all([admin.describeCluster(), admin.describeTopics()]);
+      const [cluster, topics, groupList] = await Promise.all([admin.describeCluster(), admin.describeTopics(), admin.listGroups().catch((error: unknown) => errorText(error))]);
       const polled = topics.slice(0, TOPICS_POLLED_MAX);
       const offsets = await Promise.all(polled.map((topic) => admin.fetchTopicOffsets(topic.topic).catch(() => undefined)));
       const topicViews = topics.map((topic, index) => topicView(topic, offsets[index]));
@@ -181,7 +215,8 @@ export class ClusterPoller {
         partitionsLed: topics.reduce((led, topic) => led + topic.partitions.filter((partition) => partition.leader === broker.id).length, 0),
       }));
       brokers.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
-      this.snapshotNow = { ...this.snapshotNow, polledAt: takenAt, error: null, brokers, topics: topicViews, topicsNotPolled: topics.length - polled.length };
+      const groups = typeof groupList === "string" ? { groups: [], groupsNotPolled: 0, groupsError: groupList } : await groupViews(admin, groupList, topicViews);
+      this.snapshotNow = { ...this.snapshotNow, polledAt: takenAt, error: null, brokers, topics: topicViews, topicsNotPolled: topics.length - polled.length, ...groups };
     } catch (error) {
       const code = String((error as { code?: unknown } | null)?.code ?? "ERROR");
       const text = error instanceof Error ? error.message : String(error);
@@ -202,6 +237,35 @@ export class ClusterPoller {
     this.admin = admin;
     return admin;
   }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && !text.startsWith(`${code}: `) ? `${code}: ${text}` : text;
+}
+
+/**
+ * The first GROUPS_POLLED_MAX groups with their committed offsets (one `offsets.fetch` to the
+ * coordinator each) and their lag behind the end offsets of this same poll — no extra request to
+ * a broker.
+ */
+async function groupViews(admin: Admin, list: Awaited<ReturnType<Admin["listGroups"]>>, topics: readonly TopicView[]): Promise<Pick<ClusterSnapshot, "groups" | "groupsNotPolled" | "groupsError">> {
+  const ends = new Map<string, number | null>();
+  for (const topic of topics) for (const partition of topic.partitions) ends.set(`${topic.topic}/${partition.partition}`, partition.endOffset);
+  const polled = list.slice(0, GROUPS_POLLED_MAX);
+  const offsets = await Promise.all(polled.map((group) => admin.fetchOffsets({ groupId: group.groupId }).catch((error: unknown) => errorText(error))));
+  const groups = list.map((group, index): GroupView => {
+    const committed = offsets[index];
+    const partitions = (typeof committed === "object" ? committed : []).map(({ topic, partition, offset }) => {
+      const endOffset = ends.get(`${topic}/${partition}`) ?? null;
+      return { topic, partition, committedOffset: offset, endOffset, lag: endOffset === null ? null : Math.max(0, endOffset - offset) };
+    });
+    const known = partitions.flatMap((partition) => (partition.lag === null ? [] : [partition.lag]));
+    const lag = known.length === 0 ? null : known.reduce((sum, value) => sum + value, 0);
+    return { groupId: group.groupId, state: group.state, members: group.members, partitions, lag, offsetsError: typeof committed === "string" ? committed : null };
+  });
+  return { groups, groupsNotPolled: list.length - polled.length, groupsError: null };
 }
 
 function topicView(topic: TopicDescription, offsets: readonly PartitionOffsets[] | undefined): TopicView {

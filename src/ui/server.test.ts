@@ -29,6 +29,9 @@ const SNAPSHOT: ClusterSnapshot = {
     },
   ],
   topicsNotPolled: 0,
+  groups: [{ groupId: "billing", state: "stable", members: 1, partitions: [{ topic: "orders", partition: 0, committedOffset: 40, endOffset: 42, lag: 2 }], lag: 2, offsetsError: null }],
+  groupsNotPolled: 0,
+  groupsError: null,
 };
 
 async function serve(snapshot: () => ClusterSnapshot = () => SNAPSHOT): Promise<DashboardServer> {

@@ -306,6 +306,45 @@ describe("broker: registration and leadership", () => {
     expect(h.failures()).toEqual([]);
   });
 
+  it("leaves an unchanged report out once the coordinator says it holds it, sends a changed one in full, and resends at once when asked", async () => {
+    const h = await new Harness(6).start();
+    let held: string | undefined;
+    const sent: { atMs: number; same: boolean; digest: string | undefined; wanted: boolean }[] = [];
+    h.coordinator.onReceive = (from, message) => {
+      if (message.type !== "broker.heartbeat") return;
+      const header = { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS } as const;
+      const wanted = message.sameReport === true && message.reportDigest !== held;
+      sent.push({ atMs: h.now(), same: message.sameReport === true, digest: message.reportDigest, wanted });
+      if (message.sameReport === true) expect(message.serving).toBeUndefined();
+      if (wanted) return h.coordinator.send(from, { ...header, assignments: [], reportWanted: true });
+      if (message.sameReport !== true) held = message.reportDigest;
+      h.coordinator.send(from, { ...header, assignments: h.assignments, reportDigest: held });
+    };
+    await h.run(LEASE_MS);
+    expect(sent.length).toBeGreaterThan(5);
+    expect(sent[0]!.same).toBe(false);
+    expect(sent.slice(2).every((heartbeat) => heartbeat.same)).toBe(true);
+    // A write moves the replica's synced end: a new report, sent in full, then left out again.
+    const digest = sent.at(-1)!.digest;
+    expect((await h.produceAndWait(batchOf(["a"]))).baseOffset).toBe(0);
+    await h.run(5 * HEARTBEAT_MS);
+    const after = sent.filter((heartbeat) => heartbeat.digest !== digest);
+    expect(after[0]!.same).toBe(false);
+    expect(after.at(-1)!.same).toBe(true);
+    // The coordinator lost what it held (a restart): the short heartbeat is answered reportWanted,
+    // and the full report follows at once, not a heartbeat interval later; the lease never lapses.
+    held = undefined;
+    const mark = sent.length;
+    await h.run(3 * HEARTBEAT_MS);
+    const asked = sent.slice(mark).findIndex((heartbeat) => heartbeat.wanted);
+    expect(asked).toBeGreaterThanOrEqual(0);
+    const resent = sent[mark + asked + 1]!;
+    expect(resent.same).toBe(false);
+    expect(resent.atMs - sent[mark + asked]!.atMs).toBeLessThan(HEARTBEAT_MS / 2);
+    expect((await h.produceAndWait(batchOf(["b"]))).baseOffset).toBe(1);
+    expect(h.failures()).toEqual([]);
+  });
+
   it("ignores heartbeat replies that are not from its coordinator or answer no heartbeat of its own", async () => {
     const h = await new Harness(4).start();
     const takeover = [{ topic: "other", partition: 0, leaderEpoch: 9 }];

@@ -156,6 +156,8 @@ export interface HeartbeatState {
   readonly target?: NodeId;
   /** The lists of the last full reply that had a digest: a `sameAssignments` reply reuses them (assignments-digest.ts). */
   readonly assigned?: AssignedListsHeld;
+  /** The digest of the report the coordinator last said it holds: an equal report is left out (../shared/report-digest.ts). */
+  readonly reported?: string;
 }
 
 export interface AssignedListsHeld {
@@ -277,20 +279,29 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   const sentAtMs = heartbeat.outstanding.get(reply.requestId);
   if (sentAtMs === undefined) return; // a duplicate, a reply older than one applied, or not ours
   const outstanding = new Map([...heartbeat.outstanding].filter(([id]) => id > reply.requestId));
+  const { reported: _reported, ...unreported } = heartbeat;
   if (reply.error !== undefined) {
-    // The coordinator could not answer (no quorum, or a replica that does not lead): the next heartbeat retries, at the leader it named if any.
-    step.update({ heartbeat: { ...heartbeat, outstanding, ...followLeader(step.context.input, heartbeat, reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? reply.error.leader : undefined) } });
+    // The coordinator could not answer (no quorum, or a replica that does not lead): the next
+    // heartbeat retries, at the leader it named if any, with the full report (a new leader holds none).
+    step.update({ heartbeat: { ...unreported, outstanding, ...followLeader(step.context.input, heartbeat, reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? reply.error.leader : undefined) } });
+    return;
+  }
+  if (reply.reportWanted === true) {
+    // The coordinator does not hold the report the heartbeat left out, and did nothing: send it now.
+    step.update({ heartbeat: { ...unreported, outstanding } });
+    sendHeartbeat(step);
     return;
   }
   const lists = assignedLists(heartbeat.assigned, reply);
   if (lists === undefined) {
     // The lists of a digest this broker no longer holds (a full reply overtook this one's heartbeat): the next heartbeat asks again.
-    step.update({ heartbeat: { ...heartbeat, outstanding } });
+    step.update({ heartbeat: { ...heartbeat, outstanding, ...(reply.reportDigest === undefined ? {} : { reported: reply.reportDigest }) } });
     return;
   }
   const leaseExpiresAtMs = brokerLeaseEnd(sentAtMs, reply.leaseMs, step.context.input.plant === "no-lease-margin" ? 0 : CLOCK_DRIFT_BOUND_PPM);
-  const { assigned: _previous, ...rest } = heartbeat;
-  step.update({ heartbeat: { ...rest, outstanding, registered: true, leaseExpiresAtMs, ...(lists.digest === undefined ? {} : { assigned: lists as AssignedListsHeld }) } });
+  const { assigned: _previous, reported: _before, ...rest } = heartbeat;
+  const reported = reply.reportDigest === undefined ? {} : { reported: reply.reportDigest };
+  step.update({ heartbeat: { ...rest, outstanding, registered: true, leaseExpiresAtMs, ...(lists.digest === undefined ? {} : { assigned: lists as AssignedListsHeld }), ...reported } });
   const before = step.context.partitions;
   applyAssignments(step, lists.assignments, lists.follows);
   applyRaftGroups(step, lists.raftGroups);

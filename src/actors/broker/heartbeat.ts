@@ -5,6 +5,7 @@
  */
 import { heldAclVersion } from "./authorize.ts";
 import { setTimer } from "../shared/effects.ts";
+import { reportDigest } from "../shared/report-digest.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type HeartbeatState, type Step } from "./core.ts";
@@ -83,7 +84,11 @@ export function sendHeartbeat(step: Step): void {
   const raft = raftReports(step);
   const raftPart = raft.length === 0 ? {} : { raft };
   const digest = heartbeat.assigned === undefined ? {} : { assignmentsDigest: heartbeat.assigned.digest };
-  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, serving, replicas, ...proposing, ...leaving, ...damage, ...holding, ...raftPart, ...heldAclVersion(step), ...digest });
+  // The report the coordinator said it holds is not sent again (../shared/report-digest.ts); a
+  // replica heartbeated for the first time (rotated to) is sent it in full.
+  const reported = reportDigest({ serving, replicas, raft, damaged });
+  const report = !rotated && heartbeat.reported === reported ? { sameReport: true } : { serving, replicas, ...damage, ...raftPart };
+  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest });
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -134,6 +134,8 @@ export function parseHeartbeatReply(message: Fields): BrokerHeartbeatReply | und
   if (typeof message.leaseMs !== "number" || !(message.leaseMs >= 0) || !Number.isFinite(message.leaseMs)) return undefined;
   if (message.assignmentsDigest !== undefined && !isAssignmentsDigest(message.assignmentsDigest)) return undefined;
   if (message.sameAssignments !== undefined && (message.sameAssignments !== true || message.assignmentsDigest === undefined)) return undefined;
+  if (message.reportDigest !== undefined && !isAssignmentsDigest(message.reportDigest)) return undefined;
+  if (message.reportWanted !== undefined && message.reportWanted !== true) return undefined;
   if (!Array.isArray(message.assignments) || !message.assignments.every(isAssignment)) return undefined;
   if (message.follows !== undefined && !(Array.isArray(message.follows) && message.follows.every(isFollowerAssignment))) return undefined;
   if (message.raftGroups !== undefined && !(Array.isArray(message.raftGroups) && message.raftGroups.every(isRaftGroupAssignment))) return undefined;

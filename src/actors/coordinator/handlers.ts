@@ -16,6 +16,7 @@
  */
 import { handleTopicAlter, handleTopicCreate, handleTopicDelete } from "./topic-handlers.ts";
 import { noteRaftReports, type RaftLeadership } from "./raft-leaders.ts";
+import { noteReport, reportWantedReply, withReport, type HeldReport } from "./reports.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import { assignmentsDigest } from "../shared/assignments-digest.ts";
@@ -129,9 +130,11 @@ export interface CoordinatorContext {
   readonly raftSeals?: ReadonlyMap<string, ReadonlyMap<NodeId, RaftSeal>>;
   /** This node's authorizer setting (`--authorizer`, `--super-users`); absent: off (acl.ts). */
   readonly authorizer?: AuthorizerSettings;
+  /** Soft state: each broker's last full heartbeat report, which its `sameReport` heartbeats stand for (reports.ts). */
+  readonly reports?: ReadonlyMap<NodeId, HeldReport>;
 }
 
-export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders" | "raftSeals">>;
+export type ContextChanges = Partial<Pick<CoordinatorContext, "state" | "assignments" | "leases" | "serving" | "damaged" | "logStarts" | "ring" | "replicaEnds" | "leaving" | "rebalanceDue" | "groupSessions" | "pushRecord" | "lastLeaseCheckMs" | "raftLeaders" | "raftSeals" | "reports">>;
 
 export interface Outcome {
   readonly changes: ContextChanges;
@@ -207,14 +210,19 @@ export function reply(to: NodeId, message: CoordinatorReplyMessage, changes: Con
 
 // ---------------------------------------------------------------- heartbeats and leases
 
-function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: BrokerHeartbeat, nowMs: number): Outcome {
-  const broker = request.broker;
+function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: BrokerHeartbeat, nowMs: number): Outcome {
+  const broker = received.broker;
   // A broker speaks only for itself: the transport ties `from` to the sender's certificate under
   // TLS (src/net/tls.ts), so this is what stops one broker registering or heartbeating as another.
-  if (broker !== from) return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `a heartbeat for broker '${broker}' came from '${from}': a broker heartbeats only for itself`)));
+  if (broker !== from) return reply(from, errorReply(received.type, received.requestId, wireError("INVALID_REQUEST", `a heartbeat for broker '${broker}' came from '${from}': a broker heartbeats only for itself`)));
+  // A report left out stands for the one held here; without it, nothing is done (reports.ts).
+  const reported = withReport(context.reports, received);
+  if (reported === undefined) return reply(from, reportWantedReply(received, context.settings.leaseMs));
+  const { request, reused } = reported;
   const effects: CoordinatorEffect[] = [];
   const changes: { -readonly [Key in keyof ContextChanges]: ContextChanges[Key] } = {};
-  if (request.serving !== undefined) {
+  // The same report as the last one handled: the per-broker maps built from it stand as they are.
+  if (request.serving !== undefined && !reused) {
     changes.serving = new Map(context.serving).set(broker, new Set(request.serving.flatMap((entry) => [servingKey(entry.topic, entry.partition, entry.leaderEpoch), ...(entry.handedOver === true ? [handedOverKey(entry.topic, entry.partition, entry.leaderEpoch)] : [])])));
     const starts = new Map(request.serving.flatMap((entry) => (entry.logStartOffset === undefined || entry.logStartOffset === 0 ? [] : [[`${entry.topic}/${entry.partition}`, entry.logStartOffset] as const])));
     if (starts.size > 0 || context.logStarts.has(broker)) {
@@ -225,7 +233,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     }
   }
   const damaged = new Map((request.damaged ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.ranges] as const));
-  if (damaged.size > 0 || context.damaged.has(broker)) {
+  if ((damaged.size > 0 || context.damaged.has(broker)) && !reused) {
     const next = new Map(context.damaged);
     if (damaged.size === 0) next.delete(broker);
     else next.set(broker, damaged);
@@ -236,11 +244,13 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
     const brokersMax = context.settings.limits.brokersMax;
     return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster already has the most brokers allowed (${brokersMax}); '${broker}' was not registered`)));
   }
-  if (request.replicas !== undefined || request.raft !== undefined) {
+  if ((request.replicas !== undefined || request.raft !== undefined) && !reused) {
     const ends = [...(request.replicas ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.endOffset] as const), ...(request.raft ?? []).map((entry) => [`${entry.topic}/${entry.partition}`, entry.committedEnd] as const)];
     changes.replicaEnds = new Map(context.replicaEnds).set(broker, new Map(ends));
   }
   if (request.raft !== undefined || context.raftLeaders !== undefined) changes.raftLeaders = noteRaftReports(context.raftLeaders ?? new Map(), broker, request.raft ?? []);
+  const reports = noteReport(context.reports, request, reused);
+  if (reports !== undefined) changes.reports = reports;
   const seals = noteSeals(context, broker, request);
   if (seals !== undefined) changes.raftSeals = seals;
   const wasLeaving = context.leaving.has(broker);
@@ -333,7 +343,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, request: Bro
   const aclPart = acls === undefined ? {} : { acls };
   // The lists the broker already holds are not sent again (assignments-digest.ts).
   const digest = assignmentsDigest({ assignments: leads, follows, brokers, raftGroups });
-  const header = { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignmentsDigest: digest } as const;
+  const header = { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignmentsDigest: digest, ...(request.reportDigest === undefined ? {} : { reportDigest: request.reportDigest }) } as const;
   if (request.assignmentsDigest === digest) return reply(from, { ...header, assignments: [], sameAssignments: true, ...tombstones, ...aclPart }, all, effects);
   return reply(from, { ...header, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...aclPart }, all, effects);
 }

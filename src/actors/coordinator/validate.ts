@@ -105,7 +105,8 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
         (fields["leaving"] === undefined || typeof fields["leaving"] === "boolean" ? undefined : wireError("INVALID_REQUEST", "leaving must be a boolean when given")) ??
         (fields["incarnation"] === undefined || (isInteger(fields["incarnation"]) && fields["incarnation"] >= 0) ? undefined : wireError("INVALID_REQUEST", "incarnation must be an integer >= 0 when given")) ??
         (fields["aclVersion"] === undefined || (isInteger(fields["aclVersion"]) && fields["aclVersion"] >= -1) ? undefined : wireError("INVALID_REQUEST", "aclVersion must be an integer >= -1 when given")) ??
-        (fields["assignmentsDigest"] === undefined || isAssignmentsDigest(fields["assignmentsDigest"]) ? undefined : wireError("INVALID_REQUEST", `assignmentsDigest must be ${ASSIGNMENTS_DIGEST_LENGTH} hex digits when given`))
+        (fields["assignmentsDigest"] === undefined || isAssignmentsDigest(fields["assignmentsDigest"]) ? undefined : wireError("INVALID_REQUEST", `assignmentsDigest must be ${ASSIGNMENTS_DIGEST_LENGTH} hex digits when given`)) ??
+        sameReportProblem(fields)
       );
     case "topic.create":
       return topicProblem(fields["topic"]) ?? createProblem(fields, limits);
@@ -318,6 +319,17 @@ function metadataProblem(topics: unknown, limits: CoordinatorLimits): WireError 
   return undefined;
 }
 
+/** `reportDigest` is a digest; `sameReport` (report-digest.ts) comes with one and instead of the lists it covers. */
+function sameReportProblem(fields: Fields): WireError | undefined {
+  if (fields["reportDigest"] !== undefined && !isAssignmentsDigest(fields["reportDigest"])) return wireError("INVALID_REQUEST", `reportDigest must be ${ASSIGNMENTS_DIGEST_LENGTH} hex digits when given`);
+  const same = fields["sameReport"];
+  if (same === undefined) return undefined;
+  if (same !== true) return wireError("INVALID_REQUEST", "sameReport must be true when given");
+  if (fields["reportDigest"] === undefined) return wireError("INVALID_REQUEST", "sameReport needs the reportDigest of the report it stands for");
+  const lists = ["serving", "replicas", "raft", "damaged"].filter((name) => fields[name] !== undefined);
+  return lists.length === 0 ? undefined : wireError("INVALID_REQUEST", `sameReport stands for the report: ${lists.join(", ")} must be left out`);
+}
+
 /** A fresh request holding only the checked fields (nothing else of the wire object survives). */
 function copyRequest(type: RequestType, requestId: number, fields: Fields): CoordinatorRequestMessage {
   switch (type) {
@@ -352,6 +364,8 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(raft === undefined ? {} : { raft }),
         ...(fields["aclVersion"] === undefined ? {} : { aclVersion: fields["aclVersion"] as number }),
         ...(assignmentsDigest === undefined ? {} : { assignmentsDigest }),
+        ...(fields["reportDigest"] === undefined ? {} : { reportDigest: fields["reportDigest"] as string }),
+        ...(fields["sameReport"] === true ? { sameReport: true } : {}),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":

@@ -50,7 +50,8 @@ function listDigest(list: readonly unknown[]): string {
   return digest;
 }
 
-function hash64(text: string): string {
+/** Two 32-bit FNV-1a lanes over `text`, as 16 hex digits (also report-digest.ts's). */
+export function hash64(text: string): string {
   let low = 0x811c9dc5;
   let high = 0x01000193 ^ 0x5bd1e995;
   for (let index = 0; index < text.length; index++) {

@@ -299,6 +299,13 @@ export interface BrokerHeartbeat {
    * full reply it applied; absent before one. The coordinator may answer `sameAssignments`.
    */
   readonly assignmentsDigest?: string;
+  /** The digest (report-digest.ts) of `serving`, `replicas`, `raft` and `damaged`; absent from older brokers. */
+  readonly reportDigest?: string;
+  /**
+   * True: those four lists are left out; they are the ones of `reportDigest`, which the
+   * coordinator said it holds. It answers `reportWanted` when it does not.
+   */
+  readonly sameReport?: boolean;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -333,6 +340,13 @@ export interface BrokerHeartbeatReply {
    * then empty and `follows`, `brokers` and `raftGroups` absent (assignments-digest.ts).
    */
   readonly sameAssignments?: boolean;
+  /** The digest of the heartbeat report the coordinator holds for this broker now (report-digest.ts). */
+  readonly reportDigest?: string;
+  /**
+   * True: the heartbeat left its report out (`sameReport`) and the coordinator does not hold it;
+   * nothing was done (no lease renewed, `assignments` empty and not to be applied): send it in full.
+   */
+  readonly reportWanted?: boolean;
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */

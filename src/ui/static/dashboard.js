@@ -1,7 +1,8 @@
 // The dashboard page: polls /api/cluster (the server's latest snapshot of the cluster, taken
 // through the admin client) and draws it. Produce rates are computed here, from the end offsets
 // of two successive snapshots, per partition (a partition missing from either is left out of
-// that step rather than counted as a jump). The charts are uPlot; everything else is plain DOM,
+// that step rather than counted as a jump); consume rates likewise from each group's committed
+// offsets (so they move in steps of the consumers' commit interval). The charts are uPlot; everything else is plain DOM,
 // written with textContent only, so no name from the cluster can become markup.
 "use strict";
 
@@ -10,12 +11,14 @@
   const SMALL_CHART_TOPICS_MAX = 20;
   const FETCH_TIMEOUT_MS = 5_000;
 
-  /** Rate samples: times in seconds (uPlot's x unit), the total, and one series per topic. */
-  const history = { times: [], total: [], byTopic: new Map() };
+  /** Rate samples: times in seconds (uPlot's x unit), the totals, and one series per topic and per group. */
+  const history = { times: [], total: [], byTopic: new Map(), consumed: [], byGroup: new Map() };
   let previous = null;
   let pollMs = 1_000;
   let totalChart = null;
+  let consumeChart = null;
   const topicCharts = new Map();
+  const groupCharts = new Map();
 
   const $ = (id) => document.getElementById(id);
 
@@ -62,25 +65,63 @@
     return { total, byTopic };
   }
 
+  /** The same for groups: committed offsets moved forward per second (a reset backwards counts 0). */
+  function consumeRatesBetween(before, now) {
+    const seconds = (now.polledAt - before.polledAt) / 1_000;
+    const committed = new Map();
+    for (const group of before.groups ?? []) {
+      for (const partition of group.partitions) committed.set(`${group.groupId}\n${partition.topic}/${partition.partition}`, partition.committedOffset);
+    }
+    const byGroup = new Map();
+    let total = 0;
+    for (const group of now.groups ?? []) {
+      let consumed = 0;
+      for (const partition of group.partitions) {
+        const earlier = committed.get(`${group.groupId}\n${partition.topic}/${partition.partition}`);
+        if (typeof earlier !== "number") continue;
+        consumed += Math.max(0, partition.committedOffset - earlier);
+      }
+      const rate = seconds > 0 ? consumed / seconds : 0;
+      byGroup.set(group.groupId, rate);
+      total += rate;
+    }
+    return { total, byGroup };
+  }
+
+  /** Append one sample per series of `byKey` (null where a key has none), dropping series that are gone. */
+  function pushSeries(seriesByKey, rates, index) {
+    for (const key of rates.keys()) {
+      if (!seriesByKey.has(key)) seriesByKey.set(key, new Array(index).fill(null));
+    }
+    for (const [key, series] of seriesByKey) series.push(rates.has(key) ? rates.get(key) : null);
+  }
+
+  function dropEmptySeries(seriesByKey, rates) {
+    for (const [key, series] of seriesByKey) {
+      if (!rates.has(key) && series.every((value) => value === null)) seriesByKey.delete(key);
+    }
+  }
+
   function record(snapshot) {
     if (snapshot.polledAt === null || (previous !== null && snapshot.polledAt === previous.polledAt)) return false;
     if (previous !== null && snapshot.polledAt > previous.polledAt) {
       const rates = ratesBetween(previous, snapshot);
+      const consumed = consumeRatesBetween(previous, snapshot);
       const index = history.times.length;
       history.times.push(snapshot.polledAt / 1_000);
       history.total.push(rates.total);
-      for (const [topic, rate] of rates.byTopic) {
-        if (!history.byTopic.has(topic)) history.byTopic.set(topic, new Array(index).fill(null));
-      }
-      for (const [topic, series] of history.byTopic) series.push(rates.byTopic.has(topic) ? rates.byTopic.get(topic) : null);
+      history.consumed.push(consumed.total);
+      pushSeries(history.byTopic, rates.byTopic, index);
+      pushSeries(history.byGroup, consumed.byGroup, index);
       if (history.times.length > HISTORY_POINTS_MAX) {
         history.times.shift();
         history.total.shift();
+        history.consumed.shift();
         for (const series of history.byTopic.values()) series.shift();
+        for (const series of history.byGroup.values()) series.shift();
       }
-      for (const [topic, series] of history.byTopic) {
-        if (!rates.byTopic.has(topic) && series.every((value) => value === null)) history.byTopic.delete(topic);
-      }
+      dropEmptySeries(history.byTopic, rates.byTopic);
+      dropEmptySeries(history.byGroup, consumed.byGroup);
     }
     previous = snapshot;
     return true;
@@ -119,12 +160,18 @@
   }
 
   function drawCharts() {
-    $("window").textContent = windowSeconds() >= 120 ? `last ${Math.round(windowSeconds() / 60)} minutes` : `last ${Math.round(windowSeconds())} s`;
+    const span = windowSeconds() >= 120 ? `last ${Math.round(windowSeconds() / 60)} minutes` : `last ${Math.round(windowSeconds())} s`;
+    $("window").textContent = span;
+    $("consume-window").textContent = span;
     if (totalChart === null) totalChart = makeChart($("total-chart"), 180, "all topics, msg/s", false);
     totalChart?.setData([history.times, history.total]);
-    for (const [topic, chart] of topicCharts) {
-      const series = history.byTopic.get(topic);
-      chart?.setData([history.times, series ?? history.times.map(() => null)]);
+    if (consumeChart === null) consumeChart = makeChart($("consume-chart"), 140, "all groups, msg/s consumed", false);
+    consumeChart?.setData([history.times, history.consumed]);
+    for (const [charts, seriesByKey] of [[topicCharts, history.byTopic], [groupCharts, history.byGroup]]) {
+      for (const [key, chart] of charts) {
+        const series = seriesByKey.get(key);
+        chart?.setData([history.times, series ?? history.times.map(() => null)]);
+      }
     }
   }
 
@@ -233,14 +280,90 @@
     notPolled.textContent = `${snapshot.topicsNotPolled} more topics are listed without offsets or rates (the dashboard asks for the first ${snapshot.topics.length - snapshot.topicsNotPolled} only).`;
   }
 
+  // ------------------------------------------------------------------ groups
+
+  function groupPartitionRow(groupId, partition) {
+    const row = element("tr", null, { "data-group-partition": `${groupId}/${partition.topic}/${partition.partition}` });
+    row.append(
+      element("td", partition.topic),
+      element("td", partition.partition, { class: "num" }),
+      element("td", partition.committedOffset, { class: "num", "data-field": "committed" }),
+      element("td", partition.endOffset ?? "?", { class: "num", "data-field": "end-offset" }),
+      element("td", partition.lag ?? "?", { class: partition.lag !== null && partition.lag > 0 ? "num lagging" : "num", "data-field": "lag" }),
+    );
+    return row;
+  }
+
+  function groupSection(group) {
+    const existing = document.querySelector(`section.group[data-group="${CSS.escape(group.groupId)}"]`);
+    if (existing !== null) return existing;
+    const section = element("section", null, { class: "group", "data-group": group.groupId });
+    const head = element("div", null, { class: "topic-head" });
+    head.append(element("h3", group.groupId), element("span", "", { class: "hint group-meta" }), element("span", "–", { class: "group-rate", "data-rate": "" }));
+    const chart = element("div", null, { class: "chart small" });
+    const table = element("table");
+    const header = element("tr");
+    for (const [title, numeric] of [["topic", false], ["partition", true], ["committed offset", true], ["end offset", true], ["lag", true]]) {
+      header.append(element("th", title, numeric ? { class: "num" } : {}));
+    }
+    table.append(element("thead"), element("tbody"));
+    table.tHead.append(header);
+    section.append(head, chart, table);
+    $("groups").append(section);
+    if (groupCharts.size < SMALL_CHART_TOPICS_MAX) groupCharts.set(group.groupId, makeChart(chart, 80, `${group.groupId}, msg/s consumed`, true));
+    return section;
+  }
+
+  function renderGroups(snapshot) {
+    const groups = snapshot.groups ?? [];
+    const names = new Set(groups.map((group) => group.groupId));
+    for (const section of [...document.querySelectorAll("section.group")]) {
+      const name = section.dataset.group;
+      if (names.has(name)) continue;
+      groupCharts.get(name)?.destroy();
+      groupCharts.delete(name);
+      section.remove();
+    }
+    for (const group of groups) {
+      const section = groupSection(group);
+      const members = `${group.members} member${group.members === 1 ? "" : "s"}`;
+      const lag = group.lag === null ? "lag unknown" : `lag ${group.lag.toLocaleString("en-US")}`;
+      const meta = section.querySelector(".group-meta");
+      meta.textContent = `${group.state} · ${members} · ${lag}${group.offsetsError === null ? "" : ` · offsets: ${group.offsetsError}`}`;
+      meta.dataset.lag = group.lag === null ? "" : String(group.lag);
+      const rate = latest(history.byGroup.get(group.groupId) ?? []);
+      const rateNode = section.querySelector(".group-rate");
+      rateNode.textContent = `${formatRate(rate)} msg/s consumed`;
+      rateNode.dataset.rate = rate === null ? "" : String(rate);
+      const body = section.querySelector("tbody");
+      body.replaceChildren(...group.partitions.map((partition) => groupPartitionRow(group.groupId, partition)));
+      if (group.partitions.length === 0) {
+        const row = element("tr");
+        row.append(element("td", "no offsets committed yet", { colspan: 5, class: "hint" }));
+        body.append(row);
+      }
+    }
+    $("no-groups").hidden = groups.length > 0 || snapshot.polledAt === null || (snapshot.groupsError ?? null) !== null;
+    const note = $("groups-note");
+    const notes = [];
+    if ((snapshot.groupsError ?? null) !== null) notes.push(`Cannot list the consumer groups: ${snapshot.groupsError}`);
+    if ((snapshot.groupsNotPolled ?? 0) > 0) notes.push(`${snapshot.groupsNotPolled} more groups are listed without offsets, lag or rates (the dashboard asks for the first ${groups.length - snapshot.groupsNotPolled} only).`);
+    note.hidden = notes.length === 0;
+    note.textContent = notes.join(" ");
+  }
+
   function render(snapshot) {
     renderStatus(snapshot, null);
     renderBrokers(snapshot);
     renderTopics(snapshot);
+    renderGroups(snapshot);
     const total = latest(history.total);
     $("total-rate").textContent = formatRate(total);
     $("total-rate").dataset.value = total === null ? "" : String(total);
     $("total-rate").dataset.samples = String(history.times.length);
+    const consumed = latest(history.consumed);
+    $("total-consume-rate").textContent = formatRate(consumed);
+    $("total-consume-rate").dataset.value = consumed === null ? "" : String(consumed);
     drawCharts();
   }
 
@@ -277,6 +400,8 @@
   window.addEventListener("resize", () => {
     const width = $("total-chart").clientWidth;
     if (totalChart && width > 0) totalChart.setSize({ width, height: 180 });
+    const consumeWidth = $("consume-chart").clientWidth;
+    if (consumeChart && consumeWidth > 0) consumeChart.setSize({ width: consumeWidth, height: 140 });
   });
 
   void loop();

@@ -1,0 +1,55 @@
+/**
+ * The heartbeat reports the coordinator holds, one per broker (soft state): what lets a broker
+ * leave an unchanged report out of its heartbeat (`sameReport`, ../shared/report-digest.ts).
+ *
+ * A heartbeat with `sameReport` is handled as the heartbeat with the held report's lists put
+ * back, so the coordinator decides exactly what the full heartbeat would have made it decide.
+ * Only when it does not hold a report of that digest does it answer `reportWanted` — having done
+ * nothing. A full heartbeat replaces the held report (a broker that sends no digest, an older
+ * one, has none held).
+ */
+import type { NodeId } from "../shared/ids.ts";
+import type { BrokerHeartbeat, BrokerHeartbeatReply } from "../shared/messages.ts";
+import type { ReportedLists } from "../shared/report-digest.ts";
+
+export interface HeldReport extends ReportedLists {
+  readonly digest: string;
+}
+
+/**
+ * The heartbeat with its report: as it came, or with the held lists its `sameReport` stands for
+ * (`reused`); undefined when it stands for a report not held here.
+ */
+export function withReport(held: ReadonlyMap<NodeId, HeldReport> | undefined, request: BrokerHeartbeat): { readonly request: BrokerHeartbeat; readonly reused: boolean } | undefined {
+  if (request.sameReport !== true) return { request, reused: false };
+  const report = held?.get(request.broker);
+  if (report === undefined || report.digest !== request.reportDigest) return undefined;
+  const { sameReport: _same, ...rest } = request;
+  const { digest: _digest, ...lists } = report;
+  return { request: { ...rest, ...lists }, reused: true };
+}
+
+/** The held reports after a heartbeat was handled; undefined when they stay as they were. */
+export function noteReport(held: ReadonlyMap<NodeId, HeldReport> | undefined, request: BrokerHeartbeat, reused: boolean): ReadonlyMap<NodeId, HeldReport> | undefined {
+  if (reused) return undefined;
+  const broker = request.broker;
+  if (request.reportDigest === undefined) {
+    if (held?.has(broker) !== true) return undefined;
+    const next = new Map(held);
+    next.delete(broker);
+    return next;
+  }
+  const report: HeldReport = {
+    digest: request.reportDigest,
+    ...(request.serving === undefined ? {} : { serving: request.serving }),
+    ...(request.replicas === undefined ? {} : { replicas: request.replicas }),
+    ...(request.raft === undefined ? {} : { raft: request.raft }),
+    ...(request.damaged === undefined ? {} : { damaged: request.damaged }),
+  };
+  return new Map(held ?? []).set(broker, report);
+}
+
+/** The answer to a heartbeat whose report is not held here: nothing done, send it in full. */
+export function reportWantedReply(request: BrokerHeartbeat, leaseMs: number): BrokerHeartbeatReply {
+  return { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs, assignments: [], reportWanted: true };
+}

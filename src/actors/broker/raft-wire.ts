@@ -48,6 +48,16 @@ function validMessage(message: unknown): message is RaftMessage {
       return typeof message.context === "number" && Number.isSafeInteger(message.context);
     case "raft.timeout-now":
       return true;
+    case "raft.snapshot":
+      return (
+        isIndex(message.index) &&
+        message.index >= 0 &&
+        isTerm(message.snapshotTerm) &&
+        Array.isArray(message.voters) &&
+        message.voters.length > 0 &&
+        message.voters.every((voter) => typeof voter === "string") &&
+        message.data instanceof Uint8Array
+      );
     default:
       return false;
   }

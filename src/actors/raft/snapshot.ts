@@ -30,11 +30,12 @@ function metaOf(snapshot: Snapshot): SnapshotMeta {
 }
 
 /** The application's compaction request: its state `data` after applying up to `index`. */
-export function compact(core: RaftCore, index: number, data: Uint8Array): void {
+export function compact(core: RaftCore, requested: number, data: Uint8Array): void {
+  // Planted: the whole log goes, whatever is committed.
+  const index = core.plant === "compact-past-commit" ? core.log.lastIndex : requested;
   const refuse = (reason: "stale" | "not-applied" | "invalid" | "too-large"): void => output(core, { type: "raft.compact.refused", index, reason });
   if (index <= core.log.snapIndex) return refuse("stale");
-  const limit = core.plant === "compact-past-commit" ? core.log.lastIndex : core.appliedIndex;
-  if (index > limit) return refuse("not-applied");
+  if (index > core.appliedIndex && core.plant !== "compact-past-commit") return refuse("not-applied");
   const term = core.log.termAt(index);
   if (term === undefined) return refuse("invalid");
   if (data.length > core.settings.snapshotBytesMax) return refuse("too-large");

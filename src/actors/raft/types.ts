@@ -30,7 +30,7 @@ export const SENTINEL_TERM = 0;
  * - `commit-old-term`: the leader commits entries of earlier terms by counting replicas.
  * - `reply-before-persist-vote`: a granted vote is answered before it is persisted (the write
  *   follows a few ticks later).
- * - `compact-past-commit`: `compact` accepts any index of the log, committed or not.
+ * - `compact-past-commit`: `compact` compacts the whole log, its uncommitted tail included.
  */
 export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote", "compact-past-commit"] as const;
 export type RaftPlant = (typeof RAFT_PLANTS)[number];

@@ -41,7 +41,7 @@ function validMessage(message: unknown): message is RaftMessage {
         message.entries.every((entry) => entry instanceof Uint8Array)
       );
     case "raft.append.reply":
-      return typeof message.success === "boolean" && isIndex(message.index) && isIndex(message.hintIndex) && isTerm(message.hintTerm);
+      return typeof message.success === "boolean" && isIndex(message.index) && isIndex(message.hintIndex) && isTerm(message.hintTerm) && (message.lostLog === undefined || typeof message.lostLog === "boolean");
     case "raft.heartbeat":
       return isIndex(message.commitIndex) && typeof message.context === "number" && Number.isSafeInteger(message.context);
     case "raft.heartbeat.reply":

@@ -111,6 +111,12 @@ export function handleAppendReply(core: RaftCore, from: NodeId, reply: RaftAppen
   const progress = core.progress.get(from);
   if (progress === undefined) return;
   progress.recentActive = true;
+  if (!reply.success && reply.lostLog === true) {
+    progress.match = -1;
+    progress.becomeProbe();
+    sendAppend(core, from, true);
+    return;
+  }
   if (!reply.success) return handleRejection(core, from, reply);
   if (reply.index > core.log.lastIndex) return;
   if (!progress.maybeUpdate(reply.index)) return;
@@ -266,5 +272,9 @@ export function handleHeartbeat(core: RaftCore, from: NodeId, heartbeat: RaftHea
   const commit = Math.min(heartbeat.commitIndex, core.log.lastIndex);
   if (commit > core.commitIndex) core.commitIndex = commit;
   maybeApply(core);
+  if (heartbeat.commitIndex > core.log.lastIndex) {
+    // The leader believes this node holds entries it does not: they were lost (a wiped disk).
+    sendMessage(core, from, { type: "raft.append.reply", success: false, index: heartbeat.commitIndex, hintIndex: core.log.lastIndex, hintTerm: core.log.lastTerm, lostLog: true });
+  }
   sendMessage(core, from, { type: "raft.heartbeat.reply", context: heartbeat.context });
 }

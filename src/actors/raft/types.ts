@@ -219,6 +219,13 @@ export interface RaftAppendReply extends MessageBase {
   /** On rejection: the follower's last entry at or below prevIndex whose term is at most prevTerm (fast back-off). */
   readonly hintIndex: number;
   readonly hintTerm: number;
+  /**
+   * Sent on a heartbeat whose commit index (never above what the leader believes this follower
+   * holds) is beyond the follower's log: it lost entries it had acknowledged (a wiped disk). The
+   * leader then forgets what it knew of the follower's log and probes it from the start (which
+   * sends the snapshot when there is one).
+   */
+  readonly lostLog?: boolean;
 }
 
 export interface RaftHeartbeat extends MessageBase {

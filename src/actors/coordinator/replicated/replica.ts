@@ -130,7 +130,8 @@ export function createReplica(input: ReplicaInput): QuorumReplica {
 /** At start: what the store recovered and the configuration in force (as the Raft actor reports them). */
 export function onStart(replica: QuorumReplica, recovered: RaftRecovered): QuorumEffect[] {
   const core = replica.core;
-  output(core, { type: "raft.started", hardState: recovered.hardState, entries: entryInfos(recovered.entries) });
+  const snapshot = recovered.snapshot;
+  output(core, { type: "raft.started", hardState: recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(recovered.entries) });
   output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index });
   return finish(replica);
 }

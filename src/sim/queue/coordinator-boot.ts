@@ -19,7 +19,7 @@ import { QuorumChecker } from "./coordinator-quorum.ts";
 /** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
 export const COORDINATOR_LEADER = "coordinator-leader";
 /** Replicas snapshot their state every this many entries in the simulator: short runs exercise compaction and InstallSnapshot. */
-export const SIM_SNAPSHOT_EVERY = 16;
+export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
 
 interface Snapshotted {
@@ -105,7 +105,8 @@ export class SimCoordinatorQuorum {
   }
 
   /** Figures for the run's result. */
-  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number } {
-    return { replicas: this.ids.length, entriesApplied: this.checker.entriesApplied, repliesServed: this.checker.repliesServed, servingStarts: this.checker.servingStarts, violations: this.checker.anomalies().length };
+  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number } {
+    const { entriesApplied, repliesServed, servingStarts, snapshotsTaken, snapshotsInstalled } = this.checker;
+    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled };
   }
 }

@@ -50,6 +50,8 @@ Options:
   --coordinators N    queue: coordinator replicas, 1 (default) to 7; with more the coordinator
                       is a Raft quorum (docs/coordinator-quorum.md): the nemesis crashes and
                       isolates replicas, its leader too, and the quorum checker judges them
+  --compact-every N   raft: every node compacts its log (a snapshot) every N applied entries;
+                      followers behind a leader's log start catch up by InstallSnapshot
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -183,6 +185,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       acks: { type: "string" },
       "replication-factor": { type: "string" },
       coordinators: { type: "string" },
+      "compact-every": { type: "string" },
       mode: { type: "string" },
       faults: { type: "string" },
       messages: { type: "string" },
@@ -227,6 +230,8 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
+  const compactEvery = values["compact-every"] === undefined ? undefined : integer("--compact-every", values["compact-every"], 1);
+  if (compactEvery !== undefined && workload !== "raft") throw new Error(`--compact-every runs with the raft workload, not '${workload}'`);
   const clockDriftPpm = values["clock-drift"] === undefined ? undefined : integer("--clock-drift", values["clock-drift"], 0);
   if (clockDriftPpm !== undefined && clockDriftPpm > CLOCK_DRIFT_PPM_MAX) throw new Error(`--clock-drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not '${clockDriftPpm}'`);
   if (clockDriftPpm !== undefined && workload !== "queue") throw new Error(`--clock-drift runs with the queue workload, not '${workload}'`);
@@ -259,6 +264,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       clockSkewPpm: scenario?.clockSkewPpm,
       damageAtRest,
       ...(compression === undefined ? {} : { compression }),
+      ...(compactEvery === undefined ? {} : { compactEvery }),
     },
     scenario,
     verbose: values.verbose === true,
@@ -330,6 +336,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");
   if (base.clockDriftPpm !== undefined) parts.push(`--clock-drift ${base.clockDriftPpm}`);
   if (base.compression !== undefined) parts.push(`--compression ${base.compression}`);
+  if (base.compactEvery !== undefined) parts.push(`--compact-every ${base.compactEvery}`);
   return parts.join(" ");
 }
 

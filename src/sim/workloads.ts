@@ -63,6 +63,8 @@ export interface WorkloadOptions {
   readonly compression?: CompressionType | undefined;
   /** Records the run's trace (`zhumq sim --trace`, `--open`); it never changes the run. */
   readonly recorder?: TraceRecorder | undefined;
+  /** raft: each node compacts its log every this many applied entries (`zhumq sim --compact-every`; default off, 8 with the compact-past-commit plant). */
+  readonly compactEvery?: number | undefined;
 }
 
 export interface RunSummary extends RunFigures {
@@ -123,7 +125,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
-      ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.violations} quorum checker violations`]),
+      ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations`]),
       ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],
@@ -156,7 +158,9 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
   // A planted bug runs under the leader-hunting nemesis, the profile its seed budget is stated for
   // (a swarm run with a scripted schedule keeps it: that is a shrunk swarm run).
   const hunt = options.plant !== undefined && options.faults === "swarm";
+  const compactEvery = options.compactEvery ?? (options.plant === "compact-past-commit" ? 8 : undefined);
   const result = await runRaft({
+    ...(compactEvery === undefined ? {} : { compactEvery }),
     ...(hunt ? LEADER_HUNT : {}),
     seed: options.seed,
     faults: options.faults,
@@ -174,6 +178,7 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
       result.stoppedAtViolation
         ? `stopped at the first safety violation, ${(result.virtualMs / 1000).toFixed(3)} s in`
         : `leader serving ${result.leaderAfterHealMs === undefined ? "never" : `${result.leaderAfterHealMs.toFixed(0)} ms`} after healing; ${result.configChanges} membership changes, ${result.transfers} leadership transfers`,
+      ...(compactEvery === undefined ? [] : [`compaction every ${compactEvery} entries: ${result.snapshots.compacted} compactions, ${result.snapshots.installed} snapshots installed`]),
       ...Object.entries(result.bindings).map(([name, node]) => `role name ${name} = ${node}`),
     ],
   };

@@ -41,13 +41,23 @@ function validMessage(message: unknown): message is RaftMessage {
         message.entries.every((entry) => entry instanceof Uint8Array)
       );
     case "raft.append.reply":
-      return typeof message.success === "boolean" && isIndex(message.index) && isIndex(message.hintIndex) && isTerm(message.hintTerm);
+      return typeof message.success === "boolean" && isIndex(message.index) && isIndex(message.hintIndex) && isTerm(message.hintTerm) && (message.lostLog === undefined || typeof message.lostLog === "boolean");
     case "raft.heartbeat":
       return isIndex(message.commitIndex) && typeof message.context === "number" && Number.isSafeInteger(message.context);
     case "raft.heartbeat.reply":
       return typeof message.context === "number" && Number.isSafeInteger(message.context);
     case "raft.timeout-now":
       return true;
+    case "raft.snapshot":
+      return (
+        isIndex(message.index) &&
+        message.index >= 0 &&
+        isTerm(message.snapshotTerm) &&
+        Array.isArray(message.voters) &&
+        message.voters.length > 0 &&
+        message.voters.every((voter) => typeof voter === "string") &&
+        message.data instanceof Uint8Array
+      );
     default:
       return false;
   }

@@ -14,6 +14,7 @@ import { afterCommit, bcastAppend, handleAppend, handleAppendReply, handleHeartb
 import { becomeFollower, campaign, handleVoteReply, handleVoteRequest, inLease, tickElection, tickLeader } from "./roles.ts";
 import { sendMessage, type RaftCore } from "./state.ts";
 import { evictCache } from "./durability.ts";
+import { handleSnapshot } from "./snapshot.ts";
 import type { NodeId, RaftMessage, RaftOperation, RaftReadResult } from "./types.ts";
 
 export function receive(core: RaftCore, from: NodeId, message: RaftMessage): void {
@@ -42,6 +43,7 @@ function adoptNewerTerm(core: RaftCore, from: NodeId, message: RaftMessage): boo
     case "raft.append":
     case "raft.heartbeat":
     case "raft.timeout-now":
+    case "raft.snapshot":
       becomeFollower(core, message.term, from);
       return true;
     case "raft.append.reply":
@@ -57,7 +59,7 @@ function adoptNewerTerm(core: RaftCore, from: NodeId, message: RaftMessage): boo
  * a leader that still has a majority; answering its appends is how that leader learns.
  */
 function answerStale(core: RaftCore, from: NodeId, message: RaftMessage): void {
-  if (message.type === "raft.append" || message.type === "raft.heartbeat") {
+  if (message.type === "raft.append" || message.type === "raft.heartbeat" || message.type === "raft.snapshot") {
     sendMessage(core, from, { type: "raft.append.reply", success: false, index: -1, hintIndex: -1, hintTerm: 0 });
   } else if (message.type === "raft.vote" && message.preVote) {
     sendMessage(core, from, { type: "raft.vote.reply", preVote: true, granted: false });
@@ -76,6 +78,10 @@ function dispatch(core: RaftCore, from: NodeId, message: RaftMessage): void {
       if (core.role !== "follower") becomeFollower(core, core.term, from);
       if (message.type === "raft.append") return handleAppend(core, from, message);
       return handleHeartbeat(core, from, message);
+    case "raft.snapshot":
+      if (core.role === "leader") return;
+      if (core.role !== "follower") becomeFollower(core, core.term, from);
+      return handleSnapshot(core, from, message);
     case "raft.append.reply":
       if (core.role === "leader") handleAppendReply(core, from, message);
       return;

@@ -4,7 +4,12 @@
  * storage engine's segmented log; entries evicted from the cache are read back with
  * `effect.read`.
  *
- * Invariants (asserted): bases are contiguous (each entry starts at the previous index + 1),
+ * The log starts after a snapshot (`snapIndex`, `snapTerm`; the sentinel (-1, 0) when nothing
+ * was ever compacted): entries up to it are gone, and the snapshot's point stands in for the
+ * last of them (its term answers `termAt`, and it is the last entry of a log holding nothing after).
+ *
+ * Invariants (asserted): bases are contiguous (each entry starts at the previous index + 1, the
+ * first right after the snapshot),
  * terms never decrease along the log, and the cache holds a suffix — every entry from
  * `cacheFloor` on has its bytes, none before it.
  *
@@ -21,13 +26,18 @@ export interface Slice {
 }
 
 export class RaftLog {
-  private readonly metas: EntryMeta[];
-  private readonly bytes: (Uint8Array | undefined)[];
+  private metas: EntryMeta[];
+  private bytes: (Uint8Array | undefined)[];
   /** Position of the oldest cached entry; everything from here on has its bytes. */
   private cacheFloor: number;
   cachedBytes = 0;
+  /** Index and term of the last entry the snapshot replaced. */
+  snapIndex: number;
+  snapTerm: number;
 
-  constructor(entries: readonly EntryMeta[]) {
+  constructor(entries: readonly EntryMeta[], start: { readonly index: number; readonly term: number } = { index: SENTINEL_INDEX, term: SENTINEL_TERM }) {
+    this.snapIndex = start.index;
+    this.snapTerm = start.term;
     this.metas = [];
     for (const meta of entries) this.pushMeta(meta);
     this.bytes = new Array<Uint8Array | undefined>(this.metas.length).fill(undefined);
@@ -38,10 +48,10 @@ export class RaftLog {
     return this.metas.length;
   }
   get lastIndex(): number {
-    return this.metas[this.metas.length - 1]?.index ?? SENTINEL_INDEX;
+    return this.metas[this.metas.length - 1]?.index ?? this.snapIndex;
   }
   get lastTerm(): number {
-    return this.metas[this.metas.length - 1]?.term ?? SENTINEL_TERM;
+    return this.metas[this.metas.length - 1]?.term ?? this.snapTerm;
   }
   /** Base offset of the next entry appended. */
   get nextBase(): number {
@@ -83,9 +93,9 @@ export class RaftLog {
     return position < 0 ? undefined : this.metas[position];
   }
 
-  /** The term of the entry whose index is exactly `index` (the sentinel's is 0); undefined otherwise. */
+  /** The term of the entry whose index is exactly `index` (the snapshot's point, or the sentinel's 0); undefined otherwise (compacted or absent). */
   termAt(index: number): number | undefined {
-    if (index === SENTINEL_INDEX) return SENTINEL_TERM;
+    if (index === this.snapIndex) return this.snapTerm;
     return this.metaOf(index)?.term;
   }
 
@@ -114,7 +124,8 @@ export class RaftLog {
       } else high = middle - 1;
     }
     const meta = this.metas[found];
-    return meta === undefined ? { index: SENTINEL_INDEX, term: SENTINEL_TERM } : { index: meta.index, term: meta.term };
+    // Nothing after the snapshot qualifies: the snapshot's point (committed, so any leader holds it or its snapshot).
+    return meta === undefined ? { index: this.snapIndex, term: this.snapTerm } : { index: meta.index, term: meta.term };
   }
 
   /** Position of the entry starting at `base`; the log's length when `base` is just past the end; -1 otherwise. */
@@ -140,15 +151,42 @@ export class RaftLog {
   }
 
   private pushMeta(meta: EntryMeta): void {
-    const last = this.metas[this.metas.length - 1];
-    assert(meta.base === (last?.index ?? SENTINEL_INDEX) + 1, `entry at base ${meta.base} does not follow index ${last?.index ?? SENTINEL_INDEX}`);
+    assert(meta.base === this.lastIndex + 1, `entry at base ${meta.base} does not follow index ${this.lastIndex}`);
     assert(meta.index >= meta.base, `entry index ${meta.index} below its base ${meta.base}`);
-    assert(meta.term >= (last?.term ?? SENTINEL_TERM) && meta.term > 0, `entry term ${meta.term} after term ${last?.term ?? SENTINEL_TERM}`);
+    assert(meta.term >= this.lastTerm && meta.term > 0, `entry term ${meta.term} after term ${this.lastTerm}`);
     this.metas.push(meta);
   }
 
-  /** Drop every entry after `index`; returns how many were dropped. */
+  /** Compaction: drop every entry up to `index` (an entry of the log, or the current start); the log then starts after it. */
+  compactTo(index: number): void {
+    if (index === this.snapIndex) return;
+    const position = this.positionOf(index);
+    assert(position >= 0, `compacting to ${index}, which is not an entry of the log (start ${this.snapIndex}, last ${this.lastIndex})`);
+    const count = position + 1;
+    for (let dropped = 0; dropped < count; dropped++) {
+      if (this.bytes[dropped] !== undefined) this.cachedBytes -= this.metas[dropped]!.sizeBytes;
+    }
+    this.snapTerm = this.metas[position]!.term;
+    this.snapIndex = index;
+    this.metas = this.metas.slice(count);
+    this.bytes = this.bytes.slice(count);
+    this.cacheFloor = Math.max(0, this.cacheFloor - count);
+  }
+
+  /** An installed snapshot the log does not continue: drop everything; the log is empty after (index, term). */
+  reset(index: number, term: number): void {
+    assert(index >= this.snapIndex && term >= this.snapTerm, `resetting to ${index} (term ${term}) behind the start ${this.snapIndex} (term ${this.snapTerm})`);
+    this.metas = [];
+    this.bytes = [];
+    this.cacheFloor = 0;
+    this.cachedBytes = 0;
+    this.snapIndex = index;
+    this.snapTerm = term;
+  }
+
+  /** Drop every entry after `index` (never the snapshot's); returns how many were dropped. */
   truncateAfter(index: number): number {
+    assert(index >= this.snapIndex, `truncating after ${index}, below the snapshot at ${this.snapIndex}`);
     const keep = this.positionAtOrBelow(index) + 1;
     const dropped = this.metas.length - keep;
     for (let position = keep; position < this.metas.length; position++) {

@@ -9,7 +9,7 @@
  *
  * Events in: `message.received` (RaftMessage), `timer.fired` (the tick), `store.persisted`
  * (`deliverPersisted` must be on), `read.done`, and the application's `raft.propose`,
- * `raft.read`, `raft.transfer`, `raft.membership`.
+ * `raft.read`, `raft.transfer`, `raft.membership`, and `raft.compact` (in every role).
  * Effects out: `effect.send`, `effect.persist` (RaftOperation), `effect.read` (RaftRead),
  * `effect.timer.set` (the tick), `effect.notify` (RaftOutput).
  */
@@ -19,6 +19,7 @@ import { assert } from "../shared/assert.ts";
 import { persisted, readDone, receive, tick } from "./core.ts";
 import { requestRead } from "./reads.ts";
 import { changeMembership, propose, transferLeadership } from "./requests.ts";
+import { compact } from "./snapshot.ts";
 import { createCore, entryInfos, output, reject, reportStatus, type RaftCore } from "./state.ts";
 import { raftSettingsProblems, type RaftEffect, type RaftEvent, type RaftInput, type RaftRole } from "./types.ts";
 
@@ -31,7 +32,8 @@ interface RaftContext {
 type Handler = (core: RaftCore, event: RaftEvent) => void;
 
 function start(core: RaftCore, input: RaftInput): void {
-  output(core, { type: "raft.started", hardState: input.recovered.hardState, entries: entryInfos(input.recovered.entries) });
+  const snapshot = input.recovered.snapshot;
+  output(core, { type: "raft.started", hardState: input.recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(input.recovered.entries) });
   output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index });
   core.effects.push(setTimer(TICK_TIMER, core.settings.tickMs));
 }
@@ -49,6 +51,7 @@ const handlers = {
   read: (core, event) => event.type === "raft.read" && requestRead(core, event.id),
   transfer: (core, event) => event.type === "raft.transfer" && transferLeadership(core, event.to),
   membership: (core, event) => event.type === "raft.membership" && changeMembership(core, event),
+  compact: (core, event) => event.type === "raft.compact" && compact(core, event.index, event.data),
   refuse: (core, event) => {
     if (event.type === "raft.propose" || event.type === "raft.membership") reject(core, event.id, "not-leader");
     else if (event.type === "raft.read") output(core, { type: "raft.read.failed", id: event.id, reason: "not-leader", leader: core.leader });
@@ -110,6 +113,7 @@ export const raftMachine = setup({
     "timer.fired": { actions: run("timer") },
     "store.persisted": { actions: run("persisted") },
     "read.done": { actions: run("readDone") },
+    "raft.compact": { actions: run("compact") },
   },
   initial: "follower",
   states: {

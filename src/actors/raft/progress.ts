@@ -4,9 +4,11 @@
  *   AppendEntries and waits for its answer (or the next heartbeat reply) before sending another;
  * - replicate: the logs match up to `match`; the leader streams entries optimistically, bounded
  *   by the in-flight window (messages and bytes), and moves `next` ahead as it sends.
+ * - snapshot: the follower needs entries the log no longer holds; an InstallSnapshot is out and
+ *   nothing else is sent until it is acknowledged (or given up on: back to probe).
  * A rejection drops the follower back to probe; a success in probe moves it to replicate.
  */
-export type ProgressState = "probe" | "replicate";
+export type ProgressState = "probe" | "replicate" | "snapshot";
 
 interface Inflight {
   readonly index: number;
@@ -30,6 +32,9 @@ export class Progress {
   recentActive = false;
   /** A store read of entries for this follower is under way (its read id and offset). */
   reading: { readonly id: number; readonly from: number } | undefined;
+  /** Snapshot state: the index of the snapshot sent, and heartbeat replies heard since (it is resent after a few). */
+  pendingSnapshot = -1;
+  snapshotWaits = 0;
   private readonly inflight: Inflight[] = [];
   private inflightBytes = 0;
 
@@ -40,6 +45,14 @@ export class Progress {
   becomeProbe(): void {
     this.state = "probe";
     this.next = this.match + 1;
+    this.probeSent = false;
+    this.clearInflight();
+  }
+
+  becomeSnapshot(index: number): void {
+    this.state = "snapshot";
+    this.pendingSnapshot = index;
+    this.snapshotWaits = 0;
     this.probeSent = false;
     this.clearInflight();
   }
@@ -92,6 +105,7 @@ export class Progress {
 
   isPaused(limits: InflightLimits): boolean {
     if (this.state === "probe") return this.probeSent;
+    if (this.state === "snapshot") return true;
     return this.inflight.length >= limits.inflightMessagesMax || this.inflightBytes >= limits.inflightBytesMax;
   }
 

@@ -19,6 +19,7 @@ import { maybeApply } from "./apply.ts";
 import { ackReads, releaseWaitingReads } from "./reads.ts";
 import { quorumIndex } from "./quorum.ts";
 import { becomeFollower } from "./roles.ts";
+import { sendSnapshot, SNAPSHOT_RETRY_HEARTBEATS } from "./snapshot.ts";
 import { readEntries, sendMessage, type RaftCore } from "./state.ts";
 import type { EntryMeta, NodeId, RaftAppendReply, RaftAppendRequest, RaftHeartbeat, RaftHeartbeatReply } from "./types.ts";
 
@@ -42,6 +43,11 @@ export function fillWindow(core: RaftCore, peer: NodeId): void {
 export function sendAppend(core: RaftCore, peer: NodeId, sendIfEmpty: boolean): boolean {
   const progress = core.progress.get(peer);
   if (progress === undefined || progress.isPaused(core.settings) || progress.reading !== undefined) return false;
+  if (progress.next <= core.log.snapIndex) {
+    // The follower needs entries the log no longer holds.
+    sendSnapshot(core, peer);
+    return true;
+  }
   const slice = core.log.slice(progress.next, core.settings.appendBytesMax);
   if (slice === "missing") {
     const id = readEntries(core, { kind: "peer", peer, from: progress.next }, core.settings.appendBytesMax);
@@ -105,11 +111,17 @@ export function handleAppendReply(core: RaftCore, from: NodeId, reply: RaftAppen
   const progress = core.progress.get(from);
   if (progress === undefined) return;
   progress.recentActive = true;
+  if (!reply.success && reply.lostLog === true) {
+    progress.match = -1;
+    progress.becomeProbe();
+    sendAppend(core, from, true);
+    return;
+  }
   if (!reply.success) return handleRejection(core, from, reply);
   if (reply.index > core.log.lastIndex) return;
   if (!progress.maybeUpdate(reply.index)) return;
-  if (progress.state === "probe") progress.becomeReplicate();
-  else progress.freeUpTo(reply.index);
+  if (progress.state === "probe" || (progress.state === "snapshot" && progress.match >= progress.pendingSnapshot)) progress.becomeReplicate();
+  else if (progress.state === "replicate") progress.freeUpTo(reply.index);
   if (maybeCommit(core)) afterCommit(core);
   if (core.role !== "leader") return;
   if (core.transferee === from && progress.match === core.log.lastIndex) sendMessage(core, from, { type: "raft.timeout-now" });
@@ -118,16 +130,23 @@ export function handleAppendReply(core: RaftCore, from: NodeId, reply: RaftAppen
 
 function handleRejection(core: RaftCore, from: NodeId, reply: RaftAppendReply): void {
   const progress = core.progress.get(from)!;
+  if (progress.state === "snapshot") return; // an answer to something sent before the snapshot
   if (progress.state === "replicate") {
     if (reply.index <= progress.match) return; // stale
     progress.becomeProbe();
+  } else if (reply.index !== progress.next - 1) {
+    return; // a probe has one message out: a rejection of anything else is stale
+  } else if (core.log.metaOf(reply.index) === undefined) {
+    // The follower lacks the snapshot's point (or something compacted since): it needs the snapshot.
+    assert(reply.index <= core.log.snapIndex, `${core.self}: ${from} rejected index ${reply.index}, which is not an entry of ours`);
+    progress.next = progress.match + 1;
+    progress.probeSent = false;
   } else {
-    // A probe has one message out: a rejection of anything else is stale.
-    if (reply.index !== progress.next - 1) return;
     const rejected = core.log.metaOf(reply.index);
     assert(rejected !== undefined, `${core.self}: ${from} rejected index ${reply.index}, which is not an entry of ours`);
     const probe = reply.hintTerm > 0 ? core.log.findConflictByTerm(reply.hintIndex, reply.hintTerm).index : reply.hintIndex;
-    const probeNext = core.log.positionOfBase(probe + 1) >= 0 ? probe + 1 : rejected.base;
+    // A hint below the log's start: the follower needs the snapshot.
+    const probeNext = probe < core.log.snapIndex ? progress.match + 1 : core.log.positionOfBase(probe + 1) >= 0 ? probe + 1 : rejected.base;
     progress.next = Math.max(Math.min(rejected.base, probeNext), progress.match + 1);
     progress.probeSent = false;
   }
@@ -139,6 +158,11 @@ export function handleHeartbeatReply(core: RaftCore, from: NodeId, reply: RaftHe
   if (progress === undefined) return;
   progress.recentActive = true;
   progress.probeSent = false;
+  if (progress.state === "snapshot") {
+    // The snapshot or its answer may have been lost: after a few heartbeats, probe again (which sends it again).
+    if (++progress.snapshotWaits < SNAPSHOT_RETRY_HEARTBEATS) return ackReads(core, from, reply.context);
+    progress.becomeProbe();
+  }
   if (progress.match < core.log.lastIndex) {
     // Appends may have been lost: free a slot of a full window and send even an empty append,
     // whose prevIndex the follower will refuse if it lacks what went before (then: probe).
@@ -248,5 +272,9 @@ export function handleHeartbeat(core: RaftCore, from: NodeId, heartbeat: RaftHea
   const commit = Math.min(heartbeat.commitIndex, core.log.lastIndex);
   if (commit > core.commitIndex) core.commitIndex = commit;
   maybeApply(core);
+  if (heartbeat.commitIndex > core.log.lastIndex) {
+    // The leader believes this node holds entries it does not: they were lost (a wiped disk).
+    sendMessage(core, from, { type: "raft.append.reply", success: false, index: heartbeat.commitIndex, hintIndex: core.log.lastIndex, hintTerm: core.log.lastTerm, lostLog: true });
+  }
   sendMessage(core, from, { type: "raft.heartbeat.reply", context: heartbeat.context });
 }

@@ -24,6 +24,7 @@ import {
   type RaftRole,
   type RaftSettings,
   type RejectReason,
+  type Snapshot,
 } from "./types.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
@@ -68,6 +69,8 @@ export interface RaftCore {
   votedFor: NodeId | null;
   leader: NodeId | null;
   readonly log: RaftLog;
+  /** The latest snapshot (compacted here or installed from a leader): what a follower behind the log's start is sent. */
+  snapshot: Snapshot | undefined;
   commitIndex: number;
   /** Last index handed to the application. */
   appliedIndex: number;
@@ -114,11 +117,14 @@ export interface RaftCore {
 }
 
 export function createCore(input: RaftInput): RaftCore {
-  const log = new RaftLog(input.recovered.entries);
+  const snapshot = input.recovered.snapshot;
+  const log = new RaftLog(input.recovered.entries, snapshot);
   const hard = input.recovered.hardState;
   // The term never goes below the last entry's: defence against a hard state that lags its log.
   const term = Math.max(hard.term, log.lastTerm);
-  const configs: ConfigRecord[] = [{ index: SENTINEL_INDEX, voters: [...input.voters] }];
+  // A snapshot holds only committed entries, and the application restores its state from it.
+  const start = snapshot?.index ?? SENTINEL_INDEX;
+  const configs: ConfigRecord[] = [snapshot === undefined ? { index: SENTINEL_INDEX, voters: [...input.voters] } : { index: snapshot.index, voters: [...snapshot.voters] }];
   for (const meta of input.recovered.entries) if (meta.kind === "config") configs.push({ index: meta.index, voters: meta.voters ?? [] });
   const core: RaftCore = {
     self: input.self,
@@ -133,8 +139,9 @@ export function createCore(input: RaftInput): RaftCore {
     votedFor: hard.term === term ? hard.votedFor : null,
     leader: null,
     log,
-    commitIndex: SENTINEL_INDEX,
-    appliedIndex: SENTINEL_INDEX,
+    snapshot,
+    commitIndex: start,
+    appliedIndex: start,
     writtenIndex: log.lastIndex,
     syncedIndex: log.lastIndex,
     syncRequestedIndex: log.lastIndex,

@@ -12,8 +12,9 @@ import { metaOf } from "./entries.ts";
 import { persisted, readDone, receive, tick } from "./core.ts";
 import { requestRead } from "./reads.ts";
 import { changeMembership, propose, transferLeadership } from "./requests.ts";
+import { compact } from "./snapshot.ts";
 import { createCore, reportStatus, type RaftCore } from "./state.ts";
-import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftSettings } from "./types.ts";
+import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftSettings, type Snapshot } from "./types.ts";
 import type { Random } from "../../ports/random.ts";
 
 /** A deterministic Random for tests: a fixed sequence per node. */
@@ -37,6 +38,7 @@ export class CountingRandom implements Random {
 interface Disk {
   batches: Uint8Array[];
   hardState: HardState;
+  snapshot?: Snapshot;
 }
 
 interface Envelope {
@@ -67,7 +69,7 @@ export class TestNode {
       group: "g",
       voters: this.voters,
       settings: this.settings,
-      recovered: { hardState: this.disk.hardState, entries },
+      recovered: { hardState: this.disk.hardState, entries, ...(this.disk.snapshot === undefined ? {} : { snapshot: this.disk.snapshot }) },
       clock: { now: () => this.network.nowMs },
       random: new CountingRandom(`${this.id}:${this.network.restarts}`),
       ...(this.plant === undefined ? {} : { plant: this.plant }),
@@ -114,6 +116,15 @@ export class TestNode {
     if (operation.kind === "append") this.disk.batches.push(...operation.batches.map((batch) => batch.slice()));
     else if (operation.kind === "truncate") this.disk.batches = this.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
     else if (operation.kind === "hard-state") this.disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+    else if (operation.kind === "snapshot") {
+      this.disk.snapshot = operation.snapshot;
+      this.disk.batches = operation.reset ? [] : this.disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
+    }
+  }
+
+  /** The application compacts its log up to `index` with state `data`. */
+  compact(index: number, data: Uint8Array): void {
+    this.run((core) => compact(core, index, data));
   }
 
   private read(request: RaftRead): Uint8Array[] {

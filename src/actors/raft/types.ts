@@ -30,8 +30,9 @@ export const SENTINEL_TERM = 0;
  * - `commit-old-term`: the leader commits entries of earlier terms by counting replicas.
  * - `reply-before-persist-vote`: a granted vote is answered before it is persisted (the write
  *   follows a few ticks later).
+ * - `compact-past-commit`: `compact` compacts the whole log, its uncommitted tail included.
  */
-export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote"] as const;
+export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote", "compact-past-commit"] as const;
 export type RaftPlant = (typeof RAFT_PLANTS)[number];
 
 // ---------------------------------------------------------------- settings
@@ -63,6 +64,8 @@ export interface RaftSettings {
   readonly preVote: boolean;
   /** Check-quorum: a leader that has not heard from a majority for an election timeout steps down, and followers within that lease ignore vote requests. */
   readonly checkQuorum: boolean;
+  /** Largest snapshot payload `compact` accepts and InstallSnapshot carries (one message, no chunks). */
+  readonly snapshotBytesMax: number;
 }
 
 const KiB = 1024;
@@ -82,6 +85,7 @@ export const DEFAULT_RAFT_SETTINGS: RaftSettings = {
   readsPendingMax: 4096,
   preVote: true,
   checkQuorum: true,
+  snapshotBytesMax: 16 * MiB,
 };
 
 /** Every problem with a settings object (empty when it is fine): checked at start-up. */
@@ -102,6 +106,7 @@ export function raftSettingsProblems(settings: RaftSettings): string[] {
   integer("entryBytesMax", 128, 256 * MiB);
   integer("entryRecordsMax", 1, 1 << 24);
   integer("readsPendingMax", 1, 1 << 20);
+  integer("snapshotBytesMax", 1, 64 * MiB);
   if (settings.heartbeatTicks >= settings.electionTicks) problems.push(`heartbeatTicks (${settings.heartbeatTicks}) must be below electionTicks (${settings.electionTicks})`);
   return problems;
 }
@@ -130,10 +135,28 @@ export interface HardState {
   readonly votedFor: NodeId | null;
 }
 
+/**
+ * The log's start: every entry up to `index` (term `term`) is gone from the log, replaced by the
+ * application's snapshot of its state after applying them. `voters` is the configuration in force
+ * at `index`. Only committed entries are ever compacted.
+ */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+  readonly voters: readonly NodeId[];
+}
+
+export interface Snapshot extends SnapshotMeta {
+  /** The application's state, opaque to Raft. */
+  readonly data: Uint8Array;
+}
+
 /** What the store recovered from disk: the whole start-up state of a Raft node. */
 export interface RaftRecovered {
   readonly hardState: HardState;
-  /** Every entry of the log, oldest first. */
+  /** The latest durable snapshot; `entries` then start right after its index. */
+  readonly snapshot?: Snapshot;
+  /** Every entry of the log after the snapshot, oldest first. */
   readonly entries: readonly EntryMeta[];
   /**
    * Set when the store had to cut entries it once held durably (damaged at rest): the last index
@@ -196,6 +219,13 @@ export interface RaftAppendReply extends MessageBase {
   /** On rejection: the follower's last entry at or below prevIndex whose term is at most prevTerm (fast back-off). */
   readonly hintIndex: number;
   readonly hintTerm: number;
+  /**
+   * Sent on a heartbeat whose commit index (never above what the leader believes this follower
+   * holds) is beyond the follower's log: it lost entries it had acknowledged (a wiped disk). The
+   * leader then forgets what it knew of the follower's log and probes it from the start (which
+   * sends the snapshot when there is one).
+   */
+  readonly lostLog?: boolean;
 }
 
 export interface RaftHeartbeat extends MessageBase {
@@ -216,7 +246,21 @@ export interface RaftTimeoutNow extends MessageBase {
   readonly type: "raft.timeout-now";
 }
 
-export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow;
+/**
+ * InstallSnapshot: the leader's log no longer holds what the follower needs next. The whole
+ * snapshot in one message (at most `snapshotBytesMax` of data); the follower answers with a
+ * `raft.append.reply` (success, index = the snapshot's) once it is durable.
+ */
+export interface RaftInstallSnapshot extends MessageBase {
+  readonly type: "raft.snapshot";
+  /** The snapshot's last entry: its index and term, and the configuration in force there. */
+  readonly index: number;
+  readonly snapshotTerm: number;
+  readonly voters: readonly NodeId[];
+  readonly data: Uint8Array;
+}
+
+export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow | RaftInstallSnapshot;
 
 // ---------------------------------------------------------------- store
 
@@ -231,6 +275,12 @@ export type RaftOperation =
   | { readonly kind: "truncate"; readonly after: number; readonly endIndex: number; readonly version: number }
   /** Term and vote, through the atomic small-state writer. Durable when done. */
   | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly endIndex: number; readonly version: number }
+  /**
+   * A snapshot, written atomically and durable when done; then the log's entries up to its index
+   * may go (compaction: whole segments) or, with `reset`, the whole log is replaced by an empty
+   * one starting after it (an installed snapshot whose last entry the log did not hold).
+   */
+  | { readonly kind: "snapshot"; readonly snapshot: Snapshot; readonly reset: boolean; readonly endIndex: number; readonly version: number }
   /** Nothing to write: asks the host for a sync covering everything before it. */
   | { readonly kind: "sync"; readonly endIndex: number; readonly version: number };
 
@@ -273,7 +323,14 @@ export interface RaftMembership {
   readonly node: NodeId;
 }
 
-export type RaftRequest = RaftPropose | RaftReadRequest | RaftTransfer | RaftMembership;
+/** Compaction by the application: its state after applying every entry up to `index` (which it has applied). */
+export interface RaftCompact {
+  readonly type: "raft.compact";
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
+export type RaftRequest = RaftPropose | RaftReadRequest | RaftTransfer | RaftMembership | RaftCompact;
 
 export interface RaftMessageReceived {
   readonly type: "message.received";
@@ -284,6 +341,9 @@ export interface RaftMessageReceived {
 export type RaftEvent = RaftMessageReceived | TimerFired | ReadDone<RaftReadResult> | StorePersisted<RaftOperation> | RaftRequest;
 
 export type RejectReason = "not-leader" | "transferring" | "busy" | "invalid" | "too-large" | "change-pending" | "unknown-node";
+
+/** Why `compact` refused: at or below the current start, beyond what is applied, not an entry's index, or data over `snapshotBytesMax`. */
+export type CompactRefusal = "stale" | "not-applied" | "invalid" | "too-large";
 
 /** An entry as the checker and the application see it. */
 export interface EntryInfo {
@@ -300,7 +360,14 @@ export interface AppliedEntry extends EntryInfo {
 
 export type RaftOutput =
   /** At start: the hard state as read from disk, and the recovered log. */
-  | { readonly type: "raft.started"; readonly hardState: HardState; readonly entries: readonly EntryInfo[] }
+  | { readonly type: "raft.started"; readonly hardState: HardState; readonly snapshot?: SnapshotMeta; readonly entries: readonly EntryInfo[] }
+  /**
+   * The log's start moved: `compacted` by the application, or `installed` from the leader — the
+   * application must then replace its state with `data` (entries after `index` follow as
+   * `raft.applied`); the in-memory log then holds only what follows `index`.
+   */
+  | { readonly type: "raft.snapshot"; readonly source: "compacted" | "installed"; readonly snapshot: SnapshotMeta; readonly data?: Uint8Array }
+  | { readonly type: "raft.compact.refused"; readonly index: number; readonly reason: CompactRefusal }
   /** Role, term, leader or commit index changed. */
   | { readonly type: "raft.status"; readonly role: RaftRole; readonly term: number; readonly leader: NodeId | null; readonly commitIndex: number; readonly lastIndex: number }
   /** The in-memory log changed (in `term`): entries after `truncatedAfter` (if set) were dropped, then `appended` added. */

@@ -1,8 +1,9 @@
 /**
  * A coordinator replica of a quorum (src/actors/coordinator/replicated) as an actor: its durable
  * side is a Raft store (raft-store.ts: the segmented log of command entries plus the term/vote
- * state file) in the folder `coordinator-raft`. The single coordinator's command log
- * (coordinator-store.ts) is not used by a replica.
+ * state file, and the snapshot file) in the folder `coordinator-raft`. The single coordinator's
+ * command log (coordinator-store.ts) is not used by a replica. Segments are small (1 MiB) so that
+ * compaction behind a snapshot frees space: the log stays within about `snapshotEvery` entries.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { ZhumqMessage } from "../../actors/shared/messages.ts";
@@ -30,7 +31,14 @@ export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings 
   /** Report a state digest after every applied entry (the simulator's checker; O(state) each). */
   readonly reportDigests?: boolean;
   readonly plant?: CoordinatorPlant;
+  /** Snapshot the state and compact the log every this many applied entries (default COORDINATOR_SNAPSHOT_EVERY; 0: never). */
+  readonly snapshotEvery?: number;
 }
+
+/** Applied entries between two snapshots of the coordinator state. */
+export const COORDINATOR_SNAPSHOT_EVERY = 1_000;
+/** Segment size of a replica's log: compaction deletes whole segments. */
+export const COORDINATOR_SEGMENT_BYTES = 1024 * 1024;
 
 export type CoordinatorQuorumDefinition = ActorDefinition<typeof coordinatorQuorumMachine, ZhumqMessage | RaftMessage, RaftOperation, RaftRecovered>;
 
@@ -40,10 +48,12 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
   const raftSettings = resolveRaftSettings({ ...COORDINATOR_RAFT_SETTINGS, ...settings.raft });
   if (settings.voters.length === 0 || new Set(settings.voters).size !== settings.voters.length) throw new RangeError(`coordinator voters must be distinct and at least one, got ${settings.voters.join(",")}`);
   const dir = settings.dir ?? COORDINATOR_RAFT_DIR;
+  const snapshotEvery = settings.snapshotEvery ?? COORDINATOR_SNAPSHOT_EVERY;
+  if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 0) throw new RangeError(`snapshotEvery must be an integer >= 0, got ${snapshotEvery}`);
   return {
     name: "coordinator",
     machine: coordinatorQuorumMachine,
-    open: (fs) => RaftStore.open(fs, { dir, entryBytesMax: raftSettings.entryBytesMax, entryRecordsMax: raftSettings.entryRecordsMax }),
+    open: (fs) => RaftStore.open(fs, { dir, entryBytesMax: raftSettings.entryBytesMax, entryRecordsMax: raftSettings.entryRecordsMax, log: { segmentBytes: COORDINATOR_SEGMENT_BYTES } }),
     input: (recovered, ports): QuorumInput => ({
       self: ports.transport.self,
       voters: settings.voters,
@@ -55,6 +65,7 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
       ...(settings.reportDigests === true ? { reportDigests: true } : {}),
       ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
+      snapshotEvery,
     }),
     toEvent: (from: NodeId, message: ZhumqMessage | RaftMessage, principal?: string): QuorumEvent => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
     deliverPersisted: true,

@@ -5,6 +5,9 @@
  *   <dir>/log/          the storage engine's segmented log (src/disk/log.ts): one record batch
  *                       per Raft entry; index = the batch's last offset, term = its leader epoch
  *   <dir>/raft-state    term and vote, replaced atomically (src/disk/state-file.ts)
+ *   <dir>/raft-snapshot the latest snapshot (raft-snapshot-file.ts), replaced atomically; the
+ *                       log holds the entries after it (and maybe some before, in a segment not
+ *                       yet deleted)
  *
  * Operations, run in the order the actor emitted them:
  * - `append`: the batches are already stamped by the leader; the log must place them exactly at
@@ -12,6 +15,9 @@
  *   else is a bug and fails the node. Volatile until `sync`.
  * - `truncate`: `truncateTo(after + 1)`, durable when done (the log syncs what it cut).
  * - `hard-state`: temp file, sync, rename, directory sync: durable when done.
+ * - `snapshot`: the snapshot file first (durable when written), then either whole segments
+ *   entirely at or below its index are deleted (compaction), or (`reset`: an installed snapshot)
+ *   the log is replaced by an empty one starting right after it.
  * - `sync`: nothing to write; the host's sync after the batch does the work.
  * `sync()` is the log's group-commit fsync. `read` returns whole batches from a base offset (a
  * batch that fails its CRC on the way in is read again: a flipped bit on the read path is
@@ -19,7 +25,11 @@
  *
  * Recovery (`open`): the log recovers itself (a torn or unsynced tail is cut at the first bad
  * batch), then every batch header is scanned into the actor's entry list, and the hard state is
- * read (missing: term 0, no vote). Everything recovered is durable.
+ * read (missing: term 0, no vote). Everything recovered is durable. With a snapshot, the entries
+ * at or below its index are left out; if the log neither holds the snapshot's last entry nor starts
+ * right after it (a crash
+ * after an installed snapshot was written, before the log was replaced), the log is reset to
+ * start right after it — what it held is a history the snapshot superseded.
  *
  * Fault model: the FileSystem port's (a crash keeps only what was synced; a torn last write is cut
  * by recovery). Not handled: a wiped disk — a node that forgets its vote or its acknowledged
@@ -31,6 +41,7 @@ import { CorruptStateFileError, loadRaftState, LogFailedError, PartitionLog, sav
 import { assert } from "../../actors/shared/assert.ts";
 import { metaOf } from "../../actors/raft/entries.ts";
 import { raftMachine } from "../../actors/raft/machine.ts";
+import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import {
   DEFAULT_RAFT_SETTINGS,
   raftSettingsProblems,
@@ -45,6 +56,7 @@ import {
   type RaftReadResult,
   type RaftRecovered,
   type RaftSettings,
+  type Snapshot,
 } from "../../actors/raft/types.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 
@@ -68,6 +80,7 @@ export class RaftStore implements ActorStore<RaftOperation> {
   private constructor(
     private readonly fs: FileSystem,
     private readonly statePath: string,
+    private readonly snapshotPath: string,
     private log: PartitionLog,
   ) {}
 
@@ -81,10 +94,24 @@ export class RaftStore implements ActorStore<RaftOperation> {
       batchRecordsMax: options.entryRecordsMax,
     });
     const statePath = `${options.dir}/${RAFT_STATE_FILE}`;
-    const store = new RaftStore(fs, statePath, log);
-    const entries = await scanEntries(log);
+    const snapshotPath = `${options.dir}/${RAFT_SNAPSHOT_FILE}`;
+    const store = new RaftStore(fs, statePath, snapshotPath, log);
+    const snapshot = await loadWithRetries(() => loadSnapshot(fs, snapshotPath));
+    let entries = await scanEntries(log);
+    if (snapshot !== undefined) {
+      // The log continues the snapshot when it holds the snapshot's last entry, or starts right
+      // after it (the empty log an installed snapshot put in place, and what was appended since).
+      const last = entries.find((meta) => meta.index === snapshot.index);
+      const continues = (last !== undefined && last.term === snapshot.term) || log.startOffset === snapshot.index + 1;
+      if (!continues) {
+        if (log.endOffset !== snapshot.index + 1 || log.startOffset !== log.endOffset) await log.resetTo(snapshot.index + 1);
+        entries = [];
+      } else {
+        entries = entries.filter((meta) => meta.index > snapshot.index);
+      }
+    }
     const hardState = await loadHardState(fs, statePath);
-    return { recovered: { hardState, entries }, store };
+    return { recovered: { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) }, store };
   }
 
   async persist(operations: readonly RaftOperation[]): Promise<void> {
@@ -98,6 +125,9 @@ export class RaftStore implements ActorStore<RaftOperation> {
           break;
         case "hard-state":
           await saveRaftState(this.fs, this.statePath, { term: operation.term, votedFor: operation.votedFor });
+          break;
+        case "snapshot":
+          await this.snapshot(operation.snapshot, operation.reset);
           break;
         case "sync":
           break;
@@ -129,13 +159,30 @@ export class RaftStore implements ActorStore<RaftOperation> {
     assert(this.log.endOffset === after + 1, `${this.log.dir}: truncated after ${after}, the log ends at ${this.log.endOffset}`);
   }
 
+  /** The snapshot, durable, before anything it replaces is deleted. */
+  private async snapshot(snapshot: Snapshot, reset: boolean): Promise<void> {
+    await saveSnapshot(this.fs, this.snapshotPath, snapshot);
+    if (reset) {
+      await this.log.resetTo(snapshot.index + 1);
+      return;
+    }
+    // Whole segments entirely at or below the snapshot's index; the active one stays.
+    await this.log.applyRetention(0, snapshot.index + 1, { retentionBytes: 1, retentionMs: Infinity });
+  }
+
   sync(): Promise<void> {
     return this.log.sync();
   }
 
+  /** Bytes of the log on disk (every segment), for figures. */
+  get logBytes(): number {
+    return this.log.sizeBytes;
+  }
+
   async read(request: unknown): Promise<RaftReadResult> {
     const { from, maxBytes } = request as RaftRead;
-    if (from >= this.log.endOffset) return { batches: [] };
+    // Compacted since the actor asked: nothing (it then sends the snapshot instead).
+    if (from >= this.log.endOffset || from < this.log.startOffset) return { batches: [] };
     const result = await this.log.read(from, { maxBytes });
     return { batches: result.batches.map((batch) => batch.bytes.slice()) };
   }
@@ -172,6 +219,16 @@ export async function scanEntries(log: PartitionLog): Promise<EntryMeta[]> {
     offset = result.nextOffset;
   }
   return entries;
+}
+
+async function loadWithRetries<T>(load: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await load();
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+    }
+  }
 }
 
 async function loadHardState(fs: FileSystem, path: string): Promise<HardState> {

@@ -18,6 +18,8 @@ import { QuorumChecker } from "./coordinator-quorum.ts";
 
 /** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
 export const COORDINATOR_LEADER = "coordinator-leader";
+/** Replicas snapshot their state every this many entries in the simulator: short runs exercise compaction and InstallSnapshot. */
+export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
 
 interface Snapshotted {
@@ -44,7 +46,7 @@ export class SimCoordinatorQuorum {
     if (!Number.isSafeInteger(count) || count < 1 || count > COORDINATORS_MAX) throw new RangeError(`coordinators must be from 1 to ${COORDINATORS_MAX}, not ${count}`);
     this.ids = Array.from({ length: count }, (_, index) => `coordinator-${index}`);
     this.checker = new QuorumChecker(() => world.kernel.now());
-    const definition = coordinatorQuorumDefinition({ voters: this.ids, reportDigests: true, ...(options.plant === undefined ? {} : { plant: options.plant }) });
+    const definition = coordinatorQuorumDefinition({ voters: this.ids, reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }) });
     for (const id of this.ids) {
       const leases = new LeaseWatch(world, id, () => this.servingOf(id), options.brokerHost);
       this.leases.set(id, leases);
@@ -103,7 +105,8 @@ export class SimCoordinatorQuorum {
   }
 
   /** Figures for the run's result. */
-  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number } {
-    return { replicas: this.ids.length, entriesApplied: this.checker.entriesApplied, repliesServed: this.checker.repliesServed, servingStarts: this.checker.servingStarts, violations: this.checker.anomalies().length };
+  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number } {
+    const { entriesApplied, repliesServed, servingStarts, snapshotsTaken, snapshotsInstalled } = this.checker;
+    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled };
   }
 }

@@ -46,6 +46,8 @@ export class QuorumChecker {
   entriesApplied = 0;
   repliesServed = 0;
   servingStarts = 0;
+  snapshotsTaken = 0;
+  snapshotsInstalled = 0;
 
   constructor(private readonly now: () => number) {
     this.raft = new RaftChecker(now);
@@ -62,6 +64,10 @@ export class QuorumChecker {
       case "coordinator.raft":
         // A new incarnation (a restart of a running node is a crash the run is not told of) applies its log again.
         if (event.output.type === "raft.started") this.lastApplied.delete(node);
+        if (event.output.type === "raft.snapshot") {
+          if (event.output.source === "installed") this.snapshotsInstalled++;
+          else this.snapshotsTaken++;
+        }
         this.raft.observe(node, event.output);
         return;
       case "coordinator.quorum.applied":

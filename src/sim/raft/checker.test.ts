@@ -161,4 +161,19 @@ describe("RaftChecker", () => {
     h.checker.observe("a", { type: "raft.read.ready", id: 9, index: 0 });
     expect(h.kinds()).toEqual(["read-stale"]);
   });
+
+  it("snapshot-uncommitted: a compaction past the commit index, or an installed snapshot of an uncommitted entry; a restart from a good snapshot passes", () => {
+    const past = healthy().append("a", 1, [entry(2, 1)]);
+    past.checker.observe("a", { type: "raft.snapshot", source: "compacted", snapshot: { index: 2, term: 1, voters: ["a", "b", "c"] } });
+    expect(past.kinds()).toEqual(["snapshot-uncommitted"]);
+    const installed = healthy();
+    installed.checker.observe("c", { type: "raft.snapshot", source: "installed", snapshot: { index: 1, term: 2, voters: ["a", "b", "c"] } });
+    expect(installed.kinds()).toEqual(["snapshot-uncommitted"]);
+    const fine = healthy();
+    fine.checker.observe("a", { type: "raft.snapshot", source: "compacted", snapshot: { index: 1, term: 1, voters: ["a", "b", "c"] } });
+    fine.crash("a");
+    fine.checker.observe("a", { type: "raft.started", hardState: { term: 1, votedFor: null }, snapshot: { index: 1, term: 1, voters: ["a", "b", "c"] }, entries: [] });
+    fine.status("a", "follower", 1, 1).status("b", "leader", 2, 1).append("a", 2, [entry(2, 2)]);
+    expect(fine.kinds()).toEqual([]);
+  });
 });

@@ -26,6 +26,10 @@
  *   from -1 after a crash: the commit index is not persisted, the node re-learns it).
  * - durability: after a restart a node lacks an entry it had reported synced.
  * - read-stale: a linearizable read returned an index below a write acknowledged before the read began.
+ * - snapshot-uncommitted: a node's snapshot (compacted or installed) covers an entry that is not
+ *   committed (a compaction past the commit index, or an installed snapshot of another history).
+ * Snapshots: a compacted node's view keeps its entries (the snapshot stands in for them); an
+ * installed snapshot or a restart from one gives the view the committed entries up to its index.
  * Final and liveness rules (committed-lost, liveness-election, liveness-commit, unfinished) are
  * added by the run (cluster.ts) through `record`.
  */
@@ -47,6 +51,7 @@ export type RaftViolationKind =
   | "commit-regression"
   | "durability"
   | "read-stale"
+  | "snapshot-uncommitted"
   | "committed-lost"
   | "liveness-election"
   | "liveness-commit"
@@ -81,6 +86,7 @@ interface Identity {
 }
 
 interface Committed extends Identity {
+  readonly kind: EntryInfo["kind"];
   /** The term in which it was first reported committed (the committing leader's). */
   readonly commitTerm: number;
 }
@@ -221,6 +227,8 @@ export class RaftChecker {
         return;
       case "raft.read.ready":
         return this.readReady(node, output.id, output.index);
+      case "raft.snapshot":
+        return this.snapshot(node, output.source, output.snapshot.index, output.snapshot.term);
       default:
         return;
     }
@@ -252,8 +260,39 @@ export class RaftChecker {
     view.commitIndex = -1;
     view.appliedIndex = -1;
     view.entries = [];
+    if (output.snapshot !== undefined) {
+      view.entries = this.committedPrefix(node, output.snapshot.index, output.snapshot.term);
+      view.appliedIndex = output.snapshot.index;
+    }
     this.logChanged(node, undefined, output.entries);
     view.durableIndex = view.entries.at(-1)?.index ?? -1;
+  }
+
+  private snapshot(node: NodeId, source: "compacted" | "installed", index: number, term: number): void {
+    const view = this.view(node);
+    if (source === "compacted") {
+      const committed = this.committed.get(index);
+      if (index > view.commitIndex || committed === undefined || committed.term !== term) {
+        this.record("snapshot-uncommitted", `${node} compacted its log up to entry ${index} (term ${term}), beyond its commit index ${view.commitIndex}`, node);
+      }
+      return;
+    }
+    view.entries = this.committedPrefix(node, index, term);
+    view.appliedIndex = index;
+    view.durableIndex = index;
+  }
+
+  /** The committed entries up to a snapshot's index, which must itself be committed (in `term`). */
+  private committedPrefix(node: NodeId, index: number, term: number): EntryInfo[] {
+    const last = this.committed.get(index);
+    if (last === undefined || last.term !== term) this.record("snapshot-uncommitted", `${node} holds a snapshot up to entry ${index} (term ${term}), which is not a committed entry`, node);
+    const prefix: EntryInfo[] = [];
+    for (const committedIndex of this.committedOrder) {
+      if (committedIndex > index) continue;
+      const entry = this.committed.get(committedIndex)!;
+      prefix.push({ index: committedIndex, term: entry.term, crc: entry.crc, kind: entry.kind });
+    }
+    return prefix.sort((a, b) => a.index - b.index);
   }
 
   private checkRecovery(node: NodeId, view: NodeView, output: Extract<RaftOutput, { type: "raft.started" }>): void {
@@ -264,8 +303,10 @@ export class RaftChecker {
       }
     }
     const recovered = new Map(output.entries.map((entry) => [entry.index, entry]));
+    const start = output.snapshot?.index ?? -1;
     for (const entry of view.entries) {
       if (entry.index > view.durableIndex) break;
+      if (entry.index <= start) continue; // in the snapshot (committedPrefix checks it is committed)
       const found = recovered.get(entry.index);
       if (found === undefined || found.term !== entry.term || found.crc !== entry.crc) {
         this.record("durability", `${node} reported its log synced up to ${view.durableIndex}, but restarted without entry ${entry.index} (term ${entry.term})`, node);
@@ -310,7 +351,7 @@ export class RaftChecker {
       if (entry.index > commitIndex) break;
       const known = this.committed.get(entry.index);
       if (known === undefined) {
-        this.committed.set(entry.index, { term: entry.term, crc: entry.crc, commitTerm: view.term });
+        this.committed.set(entry.index, { term: entry.term, crc: entry.crc, kind: entry.kind, commitTerm: view.term });
         this.committedOrder.push(entry.index);
         this.checkDurableMajority(node, view, entry);
         this.checkNoElectableLoser(node, view.voters, entry);

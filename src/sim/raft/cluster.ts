@@ -82,6 +82,12 @@ export interface RaftRunOptions {
   readonly newLeaderStrikeRate?: number;
   /** An admin that removes and re-adds voters and transfers leadership during the safety phase; drawn per seed when not given. */
   readonly admin?: boolean;
+  /**
+   * Log compaction: each node compacts its log up to what it has applied once it has applied this
+   * many entries since its last snapshot (the state handed over is the applied index as text).
+   * Off when not given. Followers that fall behind a leader's log start then get InstallSnapshot.
+   */
+  readonly compactEvery?: number;
 }
 
 /**
@@ -121,6 +127,8 @@ export interface RaftRunResult extends RunFigures {
   readonly transfers: number;
   /** Commit latencies (virtual ms from proposal to the proposer applying it), for benchmarks. */
   readonly commitLatenciesMs: readonly number[];
+  /** Compactions done, and snapshots installed from a leader. */
+  readonly snapshots: { readonly compacted: number; readonly installed: number };
 }
 
 interface Settings {
@@ -211,6 +219,9 @@ class RaftRun {
   private readonly lastStatus = new Map<NodeId, { role: RaftRole; term: number }>();
   private readonly configIndices = new Set<string>();
   private transfers = 0;
+  /** Per node: the index its last snapshot ends at; and the counts for the result. */
+  private readonly snapshotAt = new Map<NodeId, number>();
+  private readonly snapshotCounts = { compacted: 0, installed: 0 };
   private readonly random: Random;
   private readonly reactive: Random;
   private readonly resolver: RoleResolver;
@@ -441,7 +452,16 @@ class RaftRun {
         return;
       }
       case "raft.applied":
-        return this.noteApplied(node, output.entries);
+        this.noteApplied(node, output.entries);
+        return this.maybeCompact(node, output.entries.at(-1)?.index);
+      case "raft.started":
+        this.snapshotAt.set(node, output.snapshot?.index ?? -1);
+        return;
+      case "raft.snapshot":
+        this.snapshotAt.set(node, output.snapshot.index);
+        if (output.source === "compacted") this.snapshotCounts.compacted++;
+        else this.snapshotCounts.installed++;
+        return;
       case "raft.read.ready":
         this.readsReady++;
         return;
@@ -490,6 +510,16 @@ class RaftRun {
     if (this.healedAtMs === undefined || this.checker.establishedLeader() === undefined) return false;
     this.leaderAfterHealMs = this.world.kernel.now() - this.healedAtMs;
     return true;
+  }
+
+  /** The application's compaction: up to what it applied, every `compactEvery` entries. */
+  private maybeCompact(node: NodeId, applied: number | undefined): void {
+    const every = this.options.compactEvery;
+    const host = this.hosts.get(node);
+    if (every === undefined || applied === undefined || host === undefined) return;
+    if (applied - (this.snapshotAt.get(node) ?? -1) < every) return;
+    const event: RaftEvent = { type: "raft.compact", index: applied, data: new TextEncoder().encode(`applied ${applied}`) };
+    host.send(event as never);
   }
 
   private noteApplied(node: NodeId, entries: Extract<RaftOutput, { type: "raft.applied" }>["entries"]): void {
@@ -545,7 +575,14 @@ class RaftRun {
       const { recovered, store } = await this.world.kernel.settle(RaftStore.open(node.fs, { dir: RAFT_GROUP, entryBytesMax: DEFAULT_RAFT_SETTINGS.entryBytesMax, entryRecordsMax: DEFAULT_RAFT_SETTINGS.entryRecordsMax }));
       await this.world.kernel.settle(store.close());
       const held = new Map(recovered.entries.map((meta) => [meta.index, meta]));
+      const start = recovered.snapshot?.index ?? -1;
       for (const [index, identity] of this.checker.committed) {
+        if (index < start) continue;
+        if (index === start) {
+          if (recovered.snapshot!.term === identity.term) continue;
+          this.checker.record("committed-lost", `${id}'s snapshot ends at entry ${index} of term ${recovered.snapshot!.term}, but entry ${index} of term ${identity.term} was committed`, id);
+          break;
+        }
         const meta = held.get(index);
         if (meta === undefined || meta.term !== identity.term || meta.crc !== identity.crc) {
           this.checker.record("committed-lost", `${id}'s log on disk lacks committed entry ${index} (term ${identity.term})`, id);
@@ -581,6 +618,7 @@ class RaftRun {
       commitLatenciesMs: this.latencies,
       configChanges: this.configIndices.size,
       transfers: this.transfers,
+      snapshots: { ...this.snapshotCounts },
     };
   }
 }

@@ -14,6 +14,7 @@ import { coordinatorMachine, LEASE_CHECK_TIMER, startState } from "../machine.ts
 import { replay, type CoordinatorCommand, type CoordinatorState } from "../state.ts";
 import { CommandEntryError, decodeCommandEntry, encodeCommandEntry } from "./codec.ts";
 import { canonicalState, stateDigest } from "./digest.ts";
+import { decodeStateSnapshot, encodeStateSnapshot, StateSnapshotError } from "./snapshot.ts";
 
 const LEASE_MS = 1_000;
 const CHECK_MS = 100;
@@ -87,5 +88,15 @@ describe("coordinator commands as Raft entries", () => {
     expect(() => decodeCommandEntry(json(JSON.stringify({ type: "topic.created" })), 6)).toThrow(CommandEntryError);
     expect(() => decodeCommandEntry(json(JSON.stringify({ type: "no.such.command" })), 7)).toThrow(CommandEntryError);
     expect(() => encodeCommandEntry([])).toThrow(RangeError);
+  });
+
+  it("a state snapshot decodes to the same state: same canonical form and digest; damage is a typed error", () => {
+    const { state } = singleCoordinatorRun();
+    const decoded = decodeStateSnapshot(encodeStateSnapshot(state));
+    expect(canonicalState(decoded)).toBe(canonicalState(state));
+    expect(stateDigest(decoded)).toBe(stateDigest(state));
+    expect(encodeStateSnapshot(decoded)).toEqual(encodeStateSnapshot(state));
+    expect(() => decodeStateSnapshot(new TextEncoder().encode("{not json"))).toThrow(StateSnapshotError);
+    expect(() => decodeStateSnapshot(new TextEncoder().encode("{}"))).toThrow(StateSnapshotError);
   });
 });

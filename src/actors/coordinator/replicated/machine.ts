@@ -12,7 +12,7 @@
  * QuorumOutput).
  *
  * Start-up: the Raft node starts from what its store recovered; the state machine starts empty
- * and is rebuilt from the log as the replica re-learns the commit index (no snapshots yet).
+ * from the latest snapshot, if any, and applies the log's tail as the replica re-learns the commit index.
  */
 import { enqueueActions, setup } from "xstate";
 import type { Clock } from "../../../ports/clock.ts";
@@ -47,6 +47,8 @@ export interface QuorumInput {
   readonly reportDigests?: boolean;
   /** `--authorizer on` and `--super-users`, as the single coordinator takes them (CoordinatorInput). */
   readonly authorizer?: AuthorizerSettings;
+  /** Snapshot the state and compact the log every this many applied entries (0 or absent: never). */
+  readonly snapshotEvery?: number;
 }
 
 export interface QuorumMessageReceived {
@@ -104,7 +106,7 @@ export const coordinatorQuorumMachine = setup({
     assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
     const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
     const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
-    return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false }), recovered: input.recovered };
+    return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false, snapshotEvery: input.snapshotEvery ?? 0 }), recovered: input.recovered };
   },
   entry: enqueueActions(({ context, enqueue }) => {
     enqueue.emit(setTimer(QUORUM_TICK_TIMER, context.replica.core.settings.tickMs));

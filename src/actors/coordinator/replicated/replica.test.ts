@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { decodeBatch } from "../../../disk/batch-view.ts";
 import { metaOf } from "../../raft/entries.ts";
 import { CountingRandom } from "../../raft/testing.ts";
-import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead } from "../../raft/types.ts";
+import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead, type Snapshot } from "../../raft/types.ts";
 import type { CoordinatorReplyMessage } from "../../shared/messages.ts";
 import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
 import { startState } from "../machine.ts";
@@ -22,7 +22,7 @@ const SETTINGS = { ...DEFAULT_COORDINATOR_SETTINGS, leaseMs: 1_000 };
 
 interface Node {
   replica: QuorumReplica;
-  readonly disk: { batches: Uint8Array[]; hardState: HardState };
+  readonly disk: { batches: Uint8Array[]; hardState: HardState; snapshot?: Snapshot };
   readonly replies: { to: string; message: CoordinatorReplyMessage }[];
 }
 
@@ -33,7 +33,7 @@ class Harness {
   /** Nodes cut off from every other replica. */
   readonly cut = new Set<string>();
 
-  constructor() {
+  constructor(readonly snapshotEvery = 0) {
     for (const id of IDS) {
       const disk = { batches: [], hardState: { term: 0, votedFor: null } };
       this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [] });
@@ -42,9 +42,22 @@ class Harness {
 
   private boot(id: string, disk: Node["disk"]): QuorumReplica {
     const clock = { now: () => this.nowMs };
-    const random = new CountingRandom(id);
-    const recovered = { hardState: disk.hardState, entries: disk.batches.map((batch) => metaOf(decodeBatch(batch))) };
-    return createReplica({ basis: { self: id, settings: SETTINGS, clock, random }, raft: { self: id, group: "coordinator", voters: IDS, settings: DEFAULT_RAFT_SETTINGS, recovered, clock, random }, start: startState(SETTINGS, undefined), reportDigests: false });
+    const random = new CountingRandom(`${id}:${this.nowMs}`);
+    const recovered = { hardState: disk.hardState, entries: disk.batches.map((batch) => metaOf(decodeBatch(batch))), ...(disk.snapshot === undefined ? {} : { snapshot: disk.snapshot }) };
+    return createReplica({
+      basis: { self: id, settings: SETTINGS, clock, random },
+      raft: { self: id, group: "coordinator", voters: IDS, settings: DEFAULT_RAFT_SETTINGS, recovered, clock, random },
+      start: startState(SETTINGS, undefined),
+      reportDigests: false,
+      snapshotEvery: this.snapshotEvery,
+    });
+  }
+
+  /** Crash and restart a replica from its disk, or (wiped) from an empty one. */
+  restart(id: string, wipe = false): void {
+    const old = this.node(id);
+    const disk = wipe ? { batches: [], hardState: { term: 0, votedFor: null } } : old.disk;
+    this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [] });
   }
 
   node(id: string): Node {
@@ -68,13 +81,17 @@ class Harness {
       }
     }
     if (operations.length > 0) this.handle(id, onPersisted(node.replica, operations, true));
-    for (const { id: readId, read } of reads) this.handle(id, onReadDone(node.replica, readId, { batches: node.disk.batches.filter((batch) => decodeBatch(batch).baseOffset >= read.from) }));
+    for (const { id: readId, read } of reads) this.handle(id, onReadDone(this.node(id).replica, readId, { batches: this.node(id).disk.batches.filter((batch) => decodeBatch(batch).baseOffset >= read.from) }));
   }
 
   private write(node: Node, operation: RaftOperation): void {
     if (operation.kind === "append") node.disk.batches.push(...operation.batches.map((batch) => batch.slice()));
     else if (operation.kind === "truncate") node.disk.batches = node.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
     else if (operation.kind === "hard-state") node.disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+    else if (operation.kind === "snapshot") {
+      node.disk.snapshot = operation.snapshot;
+      node.disk.batches = operation.reset ? [] : node.disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
+    }
   }
 
   /** Deliver queued Raft messages until none is left (those across the cut are dropped). */
@@ -158,6 +175,40 @@ describe("coordinator quorum replicas", () => {
     expect(harness.node(first).replica.serving).toBeUndefined();
     expect(harness.node(first).replies.slice(held).filter((reply) => reply.message.type === "topic.create.reply")).toEqual([]);
     expect(harness.node(second).replica.applied.topics.has("lost")).toBe(false);
+  });
+
+  it("snapshots every few entries: a replica cut off past the leader's log start, then a wiped one, rejoin from the snapshot and replay the tail", () => {
+    const harness = new Harness(4);
+    const leader = untilServing(harness);
+    const behind = IDS.find((id) => id !== leader)!;
+    harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.tick(5);
+    harness.cut.add(behind);
+    for (let index = 0; index < 12; index++) {
+      harness.request(leader, "admin", { type: "topic.create", requestId: 100 + index, topic: `t${index}`, partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+      harness.tick(3);
+    }
+    const leaderNode = harness.node(leader);
+    expect(leaderNode.disk.snapshot?.index ?? -1).toBeGreaterThan(harness.node(behind).replica.appliedIndex);
+    expect(leaderNode.disk.batches.length).toBeLessThanOrEqual(2 * 4 + 2);
+    harness.cut.delete(behind);
+    harness.tick(30);
+    const digests = (): Set<string> => new Set(IDS.map((id) => stateDigest(harness.node(id).replica.applied)));
+    expect(harness.node(behind).replica.applied.topics.has("t11")).toBe(true);
+    expect(digests().size).toBe(1);
+    // A wiped replica: empty disk, it learns everything from the leader's snapshot and the tail.
+    const wiped = IDS.find((id) => id !== leader && id !== behind)!;
+    harness.restart(wiped, true);
+    harness.request(leader, "admin", { type: "topic.create", requestId: 200, topic: "after-wipe", partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+    harness.tick(30);
+    expect(harness.node(wiped).disk.snapshot).toBeDefined();
+    expect(harness.node(wiped).replica.applied.topics.has("after-wipe")).toBe(true);
+    expect(digests().size).toBe(1);
+    // A restart from snapshot + tail gives the same state.
+    harness.restart(behind);
+    harness.tick(30);
+    expect(harness.node(behind).replica.appliedIndex).toBe(harness.node(leader).replica.appliedIndex);
+    expect(digests().size).toBe(1);
   });
 });
 

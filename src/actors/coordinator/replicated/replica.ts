@@ -21,6 +21,11 @@
  *   context and every held batch unsent: their requests are retried (commands carry origins, so a
  *   retried topic creation that did commit is answered as the original was).
  *
+ * - **Snapshots**: every `snapshotEvery` applied entries a replica hands its state (snapshot.ts)
+ *   to its Raft node, which compacts the log behind it; a replica that restarts starts from its
+ *   snapshot and applies the tail; one that falls behind the leader's log start (or was wiped)
+ *   installs the leader's snapshot, then applies what follows.
+ *
  * Liveness leases and sessions are never commands: they live in the serving context only.
  */
 import { notify, send, type Effect } from "../../shared/effects.ts";
@@ -30,6 +35,7 @@ import type { BrokerHeartbeatReply } from "../../shared/messages.ts";
 import { persisted, readDone, receive, tick } from "../../raft/core.ts";
 import { requestRead } from "../../raft/reads.ts";
 import { propose } from "../../raft/requests.ts";
+import { compact } from "../../raft/snapshot.ts";
 import { createCore, entryInfos, output, reportStatus, type RaftCore } from "../../raft/state.ts";
 import type { AppliedEntry, RaftInput, RaftRecovered, RaftMessage, RaftOperation, RaftOutput, RaftRead, RaftReadResult } from "../../raft/types.ts";
 import type { CoordinatorContext, CoordinatorEffect, CoordinatorOutput, CoordinatorSentMessage } from "../handlers.ts";
@@ -40,6 +46,7 @@ import { decodeCommandEntry, encodeCommandEntry } from "./codec.ts";
 import { stateDigest } from "./digest.ts";
 import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./status.ts";
 import type { Principal } from "../../shared/principal.ts";
+import { decodeStateSnapshot, encodeStateSnapshot } from "./snapshot.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
 export type QuorumOutput =
@@ -80,6 +87,9 @@ export interface QuorumReplica {
   /** The state machine: every committed command applied. */
   applied: CoordinatorState;
   appliedIndex: number;
+  /** Applied entries between snapshots (0: never), and where the latest snapshot ends. */
+  readonly snapshotEvery: number;
+  snapshotIndex: number;
   /** The serving leader's speculative context; undefined unless serving. */
   serving: CoordinatorContext | undefined;
   servingTerm: number;
@@ -94,10 +104,27 @@ export interface ReplicaInput {
   readonly raft: RaftInput;
   readonly start: CoordinatorState;
   readonly reportDigests: boolean;
+  /** Applied entries between snapshots; 0 or absent: never compact. */
+  readonly snapshotEvery?: number;
 }
 
 export function createReplica(input: ReplicaInput): QuorumReplica {
-  return { basis: input.basis, core: createCore(input.raft), reportDigests: input.reportDigests, applied: input.start, appliedIndex: -1, serving: undefined, servingTerm: 0, held: [], nextRequestId: 1, effects: [] };
+  const snapshot = input.raft.recovered.snapshot;
+  return {
+    basis: input.basis,
+    core: createCore(input.raft),
+    reportDigests: input.reportDigests,
+    // Restarted from a snapshot: its state, then the tail as the commit index is re-learnt.
+    applied: snapshot === undefined ? input.start : decodeStateSnapshot(snapshot.data),
+    appliedIndex: snapshot?.index ?? -1,
+    snapshotEvery: input.snapshotEvery ?? 0,
+    snapshotIndex: snapshot?.index ?? -1,
+    serving: undefined,
+    servingTerm: 0,
+    held: [],
+    nextRequestId: 1,
+    effects: [],
+  };
 }
 
 // ---------------------------------------------------------------- events
@@ -105,7 +132,8 @@ export function createReplica(input: ReplicaInput): QuorumReplica {
 /** At start: what the store recovered and the configuration in force (as the Raft actor reports them). */
 export function onStart(replica: QuorumReplica, recovered: RaftRecovered): QuorumEffect[] {
   const core = replica.core;
-  output(core, { type: "raft.started", hardState: recovered.hardState, entries: entryInfos(recovered.entries) });
+  const snapshot = recovered.snapshot;
+  output(core, { type: "raft.started", hardState: recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(recovered.entries) });
   output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index });
   return finish(replica);
 }
@@ -221,6 +249,22 @@ function stopServing(replica: QuorumReplica): void {
 function finish(replica: QuorumReplica): QuorumEffect[] {
   const core = replica.core;
   reportStatus(core);
+  routeCoreEffects(replica);
+  if (replica.snapshotEvery > 0 && replica.appliedIndex - replica.snapshotIndex >= replica.snapshotEvery && replica.appliedIndex === core.appliedIndex) {
+    compact(core, replica.appliedIndex, encodeStateSnapshot(replica.applied));
+    routeCoreEffects(replica);
+  }
+  if (replica.serving !== undefined && (core.role !== "leader" || core.term !== replica.servingTerm || core.transferee !== null)) stopServing(replica);
+  release(replica);
+  maybeServe(replica);
+  const effects = replica.effects;
+  replica.effects = [];
+  return effects;
+}
+
+/** The Raft node's effects: sends, persists and reads pass through; outputs are acted on and reported. */
+function routeCoreEffects(replica: QuorumReplica): void {
+  const core = replica.core;
   const coreEffects = core.effects;
   core.effects = [];
   for (const effect of coreEffects) {
@@ -240,16 +284,18 @@ function finish(replica: QuorumReplica): QuorumEffect[] {
       case "raft.read.failed":
         if (replica.held.some((batch) => batch.readId === output.id)) stopServing(replica);
         break;
+      case "raft.snapshot":
+        replica.snapshotIndex = output.snapshot.index;
+        if (output.source === "installed" && output.data !== undefined) {
+          // Installed from the leader (this replica was behind its log start, or wiped): its state replaces ours.
+          replica.applied = decodeStateSnapshot(output.data);
+          replica.appliedIndex = output.snapshot.index;
+        }
+        break;
       default:
         break;
     }
   }
-  if (replica.serving !== undefined && (core.role !== "leader" || core.term !== replica.servingTerm || core.transferee !== null)) stopServing(replica);
-  release(replica);
-  maybeServe(replica);
-  const effects = replica.effects;
-  replica.effects = [];
-  return effects;
 }
 
 function applyEntries(replica: QuorumReplica, entries: readonly AppliedEntry[]): void {

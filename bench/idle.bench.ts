@@ -15,7 +15,8 @@
  *
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look;
  * ZHUMQ_BENCH_IDLE=raft (or dev, separate; comma-separated) runs only those parts;
- * ZHUMQ_BENCH_RAFT_CHUNK=50 creates the raft partitions 50 at a time (default: all in one topic).
+ * ZHUMQ_BENCH_RAFT_CHUNK=50 creates the raft partitions 50 at a time (default: all in one topic);
+ * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -33,7 +34,7 @@ const SETTLE_MS = 5_000;
 const IDLE_MS = Math.max(5_000, Math.round(20_000 * SCALE));
 /** The kernel's clock ticks per second (USER_HZ), 100 on Linux. */
 const TICKS_PER_SECOND = 100;
-const LEADERS_WAIT_MS = 180_000;
+const LEADERS_WAIT_MS = Number(process.env["ZHUMQ_BENCH_LEADERS_WAIT_MS"] ?? 180_000);
 const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft").split(","));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -171,6 +171,7 @@ export class RaftHardStates {
 
   /** Read the file (absent: empty). Call `start` once the store knows which folders exist. */
   static async load(fs: FileSystem, path: string): Promise<RaftHardStates> {
+    let best: ReturnType<typeof parseHardStates> | undefined;
     for (let attempt = 1; ; attempt++) {
       let bytes: Uint8Array;
       try {
@@ -180,8 +181,12 @@ export class RaftHardStates {
         throw error;
       }
       try {
-        const { states } = parseHardStates(path, bytes);
-        return new RaftHardStates(fs, path, states, true);
+        const parsed = parseHardStates(path, bytes);
+        // Believed records ending before the file does: a torn tail — or a bit flipped on this
+        // read inside a length field, which hides every record after it. Read again: a tear stays
+        // where it is, a flip on read does not; the read that believes the most wins.
+        if (best === undefined || parsed.validBytes > best.validBytes) best = parsed;
+        if (parsed.validBytes === bytes.length || attempt >= DAMAGE_READS_MAX) return new RaftHardStates(fs, path, best.states, true);
       } catch (error) {
         if (!(error instanceof CorruptStateFileError) || attempt >= DAMAGE_READS_MAX) throw error;
       }

@@ -9,7 +9,7 @@
  *   (`flushRaftOutbox`, called by the machine at the end of every event): a tick's heartbeats
  *   and AppendEntries of all groups between two brokers travel together.
  * - **The broker's store is the Raft store.** A core's persist operations become `raft` broker
- *   operations on the partition's log and the broker's hard-state file (host/stores/broker-store.ts), in
+ *   operations on the partition's log and its `raft-state` file (host/stores/broker-store.ts), in
  *   the order emitted, under the broker's persist → sync → send rule; its reads become
  *   `raft-entries` reads; `store.persisted` and `read.done` are routed back by group.
  *
@@ -300,9 +300,7 @@ export function afterCore(step: Step, replica: RaftReplica): void {
         break;
       }
       case "effect.persist":
-        // Terms and votes go to the broker's one hard-state file, durable at the batch's sync (one
-        // fsync for every group's): so a hard-state write asks for that sync.
-        step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, operation: effect.operation }, effect.sync || effect.operation.kind === "hard-state"));
+        step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, operation: effect.operation }, effect.sync));
         break;
       case "effect.read": {
         const id = step.context.nextFetchId;

@@ -14,7 +14,9 @@
  * the load average is printed alongside).
  *
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look;
- * ZHUMQ_BENCH_IDLE=raft (or dev, separate; comma-separated) runs only those parts.
+ * ZHUMQ_BENCH_IDLE=raft (or dev, separate; comma-separated) runs only those parts;
+ * ZHUMQ_BENCH_RAFT_CHUNK=N creates the raft partitions N at a time (default 50; 1000: all at once);
+ * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -24,14 +26,15 @@ import { freePorts } from "../test/support/ports.ts";
 import { ZhumqProcess } from "../test/support/zhumq-process.ts";
 
 const SCALE = Number(process.env["ZHUMQ_BENCH_SCALE"] ?? "1");
-const RAFT_CHUNK = 50;
-const PARTITIONS = Math.max(RAFT_CHUNK, Math.round(1_000 * SCALE / RAFT_CHUNK) * RAFT_CHUNK);
+const PARTITIONS = Math.max(50, Math.round((1_000 * SCALE) / 50) * 50);
+/** Raft partitions created per topic, each topic once the previous one has its leaders (ZHUMQ_BENCH_RAFT_CHUNK=1000: all at once). */
+const RAFT_CHUNK = Math.min(PARTITIONS, Number(process.env["ZHUMQ_BENCH_RAFT_CHUNK"] ?? 50));
 const BROKERS = 3;
 const SETTLE_MS = 5_000;
 const IDLE_MS = Math.max(5_000, Math.round(20_000 * SCALE));
 /** The kernel's clock ticks per second (USER_HZ), 100 on Linux. */
 const TICKS_PER_SECOND = 100;
-const LEADERS_WAIT_MS = 60_000;
+const LEADERS_WAIT_MS = Number(process.env["ZHUMQ_BENCH_LEADERS_WAIT_MS"] ?? 180_000);
 const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft").split(","));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -278,10 +278,12 @@ export function quiesceTick(host: QuiesceHost, flush: (replica: RaftReplica) => 
   }
   for (const [group, replica] of host.groups) {
     const core = replica.core;
-    if (core.role !== "leader" || host.parked.has(group)) continue;
+    // A quiesced leader's peers were set up when it quiesced (peer entries are replaced, never
+    // dropped): with a thousand idle groups this walk must stay a lookup per group.
+    if (core.role !== "leader" || state.leading.has(group) || host.parked.has(group)) continue;
     const peers = core.voters.filter((voter) => voter !== core.self);
     for (const peer of peers) peerOut(state, peer);
-    if (state.leading.has(group) || !idleLeader(replica)) continue;
+    if (!idleLeader(replica)) continue;
     if (!peers.every((peer) => ackedRecently(host, state.toPeer.get(peer), 2 * heartbeatTicks))) continue;
     bcastHeartbeat(core, core.reads.context); // the last heartbeat: it carries the commit index
     flush(replica);

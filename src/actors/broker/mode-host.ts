@@ -197,7 +197,7 @@ export function onModeScanDone(step: Step, event: ReadDone<unknown>): boolean {
     if (state !== undefined) {
       const producers = new Map<number, ProducerEntry>(result.producers.map((entry) => [entry.producerId, entry]));
       const { logStartOffset, endOffset } = result;
-      step.setPartitions([{ ...state, leaderEpoch: undefined, leader: undefined, follower: undefined, logStartOffset, endOffset, persistedEnd: endOffset, syncedEnd: endOffset, highWatermark: Math.max(logStartOffset, Math.min(state.highWatermark, endOffset)), epochs: result.epochs, producers, producerStateComplete: result.producerStateComplete, writeGeneration: state.writeGeneration + 1 }]);
+      step.setPartitions([{ ...state, leaderEpoch: undefined, leader: undefined, follower: undefined, logStartOffset, endOffset, persistedEnd: endOffset, syncedEnd: endOffset, highWatermark: Math.max(logStartOffset, Math.min(state.highWatermark, endOffset)), epochs: result.epochs, producers, producerStateComplete: result.producerStateComplete, damaged: result.damaged ?? [], writeGeneration: state.writeGeneration + 1 }]);
     }
   }
   step.emit(notify<BrokerOutput>({ type: "broker.mode.switched", group, topic: pending.topic, partition: pending.partition, to: pending.to, leaderEpoch: pending.point.leaderEpoch, endOffset: result.endOffset }));

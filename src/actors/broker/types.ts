@@ -80,6 +80,8 @@ export interface BrokerModeScanResult {
   readonly epochs: readonly { readonly epoch: number; readonly startOffset: number }[];
   readonly producers: RecoveredPartition["producers"];
   readonly producerStateComplete: boolean;
+  /** Damaged ranges of a fetch-mode copy (kept and named, as at start-up: repaired from a replica). */
+  readonly damaged?: RecoveredPartition["damaged"];
 }
 
 /**

@@ -105,7 +105,7 @@ import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
-import { adoptIntoRaft, convertToFetch } from "./mode-switch-store.ts";
+import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
 import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
@@ -582,7 +582,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         if (voteless !== undefined) this.adoptedVoteless.set(key, voteless);
         this.epochCaches.delete(key);
       } else {
-        this.epochCaches.set(key, await convertToFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage));
+        await cutForFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage);
+        this.epochCaches.set(key, await this.recoverEpochs(key, log));
+        await dropRaftState(this.fs, log);
       }
       this.raftRefusedThrough.delete(key);
       this.raftIncarnations.delete(key);
@@ -606,7 +608,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         return { raft: lost > (raft.entries.at(-1)?.index ?? -1) ? { ...raft, votelessUntil: lost } : raft, logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: [], producers: [], producerStateComplete: true };
       }
       const producers = await scanProducers(log, this.options.producerStateScanRecords);
-      return { logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: this.epochCaches.get(key) ?? [], ...producers };
+      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
+      return { logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: this.epochCaches.get(key) ?? [], ...producers, ...(damaged.length === 0 ? {} : { damaged }) };
     });
   }
 

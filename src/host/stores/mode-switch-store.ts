@@ -10,17 +10,18 @@
  *   the folder raft-mode: a crash before it leaves a fetch copy (the switch is taken up again), a
  *   crash after it a Raft log (recovered as at any start-up).
  * - **Convert (raft → fetch).** Cut the log at the switch's end, write the leader-epoch checkpoint
- *   rebuilt from the entries' terms, then remove `raft-state` (and make the removal durable): the
- *   folder is fetch-mode from then on, its producers rescanned as at start-up.
+ *   rebuilt from the batches' epochs (the entries' terms), then remove `raft-state` (and make the
+ *   removal durable): the folder is fetch-mode from then on, its producers rescanned and its
+ *   damaged ranges named as at start-up.
  *
- * Damage at rest met while scanning the copy cuts it there (as recovery does): what the cut lost is
- * said back (`votelessUntil`), and the adopted node stays out of elections until it has it again.
+ * Damage at rest met while adopting a copy cuts it there (as Raft recovery does): what the cut lost
+ * is said back (`votelessUntil`), and the adopted node stays out of elections until it has it again.
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { DamagedRangeError, type PartitionLog } from "../../disk/index.ts";
-import { saveLeaderEpochs, saveRaftState, type LeaderEpochEntry } from "../../disk/state-file.ts";
+import { saveRaftState } from "../../disk/state-file.ts";
 import type { ModeSwitchPoint } from "../../actors/shared/messages.ts";
-import { adoptionPlan, cutPlan, fetchEpochs } from "../../actors/broker/mode-switch.ts";
+import { adoptionPlan } from "../../actors/broker/mode-switch.ts";
 import type { EntryMeta } from "../../actors/raft/types.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 
@@ -52,17 +53,22 @@ export async function adoptIntoRaft(fs: FileSystem, log: PartitionLog, point: Mo
   return cutShortFrom !== undefined && cutShortFrom > log.endOffset - 1 ? cutShortFrom : undefined;
 }
 
-/** Raft → fetch: cut at `endOffset`, checkpoint the epochs, drop the Raft state. Returns the epoch cache. */
-export async function convertToFetch(fs: FileSystem, log: PartitionLog, endOffset: number, truncate: Truncate): Promise<readonly LeaderEpochEntry[]> {
-  const { entries } = await entriesOf(log, truncate);
-  const { cut } = cutPlan(entries, log.endOffset, endOffset);
-  if (cut < log.endOffset) await truncate(log, cut);
-  const epochs = fetchEpochs(entries, log.endOffset);
-  await saveLeaderEpochs(fs, `${log.dir}/${LEADER_EPOCHS_FILE_NAME}`, epochs);
+/**
+ * Raft → fetch, the log's half: cut at `endOffset` (the batch holding it goes whole) and drop the
+ * stale leader-epoch checkpoint, which the caller rebuilds from the batch headers (skipping damage
+ * at rest: a fetch-mode copy keeps its damaged ranges, named, for repair from a replica — never cut
+ * away as Raft recovery would). `dropRaftState` then makes the folder fetch-mode.
+ */
+export async function cutForFetch(fs: FileSystem, log: PartitionLog, endOffset: number, truncate: Truncate): Promise<void> {
+  if (endOffset < log.endOffset) await truncate(log, endOffset);
+  const checkpoint = `${log.dir}/${LEADER_EPOCHS_FILE_NAME}`;
+  if ((await fs.stat(checkpoint)) !== undefined) await fs.remove(checkpoint);
+}
+
+/** The last step of raft → fetch: the folder holds no Raft state any more (durably). */
+export async function dropRaftState(fs: FileSystem, log: PartitionLog): Promise<void> {
   const state = `${log.dir}/${RAFT_STATE_FILE}`;
-  if ((await fs.stat(state)) !== undefined) {
-    await fs.remove(state);
-    await fs.syncDir(log.dir);
-  }
-  return epochs;
+  if ((await fs.stat(state)) === undefined) return;
+  await fs.remove(state);
+  await fs.syncDir(log.dir);
 }

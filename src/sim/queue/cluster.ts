@@ -334,7 +334,6 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     const onNotify = (output: unknown): void => {
       recordBroker(history, world, id, output, counts);
       if ((output as BrokerOutput).type === "broker.mode.switched") copiesSwitched++;
-      if (process.env["ZQ_DEBUG"] !== undefined) { const o = output as { type: string; topic?: string; partition?: number; output?: { type: string } }; if (o.partition === Number(process.env["ZQ_DEBUG"]) && (o.type !== "broker.raft.output" || o.output?.type === "raft.status" || o.output?.type === "raft.started")) console.error(world.kernel.now().toFixed(1), id, JSON.stringify(output).slice(0, 300)); }
       raft?.observe(id, output);
     };
     world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify }), disk);

@@ -111,7 +111,16 @@ export function switchModes(step: Step, lists: AssignedLists): void {
   }
   for (const assignment of lists.raftGroups) {
     const key = partitionKey(assignment.topic, assignment.partition);
-    if (assignment.switchedAt === undefined || host.modes.pending.has(key) || host.byKey.has(key) || host.recovered.has(key)) continue;
+    if (assignment.switchedAt === undefined || host.modes.pending.has(key)) continue;
+    // A copy still in an older raft era (this broker missed the switches in between: cut off or
+    // down) holds a Raft state from before the switch — its term is below the switch's epoch,
+    // which every adopted group starts at: it is adopted into this era like a fetch copy.
+    const stale = staleRaftCopy(step, key, assignment.switchedAt.leaderEpoch);
+    if (stale !== undefined) {
+      begin(step, key, { to: "raft", topic: assignment.topic, partition: assignment.partition, topicId: assignment.topicId, point: assignment.switchedAt, phase: "writing", readId: -1 });
+      continue;
+    }
+    if (host.byKey.has(key) || host.recovered.has(key)) continue;
     const state = step.context.partitions.get(key);
     if (state === undefined || state.topicId !== assignment.topicId || state.endOffset <= state.logStartOffset) continue; // nothing to adopt: the group simply starts
     // Still leading or following in fetch mode (released by the fetch assignments first), or a
@@ -122,6 +131,21 @@ export function switchModes(step: Step, lists: AssignedLists): void {
   for (const [key, pending] of host.modes.pending) if (pending.phase === "retry") begin(step, key, pending);
 }
 
+/**
+ * A hosted (or recovered) raft copy of the partition whose term is below `leaderEpoch`: it is from
+ * before that switch. Its group is dropped (produce answers still waiting fail NOT_LEADER); true
+ * when there was one.
+ */
+function staleRaftCopy(step: Step, key: string, leaderEpoch: number): true | undefined {
+  const host = step.context.raft;
+  const group = host.byKey.get(key);
+  const replica = group === undefined ? undefined : host.groups.get(group);
+  const term = replica?.core.term ?? host.recovered.get(key)?.hardState.term;
+  if (term === undefined || term >= leaderEpoch) return undefined;
+  dropGroup(step, key, replica, "the partition switched modes while this broker was away; the write may be retried");
+  return true;
+}
+
 function beginConvert(step: Step, key: string, assignment: LeaderAssignment | FollowerAssignment): void {
   const host = step.context.raft;
   const group = host.byKey.get(key);
@@ -130,11 +154,18 @@ function beginConvert(step: Step, key: string, assignment: LeaderAssignment | Fo
   // Never switched (a copy left in raft mode from before this topic's intent): keep it whole; the
   // fetch leader's divergence check cuts what differs.
   const point = assignment.switchedAt ?? { leaderEpoch: assignment.leaderEpoch, endOffset: localEnd };
+  dropGroup(step, key, replica, "the partition switched to fetch mode; the write may be retried");
+  begin(step, key, { to: "fetch", topic: assignment.topic, partition: assignment.partition, topicId: assignment.topicId, point, phase: "writing", readId: -1 });
+}
+
+/** Stop hosting a partition's raft copy (its files stay): waiting produce answers fail NOT_LEADER, nothing is served. */
+function dropGroup(step: Step, key: string, replica: RaftReplica | undefined, why: string): void {
+  const host = step.context.raft;
   if (replica !== undefined) {
     for (const waiting of replica.waiting.values()) {
       for (const waiter of waiting.waiters) {
         const base = { type: "produce.reply", requestId: waiter.echo.requestId, topic: waiter.echo.topic, partition: waiter.echo.partition } as const;
-        step.reply(waiter.from, { ...base, error: notLeader(replica, "the partition switched to fetch mode; the write may be retried"), baseOffset: -1, duplicate: false });
+        step.reply(waiter.from, { ...base, error: notLeader(replica, why), baseOffset: -1, duplicate: false });
       }
     }
     replica.waiting.clear();
@@ -147,7 +178,6 @@ function beginConvert(step: Step, key: string, assignment: LeaderAssignment | Fo
   host.recovered.delete(key);
   const state = step.context.partitions.get(key);
   if (state !== undefined && state.leaderEpoch !== undefined) step.setPartitions([{ ...state, leaderEpoch: undefined }]);
-  begin(step, key, { to: "fetch", topic: assignment.topic, partition: assignment.partition, topicId: assignment.topicId, point, phase: "writing", readId: -1 });
 }
 
 function begin(step: Step, key: string, pending: ModeChangePending): void {
@@ -183,7 +213,7 @@ export function onModeScanDone(step: Step, event: ReadDone<unknown>): boolean {
   if (key === undefined) return false;
   const pending = modes.pending.get(key)!;
   const result = event.error === undefined ? (event.result as BrokerModeScanResult) : undefined;
-  const landed = result !== undefined && (pending.to === "raft") === (result.raft !== undefined);
+  const landed = result !== undefined && (pending.to === "raft" ? result.raft !== undefined && result.raft.hardState.term >= pending.point.leaderEpoch : result.raft === undefined);
   if (!landed) {
     pending.phase = "retry"; // the disk failed under it: the next heartbeat reply writes it again
     return true;

@@ -24,6 +24,7 @@ describe("scenarios", () => {
         bitFlipPerRead: scenario.bitFlipPerRead,
         replicationFactor: scenario.replicationFactor,
         coordinators: scenario.coordinators,
+        modeSwitches: scenario.modeSwitches,
         groups: scenario.groups,
         safetyMs: scenario.safetyMs,
         clockDriftPpm: scenario.clockDriftPpm,

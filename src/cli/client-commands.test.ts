@@ -209,12 +209,20 @@ describe("zhumq topic", () => {
     expect((await run(topicCommand, ["list"])).stdout.split("\n")).not.toContain("defaulted-3");
   });
 
-  it("topic alter --mode: a cluster that does not take switches refuses with a typed error, and the topic is as it was", async () => {
-    expect((await run(topicCommand, ["create", "stays-fetch"])).code).toBe(0);
-    const altered = await run(topicCommand, ["alter", "stays-fetch", "--mode", "raft"]);
-    expect(altered.code).toBe(1);
-    expect(altered.stderr).toMatch(/INVALID_REQUEST.*not enabled/);
-    expect((await run(topicCommand, ["describe", "stays-fetch"])).stdout).toMatch(/mode fetch/);
+  it("topic alter --mode: the intent is taken at once (exit 0), the partitions then switch to raft mode; a bad mode is a usage error", async () => {
+    expect((await run(topicCommand, ["create", "goes-raft", "--partitions", "2"])).code).toBe(0);
+    const altered = await run(topicCommand, ["alter", "goes-raft", "--mode", "raft"]);
+    expect(altered.code, altered.stderr).toBe(0);
+    const deadline = Date.now() + 60_000;
+    let described = "";
+    while (Date.now() < deadline) {
+      described = (await run(topicCommand, ["describe", "goes-raft"])).stdout;
+      if (/mode raft/.test(described) && !/switching to/.test(described)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(described).toMatch(/mode raft/);
+    expect(described).not.toMatch(/switching to/);
+    expect((await run(topicCommand, ["alter", "goes-raft", "--mode", "both"])).code).toBe(2);
   });
 
   it("describe a replicated topic: ISR, each replica's end offset and lag; a stopped follower leaves the ISR: under-replicated", async () => {

@@ -52,6 +52,10 @@ Options:
                       isolates replicas, its leader too, and the quorum checker judges them
   --compact-every N   raft: every node compacts its log (a snapshot) every N applied entries;
                       followers behind a leader's log start catch up by InstallSnapshot
+  --mode-switches N   queue: switch the topic between raft and fetch mode N times (0 to 64),
+                      evenly over the safety phase, under the same faults; the checker judges
+                      every acknowledged write across the switches and each raft era's Raft
+                      group (plant switch-before-commit: 4 switches, replication factor 3)
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -187,6 +191,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       coordinators: { type: "string" },
       "compact-every": { type: "string" },
       mode: { type: "string" },
+      "mode-switches": { type: "string" },
       faults: { type: "string" },
       messages: { type: "string" },
       values: { type: "string" },
@@ -227,6 +232,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const coordinators = values.coordinators === undefined ? undefined : integer("--coordinators", values.coordinators, 1);
   if (coordinators !== undefined && coordinators > 7) throw new Error(`--coordinators must be from 1 to 7, not '${coordinators}'`);
   if (coordinators !== undefined && workload !== "queue") throw new Error(`--coordinators runs with the queue workload, not '${workload}'`);
+  const modeSwitches = values["mode-switches"] === undefined ? undefined : integer("--mode-switches", values["mode-switches"], 0);
+  if (modeSwitches !== undefined && modeSwitches > 64) throw new Error(`--mode-switches must be from 0 to 64, not '${modeSwitches}'`);
+  if (modeSwitches !== undefined && workload !== "queue") throw new Error(`--mode-switches runs with the queue workload, not '${workload}'`);
   if (values["damage-at-rest"] === true && values["no-damage-at-rest"] === true) throw new Error("--damage-at-rest and --no-damage-at-rest contradict each other");
   const damageAtRest = values["damage-at-rest"] === true ? true : values["no-damage-at-rest"] === true ? false : undefined;
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
@@ -258,6 +266,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       replicationFactor: scenario?.replicationFactor ?? replicationFactor,
       replicationMode: scenario?.replicationMode ?? replicationMode,
       coordinators: scenario?.coordinators ?? coordinators,
+      modeSwitches: scenario?.modeSwitches ?? modeSwitches,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -331,6 +340,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.replicationFactor !== undefined) parts.push(`--replication-factor ${base.replicationFactor}`);
   if (base.replicationMode !== undefined) parts.push(`--mode ${base.replicationMode}`);
   if (base.coordinators !== undefined) parts.push(`--coordinators ${base.coordinators}`);
+  if (base.modeSwitches !== undefined) parts.push(`--mode-switches ${base.modeSwitches}`);
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

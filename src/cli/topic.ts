@@ -47,8 +47,9 @@ Options:
                            a time; the partition switching refuses writes for a moment
                            (producers retry on NOT_LEADER), no acknowledged message is lost
                            or duplicated; 'describe' shows each partition's mode and the one
-                           switching (docs/replication.md, "Switching modes"); a cluster
-                           whose brokers do not carry switches out yet refuses: INVALID_REQUEST
+                           switching (docs/replication.md, "Switching modes"). Refused with
+                           INVALID_REQUEST while another switch of the topic or a partition
+                           move runs
   --min-in-sync N          acks -1 waits for N in-sync copies and is refused with
                            NOT_ENOUGH_REPLICAS while fewer are in sync; 1 to the replication
                            factor (default min(2, replication factor))
@@ -78,8 +79,9 @@ Examples:
                                      consumers can read up to), log end, messages kept and bytes
                                      on disk
   zhumq topic alter orders --mode raft
-                                     switches orders to raft mode, partition by partition
-                                     (refused until the brokers carry switches out)
+                                     switches orders to raft mode, partition by partition;
+                                     the command returns once the intent is recorded, and
+                                     'describe' shows which partition is switching
   zhumq topic delete orders          removes its files on every broker (a broker that is down
                                      removes them when it returns); a topic created again
                                      under the same name starts empty

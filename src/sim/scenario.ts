@@ -15,7 +15,8 @@
  * run whose network, disks and configuration misbehave as the seed draws them in a sweep while
  * the listed steps replace the drawn schedule (what `zhumq sim --shrink` writes: a failing swarm
  * seed with its schedule cut down), `# replication-factor: N`, `# coordinators: N` (a coordinator
- * quorum; docs/coordinator-quorum.md), and `# groups: N` or `NxM` (consumer
+ * quorum; docs/coordinator-quorum.md), `# mode-switches: N` (the topic switches between raft and
+ * fetch mode N times; src/sim/queue/mode-switches.ts), and `# groups: N` or `NxM` (consumer
  * groups read the topic instead of plain consumers; see src/sim/groups/workload.ts), optionally
  * followed by how they consume: `pull` (the default), `push` (StartGet) or `mixed` — `# groups:
  * 1x2 push` — and `# session-timeout-ms: N` (the members' session); `# safety-ms: N` lengthens the
@@ -48,6 +49,8 @@ export interface Scenario {
   readonly coordinators?: number | undefined;
   /** queue workload: how partitions replicate (`# mode: raft`); fetch when absent. */
   readonly replicationMode?: "fetch" | "raft" | undefined;
+  /** queue workload: switch the topic's mode this many times over the safety phase (`# mode-switches: 4`); none when absent. */
+  readonly modeSwitches?: number | undefined;
   /**
    * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
    * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
@@ -95,6 +98,9 @@ export function parseScenario(name: string, text: string): Scenario {
   if (coordinators !== undefined && !(Number.isSafeInteger(coordinators) && coordinators >= 1 && coordinators <= 7)) throw new ScenarioError(`${name}: coordinators must be an integer from 1 to 7`);
   const modeText = header.get("mode");
   if (modeText !== undefined && modeText !== "fetch" && modeText !== "raft") throw new ScenarioError(`${name}: mode must be fetch or raft, not '${modeText}'`);
+  const switchesText = header.get("mode-switches");
+  const modeSwitches = switchesText === undefined ? undefined : Number(switchesText);
+  if (modeSwitches !== undefined && !(Number.isSafeInteger(modeSwitches) && modeSwitches >= 0 && modeSwitches <= 64)) throw new ScenarioError(`${name}: mode-switches must be an integer from 0 to 64`);
   const parsedGroups = parseGroups(name, header.get("groups"));
   const sessionText = header.get("session-timeout-ms");
   const sessionTimeoutMs = sessionText === undefined ? undefined : Number(sessionText);
@@ -115,6 +121,7 @@ export function parseScenario(name: string, text: string): Scenario {
     replicationFactor,
     ...(coordinators === undefined ? {} : { coordinators }),
     ...(modeText === undefined ? {} : { replicationMode: modeText }),
+    ...(modeSwitches === undefined ? {} : { modeSwitches }),
     ...(groups === undefined ? {} : { groups }),
     name,
     title: header.get("title") ?? name,
@@ -164,6 +171,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.messages !== undefined) lines.push(`# messages: ${scenario.messages}`);
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
   if (scenario.replicationMode !== undefined) lines.push(`# mode: ${scenario.replicationMode}`);
+  if (scenario.modeSwitches !== undefined) lines.push(`# mode-switches: ${scenario.modeSwitches}`);
   if (scenario.coordinators !== undefined) lines.push(`# coordinators: ${scenario.coordinators}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);

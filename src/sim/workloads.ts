@@ -42,6 +42,8 @@ export interface WorkloadOptions {
   readonly coordinators?: number | undefined;
   /** queue: how partitions replicate (`zhumq sim --mode raft`, `# mode: raft`; default fetch, raft with a raft plant). */
   readonly replicationMode?: "fetch" | "raft" | undefined;
+  /** queue: switch the topic between raft and fetch mode this many times (`zhumq sim --mode-switches N`, `# mode-switches:`). */
+  readonly modeSwitches?: number | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
@@ -108,6 +110,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
     ...(options.replicationMode === undefined ? {} : { replicationMode: options.replicationMode }),
     ...(options.coordinators === undefined ? {} : { coordinators: options.coordinators }),
+    ...(options.modeSwitches === undefined ? {} : { modeSwitches: options.modeSwitches }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
@@ -126,6 +129,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
       ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations`]),
+      ...(result.modeSwitches === undefined ? [] : [`mode switches: ${result.modeSwitches.taken} of ${result.modeSwitches.asked} taken by the coordinator, ${result.modeSwitches.copiesSwitched} copies changed mode; ${result.raft?.groups ?? 0} raft eras judged, ${result.raft?.violations ?? 0} Raft checker violations`]),
       ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],

@@ -16,16 +16,14 @@ export interface DrivenCoordinatorOptions {
   readonly randomSeed: string;
   /** The command log it starts from (default: none). */
   readonly commands?: CoordinatorCommand[];
-  readonly modeSwitching?: boolean;
 }
 
 export function drivenCoordinator(options: DrivenCoordinatorOptions) {
   let nowMs = 0;
   let requestId = 0;
   const effects: CoordinatorEffect[] = [];
-  const modeSwitching = options.modeSwitching === undefined ? {} : { modeSwitching: options.modeSwitching };
   const actor = createActor(coordinatorMachine, {
-    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands: options.commands ?? [], clock: { now: () => nowMs }, random: new SeededRandom(options.randomSeed), ...modeSwitching },
+    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands: options.commands ?? [], clock: { now: () => nowMs }, random: new SeededRandom(options.randomSeed) },
   });
   actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
   actor.start();

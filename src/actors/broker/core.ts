@@ -76,6 +76,7 @@ import { onLookupDone, onOffsets } from "./offsets.ts";
 import { onPushMessage } from "./push.ts";
 import { onPushRead, onPushSweep, pushCheckLeadership } from "./push-serve.ts";
 import { followLeader, incarnationKey, isCoordinator, sendHeartbeat } from "./heartbeat.ts";
+import { onModeScanDone, switchModes } from "./mode-host.ts";
 import { applyRaftGroups, dropRaftPartition, emptyRaftHost, isRaftPartition, noteRecoveredRaft, onRaftBundle, onRaftReadDone, onRaftTick, RAFT_TICK_TIMER, type RaftHostState } from "./raft-host.ts";
 import { EMPTY_PUSH_STATE, PUSH_SWEEP_TIMER, type PushState } from "./push-state.ts";
 
@@ -304,6 +305,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   step.update({ heartbeat: { ...rest, outstanding, registered: true, leaseExpiresAtMs, ...(lists.digest === undefined ? {} : { assigned: lists as AssignedListsHeld }), ...reported } });
   const before = step.context.partitions;
   applyAssignments(step, lists.assignments, lists.follows);
+  switchModes(step, lists); // mode-host.ts: copies changing between raft and fetch mode
   applyRaftGroups(step, lists.raftGroups);
   noteAcls(step, reply.acls);
   keptDespiteDamage(step, sentAtMs);
@@ -518,7 +520,7 @@ export function onTimer(step: Step, key: string): void {
 
 /** Reads come back: a fetch's or a push session's records, a retention run, an offset lookup, or a follower's log cut. */
 export function onReadDone(step: Step, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult>): void {
-  if (onRaftReadDone(step, event)) return;
+  if (onRaftReadDone(step, event) || onModeScanDone(step, event)) return;
   if (step.context.retaining.has(event.id)) return onRetentionDone(step, event as ReadDone<BrokerRetentionResult>);
   if (step.context.seeking.has(event.id)) return onLookupDone(step, event as ReadDone<BrokerTimestampResult | BrokerStatsResult>);
   if (step.context.truncating.has(event.id)) return onTruncateDone(step, event as ReadDone<BrokerTruncateResult>);

@@ -17,6 +17,7 @@ import { onPersisted } from "./appends.ts";
 import { initialContext, onLeave, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
 import { flushRaftOutbox, onRaftPersisted } from "./raft-host.ts";
 import { onRaftRejected } from "./raft-restart.ts";
+import { onModePersisted } from "./mode-host.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
@@ -30,6 +31,7 @@ function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): voi
     case "store.persisted":
       onRaftRejected(step, event); // first: what the store refused never reaches the old core
       onRaftPersisted(step, event);
+      onModePersisted(step, event);
       return onPersisted(step, event);
     case "broker.leave":
       return onLeave(step);

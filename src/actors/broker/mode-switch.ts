@@ -62,10 +62,7 @@ export interface AdoptionPlan {
  * epochs never go down along the log (a fetch log's epochs are as monotonic as Raft terms).
  */
 export function adoptionPlan(entries: readonly EntryMeta[], localEnd: number, point: ModeSwitchPoint): AdoptionPlan {
-  // A batch the cut falls inside (a divergent tail of another epoch's batches) goes whole: Raft
-  // sends what the leader has there.
-  const kept = entries.filter((entry) => entry.index < cutOffset(localEnd, point));
-  const cut = kept.length > 0 ? kept[kept.length - 1]!.index + 1 : Math.min(localEnd, entries[0]?.base ?? localEnd);
+  const { kept, cut } = cutPlan(entries, localEnd, point.endOffset);
   let previous = 0;
   for (const entry of kept) {
     assert(entry.term >= previous, `adopting: epoch ${entry.term} at offset ${entry.index} follows epoch ${previous}`);
@@ -73,6 +70,17 @@ export function adoptionPlan(entries: readonly EntryMeta[], localEnd: number, po
     previous = entry.term;
   }
   return { truncateTo: cut < localEnd ? cut : undefined, hardState: { term: point.leaderEpoch, votedFor: null }, entries: kept };
+}
+
+/**
+ * Where a copy (its batches as entry metadata, ending at `localEnd`) is cut for a switch ending at
+ * `endOffset`, on a batch boundary: a batch the cut falls inside (a divergent tail of another
+ * epoch's batches) goes whole — the new mode's leader sends what it has there.
+ */
+export function cutPlan(entries: readonly EntryMeta[], localEnd: number, endOffset: number): { readonly kept: readonly EntryMeta[]; readonly cut: number } {
+  const kept = entries.filter((entry) => entry.index < Math.min(localEnd, endOffset));
+  const cut = kept.length > 0 ? kept[kept.length - 1]!.index + 1 : Math.min(localEnd, entries[0]?.base ?? localEnd);
+  return { kept, cut };
 }
 
 /**

@@ -31,6 +31,7 @@ import { pushCheckLeadership } from "./push-serve.ts";
 import { emptyPartition, type PartitionState } from "./partition.ts";
 import { parseRaftBundle } from "./raft-wire.ts";
 import { acceptJoins, afterEvent, beforeMessage, emptyQuiesce, isQuiesced, onBeatFields, quiesceTick, takeBeats, type QuiesceState } from "./raft-quiesce.ts";
+import { emptyModeHost, isSwitching, sealedReport, sealGroup, unseal, type ModeHostState } from "./mode-host.ts";
 import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
 import type { BrokerOperation, BrokerOutput, BrokerRaftRead } from "./types.ts";
 
@@ -59,13 +60,15 @@ export interface RaftHostState {
   tickArmed: boolean;
   /** Idle groups, not ticked and not heartbeating (raft-quiesce.ts). */
   readonly quiesce: QuiesceState;
+  /** Mode switches: sealed groups, copies changing mode (mode-host.ts). */
+  readonly modes: ModeHostState;
 }
 
 export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): RaftHostState {
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce() };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost() };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -76,7 +79,7 @@ export function raftReplicaOf(step: Step, key: string): RaftReplica | undefined 
 
 /** Whether the partition is raft-mode on this broker (hosted, or recovered and waiting for its assignment). */
 export function isRaftPartition(step: Step, key: string): boolean {
-  return step.context.raft.byKey.has(key) || step.context.raft.recovered.has(key);
+  return step.context.raft.byKey.has(key) || step.context.raft.recovered.has(key) || isSwitching(step.context.raft.modes, key);
 }
 
 // ---------------------------------------------------------------- assignments
@@ -91,24 +94,37 @@ export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssig
   for (const assignment of assignments) {
     const group = raftGroupName(assignment.topic, assignment.partition, assignment.topicId);
     listed.add(group);
-    if (host.groups.has(group)) {
-      if (host.parked.delete(group)) armTick(step);
+    const replica = host.groups.get(group);
+    if (replica !== undefined) {
+      if (assignment.sealed === true) sealGroup(step, replica, parkGroup);
+      else if (unseal(step, group) || host.parked.has(group)) {
+        if (host.parked.delete(group)) armTick(step);
+      }
       continue;
     }
+    if (assignment.switchedAt !== undefined && step.context.input.reportRaft === true) step.emit(notify<BrokerOutput>({ type: "broker.raft.era", group, topic: assignment.topic, partition: assignment.partition, leaderEpoch: assignment.switchedAt.leaderEpoch }));
     startGroup(step, assignment, group);
+    const started = host.groups.get(group);
+    if (started !== undefined && assignment.sealed === true) sealGroup(step, started, parkGroup);
   }
   for (const group of host.groups.keys()) {
     if (listed.has(group) || host.parked.has(group)) continue;
-    host.parked.add(group);
-    const replica = host.groups.get(group)!;
-    replica.speculative = undefined;
-    const answers: ProduceAnswer[] = [];
-    for (const waiting of replica.waiting.values()) for (const waiter of waiting.waiters) answers.push({ waiter, fields: { error: notLeader(replica, "this broker is no longer a voter of the partition") } });
-    replica.waiting.clear();
-    sendAnswers(step, answers);
-    const state = step.context.partitions.get(replica.key);
-    if (state !== undefined && state.leaderEpoch !== undefined) step.setPartitions([{ ...state, leaderEpoch: undefined }]);
+    parkGroup(step, group, "this broker is no longer a voter of the partition");
   }
+}
+
+/** Park a group: not ticked, deaf to messages; produce answers still waiting fail NOT_LEADER; it serves nothing. */
+function parkGroup(step: Step, group: string, why: string): void {
+  const host = step.context.raft;
+  host.parked.add(group);
+  const replica = host.groups.get(group)!;
+  replica.speculative = undefined;
+  const answers: ProduceAnswer[] = [];
+  for (const waiting of replica.waiting.values()) for (const waiter of waiting.waiters) answers.push({ waiter, fields: { error: notLeader(replica, why) } });
+  replica.waiting.clear();
+  sendAnswers(step, answers);
+  const state = step.context.partitions.get(replica.key);
+  if (state !== undefined && state.leaderEpoch !== undefined) step.setPartitions([{ ...state, leaderEpoch: undefined }]);
 }
 
 export function startGroup(step: Step, assignment: RaftGroupAssignment, group: string, incarnation = 0): void {
@@ -139,10 +155,12 @@ export function startGroup(step: Step, assignment: RaftGroupAssignment, group: s
     step.setPartitions([emptyPartition(topic, partition, undefined, topicId)]);
     step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...identity }, false));
   }
-  const start: RaftRecovered = recovered ?? { hardState: { term: 0, votedFor: null }, entries: [] };
+  // After a switch from fetch mode the group's terms start above every epoch used before it.
+  const term = assignment.switchedAt?.leaderEpoch ?? 0;
+  const start: RaftRecovered = recovered ?? { hardState: { term, votedFor: null }, entries: [] };
   if (recovered === undefined) {
     // The state file marks the folder as raft-mode for the next start-up.
-    step.emit(persist<BrokerOperation>({ kind: "raft", topic, partition, ...identity, operation: { kind: "hard-state", term: 0, votedFor: null, endIndex: -1, version: 0 } }, false));
+    step.emit(persist<BrokerOperation>({ kind: "raft", topic, partition, ...identity, operation: { kind: "hard-state", term, votedFor: null, endIndex: -1, version: 0 } }, false));
   }
   const { input } = step.context;
   const core = createCore({ self: input.self, group, voters: assignment.voters, settings: host.settings, recovered: start, clock: input.clock, random: input.random, ...(input.raftPlant === undefined ? {} : { plant: input.raftPlant }) });
@@ -363,9 +381,9 @@ export function raftReports(step: Step): RaftLeadershipReport[] {
   const host = step.context.raft;
   const reports: RaftLeadershipReport[] = [];
   for (const [group, replica] of host.groups) {
-    if (host.parked.has(group)) continue;
+    if (host.parked.has(group) && !host.modes.sealed.has(group)) continue;
     const core = replica.core;
-    reports.push({ topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: serving(replica), committedEnd: core.appliedIndex + 1 });
+    reports.push({ topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: serving(replica), committedEnd: core.appliedIndex + 1, ...sealedReport(step, replica) });
   }
   return reports;
 }

@@ -7,7 +7,7 @@ import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import type { Effect, ReadDone, StorePersisted, TimerFired } from "../shared/effects.ts";
 import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
-import type { MessageReceived, TopicId, ZhumqMessage } from "../shared/messages.ts";
+import type { MessageReceived, ModeSwitchPoint, TopicId, ZhumqMessage } from "../shared/messages.ts";
 import type { BrokerLimits } from "./limits.ts";
 import type { RecoveredPartition } from "./partition.ts";
 import type { RaftMessage, RaftOperation, RaftOutput, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../raft/types.ts";
@@ -55,7 +55,34 @@ export type BrokerOperation =
    * answers a `BrokerRaftRejection`: the broker restarts the group from what the disk holds.
    * `repair`: no write — the broker found damage on a read; recover the log and answer so.
    */
-  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation; readonly incarnation?: number; readonly repair?: true };
+  | { readonly kind: "raft"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly operation: RaftOperation; readonly incarnation?: number; readonly repair?: true }
+  /**
+   * Switch the partition's copy to another mode (mode-host.ts, host/stores/mode-switch-store.ts):
+   * `raft` cuts it at `point.endOffset` and writes its first Raft state in term `point.leaderEpoch`;
+   * `fetch` cuts it there, checkpoints the epochs from the entries' terms and drops the Raft state.
+   * In order with the partition's earlier writes; a `mode-scan` read then says what the disk holds.
+   */
+  | { readonly kind: "mode"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly to: "raft" | "fetch"; readonly point: ModeSwitchPoint };
+
+/** What the disk holds of a partition after a `mode` operation (an `effect.read`). */
+export interface BrokerModeScan {
+  readonly kind: "mode-scan";
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly topicId?: TopicId;
+}
+
+/** A `mode-scan`'s answer: the Raft state if the folder is raft-mode, else the fetch-mode copy as at start-up. */
+export interface BrokerModeScanResult {
+  readonly raft?: RaftRecovered;
+  readonly logStartOffset: number;
+  readonly endOffset: number;
+  readonly epochs: readonly { readonly epoch: number; readonly startOffset: number }[];
+  readonly producers: RecoveredPartition["producers"];
+  readonly producerStateComplete: boolean;
+  /** Damaged ranges of a fetch-mode copy (kept and named, as at start-up: repaired from a replica). */
+  readonly damaged?: RecoveredPartition["damaged"];
+}
 
 /**
  * A raft-mode partition's operation the store could not carry out (in `store.persisted.rejected`):
@@ -297,9 +324,18 @@ export type BrokerOutput =
    * A raft-mode partition's log lost entries to damage at rest at start-up (cut from the damaged
    * one on): it takes no part in elections until its commit index reaches `votelessUntil`.
    */
-  | { readonly type: "broker.raft.damaged"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly endOffset: number; readonly votelessUntil: number };
+  | { readonly type: "broker.raft.damaged"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly endOffset: number; readonly votelessUntil: number }
+  /**
+   * A copy changed mode for a switch (mode-host.ts): `to` raft, its Raft group starts from the
+   * log cut at `endOffset` in the switch's epoch (a new Raft history: checkers judge it apart
+   * from the group's earlier ones); `to` fetch, it leads or follows from its cut log. `broker.raft.era`:
+   * a group starts here for the raft era that began with the switch in `leaderEpoch` (said before
+   * its `raft.started`, with `reportRaft` only).
+   */
+  | { readonly type: "broker.raft.era"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly leaderEpoch: number }
+  | { readonly type: "broker.mode.switched"; readonly group: string; readonly topic: TopicName; readonly partition: PartitionIndex; readonly to: "raft" | "fetch"; readonly leaderEpoch: number; readonly endOffset: number };
 
-export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerStatsLookup | BrokerRaftRead, BrokerOutput>;
+export type BrokerEffect = Effect<ZhumqMessage, BrokerOperation, BrokerRead | BrokerRetention | BrokerTruncate | BrokerTimestampLookup | BrokerStatsLookup | BrokerRaftRead | BrokerModeScan, BrokerOutput>;
 
 /** What a raft-mode partition's Raft node reported (for checkers and logs): `group` names the partition's group. */
 export interface BrokerRaftOutput {
@@ -316,4 +352,4 @@ export interface BrokerLeave {
   readonly type: "broker.leave";
 }
 
-export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> | StorePersisted<BrokerOperation, BrokerRejection | BrokerRaftRejection>;
+export type BrokerEvent = BrokerLeave | MessageReceived | TimerFired | ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult | BrokerModeScanResult> | StorePersisted<BrokerOperation, BrokerRejection | BrokerRaftRejection>;

@@ -77,12 +77,6 @@ export interface CoordinatorSettings {
   readonly leaseCheckIntervalMs: number;
   readonly virtualNodes: number;
   readonly limits: CoordinatorLimits;
-  /**
-   * Take `topic.alter` requests (mode-switch.ts). Off by default: the brokers' half of a switch
-   * (broker/mode-switch.ts) is not wired into the broker yet, and a fetch leader fenced for a
-   * switch no broker carries out would refuse writes until the switch is abandoned.
-   */
-  readonly modeSwitching?: boolean;
 }
 
 export const DEFAULT_COORDINATOR_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({

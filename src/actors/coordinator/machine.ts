@@ -55,8 +55,6 @@ export interface CoordinatorInput {
   readonly random: Random;
   /** A planted bug (tests only; see election.ts and groups/state.ts). */
   readonly plant?: CoordinatorPlant;
-  /** Take `topic.alter` requests (CoordinatorSettings.modeSwitching); default off. */
-  readonly modeSwitching?: boolean;
   /** `--authorizer on` and `--super-users` (acl.ts); absent: off, every request allowed as before ACLs. */
   readonly authorizer?: AuthorizerSettings;
 }
@@ -78,7 +76,6 @@ function initialContext(input: CoordinatorInput): CoordinatorContext {
     leaseCheckIntervalMs: input.leaseCheckIntervalMs,
     virtualNodes: input.virtualNodes,
     limits: input.limits ?? DEFAULT_COORDINATOR_LIMITS,
-    ...(input.modeSwitching === true ? { modeSwitching: true } : {}),
   };
   const problems = coordinatorSettingsProblems(settings);
   assert(problems.length === 0, `coordinator settings: ${problems.join("; ")}`);

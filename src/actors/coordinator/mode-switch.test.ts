@@ -87,8 +87,8 @@ describe("mode-switch decisions", () => {
   });
 });
 
-function coordinator(commands: CoordinatorCommand[] = [], modeSwitching = true) {
-  const { ask, effects, advance } = drivenCoordinator({ randomSeed: "mode-switch", commands, modeSwitching });
+function coordinator(commands: CoordinatorCommand[] = []) {
+  const { ask, effects, advance } = drivenCoordinator({ randomSeed: "mode-switch", commands });
   interface Reports {
     serving?: ServingPartition[];
     replicas?: ReplicaReport[];
@@ -192,14 +192,6 @@ describe("a topic switching modes, through the coordinator machine", () => {
     expect(restarted.metadata().partitions.map((partition) => [partition.mode, partition.switchingTo, partition.leaderEpoch])).toEqual(c.metadata().partitions.map((partition) => [partition.mode, partition.switchingTo, partition.leaderEpoch]));
     const state = replay(log, emptyState(16));
     expect(state.topics.get("t")!.partitions[1]!.mode).toBe("raft");
-  });
-
-  it("refuses topic.alter while mode switching is not enabled", () => {
-    const c = coordinator([], false);
-    c.heartbeat("b1");
-    c.ask<TopicCreateReply>("admin", { type: "topic.create", topic: "t", partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
-    expect(c.ask<TopicAlterReply>("admin", { type: "topic.alter", topic: "t", mode: "raft" }).error?.message).toMatch(/not enabled/);
-    expect(c.metadata().partitions[0]!.mode).toBeUndefined();
   });
 
   it("answers a typed error for an unknown topic and a bad mode, and keeps running", () => {

@@ -119,9 +119,6 @@ export function handleTopicDelete(context: CoordinatorContext, from: NodeId, req
  * the mode it is switching to, or has, answers the same without a new command.
  */
 export function handleTopicAlter(context: CoordinatorContext, from: NodeId, request: TopicAlter, nowMs: number): Outcome {
-  if (context.settings.modeSwitching !== true) {
-    return reply(from, errorReply(request.type, request.requestId, wireError("INVALID_REQUEST", "switching a topic's mode is not enabled on this cluster: the brokers do not carry out a switch yet (docs/replication.md, \"Switching modes\")")));
-  }
   const topic = context.state.topics.get(request.topic);
   const problem = alterProblem(topic, request.topic, request.mode);
   if (problem !== undefined) return reply(from, errorReply(request.type, request.requestId, problem));

@@ -105,9 +105,10 @@ import { brokerAddressProblem } from "../../actors/coordinator/limits.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
+import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
 import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
-import type { BrokerRaftRead } from "../../actors/broker/types.ts";
+import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
 import { withholdRaftSends } from "../../actors/broker/raft-restart.ts";
 
 type RaftBrokerOperation = Extract<BrokerOperation, { kind: "raft" }>;
@@ -203,6 +204,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
   /** Raft-mode partition key → the newest group incarnation whose operations are refused (raftRefusal). */
   private readonly raftRefusedThrough = new Map<string, number>();
+  /** Partition key → the last index a switch into raft mode lost to damage at rest (its scan makes the node voteless up to it). */
+  private readonly adoptedVoteless = new Map<string, number>();
   /** Raft-mode partition key → incarnation of its last operation: what a failed sync reports. */
   private readonly raftIncarnations = new Map<string, number>();
 
@@ -541,6 +544,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         await deletion;
         continue;
       }
+      if (operation.kind === "mode") {
+        await this.switchMode(key, operation);
+        continue;
+      }
       if (operation.kind === "raft") {
         const refusal = await this.raftOperation(key, operation);
         if (refusal !== undefined && (refusal.reason !== "refused-before" || !rejected.some((earlier) => earlier.kind === "raft"))) rejected.push(refusal);
@@ -554,6 +561,56 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       rejected.push(refusal);
     }
     return rejected;
+  }
+
+  /**
+   * Switch a copy's mode (mode-switch-store.ts). A disk that fails or fills half-way leaves the
+   * log reopened as recovery finds it; the `mode-scan` read that follows says which mode the
+   * folder is in, and the broker takes the switch up again if it did not land.
+   */
+  private async switchMode(key: string, operation: Extract<BrokerOperation, { kind: "mode" }>): Promise<void> {
+    const { topic, partition } = operation;
+    if (this.uncreated.has(key)) {
+      if (operation.to === "fetch") return; // nothing written yet: nothing to convert
+      await this.openBounded(topic, partition);
+      this.uncreated.delete(key);
+    }
+    const log = await this.logOf(topic, partition);
+    try {
+      if (operation.to === "raft") {
+        const voteless = await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage);
+        if (voteless !== undefined) this.adoptedVoteless.set(key, voteless);
+        this.epochCaches.delete(key);
+      } else {
+        await cutForFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage);
+        this.epochCaches.set(key, await this.recoverEpochs(key, log));
+        await dropRaftState(this.fs, log);
+      }
+      this.raftRefusedThrough.delete(key);
+      this.raftIncarnations.delete(key);
+    } catch (error) {
+      if (!(isOutOfSpace(error) || error instanceof StorageError || error instanceof FileSystemError || error instanceof CorruptBatchError)) throw error;
+      await this.reopen(key, log);
+    }
+  }
+
+  /** What the disk holds of a partition after a switch: its Raft state if raft-mode, else its fetch-mode copy. */
+  private async scanMode(request: BrokerModeScan): Promise<BrokerModeScanResult> {
+    const key = partitionKey(request.topic, request.partition);
+    if (this.uncreated.has(key)) return { logStartOffset: 0, endOffset: 0, epochs: [], producers: [], producerStateComplete: true };
+    return this.using(key, async () => {
+      const log = await this.logOf(request.topic, request.partition);
+      const raft = await recoverRaft(this.fs, log);
+      if (raft !== undefined) {
+        const voteless = this.adoptedVoteless.get(key);
+        this.adoptedVoteless.delete(key);
+        const lost = Math.max(voteless ?? -1, raft.votelessUntil ?? -1);
+        return { raft: lost > (raft.entries.at(-1)?.index ?? -1) ? { ...raft, votelessUntil: lost } : raft, logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: [], producers: [], producerStateComplete: true };
+      }
+      const producers = await scanProducers(log, this.options.producerStateScanRecords);
+      const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
+      return { logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: this.epochCaches.get(key) ?? [], ...producers, ...(damaged.length === 0 ? {} : { damaged }) };
+    });
   }
 
   /**
@@ -726,13 +783,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   read(request: BrokerRetention): Promise<BrokerRetentionResult>;
   read(request: unknown): Promise<BrokerReadResult>;
-  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult> {
+  async read(request: unknown): Promise<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult | BrokerTimestampResult | BrokerStatsResult | RaftReadResult | BrokerModeScanResult> {
     const kind = (request as { kind?: unknown }).kind;
     if (kind === "retention") return this.retain(request as BrokerRetention);
     if (kind === "timestamp") return this.lookUp(request as BrokerTimestampLookup);
     if (kind === "stats") return this.sizeOf(request as BrokerStatsLookup);
     if (kind === "truncate" || kind === "reset") return this.cut(request as BrokerTruncate);
     if (kind === "raft-entries") return this.readRaftEntries(request as BrokerRaftRead);
+    if (kind === "mode-scan") return this.scanMode(request as BrokerModeScan);
     const { topic, partition, offset, maxBytes, maxOffset } = request as BrokerRead;
     return this.using(partitionKey(topic, partition), async () => {
       const log = await this.logOf(topic, partition);

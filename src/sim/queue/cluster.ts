@@ -66,6 +66,7 @@ import type { BrokerOutput } from "../../actors/broker/types.ts";
 import { checkQueue, type QueueCheckResult } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
+import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
 import { COORDINATOR_LEADER, SimCoordinatorQuorum } from "./coordinator-boot.ts";
 
 export const TOPIC = "jepsen";
@@ -136,6 +137,12 @@ export interface QueueRunOptions {
    * the nemesis crashes and isolates replicas, and the quorum checker judges them.
    */
   readonly coordinators?: number;
+  /**
+   * Switch the topic between raft and fetch mode this many times, evenly over the safety phase
+   * (mode-switches.ts; default 0, or 4 with the `switch-before-commit` plant). Every Raft era of a
+   * partition is judged by the Raft checker; no disk is wiped.
+   */
+  readonly modeSwitches?: number;
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
   /**
@@ -182,7 +189,7 @@ export interface QueueRunOptions {
  *   pipelined batch that overtook a lost or refused one is written before the resend of it →
  *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", ...GROUP_PLANTS] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", ...GROUP_PLANTS] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -196,7 +203,10 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
  * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
-export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit"];
+export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit"];
+
+/** `switch-before-commit`: the coordinator switches a partition's mode without waiting for the last committed offset (a fenced leader's final end, a majority of sealed logs) → lost-write. It runs with mode switches. */
+export const MODE_SWITCH_PLANT_SWITCHES = 4;
 
 /** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
 export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit"];
@@ -222,6 +232,8 @@ export interface QueueRunResult extends RunFigures {
   readonly producerIdsReused: number;
   /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
   readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number };
+  /** With mode switches: the switches asked for, and the intents the coordinator took. */
+  readonly modeSwitches?: { readonly asked: number; readonly taken: number; readonly copiesSwitched: number };
   /** With a coordinator quorum: replicas, entries applied, heartbeat replies served, leader starts, quorum checker violations. */
   readonly coordinatorQuorum?: ReturnType<SimCoordinatorQuorum["figures"]>;
 }
@@ -241,6 +253,7 @@ interface Settings {
   readonly replicationMode: "fetch" | "raft";
   readonly groups: GroupsOptions | undefined;
   readonly coordinators: number;
+  readonly modeSwitches: number;
 }
 
 function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
@@ -263,6 +276,7 @@ function resolve(options: QueueRunOptions): Settings {
     replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
     coordinators: options.coordinators ?? 1,
+    modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
   };
 }
 
@@ -288,7 +302,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let storageFullReplies = 0;
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
-  const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" ? { plant: options.plant } : {};
+  const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" || options.plant === "switch-before-commit" ? { plant: options.plant } : {};
   // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
   const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
@@ -310,16 +324,26 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: (output) => onCoordinatorOutput(output) }), disk);
   const clientCoordinator = quorum === undefined ? COORDINATOR : coordinatorIds;
   const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" || options.plant === "raft-read-past-commit" ? { plant: options.plant } : {};
-  const raft = settings.replicationMode === "raft" ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
+  const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
+  let modeSwitchesTaken = 0;
+  let copiesSwitched = 0;
   const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
   const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
     const onNotify = (output: unknown): void => {
       recordBroker(history, world, id, output, counts);
+      if ((output as BrokerOutput).type === "broker.mode.switched") copiesSwitched++;
       raft?.observe(id, output);
     };
     world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify }), disk);
+  }
+  if (settings.modeSwitches > 0) {
+    const onAltered = (atMs: number, mode: string): void => {
+      modeSwitchesTaken++;
+      world.faultLog.push(`${atMs.toFixed(3)} alter ${TOPIC} --mode ${mode}`);
+    };
+    world.addNode(OPERATOR, modeSwitcherBoot({ topic: TOPIC, coordinators: coordinatorIds, initialMode: settings.replicationMode, switches: settings.modeSwitches, safetyMs: settings.safetyMs, ready: () => topicReady, onAltered }));
   }
   const admin: AdminRequests = {};
   world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin));
@@ -438,6 +462,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true),
     ...(quorum === undefined ? {} : { coordinatorQuorum: quorum.figures() }),
     ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length } }),
+    ...(settings.modeSwitches === 0 ? {} : { modeSwitches: { asked: settings.modeSwitches, taken: modeSwitchesTaken, copiesSwitched } }),
     ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,
     check,

@@ -36,9 +36,19 @@ export class RaftGroupsObserver {
     private readonly now: () => number,
   ) {}
 
+  /** "group broker" → the raft era (the switch epoch it began with) that broker's group is in now. */
+  private readonly eras = new Map<string, number>();
+
   /** A broker's output: Raft's go to the group's checker; new leaders to the history. */
   observe(broker: NodeId, output: unknown): void {
-    const event = output as BrokerOutput;
+    const raw = output as BrokerOutput;
+    if (raw.type === "broker.raft.era") {
+      this.eras.set(`${raw.group} ${broker}`, raw.leaderEpoch);
+      return;
+    }
+    // A partition switched to raft mode again starts a new Raft history: each era is a group of its own.
+    const era = "group" in raw ? this.eras.get(`${raw.group} ${broker}`) : undefined;
+    const event = era === undefined || !("group" in raw) ? raw : { ...raw, group: `${raw.group}#${era}` };
     if (event.type === "broker.raft.damaged") {
       this.damagedRestarts++;
       this.damagedStarts.add(`${event.group} ${broker} ${this.now()}`);

@@ -1,0 +1,69 @@
+/**
+ * The store's half of a mode switch (mode-switch-store.ts): a `mode` persist cuts a copy at the
+ * switch's end and turns its folder raft-mode (first Raft state in the switch's epoch) or
+ * fetch-mode (epoch checkpoint rebuilt, `raft-state` gone); the `mode-scan` read then says what the
+ * disk holds — and so does a restart.
+ */
+import { describe, expect, it } from "vitest";
+import { encodeBatch } from "../../disk/batch-encode.ts";
+import { stampBatch } from "../../disk/batch.ts";
+import { checkBatch } from "../../disk/batch-check.ts";
+import { DEFAULT_BROKER_LIMITS, type BrokerOperation } from "../../actors/broker/index.ts";
+import type { BrokerModeScanResult } from "../../actors/broker/types.ts";
+import { Kernel } from "../../sim/kernel.ts";
+import { SimFileSystem } from "../../sim/fs.ts";
+import { BrokerStore, type BrokerStoreOptions } from "./broker-store.ts";
+
+const OPTIONS: BrokerStoreOptions = { dataDir: "data", limits: DEFAULT_BROKER_LIMITS, log: { segmentBytes: 1 << 20, indexIntervalBytes: 256 }, producerStateScanRecords: 1_000, openFilesMax: 4_096 };
+
+/** A two-record batch at `base` in `epoch`, from producer 7 (sequence = base). */
+function batch(base: number, epoch: number): Uint8Array {
+  const bytes = encodeBatch([{ value: new TextEncoder().encode(`v${base}`), timestampMs: base }, { value: new TextEncoder().encode(`w${base}`), timestampMs: base }], { producerId: 7, producerEpoch: 0, baseSequence: base });
+  stampBatch(bytes, 0, checkBatch(bytes, 0, bytes.length, { batchBytesMax: 1 << 20, batchRecordsMax: 1000 }).bodyCrc, base, epoch);
+  return bytes;
+}
+
+const append = (base: number, epoch: number): BrokerOperation => ({ kind: "append", topic: "t", partition: 0, baseOffset: base, nextOffset: base + 2, generation: 0, batch: batch(base, epoch) });
+const mode = (to: "raft" | "fetch", leaderEpoch: number, endOffset: number): BrokerOperation => ({ kind: "mode", topic: "t", partition: 0, to, point: { leaderEpoch, endOffset } });
+
+async function withFetchCopy() {
+  const kernel = new Kernel(7);
+  const fs = new SimFileSystem(kernel, kernel.random.derive("disk"), { tornWrites: false });
+  const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
+  const { store } = await run(BrokerStore.open(fs, OPTIONS));
+  // Offsets 0-1 and 2-3 in epoch 1, 4-5 in epoch 3 (a tail the switch cuts at 4).
+  await run(store.persist([{ kind: "create", topic: "t", partition: 0 }, append(0, 1), append(2, 1), append(4, 3)]));
+  await run(store.sync());
+  const scan = (): Promise<BrokerModeScanResult> => run(store.read({ kind: "mode-scan", topic: "t", partition: 0 })) as unknown as Promise<BrokerModeScanResult>;
+  return { fs, run, store, scan };
+}
+
+describe("the broker store switching a copy's mode", () => {
+  it("adopts a fetch copy into Raft: cut at the switch's end, the switch's epoch as term, the batches as entries — and back to fetch", async () => {
+    const { fs, run, store, scan } = await withFetchCopy();
+    await run(store.persist([mode("raft", 9, 4)]));
+    const adopted = await scan();
+    expect(adopted.raft?.hardState).toEqual({ term: 9, votedFor: null });
+    expect(adopted.raft?.entries.map((entry) => [entry.base, entry.index, entry.term])).toEqual([
+      [0, 1, 1],
+      [2, 3, 1],
+    ]);
+    // A restart finds a raft-mode folder.
+    await run(store.close());
+    const reopened = await run(BrokerStore.open(fs, OPTIONS));
+    expect(reopened.recovered.partitions[0]!.raft?.hardState.term).toBe(9);
+
+    await run(reopened.store.persist([mode("fetch", 12, 2)]));
+    const converted = (await run(reopened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
+    expect(converted.raft).toBeUndefined();
+    expect(converted.endOffset).toBe(2);
+    expect(converted.epochs).toEqual([{ epoch: 1, startOffset: 0 }]);
+    // Producer state rescanned: producer 7's batch at 0 is known (a retry of it is a duplicate).
+    expect(converted.producers.map((entry) => [entry.producerId, entry.batches.map((known) => known.baseOffset)])).toEqual([[7, [0]]]);
+    await run(reopened.store.close());
+    const again = await run(BrokerStore.open(fs, OPTIONS));
+    expect(again.recovered.partitions[0]!.raft).toBeUndefined();
+    expect(again.recovered.partitions[0]!.endOffset).toBe(2);
+    await run(again.store.close());
+  });
+});

@@ -23,6 +23,7 @@ describe("scenarios", () => {
         acks: scenario.acks,
         bitFlipPerRead: scenario.bitFlipPerRead,
         replicationFactor: scenario.replicationFactor,
+        replicationMode: scenario.replicationMode,
         coordinators: scenario.coordinators,
         modeSwitches: scenario.modeSwitches,
         groups: scenario.groups,

@@ -143,6 +143,9 @@ export function neededFor(request: CoordinatorRequestMessage): readonly Needed[]
     case "acl.add":
     case "acl.remove":
     case "acl.list":
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
       return [{ operation: "admin", resource: CLUSTER_RESOURCE }];
     case "group.heartbeat":
       return [{ operation: "read", resource: groupResource(request.groupId) }, ...topics(request.topics ?? [], "consume")];

@@ -19,6 +19,7 @@ Commands:
   topic        create, list, describe and delete topics
   group        list, describe (members, offsets, lag), reset offsets of and delete consumer groups
   acl          add, remove and list who may do what (with --authorizer on on the nodes)
+  user         create, delete and list password users (SCRAM-SHA-256 logins: --user, --password-file)
   produce      send each line of stdin (or a file) as a message
   consume      print a topic's messages
   bench        producer and consumer throughput and latency against a running cluster
@@ -66,6 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return clientCommand(rest, async (args, io) => (await import("./group.ts")).groupCommand(args, io));
     case "acl":
       return clientCommand(rest, async (args, io) => (await import("./acl.ts")).aclCommand(args, io));
+    case "user":
+      return clientCommand(rest, async (args, io) => (await import("./user.ts")).userCommand(args, io));
     case "produce":
       return clientCommand(rest, async (args, io) => (await import("./produce.ts")).produceCommand(args, io));
     case "consume":

@@ -45,6 +45,7 @@ import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObser
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 import { AddressBook, DEFAULT_COORDINATOR_ID, learnAddresses } from "./addresses.ts";
 import { authorizationLogger, devPrincipalsProblem, principalResolver } from "./principal.ts";
+import { aclSnapshotOf, userDirectory, type UserDirectory } from "./scram-users.ts";
 
 // Addresses live in addresses.ts (the client needs them without the node hosts); named here too.
 export { ADDRESS_BOOK_ENTRIES_MAX, AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, learnAddresses, type AddressBookOptions } from "./addresses.ts";
@@ -91,6 +92,8 @@ export interface NetworkListenOptions {
   readonly random: { next(): number };
   /** Mutual TLS on every link (src/net/tls.ts); absent: plaintext. */
   readonly tls?: TlsMaterial;
+  /** Who may log in with a password (SCRAM, src/net/scram-link.ts). */
+  readonly scram?: UserDirectory;
 }
 
 /** How a node listens: pass `GrpcTransport` (src/net). */
@@ -184,11 +187,15 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
   const metrics = options.metrics?.node(options.id, options.role);
   try {
     const addresses = options.role === "broker" ? new AddressBook({ pinned: new Map([[options.coordinator.id, options.coordinator.address]]) }) : new AddressBook();
-    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), ...(options.tls === undefined ? {} : { tls: options.tls }) });
+    // Logins read the users the actor holds; the actor starts after the transport listens.
+    let actorContext: () => unknown = () => undefined;
+    const scram = userDirectory(() => aclSnapshotOf(actorContext()));
+    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), scram, ...(options.tls === undefined ? {} : { tls: options.tls }) });
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
       const host = await startActor(options, definitionFor(options, advertisedAddress, log, metrics), { fs, transport: actorTransport, random, log, metrics });
+      actorContext = () => host.snapshot?.context;
       metrics?.attach(host);
       const advertised = advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : "";
       log({
@@ -239,7 +246,7 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
     log(storageRecord(event));
   };
   const logOptions = { ...options.settings?.log, logger };
-  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
+  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), learnUsers: true, ...options.settings, coordinator: options.coordinator.id, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(

@@ -16,7 +16,7 @@ import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { Buffer as NodeBuffer } from "node:buffer";
 import { encodeAuthFrame, frameHeader } from "./frame.ts";
 import { ScramServer } from "./scram.ts";
-import { AUTHENTICATION_FAILED_DETAILS, AUTHENTICATION_FAILURE_DELAY_MS, mockSecretOf, scramNonce } from "./scram-link.ts";
+import { AUTHENTICATION_FAILED_DETAILS, AUTHENTICATION_FAILURE_DELAY_MS, credentialsFor, mockSecretOf, scramNonce } from "./scram-link.ts";
 import { FramePump } from "./frame-pump.ts";
 import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context.ts";
 import { SendQueue } from "./send-queue.ts";
@@ -133,7 +133,7 @@ export class InboundStream implements Route {
       if (first) {
         const scram = this.context.scram;
         if (scram === undefined) throw new Error("this node has no users");
-        const exchange = new ScramServer({ lookup: scram.lookup, nonce: scramNonce(), mockSecret: mockSecretOf(scram) });
+        const exchange = new ScramServer({ lookup: (username) => credentialsFor(scram, username), nonce: scramNonce(), mockSecret: mockSecretOf(scram) });
         const header = frameHeader(this.context.self, remote);
         this.login = { exchange, header };
         this.end.authenticating = true;

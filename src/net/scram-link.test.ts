@@ -6,12 +6,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { decodeFrame, encodeAuthFrame, encodeFrame, frameHeader } from "./frame.ts";
 import { GrpcTransport, type ListeningGrpcTransport } from "./grpc-transport.ts";
 import { PEER_LINK_PATH, passThrough } from "./peer-service.ts";
-import { ScramClient, scramCredentials, type ScramCredentials } from "./scram.ts";
-import { AUTHENTICATION_FAILED_DETAILS } from "./scram-link.ts";
+import { ScramClient, scramCredentials } from "./scram.ts";
+import { AUTHENTICATION_FAILED_DETAILS, storedCredentials } from "./scram-link.ts";
 import { prepareMessage } from "./codec.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
 
-const USERS = new Map<string, ScramCredentials>([["alice", scramCredentials("wonderland", randomBytes(16), 4096)]]);
+const USERS = new Map([["alice", storedCredentials(scramCredentials("wonderland", randomBytes(16), 4096))]]);
 const SCRAM = { lookup: (name: string) => USERS.get(name), failureDelayMs: 20 };
 
 async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {

@@ -21,7 +21,7 @@
  * The server never computes the salted password (that PBKDF2 cost is the client's): checking a
  * proof is three HMACs and a hash. Nonces are 18 random bytes, base64.
  */
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import type { ScramCredentials } from "./scram.ts";
 
@@ -36,10 +36,18 @@ export interface ScramLogin {
   readonly password: string;
 }
 
+/** A user's stored SCRAM credentials as the coordinator keeps them (base64; src/actors/shared/scram-users.ts). */
+export interface StoredScramCredentials {
+  readonly salt: string;
+  readonly iterations: number;
+  readonly storedKey: string;
+  readonly serverKey: string;
+}
+
 /** A node's side: who may log in. */
 export interface ScramServerConfig {
   /** The stored credentials of `username`, or undefined (unknown user). Called once per login. */
-  readonly lookup: (username: string) => ScramCredentials | undefined;
+  readonly lookup: (username: string) => StoredScramCredentials | undefined;
   /** Makes an unknown user's salt look like a real one's (scram.ts); default: random per process. */
   readonly mockSecret?: Buffer;
   /** Default AUTHENTICATION_FAILURE_DELAY_MS. */
@@ -58,4 +66,23 @@ export function mockSecretOf(config: ScramServerConfig): Buffer {
   if (config.mockSecret !== undefined) return config.mockSecret;
   processSecret ??= randomBytes(32);
   return processSecret;
+}
+
+const decoded = new WeakMap<StoredScramCredentials, ScramCredentials>();
+
+/** The credentials of `username` for the exchange (decoded once per stored record). */
+export function credentialsFor(config: ScramServerConfig, username: string): ScramCredentials | undefined {
+  const stored = config.lookup(username);
+  if (stored === undefined) return undefined;
+  let credentials = decoded.get(stored);
+  if (credentials === undefined) {
+    credentials = { salt: Buffer.from(stored.salt, "base64"), iterations: stored.iterations, storedKey: Buffer.from(stored.storedKey, "base64"), serverKey: Buffer.from(stored.serverKey, "base64") };
+    decoded.set(stored, credentials);
+  }
+  return credentials;
+}
+
+/** The stored (base64) form of credentials: what an admin client sends to create a user. */
+export function storedCredentials(credentials: ScramCredentials): StoredScramCredentials {
+  return { salt: credentials.salt.toString("base64"), iterations: credentials.iterations, storedKey: credentials.storedKey.toString("base64"), serverKey: credentials.serverKey.toString("base64") };
 }

@@ -81,3 +81,13 @@ describe("coordinator users", () => {
     expect(c.heartbeat(1).acls).toBeUndefined();
   });
 });
+
+describe("users and rules share one snapshot", () => {
+  it("changing rules keeps the users (and the other way round)", () => {
+    const c = coordinator();
+    c.ask(ADMIN, { type: "user.upsert", user: alice() });
+    c.ask(ADMIN, { type: "acl.add", rules: [{ principal: "User:alice", resourceType: "topic", patternType: "literal", name: "orders", operation: "produce" }] });
+    c.ask(ADMIN, { type: "acl.remove", rules: [{ principal: "User:alice", resourceType: "topic", patternType: "literal", name: "orders", operation: "produce" }] });
+    expect(c.heartbeat(0).acls).toEqual({ version: 3, rules: [], users: [alice()] });
+  });
+});

@@ -371,6 +371,8 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Every node: dev/test principals from client ids (NodeOptions.devPrincipals; loopback only). */
   readonly devPrincipals?: boolean;
+  /** Mutual TLS: each node's material by its id (`zhumq bench --tls`); absent: plaintext. */
+  readonly tls?: (id: NodeId) => TlsMaterial;
 }
 
 export interface LocalCluster {
@@ -402,6 +404,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     ...(options.log === undefined ? {} : { log: (record: LogRecord) => options.log!(id, role, record) }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.devPrincipals === true ? { devPrincipals: true } : {}),
+    ...(options.tls === undefined ? {} : { tls: options.tls(id) }),
   });
   const coordinator = await startNode({ ...common(DEFAULT_COORDINATOR_ID, "coordinator"), role: "coordinator", listen: hostPort(host, portOf(0)), ...(options.coordinatorSettings === undefined ? {} : { settings: options.coordinatorSettings }) });
   const endpoint = { id: coordinator.id, address: coordinator.address };

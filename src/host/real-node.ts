@@ -73,6 +73,8 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** The files they were read from: the node serves new ones when they change (src/net/tls.ts). */
+  readonly files?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
 /** A transport that listens: `address` is the one bound (port 0 resolved). GrpcTransport is one. */

@@ -82,6 +82,8 @@ export interface GrpcTransportOptions {
   readonly tls?: TlsMaterial;
   /** Who may log in (SCRAM, scram-link.ts) on the streams this node accepts; absent: every login fails. */
   readonly scram?: ScramServerConfig;
+  /** How often a listening node with `tls.files` reads them for a new certificate (tls.ts; tests shorten it). */
+  readonly certificateRefreshMs?: number;
   /** Log in with SCRAM on every stream this node opens (a client's `auth` option). */
   readonly login?: ScramLogin;
 }
@@ -123,6 +125,7 @@ export class GrpcTransport implements Transport<unknown> {
   private serverParts: ServerParts | undefined;
   private readonly tls: TlsMaterial | undefined;
   private readonly principals = new Map<NodeId, string>();
+  private readonly certificateRefreshMs: number | undefined;
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -131,6 +134,7 @@ export class GrpcTransport implements Transport<unknown> {
     if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
     this.self = options.self;
     this.tls = options.tls;
+    this.certificateRefreshMs = options.certificateRefreshMs;
     if (options.tls !== undefined) {
       const names = checkTlsMaterial(options.tls);
       if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
@@ -345,7 +349,9 @@ export class GrpcTransport implements Transport<unknown> {
   private async startServer(host: string, port: number): Promise<string> {
     const server = this.grpcServer((call) => this.acceptStream(call));
     const tls = this.tls;
-    const injector = server.createConnectionInjector(tls === undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(tls));
+    const secure = tls === undefined ? undefined : serverCredentials(tls, this.certificateRefreshMs);
+    const injector = server.createConnectionInjector(secure?.credentials ?? grpc.ServerCredentials.createInsecure());
+    await secure?.loaded;
     const servers = [server];
     const injectors = [injector];
     let plaintext: ((socket: Socket) => void) | undefined;

@@ -157,7 +157,7 @@ export function clientOptionsFor(flags: ClientFlags, io: CommandIo, clientId: st
   const auth = resolveAuth(flags, io.env);
   // ZHUMQ_CLIENT_ID: the client id the cluster sees (with --insecure-dev-principals, the principal User:<it>).
   const chosen = io.env[CLIENT_ID_ENV];
-  return { bootstrap, clientId: chosen !== undefined && chosen.length > 0 ? chosen : clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth }) };
+  return { bootstrap, clientId: chosen !== undefined && chosen.length > 0 ? chosen : clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls: { ca: tls.ca, cert: tls.cert, key: tls.key } }), ...(auth === undefined ? {} : { auth }) };
 }
 
 /**

@@ -64,6 +64,7 @@ Usage:
   zhumq bench [--messages N] [--size BYTES] [--acks -1|1|0] [--topic T] [--partitions N]
               [--in-flight N] [--max-in-flight-per-partition N]
   zhumq bench --compare-observability [--rounds N] [--brokers N] [--messages N] ...
+  zhumq bench --tls [--rounds N] [--messages N] ...
   zhumq bench --push [--rate N] [--seconds S] [--messages N] [--slow-seconds S] [--metrics-url URL]
 
 Options:
@@ -83,7 +84,12 @@ Options:
                     folder) with metrics (scraped every second) and info JSON logs off and on,
                     in alternating order, produce --messages into each, and print the rates,
                     their medians and the ratio on/off (target >= 0.95)
-  --rounds N        with --compare-observability: runs of each configuration (default ${ROUNDS_DEFAULT})
+  --tls             no running cluster: start in-process clusters (a coordinator and a broker),
+                    plaintext and mutual TLS (certificates made for the run with the openssl
+                    command), in alternating order; produce and read back --messages in each and
+                    print msgs/s and produce p99, their medians and the ratios TLS/plaintext
+                    (target >= 0.8)
+  --rounds N        with --compare-observability or --tls: runs of each configuration (default ${ROUNDS_DEFAULT})
   --brokers N       with --compare-observability: brokers per cluster (default ${COMPARE_BROKERS_DEFAULT})
   --push            push consumption beside pull, in one run (a topic and groups of its own):
                     1. end-to-end latency (send to handler) p50/p99 of a pull group and a push
@@ -122,6 +128,7 @@ const OPTIONS = {
   "in-flight": { type: "string" },
   "max-in-flight-per-partition": { type: "string" },
   "compare-observability": { type: "boolean" },
+  tls: { type: "boolean" },
   rounds: { type: "string" },
   brokers: { type: "string" },
   push: { type: "boolean" },
@@ -166,6 +173,7 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       const brokers = integerFlag("--brokers", values.brokers, { fallback: COMPARE_BROKERS_DEFAULT, min: 1, max: COMPARE_BROKERS_MAX });
       return compare(args, rounds, brokers, io);
     }
+    if (values.tls === true) return compareTlsCommand(args, integerFlag("--rounds", values.rounds, { fallback: ROUNDS_DEFAULT, min: 1, max: ROUNDS_MAX }), io);
     const zhumq = await clientFor(values, io, "zhumq-bench");
     if (values.push === true) {
       const { benchPush } = await import("./bench-push.ts");
@@ -199,6 +207,29 @@ async function compare(args: BenchArgs, rounds: number, brokers: number, io: Com
         const produced = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), (producer) => produce(producer, topic, args, io));
         failed += produced.failed;
         return produced;
+      },
+    },
+    io,
+  );
+  if (io.interrupt.aborted) return EXIT_INTERRUPTED;
+  return failed > 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+async function compareTlsCommand(args: BenchArgs, rounds: number, io: CommandIo): Promise<number> {
+  const { compareTls } = await import("./bench-tls.ts");
+  io.stdout.write(`${COMMAND}: plaintext vs mutual TLS, ${rounds} round${rounds === 1 ? "" : "s"} each; ${grouped(args.messages)} messages of ${grouped(args.size)} bytes, acks ${args.acks}, ${args.partitions} partition${args.partitions === 1 ? "" : "s"}, 1 broker in this process\n`);
+  let failed = 0;
+  await compareTls(
+    {
+      rounds,
+      partitions: args.partitions,
+      run: async (zhumq, topic) => {
+        const produced = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), (producer) => produce(producer, topic, args, io));
+        failed += produced.failed;
+        const consumed = await consume(zhumq, { topic, partitions: args.partitions, own: true }, produced, args, io);
+        const latencies = produced.latenciesMs.slice(0, produced.written + produced.failed).sort();
+        const p99 = latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor(0.99 * latencies.length))]!;
+        return { produceRate: rate(produced.written, produced.elapsedMs), produceP99Ms: p99, consumeRate: rate(consumed.count, consumed.elapsedMs), failed: produced.failed };
       },
     },
     io,

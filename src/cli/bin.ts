@@ -10,7 +10,7 @@
 import { main } from "./main.ts";
 
 const PRINT_ONLY = new Set([undefined, "sim", "help", "--help", "-h", "--version", "-V"]);
-const ADMIN_ONLY = new Set(["topic", "group", "acl"]);
+const ADMIN_ONLY = new Set(["topic", "group", "acl", "user"]);
 const argv = process.argv.slice(2);
 const adminOnly = ADMIN_ONLY.has(argv[0] ?? "") || (argv[0] === "broker" && argv[1] === "decommission");
 if (!PRINT_ONLY.has(argv[0]) && !adminOnly && !argv.includes("--help") && !argv.includes("-h")) {

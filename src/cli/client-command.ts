@@ -29,6 +29,7 @@ import { CONNECT_TIMEOUT_MS_DEFAULT, CONNECT_TIMEOUT_MS_MAX } from "../client/co
 import { DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID } from "../host/addresses.ts";
 import { ConfigError } from "./config-error.ts";
 import { resolveTls, TLS_FLAG_OPTIONS, TLS_FLAGS_HELP, type TlsFlags } from "./tls-flags.ts";
+import { AUTH_FLAG_OPTIONS, AUTH_FLAGS_HELP, resolveAuth, type AuthFlags } from "./auth-flags.ts";
 
 /** Where clients look when no --bootstrap is given: where `zhumq dev` puts the coordinator. */
 export const DEFAULT_BOOTSTRAP = `${DEFAULT_COORDINATOR_ID}@${DEFAULT_COORDINATOR_ADDRESS}`;
@@ -124,6 +125,7 @@ export const CLIENT_OPTIONS = {
   bootstrap: { type: "string" },
   "connect-timeout-ms": { type: "string" },
   ...TLS_FLAG_OPTIONS,
+  ...AUTH_FLAG_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -134,9 +136,10 @@ export const CLIENT_OPTIONS_HELP = `  --bootstrap ID@HOST:PORT[,ID@HOST:PORT...]
   --connect-timeout-ms MS
                        how long to wait for the coordinator to answer (default ${CONNECT_TIMEOUT_MS_DEFAULT})
 ${TLS_FLAGS_HELP}
+${AUTH_FLAGS_HELP}
   -h, --help           this text`;
 
-export interface ClientFlags extends TlsFlags {
+export interface ClientFlags extends TlsFlags, AuthFlags {
   readonly bootstrap?: string | undefined;
   readonly "connect-timeout-ms"?: string | undefined;
 }
@@ -152,9 +155,10 @@ export function clientOptionsFor(flags: ClientFlags, io: CommandIo, clientId: st
   }
   const connectTimeoutMs = integerFlag("--connect-timeout-ms", flags["connect-timeout-ms"], { fallback: CONNECT_TIMEOUT_MS_DEFAULT, min: 1, max: CONNECT_TIMEOUT_MS_MAX });
   const tls = resolveTls(flags, io.env);
+  const auth = resolveAuth(flags, io.env);
   // ZHUMQ_CLIENT_ID: the client id the cluster sees (with --insecure-dev-principals, the principal User:<it>).
   const chosen = io.env[CLIENT_ID_ENV];
-  return { bootstrap, clientId: chosen !== undefined && chosen.length > 0 ? chosen : clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls }) };
+  return { bootstrap, clientId: chosen !== undefined && chosen.length > 0 ? chosen : clientId, connectTimeoutMs, ...(tls === undefined ? {} : { tls: { ca: tls.ca, cert: tls.cert, key: tls.key } }), ...(auth === undefined ? {} : { auth }) };
 }
 
 /**

@@ -20,6 +20,7 @@ Commands:
   group        list, describe (members, offsets, lag), reset offsets of and delete consumer groups
   acl          add, remove and list who may do what (with --authorizer on on the nodes)
   cluster      'cluster status': the coordinator replicas of a quorum, their roles, terms and lag
+  user         create, delete and list password users (SCRAM-SHA-256 logins: --user, --password-file)
   produce      send each line of stdin (or a file) as a message
   consume      print a topic's messages
   bench        producer and consumer throughput and latency against a running cluster
@@ -69,6 +70,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return clientCommand(rest, () => import("./cluster.ts"), (command, args, io) => command.clusterCommand(args, io));
     case "acl":
       return clientCommand(rest, () => import("./acl.ts"), (command, args, io) => command.aclCommand(args, io));
+    case "user":
+      return clientCommand(rest, () => import("./user.ts"), (command, args, io) => command.userCommand(args, io));
     case "produce":
       return clientCommand(rest, () => import("./produce.ts"), (command, args, io) => command.produceCommand(args, io));
     case "consume":

@@ -74,7 +74,8 @@ export function resolveTls(flags: TlsFlags, env: Readonly<Record<string, string 
     throw new ConfigError(found[part ?? "cert"]!.field, error.message);
   }
   if (self !== undefined && !mayClaim(names, self)) throw new ConfigError(found.cert!.field, `${claimProblem(names, self)}: use a certificate whose CN or DNS name is '${self}'`);
-  return material;
+  // The paths too: a node watches them and serves new certificates without a restart (src/net/tls.ts).
+  return { ...material, files: { ca: path.resolve(found.ca!.file), cert: path.resolve(found.cert!.file), key: path.resolve(found.key!.file) } };
 }
 
 function read(found: Found): Buffer {

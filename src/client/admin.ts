@@ -22,6 +22,7 @@ import { GroupAdmin, type FetchOffsetsOptions, type GroupDetails, type ResetOffs
 import type { CommittedOffset, GroupSummary } from "../actors/shared/group-messages.ts";
 import { aclRuleProblem, copyRule, type AclRule } from "../actors/shared/acl.ts";
 import { ACL_RULES_PER_REQUEST_MAX } from "../actors/shared/acl-messages.ts";
+import { newScramUser } from "./user-admin.ts";
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -354,6 +355,32 @@ export class Admin {
     const reply = await this.connected().ask("acl.list.reply", (requestId) => ({ type: "acl.list", requestId, ...(principal === undefined ? {} : { principal }) }), this.policy, options.signal);
     throwIfError(reply);
     return { rules: reply.rules, enforced: reply.enforced, version: reply.version };
+  }
+
+  /**
+   * Create a password user, or give an existing one a new password (docs/security.md "Users and
+   * passwords"). Only salted, iterated SCRAM-SHA-256 credentials leave this process. Needs cluster
+   * admin when the authorizer is on. Resolves with whether the user is new.
+   */
+  async upsertUser(username: string, password: string, options: { readonly iterations?: number; readonly signal?: AbortSignal } = {}): Promise<{ readonly created: boolean }> {
+    const user = newScramUser(username, password, options.iterations);
+    const reply = await this.connected().ask("user.upsert.reply", (requestId) => ({ type: "user.upsert", requestId, user }), this.policy, options.signal);
+    throwIfError(reply);
+    return { created: reply.created };
+  }
+
+  /** Delete a password user; resolves with whether it existed. Needs cluster admin. */
+  async deleteUser(username: string, options: { readonly signal?: AbortSignal } = {}): Promise<{ readonly deleted: boolean }> {
+    const reply = await this.connected().ask("user.delete.reply", (requestId) => ({ type: "user.delete", requestId, username }), this.policy, options.signal);
+    throwIfError(reply);
+    return { deleted: reply.deleted };
+  }
+
+  /** The password users: names, mechanism and iteration counts (never keys). Needs cluster admin. */
+  async listUsers(options: { readonly signal?: AbortSignal } = {}): Promise<readonly { readonly username: string; readonly mechanism: string; readonly iterations: number }[]> {
+    const reply = await this.connected().ask("user.list.reply", (requestId) => ({ type: "user.list", requestId }), this.policy, options.signal);
+    throwIfError(reply);
+    return reply.users;
   }
 
   /** Every topic's name, sorted. */

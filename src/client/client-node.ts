@@ -17,6 +17,7 @@ import { GrpcTransport } from "../net/grpc-transport.ts";
 import type { LinkInfo } from "../net/outgoing-link.ts";
 import { nodeIdProblem } from "../net/frame.ts";
 import type { TlsMaterial } from "../net/tls.ts";
+import type { ScramLogin } from "../net/scram-link.ts";
 import { DEFAULT_TRANSPORT_LIMITS } from "../net/limits.ts";
 import type { RealRandom } from "../host/real.ts";
 import type { AddressBook } from "../host/real-node.ts";
@@ -42,11 +43,12 @@ export class ClientNode {
     private readonly book: AddressBook,
     random: RealRandom,
     tls?: TlsMaterial,
+    login?: ScramLogin,
   ) {
     const problem = nodeIdProblem(id, DEFAULT_TRANSPORT_LIMITS.nodeIdBytesMax);
     if (problem !== undefined) throw invalidRequest(`clientId: ${problem}`);
     this.id = id;
-    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random, ...(tls === undefined ? {} : { tls }) });
+    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random, ...(tls === undefined ? {} : { tls }), ...(login === undefined ? {} : { login }) });
     this.router = new EndpointRouter<ZhumqMessage>(this.transport, REQUEST_ROUTES_MAX, setImmediate);
     this.transport.onMessage((from, message) => {
       this.book.learn(from, message);

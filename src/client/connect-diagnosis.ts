@@ -30,6 +30,9 @@ const DNS_FAILED = /Name resolution failed|ENOTFOUND|EAI_AGAIN|EAI_NONAME|getadd
 const REFUSED = /ECONNREFUSED/;
 const NEEDS_TLS = /accepts TLS connections only/;
 const IDENTITY = /the certificate is for .* but this stream claims to be/;
+/** A node refused this client's password login (src/net/scram-link.ts). */
+export const LOGIN_REFUSED = "refused the login";
+const AUTH_FAILED = /AUTHENTICATION_FAILED/;
 /** A TLS handshake that failed: a certificate not trusted or not for this node, or TLS to a plaintext port. */
 const TLS_FAILED = /certificate|altnames|SSL|TLS|wrong version number|handshake/i;
 
@@ -51,6 +54,7 @@ export function diagnoseLink(node: NodeId, link: (Pick<LinkInfo, "state" | "last
   if (DNS_FAILED.test(reason)) return { text: `DNS lookup failed for ${hostOf(address)}`, kind: "final" };
   if (REFUSED.test(reason)) return { text: `connection refused ${address}`, kind: "refused" };
   if (NEEDS_TLS.test(reason)) return { text: `reached ${address} but it accepts TLS connections only: give tls { ca, cert, key } (CLI: --tls-ca, --tls-cert, --tls-key)`, kind: "final" };
+  if (AUTH_FAILED.test(reason)) return { text: `${node} at ${address} ${LOGIN_REFUSED}: AUTHENTICATION_FAILED — check auth { username, password } (CLI: --user, --password-file)`, kind: "final" };
   if (IDENTITY.test(reason)) return { text: `${node} at ${address} refused this client's identity: ${reason.replace(/^[A-Z_]+: /, "")}`, kind: "final" };
   if (TLS_FAILED.test(reason)) return { text: `${node} at ${address}: TLS failed (${reason}); check that tls.ca signed ${node}'s certificate, that the certificate names '${node}', and that ${address} speaks TLS`, kind: "final" };
   return { text: `${node} at ${address}: ${reason}`, kind: undefined };

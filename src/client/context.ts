@@ -18,7 +18,8 @@ import { clientAddressBook, DEFAULT_COORDINATOR_ADDRESS, parseBootstrap } from "
 import { ClientNode, type Endpoint } from "./client-node.ts";
 import { CoordinatorRequests, type RetryPolicy } from "./requests.ts";
 import { invalidRequest } from "./errors.ts";
-import { ConnectWatch, REFUSED_GRACE_MS } from "./connect-diagnosis.ts";
+import { ConnectWatch, LOGIN_REFUSED, REFUSED_GRACE_MS } from "./connect-diagnosis.ts";
+import { resolveClientAuth, type ClientAuthOptions } from "./auth-option.ts";
 import { resolveClientTls, type ClientTlsOptions, type ResolvedClientTls } from "./tls-option.ts";
 
 export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
@@ -35,6 +36,8 @@ export interface ContextOptions {
   readonly connectTimeoutMs?: number;
   /** Mutual TLS (tls-option.ts). */
   readonly tls?: ClientTlsOptions;
+  /** Password login on every connection (auth-option.ts). */
+  readonly auth?: ClientAuthOptions;
 }
 
 const noFiles = (): Promise<never> => Promise.reject(new Error("a client actor touched the file system: client actors keep no files"));
@@ -50,6 +53,7 @@ export class ClientContext {
   readonly connectTimeoutMs: number;
   private readonly book: AddressBook;
   private readonly tls: ResolvedClientTls | undefined;
+  private readonly auth: ClientAuthOptions | undefined;
   private node: ClientNode | undefined;
   private users = 0;
   private closing: Promise<void> = Promise.resolve();
@@ -67,6 +71,7 @@ export class ClientContext {
       throw invalidRequest(`connectTimeoutMs must be in (0, ${CONNECT_TIMEOUT_MS_MAX}], got ${this.connectTimeoutMs}`);
     }
     this.tls = resolveClientTls(options.tls);
+    this.auth = resolveClientAuth(options.auth);
     this.random = RealRandom.fromEntropy();
   }
 
@@ -77,7 +82,7 @@ export class ClientContext {
     // Unique per instance: servers route replies by node id, so two clients must never share one.
     // Under TLS the id is a sub-identity of the certificate's name, the only ids it may claim.
     const instance = `${this.clientId}-${this.random.int(2 ** 32).toString(16).padStart(8, "0")}`;
-    this.node ??= new ClientNode(this.tls === undefined ? instance : `${this.tls.identity}/${instance}`, this.book, this.random.derive("transport"), this.tls?.material);
+    this.node ??= new ClientNode(this.tls === undefined ? instance : `${this.tls.identity}/${instance}`, this.book, this.random.derive("transport"), this.tls?.material, this.auth);
     return this.node;
   }
 
@@ -115,7 +120,8 @@ export class ClientContext {
     const timer = setInterval(() => {
       const found = watch.verdict();
       if (found === undefined) return;
-      diagnosed = new ZhumqError("COORDINATOR_NOT_AVAILABLE", `cannot reach a coordinator: ${found} (bootstrap: ${bootstrap})`);
+      // A refused login is the answer to fix, not an unreachable coordinator.
+      diagnosed = found.includes(LOGIN_REFUSED) ? new ZhumqError("AUTHENTICATION_FAILED", `${found} (bootstrap: ${bootstrap})`) : new ZhumqError("COORDINATOR_NOT_AVAILABLE", `cannot reach a coordinator: ${found} (bootstrap: ${bootstrap})`);
       stop.abort(diagnosed);
     }, CONNECT_WATCH_MS);
     try {

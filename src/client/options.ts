@@ -80,14 +80,14 @@ const NO_AUTO_CREATE = { value: false, why: "zhumq never creates a topic because
 
 export const CLIENT_RULES: OptionRules = {
   what: "new ZhuMQ options",
-  known: ["bootstrap", "clientId", "addresses", "connectTimeoutMs", "tls"],
+  known: ["bootstrap", "clientId", "addresses", "connectTimeoutMs", "tls", "auth"],
   mapped: { connectionTimeout: "connectTimeoutMs" },
   refused: {
     brokers: "a zhumq client starts from the coordinator, not from brokers: give bootstrap: \"host:port\" (zhumq dev's is 127.0.0.1:9090); brokers are found through it",
     ssl: "give tls: { ca, cert, key } (PEM contents; mutual TLS, docs/security.md)",
-    sasl: "there is no authentication yet",
-    authenticationTimeout: "there is no authentication yet",
-    reauthenticationThreshold: "there is no authentication yet",
+    sasl: "give auth: { username, password } (SCRAM-SHA-256; users are made with zhumq user create, docs/security.md)",
+    authenticationTimeout: "a login is part of connecting: connectTimeoutMs bounds it",
+    reauthenticationThreshold: "a connection logs in once, when it opens",
     requestTimeout: "give requestTimeoutMs to the producer, consumer or admin",
     enforceRequestTimeout: "every request always times out after its requestTimeoutMs",
     retry: "give retries to the admin or consumer; the producer retries until deliveryTimeoutMs",

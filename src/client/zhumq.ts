@@ -14,6 +14,7 @@ import { useNativeCrc32c } from "../native/crc32c.ts";
 import { useCompressionCodecs } from "../native/compression.ts";
 import { checkOptions, CLIENT_RULES } from "./options.ts";
 import type { ClientTlsOptions } from "./tls-option.ts";
+import type { ClientAuthOptions } from "./auth-option.ts";
 
 export interface ZhuMQOptions {
   /**
@@ -36,6 +37,12 @@ export interface ZhuMQOptions {
    * client's certificate and key. Required when the cluster's nodes run with --tls-*.
    */
   readonly tls?: ClientTlsOptions;
+  /**
+   * Password login: `{ username, password }` of a user made with `zhumq user create`. Every
+   * connection logs in with SCRAM-SHA-256 (the password never travels); the principal is
+   * `User:<username>`. A wrong name or password fails `connect()` with AUTHENTICATION_FAILED.
+   */
+  readonly auth?: ClientAuthOptions;
 }
 
 /**

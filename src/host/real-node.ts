@@ -47,6 +47,7 @@ import { brokerOutputRecord, combineObservers, coordinatorOutputRecord, logObser
 import type { NodeMetrics, ZhumqMetrics } from "./metrics.ts";
 import { AddressBook, DEFAULT_COORDINATOR_ID, learnAddresses } from "./addresses.ts";
 import { authorizationLogger, devPrincipalsProblem, principalResolver } from "./principal.ts";
+import { aclSnapshotOf, userDirectory, type UserDirectory } from "./scram-users.ts";
 
 // Addresses live in addresses.ts (the client needs them without the node hosts); named here too.
 export { ADDRESS_BOOK_ENTRIES_MAX, AddressBook, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, learnAddresses, type AddressBookOptions } from "./addresses.ts";
@@ -74,6 +75,8 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** The files they were read from: the node serves new ones when they change (src/net/tls.ts). */
+  readonly files?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
 /** A transport that listens: `address` is the one bound (port 0 resolved). GrpcTransport is one. */
@@ -93,6 +96,8 @@ export interface NetworkListenOptions {
   readonly random: { next(): number };
   /** Mutual TLS on every link (src/net/tls.ts); absent: plaintext. */
   readonly tls?: TlsMaterial;
+  /** Who may log in with a password (SCRAM, src/net/scram-link.ts). */
+  readonly scram?: UserDirectory;
 }
 
 /** How a node listens: pass `GrpcTransport` (src/net). */
@@ -200,11 +205,15 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
   const metrics = options.metrics?.node(options.id, options.role);
   try {
     const addresses = new AddressBook({ pinned: new Map(pinnedPeers(options).map(({ id, address }) => [id, address])) });
-    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), ...(options.tls === undefined ? {} : { tls: options.tls }) });
+    // Logins read the users the actor holds; the actor starts after the transport listens.
+    let actorContext: () => unknown = () => undefined;
+    const scram = userDirectory(() => aclSnapshotOf(actorContext()));
+    const transport = await options.network.listen({ self: options.id, address: options.listen, peers: addresses.lookup, random: random.derive("transport"), scram, ...(options.tls === undefined ? {} : { tls: options.tls }) });
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
       const host = await startActor(options, definitionFor(options, advertisedAddress, log, metrics), { fs, transport: actorTransport, random, log, metrics });
+      actorContext = () => host.snapshot?.context;
       metrics?.attach(host);
       const advertised = advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : "";
       log({
@@ -276,7 +285,7 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
   };
   const logOptions = { ...options.settings?.log, logger };
   const coordinators = options.coordinators !== undefined && options.coordinators.length > 1 ? { coordinators: options.coordinators.map(({ id }) => id) } : {};
-  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), ...options.settings, coordinator: options.coordinator.id, ...coordinators, ...address, log: logOptions }) as unknown as AnyDefinition;
+  return brokerDefinition({ processOpenFilesLimit: processOpenFilesLimit(), learnUsers: true, ...options.settings, coordinator: options.coordinator.id, ...coordinators, ...address, log: logOptions }) as unknown as AnyDefinition;
 }
 
 async function startActor(
@@ -415,6 +424,8 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Every node: dev/test principals from client ids (NodeOptions.devPrincipals; loopback only). */
   readonly devPrincipals?: boolean;
+  /** Mutual TLS: each node's material by its id (`zhumq bench --tls`); absent: plaintext. */
+  readonly tls?: (id: NodeId) => TlsMaterial;
 }
 
 export interface LocalCluster {
@@ -452,6 +463,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     ...(options.log === undefined ? {} : { log: (record: LogRecord) => options.log!(id, role, record) }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.devPrincipals === true ? { devPrincipals: true } : {}),
+    ...(options.tls === undefined ? {} : { tls: options.tls(id) }),
   });
   const replicas = options.coordinators ?? 1;
   if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > COORDINATORS_MAX_LOCAL) throw new RangeError(`coordinators must be an integer from 1 to ${COORDINATORS_MAX_LOCAL}, got ${replicas}`);

@@ -6,7 +6,7 @@ import { reconnectDelayMs } from "./backoff.ts";
 import { decodeMessage, encodeMessage, prepareMessage } from "./codec.ts";
 import { directoryLookup, formatAddress, parseAddress } from "./address.ts";
 import { FrameDecodeError, FrameTooLargeError, TransportConfigError } from "./errors.ts";
-import { decodeFrame, encodeFrame, frameHeader, nodeIdProblem } from "./frame.ts";
+import { decodeFrame, encodeAuthFrame, encodeFrame, frameHeader, nodeIdProblem } from "./frame.ts";
 import { DEFAULT_TRANSPORT_LIMITS, resolveLimits } from "./limits.ts";
 import { SendQueue } from "./send-queue.ts";
 
@@ -48,7 +48,7 @@ describe("frames", () => {
   });
 
   it("skips unknown fields of every wire type (a newer sender's additions)", () => {
-    const unknown = Buffer.from([0x20, 0x96, 0x01, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x32, 0x02, 0xaa, 0xbb, 0x3d, 1, 2, 3, 4]);
+    const unknown = Buffer.from([0x40, 0x96, 0x01, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x32, 0x02, 0xaa, 0xbb, 0x3d, 1, 2, 3, 4]);
     const frame = decodeFrame(Buffer.concat([unknown, frameOf("a", "b", 5)]), LIMITS);
     expect(frame.payloads.map((payload) => decodeMessage(payload))).toEqual([5]);
   });
@@ -228,5 +228,19 @@ describe("limits and addresses", () => {
     expect([record("a"), record("constructor"), record("toString")]).toEqual(["h:1", undefined, undefined]);
     expect(directoryLookup((node) => (node === "b" ? "h:2" : undefined))("b")).toBe("h:2");
     expect(directoryLookup(undefined)("a")).toBeUndefined();
+  });
+});
+
+describe("authentication frames (field 4)", () => {
+  it("carry one SCRAM message and no payload", () => {
+    const header = frameHeader("a", "b");
+    const frame = decodeFrame(encodeAuthFrame(header, "n,,n=alice,r=abc", 1024), LIMITS);
+    expect(Buffer.from(frame.auth!).toString("utf8")).toBe("n,,n=alice,r=abc");
+    expect(frame.payloads).toEqual([]);
+    const twice = Buffer.concat([encodeAuthFrame(header, "x", 1024), encodeAuthFrame(header, "y", 1024)]);
+    expect(() => decodeFrame(twice, LIMITS)).toThrow(/two authentication messages/);
+    const withMessage = Buffer.concat([encodeAuthFrame(header, "x", 1024), frameOf("a", "b", 1)]);
+    expect(() => decodeFrame(withMessage, LIMITS)).toThrow(/carries no messages/);
+    expect(() => encodeAuthFrame(header, "x".repeat(2000), 1024)).toThrow(FrameTooLargeError);
   });
 });

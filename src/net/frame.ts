@@ -6,6 +6,7 @@
  *   field 1 `from`    (length-delimited, UTF-8)  the sending node
  *   field 2 `to`      (length-delimited, UTF-8)  the receiving node
  *   field 3 `payload` (length-delimited, repeated) one encoded message each (codec.ts)
+ *   field 4 `auth`    (length-delimited)  one SCRAM message (scram-link.ts); a frame with it carries no payload
  *
  * Protobuf merges concatenated encodings of a message (repeated fields append, the others keep the
  * last value), so several single-message frames concatenated are one valid frame: that is how the
@@ -24,6 +25,7 @@ import { FrameDecodeError, FrameTooLargeError } from "./errors.ts";
 const KEY_FROM = (1 << 3) | 2;
 const KEY_TO = (2 << 3) | 2;
 const KEY_PAYLOAD = (3 << 3) | 2;
+const KEY_AUTH = (4 << 3) | 2;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -35,6 +37,8 @@ export interface Frame {
   readonly to: NodeId;
   /** Encoded messages, in order; views into the frame's bytes. Empty for a hello. */
   readonly payloads: readonly Uint8Array[];
+  /** A SCRAM authentication message (scram-link.ts): only in frames without payloads. */
+  readonly auth?: Uint8Array;
 }
 
 export interface FrameLimits {
@@ -93,27 +97,46 @@ export function encodeFrame(header: Buffer, message: PreparedMessage | null, fra
   return frame;
 }
 
+/** A frame carrying one authentication message (field 4) and no payload. */
+export function encodeAuthFrame(header: Buffer, text: string, frameBytesMax: number): Buffer {
+  const auth = Buffer.from(text, "utf8");
+  const total = header.length + 1 + varintBytes(auth.length) + auth.length;
+  if (total > frameBytesMax) throw new FrameTooLargeError("frame bytes", total, frameBytesMax);
+  const frame = Buffer.allocUnsafe(total);
+  let position = header.copy(frame, 0);
+  frame[position++] = KEY_AUTH;
+  position = writeVarint(frame, position, auth.length);
+  auth.copy(frame, position);
+  return frame;
+}
+
 export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): Frame {
   if (bytes.length > limits.frameBytesMax) throw new FrameDecodeError(`frame of ${bytes.length} bytes exceeds ${limits.frameBytesMax}`, 0);
   const reader = new FieldReader(bytes);
   let from: string | undefined;
   let to: string | undefined;
   const payloads: Uint8Array[] = [];
+  let auth: Uint8Array | undefined;
   while (!reader.done) {
     const keyAt = reader.position;
     const key = reader.varint32();
     const field = key >>> 3;
     const wire = key & 7;
     if (field === 0) throw new FrameDecodeError("field number 0", keyAt);
-    if (field <= 3 && wire !== WIRE_LENGTH_DELIMITED) throw new FrameDecodeError(`field ${field} has wire type ${wire}, expected 2`, keyAt);
+    if (field <= 4 && wire !== WIRE_LENGTH_DELIMITED) throw new FrameDecodeError(`field ${field} has wire type ${wire}, expected 2`, keyAt);
     if (key === KEY_FROM) from = reader.nodeId(from, limits.nodeIdBytesMax, "from", keyAt);
     else if (key === KEY_TO) to = reader.nodeId(to, limits.nodeIdBytesMax, "to", keyAt);
     else if (key === KEY_PAYLOAD) payloads.push(reader.lengthDelimited());
+    else if (key === KEY_AUTH) {
+      if (auth !== undefined) throw new FrameDecodeError("frame carries two authentication messages", keyAt);
+      auth = reader.lengthDelimited();
+    }
     else reader.skip(wire, keyAt);
   }
   if (from === undefined) throw new FrameDecodeError("frame has no sender (field 1)", bytes.length);
   if (to === undefined) throw new FrameDecodeError("frame has no receiver (field 2)", bytes.length);
-  return { from, to, payloads };
+  if (auth !== undefined && payloads.length > 0) throw new FrameDecodeError("an authentication frame carries no messages", bytes.length);
+  return auth === undefined ? { from, to, payloads } : { from, to, payloads, auth };
 }
 
 class FieldReader {

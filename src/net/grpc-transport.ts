@@ -53,6 +53,7 @@ import { InboundStream } from "./inbound-stream.ts";
 import { Inbox } from "./inbox.ts";
 import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
 import type { TlsMaterial } from "./tls.ts";
+import type { ScramLogin, ScramServerConfig } from "./scram-link.ts";
 import { channelCredentials, checkTlsMaterial, claimedName, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
@@ -79,6 +80,12 @@ export interface GrpcTransportOptions {
    * the node speaks plaintext gRPC.
    */
   readonly tls?: TlsMaterial;
+  /** Who may log in (SCRAM, scram-link.ts) on the streams this node accepts; absent: every login fails. */
+  readonly scram?: ScramServerConfig;
+  /** How often a listening node with `tls.files` reads them for a new certificate (tls.ts; tests shorten it). */
+  readonly certificateRefreshMs?: number;
+  /** Log in with SCRAM on every stream this node opens (a client's `auth` option). */
+  readonly login?: ScramLogin;
 }
 
 export interface GrpcListenOptions extends GrpcTransportOptions {
@@ -118,6 +125,7 @@ export class GrpcTransport implements Transport<unknown> {
   private serverParts: ServerParts | undefined;
   private readonly tls: TlsMaterial | undefined;
   private readonly principals = new Map<NodeId, string>();
+  private readonly certificateRefreshMs: number | undefined;
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -126,6 +134,7 @@ export class GrpcTransport implements Transport<unknown> {
     if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
     this.self = options.self;
     this.tls = options.tls;
+    this.certificateRefreshMs = options.certificateRefreshMs;
     if (options.tls !== undefined) {
       const names = checkTlsMaterial(options.tls);
       if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
@@ -144,6 +153,8 @@ export class GrpcTransport implements Transport<unknown> {
       random: options.random ?? { next: Math.random },
       inbox: this.inbox,
       queueBudget: new QueueBudget(this.limits.queueBytesTotalMax),
+      scram: options.scram,
+      login: options.login,
       receive: (bytes, end) => this.receive(bytes, end),
     };
   }
@@ -295,8 +306,13 @@ export class GrpcTransport implements Transport<unknown> {
       this.stats.decodeErrors++;
       return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
     }
+    if (end.authenticating === true && messages.length > 0) {
+      this.stats.rejected.authentication++;
+      return { code: grpc.status.UNAUTHENTICATED, details: "messages arrived before the login completed" };
+    }
     end.remote = frame.from;
     end.lastFrameMessages = messages.length;
+    end.auth = frame.auth;
     if (end.principal !== undefined && messages.length > 0 && this.principals.get(frame.from) !== end.principal) this.principals.set(frame.from, end.principal);
     for (let index = 0; index < messages.length; index++) this.inbox.push(frame.from, messages[index], frame.payloads[index]!.length);
     return undefined;
@@ -333,7 +349,9 @@ export class GrpcTransport implements Transport<unknown> {
   private async startServer(host: string, port: number): Promise<string> {
     const server = this.grpcServer((call) => this.acceptStream(call));
     const tls = this.tls;
-    const injector = server.createConnectionInjector(tls === undefined ? grpc.ServerCredentials.createInsecure() : serverCredentials(tls));
+    const secure = tls === undefined ? undefined : serverCredentials(tls, this.certificateRefreshMs);
+    const injector = server.createConnectionInjector(secure?.credentials ?? grpc.ServerCredentials.createInsecure());
+    await secure?.loaded;
     const servers = [server];
     const injectors = [injector];
     let plaintext: ((socket: Socket) => void) | undefined;

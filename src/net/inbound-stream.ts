@@ -13,7 +13,10 @@ import type { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { assert } from "../actors/shared/assert.ts";
 import type { NodeId, SendReceipt } from "../ports/transport.ts";
-import { frameHeader } from "./frame.ts";
+import { Buffer as NodeBuffer } from "node:buffer";
+import { encodeAuthFrame, frameHeader } from "./frame.ts";
+import { ScramServer } from "./scram.ts";
+import { AUTHENTICATION_FAILED_DETAILS, AUTHENTICATION_FAILURE_DELAY_MS, credentialsFor, mockSecretOf, scramNonce } from "./scram-link.ts";
 import { FramePump } from "./frame-pump.ts";
 import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context.ts";
 import { SendQueue } from "./send-queue.ts";
@@ -33,6 +36,9 @@ export class InboundStream implements Route {
   private readonly end: ReceivingEnd;
   private routeHeader: Buffer | undefined;
   private finished = false;
+  /** The SCRAM login on this stream (scram-link.ts): under way, done, or failed (the stream ends after a delay). */
+  private login: { exchange: ScramServer; header: Buffer } | "done" | "failed" | undefined;
+  private failTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
@@ -79,6 +85,7 @@ export class InboundStream implements Route {
   finish(rejection: Rejection | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.failTimer !== undefined) clearTimeout(this.failTimer);
     this.pump.detach();
     this.queue.clear();
     this.events.gone(this);
@@ -91,7 +98,7 @@ export class InboundStream implements Route {
   }
 
   private received(bytes: Buffer): void {
-    if (this.finished) return;
+    if (this.finished || this.login === "failed") return;
     const before = this.end.remote;
     const rejection = this.context.receive(bytes, this.end);
     if (rejection !== undefined) {
@@ -99,15 +106,54 @@ export class InboundStream implements Route {
       return;
     }
     const remote = this.end.remote;
-    if (before === undefined && remote !== undefined) {
-      this.routeHeader = frameHeader(this.context.self, remote);
-      this.call.sendMetadata(new grpc.Metadata());
-      this.events.named(this, remote);
+    if (this.end.auth !== undefined) {
+      this.loginStep(this.end.auth, before === undefined);
+      return;
     }
+    if (before === undefined && remote !== undefined) this.named(remote, true);
     if (remote !== undefined && this.end.lastFrameMessages > 0) this.events.carried(this, remote);
     if (this.context.inbox.full) {
       this.call.pause();
       this.context.inbox.whenDrained(() => this.call.resume());
+    }
+  }
+
+  /** The stream is a route to `remote` from now on. */
+  private named(remote: NodeId, sendHeaders: boolean): void {
+    this.routeHeader = frameHeader(this.context.self, remote);
+    if (sendHeaders) this.call.sendMetadata(new grpc.Metadata());
+    this.events.named(this, remote);
+  }
+
+  /** One SCRAM message: the first only in the stream's first frame, then the client's final one. */
+  private loginStep(message: Uint8Array, first: boolean): void {
+    const remote = this.end.remote!;
+    try {
+      const text = NodeBuffer.from(message.buffer, message.byteOffset, message.length).toString("utf8");
+      if (first) {
+        const scram = this.context.scram;
+        if (scram === undefined) throw new Error("this node has no users");
+        const exchange = new ScramServer({ lookup: (username) => credentialsFor(scram, username), nonce: scramNonce(), mockSecret: mockSecretOf(scram) });
+        const header = frameHeader(this.context.self, remote);
+        this.login = { exchange, header };
+        this.end.authenticating = true;
+        this.call.write(encodeAuthFrame(header, exchange.first(text), this.context.limits.frameBytesMax));
+        return;
+      }
+      const login = this.login;
+      if (typeof login !== "object") throw new Error("a login message outside a login");
+      const { serverFinal, username } = login.exchange.final(text);
+      this.login = "done";
+      this.end.authenticating = false;
+      this.end.principal = `User:${username}`;
+      this.call.write(encodeAuthFrame(login.header, serverFinal, this.context.limits.frameBytesMax));
+      this.named(remote, false);
+    } catch {
+      // Whatever failed, the same answer after the same delay (scram-link.ts).
+      this.login = "failed";
+      this.context.stats.rejected.authentication++;
+      const delayMs = this.context.scram?.failureDelayMs ?? AUTHENTICATION_FAILURE_DELAY_MS;
+      this.failTimer = setTimeout(() => this.finish({ code: grpc.status.UNAUTHENTICATED, details: AUTHENTICATION_FAILED_DETAILS }), delayMs);
     }
   }
 }

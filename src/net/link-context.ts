@@ -9,6 +9,7 @@ import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import type { JitterSource } from "./backoff.ts";
 import type { Inbox } from "./inbox.ts";
 import type { TransportLimits } from "./limits.ts";
+import type { ScramLogin, ScramServerConfig } from "./scram-link.ts";
 import type { QueueBudget, SendQueue } from "./send-queue.ts";
 
 export interface TransportStats {
@@ -51,6 +52,8 @@ export interface TransportStats {
     plaintextOnTls: number;
     /** A stream claiming a node id its certificate does not name (PERMISSION_DENIED). */
     identity: number;
+    /** A failed SCRAM login, or messages before a login completed (UNAUTHENTICATED). */
+    authentication: number;
   };
 }
 
@@ -62,7 +65,7 @@ export function emptyStats(): TransportStats {
     reconnects: 0,
     decodeErrors: 0,
     dropped: { queueFull: 0, tooLarge: 0, undeliverable: 0 },
-    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0, plaintextOnTls: 0, identity: 0 },
+    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0, plaintextOnTls: 0, identity: 0, authentication: 0 },
   };
 }
 
@@ -81,6 +84,10 @@ export interface ReceivingEnd {
   principal?: string;
   /** Messages the last accepted frame carried (0 for a hello). */
   lastFrameMessages: number;
+  /** The SCRAM message the last accepted frame carried (scram-link.ts), if any. */
+  auth?: Uint8Array | undefined;
+  /** A login is under way on this stream: a frame with messages now ends it. */
+  authenticating?: boolean;
 }
 
 /** A place a message for one node can be queued: an outgoing link or an incoming stream. */
@@ -109,6 +116,10 @@ export interface LinkContext {
   readonly inbox: Inbox;
   /** Bytes queued over every send queue of this transport (limits.queueBytesTotalMax). */
   readonly queueBudget: QueueBudget;
+  /** Who may log in on streams this node accepts (SCRAM); absent: every login fails. */
+  readonly scram: ScramServerConfig | undefined;
+  /** This node's login on every stream it opens (SCRAM); absent: it opens them anonymous. */
+  readonly login: ScramLogin | undefined;
   /** Checks a received frame and queues its messages for delivery, or says why the stream must end. */
   receive(bytes: Buffer, end: ReceivingEnd): Rejection | undefined;
 }

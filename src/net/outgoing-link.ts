@@ -21,7 +21,9 @@ import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { reconnectDelayMs } from "./backoff.ts";
-import { encodeFrame, frameHeader } from "./frame.ts";
+import { encodeAuthFrame, encodeFrame, frameHeader } from "./frame.ts";
+import { ScramClient } from "./scram.ts";
+import { AUTHENTICATION_FAILED_DETAILS, scramNonce } from "./scram-link.ts";
 import { FramePump } from "./frame-pump.ts";
 import type { LinkContext, ReceivingEnd, Route } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
@@ -66,6 +68,8 @@ export class OutgoingLink implements Route {
   private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lastBreak: string | undefined;
+  /** The SCRAM login of the current stream (context.login), until the server has proved itself. */
+  private login: ScramClient | undefined;
 
   constructor(
     readonly peer: NodeId,
@@ -144,12 +148,18 @@ export class OutgoingLink implements Route {
     const call = client.makeBidiStreamRequest<Buffer, Buffer>(PEER_LINK_PATH, passThrough, passThrough);
     this.client = client;
     this.call = call;
-    call.on("metadata", () => this.opened(call));
+    const login = this.context.login;
+    this.login = login === undefined ? undefined : new ScramClient(login.username, login.password, scramNonce());
+    // With a login the link opens once the server has proved itself (scram-link.ts), not on its headers.
+    call.on("metadata", () => {
+      if (this.login === undefined) this.opened(call);
+    });
     call.on("data", (bytes: Buffer) => this.received(call, bytes));
     call.on("status", (status: grpc.StatusObject) => this.broken(call, `${grpc.status[status.code]}: ${status.details}`));
     call.on("error", () => undefined); // reported by the 'status' event as well
-    // The hello names this node at once, so the server can route replies before our first message.
-    call.write(encodeFrame(this.header, null, this.context.limits.frameBytesMax));
+    // The hello names this node at once, so the server can route replies before our first message;
+    // with a login it carries the login's first message.
+    call.write(this.login === undefined ? encodeFrame(this.header, null, this.context.limits.frameBytesMax) : encodeAuthFrame(this.header, this.login.first(), this.context.limits.frameBytesMax));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.broken(call, `no answer within ${this.context.limits.connectTimeoutMs} ms`);
@@ -171,10 +181,33 @@ export class OutgoingLink implements Route {
       this.broken(call, `peer sent a bad frame: ${rejection.details}`);
       return;
     }
+    if (this.end.auth !== undefined) {
+      this.loginStep(call, this.end.auth);
+      return;
+    }
     if (this.context.inbox.full) {
       call.pause();
       this.context.inbox.whenDrained(() => call.resume());
     }
+  }
+
+  /** The server's SCRAM messages: server-first (answer with the proof), then server-final (check it, open). */
+  private loginStep(call: grpc.ClientDuplexStream<Buffer, Buffer>, message: Uint8Array): void {
+    const login = this.login;
+    const text = Buffer.from(message.buffer, message.byteOffset, message.length).toString("utf8");
+    try {
+      if (login === undefined) throw new Error("unexpected");
+      if (login.stage === "final") {
+        call.write(encodeAuthFrame(this.header, login.final(text), this.context.limits.frameBytesMax));
+        return;
+      }
+      login.verify(text);
+    } catch {
+      this.broken(call, `${AUTHENTICATION_FAILED_DETAILS}: the server's login messages did not check out (is it the cluster's node?)`);
+      return;
+    }
+    this.login = undefined;
+    this.opened(call);
   }
 
   private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, reason: string): void {
@@ -182,6 +215,10 @@ export class OutgoingLink implements Route {
     const neverOpened = this.state === "connecting";
     this.clearTimer();
     this.drop();
+    this.login = undefined;
+    // A failed login will fail again with the same password: what waits is dropped (receipts
+    // "unsent"), and the link reconnects only when something new is sent.
+    if (reason.includes("AUTHENTICATION_FAILED")) this.context.stats.dropped.undeliverable += this.queue.clear();
     // The peer could not be reached at all (its process is gone, say): a sender that asked for a
     // receipt hears now that its frame never left, rather than whenever the peer comes back — a
     // producer then asks where the partition's leader is now. Frames without one wait as before.

@@ -4,7 +4,7 @@
  * in as parameters, so a test can replay RFC 7677's exchange exactly. The password never travels
  * and is never stored: the server keeps (salt, iterations, StoredKey, ServerKey) only.
  *
- * Not wired to the stream or the coordinator yet (issue 16 item 2): this module is the protocol.
+ * On the transport's streams: scram-link.ts; users in the coordinator: src/actors/coordinator/users.ts.
  *
  * Failure rule (server): every way an exchange can fail — malformed, oversized or truncated
  * messages, an unknown user, a wrong proof, a nonce that is not the one this exchange made (a
@@ -112,6 +112,11 @@ export class ScramClient {
   ) {
     if (!PRINTABLE_NONCE.test(nonce)) throw new RangeError("the client nonce must be printable ASCII without ','");
     this.clientFirstBare = `n=${escapeUsername(username)},r=${nonce}`;
+  }
+
+  /** Which message the exchange expects next: "final" for server-first, "verify" for server-final. */
+  get stage(): "first" | "final" | "verify" | "done" {
+    return this.state;
   }
 
   /** client-first-message. */

@@ -13,8 +13,8 @@
  * stale or spoofed address is refused.
  *
  * What this does not do: it does not tell users apart beyond their certificate's name (that is the
- * principal handed on to authorization), and a certificate-less client is refused (SCRAM, which
- * would admit one, is not built yet).
+ * principal handed on to authorization, unless a SCRAM login names a user: scram-link.ts), and a
+ * certificate-less client is refused.
  */
 import type { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
@@ -28,7 +28,16 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /**
+   * The files the PEM contents were read from. With them a listening node watches the files (every
+   * CERTIFICATE_REFRESH_MS) and serves the new certificate, key and CA to every connection accepted
+   * after they changed on disk: rotation without a restart (grpc-js's FileWatcherCertificateProvider).
+   */
+  readonly files?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
+
+/** How often a listening node reads its certificate files for changes. */
+export const CERTIFICATE_REFRESH_MS = 5_000;
 
 /** Throws TransportConfigError when a piece is missing or not a PEM certificate; returns the certificate's names. */
 export function checkTlsMaterial(tls: TlsMaterial): string[] {
@@ -91,8 +100,25 @@ export function claimProblem(names: readonly string[], id: NodeId): string {
   return `the certificate is for ${names.map((name) => `'${name}'`).join(", ")} but this stream claims to be '${id}'`;
 }
 
-export function serverCredentials(tls: TlsMaterial): grpc.ServerCredentials {
-  return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
+/**
+ * A listening node's credentials: from the files, watched (rotation), when their paths are known;
+ * else from the contents. A file that does not parse is ignored by the watcher until it does (the
+ * node keeps serving the last good certificate). Outgoing connections (a broker dialling the
+ * coordinator or another broker) keep the certificate read at start-up: restart a node to change
+ * the certificate it presents when it dials.
+ */
+export function serverCredentials(tls: TlsMaterial, refreshMs = CERTIFICATE_REFRESH_MS): { readonly credentials: grpc.ServerCredentials; readonly loaded: Promise<void> } {
+  if (tls.files === undefined) return { credentials: grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true), loaded: Promise.resolve() };
+  const provider = new grpc.experimental.FileWatcherCertificateProvider({ certificateFile: tls.files.cert, privateKeyFile: tls.files.key, caCertificateFile: tls.files.ca, refreshIntervalMs: refreshMs });
+  // The watcher reads the files asynchronously: a handshake before its first read would fail.
+  const loaded = new Promise<void>((resolve) => {
+    const first = (): void => {
+      provider.removeIdentityCertificateListener(first);
+      resolve();
+    };
+    provider.addIdentityCertificateListener(first);
+  });
+  return { credentials: grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true), loaded };
 }
 
 export function channelCredentials(tls: TlsMaterial): grpc.ChannelCredentials {

@@ -24,9 +24,13 @@ export function brokerAuthorizer(step: Step): Authorizer {
   return { enabled: true, superUsers: new Set(settings.superUsers), acls: step.context.acls };
 }
 
-/** The version a heartbeat reports: absent while the authorizer is off (then nothing changes on the wire). */
+/**
+ * The version a heartbeat reports: absent while the authorizer is off and users are not wanted
+ * (`learnUsers`; then nothing changes on the wire).
+ */
 export function heldAclVersion(step: Step): { aclVersion: number } | Record<string, never> {
-  return step.context.input.authorizer?.enabled === true ? { aclVersion: step.context.acls?.version ?? -1 } : {};
+  const input = step.context.input;
+  return input.authorizer?.enabled === true || input.learnUsers === true ? { aclVersion: step.context.acls?.version ?? -1 } : {};
 }
 
 /** Keep the ACLs a heartbeat reply carried when they are newer than those held. */

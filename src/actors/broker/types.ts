@@ -280,6 +280,11 @@ export interface BrokerInput {
   readonly partitions: readonly RecoveredPartition[];
   /** `--authorizer on` and `--super-users` (authorize.ts); absent: off, every request served as before ACLs. */
   readonly authorizer?: { readonly enabled: boolean; readonly superUsers: readonly string[] };
+  /**
+   * Keep the cluster's password users (their SCRAM credentials ride in the ACL snapshot) even with the
+   * authorizer off, so the host can check clients' logins itself (real hosts set it; the simulator has no logins).
+   */
+  readonly learnUsers?: boolean;
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
 }

@@ -69,10 +69,10 @@ export function applyAclCommand(acls: AclSnapshot, command: AclCommand): AclSnap
     for (const rule of command.rules) assert(!acls.rules.some((held) => sameRule(held, rule)), `acl.added of a rule already held: ${JSON.stringify(rule)}`);
     const rules = [...acls.rules, ...command.rules].sort(compareRules);
     assert(rules.length <= ACL_RULES_MAX, `acl.added past ${ACL_RULES_MAX} rules`);
-    return { version: acls.version + 1, rules };
+    return { ...acls, version: acls.version + 1, rules };
   }
   for (const rule of command.rules) assert(acls.rules.some((held) => sameRule(held, rule)), `acl.removed of a rule not held: ${JSON.stringify(rule)}`);
-  return { version: acls.version + 1, rules: acls.rules.filter((held) => !command.rules.some((rule) => sameRule(held, rule))) };
+  return { ...acls, version: acls.version + 1, rules: acls.rules.filter((held) => !command.rules.some((rule) => sameRule(held, rule))) };
 }
 
 /** Why an acl command read back from the log is malformed, or undefined (command-decode.ts). */
@@ -143,6 +143,9 @@ export function neededFor(request: CoordinatorRequestMessage): readonly Needed[]
     case "acl.add":
     case "acl.remove":
     case "acl.list":
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
       return [{ operation: "admin", resource: CLUSTER_RESOURCE }];
     case "group.heartbeat":
       return [{ operation: "read", resource: groupResource(request.groupId) }, ...topics(request.topics ?? [], "consume")];

@@ -5,6 +5,7 @@
  */
 import { groupCommandProblem } from "./groups/decode.ts";
 import { aclCommandProblem } from "./acl.ts";
+import { userCommandProblem } from "./users.ts";
 import { moveCommandProblem } from "./move-commands.ts";
 import { TOPIC_ID_PATTERN } from "./state.ts";
 /**
@@ -55,6 +56,9 @@ export function commandProblem(value: unknown): string | undefined {
     case "acl.added":
     case "acl.removed":
       return aclCommandProblem(command);
+    case "user.upserted":
+    case "user.deleted":
+      return userCommandProblem(command);
     default:
       return groupCommandProblem(command);
   }

@@ -41,6 +41,7 @@ import type { GroupPlant } from "./groups/state.ts";
 import { aclsForBroker, authorizerOf, filterGroupList, filterMetadata, handleAclRequest, requestRefusal, type AuthorizerSettings } from "./acl.ts";
 import { ANONYMOUS_PRINCIPAL, type Principal } from "../shared/principal.ts";
 import type { AuthorizationRefused } from "../shared/acl.ts";
+import { handleUserRequest } from "./users.ts";
 import type { GroupListReply } from "../shared/group-messages.ts";
 
 /** What the coordinator tells the application running it (hooks.onNotify): for logs and checkers. */
@@ -199,6 +200,10 @@ function handleAllowed(context: CoordinatorContext, from: NodeId, request: Coord
     case "acl.remove":
     case "acl.list":
       return handleAclRequest(context, from, request);
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
+      return handleUserRequest(context, from, request);
     default:
       return handleGroupRequest(context, from, request, nowMs);
   }

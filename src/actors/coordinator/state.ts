@@ -26,6 +26,7 @@ import { completedMove, isHandingOver, startedMove, type MoveCommand } from "./m
 import { alteredTopic, fencedForSwitch, partitionMode, switchedPartition, type ModeCommand, type ModeSwitchPoint } from "./mode-switch.ts";
 import { EMPTY_ACLS, type AclSnapshot } from "../shared/acl.ts";
 import { applyAclCommand, type AclCommand } from "./acl.ts";
+import { applyUserCommand, type UserCommand } from "./users.ts";
 
 /** Who asked for a change: lets a retry of the same request be recognised, across restarts too. */
 export interface RequestOrigin {
@@ -152,7 +153,7 @@ export interface ProducerIdsAllocated {
   readonly count: number;
 }
 
-export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | ModeCommand | GroupCommand | AclCommand;
+export type CoordinatorCommand = BrokerRegistered | TopicCreated | TopicDeleted | ProducerIdsAllocated | LeaderElected | LeaderWithdrawn | IsrChanged | MoveCommand | ModeCommand | GroupCommand | AclCommand | UserCommand;
 
 export interface TopicState {
   readonly topic: TopicName;
@@ -303,6 +304,10 @@ function applyTo(draft: Draft, command: CoordinatorCommand): void {
     case "acl.added":
     case "acl.removed":
       draft.acls = applyAclCommand(draft.acls ?? EMPTY_ACLS, command);
+      break;
+    case "user.upserted":
+    case "user.deleted":
+      draft.acls = applyUserCommand(draft.acls ?? EMPTY_ACLS, command);
       break;
     case "producer-ids.allocated":
       assert(command.firstProducerId === draft.nextProducerId, `producer ids from ${command.firstProducerId} allocated, but the next free id is ${draft.nextProducerId}`);

@@ -36,6 +36,8 @@ import { copyGroupRequest, GROUP_REQUEST_TYPES, groupErrorReply, groupFieldProbl
 import { copyStartGet, startGetErrorReply, startGetProblem } from "./groups/startget-validate.ts";
 import { describe, isInteger, typeOf } from "./untrusted.ts";
 import { aclErrorReply, aclRequestProblem, copyAclRequest } from "./acl.ts";
+import { copyUserRequest, userErrorReply, userRequestProblem } from "./users.ts";
+import { USER_REQUEST_TYPES } from "../shared/scram-users.ts";
 
 export type ParsedMessage =
   | { readonly kind: "request"; readonly request: CoordinatorRequestMessage }
@@ -45,7 +47,7 @@ export type ParsedMessage =
 type RequestType = CoordinatorRequestMessage["type"];
 type Fields = Record<string, unknown>;
 
-const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "topic.alter", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", "acl.add", "acl.remove", "acl.list", ...GROUP_REQUEST_TYPES]);
+const REQUEST_TYPES: ReadonlySet<string> = new Set<string>(["broker.heartbeat", "topic.create", "topic.delete", "topic.alter", "metadata.request", "producer.id.request", "broker.decommission", "startget.request", "acl.add", "acl.remove", "acl.list", ...USER_REQUEST_TYPES, ...GROUP_REQUEST_TYPES]);
 
 /** The error answer to a request of `type`: the reply type with its other fields empty. */
 export function errorReply(type: RequestType, requestId: number, error: WireError): CoordinatorReplyMessage {
@@ -70,6 +72,10 @@ export function errorReply(type: RequestType, requestId: number, error: WireErro
     case "acl.remove":
     case "acl.list":
       return aclErrorReply(type, requestId, error);
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
+      return userErrorReply(type, requestId, error);
     default:
       return groupErrorReply(type, requestId, error);
   }
@@ -128,6 +134,10 @@ function fieldProblem(type: RequestType, from: NodeId, fields: Fields, limits: C
     case "acl.remove":
     case "acl.list":
       return aclRequestProblem(type, fields);
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
+      return userRequestProblem(type, fields);
     default:
       return groupFieldProblem(type, fields, limits);
   }
@@ -399,6 +409,10 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
     case "acl.remove":
     case "acl.list":
       return copyAclRequest(type, requestId, fields);
+    case "user.upsert":
+    case "user.delete":
+    case "user.list":
+      return copyUserRequest(type, requestId, fields);
     default:
       return copyGroupRequest(type, requestId, fields);
   }

@@ -20,6 +20,7 @@
  */
 import { wireError, type WireError } from "./errors.ts";
 import { ANY_PRINCIPAL, principalProblem, type Principal } from "./principal.ts";
+import type { ScramUser } from "./scram-users.ts";
 
 export const TOPIC_OPERATIONS = ["produce", "consume", "describe", "create", "delete", "alter"] as const;
 export const GROUP_OPERATIONS = ["read", "describe", "delete"] as const;
@@ -85,6 +86,8 @@ export const CLUSTER_RESOURCE: AclResource = { type: "cluster", name: CLUSTER_RE
 export interface AclSnapshot {
   readonly version: number;
   readonly rules: readonly AclRule[];
+  /** Password users' SCRAM credentials (scram-users.ts), sorted by name; absent: none. Same version as the rules. */
+  readonly users?: readonly ScramUser[];
 }
 
 export const EMPTY_ACLS: AclSnapshot = { version: 0, rules: [] };

@@ -58,7 +58,8 @@ export type ErrorCode =
   /** A client option nobody knows (a typo?): the error lists the known ones. */
   | "UNKNOWN_OPTION"
   /** The authorizer is on and no ACL lets this principal do this operation on this resource (the message names both). */
-  | "AUTHORIZATION_FAILED";
+  | "AUTHORIZATION_FAILED"
+  | "AUTHENTICATION_FAILED";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -98,6 +99,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   UNSUPPORTED_OPTION: false,
   UNKNOWN_OPTION: false,
   AUTHORIZATION_FAILED: false, // not until an operator grants it (zhumq acl add)
+  AUTHENTICATION_FAILED: false, // not with the same user name and password (docs/security.md)
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

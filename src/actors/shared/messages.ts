@@ -18,6 +18,7 @@ import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 import type { RaftMessage } from "../raft/types.ts";
 import type { AclSnapshot } from "./acl.ts";
 import type { AclRequestMessage, AclReplyMessage } from "./acl-messages.ts";
+import type { UserReplyMessage, UserRequestMessage } from "./scram-users.ts";
 import type { Principal } from "./principal.ts";
 import type { RaftBeat, RaftBeatAck } from "../broker/raft-quiesce.ts";
 
@@ -585,8 +586,8 @@ export interface ReplicaFetchReply {
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
 }
 
-export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest | AclRequestMessage;
-export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply | AclReplyMessage;
+export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest | AclRequestMessage | UserRequestMessage;
+export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply | AclReplyMessage | UserReplyMessage;
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 

@@ -1063,6 +1063,8 @@ export interface BrokerSettings {
   readonly raftPlant?: RaftPlant;
   /** `--authorizer on` / `--super-users` (src/actors/broker/authorize.ts); absent: off. */
   readonly authorizer?: { readonly enabled: boolean; readonly superUsers: readonly string[] };
+  /** Keep the cluster's password users for the host's SCRAM logins (src/actors/broker/types.ts). */
+  readonly learnUsers?: boolean;
 }
 
 type BrokerDefinition = ActorDefinition<typeof brokerMachine, ZhumqMessage, BrokerOperation, BrokerRecovered>;
@@ -1109,6 +1111,7 @@ export function brokerDefinition(settings: BrokerSettings): BrokerDefinition {
       ...(settings.replicaLagMaxMs === undefined ? {} : { replicaLagMaxMs: settings.replicaLagMaxMs }),
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
       ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
+      ...(settings.learnUsers === undefined ? {} : { learnUsers: settings.learnUsers }),
       ...(settings.raftSettings === undefined ? {} : { raftSettings: settings.raftSettings }),
       ...(settings.reportRaft === undefined ? {} : { reportRaft: settings.reportRaft }),
       ...(settings.raftPlant === undefined ? {} : { raftPlant: settings.raftPlant }),

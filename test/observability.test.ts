@@ -99,10 +99,15 @@ describe("metrics of an in-process cluster, scraped over HTTP", () => {
 
     const node = 'node="broker-0"';
     const partition = `{${node},topic="counted",partition="0"}`;
-    // Idle brokers leave their unchanged heartbeat report out once the coordinator holds it.
-    const scraped = await eventually("the high watermark reaches the workload's end, and a heartbeat leaves its report out", async () => {
+    // Idle brokers leave their unchanged heartbeat report out once the coordinator holds it. The
+    // group's last long-poll fetch may still be parked at the broker after its consumer left: it
+    // ends within its wait, so the gauge is read once it has.
+    const scraped = await eventually("the high watermark reaches the workload's end, a heartbeat leaves its report out, no fetch parked", async () => {
       const result = await scrape(server!.url);
-      const ready = sample(result.body, `zhumq_partition_high_watermark${partition}`) === MESSAGES && (sample(result.body, `zhumq_coordinator_broker_heartbeats_total{${coordinator},report="same"}`) ?? 0) > 0;
+      const ready =
+        sample(result.body, `zhumq_partition_high_watermark${partition}`) === MESSAGES &&
+        (sample(result.body, `zhumq_coordinator_broker_heartbeats_total{${coordinator},report="same"}`) ?? 0) > 0 &&
+        sample(result.body, `zhumq_broker_pending_fetches{${node}}`) === 0;
       return ready ? result : undefined;
     });
     expect(scraped.status).toBe(200);

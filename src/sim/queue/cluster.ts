@@ -30,261 +30,55 @@
  * reports it, and the checker excuses exactly those losses (lost-to-damage) and nothing else. It
  * hits brokers only: the coordinator's command log has no second copy until the coordinator
  * quorum exists.
+ *
+ * This file wires the run together; its parts live next to it: run-options.ts (options, plants,
+ * figures, settings), run-profile.ts (the fault profile drawn from the seed), plants.ts (planted
+ * bugs around the actors), admin.ts (topic creation, decommissions), workload-traffic.ts (the
+ * producers' pace and what goes into the history), coordinator-boot.ts (the coordinator quorum),
+ * raft-groups.ts (the Raft groups and eras observed), mode-switches.ts (the mode-switch operator).
  */
-import type { CompressionType } from "../../disk/compression.ts";
-import type { AckLevel, ZhumqMessage } from "../../actors/shared/messages.ts";
+import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
+import type { BrokerOutput } from "../../actors/broker/types.ts";
 import type { NodeId } from "../../ports/transport.ts";
-import type { Random } from "../../ports/random.ts";
-import type { FileSystem } from "../../ports/filesystem.ts";
 import { coordinatorDefinition } from "../../host/stores/coordinator-store.ts";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import { consumerDefinition, producerDefinition } from "../../host/stores/clients.ts";
-import type { ActorDefinition, ActorHost, ActorStore } from "../../host/host.ts";
-import type { AnyStateMachine } from "xstate";
-import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
-import { SimWorld } from "../world.ts";
-import { actorBoot, type SimNodePorts } from "../node.ts";
-import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
-import { drawClockRates, drawLeaseEpisodes, formatClockRate, generateSchedule, joiningNodes, type FaultStep } from "../nemesis.ts";
-import { CLOCK_DRIFT_BOUND_PPM, CLOCK_DRIFT_PPM_MAX } from "../../actors/broker/lease.ts";
-import { LeaseWatch } from "./leases.ts";
+import { partitionKey } from "../../actors/shared/ids.ts";
 import { DEFAULT_LEASE_MS } from "../../actors/coordinator/limits.ts";
+import { SimWorld } from "../world.ts";
+import { actorBoot } from "../node.ts";
+import { drawNetworkProfile, NO_NETWORK_FAULTS } from "../network.ts";
+import { drawClockRates, drawLeaseEpisodes, formatClockRate, joiningNodes } from "../nemesis.ts";
+import { nodeErrorAnomalies, runFigures } from "../run.ts";
+import { noticesWhenDurable } from "../groups/durable-notices.ts";
+import { GROUP_CATCH_UP_MS, GroupWorkload } from "../groups/workload.ts";
+import { LeaseWatch } from "./leases.ts";
 import { ReusedProducerIds } from "./producer-plant.ts";
-import { nodeErrorAnomalies, runFigures, type RunFigures } from "../run.ts";
-import type { TraceRecorder } from "../trace-recorder.ts";
-import type { SimDiskOptions } from "../fs.ts";
 import { QueueHistory } from "./history.ts";
 import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } from "./final-state.ts";
 import { LivenessProgress } from "./liveness.ts";
-import type { GroupHistoryData } from "../groups/history.ts";
-import type { PushTrafficData } from "../push/traffic.ts";
-import { noticesWhenDurable } from "../groups/durable-notices.ts";
-import { GROUP_CATCH_UP_MS, GROUP_PLANTS, PUSH_PLANTS, GroupWorkload, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
-import { partitionKey } from "../../actors/shared/ids.ts";
-import type { CoordinatorOutput } from "../../actors/coordinator/handlers.ts";
-import type { BrokerOutput } from "../../actors/broker/types.ts";
-import { checkQueue, type QueueCheckResult } from "./checker.ts";
+import { checkQueue } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
 import { COORDINATOR_LEADER, SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
+import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
+import { brokerPlantOf, coordinatorPlantOf, withDiskPlant } from "./plants.ts";
+import { ADMIN, adminBoot, type AdminRequests } from "./admin.ts";
+import { countSends, driveProducers, recordBroker, recordConsumer, recordCoordinator, recordProducer, soleInSync } from "./workload-traffic.ts";
 
-export const TOPIC = "jepsen";
-const COORDINATOR = "coordinator";
-const ADMIN = "admin";
-const ADMIN_RETRY_MS = 200;
-/** The admin's decommission requests take ids from here (the topic creation is request 1). */
-const DECOMMISSION_REQUEST_ID_BASE = 1_000;
+// Every importer of the queue run takes these from here.
+export { MODE_SWITCH_PLANT_SWITCHES, QUEUE_PLANTS, RAFT_MODE_PLANTS, REPLICATION_PLANTS, TOPIC } from "./run-options.ts";
+export type { QueuePlant, QueueRunOptions, QueueRunResult } from "./run-options.ts";
+
 /** How often the liveness phase looks at placement (it rebuilds the ring each time). */
 const PLACEMENT_CHECK_INTERVAL_MS = 50;
 const ACKS0_CATCH_UP_MS = 10_000;
-/** Share of swarm seeds whose brokers' log segments are damaged at rest, and how often. */
-const DAMAGE_AT_REST_SEED_SHARE = 0.3;
-const DAMAGE_AT_REST_PER_SECOND = 0.4;
-/** Share of swarm seeds whose brokers' disks fill up and free again, how often, and how full. */
-const DISK_FULL_SEED_SHARE = 0.3;
-const DISK_FULL_PER_SECOND = 0.8;
-const DISK_FULL_ROOM_BYTES_MAX = 1_024;
-/** Share of swarm seeds whose producer processes crash and restart too. */
-const PRODUCER_CRASH_SEED_SHARE = 0.3;
-/** Share of swarm seeds whose clocks drift (within the brokers' assumed bound, CLOCK_DRIFT_BOUND_PPM). */
-const CLOCK_DRIFT_SEED_SHARE = 0.5;
-
-export interface QueueRunOptions {
-  readonly seed: number;
-  readonly acks?: AckLevel;
-  readonly brokers?: number;
-  readonly partitions?: number;
-  readonly producers?: number;
-  readonly consumers?: number;
-  /** Values each producer sends, spread evenly over the safety phase. */
-  readonly messagesPerProducer?: number;
-  readonly safetyMs?: number;
-  readonly livenessMs?: number;
-  readonly faults?: "swarm" | "none";
-  /** A scripted fault schedule (a scenario) instead of a drawn one. */
-  readonly schedule?: readonly FaultStep[];
-  /** Flip bits on disk reads at this rate per read (scenario: bit-rot); swarm draws its own. */
-  readonly bitFlipPerRead?: number;
-  /** Swarm: damage brokers' log segments at rest (default: drawn, in about 30 % of the seeds). */
-  readonly damageAtRest?: boolean;
-  /** Swarm: brokers' disks fill up and free again (default: drawn, in about 30 % of the seeds). */
-  readonly diskFull?: boolean;
-  /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
-  readonly plant?: QueuePlant;
-  /**
-   * The producers' codec (default "none"). The process must have installed it
-   * (src/native/compression.ts): the simulator itself loads no native code.
-   */
-  readonly compression?: CompressionType;
-  /**
-   * Replicas per partition (fetch mode; default 1). With more than one the nemesis also wipes a
-   * restarting broker's disk now and then (a replica refills from its leader), and the checker
-   * judges replica divergence, uncommitted reads and two leaders per epoch.
-   */
-  readonly replicationFactor?: number;
-  /** acks -1 needs this many in-sync replicas (default: min(2, replicationFactor)). */
-  readonly minInSync?: number;
-  /**
-   * How partitions replicate (default fetch; a raft plant makes it raft). In raft mode every
-   * partition is a Raft group over its replicas, judged by the Raft checker too (raft-groups.ts);
-   * no disk is wiped (a Raft voter that forgets what it acknowledged breaks Raft by definition).
-   */
-  readonly replicationMode?: "fetch" | "raft";
-  /**
-   * Coordinator replicas (default 1: the single coordinator). With more, the coordinator is a Raft
-   * quorum (docs/coordinator-quorum.md): brokers and clients get the list and follow its leader,
-   * the nemesis crashes and isolates replicas, and the quorum checker judges them.
-   */
-  readonly coordinators?: number;
-  /**
-   * Switch the topic between raft and fetch mode this many times, evenly over the safety phase
-   * (mode-switches.ts; default 0, or 4 with the `switch-before-commit` plant). Every Raft era of a
-   * partition is judged by the Raft checker; no disk is wiped.
-   */
-  readonly modeSwitches?: number;
-  /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
-  readonly recorder?: TraceRecorder;
-  /**
-   * Swarm: producer processes crash and restart too (default: drawn, in about 30 % of the seeds).
-   * A crashed producer's sends still waiting are unknown from then on; the restarted one asks for
-   * a new producer id and goes on with the values it had not sent.
-   */
-  readonly producerCrashes?: boolean;
-  /**
-   * Every node's clock runs at its own rate, drawn within ±this many parts per million (0: no
-   * drift). Default: swarm seeds draw it at the brokers' assumed bound (CLOCK_DRIFT_BOUND_PPM) in
-   * about half the seeds; scenarios run without. Beyond that bound the lease rule may fail.
-   */
-  readonly clockDriftPpm?: number;
-  /** Fixed clock skews per node in ppm (a scenario's `# clock-skew: broker-0=-500 coordinator=500`); they replace the drawn ones, and unnamed nodes keep true clocks. */
-  readonly clockSkewPpm?: Readonly<Record<NodeId, number>>;
-  /**
-   * Consumer groups instead of the plain consumers (src/sim/groups/workload.ts): `count` groups
-   * of group consumer processes read the topic, crashed, paused and cut off by the nemesis, and
-   * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
-   */
-  readonly groups?: GroupsOptions;
-  /** Handed the run's group history at the end (tests look into it); it never changes the run. */
-  readonly onGroupHistory?: (history: GroupHistoryData) => void;
-  /** With push members: handed the run's push traffic at the end (tests look into it); it never changes the run. */
-  readonly onPushTraffic?: (traffic: PushTrafficData) => void;
-}
-
-/**
- * Planted bugs for the queue. Each must make the checker fail within a stated seed budget
- * (properties/queue.test.ts):
- * - `fsync-lies`: the brokers' disks acknowledge fsync without syncing (a lying disk cache), so
- *   acknowledged batches vanish in a crash → lost-write.
- * - `no-idempotence`: producers retry without producer ids, so a retry after a lost reply
- *   appends the batch twice → duplicate.
- * - `no-recovery-point`: the brokers' recovery-point writes are dropped, so recovery takes a
- *   batch damaged at rest for a torn tail and cuts every acknowledged batch after it → lost-write
- *   (run with damage at rest).
- * - `reuse-producer-id`: a restarted producer goes on under its old producer id with sequences
- *   from 0 (producer-plant.ts) → lost-write (it turns producer crashes on).
- * - `no-lease-margin`: the broker trusts a heartbeat reply for the whole lease, as if clocks never
- *   drifted → lease-overlap under drift (it turns drift at the bound on).
- * - `accept-gap`: the brokers append a batch whose sequence skips the next expected one, so a
- *   pipelined batch that overtook a lost or refused one is written before the resend of it →
- *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
- */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", ...GROUP_PLANTS] as const;
-export type QueuePlant = (typeof QUEUE_PLANTS)[number];
-
-/**
- * Replication's planted bugs (they run with replication factor 3 unless told otherwise):
- * - `hw-leader-only`: the leader's HW is its own durable end, followers ignored → consumers read,
- *   and acks -1 answer, what a leader crash then loses (lost-write / uncommitted-read).
- * - `elect-outside-isr`: the coordinator elects any live replica, in sync or not → a stale
- *   replica leads and acknowledged writes vanish (lost-write).
- * - `no-truncation`: a follower never cuts a diverged tail → an in-sync replica differs from the
- *   leader below the HW (replica-divergence).
- * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
- * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
- */
-export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit"];
-
-/** `switch-before-commit`: the coordinator switches a partition's mode without waiting for the last committed offset (a fenced leader's final end, a majority of sealed logs) → lost-write. It runs with mode switches. */
-export const MODE_SWITCH_PLANT_SWITCHES = 4;
-
-/** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
-export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit"];
-
-export interface QueueRunResult extends RunFigures {
-  readonly acks: AckLevel;
-  readonly check: QueueCheckResult;
-  readonly sends: { readonly invoked: number; readonly ok: number; readonly failed: number; readonly unknown: number };
-  readonly polls: number;
-  /** Produce replies that said STORAGE_FULL (the producers retried them). */
-  readonly storageFullReplies: number;
-  /** Produce replies that said NOT_ENOUGH_REPLICAS (acks -1 with too few in sync; retried). */
-  readonly notEnoughReplicasReplies: number;
-  /** Leaders the coordinator elected after the first (a lost lease, a restart, a handover). */
-  readonly elections: number;
-  /** Tails followers cut because they diverged from a new leader. */
-  readonly truncations: number;
-  /** With consumer groups: the group checker's figures and the members' (absent without groups). */
-  readonly groups?: GroupRunFigures;
-  /** Clock drift bound of the run (0: none), lease rule checks made and overlaps found. */
-  readonly clocks: { readonly driftPpm: number; readonly leaseChecks: number; readonly leaseOverlaps: number };
-  /** Identity replies the `reuse-producer-id` plant rewrote to a restarted producer's old identity (0 without it). */
-  readonly producerIdsReused: number;
-  /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
-  readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number };
-  /** With mode switches: the switches asked for, and the intents the coordinator took. */
-  readonly modeSwitches?: { readonly asked: number; readonly taken: number; readonly copiesSwitched: number };
-  /** With a coordinator quorum: replicas, entries applied, heartbeat replies served, leader starts, quorum checker violations. */
-  readonly coordinatorQuorum?: ReturnType<SimCoordinatorQuorum["figures"]>;
-}
-
-interface Settings {
-  readonly acks: AckLevel;
-  readonly brokers: number;
-  readonly partitions: number;
-  readonly producers: number;
-  readonly consumers: number;
-  readonly messagesPerProducer: number;
-  readonly safetyMs: number;
-  readonly livenessMs: number;
-  readonly swarm: boolean;
-  readonly replicationFactor: number;
-  readonly minInSync: number | undefined;
-  readonly replicationMode: "fetch" | "raft";
-  readonly groups: GroupsOptions | undefined;
-  readonly coordinators: number;
-  readonly modeSwitches: number;
-}
-
-function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
-  return plant !== undefined && (GROUP_PLANTS as readonly string[]).includes(plant);
-}
-
-function resolve(options: QueueRunOptions): Settings {
-  return {
-    acks: options.acks ?? -1,
-    brokers: options.brokers ?? 3,
-    partitions: options.partitions ?? 4,
-    producers: options.producers ?? 2,
-    consumers: options.consumers ?? 2,
-    messagesPerProducer: options.messagesPerProducer ?? 250,
-    safetyMs: options.safetyMs ?? 6_000,
-    livenessMs: options.livenessMs ?? 60_000,
-    swarm: (options.faults ?? "swarm") === "swarm",
-    replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
-    minInSync: options.minInSync,
-    replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
-    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
-    coordinators: options.coordinators ?? 1,
-    modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
-  };
-}
-
-type ClientHost = ActorHost<never, ZhumqMessage, never, undefined>;
 
 export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult> {
   const started = performance.now();
-  const settings = resolve(options);
+  const settings = resolveSettings(options);
   const world = new SimWorld(options.seed);
   world.kernel.recorder = options.recorder;
   const root = world.kernel.random;
@@ -302,7 +96,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let storageFullReplies = 0;
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
-  const coordinatorPlant = options.plant === "elect-outside-isr" || options.plant === "assign-before-revoke" || options.plant === "accept-fenced-commit" || options.plant === "switch-before-commit" ? { plant: options.plant } : {};
+  const coordinatorPlant = coordinatorPlantOf(options.plant);
   // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
   const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
@@ -323,12 +117,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: (output) => onCoordinatorOutput(output) }), disk);
   const clientCoordinator = quorum === undefined ? COORDINATOR : coordinatorIds;
-  const brokerPlant = options.plant === "hw-leader-only" || options.plant === "no-truncation" || options.plant === "early-ack" || options.plant === "ignore-credits" || options.plant === "no-lease-margin" || options.plant === "accept-gap" || options.plant === "raft-read-past-commit" ? { plant: options.plant } : {};
+  const brokerPlant = brokerPlantOf(options.plant);
   const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
   let modeSwitchesTaken = 0;
   let copiesSwitched = 0;
   const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
-  const brokerUnderTest = options.plant === "fsync-lies" ? withLyingSync(broker) : options.plant === "no-recovery-point" ? withoutRecoveryPoint(broker) : broker;
+  const brokerUnderTest = withDiskPlant(broker, options.plant);
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
     const onNotify = (output: unknown): void => {
@@ -473,212 +267,4 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     clocks: { driftPpm, leaseChecks: leases.checks + (quorum?.leaseChecks ?? 0), leaseOverlaps: leases.overlaps.length + (quorum?.leaseOverlaps ?? 0) },
     producerIdsReused: reused?.rewritten ?? 0,
   };
-}
-
-/** Clock rates from fixed skews, for the named nodes among `nodes`. */
-function fixedRates(nodes: readonly NodeId[], skews: Readonly<Record<NodeId, number>>): Map<NodeId, number> {
-  const rates = new Map<NodeId, number>();
-  for (const node of nodes) {
-    const ppm = skews[node];
-    if (ppm === undefined) continue;
-    if (!(Number.isFinite(ppm) && Math.abs(ppm) <= CLOCK_DRIFT_PPM_MAX)) throw new RangeError(`clock skew of ${node} must be within ±${CLOCK_DRIFT_PPM_MAX} ppm, not ${ppm}`);
-    rates.set(node, 1 + ppm / 1e6);
-  }
-  return rates;
-}
-
-/** The run's clock drift bound: asked for, else drawn in a share of the swarm seeds at the brokers' assumed bound. */
-function clockDrift(options: QueueRunOptions, settings: Settings, root: Random): number {
-  if (options.clockSkewPpm !== undefined) return Math.max(0, ...Object.values(options.clockSkewPpm).map((ppm) => Math.abs(ppm)));
-  const asked = options.clockDriftPpm;
-  if (asked !== undefined) {
-    if (!(Number.isFinite(asked) && asked >= 0 && asked <= CLOCK_DRIFT_PPM_MAX)) throw new RangeError(`clock drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not ${asked}`);
-    return asked;
-  }
-  // The no-lease-margin plant is only wrong where clocks drift: it runs with drift at the bound.
-  if (options.plant === "no-lease-margin") return CLOCK_DRIFT_BOUND_PPM;
-  return settings.swarm && root.derive("profile:clock-drift").next() < CLOCK_DRIFT_SEED_SHARE ? CLOCK_DRIFT_BOUND_PPM : 0;
-}
-
-/** The swarm's schedule; with groups, episodes aimed at the members from a stream of their own. */
-function drawSchedule(root: Random, bounds: Parameters<typeof generateSchedule>[1], groups: GroupWorkload | undefined): FaultStep[] {
-  const drawn = generateSchedule(root.derive("nemesis"), bounds);
-  if (groups === undefined) return drawn;
-  return [...drawn, ...groups.faults(root.derive("nemesis:groups"))].sort((a, b) => a.atMs - b.atMs);
-}
-
-/**
- * The `no-recovery-point` plant: the broker's disk silently drops every write to a recovery-point
- * file, as a log written before the recovery point existed would behave.
- */
-function withoutRecoveryPoint<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, Operation, Input>, Operation, Input>(definition: D): D {
-  return { ...definition, open: (fs: FileSystem) => definition.open(droppingRecoveryPoints(fs)) };
-}
-
-function droppingRecoveryPoints(fs: FileSystem): FileSystem {
-  return new Proxy(fs, {
-    get(target, property, receiver) {
-      if (property !== "open") return Reflect.get(target, property, receiver) as unknown;
-      return async (path: string, mode: Parameters<FileSystem["open"]>[1]) => {
-        const handle = await target.open(path, mode);
-        if (!path.endsWith(`/${RECOVERY_POINT_FILE}`)) return handle;
-        return { ...handle, path: handle.path, size: () => handle.size(), read: (at: number, length: number) => handle.read(at, length), write: async () => undefined, truncate: (size: number) => handle.truncate(size), sync: () => handle.sync(), close: () => handle.close() };
-      };
-    },
-  });
-}
-
-/** The `fsync-lies` plant: the store's sync resolves at once and syncs nothing. */
-function withLyingSync<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, Operation, Input>, Operation, Input>(definition: D): D {
-  return {
-    ...definition,
-    open: async (fs: FileSystem) => {
-      const { recovered, store } = await definition.open(fs);
-      const lying: ActorStore<Operation> = {
-        persist: (operations) => store.persist(operations),
-        sync: async () => undefined,
-        ...(store.persistDuringSync === undefined ? {} : { persistDuringSync: (operations: readonly Operation[]) => store.persistDuringSync!(operations) }),
-        close: () => store.close(),
-        ...(store.read === undefined ? {} : { read: (request: unknown) => store.read!(request) }),
-      };
-      return { recovered, store: lying };
-    },
-  };
-}
-
-function diskProfile(settings: Settings, options: QueueRunOptions, draw: number): Partial<SimDiskOptions> {
-  if (options.bitFlipPerRead !== undefined) return { bitFlipPerRead: options.bitFlipPerRead };
-  if (!settings.swarm) return { bitFlipPerRead: 0, tornWrites: false };
-  return { bitFlipPerRead: draw < 0.5 ? 0.02 : 0, syncLatencyMs: { min: 0.2, max: 5 } };
-}
-
-/** What the admin can be asked to do mid-run (set once it has booted). */
-interface AdminRequests {
-  decommission?: (broker: NodeId) => void;
-}
-
-/**
- * The admin: create the topic, retrying with the same request id until the coordinator answers;
- * and decommission brokers when a schedule step says so, each retried until answered.
- */
-function adminBoot(settings: Settings, coordinators: readonly NodeId[], onReady: () => void, requests: AdminRequests) {
-  return async (ports: SimNodePorts) => {
-    let done = false;
-    // With a quorum: ask the leader a refusal named, else move on to the next replica on each retry.
-    let target = 0;
-    const coordinator = (): NodeId => coordinators[target % coordinators.length]!;
-    const decommissions = new Map<number, NodeId>();
-    requests.decommission = (broker) => {
-      const requestId = DECOMMISSION_REQUEST_ID_BASE + decommissions.size;
-      decommissions.set(requestId, broker);
-      const attempt = (): void => {
-        if (!decommissions.has(requestId)) return;
-        ports.transport.send(coordinator(), { type: "broker.decommission", requestId, broker } satisfies ZhumqMessage);
-        ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
-      };
-      attempt();
-    };
-    const attempt = (): void => {
-      if (done) return;
-      const { partitions, replicationFactor, minInSync } = settings;
-      const mode = settings.replicationMode;
-      const request: ZhumqMessage = { type: "topic.create", requestId: 1, topic: TOPIC, partitions, replicationFactor, replicationMode: mode, ...(minInSync === undefined || mode === "raft" ? {} : { minInSync }) };
-      ports.transport.send(coordinator(), request);
-      target++;
-      ports.clock.setTimeout(attempt, ADMIN_RETRY_MS);
-    };
-    ports.transport.onMessage((_from, message) => {
-      const reply = message as ZhumqMessage;
-      const leader = "error" in reply ? reply.error?.leader : undefined;
-      if (leader !== undefined && coordinators.includes(leader)) target = coordinators.indexOf(leader);
-      if (reply.type === "broker.decommission.reply" && reply.error?.code !== "COORDINATOR_NOT_AVAILABLE") decommissions.delete(reply.requestId);
-      if (reply.type !== "topic.create.reply") return;
-      if (reply.error === undefined || reply.error.code === "TOPIC_ALREADY_EXISTS") {
-        done = true;
-        onReady();
-      }
-    });
-    attempt();
-    return { stop: () => (done = true) };
-  };
-}
-
-/** Each producer sends `messagesPerProducer` unique values, evenly spread over the safety phase. */
-function driveProducers(world: SimWorld, settings: Settings, history: QueueHistory, producers: Map<NodeId, ClientHost>, ready: () => boolean): void {
-  const intervalMs = settings.safetyMs / (settings.messagesPerProducer + 1);
-  const encoder = new TextEncoder();
-  for (let index = 0; index < settings.producers; index++) {
-    const id = `producer-${index}`;
-    const random = world.kernel.random.derive(`workload:${id}`);
-    let sent = 0;
-    const tick = (): void => {
-      const host = producers.get(id);
-      if (ready() && host !== undefined && sent < settings.messagesPerProducer) {
-        sent++;
-        const value = `${id}-${sent}`;
-        const choice = random.next();
-        // A third keyed (same key → same partition), a sixth explicit, the rest keyless (sticky).
-        const key = choice < 0.33 ? `k${random.int(8)}` : undefined;
-        const partition = choice > 0.84 ? random.int(settings.partitions) : undefined;
-        history.sendInvoked(world.kernel.now(), id, { id: sent, topic: TOPIC, value, acks: settings.acks, ...(key === undefined ? {} : { key }), ...(partition === undefined ? {} : { partition }) });
-        host.send({ type: "producer.send", id: sent, topic: TOPIC, value: encoder.encode(value), key: key === undefined ? null : encoder.encode(key), ...(partition === undefined ? {} : { partition }) } as never);
-      }
-      if (sent < settings.messagesPerProducer) world.kernel.schedule(intervalMs, tick);
-    };
-    world.kernel.schedule(intervalMs, tick);
-  }
-}
-
-function recordProducer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
-  const now = world.kernel.now();
-  const event = output as { type: string };
-  if (event.type === "producer.result") history.sendOk(now, process, output as never, world.kernel.delivering?.emittedAtMs);
-  else if (event.type === "producer.sent") history.sendSent(now, process, output as never);
-  else if (event.type === "producer.error") history.sendErrored(now, process, output as never);
-}
-
-/** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
-function recordCoordinator(history: QueueHistory, world: SimWorld, output: unknown, counts: { elections: number }, node: NodeId = COORDINATOR): void {
-  const event = output as CoordinatorOutput;
-  if (event.type !== "coordinator.leader.elected") return;
-  counts.elections++;
-  const previous = event.previous === null ? {} : { previousLeader: event.previous };
-  // Its decisions carry the coordinator's clock: the history is in real (virtual) time.
-  const atMs = world.node(node).realTimeOf(event.atMs);
-  history.leaderChanged({ topic: event.topic, partition: event.partition, atMs, epoch: event.leaderEpoch, leader: event.leader, ...previous, ...(event.unclean ? { unclean: true } : {}) });
-}
-
-/** Leadership as the brokers take it up: two in one epoch is an anomaly. */
-function recordBroker(history: QueueHistory, world: SimWorld, broker: NodeId, output: unknown, counts: { truncations: number }): void {
-  const event = output as BrokerOutput;
-  if (event.type === "broker.replica.truncated" && event.fromOffset < event.toOffset) counts.truncations++;
-  if (event.type === "broker.replica.repairing") history.rangeRepaired({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.fromOffset, toOffset: event.toOffset });
-  if (event.type !== "broker.leader.started") return;
-  history.leaderStarted({ atMs: world.kernel.now(), topic: event.topic, partition: event.partition, epoch: event.leaderEpoch, broker });
-}
-
-/** Whether `broker` is the only in-sync replica of some partition, as the coordinator has it now. */
-function soleInSync(host: { readonly snapshot: unknown } | undefined, broker: NodeId): boolean {
-  const state = (host?.snapshot as { context?: { state?: { topics: ReadonlyMap<string, { partitions: readonly { isr: readonly NodeId[] }[] }> } } } | undefined)?.context?.state;
-  if (state === undefined) return true; // the coordinator is down: nobody can tell, so no wipe
-  for (const topic of state.topics.values()) for (const partition of topic.partitions) if (partition.isr.length === 1 && partition.isr[0] === broker) return true;
-  return false;
-}
-
-function recordConsumer(history: QueueHistory, world: SimWorld, process: NodeId, output: unknown): void {
-  const now = world.kernel.now();
-  const event = output as { type: string };
-  if (event.type === "consumer.records") history.polled(now, process, output as never);
-  else if (event.type === "consumer.reset") history.consumerReset(now, process, output as never);
-}
-
-function countSends(history: QueueHistory): QueueRunResult["sends"] {
-  const counts = { invoked: 0, ok: 0, failed: 0, unknown: 0 };
-  for (const op of history.ops) {
-    if (op.type === "send.invoke") counts.invoked++;
-    else if (op.type === "send.ok") counts.ok++;
-    else if (op.type === "send.fail") counts.failed++;
-    else if (op.type === "send.unknown") counts.unknown++;
-  }
-  return counts;
 }

@@ -86,6 +86,12 @@ export interface GrpcTransportOptions {
   readonly certificateRefreshMs?: number;
   /** Log in with SCRAM on every stream this node opens (a client's `auth` option). */
   readonly login?: ScramLogin;
+  /**
+   * Called when `peer` refused this node's login (AUTHENTICATION_FAILED), before what waited for
+   * that link is dropped (receipts settled "unsent" after this call returns): a client answers
+   * its waiting requests with the typed error (src/client/login-refusal.ts).
+   */
+  readonly onLoginRefused?: (peer: NodeId) => void;
 }
 
 export interface GrpcListenOptions extends GrpcTransportOptions {
@@ -155,6 +161,7 @@ export class GrpcTransport implements Transport<unknown> {
       queueBudget: new QueueBudget(this.limits.queueBytesTotalMax),
       scram: options.scram,
       login: options.login,
+      loginRefused: options.onLoginRefused,
       receive: (bytes, end) => this.receive(bytes, end),
     };
   }

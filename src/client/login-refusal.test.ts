@@ -1,7 +1,7 @@
 /**
  * A broker that refuses the client's password login: the requests waiting for that link are
  * answered AUTHENTICATION_FAILED by the client node (login-refusal.ts) instead of timing out, and
- * a producer's send rejects with that code at once. In-process transports: a stand-in coordinator
+ * a producer's send and a consumer's read reject with that code at once. In-process transports: a stand-in coordinator
  * that knows the user, and a "broker" that does not (it has not heard of the user, say).
  */
 import { randomBytes } from "node:crypto";
@@ -90,7 +90,8 @@ describe("a broker refusing the client's login", () => {
     expect(got[2]).toMatchObject({ type: "offsets.reply", requestId: 3, error: { code: "AUTHENTICATION_FAILED" } });
   });
 
-  it("a producer's send rejects with AUTHENTICATION_FAILED when the partition's leader refuses the login", async () => {
+  /** A coordinator that knows alice and says broker-1 (which does not) leads every partition 0. */
+  async function cluster(): Promise<string> {
     const broker = await node("broker-1", KNOWS_NOBODY);
     const coordinator = await node("coordinator", KNOWS_ALICE);
     coordinator.onMessage((from, message) => {
@@ -103,7 +104,11 @@ describe("a broker refusing the client's login", () => {
         coordinator.send(from, { type: "producer.id.reply", requestId: request.requestId, producerId: 7, producerEpoch: 0 });
       }
     });
-    const zhumq = new ZhuMQ({ bootstrap: `coordinator@${coordinator.address}`, auth: LOGIN });
+    return `coordinator@${coordinator.address}`;
+  }
+
+  it("a producer's send rejects with AUTHENTICATION_FAILED when the partition's leader refuses the login", async () => {
+    const zhumq = new ZhuMQ({ bootstrap: await cluster(), auth: LOGIN });
     const producer = zhumq.producer({ acks: 1, deliveryTimeoutMs: 60_000 });
     open.push({ close: () => producer.disconnect() });
     await producer.connect();
@@ -113,5 +118,15 @@ describe("a broker refusing the client's login", () => {
     expect(String((failure as Error).message)).toContain("refused this client's login");
     // Well before the delivery timeout: the refusal is final, not retried until it.
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it("a consumer reading the partition fails with AUTHENTICATION_FAILED when its leader refuses the login", async () => {
+    const zhumq = new ZhuMQ({ bootstrap: await cluster(), auth: LOGIN });
+    const consumer = zhumq.consumer({});
+    open.push({ close: () => consumer.disconnect() });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "orders", partitions: [0], fromBeginning: true });
+    const failure = await consumer.messages().next().then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
   });
 });

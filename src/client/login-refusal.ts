@@ -44,13 +44,18 @@ export function refusedReply(request: ZhumqMessage, error: WireError): ZhumqMess
   }
 }
 
+/** Whether refusedReply answers `message` (cheap: every request a client sends passes here). */
+function hasRefusedReply(message: ZhumqMessage): boolean {
+  return message.type === "fetch.request" || message.type === "offsets.request" || (message.type === "produce.request" && message.acks !== 0);
+}
+
 /** The requests sent to each node that has not answered on its current link yet. */
 export class LoginWatch {
   private readonly pending = new Map<NodeId, Map<number, ZhumqMessage>>();
 
   /** `message` (with its wire request id) goes to `to`. */
   sent(to: NodeId, message: ZhumqMessage): void {
-    if (refusedReply(message, { code: "AUTHENTICATION_FAILED", message: "" }) === undefined) return;
+    if (!hasRefusedReply(message)) return;
     let requests = this.pending.get(to);
     if (requests === undefined) this.pending.set(to, (requests = new Map()));
     const requestId = (message as { readonly requestId: number }).requestId;

@@ -10,7 +10,7 @@
  * Fault model: what the transport's is — messages may be lost, never duplicated or corrupted.
  * The routing table is bounded (REQUEST_ROUTES_MAX); a reply whose route was forgotten is lost.
  */
-import type { NodeId } from "../ports/transport.ts";
+import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { EndpointRouter, type Endpoint as RoutedEndpoint, type EndpointObserver as RoutedObserver } from "../host/endpoint-router.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import { GrpcTransport } from "../net/grpc-transport.ts";
@@ -22,6 +22,7 @@ import { DEFAULT_TRANSPORT_LIMITS } from "../net/limits.ts";
 import type { RealRandom } from "../host/real.ts";
 import type { AddressBook } from "../host/real-node.ts";
 import { invalidRequest } from "./errors.ts";
+import { LoginWatch } from "./login-refusal.ts";
 
 /** How long close() lets queued messages leave before it closes the streams anyway. */
 export const CLOSE_FLUSH_MS_MAX = 2_000;
@@ -36,6 +37,8 @@ export class ClientNode {
   readonly id: NodeId;
   private readonly transport: GrpcTransport;
   private readonly router: EndpointRouter<ZhumqMessage>;
+  /** Requests a refused login would otherwise lose (login-refusal.ts); only with a login. */
+  private readonly logins: LoginWatch | undefined;
   private closed = false;
 
   constructor(
@@ -48,11 +51,29 @@ export class ClientNode {
     const problem = nodeIdProblem(id, DEFAULT_TRANSPORT_LIMITS.nodeIdBytesMax);
     if (problem !== undefined) throw invalidRequest(`clientId: ${problem}`);
     this.id = id;
-    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random, ...(tls === undefined ? {} : { tls }), ...(login === undefined ? {} : { login }) });
-    this.router = new EndpointRouter<ZhumqMessage>(this.transport, REQUEST_ROUTES_MAX, setImmediate);
+    const logins = login === undefined ? undefined : new LoginWatch();
+    this.logins = logins;
+    this.transport = GrpcTransport.connect({ self: id, peers: book.lookup, random, ...(tls === undefined ? {} : { tls }), ...(login === undefined ? {} : { login, onLoginRefused: (peer) => this.loginRefused(peer) }) });
+    const transport = this.transport;
+    const sender = logins === undefined ? transport : { self: id, send: (to: NodeId, message: ZhumqMessage, receipt?: SendReceipt) => (logins.sent(to, message), transport.send(to, message, receipt)) };
+    this.router = new EndpointRouter<ZhumqMessage>(sender, REQUEST_ROUTES_MAX, setImmediate);
     this.transport.onMessage((from, message) => {
+      logins?.received(from);
       this.book.learn(from, message);
       this.router.receive(from, message);
+    });
+  }
+
+  /**
+   * `peer` refused the login: each request waiting for it gets the typed AUTHENTICATION_FAILED
+   * reply, on a later turn queued before the transport settles the dropped frames' receipts.
+   */
+  private loginRefused(peer: NodeId): void {
+    const replies = this.logins?.refused(peer) ?? [];
+    if (replies.length === 0) return;
+    setImmediate(() => {
+      if (this.closed) return;
+      for (const reply of replies) this.router.receive(peer, reply);
     });
   }
 

@@ -54,7 +54,7 @@ import { Inbox } from "./inbox.ts";
 import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
 import type { TlsMaterial } from "./tls.ts";
 import type { ScramLogin, ScramServerConfig } from "./scram-link.ts";
-import { channelCredentials, checkTlsMaterial, claimedName, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames, serverCredentials } from "./tls.ts";
+import { CertificateSource, checkTlsMaterial, claimedName, claimProblem, identityChannelOptions, mayClaim, peerCertificateNames } from "./tls.ts";
 import { emptyStats } from "./link-context.ts";
 import type { TransportLimits } from "./limits.ts";
 import { codecLimits, resolveLimits } from "./limits.ts";
@@ -82,10 +82,16 @@ export interface GrpcTransportOptions {
   readonly tls?: TlsMaterial;
   /** Who may log in (SCRAM, scram-link.ts) on the streams this node accepts; absent: every login fails. */
   readonly scram?: ScramServerConfig;
-  /** How often a listening node with `tls.files` reads them for a new certificate (tls.ts; tests shorten it). */
+  /** How often a node with `tls.files` reads them for a new certificate, served and dialled with (tls.ts; tests shorten it). */
   readonly certificateRefreshMs?: number;
   /** Log in with SCRAM on every stream this node opens (a client's `auth` option). */
   readonly login?: ScramLogin;
+  /**
+   * Called when `peer` refused this node's login (AUTHENTICATION_FAILED), before what waited for
+   * that link is dropped (receipts settled "unsent" after this call returns): a client answers
+   * its waiting requests with the typed error (src/client/login-refusal.ts).
+   */
+  readonly onLoginRefused?: (peer: NodeId) => void;
 }
 
 export interface GrpcListenOptions extends GrpcTransportOptions {
@@ -125,7 +131,8 @@ export class GrpcTransport implements Transport<unknown> {
   private serverParts: ServerParts | undefined;
   private readonly tls: TlsMaterial | undefined;
   private readonly principals = new Map<NodeId, string>();
-  private readonly certificateRefreshMs: number | undefined;
+  /** The certificates this node serves and dials with (watched when their files are known). */
+  private readonly certificates: CertificateSource | undefined;
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -134,13 +141,13 @@ export class GrpcTransport implements Transport<unknown> {
     if (problem !== undefined) throw new TransportConfigError("self", options.self, problem);
     this.self = options.self;
     this.tls = options.tls;
-    this.certificateRefreshMs = options.certificateRefreshMs;
     if (options.tls !== undefined) {
       const names = checkTlsMaterial(options.tls);
       if (!mayClaim(names, options.self)) throw new TransportConfigError("tls.cert", names.join(", ") || "(no names)", `${claimProblem(names, options.self)}: use a certificate whose CN or DNS name is '${options.self}'`);
     }
     const tls = options.tls;
-    const dialling: Dialling = tls === undefined ? INSECURE_DIALLING : { credentials: channelCredentials(tls), secure: true, options: identityChannelOptions };
+    this.certificates = tls === undefined ? undefined : new CertificateSource(tls, options.certificateRefreshMs);
+    const dialling: Dialling = this.certificates === undefined ? INSECURE_DIALLING : { credentials: this.certificates.channelCredentials(), secure: true, options: identityChannelOptions };
     this.codec = codecLimits(this.limits);
     this.frameLimits = { frameBytesMax: this.limits.frameBytesMax, nodeIdBytesMax: this.limits.nodeIdBytesMax };
     this.lookup = directoryLookup(options.peers);
@@ -155,6 +162,7 @@ export class GrpcTransport implements Transport<unknown> {
       queueBudget: new QueueBudget(this.limits.queueBytesTotalMax),
       scram: options.scram,
       login: options.login,
+      loginRefused: options.onLoginRefused,
       receive: (bytes, end) => this.receive(bytes, end),
     };
   }
@@ -264,6 +272,7 @@ export class GrpcTransport implements Transport<unknown> {
     }
     if (this.closed) return;
     this.closed = true;
+    this.certificates?.close();
     this.inbox.clear();
     const remainingMs = Math.max(0, deadline - Date.now());
     await Promise.all([...this.links.values()].map((link) => link.closeGracefully(remainingMs)));
@@ -349,9 +358,9 @@ export class GrpcTransport implements Transport<unknown> {
   private async startServer(host: string, port: number): Promise<string> {
     const server = this.grpcServer((call) => this.acceptStream(call));
     const tls = this.tls;
-    const secure = tls === undefined ? undefined : serverCredentials(tls, this.certificateRefreshMs);
-    const injector = server.createConnectionInjector(secure?.credentials ?? grpc.ServerCredentials.createInsecure());
-    await secure?.loaded;
+    const certificates = this.certificates;
+    const injector = server.createConnectionInjector(certificates?.serverCredentials() ?? grpc.ServerCredentials.createInsecure());
+    await certificates?.loaded;
     const servers = [server];
     const injectors = [injector];
     let plaintext: ((socket: Socket) => void) | undefined;

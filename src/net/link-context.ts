@@ -120,6 +120,8 @@ export interface LinkContext {
   readonly scram: ScramServerConfig | undefined;
   /** This node's login on every stream it opens (SCRAM); absent: it opens them anonymous. */
   readonly login: ScramLogin | undefined;
+  /** Told when a node refused this node's login on a link (GrpcTransportOptions.onLoginRefused). */
+  readonly loginRefused?: ((peer: NodeId) => void) | undefined;
   /** Checks a received frame and queues its messages for delivery, or says why the stream must end. */
   receive(bytes: Buffer, end: ReceivingEnd): Rejection | undefined;
 }

@@ -218,7 +218,10 @@ export class OutgoingLink implements Route {
     this.login = undefined;
     // A failed login will fail again with the same password: what waits is dropped (receipts
     // "unsent"), and the link reconnects only when something new is sent.
-    if (reason.includes("AUTHENTICATION_FAILED")) this.context.stats.dropped.undeliverable += this.queue.clear();
+    if (reason.includes("AUTHENTICATION_FAILED")) {
+      this.context.loginRefused?.(this.peer);
+      this.context.stats.dropped.undeliverable += this.queue.clear();
+    }
     // The peer could not be reached at all (its process is gone, say): a sender that asked for a
     // receipt hears now that its frame never left, rather than whenever the peer comes back — a
     // producer then asks where the partition's leader is now. Frames without one wait as before.

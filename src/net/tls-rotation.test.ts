@@ -1,10 +1,12 @@
 /**
  * Certificate rotation without a restart (issue 16 item 1): a running node whose certificate files
  * are replaced on disk serves the new certificate to the next connections; clients trusting the
- * CA keep working throughout, and what the node presents is read from the handshake itself.
+ * CA keep working throughout, and what the node presents is read from the handshake itself. The
+ * same for the dialling side: a node whose files change presents the new certificate on the next
+ * connection it makes (a broker to the coordinator or another broker, a client to any node).
  */
 import { copyFileSync } from "node:fs";
-import { connect as tlsConnect } from "node:tls";
+import { connect as tlsConnect, createServer as tlsServer, type Server as TlsServer } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { opensslMissing, TestAuthority } from "../../test/support/certificates.ts";
 import { GrpcTransport } from "./grpc-transport.ts";
@@ -65,5 +67,44 @@ describe.skipIf(missing !== undefined)(`certificate rotation${missing === undefi
     while (got.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(got).toEqual([{ after: "rotation" }]);
     expect(server.principalOf("app/1")).toBe("User:app");
+  });
+
+  it("a running node presents a new certificate on the connections it dials once its files change on disk", async () => {
+    authority = new TestAuthority();
+    const peer = authority.issue("server"); // serial 1
+    const first = authority.issue("dialler"); // serial 2
+    const files = { ca: authority.ca, cert: `${authority.dir}/dial.pem`, key: `${authority.dir}/dial.key` };
+    copyFileSync(first.cert, files.cert);
+    copyFileSync(first.key, files.key);
+    // A bare TLS server standing in for the node dialled: it records the serial of each client
+    // certificate presented, then hangs up (the dialler retries, so every attempt is a handshake).
+    const presented: string[] = [];
+    const server: TlsServer = tlsServer({ ...authority.material(peer), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ["h2"] }, (socket) => {
+      presented.push(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    server.on("tlsClientError", () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    open.push({ close: () => new Promise((resolve) => server.close(resolve)) });
+    const port = (server.address() as { port: number }).port;
+    const dialler = GrpcTransport.connect({ self: "dialler", peers: (node) => (node === "server" ? `127.0.0.1:${port}` : undefined), tls: { ...authority.material(first), files }, certificateRefreshMs: 100, limits: { reconnectBaseMs: 20, reconnectMaxMs: 100 } });
+    open.push(dialler);
+    dialler.send("server", { knock: 1 });
+    const deadline = Date.now() + 30_000;
+    while (presented.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(presented[0]).toBe("02");
+
+    const second = authority.issue("dialler"); // serial 3
+    copyFileSync(second.key, files.key);
+    copyFileSync(second.cert, files.cert);
+    while (!presented.includes("03") && Date.now() < deadline) {
+      dialler.send("server", { knock: 2 }); // keeps the link dialling
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(presented).toContain("03");
+    // Once the new files are read, every later connection presents the new certificate.
+    const from = presented.indexOf("03");
+    while (presented.length < from + 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(presented.slice(from)).toEqual(presented.slice(from).map(() => "03"));
   });
 });

@@ -29,14 +29,14 @@ export interface TlsMaterial {
   readonly cert: Buffer;
   readonly key: Buffer;
   /**
-   * The files the PEM contents were read from. With them a listening node watches the files (every
-   * CERTIFICATE_REFRESH_MS) and serves the new certificate, key and CA to every connection accepted
-   * after they changed on disk: rotation without a restart (grpc-js's FileWatcherCertificateProvider).
+   * The files the PEM contents were read from. With them a node watches the files (every
+   * CERTIFICATE_REFRESH_MS) and uses the new certificate, key and CA for every connection it
+   * accepts or makes after they changed on disk: rotation without a restart (CertificateSource).
    */
   readonly files?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
-/** How often a listening node reads its certificate files for changes. */
+/** How often a node reads its certificate files for changes. */
 export const CERTIFICATE_REFRESH_MS = 5_000;
 
 /** Throws TransportConfigError when a piece is missing or not a PEM certificate; returns the certificate's names. */
@@ -101,26 +101,73 @@ export function claimProblem(names: readonly string[], id: NodeId): string {
 }
 
 /**
- * A listening node's credentials: from the files, watched (rotation), when their paths are known;
- * else from the contents. A file that does not parse is ignored by the watcher until it does (the
- * node keeps serving the last good certificate). Outgoing connections (a broker dialling the
- * coordinator or another broker) keep the certificate read at start-up: restart a node to change
- * the certificate it presents when it dials.
+ * The certificate files of a node, watched (every `refreshMs`) for as long as the transport lives:
+ * one grpc-js FileWatcherCertificateProvider feeds both what the node serves when it is dialled
+ * and what it presents when it dials (a broker to the coordinator and to other brokers, a client
+ * to every node). Every connection made after the files changed uses the new certificate, key and
+ * CA; connections already open keep their session. Without file paths (PEM contents only) nothing
+ * is watched: `credentials` are made once from the contents.
  */
-export function serverCredentials(tls: TlsMaterial, refreshMs = CERTIFICATE_REFRESH_MS): { readonly credentials: grpc.ServerCredentials; readonly loaded: Promise<void> } {
-  if (tls.files === undefined) return { credentials: grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true), loaded: Promise.resolve() };
-  const provider = new grpc.experimental.FileWatcherCertificateProvider({ certificateFile: tls.files.cert, privateKeyFile: tls.files.key, caCertificateFile: tls.files.ca, refreshIntervalMs: refreshMs });
-  // The watcher reads the files asynchronously: a handshake before its first read would fail.
-  const loaded = new Promise<void>((resolve) => {
-    const first = (): void => {
-      provider.removeIdentityCertificateListener(first);
-      resolve();
-    };
-    provider.addIdentityCertificateListener(first);
-  });
-  return { credentials: grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true), loaded };
+export class CertificateSource {
+  /** Resolves once the files were first read (a handshake before that would have nothing to present). */
+  readonly loaded: Promise<void>;
+  private readonly provider: grpc.experimental.FileWatcherCertificateProvider | undefined;
+  private readonly keepWatching = (): void => undefined;
+  private channel: grpc.ChannelCredentials | undefined;
+
+  constructor(
+    private readonly tls: TlsMaterial,
+    refreshMs = CERTIFICATE_REFRESH_MS,
+  ) {
+    if (tls.files === undefined) {
+      this.loaded = Promise.resolve();
+      return;
+    }
+    const provider = new grpc.experimental.FileWatcherCertificateProvider({ certificateFile: tls.files.cert, privateKeyFile: tls.files.key, caCertificateFile: tls.files.ca, refreshIntervalMs: refreshMs });
+    this.provider = provider;
+    // The watcher reads the files only while someone listens, and grpc-js's dialling credentials
+    // listen only while a connection is being made: this listener keeps the reads going, so a
+    // dial after a quiet spell presents what the files hold now, not what they held then.
+    provider.addIdentityCertificateListener(this.keepWatching);
+    provider.addCaCertificateListener(this.keepWatching);
+    this.loaded = new Promise<void>((resolve) => {
+      const first = (): void => {
+        provider.removeIdentityCertificateListener(first);
+        resolve();
+      };
+      provider.addIdentityCertificateListener(first);
+    });
+  }
+
+  /** Whether the files are watched (rotation without restart). */
+  get watched(): boolean {
+    return this.provider !== undefined;
+  }
+
+  /**
+   * What a listening node serves: from the watched files, else the contents. A file that does not
+   * parse is not served; the node serves the others' last good read until it does.
+   */
+  serverCredentials(): grpc.ServerCredentials {
+    if (this.provider === undefined) return grpc.ServerCredentials.createSsl(this.tls.ca, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], true);
+    return grpc.experimental.createCertificateProviderServerCredentials(this.provider, this.provider, true);
+  }
+
+  /** What this node presents and trusts when it dials (the same object every time: grpc-js compares credentials). */
+  channelCredentials(): grpc.ChannelCredentials {
+    this.channel ??= this.provider === undefined ? channelCredentials(this.tls) : grpc.experimental.createCertificateProviderChannelCredentials(this.provider, this.provider);
+    return this.channel;
+  }
+
+  /** Stop watching the files. */
+  close(): void {
+    if (this.provider === undefined) return;
+    this.provider.removeIdentityCertificateListener(this.keepWatching);
+    this.provider.removeCaCertificateListener(this.keepWatching);
+  }
 }
 
+/** Credentials from PEM contents, read once (no rotation): what a client given contents dials with. */
 export function channelCredentials(tls: TlsMaterial): grpc.ChannelCredentials {
   return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
 }

@@ -8,24 +8,13 @@
  * given the permission (by `zhumq acl add`, run as a process by a super user) the same produce
  * succeeds. Every child is killed after its test, pass or fail.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ZhuMQ } from "../src/client/zhumq.ts";
-import { useProcessSandbox } from "./support/zhumq-process.ts";
-
-const REPO = path.resolve(import.meta.dirname, "..");
+import { runZhumq, sendOnceGranted, useProcessSandbox } from "./support/zhumq-process.ts";
 
 /** `zhumq ...` to its end, with ZHUMQ_CLIENT_ID set (the principal under --insecure-dev-principals). */
-function run(args: readonly string[], clientId: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ZHUMQ_CLIENT_ID: clientId } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: readonly string[], clientId: string): ReturnType<typeof runZhumq> {
+  return runZhumq(args, { ZHUMQ_CLIENT_ID: clientId });
 }
 
 async function withClient<T>(bootstrap: string, clientId: string, use: (zhumq: ZhuMQ) => Promise<T>): Promise<T> {
@@ -85,16 +74,10 @@ describe("authorization with real processes", () => {
     const more = await run(["acl", "add", "--principal", "User:bob", "--operation", "produce", "--topic", "ord", "--prefixed", "--bootstrap", bootstrap], "admin");
     expect(more.code, more.stderr).toBe(0);
     // Brokers hear of new rules with their next heartbeat: retry until then (a deadline, no fixed sleep).
-    const deadline = Date.now() + 60_000;
     await withClient(bootstrap, "bob", async (zhumq) => {
       const producer = zhumq.producer();
       await producer.connect();
-      for (;;) {
-        const outcome = await producer.send({ topic: "orders", messages: [{ value: "allowed" }] }).then(() => undefined, (caught: unknown) => caught as { code?: string });
-        if (outcome === undefined) break;
-        if (outcome.code !== "AUTHORIZATION_FAILED" || Date.now() > deadline) throw outcome as Error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await sendOnceGranted(producer, "orders", "allowed");
       await producer.disconnect();
     });
     const listed = await run(["acl", "list", "--principal", "User:bob", "--bootstrap", bootstrap], "admin");

@@ -9,24 +9,15 @@
  * - ACLs apply to the user: refused to produce until a rule allows it, then the produce succeeds.
  * Every child is killed after the test, pass or fail.
  */
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ZhuMQ } from "../src/client/zhumq.ts";
-import { useProcessSandbox } from "./support/zhumq-process.ts";
+import { runZhumq, sendOnceGranted, useProcessSandbox } from "./support/zhumq-process.ts";
 
-const REPO = path.resolve(import.meta.dirname, "..");
-
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ZHUMQ_USER: "", ZHUMQ_PASSWORD_FILE: "", ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+/** `zhumq ...` to its end; a login only where the test gives one. */
+function run(args: readonly string[], env: Record<string, string> = {}): ReturnType<typeof runZhumq> {
+  return runZhumq(args, { ZHUMQ_USER: "", ZHUMQ_PASSWORD_FILE: "", ...env });
 }
 
 describe("SCRAM logins with real processes", () => {
@@ -78,14 +69,7 @@ describe("SCRAM logins with real processes", () => {
     expect(refusal?.message).toMatch(/User:alice may not (produce|describe)/);
     const granted = await run(["acl", "add", "--principal", "User:alice", "--operation", "produce", "--topic", "orders", "--bootstrap", bootstrap, "--user", "admin", "--password-file", adminPass]);
     expect(granted.code, granted.stderr).toBe(0);
-    // The broker hears of the rule with its next heartbeat: retry until then (a deadline, no fixed sleep).
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const outcome = await producer.send({ topic: "orders", messages: [{ value: "allowed" }] }).then(() => undefined, (caught: unknown) => caught as { code?: string });
-      if (outcome === undefined) break;
-      if (outcome.code !== "AUTHORIZATION_FAILED" || Date.now() > deadline) throw outcome as Error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await sendOnceGranted(producer, "orders", "allowed");
     await producer.disconnect();
     expect((await dev.terminate(45_000)).code).toBe(0);
   }, 240_000);

@@ -115,3 +115,29 @@ export function useProcessSandbox(prefix: string): { readonly processes: ZhumqPr
     },
   };
 }
+
+/** `zhumq ...` run to its end (a client command that exits by itself), with extra environment. */
+export function runZhumq(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Sends one message once an ACL just granted has reached the broker (it hears rules with its next
+ * heartbeat): AUTHORIZATION_FAILED is retried until the deadline, any other error thrown.
+ */
+export async function sendOnceGranted(producer: { send(request: { topic: string; messages: { value: string }[] }): Promise<unknown> }, topic: string, value: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const outcome = await producer.send({ topic, messages: [{ value }] }).then(() => undefined, (caught: unknown) => caught as { code?: string });
+    if (outcome === undefined) return;
+    if (outcome.code !== "AUTHORIZATION_FAILED" || Date.now() > deadline) throw outcome as Error;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

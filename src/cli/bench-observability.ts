@@ -20,7 +20,8 @@ import path from "node:path";
 import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import { ZhumqMetrics } from "../host/metrics.ts";
-import { ZhuMQ } from "../client/zhumq.ts";
+import type { ZhuMQ } from "../client/zhumq.ts";
+import { onBenchTopic } from "./bench-topic.ts";
 import { createLogOutput } from "./logging.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 import { grouped, type CommandIo } from "./client-command.ts";
@@ -83,15 +84,7 @@ async function oneRun(configuration: Configuration, args: CompareArgs): Promise<
       const url = server.url;
       scraper = setInterval(() => void fetch(url).then((response) => response.text()).catch(() => undefined), SCRAPE_INTERVAL_MS);
     }
-    const zhumq = new ZhuMQ({ bootstrap: `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`, clientId: "zhumq-bench" });
-    const admin = zhumq.admin();
-    await admin.connect();
-    try {
-      await admin.createTopic({ topic: "bench", partitions: args.partitions });
-      return await args.produce(zhumq, "bench");
-    } finally {
-      await admin.disconnect();
-    }
+    return await onBenchTopic(cluster, args.partitions, {}, args.produce);
   } finally {
     clearInterval(scraper);
     await cluster?.stop();

@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster, type TlsMaterial } from "../host/real-node.ts";
-import { ZhuMQ } from "../client/zhumq.ts";
+import type { ZhuMQ } from "../client/zhumq.ts";
+import { onBenchTopic } from "./bench-topic.ts";
 import { grouped, type CommandIo } from "./client-command.ts";
 
 export interface TlsRunResult {
@@ -88,15 +89,7 @@ async function oneRun(mode: Mode, args: TlsCompareArgs, material: (name: string)
   try {
     cluster = await startCluster({ dataDir, network: GrpcTransport, brokers: 1, ...(mode === "tls" ? { tls: material } : {}) });
     const tls = mode === "tls" ? material("zhumq-bench") : undefined;
-    const zhumq = new ZhuMQ({ bootstrap: `${cluster.coordinatorEndpoint.id}@${cluster.coordinatorEndpoint.address}`, clientId: "zhumq-bench", ...(tls === undefined ? {} : { tls }) });
-    const admin = zhumq.admin();
-    await admin.connect();
-    try {
-      await admin.createTopic({ topic: "bench", partitions: args.partitions });
-      return await args.run(zhumq, "bench");
-    } finally {
-      await admin.disconnect();
-    }
+    return await onBenchTopic(cluster, args.partitions, tls === undefined ? {} : { tls }, args.run);
   } finally {
     await cluster?.stop();
     rmSync(dataDir, { recursive: true, force: true });

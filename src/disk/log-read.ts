@@ -90,6 +90,12 @@ export async function readSegmentBatches(segment: Segment, index: OffsetIndex, r
   // The limit the lookup saw (appends that land while this read runs are for the next read), or
   // the start of the next damaged range: a read ends before it, and the next read names it.
   const limit = Math.min(window.limit, damageStartAfter(segment.damage, found.position));
+  if (limit <= found.position) {
+    // A range that starts at the very batch asked for: name it rather than return nothing, which
+    // would leave a reader asking for the same offset forever.
+    const range = segment.damage.find((known) => known.position === found.position);
+    if (range !== undefined) throw new DamagedRangeError(range.file, range.position, range.reason, range.fromOffset, range.toOffset);
+  }
   const batches: RecordBatch[] = [];
   let position = found.position;
   let expected = found.baseOffset;

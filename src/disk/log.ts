@@ -21,10 +21,10 @@
  */
 import type { FileSystem } from "../ports/filesystem.ts";
 import { FileSystemError } from "../ports/filesystem.ts";
-import { FIELD, stampBatch } from "./batch.ts";
+import { FIELD, readInt64, stampBatch } from "./batch.ts";
 import { type CheckedBatch, checkBatch } from "./batch-check.ts";
 import type { RecordBatch } from "./batch-view.ts";
-import { type DamagedRange, resumeBefore, scanAcrossDamage } from "./damage.ts";
+import { type DamagedRange, REREADS_MAX, resumeBefore, scanAcrossDamage } from "./damage.ts";
 import {
   BatchTooLargeError,
   CorruptBatchError,
@@ -525,7 +525,9 @@ export class PartitionLog {
   private async surveyDamage(segment: Segment, offset: number): Promise<boolean> {
     const index = segment.index;
     const entry = index === undefined ? -1 : index.floor(offset - segment.baseOffset);
-    const from = entry < 0 || index === undefined ? { position: 0, offset: segment.baseOffset } : { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) };
+    const entryStart = entry < 0 || index === undefined ? undefined : { position: index.positionAt(entry), offset: segment.baseOffset + index.relativeOffsetAt(entry) };
+    // An index entry is a hint: a wrong one would make the walk call good batches damage.
+    const from = entryStart !== undefined && (await this.batchStartsAt(segment, entryStart)) ? entryStart : { position: 0, offset: segment.baseOffset };
     const start = resumeBefore(segment.damage, offset, from);
     let found = false;
     const endPosition = segment.sizeBytes;
@@ -543,13 +545,24 @@ export class PartitionLog {
     return found;
   }
 
+  /** Does a batch with base offset `at.offset` start at byte `at.position` (read again before saying no)? */
+  private async batchStartsAt(segment: Segment, at: { position: number; offset: number }): Promise<boolean> {
+    for (let attempt = 0; attempt <= REREADS_MAX; attempt++) {
+      const header = await segment.log.read(at.position, FIELD.baseOffset + 8);
+      if (header.length < FIELD.baseOffset + 8) return false;
+      if (readInt64(new DataView(header.buffer, header.byteOffset, header.length), FIELD.baseOffset) === at.offset) return true;
+    }
+    return false;
+  }
+
   private async readSegmentOnce(segment: Segment, request: Parameters<typeof readSegmentBatches>[2]): Promise<RecordBatch[]> {
     const index = await this.indexOf(segment);
     try {
       return await readSegmentBatches(segment, index, request);
     } catch (error) {
-      if (!(error instanceof IndexMismatch) || segment === this.active) throw this.asCorrupt(error, segment);
-      await this.repairIndex(segment);
+      if (!(error instanceof IndexMismatch)) throw error;
+      if (segment === this.active) await this.repairActiveIndex(segment);
+      else await this.repairIndex(segment);
       return await readSegmentBatches(segment, segment.index!, request).catch((again: unknown) => {
         throw this.asCorrupt(again, segment);
       });
@@ -574,6 +587,27 @@ export class PartitionLog {
     if (damaged || (index.count === 0 && !segment.isEmpty)) return await this.repairIndex(segment);
     segment.index = index;
     return index;
+  }
+
+  /**
+   * The active segment's in-memory index points at a batch that is not there. Its entries came
+   * from the index file at open, and only the last one was checked against the log, so one read
+   * through a flipped bit can hold a wrong entry (properties/storage-bitrot.test.ts, fc seed
+   * 418888287). Walking from such an entry would call good batches damage and strand a consumer,
+   * so rebuild the entries from the log itself, after every queued append, and have the next flush
+   * write the index file whole.
+   */
+  private async repairActiveIndex(segment: Segment): Promise<void> {
+    await this.exclusive(async () => {
+      if (segment !== this.active) return; // rolled meanwhile: a closed segment's read repairs it
+      const complete = (result: ScanResult): boolean => result.failure === undefined && result.nextOffset === segment.nextOffset;
+      const scan = await rebuildIndex(segment, this.options, complete);
+      if (!complete(scan)) {
+        const reason = scan.failure?.reason ?? `the log reaches offset ${scan.nextOffset}, the segment claims ${segment.nextOffset}`;
+        throw new CorruptBatchError(segment.logPath, scan.failure?.position ?? scan.position, reason);
+      }
+      segment.persistedEntries = 0;
+    }, false);
   }
 
   /** Rebuild a closed segment's index by scanning it; a bad batch there is corruption, not a tail. */

@@ -93,9 +93,17 @@ export function partitionMode(topic: TopicState, partition: number): Replication
 
 /** The partition being switched now (the lowest one not yet in the topic's mode), or undefined. */
 export function switchingPartition(topic: TopicState): number | undefined {
+  // Asked once per partition by assignments, elections and metadata: a walk each time made one
+  // heartbeat of a 1,000-partition topic cost a million steps. Topic states are never changed in
+  // place, so the answer is kept per state object.
+  const known = switching.get(topic);
+  if (known !== undefined) return known < 0 ? undefined : known;
   const index = topic.partitions.findIndex((leadership) => leadership.mode !== undefined && leadership.mode !== topic.replicationMode);
+  switching.set(topic, index);
   return index < 0 ? undefined : index;
 }
+
+const switching = new WeakMap<TopicState, number>();
 
 /** Whether the partition's leader (fetch) or voters (raft) are fenced for a switch now. */
 export function fencedForSwitch(topic: TopicState, partition: number): boolean {

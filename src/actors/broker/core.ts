@@ -52,6 +52,7 @@ import { noteAcls } from "./authorize.ts";
 import type { AclSnapshot } from "../shared/acl.ts";
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, recoveredPartition, type PartitionState } from "./partition.ts";
+import { PartitionTable } from "./partition-table.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import type { RaftReadResult } from "../raft/types.ts";
 import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerStatsResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
@@ -256,10 +257,10 @@ export class Step {
   update(patch: Partial<BrokerContext>): void {
     this.context = { ...this.context, ...patch };
   }
+  /** Put changed partition states in the context (a PartitionTable: only the touched shards are copied). */
   setPartitions(changed: readonly PartitionState[]): void {
     if (changed.length === 0) return;
-    const partitions = new Map(this.context.partitions);
-    for (const state of changed) partitions.set(partitionKey(state.topic, state.partition), state);
+    const partitions = PartitionTable.of(this.context.partitions).with(changed.map((state) => [partitionKey(state.topic, state.partition), state] as const));
     this.update({ partitions });
   }
   now(): number {
@@ -420,12 +421,14 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     }
   }
   for (const key of assigned.keys()) if (!step.context.partitions.has(key) && !fresh.includes(key)) fresh.push(key);
+  const created: PartitionState[] = [];
   for (const key of fresh) {
     const entry = assigned.get(key)!;
     const { topic, partition, topicId } = (entry.lead ?? entry.follow)!;
-    step.setPartitions([emptyPartition(topic, partition, undefined, topicId)]);
+    created.push(emptyPartition(topic, partition, undefined, topicId));
     step.emit(persist<BrokerOperation>({ kind: "create", topic, partition, ...(topicId === undefined ? {} : { topicId }) }, false));
   }
+  step.setPartitions(created); // at once: 10,000 new partitions are one change of the table, not 10,000
   const before = step.context.partitions;
   const changed: PartitionState[] = [];
   for (const [key, state] of step.context.partitions) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { emptyPartition, type PartitionState } from "./partition.ts";
 import { PartitionTable } from "./partition-table.ts";
 
-const state = (partition: number, endOffset: number): PartitionState => ({ ...emptyPartition("t", partition), endOffset });
+const state = (partition: number, endOffset: number): PartitionState => ({ ...emptyPartition("t", partition, undefined), endOffset });
 
 describe("PartitionTable", () => {
   it("behaves as a Map that is never changed in place: same lookups, same order, old tables untouched", () => {

@@ -44,9 +44,19 @@ export function recordProducer(history: QueueHistory, world: SimWorld, process: 
   else if (event.type === "producer.error") history.sendErrored(now, process, output as never);
 }
 
-/** Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. */
+/**
+ * Elections, as the coordinator decides them: the changes an acks-1 loss may be excused by. A mode
+ * switch is one too: the partition's log is cut at the switch point its copies agreed on (the
+ * committed end), and a new era starts in a new epoch — what only the old leader held, acknowledged
+ * at acks 1, goes as it does when a leader is replaced (sim seed 3104, `--acks 1 --mode-switches 2`).
+ */
 export function recordCoordinator(history: QueueHistory, world: SimWorld, output: unknown, counts: { elections: number }, node: NodeId = COORDINATOR): void {
   const event = output as CoordinatorOutput;
+  if (event.type === "coordinator.mode.switched") {
+    const atMs = world.node(node).realTimeOf(event.atMs);
+    history.leaderChanged({ topic: event.topic, partition: event.partition, atMs, epoch: event.leaderEpoch, ...(event.leader === null ? {} : { leader: event.leader }) });
+    return;
+  }
   if (event.type !== "coordinator.leader.elected") return;
   counts.elections++;
   const previous = event.previous === null ? {} : { previousLeader: event.previous };

@@ -4,11 +4,19 @@
  * (src/actors/coordinator/replicated) with its own disk, judged by QuorumChecker. The rest of the
  * simulation asks `serving()` for "the coordinator" (lease and placement checks read its
  * snapshot): the replica that serves as leader now, in the highest term.
+ *
+ * Group notices (granted, released, committed, member removed) are true once the entry that
+ * decided them is committed. A replica says which entry that is (`coordinator.quorum.decided`,
+ * at decision time); they are handed on when some replica applies an entry at that index in that
+ * term — also when the deciding replica lost the lead (or crashed) first and a later leader
+ * committed its entry — and dropped when another entry takes the index.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
 import type { CoordinatorContext } from "../../actors/coordinator/handlers.ts";
-import type { QuorumReplica } from "../../actors/coordinator/replicated/replica.ts";
+import type { CoordinatorState } from "../../actors/coordinator/state.ts";
+import type { GroupOutput } from "../../actors/coordinator/groups/batch.ts";
+import type { QuorumOutput, QuorumReplica } from "../../actors/coordinator/replicated/replica.ts";
 import { coordinatorQuorumDefinition } from "../../host/stores/coordinator-quorum-store.ts";
 import type { SimDiskOptions } from "../fs.ts";
 import { actorBoot } from "../node.ts";
@@ -22,6 +30,11 @@ export const COORDINATOR_LEADER = "coordinator-leader";
 export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
 
+/** The replicas' node ids: `coordinator-0`, `coordinator-1`, ... */
+export function coordinatorReplicaIds(count: number): NodeId[] {
+  return Array.from({ length: count }, (_, index) => `coordinator-${index}`);
+}
+
 interface Snapshotted {
   readonly snapshot: unknown;
 }
@@ -31,6 +44,8 @@ export class SimCoordinatorQuorum {
   readonly checker: QuorumChecker;
   private readonly hosts = new Map<NodeId, Snapshotted>();
   private readonly leases = new Map<NodeId, LeaseWatch>();
+  /** Group notices by the index of the entry that decided them, until an entry at that index is applied. */
+  private readonly decisions = new Map<number, { readonly replica: NodeId; readonly term: number; readonly outputs: readonly GroupOutput[] }[]>();
 
   constructor(
     private readonly world: SimWorld,
@@ -41,10 +56,14 @@ export class SimCoordinatorQuorum {
       readonly brokerHost: (broker: NodeId) => Snapshotted | undefined;
       /** The coordinator's own outputs (elections, brokers down), as a single coordinator's would go. */
       readonly onOutput: (replica: NodeId, output: unknown, leases: LeaseWatch) => void;
+      /** Group notices once the entry that decided them is committed, with the replica that decided them (its clock dates them). */
+      readonly onGroupNotice?: (replica: NodeId, output: unknown) => void;
+      /** A replica started serving as leader, from this applied state (every committed entry of earlier terms in it). */
+      readonly onServing?: (replica: NodeId, applied: CoordinatorState) => void;
     },
   ) {
     if (!Number.isSafeInteger(count) || count < 1 || count > COORDINATORS_MAX) throw new RangeError(`coordinators must be from 1 to ${COORDINATORS_MAX}, not ${count}`);
-    this.ids = Array.from({ length: count }, (_, index) => `coordinator-${index}`);
+    this.ids = coordinatorReplicaIds(count);
     this.checker = new QuorumChecker(() => world.kernel.now());
     const definition = coordinatorQuorumDefinition({ voters: this.ids, reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }) });
     for (const id of this.ids) {
@@ -52,11 +71,38 @@ export class SimCoordinatorQuorum {
       this.leases.set(id, leases);
       const onNotify = (output: unknown): void => {
         const type = (output as { type?: unknown }).type;
+        if (type === "coordinator.quorum.decided") return this.decided(id, output as Extract<QuorumOutput, { type: "coordinator.quorum.decided" }>);
+        if (type === "coordinator.quorum.applied") this.appliedEntry(output as Extract<QuorumOutput, { type: "coordinator.quorum.applied" }>, options.onGroupNotice);
+        if (type === "coordinator.quorum.serving" && (output as { serving: boolean }).serving) this.startedServing(id, options.onServing);
         if (typeof type === "string" && (type === "coordinator.raft" || type.startsWith("coordinator.quorum."))) this.checker.observe(id, output);
         else options.onOutput(id, output, leases);
       };
       world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify }), options.disk);
     }
+  }
+
+  private decided(replica: NodeId, decision: { readonly index: number; readonly term: number; readonly outputs: readonly GroupOutput[] }): void {
+    const waiting = this.decisions.get(decision.index) ?? [];
+    waiting.push({ replica, term: decision.term, outputs: decision.outputs });
+    this.decisions.set(decision.index, waiting);
+  }
+
+  private appliedEntry(entry: { readonly index: number; readonly term: number }, deliver: ((replica: NodeId, output: GroupOutput) => void) | undefined): void {
+    const waiting = this.decisions.get(entry.index);
+    if (waiting === undefined) return;
+    this.decisions.delete(entry.index);
+    for (const decision of waiting) if (decision.term === entry.term) for (const output of decision.outputs) deliver?.(decision.replica, output);
+  }
+
+  private startedServing(id: NodeId, onServing: ((replica: NodeId, applied: CoordinatorState) => void) | undefined): void {
+    const replica = this.replicaOf(id);
+    if (replica !== undefined && onServing !== undefined) onServing(id, replica.applied);
+  }
+
+  /** The serving leader's applied state (committed entries only), if a replica serves. */
+  servingApplied(): CoordinatorState | undefined {
+    const id = this.servingId();
+    return id === undefined ? undefined : this.replicaOf(id)?.applied;
   }
 
   /** A replica's process died. */

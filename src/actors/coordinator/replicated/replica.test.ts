@@ -249,6 +249,11 @@ describe("consumer groups on a quorum", () => {
     expect(commitReplies(harness, leader)).toMatchObject([{ requestId: 4, results: [{ topic: "t", partition: 0 }] }]);
     harness.tick(10); // the followers learn the commit index
     for (const id of IDS) expect(harness.node(id).replica.applied.groups.groups.get("g")?.offsets.get("t/0")?.offset).toBe(17);
+    // The group metrics of a quorum host: the leader says what its applied entries did, the others nothing.
+    const counted = (id: string) => harness.node(id).outputs.filter((output) => output.type === "coordinator.quorum.groups.applied") as unknown as { rebalances: number; offsetCommits: number }[];
+    const sum = (id: string) => counted(id).reduce((total, output) => ({ rebalances: total.rebalances + output.rebalances, offsetCommits: total.offsetCommits + output.offsetCommits }), { rebalances: 0, offsetCommits: 0 });
+    expect(sum(leader)).toEqual({ rebalances: 1, offsetCommits: 1 });
+    for (const id of IDS.filter((other) => other !== leader)) expect(counted(id)).toEqual([]);
   });
 
   it("reporting decisions (the simulator): group notices leave at once with the entry that decided them, not held, and that entry is applied with their term", () => {

@@ -65,6 +65,13 @@ export type QuorumOutput =
    * the held batch, so they reach the simulator once, through this output.
    */
   | { readonly type: "coordinator.quorum.decided"; readonly index: number; readonly term: number; readonly outputs: readonly GroupOutput[] }
+  /**
+   * The Raft leader applied an entry that rebalanced groups (new target assignments) or committed
+   * offsets (one per partition): the group metrics of a quorum host count these. Only the leader
+   * says so, so that a cluster-wide sum counts each entry about once (an entry applied across a
+   * leader change may be counted by both leaders or by neither).
+   */
+  | { readonly type: "coordinator.quorum.groups.applied"; readonly rebalances: number; readonly offsetCommits: number }
   /** This replica started (or stopped) serving as the coordinator leader. */
   | { readonly type: "coordinator.quorum.serving"; readonly serving: boolean; readonly term: number; readonly appliedIndex: number };
 
@@ -330,10 +337,21 @@ function applyEntries(replica: QuorumReplica, entries: readonly AppliedEntry[]):
     if (entry.kind === "data") {
       const commands = decodeCommandEntry(entry.batch, entry.index);
       replica.applied = replay(commands, replica.applied);
+      if (replica.core.role === "leader") noteGroupCommands(replica, commands);
       if (replica.reportDigests) replica.effects.push(notify({ type: "coordinator.quorum.applied", index: entry.index, term: entry.term, commands: commands.length, digest: stateDigest(replica.applied) }));
     }
     replica.appliedIndex = entry.index;
   }
+}
+
+function noteGroupCommands(replica: QuorumReplica, commands: readonly CoordinatorCommand[]): void {
+  let rebalances = 0;
+  let offsetCommits = 0;
+  for (const command of commands) {
+    if (command.type === "group.target.computed") rebalances++;
+    else if (command.type === "group.offsets.committed") offsetCommits += command.offsets.length;
+  }
+  if (rebalances > 0 || offsetCommits > 0) replica.effects.push(notify({ type: "coordinator.quorum.groups.applied", rebalances, offsetCommits }));
 }
 
 /** Held batches whose proposal is applied and whose read round confirmed the lead leave, in order. */

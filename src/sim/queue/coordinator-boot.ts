@@ -6,10 +6,7 @@
  * snapshot): the replica that serves as leader now, in the highest term.
  *
  * Group notices (granted, released, committed, member removed) are true once the entry that
- * decided them is committed. A replica says which entry that is (`coordinator.quorum.decided`,
- * at decision time); they are handed on when some replica applies an entry at that index in that
- * term — also when the deciding replica lost the lead (or crashed) first and a later leader
- * committed its entry — and dropped when another entry takes the index.
+ * decided them is committed: decided-notices.ts holds them until then.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
@@ -23,6 +20,7 @@ import { actorBoot } from "../node.ts";
 import type { SimWorld } from "../world.ts";
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
+import { DecidedNotices } from "./decided-notices.ts";
 
 /** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
 export const COORDINATOR_LEADER = "coordinator-leader";
@@ -44,8 +42,8 @@ export class SimCoordinatorQuorum {
   readonly checker: QuorumChecker;
   private readonly hosts = new Map<NodeId, Snapshotted>();
   private readonly leases = new Map<NodeId, LeaseWatch>();
-  /** Group notices by the index of the entry that decided them, until an entry at that index is applied. */
-  private readonly decisions = new Map<number, { readonly replica: NodeId; readonly term: number; readonly outputs: readonly GroupOutput[] }[]>();
+  /** Group notices waiting for the entry that decided them. */
+  private readonly decisions = new DecidedNotices<GroupOutput>();
 
   constructor(
     private readonly world: SimWorld,
@@ -71,27 +69,14 @@ export class SimCoordinatorQuorum {
       this.leases.set(id, leases);
       const onNotify = (output: unknown): void => {
         const type = (output as { type?: unknown }).type;
-        if (type === "coordinator.quorum.decided") return this.decided(id, output as Extract<QuorumOutput, { type: "coordinator.quorum.decided" }>);
-        if (type === "coordinator.quorum.applied") this.appliedEntry(output as Extract<QuorumOutput, { type: "coordinator.quorum.applied" }>, options.onGroupNotice);
+        if (type === "coordinator.quorum.decided") return this.decisions.decided(id, output as Extract<QuorumOutput, { type: "coordinator.quorum.decided" }>);
+        if (type === "coordinator.quorum.applied") for (const { replica, output: notice } of this.decisions.applied(output as Extract<QuorumOutput, { type: "coordinator.quorum.applied" }>)) options.onGroupNotice?.(replica, notice);
         if (type === "coordinator.quorum.serving" && (output as { serving: boolean }).serving) this.startedServing(id, options.onServing);
         if (typeof type === "string" && (type === "coordinator.raft" || type.startsWith("coordinator.quorum."))) this.checker.observe(id, output);
         else options.onOutput(id, output, leases);
       };
       world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify }), options.disk);
     }
-  }
-
-  private decided(replica: NodeId, decision: { readonly index: number; readonly term: number; readonly outputs: readonly GroupOutput[] }): void {
-    const waiting = this.decisions.get(decision.index) ?? [];
-    waiting.push({ replica, term: decision.term, outputs: decision.outputs });
-    this.decisions.set(decision.index, waiting);
-  }
-
-  private appliedEntry(entry: { readonly index: number; readonly term: number }, deliver: ((replica: NodeId, output: GroupOutput) => void) | undefined): void {
-    const waiting = this.decisions.get(entry.index);
-    if (waiting === undefined) return;
-    this.decisions.delete(entry.index);
-    for (const decision of waiting) if (decision.term === entry.term) for (const output of decision.outputs) deliver?.(decision.replica, output);
   }
 
   private startedServing(id: NodeId, onServing: ((replica: NodeId, applied: CoordinatorState) => void) | undefined): void {

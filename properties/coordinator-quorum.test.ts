@@ -86,4 +86,14 @@ describe("coordinator quorum in the simulator", () => {
     expect(new Set(result.anomalies.map((anomaly) => anomaly.kind))).toEqual(new Set(["committed-offsets-durable"]));
     expect(result.anomalies[0]!.detail).toContain("moved backwards");
   });
+
+  // The swarm's own leader-from-peers cuts reach the plant too (seeds 2 and 3 of 1–6 when measured); a long run checks the budget.
+  it.runIf(process.env["ZHUMQ_LONG"] === "1")("planted ack-commit-before-raft: the swarm catches it within 4 seeds", SIMULATION, async () => {
+    let caught: number | undefined;
+    for (let seed = 1; seed <= 4 && caught === undefined; seed++) {
+      const result = await runQueue({ seed, plant: "ack-commit-before-raft" });
+      if (result.anomalies.some((anomaly) => anomaly.kind === "committed-offsets-durable")) caught = seed;
+    }
+    expect(caught).toBeDefined();
+  });
 });

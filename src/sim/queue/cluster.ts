@@ -61,7 +61,7 @@ import { checkQueue } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
-import { COORDINATOR_LEADER, coordinatorReplicaIds, SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, drawLeaderCuts, SimCoordinatorQuorum } from "./coordinator-boot.ts";
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
@@ -200,7 +200,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
-  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
+  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith(COORDINATOR_PEER_PREFIX) ? quorum?.peerOfLeader(name) : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
   const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: quorum === undefined ? COORDINATOR : COORDINATOR_LEADER };
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
@@ -223,7 +223,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
   // Drifting clocks bring episodes aimed at the lease (a broker paused past its lease).
   const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);
-  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes].sort((a, b) => a.atMs - b.atMs) : []);
+  // Groups on a quorum (new with it, so no earlier seed's schedule changes): the leader cut from its peers while members commit to it.
+  const leaderCuts = quorum !== undefined && groups !== undefined ? drawLeaderCuts(root.derive("nemesis:coordinator-leader-cut"), quorum.ids.length, settings.safetyMs) : [];
+  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes, ...leaderCuts].sort((a, b) => a.atMs - b.atMs) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });

@@ -18,12 +18,37 @@ import { coordinatorQuorumDefinition } from "../../host/stores/coordinator-quoru
 import type { SimDiskOptions } from "../fs.ts";
 import { actorBoot } from "../node.ts";
 import type { SimWorld } from "../world.ts";
+import type { FaultStep } from "../nemesis.ts";
+import type { Random } from "../../ports/random.ts";
+import { uniform } from "../random.ts";
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
 import { DecidedNotices } from "./decided-notices.ts";
 
 /** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
 export const COORDINATOR_LEADER = "coordinator-leader";
+/** `coordinator-peer:<i>`: the i-th replica (in id order) other than the serving leader now. */
+export const COORDINATOR_PEER_PREFIX = "coordinator-peer:";
+/** Episodes per virtual second cutting the coordinator leader from its peers (with groups: their commits go on reaching it). */
+const LEADER_CUTS_PER_SECOND = 0.25;
+
+/**
+ * With consumer groups: episodes that cut the serving coordinator leader from every other replica
+ * (not from brokers or members) for 0.4–1.5 s, then heal. Members keep committing to the cut-off
+ * leader, which must not acknowledge what it cannot commit; the others elect a new leader, which
+ * must hold every commit that was acknowledged (committed-offsets-durable).
+ */
+export function drawLeaderCuts(random: Random, replicas: number, durationMs: number): FaultStep[] {
+  const steps: FaultStep[] = [];
+  const count = Math.round((durationMs / 1000) * LEADER_CUTS_PER_SECOND * (0.5 + random.next()));
+  const peers = Array.from({ length: replicas - 1 }, (_, index) => `${COORDINATOR_PEER_PREFIX}${index}`);
+  for (let episode = 0; episode < count; episode++) {
+    const start = Math.round(uniform(random, 0.1, 0.8) * durationMs);
+    const end = Math.min(durationMs, start + Math.round(uniform(random, 400, 1_500)));
+    steps.push({ atMs: start, action: { kind: "partition", left: [COORDINATOR_LEADER], right: peers, symmetric: true } }, { atMs: end, action: { kind: "heal" } });
+  }
+  return steps;
+}
 /** Replicas snapshot their state every this many entries in the simulator: short runs exercise compaction and InstallSnapshot. */
 export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
@@ -115,6 +140,13 @@ export class SimCoordinatorQuorum {
       if (best === undefined || replica.servingTerm > best.term) best = { id, term: replica.servingTerm };
     }
     return best?.id;
+  }
+
+  /** `coordinator-peer:<i>`: the i-th replica other than the serving leader (undefined without one). */
+  peerOfLeader(name: string): NodeId | undefined {
+    const leader = this.servingId();
+    if (leader === undefined || !name.startsWith(COORDINATOR_PEER_PREFIX)) return undefined;
+    return this.ids.filter((id) => id !== leader)[Number(name.slice(COORDINATOR_PEER_PREFIX.length))];
   }
 
   /** The serving leader's context as a coordinator snapshot (for the lease, placement and wipe checks). */

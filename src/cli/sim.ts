@@ -49,7 +49,9 @@ Options:
                       wipes: a Raft voter must keep what it acknowledged)
   --coordinators N    queue: coordinator replicas, 1 (default) to 7; with more the coordinator
                       is a Raft quorum (docs/coordinator-quorum.md): the nemesis crashes and
-                      isolates replicas, its leader too, and the quorum checker judges them
+                      isolates replicas, its leader too, and the quorum checker judges them;
+                      with --groups, groups commit through its leader and the rule
+                      committed-offsets-durable holds every acknowledged commit to each new leader
   --compact-every N   raft: every node compacts its log (a snapshot) every N applied entries;
                       followers behind a leader's log start catch up by InstallSnapshot
   --mode-switches N   queue: switch the topic between raft and fetch mode N times (0 to 64),

@@ -91,7 +91,10 @@ export class ZhumqMetrics {
       const context = source.host.snapshot?.context;
       if (context === undefined) continue;
       if (source.role === "broker") this.refreshBroker(source, context as BrokerContext, source.host.durableStore);
-      else this.refreshCoordinator(source, context as CoordinatorContext);
+      else {
+        const coordinator = coordinatorContextOf(context);
+        if (coordinator !== undefined) this.refreshCoordinator(source, coordinator);
+      }
     }
   }
 
@@ -166,6 +169,16 @@ export class ZhumqMetrics {
   }
 }
 
+/**
+ * A coordinator's context: the single coordinator's own, or a quorum replica's serving context
+ * (src/actors/coordinator/replicated: `{ replica }`) — undefined while the replica does not serve,
+ * so a follower exports none of the gauges read from it.
+ */
+function coordinatorContextOf(context: unknown): CoordinatorContext | undefined {
+  const replica = (context as { replica?: { serving?: CoordinatorContext } }).replica;
+  return replica === undefined ? (context as CoordinatorContext) : replica.serving;
+}
+
 function hasFigures(store: unknown): store is { partitionFigures(): Map<string, { sizeBytes: number; segments: number }> } {
   return typeof store === "object" && store !== null && typeof (store as { partitionFigures?: unknown }).partitionFigures === "function";
 }
@@ -217,6 +230,12 @@ export class NodeMetrics {
     else if (type === "coordinator.leader.elected") this.m.counters.elections.inc({ ...this.labels, kind: (output as { unclean?: unknown }).unclean === true ? "unclean" : "clean" });
     else if (type === "coordinator.leader.withdrawn") this.m.counters.elections.inc({ ...this.labels, kind: "withdrawn" });
     else if (type === "coordinator.isr.changed") this.m.counters.isrChanges.inc(this.labels);
+    else if (type === "coordinator.quorum.groups.applied") {
+      // A quorum replica persists Raft entries, not commands: it says what the entries it applied as leader did.
+      const applied = output as { rebalances?: unknown; offsetCommits?: unknown };
+      if (typeof applied.rebalances === "number" && applied.rebalances > 0) this.m.counters.rebalances.inc(this.labels, applied.rebalances);
+      if (typeof applied.offsetCommits === "number" && applied.offsetCommits > 0) this.m.counters.offsetCommits.inc(this.labels, applied.offsetCommits);
+    }
     else if (type === "authorization.refused") {
       const refused = output as { operation?: unknown; resource?: { type?: unknown } };
       // Operations and resource types are closed sets (src/actors/shared/acl.ts): bounded labels.

@@ -142,6 +142,7 @@ export function groupLines(groups: GroupRunFigures): string[] {
   return [
     `groups ${groups.groups}: ${groups.members} members (${groups.staticMembers} static, ${groups.lateJoins} joined late, ${groups.leaves} left), session ${groups.sessionTimeoutMs} ms; ${groups.processed} records processed`,
     `groups: duplicates ${perGroup(groups.duplicatesPerGroup)}; rebalances ${perGroup(groups.rebalancesPerGroup)}; zombie-processed ${groups.zombieProcessed}; members removed ${groups.membersRemoved}, crashes ${groups.crashes}; commits accepted ${groups.commitsAccepted}`,
+    `groups: ${groups.offsetDurability.acked} offset commits acknowledged to members, held up against ${groups.offsetDurability.statesSeen} coordinator states (recoveries, new leaders, the end)`,
     ...pushLines(groups),
   ];
 }

@@ -92,6 +92,12 @@ export class SimWorld {
         if (left.includes(undefined) || right.includes(undefined)) return undefined;
         return { ...action, left: left as NodeId[], right: right as NodeId[] };
       }
+      case "clog": {
+        const from = this.resolve(action.from, true);
+        const to = this.resolve(action.to, true);
+        if (from === undefined || to === undefined) return undefined;
+        return from === action.from && to === action.to ? action : { ...action, from, to };
+      }
       default:
         return action;
     }

@@ -62,8 +62,12 @@ export type CoordinatorOutput =
   | AuthorizationRefused
   | GroupOutput;
 
-/** Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant. */
-export type CoordinatorPlant = "elect-outside-isr" | "switch-before-commit" | GroupPlant;
+/**
+ * Planted bugs (tests only): see election.ts ClusterView.plant and groups/state.ts GroupPlant;
+ * `ack-commit-before-raft` acts on a quorum replica only (replicated/replica.ts): it answers an
+ * offset commit before its Raft entry commits.
+ */
+export type CoordinatorPlant = "elect-outside-isr" | "switch-before-commit" | "ack-commit-before-raft" | GroupPlant;
 
 /** What the coordinator sends: replies, and the push sessions it prepares and revokes on brokers (groups/startget.ts). */
 export type CoordinatorSentMessage = CoordinatorReplyMessage | PushPrepare | PushRevoke;

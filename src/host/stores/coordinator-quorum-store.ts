@@ -28,7 +28,7 @@ export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings 
   /** Every replica of the quorum, this one included. */
   readonly voters: readonly NodeId[];
   readonly raft?: Partial<RaftSettings>;
-  /** Report a state digest after every applied entry (the simulator's checker; O(state) each). */
+  /** Report a state digest after every applied entry (O(state) each) and group decisions with their entry: the simulator's checkers. */
   readonly reportDigests?: boolean;
   readonly plant?: CoordinatorPlant;
   /** Snapshot the state and compact the log every this many applied entries (default COORDINATOR_SNAPSHOT_EVERY; 0: never). */

@@ -32,7 +32,7 @@ import type { NodeId, Transport } from "../../ports/transport.ts";
 import type { TimerHandle } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 import type { ZhumqMessage } from "../../actors/shared/messages.ts";
-import type { TopicPartitions } from "../../actors/shared/group-messages.ts";
+import type { CommittedOffset, TopicPartitions } from "../../actors/shared/group-messages.ts";
 import { partitionKey, type TopicName } from "../../actors/shared/ids.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import type { ConsumedRecord, ConsumerOutput } from "../../actors/consumer/events.ts";
@@ -52,7 +52,8 @@ const ROUTES_MAX = 4_096;
 const READER_RESTART_MS = 200;
 
 export interface GroupConsumerSettings {
-  readonly coordinator: NodeId;
+  /** The coordinator, or a quorum's replicas. */
+  readonly coordinator: NodeId | readonly NodeId[];
   readonly groupId: string;
   readonly topic: TopicName;
   /** Where a partition without a committed offset starts. */
@@ -76,6 +77,8 @@ export interface GroupConsumerObserver {
   memberError?(node: NodeId, message: string): void;
   readerError?(node: NodeId, message: string): void;
   left?(node: NodeId): void;
+  /** The coordinator accepted these offsets of the member's commit (its `member.committed`). */
+  committed?(node: NodeId, memberId: string, offsets: readonly CommittedOffset[]): void;
 }
 
 /** The running process, as the workload sees it: it may be asked to leave the group for good. */
@@ -234,6 +237,8 @@ class ConsumerProcess implements GroupConsumerProcess {
         });
         return;
       case "member.committed":
+        this.observer.committed?.(this.node.id, this.memberId ?? "", output.offsets);
+        return;
       case "member.commit.done":
         return;
     }

@@ -47,6 +47,9 @@ import { ackedSends, checkGroups, type GroupCheckResult, type GroupFigures } fro
 import { groupConsumerBoot, type GroupConsumerProcess, type GroupConsumerSettings } from "./consumer-process.ts";
 import { drawGroupFaults } from "./faults.ts";
 import { GroupHistory } from "./history.ts";
+import { checkOffsetsDurable, committedOffsetsOf, OffsetDurabilityHistory } from "./offsets-durable.ts";
+import type { CommittedOffset } from "../../actors/shared/group-messages.ts";
+import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { GroupLiveness } from "./liveness.ts";
 import { PushTraffic } from "../push/traffic.ts";
 import { PUSH_IDLE_TIMEOUT_MS_DEFAULT } from "../../actors/shared/push-messages.ts";
@@ -114,7 +117,10 @@ interface MemberPlan {
 
 export interface GroupWorkloadSettings {
   readonly topic: string;
-  readonly coordinator: NodeId;
+  /** The coordinator, or a quorum's replicas (the members follow the leader a refusal names). */
+  readonly coordinator: NodeId | readonly NodeId[];
+  /** The node the member faults cut members from: the coordinator, or "coordinator-leader" with a quorum. */
+  readonly faultTarget: NodeId;
   readonly safetyMs: number;
   readonly swarm: boolean;
   readonly plant?: GroupPlantName | undefined;
@@ -136,6 +142,8 @@ export interface GroupRunFigures extends GroupFigures {
   readonly pushMembers: number;
   /** The push window each push member grants per session (drawn per run). */
   readonly pushWindow: { readonly bytes: number; readonly batches: number } | undefined;
+  /** Offset commits acknowledged to members, and coordinator states checked against them (committed-offsets-durable). */
+  readonly offsetDurability: { readonly acked: number; readonly statesSeen: number };
 }
 
 export function groupOptionProblems(options: GroupsOptions): string[] {
@@ -153,6 +161,8 @@ export function groupOptionProblems(options: GroupsOptions): string[] {
 
 export class GroupWorkload {
   readonly history = new GroupHistory();
+  /** Acknowledged offset commits and the coordinator states that must hold them (offsets-durable.ts). */
+  readonly offsets = new OffsetDurabilityHistory();
   readonly plans: readonly MemberPlan[];
   readonly sessionTimeoutMs: number;
   private readonly liveness: GroupLiveness;
@@ -220,6 +230,9 @@ export class GroupWorkload {
         memberError: () => void this.counts.memberErrors++,
         readerError: () => void this.counts.readerErrors++,
         left: () => void this.counts.leaves++,
+        committed: (node: NodeId, memberId: string, offsets: readonly CommittedOffset[]) => {
+          for (const { topic, partition, offset } of offsets) this.offsets.acked(this.world.kernel.now(), { groupId: plan.groupId, topic, partition, offset, by: `${node} (${memberId})` });
+        },
       };
       this.world.addNode(plan.node, groupConsumerBoot(settings, this.history, { retired: () => this.retired.has(plan.node), onStarted: (process) => this.processes.set(plan.node, process), observer }));
     }
@@ -241,15 +254,15 @@ export class GroupWorkload {
 
   /** Fault episodes aimed at the member nodes, for a swarm run's schedule. */
   faults(random: Random): FaultStep[] {
-    return drawGroupFaults(random, { members: this.memberNodes, coordinator: this.settings.coordinator, durationMs: this.settings.safetyMs, sessionTimeoutMs: this.sessionTimeoutMs, perSecond: GROUP_FAULTS_PER_SECOND });
+    return drawGroupFaults(random, { members: this.memberNodes, coordinator: this.settings.faultTarget, durationMs: this.settings.safetyMs, sessionTimeoutMs: this.sessionTimeoutMs, perSecond: GROUP_FAULTS_PER_SECOND });
   }
 
-  /** The coordinator's group outputs, as it emits them (once durable). */
-  recordCoordinator(output: unknown): void {
+  /** The coordinator's group outputs, as it emits them (once durable); `node`: the coordinator (replica) that decided them. */
+  recordCoordinator(output: unknown, node: NodeId = this.settings.faultTarget): void {
     const event = output as GroupOutput;
     const now = this.world.kernel.now();
     // Its decisions carry the coordinator's clock: the history is in real (virtual) time.
-    const at = (atMs: number): number => this.world.node(this.settings.coordinator).realTimeOf(atMs);
+    const at = (atMs: number): number => this.world.node(node).realTimeOf(atMs);
     switch (event.type) {
       case "coordinator.group.granted":
         return this.history.granted(at(event.atMs), { groupId: event.groupId, memberId: event.memberId, memberEpoch: event.memberEpoch, topic: event.topic, partition: event.partition });
@@ -269,13 +282,26 @@ export class GroupWorkload {
     return this.liveness.finished(queue.ops, this.history.ops);
   }
 
+  /**
+   * A coordinator state that must hold every offset commit acknowledged so far (a recovered single
+   * coordinator, a quorum replica starting to serve, the serving leader at the end): judged by the
+   * rule committed-offsets-durable (offsets-durable.ts).
+   */
+  offsetsSeen(source: string, groups: CoordinatorState["groups"]["groups"]): void {
+    this.offsets.seen(this.world.kernel.now(), source, committedOffsetsOf(groups));
+  }
+
   check(queue: QueueHistory): GroupCheckResult {
     return checkGroups(this.history, queue.finalLogs, ackedSends(queue), { liveness: true, ...(this.pushTraffic === undefined ? {} : { push: this.pushTraffic }) });
   }
 
+  /** The group checker's violations and those of committed-offsets-durable. */
   anomalies(check: GroupCheckResult): RunAnomaly[] {
-    return check.violations.map((violation) => ({ kind: violation.rule, detail: violation.message }));
+    const durable = checkOffsetsDurable(this.offsets.ops).map((violation) => ({ kind: violation.rule, detail: violation.message }));
+    return [...check.violations.map((violation) => ({ kind: violation.rule, detail: violation.message })), ...durable];
   }
+
+
 
   figures(check: GroupCheckResult): GroupRunFigures {
     return {
@@ -290,6 +316,7 @@ export class GroupWorkload {
       modes: this.modes,
       pushMembers: this.plans.filter((plan) => plan.mode === "push").length,
       pushWindow: this.pushWindow,
+      offsetDurability: { acked: this.offsets.ops.filter((op) => op.type === "commit.acked").length, statesSeen: this.offsets.ops.filter((op) => op.type === "offsets.seen").length },
     };
   }
 }

@@ -61,7 +61,8 @@ import { checkQueue } from "./checker.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
-import { COORDINATOR_LEADER, SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, drawLeaderCuts, SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
 import { brokerPlantOf, coordinatorPlantOf, withDiskPlant } from "./plants.ts";
@@ -99,7 +100,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const coordinatorPlant = coordinatorPlantOf(options.plant);
   // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
-  const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: COORDINATOR, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
+  const quorumIds = settings.coordinators > 1 ? coordinatorReplicaIds(settings.coordinators) : undefined;
+  const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: quorumIds ?? COORDINATOR, faultTarget: quorumIds === undefined ? COORDINATOR : COORDINATOR_LEADER, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
   // Group notices reach the group history once the decision is durable (durable-notices.ts).
   const coordinator = coordinatorDefinition(coordinatorPlant);
@@ -108,14 +110,24 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const onCoordinatorOutput = (output: unknown, watch = leases, node: NodeId = COORDINATOR): void => {
     recordCoordinator(history, world, output, counts, node);
     if ((output as CoordinatorOutput).type === "coordinator.broker.down") watch.brokerDown((output as { broker: NodeId }).broker);
-    if ((output as { type: string }).type.startsWith("coordinator.group.")) durable?.notify(output);
+    // A quorum replica holds its group notices until their entry commits (or hands them over as decided: below).
+    if ((output as { type: string }).type.startsWith("coordinator.group.")) {
+      if (quorumIds === undefined) durable?.notify(output);
+      else groups?.recordCoordinator(output, node);
+    }
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
-  if (settings.coordinators > 1 && groups !== undefined) throw new RangeError("consumer groups with a coordinator quorum are not simulated yet (docs/coordinator-quorum.md)");
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica) }) : undefined;
+  const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
-  if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: (output) => onCoordinatorOutput(output) }), disk);
+  // A single coordinator recovered from its command log must hold every offset commit it acknowledged.
+  const onCoordinatorStarted = (host: { readonly snapshot: unknown }): void => {
+    coordinatorHost = host;
+    const state = contextState(host);
+    if (state !== undefined) groups?.offsetsSeen("the coordinator recovered from its command log", state.groups.groups);
+  };
+  if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, onCoordinatorStarted, { onNotify: (output) => onCoordinatorOutput(output) }), disk);
   const clientCoordinator = quorum === undefined ? COORDINATOR : coordinatorIds;
   const brokerPlant = brokerPlantOf(options.plant);
   const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
@@ -188,7 +200,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
-  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
+  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith(COORDINATOR_PEER_PREFIX) ? quorum?.peerOfLeader(name) : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
   const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: quorum === undefined ? COORDINATOR : COORDINATOR_LEADER };
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
@@ -211,7 +223,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const full = diskFull ? { diskFull: { nodes: brokers, perSecond: DISK_FULL_PER_SECOND, roomBytesMax: DISK_FULL_ROOM_BYTES_MAX } } : {};
   // Drifting clocks bring episodes aimed at the lease (a broker paused past its lease).
   const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);
-  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes].sort((a, b) => a.atMs - b.atMs) : []);
+  // Groups on a quorum (new with it, so no earlier seed's schedule changes): the leader cut from its peers while members commit to it.
+  const leaderCuts = quorum !== undefined && groups !== undefined ? drawLeaderCuts(root.derive("nemesis:coordinator-leader-cut"), quorum.ids.length, settings.safetyMs) : [];
+  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes, ...leaderCuts].sort((a, b) => a.atMs - b.atMs) : []);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -230,7 +244,11 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   const endMs = settings.safetyMs + settings.livenessMs;
   await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() });
-  if (groups !== undefined) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
+  if (groups !== undefined) {
+    await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
+    const last = quorum !== undefined ? quorum.servingApplied() : world.node(COORDINATOR).status === "down" ? undefined : contextState(coordinatorHost);
+    if (last !== undefined) groups.offsetsSeen(quorum !== undefined ? `the serving coordinator leader (${quorum.servingId()}) at the end of the run` : "the coordinator at the end of the run", last.groups.groups);
+  }
   const placement = ringChanges ? placementNow() : [];
   // Nothing tells when acks-0 values have all landed (they get no answer): give the consumers
   // a fixed, generous catch-up window on the healed cluster instead.
@@ -253,7 +271,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
-    ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true),
+    ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true) && groupAnomalies.length === 0,
     ...(quorum === undefined ? {} : { coordinatorQuorum: quorum.figures() }),
     ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length } }),
     ...(settings.modeSwitches === 0 ? {} : { modeSwitches: { asked: settings.modeSwitches, taken: modeSwitchesTaken, copiesSwitched } }),
@@ -267,4 +285,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     clocks: { driftPpm, leaseChecks: leases.checks + (quorum?.leaseChecks ?? 0), leaseOverlaps: leases.overlaps.length + (quorum?.leaseOverlaps ?? 0) },
     producerIdsReused: reused?.rewritten ?? 0,
   };
+}
+
+/** The coordinator state in a single coordinator's snapshot (undefined before its machine runs). */
+function contextState(host: { readonly snapshot: unknown } | undefined): CoordinatorState | undefined {
+  return (host?.snapshot as { context?: { state?: CoordinatorState } } | undefined)?.context?.state;
 }

@@ -13,7 +13,7 @@ import type { QueuePlant } from "./run-options.ts";
 
 /** The plants the coordinator carries itself (coordinatorDefinition's `plant`). */
 export function coordinatorPlantOf(plant: QueuePlant | undefined) {
-  return plant === "elect-outside-isr" || plant === "assign-before-revoke" || plant === "accept-fenced-commit" || plant === "switch-before-commit" ? { plant } : {};
+  return plant === "elect-outside-isr" || plant === "assign-before-revoke" || plant === "accept-fenced-commit" || plant === "switch-before-commit" || plant === "ack-commit-before-raft" ? { plant } : {};
 }
 
 /** The plants the brokers carry themselves (brokerDefinition's `plant`). */

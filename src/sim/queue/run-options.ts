@@ -120,7 +120,7 @@ export interface QueueRunOptions {
  *   pipelined batch that overtook a lost or refused one is written before the resend of it →
  *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", ...GROUP_PLANTS] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -138,6 +138,13 @@ export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "ele
 
 /** `switch-before-commit`: the coordinator switches a partition's mode without waiting for the last committed offset (a fenced leader's final end, a majority of sealed logs) → lost-write. It runs with mode switches. */
 export const MODE_SWITCH_PLANT_SWITCHES = 4;
+
+/**
+ * `ack-commit-before-raft`: a coordinator quorum's leader answers an offset commit before its Raft
+ * entry commits → committed-offsets-durable when that leader is cut off or dies and a new one is
+ * elected without the entry. It runs with 3 coordinators and 2 consumer groups.
+ */
+export const QUORUM_GROUP_PLANT: QueuePlant = "ack-commit-before-raft";
 
 /** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
 export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit"];
@@ -206,8 +213,8 @@ export function resolveSettings(options: QueueRunOptions): Settings {
     replicationFactor: options.replicationFactor ?? (options.plant !== undefined && REPLICATION_PLANTS.includes(options.plant) ? 3 : 1),
     minInSync: options.minInSync,
     replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
-    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : undefined),
-    coordinators: options.coordinators ?? 1,
+    groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : options.plant === QUORUM_GROUP_PLANT ? { count: 2 } : undefined),
+    coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT ? 3 : 1),
     modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
   };
 }

@@ -43,7 +43,7 @@ export interface QuorumInput {
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
   readonly plant?: CoordinatorPlant;
-  /** Notify a state digest after every applied entry (the simulator's checker). */
+  /** Notify a state digest after every applied entry, and group decisions with their entry (the simulator's checkers). */
   readonly reportDigests?: boolean;
   /** `--authorizer on` and `--super-users`, as the single coordinator takes them (CoordinatorInput). */
   readonly authorizer?: AuthorizerSettings;

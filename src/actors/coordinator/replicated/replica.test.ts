@@ -12,6 +12,8 @@ import { CountingRandom } from "../../raft/testing.ts";
 import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead, type Snapshot } from "../../raft/types.ts";
 import type { CoordinatorReplyMessage } from "../../shared/messages.ts";
 import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
+import type { CoordinatorPlant } from "../handlers.ts";
+import { JOIN_EPOCH } from "../../shared/group-messages.ts";
 import { startState } from "../machine.ts";
 import { stateDigest } from "./digest.ts";
 import { isStatusRequest, type ReplicaStatus } from "./status.ts";
@@ -24,6 +26,8 @@ interface Node {
   replica: QuorumReplica;
   readonly disk: { batches: Uint8Array[]; hardState: HardState; snapshot?: Snapshot };
   readonly replies: { to: string; message: CoordinatorReplyMessage }[];
+  /** Every notify output, in order. */
+  readonly outputs: { type: string }[];
 }
 
 class Harness {
@@ -33,10 +37,13 @@ class Harness {
   /** Nodes cut off from every other replica. */
   readonly cut = new Set<string>();
 
-  constructor(readonly snapshotEvery = 0) {
+  constructor(
+    readonly snapshotEvery = 0,
+    readonly options: { readonly reportDigests?: boolean; readonly plant?: CoordinatorPlant } = {},
+  ) {
     for (const id of IDS) {
       const disk = { batches: [], hardState: { term: 0, votedFor: null } };
-      this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [] });
+      this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [], outputs: [] });
     }
   }
 
@@ -45,10 +52,10 @@ class Harness {
     const random = new CountingRandom(`${id}:${this.nowMs}`);
     const recovered = { hardState: disk.hardState, entries: disk.batches.map((batch) => metaOf(decodeBatch(batch))), ...(disk.snapshot === undefined ? {} : { snapshot: disk.snapshot }) };
     return createReplica({
-      basis: { self: id, settings: SETTINGS, clock, random },
+      basis: { self: id, settings: SETTINGS, clock, random, ...(this.options.plant === undefined ? {} : { plant: this.options.plant }) },
       raft: { self: id, group: "coordinator", voters: IDS, settings: DEFAULT_RAFT_SETTINGS, recovered, clock, random },
       start: startState(SETTINGS, undefined),
-      reportDigests: false,
+      reportDigests: this.options.reportDigests ?? false,
       snapshotEvery: this.snapshotEvery,
     });
   }
@@ -57,7 +64,7 @@ class Harness {
   restart(id: string, wipe = false): void {
     const old = this.node(id);
     const disk = wipe ? { batches: [], hardState: { term: 0, votedFor: null } } : old.disk;
-    this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [] });
+    this.nodes.set(id, { replica: this.boot(id, disk), disk, replies: [], outputs: [] });
   }
 
   node(id: string): Node {
@@ -78,6 +85,8 @@ class Harness {
         else node.replies.push({ to: effect.to, message: effect.message as CoordinatorReplyMessage });
       } else if (effect.type === "effect.read") {
         reads.push({ id: effect.id, read: effect.read });
+      } else if (effect.type === "effect.notify") {
+        node.outputs.push(effect.output);
       }
     }
     if (operations.length > 0) this.handle(id, onPersisted(node.replica, operations, true));
@@ -209,6 +218,68 @@ describe("coordinator quorum replicas", () => {
     harness.tick(30);
     expect(harness.node(behind).replica.appliedIndex).toBe(harness.node(leader).replica.appliedIndex);
     expect(digests().size).toBe(1);
+  });
+});
+
+/** A serving leader with topic "t" (2 partitions) and member m1 of group g owning both, at member epoch 1. */
+function groupOnQuorum(harness: Harness): string {
+  const leader = untilServing(harness);
+  harness.tick(5);
+  harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+  harness.tick(3);
+  harness.request(leader, "admin", { type: "topic.create", requestId: 2, topic: "t", partitions: 2, replicationFactor: 1, replicationMode: "fetch" });
+  harness.tick(3);
+  harness.request(leader, "m1", { type: "group.heartbeat", requestId: 3, groupId: "g", memberId: "m1", memberEpoch: JOIN_EPOCH, topics: ["t"], owned: [] });
+  harness.tick(3);
+  const joined = harness.node(leader).replies.find((reply) => reply.message.type === "group.heartbeat.reply")!.message as { memberEpoch: number; assignment: unknown };
+  expect(joined).toMatchObject({ memberEpoch: 1, assignment: [{ topic: "t", partitions: [0, 1] }] });
+  return leader;
+}
+
+const commit = (requestId: number, offset: number) => ({ type: "offsets.commit", requestId, groupId: "g", memberId: "m1", memberEpoch: 1, offsets: [{ topic: "t", partition: 0, offset }] });
+const commitReplies = (harness: Harness, id: string) => harness.node(id).replies.filter((reply) => reply.message.type === "offsets.commit.reply").map((reply) => reply.message as unknown as { requestId: number; error?: unknown; results: { error?: unknown }[] });
+
+describe("consumer groups on a quorum", () => {
+  it("committed offsets are Raft entries: every replica applies them; a commit is answered only once its entry commits", () => {
+    const harness = new Harness();
+    const leader = groupOnQuorum(harness);
+    harness.request(leader, "m1", commit(4, 17));
+    expect(commitReplies(harness, leader)).toEqual([]);
+    harness.tick(3);
+    expect(commitReplies(harness, leader)).toMatchObject([{ requestId: 4, results: [{ topic: "t", partition: 0 }] }]);
+    harness.tick(10); // the followers learn the commit index
+    for (const id of IDS) expect(harness.node(id).replica.applied.groups.groups.get("g")?.offsets.get("t/0")?.offset).toBe(17);
+    // The group metrics of a quorum host: the leader says what its applied entries did, the others nothing.
+    const counted = (id: string) => harness.node(id).outputs.filter((output) => output.type === "coordinator.quorum.groups.applied") as unknown as { rebalances: number; offsetCommits: number }[];
+    const sum = (id: string) => counted(id).reduce((total, output) => ({ rebalances: total.rebalances + output.rebalances, offsetCommits: total.offsetCommits + output.offsetCommits }), { rebalances: 0, offsetCommits: 0 });
+    expect(sum(leader)).toEqual({ rebalances: 1, offsetCommits: 1 });
+    for (const id of IDS.filter((other) => other !== leader)) expect(counted(id)).toEqual([]);
+  });
+
+  it("reporting decisions (the simulator): group notices leave at once with the entry that decided them, not held, and that entry is applied with their term", () => {
+    const harness = new Harness(0, { reportDigests: true });
+    const leader = groupOnQuorum(harness);
+    const outputs = harness.node(leader).outputs;
+    expect(outputs.filter((output) => output.type.startsWith("coordinator.group."))).toEqual([]);
+    const decided = outputs.filter((output) => output.type === "coordinator.quorum.decided") as unknown as { index: number; term: number; outputs: { type: string; memberId: string; partition: number }[] }[];
+    const grants = decided.flatMap((decision) => decision.outputs.filter((output) => output.type === "coordinator.group.granted"));
+    expect(grants.map((grant) => `${grant.memberId} ${grant.partition}`).sort()).toEqual(["m1 0", "m1 1"]);
+    const applied = outputs.filter((output) => output.type === "coordinator.quorum.applied") as unknown as { index: number; term: number }[];
+    for (const decision of decided) expect(applied.some((entry) => entry.index === decision.index && entry.term === decision.term)).toBe(true);
+  });
+
+  it("planted ack-commit-before-raft: a leader cut off from its peers answers a commit that the next leader never has (without the plant it answers nothing)", () => {
+    for (const plant of [undefined, "ack-commit-before-raft"] as const) {
+      const harness = new Harness(0, plant === undefined ? {} : { plant });
+      const first = groupOnQuorum(harness);
+      harness.cut.add(first);
+      harness.request(first, "m1", commit(5, 40));
+      const answered = commitReplies(harness, first).filter((reply) => reply.requestId === 5);
+      expect(answered.length).toBe(plant === undefined ? 0 : 1);
+      const second = untilServing(harness);
+      expect(second).not.toBe(first);
+      expect(harness.node(second).replica.applied.groups.groups.get("g")?.offsets.get("t/0")).toBeUndefined();
+    }
   });
 });
 

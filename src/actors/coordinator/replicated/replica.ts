@@ -46,6 +46,7 @@ import { decodeCommandEntry, encodeCommandEntry } from "./codec.ts";
 import { stateDigest } from "./digest.ts";
 import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./status.ts";
 import type { Principal } from "../../shared/principal.ts";
+import type { GroupOutput } from "../groups/batch.ts";
 import { decodeStateSnapshot, encodeStateSnapshot } from "./snapshot.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
@@ -56,6 +57,21 @@ export type QuorumOutput =
   | { readonly type: "coordinator.quorum.applied"; readonly index: number; readonly term: number; readonly commands: number; readonly digest: string }
   /** A heartbeat reply left for a broker: the epochs it hands out (for the epoch-monotonic rule). */
   | { readonly type: "coordinator.quorum.served"; readonly to: NodeId; readonly term: number; readonly epochs: readonly ServedEpoch[] }
+  /**
+   * With `reportDigests` (the simulator): the group notices (coordinator.group.*) an event decided,
+   * with the entry (index, term) its commands were proposed as. They are true once that entry is
+   * applied anywhere — even when this replica loses the lead before it commits and a later leader
+   * commits it — and never true when another entry takes that index. They are then left out of
+   * the held batch, so they reach the simulator once, through this output.
+   */
+  | { readonly type: "coordinator.quorum.decided"; readonly index: number; readonly term: number; readonly outputs: readonly GroupOutput[] }
+  /**
+   * The Raft leader applied an entry that rebalanced groups (new target assignments) or committed
+   * offsets (one per partition): the group metrics of a quorum host count these. Only the leader
+   * says so, so that a cluster-wide sum counts each entry about once (an entry applied across a
+   * leader change may be counted by both leaders or by neither).
+   */
+  | { readonly type: "coordinator.quorum.groups.applied"; readonly rebalances: number; readonly offsetCommits: number }
   /** This replica started (or stopped) serving as the coordinator leader. */
   | { readonly type: "coordinator.quorum.serving"; readonly serving: boolean; readonly term: number; readonly appliedIndex: number };
 
@@ -215,11 +231,29 @@ function decided(replica: QuorumReplica, effects: readonly CoordinatorEffect[]):
     if (index === undefined) return stopServing(replica);
     needIndex = index;
   }
-  if (rest.length === 0) return;
-  const sends = rest.some((effect) => effect.type === "effect.send");
+  const held = needIndex >= 0 && replica.reportDigests ? withoutDecidedNotices(replica, needIndex, rest) : rest;
+  if (held.length === 0) return;
+  if (replica.basis.plant === "ack-commit-before-raft" && held.some((effect) => effect.type === "effect.send" && effect.message.type === "offsets.commit.reply")) {
+    // Planted bug: the commit is answered at once, before its entry is committed (or even replicated).
+    replica.effects.push(...held);
+    return;
+  }
+  const sends = held.some((effect) => effect.type === "effect.send");
   const readId = sends ? replica.nextRequestId++ : undefined;
-  replica.held.push({ needIndex, readId, readReady: readId === undefined, effects: rest });
+  replica.held.push({ needIndex, readId, readReady: readId === undefined, effects: held });
   if (readId !== undefined) requestRead(replica.core, readId);
+}
+
+/** The event's group notices go out now as one `coordinator.quorum.decided` (see QuorumOutput); the rest is held. */
+function withoutDecidedNotices(replica: QuorumReplica, index: number, effects: readonly HeldEffect[]): HeldEffect[] {
+  const outputs: GroupOutput[] = [];
+  const rest: HeldEffect[] = [];
+  for (const effect of effects) {
+    if (effect.type === "effect.notify" && effect.output.type.startsWith("coordinator.group.")) outputs.push(effect.output as GroupOutput);
+    else rest.push(effect);
+  }
+  if (outputs.length > 0) replica.effects.push(notify({ type: "coordinator.quorum.decided", index, term: replica.core.term, outputs }));
+  return rest;
 }
 
 /** Propose one entry; its index, or undefined when the Raft node refused it. */
@@ -303,10 +337,21 @@ function applyEntries(replica: QuorumReplica, entries: readonly AppliedEntry[]):
     if (entry.kind === "data") {
       const commands = decodeCommandEntry(entry.batch, entry.index);
       replica.applied = replay(commands, replica.applied);
+      if (replica.core.role === "leader") noteGroupCommands(replica, commands);
       if (replica.reportDigests) replica.effects.push(notify({ type: "coordinator.quorum.applied", index: entry.index, term: entry.term, commands: commands.length, digest: stateDigest(replica.applied) }));
     }
     replica.appliedIndex = entry.index;
   }
+}
+
+function noteGroupCommands(replica: QuorumReplica, commands: readonly CoordinatorCommand[]): void {
+  let rebalances = 0;
+  let offsetCommits = 0;
+  for (const command of commands) {
+    if (command.type === "group.target.computed") rebalances++;
+    else if (command.type === "group.offsets.committed") offsetCommits += command.offsets.length;
+  }
+  if (rebalances > 0 || offsetCommits > 0) replica.effects.push(notify({ type: "coordinator.quorum.groups.applied", rebalances, offsetCommits }));
 }
 
 /** Held batches whose proposal is applied and whose read round confirmed the lead leave, in order. */

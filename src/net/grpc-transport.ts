@@ -247,6 +247,11 @@ export class GrpcTransport implements Transport<unknown> {
     return this.principals.get(from);
   }
 
+  /** The certificate (PEM) this node presents on its next connections (rotation: tls.ts); undefined without TLS. */
+  get presentedCertificate(): Buffer | undefined {
+    return this.certificates?.presented;
+  }
+
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;

@@ -27,6 +27,15 @@ import type { ScramCredentials } from "./scram.ts";
 
 /** What a failed login gets, whatever failed. */
 export const AUTHENTICATION_FAILED_DETAILS = "AUTHENTICATION_FAILED: authentication failed (check the user name and password)";
+/**
+ * What a logged-in stream gets when its user was deleted or given new credentials since
+ * (InboundStream.recheckLogin). It says so — the client did know the old password — and carries
+ * the AUTHENTICATION_FAILED code the client's link acts on.
+ */
+export const LOGIN_REVOKED_DETAILS = "AUTHENTICATION_FAILED: this connection's login is no longer valid (the user was deleted or its password changed): log in again";
+/** How often a node looks whether the users behind its logged-in streams changed (when the user directory's version moved). */
+export const LOGIN_RECHECK_MS = 200;
+
 /** How long a server waits before it answers a failed login (the same for every failure). */
 export const AUTHENTICATION_FAILURE_DELAY_MS = 300;
 
@@ -48,6 +57,11 @@ export interface StoredScramCredentials {
 export interface ScramServerConfig {
   /** The stored credentials of `username`, or undefined (unknown user). Called once per login. */
   readonly lookup: (username: string) => StoredScramCredentials | undefined;
+  /**
+   * Changes whenever the users may have changed (the ACL snapshot's version): a listening node
+   * then rechecks its logged-in streams (LOGIN_RECHECK_MS). Absent: never rechecked.
+   */
+  readonly version?: () => number | undefined;
   /** Makes an unknown user's salt look like a real one's (scram.ts); default: random per process. */
   readonly mockSecret?: Buffer;
   /** Default AUTHENTICATION_FAILURE_DELAY_MS. */
@@ -80,6 +94,11 @@ export function credentialsFor(config: ScramServerConfig, username: string): Scr
     decoded.set(stored, credentials);
   }
   return credentials;
+}
+
+/** Whether two stored records hold the same credentials. */
+export function sameStoredCredentials(left: StoredScramCredentials, right: StoredScramCredentials): boolean {
+  return left === right || (left.salt === right.salt && left.iterations === right.iterations && left.storedKey === right.storedKey && left.serverKey === right.serverKey);
 }
 
 /** The stored (base64) form of credentials: what an admin client sends to create a user. */

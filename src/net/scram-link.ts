@@ -62,8 +62,13 @@ export interface ScramServerConfig {
    * then rechecks its logged-in streams (LOGIN_RECHECK_MS). Absent: never rechecked.
    */
   readonly version?: () => number | undefined;
-  /** Makes an unknown user's salt look like a real one's (scram.ts); default: random per process. */
+  /** Makes an unknown user's salt look like a real one's (scram.ts); default: `clusterSecret`, else random per process. */
   readonly mockSecret?: Buffer;
+  /**
+   * The cluster's login secret (base64 of 32 bytes; AclSnapshot.loginSecret), read at each login:
+   * every node holding it gives an unknown user the same mock salt, before and after restarts.
+   */
+  readonly clusterSecret?: () => string | undefined;
   /** Default AUTHENTICATION_FAILURE_DELAY_MS. */
   readonly failureDelayMs?: number;
 }
@@ -75,9 +80,20 @@ export function scramNonce(): string {
 
 let processSecret: Buffer | undefined;
 
-/** One secret per process for unknown users' mock salts. */
+let lastCluster: { readonly text: string; readonly bytes: Buffer } | undefined;
+
+/**
+ * The secret unknown users' mock salts come from: the one given, else the cluster's (the same on
+ * every node and across restarts), else one per process (a cluster where no user was created
+ * since the cluster secret existed: its salts for unknown users change when a node restarts).
+ */
 export function mockSecretOf(config: ScramServerConfig): Buffer {
   if (config.mockSecret !== undefined) return config.mockSecret;
+  const cluster = config.clusterSecret?.();
+  if (cluster !== undefined) {
+    if (lastCluster?.text !== cluster) lastCluster = { text: cluster, bytes: Buffer.from(cluster, "base64") };
+    return lastCluster.bytes;
+  }
   processSecret ??= randomBytes(32);
   return processSecret;
 }

@@ -62,6 +62,17 @@ function hasRefusedReply(message: ZhumqMessage): boolean {
   return type === "produce.request" || type === "fetch.request" || type === "offsets.request" || type === "metadata.request" || type === "producer.id.request" || type === "group.heartbeat";
 }
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What is kept of a request: a produce request without its batch (refusedReply needs none of it).
+ * An acks-0 request is kept until the node answers something else, which a producer that only
+ * sends acks 0 never hears: keeping the batches would hold up to PENDING_PER_NODE_MAX of them.
+ */
+function slim(message: ZhumqMessage): ZhumqMessage {
+  return message.type === "produce.request" ? { ...message, batch: NO_BYTES } : message;
+}
+
 /** The requests sent to each node that has not answered on its current link yet. */
 export class LoginWatch {
   private readonly pending = new Map<NodeId, Map<number, ZhumqMessage>>();
@@ -73,7 +84,7 @@ export class LoginWatch {
     if (requests === undefined) this.pending.set(to, (requests = new Map()));
     const requestId = (message as { readonly requestId: number }).requestId;
     requests.delete(requestId);
-    requests.set(requestId, message);
+    requests.set(requestId, slim(message));
     if (requests.size > PENDING_PER_NODE_MAX) requests.delete(requests.keys().next().value!);
   }
 

@@ -153,6 +153,14 @@ describe("a broker refusing the client's login", () => {
     };
   }
 
+  it("connect() fails AUTHENTICATION_FAILED when the coordinator refuses the login", async () => {
+    const coordinator = await node("coordinator", KNOWS_NOBODY);
+    const admin = new ZhuMQ({ bootstrap: `coordinator@${coordinator.address}`, auth: LOGIN }).admin();
+    open.push({ close: () => admin.disconnect() });
+    const failure = await admin.connect().then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+  });
+
   it("a connected producer fails AUTHENTICATION_FAILED, not after its delivery timeout, once the coordinator refuses its login", async () => {
     const coordinator = await forgetfulCoordinator();
     const producer = new ZhuMQ({ bootstrap: coordinator.bootstrap, auth: LOGIN }).producer({ acks: 1, deliveryTimeoutMs: 60_000 });

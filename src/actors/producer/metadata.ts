@@ -16,7 +16,7 @@ import { TIMER } from "./partitions.ts";
 import { requestTimedOut, retryLater } from "../shared/retry.ts";
 import { mergePartitions } from "../shared/routes.ts";
 import { failWaiting, routeWaiting } from "./routing.ts";
-import { drain, PRODUCER_EPOCH_MAX } from "./sending.ts";
+import { drain, failAwaitingIdentity, PRODUCER_EPOCH_MAX } from "./sending.ts";
 import type { Step } from "./state.ts";
 
 
@@ -153,6 +153,7 @@ export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {
   s.effects.push(cancelTimer(TIMER.identityTimeout));
   const error = reply.error ?? identityProblem(reply);
   if (error !== undefined) {
+    if (error.code === "AUTHENTICATION_FAILED") failAwaitingIdentity(s, error);
     if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
     return retryIdentityLater(s);
   }

@@ -290,6 +290,21 @@ function onAcks0Refused(s: Step, p: PartitionState, reply: ProduceReply): void {
   drain(s, p);
 }
 
+/**
+ * The coordinator refused this client's login (src/client/login-refusal.ts) while batches wait for
+ * a producer identity: the batches at the front of each partition that waits for one and that
+ * were never sent fail with that error, certainly unwritten, rather than wait for their delivery
+ * timeout behind an identity that will not come.
+ */
+export function failAwaitingIdentity(s: Step, error: WireError): void {
+  if (s.state.config.idempotence === "none") return;
+  const current = s.state.identity.current;
+  for (const p of s.state.partitions.values()) {
+    if (p.identity !== null || (current !== null && current.generation > p.retiredGeneration)) continue;
+    while (p.queue.length > 0 && p.queue[0]!.sentAttempts === 0) giveUp(s, p, 0, error, "failed");
+  }
+}
+
 /** The appended (and answered) batches at the front of the queue leave it, freeing their place in the window. */
 function completeAppended(s: Step, p: PartitionState): void {
   let completed = false;

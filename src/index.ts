@@ -5,7 +5,7 @@
  * internal (reach them by path if you are working on zhumq itself).
  */
 export { ZhuMQ, type ZhuMQOptions } from "./client/zhumq.ts";
-export type { ClientTlsOptions } from "./client/tls-option.ts";
+export type { ClientTlsContents, ClientTlsFiles, ClientTlsOptions } from "./client/tls-option.ts";
 export { Producer, type ProducerOptions } from "./client/producer.ts";
 export type { Message, ProducerRecord, RecordMetadata } from "./client/produce-input.ts";
 export { Consumer, type ConsumerEvent, type ConsumerEventType, type ConsumerMode, type ConsumerOptions, type MessagesOptions, type RunOptions } from "./client/consumer.ts";

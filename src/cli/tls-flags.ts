@@ -28,7 +28,9 @@ export const TLS_FLAGS_HELP = `  --tls-ca FILE        mutual TLS on every connec
   --tls-cert FILE      this side's certificate (PEM), signed by that CA; a node's must name its
                        id (CN or DNS name) (default $${TLS_ENV.cert})
   --tls-key FILE       the certificate's private key (PEM) (default $${TLS_ENV.key})
-                       Without them, connections are plaintext (docs/security.md)`;
+                       Without them, connections are plaintext (docs/security.md). A node
+                       reads the files again every 5 s (rotation without restart); the library
+                       does too given tls { caFile, certFile, keyFile }`;
 
 export interface TlsFlags {
   readonly "tls-ca"?: string | undefined;

@@ -22,8 +22,10 @@ Usage:
 A client logs in as a user with --user NAME --password-file FILE (library: auth { username,
 password }); its principal is then User:NAME, which ACLs name ('zhumq acl'). The coordinator keeps
 only a salted, iterated SCRAM-SHA-256 key per user, never the password; 'create' on an existing
-user gives it a new password. Brokers learn users within a heartbeat. Each action needs cluster
-admin when the nodes run with --authorizer on.
+user gives it a new password. Brokers learn users within a heartbeat. 'delete', and a new
+password, also end the connections the user has already logged in (re-authentication): its
+clients get AUTHENTICATION_FAILED. Each action needs cluster admin when the nodes run with
+--authorizer on.
 
 Options:
   --new-password-file FILE

@@ -22,7 +22,7 @@ import { GroupAdmin, type FetchOffsetsOptions, type GroupDetails, type ResetOffs
 import type { CommittedOffset, GroupSummary } from "../actors/shared/group-messages.ts";
 import { aclRuleProblem, copyRule, type AclRule } from "../actors/shared/acl.ts";
 import { ACL_RULES_PER_REQUEST_MAX } from "../actors/shared/acl-messages.ts";
-import { newScramUser } from "./user-admin.ts";
+import { newLoginSecret, newScramUser } from "./user-admin.ts";
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -364,7 +364,9 @@ export class Admin {
    */
   async upsertUser(username: string, password: string, options: { readonly iterations?: number; readonly signal?: AbortSignal } = {}): Promise<{ readonly created: boolean }> {
     const user = newScramUser(username, password, options.iterations);
-    const reply = await this.connected().ask("user.upsert.reply", (requestId) => ({ type: "user.upsert", requestId, user }), this.policy, options.signal);
+    // Offered as the cluster's login secret; the coordinator keeps only the first (docs/security.md).
+    const loginSecret = newLoginSecret();
+    const reply = await this.connected().ask("user.upsert.reply", (requestId) => ({ type: "user.upsert", requestId, user, loginSecret }), this.policy, options.signal);
     throwIfError(reply);
     return { created: reply.created };
   }

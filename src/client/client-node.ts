@@ -10,6 +10,7 @@
  * Fault model: what the transport's is — messages may be lost, never duplicated or corrupted.
  * The routing table is bounded (REQUEST_ROUTES_MAX); a reply whose route was forgotten is lost.
  */
+import type { Buffer } from "node:buffer";
 import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { EndpointRouter, type Endpoint as RoutedEndpoint, type EndpointObserver as RoutedObserver } from "../host/endpoint-router.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
@@ -94,6 +95,11 @@ export class ClientNode {
   linkTo(node: NodeId): (LinkInfo & { readonly address: string | undefined }) | undefined {
     const info = this.transport.linkInfo().find((link) => link.peer === node);
     return info === undefined ? undefined : { ...info, address: this.book.lookup(node) };
+  }
+
+  /** The certificate (PEM) this client presents on its next connections: tls-option.ts files rotate it. */
+  get presentedCertificate(): Buffer | undefined {
+    return this.transport.presentedCertificate;
   }
 
   /** Whether the outgoing stream to `node` is up (diagnostics and tests). */

@@ -125,10 +125,12 @@ export class ClientContext {
       stop.abort(diagnosed);
     }, CONNECT_WATCH_MS);
     try {
-      await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: [] }), policy, signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]));
+      const reply = await requests.ask("metadata.reply", (requestId) => ({ type: "metadata.request", requestId, topics: [] }), policy, signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]));
+      // The client node answers for a coordinator that refused the login (login-refusal.ts).
+      if (reply.error?.code === "AUTHENTICATION_FAILED") throw new ZhumqError("AUTHENTICATION_FAILED", `${reply.error.message} (bootstrap: ${bootstrap})`);
     } catch (error) {
       if (diagnosed !== undefined && !(signal?.aborted ?? false)) throw diagnosed;
-      if (!(error instanceof ZhumqError)) throw error;
+      if (!(error instanceof ZhumqError) || error.code === "AUTHENTICATION_FAILED") throw error;
       const known = watch.summary();
       throw new ZhumqError("COORDINATOR_NOT_AVAILABLE", `no coordinator answered within ${this.connectTimeoutMs} ms${known === "" ? "" : `: ${known}`} (bootstrap: ${bootstrap})`, { cause: error });
     } finally {

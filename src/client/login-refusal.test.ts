@@ -32,12 +32,15 @@ async function until(condition: () => boolean, what: string, timeoutMs = 15_000)
 const error = { code: "AUTHENTICATION_FAILED", message: "no" } as const;
 
 describe("refusedReply and LoginWatch", () => {
-  it("answer produce (acks ≥ 1), fetch and offsets requests in their own reply type, nothing else", () => {
+  it("answer produce (any acks), fetch, offsets, metadata, producer-id and group heartbeat requests in their own reply type, nothing else", () => {
     expect(refusedReply({ type: "produce.request", requestId: 3, topic: "t", partition: 1, leaderEpoch: 0, acks: 1, batch: new Uint8Array(1) }, error)).toMatchObject({ type: "produce.reply", requestId: 3, topic: "t", partition: 1, error });
-    expect(refusedReply({ type: "produce.request", requestId: 3, topic: "t", partition: 1, leaderEpoch: 0, acks: 0, batch: new Uint8Array(1) }, error)).toBeUndefined();
+    expect(refusedReply({ type: "produce.request", requestId: 3, topic: "t", partition: 1, leaderEpoch: 0, acks: 0, batch: new Uint8Array(1) }, error)).toMatchObject({ type: "produce.reply", requestId: 3, error });
     expect(refusedReply({ type: "fetch.request", requestId: 4, topic: "t", partition: 0, leaderEpoch: -1, offset: 0, maxBytes: 1, maxWaitMs: 0 }, error)).toMatchObject({ type: "fetch.reply", requestId: 4, error });
     expect(refusedReply({ type: "offsets.request", requestId: 5, topic: "t", partition: 0, at: "latest" }, error)).toMatchObject({ type: "offsets.reply", requestId: 5, error, offset: -1 });
-    expect(refusedReply({ type: "metadata.request", requestId: 6, topics: [] }, error)).toBeUndefined();
+    expect(refusedReply({ type: "metadata.request", requestId: 6, topics: [] }, error)).toMatchObject({ type: "metadata.reply", requestId: 6, error, topics: [] });
+    expect(refusedReply({ type: "producer.id.request", requestId: 7 }, error)).toMatchObject({ type: "producer.id.reply", requestId: 7, error });
+    expect(refusedReply({ type: "group.heartbeat", requestId: 8, groupId: "g", memberId: "m", memberEpoch: 0, owned: [] }, error)).toMatchObject({ type: "group.heartbeat.reply", requestId: 8, error, memberId: "m" });
+    expect(refusedReply({ type: "topic.create", requestId: 9, topic: "t", partitions: 1, replicationFactor: 1 } as unknown as ZhumqMessage, error)).toBeUndefined();
   });
 
   it("keeps what waits per node, bounded, and forgets it once the node answers", () => {
@@ -47,7 +50,8 @@ describe("refusedReply and LoginWatch", () => {
     watch.sent("broker-1", fetch(PENDING_PER_NODE_MAX)); // a retry: the same wire id, kept once
     watch.sent("broker-2", fetch(1));
     watch.sent("broker-2", { type: "metadata.request", requestId: 2, topics: [] });
-    expect(watch.size).toBe(PENDING_PER_NODE_MAX + 1);
+    watch.sent("broker-2", { type: "topic.list", requestId: 3 } as unknown as ZhumqMessage); // no refused reply: not kept
+    expect(watch.size).toBe(PENDING_PER_NODE_MAX + 2);
     watch.received("broker-2");
     const replies = watch.refused("broker-1");
     expect(replies).toHaveLength(PENDING_PER_NODE_MAX);
@@ -128,5 +132,65 @@ describe("a broker refusing the client's login", () => {
     await consumer.subscribe({ topic: "orders", partitions: [0], fromBeginning: true });
     const failure = await consumer.messages().next().then(() => undefined, (rejection: unknown) => rejection);
     expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+  });
+  /** A stand-in coordinator that knows alice until `forget()` (then her open streams are cut: re-authentication) and answers metadata. */
+  async function forgetfulCoordinator(): Promise<{ bootstrap: string; forget: () => Promise<void> }> {
+    let alice: typeof ALICE | undefined = ALICE;
+    let version = 1;
+    const coordinator = await GrpcTransport.listen({ self: "coordinator", address: "127.0.0.1:0", scram: { lookup: (name) => (name === "alice" ? alice : undefined), version: () => version, failureDelayMs: 20 }, loginRecheckMs: 20 });
+    open.push(coordinator);
+    coordinator.onMessage((from, message) => {
+      const request = message as ZhumqMessage;
+      if (request.type === "metadata.request") coordinator.send(from, { type: "metadata.reply", requestId: request.requestId, topics: [], topicErrors: [], brokers: [] });
+    });
+    return {
+      bootstrap: `coordinator@${coordinator.address}`,
+      forget: async () => {
+        alice = undefined;
+        version++;
+        await until(() => coordinator.stats.rejected.revoked > 0, "alice's stream to the coordinator to be cut");
+      },
+    };
+  }
+
+  it("connect() fails AUTHENTICATION_FAILED when the coordinator refuses the login", async () => {
+    const coordinator = await node("coordinator", KNOWS_NOBODY);
+    const admin = new ZhuMQ({ bootstrap: `coordinator@${coordinator.address}`, auth: LOGIN }).admin();
+    open.push({ close: () => admin.disconnect() });
+    const failure = await admin.connect().then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+  });
+
+  it("a connected producer fails AUTHENTICATION_FAILED, not after its delivery timeout, once the coordinator refuses its login", async () => {
+    const coordinator = await forgetfulCoordinator();
+    const producer = new ZhuMQ({ bootstrap: coordinator.bootstrap, auth: LOGIN }).producer({ acks: 1, deliveryTimeoutMs: 60_000 });
+    open.push({ close: () => producer.disconnect() });
+    await producer.connect();
+    await coordinator.forget(); // alice is deleted: her stream to the coordinator is cut, her next login refused
+    const started = Date.now();
+    const failure = await producer.send({ topic: "orders", messages: [{ value: "hi" }] }).then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+    expect(String((failure as Error).message)).toContain("coordinator refused this client's login");
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it("a connected consumer's subscribe fails AUTHENTICATION_FAILED once the coordinator refuses its login", async () => {
+    const coordinator = await forgetfulCoordinator();
+    const consumer = new ZhuMQ({ bootstrap: coordinator.bootstrap, auth: LOGIN }).consumer({});
+    open.push({ close: () => consumer.disconnect() });
+    await consumer.connect();
+    await coordinator.forget();
+    const failure = await consumer.subscribe({ topic: "orders", partitions: [0], fromBeginning: true }).then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+  });
+
+  it("an acks-0 send fails AUTHENTICATION_FAILED (not BROKER_NOT_AVAILABLE) when the leader refuses the login", async () => {
+    const zhumq = new ZhuMQ({ bootstrap: await cluster(), auth: LOGIN });
+    const producer = zhumq.producer({ acks: 0, idempotent: false, deliveryTimeoutMs: 60_000 });
+    open.push({ close: () => producer.disconnect() });
+    await producer.connect();
+    const failure = await producer.send({ topic: "orders", messages: [{ value: "fire and forget" }] }).then(() => undefined, (rejection: unknown) => rejection);
+    expect(failure).toMatchObject({ code: "AUTHENTICATION_FAILED" });
+    expect(String((failure as Error).message)).toContain("broker-1 refused this client's login");
   });
 });

@@ -12,8 +12,15 @@
  * errors.ts), so the producer fails the message and the consumer stops the partition at once,
  * saying what to fix.
  *
- * Only requests that have such a reply are kept (produce with acks ≥ 1, fetch, offsets); an acks-0
- * produce gets no reply from a broker either: its receipt says "unsent". Kept per node, at most
+ * The same for a coordinator that refuses the login of a producer or consumer that never called
+ * `connect()` (which would have said so): its metadata, producer-id and group heartbeat requests
+ * are answered AUTHENTICATION_FAILED, and the producer fails the messages waiting for a route, the
+ * consumer its topic, the group member its membership — the same typed error `connect()` gives.
+ * An acks-0 produce gets no reply from a broker, but the client answers it too: the producer then
+ * fails that batch with AUTHENTICATION_FAILED (it certainly never left) rather than as
+ * BROKER_NOT_AVAILABLE when its receipt says "unsent".
+ *
+ * Only requests that have such a reply are kept (refusedReply). Kept per node, at most
  * PENDING_PER_NODE_MAX (oldest forgotten first: it then times out, as before); a reply from the
  * node proves the login worked and forgets them all.
  */
@@ -33,12 +40,17 @@ export function loginRefusedError(node: NodeId): WireError {
 export function refusedReply(request: ZhumqMessage, error: WireError): ZhumqMessage | undefined {
   switch (request.type) {
     case "produce.request":
-      if (request.acks === 0) return undefined;
       return { type: "produce.reply", requestId: request.requestId, topic: request.topic, partition: request.partition, error, baseOffset: -1, duplicate: false };
     case "fetch.request":
       return { type: "fetch.reply", requestId: request.requestId, topic: request.topic, partition: request.partition, error, highWatermark: -1, logStartOffset: -1, records: new Uint8Array(0) };
     case "offsets.request":
       return { type: "offsets.reply", requestId: request.requestId, topic: request.topic, partition: request.partition, error, offset: -1 };
+    case "metadata.request":
+      return { type: "metadata.reply", requestId: request.requestId, error, topics: [], topicErrors: [], brokers: [] };
+    case "producer.id.request":
+      return { type: "producer.id.reply", requestId: request.requestId, error, producerId: -1, producerEpoch: -1 };
+    case "group.heartbeat":
+      return { type: "group.heartbeat.reply", requestId: request.requestId, error, memberId: request.memberId, memberEpoch: request.memberEpoch, heartbeatIntervalMs: 0, assignment: [] };
     default:
       return undefined;
   }
@@ -46,7 +58,19 @@ export function refusedReply(request: ZhumqMessage, error: WireError): ZhumqMess
 
 /** Whether refusedReply answers `message` (cheap: every request a client sends passes here). */
 function hasRefusedReply(message: ZhumqMessage): boolean {
-  return message.type === "fetch.request" || message.type === "offsets.request" || (message.type === "produce.request" && message.acks !== 0);
+  const type = message.type;
+  return type === "produce.request" || type === "fetch.request" || type === "offsets.request" || type === "metadata.request" || type === "producer.id.request" || type === "group.heartbeat";
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What is kept of a request: a produce request without its batch (refusedReply needs none of it).
+ * An acks-0 request is kept until the node answers something else, which a producer that only
+ * sends acks 0 never hears: keeping the batches would hold up to PENDING_PER_NODE_MAX of them.
+ */
+function slim(message: ZhumqMessage): ZhumqMessage {
+  return message.type === "produce.request" ? { ...message, batch: NO_BYTES } : message;
 }
 
 /** The requests sent to each node that has not answered on its current link yet. */
@@ -60,7 +84,7 @@ export class LoginWatch {
     if (requests === undefined) this.pending.set(to, (requests = new Map()));
     const requestId = (message as { readonly requestId: number }).requestId;
     requests.delete(requestId);
-    requests.set(requestId, message);
+    requests.set(requestId, slim(message));
     if (requests.size > PENDING_PER_NODE_MAX) requests.delete(requests.keys().next().value!);
   }
 

@@ -4,6 +4,7 @@
  * (every check runs before anything is sent).
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ZhuMQ, ZhumqError } from "../index.ts";
 import { allRules, checkOptions, compressionOption, knownNames, PRODUCER_RULES, type OptionRules } from "./options.ts";
@@ -86,6 +87,16 @@ describe("the public calls apply them", () => {
     expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", cert: "y", key: "z", passphrase: "p" } } as object))).toMatch(/unknown key 'passphrase'/);
     expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", cert: "", key: "z" } }))).toMatch(/tls\.cert must be the PEM contents.*mutual TLS/);
     expect(codeOf(() => new ZhuMQ({ tls: { ca: "not pem", cert: "y", key: "z" } }))).toMatch(/^INVALID_REQUEST.*tls\.ca.*not a PEM certificate/);
+  });
+
+  it("new ZhuMQ: tls may instead name the files (watched for rotation), never both forms", () => {
+    expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", certFile: "y", keyFile: "z" } } as object))).toMatch(/either \{ ca, cert, key \}.*or \{ caFile, certFile, keyFile \}/);
+    expect(codeOf(() => new ZhuMQ({ tls: { ca: "x", cert: "y", key: "z", refreshMs: 100 } } as object))).toMatch(/refreshMs applies to file paths only/);
+    expect(codeOf(() => new ZhuMQ({ tls: { caFile: "/nonexistent/ca.pem", certFile: "", keyFile: "k" } }))).toMatch(/tls\.certFile must be the path/);
+    expect(codeOf(() => new ZhuMQ({ tls: { caFile: "/nonexistent/ca.pem", certFile: "/nonexistent/c.pem", keyFile: "/nonexistent/k.pem" } }))).toMatch(/^INVALID_REQUEST.*tls\.caFile: cannot read \/nonexistent\/ca\.pem/);
+    const here = fileURLToPath(import.meta.url);
+    expect(codeOf(() => new ZhuMQ({ tls: { caFile: here, certFile: here, keyFile: here } }))).toMatch(/^INVALID_REQUEST.*tls\.caFile \(.*options\.test\.ts\).*not a PEM certificate/);
+    expect(codeOf(() => new ZhuMQ({ tls: { caFile: here, certFile: here, keyFile: here, refreshMs: 1 } }))).toMatch(/tls\.refreshMs must be an integer from 50/);
   });
 
   it("new ZhuMQ: KafkaJS's brokers, ssl and sasl are refused; connectionTimeout is connectTimeoutMs", () => {

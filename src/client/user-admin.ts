@@ -11,6 +11,11 @@ import { invalidRequest } from "./errors.ts";
 import { PASSWORD_CHARS_MAX } from "./auth-option.ts";
 
 /** The stored form of a new password for `username`; INVALID_REQUEST for a bad name, password or count. */
+/** 32 fresh random bytes, base64: what an upsert offers as the cluster's login secret (AclSnapshot.loginSecret). */
+export function newLoginSecret(): string {
+  return randomBytes(32).toString("base64");
+}
+
 export function newScramUser(username: string, password: string, iterations = SCRAM_ITERATIONS_DEFAULT): ScramUser {
   const problem = usernameProblem(username);
   if (problem !== undefined) throw invalidRequest(`username: ${problem}`);

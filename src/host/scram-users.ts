@@ -11,11 +11,15 @@ import type { ScramUser } from "../actors/shared/scram-users.ts";
 /** What the transport asks at each login (src/net/scram-link.ts `ScramServerConfig`). */
 export interface UserDirectory {
   readonly lookup: (username: string) => ScramUser | undefined;
+  /** The snapshot's version: moves with every user change, so the transport rechecks logged-in streams (src/net/login-recheck.ts). */
+  readonly version: () => number | undefined;
+  /** The cluster's login secret: unknown users' mock salts come from it (src/net/scram-link.ts). */
+  readonly clusterSecret: () => string | undefined;
 }
 
 /** Users read from `snapshot()` at each login (undefined: nobody may log in yet). */
 export function userDirectory(snapshot: () => AclSnapshot | undefined): UserDirectory {
-  return { lookup: (username) => snapshot()?.users?.find((candidate) => candidate.username === username) };
+  return { lookup: (username) => snapshot()?.users?.find((candidate) => candidate.username === username), version: () => snapshot()?.version, clusterSecret: () => snapshot()?.loginSecret };
 }
 
 /**

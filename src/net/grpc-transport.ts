@@ -50,6 +50,7 @@ import { FrameDecodeError, FrameTooLargeError, TransportConfigError } from "./er
 import type { Frame, FrameLimits } from "./frame.ts";
 import { decodeFrame, encodeFrame, nodeIdProblem } from "./frame.ts";
 import { InboundStream } from "./inbound-stream.ts";
+import { LoginRecheck } from "./login-recheck.ts";
 import { Inbox } from "./inbox.ts";
 import type { Dialling, LinkContext, ReceivingEnd, Rejection, Route, TransportStats } from "./link-context.ts";
 import type { TlsMaterial } from "./tls.ts";
@@ -84,6 +85,8 @@ export interface GrpcTransportOptions {
   readonly scram?: ScramServerConfig;
   /** How often a node with `tls.files` reads them for a new certificate, served and dialled with (tls.ts; tests shorten it). */
   readonly certificateRefreshMs?: number;
+  /** How often logged-in streams are rechecked when the users changed (login-recheck.ts; tests shorten it). */
+  readonly loginRecheckMs?: number;
   /** Log in with SCRAM on every stream this node opens (a client's `auth` option). */
   readonly login?: ScramLogin;
   /**
@@ -133,6 +136,8 @@ export class GrpcTransport implements Transport<unknown> {
   private readonly principals = new Map<NodeId, string>();
   /** The certificates this node serves and dials with (watched when their files are known). */
   private readonly certificates: CertificateSource | undefined;
+  /** Ends logged-in streams whose user was deleted or changed (re-authentication); only with `scram`. */
+  private readonly logins: LoginRecheck | undefined;
   private closed = false;
 
   private constructor(options: GrpcTransportOptions) {
@@ -165,6 +170,7 @@ export class GrpcTransport implements Transport<unknown> {
       loginRefused: options.onLoginRefused,
       receive: (bytes, end) => this.receive(bytes, end),
     };
+    this.logins = options.scram === undefined ? undefined : new LoginRecheck(options.scram, () => this.inboundStreams, options.loginRecheckMs);
   }
 
   /** A node that listens on `address` and dials its peers. */
@@ -247,6 +253,11 @@ export class GrpcTransport implements Transport<unknown> {
     return this.principals.get(from);
   }
 
+  /** The certificate (PEM) this node presents on its next connections (rotation: tls.ts); undefined without TLS. */
+  get presentedCertificate(): Buffer | undefined {
+    return this.certificates?.presented;
+  }
+
   /** Whether the outgoing stream to `peer` is up (for tests and diagnostics). */
   isConnectedTo(peer: NodeId): boolean {
     return this.links.get(peer)?.connected ?? false;
@@ -273,6 +284,7 @@ export class GrpcTransport implements Transport<unknown> {
     if (this.closed) return;
     this.closed = true;
     this.certificates?.close();
+    this.logins?.stop();
     this.inbox.clear();
     const remainingMs = Math.max(0, deadline - Date.now());
     await Promise.all([...this.links.values()].map((link) => link.closeGracefully(remainingMs)));
@@ -385,6 +397,7 @@ export class GrpcTransport implements Transport<unknown> {
       ...(plaintext === undefined ? {} : { plaintext }),
     });
     this.serverParts = { servers, injectors, listener };
+    this.logins?.start();
     this.address = formatAddress(host, listener.port);
     return this.address;
   }

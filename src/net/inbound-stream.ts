@@ -16,7 +16,7 @@ import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { Buffer as NodeBuffer } from "node:buffer";
 import { encodeAuthFrame, frameHeader } from "./frame.ts";
 import { ScramServer } from "./scram.ts";
-import { AUTHENTICATION_FAILED_DETAILS, AUTHENTICATION_FAILURE_DELAY_MS, credentialsFor, mockSecretOf, scramNonce } from "./scram-link.ts";
+import { AUTHENTICATION_FAILED_DETAILS, AUTHENTICATION_FAILURE_DELAY_MS, credentialsFor, LOGIN_REVOKED_DETAILS, mockSecretOf, sameStoredCredentials, scramNonce, type StoredScramCredentials } from "./scram-link.ts";
 import { FramePump } from "./frame-pump.ts";
 import type { LinkContext, ReceivingEnd, Rejection, Route } from "./link-context.ts";
 import { SendQueue } from "./send-queue.ts";
@@ -39,6 +39,10 @@ export class InboundStream implements Route {
   /** The SCRAM login on this stream (scram-link.ts): under way, done, or failed (the stream ends after a delay). */
   private login: { exchange: ScramServer; header: Buffer } | "done" | "failed" | undefined;
   private failTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Who logged in on this stream, with the credentials the login was checked against (recheckLogin). */
+  private loggedIn: { readonly username: string; readonly credentials: StoredScramCredentials } | undefined;
+  /** The credentials the exchange under way looked up (undefined: an unknown user). */
+  private lookedUp: StoredScramCredentials | undefined;
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
@@ -125,6 +129,22 @@ export class InboundStream implements Route {
     this.events.named(this, remote);
   }
 
+  /**
+   * Re-authentication: a stream logged in as a user who has since been deleted, or whose
+   * credentials changed (a new password), ends UNAUTHENTICATED now (LOGIN_REVOKED_DETAILS), so a
+   * user cut off stays cut off on the connections already open, not only at their next login. The
+   * client's link then logs in again, and fails if it must. Returns whether the stream ended.
+   */
+  recheckLogin(): boolean {
+    const loggedIn = this.loggedIn;
+    if (this.finished || loggedIn === undefined) return false;
+    const now = this.context.scram?.lookup(loggedIn.username);
+    if (now !== undefined && sameStoredCredentials(now, loggedIn.credentials)) return false;
+    this.context.stats.rejected.revoked++;
+    this.finish({ code: grpc.status.UNAUTHENTICATED, details: LOGIN_REVOKED_DETAILS });
+    return true;
+  }
+
   /** One SCRAM message: the first only in the stream's first frame, then the client's final one. */
   private loginStep(message: Uint8Array, first: boolean): void {
     const remote = this.end.remote!;
@@ -133,7 +153,14 @@ export class InboundStream implements Route {
       if (first) {
         const scram = this.context.scram;
         if (scram === undefined) throw new Error("this node has no users");
-        const exchange = new ScramServer({ lookup: (username) => credentialsFor(scram, username), nonce: scramNonce(), mockSecret: mockSecretOf(scram) });
+        const exchange = new ScramServer({
+          lookup: (username) => {
+            this.lookedUp = scram.lookup(username);
+            return credentialsFor(scram, username);
+          },
+          nonce: scramNonce(),
+          mockSecret: mockSecretOf(scram),
+        });
         const header = frameHeader(this.context.self, remote);
         this.login = { exchange, header };
         this.end.authenticating = true;
@@ -144,6 +171,8 @@ export class InboundStream implements Route {
       if (typeof login !== "object") throw new Error("a login message outside a login");
       const { serverFinal, username } = login.exchange.final(text);
       this.login = "done";
+      this.loggedIn = { username, credentials: this.lookedUp! };
+      this.lookedUp = undefined;
       this.end.authenticating = false;
       this.end.principal = `User:${username}`;
       this.call.write(encodeAuthFrame(login.header, serverFinal, this.context.limits.frameBytesMax));

@@ -54,6 +54,8 @@ export interface TransportStats {
     identity: number;
     /** A failed SCRAM login, or messages before a login completed (UNAUTHENTICATED). */
     authentication: number;
+    /** A logged-in stream ended because its user was deleted or its password changed (UNAUTHENTICATED). */
+    revoked: number;
   };
 }
 
@@ -65,7 +67,7 @@ export function emptyStats(): TransportStats {
     reconnects: 0,
     decodeErrors: 0,
     dropped: { queueFull: 0, tooLarge: 0, undeliverable: 0 },
-    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0, plaintextOnTls: 0, identity: 0, authentication: 0 },
+    rejected: { oversize: 0, senderChanged: 0, misrouted: 0, notHttp2: 0, prefaceTimeout: 0, tooManyConnections: 0, plaintextOnTls: 0, identity: 0, authentication: 0, revoked: 0 },
   };
 }
 

@@ -27,6 +27,15 @@ import type { ScramCredentials } from "./scram.ts";
 
 /** What a failed login gets, whatever failed. */
 export const AUTHENTICATION_FAILED_DETAILS = "AUTHENTICATION_FAILED: authentication failed (check the user name and password)";
+/**
+ * What a logged-in stream gets when its user was deleted or given new credentials since
+ * (InboundStream.recheckLogin). It says so — the client did know the old password — and carries
+ * the AUTHENTICATION_FAILED code the client's link acts on.
+ */
+export const LOGIN_REVOKED_DETAILS = "AUTHENTICATION_FAILED: this connection's login is no longer valid (the user was deleted or its password changed): log in again";
+/** How often a node looks whether the users behind its logged-in streams changed (when the user directory's version moved). */
+export const LOGIN_RECHECK_MS = 200;
+
 /** How long a server waits before it answers a failed login (the same for every failure). */
 export const AUTHENTICATION_FAILURE_DELAY_MS = 300;
 
@@ -48,8 +57,18 @@ export interface StoredScramCredentials {
 export interface ScramServerConfig {
   /** The stored credentials of `username`, or undefined (unknown user). Called once per login. */
   readonly lookup: (username: string) => StoredScramCredentials | undefined;
-  /** Makes an unknown user's salt look like a real one's (scram.ts); default: random per process. */
+  /**
+   * Changes whenever the users may have changed (the ACL snapshot's version): a listening node
+   * then rechecks its logged-in streams (LOGIN_RECHECK_MS). Absent: never rechecked.
+   */
+  readonly version?: () => number | undefined;
+  /** Makes an unknown user's salt look like a real one's (scram.ts); default: `clusterSecret`, else random per process. */
   readonly mockSecret?: Buffer;
+  /**
+   * The cluster's login secret (base64 of 32 bytes; AclSnapshot.loginSecret), read at each login:
+   * every node holding it gives an unknown user the same mock salt, before and after restarts.
+   */
+  readonly clusterSecret?: () => string | undefined;
   /** Default AUTHENTICATION_FAILURE_DELAY_MS. */
   readonly failureDelayMs?: number;
 }
@@ -61,9 +80,20 @@ export function scramNonce(): string {
 
 let processSecret: Buffer | undefined;
 
-/** One secret per process for unknown users' mock salts. */
+let lastCluster: { readonly text: string; readonly bytes: Buffer } | undefined;
+
+/**
+ * The secret unknown users' mock salts come from: the one given, else the cluster's (the same on
+ * every node and across restarts), else one per process (a cluster where no user was created
+ * since the cluster secret existed: its salts for unknown users change when a node restarts).
+ */
 export function mockSecretOf(config: ScramServerConfig): Buffer {
   if (config.mockSecret !== undefined) return config.mockSecret;
+  const cluster = config.clusterSecret?.();
+  if (cluster !== undefined) {
+    if (lastCluster?.text !== cluster) lastCluster = { text: cluster, bytes: Buffer.from(cluster, "base64") };
+    return lastCluster.bytes;
+  }
   processSecret ??= randomBytes(32);
   return processSecret;
 }
@@ -80,6 +110,11 @@ export function credentialsFor(config: ScramServerConfig, username: string): Scr
     decoded.set(stored, credentials);
   }
   return credentials;
+}
+
+/** Whether two stored records hold the same credentials. */
+export function sameStoredCredentials(left: StoredScramCredentials, right: StoredScramCredentials): boolean {
+  return left === right || (left.salt === right.salt && left.iterations === right.iterations && left.storedKey === right.storedKey && left.serverKey === right.serverKey);
 }
 
 /** The stored (base64) form of credentials: what an admin client sends to create a user. */

@@ -34,6 +34,8 @@ export interface TlsMaterial {
    * accepts or makes after they changed on disk: rotation without a restart (CertificateSource).
    */
   readonly files?: { readonly ca: string; readonly cert: string; readonly key: string };
+  /** How often `files` are read for changes (default CERTIFICATE_REFRESH_MS; the transport's option wins). */
+  readonly refreshMs?: number;
 }
 
 /** How often a node reads its certificate files for changes. */
@@ -113,13 +115,18 @@ export class CertificateSource {
   readonly loaded: Promise<void>;
   private readonly provider: grpc.experimental.FileWatcherCertificateProvider | undefined;
   private readonly keepWatching = (): void => undefined;
+  private readonly recordIdentity = (update: { readonly certificate: Buffer } | null): void => {
+    if (update !== null) this.identity = update.certificate;
+  };
+  private identity: Buffer | undefined;
   private channel: grpc.ChannelCredentials | undefined;
 
   constructor(
     private readonly tls: TlsMaterial,
-    refreshMs = CERTIFICATE_REFRESH_MS,
+    refreshMs = tls.refreshMs ?? CERTIFICATE_REFRESH_MS,
   ) {
     if (tls.files === undefined) {
+      this.identity = tls.cert;
       this.loaded = Promise.resolve();
       return;
     }
@@ -128,7 +135,7 @@ export class CertificateSource {
     // The watcher reads the files only while someone listens, and grpc-js's dialling credentials
     // listen only while a connection is being made: this listener keeps the reads going, so a
     // dial after a quiet spell presents what the files hold now, not what they held then.
-    provider.addIdentityCertificateListener(this.keepWatching);
+    provider.addIdentityCertificateListener(this.recordIdentity);
     provider.addCaCertificateListener(this.keepWatching);
     this.loaded = new Promise<void>((resolve) => {
       const first = (): void => {
@@ -137,6 +144,11 @@ export class CertificateSource {
       };
       provider.addIdentityCertificateListener(first);
     });
+  }
+
+  /** The certificate (PEM) presented now: the files' last good read, or the contents given; undefined before the first read. */
+  get presented(): Buffer | undefined {
+    return this.identity;
   }
 
   /** Whether the files are watched (rotation without restart). */
@@ -162,7 +174,7 @@ export class CertificateSource {
   /** Stop watching the files. */
   close(): void {
     if (this.provider === undefined) return;
-    this.provider.removeIdentityCertificateListener(this.keepWatching);
+    this.provider.removeIdentityCertificateListener(this.recordIdentity);
     this.provider.removeCaCertificateListener(this.keepWatching);
   }
 }

@@ -8,7 +8,7 @@ import { isAssignmentsDigest } from "../shared/assignments-digest.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
 import { ACL_RULES_MAX, aclRuleProblem } from "../shared/acl.ts";
-import { SCRAM_USERS_MAX, scramUserProblem } from "../shared/scram-users.ts";
+import { SCRAM_USERS_MAX, loginSecretProblem, scramUserProblem } from "../shared/scram-users.ts";
 import type { BrokerHeartbeatReply, RaftGroupAssignment, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
 
 /** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
@@ -127,6 +127,7 @@ function isRaftGroupAssignment(value: unknown): value is RaftGroupAssignment {
 function isAclSnapshot(value: unknown): boolean {
   if (!isRecord(value) || !isSafeInteger(value.version) || value.version < 0) return false;
   if (value.users !== undefined && !(Array.isArray(value.users) && value.users.length <= SCRAM_USERS_MAX && value.users.every((user) => scramUserProblem(user) === undefined))) return false;
+  if (value.loginSecret !== undefined && loginSecretProblem(value.loginSecret) !== undefined) return false;
   return Array.isArray(value.rules) && value.rules.length <= ACL_RULES_MAX && value.rules.every((rule) => aclRuleProblem(rule) === undefined);
 }
 

@@ -47,6 +47,8 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   m.inflight = null;
   s.effects.push(cancelTimer(CONSUMER_TIMER.metadataTimeout));
   if (reply.error !== undefined) {
+    // The coordinator refused this client's login (src/client/login-refusal.ts answers for it): final.
+    if (reply.error.code === "AUTHENTICATION_FAILED") return failTopic(s, reply.error);
     if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
     return retryMetadataLater(s);
   }

@@ -91,3 +91,39 @@ describe("users and rules share one snapshot", () => {
     expect(c.heartbeat(0).acls).toEqual({ version: 3, rules: [], users: [alice()] });
   });
 });
+
+describe("the cluster's login secret (unknown users' mock salts)", () => {
+  const SECRET_A = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+  const SECRET_B = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+  it("is the first one an upsert offers, kept in the log and sent to brokers; later offers change nothing", () => {
+    const c = coordinator();
+    c.ask(ADMIN, { type: "user.upsert", user: alice(), loginSecret: SECRET_A });
+    c.ask(ADMIN, { type: "user.upsert", user: { ...alice(), username: "bob" }, loginSecret: SECRET_B });
+    expect(c.persisted().map((command) => (command as { secret?: string }).secret)).toEqual([SECRET_A, undefined]); // before any heartbeat
+    expect(c.heartbeat(0).acls?.loginSecret).toBe(SECRET_A);
+    // Deleting every user keeps it: the salts of names that stay unknown do not change.
+    c.ask(ADMIN, { type: "user.delete", username: "alice" });
+    c.ask(ADMIN, { type: "user.delete", username: "bob" });
+    const replayed = replay(c.persisted().filter((command) => command.type.startsWith("user.")), emptyState(100));
+    expect(replayed.acls?.loginSecret).toBe(SECRET_A);
+    for (const command of c.persisted()) expect(commandProblem(command)).toBeUndefined();
+    expect(JSON.stringify(c.ask<UserListReply>(ADMIN, { type: "user.list" }))).not.toContain(SECRET_A);
+  });
+
+  it("a retry of the same user that first offers a secret records it; without any offer there is none", () => {
+    const c = coordinator();
+    c.ask(ADMIN, { type: "user.upsert", user: alice() });
+    expect(c.heartbeat(0).acls?.loginSecret).toBeUndefined();
+    c.ask(ADMIN, { type: "user.upsert", user: alice(), loginSecret: SECRET_A });
+    expect(c.persisted().filter((command) => command.type === "user.upserted")).toHaveLength(2);
+    expect(c.heartbeat(0).acls?.loginSecret).toBe(SECRET_A);
+  });
+
+  it("a malformed secret is INVALID_REQUEST, and a malformed one read back from the log is refused", () => {
+    const c = coordinator();
+    expect(c.ask(ADMIN, { type: "user.upsert", user: alice(), loginSecret: "short" }).error?.code).toBe("INVALID_REQUEST");
+    expect(c.persisted()).toEqual([]);
+    expect(commandProblem({ type: "user.upserted", user: alice(), secret: 7 })).toMatch(/loginSecret/);
+  });
+});

@@ -13,7 +13,7 @@ import { persist, send } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import type { AclSnapshot } from "../shared/acl.ts";
 import type { NodeId } from "../shared/ids.ts";
-import { SCRAM_USERS_MAX, copyScramUser, scramUserProblem, usernameProblem, type ScramUser, type UserReplyMessage, type UserRequestMessage } from "../shared/scram-users.ts";
+import { SCRAM_USERS_MAX, copyScramUser, loginSecretProblem, scramUserProblem, usernameProblem, type ScramUser, type UserReplyMessage, type UserRequestMessage } from "../shared/scram-users.ts";
 import type { CoordinatorContext, Outcome } from "./handlers.ts";
 import { apply } from "./state.ts";
 import { aclsOf } from "./acl.ts";
@@ -21,6 +21,8 @@ import { aclsOf } from "./acl.ts";
 export interface UserUpserted {
   readonly type: "user.upserted";
   readonly user: ScramUser;
+  /** The cluster's login secret, on the first upsert that offered one while the cluster had none. */
+  readonly secret?: string;
 }
 
 export interface UserDeleted {
@@ -37,7 +39,8 @@ export function applyUserCommand(acls: AclSnapshot, command: UserCommand): AclSn
     const others = users.filter((user) => user.username !== command.user.username);
     assert(others.length < SCRAM_USERS_MAX, `user.upserted past ${SCRAM_USERS_MAX} users`);
     const next = [...others, command.user].sort((left, right) => (left.username < right.username ? -1 : left.username > right.username ? 1 : 0));
-    return { ...acls, version: acls.version + 1, users: next };
+    const secret = acls.loginSecret ?? command.secret;
+    return { ...acls, version: acls.version + 1, users: next, ...(secret === undefined ? {} : { loginSecret: secret }) };
   }
   assert(users.some((user) => user.username === command.username), `user.deleted of an unknown user '${command.username}'`);
   return { ...acls, version: acls.version + 1, users: users.filter((user) => user.username !== command.username) };
@@ -46,7 +49,7 @@ export function applyUserCommand(acls: AclSnapshot, command: UserCommand): AclSn
 /** Why a user command read back from the log is malformed, or undefined (command-decode.ts). */
 export function userCommandProblem(command: Record<string, unknown>): string | undefined {
   if (command["type"] === "user.upserted") {
-    const problem = scramUserProblem(command["user"]);
+    const problem = scramUserProblem(command["user"]) ?? (command["secret"] === undefined ? undefined : loginSecretProblem(command["secret"]));
     return problem === undefined ? undefined : `user.upserted: ${problem}`;
   }
   const problem = usernameProblem(command["username"]);
@@ -74,7 +77,7 @@ export function userErrorReply(type: UserRequestMessage["type"], requestId: numb
 /** Why a user request's fields are wrong (validate.ts), or undefined. */
 export function userRequestProblem(type: UserRequestMessage["type"], fields: Record<string, unknown>): WireError | undefined {
   if (type === "user.list") return undefined;
-  const problem = type === "user.upsert" ? scramUserProblem(fields["user"]) : usernameProblem(fields["username"]);
+  const problem = type === "user.upsert" ? (scramUserProblem(fields["user"]) ?? (fields["loginSecret"] === undefined ? undefined : loginSecretProblem(fields["loginSecret"]))) : usernameProblem(fields["username"]);
   return problem === undefined ? undefined : wireError("INVALID_REQUEST", type === "user.upsert" ? `user: ${problem}` : `username: ${problem}`);
 }
 
@@ -82,7 +85,8 @@ export function userRequestProblem(type: UserRequestMessage["type"], fields: Rec
 export function copyUserRequest(type: UserRequestMessage["type"], requestId: number, fields: Record<string, unknown>): UserRequestMessage {
   if (type === "user.list") return { type, requestId };
   if (type === "user.delete") return { type, requestId, username: fields["username"] as string };
-  return { type, requestId, user: copyScramUser(fields["user"] as ScramUser) };
+  const loginSecret = fields["loginSecret"] as string | undefined;
+  return { type, requestId, user: copyScramUser(fields["user"] as ScramUser), ...(loginSecret === undefined ? {} : { loginSecret }) };
 }
 
 export function handleUserRequest(context: CoordinatorContext, from: NodeId, request: UserRequestMessage): Outcome {
@@ -97,9 +101,11 @@ export function handleUserRequest(context: CoordinatorContext, from: NodeId, req
         return { changes: {}, effects: [send(from, userErrorReply(request.type, request.requestId, wireError("INVALID_REQUEST", `the cluster holds at most ${SCRAM_USERS_MAX} users`)))] };
       }
       const reply: UserReplyMessage = { type: "user.upsert.reply", requestId: request.requestId, created: existing === undefined };
+      // The first secret offered becomes the cluster's; later offers are ignored.
+      const secret = acls.loginSecret === undefined ? request.loginSecret : undefined;
       // The same credentials again (a retry): a success that changes nothing.
-      if (existing !== undefined && sameUser(existing, request.user)) return { changes: {}, effects: [send(from, reply)] };
-      return change(context, from, { type: "user.upserted", user: request.user }, reply);
+      if (existing !== undefined && sameUser(existing, request.user) && secret === undefined) return { changes: {}, effects: [send(from, reply)] };
+      return change(context, from, { type: "user.upserted", user: request.user, ...(secret === undefined ? {} : { secret }) }, reply);
     }
     case "user.delete": {
       const reply: UserReplyMessage = { type: "user.delete.reply", requestId: request.requestId, deleted: userOf(acls, request.username) !== undefined };

@@ -9,14 +9,14 @@
  * timeout, or when a cached route has outlived metadataRefreshMs (the seed's rule, plus an age).
  */
 import { cancelTimer, setTimer } from "../shared/effects.ts";
-import { RETRIABLE, wireError } from "../shared/errors.ts";
+import { RETRIABLE, wireError, type WireError } from "../shared/errors.ts";
 import type { MetadataReply, ProducerIdReply, TopicMetadata } from "../shared/messages.ts";
 import { nextRequestId, sendMessage } from "./outcomes.ts";
 import { TIMER } from "./partitions.ts";
 import { requestTimedOut, retryLater } from "../shared/retry.ts";
 import { mergePartitions } from "../shared/routes.ts";
 import { failWaiting, routeWaiting } from "./routing.ts";
-import { drain, PRODUCER_EPOCH_MAX } from "./sending.ts";
+import { drain, failAwaitingIdentity, PRODUCER_EPOCH_MAX } from "./sending.ts";
 import type { Step } from "./state.ts";
 
 
@@ -55,6 +55,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   s.effects.push(cancelTimer(TIMER.metadataTimeout));
   if (reply.error !== undefined) {
     m.inflight = null;
+    if (reply.error.code === "AUTHENTICATION_FAILED") return loginRefused(s, asked, reply.error);
     if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
     return retryMetadataLater(s);
   }
@@ -84,6 +85,25 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   if (asked.some((topic) => m.wanted.has(topic))) return retryMetadataLater(s);
   m.attempt = 0;
   requestMetadata(s);
+}
+
+/**
+ * The coordinator refused this client's login (a real client answers for it:
+ * src/client/login-refusal.ts): the messages waiting for a route fail with that error at once —
+ * the same one `connect()` gives — rather than wait for their delivery timeout; those already
+ * routed go on to their brokers, which answer the same way.
+ */
+function loginRefused(s: Step, asked: readonly string[], error: WireError): void {
+  for (const topic of asked) {
+    s.state.metadata.wanted.delete(topic);
+    failWaiting(s, topic, error);
+  }
+  for (const p of s.state.partitions.values()) {
+    if (!asked.includes(p.topic)) continue;
+    p.awaitingMetadata = false;
+    drain(s, p);
+  }
+  s.state.metadata.attempt = 0;
 }
 
 function applyRoute(s: Step, topic: TopicMetadata): void {
@@ -133,6 +153,7 @@ export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {
   s.effects.push(cancelTimer(TIMER.identityTimeout));
   const error = reply.error ?? identityProblem(reply);
   if (error !== undefined) {
+    if (error.code === "AUTHENTICATION_FAILED") failAwaitingIdentity(s, error);
     if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
     return retryIdentityLater(s);
   }

@@ -232,7 +232,8 @@ function batchOfRequest(s: Step, p: PartitionState, requestId: number): number {
 
 export function onProduceReply(s: Step, reply: ProduceReply): void {
   const p = s.state.partitions.get(partitionKey(reply.topic, reply.partition));
-  if (p === undefined || s.state.config.acks === 0) return;
+  if (p === undefined) return;
+  if (s.state.config.acks === 0) return onAcks0Refused(s, p, reply);
   const index = batchOfRequest(s, p, reply.requestId);
   if (index < 0) return;
   const batch = p.queue[index]!;
@@ -271,6 +272,37 @@ export function onProduceReply(s: Step, reply: ProduceReply): void {
   const certain = batch.sentAttempts === 1 && DETERMINISTIC_REJECTIONS.has(reply.error.code) && !appendedBehind;
   giveUp(s, p, index, reply.error, certain ? "failed" : "unknown");
   drain(s, p);
+}
+
+/**
+ * acks 0: no broker answers, but a real client answers a request its refused login kept from
+ * leaving (src/client/login-refusal.ts) with AUTHENTICATION_FAILED, before its receipt says
+ * "unsent": the batch fails with that code (certainly not written), not as BROKER_NOT_AVAILABLE.
+ */
+function onAcks0Refused(s: Step, p: PartitionState, reply: ProduceReply): void {
+  if (reply.error?.code !== "AUTHENTICATION_FAILED" || s.state.receipts.get(reply.requestId) !== p) return;
+  const index = p.leaving.findIndex((batch) => batch.requestIds.includes(reply.requestId));
+  if (index < 0) return;
+  s.state.receipts.delete(reply.requestId);
+  const batch = p.leaving.splice(index, 1)[0]!;
+  for (const message of batch.messages) reportError(s, message, p.partition, reply.error, "failed");
+  refreshExpiry(s, p);
+  drain(s, p);
+}
+
+/**
+ * The coordinator refused this client's login (src/client/login-refusal.ts) while batches wait for
+ * a producer identity: the batches at the front of each partition that waits for one and that
+ * were never sent fail with that error, certainly unwritten, rather than wait for their delivery
+ * timeout behind an identity that will not come.
+ */
+export function failAwaitingIdentity(s: Step, error: WireError): void {
+  if (s.state.config.idempotence === "none") return;
+  const current = s.state.identity.current;
+  for (const p of s.state.partitions.values()) {
+    if (p.identity !== null || (current !== null && current.generation > p.retiredGeneration)) continue;
+    while (p.queue.length > 0 && p.queue[0]!.sentAttempts === 0) giveUp(s, p, 0, error, "failed");
+  }
 }
 
 /** The appended (and answered) batches at the front of the queue leave it, freeing their place in the window. */

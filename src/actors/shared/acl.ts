@@ -88,6 +88,14 @@ export interface AclSnapshot {
   readonly rules: readonly AclRule[];
   /** Password users' SCRAM credentials (scram-users.ts), sorted by name; absent: none. Same version as the rules. */
   readonly users?: readonly ScramUser[];
+  /**
+   * The cluster's login secret (base64 of 32 bytes), set by the first user created and never
+   * changed: every node derives an unknown user's mock salt from it (src/net/scram-link.ts), so
+   * the salt is the same on every node and across restarts and does not tell a probing client
+   * that the user does not exist. Absent: no user was created since it existed (each node then
+   * uses a per-process secret).
+   */
+  readonly loginSecret?: string;
 }
 
 export const EMPTY_ACLS: AclSnapshot = { version: 0, rules: [] };

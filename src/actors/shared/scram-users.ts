@@ -72,6 +72,14 @@ export function scramUserProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Why `value` cannot be the cluster's login secret (acl.ts `AclSnapshot.loginSecret`: base64 of 32
+ * bytes), or undefined.
+ */
+export function loginSecretProblem(value: unknown): string | undefined {
+  return typeof value === "string" && KEY_32.test(value) ? undefined : "loginSecret must be base64 of 32 bytes";
+}
+
 export function copyScramUser(user: ScramUser): ScramUser {
   return { username: user.username, mechanism: SCRAM_SHA_256, iterations: user.iterations, salt: user.salt, storedKey: user.storedKey, serverKey: user.serverKey };
 }
@@ -82,6 +90,11 @@ export interface UserUpsert {
   readonly type: "user.upsert";
   readonly requestId: number;
   readonly user: ScramUser;
+  /**
+   * 32 fresh random bytes (base64) the admin client offers as the cluster's login secret; the
+   * coordinator keeps the first one it is offered (AclSnapshot.loginSecret) and ignores the rest.
+   */
+  readonly loginSecret?: string;
 }
 export interface UserUpsertReply {
   readonly type: "user.upsert.reply";

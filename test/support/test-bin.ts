@@ -20,8 +20,8 @@
  *   `groupConsumerFixtureArgs()`.
  *
  * ZHUMQ_TEST_BIN=repo makes every test start `bin/zhumq.js` through tsx again.
- * src/cli/client-processes.test.ts always does: it is the check that the repository's command
- * runs from the sources; test/package.test.ts checks the published build.
+ * src/cli/client-processes.test.ts always starts its `zhumq dev` that way: the check that the
+ * repository's command runs from the sources; test/package.test.ts checks the published build.
  */
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";

@@ -32,7 +32,7 @@ const actorBans = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "zhumq-data/**", "coverage/**", ".bench-tmp/**", "dist/**"] },
+  { ignores: ["node_modules/**", "zhumq-data/**", "coverage/**", ".bench-tmp/**", "dist/**", ".test-bin/**"] },
   {
     files: ["**/*.ts", "**/*.js"],
     languageOptions: { parser: tseslint.parser, ecmaVersion: 2023, sourceType: "module" },

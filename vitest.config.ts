@@ -6,6 +6,8 @@ export default defineConfig({
     // Two cores on CI: threads beyond that only add noise.
     pool: "forks",
     maxWorkers: 2,
+    // Bundles the `zhumq` command the real-process tests start (test/support/test-bin.ts).
+    globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -35,6 +35,7 @@ import { PartitionLog } from "../src/disk/log.ts";
 import { parseTopicFolder, PARTITIONS_DIR } from "../src/host/stores/broker-store.ts";
 import { freePorts } from "./support/ports.ts";
 import { seededRandom } from "./support/seeded-random.ts";
+import { zhumqEntry } from "./support/test-bin.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const TOPIC = "kill9";
@@ -65,7 +66,7 @@ if (PLANT !== undefined && PLANT !== "no-idempotence") throw new Error(`ZHUMQ_KI
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 
-/** One `node bin/zhumq.js ...` child: its output, and how it ended. */
+/** One `zhumq ...` child (test/support/test-bin.ts): its output, and how it ended. */
 class Child {
   readonly process: ChildProcess;
   stdout = "";
@@ -76,7 +77,7 @@ class Child {
     readonly name: string,
     readonly args: readonly string[],
   ) {
-    this.process = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    this.process = spawn(process.execPath, [zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => this.process.on("exit", (code, signal) => resolve({ code, signal })));

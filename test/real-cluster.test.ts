@@ -21,6 +21,7 @@ import type { ProducerOutput } from "../src/actors/producer/index.ts";
 import type { MetadataReply, TopicCreateReply, FetchReply } from "../src/actors/shared/messages.ts";
 import { decodeBatches } from "../src/disk/batch-view.ts";
 import { freePorts } from "./support/ports.ts";
+import { zhumqEntry } from "./support/test-bin.ts";
 
 const TOPIC = "demo";
 const encoder = new TextEncoder();
@@ -247,9 +248,9 @@ afterEach(async () => {
   })));
 });
 
-/** `node bin/zhumq.js ...args` with its output collected and its exit awaited. */
+/** `zhumq ...args` (test/support/test-bin.ts) with its output collected and its exit awaited. */
 function zhumq(args: string[]) {
-  const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const output = { stdout: "", stderr: "" };
   child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));

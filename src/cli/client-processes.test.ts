@@ -1,6 +1,9 @@
 /**
- * The client commands as a user runs them: `node bin/zhumq.js ...` child processes against a
- * `zhumq dev` child on free ports (--port 0) with its data in a temp folder. Real stdin, exit
+ * The client commands as a user runs them: `zhumq ...` child processes against a `zhumq dev`
+ * child on free ports (--port 0) with its data in a temp folder. `zhumq dev` is started as the
+ * repository runs it, `node bin/zhumq.js` (the sources through tsx): this file is the check that
+ * the repository's command starts. The short-lived client commands start from the tests' bundle
+ * of the same sources (test/support/test-bin.ts), a third of the CPU per start. Real stdin, exit
  * statuses and signals; the in-process tests (client-commands.test.ts) cover the details.
  *
  * Every child is killed when its test ends, pass or fail (a consumer that runs until Ctrl-C must
@@ -11,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { zhumqEntry } from "../../test/support/test-bin.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,9 +43,12 @@ afterEach(async () => {
   await killAll(children);
 });
 
-/** `node bin/zhumq.js ...args`, with `input` written to its stdin (then closed) unless it is undefined. */
-function zhumq(args: readonly string[], input?: string, registry: Set<ChildProcess> | undefined = started): Child {
-  const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * `node <entry> ...args`, with `input` written to its stdin (then closed) unless it is undefined;
+ * `entry` is the tests' bundle unless given (bin/zhumq.js: the repository's command).
+ */
+function zhumq(args: readonly string[], input?: string, registry: Set<ChildProcess> | undefined = started, entry = zhumqEntry()): Child {
+  const child = spawn(process.execPath, [entry, ...args], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
   registry?.add(child);
   const output = { stdout: "", stderr: "" };
   child.stdout.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
@@ -81,7 +88,7 @@ describe("zhumq topic, produce and consume as processes, against zhumq dev", () 
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), "zhumq-cli-processes-"));
-    dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"], undefined, devProcess);
+    dev = zhumq(["dev", "--data", dataDir, "--port", "0", "--brokers", "2"], undefined, devProcess, "bin/zhumq.js");
     bootstrap = (await dev.waitFor(/Clients find the coordinator at (\S+?)\.? /))[1]!;
   }, 120_000);
 

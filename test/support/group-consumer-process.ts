@@ -1,5 +1,5 @@
 /**
- * Test support: group-consumer.fixture.ts as a child process (`node --import tsx`), its JSON lines
+ * Test support: group-consumer.fixture.ts as a child process (bundled: test/support/test-bin.ts), its JSON lines
  * parsed as they arrive, waits with deadlines, and a registry that SIGKILLs every child still
  * running (call `killAll` in afterEach or a `finally`, pass or fail).
  */
@@ -9,9 +9,9 @@ import type { FixtureLine, FixtureOptions } from "./group-consumer.fixture.ts";
 import type { Exit } from "./zhumq-process.ts";
 import type { AckedSend } from "../../src/sim/groups/checker.ts";
 import { waitUntil } from "./replicated-cluster.ts";
+import { groupConsumerFixtureArgs } from "./test-bin.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
-const FIXTURE = path.join(REPO, "test", "support", "group-consumer.fixture.ts");
 const POLL_MS = 20;
 /** Stderr kept for a failure message; a run that logs more than this is broken anyway. */
 const STDERR_CHARS_MAX = 64 * 1024;
@@ -27,7 +27,7 @@ export class GroupConsumerProcess {
   private partial = "";
 
   constructor(readonly options: FixtureOptions) {
-    this.child = spawn(process.execPath, ["--import", "tsx", FIXTURE, JSON.stringify(options)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, [...groupConsumerFixtureArgs(), JSON.stringify(options)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
     this.child.stdout!.on("data", (chunk: Buffer) => this.take(chunk.toString()));
     this.child.stderr!.on("data", (chunk: Buffer) => {
       if (this.stderr.length < STDERR_CHARS_MAX) this.stderr += chunk.toString();

@@ -21,7 +21,7 @@ import path from "node:path";
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
 const REPO_MODULES = path.join(REPO, "node_modules");
 /** Top-level entries of the repository that are not sources: never copied into the build copy. */
-const NOT_SOURCES = new Set(["node_modules", ".git", "dist", "zhumq-data", ".bench-tmp", "coverage", ".scratch", "test-output", "sweep-failures"]);
+const NOT_SOURCES = new Set(["node_modules", ".git", "dist", ".test-bin", "zhumq-data", ".bench-tmp", "coverage", ".scratch", "test-output", "sweep-failures"]);
 const POLL_MS = 20;
 
 export interface RunResult {

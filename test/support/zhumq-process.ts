@@ -1,5 +1,5 @@
 /**
- * Test support: `node bin/zhumq.js ...` as a child process, its output collected, waits with
+ * Test support: `zhumq ...` (the command bundled for the tests, test/support/test-bin.ts) as a child process, its output collected, waits with
  * deadlines (never fixed sleeps), and a registry so a test's afterEach can kill whatever it
  * started, pass or fail.
  */
@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach } from "vitest";
+import { zhumqEntry } from "./test-bin.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const POLL_MS = 10;
@@ -24,7 +25,7 @@ export class ZhumqProcess {
   readonly exited: Promise<Exit>;
 
   constructor(readonly args: readonly string[]) {
-    this.process = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    this.process = spawn(process.execPath, [zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => this.process.on("exit", (code, signal) => resolve({ code, signal })));
@@ -119,7 +120,7 @@ export function useProcessSandbox(prefix: string): { readonly processes: ZhumqPr
 /** `zhumq ...` run to its end (a client command that exits by itself), with extra environment. */
 export function runZhumq(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/zhumq.js", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -111,7 +111,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   UNKNOWN_COORDINATOR: false,
   COORDINATOR_CHANGE_PENDING: true, // once the change in progress commits
   WOULD_LOSE_QUORUM: false, // not until the unreachable replicas answer again
-  COORDINATOR_NOT_CAUGHT_UP: true, // once the new replica runs and is reachable
+  COORDINATOR_NOT_CAUGHT_UP: false, // not until the new replica runs (with --join) and is reachable
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */

@@ -64,7 +64,7 @@ import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
 import { COORDINATOR_LEADER, SimCoordinatorQuorum } from "./coordinator-boot.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
-import { brokerPlantOf, coordinatorPlantOf, withDiskPlant } from "./plants.ts";
+import { brokerPlantOf, coordinatorPlantOf, quorumReplacements, withDiskPlant } from "./plants.ts";
 import { ADMIN, adminBoot, type AdminRequests } from "./admin.ts";
 import { countSends, driveProducers, recordBroker, recordConsumer, recordCoordinator, recordProducer, soleInSync } from "./workload-traffic.ts";
 
@@ -112,7 +112,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
   if (settings.coordinators > 1 && groups !== undefined) throw new RangeError("consumer groups with a coordinator quorum are not simulated yet (docs/coordinator-quorum.md)");
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica) }) : undefined;
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica) }) : undefined;
+  if (quorum?.ids.length !== quorum?.voters.length) quorum?.bootAdmin();
+  world.restartTakenOver = quorum === undefined ? undefined : (node, wipe) => quorum.restartTakenOver(node, wipe);
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, (host) => void (coordinatorHost = host), { onNotify: (output) => onCoordinatorOutput(output) }), disk);
@@ -247,7 +249,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? [])];
-  const quorumAnomalies = quorum?.checker.anomalies() ?? [];
+  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedReplacements() ?? []).map((detail) => ({ kind: "coordinator-replacement-unfinished", detail }))];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);

@@ -47,7 +47,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   m.inflight = null;
   s.effects.push(cancelTimer(CONSUMER_TIMER.metadataTimeout));
   if (reply.error !== undefined) {
-    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
+    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
   const topic = s.state.config.topic;

@@ -55,7 +55,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   s.effects.push(cancelTimer(TIMER.metadataTimeout));
   if (reply.error !== undefined) {
     m.inflight = null;
-    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
+    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
   // `inflight` stays set while the reply is applied, so that nothing applied here asks again
@@ -133,7 +133,7 @@ export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {
   s.effects.push(cancelTimer(TIMER.identityTimeout));
   const error = reply.error ?? identityProblem(reply);
   if (error !== undefined) {
-    if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
+    if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader, error.leaderAddress);
     return retryIdentityLater(s);
   }
   identity.attempt = 0;

@@ -123,6 +123,8 @@ export interface WireError {
   readonly message: string;
   /** COORDINATOR_NOT_AVAILABLE from a coordinator replica that is not the leader: the leader it knows (docs/coordinator-quorum.md). */
   readonly leader?: string;
+  /** With `leader`: where it listens, when the replica knows (a member added since the client's bootstrap list was written). */
+  readonly leaderAddress?: string;
 }
 
 export function wireError(code: ErrorCode, message: string): WireError {

@@ -171,7 +171,7 @@ describe("coordinator membership changes", () => {
     harness.tick(5);
     const follower = ["c0", "c1", "c2"].find((id) => id !== leader)!;
     const notLeader = harness.change(follower, 1, "remove", leader, undefined, 1);
-    expect(notLeader?.error).toMatchObject({ code: "COORDINATOR_NOT_AVAILABLE", leader });
+    expect(notLeader?.error).toMatchObject({ code: "COORDINATOR_NOT_AVAILABLE", leader, leaderAddress: ADDRESSES[leader] });
     expect(harness.change(leader, 2, "remove", "c9")?.error?.code).toBe("UNKNOWN_COORDINATOR");
     expect(harness.change(leader, 3, "add", follower, "elsewhere:1")?.error?.code).toBe("UNKNOWN_COORDINATOR");
     expect(harness.change(leader, 4, "add", "c9", "not an address")?.error?.code).toBe("INVALID_REQUEST");

@@ -217,7 +217,8 @@ function notCoordinator(replica: QuorumReplica, type: Parameters<typeof errorRep
 
 function notCoordinatorError(replica: QuorumReplica): WireError {
   const leader = leaderHint(replica);
-  return { ...wireError("COORDINATOR_NOT_AVAILABLE", leader === null ? "NOT_COORDINATOR: this coordinator replica is not the serving leader; no leader is known" : `NOT_COORDINATOR: this coordinator replica is not the leader; the leader is ${leader}`), ...(leader === null ? {} : { leader }) };
+  const leaderAddress = leader === null ? undefined : memberAddresses(replica)[leader];
+  return { ...(leaderAddress === undefined ? {} : { leaderAddress }), ...wireError("COORDINATOR_NOT_AVAILABLE", leader === null ? "NOT_COORDINATOR: this coordinator replica is not the serving leader; no leader is known" : `NOT_COORDINATOR: this coordinator replica is not the leader; the leader is ${leader}`), ...(leader === null ? {} : { leader }) };
 }
 
 // ---------------------------------------------------------------- the serving leader's decisions

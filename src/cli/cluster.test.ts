@@ -23,15 +23,15 @@ const status = (id: string, extra: Partial<Extract<ReplicaAnswer, { status: unkn
 describe("zhumq cluster status", () => {
   it("names the serving leader, each replica's role, term and lag behind the leader's log", () => {
     const lines = statusLines([
-      status("c1", { role: "leader", serving: true, lastIndex: 12, commitIndex: 11, peers: [{ id: "c2", matchIndex: 12 }, { id: "c3", matchIndex: 7 }] }),
+      status("c1", { role: "leader", serving: true, lastIndex: 12, commitIndex: 11, peers: [{ id: "c2", matchIndex: 12 }, { id: "c3", matchIndex: 7 }], addresses: { c1: "h1:9090", c3: "h3:9090" } }),
       status("c2", { commitIndex: 11 }),
       { id: "c3", unreachable: true },
     ]);
     expect(lines[0]).toBe("coordinator quorum of 3: leader c1, term 3, commit index 11 (2 of 3 answered)");
-    expect(lines[1]).toMatch(/REPLICA\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAG/);
-    expect(lines[2]).toMatch(/c1\s+leader\s+3\s+c1\s+11\s+9\s+0$/);
+    expect(lines[1]).toMatch(/REPLICA\s+ADDRESS\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAG/);
+    expect(lines[2]).toMatch(/c1\s+h1:9090\s+leader\s+3\s+c1\s+11\s+9\s+0$/);
     expect(lines[3]).toMatch(/c2\s+follower\s+3\s+c1\s+11\s+9\s+0$/);
-    expect(lines[4]).toMatch(/c3\s+unreachable$/);
+    expect(lines[4]).toMatch(/c3\s+h3:9090\s+unreachable$/);
   });
 
   it("says when no leader serves, and when the coordinator is a single one", () => {

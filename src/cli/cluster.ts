@@ -19,7 +19,9 @@ Usage:
 Every replica named by --bootstrap is asked for itself (not through the leader), so a replica
 that is down shows as unreachable and a deposed one shows its old term. LAG is how many log
 entries the leader holds that the replica has not (the leader's last index minus what the
-leader knows the replica holds). A single coordinator (no --peers) shows as such.
+leader knows the replica holds). A single coordinator (no --peers) shows as such. Replicas
+added since (zhumq coordinator add) are asked too, at the address the leader's configuration
+gives; replicas removed since are left out.
 
 Options:
   --json               print the answers as one JSON object
@@ -38,18 +40,33 @@ export async function clusterCommand(argv: readonly string[], io: CommandIo): Pr
       return values.help === true ? EXIT_OK : 2;
     }
     if (positionals[0] !== "status" || positionals.length > 1) throw new UsageError("", `unknown cluster command '${positionals.join(" ")}' (try: zhumq cluster status)`);
-    const context = new ClientContext(clientOptionsFor(values, io, "zhumq-cluster"));
-    const node = await context.acquire();
-    try {
-      const answers = await coordinatorStatuses(node, context.coordinators, STATUS_TIMEOUT_MS);
+    const options = clientOptionsFor(values, io, "zhumq-cluster");
+    let answers = await statusesOf(new ClientContext(options));
+    // Replicas added since (`zhumq coordinator add`) that --bootstrap does not name: asked too,
+    // where the leader's configuration says they listen; replicas removed since are left out.
+    const leader = servingLeader(answers);
+    if (leader !== undefined) {
+      const asked = new Set(answers.map((answer) => answer.id));
+      const extra = leader.voters.filter((id) => !asked.has(id) && leader.addresses?.[id] !== undefined);
+      if (extra.length > 0) answers = [...answers, ...(await statusesOf(new ClientContext({ ...options, bootstrap: extra.map((id) => `${id}@${leader.addresses![id]!}`).join(",") })))];
+      answers = answers.filter((answer) => leader.voters.includes(answer.id));
+    }
+    {
       const out = new Output(io.stdout);
       if (values.json === true) await out.line(JSON.stringify({ leader: servingLeader(answers)?.id ?? null, replicas: answers }));
       else for (const line of statusLines(answers)) await out.line(line);
       return answers.some((answer) => "single" in answer) || servingLeader(answers) !== undefined ? EXIT_OK : EXIT_FAILED;
-    } finally {
-      await context.release();
     }
   });
+}
+
+async function statusesOf(context: ClientContext): Promise<ReplicaAnswer[]> {
+  const node = await context.acquire();
+  try {
+    return await coordinatorStatuses(node, context.coordinators, STATUS_TIMEOUT_MS);
+  } finally {
+    await context.release();
+  }
 }
 
 /** The table `zhumq cluster status` prints. */
@@ -62,14 +79,15 @@ export function statusLines(answers: readonly ReplicaAnswer[]): string[] {
     const match = leader.peers?.find((peer) => peer.id === id)?.matchIndex;
     return match === undefined ? "?" : String(Math.max(0, leader.lastIndex - match));
   };
+  const addressOf = (id: string): string => leader?.addresses?.[id] ?? "";
   const rows = answers.map((answer) => {
-    if ("unreachable" in answer) return [answer.id, "unreachable", "", "", "", "", ""];
-    if ("single" in answer) return [answer.id, "single", "", "", "", "", ""];
+    if ("unreachable" in answer) return [answer.id, addressOf(answer.id), "unreachable", "", "", "", "", ""];
+    if ("single" in answer) return [answer.id, "", "single", "", "", "", "", ""];
     const { status } = answer;
     const role = status.serving ? "leader" : status.role === "leader" ? "leader (not serving)" : status.role;
-    return [answer.id, role, String(status.term), status.leader ?? "-", String(status.commitIndex), String(status.appliedIndex), lagOf(answer.id)];
+    return [answer.id, addressOf(answer.id), role, String(status.term), status.leader ?? "-", String(status.commitIndex), String(status.appliedIndex), lagOf(answer.id)];
   });
-  const header = ["REPLICA", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG"];
+  const header = ["REPLICA", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG"];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const format = (row: readonly string[]): string => `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ")}`.trimEnd();
   const up = answers.filter((answer) => "status" in answer).length;

@@ -68,6 +68,10 @@ describe("resolveNodeConfig from flags", () => {
     expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:1", data: "c", peers: "c1@h:1,c1@h:2" }))).toBe("--peers");
     expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:1", data: "c", peers: "c1@h:1,c2" }))).toBe("--peers");
     expect(fieldOf(() => resolveNodeConfig("coordinator", {}, { ...fromFile, values: { ...fromFile.values, peers: 3 } }))).toBe("peers");
+    // --join: a new replica names the running ones, not itself, and never with --peers.
+    expect(resolveNodeConfig("coordinator", { id: "c4", listen: "h:4", data: "c", join: peers })).toMatchObject({ join: [{ id: "c1" }, { id: "c2" }, { id: "c3" }] });
+    expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:4", data: "c", join: peers }))).toBe("--join");
+    expect(fieldOf(() => resolveNodeConfig("coordinator", { id: "c1", listen: "h:4", data: "c", join: "c2@h:2", peers }))).toBe("--join");
     const quorumBroker = resolveNodeConfig("broker", { ...broker, coordinator: peers });
     expect(quorumBroker).toMatchObject({ coordinator: { id: "c1", address: "10.0.0.1:9090" }, coordinators: [{ id: "c1" }, { id: "c2" }, { id: "c3" }] });
     expect(resolveNodeConfig("broker", broker)).not.toHaveProperty("coordinators");

@@ -53,6 +53,8 @@ export interface NodeFlags {
   readonly coordinator?: string | undefined;
   /** Coordinator only: every replica of a quorum, "c1@host:port,c2@host:port,…", this one included. */
   readonly peers?: string | undefined;
+  /** Coordinator only: the running replicas of a quorum this new replica joins, "c1@host:port,…" (not this one). */
+  readonly join?: string | undefined;
   readonly data?: string | undefined;
   readonly config?: string | undefined;
   readonly seed?: string | undefined;
@@ -85,6 +87,8 @@ export interface CoordinatorConfig extends ObservabilityConfig {
   readonly settings: NonNullable<CoordinatorNodeOptions["settings"]>;
   /** A quorum's replicas (this one included), from --peers; undefined: a single coordinator. */
   readonly peers?: readonly Endpoint[];
+  /** A new replica joining a running quorum (--join): its replicas, this one not among them. */
+  readonly join?: readonly Endpoint[];
 }
 
 export interface Endpoint {
@@ -109,7 +113,7 @@ export interface BrokerConfig extends ObservabilityConfig {
 export type NodeConfig = CoordinatorConfig | BrokerConfig;
 
 const FILE_KEYS = {
-  coordinator: ["id", "listen", "peers", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
+  coordinator: ["id", "listen", "peers", "join", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
   broker: ["id", "listen", "advertise", "coordinator", "data", "seed", "metricsListen", "logFormat", "logLevel", "settings", "tlsCa", "tlsCert", "tlsKey"],
 } as const;
 
@@ -171,7 +175,9 @@ export function resolveNodeConfig(role: NodeConfig["role"], flags: NodeFlags, fi
   const settings = settingsOf(role, values["settings"]);
   if (role === "coordinator") {
     const peers = peersOf(flags.peers, values["peers"], id);
-    return { role, id, listen, dataDir, seed, ...observability, settings: checkedCoordinatorSettings(settings), ...(peers === undefined ? {} : { peers }) };
+    const join = joinOf(flags.join, values["join"], id);
+    if (peers !== undefined && join !== undefined) throw new ConfigError("--join", "a replica either starts a quorum (--peers) or joins a running one (--join), not both");
+    return { role, id, listen, dataDir, seed, ...observability, settings: checkedCoordinatorSettings(settings), ...(peers === undefined ? {} : { peers }), ...(join === undefined ? {} : { join }) };
   }
   const coordinators = endpointsOf(flags.coordinator, values["coordinator"]);
   const advertiseFlag = pick("advertise");
@@ -319,6 +325,18 @@ function peersOf(flag: string | undefined, raw: unknown, id: string): Endpoint[]
   if (!peers.some((peer) => peer.id === id)) throw new ConfigError(field, `must list this coordinator ('${id}') among the replicas, got ${peers.map((peer) => peer.id).join(", ")}`);
   if (peers.length > QUORUM_REPLICAS_MAX) throw new ConfigError(field, `at most ${QUORUM_REPLICAS_MAX} replicas, got ${peers.length}`);
   return peers;
+}
+
+/** --join (or "join" in the file): the running replicas a new one joins; it is added by `zhumq coordinator add`. */
+function joinOf(flag: string | undefined, raw: unknown, id: string): Endpoint[] | undefined {
+  const field = flag !== undefined ? "--join" : "join";
+  const text = flag ?? raw;
+  if (text === undefined) return undefined;
+  if (typeof text !== "string") throw new ConfigError(field, 'must be "c1@HOST:PORT,c2@HOST:PORT,…"');
+  const replicas = parseEndpointList(text, field);
+  if (replicas.some((replica) => replica.id === id)) throw new ConfigError(field, `lists the running replicas, not this new one ('${id}')`);
+  if (replicas.length >= QUORUM_REPLICAS_MAX) throw new ConfigError(field, `at most ${QUORUM_REPLICAS_MAX - 1} running replicas, got ${replicas.length}`);
+  return replicas;
 }
 
 function settingsOf(role: NodeConfig["role"], raw: unknown): Record<string, unknown> {

@@ -13,7 +13,8 @@ Usage: zhumq <command> [options]
 
 Commands:
   dev          start a local cluster (a coordinator and brokers) in one process, data under ./zhumq-data
-  coordinator  run the coordinator node (cluster metadata) on this host
+  coordinator  run the coordinator node (cluster metadata) on this host; 'coordinator add|remove'
+               changes the replicas of a coordinator quorum
   broker       run a broker node on this host; 'broker decommission ID' moves a broker's
                partitions to the others, to take it out of the cluster for good
   topic        create, list, describe and delete topics
@@ -55,6 +56,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     case "dev":
       return (await import("./dev.ts")).devCommand(rest);
     case "coordinator":
+      // `zhumq coordinator add|remove` is an admin request; `zhumq coordinator --id ...` runs a coordinator.
+      if (rest[0] === "add" || rest[0] === "remove") return clientCommand(rest, () => import("./coordinator-admin.ts"), (command, args, io) => command.coordinatorAdminCommand(args, io));
       return (await import("./node.ts")).coordinatorCommand(rest);
     case "broker":
       // `zhumq broker decommission ID` is an admin request; `zhumq broker --id ...` runs a broker.

@@ -50,6 +50,8 @@ topics and their placement, leader epochs, producer ids), kept in a durable comm
 Usage:
   zhumq coordinator --id ID --listen HOST:PORT --data DIR [--config FILE]
   zhumq coordinator --id c1 --listen HOST:PORT --data DIR --peers c1@HOST:PORT,c2@HOST:PORT,c3@HOST:PORT
+  zhumq coordinator --id c4 --listen HOST:PORT --data DIR --join c1@HOST:PORT,c2@HOST:PORT,c3@HOST:PORT
+  zhumq coordinator add ID@HOST:PORT | remove ID      (see 'zhumq coordinator add --help')
 
 Options:
 ${COMMON_OPTIONS}
@@ -60,6 +62,11 @@ ${COMMON_OPTIONS}
                        Without it: a single coordinator, as before. Give brokers and clients
                        every replica (--coordinator / --bootstrap c1@...,c2@...,c3@...).
                        Data of a replica: <data>/coordinator-raft (docs/coordinator-quorum.md)
+  --join ID@HOST:PORT,...
+                       start as a NEW replica of a running quorum (its current replicas, not
+                       this one), empty; then 'zhumq coordinator add ID@HOST:PORT' makes it one:
+                       it catches up (snapshot, then log) before it counts. Restart it later
+                       with the same flags. 'zhumq coordinator remove ID' takes one out.
 
 Config file (every key optional when given as a flag):
   { "id": "coordinator", "listen": "0.0.0.0:9090", "data": "/var/lib/zhumq/coordinator",
@@ -190,7 +197,7 @@ async function stopAll(node: { stop(): Promise<void> }, server: MetricsServer | 
 }
 
 async function parseNodeArgs(role: NodeConfig["role"], argv: readonly string[]): Promise<(NodeConfig & { readonly access: AuthorizerFlags }) | "help"> {
-  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : { ...FLAG_OPTIONS, peers: { type: "string" } } as const;
+  const options = role === "broker" ? { ...FLAG_OPTIONS, coordinator: { type: "string" }, advertise: { type: "string" }, "retention-ms": { type: "string" }, "retention-bytes": { type: "string" } } as const : { ...FLAG_OPTIONS, peers: { type: "string" }, join: { type: "string" } } as const;
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   if (values.help === true) return "help";
   const raw = values as NodeFlags & { "retention-ms"?: string; "retention-bytes"?: string };
@@ -207,7 +214,7 @@ function nodeOptions(config: NodeConfig & { readonly access: AuthorizerFlags }, 
   const { authorizer, devPrincipals } = config.access;
   const common = { id: config.id, listen: config.listen, dataDir: config.dataDir, network: GrpcTransport, log, ...(config.seed === undefined ? {} : { seed: config.seed }), ...(config.tls === undefined ? {} : { tls: config.tls }), ...(devPrincipals ? { devPrincipals } : {}) };
   const access = authorizer === undefined ? {} : { authorizer };
-  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: { ...config.settings, ...access }, ...(config.peers === undefined ? {} : { peers: config.peers }) };
+  if (config.role === "coordinator") return { ...common, role: "coordinator", settings: { ...config.settings, ...access }, ...(config.peers === undefined ? {} : { peers: config.peers }), ...(config.join === undefined ? {} : { join: config.join }) };
   return { ...common, role: "broker", coordinator: config.coordinator, ...(config.coordinators === undefined ? {} : { coordinators: config.coordinators }), settings: { ...config.settings, ...access }, ...(config.advertise === undefined ? {} : { advertise: config.advertise }) };
 }
 

@@ -27,4 +27,19 @@ describe("client address book", () => {
     expect(() => parseBootstrap("h:1,h:2")).toThrow(/name each/);
     expect(() => parseBootstrap("c1@h:1,c1@h:2")).toThrow(/twice/);
   });
+
+  it("learns a coordinator replica added since the bootstrap list from a refusal naming it as leader, then trusts its answers", () => {
+    const book = clientAddressBook(parseBootstrap("c1@10.0.0.1:9090,c2@10.0.0.2:9090"));
+    const refusal = (leader: string, leaderAddress: string) => ({ type: "metadata.reply", requestId: 1, brokers: [], topics: [], error: { code: "COORDINATOR_NOT_AVAILABLE", message: "NOT_COORDINATOR", leader, leaderAddress } });
+    expect(book.learn("mallory", refusal("c4", "6.6.6.6:1"))).toBe(0);
+    expect(book.lookup("c4")).toBeUndefined();
+    expect(book.learn("c1", refusal("c4", "10.0.0.4:9090"))).toBe(1);
+    expect(book.lookup("c4")).toBe("10.0.0.4:9090");
+    // A configured replica's address is never replaced; a bad address is ignored.
+    expect(book.learn("c1", refusal("c2", "6.6.6.6:1"))).toBe(0);
+    expect(book.lookup("c2")).toBe("10.0.0.2:9090");
+    expect(book.learn("c1", refusal("c5", "nowhere"))).toBe(0);
+    // The learned leader's own answers are believed (brokers it names).
+    expect(book.learn("c4", startGetReply([{ id: "b1", alive: true, address: "10.0.0.9:9092" }]))).toBe(1);
+  });
 });

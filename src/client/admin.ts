@@ -23,6 +23,13 @@ import type { CommittedOffset, GroupSummary } from "../actors/shared/group-messa
 import { aclRuleProblem, copyRule, type AclRule } from "../actors/shared/acl.ts";
 import { ACL_RULES_PER_REQUEST_MAX } from "../actors/shared/acl-messages.ts";
 import { newLoginSecret, newScramUser } from "./user-admin.ts";
+import type { CoordinatorMembershipReply } from "../actors/coordinator/replicated/membership.ts";
+
+/** The coordinator quorum's voters after a membership change, and where each listens. */
+export interface CoordinatorMembers {
+  readonly voters: readonly string[];
+  readonly addresses: Readonly<Record<string, string>>;
+}
 
 export interface AdminOptions {
   /** Per attempt. Default 5,000 ms. */
@@ -327,6 +334,37 @@ export class Admin {
     const reply = await this.connected().ask("broker.decommission.reply", (requestId) => ({ type: "broker.decommission", requestId, broker: id }), this.policy, signal);
     throwIfError(reply);
     return { partitionsToMove: reply.partitionsToMove };
+  }
+
+  /**
+   * Add a replica to the coordinator quorum (docs/coordinator-quorum.md, "Membership"): start it
+   * first with `zhumq coordinator --id ID --listen ADDRESS --join <the current replicas>`. The
+   * leader lets it catch up (snapshot, then log), then makes it a voter; resolves with the new
+   * voters and their addresses once that is committed. One change at a time. Typed refusals:
+   * UNKNOWN_COORDINATOR (the id votes already: a wiped or moved replica rejoins under a NEW id),
+   * COORDINATOR_CHANGE_PENDING, WOULD_LOSE_QUORUM, COORDINATOR_NOT_CAUGHT_UP, INVALID_REQUEST.
+   */
+  async addCoordinator(options: { readonly id: string; readonly address: string; readonly signal?: AbortSignal }): Promise<CoordinatorMembers> {
+    return this.changeCoordinators("add", options.id, options.address, options.signal);
+  }
+
+  /** Remove a replica from the coordinator quorum (then stop it). Refusals as `addCoordinator`'s. */
+  async removeCoordinator(id: string | { readonly id: string; readonly signal?: AbortSignal }): Promise<CoordinatorMembers> {
+    const { id: node, signal } = typeof id === "string" ? { id, signal: undefined } : id;
+    return this.changeCoordinators("remove", node, undefined, signal);
+  }
+
+  private async changeCoordinators(change: "add" | "remove", node: string, address: string | undefined, signal: AbortSignal | undefined): Promise<CoordinatorMembers> {
+    if (typeof node !== "string" || node.length === 0) throw invalidRequest(`a coordinator id must be a non-empty string, got ${JSON.stringify(node)}`);
+    if (change === "add" && (typeof address !== "string" || address.length === 0)) throw invalidRequest("addCoordinator needs the new replica's address (host:port)");
+    const reply = (await this.connected().ask(
+      "coordinator.membership.reply" as never,
+      (requestId) => ({ type: "coordinator.membership.request", requestId, change, node, ...(address === undefined ? {} : { address }) }) as never,
+      this.policy,
+      signal,
+    )) as unknown as CoordinatorMembershipReply;
+    throwIfError(reply as never);
+    return { voters: reply.voters ?? [], addresses: reply.addresses ?? {} };
   }
 
   /**

@@ -90,7 +90,7 @@ export class CoordinatorRequests {
       const error = (reply as { error?: WireError }).error;
       if (error === undefined || !RETRIABLE[error.code] || error.code === "UNKNOWN_TOPIC_OR_PARTITION") return reply as ReplyOf<T>;
       // A quorum replica that is not the leader names it (WireError.leader): go there next.
-      if (error.code === "COORDINATOR_NOT_AVAILABLE") this.coordinators.follow(error.leader);
+      if (error.code === "COORDINATOR_NOT_AVAILABLE") this.coordinators.follow(error.leader, error.leaderAddress);
       last = error;
     }
     const attempts = policy.retries + 1;

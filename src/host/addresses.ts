@@ -14,6 +14,8 @@ export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:9090";
 
 /** Learned addresses kept at most (the coordinator registers at most 1,024 brokers by default). */
 export const ADDRESS_BOOK_ENTRIES_MAX = 100_000;
+/** Coordinator replicas learned from refusals, at most (a quorum has at most 7). */
+const NAMED_LEADERS_MAX = 16;
 
 export interface AddressBookOptions {
   /** Fixed entries (the coordinator's address): never replaced by anything learned. */
@@ -34,6 +36,8 @@ export class AddressBook {
   private readonly pinned = new Map<NodeId, string>();
   private readonly learned = new Map<NodeId, string>();
   private readonly trust: (from: NodeId) => boolean;
+  /** Coordinator replicas a trusted refusal named as the leader (and gave the address of). */
+  private readonly namedLeaders = new Set<NodeId>();
 
   constructor(options: AddressBookOptions = {}) {
     const pinned = options.pinned ?? {};
@@ -59,7 +63,9 @@ export class AddressBook {
    * ignored (the message came from the network). Returns how many entries changed.
    */
   learn(from: NodeId, message: unknown): number {
-    if (!this.trust(from) || !isRecord(message) || !LEARNED_FROM.has(message["type"] as string)) return 0;
+    if (!this.trusted(from) || !isRecord(message)) return 0;
+    if (this.learnLeader(message)) return 1;
+    if (!LEARNED_FROM.has(message["type"] as string)) return 0;
     const brokers = message["brokers"];
     if (!Array.isArray(brokers)) return 0;
     let changed = 0;
@@ -71,6 +77,28 @@ export class AddressBook {
       changed++;
     }
     return changed;
+  }
+
+  /** Trusted: a configured coordinator, or a coordinator replica one of them named as its leader. */
+  private trusted(from: NodeId): boolean {
+    return this.trust(from) || this.namedLeaders.has(from);
+  }
+
+  /**
+   * A quorum replica's NOT_COORDINATOR refusal naming a leader and its address (a replica added
+   * since this node's list was written: docs/coordinator-quorum.md, "Membership"): the leader's
+   * address is learned and its own answers are trusted from then on.
+   */
+  private learnLeader(message: Record<string, unknown>): boolean {
+    const error = message["error"];
+    if (!isRecord(error) || error["code"] !== "COORDINATOR_NOT_AVAILABLE") return false;
+    const { leader, leaderAddress } = error;
+    if (typeof leader !== "string" || leader.length === 0 || this.pinned.has(leader) || brokerAddressProblem(leaderAddress) !== undefined) return false;
+    if (this.namedLeaders.size >= NAMED_LEADERS_MAX && !this.namedLeaders.has(leader)) return false;
+    this.namedLeaders.add(leader);
+    if (this.learned.get(leader) === leaderAddress) return false;
+    this.set(leader, leaderAddress as string);
+    return true;
   }
 
   /** Every known entry, pinned ones first. */

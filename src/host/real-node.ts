@@ -147,6 +147,11 @@ export interface CoordinatorNodeOptions extends CommonNodeOptions {
    * address its peers dial. Absent (or this node alone): the single coordinator and its command log.
    */
   readonly peers?: readonly NodeEndpoint[];
+  /**
+   * A new replica joining a running quorum (`--join`): the running replicas (not this one). It
+   * starts with no configuration; `zhumq coordinator add` makes it a voter.
+   */
+  readonly join?: readonly NodeEndpoint[];
   /** A quorum replica's Raft timing (tests); default COORDINATOR_RAFT_SETTINGS. */
   readonly raft?: Partial<RaftSettings>;
 }
@@ -212,7 +217,7 @@ export async function startNode(options: NodeOptions): Promise<RealNode> {
     try {
       const advertisedAddress = options.role === "broker" ? (options.advertise ?? transport.address) : undefined;
       const actorTransport = options.role === "broker" ? learnAddresses(transport, addresses) : transport;
-      const host = await startActor(options, definitionFor(options, advertisedAddress, log, metrics), { fs, transport: actorTransport, random, log, metrics });
+      const host = await startActor(options, definitionFor(options, advertisedAddress, log, metrics), { fs, transport: actorTransport, random, log, metrics, addresses });
       actorContext = () => host.snapshot?.context;
       metrics?.attach(host);
       const advertised = advertisedAddress !== undefined && advertisedAddress !== transport.address ? ` (advertised as ${advertisedAddress})` : "";
@@ -261,20 +266,38 @@ type AnyHost = ActorHost<AnyStateMachine, unknown, unknown, unknown>;
  */
 function pinnedPeers(options: NodeOptions): readonly NodeEndpoint[] {
   if (options.role === "broker") return [options.coordinator, ...(options.coordinators ?? []).filter(({ id }) => id !== options.coordinator.id)];
+  if (options.join !== undefined) return options.join.filter(({ id }) => id !== options.id);
   return isQuorum(options) ? options.peers!.filter(({ id }) => id !== options.id) : [];
+}
+
+/**
+ * `coordinator.quorum.addresses` (a quorum replica: its configuration's members, or a learner
+ * being added): every address but this node's own goes into the address book. Notifies come out
+ * before the sends of the same event, so the first message to a new member finds its address.
+ */
+export function learnMemberAddresses(book: AddressBook, self: NodeId, output: unknown): void {
+  if (typeof output !== "object" || output === null || (output as { type?: unknown }).type !== "coordinator.quorum.addresses") return;
+  const addresses = (output as { addresses?: unknown }).addresses;
+  if (typeof addresses !== "object" || addresses === null) return;
+  for (const [id, address] of Object.entries(addresses)) if (id !== self && typeof address === "string" && book.lookup(id) !== address) book.set(id, address);
 }
 
 /** A coordinator runs as a quorum replica when it has peers besides itself. */
 export function isQuorum(options: NodeOptions): boolean {
-  if (options.role !== "coordinator" || options.peers === undefined) return false;
+  if (options.role !== "coordinator") return false;
+  if (options.join !== undefined) return true;
+  if (options.peers === undefined) return false;
   if (!options.peers.some(({ id }) => id === options.id)) throw new RangeError(`coordinator '${options.id}' must be one of its peers (${options.peers.map(({ id }) => id).join(", ")})`);
   return options.peers.length > 1;
 }
 
 function definitionFor(options: NodeOptions, advertisedAddress: string | undefined, log: NodeLog, metrics: NodeMetrics | undefined): AnyDefinition {
   if (options.role === "coordinator" && isQuorum(options)) {
+    const raft = options.raft === undefined ? {} : { raft: options.raft };
+    if (options.join !== undefined) return coordinatorQuorumDefinition({ ...options.settings, voters: [], joining: true, ...raft }) as unknown as AnyDefinition;
     const voters = options.peers!.map(({ id }) => id);
-    return coordinatorQuorumDefinition({ ...options.settings, voters, ...(options.raft === undefined ? {} : { raft: options.raft }) }) as unknown as AnyDefinition;
+    const addresses = Object.fromEntries(options.peers!.map(({ id, address }) => [id, address]));
+    return coordinatorQuorumDefinition({ ...options.settings, voters, addresses, ...raft }) as unknown as AnyDefinition;
   }
   if (options.role === "coordinator") return coordinatorDefinition(options.settings ?? {}) as unknown as AnyDefinition;
   const address = advertisedAddress === undefined ? {} : { address: advertisedAddress };
@@ -291,12 +314,12 @@ function definitionFor(options: NodeOptions, advertisedAddress: string | undefin
 async function startActor(
   options: NodeOptions,
   definition: AnyDefinition,
-  parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: NodeLog; metrics: NodeMetrics | undefined },
+  parts: { fs: FileSystem; transport: Transport<unknown>; random: RealRandom; log: NodeLog; metrics: NodeMetrics | undefined; addresses: AddressBook },
 ): Promise<AnyHost> {
   const { log, metrics } = parts;
   const refusals = authorizationLogger(log, () => performance.now());
   const onCrash = options.onCrash ?? exitOnCrash((text) => process.stderr.write(text), (code) => process.exit(code));
-  const onNotify =
+  const notify =
     options.onNotify ??
     ((output: unknown) => {
       metrics?.coordinatorOutput(output);
@@ -304,6 +327,11 @@ async function startActor(
       const record = coordinatorOutputRecord(output) ?? brokerOutputRecord(output);
       if (record !== undefined) log(record);
     });
+  // A quorum replica dials its members where the log's config entries say they listen.
+  const onNotify = (output: unknown): void => {
+    learnMemberAddresses(parts.addresses, options.id, output);
+    notify(output);
+  };
   // Watching messages for logs costs something per message: only when someone listens.
   const logging = options.log === undefined ? undefined : logObserver(log, () => performance.now(), metrics === undefined ? undefined : (change, count) => metrics.leaderChange(change, count));
   const observer = combineObservers([metrics?.observer, logging]);

@@ -63,6 +63,12 @@ export class SimWorld {
   wipeAllowed: ((node: NodeId) => boolean) | undefined;
   /** Told of every crash a fault step causes (a workload whose clients crash records what they lost). */
   onCrash: ((node: NodeId) => void) | undefined;
+  /**
+   * Asked before every restart step: true takes the restart over (the node stays down). A
+   * coordinator quorum replaces a wiped replica by a new member instead of letting it return
+   * under its old id, and never restarts the retired one.
+   */
+  restartTakenOver: ((node: NodeId, wipe: boolean) => boolean) | undefined;
   /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
   onDecommission: ((node: NodeId) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
@@ -124,6 +130,11 @@ export class SimWorld {
         const node = this.node(action.node);
         const wipe = action.wipe && (this.wipeAllowed?.(action.node) ?? true);
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
+        if (this.restartTakenOver?.(action.node, wipe) === true) {
+          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${wipe ? "its disk is wiped; a new member replaces it" : "replaced after a wipe"})`);
+          if (wipe) node.fs.wipe();
+          return;
+        }
         node.restart({ wipe }).catch((error: unknown) => node.fail({ actor: "boot", node: action.node, event: "restart", error }));
         return;
       }
@@ -180,7 +191,7 @@ export class SimWorld {
     for (const node of this.nodes.values()) {
       node.fs.setCapacityBytes(node.fs.options.capacityBytes);
       if (node.status === "paused") node.resume();
-      if (node.status === "down") void node.start();
+      if (node.status === "down" && this.restartTakenOver?.(node.id, false) !== true) void node.start();
     }
     this.kernel.markAsync();
   }

@@ -156,6 +156,8 @@ export interface HeartbeatState {
   readonly leaseExpiresAtMs: number;
   /** The coordinator replica heartbeats go to (absent: input.coordinator; set only with a quorum). */
   readonly target?: NodeId;
+  /** Coordinator replicas added since `input.coordinators` was written, learned from refusals naming them with their address. */
+  readonly joined?: readonly NodeId[];
   /** The lists of the last full reply that had a digest: a `sameAssignments` reply reuses them (assignments-digest.ts). */
   readonly assigned?: AssignedListsHeld;
   /** The digest of the report the coordinator last said it holds: an equal report is left out (../shared/report-digest.ts). */
@@ -285,7 +287,7 @@ function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   if (reply.error !== undefined) {
     // The coordinator could not answer (no quorum, or a replica that does not lead): the next
     // heartbeat retries, at the leader it named if any, with the full report (a new leader holds none).
-    step.update({ heartbeat: { ...unreported, outstanding, ...followLeader(step.context.input, heartbeat, reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? reply.error.leader : undefined) } });
+    step.update({ heartbeat: { ...unreported, outstanding, ...(reply.error.code === "COORDINATOR_NOT_AVAILABLE" ? followLeader(step.context.input, heartbeat, reply.error.leader, reply.error.leaderAddress) : followLeader(step.context.input, heartbeat, undefined)) } });
     return;
   }
   if (reply.reportWanted === true) {
@@ -485,7 +487,7 @@ export function onMessage(step: Step, event: MessageReceived): void {
       return;
     }
     case "broker.heartbeat.reply": {
-      if (!isCoordinator(step.context.input, event.from)) return;
+      if (!isCoordinator(step.context.input, event.from, step.context.heartbeat)) return;
       const reply = parseHeartbeatReply(message);
       if (reply !== undefined) onHeartbeatReply(step, reply);
       return;

@@ -25,4 +25,16 @@ describe("broker heartbeats with a coordinator quorum", () => {
     expect(followLeader(quorum, heartbeat, "elsewhere")).toEqual({ target: "c1" });
     expect(followLeader({ coordinator: "coordinator" }, heartbeat, "c1")).toEqual({});
   });
+
+  it("a leader outside the list named WITH its address (a replica added since) joins the list and is trusted", () => {
+    const followed = followLeader(quorum, heartbeat, "c4", "10.0.0.4:9090");
+    expect(followed).toEqual({ target: "c4", joined: ["c4"] });
+    const after = { ...heartbeat, ...followed };
+    expect(isCoordinator(quorum, "c4", after)).toBe(true);
+    expect(isCoordinator(quorum, "c4", heartbeat)).toBe(false);
+    // From then on it is one of the replicas: followed by name, and in the rotation.
+    expect(followLeader(quorum, after, "c4")).toEqual({ target: "c4" });
+    expect(followLeader(quorum, { ...after, target: "c2" }, undefined)).toEqual({ target: "c4" });
+  });
 });
+

@@ -17,16 +17,31 @@ import { isrProposals } from "./replication.ts";
 /** Heartbeats unanswered for this many intervals move on to the next coordinator replica. */
 export const HEARTBEAT_INTERVALS_BEFORE_ROTATION = 3;
 
+/** Coordinator replicas a broker learns from refusals, at most (a quorum has at most 7). */
+const JOINED_COORDINATORS_MAX = 8;
+
 /** Whether `node` is a coordinator (replica) this broker takes replies and push requests from. */
-export function isCoordinator(input: Pick<BrokerInput, "coordinator" | "coordinators">, node: NodeId): boolean {
-  return node === input.coordinator || (input.coordinators?.includes(node) ?? false);
+export function isCoordinator(input: Pick<BrokerInput, "coordinator" | "coordinators">, node: NodeId, heartbeat?: Pick<HeartbeatState, "joined">): boolean {
+  return node === input.coordinator || (input.coordinators?.includes(node) ?? false) || (heartbeat?.joined?.includes(node) ?? false);
 }
 
-/** After a refusal: heartbeat the leader it named (one of ours), or else the next replica. */
-export function followLeader(input: Pick<BrokerInput, "coordinator" | "coordinators">, heartbeat: HeartbeatState, leader: string | undefined): Pick<HeartbeatState, "target"> {
-  const replicas = input.coordinators ?? [];
+/** The configured replicas, then those learned since (`HeartbeatState.joined`). */
+function replicasOf(input: Pick<BrokerInput, "coordinators">, heartbeat: Pick<HeartbeatState, "joined">): readonly NodeId[] {
+  const joined = heartbeat.joined ?? [];
+  return joined.length === 0 ? (input.coordinators ?? []) : [...(input.coordinators ?? []), ...joined];
+}
+
+/**
+ * After a refusal: heartbeat the leader it named (one of ours), or else the next replica. A
+ * leader we do not list, named with its address (a replica added since our list was written,
+ * docs/coordinator-quorum.md "Membership"), joins the list: the host's address book learned the
+ * address from the same refusal.
+ */
+export function followLeader(input: Pick<BrokerInput, "coordinator" | "coordinators">, heartbeat: HeartbeatState, leader: string | undefined, leaderAddress?: string): Pick<HeartbeatState, "target" | "joined"> {
+  const replicas = replicasOf(input, heartbeat);
   if (replicas.length <= 1) return {};
   if (leader !== undefined && replicas.includes(leader)) return { target: leader };
+  if (leader !== undefined && leaderAddress !== undefined && (heartbeat.joined?.length ?? 0) < JOINED_COORDINATORS_MAX) return { target: leader, joined: [...(heartbeat.joined ?? []), leader] };
   return { target: nextReplica(replicas, heartbeat.target ?? input.coordinator) };
 }
 
@@ -42,7 +57,7 @@ function nextReplica(replicas: readonly NodeId[], current: NodeId): NodeId {
 function heartbeatTarget(step: Step): { target: NodeId; rotated: boolean } {
   const { heartbeat, input } = step.context;
   const current = heartbeat.target ?? input.coordinator;
-  const replicas = input.coordinators ?? [];
+  const replicas = replicasOf(input, heartbeat);
   if (replicas.length <= 1) return { target: current, rotated: false };
   const oldest = heartbeat.outstanding.values().next().value;
   if (oldest === undefined || step.now() - oldest < HEARTBEAT_INTERVALS_BEFORE_ROTATION * input.heartbeatIntervalMs) return { target: current, rotated: false };

@@ -56,7 +56,7 @@ export function onPushMessage(step: Step, from: NodeId, message: Readonly<Record
 // ---------------------------------------------------------------- from the coordinator
 
 function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  if (!isCoordinator(step.context.input, from)) return;
+  if (!isCoordinator(step.context.input, from, step.context.heartbeat)) return;
   const { limits } = step.context.input;
   const prepare = parsePrepare(message, limits);
   if (prepare === undefined) return;
@@ -95,7 +95,7 @@ function onPrepare(step: Step, from: NodeId, message: Readonly<Record<string, un
 }
 
 function onRevoke(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
-  if (!isCoordinator(step.context.input, from)) return;
+  if (!isCoordinator(step.context.input, from, step.context.heartbeat)) return;
   const { groupId, memberId } = message;
   if (typeof groupId !== "string" || typeof memberId !== "string") return;
   const refs = parseRefs(message.partitions, REVOKED_PARTITIONS_MAX);

@@ -4,6 +4,7 @@
  * dropped whole (Raft retries everything it sends); nothing here throws.
  */
 import type { RaftMessage } from "../raft/types.ts";
+import { isMemberAddresses } from "../raft/entries.ts";
 
 /** Most Raft messages one bundle may carry (a tick of 10,000 groups' heartbeats to one peer fits). */
 export const RAFT_BUNDLE_MESSAGES_MAX = 20_000;
@@ -56,6 +57,7 @@ function validMessage(message: unknown): message is RaftMessage {
         Array.isArray(message.voters) &&
         message.voters.length > 0 &&
         message.voters.every((voter) => typeof voter === "string") &&
+        (message.addresses === undefined || isMemberAddresses(message.addresses)) &&
         message.data instanceof Uint8Array
       );
     default:

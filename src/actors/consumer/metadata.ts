@@ -49,7 +49,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   if (reply.error !== undefined) {
     // The coordinator refused this client's login (src/client/login-refusal.ts answers for it): final.
     if (reply.error.code === "AUTHENTICATION_FAILED") return failTopic(s, reply.error);
-    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
+    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
   const topic = s.state.config.topic;

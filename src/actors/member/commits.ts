@@ -162,7 +162,7 @@ function onCommitFailed(s: Step, sent: InflightCommit, error: WireError, keys: r
     c.afterHeartbeat = true;
     return heartbeatNow(s);
   }
-  if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
+  if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader, error.leaderAddress);
   if (RETRIABLE[error.code] && error.code !== "STALE_MEMBER_EPOCH") return retryCommitLater(s, sent);
   for (const key of keys) {
     const p = s.state.owned.get(key);

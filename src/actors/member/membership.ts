@@ -152,7 +152,7 @@ function heartbeatIntervalOf(state: MemberState, askedMs: number): number {
 
 function onHeartbeatError(s: Step, error: WireError): void {
   if (error.code === "UNKNOWN_MEMBER_ID" || error.code === "FENCED_MEMBER_EPOCH") return loseEverything(s, `the coordinator answered a heartbeat with ${error.code}: ${error.message}`);
-  if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
+  if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader, error.leaderAddress);
   if (RETRIABLE[error.code]) return retryHeartbeatLater(s);
   fail(s, error);
 }

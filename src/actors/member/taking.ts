@@ -68,7 +68,7 @@ function announce(s: Step, committed: ReadonlyMap<string, number>): void {
 
 function onLookupError(s: Step, error: WireError): void {
   const { state } = s;
-  if (error.code === "COORDINATOR_NOT_AVAILABLE") state.coordinators.follow(error.leader);
+  if (error.code === "COORDINATOR_NOT_AVAILABLE") state.coordinators.follow(error.leader, error.leaderAddress);
   if (RETRIABLE[error.code]) return retryLookupLater(s);
   // Not worth retrying as is: forget these partitions; the next heartbeat reply assigns them
   // again, so the lookup is retried once per heartbeat interval rather than in a tight loop.

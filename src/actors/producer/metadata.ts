@@ -56,7 +56,7 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
   if (reply.error !== undefined) {
     m.inflight = null;
     if (reply.error.code === "AUTHENTICATION_FAILED") return loginRefused(s, asked, reply.error);
-    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader);
+    if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
   // `inflight` stays set while the reply is applied, so that nothing applied here asks again
@@ -154,7 +154,7 @@ export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {
   const error = reply.error ?? identityProblem(reply);
   if (error !== undefined) {
     if (error.code === "AUTHENTICATION_FAILED") failAwaitingIdentity(s, error);
-    if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader);
+    if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader, error.leaderAddress);
     return retryIdentityLater(s);
   }
   identity.attempt = 0;

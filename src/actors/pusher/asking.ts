@@ -119,7 +119,7 @@ function onRefused(s: Step, p: PushedPartition, error: WireError): void {
     case "FENCED_MEMBER_EPOCH":
       return awaitMember(p);
     case "COORDINATOR_NOT_AVAILABLE":
-      s.state.coordinators.follow(error.leader);
+      s.state.coordinators.follow(error.leader, error.leaderAddress);
       return wantAfterBackoff(s, p);
     case "STALE_MEMBER_EPOCH": // the next pusher.member asks at once; the backoff bounds the wait otherwise
     case "PARTITION_NOT_ASSIGNED": // the member revokes it if it is really gone: no error for the application

@@ -13,8 +13,8 @@
  *   toward a majority only up to `syncedIndex`, learnt from `store.persisted`.
  */
 import { assert } from "../shared/assert.ts";
-import { entryInfos, output, persistOperation, type RaftCore } from "./state.ts";
-import type { EntryMeta, NodeId, RaftOperation } from "./types.ts";
+import { entryInfos, output, persistOperation, withAddresses, type RaftCore } from "./state.ts";
+import type { EntryMeta, MemberAddresses, NodeId, RaftOperation } from "./types.ts";
 
 /** Append entries to the log and persist them. The configuration takes effect at once (single-server changes). */
 export function appendLocal(core: RaftCore, metas: readonly EntryMeta[], batches: readonly Uint8Array[], sync: boolean): void {
@@ -22,7 +22,7 @@ export function appendLocal(core: RaftCore, metas: readonly EntryMeta[], batches
   for (let position = 0; position < metas.length; position++) {
     const meta = metas[position]!;
     core.log.append(meta, batches[position]);
-    if (meta.kind === "config") adoptConfig(core, meta.index, meta.voters ?? []);
+    if (meta.kind === "config") adoptConfig(core, meta.index, meta.voters ?? [], meta.addresses);
   }
   const endIndex = core.log.lastIndex;
   persistOperation(core, { kind: "append", batches, base: metas[0]!.base, endIndex, version: core.version }, sync);
@@ -45,14 +45,14 @@ export function truncateLocal(core: RaftCore, after: number): void {
   if (core.configs.length !== before) {
     const config = core.configs[core.configs.length - 1]!;
     core.voters = config.voters;
-    output(core, { type: "raft.config", voters: config.voters, index: config.index });
+    output(core, { type: "raft.config", voters: config.voters, index: config.index, ...withAddresses(config.addresses) });
   }
 }
 
-function adoptConfig(core: RaftCore, index: number, voters: readonly NodeId[]): void {
-  core.configs.push({ index, voters });
+function adoptConfig(core: RaftCore, index: number, voters: readonly NodeId[], addresses: MemberAddresses | undefined): void {
+  core.configs.push({ index, voters, ...withAddresses(addresses) });
   core.voters = voters;
-  output(core, { type: "raft.config", voters, index });
+  output(core, { type: "raft.config", voters, index, ...withAddresses(addresses) });
 }
 
 /** Write term and vote. Under the `reply-before-persist-vote` plant a vote's write can be held back (see election.ts). */

@@ -4,14 +4,15 @@
  * keeps about any batch. Pure codec work over src/disk's batch files.
  *
  * Control entries are batches with the control attribute set and one record whose key names the
- * kind ("raft.noop", "raft.config") and, for a config, whose value is the JSON list of voters.
+ * kind ("raft.noop", "raft.config") and, for a config, whose value is the JSON list of voters —
+ * or, when the application gave members' addresses, `{"voters": [...], "addresses": {id: "host:port"}}`.
  * Proposals may not set the control attribute: the kinds cannot be forged by an application.
  */
 import { ATTRIBUTE_CONTROL, FIELD, stampBatch, type BatchLimits } from "../../disk/batch.ts";
 import { checkBatch } from "../../disk/batch-check.ts";
 import { encodeBatch } from "../../disk/batch-encode.ts";
 import { decodeBatch, type RecordBatch } from "../../disk/batch-view.ts";
-import type { EntryInfo, EntryKind, EntryMeta, NodeId } from "./types.ts";
+import type { EntryInfo, EntryKind, EntryMeta, MemberAddresses, NodeId } from "./types.ts";
 
 const NOOP_KEY = "raft.noop";
 const CONFIG_KEY = "raft.config";
@@ -47,9 +48,9 @@ export function stampProposal(bytes: Uint8Array, base: number, term: number, lim
 }
 
 /** A control entry at `base` in `term`. */
-export function controlEntry(kind: "noop" | "config", base: number, term: number, timestampMs: number, voters: readonly NodeId[] = []): Stamped {
+export function controlEntry(kind: "noop" | "config", base: number, term: number, timestampMs: number, voters: readonly NodeId[] = [], addresses?: MemberAddresses): Stamped {
   const key = utf8Encoder.encode(kind === "noop" ? NOOP_KEY : CONFIG_KEY);
-  const value = kind === "noop" ? null : utf8Encoder.encode(JSON.stringify(voters));
+  const value = kind === "noop" ? null : utf8Encoder.encode(JSON.stringify(addresses === undefined ? voters : { voters, addresses }));
   const batch = encodeBatch([{ key, value, timestampMs: Math.floor(timestampMs) }], { baseOffset: base, leaderEpoch: term, attributes: ATTRIBUTE_CONTROL });
   return { batch, meta: metaOf(decodeBatch(batch)) };
 }
@@ -67,14 +68,26 @@ export function metaOf(batch: RecordBatch): EntryMeta {
     value = record.value();
   });
   if (key === NOOP_KEY) return { ...base, kind: "noop" };
-  if (key === CONFIG_KEY && value !== null) return { ...base, kind: "config", voters: parseVoters(value) };
+  if (key === CONFIG_KEY && value !== null) return { ...base, kind: "config", ...parseConfig(value) };
   throw new Error(`control batch at offset ${batch.baseOffset} is neither a no-op nor a config entry (key '${String(key)}')`);
 }
 
-function parseVoters(value: Uint8Array): NodeId[] {
+function parseConfig(value: Uint8Array): { voters: NodeId[]; addresses?: MemberAddresses } {
   const parsed: unknown = JSON.parse(utf8Decoder.decode(value));
-  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === "string")) throw new Error("config entry voters are not a list of node ids");
-  return parsed as NodeId[];
+  if (Array.isArray(parsed)) return { voters: checkedVoters(parsed) };
+  const { voters, addresses } = (typeof parsed === "object" && parsed !== null ? parsed : {}) as { voters?: unknown; addresses?: unknown };
+  if (!isMemberAddresses(addresses)) throw new Error("config entry addresses are not a map of node id to address");
+  return { voters: checkedVoters(voters), addresses };
+}
+
+function checkedVoters(voters: unknown): NodeId[] {
+  if (!Array.isArray(voters) || !voters.every((item) => typeof item === "string")) throw new Error("config entry voters are not a list of node ids");
+  return voters as NodeId[];
+}
+
+/** A plain object of string → string (what config entries, snapshots and their messages carry). */
+export function isMemberAddresses(value: unknown): value is MemberAddresses {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype && Object.values(value).every((address) => typeof address === "string");
 }
 
 /** Check incoming bytes as exactly one batch and describe it; undefined when they are not one. */

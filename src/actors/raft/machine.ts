@@ -20,7 +20,7 @@ import { persisted, readDone, receive, tick } from "./core.ts";
 import { requestRead } from "./reads.ts";
 import { changeMembership, propose, transferLeadership } from "./requests.ts";
 import { compact } from "./snapshot.ts";
-import { createCore, entryInfos, output, reject, reportStatus, type RaftCore } from "./state.ts";
+import { addressesInForce, createCore, entryInfos, output, reject, reportStatus, withAddresses, type RaftCore } from "./state.ts";
 import { raftSettingsProblems, type RaftEffect, type RaftEvent, type RaftInput, type RaftRole } from "./types.ts";
 
 export const TICK_TIMER = "raft.tick";
@@ -34,7 +34,7 @@ type Handler = (core: RaftCore, event: RaftEvent) => void;
 function start(core: RaftCore, input: RaftInput): void {
   const snapshot = input.recovered.snapshot;
   output(core, { type: "raft.started", hardState: input.recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(input.recovered.entries) });
-  output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index });
+  output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index, ...withAddresses(addressesInForce(core)) });
   core.effects.push(setTimer(TICK_TIMER, core.settings.tickMs));
 }
 

@@ -13,8 +13,8 @@ import { controlEntry, stampProposal } from "./entries.ts";
 import { appendLocal } from "./durability.ts";
 import { Progress } from "./progress.ts";
 import { afterCommit, bcastAppend, maybeCommit, sendAppend } from "./replication.ts";
-import { output, reject, sendMessage, type RaftCore } from "./state.ts";
-import type { NodeId, RaftMembership, RaftPropose } from "./types.ts";
+import { addressesInForce, output, reject, sendMessage, type RaftCore } from "./state.ts";
+import type { MemberAddresses, NodeId, RaftMembership, RaftPropose } from "./types.ts";
 
 export function propose(core: RaftCore, request: RaftPropose): void {
   if (core.transferee !== null) return reject(core, request.id, "transferring");
@@ -53,11 +53,12 @@ export function changeMembership(core: RaftCore, request: RaftMembership): void 
   if (request.change === "remove" && !present) return reject(core, request.id, "unknown-node");
   const voters = request.change === "add" ? [...core.voters, request.node] : core.voters.filter((voter) => voter !== request.node);
   if (voters.length === 0) return reject(core, request.id, "invalid");
-  const entry = controlEntry("config", core.log.nextBase, core.term, core.clock.now(), voters);
+  const entry = controlEntry("config", core.log.nextBase, core.term, core.clock.now(), voters, nextAddresses(core, request));
   appendLocal(core, [entry.meta], [entry.batch], false);
   core.pendingConfigIndex = entry.meta.index;
   if (request.change === "add" && request.node !== core.self) {
-    const progress = new Progress(entry.meta.base);
+    // A node already caught up as a learner keeps its progress.
+    const progress = core.progress.get(request.node) ?? new Progress(entry.meta.base);
     progress.recentActive = true;
     core.progress.set(request.node, progress);
   } else if (request.change === "remove") {
@@ -67,4 +68,40 @@ export function changeMembership(core: RaftCore, request: RaftMembership): void 
   // A smaller quorum may commit at once what the old one had not.
   if (maybeCommit(core)) afterCommit(core);
   if (core.role === "leader") bcastAppend(core);
+}
+
+/**
+ * The addresses the new configuration carries: the ones in force, plus the added node's or minus
+ * the removed one's. None when neither the configuration nor the request has any (the entry then
+ * keeps the plain list form).
+ */
+function nextAddresses(core: RaftCore, request: RaftMembership): MemberAddresses | undefined {
+  const current = addressesInForce(core);
+  if (current === undefined && request.address === undefined) return undefined;
+  const next: Record<NodeId, string> = {};
+  for (const [node, address] of Object.entries(current ?? {})) if (node !== request.node) next[node] = address;
+  if (request.change === "add" && request.address !== undefined) next[request.node] = request.address;
+  return next;
+}
+
+/**
+ * Leader: replicate to `node` without counting it — a learner catching up (the snapshot, then
+ * the log) before a membership change makes it a voter. Its progress lives until the leader's
+ * term ends or `dropLearner`; commit, elections and reads count voters only. False when this node
+ * does not lead or `node` already votes.
+ */
+export function addLearner(core: RaftCore, node: NodeId): boolean {
+  if (core.role !== "leader" || node === core.self || core.voters.includes(node)) return false;
+  if (!core.progress.has(node)) {
+    const progress = new Progress(core.log.nextBase);
+    progress.recentActive = true;
+    core.progress.set(node, progress);
+    sendAppend(core, node, true);
+  }
+  return true;
+}
+
+/** Leader: stop replicating to a learner (a voter is left alone). */
+export function dropLearner(core: RaftCore, node: NodeId): void {
+  if (!core.voters.includes(node)) core.progress.delete(node);
 }

@@ -19,14 +19,14 @@
 import { assert } from "../shared/assert.ts";
 import { maybeApply } from "./apply.ts";
 import { ensureDurable } from "./durability.ts";
-import { output, persistOperation, sendMessage, type ConfigRecord, type RaftCore } from "./state.ts";
+import { output, persistOperation, sendMessage, withAddresses, type ConfigRecord, type RaftCore } from "./state.ts";
 import type { NodeId, RaftInstallSnapshot, Snapshot, SnapshotMeta } from "./types.ts";
 
 /** Heartbeat replies a leader waits for an InstallSnapshot's answer before sending it again. */
 export const SNAPSHOT_RETRY_HEARTBEATS = 4;
 
 function metaOf(snapshot: Snapshot): SnapshotMeta {
-  return { index: snapshot.index, term: snapshot.term, voters: snapshot.voters };
+  return { index: snapshot.index, term: snapshot.term, voters: snapshot.voters, ...withAddresses(snapshot.addresses) };
 }
 
 /** The application's compaction request: its state `data` after applying up to `index`. */
@@ -40,7 +40,7 @@ export function compact(core: RaftCore, requested: number, data: Uint8Array): vo
   if (term === undefined) return refuse("invalid");
   if (data.length > core.settings.snapshotBytesMax) return refuse("too-large");
   const inForce = configAt(core.configs, index);
-  const snapshot: Snapshot = { index, term, voters: inForce.voters, data };
+  const snapshot: Snapshot = { index, term, voters: inForce.voters, ...withAddresses(inForce.addresses), data };
   core.log.compactTo(index);
   core.snapshot = snapshot;
   core.configs = [inForce, ...core.configs.filter((config) => config.index > index)];
@@ -61,7 +61,7 @@ export function sendSnapshot(core: RaftCore, peer: NodeId): void {
   const snapshot = core.snapshot;
   assert(snapshot !== undefined && snapshot.index === core.log.snapIndex, `${core.self}: the log starts after ${core.log.snapIndex} but no snapshot is held there`);
   if (progress === undefined) return;
-  sendMessage(core, peer, { type: "raft.snapshot", index: snapshot.index, snapshotTerm: snapshot.term, voters: snapshot.voters, data: snapshot.data });
+  sendMessage(core, peer, { type: "raft.snapshot", index: snapshot.index, snapshotTerm: snapshot.term, voters: snapshot.voters, ...withAddresses(snapshot.addresses), data: snapshot.data });
   progress.becomeSnapshot(snapshot.index);
 }
 
@@ -82,7 +82,7 @@ export function handleSnapshot(core: RaftCore, from: NodeId, message: RaftInstal
     ensureDurable(core, message.index);
     return acknowledge(core, from, message.index);
   }
-  const snapshot: Snapshot = { index: message.index, term: message.snapshotTerm, voters: [...message.voters], data: message.data };
+  const snapshot: Snapshot = { index: message.index, term: message.snapshotTerm, voters: [...message.voters], ...withAddresses(message.addresses), data: message.data };
   core.log.reset(snapshot.index, snapshot.term);
   core.version++;
   core.writtenIndex = snapshot.index;
@@ -91,12 +91,12 @@ export function handleSnapshot(core: RaftCore, from: NodeId, message: RaftInstal
   core.snapshot = snapshot;
   core.commitIndex = snapshot.index;
   core.appliedIndex = snapshot.index;
-  core.configs = [{ index: snapshot.index, voters: snapshot.voters }];
+  core.configs = [{ index: snapshot.index, voters: snapshot.voters, ...withAddresses(snapshot.addresses) }];
   core.voters = snapshot.voters;
   // Durable when done, and the acknowledgement below leaves only after it.
   persistOperation(core, { kind: "snapshot", snapshot, reset: true, endIndex: snapshot.index, version: core.version }, false);
   output(core, { type: "raft.snapshot", source: "installed", snapshot: metaOf(snapshot), data: snapshot.data });
-  output(core, { type: "raft.config", voters: snapshot.voters, index: snapshot.index });
+  output(core, { type: "raft.config", voters: snapshot.voters, index: snapshot.index, ...withAddresses(snapshot.addresses) });
   acknowledge(core, from, snapshot.index);
 }
 

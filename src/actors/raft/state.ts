@@ -13,6 +13,7 @@ import type { Progress } from "./progress.ts";
 import {
   SENTINEL_INDEX,
   type EntryMeta,
+  type MemberAddresses,
   type NodeId,
   type RaftEffect,
   type RaftInput,
@@ -33,6 +34,17 @@ import type { Random } from "../../ports/random.ts";
 export interface ConfigRecord {
   readonly index: number;
   readonly voters: readonly NodeId[];
+  readonly addresses?: MemberAddresses;
+}
+
+/** A config record's fields for an output or a snapshot: the addresses only when it has them. */
+export function withAddresses(addresses: MemberAddresses | undefined): { addresses?: MemberAddresses } {
+  return addresses === undefined ? {} : { addresses };
+}
+
+/** The addresses of the configuration in force (undefined when it has none). */
+export function addressesInForce(core: RaftCore): MemberAddresses | undefined {
+  return core.configs[core.configs.length - 1]!.addresses;
 }
 
 export interface PendingRead {
@@ -124,8 +136,8 @@ export function createCore(input: RaftInput): RaftCore {
   const term = Math.max(hard.term, log.lastTerm);
   // A snapshot holds only committed entries, and the application restores its state from it.
   const start = snapshot?.index ?? SENTINEL_INDEX;
-  const configs: ConfigRecord[] = [snapshot === undefined ? { index: SENTINEL_INDEX, voters: [...input.voters] } : { index: snapshot.index, voters: [...snapshot.voters] }];
-  for (const meta of input.recovered.entries) if (meta.kind === "config") configs.push({ index: meta.index, voters: meta.voters ?? [] });
+  const configs: ConfigRecord[] = [snapshot === undefined ? { index: SENTINEL_INDEX, voters: [...input.voters], ...withAddresses(input.addresses) } : { index: snapshot.index, voters: [...snapshot.voters], ...withAddresses(snapshot.addresses) }];
+  for (const meta of input.recovered.entries) if (meta.kind === "config") configs.push({ index: meta.index, voters: meta.voters ?? [], ...withAddresses(meta.addresses) });
   const core: RaftCore = {
     self: input.self,
     group: input.group,

@@ -128,7 +128,17 @@ export interface EntryMeta {
   readonly kind: EntryKind;
   /** For a config entry: the voters it sets. */
   readonly voters?: readonly NodeId[];
+  /** For a config entry: where members listen, when the application gave addresses (MemberAddresses). */
+  readonly addresses?: MemberAddresses;
 }
+
+/**
+ * Where the members of a configuration listen ("host:port" by node id), opaque to Raft: it only
+ * carries them in config entries and snapshots so that every node (and a new one) learns them
+ * from the log. Absent when the application never gave any (the config entry keeps its older
+ * form, a plain list of voters).
+ */
+export type MemberAddresses = Readonly<Record<NodeId, string>>;
 
 export interface HardState {
   readonly term: number;
@@ -144,6 +154,8 @@ export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
   readonly voters: readonly NodeId[];
+  /** The addresses of the configuration in force at `index`, when it has them. */
+  readonly addresses?: MemberAddresses;
 }
 
 export interface Snapshot extends SnapshotMeta {
@@ -173,6 +185,8 @@ export interface RaftInput {
   readonly group: string;
   /** The bootstrap configuration, used until the log holds a config entry. Empty for a node that will be added by a membership change. */
   readonly voters: readonly NodeId[];
+  /** Where the bootstrap voters listen (carried into later config entries); absent: no addresses. */
+  readonly addresses?: MemberAddresses;
   readonly settings: RaftSettings;
   readonly recovered: RaftRecovered;
   readonly clock: Pick<Clock, "now">;
@@ -257,6 +271,7 @@ export interface RaftInstallSnapshot extends MessageBase {
   readonly index: number;
   readonly snapshotTerm: number;
   readonly voters: readonly NodeId[];
+  readonly addresses?: MemberAddresses;
   readonly data: Uint8Array;
 }
 
@@ -321,6 +336,8 @@ export interface RaftMembership {
   readonly id: number;
   readonly change: "add" | "remove";
   readonly node: NodeId;
+  /** An added node's "host:port": the config entry then carries every member's address (MemberAddresses). */
+  readonly address?: string;
 }
 
 /** Compaction by the application: its state after applying every entry up to `index` (which it has applied). */
@@ -381,7 +398,7 @@ export type RaftOutput =
   | { readonly type: "raft.read.ready"; readonly id: number; readonly index: number }
   | { readonly type: "raft.read.failed"; readonly id: number; readonly reason: RejectReason; readonly leader: NodeId | null }
   /** The configuration in force changed (appended, or reverted by a truncation). */
-  | { readonly type: "raft.config"; readonly voters: readonly NodeId[]; readonly index: number }
+  | { readonly type: "raft.config"; readonly voters: readonly NodeId[]; readonly index: number; readonly addresses?: MemberAddresses }
   | { readonly type: "raft.transfer"; readonly to: NodeId; readonly outcome: "started" | "refused" | "aborted" };
 
 export type RaftEffect = Effect<RaftMessage, RaftOperation, RaftRead, RaftOutput>;

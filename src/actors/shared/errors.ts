@@ -59,7 +59,15 @@ export type ErrorCode =
   | "UNKNOWN_OPTION"
   /** The authorizer is on and no ACL lets this principal do this operation on this resource (the message names both). */
   | "AUTHORIZATION_FAILED"
-  | "AUTHENTICATION_FAILED";
+  | "AUTHENTICATION_FAILED"
+  /** `coordinator remove` of an id that is not a voter of the coordinator quorum (or `add` of one that is). */
+  | "UNKNOWN_COORDINATOR"
+  /** A coordinator membership change while another is not committed yet: one change at a time. */
+  | "COORDINATOR_CHANGE_PENDING"
+  /** The change would leave the coordinator quorum without a majority of reachable voters. */
+  | "WOULD_LOSE_QUORUM"
+  /** A coordinator being added did not catch up with the leader's log in time (unreachable?). */
+  | "COORDINATOR_NOT_CAUGHT_UP";
 
 /** Whether a client should retry (after refreshing metadata where the code says the cache is stale). */
 export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
@@ -100,6 +108,10 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   UNKNOWN_OPTION: false,
   AUTHORIZATION_FAILED: false, // not until an operator grants it (zhumq acl add)
   AUTHENTICATION_FAILED: false, // not with the same user name and password (docs/security.md)
+  UNKNOWN_COORDINATOR: false,
+  COORDINATOR_CHANGE_PENDING: true, // once the change in progress commits
+  WOULD_LOSE_QUORUM: false, // not until the unreachable replicas answer again
+  COORDINATOR_NOT_CAUGHT_UP: false, // not until the new replica runs (with --join) and is reachable
 };
 
 /** Codes after which a client refreshes its leader cache before retrying (the seed's rule). */
@@ -111,6 +123,8 @@ export interface WireError {
   readonly message: string;
   /** COORDINATOR_NOT_AVAILABLE from a coordinator replica that is not the leader: the leader it knows (docs/coordinator-quorum.md). */
   readonly leader?: string;
+  /** With `leader`: where it listens, when the replica knows (a member added since the client's bootstrap list was written). */
+  readonly leaderAddress?: string;
 }
 
 export function wireError(code: ErrorCode, message: string): WireError {

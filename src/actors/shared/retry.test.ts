@@ -76,3 +76,19 @@ describe("CoordinatorList", () => {
     expect(solo.current).toBe("solo");
   });
 });
+
+describe("CoordinatorList.follow", () => {
+  it("goes to a named leader it lists; adds one it does not list only when the refusal gave its address", () => {
+    const list = new CoordinatorList(["c1", "c2", "c3"]);
+    list.follow("c3");
+    expect(list.current).toBe("c3");
+    list.follow("c9");
+    expect(list.current).toBe("c1"); // unknown, no address: the next replica
+    list.follow("c4", "10.0.0.4:9090");
+    expect(list.current).toBe("c4");
+    list.rotate();
+    expect(list.current).toBe("c1");
+    list.follow("c4", "10.0.0.4:9090");
+    expect(list.current).toBe("c4");
+  });
+});

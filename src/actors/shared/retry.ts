@@ -42,8 +42,11 @@ export function retryBackoffProblems(name: string, backoff: RetryBackoff): strin
  * The coordinator replicas a client may ask. A single id is the common case; with a list the
  * client moves to the next replica when one times out or says it cannot serve.
  */
+/** Coordinator replicas a list grows to at most by following refusals (a quorum has at most 7). */
+const COORDINATOR_LIST_MAX = 16;
+
 export class CoordinatorList {
-  private readonly ids: readonly NodeId[];
+  private readonly ids: NodeId[];
   private index = 0;
 
   constructor(coordinator: NodeId | readonly NodeId[]) {
@@ -63,10 +66,15 @@ export class CoordinatorList {
    * After COORDINATOR_NOT_AVAILABLE: go to the leader a quorum replica named (NOT_COORDINATOR,
    * docs/coordinator-quorum.md) when it is one of ours, else move on.
    */
-  follow(leader: string | undefined): void {
+  follow(leader: string | undefined, address?: string): void {
     const at = leader === undefined ? -1 : this.ids.indexOf(leader);
     if (at >= 0) this.index = at;
-    else this.rotate();
+    else if (leader !== undefined && address !== undefined && this.ids.length < COORDINATOR_LIST_MAX) {
+      // A replica added since this list was written (the refusal gave its address, which the
+      // host's address book learned): ask it from now on.
+      this.ids.push(leader);
+      this.index = this.ids.length - 1;
+    } else this.rotate();
   }
 
   static problems(coordinator: NodeId | readonly NodeId[]): string[] {

@@ -25,8 +25,12 @@ export const COORDINATOR_RAFT_DIR = "coordinator-raft";
 export const COORDINATOR_RAFT_SETTINGS: RaftSettings = { ...DEFAULT_RAFT_SETTINGS, tickMs: 20, electionTicks: 15, heartbeatTicks: 3, entryCacheBytesMax: 8 * 1024 * 1024 };
 
 export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings {
-  /** Every replica of the quorum, this one included. */
+  /** Every replica of the quorum, this one included; empty with `joining`. */
   readonly voters: readonly NodeId[];
+  /** Where the voters listen (from --peers): config entries then carry every member's address. */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
+  /** A replica joining a running quorum (`--join`): no bootstrap configuration; the leader adds it. */
+  readonly joining?: boolean;
   readonly raft?: Partial<RaftSettings>;
   /** Report a state digest after every applied entry (O(state) each) and group decisions with their entry: the simulator's checkers. */
   readonly reportDigests?: boolean;
@@ -46,7 +50,7 @@ export type CoordinatorQuorumDefinition = ActorDefinition<typeof coordinatorQuor
 export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings): CoordinatorQuorumDefinition {
   const resolved = resolveCoordinatorSettings(settings);
   const raftSettings = resolveRaftSettings({ ...COORDINATOR_RAFT_SETTINGS, ...settings.raft });
-  if (settings.voters.length === 0 || new Set(settings.voters).size !== settings.voters.length) throw new RangeError(`coordinator voters must be distinct and at least one, got ${settings.voters.join(",")}`);
+  if (settings.joining === true ? settings.voters.length !== 0 : settings.voters.length === 0 || new Set(settings.voters).size !== settings.voters.length) throw new RangeError(`coordinator voters must be distinct and at least one (none when joining), got ${settings.voters.join(",")}`);
   const dir = settings.dir ?? COORDINATOR_RAFT_DIR;
   const snapshotEvery = settings.snapshotEvery ?? COORDINATOR_SNAPSHOT_EVERY;
   if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 0) throw new RangeError(`snapshotEvery must be an integer >= 0, got ${snapshotEvery}`);
@@ -57,6 +61,8 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
     input: (recovered, ports): QuorumInput => ({
       self: ports.transport.self,
       voters: settings.voters,
+      ...(settings.addresses === undefined ? {} : { addresses: settings.addresses }),
+      ...(settings.joining === true ? { joining: true } : {}),
       settings: resolved,
       raftSettings,
       recovered,

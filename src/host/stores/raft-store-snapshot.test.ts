@@ -86,4 +86,11 @@ describe("RaftStore snapshots", () => {
     broken[6] = 0x7b; // inside the JSON header
     expect(() => decodeSnapshotFile("p", broken)).toThrow(CorruptStateFileError);
   });
+
+  it("the snapshot file keeps the configuration's member addresses, and refuses ones that are not a map", () => {
+    const snapshot = { ...snapshotAt(3, 1, "xyz"), addresses: { c4: "10.0.0.4:9090" } };
+    expect(decodeSnapshotFile("p", encodeSnapshotFile(snapshot))).toEqual(snapshot);
+    const bad = encodeSnapshotFile({ ...snapshotAt(3, 1, "xyz"), addresses: ["x"] as unknown as Record<string, string> });
+    expect(() => decodeSnapshotFile("p", bad)).toThrow(CorruptStateFileError);
+  });
 });

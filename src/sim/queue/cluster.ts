@@ -65,7 +65,7 @@ import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, dra
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
-import { brokerPlantOf, coordinatorPlantOf, withDiskPlant } from "./plants.ts";
+import { brokerPlantOf, coordinatorPlantOf, quorumReplacements, withDiskPlant } from "./plants.ts";
 import { ADMIN, adminBoot, type AdminRequests } from "./admin.ts";
 import { countSends, driveProducers, recordBroker, recordConsumer, recordCoordinator, recordProducer, soleInSync } from "./workload-traffic.ts";
 
@@ -118,7 +118,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
   const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
+  if (quorum?.ids.length !== quorum?.voters.length) quorum?.bootAdmin();
+  world.restartTakenOver = quorum === undefined ? undefined : (node, wipe) => quorum.restartTakenOver(node, wipe);
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   // A single coordinator recovered from its command log must hold every offset commit it acknowledged.
@@ -265,7 +267,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? [])];
-  const quorumAnomalies = quorum?.checker.anomalies() ?? [];
+  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedReplacements() ?? []).map((detail) => ({ kind: "coordinator-replacement-unfinished", detail }))];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);

@@ -7,6 +7,14 @@
  *
  * Group notices (granted, released, committed, member removed) are true once the entry that
  * decided them is committed: decided-notices.ts holds them until then.
+ * **A wiped replica rejoins as a NEW member** (membership.ts): with `spares`, that many extra
+ * replicas (`coordinator-N`, …) boot empty with `joining` (no configuration; brokers and clients
+ * list them from the start and skip them while they name no leader). A restart step that wipes a
+ * voter's disk never brings it back: it stays down for good, and an operator node
+ * (`coordinator-admin`) asks the serving leader to remove its id, then to add a spare — which
+ * catches up from the leader's snapshot before it votes. The plant `wiped-coordinator-keeps-id`
+ * lets the wiped replica return under its old id instead, having forgotten its votes and what it
+ * acknowledged: the Raft checker must catch it (`coordinator-raft-durability` and friends).
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
@@ -21,6 +29,8 @@ import type { SimWorld } from "../world.ts";
 import type { FaultStep } from "../nemesis.ts";
 import type { Random } from "../../ports/random.ts";
 import { uniform } from "../random.ts";
+import type { SimNodePorts } from "../node.ts";
+import type { CoordinatorMembershipReply } from "../../actors/coordinator/replicated/membership.ts";
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
 import { DecidedNotices } from "./decided-notices.ts";
@@ -52,6 +62,17 @@ export function drawLeaderCuts(random: Random, replicas: number, durationMs: num
 /** Replicas snapshot their state every this many entries in the simulator: short runs exercise compaction and InstallSnapshot. */
 export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
+/** The sim's operator of coordinator membership changes (replacing wiped replicas). */
+export const COORDINATOR_ADMIN = "coordinator-admin";
+/** How often the operator (re)sends the membership change in progress. */
+const ADMIN_RETRY_MS = 250;
+
+interface Replacement {
+  readonly retired: NodeId;
+  readonly spare: NodeId;
+  step: "remove" | "add" | "done";
+  requestId: number;
+}
 
 /** The replicas' node ids: `coordinator-0`, `coordinator-1`, ... */
 export function coordinatorReplicaIds(count: number): NodeId[] {
@@ -63,8 +84,14 @@ interface Snapshotted {
 }
 
 export class SimCoordinatorQuorum {
+  /** Every replica: the bootstrap voters, then the spares. */
   readonly ids: readonly NodeId[];
+  readonly voters: readonly NodeId[];
   readonly checker: QuorumChecker;
+  private readonly spares: NodeId[];
+  private readonly retired = new Set<NodeId>();
+  readonly replacements: Replacement[] = [];
+  private nextAdminRequest = 1;
   private readonly hosts = new Map<NodeId, Snapshotted>();
   private readonly leases = new Map<NodeId, LeaseWatch>();
   /** Group notices waiting for the entry that decided them. */
@@ -73,7 +100,7 @@ export class SimCoordinatorQuorum {
   constructor(
     private readonly world: SimWorld,
     count: number,
-    options: {
+    private readonly options: {
       readonly plant?: CoordinatorPlant;
       readonly disk: Partial<SimDiskOptions>;
       readonly brokerHost: (broker: NodeId) => Snapshotted | undefined;
@@ -83,13 +110,23 @@ export class SimCoordinatorQuorum {
       readonly onGroupNotice?: (replica: NodeId, output: unknown) => void;
       /** A replica started serving as leader, from this applied state (every committed entry of earlier terms in it). */
       readonly onServing?: (replica: NodeId, applied: CoordinatorState) => void;
+      /** Extra replicas that boot empty and join when a voter's disk is wiped (one per wipe). */
+      readonly spares?: number;
+      /** Plant `wiped-coordinator-keeps-id`: a wiped replica returns under its old id. */
+      readonly keepWipedIds?: boolean;
     },
   ) {
-    if (!Number.isSafeInteger(count) || count < 1 || count > COORDINATORS_MAX) throw new RangeError(`coordinators must be from 1 to ${COORDINATORS_MAX}, not ${count}`);
-    this.ids = coordinatorReplicaIds(count);
+    const spares = options.spares ?? 0;
+    if (!Number.isSafeInteger(count) || count < 1 || count + spares > COORDINATORS_MAX) throw new RangeError(`coordinators (with spares) must be from 1 to ${COORDINATORS_MAX}, not ${count} + ${spares}`);
+    this.voters = Array.from({ length: count }, (_, index) => `coordinator-${index}`);
+    this.spares = Array.from({ length: spares }, (_, index) => `coordinator-${count + index}`);
+    this.ids = [...this.voters, ...this.spares];
     this.checker = new QuorumChecker(() => world.kernel.now());
-    const definition = coordinatorQuorumDefinition({ voters: this.ids, reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }) });
+    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }) };
+    const voting = coordinatorQuorumDefinition({ voters: this.voters, ...common });
+    const joining = coordinatorQuorumDefinition({ voters: [], joining: true, ...common });
     for (const id of this.ids) {
+      const definition = this.voters.includes(id) ? voting : joining;
       const leases = new LeaseWatch(world, id, () => this.servingOf(id), options.brokerHost);
       this.leases.set(id, leases);
       const onNotify = (output: unknown): void => {
@@ -113,6 +150,55 @@ export class SimCoordinatorQuorum {
   servingApplied(): CoordinatorState | undefined {
     const id = this.servingId();
     return id === undefined ? undefined : this.replicaOf(id)?.applied;
+  }
+
+  /**
+   * Before a restart step of `node` (SimWorld.restartTakenOver): a retired replica never returns;
+   * a wiped voter is retired and replaced by a spare. With the plant, or no spare left, the
+   * restart goes on as asked.
+   */
+  restartTakenOver(node: NodeId, wipe: boolean): boolean {
+    if (this.retired.has(node)) return true;
+    if (!wipe || !this.ids.includes(node) || this.options.keepWipedIds === true) return false;
+    const spare = this.spares.shift();
+    if (spare === undefined) return false;
+    this.retired.add(node);
+    this.replacements.push({ retired: node, spare, step: "remove", requestId: this.nextAdminRequest++ });
+    return true;
+  }
+
+  /** The operator: sends the change in progress to the serving leader until it is answered. */
+  bootAdmin(): void {
+    this.world.addNode(COORDINATOR_ADMIN, async (ports: SimNodePorts) => {
+      let stopped = false;
+      ports.transport.onMessage((_from, message) => {
+        const reply = message as Partial<CoordinatorMembershipReply>;
+        const current = this.replacements.find((replacement) => replacement.step !== "done");
+        if (reply.type !== "coordinator.membership.reply" || current === undefined || reply.requestId !== current.requestId) return;
+        // Done, or found done (a retry of a remove whose answer was lost).
+        if (reply.error === undefined || (current.step === "remove" && reply.error.code === "UNKNOWN_COORDINATOR")) {
+          current.step = current.step === "remove" ? "add" : "done";
+          current.requestId = this.nextAdminRequest++;
+        }
+      });
+      const tick = (): void => {
+        if (stopped) return;
+        const current = this.replacements.find((replacement) => replacement.step !== "done");
+        const leader = this.servingId();
+        if (current !== undefined && leader !== undefined) {
+          const node = current.step === "remove" ? current.retired : current.spare;
+          ports.transport.send(leader, { type: "coordinator.membership.request", requestId: current.requestId, change: current.step, node, ...(current.step === "add" ? { address: `${node}:9090` } : {}) });
+        }
+        ports.clock.setTimeout(tick, ADMIN_RETRY_MS);
+      };
+      ports.clock.setTimeout(tick, ADMIN_RETRY_MS);
+      return { stop: () => void (stopped = true) };
+    });
+  }
+
+  /** Replacements not finished (the run's liveness: every wiped replica was replaced by the end). */
+  unfinishedReplacements(): string[] {
+    return this.replacements.filter((replacement) => replacement.step !== "done").map((replacement) => `${replacement.retired} → ${replacement.spare} stuck at ${replacement.step}`);
   }
 
   /** A replica's process died. */

@@ -16,6 +16,16 @@ export function coordinatorPlantOf(plant: QueuePlant | undefined) {
   return plant === "elect-outside-isr" || plant === "assign-before-revoke" || plant === "accept-fenced-commit" || plant === "switch-before-commit" || plant === "ack-commit-before-raft" ? { plant } : {};
 }
 
+/**
+ * A coordinator quorum's spare replicas: one per scripted wipe of a replica's disk (a wiped
+ * replica is replaced by a new member: coordinator-boot.ts), and the plant that lets a wiped
+ * replica return under its old id instead.
+ */
+export function quorumReplacements(options: { readonly schedule?: readonly { readonly action: { readonly kind: string; readonly node?: string; readonly wipe?: boolean } }[]; readonly plant?: QueuePlant }): { spares: number; keepWipedIds: boolean } {
+  const wiped = new Set((options.schedule ?? []).filter(({ action }) => action.kind === "restart" && action.wipe === true && action.node?.startsWith("coordinator-") === true).map(({ action }) => action.node));
+  return { spares: wiped.size, keepWipedIds: options.plant === "wiped-coordinator-keeps-id" };
+}
+
 /** The plants the brokers carry themselves (brokerDefinition's `plant`). */
 export function brokerPlantOf(plant: QueuePlant | undefined) {
   return plant === "hw-leader-only" || plant === "no-truncation" || plant === "early-ack" || plant === "ignore-credits" || plant === "no-lease-margin" || plant === "accept-gap" || plant === "raft-read-past-commit" ? { plant } : {};

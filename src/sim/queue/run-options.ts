@@ -120,7 +120,7 @@ export interface QueueRunOptions {
  *   pipelined batch that overtook a lost or refused one is written before the resend of it →
  *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**

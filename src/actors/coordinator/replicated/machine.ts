@@ -21,7 +21,7 @@ import { assert } from "../../shared/assert.ts";
 import { setTimer, type ReadDone, type StorePersisted, type TimerFired } from "../../shared/effects.ts";
 import type { NodeId } from "../../shared/ids.ts";
 import { parseRaftBundle } from "../../broker/raft-wire.ts";
-import { raftSettingsProblems, type RaftOperation, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
+import { raftSettingsProblems, type MemberAddresses, type RaftOperation, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
 import type { CoordinatorPlant } from "../handlers.ts";
 import type { AuthorizerSettings } from "../acl.ts";
 import type { Principal } from "../../shared/principal.ts";
@@ -35,8 +35,16 @@ export const COORDINATOR_GROUP = "coordinator";
 
 export interface QuorumInput {
   readonly self: NodeId;
-  /** The bootstrap voters: every replica of the quorum (1, 3 or 5), the same list on each. */
+  /**
+   * The bootstrap voters: every replica of the quorum (1, 3 or 5), the same list on each. Empty
+   * for a replica that joins a running quorum (`joining`): it learns its configuration from the
+   * log once the leader adds it (membership.ts).
+   */
   readonly voters: readonly NodeId[];
+  /** Where the bootstrap voters listen (carried into config entries so that later members learn them). */
+  readonly addresses?: MemberAddresses;
+  /** A new replica of a running quorum: no bootstrap configuration of its own. */
+  readonly joining?: boolean;
   readonly settings: CoordinatorSettings;
   readonly raftSettings: RaftSettings;
   readonly recovered: RaftRecovered;
@@ -103,9 +111,10 @@ export const coordinatorQuorumMachine = setup({
   context: ({ input }) => {
     const problems = [...coordinatorSettingsProblems(input.settings), ...raftSettingsProblems(input.raftSettings)];
     assert(problems.length === 0, `coordinator quorum settings: ${problems.join("; ")}`);
-    assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
+    if (input.joining === true) assert(input.voters.length === 0, `joining coordinator ${input.self} must start without voters`);
+    else assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
     const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
-    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
+    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, ...(input.addresses === undefined ? {} : { addresses: input.addresses }), settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
     return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false, snapshotEvery: input.snapshotEvery ?? 0 }), recovered: input.recovered };
   },
   entry: enqueueActions(({ context, enqueue }) => {

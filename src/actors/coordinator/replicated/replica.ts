@@ -29,7 +29,7 @@
  * Liveness leases and sessions are never commands: they live in the serving context only.
  */
 import { notify, send, type Effect } from "../../shared/effects.ts";
-import { wireError } from "../../shared/errors.ts";
+import { wireError, type WireError } from "../../shared/errors.ts";
 import type { NodeId } from "../../shared/ids.ts";
 import type { BrokerHeartbeatReply } from "../../shared/messages.ts";
 import { persisted, readDone, receive, tick } from "../../raft/core.ts";
@@ -37,7 +37,7 @@ import { requestRead } from "../../raft/reads.ts";
 import { propose } from "../../raft/requests.ts";
 import { compact } from "../../raft/snapshot.ts";
 import { createCore, entryInfos, output, reportStatus, type RaftCore } from "../../raft/state.ts";
-import type { AppliedEntry, RaftInput, RaftRecovered, RaftMessage, RaftOperation, RaftOutput, RaftRead, RaftReadResult } from "../../raft/types.ts";
+import type { AppliedEntry, MemberAddresses, RaftInput, RaftRecovered, RaftMessage, RaftOperation, RaftOutput, RaftRead, RaftReadResult } from "../../raft/types.ts";
 import type { CoordinatorContext, CoordinatorEffect, CoordinatorOutput, CoordinatorSentMessage } from "../handlers.ts";
 import { leaseCheckOutcome, messageOutcome, servingContext, type ServingBasis } from "../machine.ts";
 import { replay, type CoordinatorCommand, type CoordinatorState } from "../state.ts";
@@ -48,6 +48,7 @@ import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./sta
 import type { Principal } from "../../shared/principal.ts";
 import type { GroupOutput } from "../groups/batch.ts";
 import { decodeStateSnapshot, encodeStateSnapshot } from "./snapshot.ts";
+import { advanceMembership, dropMembership, isMembershipRequest, memberAddresses, onMembershipRequest, type CoordinatorMembershipReply, type PendingMembership } from "./membership.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
 export type QuorumOutput =
@@ -73,7 +74,9 @@ export type QuorumOutput =
    */
   | { readonly type: "coordinator.quorum.groups.applied"; readonly rebalances: number; readonly offsetCommits: number }
   /** This replica started (or stopped) serving as the coordinator leader. */
-  | { readonly type: "coordinator.quorum.serving"; readonly serving: boolean; readonly term: number; readonly appliedIndex: number };
+  | { readonly type: "coordinator.quorum.serving"; readonly serving: boolean; readonly term: number; readonly appliedIndex: number }
+  /** Where the quorum's members (and a learner being added) listen: the host dials them there. */
+  | { readonly type: "coordinator.quorum.addresses"; readonly addresses: MemberAddresses };
 
 export interface ServedEpoch {
   readonly topic: string;
@@ -83,7 +86,7 @@ export interface ServedEpoch {
   readonly leader: NodeId | null;
 }
 
-export type QuorumMessage = CoordinatorSentMessage | RaftMessage | CoordinatorStatusReply;
+export type QuorumMessage = CoordinatorSentMessage | RaftMessage | CoordinatorStatusReply | CoordinatorMembershipReply;
 export type QuorumEffect = Effect<QuorumMessage, RaftOperation, RaftRead, CoordinatorOutput | QuorumOutput>;
 
 /** Replies and notices one event produced, waiting for its proposal's commit and its read round. */
@@ -113,6 +116,12 @@ export interface QuorumReplica {
   nextRequestId: number;
   /** Effects of the event being handled. */
   effects: QuorumEffect[];
+  /** The bootstrap voters' addresses (--peers); config entries with addresses override them. */
+  readonly bootstrapAddresses: MemberAddresses;
+  /** A membership change in progress at the serving leader (membership.ts). */
+  membership: PendingMembership | undefined;
+  /** When each peer's latest Raft message arrived (for WOULD_LOSE_QUORUM). */
+  readonly lastHeardMs: Map<NodeId, number>;
 }
 
 export interface ReplicaInput {
@@ -140,6 +149,9 @@ export function createReplica(input: ReplicaInput): QuorumReplica {
     held: [],
     nextRequestId: 1,
     effects: [],
+    bootstrapAddresses: input.raft.addresses ?? {},
+    membership: undefined,
+    lastHeardMs: new Map(),
   };
 }
 
@@ -155,6 +167,7 @@ export function onStart(replica: QuorumReplica, recovered: RaftRecovered): Quoru
 }
 
 export function onRaftMessage(replica: QuorumReplica, from: NodeId, message: RaftMessage): QuorumEffect[] {
+  replica.lastHeardMs.set(from, replica.basis.clock.now());
   receive(replica.core, from, message);
   return finish(replica);
 }
@@ -177,10 +190,15 @@ export function onReadDone(replica: QuorumReplica, id: number, result: RaftReadR
 /** A coordinator request (untrusted): served by the serving leader, refused elsewhere. */
 export function onRequest(replica: QuorumReplica, from: NodeId, message: unknown, principal?: Principal): QuorumEffect[] {
   if (isStatusRequest(message)) {
-    replica.effects.push(send(from, statusReply(replica, message.requestId)));
+    replica.effects.push(send(from, statusReply(replica, message.requestId, memberAddresses(replica))));
     return finish(replica);
   }
   const context = replica.serving;
+  if (isMembershipRequest(message)) {
+    if (context !== undefined) onMembershipRequest(replica, from, message as Record<string, unknown>, principal);
+    else replica.effects.push(send(from, { type: "coordinator.membership.reply", requestId: Number((message as { requestId?: unknown }).requestId) || 0, error: notCoordinatorError(replica) }));
+    return finish(replica);
+  }
   if (context === undefined) {
     const parsed = parseMessage(from, message, replica.basis.settings.limits);
     if (parsed.kind === "invalid") replica.effects.push(send(from, parsed.reply));
@@ -210,9 +228,13 @@ export function leaderHint(replica: QuorumReplica): NodeId | null {
 }
 
 function notCoordinator(replica: QuorumReplica, type: Parameters<typeof errorReply>[0], requestId: number): CoordinatorSentMessage {
+  return errorReply(type, requestId, notCoordinatorError(replica));
+}
+
+function notCoordinatorError(replica: QuorumReplica): WireError {
   const leader = leaderHint(replica);
-  const error = { ...wireError("COORDINATOR_NOT_AVAILABLE", leader === null ? "NOT_COORDINATOR: this coordinator replica is not the serving leader; no leader is known" : `NOT_COORDINATOR: this coordinator replica is not the leader; the leader is ${leader}`), ...(leader === null ? {} : { leader }) };
-  return errorReply(type, requestId, error);
+  const leaderAddress = leader === null ? undefined : memberAddresses(replica)[leader];
+  return { ...(leaderAddress === undefined ? {} : { leaderAddress }), ...wireError("COORDINATOR_NOT_AVAILABLE", leader === null ? "NOT_COORDINATOR: this coordinator replica is not the serving leader; no leader is known" : `NOT_COORDINATOR: this coordinator replica is not the leader; the leader is ${leader}`), ...(leader === null ? {} : { leader }) };
 }
 
 // ---------------------------------------------------------------- the serving leader's decisions
@@ -272,6 +294,7 @@ function proposeCommands(replica: QuorumReplica, commands: readonly CoordinatorC
 
 function stopServing(replica: QuorumReplica): void {
   if (replica.serving === undefined) return;
+  dropMembership(replica);
   replica.serving = undefined;
   replica.held.length = 0;
   replica.effects.push(notify({ type: "coordinator.quorum.serving", serving: false, term: replica.servingTerm, appliedIndex: replica.appliedIndex }));
@@ -288,6 +311,9 @@ function finish(replica: QuorumReplica): QuorumEffect[] {
     compact(core, replica.appliedIndex, encodeStateSnapshot(replica.applied));
     routeCoreEffects(replica);
   }
+  // A change that removed this leader is answered once committed, before it stops serving.
+  if (replica.serving !== undefined) advanceMembership(replica);
+  routeCoreEffects(replica);
   if (replica.serving !== undefined && (core.role !== "leader" || core.term !== replica.servingTerm || core.transferee !== null)) stopServing(replica);
   release(replica);
   maybeServe(replica);
@@ -317,6 +343,10 @@ function routeCoreEffects(replica: QuorumReplica): void {
         break;
       case "raft.read.failed":
         if (replica.held.some((batch) => batch.readId === output.id)) stopServing(replica);
+        break;
+      case "raft.config":
+        // Every replica's host learns where the members listen from the log (and snapshots).
+        if (output.addresses !== undefined || Object.keys(replica.bootstrapAddresses).length > 0) replica.effects.push(notify({ type: "coordinator.quorum.addresses", addresses: memberAddresses(replica) }));
         break;
       case "raft.snapshot":
         replica.snapshotIndex = output.snapshot.index;

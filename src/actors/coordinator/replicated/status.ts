@@ -26,6 +26,8 @@ export interface ReplicaStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly voters: readonly NodeId[];
+  /** Where the voters listen, as far as this replica knows (--peers, then the log's config entries). */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
   /** The leader only: what each other voter holds of its log. */
   readonly peers?: readonly { readonly id: NodeId; readonly matchIndex: number }[];
 }
@@ -59,6 +61,7 @@ export function replicaStatus(core: RaftCore, serving: boolean, appliedIndex: nu
   };
 }
 
-export function statusReply(replica: { readonly core: RaftCore; readonly serving: unknown; readonly appliedIndex: number }, requestId: number): CoordinatorStatusReply {
-  return { type: "coordinator.status.reply", requestId, status: replicaStatus(replica.core, replica.serving !== undefined, replica.appliedIndex) };
+export function statusReply(replica: { readonly core: RaftCore; readonly serving: unknown; readonly appliedIndex: number }, requestId: number, addresses?: Readonly<Record<NodeId, string>>): CoordinatorStatusReply {
+  const status = replicaStatus(replica.core, replica.serving !== undefined, replica.appliedIndex);
+  return { type: "coordinator.status.reply", requestId, status: addresses === undefined || Object.keys(addresses).length === 0 ? status : { ...status, addresses } };
 }

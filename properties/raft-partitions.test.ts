@@ -84,3 +84,21 @@ describe("planted raft-mode bug is caught (the checker can fail)", () => {
     expect(found!.anomalies.some((anomaly) => ["uncommitted-read", "lost-write", "replica-divergence", "inconsistent-offsets", "duplicate"].includes(anomaly.kind))).toBe(true);
   }, 600_000);
 });
+
+/**
+ * Raft retention (`--retention`: 2 KiB segments, 6 KiB kept, retention every 300 ms): leaders
+ * compact their Raft logs (raft-retain.ts) and delete segments; the checker excuses a loss only
+ * below the start of every final log. The plant `raft-compact-past-commit` compacts the whole log,
+ * its uncommitted tail included: the Raft checker's `snapshot-uncommitted` names it (seed 1).
+ * scenarios/queue-raft-retention-follower-reset.txt tells the follower reset by InstallSnapshot.
+ */
+describe("raft-mode partitions with retention on", () => {
+  it("a seed compacts Raft logs and passes both checkers; the planted compaction past the commit index is caught", async () => {
+    const result = await runQueue({ seed: 1, acks: -1, replicationFactor: 3, replicationMode: "raft", retention: true });
+    expect(result.ok, describeFailure(result, "npx zhumq sim --seed 1 --acks -1 --replication-factor 3 --mode raft --retention")).toBe(true);
+    expect(result.raft?.compacted ?? 0).toBeGreaterThan(0);
+    const planted = await runQueue({ seed: 1, acks: -1, plant: "raft-compact-past-commit" });
+    expect(planted.ok).toBe(false);
+    expect(planted.anomalies.map((anomaly) => anomaly.kind)).toContain("raft-snapshot-uncommitted");
+  }, 600_000);
+});

@@ -20,7 +20,7 @@
 import { cancelTimer, notify, persist, read, send, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { assert } from "../shared/assert.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
-import type { BrokerRaftBundle, ProduceRequest, RaftGroupAssignment, RaftLeadershipReport } from "../shared/messages.ts";
+import type { BrokerRaftBundle, BrokerRaftRetain, ProduceRequest, RaftGroupAssignment, RaftLeadershipReport } from "../shared/messages.ts";
 import { persisted, readDone, receive, tick } from "../raft/core.ts";
 import { createCore, entryInfos, reportStatus } from "../raft/state.ts";
 import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type RaftMessage, type RaftOperation, type RaftOutput, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../raft/types.ts";
@@ -32,6 +32,8 @@ import { emptyPartition, type PartitionState } from "./partition.ts";
 import { parseRaftBundle } from "./raft-wire.ts";
 import { acceptJoins, afterEvent, beforeMessage, emptyQuiesce, isQuiesced, onBeatFields, quiesceTick, takeBeats, type QuiesceState } from "./raft-quiesce.ts";
 import { emptyModeHost, isSwitching, sealedReport, sealGroup, unseal, type ModeHostState } from "./mode-host.ts";
+import { acceptRetain } from "./raft-retain.ts";
+import { producersOf } from "./raft-producer-snapshot.ts";
 import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
 import type { BrokerOperation, BrokerOutput, BrokerRaftRead } from "./types.ts";
 
@@ -62,13 +64,15 @@ export interface RaftHostState {
   readonly quiesce: QuiesceState;
   /** Mode switches: sealed groups, copies changing mode (mode-host.ts). */
   readonly modes: ModeHostState;
+  /** Retention allowances for followers, by destination, sent with the next bundle (raft-retain.ts). */
+  readonly retainOut: Map<NodeId, BrokerRaftRetain[]>;
 }
 
 export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): RaftHostState {
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost() };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map() };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -172,7 +176,7 @@ export function startGroup(step: Step, assignment: RaftGroupAssignment, group: s
     topicId,
     voters: [...assignment.voters],
     core,
-    applied: new Map(),
+    applied: producersOf(start.snapshot?.data) ?? new Map(),
     speculative: undefined,
     waiting: new Map(),
     servingTerm: 0,
@@ -246,6 +250,7 @@ export function onRaftBundle(step: Step, from: NodeId, message: Readonly<Record<
   }
   for (const replica of touched) afterCore(step, replica);
   if (beat !== undefined) acceptJoins(host, from, beat.beat, beat.joins);
+  if (message.retain !== undefined) acceptRetain(host, from, message.retain);
 }
 
 /** The store carried out `raft` operations: each group hears of its own, in order. */
@@ -366,14 +371,21 @@ function sendAnswers(step: Step, answers: readonly ProduceAnswer[]): void {
 /** Every Raft message queued during this event, one `broker.raft` message per peer. */
 export function flushRaftOutbox(step: Step): void {
   const outbox = step.context.raft.outbox;
+  const retainOut = step.context.raft.retainOut;
   const beats = takeBeats(step.context.raft.quiesce, step.context.incarnation);
-  if (outbox.size === 0 && beats.size === 0) return;
+  if (outbox.size === 0 && beats.size === 0 && retainOut.size === 0) return;
+  const retainFor = (peer: NodeId): { retain?: BrokerRaftRetain[] } => {
+    const retain = retainOut.get(peer);
+    return retain === undefined ? {} : { retain };
+  };
   for (const [peer, messages] of outbox) {
-    const bundle: BrokerRaftBundle = { type: "broker.raft", messages, ...beats.get(peer) };
+    const bundle: BrokerRaftBundle = { type: "broker.raft", messages, ...beats.get(peer), ...retainFor(peer) };
     step.emit(send(peer, bundle));
   }
-  for (const [peer, extra] of beats) if (!outbox.has(peer)) step.emit(send(peer, { type: "broker.raft", messages: [], ...extra } satisfies BrokerRaftBundle));
+  for (const [peer, extra] of beats) if (!outbox.has(peer)) step.emit(send(peer, { type: "broker.raft", messages: [], ...extra, ...retainFor(peer) } satisfies BrokerRaftBundle));
+  for (const peer of retainOut.keys()) if (!outbox.has(peer) && !beats.has(peer)) step.emit(send(peer, { type: "broker.raft", messages: [], ...retainFor(peer) } satisfies BrokerRaftBundle));
   outbox.clear();
+  retainOut.clear();
 }
 
 /** What the heartbeat reports of every raft-mode partition hosted (and not parked). */

@@ -107,7 +107,8 @@ import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
-import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
+import type { EntryMeta, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings, Snapshot } from "../../actors/raft/types.ts";
+import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
 import { withholdRaftSends } from "../../actors/broker/raft-restart.ts";
 
@@ -682,6 +683,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       case "sync":
         this.dirty.add(log); // the sync after this batch covers the log
         return;
+      case "snapshot":
+        // The log's new start, durable first (raft-snapshot-file.ts); then what lies before it goes:
+        // whole segments below it (compaction), or the whole log, restarted empty after it (installed).
+        await saveSnapshot(this.fs, `${log.dir}/${RAFT_SNAPSHOT_FILE}`, raft.snapshot);
+        if (raft.reset) await log.resetTo(raft.snapshot.index + 1);
+        else await log.applyRetention(0, raft.snapshot.index + 1, { retentionBytes: 1 });
+        return;
     }
   }
 
@@ -865,6 +873,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return this.using(key, async () => {
       const log = await this.logOf(request.topic, request.partition);
       const policy = { ...(request.retentionMs === undefined ? {} : { retentionMs: request.retentionMs }), ...(request.retentionBytes === undefined ? {} : { retentionBytes: request.retentionBytes }) };
+      if (request.plan === true) return { logStartOffset: await log.retentionPoint(request.nowMs, request.keepFromOffset, policy) };
       const result = await log.applyRetention(request.nowMs, request.keepFromOffset, policy);
       return { logStartOffset: result.startOffset };
     });
@@ -936,15 +945,42 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecov
   // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
   // the leader sends them again, and the node stays out of elections until it has them back.
   const lastIndex = log.endOffset - 1;
+  const snapshot = await loadPartitionSnapshot(fs, log);
   for (let attempt = 0; ; attempt++) {
     try {
-      const entries = await scanEntries(log);
-      return log.endOffset - 1 < lastIndex ? { hardState, entries, votelessUntil: lastIndex } : { hardState, entries };
+      const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
+      const recovered: RaftRecovered = { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) };
+      return log.endOffset - 1 < lastIndex ? { ...recovered, votelessUntil: lastIndex } : recovered;
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
       await truncateAcrossDamage(log, error.fromOffset);
     }
   }
+}
+
+/** A raft-mode partition's snapshot (its log start, raft-retain.ts), read again when its check fails. */
+async function loadPartitionSnapshot(fs: FileSystem, log: PartitionLog): Promise<Snapshot | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadSnapshot(fs, `${log.dir}/${RAFT_SNAPSHOT_FILE}`);
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
+    }
+  }
+}
+
+/**
+ * The entries after the snapshot. The log continues it when it holds the snapshot's last entry
+ * (a crash before compaction deleted the segments below) or starts right after it; otherwise (a
+ * crash between an installed snapshot and the log's reset, or damage cut below it) the log is
+ * reset to start empty after it.
+ */
+async function afterSnapshot(log: PartitionLog, snapshot: Snapshot | undefined, entries: EntryMeta[]): Promise<EntryMeta[]> {
+  if (snapshot === undefined) return entries;
+  const last = entries.find((meta) => meta.index === snapshot.index);
+  if ((last !== undefined && last.term === snapshot.term) || log.startOffset === snapshot.index + 1) return entries.filter((meta) => meta.index > snapshot.index);
+  if (log.endOffset !== snapshot.index + 1 || log.startOffset !== log.endOffset) await log.resetTo(snapshot.index + 1);
+  return [];
 }
 
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {

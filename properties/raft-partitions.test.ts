@@ -40,7 +40,9 @@ describe("raft-mode partitions per ack level (RF 3, swarm faults + leader kills,
 
 /**
  * Seeds that found bugs, kept as they were found: damage at rest under a Raft truncation on a
- * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"), a failed
+ * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"; with the
+ * shared hard-state file wired, 5 also ran without end: an empty read of entries to apply retried
+ * at once, for ever, at one instant — now at the next tick), a failed
  * log write (12: the broker crashed on LogFailedError), and a follower's acknowledgement of a
  * refused write leaving before the broker heard of the refusal (2, once disks filled in raft mode:
  * an entry committed while durable on one voter of three), and a consumer fetching offset 0 for

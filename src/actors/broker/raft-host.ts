@@ -9,7 +9,7 @@
  *   (`flushRaftOutbox`, called by the machine at the end of every event): a tick's heartbeats
  *   and AppendEntries of all groups between two brokers travel together.
  * - **The broker's store is the Raft store.** A core's persist operations become `raft` broker
- *   operations on the partition's log and its `raft-state` file (host/stores/broker-store.ts), in
+ *   operations on the partition's log and the broker's hard-state file (host/stores/broker-store.ts), in
  *   the order emitted, under the broker's persist → sync → send rule; its reads become
  *   `raft-entries` reads; `store.persisted` and `read.done` are routed back by group.
  *
@@ -66,13 +66,15 @@ export interface RaftHostState {
   readonly modes: ModeHostState;
   /** Retention allowances for followers, by destination, sent with the next bundle (raft-retain.ts). */
   readonly retainOut: Map<NodeId, BrokerRaftRetain[]>;
+  /** Reads that met damage at rest or found nothing yet: each core hears of it (and reads again) at the next tick. */
+  readonly retryReads: { readonly group: string; readonly incarnation: number; readonly id: number }[];
 }
 
 export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): RaftHostState {
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map() };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map(), retryReads: [] };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -223,6 +225,12 @@ export function dropRaftPartition(step: Step, key: string): void {
 export function onRaftTick(step: Step): void {
   const host = step.context.raft;
   host.tickArmed = false;
+  for (const pending of host.retryReads.splice(0)) {
+    const replica = host.groups.get(pending.group);
+    if (replica === undefined || replica.incarnation !== pending.incarnation) continue;
+    readDone(replica.core, pending.id, undefined);
+    afterCore(step, replica);
+  }
   for (const [group, replica] of host.groups) {
     if (host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
     tick(replica.core);
@@ -284,7 +292,17 @@ export function onRaftReadDone(step: Step, event: ReadDone<unknown>): boolean {
   // Damage at rest under the read (the store says so): the core reads again. Not a repair: a
   // restart per damaged read looped for ever on sim seed 5 (acks 0) when recovery did not cut it.
   const damaged = event.error === undefined && (event.result as RaftReadResult & { damaged?: unknown }).damaged !== undefined;
-  readDone(replica.core, pending.id, event.error === undefined && !damaged ? (event.result as RaftReadResult) : undefined);
+  const empty = event.error === undefined && !damaged && (event.result as RaftReadResult).batches.length === 0;
+  if (damaged || empty) {
+    // Not at once either: the store answers such a read without delay, so reading again at once
+    // spun for ever at one instant (sim seed 5, raft acks -1, once votes shared one fsync: a
+    // follower read entries to apply that its own pending write had not put on disk yet, got
+    // nothing, read again, and the write never got its turn). The core hears of it at the next tick.
+    host.retryReads.push(pending);
+    armTick(step);
+    return true;
+  }
+  readDone(replica.core, pending.id, event.error === undefined ? (event.result as RaftReadResult) : undefined);
   afterCore(step, replica);
   return true;
 }
@@ -323,7 +341,9 @@ export function afterCore(step: Step, replica: RaftReplica): void {
         break;
       }
       case "effect.persist":
-        step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, operation: effect.operation }, effect.sync));
+        // Terms and votes go to the broker's one hard-state file, durable at the batch's sync (one
+        // fsync for every group's): so a hard-state write asks for that sync.
+        step.emit(persist<BrokerOperation>({ kind: "raft", topic: replica.topic, partition: replica.partition, ...identity, operation: effect.operation }, effect.sync || effect.operation.kind === "hard-state"));
         break;
       case "effect.read": {
         const id = step.context.nextFetchId;

@@ -40,7 +40,9 @@ describe("raft-mode partitions per ack level (RF 3, swarm faults + leader kills,
 
 /**
  * Seeds that found bugs, kept as they were found: damage at rest under a Raft truncation on a
- * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"), a failed
+ * running broker (5: the broker crashed, "Raft truncated after 10, the log ends at 6"; with the
+ * shared hard-state file wired, 5 also ran without end: an empty read of entries to apply retried
+ * at once, for ever, at one instant — now at the next tick), a failed
  * log write (12: the broker crashed on LogFailedError), and a follower's acknowledgement of a
  * refused write leaving before the broker heard of the refusal (2, once disks filled in raft mode:
  * an entry committed while durable on one voter of three), and a consumer fetching offset 0 for
@@ -82,5 +84,23 @@ describe("planted raft-mode bug is caught (the checker can fail)", () => {
     }
     expect(found, `no seed in 1..${BUDGET} failed`).toBeDefined();
     expect(found!.anomalies.some((anomaly) => ["uncommitted-read", "lost-write", "replica-divergence", "inconsistent-offsets", "duplicate"].includes(anomaly.kind))).toBe(true);
+  }, 600_000);
+});
+
+/**
+ * Raft retention (`--retention`: 2 KiB segments, 6 KiB kept, retention every 300 ms): leaders
+ * compact their Raft logs (raft-retain.ts) and delete segments; the checker excuses a loss only
+ * below the start of every final log. The plant `raft-compact-past-commit` compacts the whole log,
+ * its uncommitted tail included: the Raft checker's `snapshot-uncommitted` names it (seed 1).
+ * scenarios/queue-raft-retention-follower-reset.txt tells the follower reset by InstallSnapshot.
+ */
+describe("raft-mode partitions with retention on", () => {
+  it("a seed compacts Raft logs and passes both checkers; the planted compaction past the commit index is caught", async () => {
+    const result = await runQueue({ seed: 1, acks: -1, replicationFactor: 3, replicationMode: "raft", retention: true });
+    expect(result.ok, describeFailure(result, "npx zhumq sim --seed 1 --acks -1 --replication-factor 3 --mode raft --retention")).toBe(true);
+    expect(result.raft?.compacted ?? 0).toBeGreaterThan(0);
+    const planted = await runQueue({ seed: 1, acks: -1, plant: "raft-compact-past-commit" });
+    expect(planted.ok).toBe(false);
+    expect(planted.anomalies.map((anomaly) => anomaly.kind)).toContain("raft-snapshot-uncommitted");
   }, 600_000);
 });

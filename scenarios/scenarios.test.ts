@@ -26,12 +26,15 @@ describe("scenarios", () => {
         replicationMode: scenario.replicationMode,
         coordinators: scenario.coordinators,
         modeSwitches: scenario.modeSwitches,
+        retention: scenario.retention,
         groups: scenario.groups,
         safetyMs: scenario.safetyMs,
         clockDriftPpm: scenario.clockDriftPpm,
         clockSkewPpm: scenario.clockSkewPpm,
       });
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
+      // A raft retention story is one only if Raft logs were compacted.
+      if (scenario.retention === true && scenario.replicationMode === "raft") expect(result.raft?.compacted ?? 0).toBeGreaterThan(0);
       // A push story is only a push story if the brokers really pushed.
       if (scenario.groups?.mode === "push") expect(result.groups?.push?.pushedBatches ?? 0).toBeGreaterThan(0);
     });

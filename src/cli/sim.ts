@@ -58,6 +58,10 @@ Options:
                       evenly over the safety phase, under the same faults; the checker judges
                       every acknowledged write across the switches and each raft era's Raft
                       group (plant switch-before-commit: 4 switches, replication factor 3)
+  --retention         queue: retention on (2 KiB segments, 6 KiB kept, every 300 ms); raft-mode
+                      partitions compact their Raft logs, a replica behind gets a snapshot; a
+                      loss is excused only below every final log's start (plant
+                      raft-compact-past-commit turns it on)
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -194,6 +198,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       "compact-every": { type: "string" },
       mode: { type: "string" },
       "mode-switches": { type: "string" },
+      retention: { type: "boolean" },
       faults: { type: "string" },
       messages: { type: "string" },
       values: { type: "string" },
@@ -269,6 +274,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       replicationMode: scenario?.replicationMode ?? replicationMode,
       coordinators: scenario?.coordinators ?? coordinators,
       modeSwitches: scenario?.modeSwitches ?? modeSwitches,
+      retention: scenario?.retention ?? (values.retention === true ? true : undefined),
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -343,6 +349,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.replicationMode !== undefined) parts.push(`--mode ${base.replicationMode}`);
   if (base.coordinators !== undefined) parts.push(`--coordinators ${base.coordinators}`);
   if (base.modeSwitches !== undefined) parts.push(`--mode-switches ${base.modeSwitches}`);
+  if (base.retention === true) parts.push("--retention");
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

@@ -766,6 +766,29 @@ export class PartitionLog {
     });
   }
 
+  /**
+   * Where `applyRetention` with the same arguments would start the log, deleting nothing: a Raft
+   * group snapshots up to that point first, then has the segments below it deleted.
+   */
+  async retentionPoint(nowMs: number, keepFromOffset: number, policy: RetentionPolicy = {}): Promise<number> {
+    const retentionMs = policy.retentionMs ?? this.options.retentionMs;
+    const retentionBytes = policy.retentionBytes ?? this.options.retentionBytes;
+    return this.exclusive(async () => {
+      let size = this.sizeBytes;
+      let first = 0;
+      while (first < this.segments.length - 1) {
+        const oldest = this.segments[first]!;
+        if (oldest.nextOffset > keepFromOffset) break;
+        const overSize = size - oldest.sizeBytes >= retentionBytes;
+        const tooOld = retentionMs !== Infinity && nowMs - (await this.newestTimestamp(oldest)) > retentionMs;
+        if (!overSize && !tooOld) break;
+        size -= oldest.sizeBytes;
+        first++;
+      }
+      return this.segments[first]!.baseOffset;
+    });
+  }
+
   /** A closed segment's newest batch timestamp: its last index entry, then a scan of the tail. */
   private async newestTimestamp(segment: Segment): Promise<number> {
     if (segment.maxTimestamp !== -Infinity) return segment.maxTimestamp;

@@ -51,6 +51,8 @@ export interface Scenario {
   readonly replicationMode?: "fetch" | "raft" | undefined;
   /** queue workload: switch the topic's mode this many times over the safety phase (`# mode-switches: 4`); none when absent. */
   readonly modeSwitches?: number | undefined;
+  /** queue workload: retention on, small segments (`# retention: on`). */
+  readonly retention?: boolean | undefined;
   /**
    * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
    * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
@@ -101,6 +103,8 @@ export function parseScenario(name: string, text: string): Scenario {
   const switchesText = header.get("mode-switches");
   const modeSwitches = switchesText === undefined ? undefined : Number(switchesText);
   if (modeSwitches !== undefined && !(Number.isSafeInteger(modeSwitches) && modeSwitches >= 0 && modeSwitches <= 64)) throw new ScenarioError(`${name}: mode-switches must be an integer from 0 to 64`);
+  const retentionText = header.get("retention");
+  if (retentionText !== undefined && retentionText !== "on" && retentionText !== "off") throw new ScenarioError(`${name}: retention must be on or off, not '${retentionText}'`);
   const parsedGroups = parseGroups(name, header.get("groups"));
   const sessionText = header.get("session-timeout-ms");
   const sessionTimeoutMs = sessionText === undefined ? undefined : Number(sessionText);
@@ -122,6 +126,7 @@ export function parseScenario(name: string, text: string): Scenario {
     ...(coordinators === undefined ? {} : { coordinators }),
     ...(modeText === undefined ? {} : { replicationMode: modeText }),
     ...(modeSwitches === undefined ? {} : { modeSwitches }),
+    ...(retentionText === undefined ? {} : { retention: retentionText === "on" }),
     ...(groups === undefined ? {} : { groups }),
     name,
     title: header.get("title") ?? name,
@@ -172,6 +177,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.replicationFactor !== undefined) lines.push(`# replication-factor: ${scenario.replicationFactor}`);
   if (scenario.replicationMode !== undefined) lines.push(`# mode: ${scenario.replicationMode}`);
   if (scenario.modeSwitches !== undefined) lines.push(`# mode-switches: ${scenario.modeSwitches}`);
+  if (scenario.retention !== undefined) lines.push(`# retention: ${scenario.retention ? "on" : "off"}`);
   if (scenario.coordinators !== undefined) lines.push(`# coordinators: ${scenario.coordinators}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);

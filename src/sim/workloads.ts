@@ -44,6 +44,8 @@ export interface WorkloadOptions {
   readonly replicationMode?: "fetch" | "raft" | undefined;
   /** queue: switch the topic between raft and fetch mode this many times (`zhumq sim --mode-switches N`, `# mode-switches:`). */
   readonly modeSwitches?: number | undefined;
+  /** queue: retention on, small segments (`zhumq sim --retention`, `# retention: on`). */
+  readonly retention?: boolean | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
@@ -75,6 +77,8 @@ export interface RunSummary extends RunFigures {
   readonly details: readonly string[];
   /** queue with consumer groups: the group figures (push included). */
   readonly groups?: GroupRunFigures;
+  /** queue in raft mode: groups judged, elections, Raft checker violations, snapshots (retention). */
+  readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number; readonly compacted: number; readonly installed: number };
 }
 
 /** What a trace says of the run it recorded: `recorder.document(traceRunOf(result, replay))`. */
@@ -111,6 +115,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.replicationMode === undefined ? {} : { replicationMode: options.replicationMode }),
     ...(options.coordinators === undefined ? {} : { coordinators: options.coordinators }),
     ...(options.modeSwitches === undefined ? {} : { modeSwitches: options.modeSwitches }),
+    ...(options.retention === undefined ? {} : { retention: options.retention }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
@@ -129,6 +134,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
       ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations`]),
+      ...(result.raft === undefined || result.raft.compacted + result.raft.installed === 0 ? [] : [`raft retention: ${result.raft.compacted} snapshots compacted, ${result.raft.installed} installed on a replica behind the log start`]),
       ...(result.modeSwitches === undefined ? [] : [`mode switches: ${result.modeSwitches.taken} of ${result.modeSwitches.asked} taken by the coordinator, ${result.modeSwitches.copiesSwitched} copies changed mode; ${result.raft?.groups ?? 0} raft eras judged, ${result.raft?.violations ?? 0} Raft checker violations`]),
       ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),

@@ -146,6 +146,8 @@ export interface PendingRetention {
   readonly topic: string;
   readonly partition: number;
   readonly topicId: TopicId | undefined;
+  /** A raft-mode group's plan (raft-retain.ts): where retention would start its log. */
+  readonly raft?: { readonly group: string; readonly incarnation: number };
 }
 
 export interface HeartbeatState {

@@ -23,6 +23,13 @@ describe("raft-mode partitions on brokers", () => {
     expect(reply!.error?.message).toContain(`the leader it knows is ${leader}`);
   });
 
+  it("asks for the batch's sync with every term and vote after the group's first: the broker's shared hard-state file is durable only then", () => {
+    const { cluster } = started();
+    const votes = cluster.hardStateWrites.filter((write) => write.term > 0);
+    expect(votes.length).toBeGreaterThanOrEqual(BROKERS.length); // each voted in the election
+    expect(votes.every((write) => write.sync)).toBe(true);
+  });
+
   it("answers acks -1 once committed, and every replica applies the entry (HW = commit end)", () => {
     const { cluster, leader } = started();
     const replies = cluster.ask(leader, produce(0, -1), 3) as ProduceReply[];

@@ -35,6 +35,7 @@ import { identityOf, planAppend, type PartitionState } from "./partition.ts";
 import { withAppend, type ProducerEntry } from "./producer-state.ts";
 import type { AppendWaiter, Step } from "./core.ts";
 import { persist } from "../shared/effects.ts";
+import { producersOf } from "./raft-producer-snapshot.ts";
 import type { BrokerOperation } from "./types.ts";
 import type { BatchLimits } from "../../disk/batch.ts";
 
@@ -71,6 +72,10 @@ export interface RaftReplica {
   readonly incarnation: number;
   /** A read found damage at rest: the store was asked to recover the log (once per incarnation). */
   repairRequested: boolean;
+  /** The term this replica led in at the last retention run (raft-retain.ts). */
+  retainTerm?: number | undefined;
+  /** A follower's retention allowance from its leader in `term` (raft-retain.ts). */
+  retainAllowed?: { readonly term: number; readonly below: number } | undefined;
 }
 
 /** A produce answer, as appends.ts builds it. */
@@ -108,6 +113,10 @@ export function onOutputs(replica: RaftReplica, outputs: readonly RaftOutput[]):
       case "raft.synced":
         replica.syncedIndex = output.index;
         answerSynced(replica, answers);
+        break;
+      case "raft.snapshot":
+        // Reset to the leader's log start: the producer state there is the snapshot's (raft-retain.ts).
+        if (output.source === "installed") replica.applied = producersOf(output.data) ?? new Map();
         break;
       default:
         break;
@@ -239,9 +248,12 @@ export function partitionView(replica: RaftReplica, state: PartitionState, readP
   assert(committedEnd <= core.commitIndex + 1, `${replica.key}: applied ${core.appliedIndex} beyond the commit index ${core.commitIndex}`);
   const leaderEpoch = serving(replica) ? core.term : undefined;
   const producers = replica.speculative ?? replica.applied;
-  const same = state.endOffset === endOffset && state.syncedEnd === syncedEnd && state.persistedEnd === persistedEnd && state.highWatermark === highWatermark && state.leaderEpoch === leaderEpoch && state.producers === producers;
+  // The log starts after the Raft snapshot (raft-retain.ts): reads below it are out of range.
+  const logStartOffset = Math.max(state.logStartOffset, core.log.snapIndex + 1);
+  const same = state.endOffset === endOffset && state.syncedEnd === syncedEnd && state.persistedEnd === persistedEnd && state.highWatermark === highWatermark && state.leaderEpoch === leaderEpoch && state.producers === producers && state.logStartOffset === logStartOffset;
   if (same) return state;
-  return { ...state, endOffset, syncedEnd, persistedEnd, highWatermark: Math.min(highWatermark, endOffset), leaderEpoch, producers, producerStateComplete: true };
+  const damaged = logStartOffset === state.logStartOffset ? state.damaged : state.damaged.filter((range) => range.toOffset > logStartOffset);
+  return { ...state, logStartOffset, damaged, endOffset, syncedEnd, persistedEnd, highWatermark: Math.min(highWatermark, endOffset), leaderEpoch, producers, producerStateComplete: true };
 }
 
 /**

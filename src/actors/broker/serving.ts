@@ -17,7 +17,8 @@ import { assert } from "../shared/assert.ts";
 import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
 import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
 import { echoOf, parseFetch, type Echo } from "./requests.ts";
-import { isRaftPartition } from "./raft-host.ts";
+import { afterCore, isRaftPartition } from "./raft-host.ts";
+import { onRaftRetentionPlanned, planRaftRetention } from "./raft-retain.ts";
 import { requestRaftRepair } from "./raft-replica.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
@@ -226,6 +227,7 @@ export function onRetentionTimer(step: Step): void {
     step.emit(read(id, { kind: "retention", topic: state.topic, partition: state.partition, ...identity, nowMs: step.now(), keepFromOffset: state.highWatermark, ...state.retention }));
     id++;
   }
+  id = planRaftRetention(step, retaining, busy, id);
   step.update({ retaining, nextFetchId: id });
 }
 
@@ -236,6 +238,11 @@ export function onRetentionDone(step: Step, event: ReadDone<BrokerRetentionResul
   step.update({ retaining });
   // A failure (the log was deleted meanwhile, say) changes nothing: the next run tries again.
   if (event.result === undefined) return;
+  if (pending.raft !== undefined) {
+    const replica = onRaftRetentionPlanned(step, pending.raft, event.result.logStartOffset);
+    if (replica !== undefined) afterCore(step, replica);
+    return;
+  }
   const state = step.context.partitions.get(partitionKey(pending.topic, pending.partition));
   if (state === undefined || state.topicId !== pending.topicId) return;
   const moved = withLogStart(state, event.result.logStartOffset);

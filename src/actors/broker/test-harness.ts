@@ -42,6 +42,8 @@ export class Cluster {
   readonly raftMessages = new Map<string, number>();
   /** Bundles sent that carried a beat (raft-quiesce.ts). */
   beats = 0;
+  /** Every Raft term-and-vote write with whether its event asked for a sync (the broker's hard-state file needs one). */
+  readonly hardStateWrites: { readonly term: number; readonly sync: boolean }[] = [];
   /** Every Raft bundle sent, by sender, per event. */
   readonly bundlesPerEvent: { from: NodeId; peers: NodeId[] }[] = [];
   /** Per node: refuse its next raft operation, as a store on a failed or full disk does; `cutBelow`: damage at rest cuts the log there first. */
@@ -114,6 +116,7 @@ export class Cluster {
       } else if (effect.type === "effect.persist") {
         operations.push(effect.operation);
         sync ||= effect.sync;
+        if (effect.operation.kind === "raft" && effect.operation.operation.kind === "hard-state") this.hardStateWrites.push({ term: effect.operation.operation.term, sync: effect.sync });
         const rejection = this.store(node, effect.operation);
         if (rejection !== undefined) rejected.push(rejection);
       } else if (effect.type === "effect.notify") {

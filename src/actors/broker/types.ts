@@ -164,6 +164,11 @@ export interface BrokerRetention {
   /** The topic's own limits; absent: the broker's defaults. */
   readonly retentionMs?: number;
   readonly retentionBytes?: number;
+  /**
+   * Delete nothing: answer where retention would start the log. A raft-mode partition snapshots up
+   * to there first (raft-retain.ts); its `snapshot` operation then deletes the segments below.
+   */
+  readonly plan?: boolean;
 }
 
 /**

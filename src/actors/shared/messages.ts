@@ -251,6 +251,15 @@ export interface BrokerRaftBundle {
   readonly beat?: RaftBeat;
   /** The sender's acknowledgement of the receiver's last beat. */
   readonly beatAck?: RaftBeatAck;
+  /** Retention allowances of the groups the sender leads (broker/raft-retain.ts). */
+  readonly retain?: readonly BrokerRaftRetain[];
+}
+
+/** A leader's retention floor for one group: its followers may delete below `below` (raft-retain.ts). */
+export interface BrokerRaftRetain {
+  readonly group: string;
+  readonly term: number;
+  readonly below: number;
 }
 
 /** Topic incarnations a broker's heartbeat may ask about at most (the rest wait for later heartbeats). */

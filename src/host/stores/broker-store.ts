@@ -106,8 +106,10 @@ import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
+import { newerHardState, RAFT_HARD_STATES_FILE, RaftHardStates } from "./raft-hard-states.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
-import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
+import type { EntryMeta, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings, Snapshot } from "../../actors/raft/types.ts";
+import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
 import { withholdRaftSends } from "../../actors/broker/raft-restart.ts";
 
@@ -208,16 +210,22 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly adoptedVoteless = new Map<string, number>();
   /** Raft-mode partition key → incarnation of its last operation: what a failed sync reports. */
   private readonly raftIncarnations = new Map<string, number>();
+  /** Partition folders marked raft-mode (holding a `raft-state` file): later hard states go to `hardStates`. */
+  private readonly raftMarked = new Set<string>();
 
   private constructor(
     private readonly fs: FilePool,
     private readonly options: BrokerStoreOptions,
+    /** Every raft-mode partition's term and vote after the first, in one file synced once per batch (raft-hard-states.ts). */
+    private readonly hardStates: RaftHardStates,
   ) {}
 
   /** Open and recover every partition log; the broker's whole start-up path. */
   static async open(fs: FileSystem, options: BrokerStoreOptions): Promise<{ recovered: BrokerRecovered; store: BrokerStore }> {
     // Every file the store opens goes through the pool: at most openFilesMax descriptors.
-    const store = new BrokerStore(new FilePool(fs, options.openFilesMax), options);
+    const pool = new FilePool(fs, options.openFilesMax);
+    const hardStatesPath = options.dataDir === undefined || options.dataDir === "." ? RAFT_HARD_STATES_FILE : `${options.dataDir}/${RAFT_HARD_STATES_FILE}`;
+    const store = new BrokerStore(pool, options, await RaftHardStates.load(pool, hardStatesPath));
     const partitions: RecoveredPartition[] = [];
     for (const { topic, topicId, partition } of await store.partitionsOnDisk()) {
       // Two incarnations of one partition on disk (a crash between superseding one and the next
@@ -225,7 +233,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (store.logs.has(partitionKey(topic, partition))) continue;
       const log = await store.openLog(topic, partition, topicId);
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
-      const raft = await recoverRaft(fs, log);
+      const raft = await store.recoverRaft(log);
       // A raft-mode partition rebuilds its producer state from the entries it applies again.
       const producers = raft === undefined ? await scanProducers(log, options.producerStateScanRecords) : { producers: [], producerStateComplete: true };
       // After the scan: it may have run into damage that recovery's tail scan did not reach.
@@ -233,6 +241,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }), ...(raft === undefined ? {} : { raft }) });
       await store.makeRoom();
     }
+    await store.hardStates.start(store.raftMarked);
     return { recovered: { partitions }, store };
   }
 
@@ -399,6 +408,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     }
     const dir = this.partitionDir(topic, partition, topicId);
     const topicDir = dirnameOf(dir);
+    this.raftMarked.delete(dir);
+    if (this.hardStates.get(dir) !== undefined) {
+      // A folder made again under this name (a topic without an id) must not take this group's
+      // term and vote: the last record says "nothing" (were it lost, the stale one would only
+      // make the new group stricter), and the next rewrite drops the folder.
+      await this.hardStates.record(dir, { term: 0, votedFor: null }).catch(() => undefined);
+      this.hardStates.forget(dir);
+    }
     if ((await this.fs.stat(dir)) !== undefined) {
       const tombstone = `${dir}${DELETED_SUFFIX}`;
       await removeTreeDurably(this.fs, tombstone); // a leftover of an earlier, interrupted delete
@@ -492,6 +509,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (left === 0) this.busy.delete(key);
       else this.busy.set(key, left);
     }
+  }
+
+  /** A raft-mode partition's hard state and entries as on disk; undefined for a fetch-mode one. */
+  private async recoverRaft(log: PartitionLog): Promise<RaftRecovered | undefined> {
+    const recovered = await recoverRaft(this.fs, log, (dir) => this.hardStates.get(dir));
+    if (recovered !== undefined) this.raftMarked.add(log.dir);
+    return recovered;
   }
 
   /**
@@ -600,7 +624,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     if (this.uncreated.has(key)) return { logStartOffset: 0, endOffset: 0, epochs: [], producers: [], producerStateComplete: true };
     return this.using(key, async () => {
       const log = await this.logOf(request.topic, request.partition);
-      const raft = await recoverRaft(this.fs, log);
+      const raft = await this.recoverRaft(log);
       if (raft !== undefined) {
         const voteless = this.adoptedVoteless.get(key);
         this.adoptedVoteless.delete(key);
@@ -651,7 +675,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     let recovered: RaftRecovered = { hardState: { term: 0, votedFor: null }, entries: [] };
     if (!this.uncreated.has(key)) {
       const log = await this.reopen(key, await this.logOf(topic, partition));
-      recovered = (await recoverRaft(this.fs, log)) ?? { ...recovered, entries: await scanEntries(log) };
+      recovered = (await this.recoverRaft(log)) ?? { ...recovered, entries: await scanEntries(log) };
     }
     return { kind: "raft", topic, partition, ...identity, incarnation, reason, message, recovered };
   }
@@ -662,8 +686,18 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       await this.openBounded(topic, partition);
       this.uncreated.delete(key);
     }
-    const log = await this.logOf(topic, partition);
     const raft = operation.operation;
+    if (raft.kind === "hard-state") {
+      const dir = this.partitionDir(topic, partition, this.identities.get(key));
+      const state = { term: raft.term, votedFor: raft.votedFor };
+      // Not the log: a vote needs no open segment (a closed log would be reopened just for it).
+      if (this.raftMarked.has(dir)) return this.hardStates.record(dir, state); // durable at the batch's sync
+      // The group's first: its own file, written durably, marks the folder raft-mode for good.
+      await saveRaftState(this.fs, `${dir}/${RAFT_STATE_FILE}`, state);
+      this.raftMarked.add(dir);
+      return;
+    }
+    const log = await this.logOf(topic, partition);
     switch (raft.kind) {
       case "append": {
         assert(log.endOffset === raft.base, `${key}: Raft appends at ${raft.base}, the log ends at ${log.endOffset}`);
@@ -676,11 +710,15 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         if (log.endOffset < raft.after + 1) throw new RaftLogCutShortError(`${key}: Raft truncated after ${raft.after}, but damage at rest cut the log at ${log.endOffset}`);
         assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
         return;
-      case "hard-state":
-        await saveRaftState(this.fs, `${log.dir}/${RAFT_STATE_FILE}`, { term: raft.term, votedFor: raft.votedFor });
-        return;
       case "sync":
         this.dirty.add(log); // the sync after this batch covers the log
+        return;
+      case "snapshot":
+        // The log's new start, durable first (raft-snapshot-file.ts); then what lies before it goes:
+        // whole segments below it (compaction), or the whole log, restarted empty after it (installed).
+        await saveSnapshot(this.fs, `${log.dir}/${RAFT_SNAPSHOT_FILE}`, raft.snapshot);
+        if (raft.reset) await log.resetTo(raft.snapshot.index + 1);
+        else await log.applyRetention(0, raft.snapshot.index + 1, { retentionBytes: 1 });
         return;
     }
   }
@@ -750,13 +788,16 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   async sync(): Promise<(BrokerRejection | BrokerRaftRejection)[]> {
     const dirty = [...this.dirty];
     this.dirty = new Set();
+    // One fsync for every group's term and vote written since the last sync; a failed one throws
+    // (fail-stop: which votes are on the platter is unknown).
+    const hardStates = this.hardStates.sync();
     const keys = new Map([...this.logs].map(([key, log]) => [log, key]));
     // Busy while syncing: appends persisted meanwhile may make room by closing idle logs, not these.
     const syncOne = (log: PartitionLog): Promise<{ log: PartitionLog; error: unknown } | undefined> => log.sync().then(() => undefined, (error: unknown) => ({ log, error }));
-    const outcomes = await Promise.all(dirty.map((log) => {
+    const [outcomes] = await Promise.all([Promise.all(dirty.map((log) => {
       const key = keys.get(log);
       return key === undefined ? syncOne(log) : this.using(key, () => syncOne(log));
-    }));
+    })), hardStates]);
     const rejected: (BrokerRejection | BrokerRaftRejection)[] = [];
     for (const outcome of outcomes) {
       if (outcome === undefined) continue;
@@ -865,6 +906,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return this.using(key, async () => {
       const log = await this.logOf(request.topic, request.partition);
       const policy = { ...(request.retentionMs === undefined ? {} : { retentionMs: request.retentionMs }), ...(request.retentionBytes === undefined ? {} : { retentionBytes: request.retentionBytes }) };
+      if (request.plan === true) return { logStartOffset: await log.retentionPoint(request.nowMs, request.keepFromOffset, policy) };
       const result = await log.applyRetention(request.nowMs, request.keepFromOffset, policy);
       return { logStartOffset: result.startOffset };
     });
@@ -876,6 +918,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     this.identities.clear();
     for (const log of logs) await log.close();
     await Promise.all(this.closing.values());
+    await this.hardStates.close();
   }
 }
 
@@ -922,29 +965,58 @@ function splitKey(key: string): [string, number] {
  * A partition folder holding a `raft-state` file is raft-mode: its hard state, and every entry's
  * metadata from the batch headers (a state file that fails its check is read again, then believed).
  */
-async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecovered | undefined> {
+async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: string) => RaftRecovered["hardState"] | undefined): Promise<RaftRecovered | undefined> {
   const path = `${log.dir}/${RAFT_STATE_FILE}`;
   if ((await fs.stat(path)) === undefined) return undefined;
-  let hardState: RaftRecovered["hardState"] | undefined;
-  for (let attempt = 1; hardState === undefined; attempt++) {
+  let marked: RaftRecovered["hardState"] | undefined;
+  for (let attempt = 1; marked === undefined; attempt++) {
     try {
-      hardState = (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
+      marked = (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
     } catch (error) {
       if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
     }
   }
+  // The file holds the group's first hard state (or, written before raft-hard-states, its last).
+  const hardState = newerHardState(marked, journaled(log.dir))!;
   // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
   // the leader sends them again, and the node stays out of elections until it has them back.
   const lastIndex = log.endOffset - 1;
+  const snapshot = await loadPartitionSnapshot(fs, log);
   for (let attempt = 0; ; attempt++) {
     try {
-      const entries = await scanEntries(log);
-      return log.endOffset - 1 < lastIndex ? { hardState, entries, votelessUntil: lastIndex } : { hardState, entries };
+      const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
+      const recovered: RaftRecovered = { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) };
+      return log.endOffset - 1 < lastIndex ? { ...recovered, votelessUntil: lastIndex } : recovered;
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
       await truncateAcrossDamage(log, error.fromOffset);
     }
   }
+}
+
+/** A raft-mode partition's snapshot (its log start, raft-retain.ts), read again when its check fails. */
+async function loadPartitionSnapshot(fs: FileSystem, log: PartitionLog): Promise<Snapshot | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadSnapshot(fs, `${log.dir}/${RAFT_SNAPSHOT_FILE}`);
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
+    }
+  }
+}
+
+/**
+ * The entries after the snapshot. The log continues it when it holds the snapshot's last entry
+ * (a crash before compaction deleted the segments below) or starts right after it; otherwise (a
+ * crash between an installed snapshot and the log's reset, or damage cut below it) the log is
+ * reset to start empty after it.
+ */
+async function afterSnapshot(log: PartitionLog, snapshot: Snapshot | undefined, entries: EntryMeta[]): Promise<EntryMeta[]> {
+  if (snapshot === undefined) return entries;
+  const last = entries.find((meta) => meta.index === snapshot.index);
+  if ((last !== undefined && last.term === snapshot.term) || log.startOffset === snapshot.index + 1) return entries.filter((meta) => meta.index > snapshot.index);
+  if (log.endOffset !== snapshot.index + 1 || log.startOffset !== log.endOffset) await log.resetTo(snapshot.index + 1);
+  return [];
 }
 
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {

@@ -24,6 +24,7 @@ import type { ModeSwitchPoint } from "../../actors/shared/messages.ts";
 import { adoptionPlan } from "../../actors/broker/mode-switch.ts";
 import type { EntryMeta } from "../../actors/raft/types.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
+import { RAFT_SNAPSHOT_FILE } from "./raft-snapshot-file.ts";
 
 export const LEADER_EPOCHS_FILE_NAME = "leader-epochs";
 
@@ -69,6 +70,9 @@ export async function cutForFetch(fs: FileSystem, log: PartitionLog, endOffset: 
 export async function dropRaftState(fs: FileSystem, log: PartitionLog): Promise<void> {
   const state = `${log.dir}/${RAFT_STATE_FILE}`;
   if ((await fs.stat(state)) === undefined) return;
+  // The snapshot (a log start from raft retention) first: a folder without the state file is fetch-mode.
+  const snapshot = `${log.dir}/${RAFT_SNAPSHOT_FILE}`;
+  if ((await fs.stat(snapshot)) !== undefined) await fs.remove(snapshot);
   await fs.remove(state);
   await fs.syncDir(log.dir);
 }

@@ -8,9 +8,10 @@
  * records appended to one file, `raft-hard-states`, and ONE fsync makes all the records of a
  * batch durable together.
  *
- * NOT WIRED into the broker store yet (docs/replication.md, "Raft mode"): wired, it elected 100
- * groups created at once in 34 s where the per-group files elected none in 180 s, but sim seed 5
- * (acks -1, raft) then ran without end; the cause is not found yet.
+ * Wired into the broker store (every term and vote after a group's first). Sim seed 5 (acks -1,
+ * raft) once ran without end with it: not this file — a follower's read of entries its own
+ * pending write had not put on disk came back empty and was retried at once, for ever, at one
+ * virtual instant; raft-host.ts now retries such a read at the next tick.
  *
  * Contract (the broker store's):
  * - `record(dir, state)` appends a record for the partition folder `dir`; it is NOT durable until

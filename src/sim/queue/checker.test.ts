@@ -64,7 +64,7 @@ class Story {
     return this;
   }
 
-  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number; damaged?: [number, number][]; inSync?: boolean; leader?: boolean; batches?: [number, number, string][] } = {}): this {
+  log(records: [number, string][], options: { partition?: number; replica?: string; highWatermark?: number; damaged?: [number, number][]; inSync?: boolean; leader?: boolean; batches?: [number, number, string][]; startOffset?: number } = {}): this {
     const { partition, replica, damaged, batches, ...rest } = options;
     const log = { topic: TOPIC, partition: partition ?? 0, replica: replica ?? "b1", records: records.map(([offset, value]) => ({ offset, value })), ...rest };
     const ranges = damaged?.map(([fromOffset, toOffset]) => ({ fromOffset, toOffset }));
@@ -130,6 +130,17 @@ describe("queue checker: every rule has a history that must fail it", () => {
     const result = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"]]).poll("c1", [[2, "a2"]]).check();
     expect(kinds(result)).toContain("lost-write");
     expect(result.anomalies.find((anomaly) => anomaly.kind === "lost-write")!.values).toEqual(["a1"]);
+  });
+
+  it("deleted-by-retention: below the start of every final log a loss is allowed; at or above it, a lost write", () => {
+    // Retention deleted offsets 0-1 on both replicas; a2 (offset 2) is gone from a log that starts at 1.
+    const story = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).ok("a3", 3).poll("c1", [[0, "a0"], [1, "a1"]]).poll("c1", [[3, "a3"]]);
+    story.log([[3, "a3"]], { startOffset: 2 }).log([[1, "a1"], [3, "a3"]], { replica: "b2", startOffset: 1 });
+    const result = story.check();
+    expect(allowedKinds(result)).toEqual(["deleted-by-retention"]);
+    expect(result.allowed[0]!.values).toEqual(["a0"]);
+    expect(kinds(result)).toEqual(["lost-write"]);
+    expect(result.anomalies[0]!.values).toEqual(["a2"]);
   });
 
   it("unseen: a committed value nobody polled by the end (a liveness failure)", () => {

@@ -73,6 +73,7 @@ export type AnomalyKind =
   | "lost-write-after-leader-change"
   | "lost-write-at-acks-0"
   | "lost-to-damage"
+  | "deleted-by-retention"
   | "duplicate-across-damage"
   | "skipped-undamaged"
   | "unseen"
@@ -202,6 +203,8 @@ interface PartitionView {
   knownOffsets: number[];
   /** Ranges a final log reports damaged at rest. */
   readonly damaged: OffsetRange[];
+  /** The lowest start of the final logs: below it retention deleted every replica's copy. */
+  retainedFrom: number;
 }
 
 interface Analysis {
@@ -341,7 +344,7 @@ function viewOf(analysis: Analysis, topic: TopicName, partition: PartitionIndex)
   const name = partitionKey(topic, partition);
   let view = analysis.partitions.get(name);
   if (view === undefined) {
-    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), loggedEnd: 0, leaderChanges: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [] };
+    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), loggedEnd: 0, leaderChanges: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [], retainedFrom: Infinity };
     analysis.partitions.set(name, view);
   }
   return view;
@@ -351,6 +354,7 @@ function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
   for (const log of history.finalLogs) {
     const view = viewOf(analysis, log.topic, log.partition);
     view.hasFinalLog = true;
+    view.retainedFrom = Math.min(view.retainedFrom, log.startOffset ?? 0);
     for (const range of log.damaged ?? []) {
       view.damaged.push({ fromOffset: range.fromOffset, toOffset: range.toOffset });
       view.loggedEnd = Math.max(view.loggedEnd, range.toOffset);
@@ -440,6 +444,10 @@ function checkLosses(analysis: Analysis): void {
     if (polled !== undefined) {
       analysis.lost.add(value);
       const view = viewOf(analysis, polled.topic, polled.partition);
+      if (deletedByRetention(view, polled.offset)) {
+        analysis.findings.add({ kind: "deleted-by-retention", detail: `${describeSend(record)} was polled at ${view.name}@${polled.offset}, below the start of every final log (${view.retainedFrom}): retention deleted it`, values: [value], ops: [record.invoke, polled] }, true);
+        continue;
+      }
       if (inRanges(view.damaged, polled.offset)) {
         excuseDamage(analysis, `${describeSend(record)} was polled at ${view.name}@${polled.offset}, which the final log reports damaged at rest`, [record.invoke, polled]);
         continue;
@@ -458,12 +466,23 @@ function checkLosses(analysis: Analysis): void {
   }
 }
 
+/** Below the start of every final log of the partition: retention deleted it on every replica. */
+function deletedByRetention(view: PartitionView, offset: number): boolean {
+  return view.hasFinalLog && offset < view.retainedFrom;
+}
+
 /** The ack level decides whether losing an acknowledged value is an anomaly (DESIGN §8). */
 function judgeAckedLoss(analysis: Analysis, record: SendRecord, ok: SendOkOp, view: PartitionView, why: string): void {
   const value = record.invoke.value;
   const where = `acknowledged at ${view.name}@${ok.offset} (${ok.atMs} ms)`;
   const ops = [record.invoke, ok];
   analysis.lost.add(value);
+  if (deletedByRetention(view, ok.offset)) {
+    // Acknowledged messages below the retention point may be gone; nothing at or above it.
+    analysis.excusedAcks.add(ok);
+    analysis.findings.add({ kind: "deleted-by-retention", detail: `${describeSend(record)} ${where}; ${why}: every final log starts after it (${view.retainedFrom}), retention deleted it`, values: [value], ops }, true);
+    return;
+  }
   if (inRanges(view.damaged, ok.offset)) {
     if (ok.acks === 0 || analysis.options.lossToDamage === "allowed") analysis.excusedAcks.add(ok);
     return excuseDamage(analysis, `${describeSend(record)} ${where}; ${why}: the final log reports ${view.name}@${ok.offset} damaged at rest`, ops);

@@ -65,7 +65,7 @@ import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, dra
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
-import { brokerPlantOf, coordinatorPlantOf, quorumReplacements, withDiskPlant } from "./plants.ts";
+import { brokerPlantOf, brokerRaftPlantOf, coordinatorPlantOf, quorumReplacements, withDiskPlant } from "./plants.ts";
 import { ADMIN, adminBoot, type AdminRequests } from "./admin.ts";
 import { countSends, driveProducers, recordBroker, recordConsumer, recordCoordinator, recordProducer, soleInSync } from "./workload-traffic.ts";
 
@@ -76,6 +76,8 @@ export type { QueuePlant, QueueRunOptions, QueueRunResult } from "./run-options.
 /** How often the liveness phase looks at placement (it rebuilds the ring each time). */
 const PLACEMENT_CHECK_INTERVAL_MS = 50;
 const ACKS0_CATCH_UP_MS = 10_000;
+/** `--retention`: small segments, and everything past a few KiB deleted every 300 ms (raft-mode partitions compact first). */
+const SIM_RETENTION = { retentionCheckIntervalMs: 300, log: { segmentBytes: 2048, retentionBytes: 6144 } } as const;
 
 export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult> {
   const started = performance.now();
@@ -135,7 +137,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
   let modeSwitchesTaken = 0;
   let copiesSwitched = 0;
-  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...(raft === undefined ? {} : { reportRaft: true }) });
+  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...brokerRaftPlantOf(options.plant), ...(raft === undefined ? {} : { reportRaft: true }), ...(settings.retention ? SIM_RETENTION : {}) });
   const brokerUnderTest = withDiskPlant(broker, options.plant);
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
@@ -275,7 +277,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     ...figures,
     ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true) && groupAnomalies.length === 0,
     ...(quorum === undefined ? {} : { coordinatorQuorum: quorum.figures() }),
-    ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length } }),
+    ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length, compacted: raft.compacted, installed: raft.installed } }),
     ...(settings.modeSwitches === 0 ? {} : { modeSwitches: { asked: settings.modeSwitches, taken: modeSwitchesTaken, copiesSwitched } }),
     ...(groups === undefined || groupCheck === undefined ? {} : { groups: groups.figures(groupCheck) }),
     acks: settings.acks,

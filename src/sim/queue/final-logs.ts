@@ -47,8 +47,9 @@ export async function readBrokerLogs(fs: FileSystem, broker: NodeId): Promise<Fi
         }
         offset = result.nextOffset;
       }
+      const startOffset = log.startOffset;
       await log.close();
-      logs.push({ topic, partition, replica: broker, records, batches, ...(damaged.length === 0 ? {} : { damaged }) });
+      logs.push({ topic, partition, replica: broker, records, batches, ...(damaged.length === 0 ? {} : { damaged }), ...(startOffset === 0 ? {} : { startOffset }) });
     }
   }
   return logs;

@@ -153,6 +153,8 @@ export interface FinalLog {
   readonly leader?: boolean;
   /** One digest per batch on disk (committed or not; the checker bounds them itself). */
   readonly batches?: readonly BatchDigest[];
+  /** The log's first offset on disk (retention deleted what was below it); absent: 0. */
+  readonly startOffset?: number;
 }
 
 /** A batch's offsets [baseOffset, lastOffset] and a digest of its exact stored bytes. */

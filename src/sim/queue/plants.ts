@@ -31,6 +31,11 @@ export function brokerPlantOf(plant: QueuePlant | undefined) {
   return plant === "hw-leader-only" || plant === "no-truncation" || plant === "early-ack" || plant === "ignore-credits" || plant === "no-lease-margin" || plant === "accept-gap" || plant === "raft-read-past-commit" ? { plant } : {};
 }
 
+/** The Raft plant every raft-mode group of the brokers carries (brokerDefinition's `raftPlant`). */
+export function brokerRaftPlantOf(plant: QueuePlant | undefined) {
+  return plant === "raft-compact-past-commit" ? { raftPlant: "compact-past-commit" as const } : {};
+}
+
 /** The broker's definition with its disk-side plant wrapped around it, if the run has one. */
 export function withDiskPlant<D extends ActorDefinition<AnyStateMachine, ZhumqMessage, Operation, Input>, Operation, Input>(definition: D, plant: QueuePlant | undefined): D {
   return plant === "fsync-lies" ? withLyingSync(definition) : plant === "no-recovery-point" ? withoutRecoveryPoint(definition) : definition;

@@ -30,6 +30,9 @@ export class RaftGroupsObserver {
   private readonly damagedStarts = new Set<string>();
   /** Entries lost to damage at rest (the node then stays out of elections until caught up). */
   damagedRestarts = 0;
+  /** Raft snapshots taken by retention (compacted) and sent to a replica behind the log start (installed). */
+  compacted = 0;
+  installed = 0;
 
   constructor(
     private readonly history: QueueHistory,
@@ -59,6 +62,10 @@ export class RaftGroupsObserver {
     }
     if (event.type !== "broker.raft.output") return;
     this.checker(event.group).observe(broker, event.output);
+    if (event.output.type === "raft.snapshot") {
+      if (event.output.source === "compacted") this.compacted++;
+      else this.installed++;
+    }
     if (event.output.type === "raft.log" && event.output.truncatedAfter !== undefined) this.tailReplaced(broker, event, event.output.term);
     if (event.output.type !== "raft.status") return;
     if (event.output.role === "leader") this.leaderElected(broker, event, event.output.term);

@@ -74,6 +74,12 @@ export interface QueueRunOptions {
    * partition is judged by the Raft checker; no disk is wiped.
    */
   readonly modeSwitches?: number;
+  /**
+   * Retention on (`zhumq sim --retention`): brokers keep small segments and delete the oldest
+   * beyond a few KiB every 300 ms (raft-mode partitions compact their Raft log, raft-retain.ts).
+   * The checker excuses a loss only below a final log's start (deleted by retention).
+   */
+  readonly retention?: boolean;
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
   /**
@@ -119,8 +125,11 @@ export interface QueueRunOptions {
  * - `accept-gap`: the brokers append a batch whose sequence skips the next expected one, so a
  *   pipelined batch that overtook a lost or refused one is written before the resend of it →
  *   nonmonotonic-send (or duplicate, when the skipped batch had been written after all).
+ * - `raft-compact-past-commit`: raft retention (on with it) compacts a raft-mode partition's
+ *   whole log, its uncommitted tail included (the Raft plant `compact-past-commit` in every
+ *   group) → snapshot-uncommitted from the Raft checker.
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -134,7 +143,7 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
  * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
-export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit"];
+export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit"];
 
 /** `switch-before-commit`: the coordinator switches a partition's mode without waiting for the last committed offset (a fenced leader's final end, a majority of sealed logs) → lost-write. It runs with mode switches. */
 export const MODE_SWITCH_PLANT_SWITCHES = 4;
@@ -147,7 +156,7 @@ export const MODE_SWITCH_PLANT_SWITCHES = 4;
 export const QUORUM_GROUP_PLANT: QueuePlant = "ack-commit-before-raft";
 
 /** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
-export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit"];
+export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit", "raft-compact-past-commit"];
 
 
 export interface QueueRunResult extends RunFigures {
@@ -170,7 +179,7 @@ export interface QueueRunResult extends RunFigures {
   /** Identity replies the `reuse-producer-id` plant rewrote to a restarted producer's old identity (0 without it). */
   readonly producerIdsReused: number;
   /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
-  readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number };
+  readonly raft?: { readonly groups: number; readonly elections: number; readonly violations: number; readonly compacted: number; readonly installed: number };
   /** With mode switches: the switches asked for, and the intents the coordinator took. */
   readonly modeSwitches?: { readonly asked: number; readonly taken: number; readonly copiesSwitched: number };
   /** With a coordinator quorum: replicas, entries applied, heartbeat replies served, leader starts, quorum checker violations. */
@@ -193,6 +202,7 @@ export interface Settings {
   readonly groups: GroupsOptions | undefined;
   readonly coordinators: number;
   readonly modeSwitches: number;
+  readonly retention: boolean;
 }
 
 export function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
@@ -216,6 +226,7 @@ export function resolveSettings(options: QueueRunOptions): Settings {
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : options.plant === QUORUM_GROUP_PLANT ? { count: 2 } : undefined),
     coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT ? 3 : 1),
     modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
+    retention: options.retention ?? options.plant === "raft-compact-past-commit",
   };
 }
 

@@ -39,6 +39,8 @@ class FakeCluster {
   readonly topics = new Map<string, { leaders: (NodeId | null)[]; epochs: number[] }>();
   readonly logs = new Map<string, LogEntry[]>();
   readonly produces: SeenProduce[] = [];
+  /** Bundles of produce requests received. */
+  bundlesSeen = 0;
   readonly coordinatorRequests: { atMs: number; message: ZhumqMessage }[] = [];
   /** Per (producer id, partition): the current session's epoch, next sequence, and base offsets by sequence. */
   private readonly sessions = new Map<string, { epoch: number; nextSequence: number; baseOffsets: Map<number, number> }>();
@@ -88,6 +90,15 @@ class FakeCluster {
   }
 
   broker(self: NodeId, transport: Transport, from: NodeId, message: ZhumqMessage): void {
+    if (message.type === "bundle") {
+      // Answered as the real broker does: the replies of one bundle in one bundle.
+      this.bundlesSeen++;
+      const replies: ZhumqMessage[] = [];
+      const collecting = { send: (_to: NodeId, reply: unknown) => void replies.push(reply as ZhumqMessage) } as unknown as Transport;
+      for (const part of message.messages) this.broker(self, collecting, from, part);
+      if (replies.length > 0) transport.send(from, { type: "bundle", messages: replies as never });
+      return;
+    }
     if (message.type !== "produce.request") return;
     const attempt = this.produces.filter((seen) => seen.request.topic === message.topic && seen.request.partition === message.partition).length;
     this.produces.push({ atMs: this.world.kernel.now(), broker: self, request: message });
@@ -235,6 +246,18 @@ describe("producer batching", () => {
     for (let id = 1; id <= 10; id++) h.send({ id, topic: "t", partition: 0, value: bytes(`v${id}`) });
     await h.run(200);
     expect(h.cluster.produces.map((seen) => decodeBatch(seen.request.batch).recordCount)).toEqual([1, 9]);
+  });
+
+  it("sends the batches ready for many partitions on one leader in one bundle once their replies come together (issue 18 item 2)", async () => {
+    const h = await harness({ lingerMs: 0 });
+    h.cluster.addTopic("t", ["broker-1", "broker-1", "broker-1", "broker-2"]);
+    // Every first batch leaves in its own step (one send each); what arrives meanwhile waits behind it.
+    for (let round = 0; round < 3; round++) for (let partition = 0; partition < 4; partition++) h.send({ id: round * 4 + partition, topic: "t", partition, value: bytes(`${round}-${partition}`) });
+    await h.run(500);
+    expect(h.answers().size).toBe(12);
+    expect([0, 1, 2, 3].map((partition) => values(h.cluster.log("t", partition)))).toEqual([0, 1, 2, 3].map((partition) => [0, 1, 2].map((round) => `${round}-${partition}`)));
+    expect(h.cluster.bundlesSeen).toBeGreaterThan(0);
+    expect(failures(h)).toEqual([]);
   });
 
   it("stamps whole-millisecond timestamps when the clock reads a fraction", async () => {

@@ -20,7 +20,7 @@ import { onIdentityRetryDue, onIdentityTimeout, onMetadataReply, onMetadataRetry
 import { TIMER } from "./partitions.ts";
 import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
 import { admitBlocked, onBlockTimeout } from "./blocking.ts";
-import { enter, expireUnrouted, onLingerDone, onSend } from "./routing.ts";
+import { enter, expireUnrouted, onLingerDone, onSend, onSends } from "./routing.ts";
 import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue, onSendSettled } from "./sending.ts";
 import type { PartitionState, ProducerEffect, ProducerState, Step } from "./state.ts";
 import { bundleSends } from "../shared/bundles.ts";
@@ -53,6 +53,9 @@ export function producerStep(state: ProducerState, event: ProducerEvent): Produc
   switch (event.type) {
     case "producer.send":
       onSend(s, event);
+      break;
+    case "producer.sends":
+      onSends(s, event.sends);
       break;
     case "message.received":
       onMessage(s, event);
@@ -126,6 +129,7 @@ export const producerMachine = setup({
   context: ({ input }) => ({ state: createProducerState(input) }),
   on: {
     "producer.send": { actions: "step" },
+    "producer.sends": { actions: "step" },
     "message.received": { actions: "step" },
     "timer.fired": { actions: "step" },
     "send.settled": { actions: "step" },

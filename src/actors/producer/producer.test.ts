@@ -148,6 +148,8 @@ interface Harness {
   readonly cluster: FakeCluster;
   readonly outputs: { atMs: number; output: ProducerOutput }[];
   send(message: Omit<ProducerSend, "type">): void;
+  /** One `producer.sends` event. */
+  sendMany(messages: Omit<ProducerSend, "type">[]): void;
   run(untilMs: number): Promise<void>;
   answers(): Map<number, ProducerOutput>;
 }
@@ -187,6 +189,7 @@ async function harness(settings: Partial<ProducerSettings> = {}, options: { seed
     cluster,
     outputs,
     send: (message) => host!.send({ type: "producer.send", ...message }),
+    sendMany: (messages) => host!.send({ type: "producer.sends", sends: messages.map((message) => ({ type: "producer.send", ...message })) }),
     run: (untilMs) => world.kernel.run({ untilMs }),
     answers: () => {
       const byId = new Map<number, ProducerOutput>();
@@ -257,6 +260,24 @@ describe("producer batching", () => {
     expect(h.answers().size).toBe(12);
     expect([0, 1, 2, 3].map((partition) => values(h.cluster.log("t", partition)))).toEqual([0, 1, 2, 3].map((partition) => [0, 1, 2].map((round) => `${round}-${partition}`)));
     expect(h.cluster.bundlesSeen).toBeGreaterThan(0);
+    expect(failures(h)).toEqual([]);
+  });
+
+  it("producer.sends: a burst in one event fills batches instead of leaving in requests of one record, answered as single sends (issue 18 item 4)", async () => {
+    const h = await harness({ lingerMs: 0 });
+    h.cluster.addTopic("t", ["broker-1", "broker-2"]);
+    h.send({ id: 0, topic: "t", partition: 0, value: bytes("route") }); // learn the route first
+    await h.run(100);
+    const before = h.cluster.produces.length;
+    h.sendMany(Array.from({ length: 20 }, (_, i) => ({ id: i + 1, topic: "t", partition: i % 2, value: bytes(`m${i}`) })));
+    h.sendMany([{ id: 99, topic: "no such topic!", value: bytes("x") }, { id: 100, topic: "t", partition: 0, value: bytes("last") }]);
+    await h.run(600);
+    const answers = h.answers();
+    expect(answers.size).toBe(23);
+    expect(answers.get(99)).toMatchObject({ type: "producer.error", error: { code: "INVALID_TOPIC" } });
+    expect(values(h.cluster.log("t", 0))).toEqual(["route", ...Array.from({ length: 10 }, (_, i) => `m${2 * i}`), "last"]);
+    expect(values(h.cluster.log("t", 1))).toEqual(Array.from({ length: 10 }, (_, i) => `m${2 * i + 1}`));
+    expect(h.cluster.produces.length - before).toBe(3); // one batch per partition for the burst, one for "last"
     expect(failures(h)).toEqual([]);
   });
 

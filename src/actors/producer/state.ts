@@ -180,4 +180,6 @@ export interface Step {
   readonly state: ProducerState;
   readonly effects: ProducerEffect[];
   readonly nowMs: number;
+  /** While a `producer.sends` places its messages: the partitions to drain once it is done. */
+  drainLater?: Set<PartitionState> | undefined;
 }

@@ -18,6 +18,7 @@ port=${ZHUMQ_AB_PORT:-19390}
 
 run_one() {
   local label=$1 dir=$2 data
+  shift 2
   data=$(mktemp -d)
   node "$dir/bin/zhumq.js" dev --brokers 1 --port "$port" --data "$data" --ui-listen off --metrics-port none >"$data.log" 2>&1 &
   local dev=$!

@@ -19,6 +19,13 @@ export interface SentMessage {
   readonly atMs: number;
   readonly to: NodeId;
   readonly message: ZhumqMessage;
+  /**
+   * The member's `lastAckedSendMs` when the message left it (the end of the step that sent it).
+   * The fake coordinator answers in order, so by the time a message is delivered the member may
+   * have heard an earlier reply (a fence, say) and moved on; a rule about what the member knew
+   * when it sent something must look here, not at the member's state at delivery.
+   */
+  readonly lastAckedSendMs: number | null;
 }
 
 type Script<Request, Reply> = (request: Request, to: NodeId) => Reply | "drop";
@@ -105,6 +112,8 @@ export class MemberBench {
   readonly outputs: { readonly atMs: number; readonly output: MemberOutput }[] = [];
   readonly timers = new Map<string, number>();
   private delivered = 0;
+  /** The message the fake coordinator is answering now (null between deliveries). */
+  delivering: SentMessage | null = null;
   /** A member that spins (a bug) fails the test quickly instead of eating the machine's memory. */
   static readonly MESSAGES_MAX = 10_000;
   static readonly TIMER_FIRINGS_MAX = 100_000;
@@ -166,7 +175,7 @@ export class MemberBench {
     for (const effect of effects) {
       switch (effect.type) {
         case "effect.send":
-          this.sent.push({ atMs: this.nowMs, to: effect.to, message: effect.message });
+          this.sent.push({ atMs: this.nowMs, to: effect.to, message: effect.message, lastAckedSendMs: this.state.lastAckedSendMs });
           break;
         case "effect.timer.set":
           this.timers.set(effect.key, this.nowMs + effect.delayMs);
@@ -187,8 +196,11 @@ export class MemberBench {
   private pump(): void {
     while (this.delivered < this.sent.length) {
       if (this.sent.length > MemberBench.MESSAGES_MAX) throw new Error(`more than ${MemberBench.MESSAGES_MAX} messages sent: the member spins`);
-      const { to, message } = this.sent[this.delivered++]!;
+      const sent = this.sent[this.delivered++]!;
+      const { to, message } = sent;
+      this.delivering = sent;
       const reply = this.coordinator.answer(to, message);
+      this.delivering = null;
       if (reply === undefined || reply === "drop") continue;
       this.apply(memberStep(this.state, { type: "message.received", from: to, message: reply }));
     }

@@ -32,6 +32,26 @@ describe("mode switches under faults (RF 3, acks -1, 4 switches per run)", () =>
 });
 
 /**
+ * Seeds a sweep found (RF 3, 2 switches), pinned. 3102 at acks -1: rot at rest cut two of the three
+ * voters of jepsen/1 from 109 entries to 43; one of them crashed again before its group started and
+ * came back not knowing it was short, and both sealed as if intact — the switch to fetch mode took
+ * their log and lost 64 acknowledged writes. Now votelessness survives the restart and a voteless
+ * seal counts towards no majority. 3116 at acks 1 with damage at rest: the Raft leader, sealed
+ * after the switch was decided, acknowledged one more write that its conversion cut — a loss Raft's
+ * acks 1 allows (no lease), now recorded as that leader's step-down.
+ */
+describe("mode-switch regressions", () => {
+  it("seed 3102 (acks -1) and seed 3116 (acks 1, damage at rest) pass", async () => {
+    const failures: string[] = [];
+    const acksMinus1 = await runQueue({ seed: 3102, acks: -1, replicationFactor: 3, modeSwitches: 2 });
+    if (!acksMinus1.ok) failures.push(describeFailure(acksMinus1, "npx zhumq sim --seed 3102 --acks -1 --replication-factor 3 --mode-switches 2"));
+    const acks1 = await runQueue({ seed: 3116, acks: 1, replicationFactor: 3, modeSwitches: 2, damageAtRest: true });
+    if (!acks1.ok) failures.push(describeFailure(acks1, "npx zhumq sim --seed 3116 --acks 1 --replication-factor 3 --mode-switches 2 --damage-at-rest"));
+    expect(failures, failures.join("\n")).toEqual([]);
+  }, 600_000);
+});
+
+/**
  * The planted bug `switch-before-commit` (the coordinator switches a partition as soon as its
  * leader is fenced or one sealed voter reports, without waiting for the last committed offset)
  * must make the checker fail within its seed budget. Measured over seeds 1-4: caught at 1, 3 and 4

@@ -106,7 +106,6 @@ import type { ActorDefinition, ActorStore } from "../host.ts";
 import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
-import { loadVoteless, recordVoteless, votelessFrom } from "./raft-voteless.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
 import type { RaftPlant, RaftReadResult, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
@@ -935,17 +934,14 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog): Promise<RaftRecov
     }
   }
   // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
-  // the leader sends them again, and the node stays out of elections until it has them back —
-  // recorded durably before the cut, so a crash before it caught up does not forget it
-  // (raft-voteless.ts).
+  // the leader sends them again, and the node stays out of elections until it has them back.
   const lastIndex = log.endOffset - 1;
   for (let attempt = 0; ; attempt++) {
     try {
       const entries = await scanEntries(log);
-      return { hardState, entries, ...votelessFrom(await loadVoteless(fs, log.dir), log.endOffset - 1) };
+      return log.endOffset - 1 < lastIndex ? { hardState, entries, votelessUntil: lastIndex } : { hardState, entries };
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
-      await recordVoteless(fs, log.dir, lastIndex);
       await truncateAcrossDamage(log, error.fromOffset);
     }
   }

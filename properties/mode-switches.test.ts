@@ -32,6 +32,20 @@ describe("mode switches under faults (RF 3, acks -1, 4 switches per run)", () =>
 });
 
 /**
+ * A seed a sweep found (RF 3, 2 switches), pinned. 3116 at acks 1 with damage at rest: the Raft
+ * leader, sealed after the switch was decided, acknowledged one more write that its conversion cut
+ * — a loss Raft's acks 1 allows (no lease), now recorded as that leader's step-down. (Seed 3102 at
+ * acks -1 lost no acknowledged write since voteless seals count towards no majority, but still
+ * fails the Raft checker: votelessness does not survive a second restart — docs/replication.md.)
+ */
+describe("mode-switch regressions", () => {
+  it("seed 3116 (acks 1, damage at rest) passes", async () => {
+    const result = await runQueue({ seed: 3116, acks: 1, replicationFactor: 3, modeSwitches: 2, damageAtRest: true });
+    expect(result.ok, describeFailure(result, "npx zhumq sim --seed 3116 --acks 1 --replication-factor 3 --mode-switches 2 --damage-at-rest")).toBe(true);
+  }, 600_000);
+});
+
+/**
  * The planted bug `switch-before-commit` (the coordinator switches a partition as soon as its
  * leader is fenced or one sealed voter reports, without waiting for the last committed offset)
  * must make the checker fail within its seed budget. Measured over seeds 1-4: caught at 1, 3 and 4

@@ -29,6 +29,7 @@ import { partitionKey } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ModeSwitchPoint, RaftGroupAssignment, TopicId } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, type Step } from "./core.ts";
 import { sealReport } from "./mode-switch.ts";
+import { voteless } from "../raft/state.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import { notLeader, raftGroupName, type RaftReplica } from "./raft-replica.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerOperation, BrokerOutput } from "./types.ts";
@@ -80,10 +81,10 @@ export function unseal(step: Step, group: string): boolean {
 }
 
 /** The `sealed` field of a sealed group's heartbeat report, once its log is durable (absent otherwise). */
-export function sealedReport(step: Step, replica: RaftReplica): { sealed?: { lastTerm: number; endOffset: number } } {
+export function sealedReport(step: Step, replica: RaftReplica): { sealed?: { lastTerm: number; endOffset: number; voteless?: true } } {
   if (!step.context.raft.modes.sealed.has(replica.group)) return {};
   const log = replica.core.log;
-  const report = sealReport({ lastIndex: log.lastIndex, syncedIndex: replica.core.syncedIndex, termAt: (index) => log.termAt(index) });
+  const report = sealReport({ lastIndex: log.lastIndex, syncedIndex: replica.core.syncedIndex, termAt: (index) => log.termAt(index), voteless: voteless(replica.core) });
   return report === undefined ? {} : { sealed: report };
 }
 

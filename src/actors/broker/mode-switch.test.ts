@@ -16,12 +16,16 @@ describe("a sealed voter's report", () => {
   const termAt = (index: number): number | undefined => entries.find((entry) => entry.index === index)?.term;
 
   it("names the last term and the end once everything is durable, and nothing before", () => {
-    expect(sealReport({ lastIndex: 10, syncedIndex: 9, termAt })).toBeUndefined();
-    expect(sealReport({ lastIndex: 10, syncedIndex: 10, termAt })).toEqual({ lastTerm: 6, endOffset: 11 });
+    expect(sealReport({ lastIndex: 10, syncedIndex: 9, termAt, voteless: false })).toBeUndefined();
+    expect(sealReport({ lastIndex: 10, syncedIndex: 10, termAt, voteless: false })).toEqual({ lastTerm: 6, endOffset: 11 });
   });
 
   it("reports an empty log as term 0, end 0", () => {
-    expect(sealReport({ lastIndex: -1, syncedIndex: -1, termAt: () => undefined })).toEqual({ lastTerm: 0, endOffset: 0 });
+    expect(sealReport({ lastIndex: -1, syncedIndex: -1, termAt: () => undefined, voteless: false })).toEqual({ lastTerm: 0, endOffset: 0 });
+  });
+
+  it("says when the log was cut by damage at rest and not caught up (voteless): it may lack committed entries", () => {
+    expect(sealReport({ lastIndex: 10, syncedIndex: 10, termAt, voteless: true })).toEqual({ lastTerm: 6, endOffset: 11, voteless: true });
   });
 });
 

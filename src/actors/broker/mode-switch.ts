@@ -29,17 +29,27 @@ export interface SealedLog {
   /** Durable on this broker up to this index. */
   readonly syncedIndex: number;
   readonly termAt: (index: number) => number | undefined;
+  /**
+   * The node lost entries it had acknowledged to damage at rest and has not caught up since
+   * (raft/state.ts `voteless`): Raft lets it take no part in elections, and the switch counts its
+   * log towards no majority either.
+   */
+  readonly voteless: boolean;
 }
 
 /**
  * The report of a sealed voter, once everything its log holds is durable (a report of entries it
  * could still lose in a crash would let the coordinator choose a log that is not there); undefined
- * while writes are in flight.
+ * while writes are in flight. A voteless node says so: its log may lack committed entries, so the
+ * coordinator's "a majority reported, the best of their logs holds every committed entry" must not
+ * count it (seed 3102: two voters cut by rot at rest outvoted the intact one, and 64 acks -1
+ * writes went).
  */
-export function sealReport(log: SealedLog): { readonly lastTerm: number; readonly endOffset: number } | undefined {
+export function sealReport(log: SealedLog): { readonly lastTerm: number; readonly endOffset: number; readonly voteless?: true } | undefined {
   if (log.syncedIndex < log.lastIndex) return undefined;
   const endOffset = Math.max(0, log.lastIndex + 1);
-  return { lastTerm: endOffset === 0 ? 0 : (log.termAt(log.lastIndex) ?? 0), endOffset };
+  const report = { lastTerm: endOffset === 0 ? 0 : (log.termAt(log.lastIndex) ?? 0), endOffset };
+  return log.voteless ? { ...report, voteless: true } : report;
 }
 
 /** Where a replica's copy is cut when it changes mode: at the switch's end, or its own end if shorter. */

@@ -43,7 +43,7 @@ function run(seed: number, plant: boolean): Outcome {
   const seals = new Map<string, RaftSeal>();
   for (const id of reporters) {
     const core = network.node(id).core;
-    const report = sealReport({ lastIndex: core.log.lastIndex, syncedIndex: core.syncedIndex, termAt: (index) => core.log.termAt(index) });
+    const report = sealReport({ lastIndex: core.log.lastIndex, syncedIndex: core.syncedIndex, termAt: (index) => core.log.termAt(index), voteless: false });
     if (report !== undefined) seals.set(id, { ...report, term: core.term });
   }
   const partition = { replicas: VOTERS, leader: "n1", leaderEpoch: 1, isr: VOTERS, isrVersion: 0, mode: "raft" as const };

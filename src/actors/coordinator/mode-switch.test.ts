@@ -72,6 +72,26 @@ describe("mode-switch decisions", () => {
     expect(raftToFetch(topic, 0, one)).toMatchObject({ leader: "b3", endOffset: 70 });
   });
 
+  it("raft → fetch counts no voteless reporter towards the majority: its log may lack committed entries (seed 3102)", () => {
+    // b1 and b2 had entries up to 108 committed with b3, then damage at rest cut both at 43: each
+    // reports the same last term, and together they were a majority that chose end 43 — acks -1
+    // writes lost. Voteless, they are no majority: the switch waits for b3, whose log is whole.
+    const topic = alteredTopic(fetchTopic({ replicationMode: "raft" }), { type: "topic.mode.altered", topic: "t", mode: "fetch" });
+    const seals = new Map<string, RaftSeal>([
+      ["b1", { lastTerm: 7, endOffset: 43, term: 7, voteless: true }],
+      ["b2", { lastTerm: 7, endOffset: 43, term: 7, voteless: true }],
+    ]);
+    const sealed = view({ sealed: (broker) => seals.get(broker), raftTerm: () => 7 });
+    expect(raftToFetch(topic, 0, sealed)).toBeUndefined();
+    seals.set("b3", { lastTerm: 7, endOffset: 109, term: 7 });
+    expect(raftToFetch(topic, 0, sealed)).toBeUndefined(); // one intact reporter of three
+    // One voteless and two intact: the best log leads; a voteless copy of the same log is in the ISR.
+    seals.set("b2", { lastTerm: 7, endOffset: 109, term: 7 });
+    expect(raftToFetch(topic, 0, sealed)).toEqual({ endOffset: 109, leader: "b2", isr: ["b2", "b3"], above: 7 });
+    seals.set("b1", { lastTerm: 7, endOffset: 109, term: 7, voteless: true });
+    expect(raftToFetch(topic, 0, sealed)).toMatchObject({ endOffset: 109, isr: ["b1", "b2", "b3"] });
+  });
+
   it("compares logs as Raft does: last term first, then length", () => {
     expect(upToDate({ lastTerm: 5, endOffset: 1, term: 5 }, { lastTerm: 4, endOffset: 99, term: 9 })).toBeGreaterThan(0);
     expect(upToDate({ lastTerm: 5, endOffset: 10, term: 5 }, { lastTerm: 5, endOffset: 12, term: 5 })).toBeLessThan(0);

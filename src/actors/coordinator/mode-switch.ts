@@ -26,7 +26,9 @@
  * peers, no writes) and reports its log's last term and end. Once a majority has reported, no
  * entry can be committed any more (a commit needs a majority), and the most up-to-date of those
  * logs — highest last term, then longest — holds every committed entry (Raft's own election
- * argument). Its holder leads in fetch mode from its whole log (`endOffset` = its end); the ISR is
+ * argument). A voter whose log damage at rest cut short (voteless, as Raft calls it) may lack
+ * committed entries: its report counts towards that majority no more than its vote would count in
+ * an election. Its holder leads in fetch mode from its whole log (`endOffset` = its end); the ISR is
  * the reporters with exactly that log (same last term and end: by log matching, the same log).
  */
 import { assert } from "../shared/assert.ts";
@@ -69,6 +71,8 @@ export interface RaftSeal {
   readonly endOffset: number;
   /** The term it was in when it stopped. */
   readonly term: number;
+  /** Its log lost entries to damage at rest and was not caught up again: it may lack committed entries it acknowledged. */
+  readonly voteless?: boolean;
 }
 
 /** What the switch decisions read of the brokers right now (soft state). */
@@ -211,7 +215,12 @@ export function raftToFetch(topic: TopicState, partition: number, view: SwitchVi
     return seal === undefined ? [] : [{ broker, seal }];
   });
   const needed = view.plant === "switch-before-commit" ? 1 : majority(leadership.replicas.length);
-  if (reports.length < needed) return undefined;
+  // Every committed entry is on a majority of the voters, and each of them kept it — unless damage
+  // at rest cut it away (a voteless voter). So only the intact reporters make the majority whose
+  // best log holds every committed entry; a voteless one may still lead or be in the ISR if its
+  // log is the best (any log at least as up-to-date as an intact holder's holds what it holds).
+  const intact = reports.filter((report) => report.seal.voteless !== true);
+  if (intact.length < needed) return undefined;
   const alive = reports.filter((report) => view.isAlive(report.broker));
   const pool = view.plant === "switch-before-commit" ? alive.slice(0, 1) : alive;
   let best: (typeof reports)[number] | undefined;

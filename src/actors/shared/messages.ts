@@ -239,8 +239,12 @@ export interface RaftLeadershipReport {
   readonly serving: boolean;
   /** The offset after its last committed entry it has applied (what consumers may read there). */
   readonly committedEnd: number;
-  /** Stopped for a switch to fetch mode (RaftGroupAssignment.sealed): its log's last term and end, final while it stays sealed. */
-  readonly sealed?: { readonly lastTerm: number; readonly endOffset: number };
+  /**
+   * Stopped for a switch to fetch mode (RaftGroupAssignment.sealed): its log's last term and end, final while it stays sealed.
+   * `voteless`: the log lost entries to damage at rest and was not caught up again (RaftRecovered.votelessUntil), so it may
+   * lack committed entries it once acknowledged: it counts towards no majority that vouches for the committed log.
+   */
+  readonly sealed?: { readonly lastTerm: number; readonly endOffset: number; readonly voteless?: true };
 }
 
 /** Raft traffic between two brokers: every Raft message one broker has for another from one event, all groups together. */

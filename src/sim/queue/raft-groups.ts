@@ -60,6 +60,17 @@ export class RaftGroupsObserver {
       this.history.rangeRepaired({ atMs: this.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.endOffset, toOffset: event.votelessUntil + 1 });
       return;
     }
+    if (event.type === "broker.mode.switched" && event.to === "fetch") {
+      // The copy left Raft for fetch mode, its log cut at the switch's end: if it still led its
+      // group (sealed too late, or never: it learnt of the switch by the cut), this is where it
+      // stops leading — Raft has no lease, so until now it went on answering acks 1 in its term,
+      // and what it took after the coordinator's switch is lost here, at this change (seed 3116).
+      const leading = this.leading.get(event.group);
+      if (leading?.get(broker) === undefined) return;
+      leading.delete(broker);
+      this.history.leaderChanged({ topic: event.topic, partition: event.partition, atMs: this.now(), epoch: event.leaderEpoch, previousLeader: broker });
+      return;
+    }
     if (event.type !== "broker.raft.output") return;
     this.checker(event.group).observe(broker, event.output);
     if (event.output.type === "raft.snapshot") {

@@ -269,3 +269,21 @@ export class TestNetwork {
     node.run((core) => changeMembership(core, { type: "raft.membership", id, change, node: target }));
   }
 }
+
+/** A Raft node's disk kept in memory by the replica test clusters: its batches, hard state and snapshot. */
+export interface MemoryDisk {
+  batches: Uint8Array[];
+  hardState: HardState;
+  snapshot?: Snapshot;
+}
+
+/** Carry out one Raft persist operation on a memory disk, as the store would on files. */
+export function writeToMemoryDisk(disk: MemoryDisk, operation: RaftOperation): void {
+  if (operation.kind === "append") disk.batches.push(...operation.batches.map((batch) => batch.slice()));
+  else if (operation.kind === "truncate") disk.batches = disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
+  else if (operation.kind === "hard-state") disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+  else if (operation.kind === "snapshot") {
+    disk.snapshot = operation.snapshot;
+    disk.batches = operation.reset ? [] : disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
+  }
+}

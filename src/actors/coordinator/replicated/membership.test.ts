@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeBatch } from "../../../disk/batch-view.ts";
 import { metaOf } from "../../raft/entries.ts";
-import { CountingRandom } from "../../raft/testing.ts";
+import { CountingRandom, writeToMemoryDisk } from "../../raft/testing.ts";
 import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead, type Snapshot } from "../../raft/types.ts";
 import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
 import { startState } from "../machine.ts";
@@ -66,7 +66,7 @@ class Harness {
     for (const effect of effects) {
       if (effect.type === "effect.persist") {
         operations.push(effect.operation);
-        this.write(node, effect.operation);
+        writeToMemoryDisk(node.disk, effect.operation);
       } else if (effect.type === "effect.send") {
         const message = effect.message as { type: string };
         if (message.type.startsWith("raft.")) this.queue.push({ from: id, to: effect.to, message: effect.message as RaftMessage });
@@ -79,16 +79,6 @@ class Harness {
     }
     if (operations.length > 0) this.handle(id, onPersisted(node.replica, operations, true));
     for (const { id: readId, read } of reads) this.handle(id, onReadDone(this.node(id).replica, readId, { batches: this.node(id).disk.batches.filter((batch) => decodeBatch(batch).baseOffset >= read.from) }));
-  }
-
-  private write(node: Node, operation: RaftOperation): void {
-    if (operation.kind === "append") node.disk.batches.push(...operation.batches.map((batch) => batch.slice()));
-    else if (operation.kind === "truncate") node.disk.batches = node.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
-    else if (operation.kind === "hard-state") node.disk.hardState = { term: operation.term, votedFor: operation.votedFor };
-    else if (operation.kind === "snapshot") {
-      node.disk.snapshot = operation.snapshot;
-      node.disk.batches = operation.reset ? [] : node.disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
-    }
   }
 
   deliver(): void {

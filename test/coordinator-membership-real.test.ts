@@ -77,7 +77,14 @@ describe("coordinator quorum membership on real processes", () => {
       }
       phase("topic created");
 
-      const status = await runZhumq(["cluster", "status", "--json", "--bootstrap", peers]);
+      // On a busy machine a replica can miss the command's answer deadline once (exit 1: no serving
+      // leader answered); ask until one does, then judge what it says.
+      let status = await runZhumq(["cluster", "status", "--json", "--bootstrap", peers]);
+      await waitUntil("cluster status names a serving leader", CONDITION_TIMEOUT_MS, async () => {
+        if (status.code === 0) return true;
+        status = await runZhumq(["cluster", "status", "--json", "--bootstrap", peers]);
+        return undefined;
+      });
       expect(status.code, status.stderr).toBe(0);
       const parsed = JSON.parse(status.stdout) as { leader: string; replicas: { id: string; status?: { voters: string[]; addresses?: Record<string, string> } }[] };
       expect(parsed.replicas.map((replica) => replica.id).sort()).toEqual(remaining);

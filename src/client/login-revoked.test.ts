@@ -36,15 +36,18 @@ describe("a deleted user's open connections", () => {
     cleanups.push(() => producer.disconnect());
     // The broker learns alice in a heartbeat: until then its login is refused; send until one is written.
     const deadline = Date.now() + 30_000;
+    // connect() once it succeeds: a second call on a connected producer is INVALID_REQUEST.
     let connected = false;
-    while (!connected) {
+    let sent = false;
+    while (!sent) {
       if (Date.now() > deadline) throw new Error("alice never got a send through");
       try {
-        await producer.connect();
-        await producer.send({ topic: "orders", messages: [{ value: "before" }] });
+        if (!connected) await producer.connect();
         connected = true;
+        await producer.send({ topic: "orders", messages: [{ value: "before" }] });
+        sent = true;
       } catch (error) {
-        expect((error as { code?: string }).code).toBe("AUTHENTICATION_FAILED");
+        expect((error as { code?: string }).code, String((error as Error).message)).toBe("AUTHENTICATION_FAILED");
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -53,6 +53,7 @@ import type { AclSnapshot } from "../shared/acl.ts";
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { emptyPartition, recoveredPartition, type PartitionState } from "./partition.ts";
 import { PartitionTable } from "./partition-table.ts";
+import { ParkedFetches } from "./parked-fetches.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import type { RaftReadResult } from "../raft/types.ts";
 import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerStatsResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
@@ -178,7 +179,8 @@ export interface BrokerContext {
   readonly batchLimits: BatchLimits;
   readonly heartbeat: HeartbeatState;
   readonly partitions: ReadonlyMap<string, PartitionState>;
-  readonly parked: ReadonlyMap<number, PendingFetch>;
+  /** Fetches waiting for their bound to move or their long poll to end (parked-fetches.ts). */
+  readonly parked: ParkedFetches;
   readonly reading: ReadonlyMap<number, PendingFetch>;
   readonly retaining: ReadonlyMap<number, PendingRetention>;
   /** Offset lookups by timestamp (offsets.request) the store is carrying out, by read id. */
@@ -229,7 +231,7 @@ export function initialContext(input: BrokerInput): BrokerContext {
     incarnation: input.random.int(HEARTBEAT_ID_SPACE),
     leave: undefined,
     partitions,
-    parked: new Map(),
+    parked: ParkedFetches.EMPTY,
     reading: new Map(),
     retaining: new Map(),
     seeking: new Map(),

@@ -374,7 +374,7 @@ export function afterCore(step: Step, replica: RaftReplica): void {
     step.emit(setTimer(HEARTBEAT_TIMER, 0)); // report leadership at once
     if (wasServing !== undefined) {
       // No longer serving: fetches waiting here are sent to the leader, push sessions end.
-      answerParked(step, (fetch) => fetch.topic === replica.topic && fetch.partition === replica.partition, () => notLeader(replica, "this broker stopped leading the partition while the fetch waited"));
+      answerParked(step, partitionKey(replica.topic, replica.partition), () => notLeader(replica, "this broker stopped leading the partition while the fetch waited"));
       pushCheckLeadership(step);
     }
   }

@@ -71,7 +71,7 @@ export function restartRaftGroup(step: Step, rejection: BrokerRaftRejection): vo
   if (parked) host.parked.add(replica.group);
   if (wasServing) {
     step.emit(setTimer(HEARTBEAT_TIMER, 0)); // report the lost leadership at once
-    answerParked(step, (fetch) => fetch.topic === replica.topic && fetch.partition === replica.partition, () => notLeader(replica, "this broker's replica restarted while the fetch waited"));
+    answerParked(step, partitionKey(replica.topic, replica.partition), () => notLeader(replica, "this broker's replica restarted while the fetch waited"));
     pushCheckLeadership(step);
   }
 }

@@ -110,7 +110,7 @@ export function stepDown(step: Step, state: PartitionState): PartitionState {
   if (stillWriting.length === 0) appending.delete(key);
   else appending.set(key, stillWriting);
   step.update({ appending });
-  answerParked(step, (fetch) => partitionKey(fetch.topic, fetch.partition) === key, () => error);
+  answerParked(step, key, () => error);
   return { ...state, leaderEpoch: undefined, leader: undefined };
 }
 

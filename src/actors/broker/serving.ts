@@ -72,7 +72,7 @@ export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topi
   const fetch: PendingFetch = { ...request, id, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
   step.update({ nextFetchId: id + 1 });
   if (readable && readRoom(step) >= fetch.maxBytes) return startRead(step, fetch, state);
-  step.update({ parked: new Map(step.context.parked).set(id, fetch) });
+  step.update({ parked: step.context.parked.with(fetch) });
   step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
 }
 
@@ -81,12 +81,15 @@ function startRead(step: Step, fetch: PendingFetch, state: PartitionState): void
   step.emit(read(fetch.id, { topic: fetch.topic, partition: fetch.partition, offset: fetch.offset, maxBytes: fetch.maxBytes, maxOffset: boundOf(fetch, state) }));
 }
 
-/** Answer (and forget) every parked fetch that `matches`: with an error, or empty. */
-export function answerParked(step: Step, matches: (fetch: PendingFetch) => boolean, error: (fetch: PendingFetch) => WireError | undefined): void {
-  const parked = new Map(step.context.parked);
-  for (const fetch of step.context.parked.values()) {
-    if (!matches(fetch)) continue;
-    parked.delete(fetch.id);
+/** Answer (and forget) every fetch parked on partition `key`: with an error, or empty. */
+export function answerParked(step: Step, key: string, error: (fetch: PendingFetch) => WireError | undefined): void {
+  answerFetches(step, step.context.parked.of(key), error);
+}
+
+function answerFetches(step: Step, fetches: readonly PendingFetch[], error: (fetch: PendingFetch) => WireError | undefined): void {
+  if (fetches.length === 0) return;
+  step.update({ parked: step.context.parked.without(fetches) });
+  for (const fetch of fetches) {
     step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
     const problem = error(fetch);
     const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
@@ -96,7 +99,6 @@ export function answerParked(step: Step, matches: (fetch: PendingFetch) => boole
     }
     step.reply(fetch.from, fetchAnswer(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
   }
-  step.update({ parked });
 }
 
 /**
@@ -116,11 +118,9 @@ function readRoom(step: Step): number {
  * room; the rest stay parked.
  */
 export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined): void {
-  const readable = [...step.context.parked.values()].filter((fetch) => {
-    const key = partitionKey(fetch.topic, fetch.partition);
-    if (advanced !== undefined && !advanced.has(key)) return false;
+  const readable = step.context.parked.select(advanced, (key, fetches) => {
     const state = step.context.partitions.get(key);
-    return state !== undefined && state.topicId === fetch.topicId && fetch.offset < boundOf(fetch, state);
+    return state === undefined ? [] : fetches.filter((fetch) => state.topicId === fetch.topicId && fetch.offset < boundOf(fetch, state));
   });
   const woken: PendingFetch[] = [];
   let room = readRoom(step);
@@ -130,9 +130,7 @@ export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined
     room = (room === Infinity ? step.context.input.limits.fetchReadBytesMax : room) - fetch.maxBytes;
   }
   if (woken.length === 0) return;
-  const parked = new Map(step.context.parked);
-  for (const fetch of woken) parked.delete(fetch.id);
-  step.update({ parked });
+  step.update({ parked: step.context.parked.without(woken) });
   for (const fetch of woken) {
     step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
     startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
@@ -142,7 +140,7 @@ export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined
 export function onFetchTimer(step: Step, id: number): void {
   const fetch = step.context.parked.get(id);
   if (fetch === undefined) return; // answered already; its timer fired before the cancel landed
-  answerParked(step, (candidate) => candidate.id === id, () => undefined);
+  answerFetches(step, [fetch], () => undefined);
 }
 
 export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<BrokerReadResult | BrokerRetentionResult | BrokerTruncateResult>): void {

@@ -1,0 +1,99 @@
+/**
+ * The fetches a leader holds until their bound moves or their long poll ends (serving.ts), as an
+ * immutable table that is cheap to change one fetch at a time and indexed by partition.
+ *
+ * Every follower parks one replica fetch per partition it follows, so an idle broker leading 600
+ * replicated partitions holds ~1,200 of them, and each parks and expires twice a second. As a
+ * Map copied on every change (and scanned whole to find the one whose timer fired) that was
+ * quadratic: most of an idle broker's CPU went to copying, scanning and collecting those maps.
+ * Here a change copies one small shard of each index and shares the rest.
+ *
+ * Order: fetch ids only grow, so "oldest first" is ascending id; each partition's list is kept
+ * in that order, and anything that walks several partitions sorts what it collected by id —
+ * the order a Map in insertion order gave, so the simulator's traces do not move.
+ */
+import type { PendingFetch } from "./core.ts";
+import { partitionKey } from "../shared/ids.ts";
+
+const SHARDS = 64;
+
+function shardOfId(id: number): number {
+  return id % SHARDS;
+}
+
+/** A small string hash (FNV-1a), as partition-table.ts shards partition keys. */
+function shardOfKey(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % SHARDS;
+}
+
+type Shards<K, V> = readonly ReadonlyMap<K, V>[];
+
+const emptyShards = <K, V>(): Shards<K, V> => Array.from({ length: SHARDS }, () => new Map<K, V>());
+
+/** `shards` with `key` set to `value` (or deleted: undefined): one shard and the shard list copied. */
+function changed<K, V>(shards: Shards<K, V>, index: number, key: K, value: V | undefined): Shards<K, V> {
+  const shard = new Map(shards[index]!);
+  if (value === undefined) shard.delete(key);
+  else shard.set(key, value);
+  const copy = [...shards];
+  copy[index] = shard;
+  return copy;
+}
+
+const byId = (a: PendingFetch, b: PendingFetch): number => a.id - b.id;
+
+export class ParkedFetches {
+  private constructor(
+    private readonly ids: Shards<number, PendingFetch>,
+    /** Partition key → its parked fetches, ascending id. */
+    private readonly partitions: Shards<string, readonly PendingFetch[]>,
+    readonly size: number,
+  ) {}
+
+  static readonly EMPTY = new ParkedFetches(emptyShards(), emptyShards(), 0);
+
+  get(id: number): PendingFetch | undefined {
+    return this.ids[shardOfId(id)]!.get(id);
+  }
+
+  /** This table with `fetch` parked: its id must be above every parked one's of its partition. */
+  with(fetch: PendingFetch): ParkedFetches {
+    const key = partitionKey(fetch.topic, fetch.partition);
+    const index = shardOfKey(key);
+    const list = this.partitions[index]!.get(key) ?? [];
+    return new ParkedFetches(changed(this.ids, shardOfId(fetch.id), fetch.id, fetch), changed(this.partitions, index, key, [...list, fetch]), this.size + 1);
+  }
+
+  /** This table without `fetches` (each of them parked here). */
+  without(fetches: readonly PendingFetch[]): ParkedFetches {
+    let table: ParkedFetches = this;
+    for (const fetch of fetches) {
+      const key = partitionKey(fetch.topic, fetch.partition);
+      const index = shardOfKey(key);
+      const rest = (table.partitions[index]!.get(key) ?? []).filter((parked) => parked.id !== fetch.id);
+      table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1);
+    }
+    return table;
+  }
+
+  /** The fetches parked on one partition, oldest first. */
+  of(key: string): readonly PendingFetch[] {
+    return this.partitions[shardOfKey(key)]!.get(key) ?? [];
+  }
+
+  /**
+   * The parked fetches of `keys` (every partition: undefined) that `keep` chooses, oldest first.
+   * `keep` is asked once per partition with that partition's fetches.
+   */
+  select(keys: Iterable<string> | undefined, keep: (key: string, fetches: readonly PendingFetch[]) => readonly PendingFetch[]): PendingFetch[] {
+    const chosen: PendingFetch[] = [];
+    const visit = (key: string, fetches: readonly PendingFetch[]): void => {
+      for (const fetch of keep(key, fetches)) chosen.push(fetch);
+    };
+    if (keys === undefined) for (const shard of this.partitions) shard.forEach((fetches, key) => visit(key, fetches));
+    else for (const key of keys) visit(key, this.of(key));
+    return chosen.sort(byId);
+  }
+}

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import type { FetchReply } from "../shared/messages.ts";
-import { COORDINATOR, TOPIC, leading, type Driver } from "./push-driver.ts";
+import { COORDINATOR, Driver, KEY0, TOPIC, leading } from "./push-driver.ts";
 
 const CLIENT = "client";
 
@@ -51,6 +51,24 @@ describe("fetch reads under fetchReadBytesMax", () => {
     fetch(driver, 2, 0, 1_000, 0); // no room: parked (its timer answers it empty), not read
     expect(driver.reads).toHaveLength(1);
     expect(driver.context.parked.size).toBe(1);
+  });
+
+  it("pendingFetchesMax bounds clients' fetches only: followers' replica fetches are parked however many there are", () => {
+    // Every follower keeps one replica fetch parked per partition it follows; a leader of more
+    // replicated partitions than pendingFetchesMax used to answer the extra ones at once, and
+    // their followers asked again at once — a busy loop per partition.
+    const driver = new Driver({ limits: { pendingFetchesMax: 1 } });
+    driver.assign([{ topic: TOPIC, partition: 0, leaderEpoch: 1, replicas: ["broker", "broker-1", "broker-2"], isr: ["broker", "broker-1", "broker-2"], isrVersion: 1, minInSync: 2 }]);
+    driver.append(KEY0, { count: 10, valueBytes: 100 });
+    fetch(driver, 1, 10, 1_000); // at the end: parked, and the budget of one is used
+    fetch(driver, 2, 10, 1_000); // over the budget: answered at once, empty
+    expect(replies(driver).map((reply) => reply.requestId)).toEqual([2]);
+    for (const [requestId, replica] of [[10, "broker-1"], [11, "broker-2"]] as const) {
+      driver.deliver(replica, { type: "replica.fetch", requestId, topic: TOPIC, partition: 0, leaderEpoch: 1, replica, fetchOffset: 10, lastFetchedEpoch: 1, syncedEnd: 10, maxBytes: 1_000, maxWaitMs: 500 });
+    }
+    expect(driver.sent.filter((sent) => sent.message.type === "replica.fetch.reply")).toEqual([]);
+    expect(driver.context.parked.size).toBe(3);
+    expect(driver.context.parked.clientFetches).toBe(1);
   });
 
   it("refuses a fetchReadBytesMax below one byte at start-up", () => {

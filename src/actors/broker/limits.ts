@@ -39,7 +39,7 @@ export interface BrokerLimits {
   readonly fetchReadBytesMax: number;
   /** Longest a fetch may wait for data (its maxWaitMs is clamped to this). */
   readonly fetchWaitMsMax: number;
-  /** Fetches parked or reading at once; beyond it a fetch is answered at once. */
+  /** Clients' fetches (parked or reading) and offset lookups at once; beyond it a client's fetch is answered at once. Followers' replica fetches are not counted (one per follower per partition led). */
   readonly pendingFetchesMax: number;
   /** Push sessions (prepared or open) held at once; an open beyond it gets PUSH_SESSION_LIMIT, a prepare is dropped. */
   readonly pushSessionsMax: number;

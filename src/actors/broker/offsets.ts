@@ -19,6 +19,7 @@ import { partitionKey, type NodeId } from "../shared/ids.ts";
 import type { OffsetsReply, PartitionStats } from "../shared/messages.ts";
 import { assert } from "../shared/assert.ts";
 import { isWireError, servedPartition, type PendingLookup, type Step } from "./core.ts";
+import { clientFetchesPending } from "./serving.ts";
 import { withDamage, type PartitionState } from "./partition.ts";
 import { echoOf, parseOffsets, type Echo } from "./requests.ts";
 import type { BrokerStatsResult, BrokerTimestampResult } from "./types.ts";
@@ -44,9 +45,9 @@ export function onOffsets(step: Step, from: NodeId, message: Readonly<Record<str
   // Nothing committed: every answer by time is the HW, no need to look.
   if (request.at !== "stats" && state.logStartOffset >= state.highWatermark) return step.reply(from, offsetsReply(echo, { offset: state.highWatermark }));
   const { limits } = step.context.input;
-  const { parked, reading, seeking } = step.context;
-  // Lookups share the fetches' budget: both are reads the store runs for a client.
-  if (parked.size + reading.size + seeking.size >= limits.pendingFetchesMax) {
+  const { seeking } = step.context;
+  // Lookups share the client fetches' budget: both are reads the store runs for a client.
+  if (clientFetchesPending(step) >= limits.pendingFetchesMax) {
     return fail(wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches and offset lookups are pending on this broker`));
   }
   const id = step.context.nextFetchId;

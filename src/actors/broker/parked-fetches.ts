@@ -42,6 +42,8 @@ function changed<K, V>(shards: Shards<K, V>, index: number, key: K, value: V | u
   return copy;
 }
 
+const clientCount = (fetch: PendingFetch): number => (fetch.replica === undefined ? 1 : 0);
+
 const byId = (a: PendingFetch, b: PendingFetch): number => a.id - b.id;
 
 export class ParkedFetches {
@@ -50,9 +52,11 @@ export class ParkedFetches {
     /** Partition key → its parked fetches, ascending id. */
     private readonly partitions: Shards<string, readonly PendingFetch[]>,
     readonly size: number,
+    /** How many of them are clients' fetches (not followers' replica fetches). */
+    readonly clientFetches: number,
   ) {}
 
-  static readonly EMPTY = new ParkedFetches(emptyShards(), emptyShards(), 0);
+  static readonly EMPTY = new ParkedFetches(emptyShards(), emptyShards(), 0, 0);
 
   get(id: number): PendingFetch | undefined {
     return this.ids[shardOfId(id)]!.get(id);
@@ -63,7 +67,7 @@ export class ParkedFetches {
     const key = partitionKey(fetch.topic, fetch.partition);
     const index = shardOfKey(key);
     const list = this.partitions[index]!.get(key) ?? [];
-    return new ParkedFetches(changed(this.ids, shardOfId(fetch.id), fetch.id, fetch), changed(this.partitions, index, key, [...list, fetch]), this.size + 1);
+    return new ParkedFetches(changed(this.ids, shardOfId(fetch.id), fetch.id, fetch), changed(this.partitions, index, key, [...list, fetch]), this.size + 1, this.clientFetches + clientCount(fetch));
   }
 
   /** This table without `fetches` (each of them parked here). */
@@ -73,7 +77,7 @@ export class ParkedFetches {
       const key = partitionKey(fetch.topic, fetch.partition);
       const index = shardOfKey(key);
       const rest = (table.partitions[index]!.get(key) ?? []).filter((parked) => parked.id !== fetch.id);
-      table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1);
+      table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1, table.clientFetches - clientCount(fetch));
     }
     return table;
   }

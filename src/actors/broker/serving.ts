@@ -61,11 +61,15 @@ export function onFetch(step: Step, from: NodeId, message: Readonly<Record<strin
 
 /**
  * Read now (`readable`), or park until the bound moves or `waitMs` passes. A full table of pending
- * fetches answers at once: empty when there is nothing to read anyway, else REQUEST_TIMED_OUT.
+ * client fetches answers a client's at once: empty when there is nothing to read anyway, else
+ * REQUEST_TIMED_OUT. Followers' replica fetches do not count against `pendingFetchesMax` and are
+ * never turned away by it: there is one per follower per partition this broker leads (bounded by
+ * the topics, not by clients), and a follower answered at once would ask again at once — with
+ * more than pendingFetchesMax replicated partitions led here, that was a busy loop per partition.
  */
 export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topicId">, state: PartitionState, readable: boolean, waitMs: number): void {
   const { limits } = step.context.input;
-  const full = step.context.parked.size + step.context.reading.size >= limits.pendingFetchesMax;
+  const full = request.replica === undefined && clientFetchesPending(step) >= limits.pendingFetchesMax;
   if (!readable && (waitMs === 0 || full)) return step.reply(request.from, fetchAnswer(request, { state, records: EMPTY })); // a long poll may end early
   if (full) return step.reply(request.from, fetchAnswer(request, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
   const id = step.context.nextFetchId;
@@ -74,6 +78,13 @@ export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topi
   if (readable && readRoom(step) >= fetch.maxBytes) return startRead(step, fetch, state);
   step.update({ parked: step.context.parked.with(fetch) });
   step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
+}
+
+/** Clients' fetches parked or reading, and offset lookups: what `pendingFetchesMax` bounds. */
+export function clientFetchesPending(step: Step): number {
+  let reading = 0;
+  for (const fetch of step.context.reading.values()) if (fetch.replica === undefined) reading++;
+  return step.context.parked.clientFetches + reading + step.context.seeking.size;
 }
 
 function startRead(step: Step, fetch: PendingFetch, state: PartitionState): void {

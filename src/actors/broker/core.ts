@@ -73,7 +73,7 @@ import {
   REPLICA_RETRY_TIMER_PREFIX,
 } from "./replication.ts";
 import { afterHighWatermark, onFlushTimer, onProduce } from "./appends.ts";
-import { onFetch, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer } from "./serving.ts";
+import { onFetch, onFetchExpiry, onFetchRead, onFetchTimer, onRetentionDone, onRetentionTimer } from "./serving.ts";
 import { onLookupDone, onOffsets } from "./offsets.ts";
 import { onPushMessage } from "./push.ts";
 import { onPushRead, onPushSweep, pushCheckLeadership } from "./push-serve.ts";
@@ -94,6 +94,8 @@ export const HEARTBEAT_TIMER = "heartbeat";
 export const FLUSH_TIMER = "flush";
 export const RETENTION_TIMER = "retention";
 export const FETCH_TIMER_PREFIX = "fetch:";
+/** A slot of the grid on which parked replica fetches expire together (serving.ts). */
+export const FETCH_EXPIRY_TIMER_PREFIX = "fetch-expiry:";
 
 /** A fetch the broker has accepted and not yet answered: parked at the HW, or reading. */
 export interface PendingFetch {
@@ -108,6 +110,11 @@ export interface PendingFetch {
   readonly maxBytes: number;
   /** Set for a follower's replica fetch (answered with replica.fetch.reply in this epoch). */
   readonly replica?: { readonly leaderEpoch: number };
+  /**
+   * A parked replica fetch's long poll ends at this slot of the REPLICA_EXPIRY_GRAIN_MS grid (one
+   * timer per slot, serving.ts), not on a timer of its own; absent for clients' fetches.
+   */
+  readonly expirySlotMs?: number;
 }
 
 /** Who hears of an append once it is durable (none for acks 0): acks 1 on this broker, acks -1 under the HW. */
@@ -524,6 +531,7 @@ export function onTimer(step: Step, key: string): void {
   if (key.startsWith(REPLICA_RETRY_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_RETRY_TIMER_PREFIX.length));
   if (key === PUSH_SWEEP_TIMER) return onPushSweep(step);
   if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));
+  if (key.startsWith(FETCH_EXPIRY_TIMER_PREFIX)) return onFetchExpiry(step, Number(key.slice(FETCH_EXPIRY_TIMER_PREFIX.length)));
   assert(false, `unknown timer ${key}`);
 }
 

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
-import type { FetchReply } from "../shared/messages.ts";
+import type { FetchReply, ReplicaFetchReply } from "../shared/messages.ts";
+import { onMessage, onTimer } from "./core.ts";
 import { COORDINATOR, Driver, KEY0, TOPIC, leading } from "./push-driver.ts";
 
 const CLIENT = "client";
@@ -69,6 +70,25 @@ describe("fetch reads under fetchReadBytesMax", () => {
     expect(driver.sent.filter((sent) => sent.message.type === "replica.fetch.reply")).toEqual([]);
     expect(driver.context.parked.size).toBe(3);
     expect(driver.context.parked.clientFetches).toBe(1);
+  });
+
+  it("replica fetches expire on a grid: those that waited together are answered in one step, with one timer", () => {
+    const driver = new Driver();
+    const replicas = ["broker", "broker-1", "broker-2"];
+    driver.assign([0, 1, 2].map((partition) => ({ topic: TOPIC, partition, leaderEpoch: 1, replicas, isr: replicas, isrVersion: 1, minInSync: 2 })));
+    driver.nowMs = 1_030;
+    const effects = [0, 1, 2].flatMap((partition) =>
+      driver.step((step) => onMessage(step, { type: "message.received", from: "broker-1", message: { type: "replica.fetch", requestId: partition, topic: TOPIC, partition, leaderEpoch: 1, replica: "broker-1", fetchOffset: 0, lastFetchedEpoch: -1, syncedEnd: 0, maxBytes: 1_000, maxWaitMs: 500 } })),
+    );
+    // 1,030 + 500 rounds up to the 1,600 slot: one timer for the three, none of their own.
+    expect(effects.filter((effect) => effect.type === "effect.timer.set").map((effect) => (effect as { key: string }).key)).toEqual(["fetch-expiry:1600"]);
+    driver.nowMs = 1_600;
+    const expired = driver.step((step) => onTimer(step, "fetch-expiry:1600"));
+    const replies = expired.filter((effect) => effect.type === "effect.send").map((effect) => (effect as { message: ReplicaFetchReply }).message);
+    expect(replies.map((reply) => [reply.type, reply.partition, reply.records.length])).toEqual([["replica.fetch.reply", 0, 0], ["replica.fetch.reply", 1, 0], ["replica.fetch.reply", 2, 0]]);
+    expect(driver.context.parked.size).toBe(0);
+    // A slot whose fetches were all answered before it came finds nothing.
+    expect(driver.step((step) => onTimer(step, "fetch-expiry:1600")).filter((effect) => effect.type === "effect.send")).toEqual([]);
   });
 
   it("refuses a fetchReadBytesMax below one byte at start-up", () => {

@@ -75,6 +75,13 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 50;
 export const DEFAULT_REPLICA_LAG_MAX_MS = 3_000;
 /** How long a follower's fetch waits at the leader for new data (its long poll). */
 export const REPLICA_FETCH_WAIT_MS = 500;
+/**
+ * Parked replica fetches expire on a grid of this step (their long poll ends up to this much
+ * late): the fetches of one follower that waited together are answered in one step, so their
+ * replies leave together and the follower's next fetches do too, instead of one timer, one
+ * reply and one request per partition spread over the wait.
+ */
+export const REPLICA_EXPIRY_GRAIN_MS = 100;
 /** Most bytes one replica fetch asks for. */
 export const REPLICA_FETCH_BYTES_MAX = 1024 * 1024;
 /** After a refused replica fetch, a follower waits this long before the next (the heartbeat brings news meanwhile). */

@@ -54,9 +54,14 @@ export class ParkedFetches {
     readonly size: number,
     /** How many of them are clients' fetches (not followers' replica fetches). */
     readonly clientFetches: number,
+    /**
+     * Expiry slot → the ids of the fetches parked with it (`PendingFetch.expirySlotMs`). Ids of
+     * fetches answered before their slot stay listed until it comes: `expire` skips them.
+     */
+    private readonly slots: ReadonlyMap<number, readonly number[]>,
   ) {}
 
-  static readonly EMPTY = new ParkedFetches(emptyShards(), emptyShards(), 0, 0);
+  static readonly EMPTY = new ParkedFetches(emptyShards(), emptyShards(), 0, 0, new Map());
 
   get(id: number): PendingFetch | undefined {
     return this.ids[shardOfId(id)]!.get(id);
@@ -67,7 +72,24 @@ export class ParkedFetches {
     const key = partitionKey(fetch.topic, fetch.partition);
     const index = shardOfKey(key);
     const list = this.partitions[index]!.get(key) ?? [];
-    return new ParkedFetches(changed(this.ids, shardOfId(fetch.id), fetch.id, fetch), changed(this.partitions, index, key, [...list, fetch]), this.size + 1, this.clientFetches + clientCount(fetch));
+    const slot = fetch.expirySlotMs;
+    const slots = slot === undefined ? this.slots : new Map(this.slots).set(slot, [...(this.slots.get(slot) ?? []), fetch.id]);
+    return new ParkedFetches(changed(this.ids, shardOfId(fetch.id), fetch.id, fetch), changed(this.partitions, index, key, [...list, fetch]), this.size + 1, this.clientFetches + clientCount(fetch), slots);
+  }
+
+  /** Whether a fetch parked with expiry slot `slotMs` is (or was) waiting for it: its timer is armed. */
+  hasSlot(slotMs: number): boolean {
+    return this.slots.has(slotMs);
+  }
+
+  /** The slot `slotMs` has come: the fetches still parked with it (oldest first), and this table without the slot. */
+  expire(slotMs: number): { readonly due: readonly PendingFetch[]; readonly rest: ParkedFetches } {
+    const ids = this.slots.get(slotMs);
+    if (ids === undefined) return { due: [], rest: this };
+    const slots = new Map(this.slots);
+    slots.delete(slotMs);
+    const due = ids.map((id) => this.get(id)).filter((fetch): fetch is PendingFetch => fetch !== undefined && fetch.expirySlotMs === slotMs);
+    return { due, rest: new ParkedFetches(this.ids, this.partitions, this.size, this.clientFetches, slots) };
   }
 
   /** This table without `fetches` (each of them parked here). */
@@ -77,7 +99,7 @@ export class ParkedFetches {
       const key = partitionKey(fetch.topic, fetch.partition);
       const index = shardOfKey(key);
       const rest = (table.partitions[index]!.get(key) ?? []).filter((parked) => parked.id !== fetch.id);
-      table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1, table.clientFetches - clientCount(fetch));
+      table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1, table.clientFetches - clientCount(fetch), table.slots);
     }
     return table;
   }

@@ -14,10 +14,11 @@ import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import type { FetchReply, ReplicaFetchReply } from "../shared/messages.ts";
 import { assert } from "../shared/assert.ts";
-import { FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
+import { FETCH_EXPIRY_TIMER_PREFIX, FETCH_TIMER_PREFIX, isWireError, RETENTION_TIMER, servedPartition, type PendingFetch, type Step } from "./core.ts";
 import { epochProblem, planFetch, withDamage, withLogStart, type PartitionState } from "./partition.ts";
 import { echoOf, parseFetch, type Echo } from "./requests.ts";
 import { afterCore, isRaftPartition } from "./raft-host.ts";
+import { REPLICA_EXPIRY_GRAIN_MS } from "./limits.ts";
 import { onRaftRetentionPlanned, planRaftRetention } from "./raft-retain.ts";
 import { requestRaftRepair } from "./raft-replica.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
@@ -76,8 +77,25 @@ export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topi
   const fetch: PendingFetch = { ...request, id, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
   step.update({ nextFetchId: id + 1 });
   if (readable && readRoom(step) >= fetch.maxBytes) return startRead(step, fetch, state);
-  step.update({ parked: step.context.parked.with(fetch) });
-  step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
+  if (fetch.replica === undefined) {
+    step.update({ parked: step.context.parked.with(fetch) });
+    return step.emit(setTimer(`${FETCH_TIMER_PREFIX}${id}`, waitMs));
+  }
+  const nowMs = step.now();
+  const slotMs = Math.ceil((nowMs + waitMs) / REPLICA_EXPIRY_GRAIN_MS) * REPLICA_EXPIRY_GRAIN_MS;
+  if (!step.context.parked.hasSlot(slotMs)) step.emit(setTimer(`${FETCH_EXPIRY_TIMER_PREFIX}${slotMs}`, slotMs - nowMs));
+  step.update({ parked: step.context.parked.with({ ...fetch, expirySlotMs: slotMs }) });
+}
+
+/** A slot of the replica-fetch expiry grid came: answer the fetches still parked with it, empty. */
+export function onFetchExpiry(step: Step, slotMs: number): void {
+  const { due, rest } = step.context.parked.expire(slotMs);
+  step.update({ parked: rest });
+  answerFetches(step, due, () => undefined);
+}
+
+function cancelExpiry(step: Step, fetch: PendingFetch): void {
+  if (fetch.expirySlotMs === undefined) step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`)); // a slot's timer stays: it finds the fetch gone
 }
 
 /** Clients' fetches parked or reading, and offset lookups: what `pendingFetchesMax` bounds. */
@@ -101,7 +119,7 @@ function answerFetches(step: Step, fetches: readonly PendingFetch[], error: (fet
   if (fetches.length === 0) return;
   step.update({ parked: step.context.parked.without(fetches) });
   for (const fetch of fetches) {
-    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    cancelExpiry(step, fetch);
     const problem = error(fetch);
     const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
     if (state === undefined || state.topicId !== fetch.topicId) {
@@ -143,7 +161,7 @@ export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined
   if (woken.length === 0) return;
   step.update({ parked: step.context.parked.without(woken) });
   for (const fetch of woken) {
-    step.emit(cancelTimer(`${FETCH_TIMER_PREFIX}${fetch.id}`));
+    cancelExpiry(step, fetch);
     startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
   }
 }

@@ -249,13 +249,16 @@ export class NodeMetrics {
     const heartbeats = { full: counters.heartbeats.labels({ node, report: "full" }), same: counters.heartbeats.labels({ node, report: "same" }), wanted: counters.heartbeats.labels({ node, report: "wanted" }) };
     const rebalances = counters.rebalances.labels({ node });
     const offsetCommits = counters.offsetCommits.labels({ node });
+    const messages = messageCounters(counters, node);
     return {
       now: () => performance.now(),
       received: (_from, message) => {
+        messages.in.inc();
         const request = message as { type?: unknown; sameReport?: unknown };
         if (request.type === "broker.heartbeat") (request.sameReport === true ? heartbeats.same : heartbeats.full).inc();
       },
       sent: (_to, message) => {
+        messages.out(message);
         const reply = message as { type?: unknown; reportWanted?: unknown };
         if (reply.type === "broker.heartbeat.reply" && reply.reportWanted === true) heartbeats.wanted.inc();
       },
@@ -284,9 +287,11 @@ export class NodeMetrics {
     const fsync = histograms.fsync.child(node);
     const groupCommit = histograms.groupCommit.child(node);
     const now = (): number => performance.now();
+    const messages = messageCounters(counters, node);
     return {
       now,
       received: (from, message) => {
+        messages.in.inc();
         const request = message as { type?: string; requestId?: unknown; acks?: unknown; batch?: unknown };
         if (request.type === "produce.request") {
           if (request.batch instanceof Uint8Array) bytesIn.inc(request.batch.length);
@@ -297,6 +302,7 @@ export class NodeMetrics {
         }
       },
       sent: (to, message) => {
+        messages.out(message);
         const reply = message as { type?: string; requestId?: unknown; error?: { code?: string }; records?: unknown };
         if (reply.type === "produce.reply") {
           produceResults(reply.error?.code ?? "ok").inc();
@@ -318,6 +324,23 @@ export class NodeMetrics {
       },
     };
   }
+}
+
+/**
+ * Messages in (one series per node: a peer may send any type, so received types are not labels)
+ * and out by type (the types this code sends: a closed set).
+ */
+function messageCounters(counters: { messagesIn: FastCounter; messagesOut: FastCounter }, node: NodeId): { in: CounterChild; out: (message: unknown) => void } {
+  const byType = new Map<string, CounterChild>();
+  return {
+    in: counters.messagesIn.child({ node }),
+    out: (message) => {
+      const type = String((message as { type?: unknown }).type);
+      let child = byType.get(type);
+      if (child === undefined) byType.set(type, (child = counters.messagesOut.child({ node, type })));
+      child.inc();
+    },
+  };
 }
 
 /** `result` → the counter's child for (node, result), made on first use (results are a closed set of codes). */
@@ -497,6 +520,8 @@ function defineMetrics(registry: Registry) {
       rebalances: counter("zhumq_coordinator_group_rebalances_total", "Consumer-group rebalances: new target assignments (a new group epoch) made durable", ["node"]),
       offsetCommits: counter("zhumq_coordinator_offset_commits_total", "Partition offsets committed by consumer groups (one per partition in a commit)", ["node"]),
       heartbeats: counter("zhumq_coordinator_broker_heartbeats_total", "Broker heartbeats by report: full, same (left out, the held one stands), wanted (left out but not held: asked again)", ["node", "report"]),
+      messagesIn: fastCounter("zhumq_node_messages_received_total", "Messages the node's actor received (a bundle counts once)"),
+      messagesOut: fastCounter("zhumq_node_messages_sent_total", "Messages the node's actor sent, by type (a bundle counts once, as type bundle)"),
       authorizationRefused: counter("zhumq_authorization_refused_total", "Requests refused AUTHORIZATION_FAILED (no ACL allows them), by operation and resource type", ["node", "operation", "resource"]),
     },
     histograms: {

@@ -6,7 +6,9 @@
  * - a new leader serves (in a newer term) and a metadata change — a topic creation — succeeds;
  * - the producer keeps being acknowledged across the coordinator's failover;
  * - read back from the earliest offset: every acknowledged value is there (0 lost) and no value
- *   is there twice (0 duplicated).
+ *   is there twice (0 duplicated);
+ * - a consumer group's offsets, committed before the kill, are still committed after it (issue
+ *   13: "groups keep their committed offsets"), and a new member of the group resumes from them.
  * Every child is SIGKILLed after the test, pass or fail (useProcessSandbox). Deadlines are
  * generous and condition-based: a loaded 2-core machine is slow, not wrong.
  */
@@ -25,6 +27,31 @@ const TOPIC = "quorum-acks";
 const MESSAGES = 600;
 const SEND_RATE = 200;
 const CONDITION_TIMEOUT_MS = 90_000;
+const GROUP = "quorum-group";
+const GROUP_TOPIC = "quorum-group-topic";
+const GROUP_MESSAGES = 60;
+
+/**
+ * Join GROUP, read GROUP_TOPIC until `expected` records were handled (and then a little longer,
+ * so a record read again would show), commit, leave; how many records were handled.
+ */
+async function readGroup(zhumq: ZhuMQ, expected: number): Promise<number> {
+  const consumer = zhumq.consumer({ groupId: GROUP, from: "earliest", maxWaitMs: 100 });
+  let handled = 0;
+  let joined = false;
+  consumer.on("partitions.assigned", () => void (joined = true));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: GROUP_TOPIC });
+    await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => void (handled += batch.messages.length) });
+    await waitUntil("the group member owns its partitions and read what it should", CONDITION_TIMEOUT_MS, () => (joined && handled >= expected ? true : undefined));
+    await sleep(1_000);
+    await consumer.commitOffsets();
+  } finally {
+    await consumer.disconnect();
+  }
+  return handled;
+}
 
 describe("kill -9 of the coordinator leader: a quorum of three coordinator processes", () => {
   const sandbox = useProcessSandbox("zhumq-quorum-kill9-");
@@ -59,6 +86,17 @@ describe("kill -9 of the coordinator leader: a quorum of three coordinator proce
       await admin.createTopic({ topic: TOPIC, partitions: 3, replicationFactor: 3 });
       phase("topic");
 
+      // A group reads a topic of its own to the end and commits, before the coordinator leader dies.
+      await admin.createTopic({ topic: GROUP_TOPIC, partitions: 3, replicationFactor: 3 });
+      const warmup = zhumq.producer({ acks: -1, idempotent: true, deliveryTimeoutMs: 120_000 });
+      await warmup.connect();
+      await warmup.send({ topic: GROUP_TOPIC, messages: Array.from({ length: GROUP_MESSAGES }, (_unused, index) => ({ key: `g${index}`, value: `g${index}` })) });
+      await warmup.disconnect();
+      expect(await readGroup(zhumq, GROUP_MESSAGES)).toBe(GROUP_MESSAGES);
+      const committedBefore = await admin.fetchOffsets({ groupId: GROUP });
+      expect(committedBefore.reduce((sum, entry) => sum + entry.offset, 0)).toBe(GROUP_MESSAGES);
+      phase("group committed");
+
       const producer = zhumq.producer({ acks: -1, idempotent: true, lingerMs: 5, requestTimeoutMs: 1_000, deliveryTimeoutMs: 120_000 });
       await producer.connect();
       const acknowledged = new Set<string>();
@@ -86,6 +124,9 @@ describe("kill -9 of the coordinator leader: a quorum of three coordinator proce
       expect(second.term).toBeGreaterThan(first.term);
       await admin.createTopic({ topic: `${TOPIC}-after`, partitions: 1, replicationFactor: 3 });
       phase("created after");
+      expect(await admin.fetchOffsets({ groupId: GROUP }), "the group's committed offsets survive the coordinator leader's kill -9").toEqual(committedBefore);
+      expect(await readGroup(zhumq, 0), "a new member resumes from the committed offsets: nothing is read again").toBe(0);
+      phase("group offsets kept");
       await Promise.all(sends);
       phase("sends settled");
       await producer.disconnect();

@@ -5,7 +5,11 @@
  * 1. `zhumq dev` (coordinator and BROKERS brokers in one process);
  * 2. separate processes: `zhumq coordinator` and BROKERS × `zhumq broker`;
  * 3. the same separate processes with a raft-mode topic, replication factor 3 (issue 12: target
- *    under 10 % of a core per broker; idle groups are quiesced, broker/raft-quiesce.ts).
+ *    under 10 % of a core per broker; idle groups are quiesced, broker/raft-quiesce.ts);
+ * 4. (`replicated`) the same separate processes with a fetch-mode topic, replication factor 3:
+ *    every follower long-polls its leader for each partition, so besides CPU this part prints
+ *    the messages each process sent per second while idle (zhumq_node_messages_sent_total,
+ *    scraped from each process's --metrics-listen) — a figure a busy machine does not blur.
  *
  * In each, a topic of PARTITIONS partitions (replication factor 1) is created, and FIRST_WRITE
  * times one message to every partition (the first write creates each partition's files). Then,
@@ -14,7 +18,7 @@
  * the load average is printed alongside).
  *
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look;
- * ZHUMQ_BENCH_IDLE=raft (or dev, separate; comma-separated) runs only those parts;
+ * ZHUMQ_BENCH_IDLE=raft (or dev, separate, replicated; comma-separated) runs only those parts;
  * ZHUMQ_BENCH_RAFT_CHUNK=N creates the raft partitions N at a time (default 50; 1000: all at once);
  * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders.
  */
@@ -35,7 +39,7 @@ const IDLE_MS = Math.max(5_000, Math.round(20_000 * SCALE));
 /** The kernel's clock ticks per second (USER_HZ), 100 on Linux. */
 const TICKS_PER_SECOND = 100;
 const LEADERS_WAIT_MS = Number(process.env["ZHUMQ_BENCH_LEADERS_WAIT_MS"] ?? 180_000);
-const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft").split(","));
+const PARTS = new Set((process.env["ZHUMQ_BENCH_IDLE"] ?? "dev,separate,raft,replicated").split(","));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -145,24 +149,39 @@ async function devFigures(dir: string): Promise<void> {
   }
 }
 
-async function separateFigures(dir: string, raft = false): Promise<void> {
+/** The messages a process's nodes have sent so far, from its metrics endpoint. */
+async function messagesSent(metricsPort: number): Promise<number> {
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let sent = 0;
+  for (const line of body.split("\n")) if (line.startsWith("zhumq_node_messages_sent_total{")) sent += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sent;
+}
+
+async function separateFigures(dir: string, mode: "rf1" | "raft" | "replicated"): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const port = await freePorts(1 + BROKERS);
-  writeFileSync(path.join(dir, "coordinator.json"), JSON.stringify({ id: "coordinator", listen: `127.0.0.1:${port}`, data: path.join(dir, "coordinator") }));
+  const port = await freePorts(2 * (1 + BROKERS));
+  const metricsPort = (index: number): number => port + 1 + BROKERS + index;
+  writeFileSync(path.join(dir, "coordinator.json"), JSON.stringify({ id: "coordinator", listen: `127.0.0.1:${port}`, data: path.join(dir, "coordinator"), metricsListen: `127.0.0.1:${metricsPort(0)}` }));
   const children = [{ name: "coordinator", child: new ZhumqProcess(["coordinator", "--config", path.join(dir, "coordinator.json")]) }];
   for (let index = 0; index < BROKERS; index++) {
     const id = `broker-${index}`;
-    writeFileSync(path.join(dir, `${id}.json`), JSON.stringify({ id, listen: `127.0.0.1:${port + 1 + index}`, coordinator: `coordinator@127.0.0.1:${port}`, data: path.join(dir, id) }));
+    writeFileSync(path.join(dir, `${id}.json`), JSON.stringify({ id, listen: `127.0.0.1:${port + 1 + index}`, coordinator: `coordinator@127.0.0.1:${port}`, data: path.join(dir, id), metricsListen: `127.0.0.1:${metricsPort(1 + index)}` }));
     children.push({ name: id, child: new ZhumqProcess(["broker", "--config", path.join(dir, `${id}.json`)]) });
   }
   try {
     for (let index = 0; index < BROKERS; index++) await children[0]!.child.waitFor(`broker 'broker-${index}' is up`, 60_000);
-    const { createMs, firstWriteMs } = await createAndTouch(`coordinator@127.0.0.1:${port}`, raft ? { replicationFactor: BROKERS, replicationMode: "raft" } : undefined);
+    const replication = mode === "rf1" ? undefined : { replicationFactor: BROKERS, replicationMode: mode === "raft" ? ("raft" as const) : ("fetch" as const) };
+    const { createMs, firstWriteMs } = await createAndTouch(`coordinator@127.0.0.1:${port}`, replication);
     await sleep(SETTLE_MS);
-    const kind = raft ? `raft-mode partitions (replication factor ${BROKERS})` : "partitions";
+    const kind = mode === "raft" ? `raft-mode partitions (replication factor ${BROKERS})` : mode === "replicated" ? `fetch-mode partitions (replication factor ${BROKERS})` : "partitions";
     console.log(`separate processes (coordinator, ${BROKERS} brokers), ${PARTITIONS} ${kind}: created in ${createMs.toFixed(0)} ms, first write to all in ${firstWriteMs.toFixed(0)} ms`);
-    const figures = raft ? await leadershipChanges(`coordinator@127.0.0.1:${port}`, () => idleShares(children)) : await idleShares(children);
+    const sentBefore = await Promise.all(children.map((_, index) => messagesSent(metricsPort(index))));
+    const started = performance.now();
+    const figures = mode === "rf1" ? await idleShares(children) : await leadershipChanges(`coordinator@127.0.0.1:${port}`, () => idleShares(children));
+    const seconds = (performance.now() - started) / 1000;
+    const sentAfter = await Promise.all(children.map((_, index) => messagesSent(metricsPort(index))));
     console.log(`  idle ${IDLE_MS / 1000} s: ${figures} of a core each (load average ${loadavg()[0]!.toFixed(1)})`);
+    console.log(`  messages sent per second while idle: ${children.map(({ name }, index) => `${name} ${((sentAfter[index]! - sentBefore[index]!) / seconds).toFixed(0)}`).join(", ")}`);
   } finally {
     for (const { child } of children.reverse()) if (child.running) await child.terminate().catch(() => child.kill9());
   }
@@ -171,8 +190,9 @@ async function separateFigures(dir: string, raft = false): Promise<void> {
 const dir = mkdtempSync(path.join(tmpdir(), "zhumq-idle-"));
 try {
   if (PARTS.has("dev")) await devFigures(dir);
-  if (PARTS.has("separate")) await separateFigures(path.join(dir, "separate"));
-  if (PARTS.has("raft")) await separateFigures(path.join(dir, "raft"), true);
+  if (PARTS.has("separate")) await separateFigures(path.join(dir, "separate"), "rf1");
+  if (PARTS.has("raft")) await separateFigures(path.join(dir, "raft"), "raft");
+  if (PARTS.has("replicated")) await separateFigures(path.join(dir, "replicated"), "replicated");
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

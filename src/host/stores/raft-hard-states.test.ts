@@ -19,7 +19,8 @@ function disk(seed = 1) {
   const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
   const open = async (live: readonly string[] = []): Promise<RaftHardStates> => {
     const states = await run(RaftHardStates.load(fs, PATH));
-    await run(states.start(new Set(live)));
+    states.retain(new Set(live));
+    await run(states.start());
     return states;
   };
   return { kernel, fs, run, open };

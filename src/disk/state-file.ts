@@ -154,6 +154,8 @@ export interface RaftHardState {
   readonly term: number;
   /** The node voted for in `term`, or null. */
   readonly votedFor: string | null;
+  /** Voteless until the log holds this index again (src/actors/raft/voteless.ts). Only the broker's hard-state file records it. */
+  readonly votelessUntil?: number;
 }
 
 const utf8Encoder = new TextEncoder();

@@ -16,6 +16,7 @@ import { sendMessage, type RaftCore } from "./state.ts";
 import { evictCache } from "./durability.ts";
 import { handleSnapshot } from "./snapshot.ts";
 import type { NodeId, RaftMessage, RaftOperation, RaftReadResult } from "./types.ts";
+import { regainVote } from "./voteless.ts";
 
 export function receive(core: RaftCore, from: NodeId, message: RaftMessage): void {
   if (message.group !== core.group || from === core.self) return;
@@ -26,6 +27,7 @@ export function receive(core: RaftCore, from: NodeId, message: RaftMessage): voi
     return;
   }
   dispatch(core, from, message);
+  regainVote(core); // the commit index moves only on a message or a persist
 }
 
 /** A message from a newer term. False when it must be ignored. */
@@ -110,6 +112,7 @@ export function persisted(core: RaftCore, operations: readonly RaftOperation[], 
   if (!grew) return;
   if (maybeCommit(core)) afterCommit(core);
   evictCache(core);
+  regainVote(core); // the durable log may have reached what a cut lost
 }
 
 export function readDone(core: RaftCore, id: number, result: RaftReadResult | undefined): void {

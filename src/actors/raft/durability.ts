@@ -13,7 +13,7 @@
  *   toward a majority only up to `syncedIndex`, learnt from `store.persisted`.
  */
 import { assert } from "../shared/assert.ts";
-import { entryInfos, output, persistOperation, withAddresses, type RaftCore } from "./state.ts";
+import { entryInfos, hardStateOperation, output, persistOperation, withAddresses, type RaftCore } from "./state.ts";
 import type { EntryMeta, MemberAddresses, NodeId, RaftOperation } from "./types.ts";
 
 /** Append entries to the log and persist them. The configuration takes effect at once (single-server changes). */
@@ -55,10 +55,10 @@ function adoptConfig(core: RaftCore, index: number, voters: readonly NodeId[], a
   output(core, { type: "raft.config", voters, index, ...withAddresses(addresses) });
 }
 
-/** Write term and vote. Under the `reply-before-persist-vote` plant a vote's write can be held back (see election.ts). */
+/** Write term and vote (and votelessness). Under the `reply-before-persist-vote` plant a vote's write can be held back (see election.ts). */
 export function persistHardState(core: RaftCore): void {
   core.voteWriteDelayTicks = 0;
-  persistOperation(core, { kind: "hard-state", term: core.term, votedFor: core.votedFor, endIndex: core.log.lastIndex, version: core.version }, false);
+  persistOperation(core, hardStateOperation(core), false);
 }
 
 /** Make sure everything up to `index` is durable before any message emitted after this call leaves. */

@@ -121,8 +121,11 @@ export interface RaftCore {
   applyStalled: boolean;
   /** Plant `reply-before-persist-vote`: ticks until the granted vote is finally written (0: none pending). */
   voteWriteDelayTicks: number;
-  /** No vote granted and no campaign until the commit index reaches this (RaftRecovered.votelessUntil; -1: none). */
-  readonly votelessUntil: number;
+  /**
+   * No vote granted and no campaign until the commit index reaches this (RaftRecovered.votelessUntil;
+   * -1: none). Written with the hard state while set, and cleared once caught up (voteless.ts).
+   */
+  votelessUntil: number;
 
   effects: RaftEffect[];
   reported: { role: RaftRole; term: number; leader: NodeId | null; commitIndex: number } | undefined;
@@ -181,7 +184,16 @@ export function createCore(input: RaftInput): RaftCore {
     reported: undefined,
   };
   randomizeElectionTimeout(core);
+  // Votelessness the disk does not hold yet (raised by a restart in place, raft-restart.ts), or
+  // holds no more (the log grew past it): the hard state says so before anything else is sent.
+  if ((hard.votelessUntil ?? SENTINEL_INDEX) !== core.votelessUntil) persistOperation(core, hardStateOperation(core), false);
   return core;
+}
+
+/** The hard-state write of the node's term and vote, and of its votelessness while it lasts. */
+export function hardStateOperation(core: RaftCore): Extract<RaftOperation, { kind: "hard-state" }> {
+  const voteless = core.votelessUntil === SENTINEL_INDEX ? {} : { votelessUntil: core.votelessUntil };
+  return { kind: "hard-state", term: core.term, votedFor: core.votedFor, ...voteless, endIndex: core.log.lastIndex, version: core.version };
 }
 
 export function randomizeElectionTimeout(core: RaftCore): void {

@@ -13,6 +13,7 @@ import { persisted, readDone, receive, tick } from "./core.ts";
 import { requestRead } from "./reads.ts";
 import { changeMembership, propose, transferLeadership } from "./requests.ts";
 import { compact } from "./snapshot.ts";
+import { recoveredVoteless, withLoss } from "./voteless.ts";
 import { createCore, reportStatus, type RaftCore } from "./state.ts";
 import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftSettings, type Snapshot } from "./types.ts";
 import type { Random } from "../../ports/random.ts";
@@ -64,12 +65,14 @@ export class TestNode {
 
   private boot(): RaftCore {
     const entries = this.disk.batches.map((batch) => metaOf(decodeBatch(batch)));
+    // Voteless while the log ends below what a cut lost (damageAtRest), as the broker's store says.
+    const votelessUntil = recoveredVoteless(this.disk.hardState, entries.at(-1)?.index ?? this.disk.snapshot?.index ?? -1);
     const core = createCore({
       self: this.id,
       group: "g",
       voters: this.voters,
       settings: this.settings,
-      recovered: { hardState: this.disk.hardState, entries, ...(this.disk.snapshot === undefined ? {} : { snapshot: this.disk.snapshot }) },
+      recovered: { hardState: this.disk.hardState, entries, ...(this.disk.snapshot === undefined ? {} : { snapshot: this.disk.snapshot }), ...(votelessUntil === undefined ? {} : { votelessUntil }) },
       clock: { now: () => this.network.nowMs },
       random: new CountingRandom(`${this.id}:${this.network.restarts}`),
       ...(this.plant === undefined ? {} : { plant: this.plant }),
@@ -81,6 +84,18 @@ export class TestNode {
   restart(): void {
     this.network.restarts++;
     this.core = this.boot();
+    this.flush(); // what the new core wrote at start
+  }
+
+  /**
+   * Crash; damage at rest then cuts the log after `after`, as the broker's store does at recovery:
+   * it records what the log held first (voteless.ts). Then restart.
+   */
+  damageAtRest(after: number): void {
+    const held = this.disk.batches.length === 0 ? -1 : decodeBatch(this.disk.batches.at(-1)!).lastOffset;
+    this.disk.hardState = withLoss(this.disk.hardState, held) ?? this.disk.hardState;
+    this.disk.batches = this.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= after);
+    this.restart();
   }
 
   run(action: (core: RaftCore) => void): void {
@@ -115,7 +130,7 @@ export class TestNode {
   private apply(operation: RaftOperation): void {
     if (operation.kind === "append") this.disk.batches.push(...operation.batches.map((batch) => batch.slice()));
     else if (operation.kind === "truncate") this.disk.batches = this.disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
-    else if (operation.kind === "hard-state") this.disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+    else if (operation.kind === "hard-state") this.disk.hardState = hardStateOf(operation);
     else if (operation.kind === "snapshot") {
       this.disk.snapshot = operation.snapshot;
       this.disk.batches = operation.reset ? [] : this.disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
@@ -277,11 +292,16 @@ export interface MemoryDisk {
   snapshot?: Snapshot;
 }
 
+/** The hard state a `hard-state` write leaves on disk. */
+function hardStateOf(operation: Extract<RaftOperation, { kind: "hard-state" }>): HardState {
+  return { term: operation.term, votedFor: operation.votedFor, ...(operation.votelessUntil === undefined ? {} : { votelessUntil: operation.votelessUntil }) };
+}
+
 /** Carry out one Raft persist operation on a memory disk, as the store would on files. */
 export function writeToMemoryDisk(disk: MemoryDisk, operation: RaftOperation): void {
   if (operation.kind === "append") disk.batches.push(...operation.batches.map((batch) => batch.slice()));
   else if (operation.kind === "truncate") disk.batches = disk.batches.filter((batch) => decodeBatch(batch).lastOffset <= operation.after);
-  else if (operation.kind === "hard-state") disk.hardState = { term: operation.term, votedFor: operation.votedFor };
+  else if (operation.kind === "hard-state") disk.hardState = hardStateOf(operation);
   else if (operation.kind === "snapshot") {
     disk.snapshot = operation.snapshot;
     disk.batches = operation.reset ? [] : disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);

@@ -143,6 +143,12 @@ export type MemberAddresses = Readonly<Record<NodeId, string>>;
 export interface HardState {
   readonly term: number;
   readonly votedFor: NodeId | null;
+  /**
+   * Damage at rest cut the log, which had held entries up to this index: the node is voteless
+   * until it has them back (voteless.ts). Durable with term and vote, so that a node restarted
+   * before it caught up does not forget it; absent once it has caught up.
+   */
+  readonly votelessUntil?: number;
 }
 
 /**
@@ -288,8 +294,8 @@ export type RaftOperation =
   | { readonly kind: "append"; readonly batches: readonly Uint8Array[]; readonly base: number; readonly endIndex: number; readonly version: number }
   /** Remove every entry after `after` (the log's truncateTo(after + 1)). Durable when done. */
   | { readonly kind: "truncate"; readonly after: number; readonly endIndex: number; readonly version: number }
-  /** Term and vote, through the atomic small-state writer. Durable when done. */
-  | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly endIndex: number; readonly version: number }
+  /** Term and vote (and `votelessUntil` while the node is voteless, HardState), through the atomic small-state writer. Durable when done. */
+  | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly votelessUntil?: number; readonly endIndex: number; readonly version: number }
   /**
    * A snapshot, written atomically and durable when done; then the log's entries up to its index
    * may go (compaction: whole segments) or, with `reset`, the whole log is replaced by an empty

@@ -66,4 +66,32 @@ describe("the broker store switching a copy's mode", () => {
     expect(again.recovered.partitions[0]!.endOffset).toBe(2);
     await run(again.store.close());
   });
+
+  it("adopting a copy damaged at rest: voteless in the new era across a restart, until the copy leaves raft mode", async () => {
+    const { fs, run, store } = await withFetchCopy();
+    await run(store.close());
+    const dir = "data/partitions/t/0";
+    const segment = (await run(fs.list(dir))).find((name) => name.endsWith(".log"))!;
+    const size = (await run(fs.stat(`${dir}/${segment}`)))!.size;
+    expect(fs.damageAtRest("flip-bit", { path: `${dir}/${segment}`, position: size - (size / 3) - 4, bit: 3 })).toBeDefined(); // in the batch at 2-3
+    const opened = await run(BrokerStore.open(fs, OPTIONS)); // fetch mode keeps the damage, named
+    await run(opened.store.persist([mode("raft", 9, 4)]));
+    const adopted = (await run(opened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
+    expect(adopted.raft?.entries.map((entry) => entry.index)).toEqual([1]);
+    expect(adopted.raft?.votelessUntil).toBe(5); // the copy held 0-5 before the cut
+    expect(adopted.raft?.hardState).toEqual({ term: 9, votedFor: null, votelessUntil: 5 });
+    await run(opened.store.close());
+    const restarted = await run(BrokerStore.open(fs, OPTIONS));
+    expect(restarted.recovered.partitions[0]!.raft?.votelessUntil).toBe(5);
+    await run(restarted.store.persist([mode("fetch", 12, 2)]));
+    await run(restarted.store.close());
+    const fetchCopy = await run(BrokerStore.open(fs, OPTIONS));
+    expect(fetchCopy.recovered.partitions[0]!.raft).toBeUndefined();
+    // A later era starts clean: adopted again without damage, it votes.
+    await run(fetchCopy.store.persist([mode("raft", 14, 2)]));
+    const later = (await run(fetchCopy.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
+    expect(later.raft?.hardState).toEqual({ term: 14, votedFor: null });
+    expect(later.raft?.votelessUntil).toBeUndefined();
+    await run(fetchCopy.store.close());
+  });
 });

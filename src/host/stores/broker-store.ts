@@ -107,7 +107,8 @@ import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { newerHardState, RAFT_HARD_STATES_FILE, RaftHardStates } from "./raft-hard-states.ts";
-import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
+import { loadRaftState, saveRaftState, type RaftHardState } from "../../disk/state-file.ts";
+import { recoveredVoteless, withLoss } from "../../actors/raft/voteless.ts";
 import type { EntryMeta, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings, Snapshot } from "../../actors/raft/types.ts";
 import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
@@ -206,8 +207,6 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
   private readonly epochCaches = new Map<string, readonly LeaderEpochEntry[]>();
   /** Raft-mode partition key → the newest group incarnation whose operations are refused (raftRefusal). */
   private readonly raftRefusedThrough = new Map<string, number>();
-  /** Partition key → the last index a switch into raft mode lost to damage at rest (its scan makes the node voteless up to it). */
-  private readonly adoptedVoteless = new Map<string, number>();
   /** Raft-mode partition key → incarnation of its last operation: what a failed sync reports. */
   private readonly raftIncarnations = new Map<string, number>();
   /** Partition folders marked raft-mode (holding a `raft-state` file): later hard states go to `hardStates`. */
@@ -227,11 +226,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const hardStatesPath = options.dataDir === undefined || options.dataDir === "." ? RAFT_HARD_STATES_FILE : `${options.dataDir}/${RAFT_HARD_STATES_FILE}`;
     const store = new BrokerStore(pool, options, await RaftHardStates.load(pool, hardStatesPath));
     const partitions: RecoveredPartition[] = [];
+    const opened = new Set<string>();
     for (const { topic, topicId, partition } of await store.partitionsOnDisk()) {
       // Two incarnations of one partition on disk (a crash between superseding one and the next
       // assignment, say): the first is opened, the other waits untouched for the next start.
       if (store.logs.has(partitionKey(topic, partition))) continue;
       const log = await store.openLog(topic, partition, topicId);
+      opened.add(log.dir);
       const epochs = await store.recoverEpochs(partitionKey(topic, partition), log);
       const raft = await store.recoverRaft(log);
       // A raft-mode partition rebuilds its producer state from the entries it applies again.
@@ -241,7 +242,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       partitions.push({ topic, partition, ...(topicId === undefined ? {} : { topicId }), logStartOffset: log.startOffset, endOffset: log.endOffset, ...producers, epochs, ...(damaged.length === 0 ? {} : { damaged }), ...(raft === undefined ? {} : { raft }) });
       await store.makeRoom();
     }
-    await store.hardStates.start(store.raftMarked);
+    // Raft-mode folders keep their records; so does a fetch-mode one recorded voteless before an
+    // adoption's cut that a crash interrupted (mode-switch-store.ts: the adoption is taken up again).
+    const kept = new Set(store.raftMarked);
+    for (const dir of opened) if (store.hardStates.get(dir)?.votelessUntil !== undefined) kept.add(dir);
+    store.hardStates.retain(kept);
+    await store.hardStates.start();
     return { recovered: { partitions }, store };
   }
 
@@ -513,9 +519,32 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
 
   /** A raft-mode partition's hard state and entries as on disk; undefined for a fetch-mode one. */
   private async recoverRaft(log: PartitionLog): Promise<RaftRecovered | undefined> {
-    const recovered = await recoverRaft(this.fs, log, (dir) => this.hardStates.get(dir));
+    // A full disk refuses the record: recovery cuts anyway (it cannot go on with rot in the log),
+    // and the node is voteless in memory, as its core's next hard-state write says again.
+    const recordLoss = (hardState: RaftHardState, lastIndex: number): Promise<void> =>
+      this.recordLoss(log.dir, hardState, lastIndex).catch((error: unknown) => {
+        if (!isOutOfSpace(error)) throw error;
+      });
+    const recovered = await recoverRaft(this.fs, log, (dir) => this.hardStates.get(dir), recordLoss);
     if (recovered !== undefined) this.raftMarked.add(log.dir);
     return recovered;
+  }
+
+  /**
+   * Before a cut takes a raft-mode log's entries up to `lastIndex` (damage at rest): the node's
+   * votelessness, recorded with its term and vote and synced (src/actors/raft/voteless.ts), so
+   * that a crash after the cut does not forget that the log is short. One fsync per cut.
+   */
+  private async recordLoss(dir: string, hardState: RaftHardState, lastIndex: number): Promise<void> {
+    const state = withLoss(newerHardState(hardState, this.hardStates.get(dir))!, lastIndex);
+    if (state === undefined) return;
+    await this.hardStates.record(dir, state);
+    await this.hardStates.sync();
+  }
+
+  /** The folder's term and vote now: its `raft-state` file's, or the newer record of the shared file. */
+  private async hardStateOf(dir: string): Promise<RaftHardState> {
+    return newerHardState(await loadMarked(this.fs, `${dir}/${RAFT_STATE_FILE}`), this.hardStates.get(dir))!;
   }
 
   /**
@@ -602,12 +631,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const log = await this.logOf(topic, partition);
     try {
       if (operation.to === "raft") {
-        const voteless = await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage);
-        if (voteless !== undefined) this.adoptedVoteless.set(key, voteless);
+        // Damage cuts the copy: voteless in the new era (its term, no vote) until it has the entries back.
+        await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage, (lastIndex) => this.recordLoss(log.dir, { term: operation.point.leaderEpoch, votedFor: null }, lastIndex));
         this.epochCaches.delete(key);
       } else {
         await cutForFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage);
         this.epochCaches.set(key, await this.recoverEpochs(key, log));
+        await this.dropVoteless(log.dir);
         await dropRaftState(this.fs, log);
       }
       this.raftRefusedThrough.delete(key);
@@ -618,6 +648,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     }
   }
 
+  /** Leaving raft mode: the record's votelessness goes first (durably: no later era may inherit it). */
+  private async dropVoteless(dir: string): Promise<void> {
+    const recorded = this.hardStates.get(dir);
+    if (recorded?.votelessUntil === undefined) return;
+    await this.hardStates.record(dir, { term: recorded.term, votedFor: recorded.votedFor });
+    await this.hardStates.sync();
+  }
+
   /** What the disk holds of a partition after a switch: its Raft state if raft-mode, else its fetch-mode copy. */
   private async scanMode(request: BrokerModeScan): Promise<BrokerModeScanResult> {
     const key = partitionKey(request.topic, request.partition);
@@ -625,12 +663,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     return this.using(key, async () => {
       const log = await this.logOf(request.topic, request.partition);
       const raft = await this.recoverRaft(log);
-      if (raft !== undefined) {
-        const voteless = this.adoptedVoteless.get(key);
-        this.adoptedVoteless.delete(key);
-        const lost = Math.max(voteless ?? -1, raft.votelessUntil ?? -1);
-        return { raft: lost > (raft.entries.at(-1)?.index ?? -1) ? { ...raft, votelessUntil: lost } : raft, logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: [], producers: [], producerStateComplete: true };
-      }
+      if (raft !== undefined) return { raft, logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: [], producers: [], producerStateComplete: true };
       const producers = await scanProducers(log, this.options.producerStateScanRecords);
       const damaged = log.damage.map((range) => ({ fromOffset: range.fromOffset, toOffset: range.toOffset, file: range.file, reason: range.reason }));
       return { logStartOffset: log.startOffset, endOffset: log.endOffset, epochs: this.epochCaches.get(key) ?? [], ...producers, ...(damaged.length === 0 ? {} : { damaged }) };
@@ -689,12 +722,14 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const raft = operation.operation;
     if (raft.kind === "hard-state") {
       const dir = this.partitionDir(topic, partition, this.identities.get(key));
-      const state = { term: raft.term, votedFor: raft.votedFor };
+      const state = { term: raft.term, votedFor: raft.votedFor, ...(raft.votelessUntil === undefined ? {} : { votelessUntil: raft.votelessUntil }) };
       // Not the log: a vote needs no open segment (a closed log would be reopened just for it).
       if (this.raftMarked.has(dir)) return this.hardStates.record(dir, state); // durable at the batch's sync
-      // The group's first: its own file, written durably, marks the folder raft-mode for good.
+      // The group's first: its own file, written durably, marks the folder raft-mode for good
+      // (only the shared file carries votelessness).
       await saveRaftState(this.fs, `${dir}/${RAFT_STATE_FILE}`, state);
       this.raftMarked.add(dir);
+      if (state.votelessUntil !== undefined) await this.hardStates.record(dir, state);
       return;
     }
     const log = await this.logOf(topic, partition);
@@ -706,7 +741,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         return;
       }
       case "truncate":
-        await truncateAcrossDamage(log, raft.after + 1); // a damaged segment tail is cut, not read
+        // A damaged segment tail is cut, not read. A cut into rot below `after + 1` loses entries
+        // Raft keeps (those after `after` conflict with the leader's: never committed).
+        await truncateAcrossDamage(log, raft.after + 1, async () => this.recordLoss(log.dir, await this.hardStateOf(log.dir), raft.after));
         if (log.endOffset < raft.after + 1) throw new RaftLogCutShortError(`${key}: Raft truncated after ${raft.after}, but damage at rest cut the log at ${log.endOffset}`);
         assert(log.endOffset === raft.after + 1, `${key}: Raft truncated after ${raft.after}, the log ends at ${log.endOffset}`);
         return;
@@ -927,7 +964,9 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
  * (damage lives in memory only): a batch header there fails to parse. A read at the offset makes
  * the log survey the segment and note the damaged range; the second try then cuts at its start.
  */
-export async function truncateAcrossDamage(log: PartitionLog, offset: number): Promise<void> {
+export async function truncateAcrossDamage(log: PartitionLog, offset: number, beforeLoss?: () => Promise<void>): Promise<void> {
+  // Noted rot around `offset`: the cut lands at its start, below `offset` (`beforeLoss` first).
+  if (beforeLoss !== undefined && log.damage.some((range) => range.fromOffset < offset && offset < range.toOffset)) await beforeLoss();
   try {
     await log.truncateTo(offset);
   } catch (error) {
@@ -935,6 +974,7 @@ export async function truncateAcrossDamage(log: PartitionLog, offset: number): P
     await log.read(offset, { maxBytes: 1 }).catch((found: unknown) => {
       if (!(found instanceof CorruptBatchError)) throw found;
     });
+    await beforeLoss?.();
     await log.truncateTo(offset);
   }
 }
@@ -965,31 +1005,39 @@ function splitKey(key: string): [string, number] {
  * A partition folder holding a `raft-state` file is raft-mode: its hard state, and every entry's
  * metadata from the batch headers (a state file that fails its check is read again, then believed).
  */
-async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: string) => RaftRecovered["hardState"] | undefined): Promise<RaftRecovered | undefined> {
+async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: string) => RaftHardState | undefined, recordLoss: (hardState: RaftHardState, lastIndex: number) => Promise<void>): Promise<RaftRecovered | undefined> {
   const path = `${log.dir}/${RAFT_STATE_FILE}`;
   if ((await fs.stat(path)) === undefined) return undefined;
-  let marked: RaftRecovered["hardState"] | undefined;
-  for (let attempt = 1; marked === undefined; attempt++) {
-    try {
-      marked = (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
-    } catch (error) {
-      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
-    }
-  }
+  const marked = await loadMarked(fs, path);
   // The file holds the group's first hard state (or, written before raft-hard-states, its last).
-  const hardState = newerHardState(marked, journaled(log.dir))!;
+  const hardState = (): RaftHardState => newerHardState(marked, journaled(log.dir))!;
   // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
-  // the leader sends them again, and the node stays out of elections until it has them back.
+  // the leader sends them again, and the node stays out of elections until it has them back —
+  // recorded before the cut, so that a crash before it caught up does not forget it.
   const lastIndex = log.endOffset - 1;
   const snapshot = await loadPartitionSnapshot(fs, log);
   for (let attempt = 0; ; attempt++) {
     try {
       const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
-      const recovered: RaftRecovered = { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) };
-      return log.endOffset - 1 < lastIndex ? { ...recovered, votelessUntil: lastIndex } : recovered;
+      const state = hardState();
+      // What the record says, or this cut if it could not be recorded (a full disk: the core writes it later).
+      const votelessUntil = Math.max(recoveredVoteless(state, log.endOffset - 1) ?? -1, log.endOffset - 1 < lastIndex ? lastIndex : -1);
+      return { hardState: state, entries, ...(snapshot === undefined ? {} : { snapshot }), ...(votelessUntil < 0 ? {} : { votelessUntil }) };
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
+      await recordLoss(hardState(), lastIndex);
       await truncateAcrossDamage(log, error.fromOffset);
+    }
+  }
+}
+
+/** A folder's `raft-state` file (none: term 0, no vote), read again when its check fails. */
+async function loadMarked(fs: FileSystem, path: string): Promise<RaftHardState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await loadRaftState(fs, path)) ?? { term: 0, votedFor: null };
+    } catch (error) {
+      if (!(error instanceof CorruptStateFileError) || attempt >= 4) throw error;
     }
   }
 }

@@ -15,7 +15,8 @@
  *   damaged ranges named as at start-up.
  *
  * Damage at rest met while adopting a copy cuts it there (as Raft recovery does): what the cut lost
- * is said back (`votelessUntil`), and the adopted node stays out of elections until it has it again.
+ * is recorded first, durably (`beforeLoss`), recovery says it back (`votelessUntil`), and the
+ * adopted node stays out of elections until it has it again (src/actors/raft/voteless.ts).
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import { DamagedRangeError, type PartitionLog } from "../../disk/index.ts";
@@ -31,27 +32,31 @@ export const LEADER_EPOCHS_FILE_NAME = "leader-epochs";
 /** Cut the log at `offset` (the broker store's damage-aware truncation). */
 export type Truncate = (log: PartitionLog, offset: number) => Promise<void>;
 
-/** The copy's entries; damage at rest cuts the log there first (returns the end it had before, if cut). */
-async function entriesOf(log: PartitionLog, truncate: Truncate): Promise<{ readonly entries: EntryMeta[]; readonly cutShortFrom?: number }> {
+/** The copy's entries; damage at rest cuts the log there first, `beforeLoss` told the last index it held. */
+async function entriesOf(log: PartitionLog, truncate: Truncate, beforeLoss: (lastIndex: number) => Promise<void>): Promise<EntryMeta[]> {
   const before = log.endOffset;
   for (let attempt = 0; ; attempt++) {
     try {
-      const entries = await scanEntries(log);
-      return log.endOffset < before ? { entries, cutShortFrom: before - 1 } : { entries };
+      return await scanEntries(log);
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
+      await beforeLoss(before - 1);
       await truncate(log, error.fromOffset);
     }
   }
 }
 
-/** Fetch → raft: cut at the switch point and start the Raft state there. Returns the last index the damage took, if any. */
-export async function adoptIntoRaft(fs: FileSystem, log: PartitionLog, point: ModeSwitchPoint, truncate: Truncate): Promise<number | undefined> {
-  const { entries, cutShortFrom } = await entriesOf(log, truncate);
+/**
+ * Fetch → raft: cut at the switch point and start the Raft state there. Before damage at rest cuts
+ * the copy, `beforeLoss` records durably what it held (the store: the node's votelessness in the
+ * new era, which recovery reads back — also after a crash before `raft-state`, when the
+ * adoption is taken up again and finds the log already short).
+ */
+export async function adoptIntoRaft(fs: FileSystem, log: PartitionLog, point: ModeSwitchPoint, truncate: Truncate, beforeLoss: (lastIndex: number) => Promise<void>): Promise<void> {
+  const entries = await entriesOf(log, truncate, beforeLoss);
   const plan = adoptionPlan(entries, log.endOffset, point);
   if (plan.truncateTo !== undefined) await truncate(log, plan.truncateTo);
   await saveRaftState(fs, `${log.dir}/${RAFT_STATE_FILE}`, plan.hardState);
-  return cutShortFrom !== undefined && cutShortFrom > log.endOffset - 1 ? cutShortFrom : undefined;
 }
 
 /**

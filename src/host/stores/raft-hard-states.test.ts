@@ -19,7 +19,8 @@ function disk(seed = 1) {
   const run = <T>(promise: Promise<T>): Promise<T> => kernel.settle(promise);
   const open = async (live: readonly string[] = []): Promise<RaftHardStates> => {
     const states = await run(RaftHardStates.load(fs, PATH));
-    await run(states.start(new Set(live)));
+    states.retain(new Set(live));
+    await run(states.start());
     return states;
   };
   return { kernel, fs, run, open };
@@ -107,6 +108,41 @@ describe("RaftHardStates", () => {
     const damaged = file.slice();
     damaged[header.length + 12] = damaged[header.length + 12]! ^ 1;
     expect(() => parseHardStates(PATH, damaged)).toThrow(CorruptStateFileError);
+  });
+
+  it("a sync called while another runs returns only once that one has made its records durable", async () => {
+    const d = disk();
+    const states = await d.open();
+    await d.run(states.record("a", { term: 1, votedFor: null }));
+    await d.run(states.sync());
+    await d.run(states.record("a", { term: 2, votedFor: null, votelessUntil: 5 }));
+    const first = states.sync(); // takes the dirty flag and runs the fsync
+    await d.run(states.sync()); // nothing new of its own: it must still wait for that fsync
+    d.fs.crash();
+    const again = await d.open(["a"]);
+    expect(again.get("a")).toEqual({ term: 2, votedFor: null, votelessUntil: 5 });
+    await first.catch(() => undefined);
+  });
+
+  it("a record carries votelessUntil only while set; a later record without it clears it; a torn one is not believed", () => {
+    const header = Uint8Array.of(0x5a, 0x51, 0x48, 0x53, 1, 0, 0, 0);
+    const plain = encodeHardStateRecord("t/1", { term: 7, votedFor: "broker-2" });
+    const voteless = encodeHardStateRecord("t/1", { term: 7, votedFor: "broker-2", votelessUntil: 108 });
+    const noVote = encodeHardStateRecord("t/2", { term: 7, votedFor: null, votelessUntil: 3 });
+    expect(voteless.length).toBe(plain.length + 8);
+    const file = new Uint8Array([...header, ...voteless, ...noVote]);
+    expect(parseHardStates(PATH, file).states.get("t/1")).toEqual({ term: 7, votedFor: "broker-2", votelessUntil: 108 });
+    expect(parseHardStates(PATH, file).states.get("t/2")).toEqual({ term: 7, votedFor: null, votelessUntil: 3 });
+    expect(parseHardStates(PATH, new Uint8Array([...header, ...voteless, ...plain])).states.get("t/1")).toEqual({ term: 7, votedFor: "broker-2" });
+    for (let cut = header.length + plain.length; cut < header.length + voteless.length; cut++) {
+      expect(parseHardStates(PATH, file.subarray(0, cut)).states.get("t/1")).toBeUndefined();
+    }
+  });
+
+  it("newerHardState: the shared file's votelessness stands against the raft-state file of the same term, an older term's does not", () => {
+    expect(newerHardState({ term: 4, votedFor: null }, { term: 4, votedFor: null, votelessUntil: 9 })).toEqual({ term: 4, votedFor: null, votelessUntil: 9 });
+    expect(newerHardState({ term: 4, votedFor: "x" }, { term: 4, votedFor: null, votelessUntil: 9 })).toEqual({ term: 4, votedFor: "x", votelessUntil: 9 });
+    expect(newerHardState({ term: 5, votedFor: null }, { term: 4, votedFor: null, votelessUntil: 9 })).toEqual({ term: 5, votedFor: null });
   });
 
   it("newerHardState: the higher term, else the one with a vote (property)", () => {

@@ -34,7 +34,7 @@
  *    0  4  payload length (≥ RECORD_PAYLOAD_MIN)
  *    4  4  CRC32C of the length field followed by the payload (zeros never check out)
  *    8     payload: dir length (u16), dir (UTF-8), term (int64), vote length (u32, NO_VOTE for
- *          none), vote (UTF-8)
+ *          none), vote (UTF-8), then — only while the node is voteless — votelessUntil (int64)
  *
  * The last record of a folder wins. The per-partition `raft-state` file stays the mark that a
  * folder is raft-mode (written once, when the group is made); the store takes the newer of it and
@@ -67,7 +67,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 export function encodeHardStateRecord(dir: string, state: RaftHardState): Uint8Array {
   const dirBytes = encoder.encode(dir);
   const vote = state.votedFor === null ? undefined : encoder.encode(state.votedFor);
-  const payloadBytes = 2 + dirBytes.length + 8 + 4 + (vote?.length ?? 0);
+  const payloadBytes = 2 + dirBytes.length + 8 + 4 + (vote?.length ?? 0) + (state.votelessUntil === undefined ? 0 : 8);
   if (dirBytes.length === 0 || dirBytes.length > 0xffff || payloadBytes > RECORD_PAYLOAD_MAX) throw new RangeError(`hard-state record for ${JSON.stringify(dir)}: ${payloadBytes} bytes is out of range`);
   const out = new Uint8Array(RECORD_HEADER_BYTES + payloadBytes);
   const view = viewOf(out);
@@ -79,6 +79,7 @@ export function encodeHardStateRecord(dir: string, state: RaftHardState): Uint8A
   writeInt64(view, at, state.term);
   view.setUint32(at + 8, vote === undefined ? NO_VOTE : vote.length);
   if (vote !== undefined) out.set(vote, at + 12);
+  if (state.votelessUntil !== undefined) writeInt64(view, out.length - 8, state.votelessUntil);
   view.setUint32(4, crc32c(out, RECORD_HEADER_BYTES, out.length, crc32c(out, 0, 4)));
   return out;
 }
@@ -105,9 +106,14 @@ function parseRecord(bytes: Uint8Array, at: number): Parsed {
     const voteLength = view.getUint32(position + 8);
     position += 12;
     if (term === undefined || term < 0) return { kind: "bad", reason: "term", end };
-    if (voteLength === NO_VOTE) return position === end ? { kind: "record", dir, state: { term, votedFor: null }, end } : { kind: "bad", reason: "bytes after the record", end };
-    if (position + voteLength !== end) return { kind: "bad", reason: "vote length", end };
-    return { kind: "record", dir, state: { term, votedFor: decoder.decode(bytes.subarray(position, end)) }, end };
+    const voteEnd = position + (voteLength === NO_VOTE ? 0 : voteLength);
+    // After the vote: nothing, or the index the node is voteless until.
+    if (voteEnd !== end && voteEnd + 8 !== end) return { kind: "bad", reason: voteLength === NO_VOTE ? "bytes after the record" : "vote length", end };
+    const votedFor = voteLength === NO_VOTE ? null : decoder.decode(bytes.subarray(position, voteEnd));
+    if (voteEnd === end) return { kind: "record", dir, state: { term, votedFor }, end };
+    const votelessUntil = readInt64(view, voteEnd);
+    if (votelessUntil === undefined || votelessUntil < 0) return { kind: "bad", reason: "voteless index", end };
+    return { kind: "record", dir, state: { term, votedFor, votelessUntil }, end };
   } catch {
     return { kind: "bad", reason: "not UTF-8", end };
   }
@@ -134,12 +140,18 @@ export function parseHardStates(path: string, bytes: Uint8Array): { states: Map<
   return { states, validBytes: at };
 }
 
-/** The newer of two hard states of one group (terms only grow; within a term a vote is only ever set). */
+/**
+ * The newer of two hard states of one group: `a` the folder's `raft-state` file (its first), `b`
+ * its record here (every later one). Terms only grow; within a term a vote is only ever set; and
+ * the record's votelessness stands (only this file carries it: set before a cut, cleared once
+ * caught up).
+ */
 export function newerHardState(a: RaftHardState | undefined, b: RaftHardState | undefined): RaftHardState | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   if (a.term !== b.term) return a.term > b.term ? a : b;
-  return b.votedFor !== null ? b : a;
+  if (b.votedFor !== null || a.votedFor === null) return b;
+  return b.votelessUntil === undefined ? { term: a.term, votedFor: a.votedFor } : { term: a.term, votedFor: a.votedFor, votelessUntil: b.votelessUntil };
 }
 
 interface PendingWrite {
@@ -162,6 +174,8 @@ export class RaftHardStates {
   private cutTail = false;
   /** A sync running: a write waits for it (a rewrite replaces the file under it). */
   private syncing: Promise<void> | undefined;
+  /** `start`, once begun. */
+  private started: Promise<void> | undefined;
   /** Records written and fsyncs / rewrites done (tests and benches). */
   readonly counts = { records: 0, writes: 0, syncs: 0, rewrites: 0 };
 
@@ -175,7 +189,7 @@ export class RaftHardStates {
     for (const [dir, state] of states) this.noteLive(dir, state);
   }
 
-  /** Read the file (absent: empty). Call `start` once the store knows which folders exist. */
+  /** Read the file (absent: empty). Call `retain` and `start` once the store knows which folders exist. */
   static async load(fs: FileSystem, path: string): Promise<RaftHardStates> {
     let best: ReturnType<typeof parseHardStates> | undefined;
     for (let attempt = 1; ; attempt++) {
@@ -203,12 +217,21 @@ export class RaftHardStates {
     return this.states.get(dir);
   }
 
-  /**
-   * Keep only the folders that still exist, and append after the believed records: a torn tail
-   * is cut off first (a truncation, which needs no room on a full disk; a rewrite would).
-   */
-  async start(liveDirs: ReadonlySet<string>): Promise<void> {
+  /** Keep only the folders that still exist (the others' records go at the next rewrite). */
+  retain(liveDirs: ReadonlySet<string>): void {
     for (const dir of [...this.states.keys()]) if (!liveDirs.has(dir)) this.forget(dir);
+  }
+
+  /**
+   * Append after the believed records: a torn tail is cut off first (a truncation, which needs no
+   * room on a full disk; a rewrite would). Once; the first record written does it if it comes
+   * first (recovery records a log's votelessness before cutting it at damage).
+   */
+  start(): Promise<void> {
+    return (this.started ??= this.openForAppend());
+  }
+
+  private async openForAppend(): Promise<void> {
     if (this.loadedBytes === undefined) return; // made by the first record
     if (this.loadedBytes < HEADER.length) return this.rewrite(); // torn while made: no header to keep
     const handle = await this.fs.open(this.path, "readwrite");
@@ -241,7 +264,9 @@ export class RaftHardStates {
   /** Make every record written so far durable (one fsync, or a rewrite when due). */
   async sync(): Promise<void> {
     while (this.writing !== undefined) await this.writing;
-    if (!this.dirty) return;
+    // Nothing new: a sync already running covers every record written (a caller that needs its
+    // record durable — recovery before a cut — must not return before that sync has).
+    if (!this.dirty) return this.syncing;
     this.dirty = false;
     const running = (this.syncing = this.syncOrRewrite());
     try {
@@ -272,6 +297,7 @@ export class RaftHardStates {
       this.pending = undefined;
       try {
         await this.syncing?.catch(() => undefined);
+        await this.start();
         if (this.handle === undefined) await this.rewrite(); // the first record: make the file, durably named
         if (this.cutTail) {
           await this.handle!.truncate(this.size);
@@ -311,7 +337,7 @@ export class RaftHardStates {
   }
 
   private noteLive(dir: string, state: RaftHardState): void {
-    const bytes = RECORD_HEADER_BYTES + 2 + encoder.encode(dir).length + 12 + (state.votedFor === null ? 0 : encoder.encode(state.votedFor).length);
+    const bytes = RECORD_HEADER_BYTES + 2 + encoder.encode(dir).length + 12 + (state.votedFor === null ? 0 : encoder.encode(state.votedFor).length) + (state.votelessUntil === undefined ? 0 : 8);
     this.liveBytes += bytes - (this.recordBytes.get(dir) ?? 0);
     this.recordBytes.set(dir, bytes);
   }

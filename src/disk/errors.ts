@@ -5,8 +5,6 @@
  * standard `cause`. Bugs are not errors: they are assertions (`StorageAssertionError`) and should
  * crash the node.
  */
-import { FileSystemError } from "../ports/filesystem.ts";
-
 export abstract class StorageError extends Error {
   abstract readonly retriable: boolean;
   constructor(message: string, options?: { cause?: unknown }) {
@@ -185,14 +183,4 @@ export class StorageAssertionError extends Error {
 
 export function assertStorage(condition: boolean, message: string): asserts condition {
   if (!condition) throw new StorageAssertionError(message);
-}
-
-/** A full disk, however the storage engine or the file system put it. */
-export function isOutOfSpace(error: unknown): boolean {
-  for (let cause = error; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
-    if (cause instanceof DiskFullError) return true;
-    if (cause instanceof FileSystemError && cause.code === "ENOSPC") return true;
-    if (!(cause instanceof Error)) return false;
-  }
-  return false;
 }

@@ -21,7 +21,7 @@ import { readInt64, viewOf, writeInt64 } from "./batch.ts";
 import { crc32c } from "./crc32c.ts";
 import { CorruptStateFileError } from "./errors.ts";
 
-export const STATE_FILE_KIND = { raftState: 1, leaderEpochs: 2, producerState: 3, raftSnapshot: 4, raftVoteless: 5 } as const;
+export const STATE_FILE_KIND = { raftState: 1, leaderEpochs: 2, producerState: 3, raftSnapshot: 4 } as const;
 export type StateFileKind = (typeof STATE_FILE_KIND)[keyof typeof STATE_FILE_KIND];
 
 const MAGIC = [0x5a, 0x51, 0x53, 0x46]; // "ZQSF"

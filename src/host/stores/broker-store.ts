@@ -68,7 +68,7 @@ import { dirnameOf, type FileSystem } from "../../ports/filesystem.ts";
 import { FileSystemError, removeTreeDurably } from "../../ports/filesystem.ts";
 import { DamagedRangeError, DiskFullError, FilePool, type FilePoolStats, LogFailedError, OffsetOutOfRangeError, PartitionLog, StorageError, resolveLogOptions, type LogOptions, type ReadResult } from "../../disk/index.ts";
 import { loadLeaderEpochs, saveLeaderEpochs, type LeaderEpochEntry } from "../../disk/state-file.ts";
-import { CorruptBatchError, CorruptStateFileError, isOutOfSpace } from "../../disk/errors.ts";
+import { CorruptBatchError, CorruptStateFileError } from "../../disk/errors.ts";
 import { batchEpochs, truncatedEpochs, withEpoch } from "../../actors/broker/replica.ts";
 import { assert } from "../../actors/shared/assert.ts";
 import { partitionKey, topicNameProblem, type NodeId } from "../../actors/shared/ids.ts";
@@ -107,7 +107,6 @@ import { offsetForTimestamp } from "./offset-for-time.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { newerHardState, RAFT_HARD_STATES_FILE, RaftHardStates } from "./raft-hard-states.ts";
-import { cutVoteless, loadVoteless, votelessFrom } from "./raft-voteless.ts";
 import { loadRaftState, saveRaftState } from "../../disk/state-file.ts";
 import type { EntryMeta, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings, Snapshot } from "../../actors/raft/types.ts";
 import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
@@ -940,6 +939,16 @@ export async function truncateAcrossDamage(log: PartitionLog, offset: number): P
   }
 }
 
+/** A full disk, however the storage engine or the file system put it. */
+function isOutOfSpace(error: unknown): boolean {
+  for (let cause = error; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
+    if (cause instanceof DiskFullError) return true;
+    if (cause instanceof FileSystemError && cause.code === "ENOSPC") return true;
+    if (!(cause instanceof Error)) return false;
+  }
+  return false;
+}
+
 function messageOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = (error as { cause?: unknown }).cause;
@@ -970,18 +979,17 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: s
   // The file holds the group's first hard state (or, written before raft-hard-states, its last).
   const hardState = newerHardState(marked, journaled(log.dir))!;
   // Entries damaged at rest are cut with everything after them (Raft needs a contiguous log):
-  // the leader sends them again, and the node stays out of elections until it has them back —
-  // recorded durably before the cut, so a crash before it caught up does not forget it
-  // (raft-voteless.ts).
+  // the leader sends them again, and the node stays out of elections until it has them back.
   const lastIndex = log.endOffset - 1;
   const snapshot = await loadPartitionSnapshot(fs, log);
   for (let attempt = 0; ; attempt++) {
     try {
       const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
-      return { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }), ...votelessFrom(await loadVoteless(fs, log.dir), log.endOffset - 1) };
+      const recovered: RaftRecovered = { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) };
+      return log.endOffset - 1 < lastIndex ? { ...recovered, votelessUntil: lastIndex } : recovered;
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
-      await cutVoteless(fs, log.dir, lastIndex, () => truncateAcrossDamage(log, error.fromOffset));
+      await truncateAcrossDamage(log, error.fromOffset);
     }
   }
 }

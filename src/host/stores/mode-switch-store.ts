@@ -25,7 +25,6 @@ import { adoptionPlan } from "../../actors/broker/mode-switch.ts";
 import type { EntryMeta } from "../../actors/raft/types.ts";
 import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { RAFT_SNAPSHOT_FILE } from "./raft-snapshot-file.ts";
-import { cutVoteless, dropVoteless } from "./raft-voteless.ts";
 
 export const LEADER_EPOCHS_FILE_NAME = "leader-epochs";
 
@@ -33,7 +32,7 @@ export const LEADER_EPOCHS_FILE_NAME = "leader-epochs";
 export type Truncate = (log: PartitionLog, offset: number) => Promise<void>;
 
 /** The copy's entries; damage at rest cuts the log there first (returns the end it had before, if cut). */
-async function entriesOf(fs: FileSystem, log: PartitionLog, truncate: Truncate): Promise<{ readonly entries: EntryMeta[]; readonly cutShortFrom?: number }> {
+async function entriesOf(log: PartitionLog, truncate: Truncate): Promise<{ readonly entries: EntryMeta[]; readonly cutShortFrom?: number }> {
   const before = log.endOffset;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -41,14 +40,14 @@ async function entriesOf(fs: FileSystem, log: PartitionLog, truncate: Truncate):
       return log.endOffset < before ? { entries, cutShortFrom: before - 1 } : { entries };
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
-      await cutVoteless(fs, log.dir, before - 1, () => truncate(log, error.fromOffset)); // recorded durably (raft-voteless.ts)
+      await truncate(log, error.fromOffset);
     }
   }
 }
 
 /** Fetch → raft: cut at the switch point and start the Raft state there. Returns the last index the damage took, if any. */
 export async function adoptIntoRaft(fs: FileSystem, log: PartitionLog, point: ModeSwitchPoint, truncate: Truncate): Promise<number | undefined> {
-  const { entries, cutShortFrom } = await entriesOf(fs, log, truncate);
+  const { entries, cutShortFrom } = await entriesOf(log, truncate);
   const plan = adoptionPlan(entries, log.endOffset, point);
   if (plan.truncateTo !== undefined) await truncate(log, plan.truncateTo);
   await saveRaftState(fs, `${log.dir}/${RAFT_STATE_FILE}`, plan.hardState);
@@ -74,7 +73,6 @@ export async function dropRaftState(fs: FileSystem, log: PartitionLog): Promise<
   // The snapshot (a log start from raft retention) first: a folder without the state file is fetch-mode.
   const snapshot = `${log.dir}/${RAFT_SNAPSHOT_FILE}`;
   if ((await fs.stat(snapshot)) !== undefined) await fs.remove(snapshot);
-  await dropVoteless(fs, log.dir); // first: a crash between leaves a raft copy that converts again
   await fs.remove(state);
   await fs.syncDir(log.dir);
 }

@@ -91,7 +91,9 @@ describe("planted raft-mode bug is caught (the checker can fail)", () => {
  * Raft retention (`--retention`: 2 KiB segments, 6 KiB kept, retention every 300 ms): leaders
  * compact their Raft logs (raft-retain.ts) and delete segments; the checker excuses a loss only
  * below the start of every final log. The plant `raft-compact-past-commit` compacts the whole log,
- * its uncommitted tail included: the Raft checker's `snapshot-uncommitted` names it (seed 1).
+ * its uncommitted tail included: the Raft checker's `snapshot-uncommitted` names it. Which seeds
+ * compact while a tail is uncommitted depends on the schedule: seed 1 did until request bundles
+ * (issue 18) batched the producers' sends; now seeds 6 and 11 of 1-12 do, so a budget of seeds.
  * scenarios/queue-raft-retention-follower-reset.txt tells the follower reset by InstallSnapshot.
  */
 describe("raft-mode partitions with retention on", () => {
@@ -99,8 +101,12 @@ describe("raft-mode partitions with retention on", () => {
     const result = await runQueue({ seed: 1, acks: -1, replicationFactor: 3, replicationMode: "raft", retention: true });
     expect(result.ok, describeFailure(result, "npx zhumq sim --seed 1 --acks -1 --replication-factor 3 --mode raft --retention")).toBe(true);
     expect(result.raft?.compacted ?? 0).toBeGreaterThan(0);
-    const planted = await runQueue({ seed: 1, acks: -1, plant: "raft-compact-past-commit" });
-    expect(planted.ok).toBe(false);
-    expect(planted.anomalies.map((anomaly) => anomaly.kind)).toContain("raft-snapshot-uncommitted");
+    const BUDGET = 20;
+    let caught: number | undefined;
+    for (let seed = 1; seed <= BUDGET && caught === undefined; seed++) {
+      const planted = await runQueue({ seed, acks: -1, plant: "raft-compact-past-commit" });
+      if (planted.anomalies.some((anomaly) => anomaly.kind === "raft-snapshot-uncommitted")) caught = seed;
+    }
+    expect(caught, `raft-compact-past-commit: no seed in 1..${BUDGET} named raft-snapshot-uncommitted`).toBeDefined();
   }, 600_000);
 });

@@ -62,7 +62,7 @@ const HELP = `zhumq bench — producer and consumer throughput and latency again
 
 Usage:
   zhumq bench [--messages N] [--size BYTES] [--acks -1|1|0] [--topic T] [--partitions N]
-              [--in-flight N] [--max-in-flight-per-partition N]
+              [--in-flight N] [--max-in-flight-per-partition N] [--rate N]
   zhumq bench --compare-observability [--rounds N] [--brokers N] [--messages N] ...
   zhumq bench --tls [--rounds N] [--messages N] ...
   zhumq bench --push [--rate N] [--seconds S] [--messages N] [--slow-seconds S] [--metrics-url URL]
@@ -97,7 +97,9 @@ Options:
                     throughput of --messages (default ${grouped(PUSH_MESSAGES_DEFAULT)} here) by each; 3. a push consumer
                     sleeping 10 ms per message while ten times more is written for
                     --slow-seconds, with the broker's resident memory over time from --metrics-url
-  --rate N          with --push: messages per second of part 1 (default ${grouped(PUSH_RATE_DEFAULT)})
+  --rate N          offered load: sends paced at N messages/s, each message's latency counted from
+                    when it was due (default: as fast as --in-flight allows); with --push:
+                    messages per second of part 1 (default ${grouped(PUSH_RATE_DEFAULT)})
   --seconds S       with --push: how long part 1 runs (default ${PUSH_SECONDS_DEFAULT})
   --slow-seconds S  with --push: how long part 3 writes (default ${PUSH_SLOW_SECONDS_DEFAULT})
   --metrics-url URL with --push: the brokers' Prometheus endpoint for part 3 (default
@@ -146,6 +148,8 @@ interface BenchArgs {
   readonly partitions: number;
   readonly inFlight: number;
   readonly maxInFlightPerPartition: number;
+  /** Offered load in messages per second (sends paced to it), or undefined: as fast as the window allows. */
+  readonly rate?: number | undefined;
 }
 
 function parse(argv: readonly string[]) {
@@ -167,6 +171,7 @@ export async function benchCommand(argv: readonly string[], io: CommandIo): Prom
       partitions: integerFlag("--partitions", values.partitions, { fallback: PARTITIONS_DEFAULT, min: 1, max: PARTITIONS_MAX }),
       inFlight: integerFlag("--in-flight", values["in-flight"], { fallback: IN_FLIGHT_DEFAULT, min: 1, max: IN_FLIGHT_MAX }),
       maxInFlightPerPartition: integerFlag("--max-in-flight-per-partition", values["max-in-flight-per-partition"], { fallback: IN_FLIGHT_PER_PARTITION_DEFAULT, min: 1, max: IN_FLIGHT_PER_PARTITION_MAX }),
+      rate: values.rate === undefined || values.push === true ? undefined : integerFlag("--rate", values.rate, { fallback: PUSH_RATE_DEFAULT, min: 1, max: PUSH_RATE_MAX }),
     };
     if (values["compare-observability"] === true) {
       const rounds = integerFlag("--rounds", values.rounds, { fallback: ROUNDS_DEFAULT, min: 1, max: ROUNDS_MAX });
@@ -248,7 +253,7 @@ interface Target {
 async function bench(zhumq: ZhuMQ, admin: Admin, args: BenchArgs, io: CommandIo): Promise<number> {
   const target = await prepareTopic(admin, args);
   try {
-    io.stdout.write(`${COMMAND}: ${grouped(args.messages)} messages of ${grouped(args.size)} bytes to '${target.topic}' (${target.partitions} partition${target.partitions === 1 ? "" : "s"}), acks ${args.acks}\n`);
+    io.stdout.write(`${COMMAND}: ${grouped(args.messages)} messages of ${grouped(args.size)} bytes to '${target.topic}' (${target.partitions} partition${target.partitions === 1 ? "" : "s"}), acks ${args.acks}${args.rate === undefined ? "" : `, offered at ${grouped(args.rate)} msgs/s`}\n`);
     if (args.acks === 0 && !target.own) io.stderr.write(`${COMMAND}: acks 0 gives no offsets, so the read-back phase needs a topic of its own: it is skipped\n`);
     const produced = await using(zhumq.producer({ acks: args.acks, maxInFlightPerPartition: args.maxInFlightPerPartition }), (producer) => produce(producer, target.topic, args, io));
     io.stdout.write(`${produceLine(produced, args)}\n`);
@@ -306,7 +311,17 @@ async function produce(producer: Producer, topic: string, args: BenchArgs, io: C
       await new Promise<void>((resolve) => (wake = resolve));
       continue;
     }
-    const sentAt = performance.now();
+    let sentAt = performance.now();
+    if (args.rate !== undefined) {
+      // Paced: message i is due at i / rate seconds. Its latency runs from when it was due, so a
+      // stall that delays the sends behind it counts against them too (no coordinated omission).
+      const dueMs = started + (produced.sent * 1_000) / args.rate;
+      if (dueMs > sentAt + 1) {
+        await new Promise<void>((resolve) => setTimeout(resolve, dueMs - sentAt));
+        continue;
+      }
+      sentAt = dueMs;
+    }
     produced.sent++;
     const onAnswer = (): void => {
       produced.latenciesMs[answered++] = performance.now() - sentAt;

@@ -79,6 +79,10 @@ export class LoginWatch {
 
   /** `message` (with its wire request id) goes to `to`. */
   sent(to: NodeId, message: ZhumqMessage): void {
+    if (message.type === "bundle") {
+      for (const part of message.messages) this.sent(to, part);
+      return;
+    }
     if (!hasRefusedReply(message)) return;
     let requests = this.pending.get(to);
     if (requests === undefined) this.pending.set(to, (requests = new Map()));

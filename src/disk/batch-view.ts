@@ -45,7 +45,9 @@ export class RecordView {
     return this.valueLength < 0 ? null : this.bytes.subarray(this.valueStart, this.valueStart + this.valueLength);
   }
 
-  headers(): RecordHeader[] {
+  headers(): readonly RecordHeader[] {
+    // Most records have none: one shared empty list, not an array and a cursor per record.
+    if (this.headerCount === 0) return NO_HEADERS;
     const out: RecordHeader[] = [];
     const c = new ByteCursor();
     c.reset(this.bytes, this.headersStart, this.recordEnd);
@@ -61,6 +63,8 @@ export class RecordView {
     return out;
   }
 }
+
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
 
 /**
  * A checked batch seen through a view of its bytes. The header is read from `bytes` as stored; a

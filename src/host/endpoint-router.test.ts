@@ -9,6 +9,7 @@ import { EndpointRouter } from "./endpoint-router.ts";
 interface Message {
   readonly type: string;
   readonly requestId?: number;
+  readonly messages?: readonly Message[];
 }
 
 function setup(routesMax: number): { router: EndpointRouter<Message>; wire: Message[] } {
@@ -52,6 +53,25 @@ describe("EndpointRouter", () => {
     for (let id = 1; id <= 3; id++) endpoint.send("broker", { type: "fetch.request", requestId: id });
     for (const message of wire) router.receive("broker", { type: "fetch.reply", requestId: message.requestId! });
     expect(got.map((message) => message.requestId)).toEqual([2, 3]);
+    expect(router.droppedReplies).toBe(1);
+  });
+
+  it("renumbers a bundle's parts, and splits a bundle of replies by endpoint, each endpoint's together (issue 18 item 2)", () => {
+    const { router, wire } = setup(100);
+    const producer = router.endpoint();
+    const reader = router.endpoint();
+    const got: [string, Message][] = [];
+    producer.onMessage((_from, message) => got.push(["producer", message]));
+    reader.onMessage((_from, message) => got.push(["reader", message]));
+    reader.send("broker", { type: "fetch.request", requestId: 1 });
+    producer.send("broker", { type: "bundle", messages: [{ type: "produce.request", requestId: 1 }, { type: "produce.request", requestId: 2 }] });
+    const sent = wire[1]!.messages!;
+    expect(new Set([wire[0]!.requestId, ...sent.map((part) => part.requestId)]).size).toBe(3); // node-wide unique
+    router.receive("broker", { type: "bundle", messages: [{ type: "produce.reply", requestId: sent[0]!.requestId! }, { type: "fetch.reply", requestId: wire[0]!.requestId! }, { type: "produce.reply", requestId: sent[1]!.requestId! }, { type: "produce.reply", requestId: 999 }] });
+    expect(got).toEqual([
+      ["producer", { type: "bundle", messages: [{ type: "produce.reply", requestId: 1 }, { type: "produce.reply", requestId: 2 }] }],
+      ["reader", { type: "fetch.reply", requestId: 1 }],
+    ]);
     expect(router.droppedReplies).toBe(1);
   });
 });

@@ -80,6 +80,7 @@ export class EndpointRouter<M> {
 
   /** Hand one message that arrived at the node to the endpoint that asked for it. */
   receive(from: NodeId, message: unknown): void {
+    if (isBundle(message)) return this.receiveBundle(from, message.messages);
     const wireId = (message as { requestId?: unknown } | null)?.requestId;
     const route = typeof wireId === "number" ? this.routes.get(wireId) : undefined;
     const handler = route === undefined ? undefined : this.handlers.get(route.endpoint);
@@ -90,9 +91,39 @@ export class EndpointRouter<M> {
     handler(from, { ...(message as object), requestId: route.requestId } as M);
   }
 
+  /**
+   * A bundle's replies (src/actors/shared/bundles.ts) may be for several endpoints (the broker
+   * bundles what it answers one node): each endpoint gets its own, as one bundle when several
+   * are its, so an actor still takes together what arrived together.
+   */
+  private receiveBundle(from: NodeId, parts: readonly unknown[]): void {
+    const byEndpoint = new Map<number, unknown[]>();
+    for (const part of parts) {
+      const wireId = (part as { requestId?: unknown } | null)?.requestId;
+      const route = typeof wireId === "number" ? this.routes.get(wireId) : undefined;
+      if (route === undefined || !this.handlers.has(route.endpoint)) {
+        this.droppedReplies++;
+        continue;
+      }
+      let mine = byEndpoint.get(route.endpoint);
+      if (mine === undefined) byEndpoint.set(route.endpoint, (mine = []));
+      mine.push({ ...(part as object), requestId: route.requestId });
+    }
+    for (const [endpoint, mine] of byEndpoint) {
+      const handler = this.handlers.get(endpoint);
+      if (handler === undefined) continue; // closed by an earlier delivery of this bundle
+      handler(from, (mine.length === 1 ? mine[0] : { type: "bundle", messages: mine }) as M);
+    }
+  }
+
   private send(endpoint: number, to: NodeId, message: M, receipt: SendReceipt | undefined): void {
     if (this.closed || !this.handlers.has(endpoint)) {
       if (receipt !== undefined) this.later(() => receipt("unsent"));
+      return;
+    }
+    if (isBundle(message)) {
+      const messages = message.messages.map((part) => ({ ...(part as object), requestId: this.wireIdFor(endpoint, (part as { requestId: number }).requestId) }));
+      this.transport.send(to, { type: "bundle", messages } as M, receipt);
       return;
     }
     const requestId = (message as { requestId?: unknown }).requestId;
@@ -127,4 +158,9 @@ export class EndpointRouter<M> {
       return;
     }
   }
+}
+
+function isBundle(message: unknown): message is { readonly type: "bundle"; readonly messages: readonly unknown[] } {
+  const fields = message as { type?: unknown; messages?: unknown } | null;
+  return fields !== null && typeof fields === "object" && fields.type === "bundle" && Array.isArray(fields.messages);
 }

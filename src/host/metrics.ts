@@ -19,6 +19,7 @@
  * acks 0 has no reply and is not timed); fetch likewise, so a long poll's wait is included. The
  * request → arrival map is bounded (`IN_FLIGHT_TIMED_MAX`): past it the oldest are forgotten.
  */
+import { forEachPart } from "../actors/shared/bundles.ts";
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from "prom-client";
 import type { NodeId } from "../ports/transport.ts";
 import type { BrokerContext, BrokerOperation } from "../actors/broker/index.ts";
@@ -287,33 +288,39 @@ export class NodeMetrics {
     const fsync = histograms.fsync.child(node);
     const groupCommit = histograms.groupCommit.child(node);
     const now = (): number => performance.now();
+    const requestReceived = (from: string, message: unknown): void => {
+      const request = message as { type?: string; requestId?: unknown; acks?: unknown; batch?: unknown };
+      if (request.type === "produce.request") {
+        if (request.batch instanceof Uint8Array) bytesIn.inc(request.batch.length);
+        if (request.acks === 0) produceResults("acks0").inc();
+        else remember(this.produceStarts, `${from}\n${String(request.requestId)}`, now());
+      } else if (request.type === "fetch.request") {
+        remember(this.fetchStarts, `${from}\n${String(request.requestId)}`, now());
+      }
+    };
+    const replySent = (to: string, message: unknown): void => {
+      const reply = message as { type?: string; requestId?: unknown; error?: { code?: string }; records?: unknown };
+      if (reply.type === "produce.reply") {
+        produceResults(reply.error?.code ?? "ok").inc();
+        timed(this.produceStarts, `${to}\n${String(reply.requestId)}`, now(), produceLatency);
+      } else if (reply.type === "fetch.reply") {
+        fetchResults(reply.error?.code ?? "ok").inc();
+        if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
+        timed(this.fetchStarts, `${to}\n${String(reply.requestId)}`, now(), fetchLatency);
+      } else if (reply.type === "push.batch") {
+        if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
+      }
+    };
     const messages = messageCounters(counters, node);
     return {
       now,
       received: (from, message) => {
         messages.in.inc();
-        const request = message as { type?: string; requestId?: unknown; acks?: unknown; batch?: unknown };
-        if (request.type === "produce.request") {
-          if (request.batch instanceof Uint8Array) bytesIn.inc(request.batch.length);
-          if (request.acks === 0) produceResults("acks0").inc();
-          else remember(this.produceStarts, `${from}\n${String(request.requestId)}`, now());
-        } else if (request.type === "fetch.request") {
-          remember(this.fetchStarts, `${from}\n${String(request.requestId)}`, now());
-        }
+        forEachPart(message, (part) => requestReceived(from, part));
       },
       sent: (to, message) => {
         messages.out(message);
-        const reply = message as { type?: string; requestId?: unknown; error?: { code?: string }; records?: unknown };
-        if (reply.type === "produce.reply") {
-          produceResults(reply.error?.code ?? "ok").inc();
-          timed(this.produceStarts, `${to}\n${String(reply.requestId)}`, now(), produceLatency);
-        } else if (reply.type === "fetch.reply") {
-          fetchResults(reply.error?.code ?? "ok").inc();
-          if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
-          timed(this.fetchStarts, `${to}\n${String(reply.requestId)}`, now(), fetchLatency);
-        } else if (reply.type === "push.batch") {
-          if (reply.records instanceof Uint8Array) bytesOut.inc(reply.records.length);
-        }
+        forEachPart(message, (part) => replySent(to, part));
       },
       committed: (commit: CommitObserved<unknown>) => {
         if (!commit.synced) return;

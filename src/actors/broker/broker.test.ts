@@ -38,15 +38,22 @@ interface Received {
 /** A node that runs no actor: it records what it receives and sends what the test tells it to. */
 class ScriptedNode {
   readonly inbox: Received[] = [];
+  /** Bundles received (their parts are in the inbox). */
+  bundles = 0;
   transport: Transport | undefined;
   onReceive: ((from: string, message: ZhumqMessage) => void) | undefined;
 
   boot(): BootFunction {
     return async (ports) => {
       this.transport = ports.transport;
-      ports.transport.onMessage((from, message) => {
-        this.inbox.push({ from, message: message as ZhumqMessage, atMs: ports.clock.now() });
-        this.onReceive?.(from, message as ZhumqMessage);
+      ports.transport.onMessage((from, received) => {
+        // A bundle's replies are recorded one by one, as the actors take them (bundles.ts).
+        const message = received as ZhumqMessage;
+        if (message.type === "bundle") this.bundles++;
+        for (const part of message.type === "bundle" ? message.messages : [message]) {
+          this.inbox.push({ from, message: part, atMs: ports.clock.now() });
+          this.onReceive?.(from, part);
+        }
       });
       return { stop: () => undefined };
     };
@@ -360,6 +367,22 @@ describe("broker: registration and leadership", () => {
 });
 
 describe("broker: produce", () => {
+  it("takes a bundle of produce requests for many partitions and answers them in one bundle (issue 18 item 2)", async () => {
+    const h = new Harness(41);
+    h.assignments = [0, 1, 2].map((partition) => ({ topic: TOPIC, partition, leaderEpoch: 1 }));
+    await h.start();
+    const request = (requestId: number, partition: number, value: string) => ({ type: "produce.request", requestId, topic: TOPIC, partition, leaderEpoch: 1, acks: -1, batch: batchOf([value]) });
+    h.raw({ type: "bundle", messages: [request(100, 0, "a"), request(101, 1, "b"), request(102, 2, "c"), request(103, 0, "d"), { ...request(104, 7, "x") }] });
+    await h.until(() => [100, 101, 102, 103, 104].every((id) => h.produced(id) !== undefined));
+    expect([100, 101, 102, 103].map((id) => h.produced(id)?.baseOffset)).toEqual([0, 0, 0, 1]);
+    expect(h.produced(104)?.error?.code).toBe("UNKNOWN_TOPIC_OR_PARTITION"); // each part answered as if it came alone
+    expect(h.client.bundles).toBeGreaterThanOrEqual(1);
+    expect(h.client.bundles).toBeLessThanOrEqual(2); // the refusal at once, the appends after their one sync
+    h.raw({ type: "bundle", messages: [{ type: "topic.create" }] }); // malformed: ignored, as an unknown message
+    await h.run(100);
+    expect(h.failures()).toEqual([]);
+  });
+
   it.each([-1, 1] as const)("acks %i: the answer leaves only after the sync, so a crash at the answer keeps the batch", async (acks) => {
     const h = await new Harness(10).start();
     const sentAt = h.now();

@@ -37,6 +37,7 @@ import { assert } from "../shared/assert.ts";
 import { notify, persist, send, setTimer, type ReadDone } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
+import { bundledMessages } from "../shared/bundles.ts";
 import {
   type BrokerHeartbeatReply,
   type FollowerAssignment,
@@ -490,6 +491,12 @@ export function onMessage(step: Step, event: MessageReceived): void {
       return onOffsets(step, event.from, message, event);
     case "broker.raft":
       return onRaftBundle(step, event.from, message);
+    case "bundle": {
+      // Many partition requests in one message (bundles.ts): each as if it came alone, in order.
+      const messages = bundledMessages(message);
+      if (messages !== undefined) for (const inner of messages) onMessage(step, { ...event, message: inner as unknown as MessageReceived["message"] });
+      return;
+    }
     case "replica.fetch":
       return onReplicaFetch(step, event.from, message, (keys) => afterHighWatermark(step, keys));
     case "replica.fetch.reply": {

@@ -19,6 +19,7 @@ import { flushRaftOutbox, onRaftPersisted } from "./raft-host.ts";
 import { onRaftRejected } from "./raft-restart.ts";
 import { onModePersisted } from "./mode-host.ts";
 import type { BrokerEffect, BrokerEvent, BrokerInput } from "./types.ts";
+import { bundleSends } from "../shared/bundles.ts";
 
 function dispatch(step: Step, event: BrokerEvent | { type: "xstate.init" }): void {
   switch (event.type) {
@@ -49,7 +50,8 @@ export const brokerMachine = setup({
       flushRaftOutbox(step); // every Raft message of this event: one transport message per peer
       const next = step.context;
       if (next !== context) enqueue.assign(() => next);
-      for (const effect of step.effects) enqueue.emit(effect);
+      // The replies this event gives one client leave as one message (bundles.ts).
+      for (const effect of bundleSends(step.effects)) enqueue.emit(effect);
     }),
   },
   guards: {

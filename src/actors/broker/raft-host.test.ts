@@ -174,6 +174,27 @@ describe("raft-mode partitions whose store refuses a write (raft-restart.ts)", (
     expect(later.operation.incarnation).toBe(1);
   });
 
+  it("a replica whose own entries rot before it applies them restarts from its disk instead of reading them again for ever", () => {
+    const { cluster, leader } = started();
+    for (let i = 0; i < 2; i++) expect((cluster.ask(leader, produce(i, -1), 3) as ProduceReply[])[0]!.error).toBeUndefined();
+    for (let i = 0; i < 5; i++) cluster.tick();
+    // The leader's group restarts from its disk (a failed write): it applies its log again from
+    // there — and the entries have rotted since (raft seed 30: it was elected again, could not
+    // apply its committed entries, never served, and no one else could lead).
+    cluster.refuseNext.set(leader, { reason: "log-failed" });
+    cluster.ask(leader, produce(2, -1));
+    const replica = () => cluster.node(leader).context.raft.groups.get("t/0@00000000000000aa")!;
+    expect(replica().incarnation).toBe(1);
+    cluster.damagedRaftReads.add(leader);
+    for (let i = 0; i < 200 && replica().incarnation === 1; i++) cluster.tick();
+    expect(replica().incarnation).toBe(2); // the damaged read asked the store to repair: restarted
+    cluster.damagedRaftReads.delete(leader);
+    const next = cluster.untilServing(key);
+    for (let i = 0; i < 20; i++) cluster.tick();
+    for (const id of BROKERS) expect(cluster.node(id).logs.get(key)).toEqual(cluster.node(next).logs.get(key));
+    expect(replica().core.appliedIndex).toBe(replica().core.commitIndex);
+  });
+
   it("a leader whose disk fills answers the waiting produce STORAGE_FULL (retriable), steps down, and the retry succeeds once", () => {
     const { cluster, leader } = started();
     expect((cluster.ask(leader, produce(0, -1), 3) as ProduceReply[])[0]!.error).toBeUndefined();

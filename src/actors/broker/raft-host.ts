@@ -34,7 +34,7 @@ import { acceptJoins, afterEvent, beforeMessage, emptyQuiesce, isQuiesced, onBea
 import { emptyModeHost, isSwitching, sealedReport, sealGroup, unseal, type ModeHostState } from "./mode-host.ts";
 import { acceptRetain } from "./raft-retain.ts";
 import { producersOf } from "./raft-producer-snapshot.ts";
-import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
+import { notLeader, onOutputs, partitionView, raftGroupName, raftProduce, requestRaftRepair, serving, type ProduceAnswer, type RaftReplica } from "./raft-replica.ts";
 import type { BrokerOperation, BrokerOutput, BrokerRaftRead } from "./types.ts";
 
 export const RAFT_TICK_TIMER = "broker.raft.tick";
@@ -289,9 +289,14 @@ export function onRaftReadDone(step: Step, event: ReadDone<unknown>): boolean {
   host.reads.delete(event.id);
   const replica = host.groups.get(pending.group);
   if (replica === undefined || replica.incarnation !== pending.incarnation) return true;
-  // Damage at rest under the read (the store says so): the core reads again. Not a repair: a
-  // restart per damaged read looped for ever on sim seed 5 (acks 0) when recovery did not cut it.
+  // Damage at rest under the read (the store says so): the group restarts from its disk, which
+  // recovery reads back as at start-up — cut at the damage, voteless if it lost synced entries —
+  // and the leader repairs it (requestRaftRepair, as a consumer read's damage does). Reading
+  // again alone never ends: rot stays rot, and a replica that cannot read its committed entries
+  // never applies them — a leader then never serves (raft seed 30 with request bundles). Until
+  // the restart the core hears of it at the next tick, like an empty read.
   const damaged = event.error === undefined && (event.result as RaftReadResult & { damaged?: unknown }).damaged !== undefined;
+  if (damaged) requestRaftRepair(step, replica);
   const empty = event.error === undefined && !damaged && (event.result as RaftReadResult).batches.length === 0;
   if (damaged || empty) {
     // Not at once either: the store answers such a read without delay, so reading again at once

@@ -56,6 +56,8 @@ export class Cluster {
   readonly written: { node: NodeId; operation: Extract<BrokerOperation, { kind: "raft" }> }[] = [];
   /** Nodes whose consumer reads meet damage at rest. */
   readonly damagedReads = new Set<NodeId>();
+  /** Nodes whose Raft entry reads (a core reading its own log back) meet damage at rest. */
+  readonly damagedRaftReads = new Set<NodeId>();
   /** Every output the brokers notified. */
   readonly outputs: { node: NodeId; output: BrokerOutput }[] = [];
 
@@ -180,6 +182,7 @@ export class Cluster {
 
   private read(node: Node, request: { kind?: string; topic: string; partition: number; from?: number; offset?: number; maxOffset?: number }): unknown {
     const log = node.logs.get(`${request.topic}/${request.partition}`) ?? [];
+    if (request.kind === "raft-entries" && this.damagedRaftReads.has(node.id)) return { batches: [], damaged: "crc mismatch (injected)" };
     if (request.kind === "raft-entries") return { batches: log.filter((batch) => baseOffsetOf(batch) >= request.from!) };
     if (this.damagedReads.has(node.id)) return { records: new Uint8Array(0), damaged: { fromOffset: request.offset!, toOffset: request.offset! + 1, file: "00.log", reason: "crc" } };
     const batches = log.filter((batch) => lastOffsetOf(batch) >= request.offset! && lastOffsetOf(batch) < request.maxOffset!);

@@ -104,6 +104,10 @@ class FakeCluster {
   }
 
   broker(self: NodeId, transport: Transport, clock: Clock, from: NodeId, message: ZhumqMessage): void {
+    if (message.type === "bundle") {
+      for (const part of message.messages) this.broker(self, transport, clock, from, part); // each part as if it came alone
+      return;
+    }
     this.requests.push({ atMs: this.world.kernel.now(), to: self, message });
     if (message.type === "offsets.request") {
       const log = this.partitions.get(message.partition)!;

@@ -19,6 +19,7 @@ import type { ConsumerEvent } from "./events.ts";
 import { CONSUMER_TIMER, onFetchReply, onOffsetsReply, onRequestTimeout, onRetryDue } from "./fetching.ts";
 import { onMetadataReply, onMetadataRetryDue, onMetadataTimeout, wantMetadata } from "./metadata.ts";
 import type { ConsumerEffect, ConsumerState, Step } from "./state.ts";
+import { bundleSends } from "../shared/bundles.ts";
 
 export function createConsumerState(input: ConsumerInput): ConsumerState {
   return {
@@ -60,7 +61,8 @@ export function consumerStep(state: ConsumerState, event: ConsumerEvent): Consum
       onTimer(s, event);
       break;
   }
-  return s.effects;
+  // The fetches this step sends to one leader leave as one request (bundles.ts).
+  return bundleSends(s.effects);
 }
 
 function onMessage(s: Step, event: MessageReceived): void {
@@ -68,6 +70,9 @@ function onMessage(s: Step, event: MessageReceived): void {
   switch (message.type) {
     case "fetch.reply":
       return onFetchReply(s, message);
+    case "bundle":
+      for (const inner of message.messages) if (inner.type === "fetch.reply") onFetchReply(s, inner);
+      return;
     case "offsets.reply":
       return onOffsetsReply(s, message);
     case "metadata.reply":

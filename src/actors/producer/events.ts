@@ -37,7 +37,19 @@ export interface ProducerSend {
   readonly timestampMs?: number | undefined;
 }
 
-export type ProducerEvent = ProducerSend | MessageReceived | TimerFired | SendSettled;
+/**
+ * Many sends in one event, answered exactly as that many `producer.send` events in that order:
+ * a client hands over what the application sent in one turn of its event loop at once, so the
+ * actor's step, its effects and the requests they make are shared (issue 18 item 4), and the
+ * partitions touched are drained once, after all of them are placed, so a burst fills batches
+ * rather than leaving in requests of one record each.
+ */
+export interface ProducerSends {
+  readonly type: "producer.sends";
+  readonly sends: readonly ProducerSend[];
+}
+
+export type ProducerEvent = ProducerSend | ProducerSends | MessageReceived | TimerFired | SendSettled;
 
 export interface ProducerResult {
   readonly type: "producer.result";

@@ -20,9 +20,10 @@ import { onIdentityRetryDue, onIdentityTimeout, onMetadataReply, onMetadataRetry
 import { TIMER } from "./partitions.ts";
 import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
 import { admitBlocked, onBlockTimeout } from "./blocking.ts";
-import { enter, expireUnrouted, onLingerDone, onSend } from "./routing.ts";
+import { enter, expireUnrouted, onLingerDone, onSend, onSends } from "./routing.ts";
 import { onExpiry, onProduceReply, onRequestTimeout, onRetryDue, onSendSettled } from "./sending.ts";
 import type { PartitionState, ProducerEffect, ProducerState, Step } from "./state.ts";
+import { bundleSends } from "../shared/bundles.ts";
 
 export function createProducerState(input: ProducerInput): ProducerState {
   return {
@@ -41,6 +42,7 @@ export function createProducerState(input: ProducerInput): ProducerState {
     buffered: { bytes: 0, messages: 0 },
     receipts: new Map(),
     requestReceipts: new Map(),
+    bundleReceipts: new Map(),
     blocked: { items: [], head: 0 },
   };
 }
@@ -51,6 +53,9 @@ export function producerStep(state: ProducerState, event: ProducerEvent): Produc
   switch (event.type) {
     case "producer.send":
       onSend(s, event);
+      break;
+    case "producer.sends":
+      onSends(s, event.sends);
       break;
     case "message.received":
       onMessage(s, event);
@@ -64,7 +69,8 @@ export function producerStep(state: ProducerState, event: ProducerEvent): Produc
   }
   // Whatever this step answered gave its room back: waiting sends may enter now.
   admitBlocked(s, (message) => enter(s, message));
-  return s.effects;
+  // The batches this step sends to one leader leave as one request (bundles.ts).
+  return bundleSends(s.effects, (receipt, receipts) => state.bundleReceipts.set(receipt, receipts));
 }
 
 function onMessage(s: Step, event: MessageReceived): void {
@@ -72,6 +78,9 @@ function onMessage(s: Step, event: MessageReceived): void {
   switch (message.type) {
     case "produce.reply":
       return onProduceReply(s, message);
+    case "bundle":
+      for (const inner of message.messages) if (inner.type === "produce.reply") onProduceReply(s, inner);
+      return;
     case "metadata.reply":
       return onMetadataReply(s, message);
     case "producer.id.reply":
@@ -120,6 +129,7 @@ export const producerMachine = setup({
   context: ({ input }) => ({ state: createProducerState(input) }),
   on: {
     "producer.send": { actions: "step" },
+    "producer.sends": { actions: "step" },
     "message.received": { actions: "step" },
     "timer.fired": { actions: "step" },
     "send.settled": { actions: "step" },

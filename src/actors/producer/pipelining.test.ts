@@ -98,7 +98,7 @@ async function harness(settings: Partial<ProducerSettings> = {}) {
   world.addNode("broker", async (ports) => {
     ports.transport.onMessage((from, raw) => {
       const message = raw as ZhumqMessage;
-      if (message.type === "produce.request") broker.onProduce(ports.transport, from, message);
+      for (const part of message.type === "bundle" ? message.messages : [message]) if (part.type === "produce.request") broker.onProduce(ports.transport, from, part);
     });
     return { stop: () => undefined };
   });

@@ -39,6 +39,8 @@ class FakeCluster {
   readonly topics = new Map<string, { leaders: (NodeId | null)[]; epochs: number[] }>();
   readonly logs = new Map<string, LogEntry[]>();
   readonly produces: SeenProduce[] = [];
+  /** Bundles of produce requests received. */
+  bundlesSeen = 0;
   readonly coordinatorRequests: { atMs: number; message: ZhumqMessage }[] = [];
   /** Per (producer id, partition): the current session's epoch, next sequence, and base offsets by sequence. */
   private readonly sessions = new Map<string, { epoch: number; nextSequence: number; baseOffsets: Map<number, number> }>();
@@ -88,6 +90,15 @@ class FakeCluster {
   }
 
   broker(self: NodeId, transport: Transport, from: NodeId, message: ZhumqMessage): void {
+    if (message.type === "bundle") {
+      // Answered as the real broker does: the replies of one bundle in one bundle.
+      this.bundlesSeen++;
+      const replies: ZhumqMessage[] = [];
+      const collecting = { send: (_to: NodeId, reply: unknown) => void replies.push(reply as ZhumqMessage) } as unknown as Transport;
+      for (const part of message.messages) this.broker(self, collecting, from, part);
+      if (replies.length > 0) transport.send(from, { type: "bundle", messages: replies as never });
+      return;
+    }
     if (message.type !== "produce.request") return;
     const attempt = this.produces.filter((seen) => seen.request.topic === message.topic && seen.request.partition === message.partition).length;
     this.produces.push({ atMs: this.world.kernel.now(), broker: self, request: message });
@@ -137,6 +148,8 @@ interface Harness {
   readonly cluster: FakeCluster;
   readonly outputs: { atMs: number; output: ProducerOutput }[];
   send(message: Omit<ProducerSend, "type">): void;
+  /** One `producer.sends` event. */
+  sendMany(messages: Omit<ProducerSend, "type">[]): void;
   run(untilMs: number): Promise<void>;
   answers(): Map<number, ProducerOutput>;
 }
@@ -176,6 +189,7 @@ async function harness(settings: Partial<ProducerSettings> = {}, options: { seed
     cluster,
     outputs,
     send: (message) => host!.send({ type: "producer.send", ...message }),
+    sendMany: (messages) => host!.send({ type: "producer.sends", sends: messages.map((message) => ({ type: "producer.send", ...message })) }),
     run: (untilMs) => world.kernel.run({ untilMs }),
     answers: () => {
       const byId = new Map<number, ProducerOutput>();
@@ -235,6 +249,36 @@ describe("producer batching", () => {
     for (let id = 1; id <= 10; id++) h.send({ id, topic: "t", partition: 0, value: bytes(`v${id}`) });
     await h.run(200);
     expect(h.cluster.produces.map((seen) => decodeBatch(seen.request.batch).recordCount)).toEqual([1, 9]);
+  });
+
+  it("sends the batches ready for many partitions on one leader in one bundle once their replies come together (issue 18 item 2)", async () => {
+    const h = await harness({ lingerMs: 0 });
+    h.cluster.addTopic("t", ["broker-1", "broker-1", "broker-1", "broker-2"]);
+    // Every first batch leaves in its own step (one send each); what arrives meanwhile waits behind it.
+    for (let round = 0; round < 3; round++) for (let partition = 0; partition < 4; partition++) h.send({ id: round * 4 + partition, topic: "t", partition, value: bytes(`${round}-${partition}`) });
+    await h.run(500);
+    expect(h.answers().size).toBe(12);
+    expect([0, 1, 2, 3].map((partition) => values(h.cluster.log("t", partition)))).toEqual([0, 1, 2, 3].map((partition) => [0, 1, 2].map((round) => `${round}-${partition}`)));
+    expect(h.cluster.bundlesSeen).toBeGreaterThan(0);
+    expect(failures(h)).toEqual([]);
+  });
+
+  it("producer.sends: a burst in one event fills batches instead of leaving in requests of one record, answered as single sends (issue 18 item 4)", async () => {
+    const h = await harness({ lingerMs: 0 });
+    h.cluster.addTopic("t", ["broker-1", "broker-2"]);
+    h.send({ id: 0, topic: "t", partition: 0, value: bytes("route") }); // learn the route first
+    await h.run(100);
+    const before = h.cluster.produces.length;
+    h.sendMany(Array.from({ length: 20 }, (_, i) => ({ id: i + 1, topic: "t", partition: i % 2, value: bytes(`m${i}`) })));
+    h.sendMany([{ id: 99, topic: "no such topic!", value: bytes("x") }, { id: 100, topic: "t", partition: 0, value: bytes("last") }]);
+    await h.run(600);
+    const answers = h.answers();
+    expect(answers.size).toBe(23);
+    expect(answers.get(99)).toMatchObject({ type: "producer.error", error: { code: "INVALID_TOPIC" } });
+    expect(values(h.cluster.log("t", 0))).toEqual(["route", ...Array.from({ length: 10 }, (_, i) => `m${2 * i}`), "last"]);
+    expect(values(h.cluster.log("t", 1))).toEqual(Array.from({ length: 10 }, (_, i) => `m${2 * i + 1}`));
+    expect(h.cluster.produces.length - before).toBe(3); // one batch per partition for the burst, one for "last"
+    expect(failures(h)).toEqual([]);
   });
 
   it("stamps whole-millisecond timestamps when the clock reads a fraction", async () => {

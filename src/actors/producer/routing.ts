@@ -44,6 +44,18 @@ export function onSend(s: Step, event: ProducerSend): void {
   enter(s, message);
 }
 
+/** `producer.sends`: each send as `onSend` would take it, the partitions drained once at the end. */
+export function onSends(s: Step, sends: readonly ProducerSend[]): void {
+  const touched = new Set<PartitionState>();
+  s.drainLater = touched;
+  try {
+    for (const send of sends) onSend(s, send);
+  } finally {
+    s.drainLater = undefined;
+  }
+  for (const p of touched) drain(s, p);
+}
+
 /** The message takes its room in the buffer (given back when it is answered: outcomes.ts). */
 export function enter(s: Step, message: PendingMessage): void {
   s.state.buffered.messages += 1;
@@ -92,12 +104,17 @@ function placeMessage(s: Step, message: PendingMessage, route: TopicRoute): void
   if (keyless && p.open !== null && !canAppend(p.open, message, config)) {
     // The sticky partition's batch is full: seal it, and this message starts the next partition's.
     seal(s, p);
-    drain(s, p);
+    drainOrLater(s, p);
     partition = choosePartition(message, message.record.key ?? null, count, sticky, random) ?? partition;
     p = partitionState(s, message.topic, partition);
   }
   append(s, p, message);
-  drain(s, p);
+  drainOrLater(s, p);
+}
+
+function drainOrLater(s: Step, p: PartitionState): void {
+  if (s.drainLater !== undefined) s.drainLater.add(p);
+  else drain(s, p);
 }
 
 function append(s: Step, p: PartitionState, message: PendingMessage): void {

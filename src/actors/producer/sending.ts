@@ -115,6 +115,14 @@ function overtakenAhead(p: PartitionState): boolean {
 
 /** The transport's receipt for a request: acks 0's batch is sent, or certainly not, or perhaps. */
 export function onSendSettled(s: Step, event: SendSettled): void {
+  const parts = s.state.bundleReceipts.get(event.receipt);
+  if (parts === undefined) return onRequestSettled(s, event);
+  // A bundle's outcome is each of its requests' outcome.
+  s.state.bundleReceipts.delete(event.receipt);
+  for (const receipt of parts) onRequestSettled(s, { ...event, receipt });
+}
+
+function onRequestSettled(s: Step, event: SendSettled): void {
   const waiting = s.state.requestReceipts.get(event.receipt);
   if (waiting !== undefined) {
     s.state.requestReceipts.delete(event.receipt);

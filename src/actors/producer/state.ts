@@ -157,6 +157,8 @@ export interface ProducerState {
   readonly receipts: Map<number, PartitionState>;
   /** acks 1 / -1: requests whose transport receipt has not come yet (see onSendSettled). */
   readonly requestReceipts: Map<number, PartitionState>;
+  /** A bundle's receipt (its first request's) → the receipts of every request it carries. */
+  readonly bundleReceipts: Map<number, readonly number[]>;
   /** Sends waiting for room in the buffer, oldest first (see blocking.ts). */
   readonly blocked: BlockedSends;
 }
@@ -178,4 +180,6 @@ export interface Step {
   readonly state: ProducerState;
   readonly effects: ProducerEffect[];
   readonly nowMs: number;
+  /** While a `producer.sends` places its messages: the partitions to drain once it is done. */
+  drainLater?: Set<PartitionState> | undefined;
 }

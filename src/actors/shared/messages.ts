@@ -11,6 +11,7 @@
  *   mismatch is answered with NOT_LEADER or STALE_EPOCH, telling the client to refresh metadata.
  * - Record data travels as whole record batches (src/disk/batch.ts), exactly as stored.
  */
+import type { Bundle } from "./bundles.ts";
 import type { WireError } from "./errors.ts";
 import type { GroupReplyMessage, GroupRequestMessage } from "./group-messages.ts";
 import type { PushBrokerMessage, PushCoordinatorReply, PushCoordinatorRequest, PushMemberMessage } from "./push-messages.ts";
@@ -604,7 +605,8 @@ export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | 
 export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
 export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
 
-export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage | PushCoordinatorRequest | PushCoordinatorReply;
+/** Partition requests and replies to one node, many in one message (bundles.ts). */
+export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage | PushCoordinatorRequest | PushCoordinatorReply | Bundle;
 
 /** How every actor receives a message from the transport. */
 export interface MessageReceived<Message = ZhumqMessage> {

@@ -166,8 +166,10 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       ...plain,
       toEvent: (from, received) => {
         const message = reused === undefined ? received : reused.incoming(id, received);
-        if (message.type === "produce.reply" && message.error?.code === "STORAGE_FULL") storageFullReplies++;
-        if (message.type === "produce.reply" && message.error?.code === "NOT_ENOUGH_REPLICAS") counts.notEnoughReplicasReplies++;
+        for (const part of message.type === "bundle" ? message.messages : [message]) {
+          if (part.type === "produce.reply" && part.error?.code === "STORAGE_FULL") storageFullReplies++;
+          if (part.type === "produce.reply" && part.error?.code === "NOT_ENOUGH_REPLICAS") counts.notEnoughReplicasReplies++;
+        }
         return plain.toEvent(from, message);
       },
     };

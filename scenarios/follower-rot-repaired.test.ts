@@ -11,6 +11,7 @@ import { parseScenario } from "../src/sim/scenario.ts";
 import { TraceRecorder } from "../src/sim/trace-recorder.ts";
 import { runWorkload } from "../src/sim/workloads.ts";
 import type { FaultAction } from "../src/sim/nemesis.ts";
+import { forEachPart } from "../src/actors/shared/bundles.ts";
 
 const NAME = "queue-replicated-follower-rot-repaired";
 
@@ -23,6 +24,12 @@ class Watch extends TraceRecorder {
   readonly rots: { text: string; skipped: boolean }[] = [];
 
   override delivered(atMs: number, from: string, to: string, sentAtMs: number, message: unknown, duplicate = false): void {
+    // Fetches and their replies may travel in bundles (src/actors/shared/bundles.ts): look at each part.
+    forEachPart(message, (part) => this.look(from, part));
+    super.delivered(atMs, from, to, sentAtMs, message, duplicate);
+  }
+
+  private look(from: string, message: unknown): void {
     const fields = message as { type?: string; repairFrom?: number; damaged?: unknown[]; error?: { code?: string } };
     if (fields.type === "replica.fetch" && fields.repairFrom !== undefined) this.repairRequests.set(from, (this.repairRequests.get(from) ?? 0) + 1);
     if (fields.type === "broker.heartbeat") {
@@ -30,7 +37,6 @@ class Watch extends TraceRecorder {
       if ((fields.damaged ?? []).length > 0) this.damageReported.add(from);
     }
     if (fields.type === "fetch.reply" && fields.error?.code === "CORRUPT_DATA") this.corruptReplies++;
-    super.delivered(atMs, from, to, sentAtMs, message, duplicate);
   }
 
   override fault(atMs: number, action: FaultAction, text: string, skipped: boolean): void {

@@ -25,6 +25,15 @@ describe("bundleSends", () => {
     expect(out[3]).toEqual(send("c", { type: "metadata.request", requestId: 9, topics: null }));
   });
 
+  it("merges followers' replica fetches and the leader's replies to them, counting the replies' records against the byte bound", () => {
+    const fetch = (requestId: number, partition: number): ZhumqMessage => ({ type: "replica.fetch", requestId, topic: "t", partition, leaderEpoch: 1, replica: "b1", fetchOffset: 0, lastFetchedEpoch: -1, syncedEnd: 0, maxBytes: 1_000, maxWaitMs: 500 });
+    const answer = (requestId: number, partition: number, bytes: number): ZhumqMessage => ({ type: "replica.fetch.reply", requestId, topic: "t", partition, leaderEpoch: 1, highWatermark: 0, logStartOffset: 0, records: new Uint8Array(bytes) });
+    expect(bundleSends([send("b0", fetch(1, 0)), send("b0", fetch(2, 1))] as TestEffect[])).toEqual([send("b0", { type: "bundle", messages: [fetch(1, 0), fetch(2, 1)] })]);
+    const replies = bundleSends([send("b1", answer(1, 0, BUNDLE_BYTES_MAX / 2)), send("b1", answer(2, 1, BUNDLE_BYTES_MAX / 2 + 1)), send("b1", answer(3, 2, 0))] as TestEffect[]);
+    expect(replies.map((effect) => ((effect as { message: { type: string } }).message.type))).toEqual(["replica.fetch.reply", "bundle"]);
+    expect(bundledMessages({ type: "bundle", messages: [fetch(1, 0), answer(2, 1, 0)] })).toHaveLength(2);
+  });
+
   it("returns the very same effects when there is nothing to merge", () => {
     const effects: TestEffect[] = [send("a", produce(1, 0)), send("b", reply(2, 0)), notify({}), persist({}, true)];
     expect(bundleSends(effects)).toBe(effects);

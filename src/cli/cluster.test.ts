@@ -10,8 +10,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { GrpcTransport } from "../net/index.ts";
 import { startCluster, type LocalCluster } from "../host/real-node.ts";
 import { ClientContext } from "../client/context.ts";
-import { coordinatorStatuses, servingLeader, type ReplicaAnswer } from "../client/coordinator-status.ts";
-import { statusLines } from "./cluster.ts";
+import { coordinatorStatuses, servingLeader, type ReplicaAnswer, type ReplicaStatus } from "../client/coordinator-status.ts";
+import { configurationToFollow, statusLines } from "./cluster.ts";
 import { parseDevArgs } from "./dev.ts";
 import { freePorts } from "../../test/support/ports.ts";
 
@@ -32,6 +32,18 @@ describe("zhumq cluster status", () => {
     expect(lines[2]).toMatch(/c1\s+h1:9090\s+leader\s+3\s+c1\s+11\s+9\s+0$/);
     expect(lines[3]).toMatch(/c2\s+follower\s+3\s+c1\s+11\s+9\s+0$/);
     expect(lines[4]).toMatch(/c3\s+h3:9090\s+unreachable$/);
+  });
+
+  it("follows the configuration to replicas --bootstrap does not name: the serving leader's, else the newest a follower knows (the leader may be one added since)", () => {
+    const status = (id: string, fields: Partial<ReplicaStatus>): ReplicaAnswer => ({ id, status: { id, role: "follower", term: 3, leader: null, serving: false, commitIndex: 10, appliedIndex: 10, lastIndex: 10, voters: ["c0", "c1", "c2"], ...fields } });
+    const added = { voters: ["c1", "c2", "c3"], addresses: { c1: "h:1", c2: "h:2", c3: "h:3" } };
+    // c0 was removed and killed; c3, added since, leads: c1 and c2 follow it and know where it listens.
+    const followers = [{ id: "c0", unreachable: true } as const, status("c1", { term: 4, leader: "c3", commitIndex: 30, ...added }), status("c2", { term: 4, leader: "c3", commitIndex: 29, ...added })];
+    expect(configurationToFollow(followers)?.id).toBe("c1");
+    expect(configurationToFollow(followers)?.addresses?.["c3"]).toBe("h:3");
+    const served = [status("c1", { term: 5, role: "leader", leader: "c1", serving: true, commitIndex: 5 }), status("c2", { term: 4, commitIndex: 40, ...added })];
+    expect(configurationToFollow(served)?.id).toBe("c1"); // a serving leader's view wins
+    expect(configurationToFollow([{ id: "c0", unreachable: true }])).toBeUndefined();
   });
 
   it("says when no leader serves, and when the coordinator is a single one", () => {

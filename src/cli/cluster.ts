@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { ClientContext } from "../client/context.ts";
-import { coordinatorStatuses, servingLeader, type ReplicaAnswer } from "../client/coordinator-status.ts";
+import { coordinatorStatuses, servingLeader, type ReplicaAnswer, type ReplicaStatus } from "../client/coordinator-status.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, clientOptionsFor, EXIT_FAILED, EXIT_OK, Output, runClient, UsageError, type CommandIo } from "./client-command.ts";
 
 const COMMAND = "zhumq cluster";
@@ -20,8 +20,9 @@ Every replica named by --bootstrap is asked for itself (not through the leader),
 that is down shows as unreachable and a deposed one shows its old term. LAG is how many log
 entries the leader holds that the replica has not (the leader's last index minus what the
 leader knows the replica holds). A single coordinator (no --peers) shows as such. Replicas
-added since (zhumq coordinator add) are asked too, at the address the leader's configuration
-gives; replicas removed since are left out.
+added since (zhumq coordinator add) are asked too, at the address the configuration gives (the
+serving leader's; when none of the replicas named serves — the leader may be one added since —
+the newest configuration one of them knows); replicas removed since are left out.
 
 Options:
   --json               print the answers as one JSON object
@@ -43,13 +44,16 @@ export async function clusterCommand(argv: readonly string[], io: CommandIo): Pr
     const options = clientOptionsFor(values, io, "zhumq-cluster");
     let answers = await statusesOf(new ClientContext(options));
     // Replicas added since (`zhumq coordinator add`) that --bootstrap does not name: asked too,
-    // where the leader's configuration says they listen; replicas removed since are left out.
-    const leader = servingLeader(answers);
-    if (leader !== undefined) {
+    // where the configuration says they listen — the serving leader's, or when none of the
+    // replicas asked serves (the leader may be one of those added), the newest a replica knows;
+    // replicas removed since are left out.
+    const known = configurationToFollow(answers);
+    if (known !== undefined) {
       const asked = new Set(answers.map((answer) => answer.id));
-      const extra = leader.voters.filter((id) => !asked.has(id) && leader.addresses?.[id] !== undefined);
-      if (extra.length > 0) answers = [...answers, ...(await statusesOf(new ClientContext({ ...options, bootstrap: extra.map((id) => `${id}@${leader.addresses![id]!}`).join(",") })))];
-      answers = answers.filter((answer) => leader.voters.includes(answer.id));
+      const extra = known.voters.filter((id) => !asked.has(id) && known.addresses?.[id] !== undefined);
+      if (extra.length > 0) answers = [...answers, ...(await statusesOf(new ClientContext({ ...options, bootstrap: extra.map((id) => `${id}@${known.addresses![id]!}`).join(",") })))];
+      const voters = (servingLeader(answers) ?? known).voters;
+      answers = answers.filter((answer) => voters.includes(answer.id));
     }
     {
       const out = new Output(io.stdout);
@@ -58,6 +62,23 @@ export async function clusterCommand(argv: readonly string[], io: CommandIo): Pr
       return answers.some((answer) => "single" in answer) || servingLeader(answers) !== undefined ? EXIT_OK : EXIT_FAILED;
     }
   });
+}
+
+/**
+ * Whose view of the configuration says which replicas to ask besides those named: the serving
+ * leader's, else (none of those asked serves — the leader may be a replica added since) the
+ * replica's that knows the newest (highest term, then commit index).
+ */
+export function configurationToFollow(answers: readonly ReplicaAnswer[]): ReplicaStatus | undefined {
+  const leader = servingLeader(answers);
+  if (leader !== undefined) return leader;
+  let best: ReplicaStatus | undefined;
+  for (const answer of answers) {
+    if (!("status" in answer)) continue;
+    const { status } = answer;
+    if (best === undefined || status.term > best.term || (status.term === best.term && status.commitIndex > best.commitIndex)) best = status;
+  }
+  return best;
 }
 
 async function statusesOf(context: ClientContext): Promise<ReplicaAnswer[]> {

@@ -27,8 +27,9 @@ Options:
   --json               print {"voters": [...], "addresses": {...}}
 ${CLIENT_OPTIONS_HELP}
 
-Exit status: 0 once the change is committed; 1 when refused: UNKNOWN_COORDINATOR (remove of a
-non-replica, add of a current one), COORDINATOR_CHANGE_PENDING (another change is in progress),
+Exit status: 0 once the change is committed (or found done: the same remove or add again);
+1 when refused: UNKNOWN_COORDINATOR (remove of a non-replica, add of a current one at another
+address), COORDINATOR_CHANGE_PENDING (another change is in progress),
 WOULD_LOSE_QUORUM (too few replicas would remain reachable), COORDINATOR_NOT_CAUGHT_UP (the new
 replica did not catch up within 30 s: is it running with --join and reachable?); 2 on bad flags.`;
 

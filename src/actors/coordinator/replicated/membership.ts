@@ -10,7 +10,8 @@
  *   A replica that does not catch up within `CATCH_UP_MS` is given up: COORDINATOR_NOT_CAUGHT_UP.
  * - **Remove**: one config entry without the voter (and its address).
  * - **Refusals** (typed, nothing changed): UNKNOWN_COORDINATOR (remove of a non-voter, add of a
- *   voter), COORDINATOR_CHANGE_PENDING (a change not committed yet, here or in the log),
+ *   voter — except the same change again once it is done, a retry after a lost answer: that gets
+ *   the answer the change got; for a remove, while it is the newest change in the log), COORDINATOR_CHANGE_PENDING (a change not committed yet, here or in the log),
  *   WOULD_LOSE_QUORUM (the new configuration's voters heard from lately are no majority of it),
  *   INVALID_REQUEST, AUTHORIZATION_FAILED (cluster admin needed); any other replica answers
  *   NOT_COORDINATOR naming the leader, like every coordinator request.
@@ -33,6 +34,15 @@ import type { MemberAddresses } from "../../raft/types.ts";
 import { authorizerOf } from "../acl.ts";
 import { brokerAddressProblem, nodeIdProblem } from "../limits.ts";
 import type { QuorumReplica } from "./replica.ts";
+
+/** Whether the newest configuration change in the log (since the snapshot) removed `node`. */
+function lastChangeRemoved(replica: QuorumReplica, node: NodeId): boolean {
+  const { configs } = replica.core;
+  if (configs.length < 2) return false;
+  const before = configs[configs.length - 2]!.voters;
+  const after = configs[configs.length - 1]!.voters;
+  return before.includes(node) && !after.includes(node) && after.length === before.length - 1;
+}
 
 /** How long an added replica may take to catch up before the change is given up. */
 export const CATCH_UP_MS = 30_000;
@@ -124,7 +134,12 @@ export function onMembershipRequest(replica: QuorumReplica, from: NodeId, messag
   }
   if (core.pendingConfigIndex > core.commitIndex || core.commitIndex < core.termStartIndex) return reply(replica, from, requestId, wireError("COORDINATOR_CHANGE_PENDING", "coordinator membership: an earlier change is not committed yet; retry"));
   const present = core.voters.includes(request.node);
-  if (request.change === "remove" && !present) return reply(replica, from, requestId, wireError("UNKNOWN_COORDINATOR", `coordinator '${request.node}' is not a voter of the quorum (voters: ${core.voters.join(", ")})`));
+  if (request.change === "remove" && !present) {
+    // Done already (a retry after the answer was lost — the removed leader steps down with it
+    // unsent): the same answer, as for an add. Any other non-voter is unknown.
+    if (lastChangeRemoved(replica, request.node)) return reply(replica, from, requestId);
+    return reply(replica, from, requestId, wireError("UNKNOWN_COORDINATOR", `coordinator '${request.node}' is not a voter of the quorum (voters: ${core.voters.join(", ")})`));
+  }
   if (request.change === "add" && present) {
     const known = memberAddresses(replica)[request.node];
     // Done already (a retry after the answer was lost): the same answer.

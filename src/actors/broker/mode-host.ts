@@ -28,7 +28,7 @@ import { notify, persist, read, setTimer, type ReadDone, type StorePersisted } f
 import { partitionKey } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ModeSwitchPoint, RaftGroupAssignment, TopicId } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, type Step } from "./core.ts";
-import { sealReport } from "./mode-switch.ts";
+import { adoptedState, sealReport } from "./mode-switch.ts";
 import { voteless } from "../raft/state.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import { notLeader, raftGroupName, type RaftReplica } from "./raft-replica.ts";
@@ -222,7 +222,7 @@ export function onModeScanDone(step: Step, event: ReadDone<unknown>): boolean {
   modes.pending.delete(key);
   const group = raftGroupName(pending.topic, pending.partition, pending.topicId);
   if (pending.to === "raft") {
-    step.context.raft.recovered.set(key, result.raft!);
+    step.context.raft.recovered.set(key, adoptedState(result.raft!, pending.point, step.context.input.self));
   } else {
     const state = step.context.partitions.get(key);
     if (state !== undefined) {

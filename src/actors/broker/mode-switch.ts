@@ -94,9 +94,14 @@ export function adoptionPlan(entries: readonly EntryMeta[], localEnd: number, po
  * before they were named) every damaged copy stays voteless.
  */
 export function adoptedState(raft: RaftRecovered, point: ModeSwitchPoint, self: NodeId): RaftRecovered {
-  if (raft.votelessUntil === undefined || point.holders === undefined || point.holders.includes(self)) return raft;
+  if (raft.votelessUntil === undefined || countedOn(point, self)) return raft;
   const { votelessUntil: _notCountedOn, ...rest } = raft;
   return rest;
+}
+
+/** Whether the switch counted on this broker's copy to hold every acknowledged write (see `adoptedState`). */
+export function countedOn(point: ModeSwitchPoint, self: NodeId): boolean {
+  return point.holders === undefined || point.holders.includes(self);
 }
 
 /**

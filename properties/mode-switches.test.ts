@@ -41,6 +41,10 @@ describe("mode switches under faults (RF 3, acks -1, 4 switches per run)", () =>
  * the restart (src/actors/raft/voteless.ts). 3116 at acks 1 with damage at rest: the Raft leader,
  * sealed after the switch was decided, acknowledged one more write that its conversion cut — a
  * loss Raft's acks 1 allows (no lease), now recorded as that leader's step-down.
+ * 205 at acks -1: rot cut two copies of partition 0 as they adopted at the switch to raft mode, one
+ * in the ISR the switch counted on and one outside it; both went voteless, the intact copy could
+ * never be elected and the acknowledged log never committed in the new era. Only the holders (the
+ * ISR) go voteless now.
  */
 describe("mode-switch regressions", () => {
   it("seed 3102 (acks -1) and seed 3116 (acks 1, damage at rest) pass", async () => {
@@ -50,6 +54,12 @@ describe("mode-switch regressions", () => {
     const acks1 = await runQueue({ seed: 3116, acks: 1, replicationFactor: 3, modeSwitches: 2, damageAtRest: true });
     if (!acks1.ok) failures.push(describeFailure(acks1, "npx zhumq sim --seed 3116 --acks 1 --replication-factor 3 --mode-switches 2 --damage-at-rest"));
     expect(failures, failures.join("\n")).toEqual([]);
+  }, 600_000);
+
+  it("seed 205 (acks -1, damage at rest drawn by the swarm) passes", async () => {
+    const result = await runQueue({ seed: 205, acks: -1, replicationFactor: 3, modeSwitches: 2 });
+    expect(result.modeSwitches?.taken).toBe(2);
+    expect(result.ok, describeFailure(result, "npx zhumq sim --seed 205 --acks -1 --replication-factor 3 --mode-switches 2")).toBe(true);
   }, 600_000);
 });
 

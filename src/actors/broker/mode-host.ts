@@ -28,7 +28,7 @@ import { notify, persist, read, setTimer, type ReadDone, type StorePersisted } f
 import { partitionKey } from "../shared/ids.ts";
 import type { FollowerAssignment, LeaderAssignment, ModeSwitchPoint, RaftGroupAssignment, TopicId } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, type Step } from "./core.ts";
-import { sealReport } from "./mode-switch.ts";
+import { adoptedState, countedOn, sealReport } from "./mode-switch.ts";
 import { voteless } from "../raft/state.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import { notLeader, raftGroupName, type RaftReplica } from "./raft-replica.ts";
@@ -185,7 +185,9 @@ function begin(step: Step, key: string, pending: ModeChangePending): void {
   pending.phase = "writing";
   step.context.raft.modes.pending.set(key, pending);
   const identity = pending.topicId === undefined ? {} : { topicId: pending.topicId };
-  step.emit(persist<BrokerOperation>({ kind: "mode", topic: pending.topic, partition: pending.partition, ...identity, to: pending.to, point: pending.point }, true));
+  // A copy the switch did not count on records no votelessness when damage cuts it (the store's `recordLoss`).
+  const vote = pending.to === "raft" && !countedOn(pending.point, step.context.input.self) ? { keepsVote: true as const } : {};
+  step.emit(persist<BrokerOperation>({ kind: "mode", topic: pending.topic, partition: pending.partition, ...identity, to: pending.to, point: pending.point, ...vote }, true));
 }
 
 /** The store carried out `mode` operations: read back what the disk holds now. */
@@ -222,7 +224,7 @@ export function onModeScanDone(step: Step, event: ReadDone<unknown>): boolean {
   modes.pending.delete(key);
   const group = raftGroupName(pending.topic, pending.partition, pending.topicId);
   if (pending.to === "raft") {
-    step.context.raft.recovered.set(key, result.raft!);
+    step.context.raft.recovered.set(key, adoptedState(result.raft!, pending.point, step.context.input.self));
   } else {
     const state = step.context.partitions.get(key);
     if (state !== undefined) {

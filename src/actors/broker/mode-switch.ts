@@ -19,7 +19,8 @@
  */
 import { assert } from "../shared/assert.ts";
 import type { ModeSwitchPoint } from "../shared/messages.ts";
-import type { EntryMeta, HardState } from "../raft/types.ts";
+import type { NodeId } from "../shared/ids.ts";
+import type { EntryMeta, HardState, RaftRecovered } from "../raft/types.ts";
 import type { EpochEntry } from "./replica.ts";
 
 /** What a sealed voter's Raft log looks like, as much of it as the seal report needs. */
@@ -80,6 +81,27 @@ export function adoptionPlan(entries: readonly EntryMeta[], localEnd: number, po
     previous = entry.term;
   }
   return { truncateTo: cut < localEnd ? cut : undefined, hardState: { term: point.leaderEpoch, votedFor: null }, entries: kept };
+}
+
+/**
+ * The Raft state an adopted copy starts from. Damage at rest found while adopting cut the copy
+ * (`votelessUntil`: the last offset it lost), and a copy the switch counted on to hold every
+ * acknowledged write (`point.holders`, the fetch ISR) may now lack one: it stays voteless until
+ * caught up. A copy outside the holders was never counted on: what it lost makes it no different
+ * from a replica that lagged, and it votes — sim seed 205: the ISR {b1, b2} was a majority, rot
+ * cut b1 and also b3 outside it, and with both voteless the intact b2 could never be elected, so
+ * the acknowledged writes never committed in the new era. Without `holders` (a switch recorded
+ * before they were named) every damaged copy stays voteless.
+ */
+export function adoptedState(raft: RaftRecovered, point: ModeSwitchPoint, self: NodeId): RaftRecovered {
+  if (raft.votelessUntil === undefined || countedOn(point, self)) return raft;
+  const { votelessUntil: _notCountedOn, ...rest } = raft;
+  return rest;
+}
+
+/** Whether the switch counted on this broker's copy to hold every acknowledged write (see `adoptedState`). */
+export function countedOn(point: ModeSwitchPoint, self: NodeId): boolean {
+  return point.holders === undefined || point.holders.includes(self);
 }
 
 /**

@@ -62,7 +62,16 @@ export type BrokerOperation =
    * `fetch` cuts it there, checkpoints the epochs from the entries' terms and drops the Raft state.
    * In order with the partition's earlier writes; a `mode-scan` read then says what the disk holds.
    */
-  | { readonly kind: "mode"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId; readonly to: "raft" | "fetch"; readonly point: ModeSwitchPoint };
+  | {
+      readonly kind: "mode";
+      readonly topic: TopicName;
+      readonly partition: PartitionIndex;
+      readonly topicId?: TopicId;
+      readonly to: "raft" | "fetch";
+      readonly point: ModeSwitchPoint;
+      /** Adopting a copy outside the switch's holders: damage met on the way cuts it but records no votelessness (broker/mode-switch.ts `countedOn`). */
+      readonly keepsVote?: true;
+    };
 
 /** What the disk holds of a partition after a `mode` operation (an `effect.read`). */
 export interface BrokerModeScan {

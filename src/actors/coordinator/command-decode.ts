@@ -48,6 +48,7 @@ export function commandProblem(value: unknown): string | undefined {
       if (typeof command["topic"] !== "string" || !isCount(command["partition"], 0) || (command["mode"] !== "raft" && command["mode"] !== "fetch")) return "partition.mode.switched needs topic, partition and mode";
       if (!isCount(command["leaderEpoch"], 1) || !isCount(command["endOffset"], 0)) return "partition.mode.switched needs leaderEpoch and endOffset";
       if (command["leader"] !== null && typeof command["leader"] !== "string") return "partition.mode.switched has a malformed leader";
+      if (command["holders"] !== undefined && !isNodeList(command["holders"])) return "partition.mode.switched has malformed holders";
       return isNodeList(command["isr"]) ? undefined : "partition.mode.switched needs an isr";
     case "broker.decommissioned":
     case "partition.move.started":

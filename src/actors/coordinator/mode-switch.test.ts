@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { BrokerHeartbeatReply, MetadataReply, RaftLeadershipReport, ReplicaReport, ServingPartition, TopicAlterReply, TopicCreateReply } from "../shared/messages.ts";
 import { drivenCoordinator } from "../../../test/support/coordinator-driver.ts";
-import { advanceModeSwitches, alteredTopic, alterProblem, fetchToRaft, raftToFetch, switchingPartition, upToDate, type RaftSeal, type SwitchView } from "./mode-switch.ts";
+import { advanceModeSwitches, alteredTopic, alterProblem, fetchToRaft, raftToFetch, switchedPartition, switchingPartition, upToDate, type RaftSeal, type SwitchView } from "./mode-switch.ts";
 import { commandProblem, emptyState, replay, type CoordinatorCommand, type TopicState } from "./state.ts";
 
 function fetchTopic(overrides: Partial<TopicState> = {}): TopicState {
@@ -44,7 +44,7 @@ describe("mode-switch decisions", () => {
     const ends = (broker: string): number | undefined => ({ b1: 40, b2: 38, b3: 12 })[broker];
     expect(fetchToRaft(topic, 0, view({ endOffset: ends }))).toBeUndefined(); // not fenced yet
     const fenced = view({ endOffset: ends, handedOver: (broker, _key, epoch) => broker === "b1" && epoch === 7 });
-    expect(fetchToRaft(topic, 0, fenced)).toEqual({ endOffset: 40, leader: null, isr: ["b1", "b2", "b3"], above: 7 });
+    expect(fetchToRaft(topic, 0, fenced)).toEqual({ endOffset: 40, leader: null, isr: ["b1", "b2", "b3"], above: 7, holders: ["b1", "b2", "b3"] });
     const alone = { ...topic, partitions: [{ ...topic.partitions[0]!, isr: ["b1"] }, topic.partitions[1]!] };
     expect(fetchToRaft(alone, 0, fenced)).toBeUndefined(); // acks -1 writes may be on b1 only
     expect(fetchToRaft(topic, 0, { ...fenced, isAlive: (broker) => broker !== "b1" })).toBeUndefined(); // its successor is fenced in turn
@@ -52,6 +52,27 @@ describe("mode-switch decisions", () => {
     expect(fetchToRaft(topic, 0, view({ endOffset: ends, handedOver: (_broker, _key, epoch) => epoch === 6 }))).toBeUndefined();
     // The planted bug takes the leader's end at once.
     expect(fetchToRaft(alone, 0, view({ endOffset: ends, plant: "switch-before-commit" }))?.endOffset).toBe(40);
+  });
+
+  it("fetch → raft names the ISR it counted on as the holders: only their losses to damage at rest can make an adopted copy voteless (seed 205)", () => {
+    // b3 lagged out of the ISR {b1, b2}: the switch relies on b1 and b2 alone to hold every acks -1
+    // write below the cut. Rot then cut b1 and b3 when they adopted; had b3 been voteless as well
+    // as b1, the intact b2 could never have been elected (broker/mode-switch.ts adoptedState).
+    const fetch = fetchTopic();
+    const lagging = { ...fetch, partitions: [{ ...fetch.partitions[0]!, leaderEpoch: 1, isr: ["b1", "b2"] }, fetch.partitions[1]!] };
+    const topic = alteredTopic(lagging, { type: "topic.mode.altered", topic: "t", mode: "raft" });
+    const ends = (broker: string): number | undefined => ({ b1: 13, b2: 13, b3: 9 })[broker];
+    const fenced = view({ endOffset: ends, handedOver: (broker, _key, epoch) => broker === "b1" && epoch === 1 });
+    const commands = advanceModeSwitches(new Map([["t", topic]]), 4, fenced);
+    expect(commands).toEqual([{ type: "partition.mode.switched", topic: "t", partition: 0, mode: "raft", leaderEpoch: 5, endOffset: 13, leader: null, isr: ["b1", "b2", "b3"], holders: ["b1", "b2"] }]);
+    expect(commandProblem(commands[0]!)).toBeUndefined();
+    expect(commandProblem({ ...commands[0]!, holders: [3] } as unknown as CoordinatorCommand)).toMatch(/holders/);
+    // The partition's switch point carries them to every replica's raft-group assignment.
+    const command = commands[0]!;
+    expect(switchedPartition(topic, command, 4).switchedAt).toEqual({ leaderEpoch: 5, endOffset: 13, holders: ["b1", "b2"] });
+    // A switch recorded before holders were named replays as before: every replica counts.
+    const { holders: _holders, ...older } = command;
+    expect(switchedPartition(topic, older, 4).switchedAt).toEqual({ leaderEpoch: 5, endOffset: 13 });
   });
 
   it("raft → fetch waits for a majority of sealed voters and takes the most up-to-date log, whole", () => {

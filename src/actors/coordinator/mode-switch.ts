@@ -57,6 +57,8 @@ export interface PartitionModeSwitched {
   /** Fetch mode: the leader (it holds the whole log up to `endOffset`) and the ISR; raft mode: null and every replica. */
   readonly leader: NodeId | null;
   readonly isr: readonly NodeId[];
+  /** Raft mode: the fetch ISR the switch counted on to hold every acknowledged write (ModeSwitchPoint.holders). */
+  readonly holders?: readonly NodeId[];
 }
 
 export type ModeCommand = TopicModeAltered | PartitionModeSwitched;
@@ -143,10 +145,12 @@ export function switchedPartition(topic: TopicState, command: PartitionModeSwitc
   assert(command.leaderEpoch <= LEADER_EPOCH_MAX, "leader epochs exhausted");
   assert(Number.isSafeInteger(command.endOffset) && command.endOffset >= 0, `${where}: switched at end offset ${command.endOffset}`);
   const isr = command.isr;
+  const holders = command.holders;
+  assert(holders === undefined || (command.mode === "raft" && holders.length >= 1 && holders.every((broker) => leadership.replicas.includes(broker))), `${where}: holders ${holders?.join(",")} name a non-replica, or a switch to fetch mode`);
   assert(isr.length >= 1 && new Set(isr).size === isr.length && isr.every((broker) => leadership.replicas.includes(broker)), `${where}: ISR ${isr.join(",")} after a switch is empty, repeats a replica or names a non-replica`);
   if (command.mode === "fetch") assert(command.leader !== null && isr.includes(command.leader), `${where}: switched to fetch mode with leader ${String(command.leader)} outside the ISR ${isr.join(",")}`);
   const { mode: _pinned, elr: _elr, ...rest } = leadership;
-  return { ...rest, leader: command.mode === "fetch" ? command.leader : (leadership.replicas[0] ?? null), leaderEpoch: command.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, switchedAt: { leaderEpoch: command.leaderEpoch, endOffset: command.endOffset } };
+  return { ...rest, leader: command.mode === "fetch" ? command.leader : (leadership.replicas[0] ?? null), leaderEpoch: command.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, switchedAt: { leaderEpoch: command.leaderEpoch, endOffset: command.endOffset, ...(holders === undefined ? {} : { holders }) } };
 }
 
 /** A majority of `count` voters. */
@@ -170,7 +174,8 @@ export function advanceModeSwitches(topics: ReadonlyMap<TopicName, TopicState>, 
     const next = Math.max(epoch, decided.above) + 1;
     if (next > LEADER_EPOCH_MAX) continue;
     epoch = next;
-    commands.push({ type: "partition.mode.switched", topic: name, partition, mode: topic.replicationMode, leaderEpoch: next, endOffset: decided.endOffset, leader: decided.leader, isr: decided.isr });
+    const holders = decided.holders === undefined ? {} : { holders: decided.holders };
+    commands.push({ type: "partition.mode.switched", topic: name, partition, mode: topic.replicationMode, leaderEpoch: next, endOffset: decided.endOffset, leader: decided.leader, isr: decided.isr, ...holders });
   }
   return commands;
 }
@@ -181,6 +186,8 @@ interface Decision {
   readonly isr: readonly NodeId[];
   /** The new epoch must be above this (besides the coordinator's last). */
   readonly above: number;
+  /** Fetch → raft: the replicas counted on to hold every acknowledged write. */
+  readonly holders?: readonly NodeId[];
 }
 
 /**
@@ -199,7 +206,9 @@ export function fetchToRaft(topic: TopicState, partition: number, view: SwitchVi
     if (!view.handedOver(leader, key, leadership.leaderEpoch)) return undefined;
     if (leadership.isr.length < majority(leadership.replicas.length)) return undefined;
   }
-  return { endOffset: end, leader: null, isr: leadership.replicas, above: leadership.leaderEpoch };
+  // The ISR is what the argument counts on: only its members' losses to damage at rest, found when
+  // they adopt, can take an acknowledged write from the future voters (PartitionModeSwitched.holders).
+  return { endOffset: end, leader: null, isr: leadership.replicas, above: leadership.leaderEpoch, holders: leadership.isr };
 }
 
 /**

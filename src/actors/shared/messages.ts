@@ -176,6 +176,13 @@ export interface FollowerAssignment extends TopicRetention {
 export interface ModeSwitchPoint {
   readonly leaderEpoch: number;
   readonly endOffset: number;
+  /**
+   * Fetch → raft: the replicas the switch counted on to hold every acknowledged write below
+   * `endOffset` (the fetch ISR when it was decided). Damage at rest found while adopting makes
+   * only these voteless (broker/mode-switch.ts `adoptedVotelessUntil`); absent (a switch recorded
+   * before the field existed): every replica counts.
+   */
+  readonly holders?: readonly NodeId[];
 }
 
 /** A partition a broker hosts, as its heartbeat reports it for elections and `topic describe`. */

@@ -94,4 +94,23 @@ describe("the broker store switching a copy's mode", () => {
     expect(later.raft?.votelessUntil).toBeUndefined();
     await run(fetchCopy.store.close());
   });
+
+  it("adopting a copy damaged at rest that the switch did not count on (keepsVote, sim seed 205): cut, but it votes — also after a restart", async () => {
+    const { fs, run, store } = await withFetchCopy();
+    await run(store.close());
+    const dir = "data/partitions/t/0";
+    const segment = (await run(fs.list(dir))).find((name) => name.endsWith(".log"))!;
+    const size = (await run(fs.stat(`${dir}/${segment}`)))!.size;
+    expect(fs.damageAtRest("flip-bit", { path: `${dir}/${segment}`, position: size - (size / 3) - 4, bit: 3 })).toBeDefined(); // in the batch at 2-3
+    const opened = await run(BrokerStore.open(fs, OPTIONS));
+    await run(opened.store.persist([{ kind: "mode", topic: "t", partition: 0, to: "raft", point: { leaderEpoch: 9, endOffset: 4, holders: ["b1", "b2"] }, keepsVote: true }]));
+    const adopted = (await run(opened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
+    expect(adopted.raft?.entries.map((entry) => entry.index)).toEqual([1]);
+    expect(adopted.raft?.votelessUntil).toBeUndefined();
+    expect(adopted.raft?.hardState).toEqual({ term: 9, votedFor: null });
+    await run(opened.store.close());
+    const restarted = await run(BrokerStore.open(fs, OPTIONS));
+    expect(restarted.recovered.partitions[0]!.raft?.votelessUntil).toBeUndefined();
+    await run(restarted.store.close());
+  });
 });

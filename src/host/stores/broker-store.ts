@@ -631,8 +631,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const log = await this.logOf(topic, partition);
     try {
       if (operation.to === "raft") {
-        // Damage cuts the copy: voteless in the new era (its term, no vote) until it has the entries back.
-        await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage, (lastIndex) => this.recordLoss(log.dir, { term: operation.point.leaderEpoch, votedFor: null }, lastIndex));
+        // Damage cuts the copy: voteless in the new era (its term, no vote) until it has the entries
+        // back — unless the switch did not count on this copy (`keepsVote`): then it votes.
+        const beforeLoss = operation.keepsVote === true ? async (): Promise<void> => {} : (lastIndex: number) => this.recordLoss(log.dir, { term: operation.point.leaderEpoch, votedFor: null }, lastIndex);
+        await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage, beforeLoss);
         this.epochCaches.delete(key);
       } else {
         await cutForFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage);

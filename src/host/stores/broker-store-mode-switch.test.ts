@@ -38,6 +38,17 @@ async function withFetchCopy() {
   return { fs, run, store, scan };
 }
 
+/** withFetchCopy's copy, closed, with a bit flipped at rest in its batch at offsets 2-3. */
+async function withDamagedFetchCopy(): Promise<Pick<Awaited<ReturnType<typeof withFetchCopy>>, "fs" | "run">> {
+  const { fs, run, store } = await withFetchCopy();
+  await run(store.close());
+  const dir = "data/partitions/t/0";
+  const segment = (await run(fs.list(dir))).find((name) => name.endsWith(".log"))!;
+  const size = (await run(fs.stat(`${dir}/${segment}`)))!.size;
+  expect(fs.damageAtRest("flip-bit", { path: `${dir}/${segment}`, position: size - (size / 3) - 4, bit: 3 })).toBeDefined();
+  return { fs, run };
+}
+
 describe("the broker store switching a copy's mode", () => {
   it("adopts a fetch copy into Raft: cut at the switch's end, the switch's epoch as term, the batches as entries — and back to fetch", async () => {
     const { fs, run, store, scan } = await withFetchCopy();
@@ -68,12 +79,7 @@ describe("the broker store switching a copy's mode", () => {
   });
 
   it("adopting a copy damaged at rest: voteless in the new era across a restart, until the copy leaves raft mode", async () => {
-    const { fs, run, store } = await withFetchCopy();
-    await run(store.close());
-    const dir = "data/partitions/t/0";
-    const segment = (await run(fs.list(dir))).find((name) => name.endsWith(".log"))!;
-    const size = (await run(fs.stat(`${dir}/${segment}`)))!.size;
-    expect(fs.damageAtRest("flip-bit", { path: `${dir}/${segment}`, position: size - (size / 3) - 4, bit: 3 })).toBeDefined(); // in the batch at 2-3
+    const { fs, run } = await withDamagedFetchCopy();
     const opened = await run(BrokerStore.open(fs, OPTIONS)); // fetch mode keeps the damage, named
     await run(opened.store.persist([mode("raft", 9, 4)]));
     const adopted = (await run(opened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
@@ -96,12 +102,7 @@ describe("the broker store switching a copy's mode", () => {
   });
 
   it("adopting a copy damaged at rest that the switch did not count on (keepsVote, sim seed 205): cut, but it votes — also after a restart", async () => {
-    const { fs, run, store } = await withFetchCopy();
-    await run(store.close());
-    const dir = "data/partitions/t/0";
-    const segment = (await run(fs.list(dir))).find((name) => name.endsWith(".log"))!;
-    const size = (await run(fs.stat(`${dir}/${segment}`)))!.size;
-    expect(fs.damageAtRest("flip-bit", { path: `${dir}/${segment}`, position: size - (size / 3) - 4, bit: 3 })).toBeDefined(); // in the batch at 2-3
+    const { fs, run } = await withDamagedFetchCopy();
     const opened = await run(BrokerStore.open(fs, OPTIONS));
     await run(opened.store.persist([{ kind: "mode", topic: "t", partition: 0, to: "raft", point: { leaderEpoch: 9, endOffset: 4, holders: ["b1", "b2"] }, keepsVote: true }]));
     const adopted = (await run(opened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;

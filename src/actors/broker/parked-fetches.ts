@@ -14,18 +14,10 @@
  */
 import type { PendingFetch } from "./core.ts";
 import { partitionKey } from "../shared/ids.ts";
-
-const SHARDS = 64;
+import { SHARDS, shardOf } from "./partition-table.ts";
 
 function shardOfId(id: number): number {
   return id % SHARDS;
-}
-
-/** A small string hash (FNV-1a), as partition-table.ts shards partition keys. */
-function shardOfKey(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % SHARDS;
 }
 
 type Shards<K, V> = readonly ReadonlyMap<K, V>[];
@@ -70,7 +62,7 @@ export class ParkedFetches {
   /** This table with `fetch` parked: its id must be above every parked one's of its partition. */
   with(fetch: PendingFetch): ParkedFetches {
     const key = partitionKey(fetch.topic, fetch.partition);
-    const index = shardOfKey(key);
+    const index = shardOf(key);
     const list = this.partitions[index]!.get(key) ?? [];
     const slot = fetch.expirySlotMs;
     const slots = slot === undefined ? this.slots : new Map(this.slots).set(slot, [...(this.slots.get(slot) ?? []), fetch.id]);
@@ -97,7 +89,7 @@ export class ParkedFetches {
     let table: ParkedFetches = this;
     for (const fetch of fetches) {
       const key = partitionKey(fetch.topic, fetch.partition);
-      const index = shardOfKey(key);
+      const index = shardOf(key);
       const rest = (table.partitions[index]!.get(key) ?? []).filter((parked) => parked.id !== fetch.id);
       table = new ParkedFetches(changed(table.ids, shardOfId(fetch.id), fetch.id, undefined), changed(table.partitions, index, key, rest.length === 0 ? undefined : rest), table.size - 1, table.clientFetches - clientCount(fetch), table.slots);
     }
@@ -106,7 +98,7 @@ export class ParkedFetches {
 
   /** The fetches parked on one partition, oldest first. */
   of(key: string): readonly PendingFetch[] {
-    return this.partitions[shardOfKey(key)]!.get(key) ?? [];
+    return this.partitions[shardOf(key)]!.get(key) ?? [];
   }
 
   /**

@@ -11,10 +11,10 @@
  */
 import type { PartitionState } from "./partition.ts";
 
-const SHARDS = 64;
+export const SHARDS = 64;
 
-/** Which shard a key lives in: a small string hash (FNV-1a). */
-function shardOf(key: string): number {
+/** Which shard a key lives in: a small string hash (FNV-1a). Parked fetches (parked-fetches.ts) shard by partition the same way. */
+export function shardOf(key: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % SHARDS;

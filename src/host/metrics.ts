@@ -338,24 +338,24 @@ export class NodeMetrics {
  * and out by type (the types this code sends: a closed set).
  */
 function messageCounters(counters: { messagesIn: FastCounter; messagesOut: FastCounter }, node: NodeId): { in: CounterChild; out: (message: unknown) => void } {
-  const byType = new Map<string, CounterChild>();
+  const byType = boundBy(counters.messagesOut, node, "type");
   return {
     in: counters.messagesIn.child({ node }),
-    out: (message) => {
-      const type = String((message as { type?: unknown }).type);
-      let child = byType.get(type);
-      if (child === undefined) byType.set(type, (child = counters.messagesOut.child({ node, type })));
-      child.inc();
-    },
+    out: (message) => byType(String((message as { type?: unknown }).type)).inc(),
   };
 }
 
 /** `result` → the counter's child for (node, result), made on first use (results are a closed set of codes). */
 function boundByResult(counter: FastCounter, node: NodeId): (result: string) => CounterChild {
+  return boundBy(counter, node, "result");
+}
+
+/** `value` → the counter's child for (node, label = value), made on first use (the values are a closed set). */
+function boundBy(counter: FastCounter, node: NodeId, label: string): (value: string) => CounterChild {
   const children = new Map<string, CounterChild>();
-  return (result) => {
-    let child = children.get(result);
-    if (child === undefined) children.set(result, (child = counter.child({ node, result })));
+  return (value) => {
+    let child = children.get(value);
+    if (child === undefined) children.set(value, (child = counter.child({ node, [label]: value })));
     return child;
   };
 }

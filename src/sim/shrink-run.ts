@@ -7,7 +7,7 @@
  * stops there; a node error comes first in either).
  */
 import { parseSchedule } from "./nemesis.ts";
-import { formatScenario, parseScenario } from "./scenario.ts";
+import { formatScenario, parseScenario, type Scenario } from "./scenario.ts";
 import { runWorkload, type RunSummary, type WorkloadOptions } from "./workloads.ts";
 import { shrink, SHRINK_REPLAYS_MAX, type ShrinkCandidate, type ShrinkProgress, type ShrinkResult } from "./shrink.ts";
 
@@ -68,23 +68,42 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
   // The file is replayed from its own text, as `zhumq sim --scenario` will; its notes quote the
   // anomaly that replay finds (after shrinking it may differ in detail from the original's).
   const draft = parseScenario("shrunk", shrunkScenarioText(base, search, kind, first.detail, defaultMessages, options.replayCommand));
-  const replayed = await run({
-    workload: base.workload,
-    seed: draft.seed,
-    faults: draft.faults,
-    schedule: draft.steps,
-    plant: draft.plant,
-    acks: draft.acks,
-    messages: draft.messages,
-    bitFlipPerRead: draft.bitFlipPerRead,
-    replicationFactor: draft.replicationFactor,
-    clockDriftPpm: draft.clockDriftPpm,
-    clockSkewPpm: draft.clockSkewPpm,
-  });
+  const replayed = await run(scenarioRunOptions(base, draft));
   if (!fails(replayed)) throw new Error(`the shrunk scenario of seed ${base.seed} does not replay its failure (${kind}): a determinism bug`);
   const detail = replayed.anomalies[0]?.detail ?? first.detail;
   const scenarioText = shrunkScenarioText(base, search, kind, detail, defaultMessages, options.replayCommand);
   return { kind, detail, search, defaultMessages, scenarioText, replayed };
+}
+
+/**
+ * What `zhumq sim --scenario` runs for a scenario: every setting the file carries. The seed run's
+ * options not written in a scenario (compression, a raft workload's compaction) are kept from
+ * `base`. Leaving any out made a shrunk run replay as another run: seed 254 of `--mode-switches 2`
+ * shrank to three faults, but its file lacked the mode switches, and its replay passed ("a
+ * determinism bug").
+ */
+export function scenarioRunOptions(base: WorkloadOptions, scenario: Omit<Scenario, "name" | "title" | "expect">): WorkloadOptions {
+  return {
+    workload: base.workload,
+    seed: scenario.seed,
+    faults: scenario.faults,
+    schedule: scenario.steps,
+    plant: scenario.plant,
+    acks: scenario.acks,
+    messages: scenario.messages,
+    bitFlipPerRead: scenario.bitFlipPerRead,
+    replicationFactor: scenario.replicationFactor,
+    replicationMode: scenario.replicationMode,
+    coordinators: scenario.coordinators,
+    modeSwitches: scenario.modeSwitches,
+    retention: scenario.retention,
+    groups: scenario.groups,
+    safetyMs: scenario.safetyMs,
+    clockDriftPpm: scenario.clockDriftPpm,
+    clockSkewPpm: scenario.clockSkewPpm,
+    ...(base.compression === undefined ? {} : { compression: base.compression }),
+    ...(base.compactEvery === undefined ? {} : { compactEvery: base.compactEvery }),
+  };
 }
 
 function candidateOptions(base: WorkloadOptions, candidate: ShrinkCandidate): WorkloadOptions {
@@ -114,6 +133,11 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       acks: base.acks ?? -1,
       bitFlipPerRead: base.bitFlipPerRead,
       replicationFactor: base.replicationFactor,
+      replicationMode: base.replicationMode,
+      coordinators: base.coordinators,
+      modeSwitches: base.modeSwitches,
+      retention: base.retention,
+      safetyMs: base.safetyMs,
       groups: base.groups,
       clockDriftPpm: base.clockDriftPpm,
       clockSkewPpm: base.clockSkewPpm,

@@ -73,6 +73,12 @@ class Story {
     return this;
   }
 
+  /** Damage at rest cut [from, to) from a replica's copy (a Raft voter's cut, or a fetch-mode repair). */
+  repaired(replica: string, from: number, to: number, partition = 0): this {
+    this.history.rangeRepaired({ atMs: this.tick(), topic: TOPIC, partition, replica, fromOffset: from, toOffset: to, raftCut: true });
+    return this;
+  }
+
   check(options?: QueueCheckOptions): QueueCheckResult {
     return checkQueue(this.history, options);
   }
@@ -118,6 +124,34 @@ describe("queue checker: every rule has a history that must fail it", () => {
     expect(kinds(result)).toEqual(["lost-write"]);
     expect(result.anomalies[0]!.values).toEqual(["a1"]);
     expect(result.ok).toBe(false);
+  });
+
+  it("lost-write beyond the damage promise (raft mode): allowed only once a majority of the voters lost an acknowledged offset", () => {
+    // Raft promises nothing once damage at rest took one acknowledged entry from a majority: no
+    // leader can be elected safely, and the partition's log is stranded (sim seed 32, --mode raft
+    // --damage-at-rest: rot cut broker-1 and broker-2 below offsets 44-45 that broker-0 never had).
+    const stranded = (): Story => new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"]]).log([], { replica: "b1" }).log([], { replica: "b2" }).log([], { replica: "b3" });
+    const options = { damagedMajority: 2 };
+    // One voter's loss is within the promise: the partition's emptiness is a loss.
+    const one = stranded().repaired("b1", 1, 3).check(options);
+    expect(kinds(one)).toContain("lost-write");
+    expect(one.ok).toBe(false);
+    // Two voters lost offset 2 — but different offsets each do not add up.
+    const apart = stranded().repaired("b1", 1, 2).repaired("b2", 2, 3).check(options);
+    expect(apart.ok).toBe(false);
+    const two = stranded().repaired("b1", 1, 3).repaired("b2", 2, 3).check(options);
+    expect(two.ok, JSON.stringify(two.anomalies)).toBe(true);
+    expect(allowedKinds(two)).toContain("beyond-damage-promise");
+    expect(allowedKinds(two).every((kind) => kind === "beyond-damage-promise")).toBe(true);
+    // Fetch-mode repairs (refilled from the leader) are no such loss.
+    const refilled = stranded();
+    refilled.history.rangeRepaired({ atMs: 90, topic: TOPIC, partition: 0, replica: "b1", fromOffset: 0, toOffset: 9 });
+    refilled.history.rangeRepaired({ atMs: 91, topic: TOPIC, partition: 0, replica: "b2", fromOffset: 0, toOffset: 9 });
+    expect(refilled.check(options).ok).toBe(false);
+    // Off (fetch mode, where a damaged copy refills from the leader): a loss still.
+    expect(stranded().repaired("b1", 1, 3).repaired("b2", 2, 3).check().ok).toBe(false);
+    // Another partition's damage excuses nothing here.
+    expect(stranded().repaired("b1", 0, 9, 1).repaired("b2", 0, 9, 1).check(options).ok).toBe(false);
   });
 
   it("lost-write: a polled value (so committed) is in no final log, even unacknowledged", () => {

@@ -73,6 +73,7 @@ export type AnomalyKind =
   | "lost-write-after-leader-change"
   | "lost-write-at-acks-0"
   | "lost-to-damage"
+  | "beyond-damage-promise"
   | "deleted-by-retention"
   | "duplicate-across-damage"
   | "skipped-undamaged"
@@ -143,6 +144,14 @@ export interface QueueCheckOptions {
    * right for one replica) or an anomaly (with replicas, a damaged range must be refilled).
    */
   readonly lossToDamage?: "allowed" | "anomaly";
+  /**
+   * Raft mode: the promise is that damage at rest on a minority of the voters loses nothing. When
+   * this many replicas of a partition (a majority of its voters) lost one same acknowledged offset
+   * to damage at rest (their cuts, `repairs`), the run went beyond it: no leader can be elected
+   * safely any more (raft/voteless.ts), the partition stays unavailable, and what its final logs
+   * lack is reported in `allowed` as `beyond-damage-promise` instead of lost or uncommitted. 0: off.
+   */
+  readonly damagedMajority?: number;
   /** Keep at most this many anomalies of one kind; the rest are only counted. Default 100. */
   readonly anomaliesPerKindMax?: number;
 }
@@ -242,7 +251,13 @@ class Findings {
 
   constructor(private readonly perKindMax: number) {}
 
-  add(anomaly: Anomaly, allowed = false): void {
+  /** Partitions beyond the damage promise (`damagedMajority`), by "topic/partition". */
+  beyondPromise: ReadonlySet<string> = new Set();
+
+  add(given: Anomaly, allowed = false): void {
+    const beyond = !allowed && (given.kind === "lost-write" || given.kind === "uncommitted-read") && this.beyondPromise.has(partitionOfAnomaly(given) ?? "");
+    const anomaly = beyond ? { ...given, kind: "beyond-damage-promise" as const, detail: `${given.kind}, but a majority of the voters lost an acknowledged offset of this partition to damage at rest: ${given.detail}` } : given;
+    if (beyond) allowed = true;
     const count = (this.counts[anomaly.kind] ?? 0) + 1;
     this.counts[anomaly.kind] = count;
     if (!allowed) this.anomalyTotal++;
@@ -259,6 +274,7 @@ export function checkQueue(history: QueueHistoryData, options: QueueCheckOptions
     lossAcrossLeaderChange: options.lossAcrossLeaderChange ?? "allowed",
     leaderChangeSince: options.leaderChangeSince ?? "ack",
     lossToDamage: options.lossToDamage ?? "allowed",
+    damagedMajority: options.damagedMajority ?? 0,
     anomaliesPerKindMax: options.anomaliesPerKindMax ?? ANOMALIES_PER_KIND_MAX,
   };
   assert(Number.isInteger(resolved.anomaliesPerKindMax) && resolved.anomaliesPerKindMax >= 1, `checkQueue: anomaliesPerKindMax must be a positive integer (got ${resolved.anomaliesPerKindMax})`);
@@ -301,6 +317,7 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
     lost: new Set(),
     findings,
   };
+  findings.beyondPromise = partitionsBeyondDamagePromise(history.ops, analysis.repairs, options.damagedMajority);
   indexFinalLogs(analysis, history);
   indexOps(analysis);
   for (const change of history.leaderChanges) viewOf(analysis, change.topic, change.partition).leaderChanges.push(change);
@@ -309,6 +326,32 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
     view.knownOffsets = [...(view.hasFinalLog ? view.logged.keys() : view.claimedOffsets)].sort((a, b) => a - b);
   }
   return analysis;
+}
+
+/**
+ * The partitions where at least `majority` Raft voters lost one same acknowledged offset to damage
+ * at rest (`damagedMajority`; 0: none ever). Only Raft cuts count: a fetch-mode repair refilled
+ * its copy from the leader.
+ */
+export function partitionsBeyondDamagePromise(ops: readonly QueueOp[], repairs: readonly RangeRepair[], majority: number): Set<string> {
+  const beyond = new Set<string>();
+  if (majority <= 0 || repairs.length === 0) return beyond;
+  for (const op of ops) {
+    if (op.type !== "send.ok") continue;
+    const key = partitionKey(op.topic, op.partition);
+    if (beyond.has(key)) continue;
+    const losers = new Set(repairs.filter((repair) => repair.raftCut === true && repair.topic === op.topic && repair.partition === op.partition && repair.fromOffset <= op.offset && op.offset < repair.toOffset).map((repair) => repair.replica));
+    if (losers.size >= majority) beyond.add(key);
+  }
+  return beyond;
+}
+
+/** The partition an anomaly is about ("topic/partition"), from its first evidence that names one. */
+function partitionOfAnomaly(anomaly: Anomaly): string | undefined {
+  for (const op of anomaly.ops) {
+    if ("topic" in op && "partition" in op && typeof op.topic === "string" && typeof op.partition === "number") return partitionKey(op.topic, op.partition);
+  }
+  return undefined;
 }
 
 function indexSends(ops: readonly QueueOp[], findings: Findings): Map<string, SendRecord> {

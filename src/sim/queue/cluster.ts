@@ -264,7 +264,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   recordRepairsInFlight(history, world, brokerHosts);
   await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts), raft !== undefined);
   // With groups, what must be consumed is judged per group (at-least-once, pub-sub-completeness).
-  const check = checkQueue(history, { liveness: groups === undefined, ...(raft === undefined ? {} : { leaderChangeSince: "invoke" as const }) });
+  // Raft mode promises nothing once a majority of a partition's voters lost an acknowledged entry to damage at rest.
+  const check = checkQueue(history, { liveness: groups === undefined, ...(raft === undefined ? {} : { leaderChangeSince: "invoke" as const, damagedMajority: Math.floor(settings.replicationFactor / 2) + 1 }) });
   const raftAnomalies = (raft?.violations ?? []).map((violation) => ({ kind: `raft-${violation.kind}`, detail: `${violation.group} at ${violation.atMs} ms${violation.node === undefined ? "" : ` on ${violation.node}`}: ${violation.detail}` }));
   const groupCheck = groups?.check(history);
   if (groups !== undefined) options.onGroupHistory?.(groups.history);

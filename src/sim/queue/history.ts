@@ -198,6 +198,8 @@ export interface RangeRepair {
   readonly replica: NodeId;
   readonly fromOffset: number;
   readonly toOffset: number;
+  /** A Raft voter's log cut at damage at rest (its node voteless): not refilled yet when recorded, unlike a fetch-mode repair. */
+  readonly raftCut?: true;
 }
 
 /** What the checker reads: plain data. */

@@ -57,7 +57,7 @@ export class RaftGroupsObserver {
       this.damagedStarts.add(`${event.group} ${broker} ${this.now()}`);
       // Like a fetch-mode repair: the damaged range is cut here and copied again from the leader,
       // so a consumer that skipped it as damaged on this replica hid nothing.
-      this.history.rangeRepaired({ atMs: this.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.endOffset, toOffset: event.votelessUntil + 1 });
+      this.history.rangeRepaired({ atMs: this.now(), topic: event.topic, partition: event.partition, replica: broker, fromOffset: event.endOffset, toOffset: event.votelessUntil + 1, raftCut: true });
       return;
     }
     if (event.type === "broker.mode.switched" && event.to === "fetch") {

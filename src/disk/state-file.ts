@@ -156,6 +156,8 @@ export interface RaftHardState {
   readonly votedFor: string | null;
   /** Voteless until the log holds this index again (src/actors/raft/voteless.ts). Only the broker's hard-state file records it. */
   readonly votelessUntil?: number;
+  /** With `votelessUntil`: no entry lost up to there was of a later term (src/actors/raft/voteless.ts). Only the hard-state file records it. */
+  readonly votelessTerm?: number;
 }
 
 const utf8Encoder = new TextEncoder();

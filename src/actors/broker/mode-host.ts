@@ -26,7 +26,7 @@
  */
 import { notify, persist, read, setTimer, type ReadDone, type StorePersisted } from "../shared/effects.ts";
 import { partitionKey } from "../shared/ids.ts";
-import type { FollowerAssignment, LeaderAssignment, ModeSwitchPoint, RaftGroupAssignment, TopicId } from "../shared/messages.ts";
+import type { FollowerAssignment, LeaderAssignment, ModeSwitchPoint, RaftGroupAssignment, SealedReport, TopicId } from "../shared/messages.ts";
 import { HEARTBEAT_TIMER, type Step } from "./core.ts";
 import { adoptedState, countedOn, sealReport } from "./mode-switch.ts";
 import { voteless } from "../raft/state.ts";
@@ -81,10 +81,12 @@ export function unseal(step: Step, group: string): boolean {
 }
 
 /** The `sealed` field of a sealed group's heartbeat report, once its log is durable (absent otherwise). */
-export function sealedReport(step: Step, replica: RaftReplica): { sealed?: { lastTerm: number; endOffset: number; voteless?: true } } {
+export function sealedReport(step: Step, replica: RaftReplica): { sealed?: SealedReport } {
   if (!step.context.raft.modes.sealed.has(replica.group)) return {};
-  const log = replica.core.log;
-  const report = sealReport({ lastIndex: log.lastIndex, syncedIndex: replica.core.syncedIndex, termAt: (index) => log.termAt(index), voteless: voteless(replica.core) });
+  const core = replica.core;
+  const log = core.log;
+  const lost = core.votelessTerm === undefined ? {} : { lost: { lastTerm: core.votelessTerm, endOffset: core.votelessUntil + 1 } };
+  const report = sealReport({ lastIndex: log.lastIndex, syncedIndex: core.syncedIndex, termAt: (index) => log.termAt(index), voteless: voteless(core), ...lost });
   return report === undefined ? {} : { sealed: report };
 }
 

@@ -18,7 +18,7 @@
  *   leader epoch are one number line, so a follower's divergence check works across the switch.
  */
 import { assert } from "../shared/assert.ts";
-import type { ModeSwitchPoint } from "../shared/messages.ts";
+import type { ModeSwitchPoint, SealedReport } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 import type { EntryMeta, HardState, RaftRecovered } from "../raft/types.ts";
 import type { EpochEntry } from "./replica.ts";
@@ -36,6 +36,8 @@ export interface SealedLog {
    * log towards no majority either.
    */
   readonly voteless: boolean;
+  /** While voteless: the bound of what it lost (RaftCore.votelessTerm and votelessUntil), if known. */
+  readonly lost?: { readonly lastTerm: number; readonly endOffset: number };
 }
 
 /**
@@ -44,13 +46,15 @@ export interface SealedLog {
  * while writes are in flight. A voteless node says so: its log may lack committed entries, so the
  * coordinator's "a majority reported, the best of their logs holds every committed entry" must not
  * count it (seed 3102: two voters cut by rot at rest outvoted the intact one, and 64 acks -1
- * writes went).
+ * writes went) — unless the log chosen is at least as up-to-date as the bound of what it lost
+ * (`lost`), as its vote would (seed 254).
  */
-export function sealReport(log: SealedLog): { readonly lastTerm: number; readonly endOffset: number; readonly voteless?: true } | undefined {
+export function sealReport(log: SealedLog): SealedReport | undefined {
   if (log.syncedIndex < log.lastIndex) return undefined;
   const endOffset = Math.max(0, log.lastIndex + 1);
   const report = { lastTerm: endOffset === 0 ? 0 : (log.termAt(log.lastIndex) ?? 0), endOffset };
-  return log.voteless ? { ...report, voteless: true } : report;
+  if (!log.voteless) return report;
+  return log.lost === undefined ? { ...report, voteless: true } : { ...report, voteless: true, lost: log.lost };
 }
 
 /** Where a replica's copy is cut when it changes mode: at the switch's end, or its own end if shorter. */

@@ -19,6 +19,7 @@ import { wireError } from "../shared/errors.ts";
 import { partitionKey } from "../shared/ids.ts";
 import type { StorePersisted } from "../shared/effects.ts";
 import type { RaftRecovered } from "../raft/types.ts";
+import { lossFields, mergeLoss } from "../raft/voteless.ts";
 import { HEARTBEAT_TIMER, STORAGE_FULL_BACKOFF_MS, type Step } from "./core.ts";
 import { pushCheckLeadership } from "./push-serve.ts";
 import { notLeader, raftGroupName, type RaftReplica } from "./raft-replica.ts";
@@ -39,10 +40,13 @@ export function onRaftRejected(step: Step, event: StorePersisted<BrokerOperation
 export function restartState(replica: RaftReplica, recovered: RaftRecovered): RaftRecovered {
   const core = replica.core;
   const last = recovered.entries.at(-1)?.index ?? -1;
-  const stillVoteless = core.commitIndex < core.votelessUntil ? core.votelessUntil : -1;
-  const lost = Math.max(recovered.votelessUntil ?? -1, core.syncedIndex, stillVoteless);
-  const { votelessUntil: _ignored, ...rest } = recovered;
-  return lost > last ? { ...rest, votelessUntil: lost } : rest;
+  const recorded = recovered.votelessUntil === undefined ? undefined : { until: recovered.votelessUntil, term: recovered.votelessTerm };
+  const stillVoteless = core.commitIndex < core.votelessUntil ? { until: core.votelessUntil, term: core.votelessTerm } : undefined;
+  // What the old core knew durable was of no term above its own (the term was durable first).
+  const synced = core.syncedIndex >= 0 ? { until: core.syncedIndex, term: core.term } : undefined;
+  const lost = mergeLoss(mergeLoss(recorded, stillVoteless), synced);
+  const { votelessUntil: _until, votelessTerm: _term, ...rest } = recovered;
+  return lost !== undefined && lost.until > last ? { ...rest, ...lossFields(lost) } : rest;
 }
 
 export function restartRaftGroup(step: Step, rejection: BrokerRaftRejection): void {

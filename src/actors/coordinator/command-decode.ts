@@ -49,6 +49,7 @@ export function commandProblem(value: unknown): string | undefined {
       if (!isCount(command["leaderEpoch"], 1) || !isCount(command["endOffset"], 0)) return "partition.mode.switched needs leaderEpoch and endOffset";
       if (command["leader"] !== null && typeof command["leader"] !== "string") return "partition.mode.switched has a malformed leader";
       if (command["holders"] !== undefined && !isNodeList(command["holders"])) return "partition.mode.switched has malformed holders";
+      if (command["lastEpoch"] !== undefined && !isCount(command["lastEpoch"], 0)) return "partition.mode.switched has a malformed lastEpoch";
       return isNodeList(command["isr"]) ? undefined : "partition.mode.switched needs an isr";
     case "broker.decommissioned":
     case "partition.move.started":

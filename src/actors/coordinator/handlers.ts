@@ -379,7 +379,7 @@ function noteSeals(context: CoordinatorContext, broker: NodeId, request: BrokerH
     if (topic === undefined || topic.replicationMode !== "fetch" || switchingPartition(topic) !== report.partition) continue;
     const key = `${report.topic}/${report.partition}`;
     next ??= new Map(context.raftSeals ?? []);
-    next.set(key, new Map(next.get(key) ?? []).set(broker, { lastTerm: report.sealed.lastTerm, endOffset: report.sealed.endOffset, term: report.term, ...(report.sealed.voteless === true ? { voteless: true } : {}) }));
+    next.set(key, new Map(next.get(key) ?? []).set(broker, { lastTerm: report.sealed.lastTerm, endOffset: report.sealed.endOffset, term: report.term, ...(report.sealed.voteless === true ? { voteless: true, ...(report.sealed.lost === undefined ? {} : { lost: report.sealed.lost }) } : {}) }));
   }
   return next;
 }

@@ -44,7 +44,7 @@ describe("mode-switch decisions", () => {
     const ends = (broker: string): number | undefined => ({ b1: 40, b2: 38, b3: 12 })[broker];
     expect(fetchToRaft(topic, 0, view({ endOffset: ends }))).toBeUndefined(); // not fenced yet
     const fenced = view({ endOffset: ends, handedOver: (broker, _key, epoch) => broker === "b1" && epoch === 7 });
-    expect(fetchToRaft(topic, 0, fenced)).toEqual({ endOffset: 40, leader: null, isr: ["b1", "b2", "b3"], above: 7, holders: ["b1", "b2", "b3"] });
+    expect(fetchToRaft(topic, 0, fenced)).toEqual({ endOffset: 40, leader: null, isr: ["b1", "b2", "b3"], above: 7, holders: ["b1", "b2", "b3"], lastEpoch: 7 });
     const alone = { ...topic, partitions: [{ ...topic.partitions[0]!, isr: ["b1"] }, topic.partitions[1]!] };
     expect(fetchToRaft(alone, 0, fenced)).toBeUndefined(); // acks -1 writes may be on b1 only
     expect(fetchToRaft(topic, 0, { ...fenced, isAlive: (broker) => broker !== "b1" })).toBeUndefined(); // its successor is fenced in turn
@@ -64,14 +64,16 @@ describe("mode-switch decisions", () => {
     const ends = (broker: string): number | undefined => ({ b1: 13, b2: 13, b3: 9 })[broker];
     const fenced = view({ endOffset: ends, handedOver: (broker, _key, epoch) => broker === "b1" && epoch === 1 });
     const commands = advanceModeSwitches(new Map([["t", topic]]), 4, fenced);
-    expect(commands).toEqual([{ type: "partition.mode.switched", topic: "t", partition: 0, mode: "raft", leaderEpoch: 5, endOffset: 13, leader: null, isr: ["b1", "b2", "b3"], holders: ["b1", "b2"] }]);
+    expect(commands).toEqual([{ type: "partition.mode.switched", topic: "t", partition: 0, mode: "raft", leaderEpoch: 5, endOffset: 13, leader: null, isr: ["b1", "b2", "b3"], holders: ["b1", "b2"], lastEpoch: 1 }]);
     expect(commandProblem(commands[0]!)).toBeUndefined();
     expect(commandProblem({ ...commands[0]!, holders: [3] } as unknown as CoordinatorCommand)).toMatch(/holders/);
     // The partition's switch point carries them to every replica's raft-group assignment.
     const command = commands[0]!;
-    expect(switchedPartition(topic, command, 4).switchedAt).toEqual({ leaderEpoch: 5, endOffset: 13, holders: ["b1", "b2"] });
-    // A switch recorded before holders were named replays as before: every replica counts.
-    const { holders: _holders, ...older } = command;
+    expect(switchedPartition(topic, command, 4).switchedAt).toEqual({ leaderEpoch: 5, endOffset: 13, holders: ["b1", "b2"], lastEpoch: 1 });
+    expect(commandProblem({ ...command, lastEpoch: -1 } as unknown as CoordinatorCommand)).toMatch(/lastEpoch/);
+    expect(() => switchedPartition(topic, { ...command, lastEpoch: 5 }, 4)).toThrow(/last epoch/);
+    // A switch recorded before holders (and the last epoch) were named replays as before: every replica counts.
+    const { holders: _holders, lastEpoch: _lastEpoch, ...older } = command;
     expect(switchedPartition(topic, older, 4).switchedAt).toEqual({ leaderEpoch: 5, endOffset: 13 });
   });
 
@@ -113,10 +115,36 @@ describe("mode-switch decisions", () => {
     expect(raftToFetch(topic, 0, sealed)).toMatchObject({ endOffset: 109, isr: ["b1", "b2", "b3"] });
   });
 
+  it("raft → fetch counts a voteless reporter whose lost log the chosen one covers, as its vote would (seed 254)", () => {
+    // Rot cut b1 and b2 at 43; each knows it had held up to 108, of no term above 7. b3 is whole.
+    const topic = alteredTopic(fetchTopic({ replicationMode: "raft" }), { type: "topic.mode.altered", topic: "t", mode: "fetch" });
+    const lost = { lastTerm: 7, endOffset: 109 };
+    const seals = new Map<string, RaftSeal>([
+      ["b1", { lastTerm: 7, endOffset: 43, term: 7, voteless: true, lost }],
+      ["b2", { lastTerm: 7, endOffset: 43, term: 7, voteless: true, lost }],
+    ]);
+    const sealed = view({ sealed: (broker) => seals.get(broker), raftTerm: () => 7 });
+    // Their own logs do not cover what they lost: no choice yet (the same as seed 3102).
+    expect(raftToFetch(topic, 0, sealed)).toBeUndefined();
+    // b3's log covers it: all three vouch for it, and nothing acknowledged is lost.
+    seals.set("b3", { lastTerm: 7, endOffset: 109, term: 7 });
+    expect(raftToFetch(topic, 0, sealed)).toEqual({ endOffset: 109, leader: "b3", isr: ["b3"], above: 7 });
+    // A log short of the bound is no choice, even with a majority reporting.
+    seals.set("b3", { lastTerm: 7, endOffset: 100, term: 7 });
+    expect(raftToFetch(topic, 0, sealed)).toBeUndefined();
+    // A later term covers any index of an earlier one.
+    seals.set("b3", { lastTerm: 8, endOffset: 60, term: 8 });
+    expect(raftToFetch(topic, 0, sealed)).toMatchObject({ endOffset: 60, leader: "b3" });
+    // Without a bound (a record from before it existed) a voteless reporter still counts for nothing.
+    seals.set("b1", { lastTerm: 7, endOffset: 43, term: 7, voteless: true });
+    seals.set("b2", { lastTerm: 7, endOffset: 43, term: 7, voteless: true });
+    expect(raftToFetch(topic, 0, sealed)).toBeUndefined();
+  });
+
   it("compares logs as Raft does: last term first, then length", () => {
-    expect(upToDate({ lastTerm: 5, endOffset: 1, term: 5 }, { lastTerm: 4, endOffset: 99, term: 9 })).toBeGreaterThan(0);
-    expect(upToDate({ lastTerm: 5, endOffset: 10, term: 5 }, { lastTerm: 5, endOffset: 12, term: 5 })).toBeLessThan(0);
-    expect(upToDate({ lastTerm: 5, endOffset: 10, term: 5 }, { lastTerm: 5, endOffset: 10, term: 7 })).toBe(0);
+    expect(upToDate({ lastTerm: 5, endOffset: 1 }, { lastTerm: 4, endOffset: 99 })).toBeGreaterThan(0);
+    expect(upToDate({ lastTerm: 5, endOffset: 10 }, { lastTerm: 5, endOffset: 12 })).toBeLessThan(0);
+    expect(upToDate({ lastTerm: 5, endOffset: 10 }, { lastTerm: 5, endOffset: 10 })).toBe(0);
   });
 
   it("draws each new epoch above the coordinator's last, every epoch of the partition and every Raft term heard of", () => {

@@ -59,6 +59,8 @@ export interface PartitionModeSwitched {
   readonly isr: readonly NodeId[];
   /** Raft mode: the fetch ISR the switch counted on to hold every acknowledged write (ModeSwitchPoint.holders). */
   readonly holders?: readonly NodeId[];
+  /** Raft mode: the fetch era's last leader epoch (ModeSwitchPoint.lastEpoch). */
+  readonly lastEpoch?: number;
 }
 
 export type ModeCommand = TopicModeAltered | PartitionModeSwitched;
@@ -75,6 +77,8 @@ export interface RaftSeal {
   readonly term: number;
   /** Its log lost entries to damage at rest and was not caught up again: it may lack committed entries it acknowledged. */
   readonly voteless?: boolean;
+  /** With `voteless`: the most the lost log could have been (SealedReport.lost); absent: unknown. */
+  readonly lost?: { readonly lastTerm: number; readonly endOffset: number };
 }
 
 /** What the switch decisions read of the brokers right now (soft state). */
@@ -147,10 +151,12 @@ export function switchedPartition(topic: TopicState, command: PartitionModeSwitc
   const isr = command.isr;
   const holders = command.holders;
   assert(holders === undefined || (command.mode === "raft" && holders.length >= 1 && holders.every((broker) => leadership.replicas.includes(broker))), `${where}: holders ${holders?.join(",")} name a non-replica, or a switch to fetch mode`);
+  const lastEpoch = command.lastEpoch;
+  assert(lastEpoch === undefined || (command.mode === "raft" && Number.isSafeInteger(lastEpoch) && lastEpoch >= 0 && lastEpoch < command.leaderEpoch), `${where}: last epoch ${String(lastEpoch)} is not below the switch's ${command.leaderEpoch}, or the switch is to fetch mode`);
   assert(isr.length >= 1 && new Set(isr).size === isr.length && isr.every((broker) => leadership.replicas.includes(broker)), `${where}: ISR ${isr.join(",")} after a switch is empty, repeats a replica or names a non-replica`);
   if (command.mode === "fetch") assert(command.leader !== null && isr.includes(command.leader), `${where}: switched to fetch mode with leader ${String(command.leader)} outside the ISR ${isr.join(",")}`);
   const { mode: _pinned, elr: _elr, ...rest } = leadership;
-  return { ...rest, leader: command.mode === "fetch" ? command.leader : (leadership.replicas[0] ?? null), leaderEpoch: command.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, switchedAt: { leaderEpoch: command.leaderEpoch, endOffset: command.endOffset, ...(holders === undefined ? {} : { holders }) } };
+  return { ...rest, leader: command.mode === "fetch" ? command.leader : (leadership.replicas[0] ?? null), leaderEpoch: command.leaderEpoch, isr, isrVersion: leadership.isrVersion + 1, switchedAt: { leaderEpoch: command.leaderEpoch, endOffset: command.endOffset, ...(holders === undefined ? {} : { holders }), ...(lastEpoch === undefined ? {} : { lastEpoch }) } };
 }
 
 /** A majority of `count` voters. */
@@ -175,7 +181,8 @@ export function advanceModeSwitches(topics: ReadonlyMap<TopicName, TopicState>, 
     if (next > LEADER_EPOCH_MAX) continue;
     epoch = next;
     const holders = decided.holders === undefined ? {} : { holders: decided.holders };
-    commands.push({ type: "partition.mode.switched", topic: name, partition, mode: topic.replicationMode, leaderEpoch: next, endOffset: decided.endOffset, leader: decided.leader, isr: decided.isr, ...holders });
+    const lastEpoch = decided.lastEpoch === undefined ? {} : { lastEpoch: decided.lastEpoch };
+    commands.push({ type: "partition.mode.switched", topic: name, partition, mode: topic.replicationMode, leaderEpoch: next, endOffset: decided.endOffset, leader: decided.leader, isr: decided.isr, ...holders, ...lastEpoch });
   }
   return commands;
 }
@@ -188,6 +195,8 @@ interface Decision {
   readonly above: number;
   /** Fetch → raft: the replicas counted on to hold every acknowledged write. */
   readonly holders?: readonly NodeId[];
+  /** Fetch → raft: the fenced leader's epoch, the last of the fetch era. */
+  readonly lastEpoch?: number;
 }
 
 /**
@@ -208,7 +217,9 @@ export function fetchToRaft(topic: TopicState, partition: number, view: SwitchVi
   }
   // The ISR is what the argument counts on: only its members' losses to damage at rest, found when
   // they adopt, can take an acknowledged write from the future voters (PartitionModeSwitched.holders).
-  return { endOffset: end, leader: null, isr: leadership.replicas, above: leadership.leaderEpoch, holders: leadership.isr };
+  // No batch on a holder is of an epoch above the fenced leader's: each was written by the leader
+  // of its epoch, and none has led since (ModeSwitchPoint.lastEpoch).
+  return { endOffset: end, leader: null, isr: leadership.replicas, above: leadership.leaderEpoch, holders: leadership.isr, lastEpoch: leadership.leaderEpoch };
 }
 
 /**
@@ -225,11 +236,13 @@ export function raftToFetch(topic: TopicState, partition: number, view: SwitchVi
   });
   const needed = view.plant === "switch-before-commit" ? 1 : majority(leadership.replicas.length);
   // Every committed entry is on a majority of the voters, and each of them kept it — unless damage
-  // at rest cut it away (a voteless voter). So only the intact reporters make the majority whose
-  // best log holds every committed entry; a voteless one may still lead or be in the ISR if its
-  // log is the best (any log at least as up-to-date as an intact holder's holds what it holds).
-  const intact = reports.filter((report) => report.seal.voteless !== true);
-  if (intact.length < needed) return undefined;
+  // at rest cut it away (a voteless voter). A voteless reporter vouches only for a log at least as
+  // up-to-date as the most its lost log could have been (`lost`), as its vote would: Raft's
+  // argument, made against the log it lost (seed 254: two of three voters cut by rot as they
+  // adopted; counting neither, the intact third's log, holding everything, could never be chosen).
+  // A voteless one may still lead or be in the ISR if its log is the best.
+  const vouchesFor = (chosen: RaftSeal, report: (typeof reports)[number]): boolean => report.seal.voteless !== true || (report.seal.lost !== undefined && upToDate(chosen, report.seal.lost) >= 0);
+  if (reports.filter((report) => report.seal.voteless !== true || report.seal.lost !== undefined).length < needed) return undefined;
   const alive = reports.filter((report) => view.isAlive(report.broker));
   const pool = view.plant === "switch-before-commit" ? alive.slice(0, 1) : alive;
   let best: (typeof reports)[number] | undefined;
@@ -238,6 +251,7 @@ export function raftToFetch(topic: TopicState, partition: number, view: SwitchVi
   }
   if (best === undefined) return undefined; // the most up-to-date log is on a broker that is down: wait
   const chosen = best.seal;
+  if (reports.filter((report) => vouchesFor(chosen, report)).length < needed) return undefined;
   // A down reporter with a more up-to-date log may hold committed entries the others lack: wait for it.
   if (view.plant !== "switch-before-commit" && reports.some((report) => upToDate(report.seal, chosen) > 0)) return undefined;
   const isr = reports.filter((report) => view.isAlive(report.broker) && upToDate(report.seal, chosen) === 0).map((report) => report.broker);
@@ -246,6 +260,6 @@ export function raftToFetch(topic: TopicState, partition: number, view: SwitchVi
 }
 
 /** Raft's "at least as up-to-date": by last term, then by length (> 0: `a` is more). */
-export function upToDate(a: RaftSeal, b: RaftSeal): number {
+export function upToDate(a: Pick<RaftSeal, "lastTerm" | "endOffset">, b: Pick<RaftSeal, "lastTerm" | "endOffset">): number {
   return a.lastTerm !== b.lastTerm ? a.lastTerm - b.lastTerm : a.endOffset - b.endOffset;
 }

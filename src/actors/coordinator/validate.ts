@@ -206,16 +206,17 @@ function raftReportsProblem(reports: unknown, limits: CoordinatorLimits): WireEr
       isInteger(fields["committedEnd"]) &&
       fields["committedEnd"] >= 0 &&
       (fields["sealed"] === undefined || sealedProblem(fields["sealed"]) === undefined);
-    if (!ok) return wireError("INVALID_REQUEST", "raft entries must be {topic: string, partition: integer >= 0, term: integer >= 0, leader: string | null, serving: boolean, committedEnd: integer >= 0, sealed?: {lastTerm: integer >= 0, endOffset: integer >= 0, voteless?: true}}");
+    if (!ok) return wireError("INVALID_REQUEST", "raft entries must be {topic: string, partition: integer >= 0, term: integer >= 0, leader: string | null, serving: boolean, committedEnd: integer >= 0, sealed?: {lastTerm: integer >= 0, endOffset: integer >= 0, voteless?: true, lost?: {lastTerm: integer >= 0, endOffset: integer >= 0}}}");
   }
   return undefined;
 }
 
-/** A sealed voter's log (mode-switch.ts): {lastTerm, endOffset}, both integers >= 0, and `voteless: true` or nothing. */
+/** A sealed voter's log (mode-switch.ts): {lastTerm, endOffset}, both integers >= 0, `voteless: true` or nothing, and with it maybe `lost` (the same shape). */
 function sealedProblem(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null) return "sealed must be an object";
-  const { lastTerm, endOffset, voteless } = value as Record<string, unknown>;
+  const { lastTerm, endOffset, voteless, lost } = value as Record<string, unknown>;
   if (voteless !== undefined && voteless !== true) return "sealed.voteless must be true or absent";
+  if (lost !== undefined && (voteless !== true || sealedProblem(lost) !== undefined || Object.keys(lost as object).some((key) => key !== "lastTerm" && key !== "endOffset"))) return "sealed.lost must be {lastTerm, endOffset}, with voteless";
   return isInteger(lastTerm) && lastTerm >= 0 && isInteger(endOffset) && endOffset >= 0 ? undefined : "sealed needs lastTerm and endOffset";
 }
 
@@ -351,7 +352,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
       const held = (fields["held"] as readonly TopicIdentity[] | undefined)?.map(({ topic, topicId }) => (topicId === undefined ? { topic } : { topic, topicId }));
       const replicas = (fields["replicas"] as readonly ReplicaReport[] | undefined)?.map(({ topic, partition, leaderEpoch, endOffset }) => ({ topic, partition, leaderEpoch, endOffset }));
       const isrProposals = (fields["isrProposals"] as readonly IsrProposal[] | undefined)?.map(({ topic, partition, leaderEpoch, isrVersion, isr }) => ({ topic, partition, leaderEpoch, isrVersion, isr: [...isr] }));
-      const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd, sealed }) => ({ topic, partition, term, leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed: { lastTerm: sealed.lastTerm, endOffset: sealed.endOffset, ...(sealed.voteless === true ? { voteless: true as const } : {}) } }) }));
+      const raft = (fields["raft"] as readonly RaftLeadershipReport[] | undefined)?.map(({ topic, partition, term, leader, serving: leads, committedEnd, sealed }) => ({ topic, partition, term, leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed: { lastTerm: sealed.lastTerm, endOffset: sealed.endOffset, ...(sealed.voteless === true ? { voteless: true as const, ...(sealed.lost === undefined ? {} : { lost: { lastTerm: sealed.lost.lastTerm, endOffset: sealed.lost.endOffset } }) } : {}) } }) }));
       const leaving = fields["leaving"] as boolean | undefined;
       const incarnation = fields["incarnation"] as number | undefined;
       const assignmentsDigest = fields["assignmentsDigest"] as string | undefined;

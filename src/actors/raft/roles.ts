@@ -17,6 +17,7 @@ import { hasQuorum, voteResult } from "./quorum.ts";
 import { failReads } from "./reads.ts";
 import { bcastAppend, bcastHeartbeat } from "./replication.ts";
 import { output, promotable, randomizeElectionTimeout, sendMessage, voteless, type RaftCore } from "./state.ts";
+import { coversLoss } from "./voteless.ts";
 import type { NodeId, RaftVoteReply, RaftVoteRequest } from "./types.ts";
 
 /** Enter `term` (forgetting the vote when it is new) and clear everything that belongs to a role. True when the term changed. */
@@ -113,7 +114,7 @@ export function inLease(core: RaftCore): boolean {
 export function handleVoteRequest(core: RaftCore, from: NodeId, request: RaftVoteRequest): void {
   const canVote = core.votedFor === from || (core.votedFor === null && core.leader === null) || (request.preVote && request.term > core.term);
   const upToDate = core.plant === "vote-without-log-check" || core.log.isUpToDate(request.lastIndex, request.lastTerm);
-  if (!(canVote && upToDate) || voteless(core)) {
+  if (!(canVote && upToDate) || (voteless(core) && !coversLoss(core, request.lastIndex, request.lastTerm))) {
     sendMessage(core, from, { type: "raft.vote.reply", preVote: request.preVote, granted: false });
     return;
   }

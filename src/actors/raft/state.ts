@@ -122,10 +122,13 @@ export interface RaftCore {
   /** Plant `reply-before-persist-vote`: ticks until the granted vote is finally written (0: none pending). */
   voteWriteDelayTicks: number;
   /**
-   * No vote granted and no campaign until the commit index reaches this (RaftRecovered.votelessUntil;
-   * -1: none). Written with the hard state while set, and cleared once caught up (voteless.ts).
+   * No campaign until the commit index reaches this (RaftRecovered.votelessUntil; -1: none), and
+   * a vote only for a candidate at least as up-to-date as (`votelessTerm`, this). Written with the
+   * hard state while set, and cleared once caught up (voteless.ts).
    */
   votelessUntil: number;
+  /** While voteless: no entry lost up to `votelessUntil` was of a later term; undefined: unknown (no vote at all). */
+  votelessTerm: number | undefined;
 
   effects: RaftEffect[];
   reported: { role: RaftRole; term: number; leader: NodeId | null; commitIndex: number } | undefined;
@@ -180,19 +183,20 @@ export function createCore(input: RaftInput): RaftCore {
     applyStalled: false,
     voteWriteDelayTicks: 0,
     votelessUntil: input.recovered.votelessUntil ?? SENTINEL_INDEX,
+    votelessTerm: input.recovered.votelessUntil === undefined ? undefined : input.recovered.votelessTerm,
     effects: [],
     reported: undefined,
   };
   randomizeElectionTimeout(core);
   // Votelessness the disk does not hold yet (raised by a restart in place, raft-restart.ts), or
   // holds no more (the log grew past it): the hard state says so before anything else is sent.
-  if ((hard.votelessUntil ?? SENTINEL_INDEX) !== core.votelessUntil) persistOperation(core, hardStateOperation(core), false);
+  if ((hard.votelessUntil ?? SENTINEL_INDEX) !== core.votelessUntil || (core.votelessUntil !== SENTINEL_INDEX && hard.votelessTerm !== core.votelessTerm)) persistOperation(core, hardStateOperation(core), false);
   return core;
 }
 
 /** The hard-state write of the node's term and vote, and of its votelessness while it lasts. */
 export function hardStateOperation(core: RaftCore): Extract<RaftOperation, { kind: "hard-state" }> {
-  const voteless = core.votelessUntil === SENTINEL_INDEX ? {} : { votelessUntil: core.votelessUntil };
+  const voteless = core.votelessUntil === SENTINEL_INDEX ? {} : { votelessUntil: core.votelessUntil, ...(core.votelessTerm === undefined ? {} : { votelessTerm: core.votelessTerm }) };
   return { kind: "hard-state", term: core.term, votedFor: core.votedFor, ...voteless, endIndex: core.log.lastIndex, version: core.version };
 }
 

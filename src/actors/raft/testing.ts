@@ -13,7 +13,7 @@ import { persisted, readDone, receive, tick } from "./core.ts";
 import { requestRead } from "./reads.ts";
 import { changeMembership, propose, transferLeadership } from "./requests.ts";
 import { compact } from "./snapshot.ts";
-import { recoveredVoteless, withLoss } from "./voteless.ts";
+import { lossFields, recoveredVoteless, withLoss, writtenHardState } from "./voteless.ts";
 import { createCore, reportStatus, type RaftCore } from "./state.ts";
 import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftSettings, type Snapshot } from "./types.ts";
 import type { Random } from "../../ports/random.ts";
@@ -66,13 +66,13 @@ export class TestNode {
   private boot(): RaftCore {
     const entries = this.disk.batches.map((batch) => metaOf(decodeBatch(batch)));
     // Voteless while the log ends below what a cut lost (damageAtRest), as the broker's store says.
-    const votelessUntil = recoveredVoteless(this.disk.hardState, entries.at(-1)?.index ?? this.disk.snapshot?.index ?? -1);
+    const loss = recoveredVoteless(this.disk.hardState, entries.at(-1)?.index ?? this.disk.snapshot?.index ?? -1);
     const core = createCore({
       self: this.id,
       group: "g",
       voters: this.voters,
       settings: this.settings,
-      recovered: { hardState: this.disk.hardState, entries, ...(this.disk.snapshot === undefined ? {} : { snapshot: this.disk.snapshot }), ...(votelessUntil === undefined ? {} : { votelessUntil }) },
+      recovered: { hardState: this.disk.hardState, entries, ...(this.disk.snapshot === undefined ? {} : { snapshot: this.disk.snapshot }), ...lossFields(loss) },
       clock: { now: () => this.network.nowMs },
       random: new CountingRandom(`${this.id}:${this.network.restarts}`),
       ...(this.plant === undefined ? {} : { plant: this.plant }),
@@ -294,7 +294,7 @@ export interface MemoryDisk {
 
 /** The hard state a `hard-state` write leaves on disk. */
 function hardStateOf(operation: Extract<RaftOperation, { kind: "hard-state" }>): HardState {
-  return { term: operation.term, votedFor: operation.votedFor, ...(operation.votelessUntil === undefined ? {} : { votelessUntil: operation.votelessUntil }) };
+  return writtenHardState(operation);
 }
 
 /** Carry out one Raft persist operation on a memory disk, as the store would on files. */

@@ -149,6 +149,13 @@ export interface HardState {
    * before it caught up does not forget it; absent once it has caught up.
    */
   readonly votelessUntil?: number;
+  /**
+   * With `votelessUntil`: a term no lower than that of any entry the lost log held up to there
+   * (an upper bound, voteless.ts). The voteless node may still vote for a candidate whose log is
+   * at least as up-to-date as (this term, `votelessUntil`): Raft's own check against the log it
+   * lost. Absent (unknown, a record written before it existed): it grants no vote at all.
+   */
+  readonly votelessTerm?: number;
 }
 
 /**
@@ -183,6 +190,8 @@ export interface RaftRecovered {
    * not help elect a leader that lacks a committed entry (it still replicates and acknowledges).
    */
   readonly votelessUntil?: number;
+  /** With `votelessUntil`: an upper bound of the lost entries' terms (HardState.votelessTerm); absent: unknown. */
+  readonly votelessTerm?: number;
 }
 
 export interface RaftInput {
@@ -295,7 +304,7 @@ export type RaftOperation =
   /** Remove every entry after `after` (the log's truncateTo(after + 1)). Durable when done. */
   | { readonly kind: "truncate"; readonly after: number; readonly endIndex: number; readonly version: number }
   /** Term and vote (and `votelessUntil` while the node is voteless, HardState), through the atomic small-state writer. Durable when done. */
-  | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly votelessUntil?: number; readonly endIndex: number; readonly version: number }
+  | { readonly kind: "hard-state"; readonly term: number; readonly votedFor: NodeId | null; readonly votelessUntil?: number; readonly votelessTerm?: number; readonly endIndex: number; readonly version: number }
   /**
    * A snapshot, written atomically and durable when done; then the log's entries up to its index
    * may go (compaction: whole segments) or, with `reset`, the whole log is replaced by an empty

@@ -183,6 +183,13 @@ export interface ModeSwitchPoint {
    * before the field existed): every replica counts.
    */
   readonly holders?: readonly NodeId[];
+  /**
+   * Fetch → raft: the fetch leader's epoch when the switch was decided. No batch below `endOffset`
+   * on a holder is of a later epoch, so a holder that damage cut as it adopted may still vote for
+   * a candidate whose log is at least as up-to-date as (this, the last offset it lost)
+   * (raft/voteless.ts). Absent (a switch recorded before the field existed): `leaderEpoch` − 1.
+   */
+  readonly lastEpoch?: number;
 }
 
 /** A partition a broker hosts, as its heartbeat reports it for elections and `topic describe`. */
@@ -250,9 +257,20 @@ export interface RaftLeadershipReport {
   /**
    * Stopped for a switch to fetch mode (RaftGroupAssignment.sealed): its log's last term and end, final while it stays sealed.
    * `voteless`: the log lost entries to damage at rest and was not caught up again (RaftRecovered.votelessUntil), so it may
-   * lack committed entries it once acknowledged: it counts towards no majority that vouches for the committed log.
+   * lack committed entries it once acknowledged: it counts towards a majority that vouches for the committed log only
+   * when the log chosen is at least as up-to-date as `lost` — the most the lost log could have been (raft/voteless.ts),
+   * as its vote would; without `lost` (the bound is not known), never.
    */
-  readonly sealed?: { readonly lastTerm: number; readonly endOffset: number; readonly voteless?: true };
+  readonly sealed?: SealedReport;
+}
+
+/** A sealed voter's log (RaftLeadershipReport.sealed). */
+export interface SealedReport {
+  readonly lastTerm: number;
+  readonly endOffset: number;
+  readonly voteless?: true;
+  /** With `voteless`: no entry the node lost was of a later term than `lastTerm` or lay at or past `endOffset`. */
+  readonly lost?: { readonly lastTerm: number; readonly endOffset: number };
 }
 
 /** Raft traffic between two brokers: every Raft message one broker has for another from one event, all groups together. */

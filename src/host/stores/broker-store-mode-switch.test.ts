@@ -24,7 +24,7 @@ function batch(base: number, epoch: number): Uint8Array {
 }
 
 const append = (base: number, epoch: number): BrokerOperation => ({ kind: "append", topic: "t", partition: 0, baseOffset: base, nextOffset: base + 2, generation: 0, batch: batch(base, epoch) });
-const mode = (to: "raft" | "fetch", leaderEpoch: number, endOffset: number): BrokerOperation => ({ kind: "mode", topic: "t", partition: 0, to, point: { leaderEpoch, endOffset } });
+const mode = (to: "raft" | "fetch", leaderEpoch: number, endOffset: number, lastEpoch?: number): BrokerOperation => ({ kind: "mode", topic: "t", partition: 0, to, point: { leaderEpoch, endOffset, ...(lastEpoch === undefined ? {} : { lastEpoch }) } });
 
 async function withFetchCopy() {
   const kernel = new Kernel(7);
@@ -81,14 +81,18 @@ describe("the broker store switching a copy's mode", () => {
   it("adopting a copy damaged at rest: voteless in the new era across a restart, until the copy leaves raft mode", async () => {
     const { fs, run } = await withDamagedFetchCopy();
     const opened = await run(BrokerStore.open(fs, OPTIONS)); // fetch mode keeps the damage, named
-    await run(opened.store.persist([mode("raft", 9, 4)]));
+    await run(opened.store.persist([mode("raft", 9, 4, 3)]));
     const adopted = (await run(opened.store.read({ kind: "mode-scan", topic: "t", partition: 0 }))) as unknown as BrokerModeScanResult;
     expect(adopted.raft?.entries.map((entry) => entry.index)).toEqual([1]);
     expect(adopted.raft?.votelessUntil).toBe(5); // the copy held 0-5 before the cut
-    expect(adopted.raft?.hardState).toEqual({ term: 9, votedFor: null, votelessUntil: 5 });
+    // None of it of an epoch above the fetch era's last (the switch point's lastEpoch, 3): the node
+    // may vote for a candidate whose log is at least as up-to-date as (3, 5).
+    expect(adopted.raft?.votelessTerm).toBe(3);
+    expect(adopted.raft?.hardState).toEqual({ term: 9, votedFor: null, votelessUntil: 5, votelessTerm: 3 });
     await run(opened.store.close());
     const restarted = await run(BrokerStore.open(fs, OPTIONS));
     expect(restarted.recovered.partitions[0]!.raft?.votelessUntil).toBe(5);
+    expect(restarted.recovered.partitions[0]!.raft?.votelessTerm).toBe(3);
     await run(restarted.store.persist([mode("fetch", 12, 2)]));
     await run(restarted.store.close());
     const fetchCopy = await run(BrokerStore.open(fs, OPTIONS));

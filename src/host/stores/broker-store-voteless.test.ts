@@ -64,12 +64,15 @@ describe("a raft-mode log cut at damage at rest", () => {
     const cut = await d.start();
     expect(lastIndex(cut)).toBe(8);
     expect(cut.raft?.votelessUntil).toBe(9);
-    expect(cut.raft?.hardState).toEqual({ term: 2, votedFor: "b1", votelessUntil: 9 });
+    // Nothing it held was of a term above its own (2): it may vote for a log at least as up-to-date as (2, 9).
+    expect(cut.raft?.hardState).toEqual({ term: 2, votedFor: "b1", votelessUntil: 9, votelessTerm: 2 });
+    expect(cut.raft?.votelessTerm).toBe(2);
     // Crashed before the group caught up: nothing damaged any more, and still voteless.
     const again = await d.start();
     expect(lastIndex(again)).toBe(8);
     expect(again.raft?.votelessUntil).toBe(9);
-    expect(again.raft?.hardState).toEqual({ term: 2, votedFor: "b1", votelessUntil: 9 });
+    expect(again.raft?.hardState).toEqual({ term: 2, votedFor: "b1", votelessUntil: 9, votelessTerm: 2 });
+    expect(again.raft?.votelessTerm).toBe(2);
   });
 
   it("votes again after the core's cleared write, and after a restart that finds the log grown past the loss", async () => {

@@ -108,7 +108,7 @@ import { RAFT_STATE_FILE, scanEntries } from "./raft-store.ts";
 import { adoptIntoRaft, cutForFetch, dropRaftState } from "./mode-switch-store.ts";
 import { newerHardState, RAFT_HARD_STATES_FILE, RaftHardStates } from "./raft-hard-states.ts";
 import { loadRaftState, saveRaftState, type RaftHardState } from "../../disk/state-file.ts";
-import { recoveredVoteless, withLoss } from "../../actors/raft/voteless.ts";
+import { lossFields, mergeLoss, recoveredVoteless, withLoss, writtenHardState } from "../../actors/raft/voteless.ts";
 import type { EntryMeta, RaftPlant, RaftReadResult, RaftRecovered, RaftSettings, Snapshot } from "../../actors/raft/types.ts";
 import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import type { BrokerModeScan, BrokerModeScanResult, BrokerRaftRead } from "../../actors/broker/types.ts";
@@ -535,8 +535,8 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
    * votelessness, recorded with its term and vote and synced (src/actors/raft/voteless.ts), so
    * that a crash after the cut does not forget that the log is short. One fsync per cut.
    */
-  private async recordLoss(dir: string, hardState: RaftHardState, lastIndex: number): Promise<void> {
-    const state = withLoss(newerHardState(hardState, this.hardStates.get(dir))!, lastIndex);
+  private async recordLoss(dir: string, hardState: RaftHardState, lastIndex: number, termBound?: number): Promise<void> {
+    const state = withLoss(newerHardState(hardState, this.hardStates.get(dir))!, lastIndex, termBound);
     if (state === undefined) return;
     await this.hardStates.record(dir, state);
     await this.hardStates.sync();
@@ -633,7 +633,10 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
       if (operation.to === "raft") {
         // Damage cuts the copy: voteless in the new era (its term, no vote) until it has the entries
         // back — unless the switch did not count on this copy (`keepsVote`): then it votes.
-        const beforeLoss = operation.keepsVote === true ? async (): Promise<void> => {} : (lastIndex: number) => this.recordLoss(log.dir, { term: operation.point.leaderEpoch, votedFor: null }, lastIndex);
+        // No batch below the switch's end on a holder is of an epoch above the fetch era's last
+        // (`lastEpoch`); a switch recorded without it: below the switch's own, surely.
+        const termBound = operation.point.lastEpoch ?? operation.point.leaderEpoch - 1;
+        const beforeLoss = operation.keepsVote === true ? async (): Promise<void> => {} : (lastIndex: number) => this.recordLoss(log.dir, { term: operation.point.leaderEpoch, votedFor: null }, lastIndex, termBound);
         await adoptIntoRaft(this.fs, log, operation.point, truncateAcrossDamage, beforeLoss);
         this.epochCaches.delete(key);
       } else {
@@ -724,7 +727,7 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     const raft = operation.operation;
     if (raft.kind === "hard-state") {
       const dir = this.partitionDir(topic, partition, this.identities.get(key));
-      const state = { term: raft.term, votedFor: raft.votedFor, ...(raft.votelessUntil === undefined ? {} : { votelessUntil: raft.votelessUntil }) };
+      const state = writtenHardState(raft);
       // Not the log: a vote needs no open segment (a closed log would be reopened just for it).
       if (this.raftMarked.has(dir)) return this.hardStates.record(dir, state); // durable at the batch's sync
       // The group's first: its own file, written durably, marks the folder raft-mode for good
@@ -1023,8 +1026,9 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: s
       const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
       const state = hardState();
       // What the record says, or this cut if it could not be recorded (a full disk: the core writes it later).
-      const votelessUntil = Math.max(recoveredVoteless(state, log.endOffset - 1) ?? -1, log.endOffset - 1 < lastIndex ? lastIndex : -1);
-      return { hardState: state, entries, ...(snapshot === undefined ? {} : { snapshot }), ...(votelessUntil < 0 ? {} : { votelessUntil }) };
+      const cut = log.endOffset - 1 < lastIndex ? { until: lastIndex, term: state.term } : undefined;
+      const loss = mergeLoss(recoveredVoteless(state, log.endOffset - 1), cut);
+      return { hardState: state, entries, ...(snapshot === undefined ? {} : { snapshot }), ...lossFields(loss) };
     } catch (error) {
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
       await recordLoss(hardState(), lastIndex);

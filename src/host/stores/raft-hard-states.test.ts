@@ -139,6 +139,21 @@ describe("RaftHardStates", () => {
     }
   });
 
+  it("a record carries the lost term bound after votelessUntil when known; records without it (older) still read", () => {
+    const header = Uint8Array.of(0x5a, 0x51, 0x48, 0x53, 1, 0, 0, 0);
+    const older = encodeHardStateRecord("t/1", { term: 7, votedFor: "broker-2", votelessUntil: 108 });
+    const bounded = encodeHardStateRecord("t/1", { term: 7, votedFor: "broker-2", votelessUntil: 108, votelessTerm: 6 });
+    const noVote = encodeHardStateRecord("t/2", { term: 9, votedFor: null, votelessUntil: 3, votelessTerm: 0 });
+    expect(bounded.length).toBe(older.length + 8);
+    const file = new Uint8Array([...header, ...older, ...bounded, ...noVote]);
+    expect(parseHardStates(PATH, file).states.get("t/1")).toEqual({ term: 7, votedFor: "broker-2", votelessUntil: 108, votelessTerm: 6 });
+    expect(parseHardStates(PATH, file).states.get("t/2")).toEqual({ term: 9, votedFor: null, votelessUntil: 3, votelessTerm: 0 });
+    expect(parseHardStates(PATH, new Uint8Array([...header, ...bounded, ...older])).states.get("t/1")).toEqual({ term: 7, votedFor: "broker-2", votelessUntil: 108 });
+    // The bound without an index is no record this format writes: it is not encoded.
+    expect(encodeHardStateRecord("t/1", { term: 7, votedFor: null, votelessTerm: 6 }).length).toBe(encodeHardStateRecord("t/1", { term: 7, votedFor: null }).length);
+    expect(newerHardState({ term: 7, votedFor: "broker-2" }, { term: 7, votedFor: null, votelessUntil: 108, votelessTerm: 6 })).toEqual({ term: 7, votedFor: "broker-2", votelessUntil: 108, votelessTerm: 6 });
+  });
+
   it("newerHardState: the shared file's votelessness stands against the raft-state file of the same term, an older term's does not", () => {
     expect(newerHardState({ term: 4, votedFor: null }, { term: 4, votedFor: null, votelessUntil: 9 })).toEqual({ term: 4, votedFor: null, votelessUntil: 9 });
     expect(newerHardState({ term: 4, votedFor: "x" }, { term: 4, votedFor: null, votelessUntil: 9 })).toEqual({ term: 4, votedFor: "x", votelessUntil: 9 });

@@ -35,6 +35,7 @@
  *    4  4  CRC32C of the length field followed by the payload (zeros never check out)
  *    8     payload: dir length (u16), dir (UTF-8), term (int64), vote length (u32, NO_VOTE for
  *          none), vote (UTF-8), then — only while the node is voteless — votelessUntil (int64)
+ *          and, when known, votelessTerm (int64; a record without it is read as unknown)
  *
  * The last record of a folder wins. The per-partition `raft-state` file stays the mark that a
  * folder is raft-mode (written once, when the group is made); the store takes the newer of it and
@@ -64,10 +65,16 @@ const DAMAGE_READS_MAX = 4;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** The record's bytes after the vote: votelessUntil, and votelessTerm with it when known. */
+function votelessBytes(state: RaftHardState): number {
+  if (state.votelessUntil === undefined) return 0;
+  return state.votelessTerm === undefined ? 8 : 16;
+}
+
 export function encodeHardStateRecord(dir: string, state: RaftHardState): Uint8Array {
   const dirBytes = encoder.encode(dir);
   const vote = state.votedFor === null ? undefined : encoder.encode(state.votedFor);
-  const payloadBytes = 2 + dirBytes.length + 8 + 4 + (vote?.length ?? 0) + (state.votelessUntil === undefined ? 0 : 8);
+  const payloadBytes = 2 + dirBytes.length + 8 + 4 + (vote?.length ?? 0) + votelessBytes(state);
   if (dirBytes.length === 0 || dirBytes.length > 0xffff || payloadBytes > RECORD_PAYLOAD_MAX) throw new RangeError(`hard-state record for ${JSON.stringify(dir)}: ${payloadBytes} bytes is out of range`);
   const out = new Uint8Array(RECORD_HEADER_BYTES + payloadBytes);
   const view = viewOf(out);
@@ -79,7 +86,11 @@ export function encodeHardStateRecord(dir: string, state: RaftHardState): Uint8A
   writeInt64(view, at, state.term);
   view.setUint32(at + 8, vote === undefined ? NO_VOTE : vote.length);
   if (vote !== undefined) out.set(vote, at + 12);
-  if (state.votelessUntil !== undefined) writeInt64(view, out.length - 8, state.votelessUntil);
+  if (state.votelessUntil !== undefined) {
+    const term = state.votelessTerm;
+    writeInt64(view, out.length - (term === undefined ? 8 : 16), state.votelessUntil);
+    if (term !== undefined) writeInt64(view, out.length - 8, term);
+  }
   view.setUint32(4, crc32c(out, RECORD_HEADER_BYTES, out.length, crc32c(out, 0, 4)));
   return out;
 }
@@ -107,13 +118,16 @@ function parseRecord(bytes: Uint8Array, at: number): Parsed {
     position += 12;
     if (term === undefined || term < 0) return { kind: "bad", reason: "term", end };
     const voteEnd = position + (voteLength === NO_VOTE ? 0 : voteLength);
-    // After the vote: nothing, or the index the node is voteless until.
-    if (voteEnd !== end && voteEnd + 8 !== end) return { kind: "bad", reason: voteLength === NO_VOTE ? "bytes after the record" : "vote length", end };
+    // After the vote: nothing, the index the node is voteless until, or that and the lost term bound.
+    if (voteEnd !== end && voteEnd + 8 !== end && voteEnd + 16 !== end) return { kind: "bad", reason: voteLength === NO_VOTE ? "bytes after the record" : "vote length", end };
     const votedFor = voteLength === NO_VOTE ? null : decoder.decode(bytes.subarray(position, voteEnd));
     if (voteEnd === end) return { kind: "record", dir, state: { term, votedFor }, end };
     const votelessUntil = readInt64(view, voteEnd);
     if (votelessUntil === undefined || votelessUntil < 0) return { kind: "bad", reason: "voteless index", end };
-    return { kind: "record", dir, state: { term, votedFor, votelessUntil }, end };
+    if (voteEnd + 8 === end) return { kind: "record", dir, state: { term, votedFor, votelessUntil }, end };
+    const votelessTerm = readInt64(view, voteEnd + 8);
+    if (votelessTerm === undefined || votelessTerm < 0) return { kind: "bad", reason: "voteless term", end };
+    return { kind: "record", dir, state: { term, votedFor, votelessUntil, votelessTerm }, end };
   } catch {
     return { kind: "bad", reason: "not UTF-8", end };
   }
@@ -151,7 +165,8 @@ export function newerHardState(a: RaftHardState | undefined, b: RaftHardState | 
   if (b === undefined) return a;
   if (a.term !== b.term) return a.term > b.term ? a : b;
   if (b.votedFor !== null || a.votedFor === null) return b;
-  return b.votelessUntil === undefined ? { term: a.term, votedFor: a.votedFor } : { term: a.term, votedFor: a.votedFor, votelessUntil: b.votelessUntil };
+  const voteless = b.votelessUntil === undefined ? {} : { votelessUntil: b.votelessUntil, ...(b.votelessTerm === undefined ? {} : { votelessTerm: b.votelessTerm }) };
+  return { term: a.term, votedFor: a.votedFor, ...voteless };
 }
 
 interface PendingWrite {
@@ -337,7 +352,7 @@ export class RaftHardStates {
   }
 
   private noteLive(dir: string, state: RaftHardState): void {
-    const bytes = RECORD_HEADER_BYTES + 2 + encoder.encode(dir).length + 12 + (state.votedFor === null ? 0 : encoder.encode(state.votedFor).length) + (state.votelessUntil === undefined ? 0 : 8);
+    const bytes = RECORD_HEADER_BYTES + 2 + encoder.encode(dir).length + 12 + (state.votedFor === null ? 0 : encoder.encode(state.votedFor).length) + votelessBytes(state);
     this.liveBytes += bytes - (this.recordBytes.get(dir) ?? 0);
     this.recordBytes.set(dir, bytes);
   }

@@ -99,7 +99,7 @@ export function adoptionPlan(entries: readonly EntryMeta[], localEnd: number, po
  */
 export function adoptedState(raft: RaftRecovered, point: ModeSwitchPoint, self: NodeId): RaftRecovered {
   if (raft.votelessUntil === undefined || countedOn(point, self)) return raft;
-  const { votelessUntil: _notCountedOn, ...rest } = raft;
+  const { votelessUntil: _notCountedOn, votelessTerm: _bound, ...rest } = raft;
   return rest;
 }
 

@@ -21,7 +21,7 @@ describe("a sealed voter's report on the wire", () => {
   it("carries the lost log's bound with voteless, copied field by field", () => {
     const parsed = parse({ lastTerm: 2, endOffset: 43, voteless: true, lost: { lastTerm: 2, endOffset: 109 } });
     expect(parsed.kind).toBe("request");
-    const request = (parsed as { request: { raft: { sealed: unknown }[] } }).request;
+    const request = (parsed as unknown as { request: { raft: { sealed: unknown }[] } }).request;
     expect(request.raft[0]!.sealed).toEqual({ lastTerm: 2, endOffset: 43, voteless: true, lost: { lastTerm: 2, endOffset: 109 } });
     expect(parse({ lastTerm: 2, endOffset: 43, voteless: true }).kind).toBe("request");
   });

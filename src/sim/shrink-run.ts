@@ -115,6 +115,7 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       bitFlipPerRead: base.bitFlipPerRead,
       replicationFactor: base.replicationFactor,
       groups: base.groups,
+      authorizer: base.authorizer,
       clockDriftPpm: base.clockDriftPpm,
       clockSkewPpm: base.clockSkewPpm,
       faults: shrunk.faults,

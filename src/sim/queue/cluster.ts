@@ -129,14 +129,16 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
   const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
   if (quorum?.ids.length !== quorum?.voters.length) quorum?.bootAdmin();
-  // With the authorizer on, group members start once their rules are committed (else their first heartbeat is refused, for good): till then a restart step leaves them down.
-  let membersWaiting = authorization !== undefined && groups !== undefined;
-  const membersStart = (): void => {
-    membersWaiting = false;
+  // With the authorizer on, consumers and group members start once their rules are committed (else the
+  // coordinator refuses their first metadata or heartbeat, which they take as final): till then a restart step leaves them down.
+  let consumersWaiting = authorization !== undefined;
+  const consumersStart = (): void => {
+    consumersWaiting = false;
+    for (const id of consumers) void world.node(id).start();
     groups?.start();
   };
-  const memberWaits = (node: NodeId): string | false => (membersWaiting && groups!.memberNodes.includes(node) ? "group members start once the workload's ACLs are committed" : false);
-  world.restartTakenOver = quorum === undefined ? (authorization === undefined ? undefined : memberWaits) : (node, wipe) => memberWaits(node) || quorum.restartTakenOver(node, wipe);
+  const consumerWaits = (node: NodeId): string | false => (consumersWaiting && (consumers.includes(node) || (groups?.memberNodes.includes(node) ?? false)) ? "consumers start once the workload's ACLs are committed" : false);
+  world.restartTakenOver = quorum === undefined ? (authorization === undefined ? undefined : consumerWaits) : (node, wipe) => consumerWaits(node) || quorum.restartTakenOver(node, wipe);
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   // A single coordinator recovered from its command log must hold every offset commit it acknowledged.
@@ -171,7 +173,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     world.addNode(OPERATOR, modeSwitcherBoot({ topic: TOPIC, coordinators: coordinatorIds, initialMode: settings.replicationMode, switches: settings.modeSwitches, safetyMs: settings.safetyMs, ready: () => topicReady, onAltered }));
   }
   const admin: AdminRequests = {};
-  world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin, authorization === undefined ? undefined : { rules: workloadAcls(), onAdded: () => membersStart() }));
+  world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin, authorization === undefined ? undefined : { rules: workloadAcls(), onAdded: () => consumersStart() }));
   const intruder = authorization === undefined ? undefined : new Intruder(world, history, { safetyMs: settings.safetyMs, coordinators: coordinatorIds, leaders: () => leadership(brokerHosts, (broker) => world.node(broker).status === "up"), ready: () => topicReady });
   if (intruder !== undefined) world.addNode(INTRUDER, intruder.boot());
   world.onDecommission = (broker) => admin.decommission?.(broker);
@@ -209,7 +211,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     }
   };
   clockRates([...world.nodes.keys()]);
-  for (const [id, node] of world.nodes) if (!joiners.includes(id)) void node.start();
+  for (const [id, node] of world.nodes) if (!joiners.includes(id) && !(consumersWaiting && consumers.includes(id))) void node.start();
   // Group members start at their own join times (some late).
   const beforeGroups = new Set(world.nodes.keys());
   groups?.addNodes();

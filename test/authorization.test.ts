@@ -51,15 +51,24 @@ describe("authorization with real processes", () => {
     expect(granted.code, granted.stderr).toBe(0);
     expect(granted.stdout).toBe("added 1 ACL rule\n");
 
-    const refusal = await withClient(bootstrap, "bob", async (zhumq) => {
-      const producer = zhumq.producer();
-      await producer.connect();
-      const error = await producer.send({ topic: "orders", messages: [{ value: "forbidden" }] }).then(() => undefined, (caught: unknown) => caught as { code?: string; message?: string });
-      await producer.disconnect();
-      return error;
-    });
+    const tryProduce = () =>
+      withClient(bootstrap, "bob", async (zhumq) => {
+        const producer = zhumq.producer();
+        await producer.connect();
+        const error = await producer.send({ topic: "orders", messages: [{ value: "forbidden" }] }).then(() => undefined, (caught: unknown) => caught as { code?: string; message?: string });
+        await producer.disconnect();
+        return error;
+      });
+    // Allowed to produce nowhere: not even a producer id (the coordinator refuses it).
+    const noId = await tryProduce();
+    expect(noId?.code).toBe("AUTHORIZATION_FAILED");
+    expect(noId?.message).toMatch(/User:bob may not take a producer id: that needs produce on at least one topic/);
+    // Allowed to produce elsewhere: an id, but the leader refuses the write to 'orders'.
+    const elsewhere = await run(["acl", "add", "--principal", "User:bob", "--operation", "produce", "--topic", "other", "--bootstrap", bootstrap], "admin");
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    const refusal = await tryProduce();
     expect(refusal?.code).toBe("AUTHORIZATION_FAILED");
-    expect(refusal?.message).toMatch(/User:bob may not produce/);
+    expect(refusal?.message).toMatch(/User:bob may not produce on topic 'orders'/);
 
     const before = await withClient(bootstrap, "admin", async (zhumq) => {
       const admin = zhumq.admin();
@@ -81,7 +90,7 @@ describe("authorization with real processes", () => {
       await producer.disconnect();
     });
     const listed = await run(["acl", "list", "--principal", "User:bob", "--bootstrap", bootstrap], "admin");
-    expect(listed.stdout).toMatch(/2 ACL rules \(version 2; enforced\)/);
+    expect(listed.stdout).toMatch(/3 ACL rules \(version 3; enforced\)/);
     expect(listed.stdout).toMatch(/User:bob produce topic:ord\* \(prefix\)/);
     expect(dev.stdout + dev.stderr).toMatch(/authorization\.refused|User:bob may not produce on topic 'orders'/);
     expect((await dev.terminate(45_000)).code).toBe(0);

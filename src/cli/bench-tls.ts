@@ -4,8 +4,10 @@
  *
  * Two in-process clusters (a coordinator and one broker on free loopback ports, data in a
  * temporary folder), one plaintext and one with mutual TLS on every link, certificates made for
- * the run by the `openssl` command (a throw-away CA; EC P-256). Rounds alternate the order so a
- * machine that warms up or gets busier shifts both alike. Each run produces --messages into a
+ * the run by the `openssl` command (a throw-away CA; EC P-256). One run of each, not counted,
+ * warms the process up first (the JIT, the TLS and gRPC code paths: without it the first
+ * configuration measured ran at about half speed and the ratio said more of the order than of
+ * TLS); then rounds alternate the order so a machine that gets busier shifts both alike. Each run produces --messages into a
  * fresh topic and reads them back with the bench's own loops; the report gives produce and
  * consume msgs/s and p99 per run, the medians, and the ratios TLS / plaintext.
  */
@@ -60,6 +62,15 @@ export async function compareTls(args: TlsCompareArgs, io: CommandIo): Promise<{
       throw new Error(`--tls makes certificates with the openssl command, which failed: ${(error as Error).message}`);
     }
     const results: Record<Mode, TlsRunResult[]> = { plaintext: [], tls: [] };
+    // TLS / plaintext within each round: the two runs of a round are back to back, so they share the
+    // machine's load more closely than runs of different rounds do (on a shared machine, rates
+    // swing several-fold from round to round).
+    const pairs: { produce: number; consume: number }[] = [];
+    for (const mode of ["plaintext", "tls"] as const) {
+      if (io.interrupt.aborted) break;
+      await oneRun(mode, args, certificates.material);
+    }
+    io.stdout.write("  warm-up   plaintext and TLS once each, not counted\n");
     for (let round = 1; round <= args.rounds && !io.interrupt.aborted; round++) {
       const order: Mode[] = round % 2 === 1 ? ["plaintext", "tls"] : ["tls", "plaintext"];
       for (const mode of order) {
@@ -68,15 +79,19 @@ export async function compareTls(args: TlsCompareArgs, io: CommandIo): Promise<{
         io.stdout.write(`  round ${round}  ${mode.padEnd(9)}  produce ${grouped(result.produceRate).padStart(8)} msgs/s  p99 ${result.produceP99Ms.toFixed(1).padStart(7)} ms   consume ${grouped(result.consumeRate).padStart(8)} msgs/s${result.failed > 0 ? `  (${grouped(result.failed)} failed)` : ""}\n`);
         if (io.interrupt.aborted) break;
       }
+      const [plain, tls] = [results.plaintext[round - 1], results.tls[round - 1]];
+      if (plain !== undefined && tls !== undefined) pairs.push({ produce: ratio(tls.produceRate, plain.produceRate), consume: ratio(tls.consumeRate, plain.consumeRate) });
     }
     const med = (mode: Mode, pick: (result: TlsRunResult) => number): number => median(results[mode].map(pick));
     const produce = { plaintext: med("plaintext", (r) => r.produceRate), tls: med("tls", (r) => r.produceRate) };
     const p99 = { plaintext: med("plaintext", (r) => r.produceP99Ms), tls: med("tls", (r) => r.produceP99Ms) };
     const consume = { plaintext: med("plaintext", (r) => r.consumeRate), tls: med("tls", (r) => r.consumeRate) };
-    const produceRatio = produce.plaintext > 0 ? produce.tls / produce.plaintext : 0;
-    const consumeRatio = consume.plaintext > 0 ? consume.tls / consume.plaintext : 0;
+    const produceRatio = ratio(produce.tls, produce.plaintext);
+    const consumeRatio = ratio(consume.tls, consume.plaintext);
     io.stdout.write(`  median produce: plaintext ${grouped(produce.plaintext)} msgs/s (p99 ${p99.plaintext.toFixed(1)} ms), TLS ${grouped(produce.tls)} msgs/s (p99 ${p99.tls.toFixed(1)} ms); TLS/plaintext ${produceRatio.toFixed(3)} (target >= 0.8)\n`);
     io.stdout.write(`  median consume: plaintext ${grouped(consume.plaintext)} msgs/s, TLS ${grouped(consume.tls)} msgs/s; TLS/plaintext ${consumeRatio.toFixed(3)} (target >= 0.8)\n`);
+    const pairRatios = (pick: "produce" | "consume"): string => pairs.map((pair) => pair[pick].toFixed(2)).join(", ");
+    io.stdout.write(`  TLS/plaintext round by round: produce ${pairRatios("produce")} (median ${median(pairs.map((pair) => pair.produce)).toFixed(3)}); consume ${pairRatios("consume")} (median ${median(pairs.map((pair) => pair.consume)).toFixed(3)})\n`);
     return { produceRatio, consumeRatio };
   } finally {
     rmSync(certDir, { recursive: true, force: true });
@@ -94,6 +109,10 @@ async function oneRun(mode: Mode, args: TlsCompareArgs, material: (name: string)
     await cluster?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function ratio(tls: number, plaintext: number): number {
+  return plaintext > 0 ? tls / plaintext : 0;
 }
 
 function median(values: readonly number[]): number {

@@ -62,6 +62,13 @@ Options:
                       partitions compact their Raft logs, a replica behind gets a snapshot; a
                       loss is excused only below every final log's start (plant
                       raft-compact-past-commit turns it on)
+  --authorizer on|off queue: the authorizer on (default off; the plant skip-authorize turns it
+                      on): every coordinator replica and broker enforces ACLs on the principal
+                      the simulated network attaches to each message (clients are users such as
+                      User:producer, brokers their node ids); the admin adds the workload's
+                      rules through the coordinator, and an intruder's produce and admin
+                      requests must be refused: the rule denied-write fails the run if one of
+                      its values reaches a log (docs/simulator.md "Authorization")
   --faults MODE       swarm (faults drawn from the seed, default) or none
   --messages N        values each producer (queue) or client (ledger) sends
   --scenario NAME     a file in scenarios/ (without .txt) or a path
@@ -199,6 +206,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       mode: { type: "string" },
       "mode-switches": { type: "string" },
       retention: { type: "boolean" },
+      authorizer: { type: "string" },
       faults: { type: "string" },
       messages: { type: "string" },
       values: { type: "string" },
@@ -253,6 +261,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const groups = parseGroupsFlags(values.groups, values["members-per-group"], workload, values.push === true, values.pull === true);
   if (groups !== undefined && acks !== undefined && acks !== -1) throw new Error(`--groups runs at acks -1 (every acknowledged message must reach every group), not --acks ${acks}`);
   const compression = compressionFlag(values.compression, workload, scenario !== undefined);
+  const authorizer = values.authorizer === undefined ? undefined : values.authorizer === "on" ? true : values.authorizer === "off" ? false : undefined;
+  if (values.authorizer !== undefined && authorizer === undefined) throw new Error(`--authorizer must be on or off, not '${values.authorizer}'`);
+  if (authorizer !== undefined && workload !== "queue") throw new Error(`--authorizer runs with the queue workload, not '${workload}'`);
   const jobs = values.jobs === undefined ? undefined : values.jobs === "auto" ? availableParallelism() : integer("--jobs", values.jobs, 1);
   const auditFraction = Number(values["audit-fraction"] ?? AUDIT_FRACTION_DEFAULT);
   if (!(auditFraction >= 0 && auditFraction <= 1)) throw new Error(`--audit-fraction must be in [0, 1], not '${values["audit-fraction"]}'`);
@@ -275,6 +286,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       coordinators: scenario?.coordinators ?? coordinators,
       modeSwitches: scenario?.modeSwitches ?? modeSwitches,
       retention: scenario?.retention ?? (values.retention === true ? true : undefined),
+      authorizer: scenario?.authorizer ?? authorizer,
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -350,6 +362,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.coordinators !== undefined) parts.push(`--coordinators ${base.coordinators}`);
   if (base.modeSwitches !== undefined) parts.push(`--mode-switches ${base.modeSwitches}`);
   if (base.retention === true) parts.push("--retention");
+  if (base.authorizer !== undefined) parts.push(`--authorizer ${base.authorizer ? "on" : "off"}`);
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

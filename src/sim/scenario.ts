@@ -53,6 +53,8 @@ export interface Scenario {
   readonly modeSwitches?: number | undefined;
   /** queue workload: retention on, small segments (`# retention: on`). */
   readonly retention?: boolean | undefined;
+  /** queue workload: the authorizer on, with the intruder (`# authorizer: on`). */
+  readonly authorizer?: boolean | undefined;
   /**
    * queue workload: consumer groups instead of plain consumers (`# groups: 2` for two groups with
    * drawn sizes, `# groups: 2x3` for two groups of three members each, named g<group>-member-<n>;
@@ -103,6 +105,8 @@ export function parseScenario(name: string, text: string): Scenario {
   const switchesText = header.get("mode-switches");
   const modeSwitches = switchesText === undefined ? undefined : Number(switchesText);
   if (modeSwitches !== undefined && !(Number.isSafeInteger(modeSwitches) && modeSwitches >= 0 && modeSwitches <= 64)) throw new ScenarioError(`${name}: mode-switches must be an integer from 0 to 64`);
+  const authorizerText = header.get("authorizer");
+  if (authorizerText !== undefined && authorizerText !== "on" && authorizerText !== "off") throw new ScenarioError(`${name}: authorizer must be on or off, not '${authorizerText}'`);
   const retentionText = header.get("retention");
   if (retentionText !== undefined && retentionText !== "on" && retentionText !== "off") throw new ScenarioError(`${name}: retention must be on or off, not '${retentionText}'`);
   const parsedGroups = parseGroups(name, header.get("groups"));
@@ -127,6 +131,7 @@ export function parseScenario(name: string, text: string): Scenario {
     ...(modeText === undefined ? {} : { replicationMode: modeText }),
     ...(modeSwitches === undefined ? {} : { modeSwitches }),
     ...(retentionText === undefined ? {} : { retention: retentionText === "on" }),
+    ...(authorizerText === undefined ? {} : { authorizer: authorizerText === "on" }),
     ...(groups === undefined ? {} : { groups }),
     name,
     title: header.get("title") ?? name,
@@ -178,6 +183,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.replicationMode !== undefined) lines.push(`# mode: ${scenario.replicationMode}`);
   if (scenario.modeSwitches !== undefined) lines.push(`# mode-switches: ${scenario.modeSwitches}`);
   if (scenario.retention !== undefined) lines.push(`# retention: ${scenario.retention ? "on" : "off"}`);
+  if (scenario.authorizer !== undefined) lines.push(`# authorizer: ${scenario.authorizer ? "on" : "off"}`);
   if (scenario.coordinators !== undefined) lines.push(`# coordinators: ${scenario.coordinators}`);
   if (scenario.groups !== undefined) lines.push(`# groups: ${scenario.groups.count}${scenario.groups.membersPerGroup === undefined ? "" : `x${scenario.groups.membersPerGroup}`}${scenario.groups.mode === undefined ? "" : ` ${scenario.groups.mode}`}`);
   if (scenario.groups?.sessionTimeoutMs !== undefined) lines.push(`# session-timeout-ms: ${scenario.groups.sessionTimeoutMs}`);

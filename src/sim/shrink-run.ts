@@ -139,6 +139,7 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       retention: base.retention,
       safetyMs: base.safetyMs,
       groups: base.groups,
+      authorizer: base.authorizer,
       clockDriftPpm: base.clockDriftPpm,
       clockSkewPpm: base.clockSkewPpm,
       faults: shrunk.faults,

@@ -46,6 +46,8 @@ export interface WorkloadOptions {
   readonly modeSwitches?: number | undefined;
   /** queue: retention on, small segments (`zhumq sim --retention`, `# retention: on`). */
   readonly retention?: boolean | undefined;
+  /** queue: the authorizer on, principals on every message, ACLs, an intruder (`zhumq sim --authorizer on`, `# authorizer: on`). */
+  readonly authorizer?: boolean | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
@@ -117,6 +119,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.modeSwitches === undefined ? {} : { modeSwitches: options.modeSwitches }),
     ...(options.retention === undefined ? {} : { retention: options.retention }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
+    ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
     ...(options.clockSkewPpm === undefined ? {} : { clockSkewPpm: options.clockSkewPpm }),
@@ -136,10 +139,17 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations`]),
       ...(result.raft === undefined || result.raft.compacted + result.raft.installed === 0 ? [] : [`raft retention: ${result.raft.compacted} snapshots compacted, ${result.raft.installed} installed on a replica behind the log start`]),
       ...(result.modeSwitches === undefined ? [] : [`mode switches: ${result.modeSwitches.taken} of ${result.modeSwitches.asked} taken by the coordinator, ${result.modeSwitches.copiesSwitched} copies changed mode; ${result.raft?.groups ?? 0} raft eras judged, ${result.raft?.violations ?? 0} Raft checker violations`]),
+      ...(result.authorization === undefined ? [] : [authorizationLine(result.authorization)]),
       ...(result.producerIdsReused === 0 ? [] : [`planted: ${result.producerIdsReused} restarted producers given their old producer id`]),
       ...result.check.allowed.slice(0, 5).map((finding) => `allowed at this ack level: ${finding.kind}: ${finding.detail}`),
     ],
   };
+}
+
+/** What the authorizer refused, and what the intruder tried and got. */
+function authorizationLine(authorization: NonNullable<Awaited<ReturnType<typeof runQueue>>["authorization"]>): string {
+  const { intruder } = authorization;
+  return `authorizer on: ${authorization.refused} requests refused (${authorization.refusedOthers} not the intruder's); intruder: ${intruder.producesRefused} of ${intruder.produces} produce requests and ${intruder.requestsRefused} of ${intruder.requests} admin requests answered AUTHORIZATION_FAILED (the rest lost or not led)`;
 }
 
 /** The group figures of a run, for its report. */

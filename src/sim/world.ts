@@ -64,11 +64,12 @@ export class SimWorld {
   /** Told of every crash a fault step causes (a workload whose clients crash records what they lost). */
   onCrash: ((node: NodeId) => void) | undefined;
   /**
-   * Asked before every restart step: true takes the restart over (the node stays down). A
-   * coordinator quorum replaces a wiped replica by a new member instead of letting it return
-   * under its old id, and never restarts the retired one.
+   * Asked before every restart step: true (or why, as a string) takes the restart over (the node
+   * stays down). A coordinator quorum replaces a wiped replica by a new member instead of letting
+   * it return under its old id, and never restarts the retired one; a workload may keep a node down
+   * until its own start.
    */
-  restartTakenOver: ((node: NodeId, wipe: boolean) => boolean) | undefined;
+  restartTakenOver: ((node: NodeId, wipe: boolean) => boolean | string) | undefined;
   /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
   onDecommission: ((node: NodeId) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
@@ -130,8 +131,9 @@ export class SimWorld {
         const node = this.node(action.node);
         const wipe = action.wipe && (this.wipeAllowed?.(action.node) ?? true);
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
-        if (this.restartTakenOver?.(action.node, wipe) === true) {
-          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${wipe ? "its disk is wiped; a new member replaces it" : "replaced after a wipe"})`);
+        const takenOver = this.restartTakenOver?.(action.node, wipe) ?? false;
+        if (takenOver !== false) {
+          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${typeof takenOver === "string" ? takenOver : wipe ? "its disk is wiped; a new member replaces it" : "replaced after a wipe"})`);
           if (wipe) node.fs.wipe();
           return;
         }
@@ -191,7 +193,7 @@ export class SimWorld {
     for (const node of this.nodes.values()) {
       node.fs.setCapacityBytes(node.fs.options.capacityBytes);
       if (node.status === "paused") node.resume();
-      if (node.status === "down" && this.restartTakenOver?.(node.id, false) !== true) void node.start();
+      if (node.status === "down" && (this.restartTakenOver?.(node.id, false) ?? false) === false) void node.start();
     }
     this.kernel.markAsync();
   }

@@ -11,7 +11,7 @@
  */
 import { notify } from "../shared/effects.ts";
 import { authorizationFailed, isAllowed, topicResource, AUTHORIZER_OFF, type AclOperation, type AclSnapshot, type AuthorizationRefused, type Authorizer } from "../shared/acl.ts";
-import type { WireError } from "../shared/errors.ts";
+import { wireError, type WireError } from "../shared/errors.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { principalOf, type Principal } from "../shared/principal.ts";
 import type { Step } from "./core.ts";
@@ -41,13 +41,20 @@ export function noteAcls(step: Step, acls: AclSnapshot | undefined): void {
   step.update({ acls });
 }
 
-/** The error refusing `operation` on `topic` for whoever sent `envelope`, or undefined (allowed). */
+/**
+ * The error refusing `operation` on `topic` for whoever sent `envelope`, or undefined (allowed).
+ * A broker that has not heard the rules yet (it just started: they come with its first heartbeat
+ * reply, with its partitions) does not know the answer: it allows nothing but answers
+ * BROKER_NOT_AVAILABLE, which clients retry, rather than AUTHORIZATION_FAILED, which they take as
+ * final (a consumer would stop the partition for good because a broker restarted).
+ */
 export function topicRefusal(step: Step, envelope: { readonly from: NodeId; readonly principal?: Principal }, request: string, operation: AclOperation, topic: string): WireError | undefined {
   const authorizer = brokerAuthorizer(step);
-  if (!authorizer.enabled) return undefined;
+  if (!authorizer.enabled || step.context.input.plant === "skip-authorize") return undefined;
   const principal = principalOf(envelope);
   const resource = topicResource(topic);
   if (isAllowed(authorizer, principal, operation, resource)) return undefined;
+  if (authorizer.acls === undefined) return wireError("BROKER_NOT_AVAILABLE", `this broker has not heard the cluster's ACLs from the coordinator yet (it just started); try again shortly`);
   const refused: AuthorizationRefused = { type: "authorization.refused", from: envelope.from, principal, operation, resource, request };
   step.emit(notify<BrokerOutput>(refused));
   return authorizationFailed(principal, operation, resource);

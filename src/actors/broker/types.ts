@@ -253,9 +253,11 @@ export interface BrokerRecovered {
  * (lease.ts: the lease rule must catch it under drift); `accept-gap` appends an idempotent batch
  * whose sequence skips past the next expected one (a pipelined batch that overtook a lost one)
  * instead of refusing it, so the resend lands behind it; `raft-read-past-commit` lets a
- * raft-mode partition serve consumers up to its log end instead of its commit index.
+ * raft-mode partition serve consumers up to its log end instead of its commit index;
+ * `skip-authorize` never asks the authorizer (authorize.ts), so a principal no ACL allows can
+ * produce (the simulator's denied-write rule must catch it).
  */
-export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin", "accept-gap", "raft-read-past-commit"] as const;
+export const BROKER_PLANTS = ["hw-leader-only", "no-truncation", "early-ack", "ignore-credits", "no-lease-margin", "accept-gap", "raft-read-past-commit", "skip-authorize"] as const;
 export type BrokerPlant = (typeof BROKER_PLANTS)[number];
 
 export interface BrokerInput {

@@ -136,9 +136,16 @@ describe("coordinator authorization", () => {
     expect(c.ask("User:eve", { type: "group.list" }).reply).toMatchObject({ groups: [] });
   });
 
-  it("a producer id is handed to anyone (it grants nothing: each write is checked at the broker)", () => {
+  it("a producer id needs produce on at least one topic (any, existing or not: a prefix will do); refused, no id is used up", () => {
     const c = coordinator();
-    expect(c.ask("User:bob", { type: "producer.id.request" }).reply.error).toBeUndefined();
+    const refused = c.ask("User:bob", { type: "producer.id.request" });
+    expect(refused.reply.error).toEqual({ code: "AUTHORIZATION_FAILED", message: expect.stringMatching(/User:bob may not take a producer id: that needs produce on at least one topic/) });
+    expect(refused.caused.some((effect) => effect.type === "effect.notify" && (effect.output as { type: string }).type === "authorization.refused")).toBe(true);
+    expect(c.persisted()).toEqual([]);
+    c.grant(topicRule("User:bob", "orders", "consume"), topicRule("User:carol", "ord", "produce", "prefixed"));
+    expect(c.ask("User:bob", { type: "producer.id.request" }).reply.error?.code).toBe("AUTHORIZATION_FAILED"); // consume is not produce
+    expect(c.ask("User:carol", { type: "producer.id.request" }).reply.error).toBeUndefined(); // no topic 'ord…' exists yet: still allowed
+    expect(c.ask(ADMIN, { type: "producer.id.request" }).reply.error).toBeUndefined();
   });
 
   it("heartbeat replies carry the ACLs when the broker's version is older, never otherwise; heartbeats are not ACL-checked", () => {
@@ -196,7 +203,8 @@ const arbitraryRequest: fc.Arbitrary<Request> = fc.oneof(
     needs: (m: ReferenceAuthorizer, p: string) => m.allows(p, "group", groupId, "read") && m.allows(p, "topic", topic, "consume"),
   })),
   fc.constant({ message: { type: "acl.list" }, needs: (m: ReferenceAuthorizer, p: string) => m.allows(p, "cluster", "cluster", "admin") }),
-  fc.constant({ message: { type: "producer.id.request" }, needs: () => true }),
+  // Produce on some topic: the model is asked about every name a rule or the universe names.
+  fc.constant({ message: { type: "producer.id.request" }, needs: (m: ReferenceAuthorizer, p: string) => m.allowsSomewhere(p, "topic", "produce") }),
   fc.constant({ message: { type: "broker.decommission", broker: "nobody" }, needs: (m: ReferenceAuthorizer, p: string) => m.allows(p, "cluster", "cluster", "admin") }),
 );
 
@@ -226,5 +234,52 @@ describe("coordinator authorization against the reference model", () => {
       }),
       { numRuns: 80 },
     );
+  });
+});
+
+// ---------------------------------------------------------------- malformed before unauthorized
+
+/**
+ * The order of the checks, the same on every coordinator request (and on the broker's:
+ * ../broker/authorize.test.ts): the request's shape first (INVALID_REQUEST, INVALID_TOPIC,
+ * INVALID_GROUP_ID — decided from the message alone, so they tell nothing about the cluster),
+ * then authorization, and only then anything that depends on the state (a topic that does not
+ * exist, a limit reached), so a principal without permission learns nothing about what exists.
+ */
+describe("coordinator: a malformed request is INVALID_REQUEST before it is AUTHORIZATION_FAILED", () => {
+  const MALFORMED = ["INVALID_REQUEST", "INVALID_TOPIC", "INVALID_GROUP_ID"];
+  const cases: [string, Record<string, unknown>, Record<string, unknown> | undefined][] = [
+    ["topic.create", { ...createOrders, partitions: 0 }, createOrders],
+    ["topic.delete", { type: "topic.delete", topic: 42 }, { type: "topic.delete", topic: "orders" }],
+    ["topic.alter", { type: "topic.alter", topic: "orders", mode: "sideways" }, { type: "topic.alter", topic: "orders", mode: "raft" }],
+    ["broker.decommission", { type: "broker.decommission", broker: 42 }, { type: "broker.decommission", broker: "b1" }],
+    ["acl.add", { type: "acl.add", rules: [] }, { type: "acl.add", rules: [topicRule("User:eve", "orders", "produce")] }],
+    ["acl.remove", { type: "acl.remove", rules: "all" }, { type: "acl.remove", rules: [topicRule("User:eve", "orders", "produce")] }],
+    ["acl.list", { type: "acl.list", principal: "eve" }, { type: "acl.list" }],
+    ["user.delete", { type: "user.delete", username: 42 }, { type: "user.delete", username: "alice" }],
+    ["group.heartbeat", { type: "group.heartbeat", groupId: 42, memberId: "m1", memberEpoch: 0, topics: ["orders"], owned: [] }, { type: "group.heartbeat", groupId: "g", memberId: "m1", memberEpoch: 0, topics: ["orders"], owned: [] }],
+    ["group.describe", { type: "group.describe", groupId: "" }, { type: "group.describe", groupId: "g" }],
+    ["group.delete", { type: "group.delete", groupId: 7 }, { type: "group.delete", groupId: "g" }],
+    ["offsets.fetch", { type: "offsets.fetch", groupId: "" }, undefined],
+    ["offsets.commit", { type: "offsets.commit", groupId: "g", offsets: "all" }, undefined],
+    ["producer.id.request", { type: "producer.id.request", requestId: "first" }, { type: "producer.id.request" }],
+    ["metadata.request", { type: "metadata.request", topics: "orders" }, undefined],
+  ];
+  it.each(cases)("%s", (_type, malformed, wellFormed) => {
+    const c = coordinator();
+    c.heartbeat("b1");
+    c.ask(ADMIN, createOrders);
+    const before = c.actor.getSnapshot().context.state;
+    const refused = c.ask("User:eve", malformed);
+    expect(MALFORMED, JSON.stringify(refused.reply)).toContain(refused.reply.error?.code);
+    expect(c.actor.getSnapshot().context.state).toBe(before);
+    if (wellFormed !== undefined) expect(c.ask("User:eve", wellFormed).reply.error?.code).toBe("AUTHORIZATION_FAILED");
+  });
+
+  it("what depends on the state comes after authorization: a topic that does not exist is AUTHORIZATION_FAILED to whoever may not know of it", () => {
+    const c = coordinator();
+    expect(c.ask("User:eve", { type: "topic.delete", topic: "nowhere" }).reply.error?.code).toBe("AUTHORIZATION_FAILED");
+    expect(c.ask("User:eve", { type: "topic.alter", topic: "nowhere", mode: "raft" }).reply.error?.code).toBe("AUTHORIZATION_FAILED");
+    expect(c.ask(ADMIN, { type: "topic.delete", topic: "nowhere" }).reply.error?.code).toBe("UNKNOWN_TOPIC_OR_PARTITION");
   });
 });

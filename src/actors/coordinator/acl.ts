@@ -16,10 +16,12 @@ import { persist, send } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import {
   ACL_RULES_MAX,
+  ANY_RESOURCE,
   AUTHORIZER_OFF,
   CLUSTER_RESOURCE,
   EMPTY_ACLS,
   aclRuleProblem,
+  allowsSomewhere,
   authorizationFailed,
   compareRules,
   copyRule,
@@ -122,8 +124,7 @@ export interface Needed {
 /**
  * What a coordinator request needs, every item of it: undefined for requests that are not
  * checked here (broker heartbeats: node traffic; metadata and group lists: filtered instead;
- * producer ids: one grants nothing by itself — every write it is used for is checked at the
- * broker — and a producer refused one could never report the refusal of its writes).
+ * producer ids: produce on some topic, whichever, see `requestRefusal`).
  */
 export function neededFor(request: CoordinatorRequestMessage): readonly Needed[] | undefined {
   const topics = (names: readonly string[], operation: AclOperation): Needed[] => [...new Set(names)].map((name) => ({ operation, resource: topicResource(name) }));
@@ -162,9 +163,19 @@ export function neededFor(request: CoordinatorRequestMessage): readonly Needed[]
   }
 }
 
-/** Why `request` from `principal` is refused (the error, and the first permission it lacks), or undefined when it may go on. */
+/**
+ * Why `request` from `principal` is refused (the error, and the first permission it lacks), or
+ * undefined when it may go on. A producer id needs produce on at least one topic (any name a rule
+ * allows, existing or not): ids are a shared, durable counter, and a principal that may write
+ * nowhere has no use for one (every write it is used for is checked again at the leader).
+ */
 export function requestRefusal(authorizer: Authorizer, principal: Principal, request: CoordinatorRequestMessage): { readonly error: WireError; readonly needed: Needed } | undefined {
   if (!authorizer.enabled) return undefined;
+  if (request.type === "producer.id.request") {
+    if (allowsSomewhere(authorizer, principal, "produce", "topic")) return undefined;
+    const error = wireError("AUTHORIZATION_FAILED", `${principal} may not take a producer id: that needs produce on at least one topic (no ACL allows it: zhumq acl add)`);
+    return { error, needed: { operation: "produce", resource: topicResource(ANY_RESOURCE) } };
+  }
   for (const needed of neededFor(request) ?? []) {
     if (!isAllowed(authorizer, principal, needed.operation, needed.resource)) return { error: authorizationFailed(principal, needed.operation, needed.resource), needed };
   }

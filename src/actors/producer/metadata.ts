@@ -153,7 +153,8 @@ export function onProducerIdReply(s: Step, reply: ProducerIdReply): void {
   s.effects.push(cancelTimer(TIMER.identityTimeout));
   const error = reply.error ?? identityProblem(reply);
   if (error !== undefined) {
-    if (error.code === "AUTHENTICATION_FAILED") failAwaitingIdentity(s, error);
+    // Final answers (a login refused, no produce permission anywhere): the sends waiting for an id fail now; later ones ask again.
+    if (error.code === "AUTHENTICATION_FAILED" || error.code === "AUTHORIZATION_FAILED") failAwaitingIdentity(s, error);
     if (error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(error.leader, error.leaderAddress);
     return retryIdentityLater(s);
   }

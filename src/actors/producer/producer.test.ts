@@ -45,6 +45,8 @@ class FakeCluster {
   /** Per (producer id, partition): the current session's epoch, next sequence, and base offsets by sequence. */
   private readonly sessions = new Map<string, { epoch: number; nextSequence: number; baseOffsets: Map<number, number> }>();
   private nextProducerId = 1000;
+  /** The coordinator's answer to producer id requests while set (an authorizer that refuses them). */
+  identityError: WireError | undefined;
   script: (request: ProduceRequest, broker: NodeId, attempt: number) => Action = () => "append";
 
   constructor(readonly world: SimWorld) {}
@@ -85,6 +87,7 @@ class FakeCluster {
         brokers: [],
       });
     } else if (message.type === "producer.id.request") {
+      if (this.identityError !== undefined) return transport.send(from, { type: "producer.id.reply", requestId: message.requestId, error: this.identityError, producerId: -1, producerEpoch: -1 });
       transport.send(from, { type: "producer.id.reply", requestId: message.requestId, producerId: this.nextProducerId++, producerEpoch: 0 });
     }
   }
@@ -320,6 +323,21 @@ describe("producer batching", () => {
 });
 
 describe("producer retries and idempotence", () => {
+  it("a producer id refused AUTHORIZATION_FAILED fails the sends waiting for it at once (not retried to the delivery timeout); once granted, the next send goes", async () => {
+    const h = await harness();
+    h.cluster.addTopic("t", ["broker-1"]);
+    h.cluster.identityError = wireError("AUTHORIZATION_FAILED", "User:x may not take a producer id");
+    h.send({ id: 1, topic: "t", partition: 0, value: bytes("v1") });
+    await h.run(100);
+    expect(h.answers().get(1)).toMatchObject({ type: "producer.error", outcome: "failed", error: { code: "AUTHORIZATION_FAILED" } });
+    expect(h.cluster.produces).toHaveLength(0);
+    h.cluster.identityError = undefined;
+    h.send({ id: 2, topic: "t", partition: 0, value: bytes("v2") });
+    await h.run(500);
+    expect(h.answers().get(2)).toMatchObject({ type: "producer.result" });
+    expect(values(h.cluster.log("t", 0))).toEqual(["v2"]);
+  });
+
   it("resends the same bytes after a lost reply, and the broker's dedupe gives the original offset", async () => {
     const h = await harness();
     h.cluster.addTopic("t", ["broker-1"]);

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   aclRuleProblem,
+  allowsSomewhere,
   authorizationFailed,
   isAllowed,
   rulesAllow,
@@ -162,6 +163,10 @@ describe("the permission rules against the reference model", () => {
         for (const question of questions) {
           const resource = { type: question.type, name: question.name };
           expect(isAllowed(authorizer, question.principal, question.operation, resource), JSON.stringify(question)).toBe(reference.allows(question.principal, question.type, question.name, question.operation));
+          for (const type of ["topic", "group"] as const) {
+            const operation = question.type === type ? question.operation : type === "topic" ? "produce" : "read";
+            expect(allowsSomewhere(authorizer, question.principal, operation, type), `${question.principal} ${operation} on some ${type}`).toBe(reference.allowsSomewhere(question.principal, type, operation));
+          }
           if (!enabled) continue;
           expect(rulesAllow(rules, question.principal, question.operation, resource) || superUsers.includes(question.principal)).toBe(reference.allows(question.principal, question.type, question.name, question.operation));
         }

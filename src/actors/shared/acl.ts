@@ -148,6 +148,18 @@ export function isAllowed(authorizer: Authorizer, principal: Principal, operatio
   return authorizer.acls !== undefined && rulesAllow(authorizer.acls.rules, principal, operation, resource);
 }
 
+/**
+ * Whether `principal` may do `operation` on at least one resource of `type`, whatever its name
+ * (whether or not such a resource exists): a super user, cluster admin, or a rule of that type
+ * that grants the operation. A producer id needs produce on some topic (Kafka asks IdempotentWrite
+ * on the cluster or Write on any topic): an id is only of use to someone who may write somewhere.
+ */
+export function allowsSomewhere(authorizer: Authorizer, principal: Principal, operation: AclOperation, type: "topic" | "group"): boolean {
+  if (!authorizer.enabled || authorizer.superUsers.has(principal)) return true;
+  const rules = authorizer.acls?.rules ?? [];
+  return rules.some((rule) => principalMatches(rule, principal) && ((rule.resourceType === "cluster" && rule.operation === "admin") || (rule.resourceType === type && operationGrants(rule.operation, operation))));
+}
+
 /** The error a refused request gets: names the principal, the operation and the resource. */
 export function authorizationFailed(principal: Principal, operation: AclOperation, resource: AclResource): WireError {
   const what = resource.type === "cluster" ? "the cluster" : `${resource.type} '${resource.name}'`;

@@ -297,6 +297,18 @@ describe("queue checker: every rule has a history that must fail it", () => {
     expect(kinds(result)).toEqual(["phantom-value"]);
   });
 
+  it("denied-write: a value the authorizer had to refuse is in a log (and polled); refused and absent passes", () => {
+    const denied = { atMs: 5, process: "intruder", principal: "User:intruder", topic: TOPIC, partition: 0, value: "denied-0" };
+    const written = cleanStory().poll("c1", [[3, "denied-0"]]).log([[0, "a0"], [1, "a1"], [2, "a2"], [3, "denied-0"]], { replica: "b2" });
+    written.history.deniedWrites.push(denied);
+    const result = written.check();
+    expect(kinds(result)).toEqual(["denied-write"]);
+    expect(result.anomalies[0]!.detail).toMatch(/produced by User:intruder \(intruder\).*the refused write was written/);
+    const refused = cleanStory();
+    refused.history.deniedWrites.push(denied);
+    expect(refused.check().anomalies).toEqual([]);
+  });
+
   it("multiple-outcomes: a producer reports one send both acknowledged and failed", () => {
     const story = cleanStory();
     story.history.sendFailed(99, "p1", "a1", "NOT_LEADER");

@@ -54,6 +54,7 @@ import {
   sendKey,
   type BatchDigest,
   type ConsumerResetOp,
+  type DeniedWrite,
   type FinalLog,
   type LeaderChange,
   type LeaderClaim,
@@ -88,6 +89,7 @@ export type AnomalyKind =
   | "nonmonotonic-send"
   | "key-affinity"
   | "phantom-value"
+  | "denied-write"
   | "multiple-outcomes"
   | "replica-divergence"
   | "uncommitted-read"
@@ -221,6 +223,8 @@ interface Analysis {
   readonly finalLogs: readonly FinalLog[];
   readonly leaderClaims: readonly LeaderClaim[];
   readonly repairs: readonly RangeRepair[];
+  /** Values of writes the authorizer had to refuse, by value. */
+  readonly denied: ReadonlyMap<string, DeniedWrite>;
   readonly options: Required<QueueCheckOptions>;
   /** By value, in invocation order. */
   readonly sends: Map<string, SendRecord>;
@@ -306,6 +310,7 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
     finalLogs: history.finalLogs,
     leaderClaims: history.leaderClaims ?? [],
     repairs: history.repairs ?? [],
+    denied: new Map((history.deniedWrites ?? []).map((write) => [write.value, write])),
     options,
     sends: indexSends(history.ops, findings),
     partitions: new Map(),
@@ -457,9 +462,18 @@ function push<Key, Item>(map: Map<Key, Item[]>, key: Key, item: Item): void {
 
 // ------------------------------------------------------------------ value rules
 
-/** A value polled or stored that no producer sent: corruption, or a value invented by the queue. */
+/**
+ * A value polled or stored that no producer sent: corruption, or a value invented by the queue —
+ * or, when a principal without permission sent it, a write the authorizer let through (denied-write).
+ */
 function checkPhantoms(analysis: Analysis): void {
   for (const [value, locations] of unsentLocations(analysis)) {
+    const denied = analysis.denied.get(value);
+    if (denied !== undefined) {
+      const detail = `${value}, produced by ${denied.principal} (${denied.process}) whom no ACL allows to produce on ${denied.topic}, is at ${[...locations.keys()].join(", ")}: the refused write was written`;
+      analysis.findings.add({ kind: "denied-write", detail, values: [value], ops: [...locations.values()] });
+      continue;
+    }
     analysis.findings.add({ kind: "phantom-value", detail: `${value} is at ${[...locations.keys()].join(", ")} but no producer sent it`, values: [value], ops: [...locations.values()] });
   }
 }
@@ -603,7 +617,8 @@ function checkDamageSkips(analysis: Analysis): void {
 /** One value at two positions (final logs and polls; a re-read of one position is fine). */
 function checkDuplicates(analysis: Analysis): void {
   for (const [value, locations] of analysis.locationsByValue) {
-    if (locations.size < 2) continue;
+    // A refused write that got in is denied-write wherever it is (a network's duplicate of it may land twice: it has no producer id).
+    if (locations.size < 2 || analysis.denied.has(value)) continue;
     const readable = [...locations.values()].filter((evidence) => !(evidence.type === "log" || evidence.type === "poll") || !inRanges(viewOf(analysis, evidence.topic, evidence.partition).damaged, evidence.offset));
     if (readable.length < 2) {
       const detail = `${value} is at ${locations.size} positions: ${[...locations.keys()].join(", ")}; all but one lie in ranges the final log reports damaged at rest`;

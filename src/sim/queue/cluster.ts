@@ -67,6 +67,8 @@ import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, typ
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
 import { brokerPlantOf, brokerRaftPlantOf, coordinatorPlantOf, quorumReplacements, withDiskPlant } from "./plants.ts";
 import { ADMIN, adminBoot, type AdminRequests } from "./admin.ts";
+import { AuthorizationWatch, SIM_AUTHORIZER, workloadAcls } from "./authorization.ts";
+import { Intruder, INTRUDER } from "./intruder.ts";
 import { countSends, driveProducers, recordBroker, recordConsumer, recordCoordinator, recordProducer, soleInSync } from "./workload-traffic.ts";
 
 // Every importer of the queue run takes these from here.
@@ -99,7 +101,11 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   let storageFullReplies = 0;
   const counts = { notEnoughReplicasReplies: 0, elections: 0, truncations: 0 };
 
-  const coordinatorPlant = coordinatorPlantOf(options.plant);
+  // With the authorizer on (authorization.ts): every coordinator replica and broker enforces ACLs on the senders' principals.
+  const authorization = settings.authorizer ? new AuthorizationWatch() : undefined;
+  const authorizer = authorization === undefined ? {} : { authorizer: SIM_AUTHORIZER };
+  const principals = authorization?.hooks ?? {};
+  const coordinatorPlant = { ...coordinatorPlantOf(options.plant), ...authorizer };
   // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
   const quorumIds = settings.coordinators > 1 ? coordinatorReplicaIds(settings.coordinators) : undefined;
@@ -111,6 +117,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const leases = new LeaseWatch(world, COORDINATOR, () => coordinatorHost, (broker) => brokerHosts.get(broker));
   const onCoordinatorOutput = (output: unknown, watch = leases, node: NodeId = COORDINATOR): void => {
     recordCoordinator(history, world, output, counts, node);
+    authorization?.observe(output);
     if ((output as CoordinatorOutput).type === "coordinator.broker.down") watch.brokerDown((output as { broker: NodeId }).broker);
     // A quorum replica holds its group notices until their entry commits (or hands them over as decided: below).
     if ((output as { type: string }).type.startsWith("coordinator.group.")) {
@@ -120,9 +127,18 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
   const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
   if (quorum?.ids.length !== quorum?.voters.length) quorum?.bootAdmin();
-  world.restartTakenOver = quorum === undefined ? undefined : (node, wipe) => quorum.restartTakenOver(node, wipe);
+  // With the authorizer on, consumers and group members start once their rules are committed (else the
+  // coordinator refuses their first metadata or heartbeat, which they take as final): till then a restart step leaves them down.
+  let consumersWaiting = authorization !== undefined;
+  const consumersStart = (): void => {
+    consumersWaiting = false;
+    for (const id of consumers) void world.node(id).start();
+    groups?.start();
+  };
+  const consumerWaits = (node: NodeId): string | false => (consumersWaiting && (consumers.includes(node) || (groups?.memberNodes.includes(node) ?? false)) ? "consumers start once the workload's ACLs are committed" : false);
+  world.restartTakenOver = quorum === undefined ? (authorization === undefined ? undefined : consumerWaits) : (node, wipe) => consumerWaits(node) || quorum.restartTakenOver(node, wipe);
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   // A single coordinator recovered from its command log must hold every offset commit it acknowledged.
@@ -131,13 +147,13 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     const state = contextState(host);
     if (state !== undefined) groups?.offsetsSeen("the coordinator recovered from its command log", state.groups.groups);
   };
-  if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, onCoordinatorStarted, { onNotify: (output) => onCoordinatorOutput(output) }), disk);
+  if (quorum === undefined) world.addNode(COORDINATOR, actorBoot(durable?.definition ?? coordinator, onCoordinatorStarted, { onNotify: (output) => onCoordinatorOutput(output), ...principals }), disk);
   const clientCoordinator = quorum === undefined ? COORDINATOR : coordinatorIds;
   const brokerPlant = brokerPlantOf(options.plant);
   const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
   let modeSwitchesTaken = 0;
   let copiesSwitched = 0;
-  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...brokerRaftPlantOf(options.plant), ...(raft === undefined ? {} : { reportRaft: true }), ...(settings.retention ? SIM_RETENTION : {}) });
+  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...brokerRaftPlantOf(options.plant), ...(raft === undefined ? {} : { reportRaft: true }), ...(settings.retention ? SIM_RETENTION : {}), ...authorizer });
   const brokerUnderTest = withDiskPlant(broker, options.plant);
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);
@@ -145,8 +161,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       recordBroker(history, world, id, output, counts);
       if ((output as BrokerOutput).type === "broker.mode.switched") copiesSwitched++;
       raft?.observe(id, output);
+      authorization?.observe(output);
     };
-    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify }), disk);
+    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify, ...principals }), disk);
   }
   if (settings.modeSwitches > 0) {
     const onAltered = (atMs: number, mode: string): void => {
@@ -156,7 +173,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     world.addNode(OPERATOR, modeSwitcherBoot({ topic: TOPIC, coordinators: coordinatorIds, initialMode: settings.replicationMode, switches: settings.modeSwitches, safetyMs: settings.safetyMs, ready: () => topicReady, onAltered }));
   }
   const admin: AdminRequests = {};
-  world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin));
+  world.addNode(ADMIN, adminBoot(settings, coordinatorIds, () => (topicReady = true), admin, authorization === undefined ? undefined : { rules: workloadAcls(), onAdded: () => consumersStart() }));
+  const intruder = authorization === undefined ? undefined : new Intruder(world, history, { safetyMs: settings.safetyMs, coordinators: coordinatorIds, leaders: () => leadership(brokerHosts, (broker) => world.node(broker).status === "up"), ready: () => topicReady });
+  if (intruder !== undefined) world.addNode(INTRUDER, intruder.boot());
   world.onDecommission = (broker) => admin.decommission?.(broker);
   const reused = options.plant === "reuse-producer-id" ? new ReusedProducerIds(world) : undefined;
   for (let index = 0; index < settings.producers; index++) {
@@ -192,12 +211,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     }
   };
   clockRates([...world.nodes.keys()]);
-  for (const [id, node] of world.nodes) if (!joiners.includes(id)) void node.start();
+  for (const [id, node] of world.nodes) if (!joiners.includes(id) && !(consumersWaiting && consumers.includes(id))) void node.start();
   // Group members start at their own join times (some late).
   const beforeGroups = new Set(world.nodes.keys());
   groups?.addNodes();
   clockRates([...world.nodes.keys()].filter((node) => !beforeGroups.has(node)));
-  groups?.start();
+  if (authorization === undefined) groups?.start();
   world.kernel.markAsync();
 
   // Groups skip no damaged range knowingly (that would be an at-least-once violation), so with
@@ -271,7 +290,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups !== undefined) options.onGroupHistory?.(groups.history);
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
-  const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? [])];
+  const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
   const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedReplacements() ?? []).map((detail) => ({ kind: "coordinator-replacement-unfinished", detail }))];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
@@ -291,6 +310,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     ...counts,
     clocks: { driftPpm, leaseChecks: leases.checks + (quorum?.leaseChecks ?? 0), leaseOverlaps: leases.overlaps.length + (quorum?.leaseOverlaps ?? 0) },
     producerIdsReused: reused?.rewritten ?? 0,
+    ...(authorization === undefined || intruder === undefined ? {} : { authorization: { refused: authorization.refused, refusedOthers: authorization.refusedOthers, intruder: intruder.figures() } }),
   };
 }
 

@@ -18,6 +18,7 @@
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
+import type { AuthorizerSettings } from "../../actors/coordinator/acl.ts";
 import type { CoordinatorContext } from "../../actors/coordinator/handlers.ts";
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import type { GroupOutput } from "../../actors/coordinator/groups/batch.ts";
@@ -114,6 +115,9 @@ export class SimCoordinatorQuorum {
       readonly spares?: number;
       /** Plant `wiped-coordinator-keeps-id`: a wiped replica returns under its old id. */
       readonly keepWipedIds?: boolean;
+      /** The authorizer every replica runs (`--authorizer on`), and who sent each message (authorization.ts). */
+      readonly authorizer?: AuthorizerSettings;
+      readonly principalOf?: (from: NodeId) => string;
     },
   ) {
     const spares = options.spares ?? 0;
@@ -122,7 +126,7 @@ export class SimCoordinatorQuorum {
     this.spares = Array.from({ length: spares }, (_, index) => `coordinator-${count + index}`);
     this.ids = [...this.voters, ...this.spares];
     this.checker = new QuorumChecker(() => world.kernel.now());
-    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }) };
+    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
     const voting = coordinatorQuorumDefinition({ voters: this.voters, ...common });
     const joining = coordinatorQuorumDefinition({ voters: [], joining: true, ...common });
     for (const id of this.ids) {
@@ -137,7 +141,7 @@ export class SimCoordinatorQuorum {
         if (typeof type === "string" && (type === "coordinator.raft" || type.startsWith("coordinator.quorum."))) this.checker.observe(id, output);
         else options.onOutput(id, output, leases);
       };
-      world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify }), options.disk);
+      world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify, ...(options.principalOf === undefined ? {} : { principalOf: options.principalOf }) }), options.disk);
     }
   }
 

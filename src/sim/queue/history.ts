@@ -211,6 +211,23 @@ export interface QueueHistoryData {
   readonly leaderClaims?: readonly LeaderClaim[];
   /** Damaged ranges replicas repaired from their leaders; absent where brokers cannot be observed. */
   readonly repairs?: readonly RangeRepair[];
+  /** Writes a principal without permission asked for (the authorizer must refuse them); absent: none tried. */
+  readonly deniedWrites?: readonly DeniedWrite[];
+}
+
+/**
+ * A produce request sent by a principal no ACL allows to produce (`zhumq sim --authorizer on`):
+ * the broker must refuse it (AUTHORIZATION_FAILED), so its value may never appear in any log nor
+ * be polled (the checker's rule denied-write).
+ */
+export interface DeniedWrite {
+  readonly atMs: number;
+  /** The node that sent it. */
+  readonly process: NodeId;
+  readonly principal: string;
+  readonly topic: TopicName;
+  readonly partition: PartitionIndex;
+  readonly value: string;
 }
 
 // ------------------------------------------------------------------ the recorder
@@ -277,6 +294,7 @@ export class QueueHistory implements QueueHistoryData {
   readonly leaderChanges: LeaderChange[] = [];
   readonly leaderClaims: LeaderClaim[] = [];
   readonly repairs: RangeRepair[] = [];
+  readonly deniedWrites: DeniedWrite[] = [];
   private readonly invocations = new Map<string, SendInvokeOp>();
   private readonly settled = new Set<string>();
   private groups = 0;

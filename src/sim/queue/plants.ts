@@ -28,7 +28,7 @@ export function quorumReplacements(options: { readonly schedule?: readonly { rea
 
 /** The plants the brokers carry themselves (brokerDefinition's `plant`). */
 export function brokerPlantOf(plant: QueuePlant | undefined) {
-  return plant === "hw-leader-only" || plant === "no-truncation" || plant === "early-ack" || plant === "ignore-credits" || plant === "no-lease-margin" || plant === "accept-gap" || plant === "raft-read-past-commit" ? { plant } : {};
+  return plant === "hw-leader-only" || plant === "no-truncation" || plant === "early-ack" || plant === "ignore-credits" || plant === "no-lease-margin" || plant === "accept-gap" || plant === "raft-read-past-commit" || plant === "skip-authorize" ? { plant } : {};
 }
 
 /** The Raft plant every raft-mode group of the brokers carries (brokerDefinition's `raftPlant`). */

@@ -16,6 +16,7 @@ import type { PushTrafficData } from "../push/traffic.ts";
 import { GROUP_PLANTS, PUSH_PLANTS, type GroupPlantName, type GroupRunFigures, type GroupsOptions } from "../groups/workload.ts";
 import type { QueueCheckResult } from "./checker.ts";
 import type { SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import type { IntruderFigures } from "./intruder.ts";
 
 export const TOPIC = "jepsen";
 /** The single coordinator's node id (with a quorum, coordinator-boot.ts names the replicas). */
@@ -102,6 +103,14 @@ export interface QueueRunOptions {
    * the group checker judges them next to the queue checker. A group plant turns them on (2 groups).
    */
   readonly groups?: GroupsOptions;
+  /**
+   * The authorizer on (`zhumq sim --authorizer on`; authorization.ts): every coordinator replica
+   * and broker enforces ACLs on the principals the simulated network attaches, the admin adds the
+   * workload's rules through the coordinator before it creates the topic, and an intruder tries
+   * writes and admin requests no rule allows (intruder.ts; the checker's rule denied-write).
+   * Default off (the `skip-authorize` plant turns it on).
+   */
+  readonly authorizer?: boolean;
   /** Handed the run's group history at the end (tests look into it); it never changes the run. */
   readonly onGroupHistory?: (history: GroupHistoryData) => void;
   /** With push members: handed the run's push traffic at the end (tests look into it); it never changes the run. */
@@ -128,8 +137,10 @@ export interface QueueRunOptions {
  * - `raft-compact-past-commit`: raft retention (on with it) compacts a raft-mode partition's
  *   whole log, its uncommitted tail included (the Raft plant `compact-past-commit` in every
  *   group) → snapshot-uncommitted from the Raft checker.
+ * - `skip-authorize`: the brokers never ask their authorizer (the authorizer is on with it), so
+ *   the intruder's produce requests are written → denied-write.
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "skip-authorize"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -176,6 +187,8 @@ export interface QueueRunResult extends RunFigures {
   readonly groups?: GroupRunFigures;
   /** Clock drift bound of the run (0: none), lease rule checks made and overlaps found. */
   readonly clocks: { readonly driftPpm: number; readonly leaseChecks: number; readonly leaseOverlaps: number };
+  /** With the authorizer on: refusals the nodes reported, and what the intruder tried and got. */
+  readonly authorization?: { readonly refused: number; readonly refusedOthers: number; readonly intruder: IntruderFigures };
   /** Identity replies the `reuse-producer-id` plant rewrote to a restarted producer's old identity (0 without it). */
   readonly producerIdsReused: number;
   /** In raft mode: the Raft groups judged, leaders elected after each group's first, Raft checker violations. */
@@ -203,6 +216,7 @@ export interface Settings {
   readonly coordinators: number;
   readonly modeSwitches: number;
   readonly retention: boolean;
+  readonly authorizer: boolean;
 }
 
 export function isGroupPlant(plant: QueuePlant | undefined): plant is GroupPlantName {
@@ -227,6 +241,7 @@ export function resolveSettings(options: QueueRunOptions): Settings {
     coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT ? 3 : 1),
     modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
     retention: options.retention ?? options.plant === "raft-compact-past-commit",
+    authorizer: options.authorizer ?? options.plant === "skip-authorize",
   };
 }
 

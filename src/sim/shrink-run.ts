@@ -99,6 +99,7 @@ export function scenarioRunOptions(base: WorkloadOptions, scenario: Omit<Scenari
     retention: scenario.retention,
     groups: scenario.groups,
     safetyMs: scenario.safetyMs,
+    authorizer: scenario.authorizer,
     clockDriftPpm: scenario.clockDriftPpm,
     clockSkewPpm: scenario.clockSkewPpm,
     ...(base.compression === undefined ? {} : { compression: base.compression }),

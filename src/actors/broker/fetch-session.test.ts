@@ -57,25 +57,28 @@ describe("fetch sessions: the follower's side", () => {
     expect(takeReply(one.sessions, "someone-else", { id: 7, seq: 3 }).verdict).toBe("other");
   });
 
-  it("a poll answer resets the session when the leader refused it, or when what was sent before the previous poll is still missing either way", () => {
-    // Session 7: fetch (epoch 0), reply 1 taken in, poll (epoch 1) answered with both sides whole.
+  it("a poll answer resets the session when the leader refused it, or when what was sent before the poll before the previous one is still missing either way", () => {
+    // Session 7: fetch (epoch 0), reply 1 taken in, poll (epoch 1) answered.
     let sessions = stampFetch(emptyFollowerSessions(7), L, P0).sessions;
     sessions = takeReply(sessions, L, { id: 7, seq: 1 }).sessions;
     const first = pollOf(sessions, L)!;
-    const answered = takePollReply(first.sessions, L, { requestId: first.requestId, sessionId: 7, received: 2, replied: 1, refused: false });
-    expect(answered.verdict).toBe("ok");
-    expect(answered.sessions.byLeader.get(L)).toMatchObject({ polling: undefined, settled: { sentBefore: 1, replied: 1 } });
-    // The next poll: whatever came after the first poll may still be on its way — not yet a loss.
-    sessions = stampFetch(answered.sessions, L, P1).sessions; // epoch 2
-    const second = pollOf(sessions, L)!; // epoch 3
-    const reply = { requestId: second.requestId, sessionId: 7, received: 2, replied: 3, refused: false };
-    expect(takePollReply(second.sessions, L, reply).verdict).toBe("ok"); // epoch 2 and replies 2–3 may be late
-    expect(takePollReply(second.sessions, L, { ...reply, received: 0 }).verdict).toBe("reset"); // epoch 0 (before the first poll) never arrived
-    const lost = takePollReply(stampFetch(first.sessions, L, P1).sessions, L, { requestId: first.requestId, sessionId: 7, received: 2, replied: 1, refused: false }).sessions;
-    const third = pollOf({ ...lost, byLeader: new Map([[L, { ...lost.byLeader.get(L)!, settled: { sentBefore: 1, replied: 2 } }]]) }, L)!;
-    expect(takePollReply(third.sessions, L, { requestId: third.requestId, sessionId: 7, received: 4, replied: 2, refused: false }).verdict).toBe("reset"); // reply 2 was sent before the previous answer and never came
-    expect(takePollReply(second.sessions, L, { ...reply, received: -1, replied: -1, refused: true }).verdict).toBe("reset"); // the leader does not hold the session
-    expect(takePollReply(second.sessions, L, { ...reply, requestId: second.requestId + 1 }).verdict).toBe("ignore");
+    const answered = takePollReply(first.sessions, L, { requestId: first.requestId, sessionId: 7, received: 0, replied: 2, refused: false });
+    expect(answered.verdict).toBe("ok"); // nothing was settled before: nothing can be missing yet
+    expect(answered.sessions.byLeader.get(L)).toMatchObject({ polling: undefined, settled: [{ sentBefore: 0, replied: 0 }, { sentBefore: 1, replied: 2 }] });
+    // The second poll: what the first poll settled may still be on its way (held behind a slow fsync).
+    const second = pollOf(answered.sessions, L)!; // epoch 2
+    const reply = { requestId: second.requestId, sessionId: 7, received: 0, replied: 2, refused: false };
+    const late = takePollReply(second.sessions, L, reply);
+    expect(late.verdict).toBe("ok");
+    // The third: epoch 0 and reply 2 were sent before the first poll was answered; now they are lost.
+    const third = pollOf(late.sessions, L)!;
+    const again = { requestId: third.requestId, sessionId: 7, received: 1, replied: 2, refused: false };
+    expect(takePollReply(third.sessions, L, { ...again, received: 0 }).verdict).toBe("reset"); // epoch 0 never arrived
+    expect(takePollReply(third.sessions, L, again).verdict).toBe("reset"); // reply 2 never came
+    const whole = takeReply(third.sessions, L, { id: 7, seq: 2 }).sessions;
+    expect(takePollReply(whole, L, again).verdict).toBe("ok");
+    expect(takePollReply(whole, L, { ...again, received: -1, replied: -1, refused: true }).verdict).toBe("reset"); // the leader does not hold the session
+    expect(takePollReply(whole, L, { ...again, requestId: third.requestId + 1 }).verdict).toBe("ignore");
     expect(takePollReply(answered.sessions, L, { requestId: first.requestId, sessionId: 7, received: 2, replied: 1, refused: false }).verdict).toBe("ignore"); // a duplicate of the answered poll
     expect(withoutSession(answered.sessions, L).byLeader.has(L)).toBe(false);
   });
@@ -144,9 +147,9 @@ describe("fetch sessions: the leader's side", () => {
  * A follower and a leader exchanging fetches, replies and polls over a network that may lose,
  * duplicate and reorder messages. The leader answers every fetch it admits (as if at once). The
  * claim: whenever a poll is answered "ok", the leader had admitted every fetch the follower sent
- * before the previous ok poll, and the follower has taken in every reply the leader had sent
- * when it answered that poll — so a lost message is noticed within two polls, and no partition
- * waits for ever for an answer that will not come.
+ * before the ok poll before the previous one, and the follower has taken in every reply the
+ * leader had sent when it answered that poll — so a lost message is noticed within three polls,
+ * and no partition waits for ever for an answer that will not come.
  */
 describe("fetch sessions over a faulty network (property)", () => {
   type Message =
@@ -154,7 +157,7 @@ describe("fetch sessions over a faulty network (property)", () => {
     | { to: "follower"; kind: "reply"; id: number; seq: number }
     | { to: "follower"; kind: "pollReply"; requestId: number; sessionId: number; received: number; replied: number; refused: boolean; sentBefore: number };
 
-  it("an ok poll means nothing sent before the previous ok poll was lost", () => {
+  it("an ok poll means nothing sent before the ok poll before the previous one was lost", () => {
     let okPolls = 0;
     const deliver = fc.record({ deliver: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat(), weight: 1 }), fate: fc.oneof({ arbitrary: fc.constant("deliver" as const), weight: 18 }, { arbitrary: fc.constantFrom("drop" as const, "duplicate" as const), weight: 1 }) });
     const action = fc.oneof({ arbitrary: fc.constant("fetch" as const), weight: 4 }, { arbitrary: fc.constant("poll" as const), weight: 2 }, { arbitrary: fc.constant("timeout" as const), weight: 1 }, { arbitrary: deliver, weight: 14 });
@@ -166,7 +169,7 @@ describe("fetch sessions over a faulty network (property)", () => {
         /** Per session id: epochs the leader admitted, seqs the follower took in, and the previous ok poll. */
         const admitted = new Map<number, Set<number>>();
         const taken = new Map<number, Set<number>>();
-        const previous = new Map<number, { sentBefore: number; replied: number }>();
+        const previous = new Map<number, { sentBefore: number; replied: number }[]>();
         const add = (map: Map<number, Set<number>>, id: number, n: number): void => void map.set(id, (map.get(id) ?? new Set()).add(n));
         const all = (set: Set<number> | undefined, from: number, to: number): boolean => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i).every((n) => set?.has(n) === true);
         for (const step of actions) {
@@ -210,11 +213,12 @@ describe("fetch sessions over a faulty network (property)", () => {
               else if (result.verdict === "ok") {
                 follower = result.sessions;
                 const id = message!.sessionId;
-                const before = previous.get(id) ?? { sentBefore: 0, replied: 0 };
+                const settled = previous.get(id) ?? [];
+                const before = settled.at(-2) ?? { sentBefore: 0, replied: 0 }; // the ok poll before the previous one
                 okPolls++;
                 expect(all(admitted.get(id), 0, before.sentBefore)).toBe(true);
                 expect(all(taken.get(id), 1, before.replied + 1)).toBe(true);
-                previous.set(id, { sentBefore: message!.sentBefore, replied: message!.replied });
+                previous.set(id, [...settled, { sentBefore: message!.sentBefore, replied: message!.replied }]);
               }
             }
           }

@@ -24,10 +24,10 @@
  *   session epoch), and every leader → follower reply a `seq`. Each side records which numbers it
  *   received (`Received`: a duplicate is recognised and ignored). A poll's answer says how many
  *   of the follower's messages the leader has received without a gap, and how many replies it has
- *   sent; the follower compares them with the figures of the *previous* poll — what was sent
- *   before then has had a whole poll interval to arrive. A message still missing then was lost:
+ *   sent; the follower compares them with the figures of the poll before the previous one —
+ *   what was sent before then has had two poll intervals to arrive. A message still missing was lost:
  *   the session *resets*, as it does when the leader does not know the session (it restarted, or
- *   dropped the session after SESSION_IDLE_MS without a poll). A reset makes every partition the
+ *   dropped the session, not having heard from it for most of replicaLagMaxMs). A reset makes every partition the
  *   follower had in flight there ready again, and they open a new session with their fetches —
  *   exactly the full fetch of every partition a follower made each round before sessions, so a
  *   reset can cost time, never correctness.
@@ -44,9 +44,7 @@ export const SESSION_OPEN_EPOCH = 0;
 /** How often a follower polls each session it has open. */
 export const POLL_INTERVAL_MS = 500;
 /** A poll unanswered this long resets the session (the leader is down, or a message was lost). */
-export const POLL_TIMEOUT_MS = 2_500;
-/** A leader drops a session it has not heard from this long (never longer than half replicaLagMaxMs). */
-export const SESSION_IDLE_MS = 2_000;
+export const POLL_TIMEOUT_MS = 4_000;
 
 /** On a follower → leader message of a session. */
 export interface SessionStamp {
@@ -102,10 +100,18 @@ export interface FollowerSession {
   readonly replies: Received;
   /** The poll in flight: its request id, and how many messages had been sent before it. */
   readonly polling: { readonly requestId: number; readonly sentBefore: number } | undefined;
-  /** The previous answered poll: messages sent before it, and replies the leader had sent when it answered. */
-  readonly settled: { readonly sentBefore: number; readonly replied: number };
+  /**
+   * The last two answered polls, older first: messages sent before each, and the replies the
+   * leader had sent when it answered it. A poll's answer is checked against the older one.
+   */
+  readonly settled: readonly [Settled, Settled];
   /** Partitions this follower stopped fetching from the leader since the last poll. */
   readonly forget: readonly PartitionRef[];
+}
+
+export interface Settled {
+  readonly sentBefore: number;
+  readonly replied: number;
 }
 
 export interface FollowerSessions {
@@ -135,7 +141,7 @@ export function stampFetch(sessions: FollowerSessions, leader: NodeId, ref: Part
   const current = sessions.byLeader.get(leader);
   if (current === undefined) {
     const id = sessions.nextId;
-    const session: FollowerSession = { id, nextEpoch: SESSION_OPEN_EPOCH + 1, replies: { next: 1, above: [] }, polling: undefined, settled: { sentBefore: 0, replied: 0 }, forget: [] };
+    const session: FollowerSession = { id, nextEpoch: SESSION_OPEN_EPOCH + 1, replies: { next: 1, above: [] }, polling: undefined, settled: [NOTHING_SETTLED, NOTHING_SETTLED], forget: [] };
     return { sessions: withSession(sessions, leader, session, { nextId: id + 1 }), stamp: { id, epoch: SESSION_OPEN_EPOCH }, opened: true };
   }
   const forget = current.forget.some((entry) => sameRef(entry, ref)) ? current.forget.filter((entry) => !sameRef(entry, ref)) : current.forget;
@@ -172,18 +178,22 @@ export function takeReply(sessions: FollowerSessions, leader: NodeId, stamp: Rep
   return { sessions: withSession(sessions, leader, { ...current, replies }), verdict: "ok" };
 }
 
+const NOTHING_SETTLED: Settled = { sentBefore: 0, replied: 0 };
+
 /**
  * The leader answered a poll: `ok`, or `reset` when the leader refused it (it does not hold the
- * session) or when a message sent before the *previous* poll is still missing on either side —
- * the leader has not received all the follower sent before it, or the follower has not taken in
- * all the replies the leader had sent when it answered it. `ignore`: not the poll in flight (a
- * duplicate, an older session's).
+ * session) or when a message sent before the poll before the previous one is still missing on
+ * either side — the leader has not received all the follower sent before it, or the follower has
+ * not taken in all the replies the leader had sent when it answered it. Two intervals, not one:
+ * a message can be held back behind its step's fsync, and a slow disk takes its time. `ignore`:
+ * not the poll in flight (a duplicate, an older session's).
  */
 export function takePollReply(sessions: FollowerSessions, leader: NodeId, reply: { readonly requestId: number; readonly sessionId: number; readonly received: number; readonly replied: number; readonly refused: boolean }): { readonly sessions: FollowerSessions; readonly verdict: "ok" | "ignore" | "reset" } {
   const current = sessions.byLeader.get(leader);
   if (current?.polling === undefined || current.polling.requestId !== reply.requestId || current.id !== reply.sessionId) return { sessions, verdict: "ignore" };
-  if (reply.refused || reply.received < current.settled.sentBefore || current.replies.next - 1 < current.settled.replied) return { sessions, verdict: "reset" };
-  const settled = { sentBefore: current.polling.sentBefore, replied: reply.replied };
+  const [older, newer] = current.settled;
+  if (reply.refused || reply.received < older.sentBefore || current.replies.next - 1 < older.replied) return { sessions, verdict: "reset" };
+  const settled: [Settled, Settled] = [newer, { sentBefore: current.polling.sentBefore, replied: reply.replied }];
   return { sessions: withSession(sessions, leader, { ...current, polling: undefined, settled }), verdict: "ok" };
 }
 

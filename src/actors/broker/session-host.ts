@@ -23,7 +23,6 @@ import {
   POLL_INTERVAL_MS,
   POLL_TIMEOUT_MS,
   pollOf,
-  SESSION_IDLE_MS,
   stampFetch,
   stampReply,
   takePollReply,
@@ -35,7 +34,7 @@ import {
   type PartitionRef,
   type SessionStamp,
 } from "./fetch-session.ts";
-import { DEFAULT_REPLICA_LAG_MAX_MS } from "./limits.ts";
+import { DEFAULT_REPLICA_LAG_MAX_MS, ISR_CHECK_INTERVAL_MS } from "./limits.ts";
 import type { PartitionState } from "./partition.ts";
 import { CAUGHT_UP_WHILE_HELD, heldCaughtUp, releasedHeld } from "./replica.ts";
 import { answerFetches } from "./serving.ts";
@@ -227,6 +226,16 @@ export function onSessionPoll(step: Step, from: NodeId, message: Readonly<Record
 }
 
 /**
+ * How long a leader keeps a session it does not hear from: long enough that a loaded follower's
+ * late poll does not cost a reset, short enough that the follower, counted caught up until it was
+ * last heard from, still leaves the ISR replicaLagMaxMs after that (the check runs every
+ * ISR_CHECK_INTERVAL_MS).
+ */
+export function sessionIdleMs(replicaLagMaxMs: number): number {
+  return Math.max(2 * POLL_INTERVAL_MS, replicaLagMaxMs - 2 * ISR_CHECK_INTERVAL_MS);
+}
+
+/**
  * Drop the sessions not heard from lately (the follower is gone, or cut off): their held fetches
  * go, and each such follower was last known caught up when its session was last heard from — so
  * it leaves the ISR replicaLagMaxMs after that, as it did when it stopped fetching.
@@ -234,7 +243,7 @@ export function onSessionPoll(step: Step, from: NodeId, message: Readonly<Record
 export function expireSessions(step: Step): void {
   const { leader } = step.context.fetchSessions;
   if (leader.size === 0) return;
-  const idleMs = Math.min(SESSION_IDLE_MS, (step.context.input.replicaLagMaxMs ?? DEFAULT_REPLICA_LAG_MAX_MS) / 2);
+  const idleMs = sessionIdleMs(step.context.input.replicaLagMaxMs ?? DEFAULT_REPLICA_LAG_MAX_MS);
   const idle = idleSessions(leader, step.now(), idleMs);
   if (idle.length === 0) return;
   const rest = new Map(leader);

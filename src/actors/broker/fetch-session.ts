@@ -32,9 +32,9 @@
  *   exactly the full fetch of every partition a follower made each round before sessions, so a
  *   reset can cost time, never correctness.
  *
- * Messages may overtake each other (the network may reorder; and a host sends a step's messages
- * after its own sync, so a later step's can leave first): numbers are recorded as a set, not
- * required in order.
+ * Messages may overtake each other (the network may reorder; and in the simulator a fetch sent in
+ * a step that waited for its sync was seen to leave after fetches of later steps): numbers are
+ * recorded as a set, not required in order.
  */
 import { assert } from "../shared/assert.ts";
 import type { NodeId } from "../shared/ids.ts";

@@ -55,6 +55,8 @@ import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from
 import { emptyPartition, recoveredPartition, type PartitionState } from "./partition.ts";
 import { PartitionTable } from "./partition-table.ts";
 import { ParkedFetches } from "./parked-fetches.ts";
+import { emptyFollowerSessions, type FollowerSessions, type LeaderSessions } from "./fetch-session.ts";
+import { answerUncountedHeld, onSessionPoll, onSessionPollReply, onSessionTimer, SESSION_TIMER_PREFIX } from "./session-host.ts";
 import type { ProducerEntry } from "./producer-state.ts";
 import type { RaftReadResult } from "../raft/types.ts";
 import type { BrokerEffect, BrokerInput, BrokerOperation, BrokerOutput, BrokerReadResult, BrokerRetentionResult, BrokerStatsResult, BrokerTimestampResult, BrokerTruncateResult } from "./types.ts";
@@ -70,7 +72,6 @@ import {
   onTruncateDone,
   pumpFollowers,
   release,
-  REPLICA_FETCH_TIMER_PREFIX,
   REPLICA_RETRY_TIMER_PREFIX,
 } from "./replication.ts";
 import { afterHighWatermark, onFlushTimer, onProduce } from "./appends.ts";
@@ -116,6 +117,16 @@ export interface PendingFetch {
    * timer per slot, serving.ts), not on a timer of its own; absent for clients' fetches.
    */
   readonly expirySlotMs?: number;
+  /**
+   * The fetch session (fetch-session.ts) a replica fetch rides: its reply is stamped in it. With no
+   * `expirySlotMs` the fetch is *held*: parked with no long-poll end, until its partition has
+   * something for the follower (session-host.ts).
+   */
+  readonly session?: number;
+  /** Its epoch in that session: a held fetch is not replaced by an older fetch of its partition that arrives after it. */
+  readonly sessionEpoch?: number;
+  /** A held fetch is answered when the partition's HW passes this (the HW the follower knows). */
+  readonly knownHighWatermark?: number;
 }
 
 /** Who hears of an append once it is durable (none for acks 0): acks 1 on this broker, acks -1 under the HW. */
@@ -215,6 +226,8 @@ export interface BrokerContext {
   readonly raft: RaftHostState;
   /** The newest ACLs the coordinator sent (authorize.ts); undefined until the first. */
   readonly acls?: AclSnapshot;
+  /** Replica fetch sessions: with the leaders this broker follows, and of the followers of what it leads (fetch-session.ts). */
+  readonly fetchSessions: { readonly follower: FollowerSessions; readonly leader: LeaderSessions };
 }
 
 export function initialContext(input: BrokerInput): BrokerContext {
@@ -232,11 +245,15 @@ export function initialContext(input: BrokerInput): BrokerContext {
   const raft = emptyRaftHost(input.raftSettings);
   noteRecoveredRaft(raft, input.partitions, partitions);
   const { partitions: _recovered, ...rest } = input;
+  const nextRequestId = input.random.int(HEARTBEAT_ID_SPACE); // drawn first, as always
+  const incarnation = input.random.int(HEARTBEAT_ID_SPACE);
   return {
     input: rest,
     batchLimits: batchLimitsOf(input.limits),
-    heartbeat: { nextRequestId: input.random.int(HEARTBEAT_ID_SPACE), outstanding: new Map(), registered: false, leaseExpiresAtMs: -Infinity },
-    incarnation: input.random.int(HEARTBEAT_ID_SPACE),
+    heartbeat: { nextRequestId, outstanding: new Map(), registered: false, leaseExpiresAtMs: -Infinity },
+    incarnation,
+    // Session ids start at the incarnation: a restarted follower's are unlikely to meet its old ones.
+    fetchSessions: { follower: emptyFollowerSessions(incarnation), leader: new Map() },
     leave: undefined,
     partitions,
     parked: ParkedFetches.EMPTY,
@@ -455,6 +472,7 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     if (next !== state) changed.push(next);
   }
   step.setPartitions(changed);
+  answerUncountedHeld(step, changed);
   // A leadership taken up is reported at once, not at the next interval: the coordinator names a
   // leader in metadata only once it has said it serves, so this is part of every failover's time.
   if (changed.some((state) => state.leaderEpoch !== undefined && state.leaderEpoch !== before.get(partitionKey(state.topic, state.partition))?.leaderEpoch)) step.emit(setTimer(HEARTBEAT_TIMER, 0));
@@ -499,6 +517,10 @@ export function onMessage(step: Step, event: MessageReceived): void {
     }
     case "replica.fetch":
       return onReplicaFetch(step, event.from, message, (keys) => afterHighWatermark(step, keys));
+    case "replica.session":
+      return onSessionPoll(step, event.from, message);
+    case "replica.session.reply":
+      return onSessionPollReply(step, event.from, message);
     case "replica.fetch.reply": {
       const reply = parseReplicaFetchReply(message);
       if (reply !== undefined) onReplicaFetchReply(step, event.from, reply);
@@ -534,7 +556,7 @@ export function onTimer(step: Step, key: string): void {
   if (key === FLUSH_TIMER) return onFlushTimer(step);
   if (key === RETENTION_TIMER) return onRetentionTimer(step);
   if (key === ISR_CHECK_TIMER) return onIsrCheck(step, (keys) => afterHighWatermark(step, keys));
-  if (key.startsWith(REPLICA_FETCH_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_FETCH_TIMER_PREFIX.length));
+  if (key.startsWith(SESSION_TIMER_PREFIX)) return onSessionTimer(step, key.slice(SESSION_TIMER_PREFIX.length));
   if (key.startsWith(REPLICA_RETRY_TIMER_PREFIX)) return onFollowerTimer(step, key.slice(REPLICA_RETRY_TIMER_PREFIX.length));
   if (key === PUSH_SWEEP_TIMER) return onPushSweep(step);
   if (key.startsWith(FETCH_TIMER_PREFIX)) return onFetchTimer(step, Number(key.slice(FETCH_TIMER_PREFIX.length)));

@@ -243,10 +243,34 @@ export function leaderHighWatermark(role: LeaderRole, self: NodeId, ownSyncedEnd
   return Math.max(current, low);
 }
 
+/**
+ * `caughtUpAtMs` of a follower whose fetch the leader holds in a fetch session at its durable end
+ * (fetch-session.ts): caught up *now*, for as long as the fetch is held — the leader answers it as
+ * soon as it has more, and then `releasedHeld` records when. So an idle follower stays in the ISR
+ * without fetching every round. Only while such a fetch is held; the lag arithmetic
+ * (`nowMs - caughtUpAtMs`) needs no special case.
+ */
+export const CAUGHT_UP_WHILE_HELD = Number.MAX_SAFE_INTEGER;
+
+/** The leader holds `replica`'s fetch at its durable end: caught up until the fetch is released. */
+export function heldCaughtUp(role: LeaderRole, replica: NodeId): LeaderRole {
+  const before = role.followers.get(replica);
+  if (before === undefined || before.caughtUpAtMs === CAUGHT_UP_WHILE_HELD) return role;
+  return { ...role, followers: new Map(role.followers).set(replica, { ...before, caughtUpAtMs: CAUGHT_UP_WHILE_HELD }) };
+}
+
+/** `replica`'s held fetch was answered or dropped at `atMs`: it was caught up until then. */
+export function releasedHeld(role: LeaderRole, replica: NodeId, atMs: number): LeaderRole {
+  const before = role.followers.get(replica);
+  if (before === undefined || before.caughtUpAtMs !== CAUGHT_UP_WHILE_HELD) return role;
+  return { ...role, followers: new Map(role.followers).set(replica, { ...before, caughtUpAtMs: atMs }) };
+}
+
 /** A follower fetched: note its durable end, and whether it has everything durable here. */
 export function noteFollowerFetch(role: LeaderRole, replica: NodeId, fetchOffset: number, syncedEnd: number, leaderSyncedEnd: number, nowMs: number): LeaderRole {
   const before = role.followers.get(replica);
   assert(before !== undefined, `a fetch from ${replica}, which is not a follower`);
+  assert(before.caughtUpAtMs !== CAUGHT_UP_WHILE_HELD, `a fetch from ${replica} while the leader still holds its previous one as caught up`);
   const caughtUp = fetchOffset >= leaderSyncedEnd;
   // As reported, not the most ever reported: a follower that lost its disk must not be counted
   // for what it no longer holds (a late, older report lowering it for a moment is harmless: the
@@ -263,6 +287,7 @@ export function noteFollowerFetch(role: LeaderRole, replica: NodeId, fetchOffset
 export function noteRepairRequest(role: LeaderRole, replica: NodeId, syncedEnd: number): LeaderRole {
   const before = role.followers.get(replica);
   assert(before !== undefined, `a repair request from ${replica}, which is not a follower`);
+  assert(before.caughtUpAtMs !== CAUGHT_UP_WHILE_HELD, `a repair request from ${replica} while the leader still holds its previous fetch as caught up`);
   // Never caught up (a finite "long ago", so the state stays plain data).
   const progress: FollowerProgress = { syncedEnd, caughtUpAtMs: Number.MIN_SAFE_INTEGER, counted: false };
   return { ...role, followers: new Map(role.followers).set(replica, progress) };

@@ -10,7 +10,10 @@
  *                        → (repair go-ahead) truncate read → idle …   (repair.ts)
  *                        → (refused) backoff timer → idle …
  * Its next fetch reports the durable end the sync reached, which is what lets the leader move the
- * high watermark. A fetch that gets no answer times out and is sent again (new request id).
+ * high watermark. Fetches ride the follower's fetch session with the leader (fetch-session.ts,
+ * session-host.ts): the leader *holds* one with nothing to read until the partition has data or a
+ * newer HW for it, with no timer on either side; a fetch that gets no answer is found by the
+ * session's polls (a lost message resets the session, and every fetch in flight is sent again).
  *
  * Invariants asserted here: a follower appends only at its log end (never past a gap) and only
  * batches of epochs not newer than the one it follows; epochs never go back; HW <= log end.
@@ -45,14 +48,12 @@ import {
 } from "./replica.ts";
 import { noteRepairCut, repairCut, repairRefused, repairTarget, settleRepairs } from "./repair.ts";
 import { acceptFetch, answerParked, fetchAnswer } from "./serving.ts";
+import { admitSessionFetch, dropHeldOf, expireSessions, forgetFollowed, holdFetch, replyToFollower, resetSession, stampFollowerFetch, takeFollowerReply } from "./session-host.ts";
 import { echoOf, parseReplicaFetch } from "./requests.ts";
 import type { BrokerOperation, BrokerOutput, BrokerTruncate, BrokerTruncateResult } from "./types.ts";
 
 export const ISR_CHECK_TIMER = "isr-check";
-export const REPLICA_FETCH_TIMER_PREFIX = "rfetch:";
 export const REPLICA_RETRY_TIMER_PREFIX = "rretry:";
-/** A replica fetch unanswered this long after its long poll should have ended is sent again. */
-const REPLICA_FETCH_TIMEOUT_MS = REPLICA_FETCH_WAIT_MS + 2_000;
 
 function lagMaxMs(step: Step): number {
   return step.context.input.replicaLagMaxMs ?? DEFAULT_REPLICA_LAG_MAX_MS;
@@ -76,7 +77,7 @@ export function lead(step: Step, state: PartitionState, assignment: LeaderAssign
   assert(state.leaderEpoch === undefined || assignment.leaderEpoch > state.leaderEpoch, `${keyOf(state)}: told to lead in epoch ${assignment.leaderEpoch} after ${state.leaderEpoch}`);
   const newest = state.epochs[state.epochs.length - 1]?.epoch ?? -1;
   assert(assignment.leaderEpoch >= newest, `${keyOf(state)}: told to lead in epoch ${assignment.leaderEpoch}, older than epoch ${newest} in its log`);
-  if (state.follower !== undefined) cancelFollowerTimers(step, state);
+  if (state.follower !== undefined) stopFollowing(step, state, true);
   const role = leaderRole(assignment, self, state.endOffset, step.now());
   const led: PartitionState = { ...state, leaderEpoch: assignment.leaderEpoch, leader: role, follower: undefined, epochs: withEpoch(state.epochs, assignment.leaderEpoch, state.endOffset) };
   step.emit(notify<BrokerOutput>({ type: "broker.leader.started", topic: state.topic, partition: state.partition, leaderEpoch: assignment.leaderEpoch, endOffset: state.endOffset }));
@@ -88,7 +89,7 @@ export function follow(step: Step, state: PartitionState, assignment: FollowerAs
   const current = state.follower;
   if (current !== undefined && current.leaderEpoch === assignment.leaderEpoch && current.leader === assignment.leader) return state;
   const base = state.leaderEpoch !== undefined ? stepDown(step, state) : state;
-  if (current !== undefined) cancelFollowerTimers(step, state);
+  if (current !== undefined) stopFollowing(step, state, current.leader !== assignment.leader);
   // A truncation in flight finishes whatever the new epoch: its read will land on this follower.
   const phase = current?.phase === "truncating" || current?.phase === "writing" ? current.phase : "idle";
   // Ranges cut for a repair are refetched from whichever leader comes next; a blocked repair is
@@ -117,13 +118,14 @@ export function stepDown(step: Step, state: PartitionState): PartitionState {
 /** Neither lead nor follow (moved off this broker): keep the files, stop fetching. */
 export function release(step: Step, state: PartitionState): PartitionState {
   const base = state.leaderEpoch !== undefined ? stepDown(step, state) : state;
-  if (base.follower !== undefined) cancelFollowerTimers(step, base);
+  if (base.follower !== undefined) stopFollowing(step, base, true);
   return { ...base, follower: undefined };
 }
 
-function cancelFollowerTimers(step: Step, state: PartitionState): void {
-  step.emit(cancelTimer(REPLICA_FETCH_TIMER_PREFIX + keyOf(state)));
+/** The follower's fetch in flight is abandoned; `forget`: and the leader it went to no longer serves it here. */
+function stopFollowing(step: Step, state: PartitionState, forget: boolean): void {
   step.emit(cancelTimer(REPLICA_RETRY_TIMER_PREFIX + keyOf(state)));
+  if (forget) forgetFollowed(step, state.follower?.leader ?? null, { topic: state.topic, partition: state.partition });
 }
 
 // ---------------------------------------------------------------- the leader
@@ -164,6 +166,7 @@ export function isrProposals(step: Step): IsrProposal[] {
 /** Every ISR_CHECK_INTERVAL_MS: laggards out, caught-up followers in. */
 export function onIsrCheck(step: Step, afterHighWatermark: (keys: ReadonlySet<string>) => void): void {
   step.emit(setTimer(ISR_CHECK_TIMER, ISR_CHECK_INTERVAL_MS));
+  expireSessions(step);
   const changed: PartitionState[] = [];
   const advanced = new Set<string>();
   for (const state of step.context.partitions.values()) {
@@ -182,9 +185,19 @@ export function onReplicaFetch(step: Step, from: NodeId, message: Readonly<Recor
   const echo = echoOf(message);
   const request = parseReplicaFetch(message);
   const epochEcho = typeof message["leaderEpoch"] === "number" ? message["leaderEpoch"] : -1;
-  const fail = (error: WireError, logStartOffset?: number): void => step.reply(from, fetchAnswer({ ...echo, replica: { leaderEpoch: epochEcho } }, { error, ...(logStartOffset === undefined ? {} : { logStartOffset }) }));
+  let session: number | undefined; // once admitted: the replies are stamped in it
+  const answer = (reply: ReplicaFetchReply): void => replyToFollower(step, from, reply, session);
+  const fail = (error: WireError, logStartOffset?: number): void => answer(fetchAnswer({ ...echo, replica: { leaderEpoch: epochEcho } }, { error, ...(logStartOffset === undefined ? {} : { logStartOffset }) }) as ReplicaFetchReply);
   if (isWireError(request)) return fail(request);
   if (request.replica !== from) return fail(wireError("INVALID_REQUEST", `a replica fetch for '${request.replica}' came from '${from}'; a broker fetches for itself`));
+  if (request.session !== undefined) {
+    const admitted = admitSessionFetch(step, from, request.session);
+    if (admitted === "duplicate") return; // the network duplicated it: answered (or held) when it first came
+    if (admitted !== "admitted") return fail(admitted);
+    session = request.session.id;
+  }
+  // This fetch replaces the one held for its partition, if any — unless it is older than that one.
+  if (!dropHeldOf(step, from, partitionKey(request.topic, request.partition), request.session)) return;
   const state = servedPartition(step, echo);
   if (isWireError(state)) return fail(state);
   const epoch = epochProblem(state, request.leaderEpoch, false);
@@ -196,7 +209,7 @@ export function onReplicaFetch(step: Step, from: NodeId, message: Readonly<Recor
   const replica = { leaderEpoch: request.leaderEpoch };
   const diverging = divergence(state.epochs, state.endOffset, state.logStartOffset, request.fetchOffset, request.lastFetchedEpoch);
   if (diverging !== undefined) {
-    return step.reply(from, { ...(fetchAnswer({ ...echo, replica }, { state, records: new Uint8Array(0) }) as ReplicaFetchReply), diverging });
+    return answer({ ...(fetchAnswer({ ...echo, replica }, { state, records: new Uint8Array(0) }) as ReplicaFetchReply), diverging });
   }
   if (request.fetchOffset > state.endOffset) return fail(wireError("OFFSET_OUT_OF_RANGE", `fetchOffset ${request.fetchOffset} is past the end ${state.endOffset} of ${where}`));
   if (request.fetchOffset < state.logStartOffset) return fail(wireError("OFFSET_OUT_OF_RANGE", `offset ${request.fetchOffset} of ${where} was deleted; the log starts at ${state.logStartOffset}`), state.logStartOffset);
@@ -209,8 +222,18 @@ export function onReplicaFetch(step: Step, from: NodeId, message: Readonly<Recor
   if (noted.highWatermark > state.highWatermark) afterHighWatermark(new Set([keyOf(state)]));
   // The go-ahead to cut is records from the damaged offset, given only once nothing counts on the follower.
   const offset = repairFrom !== undefined && mayCutForRepair(noted.leader!, from) ? repairFrom : request.fetchOffset;
-  const fetch = { from, requestId: request.requestId, topic: state.topic, partition: state.partition, offset, maxBytes: Math.min(request.maxBytes, REPLICA_FETCH_BYTES_MAX), replica };
-  acceptFetch(step, fetch, noted, offset < noted.syncedEnd, Math.min(request.maxWaitMs, step.context.input.limits.fetchWaitMsMax));
+  const fetch = { from, requestId: request.requestId, topic: state.topic, partition: state.partition, offset, maxBytes: Math.min(request.maxBytes, REPLICA_FETCH_BYTES_MAX), replica, ...(session === undefined ? {} : { session, sessionEpoch: request.session!.epoch }) };
+  const readable = offset < noted.syncedEnd;
+  const waitMs = Math.min(request.maxWaitMs, step.context.input.limits.fetchWaitMsMax);
+  // A session fetch with nothing to read is held (no timer, no expiry): answered when the
+  // partition has data or a newer HW for the follower, or its leadership changes. Repair requests
+  // still expire on the grid: the go-ahead depends on the ISR, which moves without a write.
+  if (session !== undefined && request.repairFrom === undefined && !readable && waitMs > 0) {
+    const knownHighWatermark = request.knownHighWatermark ?? -1;
+    if (knownHighWatermark >= noted.highWatermark) return holdFetch(step, { ...fetch, knownHighWatermark });
+    return answer(fetchAnswer(fetch, { state: noted, records: new Uint8Array(0) }) as ReplicaFetchReply); // it learns the HW now
+  }
+  acceptFetch(step, fetch, noted, readable, waitMs);
 }
 
 // ---------------------------------------------------------------- the follower
@@ -238,8 +261,8 @@ function pump(step: Step, state: PartitionState): PartitionState {
     return { ...state, follower: { ...follower, phase: "writing" } };
   }
   const requestId = follower.requestId + 1;
-  const key = keyOf(state);
   const repairFrom = repairTarget(state)?.fromOffset;
+  const session = stampFollowerFetch(step, follower.leader, { topic: state.topic, partition: state.partition });
   step.reply(follower.leader, {
     type: "replica.fetch",
     requestId,
@@ -253,27 +276,29 @@ function pump(step: Step, state: PartitionState): PartitionState {
     maxBytes: REPLICA_FETCH_BYTES_MAX,
     maxWaitMs: REPLICA_FETCH_WAIT_MS,
     ...(repairFrom === undefined ? {} : { repairFrom }),
+    session,
+    knownHighWatermark: follower.leaderHighWatermark,
   });
-  step.emit(setTimer(REPLICA_FETCH_TIMER_PREFIX + key, REPLICA_FETCH_TIMEOUT_MS));
   return { ...state, follower: { ...follower, phase: "fetching", requestId, repairFrom } };
 }
 
-/** A fetch got no answer in time, or a backoff ended: ready again. */
+/** A backoff ended: ready again. (A fetch that gets no answer is found by its session: session-host.ts.) */
 export function onFollowerTimer(step: Step, key: string): void {
   const state = step.context.partitions.get(key);
   const follower = state?.follower;
-  if (state === undefined || follower === undefined || (follower.phase !== "fetching" && follower.phase !== "backoff")) return;
+  if (state === undefined || follower === undefined || follower.phase !== "backoff") return;
   step.setPartitions([{ ...state, follower: { ...follower, phase: "idle" } }]);
   pumpFollowers(step, [key]);
 }
 
 /** The leader answered a replica fetch. */
 export function onReplicaFetchReply(step: Step, from: NodeId, reply: ReplicaFetchReply): void {
+  if (!takeFollowerReply(step, from, reply)) return; // a duplicate of a reply taken in before
   const key = partitionKey(reply.topic, reply.partition);
   const state = step.context.partitions.get(key);
   const follower = state?.follower;
   if (state === undefined || follower === undefined || follower.phase !== "fetching" || follower.requestId !== reply.requestId || follower.leader !== from) return;
-  step.emit(cancelTimer(REPLICA_FETCH_TIMER_PREFIX + key));
+  if (reply.error?.code === "FETCH_SESSION_INVALID") return resetSession(step, from);
   if (reply.error !== undefined) return onRefused(step, state, follower, reply);
   if (reply.diverging !== undefined) {
     const point = truncationPoint(state.epochs, state.endOffset, state.logStartOffset, reply.diverging);

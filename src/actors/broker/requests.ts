@@ -9,7 +9,7 @@ import { wireError, type WireError } from "../shared/errors.ts";
 import { topicNameProblem } from "../shared/ids.ts";
 import { ACL_RULES_MAX, aclRuleProblem } from "../shared/acl.ts";
 import { SCRAM_USERS_MAX, loginSecretProblem, scramUserProblem } from "../shared/scram-users.ts";
-import type { BrokerHeartbeatReply, RaftGroupAssignment, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest } from "../shared/messages.ts";
+import type { BrokerHeartbeatReply, RaftGroupAssignment, FetchRequest, FollowerAssignment, LeaderAssignment, OffsetsRequest, ProduceRequest, ReplicaFetchReply, ReplicaFetchRequest, ReplicaSessionPoll, ReplicaSessionPollReply } from "../shared/messages.ts";
 
 /** The fields a reply echoes, with stand-ins when the request did not carry them properly. */
 export interface Echo {
@@ -93,12 +93,36 @@ export function parseReplicaFetch(message: Fields): ReplicaFetchRequest | WireEr
   if (repairFrom !== undefined && !(isSafeInteger(repairFrom) && repairFrom >= 0 && repairFrom < message.fetchOffset)) {
     return wireError("INVALID_REQUEST", `repairFrom must be an integer in [0, fetchOffset ${message.fetchOffset}), got ${String(repairFrom)}`);
   }
+  if (message.session !== undefined && !isStamp(message.session, "epoch")) return wireError("INVALID_REQUEST", "session must be {id, epoch}, integers >= 0");
+  if (message.knownHighWatermark !== undefined && !(isSafeInteger(message.knownHighWatermark) && message.knownHighWatermark >= -1)) return wireError("INVALID_REQUEST", "knownHighWatermark must be an integer >= -1");
   return message as unknown as ReplicaFetchRequest;
+}
+
+function isStamp(value: unknown, counter: "epoch" | "seq"): boolean {
+  return isRecord(value) && isSafeInteger(value.id) && value.id >= 0 && isSafeInteger(value[counter]) && (value[counter] as number) >= 0;
+}
+
+/** A follower's poll of its fetch session, or an error when malformed. */
+export function parseSessionPoll(message: Fields): ReplicaSessionPoll | WireError {
+  if (!isSafeInteger(message.requestId)) return wireError("INVALID_REQUEST", "requestId must be an integer");
+  if (typeof message.replica !== "string") return wireError("INVALID_REQUEST", "replica must be a broker id");
+  if (!isStamp(message.session, "epoch")) return wireError("INVALID_REQUEST", "session must be {id, epoch}, integers >= 0");
+  const forget = message.forget;
+  if (!Array.isArray(forget) || !forget.every((ref) => isRecord(ref) && typeof ref.topic === "string" && isSafeInteger(ref.partition) && ref.partition >= 0)) return wireError("INVALID_REQUEST", "forget must list {topic, partition}");
+  return message as unknown as ReplicaSessionPoll;
+}
+
+/** A leader's answer to a session poll, or undefined when malformed (ignored: the poll times out). */
+export function parseSessionPollReply(message: Fields): ReplicaSessionPollReply | undefined {
+  if (!isSafeInteger(message.requestId) || !isSafeInteger(message.sessionId) || !isSafeInteger(message.received) || !isSafeInteger(message.replied)) return undefined;
+  if (message.error !== undefined && !(isRecord(message.error) && typeof message.error.code === "string")) return undefined;
+  return message as unknown as ReplicaSessionPollReply;
 }
 
 /** A leader's answer to a replica fetch, or undefined when malformed (ignored: the fetch times out and is sent again). */
 export function parseReplicaFetchReply(message: Fields): ReplicaFetchReply | undefined {
   if (!isSafeInteger(message.requestId) || typeof message.topic !== "string" || !isSafeInteger(message.partition)) return undefined;
+  if (message.session !== undefined && !isStamp(message.session, "seq")) return undefined;
   if (message.error !== undefined) return isRecord(message.error) && typeof message.error.code === "string" && isSafeInteger(message.logStartOffset) ? (message as unknown as ReplicaFetchReply) : undefined;
   if (!isSafeInteger(message.highWatermark) || !isSafeInteger(message.logStartOffset) || !(message.records instanceof Uint8Array)) return undefined;
   const diverging = message.diverging;

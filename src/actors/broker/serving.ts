@@ -21,6 +21,7 @@ import { afterCore, isRaftPartition } from "./raft-host.ts";
 import { REPLICA_EXPIRY_GRAIN_MS } from "./limits.ts";
 import { onRaftRetentionPlanned, planRaftRetention } from "./raft-retain.ts";
 import { requestRaftRepair } from "./raft-replica.ts";
+import { isHeld, releaseHeld, replyToFollower } from "./session-host.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -35,6 +36,12 @@ export function fetchAnswer(fetch: Echo & { readonly replica?: PendingFetch["rep
   }
   if ("error" in fields) return { type: "fetch.reply", ...base, error: fields.error, highWatermark: -1, logStartOffset: -1, records: EMPTY };
   return { type: "fetch.reply", ...base, highWatermark: fields.state.highWatermark, logStartOffset: fields.state.logStartOffset, records: fields.records };
+}
+
+/** Answer `fetch`: a replica fetch's reply is stamped in its fetch session (session-host.ts). */
+function replyFetch(step: Step, fetch: { readonly from: NodeId; readonly session?: number }, reply: FetchReply | ReplicaFetchReply): void {
+  if (reply.type === "replica.fetch.reply") return replyToFollower(step, fetch.from, reply, fetch.session);
+  step.reply(fetch.from, reply);
 }
 
 /** How far a fetch may read: consumers to the HW, followers to the leader's durable end. */
@@ -71,8 +78,8 @@ export function onFetch(step: Step, from: NodeId, message: Readonly<Record<strin
 export function acceptFetch(step: Step, request: Omit<PendingFetch, "id" | "topicId">, state: PartitionState, readable: boolean, waitMs: number): void {
   const { limits } = step.context.input;
   const full = request.replica === undefined && clientFetchesPending(step) >= limits.pendingFetchesMax;
-  if (!readable && (waitMs === 0 || full)) return step.reply(request.from, fetchAnswer(request, { state, records: EMPTY })); // a long poll may end early
-  if (full) return step.reply(request.from, fetchAnswer(request, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
+  if (!readable && (waitMs === 0 || full)) return replyFetch(step, request, fetchAnswer(request, { state, records: EMPTY })); // a long poll may end early
+  if (full) return replyFetch(step, request, fetchAnswer(request, { error: wireError("REQUEST_TIMED_OUT", `${limits.pendingFetchesMax} fetches are pending on this broker`) }));
   const id = step.context.nextFetchId;
   const fetch: PendingFetch = { ...request, id, ...(state.topicId === undefined ? {} : { topicId: state.topicId }) };
   step.update({ nextFetchId: id + 1 });
@@ -115,18 +122,19 @@ export function answerParked(step: Step, key: string, error: (fetch: PendingFetc
   answerFetches(step, step.context.parked.of(key), error);
 }
 
-function answerFetches(step: Step, fetches: readonly PendingFetch[], error: (fetch: PendingFetch) => WireError | undefined): void {
+export function answerFetches(step: Step, fetches: readonly PendingFetch[], error: (fetch: PendingFetch) => WireError | undefined): void {
   if (fetches.length === 0) return;
   step.update({ parked: step.context.parked.without(fetches) });
+  releaseHeld(step, fetches, step.now());
   for (const fetch of fetches) {
     cancelExpiry(step, fetch);
     const problem = error(fetch);
     const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
     if (state === undefined || state.topicId !== fetch.topicId) {
-      step.reply(fetch.from, fetchAnswer(fetch, { error: problem ?? wireError("NOT_LEADER", `${fetch.topic}/${fetch.partition} changed while the fetch waited`) }));
+      replyFetch(step, fetch, fetchAnswer(fetch, { error: problem ?? wireError("NOT_LEADER", `${fetch.topic}/${fetch.partition} changed while the fetch waited`) }));
       continue;
     }
-    step.reply(fetch.from, fetchAnswer(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
+    replyFetch(step, fetch, fetchAnswer(fetch, problem !== undefined ? { error: problem } : { state, records: EMPTY }));
   }
 }
 
@@ -147,10 +155,19 @@ function readRoom(step: Step): number {
  * room; the rest stay parked.
  */
 export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined): void {
+  const told: PendingFetch[] = [];
   const readable = step.context.parked.select(advanced, (key, fetches) => {
     const state = step.context.partitions.get(key);
-    return state === undefined ? [] : fetches.filter((fetch) => state.topicId === fetch.topicId && fetch.offset < boundOf(fetch, state));
+    if (state === undefined) return [];
+    return fetches.filter((fetch) => {
+      if (state.topicId !== fetch.topicId) return false;
+      if (fetch.offset < boundOf(fetch, state)) return true;
+      // A held fetch (session-host.ts) is also answered, empty, when the HW passes the follower's.
+      if (isHeld(fetch) && state.highWatermark > (fetch.knownHighWatermark ?? Infinity)) told.push(fetch);
+      return false;
+    });
   });
+  answerFetches(step, told, () => undefined);
   const woken: PendingFetch[] = [];
   let room = readRoom(step);
   for (const fetch of readable) {
@@ -160,6 +177,7 @@ export function wakeParked(step: Step, advanced: ReadonlySet<string> | undefined
   }
   if (woken.length === 0) return;
   step.update({ parked: step.context.parked.without(woken) });
+  releaseHeld(step, woken, step.now());
   for (const fetch of woken) {
     cancelExpiry(step, fetch);
     startRead(step, fetch, step.context.partitions.get(partitionKey(fetch.topic, fetch.partition))!);
@@ -180,18 +198,18 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
   const state = step.context.partitions.get(partitionKey(fetch.topic, fetch.partition));
   if (state === undefined || state.topicId !== fetch.topicId) {
     // Deleted, or re-created as another incarnation, while the read ran: its bytes are not this topic's.
-    return step.reply(fetch.from, fetchAnswer(fetch, { error: wireError("UNKNOWN_TOPIC_OR_PARTITION", `${fetch.topic}/${fetch.partition} was deleted or re-created while it was read`) }));
+    return replyFetch(step, fetch, fetchAnswer(fetch, { error: wireError("UNKNOWN_TOPIC_OR_PARTITION", `${fetch.topic}/${fetch.partition} was deleted or re-created while it was read`) }));
   }
   const result = event.result as BrokerReadResult | undefined;
   if (result?.belowLogStart !== undefined) {
     const moved = withLogStart(state, Math.min(result.belowLogStart, state.highWatermark));
     step.setPartitions([moved]);
     const error = wireError("OFFSET_OUT_OF_RANGE", `offset ${fetch.offset} of ${fetch.topic}/${fetch.partition} was deleted by retention; the log starts at ${moved.logStartOffset}`);
-    return step.reply(fetch.from, fetchAnswer(fetch, { error, logStartOffset: moved.logStartOffset }));
+    return replyFetch(step, fetch, fetchAnswer(fetch, { error, logStartOffset: moved.logStartOffset }));
   }
   if (result === undefined) {
     const error = wireError("STORAGE_ERROR", `reading ${fetch.topic}/${fetch.partition} at ${fetch.offset} failed: ${String(event.error)}`);
-    return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+    return replyFetch(step, fetch, fetchAnswer(fetch, { error }));
   }
   const damaged = result.damaged;
   if (damaged !== undefined) {
@@ -205,7 +223,7 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
       // leader has repaired it); another replica leads meanwhile — retry, nothing is skipped.
       requestRaftRepair(step, raft);
       const error = wireError("NOT_LEADER", `offsets [${range.fromOffset}, ${range.toOffset}) of ${fetch.topic}/${fetch.partition} are damaged on this broker's disk; its Raft replica restarts and is repaired from the leader — retry`);
-      return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+      return replyFetch(step, fetch, fetchAnswer(fetch, { error }));
     }
     const noted = withDamage(state, { ...range, file: damaged.file, reason: damaged.reason, notedAtMs: step.now() });
     step.setPartitions([noted]);
@@ -215,14 +233,14 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
       // with the next heartbeat and moves leadership there. A consumer told CORRUPT_DATA now would
       // skip records a replica still has (sim seed 785), so it is told to retry instead.
       const error = wireError("NOT_LEADER", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk; leadership is moving to a whole in-sync copy — retry`);
-      return step.reply(fetch.from, fetchAnswer(fetch, { error }));
+      return replyFetch(step, fetch, fetchAnswer(fetch, { error }));
     }
     const error = wireError("CORRUPT_DATA", `offsets [${range.fromOffset}, ${range.toOffset}) of ${where} are damaged on this broker's disk (${damaged.file}: ${damaged.reason})`);
     const reply = fetchAnswer(fetch, { error });
-    return step.reply(fetch.from, reply.type === "fetch.reply" ? { ...reply, damaged: range } : reply);
+    return replyFetch(step, fetch, reply.type === "fetch.reply" ? { ...reply, damaged: range } : reply);
   }
   assert(result.records instanceof Uint8Array, "the store answered a read without records");
-  step.reply(fetch.from, fetchAnswer(fetch, { state, records: result.records }));
+  replyFetch(step, fetch, fetchAnswer(fetch, { state, records: result.records }));
 }
 
 /**

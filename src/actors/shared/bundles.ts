@@ -13,7 +13,8 @@
  * that expired together (serving.ts, a 100 ms grid) in one step, so their replies leave as one
  * bundle, the follower takes them in as one event and sends its next fetches as one bundle too.
  * An idle follower of 600 partitions led by one broker sends a few bundles a second instead of
- * ~1,200 fetches.
+ * ~1,200 fetches. A fetch session's polls and their replies (broker/fetch-session.ts) are bundled
+ * kinds too, so that what one step sends a node of a session leaves in the order it was sent.
  *
  * Contract:
  * - A bundle carries whole messages, each exactly what would have been sent alone; the receiver
@@ -40,10 +41,10 @@ export interface Bundle {
   readonly messages: readonly BundledMessage[];
 }
 
-export type BundledMessage = Extract<ZhumqMessage, { type: "produce.request" | "fetch.request" | "produce.reply" | "fetch.reply" | "replica.fetch" | "replica.fetch.reply" }>;
+export type BundledMessage = Extract<ZhumqMessage, { type: "produce.request" | "fetch.request" | "produce.reply" | "fetch.reply" | "replica.fetch" | "replica.fetch.reply" | "replica.session" | "replica.session.reply" }>;
 
 /** The kinds of message that travel in bundles. */
-export const BUNDLED: ReadonlySet<string> = new Set(["produce.request", "fetch.request", "produce.reply", "fetch.reply", "replica.fetch", "replica.fetch.reply"]);
+export const BUNDLED: ReadonlySet<string> = new Set(["produce.request", "fetch.request", "produce.reply", "fetch.reply", "replica.fetch", "replica.fetch.reply", "replica.session", "replica.session.reply"]);
 
 /** Most messages in one bundle (a receiver refuses more). */
 export const BUNDLE_MESSAGES_MAX = 4_096;

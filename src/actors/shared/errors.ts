@@ -29,6 +29,7 @@ export type ErrorCode =
   | "NOT_ENOUGH_REPLICAS"
   /** A replica fetch from a broker that is not a replica of the partition. */
   | "NOT_REPLICA"
+  | "FETCH_SESSION_INVALID"
   /** A group id that is empty, too long or has control characters. */
   | "INVALID_GROUP_ID"
   /** The coordinator knows no such group (never used, or deleted). */
@@ -92,6 +93,7 @@ export const RETRIABLE: Readonly<Record<ErrorCode, boolean>> = {
   BUFFER_FULL: true, // send again once earlier messages have completed
   NOT_ENOUGH_REPLICAS: true, // once replicas catch up (an idempotent retry never appends twice)
   NOT_REPLICA: false,
+  FETCH_SESSION_INVALID: true, // in a new fetch session (broker/fetch-session.ts)
   INVALID_GROUP_ID: false,
   GROUP_ID_NOT_FOUND: false,
   UNKNOWN_MEMBER_ID: false, // not as the same member: the member rejoins under a new id

@@ -609,6 +609,37 @@ export interface ReplicaFetchRequest {
    * Absent: an ordinary fetch (added compatibly).
    */
   readonly repairFrom?: number;
+  /**
+   * The fetch session it rides (broker/fetch-session.ts): the session's id and this message's
+   * epoch in it (0 opens a session). Absent: a fetch of no session, answered as before sessions.
+   */
+  readonly session?: { readonly id: number; readonly epoch: number };
+  /** In a session: the leader HW the follower knows; a held fetch is answered when the HW passes it. */
+  readonly knownHighWatermark?: number;
+}
+
+/**
+ * A follower's poll of its fetch session with a leader (broker/fetch-session.ts): keeps the session
+ * alive, lists the partitions it no longer fetches there, and asks what the leader received and
+ * sent in the session (a message lost either way resets it).
+ */
+export interface ReplicaSessionPoll {
+  readonly type: "replica.session";
+  readonly requestId: number;
+  readonly replica: NodeId;
+  readonly session: { readonly id: number; readonly epoch: number };
+  readonly forget: readonly { readonly topic: TopicName; readonly partition: PartitionIndex }[];
+}
+export interface ReplicaSessionPollReply {
+  readonly type: "replica.session.reply";
+  readonly requestId: number;
+  readonly sessionId: number;
+  /** How many of the session's messages (epochs 0, 1, …) the leader has received without a gap (-1 with an error). */
+  readonly received: number;
+  /** Replies the leader has sent in the session so far (-1 with an error). */
+  readonly replied: number;
+  /** FETCH_SESSION_INVALID: the leader does not hold the session at that epoch; the follower opens a new one. */
+  readonly error?: WireError;
 }
 export interface ReplicaFetchReply {
   readonly type: "replica.fetch.reply";
@@ -623,12 +654,14 @@ export interface ReplicaFetchReply {
   readonly records: Uint8Array;
   /** The follower's tail diverges: truncate to at most `endOffset` (the end of `epoch` on the leader) and fetch again. */
   readonly diverging?: { readonly epoch: number; readonly endOffset: number };
+  /** The answer to a fetch of a session the leader still holds: the session's id and this reply's number in it (from 1). */
+  readonly session?: { readonly id: number; readonly seq: number };
 }
 
 export type CoordinatorRequestMessage = BrokerHeartbeat | TopicCreate | TopicDelete | TopicAlter | MetadataRequest | ProducerIdRequest | BrokerDecommission | GroupRequestMessage | PushCoordinatorRequest | AclRequestMessage | UserRequestMessage;
 export type CoordinatorReplyMessage = BrokerHeartbeatReply | TopicCreateReply | TopicDeleteReply | TopicAlterReply | MetadataReply | ProducerIdReply | BrokerDecommissionReply | GroupReplyMessage | PushCoordinatorReply | AclReplyMessage | UserReplyMessage;
-export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | PushBrokerMessage | BrokerRaftBundle;
-export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | PushMemberMessage;
+export type BrokerRequestMessage = ProduceRequest | FetchRequest | OffsetsRequest | ReplicaFetchRequest | ReplicaSessionPoll | PushBrokerMessage | BrokerRaftBundle;
+export type BrokerReplyMessage = ProduceReply | FetchReply | OffsetsReply | ReplicaFetchReply | ReplicaSessionPollReply | PushMemberMessage;
 
 /** Partition requests and replies to one node, many in one message (bundles.ts). */
 export type ZhumqMessage = CoordinatorRequestMessage | CoordinatorReplyMessage | BrokerRequestMessage | BrokerReplyMessage | GroupRequestMessage | GroupReplyMessage | PushCoordinatorRequest | PushCoordinatorReply | Bundle;

@@ -53,6 +53,13 @@ export interface RaftHostState {
   readonly byKey: Map<string, string>;
   /** Groups the coordinator does not list now: not ticked, deaf to messages. */
   readonly parked: Set<string>;
+  /**
+   * The groups the tick steps: every group neither parked nor quiesced is in it (the tick costs
+   * O(awake), not O(hosted): a thousand quiesced groups cost it nothing). Entered wherever a group
+   * becomes tickable (started, unparked, woken: raft-quiesce.ts); left lazily, by the tick that
+   * finds a member parked, quiesced or gone. `awakeProblems` checks the first half.
+   */
+  readonly awake: Set<string>;
   /** What the store recovered of raft-mode partitions not yet assigned (the voters come from the coordinator). */
   readonly recovered: Map<string, RaftRecovered>;
   /** Broker read id → the group (its incarnation) and the core's own read id. */
@@ -74,7 +81,7 @@ export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): Raft
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map(), retryReads: [] };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), awake: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map(), retryReads: [] };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -104,7 +111,10 @@ export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssig
     if (replica !== undefined) {
       if (assignment.sealed === true) sealGroup(step, replica, parkGroup);
       else if (unseal(step, group) || host.parked.has(group)) {
-        if (host.parked.delete(group)) armTick(step);
+        if (host.parked.delete(group)) {
+          host.awake.add(group);
+          armTick(step);
+        }
       }
       continue;
     }
@@ -188,6 +198,7 @@ export function startGroup(step: Step, assignment: RaftGroupAssignment, group: s
     repairRequested: false,
   };
   host.groups.set(group, replica);
+  host.awake.add(group);
   host.byKey.set(key, group);
   // A restarted replica serves nothing it has not applied again: its HW starts at its log start.
   const state = step.context.partitions.get(key)!;
@@ -231,14 +242,36 @@ export function onRaftTick(step: Step): void {
     readDone(replica.core, pending.id, undefined);
     afterCore(step, replica);
   }
-  for (const [group, replica] of host.groups) {
-    if (host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
+  for (const group of host.awake) {
+    const replica = host.groups.get(group);
+    if (replica === undefined || host.parked.has(group) || isQuiesced(host.quiesce, group)) {
+      host.awake.delete(group); // a group enters again when it becomes tickable
+      continue;
+    }
     tick(replica.core);
     afterCore(step, replica);
   }
   quiesceTick(host, (replica) => afterCore(step, replica));
+  if (host.quiesce.ticks % AWAKE_CHECK_TICKS === 0) {
+    const problems = awakeProblems(host);
+    assert(problems.length === 0, `raft host: tickable groups missing from the awake set: ${problems.join(", ")}`);
+  }
   armTick(step);
   if (!host.tickArmed) step.emit(cancelTimer(RAFT_TICK_TIMER));
+}
+
+/** Ticks between two checks that every tickable group is in the awake set (an O(hosted) walk: once a second). */
+const AWAKE_CHECK_TICKS = 50;
+
+/** Tickable groups (hosted, not parked, not quiesced) missing from `awake`, at most ten: none, always. */
+export function awakeProblems(host: RaftHostState): string[] {
+  const missing: string[] = [];
+  for (const group of host.groups.keys()) {
+    if (host.awake.has(group) || host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
+    missing.push(group);
+    if (missing.length === 10) break;
+  }
+  return missing;
 }
 
 /** A peer's bundle: each message to its group (unknown and parked groups ignore theirs). */

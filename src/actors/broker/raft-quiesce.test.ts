@@ -10,6 +10,7 @@ import type { RaftGroupAssignment } from "../shared/messages.ts";
 import type { BrokerPlant } from "./types.ts";
 import { onMessage } from "./core.ts";
 import { isQuiesced, parseBeat, parseBeatAck } from "./raft-quiesce.ts";
+import { awakeProblems } from "./raft-host.ts";
 import type { BrokerRaftBundle, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 
@@ -55,6 +56,36 @@ describe("quiesced raft groups (idle groups cost no heartbeat and no tick)", () 
     }
     // The same leaders still serve.
     for (const group of groups) expect(cluster.serving(`t/${group.partition}`)).toBeDefined();
+  });
+
+  it("the tick walks only awake groups: none once all are quiesced, the one a produce wakes, none again after", () => {
+    const groups = [0, 1, 2, 3, 4, 5].map((partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    const awake = (): number[] => [...cluster.nodes.values()].map((node) => node.context.raft.awake.size);
+    const problems = (): string[] => [...cluster.nodes.values()].flatMap((node) => awakeProblems(node.context.raft));
+    expect(Math.min(...awake())).toBeGreaterThan(0); // electing: every group ticks
+    untilQuiet(cluster, groups.length);
+    cluster.tick(); // the tick that finds them quiesced lets them go
+    expect(awake()).toEqual([0, 0, 0]);
+    expect(problems()).toEqual([]);
+    const leader = cluster.serving("t/2")!;
+    const replies = cluster.ask(leader, { ...produce(0, -1), partition: 2 } as ZhumqMessage) as ProduceReply[];
+    // The leader's group woke: it ticks, nothing else does.
+    expect([...cluster.node(leader).context.raft.awake]).toEqual([groupName(2)]);
+    for (let i = 0; i < 10; i++) {
+      cluster.tick();
+      replies.push(...(cluster.takeReplies() as ProduceReply[]));
+      expect(problems()).toEqual([]);
+    }
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.error).toBeUndefined();
+    untilQuiet(cluster, groups.length);
+    cluster.tick();
+    expect(awake()).toEqual([0, 0, 0]);
+    // A group missing from the set is caught (the host asserts this once a second).
+    const node = cluster.node(leader);
+    node.context.raft.quiesce.leading.delete(groupName(2));
+    expect(awakeProblems(node.context.raft)).toEqual([groupName(2)]);
   });
 
   it("a produce wakes the group, is committed and acknowledged at acks -1, then the group quiesces again", () => {

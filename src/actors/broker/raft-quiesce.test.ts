@@ -117,6 +117,34 @@ describe("quiesced raft groups (idle groups cost no heartbeat and no tick)", () 
     expect(ticks).toBeLessThan(15 * 6);
   });
 
+  it("a leader host that stalls just past an election timeout: a late beat quiesces its followers' groups again, few elections follow", () => {
+    const groups = Array.from({ length: 12 }, (_, partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    untilQuiet(cluster, groups.length);
+    const leaderOf = (): Map<number, string | undefined> => new Map(groups.map((group) => [group.partition, cluster.serving(`t/${group.partition}`)]));
+    const before = leaderOf();
+    const counts = new Map<string, number>();
+    for (const leader of before.values()) counts.set(leader!, (counts.get(leader!) ?? 0) + 1);
+    const stalled = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const led = groups.filter((group) => before.get(group.partition) === stalled);
+    expect(led.length).toBeGreaterThan(1);
+    const followers = BROKERS.filter((id) => id !== stalled);
+    const under = (): number => followers.reduce((sum, id) => sum + [...cluster.node(id).context.raft.quiesce.following.values()].filter((record) => record.leader === stalled).length, 0);
+    expect(under()).toBe(2 * led.length);
+    // The leader's host stalls (no ticks, nothing sent) until both followers' beat timeouts woke its groups.
+    cluster.cut.add(stalled);
+    let ticks = 0;
+    for (; ticks < 100 && under() > 0; ticks++) cluster.tick();
+    expect(ticks).toBeGreaterThanOrEqual(15);
+    cluster.cut.delete(stalled);
+    // Its next beat (within a heartbeat period) finds most of them still following it: quiesced again.
+    for (let i = 0; i < 3; i++) cluster.tick();
+    expect(under()).toBeGreaterThan(0);
+    untilQuiet(cluster, groups.length);
+    const moved = led.filter((group) => leaderOf().get(group.partition) !== stalled);
+    expect(moved.length).toBeLessThan(led.length / 2);
+  });
+
   it("a leader whose followers' hosts stop acknowledging wakes its groups, and check-quorum deposes it", () => {
     const { cluster, leader } = started();
     untilQuiet(cluster, 1);

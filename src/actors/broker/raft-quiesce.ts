@@ -102,6 +102,13 @@ interface PeerIn {
   lastBeatTick: number;
   /** Groups quiesced here under this peer. */
   readonly groups: Set<string>;
+  /**
+   * Groups woken because this peer's beats stopped, with the records they had: a late beat of the
+   * same leader process and stream quiesces again each that still follows as recorded and was not
+   * left in the meantime (`onBeatFields`). A slow leader host then costs its followers one
+   * election timeout of ticking, not an election for every group it leads.
+   */
+  lapsed: Map<string, Following>;
   /** An acknowledgement to send with the next flush. */
   ack: RaftBeatAck | undefined;
 }
@@ -265,10 +272,13 @@ export function quiesceTick(host: QuiesceHost, flush: (replica: RaftReplica) => 
   const state = host.quiesce;
   state.ticks++;
   const { heartbeatTicks, electionTicks } = host.settings;
-  for (const [peer, incoming] of state.fromPeer) {
+  for (const incoming of state.fromPeer.values()) {
     if (incoming.groups.size === 0 || state.ticks - incoming.lastBeatTick < electionTicks) continue;
-    for (const group of [...incoming.groups]) wakeFollower(host, group, electionTicks);
-    state.fromPeer.delete(peer);
+    for (const group of [...incoming.groups]) {
+      const record = state.following.get(group);
+      if (record !== undefined) incoming.lapsed.set(group, record);
+      wakeFollower(host, group, electionTicks);
+    }
   }
   if (state.ticks % heartbeatTicks !== 0) return;
   for (const group of [...state.leading.keys()]) if (!host.groups.has(group) || host.parked.has(group)) wakeLeader(host, group);
@@ -375,17 +385,39 @@ export function onBeatFields(host: QuiesceHost, from: NodeId, incarnation: numbe
   if (incoming === undefined || incoming.incarnation !== beat.incarnation || incoming.stream !== beat.stream) {
     // Another leader process or stream: nothing announced before stands.
     if (incoming !== undefined) for (const group of [...incoming.groups]) wakeFollower(host, group, state.ticks - incoming.lastBeatTick);
-    incoming = { incarnation: beat.incarnation, stream: beat.stream, seq: 0, lastBeatTick: state.ticks, groups: new Set(), ack: undefined };
+    incoming = { incarnation: beat.incarnation, stream: beat.stream, seq: 0, lastBeatTick: state.ticks, groups: new Set(), lapsed: new Map(), ack: undefined };
     state.fromPeer.set(from, incoming);
   }
   for (const leave of beat.leaves) {
+    const lapsed = incoming.lapsed.get(leave.group);
+    if (lapsed !== undefined && leave.seq > lapsed.joinSeq) incoming.lapsed.delete(leave.group);
     const record = state.following.get(leave.group);
     if (record !== undefined && record.leader === from && record.incarnation === beat.incarnation && record.stream === beat.stream && leave.seq > record.joinSeq) wakeFollower(host, leave.group, 0);
   }
+  if (incoming.lapsed.size > 0) requiesceLapsed(host, from, incoming);
   incoming.seq = beat.seq;
   incoming.lastBeatTick = state.ticks;
   incoming.ack = { incarnation, leader: beat.incarnation, stream: beat.stream, seq: beat.seq };
   return { beat, joins: beat.joins };
+}
+
+/**
+ * A late beat of the stream whose silence woke these groups: it stands for every group quiesced
+ * under it that it does not name as left (the leaves up to its number were just applied), so
+ * each lapsed group whose core still follows as recorded — it has not campaigned, voted or moved
+ * to another term — is quiesced again, as if the beat had come in time.
+ */
+function requiesceLapsed(host: QuiesceHost, from: NodeId, incoming: PeerIn): void {
+  const state = host.quiesce;
+  for (const [group, record] of incoming.lapsed) {
+    const replica = host.groups.get(group);
+    if (replica === undefined || host.parked.has(group) || state.leading.has(group) || state.following.has(group)) continue;
+    if (record.leader !== from || record.incarnation !== incoming.incarnation || record.stream !== incoming.stream || !stillFollowing(replica, record)) continue;
+    replica.core.electionElapsed = 0; // the beat vouches for its leader now, as its heartbeat would
+    state.following.set(group, record);
+    incoming.groups.add(group);
+  }
+  incoming.lapsed.clear();
 }
 
 /**

@@ -73,6 +73,8 @@ export interface RaftHostState {
   readonly modes: ModeHostState;
   /** Retention allowances for followers, by destination, sent with the next bundle (raft-retain.ts). */
   readonly retainOut: Map<NodeId, BrokerRaftRetain[]>;
+  /** The heartbeat's last list of raft reports (raftReports): the same array while nothing in it changed. */
+  lastReports?: readonly RaftLeadershipReport[];
   /** Reads that met damage at rest or found nothing yet: each core hears of it (and reads again) at the next tick. */
   readonly retryReads: { readonly group: string; readonly incarnation: number; readonly id: number }[];
 }
@@ -446,16 +448,42 @@ export function flushRaftOutbox(step: Step): void {
   retainOut.clear();
 }
 
-/** What the heartbeat reports of every raft-mode partition hosted (and not parked). */
-export function raftReports(step: Step): RaftLeadershipReport[] {
+/**
+ * What the heartbeat reports of every raft-mode partition hosted (and not parked). An idle
+ * broker's report does not change: each replica's report object is kept while it says the same,
+ * and while every one is the same the list is the very array of the heartbeat before — so its
+ * digest is not computed again (../shared/report-digest.ts caches it by identity).
+ */
+export function raftReports(step: Step): readonly RaftLeadershipReport[] {
   const host = step.context.raft;
+  const last = host.lastReports;
   const reports: RaftLeadershipReport[] = [];
+  let same = last !== undefined;
   for (const [group, replica] of host.groups) {
     if (host.parked.has(group) && !host.modes.sealed.has(group)) continue;
-    const core = replica.core;
-    reports.push({ topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: serving(replica), committedEnd: core.appliedIndex + 1, ...sealedReport(step, replica) });
+    const report = leadershipReport(step, replica);
+    if (same && last![reports.length] !== report) same = false;
+    reports.push(report);
   }
+  if (same && reports.length === last!.length) return last!;
+  host.lastReports = reports;
   return reports;
+}
+
+function leadershipReport(step: Step, replica: RaftReplica): RaftLeadershipReport {
+  const core = replica.core;
+  const leads = serving(replica);
+  const committedEnd = core.appliedIndex + 1;
+  const { sealed } = sealedReport(step, replica);
+  const last = replica.lastReport;
+  if (last !== undefined && last.term === core.term && last.leader === core.leader && last.serving === leads && last.committedEnd === committedEnd && sameSeal(last.sealed, sealed)) return last;
+  const report: RaftLeadershipReport = { topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed }) };
+  replica.lastReport = report;
+  return report;
+}
+
+function sameSeal(a: RaftLeadershipReport["sealed"], b: RaftLeadershipReport["sealed"]): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.lastTerm === b.lastTerm && a.endOffset === b.endOffset && a.voteless === b.voteless);
 }
 
 /** Raft-mode partitions recovered from disk wait here for their assignment (which names the voters). */

@@ -10,7 +10,9 @@ import type { RaftGroupAssignment } from "../shared/messages.ts";
 import type { BrokerPlant } from "./types.ts";
 import { onMessage } from "./core.ts";
 import { isQuiesced, parseBeat, parseBeatAck } from "./raft-quiesce.ts";
-import { awakeProblems } from "./raft-host.ts";
+import { awakeProblems, raftReports } from "./raft-host.ts";
+import { reportDigest } from "../shared/report-digest.ts";
+import type { RaftLeadershipReport } from "../shared/messages.ts";
 import type { BrokerRaftBundle, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 
@@ -86,6 +88,35 @@ describe("quiesced raft groups (idle groups cost no heartbeat and no tick)", () 
     const node = cluster.node(leader);
     node.context.raft.quiesce.leading.delete(groupName(2));
     expect(awakeProblems(node.context.raft)).toEqual([groupName(2)]);
+  });
+
+  it("an idle broker's heartbeat report is the same array each time (its digest is not computed again); a change makes a new one", () => {
+    const groups = [0, 1, 2, 3].map((partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    untilQuiet(cluster, groups.length);
+    const leader = cluster.serving("t/1")!;
+    const node = cluster.node(leader);
+    const reports = (): readonly RaftLeadershipReport[] => {
+      let taken: readonly RaftLeadershipReport[] = [];
+      cluster.run(node, (step) => (taken = raftReports(step)));
+      return taken;
+    };
+    const first = reports();
+    expect(first).toHaveLength(groups.length);
+    expect(reports()).toBe(first);
+    for (let i = 0; i < 30; i++) cluster.tick();
+    expect(reports()).toBe(first);
+    const replies = cluster.ask(leader, { ...produce(0, -1), partition: 1 } as ZhumqMessage, 10) as ProduceReply[];
+    expect(replies[0]?.error).toBeUndefined();
+    const after = reports();
+    expect(after).not.toBe(first);
+    const index = after.findIndex((report) => report.partition === 1);
+    expect(after[index]!.committedEnd).toBeGreaterThan(first[index]!.committedEnd);
+    after.forEach((report, at) => (at === index ? expect(report).not.toBe(first[at]) : expect(report).toBe(first[at])));
+    // The digest is of the content: the same for a copy, another for the changed list.
+    expect(reportDigest({ raft: [...first] })).toBe(reportDigest({ raft: first }));
+    expect(reportDigest({ raft: after })).not.toBe(reportDigest({ raft: first }));
+    expect(reportDigest({ raft: first })).not.toBe(reportDigest({ replicas: first as never }));
   });
 
   it("a produce wakes the group, is committed and acknowledged at acks -1, then the group quiesces again", () => {

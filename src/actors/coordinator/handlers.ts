@@ -15,7 +15,7 @@
  * marks a broker down.
  */
 import { handleTopicAlter, handleTopicCreate, handleTopicDelete } from "./topic-handlers.ts";
-import { noteRaftReports, type RaftLeadership } from "./raft-leaders.ts";
+import { noteRaftReports, raftPeers, type RaftLeadership } from "./raft-leaders.ts";
 import { noteReport, reportWantedReply, withReport, type HeldReport } from "./reports.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
@@ -338,7 +338,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
   // And of its fellow voters in raft-mode partitions: their Raft traffic goes straight to them.
-  const peers = (assignments?.raftGroups ?? []).flatMap((group) => group.voters.filter((voter) => voter !== broker));
+  const peers = raftPeers(assignments?.raftGroups ?? [], broker);
   const leaders = [...new Set([...follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])), ...peers])].sort();
   const brokers = leaders.flatMap((leader) => {
     const address = context.state.brokerAddresses.get(leader);

@@ -105,10 +105,10 @@ export function isRaftPartition(step: Step, key: string): boolean {
  */
 export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssignment[]): void {
   const host = step.context.raft;
-  const listed = new Set<string>();
-  for (const assignment of assignments) {
-    const group = raftGroupName(assignment.topic, assignment.partition, assignment.topicId);
-    listed.add(group);
+  const { names, listed } = groupNames(assignments);
+  for (let index = 0; index < assignments.length; index++) {
+    const assignment = assignments[index]!;
+    const group = names[index]!;
     const replica = host.groups.get(group);
     if (replica !== undefined) {
       if (assignment.sealed === true) sealGroup(step, replica, parkGroup);
@@ -129,6 +129,23 @@ export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssig
     if (listed.has(group) || host.parked.has(group)) continue;
     parkGroup(step, group, "this broker is no longer a voter of the partition");
   }
+}
+
+/**
+ * The group names of a list of assignments, by its identity: a reply with `sameAssignments` hands
+ * back the list the broker holds, five times a second, so a thousand names are built once. A pure
+ * cache (lists are never mutated).
+ */
+const namesOfLists = new WeakMap<readonly RaftGroupAssignment[], { readonly names: readonly string[]; readonly listed: ReadonlySet<string> }>();
+
+function groupNames(assignments: readonly RaftGroupAssignment[]): { readonly names: readonly string[]; readonly listed: ReadonlySet<string> } {
+  let cached = namesOfLists.get(assignments);
+  if (cached === undefined) {
+    const names = assignments.map((assignment) => raftGroupName(assignment.topic, assignment.partition, assignment.topicId));
+    cached = { names, listed: new Set(names) };
+    namesOfLists.set(assignments, cached);
+  }
+  return cached;
 }
 
 /** Park a group: not ticked, deaf to messages; produce answers still waiting fail NOT_LEADER; it serves nothing. */

@@ -281,8 +281,14 @@ export function quiesceTick(host: QuiesceHost, flush: (replica: RaftReplica) => 
     }
   }
   if (state.ticks % heartbeatTicks !== 0) return;
-  for (const group of [...state.leading.keys()]) if (!host.groups.has(group) || host.parked.has(group)) wakeLeader(host, group);
-  for (const group of [...state.following.keys()]) if (!host.groups.has(group) || host.parked.has(group)) wakeFollower(host, group, 0);
+  // Quiesced groups gone or parked since wake (rare: collected first, without copying the maps).
+  const gone = (group: string): boolean => !host.groups.has(group) || host.parked.has(group);
+  let leadersGone: string[] | undefined;
+  for (const group of state.leading.keys()) if (gone(group)) (leadersGone ??= []).push(group);
+  for (const group of leadersGone ?? []) wakeLeader(host, group);
+  let followersGone: string[] | undefined;
+  for (const group of state.following.keys()) if (gone(group)) (followersGone ??= []).push(group);
+  for (const group of followersGone ?? []) wakeFollower(host, group, 0);
   for (const [peer, out] of state.toPeer) {
     if (ackedRecently(host, out, electionTicks)) continue;
     // The peer's host stopped answering: its groups tick again, and a new stream starts (so

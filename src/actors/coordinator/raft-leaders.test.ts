@@ -4,10 +4,11 @@
  * election of the coordinator's own, and metadata naming the leader and term the brokers report.
  */
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import type { BrokerHeartbeatReply, MetadataReply, RaftLeadershipReport, TopicCreateReply } from "../shared/messages.ts";
 import { reportDigest } from "../shared/report-digest.ts";
 import type { CoordinatorCommand } from "./state.ts";
-import { noteRaftReports, raftPeers } from "./raft-leaders.ts";
+import { anySealed, noteRaftReports, raftPeers, type RaftLeadership } from "./raft-leaders.ts";
 import { drivenCoordinator } from "../../../test/support/coordinator-driver.ts";
 
 function coordinator() {
@@ -160,5 +161,37 @@ describe("raft-mode topics at the coordinator", () => {
     expect(raftPeers(groups, "b1")).toBe(peers);
     expect([...raftPeers(groups, "b2")].sort()).toEqual(["b1", "b3", "b4"]);
     expect(raftPeers([], "b1")).toEqual([]);
+  });
+
+  it("noteRaftReports decides what the rule says, report by report (against a plain restatement of it)", () => {
+    const rule = (known: ReadonlyMap<string, RaftLeadership>, broker: string, reports: readonly RaftLeadershipReport[]): Map<string, RaftLeadership> => {
+      const next = new Map(known);
+      for (const entry of reports) {
+        const key = `${entry.topic}/${entry.partition}`;
+        const current = next.get(key);
+        if (entry.serving) {
+          if (current === undefined || entry.term >= current.term) next.set(key, { term: entry.term, leader: broker, serving: true });
+        } else if (current !== undefined && current.leader === broker && entry.term >= current.term) next.set(key, { term: entry.term, leader: entry.leader === broker ? null : entry.leader, serving: false });
+        else if (current === undefined || entry.term > current.term) next.set(key, { term: entry.term, leader: entry.leader, serving: false });
+      }
+      return next;
+    };
+    const broker = fc.constantFrom("b1", "b2", "b3");
+    const entry = fc.record({ topic: fc.constant("r"), partition: fc.integer({ min: 0, max: 2 }), term: fc.integer({ min: 0, max: 4 }), leader: fc.constantFrom("b1", "b2", "b3", null), serving: fc.boolean(), committedEnd: fc.constant(0) });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(broker, fc.array(entry, { maxLength: 4 })), { maxLength: 30 }), (steps) => {
+        let known: ReadonlyMap<string, RaftLeadership> = new Map();
+        let expected: ReadonlyMap<string, RaftLeadership> = new Map();
+        for (const [from, reports] of steps) {
+          known = noteRaftReports(known, from, reports);
+          expected = rule(expected, from, reports);
+          expect([...known]).toEqual([...expected]);
+        }
+      }),
+      { numRuns: 300, seed: 12 },
+    );
+    expect(anySealed([report("r", 1, "b1", false)])).toBe(false);
+    expect(anySealed([report("r", 1, "b1", false), { ...report("r", 1, "b1", false), sealed: { lastTerm: 1, endOffset: 3 } }])).toBe(true);
+    expect(anySealed(undefined)).toBe(false);
   });
 });

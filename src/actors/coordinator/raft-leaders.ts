@@ -27,15 +27,49 @@ export interface RaftLeadership {
  */
 export function noteRaftReports(known: ReadonlyMap<string, RaftLeadership>, broker: NodeId, reports: readonly RaftLeadershipReport[]): ReadonlyMap<string, RaftLeadership> {
   let next: Map<string, RaftLeadership> | undefined;
-  for (const report of reports) {
-    const key = `${report.topic}/${report.partition}`;
+  const keys = reportKeys(reports);
+  for (let index = 0; index < reports.length; index++) {
+    const report = reports[index]!;
+    const key = keys[index]!;
     const current = (next ?? known).get(key);
-    const noted = noteOne(current, broker, report);
-    if (noted === current || (noted !== undefined && current !== undefined && noted.term === current.term && noted.leader === current.leader && noted.serving === current.serving)) continue;
+    if (unchangedBy(current, broker, report)) continue;
     next ??= new Map(known);
-    next.set(key, noted!);
+    next.set(key, noteOne(current, broker, report)!);
   }
   return next ?? known;
+}
+
+/**
+ * Facts derived from a list of reports, by its identity: a held report is handed in again and
+ * again (reports.ts), so its keys are built once. A pure cache (lists are never mutated).
+ */
+const derived = new WeakMap<readonly RaftLeadershipReport[], { readonly keys: readonly string[]; readonly sealed: boolean }>();
+
+function derive(reports: readonly RaftLeadershipReport[]): { readonly keys: readonly string[]; readonly sealed: boolean } {
+  let facts = derived.get(reports);
+  if (facts === undefined) {
+    facts = { keys: reports.map((report) => `${report.topic}/${report.partition}`), sealed: reports.some((report) => report.sealed !== undefined) };
+    derived.set(reports, facts);
+  }
+  return facts;
+}
+
+/** Each report's "topic/partition". */
+function reportKeys(reports: readonly RaftLeadershipReport[]): readonly string[] {
+  return derive(reports).keys;
+}
+
+/** Whether any report is of a sealed group (a switch to fetch mode may proceed on it). */
+export function anySealed(reports: readonly RaftLeadershipReport[] | undefined): boolean {
+  return reports !== undefined && reports.length > 0 && derive(reports).sealed;
+}
+
+/** True when the report leaves the leadership as known (noteOne would give the same values). */
+function unchangedBy(current: RaftLeadership | undefined, broker: NodeId, report: RaftLeadershipReport): boolean {
+  if (current === undefined) return false;
+  if (report.serving) return report.term < current.term || (report.term === current.term && current.leader === broker && current.serving);
+  if (current.leader === broker && report.term >= current.term) return report.term === current.term && !current.serving && current.leader === (report.leader === broker ? null : report.leader);
+  return report.term <= current.term;
 }
 
 /** One report against the leadership known: what is known after it. */

@@ -22,7 +22,7 @@ import { assert } from "../shared/assert.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import type { BrokerRaftBundle, BrokerRaftRetain, ProduceRequest, RaftGroupAssignment, RaftLeadershipReport } from "../shared/messages.ts";
 import { persisted, readDone, receive, tick } from "../raft/core.ts";
-import { createCore, entryInfos, reportStatus } from "../raft/state.ts";
+import { createCore, entryInfos, reportStatus, type RaftCore } from "../raft/state.ts";
 import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type RaftMessage, type RaftOperation, type RaftOutput, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../raft/types.ts";
 import { HEARTBEAT_TIMER, type AppendWaiter, type Step } from "./core.ts";
 import { afterHighWatermark } from "./appends.ts";
@@ -268,7 +268,7 @@ export function onRaftTick(step: Step): void {
       continue;
     }
     tick(replica.core);
-    afterCore(step, replica);
+    if (!quietTick(replica.core)) afterCore(step, replica);
   }
   quiesceTick(host, (replica) => afterCore(step, replica));
   if (host.quiesce.ticks % AWAKE_CHECK_TICKS === 0) {
@@ -277,6 +277,18 @@ export function onRaftTick(step: Step): void {
   }
   armTick(step);
   if (!host.tickArmed) step.emit(cancelTimer(RAFT_TICK_TIMER));
+}
+
+/**
+ * Whether a tick left the core as afterCore last saw it: it emitted nothing and its role, term,
+ * leader and commit index are the ones last reported. Everything the partition's view and the
+ * replica read (log, synced, written and applied indexes, serving) moves only with an effect or a
+ * status change, so afterCore would find nothing to do — with hundreds of groups awake (electing
+ * on a loaded box) it was most of a tick's cost, and a slow tick is what starves the beats.
+ */
+function quietTick(core: RaftCore): boolean {
+  const last = core.reported;
+  return core.effects.length === 0 && last !== undefined && last.role === core.role && last.term === core.term && last.leader === core.leader && last.commitIndex === core.commitIndex;
 }
 
 /** Ticks between two checks that every tickable group is in the awake set (an O(hosted) walk: once a second). */

@@ -20,7 +20,8 @@
  * ZHUMQ_BENCH_SCALE=0.1 shrinks the partition count and the idle time for a quick look;
  * ZHUMQ_BENCH_IDLE=raft (or dev, separate, replicated; comma-separated) runs only those parts;
  * ZHUMQ_BENCH_RAFT_CHUNK=N creates the raft partitions N at a time (default 50; 1000: all at once);
- * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders.
+ * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders;
+ * ZHUMQ_CPU_PROF_DIR=dir makes every zhumq process write a CPU profile (node --cpu-prof) there as it exits.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";

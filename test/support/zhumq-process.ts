@@ -25,7 +25,9 @@ export class ZhumqProcess {
   readonly exited: Promise<Exit>;
 
   constructor(readonly args: readonly string[]) {
-    this.process = spawn(process.execPath, [zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    // ZHUMQ_CPU_PROF_DIR: each process writes a V8 CPU profile there when it exits (node --cpu-prof; benches).
+    const profile = process.env["ZHUMQ_CPU_PROF_DIR"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env["ZHUMQ_CPU_PROF_DIR"]}`];
+    this.process = spawn(process.execPath, [...profile, zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => this.process.on("exit", (code, signal) => resolve({ code, signal })));

@@ -113,8 +113,9 @@ export function switchModes(step: Step, lists: AssignedLists): void {
     beginConvert(step, key, assignment);
   }
   for (const assignment of lists.raftGroups) {
+    if (assignment.switchedAt === undefined) continue; // a group that never switched (no key built: a thousand per reply)
     const key = partitionKey(assignment.topic, assignment.partition);
-    if (assignment.switchedAt === undefined || host.modes.pending.has(key)) continue;
+    if (host.modes.pending.has(key)) continue;
     // A copy still in an older raft era (this broker missed the switches in between: cut off or
     // down) holds a Raft state from before the switch — its term is below the switch's epoch,
     // which every adopted group starts at: it is adopted into this era like a fetch copy.

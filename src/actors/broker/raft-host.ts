@@ -22,7 +22,7 @@ import { assert } from "../shared/assert.ts";
 import { partitionKey, type NodeId } from "../shared/ids.ts";
 import type { BrokerRaftBundle, BrokerRaftRetain, ProduceRequest, RaftGroupAssignment, RaftLeadershipReport } from "../shared/messages.ts";
 import { persisted, readDone, receive, tick } from "../raft/core.ts";
-import { createCore, entryInfos, reportStatus } from "../raft/state.ts";
+import { createCore, entryInfos, reportStatus, type RaftCore } from "../raft/state.ts";
 import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type RaftMessage, type RaftOperation, type RaftOutput, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../raft/types.ts";
 import { HEARTBEAT_TIMER, type AppendWaiter, type Step } from "./core.ts";
 import { afterHighWatermark } from "./appends.ts";
@@ -53,6 +53,13 @@ export interface RaftHostState {
   readonly byKey: Map<string, string>;
   /** Groups the coordinator does not list now: not ticked, deaf to messages. */
   readonly parked: Set<string>;
+  /**
+   * The groups the tick steps: every group neither parked nor quiesced is in it (the tick costs
+   * O(awake), not O(hosted): a thousand quiesced groups cost it nothing). Entered wherever a group
+   * becomes tickable (started, unparked, woken: raft-quiesce.ts); left lazily, by the tick that
+   * finds a member parked, quiesced or gone. `awakeProblems` checks the first half.
+   */
+  readonly awake: Set<string>;
   /** What the store recovered of raft-mode partitions not yet assigned (the voters come from the coordinator). */
   readonly recovered: Map<string, RaftRecovered>;
   /** Broker read id → the group (its incarnation) and the core's own read id. */
@@ -66,6 +73,8 @@ export interface RaftHostState {
   readonly modes: ModeHostState;
   /** Retention allowances for followers, by destination, sent with the next bundle (raft-retain.ts). */
   readonly retainOut: Map<NodeId, BrokerRaftRetain[]>;
+  /** The heartbeat's last list of raft reports (raftReports): the same array while nothing in it changed. */
+  lastReports?: readonly RaftLeadershipReport[];
   /** Reads that met damage at rest or found nothing yet: each core hears of it (and reads again) at the next tick. */
   readonly retryReads: { readonly group: string; readonly incarnation: number; readonly id: number }[];
 }
@@ -74,7 +83,7 @@ export function emptyRaftHost(settings: Partial<RaftSettings> | undefined): Raft
   const resolved = { ...BROKER_RAFT_SETTINGS, ...settings };
   const problems = raftSettingsProblems(resolved);
   assert(problems.length === 0, `broker raft settings: ${problems.join("; ")}`);
-  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map(), retryReads: [] };
+  return { settings: resolved, groups: new Map(), byKey: new Map(), parked: new Set(), awake: new Set(), recovered: new Map(), reads: new Map(), outbox: new Map(), tickArmed: false, quiesce: emptyQuiesce(), modes: emptyModeHost(), retainOut: new Map(), retryReads: [] };
 }
 
 /** The replica hosting a partition, when it is raft-mode here (parked ones included). */
@@ -96,15 +105,18 @@ export function isRaftPartition(step: Step, key: string): boolean {
  */
 export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssignment[]): void {
   const host = step.context.raft;
-  const listed = new Set<string>();
-  for (const assignment of assignments) {
-    const group = raftGroupName(assignment.topic, assignment.partition, assignment.topicId);
-    listed.add(group);
+  const { names, listed } = groupNames(assignments);
+  for (let index = 0; index < assignments.length; index++) {
+    const assignment = assignments[index]!;
+    const group = names[index]!;
     const replica = host.groups.get(group);
     if (replica !== undefined) {
       if (assignment.sealed === true) sealGroup(step, replica, parkGroup);
       else if (unseal(step, group) || host.parked.has(group)) {
-        if (host.parked.delete(group)) armTick(step);
+        if (host.parked.delete(group)) {
+          host.awake.add(group);
+          armTick(step);
+        }
       }
       continue;
     }
@@ -117,6 +129,23 @@ export function applyRaftGroups(step: Step, assignments: readonly RaftGroupAssig
     if (listed.has(group) || host.parked.has(group)) continue;
     parkGroup(step, group, "this broker is no longer a voter of the partition");
   }
+}
+
+/**
+ * The group names of a list of assignments, by its identity: a reply with `sameAssignments` hands
+ * back the list the broker holds, five times a second, so a thousand names are built once. A pure
+ * cache (lists are never mutated).
+ */
+const namesOfLists = new WeakMap<readonly RaftGroupAssignment[], { readonly names: readonly string[]; readonly listed: ReadonlySet<string> }>();
+
+function groupNames(assignments: readonly RaftGroupAssignment[]): { readonly names: readonly string[]; readonly listed: ReadonlySet<string> } {
+  let cached = namesOfLists.get(assignments);
+  if (cached === undefined) {
+    const names = assignments.map((assignment) => raftGroupName(assignment.topic, assignment.partition, assignment.topicId));
+    cached = { names, listed: new Set(names) };
+    namesOfLists.set(assignments, cached);
+  }
+  return cached;
 }
 
 /** Park a group: not ticked, deaf to messages; produce answers still waiting fail NOT_LEADER; it serves nothing. */
@@ -188,6 +217,7 @@ export function startGroup(step: Step, assignment: RaftGroupAssignment, group: s
     repairRequested: false,
   };
   host.groups.set(group, replica);
+  host.awake.add(group);
   host.byKey.set(key, group);
   // A restarted replica serves nothing it has not applied again: its HW starts at its log start.
   const state = step.context.partitions.get(key)!;
@@ -231,14 +261,48 @@ export function onRaftTick(step: Step): void {
     readDone(replica.core, pending.id, undefined);
     afterCore(step, replica);
   }
-  for (const [group, replica] of host.groups) {
-    if (host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
+  for (const group of host.awake) {
+    const replica = host.groups.get(group);
+    if (replica === undefined || host.parked.has(group) || isQuiesced(host.quiesce, group)) {
+      host.awake.delete(group); // a group enters again when it becomes tickable
+      continue;
+    }
     tick(replica.core);
-    afterCore(step, replica);
+    if (!quietTick(replica.core)) afterCore(step, replica);
   }
   quiesceTick(host, (replica) => afterCore(step, replica));
+  if (host.quiesce.ticks % AWAKE_CHECK_TICKS === 0) {
+    const problems = awakeProblems(host);
+    assert(problems.length === 0, `raft host: tickable groups missing from the awake set: ${problems.join(", ")}`);
+  }
   armTick(step);
   if (!host.tickArmed) step.emit(cancelTimer(RAFT_TICK_TIMER));
+}
+
+/**
+ * Whether a tick left the core as afterCore last saw it: it emitted nothing and its role, term,
+ * leader and commit index are the ones last reported. Everything the partition's view and the
+ * replica read (log, synced, written and applied indexes, serving) moves only with an effect or a
+ * status change, so afterCore would find nothing to do — with hundreds of groups awake (electing
+ * on a loaded box) it was most of a tick's cost, and a slow tick is what starves the beats.
+ */
+function quietTick(core: RaftCore): boolean {
+  const last = core.reported;
+  return core.effects.length === 0 && last !== undefined && last.role === core.role && last.term === core.term && last.leader === core.leader && last.commitIndex === core.commitIndex;
+}
+
+/** Ticks between two checks that every tickable group is in the awake set (an O(hosted) walk: once a second). */
+const AWAKE_CHECK_TICKS = 50;
+
+/** Tickable groups (hosted, not parked, not quiesced) missing from `awake`, at most ten: none, always. */
+export function awakeProblems(host: RaftHostState): string[] {
+  const missing: string[] = [];
+  for (const group of host.groups.keys()) {
+    if (host.awake.has(group) || host.parked.has(group) || isQuiesced(host.quiesce, group)) continue;
+    missing.push(group);
+    if (missing.length === 10) break;
+  }
+  return missing;
 }
 
 /** A peer's bundle: each message to its group (unknown and parked groups ignore theirs). */
@@ -413,16 +477,42 @@ export function flushRaftOutbox(step: Step): void {
   retainOut.clear();
 }
 
-/** What the heartbeat reports of every raft-mode partition hosted (and not parked). */
-export function raftReports(step: Step): RaftLeadershipReport[] {
+/**
+ * What the heartbeat reports of every raft-mode partition hosted (and not parked). An idle
+ * broker's report does not change: each replica's report object is kept while it says the same,
+ * and while every one is the same the list is the very array of the heartbeat before — so its
+ * digest is not computed again (../shared/report-digest.ts caches it by identity).
+ */
+export function raftReports(step: Step): readonly RaftLeadershipReport[] {
   const host = step.context.raft;
+  const last = host.lastReports;
   const reports: RaftLeadershipReport[] = [];
+  let same = last !== undefined;
   for (const [group, replica] of host.groups) {
     if (host.parked.has(group) && !host.modes.sealed.has(group)) continue;
-    const core = replica.core;
-    reports.push({ topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: serving(replica), committedEnd: core.appliedIndex + 1, ...sealedReport(step, replica) });
+    const report = leadershipReport(step, replica);
+    if (same && last![reports.length] !== report) same = false;
+    reports.push(report);
   }
+  if (same && reports.length === last!.length) return last!;
+  host.lastReports = reports;
   return reports;
+}
+
+function leadershipReport(step: Step, replica: RaftReplica): RaftLeadershipReport {
+  const core = replica.core;
+  const leads = serving(replica);
+  const committedEnd = core.appliedIndex + 1;
+  const { sealed } = sealedReport(step, replica);
+  const last = replica.lastReport;
+  if (last !== undefined && last.term === core.term && last.leader === core.leader && last.serving === leads && last.committedEnd === committedEnd && sameSeal(last.sealed, sealed)) return last;
+  const report: RaftLeadershipReport = { topic: replica.topic, partition: replica.partition, term: core.term, leader: core.leader, serving: leads, committedEnd, ...(sealed === undefined ? {} : { sealed }) };
+  replica.lastReport = report;
+  return report;
+}
+
+function sameSeal(a: RaftLeadershipReport["sealed"], b: RaftLeadershipReport["sealed"]): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.lastTerm === b.lastTerm && a.endOffset === b.endOffset && a.voteless === b.voteless);
 }
 
 /** Raft-mode partitions recovered from disk wait here for their assignment (which names the voters). */

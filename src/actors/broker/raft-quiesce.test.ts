@@ -10,6 +10,9 @@ import type { RaftGroupAssignment } from "../shared/messages.ts";
 import type { BrokerPlant } from "./types.ts";
 import { onMessage } from "./core.ts";
 import { isQuiesced, parseBeat, parseBeatAck } from "./raft-quiesce.ts";
+import { awakeProblems, raftReports } from "./raft-host.ts";
+import { reportDigest } from "../shared/report-digest.ts";
+import type { RaftLeadershipReport } from "../shared/messages.ts";
 import type { BrokerRaftBundle, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 
@@ -57,6 +60,65 @@ describe("quiesced raft groups (idle groups cost no heartbeat and no tick)", () 
     for (const group of groups) expect(cluster.serving(`t/${group.partition}`)).toBeDefined();
   });
 
+  it("the tick walks only awake groups: none once all are quiesced, the one a produce wakes, none again after", () => {
+    const groups = [0, 1, 2, 3, 4, 5].map((partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    const awake = (): number[] => [...cluster.nodes.values()].map((node) => node.context.raft.awake.size);
+    const problems = (): string[] => [...cluster.nodes.values()].flatMap((node) => awakeProblems(node.context.raft));
+    expect(Math.min(...awake())).toBeGreaterThan(0); // electing: every group ticks
+    untilQuiet(cluster, groups.length);
+    cluster.tick(); // the tick that finds them quiesced lets them go
+    expect(awake()).toEqual([0, 0, 0]);
+    expect(problems()).toEqual([]);
+    const leader = cluster.serving("t/2")!;
+    const replies = cluster.ask(leader, { ...produce(0, -1), partition: 2 } as ZhumqMessage) as ProduceReply[];
+    // The leader's group woke: it ticks, nothing else does.
+    expect([...cluster.node(leader).context.raft.awake]).toEqual([groupName(2)]);
+    for (let i = 0; i < 10; i++) {
+      cluster.tick();
+      replies.push(...(cluster.takeReplies() as ProduceReply[]));
+      expect(problems()).toEqual([]);
+    }
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.error).toBeUndefined();
+    untilQuiet(cluster, groups.length);
+    cluster.tick();
+    expect(awake()).toEqual([0, 0, 0]);
+    // A group missing from the set is caught (the host asserts this once a second).
+    const node = cluster.node(leader);
+    node.context.raft.quiesce.leading.delete(groupName(2));
+    expect(awakeProblems(node.context.raft)).toEqual([groupName(2)]);
+  });
+
+  it("an idle broker's heartbeat report is the same array each time (its digest is not computed again); a change makes a new one", () => {
+    const groups = [0, 1, 2, 3].map((partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    untilQuiet(cluster, groups.length);
+    const leader = cluster.serving("t/1")!;
+    const node = cluster.node(leader);
+    const reports = (): readonly RaftLeadershipReport[] => {
+      let taken: readonly RaftLeadershipReport[] = [];
+      cluster.run(node, (step) => (taken = raftReports(step)));
+      return taken;
+    };
+    const first = reports();
+    expect(first).toHaveLength(groups.length);
+    expect(reports()).toBe(first);
+    for (let i = 0; i < 30; i++) cluster.tick();
+    expect(reports()).toBe(first);
+    const replies = cluster.ask(leader, { ...produce(0, -1), partition: 1 } as ZhumqMessage, 10) as ProduceReply[];
+    expect(replies[0]?.error).toBeUndefined();
+    const after = reports();
+    expect(after).not.toBe(first);
+    const index = after.findIndex((report) => report.partition === 1);
+    expect(after[index]!.committedEnd).toBeGreaterThan(first[index]!.committedEnd);
+    after.forEach((report, at) => (at === index ? expect(report).not.toBe(first[at]) : expect(report).toBe(first[at])));
+    // The digest is of the content: the same for a copy, another for the changed list.
+    expect(reportDigest({ raft: [...first] })).toBe(reportDigest({ raft: first }));
+    expect(reportDigest({ raft: after })).not.toBe(reportDigest({ raft: first }));
+    expect(reportDigest({ raft: first })).not.toBe(reportDigest({ replicas: first as never }));
+  });
+
   it("a produce wakes the group, is committed and acknowledged at acks -1, then the group quiesces again", () => {
     const { cluster, leader } = started();
     untilQuiet(cluster, 1);
@@ -84,6 +146,34 @@ describe("quiesced raft groups (idle groups cost no heartbeat and no tick)", () 
     for (const group of groups) expect(cluster.serving(`t/${group.partition}`)).not.toBe(victim);
     // Followers wake after one election timeout (15 ticks), then campaign within another: a few timeouts at most.
     expect(ticks).toBeLessThan(15 * 6);
+  });
+
+  it("a leader host that stalls just past an election timeout: a late beat quiesces its followers' groups again, few elections follow", () => {
+    const groups = Array.from({ length: 12 }, (_, partition) => ({ ...GROUP, partition }));
+    const { cluster } = started(undefined, groups);
+    untilQuiet(cluster, groups.length);
+    const leaderOf = (): Map<number, string | undefined> => new Map(groups.map((group) => [group.partition, cluster.serving(`t/${group.partition}`)]));
+    const before = leaderOf();
+    const counts = new Map<string, number>();
+    for (const leader of before.values()) counts.set(leader!, (counts.get(leader!) ?? 0) + 1);
+    const stalled = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const led = groups.filter((group) => before.get(group.partition) === stalled);
+    expect(led.length).toBeGreaterThan(1);
+    const followers = BROKERS.filter((id) => id !== stalled);
+    const under = (): number => followers.reduce((sum, id) => sum + [...cluster.node(id).context.raft.quiesce.following.values()].filter((record) => record.leader === stalled).length, 0);
+    expect(under()).toBe(2 * led.length);
+    // The leader's host stalls (no ticks, nothing sent) until both followers' beat timeouts woke its groups.
+    cluster.cut.add(stalled);
+    let ticks = 0;
+    for (; ticks < 100 && under() > 0; ticks++) cluster.tick();
+    expect(ticks).toBeGreaterThanOrEqual(15);
+    cluster.cut.delete(stalled);
+    // Its next beat (within a heartbeat period) finds most of them still following it: quiesced again.
+    for (let i = 0; i < 3; i++) cluster.tick();
+    expect(under()).toBeGreaterThan(0);
+    untilQuiet(cluster, groups.length);
+    const moved = led.filter((group) => leaderOf().get(group.partition) !== stalled);
+    expect(moved.length).toBeLessThan(led.length / 2);
   });
 
   it("a leader whose followers' hosts stop acknowledging wakes its groups, and check-quorum deposes it", () => {

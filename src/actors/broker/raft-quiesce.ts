@@ -102,6 +102,13 @@ interface PeerIn {
   lastBeatTick: number;
   /** Groups quiesced here under this peer. */
   readonly groups: Set<string>;
+  /**
+   * Groups woken because this peer's beats stopped, with the records they had: a late beat of the
+   * same leader process and stream quiesces again each that still follows as recorded and was not
+   * left in the meantime (`onBeatFields`). A slow leader host then costs its followers one
+   * election timeout of ticking, not an election for every group it leads.
+   */
+  lapsed: Map<string, Following>;
   /** An acknowledgement to send with the next flush. */
   ack: RaftBeatAck | undefined;
 }
@@ -140,6 +147,8 @@ export function isQuiesced(state: QuiesceState, group: string): boolean {
 export interface QuiesceHost {
   readonly groups: ReadonlyMap<string, RaftReplica>;
   readonly parked: ReadonlySet<string>;
+  /** The groups the host ticks (raft-host.ts): a group woken here enters it. */
+  readonly awake: Set<string>;
   readonly settings: { readonly heartbeatTicks: number; readonly electionTicks: number };
   readonly quiesce: QuiesceState;
 }
@@ -191,6 +200,7 @@ export function wakeLeader(host: QuiesceHost, group: string): void {
   const entry = state.leading.get(group);
   if (entry === undefined) return;
   state.leading.delete(group);
+  host.awake.add(group);
   for (const peer of entry.peers) {
     const out = state.toPeer.get(peer);
     if (out === undefined || !out.groups.delete(group)) continue;
@@ -210,6 +220,7 @@ function wakeFollower(host: QuiesceHost, group: string, elapsed: number): void {
   const record = state.following.get(group);
   if (record === undefined) return;
   state.following.delete(group);
+  host.awake.add(group);
   state.fromPeer.get(record.leader)?.groups.delete(group);
   const replica = host.groups.get(group);
   if (replica !== undefined && replica.core.role === "follower") replica.core.electionElapsed = Math.max(replica.core.electionElapsed, elapsed);
@@ -261,14 +272,23 @@ export function quiesceTick(host: QuiesceHost, flush: (replica: RaftReplica) => 
   const state = host.quiesce;
   state.ticks++;
   const { heartbeatTicks, electionTicks } = host.settings;
-  for (const [peer, incoming] of state.fromPeer) {
+  for (const incoming of state.fromPeer.values()) {
     if (incoming.groups.size === 0 || state.ticks - incoming.lastBeatTick < electionTicks) continue;
-    for (const group of [...incoming.groups]) wakeFollower(host, group, electionTicks);
-    state.fromPeer.delete(peer);
+    for (const group of [...incoming.groups]) {
+      const record = state.following.get(group);
+      if (record !== undefined) incoming.lapsed.set(group, record);
+      wakeFollower(host, group, electionTicks);
+    }
   }
   if (state.ticks % heartbeatTicks !== 0) return;
-  for (const group of [...state.leading.keys()]) if (!host.groups.has(group) || host.parked.has(group)) wakeLeader(host, group);
-  for (const group of [...state.following.keys()]) if (!host.groups.has(group) || host.parked.has(group)) wakeFollower(host, group, 0);
+  // Quiesced groups gone or parked since wake (rare: collected first, without copying the maps).
+  const gone = (group: string): boolean => !host.groups.has(group) || host.parked.has(group);
+  let leadersGone: string[] | undefined;
+  for (const group of state.leading.keys()) if (gone(group)) (leadersGone ??= []).push(group);
+  for (const group of leadersGone ?? []) wakeLeader(host, group);
+  let followersGone: string[] | undefined;
+  for (const group of state.following.keys()) if (gone(group)) (followersGone ??= []).push(group);
+  for (const group of followersGone ?? []) wakeFollower(host, group, 0);
   for (const [peer, out] of state.toPeer) {
     if (ackedRecently(host, out, electionTicks)) continue;
     // The peer's host stopped answering: its groups tick again, and a new stream starts (so
@@ -276,10 +296,11 @@ export function quiesceTick(host: QuiesceHost, flush: (replica: RaftReplica) => 
     for (const group of [...out.groups]) wakeLeader(host, group);
     if (out.lastAckTick !== -Infinity || out.seq > 0) state.toPeer.set(peer, { stream: out.stream + 1, seq: 0, leaves: [], joins: [], lastAckTick: -Infinity, incarnation: out.incarnation, groups: new Set() });
   }
-  for (const [group, replica] of host.groups) {
+  // Only awake groups can quiesce: with a thousand quiesced groups this walk costs nothing for them.
+  for (const group of host.awake) {
+    const replica = host.groups.get(group);
+    if (replica === undefined) continue;
     const core = replica.core;
-    // A quiesced leader's peers were set up when it quiesced (peer entries are replaced, never
-    // dropped): with a thousand idle groups this walk must stay a lookup per group.
     if (core.role !== "leader" || state.leading.has(group) || host.parked.has(group)) continue;
     const peers = core.voters.filter((voter) => voter !== core.self);
     for (const peer of peers) peerOut(state, peer);
@@ -370,17 +391,39 @@ export function onBeatFields(host: QuiesceHost, from: NodeId, incarnation: numbe
   if (incoming === undefined || incoming.incarnation !== beat.incarnation || incoming.stream !== beat.stream) {
     // Another leader process or stream: nothing announced before stands.
     if (incoming !== undefined) for (const group of [...incoming.groups]) wakeFollower(host, group, state.ticks - incoming.lastBeatTick);
-    incoming = { incarnation: beat.incarnation, stream: beat.stream, seq: 0, lastBeatTick: state.ticks, groups: new Set(), ack: undefined };
+    incoming = { incarnation: beat.incarnation, stream: beat.stream, seq: 0, lastBeatTick: state.ticks, groups: new Set(), lapsed: new Map(), ack: undefined };
     state.fromPeer.set(from, incoming);
   }
   for (const leave of beat.leaves) {
+    const lapsed = incoming.lapsed.get(leave.group);
+    if (lapsed !== undefined && leave.seq > lapsed.joinSeq) incoming.lapsed.delete(leave.group);
     const record = state.following.get(leave.group);
     if (record !== undefined && record.leader === from && record.incarnation === beat.incarnation && record.stream === beat.stream && leave.seq > record.joinSeq) wakeFollower(host, leave.group, 0);
   }
+  if (incoming.lapsed.size > 0) requiesceLapsed(host, from, incoming);
   incoming.seq = beat.seq;
   incoming.lastBeatTick = state.ticks;
   incoming.ack = { incarnation, leader: beat.incarnation, stream: beat.stream, seq: beat.seq };
   return { beat, joins: beat.joins };
+}
+
+/**
+ * A late beat of the stream whose silence woke these groups: it stands for every group quiesced
+ * under it that it does not name as left (the leaves up to its number were just applied), so
+ * each lapsed group whose core still follows as recorded — it has not campaigned, voted or moved
+ * to another term — is quiesced again, as if the beat had come in time.
+ */
+function requiesceLapsed(host: QuiesceHost, from: NodeId, incoming: PeerIn): void {
+  const state = host.quiesce;
+  for (const [group, record] of incoming.lapsed) {
+    const replica = host.groups.get(group);
+    if (replica === undefined || host.parked.has(group) || state.leading.has(group) || state.following.has(group)) continue;
+    if (record.leader !== from || record.incarnation !== incoming.incarnation || record.stream !== incoming.stream || !stillFollowing(replica, record)) continue;
+    replica.core.electionElapsed = 0; // the beat vouches for its leader now, as its heartbeat would
+    state.following.set(group, record);
+    incoming.groups.add(group);
+  }
+  incoming.lapsed.clear();
 }
 
 /**

@@ -27,7 +27,7 @@ import { ATTRIBUTE_CONTROL } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
 import type { NodeId, PartitionIndex, TopicName } from "../shared/ids.ts";
-import type { ProduceRequest, TopicId } from "../shared/messages.ts";
+import type { ProduceRequest, RaftLeadershipReport, TopicId } from "../shared/messages.ts";
 import { propose } from "../raft/requests.ts";
 import type { RaftCore } from "../raft/state.ts";
 import type { AppliedEntry, RaftOutput } from "../raft/types.ts";
@@ -76,6 +76,8 @@ export interface RaftReplica {
   retainTerm?: number | undefined;
   /** A follower's retention allowance from its leader in `term` (raft-retain.ts). */
   retainAllowed?: { readonly term: number; readonly below: number } | undefined;
+  /** The heartbeat's last report of this replica, reused while it says the same (raft-host.ts raftReports). */
+  lastReport?: RaftLeadershipReport | undefined;
 }
 
 /** A produce answer, as appends.ts builds it. */

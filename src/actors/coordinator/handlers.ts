@@ -15,7 +15,7 @@
  * marks a broker down.
  */
 import { handleTopicAlter, handleTopicCreate, handleTopicDelete } from "./topic-handlers.ts";
-import { noteRaftReports, type RaftLeadership } from "./raft-leaders.ts";
+import { anySealed, noteRaftReports, raftPeers, type RaftLeadership } from "./raft-leaders.ts";
 import { noteReport, reportWantedReply, withReport, type HeldReport } from "./reports.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
@@ -307,7 +307,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
   // Its reports may let a mode switch proceed (a fenced leader's final end, a sealed voter's log).
   // Only a fenced leader's or a sealed voter's heartbeat can complete a switch: others cost nothing here.
-  const switchReport = (request.serving ?? []).some((entry) => entry.handedOver === true) || (request.raft ?? []).some((entry) => entry.sealed !== undefined) || context.plant === "switch-before-commit";
+  const switchReport = (request.serving ?? []).some((entry) => entry.handedOver === true) || anySealed(request.raft) || context.plant === "switch-before-commit";
   const switched = switchReport ? advanceModeSwitches(batch.state.topics, batch.state.lastLeaderEpoch, switchView({ ...context, ...changes } as CoordinatorContext, nowMs)) : [];
   if (switched.length > 0) {
     batch.add(...switched);
@@ -338,7 +338,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   const follows = assignments?.follows ?? [];
   // The addresses of the leaders it follows: a broker learns them from this reply (real hosts).
   // And of its fellow voters in raft-mode partitions: their Raft traffic goes straight to them.
-  const peers = (assignments?.raftGroups ?? []).flatMap((group) => group.voters.filter((voter) => voter !== broker));
+  const peers = raftPeers(assignments?.raftGroups ?? [], broker);
   const leaders = [...new Set([...follows.flatMap((follow) => (follow.leader === null ? [] : [follow.leader])), ...peers])].sort();
   const brokers = leaders.flatMap((leader) => {
     const address = context.state.brokerAddresses.get(leader);
@@ -372,6 +372,7 @@ export function switchView(context: CoordinatorContext, nowMs: number): SwitchVi
 
 /** The seal reports after one heartbeat: kept only for partitions switching to fetch mode now; undefined when nothing changes. */
 function noteSeals(context: CoordinatorContext, broker: NodeId, request: BrokerHeartbeat): Map<string, ReadonlyMap<NodeId, RaftSeal>> | undefined {
+  if (!anySealed(request.raft)) return undefined;
   let next: Map<string, ReadonlyMap<NodeId, RaftSeal>> | undefined;
   for (const report of request.raft ?? []) {
     if (report.sealed === undefined) continue;

@@ -41,7 +41,8 @@ export function assignmentsDigest(lists: AssignedLists): string {
   return hash64([lists.assignments, lists.follows, lists.brokers, lists.raftGroups].map(listDigest).join(","));
 }
 
-function listDigest(list: readonly unknown[]): string {
+/** A list's digest, cached by identity (a list is never mutated; report-digest.ts uses it too). */
+export function listDigest(list: readonly unknown[]): string {
   let digest = listDigests.get(list);
   if (digest === undefined) {
     digest = hash64(JSON.stringify(list));

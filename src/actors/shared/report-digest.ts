@@ -19,10 +19,12 @@
  *
  * The digest covers the lists only: the heartbeat's other fields (incarnation, address, held
  * topics, ISR proposals, leaving, ACL version) come every time. 64 bits of two FNV-1a lanes over
- * the lists' JSON (assignments-digest.ts): two different reports pass for one with a chance of
- * about 2⁻⁶⁴ per change. Pure: no clock, no randomness.
+ * each list's JSON, then over those digests (assignments-digest.ts): two different reports pass
+ * for one with a chance of about 2⁻⁶⁴ per change. A list handed in again (the same array: an
+ * idle broker's raft reports, broker/raft-host.ts) is not hashed again. Only the broker computes
+ * digests; the coordinator compares what it was sent. Pure: no clock, no randomness.
  */
-import { hash64 } from "./assignments-digest.ts";
+import { hash64, listDigest } from "./assignments-digest.ts";
 import type { DamagedPartition, RaftLeadershipReport, ReplicaReport, ServingPartition } from "./messages.ts";
 
 /** The parts of a heartbeat the digest covers (absent lists count as empty). */
@@ -33,6 +35,8 @@ export interface ReportedLists {
   readonly damaged?: readonly DamagedPartition[];
 }
 
+const NONE: readonly never[] = [];
+
 export function reportDigest(lists: ReportedLists): string {
-  return hash64(JSON.stringify([lists.serving ?? [], lists.replicas ?? [], lists.raft ?? [], lists.damaged ?? []]));
+  return hash64([lists.serving ?? NONE, lists.replicas ?? NONE, lists.raft ?? NONE, lists.damaged ?? NONE].map(listDigest).join(","));
 }

@@ -68,7 +68,7 @@ export async function runFarm(options: FarmOptions): Promise<FarmOutcome[]> {
 }
 
 /**
- * A seed allocates about 60 MB, nearly all of it short-lived (xstate's snapshots and actions, copied
+ * A seed allocates about 65 MB, nearly all of it short-lived (xstate's snapshots and actions, copied
  * actor contexts, messages: bench/heap-profile.mjs), and collecting it was 11 % of a profile. A
  * larger young generation (96 MB: 32 MB semi-spaces) scavenges less often and promotes less of
  * what dies soon after; it took about 5 % off the CPU time per seed (docs/simulator.md, "Seeds per

@@ -71,13 +71,15 @@ export class SimWorld {
   restartTakenOver: ((node: NodeId, wipe: boolean) => boolean) | undefined;
   /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
   onDecommission: ((node: NodeId) => void) | undefined;
+  /** Carries out a `coordinator-add` / `coordinator-remove` step (a coordinator quorum's operator); absent: logged as not understood. */
+  onCoordinatorChange: ((action: Extract<FaultAction, { kind: "coordinator-add" | "coordinator-remove" }>) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
 
-  private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
+  private resolve(name: NodeId, fresh: boolean, remember = true): NodeId | undefined {
     if (this.nodes.has(name)) return name;
     if (!fresh && this.resolvedNames.has(name)) return this.resolvedNames.get(name);
     const node = this.nodeResolver?.(name);
-    if (node !== undefined) this.resolvedNames.set(name, node);
+    if (node !== undefined && remember) this.resolvedNames.set(name, node);
     return node;
   }
 
@@ -88,8 +90,10 @@ export class SimWorld {
       case "pause":
       case "isolate":
       case "restart":
-      case "resume": {
-        const node = this.resolve(action.node, action.kind === "crash" || action.kind === "pause" || action.kind === "isolate");
+      case "resume":
+      case "coordinator-remove": {
+        // A removal resolves its name afresh and leaves the name's crash–restart pairing alone.
+        const node = this.resolve(action.node, action.kind !== "restart" && action.kind !== "resume", action.kind !== "coordinator-remove");
         return node === undefined ? undefined : { ...action, node };
       }
       case "partition": {
@@ -131,7 +135,7 @@ export class SimWorld {
         const wipe = action.wipe && (this.wipeAllowed?.(action.node) ?? true);
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
         if (this.restartTakenOver?.(action.node, wipe) === true) {
-          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${wipe ? "its disk is wiped; a new member replaces it" : "replaced after a wipe"})`);
+          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${wipe ? "its disk is wiped; a new member replaces it" : "it left the coordinator quorum for good"})`);
           if (wipe) node.fs.wipe();
           return;
         }
@@ -167,6 +171,11 @@ export class SimWorld {
       case "decommission":
         if (this.onDecommission === undefined) this.faultLog.push(`${this.kernel.now().toFixed(3)}   (no workload here can decommission ${action.node})`);
         else this.onDecommission(action.node);
+        return;
+      case "coordinator-add":
+      case "coordinator-remove":
+        if (this.onCoordinatorChange === undefined) this.faultLog.push(`${this.kernel.now().toFixed(3)}   (no coordinator quorum here to change)`);
+        else this.onCoordinatorChange(action);
         return;
     }
   }

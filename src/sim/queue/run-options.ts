@@ -44,6 +44,12 @@ export interface QueueRunOptions {
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
   /**
+   * With a coordinator quorum and the swarm (`zhumq sim --coordinator-changes`): 2–4 random
+   * membership episodes — a replica's disk wiped (it is replaced by a new member), a spare added
+   * then a voter removed, or the other way round — under the usual faults (coordinator-operator.ts).
+   */
+  readonly coordinatorChanges?: boolean;
+  /**
    * The producers' codec (default "none"). The process must have installed it
    * (src/native/compression.ts): the simulator itself loads no native code.
    */
@@ -128,8 +134,13 @@ export interface QueueRunOptions {
  * - `raft-compact-past-commit`: raft retention (on with it) compacts a raft-mode partition's
  *   whole log, its uncommitted tail included (the Raft plant `compact-past-commit` in every
  *   group) → snapshot-uncommitted from the Raft checker.
+ * - `removed-coordinator-counts`: a coordinator quorum's leader keeps replicating to a replica it
+ *   removed and counts it (and learners) toward commit and check-quorum (the Raft plant
+ *   `count-non-members`) → coordinator-raft-commit-not-durable once a current voter is down.
+ * - `coordinator-never-promotes`: a coordinator quorum's leader catches an added replica up as a
+ *   learner but never makes it a voter → coordinator-change-unfinished (no progress of the change).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "removed-coordinator-counts", "coordinator-never-promotes"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**

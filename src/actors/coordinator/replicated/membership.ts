@@ -168,7 +168,8 @@ export function advanceMembership(replica: QuorumReplica): void {
   if (pending.phase === "catching-up") {
     if (request.change === "add") {
       const match = core.progress.get(request.node)?.match ?? -1;
-      if (match < pending.catchUpIndex || !reachable(replica, request.node)) {
+      // Planted `coordinator-never-promotes`: the learner never counts as caught up.
+      if (match < pending.catchUpIndex || !reachable(replica, request.node) || replica.basis.plant === "coordinator-never-promotes") {
         if (replica.basis.clock.now() - pending.startedMs <= CATCH_UP_MS) return;
         dropLearner(core, request.node);
         replica.membership = undefined;

@@ -136,6 +136,11 @@ export class SimWorld {
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
         if (this.restartTakenOver?.(action.node, wipe) === true) {
           this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${wipe ? "its disk is wiped; a new member replaces it" : "it left the coordinator quorum for good"})`);
+          // A restart of a running node (its crash step found nobody) stops it first: never wipe under a live process.
+          if (node.status !== "down") {
+            node.crash();
+            this.onCrash?.(action.node);
+          }
           if (wipe) node.fs.wipe();
           return;
         }

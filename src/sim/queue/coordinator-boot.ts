@@ -181,7 +181,8 @@ export class SimCoordinatorQuorum {
     if (!this.ids.includes(node) || this.options.keepWipedIds === true) return true;
     const voters = this.votersNow();
     // A pending removal (of a live replica, stopped once it commits) would leave the lost one needed for a majority.
-    const refusal = this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
+    // Without a serving leader nobody can tell the configuration in force (as for brokers: no wipe then).
+    const refusal = this.servingId() === undefined ? "no leader serves" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
     if (refusal !== undefined) this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (the quorum cannot lose ${node} for good now: ${refusal})`);
     return refusal === undefined;
   }

@@ -235,7 +235,7 @@ export function resolveSettings(options: QueueRunOptions): Settings {
     minInSync: options.minInSync,
     replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : options.plant === QUORUM_GROUP_PLANT ? { count: 2 } : undefined),
-    coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT ? 3 : 1),
+    coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT || options.plant === "removed-coordinator-counts" || options.plant === "coordinator-never-promotes" ? 3 : 1),
     modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
     retention: options.retention ?? options.plant === "raft-compact-past-commit",
   };

@@ -52,6 +52,12 @@ Options:
                       isolates replicas, its leader too, and the quorum checker judges them;
                       with --groups, groups commit through its leader and the rule
                       committed-offsets-durable holds every acknowledged commit to each new leader
+  --coordinator-changes  queue, with --coordinators 3 or more: 2 to 4 random membership episodes
+                      per run under the usual faults, sent as "zhumq coordinator add|remove"
+                      would send them: a replica's disk wiped (it is replaced by a new member,
+                      never back under its old id), a spare added then a voter removed, or a
+                      voter removed then a spare added; every change must finish and a leader
+                      must serve the final configuration (docs/coordinator-quorum.md)
   --compact-every N   raft: every node compacts its log (a snapshot) every N applied entries;
                       followers behind a leader's log start catch up by InstallSnapshot
   --mode-switches N   queue: switch the topic between raft and fetch mode N times (0 to 64),
@@ -207,6 +213,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       "mode-switches": { type: "string" },
       retention: { type: "boolean" },
       authorizer: { type: "string" },
+      "coordinator-changes": { type: "boolean" },
       faults: { type: "string" },
       messages: { type: "string" },
       values: { type: "string" },
@@ -247,6 +254,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const coordinators = values.coordinators === undefined ? undefined : integer("--coordinators", values.coordinators, 1);
   if (coordinators !== undefined && coordinators > 7) throw new Error(`--coordinators must be from 1 to 7, not '${coordinators}'`);
   if (coordinators !== undefined && workload !== "queue") throw new Error(`--coordinators runs with the queue workload, not '${workload}'`);
+  if (values["coordinator-changes"] === true && (coordinators === undefined || coordinators < 3)) throw new Error("--coordinator-changes needs --coordinators 3 or more (a wiped replica must be replaceable)");
   const modeSwitches = values["mode-switches"] === undefined ? undefined : integer("--mode-switches", values["mode-switches"], 0);
   if (modeSwitches !== undefined && modeSwitches > 64) throw new Error(`--mode-switches must be from 0 to 64, not '${modeSwitches}'`);
   if (modeSwitches !== undefined && workload !== "queue") throw new Error(`--mode-switches runs with the queue workload, not '${workload}'`);
@@ -287,6 +295,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       modeSwitches: scenario?.modeSwitches ?? modeSwitches,
       retention: scenario?.retention ?? (values.retention === true ? true : undefined),
       authorizer: scenario?.authorizer ?? authorizer,
+      ...(values["coordinator-changes"] === true && scenario === undefined ? { coordinatorChanges: true } : {}),
       groups: scenario?.groups ?? groups,
       safetyMs: scenario?.safetyMs,
       clockDriftPpm: scenario?.clockDriftPpm ?? clockDriftPpm,
@@ -363,6 +372,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.modeSwitches !== undefined) parts.push(`--mode-switches ${base.modeSwitches}`);
   if (base.retention === true) parts.push("--retention");
   if (base.authorizer !== undefined) parts.push(`--authorizer ${base.authorizer ? "on" : "off"}`);
+  if (base.coordinatorChanges === true) parts.push("--coordinator-changes");
   if (base.groups !== undefined) parts.push(`--groups ${base.groups.count}`, ...(base.groups.membersPerGroup === undefined ? [] : [`--members-per-group ${base.groups.membersPerGroup}`]), ...(base.groups.mode === "push" || base.groups.mode === "pull" ? [`--${base.groups.mode}`] : []));
   if (base.plant !== undefined) parts.push(`--plant ${base.plant}`);
   if (base.damageAtRest !== undefined) parts.push(base.damageAtRest ? "--damage-at-rest" : "--no-damage-at-rest");

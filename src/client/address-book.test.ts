@@ -42,4 +42,23 @@ describe("client address book", () => {
     // The learned leader's own answers are believed (brokers it names).
     expect(book.learn("c4", startGetReply([{ id: "b1", alive: true, address: "10.0.0.9:9092" }]))).toBe(1);
   });
+
+  it("learns the quorum's voters from a trusted metadata reply: addresses, trust, and the member list new actors start with", () => {
+    const book = clientAddressBook(parseBootstrap("c1@10.0.0.1:9090,c2@10.0.0.2:9090"));
+    const members = (coordinators: unknown) => ({ type: "metadata.reply", requestId: 1, brokers: [], topics: [], topicErrors: [], coordinators });
+    expect(book.coordinatorMembers()).toBeUndefined();
+    // A stranger's list is ignored.
+    expect(book.learn("mallory", members([{ id: "c9", address: "6.6.6.6:1" }]))).toBe(0);
+    expect(book.coordinatorMembers()).toBeUndefined();
+    // c1 and c2 were removed, c3 and c4 added: the client asks those from now on, and trusts them.
+    expect(book.learn("c1", members([{ id: "c3", address: "10.0.0.3:9090" }, { id: "c4", address: "10.0.0.4:9090" }, { id: "c5", address: "nowhere" }]))).toBe(2);
+    expect(book.coordinatorMembers()).toEqual(["c3", "c4"]);
+    expect(book.lookup("c4")).toBe("10.0.0.4:9090");
+    expect(book.learn("c4", startGetReply([{ id: "b1", alive: true, address: "10.0.0.9:9092" }]))).toBe(1);
+    // A bootstrap replica's pinned address is never replaced; a malformed list changes nothing.
+    expect(book.learn("c3", members([{ id: "c1", address: "6.6.6.6:1" }]))).toBe(0);
+    expect(book.lookup("c1")).toBe("10.0.0.1:9090");
+    expect(book.learn("c3", members("c1"))).toBe(0);
+    expect(book.coordinatorMembers()).toEqual(["c1"]);
+  });
 });

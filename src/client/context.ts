@@ -47,7 +47,7 @@ const NO_FILES: FileSystem = { open: noFiles, readFile: noFiles, stat: noFiles, 
 
 export class ClientContext {
   readonly clientId: string;
-  readonly coordinators: readonly NodeId[];
+  private readonly bootstrapCoordinators: readonly NodeId[];
   readonly clock = new RealClock();
   readonly random: RealRandom;
   readonly connectTimeoutMs: number;
@@ -59,10 +59,20 @@ export class ClientContext {
   private closing: Promise<void> = Promise.resolve();
   private actors = 0;
 
+  /**
+   * The coordinator replicas a new producer, consumer or admin starts with: the quorum's voters
+   * as the latest metadata reply listed them (MetadataReply.coordinators, learned by the address
+   * book), else the bootstrap list. So one removed from `bootstrap` is not asked again, and one
+   * added since is.
+   */
+  get coordinators(): readonly NodeId[] {
+    return this.book.coordinatorMembers() ?? this.bootstrapCoordinators;
+  }
+
   constructor(options: ContextOptions) {
     if (typeof options !== "object" || options === null) throw invalidRequest("new ZhuMQ({ bootstrap: \"host:port\" }) takes an options object");
     const bootstrap = parseBootstrap(options.bootstrap ?? DEFAULT_COORDINATOR_ADDRESS);
-    this.coordinators = bootstrap.coordinators;
+    this.bootstrapCoordinators = bootstrap.coordinators;
     this.book = clientAddressBook(bootstrap, options.addresses);
     this.clientId = options.clientId ?? "zhumq-client";
     if (typeof this.clientId !== "string" || this.clientId.length === 0) throw invalidRequest("clientId must be a non-empty string");

@@ -88,6 +88,9 @@ export class CoordinatorRequests {
         continue;
       }
       const error = (reply as { error?: WireError }).error;
+      // A quorum's metadata reply names its voters now: admin requests follow membership changes too.
+      const members = (reply as { coordinators?: readonly { readonly id: NodeId }[] }).coordinators;
+      if (reply.type === "metadata.reply" && error === undefined && Array.isArray(members)) this.coordinators.learnMembers(members.map((member) => member.id));
       if (error === undefined || !RETRIABLE[error.code] || error.code === "UNKNOWN_TOPIC_OR_PARTITION") return reply as ReplyOf<T>;
       // A quorum replica that is not the leader names it (WireError.leader): go there next.
       if (error.code === "COORDINATOR_NOT_AVAILABLE") this.coordinators.follow(error.leader, error.leaderAddress);

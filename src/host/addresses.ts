@@ -38,6 +38,8 @@ export class AddressBook {
   private readonly trust: (from: NodeId) => boolean;
   /** Coordinator replicas a trusted refusal named as the leader (and gave the address of). */
   private readonly namedLeaders = new Set<NodeId>();
+  /** The quorum's voters as the latest trusted metadata reply listed them. */
+  private members: readonly NodeId[] | undefined;
 
   constructor(options: AddressBookOptions = {}) {
     const pinned = options.pinned ?? {};
@@ -66,9 +68,9 @@ export class AddressBook {
     if (!this.trusted(from) || !isRecord(message)) return 0;
     if (this.learnLeader(message)) return 1;
     if (!LEARNED_FROM.has(message["type"] as string)) return 0;
+    let changed = message["type"] === "metadata.reply" ? this.learnMembers(message["coordinators"]) : 0;
     const brokers = message["brokers"];
-    if (!Array.isArray(brokers)) return 0;
-    let changed = 0;
+    if (!Array.isArray(brokers)) return changed;
     for (const broker of brokers as unknown[]) {
       if (!isRecord(broker)) continue;
       const { id, address } = broker;
@@ -79,7 +81,35 @@ export class AddressBook {
     return changed;
   }
 
-  /** Trusted: a configured coordinator, or a coordinator replica one of them named as its leader. */
+  /**
+   * A quorum's metadata reply lists its voters with their addresses (MetadataReply.coordinators):
+   * each address is learned (a pinned one still wins) and each voter's answers are trusted from
+   * then on, as a named leader's are. Returns how many entries changed.
+   */
+  private learnMembers(members: unknown): number {
+    if (!Array.isArray(members)) return 0;
+    let changed = 0;
+    const listed: NodeId[] = [];
+    for (const member of members as unknown[]) {
+      if (!isRecord(member)) continue;
+      const { id, address } = member;
+      if (typeof id !== "string" || id.length === 0 || brokerAddressProblem(address) !== undefined) continue;
+      if (this.namedLeaders.size < NAMED_LEADERS_MAX || this.namedLeaders.has(id)) this.namedLeaders.add(id);
+      if (listed.length < NAMED_LEADERS_MAX) listed.push(id);
+      if (this.pinned.has(id) || this.learned.get(id) === address) continue;
+      this.set(id, address as string);
+      changed++;
+    }
+    if (listed.length > 0) this.members = listed;
+    return changed;
+  }
+
+  /** The quorum's voters as the latest trusted metadata reply listed them (undefined before any did). */
+  coordinatorMembers(): readonly NodeId[] | undefined {
+    return this.members;
+  }
+
+  /** Trusted: a configured coordinator, or a coordinator replica one of them named as its leader (or listed as a voter). */
   private trusted(from: NodeId): boolean {
     return this.trust(from) || this.namedLeaders.has(from);
   }

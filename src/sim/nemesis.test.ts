@@ -4,6 +4,7 @@ import { drawClockRates, drawLeaseEpisodes, formatClockRate, formatSchedule, gen
 import { SeededRandom } from "./random.ts";
 import { formatScenario, parseScenario, ScenarioError } from "./scenario.ts";
 import { SimWorld } from "./world.ts";
+import { drawCoordinatorChanges, sparesFor } from "./queue/coordinator-operator.ts";
 
 describe("fault schedules", () => {
   it("print and parse back to the same schedule", () => {
@@ -200,5 +201,37 @@ describe("clock drift draws", () => {
     expect(() => parseScenario("t", "# clock-drift: -1\n")).toThrow(ScenarioError);
     expect(() => parseScenario("t", "# clock-skew: broker-0\n")).toThrow(ScenarioError);
     expect(() => parseScenario("t", "# clock-skew: broker-0=200000\n")).toThrow(ScenarioError);
+  });
+});
+
+describe("coordinator membership steps", () => {
+  it("parse, print back, and reject what they do not know", () => {
+    const text = "at 700 coordinator-add\nat 1600 coordinator-remove coordinator-voter:0 stop-after=500\nat 2000 coordinator-remove coordinator-2";
+    const steps = parseSchedule(text);
+    expect(steps.map((step) => step.action)).toEqual([
+      { kind: "coordinator-add" },
+      { kind: "coordinator-remove", node: "coordinator-voter:0", stopAfterMs: 500 },
+      { kind: "coordinator-remove", node: "coordinator-2", stopAfterMs: 0 },
+    ]);
+    expect(formatSchedule(steps)).toBe(text);
+    expect(() => parseSchedule("at 1 coordinator-add coordinator-4")).toThrow(/spare is chosen/);
+    expect(() => parseSchedule("at 1 coordinator-remove coordinator-1 later")).toThrow(/stop-after/);
+    expect(() => parseSchedule("at 1 coordinator-remove")).toThrow(/missing node/);
+  });
+
+  it("drawn episodes: 2 to 4 per run inside the safety phase, each wipe a crash then a wiping restart of one name, spares counted", () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const steps = drawCoordinatorChanges(new SeededRandom(String(seed)), 6_000);
+      const episodes = steps.filter((step) => step.action.kind === "crash" || step.action.kind === "coordinator-add" || step.action.kind === "coordinator-remove").length;
+      expect(steps.length).toBeGreaterThanOrEqual(4);
+      expect(steps.length).toBeLessThanOrEqual(8);
+      expect(episodes).toBeGreaterThanOrEqual(steps.length / 2);
+      for (const step of steps) expect(step.atMs).toBeLessThan(6_000);
+      for (const crash of steps.filter((step) => step.action.kind === "crash")) {
+        const node = (crash.action as { node: string }).node;
+        expect(steps.filter((step) => step.action.kind === "restart" && step.action.node === node && step.action.wipe && step.atMs > crash.atMs)).toHaveLength(1);
+      }
+      expect(sparesFor(steps)).toBe(steps.filter((step) => step.action.kind === "coordinator-add" || (step.action.kind === "restart" && step.action.wipe)).length);
+    }
   });
 });

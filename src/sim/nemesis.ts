@@ -39,6 +39,14 @@
  *
  *   at 1500 join broker-3
  *   at 3000 decommission broker-1
+ *
+ * A coordinator quorum's membership is changed the same way, by its operator (the workload sends
+ * `zhumq coordinator add|remove` requests to the serving leader; src/sim/queue/coordinator-boot.ts):
+ *
+ *   at 1200 coordinator-add                          a spare replica joins and becomes a voter
+ *   at 2500 coordinator-remove coordinator-voter:1 stop-after=800
+ *                      a voter leaves the configuration; its process is stopped 800 ms after
+ *                      the removal committed (default 0), and never comes back
  */
 import type { Random } from "../ports/random.ts";
 import type { NodeId } from "../ports/transport.ts";
@@ -66,7 +74,9 @@ export type FaultAction =
   | { readonly kind: "rot" | "zero-sector"; readonly node: NodeId; readonly target: DamageTarget }
   | { readonly kind: "disk-full"; readonly node: NodeId; readonly roomBytes: number }
   | { readonly kind: "disk-free"; readonly node: NodeId }
-  | { readonly kind: "join" | "decommission"; readonly node: NodeId };
+  | { readonly kind: "join" | "decommission"; readonly node: NodeId }
+  | { readonly kind: "coordinator-add" }
+  | { readonly kind: "coordinator-remove"; readonly node: NodeId; readonly stopAfterMs: number };
 
 export interface FaultStep {
   readonly atMs: number;
@@ -109,6 +119,10 @@ export function formatAction(action: FaultAction): string {
     case "join":
     case "decommission":
       return `${action.kind} ${action.node}`;
+    case "coordinator-add":
+      return "coordinator-add";
+    case "coordinator-remove":
+      return `coordinator-remove ${action.node}${action.stopAfterMs === 0 ? "" : ` stop-after=${action.stopAfterMs}`}`;
   }
 }
 
@@ -194,6 +208,12 @@ function parseAction(text: string, line: number, raw: string): FaultAction {
     case "join":
     case "decommission":
       return { kind: words[0], node: node() };
+    case "coordinator-add":
+      return words.length === 1 ? { kind: "coordinator-add" } : fail("expected 'coordinator-add' (the spare is chosen by the workload)");
+    case "coordinator-remove": {
+      const stop = words[2] === undefined ? ["", "0"] : (/^stop-after=(\d+)$/.exec(words[2]) ?? fail("expected 'coordinator-remove <node> [stop-after=<ms>]'"));
+      return { kind: "coordinator-remove", node: node(), stopAfterMs: Number(stop[1]) };
+    }
     default:
       return fail(`unknown action '${words[0] ?? ""}'`);
   }

@@ -262,6 +262,7 @@ function faultNodes(action: FaultAction): NodeId[] {
     case "clog":
       return [action.from, action.to];
     case "heal":
+    case "coordinator-add":
       return [];
     default:
       return [action.node];

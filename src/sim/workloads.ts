@@ -16,7 +16,7 @@ import { RAFT_PLANTS, type RaftPlant } from "../actors/raft/types.ts";
 export const WORKLOADS = ["queue", "ledger", "raft"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 /** Planted bugs per workload: each proves its checker can fail. */
-export const PLANTS: Readonly<Record<WorkloadName, readonly string[]>> = { queue: QUEUE_PLANTS, ledger: ["ack-before-sync"], raft: RAFT_PLANTS };
+export const PLANTS: Readonly<Record<WorkloadName, readonly string[]>> = { queue: QUEUE_PLANTS, ledger: ["ack-before-sync"], raft: RAFT_PLANTS.filter((plant) => plant !== "count-non-members") };
 
 export interface WorkloadOptions {
   readonly workload: WorkloadName;
@@ -48,6 +48,8 @@ export interface WorkloadOptions {
   readonly retention?: boolean | undefined;
   /** queue: the authorizer on, principals on every message, ACLs, an intruder (`zhumq sim --authorizer on`, `# authorizer: on`). */
   readonly authorizer?: boolean | undefined;
+  /** queue with a coordinator quorum: random membership changes and wipes (`zhumq sim --coordinator-changes`). */
+  readonly coordinatorChanges?: boolean | undefined;
   /** queue: consumer groups instead of the plain consumers (`zhumq sim --groups N`, `# groups:`). */
   readonly groups?: GroupsOptions | undefined;
   /** queue: the safety phase in virtual ms (a scenario's `# safety-ms:`). */
@@ -118,6 +120,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.coordinators === undefined ? {} : { coordinators: options.coordinators }),
     ...(options.modeSwitches === undefined ? {} : { modeSwitches: options.modeSwitches }),
     ...(options.retention === undefined ? {} : { retention: options.retention }),
+    ...(options.coordinatorChanges === undefined ? {} : { coordinatorChanges: options.coordinatorChanges }),
     ...(options.groups === undefined ? {} : { groups: options.groups }),
     ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }),
     ...(options.safetyMs === undefined ? {} : { safetyMs: options.safetyMs }),
@@ -136,7 +139,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
       `acks ${result.acks}: sends ${sends.invoked} invoked, ${sends.ok} acknowledged, ${sends.failed} failed, ${sends.unknown} unknown; ${result.groups === undefined ? `${result.polls} records polled` : "consumed by groups"}`,
       ...(result.groups === undefined ? [] : groupLines(result.groups)),
       ...(result.clocks.driftPpm === 0 ? [] : [`clocks drift within ±${result.clocks.driftPpm} ppm; lease rule applied ${result.clocks.leaseChecks} times, ${result.clocks.leaseOverlaps} overlaps`]),
-      ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations`]),
+      ...(result.coordinatorQuorum === undefined ? [] : [`coordinator quorum of ${result.coordinatorQuorum.replicas}: ${result.coordinatorQuorum.entriesApplied} entries applied over all replicas, ${result.coordinatorQuorum.servingStarts} leaders served, ${result.coordinatorQuorum.repliesServed} heartbeat replies with epochs; ${result.coordinatorQuorum.snapshotsTaken} snapshots taken, ${result.coordinatorQuorum.snapshotsInstalled} installed; ${result.coordinatorQuorum.violations} quorum checker violations${result.coordinatorQuorum.membershipChanges === 0 ? "" : `; ${result.coordinatorQuorum.membershipChanges} membership changes, final voters ${result.coordinatorQuorum.finalVoters.join(",")}`}`]),
       ...(result.raft === undefined || result.raft.compacted + result.raft.installed === 0 ? [] : [`raft retention: ${result.raft.compacted} snapshots compacted, ${result.raft.installed} installed on a replica behind the log start`]),
       ...(result.modeSwitches === undefined ? [] : [`mode switches: ${result.modeSwitches.taken} of ${result.modeSwitches.asked} taken by the coordinator, ${result.modeSwitches.copiesSwitched} copies changed mode; ${result.raft?.groups ?? 0} raft eras judged, ${result.raft?.violations ?? 0} Raft checker violations`]),
       ...(result.authorization === undefined ? [] : [authorizationLine(result.authorization)]),

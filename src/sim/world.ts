@@ -72,13 +72,15 @@ export class SimWorld {
   restartTakenOver: ((node: NodeId, wipe: boolean) => boolean | string) | undefined;
   /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
   onDecommission: ((node: NodeId) => void) | undefined;
+  /** Carries out a `coordinator-add` / `coordinator-remove` step (a coordinator quorum's operator); absent: logged as not understood. */
+  onCoordinatorChange: ((action: Extract<FaultAction, { kind: "coordinator-add" | "coordinator-remove" }>) => void) | undefined;
   private readonly resolvedNames = new Map<string, NodeId>();
 
-  private resolve(name: NodeId, fresh: boolean): NodeId | undefined {
+  private resolve(name: NodeId, fresh: boolean, remember = true): NodeId | undefined {
     if (this.nodes.has(name)) return name;
     if (!fresh && this.resolvedNames.has(name)) return this.resolvedNames.get(name);
     const node = this.nodeResolver?.(name);
-    if (node !== undefined) this.resolvedNames.set(name, node);
+    if (node !== undefined && remember) this.resolvedNames.set(name, node);
     return node;
   }
 
@@ -89,8 +91,10 @@ export class SimWorld {
       case "pause":
       case "isolate":
       case "restart":
-      case "resume": {
-        const node = this.resolve(action.node, action.kind === "crash" || action.kind === "pause" || action.kind === "isolate");
+      case "resume":
+      case "coordinator-remove": {
+        // A removal resolves its name afresh and leaves the name's crash–restart pairing alone.
+        const node = this.resolve(action.node, action.kind !== "restart" && action.kind !== "resume", action.kind !== "coordinator-remove");
         return node === undefined ? undefined : { ...action, node };
       }
       case "partition": {
@@ -133,7 +137,12 @@ export class SimWorld {
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
         const takenOver = this.restartTakenOver?.(action.node, wipe) ?? false;
         if (takenOver !== false) {
-          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${typeof takenOver === "string" ? takenOver : wipe ? "its disk is wiped; a new member replaces it" : "replaced after a wipe"})`);
+          this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${typeof takenOver === "string" ? takenOver : wipe ? "its disk is wiped; a new member replaces it" : "it left the coordinator quorum for good"})`);
+          // A restart of a running node (its crash step found nobody) stops it first: never wipe under a live process.
+          if (node.status !== "down") {
+            node.crash();
+            this.onCrash?.(action.node);
+          }
           if (wipe) node.fs.wipe();
           return;
         }
@@ -169,6 +178,11 @@ export class SimWorld {
       case "decommission":
         if (this.onDecommission === undefined) this.faultLog.push(`${this.kernel.now().toFixed(3)}   (no workload here can decommission ${action.node})`);
         else this.onDecommission(action.node);
+        return;
+      case "coordinator-add":
+      case "coordinator-remove":
+        if (this.onCoordinatorChange === undefined) this.faultLog.push(`${this.kernel.now().toFixed(3)}   (no coordinator quorum here to change)`);
+        else this.onCoordinatorChange(action);
         return;
     }
   }

@@ -52,6 +52,8 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
     if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
+  // A quorum names its voters now: the list follows membership changes (docs/coordinator-quorum.md).
+  if (reply.coordinators !== undefined) s.state.coordinators.learnMembers(reply.coordinators.map((member) => member.id));
   const topic = s.state.config.topic;
   const metadata = reply.topics.find((candidate) => candidate.topic === topic);
   const topicError = reply.topicErrors.find((candidate) => candidate.topic === topic)?.error;

@@ -67,7 +67,7 @@ export type CoordinatorOutput =
  * `ack-commit-before-raft` acts on a quorum replica only (replicated/replica.ts): it answers an
  * offset commit before its Raft entry commits.
  */
-export type CoordinatorPlant = "elect-outside-isr" | "switch-before-commit" | "ack-commit-before-raft" | GroupPlant;
+export type CoordinatorPlant = "elect-outside-isr" | "switch-before-commit" | "ack-commit-before-raft" | "coordinator-never-promotes" | GroupPlant;
 
 /** What the coordinator sends: replies, and the push sessions it prepares and revokes on brokers (groups/startget.ts). */
 export type CoordinatorSentMessage = CoordinatorReplyMessage | PushPrepare | PushRevoke;

@@ -59,6 +59,8 @@ export function onMetadataReply(s: Step, reply: MetadataReply): void {
     if (reply.error.code === "COORDINATOR_NOT_AVAILABLE") s.state.coordinators.follow(reply.error.leader, reply.error.leaderAddress);
     return retryMetadataLater(s);
   }
+  // A quorum names its voters now: the list follows membership changes (docs/coordinator-quorum.md).
+  if (reply.coordinators !== undefined) s.state.coordinators.learnMembers(reply.coordinators.map((member) => member.id));
   // `inflight` stays set while the reply is applied, so that nothing applied here asks again
   // before the outcome of this reply is known.
   const answered = new Set<string>();

@@ -178,10 +178,15 @@ function selfMatch(core: RaftCore): number {
   return core.plant === "count-unsynced" ? core.log.lastIndex : core.syncedIndex;
 }
 
+/** Who counts toward the leader's quorums: the voters (planted `count-non-members`: everyone it replicates to as well). */
+export function countedVoters(core: RaftCore): readonly NodeId[] {
+  return core.plant === "count-non-members" ? [...new Set([...core.voters, ...core.progress.keys()])] : core.voters;
+}
+
 /** Advance the commit index to what a majority holds durably, if that entry is of this term. */
 export function maybeCommit(core: RaftCore): boolean {
   if (core.role !== "leader") return false;
-  const index = quorumIndex(core.voters, (voter) => (voter === core.self ? selfMatch(core) : (core.progress.get(voter)?.match ?? -1)));
+  const index = quorumIndex(countedVoters(core), (voter) => (voter === core.self ? selfMatch(core) : (core.progress.get(voter)?.match ?? -1)));
   if (index <= core.commitIndex) return false;
   if (core.plant !== "commit-old-term" && core.log.termAt(index) !== core.term) return false;
   commitTo(core, index);

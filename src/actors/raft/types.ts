@@ -31,8 +31,11 @@ export const SENTINEL_TERM = 0;
  * - `reply-before-persist-vote`: a granted vote is answered before it is persisted (the write
  *   follows a few ticks later).
  * - `compact-past-commit`: `compact` compacts the whole log, its uncommitted tail included.
+ * - `count-non-members`: the leader keeps a removed voter's progress (and replicates to it) and
+ *   counts every node it replicates to — removed voters and learners — toward commit and
+ *   check-quorum (a removed member counting toward a quorum).
  */
-export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote", "compact-past-commit"] as const;
+export const RAFT_PLANTS = ["vote-without-log-check", "count-unsynced", "commit-old-term", "reply-before-persist-vote", "compact-past-commit", "count-non-members"] as const;
 export type RaftPlant = (typeof RAFT_PLANTS)[number];
 
 // ---------------------------------------------------------------- settings

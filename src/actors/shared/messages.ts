@@ -479,6 +479,19 @@ export interface MetadataReply {
   /** Topics asked for that failed (unknown, invalid name). */
   readonly topicErrors: readonly { readonly topic: TopicName; readonly error: WireError }[];
   readonly brokers: readonly BrokerInfo[];
+  /**
+   * A coordinator quorum's voters now, with where they listen (docs/coordinator-quorum.md,
+   * "Clients learn the members"): clients replace their bootstrap list with it, so that a
+   * quorum whose every bootstrap replica was removed still reaches them. Absent from a single
+   * coordinator, and while no voter's address is known (added compatibly: readers cope without).
+   */
+  readonly coordinators?: readonly CoordinatorMember[];
+}
+
+/** A coordinator quorum's voter and where it listens ("host:port"). */
+export interface CoordinatorMember {
+  readonly id: NodeId;
+  readonly address: string;
 }
 
 export interface ProducerIdRequest {

@@ -77,6 +77,25 @@ describe("CoordinatorList", () => {
   });
 });
 
+describe("CoordinatorList.learnMembers", () => {
+  it("takes the quorum's voters from a metadata reply: added replicas join, removed ones leave, the current one stays current", () => {
+    const list = new CoordinatorList(["c1", "c2", "c3"]);
+    list.follow("c2");
+    list.learnMembers(["c3", "c2", "c4"]);
+    expect(list.members).toEqual(["c3", "c2", "c4"]);
+    expect(list.current).toBe("c2");
+    // Every bootstrap replica removed: the list holds only the new ones, starting at the first.
+    list.learnMembers(["c5", "c4"]);
+    expect(list.members).toEqual(["c5", "c4"]);
+    expect(list.current).toBe("c5");
+    list.learnMembers(["c6", "c7", "c6"]);
+    expect(list.members).toEqual(["c6", "c7"]);
+    expect(list.current).toBe("c6");
+    list.learnMembers([]);
+    expect(list.members).toEqual(["c6", "c7"]);
+  });
+});
+
 describe("CoordinatorList.follow", () => {
   it("goes to a named leader it lists; adds one it does not list only when the refusal gave its address", () => {
     const list = new CoordinatorList(["c1", "c2", "c3"]);

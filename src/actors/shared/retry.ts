@@ -77,6 +77,25 @@ export class CoordinatorList {
     } else this.rotate();
   }
 
+  /**
+   * A trusted metadata reply listed the quorum's voters now (MetadataReply.coordinators): they
+   * replace the list — replicas added since the bootstrap list was written join it, removed ones
+   * leave it, so removing every bootstrap replica strands nobody. The replica asked now stays
+   * current when it is still a member. An empty list changes nothing.
+   */
+  learnMembers(members: readonly NodeId[]): void {
+    const ids = [...new Set(members.filter((id) => typeof id === "string" && id.length > 0))].slice(0, COORDINATOR_LIST_MAX);
+    if (ids.length === 0) return;
+    const current = this.current;
+    this.ids.splice(0, this.ids.length, ...ids);
+    this.index = Math.max(0, ids.indexOf(current));
+  }
+
+  /** The replicas in the list now, in order. */
+  get members(): readonly NodeId[] {
+    return this.ids;
+  }
+
   static problems(coordinator: NodeId | readonly NodeId[]): string[] {
     const ids = typeof coordinator === "string" ? [coordinator] : coordinator;
     if (ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)) return ["coordinator must name at least one node"];

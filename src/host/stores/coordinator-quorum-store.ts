@@ -9,7 +9,7 @@ import type { NodeId } from "../../ports/transport.ts";
 import type { ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
 import { coordinatorQuorumMachine, type QuorumEvent, type QuorumInput } from "../../actors/coordinator/replicated/machine.ts";
-import type { RaftMessage, RaftOperation, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
+import type { RaftMessage, RaftOperation, RaftPlant, RaftRecovered, RaftSettings } from "../../actors/raft/types.ts";
 import { DEFAULT_RAFT_SETTINGS } from "../../actors/raft/types.ts";
 import type { ActorDefinition } from "../host.ts";
 import { resolveCoordinatorSettings, type CoordinatorDefinitionSettings } from "./coordinator-store.ts";
@@ -32,6 +32,8 @@ export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings 
   /** A replica joining a running quorum (`--join`): no bootstrap configuration; the leader adds it. */
   readonly joining?: boolean;
   readonly raft?: Partial<RaftSettings>;
+  /** A planted bug in the quorum's Raft node (the simulator's checkers must catch it). */
+  readonly raftPlant?: RaftPlant;
   /** Report a state digest after every applied entry (O(state) each) and group decisions with their entry: the simulator's checkers. */
   readonly reportDigests?: boolean;
   readonly plant?: CoordinatorPlant;
@@ -69,6 +71,7 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
       clock: ports.clock,
       random: ports.random,
       ...(settings.plant === undefined ? {} : { plant: settings.plant }),
+      ...(settings.raftPlant === undefined ? {} : { raftPlant: settings.raftPlant }),
       ...(settings.reportDigests === true ? { reportDigests: true } : {}),
       ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
       snapshotEvery,

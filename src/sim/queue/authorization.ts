@@ -25,7 +25,7 @@ import type { AclRule } from "../../actors/shared/acl.ts";
 import type { Principal } from "../../actors/shared/principal.ts";
 import type { NodeId } from "../../ports/transport.ts";
 import { ADMIN } from "./admin.ts";
-import { COORDINATOR_ADMIN } from "./coordinator-boot.ts";
+import { COORDINATOR_ADMIN } from "./coordinator-operator.ts";
 import { INTRUDER_PRINCIPAL } from "./intruder.ts";
 import { OPERATOR } from "./mode-switches.ts";
 import { TOPIC } from "./run-options.ts";

@@ -62,6 +62,7 @@ import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
 import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, drawLeaderCuts, SimCoordinatorQuorum } from "./coordinator-boot.ts";
+import { COORDINATOR_VOTER_PREFIX, drawCoordinatorChanges } from "./coordinator-operator.ts";
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
@@ -127,8 +128,13 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
   const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(options), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
-  if (quorum?.ids.length !== quorum?.voters.length) quorum?.bootAdmin();
+  // `--coordinator-changes`: membership episodes drawn from their own stream (no other draw of the seed changes).
+  const drawnChanges = settings.coordinators > 1 && options.coordinatorChanges === true && options.schedule === undefined ? drawCoordinatorChanges(root.derive("nemesis:coordinator-changes"), settings.safetyMs) : [];
+  const changeSteps = [...(options.schedule ?? []), ...drawnChanges];
+  const membershipChanges = changeSteps.some((step) => step.action.kind === "coordinator-add" || step.action.kind === "coordinator-remove") || drawnChanges.length > 0;
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(changeSteps, options.plant), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
+  if (quorum !== undefined && (quorum.ids.length !== quorum.voters.length || membershipChanges)) quorum.bootAdmin();
+  world.onCoordinatorChange = quorum === undefined ? undefined : (action) => world.faultLog.push(`${world.kernel.now().toFixed(3)}   (${quorum.change(action)})`);
   // With the authorizer on, consumers and group members start once their rules are committed (else the
   // coordinator refuses their first metadata or heartbeat, which they take as final): till then a restart step leaves them down.
   let consumersWaiting = authorization !== undefined;
@@ -225,11 +231,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With replicas the nemesis also goes after whoever leads a partition at that moment.
   const leaderNames = settings.replicationFactor > 1 ? Array.from({ length: settings.partitions }, (_, partition) => `leader:${partition}`) : [];
   const running = (broker: NodeId): boolean => world.node(broker).status !== "down";
-  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith(COORDINATOR_PEER_PREFIX) ? quorum?.peerOfLeader(name) : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
+  world.nodeResolver = (name) => (name === COORDINATOR_LEADER ? quorum?.servingId() : name.startsWith(COORDINATOR_PEER_PREFIX) ? quorum?.peerOfLeader(name) : name.startsWith(COORDINATOR_VOTER_PREFIX) ? quorum?.voterOfConfig(name) : name.startsWith("leader:") ? leadership(brokerHosts, running).get(partitionKey(TOPIC, Number(name.slice("leader:".length))))?.leader : undefined);
   const targets = leaderNames.length === 0 ? {} : { leaders: leaderNames, leaderIsolatedFrom: quorum === undefined ? COORDINATOR : COORDINATOR_LEADER };
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
-  world.wipeAllowed = (broker) => !soleInSync(coordinatorNow(), broker);
+  // A coordinator replica's only while the quorum can replace it (coordinator-boot.ts).
+  world.wipeAllowed = (node) => (quorum?.isReplica(node) === true ? quorum.wipeAllowed(node) : !soleInSync(coordinatorNow(), node));
   const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
   const producerCrashes = settings.swarm && (options.producerCrashes ?? (options.plant === "reuse-producer-id" || root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE));
   world.onCrash = (node) => {
@@ -250,7 +257,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const leaseEpisodes = driftPpm === 0 ? [] : drawLeaseEpisodes(root.derive("nemesis:lease"), [...brokers.filter((id) => !joiners.includes(id)), ...leaderNames], settings.safetyMs, DEFAULT_LEASE_MS);
   // Groups on a quorum (new with it, so no earlier seed's schedule changes): the leader cut from its peers while members commit to it.
   const leaderCuts = quorum !== undefined && groups !== undefined ? drawLeaderCuts(root.derive("nemesis:coordinator-leader-cut"), quorum.ids.length, settings.safetyMs) : [];
-  const schedule = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes, ...leaderCuts].sort((a, b) => a.atMs - b.atMs) : []);
+  const drawn = options.schedule ?? (settings.swarm ? [...drawSchedule(root, { ...bounds, ...rot, ...full }, groups), ...leaseEpisodes, ...leaderCuts].sort((a, b) => a.atMs - b.atMs) : []);
+  const schedule = drawnChanges.length === 0 ? drawn : [...drawn, ...drawnChanges].sort((a, b) => a.atMs - b.atMs);
   world.scheduleFaults(schedule);
   driveProducers(world, settings, history, producers, () => topicReady);
   await world.kernel.run({ untilMs: settings.safetyMs });
@@ -268,7 +276,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     return placementSettled;
   };
   const endMs = settings.safetyMs + settings.livenessMs;
-  await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() });
+  // With membership changes, liveness includes them: every change done, and a leader serving the configuration they left.
+  const quorumSettled = (): boolean => !membershipChanges || (quorum!.operator.idle && quorum!.servingId() !== undefined);
+  await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() && quorumSettled() });
   if (groups !== undefined) {
     await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
     const last = quorum !== undefined ? quorum.servingApplied() : world.node(COORDINATOR).status === "down" ? undefined : contextState(coordinatorHost);
@@ -291,7 +301,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   if (groups?.pushTraffic !== undefined) options.onPushTraffic?.(groups.pushTraffic);
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
-  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedReplacements() ?? []).map((detail) => ({ kind: "coordinator-replacement-unfinished", detail }))];
+  const noLeader = membershipChanges && quorum?.servingId() === undefined ? [{ kind: "coordinator-no-serving-leader", detail: `no coordinator replica serves at the end of the run (voters ${quorum?.votersNow().join(", ")}; all up since the final heal)` }] : [];
+  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);

@@ -15,6 +15,10 @@
  * catches up from the leader's snapshot before it votes. The plant `wiped-coordinator-keeps-id`
  * lets the wiped replica return under its old id instead, having forgotten its votes and what it
  * acknowledged: the Raft checker must catch it (`coordinator-raft-durability` and friends).
+ * A wipe is refused (the replica restarts on its disk as it is) unless the quorum can afford to
+ * lose the replica for good: no other change waiting, at least 3 voters, and a spare left.
+ * `coordinator-add` / `coordinator-remove` steps (coordinator-operator.ts) change the membership
+ * the way an operator would; a removed replica's process is stopped and never returns.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { CoordinatorPlant } from "../../actors/coordinator/handlers.ts";
@@ -30,14 +34,14 @@ import type { SimWorld } from "../world.ts";
 import type { FaultStep } from "../nemesis.ts";
 import type { Random } from "../../ports/random.ts";
 import { uniform } from "../random.ts";
-import type { SimNodePorts } from "../node.ts";
-import type { CoordinatorMembershipReply } from "../../actors/coordinator/replicated/membership.ts";
+import type { FaultAction } from "../nemesis.ts";
+import type { RaftPlant } from "../../actors/raft/types.ts";
+import { COORDINATOR_LEADER, COORDINATOR_VOTER_PREFIX, CoordinatorOperator, VOTER_LEADER_TAG } from "./coordinator-operator.ts";
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
 import { DecidedNotices } from "./decided-notices.ts";
 
-/** The name the nemesis uses for "whichever replica serves as coordinator leader now". */
-export const COORDINATOR_LEADER = "coordinator-leader";
+export { COORDINATOR_LEADER } from "./coordinator-operator.ts";
 /** `coordinator-peer:<i>`: the i-th replica (in id order) other than the serving leader now. */
 export const COORDINATOR_PEER_PREFIX = "coordinator-peer:";
 /** Episodes per virtual second cutting the coordinator leader from its peers (with groups: their commits go on reaching it). */
@@ -63,17 +67,8 @@ export function drawLeaderCuts(random: Random, replicas: number, durationMs: num
 /** Replicas snapshot their state every this many entries in the simulator: short runs exercise compaction and InstallSnapshot. */
 export const SIM_SNAPSHOT_EVERY = 4;
 export const COORDINATORS_MAX = 7;
-/** The sim's operator of coordinator membership changes (replacing wiped replicas). */
-export const COORDINATOR_ADMIN = "coordinator-admin";
-/** How often the operator (re)sends the membership change in progress. */
-const ADMIN_RETRY_MS = 250;
-
-interface Replacement {
-  readonly retired: NodeId;
-  readonly spare: NodeId;
-  step: "remove" | "add" | "done";
-  requestId: number;
-}
+/** Spare replicas a run may boot for membership changes, besides the voters. */
+export const COORDINATOR_SPARES_MAX = 8;
 
 /** The replicas' node ids: `coordinator-0`, `coordinator-1`, ... */
 export function coordinatorReplicaIds(count: number): NodeId[] {
@@ -91,8 +86,7 @@ export class SimCoordinatorQuorum {
   readonly checker: QuorumChecker;
   private readonly spares: NodeId[];
   private readonly retired = new Set<NodeId>();
-  readonly replacements: Replacement[] = [];
-  private nextAdminRequest = 1;
+  readonly operator: CoordinatorOperator;
   private readonly hosts = new Map<NodeId, Snapshotted>();
   private readonly leases = new Map<NodeId, LeaseWatch>();
   /** Group notices waiting for the entry that decided them. */
@@ -118,15 +112,19 @@ export class SimCoordinatorQuorum {
       /** The authorizer every replica runs (`--authorizer on`), and who sent each message (authorization.ts). */
       readonly authorizer?: AuthorizerSettings;
       readonly principalOf?: (from: NodeId) => string;
+      /** A planted bug in every replica's Raft node. */
+      readonly raftPlant?: RaftPlant;
     },
   ) {
     const spares = options.spares ?? 0;
-    if (!Number.isSafeInteger(count) || count < 1 || count + spares > COORDINATORS_MAX) throw new RangeError(`coordinators (with spares) must be from 1 to ${COORDINATORS_MAX}, not ${count} + ${spares}`);
+    if (!Number.isSafeInteger(count) || count < 1 || count > COORDINATORS_MAX) throw new RangeError(`coordinators must be from 1 to ${COORDINATORS_MAX}, not ${count}`);
+    if (!Number.isSafeInteger(spares) || spares < 0 || spares > COORDINATOR_SPARES_MAX) throw new RangeError(`spare coordinators must be from 0 to ${COORDINATOR_SPARES_MAX}, not ${spares}`);
     this.voters = Array.from({ length: count }, (_, index) => `coordinator-${index}`);
     this.spares = Array.from({ length: spares }, (_, index) => `coordinator-${count + index}`);
     this.ids = [...this.voters, ...this.spares];
     this.checker = new QuorumChecker(() => world.kernel.now());
-    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
+    this.operator = new CoordinatorOperator(world, () => this.servingId(), (node, stopAfterMs) => this.world.kernel.schedule(stopAfterMs, () => this.stopRemoved(node)));
+    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.raftPlant === undefined ? {} : { raftPlant: options.raftPlant }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
     const voting = coordinatorQuorumDefinition({ voters: this.voters, ...common });
     const joining = coordinatorQuorumDefinition({ voters: [], joining: true, ...common });
     for (const id of this.ids) {
@@ -167,42 +165,100 @@ export class SimCoordinatorQuorum {
     const spare = this.spares.shift();
     if (spare === undefined) return false;
     this.retired.add(node);
-    this.replacements.push({ retired: node, spare, step: "remove", requestId: this.nextAdminRequest++ });
+    this.operator.enqueue("remove", node);
+    this.operator.enqueue("add", spare);
     return true;
+  }
+
+  /** Whether `node` is one of the replicas (voters and spares). */
+  isReplica(node: NodeId): boolean {
+    return this.ids.includes(node);
+  }
+
+  /**
+   * Whether the disk of replica `node` may be wiped now (SimWorld.wipeAllowed): only a voter the
+   * quorum can afford to lose for good — no removal waiting (adds may be: they only grow the
+   * majority's room), at least 3 voters in the configuration in force, a spare left to replace
+   * it. (The plant wipes whatever it is asked to.)
+   */
+  wipeAllowed(node: NodeId): boolean {
+    if (!this.ids.includes(node) || this.options.keepWipedIds === true) return true;
+    const voters = this.votersNow();
+    // A pending removal (of a live replica, stopped once it commits) would leave the lost one needed for a majority.
+    // Without a serving leader nobody can tell the configuration in force (as for brokers: no wipe then).
+    const refusal = this.servingId() === undefined ? "no leader serves" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
+    if (refusal !== undefined) this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (the quorum cannot lose ${node} for good now: ${refusal})`);
+    return refusal === undefined;
+  }
+
+  /** A `coordinator-add` or `coordinator-remove` step: queue the change for the operator (or say why not). */
+  change(action: Extract<FaultAction, { kind: "coordinator-add" | "coordinator-remove" }>): string {
+    if (action.kind === "coordinator-add") {
+      const spare = this.spares.shift();
+      if (spare === undefined) return "no spare replica left: skipped";
+      this.operator.enqueue("add", spare);
+      return `the operator adds ${spare}`;
+    }
+    const node = action.node;
+    if (!this.ids.includes(node) || this.retired.has(node)) return `${node} is no replica of the quorum: skipped`;
+    if (this.operator.changes.some((change) => change.change === "remove" && change.node === node)) return `${node} is being removed already: skipped`;
+    // Never below 2 voters once every queued change is done (a wipe needs 3, so one can be lost for good).
+    const pending = this.operator.changes.filter((change) => !change.done);
+    const planned = new Set(this.votersNow());
+    for (const change of pending) change.change === "add" ? planned.add(change.node) : planned.delete(change.node);
+    if (!planned.has(node)) return `${node} is no voter of the quorum: skipped`;
+    if (planned.size <= 2) return `removing ${node} would leave ${planned.size - 1} voter: skipped`;
+    this.operator.enqueue("remove", node, action.stopAfterMs);
+    return `the operator removes ${node}`;
+  }
+
+  /** A removed replica's process is stopped for good (an operator shutting it down). */
+  private stopRemoved(node: NodeId): void {
+    this.retired.add(node);
+    const running = this.world.node(node).status !== "down";
+    this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)} (${node} removed from the coordinator quorum: ${running ? "its process stopped" : "it stays down"})`);
+    if (!running) return;
+    this.world.node(node).crash();
+    this.crashed(node);
   }
 
   /** The operator: sends the change in progress to the serving leader until it is answered. */
   bootAdmin(): void {
-    this.world.addNode(COORDINATOR_ADMIN, async (ports: SimNodePorts) => {
-      let stopped = false;
-      ports.transport.onMessage((_from, message) => {
-        const reply = message as Partial<CoordinatorMembershipReply>;
-        const current = this.replacements.find((replacement) => replacement.step !== "done");
-        if (reply.type !== "coordinator.membership.reply" || current === undefined || reply.requestId !== current.requestId) return;
-        // Done, or found done (a retry of a remove whose answer was lost).
-        if (reply.error === undefined || (current.step === "remove" && reply.error.code === "UNKNOWN_COORDINATOR")) {
-          current.step = current.step === "remove" ? "add" : "done";
-          current.requestId = this.nextAdminRequest++;
-        }
-      });
-      const tick = (): void => {
-        if (stopped) return;
-        const current = this.replacements.find((replacement) => replacement.step !== "done");
-        const leader = this.servingId();
-        if (current !== undefined && leader !== undefined) {
-          const node = current.step === "remove" ? current.retired : current.spare;
-          ports.transport.send(leader, { type: "coordinator.membership.request", requestId: current.requestId, change: current.step, node, ...(current.step === "add" ? { address: `${node}:9090` } : {}) });
-        }
-        ports.clock.setTimeout(tick, ADMIN_RETRY_MS);
-      };
-      ports.clock.setTimeout(tick, ADMIN_RETRY_MS);
-      return { stop: () => void (stopped = true) };
-    });
+    this.operator.boot();
   }
 
-  /** Replacements not finished (the run's liveness: every wiped replica was replaced by the end). */
-  unfinishedReplacements(): string[] {
-    return this.replacements.filter((replacement) => replacement.step !== "done").map((replacement) => `${replacement.retired} → ${replacement.spare} stuck at ${replacement.step}`);
+  /** Membership changes not finished (the run's liveness: every change asked for is done by the end). */
+  unfinishedChanges(): string[] {
+    return this.operator.unfinished();
+  }
+
+  /**
+   * The voters of the configuration in force: the serving leader's, else those of the running
+   * replica in the highest Raft term (the bootstrap voters before any runs).
+   */
+  votersNow(): readonly NodeId[] {
+    const serving = this.servingId();
+    if (serving !== undefined) return this.replicaOf(serving)!.core.voters;
+    let best: QuorumReplica | undefined;
+    for (const id of this.ids) {
+      const replica = this.replicaOf(id);
+      if (replica !== undefined && replica.core.voters.length > 0 && (best === undefined || replica.core.term > best.core.term)) best = replica;
+    }
+    return best?.core.voters ?? this.voters;
+  }
+
+  /** `coordinator-voter:<i>`: the i-th voter (modulo their number) of the configuration in force other than the serving leader. */
+  voterOfConfig(name: string): NodeId | undefined {
+    if (!name.startsWith(COORDINATOR_VOTER_PREFIX)) return undefined;
+    const leader = this.servingId();
+    if (name.startsWith(VOTER_LEADER_TAG, COORDINATOR_VOTER_PREFIX.length)) return leader;
+    const others = this.votersNow().filter((voter) => voter !== leader && !this.retired.has(voter));
+    return others.length === 0 ? undefined : others[Number(name.slice(COORDINATOR_VOTER_PREFIX.length)) % others.length];
+  }
+
+  /** Spares booted and not used yet. */
+  get sparesLeft(): number {
+    return this.spares.length;
   }
 
   /** A replica's process died. */
@@ -258,8 +314,8 @@ export class SimCoordinatorQuorum {
   }
 
   /** Figures for the run's result. */
-  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number } {
+  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number; membershipChanges: number; finalVoters: readonly NodeId[] } {
     const { entriesApplied, repliesServed, servingStarts, snapshotsTaken, snapshotsInstalled } = this.checker;
-    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled };
+    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled, membershipChanges: this.operator.finished, finalVoters: this.votersNow() };
   }
 }

@@ -73,3 +73,58 @@ describe("quorum checker: epochs served to brokers", () => {
     expect(checker.anomalies().map((anomaly) => anomaly.kind)).toContain("coordinator-raft-election-safety");
   });
 });
+
+/** Raft outputs of replica `node`, as the quorum run feeds them. */
+const raft = (checker: QuorumChecker, node: string, output: Record<string, unknown>): void => checker.observe(node, { type: "coordinator.raft", output });
+const entry = (index: number, term: number, kind = "data") => ({ index, term, crc: index * 31 + term, kind });
+const status = (role: string, term: number, commitIndex: number, leader: string | null = null) => ({ type: "raft.status", role, term, leader, commitIndex, lastIndex: commitIndex });
+
+describe("quorum checker: across membership changes", () => {
+  it("two leaders of one term, one elected under the old configuration and one under the new, fail election safety", () => {
+    const checker = new QuorumChecker(() => 0);
+    for (const node of ["c0", "c1", "c2", "c3"]) raft(checker, node, { type: "raft.config", voters: ["c0", "c1", "c2"], index: -1 });
+    // c3 was added (a config entry c1 and c2 hold), c0 never learned of it: both lead term 4.
+    for (const node of ["c1", "c2", "c3"]) raft(checker, node, { type: "raft.config", voters: ["c1", "c2", "c3"], index: 5 });
+    raft(checker, "c0", status("leader", 4, -1, "c0"));
+    raft(checker, "c3", status("leader", 4, -1, "c3"));
+    expect(checker.anomalies().map((anomaly) => anomaly.kind)).toContain("coordinator-raft-election-safety");
+  });
+
+  it("a removed member counted toward commit fails commit-not-durable (the entry is on 1 of the 2 voters in force)", () => {
+    const checker = new QuorumChecker(() => 0);
+    for (const node of ["c0", "c1", "c2"]) raft(checker, node, { type: "raft.started", hardState: { term: 1, votedFor: null }, entries: [] });
+    raft(checker, "c0", { type: "raft.config", voters: ["c0", "c1"], index: 0 });
+    // Entry 1 is on c0 and on c2, removed; c1 (a voter) lacks it — c0 commits it anyway.
+    for (const node of ["c0", "c2"]) {
+      raft(checker, node, { type: "raft.log", term: 1, appended: [entry(0, 1, "config"), entry(1, 1)] });
+      raft(checker, node, { type: "raft.synced", index: 1 });
+    }
+    raft(checker, "c1", { type: "raft.log", term: 1, appended: [entry(0, 1, "config")] });
+    raft(checker, "c1", { type: "raft.synced", index: 0 });
+    raft(checker, "c0", status("leader", 1, 1, "c0"));
+    expect(checker.anomalies().map((anomaly) => anomaly.kind)).toContain("coordinator-raft-commit-not-durable");
+    // Without the removed member's copy counted, the same commit with c1 holding it passes.
+    const good = new QuorumChecker(() => 0);
+    for (const node of ["c0", "c1"]) {
+      raft(good, node, { type: "raft.started", hardState: { term: 1, votedFor: null }, entries: [] });
+      raft(good, node, { type: "raft.config", voters: ["c0", "c1"], index: 0 });
+      raft(good, node, { type: "raft.log", term: 1, appended: [entry(0, 1, "config"), entry(1, 1)] });
+      raft(good, node, { type: "raft.synced", index: 1 });
+    }
+    raft(good, "c0", status("leader", 1, 1, "c0"));
+    expect(good.anomalies()).toEqual([]);
+  });
+
+  it("a leader serving without metadata committed before fails coordinator-committed-lost; one that applied it all passes", () => {
+    const checker = new QuorumChecker(() => 0);
+    for (const index of [1, 2, 3]) checker.observe("c0", applied(index, `d${index}`));
+    checker.observe("c0", { type: "coordinator.quorum.serving", serving: true, term: 1, appliedIndex: 3 });
+    // c4, added later, serves after installing a snapshot up to 4 and applying its no-op 5.
+    checker.observe("c4", { type: "coordinator.quorum.serving", serving: true, term: 2, appliedIndex: 5 });
+    expect(checker.ok).toBe(true);
+    // c3, a member that lost its state (wiped, back under its old id), serves with entry 1 only.
+    checker.observe("c3", { type: "coordinator.quorum.serving", serving: true, term: 3, appliedIndex: 1 });
+    expect(kinds(checker)).toEqual(["coordinator-committed-lost"]);
+    expect(checker.violations[0]!.detail).toContain("entry 3");
+  });
+});

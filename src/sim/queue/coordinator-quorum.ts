@@ -14,12 +14,16 @@
  *   reply handed out in the same or an earlier coordinator term (a deposed leader answering from
  *   stale state would do that; one of an older term answering late may, the broker fences it).
  * - **epoch-two-leaders**: replies name two different leaders for one partition epoch.
+ * - **coordinator-committed-lost** (committed metadata survives failovers and membership changes):
+ *   a replica starts serving as leader having applied less than some replica had applied (so
+ *   committed) before — its state lacks committed metadata. The serving leader applies its term's
+ *   no-op first, which lies after every committed entry, so its applied index can never be lower.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { QuorumOutput, ServedEpoch } from "../../actors/coordinator/replicated/replica.ts";
 import { RaftChecker, type RaftViolation } from "../raft/checker.ts";
 
-export type QuorumViolationKind = "coordinator-state-diverged" | "coordinator-apply-order" | "epoch-regressed" | "epoch-two-leaders";
+export type QuorumViolationKind = "coordinator-state-diverged" | "coordinator-apply-order" | "epoch-regressed" | "epoch-two-leaders" | "coordinator-committed-lost";
 
 export interface QuorumViolation {
   readonly kind: QuorumViolationKind;
@@ -42,6 +46,8 @@ export class QuorumChecker {
   private readonly digests = new Map<number, { readonly digest: string; readonly node: NodeId }>();
   private readonly lastApplied = new Map<NodeId, number>();
   private readonly served = new Map<string, PartitionServed>();
+  /** The highest entry any replica applied so far, and which replica. */
+  private highestApplied: { readonly index: number; readonly node: NodeId } = { index: -1, node: "" };
   /** Figures for the run's summary. */
   entriesApplied = 0;
   repliesServed = 0;
@@ -78,7 +84,7 @@ export class QuorumChecker {
         for (const epoch of event.epochs) this.servedEpoch(node, event.term, epoch);
         return;
       case "coordinator.quorum.serving":
-        if (event.serving) this.servingStarts++;
+        if (event.serving) this.startedServing(node, event.term, event.appliedIndex);
         return;
       default:
         return;
@@ -91,8 +97,16 @@ export class QuorumChecker {
     this.raft.crashed(node);
   }
 
+  /** A replica starts serving as leader of `term` with entries up to `appliedIndex` applied. */
+  startedServing(node: NodeId, term: number, appliedIndex: number): void {
+    this.servingStarts++;
+    const { index, node: holder } = this.highestApplied;
+    if (appliedIndex < index) this.record("coordinator-committed-lost", node, `started serving term ${term} with entries up to ${appliedIndex} applied, but ${holder} had applied (so the quorum had committed) entry ${index}`);
+  }
+
   applied(node: NodeId, index: number, digest: string): void {
     this.entriesApplied++;
+    if (index > this.highestApplied.index) this.highestApplied = { index, node };
     const last = this.lastApplied.get(node);
     if (last !== undefined && index <= last) this.record("coordinator-apply-order", node, `applied entry ${index} after entry ${last}`);
     this.lastApplied.set(node, index);

@@ -10,20 +10,22 @@ import type { ActorDefinition, ActorStore } from "../../host/host.ts";
 import type { AnyStateMachine } from "xstate";
 import { RECOVERY_POINT_FILE } from "../../disk/recovery-point.ts";
 import type { QueuePlant } from "./run-options.ts";
+import type { FaultStep } from "../nemesis.ts";
+import type { RaftPlant } from "../../actors/raft/types.ts";
+import { sparesFor } from "./coordinator-operator.ts";
 
 /** The plants the coordinator carries itself (coordinatorDefinition's `plant`). */
 export function coordinatorPlantOf(plant: QueuePlant | undefined) {
-  return plant === "elect-outside-isr" || plant === "assign-before-revoke" || plant === "accept-fenced-commit" || plant === "switch-before-commit" || plant === "ack-commit-before-raft" ? { plant } : {};
+  return plant === "elect-outside-isr" || plant === "assign-before-revoke" || plant === "accept-fenced-commit" || plant === "switch-before-commit" || plant === "ack-commit-before-raft" || plant === "coordinator-never-promotes" ? { plant } : {};
 }
 
 /**
- * A coordinator quorum's spare replicas: one per scripted wipe of a replica's disk (a wiped
- * replica is replaced by a new member: coordinator-boot.ts), and the plant that lets a wiped
- * replica return under its old id instead.
+ * A coordinator quorum's spare replicas: one per wipe of a replica's disk (a wiped replica is
+ * replaced by a new member: coordinator-boot.ts) and per `coordinator-add` in the schedule; the
+ * plant that lets a wiped replica return under its old id instead; the Raft plant of the quorum.
  */
-export function quorumReplacements(options: { readonly schedule?: readonly { readonly action: { readonly kind: string; readonly node?: string; readonly wipe?: boolean } }[]; readonly plant?: QueuePlant }): { spares: number; keepWipedIds: boolean } {
-  const wiped = new Set((options.schedule ?? []).filter(({ action }) => action.kind === "restart" && action.wipe === true && action.node?.startsWith("coordinator-") === true).map(({ action }) => action.node));
-  return { spares: wiped.size, keepWipedIds: options.plant === "wiped-coordinator-keeps-id" };
+export function quorumReplacements(schedule: readonly FaultStep[], plant: QueuePlant | undefined): { spares: number; keepWipedIds: boolean; raftPlant?: RaftPlant } {
+  return { spares: sparesFor(schedule), keepWipedIds: plant === "wiped-coordinator-keeps-id", ...(plant === "removed-coordinator-counts" ? { raftPlant: "count-non-members" as const } : {}) };
 }
 
 /** The plants the brokers carry themselves (brokerDefinition's `plant`). */

@@ -45,6 +45,12 @@ export interface QueueRunOptions {
   /** A planted bug, to prove the checker catches it (see QUEUE_PLANTS). */
   readonly plant?: QueuePlant;
   /**
+   * With a coordinator quorum and the swarm (`zhumq sim --coordinator-changes`): 2–4 random
+   * membership episodes — a replica's disk wiped (it is replaced by a new member), a spare added
+   * then a voter removed, or the other way round — under the usual faults (coordinator-operator.ts).
+   */
+  readonly coordinatorChanges?: boolean;
+  /**
    * The producers' codec (default "none"). The process must have installed it
    * (src/native/compression.ts): the simulator itself loads no native code.
    */
@@ -139,8 +145,13 @@ export interface QueueRunOptions {
  *   group) → snapshot-uncommitted from the Raft checker.
  * - `skip-authorize`: the brokers never ask their authorizer (the authorizer is on with it), so
  *   the intruder's produce requests are written → denied-write.
+ * - `removed-coordinator-counts`: a coordinator quorum's leader keeps replicating to a replica it
+ *   removed and counts it (and learners) toward commit and check-quorum (the Raft plant
+ *   `count-non-members`) → coordinator-raft-commit-not-durable once a current voter is down.
+ * - `coordinator-never-promotes`: a coordinator quorum's leader catches an added replica up as a
+ *   learner but never makes it a voter → coordinator-change-unfinished (no progress of the change).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "skip-authorize"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "removed-coordinator-counts", "coordinator-never-promotes", "skip-authorize"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -238,7 +249,7 @@ export function resolveSettings(options: QueueRunOptions): Settings {
     minInSync: options.minInSync,
     replicationMode: options.replicationMode ?? (options.plant !== undefined && RAFT_MODE_PLANTS.includes(options.plant) ? "raft" : "fetch"),
     groups: options.groups ?? (isGroupPlant(options.plant) ? { count: 2, ...(PUSH_PLANTS.includes(options.plant) ? { mode: "push" as const } : {}) } : options.plant === QUORUM_GROUP_PLANT ? { count: 2 } : undefined),
-    coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT ? 3 : 1),
+    coordinators: options.coordinators ?? (options.plant === QUORUM_GROUP_PLANT || options.plant === "removed-coordinator-counts" || options.plant === "coordinator-never-promotes" ? 3 : 1),
     modeSwitches: options.modeSwitches ?? (options.plant === "switch-before-commit" ? MODE_SWITCH_PLANT_SWITCHES : 0),
     retention: options.retention ?? options.plant === "raft-compact-past-commit",
     authorizer: options.authorizer ?? options.plant === "skip-authorize",

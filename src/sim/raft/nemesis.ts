@@ -97,6 +97,8 @@ export class RoleResolver {
       case "heal":
       case "join":
       case "decommission":
+      case "coordinator-add":
+      case "coordinator-remove":
         return action;
     }
   }

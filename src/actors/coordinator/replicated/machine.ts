@@ -21,7 +21,7 @@ import { assert } from "../../shared/assert.ts";
 import { setTimer, type ReadDone, type StorePersisted, type TimerFired } from "../../shared/effects.ts";
 import type { NodeId } from "../../shared/ids.ts";
 import { parseRaftBundle } from "../../broker/raft-wire.ts";
-import { raftSettingsProblems, type MemberAddresses, type RaftOperation, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
+import { raftSettingsProblems, type MemberAddresses, type RaftOperation, type RaftPlant, type RaftReadResult, type RaftRecovered, type RaftSettings } from "../../raft/types.ts";
 import type { CoordinatorPlant } from "../handlers.ts";
 import type { AuthorizerSettings } from "../acl.ts";
 import type { Principal } from "../../shared/principal.ts";
@@ -51,6 +51,8 @@ export interface QuorumInput {
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
   readonly plant?: CoordinatorPlant;
+  /** A planted bug in the Raft node (RAFT_PLANTS). */
+  readonly raftPlant?: RaftPlant;
   /** Notify a state digest after every applied entry, and group decisions with their entry (the simulator's checkers). */
   readonly reportDigests?: boolean;
   /** `--authorizer on` and `--super-users`, as the single coordinator takes them (CoordinatorInput). */
@@ -114,7 +116,7 @@ export const coordinatorQuorumMachine = setup({
     if (input.joining === true) assert(input.voters.length === 0, `joining coordinator ${input.self} must start without voters`);
     else assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
     const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
-    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, ...(input.addresses === undefined ? {} : { addresses: input.addresses }), settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random };
+    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, ...(input.addresses === undefined ? {} : { addresses: input.addresses }), settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random, ...(input.raftPlant === undefined ? {} : { plant: input.raftPlant }) };
     return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false, snapshotEvery: input.snapshotEvery ?? 0 }), recovered: input.recovered };
   },
   entry: enqueueActions(({ context, enqueue }) => {

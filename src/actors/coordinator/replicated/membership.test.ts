@@ -5,6 +5,7 @@
  * lose quorum, not the leader, a wiped replica re-added under its old id.
  */
 import { describe, expect, it } from "vitest";
+import { CoordinatorList } from "../../shared/retry.ts";
 import { decodeBatch } from "../../../disk/batch-view.ts";
 import { metaOf } from "../../raft/entries.ts";
 import { CountingRandom, writeToMemoryDisk } from "../../raft/testing.ts";
@@ -121,6 +122,33 @@ class Harness {
 }
 
 describe("coordinator membership changes", () => {
+  it("metadata replies list the voters and their addresses as they are now: a client's list follows adds and removes", () => {
+    const harness = new Harness();
+    const leader = harness.untilServing();
+    const metadata = (requestId: number): { id: string; address: string }[] | undefined => {
+      const before = harness.node(leader).replies.length;
+      harness.handle(leader, onRequest(harness.node(leader).replica, "client", { type: "metadata.request", requestId, topics: null }));
+      harness.tick(5);
+      const reply = harness.node(leader).replies.slice(before).find((found) => found.message.type === "metadata.reply" && found.message.requestId === requestId);
+      expect(reply, "the metadata request is answered").toBeDefined();
+      return (reply!.message as { coordinators?: { id: string; address: string }[] }).coordinators;
+    };
+    expect(metadata(1)).toEqual(Object.entries(ADDRESSES).map(([id, address]) => ({ id, address })));
+    harness.start("c3", true);
+    expect(harness.change(leader, 2, "add", "c3", "h3:9090")?.error).toBeUndefined();
+    const victim = ["c0", "c1", "c2"].find((id) => id !== leader)!;
+    expect(harness.change(leader, 3, "remove", victim)?.error).toBeUndefined();
+    harness.nodes.delete(victim);
+    const members = metadata(4)!;
+    expect(members.map((member) => member.id).sort()).toEqual(["c0", "c1", "c2", "c3"].filter((id) => id !== victim));
+    expect(members.find((member) => member.id === "c3")?.address).toBe("h3:9090");
+    // A client that knew only the bootstrap replicas takes the list from this reply.
+    const list = new CoordinatorList(Object.keys(ADDRESSES));
+    list.learnMembers(members.map((member) => member.id));
+    expect(list.members).toContain("c3");
+    expect(list.members).not.toContain(victim);
+  });
+
   it("adds a joining replica once it caught up (with a snapshot), removes one; every replica learns the addresses from the log", () => {
     const harness = new Harness(4);
     const leader = harness.untilServing();

@@ -31,6 +31,7 @@ import { majority } from "../../raft/quorum.ts";
 import { addLearner, changeMembership, dropLearner } from "../../raft/requests.ts";
 import { addressesInForce } from "../../raft/state.ts";
 import type { MemberAddresses } from "../../raft/types.ts";
+import type { CoordinatorMember } from "../../shared/messages.ts";
 import { authorizerOf } from "../acl.ts";
 import { brokerAddressProblem, nodeIdProblem } from "../limits.ts";
 import type { QuorumReplica } from "./replica.ts";
@@ -96,6 +97,17 @@ export function memberAddresses(replica: QuorumReplica): MemberAddresses {
   const out: Record<NodeId, string> = {};
   for (const voter of replica.core.voters) if (known[voter] !== undefined) out[voter] = known[voter];
   return out;
+}
+
+/**
+ * The voters and their addresses, for metadata replies — only when every voter's address is known
+ * (a partial list would strand a client that took it; the simulator's bootstrap voters have none).
+ */
+export function coordinatorMembers(replica: QuorumReplica): CoordinatorMember[] | undefined {
+  const addresses = memberAddresses(replica);
+  const voters = replica.core.voters;
+  if (voters.length === 0 || voters.some((voter) => addresses[voter] === undefined)) return undefined;
+  return voters.map((id) => ({ id, address: addresses[id]! }));
 }
 
 function reply(replica: QuorumReplica, to: NodeId, requestId: number, error?: WireError): void {
@@ -168,7 +180,8 @@ export function advanceMembership(replica: QuorumReplica): void {
   if (pending.phase === "catching-up") {
     if (request.change === "add") {
       const match = core.progress.get(request.node)?.match ?? -1;
-      if (match < pending.catchUpIndex || !reachable(replica, request.node)) {
+      // Planted `coordinator-never-promotes`: the learner never counts as caught up.
+      if (match < pending.catchUpIndex || !reachable(replica, request.node) || replica.basis.plant === "coordinator-never-promotes") {
         if (replica.basis.clock.now() - pending.startedMs <= CATCH_UP_MS) return;
         dropLearner(core, request.node);
         replica.membership = undefined;

@@ -48,7 +48,7 @@ import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./sta
 import type { Principal } from "../../shared/principal.ts";
 import type { GroupOutput } from "../groups/batch.ts";
 import { decodeStateSnapshot, encodeStateSnapshot } from "./snapshot.ts";
-import { advanceMembership, dropMembership, isMembershipRequest, memberAddresses, onMembershipRequest, type CoordinatorMembershipReply, type PendingMembership } from "./membership.ts";
+import { advanceMembership, coordinatorMembers, dropMembership, isMembershipRequest, memberAddresses, onMembershipRequest, type CoordinatorMembershipReply, type PendingMembership } from "./membership.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
 export type QuorumOutput =
@@ -384,13 +384,20 @@ function noteGroupCommands(replica: QuorumReplica, commands: readonly Coordinato
   if (rebalances > 0 || offsetCommits > 0) replica.effects.push(notify({ type: "coordinator.quorum.groups.applied", rebalances, offsetCommits }));
 }
 
+/** A metadata reply leaves with the quorum's voters and their addresses as they are now (when any is known). */
+function withMembers(replica: QuorumReplica, effect: HeldEffect): HeldEffect {
+  if (effect.type !== "effect.send" || effect.message.type !== "metadata.reply" || effect.message.error !== undefined) return effect;
+  const coordinators = coordinatorMembers(replica);
+  return coordinators === undefined ? effect : { ...effect, message: { ...effect.message, coordinators } };
+}
+
 /** Held batches whose proposal is applied and whose read round confirmed the lead leave, in order. */
 function release(replica: QuorumReplica): void {
   let count = 0;
   for (const batch of replica.held) {
     if (!batch.readReady || batch.needIndex > replica.appliedIndex) break;
     for (const effect of batch.effects) {
-      replica.effects.push(effect);
+      replica.effects.push(withMembers(replica, effect));
       if (effect.type === "effect.send" && effect.message.type === "broker.heartbeat.reply") noteServed(replica, effect.to, effect.message);
     }
     count++;

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseScenario } from "../src/sim/scenario.ts";
-import { runWorkload, type WorkloadName } from "../src/sim/workloads.ts";
+import { runWorkload } from "../src/sim/workloads.ts";
+import { scenarioRunOptions } from "../src/sim/shrink-run.ts";
 
 // Every scenario file in this folder runs on every test run, and must end as it says it will.
 const folder = import.meta.dirname;
@@ -13,25 +14,7 @@ describe("scenarios", () => {
   for (const file of files) {
     const scenario = parseScenario(path.basename(file, ".txt"), readFileSync(path.join(folder, file), "utf8"));
     it(`${scenario.name}: ${scenario.title} → ${scenario.expect}`, async () => {
-      const result = await runWorkload({
-        workload: scenario.workload as WorkloadName,
-        seed: scenario.seed,
-        faults: scenario.faults,
-        messages: scenario.messages,
-        schedule: scenario.steps,
-        plant: scenario.plant,
-        acks: scenario.acks,
-        bitFlipPerRead: scenario.bitFlipPerRead,
-        replicationFactor: scenario.replicationFactor,
-        replicationMode: scenario.replicationMode,
-        coordinators: scenario.coordinators,
-        modeSwitches: scenario.modeSwitches,
-        retention: scenario.retention,
-        groups: scenario.groups,
-        safetyMs: scenario.safetyMs,
-        clockDriftPpm: scenario.clockDriftPpm,
-        clockSkewPpm: scenario.clockSkewPpm,
-      });
+      const result = await runWorkload(scenarioRunOptions(scenario));
       expect(result.ok ? "pass" : "fail", result.anomalies.map((anomaly) => anomaly.detail).join("\n")).toBe(scenario.expect);
       // A raft retention story is one only if Raft logs were compacted.
       if (scenario.retention === true && scenario.replicationMode === "raft") expect(result.raft?.compacted ?? 0).toBeGreaterThan(0);

@@ -213,6 +213,15 @@ export class SimNode implements NetworkHost {
  * `hooks.principalOf` names the principal of each sender (the simulated network authenticates
  * nodes by name): the actor's authorizer sees it on every message (absent: anonymous).
  */
+/** A node a test scripts by hand (a coordinator or a client): it hands the test its transport, and every message it receives. */
+export function scriptedBoot<Message>(keep: (transport: Transport) => void, onMessage: (from: NodeId, message: Message) => void): BootFunction {
+  return async (ports) => {
+    keep(ports.transport);
+    ports.transport.onMessage((from, message) => onMessage(from, message as Message));
+    return { stop: () => undefined };
+  };
+}
+
 export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
   definition: ActorDefinition<Machine, Message, Operation, Input>,
   onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,

@@ -68,7 +68,7 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
   // The file is replayed from its own text, as `zhumq sim --scenario` will; its notes quote the
   // anomaly that replay finds (after shrinking it may differ in detail from the original's).
   const draft = parseScenario("shrunk", shrunkScenarioText(base, search, kind, first.detail, defaultMessages, options.replayCommand));
-  const replayed = await run(scenarioRunOptions(base, draft));
+  const replayed = await run(scenarioRunOptions(draft, base));
   if (!fails(replayed)) throw new Error(`the shrunk scenario of seed ${base.seed} does not replay its failure (${kind}): a determinism bug`);
   const detail = replayed.anomalies[0]?.detail ?? first.detail;
   const scenarioText = shrunkScenarioText(base, search, kind, detail, defaultMessages, options.replayCommand);
@@ -82,9 +82,9 @@ export async function shrinkFailure(options: ShrinkRunOptions): Promise<ShrunkFa
  * shrank to three faults, but its file lacked the mode switches, and its replay passed ("a
  * determinism bug").
  */
-export function scenarioRunOptions(base: WorkloadOptions, scenario: Omit<Scenario, "name" | "title" | "expect">): WorkloadOptions {
+export function scenarioRunOptions(scenario: Omit<Scenario, "name" | "title" | "expect">, base: Pick<WorkloadOptions, "compression" | "compactEvery"> = {}): WorkloadOptions {
   return {
-    workload: base.workload,
+    workload: scenario.workload as WorkloadOptions["workload"],
     seed: scenario.seed,
     faults: scenario.faults,
     schedule: scenario.steps,

@@ -9,7 +9,7 @@ import { encodeBatch } from "../../disk/batch-encode.ts";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import type { ActorHost } from "../../host/host.ts";
 import type { Transport } from "../../ports/transport.ts";
-import { actorBoot, type BootFunction } from "../../sim/node.ts";
+import { actorBoot, scriptedBoot } from "../../sim/node.ts";
 import { SimWorld } from "../../sim/world.ts";
 import type { BrokerHeartbeat, FetchReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import type { brokerMachine } from "./machine.ts";
@@ -63,16 +63,8 @@ class Cluster {
       const boot = actorBoot(definition, (host) => this.hosts.set(id, host), { onNotify: (output) => this.outputs.push({ broker: id, atMs: this.world.kernel.now(), output: output as BrokerOutput }) });
       this.world.addNode(id, boot, { syncLatencyMs: { min: 5, max: 5 }, tornWrites: false });
     }
-    this.world.addNode(COORDINATOR, this.scripted((transport) => (this.coordinator = transport), (from, message) => this.onCoordinatorMessage(from, message)));
-    this.world.addNode(CLIENT, this.scripted((transport) => (this.client = transport), (from, message) => this.inbox.push({ from, message })));
-  }
-
-  private scripted(keep: (transport: Transport) => void, onMessage: (from: string, message: ZhumqMessage) => void): BootFunction {
-    return async (ports) => {
-      keep(ports.transport);
-      ports.transport.onMessage((from, message) => onMessage(from, message as ZhumqMessage));
-      return { stop: () => undefined };
-    };
+    this.world.addNode(COORDINATOR, scriptedBoot<ZhumqMessage>((transport) => (this.coordinator = transport), (from, message) => this.onCoordinatorMessage(from, message)));
+    this.world.addNode(CLIENT, scriptedBoot<ZhumqMessage>((transport) => (this.client = transport), (from, message) => this.inbox.push({ from, message })));
   }
 
   private onCoordinatorMessage(from: string, message: ZhumqMessage): void {

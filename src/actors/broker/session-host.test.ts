@@ -9,7 +9,7 @@ import { encodeBatch } from "../../disk/batch-encode.ts";
 import { brokerDefinition } from "../../host/stores/broker-store.ts";
 import type { ActorHost } from "../../host/host.ts";
 import type { Transport } from "../../ports/transport.ts";
-import { actorBoot, type BootFunction } from "../../sim/node.ts";
+import { actorBoot, scriptedBoot } from "../../sim/node.ts";
 import type { TraceRecorder } from "../../sim/trace-recorder.ts";
 import { SimWorld } from "../../sim/world.ts";
 import { forEachPart } from "../shared/bundles.ts";
@@ -62,16 +62,8 @@ class Cluster {
         { syncLatencyMs: { min: 2, max: 2 }, tornWrites: false },
       );
     }
-    this.world.addNode(COORDINATOR, this.scripted((transport) => (this.coordinator = transport), (from, message) => this.onCoordinatorMessage(from, message)));
-    this.world.addNode(CLIENT, this.scripted((transport) => (this.client = transport), (_from, message) => this.inbox.push(message)));
-  }
-
-  private scripted(keep: (transport: Transport) => void, onMessage: (from: string, message: ZhumqMessage) => void): BootFunction {
-    return async (ports) => {
-      keep(ports.transport);
-      ports.transport.onMessage((from, message) => onMessage(from, message as ZhumqMessage));
-      return { stop: () => undefined };
-    };
+    this.world.addNode(COORDINATOR, scriptedBoot<ZhumqMessage>((transport) => (this.coordinator = transport), (from, message) => this.onCoordinatorMessage(from, message)));
+    this.world.addNode(CLIENT, scriptedBoot<ZhumqMessage>((transport) => (this.client = transport), (_from, message) => this.inbox.push(message)));
   }
 
   private onCoordinatorMessage(from: string, message: ZhumqMessage): void {

@@ -14,7 +14,8 @@
  */
 import { enqueueActions, setup } from "xstate";
 import { onPersisted } from "./appends.ts";
-import { initialContext, onLeave, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import { initialContext, onMessage, onReadDone, onTimer, start, Step, type BrokerContext } from "./core.ts";
+import { onLeave } from "./heartbeat-reply.ts";
 import { flushRaftOutbox, onRaftPersisted } from "./raft-host.ts";
 import { onRaftRejected } from "./raft-restart.ts";
 import { onModePersisted } from "./mode-host.ts";

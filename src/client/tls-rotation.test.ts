@@ -8,7 +8,7 @@
  * again the link opens and carries that send (the client recovered without a restart). The link to
  * the coordinator, open all along, keeps working. Every wait is on a condition, never on a timeout.
  */
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -46,9 +46,15 @@ describe.skipIf(missing !== undefined)(`client certificate rotation${missing ===
     cleanups.push(() => cluster.stop());
 
     const files = { caFile: path.join(authority.dir, "client-ca.pem"), certFile: path.join(authority.dir, "client.pem"), keyFile: path.join(authority.dir, "client.key") };
+    // Each file replaced whole (a copy, then a rename over it), as an operator's tooling should:
+    // a watcher reading a file while it is being copied over would see half a certificate.
+    const replace = (from: string, to: string): void => {
+      copyFileSync(from, `${to}.tmp`);
+      renameSync(`${to}.tmp`, to);
+    };
     const install = (certificate: CertificateFiles): void => {
-      copyFileSync(certificate.key, files.keyFile);
-      copyFileSync(certificate.cert, files.certFile);
+      replace(certificate.key, files.keyFile);
+      replace(certificate.cert, files.certFile);
     };
     copyFileSync(authority.ca, files.caFile);
     install(authority.issue("app"));
@@ -68,8 +74,10 @@ describe.skipIf(missing !== undefined)(`client certificate rotation${missing ===
     const untrusted = rogue.issue("app");
     install(untrusted);
     const untrustedSerial = new X509Certificate(authority.material(untrusted).cert).serialNumber;
-    await until(() => presentedSerial() !== initial, "the client to read the rotated files");
-    expect(presentedSerial()).toBe(untrustedSerial);
+    // The key and the certificate are two files: a read between their renames presents the old
+    // certificate still, so wait for the new one itself.
+    await until(() => presentedSerial() === untrustedSerial, "the client to read the rotated files");
+    expect(presentedSerial()).not.toBe(initial);
     // A delivery timeout far beyond the test's: the send waits on the refused link instead of failing,
     // so nothing below depends on how fast the machine is.
     const producer = zhumq.producer({ acks: 1, requestTimeoutMs: 2_000, deliveryTimeoutMs: 120_000 });

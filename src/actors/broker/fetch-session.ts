@@ -37,7 +37,7 @@
  * recorded as a set, not required in order.
  */
 import { assert } from "../shared/assert.ts";
-import type { NodeId } from "../shared/ids.ts";
+import type { NodeId, TopicPartition } from "../shared/ids.ts";
 
 /** The epoch of the message that opens a session. */
 export const SESSION_OPEN_EPOCH = 0;
@@ -56,11 +56,6 @@ export interface SessionStamp {
 export interface ReplyStamp {
   readonly id: number;
   readonly seq: number;
-}
-
-export interface PartitionRef {
-  readonly topic: string;
-  readonly partition: number;
 }
 
 // ---------------------------------------------------------------- received numbers
@@ -106,7 +101,7 @@ export interface FollowerSession {
    */
   readonly settled: readonly [Settled, Settled];
   /** Partitions this follower stopped fetching from the leader since the last poll. */
-  readonly forget: readonly PartitionRef[];
+  readonly forget: readonly TopicPartition[];
 }
 
 export interface Settled {
@@ -137,7 +132,7 @@ function withSession(sessions: FollowerSessions, leader: NodeId, session: Follow
  * The stamp for a fetch of `ref` to `leader` (opening a session when there is none), and the
  * sessions after it. A partition fetched again is no longer to be forgotten.
  */
-export function stampFetch(sessions: FollowerSessions, leader: NodeId, ref: PartitionRef): { readonly sessions: FollowerSessions; readonly stamp: SessionStamp; readonly opened: boolean } {
+export function stampFetch(sessions: FollowerSessions, leader: NodeId, ref: TopicPartition): { readonly sessions: FollowerSessions; readonly stamp: SessionStamp; readonly opened: boolean } {
   const current = sessions.byLeader.get(leader);
   if (current === undefined) {
     const id = sessions.nextId;
@@ -150,7 +145,7 @@ export function stampFetch(sessions: FollowerSessions, leader: NodeId, ref: Part
 }
 
 /** A poll of the session with `leader` (undefined: no session, or a poll is in flight). */
-export function pollOf(sessions: FollowerSessions, leader: NodeId): { readonly sessions: FollowerSessions; readonly requestId: number; readonly stamp: SessionStamp; readonly forget: readonly PartitionRef[] } | undefined {
+export function pollOf(sessions: FollowerSessions, leader: NodeId): { readonly sessions: FollowerSessions; readonly requestId: number; readonly stamp: SessionStamp; readonly forget: readonly TopicPartition[] } | undefined {
   const current = sessions.byLeader.get(leader);
   if (current === undefined || current.polling !== undefined) return undefined;
   const requestId = sessions.nextPollId;
@@ -159,7 +154,7 @@ export function pollOf(sessions: FollowerSessions, leader: NodeId): { readonly s
 }
 
 /** `ref` is no longer fetched from `leader`: the next poll says so (nothing without a session). */
-export function withForgotten(sessions: FollowerSessions, leader: NodeId, ref: PartitionRef): FollowerSessions {
+export function withForgotten(sessions: FollowerSessions, leader: NodeId, ref: TopicPartition): FollowerSessions {
   const current = sessions.byLeader.get(leader);
   if (current === undefined || current.forget.some((entry) => sameRef(entry, ref))) return sessions;
   return withSession(sessions, leader, { ...current, forget: [...current.forget, ref] });
@@ -202,7 +197,7 @@ export function withoutSession(sessions: FollowerSessions, leader: NodeId): Foll
   return sessions.byLeader.has(leader) ? withSession(sessions, leader, undefined) : sessions;
 }
 
-function sameRef(a: PartitionRef, b: PartitionRef): boolean {
+function sameRef(a: TopicPartition, b: TopicPartition): boolean {
   return a.topic === b.topic && a.partition === b.partition;
 }
 

@@ -13,7 +13,7 @@
 import { assert } from "../shared/assert.ts";
 import { cancelTimer, setTimer } from "../shared/effects.ts";
 import { wireError, type WireError } from "../shared/errors.ts";
-import { partitionKey, type NodeId } from "../shared/ids.ts";
+import { partitionKey, type NodeId, type TopicPartition } from "../shared/ids.ts";
 import type { ReplicaFetchReply, ReplicaSessionPollReply } from "../shared/messages.ts";
 import { isWireError, type PendingFetch, type Step } from "./core.ts";
 import {
@@ -31,7 +31,6 @@ import {
   withoutSession,
   type FollowerSessions,
   type LeaderSessions,
-  type PartitionRef,
   type SessionStamp,
 } from "./fetch-session.ts";
 import { DEFAULT_REPLICA_LAG_MAX_MS, ISR_CHECK_INTERVAL_MS } from "./limits.ts";
@@ -55,7 +54,7 @@ function setLeaderSessions(step: Step, leader: LeaderSessions): void {
 // ---------------------------------------------------------------- the follower
 
 /** The stamp for a fetch of `ref` from `leader`; a session opened with it starts polling. */
-export function stampFollowerFetch(step: Step, leader: NodeId, ref: PartitionRef): SessionStamp {
+export function stampFollowerFetch(step: Step, leader: NodeId, ref: TopicPartition): SessionStamp {
   const { sessions, stamp, opened } = stampFetch(step.context.fetchSessions.follower, leader, ref);
   setFollowerSessions(step, sessions);
   if (opened) step.emit(setTimer(SESSION_TIMER_PREFIX + leader, POLL_INTERVAL_MS));
@@ -63,7 +62,7 @@ export function stampFollowerFetch(step: Step, leader: NodeId, ref: PartitionRef
 }
 
 /** `ref` is no longer fetched from `leader` (it leads elsewhere now, or not at all): the next poll says so. */
-export function forgetFollowed(step: Step, leader: NodeId | null, ref: PartitionRef): void {
+export function forgetFollowed(step: Step, leader: NodeId | null, ref: TopicPartition): void {
   if (leader !== null) setFollowerSessions(step, withForgotten(step.context.fetchSessions.follower, leader, ref));
 }
 

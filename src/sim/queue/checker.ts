@@ -340,12 +340,15 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
  */
 export function partitionsBeyondDamagePromise(ops: readonly QueueOp[], repairs: readonly RangeRepair[], majority: number): Set<string> {
   const beyond = new Set<string>();
-  if (majority <= 0 || repairs.length === 0) return beyond;
+  if (majority <= 0) return beyond;
+  const cuts = new Map<string, RangeRepair[]>();
+  for (const repair of repairs) if (repair.raftCut === true) push(cuts, partitionKey(repair.topic, repair.partition), repair);
+  if (cuts.size === 0) return beyond;
   for (const op of ops) {
     if (op.type !== "send.ok") continue;
     const key = partitionKey(op.topic, op.partition);
     if (beyond.has(key)) continue;
-    const losers = new Set(repairs.filter((repair) => repair.raftCut === true && repair.topic === op.topic && repair.partition === op.partition && repair.fromOffset <= op.offset && op.offset < repair.toOffset).map((repair) => repair.replica));
+    const losers = new Set((cuts.get(key) ?? []).filter((cut) => cut.fromOffset <= op.offset && op.offset < cut.toOffset).map((cut) => cut.replica));
     if (losers.size >= majority) beyond.add(key);
   }
   return beyond;

@@ -21,7 +21,9 @@
  * ZHUMQ_BENCH_IDLE=raft (or dev, separate, replicated; comma-separated) runs only those parts;
  * ZHUMQ_BENCH_RAFT_CHUNK=N creates the raft partitions N at a time (default 50; 1000: all at once);
  * ZHUMQ_BENCH_LEADERS_WAIT_MS (default 180,000) bounds the wait for their leaders;
- * ZHUMQ_CPU_PROF_DIR=dir makes every zhumq process write a CPU profile (node --cpu-prof) there as it exits.
+ * ZHUMQ_CPU_PROF_DIR=dir makes every zhumq process write a CPU profile (node --cpu-prof) there as it exits
+ * (ZHUMQ_CPU_PROF_MATCH=broker-1.json: only that one; ZHUMQ_CPU_PROF_INTERVAL_US=5000: sample less often);
+ * ZHUMQ_BENCH_LOGS=dir writes each separate process's output there (<part>-<name>.log).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -74,6 +76,15 @@ async function leaderEpochs(admin: ReturnType<ZhuMQ["admin"]>): Promise<Map<stri
   return epochs;
 }
 
+/** How many partitions each broker leads, e.g. "broker-0 334, broker-1 333, broker-2 333". */
+async function leaderCounts(admin: ReturnType<ZhuMQ["admin"]>): Promise<string> {
+  const counts = new Map<string, number>();
+  for (const description of await admin.describeTopics()) {
+    for (const partition of description.partitions) if (partition.leader !== null) counts.set(partition.leader, (counts.get(partition.leader) ?? 0) + 1);
+  }
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([broker, count]) => `${broker} ${count}`).join(", ");
+}
+
 /** What changed in leadership over the idle period: partitions whose leader epoch moved (an election) or that lost their leader. */
 async function leadershipChanges(bootstrap: string, measure: () => Promise<string>): Promise<string> {
   const admin = new ZhuMQ({ bootstrap, clientId: "bench-idle" }).admin({ requestTimeoutMs: 30_000 });
@@ -83,7 +94,7 @@ async function leadershipChanges(bootstrap: string, measure: () => Promise<strin
     const figures = await measure();
     const after = await leaderEpochs(admin);
     const moved = [...before].filter(([partition, epoch]) => after.get(partition) !== epoch).length;
-    console.log(`  leadership changed on ${moved} of the ${before.size} led partitions while idle`);
+    console.log(`  leadership changed on ${moved} of the ${before.size} led partitions while idle; leaders: ${await leaderCounts(admin)}`);
     return figures;
   } finally {
     await admin.disconnect();
@@ -150,12 +161,24 @@ async function devFigures(dir: string): Promise<void> {
   }
 }
 
-/** The messages a process's nodes have sent so far, from its metrics endpoint. */
-async function messagesSent(metricsPort: number): Promise<number> {
+/** The messages a process's nodes have sent so far, by type, from its metrics endpoint. */
+async function messagesSent(metricsPort: number): Promise<Map<string, number>> {
   const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  let sent = 0;
-  for (const line of body.split("\n")) if (line.startsWith("zhumq_node_messages_sent_total{")) sent += Number(line.slice(line.lastIndexOf(" ") + 1));
+  const sent = new Map<string, number>();
+  for (const line of body.split("\n")) {
+    if (!line.startsWith("zhumq_node_messages_sent_total{")) continue;
+    const type = /type="([^"]*)"/.exec(line)?.[1] ?? "?";
+    sent.set(type, (sent.get(type) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+  }
   return sent;
+}
+
+const total = (counts: Map<string, number>): number => [...counts.values()].reduce((sum, count) => sum + count, 0);
+
+/** "type n/s" for the types a process sent most of over `seconds`. */
+function busiestTypes(before: Map<string, number>, after: Map<string, number>, seconds: number): string {
+  const rates = [...after].map(([type, count]) => [type, (count - (before.get(type) ?? 0)) / seconds] as const).filter(([, rate]) => rate > 0);
+  return rates.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([type, rate]) => `${type} ${rate.toFixed(1)}`).join(", ");
 }
 
 async function separateFigures(dir: string, mode: "rf1" | "raft" | "replicated"): Promise<void> {
@@ -182,9 +205,15 @@ async function separateFigures(dir: string, mode: "rf1" | "raft" | "replicated")
     const seconds = (performance.now() - started) / 1000;
     const sentAfter = await Promise.all(children.map((_, index) => messagesSent(metricsPort(index))));
     console.log(`  idle ${IDLE_MS / 1000} s: ${figures} of a core each (load average ${loadavg()[0]!.toFixed(1)})`);
-    console.log(`  messages sent per second while idle: ${children.map(({ name }, index) => `${name} ${((sentAfter[index]! - sentBefore[index]!) / seconds).toFixed(0)}`).join(", ")}`);
+    console.log(`  messages sent per second while idle: ${children.map(({ name }, index) => `${name} ${((total(sentAfter[index]!) - total(sentBefore[index]!)) / seconds).toFixed(0)}`).join(", ")}`);
+    for (const [index, { name }] of children.entries()) console.log(`    ${name}: ${busiestTypes(sentBefore[index]!, sentAfter[index]!, seconds)}`);
   } finally {
     for (const { child } of children.reverse()) if (child.running) await child.terminate().catch(() => child.kill9());
+    const logs = process.env["ZHUMQ_BENCH_LOGS"];
+    if (logs !== undefined) {
+      mkdirSync(logs, { recursive: true });
+      for (const { name, child } of children) writeFileSync(path.join(logs, `${mode}-${name}.log`), child.stdout + child.stderr);
+    }
   }
 }
 

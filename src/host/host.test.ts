@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { emit, setup } from "xstate";
+import { emit, enqueueActions, setup } from "xstate";
 import { ActorHost, type ActorDefinition, type ActorStore, type HostCrash, type NodePorts } from "./host.ts";
-import { persist, send, type Effect } from "../actors/shared/effects.ts";
+import { persist, send, sendAhead, type Effect } from "../actors/shared/effects.ts";
 import { Kernel } from "../sim/kernel.ts";
 import { SimNetwork, NO_NETWORK_FAULTS } from "../sim/network.ts";
 import { SeededRandom } from "../sim/random.ts";
 import type { FileSystem } from "../ports/filesystem.ts";
 import type { Clock } from "../ports/clock.ts";
 
-type Message = { type: "work"; id: number; sync: boolean } | { type: "boom" } | { type: "done"; id: number };
+type Message = { type: "work"; id: number; sync: boolean } | { type: "boom" } | { type: "done"; id: number } | { type: "ahead"; id: number };
 type Event = { type: "message.received"; from: string; message: Message };
 
 /** Each "work" message: persist its id (syncing or not), then tell the sender it is done. */
@@ -26,7 +26,22 @@ const machine = setup({ types: {} as { events: Event; emitted: Effect<Message, n
   },
 });
 
-function harness(syncLatencyMs: number) {
+/** "work" as above; "ahead": answer at once with a send marked `ahead` (effects.ts), persisting nothing. */
+const aheadMachine = setup({ types: {} as { events: Event; emitted: Effect<Message, number> } }).createMachine({
+  on: {
+    "message.received": {
+      actions: enqueueActions(({ event, enqueue }) => {
+        const message = event.message;
+        if (message.type === "ahead") return enqueue(emit(sendAhead<Message>(event.from, { type: "done", id: message.id })));
+        if (message.type !== "work") return;
+        enqueue(emit(persist(message.id, message.sync)));
+        enqueue(emit(send<Message>(event.from, { type: "done", id: message.id })));
+      }),
+    },
+  },
+});
+
+function harness(syncLatencyMs: number, logic: typeof machine = machine) {
   const kernel = new Kernel(1);
   const network = new SimNetwork(kernel, NO_NETWORK_FAULTS);
   const log: string[] = [];
@@ -45,7 +60,7 @@ function harness(syncLatencyMs: number) {
   };
   const definition: ActorDefinition<typeof machine, Message, number, undefined> = {
     name: "worker",
-    machine,
+    machine: logic,
     open: async () => ({ recovered: undefined, store }),
     input: () => undefined,
     toEvent: (from, message) => ({ type: "message.received", from, message }),
@@ -79,6 +94,16 @@ describe("ActorHost", () => {
     expect(h.log).toEqual(["persist 1", "synced", "sent done 1", "persist 2,3,4", "synced", "sent done 2", "sent done 3", "sent done 4"]);
   });
 
+  it("lets a send marked ahead leave before the persists and syncs in flight; the others keep their order", async () => {
+    const h = harness(10, aheadMachine as unknown as typeof machine);
+    await h.kernel.settle(h.start());
+    h.client.send("worker", { type: "work", id: 1, sync: true });
+    h.client.send("worker", { type: "work", id: 2, sync: false });
+    h.client.send("worker", { type: "ahead", id: 3 });
+    await h.kernel.run();
+    expect(h.log).toEqual(["persist 1", "sent done 3", "synced", "sent done 1", "persist 2", "sent done 2"]);
+  });
+
   it("treats an error thrown in the actor as a crash that names the actor and the event", async () => {
     const h = harness(1);
     await h.kernel.settle(h.start());
@@ -93,7 +118,6 @@ describe("ActorHost", () => {
 });
 
 // ---------------------------------------------------------------- timers, reads, notify, persisted
-import { enqueueActions } from "xstate";
 import { cancelTimer, notify, read, setTimer, type HostEvent } from "../actors/shared/effects.ts";
 
 type ToolEvent = HostEvent<string, string> | { type: "go" };

@@ -15,6 +15,8 @@
  *   come back as `timer.fired`.
  * - `effect.read` calls the store's `read` at once and answers with `read.done`; `effect.notify`
  *   hands its output to the application through `hooks.onNotify`.
+ * - An `effect.send` marked `ahead` leaves when its event's effects are flushed, before every batch
+ *   the pipeline holds (effects.ts: only for messages that state nothing not yet durable).
  * - An `effect.send` with a `receipt` number is sent with a transport receipt; the transport's
  *   answer comes back to the actor as `send.settled` (never after the actor stopped).
  * - With `deliverPersisted`, the actor hears `store.persisted` after each persist (and sync),
@@ -136,6 +138,8 @@ interface Batch<Message, Operation> {
 export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Input> {
   private actor: Actor<Machine> | undefined;
   private collecting: Batch<Message, Operation> = emptyBatch();
+  /** Sends marked `ahead` (effects.ts): they leave when the event's effects are flushed, before what the pipeline holds. */
+  private ahead: Batch<Message, Operation>["sends"] = [];
   private readonly pipeline: CommitPipeline<Operation, Batch<Message, Operation>>;
   private stopped = false;
   private currentEvent = "start";
@@ -245,7 +249,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
   private collect(effect: Effect<Message, Operation, unknown, unknown>): void {
     switch (effect.type) {
       case "effect.send":
-        this.collecting.sends.push({ to: effect.to, message: effect.message, receipt: effect.receipt });
+        (effect.ahead === true ? this.ahead : this.collecting.sends).push({ to: effect.to, message: effect.message, receipt: effect.receipt });
         return;
       case "effect.persist":
         this.collecting.operations.push(effect.operation);
@@ -303,6 +307,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
 
   private flush(): void {
     if (this.stopped) return;
+    this.sendAhead();
     const batch = this.collecting;
     if (batch.operations.length === 0 && batch.sends.length === 0) return;
     this.collecting = emptyBatch();
@@ -331,6 +336,7 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     this.currentEvent = persisted.type;
     this.actor.send(persisted as EventFromLogic<Machine>);
     if (this.stopped) return;
+    this.sendAhead();
     const reaction = this.collecting;
     if (reaction.operations.length > 0) return this.flush();
     this.collecting = emptyBatch();
@@ -353,6 +359,13 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
       }
       each.sends.splice(0, each.sends.length, ...sends);
     }
+  }
+
+  private sendAhead(): void {
+    if (this.ahead.length === 0) return;
+    const sends = this.ahead;
+    this.ahead = [];
+    this.sendAll({ operations: [], sync: false, sends });
   }
 
   private sendAll(batch: Batch<Message, Operation>): void {

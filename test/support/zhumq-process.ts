@@ -25,8 +25,12 @@ export class ZhumqProcess {
   readonly exited: Promise<Exit>;
 
   constructor(readonly args: readonly string[]) {
-    // ZHUMQ_CPU_PROF_DIR: each process writes a V8 CPU profile there when it exits (node --cpu-prof; benches).
-    const profile = process.env["ZHUMQ_CPU_PROF_DIR"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env["ZHUMQ_CPU_PROF_DIR"]}`];
+    // ZHUMQ_CPU_PROF_DIR: each process writes a V8 CPU profile there when it exits (node --cpu-prof; benches);
+    // ZHUMQ_CPU_PROF_MATCH=text: only the processes with an argument containing it (e.g. broker-1.json);
+    // ZHUMQ_CPU_PROF_INTERVAL_US: the sampling interval (default 1000 µs; larger disturbs the process less).
+    const { ZHUMQ_CPU_PROF_DIR: profDir, ZHUMQ_CPU_PROF_MATCH: profMatch, ZHUMQ_CPU_PROF_INTERVAL_US: profInterval } = process.env;
+    const profiled = profDir !== undefined && (profMatch === undefined || args.some((arg) => arg.includes(profMatch)));
+    const profile = profiled ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, ...(profInterval === undefined ? [] : [`--cpu-prof-interval=${profInterval}`])] : [];
     this.process = spawn(process.execPath, [...profile, zhumqEntry(), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));

@@ -93,8 +93,8 @@ export interface FollowerSession {
   readonly nextEpoch: number;
   /** The session's replies taken in (seqs from 1). */
   readonly replies: Received;
-  /** The poll in flight: its request id, and how many messages had been sent before it. */
-  readonly polling: { readonly requestId: number; readonly sentBefore: number } | undefined;
+  /** The poll in flight: its request id, how many messages had been sent before it, and whether it told the leader to forget partitions. */
+  readonly polling: { readonly requestId: number; readonly sentBefore: number; readonly forgot: boolean } | undefined;
   /**
    * The last two answered polls, older first: messages sent before each, and the replies the
    * leader had sent when it answered it. A poll's answer is checked against the older one.
@@ -149,7 +149,7 @@ export function pollOf(sessions: FollowerSessions, leader: NodeId): { readonly s
   const current = sessions.byLeader.get(leader);
   if (current === undefined || current.polling !== undefined) return undefined;
   const requestId = sessions.nextPollId;
-  const session = { ...current, nextEpoch: current.nextEpoch + 1, polling: { requestId, sentBefore: current.nextEpoch }, forget: [] };
+  const session = { ...current, nextEpoch: current.nextEpoch + 1, polling: { requestId, sentBefore: current.nextEpoch, forgot: current.forget.length > 0 }, forget: [] };
   return { sessions: withSession(sessions, leader, session, { nextPollId: requestId + 1 }), requestId, stamp: { id: current.id, epoch: current.nextEpoch }, forget: current.forget };
 }
 
@@ -192,7 +192,17 @@ export function takePollReply(sessions: FollowerSessions, leader: NodeId, reply:
   return { sessions: withSession(sessions, leader, { ...current, polling: undefined, settled }), verdict: "ok" };
 }
 
-/** The sessions without the one with `leader` (a reset: its partitions are fetched again in a new one). */
+/**
+ * Whether the session with `leader` may close after this poll's answer (`takePollReply` said ok):
+ * the poll told the leader to forget partitions, none is left to forget, and — the caller knows —
+ * the follower fetches nothing from that leader any more. The leader drops a session it stops
+ * hearing from (`idleSessions`), so closing needs no message; a later fetch opens a new one.
+ */
+export function mayClose(answered: FollowerSession): boolean {
+  return answered.polling?.forgot === true && answered.forget.length === 0;
+}
+
+/** The sessions without the one with `leader` (a reset: its partitions are fetched again in a new one; or it closed). */
 export function withoutSession(sessions: FollowerSessions, leader: NodeId): FollowerSessions {
   return sessions.byLeader.has(leader) ? withSession(sessions, leader, undefined) : sessions;
 }

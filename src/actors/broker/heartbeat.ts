@@ -4,7 +4,7 @@
  * `heartbeatIntervalMs` (and at once when a leadership is taken up); the reply is core.ts's.
  */
 import { heldAclVersion } from "./authorize.ts";
-import { setTimer } from "../shared/effects.ts";
+import { sendAhead, setTimer } from "../shared/effects.ts";
 import { reportDigest } from "../shared/report-digest.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
@@ -103,7 +103,10 @@ export function sendHeartbeat(step: Step): void {
   // replica heartbeated for the first time (rotated to) is sent it in full.
   const reported = reportDigest({ serving, replicas, raft, damaged });
   const report = !rotated && heartbeat.reported === reported ? { sameReport: true } : { serving, replicas, ...damage, ...raftPart };
-  step.reply(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest });
+  // Ahead of the persists in flight (effects.ts): everything it states is durable already — synced
+  // ends, leaderships, seals of durable logs — and a lease must not lapse while a thousand
+  // partitions' first writes hold the disk.
+  step.emit(sendAhead(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest }));
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

@@ -198,6 +198,26 @@ describe("replica fetch sessions between brokers", () => {
     expect(c.failures()).toEqual([]);
   });
 
+  it("a follower that stops following everything on a leader closes the session and stops polling; following again opens a new one", async () => {
+    const c = await caughtUp();
+    const first = c.context(B).fetchSessions.follower.byLeader.get(A)!.id;
+    c.followed.clear();
+    await c.until(() => !c.context(B).fetchSessions.follower.byLeader.has(A));
+    expect(c.context(A).parked.size).toBe(0); // the closing poll named every partition to forget
+    const from = c.world.kernel.now();
+    await c.run(3_000);
+    expect(c.between(from, "replica.session", B)).toEqual([]);
+    await c.until(() => !c.context(A).fetchSessions.leader.has(B)); // the leader forgets it, not having heard from it
+    for (const partition of ALL) c.followed.add(partition);
+    await c.until(() => c.context(A).parked.size === PARTITIONS);
+    expect(c.context(B).fetchSessions.follower.byLeader.get(A)!.id).not.toBe(first);
+    await c.until(() => c.isr.get(2)!.length === 2); // B left the ISR while it followed nothing
+    const replies = await c.produce([2]);
+    expect(replies[0]!.error).toBeUndefined();
+    await c.until(() => c.syncedEnd(B, 2) === 2);
+    expect(c.failures()).toEqual([]);
+  });
+
   it("a follower that restarts opens a new session: the leader drops the old one's held fetches and serves the new one", async () => {
     const c = await caughtUp();
     const before = c.context(A).fetchSessions.leader.get(B)!.id;

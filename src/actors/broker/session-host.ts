@@ -19,6 +19,7 @@ import { isWireError, type PendingFetch, type Step } from "./core.ts";
 import {
   admit,
   idleSessions,
+  mayClose,
   pollAnswer,
   POLL_INTERVAL_MS,
   POLL_TIMEOUT_MS,
@@ -87,11 +88,25 @@ export function onSessionTimer(step: Step, leader: NodeId): void {
 export function onSessionPollReply(step: Step, from: NodeId, message: Readonly<Record<string, unknown>>): void {
   const reply = parseSessionPollReply(message);
   if (reply === undefined) return;
+  const before = step.context.fetchSessions.follower.byLeader.get(from);
   const { sessions, verdict } = takePollReply(step.context.fetchSessions.follower, from, { ...reply, refused: reply.error !== undefined });
   if (verdict === "ignore") return;
   if (verdict === "reset") return resetSession(step, from);
+  if (mayClose(before!) && !followsFrom(step, from)) {
+    // Nothing is fetched from this leader any more, and it has been told so: stop polling it
+    // (2 messages a second per idle pair otherwise, until the leader forgot the session).
+    setFollowerSessions(step, withoutSession(sessions, from));
+    step.emit(cancelTimer(SESSION_TIMER_PREFIX + from));
+    return;
+  }
   setFollowerSessions(step, sessions);
   step.emit(setTimer(SESSION_TIMER_PREFIX + from, POLL_INTERVAL_MS));
+}
+
+/** Whether some copy here follows `leader` (fetching, waiting to, or writing what it fetched). */
+function followsFrom(step: Step, leader: NodeId): boolean {
+  for (const state of step.context.partitions.values()) if (state.follower?.leader === leader) return true;
+  return false;
 }
 
 /**

@@ -10,6 +10,11 @@
  *   batch's operations, so the actor can advance what it considers durable. A store may refuse
  *   some operations for a reason it can survive (a full disk): it names them in `rejected`, in its
  *   own terms, and the actor undoes what it had assumed of them. Any other failure is fail-stop.
+ * - One exception, asked for by the actor: a send marked `ahead` leaves at once, before persists
+ *   and syncs still in flight. Only a message that states nothing but what is durable already
+ *   may be marked so (the broker's heartbeat: synced ends, leaderships, durable seals — never an
+ *   append's offset): a lease must not lapse because a thousand partitions' first writes hold
+ *   the disk for seconds. It is not bundled or withheld, and may overtake earlier sends.
  * - Timers, reads and notifications are not ordered with persistence: a timer is set at once, a
  *   read starts at once (actors read only what is already durable), a notification is handed to
  *   the application at once.
@@ -25,6 +30,8 @@ export interface SendEffect<Message> {
    * transport says whether the message left (see the Transport port's contract on receipts).
    */
   readonly receipt?: number;
+  /** Leave at once, before the persists and syncs in flight: the message states only what is durable (see the ordering rule above). */
+  readonly ahead?: true;
 }
 
 export interface PersistEffect<Operation> {
@@ -100,6 +107,11 @@ export type HostEvent<Operation = unknown, Result = unknown> = TimerFired | Read
 
 export function send<Message>(to: NodeId, message: Message, receipt?: number): SendEffect<Message> {
   return receipt === undefined ? { type: "effect.send", to, message } : { type: "effect.send", to, message, receipt };
+}
+
+/** A send that leaves before the persists in flight: only for a message that states nothing not yet durable. */
+export function sendAhead<Message>(to: NodeId, message: Message): SendEffect<Message> {
+  return { type: "effect.send", to, message, ahead: true };
 }
 
 export function persist<Operation>(operation: Operation, sync: boolean): PersistEffect<Operation> {

@@ -176,6 +176,10 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
   step.setPartitions(created); // at once: 10,000 new partitions are one change of the table, not 10,000
   const before = step.context.partitions;
   const changed: PartitionState[] = [];
+  // Every partition led stays revisited below even when its assignment changed nothing (answers
+  // owed to held followers, appends and parked fetches looked at again); only real changes are
+  // written back, so an idle leader's reply copies no partition.
+  const revisited: PartitionState[] = [];
   for (const [key, state] of step.context.partitions) {
     if (isRaftPartition(step, key)) continue; // raft-host.ts
     const entry = assigned.get(key);
@@ -184,14 +188,16 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     const kept = assignment === undefined || sameRetention(retention, state.retention) ? state : { ...state, retention };
     const next = entry?.lead !== undefined ? lead(step, kept, entry.lead) : entry?.follow !== undefined ? follow(step, kept, entry.follow) : state.leaderEpoch !== undefined || state.follower !== undefined ? release(step, kept) : kept;
     if (next !== state) changed.push(next);
+    if (next !== state || entry?.lead !== undefined) revisited.push(next);
   }
   step.setPartitions(changed);
-  answerUncountedHeld(step, changed);
+  answerUncountedHeld(step, revisited);
   // A leadership taken up is reported at once, not at the next interval: the coordinator names a
   // leader in metadata only once it has said it serves, so this is part of every failover's time.
   if (changed.some((state) => state.leaderEpoch !== undefined && state.leaderEpoch !== before.get(partitionKey(state.topic, state.partition))?.leaderEpoch)) step.emit(setTimer(HEARTBEAT_TIMER, 0));
-  afterHighWatermark(step, new Set(changed.map((state) => partitionKey(state.topic, state.partition))));
-  pumpFollowers(step, changed.map((state) => partitionKey(state.topic, state.partition)));
+  const keys = revisited.map((state) => partitionKey(state.topic, state.partition));
+  afterHighWatermark(step, new Set(keys));
+  pumpFollowers(step, keys);
 }
 
 function retentionOf(assignment: LeaderAssignment | undefined): PartitionState["retention"] {

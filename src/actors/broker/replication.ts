@@ -72,7 +72,8 @@ function keyOf(state: PartitionState): string {
 export function lead(step: Step, state: PartitionState, assignment: LeaderAssignment): PartitionState {
   const self = step.context.input.self;
   if (state.leaderEpoch === assignment.leaderEpoch && state.leader !== undefined) {
-    return refreshLeader(step, { ...state, leader: withCommittedIsr(state.leader, assignment, step.now()) });
+    const role = withCommittedIsr(state.leader, assignment, step.now());
+    return refreshLeader(step, role === state.leader ? state : { ...state, leader: role });
   }
   assert(state.leaderEpoch === undefined || assignment.leaderEpoch > state.leaderEpoch, `${keyOf(state)}: told to lead in epoch ${assignment.leaderEpoch} after ${state.leaderEpoch}`);
   const newest = state.epochs[state.epochs.length - 1]?.epoch ?? -1;
@@ -140,7 +141,8 @@ export function refreshLeader(step: Step, state: PartitionState): PartitionState
   const self = step.context.input.self;
   const pruned = withoutLaggards(role, step.now(), lagMaxMs(step));
   const highWatermark = step.context.input.plant === "hw-leader-only" ? state.syncedEnd : leaderHighWatermark(pruned, self, state.syncedEnd, state.highWatermark);
-  let next = withHighWatermark({ ...state, leader: pruned }, Math.min(highWatermark, state.syncedEnd));
+  // Unchanged stays the same object, so callers walking every partition change nothing (an idle leader's ISR check).
+  let next = withHighWatermark(pruned === role ? state : { ...state, leader: pruned }, Math.min(highWatermark, state.syncedEnd));
   const wanted = desiredIsr(pruned, self, next.highWatermark, step.now(), lagMaxMs(step));
   if (wanted !== undefined) {
     const same = sameMembers(wanted, pruned.isr);

@@ -24,6 +24,8 @@ import { newerCoordinators } from "../shared/coordinators-learned.ts";
 
 export function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
   const heartbeat = reply.error === undefined ? learnCoordinators(step.context.heartbeat, reply) : step.context.heartbeat;
+  const learned = heartbeat.learned;
+  if (learned !== undefined && learned !== step.context.heartbeat.learned && heartbeat.outstanding.has(reply.requestId)) step.emit(notify<BrokerOutput>({ type: "broker.coordinators.learned", index: learned.index, voters: learned.voters }));
   const sentAtMs = heartbeat.outstanding.get(reply.requestId);
   if (sentAtMs === undefined) return; // a duplicate, a reply older than one applied, or not ours
   const outstanding = new Map([...heartbeat.outstanding].filter(([id]) => id > reply.requestId));

@@ -61,4 +61,19 @@ describe("client address book", () => {
     expect(book.learn("c3", members("c1"))).toBe(0);
     expect(book.coordinatorMembers()).toEqual(["c1"]);
   });
+
+  it("learns the voters from heartbeat replies (with their config index) too; an older index does not replace the list", () => {
+    const book = clientAddressBook(parseBootstrap("c1@10.0.0.1:9090,c2@10.0.0.2:9090"));
+    const heartbeatReply = (type: string, coordinatorsIndex: number, ids: string[]) => ({ type, requestId: 1, leaseMs: 1_000, assignments: [], coordinators: ids.map((id) => ({ id, address: `10.0.0.${id.slice(1)}:9090` })), coordinatorsIndex });
+    expect(book.learn("c1", heartbeatReply("broker.heartbeat.reply", 7, ["c3", "c4"]))).toBe(2);
+    expect(book.lookup("c3")).toBe("10.0.0.3:9090");
+    expect(book.coordinatorMembers()).toEqual(["c3", "c4"]);
+    // A deposed leader's late reply: its addresses are harmless, its list is not taken.
+    expect(book.learn("c1", heartbeatReply("group.heartbeat.reply", 5, ["c1", "c2", "c5"]))).toBe(1);
+    expect(book.coordinatorMembers()).toEqual(["c3", "c4"]);
+    // A newer one, from a learned voter (trusted): taken.
+    expect(book.learn("c4", heartbeatReply("startget.reply", 9, ["c4", "c6"]))).toBe(1);
+    expect(book.coordinatorMembers()).toEqual(["c4", "c6"]);
+    expect(book.lookup("c6")).toBe("10.0.0.6:9090");
+  });
 });

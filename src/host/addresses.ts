@@ -29,8 +29,11 @@ export interface AddressBookOptions {
  * brokers. Pass `book.lookup` as a transport's `peers`, and wrap the transport with
  * `learnAddresses(transport, book)` so replies keep the book current.
  */
-/** The coordinator replies that name brokers with their addresses (`brokers: BrokerInfo[]`). */
-const LEARNED_FROM: ReadonlySet<string> = new Set(["metadata.reply", "broker.heartbeat.reply", "startget.reply"]);
+/**
+ * The coordinator replies that name brokers with their addresses (`brokers: BrokerInfo[]`) or the
+ * quorum's voters with theirs (`coordinators`: a metadata reply's, and those of CoordinatorsLearned).
+ */
+const LEARNED_FROM: ReadonlySet<string> = new Set(["metadata.reply", "broker.heartbeat.reply", "startget.reply", "group.heartbeat.reply"]);
 
 export class AddressBook {
   private readonly pinned = new Map<NodeId, string>();
@@ -38,8 +41,10 @@ export class AddressBook {
   private readonly trust: (from: NodeId) => boolean;
   /** Coordinator replicas a trusted refusal named as the leader (and gave the address of). */
   private readonly namedLeaders = new Set<NodeId>();
-  /** The quorum's voters as the latest trusted metadata reply listed them. */
+  /** The quorum's voters as the latest trusted metadata reply (or newest CoordinatorsLearned) listed them. */
   private members: readonly NodeId[] | undefined;
+  /** The configuration index of the newest CoordinatorsLearned list taken into `members`. */
+  private membersIndex: number | undefined;
 
   constructor(options: AddressBookOptions = {}) {
     const pinned = options.pinned ?? {};
@@ -68,7 +73,8 @@ export class AddressBook {
     if (!this.trusted(from) || !isRecord(message)) return 0;
     if (this.learnLeader(message)) return 1;
     if (!LEARNED_FROM.has(message["type"] as string)) return 0;
-    let changed = message["type"] === "metadata.reply" ? this.learnMembers(message["coordinators"]) : 0;
+    const index = message["coordinatorsIndex"];
+    let changed = message["type"] === "metadata.reply" || typeof index === "number" ? this.learnMembers(message["coordinators"], typeof index === "number" ? index : undefined) : 0;
     const brokers = message["brokers"];
     if (!Array.isArray(brokers)) return changed;
     for (const broker of brokers as unknown[]) {
@@ -82,11 +88,14 @@ export class AddressBook {
   }
 
   /**
-   * A quorum's metadata reply lists its voters with their addresses (MetadataReply.coordinators):
-   * each address is learned (a pinned one still wins) and each voter's answers are trusted from
-   * then on, as a named leader's are. Returns how many entries changed.
+   * A quorum's metadata reply lists its voters with their addresses (MetadataReply.coordinators),
+   * and so does a heartbeat or StartGet reply with the index of their configuration
+   * (CoordinatorsLearned): each address is learned (a pinned one still wins) and each voter's
+   * answers are trusted from then on, as a named leader's are. A list with an index older than
+   * one taken before (a deposed leader's late reply) does not replace `members`. Returns how many
+   * entries changed.
    */
-  private learnMembers(members: unknown): number {
+  private learnMembers(members: unknown, index?: number): number {
     if (!Array.isArray(members)) return 0;
     let changed = 0;
     const listed: NodeId[] = [];
@@ -100,7 +109,9 @@ export class AddressBook {
       this.set(id, address as string);
       changed++;
     }
-    if (listed.length > 0) this.members = listed;
+    if (listed.length === 0 || (index !== undefined && this.membersIndex !== undefined && index < this.membersIndex)) return changed;
+    this.members = listed;
+    if (index !== undefined) this.membersIndex = index;
     return changed;
   }
 

@@ -95,6 +95,8 @@ export function brokerOutputRecord(output: unknown): LogRecord | undefined {
         message: `replica repairing: ${where} offsets ${range} damaged in ${String(record["file"])} (${String(record["reason"])}); log cut at ${String(record["cutFrom"])}, refetching from leader '${String(record["leader"])}'`,
         fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "reason", "cutFrom", "leader", "leaderEpoch"]),
       };
+    case "broker.coordinators.learned":
+      return { level: "info", event: "coordinators.learned", message: `coordinator voters learned: ${String((record["voters"] as unknown[]).join(", "))} (config index ${String(record["index"])}); heartbeats go to them`, fields: fields(["index", "voters"]) };
     case "broker.replica.repaired":
       return { level: "info", event: "replica.repaired", message: `replica repaired: ${where} offsets ${range} of ${String(record["file"])} refetched from leader '${String(record["leader"])}'`, fields: fields(["topic", "partition", "fromOffset", "toOffset", "file", "leader"]) };
     case "broker.replica.repair.blocked":

@@ -46,6 +46,7 @@ import {
   type ZhumqMessage,
 } from "../shared/messages.ts";
 import type { AclSnapshot } from "../shared/acl.ts";
+import type { LearnedCoordinators } from "../shared/coordinators-learned.ts";
 import { isRecord, parseHeartbeatReply, parseReplicaFetchReply, type Echo } from "./requests.ts";
 import { recoveredPartition, type PartitionState } from "./partition.ts";
 import { PartitionTable } from "./partition-table.ts";
@@ -172,6 +173,11 @@ export interface HeartbeatState {
   readonly target?: NodeId;
   /** Coordinator replicas added since `input.coordinators` was written, learned from refusals naming them with their address. */
   readonly joined?: readonly NodeId[];
+  /**
+   * The quorum's voters as the newest heartbeat reply that listed them said (CoordinatorsLearned):
+   * heartbeats rotate over these instead of the configured replicas, and echo `index`.
+   */
+  readonly learned?: LearnedCoordinators;
   /** The lists of the last full reply that had a digest: a `sameAssignments` reply reuses them (assignments-digest.ts). */
   readonly assigned?: AssignedListsHeld;
   /** The digest of the report the coordinator last said it holds: an equal report is left out (../shared/report-digest.ts). */

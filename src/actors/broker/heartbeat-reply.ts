@@ -19,10 +19,13 @@ import { pushCheckLeadership } from "./push-serve.ts";
 import { followLeader, incarnationKey, sendHeartbeat } from "./heartbeat.ts";
 import { switchModes } from "./mode-host.ts";
 import { applyRaftGroups, dropRaftPartition, isRaftPartition } from "./raft-host.ts";
-import { HEARTBEAT_TIMER, type AssignedListsHeld, type Step } from "./core.ts";
+import { HEARTBEAT_TIMER, type AssignedListsHeld, type HeartbeatState, type Step } from "./core.ts";
+import { newerCoordinators } from "../shared/coordinators-learned.ts";
 
 export function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void {
-  const { heartbeat } = step.context;
+  const heartbeat = reply.error === undefined ? learnCoordinators(step.context.heartbeat, reply) : step.context.heartbeat;
+  const learned = heartbeat.learned;
+  if (learned !== undefined && learned !== step.context.heartbeat.learned && heartbeat.outstanding.has(reply.requestId)) step.emit(notify<BrokerOutput>({ type: "broker.coordinators.learned", index: learned.index, voters: learned.voters }));
   const sentAtMs = heartbeat.outstanding.get(reply.requestId);
   if (sentAtMs === undefined) return; // a duplicate, a reply older than one applied, or not ours
   const outstanding = new Map([...heartbeat.outstanding].filter(([id]) => id > reply.requestId));
@@ -65,6 +68,20 @@ export function onHeartbeatReply(step: Step, reply: BrokerHeartbeatReply): void 
     step.update({ leave: { ...leave, drained: true } });
     step.emit(notify<BrokerOutput>({ type: "broker.drained", stillLeading: lists.assignments.length }));
   }
+}
+
+/**
+ * A reply that lists the quorum's voters of a newer configuration than this broker holds
+ * (CoordinatorsLearned; an older one, a deposed leader's, changes nothing): heartbeats rotate over
+ * them from now on (heartbeat.ts `replicasOf`), so a replica removed since is never asked again
+ * and one added is. Leaders named by refusals are forgotten: a serving leader is always a voter
+ * of the committed configuration, so the list has them.
+ */
+function learnCoordinators(heartbeat: HeartbeatState, reply: BrokerHeartbeatReply): HeartbeatState {
+  const learned = newerCoordinators(reply, heartbeat.learned);
+  if (learned === undefined) return heartbeat;
+  const { joined: _joined, ...rest } = heartbeat;
+  return { ...rest, learned };
 }
 
 /**

@@ -6,6 +6,7 @@
 import { heldAclVersion } from "./authorize.ts";
 import { sendAhead, setTimer } from "../shared/effects.ts";
 import { reportDigest } from "../shared/report-digest.ts";
+import { coordinatorsEcho } from "../shared/coordinators-learned.ts";
 import { HELD_TOPICS_REPORTED_MAX, type DamagedPartition, type ReplicaReport, type ServingPartition, type TopicId, type TopicIdentity } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type HeartbeatState, type Step } from "./core.ts";
@@ -21,14 +22,19 @@ export const HEARTBEAT_INTERVALS_BEFORE_ROTATION = 3;
 const JOINED_COORDINATORS_MAX = 8;
 
 /** Whether `node` is a coordinator (replica) this broker takes replies and push requests from. */
-export function isCoordinator(input: Pick<BrokerInput, "coordinator" | "coordinators">, node: NodeId, heartbeat?: Pick<HeartbeatState, "joined">): boolean {
-  return node === input.coordinator || (input.coordinators?.includes(node) ?? false) || (heartbeat?.joined?.includes(node) ?? false);
+export function isCoordinator(input: Pick<BrokerInput, "coordinator" | "coordinators">, node: NodeId, heartbeat?: Pick<HeartbeatState, "joined" | "learned">): boolean {
+  return node === input.coordinator || (input.coordinators?.includes(node) ?? false) || (heartbeat?.joined?.includes(node) ?? false) || (heartbeat?.learned?.voters.includes(node) ?? false);
 }
 
-/** The configured replicas, then those learned since (`HeartbeatState.joined`). */
-function replicasOf(input: Pick<BrokerInput, "coordinators">, heartbeat: Pick<HeartbeatState, "joined">): readonly NodeId[] {
-  const joined = heartbeat.joined ?? [];
-  return joined.length === 0 ? (input.coordinators ?? []) : [...(input.coordinators ?? []), ...joined];
+/**
+ * The replicas heartbeats rotate over: the voters a heartbeat reply listed (`HeartbeatState.learned`:
+ * replicas removed since are left out, added ones are in) or else the configured ones, then those
+ * named by refusals since (`HeartbeatState.joined`).
+ */
+export function replicasOf(input: Pick<BrokerInput, "coordinators">, heartbeat: Pick<HeartbeatState, "joined" | "learned">): readonly NodeId[] {
+  const base = heartbeat.learned?.voters ?? input.coordinators ?? [];
+  const joined = (heartbeat.joined ?? []).filter((node) => !base.includes(node));
+  return joined.length === 0 ? base : [...base, ...joined];
 }
 
 /**
@@ -71,7 +77,7 @@ export function sendHeartbeat(step: Step): void {
   const outstanding = new Map(rotated ? [] : heartbeat.outstanding);
   outstanding.set(requestId, step.now());
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
-  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding, ...((input.coordinators?.length ?? 0) > 1 ? { target } : {}) } });
+  step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding, ...(replicasOf(input, heartbeat).length > 1 ? { target } : {}) } });
   const address = input.address === undefined ? {} : { address: input.address };
   const serving: ServingPartition[] = [];
   const damaged: DamagedPartition[] = [];
@@ -106,7 +112,7 @@ export function sendHeartbeat(step: Step): void {
   // Ahead of the persists in flight (effects.ts): everything it states is durable already — synced
   // ends, leaderships, seals of durable logs — and a lease must not lapse while a thousand
   // partitions' first writes hold the disk.
-  step.emit(sendAhead(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest }));
+  step.emit(sendAhead(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest, ...coordinatorsEcho(heartbeat.learned) }));
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
 }
 

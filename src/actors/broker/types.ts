@@ -313,6 +313,8 @@ export type BrokerOutput =
   | { readonly type: "broker.leader.started"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly leaderEpoch: number; readonly endOffset: number }
   /** A follower cut a diverged (or, with `reset`, wholly superseded) tail of its log. */
   | { readonly type: "broker.replica.truncated"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly fromOffset: number; readonly toOffset: number; readonly leaderEpoch: number; readonly reset: boolean }
+  /** A heartbeat reply listed the coordinator quorum's voters of a newer configuration (CoordinatorsLearned): heartbeats go to them now. */
+  | { readonly type: "broker.coordinators.learned"; readonly index: number; readonly voters: readonly NodeId[] }
   /** A clean shutdown's handover is done; `stillLeading` partitions had nobody in sync to take them. */
   | { readonly type: "broker.drained"; readonly stillLeading: number }
   /** A fetched batch failed its CRC check: not appended; fetched again from the leader. */

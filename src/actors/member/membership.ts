@@ -108,6 +108,8 @@ export function onHeartbeatReply(s: Step, reply: GroupHeartbeatReply): void {
   s.effects.push(cancelTimer(MEMBER_TIMER.heartbeatTimeout));
   if (state.leaving === "leaving") return finishLeave(s); // any answer to the leave will do
   if (reply.error !== undefined) return onHeartbeatError(s, reply.error);
+  // The quorum's voters, when they changed (CoordinatorsLearned): later requests go to them.
+  state.coordinators.learnFromReply(reply);
   if (!(Number.isSafeInteger(reply.memberEpoch) && reply.memberEpoch > JOIN_EPOCH)) {
     // A success must carry a real epoch; anything else is a confused coordinator: ask again.
     state.coordinators.rotate();
@@ -244,7 +246,7 @@ function fail(s: Step, error: WireError): void {
 function heartbeatMessage(state: MemberState, requestId: number, memberEpoch: number, owned: GroupHeartbeat["owned"]): GroupHeartbeat {
   const { config } = state;
   const instance = config.instanceId === undefined ? {} : { instanceId: config.instanceId };
-  return { type: "group.heartbeat", requestId, groupId: config.groupId, memberId: state.memberId, ...instance, memberEpoch, owned };
+  return { type: "group.heartbeat", requestId, groupId: config.groupId, memberId: state.memberId, ...instance, memberEpoch, owned, ...state.coordinators.echo };
 }
 
 /** Commits are done (or given up): tell the coordinator this member is going, bounded by requestTimeoutMs. */

@@ -65,7 +65,7 @@ function sendStartGet(s: Step, due: readonly PushedPartition[]): void {
   for (const p of due) p.phase = "asking";
   state.startGet.inflight = { requestId, memberEpoch: member.memberEpoch, keys: due.map((p) => p.key) };
   s.effects.push(
-    send(state.coordinators.current, { type: "startget.request", requestId, groupId: state.config.groupId, memberId: member.memberId, memberEpoch: member.memberEpoch, partitions, from: state.config.from }),
+    send(state.coordinators.current, { type: "startget.request", requestId, groupId: state.config.groupId, memberId: member.memberId, memberEpoch: member.memberEpoch, partitions, from: state.config.from, ...state.coordinators.echo }),
     setTimer(PUSHER_TIMER.askTimeout, state.config.requestTimeoutMs),
   );
 }
@@ -99,6 +99,8 @@ export function onStartGetReply(s: Step, reply: StartGetReply): void {
   if (reply.error !== undefined) {
     for (const p of asked) onRefused(s, p, reply.error);
   } else {
+    // The quorum's voters, when they changed (CoordinatorsLearned): later requests go to them.
+    s.state.coordinators.learnFromReply(reply);
     const byKey = new Map(asked.map((p) => [p.key, p]));
     for (const grant of Array.isArray(reply.sessions) ? reply.sessions : []) takeGrant(s, grant, byKey, inflight.memberEpoch);
     for (const failure of Array.isArray(reply.failed) ? reply.failed : []) {

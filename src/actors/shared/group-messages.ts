@@ -26,6 +26,7 @@
  * joins before then takes them over with no rebalance.
  */
 import type { WireError } from "./errors.ts";
+import type { CoordinatorsLearned } from "./messages.ts";
 import type { PartitionIndex, TopicName } from "./ids.ts";
 
 export type GroupState = "empty" | "stable" | "reconciling" | "dead";
@@ -78,9 +79,11 @@ export interface GroupHeartbeat {
   readonly assignor?: GroupAssignor;
   /** What the member owns now: revoked partitions are absent once it has stopped and committed them. */
   readonly owned: readonly TopicPartitions[];
+  /** The configuration index of the quorum's voters this member learned (CoordinatorsLearned); absent before any. */
+  readonly coordinatorsIndex?: number;
 }
 
-export interface GroupHeartbeatReply {
+export interface GroupHeartbeatReply extends CoordinatorsLearned {
   readonly type: "group.heartbeat.reply";
   readonly requestId: number;
   /** UNKNOWN_MEMBER_ID / FENCED_MEMBER_EPOCH: drop every partition without committing and join again. */

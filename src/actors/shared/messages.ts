@@ -346,6 +346,8 @@ export interface BrokerHeartbeat {
    * coordinator said it holds. It answers `reportWanted` when it does not.
    */
   readonly sameReport?: boolean;
+  /** The configuration index of the quorum's voters this broker learned (CoordinatorsLearned); absent before any. */
+  readonly coordinatorsIndex?: number;
 }
 export interface BrokerHeartbeatReply {
   readonly type: "broker.heartbeat.reply";
@@ -387,6 +389,9 @@ export interface BrokerHeartbeatReply {
    * nothing was done (no lease renewed, `assignments` empty and not to be applied): send it in full.
    */
   readonly reportWanted?: boolean;
+  /** With CoordinatorsLearned: the quorum's voters, when they are not the ones of the heartbeat's `coordinatorsIndex`. */
+  readonly coordinators?: readonly CoordinatorMember[];
+  readonly coordinatorsIndex?: number;
 }
 
 /** A partition copy a broker holds but is no longer a replica of. */
@@ -492,6 +497,21 @@ export interface MetadataReply {
 export interface CoordinatorMember {
   readonly id: NodeId;
   readonly address: string;
+}
+
+/**
+ * The quorum's voters as a reply to a regular request (broker heartbeat, group heartbeat,
+ * StartGet) carries them (docs/coordinator-quorum.md, "Brokers, members and pushers learn the
+ * members"): `coordinators` with `coordinatorsIndex`, the index of the committed Raft config
+ * entry that set them (-1: the bootstrap configuration). Committed configurations only, so the
+ * index grows with every change and a reply from a deposed leader never carries a newer one
+ * than the current leader's; the requester echoes the index it holds in `coordinatorsIndex` and
+ * the list is sent only when it differs. Absent from a single coordinator and while some
+ * voter's address is not known (the simulator's bootstrap voters have none).
+ */
+export interface CoordinatorsLearned {
+  readonly coordinators?: readonly CoordinatorMember[];
+  readonly coordinatorsIndex?: number;
 }
 
 export interface ProducerIdRequest {

@@ -61,7 +61,7 @@
  * sends on it, so a client's reply routing delivers pushes to the session that opened them.
  */
 import type { WireError } from "./errors.ts";
-import type { BrokerInfo } from "./messages.ts";
+import type { BrokerInfo, CoordinatorsLearned } from "./messages.ts";
 import type { NodeId, PartitionIndex, TopicName } from "./ids.ts";
 
 export type PushFrom = "earliest" | "latest";
@@ -106,6 +106,8 @@ export interface StartGetRequest {
   readonly topics?: readonly TopicName[];
   /** Where partitions without an offset and without a committed offset start. */
   readonly from: PushFrom;
+  /** The configuration index of the quorum's voters this pusher learned (CoordinatorsLearned); absent before any. */
+  readonly coordinatorsIndex?: number;
 }
 
 /** One partition of a prepared session, with its leader epoch and resolved start. */
@@ -123,7 +125,7 @@ export interface PushSessionGrant {
   readonly partitions: readonly PushPartition[];
 }
 
-export interface StartGetReply {
+export interface StartGetReply extends CoordinatorsLearned {
   readonly type: "startget.reply";
   readonly requestId: number;
   /**

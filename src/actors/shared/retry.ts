@@ -10,6 +10,7 @@
 import type { Random } from "../../ports/random.ts";
 import { setTimer, type TimerSetEffect } from "./effects.ts";
 import type { NodeId } from "../../ports/transport.ts";
+import { coordinatorsEcho, newerCoordinators, type LearnedCoordinators } from "./coordinators-learned.ts";
 
 export interface RetryBackoff {
   readonly baseMs: number;
@@ -48,6 +49,8 @@ const COORDINATOR_LIST_MAX = 16;
 export class CoordinatorList {
   private readonly ids: NodeId[];
   private index = 0;
+  /** The configuration learned from regular replies (CoordinatorsLearned), if any. */
+  private learned: LearnedCoordinators | undefined;
 
   constructor(coordinator: NodeId | readonly NodeId[]) {
     this.ids = typeof coordinator === "string" ? [coordinator] : [...coordinator];
@@ -89,6 +92,25 @@ export class CoordinatorList {
     const current = this.current;
     this.ids.splice(0, this.ids.length, ...ids);
     this.index = Math.max(0, ids.indexOf(current));
+  }
+
+  /**
+   * A reply to a regular request (group heartbeat, StartGet) listed the voters of a committed
+   * configuration (messages.ts `CoordinatorsLearned`): a newer one than held replaces the list as
+   * `learnMembers` does; an older or equal one (a deposed leader's reply) changes nothing.
+   * True when the list changed.
+   */
+  learnFromReply(reply: { readonly coordinators?: unknown; readonly coordinatorsIndex?: unknown }): boolean {
+    const newer = newerCoordinators(reply, this.learned);
+    if (newer === undefined) return false;
+    this.learned = newer;
+    this.learnMembers(newer.voters);
+    return true;
+  }
+
+  /** What requests that may get the voters echo: the configuration index held (absent before one). */
+  get echo(): { coordinatorsIndex?: number } {
+    return coordinatorsEcho(this.learned);
   }
 
   /** The replicas in the list now, in order. */

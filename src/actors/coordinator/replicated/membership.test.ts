@@ -149,6 +149,47 @@ describe("coordinator membership changes", () => {
     expect(list.members).not.toContain(victim);
   });
 
+  it("heartbeat and group heartbeat replies carry the committed voters with their config index, only when the echo differs", () => {
+    const harness = new Harness();
+    const leader = harness.untilServing();
+    let requestId = 100;
+    const ask = (from: string, message: Record<string, unknown>): { coordinators?: { id: string; address: string }[]; coordinatorsIndex?: number; error?: unknown } => {
+      const id = requestId++;
+      const before = harness.node(leader).replies.length;
+      harness.handle(leader, onRequest(harness.node(leader).replica, from, { ...message, requestId: id }));
+      harness.tick(5);
+      const reply = harness.node(leader).replies.slice(before).find((found) => found.to === from && found.message.requestId === id);
+      expect(reply, `${String(message["type"])} is answered`).toBeDefined();
+      return reply!.message as ReturnType<typeof ask>;
+    };
+    const heartbeat = (echo?: number): ReturnType<typeof ask> => ask("b1", { type: "broker.heartbeat", broker: "b1", address: "hb:9092", serving: [], replicas: [], ...(echo === undefined ? {} : { coordinatorsIndex: echo }) });
+    const first = heartbeat();
+    expect(first.error).toBeUndefined();
+    expect(first.coordinatorsIndex).toBe(-1); // the bootstrap configuration
+    expect(first.coordinators).toEqual(Object.entries(ADDRESSES).map(([id, address]) => ({ id, address })));
+    const same = heartbeat(-1);
+    expect(same.coordinators).toBeUndefined();
+    expect(same.coordinatorsIndex).toBeUndefined();
+
+    harness.start("c3", true);
+    expect(harness.change(leader, 2, "add", "c3", "h3:9090")?.error).toBeUndefined();
+    const victim = ["c0", "c1", "c2"].find((id) => id !== leader)!;
+    expect(harness.change(leader, 3, "remove", victim)?.error).toBeUndefined();
+    harness.nodes.delete(victim);
+    const changed = heartbeat(-1);
+    expect(changed.coordinatorsIndex).toBeGreaterThan(-1);
+    expect(changed.coordinators!.map((member) => member.id).sort()).toEqual(["c0", "c1", "c2", "c3"].filter((id) => id !== victim));
+    expect(changed.coordinators!.find((member) => member.id === "c3")?.address).toBe("h3:9090");
+    expect(heartbeat(changed.coordinatorsIndex).coordinators).toBeUndefined();
+    // A joining group member gets the list too, and then not again.
+    const joined = ask("m1", { type: "group.heartbeat", groupId: "g", memberId: "m1-id", memberEpoch: 0, topics: ["t"], owned: [] });
+    expect(joined.error).toBeUndefined();
+    expect(joined.coordinatorsIndex).toBe(changed.coordinatorsIndex);
+    const again = ask("m1", { type: "group.heartbeat", groupId: "g", memberId: (joined as { memberId?: string }).memberId, memberEpoch: (joined as { memberEpoch?: number }).memberEpoch, owned: [], coordinatorsIndex: changed.coordinatorsIndex });
+    expect(again.error).toBeUndefined();
+    expect(again.coordinators).toBeUndefined();
+  });
+
   it("adds a joining replica once it caught up (with a snapshot), removes one; every replica learns the addresses from the log", () => {
     const harness = new Harness(4);
     const leader = harness.untilServing();

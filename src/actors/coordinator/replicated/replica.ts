@@ -48,7 +48,8 @@ import { isStatusRequest, statusReply, type CoordinatorStatusReply } from "./sta
 import type { Principal } from "../../shared/principal.ts";
 import type { GroupOutput } from "../groups/batch.ts";
 import { decodeStateSnapshot, encodeStateSnapshot } from "./snapshot.ts";
-import { advanceMembership, coordinatorMembers, dropMembership, isMembershipRequest, memberAddresses, onMembershipRequest, type CoordinatorMembershipReply, type PendingMembership } from "./membership.ts";
+import { advanceMembership, dropMembership, isMembershipRequest, memberAddresses, onMembershipRequest, type CoordinatorMembershipReply, type PendingMembership } from "./membership.ts";
+import { membersEcho, withMembers, type MembersEcho } from "./members-reply.ts";
 
 /** What a quorum replica tells the application, besides the coordinator's own outputs. */
 export type QuorumOutput =
@@ -95,6 +96,8 @@ interface HeldBatch {
   readonly readId: number | undefined;
   readReady: boolean;
   readonly effects: HeldEffect[];
+  /** The configuration index the request echoed, when its reply may carry the voters (members-reply.ts). */
+  readonly echo?: MembersEcho;
 }
 
 type HeldEffect = Exclude<CoordinatorEffect, { readonly type: "effect.persist" }>;
@@ -207,7 +210,7 @@ export function onRequest(replica: QuorumReplica, from: NodeId, message: unknown
   }
   const outcome = messageOutcome(context, principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal });
   replica.serving = { ...context, ...outcome.changes };
-  decided(replica, outcome.effects);
+  decided(replica, outcome.effects, membersEcho(from, message));
   return finish(replica);
 }
 
@@ -240,7 +243,7 @@ function notCoordinatorError(replica: QuorumReplica): WireError {
 // ---------------------------------------------------------------- the serving leader's decisions
 
 /** An event's outcome at the serving leader: its commands proposed, everything else held. */
-function decided(replica: QuorumReplica, effects: readonly CoordinatorEffect[]): void {
+function decided(replica: QuorumReplica, effects: readonly CoordinatorEffect[], echo?: MembersEcho): void {
   const commands: CoordinatorCommand[] = [];
   const rest: HeldEffect[] = [];
   for (const effect of effects) {
@@ -262,7 +265,7 @@ function decided(replica: QuorumReplica, effects: readonly CoordinatorEffect[]):
   }
   const sends = held.some((effect) => effect.type === "effect.send");
   const readId = sends ? replica.nextRequestId++ : undefined;
-  replica.held.push({ needIndex, readId, readReady: readId === undefined, effects: held });
+  replica.held.push({ needIndex, readId, readReady: readId === undefined, effects: held, ...(echo === undefined ? {} : { echo }) });
   if (readId !== undefined) requestRead(replica.core, readId);
 }
 
@@ -384,20 +387,13 @@ function noteGroupCommands(replica: QuorumReplica, commands: readonly Coordinato
   if (rebalances > 0 || offsetCommits > 0) replica.effects.push(notify({ type: "coordinator.quorum.groups.applied", rebalances, offsetCommits }));
 }
 
-/** A metadata reply leaves with the quorum's voters and their addresses as they are now (when any is known). */
-function withMembers(replica: QuorumReplica, effect: HeldEffect): HeldEffect {
-  if (effect.type !== "effect.send" || effect.message.type !== "metadata.reply" || effect.message.error !== undefined) return effect;
-  const coordinators = coordinatorMembers(replica);
-  return coordinators === undefined ? effect : { ...effect, message: { ...effect.message, coordinators } };
-}
-
 /** Held batches whose proposal is applied and whose read round confirmed the lead leave, in order. */
 function release(replica: QuorumReplica): void {
   let count = 0;
   for (const batch of replica.held) {
     if (!batch.readReady || batch.needIndex > replica.appliedIndex) break;
     for (const effect of batch.effects) {
-      replica.effects.push(withMembers(replica, effect));
+      replica.effects.push(withMembers(replica, effect, batch.echo));
       if (effect.type === "effect.send" && effect.message.type === "broker.heartbeat.reply") noteServed(replica, effect.to, effect.message);
     }
     count++;

@@ -79,26 +79,9 @@ export function sendHeartbeat(step: Step): void {
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
   step.update({ heartbeat: { ...heartbeat, nextRequestId: requestId + 1, outstanding, ...(replicasOf(input, heartbeat).length > 1 ? { target } : {}) } });
   const address = input.address === undefined ? {} : { address: input.address };
-  const serving: ServingPartition[] = [];
-  const damaged: DamagedPartition[] = [];
-  const replicas: ReplicaReport[] = [];
-  const held = new Map<string, TopicIdentity>();
-  for (const [key, state] of step.context.partitions) {
-    if (isRaftPartition(step, key)) continue; // reported in `raft`
-    if (state.leaderEpoch !== undefined) {
-      const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
-      // Fenced for a hand-over with everything durable: the end it reports is final in this epoch.
-      const handedOver = state.leader?.handingOver === true && state.syncedEnd === state.endOffset ? { handedOver: true } : {};
-      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start, ...handedOver });
-    } else if (state.follower === undefined) {
-      held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
-    }
-    const epoch = state.leaderEpoch ?? state.follower?.leaderEpoch ?? state.epochs[state.epochs.length - 1]?.epoch ?? 0;
-    replicas.push({ topic: state.topic, partition: state.partition, leaderEpoch: epoch, endOffset: state.syncedEnd });
-    if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
-  }
+  const { serving, damaged, replicas, held } = reportLists(step);
   const damage = damaged.length === 0 ? {} : { damaged };
-  const holding = held.size === 0 ? {} : { held: heldWindow([...held.values()], requestId) };
+  const holding = held.length === 0 ? {} : { held: heldWindow(held, requestId) };
   const proposals = isrProposals(step);
   const proposing = proposals.length === 0 ? {} : { isrProposals: proposals };
   const leaving = step.context.leave === undefined ? {} : { leaving: true };
@@ -114,6 +97,50 @@ export function sendHeartbeat(step: Step): void {
   // partitions' first writes hold the disk.
   step.emit(sendAhead(target, { type: "broker.heartbeat", requestId, broker: input.self, incarnation: step.context.incarnation, ...address, ...report, reportDigest: reported, ...proposing, ...leaving, ...holding, ...heldAclVersion(step), ...digest, ...coordinatorsEcho(heartbeat.learned) }));
   step.emit(setTimer(HEARTBEAT_TIMER, input.heartbeatIntervalMs));
+}
+
+interface ReportLists {
+  readonly serving: readonly ServingPartition[];
+  readonly damaged: readonly DamagedPartition[];
+  readonly replicas: readonly ReplicaReport[];
+  readonly held: readonly TopicIdentity[];
+}
+
+/**
+ * The lists of a table of partitions when no copy is in raft mode, kept for as long as the table
+ * is the same object (tables are immutable: any change makes a new one). An idle broker's table
+ * does not change between heartbeats, so its report is neither rebuilt nor hashed again
+ * (listDigest knows the same arrays). Pure: a memo of a function of its key.
+ */
+const fetchModeLists = new WeakMap<object, ReportLists>();
+
+/** What the heartbeat reports of the partitions not in raft mode (those are in `raft`). */
+function reportLists(step: Step): ReportLists {
+  const { partitions, raft } = step.context;
+  const noRaft = raft.byKey.size === 0 && raft.recovered.size === 0 && raft.modes.pending.size === 0;
+  const kept = noRaft ? fetchModeLists.get(partitions) : undefined;
+  if (kept !== undefined) return kept;
+  const serving: ServingPartition[] = [];
+  const damaged: DamagedPartition[] = [];
+  const replicas: ReplicaReport[] = [];
+  const held = new Map<string, TopicIdentity>();
+  for (const [key, state] of partitions) {
+    if (!noRaft && isRaftPartition(step, key)) continue; // reported in `raft`
+    if (state.leaderEpoch !== undefined) {
+      const start = state.logStartOffset === 0 ? {} : { logStartOffset: state.logStartOffset };
+      // Fenced for a hand-over with everything durable: the end it reports is final in this epoch.
+      const handedOver = state.leader?.handingOver === true && state.syncedEnd === state.endOffset ? { handedOver: true } : {};
+      serving.push({ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch, ...start, ...handedOver });
+    } else if (state.follower === undefined) {
+      held.set(incarnationKey(state.topic, state.topicId), state.topicId === undefined ? { topic: state.topic } : { topic: state.topic, topicId: state.topicId });
+    }
+    const epoch = state.leaderEpoch ?? state.follower?.leaderEpoch ?? state.epochs[state.epochs.length - 1]?.epoch ?? 0;
+    replicas.push({ topic: state.topic, partition: state.partition, leaderEpoch: epoch, endOffset: state.syncedEnd });
+    if (state.damaged.length > 0) damaged.push({ topic: state.topic, partition: state.partition, ranges: reportedDamage(state.damaged) });
+  }
+  const lists: ReportLists = { serving, damaged, replicas, held: [...held.values()] };
+  if (noRaft) fetchModeLists.set(partitions, lists);
+  return lists;
 }
 
 /**

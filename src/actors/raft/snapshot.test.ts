@@ -11,7 +11,7 @@ import { metaOf } from "./entries.ts";
 import { compact } from "./snapshot.ts";
 import { createCore, type RaftCore } from "./state.ts";
 import { CountingRandom, TestNetwork } from "./testing.ts";
-import { DEFAULT_RAFT_SETTINGS, type EntryMeta, type NodeId, type RaftEffect, type RaftMessage, type RaftOutput, type RaftPlant, type Snapshot } from "./types.ts";
+import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type EntryMeta, type NodeId, type RaftEffect, type RaftMessage, type RaftOutput, type RaftPlant, type Snapshot } from "./types.ts";
 
 const GROUP = "g";
 const VOTERS: readonly NodeId[] = ["a", "b", "c"];
@@ -175,6 +175,17 @@ function chunk(leaderTerm: number, index: number, snapshotTerm: number, data: Ui
 
 const snapshotReplies = (effects: readonly RaftEffect[]): number[] => sent(effects).flatMap((message) => (message.type === "raft.snapshot.reply" ? [message.received] : []));
 const installs = (effects: readonly RaftEffect[]): RaftEffect[] => effects.filter((effect) => effect.type === "effect.persist" && effect.operation.kind === "snapshot");
+
+describe("snapshot settings", () => {
+  it("snapshotChunkBytes is from 1 byte to 8 MiB (half a transport frame), snapshotBytesMax up to 1 GiB; the defaults pass", () => {
+    const MiB = 1024 * 1024;
+    expect(raftSettingsProblems(DEFAULT_RAFT_SETTINGS)).toEqual([]);
+    expect([DEFAULT_RAFT_SETTINGS.snapshotChunkBytes, DEFAULT_RAFT_SETTINGS.snapshotBytesMax]).toEqual([1 * MiB, 256 * MiB]);
+    for (const snapshotChunkBytes of [0, 8 * MiB + 1, 1.5]) expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotChunkBytes })).toHaveLength(1);
+    expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotChunkBytes: 8 * MiB, snapshotBytesMax: 1024 * MiB })).toEqual([]);
+    expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotBytesMax: 1024 * MiB + 1 })).toHaveLength(1);
+  });
+});
 
 describe("InstallSnapshot in chunks at the follower", () => {
   const DATA = bytes("abcdefghijklmnopqrstu"); // 21 bytes: chunks of 8, 8 and 5

@@ -239,6 +239,22 @@ describe("coordinator snapshots in chunks", () => {
     expect(harness.node(wiped).replica.applied.topics.has("topic-with-a-longer-name-39")).toBe(true);
     expect(new Set(IDS.map((id) => stateDigest(harness.node(id).replica.applied))).size).toBe(1);
   });
+
+  it("a state over snapshotBytesMax is refused (too-large) and tried again only snapshotEvery entries later, not on every event", () => {
+    const harness = new Harness(4, { raft: { snapshotBytesMax: 64 } });
+    const leader = untilServing(harness);
+    harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.tick(5);
+    for (let index = 0; index < 8; index++) {
+      harness.request(leader, "admin", { type: "topic.create", requestId: 100 + index, topic: `t${index}`, partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+      harness.tick(3);
+    }
+    const refused = harness.node(leader).outputs.filter((output) => output.type === "coordinator.raft" && (output as unknown as { output: { type: string; reason?: string } }).output.reason === "too-large");
+    const applied = harness.node(leader).replica.appliedIndex;
+    expect(harness.node(leader).disk.snapshot).toBeUndefined();
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThanOrEqual(Math.ceil(applied / 4) + 1);
+  });
 });
 
 /** A serving leader with topic "t" (2 partitions) and member m1 of group g owning both, at member epoch 1. */

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { parseScenario, type Scenario } from "../sim/scenario.ts";
 import { COMPRESSION_TYPES, type CompressionType } from "../disk/compression.ts";
 import { joinNegativeValues } from "./args.ts";
+import { SNAPSHOT_CHUNK_BYTES_CEILING } from "../actors/raft/types.ts";
 import { PLANTS, runWorkload, traceRunOf, WORKLOADS, type RunSummary, type WorkloadName, type WorkloadOptions } from "../sim/workloads.ts";
 import { GROUPS_MAX, MEMBERS_PER_GROUP_MAX, type GroupsOptions } from "../sim/groups/workload.ts";
 import { AUDIT_FRACTION_DEFAULT, describeNondeterminism, isAudited, runAudited } from "../sim/audit.ts";
@@ -60,6 +61,10 @@ Options:
                       must serve the final configuration (docs/coordinator-quorum.md)
   --compact-every N   raft: every node compacts its log (a snapshot) every N applied entries;
                       followers behind a leader's log start catch up by InstallSnapshot
+  --snapshot-chunk-bytes N  queue and raft: data bytes per InstallSnapshot chunk in every Raft
+                      group (1 to 8388608; default 1 MiB, which the simulator's snapshots fit
+                      in one chunk): a small N makes every snapshot a transfer of many chunks
+                      (the coordinator quorum's, raft-mode partitions', the raft workload's)
   --mode-switches N   queue: switch the topic between raft and fetch mode N times (0 to 64),
                       evenly over the safety phase, under the same faults; the checker judges
                       every acknowledged write across the switches and each raft era's Raft
@@ -209,6 +214,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       "replication-factor": { type: "string" },
       coordinators: { type: "string" },
       "compact-every": { type: "string" },
+      "snapshot-chunk-bytes": { type: "string" },
       mode: { type: "string" },
       "mode-switches": { type: "string" },
       retention: { type: "boolean" },
@@ -263,6 +269,9 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
   const scenario = values.scenario === undefined ? undefined : await loadScenario(values.scenario);
   const compactEvery = values["compact-every"] === undefined ? undefined : integer("--compact-every", values["compact-every"], 1);
   if (compactEvery !== undefined && workload !== "raft") throw new Error(`--compact-every runs with the raft workload, not '${workload}'`);
+  const snapshotChunkBytes = values["snapshot-chunk-bytes"] === undefined ? undefined : integer("--snapshot-chunk-bytes", values["snapshot-chunk-bytes"], 1);
+  if (snapshotChunkBytes !== undefined && snapshotChunkBytes > SNAPSHOT_CHUNK_BYTES_CEILING) throw new Error(`--snapshot-chunk-bytes must be from 1 to ${SNAPSHOT_CHUNK_BYTES_CEILING}, not '${snapshotChunkBytes}'`);
+  if (snapshotChunkBytes !== undefined && workload === "ledger") throw new Error("--snapshot-chunk-bytes runs with the queue or raft workload, not 'ledger'");
   const clockDriftPpm = values["clock-drift"] === undefined ? undefined : integer("--clock-drift", values["clock-drift"], 0);
   if (clockDriftPpm !== undefined && clockDriftPpm > CLOCK_DRIFT_PPM_MAX) throw new Error(`--clock-drift must be from 0 to ${CLOCK_DRIFT_PPM_MAX} ppm, not '${clockDriftPpm}'`);
   if (clockDriftPpm !== undefined && workload !== "queue") throw new Error(`--clock-drift runs with the queue workload, not '${workload}'`);
@@ -303,6 +312,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       damageAtRest,
       ...(compression === undefined ? {} : { compression }),
       ...(compactEvery === undefined ? {} : { compactEvery }),
+      ...(snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes }),
     },
     scenario,
     verbose: values.verbose === true,
@@ -379,6 +389,7 @@ function replayCommand(args: SimArgs, seed: number): string {
   if (base.clockDriftPpm !== undefined) parts.push(`--clock-drift ${base.clockDriftPpm}`);
   if (base.compression !== undefined) parts.push(`--compression ${base.compression}`);
   if (base.compactEvery !== undefined) parts.push(`--compact-every ${base.compactEvery}`);
+  if (base.snapshotChunkBytes !== undefined) parts.push(`--snapshot-chunk-bytes ${base.snapshotChunkBytes}`);
   return parts.join(" ");
 }
 

@@ -29,9 +29,20 @@ const VERSION = 1;
 const FRAME_BYTES = 16;
 /** State files are small; a larger length field is damage, not data. */
 export const STATE_FILE_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * A Raft snapshot file is the exception: the application's state, up to the Raft setting
+ * snapshotBytesMax (at most 1 GiB, src/actors/raft/types.ts SNAPSHOT_BYTES_CEILING), plus its
+ * header (index, term, the configuration's voters and addresses).
+ */
+export const RAFT_SNAPSHOT_FILE_BYTES_MAX = 1025 * 1024 * 1024;
+
+function payloadBytesMax(kind: StateFileKind): number {
+  return kind === STATE_FILE_KIND.raftSnapshot ? RAFT_SNAPSHOT_FILE_BYTES_MAX : STATE_FILE_BYTES_MAX;
+}
 
 export function frameStateFile(kind: StateFileKind, payload: Uint8Array): Uint8Array {
-  if (payload.length > STATE_FILE_BYTES_MAX) throw new RangeError(`state file payload of ${payload.length} bytes exceeds ${STATE_FILE_BYTES_MAX}`);
+  const bytesMax = payloadBytesMax(kind);
+  if (payload.length > bytesMax) throw new RangeError(`state file payload of ${payload.length} bytes exceeds ${bytesMax}`);
   const out = new Uint8Array(FRAME_BYTES + payload.length);
   out.set(MAGIC, 0);
   out[4] = VERSION;

@@ -73,6 +73,8 @@ export interface WorkloadOptions {
   readonly recorder?: TraceRecorder | undefined;
   /** raft: each node compacts its log every this many applied entries (`zhumq sim --compact-every`; default off, 8 with the compact-past-commit plant). */
   readonly compactEvery?: number | undefined;
+  /** queue and raft: data bytes per InstallSnapshot chunk of every Raft group (`zhumq sim --snapshot-chunk-bytes`; default the Raft setting). */
+  readonly snapshotChunkBytes?: number | undefined;
 }
 
 export interface RunSummary extends RunFigures {
@@ -127,6 +129,7 @@ export async function runWorkload(given: WorkloadOptions): Promise<RunSummary> {
     ...(options.clockDriftPpm === undefined ? {} : { clockDriftPpm: options.clockDriftPpm }),
     ...(options.clockSkewPpm === undefined ? {} : { clockSkewPpm: options.clockSkewPpm }),
     ...(options.compression === undefined ? {} : { compression: options.compression }),
+    ...(options.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: options.snapshotChunkBytes }),
     ...(options.plant === undefined ? {} : { plant: options.plant as QueuePlant }),
     ...schedule,
     ...recorder,
@@ -186,6 +189,7 @@ async function runRaftWorkload(options: WorkloadOptions): Promise<RunSummary> {
   const result = await runRaft({
     ...(compactEvery === undefined ? {} : { compactEvery }),
     ...(hunt ? LEADER_HUNT : {}),
+    ...(options.snapshotChunkBytes === undefined ? {} : { settings: { ...(hunt ? LEADER_HUNT.settings : {}), snapshotChunkBytes: options.snapshotChunkBytes } }),
     seed: options.seed,
     faults: options.faults,
     ...(options.schedule === undefined ? {} : { schedule: options.schedule, profileFromSeed: options.faults === "swarm" }),

@@ -25,6 +25,11 @@ function isTerm(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value < 2 ** 31;
 }
 
+/** A size or offset in bytes (the core checks it against its own bounds). */
+function isByteCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
 function validMessage(message: unknown): message is RaftMessage {
   if (!isRecord(message) || typeof message.group !== "string" || message.group.length > 512 || !isTerm(message.term)) return false;
   switch (message.type) {
@@ -58,8 +63,13 @@ function validMessage(message: unknown): message is RaftMessage {
         message.voters.length > 0 &&
         message.voters.every((voter) => typeof voter === "string") &&
         (message.addresses === undefined || isMemberAddresses(message.addresses)) &&
-        message.data instanceof Uint8Array
+        isByteCount(message.totalBytes) &&
+        isByteCount(message.offset) &&
+        message.data instanceof Uint8Array &&
+        typeof message.done === "boolean"
       );
+    case "raft.snapshot.reply":
+      return isIndex(message.index) && message.index >= 0 && isByteCount(message.received);
     default:
       return false;
   }

@@ -14,7 +14,7 @@ import { afterCommit, bcastAppend, handleAppend, handleAppendReply, handleHeartb
 import { becomeFollower, campaign, handleVoteReply, handleVoteRequest, inLease, tickElection, tickLeader } from "./roles.ts";
 import { sendMessage, type RaftCore } from "./state.ts";
 import { evictCache } from "./durability.ts";
-import { handleSnapshot } from "./snapshot.ts";
+import { handleSnapshotChunk, handleSnapshotReply } from "./snapshot-transfer.ts";
 import type { NodeId, RaftMessage, RaftOperation, RaftReadResult } from "./types.ts";
 import { regainVote } from "./voteless.ts";
 
@@ -50,6 +50,7 @@ function adoptNewerTerm(core: RaftCore, from: NodeId, message: RaftMessage): boo
       return true;
     case "raft.append.reply":
     case "raft.heartbeat.reply":
+    case "raft.snapshot.reply":
       becomeFollower(core, message.term, null);
       return true;
   }
@@ -83,12 +84,15 @@ function dispatch(core: RaftCore, from: NodeId, message: RaftMessage): void {
     case "raft.snapshot":
       if (core.role === "leader") return;
       if (core.role !== "follower") becomeFollower(core, core.term, from);
-      return handleSnapshot(core, from, message);
+      return handleSnapshotChunk(core, from, message);
     case "raft.append.reply":
       if (core.role === "leader") handleAppendReply(core, from, message);
       return;
     case "raft.heartbeat.reply":
       if (core.role === "leader") handleHeartbeatReply(core, from, message);
+      return;
+    case "raft.snapshot.reply":
+      if (core.role === "leader") handleSnapshotReply(core, from, message);
       return;
     case "raft.timeout-now":
       if (core.role !== "leader") campaign(core, true);

@@ -4,8 +4,9 @@
  *   AppendEntries and waits for its answer (or the next heartbeat reply) before sending another;
  * - replicate: the logs match up to `match`; the leader streams entries optimistically, bounded
  *   by the in-flight window (messages and bytes), and moves `next` ahead as it sends.
- * - snapshot: the follower needs entries the log no longer holds; an InstallSnapshot is out and
- *   nothing else is sent until it is acknowledged (or given up on: back to probe).
+ * - snapshot: the follower needs entries the log no longer holds; the snapshot goes out chunk by
+ *   chunk, one in flight (snapshot-transfer.ts), and nothing else is sent until the follower
+ *   acknowledges the whole snapshot installed.
  * A rejection drops the follower back to probe; a success in probe moves it to replicate.
  */
 export type ProgressState = "probe" | "replicate" | "snapshot";
@@ -32,9 +33,11 @@ export class Progress {
   recentActive = false;
   /** A store read of entries for this follower is under way (its read id and offset). */
   reading: { readonly id: number; readonly from: number } | undefined;
-  /** Snapshot state: the index of the snapshot sent, and heartbeat replies heard since (it is resent after a few). */
+  /** Snapshot state: the index of the snapshot sent, and heartbeat replies heard since the last chunk went out (it is resent after a few). */
   pendingSnapshot = -1;
   snapshotWaits = 0;
+  /** Snapshot state: bytes of the snapshot's data the follower said it holds — the offset of the chunk in flight. */
+  snapshotOffset = 0;
   private readonly inflight: Inflight[] = [];
   private inflightBytes = 0;
 
@@ -53,6 +56,7 @@ export class Progress {
     this.state = "snapshot";
     this.pendingSnapshot = index;
     this.snapshotWaits = 0;
+    this.snapshotOffset = 0;
     this.probeSent = false;
     this.clearInflight();
   }

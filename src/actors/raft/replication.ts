@@ -19,7 +19,7 @@ import { maybeApply } from "./apply.ts";
 import { ackReads, releaseWaitingReads } from "./reads.ts";
 import { quorumIndex } from "./quorum.ts";
 import { becomeFollower } from "./roles.ts";
-import { sendSnapshot, SNAPSHOT_RETRY_HEARTBEATS } from "./snapshot.ts";
+import { sendSnapshot, snapshotHeartbeat } from "./snapshot-transfer.ts";
 import { readEntries, sendMessage, type RaftCore } from "./state.ts";
 import type { EntryMeta, NodeId, RaftAppendReply, RaftAppendRequest, RaftHeartbeat, RaftHeartbeatReply } from "./types.ts";
 
@@ -159,9 +159,9 @@ export function handleHeartbeatReply(core: RaftCore, from: NodeId, reply: RaftHe
   progress.recentActive = true;
   progress.probeSent = false;
   if (progress.state === "snapshot") {
-    // The snapshot or its answer may have been lost: after a few heartbeats, probe again (which sends it again).
-    if (++progress.snapshotWaits < SNAPSHOT_RETRY_HEARTBEATS) return ackReads(core, from, reply.context);
-    progress.becomeProbe();
+    // Nothing but the snapshot goes out until it is installed; its chunk in flight may have been lost.
+    snapshotHeartbeat(core, from, progress);
+    return ackReads(core, from, reply.context);
   }
   if (progress.match < core.log.lastIndex) {
     // Appends may have been lost: free a slot of a full window and send even an empty append,

@@ -26,6 +26,7 @@ function reset(core: RaftCore, term: number): boolean {
   if (changed) {
     core.term = term;
     core.votedFor = null;
+    core.incomingSnapshot = undefined; // chunks of an older term's leader: never completed now
   }
   core.leader = null;
   core.electionElapsed = 0;

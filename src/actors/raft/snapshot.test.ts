@@ -11,7 +11,7 @@ import { metaOf } from "./entries.ts";
 import { compact } from "./snapshot.ts";
 import { createCore, type RaftCore } from "./state.ts";
 import { CountingRandom, TestNetwork } from "./testing.ts";
-import { DEFAULT_RAFT_SETTINGS, type EntryMeta, type NodeId, type RaftEffect, type RaftMessage, type RaftOutput, type RaftPlant, type Snapshot } from "./types.ts";
+import { DEFAULT_RAFT_SETTINGS, raftSettingsProblems, type EntryMeta, type NodeId, type RaftEffect, type RaftMessage, type RaftOutput, type RaftPlant, type Snapshot } from "./types.ts";
 
 const GROUP = "g";
 const VOTERS: readonly NodeId[] = ["a", "b", "c"];
@@ -57,9 +57,10 @@ function append(term: number, prevIndex: number, prevTerm: number, commitIndex: 
   return { type: "raft.append", group: GROUP, term, prevIndex, prevTerm, commitIndex, entries: entries.map((e) => e.batch.slice()) };
 }
 
-
+/** A whole snapshot in one chunk. */
 function withSnapshotTerm(leaderTerm: number, index: number, snapshotTerm: number, data: string): RaftMessage {
-  return { type: "raft.snapshot", group: GROUP, term: leaderTerm, index, snapshotTerm, voters: VOTERS, data: bytes(data) };
+  const payload = bytes(data);
+  return { type: "raft.snapshot", group: GROUP, term: leaderTerm, index, snapshotTerm, voters: VOTERS, totalBytes: payload.length, offset: 0, data: payload, done: true };
 }
 
 describe("compaction (the application's compact)", () => {
@@ -163,6 +164,99 @@ describe("InstallSnapshot at the follower", () => {
     expect(effects.some((effect) => effect.type === "effect.persist" && effect.operation.kind === "snapshot")).toBe(false);
     expect(sent(effects)).toContainEqual(expect.objectContaining({ type: "raft.append.reply", success: true, index: 2 }));
     expect([core.log.snapIndex, core.log.lastIndex, core.commitIndex]).toEqual([-1, 4, 2]);
+  });
+});
+
+/** Chunk `[offset, offset + size)` of `data`, a snapshot at (index, snapshotTerm) from the leader of `leaderTerm`. */
+function chunk(leaderTerm: number, index: number, snapshotTerm: number, data: Uint8Array, offset: number, size: number): RaftMessage {
+  const end = Math.min(offset + size, data.length);
+  return { type: "raft.snapshot", group: GROUP, term: leaderTerm, index, snapshotTerm, voters: VOTERS, totalBytes: data.length, offset, data: data.slice(offset, end), done: end === data.length };
+}
+
+const snapshotReplies = (effects: readonly RaftEffect[]): number[] => sent(effects).flatMap((message) => (message.type === "raft.snapshot.reply" ? [message.received] : []));
+const installs = (effects: readonly RaftEffect[]): RaftEffect[] => effects.filter((effect) => effect.type === "effect.persist" && effect.operation.kind === "snapshot");
+
+describe("snapshot settings", () => {
+  it("snapshotChunkBytes is from 1 byte to 8 MiB (half a transport frame), snapshotBytesMax up to 1 GiB; the defaults pass", () => {
+    const MiB = 1024 * 1024;
+    expect(raftSettingsProblems(DEFAULT_RAFT_SETTINGS)).toEqual([]);
+    expect([DEFAULT_RAFT_SETTINGS.snapshotChunkBytes, DEFAULT_RAFT_SETTINGS.snapshotBytesMax]).toEqual([1 * MiB, 256 * MiB]);
+    for (const snapshotChunkBytes of [0, 8 * MiB + 1, 1.5]) expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotChunkBytes })).toHaveLength(1);
+    expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotChunkBytes: 8 * MiB, snapshotBytesMax: 1024 * MiB })).toEqual([]);
+    expect(raftSettingsProblems({ ...DEFAULT_RAFT_SETTINGS, snapshotBytesMax: 1024 * MiB + 1 })).toHaveLength(1);
+  });
+});
+
+describe("InstallSnapshot in chunks at the follower", () => {
+  const DATA = bytes("abcdefghijklmnopqrstu"); // 21 bytes: chunks of 8, 8 and 5
+
+  it("answers each chunk with the bytes it holds, and installs only when the last one arrives, with the whole data", () => {
+    const core = node({ terms: [1, 1, 1], term: 3 });
+    expect(snapshotReplies(deliver(core, "b", chunk(3, 9, 2, DATA, 0, 8)))).toEqual([8]);
+    const middle = deliver(core, "b", chunk(3, 9, 2, DATA, 8, 8));
+    expect(snapshotReplies(middle)).toEqual([16]);
+    expect(installs(middle)).toHaveLength(0);
+    expect([core.log.lastIndex, core.commitIndex, core.incomingSnapshot?.received]).toEqual([2, -1, 16]);
+    const last = deliver(core, "b", chunk(3, 9, 2, DATA, 16, 8));
+    expect(installs(last)).toHaveLength(1);
+    expect(outputs(last).find((o) => o.type === "raft.snapshot")).toMatchObject({ source: "installed", snapshot: { index: 9, term: 2 }, data: DATA });
+    expect(sent(last)).toContainEqual(expect.objectContaining({ type: "raft.append.reply", success: true, index: 9 }));
+    expect([core.log.snapIndex, core.commitIndex, core.appliedIndex, core.incomingSnapshot]).toEqual([9, 9, 9, undefined]);
+    // The last chunk again (a duplicate): the snapshot is at the commit index now, so it is only acknowledged.
+    const again = deliver(core, "b", chunk(3, 9, 2, DATA, 16, 8));
+    expect(installs(again)).toHaveLength(0);
+    expect(sent(again)).toContainEqual(expect.objectContaining({ type: "raft.append.reply", success: true, index: 9 }));
+  });
+
+  it("a duplicate or a chunk ahead of a lost one is answered with the offset it expects and not kept; a later chunk with nothing held is answered 0", () => {
+    const core = node({ term: 3 });
+    expect(snapshotReplies(deliver(core, "b", chunk(3, 9, 2, DATA, 8, 8)))).toEqual([0]);
+    expect(core.incomingSnapshot).toBeUndefined();
+    deliver(core, "b", chunk(3, 9, 2, DATA, 0, 8));
+    expect(snapshotReplies(deliver(core, "b", chunk(3, 9, 2, DATA, 0, 8)))).toEqual([8]);
+    expect(snapshotReplies(deliver(core, "b", chunk(3, 9, 2, DATA, 16, 8)))).toEqual([8]);
+    expect(core.incomingSnapshot?.received).toBe(8);
+    deliver(core, "b", chunk(3, 9, 2, DATA, 8, 8));
+    const last = deliver(core, "b", chunk(3, 9, 2, DATA, 16, 8));
+    expect(outputs(last).find((o) => o.type === "raft.snapshot")).toMatchObject({ data: DATA });
+  });
+
+  it("holds one partial snapshot: a newer one's first chunk replaces it, a late chunk of an older one does not, a new term discards it", () => {
+    const core = node({ term: 3 });
+    const newer = bytes("0123456789");
+    deliver(core, "b", chunk(3, 9, 2, DATA, 0, 8));
+    deliver(core, "b", chunk(3, 12, 3, newer, 0, 4));
+    expect(core.incomingSnapshot).toMatchObject({ index: 12, received: 4 });
+    expect(snapshotReplies(deliver(core, "b", chunk(3, 9, 2, DATA, 8, 8)))).toEqual([0]);
+    expect(core.incomingSnapshot).toMatchObject({ index: 12, received: 4 });
+    // The leader of term 4 (the same snapshot point): what term 3's leader sent is gone.
+    expect(snapshotReplies(deliver(core, "c", chunk(4, 12, 3, newer, 4, 4)))).toEqual([0]);
+    expect(core.incomingSnapshot).toBeUndefined();
+    deliver(core, "c", chunk(4, 12, 3, newer, 0, 4));
+    deliver(core, "c", chunk(4, 12, 3, newer, 4, 4));
+    const last = deliver(core, "c", chunk(4, 12, 3, newer, 8, 4));
+    expect(outputs(last).find((o) => o.type === "raft.snapshot")).toMatchObject({ snapshot: { index: 12 }, data: newer });
+  });
+
+  it("drops a malformed chunk (past its end, done that lies, over snapshotBytesMax, empty but not last) without an answer", () => {
+    const core = node({ term: 3 });
+    const base = chunk(3, 9, 2, DATA, 0, 8) as Extract<RaftMessage, { type: "raft.snapshot" }>;
+    const bad: RaftMessage[] = [
+      { ...base, totalBytes: 4 },
+      { ...base, done: true },
+      { ...base, totalBytes: DEFAULT_RAFT_SETTINGS.snapshotBytesMax + 1 },
+      { ...base, data: new Uint8Array(0) },
+    ];
+    for (const message of bad) expect(sent(deliver(core, "b", message))).toEqual([]);
+    expect(core.incomingSnapshot).toBeUndefined();
+  });
+
+  it("a chunk whose snapshot point the log holds (same index and term) only moves the commit index, whatever its offset", () => {
+    const core = node({ terms: [1, 1, 2, 2, 2], term: 2 });
+    const effects = deliver(core, "b", chunk(2, 3, 2, DATA, 8, 8));
+    expect(installs(effects)).toHaveLength(0);
+    expect(sent(effects)).toContainEqual(expect.objectContaining({ type: "raft.append.reply", success: true, index: 3 }));
+    expect([core.log.lastIndex, core.commitIndex]).toEqual([4, 3]);
   });
 });
 

@@ -1,29 +1,23 @@
 /**
- * Log compaction and InstallSnapshot (Raft §7).
+ * Log compaction and installing a snapshot (Raft §7). How a snapshot travels from the leader, in
+ * chunks, is snapshot-transfer.ts.
  *
  * - **Compaction** (`compact`): the application hands its state after applying every entry up to
  *   `index` — an entry it has applied, so a committed one. The log then starts after `index`: the
  *   entries up to it are dropped in memory at once, and the store writes the snapshot atomically
  *   before it deletes anything on disk (a crash in between leaves the old log and the new snapshot,
  *   which recovery reconciles). Terms and votes are untouched.
- * - **InstallSnapshot**: a leader whose follower needs an entry at or below the log's start sends
- *   its latest snapshot (one message; data bounded by `snapshotBytesMax`) and waits for the answer
- *   (progress state "snapshot"; given up on after a few heartbeat replies, then sent again).
- * - **The follower**: a snapshot at or below its commit index is ignored (it already holds what it
- *   covers); one whose last entry its log holds (same index and term) only advances the commit
- *   index — the log keeps that entry and what follows. Otherwise the log is discarded and the
- *   snapshot installed: state, commit and applied index jump to it, and the store writes it
- *   durably (replacing the log with an empty one after it) BEFORE the acknowledgement leaves —
- *   the host sends nothing emitted after a persist operation before that operation is done.
+ * - **Installing** (`installSnapshot`, once the follower holds the whole snapshot): one whose last
+ *   entry its log holds (same index and term) only advances the commit index — the log keeps that
+ *   entry and what follows (snapshot-transfer.ts checks that before accumulating any chunk).
+ *   Otherwise the log is discarded and the snapshot installed: state, commit and applied index
+ *   jump to it, and the store writes it durably (replacing the log with an empty one after it)
+ *   BEFORE the acknowledgement leaves — the host sends nothing emitted after a persist operation
+ *   before that operation is done.
  */
 import { assert } from "../shared/assert.ts";
-import { maybeApply } from "./apply.ts";
-import { ensureDurable } from "./durability.ts";
 import { output, persistOperation, sendMessage, withAddresses, type ConfigRecord, type RaftCore } from "./state.ts";
-import type { NodeId, RaftInstallSnapshot, Snapshot, SnapshotMeta } from "./types.ts";
-
-/** Heartbeat replies a leader waits for an InstallSnapshot's answer before sending it again. */
-export const SNAPSHOT_RETRY_HEARTBEATS = 4;
+import type { NodeId, Snapshot, SnapshotMeta } from "./types.ts";
 
 function metaOf(snapshot: Snapshot): SnapshotMeta {
   return { index: snapshot.index, term: snapshot.term, voters: snapshot.voters, ...withAddresses(snapshot.addresses) };
@@ -55,34 +49,12 @@ function configAt(configs: readonly ConfigRecord[], index: number): ConfigRecord
   return found;
 }
 
-/** Leader: `peer` needs what the log no longer holds. */
-export function sendSnapshot(core: RaftCore, peer: NodeId): void {
-  const progress = core.progress.get(peer);
-  const snapshot = core.snapshot;
-  assert(snapshot !== undefined && snapshot.index === core.log.snapIndex, `${core.self}: the log starts after ${core.log.snapIndex} but no snapshot is held there`);
-  if (progress === undefined) return;
-  sendMessage(core, peer, { type: "raft.snapshot", index: snapshot.index, snapshotTerm: snapshot.term, voters: snapshot.voters, ...withAddresses(snapshot.addresses), data: snapshot.data });
-  progress.becomeSnapshot(snapshot.index);
-}
-
-/** Follower: an InstallSnapshot from the leader of our term. */
-export function handleSnapshot(core: RaftCore, from: NodeId, message: RaftInstallSnapshot): void {
-  core.electionElapsed = 0;
-  core.leader = from;
-  if (message.index <= core.commitIndex) {
-    // Older than what this node knows committed: it already holds all the snapshot covers.
-    ensureDurable(core, core.commitIndex);
-    return acknowledge(core, from, core.commitIndex);
-  }
-  if (message.data.length > core.settings.snapshotBytesMax || message.voters.length === 0 || message.snapshotTerm > message.term) return; // malformed: dropped
-  if (core.log.matchTerm(message.index, message.snapshotTerm)) {
-    // The log holds the snapshot's last entry: keep it and what follows; everything up to it is committed.
-    core.commitIndex = message.index;
-    maybeApply(core);
-    ensureDurable(core, message.index);
-    return acknowledge(core, from, message.index);
-  }
-  const snapshot: Snapshot = { index: message.index, term: message.snapshotTerm, voters: [...message.voters], ...withAddresses(message.addresses), data: message.data };
+/** Follower: every byte of a snapshot newer than the commit index arrived from the leader of this term; it replaces the log. */
+export function installSnapshot(core: RaftCore, from: NodeId, snapshot: Snapshot): void {
+  // Never back: an installed snapshot covers more than this node knew committed (and so more than its log's start).
+  assert(snapshot.index > core.commitIndex && snapshot.index > core.log.snapIndex, `${core.self}: installing snapshot ${snapshot.index} at commit ${core.commitIndex}, log start ${core.log.snapIndex}`);
+  assert(snapshot.term <= core.term, `${core.self}: snapshot of term ${snapshot.term} from the leader of term ${core.term}`);
+  core.incomingSnapshot = undefined;
   core.log.reset(snapshot.index, snapshot.term);
   core.version++;
   core.writtenIndex = snapshot.index;
@@ -97,9 +69,10 @@ export function handleSnapshot(core: RaftCore, from: NodeId, message: RaftInstal
   persistOperation(core, { kind: "snapshot", snapshot, reset: true, endIndex: snapshot.index, version: core.version }, false);
   output(core, { type: "raft.snapshot", source: "installed", snapshot: metaOf(snapshot), data: snapshot.data });
   output(core, { type: "raft.config", voters: snapshot.voters, index: snapshot.index, ...withAddresses(snapshot.addresses) });
-  acknowledge(core, from, snapshot.index);
+  acknowledgeSnapshot(core, from, snapshot.index);
 }
 
-function acknowledge(core: RaftCore, to: NodeId, index: number): void {
+/** The answer that tells the leader the follower's log matches up to `index` (durable by the time it leaves). */
+export function acknowledgeSnapshot(core: RaftCore, to: NodeId, index: number): void {
   sendMessage(core, to, { type: "raft.append.reply", success: true, index, hintIndex: -1, hintTerm: 0 });
 }

@@ -65,6 +65,20 @@ export interface ReadState {
   context: number;
 }
 
+/**
+ * A follower's snapshot in transfer (snapshot-transfer.ts): the chunks received so far of the
+ * snapshot at (`index`, `snapshotTerm`) from the leader of `term`, contiguous from its start.
+ */
+export interface IncomingSnapshot {
+  readonly term: number;
+  readonly index: number;
+  readonly snapshotTerm: number;
+  readonly totalBytes: number;
+  readonly chunks: Uint8Array[];
+  /** Bytes held: the sum of the chunks' lengths, the offset of the next chunk expected. */
+  received: number;
+}
+
 export type ReadPurpose = { readonly kind: "peer"; readonly peer: NodeId; readonly from: number } | { readonly kind: "apply"; readonly from: number };
 
 export interface RaftCore {
@@ -83,6 +97,8 @@ export interface RaftCore {
   readonly log: RaftLog;
   /** The latest snapshot (compacted here or installed from a leader): what a follower behind the log's start is sent. */
   snapshot: Snapshot | undefined;
+  /** Follower: the one snapshot being received in chunks, if any (discarded when another starts or the term changes). */
+  incomingSnapshot: IncomingSnapshot | undefined;
   commitIndex: number;
   /** Last index handed to the application. */
   appliedIndex: number;
@@ -158,6 +174,7 @@ export function createCore(input: RaftInput): RaftCore {
     leader: null,
     log,
     snapshot,
+    incomingSnapshot: undefined,
     commitIndex: start,
     appliedIndex: start,
     writtenIndex: log.lastIndex,

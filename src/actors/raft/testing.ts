@@ -42,7 +42,7 @@ interface Disk {
   snapshot?: Snapshot;
 }
 
-interface Envelope {
+export interface Envelope {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly message: RaftMessage;
@@ -182,6 +182,8 @@ export class TestNetwork {
   restarts = 0;
   /** Directed links that drop messages: "a->b". */
   readonly cut = new Set<string>();
+  /** Rewrites each round of queued messages before delivery: drop, duplicate or reorder them (undefined: as queued). */
+  mangle: ((round: readonly Envelope[]) => Envelope[]) | undefined;
   private proposals = 0;
 
   constructor(ids: readonly NodeId[], options: { settings?: Partial<RaftSettings>; plant?: RaftPlant; voters?: readonly NodeId[] } = {}) {
@@ -217,7 +219,7 @@ export class TestNetwork {
   deliver(rounds = 1000): number {
     let delivered = 0;
     for (let round = 0; round < rounds && this.queue.length > 0; round++) {
-      const batch = this.queue;
+      const batch = this.mangle === undefined ? this.queue : this.mangle(this.queue);
       this.queue = [];
       for (const { from, to, message } of batch) {
         if (this.cut.has(`${from}->${to}`)) continue;

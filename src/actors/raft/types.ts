@@ -67,8 +67,10 @@ export interface RaftSettings {
   readonly preVote: boolean;
   /** Check-quorum: a leader that has not heard from a majority for an election timeout steps down, and followers within that lease ignore vote requests. */
   readonly checkQuorum: boolean;
-  /** Largest snapshot payload `compact` accepts and InstallSnapshot carries (one message, no chunks). */
+  /** Largest snapshot payload `compact` accepts and a follower accumulates from InstallSnapshot chunks. */
   readonly snapshotBytesMax: number;
+  /** Snapshot data bytes per InstallSnapshot message (one chunk in flight per follower). */
+  readonly snapshotChunkBytes: number;
 }
 
 const KiB = 1024;
@@ -88,8 +90,14 @@ export const DEFAULT_RAFT_SETTINGS: RaftSettings = {
   readsPendingMax: 4096,
   preVote: true,
   checkQuorum: true,
-  snapshotBytesMax: 16 * MiB,
+  snapshotBytesMax: 256 * MiB,
+  snapshotChunkBytes: 1 * MiB,
 };
+
+/** Ceiling of `snapshotBytesMax`: a snapshot is held whole in memory (leader and follower) and written as one file. */
+export const SNAPSHOT_BYTES_CEILING = 1024 * MiB;
+/** Ceiling of `snapshotChunkBytes`: half the transport's 16 MiB frame, leaving room for the messages bundled with a chunk. */
+export const SNAPSHOT_CHUNK_BYTES_CEILING = 8 * MiB;
 
 /** Every problem with a settings object (empty when it is fine): checked at start-up. */
 export function raftSettingsProblems(settings: RaftSettings): string[] {
@@ -109,7 +117,8 @@ export function raftSettingsProblems(settings: RaftSettings): string[] {
   integer("entryBytesMax", 128, 256 * MiB);
   integer("entryRecordsMax", 1, 1 << 24);
   integer("readsPendingMax", 1, 1 << 20);
-  integer("snapshotBytesMax", 1, 64 * MiB);
+  integer("snapshotBytesMax", 1, SNAPSHOT_BYTES_CEILING);
+  integer("snapshotChunkBytes", 1, SNAPSHOT_CHUNK_BYTES_CEILING);
   if (settings.heartbeatTicks >= settings.electionTicks) problems.push(`heartbeatTicks (${settings.heartbeatTicks}) must be below electionTicks (${settings.electionTicks})`);
   return problems;
 }
@@ -279,9 +288,12 @@ export interface RaftTimeoutNow extends MessageBase {
 }
 
 /**
- * InstallSnapshot: the leader's log no longer holds what the follower needs next. The whole
- * snapshot in one message (at most `snapshotBytesMax` of data); the follower answers with a
- * `raft.append.reply` (success, index = the snapshot's) once it is durable.
+ * InstallSnapshot (Raft §7, Figure 13): the leader's log no longer holds what the follower needs
+ * next. The snapshot's data travels in chunks of at most `snapshotChunkBytes`, one in flight per
+ * follower; every chunk repeats the snapshot's identity (index, term, configuration) and size.
+ * The follower answers a chunk that is not the last with `raft.snapshot.reply` (the bytes it
+ * holds), and the last one, once the installed snapshot is durable, with a `raft.append.reply`
+ * (success, index = the snapshot's).
  */
 export interface RaftInstallSnapshot extends MessageBase {
   readonly type: "raft.snapshot";
@@ -290,10 +302,29 @@ export interface RaftInstallSnapshot extends MessageBase {
   readonly snapshotTerm: number;
   readonly voters: readonly NodeId[];
   readonly addresses?: MemberAddresses;
+  /** The whole snapshot's data length. */
+  readonly totalBytes: number;
+  /** Where `data` starts in the snapshot's data. */
+  readonly offset: number;
+  /** This chunk: bytes [offset, offset + data.length) of the snapshot's data. */
   readonly data: Uint8Array;
+  /** The last chunk: offset + data.length === totalBytes. */
+  readonly done: boolean;
 }
 
-export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow | RaftInstallSnapshot;
+/**
+ * A follower's answer to an InstallSnapshot chunk that did not complete the snapshot: it holds
+ * the first `received` bytes of snapshot `index` (of this term's leader), so the leader sends
+ * from there — the next chunk, or again the one it expects after a loss, a reordering or a
+ * restart (0: it holds nothing of it).
+ */
+export interface RaftSnapshotReply extends MessageBase {
+  readonly type: "raft.snapshot.reply";
+  readonly index: number;
+  readonly received: number;
+}
+
+export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow | RaftInstallSnapshot | RaftSnapshotReply;
 
 // ---------------------------------------------------------------- store
 

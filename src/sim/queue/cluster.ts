@@ -132,7 +132,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const drawnChanges = settings.coordinators > 1 && options.coordinatorChanges === true && options.schedule === undefined ? drawCoordinatorChanges(root.derive("nemesis:coordinator-changes"), settings.safetyMs) : [];
   const changeSteps = [...(options.schedule ?? []), ...drawnChanges];
   const membershipChanges = changeSteps.some((step) => step.action.kind === "coordinator-add" || step.action.kind === "coordinator-remove") || drawnChanges.length > 0;
-  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(changeSteps, options.plant), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
+  const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(changeSteps, options.plant), ...(options.snapshotChunkBytes === undefined ? {} : { raft: { snapshotChunkBytes: options.snapshotChunkBytes } }), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
   if (quorum !== undefined && (quorum.ids.length !== quorum.voters.length || membershipChanges)) quorum.bootAdmin();
   world.onCoordinatorChange = quorum === undefined ? undefined : (action) => world.faultLog.push(`${world.kernel.now().toFixed(3)}   (${quorum.change(action)})`);
   // With the authorizer on, consumers and group members start once their rules are committed (else the
@@ -159,7 +159,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const raft = settings.replicationMode === "raft" || settings.modeSwitches > 0 ? new RaftGroupsObserver(history, () => world.kernel.now()) : undefined;
   let modeSwitchesTaken = 0;
   let copiesSwitched = 0;
-  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...brokerRaftPlantOf(options.plant), ...(raft === undefined ? {} : { reportRaft: true }), ...(settings.retention ? SIM_RETENTION : {}), ...authorizer });
+  const broker = brokerDefinition({ coordinator: coordinatorIds[0]!, ...(quorum === undefined ? {} : { coordinators: coordinatorIds }), ...brokerPlant, ...brokerRaftPlantOf(options.plant), ...(raft === undefined ? {} : { reportRaft: true }), ...(settings.retention ? SIM_RETENTION : {}), ...authorizer, ...(options.snapshotChunkBytes === undefined ? {} : { raftSettings: { snapshotChunkBytes: options.snapshotChunkBytes } }) });
   const brokerUnderTest = withDiskPlant(broker, options.plant);
   for (const id of brokers) {
     const onStarted = (host: { readonly snapshot: unknown }): void => void brokerHosts.set(id, host);

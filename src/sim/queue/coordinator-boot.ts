@@ -35,7 +35,7 @@ import type { FaultStep } from "../nemesis.ts";
 import type { Random } from "../../ports/random.ts";
 import { uniform } from "../random.ts";
 import type { FaultAction } from "../nemesis.ts";
-import type { RaftPlant } from "../../actors/raft/types.ts";
+import type { RaftPlant, RaftSettings } from "../../actors/raft/types.ts";
 import { COORDINATOR_LEADER, COORDINATOR_VOTER_PREFIX, CoordinatorOperator, VOTER_LEADER_TAG } from "./coordinator-operator.ts";
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
@@ -114,6 +114,8 @@ export class SimCoordinatorQuorum {
       readonly principalOf?: (from: NodeId) => string;
       /** A planted bug in every replica's Raft node. */
       readonly raftPlant?: RaftPlant;
+      /** Raft settings of every replica over COORDINATOR_RAFT_SETTINGS (`zhumq sim --snapshot-chunk-bytes`). */
+      readonly raft?: Partial<RaftSettings>;
     },
   ) {
     const spares = options.spares ?? 0;
@@ -124,7 +126,7 @@ export class SimCoordinatorQuorum {
     this.ids = [...this.voters, ...this.spares];
     this.checker = new QuorumChecker(() => world.kernel.now());
     this.operator = new CoordinatorOperator(world, () => this.servingId(), (node, stopAfterMs) => this.world.kernel.schedule(stopAfterMs, () => this.stopRemoved(node)));
-    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.raftPlant === undefined ? {} : { raftPlant: options.raftPlant }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
+    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.raftPlant === undefined ? {} : { raftPlant: options.raftPlant }), ...(options.raft === undefined ? {} : { raft: options.raft }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
     const voting = coordinatorQuorumDefinition({ voters: this.voters, ...common });
     const joining = coordinatorQuorumDefinition({ voters: [], joining: true, ...common });
     for (const id of this.ids) {

@@ -87,6 +87,12 @@ export interface QueueRunOptions {
    * The checker excuses a loss only below a final log's start (deleted by retention).
    */
   readonly retention?: boolean;
+  /**
+   * Data bytes per InstallSnapshot chunk of every Raft group — the coordinator quorum's and the
+   * raft-mode partitions' (`zhumq sim --snapshot-chunk-bytes`; default the Raft setting, 1 MiB,
+   * which the simulator's small snapshots fit in one chunk).
+   */
+  readonly snapshotChunkBytes?: number;
   /** Records the run's trace (`zhumq sim --trace`), client operations and anomalies included; it never changes the run. */
   readonly recorder?: TraceRecorder;
   /**

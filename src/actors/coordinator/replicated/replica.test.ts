@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { decodeBatch } from "../../../disk/batch-view.ts";
 import { metaOf } from "../../raft/entries.ts";
 import { CountingRandom, writeToMemoryDisk } from "../../raft/testing.ts";
-import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead, type Snapshot } from "../../raft/types.ts";
+import { DEFAULT_RAFT_SETTINGS, type HardState, type RaftMessage, type RaftOperation, type RaftRead, type RaftSettings, type Snapshot } from "../../raft/types.ts";
 import type { CoordinatorReplyMessage } from "../../shared/messages.ts";
 import { DEFAULT_COORDINATOR_SETTINGS } from "../limits.ts";
 import type { CoordinatorPlant } from "../handlers.ts";
@@ -34,12 +34,14 @@ class Harness {
   nowMs = 0;
   readonly nodes = new Map<string, Node>();
   readonly queue: { from: string; to: string; message: RaftMessage }[] = [];
+  /** Every Raft message delivered, in order. */
+  readonly delivered: { from: string; to: string; message: RaftMessage }[] = [];
   /** Nodes cut off from every other replica. */
   readonly cut = new Set<string>();
 
   constructor(
     readonly snapshotEvery = 0,
-    readonly options: { readonly reportDigests?: boolean; readonly plant?: CoordinatorPlant } = {},
+    readonly options: { readonly reportDigests?: boolean; readonly plant?: CoordinatorPlant; readonly raft?: Partial<RaftSettings> } = {},
   ) {
     for (const id of IDS) {
       const disk = { batches: [], hardState: { term: 0, votedFor: null } };
@@ -53,7 +55,7 @@ class Harness {
     const recovered = { hardState: disk.hardState, entries: disk.batches.map((batch) => metaOf(decodeBatch(batch))), ...(disk.snapshot === undefined ? {} : { snapshot: disk.snapshot }) };
     return createReplica({
       basis: { self: id, settings: SETTINGS, clock, random, ...(this.options.plant === undefined ? {} : { plant: this.options.plant }) },
-      raft: { self: id, group: "coordinator", voters: IDS, settings: DEFAULT_RAFT_SETTINGS, recovered, clock, random },
+      raft: { self: id, group: "coordinator", voters: IDS, settings: { ...DEFAULT_RAFT_SETTINGS, ...this.options.raft }, recovered, clock, random },
       start: startState(SETTINGS, undefined),
       reportDigests: this.options.reportDigests ?? false,
       snapshotEvery: this.snapshotEvery,
@@ -98,6 +100,7 @@ class Harness {
     while (this.queue.length > 0) {
       const { from, to, message } = this.queue.shift()!;
       if (this.cut.has(from) || this.cut.has(to)) continue;
+      this.delivered.push({ from, to, message });
       this.handle(to, onRaftMessage(this.node(to).replica, from, message));
     }
   }
@@ -208,6 +211,49 @@ describe("coordinator quorum replicas", () => {
     harness.tick(30);
     expect(harness.node(behind).replica.appliedIndex).toBe(harness.node(leader).replica.appliedIndex);
     expect(digests().size).toBe(1);
+  });
+});
+
+describe("coordinator snapshots in chunks", () => {
+  it("a wiped replica installs a snapshot that takes many InstallSnapshot chunks (snapshotChunkBytes 256), and its state equals the leader's", () => {
+    const harness = new Harness(4, { raft: { snapshotChunkBytes: 256 } });
+    const leader = untilServing(harness);
+    harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.tick(5);
+    for (let index = 0; index < 40; index++) {
+      harness.request(leader, "admin", { type: "topic.create", requestId: 100 + index, topic: `topic-with-a-longer-name-${index}`, partitions: 4, replicationFactor: 1, replicationMode: "fetch" });
+      harness.tick(2);
+    }
+    const snapshot = harness.node(leader).disk.snapshot;
+    expect(snapshot).toBeDefined();
+    const wiped = IDS.find((id) => id !== leader)!;
+    harness.restart(wiped, true);
+    harness.request(leader, "admin", { type: "topic.create", requestId: 200, topic: "after-wipe", partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+    harness.tick(30);
+    const chunks = harness.delivered.flatMap(({ to, message }) => (to === wiped && message.type === "raft.snapshot" ? [message] : []));
+    const installed = harness.node(wiped).disk.snapshot!;
+    expect(installed.data.length).toBeGreaterThan(20 * 256);
+    expect(chunks.length).toBeGreaterThanOrEqual(Math.ceil(installed.data.length / 256));
+    expect(chunks.every((chunk) => chunk.data.length <= 256)).toBe(true);
+    expect(harness.node(wiped).replica.applied.topics.has("after-wipe")).toBe(true);
+    expect(harness.node(wiped).replica.applied.topics.has("topic-with-a-longer-name-39")).toBe(true);
+    expect(new Set(IDS.map((id) => stateDigest(harness.node(id).replica.applied))).size).toBe(1);
+  });
+
+  it("a state over snapshotBytesMax is refused (too-large) and tried again only snapshotEvery entries later, not on every event", () => {
+    const harness = new Harness(4, { raft: { snapshotBytesMax: 64 } });
+    const leader = untilServing(harness);
+    harness.request(leader, "b0", { type: "broker.heartbeat", requestId: 1, broker: "b0" });
+    harness.tick(5);
+    for (let index = 0; index < 8; index++) {
+      harness.request(leader, "admin", { type: "topic.create", requestId: 100 + index, topic: `t${index}`, partitions: 1, replicationFactor: 1, replicationMode: "fetch" });
+      harness.tick(3);
+    }
+    const refused = harness.node(leader).outputs.filter((output) => output.type === "coordinator.raft" && (output as unknown as { output: { type: string; reason?: string } }).output.reason === "too-large");
+    const applied = harness.node(leader).replica.appliedIndex;
+    expect(harness.node(leader).disk.snapshot).toBeUndefined();
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThanOrEqual(Math.ceil(applied / 4) + 1);
   });
 });
 

@@ -109,7 +109,7 @@ export interface QuorumReplica {
   /** The state machine: every committed command applied. */
   applied: CoordinatorState;
   appliedIndex: number;
-  /** Applied entries between snapshots (0: never), and where the latest snapshot ends. */
+  /** Applied entries between snapshots (0: never), and where the latest snapshot ends (or the latest refused one would have: tried again `snapshotEvery` entries later). */
   readonly snapshotEvery: number;
   snapshotIndex: number;
   /** The serving leader's speculative context; undefined unless serving. */
@@ -350,6 +350,10 @@ function routeCoreEffects(replica: QuorumReplica): void {
       case "raft.config":
         // Every replica's host learns where the members listen from the log (and snapshots).
         if (output.addresses !== undefined || Object.keys(replica.bootstrapAddresses).length > 0) replica.effects.push(notify({ type: "coordinator.quorum.addresses", addresses: memberAddresses(replica) }));
+        break;
+      case "raft.compact.refused":
+        // A state over snapshotBytesMax: encoding it again on every event would only burn the CPU.
+        if (output.reason === "too-large") replica.snapshotIndex = Math.max(replica.snapshotIndex, output.index);
         break;
       case "raft.snapshot":
         replica.snapshotIndex = output.snapshot.index;

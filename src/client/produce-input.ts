@@ -11,7 +11,7 @@ import { toBytes, toHeaders, type MessageBytes, type MessageHeaders } from "./by
 import { invalidRequest } from "./errors.ts";
 import { TIMESTAMP_MS_MAX } from "../actors/producer/routing.ts";
 import type { CompressionType } from "../disk/compression.ts";
-import { checkOptions, compressionOption, MESSAGE_RULES, SEND_RULES } from "./options.ts";
+import { checkOptions, compressionOption, MESSAGE_RULES, SEND_RULES, type OptionRules } from "./options.ts";
 
 export interface Message {
   /** Messages with the same key go to the same partition (murmur2, as Kafka). */
@@ -51,7 +51,7 @@ export const MESSAGES_PER_SEND_MAX = 1_000_000;
 
 export function toProducerSends(given: ProducerRecord, defaultAcks: AckLevel, firstId = 0): { sends: ProducerSend[]; acks: AckLevel; compression: CompressionType | undefined } {
   if (typeof given !== "object" || given === null) throw invalidRequest("send({ topic, messages }) needs an object");
-  const record = checkOptions(given, SEND_RULES);
+  const record = hasOnlyKnownKeys(given, SEND_RULES) ? given : checkOptions(given, SEND_RULES);
   const { topic, messages } = record;
   if (typeof topic !== "string") throw invalidRequest(`topic must be a string, got ${typeof topic}`);
   const problem = topicNameProblem(topic);
@@ -73,7 +73,7 @@ export function toProducerSends(given: ProducerRecord, defaultAcks: AckLevel, fi
  */
 function toProducerSend(topic: string, message: Message, index: number, id: number): ProducerSend {
   if (typeof message !== "object" || message === null) throw invalidRequest(`${messageLabel(index)} must be an object { key?, value, headers?, partition?, timestamp? }`);
-  if (!hasOnlyMessageKeys(message)) checkOptions(message, { ...MESSAGE_RULES, what: messageLabel(index) });
+  if (!hasOnlyKnownKeys(message, MESSAGE_RULES)) checkOptions(message, { ...MESSAGE_RULES, what: messageLabel(index) });
   if (!("value" in message)) throw invalidRequest(`${messageLabel(index)}.value is missing (use null for a message without a value)`);
   const { partition, key, value, headers, timestamp } = message;
   const timestampMs = timestamp === undefined ? undefined : timestampOf(timestamp, `${messageLabel(index)}.timestamp`);
@@ -97,11 +97,15 @@ function messageLabel(index: number): string {
   return `messages[${index}]`;
 }
 
-/** Whether every own key of `message` is one MESSAGE_RULES knows: then `checkOptions` has nothing to say. */
-function hasOnlyMessageKeys(message: object): boolean {
-  for (const key in message) {
-    if (!Object.hasOwn(message, key)) continue;
-    if (!MESSAGE_RULES.known.includes(key)) return false;
+/**
+ * Whether every own key of `given` is one `rules` knows by its zhumq name: then `checkOptions`
+ * would find nothing to refuse, map or drop, and its copy is not needed (the common case, and a
+ * per-message one).
+ */
+function hasOnlyKnownKeys(given: object, rules: OptionRules): boolean {
+  for (const key in given) {
+    if (!Object.hasOwn(given, key)) continue;
+    if (!rules.known.includes(key)) return false;
   }
   return true;
 }

@@ -10,7 +10,7 @@
  * Fault model: what the transport's is — messages may be lost, never duplicated or corrupted.
  * The routing table is bounded (REQUEST_ROUTES_MAX); a reply whose route was forgotten is lost.
  */
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import type { NodeId, SendReceipt } from "../ports/transport.ts";
 import { EndpointRouter, type Endpoint as RoutedEndpoint, type EndpointObserver as RoutedObserver } from "../host/endpoint-router.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
@@ -24,6 +24,7 @@ import type { RealRandom } from "../host/real.ts";
 import type { AddressBook } from "../host/real-node.ts";
 import { invalidRequest } from "./errors.ts";
 import { LoginWatch } from "./login-refusal.ts";
+import { asBuffer } from "./bytes.ts";
 
 /** How long close() lets queued messages leave before it closes the streams anyway. */
 export const CLOSE_FLUSH_MS_MAX = 2_000;
@@ -33,6 +34,24 @@ export const REQUEST_ROUTES_MAX = 65_536;
 
 export type Endpoint = RoutedEndpoint<ZhumqMessage>;
 export type EndpointObserver = RoutedObserver<ZhumqMessage>;
+
+/**
+ * A fetch reply's record bytes as a Buffer view of the frame (no copy; the codec hands out plain
+ * Uint8Array views). The consumer actor's record views are then `subarray`s of a Buffer, so
+ * Buffers themselves, and the messages the application gets view them as they are: one object
+ * per key and value instead of a Uint8Array and a Buffer wrapping it (issue 18 item 5).
+ */
+export function withBufferRecords(message: unknown): unknown {
+  if (typeof message !== "object" || message === null) return message;
+  const { type } = message as { type?: unknown };
+  if (type === "fetch.reply") {
+    const { records } = message as { records?: unknown };
+    return records instanceof Uint8Array && !Buffer.isBuffer(records) ? { ...message, records: asBuffer(records) } : message;
+  }
+  const parts = (message as { messages?: unknown }).messages;
+  if (type !== "bundle" || !Array.isArray(parts) || !parts.some((part) => (part as { type?: unknown } | null)?.type === "fetch.reply")) return message;
+  return { ...message, messages: parts.map(withBufferRecords) };
+}
 
 export class ClientNode {
   readonly id: NodeId;
@@ -61,7 +80,7 @@ export class ClientNode {
     this.transport.onMessage((from, message) => {
       logins?.received(from);
       this.book.learn(from, message);
-      this.router.receive(from, message);
+      this.router.receive(from, withBufferRecords(message));
     });
   }
 

@@ -14,6 +14,8 @@ import type { FeedSink, PartitionFeed } from "./partition-feed.ts";
 import { toProducerSends } from "./produce-input.ts";
 import { DeliveryUnknownError, SendError, ZhuMQ, ZhumqError } from "../index.ts";
 import { describeReplicas } from "./admin.ts";
+import { withBufferRecords } from "./client-node.ts";
+import { Buffer } from "node:buffer";
 
 describe("bytes and headers", () => {
   it("strings become UTF-8, bytes pass as they are, null stays null; anything else is refused", () => {
@@ -53,6 +55,26 @@ describe("bytes and headers", () => {
     expect(refused({ topic: "t", messages: [{ key: "k" }] })).toThrow(/value is missing/);
     expect(refused({ topic: "t", messages: [{ value: "v", partition: -1 }] })).toThrow(/partition must be/);
     expect(refused({ topic: "t", messages: [{ value: "v" }, null] })).toThrow(/messages\[1\]/);
+  });
+});
+
+describe("fetched records reach the consumer as Buffer views", () => {
+  it("a fetch reply's records (alone or in a bundle) become a Buffer over the same bytes; anything else passes as it is", () => {
+    const frame = new Uint8Array([9, 1, 2, 3, 9]);
+    const records = frame.subarray(1, 4);
+    const reply = { type: "fetch.reply", requestId: 1, topic: "t", partition: 0, highWatermark: 3, logStartOffset: 0, records };
+    const seen = withBufferRecords(reply) as typeof reply;
+    expect(Buffer.isBuffer(seen.records)).toBe(true);
+    expect(seen.records.buffer).toBe(frame.buffer);
+    expect([...seen.records]).toEqual([1, 2, 3]);
+    expect(seen).toMatchObject({ ...reply, records: expect.anything() });
+    expect(reply.records).toBe(records); // the received message itself is not changed
+    const other = { type: "produce.reply", requestId: 2 };
+    const bundle = withBufferRecords({ type: "bundle", messages: [other, reply] }) as { messages: [unknown, typeof reply] };
+    expect(bundle.messages[0]).toBe(other);
+    expect(Buffer.isBuffer(bundle.messages[1].records)).toBe(true);
+    const plain = { type: "bundle", messages: [other] };
+    for (const message of [plain, other, null, 7, { type: "fetch.reply", records: "x" }]) expect(withBufferRecords(message)).toBe(message);
   });
 });
 

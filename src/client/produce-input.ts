@@ -3,7 +3,7 @@
  * with a bad topic name, a bad ack level or a message of the wrong shape is refused as a whole
  * (a plain ZhumqError), so it never leaves half its messages behind.
  */
-import type { ProducerSend } from "../actors/producer/events.ts";
+import type { ProducerSend, ProducerSendHeader } from "../actors/producer/events.ts";
 import type { AckLevel } from "../actors/shared/messages.ts";
 import { ZhumqError } from "../actors/shared/errors.ts";
 import { topicNameProblem } from "../actors/shared/ids.ts";
@@ -11,7 +11,7 @@ import { toBytes, toHeaders, type MessageBytes, type MessageHeaders } from "./by
 import { invalidRequest } from "./errors.ts";
 import { TIMESTAMP_MS_MAX } from "../actors/producer/routing.ts";
 import type { CompressionType } from "../disk/compression.ts";
-import { checkOptions, compressionOption, MESSAGE_RULES, SEND_RULES } from "./options.ts";
+import { checkOptions, compressionOption, MESSAGE_RULES, SEND_RULES, type OptionRules } from "./options.ts";
 
 export interface Message {
   /** Messages with the same key go to the same partition (murmur2, as Kafka). */
@@ -49,9 +49,9 @@ export interface RecordMetadata {
 /** Most messages in one `send` call; a bound on the promises and outcomes one call holds. */
 export const MESSAGES_PER_SEND_MAX = 1_000_000;
 
-export function toProducerSends(given: ProducerRecord, defaultAcks: AckLevel): { sends: Omit<ProducerSend, "id">[]; acks: AckLevel; compression: CompressionType | undefined } {
+export function toProducerSends(given: ProducerRecord, defaultAcks: AckLevel, firstId = 0): { sends: ProducerSend[]; acks: AckLevel; compression: CompressionType | undefined } {
   if (typeof given !== "object" || given === null) throw invalidRequest("send({ topic, messages }) needs an object");
-  const record = checkOptions(given, SEND_RULES);
+  const record = hasOnlyKnownKeys(given, SEND_RULES) ? given : checkOptions(given, SEND_RULES);
   const { topic, messages } = record;
   if (typeof topic !== "string") throw invalidRequest(`topic must be a string, got ${typeof topic}`);
   const problem = topicNameProblem(topic);
@@ -61,27 +61,53 @@ export function toProducerSends(given: ProducerRecord, defaultAcks: AckLevel): {
   if (!Array.isArray(messages)) throw invalidRequest("messages must be an array of { key?, value, headers?, partition? }");
   if (messages.length > MESSAGES_PER_SEND_MAX) throw invalidRequest(`at most ${MESSAGES_PER_SEND_MAX} messages per send, got ${messages.length}`);
   const compression = record.compression === undefined ? undefined : compressionOption(record.compression, "send");
-  const sends = messages.map((message: Message, index) => toProducerSend(topic, message, index));
+  const sends: ProducerSend[] = new Array<ProducerSend>(messages.length);
+  for (let index = 0; index < messages.length; index++) sends[index] = toProducerSend(topic, messages[index]!, index, firstId + index);
   return { sends, acks, compression };
 }
 
-function toProducerSend(topic: string, message: Message, index: number): Omit<ProducerSend, "id"> {
-  const what = `messages[${index}]`;
-  if (typeof message !== "object" || message === null) throw invalidRequest(`${what} must be an object { key?, value, headers?, partition?, timestamp? }`);
-  checkOptions(message, { ...MESSAGE_RULES, what });
-  if (!("value" in message)) throw invalidRequest(`${what}.value is missing (use null for a message without a value)`);
-  const { partition } = message;
-  const timestampMs = message.timestamp === undefined ? undefined : timestampOf(message.timestamp, `${what}.timestamp`);
-  if (partition !== undefined && !(Number.isSafeInteger(partition) && partition >= 0)) throw invalidRequest(`${what}.partition must be a non-negative integer, got ${String(partition)}`);
+/**
+ * One message as the actor's event, with its id. The hot path of every send (issue 18 item 4):
+ * no per-message rules object, error label or header list unless the message needs one — the
+ * labels (`messages[i].key`, ...) are built only when a check fails.
+ */
+function toProducerSend(topic: string, message: Message, index: number, id: number): ProducerSend {
+  if (typeof message !== "object" || message === null) throw invalidRequest(`${messageLabel(index)} must be an object { key?, value, headers?, partition?, timestamp? }`);
+  if (!hasOnlyKnownKeys(message, MESSAGE_RULES)) checkOptions(message, { ...MESSAGE_RULES, what: messageLabel(index) });
+  if (!("value" in message)) throw invalidRequest(`${messageLabel(index)}.value is missing (use null for a message without a value)`);
+  const { partition, key, value, headers, timestamp } = message;
+  const timestampMs = timestamp === undefined ? undefined : timestampOf(timestamp, `${messageLabel(index)}.timestamp`);
+  if (partition !== undefined && !(Number.isSafeInteger(partition) && partition >= 0)) throw invalidRequest(`${messageLabel(index)}.partition must be a non-negative integer, got ${String(partition)}`);
   return {
     type: "producer.send",
+    id,
     topic,
     partition,
-    key: toBytes(message.key, `${what}.key`),
-    value: toBytes(message.value, `${what}.value`),
-    headers: toHeaders(message.headers, `${what}.headers`),
-    ...(timestampMs === undefined ? {} : { timestampMs }),
+    key: key === undefined || key === null ? null : key instanceof Uint8Array ? key : toBytes(key, `${messageLabel(index)}.key`),
+    value: value === null ? null : value instanceof Uint8Array ? value : toBytes(value, `${messageLabel(index)}.value`),
+    headers: headers === undefined ? NO_HEADERS : toHeaders(headers, `${messageLabel(index)}.headers`),
+    timestampMs,
   };
+}
+
+/** Shared by every message sent without headers (the actor never changes an event). */
+const NO_HEADERS: readonly ProducerSendHeader[] = Object.freeze([]);
+
+function messageLabel(index: number): string {
+  return `messages[${index}]`;
+}
+
+/**
+ * Whether every own key of `given` is one `rules` knows by its zhumq name: then `checkOptions`
+ * would find nothing to refuse, map or drop, and its copy is not needed (the common case, and a
+ * per-message one).
+ */
+function hasOnlyKnownKeys(given: object, rules: OptionRules): boolean {
+  for (const key in given) {
+    if (!Object.hasOwn(given, key)) continue;
+    if (!rules.known.includes(key)) return false;
+  }
+  return true;
 }
 
 /** A message timestamp as whole milliseconds in [0, TIMESTAMP_MS_MAX]; INVALID_REQUEST otherwise. */

@@ -82,13 +82,6 @@ interface Pipeline {
   crashed: ClientCrashError | undefined;
 }
 
-interface PendingMessage {
-  readonly call: SendCall;
-  readonly index: number;
-  /** Its pipeline's key. */
-  readonly pipeline: string;
-}
-
 type State = "disconnected" | "connecting" | "connected" | "disconnecting";
 
 export class Producer {
@@ -99,7 +92,8 @@ export class Producer {
   private node: ClientNode | undefined;
   /** One actor per ack level and codec in use, by `pipelineKey`. */
   private readonly pipelines = new Map<string, Pipeline>();
-  private readonly pending = new Map<number, PendingMessage>();
+  /** The call of every message handed over and not yet answered, by message id. */
+  private readonly pending = new Map<number, SendCall>();
   private readonly topicErrors: TopicErrors = new Map();
   private flushed: (() => void)[] = [];
   private nextId = 1;
@@ -143,12 +137,13 @@ export class Producer {
   /** Resolves with each message's topic, partition and offset (-1 with acks 0), in the order given. */
   send(record: ProducerRecord): Promise<RecordMetadata[]> {
     if (this.state !== "connected") return Promise.reject(invalidRequest(`the producer is ${this.state}: call connect() first${this.state === "disconnecting" ? " (it is disconnecting)" : ""}`));
-    let sends: Omit<ProducerSend, "id">[];
+    let sends: ProducerSend[];
     let acks: AckLevel;
     let compression: CompressionType;
+    const firstId = this.nextId;
     try {
       let chosen: CompressionType | undefined;
-      ({ sends, acks, compression: chosen } = toProducerSends(record, this.defaultAcks));
+      ({ sends, acks, compression: chosen } = toProducerSends(record, this.defaultAcks, firstId));
       compression = chosen ?? this.defaultCompression;
       const problem = codecProblem(compression);
       if (problem !== undefined) throw unsupportedOption("send", `compression: "${compression}"`, problem);
@@ -160,12 +155,14 @@ export class Producer {
     if (sends.length === 0) return Promise.resolve([]);
     const pipeline = this.pipeline(acks, compression);
     if (pipeline.crashed !== undefined) return Promise.reject(pipeline.crashed);
-    const call = new SendCall(record.topic, sends.length, signal);
-    sends.forEach((send, index) => {
-      const id = this.nextId++;
-      this.pending.set(id, { call, index, pipeline: pipeline.key });
-      this.handOver(pipeline, { ...send, id });
-    });
+    // The ids of one call are consecutive, so an answer's id gives its message's index in the
+    // call: one map entry per message pointing at the call, no object per message.
+    this.nextId = firstId + sends.length;
+    const call = new SendCall(record.topic, sends.length, signal, firstId, pipeline.key);
+    for (const send of sends) {
+      this.pending.set(send.id, call);
+      this.handOver(pipeline, send);
+    }
     return call.promise;
   }
 
@@ -236,10 +233,10 @@ export class Producer {
   }
 
   private onOutput(output: ProducerOutput): void {
-    const pending = this.pending.get(output.id);
-    if (pending === undefined) return;
+    const call = this.pending.get(output.id);
+    if (call === undefined) return;
     this.pending.delete(output.id);
-    pending.call.answer(pending.index, output, this.topicErrors);
+    call.answer(output.id - call.firstId, output, this.topicErrors);
     this.settleFlush();
   }
 
@@ -248,10 +245,10 @@ export class Producer {
     pipeline.crashed = error;
     pipeline.waiting.length = 0;
     pipeline.turn = [];
-    for (const [id, pending] of this.pending) {
-      if (pending.pipeline !== pipeline.key) continue;
+    for (const [id, call] of this.pending) {
+      if (call.pipeline !== pipeline.key) continue;
       this.pending.delete(id);
-      pending.call.fail(error);
+      call.fail(error);
     }
     this.settleFlush();
   }

@@ -10,7 +10,7 @@
  * UNKNOWN_TOPIC_OR_PARTITION, with the timeout as its cause.
  */
 import { ZhumqError, type WireError } from "../actors/shared/errors.ts";
-import type { ProducerOutput } from "../actors/producer/events.ts";
+import type { ProducerOutput, ProducerResult, ProducerSent } from "../actors/producer/events.ts";
 import type { ZhumqMessage } from "../actors/shared/messages.ts";
 import type { RecordMetadata } from "./produce-input.ts";
 import { abortReason, DeliveryUnknownError, SendError, type MessageOutcome } from "./errors.ts";
@@ -30,21 +30,32 @@ export function topicErrorTracker(errors: TopicErrors, message: ZhumqMessage): v
   }
 }
 
+/** An answer kept as the actor gave it when it says the message is written or sent (the common case). */
+type Answer = ProducerResult | ProducerSent | MessageOutcome;
+
 export class SendCall {
   readonly promise: Promise<RecordMetadata[]>;
-  private readonly outcomes: (MessageOutcome | undefined)[];
+  /** Per message: the actor's answer when it succeeded, its outcome (decided on arrival) when not. */
+  private readonly answers: (Answer | undefined)[];
   private remaining: number;
+  private failures = 0;
   private settled = false;
   private resolve!: (results: RecordMetadata[]) => void;
   private reject!: (error: unknown) => void;
   private readonly onAbort: (() => void) | undefined;
 
+  /**
+   * `firstId`: the producer's id of the call's first message (the others follow it in order);
+   * `pipeline`: the key of the producer actor its messages went to.
+   */
   constructor(
     private readonly topic: string,
     count: number,
     private readonly signal: AbortSignal | undefined,
+    readonly firstId = 0,
+    readonly pipeline = "",
   ) {
-    this.outcomes = new Array<MessageOutcome | undefined>(count).fill(undefined);
+    this.answers = new Array<Answer | undefined>(count).fill(undefined);
     this.remaining = count;
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
@@ -57,15 +68,26 @@ export class SendCall {
   }
 
   answer(index: number, output: ProducerOutput, topicErrors: TopicErrors): void {
-    this.outcomes[index] = outcomeOf(index, output, topicErrors);
+    if (output.type === "producer.error") {
+      // Decided now: the topic hint is the one known when the answer came.
+      this.answers[index] = outcomeOf(index, output, topicErrors);
+      this.failures++;
+    } else {
+      this.answers[index] = output;
+    }
     this.remaining--;
     if (this.remaining > 0 || this.settled) return;
     this.finish();
-    const outcomes = this.outcomes as MessageOutcome[];
-    if (outcomes.every((outcome) => outcome.status === "written" || outcome.status === "sent")) {
-      this.resolve(outcomes.map((outcome) => ({ topic: this.topic, partition: (outcome as { partition: number }).partition, offset: (outcome as { offset: number }).offset })));
+    const answers = this.answers as Answer[];
+    if (this.failures === 0) {
+      const results = new Array<RecordMetadata>(answers.length);
+      for (let i = 0; i < answers.length; i++) {
+        const answer = answers[i] as ProducerResult | ProducerSent;
+        results[i] = { topic: this.topic, partition: answer.partition, offset: answer.type === "producer.result" ? answer.offset : -1 };
+      }
+      this.resolve(results);
     } else {
-      this.reject(new SendError(outcomes));
+      this.reject(new SendError(answers.map((answer, i) => ("type" in answer ? outcomeOf(i, answer, topicErrors) : answer))));
     }
   }
 

@@ -37,7 +37,7 @@ import type { FileSystem } from "../ports/filesystem.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, Transport } from "../ports/transport.ts";
 import { CommitPipeline, type Commit } from "./commit-pipeline.ts";
-import type { Effect, ReadDone, SendSettled, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
+import type { Effect, EffectsEmitted, ReadDone, SendSettled, StorePersisted, TimerFired } from "../actors/shared/effects.ts";
 
 export interface NodePorts<Message> {
   readonly clock: Clock;
@@ -246,8 +246,11 @@ export class ActorHost<Machine extends AnyStateMachine, Message, Operation, Inpu
     };
   }
 
-  private collect(effect: Effect<Message, Operation, unknown, unknown>): void {
+  private collect(effect: Effect<Message, Operation, unknown, unknown> | EffectsEmitted<Effect<Message, Operation, unknown, unknown>>): void {
     switch (effect.type) {
+      case "effect.all":
+        for (const one of effect.effects) this.collect(one);
+        return;
       case "effect.send":
         (effect.ahead === true ? this.ahead : this.collecting.sends).push({ to: effect.to, message: effect.message, receipt: effect.receipt });
         return;

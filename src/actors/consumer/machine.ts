@@ -11,7 +11,7 @@
  * to leaders), keyed timers, and `effect.notify` with a `ConsumerOutput`.
  */
 import { emit, enqueueActions, setup } from "xstate";
-import { cancelTimer, type TimerFired } from "../shared/effects.ts";
+import { allEffects, cancelTimer, type EffectsEmitted, type TimerFired } from "../shared/effects.ts";
 import type { MessageReceived } from "../shared/messages.ts";
 import { CoordinatorList, firstRequestId } from "../shared/retry.ts";
 import { resolveConsumerConfig, type ConsumerInput } from "./config.ts";
@@ -106,13 +106,15 @@ export interface ConsumerContext {
 }
 
 export const consumerMachine = setup({
-  types: {} as { context: ConsumerContext; events: ConsumerEvent; input: ConsumerInput; emitted: ConsumerEffect },
+  types: {} as { context: ConsumerContext; events: ConsumerEvent; input: ConsumerInput; emitted: EffectsEmitted<ConsumerEffect> },
   actions: {
     start: enqueueActions(({ context, enqueue }) => {
-      for (const effect of consumerStart(context.state)) enqueue(emit(effect));
+      const effects = consumerStart(context.state);
+      if (effects.length > 0) enqueue(emit(allEffects(effects)));
     }),
     step: enqueueActions(({ context, event, enqueue }) => {
-      for (const effect of consumerStep(context.state, event)) enqueue(emit(effect));
+      const effects = consumerStep(context.state, event);
+      if (effects.length > 0) enqueue(emit(allEffects(effects)));
     }),
   },
 }).createMachine({

@@ -12,7 +12,7 @@
  * the coordinator), keyed timers, and `effect.notify` with a `ProducerOutput` per message.
  */
 import { emit, enqueueActions, setup } from "xstate";
-import type { TimerFired } from "../shared/effects.ts";
+import { allEffects, type EffectsEmitted, type TimerFired } from "../shared/effects.ts";
 import type { MessageReceived } from "../shared/messages.ts";
 import { resolveProducerConfig, type ProducerInput } from "./config.ts";
 import type { ProducerEvent } from "./events.ts";
@@ -118,10 +118,11 @@ export interface ProducerContext {
 }
 
 export const producerMachine = setup({
-  types: {} as { context: ProducerContext; events: ProducerEvent; input: ProducerInput; emitted: ProducerEffect },
+  types: {} as { context: ProducerContext; events: ProducerEvent; input: ProducerInput; emitted: EffectsEmitted<ProducerEffect> },
   actions: {
     step: enqueueActions(({ context, event, enqueue }) => {
-      for (const effect of producerStep(context.state, event)) enqueue(emit(effect));
+      const effects = producerStep(context.state, event);
+      if (effects.length > 0) enqueue(emit(allEffects(effects)));
     }),
   },
 }).createMachine({

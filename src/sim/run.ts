@@ -28,7 +28,7 @@ export interface RunFigures {
 /** Every actor error of the run is an anomaly: an assertion failed, a node crashed on a bug. */
 export function nodeErrorAnomalies(world: SimWorld): RunAnomaly[] {
   return [...world.nodes.values()].flatMap((node) =>
-    node.failures.map((failure) => ({ kind: "node-error", detail: `${failure.node}/${failure.actor} crashed on ${failure.event}: ${String(failure.error)}` })),
+    node.failures.map((failure) => ({ kind: "node-error", detail: `${failure.node}/${failure.actor} crashed on ${failure.event}: ${String(failure.error)}${process.env["ZHUMQ_SIM_STACK"] ? "\n" + String((failure.error as Error).stack) : ""}` })),
   );
 }
 

@@ -1,6 +1,7 @@
 /** The assignment digest: stable for equal lists, different when any assigned field changes. */
 import { describe, expect, it } from "vitest";
-import { assignmentsDigest, isAssignmentsDigest, type AssignedLists } from "./assignments-digest.ts";
+import { assignmentsDigest, freshListDigest, hash64, isAssignmentsDigest, listDigest, type AssignedLists } from "./assignments-digest.ts";
+import { reportDigest } from "./report-digest.ts";
 
 const lists: AssignedLists = {
   assignments: [{ topic: "orders", partition: 0, leaderEpoch: 3, topicId: "t1" }],
@@ -29,6 +30,18 @@ describe("assignmentsDigest", () => {
     ];
     const digests = new Set([assignmentsDigest(lists), ...variants.map(assignmentsDigest)]);
     expect(digests.size).toBe(variants.length + 1);
+  });
+
+  it("is the digest of the lists' cached digests, whichever lists skip the cache", () => {
+    // Lists built afresh for each heartbeat are hashed without the identity cache: same digests.
+    expect(freshListDigest(lists.brokers)).toBe(listDigest(lists.brokers));
+    expect(assignmentsDigest(lists)).toBe(hash64([lists.assignments, lists.follows, lists.brokers, lists.raftGroups].map((list) => listDigest(list)).join(",")));
+    const serving = [{ topic: "orders", partition: 0, leaderEpoch: 3 }];
+    const replicas = [{ topic: "orders", partition: 0, leaderEpoch: 3, endOffset: 7 }];
+    const raft = [{ topic: "r", partition: 0, term: 2, leader: "b1", serving: true, committedEnd: 4 }];
+    const damaged = [{ topic: "orders", partition: 1, ranges: [{ fromOffset: 2, toOffset: 5 }] }];
+    expect(reportDigest({ serving, replicas, raft, damaged })).toBe(hash64([serving, replicas, raft, damaged].map((list) => listDigest(list)).join(",")));
+    expect(reportDigest({})).toBe(hash64([[], [], [], []].map((list) => listDigest(list)).join(",")));
   });
 
   it("tells digests from other strings", () => {

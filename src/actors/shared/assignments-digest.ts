@@ -38,7 +38,18 @@ export const ASSIGNMENTS_DIGEST_LENGTH = 16;
 const listDigests = new WeakMap<object, string>();
 
 export function assignmentsDigest(lists: AssignedLists): string {
-  return hash64([lists.assignments, lists.follows, lists.brokers, lists.raftGroups].map(listDigest).join(","));
+  // The leaders' addresses are a list built for each reply (coordinator/handlers.ts): hashed, not cached.
+  return hash64([listDigest(lists.assignments), listDigest(lists.follows), freshListDigest(lists.brokers), listDigest(lists.raftGroups)].join(","));
+}
+
+/**
+ * `listDigest` without the cache, for a list built afresh each time: caching one only fills the
+ * WeakMap with dead keys, which stay until a full collection once the lists were promoted, so the
+ * table — and every lookup and the collector's ephemeron work — grows with the heartbeats between
+ * two full collections (docs/simulator.md, "Where the time goes"). The digest is the same.
+ */
+export function freshListDigest(list: readonly unknown[]): string {
+  return hash64(JSON.stringify(list));
 }
 
 /** A list's digest, cached by identity (a list is never mutated; report-digest.ts uses it too). */

@@ -24,7 +24,7 @@
  * idle broker's raft reports, broker/raft-host.ts) is not hashed again. Only the broker computes
  * digests; the coordinator compares what it was sent. Pure: no clock, no randomness.
  */
-import { hash64, listDigest } from "./assignments-digest.ts";
+import { freshListDigest, hash64, listDigest } from "./assignments-digest.ts";
 import type { DamagedPartition, RaftLeadershipReport, ReplicaReport, ServingPartition } from "./messages.ts";
 
 /** The parts of a heartbeat the digest covers (absent lists count as empty). */
@@ -37,6 +37,11 @@ export interface ReportedLists {
 
 const NONE: readonly never[] = [];
 
+/**
+ * The same digest as hashing each list through `listDigest`; only the raft reports go through its
+ * identity cache, because only they come back as the same array (raft-host.ts). The other three
+ * lists are built afresh for every heartbeat (heartbeat.ts): see `freshListDigest`.
+ */
 export function reportDigest(lists: ReportedLists): string {
-  return hash64([lists.serving ?? NONE, lists.replicas ?? NONE, lists.raft ?? NONE, lists.damaged ?? NONE].map(listDigest).join(","));
+  return hash64([freshListDigest(lists.serving ?? NONE), freshListDigest(lists.replicas ?? NONE), listDigest(lists.raft ?? NONE), freshListDigest(lists.damaged ?? NONE)].join(","));
 }

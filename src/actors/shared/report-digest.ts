@@ -24,7 +24,7 @@
  * idle broker's raft reports, broker/raft-host.ts) is not hashed again. Only the broker computes
  * digests; the coordinator compares what it was sent. Pure: no clock, no randomness.
  */
-import { freshListDigest, hash64, listDigest } from "./assignments-digest.ts";
+import { hash64, listDigest } from "./assignments-digest.ts";
 import type { DamagedPartition, RaftLeadershipReport, ReplicaReport, ServingPartition } from "./messages.ts";
 
 /** The parts of a heartbeat the digest covers (absent lists count as empty). */
@@ -38,10 +38,10 @@ export interface ReportedLists {
 const NONE: readonly never[] = [];
 
 /**
- * The same digest as hashing each list through `listDigest`; only the raft reports go through its
- * identity cache, because only they come back as the same array (raft-host.ts). The other three
- * lists are built afresh for every heartbeat (heartbeat.ts): see `freshListDigest`.
+ * Each list through `listDigest`'s identity cache: the raft reports come back as the same array
+ * while nothing changed (raft-host.ts), and so do the other three while the partition table is
+ * the same object (heartbeat.ts `reportLists`) — an idle broker's report is not hashed again.
  */
 export function reportDigest(lists: ReportedLists): string {
-  return hash64([freshListDigest(lists.serving ?? NONE), freshListDigest(lists.replicas ?? NONE), listDigest(lists.raft ?? NONE), freshListDigest(lists.damaged ?? NONE)].join(","));
+  return hash64([listDigest(lists.serving ?? NONE), listDigest(lists.replicas ?? NONE), listDigest(lists.raft ?? NONE), listDigest(lists.damaged ?? NONE)].join(","));
 }

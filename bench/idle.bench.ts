@@ -173,6 +173,18 @@ async function messagesSent(metricsPort: number): Promise<Map<string, number>> {
   return sent;
 }
 
+/** "size×count" of the ISR sizes of the partitions a broker leads, from its metrics endpoint. */
+async function isrSizes(metricsPort: number): Promise<string> {
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const sizes = new Map<number, number>();
+  for (const line of body.split("\n")) {
+    if (!line.startsWith("zhumq_partition_isr_size{")) continue;
+    const size = Number(line.slice(line.lastIndexOf(" ") + 1));
+    sizes.set(size, (sizes.get(size) ?? 0) + 1);
+  }
+  return [...sizes].sort(([a], [b]) => a - b).map(([size, count]) => `${size}×${count}`).join(", ") || "none";
+}
+
 const total = (counts: Map<string, number>): number => [...counts.values()].reduce((sum, count) => sum + count, 0);
 
 /** "type n/s" for the types a process sent most of over `seconds`. */
@@ -207,6 +219,7 @@ async function separateFigures(dir: string, mode: "rf1" | "raft" | "replicated")
     console.log(`  idle ${IDLE_MS / 1000} s: ${figures} of a core each (load average ${loadavg()[0]!.toFixed(1)})`);
     console.log(`  messages sent per second while idle: ${children.map(({ name }, index) => `${name} ${((total(sentAfter[index]!) - total(sentBefore[index]!)) / seconds).toFixed(0)}`).join(", ")}`);
     for (const [index, { name }] of children.entries()) console.log(`    ${name}: ${busiestTypes(sentBefore[index]!, sentAfter[index]!, seconds)}`);
+    if (mode !== "rf1") console.log(`  led partitions by ISR size: ${(await Promise.all(children.slice(1).map(async ({ name }, index) => `${name} ${await isrSizes(metricsPort(1 + index))}`))).join("; ")}`);
   } finally {
     for (const { child } of children.reverse()) if (child.running) await child.terminate().catch(() => child.kill9());
     const logs = process.env["ZHUMQ_BENCH_LOGS"];

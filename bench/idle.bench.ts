@@ -185,6 +185,23 @@ async function isrSizes(metricsPort: number): Promise<string> {
   return [...sizes].sort(([a], [b]) => a - b).map(([size, count]) => `${size}×${count}`).join(", ") || "none";
 }
 
+/** Wait (at most 120 s) until the brokers hold `expected` fetches in all: every follower caught up and waiting. */
+async function settledFetches(metricsPorts: readonly number[], expected: number): Promise<void> {
+  const started = performance.now();
+  let held = 0;
+  while (performance.now() - started < 120_000) {
+    held = 0;
+    for (const port of metricsPorts) {
+      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = body.split("\n").find((entry) => entry.startsWith("zhumq_broker_pending_fetches{"));
+      held += line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+    if (held >= expected) break;
+    await sleep(500);
+  }
+  console.log(`  ${held} of ${expected} follower fetches held after ${((performance.now() - started) / 1000).toFixed(1)} s more`);
+}
+
 const total = (counts: Map<string, number>): number => [...counts.values()].reduce((sum, count) => sum + count, 0);
 
 /** "type n/s" for the types a process sent most of over `seconds`. */
@@ -209,6 +226,10 @@ async function separateFigures(dir: string, mode: "rf1" | "raft" | "replicated")
     const replication = mode === "rf1" ? undefined : { replicationFactor: BROKERS, replicationMode: mode === "raft" ? ("raft" as const) : ("fetch" as const) };
     const { createMs, firstWriteMs } = await createAndTouch(`coordinator@127.0.0.1:${port}`, replication);
     await sleep(SETTLE_MS);
+    // Replicated: the first write's replication (thousands of new files on each broker, and the
+    // session resets a slow disk causes) can outlast SETTLE_MS; idle means every follower's fetch
+    // is held at its leader, so wait for that (bounded) rather than measure the tail of the start.
+    if (mode === "replicated") await settledFetches(children.slice(1).map((_, index) => metricsPort(1 + index)), PARTITIONS * (BROKERS - 1));
     const kind = mode === "raft" ? `raft-mode partitions (replication factor ${BROKERS})` : mode === "replicated" ? `fetch-mode partitions (replication factor ${BROKERS})` : "partitions";
     console.log(`separate processes (coordinator, ${BROKERS} brokers), ${PARTITIONS} ${kind}: created in ${createMs.toFixed(0)} ms, first write to all in ${firstWriteMs.toFixed(0)} ms`);
     const sentBefore = await Promise.all(children.map((_, index) => messagesSent(metricsPort(index))));

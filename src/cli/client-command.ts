@@ -17,7 +17,7 @@
  * SIGINT/SIGTERM into an abort of `interrupt` (the command winds down and says so) and a second
  * into an immediate exit 130.
  */
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import type { ZhuMQ, ZhuMQOptions } from "../client/zhumq.ts";
 import { Admin } from "../client/admin.ts";
@@ -62,6 +62,9 @@ export interface CommandIo {
 /** The process's own streams and signals, for as long as `run` takes. */
 export async function withProcessIo(run: (io: CommandIo) => Promise<number>): Promise<number> {
   const controller = new AbortController();
+  // Every request in flight listens for Ctrl-C (and stops listening when it ends): a command over
+  // many partitions has more than the default 10 at once, which is not a leak.
+  setMaxListeners(0, controller.signal);
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!controller.signal.aborted) return controller.abort(new DOMException(`interrupted by ${signal}`, "AbortError"));
     process.stderr.write(`\nsecond ${signal}: exiting at once\n`);

@@ -14,23 +14,10 @@
  * sim-seeds.bench.ts: timing changes nothing the simulation does.
  */
 import { ActorHost } from "../src/host/host.ts";
-import { runWorkload, type WorkloadOptions } from "../src/sim/workloads.ts";
+import { runWorkload } from "../src/sim/workloads.ts";
+import { simBenchArgs } from "./sim-bench-args.ts";
 
-const [firstText = "2000", countText = "10", ...flags] = process.argv.slice(2);
-const first = Number(firstText);
-const count = Number(countText);
-const flag = (name: string): string | undefined => {
-  const at = flags.indexOf(name);
-  return at < 0 ? undefined : flags[at + 1];
-};
-const base: Omit<WorkloadOptions, "seed"> = {
-  workload: flag("--workload") === "raft" ? "raft" : "queue",
-  faults: "swarm",
-  ...(flag("--replication-factor") === undefined ? {} : { replicationFactor: Number(flag("--replication-factor")) }),
-  ...(flag("--mode") === "raft" ? { replicationMode: "raft" as const } : {}),
-  ...(flag("--coordinators") === undefined ? {} : { coordinators: Number(flag("--coordinators")) }),
-  ...(flag("--groups") === undefined ? {} : { groups: { count: Number(flag("--groups")) } }),
-};
+const { first, count, base } = simBenchArgs(process.argv.slice(2), "10");
 
 interface Row {
   events: number;

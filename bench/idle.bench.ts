@@ -161,27 +161,30 @@ async function devFigures(dir: string): Promise<void> {
   }
 }
 
-/** The messages a process's nodes have sent so far, by type, from its metrics endpoint. */
-async function messagesSent(metricsPort: number): Promise<Map<string, number>> {
+/** The series of metric `name` a process serves on its metrics endpoint: each one's label text and value. */
+async function series(metricsPort: number, name: string): Promise<{ labels: string; value: number }[]> {
   const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const sent = new Map<string, number>();
+  const found: { labels: string; value: number }[] = [];
   for (const line of body.split("\n")) {
-    if (!line.startsWith("zhumq_node_messages_sent_total{")) continue;
-    const type = /type="([^"]*)"/.exec(line)?.[1] ?? "?";
-    sent.set(type, (sent.get(type) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+    if (line.startsWith(`${name}{`)) found.push({ labels: line.slice(name.length, line.lastIndexOf(" ")), value: Number(line.slice(line.lastIndexOf(" ") + 1)) });
+  }
+  return found;
+}
+
+/** The messages a process's nodes have sent so far, by type. */
+async function messagesSent(metricsPort: number): Promise<Map<string, number>> {
+  const sent = new Map<string, number>();
+  for (const { labels, value } of await series(metricsPort, "zhumq_node_messages_sent_total")) {
+    const type = /type="([^"]*)"/.exec(labels)?.[1] ?? "?";
+    sent.set(type, (sent.get(type) ?? 0) + value);
   }
   return sent;
 }
 
-/** "size×count" of the ISR sizes of the partitions a broker leads, from its metrics endpoint. */
+/** "size×count" of the ISR sizes of the partitions a broker leads. */
 async function isrSizes(metricsPort: number): Promise<string> {
-  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const sizes = new Map<number, number>();
-  for (const line of body.split("\n")) {
-    if (!line.startsWith("zhumq_partition_isr_size{")) continue;
-    const size = Number(line.slice(line.lastIndexOf(" ") + 1));
-    sizes.set(size, (sizes.get(size) ?? 0) + 1);
-  }
+  for (const { value } of await series(metricsPort, "zhumq_partition_isr_size")) sizes.set(value, (sizes.get(value) ?? 0) + 1);
   return [...sizes].sort(([a], [b]) => a - b).map(([size, count]) => `${size}×${count}`).join(", ") || "none";
 }
 
@@ -191,11 +194,7 @@ async function settledFetches(metricsPorts: readonly number[], expected: number)
   let held = 0;
   while (performance.now() - started < 120_000) {
     held = 0;
-    for (const port of metricsPorts) {
-      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const line = body.split("\n").find((entry) => entry.startsWith("zhumq_broker_pending_fetches{"));
-      held += line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
+    for (const port of metricsPorts) for (const { value } of await series(port, "zhumq_broker_pending_fetches")) held += value;
     if (held >= expected) break;
     await sleep(500);
   }

@@ -12,7 +12,7 @@ import type { NodeId } from "../shared/ids.ts";
 import { HEARTBEAT_TIMER, HEARTBEATS_OUTSTANDING_MAX, type HeartbeatState, type Step } from "./core.ts";
 import type { BrokerInput } from "./types.ts";
 import { reportedDamage } from "./partition.ts";
-import { isRaftPartition, raftReports } from "./raft-host.ts";
+import { hasNoRaftPartitions, isRaftPartition, raftReports } from "./raft-host.ts";
 import { isrProposals } from "./replication.ts";
 
 /** Heartbeats unanswered for this many intervals move on to the next coordinator replica. */
@@ -116,8 +116,8 @@ const fetchModeLists = new WeakMap<object, ReportLists>();
 
 /** What the heartbeat reports of the partitions not in raft mode (those are in `raft`). */
 function reportLists(step: Step): ReportLists {
-  const { partitions, raft } = step.context;
-  const noRaft = raft.byKey.size === 0 && raft.recovered.size === 0 && raft.modes.pending.size === 0;
+  const partitions = step.context.partitions;
+  const noRaft = hasNoRaftPartitions(step);
   const kept = noRaft ? fetchModeLists.get(partitions) : undefined;
   if (kept !== undefined) return kept;
   const serving: ServingPartition[] = [];

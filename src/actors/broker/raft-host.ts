@@ -97,6 +97,12 @@ export function isRaftPartition(step: Step, key: string): boolean {
   return step.context.raft.byKey.has(key) || step.context.raft.recovered.has(key) || isSwitching(step.context.raft.modes, key);
 }
 
+/** Whether `isRaftPartition` holds for no partition at all (no group, none recovered, none switching). */
+export function hasNoRaftPartitions(step: Step): boolean {
+  const raft = step.context.raft;
+  return raft.byKey.size === 0 && raft.recovered.size === 0 && raft.modes.pending.size === 0;
+}
+
 // ---------------------------------------------------------------- assignments
 
 /**

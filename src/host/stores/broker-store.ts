@@ -1021,7 +1021,6 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: s
   // recorded before the cut, so that a crash before it caught up does not forget it.
   const lastIndex = log.endOffset - 1;
   const snapshot = await loadPartitionSnapshot(fs, log);
-  let misreads = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       const entries = await afterSnapshot(log, snapshot, await scanEntries(log));
@@ -1031,19 +1030,12 @@ async function recoverRaft(fs: FileSystem, log: PartitionLog, journaled: (dir: s
       const loss = mergeLoss(recoveredVoteless(state, log.endOffset - 1), cut);
       return { hardState: state, entries, ...(snapshot === undefined ? {} : { snapshot }), ...lossFields(loss) };
     } catch (error) {
-      // A batch that fails its check on one read and not on the next was misread (a bit flipped on
-      // the way, not at rest: damage at rest is a DamagedRangeError): scan again (sim seed 64 of
-      // `--mode raft --replication-factor 3 --retention` crashed a broker here).
-      if (error instanceof CorruptBatchError && misreads++ < MISREADS_MAX) continue;
       if (!(error instanceof DamagedRangeError) || attempt >= 64) throw error;
       await recordLoss(hardState(), lastIndex);
       await truncateAcrossDamage(log, error.fromOffset);
     }
   }
 }
-
-/** Scans of a raft-mode log read again after a batch failed its check (a misread) before the error stands. */
-const MISREADS_MAX = 4;
 
 /** A folder's `raft-state` file (none: term 0, no vote), read again when its check fails. */
 async function loadMarked(fs: FileSystem, path: string): Promise<RaftHardState> {

@@ -17,7 +17,7 @@ import type { NodeId } from "../../shared/ids.ts";
 import type { CoordinatorMember } from "../../shared/messages.ts";
 import type { ConfigRecord } from "../../raft/state.ts";
 import type { CoordinatorEffect } from "../handlers.ts";
-import { coordinatorMembers } from "./membership.ts";
+import { addressedVoters, coordinatorMembers } from "./membership.ts";
 import type { QuorumReplica } from "./replica.ts";
 
 /** Requests whose reply may carry the voters, and that reply's type. */
@@ -44,9 +44,8 @@ export function committedMembers(replica: QuorumReplica): { readonly index: numb
   const { configs, commitIndex } = replica.core;
   let config: ConfigRecord = configs[0]!;
   for (const record of configs) if (record.index <= commitIndex) config = record;
-  const addresses: Record<NodeId, string> = { ...replica.bootstrapAddresses, ...config.addresses };
-  if (config.voters.length === 0 || config.voters.some((voter) => addresses[voter] === undefined)) return undefined;
-  return { index: config.index, members: config.voters.map((id) => ({ id, address: addresses[id]! })) };
+  const members = addressedVoters(config.voters, { ...replica.bootstrapAddresses, ...config.addresses });
+  return members === undefined ? undefined : { index: config.index, members };
 }
 
 type HeldEffect = Exclude<CoordinatorEffect, { readonly type: "effect.persist" }>;

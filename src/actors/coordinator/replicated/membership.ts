@@ -104,8 +104,11 @@ export function memberAddresses(replica: QuorumReplica): MemberAddresses {
  * (a partial list would strand a client that took it; the simulator's bootstrap voters have none).
  */
 export function coordinatorMembers(replica: QuorumReplica): CoordinatorMember[] | undefined {
-  const addresses = memberAddresses(replica);
-  const voters = replica.core.voters;
+  return addressedVoters(replica.core.voters, memberAddresses(replica));
+}
+
+/** `voters` with their addresses; undefined when there are none or one's address is unknown (a partial list would strand whoever took it). */
+export function addressedVoters(voters: readonly NodeId[], addresses: Readonly<Record<NodeId, string>>): CoordinatorMember[] | undefined {
   if (voters.length === 0 || voters.some((voter) => addresses[voter] === undefined)) return undefined;
   return voters.map((id) => ({ id, address: addresses[id]! }));
 }

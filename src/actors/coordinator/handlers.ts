@@ -152,7 +152,32 @@ export function servingKey(topic: TopicName, partition: number, leaderEpoch: num
 
 /** In the same soft set: the leader reported refusing writes for a hand-over, all it wrote durable. */
 function handedOverKey(topic: TopicName, partition: number, leaderEpoch: number): string {
-  return `${servingKey(topic, partition, leaderEpoch)} handed-over`;
+  return `${servingKey(topic, partition, leaderEpoch)}${HANDED_OVER}`;
+}
+
+const HANDED_OVER = " handed-over";
+
+/**
+ * Whether a broker's serving set names a leadership fenced for a hand-over, kept per set (sets are
+ * replaced on every change, never changed): a heartbeat asks it of every other broker, where
+ * asking of each of 10,000 reported copies cost more than the rest of the heartbeat.
+ */
+const setsHandingOver = new WeakMap<ReadonlySet<string>, boolean>();
+
+function servesHandedOver(keys: ReadonlySet<string>): boolean {
+  let known = setsHandingOver.get(keys);
+  if (known === undefined) {
+    known = false;
+    for (const key of keys) if (key.endsWith(HANDED_OVER)) known = true;
+    setsHandingOver.set(keys, known);
+  }
+  return known;
+}
+
+/** Whether any broker but `broker` serves a leadership fenced for a hand-over. */
+function othersHandOver(context: CoordinatorContext, broker: NodeId): boolean {
+  for (const [other, keys] of context.serving) if (other !== broker && servesHandedOver(keys)) return true;
+  return false;
 }
 
 export function isAlive(lease: Lease | undefined, nowMs: number): boolean {
@@ -295,7 +320,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   const newlyDamaged = [...damaged.keys()].some((key) => !(context.damaged.get(broker)?.has(key) ?? false));
   // A leader fenced for a hand-over reports its final end, or a follower of one reports how far it
   // got: the successor may be elected now (or the fence lifted).
-  const fenced = (request.serving ?? []).some((entry) => entry.handedOver === true) || followsFencedLeader(context.state, clusterView(context, nowMs), broker, request.replicas ?? []);
+  const fenced = (request.serving ?? []).some((entry) => entry.handedOver === true) || (othersHandOver(context, broker) && followsFencedLeader(context.state, clusterView(context, nowMs), broker, request.replicas ?? []));
   if (cameUp || firstHeard || restarted || newlyDamaged || fenced || (request.leaving === true) !== wasLeaving) {
     const view = clusterView({ ...context, ...changes } as CoordinatorContext, nowMs);
     batch.add(...electLeaders(batch.state, view, new Set([broker])));
@@ -304,7 +329,7 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   // A broker that joined the ring, or came up (it may be a move's target), lets moves start.
   const plan = context.rebalanceDue || !known || cameUp;
   // Its reports may let a hand-over proceed (a fenced leader's final end, a successor caught up to it).
-  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
+  advanceMoves(batch, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), context.settings, plan, () => (request.replicas ?? []).map((entry) => `${entry.topic}/${entry.partition}`));
   // Its reports may let a mode switch proceed (a fenced leader's final end, a sealed voter's log).
   // Only a fenced leader's or a sealed voter's heartbeat can complete a switch: others cost nothing here.
   const switchReport = (request.serving ?? []).some((entry) => entry.handedOver === true) || anySealed(request.raft) || context.plant === "switch-before-commit";
@@ -345,7 +370,9 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
     return address === undefined ? [] : [{ id: leader, alive: isAlive(context.leases.get(leader), nowMs), address }];
   });
   const addresses = brokers.length === 0 ? {} : { brokers };
-  const leads = withDamagedHandOvers(applied?.state ?? context.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), assignments?.leads ?? []);
+  // Without damage anywhere no lead is marked (election.ts damagedHandOver): the list as it is.
+  const anyDamage = (changes.damaged ?? context.damaged).size > 0;
+  const leads = anyDamage ? withDamagedHandOvers(applied?.state ?? context.state, clusterView({ ...context, ...changes } as CoordinatorContext, nowMs), assignments?.leads ?? []) : (assignments?.leads ?? []);
   const raftGroups = assignments?.raftGroups ?? [];
   const raft = raftGroups.length === 0 ? {} : { raftGroups };
   const acls = aclsForBroker(context.state, request.aclVersion);

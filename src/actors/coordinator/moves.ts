@@ -126,23 +126,23 @@ export function completeMoves(state: CoordinatorState, view: ClusterView, only?:
   return commands;
 }
 
-/** The partitions `only` names ("topic/partition", existing ones), or every partition; topics in name order. */
+/**
+ * The partitions with a move in flight (a `target`) that `only` names ("topic/partition"), or all
+ * of them; those `only` names in key order, else topics in name order. A heartbeat names every
+ * copy its broker reports — 10,000 on a big broker — while moves in flight are few: the moving
+ * ones are found first, so an idle heartbeat costs one walk of the partitions, no keys.
+ */
 function partitionsOf(state: CoordinatorState, only: ReadonlySet<string> | undefined): [TopicState, number][] {
-  const all: [TopicState, number][] = [];
-  if (only !== undefined) {
-    for (const key of [...only].sort()) {
-      const slash = key.lastIndexOf("/");
-      const topic = state.topics.get(key.slice(0, slash));
-      const partition = Number(key.slice(slash + 1));
-      if (topic !== undefined && topic.partitions[partition] !== undefined) all.push([topic, partition]);
-    }
-    return all;
-  }
+  if (only?.size === 0) return [];
+  const moving: [TopicState, number][] = [];
   for (const name of [...state.topics.keys()].sort()) {
     const topic = state.topics.get(name)!;
-    for (let partition = 0; partition < topic.partitions.length; partition++) if (topic.partitions[partition]!.target !== undefined) all.push([topic, partition]);
+    if (!topicMoves(topic)) continue;
+    for (let partition = 0; partition < topic.partitions.length; partition++) if (topic.partitions[partition]!.target !== undefined) moving.push([topic, partition]);
   }
-  return all;
+  if (only === undefined || moving.length === 0) return moving;
+  const named = moving.map(([topic, partition]) => [partitionKey(topic.topic, partition), topic, partition] as const).filter(([key]) => only.has(key));
+  return named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, topic, partition]) => [topic, partition]);
 }
 
 /** What advanceMoves needs of the handlers' batch: its state, kept current as commands are added. */
@@ -155,16 +155,35 @@ export interface MoveBatch {
 /**
  * Move decisions after a batch's others: moves of partitions the batch touched may complete; with
  * `plan` (or once a move completed and freed a slot) every topic's ring placement is compared with
- * the state and moves start, within the limit.
+ * the state and moves start, within the limit. `reported` names the copies the heartbeat's broker
+ * reported (asked only while some partition moves).
  */
-export function advanceMoves(batch: MoveBatch, view: ClusterView, settings: Pick<CoordinatorSettings, "virtualNodes" | "limits">, plan: boolean, reported: Iterable<string> = []): void {
-  batch.add(...completeMoves(batch.state, view, plan ? undefined : new Set([...touchedPartitions(batch.commands), ...reported])));
+export function advanceMoves(batch: MoveBatch, view: ClusterView, settings: Pick<CoordinatorSettings, "virtualNodes" | "limits">, plan: boolean, reported: () => Iterable<string> = () => []): void {
+  batch.add(...completeMoves(batch.state, view, plan ? undefined : new Set([...touchedPartitions(batch.commands), ...(hasMoves(batch.state) ? reported() : [])])));
   if (!plan && !batch.commands.some((command) => command.type === "partition.move.completed")) return;
   const ring = buildRing(ringMembers(batch.state), settings.virtualNodes);
   const planned = planMoves(batch.state, view, ring, settings.limits.partitionMovesInFlightMax);
   batch.add(...planned.commands);
   // A re-target to replicas all in sync already completes at once.
   batch.add(...completeMoves(batch.state, view, touchedPartitions(planned.commands)));
+}
+
+/** Whether any partition has a move in flight. */
+function hasMoves(state: CoordinatorState): boolean {
+  for (const topic of state.topics.values()) if (topicMoves(topic)) return true;
+  return false;
+}
+
+/** Per topic state (replaced on every change, never changed): whether a partition of it moves. */
+const topicsMoving = new WeakMap<TopicState, boolean>();
+
+function topicMoves(topic: TopicState): boolean {
+  let moves = topicsMoving.get(topic);
+  if (moves === undefined) {
+    moves = topic.partitions.some((leadership) => leadership.target !== undefined);
+    topicsMoving.set(topic, moves);
+  }
+  return moves;
 }
 
 /** The "topic/partition" keys the commands name (to check those partitions' moves again). */

@@ -247,7 +247,7 @@ export class NodeMetrics {
   private coordinatorObserver(): HostObserver {
     const { counters } = this.m;
     const node = this.source.node;
-    const heartbeats = { full: counters.heartbeats.labels({ node, report: "full" }), same: counters.heartbeats.labels({ node, report: "same" }), wanted: counters.heartbeats.labels({ node, report: "wanted" }) };
+    const heartbeats = { full: counters.heartbeats.labels({ node, report: "full" }), same: counters.heartbeats.labels({ node, report: "same" }), follows: counters.heartbeats.labels({ node, report: "follows" }), wanted: counters.heartbeats.labels({ node, report: "wanted" }) };
     const rebalances = counters.rebalances.labels({ node });
     const offsetCommits = counters.offsetCommits.labels({ node });
     const messages = messageCounters(counters, node);
@@ -255,8 +255,8 @@ export class NodeMetrics {
       now: () => performance.now(),
       received: (_from, message) => {
         messages.in.inc();
-        const request = message as { type?: unknown; sameReport?: unknown };
-        if (request.type === "broker.heartbeat") (request.sameReport === true ? heartbeats.same : heartbeats.full).inc();
+        const request = message as { type?: unknown; sameReport?: unknown; reportFollows?: unknown };
+        if (request.type === "broker.heartbeat") (request.sameReport === true ? heartbeats.same : request.reportFollows === true ? heartbeats.follows : heartbeats.full).inc();
       },
       sent: (_to, message) => {
         messages.out(message);
@@ -526,7 +526,7 @@ function defineMetrics(registry: Registry) {
       isrChanges: counter("zhumq_coordinator_isr_changes_total", "In-sync replica set changes committed", ["node"]),
       rebalances: counter("zhumq_coordinator_group_rebalances_total", "Consumer-group rebalances: new target assignments (a new group epoch) made durable", ["node"]),
       offsetCommits: counter("zhumq_coordinator_offset_commits_total", "Partition offsets committed by consumer groups (one per partition in a commit)", ["node"]),
-      heartbeats: counter("zhumq_coordinator_broker_heartbeats_total", "Broker heartbeats by report: full, same (left out, the held one stands), wanted (left out but not held: asked again)", ["node", "report"]),
+      heartbeats: counter("zhumq_coordinator_broker_heartbeats_total", "Broker heartbeats by report: full, same (left out, the held one stands), follows (changed, the full one still in flight: the held one stands meanwhile), wanted (left out but not held: asked again)", ["node", "report"]),
       messagesIn: fastCounter("zhumq_node_messages_received_total", "Messages the node's actor received (a bundle counts once)"),
       messagesOut: fastCounter("zhumq_node_messages_sent_total", "Messages the node's actor sent, by type (a bundle counts once, as type bundle)"),
       authorizationRefused: counter("zhumq_authorization_refused_total", "Requests refused AUTHORIZATION_FAILED (no ACL allows them), by operation and resource type", ["node", "operation", "resource"]),

@@ -352,6 +352,57 @@ describe("broker: registration and leadership", () => {
     expect(h.failures()).toEqual([]);
   });
 
+  it("sends one full report per round trip: a report that changed while the last full one is unanswered says reportFollows, and the lease holds", async () => {
+    const h = await new Harness(7).start();
+    /** A slow coordinator: each heartbeat is answered, in order, ROUND_TRIP_MS after it came. */
+    const ROUND_TRIP_MS = 3.5 * HEARTBEAT_MS;
+    let held: string | undefined;
+    const queue: { dueMs: number; from: string; message: BrokerHeartbeat }[] = [];
+    const sent: { atMs: number; kind: "full" | "same" | "follows"; requestId: number }[] = [];
+    h.coordinator.onReceive = (from, message) => {
+      if (message.type !== "broker.heartbeat") return;
+      sent.push({ atMs: h.now(), kind: message.sameReport === true ? "same" : message.reportFollows === true ? "follows" : "full", requestId: message.requestId });
+      if (message.reportFollows === true) expect(message.serving).toBeUndefined();
+      queue.push({ dueMs: h.now() + ROUND_TRIP_MS, from, message });
+    };
+    const answerDue = (): void => {
+      while (queue.length > 0 && queue[0]!.dueMs <= h.now()) {
+        const { from, message } = queue.shift()!;
+        const header = { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS } as const;
+        if (message.sameReport === true && message.reportDigest !== held) {
+          h.coordinator.send(from, { ...header, assignments: [], reportWanted: true });
+          continue;
+        }
+        if (message.sameReport !== true && message.reportFollows !== true) held = message.reportDigest;
+        h.coordinator.send(from, { ...header, assignments: h.assignments, reportDigest: held });
+      }
+    };
+    const runFor = async (ms: number): Promise<void> => {
+      for (let elapsed = 0; elapsed < ms; elapsed += 10) {
+        await h.run(10);
+        answerDue();
+      }
+    };
+    await runFor(LEASE_MS);
+    // The report changes at every write; writes every 50 ms for two seconds, acknowledged throughout (the lease holds).
+    const mark = sent.length;
+    for (let write = 0; write < 40; write++) {
+      const written = await h.produceAndWait(batchOf([`m${write}`]));
+      expect(written.error).toBeUndefined();
+      await runFor(50);
+    }
+    const during = sent.slice(mark);
+    const full = during.filter((heartbeat) => heartbeat.kind === "full");
+    expect(during.filter((heartbeat) => heartbeat.kind === "follows").length).toBeGreaterThan(full.length);
+    // Never two full reports within one round trip: the next waits for the answer to the last.
+    for (let index = 1; index < full.length; index++) expect(full[index]!.atMs - full[index - 1]!.atMs).toBeGreaterThanOrEqual(ROUND_TRIP_MS);
+    expect(full.length).toBeGreaterThanOrEqual(3);
+    // Quiet again: the last report goes in full once, then is left out.
+    await runFor(4 * ROUND_TRIP_MS);
+    expect(sent.at(-1)!.kind).toBe("same");
+    expect(h.failures()).toEqual([]);
+  });
+
   it("ignores heartbeat replies that are not from its coordinator or answer no heartbeat of its own", async () => {
     const h = await new Harness(4).start();
     const takeover = [{ topic: "other", partition: 0, leaderEpoch: 9 }];

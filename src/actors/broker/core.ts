@@ -182,6 +182,11 @@ export interface HeartbeatState {
   readonly assigned?: AssignedListsHeld;
   /** The digest of the report the coordinator last said it holds: an equal report is left out (../shared/report-digest.ts). */
   readonly reported?: string;
+  /**
+   * The request id of the last heartbeat that carried the report in full. While it is unanswered
+   * (still in `outstanding`), a changed report is not sent again: heartbeats say `reportFollows`.
+   */
+  readonly fullReport?: number;
 }
 
 export interface AssignedListsHeld {

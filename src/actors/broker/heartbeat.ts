@@ -74,6 +74,8 @@ export function sendHeartbeat(step: Step): void {
   const { target, rotated } = heartbeatTarget(step);
   const { heartbeat, input } = step.context;
   const requestId = heartbeat.nextRequestId;
+  // A full report not answered yet (and not given up: rotation and the outstanding bound drop it).
+  const fullInFlight = !rotated && heartbeat.fullReport !== undefined && heartbeat.outstanding.has(heartbeat.fullReport);
   const outstanding = new Map(rotated ? [] : heartbeat.outstanding);
   outstanding.set(requestId, step.now());
   if (outstanding.size > HEARTBEATS_OUTSTANDING_MAX) outstanding.delete(outstanding.keys().next().value!);
@@ -90,8 +92,16 @@ export function sendHeartbeat(step: Step): void {
   const digest = heartbeat.assigned === undefined ? {} : { assignmentsDigest: heartbeat.assigned.digest };
   // The report the coordinator said it holds is not sent again (../shared/report-digest.ts); a
   // replica heartbeated for the first time (rotated to) is sent it in full.
+  //
+  // A report that changed while the last full one is still unanswered is not sent again either:
+  // the heartbeat says `reportFollows` and renews the lease on the coordinator's held report. At
+  // most one full report per round trip, then — what keeps a broker of 10,000 copies, whose report
+  // changes every heartbeat while they are created, from burying a slow coordinator in megabytes
+  // it cannot answer in time (issue 14 item 7).
   const reported = reportDigest({ serving, replicas, raft, damaged });
-  const report = !rotated && heartbeat.reported === reported ? { sameReport: true } : { serving, replicas, ...damage, ...raftPart };
+  const same = !rotated && heartbeat.reported === reported;
+  const report = same ? { sameReport: true } : fullInFlight ? { reportFollows: true } : { serving, replicas, ...damage, ...raftPart };
+  if (!same && !fullInFlight) step.update({ heartbeat: { ...step.context.heartbeat, fullReport: requestId } });
   // Ahead of the persists in flight (effects.ts): everything it states is durable already — synced
   // ends, leaderships, seals of durable logs — and a lease must not lapse while a thousand
   // partitions' first writes hold the disk.

@@ -86,6 +86,9 @@ describe("heartbeat reports left out", () => {
       { sameReport: true },
       { reportDigest: digest, sameReport: false },
       { reportDigest: "not a digest" },
+      { reportDigest: digest, reportFollows: true, replicas: [] },
+      { reportDigest: digest, reportFollows: true, sameReport: true },
+      { reportDigest: digest, reportFollows: false },
     ]) {
       const reply = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", ...bad });
       expect(reply.error?.code, JSON.stringify(bad)).toBe("INVALID_REQUEST");
@@ -106,5 +109,42 @@ describe("heartbeat reports left out", () => {
     expect(noteReport(held, shortBeat, true)).toBeUndefined();
     expect(withReport(held, { ...shortBeat, broker: "b2" })).toBeUndefined();
     expect(noteReport(held, { type: "broker.heartbeat", requestId: 3, broker: "b1" }, false)?.has("b1")).toBe(false);
+  });
+
+  it("with reportFollows, stand for the held report of the broker's incarnation whatever its digest, and the reply names the held digest", () => {
+    const serving = [{ topic: "orders", partition: 0, leaderEpoch: 2 }];
+    const replicas = [{ topic: "orders", partition: 0, leaderEpoch: 2, endOffset: 9 }];
+    const digest = reportDigest({ serving, replicas });
+    const fullBeat = { type: "broker.heartbeat", requestId: 1, broker: "b1", incarnation: 7, serving, replicas, reportDigest: digest } as const;
+    const held = noteReport(undefined, fullBeat, false)!;
+    expect(held.get("b1")).toEqual({ digest, incarnation: 7, serving, replicas });
+    // The broker's report moved on (another digest); its full report is still in flight.
+    const following = { type: "broker.heartbeat", requestId: 2, broker: "b1", incarnation: 7, reportDigest: "0123456789abcdef", reportFollows: true } as const;
+    expect(withReport(held, following)).toEqual({ request: { ...fullBeat, requestId: 2 }, reused: true });
+    expect(noteReport(held, following, true)).toBeUndefined();
+    // Nothing held, or held from another incarnation of the broker (it restarted): not stood for.
+    expect(withReport(undefined, following)).toBeUndefined();
+    expect(withReport(held, { ...following, incarnation: 8 })).toBeUndefined();
+    expect(withReport(held, { ...following, broker: "b2" })).toBeUndefined();
+  });
+
+  it("with reportFollows, renew the lease and decide as a heartbeat of the held report would; a coordinator holding none asks for it", () => {
+    const c: Driven = drivenCoordinator({ randomSeed: "follows" });
+    const twin: Driven = drivenCoordinator({ randomSeed: "follows" });
+    const wanted = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", incarnation: 1, reportDigest: reportDigest({}), reportFollows: true });
+    expect(wanted).toEqual({ type: "broker.heartbeat.reply", requestId: wanted.requestId, leaseMs: 1_000, assignments: [], reportWanted: true });
+    twin.ask("b1", { type: "broker.heartbeat", broker: "b1", incarnation: 1, reportDigest: reportDigest({}), sameReport: true }); // the twin's request ids keep in step
+    const digest = reportDigest({ serving: [], replicas: [] });
+    for (const driven of [c, twin]) expect(driven.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", incarnation: 1, serving: [], replicas: [], reportDigest: digest }).reportDigest).toBe(digest);
+    const before = { c: c.effects.length, twin: twin.effects.length };
+    for (let beat = 0; beat < 8; beat++) {
+      for (const driven of [c, twin]) driven.advance(400); // two lease lengths in all: only heartbeats keep b1 up
+      const following = c.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", incarnation: 1, reportDigest: "0123456789abcdef", reportFollows: true });
+      const same = twin.ask<BrokerHeartbeatReply>("b1", { type: "broker.heartbeat", broker: "b1", incarnation: 1, reportDigest: digest, sameReport: true });
+      expect(following).toEqual(same);
+      expect(following.reportDigest).toBe(digest);
+    }
+    expect(c.effects.slice(before.c)).toEqual(twin.effects.slice(before.twin));
+    expect(c.ask<MetadataReply>("client", { type: "metadata.request", topics: null }).brokers.map((broker) => broker.id)).toEqual(["b1"]);
   });
 });

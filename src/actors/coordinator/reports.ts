@@ -7,6 +7,12 @@
  * Only when it does not hold a report of that digest does it answer `reportWanted` — having done
  * nothing. A full heartbeat replaces the held report (a broker that sends no digest, an older
  * one, has none held).
+ *
+ * A heartbeat with `reportFollows` (its report changed and is on its way in full) is handled with
+ * the held report whatever its digest, as long as it is of the broker's incarnation: what the
+ * coordinator knows of the broker is then what it knew from the last full report, exactly as
+ * between two heartbeats; only the lease and the heartbeat's other fields are new. Its reply
+ * names the held digest, so the broker sends its report in full once the one in flight is answered.
  */
 import type { NodeId } from "../shared/ids.ts";
 import type { BrokerHeartbeat, BrokerHeartbeatReply } from "../shared/messages.ts";
@@ -14,6 +20,8 @@ import type { ReportedLists } from "../shared/report-digest.ts";
 
 export interface HeldReport extends ReportedLists {
   readonly digest: string;
+  /** The incarnation of the broker that sent it (absent: it gave none). */
+  readonly incarnation?: number;
 }
 
 /**
@@ -21,11 +29,18 @@ export interface HeldReport extends ReportedLists {
  * (`reused`); undefined when it stands for a report not held here.
  */
 export function withReport(held: ReadonlyMap<NodeId, HeldReport> | undefined, request: BrokerHeartbeat): { readonly request: BrokerHeartbeat; readonly reused: boolean } | undefined {
+  if (request.reportFollows === true) {
+    const report = held?.get(request.broker);
+    if (report === undefined || report.incarnation !== request.incarnation) return undefined;
+    const { reportFollows: _follows, ...rest } = request;
+    const { digest, incarnation: _incarnation, ...lists } = report;
+    return { request: { ...rest, ...lists, reportDigest: digest }, reused: true };
+  }
   if (request.sameReport !== true) return { request, reused: false };
   const report = held?.get(request.broker);
   if (report === undefined || report.digest !== request.reportDigest) return undefined;
   const { sameReport: _same, ...rest } = request;
-  const { digest: _digest, ...lists } = report;
+  const { digest: _digest, incarnation: _incarnation, ...lists } = report;
   return { request: { ...rest, ...lists }, reused: true };
 }
 
@@ -41,6 +56,7 @@ export function noteReport(held: ReadonlyMap<NodeId, HeldReport> | undefined, re
   }
   const report: HeldReport = {
     digest: request.reportDigest,
+    ...(request.incarnation === undefined ? {} : { incarnation: request.incarnation }),
     ...(request.serving === undefined ? {} : { serving: request.serving }),
     ...(request.replicas === undefined ? {} : { replicas: request.replicas }),
     ...(request.raft === undefined ? {} : { raft: request.raft }),

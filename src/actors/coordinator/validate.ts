@@ -331,9 +331,19 @@ function metadataProblem(topics: unknown, limits: CoordinatorLimits): WireError 
   return undefined;
 }
 
-/** `reportDigest` is a digest; `sameReport` (report-digest.ts) comes with one and instead of the lists it covers. */
+/**
+ * `reportDigest` is a digest; `sameReport` (report-digest.ts) comes with one and instead of the
+ * lists it covers; `reportFollows` comes instead of the lists too.
+ */
 function sameReportProblem(fields: Fields): WireError | undefined {
   if (fields["reportDigest"] !== undefined && !isAssignmentsDigest(fields["reportDigest"])) return wireError("INVALID_REQUEST", `reportDigest must be ${ASSIGNMENTS_DIGEST_LENGTH} hex digits when given`);
+  const follows = fields["reportFollows"];
+  if (follows !== undefined) {
+    if (follows !== true) return wireError("INVALID_REQUEST", "reportFollows must be true when given");
+    if (fields["sameReport"] !== undefined) return wireError("INVALID_REQUEST", "a heartbeat gives sameReport or reportFollows, not both");
+    const left = ["serving", "replicas", "raft", "damaged"].filter((name) => fields[name] !== undefined);
+    return left.length === 0 ? undefined : wireError("INVALID_REQUEST", `reportFollows leaves the report out: ${left.join(", ")} must be left out`);
+  }
   const same = fields["sameReport"];
   if (same === undefined) return undefined;
   if (same !== true) return wireError("INVALID_REQUEST", "sameReport must be true when given");
@@ -378,6 +388,7 @@ function copyRequest(type: RequestType, requestId: number, fields: Fields): Coor
         ...(assignmentsDigest === undefined ? {} : { assignmentsDigest }),
         ...(fields["reportDigest"] === undefined ? {} : { reportDigest: fields["reportDigest"] as string }),
         ...(fields["sameReport"] === true ? { sameReport: true } : {}),
+        ...(fields["reportFollows"] === true ? { reportFollows: true } : {}),
       } satisfies BrokerHeartbeat;
     }
     case "topic.create":

@@ -346,6 +346,15 @@ export interface BrokerHeartbeat {
    * coordinator said it holds. It answers `reportWanted` when it does not.
    */
   readonly sameReport?: boolean;
+  /**
+   * True: the lists are left out because they changed since the report the coordinator holds and
+   * the changed report is on its way in full (an earlier heartbeat, not yet answered): the
+   * coordinator handles this heartbeat with the report it holds for this broker — the one it
+   * would act on anyway until the full one arrives — and answers with that report's digest. It
+   * answers `reportWanted` when it holds none (of this incarnation). One full report in flight
+   * per broker, however slow the round trip: report-digest.ts.
+   */
+  readonly reportFollows?: boolean;
   /** The configuration index of the quorum's voters this broker learned (CoordinatorsLearned); absent before any. */
   readonly coordinatorsIndex?: number;
 }
@@ -385,7 +394,8 @@ export interface BrokerHeartbeatReply {
   /** The digest of the heartbeat report the coordinator holds for this broker now (report-digest.ts). */
   readonly reportDigest?: string;
   /**
-   * True: the heartbeat left its report out (`sameReport`) and the coordinator does not hold it;
+   * True: the heartbeat left its report out (`sameReport`, `reportFollows`) and the coordinator
+   * does not hold it (or, for `reportFollows`, any report of the broker's incarnation);
    * nothing was done (no lease renewed, `assignments` empty and not to be applied): send it in full.
    */
   readonly reportWanted?: boolean;

@@ -15,7 +15,15 @@
  *   report it holds had come with it — so every decision is the one the full report would make;
  * - a coordinator that does not hold that report (it restarted, a new coordinator leader took
  *   over, a stale full report overwrote it) answers `reportWanted: true` and does nothing else:
- *   no lease renewed, no list applied. The broker sends a full report at once.
+ *   no lease renewed, no list applied. The broker sends a full report at once;
+ * - a broker whose report changed while its last full report is still unanswered sends
+ *   `reportFollows: true` instead of the lists: the coordinator handles the heartbeat with the
+ *   report it holds (of the broker's incarnation; else `reportWanted`) and names that report's
+ *   digest in its reply. So at most one full report per broker is in flight whatever the round
+ *   trip: a broker of 10,000 copies whose report changes at every heartbeat while they are
+ *   created sends it once per answer, not five times a second into a coordinator that cannot keep
+ *   up. What the coordinator knows of the broker lags by a round trip at most, as between any two
+ *   heartbeats; the lease is renewed all the same.
  *
  * The digest covers the lists only: the heartbeat's other fields (incarnation, address, held
  * topics, ISR proposals, leaving, ACL version) come every time. 64 bits of two FNV-1a lanes over

@@ -168,7 +168,8 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
     const key = partitionKey(assignment.topic, assignment.partition);
     if (!assigned.has(key)) assigned.set(key, { follow: assignment });
   }
-  const fresh: string[] = [];
+  // A set: 10,000 partitions created by one reply were once 50 million string comparisons here.
+  const fresh = new Set<string>();
   for (const [key, state] of step.context.partitions) {
     const entry = assigned.get(key);
     const assignment = entry?.lead ?? entry?.follow;
@@ -179,10 +180,10 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
       const partitions = new Map(step.context.partitions);
       partitions.delete(key);
       step.update({ partitions });
-      fresh.push(key);
+      fresh.add(key);
     }
   }
-  for (const key of assigned.keys()) if (!step.context.partitions.has(key) && !fresh.includes(key)) fresh.push(key);
+  for (const key of assigned.keys()) if (!step.context.partitions.has(key)) fresh.add(key);
   const created: PartitionState[] = [];
   for (const key of fresh) {
     const entry = assigned.get(key)!;

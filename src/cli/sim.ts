@@ -312,7 +312,7 @@ async function parseSimArgs(argv: readonly string[]): Promise<SimArgs | "help"> 
       damageAtRest,
       ...(compression === undefined ? {} : { compression }),
       ...(compactEvery === undefined ? {} : { compactEvery }),
-      ...(snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes }),
+      ...((scenario?.snapshotChunkBytes ?? snapshotChunkBytes) === undefined ? {} : { snapshotChunkBytes: scenario?.snapshotChunkBytes ?? snapshotChunkBytes }),
     },
     scenario,
     verbose: values.verbose === true,

@@ -24,6 +24,7 @@
  * at its end). The default, `# faults: none`, runs the steps on a quiet
  * network and honest disks.
  */
+import { SNAPSHOT_CHUNK_BYTES_CEILING } from "../actors/raft/types.ts";
 import { formatSchedule, parseSchedule, type FaultStep } from "./nemesis.ts";
 import { CLOCK_DRIFT_PPM_MAX } from "../actors/broker/lease.ts";
 
@@ -65,6 +66,8 @@ export interface Scenario {
   readonly safetyMs?: number | undefined;
   /** queue workload: clocks drift within ±this many ppm (`# clock-drift: 500`; drawn per node from the seed). */
   readonly clockDriftPpm?: number | undefined;
+  /** queue and raft workloads: data bytes per InstallSnapshot chunk of every Raft group (`# snapshot-chunk-bytes: 512`); the Raft setting when absent. */
+  readonly snapshotChunkBytes?: number | undefined;
   /** queue workload: fixed clock skews (`# clock-skew: broker-0=-2000 coordinator=2000`); unnamed nodes keep true clocks. */
   readonly clockSkewPpm?: Readonly<Record<string, number>> | undefined;
   readonly steps: readonly FaultStep[];
@@ -122,7 +125,11 @@ export function parseScenario(name: string, text: string): Scenario {
   const clockDriftPpm = driftText === undefined ? undefined : Number(driftText);
   if (clockDriftPpm !== undefined && !(Number.isSafeInteger(clockDriftPpm) && clockDriftPpm >= 0 && clockDriftPpm <= CLOCK_DRIFT_PPM_MAX)) throw new ScenarioError(`${name}: clock-drift must be an integer from 0 to ${CLOCK_DRIFT_PPM_MAX} (ppm)`);
   const clockSkewPpm = parseSkews(name, header.get("clock-skew"));
+  const chunkText = header.get("snapshot-chunk-bytes");
+  const snapshotChunkBytes = chunkText === undefined ? undefined : Number(chunkText);
+  if (snapshotChunkBytes !== undefined && !(Number.isSafeInteger(snapshotChunkBytes) && snapshotChunkBytes >= 1 && snapshotChunkBytes <= SNAPSHOT_CHUNK_BYTES_CEILING)) throw new ScenarioError(`${name}: snapshot-chunk-bytes must be an integer from 1 to ${SNAPSHOT_CHUNK_BYTES_CEILING}`);
   return {
+    ...(snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes }),
     ...(safetyMs === undefined ? {} : { safetyMs }),
     ...(clockDriftPpm === undefined ? {} : { clockDriftPpm }),
     ...(clockSkewPpm === undefined ? {} : { clockSkewPpm }),
@@ -190,6 +197,7 @@ export function formatScenario(scenario: Omit<Scenario, "name">, notes: readonly
   if (scenario.safetyMs !== undefined) lines.push(`# safety-ms: ${scenario.safetyMs}`);
   if (scenario.bitFlipPerRead !== undefined) lines.push(`# bit-flip-per-read: ${scenario.bitFlipPerRead}`);
   if (scenario.clockDriftPpm !== undefined) lines.push(`# clock-drift: ${scenario.clockDriftPpm}`);
+  if (scenario.snapshotChunkBytes !== undefined) lines.push(`# snapshot-chunk-bytes: ${scenario.snapshotChunkBytes}`);
   if (scenario.clockSkewPpm !== undefined) lines.push(`# clock-skew: ${Object.entries(scenario.clockSkewPpm).map(([node, ppm]) => `${node}=${ppm}`).join(" ")}`);
   lines.push(`# expect: ${scenario.expect}`, ...notes.map((note) => `# ${note}`));
   const schedule = formatSchedule(scenario.steps);

@@ -52,17 +52,17 @@ describe("shrinking a real failing run", () => {
   it("writes and replays every setting of the run: a shrunk mode-switch run stays one (seed 254)", async () => {
     // The stand-in fails only with the run's own settings; the scenario's replay once dropped the
     // mode switches (and mode, coordinators, retention, safety phase) and passed.
-    const base: WorkloadOptions = { workload: "queue", seed: 2, faults: "swarm", messages: 4, replicationFactor: 3, replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000 };
+    const base: WorkloadOptions = { workload: "queue", seed: 2, faults: "swarm", messages: 4, replicationFactor: 3, replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000, snapshotChunkBytes: 512 };
     const real = await runWorkload({ workload: "queue", seed: 2, faults: "swarm", messages: 4 });
     const seen: WorkloadOptions[] = [];
     const run = async (options: WorkloadOptions): Promise<RunSummary> => {
       seen.push(options);
-      const same = options.modeSwitches === 2 && options.replicationMode === "raft" && options.coordinators === 3 && options.retention === true && options.safetyMs === 5000 && options.replicationFactor === 3;
+      const same = options.modeSwitches === 2 && options.replicationMode === "raft" && options.coordinators === 3 && options.retention === true && options.safetyMs === 5000 && options.replicationFactor === 3 && options.snapshotChunkBytes === 512;
       return same ? { ...real, ok: false, anomalies: [{ kind: "lost-write", detail: "stand-in" }] } : { ...real, ok: true, anomalies: [] };
     };
     const shrunk = await shrinkFailure({ base, run });
-    expect(parseScenario("shrunk", shrunk.scenarioText)).toMatchObject({ replicationFactor: 3, replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000 });
-    expect(seen.at(-1)).toMatchObject({ replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000 });
+    expect(parseScenario("shrunk", shrunk.scenarioText)).toMatchObject({ replicationFactor: 3, replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000, snapshotChunkBytes: 512 });
+    expect(seen.at(-1)).toMatchObject({ replicationMode: "raft", modeSwitches: 2, coordinators: 3, retention: true, safetyMs: 5000, snapshotChunkBytes: 512 });
   });
 
   it("refuses a seed that passes", async () => {

@@ -102,6 +102,7 @@ export function scenarioRunOptions(scenario: Omit<Scenario, "name" | "title" | "
     authorizer: scenario.authorizer,
     clockDriftPpm: scenario.clockDriftPpm,
     clockSkewPpm: scenario.clockSkewPpm,
+    ...(scenario.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: scenario.snapshotChunkBytes }),
     ...(base.compression === undefined ? {} : { compression: base.compression }),
     ...(base.compactEvery === undefined ? {} : { compactEvery: base.compactEvery }),
   };
@@ -143,6 +144,7 @@ function shrunkScenarioText(base: WorkloadOptions, search: ShrinkResult, kind: s
       authorizer: base.authorizer,
       clockDriftPpm: base.clockDriftPpm,
       clockSkewPpm: base.clockSkewPpm,
+      snapshotChunkBytes: base.snapshotChunkBytes,
       faults: shrunk.faults,
       messages: shrunk.messages,
       steps: shrunk.steps,

@@ -388,7 +388,7 @@ export function decodeMessage(bytes: Uint8Array, limits: CodecLimits = DEFAULT_C
  * wrong (a hit compares every byte with the cached string's char codes), and a pure cache: what it
  * holds changes only how fast a string is built, never which string it is.
  */
-const INTERN_SLOTS = 4096;
+export const INTERN_SLOTS = 4096;
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 /** "" fills empty slots: it matches only a string of length 0, which it is. */
@@ -396,9 +396,20 @@ const internedStrings: string[] = new Array<string>(INTERN_SLOTS).fill("");
 /** Per slot, the hash of the last string that missed there. */
 const missedHashes = new Int32Array(INTERN_SLOTS);
 
+function internSlot(hash: number): number {
+  return (hash ^ (hash >>> 16)) & (INTERN_SLOTS - 1);
+}
+
+/** The slot of the interning table a short ASCII string takes (exported for tests that make strings collide). */
+export function internSlotOf(text: string): number {
+  let hash = FNV_OFFSET;
+  for (let index = 0; index < text.length; index++) hash = Math.imul(hash ^ text.charCodeAt(index), FNV_PRIME);
+  return internSlot(hash);
+}
+
 /** The string of the ASCII bytes `bytes[start, start + length)` whose FNV-1a hash is `hash`. */
 function internAscii(bytes: Uint8Array, start: number, length: number, hash: number): string {
-  const slot = (hash ^ (hash >>> 16)) & (INTERN_SLOTS - 1);
+  const slot = internSlot(hash);
   const cached = internedStrings[slot]!;
   if (cached.length === length) {
     let index = 0;

@@ -382,11 +382,12 @@ export function decodeMessage(bytes: Uint8Array, limits: CodecLimits = DEFAULT_C
  * Interning of short ASCII strings on decode. Heartbeats and their replies carry thousands of small
  * objects whose keys ("topic", "partition", "leaderEpoch") and short values (topic names, node ids)
  * repeat in every object. Building each of them anew cost a string per key and, on every field
- * store, a lookup of that fresh string in V8's string table. The table below keeps, per slot, the
- * last string decoded whose FNV-1a hash (of its bytes) chose that slot; a later string of the same
- * bytes gets that very string back. Bounded (fixed slots, the newest string wins a slot), never
- * wrong (a hit compares every byte with the cached string's char codes), and a pure cache: what it
- * holds changes only how fast a string is built, never which string it is.
+ * store, a lookup of that fresh string in V8's string table. The table below keeps, per slot (chosen
+ * by the FNV-1a hash of a string's bytes), a string decoded before; a later string of the same
+ * bytes gets that very string back. Bounded (fixed slots; a string that misses its slot twice in a
+ * row takes it), never wrong (a hit compares every byte with the cached string's char codes, and
+ * only ASCII strings enter), and a pure cache: what it holds changes only how fast a string is
+ * built, never which string it is. Module state is fine here: nothing but speed depends on it.
  */
 export const INTERN_SLOTS = 4096;
 const FNV_OFFSET = 0x811c9dc5;
@@ -561,7 +562,6 @@ class Reader {
     for (let index = 0; index < count; index++) {
       const keyAt = this.position;
       const key = this.text();
-      // A field decoded so far is never undefined, so `undefined` here means "not an own key" without the slower own-key lookup.
       if (Object.hasOwn(fields, key)) throw new FrameDecodeError(`duplicate object key '${key.slice(0, 40)}'`, keyAt);
       const field = this.value(depth);
       // "__proto__" must become an own field, never the object's prototype.

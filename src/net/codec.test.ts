@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CODEC_LIMITS, decodeMessage, encodeMessage, prepareMessage, validateCodecLimits } from "./codec.ts";
+import { DEFAULT_CODEC_LIMITS, INTERN_SLOTS, decodeMessage, encodeMessage, internSlotOf, prepareMessage, validateCodecLimits } from "./codec.ts";
 import type { CodecLimits } from "./codec.ts";
 import { FrameDecodeError, FrameEncodeError, FrameTooLargeError, TransportConfigError } from "./errors.ts";
 
@@ -238,6 +238,189 @@ describe("message codec: decoding hostile bytes", () => {
         expectDecodeErrorOrValue(bytes, tight);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+/** The version-1 bytes of a string message, built from Buffer's own UTF-8 encoder: what the codec must write. */
+function expectedStringMessage(text: string): Buffer {
+  const utf8 = Buffer.from(text, "utf8");
+  const length: number[] = [];
+  for (let rest = utf8.length; ; rest = Math.floor(rest / 128)) {
+    if (rest < 128) {
+      length.push(rest);
+      break;
+    }
+    length.push((rest % 128) | 0x80);
+  }
+  return Buffer.concat([Uint8Array.from([0x01, 0x06, ...length]), utf8]);
+}
+
+/** `count` distinct ASCII strings of `prefix` and 4 more characters that all take the interning table's slot `slot`. */
+function collidingStrings(slot: number, count: number, prefix = ""): string[] {
+  const found: string[] = [];
+  for (let index = 0; found.length < count; index++) {
+    const text = `${prefix}${index.toString(36).padStart(4, "0")}`;
+    if (internSlotOf(text) === slot) found.push(text);
+  }
+  return found;
+}
+
+/** Two ASCII strings of `length` bytes that take the same interning slot and differ only in their first or last byte. */
+function collidingPair(length: number, where: "first" | "last"): [string, string] {
+  for (let fixed = 0x21; fixed < 0x7f; fixed++) {
+    const bySlot = new Map<number, string>();
+    for (let varied = 0x21; varied < 0x7f; varied++) {
+      const middle = String.fromCharCode(fixed).repeat(length - 1);
+      const text = where === "first" ? String.fromCharCode(varied) + middle : middle + String.fromCharCode(varied);
+      const rival = bySlot.get(internSlotOf(text));
+      if (rival !== undefined) return [rival, text];
+      bySlot.set(internSlotOf(text), text);
+    }
+  }
+  throw new Error(`no colliding pair of ${length} bytes found`);
+}
+
+describe("message codec: short strings (interned on decode, written without a recorded length)", () => {
+  const ascii = (length: number, seed = 0): string => Array.from({ length }, (_, index) => String.fromCharCode(0x21 + ((index * 7 + seed) % 94))).join("");
+
+  it("writes every string exactly as UTF-8 with its length, around the 32-unit boundary too", () => {
+    const cases = [
+      "", "a", ascii(31), ascii(32), ascii(33), "é", "aé", ascii(31) + "é", ascii(30) + "é", ascii(32) + "é",
+      "😀".repeat(16), ascii(31) + "😀", ascii(30) + "😀", "é".repeat(32), "\u0800".repeat(32), "\u0800".repeat(33),
+      "a\ud800b", ascii(31) + "\ud800", "\udc00".repeat(32), "\x7f\x80", "\0".repeat(32),
+    ];
+    for (const text of cases) {
+      expect(hex(encodeMessage(text))).toBe(hex(expectedStringMessage(text)));
+      expect(decodeMessage(encodeMessage(text))).toBe(Buffer.from(text, "utf8").toString("utf8"));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 40 }), (text) => {
+        expect(hex(encodeMessage(text))).toBe(hex(expectedStringMessage(text)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("writes object keys the same way", () => {
+    for (const key of [ascii(31), ascii(32), ascii(33), "clé", ascii(31) + "é", "😀".repeat(16)]) {
+      const utf8 = Buffer.from(key, "utf8");
+      expect(hex(encodeMessage({ [key]: null }))).toBe(hex(Buffer.concat([Uint8Array.from([0x01, 0x09, 0x01, utf8.length]), utf8, Uint8Array.from([0x00])])));
+      expect(decodeMessage(encodeMessage({ [key]: 1 }))).toEqual({ [key]: 1 });
+    }
+  });
+
+  it("decodes strings of 31, 32 and 33 bytes the same the first time and every time after", () => {
+    for (const length of [0, 1, 31, 32, 33]) {
+      const text = ascii(length, length);
+      const encoded = encodeMessage({ [text]: [text, text, text] });
+      for (let round = 0; round < 3; round++) expect(decodeMessage(encoded)).toEqual({ [text]: [text, text, text] });
+    }
+  });
+
+  it("never answers a string for another one that takes the same slot", () => {
+    const slot = internSlotOf("topic");
+    const rivals = ["topic", ...collidingStrings(slot, 5, "t")]; // all of 5 bytes
+    const message = Array.from({ length: 40 }, (_, index) => rivals[(index * 3) % rivals.length]!);
+    const encoded = encodeMessage(message);
+    for (let round = 0; round < 3; round++) expect(decodeMessage(encoded)).toEqual(message);
+    // Alternating pairs, and a rival admitted between two hits of the other.
+    const [first, second] = collidingStrings(7, 2, "k");
+    const alternating = [first!, first!, second!, second!, first!, second!, first!, first!, second!];
+    expect(decodeMessage(encodeMessage(alternating))).toEqual(alternating);
+    expect(decodeMessage(encodeMessage(alternating.map((text) => ({ [text]: text }))))).toEqual(alternating.map((text) => ({ [text]: text })));
+  });
+
+  it("tells apart colliding strings that differ in their first or last byte only, at 2, 31 and 32 bytes", () => {
+    for (const length of [2, 31, 32]) {
+      for (const where of ["first", "last"] as const) {
+        const pair = collidingPair(length, where);
+        const message = [pair[0], pair[1], pair[0], pair[0], pair[1], pair[1], pair[0]];
+        for (let round = 0; round < 2; round++) expect(decodeMessage(encodeMessage(message))).toEqual(message);
+      }
+    }
+  });
+
+  it("gives back keys that differ from a cached one by one byte, at any position", () => {
+    const base = "leaderEpoch";
+    const near = [base];
+    for (let index = 0; index < base.length; index++) near.push(base.slice(0, index) + String.fromCharCode(base.charCodeAt(index) ^ 1) + base.slice(index + 1));
+    near.push(base.slice(0, -1), base + "h", base.toUpperCase());
+    for (let round = 0; round < 3; round++) {
+      const objects = near.map((key, index) => ({ [key]: index, [base]: -1 - index }));
+      expect(decodeMessage(encodeMessage(objects))).toEqual(objects);
+    }
+  });
+
+  it("reads the bytes of every message: a reused buffer with other bytes decodes to the other string", () => {
+    const buffer = encodeMessage({ type: "broker.heartbeat", topic: "big" });
+    for (let round = 0; round < 3; round++) expect(decodeMessage(buffer)).toEqual({ type: "broker.heartbeat", topic: "big" });
+    const at = buffer.indexOf("big");
+    buffer[at + 2] = "t".charCodeAt(0);
+    expect(decodeMessage(buffer)).toEqual({ type: "broker.heartbeat", topic: "bit" });
+    buffer[buffer.indexOf("type") + 3] = "o".charCodeAt(0);
+    expect(decodeMessage(buffer)).toEqual({ typo: "broker.heartbeat", topic: "bit" });
+  });
+
+  it("never interns non-ASCII bytes, and keeps them apart from ASCII strings of the same length", () => {
+    const strings = ["cafe", "café", "caf\u00e9", "cafè", "cafe", "naïve", "naive", "\u00ff".repeat(16), "y".repeat(32)];
+    for (let round = 0; round < 3; round++) expect(decodeMessage(encodeMessage(strings))).toEqual(strings);
+    // An invalid byte after a cached ASCII prefix still fails as invalid UTF-8.
+    expect(() => decodeMessage(Uint8Array.from([0x01, 0x08, 0x02, 0x06, 0x02, 0x61, 0x62, 0x06, 0x02, 0x61, 0xff]))).toThrow(/UTF-8/);
+  });
+
+  it("stays right when far more distinct strings pass than the table has slots", () => {
+    const many = Array.from({ length: INTERN_SLOTS * 3 }, (_, index) => `t${(index * 2_654_435_761) % 1_000_003}`);
+    const encoded = encodeMessage(many);
+    for (let round = 0; round < 2; round++) expect(decodeMessage(encoded)).toEqual(many);
+    const keys = many.slice(0, 2_000).map((text) => ({ [text]: text, topic: text }));
+    expect(decodeMessage(encodeMessage(keys))).toEqual(keys);
+  });
+
+  it("still refuses a duplicate key when both copies are interned, and still makes '__proto__' an own field", () => {
+    for (let round = 0; round < 3; round++) {
+      expect(() => decodeMessage(Uint8Array.from([0x01, 0x09, 0x02, 0x05, ...Buffer.from("topic"), 0x00, 0x05, ...Buffer.from("topic"), 0x00]))).toThrow(/duplicate object key 'topic'/);
+      const decoded = decodeMessage(Uint8Array.from([0x01, 0x09, 0x01, 0x09, ...Buffer.from("__proto__"), 0x09, 0x01, 0x01, 0x61, 0x02])) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+      expect(Object.hasOwn(decoded, "__proto__")).toBe(true);
+    }
+  });
+
+  const tinyText = fc.string({ unit: fc.constantFrom("a", "b", "é", "\ud800"), maxLength: 34 });
+  const { value: tinyValue } = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: "small" }, tinyText, fc.integer(), tie("array"), tie("object")),
+    array: fc.array(tie("value"), { maxLength: 8 }),
+    object: fc.dictionary(tinyText, tie("value"), { maxKeys: 6, noNullPrototype: true }),
+  }));
+
+  it("decodes damaged messages of such strings the same every time, or refuses them", () => {
+    fc.assert(
+      fc.property(tinyValue, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 3 }), (message, edits) => {
+        const bytes = Uint8Array.from(encodeMessage(message));
+        for (const [at, byte] of edits) bytes[at % bytes.length] = byte;
+        expectDecodeErrorOrValue(bytes);
+        let first: unknown;
+        try {
+          first = decodeMessage(bytes);
+        } catch {
+          return;
+        }
+        expect(decodeMessage(bytes)).toEqual(first);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("round-trips values built from a tiny alphabet (many cache hits, near misses and collisions) to the same bytes", () => {
+    const value = tinyValue;
+    fc.assert(
+      fc.property(value, (message) => {
+        const encoded = encodeMessage(message);
+        const decoded = decodeMessage(encoded);
+        expect(decodeMessage(encoded)).toEqual(decoded);
+        expect(hex(encodeMessage(decoded))).toBe(hex(encoded));
+      }),
+      { numRuns: 1000 },
     );
   });
 });

@@ -169,7 +169,8 @@ function isPlainObject(value: object): boolean {
 
 /**
  * Pass one: sizes, types and limits; records, in traversal order, the UTF-8 length of every string
- * and the number of defined fields of every object, so pass two need not compute them again.
+ * longer than SHORT_STRING_BYTES units and the number of defined fields of every object, so pass
+ * two need not compute them again.
  */
 class Planner {
   readonly stringLengths: number[] = [];
@@ -237,9 +238,18 @@ class Planner {
     return 1 + varintBytes(count) + bytes;
   }
 
-  /** Varint length and UTF-8 bytes of a string (no tag). */
+  /**
+   * Varint length and UTF-8 bytes of a string (no tag). Only strings longer than SHORT_STRING_BYTES
+   * have their length recorded: a shorter one has at most 3 × 32 = 96 UTF-8 bytes, so its length is
+   * one varint byte the writer finds as it copies the string (shortText).
+   */
   private text(value: string): number {
-    const length = value.length <= SHORT_STRING_BYTES && isAscii(value) ? value.length : Buffer.byteLength(value, "utf8");
+    if (value.length <= SHORT_STRING_BYTES) {
+      const length = isAscii(value) ? value.length : Buffer.byteLength(value, "utf8");
+      if (length > this.limits.stringBytesMax) throw new FrameTooLargeError("string bytes", length, this.limits.stringBytesMax);
+      return 1 + length;
+    }
+    const length = Buffer.byteLength(value, "utf8");
     if (length > this.limits.stringBytesMax) throw new FrameTooLargeError("string bytes", length, this.limits.stringBytesMax);
     this.stringLengths.push(length);
     return varintBytes(length) + length;
@@ -321,14 +331,36 @@ class Writer {
   }
 
   private text(value: string, position: number): number {
+    if (value.length <= SHORT_STRING_BYTES) return this.shortText(value, position);
     const length = this.stringLengths[this.nextString++];
     if (length === undefined) throw new FrameEncodeError("the value changed while it was being encoded", "$");
     const start = writeVarint(this.target, position, length);
-    if (length === value.length && length <= SHORT_STRING_BYTES) {
-      for (let index = 0; index < length; index++) this.target[start + index] = value.charCodeAt(index);
-    } else {
-      this.target.write(value, start, length, "utf8");
+    this.target.write(value, start, length, "utf8");
+    return start + length;
+  }
+
+  /**
+   * A string of at most SHORT_STRING_BYTES UTF-16 units: copied unit by unit, on the guess that it
+   * is ASCII (one byte a unit), and written again as UTF-8 when it is not — its UTF-8 form is never
+   * shorter than its units, so it covers what the guess wrote.
+   */
+  private shortText(value: string, position: number): number {
+    const target = this.target;
+    const units = value.length;
+    const start = position + 1;
+    let seen = 0;
+    for (let index = 0; index < units; index++) {
+      const code = value.charCodeAt(index);
+      seen |= code;
+      target[start + index] = code;
     }
+    if (seen < 0x80) {
+      target[position] = units;
+      return start + units;
+    }
+    const length = Buffer.byteLength(value, "utf8");
+    target[position] = length;
+    target.write(value, start, length, "utf8");
     return start + length;
   }
 }
@@ -344,6 +376,54 @@ export function decodeMessage(bytes: Uint8Array, limits: CodecLimits = DEFAULT_C
   const value = reader.value(0);
   if (reader.position !== bytes.length) throw new FrameDecodeError(`${bytes.length - reader.position} trailing bytes after the value`, reader.position);
   return value;
+}
+
+/**
+ * Interning of short ASCII strings on decode. Heartbeats and their replies carry thousands of small
+ * objects whose keys ("topic", "partition", "leaderEpoch") and short values (topic names, node ids)
+ * repeat in every object. Building each of them anew cost a string per key and, on every field
+ * store, a lookup of that fresh string in V8's string table. The table below keeps, per slot (chosen
+ * by the FNV-1a hash of a string's bytes), a string decoded before; a later string of the same
+ * bytes gets that very string back. Bounded (fixed slots; a string that misses its slot twice in a
+ * row takes it), never wrong (a hit compares every byte with the cached string's char codes, and
+ * only ASCII strings enter), and a pure cache: what it holds changes only how fast a string is
+ * built, never which string it is. Module state is fine here: nothing but speed depends on it.
+ */
+export const INTERN_SLOTS = 4096;
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+/** "" fills empty slots: it matches only a string of length 0, which it is. */
+const internedStrings: string[] = new Array<string>(INTERN_SLOTS).fill("");
+/** Per slot, the hash of the last string that missed there. */
+const missedHashes = new Int32Array(INTERN_SLOTS);
+
+function internSlot(hash: number): number {
+  return (hash ^ (hash >>> 16)) & (INTERN_SLOTS - 1);
+}
+
+/** The slot of the interning table a short ASCII string takes (exported for tests that make strings collide). */
+export function internSlotOf(text: string): number {
+  let hash = FNV_OFFSET;
+  for (let index = 0; index < text.length; index++) hash = Math.imul(hash ^ text.charCodeAt(index), FNV_PRIME);
+  return internSlot(hash);
+}
+
+/** The string of the ASCII bytes `bytes[start, start + length)` whose FNV-1a hash is `hash`. */
+function internAscii(bytes: Uint8Array, start: number, length: number, hash: number): string {
+  const slot = internSlot(hash);
+  const cached = internedStrings[slot]!;
+  if (cached.length === length) {
+    let index = 0;
+    while (index < length && cached.charCodeAt(index) === bytes[start + index]) index++;
+    if (index === length) return cached;
+  }
+  let text = "";
+  for (let index = start; index < start + length; index++) text += String.fromCharCode(bytes[index]!);
+  // Admitted on its second miss in a row only: a string seen once (a digest, an id) would cost
+  // a store into this long-lived table — and keep a young string alive — for nothing.
+  if (missedHashes[slot] === (hash | 0)) internedStrings[slot] = text;
+  else missedHashes[slot] = hash;
+  return text;
 }
 
 class Reader {
@@ -436,19 +516,21 @@ class Reader {
   text(): string {
     const length = this.length(this.limits.stringBytesMax, "string length");
     const start = this.position;
-    this.position += length;
+    const end = start + length;
+    this.position = end;
     if (length <= SHORT_STRING_BYTES) {
-      let text = "";
+      const bytes = this.bytes;
+      let hash = FNV_OFFSET;
       let index = start;
-      for (; index < start + length; index++) {
-        const code = this.bytes[index]!;
+      for (; index < end; index++) {
+        const code = bytes[index]!;
         if (code >= 0x80) break;
-        text += String.fromCharCode(code);
+        hash = Math.imul(hash ^ code, FNV_PRIME);
       }
-      if (index === start + length) return text;
+      if (index === end) return internAscii(bytes, start, length, hash);
     }
-    if (!isUtf8(this.bytes.subarray(start, start + length))) throw new FrameDecodeError("string is not valid UTF-8", start);
-    return this.bytes.toString("utf8", start, start + length);
+    if (!isUtf8(this.bytes.subarray(start, end))) throw new FrameDecodeError("string is not valid UTF-8", start);
+    return this.bytes.toString("utf8", start, end);
   }
 
   private byteArray(): Uint8Array {

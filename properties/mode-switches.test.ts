@@ -44,7 +44,11 @@ describe("mode switches under faults (RF 3, acks -1, 4 switches per run)", () =>
  * 205 at acks -1: rot cut two copies of partition 0 as they adopted at the switch to raft mode, one
  * in the ISR the switch counted on and one outside it; both went voteless, the intact copy could
  * never be elected and the acknowledged log never committed in the new era. Only the holders (the
- * ISR) go voteless now.
+ * ISR) go voteless now. Since heartbeats carry one full report per round trip (reportFollows,
+ * which moved every seed's story) 205 no longer reaches the switch: the rot leaves partition 0
+ * beyond the promise first (two of three copies cut), and the run passes with one switch taken and
+ * none carried out. It stays as a seed that must pass; the rule it found is pinned by
+ * broker/mode-adopt.test.ts and host/stores/broker-store-mode-switch.test.ts.
  * 254 at acks -1: rot cut two of the three holders as they adopted (broker-2 paused through the
  * switch, its log zeroed meanwhile); both voteless, no one could be elected and the switch back to
  * fetch mode, counting no voteless seal, waited for ever — the acknowledged log stranded, judged
@@ -63,7 +67,7 @@ describe("mode-switch regressions", () => {
 
   it.each([205, 254])("seed %i (acks -1, damage at rest drawn by the swarm) passes", async (seed) => {
     const result = await runQueue({ seed, acks: -1, replicationFactor: 3, modeSwitches: 2 });
-    expect(result.modeSwitches?.taken).toBe(2);
+    if (seed === 254) expect(result.modeSwitches?.taken).toBe(2);
     expect(result.ok, describeFailure(result, `npx zhumq sim --seed ${seed} --acks -1 --replication-factor 3 --mode-switches 2`)).toBe(true);
   }, 600_000);
 });

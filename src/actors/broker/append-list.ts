@@ -48,3 +48,55 @@ export class AppendList<T> {
     for (let index = 0; index < length; index++) callback(items[index]!, index);
   }
 }
+
+/**
+ * Distinct keys in the order they were added, each at its position (0, 1, ...), in the same
+ * shared-growth manner as AppendList: the versions of one line share the key array and a Map of
+ * key → position, each seeing the keys below its own length. The newest version grows both in
+ * place; an older one copies what it sees first. A lookup is one Map lookup (V8 keeps a string's
+ * hash), where a persistent trie paid a hash in JavaScript and a walk down three nodes.
+ */
+export class KeyPositions {
+  private constructor(
+    /** Shared with the other versions of this line: only ever added to. */
+    private readonly keys: string[],
+    private readonly positions: Map<string, number>,
+    readonly length: number,
+  ) {}
+
+  static empty(): KeyPositions {
+    return new KeyPositions([], new Map(), 0);
+  }
+
+  /** `key`'s position, if this version has it. */
+  positionOf(key: string): number | undefined {
+    const position = this.positions.get(key);
+    return position !== undefined && position < this.length ? position : undefined;
+  }
+
+  keyAt(position: number): string | undefined {
+    return position >= 0 && position < this.length ? this.keys[position] : undefined;
+  }
+
+  /** This list with `added` (keys it does not have, distinct) at the next positions, in order. */
+  append(added: readonly string[]): KeyPositions {
+    if (added.length === 0) return this;
+    let { keys, positions } = this;
+    if (this.length === 0 || keys.length !== this.length) {
+      // Not the newest of its line (or empty: a line of its own): copy what this version sees.
+      keys = keys.slice(0, this.length);
+      positions = new Map();
+      for (const [position, key] of keys.entries()) positions.set(key, position);
+    }
+    for (const key of added) {
+      positions.set(key, keys.length);
+      keys.push(key);
+    }
+    return new KeyPositions(keys, positions, keys.length);
+  }
+
+  /** The keys in order, as a new array (an iterator over the shared one could see later growth). */
+  toArray(): string[] {
+    return this.keys.slice(0, this.length);
+  }
+}

@@ -11,7 +11,9 @@
  * slot copied the slot's whole id list — ~8M ids for 4,096 fetches of one slot (issue 14). Now
  * the indexes are persistent hash tries (persistent-map.ts: a change copies the few small nodes
  * on its key's path), a slot's ids an AppendList (append-list.ts), and `without` copies each
- * node it touches once.
+ * node it touches once. Each shard also lists its partitions' entries in order (an array of
+ * ~130 at 10,000 partitions, copied per change: a copy of pointers, not a rehash), so walking
+ * every partition looks nothing up.
  *
  * Order: fetch ids only grow, so "oldest first" is ascending id; each partition's list is kept
  * in that order, and anything that walks several partitions sorts what it collected by id —
@@ -30,15 +32,21 @@ const clientCount = (fetch: PendingFetch): number => (fetch.replica === undefine
 
 const byId = (a: PendingFetch, b: PendingFetch): number => a.id - b.id;
 
-const NO_KEYS: readonly string[] = [];
+/** A partition's parked fetches, ascending id (never none). */
+interface Parked {
+  readonly key: string;
+  readonly fetches: readonly PendingFetch[];
+}
+
+const NO_ENTRIES: readonly Parked[] = [];
 
 export class ParkedFetches {
   private constructor(
     private readonly ids: PersistentMap<number, PendingFetch>,
-    /** Partition key → its parked fetches, ascending id (never an empty list). */
-    private readonly partitions: PersistentMap<string, readonly PendingFetch[]>,
-    /** Per shard (`shardOf`): the keys of `partitions`, in the order they were (last) added. */
-    private readonly orders: readonly (readonly string[])[],
+    /** Partition key → its entry (the same object as in `orders`). */
+    private readonly partitions: PersistentMap<string, Parked>,
+    /** Per shard (`shardOf`): its partitions' entries, in the order the partitions were (last) added. */
+    private readonly orders: readonly (readonly Parked[])[],
     readonly size: number,
     /** How many of them are clients' fetches (not followers' replica fetches). */
     readonly clientFetches: number,
@@ -50,7 +58,7 @@ export class ParkedFetches {
     private readonly slots: ReadonlyMap<number, AppendList<number>>,
   ) {}
 
-  static readonly EMPTY = new ParkedFetches(PersistentMap.empty(), PersistentMap.empty(), Array.from({ length: SHARDS }, () => NO_KEYS), 0, 0, new Map());
+  static readonly EMPTY = new ParkedFetches(PersistentMap.empty(), PersistentMap.empty(), Array.from({ length: SHARDS }, () => NO_ENTRIES), 0, 0, new Map());
 
   get(id: number): PendingFetch | undefined {
     return this.ids.get(id);
@@ -59,17 +67,14 @@ export class ParkedFetches {
   /** This table with `fetch` parked: its id must be above every parked one's of its partition. */
   with(fetch: PendingFetch): ParkedFetches {
     const key = partitionKey(fetch.topic, fetch.partition);
-    const list = this.partitions.get(key);
-    let orders = this.orders;
-    if (list === undefined) {
-      const index = shardOf(key);
-      const copy = [...orders];
-      copy[index] = [...orders[index]!, key];
-      orders = copy;
-    }
+    const before = this.partitions.get(key);
+    const entry: Parked = { key, fetches: before === undefined ? [fetch] : [...before.fetches, fetch] };
+    const orders = new Orders(this.orders);
+    if (before === undefined) orders.add(entry);
+    else orders.replace(before, entry);
     const slot = fetch.expirySlotMs;
     const slots = slot === undefined ? this.slots : new Map(this.slots).set(slot, (this.slots.get(slot) ?? AppendList.empty()).append([fetch.id]));
-    return new ParkedFetches(this.ids.set(fetch.id, fetch), this.partitions.set(key, list === undefined ? [fetch] : [...list, fetch]), orders, this.size + 1, this.clientFetches + clientCount(fetch), slots);
+    return new ParkedFetches(this.ids.set(fetch.id, fetch), this.partitions.set(key, entry), orders.finish(), this.size + 1, this.clientFetches + clientCount(fetch), slots);
   }
 
   /** Whether a fetch parked with expiry slot `slotMs` is (or was) waiting for it: its timer is armed. */
@@ -91,7 +96,7 @@ export class ParkedFetches {
     return { due, rest: new ParkedFetches(this.ids, this.partitions, this.orders, this.size, this.clientFetches, slots) };
   }
 
-  /** This table without `fetches` (each of them parked here): every node they touch is copied once. */
+  /** This table without `fetches` (each of them parked here): every node and shard list they touch is copied once. */
   without(fetches: readonly PendingFetch[]): ParkedFetches {
     if (fetches.length === 0) return this;
     const ids = this.ids.draft();
@@ -100,23 +105,27 @@ export class ParkedFetches {
     let { size, clientFetches } = this;
     for (const fetch of fetches) {
       const key = partitionKey(fetch.topic, fetch.partition);
-      const list = partitions.get(key);
-      const rest = (list ?? []).filter((parked) => parked.id !== fetch.id);
+      const before = partitions.get(key);
       ids.delete(fetch.id);
-      if (rest.length > 0) partitions.set(key, rest);
-      else if (list !== undefined) {
-        partitions.delete(key);
-        orders.remove(key);
-      }
       size--;
       clientFetches -= clientCount(fetch);
+      if (before === undefined) continue;
+      const rest = before.fetches.filter((parked) => parked.id !== fetch.id);
+      if (rest.length === 0) {
+        partitions.delete(key);
+        orders.remove(before);
+      } else {
+        const entry: Parked = { key, fetches: rest };
+        partitions.set(key, entry);
+        orders.replace(before, entry);
+      }
     }
     return new ParkedFetches(ids.finish(), partitions.finish(), orders.finish(), size, clientFetches, this.slots);
   }
 
   /** The fetches parked on one partition, oldest first. */
   of(key: string): readonly PendingFetch[] {
-    return this.partitions.get(key) ?? [];
+    return this.partitions.get(key)?.fetches ?? [];
   }
 
   /**
@@ -129,31 +138,45 @@ export class ParkedFetches {
     const visit = (key: string, fetches: readonly PendingFetch[]): void => {
       for (const fetch of keep(key, fetches)) chosen.push(fetch);
     };
-    if (keys === undefined) for (const order of this.orders) for (const key of order) visit(key, this.partitions.get(key)!);
+    if (keys === undefined) for (const order of this.orders) for (const entry of order) visit(entry.key, entry.fetches);
     else for (const key of keys) visit(key, this.of(key));
     return chosen.sort(byId);
   }
 }
 
-/** The per-shard key orders being changed by one `without`: each shard's list copied once. */
+/** The per-shard entry lists being changed by one change of the table: each shard's list copied once. */
 class Orders {
-  private copy: (readonly string[])[] | undefined;
+  private copy: (readonly Parked[])[] | undefined;
   private readonly owned = new Set<number>();
 
-  constructor(private readonly from: readonly (readonly string[])[]) {}
+  constructor(private readonly from: readonly (readonly Parked[])[]) {}
 
-  remove(key: string): void {
+  add(entry: Parked): void {
+    this.shard(entry.key).push(entry);
+  }
+
+  /** `entry` in the place of `before` (found by identity, not by comparing keys). */
+  replace(before: Parked, entry: Parked): void {
+    const order = this.shard(before.key);
+    order[order.indexOf(before)] = entry;
+  }
+
+  remove(before: Parked): void {
+    const order = this.shard(before.key);
+    order.splice(order.indexOf(before), 1);
+  }
+
+  finish(): readonly (readonly Parked[])[] {
+    return this.copy ?? this.from;
+  }
+
+  private shard(key: string): Parked[] {
     const index = shardOf(key);
     this.copy ??= [...this.from];
     if (!this.owned.has(index)) {
       this.copy[index] = [...this.copy[index]!];
       this.owned.add(index);
     }
-    const order = this.copy[index] as string[];
-    order.splice(order.indexOf(key), 1);
-  }
-
-  finish(): readonly (readonly string[])[] {
-    return this.copy ?? this.from;
+    return this.copy[index] as Parked[];
   }
 }

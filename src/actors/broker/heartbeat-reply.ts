@@ -176,18 +176,13 @@ function applyAssignments(step: Step, leads: readonly LeaderAssignment[], follow
       // Another incarnation of the topic (deleted and created again): the old copy goes first.
       step.setPartitions([release(step, state)]);
       step.emit(persist<BrokerOperation>(deleteOperation(state), false));
+      const partitions = new Map(step.context.partitions);
+      partitions.delete(key);
+      step.update({ partitions });
       fresh.push(key);
     }
   }
-  // The old copies leave the table together (releasing one reads only its own entry): a table
-  // rebuilt per copy was quadratic when a whole topic of thousands of partitions was re-created.
-  if (fresh.length > 0) {
-    const partitions = new Map(step.context.partitions);
-    for (const key of fresh) partitions.delete(key);
-    step.update({ partitions });
-  }
-  const replaced = new Set(fresh); // a Set, not fresh.includes: 10,000 new partitions were 50M string compares
-  for (const key of assigned.keys()) if (!step.context.partitions.has(key) && !replaced.has(key)) fresh.push(key);
+  for (const key of assigned.keys()) if (!step.context.partitions.has(key) && !fresh.includes(key)) fresh.push(key);
   const created: PartitionState[] = [];
   for (const key of fresh) {
     const entry = assigned.get(key)!;

@@ -69,12 +69,16 @@ export class ParkedFetches {
     const key = partitionKey(fetch.topic, fetch.partition);
     const before = this.partitions.get(key);
     const entry: Parked = { key, fetches: before === undefined ? [fetch] : [...before.fetches, fetch] };
-    const orders = new Orders(this.orders);
-    if (before === undefined) orders.add(entry);
-    else orders.replace(before, entry);
+    // One shard's list and the list of shards copied (by hand: this runs per fetch parked).
+    const index = shardOf(key);
+    const orders = [...this.orders];
+    const order = [...this.orders[index]!];
+    if (before === undefined) order.push(entry);
+    else order[order.indexOf(before)] = entry;
+    orders[index] = order;
     const slot = fetch.expirySlotMs;
     const slots = slot === undefined ? this.slots : new Map(this.slots).set(slot, (this.slots.get(slot) ?? AppendList.empty()).append([fetch.id]));
-    return new ParkedFetches(this.ids.set(fetch.id, fetch), this.partitions.set(key, entry), orders.finish(), this.size + 1, this.clientFetches + clientCount(fetch), slots);
+    return new ParkedFetches(this.ids.set(fetch.id, fetch), this.partitions.set(key, entry), orders, this.size + 1, this.clientFetches + clientCount(fetch), slots);
   }
 
   /** Whether a fetch parked with expiry slot `slotMs` is (or was) waiting for it: its timer is armed. */
@@ -150,10 +154,6 @@ class Orders {
   private readonly owned = new Set<number>();
 
   constructor(private readonly from: readonly (readonly Parked[])[]) {}
-
-  add(entry: Parked): void {
-    this.shard(entry.key).push(entry);
-  }
 
   /** `entry` in the place of `before` (found by identity, not by comparing keys). */
   replace(before: Parked, entry: Parked): void {

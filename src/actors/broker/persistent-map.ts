@@ -197,12 +197,17 @@ export class PersistentMap<K extends MapKey, V> {
 
   /** This map with `key` set to `value` (itself when it already was). */
   set(key: K, value: V): PersistentMap<K, V> {
-    return this.draft().set(key, value).finish();
+    assert(value !== undefined, "a persistent map holds no undefined values (undefined means absent)");
+    const size: SizeChange = { delta: 0 };
+    const root = inserted(this.root, 0, new Leaf(this.hash(key), key, value), undefined, size) as Branch<K, V>;
+    return root === this.root ? this : new PersistentMap(root, this.size + size.delta, this.hash);
   }
 
   /** This map without `key` (itself when it had none). */
   delete(key: K): PersistentMap<K, V> {
-    return this.draft().delete(key).finish();
+    const size: SizeChange = { delta: 0 };
+    const root = (removed(this.root, 0, this.hash(key), key, undefined, size) as Branch<K, V> | undefined) ?? (EMPTY_ROOT as Branch<K, V>);
+    return root === this.root ? this : new PersistentMap(root, this.size + size.delta, this.hash);
   }
 
   /** Several changes at once: each node they touch is copied once. */

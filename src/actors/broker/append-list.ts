@@ -4,9 +4,9 @@
  * pushes onto that array (no version sees past its own length, so none sees a change); appending
  * to an older version — one whose array has grown past it since — copies its items first.
  *
- * Why: the broker's tables keep orders that only grow (partition-table.ts's keys in first
- * insertion order, parked-fetches.ts's ids per expiry slot), and copied them whole on every
- * addition: 4,096 replica fetches parked with one slot copied ~8M ids (issue 14).
+ * Why: the broker's tables keep orders that only grow (parked-fetches.ts's ids per expiry slot;
+ * partition-table.ts's keys, in KeyPositions below), and copied them whole on every addition:
+ * 4,096 replica fetches parked with one slot copied ~8M ids (issue 14).
  */
 export class AppendList<T> {
   private constructor(

@@ -4,15 +4,19 @@
  * node holds at most 32 children, packed behind a bitmap, so a change copies the few small nodes
  * on the path to its key (3 of them at 10,000 keys) and shares everything else.
  *
- * Why: the broker's tables (partition-table.ts, parked-fetches.ts) are replaced, never changed in
- * place, and were Maps split into 64 shards. Copying one shard costs a rehash of every entry in
- * it — ~150 at 10,000 partitions, twice per replica fetch — and a burst of 4,096 followers'
- * fetches spent most of its time copying and collecting them (issue 14).
+ * Why: the broker's tables are replaced, never changed in place, and were Maps split into 64
+ * shards. Copying one shard costs a rehash of every entry in it — ~150 at 10,000 partitions,
+ * several per replica fetch — and a burst of 4,096 followers' fetches spent most of its time
+ * copying and collecting them (issue 14). parked-fetches.ts indexes its fetches in these, and a
+ * follower's fetch sessions the partitions to forget (fetch-session.ts). A lookup costs ~3 Map
+ * lookups (the hash is computed in JavaScript, then three nodes): partition-table.ts, read far
+ * more than written, keeps a Map of keys instead (append-list.ts KeyPositions).
  *
- * Changes that come together go through a `MapDraft`: nodes the draft created are changed in
- * place until `finish`, so n changes copy each touched node once. A node is marked with the
- * draft's token while the draft owns it; tokens are never reused, so once a draft has finished no
- * change can reach a node any map holds — every map ever returned stays as it was.
+ * `set` and `delete` change one entry; changes that come together go through a `MapDraft`:
+ * nodes the draft created are changed in place until `finish`, so n changes copy each touched
+ * node once. A node is marked with the draft's token while the draft owns it; tokens are never
+ * reused, so once a draft has finished no change can reach a node any map holds — every map ever
+ * returned stays as it was.
  *
  * No iteration order is promised beyond "the trie's" (callers that need insertion order keep it
  * themselves). Keys compare with ===; a value may not be undefined (undefined means absent).

@@ -23,6 +23,7 @@
  * `wakeParked` collects fetches to answer) sees them in the same order, and so do the traces.
  */
 import type { PendingFetch } from "./core.ts";
+import { assert } from "../shared/assert.ts";
 import { partitionKey } from "../shared/ids.ts";
 import { AppendList } from "./append-list.ts";
 import { SHARDS, shardOf } from "./partition-table.ts";
@@ -74,7 +75,7 @@ export class ParkedFetches {
     const orders = [...this.orders];
     const order = [...this.orders[index]!];
     if (before === undefined) order.push(entry);
-    else order[order.indexOf(before)] = entry;
+    else order[placeOf(order, before)] = entry;
     orders[index] = order;
     const slot = fetch.expirySlotMs;
     const slots = slot === undefined ? this.slots : new Map(this.slots).set(slot, (this.slots.get(slot) ?? AppendList.empty()).append([fetch.id]));
@@ -148,6 +149,13 @@ export class ParkedFetches {
   }
 }
 
+/** Where `entry` is in its shard's list: it is there, the same object as in the index (an invariant of the table). */
+function placeOf(order: readonly Parked[], entry: Parked): number {
+  const place = order.indexOf(entry);
+  assert(place >= 0, `parked fetches of ${entry.key} are indexed but missing from their shard's list`);
+  return place;
+}
+
 /** The per-shard entry lists being changed by one change of the table: each shard's list copied once. */
 class Orders {
   private copy: (readonly Parked[])[] | undefined;
@@ -158,12 +166,12 @@ class Orders {
   /** `entry` in the place of `before` (found by identity, not by comparing keys). */
   replace(before: Parked, entry: Parked): void {
     const order = this.shard(before.key);
-    order[order.indexOf(before)] = entry;
+    order[placeOf(order, before)] = entry;
   }
 
   remove(before: Parked): void {
     const order = this.shard(before.key);
-    order.splice(order.indexOf(before), 1);
+    order.splice(placeOf(order, before), 1);
   }
 
   finish(): readonly (readonly Parked[])[] {

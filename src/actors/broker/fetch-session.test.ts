@@ -44,6 +44,35 @@ describe("fetch sessions: the follower's side", () => {
     expect(withForgotten(emptyFollowerSessions(1), L, P0)).toEqual(emptyFollowerSessions(1)); // no session: nothing to say
   });
 
+  it("keeps the partitions to forget as a list would: in the order forgotten, once each, dropped when fetched again or polled", () => {
+    const op = fc.oneof(fc.record({ forget: fc.nat(12) }), fc.record({ fetch: fc.nat(12) }), fc.constant({ poll: true as const }));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        let sessions = stampFetch(emptyFollowerSessions(1), L, P0).sessions;
+        let model: { topic: string; partition: number }[] = [];
+        for (const action of ops) {
+          if ("forget" in action) {
+            const ref = { topic: "t", partition: action.forget };
+            sessions = withForgotten(sessions, L, ref);
+            if (!model.some((entry) => entry.partition === ref.partition)) model = [...model, ref];
+          } else if ("fetch" in action) {
+            sessions = stampFetch(sessions, L, { topic: "t", partition: action.fetch }).sessions;
+            model = model.filter((entry) => entry.partition !== action.fetch);
+          } else {
+            const poll = pollOf(sessions, L);
+            if (poll === undefined) continue;
+            expect(poll.forget).toEqual(model);
+            sessions = takePollReply(poll.sessions, L, { requestId: poll.requestId, sessionId: 1, received: 0, replied: 0, refused: false }).sessions;
+            model = [];
+          }
+          const session = sessions.byLeader.get(L)!;
+          expect(session.forget).toEqual(model);
+          for (let partition = 0; partition <= 12; partition++) expect(session.forgetting.has(`t/${partition}`)).toBe(model.some((entry) => entry.partition === partition));
+        }
+      }),
+    );
+  });
+
   it("takes replies in any order, recognises a duplicate, and leaves another session's reply to its request id", () => {
     const sessions = stampFetch(emptyFollowerSessions(7), L, P0).sessions;
     const two = takeReply(sessions, L, { id: 7, seq: 2 }); // overtook seq 1

@@ -37,7 +37,8 @@
  * recorded as a set, not required in order.
  */
 import { assert } from "../shared/assert.ts";
-import type { NodeId, TopicPartition } from "../shared/ids.ts";
+import { partitionKey, type NodeId, type TopicPartition } from "../shared/ids.ts";
+import { PersistentMap } from "./persistent-map.ts";
 
 /** The epoch of the message that opens a session. */
 export const SESSION_OPEN_EPOCH = 0;
@@ -102,7 +103,15 @@ export interface FollowerSession {
   readonly settled: readonly [Settled, Settled];
   /** Partitions this follower stopped fetching from the leader since the last poll. */
   readonly forget: readonly TopicPartition[];
+  /**
+   * The keys (`partitionKey`) of `forget`, to look one up without scanning it: when thousands of
+   * partitions change leader in one heartbeat reply, each is added here and each of their next
+   * fetches checks it — a scan made both quadratic (issue 14).
+   */
+  readonly forgetting: PersistentMap<string, true>;
 }
+
+const NOTHING_FORGOTTEN = PersistentMap.empty<string, true>();
 
 export interface Settled {
   readonly sentBefore: number;
@@ -136,11 +145,13 @@ export function stampFetch(sessions: FollowerSessions, leader: NodeId, ref: Topi
   const current = sessions.byLeader.get(leader);
   if (current === undefined) {
     const id = sessions.nextId;
-    const session: FollowerSession = { id, nextEpoch: SESSION_OPEN_EPOCH + 1, replies: { next: 1, above: [] }, polling: undefined, settled: [NOTHING_SETTLED, NOTHING_SETTLED], forget: [] };
+    const session: FollowerSession = { id, nextEpoch: SESSION_OPEN_EPOCH + 1, replies: { next: 1, above: [] }, polling: undefined, settled: [NOTHING_SETTLED, NOTHING_SETTLED], forget: [], forgetting: NOTHING_FORGOTTEN };
     return { sessions: withSession(sessions, leader, session, { nextId: id + 1 }), stamp: { id, epoch: SESSION_OPEN_EPOCH }, opened: true };
   }
-  const forget = current.forget.some((entry) => sameRef(entry, ref)) ? current.forget.filter((entry) => !sameRef(entry, ref)) : current.forget;
-  const session = { ...current, nextEpoch: current.nextEpoch + 1, forget };
+  const key = partitionKey(ref.topic, ref.partition);
+  const forgotten = current.forgetting.has(key);
+  const forget = forgotten ? current.forget.filter((entry) => !sameRef(entry, ref)) : current.forget;
+  const session = { ...current, nextEpoch: current.nextEpoch + 1, forget, forgetting: forgotten ? current.forgetting.delete(key) : current.forgetting };
   return { sessions: withSession(sessions, leader, session), stamp: { id: current.id, epoch: current.nextEpoch }, opened: false };
 }
 
@@ -149,15 +160,16 @@ export function pollOf(sessions: FollowerSessions, leader: NodeId): { readonly s
   const current = sessions.byLeader.get(leader);
   if (current === undefined || current.polling !== undefined) return undefined;
   const requestId = sessions.nextPollId;
-  const session = { ...current, nextEpoch: current.nextEpoch + 1, polling: { requestId, sentBefore: current.nextEpoch, forgot: current.forget.length > 0 }, forget: [] };
+  const session = { ...current, nextEpoch: current.nextEpoch + 1, polling: { requestId, sentBefore: current.nextEpoch, forgot: current.forget.length > 0 }, forget: [], forgetting: NOTHING_FORGOTTEN };
   return { sessions: withSession(sessions, leader, session, { nextPollId: requestId + 1 }), requestId, stamp: { id: current.id, epoch: current.nextEpoch }, forget: current.forget };
 }
 
 /** `ref` is no longer fetched from `leader`: the next poll says so (nothing without a session). */
 export function withForgotten(sessions: FollowerSessions, leader: NodeId, ref: TopicPartition): FollowerSessions {
   const current = sessions.byLeader.get(leader);
-  if (current === undefined || current.forget.some((entry) => sameRef(entry, ref))) return sessions;
-  return withSession(sessions, leader, { ...current, forget: [...current.forget, ref] });
+  const key = partitionKey(ref.topic, ref.partition);
+  if (current === undefined || current.forgetting.has(key)) return sessions;
+  return withSession(sessions, leader, { ...current, forget: [...current.forget, ref], forgetting: current.forgetting.set(key, true) });
 }
 
 /**

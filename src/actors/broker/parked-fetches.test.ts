@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { PendingFetch } from "./core.ts";
 import { ParkedFetches } from "./parked-fetches.ts";
+import { SHARDS, shardOf } from "./partition-table.ts";
 
 const fetchOf = (id: number, partition: number): PendingFetch => ({ id, from: "broker-1", requestId: id, topic: "t", partition, offset: 0, maxBytes: 1 });
 
@@ -52,5 +53,61 @@ describe("ParkedFetches", () => {
     expect(taken.of("t/1")).toEqual([]);
     expect(taken.of("t/2")).toBe(table.of("t/2"));
     expect(table.of("t/1")).toEqual([a, c]);
+  });
+
+  it("asks `keep` about every partition shard by shard, each shard in the order its partitions were (last) added, as 64 Maps did", () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 150 }), (steps) => {
+        let table = ParkedFetches.EMPTY;
+        // The model: the shards as Maps, changed in place (insertion order: a key deleted and added again goes last).
+        const shards = Array.from({ length: SHARDS }, () => new Map<string, PendingFetch[]>());
+        const parked: PendingFetch[] = [];
+        let nextId = 0;
+        for (const action of steps) {
+          if ("park" in action) {
+            const fetch = fetchOf(nextId++, action.park);
+            table = table.with(fetch);
+            const key = `t/${fetch.partition}`;
+            const shard = shards[shardOf(key)]!;
+            shard.set(key, [...(shard.get(key) ?? []), fetch]);
+            parked.push(fetch);
+          } else {
+            if (parked.length === 0) continue;
+            const [fetch] = parked.splice(action.take % parked.length, 1);
+            table = table.without([fetch!]);
+            const key = `t/${fetch!.partition}`;
+            const shard = shards[shardOf(key)]!;
+            const rest = shard.get(key)!.filter((other) => other !== fetch);
+            if (rest.length === 0) shard.delete(key);
+            else shard.set(key, rest);
+          }
+          const asked: string[] = [];
+          table.select(undefined, (key, fetches) => {
+            asked.push(key);
+            expect(fetches).toEqual(shards[shardOf(key)]!.get(key));
+            return [];
+          });
+          expect(asked).toEqual(shards.flatMap((shard) => [...shard.keys()]));
+        }
+      }),
+    );
+  });
+
+  it("expires a slot's fetches oldest first, skipping those answered or parked again since, and keeps older tables' slots", () => {
+    const slotted = (id: number, partition: number, slot: number): PendingFetch => ({ ...fetchOf(id, partition), replica: { leaderEpoch: 1 }, expirySlotMs: slot });
+    let table = ParkedFetches.EMPTY;
+    const fetches = Array.from({ length: 10 }, (_, id) => slotted(id, id % 3, id < 7 ? 100 : 200));
+    for (const fetch of fetches) table = table.with(fetch);
+    const before = table;
+    table = table.without([fetches[2]!, fetches[5]!]);
+    const branch = before.with(slotted(10, 1, 100)); // an older table grows its own list
+    const { due, rest } = table.expire(100);
+    expect(due.map((fetch) => fetch.id)).toEqual([0, 1, 3, 4, 6]);
+    expect(rest.hasSlot(100)).toBe(false);
+    expect(rest.hasSlot(200)).toBe(true);
+    expect(table.hasSlot(100)).toBe(true);
+    expect(before.expire(100).due.map((fetch) => fetch.id)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(branch.expire(100).due.map((fetch) => fetch.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 10]);
+    expect(rest.expire(200).due.map((fetch) => fetch.id)).toEqual([7, 8, 9]);
   });
 });

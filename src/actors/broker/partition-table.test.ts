@@ -47,4 +47,25 @@ describe("PartitionTable", () => {
     expect(table.get("t/0")!.endOffset).toBe(0);
     expect(changed.get("t/2")).toBe(table.get("t/2"));
   });
+
+  it("keeps each table's order when an older table gains keys after a newer one did (their key lists share one array)", () => {
+    const base = PartitionTable.EMPTY.with([["t/0", state(0, 0)], ["t/1", state(1, 0)]]);
+    const newer = base.with([["t/2", state(2, 0)], ["t/1", state(1, 1)]]);
+    const branch = base.with([["t/9", state(9, 0)]]);
+    const newest = newer.with([["t/3", state(3, 0)]]);
+    expect([...base.keys()]).toEqual(["t/0", "t/1"]);
+    expect([...newer.keys()]).toEqual(["t/0", "t/1", "t/2"]);
+    expect([...branch.keys()]).toEqual(["t/0", "t/1", "t/9"]);
+    expect([...newest.keys()]).toEqual(["t/0", "t/1", "t/2", "t/3"]);
+    expect(branch.has("t/2")).toBe(false);
+    expect(newer.get("t/1")!.endOffset).toBe(1);
+    expect(base.get("t/1")!.endOffset).toBe(0);
+    const seen: string[] = [];
+    newer.forEach((_, key) => {
+      seen.push(key);
+      if (key === "t/0") newer.with([["t/7", state(7, 0)]]); // grows the shared key array mid-walk
+    });
+    expect(seen).toEqual(["t/0", "t/1", "t/2"]);
+    expect(newer.size).toBe(3);
+  });
 });

@@ -18,6 +18,13 @@
  *   a replica starts serving as leader having applied less than some replica had applied (so
  *   committed) before — its state lacks committed metadata. The serving leader applies its term's
  *   no-op first, which lies after every committed entry, so its applied index can never be lower.
+ *
+ * A replica that finds its disk empty and guards itself (raft.started `guarded`: a wiped replica
+ * back under its old id, raft/wiped.ts) lost its log by an injected fault, not by a bug: the Raft
+ * checker's `durability` finding at that start is excused, as the brokers' damaged starts are
+ * (raft-groups.ts). What keeps it safe — no vote, no acknowledgement until its peers answered —
+ * is judged by every other rule. Without the guard (the plant `wiped-coordinator-keeps-id`)
+ * nothing is excused.
  */
 import type { NodeId } from "../../ports/transport.ts";
 import type { QuorumOutput, ServedEpoch } from "../../actors/coordinator/replicated/replica.ts";
@@ -54,13 +61,15 @@ export class QuorumChecker {
   servingStarts = 0;
   snapshotsTaken = 0;
   snapshotsInstalled = 0;
+  /** Starts on an empty disk that guarded themselves ("node atMs", to excuse their durability findings). */
+  private readonly guardedStarts = new Set<string>();
 
   constructor(private readonly now: () => number) {
     this.raft = new RaftChecker(now);
   }
 
   get ok(): boolean {
-    return this.violations.length === 0 && this.raft.ok;
+    return this.violations.length === 0 && this.raftViolations().length === 0;
   }
 
   /** One output of replica `node` (anything not the quorum's is ignored). */
@@ -70,6 +79,7 @@ export class QuorumChecker {
       case "coordinator.raft":
         // A new incarnation (a restart of a running node is a crash the run is not told of) applies its log again.
         if (event.output.type === "raft.started") this.lastApplied.delete(node);
+        if (event.output.type === "raft.started" && event.output.guarded === true) this.guardedStarts.add(`${node} ${this.now()}`);
         if (event.output.type === "raft.snapshot") {
           if (event.output.source === "installed") this.snapshotsInstalled++;
           else this.snapshotsTaken++;
@@ -136,10 +146,16 @@ export class QuorumChecker {
     if (this.violations.length < KEPT_MAX) this.violations.push({ kind, atMs: this.now(), node, detail });
   }
 
+  /** The Raft checker's findings, less the `durability` ones of guarded starts on a wiped disk. */
+  private raftViolations(): readonly RaftViolation[] {
+    if (this.guardedStarts.size === 0) return this.raft.violations;
+    return this.raft.violations.filter((violation) => !(violation.kind === "durability" && this.guardedStarts.has(`${violation.node ?? ""} ${violation.atMs}`)));
+  }
+
   /** Every finding as the run's anomalies: the quorum's rules and the Raft checker's (prefixed `coordinator-raft-`). */
   anomalies(): { kind: string; detail: string }[] {
     const own = this.violations.map((violation) => ({ kind: violation.kind, detail: `at ${violation.atMs} ms on ${violation.node}: ${violation.detail}` }));
-    const raft = this.raft.violations.map((violation: RaftViolation) => ({ kind: `coordinator-raft-${violation.kind}`, detail: `at ${violation.atMs} ms${violation.node === undefined ? "" : ` on ${violation.node}`}: ${violation.detail}` }));
+    const raft = this.raftViolations().map((violation: RaftViolation) => ({ kind: `coordinator-raft-${violation.kind}`, detail: `at ${violation.atMs} ms${violation.node === undefined ? "" : ` on ${violation.node}`}: ${violation.detail}` }));
     return [...own, ...raft];
   }
 }

@@ -185,3 +185,34 @@ describe("a voter wiped and restarted under its old id", () => {
     expect(elected.core.log.termAt(committedIndex)).toBe(leader.core.log.termAt(committedIndex));
   });
 });
+
+describe("probing", () => {
+  it("asks again a voter that answered guarded: once it has caught up its answer counts (a replica that missed the first election, sim seed 16)", () => {
+    const network = new TestNetwork(["a", "b", "c"], { guardEmptyStart: true });
+    const a = network.node("a");
+    // a's answers from b and c are lost; b and c hear a's (empty) answers and each other's: a brand-new cluster.
+    network.mangle = (round) => round.filter((envelope) => !(envelope.to === "a" && envelope.message.type === "raft.probe.reply"));
+    network.tick(1);
+    network.mangle = undefined;
+    expect(probing(network.node("b").core)).toBe(false);
+    expect(probing(a.core)).toBe(true);
+    // What a holds: b answered while still guarded, c once it had an entry — neither rule holds.
+    a.run((core) => receive(core, "b", { type: "raft.probe.reply", group: "g", term: 0, lastIndex: -1, lastTerm: 0, guarded: true }));
+    a.run((core) => receive(core, "c", { type: "raft.probe.reply", group: "g", term: 1, lastIndex: 0, lastTerm: 1, guarded: false }));
+    expect(probing(a.core)).toBe(true);
+    network.isolate("a");
+    const leader = network.elect();
+    network.propose(leader, "x");
+    network.tick(5);
+    // Back: it asks b again (its answer was guarded), never c; b's answer now counts.
+    network.heal();
+    network.queue = [];
+    network.tick(a.core.settings.electionTicks, ["a"]);
+    const asked = network.delivered.filter((envelope) => envelope.from === "a" && envelope.message.type === "raft.probe").map((envelope) => envelope.to);
+    expect(asked.slice(-1)).toEqual(["b"]);
+    expect(probing(a.core)).toBe(false);
+    network.tick(20);
+    expect(voteless(a.core)).toBe(false);
+    expect(a.applied()).toEqual(["x"]);
+  });
+});

@@ -81,9 +81,9 @@ export function receiveProbe(core: RaftCore, from: NodeId, message: RaftProbe | 
   finishIfAnswered(core);
 }
 
-/** Ask every other voter that has not answered yet. */
+/** Ask every other voter that has not answered yet, or answered guarded (it may have caught up since: sim seed 16). */
 export function sendProbes(core: RaftCore): void {
-  for (const voter of core.voters) if (voter !== core.self && !core.probeAnswers.has(voter)) sendMessage(core, voter, { type: "raft.probe" });
+  for (const voter of core.voters) if (voter !== core.self && core.probeAnswers.get(voter)?.guarded !== false) sendMessage(core, voter, { type: "raft.probe" });
 }
 
 /** A tick while probing: ask again every election timeout. */

@@ -277,7 +277,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   const endMs = settings.safetyMs + settings.livenessMs;
   // With membership changes, liveness includes them: every change done, and a leader serving the configuration they left.
-  // A wiped replica back under its old id must have caught up (its guard cleared) by the end.
+  // Every replica guarded at its start on an empty disk (raft/wiped.ts) must have caught up by the end.
   const quorumSettled = (): boolean => (quorum === undefined || quorum.stillGuarded().length === 0) && (!membershipChanges || (quorum!.operator.idle && quorum!.servingId() !== undefined));
   await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() && quorumSettled() });
   if (groups !== undefined) {
@@ -303,7 +303,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
   const noLeader = membershipChanges && quorum?.servingId() === undefined ? [{ kind: "coordinator-no-serving-leader", detail: `no coordinator replica serves at the end of the run (voters ${quorum?.votersNow().join(", ")}; all up since the final heal)` }] : [];
-  const stillGuarded = (quorum?.stillGuarded() ?? []).map((node) => ({ kind: "coordinator-guard-unfinished", detail: `${node} came back under its old id on a wiped disk and is still guarded (voteless) at the end of the run` }));
+  const stillGuarded = (quorum?.stillGuarded() ?? []).map((node) => ({ kind: "coordinator-guard-unfinished", detail: `${node} is still guarded (it started on an empty or wiped disk and has not caught up: voteless) at the end of the run` }));
   const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader, ...stillGuarded];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);

@@ -88,7 +88,8 @@ export class SimCoordinatorQuorum {
   private readonly spares: NodeId[];
   private readonly retired = new Set<NodeId>();
   /** Replicas returned under their old id on a wiped disk (`restart … wipe keep-id`), until seen caught up. */
-  private readonly guarded = new Set<NodeId>();
+  /** Whether each replica was guarded when last seen running (or returned guarded since). */
+  private readonly lastSeenGuarded = new Map<NodeId, boolean>();
   /** Wiped replicas returned under their old id (`restart … wipe keep-id` carried out). */
   private wipedReturns = 0;
   /** The `--peers` a replica returning under its old id on a wiped disk boots with: the voters in force at its return. */
@@ -179,7 +180,7 @@ export class SimCoordinatorQuorum {
     if (this.retired.has(node)) return true;
     if (!wipe || !this.ids.includes(node) || this.options.keepWipedIds === true) return false;
     if (keepId && this.keepIdRefusal(node) === undefined) {
-      this.guarded.add(node);
+      this.lastSeenGuarded.set(node, true);
       this.wipedReturns++;
       this.peersOnReturn.set(node, [...this.votersNow()]);
       this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (${node} returns under its old id on its wiped disk, guarded until its peers answer)`);
@@ -210,7 +211,7 @@ export class SimCoordinatorQuorum {
     const voters = this.votersNow();
     // A pending removal (of a live replica, stopped once it commits) would leave the lost one needed for a majority.
     // Without a serving leader nobody can tell the configuration in force (as for brokers: no wipe then).
-    const refusal = this.servingId() === undefined ? "no leader serves" : this.stillGuarded().some((id) => id !== node) ? "a replica back under its old id is still guarded" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
+    const refusal = this.servingId() === undefined ? "no leader serves" : this.stillGuarded().some((id) => id !== node) ? "another replica is still guarded (it counts for nothing until it has caught up)" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
     if (refusal !== undefined) this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (the quorum cannot lose ${node} for good now: ${refusal})`);
     return refusal === undefined;
   }
@@ -241,14 +242,21 @@ export class SimCoordinatorQuorum {
     return refusal;
   }
 
-  /** Replicas returned under their old id on a wiped disk and not yet seen caught up (down ones count: they come back guarded). */
+  /**
+   * Replicas guarded now (raft/wiped.ts: back under their old id on a wiped disk, or started
+   * empty and not yet through their first probe — every replica of the run starts so) and not
+   * retired. A running one is read from its Raft node; a down one is taken as last seen (it comes
+   * back with its guard, which is in its hard state).
+   */
   stillGuarded(): NodeId[] {
-    for (const id of this.guarded) {
+    const guarded: NodeId[] = [];
+    for (const id of this.ids) {
+      if (this.retired.has(id)) continue;
       const replica = this.replicaOf(id);
-      // Retired (removed, or wiped again and replaced): it never returns, nothing waits for it.
-      if (this.retired.has(id) || (replica !== undefined && !voteless(replica.core))) this.guarded.delete(id);
+      if (replica !== undefined) this.lastSeenGuarded.set(id, voteless(replica.core));
+      if (this.lastSeenGuarded.get(id) === true) guarded.push(id);
     }
-    return [...this.guarded];
+    return guarded;
   }
 
   /** A `coordinator-add` or `coordinator-remove` step: queue the change for the operator (or say why not). */

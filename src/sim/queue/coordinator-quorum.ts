@@ -16,7 +16,7 @@
  * - **epoch-two-leaders**: replies name two different leaders for one partition epoch.
  * - **coordinator-committed-lost** (committed metadata survives failovers and membership changes):
  *   a replica starts serving as leader having applied less than some replica had applied (so
- *   committed) before — its state lacks committed metadata. The serving leader applies its term's
+ *   committed) before its election — its state lacks committed metadata. The serving leader applies its term's
  *   no-op first, which lies after every committed entry, so its applied index can never be lower.
  *
  * A replica that finds its disk empty and guards itself (raft.started `guarded`: a wiped replica
@@ -61,6 +61,8 @@ export class QuorumChecker {
   servingStarts = 0;
   snapshotsTaken = 0;
   snapshotsInstalled = 0;
+  /** The highest entry applied anywhere when each replica became leader of each term ("node term"). */
+  private readonly appliedAtElection = new Map<string, { readonly index: number; readonly node: NodeId }>();
   /** Starts on an empty disk that guarded themselves ("node atMs", to excuse their durability findings). */
   private readonly guardedStarts = new Set<string>();
 
@@ -79,6 +81,7 @@ export class QuorumChecker {
       case "coordinator.raft":
         // A new incarnation (a restart of a running node is a crash the run is not told of) applies its log again.
         if (event.output.type === "raft.started") this.lastApplied.delete(node);
+        if (event.output.type === "raft.status" && event.output.role === "leader" && !this.appliedAtElection.has(`${node} ${event.output.term}`)) this.appliedAtElection.set(`${node} ${event.output.term}`, this.highestApplied);
         if (event.output.type === "raft.started" && event.output.guarded === true) this.guardedStarts.add(`${node} ${this.now()}`);
         if (event.output.type === "raft.snapshot") {
           if (event.output.source === "installed") this.snapshotsInstalled++;
@@ -110,7 +113,10 @@ export class QuorumChecker {
   /** A replica starts serving as leader of `term` with entries up to `appliedIndex` applied. */
   startedServing(node: NodeId, term: number, appliedIndex: number): void {
     this.servingStarts++;
-    const { index, node: holder } = this.highestApplied;
+    // What was applied when it was elected: a leader holds every entry committed before its term,
+    // not those a later term committed while it was paused before serving (sim seed 9 with 5
+    // replicas: elected in term 3, paused, it served for an instant on resume after term 4 committed more).
+    const { index, node: holder } = this.appliedAtElection.get(`${node} ${term}`) ?? this.highestApplied;
     if (appliedIndex < index) this.record("coordinator-committed-lost", node, `started serving term ${term} with entries up to ${appliedIndex} applied, but ${holder} had applied (so the quorum had committed) entry ${index}`);
   }
 

@@ -1,14 +1,15 @@
 /**
  * A coordinator replica wiped and restarted under its OLD id on real processes (issue 13, the
  * guard of raft/wiped.ts): three `zhumq coordinator --peers` replicas and one broker, each its own
- * child process on loopback. A follower F is SIGKILLed, its data folder deleted, and started again
- * with the same id and `--peers`. Claims:
- * - it guards itself, then catches up (its status shows no guard, its applied index reaches the
- *   leader's commit index), and the topic created before the wipe survives;
- * - F really holds what it acknowledges afterwards: the serving leader L is SIGKILLed, a topic is
- *   created on F and the third replica G; then L is started again, G SIGKILLed, and the quorum
- *   {F, L} still lists that topic — which only F can have carried (L was down when it was
- *   committed) — and serves a topic creation.
+ * child process on loopback. Claims:
+ * - the stale story: a follower G is down while the leader L and the other follower F commit a
+ *   topic; F is then SIGKILLed, its data folder deleted, L SIGKILLed, and G and F (started again
+ *   under its old id with `--peers`) are all that is up: F shows `guard: probing` and for 6 s
+ *   nobody serves (without the guard F would vote for G, which lacks the topic); once L is back F
+ *   catches up (no guard, applied up to the leader's commit) and every topic is listed;
+ * - F really holds what it acknowledges afterwards: a replica Y is SIGKILLed, a topic is created on
+ *   F and the third one Z; Y is started again, Z SIGKILLed, and the pair {F, Y} still lists that
+ *   topic — which only F can have carried (Y was down when it was committed) — and creates another.
  * Every child is SIGKILLed after the test, pass or fail.
  */
 import { rmSync } from "node:fs";
@@ -67,11 +68,32 @@ describe("a coordinator replica wiped and restarted under its old id, on real pr
       await createTopic("before-wipe");
       phase(`leader ${first.id}, topic before-wipe created`);
 
-      // F: a follower. Killed, its folder deleted, started again under the same id with --peers.
+      // The stale story. G goes down and misses a topic, which L and F commit; then F is wiped, L
+      // killed, and G and F (under its old id, empty) are all that is up: without the guard F would
+      // vote for G, which would lead without that topic. Guarded, F only probes: nobody is elected.
       const wiped = ids.find((id) => id !== first.id)!;
+      const stale = ids.find((id) => id !== first.id && id !== wiped)!;
+      await coordinators.get(stale)!.kill9();
+      await createTopic("while-stale-down");
       await coordinators.get(wiped)!.kill9();
       rmSync(path.join(sandbox.dir, wiped), { recursive: true, force: true });
+      await coordinators.get(first.id)!.kill9();
+      start(stale);
       start(wiped);
+      await waitUntil(`${wiped} guards itself and ${stale} answers`, CONDITION_TIMEOUT_MS, async () => {
+        const answers = await statuses();
+        return statusOf(answers, wiped)?.guard === "probing" && statusOf(answers, stale) !== undefined ? true : undefined;
+      });
+      // Ten election timeouts and more (300–600 ms each): nobody serves, and F stays guarded.
+      const quietUntil = Date.now() + 6_000;
+      while (Date.now() < quietUntil) {
+        const answers = await statuses();
+        expect(servingLeader(answers), `a leader serves on ${stale} (stale) and ${wiped} (wiped)`).toBeUndefined();
+        expect(statusOf(answers, wiped)?.guard ?? "probing").toBe("probing");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      phase(`${stale} (stale) and ${wiped} (wiped, old id) alone: nobody elected`);
+      start(first.id);
       const caughtUp = await waitUntil(`${wiped} caught up without a guard`, CONDITION_TIMEOUT_MS, async () => {
         const answers = await statuses();
         const leader = servingLeader(answers);
@@ -79,38 +101,36 @@ describe("a coordinator replica wiped and restarted under its old id, on real pr
         return leader !== undefined && status !== undefined && status.guard === undefined && status.appliedIndex >= 0 && status.appliedIndex >= leader.commitIndex - 2 ? { leader, status } : undefined;
       });
       expect(caughtUp.status.term).toBeGreaterThanOrEqual(first.term);
-      phase(`${wiped} caught up (applied ${caughtUp.status.appliedIndex}, leader commit ${caughtUp.leader.commitIndex})`);
+      expect(await waitUntil("the topics are listed", CONDITION_TIMEOUT_MS, async () => (await topicNames().catch(() => undefined)) ?? undefined)).toEqual(expect.arrayContaining(["before-wipe", "while-stale-down"]));
+      phase(`${first.id} back: ${wiped} caught up (applied ${caughtUp.status.appliedIndex}, leader ${caughtUp.leader.id} commit ${caughtUp.leader.commitIndex})`);
 
-      // L down: F and G serve; a topic is created that L never sees.
-      const leader = caughtUp.leader.id;
-      const other = ids.find((id) => id !== leader && id !== wiped)!;
-      await coordinators.get(leader)!.kill9();
-      await waitUntil("a leader serves without the old one", CONDITION_TIMEOUT_MS, async () => {
+      // F carries what it acknowledges: Y down, a topic committed on F and Z; Y back, Z down —
+      // only F can have brought that topic to the pair {F, Y}.
+      const [down, other] = ids.filter((id) => id !== wiped) as [string, string];
+      await coordinators.get(down)!.kill9();
+      await waitUntil(`a leader serves without ${down}`, CONDITION_TIMEOUT_MS, async () => {
         const serving = servingLeader(await statuses());
-        return serving !== undefined && serving.id !== leader ? serving : undefined;
+        return serving !== undefined && serving.id !== down ? serving : undefined;
       });
-      await createTopic("while-leader-down");
-      phase(`${leader} killed, topic while-leader-down created on ${wiped} and ${other}`);
-
-      // L back, G down: only F can have brought that topic to this quorum.
-      start(leader);
-      await waitUntil(`${leader} is back and follows`, CONDITION_TIMEOUT_MS, async () => {
+      await createTopic("while-one-down");
+      phase(`${down} killed, topic while-one-down created on ${wiped} and ${other}`);
+      start(down);
+      await waitUntil(`${down} is back and follows`, CONDITION_TIMEOUT_MS, async () => {
         const answers = await statuses();
-        const status = statusOf(answers, leader);
+        const status = statusOf(answers, down);
         const serving = servingLeader(answers);
         return status !== undefined && serving !== undefined && status.appliedIndex >= serving.commitIndex - 2 ? true : undefined;
       });
       await coordinators.get(other)!.kill9();
-      await waitUntil(`a leader serves on ${wiped} and ${leader}`, CONDITION_TIMEOUT_MS, async () => {
+      await waitUntil(`a leader serves on ${wiped} and ${down}`, CONDITION_TIMEOUT_MS, async () => {
         const serving = servingLeader(await statuses());
         return serving !== undefined && serving.id !== other ? serving : undefined;
       });
       const names = await waitUntil("the topics are listed", CONDITION_TIMEOUT_MS, async () => (await topicNames().catch(() => undefined)) ?? undefined);
-      expect(names).toContain("before-wipe");
-      expect(names).toContain("while-leader-down");
+      expect(names).toEqual(expect.arrayContaining(["before-wipe", "while-stale-down", "while-one-down"]));
       await createTopic("after-all");
       expect(await topicNames()).toContain("after-all");
-      phase(`${other} killed; ${wiped} and ${leader} list both topics and create a third`);
+      phase(`${other} killed; ${wiped} and ${down} list every topic and create another`);
     } finally {
       await admin.disconnect().catch(() => undefined);
       await context.release();

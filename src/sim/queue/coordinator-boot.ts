@@ -10,13 +10,16 @@
  * **A wiped replica rejoins as a NEW member** (membership.ts): with `spares`, that many extra
  * replicas (`coordinator-N`, …) boot empty with `joining` (no configuration; brokers and clients
  * list them from the start and skip them while they name no leader). A restart step that wipes a
- * voter's disk never brings it back: it stays down for good, and an operator node
+ * voter's disk does not bring it back: it stays down for good, and an operator node
  * (`coordinator-admin`) asks the serving leader to remove its id, then to add a spare — which
- * catches up from the leader's snapshot before it votes. The plant `wiped-coordinator-keeps-id`
- * lets the wiped replica return under its old id instead, having forgotten its votes and what it
- * acknowledged: the Raft checker must catch it (`coordinator-raft-durability` and friends).
- * A wipe is refused (the replica restarts on its disk as it is) unless the quorum can afford to
- * lose the replica for good: no other change waiting, at least 3 voters, and a spare left.
+ * catches up from the leader's snapshot before it votes. Such a wipe is refused (the replica
+ * restarts on its disk as it is) unless the quorum can afford to lose the replica for good: no
+ * other change waiting, no other replica guarded, at least 3 voters, and a spare left.
+ * **Or it returns under its old id** (`restart … wipe keep-id`): booted with the voters in force as
+ * its peers, it guards itself until a majority of the others answered (raft/wiped.ts); its
+ * durability finding at that start is excused (coordinator-quorum.ts). The plant
+ * `wiped-coordinator-keeps-id` lets every wiped replica return under its old id with the guard
+ * off, having forgotten its votes and what it acknowledged: the Raft checker must catch it.
  * `coordinator-add` / `coordinator-remove` steps (coordinator-operator.ts) change the membership
  * the way an operator would; a removed replica's process is stopped and never returns.
  */
@@ -87,7 +90,6 @@ export class SimCoordinatorQuorum {
   readonly checker: QuorumChecker;
   private readonly spares: NodeId[];
   private readonly retired = new Set<NodeId>();
-  /** Replicas returned under their old id on a wiped disk (`restart … wipe keep-id`), until seen caught up. */
   /** Whether each replica was guarded when last seen running (or returned guarded since). */
   private readonly lastSeenGuarded = new Map<NodeId, boolean>();
   /** Wiped replicas returned under their old id (`restart … wipe keep-id` carried out). */

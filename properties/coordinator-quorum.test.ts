@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runQueue, type QueueRunResult } from "../src/sim/queue/cluster.ts";
-import { COORDINATOR_LEADER } from "../src/sim/queue/coordinator-boot.ts";
+import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX } from "../src/sim/queue/coordinator-boot.ts";
 import { SIMULATION } from "./simulation-timeout.ts";
 import { parseSchedule } from "../src/sim/nemesis.ts";
 
@@ -69,9 +69,9 @@ describe("coordinator quorum in the simulator", () => {
     expect(failures, failures.join("\n")).toEqual([]);
   });
 
-  // The leader (coordinator-2 at 2 s in this seed) is cut from its two peers while members keep
-  // committing to it: with the plant it acknowledges those commits, and the leader elected by the
-  // other two never has them.
+  // The serving leader at 2 s is cut from its two peers while members keep committing to it: with
+  // the plant it acknowledges those commits, and the leader elected by the other two never has them.
+  // (Named by role, not id: which replica leads depends on the start's timing.)
   it("planted ack-commit-before-raft is caught by committed-offsets-durable, and only by it", SIMULATION, async () => {
     const result = await runQueue({
       seed: 21,
@@ -80,7 +80,7 @@ describe("coordinator quorum in the simulator", () => {
       messagesPerProducer: 100,
       faults: "none",
       schedule: [
-        { atMs: 2_000, action: { kind: "partition", left: ["coordinator-2"], right: ["coordinator-0", "coordinator-1"], symmetric: true } },
+        { atMs: 2_000, action: { kind: "partition", left: [COORDINATOR_LEADER], right: [`${COORDINATOR_PEER_PREFIX}0`, `${COORDINATOR_PEER_PREFIX}1`], symmetric: true } },
         { atMs: 3_500, action: { kind: "heal" } },
       ],
     });
@@ -123,6 +123,19 @@ describe("coordinator quorum in the simulator", () => {
     expect(correct.coordinatorQuorum?.membershipChanges).toBe(1);
   });
 
+  // scenarios/queue-coordinator-wiped-returns-under-old-id.txt and its planted twin: a stale replica and a wiped one back under its old id, the leader down.
+  it("a wiped replica back under its old id guards itself: the story passes, and with the guard off (planted wiped-coordinator-keeps-id) a leader lacks a committed entry", SIMULATION, async () => {
+    const story = { seed: 11, coordinators: 3, replicationFactor: 3, messagesPerProducer: 120, faults: "none" as const, schedule: parseSchedule(WIPED_KEEPS_ID_STORY) };
+    const correct = await runQueue(story);
+    expect(correct.ok, failure(correct, "npx zhumq sim --scenario queue-coordinator-wiped-returns-under-old-id")).toBe(true);
+    expect(correct.coordinatorQuorum?.wipedReturns).toBe(1);
+    const planted = await runQueue({ ...story, plant: "wiped-coordinator-keeps-id" });
+    const kinds = new Set(planted.anomalies.map((anomaly) => anomaly.kind));
+    // Not only the wipe itself (durability): the loss it lets happen.
+    expect(kinds.has("coordinator-raft-durability")).toBe(true);
+    expect(kinds.has("coordinator-raft-leader-completeness")).toBe(true);
+  });
+
   it("planted coordinator-never-promotes: the added replica never votes, and the run fails on liveness (coordinator-change-unfinished) only", SIMULATION, async () => {
     const result = await runQueue({ seed: 5, coordinators: 3, replicationFactor: 3, messagesPerProducer: 60, livenessMs: 8_000, faults: "none", plant: "coordinator-never-promotes", schedule: parseSchedule("at 700 coordinator-add") });
     expect(new Set(result.anomalies.map((anomaly) => anomaly.kind))).toEqual(new Set(["coordinator-change-unfinished"]));
@@ -135,4 +148,15 @@ at 1800 crash coordinator-voter:0
 at 2000 crash leader:0
 at 3500 restart leader:0
 at 4200 restart coordinator-voter:0
+`;
+
+const WIPED_KEEPS_ID_STORY = `
+at 500 crash coordinator-voter:0
+at 600 crash leader:0
+at 2600 crash coordinator-voter:1
+at 2700 crash coordinator-leader
+at 2800 restart leader:0
+at 3000 restart coordinator-voter:0
+at 3100 restart coordinator-voter:1 wipe keep-id
+at 4200 restart coordinator-leader
 `;

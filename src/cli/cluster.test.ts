@@ -34,6 +34,12 @@ describe("zhumq cluster status", () => {
     expect(lines[4]).toMatch(/c3\s+h3:9090\s+unreachable$/);
   });
 
+  it("shows a replica guarding a wiped start, probing or catching up", () => {
+    const lines = statusLines([status("c1", { role: "leader", serving: true, leader: "c1" }), status("c2", { term: 0, leader: null, guard: "probing", commitIndex: -1 }), status("c3", { guard: "catching-up" })]);
+    expect(lines[3]).toMatch(/c2\s+follower \(guarded: probing\)\s+0\s+-\s+-1/);
+    expect(lines[4]).toMatch(/c3\s+follower \(guarded: catching-up\)\s+3\s+c1/);
+  });
+
   it("follows the configuration to replicas --bootstrap does not name: the serving leader's, else the newest a follower knows (the leader may be one added since)", () => {
     const status = (id: string, fields: Partial<ReplicaStatus>): ReplicaAnswer => ({ id, status: { id, role: "follower", term: 3, leader: null, serving: false, commitIndex: 10, appliedIndex: 10, lastIndex: 10, voters: ["c0", "c1", "c2"], ...fields } });
     const added = { voters: ["c1", "c2", "c3"], addresses: { c1: "h:1", c2: "h:2", c3: "h:3" } };

@@ -105,7 +105,7 @@ export function statusLines(answers: readonly ReplicaAnswer[]): string[] {
     if ("unreachable" in answer) return [answer.id, addressOf(answer.id), "unreachable", "", "", "", "", ""];
     if ("single" in answer) return [answer.id, "", "single", "", "", "", "", ""];
     const { status } = answer;
-    const role = status.serving ? "leader" : status.role === "leader" ? "leader (not serving)" : status.role;
+    const role = status.serving ? "leader" : status.role === "leader" ? "leader (not serving)" : status.guard === undefined ? status.role : `${status.role} (guarded: ${status.guard})`;
     return [answer.id, addressOf(answer.id), role, String(status.term), status.leader ?? "-", String(status.commitIndex), String(status.appliedIndex), lagOf(answer.id)];
   });
   const header = ["REPLICA", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG"];

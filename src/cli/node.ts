@@ -61,7 +61,10 @@ ${COMMON_OPTIONS}
                        on a majority, the leader serves, the others name it to whoever asks.
                        Without it: a single coordinator, as before. Give brokers and clients
                        every replica (--coordinator / --bootstrap c1@...,c2@...,c3@...).
-                       Data of a replica: <data>/coordinator-raft (docs/coordinator-quorum.md)
+                       Data of a replica: <data>/coordinator-raft (docs/coordinator-quorum.md).
+                       On an empty data folder (first start, or a lost disk back under its old
+                       id: then list the voters in force) it votes and acknowledges nothing
+                       until a majority of the other replicas answered and it caught up
   --join ID@HOST:PORT,...
                        start as a NEW replica of a running quorum (its current replicas, not
                        this one), empty; then 'zhumq coordinator add ID@HOST:PORT' makes it one:

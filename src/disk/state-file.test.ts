@@ -49,6 +49,17 @@ describe("state file codecs", () => {
     );
   });
 
+  it("votelessness rides in a trailer only when asked for (the coordinator quorum's store); without it the bytes are the older format", () => {
+    const plain = { term: 7, votedFor: "c1" };
+    const guarded = { term: 7, votedFor: "c1", votelessUntil: Number.MAX_SAFE_INTEGER };
+    const bounded = { term: 7, votedFor: null, votelessUntil: 41, votelessTerm: 6 };
+    expect(encodeRaftState(guarded)).toEqual(encodeRaftState(plain)); // the broker's per-folder file never carries it
+    expect(encodeRaftState(plain, true)).toEqual(encodeRaftState(plain));
+    expect(decodeRaftState("f", encodeRaftState(guarded, true))).toEqual(guarded);
+    expect(decodeRaftState("f", encodeRaftState(bounded, true))).toEqual(bounded);
+    expect(encodeRaftState(bounded, true).length).toBe(encodeRaftState(bounded).length + 16);
+  });
+
   it("every flipped bit and every truncation of a framed file is a CorruptStateFileError", () => {
     const framed = frameStateFile(STATE_FILE_KIND.raftState, encodeRaftState({ term: 9, votedFor: "broker-2" }));
     for (let bit = 0; bit < framed.length * 8; bit++) {

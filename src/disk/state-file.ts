@@ -116,6 +116,9 @@ class PayloadReader {
     const at = this.need(length);
     return this.bytes.subarray(at, at + length);
   }
+  get remaining(): number {
+    return this.bytes.length - this.position;
+  }
   end(): void {
     if (this.position !== this.bytes.length) throw new CorruptStateFileError(this.path, `${this.bytes.length - this.position} bytes after the payload`);
   }
@@ -165,20 +168,35 @@ export interface RaftHardState {
   readonly term: number;
   /** The node voted for in `term`, or null. */
   readonly votedFor: string | null;
-  /** Voteless until the log holds this index again (src/actors/raft/voteless.ts). Only the broker's hard-state file records it. */
+  /**
+   * Voteless until the log holds this index again (src/actors/raft/voteless.ts). The broker's
+   * shared hard-state file records it; a `raft-state` file only when written with
+   * `recordVoteless` (the coordinator quorum's Raft store: a replica guarding a wiped start,
+   * src/actors/raft/wiped.ts).
+   */
   readonly votelessUntil?: number;
-  /** With `votelessUntil`: no entry lost up to there was of a later term (src/actors/raft/voteless.ts). Only the hard-state file records it. */
+  /** With `votelessUntil`: no entry lost up to there was of a later term (src/actors/raft/voteless.ts). */
   readonly votelessTerm?: number;
 }
+
+/** The trailer's votelessTerm when the bound is unknown. */
+const UNKNOWN_TERM = -1;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 const NO_VOTE = 0xffffffff;
 
-export function encodeRaftState(state: RaftHardState): Uint8Array {
+/**
+ * Term and vote; with `recordVoteless` and a `votelessUntil`, a 16-byte trailer (votelessUntil,
+ * votelessTerm or -1) after the vote. Without the trailer the bytes are exactly the older format,
+ * and a file without one reads as not voteless.
+ */
+export function encodeRaftState(state: RaftHardState, recordVoteless = false): Uint8Array {
   const vote = state.votedFor === null ? undefined : utf8Encoder.encode(state.votedFor);
-  const writer = new PayloadWriter(12 + (vote?.length ?? 0)).int64(state.term).uint32(vote === undefined ? NO_VOTE : vote.length);
+  const trailer = recordVoteless && state.votelessUntil !== undefined;
+  const writer = new PayloadWriter(12 + (vote?.length ?? 0) + (trailer ? 16 : 0)).int64(state.term).uint32(vote === undefined ? NO_VOTE : vote.length);
   if (vote !== undefined) writer.bytes(vote);
+  if (trailer) writer.int64(state.votelessUntil!).int64(state.votelessTerm ?? UNKNOWN_TERM);
   return writer.done();
 }
 
@@ -195,8 +213,12 @@ export function decodeRaftState(path: string, payload: Uint8Array): RaftHardStat
       throw new CorruptStateFileError(path, "vote is not UTF-8");
     }
   }
+  if (reader.remaining === 0) return { term, votedFor };
+  const votelessUntil = reader.int64();
+  const votelessTerm = reader.int64();
   reader.end();
-  return { term, votedFor };
+  if (votelessUntil < -1 || votelessTerm < UNKNOWN_TERM) throw new CorruptStateFileError(path, `voteless bound ${votelessUntil} (term ${votelessTerm}) out of range`);
+  return votelessTerm === UNKNOWN_TERM ? { term, votedFor, votelessUntil } : { term, votedFor, votelessUntil, votelessTerm };
 }
 
 // ---- Leader-epoch checkpoint: (epoch, start offset) pairs, ascending ------------------------
@@ -261,8 +283,8 @@ export function decodeProducerState(path: string, payload: Uint8Array): Producer
 
 // ---- Convenience: typed read and write --------------------------------------------------------
 
-export async function saveRaftState(fs: FileSystem, path: string, state: RaftHardState): Promise<void> {
-  await writeStateFile(fs, path, STATE_FILE_KIND.raftState, encodeRaftState(state));
+export async function saveRaftState(fs: FileSystem, path: string, state: RaftHardState, recordVoteless = false): Promise<void> {
+  await writeStateFile(fs, path, STATE_FILE_KIND.raftState, encodeRaftState(state, recordVoteless));
 }
 export async function loadRaftState(fs: FileSystem, path: string): Promise<RaftHardState | undefined> {
   const payload = await readStateFile(fs, path, STATE_FILE_KIND.raftState);

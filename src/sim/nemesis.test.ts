@@ -234,4 +234,26 @@ describe("coordinator membership steps", () => {
       expect(sparesFor(steps)).toBe(steps.filter((step) => step.action.kind === "coordinator-add" || (step.action.kind === "restart" && step.action.wipe)).length);
     }
   });
+
+  it("a wiping restart under the old id (keep-id) round-trips, and is drawn for about half the wipes", () => {
+    const text = "at 900 restart coordinator-voter:3 wipe keep-id\nat 1000 restart coordinator-1 wipe\nat 1100 restart coordinator-2";
+    const steps = parseSchedule(text);
+    expect(steps.map((step) => step.action)).toEqual([
+      { kind: "restart", node: "coordinator-voter:3", wipe: true, keepId: true },
+      { kind: "restart", node: "coordinator-1", wipe: true },
+      { kind: "restart", node: "coordinator-2", wipe: false },
+    ]);
+    expect(formatSchedule(steps)).toBe(text);
+    let wipes = 0;
+    let kept = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      for (const step of drawCoordinatorChanges(new SeededRandom(String(seed)), 6_000)) {
+        if (step.action.kind !== "restart" || !step.action.wipe) continue;
+        wipes++;
+        if (step.action.keepId === true) kept++;
+      }
+    }
+    expect(kept / wipes).toBeGreaterThan(0.3);
+    expect(kept / wipes).toBeLessThan(0.7);
+  });
 });

@@ -64,7 +64,8 @@ export const LOG_SEGMENT_SUFFIX = ".log";
 
 export type FaultAction =
   | { readonly kind: "crash"; readonly node: NodeId }
-  | { readonly kind: "restart"; readonly node: NodeId; readonly wipe: boolean }
+  /** `keepId` (with `wipe`): a coordinator replica returns under its old id on its empty disk, guarded (raft/wiped.ts), not replaced by a new member. */
+  | { readonly kind: "restart"; readonly node: NodeId; readonly wipe: boolean; readonly keepId?: boolean }
   | { readonly kind: "pause"; readonly node: NodeId }
   | { readonly kind: "resume"; readonly node: NodeId }
   | { readonly kind: "isolate"; readonly node: NodeId }
@@ -102,7 +103,7 @@ export function formatAction(action: FaultAction): string {
     case "isolate":
       return `${action.kind} ${action.node}`;
     case "restart":
-      return `restart ${action.node}${action.wipe ? " wipe" : ""}`;
+      return `restart ${action.node}${action.wipe ? " wipe" : ""}${action.wipe && action.keepId === true ? " keep-id" : ""}`;
     case "partition":
       return `partition ${action.left.join(",")} | ${action.right.join(",")}${action.symmetric ? "" : " oneway"}`;
     case "clog":
@@ -185,7 +186,7 @@ function parseAction(text: string, line: number, raw: string): FaultAction {
     case "isolate":
       return { kind: words[0], node: node() };
     case "restart":
-      return { kind: "restart", node: node(), wipe: words[2] === "wipe" };
+      return words[2] === "wipe" && words[3] === "keep-id" ? { kind: "restart", node: node(), wipe: true, keepId: true } : { kind: "restart", node: node(), wipe: words[2] === "wipe" };
     case "heal":
       return { kind: "heal" };
     case "clog": {

@@ -60,7 +60,7 @@ export class SimWorld {
    * Whether a restart may wipe this node's disk now (a workload's fault model: e.g. never the
    * only in-sync copy of some data). Absent: always. A refused wipe restarts on the disk as it is.
    */
-  wipeAllowed: ((node: NodeId) => boolean) | undefined;
+  wipeAllowed: ((node: NodeId, keepId: boolean) => boolean) | undefined;
   /** Told of every crash a fault step causes (a workload whose clients crash records what they lost). */
   onCrash: ((node: NodeId) => void) | undefined;
   /**
@@ -69,7 +69,7 @@ export class SimWorld {
    * it return under its old id, and never restarts the retired one; a workload may keep a node down
    * until its own start.
    */
-  restartTakenOver: ((node: NodeId, wipe: boolean) => boolean | string) | undefined;
+  restartTakenOver: ((node: NodeId, wipe: boolean, keepId: boolean) => boolean | string) | undefined;
   /** Carries out a `decommission` step (the workload asks its coordinator); absent: the step is logged as not understood. */
   onDecommission: ((node: NodeId) => void) | undefined;
   /** Carries out a `coordinator-add` / `coordinator-remove` step (a coordinator quorum's operator); absent: logged as not understood. */
@@ -133,9 +133,10 @@ export class SimWorld {
         // A node that cannot even start (its recovery threw) is a failure the run reports, never
         // an unhandled rejection that takes the simulator down.
         const node = this.node(action.node);
-        const wipe = action.wipe && (this.wipeAllowed?.(action.node) ?? true);
+        const keepId = action.keepId === true;
+        const wipe = action.wipe && (this.wipeAllowed?.(action.node, keepId) ?? true);
         if (action.wipe && !wipe) this.faultLog.push(`${this.kernel.now().toFixed(3)} (wipe of ${action.node} refused: the fault model keeps it)`);
-        const takenOver = this.restartTakenOver?.(action.node, wipe) ?? false;
+        const takenOver = this.restartTakenOver?.(action.node, wipe, keepId) ?? false;
         if (takenOver !== false) {
           this.faultLog.push(`${this.kernel.now().toFixed(3)} (${action.node} stays down: ${typeof takenOver === "string" ? takenOver : wipe ? "its disk is wiped; a new member replaces it" : "it left the coordinator quorum for good"})`);
           // A restart of a running node (its crash step found nobody) stops it first: never wipe under a live process.
@@ -207,7 +208,7 @@ export class SimWorld {
     for (const node of this.nodes.values()) {
       node.fs.setCapacityBytes(node.fs.options.capacityBytes);
       if (node.status === "paused") node.resume();
-      if (node.status === "down" && (this.restartTakenOver?.(node.id, false) ?? false) === false) void node.start();
+      if (node.status === "down" && (this.restartTakenOver?.(node.id, false, false) ?? false) === false) void node.start();
     }
     this.kernel.markAsync();
   }

@@ -70,6 +70,10 @@ function validMessage(message: unknown): message is RaftMessage {
       );
     case "raft.snapshot.reply":
       return isIndex(message.index) && message.index >= 0 && isByteCount(message.received);
+    case "raft.probe":
+      return true;
+    case "raft.probe.reply":
+      return isIndex(message.lastIndex) && isTerm(message.lastTerm) && typeof message.guarded === "boolean";
     default:
       return false;
   }

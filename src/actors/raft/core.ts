@@ -17,9 +17,15 @@ import { evictCache } from "./durability.ts";
 import { handleSnapshotChunk, handleSnapshotReply } from "./snapshot-transfer.ts";
 import type { NodeId, RaftMessage, RaftOperation, RaftReadResult } from "./types.ts";
 import { regainVote } from "./voteless.ts";
+import { isProbeMessage, probing, receiveProbe, tickProbe } from "./wiped.ts";
+
+/** Every message but probes, which change no term (wiped.ts). */
+type TermMessage = Exclude<RaftMessage, { readonly type: "raft.probe" | "raft.probe.reply" }>;
 
 export function receive(core: RaftCore, from: NodeId, message: RaftMessage): void {
   if (message.group !== core.group || from === core.self) return;
+  if (isProbeMessage(message)) return receiveProbe(core, from, message);
+  if (probing(core)) return; // a wiped start: nothing counts until the peers said what it may have lost (wiped.ts)
   if (message.term > core.term) {
     if (!adoptNewerTerm(core, from, message)) return;
   } else if (message.term < core.term) {
@@ -31,7 +37,7 @@ export function receive(core: RaftCore, from: NodeId, message: RaftMessage): voi
 }
 
 /** A message from a newer term. False when it must be ignored. */
-function adoptNewerTerm(core: RaftCore, from: NodeId, message: RaftMessage): boolean {
+function adoptNewerTerm(core: RaftCore, from: NodeId, message: TermMessage): boolean {
   switch (message.type) {
     case "raft.vote":
       if (!message.transfer && inLease(core)) return false;
@@ -61,7 +67,7 @@ function adoptNewerTerm(core: RaftCore, from: NodeId, message: RaftMessage): boo
  * a pre-candidate hears a rejection. With check-quorum and pre-vote a node's term can be ahead of
  * a leader that still has a majority; answering its appends is how that leader learns.
  */
-function answerStale(core: RaftCore, from: NodeId, message: RaftMessage): void {
+function answerStale(core: RaftCore, from: NodeId, message: TermMessage): void {
   if (message.type === "raft.append" || message.type === "raft.heartbeat" || message.type === "raft.snapshot") {
     sendMessage(core, from, { type: "raft.append.reply", success: false, index: -1, hintIndex: -1, hintTerm: 0 });
   } else if (message.type === "raft.vote" && message.preVote) {
@@ -69,7 +75,7 @@ function answerStale(core: RaftCore, from: NodeId, message: RaftMessage): void {
   }
 }
 
-function dispatch(core: RaftCore, from: NodeId, message: RaftMessage): void {
+function dispatch(core: RaftCore, from: NodeId, message: TermMessage): void {
   switch (message.type) {
     case "raft.vote":
       return handleVoteRequest(core, from, message);
@@ -105,7 +111,8 @@ export function tick(core: RaftCore): void {
     core.applyStalled = false;
     maybeApply(core);
   }
-  if (core.role === "leader") tickLeader(core);
+  if (probing(core)) tickProbe(core);
+  else if (core.role === "leader") tickLeader(core);
   else tickElection(core);
 }
 

@@ -33,7 +33,7 @@ type Handler = (core: RaftCore, event: RaftEvent) => void;
 
 function start(core: RaftCore, input: RaftInput): void {
   const snapshot = input.recovered.snapshot;
-  output(core, { type: "raft.started", hardState: input.recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(input.recovered.entries) });
+  output(core, { type: "raft.started", hardState: input.recovered.hardState, ...(snapshot === undefined ? {} : { snapshot: { index: snapshot.index, term: snapshot.term, voters: snapshot.voters } }), entries: entryInfos(input.recovered.entries), ...(core.guardedStart ? { guarded: true } : {}) });
   output(core, { type: "raft.config", voters: core.voters, index: core.configs[core.configs.length - 1]!.index, ...withAddresses(addressesInForce(core)) });
   core.effects.push(setTimer(TICK_TIMER, core.settings.tickMs));
 }

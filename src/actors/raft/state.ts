@@ -27,6 +27,7 @@ import {
   type RejectReason,
   type Snapshot,
 } from "./types.ts";
+import { probing, sendProbes, startsWiped, WIPED_UNTIL, type ProbeAnswer } from "./wiped.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Random } from "../../ports/random.ts";
 
@@ -145,6 +146,10 @@ export interface RaftCore {
   votelessUntil: number;
   /** While voteless: no entry lost up to `votelessUntil` was of a later term; undefined: unknown (no vote at all). */
   votelessTerm: number | undefined;
+  /** Started guarded on an empty disk (wiped.ts; `votelessUntil` is WIPED_UNTIL until the peers answered). */
+  readonly guardedStart: boolean;
+  /** While probing (wiped.ts): each voter's answer so far. */
+  readonly probeAnswers: Map<NodeId, ProbeAnswer>;
 
   effects: RaftEffect[];
   reported: { role: RaftRole; term: number; leader: NodeId | null; commitIndex: number } | undefined;
@@ -158,6 +163,7 @@ export function createCore(input: RaftInput): RaftCore {
   const term = Math.max(hard.term, log.lastTerm);
   // A snapshot holds only committed entries, and the application restores its state from it.
   const start = snapshot?.index ?? SENTINEL_INDEX;
+  const guardedStart = startsWiped(input);
   const configs: ConfigRecord[] = [snapshot === undefined ? { index: SENTINEL_INDEX, voters: [...input.voters], ...withAddresses(input.addresses) } : { index: snapshot.index, voters: [...snapshot.voters], ...withAddresses(snapshot.addresses) }];
   for (const meta of input.recovered.entries) if (meta.kind === "config") configs.push({ index: meta.index, voters: meta.voters ?? [], ...withAddresses(meta.addresses) });
   const core: RaftCore = {
@@ -199,8 +205,10 @@ export function createCore(input: RaftInput): RaftCore {
     applyReading: false,
     applyStalled: false,
     voteWriteDelayTicks: 0,
-    votelessUntil: input.recovered.votelessUntil ?? SENTINEL_INDEX,
+    votelessUntil: guardedStart ? WIPED_UNTIL : (input.recovered.votelessUntil ?? SENTINEL_INDEX),
     votelessTerm: input.recovered.votelessUntil === undefined ? undefined : input.recovered.votelessTerm,
+    guardedStart,
+    probeAnswers: new Map(),
     effects: [],
     reported: undefined,
   };
@@ -208,6 +216,8 @@ export function createCore(input: RaftInput): RaftCore {
   // Votelessness the disk does not hold yet (raised by a restart in place, raft-restart.ts), or
   // holds no more (the log grew past it): the hard state says so before anything else is sent.
   if ((hard.votelessUntil ?? SENTINEL_INDEX) !== core.votelessUntil || (core.votelessUntil !== SENTINEL_INDEX && hard.votelessTerm !== core.votelessTerm)) persistOperation(core, hardStateOperation(core), false);
+  // A guarded start asks its peers at once (after the write above: the guard is durable first).
+  if (probing(core)) sendProbes(core);
   return core;
 }
 

@@ -59,6 +59,7 @@ export class TestNode {
     private readonly voters: readonly NodeId[],
     private readonly settings: RaftSettings,
     private readonly plant: RaftPlant | undefined,
+    private readonly guardEmptyStart = false,
   ) {
     this.core = this.boot();
   }
@@ -76,6 +77,7 @@ export class TestNode {
       clock: { now: () => this.network.nowMs },
       random: new CountingRandom(`${this.id}:${this.network.restarts}`),
       ...(this.plant === undefined ? {} : { plant: this.plant }),
+      ...(this.guardEmptyStart ? { guardEmptyStart: true } : {}),
     });
     return core;
   }
@@ -85,6 +87,14 @@ export class TestNode {
     this.network.restarts++;
     this.core = this.boot();
     this.flush(); // what the new core wrote at start
+  }
+
+  /** Crash; the disk is wiped (nothing left: no term, no vote, no entry, no snapshot); restart under the same id. */
+  wipe(): void {
+    this.disk.batches = [];
+    this.disk.hardState = { term: 0, votedFor: null };
+    delete this.disk.snapshot;
+    this.restart();
   }
 
   /**
@@ -186,9 +196,9 @@ export class TestNetwork {
   mangle: ((round: readonly Envelope[]) => Envelope[]) | undefined;
   private proposals = 0;
 
-  constructor(ids: readonly NodeId[], options: { settings?: Partial<RaftSettings>; plant?: RaftPlant; voters?: readonly NodeId[] } = {}) {
+  constructor(ids: readonly NodeId[], options: { settings?: Partial<RaftSettings>; plant?: RaftPlant; voters?: readonly NodeId[]; guardEmptyStart?: boolean } = {}) {
     const settings = { ...DEFAULT_RAFT_SETTINGS, ...options.settings };
-    for (const id of ids) this.nodes.set(id, new TestNode(id, this, options.voters ?? ids, settings, options.plant));
+    for (const id of ids) this.nodes.set(id, new TestNode(id, this, options.voters ?? ids, settings, options.plant, options.guardEmptyStart ?? false));
   }
 
   node(id: NodeId): TestNode {

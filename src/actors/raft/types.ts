@@ -219,6 +219,13 @@ export interface RaftInput {
   readonly clock: Pick<Clock, "now">;
   readonly random: Random;
   readonly plant?: RaftPlant;
+  /**
+   * Guard a start on an empty disk (wiped.ts): the node may have been a voter that lost its disk,
+   * so it takes no part in elections or commits until its peers told it what it may have lost.
+   * The coordinator quorum's bootstrapped replicas (`--peers`) set it; a joining one needs not
+   * (it has no configuration and never votes before a leader adds it).
+   */
+  readonly guardEmptyStart?: boolean;
 }
 
 // ---------------------------------------------------------------- messages
@@ -324,7 +331,23 @@ export interface RaftSnapshotReply extends MessageBase {
   readonly received: number;
 }
 
-export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow | RaftInstallSnapshot | RaftSnapshotReply;
+/**
+ * A guarded node (wiped.ts) asks a voter how far its log and term are. It changes no term on
+ * either side: `term` is the asker's, for information only.
+ */
+export interface RaftProbe extends MessageBase {
+  readonly type: "raft.probe";
+}
+
+/** The answer: the voter's current term (`term`), where its log ends, and whether it is guarded itself (its answer then bounds nothing). */
+export interface RaftProbeReply extends MessageBase {
+  readonly type: "raft.probe.reply";
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly guarded: boolean;
+}
+
+export type RaftMessage = RaftVoteRequest | RaftVoteReply | RaftAppendRequest | RaftAppendReply | RaftHeartbeat | RaftHeartbeatReply | RaftTimeoutNow | RaftInstallSnapshot | RaftSnapshotReply | RaftProbe | RaftProbeReply;
 
 // ---------------------------------------------------------------- store
 
@@ -425,8 +448,8 @@ export interface AppliedEntry extends EntryInfo {
 }
 
 export type RaftOutput =
-  /** At start: the hard state as read from disk, and the recovered log. */
-  | { readonly type: "raft.started"; readonly hardState: HardState; readonly snapshot?: SnapshotMeta; readonly entries: readonly EntryInfo[] }
+  /** At start: the hard state as read from disk, and the recovered log; `guarded`: the disk was empty and the node guards itself (wiped.ts). */
+  | { readonly type: "raft.started"; readonly hardState: HardState; readonly snapshot?: SnapshotMeta; readonly entries: readonly EntryInfo[]; readonly guarded?: boolean }
   /**
    * The log's start moved: `compacted` by the application, or `installed` from the leader — the
    * application must then replace its state with `data` (entries after `index` follow as

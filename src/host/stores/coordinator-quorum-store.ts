@@ -39,6 +39,12 @@ export interface QuorumDefinitionSettings extends CoordinatorDefinitionSettings 
   readonly plant?: CoordinatorPlant;
   /** Snapshot the state and compact the log every this many applied entries (default COORDINATOR_SNAPSHOT_EVERY; 0: never). */
   readonly snapshotEvery?: number;
+  /**
+   * Guard a start on an empty folder (default: on unless joining): the replica may be a voter
+   * whose disk was wiped, restarted under its old id; it waits for its peers before it votes or
+   * acknowledges (raft/wiped.ts). Off only for the simulator's plant `wiped-coordinator-keeps-id`.
+   */
+  readonly guardEmptyStart?: boolean;
 }
 
 /** Applied entries between two snapshots of the coordinator state. */
@@ -75,6 +81,7 @@ export function coordinatorQuorumDefinition(settings: QuorumDefinitionSettings):
       ...(settings.reportDigests === true ? { reportDigests: true } : {}),
       ...(settings.authorizer === undefined ? {} : { authorizer: settings.authorizer }),
       snapshotEvery,
+      ...(settings.joining !== true && settings.guardEmptyStart !== false ? { guardEmptyStart: true } : {}),
     }),
     toEvent: (from: NodeId, message: ZhumqMessage | RaftMessage, principal?: string): QuorumEvent => (principal === undefined ? { type: "message.received", from, message } : { type: "message.received", from, message, principal }),
     deliverPersisted: true,

@@ -49,6 +49,28 @@ describe("RaftStore", () => {
     expect(again.recovered.entries).toEqual([first.meta, second.meta]);
   });
 
+  it("keeps a node's votelessness in its hard state across a crash (a guarded wiped start), and hands it back while the log ends below it", async () => {
+    const d = disk(3);
+    const { store } = await d.open();
+    await d.run(store.persist([{ kind: "hard-state", term: 0, votedFor: null, votelessUntil: Number.MAX_SAFE_INTEGER, endIndex: -1, version: 0 }]));
+    d.fs.crash();
+    const guarded = await d.open();
+    expect(guarded.recovered.hardState).toEqual({ term: 0, votedFor: null, votelessUntil: Number.MAX_SAFE_INTEGER });
+    expect(guarded.recovered.votelessUntil).toBe(Number.MAX_SAFE_INTEGER);
+    expect(guarded.recovered.votelessTerm).toBeUndefined();
+    // The peers answered: a bound (index 1, term 2); the log then reaches it.
+    await d.run(guarded.store.persist([{ kind: "hard-state", term: 2, votedFor: "x", votelessUntil: 1, votelessTerm: 2, endIndex: -1, version: 0 }]));
+    d.fs.crash();
+    const bounded = await d.open();
+    expect([bounded.recovered.votelessUntil, bounded.recovered.votelessTerm]).toEqual([1, 2]);
+    await d.run(bounded.store.persist([{ kind: "append", batches: [entry("a", 0, 1).batch, controlEntry("noop", 1, 2, 0).batch], base: 0, endIndex: 1, version: 0 }]));
+    await d.run(bounded.store.sync());
+    d.fs.crash();
+    const caughtUp = await d.open();
+    expect(caughtUp.recovered.votelessUntil).toBeUndefined(); // the log holds the bound: not voteless, the actor clears the record
+    expect(caughtUp.recovered.hardState.votelessUntil).toBe(1);
+  });
+
   it("truncates after an index durably, then appends the replacement", async () => {
     const d = disk(2);
     const { store } = await d.open();

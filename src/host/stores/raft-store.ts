@@ -31,9 +31,14 @@
  * after an installed snapshot was written, before the log was replaced), the log is reset to
  * start right after it — what it held is a history the snapshot superseded.
  *
+ * The hard state carries the node's votelessness while it lasts (raft/voteless.ts; a trailer of
+ * the `raft-state` file): recovery hands it to the actor while the log ends below it.
+ *
  * Fault model: the FileSystem port's (a crash keeps only what was synced; a torn last write is cut
- * by recovery). Not handled: a wiped disk — a node that forgets its vote or its acknowledged
- * entries breaks Raft's safety by definition; it must rejoin through a membership change.
+ * by recovery). A wiped disk is the actor's business: a node started with `guardEmptyStart`
+ * (the coordinator quorum's replicas) guards itself when it finds nothing (raft/wiped.ts); any
+ * other node that forgets its vote or its acknowledged entries breaks Raft's safety by
+ * definition and must rejoin through a membership change.
  */
 import type { FileSystem } from "../../ports/filesystem.ts";
 import type { NodeId } from "../../ports/transport.ts";
@@ -41,6 +46,7 @@ import { CorruptBatchError, CorruptStateFileError, loadRaftState, LogFailedError
 import { assert } from "../../actors/shared/assert.ts";
 import { metaOf } from "../../actors/raft/entries.ts";
 import { raftMachine } from "../../actors/raft/machine.ts";
+import { lossFields, recoveredVoteless, writtenHardState } from "../../actors/raft/voteless.ts";
 import { loadSnapshot, RAFT_SNAPSHOT_FILE, saveSnapshot } from "./raft-snapshot-file.ts";
 import {
   DEFAULT_RAFT_SETTINGS,
@@ -111,7 +117,9 @@ export class RaftStore implements ActorStore<RaftOperation> {
       }
     }
     const hardState = await loadHardState(fs, statePath);
-    return { recovered: { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }) }, store };
+    const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : (snapshot?.index ?? -1);
+    const voteless = lossFields(recoveredVoteless(hardState, lastIndex));
+    return { recovered: { hardState, entries, ...(snapshot === undefined ? {} : { snapshot }), ...voteless }, store };
   }
 
   async persist(operations: readonly RaftOperation[]): Promise<void> {
@@ -124,7 +132,8 @@ export class RaftStore implements ActorStore<RaftOperation> {
           await this.truncate(operation.after);
           break;
         case "hard-state":
-          await saveRaftState(this.fs, this.statePath, { term: operation.term, votedFor: operation.votedFor });
+          // Votelessness too (a replica guarding a wiped start, raft/wiped.ts): it must survive a crash.
+          await saveRaftState(this.fs, this.statePath, writtenHardState(operation), true);
           break;
         case "snapshot":
           await this.snapshot(operation.snapshot, operation.reset);

@@ -144,7 +144,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
     groups?.start();
   };
   const consumerWaits = (node: NodeId): string | false => (consumersWaiting && (consumers.includes(node) || (groups?.memberNodes.includes(node) ?? false)) ? "consumers start once the workload's ACLs are committed" : false);
-  world.restartTakenOver = quorum === undefined ? (authorization === undefined ? undefined : consumerWaits) : (node, wipe) => consumerWaits(node) || quorum.restartTakenOver(node, wipe);
+  world.restartTakenOver = quorum === undefined ? (authorization === undefined ? undefined : consumerWaits) : (node, wipe, keepId) => consumerWaits(node) || quorum.restartTakenOver(node, wipe, keepId);
   const coordinatorIds = quorum?.ids ?? [COORDINATOR];
   const coordinatorNow = (): { readonly snapshot: unknown } | undefined => (quorum === undefined ? coordinatorHost : quorum.serving());
   // A single coordinator recovered from its command log must hold every offset commit it acknowledged.
@@ -236,7 +236,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // A wiped disk is inside the fault model only where another in-sync copy exists: the wipe of a
   // partition's only in-sync replica loses its acknowledged data by definition.
   // A coordinator replica's only while the quorum can replace it (coordinator-boot.ts).
-  world.wipeAllowed = (node) => (quorum?.isReplica(node) === true ? quorum.wipeAllowed(node) : !soleInSync(coordinatorNow(), node));
+  world.wipeAllowed = (node, keepId) => (quorum?.isReplica(node) === true ? quorum.wipeAllowed(node, keepId) : !soleInSync(coordinatorNow(), node));
   const producerIds = Array.from({ length: settings.producers }, (_, index) => `producer-${index}`);
   const producerCrashes = settings.swarm && (options.producerCrashes ?? (options.plant === "reuse-producer-id" || root.derive("profile:producer-crashes").next() < PRODUCER_CRASH_SEED_SHARE));
   world.onCrash = (node) => {
@@ -277,7 +277,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   const endMs = settings.safetyMs + settings.livenessMs;
   // With membership changes, liveness includes them: every change done, and a leader serving the configuration they left.
-  const quorumSettled = (): boolean => !membershipChanges || (quorum!.operator.idle && quorum!.servingId() !== undefined);
+  // Every replica guarded at its start on an empty disk (raft/wiped.ts) must have caught up by the end.
+  const quorumSettled = (): boolean => (quorum === undefined || quorum.stillGuarded().length === 0) && (!membershipChanges || (quorum!.operator.idle && quorum!.servingId() !== undefined));
   await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() && quorumSettled() });
   if (groups !== undefined) {
     await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
@@ -302,7 +303,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const groupAnomalies = groups === undefined || groupCheck === undefined ? [] : groups.anomalies(groupCheck);
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
   const noLeader = membershipChanges && quorum?.servingId() === undefined ? [{ kind: "coordinator-no-serving-leader", detail: `no coordinator replica serves at the end of the run (voters ${quorum?.votersNow().join(", ")}; all up since the final heal)` }] : [];
-  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader];
+  const stillGuarded = (quorum?.stillGuarded() ?? []).map((node) => ({ kind: "coordinator-guard-unfinished", detail: `${node} is still guarded (it started on an empty or wiped disk and has not caught up: voteless) at the end of the run` }));
+  const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader, ...stillGuarded];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);

@@ -10,13 +10,16 @@
  * **A wiped replica rejoins as a NEW member** (membership.ts): with `spares`, that many extra
  * replicas (`coordinator-N`, …) boot empty with `joining` (no configuration; brokers and clients
  * list them from the start and skip them while they name no leader). A restart step that wipes a
- * voter's disk never brings it back: it stays down for good, and an operator node
+ * voter's disk does not bring it back: it stays down for good, and an operator node
  * (`coordinator-admin`) asks the serving leader to remove its id, then to add a spare — which
- * catches up from the leader's snapshot before it votes. The plant `wiped-coordinator-keeps-id`
- * lets the wiped replica return under its old id instead, having forgotten its votes and what it
- * acknowledged: the Raft checker must catch it (`coordinator-raft-durability` and friends).
- * A wipe is refused (the replica restarts on its disk as it is) unless the quorum can afford to
- * lose the replica for good: no other change waiting, at least 3 voters, and a spare left.
+ * catches up from the leader's snapshot before it votes. Such a wipe is refused (the replica
+ * restarts on its disk as it is) unless the quorum can afford to lose the replica for good: no
+ * other change waiting, no other replica guarded, at least 3 voters, and a spare left.
+ * **Or it returns under its old id** (`restart … wipe keep-id`): booted with the voters in force as
+ * its peers, it guards itself until a majority of the others answered (raft/wiped.ts); its
+ * durability finding at that start is excused (coordinator-quorum.ts). The plant
+ * `wiped-coordinator-keeps-id` lets every wiped replica return under its old id with the guard
+ * off, having forgotten its votes and what it acknowledged: the Raft checker must catch it.
  * `coordinator-add` / `coordinator-remove` steps (coordinator-operator.ts) change the membership
  * the way an operator would; a removed replica's process is stopped and never returns.
  */
@@ -40,6 +43,7 @@ import { COORDINATOR_LEADER, COORDINATOR_VOTER_PREFIX, CoordinatorOperator, VOTE
 import { LeaseWatch } from "./leases.ts";
 import { QuorumChecker } from "./coordinator-quorum.ts";
 import { DecidedNotices } from "./decided-notices.ts";
+import { voteless } from "../../actors/raft/state.ts";
 
 export { COORDINATOR_LEADER } from "./coordinator-operator.ts";
 /** `coordinator-peer:<i>`: the i-th replica (in id order) other than the serving leader now. */
@@ -86,6 +90,12 @@ export class SimCoordinatorQuorum {
   readonly checker: QuorumChecker;
   private readonly spares: NodeId[];
   private readonly retired = new Set<NodeId>();
+  /** Whether each replica was guarded when last seen running (or returned guarded since). */
+  private readonly lastSeenGuarded = new Map<NodeId, boolean>();
+  /** Wiped replicas returned under their old id (`restart … wipe keep-id` carried out). */
+  private wipedReturns = 0;
+  /** The `--peers` a replica returning under its old id on a wiped disk boots with: the voters in force at its return. */
+  private readonly peersOnReturn = new Map<NodeId, readonly NodeId[]>();
   readonly operator: CoordinatorOperator;
   private readonly hosts = new Map<NodeId, Snapshotted>();
   private readonly leases = new Map<NodeId, LeaseWatch>();
@@ -126,11 +136,17 @@ export class SimCoordinatorQuorum {
     this.ids = [...this.voters, ...this.spares];
     this.checker = new QuorumChecker(() => world.kernel.now());
     this.operator = new CoordinatorOperator(world, () => this.servingId(), (node, stopAfterMs) => this.world.kernel.schedule(stopAfterMs, () => this.stopRemoved(node)));
-    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.raftPlant === undefined ? {} : { raftPlant: options.raftPlant }), ...(options.raft === undefined ? {} : { raft: options.raft }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
+    // The plant `wiped-coordinator-keeps-id` also switches the guard of a wiped start off (raft/wiped.ts): the bug it plants.
+    const common = { reportDigests: true, snapshotEvery: SIM_SNAPSHOT_EVERY, ...(options.keepWipedIds === true ? { guardEmptyStart: false } : {}), ...(options.plant === undefined ? {} : { plant: options.plant }), ...(options.raftPlant === undefined ? {} : { raftPlant: options.raftPlant }), ...(options.raft === undefined ? {} : { raft: options.raft }), ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }) };
     const voting = coordinatorQuorumDefinition({ voters: this.voters, ...common });
     const joining = coordinatorQuorumDefinition({ voters: [], joining: true, ...common });
     for (const id of this.ids) {
-      const definition = this.voters.includes(id) ? voting : joining;
+      const standard = this.voters.includes(id) ? voting : joining;
+      // A replica back under its old id on a wiped disk boots with the voters in force as its `--peers`.
+      const definition = (): typeof standard => {
+        const peers = this.peersOnReturn.get(id);
+        return peers === undefined ? standard : coordinatorQuorumDefinition({ voters: peers, ...common });
+      };
       const leases = new LeaseWatch(world, id, () => this.servingOf(id), options.brokerHost);
       this.leases.set(id, leases);
       const onNotify = (output: unknown): void => {
@@ -141,7 +157,8 @@ export class SimCoordinatorQuorum {
         if (typeof type === "string" && (type === "coordinator.raft" || type.startsWith("coordinator.quorum."))) this.checker.observe(id, output);
         else options.onOutput(id, output, leases);
       };
-      world.addNode(id, actorBoot(definition, (host) => void this.hosts.set(id, host), { onNotify, ...(options.principalOf === undefined ? {} : { principalOf: options.principalOf }) }), options.disk);
+      const hooks = { onNotify, ...(options.principalOf === undefined ? {} : { principalOf: options.principalOf }) };
+      world.addNode(id, (ports, node) => actorBoot(definition(), (host) => void this.hosts.set(id, host), hooks)(ports, node), options.disk);
     }
   }
 
@@ -161,9 +178,16 @@ export class SimCoordinatorQuorum {
    * a wiped voter is retired and replaced by a spare. With the plant, or no spare left, the
    * restart goes on as asked.
    */
-  restartTakenOver(node: NodeId, wipe: boolean): boolean {
+  restartTakenOver(node: NodeId, wipe: boolean, keepId = false): boolean {
     if (this.retired.has(node)) return true;
     if (!wipe || !this.ids.includes(node) || this.options.keepWipedIds === true) return false;
+    if (keepId && this.keepIdRefusal(node) === undefined) {
+      this.lastSeenGuarded.set(node, true);
+      this.wipedReturns++;
+      this.peersOnReturn.set(node, [...this.votersNow()]);
+      this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (${node} returns under its old id on its wiped disk, guarded until its peers answer)`);
+      return false;
+    }
     const spare = this.spares.shift();
     if (spare === undefined) return false;
     this.retired.add(node);
@@ -183,14 +207,58 @@ export class SimCoordinatorQuorum {
    * majority's room), at least 3 voters in the configuration in force, a spare left to replace
    * it. (The plant wipes whatever it is asked to.)
    */
-  wipeAllowed(node: NodeId): boolean {
+  wipeAllowed(node: NodeId, keepId = false): boolean {
     if (!this.ids.includes(node) || this.options.keepWipedIds === true) return true;
+    if (keepId && this.keepIdRefusal(node) === undefined) return true;
     const voters = this.votersNow();
     // A pending removal (of a live replica, stopped once it commits) would leave the lost one needed for a majority.
     // Without a serving leader nobody can tell the configuration in force (as for brokers: no wipe then).
-    const refusal = this.servingId() === undefined ? "no leader serves" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
+    const refusal = this.servingId() === undefined ? "no leader serves" : this.stillGuarded().some((id) => id !== node) ? "another replica is still guarded (it counts for nothing until it has caught up)" : this.operator.changes.some((change) => !change.done && change.change === "remove") ? "a removal is in progress" : this.spares.length === 0 ? "no spare left to replace it" : !voters.includes(node) ? "it is no voter" : voters.length < 3 ? `only ${voters.length} voters` : undefined;
     if (refusal !== undefined) this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (the quorum cannot lose ${node} for good now: ${refusal})`);
     return refusal === undefined;
+  }
+
+  /**
+   * Why replica `node` may not return under its old id on a wiped disk now (undefined: it may).
+   * Guarded, it counts for nothing until a majority of the others answered it (raft/wiped.ts), so
+   * the others must be able to stand for it: no change waiting, at least 3 voters and no other
+   * replica guarded — and, once the membership has changed, a serving leader to tell the voters in
+   * force. It boots with the voters in force as its `--peers` (as
+   * an operator would give them; a spare that joined and became a voter too). Otherwise the wipe falls back to a replacement by a new member (or is refused).
+   */
+  private keepIdRefusal(node: NodeId): string | undefined {
+    const voters = this.votersNow();
+    const refusal =
+      this.servingId() === undefined && this.operator.changes.length > 0
+        ? "no leader serves (after membership changes the voters in force are unsure)"
+        : !this.operator.idle
+          ? "a membership change is in progress"
+          : !voters.includes(node)
+            ? "it is no voter"
+            : voters.length < 3
+              ? `only ${voters.length} voters`
+              : this.stillGuarded().some((id) => id !== node)
+                  ? "another replica is still guarded"
+                  : undefined;
+    if (refusal !== undefined) this.world.faultLog.push(`${this.world.kernel.now().toFixed(3)}   (${node} cannot return under its old id now: ${refusal})`);
+    return refusal;
+  }
+
+  /**
+   * Replicas guarded now (raft/wiped.ts: back under their old id on a wiped disk, or started
+   * empty and not yet through their first probe — every replica of the run starts so) and not
+   * retired. A running one is read from its Raft node; a down one is taken as last seen (it comes
+   * back with its guard, which is in its hard state).
+   */
+  stillGuarded(): NodeId[] {
+    const guarded: NodeId[] = [];
+    for (const id of this.ids) {
+      if (this.retired.has(id)) continue;
+      const replica = this.replicaOf(id);
+      if (replica !== undefined) this.lastSeenGuarded.set(id, voteless(replica.core));
+      if (this.lastSeenGuarded.get(id) === true) guarded.push(id);
+    }
+    return guarded;
   }
 
   /** A `coordinator-add` or `coordinator-remove` step: queue the change for the operator (or say why not). */
@@ -316,8 +384,8 @@ export class SimCoordinatorQuorum {
   }
 
   /** Figures for the run's result. */
-  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number; membershipChanges: number; finalVoters: readonly NodeId[] } {
+  figures(): { replicas: number; entriesApplied: number; repliesServed: number; servingStarts: number; violations: number; snapshotsTaken: number; snapshotsInstalled: number; membershipChanges: number; finalVoters: readonly NodeId[]; wipedReturns: number } {
     const { entriesApplied, repliesServed, servingStarts, snapshotsTaken, snapshotsInstalled } = this.checker;
-    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled, membershipChanges: this.operator.finished, finalVoters: this.votersNow() };
+    return { replicas: this.ids.length, entriesApplied, repliesServed, servingStarts, violations: this.checker.anomalies().length, snapshotsTaken, snapshotsInstalled, membershipChanges: this.operator.finished, finalVoters: this.votersNow(), wipedReturns: this.wipedReturns };
   }
 }

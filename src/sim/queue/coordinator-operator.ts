@@ -103,6 +103,8 @@ export class CoordinatorOperator {
 }
 
 /** Episodes of membership changes per run under `--coordinator-changes`: 2 to 4. */
+/** The share of drawn wipes whose replica returns under its old id (guarded) rather than being replaced. */
+const KEEP_ID_SHARE = 0.5;
 const EPISODES_MIN = 2;
 const EPISODES_MAX = 4;
 
@@ -110,7 +112,9 @@ const EPISODES_MAX = 4;
  * Random membership changes for `zhumq sim --coordinator-changes`, spread over the safety phase.
  * Each episode is one of:
  * - **wipe**: the serving leader or another voter crashes and restarts on a wiped disk 0.2–0.9 s
- *   later (the run replaces it: remove its id, add a spare — coordinator-boot.ts);
+ *   later: half the time under its old id (`restart … wipe keep-id`: it guards itself until its
+ *   peers answered, raft/wiped.ts), otherwise the run replaces it (remove its id, add a spare —
+ *   coordinator-boot.ts);
  * - **grow then shrink**: a spare is added, then 0.3–1.5 s later a voter (possibly the leader) is
  *   removed and its process stopped 0–1.5 s after the removal committed;
  * - **shrink then grow**: the same, removal first.
@@ -129,9 +133,13 @@ export function drawCoordinatorChanges(random: Random, durationMs: number): Faul
     const stopAfterMs = Math.round(uniform(random, 0, 1_500));
     // The first episode is a wipe more often than not (nothing else is in progress yet to refuse it).
     switch (episode === 0 && random.next() < 0.6 ? "wipe" : pick(random, ["wipe", "grow", "shrink"] as const)) {
-      case "wipe":
-        steps.push({ atMs: at, action: { kind: "crash", node: target } }, { atMs: at + Math.round(uniform(random, 200, 900)), action: { kind: "restart", node: target, wipe: true } });
+      case "wipe": {
+        const restartAtMs = at + Math.round(uniform(random, 200, 900));
+        // Half the wipes return under the old id, guarded (raft/wiped.ts); the others are replaced by a new member.
+        const keepId = random.next() < KEEP_ID_SHARE;
+        steps.push({ atMs: at, action: { kind: "crash", node: target } }, { atMs: restartAtMs, action: keepId ? { kind: "restart", node: target, wipe: true, keepId: true } : { kind: "restart", node: target, wipe: true } });
         break;
+      }
       case "grow":
         steps.push({ atMs: at, action: { kind: "coordinator-add" } }, { atMs: later, action: { kind: "coordinator-remove", node: target, stopAfterMs } });
         break;

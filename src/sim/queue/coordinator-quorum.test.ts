@@ -127,4 +127,19 @@ describe("quorum checker: across membership changes", () => {
     expect(kinds(checker)).toEqual(["coordinator-committed-lost"]);
     expect(checker.violations[0]!.detail).toContain("entry 3");
   });
+
+  it("coordinator-committed-lost judges a leader against what was applied when it was elected (sim seed 9, 5 replicas)", () => {
+    const checker = new QuorumChecker(() => 0);
+    const leader = (term: number, commitIndex: number) => ({ type: "coordinator.raft", output: { type: "raft.status", role: "leader", term, leader: "x", commitIndex, lastIndex: commitIndex } });
+    for (const index of [1, 2]) checker.observe("c0", applied(index, `d${index}`));
+    // c5 is elected in term 3 holding 1..2, then paused; term 4 commits 3..5; c5 serves for an instant on resume.
+    checker.observe("c5", leader(3, 2));
+    for (const index of [3, 4, 5]) checker.observe("c0", applied(index, `d${index}`));
+    checker.observe("c5", { type: "coordinator.quorum.serving", serving: true, term: 3, appliedIndex: 2 });
+    expect(checker.ok).toBe(true);
+    // Elected after 5 was applied, c6 serves with less: lost.
+    checker.observe("c6", leader(5, 4));
+    checker.observe("c6", { type: "coordinator.quorum.serving", serving: true, term: 5, appliedIndex: 4 });
+    expect(kinds(checker)).toEqual(["coordinator-committed-lost"]);
+  });
 });

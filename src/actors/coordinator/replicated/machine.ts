@@ -59,6 +59,8 @@ export interface QuorumInput {
   readonly authorizer?: AuthorizerSettings;
   /** Snapshot the state and compact the log every this many applied entries (0 or absent: never). */
   readonly snapshotEvery?: number;
+  /** A start on an empty disk guards itself until its peers said what it may have lost (raft/wiped.ts). */
+  readonly guardEmptyStart?: boolean;
 }
 
 export interface QuorumMessageReceived {
@@ -116,7 +118,7 @@ export const coordinatorQuorumMachine = setup({
     if (input.joining === true) assert(input.voters.length === 0, `joining coordinator ${input.self} must start without voters`);
     else assert(input.voters.includes(input.self), `coordinator ${input.self} is not one of the voters ${input.voters.join(",")}`);
     const basis = { self: input.self, settings: input.settings, clock: input.clock, random: input.random, ...(input.plant === undefined ? {} : { plant: input.plant }), ...(input.authorizer === undefined ? {} : { authorizer: input.authorizer }) };
-    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, ...(input.addresses === undefined ? {} : { addresses: input.addresses }), settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random, ...(input.raftPlant === undefined ? {} : { plant: input.raftPlant }) };
+    const raft = { self: input.self, group: COORDINATOR_GROUP, voters: input.voters, ...(input.addresses === undefined ? {} : { addresses: input.addresses }), settings: input.raftSettings, recovered: input.recovered, clock: input.clock, random: input.random, ...(input.raftPlant === undefined ? {} : { plant: input.raftPlant }), ...(input.guardEmptyStart === true ? { guardEmptyStart: true } : {}) };
     return { replica: createReplica({ basis, raft, start: startState(input.settings, input.plant), reportDigests: input.reportDigests ?? false, snapshotEvery: input.snapshotEvery ?? 0 }), recovered: input.recovered };
   },
   entry: enqueueActions(({ context, enqueue }) => {

@@ -19,8 +19,9 @@
  *   configuration then is the quorum's. A leader that stops serving drops the change unanswered;
  *   the client retries at the new leader (which finds the change done, or not).
  *
- * A replica whose disk was wiped must never rejoin under its old id (it forgot its vote): remove
- * the old id, then add the wiped node under a new one.
+ * A replica whose disk was wiped either is replaced (remove the old id, then add the node under a
+ * new one with `--join`) or comes back under its old id with `--peers`: it then guards itself,
+ * voting and acknowledging nothing until a majority of the others answered (raft/wiped.ts).
  */
 import { notify, send } from "../../shared/effects.ts";
 import { wireError, type WireError } from "../../shared/errors.ts";

@@ -8,7 +8,8 @@
  * reports itself as leader of its old term until it hears the new one — the term tells).
  */
 import type { NodeId } from "../../shared/ids.ts";
-import type { RaftCore } from "../../raft/state.ts";
+import { voteless, type RaftCore } from "../../raft/state.ts";
+import { probing } from "../../raft/wiped.ts";
 
 export interface CoordinatorStatusRequest {
   readonly type: "coordinator.status.request";
@@ -28,6 +29,12 @@ export interface ReplicaStatus {
   readonly voters: readonly NodeId[];
   /** Where the voters listen, as far as this replica knows (--peers, then the log's config entries). */
   readonly addresses?: Readonly<Record<NodeId, string>>;
+  /**
+   * A replica guarding a start on an empty disk (raft/wiped.ts): `probing` while it waits for a
+   * majority of the others to answer, `catching-up` while it is voteless below what they held.
+   * Absent otherwise. Either way it neither votes nor campaigns.
+   */
+  readonly guard?: "probing" | "catching-up";
   /** The leader only: what each other voter holds of its log. */
   readonly peers?: readonly { readonly id: NodeId; readonly matchIndex: number }[];
 }
@@ -57,6 +64,7 @@ export function replicaStatus(core: RaftCore, serving: boolean, appliedIndex: nu
     appliedIndex,
     lastIndex: core.log.lastIndex,
     voters: core.voters,
+    ...(probing(core) ? { guard: "probing" as const } : voteless(core) ? { guard: "catching-up" as const } : {}),
     ...(peers === undefined ? {} : { peers }),
   };
 }

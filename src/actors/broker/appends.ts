@@ -158,6 +158,12 @@ export function onPersisted(step: Step, event: StorePersisted<BrokerOperation, B
  */
 export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): void {
   if (advanced.size === 0) return;
+  if (advanced.size > WAITED_ON_SCAN_FROM) {
+    // A heartbeat reply revisits every partition led (10,000 on a big broker), few of which anyone
+    // waits on: only those with appends, parked fetches or push sessions can be moved by a new HW.
+    const waited = waitedOn(step, advanced);
+    if (waited.size < advanced.size) return afterHighWatermark(step, waited);
+  }
   const appending = new Map(step.context.appending);
   for (const key of advanced) {
     const pending = appending.get(key);
@@ -187,6 +193,19 @@ export function afterHighWatermark(step: Step, advanced: ReadonlySet<string>): v
   step.update({ appending });
   wakeParked(step, advanced);
   pushWake(step, advanced);
+}
+
+/** Above this many partitions, afterHighWatermark first keeps those anyone waits on. */
+const WAITED_ON_SCAN_FROM = 64;
+
+/** Of `keys`, in their order, the partitions with appends waiting, fetches parked or a push session open. */
+function waitedOn(step: Step, keys: ReadonlySet<string>): ReadonlySet<string> {
+  const pushed = new Set<string>();
+  for (const session of step.context.push.sessions.values()) for (const key of session.parts.keys()) pushed.add(key);
+  const { appending, parked } = step.context;
+  const waited = new Set<string>();
+  for (const key of keys) if (appending.has(key) || pushed.has(key) || parked.of(key).length > 0) waited.add(key);
+  return waited;
 }
 
 /** The store refused appends of a partition: take back everything from where its log ends. */

@@ -83,7 +83,14 @@ export interface CreateTopicOptions {
 }
 
 const WAIT_FOR_LEADERS_MS_DEFAULT = 10_000;
+/**
+ * The first pause between two metadata polls while waiting for leaders; each later pause doubles,
+ * up to WAIT_FOR_LEADERS_POLL_MAX_MS. Metadata of a 10,000-partition topic costs the coordinator
+ * ~200 ms to build and send: polled every 50 ms it kept the coordinator too busy to answer the
+ * brokers' heartbeats in time, and their leases lapsed while the topic was being created.
+ */
 const WAIT_FOR_LEADERS_POLL_MS = 50;
+const WAIT_FOR_LEADERS_POLL_MAX_MS = 800;
 
 /** One replica of a partition, as the coordinator last heard of it. */
 export interface ReplicaDescription {
@@ -282,12 +289,16 @@ export class Admin {
   /** Poll the topic's metadata until every partition has a leader. */
   private async waitForLeaders(topic: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<TopicDescription> {
     const deadline = Date.now() + timeoutMs;
+    let pauseMs = WAIT_FOR_LEADERS_POLL_MS;
     for (;;) {
       const description = await this.describeTopic(topic, signal === undefined ? {} : { signal });
       if (description.partitions.every((partition) => partition.leader !== null)) return description;
-      if (Date.now() >= deadline) throw new ZhumqError("REQUEST_TIMED_OUT", `topic '${topic}' was created, but not every partition had a leader within ${timeoutMs} ms`);
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) throw new ZhumqError("REQUEST_TIMED_OUT", `topic '${topic}' was created, but not every partition had a leader within ${timeoutMs} ms`);
       signal?.throwIfAborted();
-      await new Promise((resolve) => setTimeout(resolve, WAIT_FOR_LEADERS_POLL_MS));
+      // The last poll falls on the deadline, not a pause past it.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, leftMs)));
+      pauseMs = Math.min(pauseMs * 2, WAIT_FOR_LEADERS_POLL_MAX_MS);
     }
   }
 

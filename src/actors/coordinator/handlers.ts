@@ -381,7 +381,27 @@ function handleHeartbeat(context: CoordinatorContext, from: NodeId, received: Br
   const digest = assignmentsDigest({ assignments: leads, follows, brokers, raftGroups });
   const header = { type: "broker.heartbeat.reply", requestId: request.requestId, leaseMs: context.settings.leaseMs, assignmentsDigest: digest, ...(request.reportDigest === undefined ? {} : { reportDigest: request.reportDigest }) } as const;
   if (request.assignmentsDigest === digest) return reply(from, { ...header, assignments: [], sameAssignments: true, ...tombstones, ...aclPart }, all, effects);
-  return reply(from, { ...header, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...aclPart }, all, effects);
+  return reply(from, { ...header, assignments: leads, follows, ...addresses, ...tombstones, ...raft, ...aclPart }, withApplyTime(all, broker, leads.length + follows.length), effects);
+}
+
+/**
+ * Lists longer than this in a full heartbeat reply give the broker extra time before its lease is
+ * judged run out: APPLY_MS_PER_ASSIGNMENT for each entry. A broker handed 10,000 partitions at once
+ * (a topic created, a cluster restarted) spends a second or more taking them up, during which it
+ * sends no heartbeat; judged on the bare lease it was declared down as it finished, and every
+ * partition was elected again. The coordinator's view of a lease only ever gets longer this way,
+ * never shorter, so no leader is elected while the old one may still serve; only the detection of
+ * a broker that really died right then is later, by at most LIST_APPLY_GRACE_MAX_MS.
+ */
+const LIST_APPLY_GRACE_FROM = 1_000;
+const APPLY_MS_PER_ASSIGNMENT = 0.25;
+const LIST_APPLY_GRACE_MAX_MS = 5_000;
+
+function withApplyTime(changes: ContextChanges, broker: NodeId, entries: number): ContextChanges {
+  const lease = changes.leases?.get(broker);
+  if (entries <= LIST_APPLY_GRACE_FROM || lease === undefined) return changes;
+  const graceMs = Math.min(LIST_APPLY_GRACE_MAX_MS, Math.ceil(entries * APPLY_MS_PER_ASSIGNMENT));
+  return { ...changes, leases: new Map(changes.leases).set(broker, { ...lease, expiresAtMs: lease.expiresAtMs + graceMs }) };
 }
 
 /** The soft state mode switches read, as of `nowMs`. */

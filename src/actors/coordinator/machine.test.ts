@@ -84,6 +84,33 @@ function errorCode(reply: CoordinatorReplyMessage): ErrorCode | undefined {
 }
 
 describe("coordinator: brokers and leases", () => {
+  it("gives a broker handed more than 1,000 assignments in one reply time to take them up: 0.25 ms each on top of its lease, never less", () => {
+    const c = coordinator({ limits: { partitionsPerTopicMax: 4_000, partitionsTotalMax: 4_000 } });
+    c.heartbeat("b1");
+    c.heartbeat("b2");
+    c.create("small", 1_000);
+    const downAt = (): number | undefined => {
+      const down = c.effects.flatMap((effect) => (effect.type === "effect.notify" && effect.output.type === "coordinator.broker.down" ? [effect.output] : []));
+      return down.at(-1)?.atMs;
+    };
+    // 1,000 entries (b1's share of 2,000 at most): the bare lease.
+    const small = c.heartbeat("b1") as BrokerHeartbeatReply;
+    expect(small.assignments.length + (small.follows ?? []).length).toBeLessThanOrEqual(1_000);
+    c.advance(LEASE_MS);
+    expect(downAt()).toBe(LEASE_MS);
+    // 4,000 partitions of one topic on two brokers: b2 is handed ~2,000, so ~0.5 s more.
+    c.heartbeat("b2");
+    c.create("big", 3_000);
+    const big = c.heartbeat("b2") as BrokerHeartbeatReply;
+    const entries = big.assignments.length + (big.follows ?? []).length;
+    expect(entries).toBeGreaterThan(1_000);
+    const sentAt = LEASE_MS;
+    c.advance(LEASE_MS);
+    expect(downAt()).toBe(LEASE_MS); // b1's, from before: b2 still up
+    c.advance(Math.ceil(entries * 0.25) + CHECK_MS);
+    expect(downAt()).toBeGreaterThanOrEqual(sentAt + LEASE_MS + Math.ceil(entries * 0.25));
+  });
+
   it("arms the lease check at start and again after every check", () => {
     const c = coordinator();
     expect(c.effects).toEqual([{ type: "effect.timer.set", key: LEASE_CHECK_TIMER, delayMs: CHECK_MS }]);

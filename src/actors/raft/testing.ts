@@ -15,7 +15,7 @@ import { changeMembership, propose, transferLeadership } from "./requests.ts";
 import { compact } from "./snapshot.ts";
 import { lossFields, recoveredVoteless, withLoss, writtenHardState } from "./voteless.ts";
 import { createCore, reportStatus, type RaftCore } from "./state.ts";
-import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftSettings, type Snapshot } from "./types.ts";
+import { DEFAULT_RAFT_SETTINGS, type HardState, type NodeId, type RaftMessage, type RaftOperation, type RaftOutput, type RaftPlant, type RaftRead, type RaftVoteReply, type RaftSettings, type Snapshot } from "./types.ts";
 import type { Random } from "../../ports/random.ts";
 
 /** A deterministic Random for tests: a fixed sequence per node. */
@@ -318,4 +318,13 @@ export function writeToMemoryDisk(disk: MemoryDisk, operation: RaftOperation): v
     disk.snapshot = operation.snapshot;
     disk.batches = operation.reset ? [] : disk.batches.filter((batch) => decodeBatch(batch).lastOffset > operation.snapshot.index);
   }
+}
+
+/** Ask `node` for its vote for candidate `from` at a term above its own, with a log ending at (lastIndex, lastTerm). */
+export function askVote(network: TestNetwork, node: TestNode, from: string, lastIndex: number, lastTerm: number): boolean {
+  network.queue = [];
+  node.run((core) => receive(core, from, { type: "raft.vote", group: "g", term: core.term + 1, preVote: false, lastIndex, lastTerm, transfer: true }));
+  const reply = network.queue.find((envelope) => envelope.from === node.id && envelope.message.type === "raft.vote.reply");
+  network.queue = [];
+  return (reply?.message as RaftVoteReply | undefined)?.granted === true;
 }

@@ -4,20 +4,9 @@
  * the next restart. The disk here is the test network's, cut as the broker's store cuts.
  */
 import { describe, expect, it } from "vitest";
-import { receive } from "./core.ts";
 import { voteless } from "./state.ts";
-import { TestNetwork, type TestNode } from "./testing.ts";
-import type { RaftVoteReply } from "./types.ts";
+import { askVote, TestNetwork, type TestNode } from "./testing.ts";
 import { mergeLoss, recoveredVoteless, withLoss } from "./voteless.ts";
-
-/** Ask `node` for its vote for a candidate `from` at a term above its own with a log as long as `lastIndex`. */
-function askVote(network: TestNetwork, node: TestNode, from: string, lastIndex: number, lastTerm: number): boolean {
-  network.queue = [];
-  node.run((core) => receive(core, from, { type: "raft.vote", group: "g", term: core.term + 1, preVote: false, lastIndex, lastTerm, transfer: true }));
-  const reply = network.queue.find((envelope) => envelope.from === node.id && envelope.message.type === "raft.vote.reply");
-  network.queue = [];
-  return (reply?.message as RaftVoteReply | undefined)?.granted === true;
-}
 
 describe("the voteless rules", () => {
   it("a recovered node is voteless while its log ends below the recorded loss", () => {

@@ -6,18 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { receive } from "./core.ts";
 import { voteless } from "./state.ts";
-import { TestNetwork, type TestNode } from "./testing.ts";
-import type { RaftVoteReply } from "./types.ts";
+import { askVote, TestNetwork, type TestNode } from "./testing.ts";
 import { probing, WIPED_UNTIL } from "./wiped.ts";
-
-/** Ask `node` for its vote for candidate `from` at a term above its own, with a log ending at (lastIndex, lastTerm). */
-function askVote(network: TestNetwork, node: TestNode, from: string, lastIndex: number, lastTerm: number): boolean {
-  network.queue = [];
-  node.run((core) => receive(core, from, { type: "raft.vote", group: "g", term: core.term + 1, preVote: false, lastIndex, lastTerm, transfer: true }));
-  const reply = network.queue.find((envelope) => envelope.from === node.id && envelope.message.type === "raft.vote.reply");
-  network.queue = [];
-  return (reply?.message as RaftVoteReply | undefined)?.granted === true;
-}
 
 /**
  * Three guarded voters; a leader commits entries while `stale` is cut off (so it lacks them),

@@ -9,32 +9,14 @@
  * many heartbeats per broker each line times. The brokers' side (building and hashing reports) is
  * outside the timings.
  */
-import { createActor } from "xstate";
-import { SeededRandom } from "../src/sim/random.ts";
-import type { CoordinatorEffect } from "../src/actors/coordinator/handlers.ts";
-import { DEFAULT_COORDINATOR_LIMITS } from "../src/actors/coordinator/limits.ts";
-import { coordinatorMachine } from "../src/actors/coordinator/machine.ts";
 import type { BrokerHeartbeatReply, ReplicaReport, ServingPartition } from "../src/actors/shared/messages.ts";
 import { reportDigest } from "../src/actors/shared/report-digest.ts";
+import { drivenCoordinator } from "../test/support/coordinator-driver.ts";
 
 const partitions = Number(process.env["ZHUMQ_BENCH_PARTITIONS"] ?? 10_000);
 const brokers = ["broker-0", "broker-1", "broker-2"];
-let nowMs = 0;
-let requestId = 0;
-const effects: CoordinatorEffect[] = [];
-const actor = createActor(coordinatorMachine, {
-  input: { self: "coordinator", leaseMs: 1_200, leaseCheckIntervalMs: 100, virtualNodes: 64, limits: { ...DEFAULT_COORDINATOR_LIMITS, partitionsPerTopicMax: Math.max(DEFAULT_COORDINATOR_LIMITS.partitionsPerTopicMax, partitions), partitionsTotalMax: Math.max(DEFAULT_COORDINATOR_LIMITS.partitionsTotalMax, partitions) }, commands: [], clock: { now: () => nowMs }, random: new SeededRandom("bench") },
-});
-actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
-actor.start();
-
-function ask<R>(from: string, message: Record<string, unknown>): R {
-  const start = effects.length;
-  actor.send({ type: "message.received", from, message: { requestId: ++requestId, ...message } });
-  const sent = effects.slice(start).find((effect) => effect.type === "effect.send" && (effect as { to: string }).to === from);
-  if (sent === undefined) throw new Error(`no reply to ${from}`);
-  return (sent as unknown as { message: R }).message;
-}
+const coordinator = drivenCoordinator({ randomSeed: "bench", limits: { partitionsPerTopicMax: Math.max(10_000, partitions), partitionsTotalMax: Math.max(200_000, partitions) } });
+const ask = coordinator.ask;
 
 const last = new Map<string, BrokerHeartbeatReply>();
 const held = new Map<string, string | undefined>();
@@ -56,7 +38,7 @@ function beat(broker: string, end: number, allowSame: boolean): number {
   const took = performance.now() - started;
   if (reply.sameAssignments !== true && reply.reportWanted !== true) last.set(broker, reply);
   held.set(broker, reply.reportDigest);
-  nowMs += 200 / brokers.length;
+  coordinator.advance(200 / brokers.length);
   return took;
 }
 
@@ -77,4 +59,3 @@ const ROUNDS = Number(process.env["ZHUMQ_BENCH_ROUNDS"] ?? 10);
 rounds("full reports, ends moving", ROUNDS, (round) => 10 + round, false);
 rounds("sameReport, nothing changed", ROUNDS, () => 100, true);
 rounds("full reports, unchanged (digest unknown)", ROUNDS, () => 100, false);
-actor.stop();

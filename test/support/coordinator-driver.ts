@@ -7,7 +7,7 @@ import { expect } from "vitest";
 import { createActor } from "xstate";
 import { SeededRandom } from "../../src/sim/random.ts";
 import type { CoordinatorEffect } from "../../src/actors/coordinator/handlers.ts";
-import { DEFAULT_COORDINATOR_LIMITS } from "../../src/actors/coordinator/limits.ts";
+import { DEFAULT_COORDINATOR_LIMITS, type CoordinatorLimits } from "../../src/actors/coordinator/limits.ts";
 import { coordinatorMachine } from "../../src/actors/coordinator/machine.ts";
 import type { CoordinatorCommand } from "../../src/actors/coordinator/state.ts";
 
@@ -16,6 +16,8 @@ export interface DrivenCoordinatorOptions {
   readonly randomSeed: string;
   /** The command log it starts from (default: none). */
   readonly commands?: CoordinatorCommand[];
+  /** Limits over the defaults (a benchmark's big topic). */
+  readonly limits?: Partial<CoordinatorLimits>;
 }
 
 export function drivenCoordinator(options: DrivenCoordinatorOptions) {
@@ -23,7 +25,7 @@ export function drivenCoordinator(options: DrivenCoordinatorOptions) {
   let requestId = 0;
   const effects: CoordinatorEffect[] = [];
   const actor = createActor(coordinatorMachine, {
-    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: DEFAULT_COORDINATOR_LIMITS, commands: options.commands ?? [], clock: { now: () => nowMs }, random: new SeededRandom(options.randomSeed) },
+    input: { self: "coordinator", leaseMs: 1_000, leaseCheckIntervalMs: 100, virtualNodes: 16, limits: { ...DEFAULT_COORDINATOR_LIMITS, ...options.limits }, commands: options.commands ?? [], clock: { now: () => nowMs }, random: new SeededRandom(options.randomSeed) },
   });
   actor.on("*", (effect) => void effects.push(effect as CoordinatorEffect));
   actor.start();

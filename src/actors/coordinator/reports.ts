@@ -29,19 +29,14 @@ export interface HeldReport extends ReportedLists {
  * (`reused`); undefined when it stands for a report not held here.
  */
 export function withReport(held: ReadonlyMap<NodeId, HeldReport> | undefined, request: BrokerHeartbeat): { readonly request: BrokerHeartbeat; readonly reused: boolean } | undefined {
-  if (request.reportFollows === true) {
-    const report = held?.get(request.broker);
-    if (report === undefined || report.incarnation !== request.incarnation) return undefined;
-    const { reportFollows: _follows, ...rest } = request;
-    const { digest, incarnation: _incarnation, ...lists } = report;
-    return { request: { ...rest, ...lists, reportDigest: digest }, reused: true };
-  }
-  if (request.sameReport !== true) return { request, reused: false };
+  if (request.sameReport !== true && request.reportFollows !== true) return { request, reused: false };
   const report = held?.get(request.broker);
-  if (report === undefined || report.digest !== request.reportDigest) return undefined;
-  const { sameReport: _same, ...rest } = request;
-  const { digest: _digest, incarnation: _incarnation, ...lists } = report;
-  return { request: { ...rest, ...lists }, reused: true };
+  // sameReport stands for the report of its digest; reportFollows for whatever is held of the broker's incarnation.
+  const stands = report !== undefined && (request.reportFollows === true ? report.incarnation === request.incarnation : report.digest === request.reportDigest);
+  if (!stands) return undefined;
+  const { sameReport: _same, reportFollows: _follows, ...rest } = request;
+  const { digest, incarnation: _incarnation, ...lists } = report;
+  return { request: { ...rest, ...lists, reportDigest: digest }, reused: true };
 }
 
 /** The held reports after a heartbeat was handled; undefined when they stay as they were. */

@@ -102,7 +102,7 @@ export class RaftStore implements ActorStore<RaftOperation> {
     const statePath = `${options.dir}/${RAFT_STATE_FILE}`;
     const snapshotPath = `${options.dir}/${RAFT_SNAPSHOT_FILE}`;
     const store = new RaftStore(fs, statePath, snapshotPath, log);
-    const snapshot = await loadWithRetries(() => loadSnapshot(fs, snapshotPath));
+    const snapshot = await withRetries(() => loadSnapshot(fs, snapshotPath), CorruptStateFileError);
     let entries = await scanEntries(log);
     if (snapshot !== undefined) {
       // The log continues the snapshot when it holds the snapshot's last entry, or starts right
@@ -227,7 +227,7 @@ export async function scanEntries(log: PartitionLog): Promise<EntryMeta[]> {
   const entries: EntryMeta[] = [];
   let offset = log.startOffset;
   while (offset < log.endOffset) {
-    const result = await readWithRetries(() => log.read(offset, { maxBytes: SCAN_CHUNK_BYTES }));
+    const result = await withRetries(() => log.read(offset, { maxBytes: SCAN_CHUNK_BYTES }), CorruptBatchError);
     assert(result.nextOffset > offset, `${log.dir}: a read at ${offset} made no progress`);
     for (const batch of result.batches) entries.push(metaOf(batch));
     offset = result.nextOffset;
@@ -235,22 +235,13 @@ export async function scanEntries(log: PartitionLog): Promise<EntryMeta[]> {
   return entries;
 }
 
-async function readWithRetries<T>(read: () => Promise<T>): Promise<T> {
+/** `read` again while it fails with `retriable` (a misread: the disk may return the bytes right next time), at most READ_ATTEMPTS_MAX times. */
+async function withRetries<T>(read: () => Promise<T>, retriable: new (...args: never[]) => Error): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (error) {
-      if (!(error instanceof CorruptBatchError) || attempt >= READ_ATTEMPTS_MAX) throw error;
-    }
-  }
-}
-
-async function loadWithRetries<T>(load: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await load();
-    } catch (error) {
-      if (!(error instanceof CorruptStateFileError) || attempt >= READ_ATTEMPTS_MAX) throw error;
+      if (!(error instanceof retriable) || attempt >= READ_ATTEMPTS_MAX) throw error;
     }
   }
 }

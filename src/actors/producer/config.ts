@@ -18,7 +18,12 @@ export interface ProducerInput {
   readonly acks: AckLevel;
   /** Default true. With acks 0 it means one producer session per batch: see `resolveProducerConfig`. */
   readonly idempotent?: boolean;
-  /** How long an open batch waits for more records before it may be sent. */
+  /**
+   * How long an open batch may wait for more records while an earlier request of its partition is
+   * unanswered (acks 0: while the transport has not taken the previous one). A partition with
+   * nothing in flight sends its batch at once, so an idle producer adds no delay and a busy one
+   * fills batches behind the requests it has out.
+   */
   readonly lingerMs: number;
   readonly batchBytesMax: number;
   readonly batchRecordsMax: number;

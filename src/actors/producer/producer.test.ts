@@ -210,19 +210,27 @@ const values = (entries: LogEntry[]): string[] => entries.map((entry) => entry.v
 const failures = (h: Harness): string[] => [...h.world.nodes.values()].flatMap((node) => node.failures.map((f) => String(f.error)));
 
 describe("producer batching", () => {
-  it("holds records for lingerMs, then sends them as one batch", async () => {
-    const h = await harness({ lingerMs: 30 });
+  it("sends at once while nothing is in flight; behind an unanswered request, holds records for lingerMs, then sends them as one batch", async () => {
+    const slow: NetworkProfile = { ...NO_NETWORK_FAULTS, latencyMs: { min: 50, max: 50, tailMean: 0 } };
+    const h = await harness({ lingerMs: 30, requestTimeoutMs: 1_000, deliveryTimeoutMs: 5_000 }, { network: slow });
     h.cluster.addTopic("t", ["broker-1"]);
-    for (let id = 1; id <= 5; id++) h.send({ id, topic: "t", value: bytes(`v${id}`) });
-    await h.run(200);
-    expect(h.cluster.produces).toHaveLength(1);
-    expect(h.cluster.produces[0]!.atMs).toBeGreaterThanOrEqual(30);
-    expect(decodeBatch(h.cluster.produces[0]!.request.batch).recordCount).toBe(5);
-    expect(values(h.cluster.log("t", 0))).toEqual(["v1", "v2", "v3", "v4", "v5"]);
-    expect([...h.answers().values()].map((o) => (o.type === "producer.result" ? o.offset : -1))).toEqual([0, 1, 2, 3, 4]);
+    h.send({ id: 0, topic: "t", value: bytes("v0") }); // learns the route on the way
+    await h.run(1_000);
+    const idleAt = h.world.kernel.now(); // produces are seen as they reach the broker, 50 ms after leaving
+    h.send({ id: 1, topic: "t", value: bytes("v1") });
+    for (let id = 2; id <= 5; id++) h.send({ id, topic: "t", value: bytes(`v${id}`) });
+    await h.run(idleAt + 1_000);
+    const sent = h.cluster.produces.slice(1).map((seen) => ({ records: decodeBatch(seen.request.batch).recordCount, atMs: seen.atMs - idleAt }));
+    // v1 leaves at once (50 ms on the wire); v2-v5 wait behind it for their linger, not for its reply (200 ms away).
+    expect(sent.map((one) => one.records)).toEqual([1, 4]);
+    expect(sent[0]!.atMs).toBeLessThan(60);
+    expect(sent[1]!.atMs).toBeGreaterThanOrEqual(30 + 50);
+    expect(sent[1]!.atMs).toBeLessThan(100 + 50);
+    expect(values(h.cluster.log("t", 0))).toEqual(["v0", "v1", "v2", "v3", "v4", "v5"]);
+    expect([...h.answers().values()].map((o) => (o.type === "producer.result" ? o.offset : -1))).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
-  it("sends a full batch at once, without waiting for the linger", async () => {
+  it("sends what waited for the topic's route as full batches at once, and the rest once the partition is idle", async () => {
     const h = await harness({ lingerMs: 500, batchRecordsMax: 3 });
     h.cluster.addTopic("t", ["broker-1"]);
     for (let id = 1; id <= 7; id++) h.send({ id, topic: "t", value: bytes(`v${id}`) });
@@ -231,7 +239,9 @@ describe("producer batching", () => {
     expect(counts).toEqual([3, 3, 1]);
     expect(h.cluster.produces[0]!.atMs).toBeLessThan(50);
     expect(h.cluster.produces[1]!.atMs).toBeLessThan(50);
-    expect(h.cluster.produces[2]!.atMs).toBeGreaterThanOrEqual(500);
+    // The last, not full, waits behind the two in flight; their replies (not the 500 ms linger) free it.
+    expect(h.cluster.produces[2]!.atMs).toBeGreaterThan(h.cluster.produces[1]!.atMs);
+    expect(h.cluster.produces[2]!.atMs).toBeLessThan(100);
     expect(values(h.cluster.log("t", 0))).toEqual(["v1", "v2", "v3", "v4", "v5", "v6", "v7"]);
   });
 
@@ -248,10 +258,12 @@ describe("producer batching", () => {
   it("with lingerMs 0 sends at once, and batches what arrives while a request is in flight", async () => {
     const h = await harness({ lingerMs: 0 });
     h.cluster.addTopic("t", ["broker-1"]);
-    await h.run(10); // route cached
+    h.send({ id: 0, topic: "t", partition: 0, value: bytes("v0") }); // learn the route first
+    await h.run(100);
     for (let id = 1; id <= 10; id++) h.send({ id, topic: "t", partition: 0, value: bytes(`v${id}`) });
-    await h.run(200);
-    expect(h.cluster.produces.map((seen) => decodeBatch(seen.request.batch).recordCount)).toEqual([1, 9]);
+    await h.run(300);
+    // Five requests of one record fill the window (maxInFlightPerPartition); the rest wait in one batch.
+    expect(h.cluster.produces.map((seen) => decodeBatch(seen.request.batch).recordCount)).toEqual([1, 1, 1, 1, 1, 1, 5]);
   });
 
   it("sends the batches ready for many partitions on one leader in one bundle once their replies come together (issue 18 item 2)", async () => {
@@ -299,7 +311,7 @@ describe("producer batching", () => {
     const h = await harness({ lingerMs: 10 });
     h.cluster.addTopic("t", ["broker-1", "broker-1", "broker-1"]);
     for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 4; i++) h.send({ id: round * 4 + i, topic: "t", value: bytes(`r${round}`) });
+      h.sendMany(Array.from({ length: 4 }, (_, i) => ({ id: round * 4 + i, topic: "t", value: bytes(`r${round}`) })));
       await h.run(100 * (round + 1));
     }
     const partitions = h.cluster.produces.map((seen) => seen.request.partition);

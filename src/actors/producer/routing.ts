@@ -46,10 +46,18 @@ export function onSend(s: Step, event: ProducerSend): void {
 
 /** `producer.sends`: each send as `onSend` would take it, the partitions drained once at the end. */
 export function onSends(s: Step, sends: readonly ProducerSend[]): void {
+  drainingOnce(s, () => {
+    for (const send of sends) onSend(s, send);
+  });
+}
+
+/** Place many messages, then drain each partition they touched once: they fill batches together. */
+function drainingOnce(s: Step, place: () => void): void {
+  if (s.drainLater !== undefined) return place(); // an outer call drains them
   const touched = new Set<PartitionState>();
   s.drainLater = touched;
   try {
-    for (const send of sends) onSend(s, send);
+    place();
   } finally {
     s.drainLater = undefined;
   }
@@ -89,7 +97,9 @@ export function routeWaiting(s: Step, topic: string): void {
   if (waiting === undefined || route === undefined) return;
   s.state.unrouted.delete(topic);
   s.effects.push(cancelTimer(TIMER.expireTopic + topic));
-  for (const message of waiting) placeMessage(s, message, route);
+  drainingOnce(s, () => {
+    for (const message of waiting) placeMessage(s, message, route);
+  });
 }
 
 function placeMessage(s: Step, message: PendingMessage, route: TopicRoute): void {

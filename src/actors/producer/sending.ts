@@ -66,7 +66,9 @@ export function drain(s: Step, p: PartitionState): void {
     // A batch appended through an overtaken attempt needs no resend: step over it.
     while (p.sent < p.queue.length && p.sent < max && isAppended(p.queue[p.sent]!)) p.sent += 1;
     if (p.retryPending || p.awaitingMetadata || p.sent >= max) return;
-    if (p.queue.length === p.sent && p.open !== null && p.open.lingerDone) seal(s, p);
+    // An open batch waits for its linger only behind a request still in flight: a partition with
+    // nothing unanswered sends at once (what one event-loop turn gathered travels together).
+    if (p.queue.length === p.sent && p.open !== null && (p.open.lingerDone || p.queue.length === 0)) seal(s, p);
     const batch = p.queue[p.sent];
     if (batch === undefined) return;
     if (batch.sentAttempts > 0 && overtakenAhead(p)) return;
@@ -81,7 +83,8 @@ export function drain(s: Step, p: PartitionState): void {
 function drainAcks0(s: Step, p: PartitionState): void {
   for (;;) {
     if (p.retryPending || p.awaitingMetadata || p.leaving.length >= ACKS0_LEAVING_MAX) return;
-    if (p.queue.length === 0 && p.open !== null && p.open.lingerDone) seal(s, p);
+    // Nothing is leaving (checked above), so the open batch goes now, as with acks 1/-1 when idle.
+    if (p.queue.length === 0 && p.open !== null) seal(s, p);
     const batch = p.queue[0];
     if (batch === undefined) return;
     const leader = leaderOf(s, p);

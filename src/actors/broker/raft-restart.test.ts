@@ -8,13 +8,16 @@
  *   writes another no-op at the same index. Nothing of the lost term left the broker: no peer,
  *   and no acknowledgement before a sync. The Raft checker must accept that history.
  * - in a three-voter group the same refusal keeps the candidate's vote requests (they rest on the
- *   term's write) on the broker; its peers never learn of the term it lost.
+ *   term's write) on the broker; its peers never learn of the term it lost. A leader there never
+ *   comes back below its term (asserted: assertTermKept).
  */
 import { describe, expect, it } from "vitest";
 import { RaftChecker } from "../../sim/raft/checker.ts";
 import type { NodeId } from "../shared/ids.ts";
 import type { BrokerRaftBundle, ProduceReply, RaftGroupAssignment } from "../shared/messages.ts";
 import type { EntryInfo, RaftOutput } from "../raft/types.ts";
+import { AssertionFailure } from "../shared/assert.ts";
+import { assertTermKept } from "./raft-restart.ts";
 import { BROKERS, Cluster, GROUP, produce, started } from "./test-harness.ts";
 
 const key = "t/0";
@@ -82,6 +85,26 @@ describe("a raft group restarted after its term's write was refused", () => {
     const raft = cluster.sent.slice(sentBefore).flatMap(({ from, message }) => (from === candidate && message.type === "broker.raft" ? (message as BrokerRaftBundle).messages : []));
     expect(raft.filter((message) => message.type === "raft.vote" && !message.preVote && message.term > term)).toEqual([]);
     expect(raft.filter((message) => message.type === "raft.vote.reply" && message.granted && !message.preVote && message.term > term)).toEqual([]);
+  });
+
+  it("three voters: a leader restarted from its disk keeps its term; one read back below it fails the assertion", () => {
+    const { cluster, leader } = started();
+    const replica = () => cluster.node(leader).context.raft.groups.get(groupName)!;
+    const term = replica().core.term;
+    const lower = { hardState: { term: term - 1, votedFor: null }, entries: [] };
+    expect(() => assertTermKept(replica(), lower)).toThrow(AssertionFailure);
+    expect(() => assertTermKept(replica(), { ...lower, hardState: { term, votedFor: leader } })).not.toThrow();
+    // A real refusal: the store reads its term back (the assertion holds), and it steps down.
+    cluster.refuseNext.set(leader, { reason: "log-failed" });
+    cluster.ask(leader, produce(0, -1));
+    expect(replica().incarnation).toBe(1);
+    expect(replica().core.term).toBe(term);
+    // A one-voter leader may lose its term: no peer saw it.
+    const alone = new Cluster();
+    alone.answerHeartbeats([{ ...GROUP, voters: ["b1"] }]);
+    alone.untilServing(key);
+    const solo = alone.node("b1").context.raft.groups.get(groupName)!;
+    expect(() => assertTermKept(solo, { hardState: { term: solo.core.term - 1, votedFor: null }, entries: [] })).not.toThrow();
   });
 });
 

@@ -13,7 +13,15 @@
  *   node voteless until its commit index reaches the last of them (RaftRecovered.votelessUntil):
  *   it may have acknowledged them, so its shorter log must not help elect a leader lacking a
  *   committed entry; it still takes the leader's entries, which repair it.
+ * - It may come back in a term below the old core's: a refused term write never happened, and
+ *   what rested on it was withheld (withholdRaftSends). A one-voter group campaigns and leads in
+ *   one step, so it may even lose a term it led, then lead that term again with another no-op at
+ *   the same index — which no one saw: it has no peer, and acknowledges nothing before a sync
+ *   (the Raft checker forgets such entries: src/sim/raft/checker.ts, forgetUnseen). A leader with
+ *   peers never loses its term: its vote requests left only after the term was durable
+ *   (`assertTermKept`).
  */
+import { assert } from "../shared/assert.ts";
 import { setTimer } from "../shared/effects.ts";
 import { wireError } from "../shared/errors.ts";
 import { partitionKey } from "../shared/ids.ts";
@@ -54,6 +62,7 @@ export function restartRaftGroup(step: Step, rejection: BrokerRaftRejection): vo
   const replica = raftReplicaOf(step, key);
   // Restarted already for an earlier refusal, or gone (deleted, another topic incarnation).
   if (replica === undefined || replica.topicId !== rejection.topicId || replica.incarnation !== rejection.incarnation || rejection.recovered === undefined) return;
+  assertTermKept(replica, rejection.recovered);
   const host = step.context.raft;
   const parked = host.parked.has(replica.group);
   const diskFull = rejection.reason === "disk-full";
@@ -78,6 +87,17 @@ export function restartRaftGroup(step: Step, rejection: BrokerRaftRejection): vo
     answerParked(step, partitionKey(replica.topic, replica.partition), () => notLeader(replica, "this broker's replica restarted while the fetch waited"));
     pushCheckLeadership(step);
   }
+}
+
+/**
+ * A leader of a group with peers won votes its requests asked for, and those left the broker only
+ * once its term was durable: the store never reads back a lower term for it. (A one-voter group
+ * leads in the step that writes its term, so it may lose that term: see the header.)
+ */
+export function assertTermKept(replica: RaftReplica, recovered: RaftRecovered): void {
+  const core = replica.core;
+  if (core.role !== "leader" || !core.voters.some((voter) => voter !== core.self)) return;
+  assert(recovered.hardState.term >= core.term, `${replica.key}: restarted in term ${recovered.hardState.term}, below term ${core.term} it led with peers (its term must be durable before its vote requests leave)`);
 }
 
 /**

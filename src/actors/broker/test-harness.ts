@@ -58,14 +58,17 @@ export class Cluster {
   readonly damagedReads = new Set<NodeId>();
   /** Nodes whose Raft entry reads (a core reading its own log back) meet damage at rest. */
   readonly damagedRaftReads = new Set<NodeId>();
-  /** Every output the brokers notified. */
+  /** Every output the brokers notified (Raft's own too, as `broker.raft.output`, with `reportRaft`). */
   readonly outputs: { node: NodeId; output: BrokerOutput }[] = [];
+  /** Every message that left a broker (what the host's rule let through), in order. */
+  readonly sent: { from: NodeId; to: NodeId; message: ZhumqMessage }[] = [];
 
   /**
    * `plant`: a broker bug to plant. `cutNodesSleep`: a node in `cut` is down — it does not tick
-   * either (default: it only loses its messages, as behind a network partition).
+   * either (default: it only loses its messages, as behind a network partition). `reportRaft`: the
+   * brokers notify their Raft outputs (what the simulator's Raft checker judges).
    */
-  constructor(plant?: BrokerPlant, private readonly cutNodesSleep = false) {
+  constructor(plant?: BrokerPlant, private readonly cutNodesSleep = false, reportRaft = false) {
     const clock = { now: () => this.now };
     let seed = 7;
     for (const id of BROKERS) {
@@ -81,6 +84,7 @@ export class Cluster {
         clock,
         random,
         ...(plant === undefined ? {} : { plant }),
+        ...(reportRaft ? { reportRaft } : {}),
       });
       const node: Node = { id, context, logs: new Map(), timers: new Set() };
       this.nodes.set(id, node);
@@ -140,6 +144,7 @@ export class Cluster {
       if (message === undefined) continue;
       if (message.type === "broker.raft") peers.push(to);
       this.wire.push({ from: node.id, to, message });
+      this.sent.push({ from: node.id, to, message });
     }
     if (peers.length > 0) this.bundlesPerEvent.push({ from: node.id, peers });
     if (operations.length > 0) {

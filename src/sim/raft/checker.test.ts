@@ -92,6 +92,38 @@ describe("RaftChecker", () => {
     expect(lineage.kinds()).toEqual(["log-matching"]);
   });
 
+  it("log-matching: a one-voter node's entry lost unsynced and unsent at a restart frees its index and term; any other lost entry does not", () => {
+    // A one-voter group leads term 2 in the step that writes the term, loses both (a crash, or
+    // its group restarted from the disk), and leads term 2 again with another no-op at index 1.
+    const relead = (h: ReturnType<typeof harness>, node: NodeId, restart: (h: ReturnType<typeof harness>) => void) => {
+      h.status(node, "leader", 1, -1).append(node, 1, [entry(0, 1)]).synced(node, 0).status(node, "leader", 1, 0);
+      h.status(node, "leader", 2, 0).append(node, 2, [entry(1, 2, 7)]);
+      restart(h);
+      h.status(node, "leader", 2, -1).append(node, 2, [entry(1, 2, 8)]).synced(node, 1).status(node, "leader", 2, 1);
+      return h;
+    };
+    const restarted = (h: ReturnType<typeof harness>) => h.start("a", [entry(0, 1)], { term: 1, votedFor: "a" });
+    expect(relead(harness(["a"]).start("a"), "a", restarted).kinds()).toEqual([]);
+    expect(relead(harness(["a"]).start("a"), "a", (h) => restarted(h.crash("a"))).kinds()).toEqual([]);
+    // The lost entry was synced first: lost durable data, and the new one is another entry.
+    const durable = relead(harness(["a"]).start("a"), "a", (h) => restarted(h.synced("a", 1)));
+    expect(durable.kinds()).toEqual(["durability", "log-matching"]);
+    // It was sent (an AppendEntries left the node): someone may hold it.
+    const sent = relead(harness(["a"]).start("a"), "a", (h) => {
+      h.checker.observeSend("a", "b", { type: "raft.append", group: "g", term: 2, prevIndex: 0, prevTerm: 1, commitIndex: 0, entries: [new Uint8Array(1)] });
+      restarted(h);
+    });
+    expect(sent.kinds()).toEqual(["log-matching"]);
+    // Another node holds it too.
+    const held = relead(harness(["a"]).start("a").start("b"), "a", (h) => restarted(h.append("b", 2, [entry(0, 1), entry(1, 2, 7)])));
+    expect(held.kinds()).toEqual(["log-matching"]);
+    // A group with peers: its leader's term was durable before its vote requests left, so it
+    // never leads that term again; another entry there after its restart is a real violation.
+    // (Its commits counted only its own disk: commit-not-durable and commit-unsafe as well.)
+    const peers = relead(harness().start("a").start("b").start("c"), "a", restarted);
+    expect(peers.kinds()).toContain("log-matching");
+  });
+
   it("leader-completeness: a leader of a later term lacks a committed entry", () => {
     const h = healthy().crash("a").status("c", "leader", 2, -1);
     expect(h.kinds()).toEqual([]);

@@ -9,7 +9,9 @@
  * - double-vote: a node grants votes to two candidates in one term (across its incarnations).
  * - vote-lost: a node sent a vote, crashed, and came back with a hard state that forgot it.
  * - log-matching: two logs hold an entry with the same index and term but different content or a
- *   different predecessor (by induction, equal (index, term) then means equal prefixes).
+ *   different predecessor (by induction, equal (index, term) then means equal prefixes). One entry
+ *   is forgotten at a restart (`forgetUnseen`): lost unsynced, never sent, held by no other node,
+ *   and appended while its node was the group's only voter — no one else ever saw it.
  * - leader-completeness: a new leader lacks an entry committed in an earlier term. (A leader of a
  *   stale term may be elected after a newer term committed something; it cannot commit anything.)
  * - committed-truncated: a node drops an entry committed in a term before the one it is in now.
@@ -77,6 +79,8 @@ interface NodeView {
   voters: readonly NodeId[];
   /** Votes this node sent, per term (every incarnation). */
   readonly votes: Map<number, NodeId>;
+  /** The highest index of its log when it last sent entries (AppendEntries or a snapshot), every incarnation: what it may have sent. */
+  sentThrough: number;
   started: boolean;
 }
 
@@ -96,6 +100,10 @@ interface Lineage extends Identity {
   readonly prevIndex: number;
   readonly prevTerm: number;
   readonly prevCrc: number;
+  /** The one node that appended it; undefined once another node appended it too. */
+  holder: NodeId | undefined;
+  /** Appended while its holder was its group's only voter (no peer to send it to). */
+  readonly solo: boolean;
 }
 
 const key = (index: number, term: number): string => `${index}/${term}`;
@@ -134,7 +142,7 @@ export class RaftChecker {
   private view(node: NodeId): NodeView {
     let view = this.views.get(node);
     if (view === undefined) {
-      view = { up: false, role: "follower", term: 0, commitIndex: -1, appliedIndex: -1, entries: [], durableIndex: -1, voters: [], votes: new Map(), started: false };
+      view = { up: false, role: "follower", term: 0, commitIndex: -1, appliedIndex: -1, entries: [], durableIndex: -1, voters: [], votes: new Map(), sentThrough: -1, started: false };
       this.views.set(node, view);
     }
     return view;
@@ -201,6 +209,11 @@ export class RaftChecker {
   // ---------------------------------------------------------------- inputs
 
   observeSend(node: NodeId, to: NodeId, message: RaftMessage): void {
+    if (message.type === "raft.append" || message.type === "raft.snapshot") {
+      const view = this.view(node);
+      view.sentThrough = Math.max(view.sentThrough, view.entries.at(-1)?.index ?? -1);
+      return;
+    }
     if (message.type !== "raft.vote.reply" || message.preVote || !message.granted) return;
     const votes = this.view(node).votes;
     const earlier = votes.get(message.term);
@@ -253,7 +266,10 @@ export class RaftChecker {
 
   private started(node: NodeId, output: Extract<RaftOutput, { type: "raft.started" }>): void {
     const view = this.view(node);
-    if (view.started) this.checkRecovery(node, view, output);
+    if (view.started) {
+      this.checkRecovery(node, view, output);
+      this.forgetUnseen(node, view, output.entries);
+    }
     view.started = true;
     view.up = true;
     view.role = "follower";
@@ -312,6 +328,28 @@ export class RaftChecker {
         this.record("durability", `${node} reported its log synced up to ${view.durableIndex}, but restarted without entry ${entry.index} (term ${entry.term})`, node);
         return;
       }
+    }
+  }
+
+  /**
+   * A restart (a crash, or the broker restarting a group from its disk after a refused write:
+   * src/actors/broker/raft-restart.ts) loses the entries that were never synced. Such an entry
+   * that only this node ever held, appended while it was its group's only voter and never sent,
+   * existed for no one else: no peer could receive it, and nothing is acknowledged before a sync.
+   * Its index and term are free again, and must be: a one-voter group writes its new term and
+   * leads in one step, so after losing that unsynced term with the no-op it campaigns into the
+   * same term and writes another no-op at the same index (a new timestamp: other content). Every
+   * other lost entry keeps its lineage — another entry at its index and term stays a violation.
+   */
+  private forgetUnseen(node: NodeId, view: NodeView, recovered: readonly EntryInfo[]): void {
+    const floor = Math.max(view.durableIndex, view.sentThrough);
+    for (let position = positionAfter(view.entries, floor); position < view.entries.length; position++) {
+      const entry = view.entries[position]!;
+      const id = key(entry.index, entry.term);
+      const lineage = this.lineage.get(id);
+      if (lineage === undefined || lineage.holder !== node || !lineage.solo || lineage.crc !== entry.crc) continue;
+      if (findEntry(recovered, entry.index)?.term === entry.term) continue; // still on its disk
+      this.lineage.delete(id);
     }
   }
 
@@ -430,12 +468,15 @@ export class RaftChecker {
   }
 
   private checkLineage(node: NodeId, entry: EntryInfo, previous: EntryInfo | undefined): void {
-    const lineage: Lineage = { term: entry.term, crc: entry.crc, prevIndex: previous?.index ?? -1, prevTerm: previous?.term ?? 0, prevCrc: previous?.crc ?? 0 };
+    const voters = this.view(node).voters;
+    const solo = voters.length === 1 && voters[0] === node;
+    const lineage: Lineage = { term: entry.term, crc: entry.crc, prevIndex: previous?.index ?? -1, prevTerm: previous?.term ?? 0, prevCrc: previous?.crc ?? 0, holder: node, solo };
     const known = this.lineage.get(key(entry.index, entry.term));
     if (known === undefined) {
       this.lineage.set(key(entry.index, entry.term), lineage);
       return;
     }
+    if (known.holder !== node) known.holder = undefined;
     if (known.crc !== lineage.crc) {
       this.record("log-matching", `${node} holds entry ${entry.index} of term ${entry.term} with different content than another node`, node);
     } else if (known.prevIndex !== lineage.prevIndex || known.prevTerm !== lineage.prevTerm || known.prevCrc !== lineage.prevCrc) {

@@ -86,7 +86,9 @@ class NodeFileHandle implements FileHandle {
       this.check();
       validateOffset(position, "position", this.path);
       validateOffset(length, "length", this.path);
-      const buffer = new Uint8Array(length);
+      // Not zero-filled (reads fill it; a short read hands back only what was filled), and a plain
+      // Uint8Array over its own memory: no Buffer pool, and slice() copies as callers expect.
+      const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
       let filled = 0;
       // pread may return fewer bytes than asked before the end; only 0 means the end.
       while (filled < length) {

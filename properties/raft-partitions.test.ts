@@ -88,6 +88,24 @@ describe("planted raft-mode bug is caught (the checker can fail)", () => {
 });
 
 /**
+ * The checker sees the votes brokers send (raft-groups.ts `sent`): the planted bug
+ * `raft-reply-before-persist-vote` (every partition group answers a granted vote before its write)
+ * must fail on `vote-lost` or `double-vote` — which no output of the brokers could show. Measured
+ * over seeds 1-10: 7 fail, the first at seed 2 (`raft-vote-lost` each time).
+ */
+describe("planted raft-mode vote bug is caught (the checker sees the votes sent)", () => {
+  const BUDGET = 10;
+  it(`raft-reply-before-persist-vote: a vote answered before it is durable — caught within ${BUDGET} seeds`, async () => {
+    let caught: number | undefined;
+    for (let seed = 1; seed <= BUDGET && caught === undefined; seed++) {
+      const planted = await runQueue({ seed, plant: "raft-reply-before-persist-vote" });
+      if (planted.anomalies.some((anomaly) => anomaly.kind === "raft-vote-lost" || anomaly.kind === "raft-double-vote")) caught = seed;
+    }
+    expect(caught, `raft-reply-before-persist-vote: no seed in 1..${BUDGET} named raft-vote-lost or raft-double-vote`).toBeDefined();
+  }, 600_000);
+});
+
+/**
  * Raft retention (`--retention`: 2 KiB segments, 6 KiB kept, retention every 300 ms): leaders
  * compact their Raft logs (raft-retain.ts) and delete segments; the checker excuses a loss only
  * below the start of every final log. The plant `raft-compact-past-commit` compacts the whole log,

@@ -212,6 +212,8 @@ export class SimNode implements NetworkHost {
  * `hooks.onNotify` receives the actor's outputs (`effect.notify`), in every incarnation.
  * `hooks.principalOf` names the principal of each sender (the simulated network authenticates
  * nodes by name): the actor's authorizer sees it on every message (absent: anonymous).
+ * `hooks.onSend` sees every message the actor sends, when its host sends it (a paused node's sends
+ * leave at resume, or never if it crashes first: the hook has seen them go, as a peer could have).
  */
 /** A node a test scripts by hand (a coordinator or a client): it hands the test its transport, and every message it receives. */
 export function scriptedBoot<Message>(keep: (transport: Transport) => void, onMessage: (from: NodeId, message: Message) => void): BootFunction {
@@ -225,10 +227,24 @@ export function scriptedBoot<Message>(keep: (transport: Transport) => void, onMe
 export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
   definition: ActorDefinition<Machine, Message, Operation, Input>,
   onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,
-  hooks?: { onNotify?(output: unknown): void; principalOf?(from: string, message: unknown): string | undefined },
+  hooks?: { onNotify?(output: unknown): void; principalOf?(from: string, message: unknown): string | undefined; onSend?(to: NodeId, message: unknown): void },
 ): BootFunction {
   return async (ports, node) => {
-    const host = await ActorHost.start(definition, ports as NodePorts<Message>, {
+    const onSend = hooks?.onSend;
+    const incarnation = node.incarnation;
+    // A checker that judges what left the node sees each send as the host hands it to the transport.
+    const transport: Transport =
+      onSend === undefined
+        ? ports.transport
+        : {
+            self: ports.transport.self,
+            onMessage: (handler) => ports.transport.onMessage(handler),
+            send: (to, message, receipt) => {
+              if (node.incarnation === incarnation) onSend(to, message);
+              ports.transport.send(to, message, receipt);
+            },
+          };
+    const host = await ActorHost.start(definition, { ...ports, transport } as NodePorts<Message>, {
       ...node.hostHooks(),
       onCrash: (crash) => node.fail(crash),
       onNotify: (output) => hooks?.onNotify?.(output),

@@ -169,7 +169,8 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
       raft?.observe(id, output);
       authorization?.observe(output);
     };
-    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify, ...principals }), disk);
+    const onSend = raft === undefined ? {} : { onSend: (to: NodeId, message: unknown) => raft.sent(id, to, message) };
+    world.addNode(id, actorBoot(brokerUnderTest, onStarted, { onNotify, ...onSend, ...principals }), disk);
   }
   if (settings.modeSwitches > 0) {
     const onAltered = (atMs: number, mode: string): void => {

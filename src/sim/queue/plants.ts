@@ -35,7 +35,8 @@ export function brokerPlantOf(plant: QueuePlant | undefined) {
 
 /** The Raft plant every raft-mode group of the brokers carries (brokerDefinition's `raftPlant`). */
 export function brokerRaftPlantOf(plant: QueuePlant | undefined) {
-  return plant === "raft-compact-past-commit" ? { raftPlant: "compact-past-commit" as const } : {};
+  if (plant === "raft-compact-past-commit") return { raftPlant: "compact-past-commit" as const };
+  return plant === "raft-reply-before-persist-vote" ? { raftPlant: "reply-before-persist-vote" as const } : {};
 }
 
 /** The broker's definition with its disk-side plant wrapped around it, if the run has one. */

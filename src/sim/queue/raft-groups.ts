@@ -2,7 +2,8 @@
  * The queue workload on raft-mode partitions: every partition's Raft group is judged by the Raft
  * checker (src/sim/raft/checker.ts: election safety, log matching, leader completeness,
  * state-machine safety, commits durable on a majority, ...) from the outputs its brokers report
- * (`broker.raft.output`), while the queue checker judges the clients' history as for fetch mode.
+ * (`broker.raft.output`) and from the Raft messages they send (`broker.raft` bundles: the votes
+ * they grant, the entries they send), while the queue checker judges the clients' history as for fetch mode.
  *
  * Leaderships feed the queue history too: a broker that becomes a group's leader claims the
  * partition in that term (two claims in one term is the queue checker's `two-leaders`), and each
@@ -12,6 +13,7 @@
  */
 import type { BrokerOutput, BrokerRaftOutput } from "../../actors/broker/types.ts";
 import type { NodeId } from "../../ports/transport.ts";
+import type { RaftMessage } from "../../actors/raft/types.ts";
 import { RaftChecker, type RaftViolation } from "../raft/checker.ts";
 import type { QueueHistory } from "./history.ts";
 
@@ -49,9 +51,7 @@ export class RaftGroupsObserver {
       this.eras.set(`${raw.group} ${broker}`, raw.leaderEpoch);
       return;
     }
-    // A partition switched to raft mode again starts a new Raft history: each era is a group of its own.
-    const era = "group" in raw ? this.eras.get(`${raw.group} ${broker}`) : undefined;
-    const event = era === undefined || !("group" in raw) ? raw : { ...raw, group: `${raw.group}#${era}` };
+    const event = "group" in raw ? { ...raw, group: this.groupOf(broker, raw.group) } : raw;
     if (event.type === "broker.raft.damaged") {
       this.damagedRestarts++;
       this.damagedStarts.add(`${event.group} ${broker} ${this.now()}`);
@@ -81,6 +81,23 @@ export class RaftGroupsObserver {
     if (event.output.type !== "raft.status") return;
     if (event.output.role === "leader") this.leaderElected(broker, event, event.output.term);
     else this.leaderDeposed(broker, event, event.output.term);
+  }
+
+  /**
+   * A message a broker sent: each Raft message in a `broker.raft` bundle goes to its group's
+   * checker as the sender's (votes granted: `double-vote`, `vote-lost`; entries sent: what a
+   * restart may forget). Observed as it leaves, so a vote counts even if it is lost on the way.
+   */
+  sent(broker: NodeId, to: NodeId, message: unknown): void {
+    const bundle = message as { type?: unknown; messages?: readonly RaftMessage[] };
+    if (bundle.type !== "broker.raft" || bundle.messages === undefined) return;
+    for (const raft of bundle.messages) this.checker(this.groupOf(broker, raft.group)).observeSend(broker, to, raft);
+  }
+
+  /** A partition switched to raft mode again starts a new Raft history: each era is a group of its own. */
+  private groupOf(broker: NodeId, group: string): string {
+    const era = this.eras.get(`${group} ${broker}`);
+    return era === undefined ? group : `${group}#${era}`;
   }
 
   /**

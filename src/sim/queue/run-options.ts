@@ -149,6 +149,9 @@ export interface QueueRunOptions {
  * - `raft-compact-past-commit`: raft retention (on with it) compacts a raft-mode partition's
  *   whole log, its uncommitted tail included (the Raft plant `compact-past-commit` in every
  *   group) → snapshot-uncommitted from the Raft checker.
+ * - `raft-reply-before-persist-vote`: every raft-mode partition's group answers a granted vote
+ *   before persisting it (the Raft plant `reply-before-persist-vote`; replication factor 3) →
+ *   vote-lost or double-vote from the Raft checker, which sees the votes the brokers send.
  * - `skip-authorize`: the brokers never ask their authorizer (the authorizer is on with it), so
  *   the intruder's produce requests are written → denied-write.
  * - `removed-coordinator-counts`: a coordinator quorum's leader keeps replicating to a replica it
@@ -157,7 +160,7 @@ export interface QueueRunOptions {
  * - `coordinator-never-promotes`: a coordinator quorum's leader catches an added replica up as a
  *   learner but never makes it a voter → coordinator-change-unfinished (no progress of the change).
  */
-export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "removed-coordinator-counts", "coordinator-never-promotes", "skip-authorize"] as const;
+export const QUEUE_PLANTS = ["fsync-lies", "no-idempotence", "no-recovery-point", "reuse-producer-id", "no-lease-margin", "accept-gap", "hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "raft-reply-before-persist-vote", "wiped-coordinator-keeps-id", ...GROUP_PLANTS, "ack-commit-before-raft", "removed-coordinator-counts", "coordinator-never-promotes", "skip-authorize"] as const;
 export type QueuePlant = (typeof QUEUE_PLANTS)[number];
 
 /**
@@ -171,7 +174,7 @@ export type QueuePlant = (typeof QUEUE_PLANTS)[number];
  * - `early-ack`: acks -1 is answered once the leader alone has the batch → lost-write at acks -1.
  * The group plants (GROUP_PLANTS, src/sim/groups/workload.ts) run with consumer groups.
  */
-export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit"];
+export const REPLICATION_PLANTS: readonly QueuePlant[] = ["hw-leader-only", "elect-outside-isr", "no-truncation", "early-ack", "raft-read-past-commit", "switch-before-commit", "raft-compact-past-commit", "raft-reply-before-persist-vote"];
 
 /** `switch-before-commit`: the coordinator switches a partition's mode without waiting for the last committed offset (a fenced leader's final end, a majority of sealed logs) → lost-write. It runs with mode switches. */
 export const MODE_SWITCH_PLANT_SWITCHES = 4;
@@ -184,7 +187,7 @@ export const MODE_SWITCH_PLANT_SWITCHES = 4;
 export const QUORUM_GROUP_PLANT: QueuePlant = "ack-commit-before-raft";
 
 /** Plants of raft mode (they run with replicationMode raft): `raft-read-past-commit` serves consumers up to the Raft log's end, past its commit index. */
-export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit", "raft-compact-past-commit"];
+export const RAFT_MODE_PLANTS: readonly QueuePlant[] = ["raft-read-past-commit", "raft-compact-past-commit", "raft-reply-before-persist-vote"];
 
 
 export interface QueueRunResult extends RunFigures {

@@ -55,6 +55,7 @@ function countingFs(inner: FileSystem, counter: { syncs: number }): FileSystem {
     size: () => handle.size(),
     read: (position, length) => handle.read(position, length),
     write: (position, data) => handle.write(position, data),
+    writev: (position, chunks) => handle.writev(position, chunks),
     truncate: (size) => handle.truncate(size),
     sync: () => {
       counter.syncs++;

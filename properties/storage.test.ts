@@ -521,6 +521,7 @@ function jittered(inner: FileSystem, random: Random): FileSystem {
     size: delayed(() => handle.size()),
     read: delayed((position: number, length: number) => handle.read(position, length)),
     write: delayed((position: number, data: Uint8Array) => handle.write(position, data)),
+    writev: delayed((position: number, chunks: readonly Uint8Array[]) => handle.writev(position, chunks)),
     truncate: (size) => handle.truncate(size),
     sync: () => handle.sync(),
     close: () => handle.close(),

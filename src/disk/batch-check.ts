@@ -56,17 +56,33 @@ export function checkBatch(
   source: BatchSource = INPUT_SOURCE,
   origin = 0,
 ): CheckedBatch {
+  return checkParts(bytes, start, bytes, start, end, limits, source, origin);
+}
+
+/**
+ * `checkBatch` of the batch written as `head` (its first BATCH_HEADER_BYTES, a stamped copy)
+ * followed by `bytes` from BATCH_HEADER_BYTES on: the broker stamps offsets and epoch into a copy
+ * of the header and writes it beside the producer's unchanged bytes (a gathered write), so the
+ * check covers exactly what goes to disk. `bytes`' own header is not read.
+ */
+export function checkHeadedBatch(head: Uint8Array, bytes: Uint8Array, limits: BatchLimits): CheckedBatch {
+  if (head.length !== BATCH_HEADER_BYTES) throw corrupt(INPUT_SOURCE, 0, 0, `a header of ${head.length} bytes, not ${BATCH_HEADER_BYTES}`);
+  return checkParts(head, 0, bytes, 0, bytes.length, limits, INPUT_SOURCE, 0);
+}
+
+/** The header's fields from `head` at `headStart`; everything past the header from `bytes`. */
+function checkParts(head: Uint8Array, headStart: number, bytes: Uint8Array, start: number, end: number, limits: BatchLimits, source: BatchSource, origin: number): CheckedBatch {
   const fail = (reason: string): CorruptBatchError => corrupt(source, start, origin, reason);
   if (end - start < BATCH_HEADER_BYTES) throw fail(`truncated header: ${end - start} of ${BATCH_HEADER_BYTES} bytes`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset + start, end - start);
+  const view = new DataView(head.buffer, head.byteOffset + headStart, head === bytes ? end - start : BATCH_HEADER_BYTES);
   const size = view.getUint32(FIELD.batchLength) + BATCH_LOG_OVERHEAD_BYTES;
   if (size < BATCH_HEADER_BYTES) throw fail(`batch length ${size} is below the header size`);
   if (size > limits.batchBytesMax) throw fail(`batch length ${size} exceeds the limit of ${limits.batchBytesMax}`);
   if (size > end - start) throw fail(`truncated batch: ${end - start} of ${size} bytes`);
   const magic = view.getInt8(FIELD.magic);
   if (magic !== FORMAT_MAGIC) throw fail(`unknown magic ${magic}`);
-  const body = crc32c(bytes, start + FIELD.attributes, start + size);
-  const crc = crc32c(bytes, start, start + FIELD.crc, body);
+  const body = head === bytes ? crc32c(bytes, start + FIELD.attributes, start + size) : crc32c(bytes, start + BATCH_HEADER_BYTES, start + size, crc32c(head, headStart + FIELD.attributes, headStart + BATCH_HEADER_BYTES));
+  const crc = crc32c(head, headStart, headStart + FIELD.crc, body);
   const stored = view.getUint32(FIELD.crc);
   if (crc !== stored) throw fail(`crc mismatch: stored ${stored.toString(16)}, computed ${crc.toString(16)}`);
   const header = checkHeaderFields(view, limits);

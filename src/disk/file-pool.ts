@@ -277,6 +277,11 @@ class PooledHandle implements FileHandle {
     return this.use((real) => real.write(position, data));
   }
 
+  writev(position: number, chunks: readonly Uint8Array[]): Promise<void> {
+    this.writes++;
+    return this.use((real) => real.writev(position, chunks));
+  }
+
   truncate(size: number): Promise<void> {
     this.writes++;
     return this.use((real) => real.truncate(size));

@@ -8,6 +8,10 @@ import { type FileHandle, type FileSystem, FileSystemError } from "../ports/file
 import { SimFileSystem, type SimDiskOptions } from "../sim/fs.ts";
 import { Kernel } from "../sim/kernel.ts";
 import { encodeBatch } from "./batch-encode.ts";
+import { BATCH_HEADER_BYTES, FIELD, stampBatch } from "./batch.ts";
+import { checkBatch } from "./batch-check.ts";
+
+const LIMITS_FOR_CHECK = { batchBytesMax: 1 << 20, batchRecordsMax: 10_000 };
 import {
   BatchTooLargeError,
   CorruptBatchError,
@@ -85,6 +89,33 @@ describe("limits and bad input", () => {
     await expect(run(log.read(5, { maxBytes: 100 }))).rejects.toThrow(OffsetOutOfRangeError);
     expect((await run(log.read(4, { maxBytes: 100 }))).batches).toEqual([]);
     await expect(run(log.read(0, { maxBytes: 0 }))).rejects.toThrow(InvalidConfigError);
+  });
+
+  it("appends a stamped head in front of the producer's unchanged bytes in one gathered write, and checks what it writes", async () => {
+    const { run, open } = setup();
+    const log = await open({ batchRecordsMax: 3 });
+    await appendMany(run, log, 2);
+    const producer = encodeBatch([{ value: new Uint8Array([1, 2, 3]), timestampMs: 5 }, { value: null, timestampMs: 6 }], { baseOffset: 0 });
+    const original = producer.slice();
+    const headAt = (baseOffset: number, epoch: number): Uint8Array => {
+      const head = producer.slice(0, BATCH_HEADER_BYTES);
+      stampBatch(head, 0, checkBatch(producer, 0, producer.length, LIMITS_FOR_CHECK).bodyCrc, baseOffset, epoch);
+      return head;
+    };
+    await expect(run(log.appendHeaded(headAt(7, 3), producer))).rejects.toThrow(OffsetMismatchError);
+    const badHead = headAt(2, 3);
+    badHead[FIELD.leaderEpoch + 3]! ^= 1; // changed after the CRC was computed
+    await expect(run(log.appendHeaded(badHead, producer))).rejects.toThrow(CorruptBatchError);
+    await expect(run(log.appendHeaded(headAt(2, 3).subarray(0, 20), producer))).rejects.toThrow(CorruptBatchError);
+    const tooMany = encodeBatch([1, 2, 3, 4].map((t) => ({ value: null, timestampMs: t })), { baseOffset: 0 });
+    await expect(run(log.appendHeaded(tooMany.slice(0, BATCH_HEADER_BYTES), tooMany))).rejects.toThrow(TooManyRecordsError);
+    expect(log.endOffset).toBe(2);
+    expect(await run(log.appendHeaded(headAt(2, 3), producer))).toEqual({ baseOffset: 2, lastOffset: 3, sizeBytes: producer.length });
+    expect(producer).toEqual(original);
+    const read = await run(log.read(2, { maxBytes: 1 << 20 }));
+    expect(read.batches.map((b) => [b.baseOffset, b.leaderEpoch, b.recordCount])).toEqual([[2, 3, 2]]);
+    await appendMany(run, log, 1);
+    expect(log.endOffset).toBe(5);
   });
 
   it("stamps offsets and the leader epoch, and reads stop below maxOffset", async () => {
@@ -430,6 +461,7 @@ function flippingReads(inner: FileSystem, control: { left: number }, flip: (path
       return bytes;
     },
     write: (position, data) => handle.write(position, data),
+    writev: (position, chunks) => handle.writev(position, chunks),
     truncate: (size) => handle.truncate(size),
     sync: () => handle.sync(),
     close: () => handle.close(),
@@ -498,6 +530,7 @@ function slowReads(inner: FileSystem): FileSystem {
       return handle.read(position, length);
     },
     write: (position, data) => handle.write(position, data),
+    writev: (position, chunks) => handle.writev(position, chunks),
     truncate: (size) => handle.truncate(size),
     sync: () => handle.sync(),
     close: () => handle.close(),
@@ -512,6 +545,7 @@ function failingSyncs(inner: FileSystem, control: { on: boolean }): FileSystem {
     size: () => handle.size(),
     read: (position, length) => handle.read(position, length),
     write: (position, data) => handle.write(position, data),
+    writev: (position, chunks) => handle.writev(position, chunks),
     truncate: (size) => handle.truncate(size),
     sync: () => (control.on ? Promise.reject(new FileSystemError("EIO", handle.path, "injected")) : handle.sync()),
     close: () => handle.close(),

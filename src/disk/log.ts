@@ -22,7 +22,7 @@
 import type { FileSystem } from "../ports/filesystem.ts";
 import { FileSystemError } from "../ports/filesystem.ts";
 import { FIELD, readInt64, stampBatch } from "./batch.ts";
-import { type CheckedBatch, checkBatch } from "./batch-check.ts";
+import { type CheckedBatch, checkBatch, checkHeadedBatch } from "./batch-check.ts";
 import type { RecordBatch } from "./batch-view.ts";
 import { type DamagedRange, REREADS_MAX, resumeBefore, scanAcrossDamage } from "./damage.ts";
 import {
@@ -306,6 +306,23 @@ export class PartitionLog {
     });
   }
 
+  /**
+   * Append one batch written as `head` (its first BATCH_HEADER_BYTES, already stamped with its
+   * offset and epoch) followed by `bytes` past their own header, in one gathered write: the
+   * leader's append of a producer's batch without copying it (see `checkHeadedBatch`).
+   */
+  async appendHeaded(head: Uint8Array, bytes: Uint8Array): Promise<AppendResult> {
+    if (bytes.length > LIMITS.readBytesCeiling) throw new BatchTooLargeError(bytes.length, LIMITS.readBytesCeiling);
+    this.checkLimits(head, head.length);
+    const checked = checkHeadedBatch(head, bytes, batchLimitsOf(this.options));
+    if (checked.size !== bytes.length) throw new CorruptBatchError("input", checked.size, `${bytes.length - checked.size} bytes after the batch`);
+    return this.exclusive(async () => {
+      if (checked.baseOffset !== this.endOffset) throw new OffsetMismatchError(this.endOffset, checked.baseOffset);
+      await this.writeBatches([head, bytes.subarray(head.length)], [checked], checked.baseOffset);
+      return { baseOffset: checked.baseOffset, lastOffset: checked.baseOffset + checked.lastOffsetDelta, sizeBytes: bytes.length };
+    });
+  }
+
   /** Limits first (typed errors), then the full check of every batch (CorruptBatchError). */
   private checkIncoming(bytes: Uint8Array): IncomingBatch[] {
     const limits = batchLimitsOf(this.options);
@@ -313,14 +330,7 @@ export class PartitionLog {
     let at = 0;
     let expected: number | undefined;
     while (at < bytes.length || out.length === 0) {
-      const remaining = bytes.length - at;
-      if (remaining >= FIELD.recordCount + 4) {
-        const view = new DataView(bytes.buffer, bytes.byteOffset + at, remaining);
-        const size = view.getUint32(FIELD.batchLength) + 12;
-        if (size > this.options.batchBytesMax) throw new BatchTooLargeError(size, this.options.batchBytesMax);
-        const records = view.getInt32(FIELD.recordCount);
-        if (records > this.options.batchRecordsMax) throw new TooManyRecordsError(records, this.options.batchRecordsMax);
-      }
+      this.checkLimits(bytes.subarray(at), bytes.length - at);
       const checked = checkBatch(bytes, at, bytes.length, limits);
       if (expected !== undefined && checked.baseOffset !== expected) {
         throw new CorruptBatchError("input", at, `base offset ${checked.baseOffset} does not follow ${expected}`);
@@ -332,20 +342,31 @@ export class PartitionLog {
     return out;
   }
 
+  /** The batch header at the start of `bytes` (when whole) against the size and record limits: typed errors. */
+  private checkLimits(bytes: Uint8Array, remaining: number): void {
+    if (remaining < FIELD.recordCount + 4) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, FIELD.recordCount + 4);
+    const size = view.getUint32(FIELD.batchLength) + 12;
+    if (size > this.options.batchBytesMax) throw new BatchTooLargeError(size, this.options.batchBytesMax);
+    const records = view.getInt32(FIELD.recordCount);
+    if (records > this.options.batchRecordsMax) throw new TooManyRecordsError(records, this.options.batchRecordsMax);
+  }
+
   /**
    * Write `bytes`, which are the `batches` back to back (offsets from `baseOffset` on), at the
    * end of the active segment, rolling first if `roll` (a leader group has decided already).
    */
-  private async writeBatches(bytes: Uint8Array, batches: readonly CheckedBatch[], baseOffset: number, roll = true): Promise<void> {
+  private async writeBatches(bytes: Uint8Array | readonly Uint8Array[], batches: readonly CheckedBatch[], baseOffset: number, roll = true): Promise<void> {
+    const length = bytes instanceof Uint8Array ? bytes.length : bytes.reduce((total, chunk) => total + chunk.length, 0);
     if (roll) {
       const last = batches[batches.length - 1]!;
       const lastOffset = baseOffset + (last.baseOffset - batches[0]!.baseOffset) + last.lastOffsetDelta;
-      await this.maybeRoll(bytes.length, batches[0]!.maxTimestamp, lastOffset);
+      await this.maybeRoll(length, batches[0]!.maxTimestamp, lastOffset);
     }
     const segment = this.active;
     const position = segment.sizeBytes;
     try {
-      await segment.log.write(position, bytes);
+      await (bytes instanceof Uint8Array ? segment.log.write(position, bytes) : segment.log.writev(position, bytes));
     } catch (error) {
       throw await this.writeFailed(error, segment.logPath, async () => segment.log.truncate(position));
     }

@@ -112,6 +112,22 @@ class NodeFileHandle implements FileHandle {
     });
   }
 
+  writev(position: number, chunks: readonly Uint8Array[]): Promise<void> {
+    return mapped(this.path, async () => {
+      this.checkWritable();
+      validateOffset(position, "position", this.path);
+      let rest = chunks.filter((chunk) => chunk.length > 0);
+      let at = position;
+      // pwritev may write less than asked; go on from where it stopped.
+      while (rest.length > 0) {
+        let { bytesWritten } = await this.handle.writev(rest, at);
+        at += bytesWritten;
+        while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+        if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+      }
+    });
+  }
+
   truncate(size: number): Promise<void> {
     return mapped(this.path, async () => {
       this.checkWritable();

@@ -168,6 +168,22 @@ export function fileSystemConformance(name: string, make: () => Promise<FileSyst
         await run(handle.close());
       });
 
+      it("writev writes its chunks back to back, as one write of them joined would", async () => {
+        const handle = await run(fs.open("f", "create"));
+        await run(handle.write(0, bytes("0123456789")));
+        const chunks = [bytes("ab"), new Uint8Array(0), bytes("cde"), bytes("fg").subarray(1)];
+        await run(handle.writev(3, chunks));
+        expect(decoder.decode(await run(handle.read(0, 10)))).toBe("012abcdeg9");
+        await run(handle.writev(12, [bytes("xy"), bytes("z")]));
+        expect([...(await run(handle.read(9, 6)))]).toEqual([57, 0, 0, 120, 121, 122]);
+        await run(handle.writev(20, []));
+        expect(await run(handle.size())).toBe(15);
+        chunks[0]![0] = 33; // the file kept its own copy
+        expect(decoder.decode(await run(handle.read(3, 2)))).toBe("ab");
+        await rejects(handle.writev(-1, [bytes("x")]), "EINVAL");
+        await run(handle.close());
+      });
+
       it("a negative position is EINVAL", async () => {
         const handle = await run(fs.open("f", "create"));
         await rejects(handle.write(-1, bytes("x")), "EINVAL");
@@ -179,6 +195,7 @@ export function fileSystemConformance(name: string, make: () => Promise<FileSyst
         await put("f", "abc");
         const handle = await run(fs.open("f", "read"));
         await rejects(handle.write(0, bytes("x")), "EBADF");
+        await rejects(handle.writev(0, [bytes("x")]), "EBADF");
         await rejects(handle.truncate(0), "EBADF");
         expect(decoder.decode(await run(handle.read(0, 3)))).toBe("abc");
         await run(handle.close());

@@ -38,6 +38,11 @@ export interface FileHandle {
   read(position: number, length: number): Promise<Uint8Array>;
   /** Write all of `data` at `position` (extending the file, zero-filling any gap). */
   write(position: number, data: Uint8Array): Promise<void>;
+  /**
+   * Write `chunks` back to back at `position`, as `write` would their concatenation (one write:
+   * a crash may tear it like one), without joining them first.
+   */
+  writev(position: number, chunks: readonly Uint8Array[]): Promise<void>;
   /** Set the size; shrinking discards bytes, growing zero-fills. Volatile until synced. */
   truncate(size: number): Promise<void>;
   /** fdatasync: everything written to this file before the call is durable when it resolves. */

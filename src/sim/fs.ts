@@ -432,6 +432,11 @@ class SimFileHandle implements FileHandle {
     });
   }
 
+  /** One write of the chunks joined: the simulated disk tears and loses it as it would a write. */
+  writev(position: number, chunks: readonly Uint8Array[]): Promise<void> {
+    return this.write(position, concatBytes(chunks));
+  }
+
   truncate(size: number): Promise<void> {
     return this.state.immediate(() => {
       this.checkWritable();
@@ -923,4 +928,14 @@ function validateOptions(options: Readonly<SimDiskOptions>): void {
     throw new RangeError(`bitFlipPerRead is a probability in [0, 1]; got ${options.bitFlipPerRead}`);
   }
   if (!(options.capacityBytes >= 0)) throw new RangeError(`capacityBytes must be >= 0; got ${options.capacityBytes}`);
+}
+
+function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, at);
+    at += chunk.length;
+  }
+  return joined;
 }

@@ -89,7 +89,7 @@ export function onProduce(step: Step, from: NodeId, message: Readonly<Record<str
   const appended: PendingAppend = { baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, producersBefore: state.producers, waiters };
   step.update({ appending: new Map(step.context.appending).set(key, [...(step.context.appending.get(key) ?? []), appended]) });
   const identity = state.topicId === undefined ? {} : { topicId: state.topicId };
-  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, ...identity, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, generation: state.writeGeneration, batch: plan.batch };
+  const operation: BrokerOperation = { kind: "append", topic: request.topic, partition: request.partition, ...identity, baseOffset: plan.baseOffset, nextOffset: plan.nextOffset, generation: state.writeGeneration, batch: plan.batch, head: plan.head };
   step.emit(persist(operation, request.acks !== 0));
   if (request.acks === 0) armFlush(step);
 }

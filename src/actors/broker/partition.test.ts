@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { encodeBatch, type BatchOptions } from "../../disk/batch-encode.ts";
 import { decodeBatch } from "../../disk/batch-view.ts";
+import { BATCH_HEADER_BYTES } from "../../disk/batch.ts";
 import { emptyPartition, epochProblem, notePersisted, noteSynced, planAppend, planFetch, recoveredPartition, withHighWatermark, type PartitionState } from "./partition.ts";
 
 const LIMITS = { batchBytesMax: 4096, batchRecordsMax: 50 };
@@ -28,7 +29,13 @@ describe("partition: offset assignment", () => {
           if (plan.kind !== "append") throw new Error(`expected an append, got ${plan.kind}`);
           expect(plan.baseOffset).toBe(expected);
           expect(plan.nextOffset).toBe(expected + count);
-          const stamped = decodeBatch(plan.batch); // throws unless the CRC was recomputed right
+          // What the store writes: the stamped head, then the producer's bytes past their header.
+          const written = new Uint8Array(plan.batch.length);
+          written.set(plan.batch);
+          written.set(plan.head);
+          expect(plan.head.length).toBe(BATCH_HEADER_BYTES);
+          expect(plan.batch).toBe(bytes); // not copied
+          const stamped = decodeBatch(written); // throws unless the CRC was recomputed right
           expect(stamped.baseOffset).toBe(expected);
           expect(stamped.leaderEpoch).toBe(epoch);
           expect(stamped.recordCount).toBe(count);

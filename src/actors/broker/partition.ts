@@ -19,7 +19,7 @@
  * store can tell the taken-back appends still queued from new ones. The high watermark never
  * moves back: a store only refuses what it has not made durable.
  */
-import { FIELD, readInt64, stampBatch, viewOf, type BatchLimits } from "../../disk/batch.ts";
+import { BATCH_HEADER_BYTES, FIELD, readInt64, stampBatch, viewOf, type BatchLimits } from "../../disk/batch.ts";
 import { checkBatch } from "../../disk/batch-check.ts";
 import { CorruptBatchError } from "../../disk/errors.ts";
 import { assert } from "../shared/assert.ts";
@@ -170,7 +170,7 @@ export function reportedDamage(damaged: readonly DamagedOffsets[]): DamagedOffse
 
 export type AppendPlan =
   /** Accepted: `batch` is a stamped copy of the producer's bytes, to persist as is. */
-  | { readonly kind: "append"; readonly state: PartitionState; readonly batch: Uint8Array; readonly baseOffset: number; readonly nextOffset: number }
+  | { readonly kind: "append"; readonly state: PartitionState; readonly batch: Uint8Array; readonly head: Uint8Array; readonly baseOffset: number; readonly nextOffset: number }
   /** A retry of a batch already appended: its original offsets. */
   | { readonly kind: "duplicate"; readonly original: AppendedBatch }
   | { readonly kind: "error"; readonly error: WireError };
@@ -178,8 +178,9 @@ export type AppendPlan =
 /**
  * The leader's decision for one produce batch: check it (limits, CRC, records), check the
  * producer's sequence, then assign offsets from endOffset and stamp them with the leader epoch.
- * The producer's bytes are copied before stamping: a received message is immutable (the network
- * may deliver the same object twice).
+ * The producer's bytes are never changed (a received message is immutable: the simulated network
+ * may deliver the same object twice) nor copied: the offsets and epoch go into a copy of the
+ * header, `head`, written in front of the bytes past their own header (a gathered write).
  */
 /** `acceptGaps`: the `accept-gap` planted bug (tests only; see checkSequence). */
 export function planAppend(state: PartitionState, bytes: Uint8Array, limits: BatchLimits, acceptGaps = false): AppendPlan {
@@ -200,10 +201,10 @@ export function planAppend(state: PartitionState, bytes: Uint8Array, limits: Bat
   if (verdict.kind === "duplicate") return { kind: "duplicate", original: verdict.batch };
   const baseOffset = state.endOffset;
   const nextOffset = baseOffset + checked.recordCount;
-  const batch = bytes.slice();
-  stampBatch(batch, 0, checked.bodyCrc, baseOffset, state.leaderEpoch);
+  const head = bytes.slice(0, BATCH_HEADER_BYTES);
+  stampBatch(head, 0, checked.bodyCrc, baseOffset, state.leaderEpoch);
   const producers = withAppend(state.producers, identity, baseOffset);
-  return { kind: "append", state: { ...state, endOffset: nextOffset, producers }, batch, baseOffset, nextOffset };
+  return { kind: "append", state: { ...state, endOffset: nextOffset, producers }, batch: bytes, head, baseOffset, nextOffset };
 }
 
 /** MESSAGE_TOO_LARGE is judged on the length and the header's record count, before any CRC work. */

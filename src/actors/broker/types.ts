@@ -26,8 +26,11 @@ export type BrokerOperation =
    */
   | { readonly kind: "delete"; readonly topic: TopicName; readonly partition: PartitionIndex; readonly topicId?: TopicId }
   /**
-   * Append one batch, already stamped with `baseOffset` and the leader epoch. The store's log must
-   * assign exactly `baseOffset` (anything else is a bug); `nextOffset` is the offset after it.
+   * Append one batch, stamped with `baseOffset` and the leader epoch: `batch` itself, or — when
+   * `head` is there — `head` (its first BATCH_HEADER_BYTES, stamped) followed by `batch` past its
+   * own, unstamped header (a leader's append of a producer's bytes, never copied or changed). The
+   * store's log must assign exactly `baseOffset` (anything else is a bug); `nextOffset` is the
+   * offset after it.
    */
   | {
       readonly kind: "append";
@@ -44,6 +47,7 @@ export type BrokerOperation =
        */
       readonly generation: number;
       readonly batch: Uint8Array;
+      readonly head?: Uint8Array;
     }
   /** Nothing to write: emitted with sync = true to make earlier unsynced appends durable. */
   | { readonly kind: "flush" }

@@ -783,13 +783,13 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
     if (operation.generation <= (this.refusedThrough.get(key) ?? -1)) return undefined;
     assert(log.endOffset === operation.baseOffset, `${topic}/${partition}: the actor assigned offset ${operation.baseOffset}, the log ends at ${log.endOffset}`);
     try {
-      await this.noteEpochs(key, log, operation.batch);
+      await this.noteEpochs(key, log, operation.head ?? operation.batch);
     } catch (error) {
       if (isOutOfSpace(error)) return refuse("disk-full", log.endOffset, error);
       throw error;
     }
     try {
-      const appended = await log.appendReplicated(operation.batch);
+      const appended = operation.head === undefined ? await log.appendReplicated(operation.batch) : await log.appendHeaded(operation.head, operation.batch);
       assert(appended.baseOffset === operation.baseOffset && appended.lastOffset + 1 === operation.nextOffset, `${topic}/${partition}: appended at [${appended.baseOffset}, ${appended.lastOffset}], the actor assigned [${operation.baseOffset}, ${operation.nextOffset})`);
     } catch (error) {
       if (error instanceof DiskFullError) return refuse("disk-full", log.endOffset, error);

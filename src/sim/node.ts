@@ -207,14 +207,6 @@ export class SimNode implements NetworkHost {
   }
 }
 
-/**
- * Boot function for a node that runs one actor; an actor error fails the node (fail-stop).
- * `hooks.onNotify` receives the actor's outputs (`effect.notify`), in every incarnation.
- * `hooks.principalOf` names the principal of each sender (the simulated network authenticates
- * nodes by name): the actor's authorizer sees it on every message (absent: anonymous).
- * `hooks.onSend` sees every message the actor sends, when its host sends it (a paused node's sends
- * leave at resume, or never if it crashes first: the hook has seen them go, as a peer could have).
- */
 /** A node a test scripts by hand (a coordinator or a client): it hands the test its transport, and every message it receives. */
 export function scriptedBoot<Message>(keep: (transport: Transport) => void, onMessage: (from: NodeId, message: Message) => void): BootFunction {
   return async (ports) => {
@@ -224,6 +216,14 @@ export function scriptedBoot<Message>(keep: (transport: Transport) => void, onMe
   };
 }
 
+/**
+ * Boot function for a node that runs one actor; an actor error fails the node (fail-stop).
+ * `hooks.onNotify` receives the actor's outputs (`effect.notify`), in every incarnation.
+ * `hooks.principalOf` names the principal of each sender (the simulated network authenticates
+ * nodes by name): the actor's authorizer sees it on every message (absent: anonymous).
+ * `hooks.onSend` sees every message the actor sends, when its host sends it (a paused node's sends
+ * leave at resume, or never if it crashes first: the hook has seen them go, as a peer could have).
+ */
 export function actorBoot<Machine extends AnyStateMachine, Message, Operation, Input>(
   definition: ActorDefinition<Machine, Message, Operation, Input>,
   onStarted?: (host: ActorHost<Machine, Message, Operation, Input>) => void,

@@ -313,7 +313,7 @@ export class PartitionLog {
    */
   async appendHeaded(head: Uint8Array, bytes: Uint8Array): Promise<AppendResult> {
     if (bytes.length > LIMITS.readBytesCeiling) throw new BatchTooLargeError(bytes.length, LIMITS.readBytesCeiling);
-    this.checkLimits(head, head.length);
+    this.checkLimits(head, 0);
     const checked = checkHeadedBatch(head, bytes, batchLimitsOf(this.options));
     if (checked.size !== bytes.length) throw new CorruptBatchError("input", checked.size, `${bytes.length - checked.size} bytes after the batch`);
     return this.exclusive(async () => {
@@ -330,7 +330,7 @@ export class PartitionLog {
     let at = 0;
     let expected: number | undefined;
     while (at < bytes.length || out.length === 0) {
-      this.checkLimits(bytes.subarray(at), bytes.length - at);
+      this.checkLimits(bytes, at);
       const checked = checkBatch(bytes, at, bytes.length, limits);
       if (expected !== undefined && checked.baseOffset !== expected) {
         throw new CorruptBatchError("input", at, `base offset ${checked.baseOffset} does not follow ${expected}`);
@@ -342,10 +342,10 @@ export class PartitionLog {
     return out;
   }
 
-  /** The batch header at the start of `bytes` (when whole) against the size and record limits: typed errors. */
-  private checkLimits(bytes: Uint8Array, remaining: number): void {
-    if (remaining < FIELD.recordCount + 4) return;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, FIELD.recordCount + 4);
+  /** The batch header at `at` in `bytes` (when whole) against the size and record limits: typed errors. */
+  private checkLimits(bytes: Uint8Array, at: number): void {
+    if (bytes.length - at < FIELD.recordCount + 4) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset + at, FIELD.recordCount + 4);
     const size = view.getUint32(FIELD.batchLength) + 12;
     if (size > this.options.batchBytesMax) throw new BatchTooLargeError(size, this.options.batchBytesMax);
     const records = view.getInt32(FIELD.recordCount);

@@ -264,24 +264,16 @@ export class PartitionLog {
    */
   private async writeGroup(group: readonly PendingAppend[]): Promise<() => void> {
     let offset = this.endOffset;
-    let bytes = 0;
     const results: AppendResult[] = [];
     for (const { batch, checked, leaderEpoch } of group) {
       stampBatch(batch, 0, checked.bodyCrc, offset, leaderEpoch);
       results.push({ baseOffset: offset, lastOffset: offset + checked.lastOffsetDelta, sizeBytes: checked.size });
       offset += checked.lastOffsetDelta + 1;
-      bytes += checked.size;
     }
-    const joined = group.length === 1 ? group[0]!.batch : new Uint8Array(bytes);
-    if (group.length > 1) {
-      let at = 0;
-      for (const { batch } of group) {
-        joined.set(batch, at);
-        at += batch.length;
-      }
-    }
+    // One gathered write of the group: no joined copy.
+    const pieces = group.length === 1 ? group[0]!.batch : group.map((pending) => pending.batch);
     try {
-      await this.writeBatches(joined, group.map((pending) => pending.checked), results[0]!.baseOffset, false);
+      await this.writeBatches(pieces, group.map((pending) => pending.checked), results[0]!.baseOffset, false);
     } catch (error) {
       for (const pending of group) pending.reject(error);
       if (!(error instanceof DiskFullError)) throw error;

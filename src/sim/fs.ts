@@ -70,6 +70,7 @@ import { FileSystemError, type FileHandle, type FileOpenMode, type FileStat, typ
 import type { Random } from "../ports/random.ts";
 import type { Kernel, TaskHandle } from "./kernel.ts";
 import { chance, pick, uniform } from "./random.ts";
+import { concatBytes } from "../disk/bytes.ts";
 
 export interface SimDiskOptions {
   /** Latency of one sync or syncDir, drawn uniformly in [min, max] ms. */
@@ -928,14 +929,4 @@ function validateOptions(options: Readonly<SimDiskOptions>): void {
     throw new RangeError(`bitFlipPerRead is a probability in [0, 1]; got ${options.bitFlipPerRead}`);
   }
   if (!(options.capacityBytes >= 0)) throw new RangeError(`capacityBytes must be >= 0; got ${options.capacityBytes}`);
-}
-
-function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  const joined = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, at);
-    at += chunk.length;
-  }
-  return joined;
 }

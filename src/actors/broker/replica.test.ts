@@ -30,6 +30,7 @@ import {
   type EpochEntry,
   type LeaderRole,
 } from "./replica.ts";
+import { concatBytes } from "../../disk/bytes.ts";
 
 /** Builds a cache the way a log does: one withEpoch per (epoch, start). */
 function cache(...entries: [epoch: number, startOffset: number][]): readonly EpochEntry[] {
@@ -511,18 +512,9 @@ describe("batchEpochs", () => {
     return bytes;
   }
 
-  function concat(parts: readonly Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
-  }
 
   it("reads each stamped batch's epoch, base offset and next offset", () => {
-    const records = concat([stamped(10, 3, 2), stamped(12, 3, 1), stamped(13, 5, 4)]);
+    const records = concatBytes([stamped(10, 3, 2), stamped(12, 3, 1), stamped(13, 5, 4)]);
     expect(batchEpochs(records)).toEqual([
       { epoch: 3, baseOffset: 10, nextOffset: 12 },
       { epoch: 3, baseOffset: 12, nextOffset: 13 },
@@ -533,11 +525,11 @@ describe("batchEpochs", () => {
   it("reads nothing from no bytes, and ignores a trailing fragment shorter than a header", () => {
     expect(batchEpochs(new Uint8Array(0))).toEqual([]);
     const whole = stamped(0, 1, 2);
-    expect(batchEpochs(concat([whole, whole.subarray(0, 20)]))).toEqual([{ epoch: 1, baseOffset: 0, nextOffset: 2 }]);
+    expect(batchEpochs(concatBytes([whole, whole.subarray(0, 20)]))).toEqual([{ epoch: 1, baseOffset: 0, nextOffset: 2 }]);
   });
 
   it("agrees with the cache a follower builds from the same batches", () => {
-    const records = concat([stamped(0, 1, 3), stamped(3, 2, 1), stamped(4, 2, 2), stamped(6, 7, 1)]);
+    const records = concatBytes([stamped(0, 1, 3), stamped(3, 2, 1), stamped(4, 2, 2), stamped(6, 7, 1)]);
     const epochs = batchEpochs(records).reduce<readonly EpochEntry[]>((built, batch) => withEpoch(built, batch.epoch, batch.baseOffset), []);
     expect(epochs).toEqual([{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 3 }, { epoch: 7, startOffset: 6 }]);
     expect(lastEpochOf(epochs, 7)).toBe(7);

@@ -47,6 +47,7 @@ import { crc32c } from "../../disk/crc32c.ts";
 import { CorruptStateFileError } from "../../disk/errors.ts";
 import { makeDurableDir } from "../../disk/recovery.ts";
 import type { RaftHardState } from "../../disk/state-file.ts";
+import { concatBytes } from "../../disk/bytes.ts";
 
 export const RAFT_HARD_STATES_FILE = "raft-hard-states";
 
@@ -318,7 +319,7 @@ export class RaftHardStates {
           await this.handle!.truncate(this.size);
           this.cutTail = false;
         }
-        const bytes = chunks.length === 1 ? chunks[0]! : concatenate(chunks);
+        const bytes = chunks.length === 1 ? chunks[0]! : concatBytes(chunks);
         await this.handle!.write(this.size, bytes);
         this.size += bytes.length;
         this.dirty = true;
@@ -341,7 +342,7 @@ export class RaftHardStates {
   /** Replace the file with the live records, atomically and durably, and append after them. */
   private async rewrite(): Promise<void> {
     const chunks = [HEADER, ...[...this.states].map(([dir, state]) => encodeHardStateRecord(dir, state))];
-    const bytes = concatenate(chunks);
+    const bytes = concatBytes(chunks);
     await makeDurableDir(this.fs, dirnameOf(this.path));
     await writeFileAtomic(this.fs, this.path, bytes);
     await this.handle?.close().catch(() => undefined); // the replaced file's handle
@@ -356,16 +357,4 @@ export class RaftHardStates {
     this.liveBytes += bytes - (this.recordBytes.get(dir) ?? 0);
     this.recordBytes.set(dir, bytes);
   }
-}
-
-function concatenate(chunks: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

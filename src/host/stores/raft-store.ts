@@ -65,6 +65,7 @@ import {
   type Snapshot,
 } from "../../actors/raft/types.ts";
 import type { ActorDefinition, ActorStore } from "../host.ts";
+import { concatBytes } from "../../disk/bytes.ts";
 
 export const RAFT_LOG_DIR = "log";
 export const RAFT_STATE_FILE = "raft-state";
@@ -146,7 +147,7 @@ export class RaftStore implements ActorStore<RaftOperation> {
 
   private async append(batches: readonly Uint8Array[], base: number): Promise<void> {
     assert(this.log.endOffset === base, `${this.log.dir}: the actor appends at ${base}, the log ends at ${this.log.endOffset}`);
-    const bytes = batches.length === 1 ? batches[0]! : concatenate(batches);
+    const bytes = batches.length === 1 ? batches[0]! : concatBytes(batches);
     await this.log.appendReplicated(bytes);
   }
 
@@ -205,17 +206,6 @@ async function reopen(fs: FileSystem, failed: PartitionLog): Promise<PartitionLo
   await failed.close();
   return PartitionLog.open(fs, failed.dir, failed.options);
 }
-
-function concatenate(batches: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(batches.reduce((sum, batch) => sum + batch.length, 0));
-  let position = 0;
-  for (const batch of batches) {
-    out.set(batch, position);
-    position += batch.length;
-  }
-  return out;
-}
-
 
 /**
  * Every entry's metadata, oldest first, from the batch headers. A chunk whose batch fails its

@@ -10,7 +10,8 @@
 import { describe, expect, it } from "vitest";
 import { BROKERS, Cluster, GROUP, lastOffsetOf, produce, started } from "./test-harness.ts";
 import { onMessage } from "./core.ts";
-import { RAFT_TICK_TIMER } from "./raft-host.ts";
+import { RAFT_TICK_TIMER, raftReports } from "./raft-host.ts";
+import { Step } from "./core.ts";
 import type { BrokerRaftBundle, FetchReply, ProduceReply, ZhumqMessage } from "../shared/messages.ts";
 import type { NodeId } from "../shared/ids.ts";
 
@@ -64,6 +65,26 @@ describe("raft-mode partitions on brokers", () => {
       if (plant === undefined) expect(fetch!.highWatermark).toBeLessThan(uncommitted.endOffset);
       else expect(fetch!.highWatermark).toBe(uncommitted.endOffset);
     }
+  });
+
+  it("reports as a replica's committed end only what it has applied and holds durably: the heartbeat leaves ahead of the write still in flight", () => {
+    const { cluster, leader } = started();
+    const [reply] = cluster.ask(leader, produce(0, -1), 3) as ProduceReply[];
+    for (let i = 0; i < 5; i++) cluster.tick(); // heartbeats carry the commit index to followers
+    const follower = BROKERS.find((id) => id !== leader)!;
+    const node = cluster.node(follower);
+    const core = [...node.context.raft.groups.values()][0]!.core;
+    const end = reply!.baseOffset + 1;
+    expect(core.appliedIndex + 1).toBe(end);
+    expect(raftReports(new Step(node.context))[0]!.committedEnd).toBe(end);
+    // The same follower had the entry in memory and applied, its write not yet synced (as on a
+    // real disk, where the write of a long catch-up can take a while): a crash now would lose it,
+    // so the report must not claim it — the coordinator shows it as the replica's end.
+    const synced = core.syncedIndex;
+    core.syncedIndex = reply!.baseOffset - 1;
+    expect(raftReports(new Step(node.context))[0]!.committedEnd).toBe(reply!.baseOffset);
+    core.syncedIndex = synced;
+    expect(raftReports(new Step(node.context))[0]!.committedEnd).toBe(end);
   });
 
   it("a new leader refuses a retry of an acknowledged batch as a duplicate (producer state rebuilt from applied entries)", () => {

@@ -508,7 +508,8 @@ export function raftReports(step: Step): readonly RaftLeadershipReport[] {
 function leadershipReport(step: Step, replica: RaftReplica): RaftLeadershipReport {
   const core = replica.core;
   const leads = serving(replica);
-  const committedEnd = core.appliedIndex + 1;
+  // Applied, and durable here: the heartbeat goes ahead of the persists in flight.
+  const committedEnd = Math.min(core.appliedIndex, core.syncedIndex) + 1;
   const { sealed } = sealedReport(step, replica);
   const last = replica.lastReport;
   if (last !== undefined && last.term === core.term && last.leader === core.leader && last.serving === leads && last.committedEnd === committedEnd && sameSeal(last.sealed, sealed)) return last;

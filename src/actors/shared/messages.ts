@@ -252,7 +252,12 @@ export interface RaftLeadershipReport {
   readonly leader: NodeId | null;
   /** True when this broker is that leader and takes writes (its term's first entry is applied). */
   readonly serving: boolean;
-  /** The offset after its last committed entry it has applied (what consumers may read there). */
+  /**
+   * The offset after its last committed entry it has applied and holds durably. A follower applies
+   * what the leader's commit index covers as soon as the entries are in its memory, while their
+   * write may still be in flight; the heartbeat leaves ahead of persists, so the end it states is
+   * bounded by what this node has synced (a crash now would not take it back).
+   */
   readonly committedEnd: number;
   /**
    * Stopped for a switch to fetch mode (RaftGroupAssignment.sealed): its log's last term and end, final while it stays sealed.

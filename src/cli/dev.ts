@@ -19,9 +19,10 @@ import { formatAddress, parseAddress } from "../net/address.ts";
 import { BROKERS_MAX_LOCAL, COORDINATORS_MAX_LOCAL, DEFAULT_COORDINATOR_ADDRESS, DEFAULT_COORDINATOR_ID, startCluster, type LocalCluster } from "../host/real-node.ts";
 import type { LogLevel } from "../host/node-log.ts";
 import { ConfigError } from "./config.ts";
-import { loadMetrics, runUntilSignal, usageError } from "./node.ts";
+import { HEAP_ENVIRONMENT, loadMetrics, runUntilSignal, usageError } from "./node.ts";
 import { createLogOutput, logFormatOf, logLevelOf, type LogFormat } from "./logging.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
+import { heapTuningFromEnv, startHeapTuning, type HeapTuning } from "./heap-tuning.ts";
 import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
 
 export const DEV_DEFAULT_DATA = "./zhumq-data";
@@ -82,6 +83,8 @@ Examples:
   zhumq dev --brokers 1 --data /tmp/zhumq     one broker, data in /tmp/zhumq
   zhumq dev --coordinators 3                  a coordinator quorum on 9090-9092, brokers on 9093-9095
 
+${HEAP_ENVIRONMENT}
+
 Exit status: 0 after a graceful shutdown, 1 if the cluster cannot start (a port is taken), 2 on
 bad flags or when another process holds the data (another 'zhumq dev' on the same --data: the
 message names its pid), 70 when an actor crashes.`;
@@ -112,6 +115,12 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const resolved = args;
+  let heap: HeapTuning;
+  try {
+    heap = heapTuningFromEnv(process.env);
+  } catch (error) {
+    return usageError("zhumq dev", error);
+  }
   const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: "dev" });
   const logs = new Map<string, ReturnType<typeof output.forNode>>();
   const nodeLog = (node: string, role: string): ReturnType<typeof output.forNode> => {
@@ -124,6 +133,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     "zhumq dev",
     async () => {
       const started = performance.now();
+      const tuning = startHeapTuning(heap);
       const metrics = resolved.metricsPort === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, `${DEV_HOST}:${resolved.metricsPort}`);
       let cluster: LocalCluster;
@@ -144,6 +154,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
           ...(resolved.access.devPrincipals ? { devPrincipals: true } : {}),
         });
       } catch (error) {
+        tuning.stop();
         await server?.close();
         throw error;
       }
@@ -151,7 +162,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       const text = banner(cluster, resolved, performance.now() - started, server, dashboard?.url);
       if (json) output.command({ level: "info", event: "dev.ready", message: text.trim(), fields: bannerFields(cluster, server, dashboard?.url) });
       else process.stdout.write(text);
-      return { stop: () => stopDev(cluster, server, dashboard) };
+      return { stop: () => stopDev(cluster, server, dashboard).finally(() => tuning.stop()) };
     },
     json ? output.command : undefined,
   );

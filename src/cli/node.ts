@@ -16,6 +16,7 @@ import { ConfigError, loadConfigFile, resolveNodeConfig, type NodeConfig, type N
 import { createLogOutput } from "./logging.ts";
 import { resolveTls, TLS_FLAG_OPTIONS, TLS_FLAGS_HELP } from "./tls-flags.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
+import { heapTuningFromEnv, startHeapTuning, type HeapTuning } from "./heap-tuning.ts";
 
 const COMMON_OPTIONS = `  --id ID              this node's id: how brokers, clients and logs name it
   --listen HOST:PORT   where to listen (0.0.0.0 for every interface; port 0: any free port)
@@ -34,6 +35,14 @@ ${AUTHORIZER_HELP}
                        the least severe level written (default info)
 ${TLS_FLAGS_HELP}
   -h, --help           this text`;
+
+/** The environment a server process reads (broker, coordinator, dev): heap-tuning.ts. */
+export const HEAP_ENVIRONMENT = `Environment:
+  ZHUMQ_HEAP_GROWING_PERCENT  how far V8 lets the heap grow past what survived its last full
+                       collection before the next, in % (default 400; 0: V8's own choice). The
+                       data path's buffers count against that limit: a higher value means
+                       fewer full collections (pauses) for some more resident memory
+  ZHUMQ_HEAP_TUNED_BELOW_MB   only while the used heap is below this (default 256)`;
 
 const SIGNALS_AND_EXIT = `Stopping: SIGTERM or Ctrl-C shuts down gracefully — no new requests are taken, writes in
 flight are synced and answered, then the streams close — and exits 0. A second signal exits at
@@ -78,6 +87,8 @@ Config file (every key optional when given as a flag):
     "settings": { "leaseMs": 1200, "leaseCheckIntervalMs": 100, "virtualNodes": 64,
                   "limits": { "brokersMax": 1024, "topicsMax": 20000 } } }
 
+${HEAP_ENVIRONMENT}
+
 ${SIGNALS_AND_EXIT}
 
 Examples:
@@ -120,6 +131,8 @@ Config file (every key optional when given as a flag):
                   "log": { "segmentBytes": 1073741824, "retentionMs": 604800000 },
                   "limits": { "batchBytesMax": 1048576, "fetchBytesMax": 8388608 } } }
 
+${HEAP_ENVIRONMENT}
+
 ${SIGNALS_AND_EXIT}
 
 Example:
@@ -161,6 +174,12 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
     return 0;
   }
   const resolved = config;
+  let heap: HeapTuning;
+  try {
+    heap = heapTuningFromEnv(process.env);
+  } catch (error) {
+    return usageError(`zhumq ${role}`, error);
+  }
   const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: resolved.id });
   const log = output.forNode(resolved.id, role);
   // JSON logs get the command's own lines (signals) as records too; pretty keeps them as text.
@@ -168,6 +187,7 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
   return runUntilSignal(
     `zhumq ${role}`,
     async () => {
+      const tuning = startHeapTuning(heap);
       const metrics = resolved.metricsListen === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, resolved.metricsListen!);
       try {
@@ -175,8 +195,9 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
         await (await import("../native/compression.ts")).loadCompressionCodecs();
         const node = await startNode({ ...nodeOptions(resolved, log), ...(metrics === undefined ? {} : { metrics }) });
         if (server !== undefined) log({ level: "info", event: "metrics.listening", message: `metrics at ${server.url}`, fields: { url: server.url } });
-        return { stop: () => stopAll(node, server) };
+        return { stop: () => stopAll(node, server).finally(() => tuning.stop()) };
       } catch (error) {
+        tuning.stop();
         await server?.close();
         throw error;
       }

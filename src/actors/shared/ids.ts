@@ -32,6 +32,18 @@ export const TOPIC_NAME_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${TOPIC_NAME_BYT
 
 /** Why a topic name is invalid, or undefined when it is fine. */
 export function topicNameProblem(name: string): string | undefined {
+  // A producer checks its topic on every send (the client, then the actor): the last good name
+  // is remembered, so a steady stream of sends to one topic does not run the pattern each time.
+  if (name === lastGoodTopicName) return undefined;
+  const problem = topicNameCheck(name);
+  if (problem === undefined) lastGoodTopicName = name;
+  return problem;
+}
+
+/** The last name topicNameProblem found good: a memo of a pure function. */
+let lastGoodTopicName: string | undefined;
+
+function topicNameCheck(name: string): string | undefined {
   if (name.length === 0) return "a topic name cannot be empty";
   if (name.length > TOPIC_NAME_BYTES_MAX) return `a topic name is at most ${TOPIC_NAME_BYTES_MAX} characters (got ${name.length})`;
   if (name === "." || name === "..") return `'${name}' is not a valid topic name`;

@@ -923,13 +923,33 @@ function sendPosition(analysis: Analysis, record: SendRecord): SendPosition | un
   // An acknowledgement whose loss was excused (acks 1 across a leader change) names an offset the
   // new leader has since given to other records: it orders nothing.
   if (ok !== undefined && analysis.excusedAcks.has(ok)) return undefined;
-  if (ok !== undefined) return { partitionName: partitionKey(ok.topic, ok.partition), offset: ok.offset, evidence: ok };
+  if (ok !== undefined) return firstCopyAcrossDamage(analysis, record.invoke.value, ok) ?? { partitionName: partitionKey(ok.topic, ok.partition), offset: ok.offset, evidence: ok };
   if (record.invoke.acks !== 0 || record.outcomes.some((outcome) => outcome.type === "send.fail")) return undefined;
   const locations = analysis.locationsByValue.get(record.invoke.value);
   if (locations === undefined || locations.size !== 1) return undefined;
   const [evidence] = locations.values();
   if (evidence === undefined || (evidence.type !== "log" && evidence.type !== "poll")) return undefined;
   return { partitionName: partitionKey(evidence.topic, evidence.partition), offset: evidence.offset, evidence };
+}
+
+/**
+ * A send that is also in a range the final log reports damaged (a duplicate across damage) stood
+ * first where its first copy was: the retry that was acknowledged later landed after the sends
+ * invoked meanwhile only because the damage took the copy — and with it the broker's sequence state
+ * for it (seeds 1035 and 1135 of the default workload: a retried send acknowledged at @4 after a
+ * later send at @1, its first copy at @0 rotted). Undefined when it is no such duplicate.
+ */
+function firstCopyAcrossDamage(analysis: Analysis, value: string, ok: SendOkOp): SendPosition | undefined {
+  const locations = analysis.locationsByValue.get(value);
+  if (locations === undefined || locations.size < 2) return undefined;
+  const view = viewOf(analysis, ok.topic, ok.partition);
+  let first: { offset: number; evidence: Evidence } | undefined;
+  for (const evidence of locations.values()) {
+    if ((evidence.type !== "log" && evidence.type !== "poll") || evidence.topic !== ok.topic || evidence.partition !== ok.partition) continue;
+    if (first === undefined || evidence.offset < first.offset) first = { offset: evidence.offset, evidence };
+  }
+  if (first === undefined || first.offset >= ok.offset || !inRanges(view.damaged, first.offset)) return undefined;
+  return { partitionName: view.name, ...first };
 }
 
 // ------------------------------------------------------------------ liveness

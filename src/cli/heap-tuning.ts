@@ -12,13 +12,14 @@
  * start-up (not from NODE_OPTIONS, not from `v8.setFlagsFromString` later).
  * `--heap-growing-percent`, V8's override of the growing factor, is read each time the limits are
  * recomputed, so setting it once the process runs takes effect — and measured the same way
- * (docs/performance.md "Heap growth on the servers": consume +60–70 %, end-to-end p99 lower).
+ * (docs/performance.md "Heap growth on the servers": consume +17–70 % in three interleaved pairs,
+ * produce and the end-to-end tail unchanged).
  *
  * What: while the used heap is below `boundMb`, the growing factor is 1 + percent/100 (default
  * 400: the next full collection comes when the heap is five times what survived the last one);
  * above it, V8's own choice again, so a broker whose live heap is large (tens of thousands of
  * partitions) does not let it grow five-fold. Checked every second. The cost is resident memory:
- * `zhumq dev` under the peers benchmark peaked about 40–70 MB higher.
+ * `zhumq dev` under the peers benchmark ended 50–90 MB higher.
  *
  * Set with ZHUMQ_HEAP_GROWING_PERCENT (0: leave V8 alone) and ZHUMQ_HEAP_TUNED_BELOW_MB. Node's
  * documentation warns that flags changed after start-up may do nothing or misbehave; this one

@@ -169,7 +169,7 @@ export function reportedDamage(damaged: readonly DamagedOffsets[]): DamagedOffse
 }
 
 export type AppendPlan =
-  /** Accepted: `batch` is a stamped copy of the producer's bytes, to persist as is. */
+  /** Accepted: `batch` is the producer's bytes, unchanged (never stamp them: a received message is immutable); `head` their header, stamped with offsets and epoch, to write in its place. */
   | { readonly kind: "append"; readonly state: PartitionState; readonly batch: Uint8Array; readonly head: Uint8Array; readonly baseOffset: number; readonly nextOffset: number }
   /** A retry of a batch already appended: its original offsets. */
   | { readonly kind: "duplicate"; readonly original: AppendedBatch }

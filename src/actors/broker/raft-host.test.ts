@@ -87,6 +87,17 @@ describe("raft-mode partitions on brokers", () => {
     expect(raftReports(new Step(node.context))[0]!.committedEnd).toBe(end);
   });
 
+  it("never changes a received produce request's bytes: the entry is a stamped copy (a duplicate delivery of the same object is a retry, not a new batch)", () => {
+    const { cluster, leader } = started();
+    const request = produce(0, -1) as Extract<ZhumqMessage, { type: "produce.request" }>;
+    const before = request.batch.slice();
+    const [first] = cluster.ask(leader, request, 3) as ProduceReply[];
+    expect(first!.error).toBeUndefined();
+    expect(request.batch).toEqual(before);
+    const [again] = cluster.ask(leader, request, 3) as ProduceReply[];
+    expect(again).toMatchObject({ baseOffset: first!.baseOffset, duplicate: true });
+  });
+
   it("a new leader refuses a retry of an acknowledged batch as a duplicate (producer state rebuilt from applied entries)", () => {
     const { cluster, leader } = started();
     const first = cluster.ask(leader, produce(0, -1), 3) as ProduceReply[];

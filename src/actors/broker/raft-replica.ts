@@ -211,7 +211,10 @@ export function raftProduce(replica: RaftReplica, state: PartitionState, request
     return { kind: "wait" };
   }
   const before = core.log.lastIndex;
-  propose(core, { type: "raft.propose", id: replica.nextProposalId++, batch: planned.batch });
+  // The proposal is stamped in place (raft/entries.ts stampProposal) and kept as the entry: a copy,
+  // never the received bytes (a received message is immutable — the simulated network may deliver
+  // one object twice; planAppend no longer copies, sim seed 5077 of --mode raft crashed on that).
+  propose(core, { type: "raft.propose", id: replica.nextProposalId++, batch: planned.batch.slice() });
   if (core.log.lastIndex === before) {
     const rejected = core.effects.find((effect) => effect.type === "effect.notify" && effect.output.type === "raft.rejected");
     const reason = rejected?.type === "effect.notify" && rejected.output.type === "raft.rejected" ? rejected.output.reason : "invalid";

@@ -22,7 +22,6 @@ import { ConfigError } from "./config.ts";
 import { HEAP_ENVIRONMENT, loadMetrics, runUntilSignal, usageError } from "./node.ts";
 import { createLogOutput, logFormatOf, logLevelOf, type LogFormat } from "./logging.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
-import { heapTuningFromEnv, startHeapTuning, type HeapTuning } from "./heap-tuning.ts";
 import { defaultReplicationFactor, REPLICATION_FACTOR_DEFAULT_MAX } from "./topic-defaults.ts";
 
 export const DEV_DEFAULT_DATA = "./zhumq-data";
@@ -115,12 +114,6 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const resolved = args;
-  let heap: HeapTuning;
-  try {
-    heap = heapTuningFromEnv(process.env);
-  } catch (error) {
-    return usageError("zhumq dev", error);
-  }
   const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: "dev" });
   const logs = new Map<string, ReturnType<typeof output.forNode>>();
   const nodeLog = (node: string, role: string): ReturnType<typeof output.forNode> => {
@@ -133,7 +126,6 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     "zhumq dev",
     async () => {
       const started = performance.now();
-      const tuning = startHeapTuning(heap);
       const metrics = resolved.metricsPort === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, `${DEV_HOST}:${resolved.metricsPort}`);
       let cluster: LocalCluster;
@@ -154,7 +146,6 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
           ...(resolved.access.devPrincipals ? { devPrincipals: true } : {}),
         });
       } catch (error) {
-        tuning.stop();
         await server?.close();
         throw error;
       }
@@ -162,7 +153,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       const text = banner(cluster, resolved, performance.now() - started, server, dashboard?.url);
       if (json) output.command({ level: "info", event: "dev.ready", message: text.trim(), fields: bannerFields(cluster, server, dashboard?.url) });
       else process.stdout.write(text);
-      return { stop: () => stopDev(cluster, server, dashboard).finally(() => tuning.stop()) };
+      return { stop: () => stopDev(cluster, server, dashboard) };
     },
     json ? output.command : undefined,
   );

@@ -174,12 +174,6 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
     return 0;
   }
   const resolved = config;
-  let heap: HeapTuning;
-  try {
-    heap = heapTuningFromEnv(process.env);
-  } catch (error) {
-    return usageError(`zhumq ${role}`, error);
-  }
   const output = createLogOutput({ format: resolved.logFormat, level: resolved.logLevel, commandNode: resolved.id });
   const log = output.forNode(resolved.id, role);
   // JSON logs get the command's own lines (signals) as records too; pretty keeps them as text.
@@ -187,7 +181,6 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
   return runUntilSignal(
     `zhumq ${role}`,
     async () => {
-      const tuning = startHeapTuning(heap);
       const metrics = resolved.metricsListen === undefined ? undefined : await loadMetrics();
       const server = metrics === undefined ? undefined : await startMetricsServer(metrics, resolved.metricsListen!);
       try {
@@ -195,9 +188,8 @@ async function nodeCommand(role: NodeConfig["role"], argv: readonly string[]): P
         await (await import("../native/compression.ts")).loadCompressionCodecs();
         const node = await startNode({ ...nodeOptions(resolved, log), ...(metrics === undefined ? {} : { metrics }) });
         if (server !== undefined) log({ level: "info", event: "metrics.listening", message: `metrics at ${server.url}`, fields: { url: server.url } });
-        return { stop: () => stopAll(node, server).finally(() => tuning.stop()) };
+        return { stop: () => stopAll(node, server) };
       } catch (error) {
-        tuning.stop();
         await server?.close();
         throw error;
       }
@@ -260,7 +252,26 @@ export interface Running {
  * status: 0 after a graceful stop, 2 if its data folder is held by another process, 1 if it could
  * not start or stop otherwise. A second signal exits at once.
  */
+/**
+ * Run a server process (a node, or dev's whole cluster) until SIGTERM/SIGINT, with its V8 heap
+ * tuned for the data path (heap-tuning.ts) from start to stop.
+ */
 export async function runUntilSignal(command: string, start: () => Promise<Running>, log?: NodeLog): Promise<number> {
+  let heap: HeapTuning;
+  try {
+    heap = heapTuningFromEnv(process.env);
+  } catch (error) {
+    return usageError(command, error);
+  }
+  const tuning = startHeapTuning(heap);
+  try {
+    return await untilSignal(command, start, log);
+  } finally {
+    tuning.stop();
+  }
+}
+
+async function untilSignal(command: string, start: () => Promise<Running>, log: NodeLog | undefined): Promise<number> {
   // Listening from the start: a signal during start-up waits for it, then stops gracefully too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   let early: NodeJS.Signals | undefined;

@@ -60,6 +60,20 @@ export class ReplicatedCluster {
 
   /** Write the configs, start everything, and resolve once the coordinator has seen every broker up. */
   static async start(processes: ZhumqProcesses, dataDir: string, brokerCount: number): Promise<ReplicatedCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ReplicatedCluster.startOnce(processes, dataDir, brokerCount);
+      } catch (error) {
+        // Free ports are picked, then bound by the children: a busy machine's other tests may take
+        // one in between (EADDRINUSE). Start again on fresh ports, from empty folders.
+        if (attempt >= START_ATTEMPTS || !(error instanceof PortTakenError)) throw error;
+        await processes.killAll();
+        for (const id of ["coordinator", ...Array.from({ length: brokerCount }, (_, index) => brokerId(index))]) rmSync(path.join(dataDir, id), { recursive: true, force: true });
+      }
+    }
+  }
+
+  private static async startOnce(processes: ZhumqProcesses, dataDir: string, brokerCount: number): Promise<ReplicatedCluster> {
     const port = await freePorts(1 + brokerCount);
     writeFileSync(path.join(dataDir, "coordinator.json"), JSON.stringify({ id: "coordinator", listen: `127.0.0.1:${port}`, data: "coordinator" }));
     for (let index = 0; index < brokerCount; index++) {
@@ -69,7 +83,12 @@ export class ReplicatedCluster {
     }
     const cluster = new ReplicatedCluster(processes, dataDir, port, brokerCount);
     for (let index = 0; index < brokerCount; index++) cluster.brokers.push(cluster.spawnBroker(index));
-    await Promise.all(cluster.brokers.map((broker, index) => cluster.coordinator.waitFor(`broker '${brokerId(index)}' is up`, START_TIMEOUT_MS).then(() => broker)));
+    try {
+      await Promise.all(cluster.brokers.map((broker, index) => cluster.coordinator.waitFor(`broker '${brokerId(index)}' is up`, START_TIMEOUT_MS).then(() => broker)));
+    } catch (error) {
+      if (cluster.all.some((child) => child.stderr.includes("EADDRINUSE"))) throw new PortTakenError(error);
+      throw error;
+    }
     return cluster;
   }
 
@@ -187,5 +206,14 @@ export class ReplicatedCluster {
     if (client === undefined) return;
     client.requests.close();
     await client.context.release();
+  }
+}
+
+/** How often `ReplicatedCluster.start` picks ports again when one was taken before a child bound it. */
+const START_ATTEMPTS = 3;
+
+class PortTakenError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`a port picked for the cluster was taken before a child bound it: ${String(cause)}`);
   }
 }

@@ -397,6 +397,29 @@ describe("recovery", () => {
     expect(reopened.damage.map((r) => [r.fromOffset, r.toOffset])).toEqual([[3, 4]]);
   });
 
+  it("ends a read before a next segment that starts with damage, keeping the good batches in hand (sim seed 9025 --retention)", async () => {
+    // A read at offset 25 of [0, 31) in one segment used to go on into the next segment, meet its
+    // damaged first batch and throw "[31, 32) damaged": the reader skipped to 32 and 25..30, good
+    // batches, were never seen.
+    const { fs, run, open } = setup();
+    const log = await open({ segmentBytes: 1024 });
+    await appendMany(run, log, 30);
+    const bases = log.segmentBaseOffsets();
+    expect(bases.length).toBeGreaterThan(2);
+    await run(log.close());
+    const second = await run(fs.open(`${DIR}/${String(bases[1]!).padStart(20, "0")}.log`, "readwrite"));
+    await run(second.write(80, new Uint8Array([0x5a])));
+    await run(second.sync());
+    await run(second.close());
+    const reopened = await open({ segmentBytes: 1024 });
+    const first = await run(reopened.read(bases[1]! - 2, { maxBytes: 1 << 20 }));
+    expect(first.batches.map((b) => b.baseOffset)).toEqual([bases[1]! - 2, bases[1]! - 1]);
+    expect(first.nextOffset).toBe(bases[1]!);
+    const next = await run(reopened.read(first.nextOffset, { maxBytes: 1 << 20 }).catch((error: unknown) => error));
+    expect(next).toBeInstanceOf(DamagedRangeError);
+    expect((next as DamagedRangeError).fromOffset).toBe(bases[1]!);
+  });
+
   it("removes temp files and orphan indexes", async () => {
     const { fs, run, open } = setup();
     await run(fs.mkdir(DIR));

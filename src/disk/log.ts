@@ -496,7 +496,16 @@ export class PartitionLog {
         indexIntervalBytes: this.options.indexIntervalBytes,
         limits: batchLimitsOf(this.options),
       };
-      const part = await this.readSegment(segment, request);
+      let part: RecordBatch[];
+      try {
+        part = await this.readSegment(segment, request);
+      } catch (error) {
+        // A later segment that starts with damage ends this read with what is in hand; the next
+        // read starts there and names the damage. Throwing would drop the good batches read so
+        // far, and a reader told "damaged from the next segment on" would skip them unseen.
+        if (batches.length > 0 && error instanceof CorruptBatchError) break;
+        throw error;
+      }
       for (const batch of part) {
         batches.push(batch);
         total += batch.sizeBytes;

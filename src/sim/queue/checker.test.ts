@@ -519,6 +519,14 @@ describe("replication", () => {
     expect(noLeader.anomalies).toEqual([]);
   });
 
+  it("replica-divergence compares only what both replicas still hold: retention runs on each broker's own clock (sim seed 9077 --retention)", () => {
+    const retained = replicatedStory().log([[2, "a2"]], { replica: "b4", inSync: true, highWatermark: 3, startOffset: 2, batches: [[2, 2, "d2"]] }).check();
+    expect(retained.anomalies).toEqual([]);
+    const differsAbove = replicatedStory().log([[1, "x1"], [2, "a2"]], { replica: "b4", inSync: true, highWatermark: 3, startOffset: 1 }).check({ liveness: false });
+    expect(kinds(differsAbove)).toContain("replica-divergence");
+    expect(differsAbove.anomalies.find((anomaly) => anomaly.kind === "replica-divergence")!.detail).toContain("at offset 1 b4 holds x1 and b2 holds a1");
+  });
+
   it("uncommitted-read: a consumer saw a value the final log replaced, reported once as itself", () => {
     const result = new Story()
       .ok("a0", 0, { acks: 1 })

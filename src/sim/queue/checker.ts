@@ -765,10 +765,15 @@ interface Difference {
   readonly ops: readonly Evidence[];
 }
 
-/** The lowest offset where two replicas' committed logs differ, by record or by batch bytes. */
+/**
+ * The lowest offset where two replicas' committed logs differ, by record or by batch bytes. Only
+ * offsets both still hold are compared: retention runs on each broker by its own clock, so a
+ * replica's log may start above another's, and what one has deleted is not a difference.
+ */
 function firstDifference(leader: FinalLog, replica: FinalLog): Difference | undefined {
   const committed = Math.min(committedPoint(leader), committedPoint(replica));
-  const skipped = [...(leader.damaged ?? []), ...(replica.damaged ?? [])];
+  const retainedFrom = Math.max(leader.startOffset ?? 0, replica.startOffset ?? 0);
+  const skipped = [...(leader.damaged ?? []), ...(replica.damaged ?? []), ...(retainedFrom > 0 ? [{ fromOffset: 0, toOffset: retainedFrom }] : [])];
   const byRecord = firstRecordDifference(leader, replica, committed, skipped);
   const byBatch = leader.batches !== undefined && replica.batches !== undefined ? firstBatchDifference(leader, replica, committed, skipped) : undefined;
   if (byBatch === undefined || (byRecord !== undefined && byRecord.offset <= byBatch.offset)) return byRecord;

@@ -86,6 +86,35 @@ describe("SimNode process faults", () => {
     expect(got.map((entry) => entry.split("@")[0])).toEqual(["while-paused"]);
     expect(Number(got[0]!.split("@")[1])).toBeGreaterThanOrEqual(50);
   });
+
+  it("an incarnation whose start-up finishes after a restart crashed it never takes the new one's inbox", async () => {
+    const world = new SimWorld(4);
+    const got: string[] = [];
+    let boots = 0;
+    // Each start-up takes a while (a store being opened) before it listens: the first, 8 ms, is
+    // crashed at 1 ms by a restart whose own start-up takes 2 ms, and finishes after it.
+    const a = world.addNode("a", (ports) => {
+      const incarnation = ++boots;
+      return new Promise((resolve) => {
+        world.kernel.schedule(incarnation === 1 ? 8 : 2, () => {
+          ports.transport.onMessage((_from, message) => got.push(`${incarnation}:${String(message)}`));
+          resolve({ stop: () => undefined });
+          world.kernel.markAsync();
+        });
+      });
+    });
+    const b = world.addNode("b", async (ports) => {
+      world.kernel.schedule(20, () => ports.transport.send("a", "hello"));
+      return { stop: () => undefined };
+    });
+    void a.start();
+    void b.start();
+    world.kernel.markAsync();
+    await world.kernel.run({ untilMs: 1 });
+    void a.restart(); // the first start-up is still opening its store
+    await world.kernel.run({ untilMs: 50 });
+    expect(got).toEqual(["2:hello"]);
+  });
 });
 
 describe("SimNode clock drift", () => {

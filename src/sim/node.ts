@@ -6,7 +6,8 @@
  * - crash: the process dies at once. Every in-memory actor state is gone, every timer it set is
  *   cancelled, messages in flight to it are dropped on arrival while it is down, and its disk
  *   keeps only what the disk's crash model keeps (see fs.ts). Promises its old incarnation was
- *   waiting on never settle.
+ *   waiting on never settle. A start-up still under way (disk reads settle) may finish, but its
+ *   process neither listens for messages nor crashes the next incarnation.
  * - restart: a new incarnation boots through the node's normal start-up path (the boot function,
  *   which reads the disk). With `wipe`, the disk is replaced by an empty one first.
  * - pause / resume: the process is frozen (a GC pause, a stopped VM). Timers that fall due and
@@ -164,7 +165,13 @@ export class SimNode implements NetworkHost {
     const inner = this.transport;
     return {
       self: inner.self,
-      onMessage: (handler) => inner.onMessage(handler),
+      // The network keeps one handler per node, not per incarnation: a dead incarnation whose
+      // start-up finished late (its store opened after a restart crashed it) must not take the
+      // new one's inbox (sim seed 7026, acks 1: broker-0 restarted twice 5 ms apart, then heard
+      // nothing for the rest of the run and its only-copy partition stayed leaderless).
+      onMessage: (handler) => {
+        if (this.incarnation === incarnation) inner.onMessage(handler);
+      },
       send: (to, message, receipt) => {
         if (this.incarnation !== incarnation) return;
         // A receipt reaches the node like a timer: not after a crash, held while paused.
@@ -246,7 +253,10 @@ export function actorBoot<Machine extends AnyStateMachine, Message, Operation, I
           };
     const host = await ActorHost.start(definition, { ...ports, transport } as NodePorts<Message>, {
       ...node.hostHooks(),
-      onCrash: (crash) => node.fail(crash),
+      // An error of a dead incarnation (its start-up finishing after a crash) is not the live one's.
+      onCrash: (crash) => {
+        if (node.incarnation === incarnation) node.fail(crash);
+      },
       onNotify: (output) => hooks?.onNotify?.(output),
       ...(hooks?.principalOf === undefined ? {} : { principalOf: hooks.principalOf }),
     });

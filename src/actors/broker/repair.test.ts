@@ -41,6 +41,8 @@ interface Leadership {
   isrVersion: number;
   /** When each committed ISR took effect, in order. */
   readonly history: { atMs: number; isr: string[] }[];
+  /** The leader is told to hand over (LeaderAssignment.handingOver), as election.ts tells a damaged one. */
+  handingOver?: boolean;
 }
 
 class Cluster {
@@ -78,7 +80,8 @@ class Cluster {
       p.history.push({ atMs: this.world.kernel.now(), isr: [...p.isr] });
     }
     const leads = from === p.leader;
-    const assignments = leads ? [{ topic: TOPIC, partition: 0, leaderEpoch: p.leaderEpoch, replicas: [A, B], isr: p.isr, isrVersion: p.isrVersion, minInSync: 1 }] : [];
+    const handingOver = p.handingOver === true ? { handingOver: true } : {};
+    const assignments = leads ? [{ topic: TOPIC, partition: 0, leaderEpoch: p.leaderEpoch, replicas: [A, B], isr: p.isr, isrVersion: p.isrVersion, minInSync: 1, ...handingOver }] : [];
     const follows = leads ? [] : [{ topic: TOPIC, partition: 0, leaderEpoch: p.leaderEpoch, leader: p.leader }];
     this.coordinator!.send(from, { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS, assignments, follows });
   }
@@ -245,6 +248,20 @@ describe("repair of rot at rest from the leader", () => {
     const seen = c.heartbeats.length;
     await c.until(() => c.heartbeats.slice(seen).some((entry) => entry.broker === A && (entry.message.damaged?.length ?? 0) > 0) && c.state(A).leader?.keptDespiteDamageAtMs !== undefined);
     expect(await c.fetch(3)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 3, toOffset: 4 } });
+    expect(c.failures()).toEqual([]);
+  });
+
+  it("a leader kept despite its damage, then told to hand over (a whole copy rejoined the ISR), asks consumers to retry again", async () => {
+    const c = await cluster(7);
+    const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
+    c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 3 + batchBytes - 2, bit: 3 });
+    expect((await c.fetch(3)).error).toMatchObject({ code: "NOT_LEADER" });
+    await c.until(() => c.state(A).leader?.keptDespiteDamageAtMs !== undefined);
+    expect(await c.fetch(3)).toMatchObject({ error: { code: "CORRUPT_DATA" } });
+    // The coordinator now fences it for a hand-over to the whole copy: what kept it is stale.
+    c.partition.handingOver = true;
+    await c.until(() => c.state(A).leader?.handingOver === true);
+    expect((await c.fetch(3)).error).toMatchObject({ code: "NOT_LEADER", message: expect.stringContaining("moving to a whole in-sync copy") });
     expect(c.failures()).toEqual([]);
   });
 

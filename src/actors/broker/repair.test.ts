@@ -43,6 +43,8 @@ interface Leadership {
   readonly history: { atMs: number; isr: string[] }[];
   /** The leader is told to hand over (LeaderAssignment.handingOver), as election.ts tells a damaged one. */
   handingOver?: boolean;
+  /** The leader is told these ranges of its damage may be whole on another replica (LeaderAssignment.damageWholeElsewhere). */
+  damageWholeElsewhere?: { fromOffset: number; toOffset: number }[];
 }
 
 class Cluster {
@@ -80,7 +82,7 @@ class Cluster {
       p.history.push({ atMs: this.world.kernel.now(), isr: [...p.isr] });
     }
     const leads = from === p.leader;
-    const handingOver = p.handingOver === true ? { handingOver: true } : {};
+    const handingOver = { ...(p.handingOver === true ? { handingOver: true } : {}), ...(p.damageWholeElsewhere === undefined ? {} : { damageWholeElsewhere: p.damageWholeElsewhere }) };
     const assignments = leads ? [{ topic: TOPIC, partition: 0, leaderEpoch: p.leaderEpoch, replicas: [A, B], isr: p.isr, isrVersion: p.isrVersion, minInSync: 1, ...handingOver }] : [];
     const follows = leads ? [] : [{ topic: TOPIC, partition: 0, leaderEpoch: p.leaderEpoch, leader: p.leader }];
     this.coordinator!.send(from, { type: "broker.heartbeat.reply", requestId: message.requestId, leaseMs: LEASE_MS, assignments, follows });
@@ -151,6 +153,12 @@ class Cluster {
   failures(): string[] {
     return [...this.world.nodes.values()].flatMap((node) => node.failures.map((failure) => `${failure.node}: ${String(failure.error)}`));
   }
+}
+
+/** Whether a heartbeat sent after the copy's damage was noted came back keeping the leadership here. */
+function keptSinceDamage(state: PartitionState): boolean {
+  const kept = state.leader?.keptDespiteDamageAtMs;
+  return kept !== undefined && state.damaged.every((range) => (range.notedAtMs ?? Infinity) <= kept);
 }
 
 async function cluster(seed: number, values = 6): Promise<Cluster> {
@@ -265,13 +273,33 @@ describe("repair of rot at rest from the leader", () => {
     expect(c.failures()).toEqual([]);
   });
 
-  it("a leader alone in its ISR answers a damaged read CORRUPT_DATA at once: no copy could take over", async () => {
+  it("a leader alone in its ISR waits for the coordinator's verdict, then answers CORRUPT_DATA when no other replica may hold the range whole", async () => {
     const c = await cluster(6);
     Object.assign(c.partition, { isr: [A], isrVersion: c.partition.isrVersion + 1 });
     await c.until(() => c.state(A).leader?.isr.length === 1);
     const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
     c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 2 + batchBytes - 2, bit: 3 });
+    // B, outside the ISR, may hold it: the coordinator decides once it has heard of the damage.
+    expect((await c.fetch(2)).error).toMatchObject({ code: "NOT_LEADER" });
+    await c.until(() => keptSinceDamage(c.state(A)));
     expect(await c.fetch(2)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 2, toOffset: 3 } });
+  });
+
+  it("a leader alone in its ISR asks readers to retry while the coordinator says another replica may hold the range whole", async () => {
+    const c = await cluster(8);
+    Object.assign(c.partition, { isr: [A], isrVersion: c.partition.isrVersion + 1, damageWholeElsewhere: [{ fromOffset: 2, toOffset: 3 }] });
+    await c.until(() => c.state(A).leader?.isr.length === 1);
+    const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
+    c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 2 + batchBytes - 2, bit: 3 });
+    expect((await c.fetch(2)).error).toMatchObject({ code: "NOT_LEADER" });
+    await c.until(() => keptSinceDamage(c.state(A)));
+    expect(c.state(A).leader?.damageWholeElsewhere).toEqual([{ fromOffset: 2, toOffset: 3 }]);
+    expect((await c.fetch(2)).error).toMatchObject({ code: "NOT_LEADER" });
+    // The coordinator no longer says so (that copy came back without the range): the damage is what it is.
+    delete c.partition.damageWholeElsewhere;
+    await c.until(() => c.state(A).leader?.damageWholeElsewhere === undefined);
+    expect(await c.fetch(2)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 2, toOffset: 3 } });
+    expect(c.failures()).toEqual([]);
   });
 
   it("when the leader's copy of the range is damaged too, the follower cuts nothing and goes on replicating", async () => {

@@ -27,7 +27,7 @@
 import { FIELD, readInt64, viewOf } from "../../disk/batch.ts";
 import { assert } from "../shared/assert.ts";
 import { sameMembers, type NodeId } from "../shared/ids.ts";
-import type { LeaderAssignment } from "../shared/messages.ts";
+import type { DamagedOffsets, LeaderAssignment } from "../shared/messages.ts";
 
 export interface EpochEntry {
   readonly epoch: number;
@@ -66,6 +66,12 @@ export interface LeaderRole {
    * (serving.ts answers reads of damage noted before it CORRUPT_DATA, of later damage NOT_LEADER).
    */
   readonly keptDespiteDamageAtMs?: number;
+  /**
+   * Ranges of this copy's damage that another replica may still hold whole, as the coordinator
+   * last said (LeaderAssignment.damageWholeElsewhere): reads of them are answered NOT_LEADER
+   * (retry) while that copy may rejoin the ISR and take over. Absent: none.
+   */
+  readonly damageWholeElsewhere?: readonly DamagedOffsets[];
 }
 
 /**
@@ -183,7 +189,16 @@ export function leaderRole(assignment: LeaderAssignment, self: NodeId, epochStar
   assert(isr.includes(self), `${assignment.topic}/${assignment.partition}: leading in epoch ${assignment.leaderEpoch}, but not in the ISR ${isr.join(",")}`);
   // Every follower gets replicaLagMaxMs from the takeover to show up before it counts as lagging.
   const followers = new Map<NodeId, FollowerProgress>(replicas.filter((replica) => replica !== self).map((replica) => [replica, { syncedEnd: -1, caughtUpAtMs: nowMs, counted: false }]));
-  return { replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset, handingOver: assignment.handingOver === true };
+  return withDamageElsewhere({ replicas, isr, isrVersion: assignment.isrVersion ?? 0, minInSync: assignment.minInSync ?? 1, proposed: undefined, followers, epochStartOffset, handingOver: assignment.handingOver === true }, assignment);
+}
+
+/** The role with the assignment's `damageWholeElsewhere` (soft: every reply says it afresh); the same role when it did not change. */
+function withDamageElsewhere(role: LeaderRole, assignment: LeaderAssignment): LeaderRole {
+  const ranges = assignment.damageWholeElsewhere ?? [];
+  const held = role.damageWholeElsewhere ?? [];
+  if (ranges.length === held.length && ranges.every((range, index) => range.fromOffset === held[index]!.fromOffset && range.toOffset === held[index]!.toOffset)) return role;
+  const { damageWholeElsewhere: _held, ...rest } = role;
+  return ranges.length === 0 ? rest : { ...rest, damageWholeElsewhere: ranges };
 }
 
 /**
@@ -197,7 +212,7 @@ export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment,
   // or another): a later reply without it may come from a decision the coordinator has since
   // revisited. A damaged leader is fenced without an ISR change (coordinator/election.ts).
   const handingOver = role.handingOver || assignment.handingOver === true;
-  if (version <= role.isrVersion) return handingOver === role.handingOver ? role : { ...role, handingOver };
+  if (version <= role.isrVersion) return withDamageElsewhere(handingOver === role.handingOver ? role : { ...role, handingOver }, assignment);
   const isr = assignment.isr ?? role.isr;
   const replicas = assignment.replicas ?? role.replicas;
   // A follower the coordinator took out (it went down or away) stops holding the HW back at once;
@@ -209,7 +224,7 @@ export function withCommittedIsr(role: LeaderRole, assignment: LeaderAssignment,
     if (followers === kept) followers = new Map(kept);
     (followers as Map<NodeId, FollowerProgress>).set(broker, { ...progress, counted: false });
   }
-  return { ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver };
+  return withDamageElsewhere({ ...role, replicas, isr, isrVersion: version, minInSync: assignment.minInSync ?? role.minInSync, proposed: undefined, followers, handingOver }, assignment);
 }
 
 /** The followers of a changed replica set: progress kept for those that stay, new ones not heard from yet. */

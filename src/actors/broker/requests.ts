@@ -136,8 +136,13 @@ function isFollowerAssignment(value: unknown): value is FollowerAssignment {
 
 function isAssignment(value: unknown): value is LeaderAssignment & { leader?: unknown } {
   if (!isRecord(value)) return false;
-  const { topic, partition, leaderEpoch } = value;
+  const { topic, partition, leaderEpoch, damageWholeElsewhere } = value;
+  if (damageWholeElsewhere !== undefined && !(Array.isArray(damageWholeElsewhere) && damageWholeElsewhere.every(isOffsetRange))) return false;
   return typeof topic === "string" && topicNameProblem(topic) === undefined && isSafeInteger(partition) && partition >= 0 && isInt32(leaderEpoch) && leaderEpoch >= 0;
+}
+
+function isOffsetRange(value: unknown): boolean {
+  return isRecord(value) && isSafeInteger(value.fromOffset) && isSafeInteger(value.toOffset) && value.fromOffset >= 0 && value.fromOffset < value.toOffset;
 }
 
 /** A heartbeat reply the broker can act on, or undefined (malformed replies are ignored). */

@@ -245,9 +245,10 @@ export function onFetchRead(step: Step, fetch: PendingFetch, event: ReadDone<Bro
 
 /**
  * Whether a read of the damage at `fromOffset` should wait for a hand-over rather than be
- * answered CORRUPT_DATA: the leadership is already handing over (to a whole in-sync copy), or the
- * copy is led here with other in-sync replicas and no heartbeat sent since the damage was noted
- * has come back leaving the leadership here.
+ * answered CORRUPT_DATA: the leadership is already handing over (to a whole in-sync copy); or the
+ * coordinator said another replica may still hold the range whole (it rejoins the ISR, then takes
+ * over); or the copy has other replicas and no heartbeat sent since the damage was noted has come
+ * back with the coordinator's verdict. With one replica there is no other copy: CORRUPT_DATA.
  */
 function mayHandOver(state: PartitionState, fromOffset: number): boolean {
   const leader = state.leader;
@@ -255,7 +256,8 @@ function mayHandOver(state: PartitionState, fromOffset: number): boolean {
   // Told to hand over after an earlier reply kept it here (the ISR has grown a whole copy since):
   // the verdict that kept it is stale (sim seed 1352: a consumer skipped records the successor held).
   if (leader.handingOver) return true;
-  if (leader.isr.length < 2) return false;
+  if (leader.damageWholeElsewhere?.some((range) => range.fromOffset <= fromOffset && fromOffset < range.toOffset) === true) return true;
+  if (leader.replicas.length < 2) return false;
   const noted = state.damaged.find((range) => range.fromOffset === fromOffset)?.notedAtMs ?? -Infinity;
   return leader.keptDespiteDamageAtMs === undefined || leader.keptDespiteDamageAtMs < noted;
 }

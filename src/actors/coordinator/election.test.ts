@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { NodeId } from "../shared/ids.ts";
 import type { IsrProposal } from "../shared/messages.ts";
-import { chooseLeader, damagedHandOver, electLeaders, isrChanges, proposalProblem, restartedCommands, type ClusterView } from "./election.ts";
+import { chooseLeader, damagedHandOver, damageWholeElsewhere, electLeaders, isrChanges, proposalProblem, restartedCommands, withDamagedHandOvers, type ClusterView } from "./election.ts";
 import { apply, emptyState, replay, type CoordinatorCommand, type CoordinatorState, type TopicCreated } from "./state.ts";
 
 const TOPIC = "orders";
@@ -251,5 +251,48 @@ describe("a leader whose copy rotted at rest", () => {
     expect(electLeaders(state, rotted(["a", "b", "c"]))).toEqual([]);
     // a is down: b's copy is damaged, c's is whole — c wins although b comes first.
     expect(chooseLeader(state.topics.get(TOPIC)!, 0, leadershipOf(state), { ...rotted(["b"]), isAlive: (broker) => broker !== "a" })?.leader).toBe("c");
+  });
+});
+
+describe("election: a damaged leader's ranges that another replica may hold whole", () => {
+  const key = `${TOPIC}/0`;
+  // a leads alone in its ISR (epoch 2); b and c are replicas outside it.
+  const state = stateOf(created(), { type: "partition.leader.elected", topic: TOPIC, partition: 0, leader: "a", leaderEpoch: 2, isr: ["a"] });
+  const damagedView = (options: { ends?: Record<NodeId, number>; damage?: Record<NodeId, { fromOffset: number; toOffset: number }[]>; unheard?: NodeId[] }): ClusterView => ({
+    ...view({ ends: options.ends ?? {} }),
+    heard: (broker) => !(options.unheard ?? []).includes(broker),
+    damaged: (broker) => (options.damage?.[broker]?.length ?? 0) > 0,
+    damagedRanges: (broker) => options.damage?.[broker] ?? [],
+  });
+  const leaderDamage = [{ fromOffset: 3, toOffset: 5 }];
+
+  it("names a range a replica outside the ISR reported holding past, with no damage of its own there", () => {
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10, b: 8 }, damage: { a: leaderDamage } }), leadershipOf(state), key)).toEqual(leaderDamage);
+  });
+
+  it("names a range while a replica has not been heard from since this coordinator started (what it holds is unknown)", () => {
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10 }, damage: { a: leaderDamage }, unheard: ["c"] }), leadershipOf(state), key)).toEqual(leaderDamage);
+  });
+
+  it("names nothing when every other copy is short of the range, damaged there, wiped, or stopped by the leader's damage above its end", () => {
+    const leadership = leadershipOf(state);
+    // b ends inside the range, c holds no copy (heard from, no report: wiped).
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10, b: 4 }, damage: { a: leaderDamage } }), leadership, key)).toEqual([]);
+    // b is damaged over the same offsets.
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10, b: 8 }, damage: { a: leaderDamage, b: [{ fromOffset: 4, toOffset: 6 }] } }), leadership, key)).toEqual([]);
+    // b holds [3, 5) but cannot catch up past the leader's damage at [8, 9): neither range is named.
+    const twoRanges = [...leaderDamage, { fromOffset: 8, toOffset: 9 }];
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10, b: 6 }, damage: { a: twoRanges } }), leadership, key)).toEqual([]);
+    // An undamaged leader has nothing to name.
+    expect(damageWholeElsewhere(damagedView({ ends: { a: 10, b: 10 } }), leadership, key)).toEqual([]);
+  });
+
+  it("marks a kept leader's assignment with them, and a leader that can hand over with handingOver instead", () => {
+    const lead = { topic: TOPIC, partition: 0, leaderEpoch: 2 };
+    const [kept] = withDamagedHandOvers(state, damagedView({ ends: { a: 10, b: 8 }, damage: { a: leaderDamage } }), [lead]);
+    expect(kept).toEqual({ ...lead, damageWholeElsewhere: leaderDamage });
+    const inSync = applied(state, [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["a", "b"], isrVersion: leadershipOf(state).isrVersion + 1 }]);
+    const [handing] = withDamagedHandOvers(inSync, damagedView({ ends: { a: 10, b: 10 }, damage: { a: leaderDamage } }), [lead]);
+    expect(handing).toEqual({ ...lead, handingOver: true });
   });
 });

@@ -27,7 +27,7 @@
  * nothing) and keeps leader ∈ isr ⊆ replicas.
  */
 import { sameMembers, type NodeId, type TopicName } from "../shared/ids.ts";
-import type { IsrProposal, LeaderAssignment, ReplicaReport } from "../shared/messages.ts";
+import type { DamagedOffsets, IsrProposal, LeaderAssignment, ReplicaReport } from "../shared/messages.ts";
 import { LEADER_EPOCH_MAX } from "./limits.ts";
 import { isHandingOver } from "./move-commands.ts";
 import { fencedForSwitch, partitionMode, switchingPartition } from "./mode-switch.ts";
@@ -55,6 +55,8 @@ export interface ClusterView {
   readonly damaged?: (broker: NodeId, partition: string) => boolean;
   /** Whether a broker reported its copy of a partition damaged at `offset` (its reads there fail); absent: never. */
   readonly damagedAt?: (broker: NodeId, partition: string, offset: number) => boolean;
+  /** The damaged ranges a broker reported in its copy of a partition; absent: none. */
+  readonly damagedRanges?: (broker: NodeId, partition: string) => readonly DamagedOffsets[];
   /** Whether a leader reported refusing writes for a hand-over in `leaderEpoch`, all it wrote durable (moves.ts); absent: never. */
   readonly handedOver?: (broker: NodeId, partition: string, leaderEpoch: number) => boolean;
   /** A planted bug (tests only): `elect-outside-isr` lets any live replica win an election. */
@@ -117,15 +119,50 @@ function fencedElection(topic: TopicState, partition: number, leadership: Partit
 }
 
 /**
+ * The ranges of a live leader's damage that another replica may still hold whole, so that it can
+ * rejoin the ISR and take over (a hand-over, above) — until then a read of them is answered
+ * NOT_LEADER (retry) rather than CORRUPT_DATA, which would make consumers skip records that
+ * survive elsewhere (sim seed 1352: the only in-sync copy rotted while the other replica, out of
+ * the ISR and down, held the range; it came back, rejoined and took over).
+ *
+ * A replica may hold a range whole when this coordinator has not heard from it since it started
+ * (what it holds is unknown), or it reported a copy reaching past the range with no damage of its
+ * own there and no damage of the leader's above its end (it can fetch the rest from the leader).
+ * Its copy is never served on this word alone: it must first rejoin the ISR, which cuts a diverged
+ * tail by the leader-epoch check. A copy whose range was such a tail is then cut short of it, its
+ * next report no longer covers the range, and reads get CORRUPT_DATA again. The price: while such
+ * a replica stays down, reads of the range wait for it, as reads of a partition whose in-sync
+ * replicas are all down do.
+ */
+export function damageWholeElsewhere(view: ClusterView, leadership: PartitionLeadership, key: string): readonly DamagedOffsets[] {
+  const leader = leadership.leader;
+  const ranges = leader === null ? [] : (view.damagedRanges?.(leader, key) ?? []);
+  if (ranges.length === 0) return ranges;
+  const mayHoldWhole = (broker: NodeId, range: DamagedOffsets): boolean => {
+    if (view.heard?.(broker) === false) return true;
+    const end = view.endOffset(broker, key);
+    if (end === undefined || end < range.toOffset) return false;
+    if ((view.damagedRanges?.(broker, key) ?? []).some((own) => own.fromOffset < range.toOffset && range.fromOffset < own.toOffset)) return false;
+    return !ranges.some((other) => other.toOffset > end);
+  };
+  return ranges.filter((range) => leadership.replicas.some((broker) => broker !== leader && mayHoldWhole(broker, range)));
+}
+
+/**
  * A leader whose copy is damaged, with a whole in-sync replica to take over, is told `handingOver`
- * in its heartbeat reply: it refuses writes until electLeaders hands its leadership over. Soft
- * state, like the damage reports it comes from, so it is decided afresh for each reply.
+ * in its heartbeat reply: it refuses writes until electLeaders hands its leadership over. One
+ * without (yet) is told which of its damaged ranges another replica may hold whole
+ * (`damageWholeElsewhere`). Soft state, like the damage reports it comes from, so it is decided
+ * afresh for each reply.
  */
 export function withDamagedHandOvers(state: CoordinatorState, view: ClusterView, leads: readonly LeaderAssignment[]): readonly LeaderAssignment[] {
   const marked = leads.map((lead) => {
     const leadership = state.topics.get(lead.topic)?.partitions[lead.partition];
-    if (lead.handingOver === true || leadership === undefined || !damagedHandOver(view, leadership, `${lead.topic}/${lead.partition}`)) return lead;
-    return { ...lead, handingOver: true };
+    if (lead.handingOver === true || leadership === undefined) return lead;
+    const key = `${lead.topic}/${lead.partition}`;
+    if (damagedHandOver(view, leadership, key)) return { ...lead, handingOver: true };
+    const elsewhere = damageWholeElsewhere(view, leadership, key);
+    return elsewhere.length === 0 ? lead : { ...lead, damageWholeElsewhere: elsewhere.map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })) };
   });
   // Nothing marked: the same array, so the reply's digest is found by identity (assignments-digest.ts).
   return marked.every((lead, index) => lead === leads[index]) ? leads : marked;

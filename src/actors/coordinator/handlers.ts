@@ -441,6 +441,7 @@ export function clusterView(context: CoordinatorContext, nowMs: number): Cluster
     endOffset: (broker, partition) => context.replicaEnds.get(broker)?.get(partition),
     damaged: (broker, partition) => (context.damaged.get(broker)?.get(partition)?.length ?? 0) > 0,
     damagedAt: (broker, partition, offset) => context.damaged.get(broker)?.get(partition)?.some((range) => range.fromOffset <= offset && offset < range.toOffset) === true,
+    damagedRanges: (broker, partition) => context.damaged.get(broker)?.get(partition) ?? [],
     handedOver: (broker, partition, leaderEpoch) => context.serving.get(broker)?.has(`${partition}@${leaderEpoch} handed-over`) === true,
     ...(context.plant === "elect-outside-isr" ? { plant: context.plant } : {}),
   };

@@ -156,6 +156,12 @@ export interface LeaderAssignment extends TopicRetention {
    * written is durable — the coordinator elects the successor once it holds all of that.
    */
   readonly handingOver?: boolean;
+  /**
+   * Ranges of this leader's damage that another replica may still hold whole (coordinator/
+   * election.ts `damageWholeElsewhere`): reads of them are answered NOT_LEADER (retry), not
+   * CORRUPT_DATA, since that copy can rejoin the ISR and take over. Absent: none.
+   */
+  readonly damageWholeElsewhere?: readonly DamagedOffsets[];
   /** Where the partition's fetch mode started after a switch from raft mode: a copy still in raft mode is cut there first (absent: never switched). */
   readonly switchedAt?: ModeSwitchPoint;
 }

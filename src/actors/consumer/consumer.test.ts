@@ -336,7 +336,7 @@ describe("consumer resets and errors", () => {
     });
     await h.run(200);
     const reset = h.outputs.find(({ output }) => output.type === "consumer.reset")?.output;
-    expect(reset).toMatchObject({ type: "consumer.reset", partition: 0, offset: 3, previousOffset: 0 });
+    expect(reset).toMatchObject({ type: "consumer.reset", partition: 0, offset: 3, previousOffset: 0, deletedBelowStart: { fromOffset: 0, toOffset: 3 } });
     expect(reset?.type === "consumer.reset" && reset.reason).toContain("below the log start");
     expect(h.delivered(0).map((r) => r.offset)).toEqual([3, 4]);
   });

@@ -42,6 +42,11 @@ export interface ConsumerReset {
   readonly previousOffset?: number;
   /** Set when the move skipped a range the broker reported damaged (policy "skip"). */
   readonly skippedDamaged?: { readonly fromOffset: number; readonly toOffset: number };
+  /**
+   * Set when the position was below the leader's log start and moved up to it (reset policy
+   * "earliest"): offsets [fromOffset, toOffset) were deleted (retention) before this consumer read them.
+   */
+  readonly deletedBelowStart?: { readonly fromOffset: number; readonly toOffset: number };
 }
 
 export interface ConsumerErrorOutput {

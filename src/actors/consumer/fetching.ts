@@ -24,6 +24,7 @@ import { wantMetadata } from "./metadata.ts";
 import { extractRecords } from "./records.ts";
 import { CodecUnavailableError } from "../../disk/compression.ts";
 import type { ConsumerPartitionState, OffsetsLookup, Step } from "./state.ts";
+import type { ConsumerReset } from "./events.ts";
 
 export const CONSUMER_TIMER = {
   request: "request:",
@@ -137,7 +138,7 @@ function applyLookup(s: Step, p: ConsumerPartitionState, offset: number): void {
   }
   if (lookup === "range-earliest") {
     if (position >= offset) p.lookup = "range-latest";
-    else if (s.state.config.resetTo === "earliest") reset(s, p, offset, `offset ${position} is below the log start ${offset}`);
+    else if (s.state.config.resetTo === "earliest") reset(s, p, offset, `offset ${position} is below the log start ${offset}`, { deletedBelowStart: { fromOffset: position, toOffset: offset } });
     else p.lookup = "reset-latest";
     return;
   }
@@ -146,10 +147,10 @@ function applyLookup(s: Step, p: ConsumerPartitionState, offset: number): void {
   reset(s, p, offset, `offset ${position} is beyond the log end ${offset}`);
 }
 
-function reset(s: Step, p: ConsumerPartitionState, offset: number, reason: string): void {
+function reset(s: Step, p: ConsumerPartitionState, offset: number, reason: string, extra: Pick<ConsumerReset, "deletedBelowStart"> = {}): void {
   const previous = p.position;
   p.position = offset;
-  const output = { type: "consumer.reset", topic: s.state.config.topic, partition: p.partition, offset, reason } as const;
+  const output = { type: "consumer.reset", topic: s.state.config.topic, partition: p.partition, offset, reason, ...extra } as const;
   s.effects.push(notify(previous === null ? output : { ...output, previousOffset: previous }));
 }
 

@@ -52,6 +52,12 @@ class Story {
     return this;
   }
 
+  /** The consumer was at `from`, below the leader's log start `to`, and moved up to it. */
+  skipDeleted(process: string, from: number, to: number, partition = 0): this {
+    this.history.consumerReset(this.tick(), process, { topic: TOPIC, partition, offset: to, reason: "below the log start", deletedBelowStart: { fromOffset: from, toOffset: to } });
+    return this;
+  }
+
   /** The consumer moved past [from, to), which its broker answered CORRUPT_DATA for. */
   skipDamaged(process: string, from: number, to: number, partition = 0): this {
     this.history.consumerReset(this.tick(), process, { topic: TOPIC, partition, offset: to, reason: "damaged", skippedDamaged: { fromOffset: from, toOffset: to } });
@@ -170,6 +176,30 @@ describe("queue checker: every rule has a history that must fail it", () => {
     const result = new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"]]).poll("c1", [[2, "a2"]]).check();
     expect(kinds(result)).toContain("lost-write");
     expect(result.anomalies.find((anomaly) => anomaly.kind === "lost-write")!.values).toEqual(["a1"]);
+  });
+
+  it("deleted-by-retention: a committed value the leader's retention deleted before a consumer moved past it is not unseen, where a final log starts above it (sim seed 9002 --acks 1 --replication-factor 3 --retention)", () => {
+    // b1 led and deleted 0..2; b2 kept 1..2 to the end. c1 read a0, then found the log starting at 3.
+    const story = () => new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).ok("a3", 3).poll("c1", [[0, "a0"]]);
+    const logs = (s: Story): Story => s.log([[3, "a3"]], { startOffset: 3 }).log([[1, "a1"], [2, "a2"], [3, "a3"]], { replica: "b2", startOffset: 1 });
+    const moved = logs(story().skipDeleted("c1", 1, 3).poll("c1", [[3, "a3"]])).check();
+    expect(moved.anomalies).toEqual([]);
+    expect(allowedKinds(moved)).toContain("deleted-by-retention");
+    expect(moved.allowed.flatMap((finding) => finding.values)).toEqual(expect.arrayContaining(["a1", "a2"]));
+    // Without the move, or past every final log's start (a leader that claimed a start no replica reached), they are unseen.
+    expect(kinds(logs(story().poll("c1", [[3, "a3"]])).check())).toContain("unseen");
+    const beyond = story().skipDeleted("c1", 1, 3).poll("c1", [[3, "a3"]]).log([[1, "a1"], [2, "a2"], [3, "a3"]], { startOffset: 1 }).check();
+    expect(kinds(beyond)).toEqual(["unseen"]);
+  });
+
+  it("deleted-by-retention: an out-of-sync replica's stale log from offset 0 does not keep a deleted value from being excused (sim seed 9057 --acks 1 --replication-factor 3 --retention)", () => {
+    const story = () => new Story().ok("a0", 0).ok("a1", 1).ok("a2", 2).poll("c1", [[0, "a0"], [1, "a1"], [2, "a2"]]).log([[2, "a2"]], { leader: true, inSync: true, startOffset: 2, highWatermark: 3 });
+    const stale = story().log([[0, "x0"], [1, "x1"]], { replica: "b3", inSync: false, highWatermark: 0 }).check();
+    expect(stale.anomalies).toEqual([]);
+    expect(allowedKinds(stale)).toContain("deleted-by-retention");
+    // An in-sync replica starting at 0 without them: lost.
+    const inSync = story().log([[0, "x0"]], { replica: "b3", inSync: true, highWatermark: 1 }).check({ liveness: false });
+    expect(kinds(inSync)).toContain("lost-write");
   });
 
   it("deleted-by-retention: below the start of every final log a loss is allowed; at or above it, a lost write", () => {

@@ -214,8 +214,10 @@ interface PartitionView {
   knownOffsets: number[];
   /** Ranges a final log reports damaged at rest. */
   readonly damaged: OffsetRange[];
-  /** The lowest start of the final logs: below it retention deleted every replica's copy. */
+  /** The lowest start of the in-sync final logs (of all, when none is in sync): below it retention deleted every copy. */
   retainedFrom: number;
+  /** The highest start of the final logs: below it retention deleted some replica's copy. */
+  latestStart: number;
 }
 
 interface Analysis {
@@ -395,17 +397,23 @@ function viewOf(analysis: Analysis, topic: TopicName, partition: PartitionIndex)
   const name = partitionKey(topic, partition);
   let view = analysis.partitions.get(name);
   if (view === undefined) {
-    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), loggedEnd: 0, leaderChanges: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [], retainedFrom: Infinity };
+    view = { name, topic, partition, hasFinalLog: false, logged: new Map(), loggedEnd: 0, leaderChanges: [], maxPolledOffset: -1, claimedOffsets: new Set(), knownOffsets: [], damaged: [], retainedFrom: Infinity, latestStart: 0 };
     analysis.partitions.set(name, view);
   }
   return view;
 }
 
 function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
+  // Where retention deleted every copy is judged by the in-sync replicas' logs when there are any:
+  // a replica outside the ISR may hold a stale tail of an old epoch from offset 0 that catching up
+  // would cut (sim seed 9057 --acks 1 --replication-factor 3 --retention), not the values deleted.
+  const outOfSyncFrom = new Map<PartitionView, number>();
   for (const log of history.finalLogs) {
     const view = viewOf(analysis, log.topic, log.partition);
     view.hasFinalLog = true;
-    view.retainedFrom = Math.min(view.retainedFrom, log.startOffset ?? 0);
+    if (log.inSync === false) outOfSyncFrom.set(view, Math.min(outOfSyncFrom.get(view) ?? Infinity, log.startOffset ?? 0));
+    else view.retainedFrom = Math.min(view.retainedFrom, log.startOffset ?? 0);
+    view.latestStart = Math.max(view.latestStart, log.startOffset ?? 0);
     for (const range of log.damaged ?? []) {
       view.damaged.push({ fromOffset: range.fromOffset, toOffset: range.toOffset });
       view.loggedEnd = Math.max(view.loggedEnd, range.toOffset);
@@ -419,6 +427,7 @@ function indexFinalLogs(analysis: Analysis, history: QueueHistoryData): void {
       addLocation(analysis, record.value, view.name, record.offset, entry);
     }
   }
+  for (const [view, from] of outOfSyncFrom) if (view.retainedFrom === Infinity) view.retainedFrom = from;
 }
 
 function indexOps(analysis: Analysis): void {
@@ -969,6 +978,10 @@ function checkUnseen(analysis: Analysis): void {
   // Ranges consumers skipped because the broker said they were damaged (CORRUPT_DATA).
   const skipped = new Map<string, OffsetRange[]>();
   for (const op of analysis.ops) if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) push(skipped, partitionKey(op.topic, op.partition), op.skippedDamaged);
+  // Ranges consumers moved past because the leader's log started above them: retention runs on
+  // each broker by its own clock, so the leader may delete what a replica keeps to the end.
+  const deleted = new Map<string, ConsumerResetOp[]>();
+  for (const op of analysis.ops) if (op.type === "consumer.reset" && op.deletedBelowStart !== undefined) push(deleted, partitionKey(op.topic, op.partition), op);
   for (const view of analysis.partitions.values()) {
     const unseen: Evidence[] = [];
     const offsets: number[] = [];
@@ -980,6 +993,14 @@ function checkUnseen(analysis: Analysis): void {
         // and skipped it knowingly: not silent, excused like a loss to damage.
         values.add(value);
         return excuseDamage(analysis, `${value} at ${view.name}@${offset} was skipped by consumers as damaged on the leader's disk`, [evidence]);
+      }
+      // Only where a final log does start above it: a leader that claimed a start no replica
+      // reached would have made consumers skip records it still had.
+      const reset = (deleted.get(view.name) ?? []).find((op) => op.deletedBelowStart!.fromOffset <= offset && offset < op.deletedBelowStart!.toOffset && op.deletedBelowStart!.toOffset <= view.latestStart);
+      if (reset !== undefined) {
+        values.add(value);
+        analysis.findings.add({ kind: "deleted-by-retention", detail: `${value} at ${view.name}@${offset} was deleted by retention on the leader before a consumer read it: ${reset.process} was at ${reset.deletedBelowStart!.fromOffset} when the log started at ${reset.deletedBelowStart!.toOffset} (a final log starts at ${view.latestStart})`, values: [value], ops: [evidence, reset] }, true);
+        return;
       }
       values.add(value);
       unseen.push(evidence);

@@ -121,6 +121,8 @@ export interface ConsumerResetOp extends OpBase {
   readonly reason?: string;
   /** The move skipped a range the broker reported damaged (CORRUPT_DATA). */
   readonly skippedDamaged?: OffsetRange;
+  /** The position was below the leader's log start and moved up to it: retention deleted this range first. */
+  readonly deletedBelowStart?: OffsetRange;
 }
 
 /** Offsets [fromOffset, toOffset). */
@@ -277,6 +279,7 @@ export interface PositionReset {
   readonly offset: number;
   readonly reason?: string;
   readonly skippedDamaged?: OffsetRange;
+  readonly deletedBelowStart?: OffsetRange;
 }
 
 /** How a null record value (never written by a workload) shows in a history. */
@@ -358,6 +361,7 @@ export class QueueHistory implements QueueHistoryData {
       offset: reset.offset,
       ...(reset.reason === undefined ? {} : { reason: reset.reason }),
       ...(reset.skippedDamaged === undefined ? {} : { skippedDamaged: { fromOffset: reset.skippedDamaged.fromOffset, toOffset: reset.skippedDamaged.toOffset } }),
+      ...(reset.deletedBelowStart === undefined ? {} : { deletedBelowStart: { fromOffset: reset.deletedBelowStart.fromOffset, toOffset: reset.deletedBelowStart.toOffset } }),
     };
     this.ops.push(op);
   }

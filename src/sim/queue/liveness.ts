@@ -44,9 +44,10 @@ export class LivenessProgress {
     else if (op.type === "send.ok" || op.type === "send.fail" || op.type === "send.unknown") this.settle(op);
     else if (op.type === "poll") this.poll(op.process, op.value);
     else if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) this.skip(op.process, op.partition, op.skippedDamaged);
+    else if (op.type === "consumer.reset" && op.deletedBelowStart !== undefined) this.skip(op.process, op.partition, op.deletedBelowStart);
   }
 
-  /** Values in a skipped damaged range are lost to the damage: waiting for them would never end. */
+  /** Values in a skipped damaged range (or one retention deleted first) are gone: waiting for them would never end. */
   private skip(consumer: NodeId, partition: number, range: OffsetRange): void {
     const values = this.seen.get(consumer);
     if (values === undefined) return;

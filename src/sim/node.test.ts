@@ -40,6 +40,33 @@ describe("SimNode process faults", () => {
     expect(node.incarnation).toBe(3);
   });
 
+  it("a boot still running when its incarnation crashed reaches nothing: the live incarnation keeps its endpoint and the disk (sim seed 7103)", async () => {
+    const log: string[] = [];
+    const world = new SimWorld(3);
+    let boots = 0;
+    // Each boot yields before it touches its disk (as the broker store's file pool does), so the
+    // first boot is still queued when the node is restarted again.
+    const node = world.addNode("a", async (ports) => {
+      const boot = ++boots;
+      await Promise.resolve();
+      await ports.fs.mkdir(`boot-${boot}`);
+      log.push(`boot ${boot} read its disk`);
+      ports.transport.onMessage((_from, message) => log.push(`boot ${boot} got ${String(message)}`));
+      return { stop: () => undefined };
+    });
+    const sender = world.addNode("b", async (ports) => {
+      world.kernel.schedule(20, () => ports.transport.send("a", "hello"));
+      return { stop: () => undefined };
+    });
+    void sender.start();
+    void node.restart(); // boot 1: its continuation is queued, nothing drains it yet
+    void node.restart(); // boot 2, the live one
+    world.kernel.markAsync();
+    await world.kernel.run({ untilMs: 30 });
+    expect(log).toEqual(["boot 2 read its disk", "boot 2 got hello"]);
+    expect(await world.kernel.settle(node.fs.list("."))).toEqual(["boot-2"]);
+  });
+
   it("pause holds timers and messages and runs them, in order, at resume", async () => {
     const log: string[] = [];
     const world = new SimWorld(2);

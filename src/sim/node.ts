@@ -6,8 +6,9 @@
  * - crash: the process dies at once. Every in-memory actor state is gone, every timer it set is
  *   cancelled, messages in flight to it are dropped on arrival while it is down, and its disk
  *   keeps only what the disk's crash model keeps (see fs.ts). Promises its old incarnation was
- *   waiting on never settle. A start-up still under way (disk reads settle) may finish, but its
- *   process neither listens for messages nor crashes the next incarnation.
+ *   waiting on never settle, and code of the old incarnation that still runs (a boot's
+ *   continuation that had not yet reached its disk when the crash came) reaches nothing: its disk
+ *   calls never settle, its message handler is never installed, its outputs are not heard.
  * - restart: a new incarnation boots through the node's normal start-up path (the boot function,
  *   which reads the disk). With `wipe`, the disk is replaced by an empty one first.
  * - pause / resume: the process is frozen (a GC pause, a stopped VM). Timers that fall due and
@@ -25,6 +26,7 @@
 import type { Clock, TimerHandle } from "../ports/clock.ts";
 import type { Random } from "../ports/random.ts";
 import type { NodeId, SendOutcome, Transport } from "../ports/transport.ts";
+import type { FileSystem } from "../ports/filesystem.ts";
 import type { AnyStateMachine } from "xstate";
 import { ActorHost, type ActorDefinition, type HostCrash, type HostObserver, type NodePorts } from "../host/host.ts";
 import type { Kernel, TaskHandle } from "./kernel.ts";
@@ -37,7 +39,8 @@ export interface SimNodePorts {
   readonly clock: Clock;
   readonly random: Random;
   readonly transport: Transport;
-  readonly fs: SimFileSystem;
+  /** The node's disk as this incarnation sees it (`fsFor`); the disk itself is `SimNode.fs`. */
+  readonly fs: FileSystem;
   readonly notePendingWork: () => void;
 }
 
@@ -89,7 +92,7 @@ export class SimNode implements NetworkHost {
       clock: this.clockFor(incarnation),
       random: this.kernel.random.derive(`node:${this.id}`).derive(`incarnation:${incarnation}`),
       transport: this.transportFor(incarnation),
-      fs: this.fs,
+      fs: this.fsFor(incarnation),
       notePendingWork: () => this.kernel.markAsync(),
     };
     const process = await this.boot(ports, this);
@@ -160,15 +163,38 @@ export class SimNode implements NetworkHost {
     if (this.incarnation === incarnation) this.admit(callback);
   }
 
+  /**
+   * The disk for one incarnation: once the node has crashed (or restarted) since, every call waits
+   * for ever, as a dead process's would. Calls made before the crash are the disk's own business
+   * (fs.ts: pending syncs never settle, open handles fail with EBADF); this covers calls the old
+   * incarnation's code makes *after* the crash — a boot whose continuation was still queued (sim
+   * seed 7103: a broker restarted at 4,235 ms and again at 4,236 ms went on recovering its logs in
+   * its second, dead incarnation, side by side with the live one).
+   */
+  fsFor(incarnation: number): FileSystem {
+    const fs = this.fs;
+    const live = <T>(call: () => Promise<T>): Promise<T> => (this.incarnation === incarnation ? call() : new Promise<T>(() => undefined));
+    return {
+      open: (path, mode) => live(() => fs.open(path, mode)),
+      readFile: (path) => live(() => fs.readFile(path)),
+      stat: (path) => live(() => fs.stat(path)),
+      list: (dir) => live(() => fs.list(dir)),
+      mkdir: (dir) => live(() => fs.mkdir(dir)),
+      remove: (path) => live(() => fs.remove(path)),
+      removeDir: (dir) => live(() => fs.removeDir(dir)),
+      rename: (from, to) => live(() => fs.rename(from, to)),
+      syncDir: (dir) => live(() => fs.syncDir(dir)),
+    };
+  }
+
   /** Sends of a stale incarnation vanish; sends while paused leave at resume. */
   private transportFor(incarnation: number): Transport {
     const inner = this.transport;
     return {
       self: inner.self,
-      // The network keeps one handler per node, not per incarnation: a dead incarnation whose
-      // start-up finished late (its store opened after a restart crashed it) must not take the
-      // new one's inbox (sim seed 7026, acks 1: broker-0 restarted twice 5 ms apart, then heard
-      // nothing for the rest of the run and its only-copy partition stayed leaderless).
+      // A boot still running for a crashed incarnation must not take the endpoint from the one
+      // running now: that one would never hear a message again (sim seeds 7103 and 7026: a
+      // broker restarted twice within a few ms, then heard nothing for the rest of the run).
       onMessage: (handler) => {
         if (this.incarnation === incarnation) inner.onMessage(handler);
       },
@@ -251,16 +277,19 @@ export function actorBoot<Machine extends AnyStateMachine, Message, Operation, I
               ports.transport.send(to, message, receipt);
             },
           };
+    // What a crashed incarnation's actor still does (its boot finished after the crash) is not heard.
+    const live = (): boolean => node.incarnation === incarnation;
     const host = await ActorHost.start(definition, { ...ports, transport } as NodePorts<Message>, {
       ...node.hostHooks(),
-      // An error of a dead incarnation (its start-up finishing after a crash) is not the live one's.
       onCrash: (crash) => {
-        if (node.incarnation === incarnation) node.fail(crash);
+        if (live()) node.fail(crash);
       },
-      onNotify: (output) => hooks?.onNotify?.(output),
+      onNotify: (output) => {
+        if (live()) hooks?.onNotify?.(output);
+      },
       ...(hooks?.principalOf === undefined ? {} : { principalOf: hooks.principalOf }),
     });
-    onStarted?.(host);
+    if (live()) onStarted?.(host);
     return { stop: () => void host.stop() };
   };
 }

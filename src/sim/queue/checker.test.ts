@@ -166,6 +166,19 @@ describe("queue checker: every rule has a history that must fail it", () => {
     expect(stranded().repaired("b1", 0, 9, 1).repaired("b2", 0, 9, 1).check(options).ok).toBe(false);
   });
 
+  it("uncommitted-read beyond the damage promise: a polled offset is committed, acknowledged or not (sim seed 7036)", () => {
+    // Replication factor 1 across a switch to raft mode: u0 was polled (committed) but its
+    // acknowledgement never came; rot on the only copy took it, and the adoption cut the log there.
+    const rotted = (): Story => new Story().unknown("u0").poll("c1", [[0, "u0"]]).log([], { replica: "b1", highWatermark: 0 });
+    const options = { damagedMajority: 1 };
+    expect(kinds(rotted().check(options))).toEqual(["uncommitted-read"]);
+    const cut = rotted().repaired("b1", 0, 1).check(options);
+    expect(cut.ok, JSON.stringify(cut.anomalies)).toBe(true);
+    expect(allowedKinds(cut)).toEqual(["beyond-damage-promise"]);
+    // A cut that missed the polled offset excuses nothing.
+    expect(rotted().repaired("b1", 1, 2).check(options).ok).toBe(false);
+  });
+
   it("lost-write: a polled value (so committed) is in no final log, even unacknowledged", () => {
     const result = new Story().ok("a0", 0).unknown("u1").ok("a2", 2).poll("c1", [[0, "a0"], [1, "u1"], [2, "a2"]]).log([[0, "a0"], [2, "a2"]]).check();
     expect(kinds(result)).toEqual(["lost-write"]);

@@ -262,7 +262,7 @@ class Findings {
 
   add(given: Anomaly, allowed = false): void {
     const beyond = !allowed && (given.kind === "lost-write" || given.kind === "uncommitted-read") && this.beyondPromise.has(partitionOfAnomaly(given) ?? "");
-    const anomaly = beyond ? { ...given, kind: "beyond-damage-promise" as const, detail: `${given.kind}, but a majority of the voters lost an acknowledged offset of this partition to damage at rest: ${given.detail}` } : given;
+    const anomaly = beyond ? { ...given, kind: "beyond-damage-promise" as const, detail: `${given.kind}, but a majority of the voters lost a committed (acknowledged or polled) offset of this partition to damage at rest: ${given.detail}` } : given;
     if (beyond) allowed = true;
     const count = (this.counts[anomaly.kind] ?? 0) + 1;
     this.counts[anomaly.kind] = count;
@@ -336,9 +336,12 @@ function analyse(history: QueueHistoryData, options: Required<QueueCheckOptions>
 }
 
 /**
- * The partitions where at least `majority` Raft voters lost one same acknowledged offset to damage
+ * The partitions where at least `majority` Raft voters lost one same committed offset to damage
  * at rest (`damagedMajority`; 0: none ever). Only Raft cuts count: a fetch-mode repair refilled
- * its copy from the leader.
+ * its copy from the leader. Committed: acknowledged, or polled — a consumer reads only committed
+ * records, so a polled one is as much a promise as an acknowledged one (sim seed 7036, mode
+ * switches at replication factor 1: a value polled, never acknowledged, rotted on its only copy,
+ * which the switch to raft mode cut there).
  */
 export function partitionsBeyondDamagePromise(ops: readonly QueueOp[], repairs: readonly RangeRepair[], majority: number): Set<string> {
   const beyond = new Set<string>();
@@ -346,12 +349,15 @@ export function partitionsBeyondDamagePromise(ops: readonly QueueOp[], repairs: 
   const cuts = new Map<string, RangeRepair[]>();
   for (const repair of repairs) if (repair.raftCut === true) push(cuts, partitionKey(repair.topic, repair.partition), repair);
   if (cuts.size === 0) return beyond;
+  const lostOnMajority = (key: string, offset: number): boolean => new Set((cuts.get(key) ?? []).filter((cut) => cut.fromOffset <= offset && offset < cut.toOffset).map((cut) => cut.replica)).size >= majority;
   for (const op of ops) {
-    if (op.type !== "send.ok") continue;
-    const key = partitionKey(op.topic, op.partition);
-    if (beyond.has(key)) continue;
-    const losers = new Set((cuts.get(key) ?? []).filter((cut) => cut.fromOffset <= op.offset && op.offset < cut.toOffset).map((cut) => cut.replica));
-    if (losers.size >= majority) beyond.add(key);
+    if (op.type === "send.ok") {
+      const key = partitionKey(op.topic, op.partition);
+      if (!beyond.has(key) && lostOnMajority(key, op.offset)) beyond.add(key);
+    } else if (op.type === "poll") {
+      const key = partitionKey(op.topic, op.partition);
+      if (!beyond.has(key) && lostOnMajority(key, op.offset)) beyond.add(key);
+    }
   }
   return beyond;
 }

@@ -57,7 +57,8 @@ import { ReusedProducerIds } from "./producer-plant.ts";
 import { QueueHistory } from "./history.ts";
 import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } from "./final-state.ts";
 import { LivenessProgress } from "./liveness.ts";
-import { checkQueue } from "./checker.ts";
+import { checkQueue, partitionsBeyondDamagePromise } from "./checker.ts";
+import { SwitchSettling, unsettledAnomalies, unsettledSwitches } from "./switch-settle.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
@@ -280,7 +281,10 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // With membership changes, liveness includes them: every change done, and a leader serving the configuration they left.
   // Every replica guarded at its start on an empty disk (raft/wiped.ts) must have caught up by the end.
   const quorumSettled = (): boolean => (quorum === undefined || quorum.stillGuarded().length === 0) && (!membershipChanges || (quorum!.operator.idle && quorum!.servingId() !== undefined));
-  await world.kernel.run({ untilMs: endMs, stopWhen: () => progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() && quorumSettled() });
+  // With mode switches, liveness includes them: none still under way, every switched partition served in its new mode (switch-settle.ts).
+  const coordinatorApplied = (): CoordinatorState | undefined => (quorum !== undefined ? quorum.servingApplied() : world.node(COORDINATOR).status === "down" ? undefined : contextState(coordinatorHost));
+  const switches = settings.modeSwitches === 0 ? undefined : new SwitchSettling(() => world.kernel.now(), () => unsettledSwitches(coordinatorApplied(), TOPIC, leadership(brokerHosts, running)));
+  await world.kernel.run({ untilMs: endMs, stopWhen: () => (switches?.quiet() ?? true) && progress.finished(history.ops) && (groups?.finished(history) ?? true) && placed() && quorumSettled() });
   if (groups !== undefined) {
     await world.kernel.run({ untilMs: Math.min(world.kernel.now() + GROUP_CATCH_UP_MS, endMs) });
     const last = quorum !== undefined ? quorum.servingApplied() : world.node(COORDINATOR).status === "down" ? undefined : contextState(coordinatorHost);
@@ -291,6 +295,7 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   // a fixed, generous catch-up window on the healed cluster instead.
   if (settings.acks === 0) await world.kernel.run({ untilMs: Math.min(world.kernel.now() + ACKS0_CATCH_UP_MS, settings.safetyMs + settings.livenessMs) });
 
+  const unsettled = switches?.unsettled() ?? [];
   const final = leadership(brokerHosts);
   recordRepairsInFlight(history, world, brokerHosts);
   await readFinalLogs(world, brokers, history, final, ownHighWatermarks(brokerHosts), raft !== undefined);
@@ -305,13 +310,15 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
   const noLeader = membershipChanges && quorum?.servingId() === undefined ? [{ kind: "coordinator-no-serving-leader", detail: `no coordinator replica serves at the end of the run (voters ${quorum?.votersNow().join(", ")}; all up since the final heal)` }] : [];
   const stillGuarded = (quorum?.stillGuarded() ?? []).map((node) => ({ kind: "coordinator-guard-unfinished", detail: `${node} is still guarded (it started on an empty or wiped disk and has not caught up: voteless) at the end of the run` }));
+  // A partition beyond the damage promise stays unavailable by design: its switch may never finish.
+  const switchAnomalies = unsettledAnomalies(unsettled, partitionsBeyondDamagePromise(history.ops, history.repairs, Math.floor(settings.replicationFactor / 2) + 1));
   const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader, ...stillGuarded];
-  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
+  const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...switchAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);
   options.recorder?.recordAnomalies([...nodeErrorAnomalies(world), ...leaseAnomalies, ...check.anomalies, ...groupAnomalies, ...placement]);
   return {
     ...figures,
-    ok: figures.ok && check.ok && raftAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true) && groupAnomalies.length === 0,
+    ok: figures.ok && check.ok && raftAnomalies.length === 0 && switchAnomalies.length === 0 && quorumAnomalies.length === 0 && (groupCheck?.ok ?? true) && groupAnomalies.length === 0,
     ...(quorum === undefined ? {} : { coordinatorQuorum: quorum.figures() }),
     ...(raft === undefined ? {} : { raft: { groups: raft.groups, elections: raft.elections, violations: raftAnomalies.length, compacted: raft.compacted, installed: raft.installed } }),
     ...(settings.modeSwitches === 0 ? {} : { modeSwitches: { asked: settings.modeSwitches, taken: modeSwitchesTaken, copiesSwitched } }),

@@ -47,7 +47,9 @@ describe("mode switches under faults (RF 3, acks -1, 4 switches per run)", () =>
  * ISR) go voteless now. Since heartbeats carry one full report per round trip (reportFollows,
  * which moved every seed's story) 205 no longer reaches the switch: the rot leaves partition 0
  * beyond the promise first (two of three copies cut), and the run passes with one switch taken and
- * none carried out. It stays as a seed that must pass; the rule it found is pinned by
+ * none carried out: rot took offset 6 from the leader, the only in-sync copy, so the ISR never
+ * regains the majority the switch needs, and the switch left unsettled is excused by that damage
+ * (sim/queue/switch-settle.ts). It stays as a seed that must pass; the rule it found is pinned by
  * broker/mode-adopt.test.ts and host/stores/broker-store-mode-switch.test.ts.
  * 254 at acks -1: rot cut two of the three holders as they adopted (broker-2 paused through the
  * switch, its log zeroed meanwhile); both voteless, no one could be elected and the switch back to

@@ -58,7 +58,7 @@ import { QueueHistory } from "./history.ts";
 import { leadership, ownHighWatermarks, readFinalLogs, recordRepairsInFlight } from "./final-state.ts";
 import { LivenessProgress } from "./liveness.ts";
 import { checkQueue, partitionsBeyondDamagePromise } from "./checker.ts";
-import { SwitchSettling, unsettledAnomalies, unsettledSwitches } from "./switch-settle.ts";
+import { partitionsWithoutIntactCopy, SwitchSettling, unsettledAnomalies, unsettledSwitches } from "./switch-settle.ts";
 import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
@@ -310,8 +310,9 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const leaseAnomalies = [...leases.anomalies(), ...(quorum?.leaseAnomalies() ?? []), ...(intruder?.anomalies() ?? [])];
   const noLeader = membershipChanges && quorum?.servingId() === undefined ? [{ kind: "coordinator-no-serving-leader", detail: `no coordinator replica serves at the end of the run (voters ${quorum?.votersNow().join(", ")}; all up since the final heal)` }] : [];
   const stillGuarded = (quorum?.stillGuarded() ?? []).map((node) => ({ kind: "coordinator-guard-unfinished", detail: `${node} is still guarded (it started on an empty or wiped disk and has not caught up: voteless) at the end of the run` }));
-  // A partition beyond the damage promise stays unavailable by design: its switch may never finish.
-  const switchAnomalies = unsettledAnomalies(unsettled, partitionsBeyondDamagePromise(history.ops, history.repairs, Math.floor(settings.replicationFactor / 2) + 1));
+  // A partition damage left beyond repair stays unavailable by design: its switch may never finish.
+  const damageExcused = new Set([...partitionsBeyondDamagePromise(history.ops, history.repairs, Math.floor(settings.replicationFactor / 2) + 1), ...partitionsWithoutIntactCopy(history.finalLogs)]);
+  const switchAnomalies = unsettledAnomalies(unsettled, damageExcused);
   const quorumAnomalies = [...(quorum?.checker.anomalies() ?? []), ...(quorum?.unfinishedChanges() ?? []).map((detail) => ({ kind: "coordinator-change-unfinished", detail })), ...noLeader, ...stillGuarded];
   const figures = runFigures(world, options.seed, [...leaseAnomalies, ...check.anomalies.map((anomaly) => ({ kind: anomaly.kind, detail: anomaly.detail })), ...raftAnomalies, ...switchAnomalies, ...quorumAnomalies, ...groupAnomalies, ...placement], started, schedule);
   options.recorder?.recordOperations(history.ops);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import type { FinalLeadership } from "./final-state.ts";
-import { SWITCH_SETTLED_QUIET_MS, SwitchSettling, unsettledAnomalies, unsettledSwitches } from "./switch-settle.ts";
+import type { FinalLog } from "./history.ts";
+import { partitionsWithoutIntactCopy, SWITCH_SETTLED_QUIET_MS, SwitchSettling, unsettledAnomalies, unsettledSwitches } from "./switch-settle.ts";
 
 /** A coordinator state with one topic "t" in `mode`, its partitions as given (only what the rule reads). */
 function stateWith(mode: "raft" | "fetch", partitions: { mode?: "raft" | "fetch"; switchedAtEpoch?: number }[]): CoordinatorState {
@@ -55,5 +56,14 @@ describe("mode switches settled (the liveness phase of a mode-switch run)", () =
     const unsettled = ["t/1 is still switching to fetch mode", "t/12 switched to raft mode in epoch 6 and has no serving leader"];
     expect(unsettledAnomalies(unsettled, new Set()).map((anomaly) => anomaly.kind)).toEqual(["mode-switch-unsettled", "mode-switch-unsettled"]);
     expect(unsettledAnomalies(unsettled, new Set(["t/1"])).map((anomaly) => anomaly.detail)).toEqual(["at the end of the liveness phase (every node up since the final heal) t/12 switched to raft mode in epoch 6 and has no serving leader"]);
+  });
+
+  it("a partition has no intact copy when an offset damaged on one final log is held by none (sim seed 205)", () => {
+    const log = (replica: string, offsets: number[], damaged?: [number, number]): FinalLog => ({ topic: "t", partition: 0, replica, records: offsets.map((offset) => ({ offset, value: `v${offset}` })), ...(damaged === undefined ? {} : { damaged: [{ fromOffset: damaged[0], toOffset: damaged[1] }] }) });
+    // The leader's offset 6 rotted; both followers end at 6.
+    expect(partitionsWithoutIntactCopy([log("b1", [0, 1, 2, 3, 4, 5, 7], [6, 7]), log("b0", [0, 1, 2, 3, 4, 5]), log("b2", [0, 1, 2, 3, 4, 5])])).toEqual(new Set(["t/0"]));
+    // A follower still holds it: repairable.
+    expect(partitionsWithoutIntactCopy([log("b1", [0, 1, 2, 3, 4, 5, 7], [6, 7]), log("b0", [0, 1, 2, 3, 4, 5, 6])])).toEqual(new Set());
+    expect(partitionsWithoutIntactCopy([log("b1", [0, 1])])).toEqual(new Set());
   });
 });

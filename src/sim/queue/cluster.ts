@@ -63,7 +63,7 @@ import { placementProblems } from "./placement.ts";
 import { RaftGroupsObserver } from "./raft-groups.ts";
 import { modeSwitcherBoot, OPERATOR } from "./mode-switches.ts";
 import { COORDINATOR_LEADER, COORDINATOR_PEER_PREFIX, coordinatorReplicaIds, drawLeaderCuts, SimCoordinatorQuorum } from "./coordinator-boot.ts";
-import { COORDINATOR_VOTER_PREFIX, drawCoordinatorChanges } from "./coordinator-operator.ts";
+import { COORDINATOR_VOTER_PREFIX, drawCoordinatorChanges, sparesFor } from "./coordinator-operator.ts";
 import type { CoordinatorState } from "../../actors/coordinator/state.ts";
 import { COORDINATOR, TOPIC, isGroupPlant, resolveSettings, type ClientHost, type QueueRunOptions, type QueueRunResult } from "./run-options.ts";
 import { clockDrift, diskProfile, drawSchedule, fixedRates, DAMAGE_AT_REST_PER_SECOND, DAMAGE_AT_REST_SEED_SHARE, DISK_FULL_PER_SECOND, DISK_FULL_ROOM_BYTES_MAX, DISK_FULL_SEED_SHARE, PRODUCER_CRASH_SEED_SHARE } from "./run-profile.ts";
@@ -110,7 +110,12 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   const coordinatorPlant = { ...coordinatorPlantOf(options.plant), ...authorizer };
   // The group rules hold every acknowledged message to be processed: only acks -1 promises none is lost.
   if (settings.groups !== undefined && settings.acks !== -1) throw new RangeError(`consumer groups run at acks -1 (every acknowledged message must reach every group), not acks ${settings.acks}`);
-  const quorumIds = settings.coordinators > 1 ? coordinatorReplicaIds(settings.coordinators) : undefined;
+  // `--coordinator-changes`: membership episodes drawn from their own stream (no other draw of the seed changes).
+  const drawnChanges = settings.coordinators > 1 && options.coordinatorChanges === true && options.schedule === undefined ? drawCoordinatorChanges(root.derive("nemesis:coordinator-changes"), settings.safetyMs) : [];
+  const changeSteps = [...(options.schedule ?? []), ...drawnChanges];
+  // Every replica, the spares too: group consumer processes list them from the start, as brokers and the
+  // other clients do (coordinator-boot.ts), standing for the operator who updates every bootstrap list.
+  const quorumIds = settings.coordinators > 1 ? coordinatorReplicaIds(settings.coordinators + sparesFor(changeSteps)) : undefined;
   const groups = settings.groups === undefined ? undefined : new GroupWorkload(world, { topic: TOPIC, coordinator: quorumIds ?? COORDINATOR, faultTarget: quorumIds === undefined ? COORDINATOR : COORDINATOR_LEADER, safetyMs: settings.safetyMs, swarm: settings.swarm, plant: isGroupPlant(options.plant) ? options.plant : undefined }, settings.groups, root.derive("profile:groups"));
   let coordinatorHost: { readonly snapshot: unknown } | undefined;
   // Group notices reach the group history once the decision is durable (durable-notices.ts).
@@ -129,9 +134,6 @@ export async function runQueue(options: QueueRunOptions): Promise<QueueRunResult
   };
   // With a quorum (coordinator-boot.ts) "the coordinator" is whichever replica serves as leader now.
   const groupHooks = groups === undefined ? {} : { onGroupNotice: (replica: NodeId, output: unknown) => groups.recordCoordinator(output, replica), onServing: (replica: NodeId, applied: CoordinatorState) => groups.offsetsSeen(`${replica} starting to serve as coordinator leader`, applied.groups.groups) };
-  // `--coordinator-changes`: membership episodes drawn from their own stream (no other draw of the seed changes).
-  const drawnChanges = settings.coordinators > 1 && options.coordinatorChanges === true && options.schedule === undefined ? drawCoordinatorChanges(root.derive("nemesis:coordinator-changes"), settings.safetyMs) : [];
-  const changeSteps = [...(options.schedule ?? []), ...drawnChanges];
   const membershipChanges = changeSteps.some((step) => step.action.kind === "coordinator-add" || step.action.kind === "coordinator-remove") || drawnChanges.length > 0;
   const quorum = settings.coordinators > 1 ? new SimCoordinatorQuorum(world, settings.coordinators, { ...coordinatorPlant, ...principals, ...quorumReplacements(changeSteps, options.plant), ...(options.snapshotChunkBytes === undefined ? {} : { raft: { snapshotChunkBytes: options.snapshotChunkBytes } }), disk, brokerHost: (broker) => brokerHosts.get(broker), onOutput: (replica, output, watch) => onCoordinatorOutput(output, watch, replica), ...groupHooks }) : undefined;
   if (quorum !== undefined && (quorum.ids.length !== quorum.voters.length || membershipChanges)) quorum.bootAdmin();

@@ -67,6 +67,9 @@ export class PartitionFeed extends FeedBase {
     this.endpoint = endpoint;
     const definition = consumerDefinition({
       ...this.settings,
+      // The coordinator replicas as this client knows them now, not as when the consumer was made:
+      // a feed started after every replica it was made with was replaced must find the new ones.
+      coordinator: this.context.coordinators,
       topic: this.topic,
       partitions: [this.partition],
       from: offset === undefined ? this.from : { offset },

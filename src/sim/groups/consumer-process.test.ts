@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { runQueue } from "../queue/cluster.ts";
 import { parseSchedule } from "../nemesis.ts";
+import { parseScenario } from "../scenario.ts";
+import { scenarioRunOptions } from "../shrink-run.ts";
+import { runWorkload } from "../workloads.ts";
+import { TraceRecorder } from "../trace-recorder.ts";
 import type { GroupHistoryData, GroupOp, ProcessedOp } from "./history.ts";
 
 /** One scripted run with groups; returns the run and its group history. */
@@ -54,5 +59,33 @@ describe("the simulated group consumer process", () => {
     expect(ok, details).toBe(true);
     const last = ops.filter((op) => (op.type === "crashed" || op.type === "restarted") && op.process === "g0-member-0").at(-1);
     expect(last?.type).toBe("restarted");
+  });
+
+  it("partition readers start on the coordinator voters the process learned, not on a list naming replicas removed since", async () => {
+    // Every bootstrap replica (coordinator-0..2) is replaced by 4.7 s; the run heals at 6 s. The
+    // processes list the spares from the start, so a reader on that list gets there in the end —
+    // after asking each stopped replica in turn. Started on the voters the member learned from its
+    // heartbeat replies, it asks none of them.
+    const asked: { readonly atMs: number; readonly to: string }[] = [];
+    class MetadataWatch extends TraceRecorder {
+      override delivered(atMs: number, from: string, to: string, sentAtMs: number, message: unknown, duplicate = false): void {
+        this.note(atMs, from, to, message);
+        super.delivered(atMs, from, to, sentAtMs, message, duplicate);
+      }
+      override dropped(atMs: number, from: string, to: string, sentAtMs: number, reason: "loss" | "partition" | "node-down" | "unknown-node", message: unknown): void {
+        this.note(atMs, from, to, message);
+        super.dropped(atMs, from, to, sentAtMs, reason, message);
+      }
+      private note(atMs: number, from: string, to: string, message: unknown): void {
+        if (/^g\d+-member-/.test(from) && (message as { type?: unknown }).type === "metadata.request") asked.push({ atMs, to });
+      }
+    }
+    const file = new URL("../../../scenarios/groups-coordinator-every-replica-replaced.txt", import.meta.url);
+    const scenario = parseScenario("groups-coordinator-every-replica-replaced", readFileSync(file, "utf8"));
+    const result = await runWorkload({ ...scenarioRunOptions(scenario), recorder: new MetadataWatch() });
+    expect(result.ok, result.anomalies.map((a) => `${a.kind}: ${a.detail}`).join("\n")).toBe(true);
+    const late = asked.filter(({ atMs }) => atMs > 6_000);
+    expect(late.length).toBeGreaterThan(0); // readers did start after the changes
+    expect(late.filter(({ to }) => /^coordinator-[012]$/.test(to))).toEqual([]);
   });
 });

@@ -17,6 +17,12 @@
  * `member.processed`. Records arriving are reported as `member.fetched` (only the planted bug
  * "commit-before-processing" acts on it).
  *
+ * Coordinator replicas: the member and the pusher start on `settings.coordinator` and learn the
+ * quorum's voters from their replies (CoordinatorsLearned); each partition reader starts on the
+ * voters this process learned last — from a group heartbeat or StartGet reply, or a metadata reply
+ * listing them — else on `settings.coordinator`, as the real client's feeds start on what its
+ * address book learned (src/client/partition-feed.ts).
+ *
  * Fault model: the node's (node.ts). A crash loses everything in memory — the member id, the
  * readers, batches in progress — and is recorded as `crashed`; the restarted process records
  * `restarted`, joins again under a new member id and resumes from the committed offsets. A pause
@@ -35,6 +41,7 @@ import type { ZhumqMessage } from "../../actors/shared/messages.ts";
 import type { CommittedOffset, TopicPartitions } from "../../actors/shared/group-messages.ts";
 import { partitionKey, type TopicName } from "../../actors/shared/ids.ts";
 import { assert } from "../../actors/shared/assert.ts";
+import { newerCoordinators, type LearnedCoordinators } from "../../actors/shared/coordinators-learned.ts";
 import type { ConsumedRecord, ConsumerOutput } from "../../actors/consumer/events.ts";
 import type { consumerMachine, StartFrom } from "../../actors/consumer/index.ts";
 import type { AssignedPartition, MemberOutput, MemberPlant, memberMachine } from "../../actors/member/index.ts";
@@ -136,6 +143,8 @@ class ConsumerProcess implements GroupConsumerProcess {
   private phase: "running" | "leaving" | "left" | "stopped" = "running";
   /** The node's incarnation this process was booted in. */
   private readonly incarnation: number;
+  /** The quorum's voters as a reply listed them last (absent before any did); in memory only. */
+  private learned: LearnedCoordinators | undefined;
 
   constructor(
     private readonly settings: GroupConsumerSettings,
@@ -145,7 +154,10 @@ class ConsumerProcess implements GroupConsumerProcess {
     private readonly observer: GroupConsumerObserver,
   ) {
     this.router = new EndpointRouter<ZhumqMessage>(ports.transport as Transport<ZhumqMessage>, ROUTES_MAX, (callback) => void ports.clock.setTimeout(callback, 0));
-    ports.transport.onMessage((from, message) => this.router.receive(from, message));
+    ports.transport.onMessage((from, message) => {
+      this.learnCoordinators(message);
+      this.router.receive(from, message);
+    });
     this.random = ports.random.derive("processing");
     this.incarnation = node.incarnation;
   }
@@ -254,7 +266,7 @@ class ConsumerProcess implements GroupConsumerProcess {
     const endpoint = this.router.endpoint();
     const reader: Reader = { topic: assigned.topic, partition: assigned.partition, key, endpoint, host: undefined, batches: [], busy: undefined, stopped: false, processedNext: after?.processedNext, startedAt };
     this.readers.set(key, reader);
-    const definition = consumerDefinition({ coordinator: this.settings.coordinator, topic: assigned.topic, partitions: [assigned.partition], from: startedAt, onDamagedData: "fail" });
+    const definition = consumerDefinition({ coordinator: this.learned?.voters ?? this.settings.coordinator, topic: assigned.topic, partitions: [assigned.partition], from: startedAt, onDamagedData: "fail" });
     void ActorHost.start(definition, this.actorPorts(`reader:${key}`, endpoint), {
       ...this.node.hostHooks(),
       onCrash: (crash) => this.node.fail(crash),
@@ -356,6 +368,23 @@ class ConsumerProcess implements GroupConsumerProcess {
     // A pusher that cannot start (its input refused) fails the node, as a member that cannot would.
     reader.start().catch((error: unknown) => this.node.fail({ actor: "pusher", node: this.node.id, event: "start", error }));
     return reader;
+  }
+
+  /**
+   * Keep the voters a reply lists, as the client's address book does (src/host/addresses.ts): a
+   * group heartbeat or StartGet reply's when its configuration index is newer than the one held, a
+   * metadata reply's (it carries no index) always.
+   */
+  private learnCoordinators(message: unknown): void {
+    if (typeof message !== "object" || message === null) return;
+    const reply = message as { readonly type?: unknown; readonly coordinators?: unknown; readonly coordinatorsIndex?: unknown };
+    if (reply.type === "group.heartbeat.reply" || reply.type === "startget.reply") {
+      this.learned = newerCoordinators(reply, this.learned) ?? this.learned;
+    } else if (reply.type === "metadata.reply") {
+      // It carries no index: its voters replace the list at the index held, so a newer indexed list still replaces them.
+      const listed = newerCoordinators({ coordinators: reply.coordinators, coordinatorsIndex: -1 }, undefined);
+      if (listed !== undefined) this.learned = { index: this.learned?.index ?? -1, voters: listed.voters };
+    }
   }
 
   private actorPorts(name: string, endpoint: Endpoint<ZhumqMessage> = this.router.endpoint()): NodePorts<ZhumqMessage> {

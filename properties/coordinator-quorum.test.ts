@@ -133,6 +133,15 @@ describe("coordinator quorum in the simulator", () => {
     expect(changes).toBeGreaterThanOrEqual(2 * GROUP_CHANGE_SEEDS.length);
   });
 
+  // Seed 9177: coordinator-2 crashed while still guarded (before the first election) and was never
+  // seen running since; the run took it as unguarded and let coordinator-0 return wiped under its
+  // old id, so two replicas stayed guarded, each waiting for the other: no leader ever again.
+  it("a replica down since it crashed guarded counts as guarded: no second replica is wiped (seed 9177)", SIMULATION, async () => {
+    const result = await runQueue({ seed: 9_177, coordinators: 3, coordinatorChanges: true });
+    if (!result.ok) expect.fail(failure(result, "npx zhumq sim --seed 9177 --coordinators 3 --coordinator-changes"));
+    expect(result.coordinatorQuorum?.wipedReturns ?? 0).toBeGreaterThan(0);
+  });
+
   // scenarios/queue-coordinator-planted-removed-member-counts.txt: a removed replica left running while the other voter is down.
   it("planted removed-coordinator-counts is caught by commit-not-durable (the voters in force); the same story without it passes", SIMULATION, async () => {
     const story = { seed: 11, coordinators: 3, replicationFactor: 3, messagesPerProducer: 120, faults: "none" as const, schedule: parseSchedule(REMOVED_MEMBER_STORY) };

@@ -254,7 +254,10 @@ export class SimCoordinatorQuorum {
     const guarded: NodeId[] = [];
     for (const id of this.ids) {
       if (this.retired.has(id)) continue;
-      const replica = this.replicaOf(id);
+      // A down replica this check never saw running: as it was when it went down (the state its
+      // last incarnation left in memory). Every replica starts guarded, and one that crashed so
+      // returns guarded; taken as unguarded, it let a second replica be wiped (sim seed 9177).
+      const replica = this.replicaOf(id) ?? (this.lastSeenGuarded.has(id) ? undefined : this.lastReplicaOf(id));
       if (replica !== undefined) this.lastSeenGuarded.set(id, voteless(replica.core));
       if (this.lastSeenGuarded.get(id) === true) guarded.push(id);
     }
@@ -337,7 +340,11 @@ export class SimCoordinatorQuorum {
   }
 
   private replicaOf(id: NodeId): QuorumReplica | undefined {
-    if (this.world.node(id).status === "down") return undefined;
+    return this.world.node(id).status === "down" ? undefined : this.lastReplicaOf(id);
+  }
+
+  /** Replica `id` as its latest incarnation holds it, or held it when it went down. */
+  private lastReplicaOf(id: NodeId): QuorumReplica | undefined {
     return (this.hosts.get(id)?.snapshot as { context?: { replica?: QuorumReplica } } | undefined)?.context?.replica;
   }
 

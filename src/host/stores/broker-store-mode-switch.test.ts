@@ -118,4 +118,25 @@ describe("the broker store switching a copy's mode", () => {
     expect(restarted.recovered.partitions[0]!.raft?.votelessUntil).toBeUndefined();
     await run(restarted.store.close());
   });
+
+  it("a folder converted to fetch mode is raft-mode again only through its next era's `raft-state`: a group started on the emptied copy keeps its vote and log across a restart (sim seed 413)", async () => {
+    const { fs, run, store, scan } = await withFetchCopy();
+    await run(store.persist([mode("raft", 9, 4)]));
+    expect((await scan()).raft?.hardState.term).toBe(9);
+    // Back to fetch mode, cut to nothing; in the next raft era the copy is empty, so nothing is
+    // adopted: the group simply starts, and its first hard state must mark the folder again.
+    await run(store.persist([mode("fetch", 12, 0)]));
+    expect((await scan()).raft).toBeUndefined();
+    const raft = (operation: Extract<BrokerOperation, { kind: "raft" }>["operation"]): BrokerOperation => ({ kind: "raft", topic: "t", partition: 0, operation });
+    await run(store.persist([raft({ kind: "hard-state", term: 15, votedFor: "b1", endIndex: -1, version: 0 }), raft({ kind: "append", batches: [batch(0, 15)], base: 0, endIndex: 1, version: 1 }), raft({ kind: "sync", endIndex: 1, version: 2 })]));
+    await run(store.sync());
+    await run(store.close());
+    // Before, the vote went to the shared record only (the folder was still marked from era 9):
+    // the restart found no `raft-state`, a fetch copy holding 0-1, and adopted it again — cut
+    // back to the switch's end in the switch's term, the vote for b1 forgotten.
+    const { recovered, store: reopened } = await run(BrokerStore.open(fs, OPTIONS));
+    expect(recovered.partitions[0]!.raft?.hardState).toEqual({ term: 15, votedFor: "b1" });
+    expect(recovered.partitions[0]!.raft?.entries.map((entry) => [entry.index, entry.term])).toEqual([[1, 15]]);
+    await run(reopened.close());
+  });
 });

@@ -643,6 +643,12 @@ export class BrokerStore implements ActorStore<BrokerOperation> {
         await cutForFetch(this.fs, log, operation.point.endOffset, truncateAcrossDamage);
         this.epochCaches.set(key, await this.recoverEpochs(key, log));
         await this.dropVoteless(log.dir);
+        // Unmarked first: a later era's first hard state must create `raft-state` again (a mode-scan
+        // that finds the file still there marks the folder again). Left marked, a group started on
+        // this folder in a later era (an empty copy: nothing adopted) kept its term and vote in the
+        // shared file only, and a restart found no `raft-state`, took the folder for a fetch-mode
+        // copy and adopted it again — cut back to the switch's end, its vote forgotten (seed 413).
+        this.raftMarked.delete(log.dir);
         await dropRaftState(this.fs, log);
       }
       this.raftRefusedThrough.delete(key);

@@ -22,6 +22,7 @@
  *   this impossible (the entries a majority holds durably then include one of the leader's term,
  *   which no log without the entry can beat); committing an older term's entry by counting
  *   replicas (the "Figure 8" bug) breaks it before any leader actually overwrites anything.
+ *   Both count a voteless node's entries lost to damage at rest as still guarded (voteless-guard.ts).
  * - state-machine-safety: two nodes apply different entries at one index.
  * - apply-order: a node applies an entry out of order, twice, or beyond its commit index.
  * - commit-regression: a node's commit index moves backwards within one incarnation (it restarts
@@ -37,6 +38,7 @@
  */
 import type { EntryInfo, NodeId, RaftMessage, RaftOutput, RaftRole } from "../../actors/raft/types.ts";
 import { majority } from "../../actors/raft/quorum.ts";
+import { guardAfterRestart, guards, inForce, mayVoteFor, type VotelessGuard } from "./voteless-guard.ts";
 
 export type RaftViolationKind =
   | "election-safety"
@@ -82,6 +84,8 @@ interface NodeView {
   /** The highest index of its log when it last sent entries (AppendEntries or a snapshot), every incarnation: what it may have sent. */
   sentThrough: number;
   started: boolean;
+  /** Damage at rest cut its log and it is voteless until caught up (voteless-guard.ts). */
+  guard: VotelessGuard | undefined;
 }
 
 interface Identity {
@@ -142,7 +146,7 @@ export class RaftChecker {
   private view(node: NodeId): NodeView {
     let view = this.views.get(node);
     if (view === undefined) {
-      view = { up: false, role: "follower", term: 0, commitIndex: -1, appliedIndex: -1, entries: [], durableIndex: -1, voters: [], votes: new Map(), sentThrough: -1, started: false };
+      view = { up: false, role: "follower", term: 0, commitIndex: -1, appliedIndex: -1, entries: [], durableIndex: -1, voters: [], votes: new Map(), sentThrough: -1, started: false, guard: undefined };
       this.views.set(node, view);
     }
     return view;
@@ -270,6 +274,7 @@ export class RaftChecker {
       this.checkRecovery(node, view, output);
       this.forgetUnseen(node, view, output.entries);
     }
+    view.guard = guardAfterRestart(view.guard, output.hardState, view.entries.slice(0, positionAfter(view.entries, view.durableIndex)), output.entries);
     view.started = true;
     view.up = true;
     view.role = "follower";
@@ -402,13 +407,15 @@ export class RaftChecker {
   private checkDurableMajority(node: NodeId, view: NodeView, entry: EntryInfo): void {
     const voters = view.voters;
     let durable = 0;
+    let guarded = 0;
     for (const voter of voters) {
       const other = this.views.get(voter);
-      if (other === undefined || other.durableIndex < entry.index) continue;
+      if (other === undefined) continue;
       const held = findEntry(other.entries, entry.index);
-      if (held !== undefined && held.term === entry.term && held.crc === entry.crc) durable++;
+      if (other.durableIndex >= entry.index && held !== undefined && held.term === entry.term && held.crc === entry.crc) durable++;
+      else if (inForce(other.guard, other) && guards(other.guard, entry)) guarded++; // lost to damage at rest, still guarded
     }
-    if (durable < majority(voters.length)) {
+    if (durable === 0 || durable + guarded < majority(voters.length)) {
       this.record("commit-not-durable", `${node} committed entry ${entry.index} (term ${entry.term}) while it was durable on ${durable} of ${voters.length} voters`, node);
     }
   }
@@ -417,7 +424,7 @@ export class RaftChecker {
   private checkNoElectableLoser(committer: NodeId, voters: readonly NodeId[], entry: EntryInfo): void {
     for (const node of voters) {
       const view = this.views.get(node);
-      if (view === undefined) continue;
+      if (view === undefined || inForce(view.guard, view)) continue; // a voteless node never campaigns
       // A running node campaigns with its log as it is; a crashed one comes back with its durable part.
       const inMemory = holds(view.entries, entry);
       const candidates: { index: number; term: number }[] = [];
@@ -427,6 +434,7 @@ export class RaftChecker {
         const supporters = voters.filter((voter) => {
           const other = this.views.get(voter);
           if (other === undefined) return false;
+          if (voter !== node && inForce(other.guard, other) && !mayVoteFor(other.guard, last)) return false;
           const theirs = voter === node ? last : lastOf(other.entries, other.durableIndex);
           return last.term > theirs.term || (last.term === theirs.term && last.index >= theirs.index);
         });

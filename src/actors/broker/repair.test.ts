@@ -285,6 +285,19 @@ describe("repair of rot at rest from the leader", () => {
     expect(await c.fetch(2)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 2, toOffset: 3 } });
   });
 
+  it("a leader alone in its ISR and fenced (handingOver, as for a mode switch) still gets a verdict: CORRUPT_DATA, not retries for good (sim seed 205)", async () => {
+    const c = await cluster(9);
+    c.world.node(B).crash(); // the follower stays out of the ISR: nobody whole to hand over to
+    Object.assign(c.partition, { isr: [A], isrVersion: c.partition.isrVersion + 1, handingOver: true });
+    await c.until(() => c.state(A).leader?.isr.length === 1 && c.state(A).leader?.handingOver === true);
+    const batchBytes = encodeBatch([{ value: new TextEncoder().encode("v0"), timestampMs: 1_000 }]).length;
+    c.world.node(A).fs.damageAtRest("flip-bit", { path: SEGMENT, position: batchBytes * 2 + batchBytes - 2, bit: 3 });
+    expect((await c.fetch(2)).error).toMatchObject({ code: "NOT_LEADER" });
+    await c.until(() => keptSinceDamage(c.state(A)));
+    expect(await c.fetch(2)).toMatchObject({ error: { code: "CORRUPT_DATA" }, damaged: { fromOffset: 2, toOffset: 3 } });
+    expect(c.failures()).toEqual([]);
+  });
+
   it("a leader alone in its ISR asks readers to retry while the coordinator says another replica may hold the range whole", async () => {
     const c = await cluster(8);
     Object.assign(c.partition, { isr: [A], isrVersion: c.partition.isrVersion + 1, damageWholeElsewhere: [{ fromOffset: 2, toOffset: 3 }] });

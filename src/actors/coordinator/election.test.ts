@@ -294,5 +294,8 @@ describe("election: a damaged leader's ranges that another replica may hold whol
     const inSync = applied(state, [{ type: "partition.isr.changed", topic: TOPIC, partition: 0, leaderEpoch: 2, isr: ["a", "b"], isrVersion: leadershipOf(state).isrVersion + 1 }]);
     const [handing] = withDamagedHandOvers(inSync, damagedView({ ends: { a: 10, b: 10 }, damage: { a: leaderDamage } }), [lead]);
     expect(handing).toEqual({ ...lead, handingOver: true });
+    // Already handing over (a move, or a fence for a mode switch): it still hears where its damage may be whole (sim seed 205).
+    const [fenced] = withDamagedHandOvers(state, damagedView({ ends: { a: 10, b: 8 }, damage: { a: leaderDamage } }), [{ ...lead, handingOver: true }]);
+    expect(fenced).toEqual({ ...lead, handingOver: true, damageWholeElsewhere: leaderDamage });
   });
 });

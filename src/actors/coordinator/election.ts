@@ -158,9 +158,11 @@ export function damageWholeElsewhere(view: ClusterView, leadership: PartitionLea
 export function withDamagedHandOvers(state: CoordinatorState, view: ClusterView, leads: readonly LeaderAssignment[]): readonly LeaderAssignment[] {
   const marked = leads.map((lead) => {
     const leadership = state.topics.get(lead.topic)?.partitions[lead.partition];
-    if (lead.handingOver === true || leadership === undefined) return lead;
+    if (leadership === undefined) return lead;
     const key = `${lead.topic}/${lead.partition}`;
-    if (damagedHandOver(view, leadership, key)) return { ...lead, handingOver: true };
+    // A lead already handing over (a move, or a fence for a mode switch) still hears where its
+    // damage may be whole: alone in its ISR it has nobody to hand to, and reads wait on this.
+    if (lead.handingOver !== true && damagedHandOver(view, leadership, key)) return { ...lead, handingOver: true };
     const elsewhere = damageWholeElsewhere(view, leadership, key);
     return elsewhere.length === 0 ? lead : { ...lead, damageWholeElsewhere: elsewhere.map(({ fromOffset, toOffset }) => ({ fromOffset, toOffset })) };
   });

@@ -18,15 +18,20 @@ function ticker(log: string[]) {
   };
 }
 
+/** A node's boot that sends `message` to `to` at virtual time `atMs`. */
+function sendsAt(world: SimWorld, atMs: number, to: string, message: string): (ports: SimNodePorts) => Promise<{ stop: () => void }> {
+  return async (ports) => {
+    world.kernel.schedule(atMs, () => ports.transport.send(to, message));
+    return { stop: () => undefined };
+  };
+}
+
 describe("SimNode process faults", () => {
   it("crash cancels the node's timers and drops its messages; restart boots a new incarnation", async () => {
     const log: string[] = [];
     const world = new SimWorld(1);
     const node = world.addNode("a", ticker(log));
-    const other = world.addNode("b", async (ports) => {
-      world.kernel.schedule(15, () => ports.transport.send("a", "hello"));
-      return { stop: () => undefined };
-    });
+    const other = world.addNode("b", sendsAt(world, 15, "a", "hello"));
     void node.start();
     void other.start();
     world.kernel.markAsync();
@@ -54,10 +59,7 @@ describe("SimNode process faults", () => {
       ports.transport.onMessage((_from, message) => log.push(`boot ${boot} got ${String(message)}`));
       return { stop: () => undefined };
     });
-    const sender = world.addNode("b", async (ports) => {
-      world.kernel.schedule(20, () => ports.transport.send("a", "hello"));
-      return { stop: () => undefined };
-    });
+    const sender = world.addNode("b", sendsAt(world, 20, "a", "hello"));
     void sender.start();
     void node.restart(); // boot 1: its continuation is queued, nothing drains it yet
     void node.restart(); // boot 2, the live one
@@ -130,10 +132,7 @@ describe("SimNode process faults", () => {
         });
       });
     });
-    const b = world.addNode("b", async (ports) => {
-      world.kernel.schedule(20, () => ports.transport.send("a", "hello"));
-      return { stop: () => undefined };
-    });
+    const b = world.addNode("b", sendsAt(world, 20, "a", "hello"));
     void a.start();
     void b.start();
     world.kernel.markAsync();

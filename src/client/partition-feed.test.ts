@@ -55,7 +55,14 @@ function rig(bootstrap: readonly NodeId[]) {
   };
 }
 
-const settled = () => new Promise((resolve) => setTimeout(resolve, 10));
+/** Wait (generously, for a busy machine) until the feed has asked a coordinator for metadata. */
+async function askedForMetadata(sent: readonly { readonly message: ZhumqMessage }[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!sent.some(({ message }) => message.type === "metadata.request")) {
+    if (Date.now() > deadline) throw new Error("the feed never asked for metadata");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 describe("a partition feed's coordinators", () => {
   it("a feed started after the client learned new voters asks them, not the list its consumer was made with", async () => {
@@ -64,7 +71,7 @@ describe("a partition feed's coordinators", () => {
     const settings: FeedSettings = { coordinator: ["c1", "c2", "c3"] };
     const before = new PartitionFeed("t", 0, "earliest", context, node, settings);
     before.start(undefined);
-    await settled();
+    await askedForMetadata(sent);
     // Control: started before anything was learned, it asks the bootstrap list.
     expect(sent.filter(({ message }) => message.type === "metadata.request").map(({ to }) => to)).toEqual(["c1"]);
 
@@ -73,14 +80,14 @@ describe("a partition feed's coordinators", () => {
     sent.length = 0;
     const after = new PartitionFeed("t", 1, "earliest", context, node, settings);
     after.start(undefined);
-    await settled();
+    await askedForMetadata(sent);
     expect(sent.filter(({ message }) => message.type === "metadata.request").map(({ to }) => to)).toEqual(["c4"]);
 
     // A feed stopped and started again (a pause past the buffer bound, a new run) also moves on.
     sent.length = 0;
     await before.stop();
     before.start(5);
-    await settled();
+    await askedForMetadata(sent);
     expect(sent.filter(({ message }) => message.type === "metadata.request").map(({ to }) => to)).toEqual(["c4"]);
     await Promise.all([before.stop(), after.stop()]);
     close();

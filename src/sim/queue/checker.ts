@@ -349,15 +349,12 @@ export function partitionsBeyondDamagePromise(ops: readonly QueueOp[], repairs: 
   const cuts = new Map<string, RangeRepair[]>();
   for (const repair of repairs) if (repair.raftCut === true) push(cuts, partitionKey(repair.topic, repair.partition), repair);
   if (cuts.size === 0) return beyond;
-  const lostOnMajority = (key: string, offset: number): boolean => new Set((cuts.get(key) ?? []).filter((cut) => cut.fromOffset <= offset && offset < cut.toOffset).map((cut) => cut.replica)).size >= majority;
   for (const op of ops) {
-    if (op.type === "send.ok") {
-      const key = partitionKey(op.topic, op.partition);
-      if (!beyond.has(key) && lostOnMajority(key, op.offset)) beyond.add(key);
-    } else if (op.type === "poll") {
-      const key = partitionKey(op.topic, op.partition);
-      if (!beyond.has(key) && lostOnMajority(key, op.offset)) beyond.add(key);
-    }
+    if (op.type !== "send.ok" && op.type !== "poll") continue;
+    const key = partitionKey(op.topic, op.partition);
+    if (beyond.has(key)) continue;
+    const losers = new Set((cuts.get(key) ?? []).filter((cut) => cut.fromOffset <= op.offset && op.offset < cut.toOffset).map((cut) => cut.replica));
+    if (losers.size >= majority) beyond.add(key);
   }
   return beyond;
 }
@@ -986,8 +983,8 @@ function checkUnseen(analysis: Analysis): void {
   for (const op of analysis.ops) if (op.type === "consumer.reset" && op.skippedDamaged !== undefined) push(skipped, partitionKey(op.topic, op.partition), op.skippedDamaged);
   // Ranges consumers moved past because the leader's log started above them: retention runs on
   // each broker by its own clock, so the leader may delete what a replica keeps to the end.
-  const deleted = new Map<string, ConsumerResetOp[]>();
-  for (const op of analysis.ops) if (op.type === "consumer.reset" && op.deletedBelowStart !== undefined) push(deleted, partitionKey(op.topic, op.partition), op);
+  const deleted = new Map<string, { readonly reset: ConsumerResetOp; readonly range: OffsetRange }[]>();
+  for (const op of analysis.ops) if (op.type === "consumer.reset" && op.deletedBelowStart !== undefined) push(deleted, partitionKey(op.topic, op.partition), { reset: op, range: op.deletedBelowStart });
   for (const view of analysis.partitions.values()) {
     const unseen: Evidence[] = [];
     const offsets: number[] = [];
@@ -1002,10 +999,11 @@ function checkUnseen(analysis: Analysis): void {
       }
       // Only where a final log does start above it: a leader that claimed a start no replica
       // reached would have made consumers skip records it still had.
-      const reset = (deleted.get(view.name) ?? []).find((op) => op.deletedBelowStart!.fromOffset <= offset && offset < op.deletedBelowStart!.toOffset && op.deletedBelowStart!.toOffset <= view.latestStart);
-      if (reset !== undefined) {
+      const moved = (deleted.get(view.name) ?? []).find(({ range }) => inRanges([range], offset) && range.toOffset <= view.latestStart);
+      if (moved !== undefined) {
+        const { reset, range } = moved;
         values.add(value);
-        analysis.findings.add({ kind: "deleted-by-retention", detail: `${value} at ${view.name}@${offset} was deleted by retention on the leader before a consumer read it: ${reset.process} was at ${reset.deletedBelowStart!.fromOffset} when the log started at ${reset.deletedBelowStart!.toOffset} (a final log starts at ${view.latestStart})`, values: [value], ops: [evidence, reset] }, true);
+        analysis.findings.add({ kind: "deleted-by-retention", detail: `${value} at ${view.name}@${offset} was deleted by retention on the leader before a consumer read it: ${reset.process} was at ${range.fromOffset} when the log started at ${range.toOffset} (a final log starts at ${view.latestStart})`, values: [value], ops: [evidence, reset] }, true);
         return;
       }
       values.add(value);

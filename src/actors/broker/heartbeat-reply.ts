@@ -14,6 +14,7 @@ import { emptyPartition, type PartitionState } from "./partition.ts";
 import { answerUncountedHeld } from "./session-host.ts";
 import type { BrokerOperation, BrokerOutput } from "./types.ts";
 import { follow, lead, pumpFollowers, release } from "./replication.ts";
+import { handingOverToInSync } from "./replica.ts";
 import { afterHighWatermark } from "./appends.ts";
 import { pushCheckLeadership } from "./push-serve.ts";
 import { followLeader, incarnationKey, sendHeartbeat } from "./heartbeat.ts";
@@ -99,13 +100,13 @@ function assignedLists(held: AssignedListsHeld | undefined, reply: BrokerHeartbe
  * A heartbeat sent at `sentAtMs` reported every damaged range noted until then; leaderships of
  * damaged copies that its reply left here, not handing over, have no whole in-sync copy to move
  * to: reads of that damage are answered CORRUPT_DATA from now on (serving.ts). So has one handing
- * over alone in its ISR (a fence for a mode switch, which may never finish: sim seed 205).
+ * over alone in its ISR (`handingOverToInSync`).
  */
 function keptDespiteDamage(step: Step, sentAtMs: number): void {
   const kept: PartitionState[] = [];
   for (const state of step.context.partitions.values()) {
     const leader = state.leader;
-    if (leader === undefined || (leader.handingOver && leader.isr.length >= 2) || state.damaged.length === 0) continue;
+    if (leader === undefined || handingOverToInSync(leader) || state.damaged.length === 0) continue;
     if ((leader.keptDespiteDamageAtMs ?? -Infinity) >= sentAtMs) continue;
     kept.push({ ...state, leader: { ...leader, keptDespiteDamageAtMs: sentAtMs } });
   }

@@ -75,6 +75,16 @@ export interface LeaderRole {
 }
 
 /**
+ * Whether this leadership is moving to a whole in-sync copy: told to hand over with another
+ * in-sync replica to take it. Alone in its ISR, `handingOver` is only a fence (a mode switch in
+ * progress, which may never finish): nobody whole can take over, so reads of its damage must not
+ * wait for one (sim seed 205), and the coordinator's keeping it is a verdict on that damage.
+ */
+export function handingOverToInSync(role: LeaderRole): boolean {
+  return role.handingOver && role.isr.length >= 2;
+}
+
+/**
  * The follower half. One fetch at a time: `idle` (nothing in flight: fetch when the log is all
  * durable), `fetching` (request `requestId` in flight), `writing` (fetched batches being made
  * durable: the next fetch reports them), `truncating` (cutting a diverged tail, read `readId`),

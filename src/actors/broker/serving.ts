@@ -21,6 +21,7 @@ import { afterCore, isRaftPartition } from "./raft-host.ts";
 import { REPLICA_EXPIRY_GRAIN_MS } from "./limits.ts";
 import { onRaftRetentionPlanned, planRaftRetention } from "./raft-retain.ts";
 import { requestRaftRepair } from "./raft-replica.ts";
+import { handingOverToInSync } from "./replica.ts";
 import { isHeld, releaseHeld, replyToFollower } from "./session-host.ts";
 import type { BrokerReadResult, BrokerRetentionResult, BrokerTruncateResult } from "./types.ts";
 
@@ -255,9 +256,7 @@ function mayHandOver(state: PartitionState, fromOffset: number): boolean {
   if (leader === undefined) return false;
   // Told to hand over after an earlier reply kept it here (the ISR has grown a whole copy since):
   // the verdict that kept it is stale (sim seed 1352: a consumer skipped records the successor held).
-  // Alone in the ISR there is nobody whole to hand over to: then `handingOver` is a fence for a
-  // mode switch, which may never finish, and must not keep readers retrying (sim seed 205).
-  if (leader.handingOver && leader.isr.length >= 2) return true;
+  if (handingOverToInSync(leader)) return true;
   if (leader.damageWholeElsewhere?.some((range) => range.fromOffset <= fromOffset && fromOffset < range.toOffset) === true) return true;
   if (leader.replicas.length < 2) return false;
   const noted = state.damaged.find((range) => range.fromOffset === fromOffset)?.notedAtMs ?? -Infinity;
